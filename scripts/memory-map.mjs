@@ -1,0 +1,271 @@
+#!/usr/bin/env node
+// The one memory map of a member's arena, and its generator.
+//
+// The arena is a shared WebAssembly.Memory (initial = maximum, never grown). Its fixed part, below, is
+// the same in every member and every build; the dynamic part above DYNAMIC_BASE holds the tables and
+// buffers whose layout is a pure function of (view, configuration), computed in ts/.
+//
+// This file is the only place offsets of the fixed part are written down. `npm run build:layout` turns it
+// into:
+//   assembly/generated/memory-map.ts   (AssemblyScript kernels)
+//   ts/generated/memory-map.ts         (TypeScript control plane and workers)
+//   native/generated/memory_map.h      (C++ fabric)
+// Each side checks MEMORY_MAP_HASH against the others when it loads, so a stale build cannot run.
+// `node scripts/memory-map.mjs --check` fails when a generated file is out of date (run by npm test).
+
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const KiB = 1024;
+
+/** Limits that size the fixed regions. Each says why it is what it is. */
+const constants = [
+  ['ARENA_MAGIC', 0x52415153, 'ASCII "SQAR" little-endian: the first word of the header of a live arena'],
+  ['ARENA_VERSION', 1, 'bumped whenever the fixed layout changes meaning'],
+  ['MAX_MEMBERS', 1024, 'DESIGN.md §9: views are configurable up to 1024 members; scratch arrays are sized for it'],
+  ['COMPLETION_RINGS', 2, 'ring 0: connection events and control immediates (predicate worker); ring 1: RDMC block arrivals (rdmc worker)'],
+  ['COMPLETION_RING_ENTRIES', 4096, 'power of two; the poller stops reading sockets while a ring is full, so nothing is dropped'],
+  ['COMPLETION_ENTRY_BYTES', 32, 'see the completion entry fields below'],
+  ['EVENT_RING_CAPACITY', 4096, 'power of two; fired-predicate events from the predicate worker to the main thread'],
+  ['EVENT_ENTRY_BYTES', 16, 'see the event entry fields below'],
+  ['RING_HEADER_BYTES', 128, 'producer index and consumer index on separate 64-byte cache lines'],
+  ['CACHE_LINE_BYTES', 64, 'x86-64 and arm64 cache line; shared words that different threads write sit on separate lines'],
+  ['WASM_PAGE_BYTES', 65536, 'WebAssembly page size'],
+  ['DEFAULT_ARENA_BYTES', 64 * KiB * KiB, 'enough for tables of 64 members with small-message slots; configurable'],
+];
+
+const C = Object.fromEntries(constants.map(([name, value]) => [name, value]));
+const completionRingBytes = C.RING_HEADER_BYTES + C.COMPLETION_RING_ENTRIES * C.COMPLETION_ENTRY_BYTES;
+
+/**
+ * The fixed regions, in address order. `fields` are byte offsets inside a region; every shared word says
+ * who writes it and who reads it.
+ */
+const regions = [
+  {
+    name: 'WASM_RESERVED', bytes: 64 * KiB,
+    doc: 'static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this',
+  },
+  {
+    name: 'HEADER', bytes: 64,
+    doc: 'written once by the main thread when the arena is created; read by every side to check it was given a live arena of this layout',
+    fields: [
+      ['MAGIC', 0, 'u32', 'ARENA_MAGIC'],
+      ['VERSION', 4, 'u32', 'ARENA_VERSION'],
+      ['HASH', 8, 'u32', 'MEMORY_MAP_HASH of the build that created the arena'],
+      ['MEMBER_ID', 12, 'u32', 'id of the member that owns this arena'],
+      ['ARENA_BYTES', 16, 'u64', 'total size of the arena in bytes'],
+    ],
+  },
+  {
+    name: 'DOORBELL', bytes: 64,
+    doc: 'futex word the predicate worker sleeps on in the native wait; the poller bumps it after it applies writes or queues completions, and wake() bumps it for local changes',
+    fields: [
+      ['EPOCH', 0, 'u32', 'incremented (wrapping) on every batch of changes; waiters sleep while it equals the value they saw'],
+      ['WAITERS', 4, 'u32', 'threads inside the native wait; the poller skips the wake syscall when it is 0'],
+    ],
+  },
+  {
+    name: 'MAIN_BELL', bytes: 64,
+    doc: 'word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events',
+    fields: [
+      ['SEQ', 0, 'i32', 'incremented by the predicate worker on every batch of events'],
+      ['WANTS_CHANGES', 4, 'i32', 'set by the main thread while TypeScript predicates are registered: the worker then reports every table change'],
+    ],
+  },
+  {
+    name: 'COMPLETION_RINGS', bytes: C.COMPLETION_RINGS * completionRingBytes,
+    doc: 'SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, written by the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then COMPLETION_RING_ENTRIES entries',
+    stride: completionRingBytes,
+    fields: [
+      ['HEAD', 0, 'u32', 'entries produced, wrapping; written only by the poller (release)'],
+      ['TAIL', 64, 'u32', 'entries consumed, wrapping; written only by the consumer (release)'],
+      ['ENTRIES', 128, 'bytes', 'the entries'],
+    ],
+  },
+  {
+    name: 'EVENT_RING', bytes: C.RING_HEADER_BYTES + C.EVENT_RING_CAPACITY * C.EVENT_ENTRY_BYTES,
+    doc: 'SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same header as a completion ring',
+    fields: [
+      ['HEAD', 0, 'u32', 'entries produced, wrapping; written only by the predicate worker'],
+      ['TAIL', 64, 'u32', 'entries consumed, wrapping; written only by the main thread'],
+      ['ENTRIES', 128, 'bytes', 'the entries'],
+    ],
+  },
+  {
+    name: 'LIVE_ROWS', bytes: C.MAX_MEMBERS,
+    doc: 'u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written by the predicate worker',
+  },
+  {
+    name: 'HEARTBEAT_SEEN', bytes: C.MAX_MEMBERS * 8,
+    doc: 'u64 per row: the heartbeat value the staleness scan last saw; predicate worker only',
+  },
+  {
+    name: 'HEARTBEAT_CHANGED_MS', bytes: C.MAX_MEMBERS * 8,
+    doc: 'f64 per row: monotonic milliseconds when that row\'s heartbeat last advanced; predicate worker only',
+  },
+  {
+    name: 'STALE_ROWS', bytes: C.MAX_MEMBERS,
+    doc: 'u8 per row, output of the staleness scan: 1 if the row\'s heartbeat stalled past the suspicion timeout',
+  },
+  {
+    name: 'KERNEL_SCRATCH', bytes: 8 * KiB,
+    doc: 'scratch for kernels that return more than one value; predicate worker only',
+  },
+];
+
+/** Record layouts inside the rings. */
+const records = [
+  {
+    name: 'COMPLETION', bytes: C.COMPLETION_ENTRY_BYTES,
+    doc: 'one completion, written by the poller before it publishes HEAD',
+    fields: [
+      ['KIND', 0, 'u16', 'a CompletionKind'],
+      ['PEER', 2, 'u16', 'member id of the peer (0xffff when not yet known)'],
+      ['IMM', 4, 'u32', 'the immediate of a write-with-immediate, or a FailReason'],
+      ['OFFSET', 8, 'u64', 'arena offset of the write that carried the immediate'],
+      ['LENGTH', 16, 'u64', 'length of that write in bytes'],
+      ['TIME_NS', 24, 'u64', 'CLOCK_MONOTONIC nanoseconds when the poller queued the completion'],
+    ],
+  },
+  {
+    name: 'EVENT', bytes: C.EVENT_ENTRY_BYTES,
+    doc: 'one event for the main thread, written by the predicate worker before it publishes HEAD',
+    fields: [
+      ['KIND', 0, 'u32', 'an EventKind'],
+      ['ID', 4, 'u32', 'predicate id, or member id for connection events'],
+      ['VALUE', 8, 'f64', 'the reduction value that made the predicate fire, or a FailReason'],
+    ],
+  },
+];
+
+/** Small enumerations shared by all three languages. */
+const enums = [
+  ['CompletionKind', 'kinds of completion entries', [
+    ['WRITE_IMM', 1, 'a write-with-immediate was applied'],
+    ['PEER_CONNECTED', 2, 'the handshake with a peer finished'],
+    ['PEER_FAILED', 3, 'an established or expected peer connection broke or misbehaved; IMM holds the FailReason'],
+    ['CONNECTION_REJECTED', 4, 'an incoming connection was closed before it identified itself correctly; IMM holds the FailReason'],
+  ]],
+  ['FailReason', 'why a connection was closed', [
+    ['CLOSED', 1, 'the peer closed the connection or it reset'],
+    ['BAD_MAGIC', 2, 'a frame did not start with the frame magic'],
+    ['BAD_VERSION', 3, 'a frame carried another protocol version'],
+    ['BAD_TYPE', 4, 'unknown frame type, or a frame type not allowed at this point'],
+    ['OUT_OF_GRANT', 5, 'a write outside the ranges granted to that peer'],
+    ['OVERSIZE', 6, 'a frame longer than the largest frame allowed'],
+    ['TRUNCATED', 7, 'the connection ended in the middle of a frame'],
+    ['UNKNOWN_PEER', 8, 'the handshake named a member this one does not expect'],
+    ['DUPLICATE_PEER', 9, 'the handshake named a member already connected'],
+    ['LAYOUT_MISMATCH', 10, 'the handshake carried another layout tag: the members were configured differently'],
+    ['CONNECT_TIMEOUT', 11, 'could not connect to the peer before the connect timeout'],
+    ['MISALIGNED', 12, 'a write into a control range was not 8-byte aligned in offset and length'],
+    ['HANDSHAKE_TIMEOUT', 13, 'an incoming connection did not identify itself in time'],
+    ['IO_ERROR', 14, 'a socket error other than an orderly close'],
+    ['LOCAL_CLOSE', 15, 'this member closed the connection'],
+  ]],
+  ['EventKind', 'kinds of events from the predicate worker to the main thread', [
+    ['PREDICATE_FIRED', 1, 'ID is the predicate id, VALUE the reduction value'],
+    ['PEER_CONNECTED', 2, 'ID is the member id'],
+    ['PEER_FAILED', 3, 'ID is the member id, VALUE the FailReason'],
+    ['SUSPECTED', 4, 'ID is the member id whose heartbeat stalled (VALUE = ms since it last advanced)'],
+    ['TABLE_CHANGED', 5, 'the table changed and the main thread asked to hear of it (MAIN_BELL.WANTS_CHANGES)'],
+    ['CONNECTION_REJECTED', 6, 'ID is 0xffff, VALUE the FailReason'],
+  ]],
+];
+
+// ---------------------------------------------------------------------------------------------------------
+
+function layout() {
+  const out = [];
+  let at = 0;
+  for (const r of regions) {
+    const align = r.name === 'WASM_RESERVED' ? 1 : 64;
+    at = Math.ceil(at / align) * align;
+    out.push({ ...r, offset: at });
+    at += r.bytes;
+  }
+  const dynamicBase = Math.ceil(at / 65536) * 65536;
+  return { placed: out, fixedEnd: at, dynamicBase };
+}
+
+function hashOf() {
+  const text = JSON.stringify({ constants, regions, records, enums });
+  return createHash('sha256').update(text).digest().readUInt32LE(0);
+}
+
+function hex(n) { return '0x' + n.toString(16); }
+
+function generate() {
+  const { placed, fixedEnd, dynamicBase } = layout();
+  const hash = hashOf();
+  const lines = []; // [name, value, doc]
+  for (const [n, v, d] of constants) lines.push([n, v, d]);
+  lines.push(['MEMORY_MAP_HASH', hash, 'sha256 of this map, truncated to 32 bits; every side compares it at load']);
+  for (const r of placed) {
+    lines.push([`${r.name}_OFFSET`, r.offset, r.doc]);
+    lines.push([`${r.name}_BYTES`, r.bytes, '']);
+    if (r.stride) lines.push([`${r.name}_STRIDE`, r.stride, 'bytes from one ring to the next']);
+    for (const [f, off, type, doc] of r.fields ?? []) lines.push([`${r.name}_${f}`, off, `${type}: ${doc}`]);
+  }
+  for (const rec of records) {
+    lines.push([`${rec.name}_BYTES`, rec.bytes, rec.doc]);
+    for (const [f, off, type, doc] of rec.fields) lines.push([`${rec.name}_${f}`, off, `${type}: ${doc}`]);
+  }
+  lines.push(['FIXED_END', fixedEnd, 'first byte after the fixed regions']);
+  lines.push(['DYNAMIC_BASE', dynamicBase, 'start of the tables and buffers laid out per view (64 KiB aligned)']);
+
+  const banner = (c) => `${c} GENERATED by scripts/memory-map.mjs from its region list. Do not edit; run npm run build:layout.\n`;
+
+  const as = [banner('//'), ''];
+  for (const [n, v, d] of lines) { if (d) as.push(`/** ${d} */`); as.push(`export const ${n}: u32 = ${v > 0xffff ? hex(v) : v};`); }
+  for (const [name, doc, members] of enums) {
+    as.push('', `/** ${doc} */`);
+    for (const [m, v, d] of members) as.push(`/** ${d} */`, `export const ${name}_${m}: u32 = ${v};`);
+  }
+
+  const ts = [banner('//'), ''];
+  for (const [n, v, d] of lines) { if (d) ts.push(`/** ${d} */`); ts.push(`export const ${n} = ${v > 0xffff ? hex(v) : v};`); }
+  for (const [name, doc, members] of enums) {
+    ts.push('', `/** ${doc} */`, `export const ${name} = {`);
+    for (const [m, v, d] of members) ts.push(`  /** ${d} */`, `  ${m}: ${v},`);
+    ts.push('} as const;', `export type ${name} = (typeof ${name})[keyof typeof ${name}];`);
+    ts.push(`export const ${name}Name: Readonly<Record<number, string>> = {`);
+    for (const [m, v] of members) ts.push(`  ${v}: '${m}',`);
+    ts.push('};');
+  }
+
+  const cc = [banner('//'), '#pragma once', '#include <cstdint>', '', 'namespace squall::map {', ''];
+  for (const [n, v, d] of lines) { if (d) cc.push(`// ${d}`); cc.push(`constexpr uint32_t ${n} = ${hex(v)}u;`); }
+  for (const [name, doc, members] of enums) {
+    cc.push('', `// ${doc}`, `enum class ${name} : uint32_t {`);
+    for (const [m, v, d] of members) cc.push(`  ${m} = ${v},  // ${d}`);
+    cc.push('};');
+  }
+  cc.push('', '}  // namespace squall::map', '');
+
+  return {
+    'assembly/generated/memory-map.ts': as.join('\n') + '\n',
+    'ts/generated/memory-map.ts': ts.join('\n') + '\n',
+    'native/generated/memory_map.h': cc.join('\n'),
+  };
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const files = generate();
+if (process.argv.includes('--check')) {
+  const stale = Object.entries(files).filter(([p, text]) => {
+    try { return readFileSync(join(root, p), 'utf8') !== text; } catch { return true; }
+  });
+  if (stale.length) {
+    console.error(`memory map: ${stale.map(([p]) => p).join(', ')} out of date; run npm run build:layout`);
+    process.exit(1);
+  }
+} else {
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), text);
+  }
+}

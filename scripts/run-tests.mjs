@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Runs every uvu suite in dist/test, each file in its own process with a time limit, and ends with the
+// one line CI reads: "N passed, N failed, N skipped".
+//
+//   npm test                 all suites
+//   npm test -- fabric sst   only files whose path contains one of the words
+//
+// Environment: SQUALL_TEST_TIMEOUT_S (per file, default 300).
+
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const testDir = join(root, 'dist', 'test');
+const timeoutMs = Number(process.env.SQUALL_TEST_TIMEOUT_S ?? 300) * 1000;
+const words = process.argv.slice(2);
+
+function listTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listTests(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+function runOne(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [join(root, 'node_modules', 'uvu', 'bin.js'), '.', relative(testDir, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'], {
+      cwd: testDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+    });
+    let text = '';
+    child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
+    const timer = setTimeout(() => {
+      process.stderr.write(`\n${relative(root, file)}: still running after ${timeoutMs / 1000} s, killed\n`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const num = (label) => Number((text.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? NaN);
+      const total = num('Total'), passed = num('Passed'), skipped = num('Skipped');
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (Number.isNaN(total) || signal) {
+        resolve({ passed: 0, failed: 1, skipped: 0, seconds, note: `no summary (exit ${code ?? signal})` });
+      } else {
+        const failed = total - passed - skipped + (code !== 0 && total === passed + skipped ? 1 : 0);
+        resolve({ passed, failed, skipped, seconds });
+      }
+    });
+  });
+}
+
+if (!existsSync(testDir)) {
+  console.error('dist/test is missing: run npm install (or npm run build) first');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+const layoutCheck = spawn(process.execPath, [join(root, 'scripts', 'memory-map.mjs'), '--check'], { stdio: 'inherit' });
+const layoutOk = await new Promise((r) => layoutCheck.on('exit', (c) => r(c === 0)));
+
+const files = listTests(testDir).filter((f) => words.length === 0 || words.some((w) => relative(testDir, f).includes(w)));
+const totals = { passed: layoutOk ? 1 : 0, failed: layoutOk ? 0 : 1, skipped: 0 };
+const rows = [];
+for (const file of files) {
+  const r = await runOne(file);
+  totals.passed += r.passed; totals.failed += r.failed; totals.skipped += r.skipped;
+  rows.push(`  ${r.failed ? 'FAIL' : 'ok  '} ${relative(testDir, file).padEnd(40)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed ${String(r.skipped).padStart(3)} skipped  ${r.seconds}s${r.note ? '  ' + r.note : ''}`);
+}
+console.log('\nsuites:');
+console.log(rows.join('\n'));
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed ? 1 : 0);

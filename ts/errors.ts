@@ -1,0 +1,66 @@
+// Errors a user of squall can meet. Each failure has its own class with a stable `code`, and every message
+// says what to do about it. Programmer bugs are assertions (`assert` below), never SquallErrors.
+
+export type SquallErrorCode =
+  | 'ERR_SQUALL_CONFIG'
+  | 'ERR_SQUALL_BUILD'
+  | 'ERR_SQUALL_NATIVE_UNAVAILABLE'
+  | 'ERR_SQUALL_ARENA'
+  | 'ERR_SQUALL_PEER_FAILED'
+  | 'ERR_SQUALL_TIMEOUT'
+  | 'ERR_SQUALL_CLOSED';
+
+export class SquallError extends Error {
+  readonly code: SquallErrorCode;
+  constructor(code: SquallErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration value is missing, malformed or inconsistent. The message names the field. */
+export class ConfigError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_CONFIG', message, options); }
+}
+
+/** The WebAssembly, native addon and TypeScript builds do not belong together (stale build). */
+export class BuildError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_BUILD', message, options); }
+}
+
+/** A native backend was asked for but is not built on this machine. */
+export class NativeUnavailableError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_NATIVE_UNAVAILABLE', message, options); }
+}
+
+/** The arena is too small for what was asked of it, or an offset falls outside it. */
+export class ArenaError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_ARENA', message, options); }
+}
+
+/** A peer's connection broke or it misbehaved; `peer` is its member id, `reason` the fabric's FailReason name. */
+export class PeerFailedError extends SquallError {
+  readonly peer: number;
+  readonly reason: string;
+  constructor(peer: number, reason: string, message: string) {
+    super('ERR_SQUALL_PEER_FAILED', message);
+    this.peer = peer;
+    this.reason = reason;
+  }
+}
+
+/** Something did not happen within its time limit; the message names the limit and how to raise it. */
+export class TimeoutError extends SquallError {
+  constructor(message: string) { super('ERR_SQUALL_TIMEOUT', message); }
+}
+
+/** The object was used after close(). */
+export class ClosedError extends SquallError {
+  constructor(what: string) { super('ERR_SQUALL_CLOSED', `${what} is closed; create a new one`); }
+}
+
+/** Asserts a programmer invariant. A failure is a bug in squall, not a user error. */
+export function assert(condition: unknown, message = 'assertion failed'): asserts condition {
+  if (!condition) throw new Error(`squall internal error: ${message}`);
+}

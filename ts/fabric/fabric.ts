@@ -1,0 +1,87 @@
+// The fabric: what moves bytes between members (DESIGN.md §2). It offers RDMA semantics whatever the wire:
+// one-sided writes of arena ranges that land at the same offsets in the peer's arena, writes with an
+// immediate that raise a completion at the receiver, and completions in SPSC rings inside the arena.
+//
+// The SST and every protocol above it talk to this interface, never to sockets, so the same code runs over
+// the native TCP fabric, the libfabric backend, and the in-process simulated fabric of the simulator.
+
+/** How the receiver applies writes into a granted range. */
+export const GrantKind = {
+  /** Bulk bytes (message slots, RDMC buffers): copied as they arrive. */
+  Data: 0,
+  /** Counters: offset and length 8-byte aligned, applied with 8-byte atomic stores in ascending order. */
+  Control: 1,
+} as const;
+export type GrantKind = (typeof GrantKind)[keyof typeof GrantKind];
+
+/** A range of the receiver's arena a peer may write into. */
+export interface Grant {
+  offset: number;
+  length: number;
+  kind: GrantKind;
+  /** Completion ring that write-with-immediate into this range reports to (0 or 1). */
+  ring: number;
+}
+
+/** Result of a write; negative values mean the bytes were not queued. */
+export const WriteStatus = {
+  Ok: 0,
+  /** No connection to that peer yet (or the peer was never expected). */
+  NotConnected: -1,
+  /** The connection to that peer failed or was closed. */
+  Failed: -2,
+  /** The range lies outside the arena. */
+  BadRange: -3,
+} as const;
+export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
+
+export interface FabricOptions {
+  /** This member's id (0 ≤ id < 65535). */
+  memberId: number;
+  /** Any 32-bit tag that members of one configuration share; a handshake with another tag is refused. */
+  layoutTag: number;
+  /** Largest frame payload in bytes; longer writes are split by the sender. Default 16 MiB. */
+  maxFrameBytes?: number;
+  /** How long connect() keeps retrying a refused connection before reporting CONNECT_TIMEOUT. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** How long an accepted connection may take to identify itself. Default 5 s. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface FabricStats {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  sendCalls: number;
+  recvCalls: number;
+  wakeups: number;
+}
+
+/**
+ * The operations every fabric offers. Events (connected, failed, rejected, write-with-immediate) are not
+ * callbacks: they arrive as entries in the arena's completion rings, read by a worker.
+ */
+export interface Fabric {
+  readonly backend: 'tcp' | 'libfabric' | 'sim';
+  /** Starts accepting connections; returns the bound port (useful with port 0). */
+  listen(host: string, port: number): number;
+  /** Grants `peer` a range it may write; the first grant makes `peer` an expected member. */
+  grant(peer: number, grant: Grant): void;
+  /** Connects to `peer` (retrying refused connections up to the connect timeout). Completes in ring 0. */
+  connect(peer: number, host: string, port: number): void;
+  /** One-sided write: the bytes at [offset, offset+length) here land at the same offset at `peer`. */
+  write(peer: number, offset: number, length: number): WriteStatus;
+  /** The same, plus a WRITE_IMM completion carrying `imm` (u32) at the receiver once the bytes are applied. */
+  writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;
+  /** Writes the range to every connected peer; returns how many peers it was queued for. */
+  writeAll(offset: number, length: number): number;
+  /** Bumps the doorbell so a worker sleeping in the native wait sees a change. */
+  wake(): void;
+  /** Closes the connection to one peer (it becomes PEER_FAILED with LOCAL_CLOSE). */
+  disconnect(peer: number): void;
+  /** Counters for benchmarks and diagnostics. */
+  stats(): FabricStats;
+  /** Stops the poller and closes every connection. Idempotent. */
+  close(): void;
+}

@@ -1,0 +1,130 @@
+// Loads the WebAssembly kernels (assembly/, built into dist/wasm/) over a member's arena. The predicate
+// worker calls them in its loop; each thread that needs them calls loadKernels once with the arena's memory.
+//
+// The module is compiled once per thread and cached; every instance imports the same shared memory and
+// holds no state of its own (no data segments, no heap), so any number of workers may instantiate it over
+// one arena. The returned object is the instance's exports itself: a call goes straight into wasm with no
+// wrapper in between.
+//
+// Numbers only cross the boundary. Offsets and counts are u32 arena byte offsets; i64 counters come back
+// as f64, exact while |v| < 2^53. A u32 result arrives as a signed 32-bit integer (wasm i32 → JS), which
+// is the same number for every count a table can produce (≤ MAX_MEMBERS).
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ArenaError, BuildError } from '../errors.js';
+import { MEMORY_MAP_HASH } from '../generated/memory-map.js';
+
+/**
+ * The kernels' calling convention. A table is `nRows` rows of `rowStride` bytes from `tableBase`; a column
+ * is a byte offset `col` inside a row; a row takes part only while the u8 at `liveBase + row` is non-zero
+ * (LIVE_ROWS). i64 cells are read atomically and must be 8-byte aligned (`tableBase + col` and
+ * `rowStride` multiples of 8). ts/kernels/reference.ts implements the same interface in plain TypeScript.
+ */
+export interface Kernels {
+  /** MEMORY_MAP_HASH of the memory map the module was built against (as a signed i32 from wasm). */
+  memoryMapHash(): number;
+  /** Smallest i64 in column `col` over live rows, as a number; +Infinity when no row is live. */
+  minI64(tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number): number;
+  /** Largest i64 in column `col` over live rows, as a number; −Infinity when no row is live. */
+  maxI64(tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number): number;
+  /**
+   * How many live rows hold an i64 ≥ `threshold` in column `col`, compared exactly: a fractional threshold
+   * rounds up, NaN matches no row, −Infinity every row.
+   */
+  countAtLeastI64(tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number, threshold: number): number;
+  /** OR of the u8 column `col` over live rows; 0 when none is live. */
+  orU8(tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number): number;
+  /**
+   * For an array column of `count` u8 flags per row (e.g. `suspected[n]`): writes out[j] = OR over live
+   * rows of row[col + j] to the `count` bytes at `outBase`, and returns how many out[j] are non-zero.
+   */
+  orU8Array(tableBase: number, rowStride: number, nRows: number, col: number, count: number, liveBase: number, outBase: number): number;
+  /**
+   * DESIGN.md §4: given the address of one row's `num_received` (i64 × `senders`), returns
+   * seq_num = (m+1)·S + a − 1 with m the smallest entry and a the first sender holding it; −1 when
+   * senders = 0. Exact while the result is below 2^53.
+   */
+  receivePrefix(numReceivedBase: number, senders: number): number;
+  /**
+   * Heartbeat staleness (DESIGN.md §6). For each live row r ≠ selfRow: if its u64 heartbeat at `hbCol`
+   * differs from seen[r] (u64 at `seenBase`), sets seen[r], changedMs[r] = nowMs (f64 at
+   * `changedMsBase`) and stale[r] = 0 (u8 at `staleBase`); else if nowMs − changedMs[r] > timeoutMs sets
+   * stale[r] = 1. stale[selfRow] is cleared. Returns how many live rows are stale. The caller sets every
+   * changedMs[r] to the start time before the first scan.
+   */
+  heartbeatScan(
+    tableBase: number, rowStride: number, nRows: number, hbCol: number, liveBase: number,
+    seenBase: number, changedMsBase: number, staleBase: number, selfRow: number, nowMs: number, timeoutMs: number,
+  ): number;
+}
+
+/** The exports a module must have; a build without one of them is stale. */
+export const KERNEL_NAMES = [
+  'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
+] as const satisfies readonly (keyof Kernels)[];
+
+/**
+ * Path of the built module: dist/wasm/kernels.wasm under the package root, or kernels.debug.wasm (with
+ * bounds assertions and a source map) when SQUALL_WASM_DEBUG=1. This file runs as
+ * dist/ts/kernels/kernels.js, three levels below the root.
+ */
+export function kernelsWasmPath(debug = process.env['SQUALL_WASM_DEBUG'] === '1'): string {
+  const file = debug ? 'kernels.debug.wasm' : 'kernels.wasm';
+  return fileURLToPath(new URL(`../../wasm/${file}`, import.meta.url));
+}
+
+/** Compiled modules of this thread, by path. A WebAssembly.Module is per thread unless posted across. */
+const compiled = new Map<string, WebAssembly.Module>();
+
+/** Compiles (once per thread) the kernels module at `path`. */
+export function compileKernels(path: string = kernelsWasmPath()): WebAssembly.Module {
+  let module = compiled.get(path);
+  if (module !== undefined) return module;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (cause) {
+    throw new BuildError(`the WebAssembly kernels are not built (${path} is missing): run npm install, or npm run build:wasm`, { cause });
+  }
+  try {
+    module = new WebAssembly.Module(bytes);
+  } catch (cause) {
+    throw new BuildError(`${path} is not a valid WebAssembly module: rebuild: npm run build:wasm`, { cause });
+  }
+  compiled.set(path, module);
+  return module;
+}
+
+/**
+ * Instantiates a compiled kernels module over `memory` (synchronously) and checks that it was built
+ * against this memory map and exports every kernel.
+ */
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Kernels {
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, { env: { memory } });
+  } catch (cause) {
+    if (cause instanceof WebAssembly.LinkError) {
+      throw new ArenaError('the kernels need the arena\'s shared memory: pass Arena.memory (a shared WebAssembly.Memory)', { cause });
+    }
+    throw cause;
+  }
+  const exports = instance.exports as Record<string, unknown>;
+  const hash = typeof exports['memoryMapHash'] === 'function' ? (exports['memoryMapHash'] as () => number)() >>> 0 : undefined;
+  if (hash !== MEMORY_MAP_HASH) {
+    const seen = hash === undefined ? 'none' : `0x${hash.toString(16)}`;
+    throw new BuildError(`the WebAssembly kernels were built for another memory map (hash ${seen}, expected 0x${MEMORY_MAP_HASH.toString(16)}): rebuild: npm run build:wasm`);
+  }
+  for (const name of KERNEL_NAMES) {
+    if (typeof exports[name] !== 'function') {
+      throw new BuildError(`the WebAssembly kernels lack ${name}: rebuild: npm run build:wasm`);
+    }
+  }
+  return instance.exports as unknown as Kernels;
+}
+
+/** The kernels over `memory` (the arena's), from dist/wasm; see kernelsWasmPath for the debug build. */
+export function loadKernels(memory: WebAssembly.Memory): Kernels {
+  return instantiateKernels(compileKernels(), memory);
+}
