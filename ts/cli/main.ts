@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// The `squall` command. Each subcommand lives in its own module and is loaded only when used.
+
+import { readFileSync } from 'node:fs';
+import { SquallError } from '../errors.js';
+
+const USAGE = `squall — strongly consistent replication for Node.js
+
+usage:
+  squall sst --config FILE --id N      run one member of a static SST (see docs/sst.md)
+  squall bench sst [--members N] [--samples N] [--json]
+                                       SST push latency beside plain TCP, kernel scan speed
+  squall demo                          a local 3-member SST, live (npm start)
+  squall --version | --help
+`;
+
+const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
+  sst: () => import('./sst.js'),
+  bench: () => import('./bench.js'),
+  demo: () => import('./demo.js'),
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (name === '--version' || name === '-v') {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`squall: unknown command '${name}'\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  await (await load()).run(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof SquallError) {
+    process.stderr.write(`squall: ${err.message} (${err.code})\n`);
+  } else if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    process.stderr.write(`squall: ${err.message}\n`);
+  } else {
+    process.stderr.write(`squall: ${err instanceof Error ? err.stack : String(err)}\n`);
+  }
+  process.exitCode = 1;
+});

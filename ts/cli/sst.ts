@@ -1,0 +1,47 @@
+// `squall sst --config FILE --id N`: runs one member of a static SST. It increments its own 'counter'
+// column every --interval-ms and pushes it, and prints its copy of the table once a second, with the
+// members it suspects. Start one per member (any order; each waits for the others); Ctrl-C stops it.
+
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../errors.js';
+import { loadSstConfig } from '../sst/config.js';
+import { SstMember } from '../sst/member.js';
+import { progressOnStderr } from './progress.js';
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, id: { type: 'string' }, 'interval-ms': { type: 'string' }, listen: { type: 'string' } },
+  });
+  if (!values.config || values.id === undefined) throw new ConfigError('squall sst needs --config FILE and --id N');
+  const id = Number(values.id);
+  const intervalMs = Number(values['interval-ms'] ?? 100);
+  if (!Number.isInteger(id)) throw new ConfigError(`--id must be an integer, got '${values.id}'`);
+  if (!(intervalMs > 0)) throw new ConfigError(`--interval-ms must be positive, got '${values['interval-ms']}'`);
+  const config = loadSstConfig(values.config);
+  const columns = { counter: { type: 'i64' as const }, ...config.columns };
+  const progress = progressOnStderr(`sst ${id}`);
+
+  progress(`member ${id}: waiting for ${config.members.length - 1} peers`);
+  const sst = await SstMember.start({ ...config, columns, id, ...(values.listen ? { listen: values.listen } : {}) });
+  progress(`member ${id}: all peers connected`);
+  sst.on('suspected', (peer, ms) => progress(`member ${peer} suspected${ms ? ` (heartbeat stalled ${ms.toFixed(0)} ms)` : ''}`));
+  sst.on('peerFailed', (peer, reason) => progress(`connection to member ${peer} failed: ${reason}`));
+  sst.on('rejected', (reason) => progress(`refused an incoming connection: ${reason}`));
+
+  const push = sst.pusher('counter');
+  const tick = setInterval(() => { sst.add('counter', 1); push(); }, intervalMs);
+  const show = setInterval(() => {
+    const cells = sst.layout.members.map((m) => `${m}:${sst.get(m, 'counter')}`).join(' ');
+    const suspected = sst.suspected;
+    process.stdout.write(`counters ${cells}${suspected.length ? `  suspected ${suspected.join(',')}` : ''}\n`);
+  }, 1000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(tick);
+  clearInterval(show);
+  await sst.close();
+  progress('stopped');
+}

@@ -1,0 +1,60 @@
+// The configuration of a static SST as a plain object or a JSON file:
+//
+//   { "members": [{ "id": 0, "address": "127.0.0.1:7000" }, …],
+//     "columns": { "counter": { "type": "i64" } },
+//     "heartbeatIntervalMs": 10, "suspicionTimeoutMs": 100, "connectTimeoutMs": 10000, "arenaBytes": 67108864 }
+
+import { readFileSync } from 'node:fs';
+import { parseAddress } from '../address.js';
+import { ConfigError } from '../errors.js';
+import type { ColumnSpecs } from './layout.js';
+import type { MemberAddress } from './member.js';
+
+export interface SstConfig {
+  members: MemberAddress[];
+  columns: ColumnSpecs;
+  heartbeatIntervalMs?: number;
+  suspicionTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  arenaBytes?: number;
+}
+
+const KNOWN = new Set(['members', 'columns', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs', 'arenaBytes']);
+
+/** Checks the shape of a configuration object; throws ConfigError naming the field at fault. */
+export function validateSstConfig(value: unknown, source = 'configuration'): SstConfig {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must be a JSON object`);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw new ConfigError(`${source}: unknown field '${key}'; known: ${[...KNOWN].join(', ')}`);
+  if (!Array.isArray(o.members) || o.members.length === 0) throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
+  o.members.forEach((m: unknown, i: number) => {
+    const mm = m as Record<string, unknown>;
+    if (!mm || typeof mm !== 'object' || !Number.isInteger(mm.id) || typeof mm.address !== 'string') {
+      throw new ConfigError(`${source}: members[${i}] must be { "id": integer, "address": "host:port" }`);
+    }
+    parseAddress(mm.address, `${source}: members[${i}].address`);
+  });
+  if (o.columns !== undefined && (typeof o.columns !== 'object' || o.columns === null || Array.isArray(o.columns))) {
+    throw new ConfigError(`${source}: 'columns' must be an object like { "counter": { "type": "i64" } }`);
+  }
+  for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs', 'arenaBytes'] as const) {
+    if (o[key] !== undefined && (typeof o[key] !== 'number' || !(o[key] as number > 0))) throw new ConfigError(`${source}: '${key}' must be a positive number`);
+  }
+  return { ...(o as unknown as SstConfig), columns: (o.columns ?? {}) as ColumnSpecs };
+}
+
+export function loadSstConfig(path: string): SstConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read the configuration file '${path}': ${(cause as Error).message}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(`'${path}' is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  return validateSstConfig(json, path);
+}

@@ -1,0 +1,451 @@
+// One member of a standalone Shared State Table (DESIGN.md §3), usable across processes as Derecho's SST
+// is: define columns, write your own row, push it to every peer, and register predicates whose triggers run
+// on this (main) thread. The predicate worker evaluates them next to the data; this thread only hears of
+// what fired, in batches.
+//
+//   const sst = await SstMember.start({
+//     id: 0, members: [{ id: 0, address: '127.0.0.1:7000' }, { id: 1, address: '127.0.0.1:7001' }],
+//     columns: { counter: { type: 'i64' } },
+//   });
+//   sst.predicate({ reduce: 'min', column: 'counter', test: '>=', value: 10, kind: 'one-time' },
+//                 (v) => console.log('every row reached', v));
+//   sst.set('counter', 10); sst.push('counter');
+//
+// Starting is three steps, which start() runs in order: listen() (bind, learn the port), expect(members)
+// (lay out the table, grant each peer its row, start the worker), connect() (dial the members with higher
+// ids, wait until every peer is connected). Harnesses that bind to port 0 run them one by one and tell
+// every process the ports in between; grants always precede the moment a peer could dial in.
+
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { Arena } from '../arena.js';
+import { formatAddress, parseAddress, type HostPort } from '../address.js';
+import { ClosedError, ConfigError, PeerFailedError, TimeoutError, assert } from '../errors.js';
+import type { Fabric } from '../fabric/fabric.js';
+import { NativeFabric } from '../fabric/native.js';
+import * as map from '../generated/memory-map.js';
+import { EventRingReader } from './event-ring.js';
+import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './layout.js';
+import { compilePredicate, type PredicateKind, type PredicateSpec } from './predicates.js';
+import type { PredicateWorkerData, WorkerCommand } from './worker-protocol.js';
+
+export interface MemberAddress {
+  id: number;
+  /** 'host:port' */
+  address: string;
+}
+
+export interface SstListenOptions {
+  /** This member's id. */
+  id: number;
+  /** Where to accept connections, 'host:port' (port 0 picks a free port). */
+  listen: string;
+  columns: ColumnSpecs;
+  /** How often this member's heartbeat advances. Default 10 ms (DESIGN.md §9). */
+  heartbeatIntervalMs?: number;
+  /** A member whose heartbeat has not advanced for this long is suspected. Default 100 ms. */
+  suspicionTimeoutMs?: number;
+  /** How long connect() waits for every peer. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Arena size in bytes. Default 64 MiB. */
+  arenaBytes?: number;
+}
+
+export interface SstStartOptions extends Omit<SstListenOptions, 'listen'> {
+  /** Every member of the table, this one included, in row order. */
+  members: MemberAddress[];
+  /** Overrides this member's address from `members` for binding (e.g. '0.0.0.0:7000'). */
+  listen?: string;
+}
+
+export type TableTrigger = (value: number) => void;
+
+export interface SstEvents {
+  connected: [memberId: number];
+  /** The connection to a member broke or it misbehaved; reason is a FailReason name. */
+  peerFailed: [memberId: number, reason: string];
+  /** A member is suspected (its connection failed, or its heartbeat stalled for the suspicion timeout). */
+  suspected: [memberId: number, staleMs: number];
+  /** An incoming connection was refused before it identified itself; reason is a FailReason name. */
+  rejected: [reason: string];
+  /** The predicate worker died; the member can no longer evaluate predicates or detect failures. */
+  error: [err: Error];
+}
+
+const DEFAULTS = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 100, connectTimeoutMs: 10_000 };
+
+export class SstMember extends EventEmitter<SstEvents> {
+  readonly id: number;
+  readonly arena: Arena;
+  readonly fabric: Fabric;
+  private readonly options: Required<Omit<SstListenOptions, 'arenaBytes' | 'listen'>>;
+  private readonly bound: HostPort;
+  private layoutOrNull: SstLayout | null = null;
+  private peersByRow: MemberAddress[] = [];
+  private worker: Worker | null = null;
+  private reader: EventRingReader | null = null;
+  private readerDone: Promise<void> | null = null;
+  private triggers = new Map<number, { trigger: TableTrigger; kind: PredicateKind }>();
+  private tsPredicates = new Map<number, { test: (sst: SstMember) => boolean; trigger: () => void; kind: PredicateKind; held: boolean }>();
+  private nextPredicateId = 1;
+  private connectedPeers = new Set<number>();
+  private failedPeers = new Map<number, string>();
+  private suspectedPeers = new Set<number>();
+  private closed = false;
+  private connectWaiters: Array<() => void> = [];
+  private wholeRow: Array<[number, number]> = [];
+
+  private constructor(options: SstListenOptions, arena: Arena, fabric: Fabric, bound: HostPort) {
+    super();
+    this.id = options.id;
+    this.arena = arena;
+    this.fabric = fabric;
+    this.bound = bound;
+    this.options = {
+      id: options.id,
+      columns: options.columns,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+      suspicionTimeoutMs: options.suspicionTimeoutMs ?? DEFAULTS.suspicionTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    };
+    for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs'] as const) {
+      const v = this.options[key];
+      if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`${key} must be a positive number of milliseconds, got ${v}`);
+    }
+    if (this.options.suspicionTimeoutMs <= this.options.heartbeatIntervalMs) {
+      throw new ConfigError(`suspicionTimeoutMs (${this.options.suspicionTimeoutMs}) must exceed heartbeatIntervalMs (${this.options.heartbeatIntervalMs}), or every member is suspected`);
+    }
+  }
+
+  /** Starts a member of a static table: listen, expect the members, connect to all of them. */
+  static async start(options: SstStartOptions): Promise<SstMember> {
+    const self = options.members.find((m) => m.id === options.id);
+    if (!self) throw new ConfigError(`member ${options.id} is not in the members list; add { id: ${options.id}, address } to it`);
+    const member = SstMember.prepare({ ...options, listen: options.listen ?? self.address });
+    member.expect(options.members);
+    member.listenNow();
+    await member.connect();
+    return member;
+  }
+
+  /** Step 1: binds the listening socket. Peers cannot join until expect() grants them their rows. */
+  static listen(options: SstListenOptions): SstMember {
+    const member = SstMember.prepare(options);
+    member.listenNow();
+    return member;
+  }
+
+  private static prepare(options: SstListenOptions): SstMember {
+    if (!Number.isInteger(options.id) || options.id < 0 || options.id >= 0xffff) throw new ConfigError(`id must be an integer in [0, 65534], got ${options.id}`);
+    if (!options.columns || typeof options.columns !== 'object') throw new ConfigError('columns must be an object of column specs, e.g. { counter: { type: "i64" } }');
+    const bound = parseAddress(options.listen, 'listen');
+    const arena = Arena.create({ memberId: options.id, ...(options.arenaBytes ? { bytes: options.arenaBytes } : {}) });
+    const fabric = NativeFabric.create(arena, { memberId: options.id, layoutTag: 0 });
+    return new SstMember(options, arena, fabric, bound);
+  }
+
+  private listening = false;
+  private listenNow(): void {
+    if (this.listening) return;
+    this.bound.port = this.fabric.listen(this.bound.host, this.bound.port);
+    this.listening = true;
+  }
+
+  /** The address this member accepts connections on (with the real port once listening). */
+  get address(): string { return formatAddress(this.bound); }
+
+  get layout(): SstLayout {
+    if (!this.layoutOrNull) throw new ConfigError('the table has no layout yet: call expect(members) (or use SstMember.start)');
+    return this.layoutOrNull;
+  }
+
+  /** Row of this member. */
+  get row(): number { return this.layout.rowOf(this.id); }
+
+  /** Step 2: lays out the table for `members` (row order), grants each peer its row, starts the worker. */
+  expect(members: MemberAddress[]): void {
+    this.assertOpen();
+    if (this.layoutOrNull) throw new ConfigError('expect() was already called for this member');
+    for (const m of members) parseAddress(m.address, `address of member ${m.id}`);
+    const layout = new SstLayout(this.options.columns, members.map((m) => m.id));
+    const selfRow = layout.rowOf(this.id);
+    if (selfRow < 0) throw new ConfigError(`member ${this.id} is not in the members list`);
+    this.arena.checkDynamicRange(layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
+    (this.fabric as NativeFabric).setLayoutTag?.(layout.tag);
+    this.layoutOrNull = layout;
+    this.peersByRow = members;
+    this.wholeRow = layout.pushRanges(selfRow, []);
+    for (let row = 0; row < layout.rows; row++) {
+      if (row === selfRow) continue;
+      for (const g of layout.grantsFor(row)) this.fabric.grant(layout.members[row]!, g);
+    }
+    this.startWorker(layout, selfRow);
+  }
+
+  private startWorker(layout: SstLayout, selfRow: number): void {
+    const data: PredicateWorkerData = {
+      memory: this.arena.memory,
+      fabricHandle: (this.fabric as NativeFabric).handle,
+      base: layout.base,
+      rowStride: layout.rowStride,
+      rows: layout.rows,
+      selfRow,
+      members: [...layout.members],
+      heartbeatColumn: layout.column(HEARTBEAT_COLUMN).offset,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      suspicionTimeoutMs: this.options.suspicionTimeoutMs,
+    };
+    this.worker = new Worker(new URL('../../workers/predicate-worker.js', import.meta.url), { workerData: data });
+    this.worker.on('error', (err) => this.emit('error', err));
+    this.reader = new EventRingReader(this.arena);
+    this.readerDone = this.reader.run((kind, id, value) => this.onEvent(kind, id, value), () => this.runTsPredicates());
+  }
+
+  /** Step 3: dials every member with a higher id, then waits until every peer is connected. */
+  async connect(): Promise<void> {
+    this.assertOpen();
+    const layout = this.layout;
+    for (const m of this.peersByRow) {
+      if (m.id > this.id) {
+        const { host, port } = parseAddress(m.address);
+        this.fabric.connect(m.id, host, port);
+      }
+    }
+    const peers = layout.members.filter((id) => id !== this.id);
+    const deadline = Date.now() + this.options.connectTimeoutMs + 1000;
+    while (peers.some((id) => !this.connectedPeers.has(id))) {
+      const failed = peers.find((id) => this.failedPeers.has(id));
+      if (failed !== undefined) {
+        const reason = this.failedPeers.get(failed)!;
+        const address = this.peersByRow.find((m) => m.id === failed)?.address;
+        throw new PeerFailedError(failed, reason, `could not connect to member ${failed} at ${address}: ${reason}; check that it runs with the same members and columns`);
+      }
+      if (this.closed) throw new ClosedError('this SST member');
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const missing = peers.filter((id) => !this.connectedPeers.has(id));
+        throw new TimeoutError(`members ${missing.join(', ')} did not connect within ${this.options.connectTimeoutMs} ms; start them or raise connectTimeoutMs`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        this.connectWaiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+    this.command({ type: 'watch' });
+  }
+
+  // ---- the table ------------------------------------------------------------------------------------
+
+  /** Reads element `index` of `column` in `memberId`'s row. i64 values come back as numbers (exact below 2^53). */
+  get(memberId: number, column: string, index = 0): number {
+    const layout = this.layout;
+    const row = layout.rowOf(memberId);
+    if (row < 0) throw new ConfigError(`member ${memberId} is not in the table`);
+    return this.readAt(layout.offsetOf(row, this.columnAt(column, index), index), layout.column(column));
+  }
+
+  /** Reads i64 element `index` of `column` in `memberId`'s row as a bigint. */
+  getBig(memberId: number, column: string, index = 0): bigint {
+    const layout = this.layout;
+    const c = this.columnAt(column, index);
+    if (c.type !== 'i64') throw new ConfigError(`getBig reads i64 columns; '${column}' is ${c.type}`);
+    return Atomics.load(this.arena.i64, layout.offsetOf(this.rowChecked(memberId), c, index) >> 3);
+  }
+
+  /** Writes element `index` of `column` in this member's own row (locally; push() sends it). */
+  set(column: string, value: number | bigint, index = 0): void {
+    const layout = this.layout;
+    const c = this.columnAt(column, index);
+    const at = layout.offsetOf(this.row, c, index);
+    switch (c.type) {
+      case 'i64': Atomics.store(this.arena.i64, at >> 3, BigInt(value)); break;
+      case 'i32': Atomics.store(this.arena.i32, at >> 2, Number(value)); break;
+      case 'u8': Atomics.store(this.arena.u8, at, Number(value)); break;
+      default: throw new ConfigError(`'${column}' is a bytes column; write into bytes('${column}') instead`);
+    }
+  }
+
+  /** Adds `delta` to an i64 element of this member's row; returns the new value. */
+  add(column: string, delta = 1, index = 0): number {
+    const c = this.columnAt(column, index);
+    if (c.type !== 'i64') throw new ConfigError(`add() works on i64 columns; '${column}' is ${c.type}`);
+    const at = this.layout.offsetOf(this.row, c, index) >> 3;
+    return Number(Atomics.add(this.arena.i64, at, BigInt(delta))) + delta;
+  }
+
+  /** A view of a bytes column of `memberId`'s row (this member's own row to write into). */
+  bytes(column: string, memberId = this.id): Uint8Array {
+    const c = this.layout.column(column);
+    if (c.type !== 'bytes') throw new ConfigError(`'${column}' is not a bytes column`);
+    return this.arena.u8.subarray(this.layout.offsetOf(this.rowChecked(memberId), c), this.layout.offsetOf(this.rowChecked(memberId), c) + c.bytes);
+  }
+
+  /** Sends the named columns (all when none are named) of this member's row to every connected peer. */
+  push(...columns: string[]): void {
+    this.pushRanges(columns.length === 0 ? this.wholeRow : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c))));
+  }
+
+  /** A push of fixed columns with the ranges worked out once, for hot loops. */
+  pusher(...columns: string[]): () => void {
+    const ranges = columns.length === 0 ? this.wholeRow : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c)));
+    return () => this.pushRanges(ranges);
+  }
+
+  private pushRanges(ranges: Array<[number, number]>): void {
+    this.assertOpen();
+    for (let i = 0; i < ranges.length; i++) this.fabric.writeAll(ranges[i]![0], ranges[i]![1]);
+    this.fabric.wake(); // predicates over this member's own row see the change too
+  }
+
+  // ---- predicates -----------------------------------------------------------------------------------
+
+  /** Registers a predicate evaluated by the worker with the WebAssembly kernels; returns its id. */
+  predicate(spec: PredicateSpec, trigger: TableTrigger): number {
+    this.assertOpen();
+    const id = this.nextPredicateId++;
+    const compiled = compilePredicate(id, spec, this.layout, this.row);
+    this.triggers.set(id, { trigger, kind: spec.kind });
+    this.command({ type: 'add', predicate: compiled });
+    return id;
+  }
+
+  /** Changes the value a predicate's test compares with (for moving thresholds). */
+  setPredicateValue(id: number, value: number): void {
+    this.command({ type: 'setValue', id, value });
+  }
+
+  removePredicate(id: number): void {
+    this.triggers.delete(id);
+    if (this.tsPredicates.delete(id)) { this.updateWantsChanges(); return; }
+    this.command({ type: 'remove', id });
+  }
+
+  /**
+   * Registers a TypeScript predicate, for rare checks the kernels do not cover. It is evaluated on this
+   * thread after every batch of table changes.
+   */
+  when(test: (sst: SstMember) => boolean, trigger: () => void, kind: PredicateKind = 'one-time'): number {
+    this.assertOpen();
+    const id = this.nextPredicateId++;
+    this.tsPredicates.set(id, { test, trigger, kind, held: false });
+    this.updateWantsChanges();
+    this.fabric.wake();
+    return id;
+  }
+
+  private updateWantsChanges(): void {
+    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, this.tsPredicates.size > 0 ? 1 : 0);
+  }
+
+  private runTsPredicates(): void {
+    if (this.tsPredicates.size === 0 || !this.layoutOrNull) return;
+    for (const [id, p] of this.tsPredicates) {
+      const holds = p.test(this);
+      const fire = holds && !(p.kind === 'transition' && p.held);
+      p.held = holds;
+      if (!fire) continue;
+      if (p.kind === 'one-time') this.tsPredicates.delete(id);
+      p.trigger();
+    }
+    this.updateWantsChanges();
+  }
+
+  // ---- membership news ------------------------------------------------------------------------------
+
+  /** Members currently connected. */
+  get connected(): number[] { return [...this.connectedPeers]; }
+
+  /** Members suspected so far (suspicion is permanent). */
+  get suspected(): number[] { return [...this.suspectedPeers]; }
+
+  private onEvent(kind: number, id: number, value: number): void {
+    switch (kind) {
+      case map.EventKind.PREDICATE_FIRED: {
+        const t = this.triggers.get(id);
+        if (!t) return;
+        if (t.kind === 'one-time') this.triggers.delete(id);
+        t.trigger(value);
+        return;
+      }
+      case map.EventKind.PEER_CONNECTED:
+        this.connectedPeers.add(id);
+        this.wakeConnectWaiters();
+        this.emit('connected', id);
+        return;
+      case map.EventKind.PEER_FAILED: {
+        const reason = map.FailReasonName[value] ?? `reason ${value}`;
+        this.connectedPeers.delete(id);
+        this.failedPeers.set(id, reason);
+        this.wakeConnectWaiters();
+        this.emit('peerFailed', id, reason);
+        return;
+      }
+      case map.EventKind.SUSPECTED:
+        this.suspectedPeers.add(id);
+        this.emit('suspected', id, value);
+        return;
+      case map.EventKind.CONNECTION_REJECTED:
+        this.emit('rejected', map.FailReasonName[value] ?? `reason ${value}`);
+        return;
+      case map.EventKind.TABLE_CHANGED:
+        return; // runTsPredicates runs at the end of the batch
+    }
+  }
+
+  private wakeConnectWaiters(): void {
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private command(cmd: WorkerCommand): void {
+    assert(this.worker, 'worker not started');
+    this.worker.postMessage(cmd);
+    this.fabric.wake();
+  }
+
+  private columnAt(column: string, index: number): Column {
+    const c = this.layout.column(column);
+    if (!Number.isInteger(index) || index < 0 || index >= c.count) throw new ConfigError(`index ${index} is outside column '${column}' (count ${c.count})`);
+    return c;
+  }
+
+  private rowChecked(memberId: number): number {
+    const row = this.layout.rowOf(memberId);
+    if (row < 0) throw new ConfigError(`member ${memberId} is not in the table`);
+    return row;
+  }
+
+  private readAt(at: number, c: Column): number {
+    switch (c.type) {
+      case 'i64': return Number(Atomics.load(this.arena.i64, at >> 3));
+      case 'i32': return Atomics.load(this.arena.i32, at >> 2);
+      case 'u8': return Atomics.load(this.arena.u8, at);
+      default: throw new ConfigError(`'${c.name}' is a bytes column; read it with bytes('${c.name}', member)`);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('this SST member');
+  }
+
+  /** Stops the worker, closes every connection, and releases the arena. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wakeConnectWaiters();
+    if (this.worker) {
+      const stopped = new Promise<void>((resolve) => {
+        this.worker!.once('message', () => resolve());
+        this.worker!.once('exit', () => resolve());
+      });
+      this.worker.postMessage({ type: 'stop' } satisfies WorkerCommand);
+      this.fabric.wake();
+      await stopped;
+      await this.worker.terminate();
+    }
+    this.reader?.close();
+    await this.readerDone;
+    this.fabric.close();
+  }
+}

@@ -1,0 +1,29 @@
+// Messages between an SST member's main thread and its predicate worker.
+
+import type { CompiledPredicate } from './predicates.js';
+
+/** Everything the predicate worker needs to find the table; fixed for the life of the worker. */
+export interface PredicateWorkerData {
+  memory: WebAssembly.Memory;
+  fabricHandle: number;
+  /** Arena offset of row 0, bytes per row, rows, and this member's row. */
+  base: number;
+  rowStride: number;
+  rows: number;
+  selfRow: number;
+  /** Member id of each row. */
+  members: number[];
+  /** Offset of the heartbeat column inside a row. */
+  heartbeatColumn: number;
+  heartbeatIntervalMs: number;
+  suspicionTimeoutMs: number;
+}
+
+/** Commands from the main thread. After posting one, the main thread rings the doorbell (fabric.wake()). */
+export type WorkerCommand =
+  | { type: 'add'; predicate: CompiledPredicate }
+  | { type: 'remove'; id: number }
+  | { type: 'setValue'; id: number; value: number }
+  /** Every peer is connected: start heartbeats and suspicion. */
+  | { type: 'watch' }
+  | { type: 'stop' };

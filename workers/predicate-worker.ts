@@ -1,0 +1,139 @@
+// The predicate worker (DESIGN.md §1, §3): one per member, a dedicated thread that
+//   1. sleeps in the native wait until the poller applied writes, a local change rang the doorbell, or the
+//      next heartbeat is due — never in Atomics.wait, which native code cannot wake;
+//   2. drains completion ring 0 (peer connected / failed / rejected);
+//   3. advances this member's heartbeat and pushes it; scans every row's heartbeat for staleness;
+//   4. evaluates the registered predicates with the WebAssembly kernels;
+//   5. queues what fired in the event ring and rings the main thread's bell once per batch.
+// Commands from the main thread (add/remove predicates, start, stop) arrive by postMessage and are read
+// synchronously with receiveMessageOnPort after every wake; the sender rings the doorbell so we wake.
+
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { Arena } from '../ts/arena.js';
+import { attachFabric, waitForChange } from '../ts/fabric/native.js';
+import { CompletionRing } from '../ts/fabric/completions.js';
+import * as map from '../ts/generated/memory-map.js';
+import { loadKernels } from '../ts/kernels/kernels.js';
+import { EventRingWriter } from '../ts/sst/event-ring.js';
+import { PredicateEngine, type TableView } from '../ts/sst/predicates.js';
+import type { PredicateWorkerData, WorkerCommand } from '../ts/sst/worker-protocol.js';
+
+const data = workerData as PredicateWorkerData;
+const port = parentPort!;
+const arena = Arena.adopt(data.memory);
+const kernels = loadKernels(data.memory);
+const fabric = attachFabric(data.fabricHandle);
+const completions = new CompletionRing(arena, 0);
+const events = new EventRingWriter(arena);
+const engine = new PredicateEngine();
+const table: TableView = { base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET };
+
+const EPOCH = (map.DOORBELL_OFFSET + map.DOORBELL_EPOCH) >> 2;
+const WANTS_CHANGES = (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2;
+const heartbeatOffset = data.base + data.selfRow * data.rowStride + data.heartbeatColumn;
+const heartbeatIndex = heartbeatOffset >> 3;
+const live = arena.u8.subarray(map.LIVE_ROWS_OFFSET, map.LIVE_ROWS_OFFSET + data.rows);
+const stale = arena.u8.subarray(map.STALE_ROWS_OFFSET, map.STALE_ROWS_OFFSET + data.rows);
+const changedMs = new Float64Array(arena.buffer, map.HEARTBEAT_CHANGED_MS_OFFSET, data.rows);
+const suspected = new Uint8Array(data.rows);
+
+/** Events the ring had no room for; sent first at the next round, so nothing is lost or reordered. */
+const overflow: number[] = [];
+function emit(kind: number, id: number, value: number): void {
+  if (overflow.length > 0 || !events.push(kind, id, value)) overflow.push(kind, id, value);
+}
+function flushOverflow(): void {
+  let i = 0;
+  while (i < overflow.length && events.push(overflow[i]!, overflow[i + 1]!, overflow[i + 2]!)) i += 3;
+  overflow.splice(0, i);
+}
+// Predicate events go through emit's refusal path: a refused one-time or transition predicate stays armed.
+const emitFired = (id: number, value: number): boolean => overflow.length === 0 && events.push(map.EventKind.PREDICATE_FIRED, id, value);
+
+let running = true;
+let watching = false; // heartbeats and suspicion start once every peer is connected
+let nextHeartbeatMs = 0;
+let lastReportedEpoch = -1;
+
+live.fill(1);
+
+function suspect(row: number, kind: number, value: number): void {
+  if (suspected[row]) return;
+  suspected[row] = 1;
+  live[row] = 0;
+  if (kind !== map.EventKind.SUSPECTED) emit(kind, data.members[row]!, value);
+  emit(map.EventKind.SUSPECTED, data.members[row]!, kind === map.EventKind.SUSPECTED ? value : 0);
+}
+
+function onCompletion(kind: number, peer: number, imm: number): void {
+  switch (kind) {
+    case map.CompletionKind.PEER_CONNECTED:
+      emit(map.EventKind.PEER_CONNECTED, peer, 0);
+      break;
+    case map.CompletionKind.PEER_FAILED: {
+      const row = data.members.indexOf(peer);
+      if (row >= 0) suspect(row, map.EventKind.PEER_FAILED, imm);
+      else emit(map.EventKind.PEER_FAILED, peer, imm);
+      break;
+    }
+    case map.CompletionKind.CONNECTION_REJECTED:
+      emit(map.EventKind.CONNECTION_REJECTED, 0xffff, imm);
+      break;
+    default:
+      break; // write-with-immediate on ring 0 is not used by the SST
+  }
+}
+
+function onCommand(cmd: WorkerCommand): void {
+  switch (cmd.type) {
+    case 'add': engine.add(cmd.predicate); break;
+    case 'remove': engine.remove(cmd.id); break;
+    case 'setValue': engine.setValue(cmd.id, cmd.value); break;
+    case 'watch': {
+      watching = true;
+      const now = performance.now();
+      for (let r = 0; r < data.rows; r++) changedMs[r] = now;
+      nextHeartbeatMs = now;
+      break;
+    }
+    case 'stop': running = false; break;
+  }
+}
+
+function heartbeat(now: number): void {
+  if (now < nextHeartbeatMs) return;
+  Atomics.add(arena.i64, heartbeatIndex, 1n);
+  fabric.writeAll(heartbeatOffset, 8);
+  nextHeartbeatMs = Math.max(nextHeartbeatMs + data.heartbeatIntervalMs, now);
+}
+
+function scanHeartbeats(now: number): void {
+  const n = kernels.heartbeatScan(table.base, table.rowStride, table.rows, data.heartbeatColumn, table.liveBase,
+    map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET, map.STALE_ROWS_OFFSET, data.selfRow, now, data.suspicionTimeoutMs);
+  if (n === 0) return;
+  for (let r = 0; r < data.rows; r++) if (stale[r] && !suspected[r]) suspect(r, map.EventKind.SUSPECTED, now - changedMs[r]!);
+}
+
+while (running) {
+  const seen = Atomics.load(arena.u32, EPOCH);
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onCommand(m.message as WorkerCommand);
+  if (!running) break;
+  flushOverflow();
+  completions.drain(onCompletion);
+  const now = performance.now();
+  if (watching) {
+    heartbeat(now);
+    scanHeartbeats(now);
+  }
+  engine.evaluate(kernels, table, emitFired);
+  if (Atomics.load(arena.i32, WANTS_CHANGES) && seen !== lastReportedEpoch) {
+    lastReportedEpoch = seen;
+    emit(map.EventKind.TABLE_CHANGED, 0, seen);
+  }
+  events.publish();
+  const timeoutMs = overflow.length > 0 ? 1 : watching ? Math.max(0, nextHeartbeatMs - performance.now()) : 1000;
+  if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, timeoutMs);
+}
+events.publish();
+port.postMessage({ type: 'stopped' });
