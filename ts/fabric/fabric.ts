@@ -56,6 +56,8 @@ export interface FabricStats {
   sendCalls: number;
   recvCalls: number;
   wakeups: number;
+  /** Plain writes merged into the newest queued, unsent frame of the same range (see write()). */
+  framesCoalesced: number;
 }
 
 /**
@@ -70,7 +72,12 @@ export interface Fabric {
   grant(peer: number, grant: Grant): void;
   /** Connects to `peer` (retrying refused connections up to the connect timeout). Completes in ring 0. */
   connect(peer: number, host: string, port: number): void;
-  /** One-sided write: the bytes at [offset, offset+length) here land at the same offset at `peer`. */
+  /**
+   * One-sided write: the bytes at [offset, offset+length) here land at the same offset at `peer`. Writes
+   * to one peer are applied in the order made. A write of exactly the range of the newest write still
+   * queued unsent for that peer refreshes it instead of queuing another (the receiver gets the current
+   * bytes once, never out of order) — a push carries state, so a backlog never builds up behind a busy link.
+   */
   write(peer: number, offset: number, length: number): WriteStatus;
   /** The same, plus a WRITE_IMM completion carrying `imm` (u32) at the receiver once the bytes are applied. */
   writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;

@@ -1,0 +1,261 @@
+#include "api.h"
+
+#include <cmath>
+#include <exception>
+#include <memory>
+
+#include "arena.h"
+#include "fabric.h"
+#include "registry.h"
+
+namespace squall::api {
+
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// Reads argument i as a non-negative integer no larger than `max`; false if it is anything else.
+bool uintArg(const Napi::CallbackInfo& info, size_t i, double max, uint64_t* out) {
+  if (i >= info.Length()) return false;
+  napi_valuetype type;
+  double d;
+  if (napi_typeof(info.Env(), info[i], &type) != napi_ok || type != napi_number) return false;
+  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok) return false;
+  if (!(d >= 0 && d <= max) || std::floor(d) != d) return false;
+  *out = uint64_t(d);
+  return true;
+}
+
+bool u32Arg(const Napi::CallbackInfo& info, size_t i, uint32_t* out) {
+  uint64_t v;
+  if (!uintArg(info, i, 4294967295.0, &v)) return false;
+  *out = uint32_t(v);
+  return true;
+}
+
+bool stringArg(const Napi::CallbackInfo& info, size_t i, char* out, size_t size) {
+  if (i >= info.Length() || !info[i].IsString()) return false;
+  size_t len;
+  return napi_get_value_string_utf8(info.Env(), info[i], out, size, &len) == napi_ok && len < size - 1;
+}
+
+Napi::Value status(const Napi::CallbackInfo& info, double s) { return Napi::Number::New(info.Env(), s); }
+
+// Looks up the fabric named by argument 0.
+std::shared_ptr<Fabric> fabricArg(const Napi::CallbackInfo& info) {
+  uint32_t handle;
+  if (!u32Arg(info, 0, &handle)) return nullptr;
+  return registry::find(handle);
+}
+
+// Nothing below may let a C++ exception reach Node-API: each export runs inside this guard, and an
+// exception (out of memory) becomes a JS error.
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), std::string("squall native fabric: ") + e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
+
+}  // namespace
+
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("memoryMapHash", Napi::Number::New(info.Env(), map::MEMORY_MAP_HASH));
+    Napi::Array backends = Napi::Array::New(info.Env(), 1);
+    backends.Set(uint32_t(0), Napi::String::New(info.Env(), "tcp"));
+    out.Set("backends", backends);
+    return out;
+  });
+}
+
+// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs) → handle > 0,
+// or a negative Status / ArenaCheck.
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    napi_env env = info.Env();
+    FabricOptions opt;
+    if (info.Length() < 6 || !u32Arg(info, 1, &opt.member_id) || !u32Arg(info, 2, &opt.layout_tag) ||
+        !u32Arg(info, 3, &opt.max_frame_bytes) || !u32Arg(info, 4, &opt.connect_timeout_ms) ||
+        !u32Arg(info, 5, &opt.handshake_timeout_ms) || opt.max_frame_bytes == 0) {
+      return status(info, BAD_ARGUMENT);
+    }
+    bool is_typed = false;
+    napi_is_typedarray(env, info[0], &is_typed);
+    if (!is_typed) return status(info, BAD_ARGUMENT);
+    // napi_get_typedarray_info works for views over a SharedArrayBuffer (napi_get_arraybuffer_info
+    // rejects SABs on Node 20), so the view must cover the whole memory from byte 0.
+    napi_typedarray_type type;
+    size_t length, byte_offset;
+    void* data = nullptr;
+    napi_value buffer;
+    if (napi_get_typedarray_info(env, info[0], &type, &length, &data, &buffer, &byte_offset) != napi_ok ||
+        type != napi_uint8_array || byte_offset != 0 || data == nullptr) {
+      return status(info, BAD_ARGUMENT);
+    }
+    ArenaView arena{static_cast<uint8_t*>(data), uint64_t(length)};
+    ArenaCheck check = checkArena(arena);
+    if (check != ArenaCheck::OK) return status(info, int(check));
+    auto fabric = std::make_shared<Fabric>(arena, opt);
+    if (int s = fabric->start()) return status(info, s);
+    return status(info, registry::add(env, info[0], fabric));
+  });
+}
+
+// listen(h, host, port) → bound port, a negative Status, or -(1000 + errno) when socket/bind/listen failed.
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    char host[256];
+    uint32_t port;
+    if (!stringArg(info, 1, host, sizeof host) || !u32Arg(info, 2, &port) || port > 65535) return status(info, BAD_ARGUMENT);
+    int r = f->listen(host, int(port));
+    return status(info, r == SYSTEM ? -(1000 + f->lastErrno()) : r);
+  });
+}
+
+// grant(h, peer, offset, length, kind, ring) → Status.
+Napi::Value GrantRange(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    uint32_t peer, kind, ring;
+    uint64_t offset, length;
+    if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) || !uintArg(info, 3, kMaxSafeInteger, &length) ||
+        !u32Arg(info, 4, &kind) || !u32Arg(info, 5, &ring) || kind > 1 || ring > 255) {
+      return status(info, BAD_ARGUMENT);
+    }
+    return status(info, f->grant(peer, Grant{offset, length, GrantKind(kind), uint8_t(ring)}));
+  });
+}
+
+// connect(h, peer, host, port) → Status; the outcome arrives in completion ring 0.
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    char host[256];
+    uint32_t peer, port;
+    if (!u32Arg(info, 1, &peer) || !stringArg(info, 2, host, sizeof host) || !u32Arg(info, 3, &port) || port > 65535) {
+      return status(info, BAD_ARGUMENT);
+    }
+    return status(info, f->connect(peer, host, int(port)));
+  });
+}
+
+static Napi::Value writeCommon(const Napi::CallbackInfo& info, bool with_imm) {
+  auto f = fabricArg(info);
+  if (!f) return status(info, FAILED);
+  uint32_t peer, imm = 0;
+  uint64_t offset, length;
+  if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) || !uintArg(info, 3, kMaxSafeInteger, &length) ||
+      (with_imm && !u32Arg(info, 4, &imm))) {
+    return status(info, BAD_ARGUMENT);
+  }
+  return status(info, f->write(peer, offset, length, with_imm, imm));
+}
+
+// write(h, peer, offset, length) → Status.
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() { return writeCommon(info, false); });
+}
+
+// writeImm(h, peer, offset, length, imm) → Status.
+Napi::Value WriteImm(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() { return writeCommon(info, true); });
+}
+
+// writeAll(h, offset, length) → peers the write was queued for, or a negative Status.
+Napi::Value WriteAll(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    uint64_t offset, length;
+    if (!uintArg(info, 1, kMaxSafeInteger, &offset) || !uintArg(info, 2, kMaxSafeInteger, &length)) return status(info, BAD_ARGUMENT);
+    if (f->closed()) return status(info, FAILED);
+    return status(info, f->writeAll(offset, length));
+  });
+}
+
+// wait(h, seenEpoch, timeoutMs) → the epoch now (u32), or a negative Status. Blocks the calling thread.
+Napi::Value Wait(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    uint32_t seen, timeout_ms;
+    if (!u32Arg(info, 1, &seen) || !u32Arg(info, 2, &timeout_ms)) return status(info, BAD_ARGUMENT);
+    return status(info, double(f->wait(seen, timeout_ms)));
+  });
+}
+
+// wake(h) → Status.
+Napi::Value Wake(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f || f->closed()) return status(info, FAILED);
+    f->wake();
+    return status(info, OK);
+  });
+}
+
+// disconnect(h, peer) → Status; PEER_FAILED(LOCAL_CLOSE) follows in ring 0.
+Napi::Value Disconnect(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    uint32_t peer;
+    if (!u32Arg(info, 1, &peer)) return status(info, BAD_ARGUMENT);
+    return status(info, f->disconnect(peer));
+  });
+}
+
+// close(h) → Status. Idempotent.
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    uint32_t handle;
+    if (!u32Arg(info, 0, &handle)) return status(info, BAD_ARGUMENT);
+    registry::close(info.Env(), handle);
+    return status(info, OK);
+  });
+}
+
+// stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced }, or null if closed.
+Napi::Value GetStats(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return info.Env().Null();
+    const Stats& s = f->stats();
+    Napi::Object out = Napi::Object::New(info.Env());
+    auto put = [&](const char* name, const std::atomic<uint64_t>& v) {
+      out.Set(name, Napi::Number::New(info.Env(), double(v.load(std::memory_order_relaxed))));
+    };
+    put("framesIn", s.frames_in);
+    put("framesOut", s.frames_out);
+    put("bytesIn", s.bytes_in);
+    put("bytesOut", s.bytes_out);
+    put("sendCalls", s.send_calls);
+    put("recvCalls", s.recv_calls);
+    put("wakeups", s.wakeups);
+    put("framesCoalesced", s.frames_coalesced);
+    return out;
+  });
+}
+
+// setLayoutTag(h, tag) → Status. For members that learn their layout after creating the fabric.
+Napi::Value SetLayoutTag(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f || f->closed()) return status(info, FAILED);
+    uint32_t tag;
+    if (!u32Arg(info, 1, &tag)) return status(info, BAD_ARGUMENT);
+    f->setLayoutTag(tag);
+    return status(info, OK);
+  });
+}
+
+}  // namespace squall::api

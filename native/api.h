@@ -1,0 +1,25 @@
+// The addon's exports (see ts/fabric/native.ts for their contract). Numbers in, numbers out: the TS
+// wrapper validates arguments and turns status codes into errors; C++ never throws into JS except for
+// "wrong argument type" guards that only a caller bypassing the wrapper can trip.
+
+#pragma once
+#include <napi.h>
+
+namespace squall::api {
+
+Napi::Value Version(const Napi::CallbackInfo& info);
+Napi::Value Create(const Napi::CallbackInfo& info);
+Napi::Value Listen(const Napi::CallbackInfo& info);
+Napi::Value GrantRange(const Napi::CallbackInfo& info);
+Napi::Value Connect(const Napi::CallbackInfo& info);
+Napi::Value Write(const Napi::CallbackInfo& info);
+Napi::Value WriteImm(const Napi::CallbackInfo& info);
+Napi::Value WriteAll(const Napi::CallbackInfo& info);
+Napi::Value Wait(const Napi::CallbackInfo& info);
+Napi::Value Wake(const Napi::CallbackInfo& info);
+Napi::Value Disconnect(const Napi::CallbackInfo& info);
+Napi::Value Close(const Napi::CallbackInfo& info);
+Napi::Value GetStats(const Napi::CallbackInfo& info);
+Napi::Value SetLayoutTag(const Napi::CallbackInfo& info);
+
+}  // namespace squall::api

@@ -1,0 +1,193 @@
+#include "connection.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "copy.h"
+#include "generated/memory_map.h"
+#include "peer.h"
+
+namespace squall {
+
+using map::FailReason;
+
+namespace {
+constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
+}  // namespace
+
+// Checks the header at `at`, of which `available` bytes are staged. Returns 0 when the bytes so far are
+// fine (with *grant set once the whole header is in and the frame is a write), else a FailReason. Each
+// field is checked as soon as its bytes are in, so garbage is refused without waiting for 24 bytes.
+uint32_t Conn::checkHeader(const uint8_t* at, uint64_t available, const ReceiveEnv& env, const Grant** grant) {
+  *grant = nullptr;
+  if (available >= 2) {
+    uint16_t magic;
+    std::memcpy(&magic, at, 2);
+    if (magic != frame::kMagic) return reason(FailReason::BAD_MAGIC);
+  }
+  if (available >= 3 && at[2] != frame::kVersion) return reason(FailReason::BAD_VERSION);
+  if (available >= 4) {
+    uint8_t type = at[3];
+    bool hello_time = phase == Phase::HELLO;
+    if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM) || hello_time) {
+      return reason(FailReason::BAD_TYPE);
+    }
+  }
+  if (available < frame::kHeaderBytes) return 0;
+  frame::Header h = frame::decode(at);
+  if (h.type == frame::HELLO) return h.length == frame::kHelloBytes && h.offset == 0 ? 0 : reason(FailReason::BAD_TYPE);
+  if (h.length > env.max_frame_bytes) return reason(FailReason::OVERSIZE);
+  peer->grants.refresh(grants_, grants_seen_);
+  const Grant* g = GrantTable::find(grants_, h.offset, h.length);
+  if (!g || !env.arena.contains(h.offset, h.length)) return reason(FailReason::OUT_OF_GRANT);
+  if (g->kind == GrantKind::CONTROL && !aligned8(h.offset, h.length)) return reason(FailReason::MISALIGNED);
+  *grant = g;
+  return 0;
+}
+
+// Finishes an applied frame: counts it and, for a write-with-immediate, queues (or holds) its completion.
+// Returns false when the completion is held (the ring is full).
+bool Conn::complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring) {
+  Stats::bump(env.stats->frames_in);
+  *env.dirty = true;
+  if (type != frame::WRITE_IMM) return true;
+  Completion c{uint16_t(map::CompletionKind::WRITE_IMM), peer->id, imm, offset, length, monotonicNs()};
+  if (env.rings->tryPush(ring, c)) return true;
+  holding_ = true;
+  held_ring_ = ring;
+  held_ = c;
+  return false;
+}
+
+Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
+  while (rpos_ < wpos_) {
+    const uint8_t* at = buf_.get() + rpos_;
+    const uint64_t available = wpos_ - rpos_;
+    const Grant* g;
+    if (uint32_t bad = checkHeader(at, available, env, &g)) {
+      fail_reason = bad;
+      return Parse::FAILED;
+    }
+    if (available < frame::kHeaderBytes) break;
+    frame::Header h = frame::decode(at);
+    const uint64_t total = frame::kHeaderBytes + uint64_t(h.length);
+
+    if (h.type == frame::HELLO) {
+      if (available < total) break;
+      hello = frame::decodeHello(at + frame::kHeaderBytes);
+      rpos_ += total;
+      return Parse::HELLO;
+    }
+
+    if (available >= total) {
+      uint8_t* dst = env.arena.base + h.offset;
+      if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
+      else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
+      rpos_ += total;
+      header_first_ = false;
+      if (!complete(env, h.type, h.offset, h.length, h.imm, g->ring)) return Parse::PAUSED;
+      continue;
+    }
+
+    if (g->kind == GrantKind::DATA && h.length > kDirectMinBytes) {
+      // Read the rest straight into the range; the staged part of the payload goes first.
+      uint64_t have = available - frame::kHeaderBytes;
+      std::memcpy(env.arena.base + h.offset, at + frame::kHeaderBytes, have);
+      direct_header_ = h;
+      direct_ring_ = g->ring;
+      direct_dst_ = env.arena.base + h.offset + have;
+      direct_left_ = h.length - have;
+      rpos_ = wpos_ = 0;
+      *env.dirty = true;
+      return Parse::DIRECT;
+    }
+
+    if (total > cap_) {  // a control frame larger than the buffer: grow it to hold the whole frame
+      std::unique_ptr<uint8_t[]> bigger(new uint8_t[total]);
+      std::memcpy(bigger.get(), at, available);
+      buf_ = std::move(bigger);
+      cap_ = total;
+      rpos_ = 0;
+      wpos_ = available;
+    }
+    break;
+  }
+  return Parse::NEED_BYTES;
+}
+
+Pump Conn::endOfStream(int err) {
+  if (err == 0 || err == ECONNRESET || err == EPIPE) {
+    bool mid_frame = direct_left_ > 0 || wpos_ > rpos_;
+    return failed(reason(mid_frame ? FailReason::TRUNCATED : FailReason::CLOSED));
+  }
+  return failed(reason(FailReason::IO_ERROR));
+}
+
+Pump Conn::pump(const ReceiveEnv& env) {
+  if (holding_) {
+    if (!env.rings->tryPush(held_ring_, held_)) return Pump::PAUSED;
+    holding_ = false;
+    *env.dirty = true;
+  }
+  if (!buf_) {
+    buf_.reset(new uint8_t[kStagingBytes]);
+    cap_ = kStagingBytes;
+  }
+  uint64_t budget = kReadBudgetBytes;
+  for (;;) {
+    if (direct_left_ > 0) {
+      ssize_t n = recv(fd, direct_dst_, direct_left_, MSG_DONTWAIT);
+      Stats::bump(env.stats->recv_calls);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::DRAINED;
+      if (n <= 0) return endOfStream(n == 0 ? 0 : errno);
+      Stats::bump(env.stats->bytes_in, uint64_t(n));
+      direct_dst_ += n;
+      direct_left_ -= uint64_t(n);
+      *env.dirty = true;
+      if (direct_left_ == 0) {
+        header_first_ = true;
+        const frame::Header& h = direct_header_;
+        if (!complete(env, h.type, h.offset, h.length, h.imm, direct_ring_)) return Pump::PAUSED;
+      }
+      if (budget <= uint64_t(n)) return Pump::DRAINED;
+      budget -= uint64_t(n);
+      continue;
+    }
+
+    switch (parseStaged(env)) {
+      case Parse::HELLO: return Pump::HELLO;
+      case Parse::PAUSED: return Pump::PAUSED;
+      case Parse::FAILED: return Pump::FAILED;
+      case Parse::DIRECT: continue;
+      case Parse::NEED_BYTES: break;
+    }
+
+    if (rpos_ == wpos_) {
+      rpos_ = wpos_ = 0;
+    } else if (cap_ - wpos_ < kDirectMinBytes || rpos_ > cap_ / 2) {
+      std::memmove(buf_.get(), buf_.get() + rpos_, wpos_ - rpos_);
+      wpos_ -= rpos_;
+      rpos_ = 0;
+    }
+    if (budget == 0) return Pump::DRAINED;
+    uint64_t want = cap_ - wpos_;
+    if (header_first_) {
+      uint64_t staged = wpos_ - rpos_;
+      if (staged >= frame::kHeaderBytes) header_first_ = false;  // parsed above: a small frame
+      else want = frame::kHeaderBytes - staged;
+    }
+    ssize_t n = recv(fd, buf_.get() + wpos_, want, MSG_DONTWAIT);
+    Stats::bump(env.stats->recv_calls);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::DRAINED;
+    if (n <= 0) return endOfStream(n == 0 ? 0 : errno);
+    Stats::bump(env.stats->bytes_in, uint64_t(n));
+    wpos_ += uint64_t(n);
+    budget = budget > uint64_t(n) ? budget - uint64_t(n) : 0;
+  }
+}
+
+}  // namespace squall

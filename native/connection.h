@@ -1,0 +1,119 @@
+// One socket as the poller sees it: where it stands (connecting, shaking hands, open) and its receiving
+// half, which parses frames out of a staging buffer and applies them to the arena.
+//
+// Receiving rules (DESIGN.md §2), all enforced in Conn::pump():
+// - frames are applied in the order they arrive, each only once it is complete in the staging buffer,
+//   many per recv() (one recv() of 256 KiB may carry thousands of small frames);
+// - every header is checked as soon as its bytes are in, before any of its payload is applied: magic,
+//   version, type (HELLO only before the handshake ends, WRITE/WRITE_IMM only after), length against
+//   maxFrameBytes, the range against the peer's grants, 8-byte alignment for control ranges. A bad header
+//   fails the connection with the arena untouched;
+// - control ranges are applied with 8-byte atomic stores in ascending order (copy.h), data ranges by copy;
+// - a data frame larger than kDirectMinBytes that is not yet fully staged is read straight into its range
+//   (no second copy). If the connection breaks in the middle of it, that range may hold part of the write,
+//   as with RDMA; nothing else is touched;
+// - a write-with-immediate queues its completion after the bytes are applied. If the ring is full the
+//   completion is held here and the connection is paused (the poller stops reading it) until it fits.
+
+#pragma once
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "arena.h"
+#include "frame.h"
+#include "grants.h"
+#include "rings.h"
+#include "stats.h"
+
+namespace squall {
+
+struct Peer;
+
+// What an epoll event points at.
+struct Source {
+  enum Kind : uint8_t { WAKE, LISTENER, CONN };
+  explicit Source(Kind k) : kind(k) {}
+  const Kind kind;
+};
+
+enum class Role : uint8_t { INITIATOR, ACCEPTOR };
+
+enum class Phase : uint8_t {
+  RETRY_WAIT,  // initiator: the last attempt was refused; next one at deadline_ns
+  CONNECTING,  // initiator: non-blocking connect() in flight
+  HELLO,       // socket open, waiting for the other side's HELLO (until deadline_ns)
+  OPEN,        // handshake done, frames flow
+  DEAD,        // closed; freed at the end of the poll-loop iteration
+};
+
+// What the receiver needs from its fabric.
+struct ReceiveEnv {
+  ArenaView arena;
+  uint32_t max_frame_bytes;
+  CompletionRings* rings;
+  Stats* stats;
+  bool* dirty;  // set when the arena or a ring changed (the poller then rings the doorbell)
+};
+
+enum class Pump : uint8_t {
+  DRAINED,  // the socket has nothing more for now (or this turn's read budget is spent)
+  HELLO,    // a HELLO was parsed into `hello`; the fabric decides, then calls pump() again
+  PAUSED,   // a completion ring is full; a completion is held
+  FAILED,   // the connection must close; `fail_reason` is a map::FailReason
+};
+
+constexpr uint64_t kStagingBytes = 256 * 1024;
+constexpr uint64_t kDirectMinBytes = 64 * 1024;
+constexpr uint64_t kReadBudgetBytes = 8 * 1024 * 1024;  // per pump() call, so one peer cannot starve others
+
+struct Conn : Source {
+  Conn(Role r, Phase p) : Source(CONN), role(r), phase(p) {}
+
+  int fd = -1;
+  const Role role;
+  Phase phase;
+  Peer* peer = nullptr;  // known from the start for an initiator, after its HELLO for an acceptor
+  uint64_t deadline_ns = 0;          // RETRY_WAIT: next attempt; CONNECTING: give up; HELLO: give up
+  uint64_t connect_deadline_ns = 0;  // initiator: CONNECT_TIMEOUT after this
+  sockaddr_storage addr{};           // initiator: where to connect
+  socklen_t addr_len = 0;
+  bool paused = false;
+  uint32_t fail_reason = 0;
+  frame::Hello hello{};
+
+  Pump pump(const ReceiveEnv& env);
+
+ private:
+  enum class Parse : uint8_t { NEED_BYTES, DIRECT, HELLO, PAUSED, FAILED };
+  Parse parseStaged(const ReceiveEnv& env);
+  uint32_t checkHeader(const uint8_t* at, uint64_t available, const ReceiveEnv& env, const Grant** grant);
+  bool complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring);
+  Pump failed(uint32_t reason) { fail_reason = reason; return Pump::FAILED; }
+  Pump endOfStream(int err);
+
+  std::unique_ptr<uint8_t[]> buf_;
+  uint64_t cap_ = 0, rpos_ = 0, wpos_ = 0;
+
+  // A large data frame being read straight into the arena.
+  uint8_t* direct_dst_ = nullptr;
+  uint64_t direct_left_ = 0;
+  frame::Header direct_header_{};
+  uint8_t direct_ring_ = 0;
+
+  // After a direct frame the next one is often large too: read only its header first, so its payload
+  // goes straight into the arena instead of through the staging buffer.
+  bool header_first_ = false;
+
+  // A completion waiting for room in its ring.
+  bool holding_ = false;
+  uint8_t held_ring_ = 0;
+  Completion held_{};
+
+  std::vector<Grant> grants_;  // copy of peer->grants
+  uint64_t grants_seen_ = 0;
+};
+
+}  // namespace squall

@@ -1,0 +1,64 @@
+// The doorbell (memory_map.h: DOORBELL_*): how a worker sleeps until the fabric changed the arena.
+//
+// V8 parks Atomics.wait callers on its own condition variables, not on the futex word, so a native thread
+// cannot wake them. A worker that must sleep calls wait() instead, which blocks on a real futex on EPOCH.
+// The poller calls ring() once per batch of applied writes; wake() lets JS ring it for local changes.
+//
+// WAITERS lets ring() skip the FUTEX_WAKE syscall when nobody sleeps. The waiter increments WAITERS and
+// then reads EPOCH; the ringer increments EPOCH and then reads WAITERS; both sequentially consistent, so
+// at least one of them sees the other and no wake-up is lost (the futex itself re-checks EPOCH).
+
+#pragma once
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "generated/memory_map.h"
+#include "rings.h"
+
+namespace squall {
+
+class Doorbell {
+ public:
+  explicit Doorbell(uint8_t* arena)
+      : epoch_(reinterpret_cast<uint32_t*>(arena + map::DOORBELL_OFFSET + map::DOORBELL_EPOCH)),
+        waiters_(reinterpret_cast<uint32_t*>(arena + map::DOORBELL_OFFSET + map::DOORBELL_WAITERS)) {}
+
+  // Bumps EPOCH; wakes sleepers if there are any. Returns true if it made the wake syscall.
+  bool ring() const {
+    __atomic_fetch_add(epoch_, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(waiters_, __ATOMIC_SEQ_CST) == 0) return false;
+    syscall(SYS_futex, epoch_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+    return true;
+  }
+
+  // Blocks while EPOCH == seen, at most timeout_ms; returns the epoch it last read.
+  uint32_t wait(uint32_t seen, int64_t timeout_ms) const {
+    __atomic_fetch_add(waiters_, 1, __ATOMIC_SEQ_CST);
+    const uint64_t deadline = monotonicNs() + uint64_t(timeout_ms) * 1000000ull;
+    uint32_t now_epoch;
+    while ((now_epoch = __atomic_load_n(epoch_, __ATOMIC_SEQ_CST)) == seen) {
+      uint64_t now = monotonicNs();
+      if (now >= deadline) break;
+      uint64_t left = deadline - now;
+      timespec ts{time_t(left / 1000000000ull), long(left % 1000000000ull)};
+      long r = syscall(SYS_futex, epoch_, FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
+      if (r != 0 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) break;  // EFAULT etc.: do not spin
+    }
+    __atomic_fetch_sub(waiters_, 1, __ATOMIC_SEQ_CST);
+    return now_epoch;
+  }
+
+  uint32_t epoch() const { return __atomic_load_n(epoch_, __ATOMIC_ACQUIRE); }
+
+ private:
+  uint32_t* epoch_;
+  uint32_t* waiters_;
+};
+
+}  // namespace squall

@@ -1,0 +1,143 @@
+// The TCP fabric (DESIGN.md §2): one per member, attached to its arena, with one poller thread.
+//
+// Threads:
+// - JS threads (the main thread and workers) call the public methods. Writes go out from the calling
+//   thread (peer.cc); everything else that needs the poller (connect, disconnect) is posted as a command
+//   and the poller is woken through an eventfd.
+// - The poller thread (poller.cc) owns the sockets' receiving halves, the listener, connection setup,
+//   timers, the producer side of the completion rings, and the doorbell. It never calls into JS.
+//
+// Status codes returned to JS are listed in Status; the TS wrapper (ts/fabric/native.ts) turns them into
+// coded errors or WriteStatus values.
+
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "arena.h"
+#include "connection.h"
+#include "doorbell.h"
+#include "peer.h"
+#include "rings.h"
+#include "stats.h"
+
+namespace squall {
+
+enum Status : int {
+  OK = 0,
+  NOT_CONNECTED = -1,  // no connection to that peer (yet), or the peer is unknown
+  FAILED = -2,         // the peer failed or the fabric is closed
+  BAD_RANGE = -3,      // the range lies outside the arena
+  BAD_ADDRESS = -4,    // host is not a numeric IPv4/IPv6 address
+  ALREADY = -5,        // listen: already listening; connect: already connecting or connected
+  SYSTEM = -6,         // a system call failed (socket, bind, epoll, thread); errno in last_errno
+  BAD_ARGUMENT = -7,   // an argument had the wrong type or range (the TS wrapper checks first)
+  TOO_MANY = -8,       // more peers than MAX_MEMBERS
+};
+
+struct FabricOptions {
+  uint32_t member_id;
+  uint32_t layout_tag;
+  uint32_t max_frame_bytes;
+  uint32_t connect_timeout_ms;
+  uint32_t handshake_timeout_ms;
+};
+
+class Fabric {
+ public:
+  Fabric(ArenaView arena, FabricOptions options);
+  ~Fabric();
+  Fabric(const Fabric&) = delete;
+  Fabric& operator=(const Fabric&) = delete;
+
+  int start();  // creates the epoll set and starts the poller
+  int listen(const char* host, int port);
+  int grant(uint32_t peer, const Grant& g);
+  int connect(uint32_t peer, const char* host, int port);
+  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int writeAll(uint64_t offset, uint64_t length);
+  int disconnect(uint32_t peer);
+  int64_t wait(uint32_t seen_epoch, int64_t timeout_ms);
+  void wake();
+  void close();  // idempotent; joins the poller
+  // The tag HELLOs carry and must match from now on (connections already open are not affected).
+  void setLayoutTag(uint32_t tag) { layout_tag_.store(tag, std::memory_order_relaxed); }
+
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  int lastErrno() const { return last_errno_; }
+  Stats& stats() { return stats_; }
+
+ private:
+  // poller.cc and handshake.cc (poller thread only)
+  struct Command {
+    enum Kind : uint8_t { CONNECT, DISCONNECT } kind;
+    uint16_t peer;
+    sockaddr_storage addr;
+    socklen_t addr_len;
+  };
+  void post(const Command& c);
+  void run();
+  void runCommands();
+  void onListener();
+  void onConn(Conn* c, uint32_t events);
+  void receive(Conn* c);
+  void onHello(Conn* c);
+  void startConnect(Conn* c, uint64_t now);
+  void finishConnect(Conn* c, uint64_t now);
+  void retryLater(Conn* c, uint64_t now);
+  void onTimers(uint64_t now);
+  void pause(Conn* c);
+  void resumePaused();
+  void fail(Conn* c, uint32_t reason);
+  void failPeerWithoutConn(Peer* p, uint32_t reason);
+  void event(map::CompletionKind kind, uint16_t peer, uint32_t reason);
+  void watch(Conn* c, uint32_t events, int op);
+  int pollTimeoutMs(uint64_t now) const;
+  void sweep();
+  void shutdownAll();
+
+  Peer* peerFor(uint32_t id, bool create);
+  int sendWrite(Peer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+
+  const ArenaView arena_;
+  const FabricOptions opt_;
+  std::atomic<uint32_t> layout_tag_;
+  Doorbell doorbell_;
+  CompletionRings rings_;  // poller only
+  Stats stats_;
+
+  // Peers by id (lock-free lookup for writers) and in creation order (for writeAll).
+  std::mutex peers_mu_;
+  std::unique_ptr<std::atomic<Peer*>[]> by_id_;
+  std::unique_ptr<Peer*[]> in_order_;
+  std::atomic<uint32_t> peer_count_{0};
+  std::vector<std::unique_ptr<Peer>> owned_;
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<int> listen_fd_{-1};
+  Source wake_source_{Source::WAKE};
+  Source listen_source_{Source::LISTENER};
+  std::mutex listen_mu_;
+
+  std::mutex commands_mu_;
+  std::vector<Command> commands_;
+
+  std::vector<std::unique_ptr<Conn>> conns_;  // poller only
+  bool any_dead_ = false;
+  uint32_t paused_count_ = 0;
+  uint64_t next_deadline_ns_ = UINT64_MAX;
+  bool dirty_ = false;
+
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex close_mu_;
+  int last_errno_ = 0;
+};
+
+}  // namespace squall

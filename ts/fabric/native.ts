@@ -1,0 +1,369 @@
+// The native TCP fabric (native/, DESIGN.md §2) as a Fabric: the addon loader, argument validation, and
+// the translation of the addon's status codes into coded errors.
+//
+// The addon takes numbers and returns numbers. Everything a caller can get wrong is checked here, with a
+// message that says what to do; the C++ side re-checks types and ranges only so that a caller bypassing
+// this file cannot crash the process.
+//
+// Threads: a NativeFabric lives on the thread that created it (it owns the fabric and closes it). A worker
+// reaches the same fabric by its `handle` number: attachFabric(handle) gives it the write side, and
+// waitForChange() lets it sleep until the poller applied writes (V8's Atomics.wait cannot be woken from
+// native code, so workers sleep in the addon instead).
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
+import type { Arena } from '../arena.js';
+import { ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert } from '../errors.js';
+import * as map from '../generated/memory-map.js';
+import { GrantKind, type Fabric, type FabricOptions, type FabricStats, type Grant, type WriteStatus } from './fabric.js';
+
+/** The addon's exports (native/api.cc). Negative numbers are status codes (below). */
+interface Addon {
+  version(): { memoryMapHash: number; backends: string[] };
+  create(arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number, handshakeTimeoutMs: number): number;
+  listen(handle: number, host: string, port: number): number;
+  grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number): number;
+  connect(handle: number, peer: number, host: string, port: number): number;
+  write(handle: number, peer: number, offset: number, length: number): number;
+  writeImm(handle: number, peer: number, offset: number, length: number, imm: number): number;
+  writeAll(handle: number, offset: number, length: number): number;
+  wait(handle: number, seenEpoch: number, timeoutMs: number): number;
+  wake(handle: number): number;
+  disconnect(handle: number, peer: number): number;
+  close(handle: number): number;
+  stats(handle: number): FabricStats | null;
+  setLayoutTag(handle: number, tag: number): number;
+}
+
+// Status codes of native/fabric.h (Status) and native/arena.h (ArenaCheck).
+const NOT_CONNECTED = -1;
+const FAILED = -2;
+const BAD_RANGE = -3;
+const BAD_ADDRESS = -4;
+const ALREADY = -5;
+const SYSTEM = -6;
+const TOO_MANY = -8;
+const ARENA_TOO_SMALL = -12;
+const ARENA_BAD_MAGIC = -13;
+const ARENA_BAD_HASH = -14;
+const ARENA_BAD_SIZE = -15;
+/** listen() reports a failed system call as -(ERRNO_BASE + errno). */
+const ERRNO_BASE = 1000;
+
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Member ids are u16 on the wire; 0xffff means "not known yet" in completions. */
+const MAX_MEMBER_ID = 0xfffe;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+// This file compiles to dist/ts/fabric/native.js; the addon sits at <package root>/build/Release.
+const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/squall_fabric.node', import.meta.url));
+
+let addon: Addon | undefined;
+
+/** Loads the addon once per thread; throws NativeUnavailableError or BuildError with what to run. */
+export function loadNative(): Addon {
+  if (addon) return addon;
+  if (!existsSync(ADDON_PATH)) {
+    throw new NativeUnavailableError(`the native fabric is not built (${ADDON_PATH} is missing): run npm install (needs g++, make, python3)`);
+  }
+  let loaded: Addon;
+  try {
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+  } catch (cause) {
+    throw new BuildError(`could not load ${ADDON_PATH} (built for another Node.js?): rebuild: npm run build:native`, { cause });
+  }
+  const { memoryMapHash } = loaded.version();
+  if (memoryMapHash !== map.MEMORY_MAP_HASH) {
+    throw new BuildError(
+      `the native fabric was built for memory map ${hex(memoryMapHash)}, this build of squall has ${hex(map.MEMORY_MAP_HASH)}: rebuild: npm run build:native`,
+    );
+  }
+  addon = loaded;
+  return loaded;
+}
+
+/** True when the addon is built and matches this build (for tests and CLIs that can do without it). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Backends the addon was built with (['tcp'] for now). */
+export function nativeBackends(): string[] {
+  return loadNative().version().backends;
+}
+
+export class NativeFabric implements Fabric {
+  readonly backend = 'tcp' as const;
+  /** Process-wide number naming this fabric; hand it to workers (attachFabric, waitForChange). */
+  readonly handle: number;
+  readonly arena: Arena;
+  readonly memberId: number;
+  #native: Addon;
+  #closed = false;
+  #finalStats: FabricStats | undefined;
+
+  private constructor(native: Addon, handle: number, arena: Arena, memberId: number) {
+    this.#native = native;
+    this.handle = handle;
+    this.arena = arena;
+    this.memberId = memberId;
+  }
+
+  /** Attaches a fabric to `arena` and starts its poller thread. */
+  static create(arena: Arena, options: FabricOptions): NativeFabric {
+    const native = loadNative();
+    if (options === null || typeof options !== 'object') throw new ConfigError('fabric options must be an object like { memberId: 1, layoutTag: 0 }');
+    const memberId = checkMemberId(options.memberId, 'memberId');
+    const layoutTag = checkU32(options.layoutTag, 'layoutTag');
+    const maxFrameBytes = checkIntIn(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 64, 2 ** 31, 'maxFrameBytes');
+    const connectTimeoutMs = checkIntIn(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'connectTimeoutMs');
+    const handshakeTimeoutMs = checkIntIn(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'handshakeTimeoutMs');
+    if (!arena || !(arena.u8 instanceof Uint8Array)) throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
+    const h = native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs);
+    if (h > 0) return new NativeFabric(native, h, arena, memberId);
+    switch (h) {
+      case ARENA_TOO_SMALL: throw new ArenaError(`the arena (${arena.byteLength} bytes) is smaller than its fixed regions (${map.DYNAMIC_BASE} bytes): raise arenaBytes`);
+      case ARENA_BAD_MAGIC: throw new ArenaError('the arena has no live header (bad magic): pass an Arena made by Arena.create or Arena.adopt');
+      case ARENA_BAD_HASH: throw new BuildError('the arena was made by a build with another memory map: rebuild with npm run build');
+      case ARENA_BAD_SIZE: throw new ArenaError('the arena header does not match the size of its memory: pass Arena.u8 over the whole memory');
+      case SYSTEM: throw new NativeUnavailableError('could not start the native fabric (epoll, eventfd or a thread): raise the open-file or thread limits');
+      default: assert(false, `native create returned ${h}`);
+    }
+  }
+
+  /** Starts accepting connections on host (an IP address, or 'localhost'); returns the bound port. */
+  listen(host: string, port: number): number {
+    this.#open('listen');
+    const ip = checkHost(host);
+    checkIntIn(port, 0, 65535, 'port');
+    const r = this.#native.listen(this.handle, ip, port);
+    if (r >= 0) return r;
+    if (r === ALREADY) throw new ConfigError('this fabric is already listening: call listen() once');
+    if (r <= -ERRNO_BASE) {
+      const code = errnoName(-r - ERRNO_BASE);
+      throw new ConfigError(`could not listen on ${host}:${port} (${code}): ${code === 'EADDRINUSE' ? 'choose another port, or 0 for any free one' : 'check the address belongs to this host'}`);
+    }
+    return this.#fail(r, 'listen');
+  }
+
+  grant(peer: number, grant: Grant): void {
+    this.#open('grant');
+    checkPeer(peer, this.memberId);
+    if (!grant || typeof grant !== 'object') throw new ConfigError('a grant is an object { offset, length, kind, ring }');
+    this.arena.checkDynamicRange(grant.offset, grant.length, `the grant to peer ${peer}`);
+    if (grant.kind !== GrantKind.Data && grant.kind !== GrantKind.Control) throw new ConfigError(`grant kind must be GrantKind.Data (0) or GrantKind.Control (1), got ${grant.kind}`);
+    if (!Number.isInteger(grant.ring) || grant.ring < 0 || grant.ring >= map.COMPLETION_RINGS) {
+      throw new ConfigError(`grant ring must be an integer in [0, ${map.COMPLETION_RINGS}), got ${grant.ring}`);
+    }
+    if (grant.kind === GrantKind.Control && (grant.offset % 8 !== 0 || grant.length % 8 !== 0)) {
+      throw new ArenaError(`a control grant must be 8-byte aligned in offset and length, got [${grant.offset}, ${grant.offset + grant.length}): align the column layout`);
+    }
+    const r = this.#native.grant(this.handle, peer, grant.offset, grant.length, grant.kind, grant.ring);
+    if (r !== 0) this.#fail(r, 'grant');
+  }
+
+  /** Connects to `peer`; PEER_CONNECTED or PEER_FAILED(CONNECT_TIMEOUT, …) follows in completion ring 0. */
+  connect(peer: number, host: string, port: number): void {
+    this.#open('connect');
+    checkPeer(peer, this.memberId);
+    const ip = checkHost(host);
+    checkIntIn(port, 1, 65535, 'port');
+    const r = this.#native.connect(this.handle, peer, ip, port);
+    if (r === 0) return;
+    if (r === ALREADY) throw new ConfigError(`already connecting or connected to peer ${peer}: connect once per peer (one side of each pair connects)`);
+    if (r === FAILED) throw new PeerFailedError(peer, 'FAILED', `peer ${peer} failed earlier and stays failed: a new view must replace it`);
+    this.#fail(r, 'connect');
+  }
+
+  write(peer: number, offset: number, length: number): WriteStatus {
+    if (this.#closed) return FAILED as WriteStatus;
+    checkWrite(peer, offset, length);
+    return this.#native.write(this.handle, peer, offset, length) as WriteStatus;
+  }
+
+  writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus {
+    if (this.#closed) return FAILED as WriteStatus;
+    checkWrite(peer, offset, length);
+    checkU32(imm, 'imm');
+    return this.#native.writeImm(this.handle, peer, offset, length, imm) as WriteStatus;
+  }
+
+  writeAll(offset: number, length: number): number {
+    if (this.#closed) return 0;
+    checkRange(offset, length);
+    const r = this.#native.writeAll(this.handle, offset, length);
+    return r < 0 ? 0 : r;
+  }
+
+  wake(): void {
+    this.#open('wake');
+    this.#native.wake(this.handle);
+  }
+
+  /** Changes the layout tag later HELLOs carry and require (a member may learn its layout after listen). */
+  setLayoutTag(tag: number): void {
+    this.#open('setLayoutTag');
+    this.#native.setLayoutTag(this.handle, checkU32(tag, 'layoutTag'));
+  }
+
+  disconnect(peer: number): void {
+    this.#open('disconnect');
+    checkPeer(peer, this.memberId);
+    const r = this.#native.disconnect(this.handle, peer);
+    if (r !== 0 && r !== NOT_CONNECTED) this.#fail(r, 'disconnect');
+  }
+
+  /** Counters; after close() the last values seen before closing. */
+  stats(): FabricStats {
+    if (this.#closed) return { ...this.#finalStats! };
+    const s = this.#native.stats(this.handle);
+    if (!s) throw new ClosedError('the fabric');
+    return s;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#finalStats = this.#native.stats(this.handle) ?? zeroStats();
+    this.#closed = true;
+    this.#native.close(this.handle);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #open(what: string): void {
+    if (this.#closed) throw new ClosedError(`the fabric (${what} after close)`);
+  }
+
+  #fail(status: number, what: string): never {
+    switch (status) {
+      case FAILED: throw new ClosedError(`the fabric (${what})`);
+      case BAD_RANGE: throw new ArenaError(`${what}: the range does not fit the arena: raise arenaBytes`);
+      case BAD_ADDRESS: throw new ConfigError(`${what}: the host must be an IPv4 or IPv6 address`);
+      case TOO_MANY: throw new ConfigError(`${what}: a fabric serves at most ${map.MAX_MEMBERS} peers`);
+      default: assert(false, `native ${what} returned ${status}`);
+    }
+  }
+}
+
+/** The write side of a fabric owned by another thread: for workers, which get the handle by postMessage. */
+export interface AttachedFabric {
+  readonly handle: number;
+  write(peer: number, offset: number, length: number): WriteStatus;
+  writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;
+  writeAll(offset: number, length: number): number;
+  /** Rings the doorbell; does nothing once the owner closed the fabric. */
+  wake(): void;
+}
+
+export function attachFabric(handle: number): AttachedFabric {
+  const native = loadNative();
+  checkHandle(handle);
+  return {
+    handle,
+    write(peer, offset, length) {
+      checkWrite(peer, offset, length);
+      return native.write(handle, peer, offset, length) as WriteStatus;
+    },
+    writeImm(peer, offset, length, imm) {
+      checkWrite(peer, offset, length);
+      checkU32(imm, 'imm');
+      return native.writeImm(handle, peer, offset, length, imm) as WriteStatus;
+    },
+    writeAll(offset, length) {
+      checkRange(offset, length);
+      const r = native.writeAll(handle, offset, length);
+      return r < 0 ? 0 : r;
+    },
+    wake() {
+      native.wake(handle);
+    },
+  };
+}
+
+/**
+ * Blocks this worker until the doorbell epoch differs from `seenEpoch` (the poller applied writes or
+ * queued completions, or someone called wake()), or `timeoutMs` passed. Returns the epoch it saw last.
+ * Never call it on the main thread: it blocks the whole event loop.
+ */
+export function waitForChange(handle: number, seenEpoch: number, timeoutMs: number): number {
+  if (isMainThread) throw new ConfigError('waitForChange blocks its thread: call it from a worker, never from the main thread');
+  const native = loadNative();
+  checkHandle(handle);
+  checkU32(seenEpoch, 'seenEpoch');
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new ConfigError(`timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
+  const r = native.wait(handle, seenEpoch, Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS));
+  if (r < 0) throw new ClosedError('the fabric (waitForChange)');
+  return r;
+}
+
+/** The doorbell epoch of an arena, to pass to waitForChange. */
+export function doorbellEpoch(arena: Arena): number {
+  return Atomics.load(arena.u32, (map.DOORBELL_OFFSET + map.DOORBELL_EPOCH) >> 2);
+}
+
+function checkMemberId(id: number, what: string): number {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_MEMBER_ID) throw new ConfigError(`${what} must be an integer in [0, ${MAX_MEMBER_ID}], got ${id}`);
+  return id;
+}
+
+function checkPeer(peer: number, self: number): void {
+  checkMemberId(peer, 'peer');
+  if (peer === self) throw new ConfigError(`peer ${peer} is this member itself: a member never connects to or grants itself`);
+}
+
+function checkU32(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new ConfigError(`${what} must be an integer in [0, 2^32), got ${value}`);
+  return value;
+}
+
+function checkIntIn(value: number, min: number, max: number, what: string): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${what} must be an integer in [${min}, ${max}], got ${value}`);
+  return value;
+}
+
+function checkHandle(handle: number): void {
+  if (!Number.isInteger(handle) || handle <= 0 || handle > 0xffffffff) throw new ConfigError(`a fabric handle is a positive integer (NativeFabric.handle), got ${handle}`);
+}
+
+function checkRange(offset: number, length: number): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0) {
+    throw new ArenaError(`a write range needs integer offset and length ≥ 0, got offset ${offset}, length ${length}`);
+  }
+}
+
+function checkWrite(peer: number, offset: number, length: number): void {
+  if (!Number.isInteger(peer) || peer < 0 || peer > MAX_MEMBER_ID) throw new ConfigError(`peer must be an integer in [0, ${MAX_MEMBER_ID}], got ${peer}`);
+  checkRange(offset, length);
+}
+
+function checkHost(host: string): string {
+  if (host === 'localhost') return '127.0.0.1';
+  if (typeof host !== 'string' || isIP(host) === 0) throw new ConfigError(`host must be an IP address (or 'localhost'), got ${String(host)}: resolve names first`);
+  return host;
+}
+
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+function hex(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function zeroStats(): FabricStats {
+  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0 };
+}
