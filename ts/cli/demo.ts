@@ -20,12 +20,12 @@ export async function run(argv: string[]): Promise<void> {
     const show = async (alive: typeof cluster.members, label: string) => {
       const views = await Promise.all(alive.map((m) => cluster.request(m, { cmd: 'read', column: 'counter' })));
       const own = views.map((v, i) => (v.values as number[])[cluster.members.indexOf(alive[i]!)]!);
-      const rates = previous ? own.map((v, i) => Math.round((v - previous![i]!) * 2)) : own.map(() => 0);
+      const rates = own.map((v, i) => (previous ? `${Math.round((v - previous[i]!) * 2).toLocaleString()} pushes/s` : 'rate from the next sample'));
       previous = own;
       process.stdout.write(`${label}\n`);
       for (const [i, v] of views.entries()) {
         const cells = (v.values as number[]).map((x, j) => `m${cluster.members[j]!.id}=${String(x).padStart(9)}`).join('  ');
-        process.stdout.write(`  member ${alive[i]!.id} sees  ${cells}   (${rates[i]!.toLocaleString()} pushes/s)\n`);
+        process.stdout.write(`  member ${alive[i]!.id} sees  ${cells}   (${rates[i]})\n`);
       }
     };
     const half = Math.max(1, Math.floor(seconds));
