@@ -126,7 +126,7 @@ int Fabric::connect(uint32_t peer, const char* host, int port) {
   Peer* p = peerFor(peer, true);
   if (!p) return TOO_MANY;
   {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     PeerState s = p->state.load();
     if (s == PeerState::FAILED) return FAILED;
     if (s != PeerState::EXPECTED) return ALREADY;
@@ -159,7 +159,7 @@ int Fabric::writeAll(uint64_t offset, uint64_t length) {
 // Writes longer than max_frame_bytes go out as several frames; only the last carries the immediate, so
 // the receiver's completion means the whole range has landed.
 int Fabric::sendWrite(Peer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  std::lock_guard<std::mutex> lock(p->mu);
+  std::lock_guard<FairMutex> lock(p->mu);
   PeerState s = p->state.load(std::memory_order_relaxed);
   if (s != PeerState::CONNECTED) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
   const uint64_t max = opt_.max_frame_bytes;
@@ -179,7 +179,7 @@ int Fabric::disconnect(uint32_t peer) {
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
   {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() == PeerState::FAILED) return OK;
     p->state.store(PeerState::FAILED);
     p->fail_reason = uint32_t(map::FailReason::LOCAL_CLOSE);

@@ -55,7 +55,7 @@ void Fabric::onHello(Conn* c) {
     frame::encodeHello(reply, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
     int err;
     {
-      std::lock_guard<std::mutex> lock(p->mu);
+      std::lock_guard<FairMutex> lock(p->mu);
       if (p->state.load() != PeerState::EXPECTED) {
         // Checked under the lock: connect() may have claimed this peer a moment ago.
         err = 1;
@@ -79,7 +79,7 @@ void Fabric::onHello(Conn* c) {
   if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
   if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
   {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
     p->state.store(PeerState::CONNECTED);
   }
@@ -143,7 +143,7 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
   frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
   int sent;
   {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() != PeerState::CONNECTING) {
       sent = 1;
     } else {

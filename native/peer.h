@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "arena.h"
+#include "fair_mutex.h"
 #include "grants.h"
 #include "send_queue.h"
 #include "stats.h"
@@ -34,7 +35,7 @@ struct Peer {
   const uint16_t id;
   GrantTable grants;
 
-  std::mutex mu;
+  FairMutex mu;
   std::atomic<PeerState> state{PeerState::EXPECTED};  // written under mu; read without it for quick checks
   uint32_t fail_reason = 0;
   int fd = -1;            // the connection's socket from HANDSHAKING on

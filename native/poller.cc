@@ -126,7 +126,7 @@ void Fabric::onConn(Conn* c, uint32_t events) {
   if (p && (events & EPOLLOUT)) {
     int err;
     {
-      std::lock_guard<std::mutex> lock(p->mu);
+      std::lock_guard<FairMutex> lock(p->mu);
       err = p->flush(arena_, stats_);
     }
     if (err < 0) fail(c, reason(err == -ECONNRESET || err == -EPIPE ? FailReason::CLOSED : FailReason::IO_ERROR));
@@ -179,7 +179,7 @@ void Fabric::pause(Conn* c) {
   if (c->paused) return;
   c->paused = true;
   paused_count_++;
-  std::lock_guard<std::mutex> lock(c->peer->mu);
+  std::lock_guard<FairMutex> lock(c->peer->mu);
   c->peer->watched = false;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
 }
@@ -193,7 +193,7 @@ void Fabric::resumePaused() {
     paused_count_--;
     int err;
     {
-      std::lock_guard<std::mutex> lock(p->mu);
+      std::lock_guard<FairMutex> lock(p->mu);
       p->watched = true;
       watch(c, kReadEvents | (p->want_out ? uint32_t(EPOLLOUT) : 0u), EPOLL_CTL_ADD);
       err = p->flush(arena_, stats_);  // nothing watched EPOLLOUT while paused
@@ -213,7 +213,7 @@ void Fabric::fail(Conn* c, uint32_t why) {
   if (c->phase == Phase::DEAD) return;
   Peer* p = c->peer;
   if (p) {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() == PeerState::FAILED && p->fail_reason) {
       why = p->fail_reason;
     } else {
@@ -248,7 +248,7 @@ void Fabric::fail(Conn* c, uint32_t why) {
 
 void Fabric::failPeerWithoutConn(Peer* p, uint32_t why) {
   {
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() == PeerState::FAILED && p->fail_reason) why = p->fail_reason;
     p->state.store(PeerState::FAILED);
     p->fail_reason = why;
@@ -275,7 +275,7 @@ void Fabric::shutdownAll() {
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     Peer* p = in_order_[i];
-    std::lock_guard<std::mutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() != PeerState::FAILED) {
       p->state.store(PeerState::FAILED);
       p->fail_reason = reason(FailReason::LOCAL_CLOSE);
