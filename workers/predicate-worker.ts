@@ -52,7 +52,9 @@ function flushOverflow(): void {
 const emitFired = (id: number, value: number): boolean => overflow.length === 0 && events.push(map.EventKind.PREDICATE_FIRED, id, value);
 
 let running = true;
-let watching = false; // heartbeats and suspicion start once every peer is connected
+// Heartbeats go out from the start (to whichever peers are connected); the staleness scan starts only once
+// every peer is connected, so a peer still dialling others is not taken for a stalled one.
+let watching = false;
 let nextHeartbeatMs = 0;
 let lastReportedEpoch = -1;
 
@@ -91,10 +93,9 @@ function onCommand(cmd: WorkerCommand): void {
     case 'remove': engine.remove(cmd.id); break;
     case 'setValue': engine.setValue(cmd.id, cmd.value); break;
     case 'watch': {
-      watching = true;
+      watching = true; // every peer is connected
       const now = performance.now();
       for (let r = 0; r < data.rows; r++) changedMs[r] = now;
-      nextHeartbeatMs = now;
       break;
     }
     case 'stop': running = false; break;
@@ -122,17 +123,15 @@ while (running) {
   flushOverflow();
   completions.drain(onCompletion);
   const now = performance.now();
-  if (watching) {
-    heartbeat(now);
-    scanHeartbeats(now);
-  }
+  heartbeat(now);
+  if (watching) scanHeartbeats(now);
   engine.evaluate(kernels, table, emitFired);
   if (Atomics.load(arena.i32, WANTS_CHANGES) && seen !== lastReportedEpoch) {
     lastReportedEpoch = seen;
     emit(map.EventKind.TABLE_CHANGED, 0, seen);
   }
   events.publish();
-  const timeoutMs = overflow.length > 0 ? 1 : watching ? Math.max(0, nextHeartbeatMs - performance.now()) : 1000;
+  const timeoutMs = overflow.length > 0 ? 1 : Math.max(0, nextHeartbeatMs - performance.now());
   if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, timeoutMs);
 }
 events.publish();

@@ -24,6 +24,6 @@ export type WorkerCommand =
   | { type: 'add'; predicate: CompiledPredicate }
   | { type: 'remove'; id: number }
   | { type: 'setValue'; id: number; value: number }
-  /** Every peer is connected: start heartbeats and suspicion. */
+  /** Every peer is connected: start the heartbeat staleness scan. */
   | { type: 'watch' }
   | { type: 'stop' };
