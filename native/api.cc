@@ -119,18 +119,18 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   });
 }
 
-// grant(h, peer, offset, length, kind, ring) → Status.
+// grant(h, peer, offset, length, kind, ring, quiet) → Status.
 Napi::Value GrantRange(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f) return status(info, FAILED);
-    uint32_t peer, kind, ring;
+    uint32_t peer, kind, ring, quiet;
     uint64_t offset, length;
     if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) || !uintArg(info, 3, kMaxSafeInteger, &length) ||
-        !u32Arg(info, 4, &kind) || !u32Arg(info, 5, &ring) || kind > 1 || ring > 255) {
+        !u32Arg(info, 4, &kind) || !u32Arg(info, 5, &ring) || !u32Arg(info, 6, &quiet) || kind > 1 || ring > 255 || quiet > 1) {
       return status(info, BAD_ARGUMENT);
     }
-    return status(info, f->grant(peer, Grant{offset, length, GrantKind(kind), uint8_t(ring)}));
+    return status(info, f->grant(peer, Grant{offset, length, GrantKind(kind), uint8_t(ring), quiet == 1}));
   });
 }
 

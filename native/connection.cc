@@ -49,10 +49,13 @@ uint32_t Conn::checkHeader(const uint8_t* at, uint64_t available, const ReceiveE
 
 // Finishes an applied frame: counts it and, for a write-with-immediate, queues (or holds) its completion.
 // Returns false when the completion is held (the ring is full).
-bool Conn::complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring) {
+bool Conn::complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring, bool quiet) {
   Stats::bump(env.stats->frames_in);
-  *env.dirty = true;
-  if (type != frame::WRITE_IMM) return true;
+  if (type != frame::WRITE_IMM) {
+    if (!quiet) *env.dirty = true;
+    return true;
+  }
+  *env.dirty = true;  // a completion is queued: its consumer must wake whatever the range
   Completion c{uint16_t(map::CompletionKind::WRITE_IMM), peer->id, imm, offset, length, monotonicNs()};
   if (env.rings->tryPush(ring, c)) return true;
   holding_ = true;
@@ -87,7 +90,7 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
       else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
       rpos_ += total;
       header_first_ = false;
-      if (!complete(env, h.type, h.offset, h.length, h.imm, g->ring)) return Parse::PAUSED;
+      if (!complete(env, h.type, h.offset, h.length, h.imm, g->ring, g->quiet)) return Parse::PAUSED;
       continue;
     }
 
@@ -97,6 +100,7 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
       std::memcpy(env.arena.base + h.offset, at + frame::kHeaderBytes, have);
       direct_header_ = h;
       direct_ring_ = g->ring;
+      direct_quiet_ = g->quiet;
       direct_dst_ = env.arena.base + h.offset + have;
       direct_left_ = h.length - have;
       rpos_ = wpos_ = 0;
@@ -150,7 +154,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
       if (direct_left_ == 0) {
         header_first_ = true;
         const frame::Header& h = direct_header_;
-        if (!complete(env, h.type, h.offset, h.length, h.imm, direct_ring_)) return Pump::PAUSED;
+        if (!complete(env, h.type, h.offset, h.length, h.imm, direct_ring_, direct_quiet_)) return Pump::PAUSED;
       }
       if (budget <= uint64_t(n)) return Pump::DRAINED;
       budget -= uint64_t(n);

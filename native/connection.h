@@ -90,7 +90,7 @@ struct Conn : Source {
   enum class Parse : uint8_t { NEED_BYTES, DIRECT, HELLO, PAUSED, FAILED };
   Parse parseStaged(const ReceiveEnv& env);
   uint32_t checkHeader(const uint8_t* at, uint64_t available, const ReceiveEnv& env, const Grant** grant);
-  bool complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring);
+  bool complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring, bool quiet);
   Pump failed(uint32_t reason) { fail_reason = reason; return Pump::FAILED; }
   Pump endOfStream(int err);
 
@@ -102,6 +102,7 @@ struct Conn : Source {
   uint64_t direct_left_ = 0;
   frame::Header direct_header_{};
   uint8_t direct_ring_ = 0;
+  bool direct_quiet_ = false;
 
   // After a direct frame the next one is often large too: read only its header first, so its payload
   // goes straight into the arena instead of through the staging buffer.

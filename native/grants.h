@@ -19,6 +19,9 @@ struct Grant {
   uint64_t length;
   GrantKind kind;
   uint8_t ring;  // completion ring for write-with-immediate landing here
+  // Writes here are applied but do not ring the doorbell: their reader runs on its own timer (the
+  // heartbeat column, scanned every heartbeat interval), so waking it for each one would be wasted.
+  bool quiet;
 };
 
 class GrantTable {

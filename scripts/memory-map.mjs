@@ -65,6 +65,7 @@ const regions = [
     fields: [
       ['EPOCH', 0, 'u32', 'incremented (wrapping) on every batch of changes; waiters sleep while it equals the value they saw'],
       ['WAITERS', 4, 'u32', 'threads inside the native wait; the poller skips the wake syscall when it is 0'],
+      ['COMMANDS', 8, 'u32', 'incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved'],
     ],
   },
   {

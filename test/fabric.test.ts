@@ -170,7 +170,7 @@ async function until(members: Member[], ready: () => boolean, what: string, time
 }
 
 /** Grants each side `ranges` of the other and connects a → b; resolves once both saw PEER_CONNECTED. */
-async function connectPair(a: Member, b: Member, grants: { offset: number; length: number; kind: GrantKind; ring: number }[]): Promise<void> {
+async function connectPair(a: Member, b: Member, grants: { offset: number; length: number; kind: GrantKind; ring: number; quiet?: boolean }[]): Promise<void> {
   if (!b.port) b.listen();
   for (const g of grants) {
     a.fabric.grant(b.id, g);
@@ -241,6 +241,28 @@ function defineTests(): void {
       assert.equal(b.arena.u8[D + 300], 0, 'the byte after the range is untouched');
       assert.ok(a.fabric.stats().framesOut >= 2);
       assert.ok(b.fabric.stats().framesIn >= 2);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('a write into a quiet range is applied without ringing the doorbell; other writes ring it', async () => {
+    const a = new Member(1);
+    const b = new Member(2);
+    try {
+      await connectPair(a, b, [{ ...controlGrant(D, 8), quiet: true }, controlGrant(D + 8, 8)]);
+      await sleep(20);
+      const before = doorbellEpoch(b.arena);
+      for (let v = 1n; v <= 50n; v++) { a.arena.i64[D >> 3] = v; a.fabric.write(2, D, 8); }
+      await until([a, b], () => b.arena.i64[D >> 3] === 50n, 'the quiet writes to land');
+      await sleep(20);
+      assert.is(doorbellEpoch(b.arena), before, 'quiet writes left the doorbell alone');
+      a.arena.i64[(D + 8) >> 3] = 7n;
+      a.fabric.write(2, D + 8, 8);
+      await until([a, b], () => doorbellEpoch(b.arena) !== before, 'a normal write to ring the doorbell');
+      assert.is(b.arena.i64[(D + 8) >> 3], 7n);
+      assert.throws(() => a.fabric.grant(2, { ...controlGrant(D + 64, 8), quiet: 1 as unknown as boolean }), is(ConfigError));
     } finally {
       a.close();
       b.close();

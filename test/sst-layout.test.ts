@@ -38,15 +38,17 @@ test('layout: is a pure function of (columns, members) — same offsets and tag 
   assert.is.not(a.tag, new SstLayout({ ...columns, extra: { type: 'i64' } }, [0, 1, 2]).tag, 'columns change the tag');
 });
 
-test('layout: grants cover exactly the owner row, control then data', () => {
+test('layout: grants cover exactly the owner row: the heartbeat (quiet), the other counters, the bytes', () => {
   const l = new SstLayout(columns, [0, 1, 2]);
   const g = l.grantsFor(1);
   assert.equal(g, [
-    { offset: l.rowOffset(1), length: l.controlBytes, kind: GrantKind.Control, ring: 0 },
+    { offset: l.rowOffset(1), length: 8, kind: GrantKind.Control, ring: 0, quiet: true },
+    { offset: l.rowOffset(1) + 8, length: l.controlBytes - 8, kind: GrantKind.Control, ring: 0 },
     { offset: l.rowOffset(1) + l.controlBytes, length: l.rowStride - l.controlBytes, kind: GrantKind.Data, ring: 0 },
   ]);
   const noBytes = new SstLayout({ c: { type: 'i64' } }, [0, 1]);
-  assert.is(noBytes.grantsFor(0).length, 1);
+  assert.is(noBytes.grantsFor(0).length, 2, 'padding is never granted');
+  assert.is(new SstLayout({}, [0, 1]).grantsFor(0).length, 1, 'a table of heartbeats alone');
 });
 
 test('layout: pushes send data before control, control widened to 8 bytes', () => {
@@ -57,7 +59,15 @@ test('layout: pushes send data before control, control widened to 8 bytes', () =
   assert.is(r[1]![0] % 8, 0);
   assert.is(r[1]![1] % 8, 0);
   const whole = l.pushRanges(1, []);
-  assert.equal(whole, [[l.rowOffset(1) + l.controlBytes, l.rowStride - l.controlBytes], [l.rowOffset(1), l.controlBytes]]);
+  assert.equal(whole, [[l.rowOffset(1) + l.controlBytes, l.rowStride - l.controlBytes], [l.rowOffset(1) + 8, l.controlBytes - 8]]);
+  assert.throws(() => l.pushRanges(0, [l.column(HEARTBEAT_COLUMN)]), /predicate worker/);
+  // every push range falls inside one grant, as the receiver demands
+  const grants = l.grantsFor(2);
+  for (const names of [[], ['vid'], ['numReceived', 'counter'], ['slots'], ['vid', 'slots', 'suspected']]) {
+    for (const [off, len] of l.pushRanges(2, names.map((n) => l.column(n)))) {
+      assert.ok(grants.some((g) => off >= g.offset && off + len <= g.offset + g.length), `${names} → [${off}, +${len}) in one grant`);
+    }
+  }
 });
 
 test('layout: bad input gets clear ConfigErrors', () => {

@@ -30,6 +30,8 @@ const engine = new PredicateEngine();
 const table: TableView = { base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET };
 
 const EPOCH = (map.DOORBELL_OFFSET + map.DOORBELL_EPOCH) >> 2;
+const COMMANDS = (map.DOORBELL_OFFSET + map.DOORBELL_COMMANDS) >> 2;
+let commandsSeen = 0;
 const WANTS_CHANGES = (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2;
 const heartbeatOffset = data.base + data.selfRow * data.rowStride + data.heartbeatColumn;
 const heartbeatIndex = heartbeatOffset >> 3;
@@ -118,7 +120,11 @@ function scanHeartbeats(now: number): void {
 
 while (running) {
   const seen = Atomics.load(arena.u32, EPOCH);
-  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onCommand(m.message as WorkerCommand);
+  const commands = Atomics.load(arena.u32, COMMANDS);
+  if (commands !== commandsSeen) { // reading the port costs microseconds: only when something was posted
+    commandsSeen = commands;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onCommand(m.message as WorkerCommand);
+  }
   if (!running) break;
   flushOverflow();
   completions.drain(onCompletion);

@@ -26,7 +26,7 @@ export const WASM_PAGE_BYTES: u32 = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES: u32 = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH: u32 = 0x373480a6;
+export const MEMORY_MAP_HASH: u32 = 0x34fcd099;
 /** static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this */
 export const WASM_RESERVED_OFFSET: u32 = 0;
 export const WASM_RESERVED_BYTES: u32 = 0x10000;
@@ -50,6 +50,8 @@ export const DOORBELL_BYTES: u32 = 64;
 export const DOORBELL_EPOCH: u32 = 0;
 /** u32: threads inside the native wait; the poller skips the wake syscall when it is 0 */
 export const DOORBELL_WAITERS: u32 = 4;
+/** u32: incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved */
+export const DOORBELL_COMMANDS: u32 = 8;
 /** word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events */
 export const MAIN_BELL_OFFSET: u32 = 0x10080;
 export const MAIN_BELL_BYTES: u32 = 64;

@@ -30,7 +30,7 @@ constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x373480a6u;
+constexpr uint32_t MEMORY_MAP_HASH = 0x34fcd099u;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
 constexpr uint32_t WASM_RESERVED_BYTES = 0x10000u;
@@ -54,6 +54,8 @@ constexpr uint32_t DOORBELL_BYTES = 0x40u;
 constexpr uint32_t DOORBELL_EPOCH = 0x0u;
 // u32: threads inside the native wait; the poller skips the wake syscall when it is 0
 constexpr uint32_t DOORBELL_WAITERS = 0x4u;
+// u32: incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved
+constexpr uint32_t DOORBELL_COMMANDS = 0x8u;
 // word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events
 constexpr uint32_t MAIN_BELL_OFFSET = 0x10080u;
 constexpr uint32_t MAIN_BELL_BYTES = 0x40u;

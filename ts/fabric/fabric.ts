@@ -21,6 +21,11 @@ export interface Grant {
   kind: GrantKind;
   /** Completion ring that write-with-immediate into this range reports to (0 or 1). */
   ring: number;
+  /**
+   * Writes here are applied without ringing the doorbell, for values whose reader runs on its own timer
+   * (the SST heartbeat): a sleeping worker is not woken for each. Writes with an immediate always ring.
+   */
+  quiet?: boolean;
 }
 
 /** Result of a write; negative values mean the bytes were not queued. */

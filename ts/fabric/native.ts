@@ -26,7 +26,7 @@ interface Addon {
   version(): { memoryMapHash: number; backends: string[] };
   create(arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number, handshakeTimeoutMs: number): number;
   listen(handle: number, host: string, port: number): number;
-  grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number): number;
+  grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number, quiet: number): number;
   connect(handle: number, peer: number, host: string, port: number): number;
   write(handle: number, peer: number, offset: number, length: number): number;
   writeImm(handle: number, peer: number, offset: number, length: number, imm: number): number;
@@ -169,7 +169,8 @@ export class NativeFabric implements Fabric {
     if (grant.kind === GrantKind.Control && (grant.offset % 8 !== 0 || grant.length % 8 !== 0)) {
       throw new ArenaError(`a control grant must be 8-byte aligned in offset and length, got [${grant.offset}, ${grant.offset + grant.length}): align the column layout`);
     }
-    const r = this.#native.grant(this.handle, peer, grant.offset, grant.length, grant.kind, grant.ring);
+    if (grant.quiet !== undefined && typeof grant.quiet !== 'boolean') throw new ConfigError(`grant quiet must be a boolean, got ${grant.quiet}`);
+    const r = this.#native.grant(this.handle, peer, grant.offset, grant.length, grant.kind, grant.ring, grant.quiet ? 1 : 0);
     if (r !== 0) this.#fail(r, 'grant');
   }
 

@@ -8,9 +8,12 @@
 //   +-----------------------------------------------------------------------+-----------------------+
 //   0                                                          controlBytes             rowStride (64-aligned)
 //
-// The control part is granted to its owner as a control range (applied with 8-byte atomic stores, so a
-// reader never sees a torn counter); the data part as a data range (plain copies). A push sends the data
-// part of a range before its control part, so a counter that announces data arrives after the data.
+// The control part is granted to its owner as control ranges (applied with 8-byte atomic stores, so a
+// reader never sees a torn counter); the data part as a data range (plain copies). The heartbeat has a
+// range of its own, granted quiet: its writes do not wake the receiver's predicate worker, which scans
+// heartbeats on its own timer. Only the owner's predicate worker pushes the heartbeat; a push from the
+// main thread sends the data part of its range before its control part, so a counter that announces data
+// arrives after the data.
 
 import { ConfigError } from '../errors.js';
 import { GrantKind, type Grant } from '../fabric/fabric.js';
@@ -44,6 +47,8 @@ export interface Column {
 
 /** The heartbeat column every table has; advanced by the predicate worker of the row's owner. */
 export const HEARTBEAT_COLUMN = 'heartbeat';
+/** The heartbeat is the row's first 8 bytes. */
+const HEARTBEAT_BYTES = 8;
 
 const ELEMENT_BYTES = { i64: 8, i32: 4, u8: 1, bytes: 1 } as const;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -128,10 +133,16 @@ export class SstLayout {
     return this.base + row * this.rowStride + column.offset + index * column.elementBytes;
   }
 
-  /** The ranges the owner of `row` may write in every other member's copy: its own row, split by kind. */
+  /**
+   * The ranges the owner of `row` may write in every other member's copy: its own row, as the heartbeat
+   * (quiet), the other counters, and the bytes columns.
+   */
   grantsFor(row: number): Grant[] {
     const start = this.rowOffset(row);
-    const grants: Grant[] = [{ offset: start, length: this.controlBytes, kind: GrantKind.Control, ring: 0 }];
+    const grants: Grant[] = [{ offset: start, length: HEARTBEAT_BYTES, kind: GrantKind.Control, ring: 0, quiet: true }];
+    if (this.controlBytes > HEARTBEAT_BYTES) {
+      grants.push({ offset: start + HEARTBEAT_BYTES, length: this.controlBytes - HEARTBEAT_BYTES, kind: GrantKind.Control, ring: 0 });
+    }
     if (this.hasData) {
       grants.push({ offset: start + this.controlBytes, length: this.rowStride - this.controlBytes, kind: GrantKind.Data, ring: 0 });
     }
@@ -139,17 +150,21 @@ export class SstLayout {
   }
 
   /**
-   * The writes that push `columns` of `row` (all columns when empty): at most one data range then at most
-   * one control range, each the smallest contiguous span covering the named columns of its kind, with the
-   * control span widened to 8-byte alignment. Returned as [offset, length] pairs in send order.
+   * The writes that push `columns` of `row` (all but the heartbeat when empty): at most one data range
+   * then at most one control range, each the smallest contiguous span covering the named columns of its
+   * kind, with the control span widened to 8-byte alignment. Returned as [offset, length] pairs in send
+   * order. The heartbeat is pushed by the predicate worker alone.
    */
   pushRanges(row: number, columns: readonly Column[]): Array<[number, number]> {
     const rowStart = this.rowOffset(row);
     if (columns.length === 0) {
       const all: Array<[number, number]> = [];
       if (this.hasData) all.push([rowStart + this.controlBytes, this.rowStride - this.controlBytes]);
-      all.push([rowStart, this.controlBytes]);
+      if (this.controlBytes > HEARTBEAT_BYTES) all.push([rowStart + HEARTBEAT_BYTES, this.controlBytes - HEARTBEAT_BYTES]);
       return all;
+    }
+    if (columns.some((c) => c.name === HEARTBEAT_COLUMN)) {
+      throw new ConfigError(`the '${HEARTBEAT_COLUMN}' column is advanced and pushed by the predicate worker; push other columns`);
     }
     const span = (kind: GrantKind): [number, number] | null => {
       let lo = Infinity, hi = -Infinity;

@@ -401,6 +401,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   private command(cmd: WorkerCommand): void {
     assert(this.worker, 'worker not started');
     this.worker.postMessage(cmd);
+    Atomics.add(this.arena.u32, (map.DOORBELL_OFFSET + map.DOORBELL_COMMANDS) >> 2, 1);
     this.fabric.wake();
   }
 
@@ -439,8 +440,7 @@ export class SstMember extends EventEmitter<SstEvents> {
         this.worker!.once('message', () => resolve());
         this.worker!.once('exit', () => resolve());
       });
-      this.worker.postMessage({ type: 'stop' } satisfies WorkerCommand);
-      this.fabric.wake();
+      this.command({ type: 'stop' });
       await stopped;
       await this.worker.terminate();
     }
