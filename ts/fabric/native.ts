@@ -62,7 +62,8 @@ const MAX_MEMBER_ID = 0xfffe;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 // This file compiles to dist/ts/fabric/native.js; the addon sits at <package root>/build/Release.
-const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/squall_fabric.node', import.meta.url));
+// SQUALL_NATIVE_ADDON names another build of it (the AddressSanitizer build of npm run test:asan).
+const ADDON_PATH = process.env['SQUALL_NATIVE_ADDON'] || fileURLToPath(new URL('../../../build/Release/squall_fabric.node', import.meta.url));
 
 let addon: Addon | undefined;
 
