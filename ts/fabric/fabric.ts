@@ -73,6 +73,8 @@ export interface Fabric {
   readonly backend: 'tcp' | 'libfabric' | 'sim';
   /** Starts accepting connections; returns the bound port (useful with port 0). */
   listen(host: string, port: number): number;
+  /** Sets the tag handshakes must carry (before any connection; see FabricOptions.layoutTag). */
+  setLayoutTag(tag: number): void;
   /** Grants `peer` a range it may write; the first grant makes `peer` an expected member. */
   grant(peer: number, grant: Grant): void;
   /** Connects to `peer` (retrying refused connections up to the connect timeout). Completes in ring 0. */

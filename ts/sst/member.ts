@@ -21,7 +21,6 @@ import { Worker } from 'node:worker_threads';
 import { Arena } from '../arena.js';
 import { formatAddress, parseAddress, type HostPort } from '../address.js';
 import { ClosedError, ConfigError, PeerFailedError, TimeoutError, assert } from '../errors.js';
-import type { Fabric } from '../fabric/fabric.js';
 import { NativeFabric } from '../fabric/native.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
@@ -77,7 +76,8 @@ const DEFAULTS = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 100, connectTime
 export class SstMember extends EventEmitter<SstEvents> {
   readonly id: number;
   readonly arena: Arena;
-  readonly fabric: Fabric;
+  /** The native fabric: the predicate worker sleeps in its wait and pushes heartbeats through it. */
+  readonly fabric: NativeFabric;
   private readonly options: Required<Omit<SstListenOptions, 'arenaBytes' | 'listen'>>;
   private readonly bound: HostPort;
   private layoutOrNull: SstLayout | null = null;
@@ -95,7 +95,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   private connectWaiters: Array<() => void> = [];
   private wholeRow: Array<[number, number]> = [];
 
-  private constructor(options: SstListenOptions, arena: Arena, fabric: Fabric, bound: HostPort) {
+  private constructor(options: SstListenOptions, arena: Arena, fabric: NativeFabric, bound: HostPort) {
     super();
     this.id = options.id;
     this.arena = arena;
@@ -171,7 +171,7 @@ export class SstMember extends EventEmitter<SstEvents> {
     const selfRow = layout.rowOf(this.id);
     if (selfRow < 0) throw new ConfigError(`member ${this.id} is not in the members list`);
     this.arena.checkDynamicRange(layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
-    (this.fabric as NativeFabric).setLayoutTag?.(layout.tag);
+    this.fabric.setLayoutTag(layout.tag);
     this.layoutOrNull = layout;
     this.peersByRow = members;
     this.wholeRow = layout.pushRanges(selfRow, []);
@@ -185,7 +185,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   private startWorker(layout: SstLayout, selfRow: number): void {
     const data: PredicateWorkerData = {
       memory: this.arena.memory,
-      fabricHandle: (this.fabric as NativeFabric).handle,
+      fabricHandle: this.fabric.handle,
       base: layout.base,
       rowStride: layout.rowStride,
       rows: layout.rows,
@@ -238,10 +238,8 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   /** Reads element `index` of `column` in `memberId`'s row. i64 values come back as numbers (exact below 2^53). */
   get(memberId: number, column: string, index = 0): number {
-    const layout = this.layout;
-    const row = layout.rowOf(memberId);
-    if (row < 0) throw new ConfigError(`member ${memberId} is not in the table`);
-    return this.readAt(layout.offsetOf(row, this.columnAt(column, index), index), layout.column(column));
+    const c = this.columnAt(column, index);
+    return this.readAt(this.layout.offsetOf(this.rowChecked(memberId), c, index), c);
   }
 
   /** Reads i64 element `index` of `column` in `memberId`'s row as a bigint. */
@@ -277,7 +275,8 @@ export class SstMember extends EventEmitter<SstEvents> {
   bytes(column: string, memberId = this.id): Uint8Array {
     const c = this.layout.column(column);
     if (c.type !== 'bytes') throw new ConfigError(`'${column}' is not a bytes column`);
-    return this.arena.u8.subarray(this.layout.offsetOf(this.rowChecked(memberId), c), this.layout.offsetOf(this.rowChecked(memberId), c) + c.bytes);
+    const at = this.layout.offsetOf(this.rowChecked(memberId), c);
+    return this.arena.u8.subarray(at, at + c.bytes);
   }
 
   /** Sends the named columns (all when none are named) of this member's row to every connected peer. */
