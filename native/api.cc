@@ -182,23 +182,27 @@ Napi::Value WriteAll(const Napi::CallbackInfo& info) {
   });
 }
 
-// wait(h, seenEpoch, timeoutMs) → the epoch now (u32), or a negative Status. Blocks the calling thread.
+// wait(h, seenEpoch, timeoutMs, channel) → the channel's epoch now (u32), or a negative Status. Blocks.
 Napi::Value Wait(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f) return status(info, FAILED);
-    uint32_t seen, timeout_ms;
-    if (!u32Arg(info, 1, &seen) || !u32Arg(info, 2, &timeout_ms)) return status(info, BAD_ARGUMENT);
-    return status(info, double(f->wait(seen, timeout_ms)));
+    uint32_t seen, timeout_ms, channel;
+    if (!u32Arg(info, 1, &seen) || !u32Arg(info, 2, &timeout_ms) || !u32Arg(info, 3, &channel) || channel >= map::COMPLETION_RINGS) {
+      return status(info, BAD_ARGUMENT);
+    }
+    return status(info, double(f->wait(channel, seen, timeout_ms)));
   });
 }
 
-// wake(h) → Status.
+// wake(h, channel) → Status.
 Napi::Value Wake(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f || f->closed()) return status(info, FAILED);
-    f->wake();
+    uint32_t channel;
+    if (!u32Arg(info, 1, &channel) || channel >= map::COMPLETION_RINGS) return status(info, BAD_ARGUMENT);
+    f->wake(channel);
     return status(info, OK);
   });
 }

@@ -52,10 +52,10 @@ uint32_t Conn::checkHeader(const uint8_t* at, uint64_t available, const ReceiveE
 bool Conn::complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring, bool quiet) {
   Stats::bump(env.stats->frames_in);
   if (type != frame::WRITE_IMM) {
-    if (!quiet) *env.dirty = true;
+    if (!quiet) *env.dirty |= 1u << ring;
     return true;
   }
-  *env.dirty = true;  // a completion is queued: its consumer must wake whatever the range
+  *env.dirty |= 1u << ring;  // a completion is queued: its consumer must wake whatever the range
   Completion c{uint16_t(map::CompletionKind::WRITE_IMM), peer->id, imm, offset, length, monotonicNs()};
   if (env.rings->tryPush(ring, c)) return true;
   holding_ = true;
@@ -103,8 +103,7 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
       direct_quiet_ = g->quiet;
       direct_dst_ = env.arena.base + h.offset + have;
       direct_left_ = h.length - have;
-      rpos_ = wpos_ = 0;
-      *env.dirty = true;
+      rpos_ = wpos_ = 0;  // nothing to announce until the frame is whole (complete() rings its channel)
       return Parse::DIRECT;
     }
 
@@ -133,7 +132,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
   if (holding_) {
     if (!env.rings->tryPush(held_ring_, held_)) return Pump::PAUSED;
     holding_ = false;
-    *env.dirty = true;
+    *env.dirty |= 1u << held_ring_;
   }
   if (!buf_) {
     buf_.reset(new uint8_t[kStagingBytes]);
@@ -150,7 +149,6 @@ Pump Conn::pump(const ReceiveEnv& env) {
       Stats::bump(env.stats->bytes_in, uint64_t(n));
       direct_dst_ += n;
       direct_left_ -= uint64_t(n);
-      *env.dirty = true;
       if (direct_left_ == 0) {
         header_first_ = true;
         const frame::Header& h = direct_header_;

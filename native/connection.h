@@ -55,7 +55,7 @@ struct ReceiveEnv {
   uint32_t max_frame_bytes;
   CompletionRings* rings;
   Stats* stats;
-  bool* dirty;  // set when the arena or a ring changed (the poller then rings the doorbell)
+  uint32_t* dirty;  // bit c set when channel c's ranges or ring changed (the poller then rings doorbell c)
 };
 
 enum class Pump : uint8_t {

@@ -1,4 +1,6 @@
-// The doorbell (memory_map.h: DOORBELL_*): how a worker sleeps until the fabric changed the arena.
+// The doorbells (memory_map.h: DOORBELLS_*): how a worker sleeps until the fabric changed the arena.
+// There is one per channel — a channel is a completion ring, and a grant names its channel (Grant.ring) —
+// so the rdmc worker is not woken by SST writes nor the predicate worker by RDMC blocks.
 //
 // V8 parks Atomics.wait callers on its own condition variables, not on the futex word, so a native thread
 // cannot wake them. A worker that must sleep calls wait() instead, which blocks on a real futex on EPOCH.
@@ -25,9 +27,9 @@ namespace squall {
 
 class Doorbell {
  public:
-  explicit Doorbell(uint8_t* arena)
-      : epoch_(reinterpret_cast<uint32_t*>(arena + map::DOORBELL_OFFSET + map::DOORBELL_EPOCH)),
-        waiters_(reinterpret_cast<uint32_t*>(arena + map::DOORBELL_OFFSET + map::DOORBELL_WAITERS)) {}
+  Doorbell(uint8_t* arena, uint32_t channel)
+      : epoch_(reinterpret_cast<uint32_t*>(arena + map::DOORBELLS_OFFSET + channel * map::DOORBELLS_STRIDE + map::DOORBELLS_EPOCH)),
+        waiters_(reinterpret_cast<uint32_t*>(arena + map::DOORBELLS_OFFSET + channel * map::DOORBELLS_STRIDE + map::DOORBELLS_WAITERS)) {}
 
   // Bumps EPOCH; wakes sleepers if there are any. Returns true if it made the wake syscall.
   bool ring() const {

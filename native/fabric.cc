@@ -25,7 +25,6 @@ Fabric::Fabric(ArenaView arena, FabricOptions options)
     : arena_(arena),
       opt_(options),
       layout_tag_(options.layout_tag),
-      doorbell_(arena.base),
       rings_(arena.base),
       by_id_(new std::atomic<Peer*>[kPeerIds]),
       in_order_(new Peer*[map::MAX_MEMBERS]) {
@@ -188,13 +187,13 @@ int Fabric::disconnect(uint32_t peer) {
   return OK;
 }
 
-int64_t Fabric::wait(uint32_t seen_epoch, int64_t timeout_ms) {
+int64_t Fabric::wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms) {
   if (closed()) return FAILED;
-  return doorbell_.wait(seen_epoch, timeout_ms);
+  return doorbell(channel).wait(seen_epoch, timeout_ms);
 }
 
-void Fabric::wake() {
-  if (doorbell_.ring()) Stats::add(stats_.wakeups);
+void Fabric::wake(uint32_t channel) {
+  if (doorbell(channel).ring()) Stats::add(stats_.wakeups);
 }
 
 void Fabric::post(const Command& c) {
@@ -222,7 +221,7 @@ void Fabric::close() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   wake_fd_ = epoll_fd_ = -1;
-  wake();  // a worker sleeping in wait() returns and finds the fabric closed
+  for (uint32_t c = 0; c < map::COMPLETION_RINGS; c++) wake(c);  // sleepers in wait() return and find the fabric closed
 }
 
 }  // namespace squall

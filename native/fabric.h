@@ -61,8 +61,8 @@ class Fabric {
   int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int writeAll(uint64_t offset, uint64_t length);
   int disconnect(uint32_t peer);
-  int64_t wait(uint32_t seen_epoch, int64_t timeout_ms);
-  void wake();
+  int64_t wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms);
+  void wake(uint32_t channel);
   void close();  // idempotent; joins the poller
   // The tag HELLOs carry and must match from now on (connections already open are not affected).
   void setLayoutTag(uint32_t tag) { layout_tag_.store(tag, std::memory_order_relaxed); }
@@ -106,7 +106,7 @@ class Fabric {
   const ArenaView arena_;
   const FabricOptions opt_;
   std::atomic<uint32_t> layout_tag_;
-  Doorbell doorbell_;
+  Doorbell doorbell(uint32_t channel) const { return Doorbell(arena_.base, channel); }
   CompletionRings rings_;  // poller only
   Stats stats_;
 
@@ -131,7 +131,7 @@ class Fabric {
   bool any_dead_ = false;
   uint32_t paused_count_ = 0;
   uint64_t next_deadline_ns_ = UINT64_MAX;
-  bool dirty_ = false;
+  uint32_t dirty_ = 0;  // bit per channel whose doorbell the poller rings at the end of this pass
 
   std::thread poller_;
   std::atomic<bool> stop_{false};

@@ -53,11 +53,16 @@ void Fabric::run() {
     }
     uint64_t now = monotonicNs();
     if (now >= next_deadline_ns_) onTimers(now);
-    if (rings_.backlogged()) rings_.flushBacklog();
+    if (rings_.backlogged()) {
+      rings_.flushBacklog();
+      dirty_ |= 1u;  // held events are connection news, for ring 0
+    }
     if (paused_count_ > 0) resumePaused();
-    if (dirty_) {
-      dirty_ = false;
-      if (doorbell_.ring()) Stats::add(stats_.wakeups);
+    for (uint32_t c = 0; dirty_ != 0; c++) {
+      if (dirty_ & (1u << c)) {
+        dirty_ &= ~(1u << c);
+        if (doorbell(c).ring()) Stats::add(stats_.wakeups);
+      }
     }
     if (any_dead_) sweep();
   }
@@ -260,7 +265,7 @@ void Fabric::failPeerWithoutConn(Peer* p, uint32_t why) {
 
 void Fabric::event(CompletionKind kind, uint16_t peer, uint32_t why) {
   rings_.pushEvent(Completion{uint16_t(kind), peer, why, 0, 0, monotonicNs()});
-  dirty_ = true;
+  dirty_ |= 1u;  // connection news go to ring 0
 }
 
 void Fabric::sweep() {

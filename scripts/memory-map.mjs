@@ -60,8 +60,8 @@ const regions = [
     ],
   },
   {
-    name: 'DOORBELL', bytes: 64,
-    doc: 'futex word the predicate worker sleeps on in the native wait; the poller bumps it after it applies writes or queues completions, and wake() bumps it for local changes',
+    name: 'DOORBELLS', bytes: C.COMPLETION_RINGS * C.CACHE_LINE_BYTES, stride: C.CACHE_LINE_BYTES,
+    doc: 'one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; 1 RDMC, read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a channel after it applies writes into ranges granted on that channel or queues completions in its ring; wake(channel) rings it for local changes',
     fields: [
       ['EPOCH', 0, 'u32', 'incremented (wrapping) on every batch of changes; waiters sleep while it equals the value they saw'],
       ['WAITERS', 4, 'u32', 'threads inside the native wait; the poller skips the wake syscall when it is 0'],

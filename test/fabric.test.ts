@@ -269,6 +269,30 @@ function defineTests(): void {
     }
   });
 
+  test('each channel has its own doorbell: writes ring the channel their grant names, and only that one', async () => {
+    const a = new Member(1);
+    const b = new Member(2);
+    try {
+      await connectPair(a, b, [dataGrant(D, 4096, 0), dataGrant(D + 4096, 4096, 1)]);
+      await sleep(20);
+      const before = [doorbellEpoch(b.arena, 0), doorbellEpoch(b.arena, 1)];
+      a.fabric.writeImm(2, D + 4096, 64, 5);
+      await until([a, b], () => b.seen[1].length === 1, 'the channel-1 completion');
+      await sleep(20);
+      assert.is.not(doorbellEpoch(b.arena, 1), before[1], 'channel 1 rang');
+      assert.is(doorbellEpoch(b.arena, 0), before[0], 'channel 0 did not');
+      const mid = doorbellEpoch(b.arena, 1);
+      a.fabric.write(2, D, 64);
+      await until([a, b], () => doorbellEpoch(b.arena, 0) !== before[0], 'channel 0 to ring');
+      await sleep(20);
+      assert.is(doorbellEpoch(b.arena, 1), mid, 'a channel-0 write leaves channel 1 alone');
+      assert.throws(() => b.fabric.wake(2), is(ConfigError));
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   test('writeImm raises a WRITE_IMM completion (imm, offset, length) in the ring its grant names', async () => {
     const a = new Member(1);
     const b = new Member(2);

@@ -11,7 +11,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Arena } from '../ts/arena.js';
-import { attachFabric, waitForChange } from '../ts/fabric/native.js';
+import { attachFabric, doorbellWord, waitForChange } from '../ts/fabric/native.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
 import * as map from '../ts/generated/memory-map.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
@@ -29,8 +29,8 @@ const events = new EventRingWriter(arena);
 const engine = new PredicateEngine();
 const table: TableView = { base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET };
 
-const EPOCH = (map.DOORBELL_OFFSET + map.DOORBELL_EPOCH) >> 2;
-const COMMANDS = (map.DOORBELL_OFFSET + map.DOORBELL_COMMANDS) >> 2;
+const EPOCH = doorbellWord(0, map.DOORBELLS_EPOCH);
+const COMMANDS = doorbellWord(0, map.DOORBELLS_COMMANDS);
 let commandsSeen = 0;
 const WANTS_CHANGES = (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2;
 const heartbeatOffset = data.base + data.selfRow * data.rowStride + data.heartbeatColumn;

@@ -30,7 +30,7 @@ constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x34fcd099u;
+constexpr uint32_t MEMORY_MAP_HASH = 0xe1212eaau;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
 constexpr uint32_t WASM_RESERVED_BYTES = 0x10000u;
@@ -47,24 +47,26 @@ constexpr uint32_t HEADER_HASH = 0x8u;
 constexpr uint32_t HEADER_MEMBER_ID = 0xcu;
 // u64: total size of the arena in bytes
 constexpr uint32_t HEADER_ARENA_BYTES = 0x10u;
-// futex word the predicate worker sleeps on in the native wait; the poller bumps it after it applies writes or queues completions, and wake() bumps it for local changes
-constexpr uint32_t DOORBELL_OFFSET = 0x10040u;
-constexpr uint32_t DOORBELL_BYTES = 0x40u;
+// one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; 1 RDMC, read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a channel after it applies writes into ranges granted on that channel or queues completions in its ring; wake(channel) rings it for local changes
+constexpr uint32_t DOORBELLS_OFFSET = 0x10040u;
+constexpr uint32_t DOORBELLS_BYTES = 0x80u;
+// bytes from one ring to the next
+constexpr uint32_t DOORBELLS_STRIDE = 0x40u;
 // u32: incremented (wrapping) on every batch of changes; waiters sleep while it equals the value they saw
-constexpr uint32_t DOORBELL_EPOCH = 0x0u;
+constexpr uint32_t DOORBELLS_EPOCH = 0x0u;
 // u32: threads inside the native wait; the poller skips the wake syscall when it is 0
-constexpr uint32_t DOORBELL_WAITERS = 0x4u;
+constexpr uint32_t DOORBELLS_WAITERS = 0x4u;
 // u32: incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved
-constexpr uint32_t DOORBELL_COMMANDS = 0x8u;
+constexpr uint32_t DOORBELLS_COMMANDS = 0x8u;
 // word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events
-constexpr uint32_t MAIN_BELL_OFFSET = 0x10080u;
+constexpr uint32_t MAIN_BELL_OFFSET = 0x100c0u;
 constexpr uint32_t MAIN_BELL_BYTES = 0x40u;
 // i32: incremented by the predicate worker on every batch of events
 constexpr uint32_t MAIN_BELL_SEQ = 0x0u;
 // i32: set by the main thread while TypeScript predicates are registered: the worker then reports every table change
 constexpr uint32_t MAIN_BELL_WANTS_CHANGES = 0x4u;
 // SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, written by the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then COMPLETION_RING_ENTRIES entries
-constexpr uint32_t COMPLETION_RINGS_OFFSET = 0x100c0u;
+constexpr uint32_t COMPLETION_RINGS_OFFSET = 0x10100u;
 constexpr uint32_t COMPLETION_RINGS_BYTES = 0x40100u;
 // bytes from one ring to the next
 constexpr uint32_t COMPLETION_RINGS_STRIDE = 0x20080u;
@@ -75,7 +77,7 @@ constexpr uint32_t COMPLETION_RINGS_TAIL = 0x40u;
 // bytes: the entries
 constexpr uint32_t COMPLETION_RINGS_ENTRIES = 0x80u;
 // SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same header as a completion ring
-constexpr uint32_t EVENT_RING_OFFSET = 0x501c0u;
+constexpr uint32_t EVENT_RING_OFFSET = 0x50200u;
 constexpr uint32_t EVENT_RING_BYTES = 0x10080u;
 // u32: entries produced, wrapping; written only by the predicate worker
 constexpr uint32_t EVENT_RING_HEAD = 0x0u;
@@ -84,19 +86,19 @@ constexpr uint32_t EVENT_RING_TAIL = 0x40u;
 // bytes: the entries
 constexpr uint32_t EVENT_RING_ENTRIES = 0x80u;
 // u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written by the predicate worker
-constexpr uint32_t LIVE_ROWS_OFFSET = 0x60240u;
+constexpr uint32_t LIVE_ROWS_OFFSET = 0x60280u;
 constexpr uint32_t LIVE_ROWS_BYTES = 0x400u;
 // u64 per row: the heartbeat value the staleness scan last saw; predicate worker only
-constexpr uint32_t HEARTBEAT_SEEN_OFFSET = 0x60640u;
+constexpr uint32_t HEARTBEAT_SEEN_OFFSET = 0x60680u;
 constexpr uint32_t HEARTBEAT_SEEN_BYTES = 0x2000u;
 // f64 per row: monotonic milliseconds when that row's heartbeat last advanced; predicate worker only
-constexpr uint32_t HEARTBEAT_CHANGED_MS_OFFSET = 0x62640u;
+constexpr uint32_t HEARTBEAT_CHANGED_MS_OFFSET = 0x62680u;
 constexpr uint32_t HEARTBEAT_CHANGED_MS_BYTES = 0x2000u;
 // u8 per row, output of the staleness scan: 1 if the row's heartbeat stalled past the suspicion timeout
-constexpr uint32_t STALE_ROWS_OFFSET = 0x64640u;
+constexpr uint32_t STALE_ROWS_OFFSET = 0x64680u;
 constexpr uint32_t STALE_ROWS_BYTES = 0x400u;
 // scratch for kernels that return more than one value; predicate worker only
-constexpr uint32_t KERNEL_SCRATCH_OFFSET = 0x64a40u;
+constexpr uint32_t KERNEL_SCRATCH_OFFSET = 0x64a80u;
 constexpr uint32_t KERNEL_SCRATCH_BYTES = 0x2000u;
 // one completion, written by the poller before it publishes HEAD
 constexpr uint32_t COMPLETION_BYTES = 0x20u;
@@ -121,7 +123,7 @@ constexpr uint32_t EVENT_ID = 0x4u;
 // f64: the reduction value that made the predicate fire, or a FailReason
 constexpr uint32_t EVENT_VALUE = 0x8u;
 // first byte after the fixed regions
-constexpr uint32_t FIXED_END = 0x66a40u;
+constexpr uint32_t FIXED_END = 0x66a80u;
 // start of the tables and buffers laid out per view (64 KiB aligned)
 constexpr uint32_t DYNAMIC_BASE = 0x70000u;
 

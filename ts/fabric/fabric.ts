@@ -90,8 +90,11 @@ export interface Fabric {
   writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;
   /** Writes the range to every connected peer; returns how many peers it was queued for. */
   writeAll(offset: number, length: number): number;
-  /** Bumps the doorbell so a worker sleeping in the native wait sees a change. */
-  wake(): void;
+  /**
+   * Rings a channel's doorbell (default 0) so the worker sleeping on it sees a change. A channel is a
+   * completion ring; writes into a range ring the doorbell of the channel its grant names (Grant.ring).
+   */
+  wake(channel?: number): void;
   /** Closes the connection to one peer (it becomes PEER_FAILED with LOCAL_CLOSE). */
   disconnect(peer: number): void;
   /** Counters for benchmarks and diagnostics. */

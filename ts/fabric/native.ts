@@ -31,8 +31,8 @@ interface Addon {
   write(handle: number, peer: number, offset: number, length: number): number;
   writeImm(handle: number, peer: number, offset: number, length: number, imm: number): number;
   writeAll(handle: number, offset: number, length: number): number;
-  wait(handle: number, seenEpoch: number, timeoutMs: number): number;
-  wake(handle: number): number;
+  wait(handle: number, seenEpoch: number, timeoutMs: number, channel: number): number;
+  wake(handle: number, channel: number): number;
   disconnect(handle: number, peer: number): number;
   close(handle: number): number;
   stats(handle: number): FabricStats | null;
@@ -208,9 +208,10 @@ export class NativeFabric implements Fabric {
     return r < 0 ? 0 : r;
   }
 
-  wake(): void {
+  wake(channel = 0): void {
+    checkChannel(channel);
     this.#open('wake');
-    this.#native.wake(this.handle);
+    this.#native.wake(this.handle, channel);
   }
 
   /** Changes the layout tag later HELLOs carry and require (a member may learn its layout after listen). */
@@ -266,8 +267,8 @@ export interface AttachedFabric {
   write(peer: number, offset: number, length: number): WriteStatus;
   writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;
   writeAll(offset: number, length: number): number;
-  /** Rings the doorbell; does nothing once the owner closed the fabric. */
-  wake(): void;
+  /** Rings a channel's doorbell (default 0); does nothing once the owner closed the fabric. */
+  wake(channel?: number): void;
 }
 
 export function attachFabric(handle: number): AttachedFabric {
@@ -289,8 +290,9 @@ export function attachFabric(handle: number): AttachedFabric {
       const r = native.writeAll(handle, offset, length);
       return r < 0 ? 0 : r;
     },
-    wake() {
-      native.wake(handle);
+    wake(channel = 0) {
+      checkChannel(channel);
+      native.wake(handle, channel);
     },
   };
 }
@@ -300,20 +302,32 @@ export function attachFabric(handle: number): AttachedFabric {
  * queued completions, or someone called wake()), or `timeoutMs` passed. Returns the epoch it saw last.
  * Never call it on the main thread: it blocks the whole event loop.
  */
-export function waitForChange(handle: number, seenEpoch: number, timeoutMs: number): number {
+export function waitForChange(handle: number, seenEpoch: number, timeoutMs: number, channel = 0): number {
   if (isMainThread) throw new ConfigError('waitForChange blocks its thread: call it from a worker, never from the main thread');
   const native = loadNative();
   checkHandle(handle);
   checkU32(seenEpoch, 'seenEpoch');
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new ConfigError(`timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
-  const r = native.wait(handle, seenEpoch, Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS));
+  checkChannel(channel);
+  const r = native.wait(handle, seenEpoch, Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS), channel);
   if (r < 0) throw new ClosedError('the fabric (waitForChange)');
   return r;
 }
 
-/** The doorbell epoch of an arena, to pass to waitForChange. */
-export function doorbellEpoch(arena: Arena): number {
-  return Atomics.load(arena.u32, (map.DOORBELL_OFFSET + map.DOORBELL_EPOCH) >> 2);
+/** Index (in u32 units) of a channel's doorbell word `field` (map.DOORBELLS_EPOCH, _COMMANDS, …). */
+export function doorbellWord(channel: number, field: number): number {
+  return (map.DOORBELLS_OFFSET + channel * map.DOORBELLS_STRIDE + field) >> 2;
+}
+
+/** A channel's doorbell epoch (default channel 0), to pass to waitForChange. */
+export function doorbellEpoch(arena: Arena, channel = 0): number {
+  return Atomics.load(arena.u32, doorbellWord(channel, map.DOORBELLS_EPOCH));
+}
+
+function checkChannel(channel: number): void {
+  if (!Number.isInteger(channel) || channel < 0 || channel >= map.COMPLETION_RINGS) {
+    throw new ConfigError(`channel must be an integer in [0, ${map.COMPLETION_RINGS - 1}], got ${channel}`);
+  }
 }
 
 function checkMemberId(id: number, what: string): number {

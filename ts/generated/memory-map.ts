@@ -26,7 +26,7 @@ export const WASM_PAGE_BYTES = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x34fcd099;
+export const MEMORY_MAP_HASH = 0xe1212eaa;
 /** static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this */
 export const WASM_RESERVED_OFFSET = 0;
 export const WASM_RESERVED_BYTES = 0x10000;
@@ -43,24 +43,26 @@ export const HEADER_HASH = 8;
 export const HEADER_MEMBER_ID = 12;
 /** u64: total size of the arena in bytes */
 export const HEADER_ARENA_BYTES = 16;
-/** futex word the predicate worker sleeps on in the native wait; the poller bumps it after it applies writes or queues completions, and wake() bumps it for local changes */
-export const DOORBELL_OFFSET = 0x10040;
-export const DOORBELL_BYTES = 64;
+/** one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; 1 RDMC, read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a channel after it applies writes into ranges granted on that channel or queues completions in its ring; wake(channel) rings it for local changes */
+export const DOORBELLS_OFFSET = 0x10040;
+export const DOORBELLS_BYTES = 128;
+/** bytes from one ring to the next */
+export const DOORBELLS_STRIDE = 64;
 /** u32: incremented (wrapping) on every batch of changes; waiters sleep while it equals the value they saw */
-export const DOORBELL_EPOCH = 0;
+export const DOORBELLS_EPOCH = 0;
 /** u32: threads inside the native wait; the poller skips the wake syscall when it is 0 */
-export const DOORBELL_WAITERS = 4;
+export const DOORBELLS_WAITERS = 4;
 /** u32: incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved */
-export const DOORBELL_COMMANDS = 8;
+export const DOORBELLS_COMMANDS = 8;
 /** word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events */
-export const MAIN_BELL_OFFSET = 0x10080;
+export const MAIN_BELL_OFFSET = 0x100c0;
 export const MAIN_BELL_BYTES = 64;
 /** i32: incremented by the predicate worker on every batch of events */
 export const MAIN_BELL_SEQ = 0;
 /** i32: set by the main thread while TypeScript predicates are registered: the worker then reports every table change */
 export const MAIN_BELL_WANTS_CHANGES = 4;
 /** SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, written by the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then COMPLETION_RING_ENTRIES entries */
-export const COMPLETION_RINGS_OFFSET = 0x100c0;
+export const COMPLETION_RINGS_OFFSET = 0x10100;
 export const COMPLETION_RINGS_BYTES = 0x40100;
 /** bytes from one ring to the next */
 export const COMPLETION_RINGS_STRIDE = 0x20080;
@@ -71,7 +73,7 @@ export const COMPLETION_RINGS_TAIL = 64;
 /** bytes: the entries */
 export const COMPLETION_RINGS_ENTRIES = 128;
 /** SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same header as a completion ring */
-export const EVENT_RING_OFFSET = 0x501c0;
+export const EVENT_RING_OFFSET = 0x50200;
 export const EVENT_RING_BYTES = 0x10080;
 /** u32: entries produced, wrapping; written only by the predicate worker */
 export const EVENT_RING_HEAD = 0;
@@ -80,19 +82,19 @@ export const EVENT_RING_TAIL = 64;
 /** bytes: the entries */
 export const EVENT_RING_ENTRIES = 128;
 /** u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written by the predicate worker */
-export const LIVE_ROWS_OFFSET = 0x60240;
+export const LIVE_ROWS_OFFSET = 0x60280;
 export const LIVE_ROWS_BYTES = 1024;
 /** u64 per row: the heartbeat value the staleness scan last saw; predicate worker only */
-export const HEARTBEAT_SEEN_OFFSET = 0x60640;
+export const HEARTBEAT_SEEN_OFFSET = 0x60680;
 export const HEARTBEAT_SEEN_BYTES = 8192;
 /** f64 per row: monotonic milliseconds when that row's heartbeat last advanced; predicate worker only */
-export const HEARTBEAT_CHANGED_MS_OFFSET = 0x62640;
+export const HEARTBEAT_CHANGED_MS_OFFSET = 0x62680;
 export const HEARTBEAT_CHANGED_MS_BYTES = 8192;
 /** u8 per row, output of the staleness scan: 1 if the row's heartbeat stalled past the suspicion timeout */
-export const STALE_ROWS_OFFSET = 0x64640;
+export const STALE_ROWS_OFFSET = 0x64680;
 export const STALE_ROWS_BYTES = 1024;
 /** scratch for kernels that return more than one value; predicate worker only */
-export const KERNEL_SCRATCH_OFFSET = 0x64a40;
+export const KERNEL_SCRATCH_OFFSET = 0x64a80;
 export const KERNEL_SCRATCH_BYTES = 8192;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES = 32;
@@ -117,7 +119,7 @@ export const EVENT_ID = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE = 8;
 /** first byte after the fixed regions */
-export const FIXED_END = 0x66a40;
+export const FIXED_END = 0x66a80;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
 export const DYNAMIC_BASE = 0x70000;
 

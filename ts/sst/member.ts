@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { Arena } from '../arena.js';
 import { formatAddress, parseAddress, type HostPort } from '../address.js';
 import { ClosedError, ConfigError, PeerFailedError, TimeoutError, assert } from '../errors.js';
-import { NativeFabric } from '../fabric/native.js';
+import { NativeFabric, doorbellWord } from '../fabric/native.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
 import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './layout.js';
@@ -400,7 +400,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   private command(cmd: WorkerCommand): void {
     assert(this.worker, 'worker not started');
     this.worker.postMessage(cmd);
-    Atomics.add(this.arena.u32, (map.DOORBELL_OFFSET + map.DOORBELL_COMMANDS) >> 2, 1);
+    Atomics.add(this.arena.u32, doorbellWord(0, map.DOORBELLS_COMMANDS), 1);
     this.fabric.wake();
   }
 
