@@ -8,7 +8,8 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_ARENA'
   | 'ERR_SQUALL_PEER_FAILED'
   | 'ERR_SQUALL_TIMEOUT'
-  | 'ERR_SQUALL_CLOSED';
+  | 'ERR_SQUALL_CLOSED'
+  | 'ERR_SQUALL_NETNS';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -63,4 +64,10 @@ export class ClosedError extends SquallError {
 /** Asserts a programmer invariant. A failure is a bug in squall, not a user error. */
 export function assert(condition: unknown, message = 'assertion failed'): asserts condition {
   if (!condition) throw new Error(`squall internal error: ${message}`);
+}
+
+/** Building, changing or tearing down an emulated network (network namespaces, veth links, tc) failed;
+ *  the message names the `ip`/`tc` command and what it printed. */
+export class EmulatedNetworkError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_NETNS', message, options); }
 }
