@@ -59,10 +59,33 @@ export interface Kernels {
   ): number;
 }
 
+/**
+ * The RDMC schedules, shipped in the same module (DESIGN.md §5; assembly/schedules.ts, typed and validated
+ * in ts/rdmc/schedule.ts). Kept apart from Kernels because ts/kernels/reference.ts has no schedules: the
+ * schedules' oracle is the simulation in test/rdmc-schedules.test.ts. `algorithm` 0 sequential, 1 chain,
+ * 2 binomial tree, 3 binomial pipeline; `n` members (2..4096), rank 0 the sender; `k` blocks (1..2^19).
+ */
+export interface ScheduleKernels {
+  /** Total steps to deliver k blocks, or 0 for arguments out of range. */
+  scheduleSteps(algorithm: number, n: number, k: number): number;
+  /** What `rank` sends at `step`: `(block << 12) | toRank`, or −1 for nothing. */
+  scheduleSend(algorithm: number, n: number, rank: number, k: number, step: number): number;
+  /** What `rank` receives at `step`: `(block << 12) | fromRank`, or −1 for nothing. */
+  scheduleRecv(algorithm: number, n: number, rank: number, k: number, step: number): number;
+  /** The first step ≥ `step` at which `rank` sends, or −1 when it sends nothing more. */
+  scheduleNextSend(algorithm: number, n: number, rank: number, k: number, step: number): number;
+  /** The first step ≥ `step` at which `rank` receives, or −1 when it receives nothing more. */
+  scheduleNextRecv(algorithm: number, n: number, rank: number, k: number, step: number): number;
+}
+
+/** Everything the module exports. */
+export type KernelExports = Kernels & ScheduleKernels;
+
 /** The exports a module must have; a build without one of them is stale. */
 export const KERNEL_NAMES = [
   'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
-] as const satisfies readonly (keyof Kernels)[];
+  'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv',
+] as const satisfies readonly (keyof KernelExports)[];
 
 /**
  * Path of the built module: dist/wasm/kernels.wasm under the package root, or kernels.debug.wasm (with
@@ -100,7 +123,7 @@ export function compileKernels(path: string = kernelsWasmPath()): WebAssembly.Mo
  * Instantiates a compiled kernels module over `memory` (synchronously) and checks that it was built
  * against this memory map and exports every kernel.
  */
-export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Kernels {
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, { env: { memory } });
@@ -121,10 +144,10 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
       throw new BuildError(`the WebAssembly kernels lack ${name}: rebuild: npm run build:wasm`);
     }
   }
-  return instance.exports as unknown as Kernels;
+  return instance.exports as unknown as KernelExports;
 }
 
 /** The kernels over `memory` (the arena's), from dist/wasm; see kernelsWasmPath for the debug build. */
-export function loadKernels(memory: WebAssembly.Memory): Kernels {
+export function loadKernels(memory: WebAssembly.Memory): KernelExports {
   return instantiateKernels(compileKernels(), memory);
 }
