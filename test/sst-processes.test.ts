@@ -2,7 +2,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SstCluster, type ClusterMember } from '../ts/harness/cluster.js';
+import { SstCluster, type SstClusterMember as ClusterMember } from '../ts/harness/cluster.js';
 import type { HarnessEvent } from '../ts/harness/sst-process.js';
 
 const N = 100_000;

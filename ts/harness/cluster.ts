@@ -1,11 +1,110 @@
-// Parent side of the SST process harness: starts n member processes on loopback, each on a port of its
-// own choosing, and wires them race-free — every child listens and reports its port, then every child is
-// told the member list (and grants rows), and only then do they connect.
+// Parent side of the process harness used by the real-process tests, the benchmarks and the demo: n
+// member processes, each a child script driven over IPC (a request carries `seq`, the reply echoes it;
+// anything else a child sends is an event). Members are wired race-free: every child listens on a port
+// of its own choosing and reports it, then every child is told the member list (and grants), and only
+// then do they connect.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ColumnSpecs } from '../sst/layout.js';
+import type { RdmcGroupSpec } from '../rdmc/layout.js';
 import type { HarnessEvent, HarnessRequest } from './sst-process.js';
+import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
+
+export interface ClusterMember<Event> {
+  id: number;
+  process: ChildProcess;
+  address: string;
+  events: Event[];
+  exited: boolean;
+}
+
+/** How a child is started: plain fork on this host by default, or inside a network namespace. */
+export type ForkMember = (index: number, entry: string) => ChildProcess;
+const forkHere: ForkMember = (_index, entry) => fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+
+export class ChildCluster<Request extends { cmd: string }, Event> {
+  readonly members: ClusterMember<Event>[] = [];
+  private seq = 0;
+  private pending = new Map<number, { member: number; resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private listeners: Array<() => void> = [];
+
+  constructor(entry: string, ids: readonly number[], forkMember: ForkMember = forkHere) {
+    ids.forEach((id, index) => this.spawn(id, forkMember(index, entry)));
+  }
+
+  private spawn(id: number, child: ChildProcess): void {
+    const member: ClusterMember<Event> = { id, process: child, address: '', events: [], exited: false };
+    child.on('message', (msg: { seq?: number; ok?: boolean; error?: string } & Record<string, unknown>) => {
+      if (typeof msg.seq === 'number' && typeof msg.ok === 'boolean') { // a reply (events carry no 'ok')
+        const p = this.pending.get(msg.seq);
+        this.pending.delete(msg.seq);
+        if (msg.ok) p?.resolve(msg); else p?.reject(new Error(`member ${id}: ${msg.error}`));
+      } else {
+        member.events.push(msg as unknown as Event);
+        for (const l of this.listeners.splice(0)) l();
+      }
+    });
+    child.on('exit', () => {
+      member.exited = true;
+      for (const [seq, p] of this.pending) {
+        if (p.member === id) { this.pending.delete(seq); p.reject(new Error(`member ${id} exited`)); }
+      }
+      for (const l of this.listeners.splice(0)) l();
+    });
+    this.members.push(member);
+  }
+
+  request(member: ClusterMember<Event>, req: Request): Promise<Record<string, unknown>> {
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      if (member.exited) { reject(new Error(`member ${member.id} has exited`)); return; }
+      this.pending.set(seq, { member: member.id, resolve, reject });
+      member.process.send({ ...req, seq });
+    });
+  }
+
+  /** Listens, expects and connects every member (the race-free start). */
+  async wire(listenRequest: (m: ClusterMember<Event>, index: number) => Request, expectRequest: (list: { id: number; address: string }[]) => Request, connectRequest: Request): Promise<void> {
+    try {
+      await Promise.all(this.members.map(async (m, i) => { m.address = (await this.request(m, listenRequest(m, i))).address as string; }));
+      const list = this.members.map((m) => ({ id: m.id, address: m.address }));
+      await Promise.all(this.members.map((m) => this.request(m, expectRequest(list))));
+      await Promise.all(this.members.map((m) => this.request(m, connectRequest)));
+    } catch (err) {
+      this.kill();
+      throw err;
+    }
+  }
+
+  /** Resolves with the first event of `member` that matches, waiting up to timeoutMs. */
+  async waitForEvent(member: ClusterMember<Event>, match: (e: Event) => boolean, timeoutMs: number): Promise<Event> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = member.events.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`member ${member.id}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(member.events).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.listeners.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  /** Closes every live member cleanly (a 'close' request), then kills whatever is left. */
+  async close(): Promise<void> {
+    await Promise.all(this.members.filter((m) => !m.exited).map((m) =>
+      Promise.race([this.request(m, { cmd: 'close' } as Request).catch(() => {}), new Promise((r) => setTimeout(r, 3000))])));
+    this.kill();
+  }
+
+  kill(): void {
+    for (const m of this.members) if (!m.exited) m.process.kill('SIGKILL');
+  }
+}
+
+// ---- SST members ----------------------------------------------------------------------------------------
 
 export interface SstClusterOptions {
   members: number;
@@ -16,96 +115,47 @@ export interface SstClusterOptions {
   firstId?: number;
 }
 
-export interface ClusterMember {
-  id: number;
-  process: ChildProcess;
-  address: string;
-  events: HarnessEvent[];
-  exited: boolean;
+const sstEntry = fileURLToPath(new URL('./sst-process.js', import.meta.url));
+export type SstClusterMember = ClusterMember<HarnessEvent>;
+
+export class SstCluster extends ChildCluster<HarnessRequest, HarnessEvent> {
+  static async start(options: SstClusterOptions): Promise<SstCluster> {
+    const firstId = options.firstId ?? 0;
+    const cluster = new SstCluster(sstEntry, Array.from({ length: options.members }, (_, i) => firstId + i));
+    await cluster.wire(
+      (m) => ({
+        cmd: 'listen', id: m.id, listen: '127.0.0.1:0', columns: options.columns,
+        ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+        ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+      }),
+      (members) => ({ cmd: 'expect', members }),
+      { cmd: 'connect' },
+    );
+    return cluster;
+  }
 }
 
-const childEntry = fileURLToPath(new URL('./sst-process.js', import.meta.url));
+// ---- RDMC members ---------------------------------------------------------------------------------------
 
-export class SstCluster {
-  readonly members: ClusterMember[] = [];
-  private seq = 0;
-  private pending = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
-  private listeners: Array<() => void> = [];
+export interface RdmcClusterOptions {
+  members: number;
+  groups: RdmcGroupSpec[];
+  /** Where member i listens (default '127.0.0.1:0'); in a network namespace, its address there. */
+  listenAddress?: (index: number) => string;
+  fork?: ForkMember;
+}
 
-  static async start(options: SstClusterOptions): Promise<SstCluster> {
-    const cluster = new SstCluster();
-    try {
-      const firstId = options.firstId ?? 0;
-      for (let i = 0; i < options.members; i++) cluster.spawn(firstId + i);
-      await Promise.all(cluster.members.map(async (m) => {
-        const r = await cluster.request(m, {
-          cmd: 'listen', id: m.id, listen: '127.0.0.1:0', columns: options.columns,
-          ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
-          ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
-        });
-        m.address = r.address as string;
-      }));
-      const list = cluster.members.map((m) => ({ id: m.id, address: m.address }));
-      await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'expect', members: list })));
-      await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'connect' })));
-      return cluster;
-    } catch (err) {
-      cluster.kill();
-      throw err;
-    }
-  }
+const rdmcEntry = fileURLToPath(new URL('./rdmc-process.js', import.meta.url));
+export type RdmcClusterMember = ClusterMember<RdmcHarnessEvent>;
 
-  private spawn(id: number): void {
-    const child = fork(childEntry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-    const member: ClusterMember = { id, process: child, address: '', events: [], exited: false };
-    child.on('message', (msg: { seq?: number; ok?: boolean; error?: string } & Record<string, unknown>) => {
-      if (typeof msg.seq === 'number') {
-        const p = this.pending.get(msg.seq);
-        this.pending.delete(msg.seq);
-        if (msg.ok) p?.resolve(msg); else p?.reject(new Error(`member ${id}: ${msg.error}`));
-      } else {
-        member.events.push(msg as unknown as HarnessEvent);
-        for (const l of this.listeners.splice(0)) l();
-      }
-    });
-    child.on('exit', () => {
-      member.exited = true;
-      for (const l of this.listeners.splice(0)) l();
-    });
-    this.members.push(member);
-  }
-
-  request(member: ClusterMember, req: HarnessRequest): Promise<Record<string, unknown>> {
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
-      member.process.send({ ...req, seq });
-    });
-  }
-
-  /** Resolves with the first event of `member` that matches, waiting up to timeoutMs. */
-  async waitForEvent(member: ClusterMember, match: (e: HarnessEvent) => boolean, timeoutMs: number): Promise<HarnessEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = member.events.find(match);
-      if (found) return found;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`member ${member.id}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(member.events)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.listeners.push(() => { clearTimeout(t); resolve(); });
-      });
-    }
-  }
-
-  /** Closes every live member cleanly, then kills whatever is left. */
-  async close(): Promise<void> {
-    await Promise.all(this.members.filter((m) => !m.exited).map((m) =>
-      Promise.race([this.request(m, { cmd: 'close' }).catch(() => {}), new Promise((r) => setTimeout(r, 3000))])));
-    this.kill();
-  }
-
-  kill(): void {
-    for (const m of this.members) if (!m.exited) m.process.kill('SIGKILL');
+export class RdmcCluster extends ChildCluster<RdmcHarnessRequest, RdmcHarnessEvent> {
+  static async start(options: RdmcClusterOptions): Promise<RdmcCluster> {
+    const cluster = new RdmcCluster(rdmcEntry, Array.from({ length: options.members }, (_, i) => i), options.fork);
+    await cluster.wire(
+      (m, i) => ({ cmd: 'listen', id: m.id, listen: options.listenAddress?.(i) ?? '127.0.0.1:0', groups: options.groups }),
+      (members) => ({ cmd: 'expect', members }),
+      { cmd: 'connect' },
+    );
+    return cluster;
   }
 }

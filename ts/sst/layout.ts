@@ -18,6 +18,7 @@
 import { ConfigError } from '../errors.js';
 import { GrantKind, type Grant } from '../fabric/fabric.js';
 import * as map from '../generated/memory-map.js';
+import { fnv1a } from '../hash.js';
 
 export type ColumnSpec =
   /** Signed 64-bit counters (read and written as JS numbers; exact below 2^53). */
@@ -182,13 +183,6 @@ export class SstLayout {
   }
 }
 
-/** FNV-1a over a canonical text of the layout. */
 function layoutTag(columns: ReadonlyMap<string, Column>, members: readonly number[]): number {
-  const text = JSON.stringify({ c: [...columns.values()].map((c) => [c.name, c.type, c.count, c.offset]), m: members });
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a(JSON.stringify({ c: [...columns.values()].map((c) => [c.name, c.type, c.count, c.offset]), m: members }));
 }

@@ -20,7 +20,8 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Arena } from '../arena.js';
 import { formatAddress, parseAddress, type HostPort } from '../address.js';
-import { ClosedError, ConfigError, PeerFailedError, TimeoutError, assert } from '../errors.js';
+import { ClosedError, ConfigError, assert } from '../errors.js';
+import { PeerConnections, type MemberAddress } from '../fabric/peers.js';
 import { NativeFabric, doorbellWord } from '../fabric/native.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
@@ -28,11 +29,7 @@ import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './la
 import { compilePredicate, type PredicateKind, type PredicateSpec } from './predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from './worker-protocol.js';
 
-export interface MemberAddress {
-  id: number;
-  /** 'host:port' */
-  address: string;
-}
+export type { MemberAddress };
 
 export interface SstListenOptions {
   /** This member's id. */
@@ -88,11 +85,9 @@ export class SstMember extends EventEmitter<SstEvents> {
   private triggers = new Map<number, { trigger: TableTrigger; kind: PredicateKind }>();
   private tsPredicates = new Map<number, { test: (sst: SstMember) => boolean; trigger: () => void; kind: PredicateKind; held: boolean }>();
   private nextPredicateId = 1;
-  private connectedPeers = new Set<number>();
-  private failedPeers = new Map<number, string>();
+  private readonly peers = new PeerConnections();
   private suspectedPeers = new Set<number>();
   private closed = false;
-  private connectWaiters: Array<() => void> = [];
   private wholeRow: Array<[number, number]> = [];
 
   private constructor(options: SstListenOptions, arena: Arena, fabric: NativeFabric, bound: HostPort) {
@@ -204,33 +199,8 @@ export class SstMember extends EventEmitter<SstEvents> {
   /** Step 3: dials every member with a higher id, then waits until every peer is connected. */
   async connect(): Promise<void> {
     this.assertOpen();
-    const layout = this.layout;
-    for (const m of this.peersByRow) {
-      if (m.id > this.id) {
-        const { host, port } = parseAddress(m.address);
-        this.fabric.connect(m.id, host, port);
-      }
-    }
-    const peers = layout.members.filter((id) => id !== this.id);
-    const deadline = Date.now() + this.options.connectTimeoutMs + 1000;
-    while (peers.some((id) => !this.connectedPeers.has(id))) {
-      const failed = peers.find((id) => this.failedPeers.has(id));
-      if (failed !== undefined) {
-        const reason = this.failedPeers.get(failed)!;
-        const address = this.peersByRow.find((m) => m.id === failed)?.address;
-        throw new PeerFailedError(failed, reason, `could not connect to member ${failed} at ${address}: ${reason}; check that it runs with the same members and columns`);
-      }
-      if (this.closed) throw new ClosedError('this SST member');
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        const missing = peers.filter((id) => !this.connectedPeers.has(id));
-        throw new TimeoutError(`members ${missing.join(', ')} did not connect within ${this.options.connectTimeoutMs} ms; start them or raise connectTimeoutMs`);
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 200));
-        this.connectWaiters.push(() => { clearTimeout(t); resolve(); });
-      });
-    }
+    this.layout; // throws a clear error when expect() was not called
+    await this.peers.connectAll(this.fabric, this.id, this.peersByRow, this.options.connectTimeoutMs, () => this.closed, 'this SST member');
     this.command({ type: 'watch' });
   }
 
@@ -352,7 +322,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   // ---- membership news ------------------------------------------------------------------------------
 
   /** Members currently connected. */
-  get connected(): number[] { return [...this.connectedPeers]; }
+  get connected(): number[] { return [...this.peers.connected]; }
 
   /** Members suspected so far (suspicion is permanent). */
   get suspected(): number[] { return [...this.suspectedPeers]; }
@@ -367,15 +337,12 @@ export class SstMember extends EventEmitter<SstEvents> {
         return;
       }
       case map.EventKind.PEER_CONNECTED:
-        this.connectedPeers.add(id);
-        this.wakeConnectWaiters();
+        this.peers.onConnected(id);
         this.emit('connected', id);
         return;
       case map.EventKind.PEER_FAILED: {
         const reason = map.FailReasonName[value] ?? `reason ${value}`;
-        this.connectedPeers.delete(id);
-        this.failedPeers.set(id, reason);
-        this.wakeConnectWaiters();
+        this.peers.onFailed(id, reason);
         this.emit('peerFailed', id, reason);
         return;
       }
@@ -389,12 +356,6 @@ export class SstMember extends EventEmitter<SstEvents> {
       case map.EventKind.TABLE_CHANGED:
         return; // runTsPredicates runs at the end of the batch
     }
-  }
-
-  private wakeConnectWaiters(): void {
-    const waiters = this.connectWaiters;
-    this.connectWaiters = [];
-    for (const w of waiters) w();
   }
 
   private command(cmd: WorkerCommand): void {
@@ -433,7 +394,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.wakeConnectWaiters();
+    this.peers.wakeWaiters();
     if (this.worker) {
       const stopped = new Promise<void>((resolve) => {
         this.worker!.once('message', () => resolve());

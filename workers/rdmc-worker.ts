@@ -1,0 +1,170 @@
+// The rdmc worker (DESIGN.md §1, §5): one per member, a dedicated thread that drives every RDMC group's
+// block schedule from block-arrival completions. It
+//   1. sleeps in the native wait on channel 1 (RDMC) until blocks or acks arrive or a command is posted;
+//   2. drains completion ring 1: a block marks itself held (its index is its offset in the buffer; the
+//      immediate carries the block count, so the first block of a message, whichever it is, starts it);
+//      an ack counts towards the sender's message;
+//   3. walks each active group's schedule for this member's rank in step order, sending every block as
+//      soon as it holds it: a write-with-immediate straight into the receiver's buffer at the same offset
+//      (no copy, no posted receive), with no global lock step;
+//   4. reports a finished message (all blocks held, all its sends queued) to the main thread, which runs
+//      the upcall and then acks to the sender.
+// A peer failure fails every group that peer belongs to: the transfer errors out, never hangs.
+
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { Arena } from '../ts/arena.js';
+import { CompletionRing } from '../ts/fabric/completions.js';
+import { attachFabric, doorbellWord, waitForChange } from '../ts/fabric/native.js';
+import * as map from '../ts/generated/memory-map.js';
+import { loadKernels } from '../ts/kernels/kernels.js';
+import { RDMC_CHANNEL, type RdmcGroupLayout } from '../ts/rdmc/layout.js';
+import type { RdmcCommand, RdmcReport, RdmcWorkerData } from '../ts/rdmc/worker-protocol.js';
+
+const data = workerData as RdmcWorkerData;
+const port = parentPort!;
+const arena = Arena.adopt(data.memory);
+const kernels = loadKernels(data.memory);
+const fabric = attachFabric(data.fabricHandle);
+const blocksRing = new CompletionRing(arena, RDMC_CHANNEL);
+const newsRing = data.ownsRing0 ? new CompletionRing(arena, 0) : null;
+const EPOCH = doorbellWord(RDMC_CHANNEL, map.DOORBELLS_EPOCH);
+const COMMANDS = doorbellWord(RDMC_CHANNEL, map.DOORBELLS_COMMANDS);
+
+const IDLE = 0, ACTIVE = 1, AWAITING_ACKS = 2, FAILED = 3;
+
+/** What this member knows of one group's current message. */
+class GroupState {
+  readonly g: RdmcGroupLayout;
+  readonly rank: number;
+  readonly n: number;
+  readonly held: Uint8Array;
+  state = IDLE;
+  seq = 0;
+  blocks = 0;     // k of the current message
+  steps = 0;
+  step = 0;       // next step of this rank's schedule to walk
+  heldCount = 0;
+  lastBytes = 0;  // length of block k−1 (known once held)
+
+  constructor(g: RdmcGroupLayout, self: number) {
+    this.g = g;
+    this.rank = g.members.indexOf(self);
+    this.n = g.members.length;
+    this.held = new Uint8Array(this.rank < 0 ? 0 : Math.ceil(g.maxMessageBytes / g.blockBytes));
+  }
+
+  begin(blocks: number, lastBytes: number): void {
+    this.seq++;
+    this.state = ACTIVE;
+    this.blocks = blocks;
+    this.steps = kernels.scheduleSteps(this.g.algorithm, this.n, blocks);
+    this.step = 0;
+    this.heldCount = 0;
+    this.held.fill(0, 0, blocks);
+    this.lastBytes = lastBytes;
+  }
+}
+
+const groups = data.groups.map((g) => new GroupState(g, data.self));
+const report = (r: RdmcReport) => port.postMessage(r);
+
+function groupAt(offset: number): GroupState | undefined {
+  for (const s of groups) if (offset >= s.g.buffer && offset < s.g.end) return s;
+  return undefined;
+}
+
+function onBlockOrAck(kind: number, peer: number, imm: number, offset: number, length: number): void {
+  if (kind !== map.CompletionKind.WRITE_IMM) return;
+  const s = groupAt(offset);
+  if (!s || s.rank < 0 || s.state === FAILED) return;
+  if (offset >= s.g.acks) {
+    if (s.state === AWAITING_ACKS) checkAcks(s);
+    return;
+  }
+  const block = (offset - s.g.buffer) / s.g.blockBytes;
+  if (s.state === IDLE) s.begin(imm, 0);
+  if (s.held[block]) return;
+  s.held[block] = 1;
+  s.heldCount++;
+  if (block === s.blocks - 1) s.lastBytes = length;
+}
+
+/** Walks the rank's schedule as far as the blocks it holds allow. */
+function progress(s: GroupState): void {
+  const { g } = s;
+  while (s.step < s.steps) {
+    const send = kernels.scheduleSend(g.algorithm, s.n, s.rank, s.blocks, s.step);
+    if (send >= 0) {
+      const block = send >>> 12;
+      if (!s.held[block]) return; // not here yet: its arrival wakes us
+      const bytes = block === s.blocks - 1 ? s.lastBytes : g.blockBytes;
+      fabric.writeImm(g.members[send & 0xfff]!, g.buffer + block * g.blockBytes, bytes, s.blocks);
+    }
+    s.step++;
+  }
+  if (s.heldCount < s.blocks) return;
+  const size = (s.blocks - 1) * g.blockBytes + s.lastBytes;
+  report({ type: 'delivered', group: g.index, seq: s.seq, size });
+  if (s.rank === 0) {
+    s.state = AWAITING_ACKS;
+    checkAcks(s);
+  } else {
+    s.state = IDLE; // the main thread acks after the upcall; the next block begins the next message
+  }
+}
+
+function checkAcks(s: GroupState): void {
+  for (let r = 1; r < s.n; r++) {
+    if (Number(Atomics.load(arena.i64, (s.g.acks + r * 8) >> 3)) < s.seq) return;
+  }
+  s.state = IDLE;
+  report({ type: 'acked', group: s.g.index, seq: s.seq });
+}
+
+function failPeer(peer: number, reason: number): void {
+  for (const s of groups) {
+    if (s.rank < 0 || s.state === FAILED || !s.g.members.includes(peer)) continue;
+    const seq = s.state === IDLE ? s.seq + 1 : s.seq; // an idle group fails the message it would carry next
+    s.state = FAILED;
+    report({ type: 'failed', group: s.g.index, seq, peer, reason });
+  }
+}
+
+function onNews(kind: number, peer: number, imm: number): void {
+  if (kind === map.CompletionKind.PEER_FAILED) failPeer(peer, imm);
+  if (kind !== map.CompletionKind.WRITE_IMM) report({ type: 'peer', kind, peer, reason: imm });
+}
+
+let running = true;
+let commandsSeen = 0;
+
+function onCommand(cmd: RdmcCommand): void {
+  switch (cmd.type) {
+    case 'send': {
+      const s = groups[cmd.group]!;
+      if (s.state === FAILED) return; // the main thread already rejected the send
+      const blocks = Math.max(1, Math.ceil(cmd.size / s.g.blockBytes));
+      s.begin(blocks, cmd.size - (blocks - 1) * s.g.blockBytes);
+      s.held.fill(1, 0, blocks); // the sender holds every block
+      s.heldCount = blocks;
+      break;
+    }
+    case 'peerFailed': failPeer(cmd.peer, cmd.reason); break;
+    case 'stop': running = false; break;
+  }
+}
+
+while (running) {
+  const seen = Atomics.load(arena.u32, EPOCH);
+  const commands = Atomics.load(arena.u32, COMMANDS);
+  if (commands !== commandsSeen) {
+    commandsSeen = commands;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onCommand(m.message as RdmcCommand);
+    if (!running) break;
+  }
+  newsRing?.drain(onNews);
+  blocksRing.drain(onBlockOrAck);
+  for (const s of groups) if (s.state === ACTIVE) progress(s);
+  if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, newsRing ? data.ring0PollMs : 1000, RDMC_CHANNEL);
+}
+report({ type: 'stopped' });
