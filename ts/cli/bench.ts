@@ -2,14 +2,16 @@
 
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { formatBytes, parseBytes } from './units.js';
 import { progressOnStderr } from './progress.js';
 
 export async function run(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
   switch (what) {
     case 'sst': return benchSst(rest);
+    case 'rdmc': return benchRdmc(rest);
     default:
-      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst`);
+      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc`);
   }
 }
 
@@ -54,4 +56,34 @@ async function benchSst(argv: string[]): Promise<void> {
       process.stdout.write(`  ${kernel.padEnd(16)} ${cells.join('   ')}\n`);
     }
   }
+}
+
+async function benchRdmc(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      members: { type: 'string' }, size: { type: 'string' }, algorithm: { type: 'string' }, 'block-size': { type: 'string' },
+      netns: { type: 'boolean' }, rate: { type: 'string' }, repeats: { type: 'string' }, 'tcp-baseline': { type: 'boolean' }, json: { type: 'boolean' },
+    },
+  });
+  if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
+  const { runRdmcBench } = await import('../../bench/rdmc.js');
+  const { parseAlgorithm, algorithmName } = await import('../rdmc/schedule.js');
+  const result = await runRdmcBench({
+    members: positiveInt(values.members, 'members', 2),
+    bytes: values.size ? parseBytes(values.size, '--size') : 256 * 1024 * 1024,
+    algorithm: algorithmName(parseAlgorithm(values.algorithm ?? 'binomial')),
+    blockBytes: values['block-size'] ? parseBytes(values['block-size'], '--block-size') : 1024 * 1024,
+    repeats: positiveInt(values.repeats, 'repeats', 3),
+    netns: values.netns ? { rate: values.rate ?? null } : null,
+    tcpBaseline: values['tcp-baseline'] ?? false,
+    onProgress: progressOnStderr('bench rdmc'),
+  });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  process.stdout.write(`${result.algorithm}, ${result.members} members, ${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks (${result.network}): ` +
+    `${result.seconds} s per message, ${result.gbytesPerSec} GB/s to each receiver\n`);
+  if (result.tcpGbytesPerSec !== undefined) process.stdout.write(`plain TCP stream: ${result.tcpGbytesPerSec} GB/s; RDMC / TCP = ${result.ratioToTcp}\n`);
 }

@@ -10,6 +10,11 @@ usage:
   squall sst --config FILE --id N      run one member of a static SST (see docs/sst.md)
   squall bench sst [--members N] [--samples N] [--json]
                                        SST push latency beside plain TCP, kernel scan speed
+  squall bench rdmc --members N --size BYTES --algorithm A [--block-size B] [--netns --rate R]
+                    [--repeats N] [--tcp-baseline] [--json]
+                                       RDMC throughput to every receiver (A: binomial, chain, tree, sequential)
+  squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
+                                       completion time against group size, by discrete-event simulation
   squall demo                          a local 3-member SST, live (npm start)
   squall --version | --help
 `;
@@ -17,6 +22,7 @@ usage:
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
   sst: () => import('./sst.js'),
   bench: () => import('./bench.js'),
+  model: () => import('./model.js'),
   demo: () => import('./demo.js'),
 };
 
