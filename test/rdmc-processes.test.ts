@@ -41,6 +41,10 @@ for (const n of [2, 3, 4, 5, 8]) {
   });
 }
 
+test('rdmc: a 1 GiB message reaches 2 receivers intact (binomial pipeline, 3 member processes)', async () => {
+  await sendAndCheck(3, [1024 * MiB], 'binomial', 1024 * MiB);
+});
+
 for (const algorithm of ['sequential', 'chain', 'tree'] as const) {
   test(`rdmc: ${algorithm}, 5 member processes: messages of 1 byte to 8 MiB arrive intact everywhere`, async () => {
     await sendAndCheck(5, [1, BLOCK + 1, 8 * MiB + 3], algorithm, 8 * MiB + 3);

@@ -89,18 +89,19 @@ function onBlockOrAck(kind: number, peer: number, imm: number, offset: number, l
   if (block === s.blocks - 1) s.lastBytes = length;
 }
 
-/** Walks the rank's schedule as far as the blocks it holds allow. */
+/** Walks the rank's schedule as far as the blocks it holds allow, jumping over steps with nothing to send. */
 function progress(s: GroupState): void {
   const { g } = s;
   while (s.step < s.steps) {
-    const send = kernels.scheduleSend(g.algorithm, s.n, s.rank, s.blocks, s.step);
-    if (send >= 0) {
-      const block = send >>> 12;
-      if (!s.held[block]) return; // not here yet: its arrival wakes us
-      const bytes = block === s.blocks - 1 ? s.lastBytes : g.blockBytes;
-      fabric.writeImm(g.members[send & 0xfff]!, g.buffer + block * g.blockBytes, bytes, s.blocks);
-    }
-    s.step++;
+    const step = kernels.scheduleNextSend(g.algorithm, s.n, s.rank, s.blocks, s.step);
+    if (step < 0) { s.step = s.steps; break; }
+    const send = kernels.scheduleSend(g.algorithm, s.n, s.rank, s.blocks, step);
+    const block = send >>> 12;
+    s.step = step;
+    if (!s.held[block]) return; // not here yet: its arrival wakes us
+    const bytes = block === s.blocks - 1 ? s.lastBytes : g.blockBytes;
+    fabric.writeImm(g.members[send & 0xfff]!, g.buffer + block * g.blockBytes, bytes, s.blocks);
+    s.step = step + 1;
   }
   if (s.heldCount < s.blocks) return;
   const size = (s.blocks - 1) * g.blockBytes + s.lastBytes;
