@@ -28,6 +28,9 @@ export interface LineChartOptions {
   /** Tick base of a log axis; by default 2 for all-integer data, 10 otherwise. */
   xLogBase?: 2 | 10;
   yLogBase?: 2 | 10;
+  /** Tick labels; by default plain numbers (formatTick). E.g. formatBytes for block sizes. */
+  xFormat?: (value: number) => string;
+  yFormat?: (value: number) => string;
   series: Series[];
   /** Pixels; default 760 × 460. */
   width?: number;
@@ -142,6 +145,9 @@ export function lineChart(options: LineChartOptions): string {
   const plot = { left: 78, top: 46, right: width - legendWidth - 16, bottom: height - 58 };
   const x = makeScale(options.series.flatMap((s) => s.points.map((p) => p[0])), !!options.xLog, options.xLogBase, plot.left, plot.right);
   const y = makeScale(options.series.flatMap((s) => s.points.map((p) => p[1])), !!options.yLog, options.yLogBase, plot.bottom, plot.top);
+  for (const [scale, format] of [[x, options.xFormat], [y, options.yFormat]] as const) {
+    if (format) for (const t of scale.ticks) if (t.label !== '') t.label = format(t.value);
+  }
 
   const out: string[] = [];
   out.push('<?xml version="1.0" encoding="UTF-8"?>');

@@ -2,11 +2,23 @@
 
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { cliArgs } from './args.js';
 import { formatBytes, parseBytes } from './units.js';
 import { progressOnStderr } from './progress.js';
 
+const USAGE = `usage:
+  squall bench sst [--members N] [--samples N] [--warmup N] [--no-scan] [--json]
+  squall bench rdmc --members N --size SIZE --algorithm A [--block-size SIZE] [--netns --rate RATE]
+                    [--repeats N] [--tcp-baseline] [--json]
+      A: binomial (default), chain, tree, sequential; SIZE like 64MiB; RATE like 1gbit (--netns needs root)
+`;
+
 export async function run(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
+  if (what === undefined || what === '--help' || what === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   switch (what) {
     case 'sst': return benchSst(rest);
     case 'rdmc': return benchRdmc(rest);
@@ -23,13 +35,13 @@ function positiveInt(value: string | undefined, name: string, fallback: number):
 }
 
 async function benchSst(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const values = cliArgs('bench sst', () => parseArgs({
     args: argv,
     options: {
       members: { type: 'string' }, samples: { type: 'string' }, warmup: { type: 'string' },
       json: { type: 'boolean' }, 'no-scan': { type: 'boolean' },
     },
-  });
+  }).values);
   const members = positiveInt(values.members, 'members', 3);
   if (members < 2) throw new ConfigError('--members must be at least 2 (a ping-pong needs two members)');
   const { runSstBench } = await import('../../bench/sst.js');
@@ -59,13 +71,13 @@ async function benchSst(argv: string[]): Promise<void> {
 }
 
 async function benchRdmc(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const values = cliArgs('bench rdmc', () => parseArgs({
     args: argv,
     options: {
       members: { type: 'string' }, size: { type: 'string' }, algorithm: { type: 'string' }, 'block-size': { type: 'string' },
       netns: { type: 'boolean' }, rate: { type: 'string' }, repeats: { type: 'string' }, 'tcp-baseline': { type: 'boolean' }, json: { type: 'boolean' },
     },
-  });
+  }).values);
   if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
   const { runRdmcBench } = await import('../../bench/rdmc.js');
   const { parseAlgorithm, algorithmName } = await import('../rdmc/schedule.js');

@@ -13,6 +13,8 @@ usage:
   squall bench rdmc --members N --size BYTES --algorithm A [--block-size B] [--netns --rate R]
                     [--repeats N] [--tcp-baseline] [--json]
                                        RDMC throughput to every receiver (A: binomial, chain, tree, sequential)
+  squall tune --members N --size BYTES [--netns --rate RATE] [--algorithms LIST] [--json]
+                                       sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
   squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
                                        completion time against group size, by discrete-event simulation
   squall demo                          a local 3-member SST, live (npm start)
@@ -23,6 +25,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void
   sst: () => import('./sst.js'),
   bench: () => import('./bench.js'),
   model: () => import('./model.js'),
+  tune: () => import('./tune.js'),
   demo: () => import('./demo.js'),
 };
 

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliArgs } from './args.js';
 import { toCsv } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
@@ -32,7 +33,7 @@ const USAGE = `usage: squall model rdmc [options]
 `;
 
 /** Long names for the table and the chart legend. */
-const TITLES: Record<string, string> = { sequential: 'sequential', chain: 'chain', tree: 'binomial tree', binomial: 'binomial pipeline' };
+export const TITLES: Record<string, string> = { sequential: 'sequential', chain: 'chain', tree: 'binomial tree', binomial: 'binomial pipeline' };
 
 /** GB/s with three significant digits, however small: sequential send to 4095 receivers is 3e-5. */
 function formatRateGb(gbytesPerSec: number): string {
@@ -76,20 +77,8 @@ const OPTIONS = {
   out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** parseArgs, with its complaints (unknown option, stray argument, '--latency-us -1') as ConfigErrors. */
-function parseOptions(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? '';
-    if (!code.startsWith('ERR_PARSE_ARGS')) throw cause;
-    const message = (cause as Error).message.replace(/\.\s*$/, '').replace(/\n/g, ' ');
-    throw new ConfigError(`${message} (squall model rdmc --help lists the options)`, { cause });
-  }
-}
-
 async function modelRdmc(argv: string[]): Promise<void> {
-  const values = parseOptions(argv);
+  const values = cliArgs('model rdmc', () => parseArgs({ args: argv, options: OPTIONS }).values);
   if (values.help) {
     process.stdout.write(USAGE);
     return;
