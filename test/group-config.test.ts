@@ -1,0 +1,58 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError } from '../ts/errors.js';
+import { MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
+
+const members = [0, 1, 2, 3, 4].map((id) => ({ id, address: `127.0.0.1:${7000 + id}` }));
+
+test('group config: counted shards fill from the view in order; explicit shards keep their members', () => {
+  const config = validateGroupConfig({
+    members,
+    subgroups: {
+      tickets: { shards: 1, members: { min: 3, max: 5 } },
+      kv: { shards: 2, members: { min: 2, max: 2 }, senders: 1, mode: 'raw', window: 8 },
+      log: { shards: [{ members: [4, 2], senders: [2] }] },
+    },
+  });
+  const plan = planView(config, [0, 1, 2, 3, 4]);
+  assert.equal(plan.map((p) => [p.name, p.index, p.mode]), [['tickets', 0, 'ordered'], ['kv', 1, 'raw'], ['log', 2, 'ordered']]);
+  assert.equal(plan[0]!.shards, [{ members: [0, 1, 2, 3, 4], senders: [0, 1, 2, 3, 4] }]);
+  assert.equal(plan[1]!.shards, [{ members: [0, 1], senders: [0] }, { members: [2, 3], senders: [2] }]);
+  assert.equal(plan[2]!.shards, [{ members: [4, 2], senders: [2] }]);
+  assert.is(plan[0]!.maxSmcPayload, MULTICAST_DEFAULTS.maxSmcPayload);
+  assert.is(plan[1]!.window, 8);
+  const tickets = validateGroupConfig({ members, subgroups: { tickets: { shards: 1, members: { min: 3, max: 5 } } } });
+  assert.equal(planView(tickets, [3, 1, 4])[0]!.shards[0]!.members, [3, 1, 4], 'view order decides');
+});
+
+test('group config: a view too small for a shard minimum is refused with the numbers', () => {
+  const config = validateGroupConfig({ members, subgroups: { tickets: { shards: 2, members: { min: 3, max: 3 } } } });
+  assert.throws(() => planView(config, [0, 1, 2, 3, 4]), /needs 2 shard\(s\) of at least 3 members; the view has 5/);
+});
+
+test('group config: bad input gets ConfigErrors naming the field', () => {
+  const bad: Array<[unknown, RegExp]> = [
+    [null, /must be an object/],
+    [{ members, subgroups: {}, extra: 1 }, /unknown field 'extra'/],
+    [{ members: [], subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } } }, /non-empty array/],
+    [{ members: [members[0], members[0]], subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } } }, /appears twice/],
+    [{ members, subgroups: {} }, /at least one subgroup/],
+    [{ members, subgroups: { 'bad-name': { shards: 1, members: { min: 1, max: 1 } } } }, /identifier/],
+    [{ members, subgroups: { a: { shards: 1 } } }, /give "members": \{ "min"/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 3, max: 2 } } } }, /below members.min/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 2, max: 3 }, senders: 3 } } }, /exceeds members.min/],
+    [{ members, subgroups: { a: { shards: [{ members: [9] }] } } }, /member 9 is not in the group/],
+    [{ members, subgroups: { a: { shards: [{ members: [1], senders: [2] }] } } }, /sender 2 is not a member/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, mode: 'fast' } } }, /mode must be/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, window: 0 } } }, /window must be an integer/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, colour: 'red' } } }, /unknown field 'colour'/],
+  ];
+  for (const [value, re] of bad) {
+    try { validateGroupConfig(value as GroupConfig); assert.unreachable(JSON.stringify(value)); } catch (e) {
+      assert.instance(e, ConfigError, JSON.stringify(value));
+      assert.match((e as Error).message, re);
+    }
+  }
+});
+
+test.run();
