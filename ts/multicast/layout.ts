@@ -1,0 +1,55 @@
+// The SST columns ordered multicast needs (DESIGN.md §3, §4), laid out from a view's plan. Every member's
+// row has the columns of every subgroup (a member writes only those of the subgroups it belongs to), so
+// the table layout — and so every offset — is the same at every member.
+//
+// Per subgroup g (S = the most senders any of its shards has, W = its window):
+//   mc<g>_index         i64        messages this member has committed to its slots (as a sender)
+//   mc<g>_numReceived   i64 × S    highest index received from each sender rank, every lower one too (−1)
+//   mc<g>_seqNum        i64        receive prefix: every seq ≤ it was received here (−1)
+//   mc<g>_deliveredNum  i64        highest seq delivered here (nulls count as delivered) (−1)
+//   mc<g>_persistedNum  i64        highest seq made durable here (−1; persistence is a later issue)
+//   mc<g>_slots         bytes      W slots of SLOT_HEADER_BYTES + maxSmcPayload (8-aligned), see slots.ts
+// and once per row:
+//   vid                 i32        the view this row belongs to
+
+import type { ColumnSpecs } from '../sst/layout.js';
+import type { SubgroupPlan } from '../group/config.js';
+import { slotBytes } from './slots.js';
+
+export interface SubgroupColumns {
+  index: string;
+  numReceived: string;
+  seqNum: string;
+  deliveredNum: string;
+  persistedNum: string;
+  slots: string;
+  /** Senders per shard at most (the length of numReceived). */
+  senders: number;
+  /** Bytes of one slot. */
+  slotBytes: number;
+}
+
+export function subgroupColumns(plan: SubgroupPlan): SubgroupColumns {
+  const g = plan.index;
+  return {
+    index: `mc${g}_index`, numReceived: `mc${g}_numReceived`, seqNum: `mc${g}_seqNum`,
+    deliveredNum: `mc${g}_deliveredNum`, persistedNum: `mc${g}_persistedNum`, slots: `mc${g}_slots`,
+    senders: Math.max(1, ...plan.shards.map((s) => s.senders.length)),
+    slotBytes: slotBytes(plan.maxSmcPayload),
+  };
+}
+
+/** The column specs of a view's table: feed them to SstLayout with the view's members. */
+export function multicastColumns(plans: readonly SubgroupPlan[]): ColumnSpecs {
+  const specs: Record<string, ColumnSpecs[string]> = { vid: { type: 'i32' } };
+  for (const plan of plans) {
+    const c = subgroupColumns(plan);
+    specs[c.index] = { type: 'i64' };
+    specs[c.numReceived] = { type: 'i64', count: c.senders };
+    specs[c.seqNum] = { type: 'i64' };
+    specs[c.deliveredNum] = { type: 'i64' };
+    specs[c.persistedNum] = { type: 'i64' };
+    specs[c.slots] = { type: 'bytes', bytes: plan.window * c.slotBytes };
+  }
+  return specs;
+}
