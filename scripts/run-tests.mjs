@@ -31,7 +31,7 @@ function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, [join(root, 'node_modules', 'uvu', 'bin.js'), '.', relative(testDir, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'], {
-      cwd: testDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+      cwd: testDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...withoutForceColor(process.env), NO_COLOR: '1' },
     });
     let text = '';
     child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
@@ -76,3 +76,9 @@ console.log('\nsuites:');
 console.log(rows.join('\n'));
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed ? 1 : 0);
+
+/** The environment without FORCE_COLOR: with NO_COLOR also set, Node warns in every child process. */
+function withoutForceColor(env) {
+  const { FORCE_COLOR: _unused, ...rest } = env;
+  return rest;
+}
