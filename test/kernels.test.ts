@@ -6,6 +6,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { prng, seededTest } from './support/random.js';
 import { readFileSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Arena } from '../ts/arena.js';
@@ -45,31 +46,7 @@ function defineTests(): void {
   const REF_CHANGED = REF_SEEN + 8192;
   const REF_STALE = REF_CHANGED + 8192;
 
-  /** mulberry32: small, fast, and good enough to shuffle test tables. */
-  function prng(s: number): () => number {
-    let a = s >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-    };
-  }
-
-  /** A test whose random cases derive from the suite seed and its name; a failure names the seed. */
-  function seeded(name: string, body: (rand: () => number) => void): void {
-    test(name, () => {
-      let h = seed;
-      for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x9e3779b1);
-      try {
-        body(prng(h));
-      } catch (error) {
-        if (error instanceof Error) error.message += ` (SQUALL_TEST_SEED=${seed})`;
-        throw error;
-      }
-    });
-  }
+  const seeded = (name: string, body: (rand: () => number) => void) => seededTest(test, seed, name, body);
 
   const int = (rand: () => number, lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
   const pick = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;

@@ -4,18 +4,10 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { prng, suiteSeed } from './support/random.js';
 import { indexOf, nullTarget, rankOf, receivePrefix, seqOf, stableFrontier, versionOf, windowAllows } from '../ts/multicast/ordering.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = prng;
 
 interface Slot { index: number; payload: string | null }
 
@@ -117,7 +109,7 @@ test('ordering: the window — slot i mod W is reused only after every member de
 });
 
 test('ordering: 500 seeded runs — identical order everywhere, every message once, no nulls delivered, idle senders never stall', () => {
-  const base = Number(process.env.SQUALL_TEST_SEED ?? 20261127);
+  const base = suiteSeed(20261127);
   for (let run = 0; run < 500; run++) {
     const seed = base + run;
     const r = rng(seed);

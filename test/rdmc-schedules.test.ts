@@ -12,6 +12,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { prng, seededTest } from './support/random.js';
 import { ConfigError } from '../ts/errors.js';
 import {
   Algorithm, ALGORITHMS, ALGORITHM_NAMES, MAX_BLOCKS, MAX_MEMBERS, algorithmName, decode, decodeBlock, decodePeer,
@@ -21,31 +22,7 @@ import {
 const seed = Number(process.env['SQUALL_TEST_SEED'] ?? (Date.now() % 2 ** 31));
 const S: Schedules = loadSchedules();
 
-/** mulberry32. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** A test whose random cases derive from the suite seed and its name; a failure names the seed. */
-function seeded(name: string, body: (rand: () => number) => void): void {
-  test(name, () => {
-    let h = seed;
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x9e3779b1);
-    try {
-      body(prng(h));
-    } catch (error) {
-      if (error instanceof Error) error.message += ` (SQUALL_TEST_SEED=${seed})`;
-      throw error;
-    }
-  });
-}
+const seeded = (name: string, body: (rand: () => number) => void) => seededTest(test, seed, name, body);
 
 /** Fails the test; hot loops test a condition first so that no message is built on the passing path. */
 function fail(message: string): never {

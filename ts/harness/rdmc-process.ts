@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { sendToParent, serveParent } from './child.js';
 import { RdmcNode } from '../rdmc/node.js';
 import type { RdmcGroupSpec } from '../rdmc/layout.js';
 import type { MemberAddress } from '../fabric/peers.js';
@@ -28,7 +29,7 @@ const now = () => performance.timeOrigin + performance.now();
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 let node: RdmcNode | null = null;
 let hashMessages = true;
-const send = (msg: unknown) => process.send?.(msg);
+const send = sendToParent;
 
 /** Deterministic bytes: a xorshift stream, so sender and test agree without shipping the payload. */
 function fill(target: Uint8Array, seed: number): void {
@@ -81,10 +82,4 @@ async function handle(req: RdmcHarnessRequest): Promise<Record<string, unknown>>
   }
 }
 
-process.on('message', (msg: RdmcHarnessRequest & { seq: number }) => {
-  handle(msg).then(
-    (result) => send({ seq: msg.seq, ok: true, ...result }),
-    (err: Error & { code?: string }) => send({ seq: msg.seq, ok: false, error: err.message, code: err.code }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
+serveParent(handle);

@@ -5,6 +5,7 @@
 // stamped with the wall clock (performance.timeOrigin + now), so the parent can time detection.
 
 import { performance } from 'node:perf_hooks';
+import { sendToParent, serveParent } from './child.js';
 import { SstMember, type MemberAddress } from '../sst/member.js';
 import type { ColumnSpecs } from '../sst/layout.js';
 
@@ -34,9 +35,7 @@ const now = () => performance.timeOrigin + performance.now();
 let member: SstMember | null = null;
 let spinning = false;
 
-function send(msg: unknown): void {
-  process.send?.(msg);
-}
+const send = sendToParent;
 
 async function handle(req: HarnessRequest): Promise<Record<string, unknown>> {
   switch (req.cmd) {
@@ -137,10 +136,4 @@ async function handle(req: HarnessRequest): Promise<Record<string, unknown>> {
   }
 }
 
-process.on('message', (msg: HarnessRequest & { seq: number }) => {
-  handle(msg).then(
-    (result) => send({ seq: msg.seq, ok: true, ...result }),
-    (err: Error & { code?: string }) => send({ seq: msg.seq, ok: false, error: err.message, code: err.code }),
-  );
-});
-process.on('disconnect', () => process.exit(0));
+serveParent(handle);
