@@ -12,11 +12,11 @@
 
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { formatAddress, parseAddress, type HostPort } from '../address.js';
-import { Arena, MAX_ARENA_BYTES } from '../arena.js';
+import { MAX_ARENA_BYTES, type Arena } from '../arena.js';
 import { ArenaError, ClosedError, ConfigError, PeerFailedError, assert } from '../errors.js';
-import { NativeFabric, doorbellWord } from '../fabric/native.js';
-import { PeerConnections, type MemberAddress } from '../fabric/peers.js';
+import type { NativeFabric } from '../fabric/native.js';
+import type { MemberAddress } from '../fabric/peers.js';
+import { MemberRuntime } from '../member/runtime.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
 import { RDMC_CHANNEL, RdmcLayout, type RdmcGroupLayout, type RdmcGroupSpec } from './layout.js';
@@ -132,27 +132,27 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   readonly arena: Arena;
   readonly fabric: NativeFabric;
   readonly layout: RdmcLayout;
-  private readonly bound: HostPort;
+  private readonly runtime: MemberRuntime;
   private readonly options: RdmcListenOptions;
   private readonly groups = new Map<number, RdmcGroup>();
-  private readonly peers = new PeerConnections();
-  private members: MemberAddress[] = [];
   private worker: Worker | null = null;
-  private closed = false;
-  private listening = false;
+  private closing = false;
 
   private constructor(options: RdmcListenOptions) {
     super();
-    if (!Number.isInteger(options.id) || options.id < 0 || options.id >= 0xffff) throw new ConfigError(`id must be an integer in [0, 65534], got ${options.id}`);
-    this.id = options.id;
     this.options = options;
-    this.bound = parseAddress(options.listen, 'listen');
     this.layout = new RdmcLayout(options.groups);
     if (this.layout.end > MAX_ARENA_BYTES) {
       throw new ArenaError(`the RDMC groups need ${this.layout.end} bytes of arena, over the 4 GiB a wasm32 memory can hold: lower maxMessageBytes`);
     }
-    this.arena = Arena.create({ memberId: options.id, bytes: Math.max(this.layout.end, map.DYNAMIC_BASE + map.WASM_PAGE_BYTES) });
-    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0 });
+    this.runtime = new MemberRuntime({
+      id: options.id, listen: options.listen, what: 'this RDMC node',
+      arenaBytes: Math.max(this.layout.end, map.DYNAMIC_BASE + map.WASM_PAGE_BYTES),
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    });
+    this.id = this.runtime.id;
+    this.arena = this.runtime.arena;
+    this.fabric = this.runtime.fabric;
     for (const g of this.layout.groups) if (g.members.includes(this.id)) this.groups.set(g.id, new RdmcGroup(this, g, this.id, this.arena));
   }
 
@@ -161,7 +161,7 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
     if (!self) throw new ConfigError(`member ${options.id} is not in the members list`);
     const node = new RdmcNode({ ...options, listen: options.listen ?? self.address });
     node.expect(options.members);
-    node.listenNow();
+    node.runtime.listen();
     await node.connect();
     return node;
   }
@@ -169,31 +169,18 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   /** Step 1: binds the listening socket. */
   static listen(options: RdmcListenOptions): RdmcNode {
     const node = new RdmcNode(options);
-    node.listenNow();
+    node.runtime.listen();
     return node;
   }
 
-  private listenNow(): void {
-    if (this.listening) return;
-    this.bound.port = this.fabric.listen(this.bound.host, this.bound.port);
-    this.listening = true;
-  }
-
-  get address(): string { return formatAddress(this.bound); }
+  get address(): string { return this.runtime.address; }
 
   /** Step 2: grants each peer the ranges of the groups it shares with this member; starts the worker. */
   expect(members: MemberAddress[]): void {
     if (this.worker) throw new ConfigError('expect() was already called for this member');
     const ids = new Set(members.map((m) => m.id));
-    if (!ids.has(this.id)) throw new ConfigError(`member ${this.id} is not in the members list`);
     for (const id of this.layout.memberIds) if (!ids.has(id)) throw new ConfigError(`an RDMC group names member ${id}, which is not in the members list`);
-    for (const m of members) parseAddress(m.address, `address of member ${m.id}`);
-    this.members = members;
-    this.fabric.setLayoutTag(tagOf(this.options.groups, members.map((m) => m.id)));
-    for (const m of members) {
-      if (m.id === this.id) continue;
-      for (const g of this.layout.grantsFor(this.id, m.id)) this.fabric.grant(m.id, g);
-    }
+    this.runtime.expect(members, tagOf(this.options.groups, members.map((m) => m.id)), (peer) => this.layout.grantsFor(this.id, peer));
     const data: RdmcWorkerData = {
       memory: this.arena.memory, fabricHandle: this.fabric.handle, self: this.id,
       groups: this.layout.groups.map((g) => ({ ...g, members: [...g.members] })),
@@ -207,7 +194,7 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   /** Step 3: dials the members with higher ids and waits until every member is connected. */
   async connect(): Promise<void> {
     if (!this.worker) throw new ConfigError('call expect(members) before connect()');
-    await this.peers.connectAll(this.fabric, this.id, this.members, this.options.connectTimeoutMs ?? 10_000, () => this.closed, 'this RDMC node');
+    await this.runtime.connect();
   }
 
   group(id: number): RdmcGroup {
@@ -218,11 +205,9 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
 
   /** @internal */
   command(cmd: RdmcCommand): void {
-    if (this.closed) throw new ClosedError('this RDMC node');
+    if (this.closing && cmd.type !== 'stop') throw new ClosedError('this RDMC node');
     assert(this.worker, 'rdmc worker not started');
-    this.worker.postMessage(cmd);
-    Atomics.add(this.arena.u32, doorbellWord(RDMC_CHANNEL, map.DOORBELLS_COMMANDS), 1);
-    this.fabric.wake(RDMC_CHANNEL);
+    this.runtime.command(this.worker, RDMC_CHANNEL, cmd);
   }
 
   /** @internal A receiver delivered message `seq`: write it into our ack slot and on to the sender's. */
@@ -235,8 +220,8 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   private onReport(r: RdmcReport): void {
     if (r.type === 'peer') {
       const reason = map.FailReasonName[r.reason] ?? `reason ${r.reason}`;
-      if (r.kind === map.CompletionKind.PEER_CONNECTED) { this.peers.onConnected(r.peer); this.emit('connected', r.peer); }
-      if (r.kind === map.CompletionKind.PEER_FAILED) { this.peers.onFailed(r.peer, reason); this.emit('peerFailed', r.peer, reason); }
+      if (r.kind === map.CompletionKind.PEER_CONNECTED) { this.runtime.peers.onConnected(r.peer); this.emit('connected', r.peer); }
+      if (r.kind === map.CompletionKind.PEER_FAILED) { this.runtime.peers.onFailed(r.peer, reason); this.emit('peerFailed', r.peer, reason); }
       return;
     }
     if (r.type === 'stopped') return;
@@ -245,7 +230,8 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closing) return;
+    this.closing = true;
     if (this.worker) {
       const stopped = new Promise<void>((resolve) => {
         this.worker!.on('message', (r: RdmcReport) => { if (r.type === 'stopped') resolve(); });
@@ -255,9 +241,7 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
       await stopped;
       await this.worker.terminate();
     }
-    this.closed = true;
-    this.peers.wakeWaiters();
-    this.fabric.close();
+    this.runtime.close();
   }
 }
 

@@ -18,11 +18,11 @@
 
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { Arena } from '../arena.js';
-import { formatAddress, parseAddress, type HostPort } from '../address.js';
+import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, assert } from '../errors.js';
-import { PeerConnections, type MemberAddress } from '../fabric/peers.js';
-import { NativeFabric, doorbellWord } from '../fabric/native.js';
+import type { MemberAddress } from '../fabric/peers.js';
+import { MemberRuntime } from '../member/runtime.js';
+import type { NativeFabric } from '../fabric/native.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
 import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './layout.js';
@@ -75,79 +75,65 @@ export class SstMember extends EventEmitter<SstEvents> {
   readonly arena: Arena;
   /** The native fabric: the predicate worker sleeps in its wait and pushes heartbeats through it. */
   readonly fabric: NativeFabric;
-  private readonly options: Required<Omit<SstListenOptions, 'arenaBytes' | 'listen'>>;
-  private readonly bound: HostPort;
+  private readonly runtime: MemberRuntime;
+  private readonly options: Required<Omit<SstListenOptions, 'arenaBytes' | 'listen' | 'connectTimeoutMs'>>;
   private layoutOrNull: SstLayout | null = null;
-  private peersByRow: MemberAddress[] = [];
   private worker: Worker | null = null;
   private reader: EventRingReader | null = null;
   private readerDone: Promise<void> | null = null;
   private triggers = new Map<number, { trigger: TableTrigger; kind: PredicateKind }>();
   private tsPredicates = new Map<number, { test: (sst: SstMember) => boolean; trigger: () => void; kind: PredicateKind; held: boolean }>();
   private nextPredicateId = 1;
-  private readonly peers = new PeerConnections();
   private suspectedPeers = new Set<number>();
-  private closed = false;
+  private closing = false;
   private wholeRow: Array<[number, number]> = [];
 
-  private constructor(options: SstListenOptions, arena: Arena, fabric: NativeFabric, bound: HostPort) {
+  private constructor(options: SstListenOptions) {
     super();
-    this.id = options.id;
-    this.arena = arena;
-    this.fabric = fabric;
-    this.bound = bound;
+    if (!options.columns || typeof options.columns !== 'object') throw new ConfigError('columns must be an object of column specs, e.g. { counter: { type: "i64" } }');
     this.options = {
       id: options.id,
       columns: options.columns,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
       suspicionTimeoutMs: options.suspicionTimeoutMs ?? DEFAULTS.suspicionTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     };
-    for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs'] as const) {
+    for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
       const v = this.options[key];
       if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`${key} must be a positive number of milliseconds, got ${v}`);
     }
     if (this.options.suspicionTimeoutMs <= this.options.heartbeatIntervalMs) {
       throw new ConfigError(`suspicionTimeoutMs (${this.options.suspicionTimeoutMs}) must exceed heartbeatIntervalMs (${this.options.heartbeatIntervalMs}), or every member is suspected`);
     }
+    this.runtime = new MemberRuntime({
+      id: options.id, listen: options.listen, what: 'this SST member',
+      ...(options.arenaBytes ? { arenaBytes: options.arenaBytes } : {}),
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    });
+    this.id = this.runtime.id;
+    this.arena = this.runtime.arena;
+    this.fabric = this.runtime.fabric;
   }
 
   /** Starts a member of a static table: listen, expect the members, connect to all of them. */
   static async start(options: SstStartOptions): Promise<SstMember> {
     const self = options.members.find((m) => m.id === options.id);
     if (!self) throw new ConfigError(`member ${options.id} is not in the members list; add { id: ${options.id}, address } to it`);
-    const member = SstMember.prepare({ ...options, listen: options.listen ?? self.address });
+    const member = new SstMember({ ...options, listen: options.listen ?? self.address });
     member.expect(options.members);
-    member.listenNow();
+    member.runtime.listen();
     await member.connect();
     return member;
   }
 
   /** Step 1: binds the listening socket. Peers cannot join until expect() grants them their rows. */
   static listen(options: SstListenOptions): SstMember {
-    const member = SstMember.prepare(options);
-    member.listenNow();
+    const member = new SstMember(options);
+    member.runtime.listen();
     return member;
   }
 
-  private static prepare(options: SstListenOptions): SstMember {
-    if (!Number.isInteger(options.id) || options.id < 0 || options.id >= 0xffff) throw new ConfigError(`id must be an integer in [0, 65534], got ${options.id}`);
-    if (!options.columns || typeof options.columns !== 'object') throw new ConfigError('columns must be an object of column specs, e.g. { counter: { type: "i64" } }');
-    const bound = parseAddress(options.listen, 'listen');
-    const arena = Arena.create({ memberId: options.id, ...(options.arenaBytes ? { bytes: options.arenaBytes } : {}) });
-    const fabric = NativeFabric.create(arena, { memberId: options.id, layoutTag: 0 });
-    return new SstMember(options, arena, fabric, bound);
-  }
-
-  private listening = false;
-  private listenNow(): void {
-    if (this.listening) return;
-    this.bound.port = this.fabric.listen(this.bound.host, this.bound.port);
-    this.listening = true;
-  }
-
   /** The address this member accepts connections on (with the real port once listening). */
-  get address(): string { return formatAddress(this.bound); }
+  get address(): string { return this.runtime.address; }
 
   get layout(): SstLayout {
     if (!this.layoutOrNull) throw new ConfigError('the table has no layout yet: call expect(members) (or use SstMember.start)');
@@ -159,21 +145,14 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   /** Step 2: lays out the table for `members` (row order), grants each peer its row, starts the worker. */
   expect(members: MemberAddress[]): void {
-    this.assertOpen();
+    this.runtime.assertOpen();
     if (this.layoutOrNull) throw new ConfigError('expect() was already called for this member');
-    for (const m of members) parseAddress(m.address, `address of member ${m.id}`);
     const layout = new SstLayout(this.options.columns, members.map((m) => m.id));
-    const selfRow = layout.rowOf(this.id);
-    if (selfRow < 0) throw new ConfigError(`member ${this.id} is not in the members list`);
     this.arena.checkDynamicRange(layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
-    this.fabric.setLayoutTag(layout.tag);
+    this.runtime.expect(members, layout.tag, (peer) => layout.grantsFor(layout.rowOf(peer)));
+    const selfRow = layout.rowOf(this.id);
     this.layoutOrNull = layout;
-    this.peersByRow = members;
     this.wholeRow = layout.pushRanges(selfRow, []);
-    for (let row = 0; row < layout.rows; row++) {
-      if (row === selfRow) continue;
-      for (const g of layout.grantsFor(row)) this.fabric.grant(layout.members[row]!, g);
-    }
     this.startWorker(layout, selfRow);
   }
 
@@ -198,9 +177,8 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   /** Step 3: dials every member with a higher id, then waits until every peer is connected. */
   async connect(): Promise<void> {
-    this.assertOpen();
     this.layout; // throws a clear error when expect() was not called
-    await this.peers.connectAll(this.fabric, this.id, this.peersByRow, this.options.connectTimeoutMs, () => this.closed, 'this SST member');
+    await this.runtime.connect();
     this.command({ type: 'watch' });
   }
 
@@ -322,7 +300,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   // ---- membership news ------------------------------------------------------------------------------
 
   /** Members currently connected. */
-  get connected(): number[] { return [...this.peers.connected]; }
+  get connected(): number[] { return [...this.runtime.peers.connected]; }
 
   /** Members suspected so far (suspicion is permanent). */
   get suspected(): number[] { return [...this.suspectedPeers]; }
@@ -337,12 +315,12 @@ export class SstMember extends EventEmitter<SstEvents> {
         return;
       }
       case map.EventKind.PEER_CONNECTED:
-        this.peers.onConnected(id);
+        this.runtime.peers.onConnected(id);
         this.emit('connected', id);
         return;
       case map.EventKind.PEER_FAILED: {
         const reason = map.FailReasonName[value] ?? `reason ${value}`;
-        this.peers.onFailed(id, reason);
+        this.runtime.peers.onFailed(id, reason);
         this.emit('peerFailed', id, reason);
         return;
       }
@@ -360,9 +338,7 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   private command(cmd: WorkerCommand): void {
     assert(this.worker, 'worker not started');
-    this.worker.postMessage(cmd);
-    Atomics.add(this.arena.u32, doorbellWord(0, map.DOORBELLS_COMMANDS), 1);
-    this.fabric.wake();
+    this.runtime.command(this.worker, 0, cmd);
   }
 
   private columnAt(column: string, index: number): Column {
@@ -387,14 +363,14 @@ export class SstMember extends EventEmitter<SstEvents> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError('this SST member');
+    if (this.closing) throw new ClosedError('this SST member');
+    this.runtime.assertOpen();
   }
 
   /** Stops the worker, closes every connection, and releases the arena. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.peers.wakeWaiters();
+    if (this.closing) return;
+    this.closing = true;
     if (this.worker) {
       const stopped = new Promise<void>((resolve) => {
         this.worker!.once('message', () => resolve());
@@ -406,6 +382,6 @@ export class SstMember extends EventEmitter<SstEvents> {
     }
     this.reader?.close();
     await this.readerDone;
-    this.fabric.close();
+    this.runtime.close();
   }
 }

@@ -1,0 +1,118 @@
+// What every kind of member process is made of (DESIGN.md §1): one arena, one native fabric with one
+// connection per peer, the member list, and the three start-up steps every member takes:
+//
+//   listen()            bind the listening socket (port 0 picks one; `address` then has the real port)
+//   expect(members)     name the members (this one included), set the handshake tag, grant each peer
+//                       its ranges — before any peer could dial in
+//   connect()           dial the members with higher ids, wait until every member is connected
+//
+// The SST, RDMC and the ordered multicast use a runtime; it owns no worker, but posts commands to theirs.
+
+import type { Worker } from 'node:worker_threads';
+import { formatAddress, parseAddress, type HostPort } from '../address.js';
+import { Arena } from '../arena.js';
+import { ClosedError, ConfigError } from '../errors.js';
+import type { Grant } from '../fabric/fabric.js';
+import { NativeFabric, doorbellWord } from '../fabric/native.js';
+import { PeerConnections, type MemberAddress } from '../fabric/peers.js';
+import * as map from '../generated/memory-map.js';
+
+export interface RuntimeOptions {
+  id: number;
+  /** 'host:port' to accept connections on. */
+  listen: string;
+  /** Arena size in bytes (default 64 MiB). */
+  arenaBytes?: number;
+  /** How long connect() waits for every member. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Says what closed in ClosedError messages ('this SST member'). */
+  what: string;
+}
+
+export class MemberRuntime {
+  readonly id: number;
+  readonly arena: Arena;
+  readonly fabric: NativeFabric;
+  readonly peers = new PeerConnections();
+  private readonly bound: HostPort;
+  private readonly connectTimeoutMs: number;
+  private readonly what: string;
+  private membersOrNull: MemberAddress[] | null = null;
+  private listening = false;
+  private closedFlag = false;
+
+  constructor(options: RuntimeOptions) {
+    if (!Number.isInteger(options.id) || options.id < 0 || options.id >= 0xffff) throw new ConfigError(`id must be an integer in [0, 65534], got ${options.id}`);
+    this.id = options.id;
+    this.what = options.what;
+    this.bound = parseAddress(options.listen, 'listen');
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    if (!Number.isFinite(this.connectTimeoutMs) || this.connectTimeoutMs <= 0) throw new ConfigError(`connectTimeoutMs must be a positive number of milliseconds, got ${options.connectTimeoutMs}`);
+    this.arena = Arena.create({ memberId: options.id, ...(options.arenaBytes ? { bytes: options.arenaBytes } : {}) });
+    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0 });
+  }
+
+  /** Step 1 (idempotent). */
+  listen(): void {
+    this.assertOpen();
+    if (this.listening) return;
+    this.bound.port = this.fabric.listen(this.bound.host, this.bound.port);
+    this.listening = true;
+  }
+
+  /** The address this member accepts connections on (with the real port once listening). */
+  get address(): string { return formatAddress(this.bound); }
+
+  get closed(): boolean { return this.closedFlag; }
+
+  /** The members named by expect(). */
+  get members(): readonly MemberAddress[] {
+    if (!this.membersOrNull) throw new ConfigError(`${this.what} has no member list yet: call expect(members)`);
+    return this.membersOrNull;
+  }
+
+  get expected(): boolean { return this.membersOrNull !== null; }
+
+  /** Step 2: the members (this one included); `tag` is what handshakes must carry; `grantsFor(peer)` its ranges. */
+  expect(members: MemberAddress[], tag: number, grantsFor: (peer: number) => Grant[]): void {
+    this.assertOpen();
+    if (this.membersOrNull) throw new ConfigError(`expect() was already called for ${this.what}`);
+    if (!members.some((m) => m.id === this.id)) throw new ConfigError(`member ${this.id} is not in the members list; add { id: ${this.id}, address } to it`);
+    for (const m of members) parseAddress(m.address, `address of member ${m.id}`);
+    this.fabric.setLayoutTag(tag);
+    for (const m of members) {
+      if (m.id === this.id) continue;
+      for (const g of grantsFor(m.id)) this.fabric.grant(m.id, g);
+    }
+    this.membersOrNull = [...members];
+  }
+
+  /** Step 3. */
+  async connect(): Promise<void> {
+    this.assertOpen();
+    await this.peers.connectAll(this.fabric, this.id, this.members, this.connectTimeoutMs, () => this.closedFlag, this.what);
+  }
+
+  /** Posts a command to the worker sleeping on `channel`, counts it, and rings the channel's doorbell. */
+  command(worker: Worker, channel: number, cmd: unknown): void {
+    this.assertOpen();
+    worker.postMessage(cmd);
+    Atomics.add(this.arena.u32, doorbellWord(channel, map.DOORBELLS_COMMANDS), 1);
+    this.fabric.wake(channel);
+  }
+
+  assertOpen(): void {
+    if (this.closedFlag) throw new ClosedError(this.what);
+  }
+
+  /** Marks the runtime closed (commands refused, connect() gives up); close() then ends the fabric. */
+  beginClose(): void {
+    this.closedFlag = true;
+    this.peers.wakeWaiters();
+  }
+
+  close(): void {
+    this.beginClose();
+    this.fabric.close();
+  }
+}
