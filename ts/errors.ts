@@ -9,7 +9,11 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_PEER_FAILED'
   | 'ERR_SQUALL_TIMEOUT'
   | 'ERR_SQUALL_CLOSED'
-  | 'ERR_SQUALL_NETNS';
+  | 'ERR_SQUALL_NETNS'
+  | 'ERR_SQUALL_MESSAGE_TOO_LARGE'
+  | 'ERR_SQUALL_CODEC'
+  | 'ERR_SQUALL_UNKNOWN_METHOD'
+  | 'ERR_SQUALL_REMOTE';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -70,4 +74,51 @@ export function assert(condition: unknown, message = 'assertion failed'): assert
  *  the message names the `ip`/`tc` command and what it printed. */
 export class EmulatedNetworkError extends SquallError {
   constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_NETNS', message, options); }
+}
+
+/** An encoded message (a command, a query or a reply) is larger than its subgroup's `maxMessageBytes`. */
+export class MessageTooLargeError extends SquallError {
+  readonly sizeBytes: number;
+  readonly maxBytes: number;
+  constructor(what: string, sizeBytes: number, maxBytes: number) {
+    super('ERR_SQUALL_MESSAGE_TOO_LARGE',
+      `${what} encodes to ${sizeBytes} bytes, more than maxMessageBytes = ${maxBytes}: send less per call, or raise maxMessageBytes in the subgroup's configuration`);
+    this.sizeBytes = sizeBytes;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/** A value could not be encoded (a symbol, a bigint past 2^64 without the extension) or bytes could not be decoded. */
+export class CodecError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_CODEC', message, options); }
+}
+
+/** A replicated object was asked to run a method it does not have; `callable` lists the ones it has. */
+export class UnknownMethodError extends SquallError {
+  readonly method: string;
+  readonly className: string;
+  readonly callable: readonly string[];
+  constructor(method: string, className: string, callable: readonly string[]) {
+    super('ERR_SQUALL_UNKNOWN_METHOD',
+      `${className} has no callable method ${JSON.stringify(method)}; callable: ${callable.length ? callable.join(', ') : '(none)'}`);
+    this.method = method;
+    this.className = className;
+    this.callable = callable;
+  }
+}
+
+/** A method of a replicated object threw at a replica. `remoteName`, `remoteCode` and the message are the
+ *  original error's; `member` is the replica that reported it (a deterministic method throws at every one). */
+export class RemoteMethodError extends SquallError {
+  readonly member: number;
+  readonly method: string;
+  readonly remoteName: string;
+  readonly remoteCode: string | undefined;
+  constructor(member: number, method: string, remoteName: string, message: string, remoteCode: string | undefined) {
+    super('ERR_SQUALL_REMOTE', message);
+    this.member = member;
+    this.method = method;
+    this.remoteName = remoteName;
+    this.remoteCode = remoteCode;
+  }
 }

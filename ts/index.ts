@@ -1,6 +1,9 @@
 // squall's public API.
 
-export { SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError } from './errors.js';
+export {
+  SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError,
+  MessageTooLargeError, CodecError, UnknownMethodError, RemoteMethodError,
+} from './errors.js';
 export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';
 export type { ArenaOptions } from './arena.js';
@@ -21,3 +24,10 @@ export type { AlgorithmName } from './rdmc/schedule.js';
 export { EmulatedNetwork, netnsSupport } from './netns/emulated-network.js';
 export type { EmulatedNetworkOptions, EmulatedHost } from './netns/emulated-network.js';
 export { EmulatedNetworkError } from './errors.js';
+export { ReplicatedObject } from './objects/replicated-object.js';
+export type { ReplicatedObjectOptions, ReplicatedType, OrderedMethods, QueryMethods } from './objects/replicated-object.js';
+export type { OrderedChannel } from './objects/channel.js';
+export { LoopbackShard } from './objects/loopback-channel.js';
+export type { LoopbackShardOptions } from './objects/loopback-channel.js';
+export { validateGroupConfig, loadGroupConfig, planView, MULTICAST_DEFAULTS } from './group/config.js';
+export type { GroupConfig, SubgroupConfig, SubgroupPlan, ShardPlan } from './group/config.js';

@@ -1,0 +1,284 @@
+// Replicated objects (ts/objects/) over the in-process loopback channel: the real codec, the real replica
+// and caller code, a seeded scheduler interleaving deliveries and point-to-point messages.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ReplicatedObject } from '../ts/objects/replicated-object.js';
+import { LoopbackShard } from '../ts/objects/loopback-channel.js';
+import { decodeValue, encodeCall, encodeValue, Kind } from '../ts/objects/codec.js';
+import { MessageTooLargeError, PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError, CodecError } from '../ts/errors.js';
+
+/** DESIGN.md §8's example. */
+class TicketBook {
+  #booked = new Map<string, string>();
+  book(ticket: string, customer: string): boolean {
+    if (this.#booked.has(ticket)) return false;
+    this.#booked.set(ticket, customer);
+    return true;
+  }
+  holder(ticket: string): string | null { return this.#booked.get(ticket) ?? null; }
+  cancel(ticket: string, customer: string): void {
+    if (this.#booked.get(ticket) !== customer) throw new RangeError(`${ticket} is not booked by ${customer}`);
+    this.#booked.delete(ticket);
+  }
+  echo(value: unknown): unknown { return value; }
+  many(n: number): string { return 'z'.repeat(n); }
+  get count(): number { return this.#booked.size; }
+  snapshot(): Uint8Array { return encodeValue([...this.#booked]); }
+  static restore(bytes: Uint8Array): TicketBook {
+    const book = new TicketBook();
+    for (const [t, c] of decodeValue(bytes) as Array<[string, string]>) book.#booked.set(t, c);
+    return book;
+  }
+}
+
+function cluster(n: number, seed = 1, options: { maxMessageBytes?: number; timeoutMs?: number } = {}) {
+  const members = Array.from({ length: n }, (_, i) => i);
+  const shard = new LoopbackShard({ members, seed });
+  const objects = members.map((m) => ReplicatedObject.attach(new TicketBook(), shard.channel(m), { type: TicketBook, ...options }));
+  return { shard, objects };
+}
+
+test('ordered: one call gathers a reply from every member, in rank order, with one version', async () => {
+  const { objects } = cluster(3);
+  const replies = await objects[1]!.ordered.book('t-17', 'alice');
+  assert.equal(replies.map((r) => r.member), [0, 1, 2]);
+  assert.equal(replies.map((r) => r.value), [true, true, true]);
+  assert.ok(replies.every((r) => r.version === replies[0]!.version));
+  for (const o of objects) assert.is(o.state.holder('t-17'), 'alice');
+  // The handle is typed from the class: parameter types and the reply's value type.
+  const typed: Promise<Array<{ member: number; value: boolean }>> = objects[0]!.ordered.holder('t-17').then(() => replies);
+  // @ts-expect-error book takes (ticket: string, customer: string)
+  const wrong = () => objects[0]!.ordered.book(1, 2);
+  // @ts-expect-error a query of holder resolves with string | null
+  const wrongType: Promise<number> = objects[0]!.query(0).holder('t-17');
+  void wrong; void wrongType;
+  await typed;
+});
+
+test('ticket race: two members book t-17 at the same moment (n=3, 40 seeds): one winner, one holder everywhere', async () => {
+  const winners = new Set<string>();
+  for (let seed = 1; seed <= 40; seed++) {
+    const { shard, objects } = cluster(3, seed);
+    const [a, b] = await Promise.all([objects[0]!.ordered.book('t-17', 'alice'), objects[1]!.ordered.book('t-17', 'bob')]);
+    const aWon = a.every((r) => r.value === true), bWon = b.every((r) => r.value === true);
+    assert.ok(a.every((r) => r.value === a[0]!.value), `seed ${seed}: replicas disagree for alice`);
+    assert.ok(b.every((r) => r.value === b[0]!.value), `seed ${seed}: replicas disagree for bob`);
+    assert.ok(aWon !== bWon, `seed ${seed}: exactly one caller must win`);
+    const holders = objects.map((o) => o.state.holder('t-17'));
+    assert.equal(holders, Array(3).fill(aWon ? 'alice' : 'bob'), `seed ${seed}`);
+    assert.is(shard.orderedSenders[0], aWon ? 0 : 1, `seed ${seed}: the first ordered command wins`);
+    winners.add(holders[0]!);
+  }
+  assert.equal([...winners].sort(), ['alice', 'bob'], 'the seeds must interleave both ways');
+});
+
+test('ordered: many concurrent commands from every member leave every replica in the same state', async () => {
+  const { objects } = cluster(4, 7);
+  const calls = [];
+  for (let i = 0; i < 30; i++) calls.push(objects[i % 4]!.ordered.book(`t-${i % 10}`, `c-${i}`));
+  await Promise.all(calls);
+  for (let t = 0; t < 10; t++) {
+    const holders = objects.map((o) => o.state.holder(`t-${t}`));
+    assert.ok(holders.every((h) => h === holders[0] && h !== null), `t-${t}: ${holders}`);
+  }
+  assert.ok(objects.every((o) => o.appliedVersion === objects[0]!.appliedVersion));
+});
+
+test('a method that throws at every replica rejects at the caller with the original name and message', async () => {
+  const { objects } = cluster(3);
+  await objects[0]!.ordered.book('t-1', 'alice');
+  try {
+    await objects[2]!.ordered.cancel('t-1', 'bob');
+    assert.unreachable('cancel should reject');
+  } catch (error) {
+    assert.instance(error, RemoteMethodError);
+    const e = error as RemoteMethodError;
+    assert.is(e.code, 'ERR_SQUALL_REMOTE');
+    assert.is(e.remoteName, 'RangeError');
+    assert.is(e.message, 't-1 is not booked by bob');
+    assert.is(e.method, 'cancel');
+  }
+  for (const o of objects) assert.is(o.state.holder('t-1'), 'alice');
+});
+
+test('unknown method, constructor, __proto__, toString and a getter are refused at every replica with the coded error', async () => {
+  const { shard, objects } = cluster(3);
+  for (const name of ['nope', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'count']) {
+    try {
+      await objects[0]!.call(name, []);
+      assert.unreachable(`${name} should be refused`);
+    } catch (error) {
+      assert.instance(error, UnknownMethodError, name);
+      const e = error as UnknownMethodError;
+      assert.is(e.code, 'ERR_SQUALL_UNKNOWN_METHOD');
+      assert.ok(e.message.includes(JSON.stringify(name)), e.message);
+      assert.ok(e.message.includes('TicketBook'), e.message);
+      assert.equal(e.callable, ['book', 'cancel', 'echo', 'holder', 'many', 'snapshot']);
+    }
+  }
+  // Through the typed proxy too; `then` is never a method, so a proxy is not mistaken for a promise.
+  const proxy = objects[1]!.ordered;
+  assert.is(await proxy, proxy);
+  await shard.settled();
+  for (const o of objects) assert.is(o.state.count, 0);
+});
+
+test('a command for an unknown method is rejected by every replica: each sends an error reply', async () => {
+  const { shard, objects } = cluster(3);
+  const errors: string[] = [];
+  const spy = shard.channel(0);
+  // A raw command from member 0 with a call id nobody waits for: replicas still answer it, with errors.
+  spy.onDirect((from, bytes) => {
+    const reply = decodeValue(bytes) as unknown[];
+    errors.push(`${from}:${(reply[3] as { code: string }).code}`);
+  });
+  await spy.send(encodeCall(Kind.Command, 999, '__proto__', [], 1 << 20));
+  await shard.settled();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(errors.filter((e) => e.startsWith('1:') || e.startsWith('2:')).sort(), ['1:ERR_SQUALL_UNKNOWN_METHOD', '2:ERR_SQUALL_UNKNOWN_METHOD']);
+  assert.is(objects[1]!.state.count, 0);
+});
+
+test('oversize arguments are refused before sending, with the sizes in the message', async () => {
+  const { shard, objects } = cluster(3, 1, { maxMessageBytes: 1024 });
+  try {
+    await objects[0]!.ordered.book('t-1', 'x'.repeat(2000));
+    assert.unreachable('should be refused');
+  } catch (error) {
+    assert.instance(error, MessageTooLargeError);
+    const e = error as MessageTooLargeError;
+    assert.is(e.code, 'ERR_SQUALL_MESSAGE_TOO_LARGE');
+    assert.is(e.maxBytes, 1024);
+    assert.ok(e.sizeBytes > 2000);
+    assert.match(e.message, /maxMessageBytes = 1024/);
+  }
+  await shard.settled();
+  assert.equal(shard.orderedSenders, [], 'nothing was sent');
+  assert.is(objects[0]!.inFlight, 0);
+});
+
+test('an oversize result reaches the caller as an error from every replica', async () => {
+  const { objects } = cluster(2, 3, { maxMessageBytes: 512 });
+  assert.is((await objects[0]!.ordered.many(100))[1]!.value, 'z'.repeat(100));
+  try {
+    await objects[1]!.ordered.many(1000);
+    assert.unreachable('the result is over the limit');
+  } catch (error) {
+    assert.instance(error, RemoteMethodError);
+    assert.is((error as RemoteMethodError).remoteCode, 'ERR_SQUALL_MESSAGE_TOO_LARGE');
+    assert.is((error as RemoteMethodError).remoteName, 'MessageTooLargeError');
+    assert.match((error as Error).message, /the result encodes to \d+ bytes, more than maxMessageBytes = 512/);
+  }
+  assert.is(await objects[0]!.query(1).holder('t-1'), null, 'the object still answers');
+});
+
+test('query: one member answers from its local copy; a query for an unknown method is refused', async () => {
+  const { objects } = cluster(3);
+  await objects[0]!.ordered.book('t-17', 'alice');
+  assert.is(await objects[0]!.query(2).holder('t-17'), 'alice');
+  assert.is(await objects[1]!.query(1).holder('t-18'), null);
+  try {
+    await objects[0]!.callMember(1, 'constructor', []);
+    assert.unreachable();
+  } catch (error) {
+    assert.instance(error, UnknownMethodError);
+  }
+  // A query does not change state at the others: it runs at the one member asked.
+  assert.equal(objects.map((o) => o.appliedVersion === objects[0]!.appliedVersion), [true, true, true]);
+});
+
+test('member failure mid-call: the pending ordered call resolves with the survivors\' replies (n=3)', async () => {
+  const { shard, objects } = cluster(3, 5);
+  const call = objects[0]!.ordered.book('t-1', 'alice');
+  shard.fail(2); // before anything was delivered: member 2 never replies
+  const replies = await call;
+  assert.equal(replies.map((r) => r.member), [0, 1]);
+  assert.ok(replies.every((r) => r.value === true));
+  // New calls expect only the live members.
+  const next = await objects[1]!.ordered.book('t-2', 'bob');
+  assert.equal(next.map((r) => r.member), [0, 1]);
+});
+
+test('member failure: a query to it rejects with PeerFailedError; a hung member without notice times out', async () => {
+  const { shard, objects } = cluster(3, 2, { timeoutMs: 50 });
+  shard.hold(2);
+  const query = objects[0]!.query(2).holder('t-1');
+  const ordered = objects[0]!.ordered.book('t-1', 'alice');
+  await shard.settled();
+  objects[0]!.memberFailed(2); // the owner's hook, as the view change would call it
+  try { await query; assert.unreachable(); } catch (error) { assert.instance(error, PeerFailedError); }
+  assert.equal((await ordered).map((r) => r.member), [0, 1]);
+
+  const hung = objects[1]!.ordered.book('t-3', 'carol'); // member 2 still hangs, and nobody says so
+  try {
+    await hung;
+    assert.unreachable('should time out');
+  } catch (error) {
+    assert.instance(error, TimeoutError);
+    assert.match((error as Error).message, /member\(s\) 2/);
+  }
+});
+
+test('snapshot and restore: a restored copy answers like the original and keeps taking commands', async () => {
+  const { objects } = cluster(2);
+  await objects[0]!.ordered.book('t-1', 'alice');
+  await objects[1]!.ordered.book('t-2', 'bob');
+  const bytes = objects[0]!.snapshot();
+  const fresh = new LoopbackShard({ members: [5] });
+  const copy = ReplicatedObject.attach(new TicketBook(), fresh.channel(5), { type: TicketBook });
+  copy.restore(bytes, objects[0]!.appliedVersion);
+  assert.is(copy.state.holder('t-1'), 'alice');
+  assert.is(copy.state.holder('t-2'), 'bob');
+  assert.is(copy.appliedVersion, objects[0]!.appliedVersion);
+  assert.equal((await copy.ordered.book('t-1', 'carol')).map((r) => r.value), [false]);
+  assert.equal((await copy.ordered.book('t-3', 'carol')).map((r) => r.value), [true]);
+});
+
+test('codec: strings, numbers, bigint, Uint8Array, Map, Set, nested objects, undefined/null and errors round-trip through a call', async () => {
+  const { objects } = cluster(2, 9);
+  const err = new TypeError('bad input');
+  const value = {
+    s: 'héllo ✓', n: 1.5, i: -7, max: Number.MAX_SAFE_INTEGER, nan: NaN, inf: -Infinity,
+    big: 5n, huge: 2n ** 70n, neg: -(2n ** 65n),
+    u8: new Uint8Array([1, 2, 3, 255]),
+    map: new Map<unknown, unknown>([[1, 'a'], ['k', { x: [1, 2] }]]),
+    set: new Set([1, 'b']),
+    nested: { a: [1, { b: null, c: undefined }], d: new Date(5) },
+    nil: null, undef: undefined, err,
+  };
+  const replies = await objects[0]!.ordered.echo(value);
+  for (const r of replies) {
+    const v = r.value as typeof value;
+    assert.is(v.s, value.s); assert.is(v.n, 1.5); assert.is(v.i, -7); assert.is(v.max, Number.MAX_SAFE_INTEGER);
+    assert.ok(Number.isNaN(v.nan)); assert.is(v.inf, -Infinity);
+    assert.is(v.big, 5n); assert.is(v.huge, 2n ** 70n); assert.is(v.neg, -(2n ** 65n));
+    assert.instance(v.u8, Uint8Array); assert.equal([...v.u8], [1, 2, 3, 255]);
+    assert.instance(v.map, Map); assert.equal([...v.map.keys()], [1, 'k']); assert.equal(v.map.get('k'), { x: [1, 2] });
+    assert.instance(v.set, Set); assert.equal([...v.set], [1, 'b']);
+    assert.not.instance(v.nested, Map);
+    assert.is(v.nested.a[0], 1); assert.equal(v.nested.a[1], { b: null, c: undefined }); assert.ok('c' in (v.nested.a[1] as object));
+    assert.is(v.nested.d.getTime(), 5);
+    assert.is(v.nil, null); assert.is(v.undef, undefined); assert.ok('undef' in v);
+    assert.instance(v.err, TypeError); assert.is(v.err.message, 'bad input');
+  }
+  // The replicas' copies of a Uint8Array argument own their memory (delivered bytes are overwritten after delivery).
+  assert.equal([...(replies[1]!.value as typeof value).u8], [1, 2, 3, 255]);
+  // What cannot be encoded is refused before sending.
+  try { await objects[0]!.ordered.echo(Symbol('x')); assert.unreachable(); } catch (error) { assert.instance(error, CodecError); }
+  // Replies are copies: the caller never holds the replica's own objects.
+  const local = await objects[0]!.query(0).echo(value.map);
+  assert.ok(local !== value.map);
+});
+
+test('closing rejects calls in flight and refuses new ones', async () => {
+  const { shard, objects } = cluster(2);
+  shard.hold(1);
+  const call = objects[0]!.ordered.book('t-1', 'alice');
+  await shard.settled();
+  objects[0]!.close();
+  try { await call; assert.unreachable(); } catch (error) { assert.is((error as { code?: string }).code, 'ERR_SQUALL_CLOSED'); }
+  try { await objects[0]!.ordered.book('t-2', 'bob'); assert.unreachable(); } catch (error) { assert.is((error as { code?: string }).code, 'ERR_SQUALL_CLOSED'); }
+});
+
+test.run();

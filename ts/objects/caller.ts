@@ -1,0 +1,131 @@
+// The caller side of a replicated object: calls in flight and the replies they wait for.
+//
+// An ordered call waits for one reply from every member of the shard at the time it was sent. It resolves
+// with every reply, in shard rank order, once each of those members replied or left the shard; it rejects
+// as soon as one replica reports an error (a deterministic method throws at every replica, so the first
+// error is the error). A query waits for its one member. A member that leaves settles what waits on it, and
+// an optional time limit ends a call that waits too long, so no call hangs forever.
+
+import { PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError } from '../errors.js';
+import type { ReplyEnvelope, WireError } from './codec.js';
+
+/** One member's answer to an ordered call. */
+export interface Reply<V> {
+  member: number;
+  value: V;
+  /** Version of the command at that member (vid · 2^32 + seq): the same at every member. */
+  version: bigint;
+}
+
+interface Pending {
+  method: string;
+  ordered: boolean;
+  /** Members whose reply is still awaited. */
+  waiting: Set<number>;
+  /** Shard members in rank order when the call was sent: replies are returned in this order. */
+  order: readonly number[];
+  replies: Map<number, Reply<unknown>>;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export class Calls {
+  #nextCallId = 0;
+  readonly #pending = new Map<number, Pending>();
+  readonly #timeoutMs: number | undefined;
+
+  constructor(timeoutMs: number | undefined) {
+    this.#timeoutMs = timeoutMs;
+  }
+
+  get inFlight(): number { return this.#pending.size; }
+
+  nextCallId(): number {
+    const id = this.#nextCallId;
+    this.#nextCallId = (this.#nextCallId + 1) % Number.MAX_SAFE_INTEGER;
+    return id;
+  }
+
+  /** Registers a call awaiting replies from `members`; returns its promise. */
+  expect(callId: number, method: string, ordered: boolean, members: readonly number[], timeoutMs = this.#timeoutMs): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        method, ordered, waiting: new Set(members), order: [...members], replies: new Map(), resolve, reject, timer: undefined,
+      };
+      if (timeoutMs !== undefined && timeoutMs > 0) {
+        pending.timer = setTimeout(() => {
+          const missing = [...pending.waiting].join(', ');
+          this.#settle(callId, new TimeoutError(`${method}: no reply from member(s) ${missing} within timeoutMs = ${timeoutMs} ms; raise timeoutMs, or check that they are alive`));
+        }, timeoutMs);
+      }
+      this.#pending.set(callId, pending);
+    });
+  }
+
+  /** Forgets a call whose message could not be sent. */
+  abandon(callId: number, error: Error): void {
+    this.#settle(callId, error);
+  }
+
+  onReply(from: number, reply: ReplyEnvelope): void {
+    const pending = this.#pending.get(reply.callId);
+    if (pending === undefined || !pending.waiting.has(from)) return; // late: the call settled already, or a duplicate
+    pending.waiting.delete(from);
+    if (!reply.ok) {
+      this.#settle(reply.callId, remoteError(from, pending.method, reply.value as WireError));
+      return;
+    }
+    if (!pending.ordered) {
+      this.#settle(reply.callId, undefined, reply.value);
+      return;
+    }
+    pending.replies.set(from, { member: from, value: reply.value, version: reply.version });
+    if (pending.waiting.size === 0) this.#finishOrdered(reply.callId, pending);
+  }
+
+  /** A member left the shard: calls waiting on it stop waiting; a query to it fails. */
+  memberFailed(member: number): void {
+    for (const [callId, pending] of this.#pending) {
+      if (!pending.waiting.delete(member)) continue;
+      if (!pending.ordered) {
+        this.#settle(callId, new PeerFailedError(member, 'failed', `${pending.method}: member ${member} failed before answering the query; ask another member`));
+      } else if (pending.waiting.size === 0) {
+        this.#finishOrdered(callId, pending);
+      }
+    }
+  }
+
+  /** Rejects every call in flight (the object is closing). */
+  rejectAll(error: Error): void {
+    for (const callId of [...this.#pending.keys()]) this.#settle(callId, error);
+  }
+
+  #finishOrdered(callId: number, pending: Pending): void {
+    if (pending.replies.size === 0) {
+      this.#settle(callId, new PeerFailedError(-1, 'failed', `${pending.method}: every member that was to reply failed first; the command may or may not have been applied`));
+      return;
+    }
+    const replies: Reply<unknown>[] = [];
+    for (const member of pending.order) {
+      const reply = pending.replies.get(member);
+      if (reply !== undefined) replies.push(reply);
+    }
+    this.#settle(callId, undefined, replies);
+  }
+
+  #settle(callId: number, error: Error | undefined, value?: unknown): void {
+    const pending = this.#pending.get(callId);
+    if (pending === undefined) return;
+    this.#pending.delete(callId);
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    if (error !== undefined) pending.reject(error);
+    else pending.resolve(value);
+  }
+}
+
+/** The caller's view of an error a replica reported. */
+function remoteError(member: number, method: string, e: WireError): Error {
+  if (e.code === 'ERR_SQUALL_UNKNOWN_METHOD') return new UnknownMethodError(method, e.className ?? 'object', e.callable ?? []);
+  return new RemoteMethodError(member, method, e.name, e.message, e.code);
+}

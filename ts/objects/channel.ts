@@ -1,0 +1,30 @@
+// What the replicated-object layer needs from the multicast engine, for one subgroup shard at one member
+// (DESIGN.md §4, §8). The engine implements it over the SST slots and RDMC; `LoopbackShard` implements it
+// in one process for tests and single-process use.
+
+/** What the multicast engine offers one subgroup shard at one member. */
+export interface OrderedChannel {
+  /** This member's id. */
+  readonly memberId: number;
+  /** Member ids of the shard in the current view, in rank order. Read at each call, so it follows view changes. */
+  readonly members: readonly number[];
+  /**
+   * Sends bytes to every member of the shard, this one included, in the shard's total order (ordered mode).
+   * Resolves when queued; the caller may reuse `bytes` after that.
+   */
+  send(bytes: Uint8Array): Promise<void>;
+  /**
+   * Sets the handler called for every delivered message, in the same order at every member. `version` is
+   * vid · 2^32 + seq (DESIGN.md §4). `bytes` is valid during the call only.
+   */
+  onDeliver(handler: (sender: number, version: bigint, bytes: Uint8Array) => void): void;
+  /** Point-to-point, unordered, reliable while both ends live: used for queries and for replies. */
+  sendTo(member: number, bytes: Uint8Array): Promise<void>;
+  /** Sets the handler for point-to-point messages. `bytes` is valid during the call only. */
+  onDirect(handler: (from: number, bytes: Uint8Array) => void): void;
+  /**
+   * Optional: sets the handler called when a member leaves the shard (failed or removed by a view change),
+   * after which nothing more is delivered from it. Without it, the owner calls `memberFailed` itself.
+   */
+  onMemberFailed?(handler: (member: number) => void): void;
+}

@@ -1,0 +1,211 @@
+// A replicated object (DESIGN.md §8): a user's deterministic class instance at one member of a shard, wired
+// to the shard's ordered channel. Methods called through `ordered` become commands delivered in the same
+// order at every member and run there; every member replies to the caller. `query(member)` asks one member
+// to run a method on its local copy, unordered. `snapshot`/`restore` expose the class's own state encoding
+// for state transfer.
+//
+//   const tickets = ReplicatedObject.attach(new TicketBook(), channel, { type: TicketBook });
+//   const replies = await tickets.ordered.book('t-17', 'alice');  // [{ member, value, version }, …]
+//   const holder = await tickets.query(3).holder('t-17');
+
+import { MULTICAST_DEFAULTS } from '../group/config.js';
+import { ClosedError, ConfigError } from '../errors.js';
+import { Calls, type Reply } from './caller.js';
+import type { OrderedChannel } from './channel.js';
+import { decodeEnvelope, encodeCall, Kind } from './codec.js';
+import { Replica } from './replica.js';
+
+type Method = (...args: never[]) => unknown;
+/** The names of T's methods (string keys whose values are functions). */
+export type MethodName<T> = { [K in keyof T]: T[K] extends Method ? K : never }[keyof T] & string;
+
+/** `ordered.m(...args)` resolves with every member's reply to the command. */
+export type OrderedMethods<T> = {
+  readonly [K in MethodName<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Array<Reply<Awaited<R>>>> : never;
+};
+
+/** `query(member).m(...args)` resolves with that member's answer. */
+export type QueryMethods<T> = {
+  readonly [K in MethodName<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+/** The class of a replicated object, with the static `restore` that state transfer uses. */
+export interface ReplicatedType<T> {
+  readonly name: string;
+  restore?(bytes: Uint8Array): T;
+}
+
+export interface ReplicatedObjectOptions<T> {
+  /** The object's class; needed for `restore`. */
+  type?: ReplicatedType<T>;
+  /** Largest encoded command, query or reply (default MULTICAST_DEFAULTS.maxMessageBytes, 64 MiB). */
+  maxMessageBytes?: number;
+  /** Time limit of each call in ms; a call past it rejects with TimeoutError. Default: no limit. */
+  timeoutMs?: number;
+  /** Where malformed messages from the channel are reported; default a process warning. */
+  onError?: (error: Error) => void;
+}
+
+export class ReplicatedObject<T extends object> {
+  readonly #channel: OrderedChannel;
+  readonly #replica: Replica<T>;
+  readonly #calls: Calls;
+  readonly #type: ReplicatedType<T> | undefined;
+  readonly #maxMessageBytes: number;
+  readonly #onError: (error: Error) => void;
+  #closed = false;
+
+  /** Calls that become ordered commands, run at every member of the shard. */
+  readonly ordered: OrderedMethods<T>;
+
+  static attach<T extends object>(state: T, channel: OrderedChannel, options: ReplicatedObjectOptions<T> = {}): ReplicatedObject<T> {
+    return new ReplicatedObject(state, channel, options);
+  }
+
+  private constructor(state: T, channel: OrderedChannel, options: ReplicatedObjectOptions<T>) {
+    if (typeof state !== 'object' || state === null) throw new ConfigError('a replicated object must be a class instance');
+    const maxMessageBytes = options.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) throw new ConfigError(`maxMessageBytes must be a positive integer, got ${maxMessageBytes}`);
+    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) throw new ConfigError(`timeoutMs must be positive, got ${options.timeoutMs}`);
+    this.#channel = channel;
+    this.#type = options.type;
+    this.#maxMessageBytes = maxMessageBytes;
+    this.#onError = options.onError ?? ((error) => process.emitWarning(error));
+    this.#calls = new Calls(options.timeoutMs);
+    this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
+      // A reply that cannot reach its caller: the caller's own failure handling settles its call.
+      this.#sendDirect(to, bytes).catch((error: Error) => this.#onError(error));
+    });
+    this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
+    channel.onDeliver((sender, version, bytes) => this.#onDeliver(sender, version, bytes));
+    channel.onDirect((from, bytes) => this.#onDirect(from, bytes));
+    channel.onMemberFailed?.((member) => this.memberFailed(member));
+  }
+
+  /** The local copy. Read it; change it only through `ordered`. */
+  get state(): T { return this.#replica.state; }
+  /** Version of the last command applied here (−1n before the first). */
+  get appliedVersion(): bigint { return this.#replica.appliedVersion; }
+  /** Names a caller may call. */
+  get methods(): readonly string[] { return this.#replica.methods.names; }
+  /** Calls waiting for replies. */
+  get inFlight(): number { return this.#calls.inFlight; }
+
+  /** Calls that run on one member's local copy, unordered: reads. */
+  query(member: number): QueryMethods<T> {
+    return this.#methodProxy((method) => (...args: unknown[]) => this.callMember(member, method, args)) as QueryMethods<T>;
+  }
+
+  /** The untyped form of `ordered[method](...args)`. */
+  async call(method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}): Promise<Array<Reply<unknown>>> {
+    this.#checkOpen();
+    const callId = this.#calls.nextCallId();
+    const bytes = encodeCall(Kind.Command, callId, method, args, this.#maxMessageBytes); // throws before sending
+    const replies = this.#calls.expect(callId, method, true, this.#channel.members, options.timeoutMs);
+    try {
+      await this.#channel.send(bytes);
+    } catch (error) {
+      this.#calls.abandon(callId, error as Error);
+    }
+    return replies as Promise<Array<Reply<unknown>>>;
+  }
+
+  /** The untyped form of `query(member)[method](...args)`. */
+  async callMember(member: number, method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}): Promise<unknown> {
+    this.#checkOpen();
+    if (!this.#channel.members.includes(member)) {
+      throw new ConfigError(`member ${member} is not in this shard (members: ${this.#channel.members.join(', ')})`);
+    }
+    const callId = this.#calls.nextCallId();
+    const bytes = encodeCall(Kind.Query, callId, method, args, this.#maxMessageBytes);
+    const answer = this.#calls.expect(callId, method, false, [member], options.timeoutMs);
+    try {
+      await this.#sendDirect(member, bytes);
+    } catch (error) {
+      this.#calls.abandon(callId, error as Error);
+    }
+    return answer;
+  }
+
+  /** A member left the shard: calls waiting on its reply stop waiting (queries to it reject). */
+  memberFailed(member: number): void {
+    this.#calls.memberFailed(member);
+  }
+
+  /** The local copy's state, encoded by the class's own `snapshot()`. */
+  snapshot(): Uint8Array {
+    const state = this.#replica.state as { snapshot?: unknown };
+    if (typeof state.snapshot !== 'function') {
+      throw new ConfigError(`${this.#replica.methods.className} has no snapshot() method: add snapshot(): Uint8Array and static restore(bytes) for state transfer`);
+    }
+    const bytes: unknown = state.snapshot();
+    if (!(bytes instanceof Uint8Array)) throw new ConfigError(`${this.#replica.methods.className}.snapshot() must return a Uint8Array`);
+    return bytes;
+  }
+
+  /** Replaces the local copy with `type.restore(bytes)`, taken at `version` (state transfer). */
+  restore(bytes: Uint8Array, version = -1n): void {
+    this.#checkOpen();
+    const restore = this.#type?.restore;
+    if (typeof restore !== 'function') {
+      throw new ConfigError(`cannot restore: pass options.type, a class with static restore(bytes: Uint8Array)`);
+    }
+    const state = restore.call(this.#type, bytes);
+    if (typeof state !== 'object' || state === null) throw new ConfigError(`${this.#type!.name}.restore() must return an instance`);
+    this.#replica.replace(state, version);
+  }
+
+  /** Stops answering; calls in flight reject with ClosedError. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#calls.rejectAll(new ClosedError('this replicated object'));
+  }
+
+  #onDeliver(sender: number, version: bigint, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const envelope = this.#decode(sender, bytes);
+    if (envelope === undefined) return;
+    if (envelope.kind !== Kind.Command) return this.#onError(new Error(`member ${sender} multicast a message of kind ${envelope.kind}, expected a command`));
+    this.#replica.onCommand(sender, version, envelope);
+  }
+
+  #onDirect(from: number, bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const envelope = this.#decode(from, bytes);
+    if (envelope === undefined) return;
+    if (envelope.kind === Kind.Reply) this.#calls.onReply(from, envelope);
+    else if (envelope.kind === Kind.Query) this.#replica.onQuery(from, envelope);
+    else this.#onError(new Error(`member ${from} sent a command point-to-point; commands must be multicast`));
+  }
+
+  #decode(from: number, bytes: Uint8Array) {
+    try {
+      return decodeEnvelope(bytes);
+    } catch (error) {
+      (error as Error).message = `from member ${from}: ${(error as Error).message}`;
+      this.#onError(error as Error);
+      return undefined;
+    }
+  }
+
+  /** Replies and queries to this member itself skip the channel, but still go through the codec, so the
+   *  caller never holds a reference into the replica's state. */
+  #sendDirect(to: number, bytes: Uint8Array): Promise<void> {
+    if (to === this.#channel.memberId) {
+      queueMicrotask(() => this.#onDirect(to, bytes));
+      return Promise.resolve();
+    }
+    return this.#channel.sendTo(to, bytes);
+  }
+
+  #methodProxy(make: (method: string) => unknown): object {
+    return new Proxy(Object.create(null) as object, {
+      get: (_target, key) => (typeof key === 'string' && key !== 'then' ? make(key) : undefined),
+    });
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError('this replicated object');
+  }
+}
