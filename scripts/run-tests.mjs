@@ -30,7 +30,7 @@ function listTests(dir) {
 function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(root, 'node_modules', 'uvu', 'bin.js'), '.', relative(testDir, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'], {
+    const child = spawn(process.execPath, [join(root, 'node_modules', 'uvu', 'bin.js'), '.', '^' + relative(testDir, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'], {
       cwd: testDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...withoutForceColor(process.env), NO_COLOR: '1' },
     });
     let text = '';
