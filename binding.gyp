@@ -1,14 +1,14 @@
 # squall's native fabric (DESIGN.md §2): build/Release/squall_fabric.node.
 #
-# The tcp backend is always built. A libfabric backend (RMA with fi_writedata; a later issue) will join the
-# same target when pkg-config finds libfabric: it will set squall_libfabric to
-#   '<!(pkg-config --exists libfabric && echo true || echo false)'
-# and add its sources under the condition below. Until then the variable stays false.
+# The tcp backend is always built. The libfabric backend (native/libfabric/, docs/rdma.md) joins the same
+# target when pkg-config finds libfabric (Debian: apt-get install libfabric-dev pkg-config); without it the
+# addon builds the tcp backend alone and selecting 'libfabric' fails with NativeUnavailableError.
+# Force it off with: node-gyp rebuild -- -Dsquall_libfabric=false
 #
 # AddressSanitizer build (for testing only): node-gyp rebuild -- -Dsquall_asan=true
 {
   'variables': {
-    'squall_libfabric%': 'false',
+    'squall_libfabric%': '<!(pkg-config --exists libfabric 2>/dev/null && echo true || echo false)',
     'squall_asan%': 'false',
   },
   'targets': [
@@ -46,6 +46,7 @@
         }],
         ['squall_libfabric=="true"', {
           'defines': ['SQUALL_WITH_LIBFABRIC'],
+          'sources': ['native/libfabric/lf_fabric.cc'],
           'cflags_cc': ['<!@(pkg-config --cflags libfabric)'],
           'libraries': ['<!@(pkg-config --libs libfabric)'],
         }],

@@ -66,15 +66,17 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("memoryMapHash", Napi::Number::New(info.Env(), map::MEMORY_MAP_HASH));
-    Napi::Array backends = Napi::Array::New(info.Env(), 1);
+    Napi::Array backends = Napi::Array::New(info.Env(), kHaveLibfabric ? 2 : 1);
     backends.Set(uint32_t(0), Napi::String::New(info.Env(), "tcp"));
+    if (kHaveLibfabric) backends.Set(uint32_t(1), Napi::String::New(info.Env(), "libfabric"));
     out.Set("backends", backends);
     return out;
   });
 }
 
-// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs) → handle > 0,
-// or a negative Status / ArenaCheck.
+// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs[, backend, provider])
+// → handle > 0, or a negative Status / ArenaCheck. backend: 0 tcp (default), 1 libfabric (provider: its name);
+// NO_PROVIDER comes back as -(1000 + fi errno) when libfabric gave a reason.
 Napi::Value Create(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     napi_env env = info.Env();
@@ -83,6 +85,12 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
         !u32Arg(info, 3, &opt.max_frame_bytes) || !u32Arg(info, 4, &opt.connect_timeout_ms) ||
         !u32Arg(info, 5, &opt.handshake_timeout_ms) || opt.max_frame_bytes == 0) {
       return status(info, BAD_ARGUMENT);
+    }
+    if (info.Length() >= 7) {
+      uint32_t backend;
+      if (!u32Arg(info, 6, &backend) || backend > 1) return status(info, BAD_ARGUMENT);
+      opt.backend = BackendKind(backend);
+      if (opt.backend == BackendKind::LIBFABRIC && !stringArg(info, 7, opt.provider, sizeof opt.provider)) return status(info, BAD_ARGUMENT);
     }
     bool is_typed = false;
     napi_is_typedarray(env, info[0], &is_typed);
@@ -101,7 +109,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     ArenaCheck check = checkArena(arena);
     if (check != ArenaCheck::OK) return status(info, int(check));
     auto fabric = std::make_shared<Fabric>(arena, opt);
-    if (int s = fabric->start()) return status(info, s);
+    if (int s = fabric->start()) return status(info, s == NO_PROVIDER && fabric->lastErrno() ? -(1000 + fabric->lastErrno()) : s);
     return status(info, registry::add(env, info[0], fabric));
   });
 }

@@ -33,7 +33,16 @@ Fabric::Fabric(ArenaView arena, FabricOptions options)
 
 Fabric::~Fabric() { close(); }
 
+#ifndef SQUALL_WITH_LIBFABRIC
+std::unique_ptr<Backend> makeLibfabricBackend(ArenaView, const FabricOptions&, Stats&) { return nullptr; }
+#endif
+
 int Fabric::start() {
+  if (opt_.backend == BackendKind::LIBFABRIC) {
+    alt_ = makeLibfabricBackend(arena_, opt_, stats_);
+    if (!alt_) return NOT_BUILT;
+    return alt_->start();
+  }
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
@@ -75,6 +84,7 @@ Peer* Fabric::peerFor(uint32_t id, bool create) {
 }
 
 int Fabric::listen(const char* host, int port) {
+  if (alt_) return alt_->listen(host, port);
   if (closed()) return FAILED;
   sockaddr_storage addr;
   socklen_t len;
@@ -105,6 +115,7 @@ int Fabric::listen(const char* host, int port) {
 }
 
 int Fabric::grant(uint32_t peer, const Grant& g) {
+  if (alt_) return alt_->grant(peer, g);
   if (closed()) return FAILED;
   if (peer >= kPeerIds - 1 || peer == opt_.member_id || g.ring >= map::COMPLETION_RINGS ||
       (g.kind == GrantKind::CONTROL && !aligned8(g.offset, g.length))) {
@@ -118,6 +129,7 @@ int Fabric::grant(uint32_t peer, const Grant& g) {
 }
 
 int Fabric::connect(uint32_t peer, const char* host, int port) {
+  if (alt_) return alt_->connect(peer, host, port);
   if (closed()) return FAILED;
   if (peer >= kPeerIds - 1 || peer == opt_.member_id) return BAD_ARGUMENT;
   Command c{Command::CONNECT, uint16_t(peer), {}, 0};
@@ -136,6 +148,7 @@ int Fabric::connect(uint32_t peer, const char* host, int port) {
 }
 
 int Fabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  if (alt_) return alt_->write(peer, offset, length, with_imm, imm);
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
@@ -143,6 +156,7 @@ int Fabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm
 }
 
 int Fabric::writeAll(uint64_t offset, uint64_t length) {
+  if (alt_) return alt_->writeAll(offset, length);
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   int queued = 0;
@@ -174,6 +188,7 @@ int Fabric::sendWrite(Peer* p, uint64_t offset, uint64_t length, bool with_imm, 
 }
 
 int Fabric::disconnect(uint32_t peer) {
+  if (alt_) return alt_->disconnect(peer);
   if (closed()) return FAILED;
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
@@ -209,6 +224,11 @@ void Fabric::post(const Command& c) {
 void Fabric::close() {
   std::lock_guard<std::mutex> lock(close_mu_);
   if (closed_.exchange(true)) return;
+  if (alt_) {
+    alt_->close();
+    for (uint32_t c = 0; c < map::COMPLETION_RINGS; c++) wake(c);
+    return;
+  }
   stop_.store(true);
   if (poller_.joinable()) {
     uint64_t one = 1;

@@ -37,7 +37,11 @@ enum Status : int {
   SYSTEM = -6,         // a system call failed (socket, bind, epoll, thread); errno in last_errno
   BAD_ARGUMENT = -7,   // an argument had the wrong type or range (the TS wrapper checks first)
   TOO_MANY = -8,       // more peers than MAX_MEMBERS
+  NOT_BUILT = -9,      // create: a backend this addon was built without (libfabric: no libfabric-dev)
+  NO_PROVIDER = -10,   // create: libfabric has no such provider offering what the backend needs; fi errno in last_errno
 };
+
+enum class BackendKind : uint8_t { TCP = 0, LIBFABRIC = 1 };
 
 struct FabricOptions {
   uint32_t member_id;
@@ -45,7 +49,35 @@ struct FabricOptions {
   uint32_t max_frame_bytes;
   uint32_t connect_timeout_ms;
   uint32_t handshake_timeout_ms;
+  BackendKind backend = BackendKind::TCP;
+  char provider[32] = {};  // libfabric provider name (tcp, sockets, verbs, ...)
 };
+
+// Another backend behind the same public methods (native/libfabric/). When a Fabric has one, every public
+// method goes to it and the TCP machinery below stays unused; the TCP code itself is unchanged.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual int start() = 0;
+  virtual int listen(const char* host, int port) = 0;
+  virtual int grant(uint32_t peer, const Grant& g) = 0;
+  virtual int connect(uint32_t peer, const char* host, int port) = 0;
+  virtual int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) = 0;
+  virtual int writeAll(uint64_t offset, uint64_t length) = 0;
+  virtual int disconnect(uint32_t peer) = 0;
+  virtual void close() = 0;
+  virtual void setLayoutTag(uint32_t tag) = 0;
+  virtual int lastErrno() const = 0;
+};
+
+// The libfabric backend (native/libfabric/lf_fabric.cc), or nullptr when the addon was built without it.
+std::unique_ptr<Backend> makeLibfabricBackend(ArenaView arena, const FabricOptions& options, Stats& stats);
+constexpr bool kHaveLibfabric =
+#ifdef SQUALL_WITH_LIBFABRIC
+    true;
+#else
+    false;
+#endif
 
 class Fabric {
  public:
@@ -65,10 +97,13 @@ class Fabric {
   void wake(uint32_t channel);
   void close();  // idempotent; joins the poller
   // The tag HELLOs carry and must match from now on (connections already open are not affected).
-  void setLayoutTag(uint32_t tag) { layout_tag_.store(tag, std::memory_order_relaxed); }
+  void setLayoutTag(uint32_t tag) {
+    layout_tag_.store(tag, std::memory_order_relaxed);
+    if (alt_) alt_->setLayoutTag(tag);
+  }
 
   bool closed() const { return closed_.load(std::memory_order_acquire); }
-  int lastErrno() const { return last_errno_; }
+  int lastErrno() const { return alt_ ? alt_->lastErrno() : last_errno_; }
   Stats& stats() { return stats_; }
 
  private:
@@ -138,6 +173,7 @@ class Fabric {
   std::atomic<bool> closed_{false};
   std::mutex close_mu_;
   int last_errno_ = 0;
+  std::unique_ptr<Backend> alt_;  // set by start() for a non-TCP backend
 };
 
 }  // namespace squall

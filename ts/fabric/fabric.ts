@@ -51,6 +51,18 @@ export interface FabricOptions {
   connectTimeoutMs?: number;
   /** How long an accepted connection may take to identify itself. Default 5 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * Which native backend moves the bytes (NativeFabric only). 'tcp' (default): kernel sockets.
+   * 'libfabric': libfabric connected endpoints of `provider` (docs/rdma.md); needs an addon built with
+   * libfabric's headers (Debian: libfabric-dev), else NativeFabric.create throws NativeUnavailableError.
+   * Both backends have the same semantics; members of one group must all use the same backend and provider.
+   */
+  backend?: 'tcp' | 'libfabric';
+  /**
+   * libfabric provider for backend 'libfabric': 'tcp' (default), 'sockets', or 'verbs' on RDMA hardware.
+   * It must offer connected endpoints (FI_EP_MSG): check with `fi_info -p <provider> -t FI_EP_MSG`.
+   */
+  provider?: string;
 }
 
 export interface FabricStats {

@@ -24,7 +24,10 @@ import { GrantKind, type Fabric, type FabricOptions, type FabricStats, type Gran
 /** The addon's exports (native/api.cc). Negative numbers are status codes (below). */
 interface Addon {
   version(): { memoryMapHash: number; backends: string[] };
-  create(arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number, handshakeTimeoutMs: number): number;
+  create(
+    arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number, handshakeTimeoutMs: number,
+    backend?: number, provider?: string,
+  ): number;
   listen(handle: number, host: string, port: number): number;
   grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number, quiet: number): number;
   connect(handle: number, peer: number, host: string, port: number): number;
@@ -47,6 +50,8 @@ const BAD_ADDRESS = -4;
 const ALREADY = -5;
 const SYSTEM = -6;
 const TOO_MANY = -8;
+const NOT_BUILT = -9;
+const NO_PROVIDER = -10;
 const ARENA_TOO_SMALL = -12;
 const ARENA_BAD_MAGIC = -13;
 const ARENA_BAD_HASH = -14;
@@ -99,13 +104,33 @@ export function nativeAvailable(): boolean {
   }
 }
 
-/** Backends the addon was built with (['tcp'] for now). */
+/** Backends the addon was built with: 'tcp', and 'libfabric' when libfabric's headers were found. */
 export function nativeBackends(): string[] {
   return loadNative().version().backends;
 }
 
+/** The error for backend 'libfabric' on an addon built without it. */
+export function libfabricNotBuiltError(): NativeUnavailableError {
+  return new NativeUnavailableError(
+    "the native fabric was built without the libfabric backend (libfabric's headers were not found): install them " +
+      '(Debian/Ubuntu: apt-get install libfabric-dev pkg-config) and rebuild with npm run build:native, or use backend: \'tcp\'',
+  );
+}
+
+/** The error for a libfabric provider that is missing or cannot do what the backend needs. */
+function noProviderError(provider: string, detail: string): ConfigError {
+  return new ConfigError(
+    `libfabric provider '${provider}' is not available with connected endpoints (FI_EP_MSG, FI_MSG, ordered sends)${detail}: ` +
+      `check with fi_info -p ${provider} -t FI_EP_MSG, or choose provider 'tcp' or 'sockets' (shm offers no FI_EP_MSG endpoints); see docs/rdma.md`,
+  );
+}
+
+const PROVIDER_NAME = /^[a-z0-9_;]{1,31}$/;
+
 export class NativeFabric implements Fabric {
-  readonly backend = 'tcp' as const;
+  readonly backend: 'tcp' | 'libfabric';
+  /** The libfabric provider (backend 'libfabric'), else undefined. */
+  readonly provider: string | undefined;
   /** Process-wide number naming this fabric; hand it to workers (attachFabric, waitForChange). */
   readonly handle: number;
   readonly arena: Arena;
@@ -114,8 +139,10 @@ export class NativeFabric implements Fabric {
   #closed = false;
   #finalStats: FabricStats | undefined;
 
-  private constructor(native: Addon, handle: number, arena: Arena, memberId: number) {
+  private constructor(native: Addon, handle: number, arena: Arena, memberId: number, backend: 'tcp' | 'libfabric', provider: string | undefined) {
     this.#native = native;
+    this.backend = backend;
+    this.provider = provider;
     this.handle = handle;
     this.arena = arena;
     this.memberId = memberId;
@@ -130,9 +157,26 @@ export class NativeFabric implements Fabric {
     const maxFrameBytes = checkIntIn(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 64, 2 ** 31, 'maxFrameBytes');
     const connectTimeoutMs = checkIntIn(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'connectTimeoutMs');
     const handshakeTimeoutMs = checkIntIn(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'handshakeTimeoutMs');
+    const backend = options.backend ?? 'tcp';
+    if (backend !== 'tcp' && backend !== 'libfabric') throw new ConfigError(`backend must be 'tcp' or 'libfabric', got ${String(backend)}`);
+    let provider: string | undefined;
+    if (backend === 'libfabric') {
+      provider = options.provider ?? 'tcp';
+      if (typeof provider !== 'string' || !PROVIDER_NAME.test(provider)) {
+        throw new ConfigError(`provider must be a libfabric provider name like 'tcp', 'sockets' or 'verbs', got ${String(provider)}`);
+      }
+      if (!native.version().backends.includes('libfabric') || process.env['SQUALL_FORCE_NO_LIBFABRIC'] === '1') throw libfabricNotBuiltError();
+    } else if (options.provider !== undefined) {
+      throw new ConfigError("provider applies to backend 'libfabric' only: set backend: 'libfabric' or drop provider");
+    }
     if (!arena || !(arena.u8 instanceof Uint8Array)) throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
-    const h = native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs);
-    if (h > 0) return new NativeFabric(native, h, arena, memberId);
+    const h = backend === 'tcp'
+      ? native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs)
+      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 1, provider);
+    if (h > 0) return new NativeFabric(native, h, arena, memberId, backend, provider);
+    if (h === NOT_BUILT) throw libfabricNotBuiltError();
+    if (h === NO_PROVIDER) throw noProviderError(provider!, '');
+    if (backend === 'libfabric' && h <= -ERRNO_BASE) throw noProviderError(provider!, ` (fi_getinfo: ${errnoName(-h - ERRNO_BASE)})`);
     switch (h) {
       case ARENA_TOO_SMALL: throw new ArenaError(`the arena (${arena.byteLength} bytes) is smaller than its fixed regions (${map.DYNAMIC_BASE} bytes): raise arenaBytes`);
       case ARENA_BAD_MAGIC: throw new ArenaError('the arena has no live header (bad magic): pass an Arena made by Arena.create or Arena.adopt');

@@ -1,0 +1,1110 @@
+// The libfabric backend: see lf_fabric.h for what it does and how it keeps the TCP backend's receiver
+// rules. Connection states, fail reasons and completions are those of the TCP backend (handshake.cc,
+// poller.cc); the comments here say only where libfabric makes things different.
+
+#include "libfabric/lf_fabric.h"
+
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_eq.h>
+#include <rdma/fi_errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "copy.h"
+#include "frame.h"
+#include "sockets.h"
+
+namespace squall {
+
+namespace {
+
+using map::CompletionKind;
+using map::FailReason;
+
+constexpr uint64_t kMs = 1000000;
+constexpr uint64_t kConnectRetryNs = 25 * kMs;
+constexpr uint32_t kChunkBytes = 64 * 1024;  // largest frame payload on this backend (a receive slot holds one frame)
+constexpr uint32_t kSlotBytes = frame::kHeaderBytes + kChunkBytes;
+constexpr uint32_t kRecvSlots = 32;
+constexpr uint32_t kSendSlots = 32;
+constexpr uint32_t kPeerIds = 0x10000;
+constexpr size_t kCqSize = 16384;
+constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
+
+// SQUALL_LF_DEBUG=1 prints libfabric calls that failed (stderr).
+bool debugOn() {
+  static const bool on = std::getenv("SQUALL_LF_DEBUG") != nullptr;
+  return on;
+}
+int check(int r, const char* what) {
+  if (r != 0 && debugOn()) std::fprintf(stderr, "squall libfabric: %s: %s (%d)\n", what, fi_strerror(-r), r);
+  return r;
+}
+
+struct LfConn;
+
+// One registered buffer of a connection, posted to fi_recv or fi_send. The provider's per-operation context
+// comes first, so a completion's op_context is the slot.
+struct Slot {
+  fi_context2 ctx;
+  LfConn* conn = nullptr;
+  uint8_t* buf = nullptr;
+  uint32_t gen = 0;  // the connection's endpoint generation when posted (connect retries open new endpoints)
+  bool send = false;
+};
+
+enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, OPEN, DEAD };
+
+struct LfPeer {
+  explicit LfPeer(uint16_t i) : id(i) {}
+  const uint16_t id;
+  GrantTable grants;
+  FairMutex mu;
+  std::atomic<PeerState> state{PeerState::EXPECTED};  // written under mu
+  uint32_t fail_reason = 0;
+  LfConn* tx = nullptr;           // under mu: where writes go, from HANDSHAKING on
+  LfConn* conn = nullptr;         // poller only
+  bool failure_reported = false;  // poller only
+};
+
+struct PendingFrame {
+  std::vector<uint8_t> bytes;  // header + payload snapshot
+  bool coalescible;
+};
+
+struct LfConn {
+  LfConn(Role r, LfPhase p) : role(r), phase(p) {}
+  const Role role;
+  LfPhase phase;
+  LfPeer* peer = nullptr;
+  fid_ep* ep = nullptr;
+  uint32_t gen = 0;
+  uint64_t deadline_ns = 0;
+  uint64_t connect_deadline_ns = 0;
+  fi_info* dest = nullptr;  // initiator: where to connect (owned)
+
+  std::unique_ptr<uint8_t[]> mem;  // kRecvSlots then kSendSlots buffers of kSlotBytes
+  fid_mr* mr = nullptr;            // when the domain wants local buffers registered (FI_MR_LOCAL)
+  void* desc = nullptr;
+  Slot recv[kRecvSlots];
+  Slot send[kSendSlots];
+
+  // Under peer->mu (the acceptor's before the HELLO: poller only).
+  std::vector<Slot*> free_send;
+  std::deque<PendingFrame> pending;  // frames waiting for a free send slot, oldest first
+  std::atomic<bool> has_pending{false};  // !pending.empty(), for the poller's timeout without the lock
+
+  // Poller only.
+  std::deque<std::pair<Slot*, uint32_t>> backlog;  // received, not applied: a completion is held ahead of them
+  bool holding = false;
+  uint8_t held_ring = 0;
+  Completion held{};
+  std::vector<Grant> grants;
+  uint64_t grants_seen = 0;
+};
+
+std::string portString(int port) { return std::to_string(port); }
+
+class LfFabric final : public Backend {
+ public:
+  LfFabric(ArenaView arena, const FabricOptions& options, Stats& stats)
+      : arena_(arena),
+        opt_(options),
+        layout_tag_(options.layout_tag),
+        stats_(stats),
+        rings_(arena.base),
+        by_id_(new std::atomic<LfPeer*>[kPeerIds]),
+        in_order_(new LfPeer*[map::MAX_MEMBERS]) {
+    for (uint32_t i = 0; i < kPeerIds; i++) by_id_[i].store(nullptr, std::memory_order_relaxed);
+  }
+  ~LfFabric() override { close(); }
+
+  int start() override;
+  int listen(const char* host, int port) override;
+  int grant(uint32_t peer, const Grant& g) override;
+  int connect(uint32_t peer, const char* host, int port) override;
+  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) override;
+  int writeAll(uint64_t offset, uint64_t length) override;
+  int disconnect(uint32_t peer) override;
+  void close() override;
+  void setLayoutTag(uint32_t tag) override { layout_tag_.store(tag, std::memory_order_relaxed); }
+  int lastErrno() const override { return last_errno_; }
+
+ private:
+  struct Command {
+    enum Kind : uint8_t { CONNECT, DISCONNECT } kind;
+    uint16_t peer;
+    fi_info* dest;
+  };
+
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  LfPeer* peerFor(uint32_t id, bool create);
+  int ensureDomain(fi_info* info);
+  void post(const Command& c);
+  void kick();
+  int sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm);
+  int sendHello(LfConn* c);
+  int flushPending(LfConn* c);
+
+  // poller thread
+  void run();
+  void runCommands();
+  int pollCq();
+  int pollEq();
+  void onConnReq(fi_info* info);
+  void onConnected(LfConn* c);
+  void onRecv(LfConn* c, Slot* s, uint32_t len);
+  void onSent(LfConn* c, Slot* s);
+  bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
+  void onHello(LfConn* c, const frame::Hello& h);
+  void drainBacklog(LfConn* c);
+  void repost(LfConn* c, Slot* s);
+  bool openEp(LfConn* c, fi_info* info);
+  void closeEp(LfConn* c);
+  void startConnect(LfConn* c, uint64_t now);
+  void retryLater(LfConn* c, uint64_t now);
+  void onTimers(uint64_t now);
+  void fail(LfConn* c, uint32_t why);
+  void failPeerWithoutConn(LfPeer* p, uint32_t why);
+  void event(CompletionKind kind, uint16_t peer, uint32_t why);
+  int pollTimeoutMs(uint64_t now) const;
+  LfConn* connOf(fid_t fid) const {
+    auto it = eps_.find(fid);
+    return it == eps_.end() ? nullptr : it->second;
+  }
+  Doorbell doorbell(uint32_t channel) const { return Doorbell(arena_.base, channel); }
+
+  const ArenaView arena_;
+  const FabricOptions opt_;
+  std::atomic<uint32_t> layout_tag_;
+  Stats& stats_;
+  CompletionRings rings_;
+
+  std::mutex peers_mu_;
+  std::unique_ptr<std::atomic<LfPeer*>[]> by_id_;
+  std::unique_ptr<LfPeer*[]> in_order_;
+  std::atomic<uint32_t> peer_count_{0};
+  std::vector<std::unique_ptr<LfPeer>> owned_;
+
+  // libfabric objects. The fabric, domain, queues are opened once, from the first address the fabric
+  // listens on or connects to (ensureDomain, under domain_mu_); ready_ publishes them to the poller.
+  fi_info* hints_ = nullptr;
+  fid_fabric* fabric_ = nullptr;
+  fid_domain* domain_ = nullptr;
+  fid_eq* eq_ = nullptr;
+  fid_cq* cq_ = nullptr;
+  fid_pep* pep_ = nullptr;
+  bool mr_local_ = false;
+  int eq_fd_ = -1, cq_fd_ = -1;
+  std::mutex domain_mu_;
+  std::atomic<bool> ready_{false};
+  std::mutex listen_mu_;
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  bool fds_added_ = false;  // poller only
+
+  std::mutex commands_mu_;
+  std::vector<Command> commands_;
+
+  std::vector<std::unique_ptr<LfConn>> conns_;  // poller only
+  std::vector<std::unique_ptr<LfConn>> dead_;   // closed; their buffers live until close() (late completions)
+  std::unordered_map<fid_t, LfConn*> eps_;      // poller only: open endpoints
+  bool any_dead_ = false;
+  uint64_t next_deadline_ns_ = UINT64_MAX;
+  uint32_t dirty_ = 0;
+
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex close_mu_;
+  int last_errno_ = 0;
+};
+
+// ------------------------------------------------------------------------------------------ API side
+
+int LfFabric::start() {
+  hints_ = fi_allocinfo();
+  if (!hints_) return SYSTEM;
+  hints_->caps = FI_MSG;
+  hints_->mode = FI_CONTEXT | FI_CONTEXT2;
+  hints_->ep_attr->type = FI_EP_MSG;
+  hints_->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_ALLOCATED | FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
+  hints_->domain_attr->threading = FI_THREAD_SAFE;
+  hints_->tx_attr->msg_order = FI_ORDER_SAS;
+  hints_->rx_attr->msg_order = FI_ORDER_SAS;
+  hints_->fabric_attr->prov_name = strdup(opt_.provider);
+  fi_info* info = nullptr;
+  int r = fi_getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, hints_, &info);
+  if (r != 0 || !info) {
+    last_errno_ = r < 0 ? -r : 0;
+    return NO_PROVIDER;
+  }
+  bool big_enough = info->ep_attr->max_msg_size >= kSlotBytes;
+  fi_freeinfo(info);
+  if (!big_enough) return NO_PROVIDER;
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    last_errno_ = errno;
+    return SYSTEM;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+    last_errno_ = errno;
+    return SYSTEM;
+  }
+  try {
+    poller_ = std::thread([this] { run(); });
+  } catch (const std::system_error& e) {
+    last_errno_ = e.code().value();
+    return SYSTEM;
+  }
+  return OK;
+}
+
+int LfFabric::ensureDomain(fi_info* info) {
+  std::lock_guard<std::mutex> lock(domain_mu_);
+  if (ready_.load(std::memory_order_acquire)) return OK;
+  int r = fi_fabric(info->fabric_attr, &fabric_, nullptr);
+  if (r == 0) r = fi_domain(fabric_, info, &domain_, nullptr);
+  if (r == 0) {
+    fi_eq_attr eq_attr{};
+    eq_attr.size = 1024;
+    eq_attr.wait_obj = FI_WAIT_FD;
+    if (fi_eq_open(fabric_, &eq_attr, &eq_, nullptr) != 0) {
+      eq_attr.wait_obj = FI_WAIT_NONE;
+      r = fi_eq_open(fabric_, &eq_attr, &eq_, nullptr);
+    } else if (fi_control(&eq_->fid, FI_GETWAIT, &eq_fd_) != 0) {
+      eq_fd_ = -1;
+    }
+  }
+  if (r == 0) {
+    fi_cq_attr cq_attr{};
+    cq_attr.size = kCqSize;
+    cq_attr.format = FI_CQ_FORMAT_MSG;
+    cq_attr.wait_obj = FI_WAIT_FD;
+    if (fi_cq_open(domain_, &cq_attr, &cq_, nullptr) != 0) {
+      cq_attr.wait_obj = FI_WAIT_NONE;
+      r = fi_cq_open(domain_, &cq_attr, &cq_, nullptr);
+    } else if (fi_control(&cq_->fid, FI_GETWAIT, &cq_fd_) != 0) {
+      cq_fd_ = -1;
+    }
+  }
+  if (r != 0) {
+    last_errno_ = -r;
+    return SYSTEM;
+  }
+  mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
+  ready_.store(true, std::memory_order_release);
+  kick();  // the poller adds the queues' wait descriptors to its epoll set
+  return OK;
+}
+
+LfPeer* LfFabric::peerFor(uint32_t id, bool create) {
+  if (id >= kPeerIds - 1) return nullptr;
+  LfPeer* p = by_id_[id].load(std::memory_order_acquire);
+  if (p || !create) return p;
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  p = by_id_[id].load(std::memory_order_relaxed);
+  if (p) return p;
+  uint32_t n = peer_count_.load(std::memory_order_relaxed);
+  if (n >= map::MAX_MEMBERS) return nullptr;
+  owned_.push_back(std::make_unique<LfPeer>(uint16_t(id)));
+  p = owned_.back().get();
+  in_order_[n] = p;
+  peer_count_.store(n + 1, std::memory_order_release);
+  by_id_[id].store(p, std::memory_order_release);
+  return p;
+}
+
+int LfFabric::listen(const char* host, int port) {
+  if (closed()) return FAILED;
+  sockaddr_storage addr;
+  socklen_t len;
+  if (!parseAddress(host, port, &addr, &len)) return BAD_ADDRESS;
+  std::lock_guard<std::mutex> lock(listen_mu_);
+  if (pep_) return ALREADY;
+  fi_info* info = nullptr;
+  std::string service = portString(port);
+  int r = fi_getinfo(FI_VERSION(1, 9), host, service.c_str(), FI_SOURCE, hints_, &info);
+  if (r != 0) {
+    last_errno_ = -r;
+    return SYSTEM;
+  }
+  if (int s = ensureDomain(info)) {
+    fi_freeinfo(info);
+    return s;
+  }
+  fid_pep* pep = nullptr;
+  r = fi_passive_ep(fabric_, info, &pep, nullptr);
+  fi_freeinfo(info);
+  if (r == 0) r = fi_pep_bind(pep, &eq_->fid, 0);
+  if (r == 0) r = fi_listen(pep);
+  size_t alen = sizeof addr;
+  if (r == 0) r = fi_getname(&pep->fid, &addr, &alen);
+  if (r != 0) {
+    last_errno_ = -r;
+    if (pep) fi_close(&pep->fid);
+    return SYSTEM;
+  }
+  pep_ = pep;
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);  // the port sits at the same place in v6
+  return ntohs(a->sin_port);
+}
+
+int LfFabric::grant(uint32_t peer, const Grant& g) {
+  if (closed()) return FAILED;
+  if (peer >= kPeerIds - 1 || peer == opt_.member_id || g.ring >= map::COMPLETION_RINGS ||
+      (g.kind == GrantKind::CONTROL && !aligned8(g.offset, g.length))) {
+    return BAD_ARGUMENT;
+  }
+  if (g.offset < map::DYNAMIC_BASE || !arena_.contains(g.offset, g.length)) return BAD_RANGE;
+  LfPeer* p = peerFor(peer, true);
+  if (!p) return TOO_MANY;
+  p->grants.add(g);
+  return OK;
+}
+
+int LfFabric::connect(uint32_t peer, const char* host, int port) {
+  if (closed()) return FAILED;
+  if (peer >= kPeerIds - 1 || peer == opt_.member_id) return BAD_ARGUMENT;
+  sockaddr_storage addr;
+  socklen_t len;
+  if (!parseAddress(host, port, &addr, &len)) return BAD_ADDRESS;
+  LfPeer* p = peerFor(peer, true);
+  if (!p) return TOO_MANY;
+  fi_info* dest = nullptr;
+  std::string service = portString(port);
+  if (fi_getinfo(FI_VERSION(1, 9), host, service.c_str(), 0, hints_, &dest) != 0) return BAD_ADDRESS;
+  if (int s = ensureDomain(dest)) {
+    fi_freeinfo(dest);
+    return s == SYSTEM ? FAILED : s;
+  }
+  {
+    std::lock_guard<FairMutex> lock(p->mu);
+    PeerState s = p->state.load();
+    if (s != PeerState::EXPECTED) {
+      fi_freeinfo(dest);
+      return s == PeerState::FAILED ? FAILED : ALREADY;
+    }
+    p->state.store(PeerState::CONNECTING);
+  }
+  post(Command{Command::CONNECT, uint16_t(peer), dest});
+  return OK;
+}
+
+int LfFabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  if (!arena_.contains(offset, length)) return BAD_RANGE;
+  LfPeer* p = peerFor(peer, false);
+  if (!p) return NOT_CONNECTED;
+  return sendWrite(p, offset, length, with_imm, imm);
+}
+
+int LfFabric::writeAll(uint64_t offset, uint64_t length) {
+  if (!arena_.contains(offset, length)) return BAD_RANGE;
+  uint32_t n = peer_count_.load(std::memory_order_acquire);
+  int queued = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    LfPeer* p = in_order_[i];
+    if (p->state.load(std::memory_order_relaxed) == PeerState::CONNECTED && sendWrite(p, offset, length, false, 0) == OK) queued++;
+  }
+  return queued;
+}
+
+int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  std::lock_guard<FairMutex> lock(p->mu);
+  PeerState s = p->state.load(std::memory_order_relaxed);
+  if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+  const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
+  uint64_t done = 0;
+  do {
+    uint64_t chunk = length - done < max ? length - done : max;
+    bool last = done + chunk == length;
+    uint8_t type = last && with_imm ? frame::WRITE_IMM : frame::WRITE;
+    if (sendFrame(p->tx, type, offset + done, uint32_t(chunk), last ? imm : 0) != 0) return FAILED;
+    done += chunk;
+  } while (done < length);
+  return OK;
+}
+
+// Caller holds the peer's mutex (or owns the connection alone). The payload is snapshotted (8-byte atomic
+// loads) into a registered send slot, or into the pending queue when every slot is in flight.
+int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm) {
+  const uint8_t* src = arena_.base + offset;
+  const uint32_t total = frame::kHeaderBytes + length;
+  Stats::add(stats_.frames_out);
+  if (!c->pending.empty() || c->free_send.empty()) {
+    const bool coalescible = type == frame::WRITE;
+    if (coalescible && !c->pending.empty()) {
+      PendingFrame& newest = c->pending.back();
+      frame::Header h = frame::decode(newest.bytes.data());
+      if (newest.coalescible && h.offset == offset && h.length == length) {
+        snapshot(newest.bytes.data() + frame::kHeaderBytes, src, length);
+        Stats::add(stats_.frames_coalesced);
+        return 0;
+      }
+    }
+    bool was_empty = c->pending.empty();
+    c->pending.push_back(PendingFrame{std::vector<uint8_t>(total), coalescible});
+    uint8_t* out = c->pending.back().bytes.data();
+    frame::encode(out, type, offset, length, imm);
+    snapshot(out + frame::kHeaderBytes, src, length);
+    c->has_pending.store(true, std::memory_order_relaxed);
+    if (was_empty) kick();  // the poller sends it when a slot frees
+    return 0;
+  }
+  Slot* s = c->free_send.back();
+  c->free_send.pop_back();
+  frame::encode(s->buf, type, offset, length, imm);
+  snapshot(s->buf + frame::kHeaderBytes, src, length);
+  s->gen = c->gen;
+  ssize_t r = fi_send(c->ep, s->buf, total, c->desc, 0, &s->ctx);
+  Stats::add(stats_.send_calls);
+  if (r == -FI_EAGAIN) {
+    c->pending.push_back(PendingFrame{std::vector<uint8_t>(s->buf, s->buf + total), false});
+    c->has_pending.store(true, std::memory_order_relaxed);
+    c->free_send.push_back(s);
+    kick();
+    return 0;
+  }
+  if (r != 0) {
+    c->free_send.push_back(s);
+    return int(r);
+  }
+  Stats::add(stats_.bytes_out, total);
+  return 0;
+}
+
+int LfFabric::sendHello(LfConn* c) {
+  if (c->free_send.empty()) return -FI_EAGAIN;
+  Slot* s = c->free_send.back();
+  c->free_send.pop_back();
+  frame::encodeHello(s->buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
+  s->gen = c->gen;
+  const uint32_t total = frame::kHeaderBytes + frame::kHelloBytes;
+  ssize_t r;
+  do {
+    r = fi_send(c->ep, s->buf, total, c->desc, 0, &s->ctx);
+    if (r == -FI_EAGAIN) fi_cq_read(cq_, nullptr, 0);  // progress
+  } while (r == -FI_EAGAIN);
+  if (r != 0) c->free_send.push_back(s);
+  return int(r);
+}
+
+// Caller holds the peer's mutex. Moves pending frames into free slots, oldest first.
+int LfFabric::flushPending(LfConn* c) {
+  while (!c->pending.empty() && !c->free_send.empty() && c->ep) {
+    Slot* s = c->free_send.back();
+    const std::vector<uint8_t>& bytes = c->pending.front().bytes;
+    std::memcpy(s->buf, bytes.data(), bytes.size());
+    s->gen = c->gen;
+    ssize_t r = fi_send(c->ep, s->buf, bytes.size(), c->desc, 0, &s->ctx);
+    Stats::add(stats_.send_calls);
+    if (r == -FI_EAGAIN) return 0;
+    if (r != 0) return int(r);
+    Stats::add(stats_.bytes_out, bytes.size());
+    c->free_send.pop_back();
+    c->pending.pop_front();
+    if (c->pending.empty()) c->has_pending.store(false, std::memory_order_relaxed);
+  }
+  return 0;
+}
+
+int LfFabric::disconnect(uint32_t peer) {
+  if (closed()) return FAILED;
+  LfPeer* p = peerFor(peer, false);
+  if (!p) return NOT_CONNECTED;
+  {
+    std::lock_guard<FairMutex> lock(p->mu);
+    if (p->state.load() == PeerState::FAILED) return OK;
+    p->state.store(PeerState::FAILED);
+    p->fail_reason = reason(FailReason::LOCAL_CLOSE);
+  }
+  post(Command{Command::DISCONNECT, uint16_t(peer), nullptr});
+  return OK;
+}
+
+void LfFabric::kick() {
+  uint64_t one = 1;
+  ssize_t r = ::write(wake_fd_, &one, sizeof one);
+  (void)r;
+}
+
+void LfFabric::post(const Command& c) {
+  {
+    std::lock_guard<std::mutex> lock(commands_mu_);
+    commands_.push_back(c);
+  }
+  kick();
+}
+
+void LfFabric::close() {
+  std::lock_guard<std::mutex> lock(close_mu_);
+  if (closed_.exchange(true)) return;
+  stop_.store(true);
+  if (poller_.joinable()) {
+    kick();
+    poller_.join();
+  }
+  uint32_t n = peer_count_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
+    LfPeer* p = in_order_[i];
+    std::lock_guard<FairMutex> plock(p->mu);
+    if (p->state.load() != PeerState::FAILED) {
+      p->state.store(PeerState::FAILED);
+      p->fail_reason = reason(FailReason::LOCAL_CLOSE);
+    }
+    p->tx = nullptr;
+  }
+  for (auto& c : conns_) closeEp(c.get());
+  if (pep_) fi_close(&pep_->fid);
+  pep_ = nullptr;
+  for (auto* list : {&conns_, &dead_}) {
+    for (auto& c : *list) {
+      if (c->mr) fi_close(&c->mr->fid);
+      if (c->dest) fi_freeinfo(c->dest);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> clock(commands_mu_);
+    for (Command& c : commands_) if (c.dest) fi_freeinfo(c.dest);
+    commands_.clear();
+  }
+  if (cq_) fi_close(&cq_->fid);
+  if (eq_) fi_close(&eq_->fid);
+  if (domain_) fi_close(&domain_->fid);
+  if (fabric_) fi_close(&fabric_->fid);
+  cq_ = nullptr;
+  eq_ = nullptr;
+  domain_ = nullptr;
+  fabric_ = nullptr;
+  conns_.clear();
+  dead_.clear();
+  if (hints_) fi_freeinfo(hints_);
+  hints_ = nullptr;
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  wake_fd_ = epoll_fd_ = -1;
+}
+
+// ------------------------------------------------------------------------------------------- poller
+
+void LfFabric::run() {
+  epoll_event events[8];
+  bool busy = false;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const bool ready = ready_.load(std::memory_order_acquire);
+    if (ready && !fds_added_) {
+      fds_added_ = true;
+      for (int fd : {eq_fd_, cq_fd_}) {
+        if (fd < 0) continue;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+      }
+    }
+    int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
+    if (timeout != 0 && ready && eq_fd_ >= 0 && cq_fd_ >= 0) {
+      fid* fids[2] = {&eq_->fid, &cq_->fid};
+      if (fi_trywait(fabric_, fids, 2) != FI_SUCCESS) timeout = 0;
+    }
+    int n = epoll_wait(epoll_fd_, events, 8, timeout);
+    for (int i = 0; i < n; i++) {
+      if (events[i].data.fd == wake_fd_) {
+        uint64_t count;
+        ssize_t r = read(wake_fd_, &count, sizeof count);
+        (void)r;
+      }
+    }
+    int work = 0;
+    try {
+      runCommands();
+      if (ready) {
+        work += pollCq();
+        work += pollEq();
+      }
+      uint64_t now = monotonicNs();
+      if (now >= next_deadline_ns_) onTimers(now);
+      for (size_t i = 0; i < conns_.size(); i++) {
+        LfConn* c = conns_[i].get();
+        if (c->phase == LfPhase::DEAD) continue;
+        if (c->holding || !c->backlog.empty()) drainBacklog(c);
+        if (c->peer && c->phase != LfPhase::DEAD) {
+          int err = 0;
+          if (c->has_pending.load(std::memory_order_relaxed)) {
+            std::lock_guard<FairMutex> lock(c->peer->mu);
+            err = flushPending(c);
+          }
+          if (err) fail(c, reason(FailReason::IO_ERROR));
+        }
+      }
+    } catch (const std::exception&) {
+      // out of memory: keep the member running; the next pass retries
+    }
+    if (rings_.backlogged()) {
+      rings_.flushBacklog();
+      dirty_ |= 1u;
+    }
+    for (uint32_t c = 0; dirty_ != 0; c++) {
+      if (dirty_ & (1u << c)) {
+        dirty_ &= ~(1u << c);
+        if (doorbell(c).ring()) Stats::add(stats_.wakeups);
+      }
+    }
+    if (any_dead_) {
+      for (auto& c : conns_) if (c->phase == LfPhase::DEAD) dead_.push_back(std::move(c));
+      conns_.erase(std::remove(conns_.begin(), conns_.end(), nullptr), conns_.end());
+      any_dead_ = false;
+    }
+    busy = work > 0;
+  }
+}
+
+int LfFabric::pollTimeoutMs(uint64_t now) const {
+  // Without wait descriptors (a provider that offers none) the poller polls every millisecond; with them
+  // it still looks every 20 ms at most, a safety net for a missed wake-up.
+  int timeout = (eq_fd_ >= 0 && cq_fd_ >= 0) ? 20 : 1;
+  if (!ready_.load(std::memory_order_acquire)) timeout = -1;
+  if (next_deadline_ns_ != UINT64_MAX) {
+    uint64_t left = next_deadline_ns_ > now ? next_deadline_ns_ - now : 0;
+    int t = int(std::min<uint64_t>((left + kMs - 1) / kMs, 60000));
+    timeout = timeout < 0 ? t : std::min(timeout, t);
+  }
+  bool waiting = rings_.backlogged();
+  for (const auto& c : conns_) waiting = waiting || c->holding || c->has_pending.load(std::memory_order_relaxed);
+  if (waiting) timeout = timeout < 0 ? 1 : std::min(timeout, 1);
+  return timeout;
+}
+
+void LfFabric::runCommands() {
+  std::vector<Command> commands;
+  {
+    std::lock_guard<std::mutex> lock(commands_mu_);
+    if (commands_.empty()) return;
+    commands.swap(commands_);
+  }
+  uint64_t now = monotonicNs();
+  for (const Command& cmd : commands) {
+    LfPeer* p = by_id_[cmd.peer].load(std::memory_order_acquire);
+    if (cmd.kind == Command::CONNECT) {
+      if (!p || p->state.load() != PeerState::CONNECTING) {
+        fi_freeinfo(cmd.dest);
+        continue;
+      }
+      conns_.push_back(std::make_unique<LfConn>(Role::INITIATOR, LfPhase::RETRY_WAIT));
+      LfConn* c = conns_.back().get();
+      c->peer = p;
+      p->conn = c;
+      c->dest = cmd.dest;
+      c->connect_deadline_ns = now + uint64_t(opt_.connect_timeout_ms) * kMs;
+      startConnect(c, now);
+    } else if (p && p->conn) {
+      fail(p->conn, reason(FailReason::LOCAL_CLOSE));
+    } else if (p) {
+      failPeerWithoutConn(p, reason(FailReason::LOCAL_CLOSE));
+    }
+  }
+}
+
+bool LfFabric::openEp(LfConn* c, fi_info* info) {
+  if (!c->mem) {
+    c->mem.reset(new uint8_t[size_t(kRecvSlots + kSendSlots) * kSlotBytes]);
+    if (mr_local_) {
+      if (fi_mr_reg(domain_, c->mem.get(), size_t(kRecvSlots + kSendSlots) * kSlotBytes, FI_SEND | FI_RECV, 0, 0, 0, &c->mr, nullptr) != 0) {
+        c->mr = nullptr;
+        return false;
+      }
+      c->desc = fi_mr_desc(c->mr);
+    }
+    for (uint32_t i = 0; i < kRecvSlots; i++) c->recv[i] = Slot{{}, c, c->mem.get() + size_t(i) * kSlotBytes, 0, false};
+    for (uint32_t i = 0; i < kSendSlots; i++) c->send[i] = Slot{{}, c, c->mem.get() + size_t(kRecvSlots + i) * kSlotBytes, 0, true};
+  }
+  c->gen++;
+  c->free_send.clear();
+  for (uint32_t i = 0; i < kSendSlots; i++) c->free_send.push_back(&c->send[i]);
+  fid_ep* ep = nullptr;
+  int r = check(fi_endpoint(domain_, info, &ep, c), "fi_endpoint");
+  if (r == 0) r = check(fi_ep_bind(ep, &eq_->fid, 0), "fi_ep_bind(eq)");
+  if (r == 0) r = check(fi_ep_bind(ep, &cq_->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
+  if (r == 0) r = check(fi_enable(ep), "fi_enable");
+  if (r != 0) {
+    if (ep) fi_close(&ep->fid);
+    return false;
+  }
+  c->ep = ep;
+  eps_[&ep->fid] = c;
+  for (uint32_t i = 0; i < kRecvSlots; i++) {
+    Slot* s = &c->recv[i];
+    s->gen = c->gen;
+    if (check(int(fi_recv(ep, s->buf, kSlotBytes, c->desc, 0, &s->ctx)), "fi_recv") != 0) {
+      closeEp(c);
+      return false;
+    }
+  }
+  return true;
+}
+
+void LfFabric::closeEp(LfConn* c) {
+  if (!c->ep) return;
+  eps_.erase(&c->ep->fid);
+  fi_shutdown(c->ep, 0);
+  fi_close(&c->ep->fid);
+  c->ep = nullptr;
+}
+
+void LfFabric::startConnect(LfConn* c, uint64_t now) {
+  if (openEp(c, c->dest) && check(fi_connect(c->ep, c->dest->dest_addr, nullptr, 0), "fi_connect") == 0) {
+    c->phase = LfPhase::CONNECTING;
+    c->deadline_ns = c->connect_deadline_ns;
+    next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+    return;
+  }
+  retryLater(c, now);
+}
+
+void LfFabric::retryLater(LfConn* c, uint64_t now) {
+  closeEp(c);
+  if (now + kConnectRetryNs >= c->connect_deadline_ns) return fail(c, reason(FailReason::CONNECT_TIMEOUT));
+  c->phase = LfPhase::RETRY_WAIT;
+  c->deadline_ns = now + kConnectRetryNs;
+  next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+}
+
+void LfFabric::onTimers(uint64_t now) {
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < conns_.size(); i++) {
+    LfConn* c = conns_[i].get();
+    switch (c->phase) {
+      case LfPhase::RETRY_WAIT:
+        if (c->deadline_ns <= now) startConnect(c, now);
+        break;
+      case LfPhase::CONNECTING:
+        if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
+        break;
+      case LfPhase::HELLO:
+        if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
+        break;
+      default:
+        break;
+    }
+    if (c->phase == LfPhase::RETRY_WAIT || c->phase == LfPhase::CONNECTING || c->phase == LfPhase::HELLO) {
+      next = std::min(next, c->deadline_ns);
+    }
+  }
+  next_deadline_ns_ = next;
+}
+
+int LfFabric::pollEq() {
+  int work = 0;
+  for (;;) {
+    uint32_t ev = 0;
+    fi_eq_cm_entry entry{};
+    ssize_t r = fi_eq_read(eq_, &ev, &entry, sizeof entry, 0);
+    if (r == -FI_EAVAIL) {
+      fi_eq_err_entry err{};
+      if (fi_eq_readerr(eq_, &err, 0) < 0) return work;
+      work++;
+      check(-err.err, "event queue error");
+      LfConn* c = connOf(err.fid);
+      if (!c || c->phase == LfPhase::DEAD) continue;
+      if (c->role == Role::INITIATOR && c->phase == LfPhase::CONNECTING) {
+        retryLater(c, monotonicNs());  // refused (not listening yet) or unreachable: retry until the deadline
+      } else {
+        pollCq();  // what arrived before the error is applied first
+        fail(c, reason(FailReason::IO_ERROR));
+      }
+      continue;
+    }
+    if (r < 0) return work;  // -FI_EAGAIN
+    work++;
+    if (ev == FI_CONNREQ) {
+      onConnReq(entry.info);
+      continue;
+    }
+    if (entry.info) fi_freeinfo(entry.info);
+    LfConn* c = connOf(entry.fid);
+    if (!c || c->phase == LfPhase::DEAD) continue;
+    if (ev == FI_CONNECTED) {
+      onConnected(c);
+    } else if (ev == FI_SHUTDOWN) {
+      pollCq();  // frames the peer sent before it went away are still applied, in order
+      if (c->phase != LfPhase::DEAD) fail(c, reason(FailReason::CLOSED));
+    }
+  }
+}
+
+void LfFabric::onConnReq(fi_info* info) {
+  if (!info) return;
+  conns_.push_back(std::make_unique<LfConn>(Role::ACCEPTOR, LfPhase::HELLO));
+  LfConn* c = conns_.back().get();
+  c->deadline_ns = monotonicNs() + uint64_t(opt_.handshake_timeout_ms) * kMs;
+  next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+  if (!openEp(c, info) || check(fi_accept(c->ep, nullptr, 0), "fi_accept") != 0) {
+    if (!c->ep) fi_reject(pep_, info->handle, nullptr, 0);
+    closeEp(c);
+    c->phase = LfPhase::DEAD;
+    any_dead_ = true;
+  }
+  fi_freeinfo(info);
+}
+
+void LfFabric::onConnected(LfConn* c) {
+  if (c->role == Role::ACCEPTOR || c->phase != LfPhase::CONNECTING) return;  // the acceptor waits for a HELLO
+  LfPeer* p = c->peer;
+  uint64_t now = monotonicNs();
+  c->phase = LfPhase::HELLO;
+  c->deadline_ns = now + uint64_t(opt_.handshake_timeout_ms) * kMs;
+  next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+  int sent;
+  {
+    std::lock_guard<FairMutex> lock(p->mu);
+    if (p->state.load() != PeerState::CONNECTING) {
+      sent = 1;
+    } else {
+      p->state.store(PeerState::HANDSHAKING);
+      p->tx = c;
+      sent = sendHello(c);
+    }
+  }
+  if (sent == 1) return fail(c, reason(FailReason::LOCAL_CLOSE));
+  if (sent != 0) return fail(c, reason(FailReason::CLOSED));
+}
+
+int LfFabric::pollCq() {
+  int work = 0;
+  fi_cq_msg_entry entries[64];
+  for (;;) {
+    ssize_t n = fi_cq_read(cq_, entries, 64);
+    if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      if (fi_cq_readerr(cq_, &err, 0) < 0) return work;
+      work++;
+      check(-err.err, "completion error");
+      if (!err.op_context) continue;
+      Slot* s = reinterpret_cast<Slot*>(err.op_context);
+      LfConn* c = s->conn;
+      if (c->phase == LfPhase::DEAD || s->gen != c->gen || err.err == FI_ECANCELED) continue;
+      fail(c, reason(err.err == FI_ETRUNC || err.err == FI_EMSGSIZE ? FailReason::OVERSIZE : FailReason::IO_ERROR));
+      continue;
+    }
+    if (n <= 0) return work;
+    work += int(n);
+    Stats::bump(stats_.recv_calls);
+    for (ssize_t i = 0; i < n; i++) {
+      Slot* s = reinterpret_cast<Slot*>(entries[i].op_context);
+      if (!s) continue;
+      LfConn* c = s->conn;
+      if (c->phase == LfPhase::DEAD || s->gen != c->gen) continue;
+      if (s->send) onSent(c, s);
+      else onRecv(c, s, uint32_t(entries[i].len));
+    }
+  }
+}
+
+void LfFabric::onSent(LfConn* c, Slot* s) {
+  LfPeer* p = c->peer;
+  if (!p) {  // an acceptor's slot before it knew its peer (cannot happen: it sends only after the HELLO)
+    c->free_send.push_back(s);
+    return;
+  }
+  int err;
+  {
+    std::lock_guard<FairMutex> lock(p->mu);
+    c->free_send.push_back(s);
+    err = flushPending(c);
+  }
+  if (err) fail(c, reason(FailReason::IO_ERROR));
+}
+
+void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
+  Stats::bump(stats_.bytes_in, len);
+  if (c->holding || !c->backlog.empty()) {
+    c->backlog.emplace_back(s, len);
+    return;
+  }
+  applyFrame(c, s->buf, len);
+  if (c->phase != LfPhase::DEAD) repost(c, s);
+}
+
+void LfFabric::repost(LfConn* c, Slot* s) {
+  s->gen = c->gen;
+  if (fi_recv(c->ep, s->buf, kSlotBytes, c->desc, 0, &s->ctx) != 0) fail(c, reason(FailReason::IO_ERROR));
+}
+
+void LfFabric::drainBacklog(LfConn* c) {
+  if (c->holding) {
+    if (!rings_.tryPush(c->held_ring, c->held)) return;
+    c->holding = false;
+    dirty_ |= 1u << c->held_ring;
+  }
+  while (!c->backlog.empty() && !c->holding && c->phase != LfPhase::DEAD) {
+    auto [s, len] = c->backlog.front();
+    c->backlog.pop_front();
+    applyFrame(c, s->buf, len);
+    if (c->phase != LfPhase::DEAD) repost(c, s);
+  }
+}
+
+// The receiver rules of connection.cc, for a frame that arrived whole in one message.
+bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
+  if (len < 4) {
+    fail(c, reason(FailReason::TRUNCATED));
+    return false;
+  }
+  uint16_t magic;
+  std::memcpy(&magic, at, 2);
+  if (magic != frame::kMagic) return fail(c, reason(FailReason::BAD_MAGIC)), false;
+  if (at[2] != frame::kVersion) return fail(c, reason(FailReason::BAD_VERSION)), false;
+  const uint8_t type = at[3];
+  const bool hello_time = c->phase == LfPhase::HELLO;
+  if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM) || hello_time) {
+    return fail(c, reason(FailReason::BAD_TYPE)), false;
+  }
+  if (len < frame::kHeaderBytes) return fail(c, reason(FailReason::TRUNCATED)), false;
+  frame::Header h = frame::decode(at);
+  if (type == frame::HELLO) {
+    if (h.length != frame::kHelloBytes || h.offset != 0 || len != frame::kHeaderBytes + frame::kHelloBytes) {
+      return fail(c, reason(FailReason::BAD_TYPE)), false;
+    }
+    onHello(c, frame::decodeHello(at + frame::kHeaderBytes));
+    return c->phase != LfPhase::DEAD;
+  }
+  if (h.length > opt_.max_frame_bytes) return fail(c, reason(FailReason::OVERSIZE)), false;
+  if (len != frame::kHeaderBytes + uint64_t(h.length)) return fail(c, reason(FailReason::TRUNCATED)), false;
+  c->peer->grants.refresh(c->grants, c->grants_seen);
+  const Grant* g = GrantTable::find(c->grants, h.offset, h.length);
+  if (!g || !arena_.contains(h.offset, h.length)) return fail(c, reason(FailReason::OUT_OF_GRANT)), false;
+  if (g->kind == GrantKind::CONTROL && !aligned8(h.offset, h.length)) return fail(c, reason(FailReason::MISALIGNED)), false;
+  uint8_t* dst = arena_.base + h.offset;
+  if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
+  else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
+  Stats::bump(stats_.frames_in);
+  if (type != frame::WRITE_IMM) {
+    if (!g->quiet) dirty_ |= 1u << g->ring;
+    return true;
+  }
+  dirty_ |= 1u << g->ring;
+  Completion comp{uint16_t(CompletionKind::WRITE_IMM), c->peer->id, h.imm, h.offset, h.length, monotonicNs()};
+  if (rings_.tryPush(g->ring, comp)) return true;
+  c->holding = true;  // later frames of this peer wait behind it (backlog), their buffers not reposted
+  c->held_ring = g->ring;
+  c->held = comp;
+  return false;
+}
+
+void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
+  if (c->role == Role::ACCEPTOR) {
+    LfPeer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
+    if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
+    if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+    int err;
+    {
+      std::lock_guard<FairMutex> lock(p->mu);
+      if (p->state.load() != PeerState::EXPECTED) {
+        err = 1;
+      } else {
+        p->tx = c;
+        p->state.store(PeerState::CONNECTED);
+        err = sendHello(c);
+      }
+    }
+    if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
+    c->peer = p;
+    p->conn = c;
+    c->phase = LfPhase::OPEN;
+    if (err != 0) return fail(c, reason(FailReason::CLOSED));
+    event(CompletionKind::PEER_CONNECTED, p->id, 0);
+    return;
+  }
+  LfPeer* p = c->peer;
+  if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
+  if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  {
+    std::lock_guard<FairMutex> lock(p->mu);
+    if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
+    p->state.store(PeerState::CONNECTED);
+  }
+  c->phase = LfPhase::OPEN;
+  event(CompletionKind::PEER_CONNECTED, p->id, 0);
+}
+
+void LfFabric::fail(LfConn* c, uint32_t why) {
+  if (c->phase == LfPhase::DEAD) return;
+  LfPeer* p = c->peer;
+  if (p) {
+    std::lock_guard<FairMutex> lock(p->mu);
+    if (p->state.load() == PeerState::FAILED && p->fail_reason) {
+      why = p->fail_reason;
+    } else {
+      p->state.store(PeerState::FAILED);
+      p->fail_reason = why;
+    }
+    if (p->tx == c) p->tx = nullptr;
+    if (p->conn == c) p->conn = nullptr;
+    c->pending.clear();
+    c->has_pending.store(false, std::memory_order_relaxed);
+    closeEp(c);  // under mu: no writer can be posting to it
+  } else {
+    closeEp(c);
+  }
+  c->holding = false;
+  c->backlog.clear();
+  c->phase = LfPhase::DEAD;
+  any_dead_ = true;
+  if (!p) {
+    event(CompletionKind::CONNECTION_REJECTED, kUnknownPeer, why);
+  } else if (!p->failure_reported) {
+    p->failure_reported = true;
+    event(CompletionKind::PEER_FAILED, p->id, why);
+  }
+}
+
+void LfFabric::failPeerWithoutConn(LfPeer* p, uint32_t why) {
+  {
+    std::lock_guard<FairMutex> lock(p->mu);
+    if (p->state.load() == PeerState::FAILED && p->fail_reason) why = p->fail_reason;
+    p->state.store(PeerState::FAILED);
+    p->fail_reason = why;
+  }
+  if (p->failure_reported) return;
+  p->failure_reported = true;
+  event(CompletionKind::PEER_FAILED, p->id, why);
+}
+
+void LfFabric::event(CompletionKind kind, uint16_t peer, uint32_t why) {
+  rings_.pushEvent(Completion{uint16_t(kind), peer, why, 0, 0, monotonicNs()});
+  dirty_ |= 1u;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> makeLibfabricBackend(ArenaView arena, const FabricOptions& options, Stats& stats) {
+  return std::make_unique<LfFabric>(arena, options, stats);
+}
+
+}  // namespace squall

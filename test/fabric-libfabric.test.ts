@@ -1,0 +1,219 @@
+// The libfabric backend of the native fabric (docs/rdma.md) end to end: real addon, real libfabric
+// providers on 127.0.0.1, two fabrics per test in one process. The core of test/fabric.test.ts, per provider.
+// Skipped (with a message) when the addon was built without libfabric.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Arena } from '../ts/arena.js';
+import { ConfigError, NativeUnavailableError } from '../ts/errors.js';
+import { CompletionRing } from '../ts/fabric/completions.js';
+import { GrantKind, WriteStatus } from '../ts/fabric/fabric.js';
+import { NativeFabric, libfabricNotBuiltError, nativeBackends } from '../ts/fabric/native.js';
+import * as map from '../ts/generated/memory-map.js';
+
+const { CompletionKind: K, FailReason: R } = map;
+const D = map.DYNAMIC_BASE;
+const MiB = 1024 * 1024;
+const built = nativeBackends().includes('libfabric');
+
+interface Seen { kind: number; peer: number; imm: number; offset: number; length: number }
+
+class Member {
+  readonly arena: Arena;
+  readonly fabric: NativeFabric;
+  readonly rings: [CompletionRing, CompletionRing];
+  readonly seen: [Seen[], Seen[]] = [[], []];
+  port = 0;
+  constructor(readonly id: number, provider: string, options: { layoutTag?: number; connectTimeoutMs?: number } = {}) {
+    this.arena = Arena.create({ memberId: id, bytes: 8 * MiB });
+    this.fabric = NativeFabric.create(this.arena, {
+      memberId: id, layoutTag: options.layoutTag ?? 0x5eed, backend: 'libfabric', provider,
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    });
+    this.rings = [new CompletionRing(this.arena, 0), new CompletionRing(this.arena, 1)];
+  }
+  listen(): number { return (this.port = this.fabric.listen('127.0.0.1', 0)); }
+  drain(): void {
+    for (const r of [0, 1] as const) this.rings[r].drain((kind, peer, imm, offset, length) => this.seen[r].push({ kind, peer, imm, offset, length }));
+  }
+  has(kind: number, peer: number, imm?: number, ring: 0 | 1 = 0): boolean {
+    return this.seen[ring].some((e) => e.kind === kind && e.peer === peer && (imm === undefined || e.imm === imm));
+  }
+  close(): void { this.fabric.close(); }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(members: Member[], ready: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const m of members) m.drain();
+    if (ready()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+async function connectPair(a: Member, b: Member, grants: { offset: number; length: number; kind: GrantKind; ring: number }[]): Promise<void> {
+  if (!b.port) b.listen();
+  for (const g of grants) { a.fabric.grant(b.id, g); b.fabric.grant(a.id, g); }
+  a.fabric.connect(b.id, '127.0.0.1', b.port);
+  await until([a, b], () => a.has(K.PEER_CONNECTED, b.id) && b.has(K.PEER_CONNECTED, a.id), `${a.id} ↔ ${b.id} connected`);
+}
+const dataGrant = (offset: number, length: number, ring = 0) => ({ offset, length, kind: GrantKind.Data, ring });
+const controlGrant = (offset: number, length: number, ring = 0) => ({ offset, length, kind: GrantKind.Control, ring });
+
+/** A provider is usable when a fabric can be created with it (shm offers no FI_EP_MSG endpoints). */
+function usable(provider: string): boolean {
+  try { new Member(1, provider).close(); return true; } catch (e) { if (e instanceof ConfigError) return false; throw e; }
+}
+
+test('selecting libfabric on an addon built without it: NativeUnavailableError naming libfabric-dev', () => {
+  const err = libfabricNotBuiltError();
+  assert.ok(err instanceof NativeUnavailableError);
+  assert.match(err.message, 'libfabric-dev');
+  process.env['SQUALL_FORCE_NO_LIBFABRIC'] = '1';
+  try {
+    assert.throws(() => new Member(1, 'tcp'), (e: unknown) => e instanceof NativeUnavailableError && /libfabric-dev/.test((e as Error).message));
+  } finally {
+    delete process.env['SQUALL_FORCE_NO_LIBFABRIC'];
+  }
+});
+
+if (!built) {
+  test('libfabric backend not built: the provider suites are skipped', () => {
+    console.log('  (skipped: this addon was built without libfabric; apt-get install libfabric-dev and npm run build:native)');
+  });
+} else {
+  test('bad configuration: an unknown provider, shm (no FI_EP_MSG), a provider with backend tcp → ConfigError', () => {
+    assert.throws(() => new Member(1, 'nosuchprovider'), (e: unknown) => e instanceof ConfigError && /fi_info -p nosuchprovider/.test((e as Error).message));
+    assert.throws(() => new Member(1, 'Bad Name!'), (e: unknown) => e instanceof ConfigError);
+    const arena = Arena.create({ memberId: 1, bytes: 8 * MiB });
+    assert.throws(() => NativeFabric.create(arena, { memberId: 1, layoutTag: 0, provider: 'tcp' }), (e: unknown) => e instanceof ConfigError);
+    assert.throws(() => NativeFabric.create(arena, { memberId: 1, layoutTag: 0, backend: 'rdma' as 'tcp' }), (e: unknown) => e instanceof ConfigError);
+  });
+
+  // sockets is opt-in (SQUALL_LF_PROVIDERS=tcp,sockets,shm): it passes most runs but intermittently stalls a
+  // connect or a write for > 5 s (not yet understood; docs/rdma.md). shm offers no FI_EP_MSG endpoints.
+  const providers = (process.env['SQUALL_LF_PROVIDERS'] ?? 'tcp,shm').split(',').filter(Boolean);
+  for (const provider of providers) {
+    if (!usable(provider)) {
+      test(`provider ${provider}: not usable here (no FI_EP_MSG endpoints), skipped`, () => {});
+      continue;
+    }
+    test(`[${provider}] connect, a write lands at the same offset, nothing around it`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      try {
+        assert.is(a.fabric.backend, 'libfabric');
+        await connectPair(a, b, [dataGrant(D, 4096)]);
+        const bytes = Uint8Array.from({ length: 100 }, (_, i) => (i * 13 + 1) & 0xff);
+        a.arena.u8.set(bytes, D + 200);
+        assert.equal(a.fabric.write(2, D + 200, 100), WriteStatus.Ok);
+        await until([a, b], () => b.arena.u8[D + 299] === bytes[99], 'the write to land');
+        assert.equal([...b.arena.u8.subarray(D + 200, D + 300)], [...bytes]);
+        assert.is(b.arena.u8[D + 199], 0);
+        assert.is(b.arena.u8[D + 300], 0);
+        assert.ok(b.fabric.stats().framesIn >= 1);
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] writeImm: completion with imm, offset, length in the ring its grant names`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      try {
+        await connectPair(a, b, [controlGrant(D, 4096, 0), dataGrant(D + 65536, 65536, 1)]);
+        assert.is(a.fabric.writeImm(2, D + 65536 + 128, 256, 0xdeadbeef), WriteStatus.Ok);
+        assert.is(a.fabric.writeImm(2, D + 8, 16, 7), WriteStatus.Ok);
+        await until([a, b], () => b.seen[1].length === 1 && b.seen[0].some((e) => e.kind === K.WRITE_IMM), 'both completions');
+        assert.equal(b.seen[1][0], { kind: K.WRITE_IMM, peer: 1, imm: 0xdeadbeef, offset: D + 65536 + 128, length: 256 });
+        assert.ok(b.has(K.WRITE_IMM, 1, 7, 0));
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] writes to one peer are applied in order (a counter never goes backwards)`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      try {
+        await connectPair(a, b, [controlGrant(D, 64, 0)]);
+        let last = 0n;
+        let backwards = 0;
+        for (let v = 1n; v <= 20000n; v++) {
+          a.arena.i64[D >> 3] = v;
+          assert.is(a.fabric.write(2, D, 8), WriteStatus.Ok);
+          if (v % 500n === 0n) { const seen = b.arena.i64[D >> 3]!; if (seen < last) backwards++; last = seen; await sleep(0); }
+        }
+        a.fabric.writeImm(2, D, 8, 1);
+        await until([a, b], () => b.has(K.WRITE_IMM, 1, 1), 'the final completion');
+        assert.is(b.arena.i64[D >> 3], 20000n);
+        assert.is(backwards, 0);
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] a 4 MiB write lands whole; its completion comes after all of it`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      try {
+        await connectPair(a, b, [dataGrant(D, 4 * MiB, 1)]);
+        for (let i = 0; i < 4 * MiB; i++) a.arena.u8[D + i] = (i * 31 + 7) & 0xff;
+        assert.is(a.fabric.writeImm(2, D, 4 * MiB, 42), WriteStatus.Ok);
+        await until([a, b], () => b.has(K.WRITE_IMM, 1, 42, 1), 'the large write', 15000);
+        assert.ok(Buffer.compare(a.arena.u8.subarray(D, D + 4 * MiB), b.arena.u8.subarray(D, D + 4 * MiB)) === 0, 'identical bytes');
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] a write outside the grant fails the sender's connection, arena untouched`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      try {
+        b.listen();
+        a.fabric.grant(2, dataGrant(D, 1 * MiB)); // a lets b write a whole MiB, b grants a only 4 KiB
+        b.fabric.grant(1, dataGrant(D, 4096));
+        a.fabric.connect(2, '127.0.0.1', b.port);
+        await until([a, b], () => a.has(K.PEER_CONNECTED, 2) && b.has(K.PEER_CONNECTED, 1), 'connected');
+        a.arena.u8.fill(9, D + 8192, D + 8292);
+        a.fabric.write(2, D + 8192, 100);
+        await until([a, b], () => b.has(K.PEER_FAILED, 1, R.OUT_OF_GRANT) && a.has(K.PEER_FAILED, 2), 'both sides to fail');
+        assert.is(b.arena.u8[D + 8192], 0);
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] failure on close; disconnect; connect timeout; layout mismatch; unknown peer`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      const c = new Member(3, provider, { connectTimeoutMs: 300 });
+      const d = new Member(4, provider, { layoutTag: 1 });
+      try {
+        await connectPair(a, b, [dataGrant(D, 4096)]);
+        b.close();
+        await until([a], () => a.has(K.PEER_FAILED, 2, R.CLOSED), 'PEER_FAILED(CLOSED) after the peer closed');
+        assert.is(a.fabric.write(2, D, 8), WriteStatus.Failed);
+        // connect timeout: nobody listens there
+        c.fabric.grant(5, dataGrant(D, 4096));
+        const port = a.listen();
+        c.fabric.connect(5, '127.0.0.1', port + 1 === 65536 ? port - 1 : port + 1);
+        await until([c], () => c.has(K.PEER_FAILED, 5, R.CONNECT_TIMEOUT), 'CONNECT_TIMEOUT');
+        // layout mismatch: d (tag 1) → a (tag 0x5eed)
+        a.fabric.grant(4, dataGrant(D, 4096));
+        d.fabric.grant(1, dataGrant(D, 4096));
+        d.fabric.connect(1, '127.0.0.1', port);
+        await until([a, d], () => a.seen[0].some((e) => e.kind === K.CONNECTION_REJECTED && e.imm === R.LAYOUT_MISMATCH), 'a refuses d');
+        await until([d], () => d.has(K.PEER_FAILED, 1), 'd fails');
+        // unknown peer: c → a, a never granted 3
+        c.fabric.grant(1, dataGrant(D, 4096));
+        c.fabric.connect(1, '127.0.0.1', port);
+        await until([a, c], () => a.seen[0].some((e) => e.kind === K.CONNECTION_REJECTED && e.imm === R.UNKNOWN_PEER) && c.has(K.PEER_FAILED, 1), 'a rejects c');
+      } finally { a.close(); b.close(); c.close(); d.close(); }
+    });
+
+    test(`[${provider}] disconnect: PEER_FAILED(LOCAL_CLOSE) here, PEER_FAILED(CLOSED) there`, async () => {
+      const a = new Member(1, provider);
+      const b = new Member(2, provider);
+      try {
+        await connectPair(a, b, [dataGrant(D, 4096)]);
+        a.fabric.disconnect(2);
+        await until([a, b], () => a.has(K.PEER_FAILED, 2, R.LOCAL_CLOSE) && b.has(K.PEER_FAILED, 1, R.CLOSED), 'both failed');
+      } finally { a.close(); b.close(); }
+    });
+  }
+}
+
+test.run();
