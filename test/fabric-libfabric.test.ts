@@ -4,66 +4,19 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Arena } from '../ts/arena.js';
 import { ConfigError, NativeUnavailableError } from '../ts/errors.js';
-import { CompletionRing } from '../ts/fabric/completions.js';
 import { GrantKind, WriteStatus } from '../ts/fabric/fabric.js';
 import { NativeFabric, libfabricNotBuiltError, nativeBackends } from '../ts/fabric/native.js';
+import { Arena } from '../ts/arena.js';
 import * as map from '../ts/generated/memory-map.js';
+import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
 
 const { CompletionKind: K, FailReason: R } = map;
-const D = map.DYNAMIC_BASE;
-const MiB = 1024 * 1024;
 const built = nativeBackends().includes('libfabric');
-
-interface Seen { kind: number; peer: number; imm: number; offset: number; length: number }
-
-class Member {
-  readonly arena: Arena;
-  readonly fabric: NativeFabric;
-  readonly rings: [CompletionRing, CompletionRing];
-  readonly seen: [Seen[], Seen[]] = [[], []];
-  port = 0;
-  constructor(readonly id: number, provider: string, options: { layoutTag?: number; connectTimeoutMs?: number } = {}) {
-    this.arena = Arena.create({ memberId: id, bytes: 8 * MiB });
-    this.fabric = NativeFabric.create(this.arena, {
-      memberId: id, layoutTag: options.layoutTag ?? 0x5eed, backend: 'libfabric', provider,
-      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-    });
-    this.rings = [new CompletionRing(this.arena, 0), new CompletionRing(this.arena, 1)];
-  }
-  listen(): number { return (this.port = this.fabric.listen('127.0.0.1', 0)); }
-  drain(): void {
-    for (const r of [0, 1] as const) this.rings[r].drain((kind, peer, imm, offset, length) => this.seen[r].push({ kind, peer, imm, offset, length }));
-  }
-  has(kind: number, peer: number, imm?: number, ring: 0 | 1 = 0): boolean {
-    return this.seen[ring].some((e) => e.kind === kind && e.peer === peer && (imm === undefined || e.imm === imm));
-  }
-  close(): void { this.fabric.close(); }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(members: Member[], ready: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const m of members) m.drain();
-    if (ready()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
-async function connectPair(a: Member, b: Member, grants: { offset: number; length: number; kind: GrantKind; ring: number }[]): Promise<void> {
-  if (!b.port) b.listen();
-  for (const g of grants) { a.fabric.grant(b.id, g); b.fabric.grant(a.id, g); }
-  a.fabric.connect(b.id, '127.0.0.1', b.port);
-  await until([a, b], () => a.has(K.PEER_CONNECTED, b.id) && b.has(K.PEER_CONNECTED, a.id), `${a.id} ↔ ${b.id} connected`);
-}
-const dataGrant = (offset: number, length: number, ring = 0) => ({ offset, length, kind: GrantKind.Data, ring });
-const controlGrant = (offset: number, length: number, ring = 0) => ({ offset, length, kind: GrantKind.Control, ring });
 
 /** A provider is usable when a fabric can be created with it (shm offers no FI_EP_MSG endpoints). */
 function usable(provider: string): boolean {
-  try { new Member(1, provider).close(); return true; } catch (e) { if (e instanceof ConfigError) return false; throw e; }
+  try { new Member(1, { backend: 'libfabric', provider }).close(); return true; } catch (e) { if (e instanceof ConfigError) return false; throw e; }
 }
 
 test('selecting libfabric on an addon built without it: NativeUnavailableError naming libfabric-dev', () => {
@@ -72,7 +25,7 @@ test('selecting libfabric on an addon built without it: NativeUnavailableError n
   assert.match(err.message, 'libfabric-dev');
   process.env['SQUALL_FORCE_NO_LIBFABRIC'] = '1';
   try {
-    assert.throws(() => new Member(1, 'tcp'), (e: unknown) => e instanceof NativeUnavailableError && /libfabric-dev/.test((e as Error).message));
+    assert.throws(() => new Member(1, { backend: 'libfabric', provider: 'tcp' }), (e: unknown) => e instanceof NativeUnavailableError && /libfabric-dev/.test((e as Error).message));
   } finally {
     delete process.env['SQUALL_FORCE_NO_LIBFABRIC'];
   }
@@ -84,8 +37,8 @@ if (!built) {
   });
 } else {
   test('bad configuration: an unknown provider, shm (no FI_EP_MSG), a provider with backend tcp → ConfigError', () => {
-    assert.throws(() => new Member(1, 'nosuchprovider'), (e: unknown) => e instanceof ConfigError && /fi_info -p nosuchprovider/.test((e as Error).message));
-    assert.throws(() => new Member(1, 'Bad Name!'), (e: unknown) => e instanceof ConfigError);
+    assert.throws(() => new Member(1, { backend: 'libfabric', provider: 'nosuchprovider' }), (e: unknown) => e instanceof ConfigError && /fi_info -p nosuchprovider/.test((e as Error).message));
+    assert.throws(() => new Member(1, { backend: 'libfabric', provider: 'Bad Name!' }), (e: unknown) => e instanceof ConfigError);
     const arena = Arena.create({ memberId: 1, bytes: 8 * MiB });
     assert.throws(() => NativeFabric.create(arena, { memberId: 1, layoutTag: 0, provider: 'tcp' }), (e: unknown) => e instanceof ConfigError);
     assert.throws(() => NativeFabric.create(arena, { memberId: 1, layoutTag: 0, backend: 'rdma' as 'tcp' }), (e: unknown) => e instanceof ConfigError);
@@ -100,8 +53,8 @@ if (!built) {
       continue;
     }
     test(`[${provider}] connect, a write lands at the same offset, nothing around it`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
       try {
         assert.is(a.fabric.backend, 'libfabric');
         await connectPair(a, b, [dataGrant(D, 4096)]);
@@ -117,8 +70,8 @@ if (!built) {
     });
 
     test(`[${provider}] writeImm: completion with imm, offset, length in the ring its grant names`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
       try {
         await connectPair(a, b, [controlGrant(D, 4096, 0), dataGrant(D + 65536, 65536, 1)]);
         assert.is(a.fabric.writeImm(2, D + 65536 + 128, 256, 0xdeadbeef), WriteStatus.Ok);
@@ -130,8 +83,8 @@ if (!built) {
     });
 
     test(`[${provider}] writes to one peer are applied in order (a counter never goes backwards)`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
       try {
         await connectPair(a, b, [controlGrant(D, 64, 0)]);
         let last = 0n;
@@ -149,8 +102,8 @@ if (!built) {
     });
 
     test(`[${provider}] a 4 MiB write lands whole; its completion comes after all of it`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
       try {
         await connectPair(a, b, [dataGrant(D, 4 * MiB, 1)]);
         for (let i = 0; i < 4 * MiB; i++) a.arena.u8[D + i] = (i * 31 + 7) & 0xff;
@@ -161,8 +114,8 @@ if (!built) {
     });
 
     test(`[${provider}] a write outside the grant fails the sender's connection, arena untouched`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
       try {
         b.listen();
         a.fabric.grant(2, dataGrant(D, 1 * MiB)); // a lets b write a whole MiB, b grants a only 4 KiB
@@ -177,10 +130,10 @@ if (!built) {
     });
 
     test(`[${provider}] failure on close; disconnect; connect timeout; layout mismatch; unknown peer`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
-      const c = new Member(3, provider, { connectTimeoutMs: 300 });
-      const d = new Member(4, provider, { layoutTag: 1 });
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
+      const c = new Member(3, { backend: 'libfabric', provider, connectTimeoutMs: 300 });
+      const d = new Member(4, { backend: 'libfabric', provider, layoutTag: 1 });
       try {
         await connectPair(a, b, [dataGrant(D, 4096)]);
         b.close();
@@ -205,8 +158,8 @@ if (!built) {
     });
 
     test(`[${provider}] disconnect: PEER_FAILED(LOCAL_CLOSE) here, PEER_FAILED(CLOSED) there`, async () => {
-      const a = new Member(1, provider);
-      const b = new Member(2, provider);
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
       try {
         await connectPair(a, b, [dataGrant(D, 4096)]);
         a.fabric.disconnect(2);

@@ -14,10 +14,9 @@ import { CompletionRing } from '../ts/fabric/completions.js';
 import { GrantKind, WriteStatus } from '../ts/fabric/fabric.js';
 import { NativeFabric, attachFabric, doorbellEpoch, waitForChange } from '../ts/fabric/native.js';
 import * as map from '../ts/generated/memory-map.js';
+import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
 
 const { CompletionKind: K, FailReason: R } = map;
-const D = map.DYNAMIC_BASE;
-const MiB = 1024 * 1024;
 
 // ------------------------------------------------------------------------------------------- worker side
 
@@ -115,73 +114,6 @@ function workerMain(data: WorkerData): void {
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-interface Seen { kind: number; peer: number; imm: number; offset: number; length: number }
-
-/** One member: an arena, a fabric, and what its two completion rings produced so far. */
-class Member {
-  readonly arena: Arena;
-  readonly fabric: NativeFabric;
-  readonly rings: [CompletionRing, CompletionRing];
-  readonly seen: [Seen[], Seen[]] = [[], []];
-  port = 0;
-
-  constructor(readonly id: number, options: { arenaBytes?: number; layoutTag?: number; connectTimeoutMs?: number; maxFrameBytes?: number } = {}) {
-    this.arena = Arena.create({ memberId: id, bytes: options.arenaBytes ?? 8 * MiB });
-    this.fabric = NativeFabric.create(this.arena, {
-      memberId: id,
-      layoutTag: options.layoutTag ?? 0x5eed,
-      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-      ...(options.maxFrameBytes ? { maxFrameBytes: options.maxFrameBytes } : {}),
-    });
-    this.rings = [new CompletionRing(this.arena, 0), new CompletionRing(this.arena, 1)];
-  }
-
-  listen(): number {
-    this.port = this.fabric.listen('127.0.0.1', 0);
-    return this.port;
-  }
-
-  drain(): void {
-    for (const r of [0, 1] as const) {
-      this.rings[r].drain((kind, peer, imm, offset, length) => this.seen[r].push({ kind, peer, imm, offset, length }));
-    }
-  }
-
-  has(kind: number, peer: number, imm?: number, ring: 0 | 1 = 0): boolean {
-    return this.seen[ring].some((e) => e.kind === kind && e.peer === peer && (imm === undefined || e.imm === imm));
-  }
-
-  close(): void {
-    this.fabric.close();
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `ready()` (draining every member's rings first), or fails with `what`. */
-async function until(members: Member[], ready: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const m of members) m.drain();
-    if (ready()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-/** Grants each side `ranges` of the other and connects a → b; resolves once both saw PEER_CONNECTED. */
-async function connectPair(a: Member, b: Member, grants: { offset: number; length: number; kind: GrantKind; ring: number; quiet?: boolean }[]): Promise<void> {
-  if (!b.port) b.listen();
-  for (const g of grants) {
-    a.fabric.grant(b.id, g);
-    b.fabric.grant(a.id, g);
-  }
-  a.fabric.connect(b.id, '127.0.0.1', b.port);
-  await until([a, b], () => a.has(K.PEER_CONNECTED, b.id) && b.has(K.PEER_CONNECTED, a.id), `${a.id} ↔ ${b.id} connected`);
-}
-
-const dataGrant = (offset: number, length: number, ring = 0) => ({ offset, length, kind: GrantKind.Data, ring });
-const controlGrant = (offset: number, length: number, ring = 0) => ({ offset, length, kind: GrantKind.Control, ring });
 
 function startWorker(data: Partial<WorkerData>): { worker: Worker; ready: Promise<void>; done: Promise<Record<string, number>> } {
   const flags = data.flags ?? new SharedArrayBuffer(4);
