@@ -4,10 +4,11 @@
 
 import { parseArgs } from 'node:util';
 import { SstCluster } from '../harness/cluster.js';
+import { cliArgs } from './args.js';
 import { progressOnStderr } from './progress.js';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { seconds: { type: 'string' } } });
+  const values = cliArgs('demo', () => parseArgs({ args: argv, options: { seconds: { type: 'string' } } }).values);
   const seconds = Number(values.seconds ?? 8);
   const progress = progressOnStderr('demo');
   progress('starting 3 SST members as processes on 127.0.0.1 (ports chosen by the system)');

@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { loadSstConfig } from '../sst/config.js';
 import { SstMember } from '../sst/member.js';
+import { cliArgs } from './args.js';
 import { progressOnStderr } from './progress.js';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const values = cliArgs('sst', () => parseArgs({
     args: argv,
     options: { config: { type: 'string' }, id: { type: 'string' }, 'interval-ms': { type: 'string' }, listen: { type: 'string' } },
-  });
+  }).values);
   if (!values.config || values.id === undefined) throw new ConfigError('squall sst needs --config FILE and --id N');
   const id = Number(values.id);
   const intervalMs = Number(values['interval-ms'] ?? 100);

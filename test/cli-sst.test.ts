@@ -1,0 +1,89 @@
+// `squall sst --config FILE --id N`: three real CLI processes form a table from a JSON file, count,
+// print their copies of the table, and stop cleanly on SIGINT.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url));
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  })));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+interface Run { child: ChildProcess; out: string; err: string }
+
+function start(config: string, id: number): Run {
+  const child = spawn(process.execPath, [cli, 'sst', '--config', config, '--id', String(id), '--interval-ms', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run: Run = { child, out: '', err: '' };
+  child.stdout!.on('data', (d) => { run.out += d; });
+  child.stderr!.on('data', (d) => { run.err += d; });
+  return run;
+}
+
+async function waitFor(run: Run, re: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!re.test(run.out + run.err)) {
+    if (Date.now() > deadline) throw new Error(`no ${re} within ${timeoutMs} ms; stdout: ${run.out} stderr: ${run.err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('squall sst: three members from one config file count, see each other, and stop on SIGINT', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-cli-'));
+  const runs: Run[] = [];
+  try {
+    const ports = await freePorts(3);
+    const config = join(dir, 'table.json');
+    writeFileSync(config, JSON.stringify({ members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })), suspicionTimeoutMs: 500 }));
+    for (const id of [2, 0, 1]) runs.push(start(config, id)); // any start order
+    for (const r of runs) await waitFor(r, /all peers connected/, 20_000);
+    // every member prints a line in which all three counters have moved past zero
+    for (const r of runs) await waitFor(r, /counters 0:[1-9]\d* 1:[1-9]\d* 2:[1-9]\d*/, 10_000);
+    for (const r of runs) r.child.kill('SIGINT');
+    const codes = await Promise.all(runs.map((r) => new Promise<number | null>((resolve) => r.child.once('exit', resolve))));
+    assert.equal(codes, [0, 0, 0], 'every member exits 0 on SIGINT');
+    for (const r of runs) assert.match(r.err, /stopped/);
+  } finally {
+    for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('squall sst: a missing file, a member not in the file, and bad flags get clear errors and exit 1', async () => {
+  const run = (args: string[]) => new Promise<{ code: number | null; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [cli, 'sst', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr!.on('data', (d) => { err += d; });
+    c.on('exit', (code) => resolve({ code, err }));
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'squall-cli-'));
+  try {
+    const config = join(dir, 'table.json');
+    writeFileSync(config, JSON.stringify({ members: [{ id: 0, address: '127.0.0.1:1' }] }));
+    const missing = await run(['--config', join(dir, 'nope.json'), '--id', '0']);
+    assert.is(missing.code, 1);
+    assert.match(missing.err, /cannot read the configuration file .*ERR_SQUALL_CONFIG/);
+    const stranger = await run(['--config', config, '--id', '9']);
+    assert.match(stranger.err, /member 9 is not in the members list/);
+    const noId = await run(['--config', config]);
+    assert.match(noId.err, /needs --config FILE and --id N/);
+    const bogus = await run(['--bogus']);
+    assert.match(bogus.err, /Unknown option '--bogus'.*ERR_SQUALL_CONFIG/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
