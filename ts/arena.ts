@@ -56,7 +56,6 @@ export class Arena {
     arena.u32[(h + map.HEADER_VERSION) >> 2] = map.ARENA_VERSION;
     arena.u32[(h + map.HEADER_HASH) >> 2] = map.MEMORY_MAP_HASH;
     arena.u32[(h + map.HEADER_MEMBER_ID) >> 2] = options.memberId >>> 0;
-    arena.f64[(h + map.HEADER_ARENA_BYTES) >> 3] = 0; // keep the u64 clean before storing it as two words
     arena.u32[(h + map.HEADER_ARENA_BYTES) >> 2] = arena.byteLength >>> 0;
     arena.u32[(h + map.HEADER_ARENA_BYTES + 4) >> 2] = Math.floor(arena.byteLength / 2 ** 32);
     Atomics.store(arena.u32, (h + map.HEADER_MAGIC) >> 2, map.ARENA_MAGIC);

@@ -71,8 +71,6 @@ export class MemberRuntime {
     return this.membersOrNull;
   }
 
-  get expected(): boolean { return this.membersOrNull !== null; }
-
   /** Step 2: the members (this one included); `tag` is what handshakes must carry; `grantsFor(peer)` its ranges. */
   expect(members: MemberAddress[], tag: number, grantsFor: (peer: number) => Grant[]): void {
     this.assertOpen();
@@ -105,14 +103,10 @@ export class MemberRuntime {
     if (this.closedFlag) throw new ClosedError(this.what);
   }
 
-  /** Marks the runtime closed (commands refused, connect() gives up); close() then ends the fabric. */
-  beginClose(): void {
+  /** Refuses further commands, lets a pending connect() give up, and closes the fabric. */
+  close(): void {
     this.closedFlag = true;
     this.peers.wakeWaiters();
-  }
-
-  close(): void {
-    this.beginClose();
     this.fabric.close();
   }
 }

@@ -14,7 +14,7 @@
 import { ConfigError } from '../errors.js';
 import { GrantKind, type Grant } from '../fabric/fabric.js';
 import * as map from '../generated/memory-map.js';
-import { Algorithm, MAX_BLOCKS, type AlgorithmName, parseAlgorithm } from './schedule.js';
+import { MAX_BLOCKS, type AlgorithmName, parseAlgorithm } from './schedule.js';
 
 /** RDMC traffic uses completion ring 1 and its doorbell. */
 export const RDMC_CHANNEL = 1;
@@ -115,4 +115,3 @@ export class RdmcLayout {
   }
 }
 
-export { Algorithm };
