@@ -11,6 +11,9 @@
 //   mc<g>_slots         bytes      W slots of SLOT_HEADER_BYTES + maxSmcPayload (8-aligned), see slots.ts
 // and once per row:
 //   vid                 i32        the view this row belongs to
+//   p2p_written         i64 × n    bytes this member has written into its mailbox for member row d (see mailboxes.ts)
+//   p2p_read            i64 × n    bytes this member has consumed of member row s's mailbox for it
+//   p2p_box             bytes      n mailboxes of `mailboxBytes`: the one for row d is written to member d only
 
 import type { ColumnSpecs } from '../sst/layout.js';
 import type { SubgroupPlan } from '../group/config.js';
@@ -39,9 +42,20 @@ export function subgroupColumns(plan: SubgroupPlan): SubgroupColumns {
   };
 }
 
-/** The column specs of a view's table: feed them to SstLayout with the view's members. */
-export function multicastColumns(plans: readonly SubgroupPlan[]): ColumnSpecs {
+/** Names of the point-to-point mailbox columns. */
+export const MAILBOX_COLUMNS = { written: 'p2p_written', read: 'p2p_read', box: 'p2p_box' } as const;
+
+/**
+ * The column specs of a view's table: feed them to SstLayout with the view's members. `members` and
+ * `mailboxBytes` size the point-to-point mailboxes (none when mailboxBytes is 0).
+ */
+export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, mailboxBytes = 0): ColumnSpecs {
   const specs: Record<string, ColumnSpecs[string]> = { vid: { type: 'i32' } };
+  if (members > 0 && mailboxBytes > 0) {
+    specs[MAILBOX_COLUMNS.written] = { type: 'i64', count: members };
+    specs[MAILBOX_COLUMNS.read] = { type: 'i64', count: members };
+    specs[MAILBOX_COLUMNS.box] = { type: 'bytes', bytes: members * mailboxBytes };
+  }
   for (const plan of plans) {
     const c = subgroupColumns(plan);
     specs[c.index] = { type: 'i64' };

@@ -137,15 +137,18 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   private readonly groups = new Map<number, RdmcGroup>();
   private worker: Worker | null = null;
   private closing = false;
+  /** False on a runtime shared with an SST (a group member's): the SST's worker hears connection news. */
+  private readonly ownsRuntime: boolean;
 
-  private constructor(options: RdmcListenOptions) {
+  private constructor(options: RdmcListenOptions, shared?: { runtime: MemberRuntime; base: number }) {
     super();
     this.options = options;
-    this.layout = new RdmcLayout(options.groups);
+    this.layout = new RdmcLayout(options.groups, shared?.base);
     if (this.layout.end > MAX_ARENA_BYTES) {
       throw new ArenaError(`the RDMC groups need ${this.layout.end} bytes of arena, over the 4 GiB a wasm32 memory can hold: lower maxMessageBytes`);
     }
-    this.runtime = new MemberRuntime({
+    this.ownsRuntime = !shared;
+    this.runtime = shared?.runtime ?? new MemberRuntime({
       id: options.id, listen: options.listen, what: 'this RDMC node',
       arenaBytes: Math.max(this.layout.end, map.DYNAMIC_BASE + map.WASM_PAGE_BYTES),
       ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
@@ -153,7 +156,18 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
     this.id = this.runtime.id;
     this.arena = this.runtime.arena;
     this.fabric = this.runtime.fabric;
+    if (shared) this.arena.checkDynamicRange(shared.base, this.layout.end - shared.base, `${options.groups.length} RDMC groups`);
     for (const g of this.layout.groups) if (g.members.includes(this.id)) this.groups.set(g.id, new RdmcGroup(this, g, this.id, this.arena));
+  }
+
+  /**
+   * RDMC groups on a runtime shared with an SST, laid out from `base`, with the worker started. The owner
+   * grants each peer `layout.grantsFor(runtime.id, peer)` with its other ranges and connects the runtime.
+   */
+  static onRuntime(runtime: MemberRuntime, groups: RdmcGroupSpec[], base: number): RdmcNode {
+    const node = new RdmcNode({ id: runtime.id, listen: runtime.address, groups }, { runtime, base });
+    node.startWorker();
+    return node;
   }
 
   static async start(options: RdmcStartOptions): Promise<RdmcNode> {
@@ -181,10 +195,14 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
     const ids = new Set(members.map((m) => m.id));
     for (const id of this.layout.memberIds) if (!ids.has(id)) throw new ConfigError(`an RDMC group names member ${id}, which is not in the members list`);
     this.runtime.expect(members, tagOf(this.options.groups, members.map((m) => m.id)), (peer) => this.layout.grantsFor(this.id, peer));
+    this.startWorker();
+  }
+
+  private startWorker(): void {
     const data: RdmcWorkerData = {
       memory: this.arena.memory, fabricHandle: this.fabric.handle, self: this.id,
       groups: this.layout.groups.map((g) => ({ ...g, members: [...g.members] })),
-      ownsRing0: true, ring0PollMs: this.options.failurePollMs ?? 20,
+      ownsRing0: this.ownsRuntime, ring0PollMs: this.options.failurePollMs ?? 20,
     };
     this.worker = new Worker(new URL('../../workers/rdmc-worker.js', import.meta.url), { workerData: data });
     this.worker.on('message', (r: RdmcReport) => this.onReport(r));
@@ -241,7 +259,7 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
       await stopped;
       await this.worker.terminate();
     }
-    this.runtime.close();
+    if (this.ownsRuntime) this.runtime.close();
   }
 }
 

@@ -87,8 +87,11 @@ export class SstMember extends EventEmitter<SstEvents> {
   private suspectedPeers = new Set<number>();
   private closing = false;
   private wholeRow: Array<[number, number]> = [];
+  private changeHandler: (() => void) | null = null;
+  /** False when the member runs on a runtime it shares (a group member's): the owner closes it. */
+  private readonly ownsRuntime: boolean;
 
-  private constructor(options: SstListenOptions) {
+  private constructor(options: SstListenOptions, shared?: MemberRuntime) {
     super();
     if (!options.columns || typeof options.columns !== 'object') throw new ConfigError('columns must be an object of column specs, e.g. { counter: { type: "i64" } }');
     this.options = {
@@ -104,7 +107,8 @@ export class SstMember extends EventEmitter<SstEvents> {
     if (this.options.suspicionTimeoutMs <= this.options.heartbeatIntervalMs) {
       throw new ConfigError(`suspicionTimeoutMs (${this.options.suspicionTimeoutMs}) must exceed heartbeatIntervalMs (${this.options.heartbeatIntervalMs}), or every member is suspected`);
     }
-    this.runtime = new MemberRuntime({
+    this.ownsRuntime = !shared;
+    this.runtime = shared ?? new MemberRuntime({
       id: options.id, listen: options.listen, what: 'this SST member',
       ...(options.arenaBytes ? { arenaBytes: options.arenaBytes } : {}),
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
@@ -132,6 +136,18 @@ export class SstMember extends EventEmitter<SstEvents> {
     return member;
   }
 
+  /**
+   * A table on a runtime shared with other parts of a member (the ordered multicast's SST beside its RDMC
+   * groups), laid out at `base`, with its worker started. The owner grants each peer `layout.grantsFor`
+   * together with its other ranges in runtime.expect(), connects the runtime, then calls `watch()`.
+   */
+  static onRuntime(runtime: MemberRuntime, options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs'>, memberIds: readonly number[], base: number): SstMember {
+    const member = new SstMember({ ...options, id: runtime.id, listen: runtime.address }, runtime);
+    const layout = member.plan(memberIds, base);
+    member.startWorker(layout, layout.rowOf(runtime.id));
+    return member;
+  }
+
   /** The address this member accepts connections on (with the real port once listening). */
   get address(): string { return this.runtime.address; }
 
@@ -145,15 +161,19 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   /** Step 2: lays out the table for `members` (row order), grants each peer its row, starts the worker. */
   expect(members: MemberAddress[]): void {
+    const layout = this.plan(members.map((m) => m.id), map.DYNAMIC_BASE);
+    this.runtime.expect(members, layout.tag, (peer) => layout.grantsFor(layout.rowOf(peer)));
+    this.startWorker(layout, layout.rowOf(this.id));
+  }
+
+  private plan(memberIds: readonly number[], base: number): SstLayout {
     this.runtime.assertOpen();
     if (this.layoutOrNull) throw new ConfigError('expect() was already called for this member');
-    const layout = new SstLayout(this.options.columns, members.map((m) => m.id));
+    const layout = new SstLayout(this.options.columns, memberIds, base);
     this.arena.checkDynamicRange(layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
-    this.runtime.expect(members, layout.tag, (peer) => layout.grantsFor(layout.rowOf(peer)));
-    const selfRow = layout.rowOf(this.id);
     this.layoutOrNull = layout;
-    this.wholeRow = layout.pushRanges(selfRow, []);
-    this.startWorker(layout, selfRow);
+    this.wholeRow = layout.pushRanges(layout.rowOf(this.id), []);
+    return layout;
   }
 
   private startWorker(layout: SstLayout, selfRow: number): void {
@@ -179,7 +199,22 @@ export class SstMember extends EventEmitter<SstEvents> {
   async connect(): Promise<void> {
     this.layout; // throws a clear error when expect() was not called
     await this.runtime.connect();
+    this.watch();
+  }
+
+  /** Starts failure detection: call once every peer is connected (connect() does). */
+  watch(): void {
     this.command({ type: 'watch' });
+  }
+
+  /**
+   * Calls `handler` on this thread after every batch of table changes the predicate worker saw (and after
+   * local pushes): the hook for protocol code that reads many columns at once. One handler; null removes it.
+   */
+  onChange(handler: (() => void) | null): void {
+    this.changeHandler = handler;
+    this.updateWantsChanges();
+    this.fabric.wake();
   }
 
   // ---- the table ------------------------------------------------------------------------------------
@@ -281,10 +316,13 @@ export class SstMember extends EventEmitter<SstEvents> {
   }
 
   private updateWantsChanges(): void {
-    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, this.tsPredicates.size > 0 ? 1 : 0);
+    const wants = this.tsPredicates.size > 0 || this.changeHandler !== null;
+    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, wants ? 1 : 0);
   }
 
   private runTsPredicates(): void {
+    if (this.closing) return;
+    this.changeHandler?.();
     if (this.tsPredicates.size === 0 || !this.layoutOrNull) return;
     for (const [id, p] of this.tsPredicates) {
       const holds = p.test(this);
@@ -382,6 +420,6 @@ export class SstMember extends EventEmitter<SstEvents> {
     }
     this.reader?.close();
     await this.readerDone;
-    this.runtime.close();
+    if (this.ownsRuntime) this.runtime.close();
   }
 }

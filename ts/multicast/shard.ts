@@ -1,0 +1,399 @@
+// The ordered multicast of one subgroup shard at one member (DESIGN.md §4), over the member's SST and the
+// RDMC groups of the shard's senders. It implements OrderedChannel, so a ReplicatedObject runs on it.
+//
+// Everything runs on the main thread, in `step()`, which the group member calls after every batch of table
+// changes the predicate worker reports and after local sends:
+//
+//   1. send     write queued messages into free slots of this member's row (the window decides), LARGE
+//               ones once RDMC has carried their bytes to every member
+//   2. receive  numReceived[r] = index_r − 1 for every sender (a slot arrives before the index that names
+//               it); nulls when this sender is idle and others moved on; seqNum = the receive prefix
+//   3. deliver  stable = min seqNum over the shard; upcall each message seq ∈ (deliveredNum, stable]
+//               straight from the sender's slot in the local table; deliveredNum = stable
+//   4. push     the slots written (data) then the shard's counters (control), to the shard's members only
+//
+// One step handles a whole batch: the costs per message are a slot write at the sender and an upcall at
+// each member; reads of the table, pushes and syscalls are per batch. Raw mode skips 2's prefix and 3's
+// stability: messages are delivered as they arrive, in each sender's order.
+
+import type { Arena } from '../arena.js';
+import { ClosedError, MessageTooLargeError, PeerFailedError, assert } from '../errors.js';
+import type { NativeFabric } from '../fabric/native.js';
+import type { ShardPlan, SubgroupPlan } from '../group/config.js';
+import type { OrderedChannel } from '../objects/channel.js';
+import type { RdmcGroup } from '../rdmc/node.js';
+import type { SstLayout } from '../sst/layout.js';
+import { subgroupColumns } from './layout.js';
+import type { Mailboxes } from './mailboxes.js';
+import { nullTarget, receivePrefix } from './ordering.js';
+import { SLOT_HEADER_BYTES, SlotKind } from './slots.js';
+
+export type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
+
+interface Outgoing {
+  bytes: Uint8Array;
+  large: boolean;
+  /** For LARGE: RDMC has delivered the bytes at every member. */
+  carried: boolean;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export interface ShardParts {
+  arena: Arena;
+  fabric: NativeFabric;
+  layout: SstLayout;
+  selfId: number;
+  plan: SubgroupPlan;
+  shardIndex: number;
+  mailboxes: Mailboxes;
+  /** RDMC group per sender rank (rank 0 of each RDMC group is that sender), when messages can be large. */
+  rdmc: ReadonlyArray<RdmcGroup | null>;
+  /** Asks the owner for a step soon (after the current JS turn), to batch sends. */
+  schedule: () => void;
+}
+
+const TWO_32 = 2 ** 32;
+
+export class ShardChannel implements OrderedChannel {
+  readonly memberId: number;
+  readonly members: readonly number[];
+  readonly senders: readonly number[];
+  readonly mode: 'ordered' | 'raw';
+  /** This member's sender rank, −1 when it does not send. */
+  readonly rank: number;
+  readonly maxSmcPayload: number;
+  readonly maxMessageBytes: number;
+  /** The tag of this shard's point-to-point messages. */
+  readonly tag: number;
+
+  // ---- counters, for tests and benchmarks ----
+  delivered = 0;
+  nullsSent = 0;
+
+  readonly #p: ShardParts;
+  readonly #S: number;
+  readonly #W: number;
+  readonly #slotBytes: number;
+  readonly #rows: number[]; // SST rows of the shard's members
+  readonly #selfRow: number;
+  readonly #senderRows: number[]; // SST rows of the senders, by rank
+  readonly #senderIds: number[];
+  // Arena offsets of this member's shard counters and of each sender's slot column (by rank).
+  readonly #indexAt: number;
+  readonly #numReceivedAt: number;
+  readonly #seqNumAt: number;
+  readonly #deliveredAt: number;
+  readonly #controlSpan: [number, number];
+  readonly #slotsAt: number[];
+  readonly #indexCol: number; // column offsets within a row
+  readonly #seqNumCol: number;
+  readonly #deliveredCol: number;
+  readonly #numReceivedCol: number;
+
+  #nextIndex = 0; // messages committed to our slots
+  #pushedIndex = 0; // of which pushed
+  #numReceived: number[];
+  #seqNum = -1;
+  #deliveredNum = -1;
+  #controlDirty = true;
+  #queue: Outgoing[] = [];
+  #rdmcBusy = false;
+  #largeBodies: Uint8Array[][];
+  #onDeliver: DeliverHandler | null = null;
+  #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
+  #onMemberFailed: ((member: number) => void) | null = null;
+  #failure: Error | null = null;
+  #closed = false;
+
+  constructor(parts: ShardParts) {
+    const { layout, plan } = parts;
+    const shard: ShardPlan = plan.shards[parts.shardIndex]!;
+    this.#p = parts;
+    this.memberId = parts.selfId;
+    this.members = shard.members;
+    this.senders = shard.senders;
+    this.mode = plan.mode;
+    this.rank = shard.senders.indexOf(parts.selfId);
+    this.maxSmcPayload = plan.maxSmcPayload;
+    this.maxMessageBytes = Math.max(plan.maxSmcPayload, parts.rdmc.some((g) => g) ? plan.maxMessageBytes : 0);
+    this.tag = (plan.index << 16) | parts.shardIndex;
+    const cols = subgroupColumns(plan);
+    this.#S = shard.senders.length;
+    this.#W = plan.window;
+    this.#slotBytes = cols.slotBytes;
+    this.#rows = shard.members.map((id) => layout.rowOf(id));
+    this.#selfRow = layout.rowOf(parts.selfId);
+    this.#senderIds = [...shard.senders];
+    this.#senderRows = shard.senders.map((id) => layout.rowOf(id));
+    const col = (name: string) => layout.column(name);
+    this.#indexCol = col(cols.index).offset;
+    this.#numReceivedCol = col(cols.numReceived).offset;
+    this.#seqNumCol = col(cols.seqNum).offset;
+    this.#deliveredCol = col(cols.deliveredNum).offset;
+    const own = layout.rowOffset(this.#selfRow);
+    this.#indexAt = own + this.#indexCol;
+    this.#numReceivedAt = own + this.#numReceivedCol;
+    this.#seqNumAt = own + this.#seqNumCol;
+    this.#deliveredAt = own + this.#deliveredCol;
+    const lastControl = col(cols.persistedNum);
+    this.#controlSpan = [this.#indexAt, lastControl.offset + 8 - this.#indexCol];
+    this.#slotsAt = this.#senderRows.map((row) => layout.offsetOf(row, col(cols.slots)));
+    this.#numReceived = new Array<number>(this.#S).fill(-1);
+    this.#largeBodies = this.#senderIds.map(() => []);
+    parts.rdmc.forEach((group, rank) => {
+      if (!group || rank === this.rank) return;
+      // The bytes of a sender's LARGE messages arrive here in its index order; the slot that orders each
+      // comes after RDMC acknowledged it everywhere, so the body is always here first.
+      group.on('message', (bytes) => { this.#largeBodies[rank]!.push(bytes.slice()); });
+    });
+  }
+
+  /** Sets every counter of the shard in every row to its initial value (−1); before connecting. */
+  static initialize(arena: Arena, layout: SstLayout, plan: SubgroupPlan): void {
+    const cols = subgroupColumns(plan);
+    for (let row = 0; row < layout.rows; row++) {
+      for (const name of [cols.numReceived, cols.seqNum, cols.deliveredNum, cols.persistedNum]) {
+        const c = layout.column(name);
+        for (let i = 0; i < c.count; i++) Atomics.store(arena.i64, layout.offsetOf(row, c, i) >> 3, -1n);
+      }
+    }
+  }
+
+  // ---- OrderedChannel ---------------------------------------------------------------------------------
+
+  send(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('this group'));
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.rank < 0) return Promise.reject(new PeerFailedError(this.memberId, 'NOT_A_SENDER', `member ${this.memberId} is not a sender of this shard (senders: ${this.senders.join(', ')}); send from a sender, or list it in the subgroup's senders`));
+    const size = bytes.byteLength;
+    if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError('a multicast message', size, this.maxMessageBytes));
+    const large = size > this.maxSmcPayload;
+    if (!large && this.#queue.length === 0 && this.#windowOpen(this.#minDelivered())) {
+      this.#commit(SlotKind.DATA, bytes);
+      this.#p.schedule();
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ bytes, large, carried: false, resolve, reject });
+      this.#p.schedule();
+    });
+  }
+
+  onDeliver(handler: DeliverHandler): void { this.#onDeliver = handler; }
+
+  sendTo(member: number, bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('this group'));
+    return this.#p.mailboxes.send(member, this.tag, bytes);
+  }
+
+  onDirect(handler: (from: number, bytes: Uint8Array) => void): void { this.#onDirect = handler; }
+
+  onMemberFailed(handler: (member: number) => void): void { this.#onMemberFailed = handler; }
+
+  /** Messages waiting for a slot (the window is closed, or a large one is on its way). */
+  get queued(): number { return this.#queue.length; }
+  /** Highest sequence number delivered here. */
+  get deliveredNum(): number { return this.#deliveredNum; }
+
+  // ---- the protocol step --------------------------------------------------------------------------------
+
+  /** @internal A point-to-point message for this shard. */
+  direct(from: number, bytes: Uint8Array): void { this.#onDirect?.(from, bytes); }
+
+  /** @internal One round of send, receive, deliver, push. */
+  step(): void {
+    if (this.#closed || this.#failure || this.#S === 0) return;
+    for (let round = 0; round < 4; round++) {
+      const before = this.#nextIndex + this.#deliveredNum;
+      this.#sendQueued();
+      if (this.mode === 'ordered') this.#receiveOrdered();
+      else this.#receiveRaw();
+      if (this.#nextIndex + this.#deliveredNum === before) break; // nothing opened the window further
+    }
+    this.#push();
+  }
+
+  /** @internal A member of the shard failed: static membership cannot go on without it (views are issue 5). */
+  memberFailed(member: number, reason: string): void {
+    if (!this.members.includes(member) || this.#failure) return;
+    this.#failure = new PeerFailedError(member, reason, `member ${member} of this shard failed (${reason}); ordered delivery stops until a new view excludes it`);
+    for (const m of this.#queue.splice(0)) m.reject(this.#failure);
+    this.#onMemberFailed?.(member);
+  }
+
+  /** @internal */
+  close(): void {
+    this.#closed = true;
+    const error = new ClosedError('this group');
+    for (const m of this.#queue.splice(0)) m.reject(error);
+  }
+
+  #sendQueued(): void {
+    const minDelivered = this.#minDelivered();
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      if (head.large && !head.carried) { this.#carry(head); return; }
+      if (!this.#windowOpen(minDelivered)) return;
+      this.#queue.shift();
+      this.#commit(head.large ? SlotKind.LARGE : SlotKind.DATA, head.bytes);
+      head.resolve();
+    }
+  }
+
+  /** Starts RDMC on a large message at the head of the queue. */
+  #carry(m: Outgoing): void {
+    if (this.#rdmcBusy) return;
+    const group = this.#p.rdmc[this.rank];
+    assert(group, 'a large message without an RDMC group');
+    this.#rdmcBusy = true;
+    group.send(m.bytes).then(() => {
+      this.#rdmcBusy = false;
+      m.carried = true;
+      this.#p.schedule();
+    }, (error: Error) => {
+      this.#rdmcBusy = false;
+      this.memberFailed(error instanceof PeerFailedError ? error.peer : -1, error.message);
+      m.reject(error);
+    });
+  }
+
+  /** Writes our next message (or null) into its slot; pushed by the next #push. */
+  #commit(kind: SlotKind, payload?: Uint8Array): void {
+    const index = this.#nextIndex++;
+    const at = this.#slotsAt[this.rank]! + (index % this.#W) * this.#slotBytes;
+    const arena = this.#p.arena;
+    const bytes = payload ? payload.byteLength : 0;
+    if (kind === SlotKind.DATA) arena.u8.set(payload!, at + SLOT_HEADER_BYTES);
+    else if (kind === SlotKind.NULL) this.nullsSent++;
+    const w = at >> 2;
+    arena.u32[w] = index >>> 0;
+    arena.u32[w + 1] = Math.floor(index / TWO_32);
+    arena.u32[w + 2] = bytes;
+    arena.u32[w + 3] = kind;
+  }
+
+  /** Whether our next index may take its slot: everyone delivered the message that used it before. */
+  #windowOpen(minDelivered: number): boolean {
+    const index = this.#nextIndex;
+    if (index < this.#W) return true;
+    if (this.mode === 'raw') return minDelivered >= index - this.#W; // raw: received from us, per member
+    return minDelivered >= (index - this.#W) * this.#S + this.rank;
+  }
+
+  /** Ordered: the lowest deliveredNum in the shard. Raw: the lowest count of our messages received. */
+  #minDelivered(): number {
+    let min = this.mode === 'raw' ? this.#numReceived[this.rank] ?? -1 : this.#deliveredNum;
+    for (const row of this.#rows) {
+      if (row === this.#selfRow) continue;
+      const base = this.#p.layout.rowOffset(row);
+      const v = this.mode === 'raw' ? this.#readI64(base + this.#numReceivedCol + this.rank * 8) : this.#readI64(base + this.#deliveredCol);
+      if (v < min) min = v;
+    }
+    return min;
+  }
+
+  #receiveOrdered(): void {
+    this.#readIndexes();
+    if (this.rank >= 0 && this.#queue.length === 0) {
+      // Idle: fill the round robin with nulls up to where the others are, as far as the window allows.
+      const target = nullTarget(this.rank, this.#numReceived);
+      if (this.#nextIndex < target) {
+        const minDelivered = this.#minDelivered();
+        while (this.#nextIndex < target && this.#windowOpen(minDelivered)) this.#commit(SlotKind.NULL);
+        this.#numReceived[this.rank] = this.#nextIndex - 1;
+      }
+    }
+    const seqNum = receivePrefix(this.#numReceived);
+    if (seqNum !== this.#seqNum) { this.#seqNum = seqNum; this.#controlDirty = true; }
+    let stable = seqNum;
+    for (const row of this.#rows) {
+      if (row === this.#selfRow) continue;
+      const v = this.#readI64(this.#p.layout.rowOffset(row) + this.#seqNumCol);
+      if (v < stable) stable = v;
+    }
+    if (stable <= this.#deliveredNum) return;
+    const S = this.#S;
+    for (let seq = this.#deliveredNum + 1; seq <= stable; seq++) {
+      this.#deliveredNum = seq; // before the upcall: an upcall that throws does not see its message again
+      this.#deliverSlot(seq % S, Math.floor(seq / S), seq);
+    }
+    this.#controlDirty = true;
+  }
+
+  #receiveRaw(): void {
+    const before = this.#numReceived.slice();
+    this.#readIndexes();
+    for (let r = 0; r < this.#S; r++) {
+      for (let index = before[r]! + 1; index <= this.#numReceived[r]!; index++) this.#deliverSlot(r, index, index * this.#S + r);
+      if (this.#numReceived[r] !== before[r]) this.#controlDirty = true;
+    }
+  }
+
+  /** numReceived[r] = index_r − 1: the slots named by a sender's index are here before the index. */
+  #readIndexes(): void {
+    for (let r = 0; r < this.#S; r++) {
+      this.#numReceived[r] = r === this.rank ? this.#nextIndex - 1 : this.#readI64(this.#p.layout.rowOffset(this.#senderRows[r]!) + this.#indexCol) - 1;
+    }
+  }
+
+  #deliverSlot(rank: number, index: number, seq: number): void {
+    const arena = this.#p.arena;
+    const at = this.#slotsAt[rank]! + (index % this.#W) * this.#slotBytes;
+    const w = at >> 2;
+    assert(arena.u32[w] === index >>> 0, `slot ${index % this.#W} of sender ${this.#senderIds[rank]} holds index ${arena.u32[w]}, expected ${index}`);
+    const kind = arena.u32[w + 3]!;
+    if (kind === SlotKind.NULL) return;
+    const bytes = arena.u32[w + 2]!;
+    let payload: Uint8Array;
+    if (kind === SlotKind.LARGE) {
+      if (rank === this.rank) payload = this.#p.rdmc[rank]!.buffer.subarray(0, bytes);
+      else {
+        const body = this.#largeBodies[rank]!.shift();
+        assert(body && body.byteLength === bytes, `large message ${index} of sender ${this.#senderIds[rank]}: RDMC body missing or of the wrong size`);
+        payload = body;
+      }
+    } else {
+      payload = arena.u8.subarray(at + SLOT_HEADER_BYTES, at + SLOT_HEADER_BYTES + bytes);
+    }
+    this.delivered++;
+    this.#onDeliver?.(this.#senderIds[rank]!, BigInt(seq), payload);
+  }
+
+  #push(): void {
+    const arena = this.#p.arena;
+    const written = this.#nextIndex - this.#pushedIndex;
+    if (written > 0) {
+      const i64 = arena.i64;
+      Atomics.store(i64, this.#indexAt >> 3, BigInt(this.#nextIndex));
+      const column = this.#slotsAt[this.rank]!;
+      const first = this.#pushedIndex % this.#W;
+      const count = Math.min(written, this.#W);
+      const end = first + count;
+      // The slots written since the last push: one range, or two when they wrap around the ring.
+      if (count === this.#W) this.#toShard(column, this.#W * this.#slotBytes);
+      else if (end <= this.#W) this.#toShard(column + first * this.#slotBytes, count * this.#slotBytes);
+      else {
+        this.#toShard(column + first * this.#slotBytes, (this.#W - first) * this.#slotBytes);
+        this.#toShard(column, (end - this.#W) * this.#slotBytes);
+      }
+      this.#pushedIndex = this.#nextIndex;
+      this.#controlDirty = true;
+    }
+    if (!this.#controlDirty) return;
+    const i64 = arena.i64;
+    for (let r = 0; r < this.#S; r++) Atomics.store(i64, (this.#numReceivedAt >> 3) + r, BigInt(this.#numReceived[r]!));
+    Atomics.store(i64, this.#seqNumAt >> 3, BigInt(this.#seqNum));
+    Atomics.store(i64, this.#deliveredAt >> 3, BigInt(this.#deliveredNum));
+    this.#toShard(this.#controlSpan[0], this.#controlSpan[1]);
+    this.#controlDirty = false;
+  }
+
+  #toShard(offset: number, length: number): void {
+    for (const id of this.members) if (id !== this.memberId) this.#p.fabric.write(id, offset, length);
+  }
+
+  #readI64(at: number): number {
+    return Number(Atomics.load(this.#p.arena.i64, at >> 3));
+  }
+}
