@@ -10,6 +10,9 @@ import type { ColumnSpecs } from '../sst/layout.js';
 import type { RdmcGroupSpec } from '../rdmc/layout.js';
 import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
+import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
+import type { GroupConfig, SubgroupConfig } from '../group/config.js';
+import { createServer } from 'node:net';
 
 export interface ClusterMember<Event> {
   id: number;
@@ -157,5 +160,65 @@ export class RdmcCluster extends ChildCluster<RdmcHarnessRequest, RdmcHarnessEve
       { cmd: 'connect' },
     );
     return cluster;
+  }
+}
+
+// ---- group members --------------------------------------------------------------------------------------
+
+export interface GroupClusterOptions {
+  members: number;
+  subgroups: Record<string, SubgroupConfig>;
+  /** The example class each subgroup replicates (subgroups without one are byte channels). */
+  types?: Record<string, ExampleType>;
+  heartbeatIntervalMs?: number;
+  suspicionTimeoutMs?: number;
+  mailboxBytes?: number;
+}
+
+const groupEntry = fileURLToPath(new URL('./group-process.js', import.meta.url));
+export type GroupClusterMember = ClusterMember<GroupHarnessEvent>;
+
+/** A free TCP port on 127.0.0.1, as the system hands them out (the member binds it a moment later). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarnessEvent> {
+  config!: GroupConfig;
+
+  /** Forks the members and joins them to one group on loopback ports picked here. */
+  static async start(options: GroupClusterOptions): Promise<GroupCluster> {
+    const ids = Array.from({ length: options.members }, (_, i) => i);
+    const members = [];
+    for (const id of ids) members.push({ id, address: `127.0.0.1:${await freePort()}` });
+    const config: GroupConfig = { members, subgroups: options.subgroups };
+    const cluster = new GroupCluster(groupEntry, ids);
+    cluster.config = config;
+    const joinOptions = {
+      ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+      ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+      ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
+    };
+    try {
+      await Promise.all(cluster.members.map(async (m) => {
+        m.address = (await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions })).address as string;
+      }));
+    } catch (err) {
+      cluster.kill();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** Sends one request to every member (or those given) and returns the replies in member order. */
+  all(req: GroupHarnessRequest, members = this.members): Promise<Array<Record<string, unknown>>> {
+    return Promise.all(members.map((m) => this.request(m, req)));
   }
 }

@@ -1,0 +1,179 @@
+// A child process running one group member (Group.join), driven by its parent over IPC (see cluster.ts).
+// Used by the real-process multicast tests, `squall bench multicast` and the demo; not public API.
+//
+// Messages sent with 'send' carry [u32 sender][u32 k][f64 send time, ms of the monotonic clock][filler], so
+// every member can check what it delivers and time it: process.hrtime is CLOCK_MONOTONIC, one clock for
+// every process on the host.
+
+import { sendToParent, serveParent } from './child.js';
+import { Group, type JoinOptions } from '../group/group.js';
+import type { GroupConfig } from '../group/config.js';
+import { TicketBook } from '../examples/ticket-book.js';
+import type { ReplicatedObject } from '../objects/replicated-object.js';
+import type { ShardChannel } from '../multicast/shard.js';
+
+export const EXAMPLE_TYPES = { TicketBook } as const;
+export type ExampleType = keyof typeof EXAMPLE_TYPES;
+
+export type GroupHarnessRequest =
+  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes'>> }
+  /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
+  | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
+  /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */
+  | { cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number }
+  /** Send for `seconds` seconds flat out with `size`-byte messages, keeping `inFlight` sends outstanding. */
+  | { cmd: 'flood'; subgroup: string; seconds: number; size: number; inFlight?: number }
+  /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
+  | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
+  | { cmd: 'report'; subgroup: string }
+  | { cmd: 'call'; subgroup: string; method: string; args: unknown[] }
+  | { cmd: 'query'; subgroup: string; member: number; method: string; args: unknown[] }
+  | { cmd: 'send-raw'; subgroup: string; bytes: number }
+  | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
+  | { cmd: 'close' };
+
+export type GroupHarnessEvent = { type: 'memberFailed'; member: number; reason: string } | { type: 'error'; message: string };
+
+interface Recorder {
+  delivered: number;
+  hash: number;
+  sequence: string[] | null;
+  /** Per delivered message: sender, k, ms from send to delivery here. */
+  latency: { sender: number[]; k: number[]; ms: number[] } | null;
+  firstMs: number;
+  lastMs: number;
+  waiters: Array<() => void>;
+}
+
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+let group: Group | null = null;
+const recorders = new Map<string, Recorder>();
+
+function channel(name: string): ShardChannel {
+  if (!group) throw new Error('join first');
+  return group.channel(name);
+}
+
+function object(name: string): ReplicatedObject<object> {
+  if (!group) throw new Error('join first');
+  return group.subgroup(name);
+}
+
+/** FNV-1a over (sender, k, length) of each delivery, in delivery order: equal hashes, equal sequences. */
+function mix(hash: number, value: number): number {
+  return Math.imul(hash ^ value, 0x01000193) >>> 0;
+}
+
+function payload(size: number, sender: number, k: number): Uint8Array {
+  const bytes = new Uint8Array(Math.max(16, size));
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, sender, true);
+  view.setUint32(4, k, true);
+  view.setFloat64(8, nowMs(), true);
+  for (let i = 16; i < bytes.length; i++) bytes[i] = (k + i) & 0xff;
+  return bytes;
+}
+
+async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>> {
+  switch (req.cmd) {
+    case 'join': {
+      const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
+      group = await Group.join({ id: req.id, config: req.config, types, ...req.options });
+      group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason } satisfies GroupHarnessEvent));
+      group.on('error', (error) => sendToParent({ type: 'error', message: error.message } satisfies GroupHarnessEvent));
+      return { address: group.address };
+    }
+    case 'record': {
+      const r: Recorder = {
+        delivered: 0, hash: 0x811c9dc5, sequence: req.sequence ? [] : null,
+        latency: req.latency ? { sender: [], k: [], ms: [] } : null, firstMs: 0, lastMs: 0, waiters: [],
+      };
+      recorders.set(req.subgroup, r);
+      const slowUs = req.slowUs ?? 0;
+      channel(req.subgroup).onDeliver((sender, _version, bytes) => {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const from = view.getUint32(0, true), k = view.getUint32(4, true);
+        if (from !== sender) throw new Error(`message from ${sender} says it is from ${from}`);
+        const t = nowMs();
+        if (r.delivered === 0) r.firstMs = t;
+        r.lastMs = t;
+        r.delivered++;
+        r.hash = mix(mix(mix(r.hash, sender), k), bytes.byteLength);
+        r.sequence?.push(`${sender}:${k}:${bytes.byteLength}`);
+        if (r.latency) { r.latency.sender.push(sender); r.latency.k.push(k); r.latency.ms.push(t - view.getFloat64(8, true)); }
+        if (slowUs > 0) { const until = t + slowUs / 1000; while (nowMs() < until) { /* a slow receiver */ } }
+        if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
+      });
+      return {};
+    }
+    case 'send': {
+      const ch = channel(req.subgroup);
+      const started = nowMs();
+      const sends: Array<Promise<void>> = [];
+      let maxQueued = 0;
+      for (let k = 0; k < req.count; k++) {
+        if (req.ratePerSec) {
+          const due = started + (k * 1000) / req.ratePerSec;
+          if (nowMs() < due) await new Promise((r) => setTimeout(r, Math.max(0, due - nowMs())));
+        }
+        sends.push(ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, k)));
+        maxQueued = Math.max(maxQueued, ch.queued);
+        if (sends.length >= 256) { await Promise.all(sends.splice(0)); }
+      }
+      await Promise.all(sends);
+      return { maxQueued, sendMs: nowMs() - started };
+    }
+    case 'flood': {
+      const ch = channel(req.subgroup);
+      const end = nowMs() + req.seconds * 1000;
+      const inFlight = req.inFlight ?? 64;
+      let k = 0;
+      const bytes = payload(req.size, ch.memberId, 0);
+      const view = new DataView(bytes.buffer);
+      while (nowMs() < end) {
+        const batch: Array<Promise<void>> = [];
+        for (let i = 0; i < inFlight; i++) {
+          view.setUint32(4, k++, true);
+          view.setFloat64(8, nowMs(), true);
+          batch.push(ch.send(bytes));
+          if (ch.queued > 0) break; // the window is full: wait for it (send copies nothing while queued)
+        }
+        await Promise.all(batch);
+      }
+      return { sent: k };
+    }
+    case 'await': {
+      const r = recorders.get(req.subgroup);
+      if (!r) throw new Error(`record ${req.subgroup} first`);
+      const deadline = Date.now() + (req.timeoutMs ?? 30_000);
+      while (r.delivered < req.total && Date.now() < deadline) {
+        await new Promise<void>((resolve) => { const t = setTimeout(resolve, 50); r.waiters.push(() => { clearTimeout(t); resolve(); }); });
+      }
+      return report(req.subgroup, r);
+    }
+    case 'report': {
+      const r = recorders.get(req.subgroup);
+      if (!r) throw new Error(`record ${req.subgroup} first`);
+      return report(req.subgroup, r);
+    }
+    case 'call': return { replies: await (object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown> }).call(req.method, req.args) };
+    case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
+    case 'send-raw': await channel(req.subgroup).send(new Uint8Array(req.bytes)); return {};
+    case 'direct': await channel(req.subgroup).sendTo(req.member, new Uint8Array(req.bytes)); return {};
+    case 'close': {
+      await group?.close();
+      setImmediate(() => process.exit(0));
+      return {};
+    }
+  }
+}
+
+function report(name: string, r: Recorder): Record<string, unknown> {
+  const ch = channel(name);
+  return {
+    delivered: r.delivered, hash: r.hash, sequence: r.sequence, latency: r.latency,
+    firstMs: r.firstMs, lastMs: r.lastMs, nullsSent: ch.nullsSent, deliveredNum: ch.deliveredNum,
+  };
+}
+
+serveParent(handle);
