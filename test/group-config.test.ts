@@ -21,7 +21,8 @@ test('group config: counted shards fill from the view in order; explicit shards 
   assert.equal(plan[2]!.shards, [{ members: [4, 2], senders: [2] }]);
   assert.is(plan[0]!.maxSmcPayload, MULTICAST_DEFAULTS.maxSmcPayload);
   assert.is(plan[1]!.window, 8);
-  const tickets = validateGroupConfig({ members, subgroups: { tickets: { shards: 1, members: { min: 3, max: 5 } } } });
+  const tickets = validateGroupConfig({ members, subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 5 } } } });
+  assert.is(tickets.subgroups.tickets!.type, 'TicketBook', 'a subgroup may name the class it replicates');
   assert.equal(planView(tickets, [3, 1, 4])[0]!.shards[0]!.members, [3, 1, 4], 'view order decides');
 });
 
@@ -46,6 +47,8 @@ test('group config: bad input gets ConfigErrors naming the field', () => {
     [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, mode: 'fast' } } }, /mode must be/],
     [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, window: 0 } } }, /window must be an integer/],
     [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, colour: 'red' } } }, /unknown field 'colour'/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, type: 'Ticket Book' } } }, /subgroup 'a': type must name a class, e\.g\. "TicketBook", got "Ticket Book"/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, type: ['TicketBook'] } } }, /type must name a class/],
   ];
   for (const [value, re] of bad) {
     try { validateGroupConfig(value as GroupConfig); assert.unreachable(JSON.stringify(value)); } catch (e) {

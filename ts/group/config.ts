@@ -4,7 +4,7 @@
 //   {
 //     "members": [{ "id": 0, "address": "127.0.0.1:7000" }, …],
 //     "subgroups": {
-//       "tickets": { "shards": 1, "members": { "min": 3, "max": 5 }, "senders": "all" },
+//       "tickets": { "type": "TicketBook", "shards": 1, "members": { "min": 3, "max": 5 }, "senders": "all" },
 //       "log":     { "shards": [{ "members": [0, 1, 2], "senders": [0] }], "mode": "raw" }
 //     }
 //   }
@@ -39,6 +39,12 @@ export interface ExplicitShard {
 }
 
 export interface SubgroupConfig {
+  /**
+   * The name of the class the subgroup replicates, for programs that start members from a configuration
+   * file (`squall node` resolves it against the built-in examples and its --module). Group.join ignores
+   * it: there the classes come from its `types` option.
+   */
+  type?: string;
   /** A number of shards filled from the view's members in order, or the shards spelled out. */
   shards: number | ExplicitShard[];
   /** With a number of shards: how many members each shard takes from the view. */
@@ -77,7 +83,7 @@ export interface SubgroupPlan {
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KNOWN_SUBGROUP = new Set(['shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes']);
+const KNOWN_SUBGROUP = new Set(['type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes']);
 
 function positiveInt(v: unknown, where: string, max = 2 ** 31): number {
   if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw new ConfigError(`${where} must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
@@ -113,6 +119,9 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${where} must be an object`);
   const s = value as Record<string, unknown>;
   for (const key of Object.keys(s)) if (!KNOWN_SUBGROUP.has(key)) throw new ConfigError(`${where}: unknown field '${key}'; known: ${[...KNOWN_SUBGROUP].join(', ')}`);
+  if (s.type !== undefined && (typeof s.type !== 'string' || !NAME.test(s.type))) {
+    throw new ConfigError(`${where}: type must name a class, e.g. "TicketBook", got ${JSON.stringify(s.type)}`);
+  }
   if (s.mode !== undefined && s.mode !== 'ordered' && s.mode !== 'raw') throw new ConfigError(`${where}: mode must be 'ordered' or 'raw'`);
   for (const key of ['maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes'] as const) if (s[key] !== undefined) positiveInt(s[key], `${where}: ${key}`);
   if (typeof s.shards === 'number') {
