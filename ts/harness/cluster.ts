@@ -12,7 +12,8 @@ import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
 import type { GroupConfig, SubgroupConfig } from '../group/config.js';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { parseAddress } from '../address.js';
 
 export interface ClusterMember<Event> {
   id: number;
@@ -63,7 +64,12 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
     return new Promise((resolve, reject) => {
       if (member.exited) { reject(new Error(`member ${member.id} has exited`)); return; }
       this.pending.set(seq, { member: member.id, resolve, reject });
-      member.process.send({ ...req, seq });
+      // A member killed a moment ago has a closed channel before its 'exit' arrives: reject, do not throw.
+      member.process.send({ ...req, seq }, (error) => {
+        if (!error) return;
+        this.pending.delete(seq);
+        reject(new Error(`member ${member.id} has exited (${error.message})`));
+      });
     });
   }
 
@@ -97,8 +103,11 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
 
   /** Closes every live member cleanly (a 'close' request), then kills whatever is left. */
   async close(): Promise<void> {
-    await Promise.all(this.members.filter((m) => !m.exited).map((m) =>
-      Promise.race([this.request(m, { cmd: 'close' } as Request).catch(() => {}), new Promise((r) => setTimeout(r, 3000))])));
+    await Promise.all(this.members.filter((m) => !m.exited).map((m) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const closed = this.request(m, { cmd: 'close' } as Request).catch(() => {}).finally(() => clearTimeout(timer));
+      return Promise.race([closed, new Promise((r) => { timer = setTimeout(r, 3000); })]); // a timer left running would hold the caller's exit 3 s
+    }));
     this.kill();
   }
 
@@ -190,6 +199,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** How long a member may take to bind its port; then how long the rest of its join's set-up takes at most
+ *  (synchronous work of some tens of ms, measured; the margin is for loaded machines). */
+const JOIN_TIMEOUT_MS = 30_000;
+const JOIN_SETTLE_MS = 200;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once something accepts TCP connections at `address` (the probe is closed at once), or `gaveUp()`. */
+async function accepting(address: string, timeoutMs: number, gaveUp: () => boolean): Promise<void> {
+  const { host, port } = parseAddress(address, 'member address');
+  const deadline = Date.now() + timeoutMs;
+  while (!gaveUp()) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port }, () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => { socket.destroy(); resolve(false); });
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing accepted connections at ${address} within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
 export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarnessEvent> {
   config!: GroupConfig;
 
@@ -206,10 +237,23 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
     };
+    const join = async (m: GroupClusterMember) => {
+      m.address = (await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions })).address as string;
+    };
+    const joins: Array<Promise<void>> = [];
     try {
-      await Promise.all(cluster.members.map(async (m) => {
-        m.address = (await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions })).address as string;
-      }));
+      // Highest id first, each once the one before accepts connections. Group.join binds its port a moment
+      // before it knows its peers, and a HELLO that lands in that moment is turned away (the dialer sees
+      // CLOSED); members dial only higher ids, so joining those first keeps every dial after the moment.
+      // Not needed once Group.join binds after it expects its peers.
+      for (const m of [...cluster.members].reverse()) {
+        let settled = false;
+        const joined = join(m).finally(() => { settled = true; });
+        joined.catch(() => {}); // awaited below; a failure while we are still starting the others is not unhandled
+        joins.push(joined);
+        await Promise.race([joined, accepting(config.members[m.id]!.address, JOIN_TIMEOUT_MS, () => settled).then(() => sleep(JOIN_SETTLE_MS))]);
+      }
+      await Promise.all(joins);
     } catch (err) {
       cluster.kill();
       throw err;
