@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../ts/errors.js';
 import {
-  formatBytes, formatRate, formatSeconds, parseBytes, parseNonNegative, parsePositiveInt, parseRate,
+  formatBytes, formatCount, formatRate, formatSeconds, parseBytes, parseNonNegative, parsePositiveInt, parseRate,
 } from '../ts/cli/units.js';
 
 const configError = (pattern: RegExp) => (e: unknown) => e instanceof ConfigError && pattern.test(e.message);
@@ -70,6 +70,8 @@ test('formatting reads back as what was parsed', () => {
   assert.is(formatSeconds(8.5e-4), '850 µs');
   assert.is(formatSeconds(8794), '2.44 h');
   assert.is(formatSeconds(1200), '20 min');
+  assert.is(formatCount(71525.6), '71,526');
+  assert.is(formatCount(0), '0');
 });
 
 test.run();

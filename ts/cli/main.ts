@@ -7,6 +7,8 @@ import { SquallError } from '../errors.js';
 const USAGE = `squall — strongly consistent replication for Node.js
 
 usage:
+  squall node --config FILE --id N [--listen HOST:PORT] [--module FILE]
+                                       run one member of a group (examples/cluster.json)
   squall sst --config FILE --id N      run one member of a static SST (see docs/sst.md)
   squall bench sst [--members N] [--samples N] [--json]
                                        SST push latency beside plain TCP, kernel scan speed
@@ -22,6 +24,7 @@ usage:
 `;
 
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
+  node: () => import('./node.js'),
   sst: () => import('./sst.js'),
   bench: () => import('./bench.js'),
   model: () => import('./model.js'),

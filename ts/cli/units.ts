@@ -118,3 +118,8 @@ export function formatSeconds(seconds: number): string {
   if (abs < 2 * 3600) return `${Number((seconds / 60).toPrecision(3))} min`;
   return `${Number((seconds / 3600).toPrecision(3))} h`;
 }
+
+/** A count with thousands separators, the same in every locale: "12,345". */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}

@@ -26,6 +26,11 @@ export class TicketBook {
     return this.#booked.get(ticket) ?? null;
   }
 
+  /** A query: how many tickets are booked. */
+  count(): number {
+    return this.#booked.size;
+  }
+
   /** A query: every booking, sorted by ticket. */
   bookings(): Array<[string, string]> {
     return [...this.#booked].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

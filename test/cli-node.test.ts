@@ -1,0 +1,96 @@
+// `squall node --config FILE --id N`: three real CLI processes join one group from a JSON file with a
+// TicketBook subgroup, report what they deliver, and close cleanly on SIGTERM; a subgroup type that names
+// no known class is refused before anything starts.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../ts/harness/cluster.js';
+
+const cli = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url));
+
+interface Run { child: ChildProcess; out: string; err: string; exit: Promise<number | null> }
+
+function start(args: string[]): Run {
+  const child = spawn(process.execPath, [cli, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run: Run = { child, out: '', err: '', exit: new Promise((resolve) => child.once('exit', resolve)) };
+  child.stdout!.on('data', (d) => { run.out += d; });
+  child.stderr!.on('data', (d) => { run.err += d; });
+  return run;
+}
+
+async function waitFor(run: Run, re: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!re.test(run.out + run.err)) {
+    if (Date.now() > deadline) throw new Error(`no ${re} within ${timeoutMs} ms; stdout: ${run.out} stderr: ${run.err}`);
+    if (run.child.exitCode !== null) throw new Error(`exited ${run.child.exitCode} before printing ${re}; stderr: ${run.err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function writeConfig(dir: string, ports: number[], type: string): string {
+  const path = join(dir, 'cluster.json');
+  writeFileSync(path, JSON.stringify({
+    members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })),
+    subgroups: { tickets: { type, shards: 1, members: { min: 3, max: 3 } } },
+  }));
+  return path;
+}
+
+test('squall node: three members from one config file join, report their deliveries, and close cleanly on SIGTERM', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
+  const runs: Run[] = [];
+  try {
+    const config = writeConfig(dir, [await freePort(), await freePort(), await freePort()], 'TicketBook');
+    // Highest id first, each once the one before accepts its peers: a member dials only higher ids, and
+    // Group.join binds a moment before it expects its peers (a HELLO landing in between is turned away).
+    for (const id of [2, 1, 0]) {
+      const run = start(['--config', config, '--id', String(id)]);
+      runs.push(run);
+      await waitFor(run, /waiting for peers/, 20_000);
+    }
+    for (const r of runs) await waitFor(r, /joined: members 0, 1, 2 connected/, 20_000);
+    for (const r of runs) assert.match(r.err, /subgroup 'tickets' \(TicketBook\): shard members 0, 1, 2/);
+    for (const r of runs) await waitFor(r, /delivered {2}tickets: 0 ordered commands\/s, 0 bookings/, 5_000);
+    for (const r of runs) r.child.kill('SIGTERM');
+    const codes = await Promise.all(runs.map((r) => r.exit));
+    assert.equal(codes, [0, 0, 0], 'every member exits 0 on SIGTERM');
+    for (const r of runs) assert.match(r.err, /SIGTERM: closing[^]*closed/);
+  } finally {
+    for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('squall node: an unknown subgroup type exits 1 naming the known types; --module adds the classes it exports', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
+  try {
+    const config = writeConfig(dir, [1, 2, 3], 'Inventory');
+    const failed = start(['--config', config, '--id', '0']);
+    assert.is(await failed.exit, 1);
+    assert.match(failed.err, /subgroup 'tickets' has type 'Inventory', which is no known class; known types: TicketBook \(--module FILE adds the classes an ES module exports\) \(ERR_SQUALL_CONFIG\)/);
+
+    const module = join(dir, 'types.mjs');
+    writeFileSync(module, 'export class Basket { add(item) { return item; } }\nexport const notAClass = 1;\n');
+    const stillUnknown = start(['--config', config, '--id', '0', '--module', module]);
+    assert.is(await stillUnknown.exit, 1);
+    assert.match(stillUnknown.err, /known types: TicketBook, Basket \(ERR_SQUALL_CONFIG\)/);
+
+    const noId = start(['--config', config]);
+    assert.is(await noId.exit, 1);
+    assert.match(noId.err, /squall node needs --config FILE and --id N/);
+    const badType = join(dir, 'bad.json');
+    writeFileSync(badType, JSON.stringify({ members: [{ id: 0, address: '127.0.0.1:1' }], subgroups: { t: { type: 7, shards: 1, members: { min: 1, max: 1 } } } }));
+    const notAName = start(['--config', badType, '--id', '0']);
+    assert.is(await notAName.exit, 1);
+    assert.match(notAName.err, /subgroup 't': type must name a class, e\.g\. "TicketBook", got 7/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

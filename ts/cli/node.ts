@@ -1,0 +1,138 @@
+// `squall node --config FILE --id N [--listen HOST:PORT] [--module FILE]`: runs one member of a group
+// (Group.join). A subgroup whose configuration names a "type" replicates that class — a built-in example
+// (TicketBook) or a class the --module file exports — and one without is a channel of bytes. Progress goes
+// to stderr; once a second a line on stdout says what this member delivered. Start one per member (each
+// waits for the others); Ctrl-C or SIGTERM closes the member cleanly.
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, SquallError } from '../errors.js';
+import { EXAMPLE_TYPES } from '../examples/types.js';
+import { TicketBook } from '../examples/ticket-book.js';
+import { loadGroupConfig, type GroupConfig } from '../group/config.js';
+import { Group, type ReplicatedClass } from '../group/group.js';
+import { cliArgs } from './args.js';
+import { progressOnStderr } from './progress.js';
+import { formatCount } from './units.js';
+
+const REPORT_INTERVAL_MS = 1000;
+
+export async function run(argv: string[]): Promise<void> {
+  const values = cliArgs('node', () => parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, id: { type: 'string' }, listen: { type: 'string' }, module: { type: 'string' } },
+  }).values);
+  if (!values.config || values.id === undefined) throw new ConfigError('squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from)');
+  const id = Number(values.id);
+  if (!Number.isInteger(id)) throw new ConfigError(`--id must be an integer, got '${values.id}'`);
+  const config = loadGroupConfig(values.config);
+  const types = await subgroupTypes(config, values.module);
+  const progress = progressOnStderr(`node ${id}`);
+
+  const joining = Group.join({ id, config, types, ...(values.listen ? { listen: values.listen } : {}) });
+  // Group.join binds and names its peers before its first await, so a configuration error has already
+  // rejected `joining` and wins this race; otherwise this member now accepts its peers.
+  await Promise.race([joining, undefined]);
+  const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
+  const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
+  progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
+  const group = await joining;
+  const failed = new Set<number>();
+  group.on('memberFailed', (member, reason) => {
+    if (failed.has(member)) return; // the broken connection and the suspicion both report it
+    failed.add(member);
+    progress(`member ${member} failed (${reason}): the shards it was in stop ordered delivery (membership is static: restart the group to go on)`);
+  });
+  group.on('error', (error) => progress(`error: ${error.message}`));
+  progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid})`);
+
+  const served = group.subgroups;
+  try {
+    for (const name of served) {
+      const channel = group.channel(name);
+      const type = config.subgroups[name]!.type;
+      progress(`subgroup '${name}' (${type ?? 'bytes'}): shard members ${channel.members.join(', ')}, senders ${channel.senders.join(', ')}`);
+      if (type) attach(group, name, type);
+    }
+  } catch (error) {
+    await group.close();
+    throw error;
+  }
+  if (served.length === 0) progress(`member ${id} serves no subgroup`);
+
+  const report = deliveryReport(group, served);
+  const tick = setInterval(() => process.stdout.write(`${report()}\n`), REPORT_INTERVAL_MS);
+  const signal = await new Promise<string>((resolveSignal) => {
+    process.once('SIGINT', () => resolveSignal('SIGINT'));
+    process.once('SIGTERM', () => resolveSignal('SIGTERM'));
+  });
+  clearInterval(tick);
+  progress(`${signal}: closing`);
+  await group.close();
+  progress('closed');
+}
+
+/** The class of each subgroup that names a "type": a built-in example, or a class --module exports. */
+async function subgroupTypes(config: GroupConfig, modulePath: string | undefined): Promise<Record<string, ReplicatedClass>> {
+  const known: Record<string, ReplicatedClass> = { ...EXAMPLE_TYPES, ...(modulePath ? await classesOf(modulePath) : {}) };
+  const types: Record<string, ReplicatedClass> = {};
+  for (const [name, subgroup] of Object.entries(config.subgroups)) {
+    if (subgroup.type === undefined) continue;
+    if (!Object.hasOwn(known, subgroup.type)) {
+      throw new ConfigError(`subgroup '${name}' has type '${subgroup.type}', which is no known class; known types: ${Object.keys(known).join(', ')}`
+        + (modulePath ? '' : ' (--module FILE adds the classes an ES module exports)'));
+    }
+    types[name] = known[subgroup.type]!;
+  }
+  return types;
+}
+
+/** The classes an ES module exports, by export name (a default export by its class name). */
+async function classesOf(path: string): Promise<Record<string, ReplicatedClass>> {
+  let exports: Record<string, unknown>;
+  try {
+    exports = await import(pathToFileURL(resolve(path)).href) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ConfigError(`cannot load --module '${path}': ${(cause as Error).message}; give the path of an ES module that exports classes`, { cause });
+  }
+  const classes: Record<string, ReplicatedClass> = {};
+  for (const [key, value] of Object.entries(exports)) {
+    if (typeof value === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(value))) {
+      classes[key === 'default' ? value.name || 'default' : key] = value as ReplicatedClass;
+    }
+  }
+  if (Object.keys(classes).length === 0) throw new ConfigError(`--module '${path}' exports no class; export the classes your subgroups' "type" names (export class Inventory { … })`);
+  return classes;
+}
+
+/** Creates the subgroup's replicated object now, before any command can be delivered to it. */
+function attach(group: Group, name: string, type: string): void {
+  try {
+    group.subgroup(name);
+  } catch (cause) {
+    if (cause instanceof SquallError) throw cause;
+    throw new ConfigError(`cannot construct ${type} for subgroup '${name}': ${(cause as Error).message}; a replicated class is constructed with no arguments`, { cause });
+  }
+}
+
+/** What each served subgroup delivered since the last call, per second; and TicketBooks' bookings. */
+function deliveryReport(group: Group, served: readonly string[]): () => string {
+  const before = new Map(served.map((name) => [name, group.channel(name).delivered]));
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const seconds = (now - last) / 1000;
+    last = now;
+    if (served.length === 0) return 'delivered: nothing (this member serves no subgroup)';
+    const parts = served.map((name) => {
+      const delivered = group.channel(name).delivered;
+      const rate = (delivered - before.get(name)!) / seconds;
+      before.set(name, delivered);
+      if (!group.config.subgroups[name]!.type) return `${name}: ${formatCount(rate)} messages/s`;
+      const state = group.subgroup(name).state;
+      return `${name}: ${formatCount(rate)} ordered commands/s${state instanceof TicketBook ? `, ${formatCount(state.count())} bookings` : ''}`;
+    });
+    return `delivered  ${parts.join('  |  ')}`;
+  };
+}
