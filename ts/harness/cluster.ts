@@ -12,8 +12,7 @@ import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
 import type { GroupConfig, SubgroupConfig } from '../group/config.js';
-import { connect, createServer } from 'node:net';
-import { parseAddress } from '../address.js';
+import { createServer } from 'node:net';
 
 export interface ClusterMember<Event> {
   id: number;
@@ -199,28 +198,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** How long a member may take to bind its port; then how long the rest of its join's set-up takes at most
- *  (synchronous work of some tens of ms, measured; the margin is for loaded machines). */
-const JOIN_TIMEOUT_MS = 30_000;
-const JOIN_SETTLE_MS = 200;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Resolves once something accepts TCP connections at `address` (the probe is closed at once), or `gaveUp()`. */
-async function accepting(address: string, timeoutMs: number, gaveUp: () => boolean): Promise<void> {
-  const { host, port } = parseAddress(address, 'member address');
-  const deadline = Date.now() + timeoutMs;
-  while (!gaveUp()) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port }, () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => { socket.destroy(); resolve(false); });
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing accepted connections at ${address} within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
 export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarnessEvent> {
   config!: GroupConfig;
 
@@ -237,23 +214,10 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
     };
-    const join = async (m: GroupClusterMember) => {
-      m.address = (await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions })).address as string;
-    };
-    const joins: Array<Promise<void>> = [];
     try {
-      // Highest id first, each once the one before accepts connections. Group.join binds its port a moment
-      // before it knows its peers, and a HELLO that lands in that moment is turned away (the dialer sees
-      // CLOSED); members dial only higher ids, so joining those first keeps every dial after the moment.
-      // Not needed once Group.join binds after it expects its peers.
-      for (const m of [...cluster.members].reverse()) {
-        let settled = false;
-        const joined = join(m).finally(() => { settled = true; });
-        joined.catch(() => {}); // awaited below; a failure while we are still starting the others is not unhandled
-        joins.push(joined);
-        await Promise.race([joined, accepting(config.members[m.id]!.address, JOIN_TIMEOUT_MS, () => settled).then(() => sleep(JOIN_SETTLE_MS))]);
-      }
-      await Promise.all(joins);
+      await Promise.all(cluster.members.map(async (m) => {
+        m.address = (await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions })).address as string;
+      }));
     } catch (err) {
       cluster.kill();
       throw err;
