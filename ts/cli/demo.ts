@@ -1,56 +1,168 @@
-// `squall demo` (npm start): three SST members as separate processes on loopback. Each keeps incrementing
-// its own counter and pushing it; the demo prints every member's view of the table twice a second, then
-// kills one member with SIGKILL and shows the survivors suspect it and carry on.
+// `squall demo` (npm start): three group members as separate processes on loopback, each replicating the
+// TicketBook example (DESIGN.md §8) in one shard. It opens with the race of the example: two members book
+// seat A1 for different customers at the same moment — exactly one caller gets it, and every member names
+// the same holder. Then every member keeps booking tickets through ordered calls for --seconds, and once a
+// second the demo prints the ordered commands per second, each member's count of bookings and who holds
+// each seat (one more seat is raced by all three every second). Last it kills one member with SIGKILL and
+// shows the survivors notice: ordered calls are refused from then on (membership is static), queries still
+// answer. It ends by itself and kills every process it started.
 
 import { parseArgs } from 'node:util';
-import { SstCluster } from '../harness/cluster.js';
+import { assert } from '../errors.js';
+import { GroupCluster, type GroupClusterMember } from '../harness/cluster.js';
 import { cliArgs } from './args.js';
 import { progressOnStderr } from './progress.js';
+import { formatCount, parsePositiveInt } from './units.js';
+
+const SUBGROUP = 'tickets';
+/** The seats shown live: A1 is raced first, then one more each second. */
+const SEATS = ['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8'];
+/** Member i books for CUSTOMERS[i]. */
+const CUSTOMERS = ['alice', 'bob', 'carol'];
+/** Ordered calls each member keeps outstanding while the load runs: enough to batch, few enough to stay live. */
+const CALLS_IN_FLIGHT = 32;
+
+interface Reply { member: number; value: unknown; version: bigint }
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function run(argv: string[]): Promise<void> {
   const values = cliArgs('demo', () => parseArgs({ args: argv, options: { seconds: { type: 'string' } } }).values);
-  const seconds = Number(values.seconds ?? 8);
+  const seconds = parsePositiveInt(values.seconds, 'seconds', 8);
   const progress = progressOnStderr('demo');
-  progress('starting 3 SST members as processes on 127.0.0.1 (ports chosen by the system)');
-  const cluster = await SstCluster.start({ members: 3, columns: { counter: { type: 'i64' } }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 100 });
+  progress('starting 3 group members as processes on 127.0.0.1, each replicating a TicketBook');
+  const cluster = await GroupCluster.start({
+    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 3, max: 3 } } }, types: { [SUBGROUP]: 'TicketBook' },
+    // A member's heartbeat starts with its predicate worker, which can still be starting when its peers
+    // begin to watch it: the last to join was sometimes suspected at once under the 100 ms default. The
+    // kill below is seen through the broken connection (CLOSED) within milliseconds either way.
+    suspicionTimeoutMs: 1000,
+  });
   try {
-    for (const m of cluster.members) progress(`member ${m.id} listening on ${m.address}`);
-    await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'spin', column: 'counter', batch: 50 })));
-    progress('every member increments its counter and pushes it; each row below is one member\'s copy of the table');
-    let previous: number[] | null = null;
-    const show = async (alive: typeof cluster.members, label: string) => {
-      const views = await Promise.all(alive.map((m) => cluster.request(m, { cmd: 'read', column: 'counter' })));
-      const own = views.map((v, i) => (v.values as number[])[cluster.members.indexOf(alive[i]!)]!);
-      const rates = own.map((v, i) => (previous ? `${Math.round((v - previous[i]!) * 2).toLocaleString()} pushes/s` : 'rate from the next sample'));
-      previous = own;
-      process.stdout.write(`${label}\n`);
-      for (const [i, v] of views.entries()) {
-        const cells = (v.values as number[]).map((x, j) => `m${cluster.members[j]!.id}=${String(x).padStart(9)}`).join('  ');
-        process.stdout.write(`  member ${alive[i]!.id} sees  ${cells}   (${rates[i]})\n`);
-      }
-    };
-    const half = Math.max(1, Math.floor(seconds));
-    for (let t = 0; t < half; t++) {
-      await new Promise((r) => setTimeout(r, 500));
-      await show(cluster.members, `t=${((t + 1) / 2).toFixed(1)}s`);
-    }
-    const victim = cluster.members[2]!;
-    progress(`SIGKILL member ${victim.id}`);
-    const killedAt = performance.timeOrigin + performance.now();
-    victim.process.kill('SIGKILL');
-    const survivors = cluster.members.slice(0, 2);
-    for (const s of survivors) {
-      const e = await cluster.waitForEvent(s, (ev) => ev.type === 'event' && ev.name === 'suspected' && ev.args[0] === victim.id, 5000);
-      progress(`member ${s.id} suspects member ${victim.id} after ${(e.atMs - killedAt).toFixed(1)} ms`);
-    }
-    previous = null;
-    for (let t = 0; t < 4; t++) {
-      await new Promise((r) => setTimeout(r, 500));
-      await show(survivors, `after the kill, t=+${((t + 1) / 2).toFixed(1)}s`);
-    }
-    await Promise.all(survivors.map((m) => cluster.request(m, { cmd: 'stop-spin' })));
+    for (const m of cluster.members) out(`member ${m.id}  pid ${m.process.pid}  listening on ${m.address}`);
+    // Each member asks its own copy first. The harness creates a member's replicated object at its first
+    // call or query, and commands delivered before that are lost to it (its reply would never come).
+    await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
+    await race(cluster);
+    progress(`every member keeps ${CALLS_IN_FLIGHT} ordered book() calls in flight for ${seconds} s`);
+    await live(cluster, seconds);
+    await killOne(cluster, progress);
     progress('done');
   } finally {
     await cluster.close();
   }
+}
+
+/** Member 0 books A1 for alice and member 1 for bob in the same instant; one wins, everywhere. */
+async function race(cluster: GroupCluster): Promise<void> {
+  const callers = [{ m: cluster.members[0]!, customer: 'alice' }, { m: cluster.members[1]!, customer: 'bob' }];
+  out(`race: ${callers.map((c) => `member ${c.m.id} books A1 for ${c.customer}`).join(' and ')}, at the same moment`);
+  const calls = await Promise.all(callers.map((c) => book(cluster, c.m, 'A1', c.customer)));
+  for (const [i, replies] of calls.entries()) {
+    const answers = replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ');
+    out(`  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ordered as command ${replies[0]!.version})`);
+  }
+  const holders = await holdersAt(cluster, 'A1');
+  out(`  holder of A1: ${holders.map((h, i) => `member ${cluster.members[i]!.id} says ${h}`).join(', ')}`);
+  const winners = callers.filter((_, i) => calls[i]![0]!.value === true).map((c) => c.customer);
+  const agreed = calls.every((replies) => unanimous(replies, cluster.members.length)) && holders.every((h) => h === winners[0]);
+  assert(winners.length === 1 && agreed, `the race for A1 did not end with one winner everywhere: ${JSON.stringify({ holders, winners })}`);
+  out(`race result: exactly one booking of A1 succeeded (${winners[0]}'s); every member says A1 is held by ${winners[0]}`);
+}
+
+/** The load, one line of figures a second, one more seat raced each second; then the load stops. */
+async function live(cluster: GroupCluster, seconds: number): Promise<void> {
+  const load = startLoad(cluster);
+  const started = performance.now();
+  let last = { at: started, commands: 0 };
+  for (let t = 1; t <= seconds; t++) {
+    const seat = SEATS[t];
+    if (seat) await Promise.all(cluster.members.map((m, i) => book(cluster, m, seat, CUSTOMERS[i]!)));
+    await sleep(started + t * 1000 - performance.now());
+    const now = { at: performance.now(), commands: load.completed() };
+    const rate = ((now.commands - last.commands) * 1000) / (now.at - last.at);
+    last = now;
+    const counts = await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
+    out(`t=${t}s  ${formatCount(rate).padStart(7)} ordered commands/s   bookings: ${counts.map((c, i) => `member ${cluster.members[i]!.id} ${formatCount(c as number)}`).join('  ')}`);
+    out(`       ${await seatLine(cluster)}`);
+  }
+  await load.stop();
+  const counts = await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
+  const same = counts.every((c) => c === counts[0]);
+  assert(same, `members hold different numbers of bookings after the load: ${counts.join(', ')}`);
+  out(`load stopped after ${formatCount(load.completed())} ordered bookings in ${seconds} s; with A1 and the raced seats, every member holds ${formatCount(counts[0] as number)}`);
+}
+
+/** Who holds each seat; every member is asked about its own copy, and the line says whether they agree. */
+async function seatLine(cluster: GroupCluster): Promise<string> {
+  const cells: string[] = [];
+  let agree = true;
+  for (const seat of SEATS) {
+    const holders = await holdersAt(cluster, seat);
+    const same = holders.every((h) => h === holders[0]);
+    agree &&= same;
+    cells.push(`${seat} ${(same ? String(holders[0] ?? '·') : holders.join('/')).padEnd(5)}`);
+  }
+  return `seats: ${cells.join(' ')}  ${agree ? '(every member agrees)' : '(MEMBERS DIFFER)'}`;
+}
+
+/** SIGKILL the last member; the survivors report it failed, refuse ordered calls and still answer queries. */
+async function killOne(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
+  const victim = cluster.members[cluster.members.length - 1]!;
+  const survivors = cluster.members.filter((m) => m !== victim);
+  progress(`SIGKILL member ${victim.id} (pid ${victim.process.pid})`);
+  const exited = new Promise((resolve) => victim.process.once('exit', resolve));
+  const killedAt = performance.now();
+  victim.process.kill('SIGKILL');
+  await Promise.all(survivors.map(async (s) => {
+    const e = await cluster.waitForEvent(s, (ev) => ev.type === 'memberFailed' && ev.member === victim.id, 5000);
+    const reason = e.type === 'memberFailed' ? e.reason : '';
+    out(`member ${s.id} noticed member ${victim.id} failed (${reason}) ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
+  }));
+  await exited;
+  const [first] = survivors;
+  const refused = await book(cluster, first!, 'B1', CUSTOMERS[first!.id]!).then(() => 'accepted (unexpected)', (error: Error) => `refused: ${error.message.replace(/^member \d+: /, '')}`);
+  out(`member ${first!.id}'s ordered book(B1) is ${refused}`);
+  const holders = await Promise.all(survivors.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
+  out(`queries still answer from each survivor's copy: ${survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`).join(', ')}`);
+}
+
+/** Every member books tickets of its own, CALLS_IN_FLIGHT calls at a time, until stop(). */
+function startLoad(cluster: GroupCluster): { completed(): number; stop(): Promise<void> } {
+  let completed = 0;
+  let stopped = false;
+  const loops = cluster.members.flatMap((m, i) => Array.from({ length: CALLS_IN_FLIGHT }, async (_, lane) => {
+    for (let k = 0; !stopped; k++) {
+      await book(cluster, m, `m${m.id}-${lane}-${k}`, CUSTOMERS[i]!);
+      completed++;
+    }
+  }));
+  const all = Promise.all(loops);
+  all.catch(() => {}); // stop() reports it
+  return {
+    completed: () => completed,
+    stop: async () => { stopped = true; await all; },
+  };
+}
+
+/** An ordered book() from member m: every member's reply, in rank order. */
+async function book(cluster: GroupCluster, m: GroupClusterMember, ticket: string, customer: string): Promise<Reply[]> {
+  const reply = await cluster.request(m, { cmd: 'call', subgroup: SUBGROUP, method: 'book', args: [ticket, customer] });
+  return reply.replies as Reply[];
+}
+
+/** A query from member m to `member`'s copy. */
+async function query(cluster: GroupCluster, m: GroupClusterMember, member: number, method: string, args: unknown[] = []): Promise<unknown> {
+  return (await cluster.request(m, { cmd: 'query', subgroup: SUBGROUP, member, method, args })).value;
+}
+
+/** The holder of `seat` as each member's own copy has it, in member order. */
+function holdersAt(cluster: GroupCluster, seat: string): Promise<unknown[]> {
+  return Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'holder', [seat])));
+}
+
+/** All `members` replied, and alike. */
+function unanimous(replies: Reply[], members: number): boolean {
+  return replies.length === members && replies.every((r) => r.value === replies[0]!.value && r.version === replies[0]!.version);
 }

@@ -19,7 +19,7 @@ usage:
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
   squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
                                        completion time against group size, by discrete-event simulation
-  squall demo                          a local 3-member SST, live (npm start)
+  squall demo [--seconds S]            a local 3-member group booking tickets, live (npm start)
   squall --version | --help
 `;
 
