@@ -1,16 +1,28 @@
 // `squall bench <what>`: benchmarks that print the figures their issue names, as JSON with --json.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { toCsv } from '../charts/csv.js';
+import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
 import { cliArgs } from './args.js';
-import { formatBytes, parseBytes } from './units.js';
+import { formatBytes, parseBytes, parseNonNegative } from './units.js';
 import { progressOnStderr } from './progress.js';
+import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
 
 const USAGE = `usage:
   squall bench sst [--members N] [--samples N] [--warmup N] [--no-scan] [--json]
   squall bench rdmc --members N --size SIZE --algorithm A [--block-size SIZE] [--netns --rate RATE]
                     [--repeats N] [--tcp-baseline] [--json]
       A: binomial (default), chain, tree, sequential; SIZE like 64MiB; RATE like 1gbit (--netns needs root)
+  squall bench multicast [--members N] [--size SIZE | --sizes LIST] [--seconds T] [--senders all|one]
+                         [--window W] [--no-latency] [--out DIR] [--json]
+      ordered deliveries per second per member (the median member) while the senders flood, then the
+      latency (send to delivery at the last member) at a tenth of that rate. Defaults: 3 members, 1KiB,
+      5 s, all send, window 256 slots per sender (fewer above 16KiB: at most 4MiB in flight per sender).
+      --sizes 1KiB,4KiB,10KiB runs each size and writes DIR/multicast.csv and DIR/multicast.svg (DIR
+      defaults to ./squall-results).
 `;
 
 export async function run(argv: string[]): Promise<void> {
@@ -22,8 +34,9 @@ export async function run(argv: string[]): Promise<void> {
   switch (what) {
     case 'sst': return benchSst(rest);
     case 'rdmc': return benchRdmc(rest);
+    case 'multicast': return benchMulticast(rest);
     default:
-      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc`);
+      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc, multicast`);
   }
 }
 
@@ -98,4 +111,88 @@ async function benchRdmc(argv: string[]): Promise<void> {
   process.stdout.write(`${result.algorithm}, ${result.members} members, ${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks (${result.network}): ` +
     `${result.seconds} s per message, ${result.gbytesPerSec} GB/s to each receiver\n`);
   if (result.tcpGbytesPerSec !== undefined) process.stdout.write(`plain TCP stream: ${result.tcpGbytesPerSec} GB/s; RDMC / TCP = ${result.ratioToTcp}\n`);
+}
+
+async function benchMulticast(argv: string[]): Promise<void> {
+  const values = cliArgs('bench multicast', () => parseArgs({
+    args: argv,
+    options: {
+      members: { type: 'string' }, size: { type: 'string' }, sizes: { type: 'string' }, seconds: { type: 'string' },
+      senders: { type: 'string' }, window: { type: 'string' }, 'no-latency': { type: 'boolean' }, out: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  }).values);
+  if (values.size && values.sizes) throw new ConfigError('give --size (one run) or --sizes (a sweep), not both');
+  if (values.out && !values.sizes) throw new ConfigError('--out is where a --sizes sweep writes its CSV and chart: add --sizes, or drop --out');
+  const senders = values.senders ?? 'all';
+  if (senders !== 'all' && senders !== 'one') throw new ConfigError(`--senders must be 'all' or 'one', got '${senders}'`);
+  const seconds = parseNonNegative(values.seconds, 'seconds', 5);
+  if (seconds <= 0) throw new ConfigError(`--seconds must be above 0, got '${values.seconds}'`);
+  const options = {
+    members: positiveInt(values.members, 'members', 3),
+    seconds, senders: senders as 'all' | 'one',
+    ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
+    skipLatency: values['no-latency'] ?? false,
+    onProgress: progressOnStderr('bench multicast'),
+  };
+  const bench = await import('../../bench/multicast.js');
+  if (values.sizes) {
+    const sizes = values.sizes.split(',').map((s) => parseBytes(s.trim(), 'sizes'));
+    for (const bytes of sizes) bench.checkOptions({ ...options, bytes, window: options.window ?? bench.defaultWindow(bytes) });
+    const rows = await bench.runMulticastSweep(options, sizes);
+    const written = writeMulticastSweep(rows, values.out ?? 'squall-results');
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ members: options.members, seconds, senders, rows, ...written }) + '\n');
+      return;
+    }
+    for (const r of rows) process.stdout.write(describeMulticast(r));
+    process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
+    return;
+  }
+  const result = await bench.runMulticastBench({ ...options, bytes: values.size ? parseBytes(values.size, 'size') : 1024 });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  process.stdout.write(describeMulticast(result));
+}
+
+function describeMulticast(r: MulticastBenchResult): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const lines = [
+    `ordered multicast: ${r.members} members, ${r.senders === 'all' ? 'all send' : 'one sends'}, ${formatBytes(r.bytes)} messages, window ${r.window}, ${r.seconds} s`,
+    `  per member (median): ${n(r.perNode.msgsPerSec)} deliveries/s, ${r.perNode.mbytesPerSec} MB/s` +
+      `  [${r.perMember.map((m) => `member ${m.id}: ${n(m.msgsPerSec)}/s`).join(', ')}]`,
+  ];
+  if (r.latencyUs.samples > 0) {
+    lines.push(`  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member: ` +
+      `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
+  }
+  lines.push(`  delivery order: ${r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)'}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The sweep's CSV and chart (deliveries and MB/s per member against message size) in `dir`. */
+function writeMulticastSweep(rows: readonly MulticastBenchResult[], dir: string): { csv: string; svg: string } {
+  const outDir = resolve(dir);
+  mkdirSync(outDir, { recursive: true });
+  const csv = join(outDir, 'multicast.csv');
+  const svg = join(outDir, 'multicast.svg');
+  writeFileSync(csv, toCsv(rows.map((r) => ({
+    members: r.members, senders: r.senders, window: r.window, bytes: r.bytes, seconds: r.seconds,
+    msgsPerSec: r.perNode.msgsPerSec, mbytesPerSec: r.perNode.mbytesPerSec,
+    latencyP50Us: r.latencyUs.p50, latencyP99Us: r.latencyUs.p99, latencyRatePerSec: r.latencyUs.ratePerSec, hashesAgree: r.hashesAgree,
+  }))));
+  const first = rows[0]!;
+  const windows = [...new Set(rows.map((r) => r.window))];
+  writeFileSync(svg, lineChart({
+    title: `squall bench multicast: ${first.members} members, ${first.senders === 'all' ? 'all send' : 'one sends'}, ` +
+      (windows.length === 1 ? `window ${windows[0]}` : `window ${rows.map((r) => r.window).join('/')}`),
+    xLabel: 'message size', yLabel: 'per member (median)', xLog: true, yLog: true, xFormat: formatBytes,
+    series: [
+      { name: 'thousand deliveries/s', points: rows.map((r) => [r.bytes, r.perNode.msgsPerSec / 1000]) },
+      { name: 'MB/s', points: rows.map((r) => [r.bytes, r.perNode.mbytesPerSec]) },
+    ],
+  }));
+  return { csv, svg };
 }

@@ -15,6 +15,9 @@ usage:
   squall bench rdmc --members N --size BYTES --algorithm A [--block-size B] [--netns --rate R]
                     [--repeats N] [--tcp-baseline] [--json]
                                        RDMC throughput to every receiver (A: binomial, chain, tree, sequential)
+  squall bench multicast [--members N] [--size BYTES | --sizes LIST] [--seconds T] [--senders all|one]
+                         [--window W] [--json]
+                                       ordered multicast deliveries per second per member, and latency
   squall tune --members N --size BYTES [--netns --rate RATE] [--algorithms LIST] [--json]
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
   squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
