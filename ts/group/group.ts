@@ -129,7 +129,6 @@ export class Group extends EventEmitter<GroupEvents> {
       connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
     });
     try {
-      this.#runtime.listen();
       this.#sst = SstMember.onRuntime(this.#runtime, {
         columns,
         ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
@@ -165,6 +164,7 @@ export class Group extends EventEmitter<GroupEvents> {
       ...layout.grantsFor(layout.rowOf(peer)),
       ...(this.#rdmc ? this.#rdmc.layout.grantsFor(this.id, peer) : []),
     ]);
+    this.#runtime.listen(); // only now: a peer that dials in finds its grants in place
     this.#sst.on('suspected', (member) => this.#memberFailed(member, 'SUSPECTED'));
     this.#sst.on('peerFailed', (member, reason) => this.#memberFailed(member, reason));
     this.#sst.on('error', (error) => this.emit('error', error));

@@ -236,6 +236,9 @@ export class ShardChannel implements OrderedChannel {
       if (head.large && !head.carried) { this.#carry(head); return; }
       if (!this.#windowOpen(minDelivered)) return;
       this.#queue.shift();
+      // Our own large message is delivered here from a copy: RDMC's buffer takes the next one meanwhile, and
+      // the caller may reuse its bytes once send() resolves.
+      if (head.large) this.#largeBodies[this.rank]!.push(head.bytes.slice());
       this.#commit(head.large ? SlotKind.LARGE : SlotKind.DATA, head.bytes);
       head.resolve();
     }
@@ -264,7 +267,7 @@ export class ShardChannel implements OrderedChannel {
     const at = this.#slotsAt[this.rank]! + (index % this.#W) * this.#slotBytes;
     const arena = this.#p.arena;
     const bytes = payload ? payload.byteLength : 0;
-    if (kind === SlotKind.DATA) arena.u8.set(payload!, at + SLOT_HEADER_BYTES);
+    if (kind === SlotKind.DATA) arena.u8.set(payload!, at + SLOT_HEADER_BYTES); // LARGE: the bytes went by RDMC
     else if (kind === SlotKind.NULL) this.nullsSent++;
     const w = at >> 2;
     arena.u32[w] = index >>> 0;
@@ -347,12 +350,9 @@ export class ShardChannel implements OrderedChannel {
     const bytes = arena.u32[w + 2]!;
     let payload: Uint8Array;
     if (kind === SlotKind.LARGE) {
-      if (rank === this.rank) payload = this.#p.rdmc[rank]!.buffer.subarray(0, bytes);
-      else {
-        const body = this.#largeBodies[rank]!.shift();
-        assert(body && body.byteLength === bytes, `large message ${index} of sender ${this.#senderIds[rank]}: RDMC body missing or of the wrong size`);
-        payload = body;
-      }
+      const body = this.#largeBodies[rank]!.shift();
+      assert(body && body.byteLength === bytes, `large message ${index} of sender ${this.#senderIds[rank]}: RDMC body missing or of the wrong size`);
+      payload = body;
     } else {
       payload = arena.u8.subarray(at + SLOT_HEADER_BYTES, at + SLOT_HEADER_BYTES + bytes);
     }
