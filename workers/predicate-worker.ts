@@ -59,6 +59,7 @@ let running = true;
 let watching = false;
 let nextHeartbeatMs = 0;
 let lastReportedEpoch = -1;
+let announced = false;
 
 live.fill(1);
 
@@ -137,6 +138,7 @@ while (running) {
     emit(map.EventKind.TABLE_CHANGED, 0, seen);
   }
   events.publish();
+  if (!announced) { announced = true; port.postMessage({ type: 'ready' }); } // the first heartbeat is out
   const timeoutMs = overflow.length > 0 ? 1 : Math.max(0, nextHeartbeatMs - performance.now());
   if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, timeoutMs);
 }

@@ -88,6 +88,7 @@ export class Group extends EventEmitter<GroupEvents> {
   static async join(options: JoinOptions): Promise<Group> {
     const group = new Group(options);
     try {
+      await group.#sst.ready();
       await group.#runtime.connect();
     } catch (error) {
       await group.close();
@@ -169,6 +170,8 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#sst.on('peerFailed', (member, reason) => this.#memberFailed(member, reason));
     this.#sst.on('error', (error) => this.emit('error', error));
     this.#rdmc?.on('error', (error) => this.emit('error', error));
+    // Objects exist before the first delivery, so no command finds a shard without its replica.
+    for (const name of Object.keys(this.#types)) if (this.#channels.has(name)) this.subgroup(name);
   }
 
   #start(): void {

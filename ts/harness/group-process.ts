@@ -8,11 +8,10 @@
 import { sendToParent, serveParent } from './child.js';
 import { Group, type JoinOptions } from '../group/group.js';
 import type { GroupConfig } from '../group/config.js';
-import { TicketBook } from '../examples/ticket-book.js';
+import { EXAMPLE_TYPES } from '../examples/types.js';
 import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { ShardChannel } from '../multicast/shard.js';
 
-export const EXAMPLE_TYPES = { TicketBook } as const;
 export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
 export type GroupHarnessRequest =
@@ -45,6 +44,7 @@ interface Recorder {
   waiters: Array<() => void>;
 }
 
+/** CLOCK_MONOTONIC in ms: one clock for every process on the host (latency spans processes). */
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 let group: Group | null = null;
 const recorders = new Map<string, Recorder>();
@@ -90,17 +90,21 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       };
       recorders.set(req.subgroup, r);
       const slowUs = req.slowUs ?? 0;
+      // Small messages are views of the arena: one DataView over it serves them all.
+      let buffer: ArrayBufferLike | null = null;
+      let view: DataView | null = null;
       channel(req.subgroup).onDeliver((sender, _version, bytes) => {
-        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        const from = view.getUint32(0, true), k = view.getUint32(4, true);
+        if (bytes.buffer !== buffer) { buffer = bytes.buffer; view = new DataView(buffer); }
+        const at = bytes.byteOffset;
+        const from = view!.getUint32(at, true), k = view!.getUint32(at + 4, true);
         if (from !== sender) throw new Error(`message from ${sender} says it is from ${from}`);
-        const t = nowMs();
+        const t = r.latency || slowUs > 0 ? nowMs() : performance.now();
         if (r.delivered === 0) r.firstMs = t;
         r.lastMs = t;
         r.delivered++;
         r.hash = mix(mix(mix(r.hash, sender), k), bytes.byteLength);
         r.sequence?.push(`${sender}:${k}:${bytes.byteLength}`);
-        if (r.latency) { r.latency.sender.push(sender); r.latency.k.push(k); r.latency.ms.push(t - view.getFloat64(8, true)); }
+        if (r.latency) { r.latency.sender.push(sender); r.latency.k.push(k); r.latency.ms.push(t - view!.getFloat64(at + 8, true)); }
         if (slowUs > 0) { const until = t + slowUs / 1000; while (nowMs() < until) { /* a slow receiver */ } }
         if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
       });
@@ -116,7 +120,9 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
           const due = started + (k * 1000) / req.ratePerSec;
           if (nowMs() < due) await new Promise((r) => setTimeout(r, Math.max(0, due - nowMs())));
         }
-        sends.push(ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, k)));
+        const sent = ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, k));
+        sent.catch(() => {}); // seen by Promise.all below; a rejection meanwhile must not end the process
+        sends.push(sent);
         maxQueued = Math.max(maxQueued, ch.queued);
         if (sends.length >= 256) { await Promise.all(sends.splice(0)); }
       }

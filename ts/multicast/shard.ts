@@ -104,6 +104,7 @@ export class ShardChannel implements OrderedChannel {
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
   #onMemberFailed: ((member: number) => void) | null = null;
   #failure: Error | null = null;
+  readonly #failedMembers = new Set<number>();
   #closed = false;
 
   constructor(parts: ShardParts) {
@@ -180,7 +181,11 @@ export class ShardChannel implements OrderedChannel {
     });
   }
 
-  onDeliver(handler: DeliverHandler): void { this.#onDeliver = handler; }
+  /** Sets the upcall. Until there is one, stable messages wait in their slots (holding the window): none is lost. */
+  onDeliver(handler: DeliverHandler): void {
+    this.#onDeliver = handler;
+    this.#p.schedule();
+  }
 
   sendTo(member: number, bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('this group'));
@@ -216,10 +221,11 @@ export class ShardChannel implements OrderedChannel {
 
   /** @internal A member of the shard failed: static membership cannot go on without it (views are issue 5). */
   memberFailed(member: number, reason: string): void {
-    if (!this.members.includes(member) || this.#failure) return;
-    this.#failure = new PeerFailedError(member, reason, `member ${member} of this shard failed (${reason}); ordered delivery stops until a new view excludes it`);
+    if (!this.members.includes(member) || this.#failedMembers.has(member)) return;
+    this.#failedMembers.add(member);
+    this.#failure ??= new PeerFailedError(member, reason, `member ${member} of this shard failed (${reason}); ordered delivery stops until a new view excludes it`);
     for (const m of this.#queue.splice(0)) m.reject(this.#failure);
-    this.#onMemberFailed?.(member);
+    this.#onMemberFailed?.(member); // every failed member: calls waiting on its reply stop waiting
   }
 
   /** @internal */
@@ -315,7 +321,7 @@ export class ShardChannel implements OrderedChannel {
       const v = this.#readI64(this.#p.layout.rowOffset(row) + this.#seqNumCol);
       if (v < stable) stable = v;
     }
-    if (stable <= this.#deliveredNum) return;
+    if (stable <= this.#deliveredNum || !this.#onDeliver) return;
     const S = this.#S;
     for (let seq = this.#deliveredNum + 1; seq <= stable; seq++) {
       this.#deliveredNum = seq; // before the upcall: an upcall that throws does not see its message again
@@ -325,6 +331,7 @@ export class ShardChannel implements OrderedChannel {
   }
 
   #receiveRaw(): void {
+    if (!this.#onDeliver) return; // hold everything (and so the window) until there is an upcall
     const before = this.#numReceived.slice();
     this.#readIndexes();
     for (let r = 0; r < this.#S; r++) {
@@ -357,7 +364,7 @@ export class ShardChannel implements OrderedChannel {
       payload = arena.u8.subarray(at + SLOT_HEADER_BYTES, at + SLOT_HEADER_BYTES + bytes);
     }
     this.delivered++;
-    this.#onDeliver?.(this.#senderIds[rank]!, BigInt(seq), payload);
+    this.#onDeliver!(this.#senderIds[rank]!, BigInt(seq), payload);
   }
 
   #push(): void {

@@ -88,6 +88,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   private closing = false;
   private wholeRow: Array<[number, number]> = [];
   private changeHandler: (() => void) | null = null;
+  private workerReady: Promise<void> = Promise.resolve();
   /** False when the member runs on a runtime it shares (a group member's): the owner closes it. */
   private readonly ownsRuntime: boolean;
 
@@ -189,8 +190,15 @@ export class SstMember extends EventEmitter<SstEvents> {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       suspicionTimeoutMs: this.options.suspicionTimeoutMs,
     };
-    this.worker = new Worker(new URL('../../workers/predicate-worker.js', import.meta.url), { workerData: data });
-    this.worker.on('error', (err) => this.emit('error', err));
+    const worker = new Worker(new URL('../../workers/predicate-worker.js', import.meta.url), { workerData: data });
+    this.worker = worker;
+    worker.on('error', (err) => this.emit('error', err));
+    this.workerReady = new Promise((resolve, reject) => {
+      const onMessage = (m: { type?: string }) => { if (m.type === 'ready') { worker.off('message', onMessage); resolve(); } };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+      worker.once('exit', () => resolve()); // close() before the worker got going
+    });
     this.reader = new EventRingReader(this.arena);
     this.readerDone = this.reader.run((kind, id, value) => this.onEvent(kind, id, value), () => this.runTsPredicates());
   }
@@ -198,8 +206,17 @@ export class SstMember extends EventEmitter<SstEvents> {
   /** Step 3: dials every member with a higher id, then waits until every peer is connected. */
   async connect(): Promise<void> {
     this.layout; // throws a clear error when expect() was not called
+    await this.ready();
     await this.runtime.connect();
     this.watch();
+  }
+
+  /**
+   * Resolves once the predicate worker runs and this member's heartbeat advances: connect only then, or
+   * peers that start watching at once may find this member's heartbeat stalled while its worker boots.
+   */
+  ready(): Promise<void> {
+    return this.workerReady;
   }
 
   /** Starts failure detection: call once every peer is connected (connect() does). */
