@@ -54,6 +54,7 @@ export interface ShardParts {
 }
 
 const TWO_32 = 2 ** 32;
+const RESOLVED = Promise.resolve();
 
 export class ShardChannel implements OrderedChannel {
   readonly memberId: number;
@@ -92,6 +93,8 @@ export class ShardChannel implements OrderedChannel {
   readonly #numReceivedCol: number;
 
   #nextIndex = 0; // messages committed to our slots
+  #sentSinceStep = false;
+  #minDeliveredSeen = -1;
   #pushedIndex = 0; // of which pushed
   #numReceived: number[];
   #seqNum = -1;
@@ -170,10 +173,12 @@ export class ShardChannel implements OrderedChannel {
     const size = bytes.byteLength;
     if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError('a multicast message', size, this.maxMessageBytes));
     const large = size > this.maxSmcPayload;
-    if (!large && this.#queue.length === 0 && this.#windowOpen(this.#minDelivered())) {
+    this.#sentSinceStep = true;
+    // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
+    if (!large && this.#queue.length === 0 && (this.#windowOpen(this.#minDeliveredSeen) || this.#windowOpen(this.#minDelivered()))) {
       this.#commit(SlotKind.DATA, bytes);
       this.#p.schedule();
-      return Promise.resolve();
+      return RESOLVED;
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ bytes, large, carried: false, resolve, reject });
@@ -217,6 +222,7 @@ export class ShardChannel implements OrderedChannel {
       if (this.#nextIndex + this.#deliveredNum === before) break; // nothing opened the window further
     }
     this.#push();
+    this.#sentSinceStep = false;
   }
 
   /** @internal A member of the shard failed: static membership cannot go on without it (views are issue 5). */
@@ -299,13 +305,16 @@ export class ShardChannel implements OrderedChannel {
       const v = this.mode === 'raw' ? this.#readI64(base + this.#numReceivedCol + this.rank * 8) : this.#readI64(base + this.#deliveredCol);
       if (v < min) min = v;
     }
+    this.#minDeliveredSeen = min;
     return min;
   }
 
   #receiveOrdered(): void {
     this.#readIndexes();
-    if (this.rank >= 0 && this.#queue.length === 0) {
-      // Idle: fill the round robin with nulls up to where the others are, as far as the window allows.
+    if (this.rank >= 0 && this.#queue.length === 0 && !this.#sentSinceStep) {
+      // Idle (nothing queued, nothing sent since the last step — a sender mid-burst fills its turn with
+      // messages a moment later): fill the round robin with nulls up to where the others are, as far as
+      // the window allows.
       const target = nullTarget(this.rank, this.#numReceived);
       if (this.#nextIndex < target) {
         const minDelivered = this.#minDelivered();
@@ -351,7 +360,7 @@ export class ShardChannel implements OrderedChannel {
     const arena = this.#p.arena;
     const at = this.#slotsAt[rank]! + (index % this.#W) * this.#slotBytes;
     const w = at >> 2;
-    assert(arena.u32[w] === index >>> 0, `slot ${index % this.#W} of sender ${this.#senderIds[rank]} holds index ${arena.u32[w]}, expected ${index}`);
+    if (arena.u32[w] !== index >>> 0) assert(false, `slot ${index % this.#W} of sender ${this.#senderIds[rank]} holds index ${arena.u32[w]}, expected ${index}`);
     const kind = arena.u32[w + 3]!;
     if (kind === SlotKind.NULL) return;
     const bytes = arena.u32[w + 2]!;
