@@ -19,6 +19,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeAll", Napi::Function::New(env, WriteAll, "writeAll"));
   exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
   exports.Set("wake", Napi::Function::New(env, Wake, "wake"));
+  exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
+  exports.Set("onArrival", Napi::Function::New(env, OnArrival, "onArrival"));
   exports.Set("disconnect", Napi::Function::New(env, Disconnect, "disconnect"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("stats", Napi::Function::New(env, GetStats, "stats"));

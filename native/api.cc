@@ -173,6 +173,23 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() { return writeCommon(info, false); });
 }
 
+// writeBatch(h, peer, ranges: Float64Array of offset/length pairs, count) → Status.
+Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f || f->closed()) return status(info, FAILED);
+    uint32_t peer, count;
+    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !info[2].IsTypedArray() || !u32Arg(info, 3, &count)) return status(info, BAD_ARGUMENT);
+    auto ranges = info[2].As<Napi::TypedArray>();
+    if (ranges.TypedArrayType() != napi_float64_array || uint64_t(count) * 2 > ranges.ElementLength()) return status(info, BAD_ARGUMENT);
+    const double* pairs = ranges.As<Napi::Float64Array>().Data();
+    for (uint32_t i = 0; i < 2 * count; i++) {
+      if (!(pairs[i] >= 0 && pairs[i] <= kMaxSafeInteger) || std::floor(pairs[i]) != pairs[i]) return status(info, BAD_ARGUMENT);
+    }
+    return status(info, f->writeBatch(peer, pairs, count));
+  });
+}
+
 // writeImm(h, peer, offset, length, imm) → Status.
 Napi::Value WriteImm(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() { return writeCommon(info, true); });
@@ -212,6 +229,67 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
     if (!u32Arg(info, 1, &channel) || channel >= map::COMPLETION_RINGS) return status(info, BAD_ARGUMENT);
     f->wake(channel);
     return status(info, OK);
+  });
+}
+
+namespace {
+
+// Calls a JS function on the thread that installed it after doorbells of the channels in `mask` rang.
+// Calls coalesce: while one is pending, further rings add nothing — the function reads whatever landed.
+class JsArrival final : public ArrivalHook {
+ public:
+  JsArrival(Napi::ThreadSafeFunction tsfn, uint32_t mask, std::shared_ptr<std::atomic<bool>> finalized)
+      : tsfn_(std::move(tsfn)), mask_(mask), finalized_(std::move(finalized)) {}
+  ~JsArrival() override {
+    if (!finalized_->load(std::memory_order_acquire)) tsfn_.Release();
+  }
+
+  void rang(uint32_t channel) override {
+    if (!((mask_ >> channel) & 1u)) return;
+    if (pending_->exchange(true, std::memory_order_acq_rel)) return;
+    auto pending = pending_;  // the call may run after this hook is gone: it holds the flag, not the hook
+    napi_status s = tsfn_.NonBlockingCall([pending](Napi::Env env, Napi::Function fn) {
+      pending->store(false, std::memory_order_release);  // before the call: rings during it call again
+      if (env == nullptr || fn.IsEmpty()) return;       // the function is being finalized
+      // Plain napi_call_function: during env teardown JS cannot run and the call just fails (Function::Call
+      // would turn that into a fatal error); an exception the function throws stays pending and Node reports
+      // it as uncaught, as for any callback.
+      napi_value global;
+      if (napi_get_global(env, &global) == napi_ok) napi_call_function(env, global, fn, 0, nullptr, nullptr);
+    });
+    if (s != napi_ok) pending_->store(false, std::memory_order_release);
+  }
+
+ private:
+  Napi::ThreadSafeFunction tsfn_;
+  const uint32_t mask_;
+  std::shared_ptr<std::atomic<bool>> finalized_;  // Node finalized the function (env teardown): no Release
+  std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+// onArrival(h, channelMask, fn) → Status: fn runs on this thread (as a task, once per batch of rings)
+// after the poller rang the doorbell of a channel in the mask. ALREADY if the fabric has one.
+Napi::Value OnArrival(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f || f->closed()) return status(info, FAILED);
+    uint32_t mask;
+    if (!u32Arg(info, 1, &mask) || mask == 0 || mask >= (1u << map::COMPLETION_RINGS) || info.Length() < 3 || !info[2].IsFunction()) {
+      return status(info, BAD_ARGUMENT);
+    }
+    auto finalized = std::make_shared<std::atomic<bool>>(false);
+    std::weak_ptr<Fabric> weak = f;
+    // At env teardown Node may finalize the function before the fabric's own cleanup hook runs: then stop
+    // the poller first, so nothing calls into a finalized function.
+    auto tsfn = Napi::ThreadSafeFunction::New(info.Env(), info[2].As<Napi::Function>(), "squall arrival", 0, 1,
+                                              [finalized, weak](Napi::Env) {
+                                                finalized->store(true, std::memory_order_release);
+                                                if (auto fabric = weak.lock()) fabric->close();
+                                              });
+    tsfn.Unref(info.Env());  // a fabric waiting for bytes does not keep the process alive
+    return status(info, f->setArrival(std::make_unique<JsArrival>(std::move(tsfn), mask, std::move(finalized))));
   });
 }
 

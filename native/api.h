@@ -17,6 +17,8 @@ Napi::Value WriteImm(const Napi::CallbackInfo& info);
 Napi::Value WriteAll(const Napi::CallbackInfo& info);
 Napi::Value Wait(const Napi::CallbackInfo& info);
 Napi::Value Wake(const Napi::CallbackInfo& info);
+Napi::Value OnArrival(const Napi::CallbackInfo& info);
+Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Disconnect(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value GetStats(const Napi::CallbackInfo& info);

@@ -34,12 +34,12 @@ Fabric::Fabric(ArenaView arena, FabricOptions options)
 Fabric::~Fabric() { close(); }
 
 #ifndef SQUALL_WITH_LIBFABRIC
-std::unique_ptr<Backend> makeLibfabricBackend(ArenaView, const FabricOptions&, Stats&) { return nullptr; }
+std::unique_ptr<Backend> makeLibfabricBackend(ArenaView, const FabricOptions&, Stats&, const ArrivalSlot&) { return nullptr; }
 #endif
 
 int Fabric::start() {
   if (opt_.backend == BackendKind::LIBFABRIC) {
-    alt_ = makeLibfabricBackend(arena_, opt_, stats_);
+    alt_ = makeLibfabricBackend(arena_, opt_, stats_, arrival_);
     if (!alt_) return NOT_BUILT;
     return alt_->start();
   }
@@ -155,6 +155,32 @@ int Fabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm
   return sendWrite(p, offset, length, with_imm, imm);
 }
 
+int Fabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
+  for (uint32_t i = 0; i < count; i++) {
+    if (!arena_.contains(uint64_t(ranges[2 * i]), uint64_t(ranges[2 * i + 1]))) return BAD_RANGE;
+  }
+  if (alt_) {
+    for (uint32_t i = 0; i < count; i++) {
+      int r = alt_->write(peer, uint64_t(ranges[2 * i]), uint64_t(ranges[2 * i + 1]), false, 0);
+      if (r != OK) return r;
+    }
+    return OK;
+  }
+  Peer* p = peerFor(peer, false);
+  if (!p) return NOT_CONNECTED;
+  std::lock_guard<FairMutex> lock(p->mu);
+  PeerState s = p->state.load(std::memory_order_relaxed);
+  if (s != PeerState::CONNECTED) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+  const uint64_t max = opt_.max_frame_bytes;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint64_t offset = uint64_t(ranges[2 * i]), length = uint64_t(ranges[2 * i + 1]);
+    for (uint64_t done = 0; done < length; done += max) {
+      p->queueFrame(arena_, offset + done, uint32_t(length - done < max ? length - done : max), stats_);
+    }
+  }
+  return p->flush(arena_, stats_) < 0 ? FAILED : OK;
+}
+
 int Fabric::writeAll(uint64_t offset, uint64_t length) {
   if (alt_) return alt_->writeAll(offset, length);
   if (!arena_.contains(offset, length)) return BAD_RANGE;
@@ -221,11 +247,21 @@ void Fabric::post(const Command& c) {
   (void)r;  // EAGAIN means the counter is already non-zero: the poller will wake anyway
 }
 
+int Fabric::setArrival(std::unique_ptr<ArrivalHook> hook) {
+  std::lock_guard<std::mutex> lock(close_mu_);
+  if (closed()) return FAILED;
+  if (arrival_owned_) return ALREADY;
+  arrival_owned_ = std::move(hook);
+  arrival_.store(arrival_owned_.get(), std::memory_order_release);
+  return OK;
+}
+
 void Fabric::close() {
   std::lock_guard<std::mutex> lock(close_mu_);
   if (closed_.exchange(true)) return;
   if (alt_) {
     alt_->close();
+    dropArrival();
     for (uint32_t c = 0; c < map::COMPLETION_RINGS; c++) wake(c);
     return;
   }
@@ -236,6 +272,7 @@ void Fabric::close() {
     (void)r;
     poller_.join();
   }
+  dropArrival();
   shutdownAll();
   if (listen_fd_.load() >= 0) ::close(listen_fd_.exchange(-1));
   if (wake_fd_ >= 0) ::close(wake_fd_);

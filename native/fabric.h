@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "arena.h"
+#include "arrival.h"
 #include "connection.h"
 #include "doorbell.h"
 #include "peer.h"
@@ -71,7 +72,7 @@ class Backend {
 };
 
 // The libfabric backend (native/libfabric/lf_fabric.cc), or nullptr when the addon was built without it.
-std::unique_ptr<Backend> makeLibfabricBackend(ArenaView arena, const FabricOptions& options, Stats& stats);
+std::unique_ptr<Backend> makeLibfabricBackend(ArenaView arena, const FabricOptions& options, Stats& stats, const ArrivalSlot& arrival);
 constexpr bool kHaveLibfabric =
 #ifdef SQUALL_WITH_LIBFABRIC
     true;
@@ -92,9 +93,14 @@ class Fabric {
   int connect(uint32_t peer, const char* host, int port);
   int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int writeAll(uint64_t offset, uint64_t length);
+  // Writes `count` ranges (offset, length pairs) to one peer in order, as one send where the socket takes
+  // it: a protocol step's slots and counters leave in one sendmsg instead of one each.
+  int writeBatch(uint32_t peer, const double* ranges, uint32_t count);
   int disconnect(uint32_t peer);
   int64_t wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms);
   void wake(uint32_t channel);
+  // Installs the hook told of every doorbell ring (arrival.h); once per fabric. OK, ALREADY or FAILED (closed).
+  int setArrival(std::unique_ptr<ArrivalHook> hook);
   void close();  // idempotent; joins the poller
   // The tag HELLOs carry and must match from now on (connections already open are not affected).
   void setLayoutTag(uint32_t tag) {
@@ -174,6 +180,13 @@ class Fabric {
   std::mutex close_mu_;
   int last_errno_ = 0;
   std::unique_ptr<Backend> alt_;  // set by start() for a non-TCP backend
+  // The poller has stopped: no one can be inside the hook any more.
+  void dropArrival() {
+    arrival_.store(nullptr, std::memory_order_release);
+    arrival_owned_.reset();
+  }
+  ArrivalSlot arrival_{nullptr};  // read by the poller(s); set once by setArrival, cleared by close
+  std::unique_ptr<ArrivalHook> arrival_owned_;
 };
 
 }  // namespace squall

@@ -73,6 +73,13 @@ int Peer::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint3
   return 0;
 }
 
+void Peer::queueFrame(const ArenaView& arena, uint64_t offset, uint32_t length, Stats& stats) {
+  uint8_t header[frame::kHeaderBytes];
+  frame::encode(header, frame::WRITE, offset, length, 0);
+  Stats::add(stats.frames_out);
+  queue.appendFrame(header, frame::kHeaderBytes, arena.base + offset, offset, length, length <= kSnapshotMaxBytes, false);
+}
+
 int Peer::sendBytes(const ArenaView& arena, const uint8_t* bytes, uint32_t length, Stats& stats) {
   queue.appendBytes(bytes, length);
   return flush(arena, stats);

@@ -53,6 +53,8 @@ struct Peer {
 
   // Sends the raw bytes (a HELLO) behind whatever is queued. Caller holds mu.
   int sendBytes(const ArenaView& arena, const uint8_t* bytes, uint32_t length, Stats& stats);
+  // Queues a WRITE frame behind whatever is queued, without sending: a batch ends with flush().
+  void queueFrame(const ArenaView& arena, uint64_t offset, uint32_t length, Stats& stats);
 
   // Flushes the queue (poller on EPOLLOUT, or a writer). Caller holds mu. Returns 0 or -errno.
   int flush(const ArenaView& arena, Stats& stats);

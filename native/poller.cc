@@ -62,6 +62,7 @@ void Fabric::run() {
       if (dirty_ & (1u << c)) {
         dirty_ &= ~(1u << c);
         if (doorbell(c).ring()) Stats::add(stats_.wakeups);
+        notifyArrival(arrival_, c);
       }
     }
     if (any_dead_) sweep();

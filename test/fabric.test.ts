@@ -597,6 +597,35 @@ function defineTests(): void {
       b.close();
     }
   });
+
+  test('writeBatch: ranges arrive in order as one send; onArrival runs on this thread once per batch', async () => {
+    const a = new Member(1), b = new Member(2);
+    try {
+      await connectPair(a, b, [dataGrant(D, 4096), controlGrant(D + 4096, 64)]);
+      let calls = 0;
+      let sawData = -1;
+      b.fabric.onArrival([0], () => { calls++; sawData = b.arena.u8[D + 1000]!; });
+      assert.throws(() => b.fabric.onArrival([0], () => {}), (e: Error) => e instanceof ConfigError && /already has an arrival handler/.test(e.message));
+      const sendsBefore = a.fabric.stats().sendCalls;
+      a.arena.u8.fill(7, D, D + 2048);
+      Atomics.store(a.arena.i64, (D + 4096) >> 3, 42n);
+      const ranges = new Float64Array([D, 1024, D + 1024, 1024, D + 4096, 8]);
+      assert.is(a.fabric.writeBatch(2, ranges, 3), WriteStatus.Ok);
+      assert.is(a.fabric.stats().sendCalls - sendsBefore, 1, 'three frames, one sendmsg');
+      // The counter (last range) lands after the data: when it is visible, so are the bytes before it.
+      await until([a, b], () => calls > 0 && Atomics.load(b.arena.i64, (D + 4096) >> 3) === 42n, 'the batch and the arrival call');
+      assert.is(sawData, 7, 'the arrival call sees the data');
+      assert.ok(b.arena.u8.subarray(D, D + 2048).every((x) => x === 7), 'every byte of both data ranges');
+      assert.ok(calls <= 3, `one call per batch of applied writes, not per byte (${calls})`);
+      // Bad input is refused before anything is sent.
+      assert.throws(() => a.fabric.writeBatch(2, ranges, 4), (e: Error) => e instanceof ConfigError);
+      assert.throws(() => a.fabric.writeBatch(2, new Float64Array([D, -1]), 1), (e: Error) => e instanceof ArenaError);
+      assert.is(a.fabric.writeBatch(9, ranges, 1), WriteStatus.NotConnected);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
 }
 
 if (isMainThread) {

@@ -127,11 +127,12 @@ std::string portString(int port) { return std::to_string(port); }
 
 class LfFabric final : public Backend {
  public:
-  LfFabric(ArenaView arena, const FabricOptions& options, Stats& stats)
+  LfFabric(ArenaView arena, const FabricOptions& options, Stats& stats, const ArrivalSlot& arrival)
       : arena_(arena),
         opt_(options),
         layout_tag_(options.layout_tag),
         stats_(stats),
+        arrival_(arrival),
         rings_(arena.base),
         by_id_(new std::atomic<LfPeer*>[kPeerIds]),
         in_order_(new LfPeer*[map::MAX_MEMBERS]) {
@@ -199,6 +200,7 @@ class LfFabric final : public Backend {
   const FabricOptions opt_;
   std::atomic<uint32_t> layout_tag_;
   Stats& stats_;
+  const ArrivalSlot& arrival_;  // the owning Fabric's hook
   CompletionRings rings_;
 
   std::mutex peers_mu_;
@@ -674,6 +676,7 @@ void LfFabric::run() {
       if (dirty_ & (1u << c)) {
         dirty_ &= ~(1u << c);
         if (doorbell(c).ring()) Stats::add(stats_.wakeups);
+        notifyArrival(arrival_, c);
       }
     }
     if (any_dead_) {
@@ -1103,8 +1106,8 @@ void LfFabric::event(CompletionKind kind, uint16_t peer, uint32_t why) {
 
 }  // namespace
 
-std::unique_ptr<Backend> makeLibfabricBackend(ArenaView arena, const FabricOptions& options, Stats& stats) {
-  return std::make_unique<LfFabric>(arena, options, stats);
+std::unique_ptr<Backend> makeLibfabricBackend(ArenaView arena, const FabricOptions& options, Stats& stats, const ArrivalSlot& arrival) {
+  return std::make_unique<LfFabric>(arena, options, stats, arrival);
 }
 
 }  // namespace squall

@@ -36,6 +36,8 @@ interface Addon {
   writeAll(handle: number, offset: number, length: number): number;
   wait(handle: number, seenEpoch: number, timeoutMs: number, channel: number): number;
   wake(handle: number, channel: number): number;
+  onArrival(handle: number, channelMask: number, fn: () => void): number;
+  writeBatch(handle: number, peer: number, ranges: Float64Array, count: number): number;
   disconnect(handle: number, peer: number): number;
   close(handle: number): number;
   stats(handle: number): FabricStats | null;
@@ -245,6 +247,17 @@ export class NativeFabric implements Fabric {
     return this.#native.writeImm(this.handle, peer, offset, length, imm) as WriteStatus;
   }
 
+  /**
+   * Writes `count` ranges — ranges[2i] offset, ranges[2i+1] length — to `peer` in order, sent together
+   * (one sendmsg where the socket takes them all): a protocol step's pushes to one peer in one call.
+   */
+  writeBatch(peer: number, ranges: Float64Array, count: number): WriteStatus {
+    if (this.#closed) return FAILED as WriteStatus;
+    if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
+    for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+    return this.#native.writeBatch(this.handle, peer, ranges, count) as WriteStatus;
+  }
+
   writeAll(offset: number, length: number): number {
     if (this.#closed) return 0;
     checkRange(offset, length);
@@ -256,6 +269,22 @@ export class NativeFabric implements Fabric {
     checkChannel(channel);
     this.#open('wake');
     this.#native.wake(this.handle, channel);
+  }
+
+  /**
+   * Calls `fn` on this thread, as a task, after the poller applied writes whose grants name one of
+   * `channels` — one call per batch, however many writes landed; a call pending covers later ones. This
+   * is the main thread's wake-up with no worker in between (one thread hop instead of two). Once per fabric.
+   */
+  onArrival(channels: readonly number[], fn: () => void): void {
+    let mask = 0;
+    for (const c of channels) { checkChannel(c); mask |= 1 << c; }
+    if (mask === 0) throw new ConfigError('onArrival needs at least one channel');
+    if (typeof fn !== 'function') throw new ConfigError('onArrival needs a function');
+    this.#open('onArrival');
+    const r = this.#native.onArrival(this.handle, mask, fn);
+    if (r === ALREADY) throw new ConfigError('this fabric already has an arrival handler: set it once');
+    if (r < 0) this.#fail(r, 'onArrival');
   }
 
   /** Changes the layout tag later HELLOs carry and require (a member may learn its layout after listen). */

@@ -176,7 +176,9 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #start(): void {
     this.#sst.watch();
-    this.#sst.onChange(() => this.#stepAll());
+    // The poller calls the step straight after counters, slots or mailboxes land: one thread hop. The
+    // predicate worker still heartbeats, suspects, and brings connection news.
+    this.#runtime.fabric.onArrival([0], () => this.#stepAll());
     this.#stepAll(); // pushes every shard's initial counters
   }
 
@@ -221,7 +223,6 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#closed = true;
     for (const o of this.#objects.values()) o.close();
     for (const c of this.#channels.values()) c.close();
-    this.#sst.onChange(null);
     await this.#rdmc?.close();
     await this.#sst.close();
     this.#runtime.close();

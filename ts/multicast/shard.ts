@@ -92,6 +92,8 @@ export class ShardChannel implements OrderedChannel {
   readonly #deliveredCol: number;
   readonly #numReceivedCol: number;
 
+  readonly #ranges = new Float64Array(6); // this step's pushes: at most two slot ranges and the counters
+  #rangeCount = 0;
   #nextIndex = 0; // messages committed to our slots
   #sentSinceStep = false;
   #minDeliveredSeen = -1;
@@ -387,11 +389,11 @@ export class ShardChannel implements OrderedChannel {
       const count = Math.min(written, this.#W);
       const end = first + count;
       // The slots written since the last push: one range, or two when they wrap around the ring.
-      if (count === this.#W) this.#toShard(column, this.#W * this.#slotBytes);
-      else if (end <= this.#W) this.#toShard(column + first * this.#slotBytes, count * this.#slotBytes);
+      if (count === this.#W) this.#range(column, this.#W * this.#slotBytes);
+      else if (end <= this.#W) this.#range(column + first * this.#slotBytes, count * this.#slotBytes);
       else {
-        this.#toShard(column + first * this.#slotBytes, (this.#W - first) * this.#slotBytes);
-        this.#toShard(column, (end - this.#W) * this.#slotBytes);
+        this.#range(column + first * this.#slotBytes, (this.#W - first) * this.#slotBytes);
+        this.#range(column, (end - this.#W) * this.#slotBytes);
       }
       this.#pushedIndex = this.#nextIndex;
       this.#controlDirty = true;
@@ -401,12 +403,17 @@ export class ShardChannel implements OrderedChannel {
     for (let r = 0; r < this.#S; r++) Atomics.store(i64, (this.#numReceivedAt >> 3) + r, BigInt(this.#numReceived[r]!));
     Atomics.store(i64, this.#seqNumAt >> 3, BigInt(this.#seqNum));
     Atomics.store(i64, this.#deliveredAt >> 3, BigInt(this.#deliveredNum));
-    this.#toShard(this.#controlSpan[0], this.#controlSpan[1]);
+    this.#range(this.#controlSpan[0], this.#controlSpan[1]); // data before control: the counters go last
     this.#controlDirty = false;
+    // One batch per peer: slots then counters, in one send.
+    for (const id of this.members) if (id !== this.memberId) this.#p.fabric.writeBatch(id, this.#ranges, this.#rangeCount);
+    this.#rangeCount = 0;
   }
 
-  #toShard(offset: number, length: number): void {
-    for (const id of this.members) if (id !== this.memberId) this.#p.fabric.write(id, offset, length);
+  #range(offset: number, length: number): void {
+    this.#ranges[2 * this.#rangeCount] = offset;
+    this.#ranges[2 * this.#rangeCount + 1] = length;
+    this.#rangeCount++;
   }
 
   #readI64(at: number): number {
