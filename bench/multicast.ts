@@ -113,7 +113,7 @@ export async function runMulticastBench(options: MulticastBenchOptions): Promise
   const progress = o.onProgress ?? (() => {});
   const subgroup = benchSubgroup(o);
   progress(`starting ${o.members} group members (one shard, ${o.senders === 'all' ? 'every member sends' : 'member 0 sends'}, window ${o.window})`);
-  const cluster = await startCluster(o, progress);
+  const cluster = await startCluster(o);
   try {
     return await measure(cluster, o, subgroup);
   } catch (error) {
@@ -153,24 +153,9 @@ export function explainFailure(error: unknown): unknown {
     'on a busy machine rerun it, or lower --window or --size so that less data queues ahead of the heartbeats');
 }
 
-/** How often a cluster start is tried (see startCluster). */
-const START_ATTEMPTS = 5;
-
-/**
- * GroupCluster.start, tried again when a member cannot connect: a member that dials a peer in the moment
- * between the peer's bind and its member list is turned away (the dialer sees CLOSED; about 3 starts in 10
- * did so here while Group.join bound before it knew its peers). A benchmark should not fail for that;
- * every retry is reported on progress.
- */
-export async function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window'>, progress: (m: string) => void = () => {}): Promise<GroupCluster> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await GroupCluster.start({ members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) } });
-    } catch (error) {
-      if (attempt >= START_ATTEMPTS || !/could not connect/.test((error as Error).message)) throw error;
-      progress(`members did not connect (${(error as Error).message}); starting them again (${attempt + 1}/${START_ATTEMPTS})`);
-    }
-  }
+/** The members of one run: every member a process, one subgroup of one shard. */
+export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window'>): Promise<GroupCluster> {
+  return GroupCluster.start({ members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) } });
 }
 
 /** One benchmark per message size (a fresh cluster each: the slot size follows the message size). */

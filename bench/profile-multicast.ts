@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   // fork() hands children this process's execArgv unless told otherwise, and GroupCluster forks with the
   // defaults: so the members (and their worker threads) run under the profiler, this process does not.
   process.execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
-  const cluster = await startCluster(o, o.onProgress);
+  const cluster = await startCluster(o);
   const pids = new Set(cluster.members.map((m) => m.process.pid));
   const nowUs = () => Number(process.hrtime.bigint() / 1000n);
   let fromUs = 0, toUs = 0;

@@ -31,3 +31,7 @@ export { LoopbackShard } from './objects/loopback-channel.js';
 export type { LoopbackShardOptions } from './objects/loopback-channel.js';
 export { validateGroupConfig, loadGroupConfig, planView, MULTICAST_DEFAULTS } from './group/config.js';
 export type { GroupConfig, SubgroupConfig, SubgroupPlan, ShardPlan } from './group/config.js';
+export { Group } from './group/group.js';
+export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';
+export type { ShardChannel, DeliverHandler } from './multicast/shard.js';
+export { TicketBook } from './examples/ticket-book.js';
