@@ -4,33 +4,14 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../ts/harness/cluster.js';
+import { startCli, waitFor, type Run } from './support/cli-runs.js';
 
-const cli = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url));
 
-interface Run { child: ChildProcess; out: string; err: string; exit: Promise<number | null> }
-
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, [cli, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const run: Run = { child, out: '', err: '', exit: new Promise((resolve) => child.once('exit', resolve)) };
-  child.stdout!.on('data', (d) => { run.out += d; });
-  child.stderr!.on('data', (d) => { run.err += d; });
-  return run;
-}
-
-async function waitFor(run: Run, re: RegExp, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!re.test(run.out + run.err)) {
-    if (Date.now() > deadline) throw new Error(`no ${re} within ${timeoutMs} ms; stdout: ${run.out} stderr: ${run.err}`);
-    if (run.child.exitCode !== null) throw new Error(`exited ${run.child.exitCode} before printing ${re}; stderr: ${run.err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const start = (args: string[]) => startCli(['node', ...args]);
 
 function writeConfig(dir: string, ports: number[], type: string): string {
   const path = join(dir, 'cluster.json');

@@ -3,14 +3,11 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const cli = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url));
+import { startCli, waitFor, type Run } from './support/cli-runs.js';
 
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
@@ -22,22 +19,8 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-interface Run { child: ChildProcess; out: string; err: string }
-
 function start(config: string, id: number): Run {
-  const child = spawn(process.execPath, [cli, 'sst', '--config', config, '--id', String(id), '--interval-ms', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const run: Run = { child, out: '', err: '' };
-  child.stdout!.on('data', (d) => { run.out += d; });
-  child.stderr!.on('data', (d) => { run.err += d; });
-  return run;
-}
-
-async function waitFor(run: Run, re: RegExp, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!re.test(run.out + run.err)) {
-    if (Date.now() > deadline) throw new Error(`no ${re} within ${timeoutMs} ms; stdout: ${run.out} stderr: ${run.err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return startCli(['sst', '--config', config, '--id', String(id), '--interval-ms', '20']);
 }
 
 test('squall sst: three members from one config file count, see each other, and stop on SIGINT', async () => {
@@ -62,12 +45,10 @@ test('squall sst: three members from one config file count, see each other, and 
 });
 
 test('squall sst: a missing file, a member not in the file, and bad flags get clear errors and exit 1', async () => {
-  const run = (args: string[]) => new Promise<{ code: number | null; err: string }>((resolve) => {
-    const c = spawn(process.execPath, [cli, 'sst', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    c.stderr!.on('data', (d) => { err += d; });
-    c.on('exit', (code) => resolve({ code, err }));
-  });
+  const run = async (args: string[]) => {
+    const r = startCli(['sst', ...args]);
+    return { code: await r.exit, err: r.err };
+  };
   const dir = mkdtempSync(join(tmpdir(), 'squall-cli-'));
   try {
     const config = join(dir, 'table.json');
