@@ -53,6 +53,13 @@ test('3 members, all sending, small and large (RDMC) messages mixed: identical f
   });
 });
 
+test('5 members, all sending, small and large (RDMC) messages mixed: identical full sequences', async () => {
+  await run({
+    members: 5, senders: [0, 1, 2, 3, 4], count: 80, sizes: [64, 3000, 70_000, 900], sequence: true,
+    subgroup: { shards: 1, members: { min: 5, max: 5 }, maxSmcPayload: 4096, maxMessageBytes: 256 * 1024, blockBytes: 32 * 1024 },
+  });
+});
+
 test('5 members, 2 of them sending, 3,000 messages each: every member delivers the same sequence', async () => {
   await run({
     members: 5, senders: [0, 1], count: 3000, sizes: [512, 64, 2000], sequence: false,
