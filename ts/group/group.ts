@@ -16,6 +16,7 @@ import { MAX_ARENA_BYTES } from '../arena.js';
 import { ArenaError, ClosedError, ConfigError } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
+import type { FabricChoice } from '../fabric/choice.js';
 import { MemberRuntime } from '../member/runtime.js';
 import { multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
@@ -48,6 +49,8 @@ export interface JoinOptions {
   mailboxBytes?: number;
   /** Time limit of each replicated-object call in ms; default no limit. */
   callTimeoutMs?: number;
+  /** Native backend (default: SQUALL_FABRIC, else tcp; see RuntimeOptions.fabric); the same at every member. */
+  fabric?: FabricChoice;
 }
 
 export interface View {
@@ -128,6 +131,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#runtime = new MemberRuntime({
       id: options.id, listen: options.listen ?? self.address, arenaBytes, what: 'this group member',
       connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+      ...(options.fabric ? { fabric: options.fabric } : {}),
     });
     try {
       this.#sst = SstMember.onRuntime(this.#runtime, {

@@ -12,6 +12,7 @@ import type { Worker } from 'node:worker_threads';
 import { formatAddress, parseAddress, type HostPort } from '../address.js';
 import { Arena } from '../arena.js';
 import { ClosedError, ConfigError } from '../errors.js';
+import { resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import type { Grant } from '../fabric/fabric.js';
 import { NativeFabric, doorbellWord } from '../fabric/native.js';
 import { PeerConnections, type MemberAddress } from '../fabric/peers.js';
@@ -25,6 +26,11 @@ export interface RuntimeOptions {
   arenaBytes?: number;
   /** How long connect() waits for every member. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * Which native backend moves the bytes. Default: the SQUALL_FABRIC / SQUALL_FABRIC_PROVIDER environment
+   * variables (ts/fabric/choice.ts), else tcp. Every member of a group must use the same one.
+   */
+  fabric?: FabricChoice;
   /** Says what closed in ClosedError messages ('this SST member'). */
   what: string;
 }
@@ -33,6 +39,8 @@ export class MemberRuntime {
   readonly id: number;
   readonly arena: Arena;
   readonly fabric: NativeFabric;
+  /** The backend and provider this member runs on (from the options or the environment). */
+  readonly fabricChoice: FabricChoice;
   readonly peers = new PeerConnections();
   private readonly bound: HostPort;
   private readonly connectTimeoutMs: number;
@@ -48,8 +56,9 @@ export class MemberRuntime {
     this.bound = parseAddress(options.listen, 'listen');
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     if (!Number.isFinite(this.connectTimeoutMs) || this.connectTimeoutMs <= 0) throw new ConfigError(`connectTimeoutMs must be a positive number of milliseconds, got ${options.connectTimeoutMs}`);
+    this.fabricChoice = resolveFabricChoice(options.fabric);
     this.arena = Arena.create({ memberId: options.id, ...(options.arenaBytes ? { bytes: options.arenaBytes } : {}) });
-    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0 });
+    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0, ...this.fabricChoice });
   }
 
   /** Step 1 (idempotent). */

@@ -16,6 +16,7 @@ import { MAX_ARENA_BYTES, type Arena } from '../arena.js';
 import { ArenaError, ClosedError, ConfigError, PeerFailedError, assert } from '../errors.js';
 import type { NativeFabric } from '../fabric/native.js';
 import type { MemberAddress } from '../fabric/peers.js';
+import type { FabricChoice } from '../fabric/choice.js';
 import { MemberRuntime } from '../member/runtime.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
@@ -31,6 +32,8 @@ export interface RdmcListenOptions {
   connectTimeoutMs?: number;
   /** How often the rdmc worker looks for connection news when idle. Default 20 ms. */
   failurePollMs?: number;
+  /** Native backend (default: SQUALL_FABRIC, else tcp; see RuntimeOptions.fabric). */
+  fabric?: FabricChoice;
 }
 
 export interface RdmcStartOptions extends Omit<RdmcListenOptions, 'listen'> {
@@ -152,6 +155,7 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
       id: options.id, listen: options.listen, what: 'this RDMC node',
       arenaBytes: Math.max(this.layout.end, map.DYNAMIC_BASE + map.WASM_PAGE_BYTES),
       ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      ...(options.fabric ? { fabric: options.fabric } : {}),
     });
     this.id = this.runtime.id;
     this.arena = this.runtime.arena;

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, assert } from '../errors.js';
+import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import { MemberRuntime } from '../member/runtime.js';
 import type { NativeFabric } from '../fabric/native.js';
@@ -45,6 +46,8 @@ export interface SstListenOptions {
   connectTimeoutMs?: number;
   /** Arena size in bytes. Default 64 MiB. */
   arenaBytes?: number;
+  /** Native backend (default: SQUALL_FABRIC, else tcp; see RuntimeOptions.fabric). */
+  fabric?: FabricChoice;
 }
 
 export interface SstStartOptions extends Omit<SstListenOptions, 'listen'> {
@@ -76,7 +79,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   /** The native fabric: the predicate worker sleeps in its wait and pushes heartbeats through it. */
   readonly fabric: NativeFabric;
   private readonly runtime: MemberRuntime;
-  private readonly options: Required<Omit<SstListenOptions, 'arenaBytes' | 'listen' | 'connectTimeoutMs'>>;
+  private readonly options: Required<Omit<SstListenOptions, 'arenaBytes' | 'listen' | 'connectTimeoutMs' | 'fabric'>>;
   private layoutOrNull: SstLayout | null = null;
   private worker: Worker | null = null;
   private reader: EventRingReader | null = null;
@@ -113,6 +116,7 @@ export class SstMember extends EventEmitter<SstEvents> {
       id: options.id, listen: options.listen, what: 'this SST member',
       ...(options.arenaBytes ? { arenaBytes: options.arenaBytes } : {}),
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      ...(options.fabric ? { fabric: options.fabric } : {}),
     });
     this.id = this.runtime.id;
     this.arena = this.runtime.arena;
@@ -142,7 +146,7 @@ export class SstMember extends EventEmitter<SstEvents> {
    * groups), laid out at `base`, with its worker started. The owner grants each peer `layout.grantsFor`
    * together with its other ranges in runtime.expect(), connects the runtime, then calls `watch()`.
    */
-  static onRuntime(runtime: MemberRuntime, options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs'>, memberIds: readonly number[], base: number): SstMember {
+  static onRuntime(runtime: MemberRuntime, options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs' | 'fabric'>, memberIds: readonly number[], base: number): SstMember {
     const member = new SstMember({ ...options, id: runtime.id, listen: runtime.address }, runtime);
     const layout = member.plan(memberIds, base);
     member.startWorker(layout, layout.rowOf(runtime.id));
