@@ -110,6 +110,26 @@ if (!built) {
         assert.is(a.fabric.writeImm(2, D, 4 * MiB, 42), WriteStatus.Ok);
         await until([a, b], () => b.has(K.WRITE_IMM, 1, 42, 1), 'the large write', 15000);
         assert.ok(Buffer.compare(a.arena.u8.subarray(D, D + 4 * MiB), b.arena.u8.subarray(D, D + 4 * MiB)) === 0, 'identical bytes');
+        assert.equal(b.seen[1][0], { kind: K.WRITE_IMM, peer: 1, imm: 42, offset: D, length: 4 * MiB }, 'the completion names the whole write');
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] a split writeImm right after an adjacent plain write: its completion names exactly its own range`, async () => {
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
+      try {
+        await connectPair(a, b, [dataGrant(D, 1 * MiB, 1)]);
+        const chunk = 65536; // the backend's frame payload: the plain write is one whole frame before the split one
+        assert.is(a.fabric.write(2, D, chunk), WriteStatus.Ok);
+        assert.is(a.fabric.writeImm(2, D + chunk, 2 * chunk + 1, 5), WriteStatus.Ok);       // 3 frames
+        assert.is(a.fabric.writeImm(2, D + 3 * chunk + 1, 7, 6), WriteStatus.Ok);           // 1 frame, adjacent
+        assert.is(a.fabric.writeImm(2, D + 4 * chunk, 2 * chunk - 1, 7), WriteStatus.Ok);   // 2 frames
+        await until([a, b], () => b.seen[1].length === 3, 'three completions', 15000);
+        assert.equal(b.seen[1], [
+          { kind: K.WRITE_IMM, peer: 1, imm: 5, offset: D + chunk, length: 2 * chunk + 1 },
+          { kind: K.WRITE_IMM, peer: 1, imm: 6, offset: D + 3 * chunk + 1, length: 7 },
+          { kind: K.WRITE_IMM, peer: 1, imm: 7, offset: D + 4 * chunk, length: 2 * chunk - 1 },
+        ]);
       } finally { a.close(); b.close(); }
     });
 

@@ -50,6 +50,11 @@ constexpr uint32_t kSendSlots = 32;
 constexpr uint32_t kPeerIds = 0x10000;
 constexpr size_t kCqSize = 16384;
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
+// The immediate field of a WRITE frame is 0 on the tcp backend's wire. Here kContinued marks a chunk of a
+// split write-with-immediate that the next frame of the connection continues, so the receiver's WRITE_IMM
+// completion can name the whole range written (offset and length), as the tcp backend's does when the
+// write fits one frame. Without it the completion would name only the last 64 KiB chunk.
+constexpr uint32_t kContinued = 1;
 
 // SQUALL_LF_DEBUG=1 prints libfabric calls that failed (stderr).
 bool debugOn() {
@@ -121,6 +126,9 @@ struct LfConn {
   Completion held{};
   std::vector<Grant> grants;
   uint64_t grants_seen = 0;
+  // The chunks of a split write-with-immediate applied so far ([run_offset, run_end)); run_end == 0: none.
+  uint64_t run_offset = 0;
+  uint64_t run_end = 0;
 };
 
 std::string portString(int port) { return std::to_string(port); }
@@ -447,7 +455,7 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
     uint64_t chunk = length - done < max ? length - done : max;
     bool last = done + chunk == length;
     uint8_t type = last && with_imm ? frame::WRITE_IMM : frame::WRITE;
-    if (sendFrame(p->tx, type, offset + done, uint32_t(chunk), last ? imm : 0) != 0) return FAILED;
+    if (sendFrame(p->tx, type, offset + done, uint32_t(chunk), last ? imm : with_imm ? kContinued : 0) != 0) return FAILED;
     done += chunk;
   } while (done < length);
   return OK;
@@ -460,7 +468,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   const uint32_t total = frame::kHeaderBytes + length;
   Stats::add(stats_.frames_out);
   if (!c->pending.empty() || c->free_send.empty()) {
-    const bool coalescible = type == frame::WRITE;
+    const bool coalescible = type == frame::WRITE && imm == 0;  // a chunk marked kContinued keeps its mark
     if (coalescible && !c->pending.empty()) {
       PendingFrame& newest = c->pending.back();
       frame::Header h = frame::decode(newest.bytes.data());
@@ -1007,12 +1015,23 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
   else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
   Stats::bump(stats_.frames_in);
+  // A split write's chunks are adjacent on the connection (the sender holds the peer's mutex for all of
+  // them), so a run is contiguous; anything else ends it.
+  const bool continues_run = c->run_end != 0 && h.offset == c->run_end;
   if (type != frame::WRITE_IMM) {
+    if (h.imm == kContinued) {
+      if (!continues_run) c->run_offset = h.offset;
+      c->run_end = h.offset + h.length;
+    } else {
+      c->run_end = 0;
+    }
     if (!g->quiet) dirty_ |= 1u << g->ring;
     return true;
   }
+  const uint64_t whole_offset = continues_run ? c->run_offset : h.offset;
+  c->run_end = 0;
   dirty_ |= 1u << g->ring;
-  Completion comp{uint16_t(CompletionKind::WRITE_IMM), c->peer->id, h.imm, h.offset, h.length, monotonicNs()};
+  Completion comp{uint16_t(CompletionKind::WRITE_IMM), c->peer->id, h.imm, whole_offset, h.offset + h.length - whole_offset, monotonicNs()};
   if (rings_.tryPush(g->ring, comp)) return true;
   c->holding = true;  // later frames of this peer wait behind it (backlog), their buffers not reposted
   c->held_ring = g->ring;

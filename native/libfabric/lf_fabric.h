@@ -14,7 +14,9 @@
 // - order: one reliable connected endpoint per peer pair, FI_ORDER_SAS requested and checked; receive
 //   completions are applied in the order the CQ reports them, and a frame whose completion cannot be
 //   queued (full ring) holds every later frame of that peer back;
-// - a write longer than kChunkBytes goes out as several frames; only the last carries the immediate.
+// - a write longer than kChunkBytes goes out as several frames; only the last carries the immediate, and
+//   the ones before it carry kContinued in the immediate field, so the receiver's WRITE_IMM completion
+//   names the whole range written (what the RDMC worker reads a block's size from).
 //
 // Threads: as in the TCP backend. JS threads post sends (under the peer's mutex; the domain is
 // FI_THREAD_SAFE); the poller thread reads the event queue and the completion queue, applies frames,
