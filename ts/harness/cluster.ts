@@ -13,6 +13,7 @@ import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
 import type { GroupConfig, SubgroupConfig } from '../group/config.js';
 import { createServer } from 'node:net';
+import type { FabricChoice } from '../fabric/choice.js';
 
 export interface ClusterMember<Event> {
   id: number;
@@ -124,6 +125,8 @@ export interface SstClusterOptions {
   suspicionTimeoutMs?: number;
   /** First member id (ids are consecutive). Default 0. */
   firstId?: number;
+  /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
+  fabric?: FabricChoice;
 }
 
 const sstEntry = fileURLToPath(new URL('./sst-process.js', import.meta.url));
@@ -138,6 +141,7 @@ export class SstCluster extends ChildCluster<HarnessRequest, HarnessEvent> {
         cmd: 'listen', id: m.id, listen: '127.0.0.1:0', columns: options.columns,
         ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
         ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+        ...(options.fabric ? { fabric: options.fabric } : {}),
       }),
       (members) => ({ cmd: 'expect', members }),
       { cmd: 'connect' },
@@ -154,6 +158,8 @@ export interface RdmcClusterOptions {
   /** Where member i listens (default '127.0.0.1:0'); in a network namespace, its address there. */
   listenAddress?: (index: number) => string;
   fork?: ForkMember;
+  /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
+  fabric?: FabricChoice;
 }
 
 const rdmcEntry = fileURLToPath(new URL('./rdmc-process.js', import.meta.url));
@@ -163,7 +169,7 @@ export class RdmcCluster extends ChildCluster<RdmcHarnessRequest, RdmcHarnessEve
   static async start(options: RdmcClusterOptions): Promise<RdmcCluster> {
     const cluster = new RdmcCluster(rdmcEntry, Array.from({ length: options.members }, (_, i) => i), options.fork);
     await cluster.wire(
-      (m, i) => ({ cmd: 'listen', id: m.id, listen: options.listenAddress?.(i) ?? '127.0.0.1:0', groups: options.groups }),
+      (m, i) => ({ cmd: 'listen', id: m.id, listen: options.listenAddress?.(i) ?? '127.0.0.1:0', groups: options.groups, ...(options.fabric ? { fabric: options.fabric } : {}) }),
       (members) => ({ cmd: 'expect', members }),
       { cmd: 'connect' },
     );
@@ -181,6 +187,8 @@ export interface GroupClusterOptions {
   heartbeatIntervalMs?: number;
   suspicionTimeoutMs?: number;
   mailboxBytes?: number;
+  /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
+  fabric?: FabricChoice;
 }
 
 const groupEntry = fileURLToPath(new URL('./group-process.js', import.meta.url));
@@ -213,6 +221,7 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
+      ...(options.fabric ? { fabric: options.fabric } : {}),
     };
     try {
       await Promise.all(cluster.members.map(async (m) => {

@@ -15,7 +15,7 @@ import type { ShardChannel } from '../multicast/shard.js';
 export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
 export type GroupHarnessRequest =
-  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes'>> }
+  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric'>> }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
   | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
   /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */

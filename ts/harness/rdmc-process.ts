@@ -7,9 +7,11 @@ import { sendToParent, serveParent } from './child.js';
 import { RdmcNode } from '../rdmc/node.js';
 import type { RdmcGroupSpec } from '../rdmc/layout.js';
 import type { MemberAddress } from '../fabric/peers.js';
+import type { FabricChoice } from '../fabric/choice.js';
 
 export type RdmcHarnessRequest =
-  | { cmd: 'listen'; id: number; listen: string; groups: RdmcGroupSpec[] }
+  /** `fabric` absent: the child's environment decides (SQUALL_FABRIC, inherited from the parent). */
+  | { cmd: 'listen'; id: number; listen: string; groups: RdmcGroupSpec[]; fabric?: FabricChoice }
   | { cmd: 'expect'; members: MemberAddress[] }
   | { cmd: 'connect' }
   /** Fills the first `size` bytes of the group's buffer with bytes derived from `seed`; returns their sha256. */
@@ -42,7 +44,7 @@ function fill(target: Uint8Array, seed: number): void {
 async function handle(req: RdmcHarnessRequest): Promise<Record<string, unknown>> {
   switch (req.cmd) {
     case 'listen': {
-      const n = RdmcNode.listen({ id: req.id, listen: req.listen, groups: req.groups });
+      const n = RdmcNode.listen({ id: req.id, listen: req.listen, groups: req.groups, ...(req.fabric ? { fabric: req.fabric } : {}) });
       node = n;
       n.on('peerFailed', (peer, reason) => send({ type: 'peerFailed', peer, reason, atMs: now() } satisfies RdmcHarnessEvent));
       for (const g of req.groups) {

@@ -8,9 +8,11 @@ import { performance } from 'node:perf_hooks';
 import { sendToParent, serveParent } from './child.js';
 import { SstMember, type MemberAddress } from '../sst/member.js';
 import type { ColumnSpecs } from '../sst/layout.js';
+import type { FabricChoice } from '../fabric/choice.js';
 
 export type HarnessRequest =
-  | { cmd: 'listen'; id: number; listen: string; columns: ColumnSpecs; heartbeatIntervalMs?: number; suspicionTimeoutMs?: number }
+  /** `fabric` absent: the child's environment decides (SQUALL_FABRIC, inherited from the parent). */
+  | { cmd: 'listen'; id: number; listen: string; columns: ColumnSpecs; heartbeatIntervalMs?: number; suspicionTimeoutMs?: number; fabric?: FabricChoice }
   | { cmd: 'expect'; members: MemberAddress[] }
   | { cmd: 'connect' }
   /** Increment `column` `times` times, pushing after each; arm 'one-time' and 'transition' predicates min ≥ target. */
@@ -44,6 +46,7 @@ async function handle(req: HarnessRequest): Promise<Record<string, unknown>> {
         id: req.id, listen: req.listen, columns: req.columns,
         ...(req.heartbeatIntervalMs ? { heartbeatIntervalMs: req.heartbeatIntervalMs } : {}),
         ...(req.suspicionTimeoutMs ? { suspicionTimeoutMs: req.suspicionTimeoutMs } : {}),
+        ...(req.fabric ? { fabric: req.fabric } : {}),
       });
       for (const name of ['connected', 'peerFailed', 'suspected', 'rejected'] as const) {
         member.on(name, (...args: unknown[]) => send({ type: 'event', name, args, atMs: now() } satisfies HarnessEvent));
