@@ -14,6 +14,7 @@
 // at best once a millisecond: at these rates each sender sends small bursts, not evenly spaced messages.
 
 import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
+import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/group/config.js';
 import { median, summarize } from './stats.js';
@@ -31,6 +32,8 @@ export interface MulticastBenchOptions {
   window?: number;
   /** Skip the latency run. */
   skipLatency?: boolean;
+  /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
+  fabric?: FabricChoice;
   onProgress?: (message: string) => void;
 }
 
@@ -46,6 +49,8 @@ export interface MemberFigures {
 
 export interface MulticastBenchResult {
   members: number;
+  /** The members' fabric: 'tcp' or 'libfabric/<provider>'. */
+  fabric: string;
   bytes: number;
   seconds: number;
   senders: 'all' | 'one';
@@ -130,7 +135,7 @@ async function measure(cluster: GroupCluster, o: MulticastRun, subgroup: Subgrou
     ? { latencyUs: { p50: NaN, p99: NaN, min: NaN, max: NaN, samples: 0, ratePerSec: 0 }, hashesAgree: true }
     : await measureLatency(cluster, o, throughput.perNode.msgsPerSec / 10);
   return {
-    members: o.members, bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
+    members: o.members, fabric: describeFabric(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
     hashesAgree: throughput.hashesAgree && latency.hashesAgree,
   };
@@ -154,8 +159,8 @@ export function explainFailure(error: unknown): unknown {
 }
 
 /** The members of one run: every member a process, one subgroup of one shard. */
-export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window'>): Promise<GroupCluster> {
-  return GroupCluster.start({ members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) } });
+export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric'>): Promise<GroupCluster> {
+  return GroupCluster.start({ members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) }, fabric: resolveFabricChoice(o.fabric) });
 }
 
 /** One benchmark per message size (a fresh cluster each: the slot size follows the message size). */

@@ -6,6 +6,7 @@
 
 import { EmulatedNetwork, netnsSupport } from '../ts/netns/emulated-network.js';
 import { ConfigError } from '../ts/errors.js';
+import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { RdmcCluster } from '../ts/harness/cluster.js';
 import { algorithmName, parseAlgorithm, type AlgorithmName } from '../ts/rdmc/schedule.js';
 import { median } from './stats.js';
@@ -22,6 +23,8 @@ export interface RdmcBenchOptions {
   netns?: { rate: string | null } | null;
   /** Also time one plain TCP stream of the same bytes between two members. */
   tcpBaseline?: boolean;
+  /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
+  fabric?: FabricChoice;
   onProgress?: (message: string) => void;
 }
 
@@ -35,6 +38,8 @@ export interface RdmcBenchResult {
   /** Every timed message's seconds. */
   samples: number[];
   network: string;
+  /** The members' fabric: 'tcp' or 'libfabric/<provider>'. */
+  fabric: string;
   tcpGbytesPerSec?: number;
   ratioToTcp?: number;
 }
@@ -59,6 +64,7 @@ export async function timeRdmc(net: EmulatedNetwork | null, o: RdmcBenchOptions)
   const cluster = await RdmcCluster.start({
     members: o.members,
     groups: [{ id: 1, members: Array.from({ length: o.members }, (_, i) => i), maxMessageBytes: o.bytes, blockBytes: o.blockBytes, algorithm: o.algorithm }],
+    fabric: resolveFabricChoice(o.fabric),
     ...(net ? { fork: (i: number, entry: string) => net.fork(i, entry), listenAddress: (i: number) => `${net.hosts[i]!.address}:0` } : {}),
   });
   try {
@@ -85,6 +91,7 @@ export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult
       algorithm, members: o.members, bytes: o.bytes, blockSize: o.blockBytes,
       seconds: round(seconds, 4), gbytesPerSec: round(o.bytes / seconds / 1e9, 3), samples: samples.map((s) => round(s, 4)),
       network: net ? `netns${o.netns?.rate ? `, ${o.netns.rate} links` : ', uncapped'}` : 'loopback',
+      fabric: describeFabric(resolveFabricChoice(o.fabric)),
     };
     if (o.tcpBaseline) {
       progress(`plain TCP: one stream of ${o.bytes} bytes, member 0 → member 1, ${(o.repeats ?? 3)} times`);

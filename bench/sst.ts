@@ -6,6 +6,7 @@
 // answer; member 0's predicate fires in turn. One round trip covers two full paths (write → push →
 // poller applies → worker wakes and scans → main thread runs the trigger); half of it is one push.
 
+import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { SstCluster } from '../ts/harness/cluster.js';
 import { runScanBench } from './scan.js';
 import { summarize, type Summary } from './stats.js';
@@ -17,11 +18,15 @@ export interface SstBenchOptions {
   warmup?: number;
   /** Skip the kernel scan benchmark (it takes a few seconds). */
   skipScan?: boolean;
+  /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
+  fabric?: FabricChoice;
   onProgress?: (message: string) => void;
 }
 
 export interface SstBenchResult {
   members: number;
+  /** The members' fabric: 'tcp' or 'libfabric/<provider>'. */
+  fabric: string;
   pushLatencyUs: Summary;
   rawTcpOneWayUs: Summary;
   /** pushLatencyUs.p50 / rawTcpOneWayUs.p50 (target ≤ 2). */
@@ -36,8 +41,9 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   const progress = options.onProgress ?? (() => {});
   if (!Number.isInteger(members) || members < 2) throw new RangeError('--members must be at least 2');
 
-  progress(`starting ${members} SST member processes`);
-  const cluster = await SstCluster.start({ members, columns: { ball: { type: 'i64' } } });
+  const fabric = resolveFabricChoice(options.fabric);
+  progress(`starting ${members} SST member processes (fabric ${describeFabric(fabric)})`);
+  const cluster = await SstCluster.start({ members, columns: { ball: { type: 'i64' } }, fabric });
   let rttNs: number[];
   try {
     await cluster.request(cluster.members[1]!, { cmd: 'pong' });
@@ -53,6 +59,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   const rawTcpOneWayUs = summarize(tcpNs.map((t) => t / 2), 1e-3);
   const result: SstBenchResult = {
     members,
+    fabric: describeFabric(fabric),
     pushLatencyUs,
     rawTcpOneWayUs,
     pushOverRawTcpP50: Number((pushLatencyUs.p50 / rawTcpOneWayUs.p50).toFixed(2)),

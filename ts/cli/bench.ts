@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import { toCsv } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
+import { describeFabric, fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
+import { checkFabricUsable } from '../fabric/native.js';
 import { cliArgs } from './args.js';
 import { formatBytes, parseBytes, parseNonNegative } from './units.js';
 import { progressOnStderr } from './progress.js';
@@ -23,6 +25,8 @@ const USAGE = `usage:
       5 s, all send, window 256 slots per sender (fewer above 16KiB: at most 4MiB in flight per sender).
       --sizes 1KiB,4KiB,10KiB runs each size and writes DIR/multicast.csv and DIR/multicast.svg (DIR
       defaults to ./squall-results).
+  every benchmark also takes --fabric tcp|libfabric [--provider P]: the members' native backend (default
+      SQUALL_FABRIC, else tcp; libfabric's provider defaults to tcp, 'verbs' on RDMA hardware; docs/rdma.md)
 `;
 
 export async function run(argv: string[]): Promise<void> {
@@ -40,6 +44,15 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
+const FABRIC_FLAGS = { fabric: { type: 'string' }, provider: { type: 'string' } } as const;
+
+/** --fabric/--provider, else the environment; fails here (not in every child) when it cannot work. */
+function fabricOf(values: { fabric?: string | undefined; provider?: string | undefined }): FabricChoice {
+  const choice = resolveFabricChoice(fabricChoiceFromFlags(values.fabric, values.provider));
+  checkFabricUsable(choice);
+  return choice;
+}
+
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -52,14 +65,15 @@ async function benchSst(argv: string[]): Promise<void> {
     args: argv,
     options: {
       members: { type: 'string' }, samples: { type: 'string' }, warmup: { type: 'string' },
-      json: { type: 'boolean' }, 'no-scan': { type: 'boolean' },
+      json: { type: 'boolean' }, 'no-scan': { type: 'boolean' }, ...FABRIC_FLAGS,
     },
   }).values);
   const members = positiveInt(values.members, 'members', 3);
   if (members < 2) throw new ConfigError('--members must be at least 2 (a ping-pong needs two members)');
+  const fabric = fabricOf(values);
   const { runSstBench } = await import('../../bench/sst.js');
   const result = await runSstBench({
-    members,
+    members, fabric,
     samples: positiveInt(values.samples, 'samples', 20_000),
     warmup: positiveInt(values.warmup, 'warmup', 2_000),
     skipScan: values['no-scan'] ?? false,
@@ -71,7 +85,7 @@ async function benchSst(argv: string[]): Promise<void> {
   }
   const l = result.pushLatencyUs, t = result.rawTcpOneWayUs;
   process.stdout.write(
-    `SST push latency (${result.members} members): p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
+    `SST push latency (${result.members} members, fabric ${result.fabric}): p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
     `plain TCP one-way (two Node processes):  p50 ${t.p50} µs, p99 ${t.p99} µs\n` +
     `push / raw TCP at p50: ${result.pushOverRawTcpP50}\n`);
   if (result.scanNs) {
@@ -89,9 +103,11 @@ async function benchRdmc(argv: string[]): Promise<void> {
     options: {
       members: { type: 'string' }, size: { type: 'string' }, algorithm: { type: 'string' }, 'block-size': { type: 'string' },
       netns: { type: 'boolean' }, rate: { type: 'string' }, repeats: { type: 'string' }, 'tcp-baseline': { type: 'boolean' }, json: { type: 'boolean' },
+      ...FABRIC_FLAGS,
     },
   }).values);
   if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
+  const fabric = fabricOf(values);
   const { runRdmcBench } = await import('../../bench/rdmc.js');
   const { parseAlgorithm, algorithmName } = await import('../rdmc/schedule.js');
   const result = await runRdmcBench({
@@ -102,13 +118,14 @@ async function benchRdmc(argv: string[]): Promise<void> {
     repeats: positiveInt(values.repeats, 'repeats', 3),
     netns: values.netns ? { rate: values.rate ?? null } : null,
     tcpBaseline: values['tcp-baseline'] ?? false,
+    fabric,
     onProgress: progressOnStderr('bench rdmc'),
   });
   if (values.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
-  process.stdout.write(`${result.algorithm}, ${result.members} members, ${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks (${result.network}): ` +
+  process.stdout.write(`${result.algorithm}, ${result.members} members, ${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks (${result.network}, fabric ${result.fabric}): ` +
     `${result.seconds} s per message, ${result.gbytesPerSec} GB/s to each receiver\n`);
   if (result.tcpGbytesPerSec !== undefined) process.stdout.write(`plain TCP stream: ${result.tcpGbytesPerSec} GB/s; RDMC / TCP = ${result.ratioToTcp}\n`);
 }
@@ -119,7 +136,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     options: {
       members: { type: 'string' }, size: { type: 'string' }, sizes: { type: 'string' }, seconds: { type: 'string' },
       senders: { type: 'string' }, window: { type: 'string' }, 'no-latency': { type: 'boolean' }, out: { type: 'string' },
-      json: { type: 'boolean' },
+      json: { type: 'boolean' }, ...FABRIC_FLAGS,
     },
   }).values);
   if (values.size && values.sizes) throw new ConfigError('give --size (one run) or --sizes (a sweep), not both');
@@ -133,6 +150,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     seconds, senders: senders as 'all' | 'one',
     ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
     skipLatency: values['no-latency'] ?? false,
+    fabric: fabricOf(values),
     onProgress: progressOnStderr('bench multicast'),
   };
   const bench = await import('../../bench/multicast.js');
@@ -142,7 +160,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     const rows = await bench.runMulticastSweep(options, sizes);
     const written = writeMulticastSweep(rows, values.out ?? 'squall-results');
     if (values.json) {
-      process.stdout.write(JSON.stringify({ members: options.members, seconds, senders, rows, ...written }) + '\n');
+      process.stdout.write(JSON.stringify({ members: options.members, fabric: describeFabric(options.fabric), seconds, senders, rows, ...written }) + '\n');
       return;
     }
     for (const r of rows) process.stdout.write(describeMulticast(r));
@@ -160,7 +178,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
 function describeMulticast(r: MulticastBenchResult): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const lines = [
-    `ordered multicast: ${r.members} members, ${r.senders === 'all' ? 'all send' : 'one sends'}, ${formatBytes(r.bytes)} messages, window ${r.window}, ${r.seconds} s`,
+    `ordered multicast: ${r.members} members (fabric ${r.fabric}), ${r.senders === 'all' ? 'all send' : 'one sends'}, ${formatBytes(r.bytes)} messages, window ${r.window}, ${r.seconds} s`,
     `  per member (median): ${n(r.perNode.msgsPerSec)} deliveries/s, ${r.perNode.mbytesPerSec} MB/s` +
       `  [${r.perMember.map((m) => `member ${m.id}: ${n(m.msgsPerSec)}/s`).join(', ')}]`,
   ];

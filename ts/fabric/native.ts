@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import type { Arena } from '../arena.js';
+import { Arena } from '../arena.js';
 import { ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 import { GrantKind, type Fabric, type FabricOptions, type FabricStats, type Grant, type WriteStatus } from './fabric.js';
@@ -117,6 +117,17 @@ export function libfabricNotBuiltError(): NativeUnavailableError {
     "the native fabric was built without the libfabric backend (libfabric's headers were not found): install them " +
       '(Debian/Ubuntu: apt-get install libfabric-dev pkg-config) and rebuild with npm run build:native, or use backend: \'tcp\'',
   );
+}
+
+/**
+ * Throws here, before member processes are started, the error every member would meet: libfabric not built
+ * in (NativeUnavailableError), or a provider without connected endpoints (ConfigError). Opens and closes a
+ * throwaway fabric on a minimal arena for a libfabric choice; a tcp choice needs nothing.
+ */
+export function checkFabricUsable(choice: { backend: 'tcp' | 'libfabric'; provider?: string }): void {
+  if (choice.backend !== 'libfabric') return;
+  const arena = Arena.create({ memberId: 0, bytes: map.DYNAMIC_BASE + map.WASM_PAGE_BYTES });
+  NativeFabric.create(arena, { memberId: 0, layoutTag: 0, ...choice }).close();
 }
 
 /** The error for a libfabric provider that is missing or cannot do what the backend needs. */
