@@ -47,9 +47,10 @@ test('--fabric and --provider', () => {
 });
 
 test('a runtime created without a fabric option follows SQUALL_FABRIC', () => {
-  const saved = process.env['SQUALL_FABRIC'];
+  const saved = { backend: process.env['SQUALL_FABRIC'], provider: process.env['SQUALL_FABRIC_PROVIDER'] };
   const want = nativeBackends().includes('libfabric') ? 'libfabric' : 'tcp';
   process.env['SQUALL_FABRIC'] = want;
+  delete process.env['SQUALL_FABRIC_PROVIDER'];
   try {
     const runtime = new MemberRuntime({ id: 1, listen: '127.0.0.1:0', arenaBytes: 8 << 20, what: 'this test member' });
     try {
@@ -57,7 +58,8 @@ test('a runtime created without a fabric option follows SQUALL_FABRIC', () => {
       assert.equal(runtime.fabricChoice, { backend: want });
     } finally { runtime.close(); }
   } finally {
-    if (saved === undefined) delete process.env['SQUALL_FABRIC']; else process.env['SQUALL_FABRIC'] = saved;
+    if (saved.backend === undefined) delete process.env['SQUALL_FABRIC']; else process.env['SQUALL_FABRIC'] = saved.backend;
+    if (saved.provider !== undefined) process.env['SQUALL_FABRIC_PROVIDER'] = saved.provider;
   }
 });
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the suites that drive whole members (SST, RDMC, ordered multicast, the squall sst CLI) and the
+# fabric suites once more with every member on the libfabric backend: SQUALL_FABRIC=libfabric, read by
+# MemberRuntime (ts/fabric/choice.ts) and inherited by the member processes the tests start. The provider
+# is SQUALL_FABRIC_PROVIDER if set, else tcp (docs/rdma.md says which providers can work).
+# Skips, exit 0, when the addon was built without the libfabric backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! node --input-type=module -e "
+  const { nativeBackends } = await import('./dist/ts/fabric/native.js');
+  process.exit(nativeBackends().includes('libfabric') && process.env.SQUALL_FORCE_NO_LIBFABRIC !== '1' ? 0 : 1);" 2>/dev/null; then
+  echo "test:libfabric: the native addon has no libfabric backend (libfabric's headers were not found when it was built);"
+  echo "  skipped. To run it: apt-get install libfabric-dev pkg-config, then npm run build:native"
+  exit 0
+fi
+export SQUALL_FABRIC=libfabric
+export SQUALL_FABRIC_PROVIDER="${SQUALL_FABRIC_PROVIDER:-tcp}"
+echo "test:libfabric: every member on libfabric, provider $SQUALL_FABRIC_PROVIDER"
+node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes cli-sst
