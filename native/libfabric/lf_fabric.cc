@@ -49,6 +49,7 @@ constexpr uint32_t kRecvSlots = 32;
 constexpr uint32_t kSendSlots = 32;
 constexpr uint32_t kPeerIds = 0x10000;
 constexpr size_t kCqSize = 16384;
+constexpr size_t kCmDataBytes = 256;  // connection data an event may carry (squall sends none)
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // The immediate field of a WRITE frame is 0 on the tcp backend's wire. Here kContinued marks a chunk of a
 // split write-with-immediate that the next frame of the connection continues, so the receiver's WRITE_IMM
@@ -834,8 +835,12 @@ int LfFabric::pollEq() {
   int work = 0;
   for (;;) {
     uint32_t ev = 0;
-    fi_eq_cm_entry entry{};
-    ssize_t r = fi_eq_read(eq_, &ev, &entry, sizeof entry, 0);
+    // Room for connection data after the entry (fi_eq(3): an event may carry some; squall sends none, but
+    // a provider may refuse a buffer that cannot hold what it has).
+    alignas(fi_eq_cm_entry) uint8_t raw[sizeof(fi_eq_cm_entry) + kCmDataBytes] = {};
+    ssize_t r = fi_eq_read(eq_, &ev, raw, sizeof raw, 0);
+    fi_eq_cm_entry entry;
+    std::memcpy(&entry, raw, sizeof entry);
     if (r == -FI_EAVAIL) {
       fi_eq_err_entry err{};
       if (fi_eq_readerr(eq_, &err, 0) < 0) return work;
@@ -857,7 +862,8 @@ int LfFabric::pollEq() {
       onConnReq(entry.info);
       continue;
     }
-    if (entry.info) fi_freeinfo(entry.info);
+    // Only an FI_CONNREQ hands over an fi_info for the application to free (fi_eq(3)); for the other
+    // events the field is not defined, so it is never read (let alone freed) here.
     LfConn* c = connOf(entry.fid);
     if (!c || c->phase == LfPhase::DEAD) continue;
     if (ev == FI_CONNECTED) {

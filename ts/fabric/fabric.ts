@@ -59,7 +59,8 @@ export interface FabricOptions {
    */
   backend?: 'tcp' | 'libfabric';
   /**
-   * libfabric provider for backend 'libfabric': 'tcp' (default), 'sockets', or 'verbs' on RDMA hardware.
+   * libfabric provider for backend 'libfabric': 'tcp' (default), or 'verbs' on RDMA hardware ('sockets' fails
+   * with 3 or more members; docs/rdma.md).
    * It must offer connected endpoints (FI_EP_MSG): check with `fi_info -p <provider> -t FI_EP_MSG`.
    */
   provider?: string;

@@ -134,7 +134,7 @@ export function checkFabricUsable(choice: { backend: 'tcp' | 'libfabric'; provid
 function noProviderError(provider: string, detail: string): ConfigError {
   return new ConfigError(
     `libfabric provider '${provider}' is not available with connected endpoints (FI_EP_MSG, FI_MSG, ordered sends)${detail}: ` +
-      `check with fi_info -p ${provider} -t FI_EP_MSG, or choose provider 'tcp' or 'sockets' (shm offers no FI_EP_MSG endpoints); see docs/rdma.md`,
+      `check with fi_info -p ${provider} -t FI_EP_MSG, or choose provider 'tcp' (shm offers no FI_EP_MSG endpoints); see docs/rdma.md`,
   );
 }
 
