@@ -8,6 +8,10 @@ import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/group/config.js';
 
+/** These suites test ordering, not failure detection: a member whose heartbeat is late on a loaded machine
+ *  (ASan, libfabric, CI) must not be taken for failed, so suspicion waits a second. */
+const CALM = { suspicionTimeoutMs: 1000 };
+
 type Report = { delivered: number; hash: number; sequence: string[] | null; nullsSent: number };
 
 /** Each sender's messages appear once each, k = 0, 1, 2, … in order, and nothing else appears. */
@@ -24,7 +28,7 @@ function checkFifo(sequence: string[], sent: Map<number, number>, who: string): 
 }
 
 async function run(options: { members: number; subgroup: SubgroupConfig; senders: number[]; count: number; sizes: number[]; sequence: boolean; slowUs?: Record<number, number> }) {
-  const cluster = await GroupCluster.start({ members: options.members, subgroups: { log: options.subgroup } });
+  const cluster = await GroupCluster.start({ ...CALM, members: options.members, subgroups: { log: options.subgroup } });
   try {
     await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'record', subgroup: 'log', sequence: options.sequence, slowUs: options.slowUs?.[m.id] ?? 0 })));
     const senders = cluster.members.filter((m) => options.senders.includes(m.id));
@@ -84,7 +88,7 @@ test('a slow receiver holds the window: senders queue, nothing is lost or reorde
 });
 
 test('raw mode: each sender\'s messages arrive in its order at every member, nothing lost', async () => {
-  const cluster = await GroupCluster.start({ members: 3, subgroups: { log: { shards: 1, members: { min: 3, max: 3 }, mode: 'raw', maxSmcPayload: 1024, maxMessageBytes: 1024 } } });
+  const cluster = await GroupCluster.start({ ...CALM, members: 3, subgroups: { log: { shards: 1, members: { min: 3, max: 3 }, mode: 'raw', maxSmcPayload: 1024, maxMessageBytes: 1024 } } });
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
     await cluster.all({ cmd: 'send', subgroup: 'log', count: 500, sizes: [100] });
@@ -102,7 +106,7 @@ test('raw mode: each sender\'s messages arrive in its order at every member, not
 
 test('clear errors: oversize multicast and point-to-point messages, a member that is not a sender', async () => {
   const cluster = await GroupCluster.start({
-    members: 3, mailboxBytes: 64 * 1024,
+    ...CALM, members: 3, mailboxBytes: 64 * 1024,
     subgroups: { log: { shards: 1, members: { min: 3, max: 3 }, senders: 2, maxSmcPayload: 1024, maxMessageBytes: 100_000 } },
   });
   try {
@@ -122,7 +126,7 @@ test('clear errors: oversize multicast and point-to-point messages, a member tha
 });
 
 test('TicketBook: two members book the same ticket at the same moment; one caller wins, every member agrees', async () => {
-  const cluster = await GroupCluster.start({ members: 3, types: { tickets: 'TicketBook' }, subgroups: { tickets: { shards: 1, members: { min: 3, max: 3 } } } });
+  const cluster = await GroupCluster.start({ ...CALM, members: 3, types: { tickets: 'TicketBook' }, subgroups: { tickets: { shards: 1, members: { min: 3, max: 3 } } } });
   try {
     const [m0, m1, m2] = cluster.members;
     for (let round = 0; round < 20; round++) {

@@ -19,6 +19,9 @@ import { MAX_BLOCKS, type AlgorithmName, parseAlgorithm } from './schedule.js';
 /** RDMC traffic uses completion ring 1 and its doorbell. */
 export const RDMC_CHANNEL = 1;
 export const MIN_BLOCK_BYTES = 1024;
+/** A block is one write-with-immediate, and so one fabric frame (maxFrameBytes defaults to 16 MiB): the
+ *  receiver's completion must name the whole block, which a write split into frames would not. */
+export const MAX_BLOCK_BYTES = 16 << 20;
 /** wasm32 arenas end at 4 GiB; a message buffer must fit inside one. */
 export const MAX_MESSAGE_BYTES = 2 ** 31;
 
@@ -70,8 +73,8 @@ export class RdmcLayout {
       if (new Set(spec.members).size !== spec.members.length) throw new ConfigError(`${where}: a member appears twice`);
       if (spec.members.length > 4096) throw new ConfigError(`${where}: at most 4096 members`);
       const blockBytes = spec.blockBytes ?? 1 << 20;
-      if (!Number.isInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes % 8 !== 0) {
-        throw new ConfigError(`${where}: blockBytes must be a multiple of 8 and at least ${MIN_BLOCK_BYTES}, got ${blockBytes}`);
+      if (!Number.isInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES || blockBytes % 8 !== 0) {
+        throw new ConfigError(`${where}: blockBytes must be a multiple of 8 from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES} (16 MiB, one fabric frame), got ${blockBytes}`);
       }
       if (!Number.isInteger(spec.maxMessageBytes) || spec.maxMessageBytes < 1 || spec.maxMessageBytes > MAX_MESSAGE_BYTES) {
         throw new ConfigError(`${where}: maxMessageBytes must be an integer in [1, ${MAX_MESSAGE_BYTES}], got ${spec.maxMessageBytes}`);
