@@ -6,81 +6,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prng, suiteSeed } from './support/random.js';
 import { indexOf, nullTarget, rankOf, receivePrefix, seqOf, stableFrontier, versionOf, windowAllows } from '../ts/multicast/ordering.js';
+import { ShardSim } from './support/shard-sim.js';
 
 const rng = prng;
-
-interface Slot { index: number; payload: string | null }
 
 /** Runs one shard to completion; returns each member's delivered (seq, payload) list. */
 function simulate(seed: number, members: number, senders: number, window: number, toSend: number[]) {
   const random = rng(seed);
   const pick = (n: number) => Math.floor(random() * n);
-  const where = `seed ${seed} (n=${members}, S=${senders}, W=${window}, messages ${toSend.join('/')})`;
-  // the senders' own state
-  const committed = new Array(senders).fill(0);
-  const slots: Slot[][] = Array.from({ length: senders }, () => Array.from({ length: window }, () => ({ index: -1, payload: null })));
-  const pending = toSend.map((n, r) => Array.from({ length: n }, (_, i) => `s${r}m${i}`));
-  // each member's own row
-  const numReceived = Array.from({ length: members }, () => new Array(senders).fill(-1));
-  const received = Array.from({ length: members }, () => Array.from({ length: senders }, () => [] as (string | null)[]));
-  const seqNum = new Array(members).fill(-1);
-  const deliveredNum = new Array(members).fill(-1);
-  const delivered = Array.from({ length: members }, () => [] as Array<[number, string]>);
-  // what member m last saw of member k's columns (pushes arrive late)
-  const seenCommitted = Array.from({ length: members }, () => new Array(senders).fill(0));
-  const seenSeqNum = Array.from({ length: members }, () => new Array(members).fill(-1));
-  const seenDelivered = Array.from({ length: members }, () => new Array(members).fill(-1));
-  const total = toSend.reduce((a, b) => a + b, 0);
-
-  const receive = (m: number) => {
-    for (let r = 0; r < senders; r++) {
-      while (received[m]![r]!.length < seenCommitted[m]![r]!) {
-        const i = received[m]![r]!.length;
-        const slot = slots[r]![i % window]!;
-        assert.is(slot.index, i, `${where}: member ${m} found sender ${r}'s slot for index ${i} overwritten by index ${slot.index} (window broken)`);
-        received[m]![r]!.push(slot.payload);
-      }
-      numReceived[m]![r] = received[m]![r]!.length - 1;
-    }
-    seqNum[m] = receivePrefix(numReceived[m]!);
-  };
-  const deliver = (m: number) => {
-    const view = seenSeqNum[m]!.map((v, k) => (k === m ? seqNum[m]! : v));
-    const stable = stableFrontier(view);
-    for (let seq = deliveredNum[m]! + 1; seq <= stable; seq++) {
-      const payload = received[m]![rankOf(seq, senders)]![indexOf(seq, senders)];
-      assert.ok(payload !== undefined, `${where}: member ${m} delivers seq ${seq} it never received`);
-      if (payload !== null) delivered[m]!.push([seq, payload]);
-    }
-    if (stable > deliveredNum[m]!) deliveredNum[m] = stable;
-  };
-  const commit = (r: number) => {
-    const m = r; // sender rank r is member r
-    const deliveredView = seenDelivered[m]!.map((v, k) => (k === m ? deliveredNum[m]! : v));
-    const index = committed[r]!;
-    if (!windowAllows(index, r, senders, window, deliveredView)) return;
-    let payload: string | null;
-    if (pending[r]!.length > 0) payload = pending[r]!.shift()!;
-    else if (index < nullTarget(r, numReceived[m]!)) payload = null;
-    else return;
-    slots[r]![index % window] = { index, payload };
-    committed[r] = index + 1;
-    seenCommitted[m]![r] = index + 1; // a sender receives its own message at once
-    receive(m);
-  };
-
+  const sim = new ShardSim(seed, members, senders, window, toSend);
   for (let step = 0; step < 200_000; step++) {
-    if (delivered.every((d) => d.length === total)) return { delivered, where };
-    const m = pick(members), k = pick(members), r = pick(senders);
-    switch (pick(5)) {
-      case 0: commit(r); break;
-      case 1: seenCommitted[m]![r] = committed[r]!; receive(m); break; // r's row (slots, then index) reaches m
-      case 2: seenSeqNum[m]![k] = seqNum[k]!; break;
-      case 3: seenDelivered[m]![k] = deliveredNum[k]!; break;
-      case 4: deliver(m); break;
-    }
+    if (sim.delivered.every((d) => d.length === sim.total)) return { delivered: sim.delivered, where: sim.where };
+    sim.step(pick);
   }
-  throw new Error(`${where}: no progress after 200,000 steps (delivered ${delivered.map((d) => d.length).join('/')} of ${total})`);
+  throw new Error(`${sim.where}: no progress after 200,000 steps (delivered ${sim.delivered.map((d) => d.length).join('/')} of ${sim.total})`);
 }
 
 test('ordering: formulas — round robin numbering, receive prefix, stability, versions', () => {
