@@ -17,7 +17,7 @@
 // stability: messages are delivered as they arrive, in each sender's order.
 
 import type { Arena } from '../arena.js';
-import { ClosedError, MessageTooLargeError, PeerFailedError, assert } from '../errors.js';
+import { ClosedError, ConfigError, MessageTooLargeError, PeerFailedError, assert } from '../errors.js';
 import type { NativeFabric } from '../fabric/native.js';
 import type { ShardPlan, SubgroupPlan } from '../group/config.js';
 import type { OrderedChannel } from '../objects/channel.js';
@@ -171,7 +171,7 @@ export class ShardChannel implements OrderedChannel {
   send(bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('this group'));
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.rank < 0) return Promise.reject(new PeerFailedError(this.memberId, 'NOT_A_SENDER', `member ${this.memberId} is not a sender of this shard (senders: ${this.senders.join(', ')}); send from a sender, or list it in the subgroup's senders`));
+    if (this.rank < 0) return Promise.reject(new ConfigError(`member ${this.memberId} is not a sender of this shard (senders: ${this.senders.join(', ')}); send from a sender, or list it in the subgroup's senders`));
     const size = bytes.byteLength;
     if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError('a multicast message', size, this.maxMessageBytes));
     const large = size > this.maxSmcPayload;
