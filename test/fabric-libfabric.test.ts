@@ -46,7 +46,8 @@ if (!built) {
 
   // sockets is opt-in (SQUALL_LF_PROVIDERS=tcp,sockets,shm): it passes most runs but intermittently stalls a
   // connect or a write for > 5 s (not yet understood; docs/rdma.md). shm offers no FI_EP_MSG endpoints.
-  const providers = (process.env['SQUALL_LF_PROVIDERS'] ?? 'tcp,shm').split(',').filter(Boolean);
+  // 'tcp+rma' is the tcp provider in RMA mode (one-sided fi_write for writes of 4 KiB and more).
+  const providers = (process.env['SQUALL_LF_PROVIDERS'] ?? 'tcp,tcp+rma,shm').split(',').filter(Boolean);
   for (const provider of providers) {
     if (!usable(provider)) {
       test(`provider ${provider}: not usable here (no FI_EP_MSG endpoints), skipped`, () => {});
@@ -187,6 +188,80 @@ if (!built) {
       } finally { a.close(); b.close(); }
     });
   }
+}
+
+if (built && usable('tcp+rma')) {
+  const provider = 'tcp+rma';
+  /** Connects a → b and waits until each side has the other's RMA key (the frame after the HELLO). */
+  async function rmaPair(a: Member, b: Member, grants: Parameters<typeof connectPair>[2]): Promise<void> {
+    await connectPair(a, b, grants);
+    await sleep(50);
+  }
+
+  test('[tcp+rma] a 4 MiB writeImm goes one-sided: one note frame, not 64 message frames; bytes identical', async () => {
+    const a = new Member(1, { backend: 'libfabric', provider });
+    const b = new Member(2, { backend: 'libfabric', provider });
+    try {
+      await rmaPair(a, b, [dataGrant(D, 4 * MiB, 1)]);
+      for (let i = 0; i < 4 * MiB; i++) a.arena.u8[D + i] = (i * 17 + 3) & 0xff;
+      const before = a.fabric.stats().framesOut;
+      assert.is(a.fabric.writeImm(2, D, 4 * MiB, 9), WriteStatus.Ok);
+      assert.is(a.fabric.stats().framesOut - before, 1, 'only the PLACED note is a frame');
+      await until([a, b], () => b.has(K.WRITE_IMM, 1, 9, 1), 'the completion', 15000);
+      assert.equal(b.seen[1][0], { kind: K.WRITE_IMM, peer: 1, imm: 9, offset: D, length: 4 * MiB });
+      assert.ok(Buffer.compare(a.arena.u8.subarray(D, D + 4 * MiB), b.arena.u8.subarray(D, D + 4 * MiB)) === 0, 'identical bytes');
+    } finally { a.close(); b.close(); }
+  });
+
+  test('[tcp+rma] data before control: a counter written after a 64 KiB RMA block never runs ahead of it', async () => {
+    const a = new Member(1, { backend: 'libfabric', provider });
+    const b = new Member(2, { backend: 'libfabric', provider });
+    const block = D + 65536;
+    try {
+      await rmaPair(a, b, [controlGrant(D, 64, 0), dataGrant(block, 65536, 0)]);
+      let ahead = 0;
+      for (let v = 1; v <= 250; v++) {
+        a.arena.u8.fill(v, block, block + 65536);
+        assert.is(a.fabric.write(2, block, 65536), WriteStatus.Ok);   // one-sided
+        a.arena.i64[D >> 3] = BigInt(v);
+        assert.is(a.fabric.write(2, D, 8), WriteStatus.Ok);           // a message, after it on the endpoint
+        const counter = Number(b.arena.i64[D >> 3]!);
+        if (b.arena.u8[block]! < counter || b.arena.u8[block + 65535]! < counter) ahead++;
+        if (v % 10 === 0) await sleep(0);
+      }
+      await until([a, b], () => b.arena.i64[D >> 3] === 250n, 'the last counter');
+      assert.is(b.arena.u8[block + 65535], 250);
+      assert.is(ahead, 0);
+    } finally { a.close(); b.close(); }
+  });
+
+  test('[tcp+rma] a one-sided write outside the grant fails the connection (OUT_OF_GRANT, checked at the note)', async () => {
+    const a = new Member(1, { backend: 'libfabric', provider });
+    const b = new Member(2, { backend: 'libfabric', provider });
+    try {
+      b.listen();
+      a.fabric.grant(2, dataGrant(D, 1 * MiB));
+      b.fabric.grant(1, dataGrant(D, 4096));
+      a.fabric.connect(2, '127.0.0.1', b.port);
+      await until([a, b], () => a.has(K.PEER_CONNECTED, 2) && b.has(K.PEER_CONNECTED, 1), 'connected');
+      await sleep(50);
+      a.fabric.write(2, D + 8192, 65536);
+      await until([a, b], () => b.has(K.PEER_FAILED, 1, R.OUT_OF_GRANT) && a.has(K.PEER_FAILED, 2), 'both sides to fail');
+    } finally { a.close(); b.close(); }
+  });
+
+  test('[tcp+rma] an RMA member and a message-mode member do not mix: the connection fails', async () => {
+    const a = new Member(1, { backend: 'libfabric', provider });
+    const b = new Member(2, { backend: 'libfabric', provider: 'tcp' });
+    try {
+      b.listen();
+      a.fabric.grant(2, dataGrant(D, 4096));
+      b.fabric.grant(1, dataGrant(D, 4096));
+      a.fabric.connect(2, '127.0.0.1', b.port);
+      await until([a, b], () => a.has(K.PEER_FAILED, 2) && b.has(K.PEER_FAILED, 1), 'both sides to fail');
+      assert.ok(b.has(K.PEER_FAILED, 1, R.BAD_TYPE), 'the message-mode side refuses the RMA_KEY frame');
+    } finally { a.close(); b.close(); }
+  });
 }
 
 test.run();

@@ -10,6 +10,7 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_eq.h>
 #include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -57,6 +58,25 @@ constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // write fits one frame. Without it the completion would name only the last 64 KiB chunk.
 constexpr uint32_t kContinued = 1;
 
+// RMA mode (provider "P+rma", docs/rdma.md "RMA mode"). The arena from DYNAMIC_BASE on is registered for
+// remote writes; each side tells the other its key and the address of arena offset 0 in a RMA_KEY frame sent
+// right after its HELLO. A write of at least kRmaMinBytes then goes out as fi_write straight from the arena
+// into the peer's arena (chunks of at most kRmaChunkBytes), followed on the same endpoint by a header-only
+// PLACED / PLACED_IMM frame naming the range (and the immediate): the provider orders that send after the
+// writes (FI_ORDER_SAW, required in the hints), so when the receiver's poller sees it, the bytes are there;
+// it checks the grant, rings the doorbell and produces the WRITE_IMM completion as for a WRITE frame.
+// Smaller writes (control words, small slots) stay messages: one operation instead of two, and applied
+// with the 8-byte atomic stores of the message path. These frame types exist only on this backend.
+constexpr uint8_t kFrameRmaKey = 0x41;     // payload: u64 remote address of arena offset 0, u64 key
+constexpr uint8_t kFramePlaced = 0x42;     // header only: [offset, offset+length) was written by RMA
+constexpr uint8_t kFramePlacedImm = 0x43;  // the same, then a WRITE_IMM completion with the immediate
+constexpr uint32_t kRmaKeyBytes = 16;
+constexpr uint64_t kRmaMinBytes = 4096;
+constexpr uint64_t kRmaChunkBytes = 16ull << 20;
+constexpr uint32_t kRmaOps = 64;  // fi_write operations in flight per connection (+32 sends < tx size 256)
+constexpr uint64_t kRmaRequestedKey = 1;  // when the provider lets the application choose (no FI_MR_PROV_KEY)
+constexpr uint64_t kRmaOrder = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
+
 // SQUALL_LF_DEBUG=1 prints libfabric calls that failed (stderr).
 bool debugOn() {
   static const bool on = std::getenv("SQUALL_LF_DEBUG") != nullptr;
@@ -77,6 +97,7 @@ struct Slot {
   uint8_t* buf = nullptr;
   uint32_t gen = 0;  // the connection's endpoint generation when posted (connect retries open new endpoints)
   bool send = false;
+  bool rma = false;  // an fi_write (RMA mode): no buffer, returns to free_rma when done
 };
 
 enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, OPEN, DEAD };
@@ -91,6 +112,10 @@ struct LfPeer {
   LfConn* tx = nullptr;           // under mu: where writes go, from HANDSHAKING on
   LfConn* conn = nullptr;         // poller only
   bool failure_reported = false;  // poller only
+  // RMA mode, under mu: the peer's key and the remote address of its arena offset 0 (from its RMA_KEY frame).
+  bool rma_ready = false;
+  uint64_t rma_base = 0;
+  uint64_t rma_key = 0;
 };
 
 struct PendingFrame {
@@ -114,9 +139,11 @@ struct LfConn {
   void* desc = nullptr;
   Slot recv[kRecvSlots];
   Slot send[kSendSlots];
+  Slot rma[kRmaOps];
 
   // Under peer->mu (the acceptor's before the HELLO: poller only).
   std::vector<Slot*> free_send;
+  std::vector<Slot*> free_rma;
   std::deque<PendingFrame> pending;  // frames waiting for a free send slot, oldest first
   std::atomic<bool> has_pending{false};  // !pending.empty(), for the poller's timeout without the lock
 
@@ -143,6 +170,7 @@ class LfFabric final : public Backend {
         stats_(stats),
         arrival_(arrival),
         rings_(arena.base),
+        prov_(options.provider),
         by_id_(new std::atomic<LfPeer*>[kPeerIds]),
         in_order_(new LfPeer*[map::MAX_MEMBERS]) {
     for (uint32_t i = 0; i < kPeerIds; i++) by_id_[i].store(nullptr, std::memory_order_relaxed);
@@ -173,8 +201,10 @@ class LfFabric final : public Backend {
   void post(const Command& c);
   void kick();
   int sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
-  int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm);
+  int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload = true);
   int sendHello(LfConn* c);
+  int sendRmaKey(LfConn* c);
+  int sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int flushPending(LfConn* c);
 
   // poller thread
@@ -186,6 +216,8 @@ class LfFabric final : public Backend {
   void onConnected(LfConn* c);
   void onRecv(LfConn* c, Slot* s, uint32_t len);
   void onSent(LfConn* c, Slot* s);
+  void onRmaDone(LfConn* c, Slot* s);
+  bool onRmaKey(LfConn* c, const uint8_t* at, uint32_t len);
   bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
   void onHello(LfConn* c, const frame::Hello& h);
   void drainBacklog(LfConn* c);
@@ -211,6 +243,8 @@ class LfFabric final : public Backend {
   Stats& stats_;
   const ArrivalSlot& arrival_;  // the owning Fabric's hook
   CompletionRings rings_;
+  std::string prov_;   // the provider's name, without the "+rma" suffix
+  bool rma_ = false;   // RMA mode (the provider was named "P+rma")
 
   std::mutex peers_mu_;
   std::unique_ptr<std::atomic<LfPeer*>[]> by_id_;
@@ -227,6 +261,10 @@ class LfFabric final : public Backend {
   fid_cq* cq_ = nullptr;
   fid_pep* pep_ = nullptr;
   bool mr_local_ = false;
+  fid_mr* arena_mr_ = nullptr;  // RMA mode: the arena from DYNAMIC_BASE on, FI_WRITE | FI_REMOTE_WRITE
+  void* arena_desc_ = nullptr;
+  uint64_t arena_key_ = 0;
+  uint64_t arena_remote_base_ = 0;  // what the peer adds an offset to: the address of offset 0 in MR terms
   int eq_fd_ = -1, cq_fd_ = -1;
   std::mutex domain_mu_;
   std::atomic<bool> ready_{false};
@@ -258,14 +296,19 @@ class LfFabric final : public Backend {
 int LfFabric::start() {
   hints_ = fi_allocinfo();
   if (!hints_) return SYSTEM;
-  hints_->caps = FI_MSG;
+  const std::string suffix = "+rma";
+  if (prov_.size() > suffix.size() && prov_.compare(prov_.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    prov_.resize(prov_.size() - suffix.size());
+    rma_ = true;
+  }
+  hints_->caps = rma_ ? FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE : FI_MSG;
   hints_->mode = FI_CONTEXT | FI_CONTEXT2;
   hints_->ep_attr->type = FI_EP_MSG;
   hints_->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_ALLOCATED | FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
   hints_->domain_attr->threading = FI_THREAD_SAFE;
-  hints_->tx_attr->msg_order = FI_ORDER_SAS;
-  hints_->rx_attr->msg_order = FI_ORDER_SAS;
-  hints_->fabric_attr->prov_name = strdup(opt_.provider);
+  hints_->tx_attr->msg_order = rma_ ? kRmaOrder : FI_ORDER_SAS;
+  hints_->rx_attr->msg_order = rma_ ? kRmaOrder : FI_ORDER_SAS;
+  hints_->fabric_attr->prov_name = strdup(prov_.c_str());
   fi_info* info = nullptr;
   int r = fi_getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, hints_, &info);
   if (r != 0 || !info) {
@@ -273,6 +316,10 @@ int LfFabric::start() {
     return NO_PROVIDER;
   }
   bool big_enough = info->ep_attr->max_msg_size >= kSlotBytes;
+  if (rma_) {
+    big_enough = big_enough && info->ep_attr->max_msg_size >= kRmaChunkBytes &&
+                 (info->tx_attr->msg_order & kRmaOrder) == kRmaOrder && (info->rx_attr->msg_order & kRmaOrder) == kRmaOrder;
+  }
   fi_freeinfo(info);
   if (!big_enough) return NO_PROVIDER;
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -330,6 +377,21 @@ int LfFabric::ensureDomain(fi_info* info) {
     return SYSTEM;
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
+  if (rma_) {
+    const uint64_t mr_mode = info->domain_attr->mr_mode;
+    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE | FI_REMOTE_WRITE, 0,
+                        kRmaRequestedKey, 0, &arena_mr_, nullptr), "fi_mr_reg(arena)");
+    if (r != 0) {
+      arena_mr_ = nullptr;
+      last_errno_ = -r;
+      return SYSTEM;
+    }
+    arena_desc_ = fi_mr_desc(arena_mr_);
+    arena_key_ = (mr_mode & FI_MR_PROV_KEY) ? fi_mr_key(arena_mr_) : kRmaRequestedKey;
+    // With FI_MR_VIRT_ADDR the target address is a virtual address, else an offset into the region (which
+    // starts at DYNAMIC_BASE): either way the peer adds an arena offset to this (mod 2^64).
+    arena_remote_base_ = (mr_mode & FI_MR_VIRT_ADDR) ? uint64_t(reinterpret_cast<uintptr_t>(arena_.base)) : 0 - uint64_t(map::DYNAMIC_BASE);
+  }
   ready_.store(true, std::memory_order_release);
   kick();  // the poller adds the queues' wait descriptors to its epoll set
   return OK;
@@ -450,6 +512,12 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
   std::lock_guard<FairMutex> lock(p->mu);
   PeerState s = p->state.load(std::memory_order_relaxed);
   if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+  // RMA only once the peer's key is known and nothing waits in the pending queue (which a one-sided write
+  // would overtake); otherwise, and for small writes, the message path below.
+  if (rma_ && p->rma_ready && length >= kRmaMinBytes && length <= UINT32_MAX && offset >= map::DYNAMIC_BASE &&
+      p->tx->pending.empty() && p->tx->free_rma.size() >= (length + kRmaChunkBytes - 1) / kRmaChunkBytes) {
+    return sendRma(p, offset, length, with_imm, imm) == 0 ? OK : FAILED;
+  }
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
   do {
@@ -464,9 +532,10 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
 
 // Caller holds the peer's mutex (or owns the connection alone). The payload is snapshotted (8-byte atomic
 // loads) into a registered send slot, or into the pending queue when every slot is in flight.
-int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm) {
+// A frame without payload (payload false: PLACED notes) says `length` but carries none.
+int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload) {
   const uint8_t* src = arena_.base + offset;
-  const uint32_t total = frame::kHeaderBytes + length;
+  const uint32_t total = frame::kHeaderBytes + (payload ? length : 0);
   Stats::add(stats_.frames_out);
   if (!c->pending.empty() || c->free_send.empty()) {
     const bool coalescible = type == frame::WRITE && imm == 0;  // a chunk marked kContinued keeps its mark
@@ -483,7 +552,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
     c->pending.push_back(PendingFrame{std::vector<uint8_t>(total), coalescible});
     uint8_t* out = c->pending.back().bytes.data();
     frame::encode(out, type, offset, length, imm);
-    snapshot(out + frame::kHeaderBytes, src, length);
+    if (payload) snapshot(out + frame::kHeaderBytes, src, length);
     c->has_pending.store(true, std::memory_order_relaxed);
     if (was_empty) kick();  // the poller sends it when a slot frees
     return 0;
@@ -491,7 +560,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   Slot* s = c->free_send.back();
   c->free_send.pop_back();
   frame::encode(s->buf, type, offset, length, imm);
-  snapshot(s->buf + frame::kHeaderBytes, src, length);
+  if (payload) snapshot(s->buf + frame::kHeaderBytes, src, length);
   s->gen = c->gen;
   ssize_t r = fi_send(c->ep, s->buf, total, c->desc, 0, &s->ctx);
   Stats::add(stats_.send_calls);
@@ -508,6 +577,52 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   }
   Stats::add(stats_.bytes_out, total);
   return 0;
+}
+
+// Caller holds the peer's mutex, the peer's key is known and free_rma holds an op per chunk. Posts the
+// chunks as fi_write from the arena into the peer's arena, then the PLACED note the provider delivers after
+// them (FI_ORDER_SAW). The bytes are read by the provider after this returns, not snapshotted: a range
+// rewritten meanwhile lands with newer bytes (what a later write would bring anyway).
+int LfFabric::sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  LfConn* c = p->tx;
+  for (uint64_t done = 0; done < length;) {
+    const uint64_t chunk = std::min(length - done, kRmaChunkBytes);
+    Slot* s = c->free_rma.back();
+    s->gen = c->gen;
+    const uint64_t at = offset + done;
+    ssize_t r;
+    const uint64_t give_up = monotonicNs() + 2000 * kMs;
+    // The queue holds at most kRmaOps writes and kSendSlots sends, fewer than the tx size the hints
+    // accept, so FI_EAGAIN is a provider's passing shortage: it progresses on its own (FI_PROGRESS_AUTO).
+    while ((r = fi_write(c->ep, arena_.base + at, chunk, arena_desc_, 0, p->rma_base + at, p->rma_key, &s->ctx)) == -FI_EAGAIN) {
+      if (monotonicNs() > give_up) break;
+      std::this_thread::yield();
+    }
+    if (check(int(r), "fi_write") != 0) return int(r);
+    c->free_rma.pop_back();
+    Stats::add(stats_.send_calls);
+    Stats::add(stats_.bytes_out, chunk);
+    done += chunk;
+  }
+  return sendFrame(c, with_imm ? kFramePlacedImm : kFramePlaced, offset, uint32_t(length), with_imm ? imm : 0, false);
+}
+
+// Right after the HELLO, under the peer's mutex: this side's key and the address of its arena offset 0.
+int LfFabric::sendRmaKey(LfConn* c) {
+  if (c->free_send.empty()) return -FI_EAGAIN;
+  Slot* s = c->free_send.back();
+  c->free_send.pop_back();
+  frame::encode(s->buf, kFrameRmaKey, 0, kRmaKeyBytes, 0);
+  std::memcpy(s->buf + frame::kHeaderBytes, &arena_remote_base_, 8);
+  std::memcpy(s->buf + frame::kHeaderBytes + 8, &arena_key_, 8);
+  s->gen = c->gen;
+  ssize_t r;
+  do {
+    r = fi_send(c->ep, s->buf, frame::kHeaderBytes + kRmaKeyBytes, c->desc, 0, &s->ctx);
+    if (r == -FI_EAGAIN) std::this_thread::yield();
+  } while (r == -FI_EAGAIN);
+  if (r != 0) c->free_send.push_back(s);
+  return int(r);
 }
 
 int LfFabric::sendHello(LfConn* c) {
@@ -605,6 +720,8 @@ void LfFabric::close() {
     for (Command& c : commands_) if (c.dest) fi_freeinfo(c.dest);
     commands_.clear();
   }
+  if (arena_mr_) fi_close(&arena_mr_->fid);
+  arena_mr_ = nullptr;
   if (cq_) fi_close(&cq_->fid);
   if (eq_) fi_close(&eq_->fid);
   if (domain_) fi_close(&domain_->fid);
@@ -755,10 +872,13 @@ bool LfFabric::openEp(LfConn* c, fi_info* info) {
     }
     for (uint32_t i = 0; i < kRecvSlots; i++) c->recv[i] = Slot{{}, c, c->mem.get() + size_t(i) * kSlotBytes, 0, false};
     for (uint32_t i = 0; i < kSendSlots; i++) c->send[i] = Slot{{}, c, c->mem.get() + size_t(kRecvSlots + i) * kSlotBytes, 0, true};
+    for (uint32_t i = 0; i < kRmaOps; i++) c->rma[i] = Slot{{}, c, nullptr, 0, true, true};
   }
   c->gen++;
   c->free_send.clear();
   for (uint32_t i = 0; i < kSendSlots; i++) c->free_send.push_back(&c->send[i]);
+  c->free_rma.clear();
+  if (rma_) for (uint32_t i = 0; i < kRmaOps; i++) c->free_rma.push_back(&c->rma[i]);
   fid_ep* ep = nullptr;
   int r = check(fi_endpoint(domain_, info, &ep, c), "fi_endpoint");
   if (r == 0) r = check(fi_ep_bind(ep, &eq_->fid, 0), "fi_ep_bind(eq)");
@@ -906,6 +1026,7 @@ void LfFabric::onConnected(LfConn* c) {
       p->state.store(PeerState::HANDSHAKING);
       p->tx = c;
       sent = sendHello(c);
+      if (sent == 0 && rma_) sent = sendRmaKey(c);
     }
   }
   if (sent == 1) return fail(c, reason(FailReason::LOCAL_CLOSE));
@@ -937,7 +1058,8 @@ int LfFabric::pollCq() {
       if (!s) continue;
       LfConn* c = s->conn;
       if (c->phase == LfPhase::DEAD || s->gen != c->gen) continue;
-      if (s->send) onSent(c, s);
+      if (s->rma) onRmaDone(c, s);
+      else if (s->send) onSent(c, s);
       else onRecv(c, s, uint32_t(entries[i].len));
     }
   }
@@ -956,6 +1078,24 @@ void LfFabric::onSent(LfConn* c, Slot* s) {
     err = flushPending(c);
   }
   if (err) fail(c, reason(FailReason::IO_ERROR));
+}
+
+void LfFabric::onRmaDone(LfConn* c, Slot* s) {
+  if (!c->peer) return;
+  std::lock_guard<FairMutex> lock(c->peer->mu);
+  c->free_rma.push_back(s);
+}
+
+// The peer's RMA_KEY frame (OPEN phase, once): from now on writes to it may go one-sided.
+bool LfFabric::onRmaKey(LfConn* c, const uint8_t* at, uint32_t len) {
+  frame::Header h = frame::decode(at);
+  if (h.length != kRmaKeyBytes || len != frame::kHeaderBytes + kRmaKeyBytes) return fail(c, reason(FailReason::BAD_TYPE)), false;
+  LfPeer* p = c->peer;
+  std::lock_guard<FairMutex> lock(p->mu);
+  std::memcpy(&p->rma_base, at + frame::kHeaderBytes, 8);
+  std::memcpy(&p->rma_key, at + frame::kHeaderBytes + 8, 8);
+  p->rma_ready = true;
+  return true;
 }
 
 void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
@@ -999,7 +1139,8 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (at[2] != frame::kVersion) return fail(c, reason(FailReason::BAD_VERSION)), false;
   const uint8_t type = at[3];
   const bool hello_time = c->phase == LfPhase::HELLO;
-  if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM) || hello_time) {
+  const bool rma_type = rma_ && (type == kFrameRmaKey || type == kFramePlaced || type == kFramePlacedImm);
+  if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM && !rma_type) || hello_time) {
     return fail(c, reason(FailReason::BAD_TYPE)), false;
   }
   if (len < frame::kHeaderBytes) return fail(c, reason(FailReason::TRUNCATED)), false;
@@ -1011,21 +1152,28 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
     onHello(c, frame::decodeHello(at + frame::kHeaderBytes));
     return c->phase != LfPhase::DEAD;
   }
-  if (h.length > opt_.max_frame_bytes) return fail(c, reason(FailReason::OVERSIZE)), false;
-  if (len != frame::kHeaderBytes + uint64_t(h.length)) return fail(c, reason(FailReason::TRUNCATED)), false;
+  if (type == kFrameRmaKey) return onRmaKey(c, at, len);
+  // A PLACED note: the bytes are already in the arena (written by the peer's fi_write before the note,
+  // FI_ORDER_SAW). The grant is checked now, after the fact: a peer writing outside its grants is failed
+  // (OUT_OF_GRANT), but unlike the message path it could not be stopped before the bytes landed.
+  const bool placed = type == kFramePlaced || type == kFramePlacedImm;
+  if (!placed && h.length > opt_.max_frame_bytes) return fail(c, reason(FailReason::OVERSIZE)), false;
+  if (len != frame::kHeaderBytes + (placed ? 0 : uint64_t(h.length))) return fail(c, reason(FailReason::TRUNCATED)), false;
   c->peer->grants.refresh(c->grants, c->grants_seen);
   const Grant* g = GrantTable::find(c->grants, h.offset, h.length);
   if (!g || !arena_.contains(h.offset, h.length)) return fail(c, reason(FailReason::OUT_OF_GRANT)), false;
   if (g->kind == GrantKind::CONTROL && !aligned8(h.offset, h.length)) return fail(c, reason(FailReason::MISALIGNED)), false;
   uint8_t* dst = arena_.base + h.offset;
-  if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
+  if (placed) {
+    // nothing to copy
+  } else if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
   else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
   Stats::bump(stats_.frames_in);
   // A split write's chunks are adjacent on the connection (the sender holds the peer's mutex for all of
   // them), so a run is contiguous; anything else ends it.
   const bool continues_run = c->run_end != 0 && h.offset == c->run_end;
-  if (type != frame::WRITE_IMM) {
-    if (h.imm == kContinued) {
+  if (type != frame::WRITE_IMM && type != kFramePlacedImm) {
+    if (type == frame::WRITE && h.imm == kContinued) {
       if (!continues_run) c->run_offset = h.offset;
       c->run_end = h.offset + h.length;
     } else {
@@ -1059,6 +1207,7 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
         p->tx = c;
         p->state.store(PeerState::CONNECTED);
         err = sendHello(c);
+        if (err == 0 && rma_) err = sendRmaKey(c);
       }
     }
     if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));

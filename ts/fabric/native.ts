@@ -138,7 +138,7 @@ function noProviderError(provider: string, detail: string): ConfigError {
   );
 }
 
-const PROVIDER_NAME = /^[a-z0-9_;]{1,31}$/;
+const PROVIDER_NAME = /^[a-z0-9_;+]{1,31}$/;
 
 export class NativeFabric implements Fabric {
   readonly backend: 'tcp' | 'libfabric';
