@@ -152,4 +152,32 @@ test('TicketBook: two members book the same ticket at the same moment; one calle
   }
 });
 
+test('partition safety: a member left with a minority of its view stops with PartitionedError; a majority does not', async () => {
+  const subgroups = { log: { shards: 1, members: { min: 3, max: 3 }, maxSmcPayload: 1024, maxMessageBytes: 1024 } };
+  const three = await GroupCluster.start({ ...CALM, members: 3, subgroups });
+  try {
+    const [m0, m1, m2] = three.members;
+    m1!.process.kill('SIGKILL');
+    m2!.process.kill('SIGKILL');
+    const e = await three.waitForEvent(m0!, (ev) => ev.type === 'partitioned', 10_000);
+    assert.ok(e.type === 'partitioned' && /member 0 is in a minority of view 0: 2 of its 3 members are unreachable/.test(e.message), JSON.stringify(e));
+    const refused = await three.request(m0!, { cmd: 'send-raw', subgroup: 'log', bytes: 64 }).then(() => null, (err: Error) => err.message);
+    assert.match(refused ?? '', /minority/, 'a partitioned member refuses to send');
+  } finally {
+    await three.close();
+  }
+  const five = await GroupCluster.start({ ...CALM, members: 5, subgroups: { log: { ...subgroups.log, members: { min: 5, max: 5 } } } });
+  try {
+    five.members[3]!.process.kill('SIGKILL');
+    five.members[4]!.process.kill('SIGKILL');
+    for (const m of five.members.slice(0, 3)) {
+      for (const gone of [3, 4]) await five.waitForEvent(m, (ev) => ev.type === 'memberFailed' && ev.member === gone, 10_000);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    for (const m of five.members.slice(0, 3)) assert.not.ok(m.events.some((ev) => ev.type === 'partitioned'), `member ${m.id}: 3 of 5 is a majority`);
+  } finally {
+    await five.close();
+  }
+});
+
 test.run();

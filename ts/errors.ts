@@ -13,7 +13,8 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_MESSAGE_TOO_LARGE'
   | 'ERR_SQUALL_CODEC'
   | 'ERR_SQUALL_UNKNOWN_METHOD'
-  | 'ERR_SQUALL_REMOTE';
+  | 'ERR_SQUALL_REMOTE'
+  | 'ERR_SQUALL_PARTITIONED';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -63,6 +64,20 @@ export class TimeoutError extends SquallError {
 /** The object was used after close(). */
 export class ClosedError extends SquallError {
   constructor(what: string) { super('ERR_SQUALL_CLOSED', `${what} is closed; create a new one`); }
+}
+
+/**
+ * This member can reach only a minority of its view: it stops, because the other side may be the majority
+ * and go on (partition safety, DESIGN.md §6). `unreachable` lists the members it lost.
+ */
+export class PartitionedError extends SquallError {
+  readonly unreachable: readonly number[];
+  constructor(self: number, vid: number, viewSize: number, unreachable: readonly number[]) {
+    super('ERR_SQUALL_PARTITIONED',
+      `member ${self} is in a minority of view ${vid}: ${unreachable.length} of its ${viewSize} members are unreachable (${unreachable.join(', ')}); ` +
+      'it stops so that two halves never both go on — restart it once the network is whole');
+    this.unreachable = unreachable;
+  }
 }
 
 /** Asserts a programmer invariant. A failure is a bug in squall, not a user error. */

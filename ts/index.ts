@@ -2,7 +2,7 @@
 
 export {
   SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError,
-  MessageTooLargeError, CodecError, UnknownMethodError, RemoteMethodError,
+  MessageTooLargeError, CodecError, UnknownMethodError, RemoteMethodError, PartitionedError,
 } from './errors.js';
 export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';

@@ -13,10 +13,11 @@
 
 import { EventEmitter } from 'node:events';
 import { MAX_ARENA_BYTES } from '../arena.js';
-import { ArenaError, ClosedError, ConfigError } from '../errors.js';
+import { ArenaError, ClosedError, ConfigError, PartitionedError } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
 import type { FabricChoice } from '../fabric/choice.js';
+import { hasMajority } from '../membership/view-change.js';
 import { MemberRuntime } from '../member/runtime.js';
 import { multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
@@ -61,6 +62,8 @@ export interface View {
 export interface GroupEvents {
   /** A member failed or was suspected; its shards stop ordered delivery (static membership). */
   memberFailed: [member: number, reason: string];
+  /** This member lost a majority of its view: it has stopped (partition safety). */
+  partitioned: [error: PartitionedError];
   /** The predicate worker died, or a message could not be decoded. */
   error: [error: Error];
 }
@@ -84,6 +87,8 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly #objects = new Map<string, ReplicatedObject<object>>();
   readonly #types: Record<string, ReplicatedClass>;
   readonly #callTimeoutMs: number | undefined;
+  readonly #failed = new Set<number>();
+  #partitioned: PartitionedError | null = null;
   #stepScheduled = false;
   #closed = false;
 
@@ -186,6 +191,12 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#stepAll(); // pushes every shard's initial counters
   }
 
+  /** Members of the view this member has found failed. */
+  get failed(): number[] { return [...this.#failed]; }
+
+  /** Set once this member finds itself in a minority of its view; it delivers nothing more then. */
+  get partitioned(): PartitionedError | null { return this.#partitioned; }
+
   /** The address this member accepts connections on. */
   get address(): string { return this.#runtime.address; }
 
@@ -249,9 +260,17 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #memberFailed(member: number, reason: string): void {
     if (this.#closed) return;
+    if (this.#failed.has(member) || !this.view.members.includes(member)) return;
+    this.#failed.add(member);
     this.#mailboxes.fail(member, reason);
     for (const channel of this.#channels.values()) channel.memberFailed(member, reason);
     this.emit('memberFailed', member, reason);
+    const size = this.view.members.length;
+    if (!this.#partitioned && !hasMajority(size, size - this.#failed.size)) {
+      this.#partitioned = new PartitionedError(this.id, this.view.vid, size, [...this.#failed]);
+      for (const channel of this.#channels.values()) channel.stop(this.#partitioned);
+      this.emit('partitioned', this.#partitioned);
+    }
   }
 
   #checkOpen(): void {

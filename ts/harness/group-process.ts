@@ -31,7 +31,10 @@ export type GroupHarnessRequest =
   | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
   | { cmd: 'close' };
 
-export type GroupHarnessEvent = { type: 'memberFailed'; member: number; reason: string } | { type: 'error'; message: string };
+export type GroupHarnessEvent =
+  | { type: 'memberFailed'; member: number; reason: string }
+  | { type: 'partitioned'; message: string; unreachable: number[] }
+  | { type: 'error'; message: string };
 
 interface Recorder {
   delivered: number;
@@ -80,6 +83,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
       group = await Group.join({ id: req.id, config: req.config, types, ...req.options });
       group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason } satisfies GroupHarnessEvent));
+      group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable] } satisfies GroupHarnessEvent));
       group.on('error', (error) => sendToParent({ type: 'error', message: error.message } satisfies GroupHarnessEvent));
       return { address: group.address };
     }

@@ -236,6 +236,12 @@ export class ShardChannel implements OrderedChannel {
     this.#onMemberFailed?.(member); // every failed member: calls waiting on its reply stop waiting
   }
 
+  /** @internal Stops the shard for good (a partitioned member): sends reject with `error`, nothing more is delivered. */
+  stop(error: Error): void {
+    this.#failure = error;
+    for (const m of this.#queue.splice(0)) m.reject(error);
+  }
+
   /** @internal */
   close(): void {
     this.#closed = true;
