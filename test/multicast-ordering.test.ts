@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prng, suiteSeed } from './support/random.js';
 import { indexOf, nullTarget, rankOf, receivePrefix, seqOf, stableFrontier, versionOf, windowAllows } from '../ts/multicast/ordering.js';
-import { ShardSim } from './support/shard-sim.js';
+import { ShardSim } from '../ts/sim/shard-sim.js';
 
 const rng = prng;
 

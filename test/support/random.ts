@@ -1,23 +1,15 @@
 // Seeded randomness for tests: a failing case names the seed, and SQUALL_TEST_SEED=<seed> replays it.
 
 import type { Test } from 'uvu';
+import { prng } from '../../ts/sim/shard-sim.js';
+
+export { prng };
 
 /** The suite's seed: SQUALL_TEST_SEED when given, otherwise taken from the clock (and printed on failure). */
 export function suiteSeed(fallback: number = Date.now() % 2 ** 31): number {
   return Number(process.env['SQUALL_TEST_SEED'] ?? fallback);
 }
 
-/** mulberry32: small, fast, and good enough to shuffle test cases. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Registers a test whose random cases derive from the suite seed and its name; a failure names the seed. */
 export function seededTest(test: Test, seed: number, name: string, body: (rand: () => number) => void): void {

@@ -22,6 +22,8 @@ usage:
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
   squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
                                        completion time against group size, by discrete-event simulation
+  squall sim [--seed S] [--runs N] [--json]
+                                       the view-change simulation over N seeds; a violation names its seed
   squall demo [--seconds S]            a local 3-member group booking tickets, live (npm start)
   squall --version | --help
 `;
@@ -33,6 +35,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void
   model: () => import('./model.js'),
   tune: () => import('./tune.js'),
   demo: () => import('./demo.js'),
+  sim: () => import('./sim.js'),
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -1,10 +1,29 @@
 // One shard of ordered multicast under a seeded scheduler (DESIGN.md §4), for the ordering and the
 // view-change simulations: senders commit messages into W slots, every SST value a member reads is a copy
 // that arrives late and in order, and delivery, nulls and the window follow ts/multicast/ordering.ts.
-// Sender rank r is member r.
+// Sender rank r is member r. A broken property throws SimulationViolation, naming the seed.
 
-import * as assert from 'uvu/assert';
-import { indexOf, nullTarget, rankOf, receivePrefix, stableFrontier, windowAllows } from '../../ts/multicast/ordering.js';
+import { indexOf, nullTarget, rankOf, receivePrefix, stableFrontier, windowAllows } from '../multicast/ordering.js';
+
+/** A property of the protocol failed in a simulated run; the message names the seed that replays it. */
+export class SimulationViolation extends Error {}
+
+/** Throws SimulationViolation with `message` unless `condition` holds. */
+export function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new SimulationViolation(message);
+}
+
+/** mulberry32: the simulations' seeded randomness (small, fast, reproducible). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
 
 interface Slot { index: number; payload: string | null }
 
@@ -53,7 +72,7 @@ export class ShardSim {
       while (got.length < this.seenCommitted[m]![r]!) {
         const i = got.length;
         const slot = this.slots[r]![i % this.window]!;
-        assert.is(slot.index, i, `${this.where}: member ${m} found sender ${r}'s slot for index ${i} overwritten by index ${slot.index} (window broken)`);
+        check(slot.index === i, `${this.where}: member ${m} found sender ${r}'s slot for index ${i} overwritten by index ${slot.index} (window broken)`);
         got.push(slot.payload);
       }
       this.numReceived[m]![r] = got.length - 1;
@@ -72,7 +91,7 @@ export class ShardSim {
   /** Member m delivers `seq` (nulls are skipped), which it must have received. */
   deliverSeq(m: number, seq: number): void {
     const payload = this.received[m]![rankOf(seq, this.senders)]![indexOf(seq, this.senders)];
-    assert.ok(payload !== undefined, `${this.where}: member ${m} delivers seq ${seq} it never received`);
+    check(payload !== undefined, `${this.where}: member ${m} delivers seq ${seq} it never received`);
     if (payload !== null) this.delivered[m]!.push([seq, payload]);
   }
 
