@@ -26,6 +26,10 @@ test('multicast layout: every subgroup gets its counters and W slots; the table 
   assert.equal(specs[t.numReceived], { type: 'i64', count: 4 });
   assert.equal(specs[t.slots], { type: 'bytes', bytes: 4 * t.slotBytes });
   assert.is(subgroupColumns(plans[1]!).senders, 1, 'one sender per kv shard');
+  const withMembers = multicastColumns(plans, 4, 4096);
+  assert.equal(withMembers['suspected'], { type: 'u8', count: 4 }, 'a suspicion flag per member');
+  assert.equal(withMembers['wedged'], { type: 'u8' });
+  assert.equal(withMembers['p2p_box'], { type: 'bytes', bytes: 4 * 4096 }, 'a mailbox per member');
   const layout = new SstLayout(specs, [0, 1, 2, 3]);
   assert.is(layout.column(t.slots).kind, GrantKind.Data);
   assert.is(layout.column(t.index).kind, GrantKind.Control);

@@ -175,6 +175,19 @@ test('partition safety: a member left with a minority of its view stops with Par
     }
     await new Promise((r) => setTimeout(r, 200));
     for (const m of five.members.slice(0, 3)) assert.not.ok(m.events.some((ev) => ev.type === 'partitioned'), `member ${m.id}: 3 of 5 is a majority`);
+    // The first step of a view change is visible to all: every survivor's copy of every survivor's row is
+    // wedged and suspects both failed members.
+    type Row = { member: number; wedged: boolean; suspects: number[] };
+    const deadline = Date.now() + 5000;
+    for (const m of five.members.slice(0, 3)) {
+      for (;;) {
+        const rows = (await five.request(m, { cmd: 'membership' })).rows as Row[];
+        const survivors = rows.filter((r) => r.member < 3);
+        if (survivors.every((r) => r.wedged && r.suspects.includes(3) && r.suspects.includes(4))) break;
+        if (Date.now() > deadline) assert.unreachable(`member ${m.id} sees ${JSON.stringify(rows)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   } finally {
     await five.close();
   }

@@ -19,7 +19,7 @@ import { fnv1a } from '../hash.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import { hasMajority } from '../membership/view-change.js';
 import { MemberRuntime } from '../member/runtime.js';
-import { multicastColumns } from '../multicast/layout.js';
+import { MEMBERSHIP_COLUMNS, multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { ShardChannel } from '../multicast/shard.js';
 import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
@@ -262,6 +262,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (this.#closed) return;
     if (this.#failed.has(member) || !this.view.members.includes(member)) return;
     this.#failed.add(member);
+    this.#publishSuspicion(member);
     this.#mailboxes.fail(member, reason);
     for (const channel of this.#channels.values()) channel.memberFailed(member, reason);
     this.emit('memberFailed', member, reason);
@@ -271,6 +272,37 @@ export class Group extends EventEmitter<GroupEvents> {
       for (const channel of this.#channels.values()) channel.stop(this.#partitioned);
       this.emit('partitioned', this.#partitioned);
     }
+  }
+
+  /**
+   * Marks `member` suspected in this member's row and wedges it (it sends nothing new in this view), and
+   * pushes both to every live peer: the first step of a view change (DESIGN.md §6), visible to all.
+   */
+  #publishSuspicion(member: number): void {
+    const layout = this.#sst.layout;
+    const arena = this.#runtime.arena;
+    const row = layout.rowOf(this.id);
+    const suspected = layout.column(MEMBERSHIP_COLUMNS.suspected);
+    const wedged = layout.column(MEMBERSHIP_COLUMNS.wedged);
+    Atomics.store(arena.u8, layout.offsetOf(row, suspected, layout.rowOf(member)), 1);
+    Atomics.store(arena.u8, layout.offsetOf(row, wedged), 1);
+    for (const [offset, length] of layout.pushRanges(row, [suspected, wedged])) this.#runtime.fabric.writeAll(offset, length);
+  }
+
+  /**
+   * This member's copy of every row's membership columns, by member id: whom that member suspects and
+   * whether it is wedged. (A row of a failed member holds what last arrived from it.)
+   */
+  membership(): Array<{ member: number; wedged: boolean; suspects: number[] }> {
+    const layout = this.#sst.layout;
+    const arena = this.#runtime.arena;
+    const suspected = layout.column(MEMBERSHIP_COLUMNS.suspected);
+    const wedged = layout.column(MEMBERSHIP_COLUMNS.wedged);
+    return layout.members.map((member, row) => ({
+      member,
+      wedged: Atomics.load(arena.u8, layout.offsetOf(row, wedged)) === 1,
+      suspects: layout.members.filter((_, j) => Atomics.load(arena.u8, layout.offsetOf(row, suspected, j)) === 1),
+    }));
   }
 
   #checkOpen(): void {

@@ -29,6 +29,7 @@ export type GroupHarnessRequest =
   | { cmd: 'query'; subgroup: string; member: number; method: string; args: unknown[] }
   | { cmd: 'send-raw'; subgroup: string; bytes: number }
   | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
+  | { cmd: 'membership' }
   | { cmd: 'close' };
 
 export type GroupHarnessEvent =
@@ -170,6 +171,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
     case 'send-raw': await channel(req.subgroup).send(new Uint8Array(req.bytes)); return {};
     case 'direct': await channel(req.subgroup).sendTo(req.member, new Uint8Array(req.bytes)); return {};
+    case 'membership': return { rows: group!.membership() };
     case 'close': {
       await group?.close();
       setImmediate(() => process.exit(0));

@@ -11,6 +11,8 @@
 //   mc<g>_slots         bytes      W slots of SLOT_HEADER_BYTES + maxSmcPayload (8-aligned), see slots.ts
 // and once per row:
 //   vid                 i32        the view this row belongs to
+//   suspected           u8 × n     this member suspects the member of row j (suspicions are OR-ed across rows)
+//   wedged              u8         this member sends nothing new in this view (a view change has begun)
 //   p2p_written         i64 × n    bytes this member has written into its mailbox for member row d (see mailboxes.ts)
 //   p2p_read            i64 × n    bytes this member has consumed of member row s's mailbox for it
 //   p2p_box             bytes      n mailboxes of `mailboxBytes`: the one for row d is written to member d only
@@ -45,12 +47,19 @@ export function subgroupColumns(plan: SubgroupPlan): SubgroupColumns {
 /** Names of the point-to-point mailbox columns. */
 export const MAILBOX_COLUMNS = { written: 'p2p_written', read: 'p2p_read', box: 'p2p_box' } as const;
 
+/** Names of the membership columns (DESIGN.md §3, §6); the view-change protocol reads them. */
+export const MEMBERSHIP_COLUMNS = { suspected: 'suspected', wedged: 'wedged' } as const;
+
 /**
  * The column specs of a view's table: feed them to SstLayout with the view's members. `members` and
  * `mailboxBytes` size the point-to-point mailboxes (none when mailboxBytes is 0).
  */
 export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, mailboxBytes = 0): ColumnSpecs {
   const specs: Record<string, ColumnSpecs[string]> = { vid: { type: 'i32' } };
+  if (members > 0) {
+    specs[MEMBERSHIP_COLUMNS.suspected] = { type: 'u8', count: members };
+    specs[MEMBERSHIP_COLUMNS.wedged] = { type: 'u8' };
+  }
   if (members > 0 && mailboxBytes > 0) {
     specs[MAILBOX_COLUMNS.written] = { type: 'i64', count: members };
     specs[MAILBOX_COLUMNS.read] = { type: 'i64', count: members };
