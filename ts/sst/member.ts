@@ -90,7 +90,6 @@ export class SstMember extends EventEmitter<SstEvents> {
   private suspectedPeers = new Set<number>();
   private closing = false;
   private wholeRow: Array<[number, number]> = [];
-  private changeHandler: (() => void) | null = null;
   private workerReady: Promise<void> = Promise.resolve();
   /** False when the member runs on a runtime it shares (a group member's): the owner closes it. */
   private readonly ownsRuntime: boolean;
@@ -228,16 +227,6 @@ export class SstMember extends EventEmitter<SstEvents> {
     this.command({ type: 'watch' });
   }
 
-  /**
-   * Calls `handler` on this thread after every batch of table changes the predicate worker saw (and after
-   * local pushes): the hook for protocol code that reads many columns at once. One handler; null removes it.
-   */
-  onChange(handler: (() => void) | null): void {
-    this.changeHandler = handler;
-    this.updateWantsChanges();
-    this.fabric.wake();
-  }
-
   // ---- the table ------------------------------------------------------------------------------------
 
   /** Reads element `index` of `column` in `memberId`'s row. i64 values come back as numbers (exact below 2^53). */
@@ -337,13 +326,11 @@ export class SstMember extends EventEmitter<SstEvents> {
   }
 
   private updateWantsChanges(): void {
-    const wants = this.tsPredicates.size > 0 || this.changeHandler !== null;
-    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, wants ? 1 : 0);
+    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, this.tsPredicates.size > 0 ? 1 : 0);
   }
 
   private runTsPredicates(): void {
     if (this.closing) return;
-    this.changeHandler?.();
     if (this.tsPredicates.size === 0 || !this.layoutOrNull) return;
     for (const [id, p] of this.tsPredicates) {
       const holds = p.test(this);
