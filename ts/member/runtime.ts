@@ -108,6 +108,21 @@ export class MemberRuntime {
     this.fabric.wake(channel);
   }
 
+  /**
+   * Stops a worker sleeping on `channel`: posts { type: 'stop' }, waits for its { type: 'stopped' } (or its
+   * exit), then terminates it. Other messages it posts meanwhile (a late 'ready', reports) are not mistaken
+   * for the answer.
+   */
+  async stopWorker(worker: Worker, channel: number): Promise<void> {
+    const stopped = new Promise<void>((resolve) => {
+      worker.on('message', (m: { type?: string }) => { if (m?.type === 'stopped') resolve(); });
+      worker.once('exit', () => resolve());
+    });
+    this.command(worker, channel, { type: 'stop' });
+    await stopped;
+    await worker.terminate();
+  }
+
   assertOpen(): void {
     if (this.closedFlag) throw new ClosedError(this.what);
   }

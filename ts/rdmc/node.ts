@@ -254,15 +254,7 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.worker) {
-      const stopped = new Promise<void>((resolve) => {
-        this.worker!.on('message', (r: RdmcReport) => { if (r.type === 'stopped') resolve(); });
-        this.worker!.once('exit', () => resolve());
-      });
-      this.command({ type: 'stop' });
-      await stopped;
-      await this.worker.terminate();
-    }
+    if (this.worker) await this.runtime.stopWorker(this.worker, RDMC_CHANNEL);
     if (this.ownsRuntime) this.runtime.close();
   }
 }

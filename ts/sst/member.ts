@@ -417,15 +417,7 @@ export class SstMember extends EventEmitter<SstEvents> {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.worker) {
-      const stopped = new Promise<void>((resolve) => {
-        this.worker!.once('message', () => resolve());
-        this.worker!.once('exit', () => resolve());
-      });
-      this.command({ type: 'stop' });
-      await stopped;
-      await this.worker.terminate();
-    }
+    if (this.worker) await this.runtime.stopWorker(this.worker, 0);
     this.reader?.close();
     await this.readerDone;
     if (this.ownsRuntime) this.runtime.close();
