@@ -126,7 +126,7 @@ export class Group extends EventEmitter<GroupEvents> {
     const columns = multicastColumns(this.plans, ids.length, mailboxBytes);
     const sstLayout = new SstLayout(columns, ids);
     const rdmcBase = align(sstLayout.base + sstLayout.tableBytes, REGION_ALIGN);
-    const rdmcGroups = rdmcGroupsOf(this.plans);
+    const { groups: rdmcGroups, groupOf } = rdmcGroupsOf(this.plans);
     const rdmcEnd = new RdmcLayout(rdmcGroups, rdmcBase).end;
     const arenaBytes = align(Math.max(rdmcEnd, rdmcBase) + REGION_ALIGN, REGION_ALIGN);
     if (arenaBytes > MAX_ARENA_BYTES) {
@@ -151,16 +151,14 @@ export class Group extends EventEmitter<GroupEvents> {
     }
     const layout = this.#sst.layout;
     this.#mailboxes = new Mailboxes(this.#runtime.arena, this.#runtime.fabric, layout, this.id, mailboxBytes);
-    let groupIndex = 0;
     for (const plan of this.plans) {
       ShardChannel.initialize(this.#runtime.arena, layout, plan);
       plan.shards.forEach((shard, shardIndex) => {
-        const carriesLarge = plan.maxMessageBytes > plan.maxSmcPayload && shard.members.length > 1;
-        const rdmc: Array<RdmcGroup | null> = shard.senders.map(() => {
-          const id = carriesLarge ? rdmcGroups[groupIndex++]!.id : -1;
-          return id >= 0 && this.#rdmc && shard.members.includes(this.id) ? this.#rdmc.group(id) : null;
-        });
         if (!shard.members.includes(this.id)) return;
+        const rdmc: Array<RdmcGroup | null> = shard.senders.map((_, rank) => {
+          const id = groupOf(plan.index, shardIndex, rank);
+          return id === undefined ? null : this.#rdmc!.group(id);
+        });
         const channel = new ShardChannel({
           arena: this.#runtime.arena, fabric: this.#runtime.fabric, layout, selfId: this.id, plan, shardIndex,
           mailboxes: this.#mailboxes, rdmc, schedule: () => this.#schedule(),
@@ -310,20 +308,25 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 }
 
-/** One RDMC group per (subgroup, shard, sender) whose messages may exceed maxSmcPayload; rank 0 sends. */
-function rdmcGroupsOf(plans: readonly SubgroupPlan[]): RdmcGroupSpec[] {
+/**
+ * One RDMC group per (subgroup, shard, sender) whose messages may exceed maxSmcPayload; rank 0 sends.
+ * `groupOf(subgroup, shard, senderRank)` names the group of a sender, undefined when it has none.
+ */
+function rdmcGroupsOf(plans: readonly SubgroupPlan[]): { groups: RdmcGroupSpec[]; groupOf: (subgroup: number, shard: number, rank: number) => number | undefined } {
   const groups: RdmcGroupSpec[] = [];
+  const ids = new Map<string, number>();
   for (const plan of plans) {
     if (plan.maxMessageBytes <= plan.maxSmcPayload) continue;
-    for (const shard of plan.shards) {
-      if (shard.members.length < 2) continue;
-      for (const sender of shard.senders) {
+    plan.shards.forEach((shard, shardIndex) => {
+      if (shard.members.length < 2) return;
+      shard.senders.forEach((sender, rank) => {
+        ids.set(`${plan.index}/${shardIndex}/${rank}`, groups.length);
         groups.push({
           id: groups.length, members: [sender, ...shard.members.filter((m) => m !== sender)],
           maxMessageBytes: plan.maxMessageBytes, blockBytes: Math.max(1024, Math.min(plan.blockBytes, align(plan.maxMessageBytes, 8))),
         });
-      }
-    }
+      });
+    });
   }
-  return groups;
+  return { groups, groupOf: (subgroup, shard, rank) => ids.get(`${subgroup}/${shard}/${rank}`) };
 }
