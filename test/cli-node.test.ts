@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../ts/harness/cluster.js';
+import { freePorts } from '../ts/harness/cluster.js';
 import { startCli, waitFor, type Run } from './support/cli-runs.js';
 
 
@@ -26,7 +26,7 @@ test('squall node: three members from one config file join, report their deliver
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   const runs: Run[] = [];
   try {
-    const config = writeConfig(dir, [await freePort(), await freePort(), await freePort()], 'TicketBook');
+    const config = writeConfig(dir, await freePorts(3), 'TicketBook');
     for (const id of [2, 0, 1]) runs.push(start(['--config', config, '--id', String(id)])); // any start order
     for (const r of runs) await waitFor(r, /listening on 127\.0\.0\.1:\d+; waiting for peers/, 20_000);
     for (const r of runs) await waitFor(r, /joined: members 0, 1, 2 connected/, 20_000);

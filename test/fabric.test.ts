@@ -6,7 +6,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Arena } from '../ts/arena.js';
 import { ArenaError, BuildError, ConfigError } from '../ts/errors.js';
@@ -15,6 +14,7 @@ import { GrantKind, WriteStatus } from '../ts/fabric/fabric.js';
 import { NativeFabric, attachFabric, doorbellEpoch, waitForChange } from '../ts/fabric/native.js';
 import * as map from '../ts/generated/memory-map.js';
 import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
+import { freePort } from '../ts/harness/cluster.js';
 
 const { CompletionKind: K, FailReason: R } = map;
 
@@ -145,14 +145,6 @@ const is = (kind: new (...args: never[]) => Error) => (err: unknown) => err inst
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 // ------------------------------------------------------------------------------------------------ tests

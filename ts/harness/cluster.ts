@@ -12,7 +12,7 @@ import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
 import type { GroupConfig, SubgroupConfig } from '../group/config.js';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import type { FabricChoice } from '../fabric/choice.js';
 
 export interface ClusterMember<Event> {
@@ -194,16 +194,24 @@ export interface GroupClusterOptions {
 const groupEntry = fileURLToPath(new URL('./group-process.js', import.meta.url));
 export type GroupClusterMember = ClusterMember<GroupHarnessEvent>;
 
-/** A free TCP port on 127.0.0.1, as the system hands them out (the member binds it a moment later). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * `n` distinct free TCP ports on 127.0.0.1, as the system hands them out (whoever needs them binds them a
+ * moment later). The probes stay open until all are taken, so no port is handed out twice.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  })));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** One free TCP port on 127.0.0.1 (see freePorts). */
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
 }
 
 export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarnessEvent> {
@@ -212,8 +220,8 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
   /** Forks the members and joins them to one group on loopback ports picked here. */
   static async start(options: GroupClusterOptions): Promise<GroupCluster> {
     const ids = Array.from({ length: options.members }, (_, i) => i);
-    const members = [];
-    for (const id of ids) members.push({ id, address: `127.0.0.1:${await freePort()}` });
+    const ports = await freePorts(ids.length);
+    const members = ids.map((id) => ({ id, address: `127.0.0.1:${ports[id]}` }));
     const config: GroupConfig = { members, subgroups: options.subgroups };
     const cluster = new GroupCluster(groupEntry, ids);
     cluster.config = config;
