@@ -14,7 +14,8 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_CODEC'
   | 'ERR_SQUALL_UNKNOWN_METHOD'
   | 'ERR_SQUALL_REMOTE'
-  | 'ERR_SQUALL_PARTITIONED';
+  | 'ERR_SQUALL_PARTITIONED'
+  | 'ERR_SQUALL_REMOVED';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -77,6 +78,16 @@ export class PartitionedError extends SquallError {
       `member ${self} is in a minority of view ${vid}: ${unreachable.length} of its ${viewSize} members are unreachable (${unreachable.join(', ')}); ` +
       'it stops so that two halves never both go on — restart it once the network is whole');
     this.unreachable = unreachable;
+  }
+}
+
+/** The group installed a view without this member: it left, or the others suspected it (it was too slow). */
+export class RemovedError extends SquallError {
+  constructor(self: number, vid: number, left: boolean) {
+    super('ERR_SQUALL_REMOVED', left
+      ? `member ${self} left the group (view ${vid} no longer has it)`
+      : `member ${self} was removed from the group in view ${vid}: the others suspected it (its heartbeat stalled or its connections broke); ` +
+        'start it again to rejoin, and raise suspicionTimeoutMs if its event loop is often busy');
   }
 }
 

@@ -25,6 +25,11 @@ const USAGE = `usage:
       5 s, all send, window 256 slots per sender (fewer above 16KiB: at most 4MiB in flight per sender).
       --sizes 1KiB,4KiB,10KiB runs each size and writes DIR/multicast.csv and DIR/multicast.svg (DIR
       defaults to ./squall-results).
+  squall bench viewchange [--members N | --members 3,5,7] [--runs N] [--rate R] [--suspicion MS] [--out DIR] [--json]
+      SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it) and installMs
+      (then to the next view installed everywhere), medians over --runs (default 5) fresh groups. Defaults:
+      5 members, 1,000 messages/s from each, suspicion 300 ms. A list of sizes writes DIR/viewchange.csv and
+      DIR/viewchange.svg.
   every benchmark also takes --fabric tcp|libfabric [--provider P]: the members' native backend (default
       SQUALL_FABRIC, else tcp; libfabric's provider defaults to tcp, 'verbs' on RDMA hardware; docs/rdma.md)
 `;
@@ -39,8 +44,9 @@ export async function run(argv: string[]): Promise<void> {
     case 'sst': return benchSst(rest);
     case 'rdmc': return benchRdmc(rest);
     case 'multicast': return benchMulticast(rest);
+    case 'viewchange': return benchViewChange(rest);
     default:
-      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc, multicast`);
+      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc, multicast, viewchange`);
   }
 }
 
@@ -191,6 +197,54 @@ function describeMulticast(r: MulticastBenchResult): string {
 }
 
 /** The sweep's CSV and chart (deliveries and MB/s per member against message size) in `dir`. */
+async function benchViewChange(argv: string[]): Promise<void> {
+  const values = cliArgs('bench viewchange', () => parseArgs({
+    args: argv,
+    options: {
+      members: { type: 'string' }, runs: { type: 'string' }, rate: { type: 'string' }, suspicion: { type: 'string' },
+      out: { type: 'string' }, json: { type: 'boolean' }, ...FABRIC_FLAGS,
+    },
+  }).values);
+  const sizes = (values.members ?? '5').split(',').map((m) => positiveInt(m.trim(), 'members', 5));
+  for (const n of sizes) if (n < 3) throw new ConfigError(`--members must be at least 3 (a majority must survive the kill), got ${n}`);
+  if (values.out && sizes.length < 2) throw new ConfigError('--out is where a sweep (--members 3,5,7) writes its CSV and chart');
+  const options = {
+    runs: positiveInt(values.runs, 'runs', 5),
+    ratePerSec: positiveInt(values.rate, 'rate', 1000),
+    suspicionTimeoutMs: positiveInt(values.suspicion, 'suspicion', 300),
+    fabric: fabricOf(values),
+    onProgress: progressOnStderr('bench viewchange'),
+  };
+  const { runViewChangeBench } = await import('../../bench/viewchange.js');
+  const results = [];
+  for (const members of sizes) results.push(await runViewChangeBench({ ...options, members }));
+  let written: { csv: string; svg: string } | null = null;
+  if (sizes.length > 1) {
+    const outDir = resolve(values.out ?? 'squall-results');
+    mkdirSync(outDir, { recursive: true });
+    written = { csv: join(outDir, 'viewchange.csv'), svg: join(outDir, 'viewchange.svg') };
+    writeFileSync(written.csv, toCsv(results.map((r) => ({ members: r.members, detectMs: r.detectMs, installMs: r.installMs, runs: r.runs.length }))));
+    writeFileSync(written.svg, lineChart({
+      title: `squall bench viewchange: one member SIGKILLed under load (median of ${options.runs})`,
+      xLabel: 'members', yLabel: 'milliseconds',
+      series: [
+        { name: 'detectMs', points: results.map((r) => [r.members, r.detectMs]) },
+        { name: 'installMs', points: results.map((r) => [r.members, r.installMs]) },
+      ],
+    }));
+  }
+  if (values.json) {
+    process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : { rows: results, ...written }) + '\n');
+    return;
+  }
+  for (const r of results) {
+    process.stdout.write(`view change: ${r.members} members (fabric ${r.fabric}), member ${r.members - 1} SIGKILLed under ${r.ratePerSec} msgs/s per member\n` +
+      `  detectMs ${r.detectMs} (median), installMs ${r.installMs} (median) over ${r.runs.length} runs; suspicion timeout ${r.suspicionTimeoutMs} ms\n` +
+      `  runs: ${r.runs.map((x) => `${x.detectMs}/${x.installMs}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`).join(', ')}\n`);
+  }
+  if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
+}
+
 function writeMulticastSweep(rows: readonly MulticastBenchResult[], dir: string): { csv: string; svg: string } {
   const outDir = resolve(dir);
   mkdirSync(outDir, { recursive: true });

@@ -4,8 +4,8 @@
 // the same holder. Then every member keeps booking tickets through ordered calls for --seconds, and once a
 // second the demo prints the ordered commands per second, each member's count of bookings and who holds
 // each seat (one more seat is raced by all three every second). Last it kills one member with SIGKILL and
-// shows the survivors notice: ordered calls are refused from then on (membership is static), queries still
-// answer. It ends by itself and kills every process it started.
+// shows the survivors notice, install view 1 without it (DESIGN.md §6) and go on: an ordered call then gets
+// the two survivors' replies. It ends by itself and kills every process it started.
 
 import { parseArgs } from 'node:util';
 import { assert } from '../errors.js';
@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<void> {
   const progress = progressOnStderr('demo');
   progress('starting 3 group members as processes on 127.0.0.1, each replicating a TicketBook');
   const cluster = await GroupCluster.start({
-    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 3, max: 3 } } }, types: { [SUBGROUP]: 'TicketBook' },
+    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 2, max: 3 } } }, types: { [SUBGROUP]: 'TicketBook' },
     // A member's heartbeat starts with its predicate worker, which can still be starting when its peers
     // begin to watch it: the last to join was sometimes suspected at once under the 100 ms default. The
     // kill below is seen through the broken connection (CLOSED) within milliseconds either way.
@@ -107,7 +107,7 @@ async function seatLine(cluster: GroupCluster): Promise<string> {
   return `seats: ${cells.join(' ')}  ${agree ? '(every member agrees)' : '(MEMBERS DIFFER)'}`;
 }
 
-/** SIGKILL the last member; the survivors report it failed, refuse ordered calls and still answer queries. */
+/** SIGKILL the last member; the survivors report it failed, install the next view, and serve calls in it. */
 async function killOne(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
   const victim = cluster.members[cluster.members.length - 1]!;
   const survivors = cluster.members.filter((m) => m !== victim);
@@ -120,10 +120,14 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
     const reason = e.type === 'memberFailed' ? e.reason : '';
     out(`member ${s.id} noticed member ${victim.id} failed (${reason}) ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
   }));
+  await Promise.all(survivors.map(async (s) => {
+    const e = await cluster.waitForEvent(s, (ev) => ev.type === 'view', 10_000);
+    if (e.type === 'view') out(`member ${s.id} installed view ${e.vid} (members ${e.members.join(', ')}) ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
+  }));
   await exited;
   const [first] = survivors;
-  const refused = await book(cluster, first!, 'B1', CUSTOMERS[first!.id]!).then(() => 'accepted (unexpected)', (error: Error) => `refused: ${error.message.replace(/^member \d+: /, '')}`);
-  out(`member ${first!.id}'s ordered book(B1) is ${refused}`);
+  const replies = await book(cluster, first!, 'B1', CUSTOMERS[first!.id]!);
+  out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${String(replies[0]?.version)})`);
   const holders = await Promise.all(survivors.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
   out(`queries still answer from each survivor's copy: ${survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`).join(', ')}`);
 }

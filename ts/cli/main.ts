@@ -18,6 +18,8 @@ usage:
   squall bench multicast [--members N] [--size BYTES | --sizes LIST] [--seconds T] [--senders all|one]
                          [--window W] [--json]
                                        ordered multicast deliveries per second per member, and latency
+  squall bench viewchange [--members N | LIST] [--runs N] [--json]
+                                       time to detect a SIGKILLed member and to install the next view
   squall tune --members N --size BYTES [--netns --rate RATE] [--algorithms LIST] [--json]
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
   squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]

@@ -42,8 +42,11 @@ export async function run(argv: string[]): Promise<void> {
   group.on('memberFailed', (member, reason) => {
     if (failed.has(member)) return; // the broken connection and the suspicion both report it
     failed.add(member);
-    progress(`member ${member} failed (${reason}): the shards it was in stop ordered delivery (membership is static: restart the group to go on)`);
+    progress(`member ${member} failed (${reason}): a view change removes it`);
   });
+  group.on('view', (view, removed) => progress(`view ${view.vid}: members ${view.members.join(', ')}${removed.length ? ` (removed ${removed.join(', ')})` : ''}`));
+  group.on('partitioned', (error) => progress(`stopped: ${error.message}`));
+  group.on('removed', (error) => progress(`stopped: ${error.message}`));
   group.on('error', (error) => progress(`error: ${error.message}`));
   progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid})`);
 

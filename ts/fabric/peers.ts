@@ -40,13 +40,7 @@ export class PeerConnections {
    * fabric's own connect timeout to report first), ClosedError if `isClosed()` turns true.
    */
   async connectAll(fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean, what: string): Promise<void> {
-    for (const m of members) {
-      if (m.id > self) {
-        const { host, port } = parseAddress(m.address, `address of member ${m.id}`);
-        fabric.connect(m.id, host, port);
-      }
-    }
-    const peers = members.filter((m) => m.id !== self);
+    const peers = this.#dial(fabric, self, members);
     const deadline = Date.now() + timeoutMs + 1000;
     while (peers.some((m) => !this.connected.has(m.id))) {
       const failed = peers.find((m) => this.failed.has(m.id));
@@ -60,10 +54,40 @@ export class PeerConnections {
         const missing = peers.filter((m) => !this.connected.has(m.id)).map((m) => m.id);
         throw new TimeoutError(`members ${missing.join(', ')} did not connect within ${timeoutMs} ms; start them or raise connectTimeoutMs`);
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 200));
-        this.waiters.push(() => { clearTimeout(t); resolve(); });
-      });
+      await this.#wait(left);
     }
+  }
+
+  /**
+   * For a view after the first: dials as connectAll does, but a member that fails or does not connect
+   * within `timeoutMs` is returned rather than thrown — the view goes on and removes it.
+   */
+  async connectReachable(fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean, what: string): Promise<number[]> {
+    const peers = this.#dial(fabric, self, members);
+    const deadline = Date.now() + timeoutMs;
+    const pending = () => peers.filter((m) => !this.connected.has(m.id) && !this.failed.has(m.id));
+    while (pending().length > 0 && Date.now() < deadline) {
+      if (isClosed()) throw new ClosedError(what);
+      await this.#wait(deadline - Date.now());
+    }
+    return peers.filter((m) => !this.connected.has(m.id)).map((m) => m.id);
+  }
+
+  /** Dials the members with higher ids than `self`; returns the other members. */
+  #dial(fabric: Fabric, self: number, members: readonly MemberAddress[]): MemberAddress[] {
+    for (const m of members) {
+      if (m.id > self) {
+        const { host, port } = parseAddress(m.address, `address of member ${m.id}`);
+        fabric.connect(m.id, host, port);
+      }
+    }
+    return members.filter((m) => m.id !== self);
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(0, Math.min(ms, 200)));
+      this.waiters.push(() => { clearTimeout(t); resolve(); });
+    });
   }
 }

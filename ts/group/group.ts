@@ -1,33 +1,31 @@
-// A member of a squall group (DESIGN.md §8): one process's share of every subgroup it serves, over one
-// member runtime — one arena holding the SST (the multicast counters, slots and point-to-point mailboxes)
-// and the RDMC groups that carry large messages, one fabric, the predicate worker and the rdmc worker.
+// A member of a squall group (DESIGN.md §8): one process's share of every subgroup it serves. Each view
+// runs on its own ViewEngine (ts/group/view-engine.ts) — one arena with the view's SST and RDMC groups, one
+// fabric, the workers, the shard channels — and the handles users hold (group.channel, group.subgroup)
+// carry over from view to view.
 //
 //   const group = await Group.join({ id: 1, config: 'cluster.json', types: { tickets: TicketBook } });
 //   const tickets = group.subgroup<TicketBook>('tickets');
 //   const replies = await tickets.ordered.book('t-17', 'alice');   // one reply per member of the shard
 //   const holder = await tickets.query(0).holder('t-17');           // ask one member
+//   group.on('view', (view) => console.log('view', view.vid, view.members));
 //
-// Membership is static here: the configuration's members are the view (vid 0). A member that fails stops
-// ordered delivery in its shards, which reject further sends with PeerFailedError; view changes that
-// exclude it are the membership layer's job.
+// Membership (DESIGN.md §6): the configuration's members form view 0. When a member fails (its heartbeat
+// stalls or its connection breaks) or leaves, the view-change protocol (ts/membership/protocol.ts) wedges
+// every member, agrees on the removals, delivers up to the ragged trim, and installs view vid + 1 with the
+// failed members gone; each sender sends again what the old view did not deliver. A member left with a
+// minority of its view stops with PartitionedError.
 
 import { EventEmitter } from 'node:events';
-import { MAX_ARENA_BYTES } from '../arena.js';
-import { ArenaError, ClosedError, ConfigError, PartitionedError } from '../errors.js';
-import * as map from '../generated/memory-map.js';
-import { fnv1a } from '../hash.js';
+import { parseAddress, formatAddress } from '../address.js';
+import { ClosedError, ConfigError, PartitionedError, RemovedError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
-import { hasMajority } from '../membership/view-change.js';
-import { MemberRuntime } from '../member/runtime.js';
-import { MEMBERSHIP_COLUMNS, multicastColumns } from '../multicast/layout.js';
-import { Mailboxes } from '../multicast/mailboxes.js';
-import { ShardChannel } from '../multicast/shard.js';
+import type { MemberAddress } from '../fabric/peers.js';
+import type { Change } from '../membership/protocol.js';
+import type { Outgoing } from '../multicast/shard.js';
 import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
-import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
-import { RdmcNode, type RdmcGroup } from '../rdmc/node.js';
-import { SstLayout } from '../sst/layout.js';
-import { SstMember } from '../sst/member.js';
 import { loadGroupConfig, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { SubgroupChannel } from './subgroup-channel.js';
+import { ViewEngine, type MembershipRow } from './view-engine.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
@@ -44,7 +42,7 @@ export interface JoinOptions {
   /** Heartbeat interval and suspicion timeout (DESIGN.md §9). Defaults 10 ms / 100 ms. */
   heartbeatIntervalMs?: number;
   suspicionTimeoutMs?: number;
-  /** How long join waits for every member to be connected. Default 30 s. */
+  /** How long join waits for every member to be connected, and a new view for its members. Default 30 s. */
   connectTimeoutMs?: number;
   /** Bytes of each point-to-point mailbox (queries, replies); a message may take half. Default 1 MiB. */
   mailboxBytes?: number;
@@ -60,49 +58,54 @@ export interface View {
 }
 
 export interface GroupEvents {
-  /** A member failed or was suspected; its shards stop ordered delivery (static membership). */
+  /** A member of the current view failed or was suspected; a view change that removes it follows. */
   memberFailed: [member: number, reason: string];
+  /** A new view is installed here: `removed` left it (failed, or left cleanly). */
+  view: [view: View, removed: number[]];
   /** This member lost a majority of its view: it has stopped (partition safety). */
   partitioned: [error: PartitionedError];
-  /** The predicate worker died, or a message could not be decoded. */
+  /** The group went on without this member (it was suspected by the others): it has stopped. */
+  removed: [error: RemovedError];
+  /** A worker died, or a message could not be decoded. */
   error: [error: Error];
 }
 
 const DEFAULT_MAILBOX_BYTES = 1 << 20;
-const REGION_ALIGN = 65536;
-const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
 export class Group extends EventEmitter<GroupEvents> {
   readonly id: number;
   readonly config: GroupConfig;
-  readonly view: View;
-  readonly plans: readonly SubgroupPlan[];
-  readonly #runtime: MemberRuntime;
-  readonly #sst: SstMember;
-  readonly #rdmc: RdmcNode | null;
-  readonly #mailboxes: Mailboxes;
-  /** This member's shard channel of each subgroup it serves, by subgroup name. */
-  readonly #channels = new Map<string, ShardChannel>();
-  readonly #byTag = new Map<number, ShardChannel>();
+  readonly #options: JoinOptions;
+  readonly #host: string;
+  #engine: ViewEngine;
+  /** The previous view's engine while the next one connects (its mailboxes still carry replies). */
+  #previous: ViewEngine | null = null;
+  readonly #handles = new Map<string, SubgroupChannel>();
   readonly #objects = new Map<string, ReplicatedObject<object>>();
   readonly #types: Record<string, ReplicatedClass>;
-  readonly #callTimeoutMs: number | undefined;
+  readonly #mailboxBytes: number;
   readonly #failed = new Set<number>();
   #partitioned: PartitionedError | null = null;
+  #stopped: Error | null = null;
+  #installing = false;
+  #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> } | null = null;
   #stepScheduled = false;
   #closed = false;
+  /** Milliseconds (performance.now) at which the current view was installed here. */
+  installedAt = 0;
 
   /** Joins the group: binds, lays out the arena, connects to every member, starts the protocol. */
   static async join(options: JoinOptions): Promise<Group> {
     const group = new Group(options);
     try {
-      await group.#sst.ready();
-      await group.#runtime.connect();
+      await group.#engine.connectAll();
+      group.#engine.start(() => group.#stepAll());
+      group.#stepAll();
+      await group.#engine.whenReady(options.connectTimeoutMs ?? 30_000);
     } catch (error) {
       await group.close();
       throw error;
     }
-    group.#start();
     return group;
   }
 
@@ -111,95 +114,55 @@ export class Group extends EventEmitter<GroupEvents> {
     const config = typeof options.config === 'string' ? loadGroupConfig(options.config) : validateGroupConfig(options.config);
     const self = config.members.find((m) => m.id === options.id);
     if (!self) throw new ConfigError(`member ${options.id} is not in the configuration's members (${config.members.map((m) => m.id).join(', ')}); pass one of those ids`);
-    const ids = config.members.map((m) => m.id);
     this.id = options.id;
     this.config = config;
-    this.view = { vid: 0, members: ids };
-    this.plans = planView(config, ids);
+    this.#options = options;
     this.#types = options.types ?? {};
     for (const name of Object.keys(this.#types)) if (!(name in config.subgroups)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
-    this.#callTimeoutMs = options.callTimeoutMs;
-    const mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
-    if (!Number.isInteger(mailboxBytes) || mailboxBytes < 4096 || mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${mailboxBytes}`);
-
-    // The arena: [fixed regions][SST][RDMC buffers per (shard, sender)], the same offsets at every member.
-    const columns = multicastColumns(this.plans, ids.length, mailboxBytes);
-    const sstLayout = new SstLayout(columns, ids);
-    const rdmcBase = align(sstLayout.base + sstLayout.tableBytes, REGION_ALIGN);
-    const { groups: rdmcGroups, groupOf } = rdmcGroupsOf(this.plans);
-    const rdmcEnd = new RdmcLayout(rdmcGroups, rdmcBase).end;
-    const arenaBytes = align(Math.max(rdmcEnd, rdmcBase) + REGION_ALIGN, REGION_ALIGN);
-    if (arenaBytes > MAX_ARENA_BYTES) {
-      throw new ArenaError(`this member needs ${arenaBytes} bytes of arena (SST ${sstLayout.tableBytes}, RDMC ${rdmcEnd - rdmcBase}), over the 4 GiB limit: lower maxMessageBytes, window or mailboxBytes`);
-    }
-
-    this.#runtime = new MemberRuntime({
-      id: options.id, listen: options.listen ?? self.address, arenaBytes, what: 'this group member',
-      connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
-      ...(options.fabric ? { fabric: options.fabric } : {}),
-    });
-    try {
-      this.#sst = SstMember.onRuntime(this.#runtime, {
-        columns,
-        ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
-        ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
-      }, ids, map.DYNAMIC_BASE);
-      this.#rdmc = rdmcGroups.length > 0 ? RdmcNode.onRuntime(this.#runtime, rdmcGroups, rdmcBase) : null;
-    } catch (error) {
-      this.#runtime.close();
-      throw error;
-    }
-    const layout = this.#sst.layout;
-    this.#mailboxes = new Mailboxes(this.#runtime.arena, this.#runtime.fabric, layout, this.id, mailboxBytes);
-    for (const plan of this.plans) {
-      ShardChannel.initialize(this.#runtime.arena, layout, plan);
-      plan.shards.forEach((shard, shardIndex) => {
-        if (!shard.members.includes(this.id)) return;
-        const rdmc: Array<RdmcGroup | null> = shard.senders.map((_, rank) => {
-          const id = groupOf(plan.index, shardIndex, rank);
-          return id === undefined ? null : this.#rdmc!.group(id);
-        });
-        const channel = new ShardChannel({
-          arena: this.#runtime.arena, fabric: this.#runtime.fabric, layout, selfId: this.id, plan, shardIndex,
-          mailboxes: this.#mailboxes, rdmc, schedule: () => this.#schedule(),
-        });
-        this.#channels.set(plan.name, channel);
-        this.#byTag.set(channel.tag, channel);
-      });
-    }
-    const tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups }));
-    this.#runtime.expect(config.members, tag, (peer) => [
-      ...layout.grantsFor(layout.rowOf(peer)),
-      ...(this.#rdmc ? this.#rdmc.layout.grantsFor(this.id, peer) : []),
-    ]);
-    this.#runtime.listen(); // only now: a peer that dials in finds its grants in place
-    this.#sst.on('suspected', (member) => this.#memberFailed(member, 'SUSPECTED'));
-    this.#sst.on('peerFailed', (member, reason) => this.#memberFailed(member, reason));
-    this.#sst.on('error', (error) => this.emit('error', error));
-    this.#rdmc?.on('error', (error) => this.emit('error', error));
+    this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
+    if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
+    const listen = options.listen ?? self.address;
+    this.#host = parseAddress(listen, 'listen').host;
+    const ids = config.members.map((m) => m.id);
+    this.#engine = this.#newEngine({ vid: 0, members: ids }, planView(config, ids), listen);
+    this.#engine.listen(config.members);
+    for (const [name, channel] of this.#engine.channels) this.#handles.set(name, new SubgroupChannel(name, this.id, channel));
     // Objects exist before the first delivery, so no command finds a shard without its replica.
-    for (const name of Object.keys(this.#types)) if (this.#channels.has(name)) this.subgroup(name);
+    for (const name of Object.keys(this.#types)) if (this.#handles.has(name)) this.subgroup(name);
+    this.installedAt = performance.now();
   }
 
-  #start(): void {
-    this.#sst.watch();
-    // The poller calls the step straight after counters, slots or mailboxes land: one thread hop. The
-    // predicate worker still heartbeats, suspects, and brings connection news.
-    this.#runtime.fabric.onArrival([0], () => this.#stepAll());
-    this.#stepAll(); // pushes every shard's initial counters
+  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string): ViewEngine {
+    const o = this.#options;
+    return new ViewEngine({
+      selfId: this.id, view, plans, listen, mailboxBytes: this.#mailboxBytes,
+      connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
+      ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
+      ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+      ...(o.fabric ? { fabric: o.fabric } : {}),
+      schedule: () => this.#schedule(),
+      memberFailed: (engine, member, reason) => this.#memberFailed(engine, member, reason),
+      error: (error) => this.emit('error', error),
+    });
   }
 
-  /** Members of the view this member has found failed. */
-  get failed(): number[] { return [...this.#failed]; }
+  /** The current view. */
+  get view(): View { return this.#engine.view; }
+
+  /** The current view's plan: which member is in which shard of each subgroup. */
+  get plans(): readonly SubgroupPlan[] { return this.#engine.plans; }
+
+  /** Members of the current view this member has found failed. */
+  get failed(): number[] { return [...this.#failed].filter((m) => this.view.members.includes(m)); }
 
   /** Set once this member finds itself in a minority of its view; it delivers nothing more then. */
   get partitioned(): PartitionedError | null { return this.#partitioned; }
 
-  /** The address this member accepts connections on. */
-  get address(): string { return this.#runtime.address; }
+  /** The address this member accepts connections on in the current view. */
+  get address(): string { return this.#engine.runtime.address; }
 
   /** Names of the subgroups this member serves. */
-  get subgroups(): string[] { return [...this.#channels.keys()]; }
+  get subgroups(): string[] { return [...this.#handles.keys()]; }
 
   /**
    * This member's shard of subgroup `name` as a replicated object of the class given in `types` (or
@@ -214,7 +177,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (!cls) throw new ConfigError(`subgroup '${name}' has no class: pass types: { ${name}: YourClass } to Group.join, or group.subgroup('${name}', YourClass)`);
     const object = ReplicatedObject.attach(new cls(), channel, {
       type: cls, maxMessageBytes: channel.maxMessageBytes,
-      ...(this.#callTimeoutMs ? { timeoutMs: this.#callTimeoutMs } : {}),
+      ...(this.#options.callTimeoutMs ? { timeoutMs: this.#options.callTimeoutMs } : {}),
       onError: (error) => this.emit('error', error),
     });
     this.#objects.set(name, object as ReplicatedObject<object>);
@@ -222,12 +185,27 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   /** This member's shard of subgroup `name` as a channel of bytes: send(), onDeliver(), sendTo(), onDirect(). */
-  channel(name: string): ShardChannel {
+  channel(name: string): SubgroupChannel {
     this.#checkOpen();
-    const channel = this.#channels.get(name);
+    const channel = this.#handles.get(name);
     if (channel) return channel;
     if (!(name in this.config.subgroups)) throw new ConfigError(`no subgroup '${name}'; the configuration has: ${Object.keys(this.config.subgroups).join(', ')}`);
     throw new ConfigError(`member ${this.id} is in no shard of subgroup '${name}'`);
+  }
+
+  /**
+   * Leaves the group cleanly: the others install a view without this member (DESIGN.md §6), every message
+   * of the current view is delivered here first, and this member closes. Resolves once it has.
+   */
+  leave(): Promise<void> {
+    this.#checkOpen();
+    if (this.#leaving) return this.#leaving.promise;
+    let resolve!: () => void, reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    this.#leaving = { resolve, reject, promise };
+    this.#engine.protocol.leave();
+    this.#schedule();
+    return promise;
   }
 
   /** Stops every shard, the workers and the fabric. Calls in flight reject with ClosedError. */
@@ -235,10 +213,27 @@ export class Group extends EventEmitter<GroupEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const o of this.#objects.values()) o.close();
-    for (const c of this.#channels.values()) c.close();
-    await this.#rdmc?.close();
-    await this.#sst.close();
-    this.#runtime.close();
+    for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
+    await this.#previous?.close();
+    await this.#engine.close();
+    this.#leaving?.reject(new ClosedError('this group'));
+  }
+
+  /**
+   * This member's copy of every row's membership columns in the current view, by member id: whom that
+   * member suspects and whether it is wedged. (A row of a failed member holds what last arrived from it.)
+   */
+  membership(): MembershipRow[] {
+    return this.#engine.membership();
+  }
+
+  /** Where this member is: the view, whether a change is being installed, and the previous view's rows. */
+  status(): { vid: number; members: readonly number[]; installing: boolean; stopped: string | null; previous: MembershipRow[] | null; subgroups: Record<string, unknown> } {
+    return {
+      vid: this.view.vid, members: this.view.members, installing: this.#installing, stopped: this.#stopped?.message ?? null,
+      previous: this.#previous && !this.#previous.closed ? this.#previous.membership() : null,
+      subgroups: Object.fromEntries([...this.#handles].map(([name, h]) => [name, h.state()])),
+    };
   }
 
   #schedule(): void {
@@ -252,55 +247,144 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #stepAll(): void {
     if (this.#closed) return;
-    this.#mailboxes.poll((from, tag, bytes) => this.#byTag.get(tag)?.direct(from, bytes));
-    for (const channel of this.#channels.values()) channel.step();
+    const previous = this.#previous;
+    if (previous && !previous.closed) {
+      previous.mailboxes.poll((from, tag, bytes) => this.#directTo(previous, tag, from, bytes));
+      this.#wake(); // the old table carries the next view's ports
+    }
+    const engine = this.#engine;
+    if (engine.closed) return;
+    // Shards and mailboxes write to peers: only once every member is connected to every other.
+    if (engine.checkReady()) {
+      engine.mailboxes.poll((from, tag, bytes) => this.#directTo(engine, tag, from, bytes));
+      for (const channel of engine.channels.values()) channel.step();
+    }
+    if (this.#installing || this.#stopped) return;
+    const result = engine.protocol.step();
+    if (!result) return;
+    if (result.type === 'partitioned') this.#partition(engine, result.unreachable);
+    else void this.#install(engine, result.change);
   }
 
-  #memberFailed(member: number, reason: string): void {
-    if (this.#closed) return;
-    if (this.#failed.has(member) || !this.view.members.includes(member)) return;
+  #directTo(engine: ViewEngine, tag: number, from: number, bytes: Uint8Array): void {
+    const channel = engine.byTag.get(tag);
+    if (channel) this.#handles.get(channel.subgroup)?.direct(from, bytes);
+  }
+
+  #memberFailed(engine: ViewEngine, member: number, reason: string): void {
+    if (this.#closed || engine !== this.#engine || engine.protocol.applied) return;
+    if (!engine.view.members.includes(member) || this.#failed.has(member)) return;
     this.#failed.add(member);
-    this.#publishSuspicion(member);
-    this.#mailboxes.fail(member, reason);
-    for (const channel of this.#channels.values()) channel.memberFailed(member, reason);
+    engine.mailboxes.fail(member, reason);
+    engine.protocol.suspect(member);
     this.emit('memberFailed', member, reason);
-    const size = this.view.members.length;
-    if (!this.#partitioned && !hasMajority(size, size - this.#failed.size)) {
-      this.#partitioned = new PartitionedError(this.id, this.view.vid, size, [...this.#failed]);
-      for (const channel of this.#channels.values()) channel.stop(this.#partitioned);
-      this.emit('partitioned', this.#partitioned);
+    this.#stepAll();
+  }
+
+  #partition(engine: ViewEngine, unreachable: number[]): void {
+    const size = engine.view.members.length;
+    this.#partitioned = new PartitionedError(this.id, engine.view.vid, size, unreachable);
+    this.#stop(this.#partitioned);
+    this.emit('partitioned', this.#partitioned);
+  }
+
+  #stop(error: Error): void {
+    this.#stopped = error;
+    for (const h of this.#handles.values()) h.stop(error);
+  }
+
+  // ---- installing the next view -----------------------------------------------------------------------
+
+  /**
+   * A change was committed: deliver exactly the old view's messages inside the trim, then build the next
+   * view's engine, publish its port in the old table, learn the others' ports there, connect, and hand the
+   * handles the new channels with what the old view did not deliver.
+   */
+  async #install(old: ViewEngine, change: Change): Promise<void> {
+    this.#installing = true;
+    const unsent = new Map<string, Outgoing[]>();
+    for (const [name, channel] of old.channels) {
+      const trim = change.trims[channel.subgroupIndex]![old.shardOf.get(name)!]!;
+      channel.deliverTrim(trim);
+      unsent.set(name, channel.takeUnsent(trim));
+    }
+    for (const [name, handle] of this.#handles) handle.detach(unsent.get(name) ?? []);
+    const next = change.next;
+    if (!next.members.includes(this.id)) return this.#removed(old, next.vid);
+
+    let engine: ViewEngine;
+    try {
+      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`);
+    } catch (error) {
+      this.#stop(error as Error);
+      this.emit('error', error as Error);
+      return;
+    }
+    this.#previous = old;
+    // Peers' ports are not known yet: the grants and the layout are, and those are what expect() needs.
+    engine.listen(next.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
+    old.protocol.publishNextPort(change.proposal, engine.port);
+    const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
+    const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
+    if (this.#closed) { await engine.close(); return; }
+    const unreachable = await engine.connectReachable(addresses, timeoutMs).catch(() => next.members.filter((m) => m !== this.id));
+    if (this.#closed) { await engine.close(); return; }
+    this.#engine = engine;
+    for (const [name, handle] of this.#handles) {
+      const channel = engine.channels.get(name);
+      if (channel) handle.attach(channel);
+      else handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${next.vid}`));
+    }
+    this.installedAt = performance.now();
+    this.#installing = false;
+    engine.start(() => this.#stepAll());
+    for (const m of next.members) if (m !== this.id && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    for (const m of new Set(unreachable)) this.#memberFailed(engine, m, 'UNREACHABLE');
+    this.#stepAll();
+    for (const handle of this.#handles.values()) for (const m of change.removed) handle.memberGone(m);
+    this.emit('view', next, change.removed);
+    this.#previous = null;
+    await old.close();
+  }
+
+  /**
+   * The next view's members with the ports they published in the old table; a member the old view
+   * suspects (it failed after the commit) is left out, and the new view removes it.
+   */
+  async #nextAddresses(old: ViewEngine, engine: ViewEngine, change: Change, timeoutMs: number): Promise<MemberAddress[]> {
+    const deadline = performance.now() + timeoutMs;
+    const host = (id: number) => parseAddress(this.config.members.find((m) => m.id === id)?.address ?? `${this.#host}:1`).host;
+    for (;;) {
+      const suspects = old.protocol.suspects();
+      const out: MemberAddress[] = [];
+      let missing = false;
+      for (const id of change.next.members) {
+        if (id === this.id) { out.push({ id, address: engine.runtime.address }); continue; }
+        const port = old.protocol.nextPortOf(id, change.proposal);
+        if (port !== null) out.push({ id, address: `${formatHost(host(id))}:${port}` });
+        else if (!suspects.has(id)) missing = true;
+      }
+      if (!missing || performance.now() > deadline || this.#closed) return out;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 20);
+        this.#waiters.push(() => { clearTimeout(t); resolve(); });
+      });
     }
   }
 
-  /**
-   * Marks `member` suspected in this member's row and wedges it (it sends nothing new in this view), and
-   * pushes both to every live peer: the first step of a view change (DESIGN.md §6), visible to all.
-   */
-  #publishSuspicion(member: number): void {
-    const layout = this.#sst.layout;
-    const arena = this.#runtime.arena;
-    const row = layout.rowOf(this.id);
-    const suspected = layout.column(MEMBERSHIP_COLUMNS.suspected);
-    const wedged = layout.column(MEMBERSHIP_COLUMNS.wedged);
-    Atomics.store(arena.u8, layout.offsetOf(row, suspected, layout.rowOf(member)), 1);
-    Atomics.store(arena.u8, layout.offsetOf(row, wedged), 1);
-    for (const [offset, length] of layout.pushRanges(row, [suspected, wedged])) this.#runtime.fabric.writeAll(offset, length);
+  #waiters: Array<() => void> = [];
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
   }
 
-  /**
-   * This member's copy of every row's membership columns, by member id: whom that member suspects and
-   * whether it is wedged. (A row of a failed member holds what last arrived from it.)
-   */
-  membership(): Array<{ member: number; wedged: boolean; suspects: number[] }> {
-    const layout = this.#sst.layout;
-    const arena = this.#runtime.arena;
-    const suspected = layout.column(MEMBERSHIP_COLUMNS.suspected);
-    const wedged = layout.column(MEMBERSHIP_COLUMNS.wedged);
-    return layout.members.map((member, row) => ({
-      member,
-      wedged: Atomics.load(arena.u8, layout.offsetOf(row, wedged)) === 1,
-      suspects: layout.members.filter((_, j) => Atomics.load(arena.u8, layout.offsetOf(row, suspected, j)) === 1),
-    }));
+  async #removed(old: ViewEngine, vid: number): Promise<void> {
+    const error = new RemovedError(this.id, vid, this.#leaving !== null);
+    this.#stop(error);
+    if (this.#leaving) this.#leaving.resolve();
+    else this.emit('removed', error);
+    this.#closed = true;
+    for (const o of this.#objects.values()) o.close();
+    await old.close();
   }
 
   #checkOpen(): void {
@@ -308,25 +392,7 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 }
 
-/**
- * One RDMC group per (subgroup, shard, sender) whose messages may exceed maxSmcPayload; rank 0 sends.
- * `groupOf(subgroup, shard, senderRank)` names the group of a sender, undefined when it has none.
- */
-function rdmcGroupsOf(plans: readonly SubgroupPlan[]): { groups: RdmcGroupSpec[]; groupOf: (subgroup: number, shard: number, rank: number) => number | undefined } {
-  const groups: RdmcGroupSpec[] = [];
-  const ids = new Map<string, number>();
-  for (const plan of plans) {
-    if (plan.maxMessageBytes <= plan.maxSmcPayload) continue;
-    plan.shards.forEach((shard, shardIndex) => {
-      if (shard.members.length < 2) return;
-      shard.senders.forEach((sender, rank) => {
-        ids.set(`${plan.index}/${shardIndex}/${rank}`, groups.length);
-        groups.push({
-          id: groups.length, members: [sender, ...shard.members.filter((m) => m !== sender)],
-          maxMessageBytes: plan.maxMessageBytes, blockBytes: Math.max(1024, Math.min(plan.blockBytes, align(plan.maxMessageBytes, 8))),
-        });
-      });
-    });
-  }
-  return { groups, groupOf: (subgroup, shard, rank) => ids.get(`${subgroup}/${shard}/${rank}`) };
+/** An IPv6 host goes inside brackets in 'host:port'. */
+function formatHost(host: string): string {
+  return formatAddress({ host, port: 0 }).replace(/:0$/, '');
 }

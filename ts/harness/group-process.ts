@@ -10,7 +10,7 @@ import { Group, type JoinOptions } from '../group/group.js';
 import type { GroupConfig } from '../group/config.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import type { ReplicatedObject } from '../objects/replicated-object.js';
-import type { ShardChannel } from '../multicast/shard.js';
+import type { SubgroupChannel } from '../group/subgroup-channel.js';
 
 export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
@@ -30,12 +30,17 @@ export type GroupHarnessRequest =
   | { cmd: 'send-raw'; subgroup: string; bytes: number }
   | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
   | { cmd: 'membership' }
+  /** Leave the group cleanly; resolves once this member has left (the process stays up for reports). */
+  | { cmd: 'leave' }
   | { cmd: 'close' };
 
+/** Events carry `atMs`, the monotonic clock (shared by every process on the host) when they happened. */
 export type GroupHarnessEvent =
-  | { type: 'memberFailed'; member: number; reason: string }
-  | { type: 'partitioned'; message: string; unreachable: number[] }
-  | { type: 'error'; message: string };
+  | { type: 'memberFailed'; member: number; reason: string; atMs: number }
+  | { type: 'view'; vid: number; members: number[]; removed: number[]; atMs: number }
+  | { type: 'partitioned'; message: string; unreachable: number[]; atMs: number }
+  | { type: 'removed'; message: string; atMs: number }
+  | { type: 'error'; message: string; atMs: number };
 
 interface Recorder {
   delivered: number;
@@ -53,7 +58,7 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 let group: Group | null = null;
 const recorders = new Map<string, Recorder>();
 
-function channel(name: string): ShardChannel {
+function channel(name: string): SubgroupChannel {
   if (!group) throw new Error('join first');
   return group.channel(name);
 }
@@ -83,9 +88,11 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'join': {
       const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
       group = await Group.join({ id: req.id, config: req.config, types, ...req.options });
-      group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason } satisfies GroupHarnessEvent));
-      group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable] } satisfies GroupHarnessEvent));
-      group.on('error', (error) => sendToParent({ type: 'error', message: error.message } satisfies GroupHarnessEvent));
+      group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('view', (view, removed) => sendToParent({ type: 'view', vid: view.vid, members: [...view.members], removed, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable], atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('removed', (error) => sendToParent({ type: 'removed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
       return { address: group.address };
     }
     case 'record': {
@@ -171,7 +178,8 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
     case 'send-raw': await channel(req.subgroup).send(new Uint8Array(req.bytes)); return {};
     case 'direct': await channel(req.subgroup).sendTo(req.member, new Uint8Array(req.bytes)); return {};
-    case 'membership': return { rows: group!.membership() };
+    case 'membership': return { rows: group!.membership(), status: group!.status() };
+    case 'leave': await group!.leave(); return {};
     case 'close': {
       await group?.close();
       setImmediate(() => process.exit(0));
@@ -181,10 +189,11 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
 }
 
 function report(name: string, r: Recorder): Record<string, unknown> {
-  const ch = channel(name);
+  let ch: SubgroupChannel | null = null;
+  try { ch = channel(name); } catch { /* this member has left */ }
   return {
     delivered: r.delivered, hash: r.hash, sequence: r.sequence, latency: r.latency,
-    firstMs: r.firstMs, lastMs: r.lastMs, nullsSent: ch.nullsSent, deliveredNum: ch.deliveredNum,
+    firstMs: r.firstMs, lastMs: r.lastMs, nullsSent: ch?.nullsSent ?? 0, deliveredNum: ch?.deliveredNum ?? -1,
   };
 }
 

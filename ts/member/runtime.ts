@@ -100,6 +100,15 @@ export class MemberRuntime {
     await this.peers.connectAll(this.fabric, this.id, this.members, this.connectTimeoutMs, () => this.closedFlag, this.what);
   }
 
+  /**
+   * Step 3 of a view after the first, where the peers' addresses (their ports) were learned after expect():
+   * connects to `members`, and returns the ids that could not be reached within `timeoutMs`.
+   */
+  async connectReachable(members: readonly MemberAddress[], timeoutMs: number): Promise<number[]> {
+    this.assertOpen();
+    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, () => this.closedFlag, this.what);
+  }
+
   /** Posts a command to the worker sleeping on `channel`, counts it, and rings the channel's doorbell. */
   command(worker: Worker, channel: number, cmd: unknown): void {
     this.assertOpen();

@@ -9,10 +9,19 @@
 //   mc<g>_deliveredNum  i64        highest seq delivered here (nulls count as delivered) (−1)
 //   mc<g>_persistedNum  i64        highest seq made durable here (−1; persistence is a later issue)
 //   mc<g>_slots         bytes      W slots of SLOT_HEADER_BYTES + maxSmcPayload (8-aligned), see slots.ts
-// and once per row:
+//   mc<g>_trim          i64 × shards·S  the ragged trim of a view change, per shard and sender rank (§6)
+// and once per row, the membership columns of a view change (ts/membership/protocol.ts):
 //   vid                 i32        the view this row belongs to
 //   suspected           u8 × n     this member suspects the member of row j (suspicions are OR-ed across rows)
 //   wedged              u8         this member sends nothing new in this view (a view change has begun)
+//   leaving             u8         this member asked to leave
+//   changes             u8 × n     the removals of proposal `proposal` (the leader's, or this member's copy: its ack)
+//   proposal            i32        which proposal `changes` holds (0: none); numbered across leaders
+//   trimFor             i32        the proposal whose ragged trim the trim columns hold (the leader's, or a copy)
+//   committed           i32        the proposal whose trim every member of the next view copied (echoed by all)
+//   nextPort            i32        where this member accepts connections in the next view…
+//   nextPortFor         i32        …of proposal nextPortFor
+//   installed           i32        vid + 1 once this member is connected to every member of the view
 //   p2p_written         i64 × n    bytes this member has written into its mailbox for member row d (see mailboxes.ts)
 //   p2p_read            i64 × n    bytes this member has consumed of member row s's mailbox for it
 //   p2p_box             bytes      n mailboxes of `mailboxBytes`: the one for row d is written to member d only
@@ -24,6 +33,7 @@ import { slotBytes } from './slots.js';
 export interface SubgroupColumns {
   index: string;
   numReceived: string;
+  trim: string;
   seqNum: string;
   deliveredNum: string;
   persistedNum: string;
@@ -37,7 +47,7 @@ export interface SubgroupColumns {
 export function subgroupColumns(plan: SubgroupPlan): SubgroupColumns {
   const g = plan.index;
   return {
-    index: `mc${g}_index`, numReceived: `mc${g}_numReceived`, seqNum: `mc${g}_seqNum`,
+    index: `mc${g}_index`, numReceived: `mc${g}_numReceived`, trim: `mc${g}_trim`, seqNum: `mc${g}_seqNum`,
     deliveredNum: `mc${g}_deliveredNum`, persistedNum: `mc${g}_persistedNum`, slots: `mc${g}_slots`,
     senders: Math.max(1, ...plan.shards.map((s) => s.senders.length)),
     slotBytes: slotBytes(plan.maxSmcPayload),
@@ -47,8 +57,11 @@ export function subgroupColumns(plan: SubgroupPlan): SubgroupColumns {
 /** Names of the point-to-point mailbox columns. */
 export const MAILBOX_COLUMNS = { written: 'p2p_written', read: 'p2p_read', box: 'p2p_box' } as const;
 
-/** Names of the membership columns (DESIGN.md §3, §6); the view-change protocol reads them. */
-export const MEMBERSHIP_COLUMNS = { suspected: 'suspected', wedged: 'wedged' } as const;
+/** Names of the membership columns (DESIGN.md §3, §6), in table order; the view-change protocol reads them. */
+export const MEMBERSHIP_COLUMNS = {
+  suspected: 'suspected', wedged: 'wedged', leaving: 'leaving', changes: 'changes', proposal: 'proposal',
+  trimFor: 'trimFor', committed: 'committed', nextPort: 'nextPort', nextPortFor: 'nextPortFor', installed: 'installed',
+} as const;
 
 /**
  * The column specs of a view's table: feed them to SstLayout with the view's members. `members` and
@@ -56,14 +69,16 @@ export const MEMBERSHIP_COLUMNS = { suspected: 'suspected', wedged: 'wedged' } a
  */
 export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, mailboxBytes = 0): ColumnSpecs {
   const specs: Record<string, ColumnSpecs[string]> = { vid: { type: 'i32' } };
+  // Order matters: the membership columns, the trims and the counters form one span (pushed whole when a
+  // member wedges), and the mailbox counters come after it.
   if (members > 0) {
-    specs[MEMBERSHIP_COLUMNS.suspected] = { type: 'u8', count: members };
-    specs[MEMBERSHIP_COLUMNS.wedged] = { type: 'u8' };
-  }
-  if (members > 0 && mailboxBytes > 0) {
-    specs[MAILBOX_COLUMNS.written] = { type: 'i64', count: members };
-    specs[MAILBOX_COLUMNS.read] = { type: 'i64', count: members };
-    specs[MAILBOX_COLUMNS.box] = { type: 'bytes', bytes: members * mailboxBytes };
+    const M = MEMBERSHIP_COLUMNS;
+    specs[M.suspected] = { type: 'u8', count: members };
+    specs[M.wedged] = { type: 'u8' };
+    specs[M.leaving] = { type: 'u8' };
+    specs[M.changes] = { type: 'u8', count: members };
+    for (const name of [M.proposal, M.trimFor, M.committed, M.nextPort, M.nextPortFor, M.installed]) specs[name] = { type: 'i32' };
+    for (const plan of plans) specs[subgroupColumns(plan).trim] = { type: 'i64', count: plan.shards.length * subgroupColumns(plan).senders };
   }
   for (const plan of plans) {
     const c = subgroupColumns(plan);
@@ -73,6 +88,11 @@ export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, ma
     specs[c.deliveredNum] = { type: 'i64' };
     specs[c.persistedNum] = { type: 'i64' };
     specs[c.slots] = { type: 'bytes', bytes: plan.window * c.slotBytes };
+  }
+  if (members > 0 && mailboxBytes > 0) {
+    specs[MAILBOX_COLUMNS.written] = { type: 'i64', count: members };
+    specs[MAILBOX_COLUMNS.read] = { type: 'i64', count: members };
+    specs[MAILBOX_COLUMNS.box] = { type: 'bytes', bytes: members * mailboxBytes };
   }
   return specs;
 }

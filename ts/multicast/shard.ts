@@ -26,18 +26,10 @@ import type { SstLayout } from '../sst/layout.js';
 import { subgroupColumns } from './layout.js';
 import type { Mailboxes } from './mailboxes.js';
 import { nullTarget, receivePrefix } from './ordering.js';
+import { trimDeliveries } from '../membership/view-change.js';
 import { SLOT_HEADER_BYTES, SlotKind } from './slots.js';
 
 export type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
-
-interface Outgoing {
-  bytes: Uint8Array;
-  large: boolean;
-  /** For LARGE: RDMC has delivered the bytes at every member. */
-  carried: boolean;
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
 
 export interface ShardParts {
   arena: Arena;
@@ -51,6 +43,18 @@ export interface ShardParts {
   rdmc: ReadonlyArray<RdmcGroup | null>;
   /** Asks the owner for a step soon (after the current JS turn), to batch sends. */
   schedule: () => void;
+  /** The view: versions are vid · 2^32 + seq. Default 0. */
+  vid?: number;
+}
+
+/** A message waiting to be sent: its bytes, and the send() it answers (none for one sent again). */
+export interface Outgoing {
+  bytes: Uint8Array;
+  large: boolean;
+  /** For LARGE: RDMC has delivered the bytes at every member. */
+  carried: boolean;
+  resolve: () => void;
+  reject: (e: Error) => void;
 }
 
 const TWO_32 = 2 ** 32;
@@ -67,12 +71,16 @@ export class ShardChannel implements OrderedChannel {
   readonly maxMessageBytes: number;
   /** The tag of this shard's point-to-point messages. */
   readonly tag: number;
+  /** The subgroup's name and index (configuration order). */
+  readonly subgroup: string;
+  readonly subgroupIndex: number;
 
   // ---- counters, for tests and benchmarks ----
   delivered = 0;
   nullsSent = 0;
 
   readonly #p: ShardParts;
+  readonly #vidBase: bigint;
   readonly #S: number;
   readonly #W: number;
   readonly #slotBytes: number;
@@ -109,6 +117,7 @@ export class ShardChannel implements OrderedChannel {
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
   #onMemberFailed: ((member: number) => void) | null = null;
   #failure: Error | null = null;
+  #wedged = false;
   readonly #failedMembers = new Set<number>();
   #closed = false;
 
@@ -116,6 +125,7 @@ export class ShardChannel implements OrderedChannel {
     const { layout, plan } = parts;
     const shard: ShardPlan = plan.shards[parts.shardIndex]!;
     this.#p = parts;
+    this.#vidBase = BigInt(parts.vid ?? 0) << 32n;
     this.memberId = parts.selfId;
     this.members = shard.members;
     this.senders = shard.senders;
@@ -124,6 +134,8 @@ export class ShardChannel implements OrderedChannel {
     this.maxSmcPayload = plan.maxSmcPayload;
     this.maxMessageBytes = Math.max(plan.maxSmcPayload, parts.rdmc.some((g) => g) ? plan.maxMessageBytes : 0);
     this.tag = (plan.index << 16) | parts.shardIndex;
+    this.subgroup = plan.name;
+    this.subgroupIndex = plan.index;
     const cols = subgroupColumns(plan);
     this.#S = shard.senders.length;
     this.#W = plan.window;
@@ -176,6 +188,10 @@ export class ShardChannel implements OrderedChannel {
     if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError('a multicast message', size, this.maxMessageBytes));
     const large = size > this.maxSmcPayload;
     this.#sentSinceStep = true;
+    if (this.#wedged) {
+      // A view change is under way: the message waits here and moves to the next view (takeUnsent).
+      return new Promise((resolve, reject) => { this.#queue.push({ bytes: bytes.slice(), large, carried: false, resolve, reject }); });
+    }
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
     if (!large && this.#queue.length === 0 && (this.#windowOpen(this.#minDeliveredSeen) || this.#windowOpen(this.#minDelivered()))) {
       this.#commit(SlotKind.DATA, bytes);
@@ -208,6 +224,17 @@ export class ShardChannel implements OrderedChannel {
   /** Highest sequence number delivered here. */
   get deliveredNum(): number { return this.#deliveredNum; }
 
+  /** Where this shard is, for diagnostics: what it sent, received and delivered, and what it waits for. */
+  state(): Record<string, unknown> {
+    return {
+      vid: Number(this.#vidBase >> 32n), nextIndex: this.#nextIndex, pushedIndex: this.#pushedIndex, numReceived: [...this.#numReceived],
+      seqNum: this.#seqNum, deliveredNum: this.#deliveredNum, minDelivered: this.#minDelivered(), queued: this.#queue.length,
+      queuedLarge: this.#queue.filter((m) => m.large).length, rdmcBusy: this.#rdmcBusy, wedged: this.#wedged, closed: this.#closed,
+      failure: this.#failure?.message ?? null, hasUpcall: this.#onDeliver !== null,
+      largeBodies: this.#largeBodies.map((b) => b.length),
+    };
+  }
+
   // ---- the protocol step --------------------------------------------------------------------------------
 
   /** @internal A point-to-point message for this shard. */
@@ -215,7 +242,7 @@ export class ShardChannel implements OrderedChannel {
 
   /** @internal One round of send, receive, deliver, push. */
   step(): void {
-    if (this.#closed || this.#failure || this.#S === 0) return;
+    if (this.#closed || this.#failure || this.#wedged || this.#S === 0) return;
     for (let round = 0; round < 4; round++) {
       const before = this.#nextIndex + this.#deliveredNum;
       this.#sendQueued();
@@ -234,6 +261,62 @@ export class ShardChannel implements OrderedChannel {
     this.#failure ??= new PeerFailedError(member, reason, `member ${member} of this shard failed (${reason}); ordered delivery stops until a new view excludes it`);
     for (const m of this.#queue.splice(0)) m.reject(this.#failure);
     this.#onMemberFailed?.(member); // every failed member: calls waiting on its reply stop waiting
+  }
+
+  /**
+   * @internal A view change began: send nothing new, and freeze the receive counters and deliveries — the
+   * leader computes the ragged trim from them (ts/membership/protocol.ts). Slots still land.
+   */
+  wedge(): void {
+    this.#wedged = true;
+  }
+
+  /**
+   * @internal The end of the view: delivers exactly the messages inside `trim` (per sender rank, the
+   * highest index every member of the next view received) that were not delivered yet, in order.
+   */
+  deliverTrim(trim: readonly number[]): void {
+    assert(this.#wedged, 'deliverTrim before wedge');
+    if (!this.#onDeliver) return;
+    if (this.mode === 'raw') {
+      for (let r = 0; r < this.#S; r++) {
+        for (let index = this.#numReceived[r]! + 1; index <= trim[r]!; index++) this.#deliverSlot(r, index, index * this.#S + r);
+      }
+      return;
+    }
+    for (const seq of trimDeliveries(this.#deliveredNum, trim)) {
+      this.#deliveredNum = seq;
+      this.#deliverSlot(seq % this.#S, Math.floor(seq / this.#S), seq);
+    }
+  }
+
+  /**
+   * @internal After deliverTrim: this member's messages the view did not deliver — its own beyond the trim,
+   * then those still queued — to be sent again, in order, in the next view. The channel is closed after.
+   */
+  takeUnsent(trim: readonly number[]): Outgoing[] {
+    const out: Outgoing[] = [];
+    if (this.rank >= 0) {
+      const arena = this.#p.arena;
+      const bodies = this.#largeBodies[this.rank]!;
+      for (let index = trim[this.rank]! + 1; index < this.#nextIndex; index++) {
+        const at = this.#slotsAt[this.rank]! + (index % this.#W) * this.#slotBytes;
+        const w = at >> 2;
+        const kind = arena.u32[w + 3]!;
+        if (kind === SlotKind.NULL) continue;
+        const bytes = kind === SlotKind.LARGE ? bodies.shift()! : arena.u8.slice(at + SLOT_HEADER_BYTES, at + SLOT_HEADER_BYTES + arena.u32[w + 2]!);
+        out.push({ bytes, large: kind === SlotKind.LARGE, carried: false, resolve: () => {}, reject: () => {} });
+      }
+    }
+    for (const m of this.#queue.splice(0)) out.push({ ...m, carried: false });
+    this.#closed = true;
+    return out;
+  }
+
+  /** @internal Messages of the previous view to send first (takeUnsent there). */
+  sendFirst(messages: readonly Outgoing[]): void {
+    this.#queue.unshift(...messages);
+    if (messages.length > 0) this.#p.schedule();
   }
 
   /** @internal Stops the shard for good (a partitioned member): sends reject with `error`, nothing more is delivered. */
@@ -272,10 +355,12 @@ export class ShardChannel implements OrderedChannel {
     this.#rdmcBusy = true;
     group.send(m.bytes).then(() => {
       this.#rdmcBusy = false;
+      if (this.#closed) return; // the view ended meanwhile: the message went to the next one
       m.carried = true;
       this.#p.schedule();
     }, (error: Error) => {
       this.#rdmcBusy = false;
+      if (this.#wedged || this.#closed) return; // a view change: the message is sent again in the next view
       this.memberFailed(error instanceof PeerFailedError ? error.peer : -1, error.message);
       m.reject(error);
     });
@@ -381,7 +466,7 @@ export class ShardChannel implements OrderedChannel {
       payload = arena.u8.subarray(at + SLOT_HEADER_BYTES, at + SLOT_HEADER_BYTES + bytes);
     }
     this.delivered++;
-    this.#onDeliver!(this.#senderIds[rank]!, BigInt(seq), payload);
+    this.#onDeliver!(this.#senderIds[rank]!, this.#vidBase + BigInt(seq), payload);
   }
 
   #push(): void {

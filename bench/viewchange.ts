@@ -1,0 +1,88 @@
+// `squall bench viewchange`: how long a view change takes (issue 5). A group of `members` processes on this
+// host carries ordered load from every member; the last member is SIGKILLed; then
+//
+//   detectMs   from the SIGKILL to the moment the last survivor suspects the dead member
+//   installMs  from that moment to the moment the last survivor has installed the next view
+//
+// Both on one monotonic clock (process.hrtime is CLOCK_MONOTONIC for every process on the host), as medians
+// over `runs` fresh clusters. Each run also checks that the survivors delivered the same sequence (running
+// hashes agree once the load has drained).
+
+import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { GroupCluster } from '../ts/harness/cluster.js';
+import type { GroupHarnessEvent } from '../ts/harness/group-process.js';
+import { median } from './stats.js';
+
+export interface ViewChangeBenchOptions {
+  members: number;
+  runs: number;
+  /** Messages per second each member sends during the run. */
+  ratePerSec: number;
+  suspicionTimeoutMs: number;
+  fabric?: FabricChoice;
+  onProgress?: (message: string) => void;
+}
+
+export interface ViewChangeRun { detectMs: number; installMs: number; hashesAgree: boolean }
+
+export interface ViewChangeBenchResult {
+  members: number;
+  fabric: string;
+  /** Medians over the runs. */
+  detectMs: number;
+  installMs: number;
+  runs: ViewChangeRun[];
+  suspicionTimeoutMs: number;
+  ratePerSec: number;
+}
+
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<ViewChangeBenchResult> {
+  const progress = o.onProgress ?? (() => {});
+  const runs: ViewChangeRun[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    progress(`[${i + 1}/${o.runs}] ${o.members} members under load; killing member ${o.members - 1}`);
+    const run = await oneRun(o);
+    progress(`[${i + 1}/${o.runs}] detect ${run.detectMs.toFixed(1)} ms, install ${run.installMs.toFixed(1)} ms`);
+    runs.push(run);
+  }
+  return {
+    members: o.members, fabric: describeFabric(resolveFabricChoice(o.fabric)),
+    detectMs: round(median(runs.map((r) => r.detectMs))), installMs: round(median(runs.map((r) => r.installMs))),
+    runs: runs.map((r) => ({ ...r, detectMs: round(r.detectMs), installMs: round(r.installMs) })),
+    suspicionTimeoutMs: o.suspicionTimeoutMs, ratePerSec: o.ratePerSec,
+  };
+}
+
+async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
+  const subgroups = { log: { shards: 1, members: { min: 1, max: o.members }, maxSmcPayload: 1024, maxMessageBytes: 1024 } };
+  const cluster = await GroupCluster.start({ members: o.members, subgroups, suspicionTimeoutMs: o.suspicionTimeoutMs, fabric: resolveFabricChoice(o.fabric) });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log' });
+    const count = Math.ceil(o.ratePerSec * 1.5);
+    const sends = cluster.members.map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count, sizes: [256], ratePerSec: o.ratePerSec }).catch(() => null));
+    await sleep(500);
+    const victim = cluster.members[o.members - 1]!;
+    const survivors = cluster.members.slice(0, -1);
+    const killedAt = nowMs();
+    victim.process.kill('SIGKILL');
+    const failed = await Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, 30_000)));
+    const views = await Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', 30_000)));
+    const detected = Math.max(...failed.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
+    const installed = Math.max(...views.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
+    await Promise.all(sends);
+    let hashesAgree = false;
+    for (let tries = 0; tries < 100 && !hashesAgree; tries++) {
+      const reports = await cluster.all({ cmd: 'report', subgroup: 'log' }, survivors);
+      hashesAgree = reports.every((r) => r.hash === reports[0]!.hash && r.delivered === reports[0]!.delivered);
+      if (!hashesAgree) await sleep(100);
+    }
+    return { detectMs: detected - killedAt, installMs: installed - detected, hashesAgree };
+  } finally {
+    await cluster.close();
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;

@@ -1,0 +1,143 @@
+// View changes across real processes on loopback (DESIGN.md §6), under continuous ordered load from every
+// member: members are SIGKILLed (one of 3, two of 5, the leader, the leader during a change) or leave
+// cleanly, and the survivors install the next view and go on. After each: the survivors' delivered
+// sequences are identical; every surviving sender's messages are there once each, in its order (what the
+// old view did not deliver was sent again in the new one); a dead sender's messages form a prefix of what
+// it sent; whatever any member — the dead included — had delivered before the change is a prefix of the
+// survivors' sequence; and every survivor installed the same new view.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
+import type { SubgroupConfig } from '../ts/group/config.js';
+
+type Report = { delivered: number; sequence: string[] };
+type ViewEvent = { type: 'view'; vid: number; members: number[]; removed: number[] };
+
+/** Mixed sizes: 2,000 bytes exceeds maxSmcPayload, so those go by RDMC and are ordered by a LARGE slot. */
+const LOG: SubgroupConfig = { shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, maxMessageBytes: 4096, window: 8 };
+const SIZES = [100, 2000, 300, 40];
+/** Suspicion in 300 ms: quick changes, yet no false suspicion on a loaded 2-core machine. */
+const TIMING = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 300 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Per sender, the k's in delivery order. */
+function bySender(sequence: string[]): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const entry of sequence) {
+    const [sender, k] = entry.split(':').map(Number) as [number, number];
+    if (!out.has(sender)) out.set(sender, []);
+    out.get(sender)!.push(k);
+  }
+  return out;
+}
+
+function isPrefix(prefix: readonly string[], of: readonly string[]): boolean {
+  return prefix.length <= of.length && prefix.every((x, i) => x === of[i]);
+}
+
+interface Scenario {
+  members: number;
+  /** Members killed, and when: after `afterDelivered` deliveries at member `watch`. */
+  kill: number[];
+  /** A second wave killed as soon as the first failure is detected at `onDetectAt` (a change under way). */
+  thenKill?: { members: number[]; onDetectAt: number };
+  /** Members that leave cleanly instead. */
+  leave?: number[];
+  count: number;
+  ratePerSec: number;
+}
+
+async function scenario(s: Scenario): Promise<void> {
+  const cluster = await GroupCluster.start({ ...TIMING, members: s.members, subgroups: { log: LOG } });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    const gone = new Set([...s.kill, ...(s.thenKill?.members ?? []), ...(s.leave ?? [])]);
+    const survivors = cluster.members.filter((m) => !gone.has(m.id));
+    const sends = cluster.members.map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: s.count, sizes: SIZES, ratePerSec: s.ratePerSec }).catch(() => null));
+    await cluster.request(survivors[0]!, { cmd: 'await', subgroup: 'log', total: Math.floor(s.count / 4), timeoutMs: 30_000 });
+
+    // What every member delivered before the change (the victims' reports are taken just before they die).
+    const before = new Map<number, string[]>();
+    const victims = cluster.members.filter((m) => s.kill.includes(m.id));
+    for (const v of victims) before.set(v.id, ((await cluster.request(v, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+    for (const v of victims) v.process.kill('SIGKILL');
+    if (s.thenKill) {
+      const watcher = cluster.members.find((m) => m.id === s.thenKill!.onDetectAt)!;
+      await cluster.waitForEvent(watcher, (e) => e.type === 'memberFailed', 10_000);
+      for (const m of cluster.members.filter((x) => s.thenKill!.members.includes(x.id))) {
+        before.set(m.id, ((await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+        m.process.kill('SIGKILL');
+      }
+    }
+    const leavers = cluster.members.filter((m) => s.leave?.includes(m.id));
+    await Promise.all(leavers.map((m) => cluster.request(m, { cmd: 'leave' })));
+    for (const m of survivors) before.set(m.id, ((await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+
+    // Every survivor installs a view of exactly the survivors.
+    const expected = survivors.map((m) => m.id);
+    const dump = async () => JSON.stringify(await Promise.all(survivors.map(async (m) => ({ id: m.id, events: m.events, ...(await cluster.request(m, { cmd: 'membership' })) }))));
+    for (const m of survivors) {
+      await cluster.waitForEvent(m, (e) => e.type === 'view' && JSON.stringify((e as ViewEvent).members) === JSON.stringify(expected), 20_000)
+        .catch(async (error: Error) => { assert.unreachable(`${error.message.slice(0, 200)}\nstate: ${await dump()}`); });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the senders did not finish within 30 s')), 30_000); });
+    await Promise.race([Promise.all(sends), timeout]).catch(async (error: Error) => { assert.unreachable(`${error.message}\nstate: ${await dump()}`); });
+    clearTimeout(timer);
+    // Quiescence: every survivor delivered the same number twice in a row.
+    let reports: Report[] = [];
+    let last = -1;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(150)) {
+      reports = (await cluster.all({ cmd: 'report', subgroup: 'log' }, survivors)) as unknown as Report[];
+      const n = reports[0]!.delivered;
+      if (reports.every((r) => r.delivered === n) && n === last) break;
+      last = reports.every((r) => r.delivered === n) ? n : -1;
+    }
+    const final = reports[0]!.sequence;
+    for (const [i, r] of reports.entries()) {
+      assert.is(r.sequence.length, final.length, `member ${survivors[i]!.id} delivered as many as member ${survivors[0]!.id}`);
+      assert.ok(isPrefix(r.sequence, final), `member ${survivors[i]!.id}'s sequence equals member ${survivors[0]!.id}'s`);
+    }
+    for (const [id, seq] of before) assert.ok(isPrefix(seq, final), `what member ${id} delivered before the change (${seq.length}) is a prefix of the survivors' sequence`);
+    const per = bySender(final);
+    for (const m of cluster.members) {
+      const ks = per.get(m.id) ?? [];
+      ks.forEach((k, i) => assert.is(k, i, `sender ${m.id}: message ${k} delivered where ${i} was due (nothing lost, nothing twice)`));
+      if (!gone.has(m.id) || s.leave?.includes(m.id)) {
+        if (!gone.has(m.id)) assert.is(ks.length, s.count, `every message of surviving sender ${m.id} is delivered`);
+      }
+    }
+    // The leavers delivered everything up to the change and then nothing more.
+    for (const m of leavers) {
+      const r = (await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report;
+      assert.ok(isPrefix(r.sequence, final), `leaver ${m.id}'s sequence is a prefix of the survivors'`);
+      assert.ok(m.events.some((e) => e.type === 'view') === false, `leaver ${m.id} installs no view`);
+    }
+  } finally {
+    await cluster.close();
+  }
+}
+
+test('SIGKILL of one member of 3 under load: the two install view 1 and go on', async () => {
+  await scenario({ members: 3, kill: [2], count: 3000, ratePerSec: 3000 });
+});
+
+test('SIGKILL of two members of 5 under load: the three go on', async () => {
+  await scenario({ members: 5, kill: [3, 4], count: 2000, ratePerSec: 2000 });
+});
+
+test('the leader killed: the next-ranked member leads the change', async () => {
+  await scenario({ members: 3, kill: [0], count: 3000, ratePerSec: 3000 });
+});
+
+test('the leader killed during a view change: the next leader adopts and finishes it', async () => {
+  await scenario({ members: 5, kill: [4], thenKill: { members: [0], onDetectAt: 1 }, count: 2000, ratePerSec: 2000 });
+});
+
+test('a clean leave: the others install a view without the leaver, which delivered up to the change', async () => {
+  await scenario({ members: 3, kill: [], leave: [2], count: 3000, ratePerSec: 3000 });
+});
+
+test.run();

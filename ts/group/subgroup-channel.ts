@@ -1,0 +1,105 @@
+// A member's handle on its shard of one subgroup, across views: what group.channel(name) returns and what
+// a ReplicatedObject runs on. Each view has its own ShardChannel (fresh tables, DESIGN.md §6); this handle
+// forwards to the current one. During a view change it holds new sends, and hands the next view's channel
+// first the messages the old view did not deliver, then those it held — so a sender's order is kept and
+// nothing sent is lost.
+
+import type { OrderedChannel } from '../objects/channel.js';
+import type { Outgoing, ShardChannel } from '../multicast/shard.js';
+
+type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
+
+export class SubgroupChannel implements OrderedChannel {
+  readonly name: string;
+  readonly memberId: number;
+  /** The latest view's channel; during a change, the old view's (read for members, never sent on). */
+  #current: ShardChannel;
+  #changing = false;
+  #held: Outgoing[] = [];
+  #onDeliver: DeliverHandler | null = null;
+  #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
+  #onMemberFailed: ((member: number) => void) | null = null;
+  #stopped: Error | null = null;
+  /** Deliveries of earlier views, so `delivered` counts across views. */
+  #deliveredBefore = 0;
+  #nullsBefore = 0;
+
+  constructor(name: string, memberId: number, first: ShardChannel) {
+    this.name = name;
+    this.memberId = memberId;
+    this.#current = first;
+  }
+
+  /** Members of the shard in the current view, in rank order. */
+  get members(): readonly number[] { return this.#current.members; }
+  get senders(): readonly number[] { return this.#current.senders; }
+  get mode(): 'ordered' | 'raw' { return this.#current.mode; }
+  get maxMessageBytes(): number { return this.#current.maxMessageBytes; }
+  get maxSmcPayload(): number { return this.#current.maxSmcPayload; }
+  /** Messages delivered here, over every view. */
+  get delivered(): number { return this.#deliveredBefore + (this.#changing ? 0 : this.#current.delivered); }
+  get nullsSent(): number { return this.#nullsBefore + (this.#changing ? 0 : this.#current.nullsSent); }
+  /** Highest sequence number delivered in the current view. */
+  get deliveredNum(): number { return this.#current.deliveredNum; }
+  /** Messages waiting: for a slot in this view, or for the next view during a change. */
+  get queued(): number { return this.#held.length + (this.#changing ? 0 : this.#current.queued); }
+
+  /** Diagnostics: the current view's shard state, and what this handle holds for the next view. */
+  state(): Record<string, unknown> {
+    return { held: this.#held.length, changing: this.#changing, stopped: this.#stopped?.message ?? null, shard: this.#current.state() };
+  }
+
+  send(bytes: Uint8Array): Promise<void> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    if (!this.#changing) return this.#current.send(bytes);
+    return new Promise((resolve, reject) => this.#held.push({ bytes: bytes.slice(), large: false, carried: false, resolve, reject }));
+  }
+
+  onDeliver(handler: DeliverHandler): void {
+    this.#onDeliver = handler;
+    this.#current.onDeliver(handler);
+  }
+
+  /** Point-to-point over the current view's mailboxes (during a change, the old view's: still connected). */
+  sendTo(member: number, bytes: Uint8Array): Promise<void> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    return this.#current.sendTo(member, bytes);
+  }
+
+  onDirect(handler: (from: number, bytes: Uint8Array) => void): void { this.#onDirect = handler; }
+
+  onMemberFailed(handler: (member: number) => void): void { this.#onMemberFailed = handler; }
+
+  /** @internal A point-to-point message for this shard. */
+  direct(from: number, bytes: Uint8Array): void { this.#onDirect?.(from, bytes); }
+
+  /** @internal The view ended: the old channel's unsent messages wait here for the next one. */
+  detach(unsent: Outgoing[]): void {
+    if (!this.#changing) {
+      this.#deliveredBefore += this.#current.delivered;
+      this.#nullsBefore += this.#current.nullsSent;
+    }
+    this.#changing = true;
+    this.#held.unshift(...unsent);
+  }
+
+  /** @internal The next view's channel: it sends what was held first, in order. */
+  attach(channel: ShardChannel): void {
+    this.#current = channel;
+    this.#changing = false;
+    if (this.#onDeliver) channel.onDeliver(this.#onDeliver);
+    const held = this.#held.splice(0);
+    for (const m of held) m.large = m.bytes.byteLength > channel.maxSmcPayload;
+    channel.sendFirst(held);
+  }
+
+  /** @internal `member` is gone from the shard: calls waiting on its reply stop waiting. */
+  memberGone(member: number): void { this.#onMemberFailed?.(member); }
+
+  /** @internal This member can go no further (partitioned, removed, closed): sends reject with `error`. */
+  stop(error: Error): void {
+    this.#stopped ??= error;
+    for (const m of this.#held.splice(0)) m.reject(error);
+    this.#current.stop(error);
+  }
+}

@@ -1,0 +1,263 @@
+// Everything a group member runs for one view (DESIGN.md §6 "install view vid+1 with fresh tables"): one
+// member runtime — an arena holding the view's SST (membership columns, multicast counters and slots,
+// point-to-point mailboxes) and its RDMC groups, one fabric with one connection per member of the view,
+// the predicate worker and the rdmc worker — the shard channels of the subgroups this member serves, and
+// the view-change protocol over the membership columns. A Group makes one per view and closes the old one
+// once the next is connected.
+
+import { MAX_ARENA_BYTES } from '../arena.js';
+import { ArenaError, TimeoutError } from '../errors.js';
+import type { FabricChoice } from '../fabric/choice.js';
+import type { MemberAddress } from '../fabric/peers.js';
+import * as map from '../generated/memory-map.js';
+import { fnv1a } from '../hash.js';
+import { ViewChangeProtocol } from '../membership/protocol.js';
+import type { ViewSpec } from '../membership/view-change.js';
+import { MemberRuntime } from '../member/runtime.js';
+import { MEMBERSHIP_COLUMNS, multicastColumns } from '../multicast/layout.js';
+import { Mailboxes } from '../multicast/mailboxes.js';
+import { ShardChannel } from '../multicast/shard.js';
+import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
+import { RdmcNode, type RdmcGroup } from '../rdmc/node.js';
+import { SstLayout } from '../sst/layout.js';
+import { SstMember } from '../sst/member.js';
+import type { SubgroupPlan } from './config.js';
+
+/** One row's membership columns, as this member sees them (Group.membership()). */
+export interface MembershipRow {
+  member: number;
+  wedged: boolean;
+  leaving: boolean;
+  suspects: number[];
+  /** The removals of the proposal this row holds. */
+  changes: number[];
+  proposal: number;
+  trimFor: number;
+  committed: number;
+  nextPortFor: number;
+}
+
+export interface EngineOptions {
+  selfId: number;
+  view: ViewSpec;
+  plans: readonly SubgroupPlan[];
+  /** Where this member accepts connections in this view ('host:0' picks a port). */
+  listen: string;
+  heartbeatIntervalMs?: number;
+  suspicionTimeoutMs?: number;
+  connectTimeoutMs: number;
+  mailboxBytes: number;
+  fabric?: FabricChoice;
+  /** Asks the group for a step soon. */
+  schedule: () => void;
+  /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
+  memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
+  error: (error: Error) => void;
+}
+
+const REGION_ALIGN = 65536;
+const align = (n: number, to: number) => Math.ceil(n / to) * to;
+
+export class ViewEngine {
+  readonly view: ViewSpec;
+  readonly plans: readonly SubgroupPlan[];
+  readonly runtime: MemberRuntime;
+  readonly sst: SstMember;
+  readonly rdmc: RdmcNode | null;
+  readonly mailboxes: Mailboxes;
+  readonly protocol: ViewChangeProtocol;
+  /** This member's shard channel of each subgroup it serves, by subgroup name. */
+  readonly channels = new Map<string, ShardChannel>();
+  /** The same, by point-to-point tag. */
+  readonly byTag = new Map<number, ShardChannel>();
+  /** Shard index of each channel, by subgroup name. */
+  readonly shardOf = new Map<string, number>();
+  /** Every member of the view is connected to every other (the start barrier passed): shards may send. */
+  ready = false;
+  readonly #readyWaiters: Array<() => void> = [];
+  readonly #selfId: number;
+  readonly #tag: number;
+  readonly #rdmcGroups: RdmcGroupSpec[];
+  #closed = false;
+
+  /** Lays out the arena and binds; connect() then joins the view's members. */
+  constructor(options: EngineOptions) {
+    const { selfId, view, plans } = options;
+    this.#selfId = selfId;
+    this.view = view;
+    this.plans = plans;
+    const ids = view.members;
+
+    // The arena: [fixed regions][SST][RDMC buffers per (shard, sender)], the same offsets at every member.
+    const columns = multicastColumns(plans, ids.length, options.mailboxBytes);
+    const sstBytes = new SstLayout(columns, ids).tableBytes;
+    const rdmcBase = align(map.DYNAMIC_BASE + sstBytes, REGION_ALIGN);
+    const { groups: rdmcGroups, groupOf } = rdmcGroupsOf(plans);
+    this.#rdmcGroups = rdmcGroups;
+    const rdmcEnd = new RdmcLayout(rdmcGroups, rdmcBase).end;
+    const arenaBytes = align(Math.max(rdmcEnd, rdmcBase) + REGION_ALIGN, REGION_ALIGN);
+    if (arenaBytes > MAX_ARENA_BYTES) {
+      throw new ArenaError(`this member needs ${arenaBytes} bytes of arena (SST ${sstBytes}, RDMC ${rdmcEnd - rdmcBase}), over the 4 GiB limit: lower maxMessageBytes, window or mailboxBytes`);
+    }
+
+    this.runtime = new MemberRuntime({
+      id: selfId, listen: options.listen, arenaBytes, what: 'this group member',
+      connectTimeoutMs: options.connectTimeoutMs,
+      ...(options.fabric ? { fabric: options.fabric } : {}),
+    });
+    try {
+      this.sst = SstMember.onRuntime(this.runtime, {
+        columns,
+        ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+        ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+      }, ids, map.DYNAMIC_BASE);
+      this.rdmc = rdmcGroups.length > 0 ? RdmcNode.onRuntime(this.runtime, rdmcGroups, rdmcBase) : null;
+    } catch (error) {
+      this.runtime.close();
+      throw error;
+    }
+    const layout = this.sst.layout;
+    const arena = this.runtime.arena;
+    const fabric = this.runtime.fabric;
+    Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(selfId), layout.column('vid')) >> 2, view.vid);
+    this.mailboxes = new Mailboxes(arena, fabric, layout, selfId, options.mailboxBytes);
+    this.protocol = new ViewChangeProtocol({
+      arena, layout, fabric, selfId, view, plans,
+      wedge: () => { for (const c of this.channels.values()) c.wedge(); },
+    });
+    for (const plan of plans) {
+      ShardChannel.initialize(arena, layout, plan);
+      plan.shards.forEach((shard, shardIndex) => {
+        if (!shard.members.includes(selfId)) return;
+        const rdmc: Array<RdmcGroup | null> = shard.senders.map((_, rank) => {
+          const id = groupOf(plan.index, shardIndex, rank);
+          return id === undefined ? null : this.rdmc!.group(id);
+        });
+        const channel = new ShardChannel({
+          arena, fabric, layout, selfId, plan, shardIndex, mailboxes: this.mailboxes, rdmc,
+          schedule: options.schedule, vid: view.vid,
+        });
+        this.channels.set(plan.name, channel);
+        this.byTag.set(channel.tag, channel);
+        this.shardOf.set(plan.name, shardIndex);
+      });
+    }
+    this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
+    this.sst.on('suspected', (member) => options.memberFailed(this, member, 'SUSPECTED'));
+    this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
+    this.sst.on('error', (error) => options.error(error));
+    this.rdmc?.on('error', (error) => options.error(error));
+  }
+
+  /**
+   * Grants every peer its ranges and binds: `members` are the view's members with the addresses known so
+   * far (for a view after the first, peers' ports come later, through the previous view's table).
+   */
+  listen(members: readonly MemberAddress[]): void {
+    const layout = this.sst.layout;
+    this.runtime.expect([...members], this.#tag, (peer) => [
+      ...layout.grantsFor(layout.rowOf(peer)),
+      ...(this.rdmc ? this.rdmc.layout.grantsFor(this.#selfId, peer) : []),
+    ]);
+    this.runtime.listen(); // only now: a peer that dials in finds its grants in place
+  }
+
+  /** The first view: waits for the worker, then for every member (throws if one cannot be reached). */
+  async connectAll(): Promise<void> {
+    await this.sst.ready();
+    await this.runtime.connect();
+  }
+
+  /** A later view: waits for the worker, then connects; returns the members that could not be reached. */
+  async connectReachable(members: readonly MemberAddress[], timeoutMs: number): Promise<number[]> {
+    await this.sst.ready();
+    return this.runtime.connectReachable(members, timeoutMs);
+  }
+
+  /**
+   * Starts failure detection, runs `step` straight after counters, slots or mailboxes land, and tells the
+   * others this member is connected to every member (the start barrier: see checkReady).
+   */
+  start(step: () => void): void {
+    this.sst.watch();
+    this.runtime.fabric.onArrival([0], step);
+    this.protocol.announceInstalled();
+  }
+
+  /** Passes the start barrier once every member has announced itself; true once passed. */
+  checkReady(): boolean {
+    if (!this.ready && this.protocol.allInstalled()) {
+      this.ready = true;
+      for (const w of this.#readyWaiters.splice(0)) w();
+    }
+    return this.ready;
+  }
+
+  /** Resolves once the start barrier passed; rejects after `timeoutMs` or if the engine closes first. */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new TimeoutError(`not every member of view ${this.view.vid} reported itself connected within ${timeoutMs} ms; check that every member runs`)), timeoutMs);
+      this.#readyWaiters.push(() => { clearTimeout(t); resolve(); });
+    });
+  }
+
+  get port(): number { return Number(/:(\d+)$/.exec(this.runtime.address)![1]); }
+
+  /**
+   * This member's copy of every row's membership columns, by member id: whom that member suspects, whether
+   * it is wedged or leaving, and where it is in a view change (ts/membership/protocol.ts). A row of a
+   * failed member holds what last arrived from it.
+   */
+  membership(): MembershipRow[] {
+    const layout = this.sst.layout;
+    const arena = this.runtime.arena;
+    const col = (name: string) => layout.column(name);
+    const M = MEMBERSHIP_COLUMNS;
+    const u8 = (row: number, name: string, i = 0) => Atomics.load(arena.u8, layout.offsetOf(row, col(name), i));
+    const i32 = (row: number, name: string) => Atomics.load(arena.i32, layout.offsetOf(row, col(name)) >> 2);
+    return layout.members.map((member, row) => ({
+      member,
+      wedged: u8(row, M.wedged) === 1,
+      leaving: u8(row, M.leaving) === 1,
+      suspects: layout.members.filter((_, j) => u8(row, M.suspected, j) === 1),
+      changes: layout.members.filter((_, j) => u8(row, M.changes, j) === 1),
+      proposal: i32(row, M.proposal), trimFor: i32(row, M.trimFor), committed: i32(row, M.committed),
+      nextPortFor: i32(row, M.nextPortFor),
+    }));
+  }
+
+  get closed(): boolean { return this.#closed; }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of this.channels.values()) c.close();
+    await this.rdmc?.close();
+    await this.sst.close();
+    this.runtime.close();
+  }
+}
+
+/**
+ * One RDMC group per (subgroup, shard, sender) whose messages may exceed maxSmcPayload; rank 0 sends.
+ * `groupOf(subgroup, shard, senderRank)` names the group of a sender, undefined when it has none.
+ */
+function rdmcGroupsOf(plans: readonly SubgroupPlan[]): { groups: RdmcGroupSpec[]; groupOf: (subgroup: number, shard: number, rank: number) => number | undefined } {
+  const groups: RdmcGroupSpec[] = [];
+  const ids = new Map<string, number>();
+  for (const plan of plans) {
+    if (plan.maxMessageBytes <= plan.maxSmcPayload) continue;
+    plan.shards.forEach((shard, shardIndex) => {
+      if (shard.members.length < 2) return;
+      shard.senders.forEach((sender, rank) => {
+        ids.set(`${plan.index}/${shardIndex}/${rank}`, groups.length);
+        groups.push({
+          id: groups.length, members: [sender, ...shard.members.filter((m) => m !== sender)],
+          maxMessageBytes: plan.maxMessageBytes, blockBytes: Math.max(1024, Math.min(plan.blockBytes, align(plan.maxMessageBytes, 8))),
+        });
+      });
+    });
+  }
+  return { groups, groupOf: (subgroup, shard, rank) => ids.get(`${subgroup}/${shard}/${rank}`) };
+}

@@ -1,0 +1,306 @@
+// The view-change protocol of DESIGN.md §6 at one member, over the membership columns of its view's SST
+// (ts/multicast/layout.ts). `step()` runs after every batch of table changes; it reads every row, takes at
+// most one action, pushes this member's membership span to every peer, and says when the change is done.
+//
+//   suspect    a member's heartbeat stalled or its connection broke (or it asked to leave): this member
+//              marks it in its row, and wedges — its shards send nothing new and freeze their receive
+//              counters (numReceived, seqNum) and deliveries; what was sent still lands in the slots
+//   propose    the leader (lowest-ranked member nobody suspects) writes the removals — everything suspected
+//              or leaving in any row, and everything any row already holds as a change — and a proposal
+//              number above every number in the table
+//   ack        every member of the next view copies the leader's proposal into its row, once wedged
+//   trim       with every ack in, the leader computes each shard's ragged trim from the frozen numReceived
+//              of the shard's members in the next view — or adopts a trim some member already copied — and
+//              publishes it with trimFor = its proposal; members copy it (a second ack)
+//   commit     with every copy in, the leader sets committed; a member that sees a commit in any row (and
+//              has not acked a later proposal) copies the committing row whole into its own, pushes it, and
+//              applies it: delivers exactly the messages inside the trim and installs the next view.
+//
+// Why no member delivers a message that another survivor lacks: a member freezes its counters when it
+// wedges and acks after (one connection is FIFO), so the leader computes the trim from final values; a
+// message delivered before the change was stable, so every frozen numReceived covers it. Why one trim per
+// change: a trim is committed only once every member of the next view holds a copy, so a new leader finds
+// a committed trim in its own row and adopts it; a member that acked a later proposal ignores older
+// commits, and a leader cannot collect that member's ack while any live member applied an older commit.
+// Why no split brain: a change needs a majority of the current view (hasMajority); a minority stops.
+
+import type { Arena } from '../arena.js';
+import type { SubgroupPlan } from '../group/config.js';
+import { MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
+import type { Column, SstLayout } from '../sst/layout.js';
+import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, type ViewSpec } from './view-change.js';
+
+/** What a member can write to its peers: its own row's ranges, to every connected peer. */
+export interface TableWriter {
+  writeAll(offset: number, length: number): number;
+}
+
+export interface ProtocolParts {
+  arena: Arena;
+  layout: SstLayout;
+  fabric: TableWriter;
+  selfId: number;
+  view: ViewSpec;
+  plans: readonly SubgroupPlan[];
+  /** Called once, when this member wedges: every shard stops sending and freezes its counters. */
+  wedge: () => void;
+}
+
+/** A committed change, as applied at this member. */
+export interface Change {
+  proposal: number;
+  removed: number[];
+  next: ViewSpec;
+  /** Per subgroup index, per shard: the trim (highest index delivered) of each sender rank. */
+  trims: number[][][];
+}
+
+export type StepResult =
+  | { type: 'commit'; change: Change }
+  | { type: 'partitioned'; unreachable: number[] }
+  | null;
+
+export class ViewChangeProtocol {
+  readonly view: ViewSpec;
+  readonly #p: ProtocolParts;
+  readonly #row: number;
+  readonly #n: number;
+  readonly #c: Record<keyof typeof MEMBERSHIP_COLUMNS, Column>;
+  readonly #trimCols: Column[];
+  readonly #numReceivedCols: Column[];
+  /** [offset, length] of this member's membership span; with the counters for the push that wedges. */
+  readonly #span: [number, number];
+  readonly #spanWithCounters: [number, number];
+  #wedged = false;
+  #partitioned = false;
+  #applied: Change | null = null;
+
+  constructor(parts: ProtocolParts) {
+    this.#p = parts;
+    this.view = parts.view;
+    const { layout } = parts;
+    this.#row = layout.rowOf(parts.selfId);
+    this.#n = layout.rows;
+    const M = MEMBERSHIP_COLUMNS;
+    this.#c = Object.fromEntries(Object.entries(M).map(([k, name]) => [k, layout.column(name)])) as Record<keyof typeof M, Column>;
+    this.#trimCols = parts.plans.map((plan) => layout.column(subgroupColumns(plan).trim));
+    this.#numReceivedCols = parts.plans.map((plan) => layout.column(subgroupColumns(plan).numReceived));
+    const membership = [...Object.values(this.#c), ...this.#trimCols];
+    this.#span = layout.pushRanges(this.#row, membership)[0]!;
+    const counters = parts.plans.flatMap((plan) => {
+      const c = subgroupColumns(plan);
+      return [c.index, c.numReceived, c.seqNum, c.deliveredNum].map((name) => layout.column(name));
+    });
+    this.#spanWithCounters = layout.pushRanges(this.#row, [...membership, ...counters])[0]!;
+  }
+
+  get wedged(): boolean { return this.#wedged; }
+  /** The change this member applied, once it did. */
+  get applied(): Change | null { return this.#applied; }
+
+  /** This member suspects `member` (heartbeat stalled, connection broke): marks it and wedges. */
+  suspect(member: number): void {
+    const j = this.#p.layout.rowOf(member);
+    if (j < 0 || this.#u8(this.#row, this.#c.suspected, j) === 1) return;
+    this.#setU8(this.#c.suspected, j, 1);
+    this.#wedge();
+    this.#push();
+  }
+
+  /** This member asks to leave: the leader removes it like a failed member, without suspicion. */
+  leave(): void {
+    this.#setU8(this.#c.leaving, 0, 1);
+    this.#wedge();
+    this.#push();
+  }
+
+  /** Members suspected in any row (suspicions are OR-ed across rows). */
+  suspects(): Set<number> {
+    const out = new Set<number>();
+    const { members } = this.#p.layout;
+    for (let r = 0; r < this.#n; r++) for (let j = 0; j < this.#n; j++) if (this.#u8(r, this.#c.suspected, j) === 1) out.add(members[j]!);
+    return out;
+  }
+
+  /** This member is connected to every member of the view: says so in its row (the start barrier). */
+  announceInstalled(): void {
+    this.#setI32(this.#c.installed, this.view.vid + 1);
+    this.#push();
+  }
+
+  /**
+   * Whether every member of the view nobody suspects is connected to every other: only then may shards
+   * send, for a write to a member whose connection is still being made would be lost.
+   */
+  allInstalled(): boolean {
+    const suspects = this.suspects();
+    const { members } = this.#p.layout;
+    for (let r = 0; r < this.#n; r++) if (!suspects.has(members[r]!) && this.#i32(r, this.#c.installed) !== this.view.vid + 1) return false;
+    return true;
+  }
+
+  /** Publishes where this member accepts connections in the view that proposal `proposal` makes. */
+  publishNextPort(proposal: number, port: number): void {
+    this.#setI32(this.#c.nextPort, port);
+    this.#setI32(this.#c.nextPortFor, proposal);
+    this.#push();
+  }
+
+  /** The port `member` published for the view of `proposal`, or null. */
+  nextPortOf(member: number, proposal: number): number | null {
+    const r = this.#p.layout.rowOf(member);
+    return this.#i32(r, this.#c.nextPortFor) === proposal ? this.#i32(r, this.#c.nextPort) : null;
+  }
+
+  /** One evaluation of the protocol over the current table. */
+  step(): StepResult {
+    if (this.#applied || this.#partitioned) return null;
+    const { layout, selfId } = this.#p;
+    const members = layout.members;
+    const c = this.#c;
+    const mine = this.#i32(this.#row, c.proposal);
+
+    // A commit anywhere, unless this member acked a later proposal: copy it whole, echo it, apply it.
+    for (let r = 0; r < this.#n; r++) {
+      const committed = this.#i32(r, c.committed);
+      if (committed > 0 && committed >= mine) return { type: 'commit', change: this.#apply(r) };
+    }
+
+    const suspects = this.suspects();
+    const removals = new Set(suspects);
+    let anyProposal = false;
+    for (let r = 0; r < this.#n; r++) {
+      if (this.#u8(r, c.leaving) === 1) removals.add(members[r]!);
+      if (this.#i32(r, c.proposal) > 0) {
+        anyProposal = true;
+        for (let j = 0; j < this.#n; j++) if (this.#u8(r, c.changes, j) === 1) removals.add(members[j]!);
+      }
+    }
+    if (removals.size === 0 && !anyProposal) return null;
+    if (!this.#wedged) { this.#wedge(); this.#push(true); }
+    if (!hasMajority(this.#n, this.#n - suspects.size)) {
+      this.#partitioned = true;
+      return { type: 'partitioned', unreachable: [...suspects] };
+    }
+    const leader = leaderOf(members, suspects);
+    const next = members.filter((m) => !removals.has(m));
+    const nextRows = next.map((m) => layout.rowOf(m));
+
+    if (leader === selfId) {
+      if (mine === 0 || !this.#sameChanges(this.#row, removals)) {
+        let top = 0;
+        for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
+        for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, removals.has(members[j]!) ? 1 : 0);
+        this.#setI32(c.proposal, top + 1);
+        this.#push();
+        return null;
+      }
+      if (!nextRows.every((r) => this.#i32(r, c.proposal) === mine && this.#u8(r, c.wedged) === 1)) return null;
+      if (this.#i32(this.#row, c.trimFor) !== mine) {
+        const copy = nextRows.find((r) => this.#i32(r, c.trimFor) > 0);
+        this.#p.plans.forEach((plan, g) => {
+          const computed = this.#computeTrim(plan, g, removals);
+          const adopted = adoptTrim(copy === undefined ? [] : [this.#readTrim(copy, g)], computed);
+          this.#writeTrim(g, adopted);
+        });
+        this.#setI32(c.trimFor, mine);
+        this.#push();
+        return null;
+      }
+      if (!nextRows.every((r) => this.#i32(r, c.trimFor) === mine)) return null;
+      this.#setI32(c.committed, mine);
+      return { type: 'commit', change: this.#apply(this.#row) };
+    }
+
+    // Not the leader: ack its proposal once wedged, then copy its trim.
+    if (leader === null) return null;
+    const lr = layout.rowOf(leader);
+    const theirs = this.#i32(lr, c.proposal);
+    if (theirs > mine) {
+      for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, this.#u8(lr, c.changes, j));
+      this.#setI32(c.proposal, theirs);
+      this.#push();
+      return null;
+    }
+    if (theirs === mine && mine > 0 && this.#i32(lr, c.trimFor) === mine && this.#i32(this.#row, c.trimFor) !== mine) {
+      this.#p.plans.forEach((_, g) => this.#writeTrim(g, this.#readTrim(lr, g)));
+      this.#setI32(c.trimFor, mine);
+      this.#push();
+    }
+    return null;
+  }
+
+  /** Copies row `r`'s proposal, trim and commit into this member's row, pushes it, and describes the change. */
+  #apply(r: number): Change {
+    const c = this.#c;
+    const { layout } = this.#p;
+    const members = layout.members;
+    if (r !== this.#row) {
+      for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, this.#u8(r, c.changes, j));
+      this.#p.plans.forEach((_, g) => this.#writeTrim(g, this.#readTrim(r, g)));
+      for (const col of [c.proposal, c.trimFor, c.committed]) this.#setI32(col, this.#i32(r, col));
+    }
+    if (!this.#wedged) this.#wedge();
+    this.#push();
+    const removed = members.filter((_, j) => this.#u8(this.#row, c.changes, j) === 1);
+    const proposal = this.#i32(this.#row, c.committed);
+    const trims = this.#p.plans.map((plan, g) => {
+      const flat = this.#readTrim(this.#row, g);
+      const S = subgroupColumns(plan).senders;
+      return plan.shards.map((shard, s) => flat.slice(s * S, s * S + shard.senders.length));
+    });
+    this.#applied = { proposal, removed, next: nextView(this.view, new Set(removed), []), trims };
+    return this.#applied;
+  }
+
+  /** Per shard of subgroup g, per sender rank: the minimum numReceived over the shard's members that stay. */
+  #computeTrim(plan: SubgroupPlan, g: number, removals: ReadonlySet<number>): number[] {
+    const S = subgroupColumns(plan).senders;
+    const out = new Array<number>(plan.shards.length * S).fill(-1);
+    plan.shards.forEach((shard, s) => {
+      const live = shard.members.filter((m) => !removals.has(m));
+      if (live.length === 0) return;
+      const rows = live.map((m) => {
+        const r = this.#p.layout.rowOf(m);
+        return shard.senders.map((_, rank) => this.#i64(r, this.#numReceivedCols[g]!, rank));
+      });
+      raggedTrim(rows).forEach((t, rank) => { out[s * S + rank] = t; });
+    });
+    return out;
+  }
+
+  #sameChanges(r: number, removals: ReadonlySet<number>): boolean {
+    const members = this.#p.layout.members;
+    for (let j = 0; j < this.#n; j++) if ((this.#u8(r, this.#c.changes, j) === 1) !== removals.has(members[j]!)) return false;
+    return true;
+  }
+
+  #wedge(): void {
+    if (this.#wedged) return;
+    this.#wedged = true;
+    this.#p.wedge();
+    this.#setU8(this.#c.wedged, 0, 1);
+  }
+
+  /** Pushes this member's membership span (and, when it wedges, its frozen counters) to every peer. */
+  #push(withCounters = false): void {
+    const [offset, length] = withCounters ? this.#spanWithCounters : this.#span;
+    this.#p.fabric.writeAll(offset, length);
+  }
+
+  #readTrim(r: number, g: number): number[] {
+    const col = this.#trimCols[g]!;
+    return Array.from({ length: col.count }, (_, i) => this.#i64(r, col, i));
+  }
+
+  #writeTrim(g: number, trim: readonly number[]): void {
+    const col = this.#trimCols[g]!;
+    trim.forEach((t, i) => Atomics.store(this.#p.arena.i64, this.#p.layout.offsetOf(this.#row, col, i) >> 3, BigInt(t)));
+  }
+
+  #u8(r: number, col: Column, i = 0): number { return Atomics.load(this.#p.arena.u8, this.#p.layout.offsetOf(r, col, i)); }
+  #i32(r: number, col: Column): number { return Atomics.load(this.#p.arena.i32, this.#p.layout.offsetOf(r, col) >> 2); }
+  #i64(r: number, col: Column, i = 0): number { return Number(Atomics.load(this.#p.arena.i64, this.#p.layout.offsetOf(r, col, i) >> 3)); }
+  #setU8(col: Column, i: number, v: number): void { Atomics.store(this.#p.arena.u8, this.#p.layout.offsetOf(this.#row, col, i), v); }
+  #setI32(col: Column, v: number): void { Atomics.store(this.#p.arena.i32, this.#p.layout.offsetOf(this.#row, col) >> 2, v); }
+}
