@@ -8,18 +8,19 @@
 // Commands from the main thread (add/remove predicates, start, stop) arrive by postMessage and are read
 // synchronously with receiveMessageOnPort after every wake; the sender rings the doorbell so we wake.
 
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Arena } from '../ts/arena.js';
 import { attachFabric, doorbellWord, waitForChange } from '../ts/fabric/native.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
 import * as map from '../ts/generated/memory-map.js';
+import { workerInit } from '../ts/member/spare-workers.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
 import { EventRingWriter } from '../ts/sst/event-ring.js';
 import { PredicateEngine, type TableView } from '../ts/sst/predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from '../ts/sst/worker-protocol.js';
 
-const data = workerData as PredicateWorkerData;
+const data = workerInit<PredicateWorkerData>(); // from workerData, or the owner's 'init' to a spare
 const port = parentPort!;
 const arena = Arena.adopt(data.memory);
 const kernels = loadKernels(data.memory);

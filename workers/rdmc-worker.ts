@@ -11,16 +11,17 @@
 //      the upcall and then acks to the sender.
 // A peer failure fails every group that peer belongs to: the transfer errors out, never hangs.
 
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { Arena } from '../ts/arena.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
 import { attachFabric, doorbellWord, waitForChange } from '../ts/fabric/native.js';
 import * as map from '../ts/generated/memory-map.js';
+import { workerInit } from '../ts/member/spare-workers.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
 import { RDMC_CHANNEL, type RdmcGroupLayout } from '../ts/rdmc/layout.js';
 import type { RdmcCommand, RdmcReport, RdmcWorkerData } from '../ts/rdmc/worker-protocol.js';
 
-const data = workerData as RdmcWorkerData;
+const data = workerInit<RdmcWorkerData>(); // from workerData, or the owner's 'init' to a spare
 const port = parentPort!;
 const arena = Arena.adopt(data.memory);
 const kernels = loadKernels(data.memory);

@@ -21,9 +21,9 @@ import { ClosedError, ConfigError, PartitionedError, RemovedError } from '../err
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change } from '../membership/protocol.js';
-import type { Outgoing } from '../multicast/shard.js';
 import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
 import { loadGroupConfig, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 
@@ -91,6 +91,10 @@ export class Group extends EventEmitter<GroupEvents> {
   #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> } | null = null;
   #stepScheduled = false;
   #closed = false;
+  /** Milliseconds from the commit to each phase of the last install here (status()). */
+  #lastInstall: Record<string, number> | null = null;
+  /** Warm workers for the next view's engine, started once the current view runs. */
+  readonly #spares = new SpareWorkers();
   /** Milliseconds (performance.now) at which the current view was installed here. */
   installedAt = 0;
 
@@ -106,6 +110,7 @@ export class Group extends EventEmitter<GroupEvents> {
       await group.close();
       throw error;
     }
+    group.#fillSpares();
     return group;
   }
 
@@ -132,10 +137,16 @@ export class Group extends EventEmitter<GroupEvents> {
     this.installedAt = performance.now();
   }
 
+  /** Starts warm workers for the next view: a predicate worker, and an rdmc worker if messages can be large. */
+  #fillSpares(): void {
+    const large = this.plans.some((p) => p.maxMessageBytes > p.maxSmcPayload);
+    this.#spares.fill(large ? ['predicate', 'rdmc'] : ['predicate']);
+  }
+
   #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string): ViewEngine {
     const o = this.#options;
     return new ViewEngine({
-      selfId: this.id, view, plans, listen, mailboxBytes: this.#mailboxBytes,
+      selfId: this.id, view, plans, listen, mailboxBytes: this.#mailboxBytes, spares: this.#spares,
       connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
       ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
       ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
@@ -216,6 +227,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
     await this.#previous?.close();
     await this.#engine.close();
+    await this.#spares.close();
     this.#leaving?.reject(new ClosedError('this group'));
   }
 
@@ -228,9 +240,10 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   /** Where this member is: the view, whether a change is being installed, and the previous view's rows. */
-  status(): { vid: number; members: readonly number[]; installing: boolean; stopped: string | null; previous: MembershipRow[] | null; subgroups: Record<string, unknown> } {
+  status(): { vid: number; members: readonly number[]; installing: boolean; stopped: string | null; lastInstall: Record<string, number> | null; previous: MembershipRow[] | null; subgroups: Record<string, unknown> } {
     return {
       vid: this.view.vid, members: this.view.members, installing: this.#installing, stopped: this.#stopped?.message ?? null,
+      lastInstall: this.#lastInstall,
       previous: this.#previous && !this.#previous.closed ? this.#previous.membership() : null,
       subgroups: Object.fromEntries([...this.#handles].map(([name, h]) => [name, h.state()])),
     };
@@ -302,13 +315,8 @@ export class Group extends EventEmitter<GroupEvents> {
    */
   async #install(old: ViewEngine, change: Change): Promise<void> {
     this.#installing = true;
-    const unsent = new Map<string, Outgoing[]>();
-    for (const [name, channel] of old.channels) {
-      const trim = change.trims[channel.subgroupIndex]![old.shardOf.get(name)!]!;
-      channel.deliverTrim(trim);
-      unsent.set(name, channel.takeUnsent(trim));
-    }
-    for (const [name, handle] of this.#handles) handle.detach(unsent.get(name) ?? []);
+    const T: Array<[string, number]> = [['commit', performance.now()]]; // phases, for status().lastInstall
+    for (const [name, handle] of this.#handles) handle.detach(old.channels.get(name)?.finishView(change.trims) ?? []);
     const next = change.next;
     if (!next.members.includes(this.id)) return this.#removed(old, next.vid);
 
@@ -320,14 +328,17 @@ export class Group extends EventEmitter<GroupEvents> {
       this.emit('error', error as Error);
       return;
     }
+    T.push(['engine', performance.now()]);
     this.#previous = old;
     // Peers' ports are not known yet: the grants and the layout are, and those are what expect() needs.
     engine.listen(next.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
     old.protocol.publishNextPort(change.proposal, engine.port);
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
+    T.push(['ports', performance.now()]);
     if (this.#closed) { await engine.close(); return; }
     const unreachable = await engine.connectReachable(addresses, timeoutMs).catch(() => next.members.filter((m) => m !== this.id));
+    T.push(['connected', performance.now()]);
     if (this.#closed) { await engine.close(); return; }
     this.#engine = engine;
     for (const [name, handle] of this.#handles) {
@@ -343,8 +354,13 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#stepAll();
     for (const handle of this.#handles.values()) for (const m of change.removed) handle.memberGone(m);
     this.emit('view', next, change.removed);
+    void engine.whenReady(timeoutMs).then(() => {
+      T.push(['ready', performance.now()]);
+      this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
+    }, () => {});
     this.#previous = null;
     await old.close();
+    this.#fillSpares();
   }
 
   /**
@@ -385,6 +401,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#closed = true;
     for (const o of this.#objects.values()) o.close();
     await old.close();
+    await this.#spares.close();
   }
 
   #checkOpen(): void {

@@ -14,6 +14,7 @@ import { fnv1a } from '../hash.js';
 import { ViewChangeProtocol } from '../membership/protocol.js';
 import type { ViewSpec } from '../membership/view-change.js';
 import { MemberRuntime } from '../member/runtime.js';
+import type { SpareWorkers } from '../member/spare-workers.js';
 import { MEMBERSHIP_COLUMNS, multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { ShardChannel } from '../multicast/shard.js';
@@ -48,6 +49,8 @@ export interface EngineOptions {
   connectTimeoutMs: number;
   mailboxBytes: number;
   fabric?: FabricChoice;
+  /** Warm workers to run this view's predicate and rdmc workers on (ts/member/spare-workers.ts). */
+  spares?: SpareWorkers;
   /** Asks the group for a step soon. */
   schedule: () => void;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
@@ -70,8 +73,6 @@ export class ViewEngine {
   readonly channels = new Map<string, ShardChannel>();
   /** The same, by point-to-point tag. */
   readonly byTag = new Map<number, ShardChannel>();
-  /** Shard index of each channel, by subgroup name. */
-  readonly shardOf = new Map<string, number>();
   /** Every member of the view is connected to every other (the start barrier passed): shards may send. */
   ready = false;
   readonly #readyWaiters: Array<() => void> = [];
@@ -110,8 +111,8 @@ export class ViewEngine {
         columns,
         ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
         ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
-      }, ids, map.DYNAMIC_BASE);
-      this.rdmc = rdmcGroups.length > 0 ? RdmcNode.onRuntime(this.runtime, rdmcGroups, rdmcBase) : null;
+      }, ids, map.DYNAMIC_BASE, options.spares?.take('predicate'));
+      this.rdmc = rdmcGroups.length > 0 ? RdmcNode.onRuntime(this.runtime, rdmcGroups, rdmcBase, options.spares?.take('rdmc')) : null;
     } catch (error) {
       this.runtime.close();
       throw error;
@@ -139,7 +140,6 @@ export class ViewEngine {
         });
         this.channels.set(plan.name, channel);
         this.byTag.set(channel.tag, channel);
-        this.shardOf.set(plan.name, shardIndex);
       });
     }
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));

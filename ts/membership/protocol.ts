@@ -25,20 +25,16 @@
 // Why no split brain: a change needs a majority of the current view (hasMajority); a minority stops.
 
 import type { Arena } from '../arena.js';
+import type { TableFabric } from '../fabric/fabric.js';
 import type { SubgroupPlan } from '../group/config.js';
 import { MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
 import type { Column, SstLayout } from '../sst/layout.js';
 import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, type ViewSpec } from './view-change.js';
 
-/** What a member can write to its peers: its own row's ranges, to every connected peer. */
-export interface TableWriter {
-  writeAll(offset: number, length: number): number;
-}
-
 export interface ProtocolParts {
   arena: Arena;
   layout: SstLayout;
-  fabric: TableWriter;
+  fabric: Pick<TableFabric, 'writeAll'>;
   selfId: number;
   view: ViewSpec;
   plans: readonly SubgroupPlan[];

@@ -13,7 +13,7 @@
 
 import type { Arena } from '../arena.js';
 import { MessageTooLargeError, PeerFailedError, ConfigError } from '../errors.js';
-import type { NativeFabric } from '../fabric/native.js';
+import type { TableFabric } from '../fabric/fabric.js';
 import { WriteStatus } from '../fabric/fabric.js';
 import type { SstLayout } from '../sst/layout.js';
 import { MAILBOX_COLUMNS } from './layout.js';
@@ -31,7 +31,7 @@ export class Mailboxes {
   /** Largest payload one record carries: half a mailbox, so a record always fits after a skip. */
   readonly maxPayload: number;
   readonly #arena: Arena;
-  readonly #fabric: NativeFabric;
+  readonly #fabric: TableFabric;
   readonly #layout: SstLayout;
   readonly #selfRow: number;
   readonly #written: number; // column offsets
@@ -44,7 +44,7 @@ export class Mailboxes {
   readonly #queues: Pending[][];
   readonly #failed = new Map<number, Error>();
 
-  constructor(arena: Arena, fabric: NativeFabric, layout: SstLayout, selfId: number, boxBytes: number) {
+  constructor(arena: Arena, fabric: TableFabric, layout: SstLayout, selfId: number, boxBytes: number) {
     this.#arena = arena;
     this.#fabric = fabric;
     this.#layout = layout;

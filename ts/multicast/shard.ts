@@ -18,7 +18,7 @@
 
 import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, MessageTooLargeError, PeerFailedError, assert } from '../errors.js';
-import type { NativeFabric } from '../fabric/native.js';
+import type { TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../group/config.js';
 import type { OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
@@ -33,7 +33,7 @@ export type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array
 
 export interface ShardParts {
   arena: Arena;
-  fabric: NativeFabric;
+  fabric: TableFabric;
   layout: SstLayout;
   selfId: number;
   plan: SubgroupPlan;
@@ -311,6 +311,16 @@ export class ShardChannel implements OrderedChannel {
     for (const m of this.#queue.splice(0)) out.push({ ...m, carried: false });
     this.#closed = true;
     return out;
+  }
+
+  /**
+   * @internal The end of the view, by a committed change's trims (per subgroup, per shard): delivers up to
+   * this shard's trim and returns this member's messages to send again in the next view.
+   */
+  finishView(trims: readonly (readonly (readonly number[])[])[]): Outgoing[] {
+    const trim = trims[this.subgroupIndex]![this.#p.shardIndex]!;
+    this.deliverTrim(trim);
+    return this.takeUnsent(trim);
   }
 
   /** @internal Messages of the previous view to send first (takeUnsent there). */

@@ -18,6 +18,7 @@ import type { NativeFabric } from '../fabric/native.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import { MemberRuntime } from '../member/runtime.js';
+import { startWorker, type Spare } from '../member/spare-workers.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
 import { RDMC_CHANNEL, RdmcLayout, type RdmcGroupLayout, type RdmcGroupSpec } from './layout.js';
@@ -168,9 +169,9 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
    * RDMC groups on a runtime shared with an SST, laid out from `base`, with the worker started. The owner
    * grants each peer `layout.grantsFor(runtime.id, peer)` with its other ranges and connects the runtime.
    */
-  static onRuntime(runtime: MemberRuntime, groups: RdmcGroupSpec[], base: number): RdmcNode {
+  static onRuntime(runtime: MemberRuntime, groups: RdmcGroupSpec[], base: number, spare?: Spare | null): RdmcNode {
     const node = new RdmcNode({ id: runtime.id, listen: runtime.address, groups }, { runtime, base });
-    node.startWorker();
+    node.startWorker(spare);
     return node;
   }
 
@@ -202,13 +203,13 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
     this.startWorker();
   }
 
-  private startWorker(): void {
+  private startWorker(spare?: Spare | null): void {
     const data: RdmcWorkerData = {
       memory: this.arena.memory, fabricHandle: this.fabric.handle, self: this.id,
       groups: this.layout.groups.map((g) => ({ ...g, members: [...g.members] })),
       ownsRing0: this.ownsRuntime, ring0PollMs: this.options.failurePollMs ?? 20,
     };
-    this.worker = new Worker(new URL('../../workers/rdmc-worker.js', import.meta.url), { workerData: data });
+    this.worker = startWorker('rdmc', data, spare);
     this.worker.on('message', (r: RdmcReport) => this.onReport(r));
     this.worker.on('error', (err) => this.emit('error', err));
   }

@@ -23,6 +23,7 @@ import { ClosedError, ConfigError, assert } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import { MemberRuntime } from '../member/runtime.js';
+import { startWorker, type Spare } from '../member/spare-workers.js';
 import type { NativeFabric } from '../fabric/native.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
@@ -145,10 +146,10 @@ export class SstMember extends EventEmitter<SstEvents> {
    * groups), laid out at `base`, with its worker started. The owner grants each peer `layout.grantsFor`
    * together with its other ranges in runtime.expect(), connects the runtime, then calls `watch()`.
    */
-  static onRuntime(runtime: MemberRuntime, options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs' | 'fabric'>, memberIds: readonly number[], base: number): SstMember {
+  static onRuntime(runtime: MemberRuntime, options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs' | 'fabric'>, memberIds: readonly number[], base: number, spare?: Spare | null): SstMember {
     const member = new SstMember({ ...options, id: runtime.id, listen: runtime.address }, runtime);
     const layout = member.plan(memberIds, base);
-    member.startWorker(layout, layout.rowOf(runtime.id));
+    member.startWorker(layout, layout.rowOf(runtime.id), spare);
     return member;
   }
 
@@ -180,7 +181,7 @@ export class SstMember extends EventEmitter<SstEvents> {
     return layout;
   }
 
-  private startWorker(layout: SstLayout, selfRow: number): void {
+  private startWorker(layout: SstLayout, selfRow: number, spare?: Spare | null): void {
     const data: PredicateWorkerData = {
       memory: this.arena.memory,
       fabricHandle: this.fabric.handle,
@@ -193,7 +194,7 @@ export class SstMember extends EventEmitter<SstEvents> {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       suspicionTimeoutMs: this.options.suspicionTimeoutMs,
     };
-    const worker = new Worker(new URL('../../workers/predicate-worker.js', import.meta.url), { workerData: data });
+    const worker = startWorker('predicate', data, spare);
     this.worker = worker;
     worker.on('error', (err) => this.emit('error', err));
     this.workerReady = new Promise((resolve, reject) => {
