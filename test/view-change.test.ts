@@ -53,7 +53,7 @@ test('view change: the simulation catches a new leader that ignores its failed p
 });
 
 test('squall sim: runs seeds, prints JSON, refuses a bad flag', async () => {
-  const ok = startCli(['sim', '--seed', '7', '--runs', '50', '--json']);
+  const ok = startCli(['sim', '--level', 'rules', '--seed', '7', '--runs', '50', '--json']);
   assert.is(await ok.exit, 0, ok.err);
   const result = JSON.parse(ok.out.trim().split('\n').pop()!) as { runs: number; installed: number; minority: number };
   assert.is(result.runs, 50);

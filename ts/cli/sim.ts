@@ -1,49 +1,81 @@
-// `squall sim [--seed S] [--runs N] [--json]`: the seeded view-change simulation (ts/sim/view-change-sim.ts)
-// over seeds S, S+1, …, S+N−1. A violation prints the seed and the command that replays it, and exits 1.
+// `squall sim [--level group|rules] [--seed S] [--runs N] [--trace] [--json]`: the seeded view-change
+// simulations over seeds S, S+1, …, S+N−1. A violation prints the seed and the command that replays it,
+// and exits 1.
+//
+//   group  (default) ts/sim/group-sim.ts: 3–9 members running the real shard and view-change code over a
+//          simulated fabric, with crashes, partitions and ragged delays
+//   rules  ts/sim/view-change-sim.ts: the rules of a view change as pure functions, one shard, crashes and
+//          leaders failing mid-change
 
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { GroupSim } from '../sim/group-sim.js';
 import { SimulationViolation } from '../sim/shard-sim.js';
 import { runViewChange } from '../sim/view-change-sim.js';
 import { cliArgs } from './args.js';
 import { progressOnStderr } from './progress.js';
 
-const HELP = `squall sim [--seed S] [--runs N] [--json]
+const HELP = `squall sim [--level group|rules] [--seed S] [--runs N] [--trace] [--json]
 
-Runs the view-change simulation: a shard of 3–9 members under ordered load, crashes with half-received
-messages, the leader sometimes failing mid-change, the ragged trim; checks virtual synchrony in each run.
-  --seed S   first seed (default 1)
-  --runs N   how many seeds (default 1000)
-  --json     print {"runs", "installed", "minority", "seconds"} on stdout
+Runs a seeded view-change simulation and checks every run.
+  --level group  (default) 3–9 members run the real shard and view-change code over a simulated fabric:
+                 ordered load from every member, crashes, partitions, ragged delays; checks total order,
+                 virtual synchrony, one view per vid, nothing delivered after a member stopped, each
+                 sender's order, and that the live majority settles with every message delivered
+  --level rules  the view-change rules as pure functions: one shard, crashes, leaders failing mid-change
+  --seed S       first seed (default 1)
+  --runs N       how many seeds (default 1000)
+  --trace        print each step of the view changes (group level; for replaying one seed)
+  --json         print a summary object on stdout
 `;
 
 export async function run(argv: string[]): Promise<void> {
   const values = cliArgs('sim', () => parseArgs({
     args: argv,
-    options: { seed: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+      level: { type: 'string' }, seed: { type: 'string' }, runs: { type: 'string' }, trace: { type: 'boolean' },
+      json: { type: 'boolean' }, help: { type: 'boolean' },
+    },
   }).values);
   if (values.help) { process.stdout.write(HELP); return; }
+  const level = values.level ?? 'group';
+  if (level !== 'group' && level !== 'rules') throw new ConfigError(`--level must be 'group' or 'rules', got '${level}'`);
   const seed = Number(values.seed ?? 1);
   const runs = Number(values.runs ?? 1000);
   if (!Number.isSafeInteger(seed)) throw new ConfigError(`--seed must be an integer, got '${values.seed}'`);
   if (!Number.isInteger(runs) || runs < 1) throw new ConfigError(`--runs must be a positive integer, got '${values.runs}'`);
   const progress = progressOnStderr('sim');
+  const trace = values.trace ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
   const started = performance.now();
-  let installed = 0;
+  /** Runs that installed a new view; the rest kept view 0 or left only a minority. */
+  let changed = 0;
+  let faults = 0;
   const tenth = Math.max(1, Math.floor(runs / 10));
   for (let i = 0; i < runs; i++) {
     try {
-      if (runViewChange(seed + i).installed) installed++;
+      if (level === 'rules') {
+        if (runViewChange(seed + i).installed) changed++;
+      } else {
+        const r = new GroupSim({ seed: seed + i, ...(trace ? { trace } : {}) }).run();
+        if (r.views > 0) changed++;
+        faults += r.faults.length;
+      }
     } catch (error) {
       if (!(error instanceof SimulationViolation)) throw error;
-      process.stderr.write(`squall sim: violation in seed ${seed + i}: ${error.message}\nreplay: npx squall sim --seed ${seed + i} --runs 1\n`);
+      process.stderr.write(`squall sim: violation in seed ${seed + i}: ${error.message}\nreplay: npx squall sim --level ${level} --seed ${seed + i} --runs 1${level === 'group' ? ' --trace' : ''}\n`);
       process.exitCode = 1;
       return;
     }
     if ((i + 1) % tenth === 0) progress(`${i + 1} of ${runs} runs, no violation`);
   }
-  const seconds = (performance.now() - started) / 1000;
-  const result = { runs, installed, minority: runs - installed, seconds: Number(seconds.toFixed(2)) };
+  const seconds = Number(((performance.now() - started) / 1000).toFixed(2));
+  if (level === 'rules') {
+    const result = { level, runs, installed: changed, minority: runs - changed, seconds };
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${changed} installed a new view, ${runs - changed} left a minority that stopped) in ${seconds.toFixed(1)} s\n`);
+    return;
+  }
+  const result = { level, runs, viewChanges: changed, faults, seconds };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${installed} installed a new view, ${runs - installed} left a minority that stopped) in ${seconds.toFixed(1)} s\n`);
+  else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${faults} faults injected; ${changed} runs installed a new view) in ${seconds.toFixed(1)} s\n`);
 }

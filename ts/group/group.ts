@@ -143,10 +143,10 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#spares.fill(large ? ['predicate', 'rdmc'] : ['predicate']);
   }
 
-  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string): ViewEngine {
+  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string, previousSize?: number): ViewEngine {
     const o = this.#options;
     return new ViewEngine({
-      selfId: this.id, view, plans, listen, mailboxBytes: this.#mailboxBytes, spares: this.#spares,
+      selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), mailboxBytes: this.#mailboxBytes, spares: this.#spares,
       connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
       ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
       ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
@@ -322,7 +322,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
     let engine: ViewEngine;
     try {
-      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`);
+      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`, old.view.members.length);
     } catch (error) {
       this.#stop(error as Error);
       this.emit('error', error as Error);
@@ -346,17 +346,19 @@ export class Group extends EventEmitter<GroupEvents> {
       if (channel) handle.attach(channel);
       else handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${next.vid}`));
     }
-    this.installedAt = performance.now();
     this.#installing = false;
     engine.start(() => this.#stepAll());
     for (const m of next.members) if (m !== this.id && !addresses.some((a) => a.id === m)) unreachable.push(m);
     for (const m of new Set(unreachable)) this.#memberFailed(engine, m, 'UNREACHABLE');
     this.#stepAll();
     for (const handle of this.#handles.values()) for (const m of change.removed) handle.memberGone(m);
-    this.emit('view', next, change.removed);
+    // Installed once the start barrier passes (more than half of the old view connected in the new one).
     void engine.whenReady(timeoutMs).then(() => {
-      T.push(['ready', performance.now()]);
+      if (this.#engine !== engine || this.#closed) return;
+      this.installedAt = performance.now();
+      T.push(['ready', this.installedAt]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
+      this.emit('view', next, change.removed);
     }, () => {});
     this.#previous = null;
     await old.close();

@@ -42,6 +42,8 @@ export interface EngineOptions {
   selfId: number;
   view: ViewSpec;
   plans: readonly SubgroupPlan[];
+  /** Members of the previous view (the start barrier needs more than half of them); none for view 0. */
+  previousSize?: number;
   /** Where this member accepts connections in this view ('host:0' picks a port). */
   listen: string;
   heartbeatIntervalMs?: number;
@@ -123,7 +125,7 @@ export class ViewEngine {
     Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(selfId), layout.column('vid')) >> 2, view.vid);
     this.mailboxes = new Mailboxes(arena, fabric, layout, selfId, options.mailboxBytes);
     this.protocol = new ViewChangeProtocol({
-      arena, layout, fabric, selfId, view, plans,
+      arena, layout, fabric, selfId, view, plans, previousSize: options.previousSize ?? view.members.length,
       wedge: () => { for (const c of this.channels.values()) c.wedge(); },
     });
     for (const plan of plans) {

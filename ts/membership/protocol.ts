@@ -38,6 +38,10 @@ export interface ProtocolParts {
   selfId: number;
   view: ViewSpec;
   plans: readonly SubgroupPlan[];
+  /** Members of the view this one came from (the start barrier needs more than half of them); default this view's. */
+  previousSize?: number;
+  /** The ragged trim rule (default raggedTrim); the simulator swaps in wrong ones to show its checks fail. */
+  trim?: (numReceivedOfLive: ReadonlyArray<ArrayLike<number>>) => number[];
   /** Called once, when this member wedges: every shard stops sending and freezes its counters. */
   wedge: () => void;
 }
@@ -125,14 +129,22 @@ export class ViewChangeProtocol {
   }
 
   /**
-   * Whether every member of the view nobody suspects is connected to every other: only then may shards
-   * send, for a write to a member whose connection is still being made would be lost.
+   * The start barrier: every member of the view nobody suspects is connected to every other — only then
+   * may shards send, for a write to a member whose connection is still being made would be lost — and
+   * they are more than half of the view this one came from. A view that passes it is installed. Each
+   * member applies one change per view, so two views with one vid can never both pass: each would need
+   * more than half of the same previous view.
    */
   allInstalled(): boolean {
     const suspects = this.suspects();
     const { members } = this.#p.layout;
-    for (let r = 0; r < this.#n; r++) if (!suspects.has(members[r]!) && this.#i32(r, this.#c.installed) !== this.view.vid + 1) return false;
-    return true;
+    let installed = 0;
+    for (let r = 0; r < this.#n; r++) {
+      const done = this.#i32(r, this.#c.installed) === this.view.vid + 1;
+      if (!done && !suspects.has(members[r]!)) return false;
+      if (done) installed++;
+    }
+    return hasMajority(this.#p.previousSize ?? this.#n, installed);
   }
 
   /** Publishes where this member accepts connections in the view that proposal `proposal` makes. */
@@ -260,7 +272,7 @@ export class ViewChangeProtocol {
         const r = this.#p.layout.rowOf(m);
         return shard.senders.map((_, rank) => this.#i64(r, this.#numReceivedCols[g]!, rank));
       });
-      raggedTrim(rows).forEach((t, rank) => { out[s * S + rank] = t; });
+      (this.#p.trim ?? raggedTrim)(rows).forEach((t, rank) => { out[s * S + rank] = t; });
     });
     return out;
   }

@@ -1,0 +1,491 @@
+// A group of members in one process over a simulated fabric (issue 5): each member runs the real
+// ShardChannel, Mailboxes, SubgroupChannel and ViewChangeProtocol over its own arena and SST layout — the
+// code a member process runs — and only the fabric is simulated. A write is copied out of the writer's
+// arena when it is made and queued on the link to its peer; links are FIFO, and a seeded scheduler
+// decides when each queued write lands, when each member steps, who sends, and which faults strike:
+//
+//   crash       a member stops; each of its links still delivers a random prefix of what it had queued;
+//               each survivor suspects it after a random delay (its heartbeat stalled)
+//   partition   the members split in two; writes across the cut are lost from then on, and each side
+//               suspects the other after a random delay. The minority must stop; the majority goes on
+//   delay       every link runs at its own pace, so members see each other's rows late and raggedly
+//
+// A member installs the next view as a Group does: it ends the old view by the committed trim, builds
+// fresh tables for the next, "connects" once every member of the next view has built its own (or is
+// unreachable, which it then suspects), passes the start barrier, and its handle sends again what the old
+// view did not deliver. Checks, after every run (SimulationViolation names the seed):
+//
+//   total order       members that leave view v for the same next view delivered the same sequence in v
+//   prefix            anything any member delivered in v — one that crashed or stopped included — is a
+//                     prefix of that sequence
+//   one view per vid  no two members install different member lists under one vid
+//   no delivery after exclusion  a stopped (partitioned or removed) member delivers nothing more
+//   sender order      each sender's messages are delivered in its order, each once
+//   liveness          once faults stop, the live majority ends in one view and delivers every message
+//                     its senders sent
+
+import { Arena } from '../arena.js';
+import * as map from '../generated/memory-map.js';
+import { WriteStatus, type TableFabric } from '../fabric/fabric.js';
+import { planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from '../group/config.js';
+import { SubgroupChannel } from '../group/subgroup-channel.js';
+import { ViewChangeProtocol, type Change } from '../membership/protocol.js';
+import { raggedTrim, type ViewSpec } from '../membership/view-change.js';
+import { multicastColumns } from '../multicast/layout.js';
+import { Mailboxes } from '../multicast/mailboxes.js';
+import { ShardChannel } from '../multicast/shard.js';
+import { SstLayout } from '../sst/layout.js';
+import { check, prng } from './shard-sim.js';
+
+export interface GroupSimOptions {
+  seed: number;
+  /** Members of view 0: 3–9. Default from the seed. */
+  members?: number;
+  /** Messages each member sends. Default 40. */
+  messages?: number;
+  /** Called with a line for each step of a view change (squall sim --trace). */
+  trace?: (line: string) => void;
+  /** Deliberate bugs, to show the checks catch them (see Mutation). */
+  mutation?: Mutation;
+}
+
+/**
+ * Deliberate bugs for showing that the checks can fail:
+ *   short-trim        the trim stops one message short of what every survivor received (an off-by-one)
+ *   no-resend         a sender forgets what the old view did not deliver instead of sending it again
+ *   max-trim          the trim is the most any member received rather than the least
+ *   barrier-own-view  a new view's start barrier needs a majority of its own members, not of the
+ *                     previous view's (a minority that applied a commit could install its view)
+ */
+export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view';
+
+export interface GroupSimResult {
+  seed: number;
+  members: number;
+  faults: string[];
+  /** Views installed (the highest vid any member reached). */
+  views: number;
+  delivered: number;
+  steps: number;
+}
+
+const MAILBOX_BYTES = 4096;
+/**
+ * Arenas of finished runs, zeroed for the next: each is a shared WebAssembly.Memory, and thousands of runs
+ * allocating fresh ones exhaust the address space (each reserves guard pages) before the collector runs.
+ */
+const freeArenas: Arena[] = [];
+/** How long a member waits for the others to build a new view before it goes on without them. */
+const CONNECT_TIMEOUT_TICKS = 5000;
+const ARENA_BYTES = 1 << 20;
+
+/** One write in flight on a link: the bytes as they were when written, and where they land. */
+interface Write { offset: number; bytes: Uint8Array }
+
+/** One member's tables, shard and protocol for one view. */
+interface MemberView {
+  view: ViewSpec;
+  arena: Arena;
+  layout: SstLayout;
+  channel: ShardChannel;
+  mailboxes: Mailboxes;
+  protocol: ViewChangeProtocol;
+  /** Connected to every member of the view that is reachable (announceInstalled done). */
+  connected: boolean;
+  ready: boolean;
+  /** The tick it was built: a member waits so long for the others to build theirs (connectTimeoutMs). */
+  builtAt: number;
+}
+
+interface SimMember {
+  id: number;
+  alive: boolean;
+  /** Side of the current partition (0 when none). */
+  side: number;
+  current: MemberView | null;
+  /** The view being connected, after a commit. */
+  next: MemberView | null;
+  handle: SubgroupChannel | null;
+  stopped: string | null;
+  /** What this member delivered: `vid:sender:k` per message. */
+  delivered: string[];
+  sent: number;
+  dirty: boolean;
+  /** Members this member has reported to its protocol as suspected, per vid. */
+  suspected: Set<string>;
+}
+
+export class GroupSim {
+  readonly seed: number;
+  readonly n: number;
+  readonly #rand: () => number;
+  readonly #config: GroupConfig;
+  readonly #members: SimMember[];
+  /** Queued writes per link `vid:from:to`. */
+  readonly #links = new Map<string, Write[]>();
+  /** Suspicions to raise later: at step `at`, member `who` suspects `whom` in view `vid`. */
+  #timers: Array<{ at: number; who: number; whom: number; vid: number }> = [];
+  readonly #installed = new Map<number, string>();
+  readonly #faults: string[] = [];
+  readonly #arenas: Arena[] = [];
+  readonly #messages: number;
+  readonly #trace: (line: string) => void;
+  readonly #mutation: GroupSimOptions['mutation'];
+  #tick = 0;
+
+  constructor(options: GroupSimOptions) {
+    this.seed = options.seed;
+    this.#rand = prng(options.seed);
+    this.n = options.members ?? 3 + Math.floor(this.#rand() * 7);
+    this.#messages = options.messages ?? 40;
+    this.#trace = options.trace ?? (() => {});
+    this.#mutation = options.mutation;
+    const ids = Array.from({ length: this.n }, (_, i) => i);
+    this.#config = validateGroupConfig({
+      members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
+      subgroups: { log: { shards: 1, members: { min: 1, max: 9 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 3 } },
+    });
+    this.#members = ids.map((id) => ({
+      id, alive: true, side: 0, current: null, next: null, handle: null, stopped: null,
+      delivered: [], sent: 0, dirty: true, suspected: new Set(),
+    }));
+    const view: ViewSpec = { vid: 0, members: ids };
+    for (const m of this.#members) {
+      m.current = this.#build(m, view);
+      m.handle = new SubgroupChannel('log', m.id, m.current.channel);
+      m.handle.onDeliver((sender, version, bytes) => this.#record(m, sender, version, bytes));
+    }
+    for (const m of this.#members) this.#connect(m, m.current!);
+  }
+
+  /** Runs the scenario: load, faults for a while, then quiet until every live member settles. */
+  run(): GroupSimResult {
+    try {
+      return this.#run();
+    } finally {
+      for (const a of this.#arenas.splice(0)) {
+        a.u8.fill(0, map.DYNAMIC_BASE);
+        freeArenas.push(a);
+      }
+    }
+  }
+
+  #run(): GroupSimResult {
+    const r = this.#rand;
+    const crashes = Math.floor(r() * Math.min(3, Math.ceil(this.n / 2)));
+    const partition = r() < 0.3;
+    const faultSteps: number[] = [];
+    for (let i = 0; i < crashes; i++) faultSteps.push(50 + Math.floor(r() * 2500));
+    const partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
+    const limit = 400_000;
+    for (this.#tick = 0; this.#tick < limit; this.#tick++) {
+      if (faultSteps.includes(this.#tick)) this.#crashOne();
+      if (this.#tick === partitionAt) this.#partition();
+      for (const t of this.#timers.filter((x) => x.at <= this.#tick)) this.#suspect(t.who, t.whom, t.vid);
+      this.#timers = this.#timers.filter((x) => x.at > this.#tick);
+      const x = r();
+      if (x < 0.45) this.#deliverOne();
+      else if (x < 0.85) this.#stepOne();
+      else this.#sendOne();
+      if (this.#tick > 3000 && this.#tick % 500 === 0 && this.#settled()) break;
+    }
+    this.#checkAll();
+    const vids = [...this.#installed.keys()];
+    return {
+      seed: this.seed, members: this.n, faults: this.#faults, views: Math.max(...vids),
+      delivered: Math.max(...this.#members.map((m) => m.delivered.length)), steps: this.#tick,
+    };
+  }
+
+  // ---- building views ---------------------------------------------------------------------------------
+
+  #build(m: SimMember, view: ViewSpec, previousSize = view.members.length): MemberView {
+    const plans: SubgroupPlan[] = planView(this.#config, view.members);
+    const columns = multicastColumns(plans, view.members.length, MAILBOX_BYTES);
+    const layout = new SstLayout(columns, view.members);
+    const arena = freeArenas.pop() ?? Arena.create({ memberId: m.id, bytes: ARENA_BYTES });
+    this.#arenas.push(arena);
+    const fabric = this.#fabric(m, view.vid);
+    const mailboxes = new Mailboxes(arena, fabric, layout, m.id, MAILBOX_BYTES);
+    ShardChannel.initialize(arena, layout, plans[0]!);
+    Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(m.id), layout.column('vid')) >> 2, view.vid);
+    const channel = new ShardChannel({
+      arena, fabric, layout, selfId: m.id, plan: plans[0]!, shardIndex: 0, mailboxes, rdmc: plans[0]!.shards[0]!.senders.map(() => null),
+      schedule: () => { m.dirty = true; }, vid: view.vid,
+    });
+    const mv: MemberView = { view, arena, layout, channel, mailboxes, connected: false, ready: false, builtAt: this.#tick, protocol: null! };
+    mv.protocol = new ViewChangeProtocol({
+      arena, layout, fabric, selfId: m.id, view, plans, previousSize, wedge: () => channel.wedge(),
+      ...(this.#mutation === 'max-trim' ? { trim: maxTrim } : this.#mutation === 'short-trim' ? { trim: shortTrim } : {}),
+    });
+    return mv;
+  }
+
+  /** The simulated fabric of member `m` in view `vid`: writes are copied now and land later. */
+  #fabric(m: SimMember, vid: number): TableFabric {
+    const sim = this;
+    const peersOf = () => {
+      const mv = m.current?.view.vid === vid ? m.current : m.next?.view.vid === vid ? m.next : null;
+      return mv ? mv.view.members.filter((p) => p !== m.id) : [];
+    };
+    const arenaOf = () => (m.current?.view.vid === vid ? m.current.arena : m.next?.view.vid === vid ? m.next.arena : null);
+    const send = (peer: number, offset: number, length: number) => {
+      const arena = arenaOf();
+      if (!m.alive || !arena || !sim.#reachable(m.id, peer, vid)) return;
+      const key = `${vid}:${m.id}:${peer}`;
+      let q = sim.#links.get(key);
+      if (!q) sim.#links.set(key, q = []);
+      q.push({ offset, bytes: arena.u8.slice(offset, offset + length) });
+    };
+    return {
+      write(peer, offset, length) { send(peer, offset, length); return WriteStatus.Ok; },
+      writeBatch(peer, ranges, count) {
+        for (let i = 0; i < count; i++) send(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+        return WriteStatus.Ok;
+      },
+      writeAll(offset, length) {
+        const peers = peersOf();
+        for (const p of peers) send(p, offset, length);
+        return peers.length;
+      },
+    };
+  }
+
+  /** A connection exists between a and b in view vid: both built it, both alive, same side. */
+  #reachable(a: number, b: number, vid: number): boolean {
+    const A = this.#members[a]!, B = this.#members[b]!;
+    const built = (x: SimMember) => x.current?.view.vid === vid || x.next?.view.vid === vid;
+    return A.alive && B.alive && A.side === B.side && built(A) && built(B);
+  }
+
+  /** Connects when every member of the view built its tables or is unreachable for good (then suspected). */
+  #connect(m: SimMember, mv: MemberView): boolean {
+    const waiting = mv.view.members.some((p) => {
+      if (p === m.id) return false;
+      const P = this.#members[p]!;
+      const gone = !P.alive || P.side !== m.side || P.stopped !== null;
+      return !gone && !(P.current?.view.vid === mv.view.vid || P.next?.view.vid === mv.view.vid);
+    });
+    if (waiting && this.#tick - mv.builtAt < CONNECT_TIMEOUT_TICKS) return false;
+    mv.connected = true;
+    if (m.next === mv) {
+      m.current = mv;
+      m.next = null;
+      m.handle!.attach(mv.channel);
+    }
+    mv.protocol.announceInstalled();
+    for (const p of mv.view.members) if (p !== m.id && !this.#reachable(m.id, p, mv.view.vid)) this.#suspect(m.id, p, mv.view.vid);
+    m.dirty = true;
+    return true;
+  }
+
+  #viewInstalled(view: ViewSpec): void {
+    const members = view.members.join(',');
+    const seen = this.#installed.get(view.vid);
+    this.#trace(`t=${this.#tick} view ${view.vid} [${members}] installed`);
+    check(seen === undefined || seen === members, `seed ${this.seed}: two views with vid ${view.vid}: [${seen}] and [${members}] (faults: ${this.#faults.join("; ")}; at ${this.#tick})`);
+    this.#installed.set(view.vid, members);
+  }
+
+  // ---- what happens ---------------------------------------------------------------------------------------
+
+  #record(m: SimMember, sender: number, version: bigint, bytes: Uint8Array): void {
+    check(m.stopped === null, `seed ${this.seed}: member ${m.id} delivered after it stopped (${m.stopped})`);
+    const k = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+    m.delivered.push(`${Number(version >> 32n)}:${sender}:${k}`);
+  }
+
+  #deliverOne(): void {
+    const keys = [...this.#links.keys()].filter((k) => this.#links.get(k)!.length > 0);
+    if (keys.length === 0) return;
+    const key = keys[Math.floor(this.#rand() * keys.length)]!;
+    const [vid, from, to] = key.split(':').map(Number) as [number, number, number];
+    const w = this.#links.get(key)!.shift()!;
+    const dst = this.#members[to]!;
+    if (!dst.alive || dst.side !== this.#members[from]!.side) return;
+    const mv = dst.current?.view.vid === vid ? dst.current : dst.next?.view.vid === vid ? dst.next : null;
+    if (!mv) return; // the receiver closed that view's tables
+    mv.arena.u8.set(w.bytes, w.offset);
+    dst.dirty = true;
+  }
+
+  #stepOne(): void {
+    const live = this.#members.filter((m) => m.alive && m.stopped === null);
+    if (live.length === 0) return;
+    const dirty = live.filter((m) => m.dirty);
+    const pool = dirty.length > 0 && this.#rand() < 0.8 ? dirty : live;
+    const m = pool[Math.floor(this.#rand() * pool.length)]!;
+    m.dirty = false;
+    this.#step(m);
+  }
+
+  /** What Group.#stepAll does, for one member. */
+  #step(m: SimMember): void {
+    if (m.next && !m.next.connected) this.#connect(m, m.next);
+    const mv = m.current!;
+    if (mv.connected && !mv.ready && mv.protocol.allInstalled()) {
+      mv.ready = true;
+      this.#viewInstalled(mv.view); // installed: the start barrier passed
+    }
+    if (mv.ready) {
+      mv.mailboxes.poll(() => {});
+      mv.channel.step();
+    }
+    if (m.next) return; // installing
+    const result = mv.protocol.step();
+    if (!result) return;
+    if (result.type === 'partitioned') this.#stop(m, 'partitioned');
+    else this.#apply(m, mv, result.change);
+  }
+
+  /** A committed change, as Group.#install applies it. */
+  #apply(m: SimMember, mv: MemberView, change: Change): void {
+    const before = m.delivered.length;
+    const unsent = mv.channel.finishView(change.trims);
+    this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}, trim ${JSON.stringify(change.trims[0])}, delivers ${m.delivered.length - before} more (${m.delivered.length} in all), sends ${unsent.length} again`);
+    m.handle!.detach(this.#mutation === 'no-resend' ? [] : unsent);
+    if (!change.next.members.includes(m.id)) { this.#stop(m, 'removed'); return; }
+    m.next = this.#build(m, change.next, this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length);
+    m.dirty = true;
+    for (const p of change.next.members) this.#members[p]!.dirty = true;
+  }
+
+  #stop(m: SimMember, why: string): void {
+    m.stopped = why;
+    this.#trace(`t=${this.#tick} member ${m.id} stops: ${why}`);
+    m.handle?.stop(new Error(why));
+  }
+
+  #sendOne(): void {
+    const senders = this.#members.filter((m) => m.alive && m.stopped === null && m.sent < this.#messages);
+    if (senders.length === 0) return;
+    const m = senders[Math.floor(this.#rand() * senders.length)]!;
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setUint32(0, m.sent++, true);
+    m.handle!.send(bytes).catch(() => {});
+    m.dirty = true;
+  }
+
+  #suspect(who: number, whom: number, vid: number): void {
+    const m = this.#members[who]!;
+    if (!m.alive || m.stopped !== null || m.current?.view.vid !== vid || m.suspected.has(`${vid}:${whom}`)) return;
+    if (!m.current.view.members.includes(whom)) return;
+    m.suspected.add(`${vid}:${whom}`);
+    this.#trace(`t=${this.#tick} member ${who} suspects ${whom} in view ${vid}`);
+    m.current.protocol.suspect(whom);
+    m.dirty = true;
+  }
+
+  /** Every live member that sees `victim` as a peer suspects it after a random delay (its heartbeat stalls). */
+  #scheduleSuspicion(victim: number): void {
+    for (const m of this.#members) {
+      if (m.id === victim || !m.alive) continue;
+      const vids = [m.current?.view.vid, m.next?.view.vid].filter((v): v is number => v !== undefined);
+      for (const vid of vids) this.#timers.push({ at: this.#tick + 20 + Math.floor(this.#rand() * 400), who: m.id, whom: victim, vid });
+    }
+  }
+
+  #crashOne(): void {
+    const live = this.#members.filter((m) => m.alive && m.stopped === null);
+    if (live.length <= 1) return;
+    const victim = live[Math.floor(this.#rand() * live.length)]!;
+    victim.alive = false;
+    this.#faults.push(`crash ${victim.id} at ${this.#tick}`);
+    this.#trace(`t=${this.#tick} crash ${victim.id}`);
+    // Each of its links keeps a random prefix of what it had queued; links to it are dead.
+    for (const [key, q] of this.#links) {
+      const [, from, to] = key.split(':').map(Number);
+      if (from === victim.id) q.splice(Math.floor(this.#rand() * (q.length + 1)));
+      if (to === victim.id) q.length = 0;
+    }
+    this.#scheduleSuspicion(victim.id); // and a later view that still has it suspects it on connecting
+  }
+
+  #partition(): void {
+    const live = this.#members.filter((m) => m.alive && m.stopped === null);
+    if (live.length < 3) return;
+    const minority = Math.max(1, Math.floor(this.#rand() * Math.ceil(live.length / 2)));
+    const cut = new Set(live.slice().sort(() => this.#rand() - 0.5).slice(0, minority).map((m) => m.id));
+    for (const m of this.#members) if (cut.has(m.id)) m.side = 1;
+    this.#faults.push(`partition {${[...cut].join(',')}} at ${this.#tick}`);
+    this.#trace(`t=${this.#tick} partition {${[...cut].join(',')}}`);
+    for (const [key, q] of this.#links) {
+      const [, from, to] = key.split(':').map(Number) as [number, number, number];
+      if (cut.has(from) !== cut.has(to)) q.splice(Math.floor(this.#rand() * (q.length + 1)));
+    }
+    for (const a of this.#members) for (const b of this.#members) {
+      if (a.alive && b.alive && a.side !== b.side) {
+        for (const vid of [a.current?.view.vid, a.next?.view.vid].filter((v): v is number => v !== undefined)) {
+          this.#timers.push({ at: this.#tick + 20 + Math.floor(this.#rand() * 400), who: a.id, whom: b.id, vid });
+        }
+      }
+    }
+  }
+
+  /** Nothing in flight, no member installing, every live unstopped member in the same view with nothing queued. */
+  #settled(): boolean {
+    if ([...this.#links.values()].some((q) => q.length > 0) || this.#timers.length > 0) return false;
+    const live = this.#members.filter((m) => m.alive && m.stopped === null);
+    if (live.some((m) => m.dirty || m.next !== null || m.sent < this.#messages || m.handle!.queued > 0)) return false;
+    const vid = live[0]?.current?.view.vid;
+    return live.every((m) => m.current?.view.vid === vid && !m.current?.protocol.wedged);
+  }
+
+  // ---- the checks -----------------------------------------------------------------------------------------
+
+  #checkAll(): void {
+    const s = this.seed;
+    // Per view: the sequence each member delivered in it.
+    const inView = (m: SimMember, vid: number) => m.delivered.filter((d) => Number(d.split(':')[0]) === vid);
+    const vids = [...new Set(this.#members.flatMap((m) => m.delivered.map((d) => Number(d.split(':')[0]))))];
+    for (const vid of vids) {
+      // The longest sequence of view vid is the reference; every member's is a prefix of it, and members
+      // that went on past vid (installed a later view) delivered all of it.
+      const seqs = this.#members.map((m) => inView(m, vid));
+      const longest = seqs.reduce((a, b) => (b.length > a.length ? b : a));
+      for (const [i, seq] of seqs.entries()) {
+        for (let k = 0; k < seq.length; k++) check(seq[k] === longest[k], `seed ${s}: member ${i} delivered ${seq[k]} at position ${k} of view ${vid}, another member ${longest[k]}`);
+        const m = this.#members[i]!;
+        const wentOn = (m.current?.view.vid ?? -1) > vid && m.stopped === null;
+        if (wentOn) check(seq.length === longest.length, `seed ${s}: member ${i} left view ${vid} having delivered ${seq.length} of its ${longest.length} messages (virtual synchrony)`);
+      }
+    }
+    // Sender order: each member delivers each sender's messages in order, once each.
+    for (const m of this.#members) {
+      const next = new Map<number, number>();
+      for (const d of m.delivered) {
+        const [, sender, k] = d.split(':').map(Number) as [number, number, number];
+        const want = next.get(sender) ?? 0;
+        check(k === want, `seed ${s}: member ${m.id} delivered message ${k} of sender ${sender} where ${want} was due`);
+        next.set(sender, want + 1);
+      }
+    }
+    // Liveness: the live members that did not stop settled in one view and delivered everything they sent.
+    const live = this.#members.filter((m) => m.alive && m.stopped === null);
+    check(live.length > 0 || this.#faults.length > 0, `seed ${s}: every member stopped without a fault`);
+    check(this.#settled(), `seed ${s}: the live members did not settle (faults: ${this.#faults.join('; ')}; views: ${live.map((m) => `${m.id}@${m.current?.view.vid}${m.next ? `→${m.next.view.vid}` : ''}${m.current?.protocol.wedged ? ' wedged' : ''}`).join(', ')})`);
+    for (const m of live) {
+      for (const sender of live) {
+        const count = m.delivered.filter((d) => Number(d.split(':')[1]) === sender.id).length;
+        check(count === this.#messages, `seed ${s}: member ${m.id} delivered ${count} of live sender ${sender.id}'s ${this.#messages} messages`);
+      }
+    }
+  }
+}
+
+/** The wrong trim of mutation 'max-trim': per sender, the most any live member received. */
+function maxTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
+  return Array.from({ length: rows[0]?.length ?? 0 }, (_, r) => Math.max(...rows.map((row) => row[r]!)));
+}
+
+/** The wrong trim of mutation 'short-trim': one message short of the ragged trim. */
+function shortTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
+  return raggedTrim(rows).map((t) => Math.max(-1, t - 1));
+}
+
+/** Runs `runs` seeds from `firstSeed`; returns the results (a violation throws, naming its seed). */
+export function runGroupSims(firstSeed: number, runs: number, options: Omit<GroupSimOptions, 'seed'> = {}): GroupSimResult[] {
+  const out: GroupSimResult[] = [];
+  for (let seed = firstSeed; seed < firstSeed + runs; seed++) out.push(new GroupSim({ ...options, seed }).run());
+  return out;
+}
