@@ -23,7 +23,11 @@ export interface ViewChangeBenchOptions {
   onProgress?: (message: string) => void;
 }
 
-export interface ViewChangeRun { detectMs: number; installMs: number; hashesAgree: boolean }
+/**
+ * One run. `phases`: at the slowest survivor, ms from applying the commit to: its next engine built,
+ * the others' ports known, connected, the start barrier passed (Group.status().lastInstall).
+ */
+export interface ViewChangeRun { detectMs: number; installMs: number; hashesAgree: boolean; phases: Record<string, number> }
 
 export interface ViewChangeBenchResult {
   members: number;
@@ -72,6 +76,11 @@ async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
     const views = await Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', 30_000)));
     const detected = Math.max(...failed.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const installed = Math.max(...views.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
+    const statuses = await cluster.all({ cmd: 'membership' }, survivors);
+    const phases: Record<string, number> = {};
+    for (const st of statuses) {
+      for (const [k, v] of Object.entries((st.status as { lastInstall: Record<string, number> | null }).lastInstall ?? {})) phases[k] = Math.max(phases[k] ?? 0, v);
+    }
     await Promise.all(sends);
     let hashesAgree = false;
     for (let tries = 0; tries < 100 && !hashesAgree; tries++) {
@@ -79,7 +88,7 @@ async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
       hashesAgree = reports.every((r) => r.hash === reports[0]!.hash && r.delivered === reports[0]!.delivered);
       if (!hashesAgree) await sleep(100);
     }
-    return { detectMs: detected - killedAt, installMs: installed - detected, hashesAgree };
+    return { detectMs: detected - killedAt, installMs: installed - detected, hashesAgree, phases };
   } finally {
     await cluster.close();
   }

@@ -273,6 +273,10 @@ export class Group extends EventEmitter<GroupEvents> {
       for (const channel of engine.channels.values()) channel.step();
     }
     if (this.#installing || this.#stopped) return;
+    if (engine.protocol.wedged) {
+      // Others' suspicions count as this member's (they are OR-ed): report each once, as if detected here.
+      for (const m of engine.protocol.suspects()) if (m !== this.id) this.#memberFailed(engine, m, 'SUSPECTED_BY_PEER', false);
+    }
     const result = engine.protocol.step();
     if (!result) return;
     if (result.type === 'partitioned') this.#partition(engine, result.unreachable);
@@ -284,14 +288,14 @@ export class Group extends EventEmitter<GroupEvents> {
     if (channel) this.#handles.get(channel.subgroup)?.direct(from, bytes);
   }
 
-  #memberFailed(engine: ViewEngine, member: number, reason: string): void {
+  #memberFailed(engine: ViewEngine, member: number, reason: string, step = true): void {
     if (this.#closed || engine !== this.#engine || engine.protocol.applied) return;
     if (!engine.view.members.includes(member) || this.#failed.has(member)) return;
     this.#failed.add(member);
     engine.mailboxes.fail(member, reason);
     engine.protocol.suspect(member);
     this.emit('memberFailed', member, reason);
-    this.#stepAll();
+    if (step) this.#stepAll();
   }
 
   #partition(engine: ViewEngine, unreachable: number[]): void {
