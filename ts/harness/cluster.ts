@@ -189,6 +189,8 @@ export interface GroupClusterOptions {
   mailboxBytes?: number;
   /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
   fabric?: FabricChoice;
+  /** How member i is started, and the host it is reached at (an emulated network's); default loopback. */
+  network?: { fork: ForkMember; hostOf: (index: number) => string };
 }
 
 const groupEntry = fileURLToPath(new URL('./group-process.js', import.meta.url));
@@ -217,13 +219,17 @@ export async function freePort(): Promise<number> {
 export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarnessEvent> {
   config!: GroupConfig;
 
-  /** Forks the members and joins them to one group on loopback ports picked here. */
+  /**
+   * Forks the members and joins them to one group: on loopback ports picked here, or each on a host of an
+   * emulated network (`network`; a host of its own, so every member takes port 7100).
+   */
   static async start(options: GroupClusterOptions): Promise<GroupCluster> {
     const ids = Array.from({ length: options.members }, (_, i) => i);
-    const ports = await freePorts(ids.length);
-    const members = ids.map((id) => ({ id, address: `127.0.0.1:${ports[id]}` }));
+    const net = options.network;
+    const ports = net ? ids.map(() => 7100) : await freePorts(ids.length);
+    const members = ids.map((id) => ({ id, address: `${net ? net.hostOf(id) : '127.0.0.1'}:${ports[id]}` }));
     const config: GroupConfig = { members, subgroups: options.subgroups };
-    const cluster = new GroupCluster(groupEntry, ids);
+    const cluster = new GroupCluster(groupEntry, ids, net?.fork);
     cluster.config = config;
     const joinOptions = {
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
