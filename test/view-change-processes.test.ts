@@ -141,4 +141,8 @@ test('a clean leave: the others install a view without the leaver, which deliver
   await scenario({ members: 3, kill: [], leave: [2], count: 3000, ratePerSec: 3000 });
 });
 
+test('the leader leaves: it leads its own removal, and its messages sent before leaving are delivered', async () => {
+  await scenario({ members: 3, kill: [], leave: [0], count: 3000, ratePerSec: 3000 });
+});
+
 test.run();

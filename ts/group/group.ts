@@ -88,7 +88,7 @@ export class Group extends EventEmitter<GroupEvents> {
   #partitioned: PartitionedError | null = null;
   #stopped: Error | null = null;
   #installing = false;
-  #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> } | null = null;
+  #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void>; asked: boolean } | null = null;
   #stepScheduled = false;
   #closed = false;
   /** Milliseconds from the commit to each phase of the last install here (status()). */
@@ -205,18 +205,28 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   /**
-   * Leaves the group cleanly: the others install a view without this member (DESIGN.md §6), every message
-   * of the current view is delivered here first, and this member closes. Resolves once it has.
+   * Leaves the group cleanly (DESIGN.md §6): sends from now on reject with RemovedError; once every message
+   * this member sent is delivered, the others install a view without it, every message of the current view
+   * is delivered here first, and this member closes. Resolves once it has.
    */
   leave(): Promise<void> {
     this.#checkOpen();
     if (this.#leaving) return this.#leaving.promise;
     let resolve!: () => void, reject!: (e: Error) => void;
     const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-    this.#leaving = { resolve, reject, promise };
-    this.#engine.protocol.leave();
+    this.#leaving = { resolve, reject, promise, asked: false };
+    const refused = new RemovedError(this.id, this.view.vid + 1, true);
+    for (const h of this.#handles.values()) h.refuseSends(refused);
     this.#schedule();
     return promise;
+  }
+
+  /** A leaving member asks to be removed once what it sent is delivered (nothing of it is left behind). */
+  #askToLeave(engine: ViewEngine): void {
+    if (!this.#leaving || this.#leaving.asked || this.#installing) return;
+    for (const h of this.#handles.values()) if (!h.settled) return; // the next arrivals step again
+    this.#leaving.asked = true;
+    engine.protocol.leave();
   }
 
   /** Stops every shard, the workers and the fabric. Calls in flight reject with ClosedError. */
@@ -273,6 +283,7 @@ export class Group extends EventEmitter<GroupEvents> {
       for (const channel of engine.channels.values()) channel.step();
     }
     if (this.#installing || this.#stopped) return;
+    if (this.#leaving) this.#askToLeave(engine);
     if (engine.protocol.wedged) {
       // Others' suspicions count as this member's (they are OR-ed): report each once, as if detected here.
       for (const m of engine.protocol.suspects()) if (m !== this.id) this.#memberFailed(engine, m, 'SUSPECTED_BY_PEER', false);

@@ -20,6 +20,8 @@ export class SubgroupChannel implements OrderedChannel {
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
   #onMemberFailed: ((member: number) => void) | null = null;
   #stopped: Error | null = null;
+  /** Set when this member leaves: new sends are refused, the shard itself goes on until the change. */
+  #refused: Error | null = null;
   /** Deliveries of earlier views, so `delivered` counts across views. */
   #deliveredBefore = 0;
   #nullsBefore = 0;
@@ -51,6 +53,7 @@ export class SubgroupChannel implements OrderedChannel {
 
   send(bytes: Uint8Array): Promise<void> {
     if (this.#stopped) return Promise.reject(this.#stopped);
+    if (this.#refused) return Promise.reject(this.#refused);
     if (!this.#changing) return this.#current.send(bytes);
     return new Promise((resolve, reject) => this.#held.push({ bytes: bytes.slice(), large: false, carried: false, resolve, reject }));
   }
@@ -92,6 +95,12 @@ export class SubgroupChannel implements OrderedChannel {
     for (const m of held) m.large = m.bytes.byteLength > channel.maxSmcPayload;
     channel.sendFirst(held);
   }
+
+  /** @internal This member is leaving: sends from now on reject with `error`. */
+  refuseSends(error: Error): void { this.#refused ??= error; }
+
+  /** @internal Nothing held here, and every message sent through the current shard is stable. */
+  get settled(): boolean { return !this.#changing && this.#held.length === 0 && this.#current.settled; }
 
   /** @internal `member` is gone from the shard: calls waiting on its reply stop waiting. */
   memberGone(member: number): void { this.#onMemberFailed?.(member); }

@@ -224,6 +224,17 @@ export class ShardChannel implements OrderedChannel {
   /** Highest sequence number delivered here. */
   get deliveredNum(): number { return this.#deliveredNum; }
 
+  /**
+   * Every message this member sent is stable (ordered: delivered here, so received everywhere; raw:
+   * received by every member) and none waits: what a member that leaves waits for first.
+   */
+  get settled(): boolean {
+    if (this.#queue.length > 0) return false;
+    if (this.rank < 0 || this.#nextIndex === 0) return true;
+    if (this.mode === 'raw') return this.#minDelivered() >= this.#nextIndex - 1;
+    return this.#deliveredNum >= (this.#nextIndex - 1) * this.#S + this.rank;
+  }
+
   /** Where this shard is, for diagnostics: what it sent, received and delivered, and what it waits for. */
   state(): Record<string, unknown> {
     return {
