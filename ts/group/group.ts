@@ -332,6 +332,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#installing = true;
     const T: Array<[string, number]> = [['commit', performance.now()]]; // phases, for status().lastInstall
     for (const [name, handle] of this.#handles) handle.detach(old.channels.get(name)?.finishView(change.trims) ?? []);
+    T.push(['trimmed', performance.now()]);
     const next = change.next;
     if (!next.members.includes(this.id)) return this.#removed(old, next.vid);
 
@@ -348,6 +349,7 @@ export class Group extends EventEmitter<GroupEvents> {
     // Peers' ports are not known yet: the grants and the layout are, and those are what expect() needs.
     engine.listen(next.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
     old.protocol.publishNextPort(change.proposal, engine.port);
+    T.push(['published', performance.now()]);
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
     T.push(['ports', performance.now()]);
