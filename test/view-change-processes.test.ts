@@ -145,4 +145,32 @@ test('the leader leaves: it leads its own removal, and its messages sent before 
   await scenario({ members: 3, kill: [], leave: [0], count: 3000, ratePerSec: 3000 });
 });
 
+test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops', async () => {
+  const cluster = await GroupCluster.start({ heartbeatIntervalMs: 10, suspicionTimeoutMs: 300, members: 3, subgroups: { log: LOG } });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
+    const sends = [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 1500, sizes: SIZES, ratePerSec: 1500 }));
+    await cluster.request(m0, { cmd: 'await', subgroup: 'log', total: 300, timeoutMs: 30_000 });
+    m2.process.kill('SIGSTOP');
+    for (const m of [m0, m1]) {
+      const view = await cluster.waitForEvent(m, (e) => e.type === 'view', 20_000);
+      assert.ok(view.type === 'view' && JSON.stringify(view.members) === '[0,1]', `member ${m.id} installs the view of 0 and 1: ${JSON.stringify(view)}`);
+    }
+    m2.process.kill('SIGCONT');
+    // Its table holds the commit the others pushed before they moved on: it applies it, finds itself gone.
+    const gone = await cluster.waitForEvent(m2, (e) => e.type === 'removed' || e.type === 'partitioned', 20_000);
+    assert.ok(gone.type === 'removed' && /member 2 was removed from the group in view 1: the others suspected it/.test(gone.message), JSON.stringify(gone));
+    await Promise.all(sends);
+    const [r0, r1, r2] = (await cluster.all({ cmd: 'report', subgroup: 'log' })) as unknown as Report[];
+    await sleep(300);
+    const again = (await cluster.request(m2, { cmd: 'report', subgroup: 'log' })) as unknown as Report;
+    assert.is(again.delivered, r2!.delivered, 'the removed member delivers nothing more');
+    assert.equal(r1!.sequence, r0!.sequence.slice(0, r1!.sequence.length), 'the two agree');
+    assert.ok(isPrefix(r2!.sequence, r0!.sequence), 'what the removed member delivered is a prefix of the others\' sequence');
+  } finally {
+    await cluster.close();
+  }
+});
+
 test.run();
