@@ -331,7 +331,10 @@ export class Group extends EventEmitter<GroupEvents> {
   async #install(old: ViewEngine, change: Change): Promise<void> {
     this.#installing = true;
     const T: Array<[string, number]> = [['commit', performance.now()]]; // phases, for status().lastInstall
-    for (const [name, handle] of this.#handles) handle.detach(old.channels.get(name)?.finishView(change.trims) ?? []);
+    for (const [name, handle] of this.#handles) {
+      const end = old.channels.get(name)?.finishView(change.trims);
+      handle.detach(end?.unsent ?? [], end?.deliveredBeyond);
+    }
     T.push(['trimmed', performance.now()]);
     const next = change.next;
     if (!next.members.includes(this.id)) return this.#removed(old, next.vid);

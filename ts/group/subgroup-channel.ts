@@ -22,6 +22,11 @@ export class SubgroupChannel implements OrderedChannel {
   #stopped: Error | null = null;
   /** Set when this member leaves: new sends are refused, the shard itself goes on until the change. */
   #refused: Error | null = null;
+  /**
+   * Raw mode: per sender, how many of its first messages in the next views this member delivered already
+   * (beyond an old view's trim: the sender sends them again, and they are passed over here).
+   */
+  readonly #skip = new Map<number, number>();
   /** Deliveries of earlier views, so `delivered` counts across views. */
   #deliveredBefore = 0;
   #nullsBefore = 0;
@@ -60,8 +65,19 @@ export class SubgroupChannel implements OrderedChannel {
 
   onDeliver(handler: DeliverHandler): void {
     this.#onDeliver = handler;
-    this.#current.onDeliver(handler);
+    this.#current.onDeliver(this.#deliver);
   }
+
+  /** The upcall every view's shard calls: the user's, after passing over what was delivered already. */
+  readonly #deliver: DeliverHandler = (sender, version, bytes) => {
+    const skip = this.#skip.get(sender);
+    if (skip !== undefined) {
+      if (skip <= 1) this.#skip.delete(sender);
+      else this.#skip.set(sender, skip - 1);
+      return;
+    }
+    this.#onDeliver!(sender, version, bytes);
+  };
 
   /** Point-to-point over the current view's mailboxes (during a change, the old view's: still connected). */
   sendTo(member: number, bytes: Uint8Array): Promise<void> {
@@ -76,8 +92,12 @@ export class SubgroupChannel implements OrderedChannel {
   /** @internal A point-to-point message for this shard. */
   direct(from: number, bytes: Uint8Array): void { this.#onDirect?.(from, bytes); }
 
-  /** @internal The view ended: the old channel's unsent messages wait here for the next one. */
-  detach(unsent: Outgoing[]): void {
+  /**
+   * @internal The view ended: the old channel's unsent messages wait here for the next one; of each sender's
+   * first messages there, `deliveredBeyond` were delivered here already (raw mode; see finishView).
+   */
+  detach(unsent: Outgoing[], deliveredBeyond: ReadonlyMap<number, number> = new Map()): void {
+    for (const [sender, n] of deliveredBeyond) this.#skip.set(sender, (this.#skip.get(sender) ?? 0) + n);
     if (!this.#changing) {
       this.#deliveredBefore += this.#current.delivered;
       this.#nullsBefore += this.#current.nullsSent;
@@ -90,7 +110,7 @@ export class SubgroupChannel implements OrderedChannel {
   attach(channel: ShardChannel): void {
     this.#current = channel;
     this.#changing = false;
-    if (this.#onDeliver) channel.onDeliver(this.#onDeliver);
+    if (this.#onDeliver) channel.onDeliver(this.#deliver);
     const held = this.#held.splice(0);
     for (const m of held) m.large = m.bytes.byteLength > channel.maxSmcPayload;
     channel.sendFirst(held);

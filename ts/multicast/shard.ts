@@ -326,12 +326,21 @@ export class ShardChannel implements OrderedChannel {
 
   /**
    * @internal The end of the view, by a committed change's trims (per subgroup, per shard): delivers up to
-   * this shard's trim and returns this member's messages to send again in the next view.
+   * this shard's trim. Returns this member's messages to send again in the next view, and — raw mode, which
+   * delivers on receipt — how many messages of each sender beyond the trim it delivered already: the
+   * sender sends those again too, and this member must pass over that many of its first ones.
    */
-  finishView(trims: readonly (readonly (readonly number[])[])[]): Outgoing[] {
+  finishView(trims: readonly (readonly (readonly number[])[])[]): { unsent: Outgoing[]; deliveredBeyond: Map<number, number> } {
     const trim = trims[this.subgroupIndex]![this.#p.shardIndex]!;
+    const deliveredBeyond = new Map<number, number>();
+    if (this.mode === 'raw') {
+      this.#senderIds.forEach((id, r) => {
+        const beyond = this.#numReceived[r]! - trim[r]!;
+        if (beyond > 0) deliveredBeyond.set(id, beyond); // its own too: raw delivers them at once
+      });
+    }
     this.deliverTrim(trim);
-    return this.takeUnsent(trim);
+    return { unsent: this.takeUnsent(trim), deliveredBeyond };
   }
 
   /** @internal Messages of the previous view to send first (takeUnsent there). */

@@ -1,6 +1,7 @@
 // A group of members in one process over a simulated fabric (issue 5): each member runs the real
 // ShardChannel, Mailboxes, SubgroupChannel and ViewChangeProtocol over its own arena and SST layout — the
-// code a member process runs — and only the fabric is simulated. A write is copied out of the writer's
+// code a member process runs — and only the fabric is simulated. Two subgroups, one shard of every member
+// each: 'log' ordered, 'feed' raw. A write is copied out of the writer's
 // arena when it is made and queued on the link to its peer; links are FIFO, and a seeded scheduler
 // decides when each queued write lands, when each member steps, who sends, and which faults strike:
 //
@@ -15,12 +16,15 @@
 // unreachable, which it then suspects), passes the start barrier, and its handle sends again what the old
 // view did not deliver. Checks, after every run (SimulationViolation names the seed):
 //
-//   total order       members that leave view v for the same next view delivered the same sequence in v
+//   total order       (ordered) members that leave view v for the same next view delivered the same
+//                     sequence in v
 //   prefix            anything any member delivered in v — one that crashed or stopped included — is a
 //                     prefix of that sequence
 //   one view per vid  no two members install different member lists under one vid
 //   no delivery after exclusion  a stopped (partitioned or removed) member delivers nothing more
-//   sender order      each sender's messages are delivered in its order, each once
+//   sender order      each sender's messages are delivered in its order, each once (raw mode too: a message
+//                     one member delivered on receipt and another never got is sent again, and passed over
+//                     where it was delivered already)
 //   liveness          once faults stop, the live majority ends in one view and delivers every message
 //                     its senders sent
 
@@ -41,7 +45,7 @@ export interface GroupSimOptions {
   seed: number;
   /** Members of view 0: 3–9. Default from the seed. */
   members?: number;
-  /** Messages each member sends. Default 40. */
+  /** Messages each member sends in each subgroup. Default 40. */
   messages?: number;
   /** Called with a line for each step of a view change (squall sim --trace). */
   trace?: (line: string) => void;
@@ -70,6 +74,9 @@ export interface GroupSimResult {
 }
 
 const MAILBOX_BYTES = 4096;
+/** The subgroups every run has, one shard of every member each: ordered, and raw (each sender's order only). */
+const SUBGROUPS = ['log', 'feed'] as const;
+const RAW = new Set<string>(['feed']);
 /**
  * Arenas of finished runs, zeroed for the next: each is a shared WebAssembly.Memory, and thousands of runs
  * allocating fresh ones exhaust the address space (each reserves guard pages) before the collector runs.
@@ -87,7 +94,8 @@ interface MemberView {
   view: ViewSpec;
   arena: Arena;
   layout: SstLayout;
-  channel: ShardChannel;
+  /** This member's shard of each subgroup, by name (every subgroup has one shard of every member). */
+  channels: Map<string, ShardChannel>;
   mailboxes: Mailboxes;
   protocol: ViewChangeProtocol;
   /** Connected to every member of the view that is reachable (announceInstalled done). */
@@ -105,11 +113,11 @@ interface SimMember {
   current: MemberView | null;
   /** The view being connected, after a commit. */
   next: MemberView | null;
-  handle: SubgroupChannel | null;
+  handles: Map<string, SubgroupChannel>;
   stopped: string | null;
-  /** What this member delivered: `vid:sender:k` per message. */
-  delivered: string[];
-  sent: number;
+  /** What this member delivered in each subgroup: `vid:sender:k` per message. */
+  delivered: Record<string, string[]>;
+  sent: Record<string, number>;
   dirty: boolean;
   /** Members this member has reported to its protocol as suspected, per vid. */
   suspected: Set<string>;
@@ -143,17 +151,24 @@ export class GroupSim {
     const ids = Array.from({ length: this.n }, (_, i) => i);
     this.#config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
-      subgroups: { log: { shards: 1, members: { min: 1, max: 9 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 3 } },
+      subgroups: {
+        log: { shards: 1, members: { min: 1, max: 9 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 3 },
+        feed: { shards: 1, members: { min: 1, max: 9 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 4, mode: 'raw' },
+      },
     });
     this.#members = ids.map((id) => ({
-      id, alive: true, side: 0, current: null, next: null, handle: null, stopped: null,
-      delivered: [], sent: 0, dirty: true, suspected: new Set(),
+      id, alive: true, side: 0, current: null, next: null, handles: new Map(), stopped: null,
+      delivered: Object.fromEntries(SUBGROUPS.map((g) => [g, []])), sent: Object.fromEntries(SUBGROUPS.map((g) => [g, 0])),
+      dirty: true, suspected: new Set(),
     }));
     const view: ViewSpec = { vid: 0, members: ids };
     for (const m of this.#members) {
       m.current = this.#build(m, view);
-      m.handle = new SubgroupChannel('log', m.id, m.current.channel);
-      m.handle.onDeliver((sender, version, bytes) => this.#record(m, sender, version, bytes));
+      for (const [name, channel] of m.current.channels) {
+        const handle = new SubgroupChannel(name, m.id, channel);
+        handle.onDeliver((sender, version, bytes) => this.#record(m, name, sender, version, bytes));
+        m.handles.set(name, handle);
+      }
     }
     for (const m of this.#members) this.#connect(m, m.current!);
   }
@@ -193,7 +208,7 @@ export class GroupSim {
     const vids = [...this.#installed.keys()];
     return {
       seed: this.seed, members: this.n, faults: this.#faults, views: Math.max(...vids),
-      delivered: Math.max(...this.#members.map((m) => m.delivered.length)), steps: this.#tick,
+      delivered: Math.max(...this.#members.map((m) => SUBGROUPS.reduce((n, g) => n + m.delivered[g]!.length, 0))), steps: this.#tick,
     };
   }
 
@@ -207,15 +222,18 @@ export class GroupSim {
     this.#arenas.push(arena);
     const fabric = this.#fabric(m, view.vid);
     const mailboxes = new Mailboxes(arena, fabric, layout, m.id, MAILBOX_BYTES);
-    ShardChannel.initialize(arena, layout, plans[0]!);
     Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(m.id), layout.column('vid')) >> 2, view.vid);
-    const channel = new ShardChannel({
-      arena, fabric, layout, selfId: m.id, plan: plans[0]!, shardIndex: 0, mailboxes, rdmc: plans[0]!.shards[0]!.senders.map(() => null),
-      schedule: () => { m.dirty = true; }, vid: view.vid,
-    });
-    const mv: MemberView = { view, arena, layout, channel, mailboxes, connected: false, ready: false, builtAt: this.#tick, protocol: null! };
+    const channels = new Map<string, ShardChannel>();
+    for (const plan of plans) {
+      ShardChannel.initialize(arena, layout, plan);
+      channels.set(plan.name, new ShardChannel({
+        arena, fabric, layout, selfId: m.id, plan, shardIndex: 0, mailboxes, rdmc: plan.shards[0]!.senders.map(() => null),
+        schedule: () => { m.dirty = true; }, vid: view.vid,
+      }));
+    }
+    const mv: MemberView = { view, arena, layout, channels, mailboxes, connected: false, ready: false, builtAt: this.#tick, protocol: null! };
     mv.protocol = new ViewChangeProtocol({
-      arena, layout, fabric, selfId: m.id, view, plans, previousSize, wedge: () => channel.wedge(),
+      arena, layout, fabric, selfId: m.id, view, plans, previousSize, wedge: () => { for (const c of channels.values()) c.wedge(); },
       ...(this.#mutation === 'max-trim' ? { trim: maxTrim } : this.#mutation === 'short-trim' ? { trim: shortTrim } : {}),
     });
     return mv;
@@ -271,7 +289,7 @@ export class GroupSim {
     if (m.next === mv) {
       m.current = mv;
       m.next = null;
-      m.handle!.attach(mv.channel);
+      for (const [name, handle] of m.handles) handle.attach(mv.channels.get(name)!);
     }
     mv.protocol.announceInstalled();
     for (const p of mv.view.members) if (p !== m.id && !this.#reachable(m.id, p, mv.view.vid)) this.#suspect(m.id, p, mv.view.vid);
@@ -289,10 +307,10 @@ export class GroupSim {
 
   // ---- what happens ---------------------------------------------------------------------------------------
 
-  #record(m: SimMember, sender: number, version: bigint, bytes: Uint8Array): void {
+  #record(m: SimMember, subgroup: string, sender: number, version: bigint, bytes: Uint8Array): void {
     check(m.stopped === null, `seed ${this.seed}: member ${m.id} delivered after it stopped (${m.stopped})`);
     const k = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-    m.delivered.push(`${Number(version >> 32n)}:${sender}:${k}`);
+    m.delivered[subgroup]!.push(`${Number(version >> 32n)}:${sender}:${k}`);
   }
 
   #deliverOne(): void {
@@ -329,7 +347,7 @@ export class GroupSim {
     }
     if (mv.ready) {
       mv.mailboxes.poll(() => {});
-      mv.channel.step();
+      for (const c of mv.channels.values()) c.step();
     }
     if (m.next) return; // installing
     const result = mv.protocol.step();
@@ -340,10 +358,12 @@ export class GroupSim {
 
   /** A committed change, as Group.#install applies it. */
   #apply(m: SimMember, mv: MemberView, change: Change): void {
-    const before = m.delivered.length;
-    const unsent = mv.channel.finishView(change.trims);
-    this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}, trim ${JSON.stringify(change.trims[0])}, delivers ${m.delivered.length - before} more (${m.delivered.length} in all), sends ${unsent.length} again`);
-    m.handle!.detach(this.#mutation === 'no-resend' ? [] : unsent);
+    for (const [name, handle] of m.handles) {
+      const before = m.delivered[name]!.length;
+      const { unsent, deliveredBeyond } = mv.channels.get(name)!.finishView(change.trims);
+      this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}; ${name}: trim ${JSON.stringify(change.trims[SUBGROUPS.indexOf(name as (typeof SUBGROUPS)[number])]![0])}, delivers ${m.delivered[name]!.length - before} more (${m.delivered[name]!.length} in all), sends ${unsent.length} again`);
+      handle.detach(this.#mutation === 'no-resend' ? [] : unsent, deliveredBeyond);
+    }
     if (!change.next.members.includes(m.id)) { this.#stop(m, 'removed'); return; }
     m.next = this.#build(m, change.next, this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length);
     m.dirty = true;
@@ -353,16 +373,16 @@ export class GroupSim {
   #stop(m: SimMember, why: string): void {
     m.stopped = why;
     this.#trace(`t=${this.#tick} member ${m.id} stops: ${why}`);
-    m.handle?.stop(new Error(why));
+    for (const h of m.handles.values()) h.stop(new Error(why));
   }
 
   #sendOne(): void {
-    const senders = this.#members.filter((m) => m.alive && m.stopped === null && m.sent < this.#messages);
+    const senders = this.#members.flatMap((m) => (m.alive && m.stopped === null ? SUBGROUPS.filter((g) => m.sent[g]! < this.#messages).map((g) => ({ m, g })) : []));
     if (senders.length === 0) return;
-    const m = senders[Math.floor(this.#rand() * senders.length)]!;
+    const { m, g } = senders[Math.floor(this.#rand() * senders.length)]!;
     const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setUint32(0, m.sent++, true);
-    m.handle!.send(bytes).catch(() => {});
+    new DataView(bytes.buffer).setUint32(0, m.sent[g]!++, true);
+    m.handles.get(g)!.send(bytes).catch(() => {});
     m.dirty = true;
   }
 
@@ -426,7 +446,7 @@ export class GroupSim {
   #settled(): boolean {
     if ([...this.#links.values()].some((q) => q.length > 0) || this.#timers.length > 0) return false;
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
-    if (live.some((m) => m.dirty || m.next !== null || m.sent < this.#messages || m.handle!.queued > 0)) return false;
+    if (live.some((m) => m.dirty || m.next !== null || SUBGROUPS.some((g) => m.sent[g]! < this.#messages || m.handles.get(g)!.queued > 0))) return false;
     const vid = live[0]?.current?.view.vid;
     return live.every((m) => m.current?.view.vid === vid && !m.current?.protocol.wedged);
   }
@@ -434,29 +454,51 @@ export class GroupSim {
   // ---- the checks -----------------------------------------------------------------------------------------
 
   #checkAll(): void {
+    for (const g of SUBGROUPS) this.#checkSubgroup(g, RAW.has(g));
+  }
+
+  /**
+   * The checks of one subgroup. Ordered: per view, every member's sequence is a prefix of the longest, and
+   * members that went on past the view delivered all of it. Raw (delivery on receipt, each sender's order):
+   * each sender's messages once each, in order, at every member — across views, since a message one member
+   * delivered on receipt may reach another only when its sender sends it again in the next view — and all
+   * of a live sender's everywhere in the end.
+   */
+  #checkSubgroup(g: string, raw: boolean): void {
     const s = this.seed;
-    // Per view: the sequence each member delivered in it.
-    const inView = (m: SimMember, vid: number) => m.delivered.filter((d) => Number(d.split(':')[0]) === vid);
-    const vids = [...new Set(this.#members.flatMap((m) => m.delivered.map((d) => Number(d.split(':')[0]))))];
-    for (const vid of vids) {
-      // The longest sequence of view vid is the reference; every member's is a prefix of it, and members
-      // that went on past vid (installed a later view) delivered all of it.
-      const seqs = this.#members.map((m) => inView(m, vid));
-      const longest = seqs.reduce((a, b) => (b.length > a.length ? b : a));
-      for (const [i, seq] of seqs.entries()) {
-        for (let k = 0; k < seq.length; k++) check(seq[k] === longest[k], `seed ${s}: member ${i} delivered ${seq[k]} at position ${k} of view ${vid}, another member ${longest[k]}`);
-        const m = this.#members[i]!;
-        const wentOn = (m.current?.view.vid ?? -1) > vid && m.stopped === null;
-        if (wentOn) check(seq.length === longest.length, `seed ${s}: member ${i} left view ${vid} having delivered ${seq.length} of its ${longest.length} messages (virtual synchrony)`);
+    const parse = (d: string) => d.split(':').map(Number) as [number, number, number];
+    const vids = [...new Set(this.#members.flatMap((m) => m.delivered[g]!.map((d) => parse(d)[0])))];
+    const streams = (m: SimMember, vid: number): Map<string, string[]> => {
+      const out = new Map<string, string[]>();
+      for (const d of m.delivered[g]!) {
+        const [v, sender] = parse(d);
+        if (v !== vid) continue;
+        const key = raw ? `sender ${sender}` : 'all';
+        if (!out.has(key)) out.set(key, []);
+        out.get(key)!.push(d);
+      }
+      return out;
+    };
+    for (const vid of raw ? [] : vids) {
+      const per = this.#members.map((m) => streams(m, vid));
+      for (const key of new Set(per.flatMap((p) => [...p.keys()]))) {
+        const seqs = per.map((p) => p.get(key) ?? []);
+        const longest = seqs.reduce((a, b) => (b.length > a.length ? b : a));
+        for (const [i, seq] of seqs.entries()) {
+          for (let k = 0; k < seq.length; k++) check(seq[k] === longest[k], `seed ${s}: ${g}: member ${i} delivered ${seq[k]} at position ${k} of view ${vid} (${key}), another member ${longest[k]}`);
+          const m = this.#members[i]!;
+          const wentOn = (m.current?.view.vid ?? -1) > vid && m.stopped === null;
+          if (wentOn) check(seq.length === longest.length, `seed ${s}: ${g}: member ${i} left view ${vid} having delivered ${seq.length} of its ${longest.length} messages (${key}; virtual synchrony)`);
+        }
       }
     }
     // Sender order: each member delivers each sender's messages in order, once each.
     for (const m of this.#members) {
       const next = new Map<number, number>();
-      for (const d of m.delivered) {
-        const [, sender, k] = d.split(':').map(Number) as [number, number, number];
+      for (const d of m.delivered[g]!) {
+        const [, sender, k] = parse(d);
         const want = next.get(sender) ?? 0;
-        check(k === want, `seed ${s}: member ${m.id} delivered message ${k} of sender ${sender} where ${want} was due`);
+        check(k === want, `seed ${s}: ${g}: member ${m.id} delivered message ${k} of sender ${sender} where ${want} was due`);
         next.set(sender, want + 1);
       }
     }
@@ -466,8 +508,8 @@ export class GroupSim {
     check(this.#settled(), `seed ${s}: the live members did not settle (faults: ${this.#faults.join('; ')}; views: ${live.map((m) => `${m.id}@${m.current?.view.vid}${m.next ? `→${m.next.view.vid}` : ''}${m.current?.protocol.wedged ? ' wedged' : ''}`).join(', ')})`);
     for (const m of live) {
       for (const sender of live) {
-        const count = m.delivered.filter((d) => Number(d.split(':')[1]) === sender.id).length;
-        check(count === this.#messages, `seed ${s}: member ${m.id} delivered ${count} of live sender ${sender.id}'s ${this.#messages} messages`);
+        const count = m.delivered[g]!.filter((d) => parse(d)[1] === sender.id).length;
+        check(count === this.#messages, `seed ${s}: ${g}: member ${m.id} delivered ${count} of live sender ${sender.id}'s ${this.#messages} messages`);
       }
     }
   }
