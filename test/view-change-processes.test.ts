@@ -145,6 +145,24 @@ test('the leader leaves: it leads its own removal, and its messages sent before 
   await scenario({ members: 3, kill: [], leave: [0], count: 3000, ratePerSec: 3000 });
 });
 
+test('a busy event loop is not a failure: a member whose main thread is blocked for 1.5 s is not suspected (300 ms timeout)', async () => {
+  const cluster = await GroupCluster.start({ heartbeatIntervalMs: 10, suspicionTimeoutMs: 300, members: 3, subgroups: { log: LOG } });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
+    const sends = [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 1000, sizes: SIZES, ratePerSec: 1000 }));
+    await cluster.request(m0, { cmd: 'await', subgroup: 'log', total: 100, timeoutMs: 30_000 });
+    await cluster.request(m2, { cmd: 'busy', ms: 1500 }); // the heartbeat is the predicate worker's: it goes on
+    await Promise.all(sends);
+    const reports = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 2000, timeoutMs: 30_000 })) as unknown as Report[];
+    for (const m of cluster.members) assert.not.ok(m.events.some((e) => e.type === 'memberFailed' || e.type === 'view'), `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
+    for (const r of reports) assert.equal(r.sequence, reports[0]!.sequence, 'every member delivered the same 2,000 messages');
+    assert.is(reports[0]!.delivered, 2000);
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops', async () => {
   const cluster = await GroupCluster.start({ heartbeatIntervalMs: 10, suspicionTimeoutMs: 300, members: 3, subgroups: { log: LOG } });
   try {

@@ -393,7 +393,11 @@ export class Group extends EventEmitter<GroupEvents> {
     const deadline = performance.now() + timeoutMs;
     const host = (id: number) => parseAddress(this.config.members.find((m) => m.id === id)?.address ?? `${this.#host}:1`).host;
     for (;;) {
+      // Gone: suspected in the old table, or failed since this member applied the commit (its connection
+      // broke, or its heartbeat stalled) — a member that died after the commit never publishes a port.
       const suspects = old.protocol.suspects();
+      for (const id of old.runtime.peers.failed.keys()) suspects.add(id);
+      for (const id of old.sst.suspected) suspects.add(id);
       const out: MemberAddress[] = [];
       let missing = false;
       for (const id of change.next.members) {

@@ -32,6 +32,8 @@ export type GroupHarnessRequest =
   | { cmd: 'membership' }
   /** Leave the group cleanly; resolves once this member has left (the process stays up for reports). */
   | { cmd: 'leave' }
+  /** Keeps the main thread busy for `ms` (a long synchronous task in the application). */
+  | { cmd: 'busy'; ms: number }
   | { cmd: 'close' };
 
 /** Events carry `atMs`, the monotonic clock (shared by every process on the host) when they happened. */
@@ -180,6 +182,11 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'direct': await channel(req.subgroup).sendTo(req.member, new Uint8Array(req.bytes)); return {};
     case 'membership': return { rows: group!.membership(), status: group!.status() };
     case 'leave': await group!.leave(); return {};
+    case 'busy': {
+      const until = nowMs() + req.ms;
+      while (nowMs() < until) { /* the event loop is blocked */ }
+      return {};
+    }
     case 'close': {
       await group?.close();
       setImmediate(() => process.exit(0));
