@@ -341,7 +341,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
     let engine: ViewEngine;
     try {
-      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`, old.view.members.length);
+      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`, old.view.members.length - change.left.length);
     } catch (error) {
       this.#stop(error as Error);
       this.emit('error', error as Error);

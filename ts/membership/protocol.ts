@@ -38,7 +38,10 @@ export interface ProtocolParts {
   selfId: number;
   view: ViewSpec;
   plans: readonly SubgroupPlan[];
-  /** Members of the view this one came from (the start barrier needs more than half of them); default this view's. */
+  /**
+   * Members of the view this one came from, less those that left it cleanly (the start barrier needs more
+   * than half of them); default this view's size.
+   */
   previousSize?: number;
   /** The ragged trim rule (default raggedTrim); the simulator swaps in wrong ones to show its checks fail. */
   trim?: (numReceivedOfLive: ReadonlyArray<ArrayLike<number>>) => number[];
@@ -50,6 +53,9 @@ export interface ProtocolParts {
 export interface Change {
   proposal: number;
   removed: number[];
+  /** Of the removed, those that asked to leave: they will be in no view, so the start barrier of the next
+   *  view counts the previous view without them (see allInstalled). */
+  left: number[];
   next: ViewSpec;
   /** Per subgroup index, per shard: the trim (highest index delivered) of each sender rank. */
   trims: number[][][];
@@ -131,9 +137,10 @@ export class ViewChangeProtocol {
   /**
    * The start barrier: every member of the view nobody suspects is connected to every other — only then
    * may shards send, for a write to a member whose connection is still being made would be lost — and
-   * they are more than half of the view this one came from. A view that passes it is installed. Each
-   * member applies one change per view, so two views with one vid can never both pass: each would need
-   * more than half of the same previous view.
+   * they are more than half of the view this one came from, not counting members that left it cleanly. A
+   * view that passes it is installed. Each member applies one change per view, and a member that asked to
+   * leave is removed by every proposal, so two views with one vid can never both pass: each would need
+   * more than half of the same previous view's remaining members.
    */
   allInstalled(): boolean {
     const suspects = this.suspects();
@@ -176,9 +183,10 @@ export class ViewChangeProtocol {
 
     const suspects = this.suspects();
     const removals = new Set(suspects);
+    const leavers = new Set<number>();
     let anyProposal = false;
     for (let r = 0; r < this.#n; r++) {
-      if (this.#u8(r, c.leaving) === 1) removals.add(members[r]!);
+      if (this.#u8(r, c.leaving) === 1) { removals.add(members[r]!); leavers.add(members[r]!); }
       if (this.#i32(r, c.proposal) > 0) {
         anyProposal = true;
         for (let j = 0; j < this.#n; j++) if (this.#u8(r, c.changes, j) === 1) removals.add(members[j]!);
@@ -186,7 +194,9 @@ export class ViewChangeProtocol {
     }
     if (removals.size === 0 && !anyProposal) return null;
     if (!this.#wedged) { this.#wedge(); this.#push(true); }
-    if (!hasMajority(this.#n, this.#n - suspects.size)) {
+    // Partition safety: a majority of the members that stay (leavers consent, and are in no next view).
+    const staying = members.filter((m) => !leavers.has(m));
+    if (!hasMajority(staying.length, staying.filter((m) => !suspects.has(m)).length)) {
       this.#partitioned = true;
       return { type: 'partitioned', unreachable: [...suspects] };
     }
@@ -251,13 +261,14 @@ export class ViewChangeProtocol {
     if (!this.#wedged) this.#wedge();
     this.#push();
     const removed = members.filter((_, j) => this.#u8(this.#row, c.changes, j) === 1);
+    const left = removed.filter((m) => this.#u8(layout.rowOf(m), c.leaving) === 1);
     const proposal = this.#i32(this.#row, c.committed);
     const trims = this.#p.plans.map((plan, g) => {
       const flat = this.#readTrim(this.#row, g);
       const S = subgroupColumns(plan).senders;
       return plan.shards.map((shard, s) => flat.slice(s * S, s * S + shard.senders.length));
     });
-    this.#applied = { proposal, removed, next: nextView(this.view, new Set(removed), []), trims };
+    this.#applied = { proposal, removed, left, next: nextView(this.view, new Set(removed), []), trims };
     return this.#applied;
   }
 

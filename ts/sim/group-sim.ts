@@ -5,6 +5,7 @@
 // arena when it is made and queued on the link to its peer; links are FIFO, and a seeded scheduler
 // decides when each queued write lands, when each member steps, who sends, and which faults strike:
 //
+//   leave       a member leaves cleanly (as Group.leave: once what it sent is stable)
 //   crash       a member stops; each of its links still delivers a random prefix of what it had queued;
 //               each survivor suspects it after a random delay (its heartbeat stalled)
 //   partition   the members split in two; writes across the cut are lost from then on, and each side
@@ -115,6 +116,8 @@ interface SimMember {
   next: MemberView | null;
   handles: Map<string, SubgroupChannel>;
   stopped: string | null;
+  /** Asked to leave (Group.leave): sends refused; asks the protocol once what it sent is stable. */
+  leaving: 'wanted' | 'asked' | null;
   /** What this member delivered in each subgroup: `vid:sender:k` per message. */
   delivered: Record<string, string[]>;
   sent: Record<string, number>;
@@ -157,7 +160,7 @@ export class GroupSim {
       },
     });
     this.#members = ids.map((id) => ({
-      id, alive: true, side: 0, current: null, next: null, handles: new Map(), stopped: null,
+      id, alive: true, side: 0, current: null, next: null, handles: new Map(), stopped: null, leaving: null,
       delivered: Object.fromEntries(SUBGROUPS.map((g) => [g, []])), sent: Object.fromEntries(SUBGROUPS.map((g) => [g, 0])),
       dirty: true, suspected: new Set(),
     }));
@@ -192,10 +195,12 @@ export class GroupSim {
     const faultSteps: number[] = [];
     for (let i = 0; i < crashes; i++) faultSteps.push(50 + Math.floor(r() * 2500));
     const partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
+    const leaveAt = r() < 0.25 ? 50 + Math.floor(r() * 2500) : -1;
     const limit = 400_000;
     for (this.#tick = 0; this.#tick < limit; this.#tick++) {
       if (faultSteps.includes(this.#tick)) this.#crashOne();
       if (this.#tick === partitionAt) this.#partition();
+      if (this.#tick === leaveAt) this.#leaveOne();
       for (const t of this.#timers.filter((x) => x.at <= this.#tick)) this.#suspect(t.who, t.whom, t.vid);
       this.#timers = this.#timers.filter((x) => x.at > this.#tick);
       const x = r();
@@ -350,6 +355,10 @@ export class GroupSim {
       for (const c of mv.channels.values()) c.step();
     }
     if (m.next) return; // installing
+    if (m.leaving === 'wanted' && [...m.handles.values()].every((h) => h.settled)) {
+      m.leaving = 'asked'; // as Group.#askToLeave: nothing it sent is left behind
+      mv.protocol.leave();
+    }
     const result = mv.protocol.step();
     if (!result) return;
     if (result.type === 'partitioned') this.#stop(m, 'partitioned');
@@ -364,8 +373,8 @@ export class GroupSim {
       this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}; ${name}: trim ${JSON.stringify(change.trims[SUBGROUPS.indexOf(name as (typeof SUBGROUPS)[number])]![0])}, delivers ${m.delivered[name]!.length - before} more (${m.delivered[name]!.length} in all), sends ${unsent.length} again`);
       handle.detach(this.#mutation === 'no-resend' ? [] : unsent, deliveredBeyond);
     }
-    if (!change.next.members.includes(m.id)) { this.#stop(m, 'removed'); return; }
-    m.next = this.#build(m, change.next, this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length);
+    if (!change.next.members.includes(m.id)) { this.#stop(m, m.leaving ? 'left' : 'removed'); return; }
+    m.next = this.#build(m, change.next, this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length - change.left.length);
     m.dirty = true;
     for (const p of change.next.members) this.#members[p]!.dirty = true;
   }
@@ -377,7 +386,7 @@ export class GroupSim {
   }
 
   #sendOne(): void {
-    const senders = this.#members.flatMap((m) => (m.alive && m.stopped === null ? SUBGROUPS.filter((g) => m.sent[g]! < this.#messages).map((g) => ({ m, g })) : []));
+    const senders = this.#members.flatMap((m) => (m.alive && m.stopped === null && !m.leaving ? SUBGROUPS.filter((g) => m.sent[g]! < this.#messages).map((g) => ({ m, g })) : []));
     if (senders.length === 0) return;
     const { m, g } = senders[Math.floor(this.#rand() * senders.length)]!;
     const bytes = new Uint8Array(8);
@@ -403,6 +412,18 @@ export class GroupSim {
       const vids = [m.current?.view.vid, m.next?.view.vid].filter((v): v is number => v !== undefined);
       for (const vid of vids) this.#timers.push({ at: this.#tick + 20 + Math.floor(this.#rand() * 400), who: m.id, whom: victim, vid });
     }
+  }
+
+  /** A live member leaves cleanly (Group.leave()). */
+  #leaveOne(): void {
+    const live = this.#members.filter((m) => m.alive && m.stopped === null && !m.leaving);
+    if (live.length <= 1) return;
+    const m = live[Math.floor(this.#rand() * live.length)]!;
+    m.leaving = 'wanted';
+    for (const h of m.handles.values()) h.refuseSends(new Error('leaving'));
+    m.dirty = true;
+    this.#faults.push(`leave ${m.id} at ${this.#tick}`);
+    this.#trace(`t=${this.#tick} member ${m.id} leaves`);
   }
 
   #crashOne(): void {
@@ -510,6 +531,11 @@ export class GroupSim {
       for (const sender of live) {
         const count = m.delivered[g]!.filter((d) => parse(d)[1] === sender.id).length;
         check(count === this.#messages, `seed ${s}: ${g}: member ${m.id} delivered ${count} of live sender ${sender.id}'s ${this.#messages} messages`);
+      }
+      // A member that left cleanly left nothing behind: everything it sent is delivered here.
+      for (const leaver of this.#members.filter((x) => x.stopped === 'left')) {
+        const count = m.delivered[g]!.filter((d) => parse(d)[1] === leaver.id).length;
+        check(count === leaver.sent[g], `seed ${s}: ${g}: member ${m.id} delivered ${count} of the ${leaver.sent[g]} messages member ${leaver.id} sent before it left`);
       }
     }
   }
