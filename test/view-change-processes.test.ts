@@ -151,6 +151,7 @@ test('a busy event loop is not a failure: a member whose main thread is blocked 
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
     const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
     const sends = [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 1000, sizes: SIZES, ratePerSec: 1000 }));
+    for (const p of sends) p.catch(() => {}); // awaited below; a failure before that must not end the suite
     await cluster.request(m0, { cmd: 'await', subgroup: 'log', total: 100, timeoutMs: 30_000 });
     await cluster.request(m2, { cmd: 'busy', ms: 1500 }); // the heartbeat is the predicate worker's: it goes on
     await Promise.all(sends);
@@ -169,6 +170,7 @@ test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, 
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
     const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
     const sends = [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 1500, sizes: SIZES, ratePerSec: 1500 }));
+    for (const p of sends) p.catch(() => {}); // awaited below; a failure before that must not end the suite
     await cluster.request(m0, { cmd: 'await', subgroup: 'log', total: 300, timeoutMs: 30_000 });
     m2.process.kill('SIGSTOP');
     for (const m of [m0, m1]) {
@@ -176,9 +178,13 @@ test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, 
       assert.ok(view.type === 'view' && JSON.stringify(view.members) === '[0,1]', `member ${m.id} installs the view of 0 and 1: ${JSON.stringify(view)}`);
     }
     m2.process.kill('SIGCONT');
-    // Its table holds the commit the others pushed before they moved on: it applies it, finds itself gone.
+    // If the commit the others pushed before they moved on reached its table, it applies it and finds itself
+    // removed (RemovedError; what happens on tcp). If the commit was still queued at the others when they
+    // closed the old view (libfabric holds sends to a receiver that stopped reposting), it finds them gone
+    // and itself a minority (PartitionedError). Either way it stops.
     const gone = await cluster.waitForEvent(m2, (e) => e.type === 'removed' || e.type === 'partitioned', 20_000);
-    assert.ok(gone.type === 'removed' && /member 2 was removed from the group in view 1: the others suspected it/.test(gone.message), JSON.stringify(gone));
+    const message = gone.type === 'removed' || gone.type === 'partitioned' ? gone.message : '';
+    assert.match(message, gone.type === 'removed' ? /member 2 was removed from the group in view 1: the others suspected it/ : /member 2 is in a minority of view 0/);
     await Promise.all(sends);
     // Members 0 and 1 each sent 1,500 (member 2 sends nothing here): both deliver all 3,000, alike.
     const [r0, r1] = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 3000, timeoutMs: 30_000 }, [m0, m1])) as unknown as Report[];
