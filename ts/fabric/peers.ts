@@ -59,16 +59,17 @@ export class PeerConnections {
   }
 
   /**
-   * For a view after the first: dials as connectAll does, but a member that fails or does not connect
-   * within `timeoutMs` is returned rather than thrown — the view goes on and removes it.
+   * For a view after the first: dials as connectAll does, but a member that fails, is known to be gone
+   * (`isGone`: the previous view saw it fail), or does not connect within `timeoutMs` is returned rather
+   * than thrown — the view goes on and removes it.
    */
-  async connectReachable(fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean, what: string): Promise<number[]> {
+  async connectReachable(fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean, what: string, isGone: (peer: number) => boolean = () => false): Promise<number[]> {
     const peers = this.#dial(fabric, self, members);
     const deadline = Date.now() + timeoutMs;
-    const pending = () => peers.filter((m) => !this.connected.has(m.id) && !this.failed.has(m.id));
+    const pending = () => peers.filter((m) => !this.connected.has(m.id) && !this.failed.has(m.id) && !isGone(m.id));
     while (pending().length > 0 && Date.now() < deadline) {
       if (isClosed()) throw new ClosedError(what);
-      await this.#wait(deadline - Date.now());
+      await this.#wait(Math.min(20, deadline - Date.now())); // isGone() learns from elsewhere: look often
     }
     return peers.filter((m) => !this.connected.has(m.id)).map((m) => m.id);
   }

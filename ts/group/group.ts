@@ -357,7 +357,9 @@ export class Group extends EventEmitter<GroupEvents> {
     const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
     T.push(['ports', performance.now()]);
     if (this.#closed) { await engine.close(); return; }
-    const unreachable = await engine.connectReachable(addresses, timeoutMs).catch(() => next.members.filter((m) => m !== this.id));
+    // A member that dies after publishing its port is not waited for either (it may be the one to dial).
+    const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => old.gone().has(peer))
+      .catch(() => next.members.filter((m) => m !== this.id));
     T.push(['connected', performance.now()]);
     if (this.#closed) { await engine.close(); return; }
     this.#engine = engine;
@@ -373,14 +375,16 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#stepAll();
     for (const handle of this.#handles.values()) for (const m of change.removed) handle.memberGone(m);
     // Installed once the start barrier passes (more than half of the old view connected in the new one).
-    void engine.whenReady(timeoutMs).then(() => {
-      if (this.#engine !== engine || this.#closed) return;
+    // The old view closes once the new one passed its barrier: until then a member still connecting must not
+    // see this one's old connections break, which would look like a failure (see connectReachable above).
+    const passed = await engine.whenReady(timeoutMs).then(() => true, () => false);
+    if (passed && this.#engine === engine && !this.#closed) {
       this.installedAt = performance.now();
       T.push(['ready', this.installedAt]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
       this.emit('view', next, change.removed);
-    }, () => {});
-    this.#previous = null;
+    }
+    if (this.#previous === old) this.#previous = null;
     await old.close();
     this.#fillSpares();
   }
@@ -395,9 +399,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (;;) {
       // Gone: suspected in the old table, or failed since this member applied the commit (its connection
       // broke, or its heartbeat stalled) — a member that died after the commit never publishes a port.
-      const suspects = old.protocol.suspects();
-      for (const id of old.runtime.peers.failed.keys()) suspects.add(id);
-      for (const id of old.sst.suspected) suspects.add(id);
+      const suspects = old.gone();
       const out: MemberAddress[] = [];
       let missing = false;
       for (const id of change.next.members) {

@@ -171,9 +171,17 @@ export class ViewEngine {
   }
 
   /** A later view: waits for the worker, then connects; returns the members that could not be reached. */
-  async connectReachable(members: readonly MemberAddress[], timeoutMs: number): Promise<number[]> {
+  async connectReachable(members: readonly MemberAddress[], timeoutMs: number, isGone?: (peer: number) => boolean): Promise<number[]> {
     await this.sst.ready();
-    return this.runtime.connectReachable(members, timeoutMs);
+    return this.runtime.connectReachable(members, timeoutMs, isGone);
+  }
+
+  /** Members this view has seen fail: suspected in its table, or their connection broke, or their heartbeat stalled. */
+  gone(): Set<number> {
+    const out = this.protocol.suspects();
+    for (const id of this.runtime.peers.failed.keys()) out.add(id);
+    for (const id of this.sst.suspected) out.add(id);
+    return out;
   }
 
   /**
@@ -200,6 +208,7 @@ export class ViewEngine {
     if (this.ready) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new TimeoutError(`not every member of view ${this.view.vid} reported itself connected within ${timeoutMs} ms; check that every member runs`)), timeoutMs);
+      t.unref(); // a member that closes meanwhile must not be kept alive by it
       this.#readyWaiters.push(() => { clearTimeout(t); resolve(); });
     });
   }

@@ -104,9 +104,9 @@ export class MemberRuntime {
    * Step 3 of a view after the first, where the peers' addresses (their ports) were learned after expect():
    * connects to `members`, and returns the ids that could not be reached within `timeoutMs`.
    */
-  async connectReachable(members: readonly MemberAddress[], timeoutMs: number): Promise<number[]> {
+  async connectReachable(members: readonly MemberAddress[], timeoutMs: number, isGone?: (peer: number) => boolean): Promise<number[]> {
     this.assertOpen();
-    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, () => this.closedFlag, this.what);
+    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, () => this.closedFlag, this.what, isGone);
   }
 
   /** Posts a command to the worker sleeping on `channel`, counts it, and rings the channel's doorbell. */
