@@ -85,7 +85,7 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly #types: Record<string, ReplicatedClass>;
   readonly #mailboxBytes: number;
   readonly #failed = new Set<number>();
-  #partitioned: PartitionedError | null = null;
+  /** Why this member can go no further (partitioned, removed, a view it cannot build); null while it runs. */
   #stopped: Error | null = null;
   #installing = false;
   #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void>; asked: boolean } | null = null;
@@ -95,8 +95,8 @@ export class Group extends EventEmitter<GroupEvents> {
   #lastInstall: Record<string, number> | null = null;
   /** Warm workers for the next view's engine, started once the current view runs. */
   readonly #spares = new SpareWorkers();
-  /** Milliseconds (performance.now) at which the current view was installed here. */
-  installedAt = 0;
+  /** Waiting for the next view's ports to appear in the old table (#nextAddresses); woken by each step. */
+  readonly #portWaiters: Array<() => void> = [];
 
   /** Joins the group: binds, lays out the arena, connects to every member, starts the protocol. */
   static async join(options: JoinOptions): Promise<Group> {
@@ -134,7 +134,6 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const [name, channel] of this.#engine.channels) this.#handles.set(name, new SubgroupChannel(name, this.id, channel));
     // Objects exist before the first delivery, so no command finds a shard without its replica.
     for (const name of Object.keys(this.#types)) if (this.#handles.has(name)) this.subgroup(name);
-    this.installedAt = performance.now();
   }
 
   /** Starts warm workers for the next view: a predicate worker, and an rdmc worker if messages can be large. */
@@ -167,7 +166,7 @@ export class Group extends EventEmitter<GroupEvents> {
   get failed(): number[] { return [...this.#failed].filter((m) => this.view.members.includes(m)); }
 
   /** Set once this member finds itself in a minority of its view; it delivers nothing more then. */
-  get partitioned(): PartitionedError | null { return this.#partitioned; }
+  get partitioned(): PartitionedError | null { return this.#stopped instanceof PartitionedError ? this.#stopped : null; }
 
   /** The address this member accepts connections on in the current view. */
   get address(): string { return this.#engine.runtime.address; }
@@ -273,7 +272,7 @@ export class Group extends EventEmitter<GroupEvents> {
     const previous = this.#previous;
     if (previous && !previous.closed) {
       previous.mailboxes.poll((from, tag, bytes) => this.#directTo(previous, tag, from, bytes));
-      this.#wake(); // the old table carries the next view's ports
+      for (const w of this.#portWaiters.splice(0)) w(); // the old table carries the next view's ports
     }
     const engine = this.#engine;
     if (engine.closed) return;
@@ -310,10 +309,9 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   #partition(engine: ViewEngine, unreachable: number[]): void {
-    const size = engine.view.members.length;
-    this.#partitioned = new PartitionedError(this.id, engine.view.vid, size, unreachable);
-    this.#stop(this.#partitioned);
-    this.emit('partitioned', this.#partitioned);
+    const error = new PartitionedError(this.id, engine.view.vid, engine.view.members.length, unreachable);
+    this.#stop(error);
+    this.emit('partitioned', error);
   }
 
   #stop(error: Error): void {
@@ -337,7 +335,7 @@ export class Group extends EventEmitter<GroupEvents> {
     }
     T.push(['trimmed', performance.now()]);
     const next = change.next;
-    if (!next.members.includes(this.id)) return this.#removed(old, next.vid);
+    if (!next.members.includes(this.id)) return this.#removed(next.vid);
 
     let engine: ViewEngine;
     try {
@@ -379,8 +377,7 @@ export class Group extends EventEmitter<GroupEvents> {
     // see this one's old connections break, which would look like a failure (see connectReachable above).
     const passed = await engine.whenReady(timeoutMs).then(() => true, () => false);
     if (passed && this.#engine === engine && !this.#closed) {
-      this.installedAt = performance.now();
-      T.push(['ready', this.installedAt]);
+      T.push(['ready', performance.now()]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
       this.emit('view', next, change.removed);
     }
@@ -411,25 +408,18 @@ export class Group extends EventEmitter<GroupEvents> {
       if (!missing || performance.now() > deadline || this.#closed) return out;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 20);
-        this.#waiters.push(() => { clearTimeout(t); resolve(); });
+        this.#portWaiters.push(() => { clearTimeout(t); resolve(); });
       });
     }
   }
 
-  #waiters: Array<() => void> = [];
-  #wake(): void {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-
-  async #removed(old: ViewEngine, vid: number): Promise<void> {
+  /** The next view has no place for this member: it left, or the others went on without it. */
+  async #removed(vid: number): Promise<void> {
     const error = new RemovedError(this.id, vid, this.#leaving !== null);
-    this.#stop(error);
+    this.#stop(error); // first: sends reject with this, not with close()'s ClosedError
     if (this.#leaving) this.#leaving.resolve();
     else this.emit('removed', error);
-    this.#closed = true;
-    for (const o of this.#objects.values()) o.close();
-    await old.close();
-    await this.#spares.close();
+    await this.close();
   }
 
   #checkOpen(): void {

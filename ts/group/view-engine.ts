@@ -80,7 +80,6 @@ export class ViewEngine {
   readonly #readyWaiters: Array<() => void> = [];
   readonly #selfId: number;
   readonly #tag: number;
-  readonly #rdmcGroups: RdmcGroupSpec[];
   #closed = false;
 
   /** Lays out the arena and binds; connect() then joins the view's members. */
@@ -96,7 +95,6 @@ export class ViewEngine {
     const sstBytes = new SstLayout(columns, ids).tableBytes;
     const rdmcBase = align(map.DYNAMIC_BASE + sstBytes, REGION_ALIGN);
     const { groups: rdmcGroups, groupOf } = rdmcGroupsOf(plans);
-    this.#rdmcGroups = rdmcGroups;
     const rdmcEnd = new RdmcLayout(rdmcGroups, rdmcBase).end;
     const arenaBytes = align(Math.max(rdmcEnd, rdmcBase) + REGION_ALIGN, REGION_ALIGN);
     if (arenaBytes > MAX_ARENA_BYTES) {

@@ -17,7 +17,7 @@
 // stability: messages are delivered as they arrive, in each sender's order.
 
 import type { Arena } from '../arena.js';
-import { ClosedError, ConfigError, MessageTooLargeError, PeerFailedError, assert } from '../errors.js';
+import { ClosedError, ConfigError, MessageTooLargeError, assert } from '../errors.js';
 import type { TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../group/config.js';
 import type { OrderedChannel } from '../objects/channel.js';
@@ -115,10 +115,8 @@ export class ShardChannel implements OrderedChannel {
   #largeBodies: Uint8Array[][];
   #onDeliver: DeliverHandler | null = null;
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
-  #onMemberFailed: ((member: number) => void) | null = null;
   #failure: Error | null = null;
   #wedged = false;
-  readonly #failedMembers = new Set<number>();
   #closed = false;
 
   constructor(parts: ShardParts) {
@@ -189,7 +187,7 @@ export class ShardChannel implements OrderedChannel {
     const large = size > this.maxSmcPayload;
     this.#sentSinceStep = true;
     if (this.#wedged) {
-      // A view change is under way: the message waits here and moves to the next view (takeUnsent).
+      // A view change is under way: the message waits here and moves to the next view (#takeUnsent).
       return new Promise((resolve, reject) => { this.#queue.push({ bytes: bytes.slice(), large, carried: false, resolve, reject }); });
     }
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
@@ -216,8 +214,6 @@ export class ShardChannel implements OrderedChannel {
   }
 
   onDirect(handler: (from: number, bytes: Uint8Array) => void): void { this.#onDirect = handler; }
-
-  onMemberFailed(handler: (member: number) => void): void { this.#onMemberFailed = handler; }
 
   /** Messages waiting for a slot (the window is closed, or a large one is on its way). */
   get queued(): number { return this.#queue.length; }
@@ -265,15 +261,6 @@ export class ShardChannel implements OrderedChannel {
     this.#sentSinceStep = false;
   }
 
-  /** @internal A member of the shard failed: static membership cannot go on without it (views are issue 5). */
-  memberFailed(member: number, reason: string): void {
-    if (!this.members.includes(member) || this.#failedMembers.has(member)) return;
-    this.#failedMembers.add(member);
-    this.#failure ??= new PeerFailedError(member, reason, `member ${member} of this shard failed (${reason}); ordered delivery stops until a new view excludes it`);
-    for (const m of this.#queue.splice(0)) m.reject(this.#failure);
-    this.#onMemberFailed?.(member); // every failed member: calls waiting on its reply stop waiting
-  }
-
   /**
    * @internal A view change began: send nothing new, and freeze the receive counters and deliveries — the
    * leader computes the ragged trim from them (ts/membership/protocol.ts). Slots still land.
@@ -283,10 +270,10 @@ export class ShardChannel implements OrderedChannel {
   }
 
   /**
-   * @internal The end of the view: delivers exactly the messages inside `trim` (per sender rank, the
+   * The end of the view: delivers exactly the messages inside `trim` (per sender rank, the
    * highest index every member of the next view received) that were not delivered yet, in order.
    */
-  deliverTrim(trim: readonly number[]): void {
+  #deliverTrim(trim: readonly number[]): void {
     assert(this.#wedged, 'deliverTrim before wedge');
     if (!this.#onDeliver) return;
     if (this.mode === 'raw') {
@@ -302,10 +289,10 @@ export class ShardChannel implements OrderedChannel {
   }
 
   /**
-   * @internal After deliverTrim: this member's messages the view did not deliver — its own beyond the trim,
+   * After #deliverTrim: this member's messages the view did not deliver — its own beyond the trim,
    * then those still queued — to be sent again, in order, in the next view. The channel is closed after.
    */
-  takeUnsent(trim: readonly number[]): Outgoing[] {
+  #takeUnsent(trim: readonly number[]): Outgoing[] {
     const out: Outgoing[] = [];
     if (this.rank >= 0) {
       const arena = this.#p.arena;
@@ -339,11 +326,11 @@ export class ShardChannel implements OrderedChannel {
         if (beyond > 0) deliveredBeyond.set(id, beyond); // its own too: raw delivers them at once
       });
     }
-    this.deliverTrim(trim);
-    return { unsent: this.takeUnsent(trim), deliveredBeyond };
+    this.#deliverTrim(trim);
+    return { unsent: this.#takeUnsent(trim), deliveredBeyond };
   }
 
-  /** @internal Messages of the previous view to send first (takeUnsent there). */
+  /** @internal Messages of the previous view to send first (finishView there). */
   sendFirst(messages: readonly Outgoing[]): void {
     this.#queue.unshift(...messages);
     if (messages.length > 0) this.#p.schedule();
@@ -388,11 +375,10 @@ export class ShardChannel implements OrderedChannel {
       if (this.#closed) return; // the view ended meanwhile: the message went to the next one
       m.carried = true;
       this.#p.schedule();
-    }, (error: Error) => {
+    }, () => {
+      // A member failed: the view change that follows wedges this shard and sends the message again in the
+      // next view; until then the next step tries again.
       this.#rdmcBusy = false;
-      if (this.#wedged || this.#closed) return; // a view change: the message is sent again in the next view
-      this.memberFailed(error instanceof PeerFailedError ? error.peer : -1, error.message);
-      m.reject(error);
     });
   }
 
