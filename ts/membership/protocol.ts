@@ -173,6 +173,10 @@ export class ViewChangeProtocol {
     const { layout, selfId } = this.#p;
     const members = layout.members;
     const c = this.#c;
+    // Every step of a change is taken by a wedged member (suspecting, leaving, proposing, acking and
+    // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
+    // every step of the group, costs one read per row.
+    if (!this.#wedged && !this.#anyWedged()) return null;
     const mine = this.#i32(this.#row, c.proposal);
 
     // A commit anywhere, unless this member acked a later proposal: copy it whole, echo it, apply it.
@@ -246,6 +250,11 @@ export class ViewChangeProtocol {
       this.#push();
     }
     return null;
+  }
+
+  #anyWedged(): boolean {
+    for (let r = 0; r < this.#n; r++) if (this.#u8(r, this.#c.wedged) === 1) return true;
+    return false;
   }
 
   /** Copies row `r`'s proposal, trim and commit into this member's row, pushes it, and describes the change. */
