@@ -145,33 +145,40 @@ test('the leader leaves: it leads its own removal, and its messages sent before 
   await scenario({ members: 3, kill: [], leave: [0], count: 3000, ratePerSec: 3000 });
 });
 
-test('a busy event loop is not a failure: a member whose main thread is blocked for 1.5 s is not suspected (300 ms timeout)', async () => {
+/**
+ * Three members with a 300 ms suspicion timeout; members 0 and 1 each send `count` messages at `ratePerSec`
+ * (member 2 sends nothing), and `body` runs once member 0 has delivered `after` of them.
+ */
+async function threeUnderLoad(
+  load: { count: number; ratePerSec: number; after: number },
+  body: (cluster: GroupCluster, members: [GroupClusterMember, GroupClusterMember, GroupClusterMember], sends: Promise<unknown>) => Promise<void>,
+): Promise<void> {
   const cluster = await GroupCluster.start({ heartbeatIntervalMs: 10, suspicionTimeoutMs: 300, members: 3, subgroups: { log: LOG } });
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
-    const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
-    const sends = [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 1000, sizes: SIZES, ratePerSec: 1000 }));
-    for (const p of sends) p.catch(() => {}); // awaited below; a failure before that must not end the suite
-    await cluster.request(m0, { cmd: 'await', subgroup: 'log', total: 100, timeoutMs: 30_000 });
+    const members = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
+    const sends = Promise.all(members.slice(0, 2).map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: load.count, sizes: SIZES, ratePerSec: load.ratePerSec })));
+    sends.catch(() => {}); // the body awaits it; a failure before that must not end the suite
+    await cluster.request(members[0], { cmd: 'await', subgroup: 'log', total: load.after, timeoutMs: 30_000 });
+    await body(cluster, members, sends);
+  } finally {
+    await cluster.close();
+  }
+}
+
+test('a busy event loop is not a failure: a member whose main thread is blocked for 1.5 s is not suspected (300 ms timeout)', async () => {
+  await threeUnderLoad({ count: 1000, ratePerSec: 1000, after: 100 }, async (cluster, [, , m2], sends) => {
     await cluster.request(m2, { cmd: 'busy', ms: 1500 }); // the heartbeat is the predicate worker's: it goes on
-    await Promise.all(sends);
+    await sends;
     const reports = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 2000, timeoutMs: 30_000 })) as unknown as Report[];
     for (const m of cluster.members) assert.not.ok(m.events.some((e) => e.type === 'memberFailed' || e.type === 'view'), `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
     for (const r of reports) assert.equal(r.sequence, reports[0]!.sequence, 'every member delivered the same 2,000 messages');
     assert.is(reports[0]!.delivered, 2000);
-  } finally {
-    await cluster.close();
-  }
+  });
 });
 
 test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops', async () => {
-  const cluster = await GroupCluster.start({ heartbeatIntervalMs: 10, suspicionTimeoutMs: 300, members: 3, subgroups: { log: LOG } });
-  try {
-    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
-    const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
-    const sends = [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 1500, sizes: SIZES, ratePerSec: 1500 }));
-    for (const p of sends) p.catch(() => {}); // awaited below; a failure before that must not end the suite
-    await cluster.request(m0, { cmd: 'await', subgroup: 'log', total: 300, timeoutMs: 30_000 });
+  await threeUnderLoad({ count: 1500, ratePerSec: 1500, after: 300 }, async (cluster, [m0, m1, m2], sends) => {
     m2.process.kill('SIGSTOP');
     for (const m of [m0, m1]) {
       const view = await cluster.waitForEvent(m, (e) => e.type === 'view', 20_000);
@@ -185,7 +192,7 @@ test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, 
     const gone = await cluster.waitForEvent(m2, (e) => e.type === 'removed' || e.type === 'partitioned', 20_000);
     const message = gone.type === 'removed' || gone.type === 'partitioned' ? gone.message : '';
     assert.match(message, gone.type === 'removed' ? /member 2 was removed from the group in view 1: the others suspected it/ : /member 2 is in a minority of view 0/);
-    await Promise.all(sends);
+    await sends;
     // Members 0 and 1 each sent 1,500 (member 2 sends nothing here): both deliver all 3,000, alike.
     const [r0, r1] = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 3000, timeoutMs: 30_000 }, [m0, m1])) as unknown as Report[];
     assert.is(r0!.delivered, 3000);
@@ -195,9 +202,7 @@ test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, 
     const again = (await cluster.request(m2, { cmd: 'report', subgroup: 'log' })) as unknown as Report;
     assert.is(again.delivered, r2.delivered, 'the removed member delivers nothing more');
     assert.ok(isPrefix(r2.sequence, r0!.sequence), 'what the removed member delivered is a prefix of the others\' sequence');
-  } finally {
-    await cluster.close();
-  }
+  });
 });
 
 test.run();
