@@ -49,13 +49,13 @@ test('squall node: an unknown subgroup type exits 1 naming the known types; --mo
     const config = writeConfig(dir, [1, 2, 3], 'Inventory');
     const failed = start(['--config', config, '--id', '0']);
     assert.is(await failed.exit, 1);
-    assert.match(failed.err, /subgroup 'tickets' has type 'Inventory', which is no known class; known types: TicketBook \(--module FILE adds the classes an ES module exports\) \(ERR_SQUALL_CONFIG\)/);
+    assert.match(failed.err, /subgroup 'tickets' has type 'Inventory', which is no known class; known types: TicketBook, KeyValueStore \(--module FILE adds the classes an ES module exports\) \(ERR_SQUALL_CONFIG\)/);
 
     const module = join(dir, 'types.mjs');
     writeFileSync(module, 'export class Basket { add(item) { return item; } }\nexport const notAClass = 1;\n');
     const stillUnknown = start(['--config', config, '--id', '0', '--module', module]);
     assert.is(await stillUnknown.exit, 1);
-    assert.match(stillUnknown.err, /known types: TicketBook, Basket \(ERR_SQUALL_CONFIG\)/);
+    assert.match(stillUnknown.err, /known types: TicketBook, KeyValueStore, Basket \(ERR_SQUALL_CONFIG\)/);
 
     const noId = start(['--config', config]);
     assert.is(await noId.exit, 1);

@@ -15,7 +15,9 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_UNKNOWN_METHOD'
   | 'ERR_SQUALL_REMOTE'
   | 'ERR_SQUALL_PARTITIONED'
-  | 'ERR_SQUALL_REMOVED';
+  | 'ERR_SQUALL_REMOVED'
+  | 'ERR_SQUALL_JOIN'
+  | 'ERR_SQUALL_STATE_TRANSFER';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -89,6 +91,16 @@ export class RemovedError extends SquallError {
       : `member ${self} was removed from the group in view ${vid}: the others suspected it (its heartbeat stalled or its connections broke); ` +
         'start it again to rejoin, and raise suspicionTimeoutMs if its event loop is often busy');
   }
+}
+
+/** A new member could not enter a running group: every contact refused it, or none answered in time. */
+export class JoinError extends SquallError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_JOIN', message, options); }
+}
+
+/** A subgroup's state did not reach this member intact: a chunk failed its checksum, or the sender failed. */
+export class StateTransferError extends SquallError {
+  constructor(message: string) { super('ERR_SQUALL_STATE_TRANSFER', message); }
 }
 
 /** Asserts a programmer invariant. A failure is a bug in squall, not a user error. */

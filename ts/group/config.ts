@@ -2,7 +2,7 @@
 // them. A subgroup is split into shards; a shard is one replica set; some of a shard's members send.
 //
 //   {
-//     "members": [{ "id": 0, "address": "127.0.0.1:7000" }, …],
+//     "members": [{ "id": 0, "address": "127.0.0.1:7000", "contact": "127.0.0.1:7400" }, …],
 //     "subgroups": {
 //       "tickets": { "type": "TicketBook", "shards": 1, "members": { "min": 3, "max": 5 }, "senders": "all" },
 //       "log":     { "shards": [{ "members": [0, 1, 2], "senders": [0] }], "mode": "raw" }
@@ -58,8 +58,15 @@ export interface SubgroupConfig {
   maxMessageBytes?: number;
 }
 
+/** A member of the first view: where it accepts connections, and where it takes join requests (optional). */
+export interface GroupMember extends MemberAddress {
+  /** Where this member's contact server listens for new members (default: a free port on its host). */
+  contact?: string;
+}
+
 export interface GroupConfig {
-  members: MemberAddress[];
+  /** The members of the first view, in rank order. New members join later through a contact address. */
+  members: GroupMember[];
   subgroups: Record<string, SubgroupConfig>;
 }
 
@@ -100,7 +107,11 @@ export function validateGroupConfig(value: unknown, source = 'group configuratio
   o.members.forEach((m: unknown, i: number) => {
     const mm = m as Record<string, unknown>;
     if (!mm || typeof mm !== 'object' || !Number.isInteger(mm.id) || (mm.id as number) < 0 || (mm.id as number) >= 0xffff || typeof mm.address !== 'string') {
-      throw new ConfigError(`${source}: members[${i}] must be { "id": integer 0..65534, "address": "host:port" }`);
+      throw new ConfigError(`${source}: members[${i}] must be { "id": integer 0..65534, "address": "host:port", "contact"?: "host:port" }`);
+    }
+    if (mm.contact !== undefined) {
+      if (typeof mm.contact !== 'string') throw new ConfigError(`${source}: members[${i}].contact must be "host:port"`);
+      parseAddress(mm.contact, `${source}: members[${i}].contact`);
     }
     if (ids.has(mm.id as number)) throw new ConfigError(`${source}: member id ${mm.id} appears twice`);
     ids.add(mm.id as number);

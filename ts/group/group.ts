@@ -13,30 +13,48 @@
 // stalls or its connection breaks) or leaves, the view-change protocol (ts/membership/protocol.ts) wedges
 // every member, agrees on the removals, delivers up to the ragged trim, and installs view vid + 1 with the
 // failed members gone; each sender sends again what the old view did not deliver. A member left with a
-// minority of its view stops with PartitionedError.
+// minority of its view stops with PartitionedError. A new member joins through any member's contact
+// address (ts/group/contact.ts): the leader puts it in the next view, and it receives each replicated
+// subgroup's state before its first delivery (ts/group/state-transfer.ts).
+//
+//   const joiner = await Group.join({ id: 7, config, contact: '10.0.0.1:7400', listen: '10.0.0.7:0', types });
 
 import { EventEmitter } from 'node:events';
 import { parseAddress, formatAddress } from '../address.js';
-import { ClosedError, ConfigError, PartitionedError, RemovedError } from '../errors.js';
+import { ClosedError, ConfigError, JoinError, PartitionedError, RemovedError, StateTransferError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
-import type { Change } from '../membership/protocol.js';
+import type { Change, Joiner } from '../membership/protocol.js';
+import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
 import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
 import { loadGroupConfig, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
+import { ContactServer, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
+import { isStateTag, sendState, stateTag, stateTransfers, StateReceiver, STATE_TAG_BIT, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
 
 export interface JoinOptions {
-  /** This member's id (one of the configuration's members). */
+  /** This member's id: one of the configuration's members, or (with `contact`) any id not in the view. */
   id: number;
   /** The configuration, or the path of a JSON file holding it. */
   config: GroupConfig | string;
-  /** Overrides this member's configured address for binding (e.g. '0.0.0.0:7000'). */
+  /**
+   * Where this member accepts connections: overrides its configured address (e.g. '0.0.0.0:7000'). A new
+   * member gives its host here (the port is ignored: each view picks one); default 127.0.0.1.
+   */
   listen?: string;
+  /**
+   * Join a running group as a new member through any member's contact address (or several, tried in
+   * turn): it enters the next view and receives each subgroup's state first. Without it, the
+   * configuration's members form the first view.
+   */
+  contact?: string | string[];
+  /** Where this member takes join requests (default: its configured "contact", else a free port on its host). */
+  contactListen?: string;
   /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
   types?: Record<string, ReplicatedClass>;
   /** Heartbeat interval and suspicion timeout (DESIGN.md §9). Defaults 10 ms / 100 ms. */
@@ -71,13 +89,25 @@ export interface GroupEvents {
 }
 
 const DEFAULT_MAILBOX_BYTES = 1 << 20;
+/** Join requests this close together go into one view change. */
+const JOIN_BATCH_MS = 20;
 
 export class Group extends EventEmitter<GroupEvents> {
   readonly id: number;
   readonly config: GroupConfig;
   readonly #options: JoinOptions;
   readonly #host: string;
-  #engine: ViewEngine;
+  #engine!: ViewEngine;
+  /** The host of every member this one has known (the configuration's, and joiners'): peers' addresses. */
+  readonly #hosts = new Map<number, string>();
+  #contact: ContactServer | null = null;
+  /** Join requests that arrived within JOIN_BATCH_MS of each other: one change takes them together. */
+  #joinBatch: Array<{ session: ContactSession; joiner: Joiner }> = [];
+  #joinBatchTimer: NodeJS.Timeout | null = null;
+  /** Joiners this member (as leader) proposed, by id: told the view once it commits. */
+  readonly #joinSessions = new Map<number, ContactSession>();
+  /** Subgroups whose state this member awaits (it entered their shard): their shards do not step until then. */
+  readonly #receivers = new Map<string, StateReceiver>();
   /** The previous view's engine while the next one connects (its mailboxes still carry replies). */
   #previous: ViewEngine | null = null;
   readonly #handles = new Map<string, SubgroupChannel>();
@@ -98,14 +128,24 @@ export class Group extends EventEmitter<GroupEvents> {
   /** Waiting for the next view's ports to appear in the old table (#nextAddresses); woken by each step. */
   readonly #portWaiters: Array<() => void> = [];
 
-  /** Joins the group: binds, lays out the arena, connects to every member, starts the protocol. */
+  /**
+   * Joins the group. A member of the configuration binds, lays out the arena, connects to every member and
+   * starts the protocol (the first view); with `contact`, a new member asks to enter the running group's
+   * next view and resolves once it is installed and its subgroups' state restored.
+   */
   static async join(options: JoinOptions): Promise<Group> {
     const group = new Group(options);
+    const timeoutMs = options.connectTimeoutMs ?? 30_000;
     try {
-      await group.#engine.connectAll();
-      group.#engine.start(() => group.#stepAll());
-      group.#stepAll();
-      await group.#engine.whenReady(options.connectTimeoutMs ?? 30_000);
+      if (options.contact !== undefined) {
+        await group.#enter(contactList(options.contact), timeoutMs);
+      } else {
+        await group.#engine.connectAll();
+        group.#engine.start(() => group.#stepAll());
+        group.#stepAll();
+        await group.#engine.whenReady(timeoutMs);
+      }
+      await group.#openContact();
     } catch (error) {
       await group.close();
       throw error;
@@ -118,7 +158,9 @@ export class Group extends EventEmitter<GroupEvents> {
     super();
     const config = typeof options.config === 'string' ? loadGroupConfig(options.config) : validateGroupConfig(options.config);
     const self = config.members.find((m) => m.id === options.id);
-    if (!self) throw new ConfigError(`member ${options.id} is not in the configuration's members (${config.members.map((m) => m.id).join(', ')}); pass one of those ids`);
+    const entering = options.contact !== undefined;
+    if (entering) contactList(options.contact!);
+    if (!self && !entering) throw new ConfigError(`member ${options.id} is not in the configuration's members (${config.members.map((m) => m.id).join(', ')}); pass one of those ids, or contact: 'host:port' to join the running group as a new member`);
     this.id = options.id;
     this.config = config;
     this.#options = options;
@@ -126,14 +168,28 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const name of Object.keys(this.#types)) if (!(name in config.subgroups)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
     if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
-    const listen = options.listen ?? self.address;
+    const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
     this.#host = parseAddress(listen, 'listen').host;
+    if (new TextEncoder().encode(this.#host).byteLength > JOIN_HOST_BYTES) throw new ConfigError(`listen host '${this.#host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address`);
+    for (const m of config.members) this.#hosts.set(m.id, parseAddress(m.address, 'address').host);
+    this.#hosts.set(this.id, this.#host);
+    if (entering) return; // #enter builds the first engine, once the leader tells it the view
     const ids = config.members.map((m) => m.id);
     this.#engine = this.#newEngine({ vid: 0, members: ids }, planView(config, ids), listen);
     this.#engine.listen(config.members);
-    for (const [name, channel] of this.#engine.channels) this.#handles.set(name, new SubgroupChannel(name, this.id, channel));
-    // Objects exist before the first delivery, so no command finds a shard without its replica.
-    for (const name of Object.keys(this.#types)) if (this.#handles.has(name)) this.subgroup(name);
+    this.#adoptChannels(this.#engine);
+  }
+
+  /**
+   * Handles for the shards of `engine` this member did not serve before; objects exist before the first
+   * delivery, so no command finds a shard without its replica.
+   */
+  #adoptChannels(engine: ViewEngine): void {
+    for (const [name, channel] of engine.channels) {
+      if (this.#handles.has(name)) continue;
+      this.#handles.set(name, new SubgroupChannel(name, this.id, channel));
+      if (name in this.#types) this.subgroup(name);
+    }
   }
 
   /** Starts warm workers for the next view: a predicate worker, and an rdmc worker if messages can be large. */
@@ -142,10 +198,11 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#spares.fill(large ? ['predicate', 'rdmc'] : ['predicate']);
   }
 
-  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string, previousSize?: number): ViewEngine {
+  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string, previousSize?: number, joined?: readonly number[]): ViewEngine {
     const o = this.#options;
     return new ViewEngine({
-      selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), mailboxBytes: this.#mailboxBytes, spares: this.#spares,
+      selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), ...(joined?.length ? { joined } : {}),
+      mailboxBytes: this.#mailboxBytes, spares: this.#spares,
       connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
       ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
       ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
@@ -170,6 +227,9 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** The address this member accepts connections on in the current view. */
   get address(): string { return this.#engine.runtime.address; }
+
+  /** Where this member takes join requests (give it to new members as `contact`). */
+  get contactAddress(): string { return formatAddress({ host: this.#host, port: this.#contact?.port ?? 0 }); }
 
   /** Names of the subgroups this member serves. */
   get subgroups(): string[] { return [...this.#handles.keys()]; }
@@ -232,10 +292,12 @@ export class Group extends EventEmitter<GroupEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closeContact();
+    for (const r of this.#receivers.values()) r.fail(new ClosedError('this group'));
     for (const o of this.#objects.values()) o.close();
     for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
     await this.#previous?.close();
-    await this.#engine.close();
+    await this.#engine?.close();
     await this.#spares.close();
     this.#leaving?.reject(new ClosedError('this group'));
   }
@@ -279,7 +341,7 @@ export class Group extends EventEmitter<GroupEvents> {
     // Shards and mailboxes write to peers: only once every member is connected to every other.
     if (engine.checkReady()) {
       engine.mailboxes.poll((from, tag, bytes) => this.#directTo(engine, tag, from, bytes));
-      for (const channel of engine.channels.values()) channel.step();
+      for (const [name, channel] of engine.channels) if (!this.#receivers.has(name)) channel.step();
     }
     if (this.#installing || this.#stopped) return;
     if (this.#leaving) this.#askToLeave(engine);
@@ -294,6 +356,11 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   #directTo(engine: ViewEngine, tag: number, from: number, bytes: Uint8Array): void {
+    if (isStateTag(tag)) {
+      const channel = engine.byTag.get((tag & ~STATE_TAG_BIT) >>> 0);
+      if (channel) this.#receivers.get(channel.subgroup)?.accept(from, bytes);
+      return;
+    }
     const channel = engine.byTag.get(tag);
     if (channel) this.#handles.get(channel.subgroup)?.direct(from, bytes);
   }
@@ -316,6 +383,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #stop(error: Error): void {
     this.#stopped = error;
+    this.#closeContact();
     for (const h of this.#handles.values()) h.stop(error);
   }
 
@@ -329,17 +397,24 @@ export class Group extends EventEmitter<GroupEvents> {
   async #install(old: ViewEngine, change: Change): Promise<void> {
     this.#installing = true;
     const T: Array<[string, number]> = [['commit', performance.now()]]; // phases, for status().lastInstall
+    // State this member was still waiting for cannot come now: its source is in the old view's mailboxes.
+    for (const r of this.#receivers.values()) r.fail(new StateTransferError(`the state of subgroup '${r.transfer.subgroup}' did not arrive before view ${change.next.vid}: its sender failed or the view changed; the member joins again to retry`));
     for (const [name, handle] of this.#handles) {
       const end = old.channels.get(name)?.finishView(change.trims);
       handle.detach(end?.unsent ?? [], end?.deliveredBeyond);
     }
     T.push(['trimmed', performance.now()]);
     const next = change.next;
+    for (const j of change.joined) this.#hosts.set(j.id, j.host);
+    this.#retryJoinersOutside(change);
     if (!next.members.includes(this.id)) return this.#removed(next.vid);
+    // The old view's state, exactly to the trim, for the members that enter a shard of this one's.
+    const transfers = stateTransfers(this.config, old.view.members, next.members, new Set(Object.keys(this.config.subgroups)));
+    const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, ...this.#snapshotOf(t.subgroup) }));
 
     let engine: ViewEngine;
     try {
-      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`, old.view.members.length - change.left.length);
+      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`, old.view.members.length - change.left.length, change.joined.map((j) => j.id));
     } catch (error) {
       this.#stop(error as Error);
       this.emit('error', error as Error);
@@ -350,9 +425,12 @@ export class Group extends EventEmitter<GroupEvents> {
     // Peers' ports are not known yet: the grants and the layout are, and those are what expect() needs.
     engine.listen(next.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
     old.protocol.publishNextPort(change.proposal, engine.port);
-    T.push(['published', performance.now()]);
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
+    if (change.proposer === this.id) void this.#admit(old, change, timeoutMs);
+    T.push(['published', performance.now()]);
     const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
+    for (const j of change.joined) this.#joinSessions.get(j.id)?.send({ addresses });
+    this.#closeJoinSessions();
     T.push(['ports', performance.now()]);
     if (this.#closed) { await engine.close(); return; }
     // A member that dies after publishing its port is not waited for either (it may be the one to dial).
@@ -366,8 +444,11 @@ export class Group extends EventEmitter<GroupEvents> {
       if (channel) handle.attach(channel);
       else handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${next.vid}`));
     }
+    this.#adoptChannels(engine);
+    const restored = this.#awaitState(transfers);
     this.#installing = false;
     engine.start(() => this.#stepAll());
+    if (this.#contact) engine.protocol.publishContactPort(this.#contact.port);
     for (const m of next.members) if (m !== this.id && !addresses.some((a) => a.id === m)) unreachable.push(m);
     for (const m of new Set(unreachable)) this.#memberFailed(engine, m, 'UNREACHABLE');
     this.#stepAll();
@@ -380,19 +461,25 @@ export class Group extends EventEmitter<GroupEvents> {
       T.push(['ready', performance.now()]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
       this.emit('view', next, change.removed);
+      for (const { t, bytes, version } of snapshots) this.#sendState(engine, t, bytes, version);
     }
     if (this.#previous === old) this.#previous = null;
     await old.close();
+    restored.catch((error: Error) => {
+      if (this.#closed || this.#stopped) return;
+      this.#stop(error);
+      this.emit('error', error);
+    });
     this.#fillSpares();
   }
 
   /**
-   * The next view's members with the ports they published in the old table; a member the old view
-   * suspects (it failed after the commit) is left out, and the new view removes it.
+   * The next view's members with the ports they published in the old table (a joiner's, in its proposer's
+   * row); a member the old view suspects (it failed after the commit) is left out, and so is a joiner whose
+   * proposer failed or that never answered: the new view removes them.
    */
   async #nextAddresses(old: ViewEngine, engine: ViewEngine, change: Change, timeoutMs: number): Promise<MemberAddress[]> {
     const deadline = performance.now() + timeoutMs;
-    const host = (id: number) => parseAddress(this.config.members.find((m) => m.id === id)?.address ?? `${this.#host}:1`).host;
     for (;;) {
       // Gone: suspected in the old table, or failed since this member applied the commit (its connection
       // broke, or its heartbeat stalled) — a member that died after the commit never publishes a port.
@@ -401,9 +488,11 @@ export class Group extends EventEmitter<GroupEvents> {
       let missing = false;
       for (const id of change.next.members) {
         if (id === this.id) { out.push({ id, address: engine.runtime.address }); continue; }
-        const port = old.protocol.nextPortOf(id, change.proposal);
-        if (port !== null) out.push({ id, address: `${formatHost(host(id))}:${port}` });
-        else if (!suspects.has(id)) missing = true;
+        const k = change.joined.findIndex((j) => j.id === id);
+        const port = k >= 0 ? old.protocol.joinPortOf(change, k) : old.protocol.nextPortOf(id, change.proposal);
+        const gone = suspects.has(k >= 0 ? change.proposer : id);
+        if (port !== null && port > 0) out.push({ id, address: formatAddress({ host: this.#hosts.get(id) ?? this.#host, port }) });
+        else if (port === null && !gone) missing = true;
       }
       if (!missing || performance.now() > deadline || this.#closed) return out;
       await new Promise<void>((resolve) => {
@@ -411,6 +500,176 @@ export class Group extends EventEmitter<GroupEvents> {
         this.#portWaiters.push(() => { clearTimeout(t); resolve(); });
       });
     }
+  }
+
+  // ---- joins ------------------------------------------------------------------------------------------
+
+  /** Starts this member's contact server and publishes its port in the view's table. */
+  async #openContact(): Promise<void> {
+    const configured = this.config.members.find((m) => m.id === this.id)?.contact;
+    const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#host)}:0`;
+    this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner));
+    if (this.#closed) { this.#closeContact(); return; }
+    this.#engine.protocol.publishContactPort(this.#contact.port);
+  }
+
+  #closeContact(): void {
+    this.#contact?.close();
+    this.#contact = null;
+    if (this.#joinBatchTimer) clearTimeout(this.#joinBatchTimer);
+    this.#joinBatchTimer = null;
+    for (const { session } of this.#joinBatch.splice(0)) { session.send({ retry: 'this member is stopping' }); session.close(); }
+    this.#closeJoinSessions();
+  }
+
+  #closeJoinSessions(): void {
+    for (const session of this.#joinSessions.values()) session.close();
+    this.#joinSessions.clear();
+  }
+
+  /**
+   * A join request: refused if the id is taken, sent to the leader's contact address if this member does
+   * not lead, asked to retry while a change is under way; otherwise batched for the leader's next proposal.
+   */
+  #onJoinRequest(session: ContactSession, joiner: Joiner): void {
+    const engine = this.#engine;
+    const answer = (message: Parameters<ContactSession['send']>[0]) => { session.send(message); session.close(); };
+    if (this.#closed || this.#stopped || this.#leaving) return answer({ retry: `member ${this.id} is stopping or leaving; ask another member` });
+    if (engine.view.members.includes(joiner.id)) {
+      return answer({ refused: `member ${joiner.id} is in view ${engine.view.vid} already; give the new member an id the view does not have (${engine.view.members.join(', ')}), or wait until the group removed the old one` });
+    }
+    if (new TextEncoder().encode(joiner.host).byteLength > JOIN_HOST_BYTES) return answer({ refused: `host '${joiner.host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address` });
+    const leader = engine.protocol.leader();
+    if (leader !== this.id) {
+      const port = leader === null ? null : engine.protocol.contactPortOf(leader);
+      if (port === null) return answer({ retry: 'the leader has not published its contact address yet' });
+      return answer({ redirect: formatAddress({ host: this.#hosts.get(leader!) ?? this.#host, port }) });
+    }
+    if (this.#installing || !engine.ready || engine.protocol.wedged) return answer({ retry: 'a view change is under way' });
+    if (engine.protocol.anyReceiving()) return answer({ retry: 'a member that joined is still receiving state' });
+    this.#joinBatch.push({ session, joiner });
+    this.#joinBatchTimer ??= setTimeout(() => this.#flushJoins(), JOIN_BATCH_MS);
+  }
+
+  /** The batched joiners (distinct ids, at most MAX_JOINS_PER_CHANGE) go into the leader's next proposal. */
+  #flushJoins(): void {
+    this.#joinBatchTimer = null;
+    const batch = this.#joinBatch.splice(0).filter(({ session }) => !session.closed);
+    const taken: typeof batch = [];
+    for (const entry of batch) {
+      if (taken.length < MAX_JOINS_PER_CHANGE && !taken.some((t) => t.joiner.id === entry.joiner.id)) taken.push(entry);
+      else { entry.session.send({ retry: 'too many joiners at once, or the same id twice' }); entry.session.close(); }
+    }
+    if (taken.length === 0) return;
+    const engine = this.#engine;
+    if (this.#closed || this.#installing || this.#stopped || !engine.protocol.join(taken.map((t) => t.joiner))) {
+      for (const { session } of taken) { session.send({ retry: 'a view change is under way, or a member that joined is still receiving state' }); session.close(); }
+      return;
+    }
+    for (const { session, joiner } of taken) {
+      session.send({ accepted: true });
+      this.#joinSessions.set(joiner.id, session);
+    }
+    this.#stepAll();
+  }
+
+  /** Joiners this member was asked to take that the committed change does not have ask again. */
+  #retryJoinersOutside(change: Change): void {
+    const inChange = new Set(change.proposer === this.id ? change.joined.map((j) => j.id) : []);
+    for (const [id, session] of this.#joinSessions) {
+      if (inChange.has(id)) continue;
+      session.send({ retry: 'the change that would have taken it ended another way' });
+      session.close();
+      this.#joinSessions.delete(id);
+    }
+  }
+
+  /**
+   * As the proposer of `change`: tells each joiner the view it enters, takes the port its new engine
+   * listens on, and publishes the ports in the old table (0 for a joiner that did not answer: the new view
+   * removes it).
+   */
+  async #admit(old: ViewEngine, change: Change, timeoutMs: number): Promise<void> {
+    const next = change.next;
+    const offer: JoinOffer = {
+      view: next, previous: old.view.members, previousSize: old.view.members.length - change.left.length,
+      joined: change.joined.map((j) => j.id),
+      hosts: Object.fromEntries(next.members.map((id) => [id, this.#hosts.get(id) ?? this.#host])),
+    };
+    const ports = await Promise.all(change.joined.map(async (j) => {
+      const session = this.#joinSessions.get(j.id);
+      if (!session) return 0;
+      session.send({ offer });
+      const reply = await session.next(timeoutMs).catch(() => null);
+      return reply && 'port' in reply && Number.isInteger(reply.port) ? reply.port : 0;
+    }));
+    if (!old.closed) old.protocol.publishJoinPorts(change.proposal, ports);
+  }
+
+  /**
+   * A new member: asks the contacts to let it in, builds the view the leader offers, gives the leader its
+   * port, connects to the members it is told, and waits for the start barrier and its subgroups' state.
+   */
+  async #enter(contacts: string[], timeoutMs: number): Promise<void> {
+    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs);
+    try {
+      for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
+      const view = offer.view;
+      const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#host)}:0`, offer.previousSize, offer.joined);
+      this.#engine = engine;
+      engine.listen(view.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
+      this.#adoptChannels(engine);
+      const restored = this.#awaitState(stateTransfers(this.config, offer.previous, view.members, new Set(Object.keys(this.config.subgroups))));
+      session.send({ port: engine.port });
+      const reply = await session.next(timeoutMs);
+      if (!('addresses' in reply)) throw new JoinError(`member ${this.id} was offered view ${view.vid} but the leader answered ${JSON.stringify(reply)} instead of the members' addresses; join again`);
+      session.close();
+      const unreachable = await engine.connectReachable(reply.addresses, timeoutMs);
+      engine.start(() => this.#stepAll());
+      for (const m of unreachable) this.#memberFailed(engine, m, 'UNREACHABLE');
+      this.#stepAll();
+      await engine.whenReady(timeoutMs);
+      await restored;
+    } finally {
+      session.close();
+    }
+  }
+
+  /** What `subgroup` holds here, to send to a member entering its shard (empty without a replicated object). */
+  #snapshotOf(subgroup: string): { bytes: Uint8Array; version: bigint } {
+    const object = this.#objects.get(subgroup);
+    return object ? { bytes: object.snapshot(), version: object.appliedVersion } : { bytes: new Uint8Array(0), version: -1n };
+  }
+
+  /** Sends one shard's snapshot to the members entering it, over the new view's mailboxes. */
+  #sendState(engine: ViewEngine, t: Transfer, bytes: Uint8Array, version: bigint): void {
+    const channel = engine.channels.get(t.subgroup);
+    if (!channel) return;
+    const tag = stateTag(channel.tag);
+    sendState((to, record) => engine.mailboxes.send(to, tag, record), t.recipients, bytes, version, engine.mailboxes.maxPayload)
+      .catch((error: Error) => { if (!this.#closed && this.#engine === engine) this.emit('error', error); });
+  }
+
+  /**
+   * Waits for the state of every shard this member enters (its shards hold their deliveries until then),
+   * restores each subgroup's object from it, and lets the shard step.
+   */
+  async #awaitState(transfers: readonly Transfer[]): Promise<void> {
+    const mine = transfers.filter((t) => t.recipients.includes(this.id));
+    if (mine.length > 0) this.#engine.protocol.setReceiving(true);
+    await Promise.all(mine.map(async (t) => {
+      const receiver = new StateReceiver(t);
+      this.#receivers.set(t.subgroup, receiver);
+      try {
+        const { bytes, version } = await receiver.done;
+        const object = this.#objects.get(t.subgroup);
+        if (object && bytes.byteLength > 0) object.restore(bytes, version);
+      } finally {
+        if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
+        if (this.#receivers.size === 0 && !this.#engine.closed) this.#engine.protocol.setReceiving(false);
+        this.#schedule();
+      }
+    }));
   }
 
   /** The next view has no place for this member: it left, or the others went on without it. */
@@ -425,6 +684,14 @@ export class Group extends EventEmitter<GroupEvents> {
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('this group member');
   }
+}
+
+/** The contact addresses of JoinOptions.contact, checked. */
+function contactList(contact: string | string[]): string[] {
+  const list = Array.isArray(contact) ? contact : [contact];
+  if (list.length === 0) throw new ConfigError('contact must name at least one member\'s contact address, e.g. contact: \'10.0.0.1:7400\'');
+  for (const c of list) parseAddress(c, 'contact');
+  return list;
 }
 
 /** An IPv6 host goes inside brackets in 'host:port'. */

@@ -44,6 +44,8 @@ export interface EngineOptions {
   plans: readonly SubgroupPlan[];
   /** Members of the previous view (the start barrier needs more than half of them); none for view 0. */
   previousSize?: number;
+  /** Members that joined into this view (the start barrier waits for them without counting them). */
+  joined?: readonly number[];
   /** Where this member accepts connections in this view ('host:0' picks a port). */
   listen: string;
   heartbeatIntervalMs?: number;
@@ -124,6 +126,7 @@ export class ViewEngine {
     this.mailboxes = new Mailboxes(arena, fabric, layout, selfId, options.mailboxBytes);
     this.protocol = new ViewChangeProtocol({
       arena, layout, fabric, selfId, view, plans, previousSize: options.previousSize ?? view.members.length,
+      ...(options.joined ? { joined: options.joined } : {}),
       wedge: () => { for (const c of this.channels.values()) c.wedge(); },
     });
     for (const plan of plans) {

@@ -37,7 +37,7 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
     ids.forEach((id, index) => this.spawn(id, forkMember(index, entry)));
   }
 
-  private spawn(id: number, child: ChildProcess): void {
+  protected spawn(id: number, child: ChildProcess): void {
     const member: ClusterMember<Event> = { id, process: child, address: '', events: [], exited: false };
     child.on('message', (msg: { seq?: number; ok?: boolean; error?: string } & Record<string, unknown>) => {
       if (typeof msg.seq === 'number' && typeof msg.ok === 'boolean') { // a reply (events carry no 'ok')
@@ -218,6 +218,10 @@ export async function freePort(): Promise<number> {
 
 export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarnessEvent> {
   config!: GroupConfig;
+  /** Each member's contact address (where new members ask to join). */
+  readonly contacts = new Map<number, string>();
+  #options!: GroupClusterOptions;
+  #joinOptions: Record<string, unknown> = {};
 
   /**
    * Forks the members and joins them to one group: on loopback ports picked here, or each on a host of an
@@ -231,7 +235,8 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     const config: GroupConfig = { members, subgroups: options.subgroups };
     const cluster = new GroupCluster(groupEntry, ids, net?.fork);
     cluster.config = config;
-    const joinOptions = {
+    cluster.#options = options;
+    const joinOptions = cluster.#joinOptions = {
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
@@ -239,13 +244,37 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     };
     try {
       await Promise.all(cluster.members.map(async (m) => {
-        m.address = (await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions })).address as string;
+        const joined = await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions });
+        m.address = joined.address as string;
+        cluster.contacts.set(m.id, joined.contact as string);
       }));
     } catch (err) {
       cluster.kill();
       throw err;
     }
     return cluster;
+  }
+
+  /**
+   * Starts new member processes `ids` and has each join the running group through the live members'
+   * contact addresses; `index` picks the emulated network's host (and namespace) of each. Resolves once
+   * all have joined (the view each entered is in the reply); the new members are appended to `members`.
+   */
+  async add(ids: readonly number[], index: (id: number) => number = (id) => id, timeoutMs = 60_000): Promise<Array<Record<string, unknown>>> {
+    const net = this.#options.network;
+    const contacts = this.members.filter((m) => !m.exited && this.contacts.has(m.id)).map((m) => this.contacts.get(m.id)!);
+    const added = ids.map((id) => {
+      this.spawn(id, (net?.fork ?? forkHere)(index(id), groupEntry));
+      return this.members[this.members.length - 1]!;
+    });
+    return Promise.all(added.map(async (m) => {
+      const host = net ? net.hostOf(index(m.id)) : '127.0.0.1';
+      const options = { ...this.#joinOptions, contact: contacts, listen: `${host}:0`, connectTimeoutMs: timeoutMs };
+      const joined = await this.request(m, { cmd: 'join', id: m.id, config: this.config, ...(this.#options.types ? { types: this.#options.types } : {}), options });
+      m.address = joined.address as string;
+      this.contacts.set(m.id, joined.contact as string);
+      return joined;
+    }));
   }
 
   /** Sends one request to every member (or those given) and returns the replies in member order. */

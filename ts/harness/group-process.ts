@@ -15,7 +15,9 @@ import type { SubgroupChannel } from '../group/subgroup-channel.js';
 export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
 export type GroupHarnessRequest =
-  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric'>> }
+  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs'>> }
+  /** Ordered calls `method(key_i, value)` for i < count, with `bytes`-byte values, `inFlight` at a time. */
+  | { cmd: 'fill'; subgroup: string; method: string; count: number; bytes: number; inFlight?: number }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
   | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
   /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */
@@ -95,7 +97,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable], atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('removed', (error) => sendToParent({ type: 'removed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
-      return { address: group.address };
+      return { address: group.address, contact: group.contactAddress, vid: group.view.vid, members: [...group.view.members] };
     }
     case 'record': {
       const r: Recorder = {
@@ -178,6 +180,18 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     }
     case 'call': return { replies: await (object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown> }).call(req.method, req.args) };
     case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
+    case 'fill': {
+      const target = object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown> };
+      const calls: Array<Promise<unknown>> = [];
+      for (let i = 0; i < req.count; i++) {
+        const value = new Uint8Array(req.bytes);
+        for (let b = 0; b < value.length; b += 4096) value[b] = (i * 31 + b) & 0xff;
+        calls.push(target.call(req.method, [`key-${group!.id}-${i}`, value]));
+        if (calls.length >= (req.inFlight ?? 4)) await calls.shift();
+      }
+      await Promise.all(calls);
+      return {};
+    }
     case 'send-raw': await channel(req.subgroup).send(new Uint8Array(req.bytes)); return {};
     case 'direct': await channel(req.subgroup).sendTo(req.member, new Uint8Array(req.bytes)); return {};
     case 'membership': return { rows: group!.membership(), status: group!.status() };

@@ -6,8 +6,8 @@
 //              marks it in its row, and wedges — its shards send nothing new and freeze their receive
 //              counters (numReceived, seqNum) and deliveries; what was sent still lands in the slots
 //   propose    the leader (lowest-ranked member nobody suspects) writes the removals — everything suspected
-//              or leaving in any row, and everything any row already holds as a change — and a proposal
-//              number above every number in the table
+//              or leaving in any row, and everything any row already holds as a change — the joiners that
+//              contacted it (ts/group/contact.ts), and a proposal number above every number in the table
 //   ack        every member of the next view copies the leader's proposal into its row, once wedged
 //   trim       with every ack in, the leader computes each shard's ragged trim from the frozen numReceived
 //              of the shard's members in the next view — or adopts a trim some member already copied — and
@@ -27,7 +27,7 @@
 import type { Arena } from '../arena.js';
 import type { TableFabric } from '../fabric/fabric.js';
 import type { SubgroupPlan } from '../group/config.js';
-import { MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
+import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
 import type { Column, SstLayout } from '../sst/layout.js';
 import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, type ViewSpec } from './view-change.js';
 
@@ -43,16 +43,28 @@ export interface ProtocolParts {
    * than half of them); default this view's size.
    */
   previousSize?: number;
+  /** Members that joined into this view: the start barrier waits for them but counts the previous view's. */
+  joined?: readonly number[];
   /** The ragged trim rule (default raggedTrim); the simulator swaps in wrong ones to show its checks fail. */
   trim?: (numReceivedOfLive: ReadonlyArray<ArrayLike<number>>) => number[];
   /** Called once, when this member wedges: every shard stops sending and freezes its counters. */
   wedge: () => void;
 }
 
+/** A new member asking to enter the next view: its id and the host it accepts connections on. */
+export interface Joiner {
+  id: number;
+  host: string;
+}
+
 /** A committed change, as applied at this member. */
 export interface Change {
   proposal: number;
+  /** The member that made the proposal: it tells its joiners the view and publishes their ports. */
+  proposer: number;
   removed: number[];
+  /** Members entering the next view, in join order (appended to it). */
+  joined: Joiner[];
   /** Of the removed, those that asked to leave: they will be in no view, so the start barrier of the next
    *  view counts the previous view without them (see allInstalled). */
   left: number[];
@@ -79,6 +91,10 @@ export class ViewChangeProtocol {
   readonly #spanWithCounters: [number, number];
   #wedged = false;
   #partitioned = false;
+  /** Joiners this member (as leader) will propose; fixed once it wedged for them. */
+  #joins: Joiner[] = [];
+  readonly #utf8 = new TextEncoder();
+  readonly #fromUtf8 = new TextDecoder();
   #applied: Change | null = null;
 
   constructor(parts: ProtocolParts) {
@@ -120,6 +136,25 @@ export class ViewChangeProtocol {
     this.#push();
   }
 
+  /**
+   * Joiners that contacted this member while it leads an unchanging view: it wedges, and its next proposal
+   * takes them. False (ask again later) when it is not the leader, a change is under way, a member still
+   * receives state from the last join, or there are more than MAX_JOINS_PER_CHANGE.
+   */
+  join(joiners: readonly Joiner[]): boolean {
+    if (this.#wedged || this.#applied || this.#partitioned || joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
+    if (this.leader() !== this.#p.selfId || this.#anyWedged() || this.anyReceiving()) return false;
+    this.#joins = [...joiners];
+    this.#wedge();
+    this.#push(true);
+    return true;
+  }
+
+  /** The lowest-ranked member nobody suspects (the one joiners are sent to), or null. */
+  leader(): number | null {
+    return leaderOf(this.#p.layout.members, this.suspects());
+  }
+
   /** Members suspected in any row (suspicions are OR-ed across rows). */
   suspects(): Set<number> {
     const out = new Set<number>();
@@ -146,10 +181,11 @@ export class ViewChangeProtocol {
     const suspects = this.suspects();
     const { members } = this.#p.layout;
     let installed = 0;
+    const joined = new Set(this.#p.joined ?? []);
     for (let r = 0; r < this.#n; r++) {
       const done = this.#i32(r, this.#c.installed) === this.view.vid + 1;
       if (!done && !suspects.has(members[r]!)) return false;
-      if (done) installed++;
+      if (done && !joined.has(members[r]!)) installed++;
     }
     return hasMajority(this.#p.previousSize ?? this.#n, installed);
   }
@@ -165,6 +201,45 @@ export class ViewChangeProtocol {
   nextPortOf(member: number, proposal: number): number | null {
     const r = this.#p.layout.rowOf(member);
     return this.#i32(r, this.#c.nextPortFor) === proposal ? this.#i32(r, this.#c.nextPort) : null;
+  }
+
+  /** The proposer of `change` publishes where each of its joiners accepts connections in the next view. */
+  publishJoinPorts(proposal: number, ports: readonly number[]): void {
+    ports.forEach((port, k) => this.#setI32(this.#c.joinPorts, port, k));
+    this.#setI32(this.#c.joinPortsFor, proposal);
+    this.#push();
+  }
+
+  /** The port the proposer of `change` published for its k-th joiner, or null (not yet, or never). */
+  joinPortOf(change: Change, k: number): number | null {
+    const r = this.#p.layout.rowOf(change.proposer);
+    return this.#i32(r, this.#c.joinPortsFor) === change.proposal ? this.#i32(r, this.#c.joinPorts, k) : null;
+  }
+
+  /** Publishes the port of this member's contact server, so members can send joiners to the leader's. */
+  publishContactPort(port: number): void {
+    this.#setI32(this.#c.contactPort, port);
+    this.#push();
+  }
+
+  /** Says in this member's row whether it still awaits a subgroup's state (see join()). */
+  setReceiving(receiving: boolean): void {
+    if ((this.#u8(this.#row, this.#c.receiving) === 1) === receiving) return;
+    this.#setU8(this.#c.receiving, 0, receiving ? 1 : 0);
+    this.#push();
+  }
+
+  /** Some member of the view still awaits state: a change now would cut its transfer off. */
+  anyReceiving(): boolean {
+    for (let r = 0; r < this.#n; r++) if (this.#u8(r, this.#c.receiving) === 1) return true;
+    return false;
+  }
+
+  /** The contact port `member` published, or null. */
+  contactPortOf(member: number): number | null {
+    const r = this.#p.layout.rowOf(member);
+    const port = r < 0 ? 0 : this.#i32(r, this.#c.contactPort);
+    return port > 0 ? port : null;
   }
 
   /** One evaluation of the protocol over the current table. */
@@ -196,7 +271,7 @@ export class ViewChangeProtocol {
         for (let j = 0; j < this.#n; j++) if (this.#u8(r, c.changes, j) === 1) removals.add(members[j]!);
       }
     }
-    if (removals.size === 0 && !anyProposal) return null;
+    if (removals.size === 0 && !anyProposal && this.#joins.length === 0) return null;
     if (!this.#wedged) { this.#wedge(); this.#push(true); }
     // Partition safety: a majority of the members that stay (leavers consent, and are in no next view).
     const staying = members.filter((m) => !leavers.has(m));
@@ -209,10 +284,13 @@ export class ViewChangeProtocol {
     const nextRows = next.map((m) => layout.rowOf(m));
 
     if (leader === selfId) {
-      if (mine === 0 || !this.#sameChanges(this.#row, removals)) {
+      if (mine === 0 || !this.#sameChanges(this.#row, removals) || this.#i32(this.#row, c.proposer) !== selfId + 1) {
         let top = 0;
         for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
         for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, removals.has(members[j]!) ? 1 : 0);
+        // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
+        this.#writeJoins(this.#joins);
+        this.#setI32(c.proposer, selfId + 1);
         this.#setI32(c.proposal, top + 1);
         this.#push();
         return null;
@@ -239,7 +317,7 @@ export class ViewChangeProtocol {
     const lr = layout.rowOf(leader);
     const theirs = this.#i32(lr, c.proposal);
     if (theirs > mine) {
-      for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, this.#u8(lr, c.changes, j));
+      this.#copyProposal(lr);
       this.#setI32(c.proposal, theirs);
       this.#push();
       return null;
@@ -263,7 +341,7 @@ export class ViewChangeProtocol {
     const { layout } = this.#p;
     const members = layout.members;
     if (r !== this.#row) {
-      for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, this.#u8(r, c.changes, j));
+      this.#copyProposal(r);
       this.#p.plans.forEach((_, g) => this.#writeTrim(g, this.#readTrim(r, g)));
       for (const col of [c.proposal, c.trimFor, c.committed]) this.#setI32(col, this.#i32(r, col));
     }
@@ -272,12 +350,14 @@ export class ViewChangeProtocol {
     const removed = members.filter((_, j) => this.#u8(this.#row, c.changes, j) === 1);
     const left = removed.filter((m) => this.#u8(layout.rowOf(m), c.leaving) === 1);
     const proposal = this.#i32(this.#row, c.committed);
+    const joined = this.#readJoins(this.#row);
+    const proposer = this.#i32(this.#row, c.proposer) - 1;
     const trims = this.#p.plans.map((plan, g) => {
       const flat = this.#readTrim(this.#row, g);
       const S = subgroupColumns(plan).senders;
       return plan.shards.map((shard, s) => flat.slice(s * S, s * S + shard.senders.length));
     });
-    this.#applied = { proposal, removed, left, next: nextView(this.view, new Set(removed), []), trims };
+    this.#applied = { proposal, proposer, removed, joined, left, next: nextView(this.view, new Set(removed), joined.map((j) => j.id)), trims };
     return this.#applied;
   }
 
@@ -295,6 +375,36 @@ export class ViewChangeProtocol {
       (this.#p.trim ?? raggedTrim)(rows).forEach((t, rank) => { out[s * S + rank] = t; });
     });
     return out;
+  }
+
+  /** Copies row r's proposal (removals, joiners, proposer) into this member's row; the caller sets `proposal`. */
+  #copyProposal(r: number): void {
+    const c = this.#c;
+    for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, this.#u8(r, c.changes, j));
+    this.#writeJoins(this.#readJoins(r));
+    this.#setI32(c.proposer, this.#i32(r, c.proposer));
+  }
+
+  #readJoins(r: number): Joiner[] {
+    const out: Joiner[] = [];
+    for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
+      const id = this.#i32(r, this.#c.joins, k) - 1;
+      if (id < 0) break;
+      const at = this.#p.layout.offsetOf(r, this.#c.joinHosts, k * JOIN_HOST_BYTES);
+      const bytes = this.#p.arena.u8.slice(at, at + JOIN_HOST_BYTES);
+      const end = bytes.indexOf(0);
+      out.push({ id, host: this.#fromUtf8.decode(end < 0 ? bytes : bytes.subarray(0, end)) });
+    }
+    return out;
+  }
+
+  #writeJoins(joiners: readonly Joiner[]): void {
+    for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
+      const joiner = joiners[k];
+      this.#setI32(this.#c.joins, joiner ? joiner.id + 1 : 0, k);
+      const host = this.#utf8.encode(joiner?.host ?? '');
+      for (let b = 0; b < JOIN_HOST_BYTES; b++) this.#setU8(this.#c.joinHosts, k * JOIN_HOST_BYTES + b, host[b] ?? 0);
+    }
   }
 
   #sameChanges(r: number, removals: ReadonlySet<number>): boolean {
@@ -327,8 +437,8 @@ export class ViewChangeProtocol {
   }
 
   #u8(r: number, col: Column, i = 0): number { return Atomics.load(this.#p.arena.u8, this.#p.layout.offsetOf(r, col, i)); }
-  #i32(r: number, col: Column): number { return Atomics.load(this.#p.arena.i32, this.#p.layout.offsetOf(r, col) >> 2); }
+  #i32(r: number, col: Column, i = 0): number { return Atomics.load(this.#p.arena.i32, this.#p.layout.offsetOf(r, col, i) >> 2); }
   #i64(r: number, col: Column, i = 0): number { return Number(Atomics.load(this.#p.arena.i64, this.#p.layout.offsetOf(r, col, i) >> 3)); }
   #setU8(col: Column, i: number, v: number): void { Atomics.store(this.#p.arena.u8, this.#p.layout.offsetOf(this.#row, col, i), v); }
-  #setI32(col: Column, v: number): void { Atomics.store(this.#p.arena.i32, this.#p.layout.offsetOf(this.#row, col) >> 2, v); }
+  #setI32(col: Column, v: number, i = 0): void { Atomics.store(this.#p.arena.i32, this.#p.layout.offsetOf(this.#row, col, i) >> 2, v); }
 }

@@ -22,6 +22,13 @@
 //   nextPort            i32        where this member accepts connections in the next view…
 //   nextPortFor         i32        …of proposal nextPortFor
 //   installed           i32        vid + 1 once this member is connected to every member of the view
+//   proposer            i32        the member (id + 1) that made proposal `proposal`: it speaks for its joiners
+//   joins               i32 × J    the joiners of proposal `proposal`, id + 1 each (0: none), in join order
+//   joinHosts           u8 × J·48  each joiner's host (UTF-8, zero-padded)
+//   joinPorts           i32 × J    where each joiner accepts connections in the next view (written by the proposer)…
+//   joinPortsFor        i32        …of proposal joinPortsFor
+//   contactPort         i32        where this member's contact server takes join requests (host: the member's)
+//   receiving           u8         this member still awaits a subgroup's state (the leader takes no joiner meanwhile)
 //   p2p_written         i64 × n    bytes this member has written into its mailbox for member row d (see mailboxes.ts)
 //   p2p_read            i64 × n    bytes this member has consumed of member row s's mailbox for it
 //   p2p_box             bytes      n mailboxes of `mailboxBytes`: the one for row d is written to member d only
@@ -61,7 +68,14 @@ export const MAILBOX_COLUMNS = { written: 'p2p_written', read: 'p2p_read', box: 
 export const MEMBERSHIP_COLUMNS = {
   suspected: 'suspected', wedged: 'wedged', leaving: 'leaving', changes: 'changes', proposal: 'proposal',
   trimFor: 'trimFor', committed: 'committed', nextPort: 'nextPort', nextPortFor: 'nextPortFor', installed: 'installed',
+  proposer: 'proposer', joins: 'joins', joinHosts: 'joinHosts', joinPorts: 'joinPorts', joinPortsFor: 'joinPortsFor',
+  contactPort: 'contactPort', receiving: 'receiving',
 } as const;
+
+/** Joiners one view change takes at most (the `joins` column); more wait for the next change. */
+export const MAX_JOINS_PER_CHANGE = 8;
+/** Bytes of a joiner's host in the `joinHosts` column (an IPv6 address in text fits). */
+export const JOIN_HOST_BYTES = 48;
 
 /**
  * The column specs of a view's table: feed them to SstLayout with the view's members. `members` and
@@ -76,8 +90,12 @@ export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, ma
     specs[M.suspected] = { type: 'u8', count: members };
     specs[M.wedged] = { type: 'u8' };
     specs[M.leaving] = { type: 'u8' };
+    specs[M.receiving] = { type: 'u8' };
     specs[M.changes] = { type: 'u8', count: members };
-    for (const name of [M.proposal, M.trimFor, M.committed, M.nextPort, M.nextPortFor, M.installed]) specs[name] = { type: 'i32' };
+    for (const name of [M.proposal, M.trimFor, M.committed, M.nextPort, M.nextPortFor, M.installed, M.proposer, M.joinPortsFor, M.contactPort]) specs[name] = { type: 'i32' };
+    specs[M.joins] = { type: 'i32', count: MAX_JOINS_PER_CHANGE };
+    specs[M.joinHosts] = { type: 'u8', count: MAX_JOINS_PER_CHANGE * JOIN_HOST_BYTES };
+    specs[M.joinPorts] = { type: 'i32', count: MAX_JOINS_PER_CHANGE };
     for (const plan of plans) specs[subgroupColumns(plan).trim] = { type: 'i64', count: plan.shards.length * subgroupColumns(plan).senders };
   }
   for (const plan of plans) {

@@ -1,0 +1,191 @@
+// State transfer (DESIGN.md §6): a member that enters a shard of a replicated subgroup — a joiner, or a
+// member the new view's plan moved — receives the shard's object state from a member that was in the shard
+// in the old view. The source takes `snapshot()` at the end of the old view, once the trim is delivered and
+// before the new view delivers anything, so the snapshot holds exactly the old view's commands; the
+// recipient restores it before its first delivery of the new view (the group holds the shard's steps until
+// then, so nothing of the new view runs on an empty object, and the rest of the shard waits for it).
+//
+// The bytes travel over the new view's point-to-point mailboxes, tagged apart from queries and replies:
+//
+//   begin   [u32 1][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks][u32 crc32 × chunks]
+//   chunk   [u32 2][u32 index][bytes]
+//
+// The CRC-32 of every chunk is computed off the main thread on a piscina pool, at the source before it
+// sends and at the recipient before it restores; a mismatch fails the transfer with StateTransferError.
+
+import { Piscina } from 'piscina';
+import { StateTransferError } from '../errors.js';
+import { planView, type GroupConfig } from './config.js';
+import chunkChecksums from '../../workers/checksum-worker.js';
+
+/** Tags of state-transfer records: the shard's point-to-point tag with the top bit set. */
+export const STATE_TAG_BIT = 0x80000000;
+export const stateTag = (shardTag: number): number => (STATE_TAG_BIT | shardTag) >>> 0;
+export const isStateTag = (tag: number): boolean => (tag & STATE_TAG_BIT) !== 0;
+
+const BEGIN = 1;
+const CHUNK = 2;
+const CHUNK_BYTES = 256 * 1024;
+/** Chunks a source has in its mailboxes (or queued for them) at once, per recipient. */
+const CHUNKS_IN_FLIGHT = 4;
+/** Snapshots up to this size are checksummed on the main thread (well under a millisecond). */
+const INLINE_CHECKSUM_BYTES = 256 * 1024;
+
+/** One shard's state, from `source` to each of `recipients` (ids in the new view). */
+export interface Transfer {
+  subgroup: string;
+  shard: number;
+  source: number;
+  recipients: number[];
+}
+
+/**
+ * The transfers a change from `previous` to `next` needs, for the subgroups in `typed` (those with a
+ * replicated class): per shard of the new plan, its members that were not in that shard before receive
+ * from the lowest-ranked member that was and stays. A shard none of whose members stays has no source:
+ * its new members start from a fresh object.
+ */
+export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string>): Transfer[] {
+  const before = planView(config, previous);
+  const out: Transfer[] = [];
+  for (const plan of planView(config, next)) {
+    if (!typed.has(plan.name)) continue;
+    plan.shards.forEach((shard, s) => {
+      const old = before[plan.index]?.shards[s]?.members ?? [];
+      const source = old.find((m) => shard.members.includes(m));
+      const recipients = shard.members.filter((m) => !old.includes(m));
+      if (source !== undefined && recipients.length > 0) out.push({ subgroup: plan.name, shard: s, source, recipients });
+    });
+  }
+  return out;
+}
+
+/**
+ * CRC-32 per chunk of the first `length` bytes of `buffer`: on a short-lived piscina pool, or here when
+ * the snapshot is so small that starting a thread would cost more than the work.
+ */
+async function checksums(buffer: SharedArrayBuffer, length: number, chunkBytes: number): Promise<Uint32Array> {
+  if (length <= INLINE_CHECKSUM_BYTES) return chunkChecksums({ buffer, length, chunkBytes });
+  const pool = new Piscina({ filename: new URL('../../workers/checksum-worker.js', import.meta.url).href, maxThreads: 1, minThreads: 1 });
+  try {
+    return await pool.run({ buffer, length, chunkBytes }) as Uint32Array;
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/**
+ * Sends `snapshot` (taken at `version`) to each recipient through `send`, a few chunks at a time per
+ * recipient; `maxPayload` is the largest record the mailboxes carry.
+ */
+export async function sendState(send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[], snapshot: Uint8Array, version: bigint, maxPayload: number): Promise<void> {
+  const length = snapshot.byteLength;
+  const chunkBytes = Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - 8) & ~7));
+  const shared = new SharedArrayBuffer(Math.max(1, length));
+  new Uint8Array(shared).set(snapshot);
+  const crcs = await checksums(shared, length, chunkBytes);
+  const begin = new Uint8Array(28 + 4 * crcs.length);
+  const view = new DataView(begin.buffer);
+  view.setUint32(0, BEGIN, true);
+  view.setUint32(4, chunkBytes, true);
+  view.setFloat64(8, length, true);
+  view.setBigInt64(16, version, true);
+  view.setUint32(24, crcs.length, true);
+  new Uint32Array(begin.buffer, 28).set(crcs);
+  const bytes = new Uint8Array(shared, 0, length);
+  await Promise.all(recipients.map(async (to) => {
+    await send(to, begin);
+    const inFlight: Array<Promise<void>> = [];
+    for (let i = 0; i < crcs.length; i++) {
+      const data = bytes.subarray(i * chunkBytes, Math.min(length, (i + 1) * chunkBytes));
+      const record = new Uint8Array(8 + data.byteLength);
+      const header = new DataView(record.buffer);
+      header.setUint32(0, CHUNK, true);
+      header.setUint32(4, i, true);
+      record.set(data, 8);
+      const sent = send(to, record);
+      sent.catch(() => {}); // seen when awaited below; a rejection meanwhile must not go unhandled
+      inFlight.push(sent);
+      if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+  }));
+}
+
+/** The state a shard's new member awaits from its source: assembled from records, checked, then handed over. */
+export class StateReceiver {
+  readonly transfer: Transfer;
+  readonly done: Promise<{ bytes: Uint8Array; version: bigint }>;
+  #resolve!: (state: { bytes: Uint8Array; version: bigint }) => void;
+  #reject!: (error: Error) => void;
+  #buffer: SharedArrayBuffer | null = null;
+  #length = 0;
+  #chunkBytes = 0;
+  #version = -1n;
+  #crcs: Uint32Array | null = null;
+  #have: Uint8Array | null = null;
+  #received = 0;
+  #settled = false;
+  /** Bytes received so far and expected in all (progress). */
+  receivedBytes = 0;
+
+  constructor(transfer: Transfer) {
+    this.transfer = transfer;
+    this.done = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
+    this.done.catch(() => {}); // the group reports it
+  }
+
+  get totalBytes(): number { return this.#length; }
+
+  /** A state record from `from` (copied: the mailbox's bytes are reused). */
+  accept(from: number, record: Uint8Array): void {
+    if (this.#settled || from !== this.transfer.source) return;
+    const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+    const kind = view.getUint32(0, true);
+    if (kind === BEGIN) {
+      this.#chunkBytes = view.getUint32(4, true);
+      this.#length = view.getFloat64(8, true);
+      this.#version = view.getBigInt64(16, true);
+      const chunks = view.getUint32(24, true);
+      this.#crcs = new Uint32Array(chunks);
+      for (let i = 0; i < chunks; i++) this.#crcs[i] = view.getUint32(28 + 4 * i, true);
+      this.#have = new Uint8Array(chunks);
+      this.#buffer = new SharedArrayBuffer(Math.max(1, this.#length));
+      if (this.#length === 0) this.#received = chunks; // an empty snapshot is one empty chunk
+    } else if (kind === CHUNK && this.#buffer) {
+      const index = view.getUint32(4, true);
+      if (index >= this.#have!.length || this.#have![index]) return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} arrived twice or out of range`));
+      const data = record.subarray(8);
+      new Uint8Array(this.#buffer).set(data, index * this.#chunkBytes);
+      this.#have![index] = 1;
+      this.#received++;
+      this.receivedBytes += data.byteLength;
+    } else {
+      return;
+    }
+    if (this.#crcs && this.#received === this.#crcs.length) void this.#verify();
+  }
+
+  fail(error: Error): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(error);
+  }
+
+  async #verify(): Promise<void> {
+    this.#settled = true;
+    try {
+      const crcs = await checksums(this.#buffer!, this.#length, this.#chunkBytes);
+      const bad = this.#crcs!.findIndex((crc, i) => crcs[i] !== crc);
+      if (bad >= 0) throw new StateTransferError(`${this.#what()}: chunk ${bad} failed its checksum; the member joins again to retry`);
+      // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.
+      this.#resolve({ bytes: new Uint8Array(this.#buffer!, 0, this.#length).slice(), version: this.#version });
+    } catch (error) {
+      this.#reject(error as Error);
+    }
+  }
+
+  #what(): string {
+    return `the state of subgroup '${this.transfer.subgroup}' shard ${this.transfer.shard} from member ${this.transfer.source}`;
+  }
+}
