@@ -9,34 +9,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
-import type { SubgroupConfig } from '../ts/group/config.js';
+import { bySender, isPrefix, LOG, SIZES, sleep, TIMING, type Report } from './support/membership.js';
 
-type Report = { delivered: number; sequence: string[] };
 type ViewEvent = { type: 'view'; vid: number; members: number[]; removed: number[] };
 
-/** Mixed sizes: 2,000 bytes exceeds maxSmcPayload, so those go by RDMC and are ordered by a LARGE slot. */
-const LOG: SubgroupConfig = { shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, maxMessageBytes: 4096, window: 8 };
-const SIZES = [100, 2000, 300, 40];
-/** A SIGKILLed member is seen through its broken connections at once; the heartbeat timeout only has to
- *  spare live members on a loaded machine (these suites also run under ASan and on libfabric). */
-const TIMING = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Per sender, the k's in delivery order. */
-function bySender(sequence: string[]): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const entry of sequence) {
-    const [sender, k] = entry.split(':').map(Number) as [number, number];
-    if (!out.has(sender)) out.set(sender, []);
-    out.get(sender)!.push(k);
-  }
-  return out;
-}
-
-function isPrefix(prefix: readonly string[], of: readonly string[]): boolean {
-  return prefix.length <= of.length && prefix.every((x, i) => x === of[i]);
-}
 
 interface Scenario {
   members: number;

@@ -1,0 +1,104 @@
+// Joins across real processes on loopback (DESIGN.md §6 "Join", "State transfer"): new member processes
+// enter a running group of three through its contact addresses, under continuous ordered load from every
+// member, and receive the replicated KeyValueStore's state before their first delivery. After each: the
+// old members' delivered sequences are identical and hold every message of every sender once, in order;
+// what they delivered before the join is a prefix of it; each joiner's sequence is a suffix of it (it
+// delivers from its first view on); every member installs the view with the joiners appended in join
+// order; and every member's store — the joiners', restored from the transferred snapshot and then fed the
+// commands of the new views — has the same keys, bytes and CRC.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
+import { bySender, isPrefix, isSuffix, LOG, quiescentReports, SIZES, TIMING, type Report } from './support/membership.js';
+
+type Summary = { keys: number; bytes: number; crc: number };
+
+const MiB = 1 << 20;
+
+async function summaries(cluster: GroupCluster, members: GroupClusterMember[]): Promise<Summary[]> {
+  return Promise.all(members.map(async (m) => (await cluster.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value as Summary));
+}
+
+interface JoinScenario {
+  joiners: number[];
+  /** MiB of state in the store before the join (1 MiB values). */
+  stateMiB: number;
+  count: number;
+  ratePerSec: number;
+}
+
+async function joinUnderLoad(s: JoinScenario): Promise<void> {
+  const cluster = await GroupCluster.start({
+    ...TIMING, members: 3, types: { kv: 'KeyValueStore' },
+    subgroups: { log: LOG, kv: { shards: 1, members: { min: 3, max: 9 } } },
+  });
+  try {
+    const old = [...cluster.members];
+    await cluster.request(old[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count: s.stateMiB, bytes: MiB });
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    // Load: every member multicasts on 'log', and member 1 keeps writing small values into the store.
+    const sends = Promise.all(old.map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: s.count, sizes: SIZES, ratePerSec: s.ratePerSec })));
+    const puts = cluster.request(old[1]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 200, bytes: 1000, inFlight: 1 });
+    sends.catch(() => {});
+    puts.catch(() => {});
+    await cluster.request(old[0]!, { cmd: 'await', subgroup: 'log', total: Math.floor(s.count / 4), timeoutMs: 30_000 });
+    const before = (await cluster.all({ cmd: 'report', subgroup: 'log' }, old)) as unknown as Report[];
+
+    const started = performance.now();
+    const joined = await cluster.add(s.joiners);
+    const joinMs = performance.now() - started;
+    const joiners = cluster.members.slice(old.length);
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true }, joiners);
+    await sends;
+    await puts;
+
+    // The final view: the old members, then the joiners in the order the leader took them.
+    const last = joined.reduce((a, b) => ((b.vid as number) > (a.vid as number) ? b : a));
+    const members = last.members as number[];
+    assert.equal(members.slice(0, 3), [0, 1, 2], 'the old members keep their ranks');
+    assert.equal([...members.slice(3)].sort(), [...s.joiners].sort(), `every joiner is in view ${last.vid as number}: ${JSON.stringify(members)}`);
+    for (const m of old) {
+      await cluster.waitForEvent(m, (e) => e.type === 'view' && e.vid === last.vid && JSON.stringify(e.members) === JSON.stringify(members), 20_000);
+    }
+    for (const m of cluster.members) assert.not.ok(m.events.some((e) => e.type === 'memberFailed' || e.type === 'error'), `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
+
+    const reports = await quiescentReports(cluster, cluster.members, 'log');
+    const final = reports[0]!.sequence;
+    assert.is(final.length, 3 * s.count, 'every message of the three senders is delivered');
+    for (const [i, r] of reports.slice(0, 3).entries()) assert.equal(r.sequence, final, `old member ${i} delivered the same sequence as member 0`);
+    for (const [i, r] of before.entries()) assert.ok(isPrefix(r.sequence, final), `what member ${i} delivered before the join is a prefix of the final sequence`);
+    for (const [i, r] of reports.slice(3).entries()) {
+      assert.ok(r.delivered > 0 && isSuffix(r.sequence, final), `joiner ${joiners[i]!.id}'s ${r.delivered} deliveries are the end of the old members' ${final.length}`);
+    }
+    for (const [sender, ks] of bySender(final)) ks.forEach((k, i) => assert.is(k, i, `sender ${sender}: message ${k} delivered where ${i} was due`));
+
+    const stores = await summaries(cluster, cluster.members);
+    assert.equal(stores[0], { keys: s.stateMiB + 200, bytes: s.stateMiB * MiB + 200 * 1000, crc: stores[0]!.crc }, 'the store holds what was written');
+    for (const [i, store] of stores.entries()) assert.equal(store, stores[0], `member ${cluster.members[i]!.id}'s store equals member 0's`);
+    console.log(`  ${s.joiners.length} joiner(s), ${s.stateMiB} MiB of state: joined in ${joinMs.toFixed(0)} ms`);
+  } finally {
+    await cluster.close();
+  }
+}
+
+test('a member joins a group of 3 under load and catches up 100 MB of state', async () => {
+  await joinUnderLoad({ joiners: [3], stateMiB: 100, count: 2000, ratePerSec: 1000 });
+});
+
+test('three members join at once under load; each receives the state', async () => {
+  await joinUnderLoad({ joiners: [3, 4, 5], stateMiB: 10, count: 2000, ratePerSec: 1000 });
+});
+
+test('a joiner whose id the view has is refused with a message saying why', async () => {
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
+  try {
+    const error = await cluster.add([1], () => 1, 10_000).then(() => null, (e: Error) => e);
+    assert.ok(error, 'the join is refused');
+    assert.match(error!.message, /member 1 cannot join: member 1 is in view 0 already; give the new member an id the view does not have \(0, 1, 2\)/);
+  } finally {
+    await cluster.close();
+  }
+});
+
+test.run();
