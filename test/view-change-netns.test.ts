@@ -1,7 +1,9 @@
 // Partition safety with real hosts (DESIGN.md §6): five members, each in a network namespace of its own,
 // under ordered load from every member; the links of two are taken down. The three go on in a view of
 // their own; the two find themselves in a minority, stop with PartitionedError and deliver nothing more —
-// not even once their links are back. (Rejoining as new members waits on joins, not built yet.)
+// not even once their links are back. Then the two are started again in their namespaces and rejoin as new
+// members through the three's contact addresses: the five install one view, and the two catch up on the
+// replicated store (written to before and during the partition) and on the multicast that goes on.
 //
 // Needs root and the kernel's netns/veth/bridge support: without them the test is skipped, saying why.
 
@@ -18,19 +20,21 @@ type Report = { delivered: number; sequence: string[] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isPrefix = (a: readonly string[], b: readonly string[]) => a.length <= b.length && a.every((x, i) => x === b[i]);
 
-netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing more', async () => {
+netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing more; back, they rejoin and catch up', async () => {
   const net = await EmulatedNetwork.create({ members: 5 });
   let cluster: GroupCluster | null = null;
   try {
     cluster = await GroupCluster.start({
       members: 5, suspicionTimeoutMs: 500,
-      subgroups: { log: { shards: 1, members: { min: 2, max: 5 }, maxSmcPayload: 1024, maxMessageBytes: 1024 } },
+      subgroups: { log: { shards: 1, members: { min: 2, max: 5 }, maxSmcPayload: 1024, maxMessageBytes: 1024 }, kv: { shards: 1, members: { min: 2, max: 5 } } },
+      types: { kv: 'KeyValueStore' },
       network: { fork: (i, entry) => net.fork(i, entry), hostOf: (i) => net.hosts[i]!.address },
     });
     const c = cluster;
     const [m0, m1, m2, m3, m4] = c.members as [typeof c.members[0], typeof c.members[0], typeof c.members[0], typeof c.members[0], typeof c.members[0]];
     const majority = [m0, m1, m2], minority = [m3, m4];
     await c.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    await c.request(m1, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 8, bytes: 1 << 20 });
     const count = 2000;
     const sends = c.members.map((m) => c.request(m, { cmd: 'send', subgroup: 'log', count, sizes: [200], ratePerSec: 1000 }).catch(() => null));
     await c.request(m0, { cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 });
@@ -70,6 +74,28 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
       assert.is(r.delivered, stopped[i]!.delivered, `member ${minority[i]!.id} delivered nothing after it stopped`);
       assert.not.ok(minority[i]!.events.some((e) => e.type === 'view'), `member ${minority[i]!.id} installed no view`);
     }
+
+    // The two are started again in their namespaces and rejoin as new members, while the store changes.
+    await c.request(m0, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 4, bytes: 1 << 20 });
+    await Promise.all(minority.map((m) => c.request(m, { cmd: 'close' }).catch(() => {})));
+    const joined = await c.add([3, 4]);
+    const rejoined = c.members.slice(5);
+    const final5 = joined.reduce((a, b) => ((b.vid as number) > (a.vid as number) ? b : a));
+    assert.equal([...(final5.members as number[])].sort(), [0, 1, 2, 3, 4], `the five are one view again: ${JSON.stringify(final5)}`);
+    for (const m of majority) await c.waitForEvent(m, (e) => e.type === 'view' && e.vid === final5.vid, 20_000);
+    const stores = await Promise.all([...majority, ...rejoined].map(async (m) => (await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value));
+    assert.equal((stores[0] as { keys: number }).keys, 12, 'the store holds the 8 values written before and the 4 during the partition');
+    for (const [i, store] of stores.entries()) assert.equal(store, stores[0], `member ${[...majority, ...rejoined][i]!.id}'s store equals member 0's`);
+
+    // And the multicast goes on among all five.
+    await c.all({ cmd: 'record', subgroup: 'log', sequence: true }, rejoined);
+    const live = [...majority, ...rejoined];
+    const before5 = (await c.all({ cmd: 'report', subgroup: 'log' }, majority)) as unknown as Report[];
+    await Promise.all(live.map((m) => c.request(m, { cmd: 'send', subgroup: 'log', count: 200, sizes: [200] })));
+    const drained = (await c.all({ cmd: 'await', subgroup: 'log', total: before5[0]!.delivered + 1000, timeoutMs: 30_000 }, majority)) as unknown as Report[];
+    for (const r of drained) assert.is(r.delivered, before5[0]!.delivered + 1000, 'the 1,000 messages the five sent are delivered at the three');
+    const r5 = (await c.all({ cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 }, rejoined)) as unknown as Report[];
+    for (const r of r5) assert.equal(r.sequence, drained[0]!.sequence.slice(-1000), 'the rejoined members delivered the same 1,000, in the same order');
   } finally {
     await cluster?.close();
     await net.destroy();

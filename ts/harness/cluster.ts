@@ -30,7 +30,7 @@ const forkHere: ForkMember = (_index, entry) => fork(entry, [], { stdio: ['ignor
 export class ChildCluster<Request extends { cmd: string }, Event> {
   readonly members: ClusterMember<Event>[] = [];
   private seq = 0;
-  private pending = new Map<number, { member: number; resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { member: ClusterMember<Event>; resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   private listeners: Array<() => void> = [];
 
   constructor(entry: string, ids: readonly number[], forkMember: ForkMember = forkHere) {
@@ -52,7 +52,7 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
     child.on('exit', () => {
       member.exited = true;
       for (const [seq, p] of this.pending) {
-        if (p.member === id) { this.pending.delete(seq); p.reject(new Error(`member ${id} exited`)); }
+        if (p.member === member) { this.pending.delete(seq); p.reject(new Error(`member ${id} exited`)); } // not a new process with its id
       }
       for (const l of this.listeners.splice(0)) l();
     });
@@ -63,7 +63,7 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       if (member.exited) { reject(new Error(`member ${member.id} has exited`)); return; }
-      this.pending.set(seq, { member: member.id, resolve, reject });
+      this.pending.set(seq, { member, resolve, reject });
       // A member killed a moment ago has a closed channel before its 'exit' arrives: reject, do not throw.
       member.process.send({ ...req, seq }, (error) => {
         if (!error) return;
