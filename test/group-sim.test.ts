@@ -1,6 +1,6 @@
 // The fabric-level simulation of ts/sim/group-sim.ts: members running the real ShardChannel, Mailboxes,
-// SubgroupChannel and ViewChangeProtocol over a simulated fabric, with crashes, partitions and ragged
-// delays. 1,000 seeds per run of the suite (SQUALL_SIM_RUNS for more; `squall sim --seed S --trace`
+// SubgroupChannel and ViewChangeProtocol over a simulated fabric, with crashes, partitions, ragged
+// delays, leaves and joins. 1,000 seeds per run of the suite (SQUALL_SIM_RUNS for more; `squall sim --seed S --trace`
 // replays one), and deliberate bugs that the checks must catch.
 
 import { test } from 'uvu';
@@ -10,18 +10,21 @@ import { SimulationViolation } from '../ts/sim/shard-sim.js';
 import { suiteSeed } from './support/random.js';
 import { startCli } from './support/cli-runs.js';
 
-test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgroup, crashes and partitions: every check holds', () => {
+test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgroup, crashes, partitions and joins: every check holds', () => {
   const base = suiteSeed(20261127);
   const runs = Number(process.env['SQUALL_SIM_RUNS'] ?? 1000);
-  let changed = 0, partitions = 0, crashes = 0;
+  let changed = 0, partitions = 0, crashes = 0, asked = 0, joined = 0;
   for (let i = 0; i < runs; i++) {
     const r = new GroupSim({ seed: base + i }).run();
     if (r.views > 0) changed++;
     partitions += r.faults.filter((f) => f.startsWith('partition')).length;
     crashes += r.faults.filter((f) => f.startsWith('crash')).length;
+    asked += r.faults.filter((f) => f.startsWith('join')).length;
+    joined += r.joined;
   }
   assert.ok(changed > runs / 3, `many runs change views (${changed} of ${runs})`);
   assert.ok(partitions > runs / 5 && crashes > runs / 2, `faults of both kinds were injected (${partitions} partitions, ${crashes} crashes)`);
+  assert.ok(asked > runs / 3 && joined > asked / 2, `members joined (${joined} of ${asked} that asked entered a view)`);
 });
 
 /** How many of 100 fixed seeds a deliberate bug breaks, by a SimulationViolation (not some other error). */

@@ -3,7 +3,7 @@
 // and exits 1.
 //
 //   group  (default) ts/sim/group-sim.ts: 3–9 members running the real shard and view-change code over a
-//          simulated fabric, with crashes, partitions and ragged delays
+//          simulated fabric, with crashes, partitions, ragged delays, leaves and joins
 //   rules  ts/sim/view-change-sim.ts: the rules of a view change as pure functions, one shard, crashes and
 //          leaders failing mid-change
 
@@ -19,7 +19,8 @@ const HELP = `squall sim [--level group|rules] [--seed S] [--runs N] [--trace] [
 
 Runs a seeded view-change simulation and checks every run.
   --level group  (default) 3–9 members run the real shard and view-change code over a simulated fabric:
-                 ordered load from every member, crashes, partitions, ragged delays; checks total order,
+                 ordered load from every member, crashes, partitions, ragged delays, leaves and joins;
+                 checks total order,
                  virtual synchrony, one view per vid, nothing delivered after a member stopped, each
                  sender's order, and that the live majority settles with every message delivered
   --level rules  the view-change rules as pure functions: one shard, crashes, leaders failing mid-change
@@ -50,6 +51,8 @@ export async function run(argv: string[]): Promise<void> {
   /** Runs that installed a new view; the rest kept view 0 or left only a minority. */
   let changed = 0;
   let faults = 0;
+  /** Joiners that asked, and those that entered a view. */
+  let asked = 0, joined = 0;
   const tenth = Math.max(1, Math.floor(runs / 10));
   for (let i = 0; i < runs; i++) {
     try {
@@ -59,6 +62,8 @@ export async function run(argv: string[]): Promise<void> {
         const r = new GroupSim({ seed: seed + i, ...(trace ? { trace } : {}) }).run();
         if (r.views > 0) changed++;
         faults += r.faults.length;
+        asked += r.faults.filter((f) => f.startsWith('join')).length;
+        joined += r.joined;
       }
     } catch (error) {
       if (!(error instanceof SimulationViolation)) throw error;
@@ -75,7 +80,7 @@ export async function run(argv: string[]): Promise<void> {
     else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${changed} installed a new view, ${runs - changed} left a minority that stopped) in ${seconds.toFixed(1)} s\n`);
     return;
   }
-  const result = { level, runs, viewChanges: changed, faults, seconds };
+  const result = { level, runs, viewChanges: changed, faults, joinsAsked: asked, joined, seconds };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${faults} faults injected; ${changed} runs installed a new view) in ${seconds.toFixed(1)} s\n`);
+  else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${faults} faults injected, ${joined} of ${asked} joiners entered a view; ${changed} runs installed a new view) in ${seconds.toFixed(1)} s\n`);
 }

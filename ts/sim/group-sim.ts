@@ -11,6 +11,10 @@
 //   partition   the members split in two; writes across the cut are lost from then on, and each side
 //               suspects the other after a random delay. The minority must stop; the majority goes on
 //   delay       every link runs at its own pace, so members see each other's rows late and raggedly
+//   join        a new member asks the leader to let it in (as a contact server would pass it on); the
+//               leader's next proposal takes it, and once the leader applies the commit the joiner builds
+//               the next view's tables like everyone. A joiner whose leader fails or whose proposal is
+//               replaced asks again
 //
 // A member installs the next view as a Group does: it ends the old view by the committed trim, builds
 // fresh tables for the next, "connects" once every member of the next view has built its own (or is
@@ -25,7 +29,7 @@
 //   no delivery after exclusion  a stopped (partitioned or removed) member delivers nothing more
 //   sender order      each sender's messages are delivered in its order, each once (raw mode too: a message
 //                     one member delivered on receipt and another never got is sent again, and passed over
-//                     where it was delivered already)
+//                     where it was delivered already); a joiner's from wherever its first view begins
 //   liveness          once faults stop, the live majority ends in one view and delivers every message
 //                     its senders sent
 
@@ -71,6 +75,8 @@ export interface GroupSimResult {
   /** Views installed (the highest vid any member reached). */
   views: number;
   delivered: number;
+  /** Joiners that entered a view. */
+  joined: number;
   steps: number;
 }
 
@@ -109,6 +115,8 @@ interface MemberView {
 interface SimMember {
   id: number;
   alive: boolean;
+  /** A joiner's progress: asking (again at tick `retryAt`), proposed by `proposer`, or in a view. */
+  joining: { state: 'asking' | 'proposed' | 'in'; proposer: number; retryAt: number; tries: number } | null;
   /** Side of the current partition (0 when none). */
   side: number;
   current: MemberView | null;
@@ -124,6 +132,8 @@ interface SimMember {
   dirty: boolean;
   /** Members this member has reported to its protocol as suspected, per vid. */
   suspected: Set<string>;
+  /** The views this member was in (connected to): a joiner was in none before the one it entered. */
+  views: Set<number>;
 }
 
 export class GroupSim {
@@ -143,6 +153,8 @@ export class GroupSim {
   readonly #trace: (line: string) => void;
   readonly #mutation: GroupSimOptions['mutation'];
   #tick = 0;
+  /** Joiners still asking to enter, or proposed and not yet in a view. */
+  #joiners: SimMember[] = [];
 
   constructor(options: GroupSimOptions) {
     this.seed = options.seed;
@@ -155,25 +167,35 @@ export class GroupSim {
     this.#config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
       subgroups: {
-        log: { shards: 1, members: { min: 1, max: 9 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 3 },
-        feed: { shards: 1, members: { min: 1, max: 9 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 4, mode: 'raw' },
+        log: { shards: 1, members: { min: 1, max: 16 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 3 },
+        feed: { shards: 1, members: { min: 1, max: 16 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 4, mode: 'raw' },
       },
     });
-    this.#members = ids.map((id) => ({
-      id, alive: true, side: 0, current: null, next: null, handles: new Map(), stopped: null, leaving: null,
-      delivered: Object.fromEntries(SUBGROUPS.map((g) => [g, []])), sent: Object.fromEntries(SUBGROUPS.map((g) => [g, 0])),
-      dirty: true, suspected: new Set(),
-    }));
+    this.#members = ids.map((id) => this.#newMember(id));
     const view: ViewSpec = { vid: 0, members: ids };
     for (const m of this.#members) {
       m.current = this.#build(m, view);
-      for (const [name, channel] of m.current.channels) {
-        const handle = new SubgroupChannel(name, m.id, channel);
-        handle.onDeliver((sender, version, bytes) => this.#record(m, name, sender, version, bytes));
-        m.handles.set(name, handle);
-      }
+      this.#adopt(m, m.current);
     }
     for (const m of this.#members) this.#connect(m, m.current!);
+  }
+
+  #newMember(id: number): SimMember {
+    return {
+      id, alive: true, side: 0, joining: null, current: null, next: null, handles: new Map(), stopped: null, leaving: null,
+      delivered: Object.fromEntries(SUBGROUPS.map((g) => [g, []])), sent: Object.fromEntries(SUBGROUPS.map((g) => [g, 0])),
+      dirty: true, suspected: new Set(), views: new Set(),
+    };
+  }
+
+  /** Handles for the channels of `mv` that `m` has none for yet (every channel, for a joiner's first view). */
+  #adopt(m: SimMember, mv: MemberView): void {
+    for (const [name, channel] of mv.channels) {
+      if (m.handles.has(name)) continue;
+      const handle = new SubgroupChannel(name, m.id, channel);
+      handle.onDeliver((sender, version, bytes) => this.#record(m, name, sender, version, bytes));
+      m.handles.set(name, handle);
+    }
   }
 
   /** Runs the scenario: load, faults for a while, then quiet until every live member settles. */
@@ -196,11 +218,15 @@ export class GroupSim {
     for (let i = 0; i < crashes; i++) faultSteps.push(50 + Math.floor(r() * 2500));
     const partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
     const leaveAt = r() < 0.25 ? 50 + Math.floor(r() * 2500) : -1;
+    const joinSteps: number[] = [];
+    if (r() < 0.4) for (let i = 1 + Math.floor(r() * 3); i > 0; i--) joinSteps.push(50 + Math.floor(r() * 2500));
     const limit = 400_000;
     for (this.#tick = 0; this.#tick < limit; this.#tick++) {
       if (faultSteps.includes(this.#tick)) this.#crashOne();
       if (this.#tick === partitionAt) this.#partition();
       if (this.#tick === leaveAt) this.#leaveOne();
+      for (const _ of joinSteps.filter((t) => t === this.#tick)) this.#arrive();
+      this.#askAgain();
       for (const t of this.#timers.filter((x) => x.at <= this.#tick)) this.#suspect(t.who, t.whom, t.vid);
       this.#timers = this.#timers.filter((x) => x.at > this.#tick);
       const x = r();
@@ -213,13 +239,14 @@ export class GroupSim {
     const vids = [...this.#installed.keys()];
     return {
       seed: this.seed, members: this.n, faults: this.#faults, views: Math.max(...vids),
-      delivered: Math.max(...this.#members.map((m) => SUBGROUPS.reduce((n, g) => n + m.delivered[g]!.length, 0))), steps: this.#tick,
+      delivered: Math.max(...this.#members.map((m) => SUBGROUPS.reduce((n, g) => n + m.delivered[g]!.length, 0))),
+      joined: this.#members.filter((m) => m.joining?.state === 'in').length, steps: this.#tick,
     };
   }
 
   // ---- building views ---------------------------------------------------------------------------------
 
-  #build(m: SimMember, view: ViewSpec, previousSize = view.members.length): MemberView {
+  #build(m: SimMember, view: ViewSpec, previousSize = view.members.length, joined: readonly number[] = []): MemberView {
     const plans: SubgroupPlan[] = planView(this.#config, view.members);
     const columns = multicastColumns(plans, view.members.length, MAILBOX_BYTES);
     const layout = new SstLayout(columns, view.members);
@@ -238,7 +265,7 @@ export class GroupSim {
     }
     const mv: MemberView = { view, arena, layout, channels, mailboxes, connected: false, ready: false, builtAt: this.#tick, protocol: null! };
     mv.protocol = new ViewChangeProtocol({
-      arena, layout, fabric, selfId: m.id, view, plans, previousSize, wedge: () => { for (const c of channels.values()) c.wedge(); },
+      arena, layout, fabric, selfId: m.id, view, plans, previousSize, joined, wedge: () => { for (const c of channels.values()) c.wedge(); },
       ...(this.#mutation === 'max-trim' ? { trim: maxTrim } : this.#mutation === 'short-trim' ? { trim: shortTrim } : {}),
     });
     return mv;
@@ -291,10 +318,13 @@ export class GroupSim {
     });
     if (waiting && this.#tick - mv.builtAt < CONNECT_TIMEOUT_TICKS) return false;
     mv.connected = true;
+    m.views.add(mv.view.vid);
     if (m.next === mv) {
       m.current = mv;
       m.next = null;
       for (const [name, handle] of m.handles) handle.attach(mv.channels.get(name)!);
+      this.#adopt(m, mv);
+      if (m.joining) m.joining.state = 'in';
     }
     mv.protocol.announceInstalled();
     for (const p of mv.view.members) if (p !== m.id && !this.#reachable(m.id, p, mv.view.vid)) this.#suspect(m.id, p, mv.view.vid);
@@ -345,7 +375,8 @@ export class GroupSim {
   /** What Group.#stepAll does, for one member. */
   #step(m: SimMember): void {
     if (m.next && !m.next.connected) this.#connect(m, m.next);
-    const mv = m.current!;
+    const mv = m.current;
+    if (!mv) return; // a joiner before its first view
     if (mv.connected && !mv.ready && mv.protocol.allInstalled()) {
       mv.ready = true;
       this.#viewInstalled(mv.view); // installed: the start barrier passed
@@ -373,10 +404,60 @@ export class GroupSim {
       this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}; ${name}: trim ${JSON.stringify(change.trims[SUBGROUPS.indexOf(name as (typeof SUBGROUPS)[number])]![0])}, delivers ${m.delivered[name]!.length - before} more (${m.delivered[name]!.length} in all), sends ${unsent.length} again`);
       handle.detach(this.#mutation === 'no-resend' ? [] : unsent, deliveredBeyond);
     }
+    const previousSize = this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length - change.left.length;
+    const joined = change.joined.map((j) => j.id);
+    // The proposer tells its joiners the view (Group.#admit); those its change does not have ask again.
+    for (const j of this.#joiners) {
+      if (j.joining!.state !== 'proposed' || j.joining!.proposer !== m.id) continue;
+      if (change.proposer === m.id && joined.includes(j.id) && j.alive) {
+        this.#trace(`t=${this.#tick} joiner ${j.id} enters view ${change.next.vid}`);
+        j.next = this.#build(j, change.next, previousSize, joined);
+        j.dirty = true;
+      } else {
+        j.joining!.state = 'asking';
+      }
+    }
     if (!change.next.members.includes(m.id)) { this.#stop(m, m.leaving ? 'left' : 'removed'); return; }
-    m.next = this.#build(m, change.next, this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length - change.left.length);
+    m.next = this.#build(m, change.next, previousSize, joined);
     m.dirty = true;
     for (const p of change.next.members) this.#members[p]!.dirty = true;
+  }
+
+  // ---- joins ----------------------------------------------------------------------------------------------
+
+  /** A new member arrives and asks to join (through a contact server, which passes it on to the leader). */
+  #arrive(): void {
+    const j = this.#newMember(this.#members.length);
+    j.joining = { state: 'asking', proposer: -1, retryAt: this.#tick, tries: 0 };
+    this.#members.push(j);
+    this.#joiners.push(j);
+    this.#faults.push(`join ${j.id} at ${this.#tick}`);
+    this.#trace(`t=${this.#tick} member ${j.id} asks to join`);
+  }
+
+  /** Joiners ask the leader again when due; the leader takes them unless a change is under way. */
+  #askAgain(): void {
+    for (const j of this.#joiners) {
+      const state = j.joining!;
+      if (state.state === 'proposed') {
+        const proposer = this.#members[state.proposer]!;
+        if (!proposer.alive || proposer.stopped !== null) state.state = 'asking'; // its connection broke
+      }
+      if (state.state !== 'asking' || state.retryAt > this.#tick || !j.alive || j.stopped !== null) continue;
+      const leader = this.#members.find((m) => m.alive && m.stopped === null && m.side === j.side && m.current?.ready && !m.next
+        && m.current.protocol.leader() === m.id);
+      if (leader && leader.current!.protocol.join([{ id: j.id, host: 'sim' }])) {
+        state.state = 'proposed';
+        state.proposer = leader.id;
+        leader.dirty = true;
+        this.#trace(`t=${this.#tick} member ${leader.id} takes joiner ${j.id} into its next proposal`);
+      } else if (++state.tries > 400) {
+        this.#stop(j, 'join gave up');
+      } else {
+        state.retryAt = this.#tick + 30 + Math.floor(this.#rand() * 100);
+      }
+    }
+    this.#joiners = this.#joiners.filter((j) => j.joining!.state !== 'in' && j.stopped === null && j.alive);
   }
 
   #stop(m: SimMember, why: string): void {
@@ -386,7 +467,7 @@ export class GroupSim {
   }
 
   #sendOne(): void {
-    const senders = this.#members.flatMap((m) => (m.alive && m.stopped === null && !m.leaving ? SUBGROUPS.filter((g) => m.sent[g]! < this.#messages).map((g) => ({ m, g })) : []));
+    const senders = this.#members.flatMap((m) => (m.alive && m.stopped === null && !m.leaving && m.handles.size > 0 ? SUBGROUPS.filter((g) => m.sent[g]! < this.#messages).map((g) => ({ m, g })) : []));
     if (senders.length === 0) return;
     const { m, g } = senders[Math.floor(this.#rand() * senders.length)]!;
     const bytes = new Uint8Array(8);
@@ -465,7 +546,7 @@ export class GroupSim {
 
   /** Nothing in flight, no member installing, every live unstopped member in the same view with nothing queued. */
   #settled(): boolean {
-    if ([...this.#links.values()].some((q) => q.length > 0) || this.#timers.length > 0) return false;
+    if ([...this.#links.values()].some((q) => q.length > 0) || this.#timers.length > 0 || this.#joiners.length > 0) return false;
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
     if (live.some((m) => m.dirty || m.next !== null || SUBGROUPS.some((g) => m.sent[g]! < this.#messages || m.handles.get(g)!.queued > 0))) return false;
     const vid = live[0]?.current?.view.vid;
@@ -508,7 +589,7 @@ export class GroupSim {
         for (const [i, seq] of seqs.entries()) {
           for (let k = 0; k < seq.length; k++) check(seq[k] === longest[k], `seed ${s}: ${g}: member ${i} delivered ${seq[k]} at position ${k} of view ${vid} (${key}), another member ${longest[k]}`);
           const m = this.#members[i]!;
-          const wentOn = (m.current?.view.vid ?? -1) > vid && m.stopped === null;
+          const wentOn = m.views.has(vid) && (m.current?.view.vid ?? -1) > vid && m.stopped === null;
           if (wentOn) check(seq.length === longest.length, `seed ${s}: ${g}: member ${i} left view ${vid} having delivered ${seq.length} of its ${longest.length} messages (${key}; virtual synchrony)`);
         }
       }
@@ -518,7 +599,7 @@ export class GroupSim {
       const next = new Map<number, number>();
       for (const d of m.delivered[g]!) {
         const [, sender, k] = parse(d);
-        const want = next.get(sender) ?? 0;
+        const want = next.get(sender) ?? (m.joining ? k : 0); // a joiner starts where its first view does
         check(k === want, `seed ${s}: ${g}: member ${m.id} delivered message ${k} of sender ${sender} where ${want} was due`);
         next.set(sender, want + 1);
       }
@@ -529,11 +610,12 @@ export class GroupSim {
     check(this.#settled(), `seed ${s}: the live members did not settle (faults: ${this.#faults.join('; ')}; views: ${live.map((m) => `${m.id}@${m.current?.view.vid}${m.next ? `→${m.next.view.vid}` : ''}${m.current?.protocol.wedged ? ' wedged' : ''}`).join(', ')})`);
     for (const m of live) {
       for (const sender of live) {
-        const count = m.delivered[g]!.filter((d) => parse(d)[1] === sender.id).length;
-        check(count === this.#messages, `seed ${s}: ${g}: member ${m.id} delivered ${count} of live sender ${sender.id}'s ${this.#messages} messages`);
+        const ks = m.delivered[g]!.filter((d) => parse(d)[1] === sender.id).map((d) => parse(d)[2]);
+        const from = m.joining ? (ks[0] ?? this.#messages) : 0; // sender order (above) makes the rest consecutive
+        check(ks.length === this.#messages - from, `seed ${s}: ${g}: member ${m.id} delivered ${ks.length} of live sender ${sender.id}'s ${this.#messages - from} messages from its ${from}th`);
       }
       // A member that left cleanly left nothing behind: everything it sent is delivered here.
-      for (const leaver of this.#members.filter((x) => x.stopped === 'left')) {
+      for (const leaver of m.joining ? [] : this.#members.filter((x) => x.stopped === 'left')) {
         const count = m.delivered[g]!.filter((d) => parse(d)[1] === leaver.id).length;
         check(count === leaver.sent[g], `seed ${s}: ${g}: member ${m.id} delivered ${count} of the ${leaver.sent[g]} messages member ${leaver.id} sent before it left`);
       }
