@@ -16,4 +16,4 @@ fi
 export SQUALL_FABRIC=libfabric
 export SQUALL_FABRIC_PROVIDER="${SQUALL_FABRIC_PROVIDER:-tcp}"
 echo "test:libfabric: every member on libfabric, provider $SQUALL_FABRIC_PROVIDER"
-node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes cli-sst
+node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes cli-sst

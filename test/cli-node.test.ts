@@ -1,6 +1,6 @@
 // `squall node --config FILE --id N`: three real CLI processes join one group from a JSON file with a
-// TicketBook subgroup, report what they deliver, and close cleanly on SIGTERM; a subgroup type that names
-// no known class is refused before anything starts.
+// TicketBook subgroup, report what they deliver, a fourth joins the running group with --contact, and all
+// close cleanly on SIGTERM; a subgroup type that names no known class is refused before anything starts.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,12 +17,12 @@ function writeConfig(dir: string, ports: number[], type: string): string {
   const path = join(dir, 'cluster.json');
   writeFileSync(path, JSON.stringify({
     members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })),
-    subgroups: { tickets: { type, shards: 1, members: { min: 3, max: 3 } } },
+    subgroups: { tickets: { type, shards: 1, members: { min: 3, max: 4 } } },
   }));
   return path;
 }
 
-test('squall node: three members from one config file join, report their deliveries, and close cleanly on SIGTERM', async () => {
+test('squall node: three members from one config file join, report their deliveries, a fourth joins with --contact, and all close cleanly on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   const runs: Run[] = [];
   try {
@@ -33,9 +33,18 @@ test('squall node: three members from one config file join, report their deliver
     // printed by a second write after the "joined" line, so it may reach this process in a later chunk
     for (const r of runs) await waitFor(r, /subgroup 'tickets' \(TicketBook\): shard members 0, 1, 2/, 5_000);
     for (const r of runs) await waitFor(r, /delivered {2}tickets: 0 ordered commands\/s, 0 bookings/, 5_000);
+
+    // A fourth member joins through the contact address member 2 printed.
+    const contact = /new members join through --contact (\S+)/.exec(runs[0]!.err)![1]!;
+    runs.push(start(['--config', config, '--id', '3', '--listen', '127.0.0.1:0', '--contact', contact]));
+    await waitFor(runs[3]!, /member 3 asking to join through/, 20_000);
+    await waitFor(runs[3]!, /joined: members 0, 1, 2, 3 connected \(view 1\)/, 20_000);
+    await waitFor(runs[3]!, /subgroup 'tickets' \(TicketBook\): shard members 0, 1, 2, 3/, 5_000);
+    for (const r of runs.slice(0, 3)) await waitFor(r, /view 1: members 0, 1, 2, 3/, 20_000);
+
     for (const r of runs) r.child.kill('SIGTERM');
     const codes = await Promise.all(runs.map((r) => r.exit));
-    assert.equal(codes, [0, 0, 0], 'every member exits 0 on SIGTERM');
+    assert.equal(codes, [0, 0, 0, 0], 'every member exits 0 on SIGTERM');
     for (const r of runs) assert.match(r.err, /SIGTERM: closing[^]*closed/);
   } finally {
     for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');

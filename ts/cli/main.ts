@@ -7,8 +7,9 @@ import { SquallError } from '../errors.js';
 const USAGE = `squall — strongly consistent replication for Node.js
 
 usage:
-  squall node --config FILE --id N [--listen HOST:PORT] [--module FILE]
-                                       run one member of a group (examples/cluster.json)
+  squall node --config FILE --id N [--listen HOST:PORT] [--contact HOST:PORT] [--module FILE]
+                                       run one member of a group (examples/cluster.json); with --contact,
+                                       join the running group as a new member
   squall sst --config FILE --id N      run one member of a static SST (see docs/sst.md)
   squall bench sst [--members N] [--samples N] [--json]
                                        SST push latency beside plain TCP, kernel scan speed

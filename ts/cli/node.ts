@@ -1,8 +1,10 @@
-// `squall node --config FILE --id N [--listen HOST:PORT] [--module FILE]`: runs one member of a group
-// (Group.join). A subgroup whose configuration names a "type" replicates that class — a built-in example
-// (TicketBook) or a class the --module file exports — and one without is a channel of bytes. Progress goes
-// to stderr; once a second a line on stdout says what this member delivered. Start one per member (each
-// waits for the others); Ctrl-C or SIGTERM closes the member cleanly.
+// `squall node --config FILE --id N [--listen HOST:PORT] [--contact HOST:PORT] [--module FILE]`: runs one
+// member of a group (Group.join). A subgroup whose configuration names a "type" replicates that class — a
+// built-in example (TicketBook, KeyValueStore) or a class the --module file exports — and one without is a
+// channel of bytes. Progress goes to stderr; once a second a line on stdout says what this member
+// delivered. Start one per configured member (each waits for the others); with --contact, a new member
+// joins the running group through any member's contact address (printed by each member) and receives the
+// subgroups' state. Ctrl-C or SIGTERM closes the member cleanly.
 
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,7 +23,7 @@ const REPORT_INTERVAL_MS = 1000;
 export async function run(argv: string[]): Promise<void> {
   const values = cliArgs('node', () => parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, id: { type: 'string' }, listen: { type: 'string' }, module: { type: 'string' } },
+    options: { config: { type: 'string' }, id: { type: 'string' }, listen: { type: 'string' }, contact: { type: 'string', multiple: true }, module: { type: 'string' } },
   }).values);
   if (!values.config || values.id === undefined) throw new ConfigError('squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from)');
   const id = Number(values.id);
@@ -30,13 +32,18 @@ export async function run(argv: string[]): Promise<void> {
   const types = await subgroupTypes(config, values.module);
   const progress = progressOnStderr(`node ${id}`);
 
-  const joining = Group.join({ id, config, types, ...(values.listen ? { listen: values.listen } : {}) });
+  const contact = values.contact;
+  const joining = Group.join({ id, config, types, ...(values.listen ? { listen: values.listen } : {}), ...(contact ? { contact } : {}) });
   // Group.join binds and names its peers before its first await, so a configuration error has already
   // rejected `joining` and wins this race; otherwise this member now accepts its peers.
   await Promise.race([joining, undefined]);
-  const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
-  const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
-  progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
+  if (contact) {
+    progress(`member ${id} asking to join through ${contact.join(', ')}`);
+  } else {
+    const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
+    const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
+    progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
+  }
   const group = await joining;
   const failed = new Set<number>();
   group.on('memberFailed', (member, reason) => {
@@ -48,7 +55,7 @@ export async function run(argv: string[]): Promise<void> {
   group.on('partitioned', (error) => progress(`stopped: ${error.message}`));
   group.on('removed', (error) => progress(`stopped: ${error.message}`));
   group.on('error', (error) => progress(`error: ${error.message}`));
-  progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid})`);
+  progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid}); new members join through --contact ${group.contactAddress}`);
 
   const served = group.subgroups;
   try {
