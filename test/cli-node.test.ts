@@ -52,6 +52,43 @@ test('squall node: three members from one config file join, report their deliver
   }
 });
 
+test('squall node: a configuration too small for its shards forms the first view by joins, in join order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
+  const runs: Run[] = [];
+  try {
+    const [port, contactPort] = await freePorts(2);
+    const contact = `127.0.0.1:${contactPort}`;
+    const path = join(dir, 'seed.json');
+    writeFileSync(path, JSON.stringify({
+      members: [{ id: 0, address: `127.0.0.1:${port}`, contact }],
+      subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 3 } } },
+    }));
+    runs.push(start(['--config', path, '--id', '0']));
+    await waitFor(runs[0]!, new RegExp(`member 0 forms the first view: waiting for enough members to join through --contact ${contact}`), 20_000);
+    for (const id of [7, 4]) { // join order, not id order
+      runs.push(start(['--config', path, '--id', String(id), '--listen', '127.0.0.1:0', '--contact', contact]));
+      await waitFor(runs.at(-1)!, new RegExp(`member ${id} asking to join`), 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (const r of runs) await waitFor(r, /joined: members 0, 7, 4 connected \(view 0\)/, 20_000);
+    for (const r of runs) r.child.kill('SIGTERM');
+    assert.equal(await Promise.all(runs.map((r) => r.exit)), [0, 0, 0]);
+
+    // Another member of such a configuration must join the one that forms the first view.
+    const second = join(dir, 'two.json');
+    writeFileSync(second, JSON.stringify({
+      members: [{ id: 0, address: '127.0.0.1:1', contact: '127.0.0.1:2' }, { id: 1, address: '127.0.0.1:3' }],
+      subgroups: { tickets: { shards: 1, members: { min: 3, max: 3 } } },
+    }));
+    const alone = start(['--config', second, '--id', '1']);
+    assert.is(await alone.exit, 1);
+    assert.match(alone.err, /the configuration's members are too few for its subgroups, so the first view forms by joins: start member 0 first, then the others with contact/);
+  } finally {
+    for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('squall node: an unknown subgroup type exits 1 naming the known types; --module adds the classes it exports', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   try {

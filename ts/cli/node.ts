@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, SquallError } from '../errors.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import { TicketBook } from '../examples/ticket-book.js';
-import { loadGroupConfig, type GroupConfig } from '../group/config.js';
+import { firstViewPlans, loadGroupConfig, type GroupConfig } from '../group/config.js';
 import { Group, type ReplicatedClass } from '../group/group.js';
 import { cliArgs } from './args.js';
 import { progressOnStderr } from './progress.js';
@@ -39,6 +39,9 @@ export async function run(argv: string[]): Promise<void> {
   await Promise.race([joining, undefined]);
   if (contact) {
     progress(`member ${id} asking to join through ${contact.join(', ')}`);
+  } else if (!firstViewPlans(config, config.members.map((m) => m.id))) {
+    const self = config.members.find((m) => m.id === id)!;
+    progress(`member ${id} forms the first view: waiting for enough members to join through --contact ${self.contact ?? values.listen}`);
   } else {
     const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);

@@ -216,3 +216,13 @@ export function planView(config: GroupConfig, view: readonly number[]): Subgroup
     return { ...common, shards };
   });
 }
+
+/** The plans of a view of `members`, or null when some shard cannot reach its minimum with them yet. */
+export function firstViewPlans(config: GroupConfig, members: readonly number[]): SubgroupPlan[] | null {
+  try {
+    return planView(config, members);
+  } catch (error) {
+    if (error instanceof ConfigError) return null;
+    throw error;
+  }
+}

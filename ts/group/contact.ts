@@ -137,7 +137,6 @@ export class ContactServer {
       server.once('error', (cause) => reject(new JoinError(`cannot take join requests on ${address}: ${cause.message}; pick another contact address`, { cause })));
       server.listen(port, host, () => resolve());
     });
-    server.unref(); // a group that is closed by its owner must not be kept alive by this
     return new ContactServer(server, (server.address() as { port: number }).port);
   }
 
@@ -189,6 +188,14 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
     await pause(50);
   }
   throw new JoinError(`member ${joiner.id} could not join within ${timeoutMs} ms through ${contacts.join(', ')} (last: ${last}); check that the group runs and the contact addresses are right, or raise connectTimeoutMs`);
+}
+
+/** Sends a joiner its offer and resolves with the port it answers, or 0 if it is gone or does not answer. */
+export async function offerView(session: ContactSession | undefined, offer: JoinOffer, timeoutMs: number): Promise<number> {
+  if (!session) return 0;
+  session.send({ offer });
+  const reply = await session.next(timeoutMs).catch(() => null);
+  return reply && 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 ? reply.port : 0;
 }
 
 function connect(address: string, deadline: number): Promise<ContactSession> {

@@ -9,7 +9,8 @@
 //   const holder = await tickets.query(0).holder('t-17');           // ask one member
 //   group.on('view', (view) => console.log('view', view.vid, view.members));
 //
-// Membership (DESIGN.md §6): the configuration's members form view 0. When a member fails (its heartbeat
+// Membership (DESIGN.md §6): the configuration's members form view 0 — or, when they are too few for some
+// shard's minimum, the first of them forms it from joiners in join order. When a member fails (its heartbeat
 // stalls or its connection breaks) or leaves, the view-change protocol (ts/membership/protocol.ts) wedges
 // every member, agrees on the removals, delivers up to the ragged trim, and installs view vid + 1 with the
 // failed members gone; each sender sends again what the old view did not deliver. A member left with a
@@ -27,10 +28,10 @@ import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
 import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
-import { loadGroupConfig, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { firstViewPlans, loadGroupConfig, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
-import { ContactServer, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
+import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
 import { isStateTag, sendState, stateTag, stateTransfers, StateReceiver, STATE_TAG_BIT, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 
@@ -106,6 +107,12 @@ export class Group extends EventEmitter<GroupEvents> {
   #joinBatchTimer: NodeJS.Timeout | null = null;
   /** Joiners this member (as leader) proposed, by id: told the view once it commits. */
   readonly #joinSessions = new Map<number, ContactSession>();
+  /**
+   * While the first view forms by joins (the configuration alone is too few for some shard): who asked,
+   * in join order; null otherwise. `#firstViewAdequate` is woken when they are enough.
+   */
+  #firstJoiners: Array<{ session: ContactSession; joiner: Joiner }> | null = null;
+  #firstViewAdequate: (() => void) | null = null;
   /** Subgroups whose state this member awaits (it entered their shard): their shards do not step until then. */
   readonly #receivers = new Map<string, StateReceiver>();
   /** The previous view's engine while the next one connects (its mailboxes still carry replies). */
@@ -139,6 +146,8 @@ export class Group extends EventEmitter<GroupEvents> {
     try {
       if (options.contact !== undefined) {
         await group.#enter(contactList(options.contact), timeoutMs);
+      } else if (group.#firstJoiners) {
+        await group.#formFirstView(timeoutMs);
       } else {
         await group.#engine.connectAll();
         group.#engine.start(() => group.#stepAll());
@@ -175,7 +184,18 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#hosts.set(this.id, this.#host);
     if (entering) return; // #enter builds the first engine, once the leader tells it the view
     const ids = config.members.map((m) => m.id);
-    this.#engine = this.#newEngine({ vid: 0, members: ids }, planView(config, ids), listen);
+    const plans = firstViewPlans(config, ids);
+    if (plans === null) { // too few members for some shard: the first of them forms the first view by joins
+      if (ids[0] !== this.id) {
+        throw new ConfigError(`the configuration's members are too few for its subgroups, so the first view forms by joins: start member ${ids[0]} first, then the others with contact: '<member ${ids[0]}'s contact address>'`);
+      }
+      if (!self!.contact && !options.contactListen) {
+        throw new ConfigError(`the first view forms by joins, so member ${this.id} needs a contact address the others can know: add "contact": "host:port" to its entry in the configuration`);
+      }
+      this.#firstJoiners = [];
+      return;
+    }
+    this.#engine = this.#newEngine({ vid: 0, members: ids }, plans, listen);
     this.#engine.listen(config.members);
     this.#adoptChannels(this.#engine);
   }
@@ -293,6 +313,8 @@ export class Group extends EventEmitter<GroupEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeContact();
+    for (const { session } of this.#firstJoiners ?? []) session.close();
+    this.#firstViewAdequate?.(); // a first view still forming gives up (#formFirstView sees #closed)
     for (const r of this.#receivers.values()) r.fail(new ClosedError('this group'));
     for (const o of this.#objects.values()) o.close();
     for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
@@ -422,8 +444,7 @@ export class Group extends EventEmitter<GroupEvents> {
     }
     T.push(['engine', performance.now()]);
     this.#previous = old;
-    // Peers' ports are not known yet: the grants and the layout are, and those are what expect() needs.
-    engine.listen(next.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
+    this.#listenFor(engine);
     old.protocol.publishNextPort(change.proposal, engine.port);
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     if (change.proposer === this.id) void this.#admit(old, change, timeoutMs);
@@ -506,11 +527,70 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** Starts this member's contact server and publishes its port in the view's table. */
   async #openContact(): Promise<void> {
-    const configured = this.config.members.find((m) => m.id === this.id)?.contact;
-    const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#host)}:0`;
-    this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner));
+    if (!this.#contact) {
+      const configured = this.config.members.find((m) => m.id === this.id)?.contact;
+      const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#host)}:0`;
+      this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner));
+    }
     if (this.#closed) { this.#closeContact(); return; }
-    this.#engine.protocol.publishContactPort(this.#contact.port);
+    this.#engine?.protocol.publishContactPort(this.#contact.port);
+  }
+
+  /**
+   * The first view by joins (DESIGN.md §6): this member takes joiners in join order until every shard
+   * can reach its minimum, then forms view 0 of itself and them — it offers each the view, takes its port,
+   * hands out the addresses — and connects like any member.
+   */
+  async #formFirstView(timeoutMs: number): Promise<void> {
+    await this.#openContact();
+    await new Promise<void>((resolve) => { this.#firstViewAdequate = resolve; });
+    if (this.#closed) throw new ClosedError('this group member');
+    const joined = this.#firstJoiners!.splice(0);
+    this.#firstJoiners = null;
+    for (const { joiner } of joined) this.#hosts.set(joiner.id, joiner.host);
+    const view: View = { vid: 0, members: [this.id, ...joined.map(({ joiner }) => joiner.id)] };
+    const self = this.config.members.find((m) => m.id === this.id)!;
+    const engine = this.#newEngine(view, planView(this.config, view.members), this.#options.listen ?? self.address);
+    this.#engine = engine;
+    this.#listenFor(engine);
+    this.#adoptChannels(engine);
+    const offer: JoinOffer = {
+      view, previous: [], previousSize: view.members.length, joined: [],
+      hosts: Object.fromEntries(view.members.map((id) => [id, this.#hosts.get(id)!])),
+    };
+    const ports = await Promise.all(joined.map(({ session }) => offerView(session, offer, timeoutMs)));
+    const addresses: MemberAddress[] = [{ id: this.id, address: engine.runtime.address }];
+    joined.forEach(({ joiner }, k) => { if (ports[k]! > 0) addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }); });
+    for (const { session } of joined) { session.send({ addresses }); session.close(); }
+    const unreachable = await engine.connectReachable(addresses, timeoutMs);
+    engine.start(() => this.#stepAll());
+    for (const m of view.members) if (m !== this.id && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    for (const m of new Set(unreachable)) this.#memberFailed(engine, m, 'UNREACHABLE');
+    this.#stepAll();
+    await engine.whenReady(timeoutMs);
+  }
+
+  /**
+   * Binds the engine of a view whose peers' ports are not known yet: the grants and the layout are, and
+   * those are what expect() needs (the addresses come later, to connectReachable).
+   */
+  #listenFor(engine: ViewEngine): void {
+    engine.listen(engine.view.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
+  }
+
+  /** A joiner while the first view forms: taken in join order; the view forms once they are enough. */
+  #takeFirstJoiner(session: ContactSession, joiner: Joiner): void {
+    const waiting = this.#firstJoiners!;
+    if (joiner.id === this.id || waiting.some((w) => w.joiner.id === joiner.id)) {
+      session.send({ refused: `member ${joiner.id} has asked to join already (or is the member forming the first view); give each member its own id` });
+      session.close();
+      return;
+    }
+    const entry = { session, joiner };
+    waiting.push(entry);
+    session.onClose(() => { const i = this.#firstJoiners?.indexOf(entry) ?? -1; if (i >= 0) this.#firstJoiners!.splice(i, 1); });
+    session.send({ accepted: true });
+    if (firstViewPlans(this.config, [this.id, ...waiting.map((w) => w.joiner.id)])) this.#firstViewAdequate?.();
   }
 
   #closeContact(): void {
@@ -535,6 +615,8 @@ export class Group extends EventEmitter<GroupEvents> {
     const engine = this.#engine;
     const answer = (message: Parameters<ContactSession['send']>[0]) => { session.send(message); session.close(); };
     if (this.#closed || this.#stopped || this.#leaving) return answer({ retry: `member ${this.id} is stopping or leaving; ask another member` });
+    if (this.#firstJoiners) return this.#takeFirstJoiner(session, joiner);
+    if (!engine) return answer({ retry: 'the first view is forming' });
     if (engine.view.members.includes(joiner.id)) {
       return answer({ refused: `member ${joiner.id} is in view ${engine.view.vid} already; give the new member an id the view does not have (${engine.view.members.join(', ')}), or wait until the group removed the old one` });
     }
@@ -596,13 +678,7 @@ export class Group extends EventEmitter<GroupEvents> {
       joined: change.joined.map((j) => j.id),
       hosts: Object.fromEntries(next.members.map((id) => [id, this.#hosts.get(id) ?? this.#host])),
     };
-    const ports = await Promise.all(change.joined.map(async (j) => {
-      const session = this.#joinSessions.get(j.id);
-      if (!session) return 0;
-      session.send({ offer });
-      const reply = await session.next(timeoutMs).catch(() => null);
-      return reply && 'port' in reply && Number.isInteger(reply.port) ? reply.port : 0;
-    }));
+    const ports = await Promise.all(change.joined.map((j) => offerView(this.#joinSessions.get(j.id), offer, timeoutMs)));
     if (!old.closed) old.protocol.publishJoinPorts(change.proposal, ports);
   }
 
@@ -617,7 +693,7 @@ export class Group extends EventEmitter<GroupEvents> {
       const view = offer.view;
       const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#host)}:0`, offer.previousSize, offer.joined);
       this.#engine = engine;
-      engine.listen(view.members.map((id) => ({ id, address: id === this.id ? engine.runtime.address : `${formatHost(this.#host)}:1` })));
+      this.#listenFor(engine);
       this.#adoptChannels(engine);
       const restored = this.#awaitState(stateTransfers(this.config, offer.previous, view.members, new Set(Object.keys(this.config.subgroups))));
       session.send({ port: engine.port });

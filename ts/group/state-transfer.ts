@@ -46,6 +46,7 @@ export interface Transfer {
  * its new members start from a fresh object.
  */
 export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string>): Transfer[] {
+  if (previous.length === 0) return []; // the first view: every object starts fresh
   const before = planView(config, previous);
   const out: Transfer[] = [];
   for (const plan of planView(config, next)) {
