@@ -46,9 +46,10 @@
         }],
         ['squall_libfabric=="true"', {
           'defines': ['SQUALL_WITH_LIBFABRIC'],
-          'sources': ['native/libfabric/lf_fabric.cc'],
+          'sources': ['native/libfabric/lf_fabric.cc', 'native/libfabric/lf_loader.cc'],
           'cflags_cc': ['<!@(pkg-config --cflags libfabric)'],
-          'libraries': ['<!@(pkg-config --libs libfabric)'],
+          # Not linked: lf_loader.cc opens libfabric.so.1 when the first libfabric fabric starts.
+          'libraries': ['-ldl'],
         }],
       ],
     },

@@ -40,6 +40,7 @@ enum Status : int {
   TOO_MANY = -8,       // more peers than MAX_MEMBERS
   NOT_BUILT = -9,      // create: a backend this addon was built without (libfabric: no libfabric-dev)
   NO_PROVIDER = -10,   // create: libfabric has no such provider offering what the backend needs; fi errno in last_errno
+  NO_LIBRARY = -11,    // create: built with libfabric, but libfabric.so.1 cannot be opened now
 };
 
 enum class BackendKind : uint8_t { TCP = 0, LIBFABRIC = 1 };

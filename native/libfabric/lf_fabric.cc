@@ -3,6 +3,7 @@
 // poller.cc); the comments here say only where libfabric makes things different.
 
 #include "libfabric/lf_fabric.h"
+#include "libfabric/lf_loader.h"
 
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
@@ -83,7 +84,7 @@ bool debugOn() {
   return on;
 }
 int check(int r, const char* what) {
-  if (r != 0 && debugOn()) std::fprintf(stderr, "squall libfabric: %s: %s (%d)\n", what, fi_strerror(-r), r);
+  if (r != 0 && debugOn()) std::fprintf(stderr, "squall libfabric: %s: %s (%d)\n", what, lf::api().strerror(-r), r);
   return r;
 }
 
@@ -294,7 +295,8 @@ class LfFabric final : public Backend {
 // ------------------------------------------------------------------------------------------ API side
 
 int LfFabric::start() {
-  hints_ = fi_allocinfo();
+  if (!lf::load()) return NO_LIBRARY;
+  hints_ = lf::api().dupinfo(nullptr);  // fi_allocinfo()
   if (!hints_) return SYSTEM;
   const std::string suffix = "+rma";
   if (prov_.size() > suffix.size() && prov_.compare(prov_.size() - suffix.size(), suffix.size(), suffix) == 0) {
@@ -310,7 +312,7 @@ int LfFabric::start() {
   hints_->rx_attr->msg_order = rma_ ? kRmaOrder : FI_ORDER_SAS;
   hints_->fabric_attr->prov_name = strdup(prov_.c_str());
   fi_info* info = nullptr;
-  int r = fi_getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, hints_, &info);
+  int r = lf::api().getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, hints_, &info);
   if (r != 0 || !info) {
     last_errno_ = r < 0 ? -r : 0;
     return NO_PROVIDER;
@@ -320,7 +322,7 @@ int LfFabric::start() {
     big_enough = big_enough && info->ep_attr->max_msg_size >= kRmaChunkBytes &&
                  (info->tx_attr->msg_order & kRmaOrder) == kRmaOrder && (info->rx_attr->msg_order & kRmaOrder) == kRmaOrder;
   }
-  fi_freeinfo(info);
+  lf::api().freeinfo(info);
   if (!big_enough) return NO_PROVIDER;
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -347,7 +349,7 @@ int LfFabric::start() {
 int LfFabric::ensureDomain(fi_info* info) {
   std::lock_guard<std::mutex> lock(domain_mu_);
   if (ready_.load(std::memory_order_acquire)) return OK;
-  int r = fi_fabric(info->fabric_attr, &fabric_, nullptr);
+  int r = lf::api().fabric(info->fabric_attr, &fabric_, nullptr);
   if (r == 0) r = fi_domain(fabric_, info, &domain_, nullptr);
   if (r == 0) {
     fi_eq_attr eq_attr{};
@@ -423,18 +425,18 @@ int LfFabric::listen(const char* host, int port) {
   if (pep_) return ALREADY;
   fi_info* info = nullptr;
   std::string service = portString(port);
-  int r = fi_getinfo(FI_VERSION(1, 9), host, service.c_str(), FI_SOURCE, hints_, &info);
+  int r = lf::api().getinfo(FI_VERSION(1, 9), host, service.c_str(), FI_SOURCE, hints_, &info);
   if (r != 0) {
     last_errno_ = -r;
     return SYSTEM;
   }
   if (int s = ensureDomain(info)) {
-    fi_freeinfo(info);
+    lf::api().freeinfo(info);
     return s;
   }
   fid_pep* pep = nullptr;
   r = fi_passive_ep(fabric_, info, &pep, nullptr);
-  fi_freeinfo(info);
+  lf::api().freeinfo(info);
   if (r == 0) r = fi_pep_bind(pep, &eq_->fid, 0);
   if (r == 0) r = fi_listen(pep);
   size_t alen = sizeof addr;
@@ -472,16 +474,16 @@ int LfFabric::connect(uint32_t peer, const char* host, int port) {
   if (!p) return TOO_MANY;
   fi_info* dest = nullptr;
   std::string service = portString(port);
-  if (fi_getinfo(FI_VERSION(1, 9), host, service.c_str(), 0, hints_, &dest) != 0) return BAD_ADDRESS;
+  if (lf::api().getinfo(FI_VERSION(1, 9), host, service.c_str(), 0, hints_, &dest) != 0) return BAD_ADDRESS;
   if (int s = ensureDomain(dest)) {
-    fi_freeinfo(dest);
+    lf::api().freeinfo(dest);
     return s == SYSTEM ? FAILED : s;
   }
   {
     std::lock_guard<FairMutex> lock(p->mu);
     PeerState s = p->state.load();
     if (s != PeerState::EXPECTED) {
-      fi_freeinfo(dest);
+      lf::api().freeinfo(dest);
       return s == PeerState::FAILED ? FAILED : ALREADY;
     }
     p->state.store(PeerState::CONNECTING);
@@ -712,12 +714,12 @@ void LfFabric::close() {
   for (auto* list : {&conns_, &dead_}) {
     for (auto& c : *list) {
       if (c->mr) fi_close(&c->mr->fid);
-      if (c->dest) fi_freeinfo(c->dest);
+      if (c->dest) lf::api().freeinfo(c->dest);
     }
   }
   {
     std::lock_guard<std::mutex> clock(commands_mu_);
-    for (Command& c : commands_) if (c.dest) fi_freeinfo(c.dest);
+    for (Command& c : commands_) if (c.dest) lf::api().freeinfo(c.dest);
     commands_.clear();
   }
   if (arena_mr_) fi_close(&arena_mr_->fid);
@@ -732,7 +734,7 @@ void LfFabric::close() {
   fabric_ = nullptr;
   conns_.clear();
   dead_.clear();
-  if (hints_) fi_freeinfo(hints_);
+  if (hints_) lf::api().freeinfo(hints_);
   hints_ = nullptr;
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -842,7 +844,7 @@ void LfFabric::runCommands() {
     LfPeer* p = by_id_[cmd.peer].load(std::memory_order_acquire);
     if (cmd.kind == Command::CONNECT) {
       if (!p || p->state.load() != PeerState::CONNECTING) {
-        fi_freeinfo(cmd.dest);
+        lf::api().freeinfo(cmd.dest);
         continue;
       }
       conns_.push_back(std::make_unique<LfConn>(Role::INITIATOR, LfPhase::RETRY_WAIT));
@@ -1007,7 +1009,7 @@ void LfFabric::onConnReq(fi_info* info) {
     c->phase = LfPhase::DEAD;
     any_dead_ = true;
   }
-  fi_freeinfo(info);
+  lf::api().freeinfo(info);
 }
 
 void LfFabric::onConnected(LfConn* c) {

@@ -54,6 +54,7 @@ const SYSTEM = -6;
 const TOO_MANY = -8;
 const NOT_BUILT = -9;
 const NO_PROVIDER = -10;
+const NO_LIBRARY = -11;
 const ARENA_TOO_SMALL = -12;
 const ARENA_BAD_MAGIC = -13;
 const ARENA_BAD_HASH = -14;
@@ -189,6 +190,7 @@ export class NativeFabric implements Fabric {
     if (h > 0) return new NativeFabric(native, h, arena, memberId, backend, provider);
     if (h === NOT_BUILT) throw libfabricNotBuiltError();
     if (h === NO_PROVIDER) throw noProviderError(provider!, '');
+    if (h === NO_LIBRARY) throw new NativeUnavailableError('squall was built with libfabric, but libfabric.so.1 cannot be opened now: install it again (Debian: apt-get install libfabric1), or choose backend \'tcp\'');
     if (backend === 'libfabric' && h <= -ERRNO_BASE) throw noProviderError(provider!, ` (fi_getinfo: ${errnoName(-h - ERRNO_BASE)})`);
     switch (h) {
       case ARENA_TOO_SMALL: throw new ArenaError(`the arena (${arena.byteLength} bytes) is smaller than its fixed regions (${map.DYNAMIC_BASE} bytes): raise arenaBytes`);
