@@ -90,6 +90,22 @@ test('three members join at once under load; each receives the state', async () 
   await joinUnderLoad({ joiners: [3, 4, 5], stateMiB: 10, count: 2000, ratePerSec: 1000 });
 });
 
+test('a join that reshuffles shards: each member of a shard it did not hold receives that shard\'s state, from the old member even if it moved away', async () => {
+  // kv has two shards of at most 2: [0],[1] with 3 members (member 2 serves none), [0,1],[2,3] with 4.
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, types: { kv: 'KeyValueStore' }, subgroups: { kv: { shards: 2, members: { min: 1, max: 2 } } } });
+  try {
+    const [m0, m1] = cluster.members as [GroupClusterMember, GroupClusterMember];
+    await cluster.request(m0, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 3, bytes: 1000 }); // shard 0
+    await cluster.request(m1, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 5, bytes: 1000 }); // shard 1
+    const [shard0, shard1] = await summaries(cluster, [m0, m1]);
+    await cluster.add([3]);
+    const after = await summaries(cluster, cluster.members);
+    assert.equal(after, [shard0, shard0, shard1, shard1], 'members 0 and 1 hold shard 0\'s store, 2 and 3 shard 1\'s (which member 1 held)');
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('a joiner whose id the view has is refused with a message saying why', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {

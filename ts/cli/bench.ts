@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { toCsv } from '../charts/csv.js';
+import { toCsv, type CsvValue } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
 import { describeFabric, fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
@@ -30,6 +30,10 @@ const USAGE = `usage:
       (then to the next view installed everywhere), medians over --runs (default 5) fresh groups. Defaults:
       5 members, 1,000 messages/s from each, suspicion 300 ms. A list of sizes writes DIR/viewchange.csv and
       DIR/viewchange.svg.
+  squall bench join [--members N] [--state SIZE | --state LIST] [--runs N] [--out DIR] [--json]
+      a new member joins a group whose replicated KeyValueStore holds SIZE: joinMs (Group.join called to
+      resolved, the state restored) and mbytesPerSec, medians over --runs (default 3) fresh groups.
+      Defaults: 3 members, 100MiB. A list (--state 1MiB,10MiB,100MiB) writes DIR/join.csv and DIR/join.svg.
   every benchmark also takes --fabric tcp|libfabric [--provider P]: the members' native backend (default
       SQUALL_FABRIC, else tcp; libfabric's provider defaults to tcp, 'verbs' on RDMA hardware; docs/rdma.md)
 `;
@@ -45,8 +49,9 @@ export async function run(argv: string[]): Promise<void> {
     case 'rdmc': return benchRdmc(rest);
     case 'multicast': return benchMulticast(rest);
     case 'viewchange': return benchViewChange(rest);
+    case 'join': return benchJoin(rest);
     default:
-      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc, multicast, viewchange`);
+      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc, multicast, viewchange, join`);
   }
 }
 
@@ -218,21 +223,15 @@ async function benchViewChange(argv: string[]): Promise<void> {
   const { runViewChangeBench } = await import('../../bench/viewchange.js');
   const results = [];
   for (const members of sizes) results.push(await runViewChangeBench({ ...options, members }));
-  let written: { csv: string; svg: string } | null = null;
-  if (sizes.length > 1) {
-    const outDir = resolve(values.out ?? 'squall-results');
-    mkdirSync(outDir, { recursive: true });
-    written = { csv: join(outDir, 'viewchange.csv'), svg: join(outDir, 'viewchange.svg') };
-    writeFileSync(written.csv, toCsv(results.map((r) => ({ members: r.members, detectMs: r.detectMs, installMs: r.installMs, runs: r.runs.length }))));
-    writeFileSync(written.svg, lineChart({
+  const written = sizes.length < 2 ? null : writeSweep(values.out, 'viewchange',
+    results.map((r) => ({ members: r.members, detectMs: r.detectMs, installMs: r.installMs, runs: r.runs.length })), {
       title: `squall bench viewchange: one member SIGKILLed under load (median of ${options.runs})`,
       xLabel: 'members', yLabel: 'milliseconds',
       series: [
         { name: 'detectMs', points: results.map((r) => [r.members, r.detectMs]) },
         { name: 'installMs', points: results.map((r) => [r.members, r.installMs]) },
       ],
-    }));
-  }
+    });
   if (values.json) {
     process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : { rows: results, ...written }) + '\n');
     return;
@@ -243,6 +242,46 @@ async function benchViewChange(argv: string[]): Promise<void> {
       `  runs: ${r.runs.map((x) => `${x.detectMs}/${x.installMs}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`).join(', ')}\n`);
   }
   if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
+}
+
+async function benchJoin(argv: string[]): Promise<void> {
+  const values = cliArgs('bench join', () => parseArgs({
+    args: argv,
+    options: { members: { type: 'string' }, state: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, ...FABRIC_FLAGS },
+  }).values);
+  const members = positiveInt(values.members, 'members', 3);
+  const states = (values.state ?? '100MiB').split(',').map((t) => parseBytes(t.trim(), 'state', 0));
+  if (values.out && states.length < 2) throw new ConfigError('--out is where a sweep (--state 1MiB,10MiB,100MiB) writes its CSV and chart');
+  const runs = positiveInt(values.runs, 'runs', 3);
+  const fabric = fabricOf(values);
+  const onProgress = progressOnStderr('bench join');
+  const { runJoinBench } = await import('../../bench/join.js');
+  const results = [];
+  for (const stateBytes of states) results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress }));
+  const written = states.length < 2 ? null : writeSweep(values.out, 'join',
+    results.map((r) => ({ members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec, runs: r.runs.length })), {
+      title: `squall bench join: a member joins ${members} and catches up the state (median of ${runs})`,
+      xLabel: 'state (MiB)', yLabel: 'MB/s', series: [{ name: 'mbytesPerSec', points: results.map((r) => [r.stateBytes / (1 << 20), r.mbytesPerSec]) }],
+    });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : { rows: results, ...written }) + '\n');
+    return;
+  }
+  for (const r of results) {
+    process.stdout.write(`join: a member joins ${r.members} (fabric ${r.fabric}) holding ${formatBytes(r.stateBytes)}\n` +
+      `  joinMs ${r.joinMs} (median), ${r.mbytesPerSec} MB/s over ${r.runs.length} runs: ${r.runs.map((x) => `${x.joinMs}${x.storesAgree ? '' : ' (stores DISAGREE)'}`).join(', ')}\n`);
+  }
+  if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
+}
+
+/** A sweep's rows as DIR/NAME.csv and its chart as DIR/NAME.svg (DIR defaults to ./squall-results). */
+function writeSweep(dir: string | undefined, name: string, rows: Array<Record<string, CsvValue>>, chart: Parameters<typeof lineChart>[0]): { csv: string; svg: string } {
+  const outDir = resolve(dir ?? 'squall-results');
+  mkdirSync(outDir, { recursive: true });
+  const written = { csv: join(outDir, `${name}.csv`), svg: join(outDir, `${name}.svg`) };
+  writeFileSync(written.csv, toCsv(rows));
+  writeFileSync(written.svg, lineChart(chart));
+  return written;
 }
 
 function writeMulticastSweep(rows: readonly MulticastBenchResult[], dir: string): { csv: string; svg: string } {

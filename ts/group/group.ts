@@ -28,11 +28,11 @@ import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
 import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
-import { firstViewPlans, loadGroupConfig, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
 import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
-import { isStateTag, sendState, stateTag, stateTransfers, StateReceiver, STATE_TAG_BIT, type Transfer } from './state-transfer.js';
+import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
@@ -214,7 +214,8 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** Starts warm workers for the next view: a predicate worker, and an rdmc worker if messages can be large. */
   #fillSpares(): void {
-    const large = this.plans.some((p) => p.maxMessageBytes > p.maxSmcPayload);
+    const large = Object.values(this.config.subgroups).some((sg) =>
+      (sg.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes) > (sg.maxSmcPayload ?? MULTICAST_DEFAULTS.maxSmcPayload));
     this.#spares.fill(large ? ['predicate', 'rdmc'] : ['predicate']);
   }
 
@@ -379,8 +380,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #directTo(engine: ViewEngine, tag: number, from: number, bytes: Uint8Array): void {
     if (isStateTag(tag)) {
-      const channel = engine.byTag.get((tag & ~STATE_TAG_BIT) >>> 0);
-      if (channel) this.#receivers.get(channel.subgroup)?.accept(from, bytes);
+      for (const receiver of this.#receivers.values()) if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
       return;
     }
     const channel = engine.byTag.get(tag);
@@ -430,9 +430,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const j of change.joined) this.#hosts.set(j.id, j.host);
     this.#retryJoinersOutside(change);
     if (!next.members.includes(this.id)) return this.#removed(next.vid);
-    // The old view's state, exactly to the trim, for the members that enter a shard of this one's.
     const transfers = stateTransfers(this.config, old.view.members, next.members, new Set(Object.keys(this.config.subgroups)));
-    const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, ...this.#snapshotOf(t.subgroup) }));
 
     let engine: ViewEngine;
     try {
@@ -449,16 +447,22 @@ export class Group extends EventEmitter<GroupEvents> {
     const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
     if (change.proposer === this.id) void this.#admit(old, change, timeoutMs);
     T.push(['published', performance.now()]);
+    // The old view's state, exactly to the trim, for the members that enter a shard of this one's: no
+    // shard delivers until its handle is attached below, so it is taken here, after the port is out and
+    // off the others' path.
+    const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, crc: new Checksums(), ...this.#snapshotOf(t.subgroup) }));
+    for (const { crc, bytes } of snapshots) crc.warm(bytes.byteLength); // boots while the view installs
     const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
     for (const j of change.joined) this.#joinSessions.get(j.id)?.send({ addresses });
     this.#closeJoinSessions();
     T.push(['ports', performance.now()]);
-    if (this.#closed) { await engine.close(); return; }
+    const dropSnapshots = () => { for (const { crc } of snapshots) void crc.close(); };
+    if (this.#closed) { dropSnapshots(); await engine.close(); return; }
     // A member that dies after publishing its port is not waited for either (it may be the one to dial).
     const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => old.gone().has(peer))
       .catch(() => next.members.filter((m) => m !== this.id));
     T.push(['connected', performance.now()]);
-    if (this.#closed) { await engine.close(); return; }
+    if (this.#closed) { dropSnapshots(); await engine.close(); return; }
     this.#engine = engine;
     for (const [name, handle] of this.#handles) {
       const channel = engine.channels.get(name);
@@ -482,7 +486,9 @@ export class Group extends EventEmitter<GroupEvents> {
       T.push(['ready', performance.now()]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
       this.emit('view', next, change.removed);
-      for (const { t, bytes, version } of snapshots) this.#sendState(engine, t, bytes, version);
+      for (const snapshot of snapshots) this.#sendState(engine, snapshot);
+    } else {
+      dropSnapshots();
     }
     if (this.#previous === old) this.#previous = null;
     await old.close();
@@ -687,6 +693,7 @@ export class Group extends EventEmitter<GroupEvents> {
    * port, connects to the members it is told, and waits for the start barrier and its subgroups' state.
    */
   async #enter(contacts: string[], timeoutMs: number): Promise<void> {
+    this.#fillSpares(); // the workers of its first view boot while the leader takes it in
     const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs);
     try {
       for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
@@ -711,18 +718,25 @@ export class Group extends EventEmitter<GroupEvents> {
     }
   }
 
-  /** What `subgroup` holds here, to send to a member entering its shard (empty without a replicated object). */
-  #snapshotOf(subgroup: string): { bytes: Uint8Array; version: bigint } {
+  /**
+   * What `subgroup` holds here, to send to a member entering its shard (empty without a replicated object);
+   * `failed` says why there is none when the class's snapshot() threw (the recipients are told).
+   */
+  #snapshotOf(subgroup: string): { bytes: Uint8Array; version: bigint; failed?: string } {
     const object = this.#objects.get(subgroup);
-    return object ? { bytes: object.snapshot(), version: object.appliedVersion } : { bytes: new Uint8Array(0), version: -1n };
+    if (!object) return { bytes: new Uint8Array(0), version: -1n };
+    try {
+      return { bytes: object.snapshot(), version: object.appliedVersion };
+    } catch (error) {
+      this.emit('error', error as Error);
+      return { bytes: new Uint8Array(0), version: -1n, failed: (error as Error).message };
+    }
   }
 
   /** Sends one shard's snapshot to the members entering it, over the new view's mailboxes. */
-  #sendState(engine: ViewEngine, t: Transfer, bytes: Uint8Array, version: bigint): void {
-    const channel = engine.channels.get(t.subgroup);
-    if (!channel) return;
-    const tag = stateTag(channel.tag);
-    sendState((to, record) => engine.mailboxes.send(to, tag, record), t.recipients, bytes, version, engine.mailboxes.maxPayload)
+  #sendState(engine: ViewEngine, { t, crc, ...snapshot }: { t: Transfer; crc: Checksums; bytes: Uint8Array; version: bigint; failed?: string }): void {
+    const tag = stateTag(t);
+    sendState((to, record) => engine.mailboxes.send(to, tag, record), t.recipients, snapshot, engine.mailboxes.maxPayload, crc)
       .catch((error: Error) => { if (!this.#closed && this.#engine === engine) this.emit('error', error); });
   }
 

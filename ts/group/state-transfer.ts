@@ -9,6 +9,7 @@
 //
 //   begin   [u32 1][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks][u32 crc32 × chunks]
 //   chunk   [u32 2][u32 index][bytes]
+//   failed  [u32 3][UTF-8 why]        the source's snapshot() threw: there is no state to send
 //
 // The CRC-32 of every chunk is computed off the main thread on a piscina pool, at the source before it
 // sends and at the recipient before it restores; a mismatch fails the transfer with StateTransferError.
@@ -18,32 +19,39 @@ import { StateTransferError } from '../errors.js';
 import { planView, type GroupConfig } from './config.js';
 import chunkChecksums from '../../workers/checksum-worker.js';
 
-/** Tags of state-transfer records: the shard's point-to-point tag with the top bit set. */
-export const STATE_TAG_BIT = 0x80000000;
-export const stateTag = (shardTag: number): number => (STATE_TAG_BIT | shardTag) >>> 0;
+/** Tags of state-transfer records: the shard's point-to-point tag (ShardChannel.tag) with the top bit set. */
+const STATE_TAG_BIT = 0x80000000;
+export const stateTag = (t: Transfer): number => (STATE_TAG_BIT | (t.index << 16) | t.shard) >>> 0;
 export const isStateTag = (tag: number): boolean => (tag & STATE_TAG_BIT) !== 0;
 
 const BEGIN = 1;
 const CHUNK = 2;
+const FAILED = 3;
 const CHUNK_BYTES = 256 * 1024;
 /** Chunks a source has in its mailboxes (or queued for them) at once, per recipient. */
 const CHUNKS_IN_FLIGHT = 4;
-/** Snapshots up to this size are checksummed on the main thread (well under a millisecond). */
-const INLINE_CHECKSUM_BYTES = 256 * 1024;
+/**
+ * Snapshots up to this size are checksummed on the main thread: zlib's crc32 runs at about 3 GB/s here, so
+ * 8 MiB take under 3 ms — less than a pool's thread takes to start (40–130 ms, measured).
+ */
+const INLINE_CHECKSUM_BYTES = 8 * 1024 * 1024;
 
 /** One shard's state, from `source` to each of `recipients` (ids in the new view). */
 export interface Transfer {
   subgroup: string;
+  /** The subgroup's index in the configuration. */
+  index: number;
   shard: number;
   source: number;
   recipients: number[];
 }
 
 /**
- * The transfers a change from `previous` to `next` needs, for the subgroups in `typed` (those with a
- * replicated class): per shard of the new plan, its members that were not in that shard before receive
- * from the lowest-ranked member that was and stays. A shard none of whose members stays has no source:
- * its new members start from a fresh object.
+ * The transfers a change from `previous` to `next` needs, for the subgroups in `typed`: per shard of the
+ * new plan, its members that were not in that shard before receive from the lowest-ranked member that was
+ * and is still in the view — in this shard or, if the plan moved it, in another (it snapshots before it
+ * restores its own new shard's state). A shard none of whose old members is left has no source: its new
+ * members start from a fresh object.
  */
 export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string>): Transfer[] {
   if (previous.length === 0) return []; // the first view: every object starts fresh
@@ -53,38 +61,70 @@ export function stateTransfers(config: GroupConfig, previous: readonly number[],
     if (!typed.has(plan.name)) continue;
     plan.shards.forEach((shard, s) => {
       const old = before[plan.index]?.shards[s]?.members ?? [];
-      const source = old.find((m) => shard.members.includes(m));
+      const source = old.find((m) => next.includes(m));
       const recipients = shard.members.filter((m) => !old.includes(m));
-      if (source !== undefined && recipients.length > 0) out.push({ subgroup: plan.name, shard: s, source, recipients });
+      if (source !== undefined && recipients.length > 0) out.push({ subgroup: plan.name, index: plan.index, shard: s, source, recipients });
     });
   }
   return out;
 }
 
 /**
- * CRC-32 per chunk of the first `length` bytes of `buffer`: on a short-lived piscina pool, or here when
- * the snapshot is so small that starting a thread would cost more than the work.
+ * The CRCs of one transfer's end: on a piscina pool of one thread, started early (warm()) so that it boots
+ * while the view installs or the chunks arrive; or here, when the snapshot is so small that a thread would
+ * cost more than the work.
  */
-async function checksums(buffer: SharedArrayBuffer, length: number, chunkBytes: number): Promise<Uint32Array> {
-  if (length <= INLINE_CHECKSUM_BYTES) return chunkChecksums({ buffer, length, chunkBytes });
-  const pool = new Piscina({ filename: new URL('../../workers/checksum-worker.js', import.meta.url).href, maxThreads: 1, minThreads: 1 });
-  try {
-    return await pool.run({ buffer, length, chunkBytes }) as Uint32Array;
-  } finally {
-    await pool.destroy();
+export class Checksums {
+  #pool: Piscina | null = null;
+
+  /** Starts the pool's thread for a snapshot of `length` bytes (none for a small one). */
+  warm(length: number): void {
+    if (length <= INLINE_CHECKSUM_BYTES || this.#pool) return;
+    this.#pool = new Piscina({ filename: new URL('../../workers/checksum-worker.js', import.meta.url).href, maxThreads: 1, minThreads: 1 });
+  }
+
+  /** CRC-32 per chunk of the first `length` bytes of `buffer`. */
+  async of(buffer: SharedArrayBuffer, length: number, chunkBytes: number): Promise<Uint32Array> {
+    if (length <= INLINE_CHECKSUM_BYTES) return chunkChecksums({ buffer, length, chunkBytes });
+    this.warm(length);
+    return await this.#pool!.run({ buffer, length, chunkBytes }) as Uint32Array;
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.destroy();
   }
 }
 
 /**
- * Sends `snapshot` (taken at `version`) to each recipient through `send`, a few chunks at a time per
- * recipient; `maxPayload` is the largest record the mailboxes carry.
+ * Sends `snapshot.bytes` (taken at `snapshot.version`; or, when `snapshot.failed`, why there are none) to
+ * each recipient through `send`, a few chunks at a time per recipient; `maxPayload` is the largest record
+ * the mailboxes carry. `crc` is closed when done.
  */
-export async function sendState(send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[], snapshot: Uint8Array, version: bigint, maxPayload: number): Promise<void> {
+export async function sendState(
+  send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[],
+  { bytes: snapshot, version, failed }: { bytes: Uint8Array; version: bigint; failed?: string }, maxPayload: number, crc: Checksums,
+): Promise<void> {
+  if (failed !== undefined) {
+    void crc.close();
+    const why = new TextEncoder().encode(failed.slice(0, 1000));
+    const record = new Uint8Array(4 + why.byteLength);
+    new DataView(record.buffer).setUint32(0, FAILED, true);
+    record.set(why, 4);
+    await Promise.all(recipients.map((to) => send(to, record)));
+    return;
+  }
   const length = snapshot.byteLength;
   const chunkBytes = Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - 8) & ~7));
   const shared = new SharedArrayBuffer(Math.max(1, length));
   new Uint8Array(shared).set(snapshot);
-  const crcs = await checksums(shared, length, chunkBytes);
+  let crcs: Uint32Array;
+  try {
+    crcs = await crc.of(shared, length, chunkBytes);
+  } finally {
+    void crc.close();
+  }
   const begin = new Uint8Array(28 + 4 * crcs.length);
   const view = new DataView(begin.buffer);
   view.setUint32(0, BEGIN, true);
@@ -127,6 +167,7 @@ export class StateReceiver {
   #have: Uint8Array | null = null;
   #received = 0;
   #settled = false;
+  readonly #crc = new Checksums();
   /** Bytes received so far and expected in all (progress). */
   receivedBytes = 0;
 
@@ -152,6 +193,7 @@ export class StateReceiver {
       for (let i = 0; i < chunks; i++) this.#crcs[i] = view.getUint32(28 + 4 * i, true);
       this.#have = new Uint8Array(chunks);
       this.#buffer = new SharedArrayBuffer(Math.max(1, this.#length));
+      this.#crc.warm(this.#length); // boots while the chunks arrive
       if (this.#length === 0) this.#received = chunks; // an empty snapshot is one empty chunk
     } else if (kind === CHUNK && this.#buffer) {
       const index = view.getUint32(4, true);
@@ -161,6 +203,8 @@ export class StateReceiver {
       this.#have![index] = 1;
       this.#received++;
       this.receivedBytes += data.byteLength;
+    } else if (kind === FAILED) {
+      return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${new TextDecoder().decode(record.subarray(4))}); fix the class's snapshot(), then join again`));
     } else {
       return;
     }
@@ -170,13 +214,15 @@ export class StateReceiver {
   fail(error: Error): void {
     if (this.#settled) return;
     this.#settled = true;
+    void this.#crc.close();
     this.#reject(error);
   }
 
   async #verify(): Promise<void> {
     this.#settled = true;
     try {
-      const crcs = await checksums(this.#buffer!, this.#length, this.#chunkBytes);
+      const crcs = await this.#crc.of(this.#buffer!, this.#length, this.#chunkBytes);
+      void this.#crc.close();
       const bad = this.#crcs!.findIndex((crc, i) => crcs[i] !== crc);
       if (bad >= 0) throw new StateTransferError(`${this.#what()}: chunk ${bad} failed its checksum; the member joins again to retry`);
       // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.

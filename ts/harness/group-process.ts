@@ -91,13 +91,15 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
   switch (req.cmd) {
     case 'join': {
       const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
+      const started = nowMs();
       group = await Group.join({ id: req.id, config: req.config, types, ...req.options });
+      const joinMs = nowMs() - started;
       group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('view', (view, removed) => sendToParent({ type: 'view', vid: view.vid, members: [...view.members], removed, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable], atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('removed', (error) => sendToParent({ type: 'removed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
-      return { address: group.address, contact: group.contactAddress, vid: group.view.vid, members: [...group.view.members] };
+      return { address: group.address, contact: group.contactAddress, vid: group.view.vid, members: [...group.view.members], joinMs };
     }
     case 'record': {
       const r: Recorder = {

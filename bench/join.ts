@@ -1,0 +1,69 @@
+// `squall bench join`: how long a new member takes to enter a running group and catch up its state (issue 5).
+// A group of `members` processes replicates a KeyValueStore holding `stateBytes` (1 MiB values); a new
+// process joins through the members' contact addresses, and
+//
+//   joinMs        from Group.join called in the joiner to it resolving: contact, redirect, the view
+//                 change, connecting, and the store's snapshot sent, checksummed and restored
+//   mbytesPerSec  stateBytes / joinMs
+//
+// as medians over `runs` fresh groups. Each run also checks that the joiner's store equals the others'.
+
+import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { GroupCluster } from '../ts/harness/cluster.js';
+import { median } from './stats.js';
+
+export interface JoinBenchOptions {
+  members: number;
+  stateBytes: number;
+  runs: number;
+  fabric?: FabricChoice;
+  onProgress?: (message: string) => void;
+}
+
+export interface JoinBenchResult {
+  members: number;
+  fabric: string;
+  stateBytes: number;
+  /** Medians over the runs. */
+  joinMs: number;
+  mbytesPerSec: number;
+  runs: Array<{ joinMs: number; storesAgree: boolean }>;
+}
+
+const MiB = 1 << 20;
+
+export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult> {
+  const progress = o.onProgress ?? (() => {});
+  const runs: JoinBenchResult['runs'] = [];
+  for (let i = 0; i < o.runs; i++) {
+    progress(`[${i + 1}/${o.runs}] ${o.members} members holding ${(o.stateBytes / MiB).toFixed(1)} MiB; member ${o.members} joins`);
+    const run = await oneRun(o);
+    progress(`[${i + 1}/${o.runs}] joined in ${run.joinMs.toFixed(1)} ms${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
+    runs.push(run);
+  }
+  const joinMs = median(runs.map((r) => r.joinMs));
+  return {
+    members: o.members, fabric: describeFabric(resolveFabricChoice(o.fabric)), stateBytes: o.stateBytes,
+    joinMs: round(joinMs), mbytesPerSec: round(o.stateBytes / 1e6 / (joinMs / 1000)),
+    runs: runs.map((r) => ({ ...r, joinMs: round(r.joinMs) })),
+  };
+}
+
+async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][number]> {
+  const cluster = await GroupCluster.start({
+    members: o.members, types: { kv: 'KeyValueStore' }, fabric: resolveFabricChoice(o.fabric),
+    subgroups: { kv: { shards: 1, members: { min: o.members, max: o.members + 1 } } },
+  });
+  try {
+    const value = Math.min(MiB, Math.max(1, o.stateBytes));
+    const count = Math.ceil(o.stateBytes / value);
+    if (o.stateBytes > 0) await cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count, bytes: value });
+    const [joined] = await cluster.add([o.members]);
+    const summaries = await Promise.all(cluster.members.map(async (m) => JSON.stringify((await cluster.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value)));
+    return { joinMs: joined!.joinMs as number, storesAgree: summaries.every((x) => x === summaries[0]) };
+  } finally {
+    await cluster.close();
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
