@@ -115,6 +115,8 @@ export class Group extends EventEmitter<GroupEvents> {
   #firstViewAdequate: (() => void) | null = null;
   /** Subgroups whose state this member awaits (it entered their shard): their shards do not step until then. */
   readonly #receivers = new Map<string, StateReceiver>();
+  /** Point-to-point messages (queries) for those subgroups, answered once the state is restored. */
+  readonly #heldDirect = new Map<string, Array<[number, Uint8Array]>>();
   /** The previous view's engine while the next one connects (its mailboxes still carry replies). */
   #previous: ViewEngine | null = null;
   readonly #handles = new Map<string, SubgroupChannel>();
@@ -384,7 +386,11 @@ export class Group extends EventEmitter<GroupEvents> {
       return;
     }
     const channel = engine.byTag.get(tag);
-    if (channel) this.#handles.get(channel.subgroup)?.direct(from, bytes);
+    if (!channel) return;
+    // A query to a shard whose state has not arrived would read the wrong copy: it waits for the restore.
+    const held = this.#heldDirect.get(channel.subgroup);
+    if (held) held.push([from, bytes.slice()]);
+    else this.#handles.get(channel.subgroup)?.direct(from, bytes);
   }
 
   #memberFailed(engine: ViewEngine, member: number, reason: string, step = true): void {
@@ -750,11 +756,16 @@ export class Group extends EventEmitter<GroupEvents> {
     await Promise.all(mine.map(async (t) => {
       const receiver = new StateReceiver(t);
       this.#receivers.set(t.subgroup, receiver);
+      const held: Array<[number, Uint8Array]> = [];
+      this.#heldDirect.set(t.subgroup, held);
       try {
         const { bytes, version } = await receiver.done;
         const object = this.#objects.get(t.subgroup);
         if (object && bytes.byteLength > 0) object.restore(bytes, version);
+        this.#heldDirect.delete(t.subgroup);
+        for (const [from, message] of held) this.#handles.get(t.subgroup)?.direct(from, message);
       } finally {
+        this.#heldDirect.delete(t.subgroup);
         if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
         if (this.#receivers.size === 0 && !this.#engine.closed) this.#engine.protocol.setReceiving(false);
         this.#schedule();
