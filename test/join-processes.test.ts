@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
-import { bySender, isPrefix, isSuffix, LOG, quiescentReports, SIZES, TIMING, type Report } from './support/membership.js';
+import { bySender, isPrefix, isSuffix, LOG, quiescentReports, SIZES, sleep, TIMING, type Report } from './support/membership.js';
 
 type Summary = { keys: number; bytes: number; crc: number };
 
@@ -88,6 +88,32 @@ test('a member joins a group of 3 under load and catches up 100 MB of state', as
 
 test('three members join at once under load; each receives the state', async () => {
   await joinUnderLoad({ joiners: [3, 4, 5], stateMiB: 10, count: 2000, ratePerSec: 1000 });
+});
+
+test('a member fails while another joins: one change removes it and takes the joiner, or two do; the state arrives', async () => {
+  // Killed 100 ms after the joiner's process starts, the failure usually lands first and the leader folds
+  // both into one change; at 250 ms the join is usually committed first. Either way the checks hold.
+  for (const killAfterMs of [100, 250]) {
+    const cluster = await GroupCluster.start({ ...TIMING, members: 4, types: { kv: 'KeyValueStore' }, subgroups: { log: LOG, kv: { shards: 1, members: { min: 2, max: 9 } } } });
+    try {
+      const [m0, , , m3] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember, GroupClusterMember];
+      await cluster.request(m0, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 20, bytes: 100_000 });
+      const joining = cluster.add([4]);
+      await sleep(killAfterMs);
+      m3.process.kill('SIGKILL');
+      const [joined] = await joining;
+      const survivors = cluster.members.filter((m) => m.id !== 3);
+      for (const m of survivors.slice(0, 3)) {
+        await cluster.waitForEvent(m, (e) => e.type === 'view' && !e.members.includes(3) && e.members.includes(4), 20_000);
+      }
+      if ((joined!.members as number[]).includes(3)) await cluster.waitForEvent(survivors[3]!, (e) => e.type === 'view' && !e.members.includes(3), 20_000);
+      const stores = await summaries(cluster, survivors);
+      for (const store of stores) assert.equal(store, stores[0], `every store is the same (kill after ${killAfterMs} ms)`);
+      assert.is(stores[0]!.keys, 20);
+    } finally {
+      await cluster.close();
+    }
+  }
 });
 
 test('a join that reshuffles shards: each member of a shard it did not hold receives that shard\'s state, from the old member even if it moved away', async () => {
