@@ -40,7 +40,7 @@ test('squall node: three members from one config file join, report their deliver
     await waitFor(runs[3]!, /member 3 asking to join through/, 20_000);
     await waitFor(runs[3]!, /joined: members 0, 1, 2, 3 connected \(view 1\)/, 20_000);
     await waitFor(runs[3]!, /subgroup 'tickets' \(TicketBook\): shard members 0, 1, 2, 3/, 5_000);
-    for (const r of runs.slice(0, 3)) await waitFor(r, /view 1: members 0, 1, 2, 3/, 20_000);
+    for (const r of runs.slice(0, 3)) await waitFor(r, /view 1: members 0, 1, 2, 3 \(joined 3\)/, 20_000);
 
     for (const r of runs) r.child.kill('SIGTERM');
     const codes = await Promise.all(runs.map((r) => r.exit));

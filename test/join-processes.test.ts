@@ -58,9 +58,12 @@ async function joinUnderLoad(s: JoinScenario): Promise<void> {
     const members = last.members as number[];
     assert.equal(members.slice(0, 3), [0, 1, 2], 'the old members keep their ranks');
     assert.equal([...members.slice(3)].sort(), [...s.joiners].sort(), `every joiner is in view ${last.vid as number}: ${JSON.stringify(members)}`);
+    const joinedEvents = new Set<number>();
     for (const m of old) {
       await cluster.waitForEvent(m, (e) => e.type === 'view' && e.vid === last.vid && JSON.stringify(e.members) === JSON.stringify(members), 20_000);
+      for (const e of m.events) if (e.type === 'view') for (const j of e.joined) joinedEvents.add(j);
     }
+    assert.equal([...joinedEvents].sort(), [...s.joiners].sort(), 'the view events name the joiners');
     for (const m of cluster.members) assert.not.ok(m.events.some((e) => e.type === 'memberFailed' || e.type === 'error'), `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
 
     const reports = await quiescentReports(cluster, cluster.members, 'log');

@@ -54,7 +54,10 @@ export async function run(argv: string[]): Promise<void> {
     failed.add(member);
     progress(`member ${member} failed (${reason}): a view change removes it`);
   });
-  group.on('view', (view, removed) => progress(`view ${view.vid}: members ${view.members.join(', ')}${removed.length ? ` (removed ${removed.join(', ')})` : ''}`));
+  group.on('view', (view, removed, joined) => {
+    const changes = [removed.length ? `removed ${removed.join(', ')}` : '', joined.length ? `joined ${joined.join(', ')}` : ''].filter(Boolean);
+    progress(`view ${view.vid}: members ${view.members.join(', ')}${changes.length ? ` (${changes.join('; ')})` : ''}`);
+  });
   group.on('partitioned', (error) => progress(`stopped: ${error.message}`));
   group.on('removed', (error) => progress(`stopped: ${error.message}`));
   group.on('error', (error) => progress(`error: ${error.message}`));

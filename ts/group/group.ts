@@ -79,8 +79,8 @@ export interface View {
 export interface GroupEvents {
   /** A member of the current view failed or was suspected; a view change that removes it follows. */
   memberFailed: [member: number, reason: string];
-  /** A new view is installed here: `removed` left it (failed, or left cleanly). */
-  view: [view: View, removed: number[]];
+  /** A new view is installed here: `removed` left it (failed, or left cleanly), `joined` entered it. */
+  view: [view: View, removed: number[], joined: number[]];
   /** This member lost a majority of its view: it has stopped (partition safety). */
   partitioned: [error: PartitionedError];
   /** The group went on without this member (it was suspected by the others): it has stopped. */
@@ -491,7 +491,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (passed && this.#engine === engine && !this.#closed) {
       T.push(['ready', performance.now()]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
-      this.emit('view', next, change.removed);
+      this.emit('view', next, change.removed, change.joined.map((j) => j.id));
       for (const snapshot of snapshots) this.#sendState(engine, snapshot);
     } else {
       dropSnapshots();

@@ -41,7 +41,7 @@ export type GroupHarnessRequest =
 /** Events carry `atMs`, the monotonic clock (shared by every process on the host) when they happened. */
 export type GroupHarnessEvent =
   | { type: 'memberFailed'; member: number; reason: string; atMs: number }
-  | { type: 'view'; vid: number; members: number[]; removed: number[]; atMs: number }
+  | { type: 'view'; vid: number; members: number[]; removed: number[]; joined: number[]; atMs: number }
   | { type: 'partitioned'; message: string; unreachable: number[]; atMs: number }
   | { type: 'removed'; message: string; atMs: number }
   | { type: 'error'; message: string; atMs: number };
@@ -95,7 +95,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       group = await Group.join({ id: req.id, config: req.config, types, ...req.options });
       const joinMs = nowMs() - started;
       group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason, atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('view', (view, removed) => sendToParent({ type: 'view', vid: view.vid, members: [...view.members], removed, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('view', (view, removed, joined) => sendToParent({ type: 'view', vid: view.vid, members: [...view.members], removed, joined, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable], atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('removed', (error) => sendToParent({ type: 'removed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
