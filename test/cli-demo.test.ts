@@ -1,6 +1,6 @@
 // `squall demo` (npm start): the 3-member TicketBook cluster runs, the race for A1 ends with exactly one
-// successful booking, the survivors notice the killed member, and the demo ends by itself with every
-// process it started gone.
+// successful booking, the survivors notice the killed member, a new member joins with the bookings as its
+// state, and the demo ends by itself with every process it started gone.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,7 +18,7 @@ function alive(pid: number): boolean {
   }
 }
 
-test('squall demo --seconds 3: one winner of the race for A1, survivors notice the kill and go on in view 1, exit 0, no process left', async () => {
+test('squall demo --seconds 3: one winner of the race for A1, survivors notice the kill and go on in view 1, a joiner gets the state in view 2, exit 0, no process left', async () => {
   const child = spawn(process.execPath, [cli, 'demo', '--seconds', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -35,9 +35,12 @@ test('squall demo --seconds 3: one winner of the race for A1, survivors notice t
   for (const survivor of [0, 1]) assert.match(out, new RegExp(`^member ${survivor} noticed member 2 failed`, 'm'));
   for (const survivor of [0, 1]) assert.match(out, new RegExp(`^member ${survivor} installed view 1 \\(members 0, 1\\)`, 'm'));
   assert.match(out, /^member 0's ordered book\(B1\) in the new view: member 0 says true, member 1 says true \(version \d+\)$/m);
+  assert.match(out, /^member 3 \(pid \d+\) joined view 2 \(members 0, 1, 3\) in \d+ ms, its TicketBook restored from member 0's snapshot$/m);
+  assert.match(out, /^bookings: member 0 ([\d,]+) {2}member 1 \1 {2}member 3 \1; A1 held by (alice|bob) at every member \(every member agrees\)$/m);
+  assert.match(out, /^member 3's ordered book\(C1\): member 0 says true, member 1 says true, member 3 says true$/m);
   assert.match(err, /done/);
-  const pids = [...out.matchAll(/^member \d {2}pid (\d+)/gm)].map((m) => Number(m[1]));
-  assert.is(pids.length, 3, 'the demo names its 3 member processes');
+  const pids = [...out.matchAll(/^member \d {2}pid (\d+)/gm), ...out.matchAll(/^member \d \(pid (\d+)\) joined/gm)].map((m) => Number(m[1]));
+  assert.is(pids.length, 4, 'the demo names its 4 member processes');
   const deadline = Date.now() + 3000;
   while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(pids.filter(alive), [], 'every member process the demo started has ended');

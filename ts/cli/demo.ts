@@ -5,7 +5,9 @@
 // second the demo prints the ordered commands per second, each member's count of bookings and who holds
 // each seat (one more seat is raced by all three every second). Last it kills one member with SIGKILL and
 // shows the survivors notice, install view 1 without it (DESIGN.md §6) and go on: an ordered call then gets
-// the two survivors' replies. It ends by itself and kills every process it started.
+// the two survivors' replies. Then a new member process joins through a survivor's contact address and
+// receives the bookings as state before view 2 goes on with it. It ends by itself and kills every process
+// it started.
 
 import { parseArgs } from 'node:util';
 import { assert } from '../errors.js';
@@ -48,6 +50,7 @@ export async function run(argv: string[]): Promise<void> {
     progress(`every member keeps ${CALLS_IN_FLIGHT} ordered book() calls in flight for ${seconds} s`);
     await live(cluster, seconds);
     await killOne(cluster, progress);
+    await joinOne(cluster, progress);
     progress('done');
   } finally {
     await cluster.close();
@@ -130,6 +133,22 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${String(replies[0]?.version)})`);
   const holders = await Promise.all(survivors.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
   out(`queries still answer from each survivor's copy: ${survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`).join(', ')}`);
+}
+
+/** A new member joins the survivors, receives the bookings as state, and answers like them. */
+async function joinOne(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
+  const id = cluster.members.length;
+  progress(`starting member ${id}: it joins the group through member 0's contact address`);
+  const [joined] = await cluster.add([id]);
+  const joiner = cluster.members[cluster.members.length - 1]!;
+  out(`member ${id} (pid ${joiner.process.pid}) joined view ${String(joined!.vid)} (members ${(joined!.members as number[]).join(', ')}) in ${(joined!.joinMs as number).toFixed(0)} ms, its TicketBook restored from member 0's snapshot`);
+  const live = cluster.members.filter((m) => !m.exited);
+  const counts = await Promise.all(live.map((m) => query(cluster, m, m.id, 'count')));
+  const holders = await Promise.all(live.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
+  const same = counts.every((c) => c === counts[0]) && holders.every((h) => h === holders[0]);
+  out(`bookings: ${live.map((m, i) => `member ${m.id} ${formatCount(counts[i] as number)}`).join('  ')}; A1 held by ${String(holders[0])} at every member ${same ? '(every member agrees)' : '(MEMBERS DIFFER)'}`);
+  const replies = await book(cluster, joiner, 'C1', 'dave');
+  out(`member ${id}'s ordered book(C1): ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')}`);
 }
 
 /** Every member books tickets of its own, CALLS_IN_FLIGHT calls at a time, until stop(). */
