@@ -119,6 +119,27 @@ test('a member fails while another joins: one change removes it and takes the jo
   }
 });
 
+test('a joiner killed while it receives 100 MB: the others remove it and go on, with no error and their stores intact', async () => {
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, types: { kv: 'KeyValueStore' }, subgroups: { log: LOG, kv: { shards: 1, members: { min: 2, max: 9 } } } });
+  try {
+    const old = [...cluster.members];
+    await cluster.request(old[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 100, bytes: MiB });
+    const before = await summaries(cluster, old);
+    const joining = cluster.add([3]).then(() => 'joined', (e: Error) => e.message);
+    const joiner = cluster.members[3]!;
+    await cluster.waitForEvent(old[0]!, (e) => e.type === 'view' && e.members.includes(3), 20_000); // the transfer begins
+    joiner.process.kill('SIGKILL');
+    assert.match(String(await joining), /member 3 exited|joined/);
+    for (const m of old) await cluster.waitForEvent(m, (e) => e.type === 'view' && !e.members.includes(3) && e.vid >= 2, 20_000);
+    for (const m of old) assert.not.ok(m.events.some((e) => e.type === 'error'), `member ${m.id} reported no error: ${JSON.stringify(m.events)}`);
+    assert.equal(await summaries(cluster, old), before, 'the stores are as they were');
+    const replies = (await cluster.request(old[1]!, { cmd: 'call', subgroup: 'kv', method: 'put', args: ['after', new Uint8Array(10)] })).replies as unknown[];
+    assert.is(replies.length, 3, 'an ordered call in the new view gets the three replies');
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('a join that reshuffles shards: each member of a shard it did not hold receives that shard\'s state, from the old member even if it moved away', async () => {
   // kv has two shards of at most 2: [0],[1] with 3 members (member 2 serves none), [0,1],[2,3] with 4.
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, types: { kv: 'KeyValueStore' }, subgroups: { kv: { shards: 2, members: { min: 1, max: 2 } } } });

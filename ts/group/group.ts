@@ -22,7 +22,7 @@
 
 import { EventEmitter } from 'node:events';
 import { parseAddress, formatAddress } from '../address.js';
-import { ClosedError, ConfigError, JoinError, PartitionedError, RemovedError, StateTransferError } from '../errors.js';
+import { ClosedError, ConfigError, JoinError, PartitionedError, PeerFailedError, RemovedError, StateTransferError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
@@ -743,7 +743,10 @@ export class Group extends EventEmitter<GroupEvents> {
   #sendState(engine: ViewEngine, { t, crc, ...snapshot }: { t: Transfer; crc: Checksums; bytes: Uint8Array; version: bigint; failed?: string }): void {
     const tag = stateTag(t);
     sendState((to, record) => engine.mailboxes.send(to, tag, record), t.recipients, snapshot, engine.mailboxes.maxPayload, crc)
-      .catch((error: Error) => { if (!this.#closed && this.#engine === engine) this.emit('error', error); });
+      .catch((error: Error) => {
+        // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
+        if (!(error instanceof PeerFailedError) && !this.#closed && this.#engine === engine) this.emit('error', error);
+      });
   }
 
   /**
