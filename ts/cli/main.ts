@@ -21,6 +21,8 @@ usage:
                                        ordered multicast deliveries per second per member, and latency
   squall bench viewchange [--members N | LIST] [--runs N] [--json]
                                        time to detect a SIGKILLed member and to install the next view
+  squall bench join [--state SIZE | LIST] [--members N] [--runs N] [--json]
+                                       time for a new member to join and catch up SIZE of state
   squall tune --members N --size BYTES [--netns --rate RATE] [--algorithms LIST] [--json]
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
   squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
