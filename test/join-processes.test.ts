@@ -10,6 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
+import { startCli } from './support/cli-runs.js';
 import { bySender, isPrefix, isSuffix, LOG, quiescentReports, SIZES, sleep, TIMING, type Report } from './support/membership.js';
 
 type Summary = { keys: number; bytes: number; crc: number };
@@ -165,6 +166,19 @@ test('a joiner whose id the view has is refused with a message saying why', asyn
   } finally {
     await cluster.close();
   }
+});
+
+test('squall bench join: prints joinMs and MB/s for the state given, with every store alike; refuses a bad size', async () => {
+  const run = startCli(['bench', 'join', '--state', '256KiB', '--runs', '1', '--json']);
+  assert.is(await run.exit, 0, run.err);
+  const result = JSON.parse(run.out.trim().split('\n').pop()!) as { members: number; stateBytes: number; joinMs: number; mbytesPerSec: number; runs: Array<{ storesAgree: boolean }> };
+  assert.equal([result.members, result.stateBytes, result.runs.length], [3, 256 * 1024, 1]);
+  assert.ok(result.joinMs > 0 && result.mbytesPerSec > 0, JSON.stringify(result));
+  assert.ok(result.runs[0]!.storesAgree, 'the joiner\'s store equals the others\'');
+  assert.match(run.err, /\[1\/1\] joined in [\d.]+ ms/);
+  const bad = startCli(['bench', 'join', '--state', 'lots']);
+  assert.is(await bad.exit, 1);
+  assert.match(bad.err, /--state must be a size such as 16KiB/);
 });
 
 test.run();
