@@ -27,6 +27,12 @@ test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgr
   assert.ok(asked > runs / 3 && joined > asked / 2, `members joined (${joined} of ${asked} that asked entered a view)`);
 });
 
+test('group simulation: seeds that once broke stay fixed', () => {
+  // 500830: a leader that failed had made a proposal the new leader had not seen when it numbered its own;
+  // the members that acked the old one waited for a larger number that never came (the group stalled).
+  for (const seed of [500830]) new GroupSim({ seed }).run();
+});
+
 /** How many of 100 fixed seeds a deliberate bug breaks, by a SimulationViolation (not some other error). */
 function caught(mutation: Mutation): number {
   let n = 0;

@@ -284,9 +284,12 @@ export class ViewChangeProtocol {
     const nextRows = next.map((m) => layout.rowOf(m));
 
     if (leader === selfId) {
-      if (mine === 0 || !this.#sameChanges(this.#row, removals) || this.#i32(this.#row, c.proposer) !== selfId + 1) {
-        let top = 0;
-        for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
+      let top = 0;
+      for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
+      // A proposal numbered at or above this leader's, made by a leader that failed before this one saw it
+      // (the table is ragged), holds the acks of the members that copied it: they take only a larger number.
+      const outnumbered = this.#outnumbered(mine);
+      if (mine === 0 || outnumbered || !this.#sameChanges(this.#row, removals) || this.#i32(this.#row, c.proposer) !== selfId + 1) {
         for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, removals.has(members[j]!) ? 1 : 0);
         // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
         this.#writeJoins(this.#joins);
@@ -375,6 +378,17 @@ export class ViewChangeProtocol {
       (this.#p.trim ?? raggedTrim)(rows).forEach((t, rank) => { out[s * S + rank] = t; });
     });
     return out;
+  }
+
+  /** Some row holds a proposal numbered above `mine`, or numbered `mine` by another proposer. */
+  #outnumbered(mine: number): boolean {
+    if (mine === 0) return false;
+    const c = this.#c;
+    for (let r = 0; r < this.#n; r++) {
+      const theirs = this.#i32(r, c.proposal);
+      if (theirs > mine || (theirs === mine && this.#i32(r, c.proposer) !== this.#p.selfId + 1)) return true;
+    }
+    return false;
   }
 
   /** Copies row r's proposal (removals, joiners, proposer) into this member's row; the caller sets `proposal`. */
