@@ -34,12 +34,13 @@ test('stateTransfers: joiners and members the plan moves receive from the lowest
 });
 
 /** Runs a transfer of `bytes` from member 0 to a receiver at member 1, passing each record through `tamper`. */
-async function transfer(snapshot: { bytes: Uint8Array; version: bigint; failed?: string }, tamper: (record: Uint8Array) => Uint8Array = (r) => r) {
+async function transfer(snapshot: { bytes: Uint8Array; version: bigint; failed?: string }, tamper: (record: Uint8Array) => Uint8Array = (r) => r, maxPayload = 512 * 1024) {
   const receiver = new StateReceiver({ subgroup: 'kv', index: 0, shard: 0, source: 0, recipients: [1] });
   await sendState(async (to, record) => {
     assert.is(to, 1);
+    assert.ok(record.byteLength <= maxPayload, `a record of ${record.byteLength} bytes fits the mailbox's ${maxPayload}`);
     receiver.accept(0, tamper(record.slice())); // the mailbox's copy: the sender's buffer is its own
-  }, [1], snapshot, 512 * 1024, new Checksums());
+  }, [1], snapshot, maxPayload, new Checksums());
   return receiver.done;
 }
 
@@ -51,6 +52,21 @@ test('a snapshot arrives whole, in chunks, with its version; small and large (ch
     assert.is(got.bytes.byteLength, size);
     assert.ok(Buffer.from(got.bytes).equals(Buffer.from(bytes)), `${size} bytes arrive unchanged`);
   }
+});
+
+test('the smallest mailboxes (4 KiB: records of at most 2 KiB) carry a 1 MiB snapshot', async () => {
+  const bytes = new Uint8Array(randomBytes(1 << 20));
+  const got = await transfer({ bytes, version: 3n }, (r) => r, 2040);
+  assert.ok(Buffer.from(got.bytes).equals(Buffer.from(bytes)));
+});
+
+test('a source that sends nothing fails the transfer after the idle timeout', async () => {
+  const receiver = new StateReceiver({ subgroup: 'kv', index: 0, shard: 0, source: 0, recipients: [1] }, 50);
+  const keepAlive = setTimeout(() => {}, 5000); // the receiver's own timer does not hold the process
+  const error = await receiver.done.then(() => null, (e: Error) => e);
+  clearTimeout(keepAlive);
+  assert.instance(error, StateTransferError);
+  assert.match(error!.message, /nothing arrived for 50 ms; start the member again to rejoin/);
 });
 
 test('a chunk damaged in flight fails its checksum: StateTransferError, nothing restored', async () => {

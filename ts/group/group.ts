@@ -127,6 +127,8 @@ export class Group extends EventEmitter<GroupEvents> {
   /** Why this member can go no further (partitioned, removed, a view it cannot build); null while it runs. */
   #stopped: Error | null = null;
   #installing = false;
+  /** Group.join has resolved: the owner has the group and its events. */
+  #running = false;
   #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void>; asked: boolean } | null = null;
   #stepScheduled = false;
   #closed = false;
@@ -161,6 +163,7 @@ export class Group extends EventEmitter<GroupEvents> {
       await group.close();
       throw error;
     }
+    group.#running = true;
     group.#fillSpares();
     return group;
   }
@@ -415,6 +418,18 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const h of this.#handles.values()) h.stop(error);
   }
 
+  /**
+   * This member cannot go on in the group (its state did not arrive): it stops, says so on the `error` event
+   * (a joiner whose Group.join is still pending learns it from the rejection instead), and closes, so that
+   * the others remove it.
+   */
+  #fail(error: Error): void {
+    if (this.#closed || this.#stopped) return;
+    this.#stop(error);
+    if (this.#running) this.emit('error', error);
+    void this.close();
+  }
+
   // ---- installing the next view -----------------------------------------------------------------------
 
   /**
@@ -425,8 +440,16 @@ export class Group extends EventEmitter<GroupEvents> {
   async #install(old: ViewEngine, change: Change): Promise<void> {
     this.#installing = true;
     const T: Array<[string, number]> = [['commit', performance.now()]]; // phases, for status().lastInstall
-    // State this member was still waiting for cannot come now: its source is in the old view's mailboxes.
-    for (const r of this.#receivers.values()) r.fail(new StateTransferError(`the state of subgroup '${r.transfer.subgroup}' did not arrive before view ${change.next.vid}: its sender failed or the view changed; the member joins again to retry`));
+    // State this member was still waiting for cannot come now (its source is in the old view's mailboxes),
+    // and without it this member can neither serve its shard nor hand the state on: it stops and leaves,
+    // and the next change removes it.
+    if (this.#receivers.size > 0) {
+      const r = [...this.#receivers.values()][0]!;
+      const error = new StateTransferError(`the state of subgroup '${r.transfer.subgroup}' did not arrive before view ${change.next.vid}: its sender failed or the view changed; start the member again to rejoin`);
+      for (const receiver of this.#receivers.values()) receiver.fail(error);
+      this.#fail(error);
+      return;
+    }
     for (const [name, handle] of this.#handles) {
       const end = old.channels.get(name)?.finishView(change.trims);
       handle.detach(end?.unsent ?? [], end?.deliveredBeyond);
@@ -469,6 +492,8 @@ export class Group extends EventEmitter<GroupEvents> {
       .catch(() => next.members.filter((m) => m !== this.id));
     T.push(['connected', performance.now()]);
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
+    // Failures are per view: a removed member's id may come back as a joiner, which starts unsuspected.
+    for (const id of [...this.#failed]) if (!next.members.includes(id) || change.joined.some((j) => j.id === id)) this.#failed.delete(id);
     this.#engine = engine;
     for (const [name, handle] of this.#handles) {
       const channel = engine.channels.get(name);
@@ -498,11 +523,7 @@ export class Group extends EventEmitter<GroupEvents> {
     }
     if (this.#previous === old) this.#previous = null;
     await old.close();
-    restored.catch((error: Error) => {
-      if (this.#closed || this.#stopped) return;
-      this.#stop(error);
-      this.emit('error', error);
-    });
+    restored.catch((error: Error) => this.#fail(error));
     this.#fillSpares();
   }
 
@@ -742,22 +763,31 @@ export class Group extends EventEmitter<GroupEvents> {
   /** Sends one shard's snapshot to the members entering it, over the new view's mailboxes. */
   #sendState(engine: ViewEngine, { t, crc, ...snapshot }: { t: Transfer; crc: Checksums; bytes: Uint8Array; version: bigint; failed?: string }): void {
     const tag = stateTag(t);
-    sendState((to, record) => engine.mailboxes.send(to, tag, record), t.recipients, snapshot, engine.mailboxes.maxPayload, crc)
-      .catch((error: Error) => {
-        // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
-        if (!(error instanceof PeerFailedError) && !this.#closed && this.#engine === engine) this.emit('error', error);
-      });
+    const send = (to: number, record: Uint8Array) => engine.mailboxes.send(to, tag, record);
+    sendState(send, t.recipients, snapshot, engine.mailboxes.maxPayload, crc).catch((error: Error) => {
+      // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
+      if (error instanceof PeerFailedError || this.#closed || this.#engine !== engine) return;
+      this.emit('error', error);
+      // The recipients must not wait for the rest: they are told why, and stop.
+      sendState(send, t.recipients, { bytes: new Uint8Array(0), version: -1n, failed: error.message }, engine.mailboxes.maxPayload, new Checksums()).catch(() => {});
+    });
   }
 
   /**
    * Waits for the state of every shard this member enters (its shards hold their deliveries until then),
    * restores each subgroup's object from it, and lets the shard step.
    */
-  async #awaitState(transfers: readonly Transfer[]): Promise<void> {
+  #awaitState(transfers: readonly Transfer[]): Promise<void> {
+    const done = this.#receiveStates(transfers);
+    done.catch(() => {}); // its caller awaits it later: a failure meanwhile must not count as unhandled
+    return done;
+  }
+
+  async #receiveStates(transfers: readonly Transfer[]): Promise<void> {
     const mine = transfers.filter((t) => t.recipients.includes(this.id));
     if (mine.length > 0) this.#engine.protocol.setReceiving(true);
     await Promise.all(mine.map(async (t) => {
-      const receiver = new StateReceiver(t);
+      const receiver = new StateReceiver(t, this.#options.connectTimeoutMs ?? 30_000);
       this.#receivers.set(t.subgroup, receiver);
       const held: Array<[number, Uint8Array]> = [];
       this.#heldDirect.set(t.subgroup, held);

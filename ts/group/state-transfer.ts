@@ -7,12 +7,13 @@
 //
 // The bytes travel over the new view's point-to-point mailboxes, tagged apart from queries and replies:
 //
-//   begin   [u32 1][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks][u32 crc32 × chunks]
-//   chunk   [u32 2][u32 index][bytes]
+//   begin   [u32 1][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks]
+//   chunk   [u32 2][u32 index][u32 crc32 of the bytes][u32 0][bytes]
 //   failed  [u32 3][UTF-8 why]        the source's snapshot() threw: there is no state to send
 //
-// The CRC-32 of every chunk is computed off the main thread on a piscina pool, at the source before it
-// sends and at the recipient before it restores; a mismatch fails the transfer with StateTransferError.
+// The CRC-32 of every chunk is computed at the source before it sends and at the recipient before it
+// restores — off the main thread on a piscina pool for large snapshots; a mismatch fails the transfer with
+// StateTransferError, and so does a source that sends nothing for the recipient's idle timeout.
 
 import { Piscina } from 'piscina';
 import { StateTransferError } from '../errors.js';
@@ -27,6 +28,8 @@ export const isStateTag = (tag: number): boolean => (tag & STATE_TAG_BIT) !== 0;
 const BEGIN = 1;
 const CHUNK = 2;
 const FAILED = 3;
+const BEGIN_BYTES = 28;
+const CHUNK_HEADER = 16;
 const CHUNK_BYTES = 256 * 1024;
 /** Chunks a source has in its mailboxes (or queued for them) at once, per recipient. */
 const CHUNKS_IN_FLIGHT = 4;
@@ -116,7 +119,7 @@ export async function sendState(
     return;
   }
   const length = snapshot.byteLength;
-  const chunkBytes = Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - 8) & ~7));
+  const chunkBytes = Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - CHUNK_HEADER) & ~7));
   const shared = new SharedArrayBuffer(Math.max(1, length));
   new Uint8Array(shared).set(snapshot);
   let crcs: Uint32Array;
@@ -125,25 +128,25 @@ export async function sendState(
   } finally {
     void crc.close();
   }
-  const begin = new Uint8Array(28 + 4 * crcs.length);
+  const begin = new Uint8Array(BEGIN_BYTES);
   const view = new DataView(begin.buffer);
   view.setUint32(0, BEGIN, true);
   view.setUint32(4, chunkBytes, true);
   view.setFloat64(8, length, true);
   view.setBigInt64(16, version, true);
   view.setUint32(24, crcs.length, true);
-  new Uint32Array(begin.buffer, 28).set(crcs);
   const bytes = new Uint8Array(shared, 0, length);
   await Promise.all(recipients.map(async (to) => {
     await send(to, begin);
     const inFlight: Array<Promise<void>> = [];
     for (let i = 0; i < crcs.length; i++) {
       const data = bytes.subarray(i * chunkBytes, Math.min(length, (i + 1) * chunkBytes));
-      const record = new Uint8Array(8 + data.byteLength);
+      const record = new Uint8Array(CHUNK_HEADER + data.byteLength);
       const header = new DataView(record.buffer);
       header.setUint32(0, CHUNK, true);
       header.setUint32(4, i, true);
-      record.set(data, 8);
+      header.setUint32(8, crcs[i]!, true);
+      record.set(data, CHUNK_HEADER);
       const sent = send(to, record);
       sent.catch(() => {}); // seen when awaited below; a rejection meanwhile must not go unhandled
       inFlight.push(sent);
@@ -167,14 +170,25 @@ export class StateReceiver {
   #have: Uint8Array | null = null;
   #received = 0;
   #settled = false;
+  readonly #idleTimeoutMs: number;
+  #idle: NodeJS.Timeout | null = null;
   readonly #crc = new Checksums();
   /** Bytes received so far and expected in all (progress). */
   receivedBytes = 0;
 
-  constructor(transfer: Transfer) {
+  /** `idleTimeoutMs`: how long it waits for the source's next record (the first, from its creation). */
+  constructor(transfer: Transfer, idleTimeoutMs = 30_000) {
     this.transfer = transfer;
+    this.#idleTimeoutMs = idleTimeoutMs;
     this.done = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
     this.done.catch(() => {}); // the group reports it
+    this.#armIdle();
+  }
+
+  #armIdle(): void {
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => this.fail(new StateTransferError(`${this.#what()}: nothing arrived for ${this.#idleTimeoutMs} ms; start the member again to rejoin (connectTimeoutMs sets this wait)`)), this.#idleTimeoutMs);
+    this.#idle.unref();
   }
 
   get totalBytes(): number { return this.#length; }
@@ -184,13 +198,13 @@ export class StateReceiver {
     if (this.#settled || from !== this.transfer.source) return;
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const kind = view.getUint32(0, true);
+    this.#armIdle();
     if (kind === BEGIN) {
       this.#chunkBytes = view.getUint32(4, true);
       this.#length = view.getFloat64(8, true);
       this.#version = view.getBigInt64(16, true);
       const chunks = view.getUint32(24, true);
       this.#crcs = new Uint32Array(chunks);
-      for (let i = 0; i < chunks; i++) this.#crcs[i] = view.getUint32(28 + 4 * i, true);
       this.#have = new Uint8Array(chunks);
       this.#buffer = new SharedArrayBuffer(Math.max(1, this.#length));
       this.#crc.warm(this.#length); // boots while the chunks arrive
@@ -198,8 +212,9 @@ export class StateReceiver {
     } else if (kind === CHUNK && this.#buffer) {
       const index = view.getUint32(4, true);
       if (index >= this.#have!.length || this.#have![index]) return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} arrived twice or out of range`));
-      const data = record.subarray(8);
+      const data = record.subarray(CHUNK_HEADER);
       new Uint8Array(this.#buffer).set(data, index * this.#chunkBytes);
+      this.#crcs![index] = view.getUint32(8, true);
       this.#have![index] = 1;
       this.#received++;
       this.receivedBytes += data.byteLength;
@@ -213,22 +228,29 @@ export class StateReceiver {
 
   fail(error: Error): void {
     if (this.#settled) return;
-    this.#settled = true;
-    void this.#crc.close();
+    this.#settle();
     this.#reject(error);
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    if (this.#idle) clearTimeout(this.#idle);
+    void this.#crc.close();
   }
 
   async #verify(): Promise<void> {
     this.#settled = true;
+    if (this.#idle) clearTimeout(this.#idle);
     try {
       const crcs = await this.#crc.of(this.#buffer!, this.#length, this.#chunkBytes);
-      void this.#crc.close();
       const bad = this.#crcs!.findIndex((crc, i) => crcs[i] !== crc);
       if (bad >= 0) throw new StateTransferError(`${this.#what()}: chunk ${bad} failed its checksum; the member joins again to retry`);
       // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.
       this.#resolve({ bytes: new Uint8Array(this.#buffer!, 0, this.#length).slice(), version: this.#version });
     } catch (error) {
       this.#reject(error as Error);
+    } finally {
+      void this.#crc.close();
     }
   }
 
