@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../ts/errors.js';
 import { MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
+import { Group } from '../ts/group/group.js';
 
 const members = [0, 1, 2, 3, 4].map((id) => ({ id, address: `127.0.0.1:${7000 + id}` }));
 
@@ -56,6 +57,17 @@ test('group config: bad input gets ConfigErrors naming the field', () => {
       assert.match((e as Error).message, re);
     }
   }
+});
+
+test('Group.join refuses, before anything starts, what a member cannot join with', async () => {
+  const config = { members: members.slice(0, 3), subgroups: { t: { shards: 1, members: { min: 3, max: 5 } } } };
+  const refused = async (options: Parameters<typeof Group.join>[0]) => (await Group.join(options).then(() => null, (e: Error) => e))?.message ?? 'joined';
+  assert.match(await refused({ id: 7, config }), /member 7 is not in the configuration's members \(0, 1, 2\); pass one of those ids, or contact: 'host:port' to join the running group as a new member/);
+  assert.match(await refused({ id: 7, config, contact: '127.0.0.1:1', listen: '0.0.0.0:0' }), /a new member must listen on the address the others reach it at, not 0\.0\.0\.0/);
+  assert.match(await refused({ id: 7, config, contact: [] }), /contact must name at least one member's contact address/);
+  assert.match(await refused({ id: 7, config, contact: 'nowhere' }), /contact/);
+  const seed = { members: [{ id: 0, address: '127.0.0.1:7000' }], subgroups: { t: { shards: 1, members: { min: 3, max: 5 } } } };
+  assert.match(await refused({ id: 0, config: seed }), /the first view forms by joins, so member 0 needs a contact address the others can know/);
 });
 
 test.run();

@@ -88,6 +88,7 @@ export class ContactSession {
       if (left <= 0) throw new TimeoutError(`no answer on the contact connection within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
+        t.unref(); // the open socket keeps the process alive while it matters
         this.#waiter = () => { clearTimeout(t); resolve(); };
       });
     }
@@ -117,17 +118,22 @@ export class ContactSession {
 /** A member's contact server: hands each join request, with its session, to `onJoin`. */
 export class ContactServer {
   readonly #server: Server;
+  readonly #sessions: Set<ContactSession>;
   readonly port: number;
 
-  private constructor(server: Server, port: number) {
+  private constructor(server: Server, port: number, sessions: Set<ContactSession>) {
     this.#server = server;
     this.port = port;
+    this.#sessions = sessions;
   }
 
   static async listen(address: string, onJoin: (session: ContactSession, joiner: Joiner) => void): Promise<ContactServer> {
     const { host, port } = parseAddress(address, 'contact address');
+    const sessions = new Set<ContactSession>();
     const server = createServer((socket) => {
       const session = new ContactSession(socket);
+      sessions.add(session);
+      session.onClose(() => sessions.delete(session));
       session.next(10_000).then((m) => {
         if ('join' in m && isJoiner(m.join)) onJoin(session, m.join);
         else { session.send({ refused: 'expected { join: { id, host } }' }); session.close(); }
@@ -137,11 +143,14 @@ export class ContactServer {
       server.once('error', (cause) => reject(new JoinError(`cannot take join requests on ${address}: ${cause.message}; pick another contact address`, { cause })));
       server.listen(port, host, () => resolve());
     });
-    return new ContactServer(server, (server.address() as { port: number }).port);
+    server.on('error', () => {}); // after listening: a failed accept concerns that one connection only
+    return new ContactServer(server, (server.address() as { port: number }).port, sessions);
   }
 
+  /** Stops listening and closes every connection it accepted (the owner is stopping). */
   close(): void {
     this.#server.close();
+    for (const session of this.#sessions) session.close();
   }
 }
 

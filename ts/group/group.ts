@@ -97,7 +97,10 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly id: number;
   readonly config: GroupConfig;
   readonly #options: JoinOptions;
+  /** The host the others reach this member at (its configured address's, when it binds a wildcard). */
   readonly #host: string;
+  /** The host it binds: `listen`'s (0.0.0.0 and :: bind every interface). */
+  readonly #bindHost: string;
   #engine!: ViewEngine;
   /** The host of every member this one has known (the configuration's, and joiners'): peers' addresses. */
   readonly #hosts = new Map<number, string>();
@@ -183,7 +186,10 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
     if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
     const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
-    this.#host = parseAddress(listen, 'listen').host;
+    this.#bindHost = parseAddress(listen, 'listen').host;
+    const wildcard = this.#bindHost === '0.0.0.0' || this.#bindHost === '::';
+    if (wildcard && !self) throw new ConfigError(`a new member must listen on the address the others reach it at, not ${this.#bindHost}: give listen: '<its IP address>:0'`);
+    this.#host = wildcard ? parseAddress(self!.address, 'address').host : this.#bindHost;
     if (new TextEncoder().encode(this.#host).byteLength > JOIN_HOST_BYTES) throw new ConfigError(`listen host '${this.#host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address`);
     for (const m of config.members) this.#hosts.set(m.id, parseAddress(m.address, 'address').host);
     this.#hosts.set(this.id, this.#host);
@@ -463,7 +469,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
     let engine: ViewEngine;
     try {
-      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#host)}:0`, old.view.members.length - change.left.length, change.joined.map((j) => j.id));
+      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#bindHost)}:0`, old.view.members.length - change.left.length, change.joined.map((j) => j.id));
     } catch (error) {
       this.#stop(error as Error);
       this.emit('error', error as Error);
@@ -541,7 +547,7 @@ export class Group extends EventEmitter<GroupEvents> {
       const out: MemberAddress[] = [];
       let missing = false;
       for (const id of change.next.members) {
-        if (id === this.id) { out.push({ id, address: engine.runtime.address }); continue; }
+        if (id === this.id) { out.push({ id, address: formatAddress({ host: this.#host, port: engine.port }) }); continue; }
         const k = change.joined.findIndex((j) => j.id === id);
         const port = k >= 0 ? old.protocol.joinPortOf(change, k) : old.protocol.nextPortOf(id, change.proposal);
         const gone = suspects.has(k >= 0 ? change.proposer : id);
@@ -562,7 +568,7 @@ export class Group extends EventEmitter<GroupEvents> {
   async #openContact(): Promise<void> {
     if (!this.#contact) {
       const configured = this.config.members.find((m) => m.id === this.id)?.contact;
-      const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#host)}:0`;
+      const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#bindHost)}:0`;
       this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner));
     }
     if (this.#closed) { this.#closeContact(); return; }
@@ -592,7 +598,7 @@ export class Group extends EventEmitter<GroupEvents> {
       hosts: Object.fromEntries(view.members.map((id) => [id, this.#hosts.get(id)!])),
     };
     const ports = await Promise.all(joined.map(({ session }) => offerView(session, offer, timeoutMs)));
-    const addresses: MemberAddress[] = [{ id: this.id, address: engine.runtime.address }];
+    const addresses: MemberAddress[] = [{ id: this.id, address: formatAddress({ host: this.#host, port: engine.port }) }];
     joined.forEach(({ joiner }, k) => { if (ports[k]! > 0) addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }); });
     for (const { session } of joined) { session.send({ addresses }); session.close(); }
     const unreachable = await engine.connectReachable(addresses, timeoutMs);
@@ -651,6 +657,8 @@ export class Group extends EventEmitter<GroupEvents> {
     if (this.#firstJoiners) return this.#takeFirstJoiner(session, joiner);
     if (!engine) return answer({ retry: 'the first view is forming' });
     if (engine.view.members.includes(joiner.id)) {
+      // A joiner the view took whose leader failed before it could connect: the group is removing it.
+      if (engine.gone().has(joiner.id)) return answer({ retry: `member ${joiner.id} is in view ${engine.view.vid} but failed; the group is removing it` });
       return answer({ refused: `member ${joiner.id} is in view ${engine.view.vid} already; give the new member an id the view does not have (${engine.view.members.join(', ')}), or wait until the group removed the old one` });
     }
     if (new TextEncoder().encode(joiner.host).byteLength > JOIN_HOST_BYTES) return answer({ refused: `host '${joiner.host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address` });
@@ -725,7 +733,7 @@ export class Group extends EventEmitter<GroupEvents> {
     try {
       for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
       const view = offer.view;
-      const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#host)}:0`, offer.previousSize, offer.joined);
+      const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#bindHost)}:0`, offer.previousSize, offer.joined);
       this.#engine = engine;
       this.#listenFor(engine);
       this.#adoptChannels(engine);

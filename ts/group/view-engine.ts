@@ -245,6 +245,8 @@ export class ViewEngine {
     if (this.#closed) return;
     this.#closed = true;
     for (const c of this.channels.values()) c.close();
+    // Point-to-point sends still queued (a full mailbox) would never settle: they fail instead.
+    for (const m of this.view.members) if (m !== this.#selfId) this.mailboxes.fail(m, 'CLOSED');
     await this.rdmc?.close();
     await this.sst.close();
     this.runtime.close();
