@@ -456,8 +456,9 @@ export class Group extends EventEmitter<GroupEvents> {
       this.#fail(error);
       return;
     }
+    const goesOn = change.next.members.includes(this.id);
     for (const [name, handle] of this.#handles) {
-      const end = old.channels.get(name)?.finishView(change.trims);
+      const end = old.channels.get(name)?.finishView(change.trims, goesOn);
       handle.detach(end?.unsent ?? [], end?.deliveredBeyond);
     }
     T.push(['trimmed', performance.now()]);

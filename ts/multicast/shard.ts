@@ -273,18 +273,26 @@ export class ShardChannel implements OrderedChannel {
    * The end of the view: delivers exactly the messages inside `trim` (per sender rank, the
    * highest index every member of the next view received) that were not delivered yet, in order.
    */
-  #deliverTrim(trim: readonly number[]): void {
+  /**
+   * Delivers up to `trim`. A member that goes on to the next view holds every message inside it (the trim
+   * is the least any of them received); one that does not (it leaves, or was removed) may lack some — the
+   * trim was not computed from its counters — and delivers only the prefix of the order it holds.
+   */
+  #deliverTrim(trim: readonly number[], goesOn: boolean): void {
     assert(this.#wedged, 'deliverTrim before wedge');
     if (!this.#onDeliver) return;
     if (this.mode === 'raw') {
       for (let r = 0; r < this.#S; r++) {
-        for (let index = this.#numReceived[r]! + 1; index <= trim[r]!; index++) this.#deliverSlot(r, index, index * this.#S + r);
+        const last = goesOn ? trim[r]! : Math.min(trim[r]!, this.#numReceived[r]!);
+        for (let index = this.#numReceived[r]! + 1; index <= last; index++) this.#deliverSlot(r, index, index * this.#S + r);
       }
       return;
     }
     for (const seq of trimDeliveries(this.#deliveredNum, trim)) {
+      const r = seq % this.#S, index = Math.floor(seq / this.#S);
+      if (!goesOn && index > this.#numReceived[r]!) return;
       this.#deliveredNum = seq;
-      this.#deliverSlot(seq % this.#S, Math.floor(seq / this.#S), seq);
+      this.#deliverSlot(r, index, seq);
     }
   }
 
@@ -313,11 +321,12 @@ export class ShardChannel implements OrderedChannel {
 
   /**
    * @internal The end of the view, by a committed change's trims (per subgroup, per shard): delivers up to
-   * this shard's trim. Returns this member's messages to send again in the next view, and — raw mode, which
-   * delivers on receipt — how many messages of each sender beyond the trim it delivered already: the
-   * sender sends those again too, and this member must pass over that many of its first ones.
+   * this shard's trim (`goesOn`: this member is in the next view; see #deliverTrim). Returns this member's
+   * messages to send again in the next view, and — raw mode, which delivers on receipt — how many messages
+   * of each sender beyond the trim it delivered already: the sender sends those again too, and this member
+   * must pass over that many of its first ones.
    */
-  finishView(trims: readonly (readonly (readonly number[])[])[]): { unsent: Outgoing[]; deliveredBeyond: Map<number, number> } {
+  finishView(trims: readonly (readonly (readonly number[])[])[], goesOn = true): { unsent: Outgoing[]; deliveredBeyond: Map<number, number> } {
     const trim = trims[this.subgroupIndex]![this.#p.shardIndex]!;
     const deliveredBeyond = new Map<number, number>();
     if (this.mode === 'raw') {
@@ -326,7 +335,7 @@ export class ShardChannel implements OrderedChannel {
         if (beyond > 0) deliveredBeyond.set(id, beyond); // its own too: raw delivers them at once
       });
     }
-    this.#deliverTrim(trim);
+    this.#deliverTrim(trim, goesOn);
     return { unsent: this.#takeUnsent(trim), deliveredBeyond };
   }
 

@@ -400,7 +400,7 @@ export class GroupSim {
   #apply(m: SimMember, mv: MemberView, change: Change): void {
     for (const [name, handle] of m.handles) {
       const before = m.delivered[name]!.length;
-      const { unsent, deliveredBeyond } = mv.channels.get(name)!.finishView(change.trims);
+      const { unsent, deliveredBeyond } = mv.channels.get(name)!.finishView(change.trims, change.next.members.includes(m.id));
       this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}; ${name}: trim ${JSON.stringify(change.trims[SUBGROUPS.indexOf(name as (typeof SUBGROUPS)[number])]![0])}, delivers ${m.delivered[name]!.length - before} more (${m.delivered[name]!.length} in all), sends ${unsent.length} again`);
       handle.detach(this.#mutation === 'no-resend' ? [] : unsent, deliveredBeyond);
     }
