@@ -98,9 +98,17 @@ export class JoinError extends SquallError {
   constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_JOIN', message, options); }
 }
 
-/** A subgroup's state did not reach this member intact: a chunk failed its checksum, or the sender failed. */
+/**
+ * A subgroup's state did not reach this member intact: a chunk failed its checksum, or the sender failed or
+ * the view changed first (`retryable`: joining again can work — Group.join does so by itself), or the
+ * class's snapshot() threw at the sender (not retryable).
+ */
 export class StateTransferError extends SquallError {
-  constructor(message: string) { super('ERR_SQUALL_STATE_TRANSFER', message); }
+  readonly retryable: boolean;
+  constructor(message: string, retryable = true) {
+    super('ERR_SQUALL_STATE_TRANSFER', message);
+    this.retryable = retryable;
+  }
 }
 
 /** Asserts a programmer invariant. A failure is a bug in squall, not a user error. */

@@ -148,8 +148,21 @@ export class Group extends EventEmitter<GroupEvents> {
    * next view and resolves once it is installed and its subgroups' state restored.
    */
   static async join(options: JoinOptions): Promise<Group> {
+    if (options.contact === undefined) return Group.#joinOnce(options, options.connectTimeoutMs ?? 30_000);
+    // A new member whose state transfer a view change cut off (its source failed, or the view changed
+    // before the source could send) joins again: the group removes the attempt that failed meanwhile.
+    const deadline = performance.now() + (options.connectTimeoutMs ?? 30_000);
+    for (;;) {
+      try {
+        return await Group.#joinOnce(options, Math.max(1, deadline - performance.now()));
+      } catch (error) {
+        if (!(error instanceof StateTransferError) || !error.retryable || performance.now() >= deadline) throw error;
+      }
+    }
+  }
+
+  static async #joinOnce(options: JoinOptions, timeoutMs: number): Promise<Group> {
     const group = new Group(options);
-    const timeoutMs = options.connectTimeoutMs ?? 30_000;
     try {
       if (options.contact !== undefined) {
         await group.#enter(contactList(options.contact), timeoutMs);
@@ -504,8 +517,13 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#engine = engine;
     for (const [name, handle] of this.#handles) {
       const channel = engine.channels.get(name);
-      if (channel) handle.attach(channel);
-      else handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${next.vid}`));
+      if (channel) { handle.attach(channel); continue; }
+      // Out of the subgroup: the handle the owner holds stops; a later view that puts this member back in a
+      // shard makes a new one (#adoptChannels), with a fresh object that receives the shard's state.
+      handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${next.vid}: call group.channel('${name}') or group.subgroup('${name}') again once a view has it in one`));
+      this.#handles.delete(name);
+      this.#objects.get(name)?.close();
+      this.#objects.delete(name);
     }
     this.#adoptChannels(engine);
     const restored = this.#awaitState(transfers);
@@ -794,8 +812,13 @@ export class Group extends EventEmitter<GroupEvents> {
 
   async #receiveStates(transfers: readonly Transfer[]): Promise<void> {
     const mine = transfers.filter((t) => t.recipients.includes(this.id));
-    if (mine.length > 0) this.#engine.protocol.setReceiving(true);
-    await Promise.all(mine.map(async (t) => {
+    if (mine.some((t) => t.source !== null)) this.#engine.protocol.setReceiving(true);
+    for (const t of mine) {
+      if (t.source !== null) continue;
+      const cls = this.#types[t.subgroup];
+      if (cls) this.#objects.get(t.subgroup)?.reset(new cls());
+    }
+    await Promise.all(mine.filter((t) => t.source !== null).map(async (t) => {
       const receiver = new StateReceiver(t, this.#options.connectTimeoutMs ?? 30_000);
       this.#receivers.set(t.subgroup, receiver);
       const held: Array<[number, Uint8Array]> = [];

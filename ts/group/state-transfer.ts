@@ -45,7 +45,8 @@ export interface Transfer {
   /** The subgroup's index in the configuration. */
   index: number;
   shard: number;
-  source: number;
+  /** null: no old member of the shard is left — its state is lost, and the recipients start afresh. */
+  source: number | null;
   recipients: number[];
 }
 
@@ -53,8 +54,8 @@ export interface Transfer {
  * The transfers a change from `previous` to `next` needs, for the subgroups in `typed`: per shard of the
  * new plan, its members that were not in that shard before receive from the lowest-ranked member that was
  * and is still in the view — in this shard or, if the plan moved it, in another (it snapshots before it
- * restores its own new shard's state). A shard none of whose old members is left has no source: its new
- * members start from a fresh object.
+ * restores its own new shard's state). A shard none of whose old members is left has no source (null): its
+ * new members start from a fresh object — a member the plan moved there drops its old shard's copy.
  */
 export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string>): Transfer[] {
   if (previous.length === 0) return []; // the first view: every object starts fresh
@@ -64,9 +65,9 @@ export function stateTransfers(config: GroupConfig, previous: readonly number[],
     if (!typed.has(plan.name)) continue;
     plan.shards.forEach((shard, s) => {
       const old = before[plan.index]?.shards[s]?.members ?? [];
-      const source = old.find((m) => next.includes(m));
+      const source = old.find((m) => next.includes(m)) ?? null;
       const recipients = shard.members.filter((m) => !old.includes(m));
-      if (source !== undefined && recipients.length > 0) out.push({ subgroup: plan.name, index: plan.index, shard: s, source, recipients });
+      if (recipients.length > 0) out.push({ subgroup: plan.name, index: plan.index, shard: s, source, recipients });
     });
   }
   return out;
@@ -219,7 +220,7 @@ export class StateReceiver {
       this.#received++;
       this.receivedBytes += data.byteLength;
     } else if (kind === FAILED) {
-      return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${new TextDecoder().decode(record.subarray(4))}); fix the class's snapshot(), then join again`));
+      return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${new TextDecoder().decode(record.subarray(4))}); fix the class's snapshot(), then join again`, false));
     } else {
       return;
     }

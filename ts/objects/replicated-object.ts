@@ -155,6 +155,12 @@ export class ReplicatedObject<T extends object> {
     this.#replica.replace(state, version);
   }
 
+  /** @internal Replaces the local copy with `state` (a fresh instance: the shard's state was lost). */
+  reset(state: T): void {
+    this.#checkOpen();
+    this.#replica.replace(state, -1n);
+  }
+
   /** Stops answering; calls in flight reject with ClosedError. */
   close(): void {
     if (this.#closed) return;
