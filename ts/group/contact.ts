@@ -39,7 +39,8 @@ export type ContactMessage =
   | { join: Joiner }
   | { redirect: string }
   | { retry: string }
-  | { refused: string }
+  /** `inView`: the id is a member of the view — final for a new member, expected for one joining again. */
+  | { refused: string; inView?: boolean }
   | { accepted: true }
   | { offer: JoinOffer }
   | { port: number }
@@ -162,9 +163,10 @@ function isJoiner(value: unknown): value is Joiner {
 /**
  * Asks the contacts, in turn, to let `joiner` in, following redirects to the leader and asking again while a
  * change is under way; resolves with the leader's session and its offer once a view with the joiner is
- * committed.
+ * committed. `rejoining`: an earlier attempt with this id failed, so finding the id in the view means
+ * waiting for the group to remove it, not a duplicate id.
  */
-export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number): Promise<{ session: ContactSession; offer: JoinOffer }> {
+export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number, rejoining = false): Promise<{ session: ContactSession; offer: JoinOffer }> {
   const deadline = performance.now() + timeoutMs;
   let last = 'no contact answered';
   let queue = [...contacts];
@@ -183,6 +185,11 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
       session.send({ join: joiner });
       const answer = await session.next(deadline - performance.now());
       if ('redirect' in answer) { queue.unshift(answer.redirect); last = `${contact} sent it to ${answer.redirect}`; continue; }
+      if ('refused' in answer && answer.inView && rejoining) { // its failed attempt: the group is removing it
+        last = `${contact}: ${answer.refused}`;
+        await pause(100);
+        continue;
+      }
       if ('refused' in answer) throw new JoinError(`member ${joiner.id} cannot join: ${answer.refused}`);
       if ('retry' in answer) { last = `${contact}: ${answer.retry}`; queue.unshift(contact); await pause(30 + Math.min(attempt, 10) * 10); continue; }
       if (!('accepted' in answer)) { last = `${contact} answered ${JSON.stringify(answer)}`; continue; }

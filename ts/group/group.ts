@@ -152,20 +152,20 @@ export class Group extends EventEmitter<GroupEvents> {
     // A new member whose state transfer a view change cut off (its source failed, or the view changed
     // before the source could send) joins again: the group removes the attempt that failed meanwhile.
     const deadline = performance.now() + (options.connectTimeoutMs ?? 30_000);
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
-        return await Group.#joinOnce(options, Math.max(1, deadline - performance.now()));
+        return await Group.#joinOnce(options, Math.max(1, deadline - performance.now()), attempt > 0);
       } catch (error) {
         if (!(error instanceof StateTransferError) || !error.retryable || performance.now() >= deadline) throw error;
       }
     }
   }
 
-  static async #joinOnce(options: JoinOptions, timeoutMs: number): Promise<Group> {
+  static async #joinOnce(options: JoinOptions, timeoutMs: number, rejoining = false): Promise<Group> {
     const group = new Group(options);
     try {
       if (options.contact !== undefined) {
-        await group.#enter(contactList(options.contact), timeoutMs);
+        await group.#enter(contactList(options.contact), timeoutMs, rejoining);
       } else if (group.#firstJoiners) {
         await group.#formFirstView(timeoutMs);
       } else {
@@ -620,7 +620,7 @@ export class Group extends EventEmitter<GroupEvents> {
     const addresses: MemberAddress[] = [{ id: this.id, address: formatAddress({ host: this.#host, port: engine.port }) }];
     joined.forEach(({ joiner }, k) => { if (ports[k]! > 0) addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }); });
     for (const { session } of joined) { session.send({ addresses }); session.close(); }
-    const unreachable = await engine.connectReachable(addresses, timeoutMs);
+    const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => engine.gone().has(peer));
     engine.start(() => this.#stepAll());
     for (const m of view.members) if (m !== this.id && !addresses.some((a) => a.id === m)) unreachable.push(m);
     for (const m of new Set(unreachable)) this.#memberFailed(engine, m, 'UNREACHABLE');
@@ -678,7 +678,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (engine.view.members.includes(joiner.id)) {
       // A joiner the view took whose leader failed before it could connect: the group is removing it.
       if (engine.gone().has(joiner.id)) return answer({ retry: `member ${joiner.id} is in view ${engine.view.vid} but failed; the group is removing it` });
-      return answer({ refused: `member ${joiner.id} is in view ${engine.view.vid} already; give the new member an id the view does not have (${engine.view.members.join(', ')}), or wait until the group removed the old one` });
+      return answer({ inView: true, refused: `member ${joiner.id} is in view ${engine.view.vid} already; give the new member an id the view does not have (${engine.view.members.join(', ')}), or wait until the group removed the old one` });
     }
     if (new TextEncoder().encode(joiner.host).byteLength > JOIN_HOST_BYTES) return answer({ refused: `host '${joiner.host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address` });
     const leader = engine.protocol.leader();
@@ -746,9 +746,9 @@ export class Group extends EventEmitter<GroupEvents> {
    * A new member: asks the contacts to let it in, builds the view the leader offers, gives the leader its
    * port, connects to the members it is told, and waits for the start barrier and its subgroups' state.
    */
-  async #enter(contacts: string[], timeoutMs: number): Promise<void> {
+  async #enter(contacts: string[], timeoutMs: number, rejoining: boolean): Promise<void> {
     this.#fillSpares(); // the workers of its first view boot while the leader takes it in
-    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs);
+    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs, rejoining);
     try {
       for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
       const view = offer.view;
@@ -761,7 +761,8 @@ export class Group extends EventEmitter<GroupEvents> {
       const reply = await session.next(timeoutMs);
       if (!('addresses' in reply)) throw new JoinError(`member ${this.id} was offered view ${view.vid} but the leader answered ${JSON.stringify(reply)} instead of the members' addresses; join again`);
       session.close();
-      const unreachable = await engine.connectReachable(reply.addresses, timeoutMs);
+      // A member that died meanwhile is not waited for: the others, connected here, mark it in their rows.
+      const unreachable = await engine.connectReachable(reply.addresses, timeoutMs, (peer) => engine.gone().has(peer));
       engine.start(() => this.#stepAll());
       for (const m of unreachable) this.#memberFailed(engine, m, 'UNREACHABLE');
       this.#stepAll();
@@ -825,6 +826,8 @@ export class Group extends EventEmitter<GroupEvents> {
       this.#heldDirect.set(t.subgroup, held);
       try {
         const { bytes, version } = await receiver.done;
+        // Stopped meanwhile (another transfer failed, a change cut this one off): that is the reason.
+        if (this.#stopped || this.#closed) throw this.#stopped ?? new ClosedError('this group member');
         const object = this.#objects.get(t.subgroup);
         if (object && bytes.byteLength > 0) object.restore(bytes, version);
         this.#heldDirect.delete(t.subgroup);
