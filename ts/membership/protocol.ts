@@ -284,12 +284,11 @@ export class ViewChangeProtocol {
     const nextRows = next.map((m) => layout.rowOf(m));
 
     if (leader === selfId) {
-      let top = 0;
-      for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
       // A proposal numbered at or above this leader's, made by a leader that failed before this one saw it
       // (the table is ragged), holds the acks of the members that copied it: they take only a larger number.
-      const outnumbered = this.#outnumbered(mine);
-      if (mine === 0 || outnumbered || !this.#sameChanges(this.#row, removals) || this.#i32(this.#row, c.proposer) !== selfId + 1) {
+      if (mine === 0 || this.#outnumbered(mine) || !this.#sameChanges(this.#row, removals) || this.#i32(this.#row, c.proposer) !== selfId + 1) {
+        let top = 0;
+        for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
         for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, removals.has(members[j]!) ? 1 : 0);
         // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
         this.#writeJoins(this.#joins);
