@@ -90,6 +90,7 @@ export interface GroupEvents {
 }
 
 const DEFAULT_MAILBOX_BYTES = 1 << 20;
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** Join requests this close together go into one view change. */
 const JOIN_BATCH_MS = 20;
 
@@ -116,16 +117,19 @@ export class Group extends EventEmitter<GroupEvents> {
    */
   #firstJoiners: Array<{ session: ContactSession; joiner: Joiner }> | null = null;
   #firstViewAdequate: (() => void) | null = null;
-  /** Subgroups whose state this member awaits (it entered their shard): their shards do not step until then. */
-  readonly #receivers = new Map<string, StateReceiver>();
-  /** Point-to-point messages (queries) for those subgroups, answered once the state is restored. */
-  readonly #heldDirect = new Map<string, Array<[number, Uint8Array]>>();
+  /**
+   * Subgroups whose state this member awaits (it entered their shard): their shards do not step until then,
+   * and point-to-point messages (queries) for them are `held`, answered once the state is restored.
+   */
+  readonly #receivers = new Map<string, { receiver: StateReceiver; held: Array<[number, Uint8Array]> }>();
   /** The previous view's engine while the next one connects (its mailboxes still carry replies). */
   #previous: ViewEngine | null = null;
   readonly #handles = new Map<string, SubgroupChannel>();
   readonly #objects = new Map<string, ReplicatedObject<object>>();
   readonly #types: Record<string, ReplicatedClass>;
   readonly #mailboxBytes: number;
+  /** connectTimeoutMs: how long connecting, a start barrier, a join or a transfer's silence may take. */
+  readonly #timeoutMs: number;
   readonly #failed = new Set<number>();
   /** Why this member can go no further (partitioned, removed, a view it cannot build); null while it runs. */
   #stopped: Error | null = null;
@@ -148,10 +152,10 @@ export class Group extends EventEmitter<GroupEvents> {
    * next view and resolves once it is installed and its subgroups' state restored.
    */
   static async join(options: JoinOptions): Promise<Group> {
-    if (options.contact === undefined) return Group.#joinOnce(options, options.connectTimeoutMs ?? 30_000);
+    if (options.contact === undefined) return Group.#joinOnce(options, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     // A new member whose state transfer a view change cut off (its source failed, or the view changed
     // before the source could send) joins again: the group removes the attempt that failed meanwhile.
-    const deadline = performance.now() + (options.connectTimeoutMs ?? 30_000);
+    const deadline = performance.now() + (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     for (let attempt = 0; ; attempt++) {
       try {
         return await Group.#joinOnce(options, Math.max(1, deadline - performance.now()), attempt > 0);
@@ -197,6 +201,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#types = options.types ?? {};
     for (const name of Object.keys(this.#types)) if (!(name in config.subgroups)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
+    this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
     const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
     this.#bindHost = parseAddress(listen, 'listen').host;
@@ -248,7 +253,7 @@ export class Group extends EventEmitter<GroupEvents> {
     return new ViewEngine({
       selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), ...(joined?.length ? { joined } : {}),
       mailboxBytes: this.#mailboxBytes, spares: this.#spares,
-      connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
+      connectTimeoutMs: this.#timeoutMs,
       ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
       ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
       ...(o.fabric ? { fabric: o.fabric } : {}),
@@ -340,7 +345,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#closeContact();
     for (const { session } of this.#firstJoiners ?? []) session.close();
     this.#firstViewAdequate?.(); // a first view still forming gives up (#formFirstView sees #closed)
-    for (const r of this.#receivers.values()) r.fail(new ClosedError('this group'));
+    for (const { receiver } of this.#receivers.values()) receiver.fail(new ClosedError('this group'));
     for (const o of this.#objects.values()) o.close();
     for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
     await this.#previous?.close();
@@ -404,14 +409,14 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #directTo(engine: ViewEngine, tag: number, from: number, bytes: Uint8Array): void {
     if (isStateTag(tag)) {
-      for (const receiver of this.#receivers.values()) if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
+      for (const { receiver } of this.#receivers.values()) if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
       return;
     }
     const channel = engine.byTag.get(tag);
     if (!channel) return;
     // A query to a shard whose state has not arrived would read the wrong copy: it waits for the restore.
-    const held = this.#heldDirect.get(channel.subgroup);
-    if (held) held.push([from, bytes.slice()]);
+    const receiving = this.#receivers.get(channel.subgroup);
+    if (receiving) receiving.held.push([from, bytes.slice()]);
     else this.#handles.get(channel.subgroup)?.direct(from, bytes);
   }
 
@@ -463,9 +468,9 @@ export class Group extends EventEmitter<GroupEvents> {
     // and without it this member can neither serve its shard nor hand the state on: it stops and leaves,
     // and the next change removes it.
     if (this.#receivers.size > 0) {
-      const r = [...this.#receivers.values()][0]!;
-      const error = new StateTransferError(`the state of subgroup '${r.transfer.subgroup}' did not arrive before view ${change.next.vid}: its sender failed or the view changed; start the member again to rejoin`);
-      for (const receiver of this.#receivers.values()) receiver.fail(error);
+      const [subgroup] = this.#receivers.keys();
+      const error = new StateTransferError(`the state of subgroup '${subgroup}' did not arrive before view ${change.next.vid}: its sender failed or the view changed; start the member again to rejoin`);
+      for (const { receiver } of this.#receivers.values()) receiver.fail(error);
       this.#fail(error);
       return;
     }
@@ -479,7 +484,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const j of change.joined) this.#hosts.set(j.id, j.host);
     this.#retryJoinersOutside(change);
     if (!next.members.includes(this.id)) return this.#removed(next.vid);
-    const transfers = stateTransfers(this.config, old.view.members, next.members, new Set(Object.keys(this.config.subgroups)));
+    const transfers = stateTransfers(this.config, old.view.members, next.members);
 
     let engine: ViewEngine;
     try {
@@ -493,7 +498,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#previous = old;
     this.#listenFor(engine);
     old.protocol.publishNextPort(change.proposal, engine.port);
-    const timeoutMs = this.#options.connectTimeoutMs ?? 30_000;
+    const timeoutMs = this.#timeoutMs;
     if (change.proposer === this.id) void this.#admit(old, change, timeoutMs);
     T.push(['published', performance.now()]);
     // The old view's state, exactly to the trim, for the members that enter a shard of this one's: no
@@ -756,7 +761,7 @@ export class Group extends EventEmitter<GroupEvents> {
       this.#engine = engine;
       this.#listenFor(engine);
       this.#adoptChannels(engine);
-      const restored = this.#awaitState(stateTransfers(this.config, offer.previous, view.members, new Set(Object.keys(this.config.subgroups))));
+      const restored = this.#awaitState(stateTransfers(this.config, offer.previous, view.members));
       session.send({ port: engine.port });
       const reply = await session.next(timeoutMs);
       if (!('addresses' in reply)) throw new JoinError(`member ${this.id} was offered view ${view.vid} but the leader answered ${JSON.stringify(reply)} instead of the members' addresses; join again`);
@@ -820,21 +825,20 @@ export class Group extends EventEmitter<GroupEvents> {
       if (cls) this.#objects.get(t.subgroup)?.reset(new cls());
     }
     await Promise.all(mine.filter((t) => t.source !== null).map(async (t) => {
-      const receiver = new StateReceiver(t, this.#options.connectTimeoutMs ?? 30_000);
-      this.#receivers.set(t.subgroup, receiver);
-      const held: Array<[number, Uint8Array]> = [];
-      this.#heldDirect.set(t.subgroup, held);
+      const receiver = new StateReceiver(t, this.#timeoutMs);
+      // Point-to-point messages (queries) for the shard wait here, answered once the state is restored.
+      const entry = { receiver, held: [] as Array<[number, Uint8Array]> };
+      this.#receivers.set(t.subgroup, entry);
       try {
         const { bytes, version } = await receiver.done;
         // Stopped meanwhile (another transfer failed, a change cut this one off): that is the reason.
         if (this.#stopped || this.#closed) throw this.#stopped ?? new ClosedError('this group member');
         const object = this.#objects.get(t.subgroup);
         if (object && bytes.byteLength > 0) object.restore(bytes, version);
-        this.#heldDirect.delete(t.subgroup);
-        for (const [from, message] of held) this.#handles.get(t.subgroup)?.direct(from, message);
+        this.#receivers.delete(t.subgroup);
+        for (const [from, message] of entry.held) this.#handles.get(t.subgroup)?.direct(from, message);
       } finally {
-        this.#heldDirect.delete(t.subgroup);
-        if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
+        if (this.#receivers.get(t.subgroup) === entry) this.#receivers.delete(t.subgroup);
         if (this.#receivers.size === 0 && !this.#engine.closed) this.#engine.protocol.setReceiving(false);
         this.#schedule();
       }

@@ -51,13 +51,14 @@ export interface Transfer {
 }
 
 /**
- * The transfers a change from `previous` to `next` needs, for the subgroups in `typed`: per shard of the
+ * The transfers a change from `previous` to `next` needs, for the subgroups in `typed` (default all: a
+ * member serving a subgroup without a replicated object sends an empty state): per shard of the
  * new plan, its members that were not in that shard before receive from the lowest-ranked member that was
  * and is still in the view — in this shard or, if the plan moved it, in another (it snapshots before it
  * restores its own new shard's state). A shard none of whose old members is left has no source (null): its
  * new members start from a fresh object — a member the plan moved there drops its old shard's copy.
  */
-export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string>): Transfer[] {
+export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string> = new Set(Object.keys(config.subgroups))): Transfer[] {
   if (previous.length === 0) return []; // the first view: every object starts fresh
   const before = planView(config, previous);
   const out: Transfer[] = [];
