@@ -11,14 +11,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import { EmulatedNetwork, netnsSupport } from '../ts/netns/emulated-network.js';
+import { isPrefix, sleep, type Report } from './support/membership.js';
 
 const support = netnsSupport();
 if (!support.ok) console.log(`view-change-netns: skipped — ${support.why}`);
 const netTest = support.ok ? test : test.skip;
 
-type Report = { delivered: number; sequence: string[] };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const isPrefix = (a: readonly string[], b: readonly string[]) => a.length <= b.length && a.every((x, i) => x === b[i]);
 
 netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing more; back, they rejoin and catch up', async () => {
   const net = await EmulatedNetwork.create({ members: 5 });
