@@ -10,7 +10,7 @@
 
 import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
-import { median } from './stats.js';
+import { median, round } from './stats.js';
 
 export interface JoinBenchOptions {
   members: number;
@@ -65,5 +65,3 @@ async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][numb
     await cluster.close();
   }
 }
-
-const round = (x: number) => Math.round(x * 100) / 100;

@@ -17,7 +17,7 @@ import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
 import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/group/config.js';
-import { median, summarize } from './stats.js';
+import { median, round, summarize } from './stats.js';
 
 export interface MulticastBenchOptions {
   /** Processes in the one shard (each one member). */
@@ -252,4 +252,3 @@ export function slowestPerMessage(latencies: ReadonlyArray<{ sender: number[]; k
   return [...slowest.values()];
 }
 
-const round = (v: number, digits: number) => Number(v.toFixed(digits));

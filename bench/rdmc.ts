@@ -9,7 +9,7 @@ import { ConfigError } from '../ts/errors.js';
 import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { RdmcCluster } from '../ts/harness/cluster.js';
 import { algorithmName, parseAlgorithm, type AlgorithmName } from '../ts/rdmc/schedule.js';
-import { median } from './stats.js';
+import { median, round } from './stats.js';
 import { tcpStreamSeconds } from './tcp-stream.js';
 
 export interface RdmcBenchOptions {
@@ -106,4 +106,3 @@ export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult
   });
 }
 
-const round = (v: number, digits: number) => Number(v.toFixed(digits));

@@ -15,10 +15,15 @@ export interface Summary {
   samples: number;
 }
 
+/** `v` to `digits` decimals, as the benchmarks print figures. */
+export function round(v: number, digits = 2): number {
+  return Number(v.toFixed(digits));
+}
+
 /** Summarises samples, scaled by `scale` (e.g. 1e-3 for ns → µs) and rounded to `digits`. */
 export function summarize(samples: readonly number[], scale = 1, digits = 2): Summary {
   const sorted = Float64Array.from(samples).sort();
-  const r = (v: number) => Number((v * scale).toFixed(digits));
+  const r = (v: number) => round(v * scale, digits);
   return { p50: r(quantile(sorted, 0.5)), p99: r(quantile(sorted, 0.99)), min: r(sorted[0] ?? NaN), max: r(sorted[sorted.length - 1] ?? NaN), samples: sorted.length };
 }
 

@@ -11,7 +11,7 @@
 import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { GroupHarnessEvent } from '../ts/harness/group-process.js';
-import { median } from './stats.js';
+import { median, round } from './stats.js';
 
 export interface ViewChangeBenchOptions {
   members: number;
@@ -93,5 +93,3 @@ async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
     await cluster.close();
   }
 }
-
-const round = (x: number) => Math.round(x * 100) / 100;
