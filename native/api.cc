@@ -314,7 +314,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   });
 }
 
-// stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced }, or null if closed.
+// stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced, rmaWrites }, or null if closed.
 Napi::Value GetStats(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
@@ -332,6 +332,7 @@ Napi::Value GetStats(const Napi::CallbackInfo& info) {
     put("recvCalls", s.recv_calls);
     put("wakeups", s.wakeups);
     put("framesCoalesced", s.frames_coalesced);
+    put("rmaWrites", s.rma_writes);
     return out;
   });
 }

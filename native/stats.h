@@ -15,6 +15,7 @@ struct Stats {
   std::atomic<uint64_t> send_calls{0};  // sendmsg() calls
   std::atomic<uint64_t> recv_calls{0};  // recv() calls (poller)
   std::atomic<uint64_t> wakeups{0};     // FUTEX_WAKE syscalls made for sleeping workers
+  std::atomic<uint64_t> rma_writes{0};  // one-sided writes posted (libfabric RMA mode: fi_write, fi_writedata)
 
   // For counters only the poller writes: no locked instruction on the hot path.
   static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {

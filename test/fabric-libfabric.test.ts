@@ -198,18 +198,60 @@ if (built && usable('tcp+rma')) {
     await sleep(50);
   }
 
-  test('[tcp+rma] a 4 MiB writeImm goes one-sided: one note frame, not 64 message frames; bytes identical', async () => {
+  /** Fills [at, at+length) of a's arena with a pattern, writes it to b (with imm unless null), and returns
+   *  how many frames and one-sided writes a posted for it. */
+  function sendPattern(a: Member, at: number, length: number, imm: number | null): { frames: number; rmaWrites: number } {
+    for (let i = 0; i < length; i++) a.arena.u8[at + i] = (i * 17 + 3) & 0xff;
+    const before = a.fabric.stats();
+    assert.is(imm === null ? a.fabric.write(2, at, length) : a.fabric.writeImm(2, at, length, imm), WriteStatus.Ok);
+    const after = a.fabric.stats();
+    return { frames: after.framesOut - before.framesOut, rmaWrites: after.rmaWrites - before.rmaWrites };
+  }
+  const sameBytes = (a: Member, b: Member, at: number, length: number) =>
+    Buffer.compare(a.arena.u8.subarray(at, at + length), b.arena.u8.subarray(at, at + length)) === 0;
+
+  test('[tcp+rma] a 4 MiB writeImm of whole pages is one fi_writedata: no frame at all; completion and bytes as sent', async () => {
     const a = new Member(1, { backend: 'libfabric', provider });
     const b = new Member(2, { backend: 'libfabric', provider });
     try {
       await rmaPair(a, b, [dataGrant(D, 4 * MiB, 1)]);
-      for (let i = 0; i < 4 * MiB; i++) a.arena.u8[D + i] = (i * 17 + 3) & 0xff;
-      const before = a.fabric.stats().framesOut;
-      assert.is(a.fabric.writeImm(2, D, 4 * MiB, 9), WriteStatus.Ok);
-      assert.is(a.fabric.stats().framesOut - before, 1, 'only the PLACED note is a frame');
-      await until([a, b], () => b.has(K.WRITE_IMM, 1, 9, 1), 'the completion', 15000);
-      assert.equal(b.seen[1][0], { kind: K.WRITE_IMM, peer: 1, imm: 9, offset: D, length: 4 * MiB });
-      assert.ok(Buffer.compare(a.arena.u8.subarray(D, D + 4 * MiB), b.arena.u8.subarray(D, D + 4 * MiB)) === 0, 'identical bytes');
+      assert.equal(sendPattern(a, D, 4 * MiB, 0xfedcba98), { frames: 0, rmaWrites: 1 });
+      await until([a, b], () => b.has(K.WRITE_IMM, 1, 0xfedcba98, 1), 'the completion', 15000);
+      assert.equal(b.seen[1][0], { kind: K.WRITE_IMM, peer: 1, imm: 0xfedcba98, offset: D, length: 4 * MiB });
+      assert.ok(sameBytes(a, b, D, 4 * MiB), 'identical bytes');
+    } finally { a.close(); b.close(); }
+  });
+
+  test('[tcp+rma] ranges that are not whole pages, or a writeImm over 8 MiB: fi_write and one PLACED note; completion names the whole range', async () => {
+    const a = new Member(1, { backend: 'libfabric', provider, arenaBytes: 40 * MiB });
+    const b = new Member(2, { backend: 'libfabric', provider, arenaBytes: 40 * MiB });
+    try {
+      await rmaPair(a, b, [dataGrant(D, 33 * MiB, 1)]);
+      const cases = [
+        { at: D + 100, length: 65536, rmaWrites: 1 },         // offset inside a page
+        { at: D + MiB, length: 65536 + 8, rmaWrites: 1 },     // length not whole pages (an RDMC message's last block)
+        { at: D + 4 * MiB, length: 12 * MiB, rmaWrites: 1 },  // whole pages, but more than one fi_writedata can describe
+        { at: D + 16 * MiB, length: 16 * MiB + 4096, rmaWrites: 2 },  // over 16 MiB: two fi_write chunks
+      ];
+      for (const [i, c] of cases.entries()) {
+        assert.equal(sendPattern(a, c.at, c.length, 100 + i), { frames: 1, rmaWrites: c.rmaWrites }, `case ${i}`);
+        await until([a, b], () => b.has(K.WRITE_IMM, 1, 100 + i, 1), `completion ${i}`, 15000);
+        assert.equal(b.seen[1][i], { kind: K.WRITE_IMM, peer: 1, imm: 100 + i, offset: c.at, length: c.length });
+        assert.ok(sameBytes(a, b, c.at, c.length), `identical bytes, case ${i}`);
+      }
+    } finally { a.close(); b.close(); }
+  });
+
+  test('[tcp+rma] a 20 MiB plain write of whole pages: three fi_writedata (8 + 8 + 4 MiB), no frame; then a writeImm completes after it', async () => {
+    const a = new Member(1, { backend: 'libfabric', provider, arenaBytes: 32 * MiB });
+    const b = new Member(2, { backend: 'libfabric', provider, arenaBytes: 32 * MiB });
+    try {
+      await rmaPair(a, b, [dataGrant(D, 24 * MiB, 1)]);
+      assert.equal(sendPattern(a, D, 20 * MiB, null), { frames: 0, rmaWrites: 3 });
+      assert.equal(sendPattern(a, D + 20 * MiB, 4096, 5), { frames: 0, rmaWrites: 1 });
+      await until([a, b], () => b.has(K.WRITE_IMM, 1, 5, 1), 'the completion', 15000);
+      assert.ok(sameBytes(a, b, D, 20 * MiB + 4096), 'the plain write landed before the later write-with-immediate was reported');
+      assert.is(b.seen[1].length, 1, 'a plain write reports no completion');
     } finally { a.close(); b.close(); }
   });
 
@@ -235,7 +277,8 @@ if (built && usable('tcp+rma')) {
     } finally { a.close(); b.close(); }
   });
 
-  test('[tcp+rma] a one-sided write outside the grant fails the connection (OUT_OF_GRANT, checked at the note)', async () => {
+  for (const [how, at] of [['fi_writedata', D + 8192], ['fi_write and a note', D + 8200]] as const) {
+  test(`[tcp+rma] a one-sided write outside the grant fails the connection (OUT_OF_GRANT; ${how})`, async () => {
     const a = new Member(1, { backend: 'libfabric', provider });
     const b = new Member(2, { backend: 'libfabric', provider });
     try {
@@ -245,10 +288,13 @@ if (built && usable('tcp+rma')) {
       a.fabric.connect(2, '127.0.0.1', b.port);
       await until([a, b], () => a.has(K.PEER_CONNECTED, 2) && b.has(K.PEER_CONNECTED, 1), 'connected');
       await sleep(50);
-      a.fabric.write(2, D + 8192, 65536);
+      const before = a.fabric.stats().rmaWrites;
+      a.fabric.write(2, at, 65536);
+      assert.is(a.fabric.stats().rmaWrites - before, 1, 'went one-sided');
       await until([a, b], () => b.has(K.PEER_FAILED, 1, R.OUT_OF_GRANT) && a.has(K.PEER_FAILED, 2), 'both sides to fail');
     } finally { a.close(); b.close(); }
   });
+  }
 
   test('[tcp+rma] an RMA member and a message-mode member do not mix: the connection fails', async () => {
     const a = new Member(1, { backend: 'libfabric', provider });

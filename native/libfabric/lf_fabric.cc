@@ -50,7 +50,7 @@ constexpr uint32_t kSlotBytes = frame::kHeaderBytes + kChunkBytes;
 constexpr uint32_t kRecvSlots = 32;
 constexpr uint32_t kSendSlots = 32;
 constexpr uint32_t kPeerIds = 0x10000;
-constexpr size_t kCqSize = 16384;
+constexpr size_t kCqSize = 4096;  // per connection: its sends, receives, one-sided writes and the peer's
 constexpr size_t kCmDataBytes = 256;  // connection data an event may carry (squall sends none)
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // The immediate field of a WRITE frame is 0 on the tcp backend's wire. Here kContinued marks a chunk of a
@@ -61,13 +61,18 @@ constexpr uint32_t kContinued = 1;
 
 // RMA mode (provider "P+rma", docs/rdma.md "RMA mode"). The arena from DYNAMIC_BASE on is registered for
 // remote writes; each side tells the other its key and the address of arena offset 0 in a RMA_KEY frame sent
-// right after its HELLO. A write of at least kRmaMinBytes then goes out as fi_write straight from the arena
-// into the peer's arena (chunks of at most kRmaChunkBytes), followed on the same endpoint by a header-only
-// PLACED / PLACED_IMM frame naming the range (and the immediate): the provider orders that send after the
-// writes (FI_ORDER_SAW, required in the hints), so when the receiver's poller sees it, the bytes are there;
-// it checks the grant, rings the doorbell and produces the WRITE_IMM completion as for a WRITE frame.
-// Smaller writes (control words, small slots) stay messages: one operation instead of two, and applied
-// with the 8-byte atomic stores of the message path. These frame types exist only on this backend.
+// right after its HELLO. A write of at least kRmaMinBytes then goes straight from the arena into the peer's
+// arena, one of two ways:
+// - whole 4 KiB pages (offset and length), at most kDataMaxBytes for a write-with-immediate: fi_writedata,
+//   whose 64 bits of remote CQ data describe the write (describe() below). The receiver learns of it from
+//   the remote-write completion in the connection's own CQ, which names the connection.
+// - any other range: fi_write (chunks of at most kRmaChunkBytes), then on the same endpoint a header-only
+//   PLACED / PLACED_IMM frame naming the range (and the immediate).
+// Either way the provider orders what follows on the endpoint after the write (FI_ORDER_WAW / SAW, required
+// in the hints), so when the receiver's poller sees the completion or the note, the bytes are there; it
+// checks the grant, rings the doorbell and produces the WRITE_IMM completion as for a WRITE frame.
+// Smaller writes (control words, small slots) stay messages, applied with the 8-byte atomic stores of the
+// message path. These frame types exist only on this backend.
 constexpr uint8_t kFrameRmaKey = 0x41;     // payload: u64 remote address of arena offset 0, u64 key
 constexpr uint8_t kFramePlaced = 0x42;     // header only: [offset, offset+length) was written by RMA
 constexpr uint8_t kFramePlacedImm = 0x43;  // the same, then a WRITE_IMM completion with the immediate
@@ -77,6 +82,34 @@ constexpr uint64_t kRmaChunkBytes = 16ull << 20;
 constexpr uint32_t kRmaOps = 64;  // fi_write operations in flight per connection (+32 sends < tx size 256)
 constexpr uint64_t kRmaRequestedKey = 1;  // when the provider lets the application choose (no FI_MR_PROV_KEY)
 constexpr uint64_t kRmaOrder = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
+
+// The remote CQ data of an fi_writedata: [imm:32][has imm:1][first page:20][pages - 1:11]. wasm32 arenas
+// end at 4 GiB, so a page number fits 20 bits; 11 bits of length allow kDataMaxBytes per operation. The
+// immediate keeps all 32 bits, and the receiver needs nothing but this word and the connection.
+constexpr uint64_t kPageBytes = 4096;
+constexpr uint64_t kDataMaxBytes = 2048 * kPageBytes;
+constexpr uint64_t kDataPages = 1ull << 20;
+constexpr uint64_t kDataHasImm = 1ull << 31;
+
+struct Placed {
+  uint64_t offset;
+  uint64_t length;
+  bool with_imm;
+  uint32_t imm;
+};
+// Whether [offset, offset+length) can travel as fi_writedata (a write-with-immediate in one operation).
+bool describable(uint64_t offset, uint64_t length, bool with_imm) {
+  return length > 0 && offset % kPageBytes == 0 && length % kPageBytes == 0 && (offset + length) / kPageBytes <= kDataPages &&
+         (!with_imm || length <= kDataMaxBytes);
+}
+// One operation's word: a chunk of at most kDataMaxBytes, whole pages.
+uint64_t describe(uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  return uint64_t(imm) << 32 | (with_imm ? kDataHasImm : 0) | (offset / kPageBytes) << 11 | (length / kPageBytes - 1);
+}
+Placed placedFrom(uint64_t data) {
+  return Placed{((data >> 11) & (kDataPages - 1)) * kPageBytes, ((data & 0x7ff) + 1) * kPageBytes, (data & kDataHasImm) != 0,
+                uint32_t(data >> 32)};
+}
 
 // SQUALL_LF_DEBUG=1 prints libfabric calls that failed (stderr).
 bool debugOn() {
@@ -98,7 +131,17 @@ struct Slot {
   uint8_t* buf = nullptr;
   uint32_t gen = 0;  // the connection's endpoint generation when posted (connect retries open new endpoints)
   bool send = false;
-  bool rma = false;  // an fi_write (RMA mode): no buffer, returns to free_rma when done
+  bool rma = false;  // an fi_write / fi_writedata (RMA mode): no buffer, returns to free_rma when done
+};
+
+// What arrived on a connection and waits to be applied behind a held completion: a frame in a receive slot,
+// or a one-sided write described by its remote CQ data (slot: the receive it consumed, if the provider
+// needs one for remote CQ data, FI_RX_CQ_DATA; else none).
+struct Arrival {
+  Slot* slot;
+  uint32_t len;
+  bool remote_write;
+  uint64_t data;
 };
 
 enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, OPEN, DEAD };
@@ -130,6 +173,8 @@ struct LfConn {
   LfPhase phase;
   LfPeer* peer = nullptr;
   fid_ep* ep = nullptr;
+  fid_cq* cq = nullptr;  // the endpoint's own completion queue: a remote write's completion names no context
+  int cq_fd = -1;
   uint32_t gen = 0;
   uint64_t deadline_ns = 0;
   uint64_t connect_deadline_ns = 0;
@@ -149,7 +194,7 @@ struct LfConn {
   std::atomic<bool> has_pending{false};  // !pending.empty(), for the poller's timeout without the lock
 
   // Poller only.
-  std::deque<std::pair<Slot*, uint32_t>> backlog;  // received, not applied: a completion is held ahead of them
+  std::deque<Arrival> backlog;  // received, not applied: a completion is held ahead of them
   bool holding = false;
   uint8_t held_ring = 0;
   Completion held{};
@@ -212,17 +257,22 @@ class LfFabric final : public Backend {
   void run();
   void runCommands();
   int pollCq();
+  int pollConnCq(LfConn* c);
   int pollEq();
   void onConnReq(fi_info* info);
   void onConnected(LfConn* c);
   void onRecv(LfConn* c, Slot* s, uint32_t len);
   void onSent(LfConn* c, Slot* s);
   void onRmaDone(LfConn* c, Slot* s);
+  void onRemoteWrite(LfConn* c, Slot* s, uint64_t data);
+  bool applyRemoteWrite(LfConn* c, uint64_t data);  // false: failed, or holding
   bool onRmaKey(LfConn* c, const uint8_t* at, uint32_t len);
   bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
+  bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
   void onHello(LfConn* c, const frame::Hello& h);
   void drainBacklog(LfConn* c);
   void repost(LfConn* c, Slot* s);
+  int openCq(fid_cq** cq, int* fd);
   bool openEp(LfConn* c, fi_info* info);
   void closeEp(LfConn* c);
   void startConnect(LfConn* c, uint64_t now);
@@ -232,6 +282,12 @@ class LfFabric final : public Backend {
   void failPeerWithoutConn(LfPeer* p, uint32_t why);
   void event(CompletionKind kind, uint16_t peer, uint32_t why);
   int pollTimeoutMs(uint64_t now) const;
+  // Whether every queue the poller reads has a wait descriptor in its epoll set.
+  bool waitable() const {
+    if (eq_fd_ < 0) return false;
+    for (const auto& c : conns_) if (c->cq && c->cq_fd < 0) return false;
+    return true;
+  }
   LfConn* connOf(fid_t fid) const {
     auto it = eps_.find(fid);
     return it == eps_.end() ? nullptr : it->second;
@@ -246,6 +302,7 @@ class LfFabric final : public Backend {
   CompletionRings rings_;
   std::string prov_;   // the provider's name, without the "+rma" suffix
   bool rma_ = false;   // RMA mode (the provider was named "P+rma")
+  bool data_ = false;  // RMA mode with 8 bytes of remote CQ data: fi_writedata for page-aligned writes
 
   std::mutex peers_mu_;
   std::unique_ptr<std::atomic<LfPeer*>[]> by_id_;
@@ -259,14 +316,13 @@ class LfFabric final : public Backend {
   fid_fabric* fabric_ = nullptr;
   fid_domain* domain_ = nullptr;
   fid_eq* eq_ = nullptr;
-  fid_cq* cq_ = nullptr;
   fid_pep* pep_ = nullptr;
   bool mr_local_ = false;
   fid_mr* arena_mr_ = nullptr;  // RMA mode: the arena from DYNAMIC_BASE on, FI_WRITE | FI_REMOTE_WRITE
   void* arena_desc_ = nullptr;
   uint64_t arena_key_ = 0;
   uint64_t arena_remote_base_ = 0;  // what the peer adds an offset to: the address of offset 0 in MR terms
-  int eq_fd_ = -1, cq_fd_ = -1;
+  int eq_fd_ = -1;
   std::mutex domain_mu_;
   std::atomic<bool> ready_{false};
   std::mutex listen_mu_;
@@ -274,6 +330,7 @@ class LfFabric final : public Backend {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   bool fds_added_ = false;  // poller only
+  std::vector<fid*> wait_fids_;  // poller only: the event queue and the connections' CQs, for fi_trywait
 
   std::mutex commands_mu_;
   std::vector<Command> commands_;
@@ -304,7 +361,9 @@ int LfFabric::start() {
     rma_ = true;
   }
   hints_->caps = rma_ ? FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE : FI_MSG;
-  hints_->mode = FI_CONTEXT | FI_CONTEXT2;
+  // FI_RX_CQ_DATA: a provider may make a write with remote CQ data consume a posted receive (verbs does);
+  // pollConnCq then reposts it.
+  hints_->mode = FI_CONTEXT | FI_CONTEXT2 | FI_RX_CQ_DATA;
   hints_->ep_attr->type = FI_EP_MSG;
   hints_->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_ALLOCATED | FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
   hints_->domain_attr->threading = FI_THREAD_SAFE;
@@ -321,6 +380,7 @@ int LfFabric::start() {
   if (rma_) {
     big_enough = big_enough && info->ep_attr->max_msg_size >= kRmaChunkBytes &&
                  (info->tx_attr->msg_order & kRmaOrder) == kRmaOrder && (info->rx_attr->msg_order & kRmaOrder) == kRmaOrder;
+    data_ = info->domain_attr->cq_data_size >= 8;
   }
   lf::api().freeinfo(info);
   if (!big_enough) return NO_PROVIDER;
@@ -362,23 +422,12 @@ int LfFabric::ensureDomain(fi_info* info) {
       eq_fd_ = -1;
     }
   }
-  if (r == 0) {
-    fi_cq_attr cq_attr{};
-    cq_attr.size = kCqSize;
-    cq_attr.format = FI_CQ_FORMAT_MSG;
-    cq_attr.wait_obj = FI_WAIT_FD;
-    if (fi_cq_open(domain_, &cq_attr, &cq_, nullptr) != 0) {
-      cq_attr.wait_obj = FI_WAIT_NONE;
-      r = fi_cq_open(domain_, &cq_attr, &cq_, nullptr);
-    } else if (fi_control(&cq_->fid, FI_GETWAIT, &cq_fd_) != 0) {
-      cq_fd_ = -1;
-    }
-  }
   if (r != 0) {
     last_errno_ = -r;
     return SYSTEM;
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
+  data_ = data_ && info->domain_attr->cq_data_size >= 8;
   if (rma_) {
     const uint64_t mr_mode = info->domain_attr->mr_mode;
     r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE | FI_REMOTE_WRITE, 0,
@@ -397,6 +446,21 @@ int LfFabric::ensureDomain(fi_info* info) {
   ready_.store(true, std::memory_order_release);
   kick();  // the poller adds the queues' wait descriptors to its epoll set
   return OK;
+}
+
+// A completion queue with a wait descriptor if the provider offers one (fd -1: the poller polls).
+int LfFabric::openCq(fid_cq** cq, int* fd) {
+  fi_cq_attr attr{};
+  attr.size = kCqSize;
+  attr.format = FI_CQ_FORMAT_DATA;
+  attr.wait_obj = FI_WAIT_FD;
+  *fd = -1;
+  if (fi_cq_open(domain_, &attr, cq, nullptr) == 0) {
+    if (fi_control(&(*cq)->fid, FI_GETWAIT, fd) != 0) *fd = -1;
+    return 0;
+  }
+  attr.wait_obj = FI_WAIT_NONE;
+  return fi_cq_open(domain_, &attr, cq, nullptr);
 }
 
 LfPeer* LfFabric::peerFor(uint32_t id, bool create) {
@@ -516,9 +580,9 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
   if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
   // RMA only once the peer's key is known and nothing waits in the pending queue (which a one-sided write
   // would overtake); otherwise, and for small writes, the message path below.
-  if (rma_ && p->rma_ready && length >= kRmaMinBytes && length <= UINT32_MAX && offset >= map::DYNAMIC_BASE &&
-      p->tx->pending.empty() && p->tx->free_rma.size() >= (length + kRmaChunkBytes - 1) / kRmaChunkBytes) {
-    return sendRma(p, offset, length, with_imm, imm) == 0 ? OK : FAILED;
+  if (rma_ && p->rma_ready && length >= kRmaMinBytes && length <= UINT32_MAX && offset >= map::DYNAMIC_BASE && p->tx->pending.empty()) {
+    const uint64_t chunk = data_ && describable(offset, length, with_imm) ? kDataMaxBytes : kRmaChunkBytes;
+    if (p->tx->free_rma.size() >= (length + chunk - 1) / chunk) return sendRma(p, offset, length, with_imm, imm) == 0 ? OK : FAILED;
   }
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
@@ -581,31 +645,41 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   return 0;
 }
 
-// Caller holds the peer's mutex, the peer's key is known and free_rma holds an op per chunk. Posts the
-// chunks as fi_write from the arena into the peer's arena, then the PLACED note the provider delivers after
-// them (FI_ORDER_SAW). The bytes are read by the provider after this returns, not snapshotted: a range
-// rewritten meanwhile lands with newer bytes (what a later write would bring anyway).
+// Caller holds the peer's mutex, the peer's key is known and free_rma holds an op per chunk. A range of
+// whole pages goes as fi_writedata chunks that describe themselves (the last carries the immediate); any
+// other as fi_write chunks, then the PLACED note the provider delivers after them (FI_ORDER_SAW). The bytes
+// are read by the provider after this returns, not snapshotted: a range rewritten meanwhile lands with
+// newer bytes (what a later write would bring anyway).
 int LfFabric::sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
   LfConn* c = p->tx;
+  const bool self_described = data_ && describable(offset, length, with_imm);
+  const uint64_t max = self_described ? kDataMaxBytes : kRmaChunkBytes;
   for (uint64_t done = 0; done < length;) {
-    const uint64_t chunk = std::min(length - done, kRmaChunkBytes);
+    const uint64_t chunk = std::min(length - done, max);
+    const bool last = done + chunk == length;
     Slot* s = c->free_rma.back();
     s->gen = c->gen;
     const uint64_t at = offset + done;
+    void* from = arena_.base + at;
+    const uint64_t to = p->rma_base + at;
     ssize_t r;
     const uint64_t give_up = monotonicNs() + 2000 * kMs;
     // The queue holds at most kRmaOps writes and kSendSlots sends, fewer than the tx size the hints
     // accept, so FI_EAGAIN is a provider's passing shortage: it progresses on its own (FI_PROGRESS_AUTO).
-    while ((r = fi_write(c->ep, arena_.base + at, chunk, arena_desc_, 0, p->rma_base + at, p->rma_key, &s->ctx)) == -FI_EAGAIN) {
-      if (monotonicNs() > give_up) break;
+    for (;;) {
+      r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, describe(at, chunk, last && with_imm, imm), 0, to, p->rma_key, &s->ctx)
+                         : fi_write(c->ep, from, chunk, arena_desc_, 0, to, p->rma_key, &s->ctx);
+      if (r != -FI_EAGAIN || monotonicNs() > give_up) break;
       std::this_thread::yield();
     }
-    if (check(int(r), "fi_write") != 0) return int(r);
+    if (check(int(r), self_described ? "fi_writedata" : "fi_write") != 0) return int(r);
     c->free_rma.pop_back();
     Stats::add(stats_.send_calls);
+    Stats::add(stats_.rma_writes);
     Stats::add(stats_.bytes_out, chunk);
     done += chunk;
   }
+  if (self_described) return 0;
   return sendFrame(c, with_imm ? kFramePlacedImm : kFramePlaced, offset, uint32_t(length), with_imm ? imm : 0, false);
 }
 
@@ -637,7 +711,7 @@ int LfFabric::sendHello(LfConn* c) {
   ssize_t r;
   do {
     r = fi_send(c->ep, s->buf, total, c->desc, 0, &s->ctx);
-    if (r == -FI_EAGAIN) fi_cq_read(cq_, nullptr, 0);  // progress
+    if (r == -FI_EAGAIN) fi_cq_read(c->cq, nullptr, 0);  // progress
   } while (r == -FI_EAGAIN);
   if (r != 0) c->free_send.push_back(s);
   return int(r);
@@ -724,11 +798,9 @@ void LfFabric::close() {
   }
   if (arena_mr_) fi_close(&arena_mr_->fid);
   arena_mr_ = nullptr;
-  if (cq_) fi_close(&cq_->fid);
   if (eq_) fi_close(&eq_->fid);
   if (domain_) fi_close(&domain_->fid);
   if (fabric_) fi_close(&fabric_->fid);
-  cq_ = nullptr;
   eq_ = nullptr;
   domain_ = nullptr;
   fabric_ = nullptr;
@@ -750,18 +822,19 @@ void LfFabric::run() {
     const bool ready = ready_.load(std::memory_order_acquire);
     if (ready && !fds_added_) {
       fds_added_ = true;
-      for (int fd : {eq_fd_, cq_fd_}) {
-        if (fd < 0) continue;
+      if (eq_fd_ >= 0) {
         epoll_event ev{};
         ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        ev.data.fd = eq_fd_;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, eq_fd_, &ev);
       }
     }
     int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
-    if (timeout != 0 && ready && eq_fd_ >= 0 && cq_fd_ >= 0) {
-      fid* fids[2] = {&eq_->fid, &cq_->fid};
-      if (fi_trywait(fabric_, fids, 2) != FI_SUCCESS) timeout = 0;
+    if (timeout != 0 && ready && waitable()) {
+      wait_fids_.clear();
+      wait_fids_.push_back(&eq_->fid);
+      for (const auto& c : conns_) if (c->cq) wait_fids_.push_back(&c->cq->fid);
+      if (fi_trywait(fabric_, wait_fids_.data(), int(wait_fids_.size())) != FI_SUCCESS) timeout = 0;
     }
     int n = epoll_wait(epoll_fd_, events, 8, timeout);
     for (int i = 0; i < n; i++) {
@@ -819,7 +892,7 @@ void LfFabric::run() {
 int LfFabric::pollTimeoutMs(uint64_t now) const {
   // Without wait descriptors (a provider that offers none) the poller polls every millisecond; with them
   // it still looks every 20 ms at most, a safety net for a missed wake-up.
-  int timeout = (eq_fd_ >= 0 && cq_fd_ >= 0) ? 20 : 1;
+  int timeout = waitable() ? 20 : 1;
   if (!ready_.load(std::memory_order_acquire)) timeout = -1;
   if (next_deadline_ns_ != UINT64_MAX) {
     uint64_t left = next_deadline_ns_ > now ? next_deadline_ns_ - now : 0;
@@ -884,14 +957,23 @@ bool LfFabric::openEp(LfConn* c, fi_info* info) {
   fid_ep* ep = nullptr;
   int r = check(fi_endpoint(domain_, info, &ep, c), "fi_endpoint");
   if (r == 0) r = check(fi_ep_bind(ep, &eq_->fid, 0), "fi_ep_bind(eq)");
-  if (r == 0) r = check(fi_ep_bind(ep, &cq_->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
+  if (r == 0) r = check(openCq(&c->cq, &c->cq_fd), "fi_cq_open");
+  if (r == 0) r = check(fi_ep_bind(ep, &c->cq->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
   if (r == 0) r = check(fi_enable(ep), "fi_enable");
   if (r != 0) {
     if (ep) fi_close(&ep->fid);
+    if (c->cq) fi_close(&c->cq->fid);
+    c->cq = nullptr;
     return false;
   }
   c->ep = ep;
   eps_[&ep->fid] = c;
+  if (c->cq_fd >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = c->cq_fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->cq_fd, &ev);
+  }
   for (uint32_t i = 0; i < kRecvSlots; i++) {
     Slot* s = &c->recv[i];
     s->gen = c->gen;
@@ -909,6 +991,10 @@ void LfFabric::closeEp(LfConn* c) {
   fi_shutdown(c->ep, 0);
   fi_close(&c->ep->fid);
   c->ep = nullptr;
+  if (c->cq_fd >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->cq_fd, nullptr);
+  fi_close(&c->cq->fid);  // with the endpoint: no completion of its operations can come later
+  c->cq = nullptr;
+  c->cq_fd = -1;
 }
 
 void LfFabric::startConnect(LfConn* c, uint64_t now) {
@@ -973,8 +1059,8 @@ int LfFabric::pollEq() {
       if (c->role == Role::INITIATOR && c->phase == LfPhase::CONNECTING) {
         retryLater(c, monotonicNs());  // refused (not listening yet) or unreachable: retry until the deadline
       } else {
-        pollCq();  // what arrived before the error is applied first
-        fail(c, reason(FailReason::IO_ERROR));
+        pollConnCq(c);  // what arrived before the error is applied first
+        if (c->phase != LfPhase::DEAD) fail(c, reason(FailReason::IO_ERROR));
       }
       continue;
     }
@@ -991,7 +1077,7 @@ int LfFabric::pollEq() {
     if (ev == FI_CONNECTED) {
       onConnected(c);
     } else if (ev == FI_SHUTDOWN) {
-      pollCq();  // frames the peer sent before it went away are still applied, in order
+      pollConnCq(c);  // frames the peer sent before it went away are still applied, in order
       if (c->phase != LfPhase::DEAD) fail(c, reason(FailReason::CLOSED));
     }
   }
@@ -1037,34 +1123,41 @@ void LfFabric::onConnected(LfConn* c) {
 
 int LfFabric::pollCq() {
   int work = 0;
-  fi_cq_msg_entry entries[64];
-  for (;;) {
-    ssize_t n = fi_cq_read(cq_, entries, 64);
+  for (size_t i = 0; i < conns_.size(); i++) work += pollConnCq(conns_[i].get());
+  return work;
+}
+
+// Every completion in c's queue is c's own: its sends, receives and one-sided writes, and the peer's
+// writes with remote CQ data (whose entries carry no context of ours unless they consumed a receive).
+int LfFabric::pollConnCq(LfConn* c) {
+  int work = 0;
+  fi_cq_data_entry entries[64];
+  while (c->cq) {  // closed when the connection fails, perhaps by one of these completions
+    ssize_t n = fi_cq_read(c->cq, entries, 64);
     if (n == -FI_EAVAIL) {
       fi_cq_err_entry err{};
-      if (fi_cq_readerr(cq_, &err, 0) < 0) return work;
+      if (fi_cq_readerr(c->cq, &err, 0) < 0) return work;
       work++;
       check(-err.err, "completion error");
-      if (!err.op_context) continue;
-      Slot* s = reinterpret_cast<Slot*>(err.op_context);
-      LfConn* c = s->conn;
-      if (c->phase == LfPhase::DEAD || s->gen != c->gen || err.err == FI_ECANCELED) continue;
+      const Slot* s = reinterpret_cast<const Slot*>(err.op_context);
+      if (c->phase == LfPhase::DEAD || (s && s->gen != c->gen) || err.err == FI_ECANCELED) continue;
       fail(c, reason(err.err == FI_ETRUNC || err.err == FI_EMSGSIZE ? FailReason::OVERSIZE : FailReason::IO_ERROR));
       continue;
     }
     if (n <= 0) return work;
     work += int(n);
     Stats::bump(stats_.recv_calls);
-    for (ssize_t i = 0; i < n; i++) {
+    for (ssize_t i = 0; i < n && c->phase != LfPhase::DEAD; i++) {
       Slot* s = reinterpret_cast<Slot*>(entries[i].op_context);
-      if (!s) continue;
-      LfConn* c = s->conn;
-      if (c->phase == LfPhase::DEAD || s->gen != c->gen) continue;
-      if (s->rma) onRmaDone(c, s);
+      if (s && s->gen != c->gen) continue;
+      if (entries[i].flags & FI_REMOTE_CQ_DATA) onRemoteWrite(c, s, entries[i].data);
+      else if (!s) continue;
+      else if (s->rma) onRmaDone(c, s);
       else if (s->send) onSent(c, s);
       else onRecv(c, s, uint32_t(entries[i].len));
     }
   }
+  return work;
 }
 
 void LfFabric::onSent(LfConn* c, Slot* s) {
@@ -1103,11 +1196,32 @@ bool LfFabric::onRmaKey(LfConn* c, const uint8_t* at, uint32_t len) {
 void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
   Stats::bump(stats_.bytes_in, len);
   if (c->holding || !c->backlog.empty()) {
-    c->backlog.emplace_back(s, len);
+    c->backlog.push_back(Arrival{s, len, false, 0});
     return;
   }
   applyFrame(c, s->buf, len);
   if (c->phase != LfPhase::DEAD) repost(c, s);
+}
+
+// The peer's fi_writedata landed (s: the receive it consumed, FI_RX_CQ_DATA providers only).
+void LfFabric::onRemoteWrite(LfConn* c, Slot* s, uint64_t data) {
+  if (c->holding || !c->backlog.empty()) {
+    c->backlog.push_back(Arrival{s, 0, true, data});
+    return;
+  }
+  applyRemoteWrite(c, data);
+  if (s && c->phase != LfPhase::DEAD) repost(c, s);
+}
+
+bool LfFabric::applyRemoteWrite(LfConn* c, uint64_t data) {
+  if (c->phase != LfPhase::OPEN) return fail(c, reason(FailReason::BAD_TYPE)), false;  // before the handshake
+  const Placed w = placedFrom(data);
+  Stats::bump(stats_.bytes_in, w.length);
+  frame::Header h{};
+  h.offset = w.offset;
+  h.length = uint32_t(w.length);
+  h.imm = w.imm;
+  return applyRange(c, w.with_imm ? kFramePlacedImm : kFramePlaced, h, nullptr);
 }
 
 void LfFabric::repost(LfConn* c, Slot* s) {
@@ -1122,10 +1236,11 @@ void LfFabric::drainBacklog(LfConn* c) {
     dirty_ |= 1u << c->held_ring;
   }
   while (!c->backlog.empty() && !c->holding && c->phase != LfPhase::DEAD) {
-    auto [s, len] = c->backlog.front();
+    const Arrival a = c->backlog.front();
     c->backlog.pop_front();
-    applyFrame(c, s->buf, len);
-    if (c->phase != LfPhase::DEAD) repost(c, s);
+    if (a.remote_write) applyRemoteWrite(c, a.data);
+    else applyFrame(c, a.slot->buf, a.len);
+    if (a.slot && c->phase != LfPhase::DEAD) repost(c, a.slot);
   }
 }
 
@@ -1155,21 +1270,26 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
     return c->phase != LfPhase::DEAD;
   }
   if (type == kFrameRmaKey) return onRmaKey(c, at, len);
-  // A PLACED note: the bytes are already in the arena (written by the peer's fi_write before the note,
-  // FI_ORDER_SAW). The grant is checked now, after the fact: a peer writing outside its grants is failed
-  // (OUT_OF_GRANT), but unlike the message path it could not be stopped before the bytes landed.
   const bool placed = type == kFramePlaced || type == kFramePlacedImm;
   if (!placed && h.length > opt_.max_frame_bytes) return fail(c, reason(FailReason::OVERSIZE)), false;
   if (len != frame::kHeaderBytes + (placed ? 0 : uint64_t(h.length))) return fail(c, reason(FailReason::TRUNCATED)), false;
+  return applyRange(c, type, h, placed ? nullptr : at + frame::kHeaderBytes);
+}
+
+// A write the connection's peer made: a WRITE / WRITE_IMM frame (payload: its bytes), or a one-sided write
+// already placed (payload null: a PLACED note, or an fi_writedata's completion). For the latter the grant
+// is checked after the fact: a peer writing outside its grants is failed (OUT_OF_GRANT), but unlike the
+// message path it could not be stopped before the bytes landed.
+bool LfFabric::applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload) {
   c->peer->grants.refresh(c->grants, c->grants_seen);
   const Grant* g = GrantTable::find(c->grants, h.offset, h.length);
   if (!g || !arena_.contains(h.offset, h.length)) return fail(c, reason(FailReason::OUT_OF_GRANT)), false;
   if (g->kind == GrantKind::CONTROL && !aligned8(h.offset, h.length)) return fail(c, reason(FailReason::MISALIGNED)), false;
   uint8_t* dst = arena_.base + h.offset;
-  if (placed) {
-    // nothing to copy
-  } else if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
-  else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
+  if (!payload) {
+    // placed already
+  } else if (g->kind == GrantKind::CONTROL) storeControl(dst, payload, h.length);
+  else if (h.length) std::memcpy(dst, payload, h.length);
   Stats::bump(stats_.frames_in);
   // A split write's chunks are adjacent on the connection (the sender holds the peer's mutex for all of
   // them), so a run is contiguous; anything else ends it.

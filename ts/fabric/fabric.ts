@@ -76,6 +76,8 @@ export interface FabricStats {
   wakeups: number;
   /** Plain writes merged into the newest queued, unsent frame of the same range (see write()). */
   framesCoalesced: number;
+  /** One-sided writes posted (libfabric RMA mode: fi_write and fi_writedata); 0 on other fabrics. */
+  rmaWrites: number;
 }
 
 /**

@@ -467,5 +467,5 @@ function hex(n: number): string {
 }
 
 function zeroStats(): FabricStats {
-  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0 };
+  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0, rmaWrites: 0 };
 }
