@@ -8,7 +8,8 @@
 //
 // as medians over `runs` fresh groups. Each run also checks that the joiner's store equals the others'.
 
-import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import { median, round } from './stats.js';
 
@@ -43,7 +44,7 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
   }
   const joinMs = median(runs.map((r) => r.joinMs));
   return {
-    members: o.members, fabric: describeFabric(resolveFabricChoice(o.fabric)), stateBytes: o.stateBytes,
+    members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), stateBytes: o.stateBytes,
     joinMs: round(joinMs), mbytesPerSec: round(o.stateBytes / 1e6 / (joinMs / 1000)),
     runs: runs.map((r) => ({ ...r, joinMs: round(r.joinMs) })),
   };

@@ -14,7 +14,8 @@
 // at best once a millisecond: at these rates each sender sends small bursts, not evenly spaced messages.
 
 import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
-import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/group/config.js';
 import { median, round, summarize } from './stats.js';
@@ -135,7 +136,7 @@ async function measure(cluster: GroupCluster, o: MulticastRun, subgroup: Subgrou
     ? { latencyUs: { p50: NaN, p99: NaN, min: NaN, max: NaN, samples: 0, ratePerSec: 0 }, hashesAgree: true }
     : await measureLatency(cluster, o, throughput.perNode.msgsPerSec / 10);
   return {
-    members: o.members, fabric: describeFabric(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
+    members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
     hashesAgree: throughput.hashesAgree && latency.hashesAgree,
   };

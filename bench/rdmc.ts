@@ -6,7 +6,8 @@
 
 import { EmulatedNetwork, netnsSupport } from '../ts/netns/emulated-network.js';
 import { ConfigError } from '../ts/errors.js';
-import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { fabricLabel } from '../ts/fabric/native.js';
 import { RdmcCluster } from '../ts/harness/cluster.js';
 import { algorithmName, parseAlgorithm, type AlgorithmName } from '../ts/rdmc/schedule.js';
 import { median, round } from './stats.js';
@@ -91,7 +92,7 @@ export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult
       algorithm, members: o.members, bytes: o.bytes, blockSize: o.blockBytes,
       seconds: round(seconds, 4), gbytesPerSec: round(o.bytes / seconds / 1e9, 3), samples: samples.map((s) => round(s, 4)),
       network: net ? `netns${o.netns?.rate ? `, ${o.netns.rate} links` : ', uncapped'}` : 'loopback',
-      fabric: describeFabric(resolveFabricChoice(o.fabric)),
+      fabric: fabricLabel(resolveFabricChoice(o.fabric)),
     };
     if (o.tcpBaseline) {
       progress(`plain TCP: one stream of ${o.bytes} bytes, member 0 → member 1, ${(o.repeats ?? 3)} times`);

@@ -6,7 +6,8 @@
 // answer; member 0's predicate fires in turn. One round trip covers two full paths (write → push →
 // poller applies → worker wakes and scans → main thread runs the trigger); half of it is one push.
 
-import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { fabricLabel } from '../ts/fabric/native.js';
 import { SstCluster } from '../ts/harness/cluster.js';
 import { runScanBench } from './scan.js';
 import { summarize, type Summary } from './stats.js';
@@ -42,7 +43,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   if (!Number.isInteger(members) || members < 2) throw new RangeError('--members must be at least 2');
 
   const fabric = resolveFabricChoice(options.fabric);
-  progress(`starting ${members} SST member processes (fabric ${describeFabric(fabric)})`);
+  progress(`starting ${members} SST member processes (fabric ${fabricLabel(fabric)})`);
   const cluster = await SstCluster.start({ members, columns: { ball: { type: 'i64' } }, fabric });
   let rttNs: number[];
   try {
@@ -59,7 +60,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   const rawTcpOneWayUs = summarize(tcpNs.map((t) => t / 2), 1e-3);
   const result: SstBenchResult = {
     members,
-    fabric: describeFabric(fabric),
+    fabric: fabricLabel(fabric),
     pushLatencyUs,
     rawTcpOneWayUs,
     pushOverRawTcpP50: Number((pushLatencyUs.p50 / rawTcpOneWayUs.p50).toFixed(2)),

@@ -8,7 +8,8 @@
 // over `runs` fresh clusters. Each run also checks that the survivors delivered the same sequence (running
 // hashes agree once the load has drained).
 
-import { describeFabric, resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
+import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { GroupHarnessEvent } from '../ts/harness/group-process.js';
 import { median, round } from './stats.js';
@@ -53,7 +54,7 @@ export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<Vie
     runs.push(run);
   }
   return {
-    members: o.members, fabric: describeFabric(resolveFabricChoice(o.fabric)),
+    members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)),
     detectMs: round(median(runs.map((r) => r.detectMs))), installMs: round(median(runs.map((r) => r.installMs))),
     runs: runs.map((r) => ({ ...r, detectMs: round(r.detectMs), installMs: round(r.installMs) })),
     suspicionTimeoutMs: o.suspicionTimeoutMs, ratePerSec: o.ratePerSec,

@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("disconnect", Napi::Function::New(env, Disconnect, "disconnect"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("stats", Napi::Function::New(env, GetStats, "stats"));
+  exports.Set("mode", Napi::Function::New(env, Mode, "mode"));
   exports.Set("setLayoutTag", Napi::Function::New(env, SetLayoutTag, "setLayoutTag"));
   return exports;
 }

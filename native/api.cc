@@ -314,6 +314,15 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   });
 }
 
+// mode(h) → how writes travel: "sockets" (tcp backend), "rma", "msg" or "rdm" (libfabric; docs/rdma.md); null if closed.
+Napi::Value Mode(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return info.Env().Null();
+    return Napi::String::New(info.Env(), f->mode());
+  });
+}
+
 // stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced, rmaWrites }, or null if closed.
 Napi::Value GetStats(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {

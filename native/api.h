@@ -22,6 +22,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Disconnect(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value GetStats(const Napi::CallbackInfo& info);
+Napi::Value Mode(const Napi::CallbackInfo& info);
 Napi::Value SetLayoutTag(const Napi::CallbackInfo& info);
 
 }  // namespace squall::api

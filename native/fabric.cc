@@ -91,18 +91,9 @@ int Fabric::listen(const char* host, int port) {
   if (!parseAddress(host, port, &addr, &len)) return BAD_ADDRESS;
   std::lock_guard<std::mutex> lock(listen_mu_);
   if (listen_fd_.load() >= 0) return ALREADY;
-  int fd = openTcpSocket(addr);
+  int fd = listenTcp(&addr, len, true);  // accepted sockets inherit the buffer sizes (and the window scale they imply)
   if (fd < 0) {
     last_errno_ = errno;
-    return SYSTEM;
-  }
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  tuneSocket(fd);  // accepted sockets inherit the buffer sizes (and the window scale they imply)
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, 1024) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    last_errno_ = errno;
-    ::close(fd);
     return SYSTEM;
   }
   listen_fd_.store(fd);
@@ -110,8 +101,7 @@ int Fabric::listen(const char* host, int port) {
   ev.events = EPOLLIN;
   ev.data.ptr = &listen_source_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-  const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);  // the port sits at the same place in v6
-  return ntohs(a->sin_port);
+  return portOf(addr);
 }
 
 int Fabric::grant(uint32_t peer, const Grant& g) {

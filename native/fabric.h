@@ -70,6 +70,7 @@ class Backend {
   virtual void close() = 0;
   virtual void setLayoutTag(uint32_t tag) = 0;
   virtual int lastErrno() const = 0;
+  virtual const char* mode() const = 0;  // how writes travel: "rma", "msg" or "rdm" (lf_fabric.cc, Mode)
 };
 
 // The libfabric backend (native/libfabric/lf_fabric.cc), or nullptr when the addon was built without it.
@@ -111,6 +112,7 @@ class Fabric {
 
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   int lastErrno() const { return alt_ ? alt_->lastErrno() : last_errno_; }
+  const char* mode() const { return alt_ ? alt_->mode() : "sockets"; }
   Stats& stats() { return stats_; }
 
  private:

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -56,6 +58,27 @@ bool parseAddress(const char* host, int port, sockaddr_storage* out, socklen_t* 
 
 int openTcpSocket(const sockaddr_storage& addr) {
   return socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+}
+
+int listenTcp(sockaddr_storage* addr, socklen_t len, bool tune) {
+  int fd = openTcpSocket(*addr);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (tune) tuneSocket(fd);
+  if (bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, 1024) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+int portOf(const sockaddr_storage& addr) {
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);  // the port sits at the same place in v6
+  return ntohs(a->sin_port);
 }
 
 void tuneSocket(int fd) {

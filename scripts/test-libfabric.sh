@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the suites that drive whole members (SST, RDMC, ordered multicast, the squall sst CLI) and the
-# fabric suites once more with every member on the libfabric backend: SQUALL_FABRIC=libfabric, read by
-# MemberRuntime (ts/fabric/choice.ts) and inherited by the member processes the tests start. The provider
-# is SQUALL_FABRIC_PROVIDER if set, else tcp (docs/rdma.md says which providers can work).
+# Runs the suites that drive whole members (SST, RDMC, ordered multicast, view changes, joins, the squall
+# sst CLI) and the fabric suites once more with every member on the libfabric backend: SQUALL_FABRIC=libfabric,
+# read by MemberRuntime (ts/fabric/choice.ts) and inherited by the member processes the tests start.
+# Once per provider: SQUALL_FABRIC_PROVIDER if set, else each of tcp (RMA mode), tcp+msg (message mode) and
+# shm (RDM mode) that this libfabric offers (docs/rdma.md "Modes").
 # Skips, exit 0, when the addon was built without the libfabric backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,16 @@ if ! node --input-type=module -e "
   exit 0
 fi
 export SQUALL_FABRIC=libfabric
-export SQUALL_FABRIC_PROVIDER="${SQUALL_FABRIC_PROVIDER:-tcp}"
-echo "test:libfabric: every member on libfabric, provider $SQUALL_FABRIC_PROVIDER"
-node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes cli-sst
+providers="${SQUALL_FABRIC_PROVIDER:-tcp tcp+msg shm}"
+status=0
+for provider in $providers; do
+  if ! node --input-type=module -e "
+    const { checkFabricUsable } = await import('./dist/ts/fabric/native.js');
+    checkFabricUsable({ backend: 'libfabric', provider: process.argv[1] });" "$provider" 2>/dev/null; then
+    echo "test:libfabric: provider $provider is not offered by this libfabric; skipped"
+    continue
+  fi
+  echo "test:libfabric: every member on libfabric, provider $provider"
+  SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes cli-sst || status=1
+done
+exit $status

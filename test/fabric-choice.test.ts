@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, NativeUnavailableError } from '../ts/errors.js';
 import { describeFabric, fabricChoiceFromFlags, resolveFabricChoice } from '../ts/fabric/choice.js';
-import { checkFabricUsable, nativeBackends } from '../ts/fabric/native.js';
+import { checkFabricUsable, fabricLabel, nativeBackends } from '../ts/fabric/native.js';
 import { MemberRuntime } from '../ts/member/runtime.js';
 
 const isConfigError = (pattern: RegExp) => (e: unknown) => e instanceof ConfigError && pattern.test((e as Error).message);
@@ -74,9 +74,14 @@ test('libfabric not built in: NativeUnavailableError naming libfabric-dev, befor
 });
 
 if (nativeBackends().includes('libfabric')) {
-  test('provider shm (no FI_EP_MSG endpoints): ConfigError pointing at fi_info', () => {
-    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'shm' }), isConfigError(/fi_info -p shm -t FI_EP_MSG/));
-    checkFabricUsable({ backend: 'libfabric', provider: 'tcp' });
+  test('a provider that offers none of the modes: ConfigError pointing at fi_info; usable ones report their mode', () => {
+    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'nosuchprovider' }), isConfigError(/fi_info -p nosuchprovider -v/));
+    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'shm+rma' }), isConfigError(/fi_info -p shm -v/));
+    assert.is(checkFabricUsable({ backend: 'libfabric', provider: 'tcp' }), 'rma');
+    assert.is(checkFabricUsable({ backend: 'libfabric', provider: 'tcp+msg' }), 'msg');
+    assert.is(checkFabricUsable({ backend: 'tcp' }), 'sockets');
+    assert.is(fabricLabel({ backend: 'libfabric', provider: 'tcp' }), 'libfabric/tcp (rma)');
+    assert.is(fabricLabel({ backend: 'tcp' }), 'tcp');
   });
 }
 

@@ -14,7 +14,7 @@ import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } fr
 const { CompletionKind: K, FailReason: R } = map;
 const built = nativeBackends().includes('libfabric');
 
-/** A provider is usable when a fabric can be created with it (shm offers no FI_EP_MSG endpoints). */
+/** A provider is usable when a fabric can be created with it (a libfabric build may lack shm, say). */
 function usable(provider: string): boolean {
   try { new Member(1, { backend: 'libfabric', provider }).close(); return true; } catch (e) { if (e instanceof ConfigError) return false; throw e; }
 }
@@ -36,7 +36,19 @@ if (!built) {
     console.log('  (skipped: this addon was built without libfabric; apt-get install libfabric-dev and npm run build:native)');
   });
 } else {
-  test('bad configuration: an unknown provider, shm (no FI_EP_MSG), a provider with backend tcp → ConfigError', () => {
+  test('mode: tcp is RMA by default, messages with +msg, RMA required with +rma; shm (no connected endpoints) is RDM; the tcp backend is sockets', () => {
+    const made = (provider: string) => new Member(1, { backend: 'libfabric', provider });
+    const cases = [['tcp', 'rma'], ['tcp+msg', 'msg'], ['tcp+rma', 'rma'], ...(usable('shm') ? [['shm', 'rdm'], ['shm+msg', 'rdm']] : [])] as const;
+    for (const [provider, mode] of cases) {
+      const m = made(provider);
+      try { assert.is(m.fabric.mode, mode, provider); assert.is(m.fabric.provider, provider); } finally { m.close(); }
+    }
+    const t = new Member(1);
+    try { assert.is(t.fabric.mode, 'sockets'); } finally { t.close(); }
+  });
+
+  test('bad configuration: an unknown provider, shm+rma (shm has no one-sided writes ordered with sends), a provider with backend tcp → ConfigError', () => {
+    if (usable('shm')) assert.throws(() => new Member(1, { backend: 'libfabric', provider: 'shm+rma' }), (e: unknown) => e instanceof ConfigError && /one-sided writes.*fi_info -p shm -v/.test((e as Error).message));
     assert.throws(() => new Member(1, { backend: 'libfabric', provider: 'nosuchprovider' }), (e: unknown) => e instanceof ConfigError && /fi_info -p nosuchprovider/.test((e as Error).message));
     assert.throws(() => new Member(1, { backend: 'libfabric', provider: 'Bad Name!' }), (e: unknown) => e instanceof ConfigError);
     const arena = Arena.create({ memberId: 1, bytes: 8 * MiB });
@@ -45,12 +57,13 @@ if (!built) {
   });
 
   // sockets is opt-in (SQUALL_LF_PROVIDERS=tcp,sockets,shm): it passes most runs but intermittently stalls a
-  // connect or a write for > 5 s (not yet understood; docs/rdma.md). shm offers no FI_EP_MSG endpoints.
-  // 'tcp+rma' is the tcp provider in RMA mode (one-sided fi_write for writes of 4 KiB and more).
-  const providers = (process.env['SQUALL_LF_PROVIDERS'] ?? 'tcp,tcp+rma,shm').split(',').filter(Boolean);
+  // connect or a write for > 5 s (not yet understood; docs/rdma.md).
+  // 'tcp' is the tcp provider in RMA mode (one-sided writes for 4 KiB and more), 'tcp+msg' in message mode,
+  // 'shm' the shared-memory provider on reliable-datagram endpoints (RDM mode).
+  const providers = (process.env['SQUALL_LF_PROVIDERS'] ?? 'tcp,tcp+msg,shm').split(',').filter(Boolean);
   for (const provider of providers) {
     if (!usable(provider)) {
-      test(`provider ${provider}: not usable here (no FI_EP_MSG endpoints), skipped`, () => {});
+      test(`provider ${provider}: not offered by this libfabric, skipped`, () => {});
       continue;
     }
     test(`[${provider}] connect, a write lands at the same offset, nothing around it`, async () => {
@@ -298,7 +311,7 @@ if (built && usable('tcp+rma')) {
 
   test('[tcp+rma] an RMA member and a message-mode member do not mix: the connection fails', async () => {
     const a = new Member(1, { backend: 'libfabric', provider });
-    const b = new Member(2, { backend: 'libfabric', provider: 'tcp' });
+    const b = new Member(2, { backend: 'libfabric', provider: 'tcp+msg' });
     try {
       b.listen();
       a.fabric.grant(2, dataGrant(D, 4096));

@@ -14,6 +14,8 @@
 #include <rdma/fi_rma.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -51,6 +53,9 @@ constexpr uint32_t kRecvSlots = 32;
 constexpr uint32_t kSendSlots = 32;
 constexpr uint32_t kPeerIds = 0x10000;
 constexpr size_t kCqSize = 4096;  // per connection: its sends, receives, one-sided writes and the peer's
+constexpr uint32_t kPoolSlots = 128;  // RDM mode: receive slots shared by every peer
+constexpr uint32_t kNameMagic = 0x4d4e5153;  // "SQNM": an endpoint-name record on the RDM side channel
+constexpr uint32_t kNameMaxBytes = 256;
 constexpr size_t kCmDataBytes = 256;  // connection data an event may carry (squall sends none)
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // The immediate field of a WRITE frame is 0 on the tcp backend's wire. Here kContinued marks a chunk of a
@@ -132,6 +137,7 @@ struct Slot {
   uint32_t gen = 0;  // the connection's endpoint generation when posted (connect retries open new endpoints)
   bool send = false;
   bool rma = false;  // an fi_write / fi_writedata (RMA mode): no buffer, returns to free_rma when done
+  bool pooled = false;  // RDM mode: a receive slot of the fabric's pool (conn null: the sender names the peer)
 };
 
 // What arrived on a connection and waits to be applied behind a held completion: a frame in a receive slot,
@@ -143,6 +149,12 @@ struct Arrival {
   bool remote_write;
   uint64_t data;
 };
+
+// How writes travel (chosen in start() from the provider's name and what it offers; docs/rdma.md):
+// RMA: connected endpoints, writes of 4 KiB or more one-sided into the peer's registered arena;
+// MSG: connected endpoints, every write a message;
+// RDM: reliable-datagram endpoints (providers without connected ones, e.g. shm), every write a message.
+enum class Mode : uint8_t { RMA, MSG, RDM };
 
 enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, OPEN, DEAD };
 
@@ -179,6 +191,18 @@ struct LfConn {
   uint64_t deadline_ns = 0;
   uint64_t connect_deadline_ns = 0;
   fi_info* dest = nullptr;  // initiator: where to connect (owned)
+
+  // RDM mode. The endpoint is the fabric's (shared); sends go to `addr` in its address vector. A TCP
+  // connection to the peer's listening address (the side channel) carries the two endpoint names, one
+  // record each way, and then nothing: its end (EOF, error) is the peer's end, as FI_SHUTDOWN is for
+  // connected endpoints.
+  fi_addr_t addr = 0;  // a connected endpoint ignores it
+  bool in_av = false;  // addr is the peer's, and by_addr_ maps it to this connection
+  int sock = -1;
+  sockaddr_storage sock_dest{};  // initiator: the peer's listening address
+  socklen_t sock_dest_len = 0;
+  bool name_sent = false;
+  std::string name_in;  // the peer's name record as read so far
 
   std::unique_ptr<uint8_t[]> mem;  // kRecvSlots then kSendSlots buffers of kSlotBytes
   fid_mr* mr = nullptr;            // when the domain wants local buffers registered (FI_MR_LOCAL)
@@ -233,21 +257,29 @@ class LfFabric final : public Backend {
   void close() override;
   void setLayoutTag(uint32_t tag) override { layout_tag_.store(tag, std::memory_order_relaxed); }
   int lastErrno() const override { return last_errno_; }
+  const char* mode() const override { return mode_ == Mode::RMA ? "rma" : mode_ == Mode::RDM ? "rdm" : "msg"; }
 
  private:
   struct Command {
     enum Kind : uint8_t { CONNECT, DISCONNECT } kind;
     uint16_t peer;
-    fi_info* dest;
+    fi_info* dest;  // connected endpoints: where to connect
+    sockaddr_storage addr;  // RDM: the side channel's address
+    socklen_t addr_len;
   };
 
+  fi_info* hintsFor(Mode m) const;
+  int offers(const fi_info* hints, Mode m);
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   LfPeer* peerFor(uint32_t id, bool create);
   int ensureDomain(fi_info* info);
+  int ensureRdm();
+  int openRdm(fi_info* info);
   void post(const Command& c);
   void kick();
   int sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload = true);
+  int sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total);
   int sendHello(LfConn* c);
   int sendRmaKey(LfConn* c);
   int sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
@@ -259,6 +291,15 @@ class LfFabric final : public Backend {
   int pollCq();
   int pollConnCq(LfConn* c);
   int pollEq();
+  int pollRdmCq();
+  void repostPool(Slot* s);
+  void onSideAccept();
+  void onSide(LfConn* c, uint32_t events);
+  bool sendName(LfConn* c);
+  bool takeName(LfConn* c);  // false: failed
+  void closeSide(LfConn* c);
+  bool initSlots(LfConn* c);
+  void resetSlots(LfConn* c);
   void onConnReq(fi_info* info);
   void onConnected(LfConn* c);
   void onRecv(LfConn* c, Slot* s, uint32_t len);
@@ -284,6 +325,7 @@ class LfFabric final : public Backend {
   int pollTimeoutMs(uint64_t now) const;
   // Whether every queue the poller reads has a wait descriptor in its epoll set.
   bool waitable() const {
+    if (rdm_) return cq_fd_ >= 0;
     if (eq_fd_ < 0) return false;
     for (const auto& c : conns_) if (c->cq && c->cq_fd < 0) return false;
     return true;
@@ -300,8 +342,10 @@ class LfFabric final : public Backend {
   Stats& stats_;
   const ArrivalSlot& arrival_;  // the owning Fabric's hook
   CompletionRings rings_;
-  std::string prov_;   // the provider's name, without the "+rma" suffix
-  bool rma_ = false;   // RMA mode (the provider was named "P+rma")
+  std::string prov_;   // the provider's name, without a "+rma" / "+msg" suffix
+  Mode mode_ = Mode::MSG;
+  bool rma_ = false;   // mode_ == RMA
+  bool rdm_ = false;   // mode_ == RDM
   bool data_ = false;  // RMA mode with 8 bytes of remote CQ data: fi_writedata for page-aligned writes
 
   std::mutex peers_mu_;
@@ -318,6 +362,21 @@ class LfFabric final : public Backend {
   fid_eq* eq_ = nullptr;
   fid_pep* pep_ = nullptr;
   bool mr_local_ = false;
+  // RDM mode (ensureDomain): one endpoint for every peer, its address vector and completion queue (read
+  // with the sender's address), receive slots any peer's frame may land in, and the side channel's
+  // listening socket.
+  fid_ep* rdm_ep_ = nullptr;
+  fid_av* av_ = nullptr;
+  fid_cq* cq_ = nullptr;
+  int cq_fd_ = -1;
+  std::string ep_name_;
+  std::unique_ptr<uint8_t[]> pool_mem_;
+  fid_mr* pool_mr_ = nullptr;
+  void* pool_desc_ = nullptr;
+  std::unique_ptr<Slot[]> pool_;
+  int side_listen_ = -1;  // under listen_mu_ until close
+  std::unordered_map<fi_addr_t, LfConn*> by_addr_;  // poller only
+  std::unordered_map<int, LfConn*> socks_;          // poller only: side-channel sockets
   fid_mr* arena_mr_ = nullptr;  // RMA mode: the arena from DYNAMIC_BASE on, FI_WRITE | FI_REMOTE_WRITE
   void* arena_desc_ = nullptr;
   uint64_t arena_key_ = 0;
@@ -351,39 +410,64 @@ class LfFabric final : public Backend {
 
 // ------------------------------------------------------------------------------------------ API side
 
-int LfFabric::start() {
-  if (!lf::load()) return NO_LIBRARY;
-  hints_ = lf::api().dupinfo(nullptr);  // fi_allocinfo()
-  if (!hints_) return SYSTEM;
-  const std::string suffix = "+rma";
-  if (prov_.size() > suffix.size() && prov_.compare(prov_.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    prov_.resize(prov_.size() - suffix.size());
-    rma_ = true;
-  }
-  hints_->caps = rma_ ? FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE : FI_MSG;
+// The hints for one mode (see Mode).
+fi_info* LfFabric::hintsFor(Mode m) const {
+  fi_info* h = lf::api().dupinfo(nullptr);  // fi_allocinfo()
+  if (!h) return nullptr;
+  h->caps = m == Mode::RMA ? FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE : m == Mode::RDM ? FI_MSG | FI_SOURCE : FI_MSG;
   // FI_RX_CQ_DATA: a provider may make a write with remote CQ data consume a posted receive (verbs does);
   // pollConnCq then reposts it.
-  hints_->mode = FI_CONTEXT | FI_CONTEXT2 | FI_RX_CQ_DATA;
-  hints_->ep_attr->type = FI_EP_MSG;
-  hints_->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_ALLOCATED | FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
-  hints_->domain_attr->threading = FI_THREAD_SAFE;
-  hints_->tx_attr->msg_order = rma_ ? kRmaOrder : FI_ORDER_SAS;
-  hints_->rx_attr->msg_order = rma_ ? kRmaOrder : FI_ORDER_SAS;
-  hints_->fabric_attr->prov_name = strdup(prov_.c_str());
+  h->mode = FI_CONTEXT | FI_CONTEXT2 | FI_RX_CQ_DATA;
+  h->ep_attr->type = m == Mode::RDM ? FI_EP_RDM : FI_EP_MSG;
+  h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_ALLOCATED | FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
+  h->domain_attr->threading = FI_THREAD_SAFE;
+  h->tx_attr->msg_order = m == Mode::RMA ? kRmaOrder : FI_ORDER_SAS;
+  h->rx_attr->msg_order = m == Mode::RMA ? kRmaOrder : FI_ORDER_SAS;
+  h->fabric_attr->prov_name = strdup(prov_.c_str());
+  return h;
+}
+
+// 0 when the provider offers mode m with what the backend needs (message sizes, ordering), else an fi errno.
+int LfFabric::offers(const fi_info* hints, Mode m) {
   fi_info* info = nullptr;
-  int r = lf::api().getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, hints_, &info);
-  if (r != 0 || !info) {
-    last_errno_ = r < 0 ? -r : 0;
-    return NO_PROVIDER;
-  }
-  bool big_enough = info->ep_attr->max_msg_size >= kSlotBytes;
-  if (rma_) {
-    big_enough = big_enough && info->ep_attr->max_msg_size >= kRmaChunkBytes &&
-                 (info->tx_attr->msg_order & kRmaOrder) == kRmaOrder && (info->rx_attr->msg_order & kRmaOrder) == kRmaOrder;
+  int r = lf::api().getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, const_cast<fi_info*>(hints), &info);
+  if (r != 0 || !info) return r < 0 ? -r : FI_ENODATA;
+  bool ok = info->ep_attr->max_msg_size >= kSlotBytes;
+  if (m == Mode::RMA) {
+    ok = ok && info->ep_attr->max_msg_size >= kRmaChunkBytes && (info->tx_attr->msg_order & kRmaOrder) == kRmaOrder &&
+         (info->rx_attr->msg_order & kRmaOrder) == kRmaOrder;
     data_ = info->domain_attr->cq_data_size >= 8;
   }
   lf::api().freeinfo(info);
-  if (!big_enough) return NO_PROVIDER;
+  return ok ? 0 : FI_ENODATA;
+}
+
+int LfFabric::start() {
+  if (!lf::load()) return NO_LIBRARY;
+  // "P+rma": RMA or nothing; "P+msg": messages; "P": the first mode the provider offers, RMA first.
+  std::vector<Mode> modes = {Mode::RMA, Mode::MSG, Mode::RDM};
+  for (const auto& [suffix, only] : {std::pair<std::string, std::vector<Mode>>{"+rma", {Mode::RMA}}, {"+msg", {Mode::MSG, Mode::RDM}}}) {
+    if (prov_.size() > suffix.size() && prov_.compare(prov_.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      prov_.resize(prov_.size() - suffix.size());
+      modes = only;
+    }
+  }
+  for (Mode m : modes) {
+    fi_info* h = hintsFor(m);
+    if (!h) return SYSTEM;
+    const int err = offers(h, m);
+    if (err == 0) {
+      hints_ = h;
+      mode_ = m;
+      break;
+    }
+    lf::api().freeinfo(h);
+    last_errno_ = err == FI_ENODATA ? 0 : err;
+  }
+  if (!hints_) return NO_PROVIDER;
+  rma_ = mode_ == Mode::RMA;
+  rdm_ = mode_ == Mode::RDM;
+  last_errno_ = 0;
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
@@ -428,6 +512,10 @@ int LfFabric::ensureDomain(fi_info* info) {
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
   data_ = data_ && info->domain_attr->cq_data_size >= 8;
+  if (rdm_ && (r = openRdm(info)) != 0) {
+    last_errno_ = -r;
+    return SYSTEM;
+  }
   if (rma_) {
     const uint64_t mr_mode = info->domain_attr->mr_mode;
     r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE | FI_REMOTE_WRITE, 0,
@@ -446,6 +534,67 @@ int LfFabric::ensureDomain(fi_info* info) {
   ready_.store(true, std::memory_order_release);
   kick();  // the poller adds the queues' wait descriptors to its epoll set
   return OK;
+}
+
+// RDM mode, from ensureDomain: the fabric's one endpoint, its address vector and CQ, and the receive pool.
+int LfFabric::openRdm(fi_info* info) {
+  fi_av_attr av_attr{};
+  av_attr.type = FI_AV_MAP;
+  int r = check(fi_av_open(domain_, &av_attr, &av_, nullptr), "fi_av_open");
+  if (r == 0) r = check(openCq(&cq_, &cq_fd_), "fi_cq_open");
+  if (r == 0) r = check(fi_endpoint(domain_, info, &rdm_ep_, nullptr), "fi_endpoint");
+  if (r == 0) r = check(fi_ep_bind(rdm_ep_, &av_->fid, 0), "fi_ep_bind(av)");
+  if (r == 0) r = check(fi_ep_bind(rdm_ep_, &cq_->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
+  if (r == 0) r = check(fi_enable(rdm_ep_), "fi_enable");
+  char name[kNameMaxBytes];
+  size_t len = sizeof name;
+  if (r == 0) r = check(fi_getname(&rdm_ep_->fid, name, &len), "fi_getname");
+  if (r != 0) return r;
+  ep_name_.assign(name, len);
+  const size_t bytes = size_t(kPoolSlots) * kSlotBytes;
+  pool_mem_.reset(new uint8_t[bytes]);
+  if (mr_local_) {
+    if ((r = check(fi_mr_reg(domain_, pool_mem_.get(), bytes, FI_RECV, 0, 0, 0, &pool_mr_, nullptr), "fi_mr_reg(pool)")) != 0) return r;
+    pool_desc_ = fi_mr_desc(pool_mr_);
+  }
+  pool_.reset(new Slot[kPoolSlots]);
+  for (uint32_t i = 0; i < kPoolSlots; i++) {
+    pool_[i].buf = pool_mem_.get() + size_t(i) * kSlotBytes;
+    pool_[i].pooled = true;
+    if ((r = check(int(fi_recv(rdm_ep_, pool_[i].buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &pool_[i].ctx)), "fi_recv(pool)")) != 0) return r;
+  }
+  return 0;
+}
+
+// shm keeps each endpoint's queues in a file in /dev/shm named after the endpoint's source address, and
+// removes it when the endpoint closes; a member killed with SIGKILL leaves its file behind. squall names
+// the address squall-<pid>-<n>, so each new shm fabric can remove the files of processes that are gone.
+std::string shmName() {
+  static std::atomic<uint32_t> next{0};
+  return "squall-" + std::to_string(getpid()) + "-" + std::to_string(next.fetch_add(1));
+}
+
+void removeStaleShmFiles() {
+  DIR* dir = opendir("/dev/shm");
+  if (!dir) return;
+  while (const dirent* e = readdir(dir)) {
+    if (std::strncmp(e->d_name, "squall-", 7) != 0) continue;
+    const long pid = std::strtol(e->d_name + 7, nullptr, 10);
+    if (pid > 0 && kill(pid_t(pid), 0) != 0 && errno == ESRCH) unlinkat(dirfd(dir), e->d_name, 0);
+  }
+  closedir(dir);
+}
+
+int LfFabric::ensureRdm() {
+  if (ready_.load(std::memory_order_acquire)) return OK;
+  fi_info* info = nullptr;
+  const bool shm = prov_ == "shm";
+  if (shm) removeStaleShmFiles();
+  const std::string name = shm ? shmName() : std::string();
+  if (lf::api().getinfo(FI_VERSION(1, 9), shm ? name.c_str() : nullptr, nullptr, shm ? FI_SOURCE : 0, hints_, &info) != 0 || !info) return SYSTEM;
+  const int s = ensureDomain(info);
+  lf::api().freeinfo(info);
+  return s;
 }
 
 // A completion queue with a wait descriptor if the provider offers one (fd -1: the poller polls).
@@ -486,7 +635,21 @@ int LfFabric::listen(const char* host, int port) {
   socklen_t len;
   if (!parseAddress(host, port, &addr, &len)) return BAD_ADDRESS;
   std::lock_guard<std::mutex> lock(listen_mu_);
-  if (pep_) return ALREADY;
+  if (pep_ || side_listen_ >= 0) return ALREADY;
+  if (rdm_) {  // the port is the side channel's: peers connect there to learn this fabric's endpoint name
+    if (int s = ensureRdm()) return s;
+    const int fd = listenTcp(&addr, len, false);
+    if (fd < 0) {
+      last_errno_ = errno;
+      return SYSTEM;
+    }
+    side_listen_ = fd;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    return portOf(addr);
+  }
   fi_info* info = nullptr;
   std::string service = portString(port);
   int r = lf::api().getinfo(FI_VERSION(1, 9), host, service.c_str(), FI_SOURCE, hints_, &info);
@@ -511,8 +674,7 @@ int LfFabric::listen(const char* host, int port) {
     return SYSTEM;
   }
   pep_ = pep;
-  const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);  // the port sits at the same place in v6
-  return ntohs(a->sin_port);
+  return portOf(addr);
 }
 
 int LfFabric::grant(uint32_t peer, const Grant& g) {
@@ -537,22 +699,26 @@ int LfFabric::connect(uint32_t peer, const char* host, int port) {
   LfPeer* p = peerFor(peer, true);
   if (!p) return TOO_MANY;
   fi_info* dest = nullptr;
-  std::string service = portString(port);
-  if (lf::api().getinfo(FI_VERSION(1, 9), host, service.c_str(), 0, hints_, &dest) != 0) return BAD_ADDRESS;
-  if (int s = ensureDomain(dest)) {
-    lf::api().freeinfo(dest);
-    return s == SYSTEM ? FAILED : s;
+  if (rdm_) {
+    if (int s = ensureRdm()) return s == SYSTEM ? FAILED : s;
+  } else {
+    std::string service = portString(port);
+    if (lf::api().getinfo(FI_VERSION(1, 9), host, service.c_str(), 0, hints_, &dest) != 0) return BAD_ADDRESS;
+    if (int s = ensureDomain(dest)) {
+      lf::api().freeinfo(dest);
+      return s == SYSTEM ? FAILED : s;
+    }
   }
   {
     std::lock_guard<FairMutex> lock(p->mu);
     PeerState s = p->state.load();
     if (s != PeerState::EXPECTED) {
-      lf::api().freeinfo(dest);
+      if (dest) lf::api().freeinfo(dest);
       return s == PeerState::FAILED ? FAILED : ALREADY;
     }
     p->state.store(PeerState::CONNECTING);
   }
-  post(Command{Command::CONNECT, uint16_t(peer), dest});
+  post(Command{Command::CONNECT, uint16_t(peer), dest, addr, len});
   return OK;
 }
 
@@ -628,7 +794,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   frame::encode(s->buf, type, offset, length, imm);
   if (payload) snapshot(s->buf + frame::kHeaderBytes, src, length);
   s->gen = c->gen;
-  ssize_t r = fi_send(c->ep, s->buf, total, c->desc, 0, &s->ctx);
+  ssize_t r = fi_send(c->ep, s->buf, total, c->desc, c->addr, &s->ctx);
   Stats::add(stats_.send_calls);
   if (r == -FI_EAGAIN) {
     c->pending.push_back(PendingFrame{std::vector<uint8_t>(s->buf, s->buf + total), false});
@@ -683,38 +849,43 @@ int LfFabric::sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm
   return sendFrame(c, with_imm ? kFramePlacedImm : kFramePlaced, offset, uint32_t(length), with_imm ? imm : 0, false);
 }
 
+// Caller holds the peer's mutex (or owns the connection alone). Sends a small prepared frame from a free
+// slot, or queues it behind the frames already waiting; the poller sends it later (flushPending). Nothing
+// here waits for the provider: an RDM provider refuses (FI_EAGAIN) for as long as a dead peer does not
+// receive, and the poller must go on to notice that peer's end.
+int LfFabric::sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total) {
+  if (c->pending.empty() && !c->free_send.empty()) {
+    Slot* s = c->free_send.back();
+    std::memcpy(s->buf, bytes, total);
+    s->gen = c->gen;
+    const ssize_t r = fi_send(c->ep, s->buf, total, c->desc, c->addr, &s->ctx);
+    Stats::add(stats_.send_calls);
+    if (r == 0) {
+      c->free_send.pop_back();
+      Stats::add(stats_.bytes_out, total);
+      return 0;
+    }
+    if (r != -FI_EAGAIN) return int(r);
+  }
+  c->pending.push_back(PendingFrame{std::vector<uint8_t>(bytes, bytes + total), false});
+  c->has_pending.store(true, std::memory_order_relaxed);
+  kick();
+  return 0;
+}
+
 // Right after the HELLO, under the peer's mutex: this side's key and the address of its arena offset 0.
 int LfFabric::sendRmaKey(LfConn* c) {
-  if (c->free_send.empty()) return -FI_EAGAIN;
-  Slot* s = c->free_send.back();
-  c->free_send.pop_back();
-  frame::encode(s->buf, kFrameRmaKey, 0, kRmaKeyBytes, 0);
-  std::memcpy(s->buf + frame::kHeaderBytes, &arena_remote_base_, 8);
-  std::memcpy(s->buf + frame::kHeaderBytes + 8, &arena_key_, 8);
-  s->gen = c->gen;
-  ssize_t r;
-  do {
-    r = fi_send(c->ep, s->buf, frame::kHeaderBytes + kRmaKeyBytes, c->desc, 0, &s->ctx);
-    if (r == -FI_EAGAIN) std::this_thread::yield();
-  } while (r == -FI_EAGAIN);
-  if (r != 0) c->free_send.push_back(s);
-  return int(r);
+  uint8_t buf[frame::kHeaderBytes + kRmaKeyBytes];
+  frame::encode(buf, kFrameRmaKey, 0, kRmaKeyBytes, 0);
+  std::memcpy(buf + frame::kHeaderBytes, &arena_remote_base_, 8);
+  std::memcpy(buf + frame::kHeaderBytes + 8, &arena_key_, 8);
+  return sendCopy(c, buf, sizeof buf);
 }
 
 int LfFabric::sendHello(LfConn* c) {
-  if (c->free_send.empty()) return -FI_EAGAIN;
-  Slot* s = c->free_send.back();
-  c->free_send.pop_back();
-  frame::encodeHello(s->buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
-  s->gen = c->gen;
-  const uint32_t total = frame::kHeaderBytes + frame::kHelloBytes;
-  ssize_t r;
-  do {
-    r = fi_send(c->ep, s->buf, total, c->desc, 0, &s->ctx);
-    if (r == -FI_EAGAIN) fi_cq_read(c->cq, nullptr, 0);  // progress
-  } while (r == -FI_EAGAIN);
-  if (r != 0) c->free_send.push_back(s);
-  return int(r);
+  uint8_t buf[frame::kHeaderBytes + frame::kHelloBytes];
+  frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
+  return sendCopy(c, buf, sizeof buf);
 }
 
 // Caller holds the peer's mutex. Moves pending frames into free slots, oldest first.
@@ -724,7 +895,7 @@ int LfFabric::flushPending(LfConn* c) {
     const std::vector<uint8_t>& bytes = c->pending.front().bytes;
     std::memcpy(s->buf, bytes.data(), bytes.size());
     s->gen = c->gen;
-    ssize_t r = fi_send(c->ep, s->buf, bytes.size(), c->desc, 0, &s->ctx);
+    ssize_t r = fi_send(c->ep, s->buf, bytes.size(), c->desc, c->addr, &s->ctx);
     Stats::add(stats_.send_calls);
     if (r == -FI_EAGAIN) return 0;
     if (r != 0) return int(r);
@@ -746,7 +917,7 @@ int LfFabric::disconnect(uint32_t peer) {
     p->state.store(PeerState::FAILED);
     p->fail_reason = reason(FailReason::LOCAL_CLOSE);
   }
-  post(Command{Command::DISCONNECT, uint16_t(peer), nullptr});
+  post(Command{Command::DISCONNECT, uint16_t(peer), nullptr, {}, 0});
   return OK;
 }
 
@@ -785,6 +956,16 @@ void LfFabric::close() {
   for (auto& c : conns_) closeEp(c.get());
   if (pep_) fi_close(&pep_->fid);
   pep_ = nullptr;
+  if (side_listen_ >= 0) ::close(side_listen_);
+  side_listen_ = -1;
+  if (rdm_ep_) fi_close(&rdm_ep_->fid);
+  if (av_) fi_close(&av_->fid);
+  if (cq_) fi_close(&cq_->fid);
+  if (pool_mr_) fi_close(&pool_mr_->fid);
+  rdm_ep_ = nullptr;
+  av_ = nullptr;
+  cq_ = nullptr;
+  pool_mr_ = nullptr;
   for (auto* list : {&conns_, &dead_}) {
     for (auto& c : *list) {
       if (c->mr) fi_close(&c->mr->fid);
@@ -832,20 +1013,26 @@ void LfFabric::run() {
     int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
     if (timeout != 0 && ready && waitable()) {
       wait_fids_.clear();
-      wait_fids_.push_back(&eq_->fid);
+      if (rdm_) wait_fids_.push_back(&cq_->fid);
+      else wait_fids_.push_back(&eq_->fid);
       for (const auto& c : conns_) if (c->cq) wait_fids_.push_back(&c->cq->fid);
       if (fi_trywait(fabric_, wait_fids_.data(), int(wait_fids_.size())) != FI_SUCCESS) timeout = 0;
     }
     int n = epoll_wait(epoll_fd_, events, 8, timeout);
-    for (int i = 0; i < n; i++) {
-      if (events[i].data.fd == wake_fd_) {
-        uint64_t count;
-        ssize_t r = read(wake_fd_, &count, sizeof count);
-        (void)r;
-      }
-    }
     int work = 0;
     try {
+      for (int i = 0; i < n; i++) {
+        const int fd = events[i].data.fd;
+        if (fd == wake_fd_) {
+          uint64_t count;
+          ssize_t r = read(wake_fd_, &count, sizeof count);
+          (void)r;
+        } else if (fd == side_listen_) {
+          onSideAccept();
+        } else if (auto it = socks_.find(fd); it != socks_.end()) {
+          onSide(it->second, events[i].events);
+        }
+      }
       runCommands();
       if (ready) {
         work += pollCq();
@@ -925,6 +1112,8 @@ void LfFabric::runCommands() {
       c->peer = p;
       p->conn = c;
       c->dest = cmd.dest;
+      c->sock_dest = cmd.addr;
+      c->sock_dest_len = cmd.addr_len;
       c->connect_deadline_ns = now + uint64_t(opt_.connect_timeout_ms) * kMs;
       startConnect(c, now);
     } else if (p && p->conn) {
@@ -935,25 +1124,39 @@ void LfFabric::runCommands() {
   }
 }
 
-bool LfFabric::openEp(LfConn* c, fi_info* info) {
-  if (!c->mem) {
-    c->mem.reset(new uint8_t[size_t(kRecvSlots + kSendSlots) * kSlotBytes]);
-    if (mr_local_) {
-      if (fi_mr_reg(domain_, c->mem.get(), size_t(kRecvSlots + kSendSlots) * kSlotBytes, FI_SEND | FI_RECV, 0, 0, 0, &c->mr, nullptr) != 0) {
-        c->mr = nullptr;
-        return false;
-      }
-      c->desc = fi_mr_desc(c->mr);
+// The connection's registered buffers, once: receive slots (connected endpoints; RDM receives into the
+// fabric's pool) and send slots.
+bool LfFabric::initSlots(LfConn* c) {
+  if (c->mem) return true;
+  const uint32_t recvs = rdm_ ? 0 : kRecvSlots;
+  const size_t bytes = size_t(recvs + kSendSlots) * kSlotBytes;
+  c->mem.reset(new uint8_t[bytes]);
+  if (mr_local_) {
+    if (fi_mr_reg(domain_, c->mem.get(), bytes, FI_SEND | FI_RECV, 0, 0, 0, &c->mr, nullptr) != 0) {
+      c->mr = nullptr;
+      c->mem.reset();
+      return false;
     }
-    for (uint32_t i = 0; i < kRecvSlots; i++) c->recv[i] = Slot{{}, c, c->mem.get() + size_t(i) * kSlotBytes, 0, false};
-    for (uint32_t i = 0; i < kSendSlots; i++) c->send[i] = Slot{{}, c, c->mem.get() + size_t(kRecvSlots + i) * kSlotBytes, 0, true};
-    for (uint32_t i = 0; i < kRmaOps; i++) c->rma[i] = Slot{{}, c, nullptr, 0, true, true};
+    c->desc = fi_mr_desc(c->mr);
   }
+  for (uint32_t i = 0; i < recvs; i++) c->recv[i] = Slot{{}, c, c->mem.get() + size_t(i) * kSlotBytes, 0, false};
+  for (uint32_t i = 0; i < kSendSlots; i++) c->send[i] = Slot{{}, c, c->mem.get() + size_t(recvs + i) * kSlotBytes, 0, true};
+  for (uint32_t i = 0; i < kRmaOps; i++) c->rma[i] = Slot{{}, c, nullptr, 0, true, true};
+  return true;
+}
+
+// A new attempt (connect retries): completions of the old one are recognised by their generation.
+void LfFabric::resetSlots(LfConn* c) {
   c->gen++;
   c->free_send.clear();
   for (uint32_t i = 0; i < kSendSlots; i++) c->free_send.push_back(&c->send[i]);
   c->free_rma.clear();
   if (rma_) for (uint32_t i = 0; i < kRmaOps; i++) c->free_rma.push_back(&c->rma[i]);
+}
+
+bool LfFabric::openEp(LfConn* c, fi_info* info) {
+  if (!initSlots(c)) return false;
+  resetSlots(c);
   fid_ep* ep = nullptr;
   int r = check(fi_endpoint(domain_, info, &ep, c), "fi_endpoint");
   if (r == 0) r = check(fi_ep_bind(ep, &eq_->fid, 0), "fi_ep_bind(eq)");
@@ -986,6 +1189,7 @@ bool LfFabric::openEp(LfConn* c, fi_info* info) {
 }
 
 void LfFabric::closeEp(LfConn* c) {
+  if (rdm_) return closeSide(c);
   if (!c->ep) return;
   eps_.erase(&c->ep->fid);
   fi_shutdown(c->ep, 0);
@@ -998,6 +1202,27 @@ void LfFabric::closeEp(LfConn* c) {
 }
 
 void LfFabric::startConnect(LfConn* c, uint64_t now) {
+  if (rdm_) {  // the side channel first: the peer's endpoint name comes back on it (onSide)
+    if (initSlots(c)) {
+      resetSlots(c);
+      const int fd = openTcpSocket(c->sock_dest);
+      if (fd >= 0 && (::connect(fd, reinterpret_cast<const sockaddr*>(&c->sock_dest), c->sock_dest_len) == 0 || errno == EINPROGRESS)) {
+        c->sock = fd;
+        c->ep = rdm_ep_;
+        socks_[fd] = c;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+        ev.data.fd = fd;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        c->phase = LfPhase::CONNECTING;
+        c->deadline_ns = c->connect_deadline_ns;
+        next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+        return;
+      }
+      if (fd >= 0) ::close(fd);
+    }
+    return retryLater(c, now);
+  }
   if (openEp(c, c->dest) && check(fi_connect(c->ep, c->dest->dest_addr, nullptr, 0), "fi_connect") == 0) {
     c->phase = LfPhase::CONNECTING;
     c->deadline_ns = c->connect_deadline_ns;
@@ -1083,6 +1308,172 @@ int LfFabric::pollEq() {
   }
 }
 
+// ------------------------------------------------------------------------------- RDM mode (poller)
+
+// The fabric's one CQ: sends complete to their connection's slots; a frame received into a pool slot
+// belongs to the connection its sender's address maps to (FI_SOURCE). A sender not (or no longer) known
+// has nothing to say: its frame is dropped. Frames of one sender arrive in the order sent (FI_ORDER_SAS)
+// and are applied in CQ order, as on a connected endpoint.
+int LfFabric::pollRdmCq() {
+  int work = 0;
+  fi_cq_data_entry entries[64];
+  fi_addr_t from[64];
+  for (;;) {
+    ssize_t n = fi_cq_readfrom(cq_, entries, 64, from);
+    if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      if (fi_cq_readerr(cq_, &err, 0) < 0) return work;
+      work++;
+      check(-err.err, "completion error");
+      Slot* s = reinterpret_cast<Slot*>(err.op_context);
+      if (!s) continue;
+      if (s->pooled) {  // a receive that failed names no sender to fail
+        repostPool(s);
+        continue;
+      }
+      LfConn* c = s->conn;
+      if (c->phase == LfPhase::DEAD || s->gen != c->gen || err.err == FI_ECANCELED) continue;
+      fail(c, reason(FailReason::IO_ERROR));
+      continue;
+    }
+    if (n <= 0) return work;
+    work += int(n);
+    Stats::bump(stats_.recv_calls);
+    for (ssize_t i = 0; i < n; i++) {
+      Slot* s = reinterpret_cast<Slot*>(entries[i].op_context);
+      if (!s) continue;
+      if (s->pooled) {
+        auto it = by_addr_.find(from[i]);
+        LfConn* c = it == by_addr_.end() ? nullptr : it->second;
+        if (!c || c->phase == LfPhase::DEAD) repostPool(s);
+        else onRecv(c, s, uint32_t(entries[i].len));
+        continue;
+      }
+      LfConn* c = s->conn;
+      if (c->phase == LfPhase::DEAD || s->gen != c->gen) continue;
+      if (s->send) onSent(c, s);
+    }
+  }
+}
+
+void LfFabric::repostPool(Slot* s) {
+  ssize_t r = fi_recv(rdm_ep_, s->buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &s->ctx);
+  for (int tries = 0; r == -FI_EAGAIN && tries < 1000; tries++) {
+    fi_cq_read(cq_, nullptr, 0);  // progress
+    r = fi_recv(rdm_ep_, s->buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &s->ctx);
+  }
+  check(int(r), "fi_recv(pool)");  // a slot lost here leaves the pool one smaller; the others carry on
+}
+
+// A peer connected to the side channel: it sends its endpoint name first (onSide).
+void LfFabric::onSideAccept() {
+  for (;;) {
+    const int fd = accept4(side_listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    conns_.push_back(std::make_unique<LfConn>(Role::ACCEPTOR, LfPhase::HELLO));
+    LfConn* c = conns_.back().get();
+    c->deadline_ns = monotonicNs() + uint64_t(opt_.handshake_timeout_ms) * kMs;
+    next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+    if (!initSlots(c)) {
+      ::close(fd);
+      c->phase = LfPhase::DEAD;
+      any_dead_ = true;
+      continue;
+    }
+    resetSlots(c);
+    c->sock = fd;
+    c->ep = rdm_ep_;
+    socks_[fd] = c;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+// This fabric's endpoint name: [magic u32][length u32][name]. Small enough for any fresh socket's buffer.
+bool LfFabric::sendName(LfConn* c) {
+  std::string record(8, '\0');
+  const uint32_t head[2] = {kNameMagic, uint32_t(ep_name_.size())};
+  std::memcpy(&record[0], head, 8);
+  record += ep_name_;
+  return ::send(c->sock, record.data(), record.size(), MSG_NOSIGNAL) == ssize_t(record.size());
+}
+
+// Once the peer's whole name record is in: its address goes into the AV, and frames from it now reach c.
+bool LfFabric::takeName(LfConn* c) {
+  uint32_t head[2];
+  std::memcpy(head, c->name_in.data(), 8);
+  if (head[0] != kNameMagic || head[1] == 0 || head[1] > kNameMaxBytes) return false;
+  if (c->name_in.size() < 8 + head[1]) return true;  // more to come
+  fi_addr_t addr = FI_ADDR_NOTAVAIL;
+  if (fi_av_insert(av_, c->name_in.data() + 8, 1, &addr, 0, nullptr) != 1 || by_addr_.count(addr)) return false;
+  c->addr = addr;
+  c->in_av = true;
+  by_addr_[addr] = c;
+  return true;
+}
+
+// The side channel of c is readable or writable: finish the initiator's TCP connect and send its name,
+// read the peer's name record, and after that watch for its end.
+void LfFabric::onSide(LfConn* c, uint32_t events) {
+  if (c->phase == LfPhase::DEAD) return;
+  const uint64_t now = monotonicNs();
+  if (c->role == Role::INITIATOR && !c->name_sent) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 || !sendName(c)) return retryLater(c, now);  // refused: not listening yet
+    c->name_sent = true;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c->sock;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->sock, &ev);
+  }
+  char buf[512];
+  bool ended = false;
+  for (;;) {
+    const ssize_t n = ::read(c->sock, buf, sizeof buf);
+    if (n > 0) {
+      if (!c->in_av) c->name_in.append(buf, size_t(n));
+      continue;
+    }
+    ended = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    break;
+  }
+  if (!c->in_av && c->name_in.size() >= 8) {
+    if (!takeName(c)) return fail(c, reason(FailReason::BAD_MAGIC));
+    if (c->in_av) {
+      if (c->role == Role::ACCEPTOR) {
+        if (!sendName(c)) return fail(c, reason(FailReason::CLOSED));
+      } else {
+        onConnected(c);  // HELLO phase: the frame HELLOs follow on the fabric
+      }
+    }
+  }
+  if (!ended || c->phase == LfPhase::DEAD) return;
+  if (c->role == Role::INITIATOR && c->phase == LfPhase::CONNECTING) return retryLater(c, now);
+  pollRdmCq();  // frames the peer sent before it ended are still applied, in order
+  if (c->phase != LfPhase::DEAD) fail(c, reason(FailReason::CLOSED));
+}
+
+// Ends c's side channel (the peer reads its end) and forgets its address.
+void LfFabric::closeSide(LfConn* c) {
+  if (c->sock >= 0) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->sock, nullptr);
+    socks_.erase(c->sock);
+    ::close(c->sock);
+    c->sock = -1;
+  }
+  // The address stays in the AV (removing it under sends in flight is not worth the risk); only the
+  // mapping goes, so a late frame from it is dropped.
+  if (c->in_av) by_addr_.erase(c->addr);
+  c->in_av = false;
+  c->name_sent = false;
+  c->name_in.clear();
+  c->ep = nullptr;
+}
+
 void LfFabric::onConnReq(fi_info* info) {
   if (!info) return;
   conns_.push_back(std::make_unique<LfConn>(Role::ACCEPTOR, LfPhase::HELLO));
@@ -1122,6 +1513,7 @@ void LfFabric::onConnected(LfConn* c) {
 }
 
 int LfFabric::pollCq() {
+  if (rdm_) return pollRdmCq();
   int work = 0;
   for (size_t i = 0; i < conns_.size(); i++) work += pollConnCq(conns_[i].get());
   return work;
@@ -1200,7 +1592,7 @@ void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
     return;
   }
   applyFrame(c, s->buf, len);
-  if (c->phase != LfPhase::DEAD) repost(c, s);
+  repost(c, s);
 }
 
 // The peer's fi_writedata landed (s: the receive it consumed, FI_RX_CQ_DATA providers only).
@@ -1210,7 +1602,7 @@ void LfFabric::onRemoteWrite(LfConn* c, Slot* s, uint64_t data) {
     return;
   }
   applyRemoteWrite(c, data);
-  if (s && c->phase != LfPhase::DEAD) repost(c, s);
+  if (s) repost(c, s);
 }
 
 bool LfFabric::applyRemoteWrite(LfConn* c, uint64_t data) {
@@ -1225,6 +1617,8 @@ bool LfFabric::applyRemoteWrite(LfConn* c, uint64_t data) {
 }
 
 void LfFabric::repost(LfConn* c, Slot* s) {
+  if (s->pooled) return repostPool(s);
+  if (c->phase == LfPhase::DEAD) return;
   s->gen = c->gen;
   if (fi_recv(c->ep, s->buf, kSlotBytes, c->desc, 0, &s->ctx) != 0) fail(c, reason(FailReason::IO_ERROR));
 }
@@ -1240,7 +1634,7 @@ void LfFabric::drainBacklog(LfConn* c) {
     c->backlog.pop_front();
     if (a.remote_write) applyRemoteWrite(c, a.data);
     else applyFrame(c, a.slot->buf, a.len);
-    if (a.slot && c->phase != LfPhase::DEAD) repost(c, a.slot);
+    if (a.slot) repost(c, a.slot);
   }
 }
 
@@ -1372,6 +1766,7 @@ void LfFabric::fail(LfConn* c, uint32_t why) {
     closeEp(c);
   }
   c->holding = false;
+  for (const Arrival& a : c->backlog) if (a.slot && a.slot->pooled) repostPool(a.slot);
   c->backlog.clear();
   c->phase = LfPhase::DEAD;
   any_dead_ = true;

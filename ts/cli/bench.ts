@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { toCsv, type CsvValue } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
-import { describeFabric, fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
-import { checkFabricUsable } from '../fabric/native.js';
+import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
+import { checkFabricUsable, fabricLabel } from '../fabric/native.js';
 import { cliArgs } from './args.js';
 import { formatBytes, parseBytes, parseNonNegative } from './units.js';
 import { progressOnStderr } from './progress.js';
@@ -171,7 +171,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     const rows = await bench.runMulticastSweep(options, sizes);
     const written = writeMulticastSweep(rows, values.out ?? 'squall-results');
     if (values.json) {
-      process.stdout.write(JSON.stringify({ members: options.members, fabric: describeFabric(options.fabric), seconds, senders, rows, ...written }) + '\n');
+      process.stdout.write(JSON.stringify({ members: options.members, fabric: fabricLabel(options.fabric), seconds, senders, rows, ...written }) + '\n');
       return;
     }
     for (const r of rows) process.stdout.write(describeMulticast(r));

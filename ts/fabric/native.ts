@@ -19,6 +19,7 @@ import { isMainThread } from 'node:worker_threads';
 import { Arena } from '../arena.js';
 import { ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert } from '../errors.js';
 import * as map from '../generated/memory-map.js';
+import { describeFabric, type FabricChoice } from './choice.js';
 import { GrantKind, type Fabric, type FabricOptions, type FabricStats, type Grant, type WriteStatus } from './fabric.js';
 
 /** The addon's exports (native/api.cc). Negative numbers are status codes (below). */
@@ -41,6 +42,7 @@ interface Addon {
   disconnect(handle: number, peer: number): number;
   close(handle: number): number;
   stats(handle: number): FabricStats | null;
+  mode(handle: number): FabricMode | null;
   setLayoutTag(handle: number, tag: number): number;
 }
 
@@ -122,29 +124,50 @@ export function libfabricNotBuiltError(): NativeUnavailableError {
 
 /**
  * Throws here, before member processes are started, the error every member would meet: libfabric not built
- * in (NativeUnavailableError), or a provider without connected endpoints (ConfigError). Opens and closes a
- * throwaway fabric on a minimal arena for a libfabric choice; a tcp choice needs nothing.
+ * in (NativeUnavailableError), or a provider that offers none of the backend's modes (ConfigError). Opens
+ * and closes a throwaway fabric on a minimal arena for a libfabric choice; a tcp choice needs nothing.
+ * Returns how writes will travel.
  */
-export function checkFabricUsable(choice: { backend: 'tcp' | 'libfabric'; provider?: string }): void {
-  if (choice.backend !== 'libfabric') return;
+export function checkFabricUsable(choice: { backend: 'tcp' | 'libfabric'; provider?: string }): FabricMode {
+  if (choice.backend !== 'libfabric') return 'sockets';
   const arena = Arena.create({ memberId: 0, bytes: map.DYNAMIC_BASE + map.WASM_PAGE_BYTES });
-  NativeFabric.create(arena, { memberId: 0, layoutTag: 0, ...choice }).close();
+  const fabric = NativeFabric.create(arena, { memberId: 0, layoutTag: 0, ...choice });
+  fabric.close();
+  return fabric.mode;
+}
+
+/** The fabric a benchmark runs on, for its report: 'tcp', or e.g. 'libfabric/tcp (rma)' (checked as above). */
+export function fabricLabel(choice: FabricChoice): string {
+  const mode = checkFabricUsable(choice);
+  return choice.backend === 'tcp' ? describeFabric(choice) : `${describeFabric(choice)} (${mode})`;
 }
 
 /** The error for a libfabric provider that is missing or cannot do what the backend needs. */
 function noProviderError(provider: string, detail: string): ConfigError {
+  const name = provider.replace(/\+(rma|msg)$/, '');
+  const needs = provider.endsWith('+rma')
+    ? 'with one-sided writes (FI_EP_MSG endpoints, FI_RMA, writes ordered with sends)'
+    : 'with ordered messages (FI_EP_MSG or FI_EP_RDM endpoints, FI_MSG, FI_ORDER_SAS)';
   return new ConfigError(
-    `libfabric provider '${provider}' is not available with connected endpoints (FI_EP_MSG, FI_MSG, ordered sends)${detail}: ` +
-      `check with fi_info -p ${provider} -t FI_EP_MSG, or choose provider 'tcp' (shm offers no FI_EP_MSG endpoints); see docs/rdma.md`,
+    `libfabric provider '${name}' is not available ${needs}${detail}: check with fi_info -p ${name} -v, or choose provider 'tcp'; see docs/rdma.md`,
   );
 }
 
 const PROVIDER_NAME = /^[a-z0-9_;+]{1,31}$/;
 
+/**
+ * How a fabric's writes travel (docs/rdma.md "Modes"): 'sockets' on the tcp backend; on libfabric 'rma'
+ * (connected endpoints, writes of 4 KiB or more one-sided into the peer's registered arena), 'msg'
+ * (connected endpoints, every write a message) or 'rdm' (reliable-datagram endpoints, every write a message).
+ */
+export type FabricMode = 'sockets' | 'rma' | 'msg' | 'rdm';
+
 export class NativeFabric implements Fabric {
   readonly backend: 'tcp' | 'libfabric';
-  /** The libfabric provider (backend 'libfabric'), else undefined. */
+  /** The libfabric provider as named (backend 'libfabric'; 'tcp', 'tcp+msg', 'shm', …), else undefined. */
   readonly provider: string | undefined;
+  /** How writes travel, as the provider's name and offer decided when the fabric was created. */
+  readonly mode: FabricMode;
   /** Process-wide number naming this fabric; hand it to workers (attachFabric, waitForChange). */
   readonly handle: number;
   readonly arena: Arena;
@@ -157,6 +180,7 @@ export class NativeFabric implements Fabric {
     this.#native = native;
     this.backend = backend;
     this.provider = provider;
+    this.mode = native.mode(handle) ?? 'sockets';
     this.handle = handle;
     this.arena = arena;
     this.memberId = memberId;
