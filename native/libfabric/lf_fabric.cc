@@ -53,6 +53,8 @@ constexpr uint32_t kRecvSlots = 32;
 constexpr uint32_t kSendSlots = 32;
 constexpr uint32_t kPeerIds = 0x10000;
 constexpr size_t kCqSize = 4096;  // per connection: its sends, receives, one-sided writes and the peer's
+constexpr int64_t kIdlePollMinUs = 5;
+constexpr int64_t kIdlePollMaxUs = 500;
 constexpr uint32_t kPoolSlots = 128;  // RDM mode: receive slots shared by every peer
 constexpr uint32_t kNameMagic = 0x4d4e5153;  // "SQNM": an endpoint-name record on the RDM side channel
 constexpr uint32_t kNameMaxBytes = 256;
@@ -390,6 +392,7 @@ class LfFabric final : public Backend {
   int wake_fd_ = -1;
   bool fds_added_ = false;  // poller only
   std::vector<fid*> wait_fids_;  // poller only: the event queue and the connections' CQs, for fi_trywait
+  int64_t idle_poll_us_ = 0;     // poller only: the next wait when polling a queue without a wait descriptor
 
   std::mutex commands_mu_;
   std::vector<Command> commands_;
@@ -1018,7 +1021,18 @@ void LfFabric::run() {
       for (const auto& c : conns_) if (c->cq) wait_fids_.push_back(&c->cq->fid);
       if (fi_trywait(fabric_, wait_fids_.data(), int(wait_fids_.size())) != FI_SUCCESS) timeout = 0;
     }
-    int n = epoll_wait(epoll_fd_, events, 8, timeout);
+    int n;
+    if (timeout > 0 && ready && !waitable()) {
+      // A queue without a wait descriptor (shm's) is polled: right after work at short intervals that grow
+      // to kIdlePollMaxUs, so what arrives soon after traffic is seen within microseconds while an idle
+      // fabric wakes a few thousand times a second.
+      idle_poll_us_ = std::min(std::max(idle_poll_us_ * 2, kIdlePollMinUs), kIdlePollMaxUs);
+      const int64_t us = std::min<int64_t>(int64_t(timeout) * 1000, idle_poll_us_);
+      const timespec wait{0, long(us * 1000)};
+      n = epoll_pwait2(epoll_fd_, events, 8, &wait, nullptr);
+    } else {
+      n = epoll_wait(epoll_fd_, events, 8, timeout);
+    }
     int work = 0;
     try {
       for (int i = 0; i < n; i++) {
@@ -1073,6 +1087,7 @@ void LfFabric::run() {
       any_dead_ = false;
     }
     busy = work > 0;
+    if (busy) idle_poll_us_ = 0;
   }
 }
 
