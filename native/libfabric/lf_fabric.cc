@@ -66,10 +66,10 @@ constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // write fits one frame. Without it the completion would name only the last 64 KiB chunk.
 constexpr uint32_t kContinued = 1;
 
-// RMA mode (provider "P+rma", docs/rdma.md "RMA mode"). The arena from DYNAMIC_BASE on is registered for
-// remote writes; each side tells the other its key and the address of arena offset 0 in a RMA_KEY frame sent
-// right after its HELLO. A write of at least kRmaMinBytes then goes straight from the arena into the peer's
-// arena, one of two ways:
+// RMA mode (docs/rdma.md "Modes"). Each grant to a peer is registered on its own for remote writes, and its
+// range, key and remote address go to that peer in a GRANT_KEY frame (after the HELLO, and later for grants
+// made later). A write of at least kRmaMinBytes that falls inside one such region then goes straight from
+// the arena into the peer's arena -- the provider refuses any byte outside the region -- one of two ways:
 // - whole 4 KiB pages (offset and length), at most kDataMaxBytes for a write-with-immediate: fi_writedata,
 //   whose 64 bits of remote CQ data describe the write (describe() below). The receiver learns of it from
 //   the remote-write completion in the connection's own CQ, which names the connection.
@@ -80,14 +80,14 @@ constexpr uint32_t kContinued = 1;
 // checks the grant, rings the doorbell and produces the WRITE_IMM completion as for a WRITE frame.
 // Smaller writes (control words, small slots) stay messages, applied with the 8-byte atomic stores of the
 // message path. These frame types exist only on this backend.
-constexpr uint8_t kFrameRmaKey = 0x41;     // payload: u64 remote address of arena offset 0, u64 key
+constexpr uint8_t kFrameGrantKey = 0x41;   // payload: u64 offset, length, remote address of arena offset 0, key
 constexpr uint8_t kFramePlaced = 0x42;     // header only: [offset, offset+length) was written by RMA
 constexpr uint8_t kFramePlacedImm = 0x43;  // the same, then a WRITE_IMM completion with the immediate
-constexpr uint32_t kRmaKeyBytes = 16;
+constexpr uint32_t kGrantKeyBytes = 32;
 constexpr uint64_t kRmaMinBytes = 4096;
 constexpr uint64_t kRmaChunkBytes = 16ull << 20;
 constexpr uint32_t kRmaOps = 64;  // fi_write operations in flight per connection (+32 sends < tx size 256)
-constexpr uint64_t kRmaRequestedKey = 1;  // when the provider lets the application choose (no FI_MR_PROV_KEY)
+constexpr uint64_t kArenaKey = 1;  // keys squall chooses (no FI_MR_PROV_KEY): the arena's, then a grant's each
 constexpr uint64_t kRmaOrder = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
 
 // The remote CQ data of an fi_writedata: [imm:32][has imm:1][first page:20][pages - 1:11]. wasm32 arenas
@@ -158,6 +158,14 @@ struct Arrival {
 // RDM: reliable-datagram endpoints (providers without connected ones, e.g. shm), every write a message.
 enum class Mode : uint8_t { RMA, MSG, RDM };
 
+// RMA mode: a range of the peer's arena this side may write one-sided (one of the peer's grants to it).
+struct RemoteRegion {
+  uint64_t offset;
+  uint64_t length;
+  uint64_t base;  // remote address of the peer's arena offset 0 in this region's terms
+  uint64_t key;
+};
+
 enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, OPEN, DEAD };
 
 struct LfPeer {
@@ -170,10 +178,14 @@ struct LfPeer {
   LfConn* tx = nullptr;           // under mu: where writes go, from HANDSHAKING on
   LfConn* conn = nullptr;         // poller only
   bool failure_reported = false;  // poller only
-  // RMA mode, under mu: the peer's key and the remote address of its arena offset 0 (from its RMA_KEY frame).
-  bool rma_ready = false;
-  uint64_t rma_base = 0;
-  uint64_t rma_key = 0;
+  // RMA mode, under mu: the regions of the peer's arena it granted this side, with their keys (GRANT_KEY).
+  std::vector<RemoteRegion> regions;
+  const RemoteRegion* regionFor(uint64_t offset, uint64_t length) const {
+    for (const RemoteRegion& r : regions) {
+      if (offset >= r.offset && offset - r.offset <= r.length && length <= r.length - (offset - r.offset)) return &r;
+    }
+    return nullptr;
+  }
 };
 
 struct PendingFrame {
@@ -226,6 +238,8 @@ struct LfConn {
   Completion held{};
   std::vector<Grant> grants;
   uint64_t grants_seen = 0;
+  size_t keyed = 0;                // RMA mode: grants[0, keyed) are registered and their keys sent
+  std::vector<fid_mr*> grant_mrs;  // RMA mode: those registrations, closed with the endpoint
   // The chunks of a split write-with-immediate applied so far ([run_offset, run_end)); run_end == 0: none.
   uint64_t run_offset = 0;
   uint64_t run_end = 0;
@@ -283,8 +297,8 @@ class LfFabric final : public Backend {
   int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload = true);
   int sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total);
   int sendHello(LfConn* c);
-  int sendRmaKey(LfConn* c);
-  int sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendGrantKeys(LfConn* c, LfPeer* p);
+  int sendRma(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int flushPending(LfConn* c);
 
   // poller thread
@@ -309,7 +323,7 @@ class LfFabric final : public Backend {
   void onRmaDone(LfConn* c, Slot* s);
   void onRemoteWrite(LfConn* c, Slot* s, uint64_t data);
   bool applyRemoteWrite(LfConn* c, uint64_t data);  // false: failed, or holding
-  bool onRmaKey(LfConn* c, const uint8_t* at, uint32_t len);
+  bool onGrantKey(LfConn* c, const uint8_t* at, uint32_t len);
   bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
   bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
   void onHello(LfConn* c, const frame::Hello& h);
@@ -381,8 +395,9 @@ class LfFabric final : public Backend {
   std::unordered_map<int, LfConn*> socks_;          // poller only: side-channel sockets
   fid_mr* arena_mr_ = nullptr;  // RMA mode: the arena from DYNAMIC_BASE on, FI_WRITE | FI_REMOTE_WRITE
   void* arena_desc_ = nullptr;
-  uint64_t arena_key_ = 0;
-  uint64_t arena_remote_base_ = 0;  // what the peer adds an offset to: the address of offset 0 in MR terms
+  bool mr_virt_addr_ = false;  // remote addresses are virtual addresses (FI_MR_VIRT_ADDR), else MR offsets
+  bool mr_prov_key_ = false;   // the provider picks keys (FI_MR_PROV_KEY)
+  uint64_t next_key_ = kArenaKey + 1;  // poller only
   int eq_fd_ = -1;
   std::mutex domain_mu_;
   std::atomic<bool> ready_{false};
@@ -520,19 +535,18 @@ int LfFabric::ensureDomain(fi_info* info) {
     return SYSTEM;
   }
   if (rma_) {
-    const uint64_t mr_mode = info->domain_attr->mr_mode;
-    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE | FI_REMOTE_WRITE, 0,
-                        kRmaRequestedKey, 0, &arena_mr_, nullptr), "fi_mr_reg(arena)");
+    // The arena as the source of one-sided writes (local access; the grants are registered for remote
+    // access one by one, sendGrantKeys).
+    mr_virt_addr_ = (info->domain_attr->mr_mode & FI_MR_VIRT_ADDR) != 0;
+    mr_prov_key_ = (info->domain_attr->mr_mode & FI_MR_PROV_KEY) != 0;
+    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE, 0, kArenaKey, 0,
+                        &arena_mr_, nullptr), "fi_mr_reg(arena)");
     if (r != 0) {
       arena_mr_ = nullptr;
       last_errno_ = -r;
       return SYSTEM;
     }
     arena_desc_ = fi_mr_desc(arena_mr_);
-    arena_key_ = (mr_mode & FI_MR_PROV_KEY) ? fi_mr_key(arena_mr_) : kRmaRequestedKey;
-    // With FI_MR_VIRT_ADDR the target address is a virtual address, else an offset into the region (which
-    // starts at DYNAMIC_BASE): either way the peer adds an arena offset to this (mod 2^64).
-    arena_remote_base_ = (mr_mode & FI_MR_VIRT_ADDR) ? uint64_t(reinterpret_cast<uintptr_t>(arena_.base)) : 0 - uint64_t(map::DYNAMIC_BASE);
   }
   ready_.store(true, std::memory_order_release);
   kick();  // the poller adds the queues' wait descriptors to its epoll set
@@ -749,9 +763,12 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
   if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
   // RMA only once the peer's key is known and nothing waits in the pending queue (which a one-sided write
   // would overtake); otherwise, and for small writes, the message path below.
-  if (rma_ && p->rma_ready && length >= kRmaMinBytes && length <= UINT32_MAX && offset >= map::DYNAMIC_BASE && p->tx->pending.empty()) {
+  // A write outside the regions the peer keyed for us goes as a message, which the peer checks before
+  // a byte lands (and refuses: OUT_OF_GRANT).
+  const RemoteRegion* region = rma_ && length >= kRmaMinBytes && length <= UINT32_MAX ? p->regionFor(offset, length) : nullptr;
+  if (region && p->tx->pending.empty()) {
     const uint64_t chunk = data_ && describable(offset, length, with_imm) ? kDataMaxBytes : kRmaChunkBytes;
-    if (p->tx->free_rma.size() >= (length + chunk - 1) / chunk) return sendRma(p, offset, length, with_imm, imm) == 0 ? OK : FAILED;
+    if (p->tx->free_rma.size() >= (length + chunk - 1) / chunk) return sendRma(p, *region, offset, length, with_imm, imm) == 0 ? OK : FAILED;
   }
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
@@ -819,7 +836,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
 // other as fi_write chunks, then the PLACED note the provider delivers after them (FI_ORDER_SAW). The bytes
 // are read by the provider after this returns, not snapshotted: a range rewritten meanwhile lands with
 // newer bytes (what a later write would bring anyway).
-int LfFabric::sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+int LfFabric::sendRma(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
   LfConn* c = p->tx;
   const bool self_described = data_ && describable(offset, length, with_imm);
   const uint64_t max = self_described ? kDataMaxBytes : kRmaChunkBytes;
@@ -830,14 +847,14 @@ int LfFabric::sendRma(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm
     s->gen = c->gen;
     const uint64_t at = offset + done;
     void* from = arena_.base + at;
-    const uint64_t to = p->rma_base + at;
+    const uint64_t to = region.base + at;
     ssize_t r;
     const uint64_t give_up = monotonicNs() + 2000 * kMs;
     // The queue holds at most kRmaOps writes and kSendSlots sends, fewer than the tx size the hints
     // accept, so FI_EAGAIN is a provider's passing shortage: it progresses on its own (FI_PROGRESS_AUTO).
     for (;;) {
-      r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, describe(at, chunk, last && with_imm, imm), 0, to, p->rma_key, &s->ctx)
-                         : fi_write(c->ep, from, chunk, arena_desc_, 0, to, p->rma_key, &s->ctx);
+      r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, describe(at, chunk, last && with_imm, imm), 0, to, region.key, &s->ctx)
+                         : fi_write(c->ep, from, chunk, arena_desc_, 0, to, region.key, &s->ctx);
       if (r != -FI_EAGAIN || monotonicNs() > give_up) break;
       std::this_thread::yield();
     }
@@ -876,13 +893,30 @@ int LfFabric::sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total) {
   return 0;
 }
 
-// Right after the HELLO, under the peer's mutex: this side's key and the address of its arena offset 0.
-int LfFabric::sendRmaKey(LfConn* c) {
-  uint8_t buf[frame::kHeaderBytes + kRmaKeyBytes];
-  frame::encode(buf, kFrameRmaKey, 0, kRmaKeyBytes, 0);
-  std::memcpy(buf + frame::kHeaderBytes, &arena_remote_base_, 8);
-  std::memcpy(buf + frame::kHeaderBytes + 8, &arena_key_, 8);
-  return sendCopy(c, buf, sizeof buf);
+// RMA mode, under p's mutex, from the HELLO on: each grant to p not keyed yet is registered for remote
+// writes on its own, and its range, key and remote address sent in a GRANT_KEY frame. The peer then writes
+// one-sided into that range and nowhere else: the provider checks every write against the key and the
+// registration's bounds.
+int LfFabric::sendGrantKeys(LfConn* c, LfPeer* p) {
+  p->grants.refresh(c->grants, c->grants_seen);
+  while (c->keyed < c->grants.size()) {
+    const Grant& g = c->grants[c->keyed];
+    const uint64_t wanted = next_key_++;
+    fid_mr* mr = nullptr;
+    int r = check(fi_mr_reg(domain_, arena_.base + g.offset, g.length, FI_REMOTE_WRITE, 0, wanted, 0, &mr, nullptr), "fi_mr_reg(grant)");
+    if (r != 0) return r;
+    c->grant_mrs.push_back(mr);
+    c->keyed++;
+    // With FI_MR_VIRT_ADDR the target address is a virtual address, else an offset into the registration:
+    // either way the peer adds an arena offset to `base` (mod 2^64).
+    const uint64_t fields[4] = {g.offset, g.length, mr_virt_addr_ ? uint64_t(reinterpret_cast<uintptr_t>(arena_.base)) : 0 - g.offset,
+                                mr_prov_key_ ? fi_mr_key(mr) : wanted};
+    uint8_t buf[frame::kHeaderBytes + kGrantKeyBytes];
+    frame::encode(buf, kFrameGrantKey, 0, kGrantKeyBytes, 0);
+    std::memcpy(buf + frame::kHeaderBytes, fields, sizeof fields);
+    if ((r = sendCopy(c, buf, sizeof buf)) != 0) return r;
+  }
+  return 0;
 }
 
 int LfFabric::sendHello(LfConn* c) {
@@ -1060,7 +1094,14 @@ void LfFabric::run() {
         if (c->holding || !c->backlog.empty()) drainBacklog(c);
         if (c->peer && c->phase != LfPhase::DEAD) {
           int err = 0;
-          if (c->has_pending.load(std::memory_order_relaxed)) {
+          if (rma_ && c->phase == LfPhase::OPEN) {  // grants made since the last keys were sent
+            c->peer->grants.refresh(c->grants, c->grants_seen);
+            if (c->keyed < c->grants.size()) {
+              std::lock_guard<FairMutex> lock(c->peer->mu);
+              err = sendGrantKeys(c, c->peer);
+            }
+          }
+          if (err == 0 && c->has_pending.load(std::memory_order_relaxed)) {
             std::lock_guard<FairMutex> lock(c->peer->mu);
             err = flushPending(c);
           }
@@ -1210,6 +1251,9 @@ void LfFabric::closeEp(LfConn* c) {
   fi_shutdown(c->ep, 0);
   fi_close(&c->ep->fid);
   c->ep = nullptr;
+  for (fid_mr* mr : c->grant_mrs) fi_close(&mr->fid);
+  c->grant_mrs.clear();
+  c->keyed = 0;
   if (c->cq_fd >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->cq_fd, nullptr);
   fi_close(&c->cq->fid);  // with the endpoint: no completion of its operations can come later
   c->cq = nullptr;
@@ -1520,7 +1564,7 @@ void LfFabric::onConnected(LfConn* c) {
       p->state.store(PeerState::HANDSHAKING);
       p->tx = c;
       sent = sendHello(c);
-      if (sent == 0 && rma_) sent = sendRmaKey(c);
+      if (sent == 0 && rma_) sent = sendGrantKeys(c, p);
     }
   }
   if (sent == 1) return fail(c, reason(FailReason::LOCAL_CLOSE));
@@ -1588,15 +1632,16 @@ void LfFabric::onRmaDone(LfConn* c, Slot* s) {
   c->free_rma.push_back(s);
 }
 
-// The peer's RMA_KEY frame (OPEN phase, once): from now on writes to it may go one-sided.
-bool LfFabric::onRmaKey(LfConn* c, const uint8_t* at, uint32_t len) {
+// A GRANT_KEY frame (OPEN phase): from now on writes into that region of the peer's arena may go one-sided.
+bool LfFabric::onGrantKey(LfConn* c, const uint8_t* at, uint32_t len) {
   frame::Header h = frame::decode(at);
-  if (h.length != kRmaKeyBytes || len != frame::kHeaderBytes + kRmaKeyBytes) return fail(c, reason(FailReason::BAD_TYPE)), false;
+  if (h.length != kGrantKeyBytes || len != frame::kHeaderBytes + kGrantKeyBytes) return fail(c, reason(FailReason::BAD_TYPE)), false;
+  RemoteRegion r;
+  std::memcpy(&r, at + frame::kHeaderBytes, sizeof r);
+  if (r.length == 0) return fail(c, reason(FailReason::BAD_TYPE)), false;
   LfPeer* p = c->peer;
   std::lock_guard<FairMutex> lock(p->mu);
-  std::memcpy(&p->rma_base, at + frame::kHeaderBytes, 8);
-  std::memcpy(&p->rma_key, at + frame::kHeaderBytes + 8, 8);
-  p->rma_ready = true;
+  p->regions.push_back(r);
   return true;
 }
 
@@ -1665,7 +1710,7 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (at[2] != frame::kVersion) return fail(c, reason(FailReason::BAD_VERSION)), false;
   const uint8_t type = at[3];
   const bool hello_time = c->phase == LfPhase::HELLO;
-  const bool rma_type = rma_ && (type == kFrameRmaKey || type == kFramePlaced || type == kFramePlacedImm);
+  const bool rma_type = rma_ && (type == kFrameGrantKey || type == kFramePlaced || type == kFramePlacedImm);
   if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM && !rma_type) || hello_time) {
     return fail(c, reason(FailReason::BAD_TYPE)), false;
   }
@@ -1678,7 +1723,7 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
     onHello(c, frame::decodeHello(at + frame::kHeaderBytes));
     return c->phase != LfPhase::DEAD;
   }
-  if (type == kFrameRmaKey) return onRmaKey(c, at, len);
+  if (type == kFrameGrantKey) return onGrantKey(c, at, len);
   const bool placed = type == kFramePlaced || type == kFramePlacedImm;
   if (!placed && h.length > opt_.max_frame_bytes) return fail(c, reason(FailReason::OVERSIZE)), false;
   if (len != frame::kHeaderBytes + (placed ? 0 : uint64_t(h.length))) return fail(c, reason(FailReason::TRUNCATED)), false;
@@ -1738,7 +1783,7 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
         p->tx = c;
         p->state.store(PeerState::CONNECTED);
         err = sendHello(c);
-        if (err == 0 && rma_) err = sendRmaKey(c);
+        if (err == 0 && rma_) err = sendGrantKeys(c, p);
       }
     }
     if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));

@@ -2,7 +2,8 @@
 // SstMember, RdmcNode and Group.join) or for a whole process tree by the environment:
 //
 //   SQUALL_FABRIC=libfabric            every member created without a `fabric` option uses libfabric
-//   SQUALL_FABRIC_PROVIDER=tcp         its provider (default 'tcp'; 'verbs' on RDMA hardware)
+//   SQUALL_FABRIC_PROVIDER=tcp         its provider (default 'tcp'; 'verbs' on RDMA hardware, 'shm' on one
+//                                      machine; a '+msg' or '+rma' suffix picks the mode, docs/rdma.md)
 //
 // The environment is read here and nowhere else, when a member is created (so child processes of the test
 // harness and the benchmarks, which inherit it, follow their parent). Members of one group must all use the

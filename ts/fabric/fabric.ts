@@ -53,15 +53,18 @@ export interface FabricOptions {
   handshakeTimeoutMs?: number;
   /**
    * Which native backend moves the bytes (NativeFabric only). 'tcp' (default): kernel sockets.
-   * 'libfabric': libfabric connected endpoints of `provider` (docs/rdma.md); needs an addon built with
-   * libfabric's headers (Debian: libfabric-dev), else NativeFabric.create throws NativeUnavailableError.
+   * 'libfabric': libfabric endpoints of `provider` (docs/rdma.md); needs an addon built with libfabric's
+   * headers (Debian: libfabric-dev), else NativeFabric.create throws NativeUnavailableError.
    * Both backends have the same semantics; members of one group must all use the same backend and provider.
    */
   backend?: 'tcp' | 'libfabric';
   /**
-   * libfabric provider for backend 'libfabric': 'tcp' (default), or 'verbs' on RDMA hardware ('sockets' fails
-   * with 3 or more members; docs/rdma.md).
-   * It must offer connected endpoints (FI_EP_MSG): check with `fi_info -p <provider> -t FI_EP_MSG`.
+   * libfabric provider for backend 'libfabric': 'verbs' on RDMA hardware, 'tcp' (default), 'shm' (one
+   * machine); 'sockets' fails with 3 or more members (docs/rdma.md). The name alone picks the first mode
+   * the provider offers: one-sided writes on connected endpoints ('rma'), else messages on connected
+   * endpoints ('msg'), else messages on reliable-datagram endpoints ('rdm', shm). 'P+msg' asks for
+   * messages, 'P+rma' requires one-sided writes. NativeFabric.mode says which it got; check a provider with
+   * `fi_info -p <provider> -v`.
    */
   provider?: string;
 }
