@@ -205,10 +205,16 @@ if (!built) {
 
 if (built && usable('tcp+rma')) {
   const provider = 'tcp+rma';
-  /** Connects a → b and waits until each side has the other's RMA key (the frame after the HELLO). */
-  async function rmaPair(a: Member, b: Member, grants: Parameters<typeof connectPair>[2]): Promise<void> {
-    await connectPair(a, b, grants);
-    await sleep(50);
+  /** Runs `body` on members 1 and 2 in RMA mode, connected with `grants` (b's to a) and past the exchange
+   *  of grant keys that follows the HELLOs; closes both. */
+  async function withRmaPair(grants: Parameters<typeof connectPair>[2], body: (a: Member, b: Member) => Promise<void>, arenaBytes = 8 * MiB): Promise<void> {
+    const a = new Member(1, { backend: 'libfabric', provider, arenaBytes });
+    const b = new Member(2, { backend: 'libfabric', provider, arenaBytes });
+    try {
+      await connectPair(a, b, grants);
+      await sleep(50);
+      await body(a, b);
+    } finally { a.close(); b.close(); }
   }
 
   /** Fills [at, at+length) of a's arena with a pattern, writes it to b (with imm unless null), and returns
@@ -224,22 +230,16 @@ if (built && usable('tcp+rma')) {
     Buffer.compare(a.arena.u8.subarray(at, at + length), b.arena.u8.subarray(at, at + length)) === 0;
 
   test('[tcp+rma] a 4 MiB writeImm of whole pages is one fi_writedata: no frame at all; completion and bytes as sent', async () => {
-    const a = new Member(1, { backend: 'libfabric', provider });
-    const b = new Member(2, { backend: 'libfabric', provider });
-    try {
-      await rmaPair(a, b, [dataGrant(D, 4 * MiB, 1)]);
+    await withRmaPair([dataGrant(D, 4 * MiB, 1)], async (a, b) => {
       assert.equal(sendPattern(a, D, 4 * MiB, 0xfedcba98), { frames: 0, rmaWrites: 1 });
       await until([a, b], () => b.has(K.WRITE_IMM, 1, 0xfedcba98, 1), 'the completion', 15000);
       assert.equal(b.seen[1][0], { kind: K.WRITE_IMM, peer: 1, imm: 0xfedcba98, offset: D, length: 4 * MiB });
       assert.ok(sameBytes(a, b, D, 4 * MiB), 'identical bytes');
-    } finally { a.close(); b.close(); }
+    });
   });
 
   test('[tcp+rma] ranges that are not whole pages, or a writeImm over 8 MiB: fi_write and one PLACED note; completion names the whole range', async () => {
-    const a = new Member(1, { backend: 'libfabric', provider, arenaBytes: 40 * MiB });
-    const b = new Member(2, { backend: 'libfabric', provider, arenaBytes: 40 * MiB });
-    try {
-      await rmaPair(a, b, [dataGrant(D, 33 * MiB, 1)]);
+    await withRmaPair([dataGrant(D, 33 * MiB, 1)], async (a, b) => {
       const cases = [
         { at: D + 100, length: 65536, rmaWrites: 1 },         // offset inside a page
         { at: D + MiB, length: 65536 + 8, rmaWrites: 1 },     // length not whole pages (an RDMC message's last block)
@@ -252,28 +252,22 @@ if (built && usable('tcp+rma')) {
         assert.equal(b.seen[1][i], { kind: K.WRITE_IMM, peer: 1, imm: 100 + i, offset: c.at, length: c.length });
         assert.ok(sameBytes(a, b, c.at, c.length), `identical bytes, case ${i}`);
       }
-    } finally { a.close(); b.close(); }
+    }, 40 * MiB);
   });
 
   test('[tcp+rma] a 20 MiB plain write of whole pages: three fi_writedata (8 + 8 + 4 MiB), no frame; then a writeImm completes after it', async () => {
-    const a = new Member(1, { backend: 'libfabric', provider, arenaBytes: 32 * MiB });
-    const b = new Member(2, { backend: 'libfabric', provider, arenaBytes: 32 * MiB });
-    try {
-      await rmaPair(a, b, [dataGrant(D, 24 * MiB, 1)]);
+    await withRmaPair([dataGrant(D, 24 * MiB, 1)], async (a, b) => {
       assert.equal(sendPattern(a, D, 20 * MiB, null), { frames: 0, rmaWrites: 3 });
       assert.equal(sendPattern(a, D + 20 * MiB, 4096, 5), { frames: 0, rmaWrites: 1 });
       await until([a, b], () => b.has(K.WRITE_IMM, 1, 5, 1), 'the completion', 15000);
       assert.ok(sameBytes(a, b, D, 20 * MiB + 4096), 'the plain write landed before the later write-with-immediate was reported');
       assert.is(b.seen[1].length, 1, 'a plain write reports no completion');
-    } finally { a.close(); b.close(); }
+    }, 32 * MiB);
   });
 
   test('[tcp+rma] data before control: a counter written after a 64 KiB RMA block never runs ahead of it', async () => {
-    const a = new Member(1, { backend: 'libfabric', provider });
-    const b = new Member(2, { backend: 'libfabric', provider });
     const block = D + 65536;
-    try {
-      await rmaPair(a, b, [controlGrant(D, 64, 0), dataGrant(block, 65536, 0)]);
+    await withRmaPair([controlGrant(D, 64, 0), dataGrant(block, 65536, 0)], async (a, b) => {
       let ahead = 0;
       for (let v = 1; v <= 250; v++) {
         a.arena.u8.fill(v, block, block + 65536);
@@ -287,14 +281,11 @@ if (built && usable('tcp+rma')) {
       await until([a, b], () => b.arena.i64[D >> 3] === 250n, 'the last counter');
       assert.is(b.arena.u8[block + 65535], 250);
       assert.is(ahead, 0);
-    } finally { a.close(); b.close(); }
+    });
   });
 
   test('[tcp+rma] grants are registered one by one: a large write outside them goes as a message and is refused before it lands; a grant made later gets its key', async () => {
-    const a = new Member(1, { backend: 'libfabric', provider });
-    const b = new Member(2, { backend: 'libfabric', provider });
-    try {
-      await rmaPair(a, b, [dataGrant(D, 64 * 1024, 1)]);
+    await withRmaPair([dataGrant(D, 64 * 1024, 1)], async (a, b) => {
       // A grant b makes after the connection is up: its key follows, and writes into it go one-sided.
       b.fabric.grant(1, dataGrant(D + MiB, 64 * 1024, 1));
       await sleep(50);
@@ -305,7 +296,7 @@ if (built && usable('tcp+rma')) {
       assert.equal(sendPattern(a, D + 32 * 1024, 65536, null), { frames: 1, rmaWrites: 0 }, 'outside: a message');
       await until([a, b], () => b.has(K.PEER_FAILED, 1, R.OUT_OF_GRANT) && a.has(K.PEER_FAILED, 2), 'both sides to fail');
       assert.is(b.arena.u8[D + 64 * 1024], 0, 'nothing landed past the grant');
-    } finally { a.close(); b.close(); }
+    });
   });
 
   test('[tcp+rma] an RMA member and a message-mode member do not mix: the connection fails', async () => {

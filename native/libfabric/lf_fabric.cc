@@ -118,6 +118,13 @@ Placed placedFrom(uint64_t data) {
                 uint32_t(data >> 32)};
 }
 
+// Closes a libfabric object if open, and forgets it.
+template <typename T>
+void closeFid(T*& object) {
+  if (object) fi_close(&object->fid);
+  object = nullptr;
+}
+
 // SQUALL_LF_DEBUG=1 prints libfabric calls that failed (stderr).
 bool debugOn() {
   static const bool on = std::getenv("SQUALL_LF_DEBUG") != nullptr;
@@ -991,18 +998,13 @@ void LfFabric::close() {
     p->tx = nullptr;
   }
   for (auto& c : conns_) closeEp(c.get());
-  if (pep_) fi_close(&pep_->fid);
-  pep_ = nullptr;
+  closeFid(pep_);
   if (side_listen_ >= 0) ::close(side_listen_);
   side_listen_ = -1;
-  if (rdm_ep_) fi_close(&rdm_ep_->fid);
-  if (av_) fi_close(&av_->fid);
-  if (cq_) fi_close(&cq_->fid);
-  if (pool_mr_) fi_close(&pool_mr_->fid);
-  rdm_ep_ = nullptr;
-  av_ = nullptr;
-  cq_ = nullptr;
-  pool_mr_ = nullptr;
+  closeFid(rdm_ep_);
+  closeFid(av_);
+  closeFid(cq_);
+  closeFid(pool_mr_);
   for (auto* list : {&conns_, &dead_}) {
     for (auto& c : *list) {
       if (c->mr) fi_close(&c->mr->fid);
@@ -1014,14 +1016,10 @@ void LfFabric::close() {
     for (Command& c : commands_) if (c.dest) lf::api().freeinfo(c.dest);
     commands_.clear();
   }
-  if (arena_mr_) fi_close(&arena_mr_->fid);
-  arena_mr_ = nullptr;
-  if (eq_) fi_close(&eq_->fid);
-  if (domain_) fi_close(&domain_->fid);
-  if (fabric_) fi_close(&fabric_->fid);
-  eq_ = nullptr;
-  domain_ = nullptr;
-  fabric_ = nullptr;
+  closeFid(arena_mr_);
+  closeFid(eq_);
+  closeFid(domain_);
+  closeFid(fabric_);
   conns_.clear();
   dead_.clear();
   if (hints_) lf::api().freeinfo(hints_);

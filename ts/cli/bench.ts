@@ -35,7 +35,8 @@ const USAGE = `usage:
       resolved, the state restored) and mbytesPerSec, medians over --runs (default 3) fresh groups.
       Defaults: 3 members, 100MiB. A list (--state 1MiB,10MiB,100MiB) writes DIR/join.csv and DIR/join.svg.
   every benchmark also takes --fabric tcp|libfabric [--provider P]: the members' native backend (default
-      SQUALL_FABRIC, else tcp; libfabric's provider defaults to tcp, 'verbs' on RDMA hardware; docs/rdma.md)
+      SQUALL_FABRIC, else tcp). libfabric's provider defaults to tcp; 'verbs' on RDMA hardware, 'shm' on one
+      machine; P+msg for messages instead of one-sided writes. Results name the mode (docs/rdma.md).
 `;
 
 export async function run(argv: string[]): Promise<void> {
