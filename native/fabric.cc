@@ -149,13 +149,7 @@ int Fabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
   for (uint32_t i = 0; i < count; i++) {
     if (!arena_.contains(uint64_t(ranges[2 * i]), uint64_t(ranges[2 * i + 1]))) return BAD_RANGE;
   }
-  if (alt_) {
-    for (uint32_t i = 0; i < count; i++) {
-      int r = alt_->write(peer, uint64_t(ranges[2 * i]), uint64_t(ranges[2 * i + 1]), false, 0);
-      if (r != OK) return r;
-    }
-    return OK;
-  }
+  if (alt_) return alt_->writeBatch(peer, ranges, count);
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
   std::lock_guard<FairMutex> lock(p->mu);

@@ -66,6 +66,7 @@ class Backend {
   virtual int connect(uint32_t peer, const char* host, int port) = 0;
   virtual int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) = 0;
   virtual int writeAll(uint64_t offset, uint64_t length) = 0;
+  virtual int writeBatch(uint32_t peer, const double* ranges, uint32_t count) = 0;  // ranges checked
   virtual int disconnect(uint32_t peer) = 0;
   virtual void close() = 0;
   virtual void setLayoutTag(uint32_t tag) = 0;

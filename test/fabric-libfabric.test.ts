@@ -147,6 +147,31 @@ if (!built) {
       } finally { a.close(); b.close(); }
     });
 
+    test(`[${provider}] writeBatch: small ranges share one send; a large one between them keeps its place`, async () => {
+      const a = new Member(1, { backend: 'libfabric', provider });
+      const b = new Member(2, { backend: 'libfabric', provider });
+      const counter = D + 512 * 1024;
+      try {
+        await connectPair(a, b, [dataGrant(D, 256 * 1024), controlGrant(counter, 64)]);
+        await sleep(50);  // rma mode: past the grant keys
+        a.arena.u8.fill(7, D, D + 2048);
+        Atomics.store(a.arena.i64, counter >> 3, 42n);
+        const before = a.fabric.stats();
+        assert.is(a.fabric.writeBatch(2, new Float64Array([D, 1024, D + 1024, 1024, counter, 8]), 3), WriteStatus.Ok);
+        const after = a.fabric.stats();
+        assert.is(after.framesOut - before.framesOut, 3);
+        assert.is(after.sendCalls - before.sendCalls, 1, 'three frames, one send');
+        await until([a, b], () => Atomics.load(b.arena.i64, counter >> 3) === 42n, 'the counter');
+        assert.ok(b.arena.u8.subarray(D, D + 2048).every((x) => x === 7), 'the data before it');
+        // 64 KiB between them: one-sided in rma mode, a message of its own otherwise; the counter still lands last.
+        a.arena.u8.fill(9, D + 65536, D + 131072);
+        Atomics.store(a.arena.i64, counter >> 3, 43n);
+        assert.is(a.fabric.writeBatch(2, new Float64Array([D, 1024, D + 65536, 65536, counter, 8]), 3), WriteStatus.Ok);
+        await until([a, b], () => Atomics.load(b.arena.i64, counter >> 3) === 43n, 'the second counter');
+        assert.ok(b.arena.u8.subarray(D + 65536, D + 131072).every((x) => x === 9), 'the block landed before the counter');
+      } finally { a.close(); b.close(); }
+    });
+
     test(`[${provider}] a write outside the grant fails the sender's connection, arena untouched`, async () => {
       const a = new Member(1, { backend: 'libfabric', provider });
       const b = new Member(2, { backend: 'libfabric', provider });

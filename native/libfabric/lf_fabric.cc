@@ -276,6 +276,7 @@ class LfFabric final : public Backend {
   int connect(uint32_t peer, const char* host, int port) override;
   int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) override;
   int writeAll(uint64_t offset, uint64_t length) override;
+  int writeBatch(uint32_t peer, const double* ranges, uint32_t count) override;
   int disconnect(uint32_t peer) override;
   void close() override;
   void setLayoutTag(uint32_t tag) override { layout_tag_.store(tag, std::memory_order_relaxed); }
@@ -300,7 +301,10 @@ class LfFabric final : public Backend {
   int openRdm(fi_info* info);
   void post(const Command& c);
   void kick();
+  int sendable(const LfPeer* p) const;
+  const RemoteRegion* oneSided(const LfPeer* p, uint64_t offset, uint64_t length, bool with_imm) const;
   int sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendWriteLocked(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload = true);
   int sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total);
   int sendHello(LfConn* c);
@@ -331,7 +335,8 @@ class LfFabric final : public Backend {
   void onRemoteWrite(LfConn* c, Slot* s, uint64_t data);
   bool applyRemoteWrite(LfConn* c, uint64_t data);  // false: failed, or holding
   bool onGrantKey(LfConn* c, const uint8_t* at, uint32_t len);
-  bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
+  bool applyMessage(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
+  bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);    // false: failed, or holding
   bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
   void onHello(LfConn* c, const frame::Hello& h);
   void drainBacklog(LfConn* c);
@@ -764,19 +769,71 @@ int LfFabric::writeAll(uint64_t offset, uint64_t length) {
   return queued;
 }
 
+// Under p's mutex: OK when writes to p can go now, else the status to return.
+int LfFabric::sendable(const LfPeer* p) const {
+  const PeerState s = p->state.load(std::memory_order_relaxed);
+  if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+  return OK;
+}
+
+// Under p's mutex, RMA mode: the region of p's arena this write may go one-sided into, or null. Only a
+// write of kRmaMinBytes or more inside one region p keyed for us (a write outside them goes as a message,
+// which p checks before a byte lands, and refuses), with nothing waiting in the send queue (which a
+// one-sided write would overtake) and a write context free per chunk.
+const RemoteRegion* LfFabric::oneSided(const LfPeer* p, uint64_t offset, uint64_t length, bool with_imm) const {
+  if (!rma_ || length < kRmaMinBytes || length > UINT32_MAX || !p->tx->pending.empty()) return nullptr;
+  const RemoteRegion* region = p->regionFor(offset, length);
+  if (!region) return nullptr;
+  const uint64_t chunk = data_ && describable(offset, length, with_imm) ? kDataMaxBytes : kRmaChunkBytes;
+  return p->tx->free_rma.size() >= (length + chunk - 1) / chunk ? region : nullptr;
+}
+
 int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
   std::lock_guard<FairMutex> lock(p->mu);
-  PeerState s = p->state.load(std::memory_order_relaxed);
-  if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
-  // RMA only once the peer's key is known and nothing waits in the pending queue (which a one-sided write
-  // would overtake); otherwise, and for small writes, the message path below.
-  // A write outside the regions the peer keyed for us goes as a message, which the peer checks before
-  // a byte lands (and refuses: OUT_OF_GRANT).
-  const RemoteRegion* region = rma_ && length >= kRmaMinBytes && length <= UINT32_MAX ? p->regionFor(offset, length) : nullptr;
-  if (region && p->tx->pending.empty()) {
-    const uint64_t chunk = data_ && describable(offset, length, with_imm) ? kDataMaxBytes : kRmaChunkBytes;
-    if (p->tx->free_rma.size() >= (length + chunk - 1) / chunk) return sendRma(p, *region, offset, length, with_imm, imm) == 0 ? OK : FAILED;
+  if (int s = sendable(p)) return s;
+  return sendWriteLocked(p, offset, length, with_imm, imm);
+}
+
+// Runs of writes that travel as messages share one message: their frames back to back in one send slot
+// (applyMessage takes them apart). A write that goes one-sided, or does not fit what the slot has left, is
+// sent on its own after the run before it, so the batch keeps its order.
+int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
+  LfPeer* p = peerFor(peer, false);
+  if (!p) return NOT_CONNECTED;
+  std::lock_guard<FairMutex> lock(p->mu);
+  if (int s = sendable(p)) return s;
+  thread_local std::vector<uint8_t> run;
+  run.clear();
+  uint32_t frames = 0;
+  auto flush = [&]() {
+    if (run.empty()) return 0;
+    Stats::add(stats_.frames_out, frames);
+    const int r = sendCopy(p->tx, run.data(), uint32_t(run.size()));
+    run.clear();
+    frames = 0;
+    return r;
+  };
+  const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
+  for (uint32_t i = 0; i < count; i++) {
+    const uint64_t offset = uint64_t(ranges[2 * i]), length = uint64_t(ranges[2 * i + 1]);
+    const uint64_t bytes = frame::kHeaderBytes + length;
+    if (length > max || oneSided(p, offset, length, false)) {
+      if (flush() != 0 || sendWriteLocked(p, offset, length, false, 0) != OK) return FAILED;
+      continue;
+    }
+    if (run.size() + bytes > kSlotBytes && flush() != 0) return FAILED;
+    const size_t at = run.size();
+    run.resize(at + bytes);
+    frame::encode(&run[at], frame::WRITE, offset, uint32_t(length), 0);
+    snapshot(&run[at + frame::kHeaderBytes], arena_.base + offset, length);
+    frames++;
   }
+  return flush() == 0 ? OK : FAILED;
+}
+
+// Under p's mutex, p connected.
+int LfFabric::sendWriteLocked(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  if (const RemoteRegion* region = oneSided(p, offset, length, with_imm)) return sendRma(p, *region, offset, length, with_imm, imm) == 0 ? OK : FAILED;
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
   do {
@@ -1649,7 +1706,7 @@ void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
     c->backlog.push_back(Arrival{s, len, false, 0});
     return;
   }
-  applyFrame(c, s->buf, len);
+  applyMessage(c, s->buf, len);
   repost(c, s);
 }
 
@@ -1691,12 +1748,25 @@ void LfFabric::drainBacklog(LfConn* c) {
     const Arrival a = c->backlog.front();
     c->backlog.pop_front();
     if (a.remote_write) applyRemoteWrite(c, a.data);
-    else applyFrame(c, a.slot->buf, a.len);
+    else applyMessage(c, a.slot->buf, a.len);
     if (a.slot) repost(c, a.slot);
   }
 }
 
-// The receiver rules of connection.cc, for a frame that arrived whole in one message.
+// A message is one frame, or (writeBatch) several WRITE frames back to back. Those never hold: only a
+// completion can, so the frames before the last are applied here one by one.
+bool LfFabric::applyMessage(LfConn* c, const uint8_t* at, uint32_t len) {
+  while (len > frame::kHeaderBytes && at[3] == frame::WRITE) {
+    const uint64_t one = frame::kHeaderBytes + uint64_t(frame::decode(at).length);
+    if (one >= len) break;
+    if (!applyFrame(c, at, uint32_t(one))) return false;
+    at += one;
+    len -= uint32_t(one);
+  }
+  return applyFrame(c, at, len);
+}
+
+// The receiver rules of connection.cc, for a frame that arrived whole.
 bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (len < 4) {
     fail(c, reason(FailReason::TRUNCATED));
