@@ -8,6 +8,7 @@
 // commands of the new views — has the same keys, bytes and CRC.
 
 import { test } from 'uvu';
+import { crashTest } from './support/crash.js';
 import * as assert from 'uvu/assert';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
 import { startCli } from './support/cli-runs.js';
@@ -94,7 +95,7 @@ test('three members join at once under load; each receives the state', async () 
   await joinUnderLoad({ joiners: [3, 4, 5], stateMiB: 10, count: 2000, ratePerSec: 1000 });
 });
 
-test('a member fails while another joins: one change removes it and takes the joiner, or two do; the state arrives', async () => {
+crashTest('a member fails while another joins: one change removes it and takes the joiner, or two do; the state arrives', async () => {
   // Killed 100 ms after the joiner's process starts, the failure usually lands first and the leader folds
   // both into one change; at 250 ms the join is usually committed first. Either way the checks hold.
   for (const killAfterMs of [100, 250]) {
@@ -120,7 +121,7 @@ test('a member fails while another joins: one change removes it and takes the jo
   }
 });
 
-test('a joiner killed while it receives 100 MB: the others remove it and go on, with no error and their stores intact', async () => {
+crashTest('a joiner killed while it receives 100 MB: the others remove it and go on, with no error and their stores intact', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, types: { kv: 'KeyValueStore' }, subgroups: { log: LOG, kv: { shards: 1, members: { min: 2, max: 9 } } } });
   try {
     const old = [...cluster.members];

@@ -4,6 +4,7 @@
 // through RDMC share one order; idle senders' nulls keep others moving; a slow receiver holds the window.
 
 import { test } from 'uvu';
+import { crashTest } from './support/crash.js';
 import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/group/config.js';
@@ -152,7 +153,7 @@ test('TicketBook: two members book the same ticket at the same moment; one calle
   }
 });
 
-test('partition safety: a member left with a minority of its view stops with PartitionedError; a majority does not', async () => {
+crashTest('partition safety: a member left with a minority of its view stops with PartitionedError; a majority does not', async () => {
   const subgroups = { log: { shards: 1, members: { min: 3, max: 3 }, maxSmcPayload: 1024, maxMessageBytes: 1024 } };
   const three = await GroupCluster.start({ ...CALM, members: 3, subgroups });
   try {

@@ -2,6 +2,7 @@
 // Every receiver's bytes are checked against the sender's sha256.
 
 import { test } from 'uvu';
+import { crashTest } from './support/crash.js';
 import * as assert from 'uvu/assert';
 import { RdmcCluster, type RdmcClusterMember } from '../ts/harness/cluster.js';
 import type { RdmcHarnessEvent } from '../ts/harness/rdmc-process.js';
@@ -51,7 +52,7 @@ for (const algorithm of ['sequential', 'chain', 'tree'] as const) {
   });
 }
 
-test('rdmc: a receiver killed mid-transfer makes the transfer fail at the others with a clear error, never a hang', async () => {
+crashTest('rdmc: a receiver killed mid-transfer makes the transfer fail at the others with a clear error, never a hang', async () => {
   const cluster = await RdmcCluster.start({ members: 4, groups: [{ id: 1, members: [0, 1, 2, 3], maxMessageBytes: 64 * MiB, blockBytes: 64 * 1024 }] });
   try {
     const [sender, a, victim, b] = cluster.members as [RdmcClusterMember, RdmcClusterMember, RdmcClusterMember, RdmcClusterMember];

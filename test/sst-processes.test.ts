@@ -1,6 +1,7 @@
 // The SST across real processes on loopback: native fabric, predicate workers, WebAssembly kernels.
 
 import { test } from 'uvu';
+import { crashTest } from './support/crash.js';
 import * as assert from 'uvu/assert';
 import { SstCluster, type SstClusterMember as ClusterMember } from '../ts/harness/cluster.js';
 import type { HarnessEvent } from '../ts/harness/sst-process.js';
@@ -52,7 +53,7 @@ async function detectionMs(cluster: SstCluster, survivor: ClusterMember, victim:
   return e.atMs - since;
 }
 
-test('sst: SIGKILL of one member of 3 — the survivors suspect it within the timeout and keep working', async () => {
+crashTest('sst: SIGKILL of one member of 3 — the survivors suspect it within the timeout and keep working', async () => {
   const suspicionTimeoutMs = 100;
   const cluster = await SstCluster.start({ members: 3, columns, heartbeatIntervalMs: 10, suspicionTimeoutMs });
   try {
@@ -80,7 +81,7 @@ test('sst: SIGKILL of one member of 3 — the survivors suspect it within the ti
   }
 });
 
-test('sst: a member frozen with SIGSTOP is suspected from its stalled heartbeat, not before the timeout', async () => {
+crashTest('sst: a member frozen with SIGSTOP is suspected from its stalled heartbeat, not before the timeout', async () => {
   const suspicionTimeoutMs = 300;
   const cluster = await SstCluster.start({ members: 3, columns, heartbeatIntervalMs: 10, suspicionTimeoutMs });
   try {

@@ -7,6 +7,7 @@
 // survivors' sequence; and every survivor installed the same new view.
 
 import { test } from 'uvu';
+import { crashTest } from './support/crash.js';
 import * as assert from 'uvu/assert';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
 import { bySender, isPrefix, LOG, SIZES, sleep, TIMING, type Report } from './support/membership.js';
@@ -97,19 +98,19 @@ async function scenario(s: Scenario): Promise<void> {
   }
 }
 
-test('SIGKILL of one member of 3 under load: the two install view 1 and go on', async () => {
+crashTest('SIGKILL of one member of 3 under load: the two install view 1 and go on', async () => {
   await scenario({ members: 3, kill: [2], count: 3000, ratePerSec: 3000 });
 });
 
-test('SIGKILL of two members of 5 under load: the three go on', async () => {
+crashTest('SIGKILL of two members of 5 under load: the three go on', async () => {
   await scenario({ members: 5, kill: [3, 4], count: 2000, ratePerSec: 2000 });
 });
 
-test('the leader killed: the next-ranked member leads the change', async () => {
+crashTest('the leader killed: the next-ranked member leads the change', async () => {
   await scenario({ members: 3, kill: [0], count: 3000, ratePerSec: 3000 });
 });
 
-test('the leader killed during a view change: the next leader adopts and finishes it', async () => {
+crashTest('the leader killed during a view change: the next leader adopts and finishes it', async () => {
   await scenario({ members: 5, kill: [4], thenKill: { members: [0], onDetectAt: 1 }, count: 2000, ratePerSec: 2000 });
 });
 
@@ -153,7 +154,7 @@ test('a busy event loop is not a failure: a member whose main thread is blocked 
   });
 });
 
-test('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops', async () => {
+crashTest('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops', async () => {
   await threeUnderLoad({ count: 1500, ratePerSec: 1500, after: 300 }, async (cluster, [m0, m1, m2], sends) => {
     m2.process.kill('SIGSTOP');
     for (const m of [m0, m1]) {

@@ -151,12 +151,14 @@ struct Slot {
 
 // What arrived on a connection and waits to be applied behind a held completion: a frame in a receive slot,
 // or a one-sided write described by its remote CQ data (slot: the receive it consumed, if the provider
-// needs one for remote CQ data, FI_RX_CQ_DATA; else none).
+// needs one for remote CQ data, FI_RX_CQ_DATA; else none). A frame in a slot of the RDM pool is copied out
+// and the slot reposted at once: the pool serves every peer, and one held peer must not drain it.
 struct Arrival {
   Slot* slot;
   uint32_t len;
   bool remote_write;
   uint64_t data;
+  std::vector<uint8_t> copy;  // the frame, when it came in a pool slot
 };
 
 // How writes travel (chosen in start() from the provider's name and what it offers; docs/rdma.md):
@@ -1703,7 +1705,12 @@ bool LfFabric::onGrantKey(LfConn* c, const uint8_t* at, uint32_t len) {
 void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
   Stats::bump(stats_.bytes_in, len);
   if (c->holding || !c->backlog.empty()) {
-    c->backlog.push_back(Arrival{s, len, false, 0});
+    if (s->pooled) {
+      c->backlog.push_back(Arrival{nullptr, len, false, 0, std::vector<uint8_t>(s->buf, s->buf + len)});
+      repostPool(s);
+    } else {
+      c->backlog.push_back(Arrival{s, len, false, 0, {}});
+    }
     return;
   }
   applyMessage(c, s->buf, len);
@@ -1713,7 +1720,7 @@ void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
 // The peer's fi_writedata landed (s: the receive it consumed, FI_RX_CQ_DATA providers only).
 void LfFabric::onRemoteWrite(LfConn* c, Slot* s, uint64_t data) {
   if (c->holding || !c->backlog.empty()) {
-    c->backlog.push_back(Arrival{s, 0, true, data});
+    c->backlog.push_back(Arrival{s, 0, true, data, {}});
     return;
   }
   applyRemoteWrite(c, data);
@@ -1745,10 +1752,10 @@ void LfFabric::drainBacklog(LfConn* c) {
     dirty_ |= 1u << c->held_ring;
   }
   while (!c->backlog.empty() && !c->holding && c->phase != LfPhase::DEAD) {
-    const Arrival a = c->backlog.front();
+    const Arrival a = std::move(c->backlog.front());
     c->backlog.pop_front();
     if (a.remote_write) applyRemoteWrite(c, a.data);
-    else applyMessage(c, a.slot->buf, a.len);
+    else applyMessage(c, a.slot ? a.slot->buf : a.copy.data(), a.len);
     if (a.slot) repost(c, a.slot);
   }
 }
@@ -1894,7 +1901,6 @@ void LfFabric::fail(LfConn* c, uint32_t why) {
     closeEp(c);
   }
   c->holding = false;
-  for (const Arrival& a : c->backlog) if (a.slot && a.slot->pooled) repostPool(a.slot);
   c->backlog.clear();
   c->phase = LfPhase::DEAD;
   any_dead_ = true;
