@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstring>
 #include <deque>
+#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -66,20 +67,23 @@ constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // write fits one frame. Without it the completion would name only the last 64 KiB chunk.
 constexpr uint32_t kContinued = 1;
 
-// RMA mode (docs/rdma.md "Modes"). Each grant to a peer is registered on its own for remote writes, and its
-// range, key and remote address go to that peer in a GRANT_KEY frame (after the HELLO, and later for grants
-// made later). A write of at least kRmaMinBytes that falls inside one such region then goes straight from
-// the arena into the peer's arena -- the provider refuses any byte outside the region -- one of two ways:
-// - whole 4 KiB pages (offset and length), at most kDataMaxBytes for a write-with-immediate: fi_writedata,
-//   whose 64 bits of remote CQ data describe the write (describe() below). The receiver learns of it from
-//   the remote-write completion in the connection's own CQ, which names the connection.
-// - any other range: fi_write (chunks of at most kRmaChunkBytes), then on the same endpoint a header-only
-//   PLACED / PLACED_IMM frame naming the range (and the immediate).
-// Either way the provider orders what follows on the endpoint after the write (FI_ORDER_WAW / SAW, required
-// in the hints), so when the receiver's poller sees the completion or the note, the bytes are there; it
-// checks the grant, rings the doorbell and produces the WRITE_IMM completion as for a WRITE frame.
-// Smaller writes (control words, small slots) stay messages, applied with the 8-byte atomic stores of the
-// message path. These frame types exist only on this backend.
+// RMA mode (docs/rdma.md "Modes"). Each DATA grant to a peer is registered on its own for remote writes, and
+// its range, key and remote address go to that peer in a GRANT_KEY frame, before the HELLO (so both sides
+// know every region before the first write) and later for grants made later. Every write into such a
+// region then goes straight from the arena into the peer's arena -- the provider refuses any byte outside
+// the region -- and every write into it goes that way, whatever its size: a range that travelled one way
+// and then the other could have an older message applied over a newer one-sided write. CONTROL grants are
+// never keyed: their writes stay messages, applied with 8-byte atomic stores after the grant check.
+// - fi_writedata whose 64 bits of remote CQ data describe the write (describe*() below): every plain write
+//   (chunks of at most kRmaChunkBytes), and writes-with-immediate of whole 4 KiB pages up to kDataMaxBytes.
+//   The receiver learns of it from the remote-write completion in the connection's own CQ.
+// - any other write-with-immediate: fi_write (chunks of at most kRmaChunkBytes), then on the same endpoint
+//   a header-only PLACED_IMM frame naming the range and the immediate (PLACED without one: providers
+//   without remote CQ data).
+// Either way the provider orders what follows on the endpoint after the write (FI_ORDER_WAW / SAW / WAS,
+// required in the hints), so when the receiver's poller sees the completion or the note, the bytes are
+// there; it checks the grant, rings the doorbell and produces the WRITE_IMM completion as for a WRITE frame.
+// A one-sided write that cannot be posted at once waits in the connection's send queue, in order.
 constexpr uint8_t kFrameGrantKey = 0x41;   // payload: u64 offset, length, remote address of arena offset 0, key
 constexpr uint8_t kFramePlaced = 0x42;     // header only: [offset, offset+length) was written by RMA
 constexpr uint8_t kFramePlacedImm = 0x43;  // the same, then a WRITE_IMM completion with the immediate
@@ -87,12 +91,11 @@ constexpr uint32_t kGrantKeyBytes = 32;
 constexpr uint64_t kRmaMinBytes = 4096;
 constexpr uint64_t kRmaChunkBytes = 16ull << 20;
 constexpr uint32_t kRmaOps = 64;  // fi_write operations in flight per connection (+32 sends < tx size 256)
-constexpr uint64_t kArenaKey = 1;  // keys squall chooses (no FI_MR_PROV_KEY): the arena's, then a grant's each
 constexpr uint64_t kRmaOrder = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
 
-// The remote CQ data of an fi_writedata: [imm:32][has imm:1][first page:20][pages - 1:11]. wasm32 arenas
-// end at 4 GiB, so a page number fits 20 bits; 11 bits of length allow kDataMaxBytes per operation. The
-// immediate keeps all 32 bits, and the receiver needs nothing but this word and the connection.
+// The remote CQ data of an fi_writedata. With an immediate: [imm:32][1:1][first page:20][pages - 1:11] (wasm32
+// arenas end at 4 GiB, so a page number fits 20 bits; 11 bits of length allow kDataMaxBytes). Without:
+// [offset:32][0:1][length:31]. The receiver needs nothing but this word and the connection.
 constexpr uint64_t kPageBytes = 4096;
 constexpr uint64_t kDataMaxBytes = 2048 * kPageBytes;
 constexpr uint64_t kDataPages = 1ull << 20;
@@ -104,18 +107,19 @@ struct Placed {
   bool with_imm;
   uint32_t imm;
 };
-// Whether [offset, offset+length) can travel as fi_writedata (a write-with-immediate in one operation).
-bool describable(uint64_t offset, uint64_t length, bool with_imm) {
-  return length > 0 && offset % kPageBytes == 0 && length % kPageBytes == 0 && (offset + length) / kPageBytes <= kDataPages &&
-         (!with_imm || length <= kDataMaxBytes);
+// Whether a write-with-immediate of [offset, offset+length) can travel as one fi_writedata.
+bool describableImm(uint64_t offset, uint64_t length) {
+  return length > 0 && length <= kDataMaxBytes && offset % kPageBytes == 0 && length % kPageBytes == 0 &&
+         (offset + length) / kPageBytes <= kDataPages;
 }
-// One operation's word: a chunk of at most kDataMaxBytes, whole pages.
-uint64_t describe(uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  return uint64_t(imm) << 32 | (with_imm ? kDataHasImm : 0) | (offset / kPageBytes) << 11 | (length / kPageBytes - 1);
+uint64_t describeImm(uint64_t offset, uint64_t length, uint32_t imm) {
+  return uint64_t(imm) << 32 | kDataHasImm | (offset / kPageBytes) << 11 | (length / kPageBytes - 1);
 }
+// A plain write: any range in the arena (under 4 GiB), a chunk of at most kRmaChunkBytes.
+uint64_t describePlain(uint64_t offset, uint64_t length) { return offset << 32 | length; }
 Placed placedFrom(uint64_t data) {
-  return Placed{((data >> 11) & (kDataPages - 1)) * kPageBytes, ((data & 0x7ff) + 1) * kPageBytes, (data & kDataHasImm) != 0,
-                uint32_t(data >> 32)};
+  if (!(data & kDataHasImm)) return Placed{data >> 32, data & (kDataHasImm - 1), false, 0};
+  return Placed{((data >> 11) & (kDataPages - 1)) * kPageBytes, ((data & 0x7ff) + 1) * kPageBytes, true, uint32_t(data >> 32)};
 }
 
 // Closes a libfabric object if open, and forgets it.
@@ -197,9 +201,18 @@ struct LfPeer {
   }
 };
 
+// What waits in a connection's send queue, in order: a frame (header + payload snapshot), or in RMA mode a
+// one-sided write (bytes empty), read from the arena when it is posted (postRma).
 struct PendingFrame {
-  std::vector<uint8_t> bytes;  // header + payload snapshot
-  bool coalescible;
+  std::vector<uint8_t> bytes;
+  bool coalescible = false;
+  bool rma = false;
+  RemoteRegion region{};
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint64_t done = 0;  // bytes of it posted so far
+  bool with_imm = false;
+  uint32_t imm = 0;
 };
 
 struct LfConn {
@@ -249,6 +262,7 @@ struct LfConn {
   uint64_t grants_seen = 0;
   size_t keyed = 0;                // RMA mode: grants[0, keyed) are registered and their keys sent
   std::vector<fid_mr*> grant_mrs;  // RMA mode: those registrations, closed with the endpoint
+  std::vector<RemoteRegion> early_regions;  // RMA mode: GRANT_KEYs that came before the peer's HELLO
   // The chunks of a split write-with-immediate applied so far ([run_offset, run_end)); run_end == 0: none.
   uint64_t run_offset = 0;
   uint64_t run_end = 0;
@@ -304,14 +318,16 @@ class LfFabric final : public Backend {
   void post(const Command& c);
   void kick();
   int sendable(const LfPeer* p) const;
-  const RemoteRegion* oneSided(const LfPeer* p, uint64_t offset, uint64_t length, bool with_imm) const;
+  const RemoteRegion* regionOf(const LfPeer* p, uint64_t offset, uint64_t length) const;
+  int sendOneSided(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int postRma(LfConn* c, PendingFrame& op);
+  int failFromWriter(LfPeer* p, FailReason why);
   int sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int sendWriteLocked(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload = true);
   int sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total);
   int sendHello(LfConn* c);
   int sendGrantKeys(LfConn* c, LfPeer* p);
-  int sendRma(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int flushPending(LfConn* c);
 
   // poller thread
@@ -337,6 +353,8 @@ class LfFabric final : public Backend {
   void onRemoteWrite(LfConn* c, Slot* s, uint64_t data);
   bool applyRemoteWrite(LfConn* c, uint64_t data);  // false: failed, or holding
   bool onGrantKey(LfConn* c, const uint8_t* at, uint32_t len);
+  void adoptRegions(LfConn* c, LfPeer* p);
+  uint64_t nextKey() { return next_key_++ & key_mask_; }
   bool applyMessage(LfConn* c, const uint8_t* at, uint32_t len);  // false: failed, or holding
   bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);    // false: failed, or holding
   bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
@@ -404,14 +422,18 @@ class LfFabric final : public Backend {
   fid_mr* pool_mr_ = nullptr;
   void* pool_desc_ = nullptr;
   std::unique_ptr<Slot[]> pool_;
-  int side_listen_ = -1;  // under listen_mu_ until close
+  std::atomic<int> side_listen_{-1};  // set under listen_mu_, read by the poller
   std::unordered_map<fi_addr_t, LfConn*> by_addr_;  // poller only
   std::unordered_map<int, LfConn*> socks_;          // poller only: side-channel sockets
+  std::vector<Slot*> unposted_;                     // poller only: pool slots the provider would not take yet
   fid_mr* arena_mr_ = nullptr;  // RMA mode: the arena from DYNAMIC_BASE on, FI_WRITE | FI_REMOTE_WRITE
   void* arena_desc_ = nullptr;
   bool mr_virt_addr_ = false;  // remote addresses are virtual addresses (FI_MR_VIRT_ADDR), else MR offsets
   bool mr_prov_key_ = false;   // the provider picks keys (FI_MR_PROV_KEY)
-  uint64_t next_key_ = kArenaKey + 1;  // poller only
+  // Keys squall chooses (no FI_MR_PROV_KEY): from a random start, so a peer cannot guess another's; the
+  // arena's first, then one per grant. Under domain_mu_ until ready_, then poller only.
+  uint64_t next_key_ = 0;
+  uint64_t key_mask_ = ~0ull;
   int eq_fd_ = -1;
   std::mutex domain_mu_;
   std::atomic<bool> ready_{false};
@@ -553,7 +575,11 @@ int LfFabric::ensureDomain(fi_info* info) {
     // access one by one, sendGrantKeys).
     mr_virt_addr_ = (info->domain_attr->mr_mode & FI_MR_VIRT_ADDR) != 0;
     mr_prov_key_ = (info->domain_attr->mr_mode & FI_MR_PROV_KEY) != 0;
-    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE, 0, kArenaKey, 0,
+    const size_t key_bytes = info->domain_attr->mr_key_size;
+    key_mask_ = key_bytes >= 8 || key_bytes == 0 ? ~0ull : (1ull << (8 * key_bytes)) - 1;
+    std::random_device random;
+    next_key_ = (uint64_t(random()) << 32 | random()) & key_mask_;
+    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE, 0, nextKey(), 0,
                         &arena_mr_, nullptr), "fi_mr_reg(arena)");
     if (r != 0) {
       arena_mr_ = nullptr;
@@ -666,7 +692,7 @@ int LfFabric::listen(const char* host, int port) {
   socklen_t len;
   if (!parseAddress(host, port, &addr, &len)) return BAD_ADDRESS;
   std::lock_guard<std::mutex> lock(listen_mu_);
-  if (pep_ || side_listen_ >= 0) return ALREADY;
+  if (pep_ || side_listen_.load() >= 0) return ALREADY;
   if (rdm_) {  // the port is the side channel's: peers connect there to learn this fabric's endpoint name
     if (int s = ensureRdm()) return s;
     const int fd = listenTcp(&addr, len, false);
@@ -674,7 +700,7 @@ int LfFabric::listen(const char* host, int port) {
       last_errno_ = errno;
       return SYSTEM;
     }
-    side_listen_ = fd;
+    side_listen_.store(fd);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -778,16 +804,11 @@ int LfFabric::sendable(const LfPeer* p) const {
   return OK;
 }
 
-// Under p's mutex, RMA mode: the region of p's arena this write may go one-sided into, or null. Only a
-// write of kRmaMinBytes or more inside one region p keyed for us (a write outside them goes as a message,
-// which p checks before a byte lands, and refuses), with nothing waiting in the send queue (which a
-// one-sided write would overtake) and a write context free per chunk.
-const RemoteRegion* LfFabric::oneSided(const LfPeer* p, uint64_t offset, uint64_t length, bool with_imm) const {
-  if (!rma_ || length < kRmaMinBytes || length > UINT32_MAX || !p->tx->pending.empty()) return nullptr;
-  const RemoteRegion* region = p->regionFor(offset, length);
-  if (!region) return nullptr;
-  const uint64_t chunk = data_ && describable(offset, length, with_imm) ? kDataMaxBytes : kRmaChunkBytes;
-  return p->tx->free_rma.size() >= (length + chunk - 1) / chunk ? region : nullptr;
+// Under p's mutex: the region p keyed for us that holds this write (RMA mode), or null. A write with a region
+// goes one-sided, whatever its size; one without goes as a message, which p checks before a byte lands (and
+// refuses if it is outside p's grants).
+const RemoteRegion* LfFabric::regionOf(const LfPeer* p, uint64_t offset, uint64_t length) const {
+  return rma_ && length > 0 && length <= UINT32_MAX ? p->regionFor(offset, length) : nullptr;
 }
 
 int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
@@ -798,7 +819,7 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
 
 // Runs of writes that travel as messages share one message: their frames back to back in one send slot
 // (applyMessage takes them apart). A write that goes one-sided, or does not fit what the slot has left, is
-// sent on its own after the run before it, so the batch keeps its order.
+// sent (or queued) on its own after the run before it, so the batch keeps its order.
 int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
   LfPeer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
@@ -819,7 +840,7 @@ int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
   for (uint32_t i = 0; i < count; i++) {
     const uint64_t offset = uint64_t(ranges[2 * i]), length = uint64_t(ranges[2 * i + 1]);
     const uint64_t bytes = frame::kHeaderBytes + length;
-    if (length > max || oneSided(p, offset, length, false)) {
+    if (length > max || regionOf(p, offset, length)) {
       if (flush() != 0 || sendWriteLocked(p, offset, length, false, 0) != OK) return FAILED;
       continue;
     }
@@ -835,7 +856,7 @@ int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
 
 // Under p's mutex, p connected.
 int LfFabric::sendWriteLocked(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  if (const RemoteRegion* region = oneSided(p, offset, length, with_imm)) return sendRma(p, *region, offset, length, with_imm, imm) == 0 ? OK : FAILED;
+  if (const RemoteRegion* region = regionOf(p, offset, length)) return sendOneSided(p, *region, offset, length, with_imm, imm);
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
   do {
@@ -859,8 +880,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
     const bool coalescible = type == frame::WRITE && imm == 0;  // a chunk marked kContinued keeps its mark
     if (coalescible && !c->pending.empty()) {
       PendingFrame& newest = c->pending.back();
-      frame::Header h = frame::decode(newest.bytes.data());
-      if (newest.coalescible && h.offset == offset && h.length == length) {
+      if (newest.coalescible && frame::decode(newest.bytes.data()).offset == offset && frame::decode(newest.bytes.data()).length == length) {
         snapshot(newest.bytes.data() + frame::kHeaderBytes, src, length);
         Stats::add(stats_.frames_coalesced);
         return 0;
@@ -897,42 +917,81 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   return 0;
 }
 
-// Caller holds the peer's mutex, the peer's key is known and free_rma holds an op per chunk. A range of
-// whole pages goes as fi_writedata chunks that describe themselves (the last carries the immediate); any
-// other as fi_write chunks, then the PLACED note the provider delivers after them (FI_ORDER_SAW). The bytes
-// are read by the provider after this returns, not snapshotted: a range rewritten meanwhile lands with
-// newer bytes (what a later write would bring anyway).
-int LfFabric::sendRma(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+// Under p's mutex, p connected: a write into a region p keyed. Posted now when nothing waits before it in
+// the send queue, else (or when the provider or the write contexts run short) queued there behind what
+// waits, and posted in turn by flushPending: never ahead of an earlier write.
+int LfFabric::sendOneSided(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
   LfConn* c = p->tx;
-  const bool self_described = data_ && describable(offset, length, with_imm);
-  const uint64_t max = self_described ? kDataMaxBytes : kRmaChunkBytes;
-  for (uint64_t done = 0; done < length;) {
-    const uint64_t chunk = std::min(length - done, max);
-    const bool last = done + chunk == length;
+  PendingFrame op;
+  op.rma = true;
+  op.region = region;
+  op.offset = offset;
+  op.length = length;
+  op.with_imm = with_imm;
+  op.imm = imm;
+  if (c->pending.empty()) {
+    const int r = postRma(c, op);
+    if (r == 0) return OK;
+    if (r != -FI_EAGAIN) return failFromWriter(p, FailReason::IO_ERROR);
+  }
+  c->pending.push_back(std::move(op));
+  c->has_pending.store(true, std::memory_order_relaxed);
+  kick();
+  return OK;
+}
+
+// Under the peer's mutex: posts what is left of a one-sided write. Plain writes, and writes-with-immediate
+// of whole pages up to kDataMaxBytes, as fi_writedata whose remote CQ data describes each chunk (the last
+// carries the immediate); other writes-with-immediate as fi_write chunks, then the PLACED_IMM note the
+// provider delivers after them (FI_ORDER_SAW). 0 when all of it is posted; -FI_EAGAIN when the write
+// contexts, a send slot for the note or the provider ran short (op.done says how far it got); else an fi
+// error. The bytes are read by the provider after this returns, not snapshotted: a range rewritten
+// meanwhile lands with newer bytes (what a later write would bring anyway).
+int LfFabric::postRma(LfConn* c, PendingFrame& op) {
+  const bool self_described = data_ && (!op.with_imm || describableImm(op.offset, op.length));
+  while (op.done < op.length) {
+    if (c->free_rma.empty()) return -FI_EAGAIN;
+    const uint64_t chunk = std::min(op.length - op.done, kRmaChunkBytes);
+    const uint64_t at = op.offset + op.done;
     Slot* s = c->free_rma.back();
     s->gen = c->gen;
-    const uint64_t at = offset + done;
     void* from = arena_.base + at;
-    const uint64_t to = region.base + at;
-    ssize_t r;
-    const uint64_t give_up = monotonicNs() + 2000 * kMs;
-    // The queue holds at most kRmaOps writes and kSendSlots sends, fewer than the tx size the hints
-    // accept, so FI_EAGAIN is a provider's passing shortage: it progresses on its own (FI_PROGRESS_AUTO).
-    for (;;) {
-      r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, describe(at, chunk, last && with_imm, imm), 0, to, region.key, &s->ctx)
-                         : fi_write(c->ep, from, chunk, arena_desc_, 0, to, region.key, &s->ctx);
-      if (r != -FI_EAGAIN || monotonicNs() > give_up) break;
-      std::this_thread::yield();
-    }
-    if (check(int(r), self_described ? "fi_writedata" : "fi_write") != 0) return int(r);
+    const uint64_t to = op.region.base + at;
+    const uint64_t data = op.with_imm ? describeImm(at, chunk, op.imm) : describePlain(at, chunk);
+    const ssize_t r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, data, 0, to, op.region.key, &s->ctx)
+                                     : fi_write(c->ep, from, chunk, arena_desc_, 0, to, op.region.key, &s->ctx);
+    if (r == -FI_EAGAIN) return int(r);
+    if (check(int(r), "fi_write / fi_writedata") != 0) return int(r);
     c->free_rma.pop_back();
     Stats::add(stats_.send_calls);
     Stats::add(stats_.rma_writes);
     Stats::add(stats_.bytes_out, chunk);
-    done += chunk;
+    op.done += chunk;
   }
   if (self_described) return 0;
-  return sendFrame(c, with_imm ? kFramePlacedImm : kFramePlaced, offset, uint32_t(length), with_imm ? imm : 0, false);
+  // The note, right behind the chunks (this write stays first in the queue until it is posted).
+  if (c->free_send.empty()) return -FI_EAGAIN;
+  Slot* s = c->free_send.back();
+  frame::encode(s->buf, op.with_imm ? kFramePlacedImm : kFramePlaced, op.offset, uint32_t(op.length), op.with_imm ? op.imm : 0);
+  s->gen = c->gen;
+  const ssize_t r = fi_send(c->ep, s->buf, frame::kHeaderBytes, c->desc, c->addr, &s->ctx);
+  if (r != 0) return int(r);
+  c->free_send.pop_back();
+  Stats::add(stats_.frames_out);
+  Stats::add(stats_.send_calls);
+  Stats::add(stats_.bytes_out, frame::kHeaderBytes);
+  return 0;
+}
+
+// Under p's mutex, from a writer: a post failed after parts of a write may have gone. The connection fails
+// (the poller reports it); the caller is told FAILED.
+int LfFabric::failFromWriter(LfPeer* p, FailReason why) {
+  if (p->state.load() != PeerState::FAILED) {
+    p->state.store(PeerState::FAILED);
+    p->fail_reason = reason(why);
+  }
+  post(Command{Command::DISCONNECT, p->id, nullptr, {}, 0});
+  return FAILED;
 }
 
 // Caller holds the peer's mutex (or owns the connection alone). Sends a small prepared frame from a free
@@ -959,20 +1018,21 @@ int LfFabric::sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total) {
   return 0;
 }
 
-// RMA mode, under p's mutex, from the HELLO on: each grant to p not keyed yet is registered for remote
-// writes on its own, and its range, key and remote address sent in a GRANT_KEY frame. The peer then writes
-// one-sided into that range and nowhere else: the provider checks every write against the key and the
-// registration's bounds.
+// RMA mode, under p's mutex, before the HELLO and then for grants made later: each DATA grant to p not keyed
+// yet is registered for remote writes on its own, and its range, key and remote address sent in a
+// GRANT_KEY frame. The peer then writes one-sided into that range and nowhere else: the provider checks
+// every write against the key and the registration's bounds. CONTROL grants get no key (their writes stay
+// messages, applied with 8-byte atomic stores).
 int LfFabric::sendGrantKeys(LfConn* c, LfPeer* p) {
   p->grants.refresh(c->grants, c->grants_seen);
-  while (c->keyed < c->grants.size()) {
+  for (; c->keyed < c->grants.size(); c->keyed++) {
     const Grant& g = c->grants[c->keyed];
-    const uint64_t wanted = next_key_++;
+    if (g.kind != GrantKind::DATA) continue;
+    const uint64_t wanted = nextKey();
     fid_mr* mr = nullptr;
     int r = check(fi_mr_reg(domain_, arena_.base + g.offset, g.length, FI_REMOTE_WRITE, 0, wanted, 0, &mr, nullptr), "fi_mr_reg(grant)");
     if (r != 0) return r;
     c->grant_mrs.push_back(mr);
-    c->keyed++;
     // With FI_MR_VIRT_ADDR the target address is a virtual address, else an offset into the registration:
     // either way the peer adds an arena offset to `base` (mod 2^64).
     const uint64_t fields[4] = {g.offset, g.length, mr_virt_addr_ ? uint64_t(reinterpret_cast<uintptr_t>(arena_.base)) : 0 - g.offset,
@@ -991,19 +1051,27 @@ int LfFabric::sendHello(LfConn* c) {
   return sendCopy(c, buf, sizeof buf);
 }
 
-// Caller holds the peer's mutex. Moves pending frames into free slots, oldest first.
+// Caller holds the peer's mutex. Posts what waits in the send queue, oldest first, as far as send slots,
+// write contexts and the provider allow.
 int LfFabric::flushPending(LfConn* c) {
-  while (!c->pending.empty() && !c->free_send.empty() && c->ep) {
-    Slot* s = c->free_send.back();
-    const std::vector<uint8_t>& bytes = c->pending.front().bytes;
-    std::memcpy(s->buf, bytes.data(), bytes.size());
-    s->gen = c->gen;
-    ssize_t r = fi_send(c->ep, s->buf, bytes.size(), c->desc, c->addr, &s->ctx);
-    Stats::add(stats_.send_calls);
-    if (r == -FI_EAGAIN) return 0;
-    if (r != 0) return int(r);
-    Stats::add(stats_.bytes_out, bytes.size());
-    c->free_send.pop_back();
+  while (!c->pending.empty() && c->ep) {
+    PendingFrame& f = c->pending.front();
+    if (f.rma) {
+      const int r = postRma(c, f);
+      if (r == -FI_EAGAIN) return 0;
+      if (r != 0) return r;
+    } else {
+      if (c->free_send.empty()) return 0;
+      Slot* s = c->free_send.back();
+      std::memcpy(s->buf, f.bytes.data(), f.bytes.size());
+      s->gen = c->gen;
+      const ssize_t r = fi_send(c->ep, s->buf, f.bytes.size(), c->desc, c->addr, &s->ctx);
+      Stats::add(stats_.send_calls);
+      if (r == -FI_EAGAIN) return 0;
+      if (r != 0) return int(r);
+      Stats::add(stats_.bytes_out, f.bytes.size());
+      c->free_send.pop_back();
+    }
     c->pending.pop_front();
     if (c->pending.empty()) c->has_pending.store(false, std::memory_order_relaxed);
   }
@@ -1058,8 +1126,7 @@ void LfFabric::close() {
   }
   for (auto& c : conns_) closeEp(c.get());
   closeFid(pep_);
-  if (side_listen_ >= 0) ::close(side_listen_);
-  side_listen_ = -1;
+  if (side_listen_.load() >= 0) ::close(side_listen_.exchange(-1));
   closeFid(rdm_ep_);
   closeFid(av_);
   closeFid(cq_);
@@ -1097,11 +1164,12 @@ void LfFabric::run() {
     const bool ready = ready_.load(std::memory_order_acquire);
     if (ready && !fds_added_) {
       fds_added_ = true;
-      if (eq_fd_ >= 0) {
+      for (int fd : {eq_fd_, rdm_ ? cq_fd_ : -1}) {
+        if (fd < 0) continue;
         epoll_event ev{};
         ev.events = EPOLLIN;
-        ev.data.fd = eq_fd_;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, eq_fd_, &ev);
+        ev.data.fd = fd;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
       }
     }
     int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
@@ -1132,13 +1200,18 @@ void LfFabric::run() {
           uint64_t count;
           ssize_t r = read(wake_fd_, &count, sizeof count);
           (void)r;
-        } else if (fd == side_listen_) {
+        } else if (fd == side_listen_.load(std::memory_order_relaxed)) {
           onSideAccept();
         } else if (auto it = socks_.find(fd); it != socks_.end()) {
           onSide(it->second, events[i].events);
         }
       }
       runCommands();
+      if (!unposted_.empty()) {
+        std::vector<Slot*> retry;
+        retry.swap(unposted_);
+        for (Slot* slot : retry) repostPool(slot);
+      }
       if (ready) {
         work += pollCq();
         work += pollEq();
@@ -1199,7 +1272,7 @@ int LfFabric::pollTimeoutMs(uint64_t now) const {
     int t = int(std::min<uint64_t>((left + kMs - 1) / kMs, 60000));
     timeout = timeout < 0 ? t : std::min(timeout, t);
   }
-  bool waiting = rings_.backlogged();
+  bool waiting = rings_.backlogged() || !unposted_.empty();
   for (const auto& c : conns_) waiting = waiting || c->holding || c->has_pending.load(std::memory_order_relaxed);
   if (waiting) timeout = timeout < 0 ? 1 : std::min(timeout, 1);
   return timeout;
@@ -1217,7 +1290,7 @@ void LfFabric::runCommands() {
     LfPeer* p = by_id_[cmd.peer].load(std::memory_order_acquire);
     if (cmd.kind == Command::CONNECT) {
       if (!p || p->state.load() != PeerState::CONNECTING) {
-        lf::api().freeinfo(cmd.dest);
+        if (cmd.dest) lf::api().freeinfo(cmd.dest);
         continue;
       }
       conns_.push_back(std::make_unique<LfConn>(Role::INITIATOR, LfPhase::RETRY_WAIT));
@@ -1478,13 +1551,13 @@ void LfFabric::repostPool(Slot* s) {
     fi_cq_read(cq_, nullptr, 0);  // progress
     r = fi_recv(rdm_ep_, s->buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &s->ctx);
   }
-  check(int(r), "fi_recv(pool)");  // a slot lost here leaves the pool one smaller; the others carry on
+  if (check(int(r), "fi_recv(pool)") != 0) unposted_.push_back(s);  // tried again on the poller's next pass
 }
 
 // A peer connected to the side channel: it sends its endpoint name first (onSide).
 void LfFabric::onSideAccept() {
   for (;;) {
-    const int fd = accept4(side_listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = accept4(side_listen_.load(std::memory_order_relaxed), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     conns_.push_back(std::make_unique<LfConn>(Role::ACCEPTOR, LfPhase::HELLO));
     LfConn* c = conns_.back().get();
@@ -1620,8 +1693,8 @@ void LfFabric::onConnected(LfConn* c) {
     } else {
       p->state.store(PeerState::HANDSHAKING);
       p->tx = c;
-      sent = sendHello(c);
-      if (sent == 0 && rma_) sent = sendGrantKeys(c, p);
+      sent = rma_ ? sendGrantKeys(c, p) : 0;  // before the HELLO: the peer knows every region once connected
+      if (sent == 0) sent = sendHello(c);
     }
   }
   if (sent == 1) return fail(c, reason(FailReason::LOCAL_CLOSE));
@@ -1685,8 +1758,13 @@ void LfFabric::onSent(LfConn* c, Slot* s) {
 
 void LfFabric::onRmaDone(LfConn* c, Slot* s) {
   if (!c->peer) return;
-  std::lock_guard<FairMutex> lock(c->peer->mu);
-  c->free_rma.push_back(s);
+  int err;
+  {
+    std::lock_guard<FairMutex> lock(c->peer->mu);
+    c->free_rma.push_back(s);
+    err = flushPending(c);
+  }
+  if (err) fail(c, reason(FailReason::IO_ERROR));
 }
 
 // A GRANT_KEY frame (OPEN phase): from now on writes into that region of the peer's arena may go one-sided.
@@ -1696,10 +1774,20 @@ bool LfFabric::onGrantKey(LfConn* c, const uint8_t* at, uint32_t len) {
   RemoteRegion r;
   std::memcpy(&r, at + frame::kHeaderBytes, sizeof r);
   if (r.length == 0) return fail(c, reason(FailReason::BAD_TYPE)), false;
+  if (c->phase == LfPhase::HELLO) {  // before the peer's HELLO: adopted with it (adoptRegions)
+    c->early_regions.push_back(r);
+    return true;
+  }
   LfPeer* p = c->peer;
   std::lock_guard<FairMutex> lock(p->mu);
   p->regions.push_back(r);
   return true;
+}
+
+// Under p's mutex, at the peer's HELLO: the regions its GRANT_KEYs before the HELLO named.
+void LfFabric::adoptRegions(LfConn* c, LfPeer* p) {
+  p->regions.insert(p->regions.end(), c->early_regions.begin(), c->early_regions.end());
+  c->early_regions.clear();
 }
 
 void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
@@ -1785,8 +1873,10 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (at[2] != frame::kVersion) return fail(c, reason(FailReason::BAD_VERSION)), false;
   const uint8_t type = at[3];
   const bool hello_time = c->phase == LfPhase::HELLO;
-  const bool rma_type = rma_ && (type == kFrameGrantKey || type == kFramePlaced || type == kFramePlacedImm);
-  if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM && !rma_type) || hello_time) {
+  // GRANT_KEYs come before the HELLO (and later, for grants made later); writes only after it.
+  const bool key = rma_ && type == kFrameGrantKey;
+  const bool write = type == frame::WRITE || type == frame::WRITE_IMM || (rma_ && (type == kFramePlaced || type == kFramePlacedImm));
+  if (type == frame::HELLO ? !hello_time : !key && (!write || hello_time)) {
     return fail(c, reason(FailReason::BAD_TYPE)), false;
   }
   if (len < frame::kHeaderBytes) return fail(c, reason(FailReason::TRUNCATED)), false;
@@ -1856,9 +1946,10 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
         err = 1;
       } else {
         p->tx = c;
+        adoptRegions(c, p);
         p->state.store(PeerState::CONNECTED);
-        err = sendHello(c);
-        if (err == 0 && rma_) err = sendGrantKeys(c, p);
+        err = rma_ ? sendGrantKeys(c, p) : 0;  // before the HELLO, as the initiator's came before its own
+        if (err == 0) err = sendHello(c);
       }
     }
     if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
@@ -1875,6 +1966,7 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
   {
     std::lock_guard<FairMutex> lock(p->mu);
     if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
+    adoptRegions(c, p);
     p->state.store(PeerState::CONNECTED);
   }
   c->phase = LfPhase::OPEN;
