@@ -3,12 +3,12 @@
 //
 // Same semantics as the TCP backend, in one of three modes, chosen when the fabric starts from the
 // provider's name and what the provider offers (lf_fabric.cc, Mode):
-// - rma: connected endpoints (FI_EP_MSG). The arena is registered for remote writes and the keys are
-//   exchanged after the HELLO. Writes of 4 KiB or more go one-sided into the peer's arena: ranges of whole
-//   4 KiB pages as fi_writedata whose 64 bits of remote CQ data describe the write (offset, length,
-//   immediate), other ranges as fi_write followed by a header-only PLACED note. Smaller writes are messages.
-//   The provider must order writes and sends on an endpoint (FI_ORDER_WAW/SAW/WAS/SAS), so the receiver's
-//   completion or note comes after the bytes; grants are checked then, after the bytes landed.
+// - rma: connected endpoints (FI_EP_MSG). Each DATA grant is registered for remote writes on its own and
+//   its key sent to the peer before the HELLO. Every write into a keyed region goes one-sided into the
+//   peer's arena, whatever its size: as fi_writedata whose 64 bits of remote CQ data describe the write
+//   (plain writes, and writes-with-immediate of whole 4 KiB pages), or as fi_write followed by a header-only
+//   PLACED_IMM note. Writes into CONTROL grants stay messages. The provider must order writes and sends on
+//   an endpoint (FI_ORDER_WAW/SAW/WAS/SAS), so the receiver's completion or note comes after the bytes.
 // - msg: connected endpoints, every write a message (the TCP backend's frames, fi_send / fi_recv from
 //   registered slots), applied by the receiver's poller: grants are checked before a byte is written.
 // - rdm: reliable-datagram endpoints (FI_EP_RDM; providers without connected ones, e.g. shm), every write a

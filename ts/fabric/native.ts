@@ -157,7 +157,7 @@ const PROVIDER_NAME = /^[a-z0-9_;+]{1,31}$/;
 
 /**
  * How a fabric's writes travel (docs/rdma.md "Modes"): 'sockets' on the tcp backend; on libfabric 'rma'
- * (connected endpoints, writes of 4 KiB or more one-sided into the peer's registered arena), 'msg'
+ * (connected endpoints, writes into DATA grants one-sided into the peer's registered arena), 'msg'
  * (connected endpoints, every write a message) or 'rdm' (reliable-datagram endpoints, every write a message).
  */
 export type FabricMode = 'sockets' | 'rma' | 'msg' | 'rdm';
