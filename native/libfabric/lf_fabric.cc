@@ -449,7 +449,7 @@ class LfFabric final : public Backend {
   std::vector<Command> commands_;
 
   std::vector<std::unique_ptr<LfConn>> conns_;  // poller only
-  std::vector<std::unique_ptr<LfConn>> dead_;   // closed; their buffers live until close() (late completions)
+  std::vector<std::unique_ptr<LfConn>> dead_;   // RDM: closed; their buffers live until close() (late completions)
   std::unordered_map<fid_t, LfConn*> eps_;      // poller only: open endpoints
   bool any_dead_ = false;
   uint64_t next_deadline_ns_ = UINT64_MAX;
@@ -1253,7 +1253,19 @@ void LfFabric::run() {
       }
     }
     if (any_dead_) {
-      for (auto& c : conns_) if (c->phase == LfPhase::DEAD) dead_.push_back(std::move(c));
+      for (auto& c : conns_) {
+        if (c->phase != LfPhase::DEAD) continue;
+        // A connected endpoint and its CQ are closed with the connection, so nothing can complete into its
+        // buffers any more: they go now. In RDM mode its sends may still complete on the shared CQ, so it
+        // stays until close().
+        if (rdm_) {
+          dead_.push_back(std::move(c));
+        } else {
+          closeFid(c->mr);
+          if (c->dest) lf::api().freeinfo(c->dest);
+          c.reset();
+        }
+      }
       conns_.erase(std::remove(conns_.begin(), conns_.end(), nullptr), conns_.end());
       any_dead_ = false;
     }
