@@ -309,7 +309,7 @@ class LfFabric final : public Backend {
   };
 
   fi_info* hintsFor(Mode m) const;
-  int offers(const fi_info* hints, Mode m);
+  int offers(const fi_info* hints, Mode m) const;
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   LfPeer* peerFor(uint32_t id, bool create);
   int ensureDomain(fi_info* info);
@@ -343,6 +343,8 @@ class LfFabric final : public Backend {
   bool sendName(LfConn* c);
   bool takeName(LfConn* c);  // false: failed
   void closeSide(LfConn* c);
+  void attachSide(LfConn* c, int fd, uint32_t events);
+  int watch(int fd, uint32_t events, int op = EPOLL_CTL_ADD);
   bool initSlots(LfConn* c);
   void resetSlots(LfConn* c);
   void onConnReq(fi_info* info);
@@ -394,7 +396,7 @@ class LfFabric final : public Backend {
   Mode mode_ = Mode::MSG;
   bool rma_ = false;   // mode_ == RMA
   bool rdm_ = false;   // mode_ == RDM
-  bool data_ = false;  // RMA mode with 8 bytes of remote CQ data: fi_writedata for page-aligned writes
+  bool data_ = false;  // RMA mode with 8 bytes of remote CQ data (ensureDomain): fi_writedata, see describe*()
 
   std::mutex peers_mu_;
   std::unique_ptr<std::atomic<LfPeer*>[]> by_id_;
@@ -482,7 +484,7 @@ fi_info* LfFabric::hintsFor(Mode m) const {
 }
 
 // 0 when the provider offers mode m with what the backend needs (message sizes, ordering), else an fi errno.
-int LfFabric::offers(const fi_info* hints, Mode m) {
+int LfFabric::offers(const fi_info* hints, Mode m) const {
   fi_info* info = nullptr;
   int r = lf::api().getinfo(FI_VERSION(1, 9), nullptr, nullptr, 0, const_cast<fi_info*>(hints), &info);
   if (r != 0 || !info) return r < 0 ? -r : FI_ENODATA;
@@ -490,7 +492,6 @@ int LfFabric::offers(const fi_info* hints, Mode m) {
   if (m == Mode::RMA) {
     ok = ok && info->ep_attr->max_msg_size >= kRmaChunkBytes && (info->tx_attr->msg_order & kRmaOrder) == kRmaOrder &&
          (info->rx_attr->msg_order & kRmaOrder) == kRmaOrder;
-    data_ = info->domain_attr->cq_data_size >= 8;
   }
   lf::api().freeinfo(info);
   return ok ? 0 : FI_ENODATA;
@@ -528,10 +529,7 @@ int LfFabric::start() {
     last_errno_ = errno;
     return SYSTEM;
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+  if (watch(wake_fd_, EPOLLIN) != 0) {
     last_errno_ = errno;
     return SYSTEM;
   }
@@ -565,7 +563,7 @@ int LfFabric::ensureDomain(fi_info* info) {
     return SYSTEM;
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
-  data_ = data_ && info->domain_attr->cq_data_size >= 8;
+  data_ = rma_ && info->domain_attr->cq_data_size >= 8;
   if (rdm_ && (r = openRdm(info)) != 0) {
     last_errno_ = -r;
     return SYSTEM;
@@ -701,10 +699,7 @@ int LfFabric::listen(const char* host, int port) {
       return SYSTEM;
     }
     side_listen_.store(fd);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    watch(fd, EPOLLIN);
     return portOf(addr);
   }
   fi_info* info = nullptr;
@@ -880,10 +875,13 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
     const bool coalescible = type == frame::WRITE && imm == 0;  // a chunk marked kContinued keeps its mark
     if (coalescible && !c->pending.empty()) {
       PendingFrame& newest = c->pending.back();
-      if (newest.coalescible && frame::decode(newest.bytes.data()).offset == offset && frame::decode(newest.bytes.data()).length == length) {
-        snapshot(newest.bytes.data() + frame::kHeaderBytes, src, length);
-        Stats::add(stats_.frames_coalesced);
-        return 0;
+      if (newest.coalescible) {
+        const frame::Header h = frame::decode(newest.bytes.data());
+        if (h.offset == offset && h.length == length) {
+          snapshot(newest.bytes.data() + frame::kHeaderBytes, src, length);
+          Stats::add(stats_.frames_coalesced);
+          return 0;
+        }
       }
     }
     bool was_empty = c->pending.empty();
@@ -1092,6 +1090,14 @@ int LfFabric::disconnect(uint32_t peer) {
   return OK;
 }
 
+// Adds fd to the poller's epoll set (or changes its events); its events are looked up by fd.
+int LfFabric::watch(int fd, uint32_t events, int op) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  return epoll_ctl(epoll_fd_, op, fd, &ev);
+}
+
 void LfFabric::kick() {
   uint64_t one = 1;
   ssize_t r = ::write(wake_fd_, &one, sizeof one);
@@ -1164,13 +1170,7 @@ void LfFabric::run() {
     const bool ready = ready_.load(std::memory_order_acquire);
     if (ready && !fds_added_) {
       fds_added_ = true;
-      for (int fd : {eq_fd_, rdm_ ? cq_fd_ : -1}) {
-        if (fd < 0) continue;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-      }
+      for (int fd : {eq_fd_, rdm_ ? cq_fd_ : -1}) if (fd >= 0) watch(fd, EPOLLIN);
     }
     int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
     if (timeout != 0 && ready && waitable()) {
@@ -1369,12 +1369,7 @@ bool LfFabric::openEp(LfConn* c, fi_info* info) {
   }
   c->ep = ep;
   eps_[&ep->fid] = c;
-  if (c->cq_fd >= 0) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = c->cq_fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->cq_fd, &ev);
-  }
+  if (c->cq_fd >= 0) watch(c->cq_fd, EPOLLIN);
   for (uint32_t i = 0; i < kRecvSlots; i++) {
     Slot* s = &c->recv[i];
     s->gen = c->gen;
@@ -1405,16 +1400,9 @@ void LfFabric::closeEp(LfConn* c) {
 void LfFabric::startConnect(LfConn* c, uint64_t now) {
   if (rdm_) {  // the side channel first: the peer's endpoint name comes back on it (onSide)
     if (initSlots(c)) {
-      resetSlots(c);
       const int fd = openTcpSocket(c->sock_dest);
       if (fd >= 0 && (::connect(fd, reinterpret_cast<const sockaddr*>(&c->sock_dest), c->sock_dest_len) == 0 || errno == EINPROGRESS)) {
-        c->sock = fd;
-        c->ep = rdm_ep_;
-        socks_[fd] = c;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-        ev.data.fd = fd;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        attachSide(c, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
         c->phase = LfPhase::CONNECTING;
         c->deadline_ns = c->connect_deadline_ns;
         next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
@@ -1581,15 +1569,17 @@ void LfFabric::onSideAccept() {
       any_dead_ = true;
       continue;
     }
-    resetSlots(c);
-    c->sock = fd;
-    c->ep = rdm_ep_;
-    socks_[fd] = c;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    attachSide(c, fd, EPOLLIN | EPOLLRDHUP);
   }
+}
+
+// RDM mode: c's new attempt, on the fabric's endpoint, with fd as its side channel.
+void LfFabric::attachSide(LfConn* c, int fd, uint32_t events) {
+  resetSlots(c);
+  c->sock = fd;
+  c->ep = rdm_ep_;
+  socks_[fd] = c;
+  watch(fd, events);
 }
 
 // This fabric's endpoint name: [magic u32][length u32][name]. Small enough for any fresh socket's buffer.
@@ -1626,10 +1616,7 @@ void LfFabric::onSide(LfConn* c, uint32_t events) {
     socklen_t len = sizeof err;
     if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 || !sendName(c)) return retryLater(c, now);  // refused: not listening yet
     c->name_sent = true;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = c->sock;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->sock, &ev);
+    watch(c->sock, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
   }
   char buf[512];
   bool ended = false;
