@@ -50,7 +50,7 @@ export interface MemberFigures {
 
 export interface MulticastBenchResult {
   members: number;
-  /** The members' fabric: 'tcp' or 'libfabric/<provider>'. */
+  /** The members' fabric (fabricLabel): 'tcp', or 'libfabric/<provider> (<mode>)'. */
   fabric: string;
   bytes: number;
   seconds: number;

@@ -39,7 +39,7 @@ export interface RdmcBenchResult {
   /** Every timed message's seconds. */
   samples: number[];
   network: string;
-  /** The members' fabric: 'tcp' or 'libfabric/<provider>'. */
+  /** The members' fabric (fabricLabel): 'tcp', or 'libfabric/<provider> (<mode>)'. */
   fabric: string;
   tcpGbytesPerSec?: number;
   ratioToTcp?: number;

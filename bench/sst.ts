@@ -26,7 +26,7 @@ export interface SstBenchOptions {
 
 export interface SstBenchResult {
   members: number;
-  /** The members' fabric: 'tcp' or 'libfabric/<provider>'. */
+  /** The members' fabric (fabricLabel): 'tcp', or 'libfabric/<provider> (<mode>)'. */
   fabric: string;
   pushLatencyUs: Summary;
   rawTcpOneWayUs: Summary;
@@ -43,7 +43,8 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   if (!Number.isInteger(members) || members < 2) throw new RangeError('--members must be at least 2');
 
   const fabric = resolveFabricChoice(options.fabric);
-  progress(`starting ${members} SST member processes (fabric ${fabricLabel(fabric)})`);
+  const label = fabricLabel(fabric);  // opens a throwaway fabric to learn the mode: once
+  progress(`starting ${members} SST member processes (fabric ${label})`);
   const cluster = await SstCluster.start({ members, columns: { ball: { type: 'i64' } }, fabric });
   let rttNs: number[];
   try {
@@ -60,7 +61,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   const rawTcpOneWayUs = summarize(tcpNs.map((t) => t / 2), 1e-3);
   const result: SstBenchResult = {
     members,
-    fabric: fabricLabel(fabric),
+    fabric: label,
     pushLatencyUs,
     rawTcpOneWayUs,
     pushOverRawTcpP50: Number((pushLatencyUs.p50 / rawTcpOneWayUs.p50).toFixed(2)),
