@@ -151,6 +151,9 @@ test('a join that reshuffles shards: each member of a shard it did not hold rece
     await cluster.request(m1, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 5, bytes: 1000 }); // shard 1
     const [shard0, shard1] = await summaries(cluster, [m0, m1]);
     await cluster.add([3]);
+    // The joiner's reply says it is in; the old members install that view on their own time, and one still
+    // in view 0 would answer from the shard it held there.
+    for (const m of [m0, m1, cluster.members[2]!]) await cluster.waitForEvent(m, (e) => e.type === 'view' && e.members.includes(3), 20_000);
     const after = await summaries(cluster, cluster.members);
     assert.equal(after, [shard0, shard0, shard1, shard1], 'members 0 and 1 hold shard 0\'s store, 2 and 3 shard 1\'s (which member 1 held)');
   } finally {
