@@ -142,17 +142,19 @@ crashTest('a joiner killed while it receives 100 MB: the others remove it and go
   }
 });
 
-test('a join that reshuffles shards: each member of a shard it did not hold receives that shard\'s state, from the old member even if it moved away', async () => {
+test('a join that reshuffles shards: each member of a shard it did not hold receives that shard\'s state, from the old member even if it moved away; queries wait for it', async () => {
   // kv has two shards of at most 2: [0],[1] with 3 members (member 2 serves none), [0,1],[2,3] with 4.
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, types: { kv: 'KeyValueStore' }, subgroups: { kv: { shards: 2, members: { min: 1, max: 2 } } } });
   try {
     const [m0, m1] = cluster.members as [GroupClusterMember, GroupClusterMember];
-    await cluster.request(m0, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 3, bytes: 1000 }); // shard 0
+    // Alone in its shard, member 0 sends through its SST slots only: values of at most maxSmcPayload (10 KiB).
+    await cluster.request(m0, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 2000, bytes: 8000, inFlight: 16 }); // shard 0
     await cluster.request(m1, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 5, bytes: 1000 }); // shard 1
     const [shard0, shard1] = await summaries(cluster, [m0, m1]);
     await cluster.add([3]);
-    // The joiner's reply says it is in; the old members install that view on their own time, and one still
-    // in view 0 would answer from the shard it held there.
+    // Member 1 installs the view as its 16 MB of shard 0 begin to arrive: a query it puts to itself then
+    // (as to any member receiving its shard's state) waits for the restore instead of reading the copy of
+    // the shard it held in view 0.
     for (const m of [m0, m1, cluster.members[2]!]) await cluster.waitForEvent(m, (e) => e.type === 'view' && e.members.includes(3), 20_000);
     const after = await summaries(cluster, cluster.members);
     assert.equal(after, [shard0, shard0, shard1, shard1], 'members 0 and 1 hold shard 0\'s store, 2 and 3 shard 1\'s (which member 1 held)');

@@ -121,7 +121,7 @@ export class Group extends EventEmitter<GroupEvents> {
    * Subgroups whose state this member awaits (it entered their shard): their shards do not step until then,
    * and point-to-point messages (queries) for them are `held`, answered once the state is restored.
    */
-  readonly #receivers = new Map<string, { receiver: StateReceiver; held: Array<[number, Uint8Array]> }>();
+  readonly #receivers = new Map<string, StateReceiver>();
   /** The previous view's engine while the next one connects (its mailboxes still carry replies). */
   #previous: ViewEngine | null = null;
   readonly #handles = new Map<string, SubgroupChannel>();
@@ -345,7 +345,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#closeContact();
     for (const { session } of this.#firstJoiners ?? []) session.close();
     this.#firstViewAdequate?.(); // a first view still forming gives up (#formFirstView sees #closed)
-    for (const { receiver } of this.#receivers.values()) receiver.fail(new ClosedError('this group'));
+    for (const receiver of this.#receivers.values()) receiver.fail(new ClosedError('this group'));
     for (const o of this.#objects.values()) o.close();
     for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
     await this.#previous?.close();
@@ -409,15 +409,12 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #directTo(engine: ViewEngine, tag: number, from: number, bytes: Uint8Array): void {
     if (isStateTag(tag)) {
-      for (const { receiver } of this.#receivers.values()) if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
+      for (const receiver of this.#receivers.values()) if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
       return;
     }
     const channel = engine.byTag.get(tag);
     if (!channel) return;
-    // A query to a shard whose state has not arrived would read the wrong copy: it waits for the restore.
-    const receiving = this.#receivers.get(channel.subgroup);
-    if (receiving) receiving.held.push([from, bytes.slice()]);
-    else this.#handles.get(channel.subgroup)?.direct(from, bytes);
+    this.#handles.get(channel.subgroup)?.direct(from, bytes); // held there while the shard's state is on its way
   }
 
   #memberFailed(engine: ViewEngine, member: number, reason: string, step = true): void {
@@ -470,7 +467,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (this.#receivers.size > 0) {
       const [subgroup] = this.#receivers.keys();
       const error = new StateTransferError(`the state of subgroup '${subgroup}' did not arrive before view ${change.next.vid}: its sender failed or the view changed; start the member again to rejoin`);
-      for (const { receiver } of this.#receivers.values()) receiver.fail(error);
+      for (const receiver of this.#receivers.values()) receiver.fail(error);
       this.#fail(error);
       return;
     }
@@ -826,19 +823,22 @@ export class Group extends EventEmitter<GroupEvents> {
     }
     await Promise.all(mine.filter((t) => t.source !== null).map(async (t) => {
       const receiver = new StateReceiver(t, this.#timeoutMs);
-      // Point-to-point messages (queries) for the shard wait here, answered once the state is restored.
-      const entry = { receiver, held: [] as Array<[number, Uint8Array]> };
-      this.#receivers.set(t.subgroup, entry);
+      this.#receivers.set(t.subgroup, receiver);
+      // Point-to-point messages (queries) for the shard, this member's own too, wait in its handle until the
+      // state is restored.
+      const handle = this.#handles.get(t.subgroup);
+      handle?.holdDirect();
+      let restored = false;
       try {
         const { bytes, version } = await receiver.done;
         // Stopped meanwhile (another transfer failed, a change cut this one off): that is the reason.
         if (this.#stopped || this.#closed) throw this.#stopped ?? new ClosedError('this group member');
         const object = this.#objects.get(t.subgroup);
         if (object && bytes.byteLength > 0) object.restore(bytes, version);
-        this.#receivers.delete(t.subgroup);
-        for (const [from, message] of entry.held) this.#handles.get(t.subgroup)?.direct(from, message);
+        restored = true;
       } finally {
-        if (this.#receivers.get(t.subgroup) === entry) this.#receivers.delete(t.subgroup);
+        if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
+        handle?.releaseDirect(restored);
         if (this.#receivers.size === 0 && !this.#engine.closed) this.#engine.protocol.setReceiving(false);
         this.#schedule();
       }

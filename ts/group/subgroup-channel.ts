@@ -4,7 +4,7 @@
 // first the messages the old view did not deliver, then those it held — so a sender's order is kept and
 // nothing sent is lost.
 
-import type { OrderedChannel } from '../objects/channel.js';
+import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import type { Outgoing, ShardChannel } from '../multicast/shard.js';
 
 type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
@@ -19,6 +19,8 @@ export class SubgroupChannel implements OrderedChannel {
   #onDeliver: DeliverHandler | null = null;
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
   #onMemberFailed: ((member: number) => void) | null = null;
+  /** Point-to-point messages that wait while this member's shard receives its state (null: none wait). */
+  #heldDirect: Array<[number, Uint8Array]> | null = null;
   #stopped: Error | null = null;
   /** Set when this member leaves: new sends are refused, the shard itself goes on until the change. */
   #refused: Error | null = null;
@@ -82,6 +84,7 @@ export class SubgroupChannel implements OrderedChannel {
   /** Point-to-point over the current view's mailboxes (during a change, the old view's: still connected). */
   sendTo(member: number, bytes: Uint8Array): Promise<void> {
     if (this.#stopped) return Promise.reject(this.#stopped);
+    if (member === this.memberId) return loopBack(bytes, (copy) => this.direct(member, copy));
     return this.#current.sendTo(member, bytes);
   }
 
@@ -89,8 +92,22 @@ export class SubgroupChannel implements OrderedChannel {
 
   onMemberFailed(handler: (member: number) => void): void { this.#onMemberFailed = handler; }
 
-  /** @internal A point-to-point message for this shard. */
-  direct(from: number, bytes: Uint8Array): void { this.#onDirect?.(from, bytes); }
+  /** @internal A point-to-point message for this shard (from another member, or this one): held while the
+   *  shard's state is on its way, since a query answered now would read the wrong copy. */
+  direct(from: number, bytes: Uint8Array): void {
+    if (this.#heldDirect) this.#heldDirect.push([from, bytes.slice()]);
+    else this.#onDirect?.(from, bytes);
+  }
+
+  /** @internal This member's shard receives its state: point-to-point messages wait until releaseDirect. */
+  holdDirect(): void { this.#heldDirect ??= []; }
+
+  /** @internal The state is restored (deliver: the held messages go on, in arrival order), or never will be. */
+  releaseDirect(deliver: boolean): void {
+    const held = this.#heldDirect;
+    this.#heldDirect = null;
+    if (deliver && held) for (const [from, bytes] of held) this.#onDirect?.(from, bytes);
+  }
 
   /**
    * @internal The view ended: the old channel's unsent messages wait here for the next one; of each sender's

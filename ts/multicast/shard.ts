@@ -20,7 +20,7 @@ import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, MessageTooLargeError, assert } from '../errors.js';
 import type { TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../group/config.js';
-import type { OrderedChannel } from '../objects/channel.js';
+import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
 import { subgroupColumns } from './layout.js';
@@ -210,6 +210,7 @@ export class ShardChannel implements OrderedChannel {
 
   sendTo(member: number, bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('this group'));
+    if (member === this.memberId) return loopBack(bytes, (copy) => this.direct(member, copy));
     return this.#p.mailboxes.send(member, this.tag, bytes);
   }
 

@@ -18,7 +18,11 @@ export interface OrderedChannel {
    * vid · 2^32 + seq (DESIGN.md §4). `bytes` is valid during the call only.
    */
   onDeliver(handler: (sender: number, version: bigint, bytes: Uint8Array) => void): void;
-  /** Point-to-point, unordered, reliable while both ends live: used for queries and for replies. */
+  /**
+   * Point-to-point, unordered, reliable while both ends live: used for queries and for replies. `member` may
+   * be this member: the message comes back through onDirect, later (never within the call), by the same
+   * route as others' — so it waits wherever theirs would (a shard receiving its state holds them).
+   */
   sendTo(member: number, bytes: Uint8Array): Promise<void>;
   /** Sets the handler for point-to-point messages. `bytes` is valid during the call only. */
   onDirect(handler: (from: number, bytes: Uint8Array) => void): void;
@@ -27,4 +31,14 @@ export interface OrderedChannel {
    * after which nothing more is delivered from it. Without it, the owner calls `memberFailed` itself.
    */
   onMemberFailed?(handler: (member: number) => void): void;
+}
+
+/**
+ * sendTo for a message to this member itself: `deliver` gets a copy (the caller may reuse `bytes` once the
+ * send resolves) on a later microtask, as if it had arrived.
+ */
+export function loopBack(bytes: Uint8Array, deliver: (copy: Uint8Array) => void): Promise<void> {
+  const copy = bytes.slice();
+  queueMicrotask(() => deliver(copy));
+  return Promise.resolve();
 }

@@ -195,13 +195,9 @@ export class ReplicatedObject<T extends object> {
     }
   }
 
-  /** Replies and queries to this member itself skip the channel, but still go through the codec, so the
-   *  caller never holds a reference into the replica's state. */
+  /** Queries and replies, this member's own included: through the channel, which holds a query to a copy
+   *  whose state has not arrived yet (a member's own query to itself too). */
   #sendDirect(to: number, bytes: Uint8Array): Promise<void> {
-    if (to === this.#channel.memberId) {
-      queueMicrotask(() => this.#onDirect(to, bytes));
-      return Promise.resolve();
-    }
     return this.#channel.sendTo(to, bytes);
   }
 
