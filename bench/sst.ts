@@ -43,7 +43,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   if (!Number.isInteger(members) || members < 2) throw new RangeError('--members must be at least 2');
 
   const fabric = resolveFabricChoice(options.fabric);
-  const label = fabricLabel(fabric);  // opens a throwaway fabric to learn the mode: once
+  const label = fabricLabel(fabric);
   progress(`starting ${members} SST member processes (fabric ${label})`);
   const cluster = await SstCluster.start({ members, columns: { ball: { type: 'i64' } }, fabric });
   let rttNs: number[];

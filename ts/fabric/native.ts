@@ -122,18 +122,28 @@ export function libfabricNotBuiltError(): NativeUnavailableError {
   );
 }
 
+/** checkFabricUsable's answers, by libfabric provider ('' for the default). */
+const usableModes = new Map<string, FabricMode>();
+
 /**
  * Throws here, before member processes are started, the error every member would meet: libfabric not built
  * in (NativeUnavailableError), or a provider that offers none of the backend's modes (ConfigError). Opens
  * and closes a throwaway fabric on a minimal arena for a libfabric choice; a tcp choice needs nothing.
- * Returns how writes will travel.
+ * Returns how writes will travel. A provider's answer does not change while the process runs, so it is kept:
+ * a second check (the CLI's, then the benchmark's label) opens nothing.
  */
 export function checkFabricUsable(choice: { backend: 'tcp' | 'libfabric'; provider?: string }): FabricMode {
   if (choice.backend !== 'libfabric') return 'sockets';
-  const arena = Arena.create({ memberId: 0, bytes: map.DYNAMIC_BASE + map.WASM_PAGE_BYTES });
-  const fabric = NativeFabric.create(arena, { memberId: 0, layoutTag: 0, ...choice });
-  fabric.close();
-  return fabric.mode;
+  const key = choice.provider ?? '';
+  let mode = usableModes.get(key);
+  if (mode === undefined) {
+    const arena = Arena.create({ memberId: 0, bytes: map.DYNAMIC_BASE + map.WASM_PAGE_BYTES });
+    const fabric = NativeFabric.create(arena, { memberId: 0, layoutTag: 0, ...choice });
+    fabric.close();
+    mode = fabric.mode;
+    usableModes.set(key, mode);
+  }
+  return mode;
 }
 
 /** The fabric a benchmark runs on, for its report: 'tcp', or e.g. 'libfabric/tcp (rma)' (checked as above). */
