@@ -838,9 +838,9 @@ export class Group extends EventEmitter<GroupEvents> {
         restored = true;
       } finally {
         if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
-        handle?.releaseDirect(restored);
         if (this.#receivers.size === 0 && !this.#engine.closed) this.#engine.protocol.setReceiving(false);
         this.#schedule();
+        handle?.releaseDirect(restored); // last: a handler that throws fails the member, nothing above is skipped
       }
     }));
   }
