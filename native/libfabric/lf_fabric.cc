@@ -88,7 +88,6 @@ constexpr uint8_t kFrameGrantKey = 0x41;   // payload: u64 offset, length, remot
 constexpr uint8_t kFramePlaced = 0x42;     // header only: [offset, offset+length) was written by RMA
 constexpr uint8_t kFramePlacedImm = 0x43;  // the same, then a WRITE_IMM completion with the immediate
 constexpr uint32_t kGrantKeyBytes = 32;
-constexpr uint64_t kRmaMinBytes = 4096;
 constexpr uint64_t kRmaChunkBytes = 16ull << 20;
 constexpr uint32_t kRmaOps = 64;  // fi_write operations in flight per connection (+32 sends < tx size 256)
 constexpr uint64_t kRmaOrder = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
@@ -166,7 +165,8 @@ struct Arrival {
 };
 
 // How writes travel (chosen in start() from the provider's name and what it offers; docs/rdma.md):
-// RMA: connected endpoints, writes of 4 KiB or more one-sided into the peer's registered arena;
+// RMA: connected endpoints, every write into a DATA grant the peer keyed one-sided into its arena, the rest
+//      messages;
 // MSG: connected endpoints, every write a message;
 // RDM: reliable-datagram endpoints (providers without connected ones, e.g. shm), every write a message.
 enum class Mode : uint8_t { RMA, MSG, RDM };
@@ -344,6 +344,7 @@ class LfFabric final : public Backend {
   bool takeName(LfConn* c);  // false: failed
   void closeSide(LfConn* c);
   void attachSide(LfConn* c, int fd, uint32_t events);
+  bool connectSide(LfConn* c);
   int watch(int fd, uint32_t events, int op = EPOLL_CTL_ADD);
   bool initSlots(LfConn* c);
   void resetSlots(LfConn* c);
@@ -366,6 +367,7 @@ class LfFabric final : public Backend {
   int openCq(fid_cq** cq, int* fd);
   bool openEp(LfConn* c, fi_info* info);
   void closeEp(LfConn* c);
+  void releaseConn(LfConn* c);
   void startConnect(LfConn* c, uint64_t now);
   void retryLater(LfConn* c, uint64_t now);
   void onTimers(uint64_t now);
@@ -375,7 +377,7 @@ class LfFabric final : public Backend {
   int pollTimeoutMs(uint64_t now) const;
   // Whether every queue the poller reads has a wait descriptor in its epoll set.
   bool waitable() const {
-    if (rdm_) return cq_fd_ >= 0;
+    if (rdm()) return cq_fd_ >= 0;
     if (eq_fd_ < 0) return false;
     for (const auto& c : conns_) if (c->cq && c->cq_fd < 0) return false;
     return true;
@@ -393,9 +395,9 @@ class LfFabric final : public Backend {
   const ArrivalSlot& arrival_;  // the owning Fabric's hook
   CompletionRings rings_;
   std::string prov_;   // the provider's name, without a "+rma" / "+msg" suffix
-  Mode mode_ = Mode::MSG;
-  bool rma_ = false;   // mode_ == RMA
-  bool rdm_ = false;   // mode_ == RDM
+  Mode mode_ = Mode::MSG;  // set once, in start()
+  bool rma() const { return mode_ == Mode::RMA; }
+  bool rdm() const { return mode_ == Mode::RDM; }
   bool data_ = false;  // RMA mode with 8 bytes of remote CQ data (ensureDomain): fi_writedata, see describe*()
 
   std::mutex peers_mu_;
@@ -520,8 +522,6 @@ int LfFabric::start() {
     last_errno_ = err == FI_ENODATA ? 0 : err;
   }
   if (!hints_) return NO_PROVIDER;
-  rma_ = mode_ == Mode::RMA;
-  rdm_ = mode_ == Mode::RDM;
   last_errno_ = 0;
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -563,12 +563,12 @@ int LfFabric::ensureDomain(fi_info* info) {
     return SYSTEM;
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
-  data_ = rma_ && info->domain_attr->cq_data_size >= 8;
-  if (rdm_ && (r = openRdm(info)) != 0) {
+  data_ = rma() && info->domain_attr->cq_data_size >= 8;
+  if (rdm() && (r = openRdm(info)) != 0) {
     last_errno_ = -r;
     return SYSTEM;
   }
-  if (rma_) {
+  if (rma()) {
     // The arena as the source of one-sided writes (local access; the grants are registered for remote
     // access one by one, sendGrantKeys).
     mr_virt_addr_ = (info->domain_attr->mr_mode & FI_MR_VIRT_ADDR) != 0;
@@ -691,7 +691,7 @@ int LfFabric::listen(const char* host, int port) {
   if (!parseAddress(host, port, &addr, &len)) return BAD_ADDRESS;
   std::lock_guard<std::mutex> lock(listen_mu_);
   if (pep_ || side_listen_.load() >= 0) return ALREADY;
-  if (rdm_) {  // the port is the side channel's: peers connect there to learn this fabric's endpoint name
+  if (rdm()) {  // the port is the side channel's: peers connect there to learn this fabric's endpoint name
     if (int s = ensureRdm()) return s;
     const int fd = listenTcp(&addr, len, false);
     if (fd < 0) {
@@ -751,7 +751,7 @@ int LfFabric::connect(uint32_t peer, const char* host, int port) {
   LfPeer* p = peerFor(peer, true);
   if (!p) return TOO_MANY;
   fi_info* dest = nullptr;
-  if (rdm_) {
+  if (rdm()) {
     if (int s = ensureRdm()) return s == SYSTEM ? FAILED : s;
   } else {
     std::string service = portString(port);
@@ -803,7 +803,7 @@ int LfFabric::sendable(const LfPeer* p) const {
 // goes one-sided, whatever its size; one without goes as a message, which p checks before a byte lands (and
 // refuses if it is outside p's grants).
 const RemoteRegion* LfFabric::regionOf(const LfPeer* p, uint64_t offset, uint64_t length) const {
-  return rma_ && length > 0 && length <= UINT32_MAX ? p->regionFor(offset, length) : nullptr;
+  return rma() && length > 0 && length <= UINT32_MAX ? p->regionFor(offset, length) : nullptr;
 }
 
 int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
@@ -1137,12 +1137,7 @@ void LfFabric::close() {
   closeFid(av_);
   closeFid(cq_);
   closeFid(pool_mr_);
-  for (auto* list : {&conns_, &dead_}) {
-    for (auto& c : *list) {
-      if (c->mr) fi_close(&c->mr->fid);
-      if (c->dest) lf::api().freeinfo(c->dest);
-    }
-  }
+  for (auto* list : {&conns_, &dead_}) for (auto& c : *list) releaseConn(c.get());
   {
     std::lock_guard<std::mutex> clock(commands_mu_);
     for (Command& c : commands_) if (c.dest) lf::api().freeinfo(c.dest);
@@ -1170,12 +1165,12 @@ void LfFabric::run() {
     const bool ready = ready_.load(std::memory_order_acquire);
     if (ready && !fds_added_) {
       fds_added_ = true;
-      for (int fd : {eq_fd_, rdm_ ? cq_fd_ : -1}) if (fd >= 0) watch(fd, EPOLLIN);
+      for (int fd : {eq_fd_, rdm() ? cq_fd_ : -1}) if (fd >= 0) watch(fd, EPOLLIN);
     }
     int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
     if (timeout != 0 && ready && waitable()) {
       wait_fids_.clear();
-      if (rdm_) wait_fids_.push_back(&cq_->fid);
+      if (rdm()) wait_fids_.push_back(&cq_->fid);
       else wait_fids_.push_back(&eq_->fid);
       for (const auto& c : conns_) if (c->cq) wait_fids_.push_back(&c->cq->fid);
       if (fi_trywait(fabric_, wait_fids_.data(), int(wait_fids_.size())) != FI_SUCCESS) timeout = 0;
@@ -1224,7 +1219,7 @@ void LfFabric::run() {
         if (c->holding || !c->backlog.empty()) drainBacklog(c);
         if (c->peer && c->phase != LfPhase::DEAD) {
           int err = 0;
-          if (rma_ && c->phase == LfPhase::OPEN) {  // grants made since the last keys were sent
+          if (rma() && c->phase == LfPhase::OPEN) {  // grants made since the last keys were sent
             c->peer->grants.refresh(c->grants, c->grants_seen);
             if (c->keyed < c->grants.size()) {
               std::lock_guard<FairMutex> lock(c->peer->mu);
@@ -1258,11 +1253,10 @@ void LfFabric::run() {
         // A connected endpoint and its CQ are closed with the connection, so nothing can complete into its
         // buffers any more: they go now. In RDM mode its sends may still complete on the shared CQ, so it
         // stays until close().
-        if (rdm_) {
+        if (rdm()) {
           dead_.push_back(std::move(c));
         } else {
-          closeFid(c->mr);
-          if (c->dest) lf::api().freeinfo(c->dest);
+          releaseConn(c.get());
           c.reset();
         }
       }
@@ -1326,7 +1320,7 @@ void LfFabric::runCommands() {
 // fabric's pool) and send slots.
 bool LfFabric::initSlots(LfConn* c) {
   if (c->mem) return true;
-  const uint32_t recvs = rdm_ ? 0 : kRecvSlots;
+  const uint32_t recvs = rdm() ? 0 : kRecvSlots;
   const size_t bytes = size_t(recvs + kSendSlots) * kSlotBytes;
   c->mem.reset(new uint8_t[bytes]);
   if (mr_local_) {
@@ -1349,7 +1343,7 @@ void LfFabric::resetSlots(LfConn* c) {
   c->free_send.clear();
   for (uint32_t i = 0; i < kSendSlots; i++) c->free_send.push_back(&c->send[i]);
   c->free_rma.clear();
-  if (rma_) for (uint32_t i = 0; i < kRmaOps; i++) c->free_rma.push_back(&c->rma[i]);
+  if (rma()) for (uint32_t i = 0; i < kRmaOps; i++) c->free_rma.push_back(&c->rma[i]);
 }
 
 bool LfFabric::openEp(LfConn* c, fi_info* info) {
@@ -1382,7 +1376,7 @@ bool LfFabric::openEp(LfConn* c, fi_info* info) {
 }
 
 void LfFabric::closeEp(LfConn* c) {
-  if (rdm_) return closeSide(c);
+  if (rdm()) return closeSide(c);
   if (!c->ep) return;
   eps_.erase(&c->ep->fid);
   fi_shutdown(c->ep, 0);
@@ -1397,28 +1391,33 @@ void LfFabric::closeEp(LfConn* c) {
   c->cq_fd = -1;
 }
 
+// Frees what a connection holds besides its endpoint (closeEp): its slots' registration and where it connects.
+void LfFabric::releaseConn(LfConn* c) {
+  closeFid(c->mr);
+  if (c->dest) lf::api().freeinfo(c->dest);
+  c->dest = nullptr;
+}
+
 void LfFabric::startConnect(LfConn* c, uint64_t now) {
-  if (rdm_) {  // the side channel first: the peer's endpoint name comes back on it (onSide)
-    if (initSlots(c)) {
-      const int fd = openTcpSocket(c->sock_dest);
-      if (fd >= 0 && (::connect(fd, reinterpret_cast<const sockaddr*>(&c->sock_dest), c->sock_dest_len) == 0 || errno == EINPROGRESS)) {
-        attachSide(c, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-        c->phase = LfPhase::CONNECTING;
-        c->deadline_ns = c->connect_deadline_ns;
-        next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
-        return;
-      }
-      if (fd >= 0) ::close(fd);
-    }
-    return retryLater(c, now);
+  const bool started = rdm() ? connectSide(c) : openEp(c, c->dest) && check(fi_connect(c->ep, c->dest->dest_addr, nullptr, 0), "fi_connect") == 0;
+  if (!started) return retryLater(c, now);
+  c->phase = LfPhase::CONNECTING;
+  c->deadline_ns = c->connect_deadline_ns;
+  next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
+}
+
+// RDM mode: the side channel to the peer's listening address first (the TCP connect completes, and the
+// peer's endpoint name comes back, in onSide).
+bool LfFabric::connectSide(LfConn* c) {
+  if (!initSlots(c)) return false;
+  const int fd = openTcpSocket(c->sock_dest);
+  if (fd < 0) return false;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&c->sock_dest), c->sock_dest_len) != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return false;
   }
-  if (openEp(c, c->dest) && check(fi_connect(c->ep, c->dest->dest_addr, nullptr, 0), "fi_connect") == 0) {
-    c->phase = LfPhase::CONNECTING;
-    c->deadline_ns = c->connect_deadline_ns;
-    next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
-    return;
-  }
-  retryLater(c, now);
+  attachSide(c, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+  return true;
 }
 
 void LfFabric::retryLater(LfConn* c, uint64_t now) {
@@ -1692,7 +1691,7 @@ void LfFabric::onConnected(LfConn* c) {
     } else {
       p->state.store(PeerState::HANDSHAKING);
       p->tx = c;
-      sent = rma_ ? sendGrantKeys(c, p) : 0;  // before the HELLO: the peer knows every region once connected
+      sent = rma() ? sendGrantKeys(c, p) : 0;  // before the HELLO: the peer knows every region once connected
       if (sent == 0) sent = sendHello(c);
     }
   }
@@ -1701,7 +1700,7 @@ void LfFabric::onConnected(LfConn* c) {
 }
 
 int LfFabric::pollCq() {
-  if (rdm_) return pollRdmCq();
+  if (rdm()) return pollRdmCq();
   int work = 0;
   for (size_t i = 0; i < conns_.size(); i++) work += pollConnCq(conns_[i].get());
   return work;
@@ -1873,8 +1872,8 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   const uint8_t type = at[3];
   const bool hello_time = c->phase == LfPhase::HELLO;
   // GRANT_KEYs come before the HELLO (and later, for grants made later); writes only after it.
-  const bool key = rma_ && type == kFrameGrantKey;
-  const bool write = type == frame::WRITE || type == frame::WRITE_IMM || (rma_ && (type == kFramePlaced || type == kFramePlacedImm));
+  const bool key = rma() && type == kFrameGrantKey;
+  const bool write = type == frame::WRITE || type == frame::WRITE_IMM || (rma() && (type == kFramePlaced || type == kFramePlacedImm));
   if (type == frame::HELLO ? !hello_time : !key && (!write || hello_time)) {
     return fail(c, reason(FailReason::BAD_TYPE)), false;
   }
@@ -1947,7 +1946,7 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
         p->tx = c;
         adoptRegions(c, p);
         p->state.store(PeerState::CONNECTED);
-        err = rma_ ? sendGrantKeys(c, p) : 0;  // before the HELLO, as the initiator's came before its own
+        err = rma() ? sendGrantKeys(c, p) : 0;  // before the HELLO, as the initiator's came before its own
         if (err == 0) err = sendHello(c);
       }
     }
