@@ -119,7 +119,7 @@ export class Group extends EventEmitter<GroupEvents> {
   #firstViewAdequate: (() => void) | null = null;
   /**
    * Subgroups whose state this member awaits (it entered their shard): their shards do not step until then,
-   * and point-to-point messages (queries) for them are `held`, answered once the state is restored.
+   * and their handles hold point-to-point messages (queries), answered once the state is restored.
    */
   readonly #receivers = new Map<string, StateReceiver>();
   /** The previous view's engine while the next one connects (its mailboxes still carry replies). */

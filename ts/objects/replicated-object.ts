@@ -74,7 +74,7 @@ export class ReplicatedObject<T extends object> {
     this.#calls = new Calls(options.timeoutMs);
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
       // A reply that cannot reach its caller: the caller's own failure handling settles its call.
-      this.#sendDirect(to, bytes).catch((error: Error) => this.#onError(error));
+      this.#channel.sendTo(to, bytes).catch((error: Error) => this.#onError(error));
     });
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
     channel.onDeliver((sender, version, bytes) => this.#onDeliver(sender, version, bytes));
@@ -120,7 +120,7 @@ export class ReplicatedObject<T extends object> {
     const bytes = encodeCall(Kind.Query, callId, method, args, this.#maxMessageBytes);
     const answer = this.#calls.expect(callId, method, false, [member], options.timeoutMs);
     try {
-      await this.#sendDirect(member, bytes);
+      await this.#channel.sendTo(member, bytes); // to this member too: the channel holds it while its state arrives
     } catch (error) {
       this.#calls.abandon(callId, error as Error);
     }
@@ -193,12 +193,6 @@ export class ReplicatedObject<T extends object> {
       this.#onError(error as Error);
       return undefined;
     }
-  }
-
-  /** Queries and replies, this member's own included: through the channel, which holds a query to a copy
-   *  whose state has not arrived yet (a member's own query to itself too). */
-  #sendDirect(to: number, bytes: Uint8Array): Promise<void> {
-    return this.#channel.sendTo(to, bytes);
   }
 
   #methodProxy(make: (method: string) => unknown): object {
