@@ -58,7 +58,7 @@ if (!built) {
 
   // sockets is opt-in (SQUALL_LF_PROVIDERS=tcp,sockets,shm): it passes most runs but intermittently stalls a
   // connect or a write for > 5 s (not yet understood; docs/rdma.md).
-  // 'tcp' is the tcp provider in RMA mode (one-sided writes for 4 KiB and more), 'tcp+msg' in message mode,
+  // 'tcp' is the tcp provider in RMA mode (writes into data grants one-sided), 'tcp+msg' in message mode,
   // 'shm' the shared-memory provider on reliable-datagram endpoints (RDM mode).
   const providers = (process.env['SQUALL_LF_PROVIDERS'] ?? 'tcp,tcp+msg,shm').split(',').filter(Boolean);
   for (const provider of providers) {
