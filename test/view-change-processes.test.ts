@@ -182,4 +182,23 @@ crashTest('a member frozen past the suspicion timeout (SIGSTOP) is removed; resu
   });
 });
 
+crashTest('a change that leaves a shard below its minimum: the survivors stop with a ConfigError on the error event, and their processes live on', async () => {
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: { ...LOG, members: { min: 3, max: 9 } } } });
+  try {
+    const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
+    m2.process.kill('SIGKILL');
+    for (const m of [m0, m1]) {
+      const e = await cluster.waitForEvent(m, (ev) => ev.type === 'error', 20_000);
+      assert.match((e as { message: string }).message, /subgroup 'log' needs 1 shard\(s\) of at least 3 members; the view has 2 members/);
+    }
+    await sleep(200);
+    for (const m of [m0, m1]) {
+      assert.not.ok(m.exited, `member ${m.id}'s process is still running (no unhandled rejection)`);
+      await cluster.request(m, { cmd: 'membership' }); // and answers
+    }
+  } finally {
+    await cluster.close();
+  }
+});
+
 test.run();

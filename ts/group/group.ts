@@ -481,10 +481,12 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const j of change.joined) this.#hosts.set(j.id, j.host);
     this.#retryJoinersOutside(change);
     if (!next.members.includes(this.id)) return this.#removed(next.vid);
-    const transfers = stateTransfers(this.config, old.view.members, next.members);
-
+    // A next view the configuration cannot be planned on (too few members for a shard's minimum) stops this
+    // member with the ConfigError on the 'error' event: both the transfers and the engine plan it.
+    let transfers: Transfer[];
     let engine: ViewEngine;
     try {
+      transfers = stateTransfers(this.config, old.view.members, next.members);
       engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#bindHost)}:0`, old.view.members.length - change.left.length, change.joined.map((j) => j.id));
     } catch (error) {
       this.#stop(error as Error);
