@@ -85,11 +85,18 @@ export class PartitionedError extends SquallError {
 
 /** The group installed a view without this member: it left, or the others suspected it (it was too slow). */
 export class RemovedError extends SquallError {
-  constructor(self: number, vid: number, left: boolean) {
+  /** The member left cleanly (leave()), rather than being suspected. */
+  readonly left: boolean;
+  /** Members that suspected this one, when known. */
+  readonly suspectedBy: readonly number[];
+  constructor(self: number, vid: number, left: boolean, suspectedBy: readonly number[] = []) {
     super('ERR_SQUALL_REMOVED', left
       ? `member ${self} left the group (view ${vid} no longer has it)`
-      : `member ${self} was removed from the group in view ${vid}: the others suspected it (its heartbeat stalled or its connections broke); ` +
-        'start it again to rejoin, and raise suspicionTimeoutMs if its event loop is often busy');
+      : `member ${self} was removed from the group in view ${vid}: ${suspectedBy.length ? `member(s) ${suspectedBy.join(', ')}` : 'the others'} suspected it ` +
+        '(its heartbeat stalled for suspicionTimeoutMs, or its connections broke); with rejoin: true it joins again by itself, ' +
+        'else start it again; raise suspicionTimeoutMs if this machine is often overloaded');
+    this.left = left;
+    this.suspectedBy = suspectedBy;
   }
 }
 

@@ -58,6 +58,8 @@ let running = true;
 // Heartbeats go out from the start (to whichever peers are connected); the staleness scan starts only once
 // every peer is connected, so a peer still dialling others is not taken for a stalled one.
 let watching = false;
+/** When the last staleness scan ran (discountLateness). */
+let lastScanMs = 0;
 let nextHeartbeatMs = 0;
 let lastReportedEpoch = -1;
 let announced = false;
@@ -100,6 +102,7 @@ function onCommand(cmd: WorkerCommand): void {
       watching = true; // every peer is connected
       const now = performance.now();
       for (let r = 0; r < data.rows; r++) changedMs[r] = now;
+      lastScanMs = now;
       break;
     }
     case 'stop': running = false; break;
@@ -113,7 +116,25 @@ function heartbeat(now: number): void {
   nextHeartbeatMs = Math.max(nextHeartbeatMs + data.heartbeatIntervalMs, now);
 }
 
+/**
+ * The failure detector discounts its own lateness. The loop wakes at least once per heartbeat interval; a
+ * wake-up later than that means this thread was not running (descheduled on a busy machine, paused by the
+ * debugger, the process stopped), and neither was this member's poller, which applies the peers'
+ * heartbeats: during that gap no heartbeat could have been seen here, so it must not count against any
+ * peer. Every row's last-change time moves forward by the lateness; a peer that is really dead is still
+ * found, one scan later than the timeout plus the lateness, and a crash is found at once anyway (its
+ * broken connection).
+ */
+const LATE_SLACK_MS = 2;
+function discountLateness(now: number): void {
+  const lateMs = now - lastScanMs - data.heartbeatIntervalMs;
+  lastScanMs = now;
+  if (lateMs <= LATE_SLACK_MS) return;
+  for (let r = 0; r < data.rows; r++) changedMs[r]! += lateMs;
+}
+
 function scanHeartbeats(now: number): void {
+  discountLateness(now);
   const n = kernels.heartbeatScan(table.base, table.rowStride, table.rows, data.heartbeatColumn, table.liveBase,
     map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET, map.STALE_ROWS_OFFSET, data.selfRow, now, data.suspicionTimeoutMs);
   if (n === 0) return;

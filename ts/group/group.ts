@@ -22,7 +22,7 @@
 
 import { EventEmitter } from 'node:events';
 import { parseAddress, formatAddress } from '../address.js';
-import { ClosedError, ConfigError, JoinError, PartitionedError, PeerFailedError, RemovedError, StateTransferError } from '../errors.js';
+import { ClosedError, ConfigError, JoinError, PartitionedError, PeerFailedError, RemovedError, StateTransferError, TimeoutError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
@@ -34,6 +34,7 @@ import { SubgroupChannel } from './subgroup-channel.js';
 import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
+import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/member.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
@@ -58,9 +59,25 @@ export interface JoinOptions {
   contactListen?: string;
   /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
   types?: Record<string, ReplicatedClass>;
-  /** Heartbeat interval and suspicion timeout (DESIGN.md §9). Defaults 10 ms / 100 ms. */
+  /** How often this member's heartbeat advances. Default 10 ms. */
   heartbeatIntervalMs?: number;
+  /**
+   * How long a member's heartbeat may stand still before it is suspected (a hung or cut-off member; a
+   * crash is found at once through its broken connections). Default 1 s: see DEFAULT_SUSPICION_TIMEOUT_MS
+   * in ts/sst/member.ts for why. The configuration file's `suspicionTimeoutMs` is used when this is not given.
+   */
   suspicionTimeoutMs?: number;
+  /**
+   * When the others remove this member while it is alive (they suspected it: it hung, or was cut off) or it
+   * finds itself in a minority of its view, it joins the group again by itself through the members' contact
+   * addresses, receives the replicated state, and emits `rejoined`. Default false (`squall node`: on).
+   */
+  rejoin?: boolean;
+  /**
+   * The longest leave() takes: past it the member closes without a clean leave (the others then remove it
+   * as failed) and leave() rejects with TimeoutError. Default 5 s.
+   */
+  leaveTimeoutMs?: number;
   /** How long join waits for every member to be connected, and a new view for its members. Default 30 s. */
   connectTimeoutMs?: number;
   /** Bytes of each point-to-point mailbox (queries, replies); a message may take half. Default 1 MiB. */
@@ -83,14 +100,32 @@ export interface GroupEvents {
   view: [view: View, removed: number[], joined: number[]];
   /** This member lost a majority of its view: it has stopped (partition safety). */
   partitioned: [error: PartitionedError];
-  /** The group went on without this member (it was suspected by the others): it has stopped. */
-  removed: [error: RemovedError];
-  /** A worker died, or a message could not be decoded. */
+  /**
+   * The group went on without this member (the others suspected it): it has stopped. With `rejoin` it
+   * joins again by itself (`rejoining` true) and emits `rejoined` once it is back, or `rejoinFailed`.
+   */
+  removed: [error: RemovedError, rejoining: boolean];
+  /** This member was removed or partitioned, and is a member of the group again, its state restored. */
+  rejoined: [view: View];
+  /** Rejoining did not succeed within connectTimeoutMs: the member has closed. */
+  rejoinFailed: [error: Error];
+  /**
+   * Something is wrong but this member goes on: a peer sent a message that cannot be decoded. Without a
+   * listener it becomes a process warning (never an uncaught exception).
+   */
+  warning: [error: Error];
+  /**
+   * This member cannot go on because of a fault here: a worker died, its state did not arrive, a view it
+   * cannot build, the class's snapshot() threw. A peer's failure is never an `error` (see memberFailed).
+   */
   error: [error: Error];
 }
 
 const DEFAULT_MAILBOX_BYTES = 1 << 20;
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+const DEFAULT_LEAVE_TIMEOUT_MS = 5_000;
+/** Pause between a rejoin's attempts, growing to the most; the attempts end after connectTimeoutMs. */
+const REJOIN_PAUSE_MS = { first: 50, most: 1_000 };
 /** Join requests this close together go into one view change. */
 const JOIN_BATCH_MS = 20;
 
@@ -130,13 +165,20 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly #mailboxBytes: number;
   /** connectTimeoutMs: how long connecting, a start barrier, a join or a transfer's silence may take. */
   readonly #timeoutMs: number;
+  /**
+   * The suspicion timeout in force: also how long installing a view may wait for a member's port and
+   * connection before taking it for failed (a member slower than that would be suspected anyway).
+   */
+  readonly #suspicionTimeoutMs: number;
   readonly #failed = new Set<number>();
   /** Why this member can go no further (partitioned, removed, a view it cannot build); null while it runs. */
   #stopped: Error | null = null;
   #installing = false;
   /** Group.join has resolved: the owner has the group and its events. */
   #running = false;
-  #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void>; asked: boolean } | null = null;
+  #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void>; asked: boolean; timer: NodeJS.Timeout } | null = null;
+  /** A rejoin is under way (the member was removed or partitioned and asks to enter again). */
+  #rejoining = false;
   #stepScheduled = false;
   #closed = false;
   /** Milliseconds from the commit to each phase of the last install here (status()). */
@@ -202,6 +244,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const name of Object.keys(this.#types)) if (!(name in config.subgroups)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#suspicionTimeoutMs = options.suspicionTimeoutMs ?? DEFAULT_SUSPICION_TIMEOUT_MS;
     if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
     const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
     this.#bindHost = parseAddress(listen, 'listen').host;
@@ -227,6 +270,28 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#engine = this.#newEngine({ vid: 0, members: ids }, plans, listen);
     this.#engine.listen(config.members);
     this.#adoptChannels(this.#engine);
+  }
+
+  /**
+   * Hands the handles the owner holds their shard's channel in `engine`, the next view's (a rejoining
+   * member's handles start afresh there), and makes handles for shards it did not serve before.
+   */
+  #takeChannels(engine: ViewEngine, rejoined = false): void {
+    for (const [name, handle] of this.#handles) {
+      const channel = engine.channels.get(name);
+      if (channel) {
+        if (rejoined) handle.resume(channel);
+        else handle.attach(channel);
+        continue;
+      }
+      // Out of the subgroup: the handle the owner holds stops; a later view that puts this member back in a
+      // shard makes a new one (#adoptChannels), with a fresh object that receives the shard's state.
+      handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${engine.view.vid}: call group.channel('${name}') or group.subgroup('${name}') again once a view has it in one`));
+      this.#handles.delete(name);
+      this.#objects.get(name)?.close();
+      this.#objects.delete(name);
+    }
+    this.#adoptChannels(engine);
   }
 
   /**
@@ -298,7 +363,7 @@ export class Group extends EventEmitter<GroupEvents> {
     const object = ReplicatedObject.attach(new cls(), channel, {
       type: cls, maxMessageBytes: channel.maxMessageBytes,
       ...(this.#options.callTimeoutMs ? { timeoutMs: this.#options.callTimeoutMs } : {}),
-      onError: (error) => this.emit('error', error),
+      onError: (error) => this.#warn(error),
     });
     this.#objects.set(name, object as ReplicatedObject<object>);
     return object;
@@ -316,14 +381,34 @@ export class Group extends EventEmitter<GroupEvents> {
   /**
    * Leaves the group cleanly (DESIGN.md §6): sends from now on reject with RemovedError; once every message
    * this member sent is delivered, the others install a view without it, every message of the current view
-   * is delivered here first, and this member closes. Resolves once it has.
+   * is delivered here first, and this member closes. Resolves once it has; when the last members leave
+   * together, each resolves once it has seen the others leave too.
+   *
+   * It always settles within `leaveTimeoutMs` (default 5 s), closing the member in every case:
+   * - a member that is partitioned (or becomes so while leaving) rejects with its PartitionedError;
+   * - a member that is rejoining (it was removed) stops trying, and resolves: it is out of the group;
+   * - past the time limit (a change that cannot finish, e.g. too few members left) it rejects with
+   *   TimeoutError, and the others remove it as a failed member.
+   * close() instead stops at once: the others find this member failed through its broken connections.
    */
   leave(): Promise<void> {
-    this.#checkOpen();
+    if (this.#closed) return Promise.reject(new ClosedError('this group member'));
     if (this.#leaving) return this.#leaving.promise;
     let resolve!: () => void, reject!: (e: Error) => void;
     const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-    this.#leaving = { resolve, reject, promise, asked: false };
+    const limitMs = this.#options.leaveTimeoutMs ?? DEFAULT_LEAVE_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      reject(new TimeoutError(`member ${this.id} could not leave cleanly within leaveTimeoutMs = ${limitMs} ms (view ${this.view.vid} could not change: are enough members alive?); it has closed, and the others remove it as failed`));
+      void this.close();
+    }, limitMs);
+    this.#leaving = { resolve, reject, promise, asked: false, timer };
+    promise.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    if (this.#stopped || this.#rejoining) { // partitioned: no change can take it out; rejoining: it is out
+      const partitioned = this.#rejoining ? null : this.partitioned;
+      if (partitioned) reject(partitioned); else resolve(); // first: close() rejects a leave still pending
+      void this.close();
+      return promise;
+    }
     const refused = new RemovedError(this.id, this.view.vid + 1, true);
     for (const h of this.#handles.values()) h.refuseSends(refused);
     this.#schedule();
@@ -338,16 +423,22 @@ export class Group extends EventEmitter<GroupEvents> {
     engine.protocol.leave();
   }
 
-  /** Stops every shard, the workers and the fabric. Calls in flight reject with ClosedError. */
+  /**
+   * Stops every shard, the workers and the fabric at once, without a clean leave: the others find this
+   * member failed through its broken connections and remove it. Calls in flight reject with ClosedError
+   * (or with the RemovedError / PartitionedError that stopped this member). A leave() still pending rejects
+   * with ClosedError.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const reason = this.#stopped ?? new ClosedError('this group member');
     this.#closeContact();
     for (const { session } of this.#firstJoiners ?? []) session.close();
     this.#firstViewAdequate?.(); // a first view still forming gives up (#formFirstView sees #closed)
     for (const receiver of this.#receivers.values()) receiver.fail(new ClosedError('this group'));
-    for (const o of this.#objects.values()) o.close();
-    for (const h of this.#handles.values()) h.stop(new ClosedError('this group'));
+    for (const o of this.#objects.values()) o.close(reason);
+    for (const h of this.#handles.values()) h.stop(reason);
     await this.#previous?.close();
     await this.#engine?.close();
     await this.#spares.close();
@@ -403,8 +494,12 @@ export class Group extends EventEmitter<GroupEvents> {
     }
     const result = engine.protocol.step();
     if (!result) return;
-    if (result.type === 'partitioned') this.#partition(engine, result.unreachable);
-    else void this.#install(engine, result.change);
+    switch (result.type) {
+      case 'commit': void this.#install(engine, result.change); break;
+      case 'partitioned': this.#partition(engine, result.unreachable); break;
+      case 'suspected': void this.#removed(engine.view.vid + 1, result.by); break;
+      case 'dissolved': void this.#removed(engine.view.vid + 1); break;
+    }
   }
 
   #directTo(engine: ViewEngine, tag: number, from: number, bytes: Uint8Array): void {
@@ -418,7 +513,7 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   #memberFailed(engine: ViewEngine, member: number, reason: string, step = true): void {
-    if (this.#closed || engine !== this.#engine || engine.protocol.applied) return;
+    if (this.#closed || engine !== this.#engine || engine.closed || engine.protocol.applied) return;
     if (!engine.view.members.includes(member) || this.#failed.has(member)) return;
     this.#failed.add(member);
     engine.mailboxes.fail(member, reason);
@@ -429,14 +524,25 @@ export class Group extends EventEmitter<GroupEvents> {
 
   #partition(engine: ViewEngine, unreachable: number[]): void {
     const error = new PartitionedError(this.id, engine.view.vid, engine.view.members.length, unreachable);
+    const contacts = this.#rejoinContacts(engine);
     this.#stop(error);
     this.emit('partitioned', error);
+    if (this.#leaving) { this.#leaving.reject(error); void this.close(); return; }
+    if (this.#options.rejoin) void this.#rejoin(contacts, error);
   }
 
+  /** This member can go no further in its view: sends and calls in flight reject with `error`. */
   #stop(error: Error): void {
     this.#stopped = error;
     this.#closeContact();
     for (const h of this.#handles.values()) h.stop(error);
+    for (const o of this.#objects.values()) o.failCalls(error);
+  }
+
+  /** A peer sent something this member cannot use, and it goes on: a `warning`, or a process warning. */
+  #warn(error: Error): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', error);
+    else process.emitWarning(error);
   }
 
   /**
@@ -505,31 +611,25 @@ export class Group extends EventEmitter<GroupEvents> {
     // off the others' path.
     const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, crc: new Checksums(), ...this.#snapshotOf(t.subgroup) }));
     for (const { crc, bytes } of snapshots) crc.warm(bytes.byteLength); // boots while the view installs
-    const addresses = await this.#nextAddresses(old, engine, change, timeoutMs);
+    // Waiting for the others' ports and connections is bounded by the suspicion timeout, not connectTimeoutMs:
+    // a member (or a joiner) that died after the commit must cost the group no more than a suspicion would.
+    // Whoever is missing then is taken for failed in the new view, and the next change removes it.
+    const installLimitMs = Math.min(timeoutMs, this.#suspicionTimeoutMs);
+    const addresses = await this.#nextAddresses(old, engine, change, installLimitMs);
     for (const j of change.joined) this.#joinSessions.get(j.id)?.send({ addresses });
     this.#closeJoinSessions();
     T.push(['ports', performance.now()]);
     const dropSnapshots = () => { for (const { crc } of snapshots) void crc.close(); };
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
     // A member that dies after publishing its port is not waited for either (it may be the one to dial).
-    const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => old.gone().has(peer))
+    const unreachable = await engine.connectReachable(addresses, installLimitMs, (peer) => old.gone().has(peer))
       .catch(() => next.members.filter((m) => m !== this.id));
     T.push(['connected', performance.now()]);
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
     // Failures are per view: a removed member's id may come back as a joiner, which starts unsuspected.
     for (const id of [...this.#failed]) if (!next.members.includes(id) || change.joined.some((j) => j.id === id)) this.#failed.delete(id);
     this.#engine = engine;
-    for (const [name, handle] of this.#handles) {
-      const channel = engine.channels.get(name);
-      if (channel) { handle.attach(channel); continue; }
-      // Out of the subgroup: the handle the owner holds stops; a later view that puts this member back in a
-      // shard makes a new one (#adoptChannels), with a fresh object that receives the shard's state.
-      handle.stop(new ConfigError(`member ${this.id} serves no shard of subgroup '${name}' in view ${next.vid}: call group.channel('${name}') or group.subgroup('${name}') again once a view has it in one`));
-      this.#handles.delete(name);
-      this.#objects.get(name)?.close();
-      this.#objects.delete(name);
-    }
-    this.#adoptChannels(engine);
+    this.#takeChannels(engine);
     const restored = this.#awaitState(transfers);
     this.#installing = false;
     engine.start(() => this.#stepAll());
@@ -759,7 +859,7 @@ export class Group extends EventEmitter<GroupEvents> {
       const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#bindHost)}:0`, offer.previousSize, offer.joined);
       this.#engine = engine;
       this.#listenFor(engine);
-      this.#adoptChannels(engine);
+      this.#takeChannels(engine, true);
       const restored = this.#awaitState(stateTransfers(this.config, offer.previous, view.members));
       session.send({ port: engine.port });
       const reply = await session.next(timeoutMs);
@@ -847,13 +947,88 @@ export class Group extends EventEmitter<GroupEvents> {
     }));
   }
 
-  /** The next view has no place for this member: it left, or the others went on without it. */
-  async #removed(vid: number): Promise<void> {
-    const error = new RemovedError(this.id, vid, this.#leaving !== null);
+  /**
+   * The next view has no place for this member: it left, or the others went on without it (`suspectedBy`
+   * says who suspected it, when it learnt of its removal from their rows rather than from the commit).
+   */
+  async #removed(vid: number, suspectedBy?: readonly number[]): Promise<void> {
+    const error = new RemovedError(this.id, vid, this.#leaving !== null, suspectedBy);
+    const contacts = this.#rejoinContacts(this.#engine);
     this.#stop(error); // first: sends reject with this, not with close()'s ClosedError
-    if (this.#leaving) this.#leaving.resolve();
-    else this.emit('removed', error);
-    await this.close();
+    if (this.#leaving) {
+      this.#leaving.resolve(); // first: close() rejects a leave still pending
+      await this.close();
+      return;
+    }
+    const rejoining = this.#options.rejoin === true;
+    this.emit('removed', error, rejoining);
+    if (rejoining) await this.#rejoin(contacts, error);
+    else await this.close();
+  }
+
+  /** Where a member that is out of the group asks to enter it again: every other member's contact address. */
+  #rejoinContacts(engine: ViewEngine | undefined): string[] {
+    const out = new Set<string>();
+    for (const m of engine?.view.members ?? []) {
+      const port = m === this.id ? null : engine!.protocol.contactPortOf(m);
+      if (port !== null) out.add(formatAddress({ host: this.#hosts.get(m) ?? this.#host, port }));
+    }
+    for (const m of this.config.members) if (m.id !== this.id && m.contact) out.add(m.contact);
+    for (const c of this.#options.contact === undefined ? [] : contactList(this.#options.contact)) out.add(c);
+    return [...out];
+  }
+
+  /**
+   * Rejoin (JoinOptions.rejoin): the old view's engine closes, and this member asks the others' contact
+   * addresses to let it into the next view as a joiner — the same id, a fresh engine, its subgroups' state
+   * received from a member of each shard — until it is in, closed, or connectTimeoutMs has passed. The
+   * handles the owner holds (group.channel, group.subgroup) carry on in the new view.
+   */
+  async #rejoin(contacts: readonly string[], cause: Error): Promise<void> {
+    if (this.#rejoining || this.#closed) return;
+    this.#rejoining = true;
+    const deadline = performance.now() + this.#timeoutMs;
+    let pauseMs = REJOIN_PAUSE_MS.first;
+    let last: Error = cause;
+    try {
+      await this.#closeEngines();
+      while (!this.#closed) {
+        if (contacts.length === 0) { last = new JoinError(`member ${this.id} knows no other member's contact address to rejoin through; give the members "contact" addresses in the configuration`); break; }
+        try {
+          this.#failed.clear();
+          this.#stopped = null; // the new view's protocol steps
+          this.#installing = false; // a removal found while installing ended that install
+          await this.#enter([...contacts], Math.max(1, deadline - performance.now()), true);
+          if (this.#closed) return;
+          await this.#openContact();
+          this.#fillSpares();
+          this.emit('rejoined', this.view);
+          return;
+        } catch (error) {
+          last = error as Error;
+          this.#stopped = cause;
+          await this.#closeEngines();
+        }
+        if (performance.now() + pauseMs >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        pauseMs = Math.min(pauseMs * 2, REJOIN_PAUSE_MS.most);
+      }
+      if (this.#closed) return;
+      const error = new JoinError(`member ${this.id} could not rejoin the group within connectTimeoutMs = ${this.#timeoutMs} ms: ${last.message}`, { cause: last });
+      this.emit('rejoinFailed', error);
+      await this.close();
+    } finally {
+      this.#rejoining = false;
+    }
+  }
+
+  /** Closes this member's engines (a rejoin starts from none). */
+  async #closeEngines(): Promise<void> {
+    for (const receiver of this.#receivers.values()) receiver.fail(this.#stopped ?? new ClosedError('this group'));
+    const previous = this.#previous;
+    this.#previous = null;
+    await previous?.close();
+    await this.#engine?.close();
   }
 
   #checkOpen(): void {

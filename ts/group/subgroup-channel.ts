@@ -133,6 +133,22 @@ export class SubgroupChannel implements OrderedChannel {
     channel.sendFirst(held);
   }
 
+  /**
+   * @internal This member rejoined the group after it was removed: the handle starts afresh on `channel`,
+   * the shard of its new view (what it held was rejected when it stopped).
+   */
+  resume(channel: ShardChannel): void {
+    if (!this.#changing) {
+      this.#deliveredBefore += this.#current.delivered;
+      this.#nullsBefore += this.#current.nullsSent;
+    }
+    this.#stopped = null;
+    this.#refused = null;
+    this.#skip.clear();
+    this.#heldDirect = null;
+    this.attach(channel);
+  }
+
   /** @internal This member is leaving: sends from now on reject with `error`. */
   refuseSends(error: Error): void { this.#refused ??= error; }
 

@@ -43,7 +43,7 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
       if (typeof msg.seq === 'number' && typeof msg.ok === 'boolean') { // a reply (events carry no 'ok')
         const p = this.pending.get(msg.seq);
         this.pending.delete(msg.seq);
-        if (msg.ok) p?.resolve(msg); else p?.reject(new Error(`member ${id}: ${msg.error}`));
+        if (msg.ok) p?.resolve(msg); else p?.reject(Object.assign(new Error(`member ${id}: ${msg.error}`), { code: msg.code }));
       } else {
         member.events.push(msg as unknown as Event);
         for (const l of this.listeners.splice(0)) l();
@@ -187,6 +187,10 @@ export interface GroupClusterOptions {
   heartbeatIntervalMs?: number;
   suspicionTimeoutMs?: number;
   mailboxBytes?: number;
+  /** Members removed while alive join again by themselves (JoinOptions.rejoin). */
+  rejoin?: boolean;
+  /** false: the members attach no 'error' listener (as an application that forgot one). */
+  listenErrors?: boolean;
   /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
   fabric?: FabricChoice;
   /** How member i is started, and the host it is reached at (an emulated network's); default loopback. */
@@ -240,11 +244,13 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
+      ...(options.rejoin ? { rejoin: true } : {}),
       ...(options.fabric ? { fabric: options.fabric } : {}),
     };
+    const listen = options.listenErrors === false ? { listenErrors: false } : {};
     try {
       await Promise.all(cluster.members.map(async (m) => {
-        const joined = await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), options: joinOptions });
+        const joined = await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), ...listen, options: joinOptions });
         m.address = joined.address as string;
         cluster.contacts.set(m.id, joined.contact as string);
       }));

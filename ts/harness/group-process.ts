@@ -15,7 +15,8 @@ import type { SubgroupChannel } from '../group/subgroup-channel.js';
 export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
 export type GroupHarnessRequest =
-  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs'>> }
+  /** `listenErrors: false` attaches no 'error' listener, as an application that forgot one. */
+  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs'>> }
   /** Ordered calls `method(key_i, value)` for i < count, with `bytes`-byte values, `inFlight` at a time. */
   | { cmd: 'fill'; subgroup: string; method: string; count: number; bytes: number; inFlight?: number }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
@@ -43,7 +44,9 @@ export type GroupHarnessEvent =
   | { type: 'memberFailed'; member: number; reason: string; atMs: number }
   | { type: 'view'; vid: number; members: number[]; removed: number[]; joined: number[]; atMs: number }
   | { type: 'partitioned'; message: string; unreachable: number[]; atMs: number }
-  | { type: 'removed'; message: string; atMs: number }
+  | { type: 'removed'; message: string; rejoining: boolean; atMs: number }
+  | { type: 'rejoined'; vid: number; members: number[]; atMs: number }
+  | { type: 'rejoinFailed'; message: string; atMs: number }
   | { type: 'error'; message: string; atMs: number };
 
 interface Recorder {
@@ -97,8 +100,10 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('view', (view, removed, joined) => sendToParent({ type: 'view', vid: view.vid, members: [...view.members], removed, joined, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable], atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('removed', (error) => sendToParent({ type: 'removed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('removed', (error, rejoining) => sendToParent({ type: 'removed', message: error.message, rejoining, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('rejoined', (view) => sendToParent({ type: 'rejoined', vid: view.vid, members: [...view.members], atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('rejoinFailed', (error) => sendToParent({ type: 'rejoinFailed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
+      if (req.listenErrors !== false) group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
       return { address: group.address, contact: group.contactAddress, vid: group.view.vid, members: [...group.view.members], joinMs };
     }
     case 'record': {

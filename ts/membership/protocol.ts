@@ -76,6 +76,10 @@ export interface Change {
 export type StepResult =
   | { type: 'commit'; change: Change }
   | { type: 'partitioned'; unreachable: number[] }
+  /** Another member suspects this one: every proposal removes it, so it stops now (and may rejoin). */
+  | { type: 'suspected'; by: number[] }
+  /** Every member of the view asked to leave: the group ends, and each member is done. */
+  | { type: 'dissolved' }
   | null;
 
 export class ViewChangeProtocol {
@@ -90,7 +94,7 @@ export class ViewChangeProtocol {
   readonly #span: [number, number];
   readonly #spanWithCounters: [number, number];
   #wedged = false;
-  #partitioned = false;
+  #stopped = false;
   /** Joiners this member (as leader) will propose; fixed once it wedged for them. */
   #joins: Joiner[] = [];
   readonly #utf8 = new TextEncoder();
@@ -142,7 +146,7 @@ export class ViewChangeProtocol {
    * receives state from the last join, or there are more than MAX_JOINS_PER_CHANGE.
    */
   join(joiners: readonly Joiner[]): boolean {
-    if (this.#wedged || this.#applied || this.#partitioned || joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
+    if (this.#wedged || this.#applied || this.#stopped || joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
     if (this.leader() !== this.#p.selfId || this.#anyWedged() || this.anyReceiving()) return false;
     this.#joins = [...joiners];
     this.#wedge();
@@ -244,7 +248,7 @@ export class ViewChangeProtocol {
 
   /** One evaluation of the protocol over the current table. */
   step(): StepResult {
-    if (this.#applied || this.#partitioned) return null;
+    if (this.#applied || this.#stopped) return null;
     const { layout, selfId } = this.#p;
     const members = layout.members;
     const c = this.#c;
@@ -273,10 +277,20 @@ export class ViewChangeProtocol {
     }
     if (removals.size === 0 && !anyProposal && this.#joins.length === 0) return null;
     if (!this.#wedged) { this.#wedge(); this.#push(true); }
+    // A member never suspects itself, and never counts itself unreachable: suspected by another, it is in
+    // every proposal's removals, so it can take no part in the next view and stops here instead.
+    if (suspects.has(selfId)) {
+      this.#stopped = true;
+      return { type: 'suspected', by: members.filter((_, r) => this.#u8(r, c.suspected, this.#row) === 1) };
+    }
     // Partition safety: a majority of the members that stay (leavers consent, and are in no next view).
     const staying = members.filter((m) => !leavers.has(m));
+    if (staying.length === 0) { // every member asked to leave: nobody is left to install a view
+      this.#stopped = true;
+      return { type: 'dissolved' };
+    }
     if (!hasMajority(staying.length, staying.filter((m) => !suspects.has(m)).length)) {
-      this.#partitioned = true;
+      this.#stopped = true;
       return { type: 'partitioned', unreachable: [...suspects] };
     }
     const leader = leaderOf(members, suspects);

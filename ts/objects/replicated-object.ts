@@ -9,7 +9,7 @@
 //   const holder = await tickets.query(3).holder('t-17');
 
 import { MULTICAST_DEFAULTS } from '../group/config.js';
-import { ClosedError, ConfigError } from '../errors.js';
+import { ClosedError, ConfigError, SquallError } from '../errors.js';
 import { Calls, type Reply } from './caller.js';
 import type { OrderedChannel } from './channel.js';
 import { decodeEnvelope, encodeCall, Kind } from './codec.js';
@@ -53,7 +53,8 @@ export class ReplicatedObject<T extends object> {
   readonly #type: ReplicatedType<T> | undefined;
   readonly #maxMessageBytes: number;
   readonly #onError: (error: Error) => void;
-  #closed = false;
+  /** Why this object stopped (close()'s reason); null while open. */
+  #closed: Error | null = null;
 
   /** Calls that become ordered commands, run at every member of the shard. */
   readonly ordered: OrderedMethods<T>;
@@ -73,8 +74,9 @@ export class ReplicatedObject<T extends object> {
     this.#onError = options.onError ?? ((error) => process.emitWarning(error));
     this.#calls = new Calls(options.timeoutMs);
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
-      // A reply that cannot reach its caller: the caller's own failure handling settles its call.
-      this.#channel.sendTo(to, bytes).catch((error: Error) => this.#onError(error));
+      // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
+      // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
+      this.#channel.sendTo(to, bytes).catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
     });
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
     channel.onDeliver((sender, version, bytes) => this.#onDeliver(sender, version, bytes));
@@ -161,11 +163,19 @@ export class ReplicatedObject<T extends object> {
     this.#replica.replace(state, -1n);
   }
 
-  /** Stops answering; calls in flight reject with ClosedError. */
-  close(): void {
+  /** Stops answering; calls in flight reject with `reason` (default ClosedError). */
+  close(reason: Error = new ClosedError('this replicated object')): void {
     if (this.#closed) return;
-    this.#closed = true;
-    this.#calls.rejectAll(new ClosedError('this replicated object'));
+    this.#closed = reason;
+    this.#calls.rejectAll(reason);
+  }
+
+  /**
+   * @internal This member stopped (removed, partitioned): calls in flight reject with `reason`; the object
+   * stays open (a member that rejoins restores it from the group's state).
+   */
+  failCalls(reason: Error): void {
+    this.#calls.rejectAll(reason);
   }
 
   #onDeliver(sender: number, version: bigint, bytes: Uint8Array): void {
@@ -202,6 +212,12 @@ export class ReplicatedObject<T extends object> {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new ClosedError('this replicated object');
+    if (this.#closed) throw this.#closed;
   }
 }
+
+/** Failures of a point-to-point send that the group handles by itself: the peer failed, this member stopped. */
+function isRoutineSendFailure(error: Error): boolean {
+  return error instanceof SquallError && ROUTINE_SEND_FAILURES.has(error.code);
+}
+const ROUTINE_SEND_FAILURES: ReadonlySet<string> = new Set(['ERR_SQUALL_PEER_FAILED', 'ERR_SQUALL_CLOSED', 'ERR_SQUALL_REMOVED', 'ERR_SQUALL_PARTITIONED']);

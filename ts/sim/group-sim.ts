@@ -392,8 +392,8 @@ export class GroupSim {
     }
     const result = mv.protocol.step();
     if (!result) return;
-    if (result.type === 'partitioned') this.#stop(m, 'partitioned');
-    else this.#apply(m, mv, result.change);
+    if (result.type === 'commit') this.#apply(m, mv, result.change);
+    else this.#stop(m, result.type === 'suspected' ? 'removed' : result.type === 'dissolved' ? 'left' : 'partitioned');
   }
 
   /** A committed change, as Group.#install applies it. */

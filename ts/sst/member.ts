@@ -41,7 +41,7 @@ export interface SstListenOptions {
   columns: ColumnSpecs;
   /** How often this member's heartbeat advances. Default 10 ms (DESIGN.md §9). */
   heartbeatIntervalMs?: number;
-  /** A member whose heartbeat has not advanced for this long is suspected. Default 100 ms. */
+  /** A member whose heartbeat has not advanced for this long is suspected. Default 1 s (DEFAULT_SUSPICION_TIMEOUT_MS). */
   suspicionTimeoutMs?: number;
   /** How long connect() waits for every peer. Default 10 s. */
   connectTimeoutMs?: number;
@@ -72,7 +72,19 @@ export interface SstEvents {
   error: [err: Error];
 }
 
-const DEFAULTS = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 100, connectTimeoutMs: 10_000 };
+/**
+ * How long a member's heartbeat may stand still before it is suspected, by default: 1 s. A crash is found
+ * at once without it (the dead process's connections break), so the timeout only has to catch members that
+ * hang or are cut off, and must never catch a live member on a busy machine. On the 2-core development
+ * machine with a busy process on each core beside a group, the predicate worker's heartbeat still advanced
+ * at least every few tens of milliseconds; 1 s leaves a wide margin over that, is what etcd chose for its
+ * election timeout, and is long next to a garbage-collection pause. The detector also discounts its own
+ * lateness (workers/predicate-worker.ts), so a checker that was itself descheduled blames nobody. Lower it
+ * (suspicionTimeoutMs) on dedicated machines to find hung members sooner.
+ */
+export const DEFAULT_SUSPICION_TIMEOUT_MS = 1000;
+
+const DEFAULTS = { heartbeatIntervalMs: 10, suspicionTimeoutMs: DEFAULT_SUSPICION_TIMEOUT_MS, connectTimeoutMs: 10_000 };
 
 export class SstMember extends EventEmitter<SstEvents> {
   readonly id: number;

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// npm run test:loaded: every suite with the CPU kept busy beside it — one busy process per core for the
+// whole run (scripts/cpu-hog.mjs) — as on a shared CI box or beside an application's own work. Arguments go
+// to scripts/run-tests.mjs (e.g. `npm run test:loaded -- multicast`). Ends with run-tests' closing line.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startHogs } from './cpu-hog.mjs';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const stop = startHogs({ seconds: 3600 });
+console.error('test:loaded: every suite runs with one busy process per core beside it');
+const child = spawn(process.execPath, [join(root, 'scripts', 'run-tests.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { child.kill(signal); });
+child.on('exit', (code, signal) => {
+  stop();
+  process.exit(code ?? (signal ? 1 : 0));
+});
