@@ -33,6 +33,11 @@ export interface MulticastBenchOptions {
   window?: number;
   /** Skip the latency run. */
   skipLatency?: boolean;
+  /**
+   * Mix large messages into the flood: every `every`-th message a sender sends is `bytes` bytes, above the
+   * slot payload, so it travels by RDMC beside the small ones (ordered by its slot like them).
+   */
+  large?: { bytes: number; every: number };
   /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
   fabric?: FabricChoice;
   onProgress?: (message: string) => void;
@@ -66,6 +71,12 @@ export interface MulticastBenchResult {
   sent: number;
   /** Every member delivered the flood, and then the paced messages, in the same order. */
   hashesAgree: boolean;
+  /** The large messages mixed into the flood, if any (MulticastBenchOptions.large). */
+  large: { bytes: number; every: number } | null;
+  /** Suspicions any member reported during the run (memberFailed events): 0 when no member looked failed. */
+  suspicions: number;
+  /** Views installed at any member after the first: 0 when the group never changed. */
+  viewChanges: number;
 }
 
 /** The harness stamps [u32 sender][u32 k][f64 send time] at the head of every message. */
@@ -92,12 +103,12 @@ export function defaultWindow(bytes: number): number {
 const DRAIN_MS = 30_000;
 
 /** The one subgroup the benchmark runs: a single shard of every member. */
-export function benchSubgroup(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window'>): SubgroupConfig {
+export function benchSubgroup(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'large'>): SubgroupConfig {
   const slotted = o.bytes <= MAX_SLOT_PAYLOAD;
   const maxSmcPayload = slotted ? Math.ceil(o.bytes / 8) * 8 : LARGE_SLOT_PAYLOAD;
   return {
     shards: 1, members: { min: o.members, max: o.members }, senders: o.senders === 'all' ? 'all' : 1,
-    window: o.window, maxSmcPayload, maxMessageBytes: slotted ? maxSmcPayload : o.bytes,
+    window: o.window, maxSmcPayload, maxMessageBytes: Math.max(slotted ? maxSmcPayload : o.bytes, o.large?.bytes ?? 0),
   };
 }
 
@@ -106,6 +117,12 @@ export function checkOptions(o: MulticastRun): void {
   if (!Number.isInteger(o.bytes) || o.bytes < MIN_MESSAGE_BYTES) throw new ConfigError(`--size must be at least ${MIN_MESSAGE_BYTES} bytes (each message carries its sender, number and send time), got ${o.bytes}`);
   if (!(o.seconds > 0) || o.seconds > 3600) throw new ConfigError(`--seconds must be a number above 0 and at most 3600, got ${o.seconds}`);
   if (!Number.isInteger(o.window) || o.window < 1 || o.window > 65536) throw new ConfigError(`--window must be an integer from 1 to 65536, got ${o.window}`);
+  if (o.large) {
+    const slot = benchSubgroup(o).maxSmcPayload!;
+    if (!Number.isInteger(o.large.bytes) || o.large.bytes <= slot) throw new ConfigError(`--large must be above the slot payload (${slot} bytes for ${o.bytes}-byte messages), so that it travels by RDMC; got ${o.large.bytes}`);
+    if (o.large.bytes > 256 * 2 ** 20) throw new ConfigError(`--large must be at most 256 MiB, got ${o.large.bytes}`);
+    if (!Number.isInteger(o.large.every) || o.large.every < 2) throw new ConfigError(`--large-every must be an integer of at least 2, got ${o.large.every}`);
+  }
   const slotsBytes = o.window * (benchSubgroup(o).maxSmcPayload! + 16) * o.members;
   if (slotsBytes > MAX_SLOTS_BYTES) {
     throw new ConfigError(`--window ${o.window} with ${o.bytes}-byte messages needs ${Math.ceil(slotsBytes / 2 ** 20)} MiB of slots in every member's table (at most ${MAX_SLOTS_BYTES / 2 ** 20}): lower --window`);
@@ -138,7 +155,16 @@ async function measure(cluster: GroupCluster, o: MulticastRun, subgroup: Subgrou
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
-    hashesAgree: throughput.hashesAgree && latency.hashesAgree,
+    hashesAgree: throughput.hashesAgree && latency.hashesAgree, large: o.large ?? null, ...disturbances(cluster),
+  };
+}
+
+/** What the members reported besides deliveries: suspicions and views installed after the first. */
+export function disturbances(cluster: GroupCluster): { suspicions: number; viewChanges: number } {
+  const events = cluster.members.flatMap((m) => m.events);
+  return {
+    suspicions: events.filter((e) => e.type === 'memberFailed').length,
+    viewChanges: events.filter((e) => e.type === 'view').length,
   };
 }
 
@@ -160,18 +186,26 @@ export function explainFailure(error: unknown): unknown {
 }
 
 /** The members of one run: every member a process, one subgroup of one shard. */
-export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric'>): Promise<GroupCluster> {
+export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric' | 'large'>): Promise<GroupCluster> {
   return GroupCluster.start({ members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) }, fabric: resolveFabricChoice(o.fabric) });
 }
 
-/** One benchmark per message size (a fresh cluster each: the slot size follows the message size). */
-export async function runMulticastSweep(o: Omit<MulticastBenchOptions, 'bytes'>, sizes: readonly number[]): Promise<MulticastBenchResult[]> {
+/**
+ * One benchmark per message size (a fresh cluster each: the slot size follows the message size). A size
+ * that fails ends the sweep; the sizes finished before it are kept, with the failure beside them.
+ */
+export async function runMulticastSweep(o: Omit<MulticastBenchOptions, 'bytes'>, sizes: readonly number[]): Promise<{ rows: MulticastBenchResult[]; failed: { bytes: number; error: Error } | null }> {
   const rows: MulticastBenchResult[] = [];
   for (const bytes of sizes) {
     o.onProgress?.(`[${rows.length + 1}/${sizes.length}] ${bytes}-byte messages`);
-    rows.push(await runMulticastBench({ ...o, bytes }));
+    try {
+      rows.push(await runMulticastBench({ ...o, bytes }));
+    } catch (error) {
+      o.onProgress?.(`${bytes}-byte messages failed: ${(error as Error).message}`);
+      return { rows, failed: { bytes, error: error as Error } };
+    }
   }
-  return rows;
+  return { rows, failed: null };
 }
 
 /** The senders of the bench shard: every member, or the first. */
@@ -194,8 +228,10 @@ export async function measureThroughput(cluster: GroupCluster, o: MulticastRun):
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP });
   const senders = sendersOf(cluster, o.senders);
   progress(`throughput: ${senders.length} sender(s) flood ${o.seconds} s with ${o.bytes}-byte messages`);
-  const floods = await cluster.all({ cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window }, senders);
+  const large = o.large ? { largeSize: o.large.bytes, largeEvery: o.large.every } : {};
+  const floods = await cluster.all({ cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window, ...large }, senders);
   const sent = floods.reduce((sum, f) => sum + (f.sent as number), 0);
+  const sentBytes = floods.reduce((sum, f) => sum + (f.bytes as number), 0);
   progress(`throughput: ${sent} messages sent; waiting for every member to deliver them`);
   const reports = await awaitAll(cluster, sent);
   const perMember = reports.map((r, i) => ({
@@ -204,7 +240,7 @@ export async function measureThroughput(cluster: GroupCluster, o: MulticastRun):
   }));
   const msgsPerSec = median(perMember.map((m) => m.msgsPerSec));
   return {
-    perNode: { msgsPerSec, mbytesPerSec: round((msgsPerSec * o.bytes) / 1e6, 2) },
+    perNode: { msgsPerSec, mbytesPerSec: round((msgsPerSec * (sent > 0 ? sentBytes / sent : o.bytes)) / 1e6, 2) },
     perMember, sent, hashesAgree: reports.every((r) => r.hash === reports[0]!.hash),
   };
 }

@@ -20,9 +20,15 @@ const netTest = support.ok ? test : test.skip;
 const Mbit = 1e6;
 const mbit = (bps: number) => `${(bps / Mbit).toFixed(1)} Mbit/s`;
 
+/**
+ * A capped link carries about its cap: never more than 15% above it (tbf enforces that whatever the load),
+ * and at least 70% of it. The floor is looser than the ceiling because the flows are user-space processes:
+ * on a busy machine (npm run test:loaded, a shared CI box) they get less CPU and fall short of the cap —
+ * 84% of it was seen with a busy process on each core — which says nothing about the link.
+ */
 function assertNear(bps: number, capMbit: number, what: string): void {
-  const low = capMbit * 0.85 * Mbit, high = capMbit * 1.15 * Mbit;
-  assert.ok(bps >= low && bps <= high, `${what}: measured ${mbit(bps)}, expected ${capMbit} Mbit/s ±15%`);
+  const low = capMbit * 0.7 * Mbit, high = capMbit * 1.15 * Mbit;
+  assert.ok(bps >= low && bps <= high, `${what}: measured ${mbit(bps)}, expected ${capMbit} Mbit/s (-30%, +15%)`);
 }
 
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -103,7 +109,7 @@ netTest('netns: 3 hosts — every ordered pair opens a TCP connection and exchan
   });
 });
 
-netTest('netns: links capped at 200mbit carry 200 Mbit/s (±15%) each way at once; uncapped much faster; setRate(50mbit) follows', async () => {
+netTest('netns: links capped at 200mbit carry about 200 Mbit/s each way at once; uncapped much faster; setRate(50mbit) follows', async () => {
   await withNetwork({ members: 2, rate: '200mbit' }, async (net) => {
     const alone = await measureTcp(net, 0, 1);
     assertNear(alone, 200, '0 → 1 alone at 200mbit');

@@ -118,18 +118,21 @@ function heartbeat(now: number): void {
 
 /**
  * The failure detector discounts its own lateness. The loop wakes at least once per heartbeat interval; a
- * wake-up later than that means this thread was not running (descheduled on a busy machine, paused by the
- * debugger, the process stopped), and neither was this member's poller, which applies the peers'
- * heartbeats: during that gap no heartbeat could have been seen here, so it must not count against any
- * peer. Every row's last-change time moves forward by the lateness; a peer that is really dead is still
- * found, one scan later than the timeout plus the lateness, and a crash is found at once anyway (its
- * broken connection).
+ * wake-up much later than that means this thread was not running (descheduled on an overloaded machine,
+ * the process stopped or paused), and neither was this member's poller, which applies the peers'
+ * heartbeats: during that gap no heartbeat could be seen here, so the gap must not count against any peer.
+ * A gap longer than the allowance moves every row's last-change time forward by the excess. The allowance
+ * (a quarter of the suspicion timeout, at least an interval and a slack) keeps the routine lateness of a
+ * busy machine — wake-ups a few tens of ms late — from adding up into a longer timeout: a peer whose
+ * heartbeat stands still is still suspected after the timeout plus only this member's long stalls, and a
+ * crash is found at once anyway (its broken connection).
  */
 const LATE_SLACK_MS = 2;
+const lateAllowanceMs = Math.max(data.heartbeatIntervalMs + LATE_SLACK_MS, data.suspicionTimeoutMs / 4);
 function discountLateness(now: number): void {
-  const lateMs = now - lastScanMs - data.heartbeatIntervalMs;
+  const lateMs = now - lastScanMs - lateAllowanceMs;
   lastScanMs = now;
-  if (lateMs <= LATE_SLACK_MS) return;
+  if (lateMs <= 0) return;
   for (let r = 0; r < data.rows; r++) changedMs[r]! += lateMs;
 }
 

@@ -19,12 +19,15 @@ const USAGE = `usage:
                     [--repeats N] [--tcp-baseline] [--json]
       A: binomial (default), chain, tree, sequential; SIZE like 64MiB; RATE like 1gbit (--netns needs root)
   squall bench multicast [--members N] [--size SIZE | --sizes LIST] [--seconds T] [--senders all|one]
-                         [--window W] [--no-latency] [--out DIR] [--json]
+                         [--window W] [--large SIZE [--large-every N]] [--no-latency] [--out DIR] [--json]
       ordered deliveries per second per member (the median member) while the senders flood, then the
       latency (send to delivery at the last member) at a tenth of that rate. Defaults: 3 members, 1KiB,
       5 s, all send, window 256 slots per sender (fewer above 16KiB: at most 4MiB in flight per sender).
       --sizes 1KiB,4KiB,10KiB runs each size and writes DIR/multicast.csv and DIR/multicast.svg (DIR
-      defaults to ./squall-results).
+      defaults to ./squall-results); a size that fails ends the sweep, and the sizes finished are kept.
+      --large 256KiB mixes messages above the slot payload into the flood (every 16th, or every
+      --large-every N), so RDMC transfers run beside the slots. The JSON reports suspicions and
+      viewChanges: both 0 when no member was taken for failed.
   squall bench viewchange [--members N | --members 3,5,7] [--runs N] [--rate R] [--suspicion MS] [--out DIR] [--json]
       SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it) and installMs
       (then to the next view installed everywhere), medians over --runs (default 5) fresh groups. Defaults:
@@ -148,7 +151,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     options: {
       members: { type: 'string' }, size: { type: 'string' }, sizes: { type: 'string' }, seconds: { type: 'string' },
       senders: { type: 'string' }, window: { type: 'string' }, 'no-latency': { type: 'boolean' }, out: { type: 'string' },
-      json: { type: 'boolean' }, ...FABRIC_FLAGS,
+      large: { type: 'string' }, 'large-every': { type: 'string' }, json: { type: 'boolean' }, ...FABRIC_FLAGS,
     },
   }).values);
   if (values.size && values.sizes) throw new ConfigError('give --size (one run) or --sizes (a sweep), not both');
@@ -163,20 +166,24 @@ async function benchMulticast(argv: string[]): Promise<void> {
     ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
     skipLatency: values['no-latency'] ?? false,
     fabric: fabricOf(values),
+    ...(values.large !== undefined ? { large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) } } : {}),
     onProgress: progressOnStderr('bench multicast'),
   };
+  if (values['large-every'] !== undefined && values.large === undefined) throw new ConfigError('--large-every goes with --large SIZE');
   const bench = await import('../../bench/multicast.js');
   if (values.sizes) {
     const sizes = values.sizes.split(',').map((s) => parseBytes(s.trim(), 'sizes'));
     for (const bytes of sizes) bench.checkOptions({ ...options, bytes, window: options.window ?? bench.defaultWindow(bytes) });
-    const rows = await bench.runMulticastSweep(options, sizes);
-    const written = writeMulticastSweep(rows, values.out ?? 'squall-results');
+    const { rows, failed } = await bench.runMulticastSweep(options, sizes);
+    const written: { csv?: string; svg?: string } = rows.length > 0 ? writeMulticastSweep(rows, values.out ?? 'squall-results') : {};
+    const failure = failed ? { failed: { bytes: failed.bytes, error: failed.error.message } } : {};
     if (values.json) {
-      process.stdout.write(JSON.stringify({ members: options.members, fabric: fabricLabel(options.fabric), seconds, senders, rows, ...written }) + '\n');
-      return;
+      process.stdout.write(JSON.stringify({ members: options.members, fabric: fabricLabel(options.fabric), seconds, senders, rows, ...written, ...failure }) + '\n');
+    } else {
+      for (const r of rows) process.stdout.write(describeMulticast(r));
+      if (written.csv) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
     }
-    for (const r of rows) process.stdout.write(describeMulticast(r));
-    process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
+    if (failed) throw failed.error; // after the finished sizes are out: the command fails with the reason
     return;
   }
   const result = await bench.runMulticastBench({ ...options, bytes: values.size ? parseBytes(values.size, 'size') : 1024 });
@@ -199,6 +206,7 @@ function describeMulticast(r: MulticastBenchResult): string {
       `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
   }
   lines.push(`  delivery order: ${r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)'}`);
+  lines.push(`  suspicions ${r.suspicions}, view changes ${r.viewChanges}${r.large ? `; every ${r.large.every}th message ${formatBytes(r.large.bytes)} (by RDMC)` : ''}`);
   return lines.join('\n') + '\n';
 }
 

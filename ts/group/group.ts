@@ -611,11 +611,13 @@ export class Group extends EventEmitter<GroupEvents> {
     // off the others' path.
     const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, crc: new Checksums(), ...this.#snapshotOf(t.subgroup) }));
     for (const { crc, bytes } of snapshots) crc.warm(bytes.byteLength); // boots while the view installs
-    // Waiting for the others' ports and connections is bounded by the suspicion timeout, not connectTimeoutMs:
-    // a member (or a joiner) that died after the commit must cost the group no more than a suspicion would.
-    // Whoever is missing then is taken for failed in the new view, and the next change removes it.
+    // Waiting for the members' ports and for connections is bounded by the suspicion timeout, not
+    // connectTimeoutMs: a member that died after the commit must cost the group no more than a suspicion
+    // would; whoever is missing then is taken for failed in the new view, and the next change removes it. A
+    // joiner's port is its proposer's to publish (0 when the joiner did not answer its offer, or left):
+    // that wait ends when the proposer publishes or is suspected.
     const installLimitMs = Math.min(timeoutMs, this.#suspicionTimeoutMs);
-    const addresses = await this.#nextAddresses(old, engine, change, installLimitMs);
+    const addresses = await this.#nextAddresses(old, engine, change, { memberMs: installLimitMs, joinerMs: timeoutMs });
     for (const j of change.joined) this.#joinSessions.get(j.id)?.send({ addresses });
     this.#closeJoinSessions();
     T.push(['ports', performance.now()]);
@@ -661,23 +663,25 @@ export class Group extends EventEmitter<GroupEvents> {
    * row); a member the old view suspects (it failed after the commit) is left out, and so is a joiner whose
    * proposer failed or that never answered: the new view removes them.
    */
-  async #nextAddresses(old: ViewEngine, engine: ViewEngine, change: Change, timeoutMs: number): Promise<MemberAddress[]> {
-    const deadline = performance.now() + timeoutMs;
+  async #nextAddresses(old: ViewEngine, engine: ViewEngine, change: Change, limits: { memberMs: number; joinerMs: number }): Promise<MemberAddress[]> {
+    const memberDeadline = performance.now() + limits.memberMs;
+    const joinerDeadline = performance.now() + limits.joinerMs;
     for (;;) {
       // Gone: suspected in the old table, or failed since this member applied the commit (its connection
       // broke, or its heartbeat stalled) — a member that died after the commit never publishes a port.
       const suspects = old.gone();
       const out: MemberAddress[] = [];
-      let missing = false;
+      let missingMember = false, missingJoiner = false;
       for (const id of change.next.members) {
         if (id === this.id) { out.push({ id, address: formatAddress({ host: this.#host, port: engine.port }) }); continue; }
         const k = change.joined.findIndex((j) => j.id === id);
         const port = k >= 0 ? old.protocol.joinPortOf(change, k) : old.protocol.nextPortOf(id, change.proposal);
         const gone = suspects.has(k >= 0 ? change.proposer : id);
         if (port !== null && port > 0) out.push({ id, address: formatAddress({ host: this.#hosts.get(id) ?? this.#host, port }) });
-        else if (port === null && !gone) missing = true;
+        else if (port === null && !gone) { if (k >= 0) missingJoiner = true; else missingMember = true; }
       }
-      if (!missing || performance.now() > deadline || this.#closed) return out;
+      const now = performance.now();
+      if (this.#closed || ((!missingMember || now > memberDeadline) && (!missingJoiner || now > joinerDeadline))) return out;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 20);
         this.#portWaiters.push(() => { clearTimeout(t); resolve(); });

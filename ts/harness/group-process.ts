@@ -23,8 +23,11 @@ export type GroupHarnessRequest =
   | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
   /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */
   | { cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number }
-  /** Send for `seconds` seconds flat out with `size`-byte messages, keeping `inFlight` sends outstanding. */
-  | { cmd: 'flood'; subgroup: string; seconds: number; size: number; inFlight?: number }
+  /**
+   * Send for `seconds` seconds flat out with `size`-byte messages, keeping `inFlight` sends outstanding;
+   * every `largeEvery`-th message is `largeSize` bytes instead.
+   */
+  | { cmd: 'flood'; subgroup: string; seconds: number; size: number; inFlight?: number; largeSize?: number; largeEvery?: number }
   /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
   | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
@@ -157,19 +160,25 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       const end = nowMs() + req.seconds * 1000;
       const inFlight = req.inFlight ?? 64;
       let k = 0;
-      const bytes = payload(req.size, ch.memberId, 0);
-      const view = new DataView(bytes.buffer);
+      let sentBytes = 0;
+      const small = payload(req.size, ch.memberId, 0);
+      const large = req.largeSize && req.largeEvery ? payload(req.largeSize, ch.memberId, 0) : null;
+      const views = [new DataView(small.buffer), large ? new DataView(large.buffer) : null];
       while (nowMs() < end) {
         const batch: Array<Promise<void>> = [];
         for (let i = 0; i < inFlight; i++) {
+          const big = large !== null && k % req.largeEvery! === req.largeEvery! - 1;
+          const bytes = big ? large : small;
+          const view = views[big ? 1 : 0]!;
           view.setUint32(4, k++, true);
           view.setFloat64(8, nowMs(), true);
+          sentBytes += bytes.byteLength;
           batch.push(ch.send(bytes));
-          if (ch.queued > 0) break; // the window is full: wait for it (send copies nothing while queued)
+          if (ch.queued > 0 || big) break; // the window is full, or a large message holds its buffer until sent
         }
         await Promise.all(batch);
       }
-      return { sent: k };
+      return { sent: k, bytes: sentBytes };
     }
     case 'await': {
       const r = recorders.get(req.subgroup);
