@@ -23,7 +23,8 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
   let cluster: GroupCluster | null = null;
   try {
     cluster = await GroupCluster.start({
-      members: 5, suspicionTimeoutMs: 500,
+      members: 5, // the default suspicion timeout (1 s): five members starting at once in namespaces on a busy machine
+      // can each take hundreds of ms to get a core, and at 500 ms one was once suspected before the first view formed
       subgroups: { log: { shards: 1, members: { min: 2, max: 5 }, maxSmcPayload: 1024, maxMessageBytes: 1024 }, kv: { shards: 1, members: { min: 2, max: 5 } } },
       types: { kv: 'KeyValueStore' },
       network: { fork: (i, entry) => net.fork(i, entry), hostOf: (i) => net.hosts[i]!.address },

@@ -202,7 +202,9 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       for (let i = 0; i < req.count; i++) {
         const value = new Uint8Array(req.bytes);
         for (let b = 0; b < value.length; b += 4096) value[b] = (i * 31 + b) & 0xff;
-        calls.push(target.call(req.method, [`key-${group!.id}-${i}`, value]));
+        const call = target.call(req.method, [`key-${group!.id}-${i}`, value]);
+        call.catch(() => {}); // awaited below; when an earlier one fails, the rest must not go unhandled
+        calls.push(call);
         if (calls.length >= (req.inFlight ?? 4)) await calls.shift();
       }
       await Promise.all(calls);
