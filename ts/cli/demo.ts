@@ -12,6 +12,8 @@
 import { parseArgs } from 'node:util';
 import { assert } from '../errors.js';
 import { GroupCluster, type GroupClusterMember } from '../harness/cluster.js';
+import type { Reply as ObjectReply } from '../objects/caller.js';
+import { formatVersion } from '../objects/version.js';
 import { cliArgs } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
@@ -24,7 +26,7 @@ const CUSTOMERS = ['alice', 'bob', 'carol'];
 /** Ordered calls each member keeps outstanding while the load runs: enough to batch, few enough to stay live. */
 const CALLS_IN_FLIGHT = 32;
 
-interface Reply { member: number; value: unknown; version: bigint }
+type Reply = ObjectReply<unknown>;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -64,7 +66,7 @@ async function race(cluster: GroupCluster): Promise<void> {
   const calls = await Promise.all(callers.map((c) => book(cluster, c.m, 'A1', c.customer)));
   for (const [i, replies] of calls.entries()) {
     const answers = replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ');
-    out(`  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ordered as command ${replies[0]!.version})`);
+    out(`  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ordered as version ${formatVersion(replies[0]!.version)}, view.seq)`);
   }
   const holders = await holdersAt(cluster, 'A1');
   out(`  holder of A1: ${holders.map((h, i) => `member ${cluster.members[i]!.id} says ${h}`).join(', ')}`);
@@ -130,7 +132,7 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   await exited;
   const [first] = survivors;
   const replies = await book(cluster, first!, 'B1', CUSTOMERS[first!.id]!);
-  out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${String(replies[0]?.version)})`);
+  out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${replies[0] ? formatVersion(replies[0].version) : 'none'})`);
   const holders = await Promise.all(survivors.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
   out(`queries still answer from each survivor's copy: ${survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`).join(', ')}`);
 }

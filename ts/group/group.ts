@@ -4,7 +4,7 @@
 // carry over from view to view.
 //
 //   const group = await Group.join({ id: 1, config: 'cluster.json', types: { tickets: TicketBook } });
-//   const tickets = group.subgroup<TicketBook>('tickets');
+//   const tickets = group.subgroup('tickets', TicketBook);       // typed from the class: its queries too
 //   const replies = await tickets.ordered.book('t-17', 'alice');   // one reply per member of the shard
 //   const holder = await tickets.query(0).holder('t-17');           // ask one member
 //   group.on('view', (view) => console.log('view', view.vid, view.members));
@@ -27,7 +27,7 @@ import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
-import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
+import { ReplicatedObject, type QueryName, type ReplicatedType } from '../objects/replicated-object.js';
 import { firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
@@ -286,22 +286,24 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /**
    * This member's shard of subgroup `name` as a replicated object of the class given in `types` (or
-   * `type`): ordered calls, queries, replies.
+   * `type`): ordered calls, queries, replies. Typed from the class C — pass it, or name it
+   * (`group.subgroup<typeof TicketBook>('tickets')`) — so `query()` offers its declared queries.
    */
-  subgroup<T extends object>(name: string, type?: ReplicatedClass<T>): ReplicatedObject<T> {
+  subgroup<C extends ReplicatedClass = ReplicatedClass>(name: string, type?: C): ReplicatedObject<InstanceType<C>, QueryName<C>> {
+    type Handle = ReplicatedObject<InstanceType<C>, QueryName<C>>;
     this.#checkOpen();
     const existing = this.#objects.get(name);
-    if (existing) return existing as ReplicatedObject<T>;
+    if (existing) return existing as unknown as Handle;
     const channel = this.channel(name);
-    const cls = (type ?? this.#types[name]) as ReplicatedClass<T> | undefined;
+    const cls = (type ?? this.#types[name]) as ReplicatedClass<InstanceType<C>> | undefined;
     if (!cls) throw new ConfigError(`subgroup '${name}' has no class: pass types: { ${name}: YourClass } to Group.join, or group.subgroup('${name}', YourClass)`);
     const object = ReplicatedObject.attach(new cls(), channel, {
       type: cls, maxMessageBytes: channel.maxMessageBytes,
       ...(this.#options.callTimeoutMs ? { timeoutMs: this.#options.callTimeoutMs } : {}),
       onError: (error) => this.emit('error', error),
     });
-    this.#objects.set(name, object as ReplicatedObject<object>);
-    return object;
+    this.#objects.set(name, object as unknown as ReplicatedObject<object>);
+    return object as unknown as Handle;
   }
 
   /** This member's shard of subgroup `name` as a channel of bytes: send(), onDeliver(), sendTo(), onDirect(). */
