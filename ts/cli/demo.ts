@@ -9,12 +9,11 @@
 // receives the bookings as state before view 2 goes on with it. It ends by itself and kills every process
 // it started.
 
-import { parseArgs } from 'node:util';
 import { assert } from '../errors.js';
 import { GroupCluster, type GroupClusterMember } from '../harness/cluster.js';
 import type { Reply as ObjectReply } from '../objects/caller.js';
 import { formatVersion } from '../objects/version.js';
-import { cliArgs } from './args.js';
+import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
 
@@ -31,8 +30,20 @@ type Reply = ObjectReply<unknown>;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+export const DEMO_COMMAND = defineCommand({
+  command: 'demo',
+  usage: '[--seconds S]',
+  about: `A local 3-member group booking tickets, live (npm start): three members as processes on 127.0.0.1
+replicate a TicketBook; two race for seat A1, all book under load, one is SIGKILLed and the survivors
+install the next view, then a new member joins and receives the bookings. Ends by itself.`,
+  options: {
+    seconds: { type: 'string', value: 'S', help: 'how long the load runs (default 8)' },
+  },
+});
+
 export async function run(argv: string[]): Promise<void> {
-  const values = cliArgs('demo', () => parseArgs({ args: argv, options: { seconds: { type: 'string' } } }).values);
+  const values = parseCommand(DEMO_COMMAND, argv);
+  if (values === null) return;
   const seconds = parsePositiveInt(values.seconds, 'seconds', 8);
   const progress = progressOnStderr('demo');
   progress('starting 3 group members as processes on 127.0.0.1, each replicating a TicketBook');

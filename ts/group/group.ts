@@ -58,7 +58,7 @@ export interface JoinOptions {
   contactListen?: string;
   /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
   types?: Record<string, ReplicatedClass>;
-  /** Heartbeat interval and suspicion timeout (DESIGN.md §9). Defaults 10 ms / 100 ms. */
+  /** Heartbeat interval and suspicion timeout (DESIGN.md §9). Default: the configuration's, else 10 ms / 100 ms. */
   heartbeatIntervalMs?: number;
   suspicionTimeoutMs?: number;
   /** How long join waits for every member to be connected, and a new view for its members. Default 30 s. */
@@ -254,8 +254,9 @@ export class Group extends EventEmitter<GroupEvents> {
       selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), ...(joined?.length ? { joined } : {}),
       mailboxBytes: this.#mailboxBytes, spares: this.#spares,
       connectTimeoutMs: this.#timeoutMs,
-      ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
-      ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+      // The options' timing, else the configuration's, else the SST's defaults.
+      ...(o.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs } : {}),
+      ...(o.suspicionTimeoutMs ?? this.config.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs ?? this.config.suspicionTimeoutMs } : {}),
       ...(o.fabric ? { fabric: o.fabric } : {}),
       schedule: () => this.#schedule(),
       memberFailed: (engine, member, reason) => this.#memberFailed(engine, member, reason),
