@@ -16,4 +16,4 @@ cp build/Release/squall_fabric.node build-asan/squall_fabric.node
 node-gyp rebuild >/dev/null
 # detect_leaks=0: node itself leaks by design at exit; the fabric tests check their own cleanup.
 SQUALL_NATIVE_ADDON="$PWD/build-asan/squall_fabric.node" LD_PRELOAD="$libasan" \
-  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes close-stress
