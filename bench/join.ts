@@ -21,6 +21,8 @@ export interface JoinBenchOptions {
   stateBytes: number;
   runs: number;
   fabric?: FabricChoice;
+  /** The members' suspicion timeout (default SUSPICION_TIMEOUT_MS). */
+  suspicionTimeoutMs?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -56,7 +58,8 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
 
 async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][number]> {
   const cluster = await GroupCluster.start({
-    members: o.members, types: { kv: 'KeyValueStore' }, fabric: resolveFabricChoice(o.fabric), suspicionTimeoutMs: SUSPICION_TIMEOUT_MS,
+    members: o.members, types: { kv: 'KeyValueStore' }, fabric: resolveFabricChoice(o.fabric),
+    suspicionTimeoutMs: o.suspicionTimeoutMs ?? SUSPICION_TIMEOUT_MS,
     subgroups: { kv: { shards: 1, members: { min: o.members, max: o.members + 1 } } },
   });
   try {

@@ -40,6 +40,8 @@ export interface MulticastBenchOptions {
   large?: { bytes: number; every: number };
   /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
   fabric?: FabricChoice;
+  /** The members' suspicion timeout; default the library's (1 s). */
+  suspicionTimeoutMs?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -182,12 +184,15 @@ export function explainFailure(error: unknown): unknown {
   const m = /member (\d+) of this shard failed \((\w+)\)/.exec(message);
   if (!m) return error;
   return new PeerFailedError(Number(m[1]), m[2]!, `${(error as Error).message}. The benchmark stopped: a member was ${m[2] === 'SUSPECTED' ? 'suspected (its heartbeats arrived late)' : 'lost'}; ` +
-    'on a busy machine rerun it, or lower --window or --size so that less data queues ahead of the heartbeats');
+    'on a busy machine rerun it, raise --suspicion, or lower --window or --size so that less data queues ahead of the heartbeats');
 }
 
 /** The members of one run: every member a process, one subgroup of one shard. */
-export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric' | 'large'>): Promise<GroupCluster> {
-  return GroupCluster.start({ members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) }, fabric: resolveFabricChoice(o.fabric) });
+export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric' | 'large' | 'suspicionTimeoutMs'>): Promise<GroupCluster> {
+  return GroupCluster.start({
+    members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) }, fabric: resolveFabricChoice(o.fabric),
+    ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+  });
 }
 
 /**

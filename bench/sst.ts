@@ -21,6 +21,8 @@ export interface SstBenchOptions {
   skipScan?: boolean;
   /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
   fabric?: FabricChoice;
+  /** The members' suspicion timeout; default the SST's (100 ms). */
+  suspicionTimeoutMs?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -45,7 +47,10 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   const fabric = resolveFabricChoice(options.fabric);
   const label = fabricLabel(fabric);
   progress(`starting ${members} SST member processes (fabric ${label})`);
-  const cluster = await SstCluster.start({ members, columns: { ball: { type: 'i64' } }, fabric });
+  const cluster = await SstCluster.start({
+    members, columns: { ball: { type: 'i64' } }, fabric,
+    ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+  });
   let rttNs: number[];
   try {
     await cluster.request(cluster.members[1]!, { cmd: 'pong' });

@@ -1,8 +1,19 @@
+// The addon's exports. None of them may throw into JS through node-addon-api: Napi::Error::
+// ThrowAsJavaScriptException and every node-addon-api helper that fails (Object::Set, TypedArray,
+// ThreadSafeFunction::New, …) call napi_throw, and when the env cannot run JS — a worker being terminated
+// while it calls close/attach/write/wait, or an exception already pending — napi_throw fails and, with
+// NAPI_DISABLE_CPP_EXCEPTIONS, node-addon-api turns that into "FATAL ERROR: Error::
+// ThrowAsJavaScriptException napi_throw": the whole process aborts. So this file talks raw Node-API
+// wherever a call can fail: bad input and every failure come back as Status numbers, a value that
+// cannot be built comes back as undefined (a terminating env has nobody left to read it), and the one
+// error left (a C++ exception such as bad_alloc) is thrown only when the env can take it.
+
 #include "api.h"
 
 #include <cmath>
 #include <exception>
 #include <memory>
+#include <new>
 
 #include "arena.h"
 #include "fabric.h"
@@ -33,13 +44,41 @@ bool u32Arg(const Napi::CallbackInfo& info, size_t i, uint32_t* out) {
   return true;
 }
 
+// The type of argument i (napi_undefined when absent or when it cannot be read).
+napi_valuetype argType(const Napi::CallbackInfo& info, size_t i) {
+  napi_valuetype type = napi_undefined;
+  if (i >= info.Length() || napi_typeof(info.Env(), info[i], &type) != napi_ok) return napi_undefined;
+  return type;
+}
+
 bool stringArg(const Napi::CallbackInfo& info, size_t i, char* out, size_t size) {
-  if (i >= info.Length() || !info[i].IsString()) return false;
+  if (argType(info, i) != napi_string) return false;
   size_t len;
   return napi_get_value_string_utf8(info.Env(), info[i], out, size, &len) == napi_ok && len < size - 1;
 }
 
-Napi::Value status(const Napi::CallbackInfo& info, double s) { return Napi::Number::New(info.Env(), s); }
+// A value for JS, or an empty Napi::Value (undefined to the caller) when it cannot be made.
+Napi::Value number(napi_env env, double d) {
+  napi_value v;
+  return napi_create_double(env, d, &v) == napi_ok ? Napi::Value(env, v) : Napi::Value();
+}
+
+Napi::Value status(const Napi::CallbackInfo& info, double s) { return number(info.Env(), s); }
+
+// Sets out[name] = value, quietly: false when the env refused (it is going away).
+bool put(napi_env env, napi_value out, const char* name, napi_value value) {
+  return value != nullptr && napi_set_named_property(env, out, name, value) == napi_ok;
+}
+
+napi_value newObject(napi_env env) {
+  napi_value out;
+  return napi_create_object(env, &out) == napi_ok ? out : nullptr;
+}
+
+napi_value newString(napi_env env, const char* text) {
+  napi_value out;
+  return napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out) == napi_ok ? out : nullptr;
+}
 
 // Looks up the fabric named by argument 0.
 std::shared_ptr<Fabric> fabricArg(const Napi::CallbackInfo& info) {
@@ -49,14 +88,20 @@ std::shared_ptr<Fabric> fabricArg(const Napi::CallbackInfo& info) {
 }
 
 // Nothing below may let a C++ exception reach Node-API: each export runs inside this guard, and an
-// exception (out of memory) becomes a JS error.
+// exception (out of memory) becomes a JS error — if the env can take one. With an exception already
+// pending, or an env that cannot run JS (napi_throw_error then fails, and is not fatal as node-addon-api's
+// throw is), the call returns undefined.
 template <typename F>
 Napi::Value guarded(const Napi::CallbackInfo& info, F body) {
   try {
     return body();
   } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), std::string("squall native fabric: ") + e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
+    napi_env env = info.Env();
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) {
+      napi_throw_error(env, "ERR_SQUALL_NATIVE", (std::string("squall native fabric: ") + e.what()).c_str());
+    }
+    return Napi::Value();
   }
 }
 
@@ -64,13 +109,16 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F body) {
 
 Napi::Value Version(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("memoryMapHash", Napi::Number::New(info.Env(), map::MEMORY_MAP_HASH));
-    Napi::Array backends = Napi::Array::New(info.Env(), kHaveLibfabric ? 2 : 1);
-    backends.Set(uint32_t(0), Napi::String::New(info.Env(), "tcp"));
-    if (kHaveLibfabric) backends.Set(uint32_t(1), Napi::String::New(info.Env(), "libfabric"));
-    out.Set("backends", backends);
-    return out;
+    napi_env env = info.Env();
+    napi_value out = newObject(env), backends, hash;
+    if (out == nullptr || napi_create_array_with_length(env, kHaveLibfabric ? 2 : 1, &backends) != napi_ok ||
+        napi_create_double(env, map::MEMORY_MAP_HASH, &hash) != napi_ok) {
+      return Napi::Value();
+    }
+    bool ok = put(env, out, "memoryMapHash", hash) && napi_set_element(env, backends, 0, newString(env, "tcp")) == napi_ok &&
+              (!kHaveLibfabric || napi_set_element(env, backends, 1, newString(env, "libfabric")) == napi_ok) &&
+              put(env, out, "backends", backends);
+    return ok ? Napi::Value(env, out) : Napi::Value();
   });
 }
 
@@ -179,10 +227,17 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     auto f = fabricArg(info);
     if (!f || f->closed()) return status(info, FAILED);
     uint32_t peer, count;
-    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !info[2].IsTypedArray() || !u32Arg(info, 3, &count)) return status(info, BAD_ARGUMENT);
-    auto ranges = info[2].As<Napi::TypedArray>();
-    if (ranges.TypedArrayType() != napi_float64_array || uint64_t(count) * 2 > ranges.ElementLength()) return status(info, BAD_ARGUMENT);
-    const double* pairs = ranges.As<Napi::Float64Array>().Data();
+    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !u32Arg(info, 3, &count)) return status(info, BAD_ARGUMENT);
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t elements = 0;
+    void* data = nullptr;
+    if (napi_is_typedarray(info.Env(), info[2], &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(info.Env(), info[2], &type, &elements, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_float64_array || uint64_t(count) * 2 > elements || (count > 0 && data == nullptr)) {
+      return status(info, BAD_ARGUMENT);
+    }
+    const double* pairs = static_cast<const double*>(data);
     for (uint32_t i = 0; i < 2 * count; i++) {
       if (!(pairs[i] >= 0 && pairs[i] <= kMaxSafeInteger) || std::floor(pairs[i]) != pairs[i]) return status(info, BAD_ARGUMENT);
     }
@@ -234,62 +289,94 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
 
 namespace {
 
+// What the arrival function's finalizer needs: Node finalizes the function at env teardown, possibly
+// before the fabric's own cleanup hook runs.
+struct ArrivalOwner {
+  std::shared_ptr<std::atomic<bool>> finalized;  // Node finalized the function: no Release after that
+  std::weak_ptr<Fabric> fabric;
+};
+
+// Runs on the JS thread, once per call queued by rang(); `data` is a heap copy of the call's pending
+// flag. With env == nullptr the function is being torn down: only the flag's copy is freed.
+void callArrival(napi_env env, napi_value fn, void* /*context*/, void* data) {
+  auto* pending = static_cast<std::shared_ptr<std::atomic<bool>>*>(data);
+  if (pending != nullptr) {
+    (*pending)->store(false, std::memory_order_release);  // before the call: rings during it call again
+    delete pending;
+  }
+  if (env == nullptr || fn == nullptr) return;
+  // Plain napi_call_function: during env teardown JS cannot run and the call just fails (Function::Call
+  // would turn that into a fatal error); an exception the function throws stays pending and Node reports
+  // it as uncaught, as for any callback.
+  napi_value global;
+  if (napi_get_global(env, &global) == napi_ok) napi_call_function(env, global, fn, 0, nullptr, nullptr);
+}
+
+// The function is being finalized (its env is going away, or it was released): stop the poller first,
+// so nothing calls into a finalized function. Never throws: a finalizer has no one to throw to.
+void finalizeArrival(napi_env /*env*/, void* data, void* /*hint*/) {
+  auto* owner = static_cast<ArrivalOwner*>(data);
+  owner->finalized->store(true, std::memory_order_release);
+  try {
+    if (auto fabric = owner->fabric.lock()) fabric->close();
+  } catch (...) {
+  }
+  delete owner;
+}
+
 // Calls a JS function on the thread that installed it after doorbells of the channels in `mask` rang.
 // Calls coalesce: while one is pending, further rings add nothing — the function reads whatever landed.
 class JsArrival final : public ArrivalHook {
  public:
-  JsArrival(Napi::ThreadSafeFunction tsfn, uint32_t mask, std::shared_ptr<std::atomic<bool>> finalized)
-      : tsfn_(std::move(tsfn)), mask_(mask), finalized_(std::move(finalized)) {}
+  JsArrival(napi_threadsafe_function tsfn, uint32_t mask, std::shared_ptr<std::atomic<bool>> finalized)
+      : tsfn_(tsfn), mask_(mask), finalized_(std::move(finalized)) {}
   ~JsArrival() override {
-    if (!finalized_->load(std::memory_order_acquire)) tsfn_.Release();
+    if (!finalized_->load(std::memory_order_acquire)) napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
   }
 
   void rang(uint32_t channel) override {
     if (!((mask_ >> channel) & 1u)) return;
     if (pending_->exchange(true, std::memory_order_acq_rel)) return;
-    auto pending = pending_;  // the call may run after this hook is gone: it holds the flag, not the hook
-    napi_status s = tsfn_.NonBlockingCall([pending](Napi::Env env, Napi::Function fn) {
-      pending->store(false, std::memory_order_release);  // before the call: rings during it call again
-      if (env == nullptr || fn.IsEmpty()) return;       // the function is being finalized
-      // Plain napi_call_function: during env teardown JS cannot run and the call just fails (Function::Call
-      // would turn that into a fatal error); an exception the function throws stays pending and Node reports
-      // it as uncaught, as for any callback.
-      napi_value global;
-      if (napi_get_global(env, &global) == napi_ok) napi_call_function(env, global, fn, 0, nullptr, nullptr);
-    });
-    if (s != napi_ok) pending_->store(false, std::memory_order_release);
+    // The call may run after this hook is gone: it holds the flag, not the hook.
+    auto* pending = new (std::nothrow) std::shared_ptr<std::atomic<bool>>(pending_);
+    if (pending == nullptr || napi_call_threadsafe_function(tsfn_, pending, napi_tsfn_nonblocking) != napi_ok) {
+      delete pending;
+      pending_->store(false, std::memory_order_release);
+    }
   }
 
  private:
-  Napi::ThreadSafeFunction tsfn_;
+  napi_threadsafe_function tsfn_;
   const uint32_t mask_;
-  std::shared_ptr<std::atomic<bool>> finalized_;  // Node finalized the function (env teardown): no Release
+  std::shared_ptr<std::atomic<bool>> finalized_;
   std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace
 
 // onArrival(h, channelMask, fn) → Status: fn runs on this thread (as a task, once per batch of rings)
-// after the poller rang the doorbell of a channel in the mask. ALREADY if the fabric has one.
+// after the poller rang the doorbell of a channel in the mask. ALREADY if the fabric has one; FAILED if
+// the env cannot make the thread-safe function (it is going away).
 Napi::Value OnArrival(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f || f->closed()) return status(info, FAILED);
     uint32_t mask;
-    if (!u32Arg(info, 1, &mask) || mask == 0 || mask >= (1u << map::COMPLETION_RINGS) || info.Length() < 3 || !info[2].IsFunction()) {
+    if (!u32Arg(info, 1, &mask) || mask == 0 || mask >= (1u << map::COMPLETION_RINGS) || argType(info, 2) != napi_function) {
       return status(info, BAD_ARGUMENT);
     }
+    napi_env env = info.Env();
     auto finalized = std::make_shared<std::atomic<bool>>(false);
-    std::weak_ptr<Fabric> weak = f;
-    // At env teardown Node may finalize the function before the fabric's own cleanup hook runs: then stop
-    // the poller first, so nothing calls into a finalized function.
-    auto tsfn = Napi::ThreadSafeFunction::New(info.Env(), info[2].As<Napi::Function>(), "squall arrival", 0, 1,
-                                              [finalized, weak](Napi::Env) {
-                                                finalized->store(true, std::memory_order_release);
-                                                if (auto fabric = weak.lock()) fabric->close();
-                                              });
-    tsfn.Unref(info.Env());  // a fabric waiting for bytes does not keep the process alive
-    return status(info, f->setArrival(std::make_unique<JsArrival>(std::move(tsfn), mask, std::move(finalized))));
+    auto* owner = new ArrivalOwner{finalized, f};
+    napi_value name = newString(env, "squall arrival");
+    napi_threadsafe_function tsfn = nullptr;
+    if (name == nullptr ||
+        napi_create_threadsafe_function(env, info[2], nullptr, name, 0, 1, owner, finalizeArrival, nullptr, callArrival, &tsfn) != napi_ok) {
+      delete owner;
+      return status(info, FAILED);
+    }
+    napi_unref_threadsafe_function(env, tsfn);  // a fabric waiting for bytes does not keep the process alive
+    return status(info, f->setArrival(std::make_unique<JsArrival>(tsfn, mask, std::move(finalized))));
   });
 }
 
@@ -318,31 +405,39 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value Mode(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
-    if (!f) return info.Env().Null();
-    return Napi::String::New(info.Env(), f->mode());
+    napi_value out = nullptr;
+    if (!f) napi_get_null(info.Env(), &out);
+    else out = newString(info.Env(), f->mode());
+    return out ? Napi::Value(info.Env(), out) : Napi::Value();
   });
 }
 
 // stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced, rmaWrites }, or null if closed.
 Napi::Value GetStats(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
+    napi_env env = info.Env();
     auto f = fabricArg(info);
-    if (!f) return info.Env().Null();
+    if (!f) {
+      napi_value null_value;
+      return napi_get_null(env, &null_value) == napi_ok ? Napi::Value(env, null_value) : Napi::Value();
+    }
     const Stats& s = f->stats();
-    Napi::Object out = Napi::Object::New(info.Env());
-    auto put = [&](const char* name, const std::atomic<uint64_t>& v) {
-      out.Set(name, Napi::Number::New(info.Env(), double(v.load(std::memory_order_relaxed))));
+    napi_value out = newObject(env);
+    bool ok = out != nullptr;
+    auto field = [&](const char* name, const std::atomic<uint64_t>& v) {
+      napi_value n;
+      ok = ok && napi_create_double(env, double(v.load(std::memory_order_relaxed)), &n) == napi_ok && put(env, out, name, n);
     };
-    put("framesIn", s.frames_in);
-    put("framesOut", s.frames_out);
-    put("bytesIn", s.bytes_in);
-    put("bytesOut", s.bytes_out);
-    put("sendCalls", s.send_calls);
-    put("recvCalls", s.recv_calls);
-    put("wakeups", s.wakeups);
-    put("framesCoalesced", s.frames_coalesced);
-    put("rmaWrites", s.rma_writes);
-    return out;
+    field("framesIn", s.frames_in);
+    field("framesOut", s.frames_out);
+    field("bytesIn", s.bytes_in);
+    field("bytesOut", s.bytes_out);
+    field("sendCalls", s.send_calls);
+    field("recvCalls", s.recv_calls);
+    field("wakeups", s.wakeups);
+    field("framesCoalesced", s.frames_coalesced);
+    field("rmaWrites", s.rma_writes);
+    return ok ? Napi::Value(env, out) : Napi::Value();
   });
 }
 

@@ -1,6 +1,7 @@
 // The addon's exports (see ts/fabric/native.ts for their contract). Numbers in, numbers out: the TS
-// wrapper validates arguments and turns status codes into errors; C++ never throws into JS except for
-// "wrong argument type" guards that only a caller bypassing the wrapper can trip.
+// wrapper validates arguments and turns status codes into errors. Bad arguments come back as
+// BAD_ARGUMENT, never as a thrown TypeError; the only throw is a C++ exception (out of memory) turned
+// into a JS error, and only when the env can take one (api.cc says why: a worker being terminated).
 
 #pragma once
 #include <napi.h>

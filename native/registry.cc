@@ -24,7 +24,13 @@ std::unordered_map<uint32_t, Entry> g_fabrics;
 uint32_t g_next_handle = 1;
 
 void releaseOwner(Owner* owner) {
-  owner->fabric->close();  // the poller stops before the arena may go
+  // The poller stops before the arena may go. This runs in env cleanup hooks too, where a C++ exception
+  // (std::system_error from a mutex or a join) would unwind into Node's C frames and abort the process:
+  // it is swallowed instead.
+  try {
+    owner->fabric->close();
+  } catch (...) {
+  }
   napi_delete_reference(owner->env, owner->arena_ref);
   delete owner;
 }

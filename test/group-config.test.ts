@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../ts/errors.js';
 import { MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
 import { Group } from '../ts/group/group.js';
+import { freePorts } from '../ts/harness/cluster.js';
 
 const members = [0, 1, 2, 3, 4].map((id) => ({ id, address: `127.0.0.1:${7000 + id}` }));
 
@@ -50,6 +51,10 @@ test('group config: bad input gets ConfigErrors naming the field', () => {
     [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, colour: 'red' } } }, /unknown field 'colour'/],
     [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, type: 'Ticket Book' } } }, /subgroup 'a': type must name a class, e\.g\. "TicketBook", got "Ticket Book"/],
     [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 }, type: ['TicketBook'] } } }, /type must name a class/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } }, suspicionTimeoutMs: '1s' }, /suspicionTimeoutMs \(milliseconds\) must be an integer/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } }, heartbeatIntervalMs: 0 }, /heartbeatIntervalMs \(milliseconds\) must be an integer/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } }, heartbeatIntervalMs: 50, suspicionTimeoutMs: 50 }, /suspicionTimeoutMs \(50\) must exceed heartbeatIntervalMs \(50\)/],
+    [{ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } }, rejoin: 'yes' }, /rejoin must be true or false/],
   ];
   for (const [value, re] of bad) {
     try { validateGroupConfig(value as GroupConfig); assert.unreachable(JSON.stringify(value)); } catch (e) {
@@ -57,6 +62,16 @@ test('group config: bad input gets ConfigErrors naming the field', () => {
       assert.match((e as Error).message, re);
     }
   }
+});
+
+test('group config: heartbeatIntervalMs, suspicionTimeoutMs and rejoin are optional top-level keys', () => {
+  const config = validateGroupConfig({
+    members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } }, heartbeatIntervalMs: 20, suspicionTimeoutMs: 500, rejoin: false,
+  });
+  assert.is(config.heartbeatIntervalMs, 20);
+  assert.is(config.suspicionTimeoutMs, 500);
+  assert.is(config.rejoin, false);
+  assert.is(validateGroupConfig({ members, subgroups: { a: { shards: 1, members: { min: 1, max: 1 } } } }).suspicionTimeoutMs, undefined);
 });
 
 test('Group.join refuses, before anything starts, what a member cannot join with', async () => {
@@ -68,6 +83,12 @@ test('Group.join refuses, before anything starts, what a member cannot join with
   assert.match(await refused({ id: 7, config, contact: 'nowhere' }), /contact/);
   const seed = { members: [{ id: 0, address: '127.0.0.1:7000' }], subgroups: { t: { shards: 1, members: { min: 3, max: 5 } } } };
   assert.match(await refused({ id: 0, config: seed }), /the first view forms by joins, so member 0 needs a contact address the others can know/);
+  // The configuration's timing reaches the member when the options give none: a heartbeat of 200 ms
+  // against the default 100 ms suspicion is refused; the options' suspicion wins over the configuration's.
+  const [port] = await freePorts(1);
+  const solo = { members: [{ id: 0, address: `127.0.0.1:${port}` }], subgroups: { t: { shards: 1, members: { min: 1, max: 1 } } } };
+  assert.match(await refused({ id: 0, config: { ...solo, heartbeatIntervalMs: 2000 } }), /suspicionTimeoutMs \(1000\) must exceed heartbeatIntervalMs \(2000\)/);
+  assert.match(await refused({ id: 0, config: { ...solo, heartbeatIntervalMs: 200, suspicionTimeoutMs: 400 }, suspicionTimeoutMs: 150 }), /suspicionTimeoutMs \(150\) must exceed heartbeatIntervalMs \(200\)/);
 });
 
 test.run();

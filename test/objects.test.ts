@@ -6,10 +6,16 @@ import * as assert from 'uvu/assert';
 import { ReplicatedObject } from '../ts/objects/replicated-object.js';
 import { LoopbackShard } from '../ts/objects/loopback-channel.js';
 import { decodeValue, encodeCall, encodeValue, Kind } from '../ts/objects/codec.js';
-import { MessageTooLargeError, PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError, CodecError } from '../ts/errors.js';
+import type { OrderedChannel } from '../ts/objects/channel.js';
+import { formatVersion, parseVersion, versionParts } from '../ts/objects/version.js';
+import { versionOf } from '../ts/multicast/ordering.js';
+import {
+  ConfigError, MessageTooLargeError, NotAQueryError, PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError, CodecError,
+} from '../ts/errors.js';
 
 /** DESIGN.md §8's example. */
 class TicketBook {
+  static readonly queries = ['holder', 'echo'] as const;
   #booked = new Map<string, string>();
   book(ticket: string, customer: string): boolean {
     if (this.#booked.has(ticket)) return false;
@@ -269,6 +275,127 @@ test('codec: strings, numbers, bigint, Uint8Array, Map, Set, nested objects, und
   // Replies are copies: the caller never holds the replica's own objects.
   const local = await objects[0]!.query(0).echo(value.map);
   assert.ok(local !== value.map);
+});
+
+/** `channel` with its sends counted: multicast (send) and point-to-point (sendTo). */
+function counted(channel: OrderedChannel): { channel: OrderedChannel; sent: { multicast: number; direct: number } } {
+  const sent = { multicast: 0, direct: 0 };
+  const wrapper = Object.assign(Object.create(channel) as OrderedChannel, {
+    send: (bytes: Uint8Array) => { sent.multicast++; return channel.send(bytes); },
+    sendTo: (member: number, bytes: Uint8Array) => { sent.direct++; return channel.sendTo(member, bytes); },
+  });
+  return { channel: wrapper, sent };
+}
+
+test('query of a method that is not a declared query (book) is refused with NotAQueryError before anything is sent', async () => {
+  const shard = new LoopbackShard({ members: [0, 1, 2], seed: 4 });
+  const { channel, sent } = counted(shard.channel(0));
+  const caller = ReplicatedObject.attach(new TicketBook(), channel, { type: TicketBook });
+  const others = [1, 2].map((m) => ReplicatedObject.attach(new TicketBook(), shard.channel(m), { type: TicketBook }));
+  assert.equal(caller.queries, ['echo', 'holder']);
+  for (const attempt of [
+    // @ts-expect-error book changes state: it is not in TicketBook.queries, so query() does not offer it
+    () => caller.query(1).book('t-1', 'mallory'),
+    () => caller.callMember(1, 'cancel', ['t-1', 'mallory']),
+  ]) {
+    try {
+      await attempt();
+      assert.unreachable('a mutating method must not run through query()');
+    } catch (error) {
+      assert.instance(error, NotAQueryError);
+      const e = error as NotAQueryError;
+      assert.is(e.code, 'ERR_SQUALL_NOT_A_QUERY');
+      assert.is(e.className, 'TicketBook');
+      assert.equal(e.queries, ['echo', 'holder']);
+      assert.match(e.message, /ordered\.(book|cancel)\(…\)/);
+      assert.match(e.message, /static queries = \['echo', 'holder', '(book|cancel)'\] as const/);
+    }
+  }
+  await shard.settled();
+  assert.equal(sent, { multicast: 0, direct: 0 }, 'nothing was sent');
+  assert.is(caller.inFlight, 0);
+  for (const o of [caller, ...others]) assert.is(o.state.holder('t-1'), null, 'no copy changed');
+  // A declared query still goes, and ordered may run any method, queries included.
+  assert.is(await caller.query(1).holder('t-1'), null);
+  assert.is(sent.direct, 1);
+  assert.equal((await caller.ordered.holder('t-1')).map((r) => r.value), [null, null, null]);
+});
+
+test('a replica refuses a query for a method that is not a declared query, whatever the caller ran (n=3)', async () => {
+  const { shard, objects } = cluster(3, 6);
+  const answers: Array<{ from: number; ok: number; code: string; queries: string[] }> = [];
+  const spy = shard.channel(0); // member 0's handlers are replaced: it plays a peer running other code
+  spy.onDirect((from, bytes) => {
+    const reply = decodeValue(bytes) as [number, number, number, { code: string; queries: string[] }, bigint];
+    answers.push({ from, ok: reply[2], code: reply[3].code, queries: reply[3].queries });
+  });
+  await spy.sendTo(1, encodeCall(Kind.Query, 77, 'book', ['t-9', 'mallory'], 1 << 20));
+  await spy.sendTo(2, encodeCall(Kind.Query, 78, 'cancel', ['t-9', 'mallory'], 1 << 20));
+  await shard.settled();
+  assert.equal(answers.sort((a, b) => a.from - b.from), [
+    { from: 1, ok: 0, code: 'ERR_SQUALL_NOT_A_QUERY', queries: ['echo', 'holder'] },
+    { from: 2, ok: 0, code: 'ERR_SQUALL_NOT_A_QUERY', queries: ['echo', 'holder'] },
+  ]);
+  for (const o of objects.slice(1)) assert.is(o.state.holder('t-9'), null, 'the refused query changed nothing');
+});
+
+test('a caller meets the replica\'s refusal as NotAQueryError (a peer whose class declares fewer queries)', async () => {
+  class Narrow { static readonly queries = [] as const; holder(_ticket: string): string | null { return null; } }
+  const shard = new LoopbackShard({ members: [0, 1], seed: 2 });
+  const wide = ReplicatedObject.attach(new TicketBook(), shard.channel(0), { type: TicketBook });
+  ReplicatedObject.attach(new Narrow(), shard.channel(1), { type: Narrow });
+  try {
+    await wide.query(1).holder('t-1');
+    assert.unreachable('member 1 declares no queries');
+  } catch (error) {
+    assert.instance(error, NotAQueryError);
+    assert.is((error as NotAQueryError).className, 'Narrow');
+    assert.equal((error as NotAQueryError).queries, []);
+  }
+});
+
+test('a class without static queries offers no query; a queries list naming no method is a ConfigError', async () => {
+  class Counter {
+    n = 0;
+    increment(by: number): number { this.n += by; return this.n; }
+    value(): number { return this.n; }
+  }
+  const shard = new LoopbackShard({ members: [0, 1] });
+  const counter = ReplicatedObject.attach(new Counter(), shard.channel(0), { type: Counter });
+  ReplicatedObject.attach(new Counter(), shard.channel(1), { type: Counter });
+  // @ts-expect-error Counter declares no queries: query() offers nothing
+  try { await counter.query(1).increment(100); assert.unreachable(); } catch (error) { assert.instance(error, NotAQueryError); }
+  assert.match((await counter.callMember(1, 'value', []).catch((e: Error) => e) as Error).message, /static queries = \['value'\] as const/);
+  assert.equal((await counter.ordered.increment(2)).map((r) => r.value), [2, 2]);
+
+  class Typo { static readonly queries = ['valu'] as const; value(): number { return 0; } }
+  try {
+    ReplicatedObject.attach(new Typo(), new LoopbackShard({ members: [0] }).channel(0), { type: Typo });
+    assert.unreachable('a query that names no method');
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.match((error as Error).message, /Typo\.queries names "valu", which is not a method of Typo; its methods: value/);
+  }
+});
+
+test('Reply.version: vid << 32 | seq, the same at every member, growing; formatVersion gives "vid.seq" and parseVersion reads it back', async () => {
+  const { objects } = cluster(3, 8);
+  const first = await objects[0]!.ordered.book('t-1', 'alice');
+  const second = await objects[2]!.ordered.book('t-2', 'bob');
+  assert.ok(second[0]!.version > first[0]!.version, 'a later command has a larger version');
+  const text = formatVersion(first[0]!.version);
+  assert.match(text, /^1\.\d+$/, 'the loopback shard is view 1');
+  assert.is(JSON.stringify({ version: text }), `{"version":"${text}"}`);
+  assert.is(parseVersion(text), first[0]!.version);
+  assert.equal(versionParts(versionOf(7, 12)), { vid: 7, seq: 12 });
+  assert.is(formatVersion(versionOf(7, 12)), '7.12');
+  assert.is(formatVersion(versionOf(3, 2 ** 32 - 1)), '3.4294967295');
+  assert.ok(versionOf(4, 0) > versionOf(3, 2 ** 32 - 1), 'a later view wins whatever the seq');
+  assert.is(formatVersion(-1n), '-1');
+  assert.is(parseVersion('-1'), -1n);
+  for (const bad of ['3', '3.', 'a.b', '1.4294967296']) {
+    try { parseVersion(bad); assert.unreachable(bad); } catch (error) { assert.instance(error, ConfigError, bad); }
+  }
 });
 
 test('closing rejects calls in flight and refuses new ones', async () => {

@@ -13,6 +13,7 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_MESSAGE_TOO_LARGE'
   | 'ERR_SQUALL_CODEC'
   | 'ERR_SQUALL_UNKNOWN_METHOD'
+  | 'ERR_SQUALL_NOT_A_QUERY'
   | 'ERR_SQUALL_REMOTE'
   | 'ERR_SQUALL_PARTITIONED'
   | 'ERR_SQUALL_REMOVED'
@@ -157,6 +158,28 @@ export class UnknownMethodError extends SquallError {
     this.method = method;
     this.className = className;
     this.callable = callable;
+  }
+}
+
+/**
+ * `query(member)` was asked to run a method its class does not declare as a query. A query runs at one
+ * replica only, outside the total order, so a method that changes state would make the copies diverge:
+ * such calls are refused before anything is sent, and again by the replica that receives one. `queries`
+ * lists the methods the class declares (its static `queries`).
+ */
+export class NotAQueryError extends SquallError {
+  readonly method: string;
+  readonly className: string;
+  readonly queries: readonly string[];
+  constructor(method: string, className: string, queries: readonly string[]) {
+    const declaration = [...queries, method].map((q) => `'${q}'`).join(', ');
+    super('ERR_SQUALL_NOT_A_QUERY',
+      `${className}.${method} is not a query, so query(member) will not run it: a query runs at one replica only, and a method that ` +
+      `changes state would make the copies diverge. Call it through ordered.${method}(…), or, if it only reads, declare it in the ` +
+      `class: static queries = [${declaration}] as const`);
+    this.method = method;
+    this.className = className;
+    this.queries = queries;
   }
 }
 

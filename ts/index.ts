@@ -1,8 +1,10 @@
 // squall's public API.
 
+// Every error class of the README's error table (test/exports.test.ts checks them against it).
 export {
   SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError,
-  MessageTooLargeError, CodecError, UnknownMethodError, RemoteMethodError, PartitionedError,
+  MessageTooLargeError, CodecError, UnknownMethodError, NotAQueryError, RemoteMethodError, PartitionedError,
+  RemovedError, JoinError, StateTransferError,
 } from './errors.js';
 export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';
@@ -25,13 +27,19 @@ export { EmulatedNetwork, netnsSupport } from './netns/emulated-network.js';
 export type { EmulatedNetworkOptions, EmulatedHost } from './netns/emulated-network.js';
 export { EmulatedNetworkError } from './errors.js';
 export { ReplicatedObject } from './objects/replicated-object.js';
-export type { ReplicatedObjectOptions, ReplicatedType, OrderedMethods, QueryMethods } from './objects/replicated-object.js';
+export type { ReplicatedObjectOptions, ReplicatedType, OrderedMethods, QueryMethods, QueryName, MethodName } from './objects/replicated-object.js';
+export type { Reply } from './objects/caller.js';
+export { formatVersion, parseVersion, versionParts } from './objects/version.js';
 export type { OrderedChannel } from './objects/channel.js';
 export { LoopbackShard } from './objects/loopback-channel.js';
 export type { LoopbackShardOptions } from './objects/loopback-channel.js';
 export { validateGroupConfig, loadGroupConfig, planView, MULTICAST_DEFAULTS } from './group/config.js';
-export type { GroupConfig, SubgroupConfig, SubgroupPlan, ShardPlan } from './group/config.js';
+export type { GroupConfig, GroupMember, SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPlan } from './group/config.js';
 export { Group } from './group/group.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';
+export type { SubgroupChannel } from './group/subgroup-channel.js';
+export type { MembershipRow } from './group/view-engine.js';
+export type { FabricChoice } from './fabric/choice.js';
 export type { ShardChannel, DeliverHandler } from './multicast/shard.js';
 export { TicketBook } from './examples/ticket-book.js';
+export { KeyValueStore } from './examples/key-value-store.js';

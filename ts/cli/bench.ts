@@ -2,50 +2,139 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { toCsv, type CsvValue } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkFabricUsable, fabricLabel } from '../fabric/native.js';
-import { cliArgs } from './args.js';
+import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec, type OptionSpec } from './args.js';
 import { formatBytes, parseBytes, parseNonNegative } from './units.js';
 import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
 
-const USAGE = `usage:
-  squall bench sst [--members N] [--samples N] [--warmup N] [--no-scan] [--json]
-  squall bench rdmc --members N --size SIZE --algorithm A [--block-size SIZE] [--netns --rate RATE]
-                    [--repeats N] [--tcp-baseline] [--json]
-      A: binomial (default), chain, tree, sequential; SIZE like 64MiB; RATE like 1gbit (--netns needs root)
-  squall bench multicast [--members N] [--size SIZE | --sizes LIST] [--seconds T] [--senders all|one]
-                         [--window W] [--large SIZE [--large-every N]] [--no-latency] [--out DIR] [--json]
-      ordered deliveries per second per member (the median member) while the senders flood, then the
-      latency (send to delivery at the last member) at a tenth of that rate. Defaults: 3 members, 1KiB,
-      5 s, all send, window 256 slots per sender (fewer above 16KiB: at most 4MiB in flight per sender).
-      --sizes 1KiB,4KiB,10KiB runs each size and writes DIR/multicast.csv and DIR/multicast.svg (DIR
-      defaults to ./squall-results); a size that fails ends the sweep, and the sizes finished are kept.
-      --large 256KiB mixes messages above the slot payload into the flood (every 16th, or every
-      --large-every N), so RDMC transfers run beside the slots. The JSON reports suspicions and
-      viewChanges: both 0 when no member was taken for failed.
-  squall bench viewchange [--members N | --members 3,5,7] [--runs N] [--rate R] [--suspicion MS] [--out DIR] [--json]
-      SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it) and installMs
-      (then to the next view installed everywhere), medians over --runs (default 5) fresh groups. Defaults:
-      5 members, 1,000 messages/s from each, suspicion 300 ms. A list of sizes writes DIR/viewchange.csv and
-      DIR/viewchange.svg.
-  squall bench join [--members N] [--state SIZE | --state LIST] [--runs N] [--out DIR] [--json]
-      a new member joins a group whose replicated KeyValueStore holds SIZE: joinMs (Group.join called to
-      resolved, the state restored) and mbytesPerSec, medians over --runs (default 3) fresh groups.
-      Defaults: 3 members, 100MiB. A list (--state 1MiB,10MiB,100MiB) writes DIR/join.csv and DIR/join.svg.
-  every benchmark also takes --fabric tcp|libfabric [--provider P]: the members' native backend (default
-      SQUALL_FABRIC, else tcp). libfabric's provider defaults to tcp; 'verbs' on RDMA hardware, 'shm' on one
-      machine; P+msg for messages instead of one-sided writes. Results name the mode (docs/rdma.md).
+/** Every benchmark takes these: the members' native backend. */
+const FABRIC_OPTIONS = {
+  fabric: { type: 'string', value: 'tcp|libfabric', help: "the members' native backend (default SQUALL_FABRIC, else tcp)" },
+  provider: { type: 'string', value: 'P', help: "libfabric's provider (default tcp): verbs on RDMA hardware, shm on one machine;\nP+msg for messages instead of one-sided writes. Results name the mode (docs/rdma.md)" },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The benchmarks that start members with failure detection take this. */
+const SUSPICION_OPTION = {
+  type: 'string', value: 'MS',
+  help: "the members' suspicion timeout: a heartbeat stalled this long gets a member removed",
+} as const satisfies OptionSpec;
+
+const JSON_OPTION = { type: 'boolean', help: 'print the result as JSON on stdout (progress stays on stderr)' } as const satisfies OptionSpec;
+
+/** One table per benchmark: `squall bench <name> --help` prints it, and its parser reads it. */
+const BENCHMARKS = {
+  sst: defineCommand({
+    command: 'bench sst',
+    usage: '[--members N] [--samples N] [--warmup N] [--no-scan] [--json]',
+    about: `SST push latency (a write and push at one member to the predicate firing at another, round trip
+halved) beside a plain TCP ping-pong between two Node processes, and the kernels' scan speed.`,
+    options: {
+      members: { type: 'string', value: 'N', help: 'SST member processes (default 3)' },
+      samples: { type: 'string', value: 'N', help: 'timed round trips (default 20000)' },
+      warmup: { type: 'string', value: 'N', help: 'round trips before timing (default 2000)' },
+      'no-scan': { type: 'boolean', help: 'skip the kernel scan benchmark' },
+      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 100)` },
+      json: JSON_OPTION,
+      ...FABRIC_OPTIONS,
+    },
+  }),
+  rdmc: defineCommand({
+    command: 'bench rdmc',
+    usage: '--members N --size SIZE --algorithm A [options]',
+    about: 'RDMC throughput to every receiver (the slowest receiver counts).',
+    options: {
+      members: { type: 'string', value: 'N', help: 'group size, sender included (default 2)' },
+      size: { type: 'string', value: 'SIZE', help: 'message size, e.g. 64MiB (default 256MiB)' },
+      algorithm: { type: 'string', value: 'A', help: 'binomial (default), chain, tree, sequential' },
+      'block-size': { type: 'string', value: 'SIZE', help: 'block size (default 1MiB)' },
+      netns: { type: 'boolean', help: 'each member in its own network namespace (root only)' },
+      rate: { type: 'string', value: 'RATE', help: 'with --netns: cap every link at RATE, e.g. 1gbit' },
+      repeats: { type: 'string', value: 'N', help: 'timed messages (default 3)' },
+      'tcp-baseline': { type: 'boolean', help: 'also time a plain TCP stream of the same size' },
+      json: JSON_OPTION,
+      ...FABRIC_OPTIONS,
+    },
+  }),
+  multicast: defineCommand({
+    command: 'bench multicast',
+    usage: '[--members N] [--size SIZE | --sizes LIST] [--seconds T] [--senders all|one] [options]',
+    about: `Ordered deliveries per second per member (the median member) while the senders flood, then the
+latency (send to delivery at the last member) at a tenth of that rate. The result also counts the
+suspicions and view changes any member reported (both 0 when no member was taken for failed); a sweep
+that fails at one size keeps the sizes it finished.`,
+    options: {
+      members: { type: 'string', value: 'N', help: 'members, each a process, in one shard (default 3)' },
+      size: { type: 'string', value: 'SIZE', help: 'message size (default 1KiB)' },
+      sizes: { type: 'string', value: 'LIST', help: 'a sweep, e.g. 1KiB,4KiB,10KiB: writes DIR/multicast.csv and DIR/multicast.svg' },
+      seconds: { type: 'string', value: 'T', help: 'seconds of flooding (default 5)' },
+      senders: { type: 'string', value: 'all|one', help: 'every member sends, or only the first (default all)' },
+      window: { type: 'string', value: 'W', help: 'slots per sender (default 256; fewer above 16KiB: at most 4MiB in flight per sender)' },
+      'no-latency': { type: 'boolean', help: 'skip the latency run' },
+      large: { type: 'string', value: 'SIZE', help: 'mix messages of SIZE (above the slot payload: they travel by RDMC) into the flood' },
+      'large-every': { type: 'string', value: 'N', help: 'with --large: every Nth message is large (default 16)' },
+      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
+      out: { type: 'string', value: 'DIR', help: 'where a --sizes sweep writes its CSV and chart (default ./squall-results)' },
+      json: JSON_OPTION,
+      ...FABRIC_OPTIONS,
+    },
+  }),
+  viewchange: defineCommand({
+    command: 'bench viewchange',
+    usage: '[--members N | --members 3,5,7] [--runs N] [--rate R] [--suspicion MS] [options]',
+    about: `SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it) and installMs
+(then to the next view installed everywhere), medians over --runs fresh groups.`,
+    options: {
+      members: { type: 'string', value: 'N|LIST', help: 'group size (default 5); a list such as 3,5,7 writes DIR/viewchange.csv and .svg' },
+      runs: { type: 'string', value: 'N', help: 'fresh groups per size (default 5)' },
+      rate: { type: 'string', value: 'R', help: 'messages per second from each member (default 1000)' },
+      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
+      out: { type: 'string', value: 'DIR', help: 'where a sweep writes its CSV and chart (default ./squall-results)' },
+      json: JSON_OPTION,
+      ...FABRIC_OPTIONS,
+    },
+  }),
+  join: defineCommand({
+    command: 'bench join',
+    usage: '[--members N] [--state SIZE | --state LIST] [--runs N] [options]',
+    about: `A new member joins a group whose replicated KeyValueStore holds SIZE: joinMs (Group.join called to
+resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups.`,
+    options: {
+      members: { type: 'string', value: 'N', help: 'members before the join (default 3)' },
+      state: { type: 'string', value: 'SIZE|LIST', help: 'state held (default 100MiB); a list such as 1MiB,10MiB,100MiB writes\nDIR/join.csv and DIR/join.svg' },
+      runs: { type: 'string', value: 'N', help: 'fresh groups per size (default 3)' },
+      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
+      out: { type: 'string', value: 'DIR', help: 'where a sweep writes its CSV and chart (default ./squall-results)' },
+      json: JSON_OPTION,
+      ...FABRIC_OPTIONS,
+    },
+  }),
+} satisfies Record<string, CommandSpec>;
+
+/** `squall bench --help`: each benchmark's synopsis and what it measures, from the tables above. */
+const BENCH_USAGE = `usage: squall bench <benchmark> [options]
+
+benchmarks:
+${Object.values(BENCHMARKS).map((b) => `  ${synopsis(b)}\n      ${b.about.replace(/\n/g, ' ')}`).join('\n')}
+
+squall bench <benchmark> --help lists a benchmark's options; every one takes --fabric tcp|libfabric
+[--provider P] (the members' native backend) and --json.
 `;
+
+/** The help of one benchmark (for tests and `squall help bench <name>`). */
+export function benchHelp(name: string): string | undefined {
+  return Object.hasOwn(BENCHMARKS, name) ? helpText(BENCHMARKS[name as keyof typeof BENCHMARKS]) : undefined;
+}
 
 export async function run(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
-  if (what === undefined || what === '--help' || what === '-h' || rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(USAGE);
+  if (what === undefined || what === '--help' || what === '-h' || what === 'help') {
+    process.stdout.write(BENCH_USAGE);
     return;
   }
   switch (what) {
@@ -55,17 +144,20 @@ export async function run(argv: string[]): Promise<void> {
     case 'viewchange': return benchViewChange(rest);
     case 'join': return benchJoin(rest);
     default:
-      throw new ConfigError(`unknown benchmark '${what ?? ''}'; available: sst, rdmc, multicast, viewchange, join`);
+      throw new ConfigError(`unknown benchmark '${what}'; available: ${Object.keys(BENCHMARKS).join(', ')} (squall bench --help)`);
   }
 }
-
-const FABRIC_FLAGS = { fabric: { type: 'string' }, provider: { type: 'string' } } as const;
 
 /** --fabric/--provider, else the environment; fails here (not in every child) when it cannot work. */
 function fabricOf(values: { fabric?: string | undefined; provider?: string | undefined }): FabricChoice {
   const choice = resolveFabricChoice(fabricChoiceFromFlags(values.fabric, values.provider));
   checkFabricUsable(choice);
   return choice;
+}
+
+/** --suspicion MS as the members' suspicionTimeoutMs; absent: the benchmark's own default. */
+function suspicionOf(values: { suspicion?: string | undefined }): { suspicionTimeoutMs?: number } {
+  return values.suspicion === undefined ? {} : { suspicionTimeoutMs: positiveInt(values.suspicion, 'suspicion', 0) };
 }
 
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
@@ -76,19 +168,14 @@ function positiveInt(value: string | undefined, name: string, fallback: number):
 }
 
 async function benchSst(argv: string[]): Promise<void> {
-  const values = cliArgs('bench sst', () => parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string' }, samples: { type: 'string' }, warmup: { type: 'string' },
-      json: { type: 'boolean' }, 'no-scan': { type: 'boolean' }, ...FABRIC_FLAGS,
-    },
-  }).values);
+  const values = parseCommand(BENCHMARKS.sst, argv);
+  if (values === null) return;
   const members = positiveInt(values.members, 'members', 3);
   if (members < 2) throw new ConfigError('--members must be at least 2 (a ping-pong needs two members)');
   const fabric = fabricOf(values);
   const { runSstBench } = await import('../../bench/sst.js');
   const result = await runSstBench({
-    members, fabric,
+    members, fabric, ...suspicionOf(values),
     samples: positiveInt(values.samples, 'samples', 20_000),
     warmup: positiveInt(values.warmup, 'warmup', 2_000),
     skipScan: values['no-scan'] ?? false,
@@ -113,14 +200,8 @@ async function benchSst(argv: string[]): Promise<void> {
 }
 
 async function benchRdmc(argv: string[]): Promise<void> {
-  const values = cliArgs('bench rdmc', () => parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string' }, size: { type: 'string' }, algorithm: { type: 'string' }, 'block-size': { type: 'string' },
-      netns: { type: 'boolean' }, rate: { type: 'string' }, repeats: { type: 'string' }, 'tcp-baseline': { type: 'boolean' }, json: { type: 'boolean' },
-      ...FABRIC_FLAGS,
-    },
-  }).values);
+  const values = parseCommand(BENCHMARKS.rdmc, argv);
+  if (values === null) return;
   if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
   const fabric = fabricOf(values);
   const { runRdmcBench } = await import('../../bench/rdmc.js');
@@ -146,14 +227,8 @@ async function benchRdmc(argv: string[]): Promise<void> {
 }
 
 async function benchMulticast(argv: string[]): Promise<void> {
-  const values = cliArgs('bench multicast', () => parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string' }, size: { type: 'string' }, sizes: { type: 'string' }, seconds: { type: 'string' },
-      senders: { type: 'string' }, window: { type: 'string' }, 'no-latency': { type: 'boolean' }, out: { type: 'string' },
-      large: { type: 'string' }, 'large-every': { type: 'string' }, json: { type: 'boolean' }, ...FABRIC_FLAGS,
-    },
-  }).values);
+  const values = parseCommand(BENCHMARKS.multicast, argv);
+  if (values === null) return;
   if (values.size && values.sizes) throw new ConfigError('give --size (one run) or --sizes (a sweep), not both');
   if (values.out && !values.sizes) throw new ConfigError('--out is where a --sizes sweep writes its CSV and chart: add --sizes, or drop --out');
   const senders = values.senders ?? 'all';
@@ -167,6 +242,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     skipLatency: values['no-latency'] ?? false,
     fabric: fabricOf(values),
     ...(values.large !== undefined ? { large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) } } : {}),
+    ...suspicionOf(values),
     onProgress: progressOnStderr('bench multicast'),
   };
   if (values['large-every'] !== undefined && values.large === undefined) throw new ConfigError('--large-every goes with --large SIZE');
@@ -212,20 +288,15 @@ function describeMulticast(r: MulticastBenchResult): string {
 
 /** The sweep's CSV and chart (deliveries and MB/s per member against message size) in `dir`. */
 async function benchViewChange(argv: string[]): Promise<void> {
-  const values = cliArgs('bench viewchange', () => parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string' }, runs: { type: 'string' }, rate: { type: 'string' }, suspicion: { type: 'string' },
-      out: { type: 'string' }, json: { type: 'boolean' }, ...FABRIC_FLAGS,
-    },
-  }).values);
+  const values = parseCommand(BENCHMARKS.viewchange, argv);
+  if (values === null) return;
   const sizes = (values.members ?? '5').split(',').map((m) => positiveInt(m.trim(), 'members', 5));
   for (const n of sizes) if (n < 3) throw new ConfigError(`--members must be at least 3 (a majority must survive the kill), got ${n}`);
   if (values.out && sizes.length < 2) throw new ConfigError('--out is where a sweep (--members 3,5,7) writes its CSV and chart');
   const options = {
     runs: positiveInt(values.runs, 'runs', 5),
     ratePerSec: positiveInt(values.rate, 'rate', 1000),
-    suspicionTimeoutMs: positiveInt(values.suspicion, 'suspicion', 300),
+    suspicionTimeoutMs: positiveInt(values.suspicion, 'suspicion', DEFAULT_SUSPICION_TIMEOUT_MS),
     fabric: fabricOf(values),
     onProgress: progressOnStderr('bench viewchange'),
   };
@@ -254,10 +325,8 @@ async function benchViewChange(argv: string[]): Promise<void> {
 }
 
 async function benchJoin(argv: string[]): Promise<void> {
-  const values = cliArgs('bench join', () => parseArgs({
-    args: argv,
-    options: { members: { type: 'string' }, state: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, ...FABRIC_FLAGS },
-  }).values);
+  const values = parseCommand(BENCHMARKS.join, argv);
+  if (values === null) return;
   const members = positiveInt(values.members, 'members', 3);
   const states = (values.state ?? '100MiB').split(',').map((t) => parseBytes(t.trim(), 'state', 0));
   if (values.out && states.length < 2) throw new ConfigError('--out is where a sweep (--state 1MiB,10MiB,100MiB) writes its CSV and chart');
@@ -266,7 +335,8 @@ async function benchJoin(argv: string[]): Promise<void> {
   const onProgress = progressOnStderr('bench join');
   const { runJoinBench } = await import('../../bench/join.js');
   const results = [];
-  for (const stateBytes of states) results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress }));
+  const suspicion = suspicionOf(values);
+  for (const stateBytes of states) results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress, ...suspicion }));
   const written = states.length < 2 ? null : writeSweep(values.out, 'join',
     results.map((r) => ({ members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec, runs: r.runs.length })), {
       title: `squall bench join: a member joins ${members} and catches up the state (median of ${runs})`,

@@ -9,10 +9,11 @@
 // receives the bookings as state before view 2 goes on with it. It ends by itself and kills every process
 // it started.
 
-import { parseArgs } from 'node:util';
 import { assert } from '../errors.js';
 import { GroupCluster, type GroupClusterMember } from '../harness/cluster.js';
-import { cliArgs } from './args.js';
+import type { Reply as ObjectReply } from '../objects/caller.js';
+import { formatVersion } from '../objects/version.js';
+import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
 
@@ -24,13 +25,25 @@ const CUSTOMERS = ['alice', 'bob', 'carol'];
 /** Ordered calls each member keeps outstanding while the load runs: enough to batch, few enough to stay live. */
 const CALLS_IN_FLIGHT = 32;
 
-interface Reply { member: number; value: unknown; version: bigint }
+type Reply = ObjectReply<unknown>;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+export const DEMO_COMMAND = defineCommand({
+  command: 'demo',
+  usage: '[--seconds S]',
+  about: `A local 3-member group booking tickets, live (npm start): three members as processes on 127.0.0.1
+replicate a TicketBook; two race for seat A1, all book under load, one is SIGKILLed and the survivors
+install the next view, then a new member joins and receives the bookings. Ends by itself.`,
+  options: {
+    seconds: { type: 'string', value: 'S', help: 'how long the load runs (default 8)' },
+  },
+});
+
 export async function run(argv: string[]): Promise<void> {
-  const values = cliArgs('demo', () => parseArgs({ args: argv, options: { seconds: { type: 'string' } } }).values);
+  const values = parseCommand(DEMO_COMMAND, argv);
+  if (values === null) return;
   const seconds = parsePositiveInt(values.seconds, 'seconds', 8);
   const progress = progressOnStderr('demo');
   progress('starting 3 group members as processes on 127.0.0.1, each replicating a TicketBook');
@@ -64,7 +77,7 @@ async function race(cluster: GroupCluster): Promise<void> {
   const calls = await Promise.all(callers.map((c) => book(cluster, c.m, 'A1', c.customer)));
   for (const [i, replies] of calls.entries()) {
     const answers = replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ');
-    out(`  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ordered as command ${replies[0]!.version})`);
+    out(`  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ordered as version ${formatVersion(replies[0]!.version)}, view.seq)`);
   }
   const holders = await holdersAt(cluster, 'A1');
   out(`  holder of A1: ${holders.map((h, i) => `member ${cluster.members[i]!.id} says ${h}`).join(', ')}`);
@@ -130,7 +143,7 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   await exited;
   const [first] = survivors;
   const replies = await book(cluster, first!, 'B1', CUSTOMERS[first!.id]!);
-  out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${String(replies[0]?.version)})`);
+  out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${replies[0] ? formatVersion(replies[0].version) : 'none'})`);
   const holders = await Promise.all(survivors.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
   out(`queries still answer from each survivor's copy: ${survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`).join(', ')}`);
 }

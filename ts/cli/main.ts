@@ -8,6 +8,7 @@ const USAGE = `squall — strongly consistent replication for Node.js
 
 usage:
   squall node --config FILE --id N [--listen HOST:PORT] [--contact HOST:PORT] [--module FILE]
+              [--suspicion MS] [--rejoin | --no-rejoin]
                                        run one member of a group (examples/cluster.json); with --contact,
                                        join the running group as a new member
   squall sst --config FILE --id N      run one member of a static SST (see docs/sst.md)
@@ -17,11 +18,11 @@ usage:
                     [--repeats N] [--tcp-baseline] [--json]
                                        RDMC throughput to every receiver (A: binomial, chain, tree, sequential)
   squall bench multicast [--members N] [--size BYTES | --sizes LIST] [--seconds T] [--senders all|one]
-                         [--window W] [--json]
+                         [--window W] [--suspicion MS] [--json]
                                        ordered multicast deliveries per second per member, and latency
-  squall bench viewchange [--members N | LIST] [--runs N] [--json]
+  squall bench viewchange [--members N | LIST] [--runs N] [--suspicion MS] [--json]
                                        time to detect a SIGKILLed member and to install the next view
-  squall bench join [--state SIZE | LIST] [--members N] [--runs N] [--json]
+  squall bench join [--state SIZE | LIST] [--members N] [--runs N] [--suspicion MS] [--json]
                                        time for a new member to join and catch up SIZE of state
   squall tune --members N --size BYTES [--netns --rate RATE] [--algorithms LIST] [--json]
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
@@ -31,6 +32,8 @@ usage:
                                        the view-change simulation over N seeds; a violation names its seed
   squall demo [--seconds S]            a local 3-member group booking tickets, live (npm start)
   squall --version | --help
+  squall <command> --help | squall help <command>
+                                       a command's options (squall help bench multicast: a benchmark's)
 `;
 
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
@@ -45,8 +48,20 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (name === 'help') {
+    // `squall help bench multicast` is `squall bench multicast --help`: the command prints its own table.
+    const [topic, ...more] = rest;
+    const load = commands[topic!];
+    if (!load) {
+      process.stderr.write(`squall: no command '${topic}' to help with\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    await (await load()).run([...more, '--help']);
     return;
   }
   if (name === '--version' || name === '-v') {

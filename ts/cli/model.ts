@@ -5,8 +5,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { cliArgs } from './args.js';
+import { defineCommand, parseCommand, synopsis } from './args.js';
 import { toCsv } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
@@ -19,17 +18,31 @@ import {
   formatBytes, formatRate, formatSeconds, parseBytes, parseNonNegative, parsePositiveInt, parseRate,
 } from './units.js';
 
-const USAGE = `usage: squall model rdmc [options]
+export const MODEL_RDMC_COMMAND = defineCommand({
+  command: 'model rdmc',
+  usage: '[options]',
+  about: `Completion time of an RDMC transfer against group size, by discrete-event simulation, for each
+schedule: a table, DIR/rdmc-model.csv and DIR/rdmc-model.svg.`,
+  options: {
+    'max-members': { type: 'string', value: 'N', help: 'largest group modelled, 2..4096 (default 4096); the sweep takes 2, 3, 4, 8,\n16, … up to N, with a few sizes between powers of two' },
+    size: { type: 'string', value: 'SIZE', help: 'message size, e.g. 16KiB, 1MiB, 256MiB, 1GiB (default 256MiB)' },
+    'block-size': { type: 'string', value: 'SIZE', help: 'block size (default 1MiB)' },
+    rate: { type: 'string', value: 'RATE', help: "every member's uplink and downlink, e.g. 100mbit, 1gbit, 10gbit (default 1gbit)" },
+    'latency-us': { type: 'string', value: 'US', help: "delay from the end of a block's transmission to its arrival (default 5)" },
+    algorithms: { type: 'string', value: 'LIST', help: 'all, or a comma-separated list of sequential, chain, tree, binomial (default all)' },
+    out: { type: 'string', value: 'DIR', help: 'where rdmc-model.csv and rdmc-model.svg go (default ./squall-results)' },
+    json: { type: 'boolean', help: 'print {parameters, rows} as JSON instead of the table' },
+  },
+});
 
-  --max-members N     largest group modelled, 2..4096 (default 4096); the sweep takes 2, 3, 4, 8, 16, …
-                      up to N, with a few sizes between powers of two
-  --size SIZE         message size, e.g. 16KiB, 1MiB, 256MiB, 1GiB (default 256MiB)
-  --block-size SIZE   block size (default 1MiB)
-  --rate RATE         every member's uplink and downlink, e.g. 100mbit, 1gbit, 10gbit (default 1gbit)
-  --latency-us US     delay from the end of a block's transmission to its arrival (default 5)
-  --algorithms LIST   all, or a comma-separated list of sequential, chain, tree, binomial (default all)
-  --out DIR           where rdmc-model.csv and rdmc-model.svg go (default ./squall-results)
-  --json              print {parameters, rows} as JSON instead of the table
+/** `squall model --help`: the models there are. */
+const MODEL_USAGE = `usage: squall model <model> [options]
+
+models:
+  ${synopsis(MODEL_RDMC_COMMAND)}
+      ${MODEL_RDMC_COMMAND.about.split('\n')[0]}
+
+squall model <model> --help lists a model's options.
 `;
 
 /** Long names for the table and the chart legend. */
@@ -48,7 +61,7 @@ export async function run(argv: string[]): Promise<void> {
   switch (what) {
     case 'rdmc': return modelRdmc(rest);
     case undefined: case '--help': case '-h': case 'help':
-      process.stdout.write(USAGE);
+      process.stdout.write(MODEL_USAGE);
       return;
     default:
       throw new ConfigError(`unknown model '${what}'; available: rdmc (squall model rdmc --help)`);
@@ -71,18 +84,9 @@ export function parseAlgorithmList(text: string | undefined): AlgorithmId[] {
   return [...new Set(names.map((name) => parseAlgorithm(name)))];
 }
 
-const OPTIONS = {
-  'max-members': { type: 'string' }, size: { type: 'string' }, 'block-size': { type: 'string' },
-  rate: { type: 'string' }, 'latency-us': { type: 'string' }, algorithms: { type: 'string' },
-  out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-} as const;
-
 async function modelRdmc(argv: string[]): Promise<void> {
-  const values = cliArgs('model rdmc', () => parseArgs({ args: argv, options: OPTIONS }).values);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const values = parseCommand(MODEL_RDMC_COMMAND, argv);
+  if (values === null) return;
   const maxMembers = parsePositiveInt(values['max-members'], 'max-members', MAX_MEMBERS);
   if (maxMembers < MIN_MEMBERS || maxMembers > MAX_MEMBERS) {
     throw new ConfigError(`--max-members must be between ${MIN_MEMBERS} and ${MAX_MEMBERS}, got '${values['max-members']}'`);

@@ -1,39 +1,83 @@
-// `squall node --config FILE --id N [--listen HOST:PORT] [--contact HOST:PORT] [--module FILE]`: runs one
-// member of a group (Group.join). A subgroup whose configuration names a "type" replicates that class — a
-// built-in example (TicketBook, KeyValueStore) or a class the --module file exports — and one without is a
-// channel of bytes. Progress goes to stderr; once a second a line on stdout says what this member
-// delivered. Start one per configured member (each waits for the others); with --contact, a new member
-// joins the running group through any member's contact address (printed by each member) and receives the
-// subgroups' state. Ctrl-C or SIGTERM closes the member cleanly.
+// `squall node --config FILE --id N [options]`: runs one member of a group (Group.join). A subgroup whose
+// configuration names a "type" replicates that class — a built-in example (TicketBook, KeyValueStore) or a
+// class the --module file exports — and one without is a channel of bytes. Progress goes to stderr; once
+// a second a line on stdout says what this member delivered. Start one per configured member (each waits
+// for the others); with --contact, a new member joins the running group through any member's contact
+// address (printed by each member) and receives the subgroups' state. Ctrl-C or SIGTERM leaves the group
+// cleanly (at most LEAVE_TIMEOUT_MS, then it closes) and exits 0; a second signal exits at once.
 
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { ConfigError, SquallError } from '../errors.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import { TicketBook } from '../examples/ticket-book.js';
 import { firstViewPlans, loadGroupConfig, type GroupConfig } from '../group/config.js';
-import { Group, type ReplicatedClass } from '../group/group.js';
-import { cliArgs } from './args.js';
+import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
+import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
-import { formatCount } from './units.js';
+import { formatCount, parsePositiveInt } from './units.js';
 
 const REPORT_INTERVAL_MS = 1000;
+/** A signal's clean leave may take this long; then the member closes, and the process exits 0 within 2 s. */
+const LEAVE_TIMEOUT_MS = 1500;
+
+export const NODE_COMMAND = defineCommand({
+  command: 'node',
+  usage: '--config FILE --id N [options]',
+  about: `Runs one member of a group (Group.join): start one per configured member, each in its own terminal;
+each waits for the others. With --contact, a new member (an id the view does not have) joins the
+running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leaves the group cleanly
+(closing after 1.5 s if the leave cannot finish) and exits 0 within 2 s; a second signal exits at once.`,
+  options: {
+    config: { type: 'string', value: 'FILE', help: 'the group configuration, JSON (examples/cluster.json is one to start from)' },
+    id: { type: 'string', value: 'N', help: "this member's id: one of the configuration's members, or with --contact a new one" },
+    listen: { type: 'string', value: 'HOST:PORT', help: 'bind here instead of the configured address (e.g. 0.0.0.0:7100)' },
+    contact: { type: 'string', value: 'HOST:PORT', multiple: true, help: "join the running group as a new member through this member's\ncontact address (each member prints its own)" },
+    module: { type: 'string', value: 'FILE', help: 'an ES module whose exported classes subgroups may name as "type"' },
+    suspicion: { type: 'string', value: 'MS', help: "suspicion timeout: a member whose heartbeat stalls this long is removed\n(default: the configuration's suspicionTimeoutMs, else 1000)" },
+    rejoin: { type: 'boolean', help: 'join again by itself once the others removed this member (the default,\nunless the configuration says "rejoin": false)' },
+    'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
+  },
+  notes: `A subgroup's "type" names the class it replicates: a built-in example (TicketBook, KeyValueStore) or a
+class exported by --module. Start a group: squall node --config examples/cluster.json --id 0 (and --id 1,
+--id 2); add a fourth member: squall node --config examples/cluster.json --id 3 --listen 127.0.0.1:0
+--contact 127.0.0.1:7400`,
+});
 
 export async function run(argv: string[]): Promise<void> {
-  const values = cliArgs('node', () => parseArgs({
-    args: argv,
-    options: { config: { type: 'string' }, id: { type: 'string' }, listen: { type: 'string' }, contact: { type: 'string', multiple: true }, module: { type: 'string' } },
-  }).values);
-  if (!values.config || values.id === undefined) throw new ConfigError('squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from)');
+  const values = parseCommand(NODE_COMMAND, argv);
+  if (values === null) return;
+  if (!values.config || values.id === undefined) throw new ConfigError('squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from; squall node --help lists the options)');
   const id = Number(values.id);
   if (!Number.isInteger(id)) throw new ConfigError(`--id must be an integer, got '${values.id}'`);
+  if (values.rejoin && values['no-rejoin']) throw new ConfigError('give --rejoin or --no-rejoin, not both');
   const config = loadGroupConfig(values.config);
-  const types = await subgroupTypes(config, values.module);
-  const progress = progressOnStderr(`node ${id}`);
-
   const contact = values.contact;
-  const joining = Group.join({ id, config, types, ...(values.listen ? { listen: values.listen } : {}), ...(contact ? { contact } : {}) });
+  if (!contact && !config.members.some((m) => m.id === id)) throw unknownMember(id, values.config, config);
+  const types = await subgroupTypes(config, values.module);
+  const suspicionTimeoutMs = values.suspicion === undefined ? undefined : parsePositiveInt(values.suspicion, 'suspicion', 0);
+  const rejoin = values['no-rejoin'] ? false : values.rejoin ? true : (config.rejoin ?? true);
+  const progress = progressOnStderr(`node ${id}`);
+  // A signal before the group is joined ends the process at once (nothing to leave yet); after, the member
+  // leaves; a second signal ends it at once.
+  let group: Group | null = null;
+  const signalled = new Promise<string>((resolveSignal) => {
+    const onSignal = (signal: string) => {
+      if (group === null) { progress(`${signal} while joining: exiting`); process.exit(0); }
+      resolveSignal(signal);
+      process.once(signal, () => { progress(`${signal} again: exiting now`); process.exit(0); });
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+
+  const options: JoinOptions = {
+    id, config, types, rejoin, leaveTimeoutMs: LEAVE_TIMEOUT_MS,
+    ...(values.listen ? { listen: values.listen } : {}),
+    ...(contact ? { contact } : {}),
+    ...(suspicionTimeoutMs !== undefined ? { suspicionTimeoutMs } : {}),
+  };
+  const joining = Group.join(options);
   // Group.join binds and names its peers before its first await, so a configuration error has already
   // rejected `joining` and wins this race; otherwise this member now accepts its peers.
   await Promise.race([joining, undefined]);
@@ -47,7 +91,7 @@ export async function run(argv: string[]): Promise<void> {
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
     progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
   }
-  const group = await joining;
+  group = await joining;
   const failed = new Set<number>();
   group.on('memberFailed', (member, reason) => {
     if (failed.has(member)) return; // the broken connection and the suspicion both report it
@@ -58,8 +102,10 @@ export async function run(argv: string[]): Promise<void> {
     const changes = [removed.length ? `removed ${removed.join(', ')}` : '', joined.length ? `joined ${joined.join(', ')}` : ''].filter(Boolean);
     progress(`view ${view.vid}: members ${view.members.join(', ')}${changes.length ? ` (${changes.join('; ')})` : ''}`);
   });
-  group.on('partitioned', (error) => progress(`stopped: ${error.message}`));
-  group.on('removed', (error) => progress(`stopped: ${error.message}`));
+  group.on('partitioned', (error) => progress(`stopped: ${error.message}${rejoin ? '; rejoining once the others can be reached' : ''}`));
+  group.on('removed', (error, rejoining) => progress(`${rejoining ? 'removed, rejoining' : 'stopped'}: ${error.message}`));
+  group.on('rejoined', (view) => { failed.clear(); progress(`rejoined: view ${view.vid}, members ${view.members.join(', ')}`); });
+  group.on('rejoinFailed', (error) => { progress(`stopped: ${error.message}`); process.exit(1); });
   group.on('error', (error) => progress(`error: ${error.message}`));
   progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid}); new members join through --contact ${group.contactAddress}`);
 
@@ -79,14 +125,19 @@ export async function run(argv: string[]): Promise<void> {
 
   const report = deliveryReport(group, served);
   const tick = setInterval(() => process.stdout.write(`${report()}\n`), REPORT_INTERVAL_MS);
-  const signal = await new Promise<string>((resolveSignal) => {
-    process.once('SIGINT', () => resolveSignal('SIGINT'));
-    process.once('SIGTERM', () => resolveSignal('SIGTERM'));
-  });
+  const signal = await signalled;
   clearInterval(tick);
-  progress(`${signal}: closing`);
-  await group.close();
-  progress('closed');
+  progress(`${signal}: leaving the group`);
+  await group.leave().then(() => progress('left'), (error: Error) => progress(`closed without a clean leave: ${error.message}`));
+  process.exit(0); // whatever still runs (a rejoin's timers, a peer's socket) must not keep the process
+}
+
+/** An id the configuration does not have, without --contact: which ids it has, and how to join as a new one. */
+function unknownMember(id: number, path: string, config: GroupConfig): ConfigError {
+  const contacts = config.members.map((m) => m.contact).filter((c): c is string => c !== undefined);
+  return new ConfigError(`member ${id} is not in ${path}, whose members are ${config.members.map((m) => m.id).join(', ')}: ` +
+    'start one of those ids, or join the running group as a new member with --contact HOST:PORT ' +
+    `(any member's contact address${contacts.length ? `, e.g. ${contacts[0]}` : ', which each member prints'})`);
 }
 
 /** The class of each subgroup that names a "type": a built-in example, or a class --module exports. */

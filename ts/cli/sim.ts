@@ -7,38 +7,35 @@
 //   rules  ts/sim/view-change-sim.ts: the rules of a view change as pure functions, one shard, crashes and
 //          leaders failing mid-change
 
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { GroupSim } from '../sim/group-sim.js';
 import { SimulationViolation } from '../sim/shard-sim.js';
 import { runViewChange } from '../sim/view-change-sim.js';
-import { cliArgs } from './args.js';
+import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 
-const HELP = `squall sim [--level group|rules] [--seed S] [--runs N] [--trace] [--json]
-
-Runs a seeded view-change simulation and checks every run.
-  --level group  (default) 3–9 members run the real shard and view-change code over a simulated fabric:
-                 ordered load from every member, crashes, partitions, ragged delays, leaves and joins;
-                 checks total order,
-                 virtual synchrony, one view per vid, nothing delivered after a member stopped, each
-                 sender's order, and that the live majority settles with every message delivered
-  --level rules  the view-change rules as pure functions: one shard, crashes, leaders failing mid-change
-  --seed S       first seed (default 1)
-  --runs N       how many seeds (default 1000)
-  --trace        print each step of the view changes (group level; for replaying one seed)
-  --json         print a summary object on stdout
-`;
+export const SIM_COMMAND = defineCommand({
+  command: 'sim',
+  usage: '[--level group|rules] [--seed S] [--runs N] [--trace] [--json]',
+  about: 'Runs a seeded view-change simulation and checks every run; a violation prints its seed and exits 1.',
+  options: {
+    level: { type: 'string', value: 'LEVEL', help: `group (default): 3–9 members run the real shard and view-change code over a
+simulated fabric: ordered load from every member, crashes, partitions, ragged
+delays, leaves and joins; checks total order, virtual synchrony, one view per vid,
+nothing delivered after a member stopped, each sender's order, and that the live
+majority settles with every message delivered
+rules: the view-change rules as pure functions: one shard, crashes, leaders
+failing mid-change` },
+    seed: { type: 'string', value: 'S', help: 'first seed (default 1)' },
+    runs: { type: 'string', value: 'N', help: 'how many seeds (default 1000)' },
+    trace: { type: 'boolean', help: 'print each step of the view changes (group level; for replaying one seed)' },
+    json: { type: 'boolean', help: 'print a summary object on stdout' },
+  },
+});
 
 export async function run(argv: string[]): Promise<void> {
-  const values = cliArgs('sim', () => parseArgs({
-    args: argv,
-    options: {
-      level: { type: 'string' }, seed: { type: 'string' }, runs: { type: 'string' }, trace: { type: 'boolean' },
-      json: { type: 'boolean' }, help: { type: 'boolean' },
-    },
-  }).values);
-  if (values.help) { process.stdout.write(HELP); return; }
+  const values = parseCommand(SIM_COMMAND, argv);
+  if (values === null) return;
   const level = values.level ?? 'group';
   if (level !== 'group' && level !== 'rules') throw new ConfigError(`--level must be 'group' or 'rules', got '${level}'`);
   const seed = Number(values.seed ?? 1);

@@ -2,18 +2,29 @@
 // column every --interval-ms and pushes it, and prints its copy of the table once a second, with the
 // members it suspects. Start one per member (any order; each waits for the others); Ctrl-C stops it.
 
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { loadSstConfig } from '../sst/config.js';
 import { SstMember } from '../sst/member.js';
-import { cliArgs } from './args.js';
+import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 
+export const SST_COMMAND = defineCommand({
+  command: 'sst',
+  usage: '--config FILE --id N [options]',
+  about: `Runs one member of a static SST: it adds 1 to its own 'counter' column every --interval-ms and
+pushes it, and prints its copy of the table once a second, with the members it suspects. Start one per
+member, in any order (each waits for the others); Ctrl-C stops it.`,
+  options: {
+    config: { type: 'string', value: 'FILE', help: 'the table configuration, JSON (docs/sst.md)' },
+    id: { type: 'string', value: 'N', help: "this member's id, one of the configuration's members" },
+    'interval-ms': { type: 'string', value: 'MS', help: 'how often the counter is incremented and pushed (default 100)' },
+    listen: { type: 'string', value: 'HOST:PORT', help: 'bind here instead of the configured address' },
+  },
+});
+
 export async function run(argv: string[]): Promise<void> {
-  const values = cliArgs('sst', () => parseArgs({
-    args: argv,
-    options: { config: { type: 'string' }, id: { type: 'string' }, 'interval-ms': { type: 'string' }, listen: { type: 'string' } },
-  }).values);
+  const values = parseCommand(SST_COMMAND, argv);
+  if (values === null) return;
   if (!values.config || values.id === undefined) throw new ConfigError('squall sst needs --config FILE and --id N');
   const id = Number(values.id);
   const intervalMs = Number(values['interval-ms'] ?? 100);

@@ -5,30 +5,35 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { median } from '../../bench/stats.js';
 import { timeRdmc, withNetwork } from '../../bench/rdmc.js';
 import { toCsv } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
 import { MAX_BLOCKS, algorithmName, blockCount, type AlgorithmName } from '../rdmc/schedule.js';
-import { cliArgs } from './args.js';
+import { defineCommand, parseCommand } from './args.js';
 import { TITLES, parseAlgorithmList } from './model.js';
 import { progressOnStderr } from './progress.js';
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
 
-const USAGE = `usage: squall tune --members N --size SIZE [options]
-
-  --members N          group size, sender included (default 4)
-  --size SIZE          message size, e.g. 64MiB, 256MiB, 1GiB (default 256MiB)
-  --netns --rate RATE  run each member in its own network namespace, links capped at RATE each way
-                       (e.g. 1gbit; root only); without --netns the members talk over loopback
-  --block-sizes LIST   comma-separated sizes (default 16KiB,64KiB,256KiB,1MiB,4MiB,16MiB)
-  --algorithms LIST    all, or some of binomial,chain,tree,sequential (default all)
-  --repeats N          timed messages per point after one warm-up; the median counts (default 2)
-  --out DIR            where tune.csv and tune.svg go (default ./squall-results)
-  --json               print {parameters, rows, recommendation} as JSON
-`;
+export const TUNE_COMMAND = defineCommand({
+  command: 'tune',
+  usage: '--members N --size SIZE [options]',
+  about: `Which RDMC block size suits this network? Sweeps block sizes for each schedule over real member
+processes, prints a table, writes DIR/tune.csv and DIR/tune.svg, and recommends a block size for the
+binomial pipeline.`,
+  options: {
+    members: { type: 'string', value: 'N', help: 'group size, sender included (default 4)' },
+    size: { type: 'string', value: 'SIZE', help: 'message size, e.g. 64MiB, 256MiB, 1GiB (default 256MiB)' },
+    netns: { type: 'boolean', help: 'run each member in its own network namespace (root only); without it\nthe members talk over loopback' },
+    rate: { type: 'string', value: 'RATE', help: 'with --netns: cap every link at RATE each way, e.g. 1gbit' },
+    'block-sizes': { type: 'string', value: 'LIST', help: 'comma-separated sizes (default 16KiB,64KiB,256KiB,1MiB,4MiB,16MiB)' },
+    algorithms: { type: 'string', value: 'LIST', help: 'all, or some of binomial,chain,tree,sequential (default all)' },
+    repeats: { type: 'string', value: 'N', help: 'timed messages per point after one warm-up; the median counts (default 2)' },
+    out: { type: 'string', value: 'DIR', help: 'where tune.csv and tune.svg go (default ./squall-results)' },
+    json: { type: 'boolean', help: 'print {parameters, rows, recommendation} as JSON' },
+  },
+});
 
 const DEFAULT_BLOCKS = ['16KiB', '64KiB', '256KiB', '1MiB', '4MiB', '16MiB'];
 /** Block sizes within this fraction of the best throughput count as equally good; the smallest wins. */
@@ -45,15 +50,8 @@ export function recommend(rows: readonly TuneRow[]): TuneRow | null {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const values = cliArgs('tune', () => parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string' }, size: { type: 'string' }, netns: { type: 'boolean' }, rate: { type: 'string' },
-      'block-sizes': { type: 'string' }, algorithms: { type: 'string' }, repeats: { type: 'string' },
-      out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    },
-  }).values);
-  if (values.help) { process.stdout.write(USAGE); return; }
+  const values = parseCommand(TUNE_COMMAND, argv);
+  if (values === null) return;
   if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
   const members = parsePositiveInt(values.members, 'members', 4);
   if (members < 2) throw new ConfigError('--members must be at least 2 (a sender and a receiver)');

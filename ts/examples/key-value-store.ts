@@ -5,6 +5,9 @@ import { crc32 } from 'node:zlib';
 import { decodeValue, encodeValue } from '../objects/codec.js';
 
 export class KeyValueStore {
+  /** The read-only methods `query(member)` may run; `put` is ordered only. */
+  static readonly queries = ['get', 'summary'] as const;
+
   #entries = new Map<string, Uint8Array>();
   #bytes = 0;
 

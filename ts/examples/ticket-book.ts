@@ -1,10 +1,14 @@
 // The seed's example (DESIGN.md §8): a deterministic replicated state machine of ticket bookings. Two
 // members booking the same ticket at the same moment resolve the same way everywhere: the command ordered
-// first wins at every replica, and every replica answers the losing caller `false`.
+// first wins at every replica, and every replica answers the losing caller `false`. `book` and `release`
+// change state, so they run only as ordered commands; the static `queries` names the read-only methods that
+// `query(member)` may run at one replica.
 
 import { decodeValue, encodeValue } from '../objects/codec.js';
 
 export class TicketBook {
+  static readonly queries = ['holder', 'count', 'bookings'] as const;
+
   #booked = new Map<string, string>();
 
   /** Ordered: books `ticket` for `customer` unless someone holds it; true when this call got it. */

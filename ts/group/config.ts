@@ -3,6 +3,7 @@
 //
 //   {
 //     "members": [{ "id": 0, "address": "127.0.0.1:7000", "contact": "127.0.0.1:7400" }, …],
+//     "suspicionTimeoutMs": 500,                 (optional, with heartbeatIntervalMs and rejoin: see GroupConfig)
 //     "subgroups": {
 //       "tickets": { "type": "TicketBook", "shards": 1, "members": { "min": 3, "max": 5 }, "senders": "all" },
 //       "log":     { "shards": [{ "members": [0, 1, 2], "senders": [0] }], "mode": "raw" }
@@ -68,7 +69,23 @@ export interface GroupConfig {
   /** The members of the first view, in rank order. New members join later through a contact address. */
   members: GroupMember[];
   subgroups: Record<string, SubgroupConfig>;
+  /**
+   * Failure detection for every member started from this configuration: each member's heartbeat interval,
+   * and how long a heartbeat may stall before the others suspect it (DESIGN.md §6). Group.join's own
+   * options win over these; without either, 10 ms and 100 ms. Raise suspicionTimeoutMs where event loops
+   * are often busy for longer (a loaded machine): a member busy past it is removed from the group.
+   */
+  heartbeatIntervalMs?: number;
+  suspicionTimeoutMs?: number;
+  /**
+   * Whether a member removed by the others (suspected) joins again by itself. `squall node` reads it
+   * (default true; --rejoin / --no-rejoin win) and passes it to Group.join as `rejoin`.
+   */
+  rejoin?: boolean;
 }
+
+/** The configuration's top-level keys. */
+const KNOWN_TOP = ['members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin'];
 
 export interface ShardPlan {
   /** Member ids in rank order. */
@@ -101,7 +118,8 @@ function positiveInt(v: unknown, where: string, max = 2 ** 31): number {
 export function validateGroupConfig(value: unknown, source = 'group configuration'): GroupConfig {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must be an object with 'members' and 'subgroups'`);
   const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (key !== 'members' && key !== 'subgroups') throw new ConfigError(`${source}: unknown field '${key}'; known: members, subgroups`);
+  for (const key of Object.keys(o)) if (!KNOWN_TOP.includes(key)) throw new ConfigError(`${source}: unknown field '${key}'; known: ${KNOWN_TOP.join(', ')}`);
+  validateTiming(o, source);
   if (!Array.isArray(o.members) || o.members.length === 0) throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
   const ids = new Set<number>();
   o.members.forEach((m: unknown, i: number) => {
@@ -122,6 +140,18 @@ export function validateGroupConfig(value: unknown, source = 'group configuratio
   }
   for (const [name, sg] of Object.entries(o.subgroups as Record<string, unknown>)) validateSubgroup(name, sg, ids, source);
   return o as unknown as GroupConfig;
+}
+
+/** heartbeatIntervalMs and suspicionTimeoutMs (whole ms, the suspicion longer than the heartbeat) and rejoin. */
+function validateTiming(o: Record<string, unknown>, source: string): void {
+  for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
+    if (o[key] !== undefined) positiveInt(o[key], `${source}: ${key} (milliseconds)`, 3_600_000);
+  }
+  const heartbeat = o.heartbeatIntervalMs as number | undefined, suspicion = o.suspicionTimeoutMs as number | undefined;
+  if (heartbeat !== undefined && suspicion !== undefined && suspicion <= heartbeat) {
+    throw new ConfigError(`${source}: suspicionTimeoutMs (${suspicion}) must exceed heartbeatIntervalMs (${heartbeat}), or every member is suspected`);
+  }
+  if (o.rejoin !== undefined && typeof o.rejoin !== 'boolean') throw new ConfigError(`${source}: rejoin must be true or false, got ${JSON.stringify(o.rejoin)}`);
 }
 
 function validateSubgroup(name: string, value: unknown, ids: Set<number>, source: string): void {

@@ -4,7 +4,7 @@
 // carry over from view to view.
 //
 //   const group = await Group.join({ id: 1, config: 'cluster.json', types: { tickets: TicketBook } });
-//   const tickets = group.subgroup<TicketBook>('tickets');
+//   const tickets = group.subgroup('tickets', TicketBook);       // typed from the class: its queries too
 //   const replies = await tickets.ordered.book('t-17', 'alice');   // one reply per member of the shard
 //   const holder = await tickets.query(0).holder('t-17');           // ask one member
 //   group.on('view', (view) => console.log('view', view.vid, view.members));
@@ -27,14 +27,14 @@ import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
-import { ReplicatedObject, type ReplicatedType } from '../objects/replicated-object.js';
+import { ReplicatedObject, type QueryName, type ReplicatedType } from '../objects/replicated-object.js';
 import { firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
 import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
-import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/member.js';
+import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
@@ -59,12 +59,12 @@ export interface JoinOptions {
   contactListen?: string;
   /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
   types?: Record<string, ReplicatedClass>;
-  /** How often this member's heartbeat advances. Default 10 ms. */
+  /** How often this member's heartbeat advances. Default: the configuration's, else 10 ms. */
   heartbeatIntervalMs?: number;
   /**
    * How long a member's heartbeat may stand still before it is suspected (a hung or cut-off member; a
    * crash is found at once through its broken connections). Default 1 s: see DEFAULT_SUSPICION_TIMEOUT_MS
-   * in ts/sst/member.ts for why. The configuration file's `suspicionTimeoutMs` is used when this is not given.
+   * in ts/sst/config.ts for why. The configuration file's `suspicionTimeoutMs` is used when this is not given.
    */
   suspicionTimeoutMs?: number;
   /**
@@ -177,6 +177,8 @@ export class Group extends EventEmitter<GroupEvents> {
   /** Group.join has resolved: the owner has the group and its events. */
   #running = false;
   #leaving: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void>; asked: boolean; timer: NodeJS.Timeout } | null = null;
+  /** JoinOptions.rejoin, else the configuration's `rejoin`. */
+  get #rejoinOn(): boolean { return this.#options.rejoin ?? this.config.rejoin ?? false; }
   /** A rejoin is under way (the member was removed or partitioned and asks to enter again). */
   #rejoining = false;
   #stepScheduled = false;
@@ -244,7 +246,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const name of Object.keys(this.#types)) if (!(name in config.subgroups)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.#suspicionTimeoutMs = options.suspicionTimeoutMs ?? DEFAULT_SUSPICION_TIMEOUT_MS;
+    this.#suspicionTimeoutMs = options.suspicionTimeoutMs ?? config.suspicionTimeoutMs ?? DEFAULT_SUSPICION_TIMEOUT_MS;
     if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
     const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
     this.#bindHost = parseAddress(listen, 'listen').host;
@@ -319,8 +321,9 @@ export class Group extends EventEmitter<GroupEvents> {
       selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), ...(joined?.length ? { joined } : {}),
       mailboxBytes: this.#mailboxBytes, spares: this.#spares,
       connectTimeoutMs: this.#timeoutMs,
-      ...(o.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs } : {}),
-      ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+      // The options' timing, else the configuration's, else the SST's defaults.
+      ...(o.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs } : {}),
+      ...(o.suspicionTimeoutMs ?? this.config.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs ?? this.config.suspicionTimeoutMs } : {}),
       ...(o.fabric ? { fabric: o.fabric } : {}),
       schedule: () => this.#schedule(),
       memberFailed: (engine, member, reason) => this.#memberFailed(engine, member, reason),
@@ -351,22 +354,24 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /**
    * This member's shard of subgroup `name` as a replicated object of the class given in `types` (or
-   * `type`): ordered calls, queries, replies.
+   * `type`): ordered calls, queries, replies. Typed from the class C — pass it, or name it
+   * (`group.subgroup<typeof TicketBook>('tickets')`) — so `query()` offers its declared queries.
    */
-  subgroup<T extends object>(name: string, type?: ReplicatedClass<T>): ReplicatedObject<T> {
+  subgroup<C extends ReplicatedClass = ReplicatedClass>(name: string, type?: C): ReplicatedObject<InstanceType<C>, QueryName<C>> {
+    type Handle = ReplicatedObject<InstanceType<C>, QueryName<C>>;
     this.#checkOpen();
     const existing = this.#objects.get(name);
-    if (existing) return existing as ReplicatedObject<T>;
+    if (existing) return existing as unknown as Handle;
     const channel = this.channel(name);
-    const cls = (type ?? this.#types[name]) as ReplicatedClass<T> | undefined;
+    const cls = (type ?? this.#types[name]) as ReplicatedClass<InstanceType<C>> | undefined;
     if (!cls) throw new ConfigError(`subgroup '${name}' has no class: pass types: { ${name}: YourClass } to Group.join, or group.subgroup('${name}', YourClass)`);
     const object = ReplicatedObject.attach(new cls(), channel, {
       type: cls, maxMessageBytes: channel.maxMessageBytes,
       ...(this.#options.callTimeoutMs ? { timeoutMs: this.#options.callTimeoutMs } : {}),
       onError: (error) => this.#warn(error),
     });
-    this.#objects.set(name, object as ReplicatedObject<object>);
-    return object;
+    this.#objects.set(name, object as unknown as ReplicatedObject<object>);
+    return object as unknown as Handle;
   }
 
   /** This member's shard of subgroup `name` as a channel of bytes: send(), onDeliver(), sendTo(), onDirect(). */
@@ -528,7 +533,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#stop(error);
     this.emit('partitioned', error);
     if (this.#leaving) { this.#leaving.reject(error); void this.close(); return; }
-    if (this.#options.rejoin) void this.#rejoin(contacts, error);
+    if (this.#rejoinOn) void this.#rejoin(contacts, error);
   }
 
   /** This member can go no further in its view: sends and calls in flight reject with `error`. */
@@ -964,7 +969,7 @@ export class Group extends EventEmitter<GroupEvents> {
       await this.close();
       return;
     }
-    const rejoining = this.#options.rejoin === true;
+    const rejoining = this.#rejoinOn;
     this.emit('removed', error, rejoining);
     if (rejoining) await this.#rejoin(contacts, error);
     else await this.close();

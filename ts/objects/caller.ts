@@ -6,14 +6,24 @@
 // error is the error). A query waits for its one member. A member that leaves settles what waits on it, and
 // an optional time limit ends a call that waits too long, so no call hangs forever.
 
-import { PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError } from '../errors.js';
+import { NotAQueryError, PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError } from '../errors.js';
 import type { ReplyEnvelope, WireError } from './codec.js';
 
 /** One member's answer to an ordered call. */
 export interface Reply<V> {
+  /** The member that ran the command and answered. */
   member: number;
+  /** What the method returned there (or what its promise resolved with). */
   value: V;
-  /** Version of the command at that member (vid · 2^32 + seq): the same at every member. */
+  /**
+   * The version of the delivered command this reply answers: `vid << 32n | seq`, the view the command was
+   * delivered in and its sequence number in that view's total order (DESIGN.md §4). Every member of the
+   * shard answers one call with the same version. Versions only grow — within a view and across views, as
+   * a later view has a larger vid — so `a < b` means command a ran before command b at every replica, and
+   * `ReplicatedObject.appliedVersion >= reply.version` means a replica's copy includes the command. It is
+   * a bigint, which JSON.stringify refuses: formatVersion(version) gives "vid.seq" (and parseVersion reads
+   * it back) for logs and JSON.
+   */
   version: bigint;
 }
 
@@ -127,5 +137,6 @@ export class Calls {
 /** The caller's view of an error a replica reported. */
 function remoteError(member: number, method: string, e: WireError): Error {
   if (e.code === 'ERR_SQUALL_UNKNOWN_METHOD') return new UnknownMethodError(method, e.className ?? 'object', e.callable ?? []);
+  if (e.code === 'ERR_SQUALL_NOT_A_QUERY') return new NotAQueryError(method, e.className ?? 'object', e.queries ?? []);
   return new RemoteMethodError(member, method, e.name, e.message, e.code);
 }

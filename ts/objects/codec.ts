@@ -40,9 +40,10 @@ export interface WireError {
   name: string;
   message: string;
   code?: string;
-  /** For ERR_SQUALL_UNKNOWN_METHOD: the class and its callable methods. */
+  /** For ERR_SQUALL_UNKNOWN_METHOD and ERR_SQUALL_NOT_A_QUERY: the class, its callable methods, its queries. */
   className?: string;
   callable?: string[];
+  queries?: string[];
 }
 
 /** A call of a method, ordered (a command) or not (a query). The caller of a command is its sender. */
@@ -145,6 +146,8 @@ export function toWireError(thrown: unknown): WireError {
     if (typeof code === 'string') e.code = code;
     const callable = (thrown as { callable?: unknown }).callable;
     if (Array.isArray(callable)) e.callable = callable.map(String);
+    const queries = (thrown as { queries?: unknown }).queries;
+    if (Array.isArray(queries)) e.queries = queries.map(String);
     const className = (thrown as { className?: unknown }).className;
     if (typeof className === 'string') e.className = className;
     return e;

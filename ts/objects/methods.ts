@@ -2,6 +2,11 @@
 // instance, before any command runs, so what is callable never depends on the object's state — every replica
 // accepts and refuses the same names. Lookups go through a Map, so `__proto__`, `constructor`, inherited
 // Object.prototype members (`toString`, `hasOwnProperty`, …) and private `#fields` are simply not there.
+//
+// The table also knows which methods the class declares as queries (its static `queries` list, see
+// replicated-object.ts): the only ones `query(member)` may run, at the caller and at the replica alike.
+
+import { ConfigError } from '../errors.js';
 
 /** Names a caller may not use even when the class defines them. */
 const RESERVED = new Set(['constructor', '__proto__', 'then']);
@@ -12,9 +17,13 @@ export class MethodTable {
   readonly className: string;
   /** Callable names, sorted, for error messages. */
   readonly names: readonly string[];
+  /** The methods declared as queries, sorted. */
+  readonly queries: readonly string[];
   readonly #methods = new Map<string, AnyFunction>();
+  readonly #queries: ReadonlySet<string>;
 
-  constructor(instance: object) {
+  /** `declaredQueries`: the class's static `queries` (anything else there is a ConfigError naming it). */
+  constructor(instance: object, declaredQueries?: unknown) {
     this.className = instance.constructor?.name || 'object';
     // Own function-valued fields (e.g. `book = (t) => …`), then prototype methods up to Object.prototype;
     // the nearest definition wins, as it does for a normal call.
@@ -28,6 +37,25 @@ export class MethodTable {
       }
     }
     this.names = [...this.#methods.keys()].sort();
+    this.#queries = this.#checkQueries(declaredQueries);
+    this.queries = [...this.#queries].sort();
+  }
+
+  /** True when `name` is a method declared as a query. */
+  isQuery(name: string): boolean {
+    return this.#queries.has(name);
+  }
+
+  #checkQueries(declared: unknown): ReadonlySet<string> {
+    if (declared === undefined) return new Set();
+    const where = `${this.className}.queries`;
+    if (!Array.isArray(declared)) throw new ConfigError(`${where} must be an array of method names, e.g. static queries = ['holder', 'count'] as const`);
+    for (const name of declared as unknown[]) {
+      if (typeof name !== 'string' || !this.#methods.has(name)) {
+        throw new ConfigError(`${where} names ${JSON.stringify(name)}, which is not a method of ${this.className}; its methods: ${this.names.join(', ') || '(none)'}`);
+      }
+    }
+    return new Set(declared as string[]);
   }
 
   /** The method called `name`, or undefined when it is not callable. */

@@ -1,9 +1,10 @@
 // The replica side of a replicated object: runs delivered commands on the local copy, in delivery order,
 // and answers queries from the local copy. Every outcome — a value, a thrown error, an unknown method, a
 // result too large to send — is a pure function of the object's state and the command, so every replica
-// answers a command the same way.
+// answers a command the same way. A query for a method the class does not declare as one is refused here
+// too, whatever the caller's code checked: a peer may run other code.
 
-import { UnknownMethodError } from '../errors.js';
+import { NotAQueryError, UnknownMethodError } from '../errors.js';
 import { encodeReply, toWireError, type CallEnvelope } from './codec.js';
 import { MethodTable } from './methods.js';
 
@@ -17,10 +18,13 @@ export class Replica<T extends object> {
   #appliedVersion = -1n;
   readonly #maxMessageBytes: number;
   readonly #reply: ReplySink;
+  /** The class's static `queries`, as declared (checked by MethodTable). */
+  readonly #declaredQueries: unknown;
 
-  constructor(state: T, maxMessageBytes: number, reply: ReplySink) {
+  constructor(state: T, maxMessageBytes: number, reply: ReplySink, declaredQueries?: unknown) {
     this.#state = state;
-    this.#methods = new MethodTable(state);
+    this.#declaredQueries = declaredQueries;
+    this.#methods = new MethodTable(state, declaredQueries);
     this.#maxMessageBytes = maxMessageBytes;
     this.#reply = reply;
   }
@@ -32,7 +36,7 @@ export class Replica<T extends object> {
   /** Replaces the local copy (state transfer); the method table is rebuilt from the new instance. */
   replace(state: T, appliedVersion: bigint): void {
     this.#state = state;
-    this.#methods = new MethodTable(state);
+    this.#methods = new MethodTable(state, this.#declaredQueries);
     this.#appliedVersion = appliedVersion;
   }
 
@@ -44,6 +48,12 @@ export class Replica<T extends object> {
 
   /** A query: runs it on the local copy as it is now, unordered with respect to commands in flight. */
   onQuery(caller: number, call: CallEnvelope): void {
+    const methods = this.#methods;
+    if (methods.get(call.method) !== undefined && !methods.isQuery(call.method)) {
+      const refusal = new NotAQueryError(call.method, methods.className, methods.queries);
+      this.#send(caller, call.callId, false, toWireError(refusal), this.#appliedVersion);
+      return;
+    }
     this.#run(caller, this.#appliedVersion, call);
   }
 

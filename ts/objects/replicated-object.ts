@@ -1,15 +1,32 @@
 // A replicated object (DESIGN.md §8): a user's deterministic class instance at one member of a shard, wired
 // to the shard's ordered channel. Methods called through `ordered` become commands delivered in the same
 // order at every member and run there; every member replies to the caller. `query(member)` asks one member
-// to run a method on its local copy, unordered. `snapshot`/`restore` expose the class's own state encoding
-// for state transfer.
+// to run a read-only method on its local copy, unordered — only the methods the class declares as queries.
+// `snapshot`/`restore` expose the class's own state encoding for state transfer.
 //
+//   class TicketBook {
+//     static readonly queries = ['holder', 'count'] as const;   // the read-only methods query() may run
+//     book(ticket: string, customer: string): boolean { … }   // ordered only
+//     holder(ticket: string): string | null { … }
+//     count(): number { … }
+//   }
 //   const tickets = ReplicatedObject.attach(new TicketBook(), channel, { type: TicketBook });
 //   const replies = await tickets.ordered.book('t-17', 'alice');  // [{ member, value, version }, …]
 //   const holder = await tickets.query(3).holder('t-17');
+//   tickets.query(3).book('t-18', 'bob');                        // compile error; at run time NotAQueryError
+//
+// Why a static list and not decorators: TS 5's standard decorators cannot change the type of the class
+// they decorate, so a `@query` on `holder` would be invisible to `query()`'s signature and
+// `query(m).book()` would still type-check; and the decorator could record the name only at run time
+// (`context.addInitializer`, run per instance, or `context.metadata`, which needs a Symbol.metadata polyfill
+// on Node 20). Experimental decorators need a compiler flag in every consumer's build. A
+// `static queries = [...] as const` is plain data: it reads the same in JS and TS, costs nothing per call,
+// and its literal type is what QueryName<C> below turns into the only methods `query()` offers. A name in
+// the list that is no method of the class is refused when the object is attached (ConfigError); `ordered`
+// still runs every method, queries included (an ordered read sees every command ordered before it).
 
 import { MULTICAST_DEFAULTS } from '../group/config.js';
-import { ClosedError, ConfigError, SquallError } from '../errors.js';
+import { ClosedError, ConfigError, NotAQueryError, SquallError, UnknownMethodError } from '../errors.js';
 import { Calls, type Reply } from './caller.js';
 import type { OrderedChannel } from './channel.js';
 import { decodeEnvelope, encodeCall, Kind } from './codec.js';
@@ -24,19 +41,27 @@ export type OrderedMethods<T> = {
   readonly [K in MethodName<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Array<Reply<Awaited<R>>>> : never;
 };
 
-/** `query(member).m(...args)` resolves with that member's answer. */
-export type QueryMethods<T> = {
-  readonly [K in MethodName<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+/**
+ * The methods a class C declares as queries: the names in its `static queries = [...] as const` (never when
+ * it declares none).
+ */
+export type QueryName<C> = C extends { readonly queries: ReadonlyArray<infer N> } ? Extract<N, string> : never;
+
+/** `query(member).m(...args)` resolves with that member's answer; only T's methods named in Q are offered. */
+export type QueryMethods<T, Q extends string = never> = {
+  readonly [K in MethodName<T> & Q]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 };
 
-/** The class of a replicated object, with the static `restore` that state transfer uses. */
+/** The class of a replicated object: its read-only `queries`, and the static `restore` that state transfer uses. */
 export interface ReplicatedType<T> {
   readonly name: string;
+  /** The methods `query(member)` may run: read-only ones (see the top of this file). */
+  readonly queries?: readonly string[];
   restore?(bytes: Uint8Array): T;
 }
 
 export interface ReplicatedObjectOptions<T> {
-  /** The object's class; needed for `restore`. */
+  /** The object's class: needed for `restore`; its static `queries` types `query()` (default: the instance's constructor's). */
   type?: ReplicatedType<T>;
   /** Largest encoded command, query or reply (default MULTICAST_DEFAULTS.maxMessageBytes, 64 MiB). */
   maxMessageBytes?: number;
@@ -46,7 +71,7 @@ export interface ReplicatedObjectOptions<T> {
   onError?: (error: Error) => void;
 }
 
-export class ReplicatedObject<T extends object> {
+export class ReplicatedObject<T extends object, Q extends string = never> {
   readonly #channel: OrderedChannel;
   readonly #replica: Replica<T>;
   readonly #calls: Calls;
@@ -59,7 +84,10 @@ export class ReplicatedObject<T extends object> {
   /** Calls that become ordered commands, run at every member of the shard. */
   readonly ordered: OrderedMethods<T>;
 
-  static attach<T extends object>(state: T, channel: OrderedChannel, options: ReplicatedObjectOptions<T> = {}): ReplicatedObject<T> {
+  /** Typed from `options.type`, the class C: `query()` offers the methods in its static `queries`. */
+  static attach<T extends object, C extends ReplicatedType<T> = ReplicatedType<T>>(
+    state: T, channel: OrderedChannel, options: ReplicatedObjectOptions<T> & { type?: C } = {},
+  ): ReplicatedObject<T, Extract<QueryName<C>, MethodName<T>>> {
     return new ReplicatedObject(state, channel, options);
   }
 
@@ -73,11 +101,12 @@ export class ReplicatedObject<T extends object> {
     this.#maxMessageBytes = maxMessageBytes;
     this.#onError = options.onError ?? ((error) => process.emitWarning(error));
     this.#calls = new Calls(options.timeoutMs);
+    const declaredQueries = (options.type ?? (state.constructor as ReplicatedType<T> | undefined))?.queries;
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
       // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
       // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
       this.#channel.sendTo(to, bytes).catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
-    });
+    }, declaredQueries);
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
     channel.onDeliver((sender, version, bytes) => this.#onDeliver(sender, version, bytes));
     channel.onDirect((from, bytes) => this.#onDirect(from, bytes));
@@ -88,14 +117,19 @@ export class ReplicatedObject<T extends object> {
   get state(): T { return this.#replica.state; }
   /** Version of the last command applied here (−1n before the first). */
   get appliedVersion(): bigint { return this.#replica.appliedVersion; }
-  /** Names a caller may call. */
+  /** Names a caller may call through `ordered`. */
   get methods(): readonly string[] { return this.#replica.methods.names; }
+  /** Names `query(member)` may run: the class's declared queries. */
+  get queries(): readonly string[] { return this.#replica.methods.queries; }
   /** Calls waiting for replies. */
   get inFlight(): number { return this.#calls.inFlight; }
 
-  /** Calls that run on one member's local copy, unordered: reads. */
-  query(member: number): QueryMethods<T> {
-    return this.#methodProxy((method) => (...args: unknown[]) => this.callMember(member, method, args)) as QueryMethods<T>;
+  /**
+   * Calls that run on one member's local copy, unordered: the class's declared queries only (its static
+   * `queries`). Any other method rejects with NotAQueryError before anything is sent.
+   */
+  query(member: number): QueryMethods<T, Q> {
+    return this.#methodProxy((method) => (...args: unknown[]) => this.callMember(member, method, args)) as QueryMethods<T, Q>;
   }
 
   /** The untyped form of `ordered[method](...args)`. */
@@ -112,9 +146,15 @@ export class ReplicatedObject<T extends object> {
     return replies as Promise<Array<Reply<unknown>>>;
   }
 
-  /** The untyped form of `query(member)[method](...args)`. */
+  /**
+   * The untyped form of `query(member)[method](...args)`. Rejects with UnknownMethodError or NotAQueryError,
+   * having sent nothing, when `method` is no declared query of the class.
+   */
   async callMember(member: number, method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}): Promise<unknown> {
     this.#checkOpen();
+    const methods = this.#replica.methods;
+    if (methods.get(method) === undefined) throw new UnknownMethodError(method, methods.className, methods.names);
+    if (!methods.isQuery(method)) throw new NotAQueryError(method, methods.className, methods.queries);
     if (!this.#channel.members.includes(member)) {
       throw new ConfigError(`member ${member} is not in this shard (members: ${this.#channel.members.join(', ')})`);
     }

@@ -27,6 +27,7 @@ import { startWorker, type Spare } from '../member/spare-workers.js';
 import type { NativeFabric } from '../fabric/native.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
+import { DEFAULT_SUSPICION_TIMEOUT_MS } from './config.js';
 import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './layout.js';
 import { compilePredicate, type PredicateKind, type PredicateSpec } from './predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from './worker-protocol.js';
@@ -72,17 +73,6 @@ export interface SstEvents {
   error: [err: Error];
 }
 
-/**
- * How long a member's heartbeat may stand still before it is suspected, by default: 1 s. A crash is found
- * at once without it (the dead process's connections break), so the timeout only has to catch members that
- * hang or are cut off, and must never catch a live member on a busy machine. On the 2-core development
- * machine with a busy process on each core beside a group, the predicate worker's heartbeat still advanced
- * at least every few tens of milliseconds; 1 s leaves a wide margin over that, is what etcd chose for its
- * election timeout, and is long next to a garbage-collection pause. The detector also discounts its own
- * lateness (workers/predicate-worker.ts), so a checker that was itself descheduled blames nobody. Lower it
- * (suspicionTimeoutMs) on dedicated machines to find hung members sooner.
- */
-export const DEFAULT_SUSPICION_TIMEOUT_MS = 1000;
 
 const DEFAULTS = { heartbeatIntervalMs: 10, suspicionTimeoutMs: DEFAULT_SUSPICION_TIMEOUT_MS, connectTimeoutMs: 10_000 };
 
