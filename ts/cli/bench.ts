@@ -14,7 +14,9 @@ import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
 
 const USAGE = `usage:
-  squall bench sst [--members N] [--samples N] [--warmup N] [--no-scan] [--json]
+  squall bench sst [--members N] [--samples N] [--warmup N] [--no-scan] [--under-load] [--json]
+      --under-load: the same ping-pong again while the members also flood a multicast shard with 10KiB
+      messages and send 256MiB RDMC messages over the same connections (pushLatencyUnderLoadUs)
   squall bench rdmc --members N --size SIZE --algorithm A [--block-size SIZE] [--netns --rate RATE]
                     [--repeats N] [--tcp-baseline] [--json]
       A: binomial (default), chain, tree, sequential; SIZE like 64MiB; RATE like 1gbit (--netns needs root)
@@ -77,7 +79,7 @@ async function benchSst(argv: string[]): Promise<void> {
     args: argv,
     options: {
       members: { type: 'string' }, samples: { type: 'string' }, warmup: { type: 'string' },
-      json: { type: 'boolean' }, 'no-scan': { type: 'boolean' }, ...FABRIC_FLAGS,
+      json: { type: 'boolean' }, 'no-scan': { type: 'boolean' }, 'under-load': { type: 'boolean' }, ...FABRIC_FLAGS,
     },
   }).values);
   const members = positiveInt(values.members, 'members', 3);
@@ -89,6 +91,7 @@ async function benchSst(argv: string[]): Promise<void> {
     samples: positiveInt(values.samples, 'samples', 20_000),
     warmup: positiveInt(values.warmup, 'warmup', 2_000),
     skipScan: values['no-scan'] ?? false,
+    underLoad: values['under-load'] ?? false,
     onProgress: progressOnStderr('bench sst'),
   });
   if (values.json) {
@@ -100,6 +103,13 @@ async function benchSst(argv: string[]): Promise<void> {
     `SST push latency (${result.members} members, fabric ${result.fabric}): p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
     `plain TCP one-way (two Node processes):  p50 ${t.p50} µs, p99 ${t.p99} µs\n` +
     `push / raw TCP at p50: ${result.pushOverRawTcpP50}\n`);
+  if (result.pushLatencyUnderLoadUs && result.load) {
+    const u = result.pushLatencyUnderLoadUs, f = result.load;
+    process.stdout.write(
+      `SST push latency under load: p50 ${u.p50} µs, p99 ${u.p99} µs over ${u.samples} samples ` +
+      `(beside ${formatBytes(f.multicastBytes)} multicasts and ${formatBytes(f.rdmcBytes)} RDMC messages on the same connections: ` +
+      `${f.multicastSent} sent, ${f.multicastDeliveredPerMember} delivered per member, ${f.rdmcMessages} RDMC messages in ${f.seconds} s; ${f.suspicions} suspicions)\n`);
+  }
   if (result.scanNs) {
     process.stdout.write('\nkernel scans, ns per call (wasm / js):\n');
     for (const [kernel, byRows] of Object.entries(result.scanNs)) {
