@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   exports.Set("onArrival", Napi::Function::New(env, OnArrival, "onArrival"));
   exports.Set("disconnect", Napi::Function::New(env, Disconnect, "disconnect"));
+  exports.Set("breakLane", Napi::Function::New(env, BreakLane, "breakLane"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("stats", Napi::Function::New(env, GetStats, "stats"));
   exports.Set("mode", Napi::Function::New(env, Mode, "mode"));

@@ -290,10 +290,11 @@ class LfFabric final : public Backend {
   int listen(const char* host, int port) override;
   int grant(uint32_t peer, const Grant& g) override;
   int connect(uint32_t peer, const char* host, int port) override;
-  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) override;
-  int writeAll(uint64_t offset, uint64_t length) override;
-  int writeBatch(uint32_t peer, const double* ranges, uint32_t count) override;
+  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane) override;
+  int writeAll(uint64_t offset, uint64_t length, uint8_t lane) override;
+  int writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane) override;
   int disconnect(uint32_t peer) override;
+  int breakLane(uint32_t peer, uint8_t lane) override;
   void close() override;
   void setLayoutTag(uint32_t tag) override { layout_tag_.store(tag, std::memory_order_relaxed); }
   int lastErrno() const override { return last_errno_; }
@@ -774,14 +775,14 @@ int LfFabric::connect(uint32_t peer, const char* host, int port) {
   return OK;
 }
 
-int LfFabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+int LfFabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane) {
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   LfPeer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
   return sendWrite(p, offset, length, with_imm, imm);
 }
 
-int LfFabric::writeAll(uint64_t offset, uint64_t length) {
+int LfFabric::writeAll(uint64_t offset, uint64_t length, uint8_t lane) {
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   int queued = 0;
@@ -815,7 +816,7 @@ int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_i
 // Runs of writes that travel as messages share one message: their frames back to back in one send slot
 // (applyMessage takes them apart). A write that goes one-sided, or does not fit what the slot has left, is
 // sent (or queued) on its own after the run before it, so the batch keeps its order.
-int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
+int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane) {
   LfPeer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
   std::lock_guard<FairMutex> lock(p->mu);
@@ -1045,7 +1046,7 @@ int LfFabric::sendGrantKeys(LfConn* c, LfPeer* p) {
 
 int LfFabric::sendHello(LfConn* c) {
   uint8_t buf[frame::kHeaderBytes + frame::kHelloBytes];
-  frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
+  frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), frame::DATA);
   return sendCopy(c, buf, sizeof buf);
 }
 
@@ -1089,6 +1090,8 @@ int LfFabric::disconnect(uint32_t peer) {
   post(Command{Command::DISCONNECT, uint16_t(peer), nullptr, {}, 0});
   return OK;
 }
+
+int LfFabric::breakLane(uint32_t, uint8_t) { return NOT_CONNECTED; }
 
 // Adds fd to the poller's epoll set (or changes its events); its events are looked up by fd.
 int LfFabric::watch(int fd, uint32_t events, int op) {
