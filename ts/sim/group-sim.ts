@@ -351,9 +351,13 @@ export class GroupSim {
   }
 
   #deliverOne(): void {
-    const keys = [...this.#links.keys()].filter((k) => this.#links.get(k)!.length > 0);
-    if (keys.length === 0) return;
-    const key = keys[Math.floor(this.#rand() * keys.length)]!;
+    // The k-th non-empty link, k uniform (two passes over the links, no arrays: this runs once per write).
+    let nonEmpty = 0;
+    for (const q of this.#links.values()) if (q.length > 0) nonEmpty++;
+    if (nonEmpty === 0) return;
+    let k = Math.floor(this.#rand() * nonEmpty);
+    let key = '';
+    for (const [name, q] of this.#links) if (q.length > 0 && k-- === 0) { key = name; break; }
     const [vid, from, to] = key.split(':').map(Number) as [number, number, number];
     const w = this.#links.get(key)!.shift()!;
     const dst = this.#members[to]!;
