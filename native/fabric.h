@@ -145,7 +145,7 @@ class Fabric {
   void receive(Conn* c);
   void onHello(Conn* c);
   void laneUp(Conn* c);                  // c's HELLOs are exchanged: park it, or open both lanes
-  void openLanes(Peer* p);
+  void openLanes(Peer* p, Conn* current);
   Conn* newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t now);
   void startConnect(Conn* c, uint64_t now);
   void finishConnect(Conn* c, uint64_t now);

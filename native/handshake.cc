@@ -126,11 +126,12 @@ void Fabric::laneUp(Conn* c) {
     if (c->role == Role::INITIATOR) c->deadline_ns = UINT64_MAX;
     return;
   }
-  openLanes(p);
+  openLanes(p, c);
 }
 
-// Both lanes of p are up: the peer is connected; both sockets are read from now on.
-void Fabric::openLanes(Peer* p) {
+// Both lanes of p are up: the peer is connected; both sockets are read from now on. `current` is the lane
+// whose HELLO just came: receive() goes on reading it.
+void Fabric::openLanes(Peer* p, Conn* current) {
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
     for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
@@ -143,10 +144,10 @@ void Fabric::openLanes(Peer* p) {
     p->state.store(PeerState::CONNECTED, std::memory_order_release);
   }
   event(CompletionKind::PEER_CONNECTED, p->id, 0);
-  // Bytes staged behind a parked lane's HELLO were read with it: apply them now (the one whose HELLO just
-  // came goes on in receive()). The epoll set reports whatever is still in the kernel.
+  // Bytes staged behind the parked lane's HELLO were read with it: apply them now. The epoll set reports
+  // whatever is still in the kernel.
   for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
-    if (Conn* c = p->conns[lane]; c && c->phase == Phase::OPEN && c->hasStaged()) receive(c);
+    if (Conn* c = p->conns[lane]; c && c != current && c->phase == Phase::OPEN && c->hasStaged()) receive(c);
   }
 }
 
