@@ -5,10 +5,17 @@
 // evaluated by its predicate worker) fires, and its trigger on the main thread writes and pushes the
 // answer; member 0's predicate fires in turn. One round trip covers two full paths (write → push →
 // poller applies → worker wakes and scans → main thread runs the trigger); half of it is one push.
+//
+// --under-load (underLoad): the members run the same ping-pong on a fabric that also carries, to and from the
+// same members over the same connections, an ordered multicast flood of 10 KiB messages from every member and
+// RDMC messages of 256 MiB from member 0 back to back (ts/harness/load-process.ts). pushLatencyUs is then the
+// ping-pong of those processes before the flood starts, pushLatencyUnderLoadUs during it: what a heartbeat or
+// an SST counter waits for when bulk data fills the path to its reader.
 
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
-import { SstCluster } from '../ts/harness/cluster.js';
+import { LoadCluster, SstCluster } from '../ts/harness/cluster.js';
+import { benchSubgroup, defaultWindow } from './multicast.js';
 import { runScanBench } from './scan.js';
 import { summarize, type Summary } from './stats.js';
 import { tcpPingPong } from './tcp-pingpong.js';
@@ -21,9 +28,27 @@ export interface SstBenchOptions {
   skipScan?: boolean;
   /** Native backend of the members; default SQUALL_FABRIC, else tcp. */
   fabric?: FabricChoice;
-  /** The members' suspicion timeout; default the SST's (100 ms). */
+  /** The members' suspicion timeout; default the SST's (1 s). */
   suspicionTimeoutMs?: number;
+  /** Also measure the ping-pong while a multicast flood and an RDMC transfer share its connections. */
+  underLoad?: boolean;
+  /** Under load: the longest a ping-pong may take (it stops early with the samples it has). Default 60 s. */
+  maxSeconds?: number;
   onProgress?: (message: string) => void;
+}
+
+/** What ran beside the ping-pong under load. */
+export interface LoadFigures {
+  multicastBytes: number;
+  rdmcBytes: number;
+  /** Seconds the flood ran (its warm-up, then the ping-pong under load). */
+  seconds: number;
+  /** Multicast messages sent by all members, and delivered per member (median), during the flood. */
+  multicastSent: number;
+  multicastDeliveredPerMember: number;
+  rdmcMessages: number;
+  /** Members suspected by any member during the run (heartbeats later than the suspicion timeout). */
+  suspicions: number;
 }
 
 export interface SstBenchResult {
@@ -34,6 +59,9 @@ export interface SstBenchResult {
   rawTcpOneWayUs: Summary;
   /** pushLatencyUs.p50 / rawTcpOneWayUs.p50 (target ≤ 2). */
   pushOverRawTcpP50: number;
+  /** With underLoad: the ping-pong while the flood runs (pushLatencyUs is the same processes before it). */
+  pushLatencyUnderLoadUs?: Summary;
+  load?: LoadFigures;
   scanNs?: Awaited<ReturnType<typeof runScanBench>>;
 }
 
@@ -46,18 +74,25 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
 
   const fabric = resolveFabricChoice(options.fabric);
   const label = fabricLabel(fabric);
-  progress(`starting ${members} SST member processes (fabric ${label})`);
-  const cluster = await SstCluster.start({
-    members, columns: { ball: { type: 'i64' } }, fabric,
-    ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
-  });
   let rttNs: number[];
-  try {
-    await cluster.request(cluster.members[1]!, { cmd: 'pong' });
-    progress(`SST ping-pong: ${samples} round trips (+${warmup} warm-up)`);
-    rttNs = (await cluster.request(cluster.members[0]!, { cmd: 'ping', samples, warmup })).rttNs as number[];
-  } finally {
-    await cluster.close();
+  let loaded: { rttNs: number[]; load: LoadFigures } | null = null;
+  if (options.underLoad) {
+    const run = await pingPongUnderLoad(members, samples, warmup, options.maxSeconds ?? 60, fabric, label, progress);
+    rttNs = run.idleNs;
+    loaded = run;
+  } else {
+    progress(`starting ${members} SST member processes (fabric ${label})`);
+    const cluster = await SstCluster.start({
+      members, columns: { ball: { type: 'i64' } }, fabric,
+      ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+    });
+    try {
+      await cluster.request(cluster.members[1]!, { cmd: 'pong' });
+      progress(`SST ping-pong: ${samples} round trips (+${warmup} warm-up)`);
+      rttNs = (await cluster.request(cluster.members[0]!, { cmd: 'ping', samples, warmup })).rttNs as number[];
+    } finally {
+      await cluster.close();
+    }
   }
   progress(`plain TCP ping-pong: ${samples} round trips (+${warmup} warm-up)`);
   const tcpNs = await tcpPingPong(samples, warmup);
@@ -71,9 +106,57 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
     rawTcpOneWayUs,
     pushOverRawTcpP50: Number((pushLatencyUs.p50 / rawTcpOneWayUs.p50).toFixed(2)),
   };
+  if (loaded) {
+    result.pushLatencyUnderLoadUs = summarize(loaded.rttNs.map((t) => t / 2), 1e-3);
+    result.load = loaded.load;
+  }
   if (!options.skipScan) {
     progress('kernel scans: WebAssembly beside plain JS at 4, 16, 64, 256 rows');
     result.scanNs = await runScanBench({ rows: [4, 16, 64, 256], onProgress: progress });
   }
   return result;
+}
+
+/** The multicast messages and RDMC messages of the flood. */
+const FLOOD_MESSAGE_BYTES = 10 * 1024;
+const FLOOD_RDMC_BYTES = 256 * 1024 * 1024;
+/** The flood runs this long before the ping-pong under load starts. */
+const FLOOD_WARMUP_MS = 1000;
+
+/** The ping-pong in one set of load members (load-process.ts): first idle, then beside the flood. */
+async function pingPongUnderLoad(members: number, samples: number, warmup: number, maxSeconds: number, fabric: FabricChoice, label: string,
+  progress: (message: string) => void): Promise<{ idleNs: number[]; rttNs: number[]; load: LoadFigures }> {
+  const subgroup = benchSubgroup({ members, bytes: FLOOD_MESSAGE_BYTES, senders: 'all', window: defaultWindow(FLOOD_MESSAGE_BYTES) });
+  progress(`starting ${members} member processes, each with an SST, a multicast shard and an RDMC group on one fabric (fabric ${label})`);
+  const cluster = await LoadCluster.start({ members, subgroup, rdmcBytes: FLOOD_RDMC_BYTES, fabric });
+  try {
+    const [pinger, ponger] = [cluster.members[0]!, cluster.members[1]!];
+    await cluster.request(ponger, { cmd: 'pong' });
+    progress(`SST ping-pong, idle: ${samples} round trips (+${warmup} warm-up)`);
+    const idleNs = (await cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds })).rttNs as number[];
+    progress(`flood: every member multicasts ${FLOOD_MESSAGE_BYTES}-byte messages, member 0 sends ${FLOOD_RDMC_BYTES / 2 ** 20} MiB by RDMC, back to back`);
+    const started = performance.now();
+    await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'flood-start', size: FLOOD_MESSAGE_BYTES })));
+    await new Promise((resolve) => setTimeout(resolve, FLOOD_WARMUP_MS));
+    progress(`SST ping-pong under the flood: ${samples} round trips (+${warmup} warm-up), at most ${maxSeconds} s`);
+    const rttNs = (await cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds })).rttNs as number[];
+    const stops = await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'flood-stop' })));
+    const seconds = (performance.now() - started) / 1000;
+    progress(`flood stopped after ${seconds.toFixed(1)} s; ${rttNs.length} round trips timed under it`);
+    const suspicions = new Set<string>();
+    stops.forEach((s, i) => { for (const id of s.suspected as number[]) suspicions.add(`${i}:${id}`); });
+    const delivered = stops.map((s) => s.delivered as number).sort((a, b) => a - b);
+    return {
+      idleNs, rttNs,
+      load: {
+        multicastBytes: FLOOD_MESSAGE_BYTES, rdmcBytes: FLOOD_RDMC_BYTES, seconds: Number(seconds.toFixed(1)),
+        multicastSent: stops.reduce((n, s) => n + (s.sent as number), 0),
+        multicastDeliveredPerMember: delivered[Math.floor(delivered.length / 2)]!,
+        rdmcMessages: stops.reduce((n, s) => n + (s.rdmcMessages as number), 0),
+        suspicions: suspicions.size,
+      },
+    };
+  } finally {
+    await cluster.close();
+  }
 }

@@ -48,6 +48,7 @@ NAPI_MODULE_INIT() {
   add<WriteBatch>(env, exports, "writeBatch");
   add<OnArrival>(env, exports, "onArrival");
   add<Disconnect>(env, exports, "disconnect");
+  add<BreakLane>(env, exports, "breakLane");
   add<Close>(env, exports, "close");
   add<GetStats>(env, exports, "stats");
   add<Mode>(env, exports, "mode");

@@ -17,6 +17,7 @@
 
 #include "arena.h"
 #include "fabric.h"
+#include "frame.h"
 #include "registry.h"
 
 namespace squall::api {
@@ -78,6 +79,17 @@ napi_value newObject(napi_env env) {
 napi_value newString(napi_env env, const char* text) {
   napi_value out;
   return napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out) == napi_ok ? out : nullptr;
+}
+
+// Reads the optional lane argument i (frame::Lane: 0 data, the default; 1 control); false if it is
+// present and anything else.
+bool laneArg(const Napi::CallbackInfo& info, size_t i, uint8_t* lane) {
+  *lane = frame::DATA;
+  if (argType(info, i) == napi_undefined) return true;
+  uint32_t v;
+  if (!u32Arg(info, i, &v) || v >= frame::kLanes) return false;
+  *lane = uint8_t(v);
+  return true;
 }
 
 // Looks up the fabric named by argument 0.
@@ -209,25 +221,27 @@ static Napi::Value writeCommon(const Napi::CallbackInfo& info, bool with_imm) {
   if (!f) return status(info, FAILED);
   uint32_t peer, imm = 0;
   uint64_t offset, length;
+  uint8_t lane;
   if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) || !uintArg(info, 3, kMaxSafeInteger, &length) ||
-      (with_imm && !u32Arg(info, 4, &imm))) {
+      (with_imm && !u32Arg(info, 4, &imm)) || !laneArg(info, with_imm ? 5 : 4, &lane)) {
     return status(info, BAD_ARGUMENT);
   }
-  return status(info, f->write(peer, offset, length, with_imm, imm));
+  return status(info, f->write(peer, offset, length, with_imm, imm, lane));
 }
 
-// write(h, peer, offset, length) → Status.
+// write(h, peer, offset, length[, lane]) → Status. lane: 0 data (default), 1 control (frame.h).
 Napi::Value Write(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() { return writeCommon(info, false); });
 }
 
-// writeBatch(h, peer, ranges: Float64Array of offset/length pairs, count) → Status.
+// writeBatch(h, peer, ranges: Float64Array of offset/length pairs, count[, lane]) → Status.
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f || f->closed()) return status(info, FAILED);
     uint32_t peer, count;
-    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !u32Arg(info, 3, &count)) return status(info, BAD_ARGUMENT);
+    uint8_t lane;
+    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !u32Arg(info, 3, &count) || !laneArg(info, 4, &lane)) return status(info, BAD_ARGUMENT);
     bool is_typed = false;
     napi_typedarray_type type;
     size_t elements = 0;
@@ -241,24 +255,27 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < 2 * count; i++) {
       if (!(pairs[i] >= 0 && pairs[i] <= kMaxSafeInteger) || std::floor(pairs[i]) != pairs[i]) return status(info, BAD_ARGUMENT);
     }
-    return status(info, f->writeBatch(peer, pairs, count));
+    return status(info, f->writeBatch(peer, pairs, count, lane));
   });
 }
 
-// writeImm(h, peer, offset, length, imm) → Status.
+// writeImm(h, peer, offset, length, imm[, lane]) → Status.
 Napi::Value WriteImm(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() { return writeCommon(info, true); });
 }
 
-// writeAll(h, offset, length) → peers the write was queued for, or a negative Status.
+// writeAll(h, offset, length[, lane]) → peers the write was queued for, or a negative Status.
 Napi::Value WriteAll(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f) return status(info, FAILED);
     uint64_t offset, length;
-    if (!uintArg(info, 1, kMaxSafeInteger, &offset) || !uintArg(info, 2, kMaxSafeInteger, &length)) return status(info, BAD_ARGUMENT);
+    uint8_t lane;
+    if (!uintArg(info, 1, kMaxSafeInteger, &offset) || !uintArg(info, 2, kMaxSafeInteger, &length) || !laneArg(info, 3, &lane)) {
+      return status(info, BAD_ARGUMENT);
+    }
     if (f->closed()) return status(info, FAILED);
-    return status(info, f->writeAll(offset, length));
+    return status(info, f->writeAll(offset, length, lane));
   });
 }
 
@@ -388,6 +405,18 @@ Napi::Value Disconnect(const Napi::CallbackInfo& info) {
     uint32_t peer;
     if (!u32Arg(info, 1, &peer)) return status(info, BAD_ARGUMENT);
     return status(info, f->disconnect(peer));
+  });
+}
+
+// breakLane(h, peer, lane) → Status. For tests only: one lane of the peer breaks as a network fault would.
+Napi::Value BreakLane(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f) return status(info, FAILED);
+    uint32_t peer;
+    uint8_t lane;
+    if (!u32Arg(info, 1, &peer) || info.Length() < 3 || !laneArg(info, 2, &lane)) return status(info, BAD_ARGUMENT);
+    return status(info, f->breakLane(peer, lane));
   });
 }
 

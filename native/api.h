@@ -21,6 +21,7 @@ Napi::Value Wake(const Napi::CallbackInfo& info);
 Napi::Value OnArrival(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Disconnect(const Napi::CallbackInfo& info);
+Napi::Value BreakLane(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value GetStats(const Napi::CallbackInfo& info);
 Napi::Value Mode(const Napi::CallbackInfo& info);

@@ -1,5 +1,7 @@
-// One socket as the poller sees it: where it stands (connecting, shaking hands, open) and its receiving
-// half, which parses frames out of a staging buffer and applies them to the arena.
+// One socket as the poller sees it — one lane of a peer (frame.h: Lane) — where it stands (connecting,
+// shaking hands, waiting for its sibling lane, open) and its receiving half, which parses frames out of a
+// staging buffer and applies them to the arena. Both lanes of a peer apply the same rules; each lane is
+// ordered on its own.
 //
 // Receiving rules (DESIGN.md §2), all enforced in Conn::pump():
 // - frames are applied in the order they arrive, each only once it is complete in the staging buffer,
@@ -34,7 +36,7 @@ struct Peer;
 
 // What an epoll event points at.
 struct Source {
-  enum Kind : uint8_t { WAKE, LISTENER, CONN };
+  enum Kind : uint8_t { WAKE, LISTENER, CONN, CONTROL_SET };
   explicit Source(Kind k) : kind(k) {}
   const Kind kind;
 };
@@ -45,7 +47,10 @@ enum class Phase : uint8_t {
   RETRY_WAIT,  // initiator: the last attempt was refused; next one at deadline_ns
   CONNECTING,  // initiator: non-blocking connect() in flight
   HELLO,       // socket open, waiting for the other side's HELLO (until deadline_ns)
-  OPEN,        // handshake done, frames flow
+  WAIT_SIBLING,  // this lane's HELLOs are exchanged, the peer's other lane's are not: the socket is not read
+                 // (whatever the peer sends waits in the kernel) until both lanes are up, so the peer's
+                 // first write is applied after PEER_CONNECTED; acceptor: until deadline_ns
+  OPEN,        // handshake done on both lanes, frames flow
   DEAD,        // closed; freed at the end of the poll-loop iteration
 };
 
@@ -67,14 +72,18 @@ enum class Pump : uint8_t {
 
 constexpr uint64_t kStagingBytes = 256 * 1024;
 constexpr uint64_t kDirectMinBytes = 64 * 1024;
-constexpr uint64_t kReadBudgetBytes = 8 * 1024 * 1024;  // per pump() call, so one peer cannot starve others
+// Per pump() call, so one socket cannot starve the others; and a control lane's write arriving meanwhile
+// waits for at most this much of a data lane (the poller serves the control lanes between data pumps).
+constexpr uint64_t kReadBudgetBytes = 1024 * 1024;
 
 struct Conn : Source {
   Conn(Role r, Phase p) : Source(CONN), role(r), phase(p) {}
 
   int fd = -1;
+  int epfd = -1;  // the poller's epoll set the socket is in (its control set for a control lane), or -1
   const Role role;
   Phase phase;
+  uint8_t lane = frame::DATA;  // initiator: from the start; acceptor: from the peer's HELLO
   Peer* peer = nullptr;  // known from the start for an initiator, after its HELLO for an acceptor
   uint64_t deadline_ns = 0;          // RETRY_WAIT: next attempt; CONNECTING: give up; HELLO: give up
   uint64_t connect_deadline_ns = 0;  // initiator: CONNECT_TIMEOUT after this
@@ -85,6 +94,8 @@ struct Conn : Source {
   frame::Hello hello{};
 
   Pump pump(const ReceiveEnv& env);
+  // Bytes read from the socket and not parsed yet (behind a HELLO, while the lane waited for its sibling).
+  bool hasStaged() const { return wpos_ > rpos_; }
 
  private:
   enum class Parse : uint8_t { NEED_BYTES, DIRECT, HELLO, PAUSED, FAILED };

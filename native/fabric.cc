@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -44,15 +45,19 @@ int Fabric::start() {
     return alt_->start();
   }
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  control_epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+  if (epoll_fd_ < 0 || control_epoll_fd_ < 0 || wake_fd_ < 0) {
     last_errno_ = errno;
     return SYSTEM;
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = &wake_source_;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+  epoll_event control{};
+  control.events = EPOLLIN;  // readable when a control socket is ready
+  control.data.ptr = &control_source_;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, control_epoll_fd_, &control) != 0) {
     last_errno_ = errno;
     return SYSTEM;
   }
@@ -76,7 +81,6 @@ Peer* Fabric::peerFor(uint32_t id, bool create) {
   if (n >= map::MAX_MEMBERS) return nullptr;
   owned_.push_back(std::make_unique<Peer>(uint16_t(id)));
   p = owned_.back().get();
-  p->epoll_fd = epoll_fd_;
   in_order_[n] = p;
   peer_count_.store(n + 1, std::memory_order_release);
   by_id_[id].store(p, std::memory_order_release);
@@ -127,7 +131,7 @@ int Fabric::connect(uint32_t peer, const char* host, int port) {
   Peer* p = peerFor(peer, true);
   if (!p) return TOO_MANY;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     PeerState s = p->state.load();
     if (s == PeerState::FAILED) return FAILED;
     if (s != PeerState::EXPECTED) return ALREADY;
@@ -137,42 +141,43 @@ int Fabric::connect(uint32_t peer, const char* host, int port) {
   return OK;
 }
 
-int Fabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  if (alt_) return alt_->write(peer, offset, length, with_imm, imm);
+int Fabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane) {
+  if (alt_) return alt_->write(peer, offset, length, with_imm, imm, lane);
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
-  return sendWrite(p, offset, length, with_imm, imm);
+  return sendWrite(p, lane, offset, length, with_imm, imm);
 }
 
-int Fabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
+int Fabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane) {
   for (uint32_t i = 0; i < count; i++) {
     if (!arena_.contains(uint64_t(ranges[2 * i]), uint64_t(ranges[2 * i + 1]))) return BAD_RANGE;
   }
-  if (alt_) return alt_->writeBatch(peer, ranges, count);
+  if (alt_) return alt_->writeBatch(peer, ranges, count, lane);
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
-  std::lock_guard<FairMutex> lock(p->mu);
-  PeerState s = p->state.load(std::memory_order_relaxed);
-  if (s != PeerState::CONNECTED) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+  LaneTx& tx = p->lanes[lane];
+  std::lock_guard<FairMutex> lock(tx.mu);
+  PeerState s = p->state.load(std::memory_order_acquire);
+  if (s != PeerState::CONNECTED || tx.fd < 0) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
   const uint64_t max = opt_.max_frame_bytes;
   for (uint32_t i = 0; i < count; i++) {
     const uint64_t offset = uint64_t(ranges[2 * i]), length = uint64_t(ranges[2 * i + 1]);
     for (uint64_t done = 0; done < length; done += max) {
-      p->queueFrame(arena_, offset + done, uint32_t(length - done < max ? length - done : max), stats_);
+      tx.queueFrame(arena_, offset + done, uint32_t(length - done < max ? length - done : max), stats_);
     }
   }
-  return p->flush(arena_, stats_) < 0 ? FAILED : OK;
+  return tx.flush(arena_, stats_) < 0 ? FAILED : OK;
 }
 
-int Fabric::writeAll(uint64_t offset, uint64_t length) {
-  if (alt_) return alt_->writeAll(offset, length);
+int Fabric::writeAll(uint64_t offset, uint64_t length, uint8_t lane) {
+  if (alt_) return alt_->writeAll(offset, length, lane);
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   int queued = 0;
   for (uint32_t i = 0; i < n; i++) {
     Peer* p = in_order_[i];
-    if (p->state.load(std::memory_order_relaxed) == PeerState::CONNECTED && sendWrite(p, offset, length, false, 0) == OK) {
+    if (p->state.load(std::memory_order_relaxed) == PeerState::CONNECTED && sendWrite(p, lane, offset, length, false, 0) == OK) {
       queued++;
     }
   }
@@ -180,18 +185,19 @@ int Fabric::writeAll(uint64_t offset, uint64_t length) {
 }
 
 // Writes longer than max_frame_bytes go out as several frames; only the last carries the immediate, so
-// the receiver's completion means the whole range has landed.
-int Fabric::sendWrite(Peer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  std::lock_guard<FairMutex> lock(p->mu);
-  PeerState s = p->state.load(std::memory_order_relaxed);
-  if (s != PeerState::CONNECTED) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+// the receiver's completion means the whole range has landed. Only the lane's mutex is taken.
+int Fabric::sendWrite(Peer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  LaneTx& tx = p->lanes[lane];
+  std::lock_guard<FairMutex> lock(tx.mu);
+  PeerState s = p->state.load(std::memory_order_acquire);
+  if (s != PeerState::CONNECTED || tx.fd < 0) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
   const uint64_t max = opt_.max_frame_bytes;
   uint64_t done = 0;
   do {
     uint64_t chunk = length - done < max ? length - done : max;
     bool last = done + chunk == length;
     uint8_t type = last && with_imm ? frame::WRITE_IMM : frame::WRITE;
-    if (p->sendFrame(arena_, type, offset + done, uint32_t(chunk), last ? imm : 0, stats_) < 0) return FAILED;
+    if (tx.sendFrame(arena_, type, offset + done, uint32_t(chunk), last ? imm : 0, stats_) < 0) return FAILED;
     done += chunk;
   } while (done < length);
   return OK;
@@ -203,12 +209,24 @@ int Fabric::disconnect(uint32_t peer) {
   Peer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() == PeerState::FAILED) return OK;
     p->state.store(PeerState::FAILED);
     p->fail_reason = uint32_t(map::FailReason::LOCAL_CLOSE);
   }
   post(Command{Command::DISCONNECT, uint16_t(peer), {}, 0});
+  return OK;
+}
+
+int Fabric::breakLane(uint32_t peer, uint8_t lane) {
+  if (alt_) return alt_->breakLane(peer, lane);
+  if (closed()) return FAILED;
+  Peer* p = peerFor(peer, false);
+  if (!p) return NOT_CONNECTED;
+  LaneTx& tx = p->lanes[lane];
+  std::lock_guard<FairMutex> lock(tx.mu);
+  if (tx.fd < 0) return NOT_CONNECTED;
+  ::shutdown(tx.fd, SHUT_RDWR);  // the poller sees the end like a peer's; the socket is closed by fail()
   return OK;
 }
 
@@ -261,7 +279,8 @@ void Fabric::close() {
   if (listen_fd_.load() >= 0) ::close(listen_fd_.exchange(-1));
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
-  wake_fd_ = epoll_fd_ = -1;
+  if (control_epoll_fd_ >= 0) ::close(control_epoll_fd_);
+  wake_fd_ = epoll_fd_ = control_epoll_fd_ = -1;
   for (uint32_t c = 0; c < map::COMPLETION_RINGS; c++) wake(c);  // sleepers in wait() return and find the fabric closed
 }
 

@@ -7,6 +7,11 @@
 // - The poller thread (poller.cc) owns the sockets' receiving halves, the listener, connection setup,
 //   timers, the producer side of the completion rings, and the doorbell. It never calls into JS.
 //
+// Lanes: every peer is reached over two connections (frame.h: Lane), the data lane and the control lane;
+// each write names its lane. The poller keeps the control lanes' sockets in an epoll set of their own and
+// serves it before every data socket (and again after each one), so a control write is applied, and its
+// doorbell rung, without waiting for the data lanes' megabytes.
+//
 // Status codes returned to JS are listed in Status; the TS wrapper (ts/fabric/native.ts) turns them into
 // coded errors or WriteStatus values.
 
@@ -64,10 +69,11 @@ class Backend {
   virtual int listen(const char* host, int port) = 0;
   virtual int grant(uint32_t peer, const Grant& g) = 0;
   virtual int connect(uint32_t peer, const char* host, int port) = 0;
-  virtual int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) = 0;
-  virtual int writeAll(uint64_t offset, uint64_t length) = 0;
-  virtual int writeBatch(uint32_t peer, const double* ranges, uint32_t count) = 0;  // ranges checked
+  virtual int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane) = 0;
+  virtual int writeAll(uint64_t offset, uint64_t length, uint8_t lane) = 0;
+  virtual int writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane) = 0;  // ranges and lane checked
   virtual int disconnect(uint32_t peer) = 0;
+  virtual int breakLane(uint32_t peer, uint8_t lane) = 0;  // for tests, see Fabric::breakLane
   virtual void close() = 0;
   virtual void setLayoutTag(uint32_t tag) = 0;
   virtual int lastErrno() const = 0;
@@ -94,12 +100,16 @@ class Fabric {
   int listen(const char* host, int port);
   int grant(uint32_t peer, const Grant& g);
   int connect(uint32_t peer, const char* host, int port);
-  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
-  int writeAll(uint64_t offset, uint64_t length);
-  // Writes `count` ranges (offset, length pairs) to one peer in order, as one send where the socket takes
-  // it: a protocol step's slots and counters leave in one sendmsg instead of one each.
-  int writeBatch(uint32_t peer, const double* ranges, uint32_t count);
+  // `lane` is frame::DATA or frame::CONTROL (checked by api.cc); writes on one lane are applied in order.
+  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane);
+  int writeAll(uint64_t offset, uint64_t length, uint8_t lane);
+  // Writes `count` ranges (offset, length pairs) to one peer in order on one lane, as one send where the
+  // socket takes it: a protocol step's slots and counters leave in one sendmsg instead of one each.
+  int writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane);
   int disconnect(uint32_t peer);
+  // For tests: breaks one lane of a connected peer as a network fault would (its socket is shut down in
+  // both directions), without telling anyone. Both ends must then fail the peer as a whole.
+  int breakLane(uint32_t peer, uint8_t lane);
   int64_t wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms);
   void wake(uint32_t channel);
   // Installs the hook told of every doorbell ring (arrival.h); once per fabric. OK, ALREADY or FAILED (closed).
@@ -128,9 +138,15 @@ class Fabric {
   void run();
   void runCommands();
   void onListener();
+  void onEvent(Source* source, uint32_t events);
+  bool serveControl();  // the control lanes' ready sockets, now; true if any
+  void ringDirty();
   void onConn(Conn* c, uint32_t events);
   void receive(Conn* c);
   void onHello(Conn* c);
+  void laneUp(Conn* c);                  // c's HELLOs are exchanged: park it, or open both lanes
+  void openLanes(Peer* p, Conn* current);
+  Conn* newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t now);
   void startConnect(Conn* c, uint64_t now);
   void finishConnect(Conn* c, uint64_t now);
   void retryLater(Conn* c, uint64_t now);
@@ -138,6 +154,7 @@ class Fabric {
   void pause(Conn* c);
   void resumePaused();
   void fail(Conn* c, uint32_t reason);
+  void closeConn(Conn* c);
   void failPeerWithoutConn(Peer* p, uint32_t reason);
   void event(map::CompletionKind kind, uint16_t peer, uint32_t reason);
   void watch(Conn* c, uint32_t events, int op);
@@ -146,7 +163,8 @@ class Fabric {
   void shutdownAll();
 
   Peer* peerFor(uint32_t id, bool create);
-  int sendWrite(Peer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendWrite(Peer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int epollFor(uint8_t lane) const { return lane == frame::CONTROL ? control_epoll_fd_ : epoll_fd_; }
 
   const ArenaView arena_;
   const FabricOptions opt_;
@@ -163,7 +181,9 @@ class Fabric {
   std::vector<std::unique_ptr<Peer>> owned_;
 
   int epoll_fd_ = -1;
+  int control_epoll_fd_ = -1;  // the control lanes' sockets; itself in epoll_fd_
   int wake_fd_ = -1;
+  Source control_source_{Source::CONTROL_SET};
   std::atomic<int> listen_fd_{-1};
   Source wake_source_{Source::WAKE};
   Source listen_source_{Source::LISTENER};

@@ -1,4 +1,6 @@
 // The TCP frame of the native fabric (DESIGN.md §2): a fixed 24-byte header, then `length` payload bytes.
+// Each peer is reached over two connections, its lanes (Lane below): the control lane and the data lane.
+// Both carry these frames; each starts with its own HELLO, which names the lane.
 //
 //   byte 0       2      3      4             8                             16            20            24
 //        +-------+------+------+-------------+-----------------------------+-------------+-------------+--------
@@ -14,15 +16,19 @@
 //   length     payload bytes; at most the receiver's maxFrameBytes (OVERSIZE)
 //   immediate  WRITE_IMM only: the u32 the receiver's completion carries; 0 otherwise
 //
-// HELLO payload (kHelloBytes), sent first by the initiator and answered by the acceptor:
+// HELLO payload (kHelloBytes), sent first on each lane by the initiator and answered on it by the acceptor:
 //
-//   byte 0             4              8                             16
-//        +-------------+--------------+-----------------------------+
-//        |  member id  |  layout tag  |       reserved (zero)       |
-//        |     u32     |     u32      |             u64             |
-//        +-------------+--------------+-----------------------------+
+//   byte 0             4              8      9                      16
+//        +-------------+--------------+------+----------------------+
+//        |  member id  |  layout tag  | lane |   reserved (zero)    |
+//        |     u32     |     u32      |  u8  |       7 bytes        |
+//        +-------------+--------------+------+----------------------+
+//
+//   lane       0 data, 1 control (Lane); anything else, or a reserved byte that is not zero, closes the
+//              connection (BAD_LANE). An answer must name the lane it was asked on.
 //
 // All fields little-endian. A HELLO carries offset 0, length kHelloBytes and immediate 0.
+// Version 2 added the lane (version 1 had one connection per peer and 8 reserved bytes after the tag).
 
 #pragma once
 #include <cstdint>
@@ -33,11 +39,18 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the frame is little-en
 namespace squall::frame {
 
 constexpr uint16_t kMagic = 0x5153;
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
 constexpr uint32_t kHeaderBytes = 24;
 constexpr uint32_t kHelloBytes = 16;
 
 enum Type : uint8_t { HELLO = 1, WRITE = 2, WRITE_IMM = 3 };
+
+// A peer's two connections. Writes on one lane are applied in the order sent; the two lanes are not ordered
+// with each other. The control lane carries small, latency-critical writes (heartbeats, SST counters) and
+// never waits behind the data lane's bulk bytes: its own socket, send queue and mutex at the sender, served
+// first by the receiver's poller.
+enum Lane : uint8_t { DATA = 0, CONTROL = 1 };
+constexpr uint32_t kLanes = 2;
 
 struct Header {
   uint16_t magic;
@@ -64,14 +77,21 @@ inline Header decode(const uint8_t* in) {
 struct Hello {
   uint32_t member;
   uint32_t layout_tag;
-  uint64_t reserved;
+  uint8_t lane;
+  uint8_t reserved[7];
+  // The lane byte names a lane and the reserved bytes are zero.
+  bool valid() const {
+    if (lane >= kLanes) return false;
+    for (uint8_t b : reserved) if (b != 0) return false;
+    return true;
+  }
 };
 static_assert(sizeof(Hello) == kHelloBytes, "the HELLO struct must match the byte map");
 
 // A complete HELLO frame, header and payload.
-inline void encodeHello(uint8_t* out, uint32_t member, uint32_t layout_tag) {
+inline void encodeHello(uint8_t* out, uint32_t member, uint32_t layout_tag, uint8_t lane) {
   encode(out, HELLO, 0, kHelloBytes, 0);
-  Hello hello{member, layout_tag, 0};
+  Hello hello{member, layout_tag, lane, {}};
   std::memcpy(out + kHeaderBytes, &hello, kHelloBytes);
 }
 

@@ -1,11 +1,15 @@
-// How a socket becomes a connection: accepting, connecting (retrying refused attempts until the connect
-// timeout), and the HELLO exchange (frame.h). Runs on the poller thread.
+// How sockets become a peer's two lanes (frame.h: Lane): accepting, connecting (retrying refused attempts
+// until the connect timeout), and the HELLO exchange, once per lane. Runs on the poller thread.
 //
-// The acceptor takes a HELLO only from a member it expects (it has grants), that is not connected or
-// failed already, with our layout tag; then it answers with its own HELLO. The initiator takes the answer
-// only from the member it meant to reach, with our tag. Each side then reports PEER_CONNECTED in ring 0.
-// Anything else closes the socket: CONNECTION_REJECTED before the acceptor knows who is calling,
-// PEER_FAILED once the peer is known.
+// The initiator dials twice, control lane first, and sends a HELLO naming the lane on each. The acceptor
+// takes a HELLO only from a member it expects (it has grants), with our layout tag, for a lane that member
+// has not brought yet and only while the member is not connected, failed or dialled by us; then it answers
+// on that socket with its own HELLO for the same lane. The initiator takes the answer only from the member
+// it meant to reach, for the lane it asked, with our tag. A lane whose HELLOs are exchanged waits, unread,
+// for its sibling (Phase::WAIT_SIBLING); when both are up each side reports PEER_CONNECTED in ring 0 and
+// starts reading both. Anything else closes the socket: CONNECTION_REJECTED before the acceptor knows who
+// is calling, PEER_FAILED (both lanes) once the peer is known. An acceptor's lane whose sibling does not
+// come within the handshake timeout fails the peer (HANDSHAKE_TIMEOUT).
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -28,6 +32,7 @@ namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr uint64_t kConnectRetryNs = 25 * kMs;  // a refused connect is retried this often
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
+constexpr uint32_t kParkedEvents = EPOLLRDHUP;  // a lane waiting for its sibling: only its end is watched
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 }  // namespace
 
@@ -39,6 +44,7 @@ void Fabric::onListener() {
     conns_.push_back(std::make_unique<Conn>(Role::ACCEPTOR, Phase::HELLO));
     Conn* c = conns_.back().get();
     c->fd = fd;
+    c->epfd = epoll_fd_;  // the lane is not known yet (its HELLO says)
     c->deadline_ns = monotonicNs() + uint64_t(opt_.handshake_timeout_ms) * kMs;
     next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
     watch(c, kReadEvents, EPOLL_CTL_ADD);
@@ -47,44 +53,102 @@ void Fabric::onListener() {
 
 void Fabric::onHello(Conn* c) {
   const frame::Hello& h = c->hello;
+  if (!h.valid()) return fail(c, reason(FailReason::BAD_LANE));
   if (c->role == Role::ACCEPTOR) {
     Peer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
     if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
     if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+    const uint8_t lane = h.lane;
     uint8_t reply[frame::kHeaderBytes + frame::kHelloBytes];
-    frame::encodeHello(reply, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
+    frame::encodeHello(reply, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), lane);
     int err;
     {
-      std::lock_guard<FairMutex> lock(p->mu);
-      if (p->state.load() != PeerState::EXPECTED) {
-        // Checked under the lock: connect() may have claimed this peer a moment ago.
+      std::lock_guard<std::mutex> lock(p->state_mu);
+      // Checked under the lock: connect() may have claimed this peer a moment ago.
+      const PeerState s = p->state.load();
+      const bool first = s == PeerState::EXPECTED;
+      const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conns[lane];
+      if (!first && !second) {
         err = 1;
       } else {
-        p->fd = c->fd;
-        p->epoll_tag = c;
-        p->watched = true;
-        p->state.store(PeerState::CONNECTED);
-        err = p->sendBytes(arena_, reply, sizeof reply, stats_);
+        if (first) {
+          p->accepted = true;
+          p->state.store(PeerState::HANDSHAKING);
+        }
+        c->peer = p;
+        c->lane = lane;
+        p->conns[lane] = c;
+        if (lane == frame::CONTROL) {  // into the control set, parked until laneUp() decides
+          epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
+          c->epfd = control_epoll_fd_;
+          watch(c, kParkedEvents, EPOLL_CTL_ADD);
+        }
+        LaneTx& tx = p->lanes[lane];
+        std::lock_guard<FairMutex> lane_lock(tx.mu);
+        tx.fd = c->fd;
+        tx.epoll_fd = c->epfd;
+        tx.epoll_tag = c;
+        tx.watched = true;
+        tx.read_events = kParkedEvents;
+        err = tx.sendBytes(arena_, reply, sizeof reply, stats_);
       }
     }
     if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
-    c->peer = p;
-    p->conn = c;
-    c->phase = Phase::OPEN;
     if (err < 0) return fail(c, reason(FailReason::CLOSED));
-    event(CompletionKind::PEER_CONNECTED, p->id, 0);
-    return;
+    return laneUp(c);
   }
   Peer* p = c->peer;
   if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
+  if (h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));
   if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  laneUp(c);
+}
+
+// c's HELLOs are exchanged. Until its sibling's are too, c is parked: not read, watched only for its end.
+void Fabric::laneUp(Conn* c) {
+  Peer* p = c->peer;
+  bool both;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
-    if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
-    p->state.store(PeerState::CONNECTED);
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    if (p->state.load() == PeerState::FAILED) return;  // disconnected locally; its command follows
+    const Conn* sibling = p->conns[c->lane == frame::DATA ? frame::CONTROL : frame::DATA];
+    both = sibling && sibling->phase == Phase::WAIT_SIBLING;
+    c->phase = Phase::WAIT_SIBLING;
+    if (!both) {
+      LaneTx& tx = p->lanes[c->lane];
+      std::lock_guard<FairMutex> lane_lock(tx.mu);
+      tx.read_events = kParkedEvents;
+      tx.updateInterest();
+    }
   }
-  c->phase = Phase::OPEN;
+  if (!both) {
+    // An initiator's sibling has deadlines of its own (connect, handshake); an acceptor's may never come.
+    if (c->role == Role::INITIATOR) c->deadline_ns = UINT64_MAX;
+    return;
+  }
+  openLanes(p, c);
+}
+
+// Both lanes of p are up: the peer is connected; both sockets are read from now on. `current` is the lane
+// whose HELLO just came: receive() goes on reading it.
+void Fabric::openLanes(Peer* p, Conn* current) {
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+      p->conns[lane]->phase = Phase::OPEN;
+      LaneTx& tx = p->lanes[lane];
+      std::lock_guard<FairMutex> lane_lock(tx.mu);
+      tx.read_events = kReadEvents;
+      tx.updateInterest();
+    }
+    p->state.store(PeerState::CONNECTED, std::memory_order_release);
+  }
   event(CompletionKind::PEER_CONNECTED, p->id, 0);
+  // Bytes staged behind the parked lane's HELLO were read with it: apply them now. The epoll set reports
+  // whatever is still in the kernel.
+  for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+    if (Conn* c = p->conns[lane]; c && c != current && c->phase == Phase::OPEN && c->hasStaged()) receive(c);
+  }
 }
 
 void Fabric::startConnect(Conn* c, uint64_t now) {
@@ -93,6 +157,7 @@ void Fabric::startConnect(Conn* c, uint64_t now) {
     tuneSocket(fd);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&c->addr), c->addr_len) == 0 || errno == EINPROGRESS) {
       c->fd = fd;
+      c->epfd = epollFor(c->lane);
       c->phase = Phase::CONNECTING;
       c->deadline_ns = c->connect_deadline_ns;
       next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
@@ -129,9 +194,10 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
     }
   }
   if (err != 0) {  // refused (the peer is not listening yet) or unreachable: retry until the deadline
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+    epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
     ::close(c->fd);
     c->fd = -1;
+    c->epfd = -1;
     return retryLater(c, now);
   }
   Peer* p = c->peer;
@@ -140,18 +206,23 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
   next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
   watch(c, kReadEvents, EPOLL_CTL_MOD);
   uint8_t hello[frame::kHeaderBytes + frame::kHelloBytes];
-  frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
+  frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
   int sent;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
-    if (p->state.load() != PeerState::CONNECTING) {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    const PeerState s = p->state.load();
+    if (s != PeerState::CONNECTING && s != PeerState::HANDSHAKING) {  // the sibling lane may have got here first
       sent = 1;
     } else {
       p->state.store(PeerState::HANDSHAKING);
-      p->fd = c->fd;
-      p->epoll_tag = c;
-      p->watched = true;
-      sent = p->sendBytes(arena_, hello, sizeof hello, stats_);
+      LaneTx& tx = p->lanes[c->lane];
+      std::lock_guard<FairMutex> lane_lock(tx.mu);
+      tx.fd = c->fd;
+      tx.epoll_fd = c->epfd;
+      tx.epoll_tag = c;
+      tx.watched = true;
+      tx.read_events = kReadEvents;
+      sent = tx.sendBytes(arena_, hello, sizeof hello, stats_);
     }
   }
   if (sent == 1) return fail(c, reason(FailReason::LOCAL_CLOSE));

@@ -19,7 +19,7 @@ thread_local uint8_t t_snapshot[kSnapshotMaxBytes];
 
 }  // namespace
 
-int Peer::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, Stats& stats) {
+int LaneTx::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, Stats& stats) {
   uint8_t header[frame::kHeaderBytes];
   frame::encode(header, type, offset, length, imm);
   const uint8_t* src = arena.base + offset;
@@ -73,19 +73,19 @@ int Peer::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint3
   return 0;
 }
 
-void Peer::queueFrame(const ArenaView& arena, uint64_t offset, uint32_t length, Stats& stats) {
+void LaneTx::queueFrame(const ArenaView& arena, uint64_t offset, uint32_t length, Stats& stats) {
   uint8_t header[frame::kHeaderBytes];
   frame::encode(header, frame::WRITE, offset, length, 0);
   Stats::add(stats.frames_out);
   queue.appendFrame(header, frame::kHeaderBytes, arena.base + offset, offset, length, length <= kSnapshotMaxBytes, false);
 }
 
-int Peer::sendBytes(const ArenaView& arena, const uint8_t* bytes, uint32_t length, Stats& stats) {
+int LaneTx::sendBytes(const ArenaView& arena, const uint8_t* bytes, uint32_t length, Stats& stats) {
   queue.appendBytes(bytes, length);
   return flush(arena, stats);
 }
 
-int Peer::flush(const ArenaView& arena, Stats& stats) {
+int LaneTx::flush(const ArenaView& arena, Stats& stats) {
   uint64_t calls = 0;
   ssize_t sent = queue.flush(fd, arena.base, calls);
   Stats::add(stats.send_calls, calls);
@@ -98,10 +98,10 @@ int Peer::flush(const ArenaView& arena, Stats& stats) {
   return sent < 0 ? int(sent) : 0;
 }
 
-void Peer::updateInterest() {
+void LaneTx::updateInterest() {
   if (!watched || fd < 0) return;  // a paused connection is re-registered by the poller when it resumes
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | (want_out ? uint32_t(EPOLLOUT) : 0u);
+  ev.events = read_events | (want_out ? uint32_t(EPOLLOUT) : 0u);
   ev.data.ptr = epoll_tag;
   epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev);
 }

@@ -1,10 +1,14 @@
 // One member we exchange writes with: what it may write here (grants), where its connection stands, and
-// the sending half of that connection. Peers are created by the first grant() or connect() and live until
-// the fabric is closed; a failed peer stays failed (no reconnects: the membership layer decides what next).
+// the sending halves of its two connections, the lanes (frame.h: Lane). Peers are created by the first
+// grant() or connect() and live until the fabric is closed; a failed peer stays failed (no reconnects: the
+// membership layer decides what next). A peer is CONNECTED once both lanes finished their handshake, and
+// fails as a whole when either lane breaks or misbehaves (one PEER_FAILED).
 //
-// `mu` serialises everything that sends on the socket (JS threads calling write(), the poller flushing),
-// so frames never interleave, and the poller closes the socket only under it, so no thread ever sends on a
-// closed or reused descriptor.
+// Locks. `state_mu` serialises the peer's state changes (connect, handshake, disconnect, fail). Each lane's
+// `mu` serialises everything that sends on that lane's socket (JS threads calling write(), the poller
+// flushing), so frames never interleave, and the poller closes the socket only under it, so no thread ever
+// sends on a closed or reused descriptor. A writer takes only its lane's mu: a heartbeat on the control lane
+// never waits for a thread that is queueing megabytes on the data lane. Order: state_mu, then a lane's mu.
 
 #pragma once
 #include <atomic>
@@ -13,6 +17,7 @@
 
 #include "arena.h"
 #include "fair_mutex.h"
+#include "frame.h"
 #include "grants.h"
 #include "send_queue.h"
 #include "stats.h"
@@ -22,31 +27,23 @@ namespace squall {
 enum class PeerState : uint8_t {
   EXPECTED,     // granted or known, no connection yet
   CONNECTING,   // we are connecting (retrying refused attempts)
-  HANDSHAKING,  // socket open, HELLOs not yet exchanged
-  CONNECTED,    // writes flow
+  HANDSHAKING,  // a lane's socket is open, the HELLOs of both lanes not yet exchanged
+  CONNECTED,    // both lanes are up: writes flow
   FAILED,       // for good; fail_reason says why
 };
 
 struct Conn;
 
-struct Peer {
-  explicit Peer(uint16_t id_) : id(id_) {}
-
-  const uint16_t id;
-  GrantTable grants;
-
+// The sending half of one lane.
+struct LaneTx {
   FairMutex mu;
-  std::atomic<PeerState> state{PeerState::EXPECTED};  // written under mu; read without it for quick checks
-  uint32_t fail_reason = 0;
-  int fd = -1;            // the connection's socket from HANDSHAKING on
+  int fd = -1;            // the lane's socket from its handshake on
   SendQueue queue;        // unsent bytes, oldest first
   bool want_out = false;  // EPOLLOUT is wanted (the queue is not empty)
-  bool watched = false;   // fd is in the epoll set (false while the poller paused reading it)
-  int epoll_fd = -1;
+  bool watched = false;   // fd is in its epoll set (false while the poller paused reading it)
+  uint32_t read_events = 0;   // the epoll events the poller reads the socket with (none while it waits for its sibling)
+  int epoll_fd = -1;          // the epoll set the socket is in (the poller's control set for the control lane)
   void* epoll_tag = nullptr;  // epoll data of the connection (set by the poller under mu)
-
-  Conn* conn = nullptr;   // poller thread only
-  bool failure_reported = false;  // poller thread only: PEER_FAILED is queued once per peer
 
   // Sends or queues one frame. Caller holds mu and has checked fd >= 0. Returns 0 or -errno.
   int sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, Stats& stats);
@@ -59,8 +56,24 @@ struct Peer {
   // Flushes the queue (poller on EPOLLOUT, or a writer). Caller holds mu. Returns 0 or -errno.
   int flush(const ArenaView& arena, Stats& stats);
 
-  // Re-arms the epoll registration to match want_out. Caller holds mu.
+  // Re-arms the epoll registration to match want_out and read_events. Caller holds mu.
   void updateInterest();
+};
+
+struct Peer {
+  explicit Peer(uint16_t id_) : id(id_) {}
+
+  const uint16_t id;
+  GrantTable grants;
+
+  std::mutex state_mu;
+  std::atomic<PeerState> state{PeerState::EXPECTED};  // written under state_mu; read without it for quick checks
+  uint32_t fail_reason = 0;                            // under state_mu
+  bool accepted = false;  // under state_mu: the peer dialled us (its lanes arrive as HELLOs), not we it
+  LaneTx lanes[frame::kLanes];
+
+  Conn* conns[frame::kLanes] = {};  // poller thread only: each lane's connection, once known
+  bool failure_reported = false;    // poller thread only: PEER_FAILED is queued once per peer
 };
 
 }  // namespace squall

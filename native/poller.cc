@@ -1,7 +1,11 @@
 // The poller thread: one epoll loop per fabric. It dispatches socket events (connection setup is in
 // handshake.cc, frame parsing in connection.cc), flushes queued sends, keeps the timers (connect retries,
 // handshake deadlines, paused connections), produces completions, closes failed connections and rings the
-// doorbell once per loop iteration.
+// doorbells once per loop iteration — and, for the control lanes, as soon as their writes are applied.
+//
+// Control lanes first: their sockets sit in an epoll set of their own (control_epoll_fd_, itself in the
+// main set), which the loop drains before every data socket's event and again after each, so a heartbeat
+// or counter that arrives while a data lane is being read waits for at most one data pump (kReadBudgetBytes).
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,7 +28,6 @@ namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr int kPausedRetryMs = 1;               // a full ring is re-checked this often
 constexpr int kMaxEvents = 128;
-constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 }  // namespace
 
@@ -32,24 +35,13 @@ void Fabric::run() {
   epoll_event events[kMaxEvents];
   while (!stop_.load(std::memory_order_acquire)) {
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, pollTimeoutMs(monotonicNs()));
+    // The control lanes first, and again after every data socket: a data pump may take a millisecond.
+    if (serveControl()) ringDirty();
     for (int i = 0; i < n; i++) {
       auto* source = static_cast<Source*>(events[i].data.ptr);
-      try {
-        if (source->kind == Source::WAKE) {
-          uint64_t count;
-          ssize_t r = read(wake_fd_, &count, sizeof count);
-          (void)r;
-          runCommands();
-        } else if (source->kind == Source::LISTENER) {
-          onListener();
-        } else {
-          auto* c = static_cast<Conn*>(source);
-          if (c->phase != Phase::DEAD) onConn(c, events[i].events);
-        }
-      } catch (const std::exception&) {
-        // Out of memory while handling one socket: drop that connection, keep the member running.
-        if (source->kind == Source::CONN) fail(static_cast<Conn*>(source), reason(FailReason::IO_ERROR));
-      }
+      if (source->kind == Source::CONTROL_SET) continue;  // served above
+      onEvent(source, events[i].events);
+      if (source->kind == Source::CONN && static_cast<Conn*>(source)->lane == frame::DATA && serveControl()) ringDirty();
     }
     uint64_t now = monotonicNs();
     if (now >= next_deadline_ns_) onTimers(now);
@@ -58,14 +50,46 @@ void Fabric::run() {
       dirty_ |= 1u;  // held events are connection news, for ring 0
     }
     if (paused_count_ > 0) resumePaused();
-    for (uint32_t c = 0; dirty_ != 0; c++) {
-      if (dirty_ & (1u << c)) {
-        dirty_ &= ~(1u << c);
-        if (doorbell(c).ring()) Stats::add(stats_.wakeups);
-        notifyArrival(arrival_, c);
-      }
-    }
+    ringDirty();
     if (any_dead_) sweep();
+  }
+}
+
+// Every ready socket of the control set (control lanes from their handshake on), without waiting.
+bool Fabric::serveControl() {
+  epoll_event events[kMaxEvents];
+  int n = epoll_wait(control_epoll_fd_, events, kMaxEvents, 0);
+  for (int i = 0; i < n; i++) onEvent(static_cast<Source*>(events[i].data.ptr), events[i].events);
+  return n > 0;
+}
+
+void Fabric::onEvent(Source* source, uint32_t events) {
+  try {
+    if (source->kind == Source::WAKE) {
+      uint64_t count;
+      ssize_t r = read(wake_fd_, &count, sizeof count);
+      (void)r;
+      runCommands();
+    } else if (source->kind == Source::LISTENER) {
+      onListener();
+    } else if (source->kind == Source::CONN) {
+      auto* c = static_cast<Conn*>(source);
+      if (c->phase != Phase::DEAD) onConn(c, events);
+    }
+  } catch (const std::exception&) {
+    // Out of memory while handling one socket: drop that connection, keep the member running.
+    if (source->kind == Source::CONN) fail(static_cast<Conn*>(source), reason(FailReason::IO_ERROR));
+  }
+}
+
+// Rings the doorbell of every channel whose ranges or ring changed, and tells the arrival hook.
+void Fabric::ringDirty() {
+  for (uint32_t c = 0; dirty_ != 0; c++) {
+    if (dirty_ & (1u << c)) {
+      dirty_ &= ~(1u << c);
+      if (doorbell(c).ring()) Stats::add(stats_.wakeups);
+      notifyArrival(arrival_, c);
+    }
   }
 }
 
@@ -91,27 +115,36 @@ void Fabric::runCommands() {
     if (!p) continue;
     if (cmd.kind == Command::CONNECT) {
       if (p->state.load() != PeerState::CONNECTING) continue;  // disconnected meanwhile
-      conns_.push_back(std::make_unique<Conn>(Role::INITIATOR, Phase::RETRY_WAIT));
-      Conn* c = conns_.back().get();
-      c->peer = p;
-      p->conn = c;
-      c->addr = cmd.addr;
-      c->addr_len = cmd.addr_len;
-      c->connect_deadline_ns = now + uint64_t(opt_.connect_timeout_ms) * kMs;
-      startConnect(c, now);
-    } else if (p->conn) {
-      fail(p->conn, reason(FailReason::LOCAL_CLOSE));
+      // Control first: its socket is dialled a moment before the data lane's.
+      Conn* control = newInitiator(p, frame::CONTROL, cmd, now);
+      if (control->phase != Phase::DEAD) newInitiator(p, frame::DATA, cmd, now);
+    } else if (Conn* c = p->conns[frame::CONTROL] ? p->conns[frame::CONTROL] : p->conns[frame::DATA]) {
+      fail(c, reason(FailReason::LOCAL_CLOSE));
     } else {
       failPeerWithoutConn(p, reason(FailReason::LOCAL_CLOSE));
     }
   }
 }
 
+Conn* Fabric::newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t now) {
+  conns_.push_back(std::make_unique<Conn>(Role::INITIATOR, Phase::RETRY_WAIT));
+  Conn* c = conns_.back().get();
+  c->peer = p;
+  c->lane = lane;
+  p->conns[lane] = c;
+  c->addr = cmd.addr;
+  c->addr_len = cmd.addr_len;
+  c->connect_deadline_ns = now + uint64_t(opt_.connect_timeout_ms) * kMs;
+  startConnect(c, now);
+  return c;
+}
+
+// (Re)registers c's socket in its epoll set (c->epfd).
 void Fabric::watch(Conn* c, uint32_t events, int op) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = c;
-  epoll_ctl(epoll_fd_, op, c->fd, &ev);
+  epoll_ctl(c->epfd, op, c->fd, &ev);
 }
 
 void Fabric::onConn(Conn* c, uint32_t events) {
@@ -124,16 +157,23 @@ void Fabric::onConn(Conn* c, uint32_t events) {
     fail(c, reason(FailReason::LOCAL_CLOSE));
     return;
   }
+  // A lane waiting for its sibling is not read; its peer going away fails the peer now.
+  const bool parked = c->phase == Phase::WAIT_SIBLING;
+  if (parked && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    fail(c, reason(FailReason::CLOSED));
+    return;
+  }
   // Read first: bytes a peer sent before it went away are still applied, in order.
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+  if (!parked && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
     receive(c);
     if (c->phase == Phase::DEAD || c->paused) return;
   }
   if (p && (events & EPOLLOUT)) {
     int err;
     {
-      std::lock_guard<FairMutex> lock(p->mu);
-      err = p->flush(arena_, stats_);
+      LaneTx& tx = p->lanes[c->lane];
+      std::lock_guard<FairMutex> lock(tx.mu);
+      err = tx.flush(arena_, stats_);
     }
     if (err < 0) fail(c, reason(err == -ECONNRESET || err == -EPIPE ? FailReason::CLOSED : FailReason::IO_ERROR));
   }
@@ -148,7 +188,7 @@ void Fabric::receive(Conn* c) {
       case Pump::FAILED: fail(c, c->fail_reason); return;
       case Pump::HELLO:
         onHello(c);
-        if (c->phase == Phase::DEAD) return;
+        if (c->phase != Phase::OPEN) return;  // failed, or parked until its sibling lane is up
         break;
     }
   }
@@ -166,12 +206,13 @@ void Fabric::onTimers(uint64_t now) {
         if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
         break;
       case Phase::HELLO:
+      case Phase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
         if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
         break;
       default:
         break;
     }
-    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO) {
+    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO || c->phase == Phase::WAIT_SIBLING) {
       next = std::min(next, c->deadline_ns);
     }
   }
@@ -185,9 +226,10 @@ void Fabric::pause(Conn* c) {
   if (c->paused) return;
   c->paused = true;
   paused_count_++;
-  std::lock_guard<FairMutex> lock(c->peer->mu);
-  c->peer->watched = false;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  LaneTx& tx = c->peer->lanes[c->lane];
+  std::lock_guard<FairMutex> lock(tx.mu);
+  tx.watched = false;
+  epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
 }
 
 void Fabric::resumePaused() {
@@ -199,10 +241,11 @@ void Fabric::resumePaused() {
     paused_count_--;
     int err;
     {
-      std::lock_guard<FairMutex> lock(p->mu);
-      p->watched = true;
-      watch(c, kReadEvents | (p->want_out ? uint32_t(EPOLLOUT) : 0u), EPOLL_CTL_ADD);
-      err = p->flush(arena_, stats_);  // nothing watched EPOLLOUT while paused
+      LaneTx& tx = p->lanes[c->lane];
+      std::lock_guard<FairMutex> lock(tx.mu);
+      tx.watched = true;
+      watch(c, tx.read_events | (tx.want_out ? uint32_t(EPOLLOUT) : 0u), EPOLL_CTL_ADD);
+      err = tx.flush(arena_, stats_);  // nothing watched EPOLLOUT while paused
     }
     if (err < 0) {
       fail(c, reason(err == -ECONNRESET || err == -EPIPE ? FailReason::CLOSED : FailReason::IO_ERROR));
@@ -212,41 +255,53 @@ void Fabric::resumePaused() {
   }
 }
 
+// Closes one socket for good (the caller holds its lane's mutex if it is a peer's lane).
+void Fabric::closeConn(Conn* c) {
+  if (c->fd >= 0) {
+    if (c->epfd >= 0) epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
+    ::close(c->fd);
+  }
+  c->fd = -1;
+  c->epfd = -1;
+  if (c->paused) paused_count_--;
+  c->paused = false;
+  c->phase = Phase::DEAD;
+  any_dead_ = true;
+}
+
 // Closes a connection for good and reports it: PEER_FAILED once the peer is known (an initiator, or an
-// acceptor after its HELLO), CONNECTION_REJECTED before that. A peer that was disconnected locally keeps
-// LOCAL_CLOSE as its reason.
+// acceptor after its HELLO), CONNECTION_REJECTED before that. A known peer fails as a whole: both lanes
+// close, whichever broke. A peer that was disconnected locally keeps LOCAL_CLOSE as its reason.
 void Fabric::fail(Conn* c, uint32_t why) {
   if (c->phase == Phase::DEAD) return;
   Peer* p = c->peer;
-  if (p) {
-    std::lock_guard<FairMutex> lock(p->mu);
+  if (!p) {
+    closeConn(c);
+    event(CompletionKind::CONNECTION_REJECTED, kUnknownPeer, why);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() == PeerState::FAILED && p->fail_reason) {
       why = p->fail_reason;
     } else {
       p->state.store(PeerState::FAILED);
       p->fail_reason = why;
     }
-    p->queue.clear();
-    p->fd = -1;
-    p->watched = false;
-    p->epoll_tag = nullptr;
-    p->conn = nullptr;
-    if (c->fd >= 0) {
-      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
-      ::close(c->fd);  // under mu: no writer can be using it
+    for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+      LaneTx& tx = p->lanes[lane];
+      std::lock_guard<FairMutex> lane_lock(tx.mu);
+      tx.queue.clear();
+      tx.fd = -1;
+      tx.watched = false;
+      tx.epoll_tag = nullptr;
+      tx.read_events = 0;
+      if (Conn* lc = p->conns[lane]) closeConn(lc);  // under the lane's mu: no writer can be using its socket
+      p->conns[lane] = nullptr;
     }
-  } else if (c->fd >= 0) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
-    ::close(c->fd);
   }
-  c->fd = -1;
-  if (c->paused) paused_count_--;
-  c->paused = false;
-  c->phase = Phase::DEAD;
-  any_dead_ = true;
-  if (!p) {
-    event(CompletionKind::CONNECTION_REJECTED, kUnknownPeer, why);
-  } else if (!p->failure_reported) {
+  if (c->phase != Phase::DEAD) closeConn(c);
+  if (!p->failure_reported) {
     p->failure_reported = true;
     event(CompletionKind::PEER_FAILED, p->id, why);
   }
@@ -254,7 +309,7 @@ void Fabric::fail(Conn* c, uint32_t why) {
 
 void Fabric::failPeerWithoutConn(Peer* p, uint32_t why) {
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() == PeerState::FAILED && p->fail_reason) why = p->fail_reason;
     p->state.store(PeerState::FAILED);
     p->fail_reason = why;
@@ -281,14 +336,17 @@ void Fabric::shutdownAll() {
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     Peer* p = in_order_[i];
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() != PeerState::FAILED) {
       p->state.store(PeerState::FAILED);
       p->fail_reason = reason(FailReason::LOCAL_CLOSE);
     }
-    p->queue.clear();
-    p->fd = -1;
-    p->conn = nullptr;
+    for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+      std::lock_guard<FairMutex> lane_lock(p->lanes[lane].mu);
+      p->lanes[lane].queue.clear();
+      p->lanes[lane].fd = -1;
+      p->conns[lane] = nullptr;
+    }
   }
   for (auto& c : conns_) {
     if (c->fd >= 0) ::close(c->fd);

@@ -1,7 +1,8 @@
 // Coalescing on the send side: when a peer's socket is full, a plain write of exactly the range of the
 // newest queued, unsent frame refreshes that frame instead of queuing another. The receiver here is a raw
-// socket this file drives: it completes the handshake, stops reading until the sender has queued a
-// backlog, then reads every frame and checks what arrived and in which order.
+// peer this file drives (two sockets, one per lane): it completes the handshake, stops reading the data
+// lane until the sender has queued a backlog, then reads every frame and checks what arrived and in which
+// order.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +11,7 @@ import { Arena } from '../ts/arena.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
 import { NativeFabric } from '../ts/fabric/native.js';
 import * as map from '../ts/generated/memory-map.js';
+import { HELLO, hello, helloOf, parseFrames, type Frame } from './support/wire.js';
 
 const TAG = 0x600d;
 const D = map.DYNAMIC_BASE;
@@ -18,36 +20,24 @@ const X = D + 128 * 1024;                        // an 8-byte counter
 const Y = D + 128 * 1024 + 64;                   // another one
 const IMM = D + 128 * 1024 + 128;                // written with an immediate: never merged
 
-interface Frame { type: number; offset: number; length: number; imm: number; payload: Buffer }
-
-/** Splits a byte stream into frames (24-byte little-endian header, then payload). */
-function parseFrames(bytes: Buffer): Frame[] {
-  const out: Frame[] = [];
-  let at = 0;
-  while (at + 24 <= bytes.length) {
-    const length = bytes.readUInt32LE(at + 16);
-    if (at + 24 + length > bytes.length) break;
-    out.push({
-      type: bytes.readUInt8(at + 3), offset: Number(bytes.readBigUInt64LE(at + 8)), length,
-      imm: bytes.readUInt32LE(at + 20), payload: bytes.subarray(at + 24, at + 24 + length),
-    });
-    at += 24 + length;
-  }
-  return out;
-}
-
-function helloReply(member: number): Buffer {
-  const b = Buffer.alloc(40);
-  b.writeUInt16LE(0x5153, 0); b.writeUInt8(1, 2); b.writeUInt8(1, 3);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt32LE(member, 24); b.writeUInt32LE(TAG, 28);
-  return b;
-}
-
 test('fabric: writes of the same range queued behind a full socket merge into the newest frame, in order', async () => {
+  // Each lane's socket answers its HELLO as member 7; the data lane's bytes after the HELLO are collected.
   let socket!: Socket;
+  const sockets: Socket[] = [];
   const chunks: Buffer[] = [];
-  const server = createServer((s) => { socket = s; s.on('data', (d) => chunks.push(d)); });
+  const server = createServer((s) => {
+    sockets.push(s);
+    let head = Buffer.alloc(0);
+    s.on('data', (d) => {
+      if (head.length >= 40) { if (s === socket) chunks.push(d); return; }
+      head = Buffer.concat([head, d]);
+      if (head.length < 40) return;
+      const h = helloOf(head);
+      assert.is(h.type, HELLO);
+      if (h.lane === 0) { socket = s; if (head.length > 40) chunks.push(head.subarray(40)); }
+      s.write(hello(7, TAG, h.lane));
+    });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
 
@@ -56,9 +46,7 @@ test('fabric: writes of the same range queued behind a full socket merge into th
   const ring = new CompletionRing(arena, 0);
   try {
     fabric.connect(7, '127.0.0.1', port);
-    // the handshake: read the HELLO, answer as member 7, wait for PEER_CONNECTED
-    for (let i = 0; i < 200 && Buffer.concat(chunks).length < 40; i++) await new Promise((r) => setTimeout(r, 10));
-    socket.write(helloReply(7));
+    // the handshake (answered by the server above on each lane): wait for PEER_CONNECTED
     let connected = false;
     for (let i = 0; i < 200 && !connected; i++) {
       ring.drain((kind) => { if (kind === map.CompletionKind.PEER_CONNECTED) connected = true; });
@@ -108,7 +96,7 @@ test('fabric: writes of the same range queued behind a full socket merge into th
     for (const f of bulk) assert.ok(f.payload.every((b) => b === f.payload[0]), 'each bulk frame is one whole snapshot');
   } finally {
     fabric.close();
-    socket?.destroy();
+    for (const s of sockets) s.destroy();
     server.close();
   }
 });

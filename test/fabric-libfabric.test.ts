@@ -10,6 +10,7 @@ import { NativeFabric, libfabricNotBuiltError, nativeBackends } from '../ts/fabr
 import { Arena } from '../ts/arena.js';
 import * as map from '../ts/generated/memory-map.js';
 import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
+import { defineLaneTests } from './support/lane-tests.js';
 
 const { CompletionKind: K, FailReason: R } = map;
 const built = nativeBackends().includes('libfabric');
@@ -66,6 +67,8 @@ if (!built) {
       test(`provider ${provider}: not offered by this libfabric, skipped`, () => {});
       continue;
     }
+    defineLaneTests(provider, { backend: 'libfabric', provider });
+
     test(`[${provider}] connect, a write lands at the same offset, nothing around it`, async () => {
       const a = new Member(1, { backend: 'libfabric', provider });
       const b = new Member(2, { backend: 'libfabric', provider });

@@ -15,6 +15,7 @@ import { NativeFabric, attachFabric, doorbellEpoch, waitForChange } from '../ts/
 import * as map from '../ts/generated/memory-map.js';
 import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
 import { freePort } from '../ts/harness/cluster.js';
+import { defineLaneTests } from './support/lane-tests.js';
 
 const { CompletionKind: K, FailReason: R } = map;
 
@@ -622,6 +623,7 @@ function defineTests(): void {
 
 if (isMainThread) {
   defineTests();
+  defineLaneTests('tcp', {});
   test.run();
 } else {
   workerMain(workerData as WorkerData);

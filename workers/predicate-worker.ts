@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { Arena } from '../ts/arena.js';
 import { attachFabric, doorbellWord, waitForChange } from '../ts/fabric/native.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
+import { Lane } from '../ts/fabric/fabric.js';
 import * as map from '../ts/generated/memory-map.js';
 import { workerInit } from '../ts/member/spare-workers.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
@@ -112,7 +113,7 @@ function onCommand(cmd: WorkerCommand): void {
 function heartbeat(now: number): void {
   if (now < nextHeartbeatMs) return;
   Atomics.add(arena.i64, heartbeatIndex, 1n);
-  fabric.writeAll(heartbeatOffset, 8);
+  fabric.writeAll(heartbeatOffset, 8, Lane.Control);
   nextHeartbeatMs = Math.max(nextHeartbeatMs + data.heartbeatIntervalMs, now);
 }
 

@@ -1,6 +1,15 @@
 // The libfabric backend: see lf_fabric.h for what it does and how it keeps the TCP backend's receiver
 // rules. Connection states, fail reasons and completions are those of the TCP backend (handshake.cc,
 // poller.cc); the comments here say only where libfabric makes things different.
+//
+// Lanes (native/frame.h, Lane): every peer is two LfConns, a control lane and a data lane, each with its own
+// endpoint (connected modes: its own FI_EP_MSG endpoint, CQ, slots and send queue; RDM: the fabric's
+// control or data RDM endpoint, with its own CQ, address vector and receive pool, and its own side
+// channel), its own mutex at the sender (LfPeer::mu[lane]), and the same receiver rules (applyFrame,
+// applyRange). The poller reads the control lanes' completion queues first and again after each busy data
+// queue. A peer is CONNECTED once both lanes' HELLOs are exchanged; a lane whose HELLOs are done waits for
+// its sibling, what it receives held in its backlog (LfPhase::WAIT_SIBLING). Either lane failing fails
+// the peer, both lanes, once.
 
 #include "libfabric/lf_fabric.h"
 #include "libfabric/lf_loader.h"
@@ -56,9 +65,12 @@ constexpr uint32_t kPeerIds = 0x10000;
 constexpr size_t kCqSize = 4096;  // per connection: its sends, receives, one-sided writes and the peer's
 constexpr int64_t kIdlePollMinUs = 5;
 constexpr int64_t kIdlePollMaxUs = 500;
-constexpr uint32_t kPoolSlots = 128;  // RDM mode: receive slots shared by every peer
+constexpr uint32_t kPoolSlots = 128;  // RDM mode: receive slots shared by every peer (data lane)
+constexpr uint32_t kControlPoolSlots = 32;  // RDM mode: the control lane's
+constexpr int kDataBatches = 4;  // completion batches (of 64) a data lane's queue gives per poll before the control lanes' turn
 constexpr uint32_t kNameMagic = 0x4d4e5153;  // "SQNM": an endpoint-name record on the RDM side channel
 constexpr uint32_t kNameMaxBytes = 256;
+constexpr size_t kNameHeadBytes = 12;  // magic, lane, length (u32 each)
 constexpr size_t kCmDataBytes = 256;  // connection data an event may carry (squall sends none)
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 // The immediate field of a WRITE frame is 0 on the tcp backend's wire. Here kContinued marks a chunk of a
@@ -150,6 +162,7 @@ struct Slot {
   bool send = false;
   bool rma = false;  // an fi_write / fi_writedata (RMA mode): no buffer, returns to free_rma when done
   bool pooled = false;  // RDM mode: a receive slot of the fabric's pool (conn null: the sender names the peer)
+  uint8_t lane = frame::DATA;  // RDM mode, pooled: whose endpoint's pool
 };
 
 // What arrived on a connection and waits to be applied behind a held completion: a frame in a receive slot,
@@ -179,19 +192,24 @@ struct RemoteRegion {
   uint64_t key;
 };
 
-enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, OPEN, DEAD };
+// WAIT_SIBLING: this lane's HELLOs are exchanged, the other lane's are not; what arrives is held in the
+// backlog until both are up (acceptor: until deadline_ns).
+enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, WAIT_SIBLING, OPEN, DEAD };
 
 struct LfPeer {
   explicit LfPeer(uint16_t i) : id(i) {}
   const uint16_t id;
   GrantTable grants;
-  FairMutex mu;
-  std::atomic<PeerState> state{PeerState::EXPECTED};  // written under mu
-  uint32_t fail_reason = 0;
-  LfConn* tx = nullptr;           // under mu: where writes go, from HANDSHAKING on
-  LfConn* conn = nullptr;         // poller only
-  bool failure_reported = false;  // poller only
-  // RMA mode, under mu: the regions of the peer's arena it granted this side, with their keys (GRANT_KEY).
+  std::mutex state_mu;  // state changes (connect, handshake, disconnect, fail); taken before a lane's mu
+  std::atomic<PeerState> state{PeerState::EXPECTED};  // written under state_mu
+  uint32_t fail_reason = 0;                            // under state_mu
+  bool accepted = false;                               // under state_mu: the peer dialled us
+  FairMutex mu[frame::kLanes];          // per lane: everything that posts on that lane's endpoint
+  LfConn* tx[frame::kLanes] = {};       // under mu[lane]: where that lane's writes go, from its handshake on
+  LfConn* conn[frame::kLanes] = {};     // poller only
+  bool failure_reported = false;        // poller only
+  // RMA mode: the regions of the peer's arena it granted this side, with their keys (GRANT_KEY). Written
+  // under both lanes' mu, read under either.
   std::vector<RemoteRegion> regions;
   const RemoteRegion* regionFor(uint64_t offset, uint64_t length) const {
     for (const RemoteRegion& r : regions) {
@@ -220,6 +238,8 @@ struct LfConn {
   const Role role;
   LfPhase phase;
   LfPeer* peer = nullptr;
+  uint8_t lane = frame::DATA;  // initiator: from the start; acceptor: from the peer's HELLO (RDM: its name record)
+  FairMutex& mu() const { return peer->mu[lane]; }
   fid_ep* ep = nullptr;
   fid_cq* cq = nullptr;  // the endpoint's own completion queue: a remote write's completion names no context
   int cq_fd = -1;
@@ -247,7 +267,7 @@ struct LfConn {
   Slot send[kSendSlots];
   Slot rma[kRmaOps];
 
-  // Under peer->mu (the acceptor's before the HELLO: poller only).
+  // Under mu() (the acceptor's before the HELLO: poller only).
   std::vector<Slot*> free_send;
   std::vector<Slot*> free_rma;
   std::deque<PendingFrame> pending;  // frames waiting for a free send slot, oldest first
@@ -290,10 +310,11 @@ class LfFabric final : public Backend {
   int listen(const char* host, int port) override;
   int grant(uint32_t peer, const Grant& g) override;
   int connect(uint32_t peer, const char* host, int port) override;
-  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) override;
-  int writeAll(uint64_t offset, uint64_t length) override;
-  int writeBatch(uint32_t peer, const double* ranges, uint32_t count) override;
+  int write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane) override;
+  int writeAll(uint64_t offset, uint64_t length, uint8_t lane) override;
+  int writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane) override;
   int disconnect(uint32_t peer) override;
+  int breakLane(uint32_t peer, uint8_t lane) override;
   void close() override;
   void setLayoutTag(uint32_t tag) override { layout_tag_.store(tag, std::memory_order_relaxed); }
   int lastErrno() const override { return last_errno_; }
@@ -301,11 +322,12 @@ class LfFabric final : public Backend {
 
  private:
   struct Command {
-    enum Kind : uint8_t { CONNECT, DISCONNECT } kind;
+    enum Kind : uint8_t { CONNECT, DISCONNECT, FAIL, BREAK } kind;
     uint16_t peer;
     fi_info* dest;  // connected endpoints: where to connect
     sockaddr_storage addr;  // RDM: the side channel's address
     socklen_t addr_len;
+    uint32_t arg = 0;  // FAIL: the FailReason; BREAK: the lane
   };
 
   fi_info* hintsFor(Mode m) const;
@@ -314,16 +336,16 @@ class LfFabric final : public Backend {
   LfPeer* peerFor(uint32_t id, bool create);
   int ensureDomain(fi_info* info);
   int ensureRdm();
-  int openRdm(fi_info* info);
+  int openRdm(fi_info* info, uint8_t lane);
   void post(const Command& c);
   void kick();
-  int sendable(const LfPeer* p) const;
+  int sendable(const LfPeer* p, uint8_t lane) const;
   const RemoteRegion* regionOf(const LfPeer* p, uint64_t offset, uint64_t length) const;
-  int sendOneSided(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendOneSided(LfPeer* p, uint8_t lane, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int postRma(LfConn* c, PendingFrame& op);
   int failFromWriter(LfPeer* p, FailReason why);
-  int sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
-  int sendWriteLocked(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendWrite(LfPeer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
+  int sendWriteLocked(LfPeer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm);
   int sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, bool payload = true);
   int sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total);
   int sendHello(LfConn* c);
@@ -334,9 +356,10 @@ class LfFabric final : public Backend {
   void run();
   void runCommands();
   int pollCq();
-  int pollConnCq(LfConn* c);
+  int pollControl();
+  int pollConnCq(LfConn* c, int max_batches = INT32_MAX);
   int pollEq();
-  int pollRdmCq();
+  int pollRdmCq(uint8_t lane, int max_batches = INT32_MAX);
   void repostPool(Slot* s);
   void onSideAccept();
   void onSide(LfConn* c, uint32_t events);
@@ -362,6 +385,8 @@ class LfFabric final : public Backend {
   bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);    // false: failed, or holding
   bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
   void onHello(LfConn* c, const frame::Hello& h);
+  void laneUp(LfConn* c);
+  LfConn* newInitiator(LfPeer* p, uint8_t lane, const Command& cmd, fi_info* dest, uint64_t now);
   void drainBacklog(LfConn* c);
   void repost(LfConn* c, Slot* s);
   int openCq(fid_cq** cq, int* fd);
@@ -377,7 +402,7 @@ class LfFabric final : public Backend {
   int pollTimeoutMs(uint64_t now) const;
   // Whether every queue the poller reads has a wait descriptor in its epoll set.
   bool waitable() const {
-    if (rdm()) return cq_fd_ >= 0;
+    if (rdm()) return rdm_[frame::DATA].cq_fd >= 0 && rdm_[frame::CONTROL].cq_fd >= 0;
     if (eq_fd_ < 0) return false;
     for (const auto& c : conns_) if (c->cq && c->cq_fd < 0) return false;
     return true;
@@ -417,17 +442,22 @@ class LfFabric final : public Backend {
   // RDM mode (ensureDomain): one endpoint for every peer, its address vector and completion queue (read
   // with the sender's address), receive slots any peer's frame may land in, and the side channel's
   // listening socket.
-  fid_ep* rdm_ep_ = nullptr;
-  fid_av* av_ = nullptr;
-  fid_cq* cq_ = nullptr;
-  int cq_fd_ = -1;
-  std::string ep_name_;
-  std::unique_ptr<uint8_t[]> pool_mem_;
-  fid_mr* pool_mr_ = nullptr;
-  void* pool_desc_ = nullptr;
-  std::unique_ptr<Slot[]> pool_;
+  // One per lane (Lane): the control lane's endpoint has its own queues, so nothing of it waits behind the
+  // data lane's frames, in the provider or in the poller.
+  struct RdmLane {
+    fid_ep* ep = nullptr;
+    fid_av* av = nullptr;
+    fid_cq* cq = nullptr;
+    int cq_fd = -1;
+    std::string name;
+    std::unique_ptr<uint8_t[]> pool_mem;
+    fid_mr* pool_mr = nullptr;
+    void* pool_desc = nullptr;
+    std::unique_ptr<Slot[]> pool;
+    std::unordered_map<fi_addr_t, LfConn*> by_addr;  // poller only
+  } rdm_[frame::kLanes];
+  fi_info* rdm_control_info_ = nullptr;  // ensureRdm → ensureDomain: where the control lane's endpoint is opened
   std::atomic<int> side_listen_{-1};  // set under listen_mu_, read by the poller
-  std::unordered_map<fi_addr_t, LfConn*> by_addr_;  // poller only
   std::unordered_map<int, LfConn*> socks_;          // poller only: side-channel sockets
   std::vector<Slot*> unposted_;                     // poller only: pool slots the provider would not take yet
   fid_mr* arena_mr_ = nullptr;  // RMA mode: the arena from DYNAMIC_BASE on, FI_WRITE | FI_REMOTE_WRITE
@@ -440,6 +470,7 @@ class LfFabric final : public Backend {
   uint64_t key_mask_ = ~0ull;
   int eq_fd_ = -1;
   std::mutex domain_mu_;
+  std::mutex rdm_info_mu_;  // ensureRdm: rdm_control_info_ is one caller's
   std::atomic<bool> ready_{false};
   std::mutex listen_mu_;
 
@@ -564,7 +595,7 @@ int LfFabric::ensureDomain(fi_info* info) {
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
   data_ = rma() && info->domain_attr->cq_data_size >= 8;
-  if (rdm() && (r = openRdm(info)) != 0) {
+  if (rdm() && ((r = openRdm(info, frame::DATA)) != 0 || (r = openRdm(rdm_control_info_ ? rdm_control_info_ : info, frame::CONTROL)) != 0)) {
     last_errno_ = -r;
     return SYSTEM;
   }
@@ -591,32 +622,35 @@ int LfFabric::ensureDomain(fi_info* info) {
   return OK;
 }
 
-// RDM mode, from ensureDomain: the fabric's one endpoint, its address vector and CQ, and the receive pool.
-int LfFabric::openRdm(fi_info* info) {
+// RDM mode, from ensureDomain: one lane's endpoint, its address vector and CQ, and its receive pool.
+int LfFabric::openRdm(fi_info* info, uint8_t lane) {
+  RdmLane& l = rdm_[lane];
   fi_av_attr av_attr{};
   av_attr.type = FI_AV_MAP;
-  int r = check(fi_av_open(domain_, &av_attr, &av_, nullptr), "fi_av_open");
-  if (r == 0) r = check(openCq(&cq_, &cq_fd_), "fi_cq_open");
-  if (r == 0) r = check(fi_endpoint(domain_, info, &rdm_ep_, nullptr), "fi_endpoint");
-  if (r == 0) r = check(fi_ep_bind(rdm_ep_, &av_->fid, 0), "fi_ep_bind(av)");
-  if (r == 0) r = check(fi_ep_bind(rdm_ep_, &cq_->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
-  if (r == 0) r = check(fi_enable(rdm_ep_), "fi_enable");
+  int r = check(fi_av_open(domain_, &av_attr, &l.av, nullptr), "fi_av_open");
+  if (r == 0) r = check(openCq(&l.cq, &l.cq_fd), "fi_cq_open");
+  if (r == 0) r = check(fi_endpoint(domain_, info, &l.ep, nullptr), "fi_endpoint");
+  if (r == 0) r = check(fi_ep_bind(l.ep, &l.av->fid, 0), "fi_ep_bind(av)");
+  if (r == 0) r = check(fi_ep_bind(l.ep, &l.cq->fid, FI_TRANSMIT | FI_RECV), "fi_ep_bind(cq)");
+  if (r == 0) r = check(fi_enable(l.ep), "fi_enable");
   char name[kNameMaxBytes];
   size_t len = sizeof name;
-  if (r == 0) r = check(fi_getname(&rdm_ep_->fid, name, &len), "fi_getname");
+  if (r == 0) r = check(fi_getname(&l.ep->fid, name, &len), "fi_getname");
   if (r != 0) return r;
-  ep_name_.assign(name, len);
-  const size_t bytes = size_t(kPoolSlots) * kSlotBytes;
-  pool_mem_.reset(new uint8_t[bytes]);
+  l.name.assign(name, len);
+  const uint32_t slots = lane == frame::CONTROL ? kControlPoolSlots : kPoolSlots;
+  const size_t bytes = size_t(slots) * kSlotBytes;
+  l.pool_mem.reset(new uint8_t[bytes]);
   if (mr_local_) {
-    if ((r = check(fi_mr_reg(domain_, pool_mem_.get(), bytes, FI_RECV, 0, 0, 0, &pool_mr_, nullptr), "fi_mr_reg(pool)")) != 0) return r;
-    pool_desc_ = fi_mr_desc(pool_mr_);
+    if ((r = check(fi_mr_reg(domain_, l.pool_mem.get(), bytes, FI_RECV, 0, 0, 0, &l.pool_mr, nullptr), "fi_mr_reg(pool)")) != 0) return r;
+    l.pool_desc = fi_mr_desc(l.pool_mr);
   }
-  pool_.reset(new Slot[kPoolSlots]);
-  for (uint32_t i = 0; i < kPoolSlots; i++) {
-    pool_[i].buf = pool_mem_.get() + size_t(i) * kSlotBytes;
-    pool_[i].pooled = true;
-    if ((r = check(int(fi_recv(rdm_ep_, pool_[i].buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &pool_[i].ctx)), "fi_recv(pool)")) != 0) return r;
+  l.pool.reset(new Slot[slots]);
+  for (uint32_t i = 0; i < slots; i++) {
+    l.pool[i].buf = l.pool_mem.get() + size_t(i) * kSlotBytes;
+    l.pool[i].pooled = true;
+    l.pool[i].lane = lane;
+    if ((r = check(int(fi_recv(l.ep, l.pool[i].buf, kSlotBytes, l.pool_desc, FI_ADDR_UNSPEC, &l.pool[i].ctx)), "fi_recv(pool)")) != 0) return r;
   }
   return 0;
 }
@@ -642,13 +676,22 @@ void removeStaleShmFiles() {
 
 int LfFabric::ensureRdm() {
   if (ready_.load(std::memory_order_acquire)) return OK;
-  fi_info* info = nullptr;
   const bool shm = prov_ == "shm";
   if (shm) removeStaleShmFiles();
-  const std::string name = shm ? shmName() : std::string();
-  if (lf::api().getinfo(FI_VERSION(1, 9), shm ? name.c_str() : nullptr, nullptr, shm ? FI_SOURCE : 0, hints_, &info) != 0 || !info) return SYSTEM;
-  const int s = ensureDomain(info);
-  lf::api().freeinfo(info);
+  // One endpoint per lane; on shm each needs a name (its queue file) of its own.
+  fi_info* info[frame::kLanes] = {};
+  for (fi_info*& one : info) {
+    const std::string name = shm ? shmName() : std::string();
+    if (lf::api().getinfo(FI_VERSION(1, 9), shm ? name.c_str() : nullptr, nullptr, shm ? FI_SOURCE : 0, hints_, &one) != 0 || !one) {
+      for (fi_info* i : info) if (i) lf::api().freeinfo(i);
+      return SYSTEM;
+    }
+  }
+  std::lock_guard<std::mutex> lock(rdm_info_mu_);
+  rdm_control_info_ = info[frame::CONTROL];
+  const int s = ensureDomain(info[frame::DATA]);
+  rdm_control_info_ = nullptr;
+  for (fi_info* i : info) lf::api().freeinfo(i);
   return s;
 }
 
@@ -762,7 +805,7 @@ int LfFabric::connect(uint32_t peer, const char* host, int port) {
     }
   }
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     PeerState s = p->state.load();
     if (s != PeerState::EXPECTED) {
       if (dest) lf::api().freeinfo(dest);
@@ -774,59 +817,59 @@ int LfFabric::connect(uint32_t peer, const char* host, int port) {
   return OK;
 }
 
-int LfFabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+int LfFabric::write(uint32_t peer, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm, uint8_t lane) {
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   LfPeer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
-  return sendWrite(p, offset, length, with_imm, imm);
+  return sendWrite(p, lane, offset, length, with_imm, imm);
 }
 
-int LfFabric::writeAll(uint64_t offset, uint64_t length) {
+int LfFabric::writeAll(uint64_t offset, uint64_t length, uint8_t lane) {
   if (!arena_.contains(offset, length)) return BAD_RANGE;
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   int queued = 0;
   for (uint32_t i = 0; i < n; i++) {
     LfPeer* p = in_order_[i];
-    if (p->state.load(std::memory_order_relaxed) == PeerState::CONNECTED && sendWrite(p, offset, length, false, 0) == OK) queued++;
+    if (p->state.load(std::memory_order_relaxed) == PeerState::CONNECTED && sendWrite(p, lane, offset, length, false, 0) == OK) queued++;
   }
   return queued;
 }
 
-// Under p's mutex: OK when writes to p can go now, else the status to return.
-int LfFabric::sendable(const LfPeer* p) const {
-  const PeerState s = p->state.load(std::memory_order_relaxed);
-  if (s != PeerState::CONNECTED || !p->tx) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
+// Under the lane's mutex: OK when writes to p on that lane can go now, else the status to return.
+int LfFabric::sendable(const LfPeer* p, uint8_t lane) const {
+  const PeerState s = p->state.load(std::memory_order_acquire);
+  if (s != PeerState::CONNECTED || !p->tx[lane]) return s == PeerState::FAILED ? FAILED : NOT_CONNECTED;
   return OK;
 }
 
-// Under p's mutex: the region p keyed for us that holds this write (RMA mode), or null. A write with a region
+// Under a lane's mutex: the region p keyed for us that holds this write (RMA mode), or null. A write with a region
 // goes one-sided, whatever its size; one without goes as a message, which p checks before a byte lands (and
 // refuses if it is outside p's grants).
 const RemoteRegion* LfFabric::regionOf(const LfPeer* p, uint64_t offset, uint64_t length) const {
   return rma() && length > 0 && length <= UINT32_MAX ? p->regionFor(offset, length) : nullptr;
 }
 
-int LfFabric::sendWrite(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  std::lock_guard<FairMutex> lock(p->mu);
-  if (int s = sendable(p)) return s;
-  return sendWriteLocked(p, offset, length, with_imm, imm);
+int LfFabric::sendWrite(LfPeer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  std::lock_guard<FairMutex> lock(p->mu[lane]);
+  if (int s = sendable(p, lane)) return s;
+  return sendWriteLocked(p, lane, offset, length, with_imm, imm);
 }
 
 // Runs of writes that travel as messages share one message: their frames back to back in one send slot
 // (applyMessage takes them apart). A write that goes one-sided, or does not fit what the slot has left, is
 // sent (or queued) on its own after the run before it, so the batch keeps its order.
-int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
+int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count, uint8_t lane) {
   LfPeer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
-  std::lock_guard<FairMutex> lock(p->mu);
-  if (int s = sendable(p)) return s;
+  std::lock_guard<FairMutex> lock(p->mu[lane]);
+  if (int s = sendable(p, lane)) return s;
   thread_local std::vector<uint8_t> run;
   run.clear();
   uint32_t frames = 0;
   auto flush = [&]() {
     if (run.empty()) return 0;
     Stats::add(stats_.frames_out, frames);
-    const int r = sendCopy(p->tx, run.data(), uint32_t(run.size()));
+    const int r = sendCopy(p->tx[lane], run.data(), uint32_t(run.size()));
     run.clear();
     frames = 0;
     return r;
@@ -836,7 +879,7 @@ int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
     const uint64_t offset = uint64_t(ranges[2 * i]), length = uint64_t(ranges[2 * i + 1]);
     const uint64_t bytes = frame::kHeaderBytes + length;
     if (length > max || regionOf(p, offset, length)) {
-      if (flush() != 0 || sendWriteLocked(p, offset, length, false, 0) != OK) return FAILED;
+      if (flush() != 0 || sendWriteLocked(p, lane, offset, length, false, 0) != OK) return FAILED;
       continue;
     }
     if (run.size() + bytes > kSlotBytes && flush() != 0) return FAILED;
@@ -849,16 +892,16 @@ int LfFabric::writeBatch(uint32_t peer, const double* ranges, uint32_t count) {
   return flush() == 0 ? OK : FAILED;
 }
 
-// Under p's mutex, p connected.
-int LfFabric::sendWriteLocked(LfPeer* p, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  if (const RemoteRegion* region = regionOf(p, offset, length)) return sendOneSided(p, *region, offset, length, with_imm, imm);
+// Under the lane's mutex, p connected.
+int LfFabric::sendWriteLocked(LfPeer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  if (const RemoteRegion* region = regionOf(p, offset, length)) return sendOneSided(p, lane, *region, offset, length, with_imm, imm);
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
   do {
     uint64_t chunk = length - done < max ? length - done : max;
     bool last = done + chunk == length;
     uint8_t type = last && with_imm ? frame::WRITE_IMM : frame::WRITE;
-    if (sendFrame(p->tx, type, offset + done, uint32_t(chunk), last ? imm : with_imm ? kContinued : 0) != 0) return FAILED;
+    if (sendFrame(p->tx[lane], type, offset + done, uint32_t(chunk), last ? imm : with_imm ? kContinued : 0) != 0) return FAILED;
     done += chunk;
   } while (done < length);
   return OK;
@@ -915,11 +958,11 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   return 0;
 }
 
-// Under p's mutex, p connected: a write into a region p keyed. Posted now when nothing waits before it in
-// the send queue, else (or when the provider or the write contexts run short) queued there behind what
-// waits, and posted in turn by flushPending: never ahead of an earlier write.
-int LfFabric::sendOneSided(LfPeer* p, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  LfConn* c = p->tx;
+// Under the lane's mutex, p connected: a write into a region p keyed. Posted now when nothing waits before
+// it in the lane's send queue, else (or when the provider or the write contexts run short) queued there
+// behind what waits, and posted in turn by flushPending: never ahead of an earlier write on its lane.
+int LfFabric::sendOneSided(LfPeer* p, uint8_t lane, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+  LfConn* c = p->tx[lane];
   PendingFrame op;
   op.rma = true;
   op.region = region;
@@ -981,14 +1024,11 @@ int LfFabric::postRma(LfConn* c, PendingFrame& op) {
   return 0;
 }
 
-// Under p's mutex, from a writer: a post failed after parts of a write may have gone. The connection fails
-// (the poller reports it); the caller is told FAILED.
+// Under a lane's mutex, from a writer: a post failed after parts of a write may have gone. The peer fails
+// (the poller closes both lanes and reports it; state_mu is not taken here, it comes before a lane's mu):
+// the caller is told FAILED.
 int LfFabric::failFromWriter(LfPeer* p, FailReason why) {
-  if (p->state.load() != PeerState::FAILED) {
-    p->state.store(PeerState::FAILED);
-    p->fail_reason = reason(why);
-  }
-  post(Command{Command::DISCONNECT, p->id, nullptr, {}, 0});
+  post(Command{Command::FAIL, p->id, nullptr, {}, 0, uint32_t(why)});
   return FAILED;
 }
 
@@ -1016,7 +1056,7 @@ int LfFabric::sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total) {
   return 0;
 }
 
-// RMA mode, under p's mutex, before the HELLO and then for grants made later: each DATA grant to p not keyed
+// RMA mode, under the data lane's mutex, before its HELLO and then for grants made later: each DATA grant to p not keyed
 // yet is registered for remote writes on its own, and its range, key and remote address sent in a
 // GRANT_KEY frame. The peer then writes one-sided into that range and nowhere else: the provider checks
 // every write against the key and the registration's bounds. CONTROL grants get no key (their writes stay
@@ -1045,11 +1085,11 @@ int LfFabric::sendGrantKeys(LfConn* c, LfPeer* p) {
 
 int LfFabric::sendHello(LfConn* c) {
   uint8_t buf[frame::kHeaderBytes + frame::kHelloBytes];
-  frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed));
+  frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
   return sendCopy(c, buf, sizeof buf);
 }
 
-// Caller holds the peer's mutex. Posts what waits in the send queue, oldest first, as far as send slots,
+// Caller holds the lane's mutex. Posts what waits in the send queue, oldest first, as far as send slots,
 // write contexts and the provider allow.
 int LfFabric::flushPending(LfConn* c) {
   while (!c->pending.empty() && c->ep) {
@@ -1081,12 +1121,22 @@ int LfFabric::disconnect(uint32_t peer) {
   LfPeer* p = peerFor(peer, false);
   if (!p) return NOT_CONNECTED;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() == PeerState::FAILED) return OK;
     p->state.store(PeerState::FAILED);
     p->fail_reason = reason(FailReason::LOCAL_CLOSE);
   }
   post(Command{Command::DISCONNECT, uint16_t(peer), nullptr, {}, 0});
+  return OK;
+}
+
+// For tests: the poller ends one lane of the peer as a network fault would (its endpoint shut down, or its
+// RDM side channel closed), telling neither side's peer state; both ends must then fail the peer.
+int LfFabric::breakLane(uint32_t peer, uint8_t lane) {
+  if (closed()) return FAILED;
+  LfPeer* p = peerFor(peer, false);
+  if (!p || p->state.load() != PeerState::CONNECTED) return NOT_CONNECTED;
+  post(Command{Command::BREAK, uint16_t(peer), nullptr, {}, 0, lane});
   return OK;
 }
 
@@ -1123,20 +1173,25 @@ void LfFabric::close() {
   uint32_t n = peer_count_.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     LfPeer* p = in_order_[i];
-    std::lock_guard<FairMutex> plock(p->mu);
+    std::lock_guard<std::mutex> slock(p->state_mu);
     if (p->state.load() != PeerState::FAILED) {
       p->state.store(PeerState::FAILED);
       p->fail_reason = reason(FailReason::LOCAL_CLOSE);
     }
-    p->tx = nullptr;
+    for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+      std::lock_guard<FairMutex> plock(p->mu[lane]);
+      p->tx[lane] = nullptr;
+    }
   }
   for (auto& c : conns_) closeEp(c.get());
   closeFid(pep_);
   if (side_listen_.load() >= 0) ::close(side_listen_.exchange(-1));
-  closeFid(rdm_ep_);
-  closeFid(av_);
-  closeFid(cq_);
-  closeFid(pool_mr_);
+  for (RdmLane& l : rdm_) {
+    closeFid(l.ep);
+    closeFid(l.av);
+    closeFid(l.cq);
+    closeFid(l.pool_mr);
+  }
   for (auto* list : {&conns_, &dead_}) for (auto& c : *list) releaseConn(c.get());
   {
     std::lock_guard<std::mutex> clock(commands_mu_);
@@ -1165,12 +1220,12 @@ void LfFabric::run() {
     const bool ready = ready_.load(std::memory_order_acquire);
     if (ready && !fds_added_) {
       fds_added_ = true;
-      for (int fd : {eq_fd_, rdm() ? cq_fd_ : -1}) if (fd >= 0) watch(fd, EPOLLIN);
+      for (int fd : {eq_fd_, rdm() ? rdm_[frame::DATA].cq_fd : -1, rdm() ? rdm_[frame::CONTROL].cq_fd : -1}) if (fd >= 0) watch(fd, EPOLLIN);
     }
     int timeout = busy ? 0 : pollTimeoutMs(monotonicNs());
     if (timeout != 0 && ready && waitable()) {
       wait_fids_.clear();
-      if (rdm()) wait_fids_.push_back(&cq_->fid);
+      if (rdm()) for (const RdmLane& l : rdm_) wait_fids_.push_back(&l.cq->fid);
       else wait_fids_.push_back(&eq_->fid);
       for (const auto& c : conns_) if (c->cq) wait_fids_.push_back(&c->cq->fid);
       if (fi_trywait(fabric_, wait_fids_.data(), int(wait_fids_.size())) != FI_SUCCESS) timeout = 0;
@@ -1216,18 +1271,18 @@ void LfFabric::run() {
       for (size_t i = 0; i < conns_.size(); i++) {
         LfConn* c = conns_[i].get();
         if (c->phase == LfPhase::DEAD) continue;
-        if (c->holding || !c->backlog.empty()) drainBacklog(c);
+        if ((c->holding || !c->backlog.empty()) && c->phase != LfPhase::WAIT_SIBLING) drainBacklog(c);
         if (c->peer && c->phase != LfPhase::DEAD) {
           int err = 0;
-          if (rma() && c->phase == LfPhase::OPEN) {  // grants made since the last keys were sent
+          if (rma() && c->phase == LfPhase::OPEN && c->lane == frame::DATA) {  // grants made since the last keys were sent
             c->peer->grants.refresh(c->grants, c->grants_seen);
             if (c->keyed < c->grants.size()) {
-              std::lock_guard<FairMutex> lock(c->peer->mu);
+              std::lock_guard<FairMutex> lock(c->mu());
               err = sendGrantKeys(c, c->peer);
             }
           }
           if (err == 0 && c->has_pending.load(std::memory_order_relaxed)) {
-            std::lock_guard<FairMutex> lock(c->peer->mu);
+            std::lock_guard<FairMutex> lock(c->mu());
             err = flushPending(c);
           }
           if (err) fail(c, reason(FailReason::IO_ERROR));
@@ -1299,21 +1354,45 @@ void LfFabric::runCommands() {
         if (cmd.dest) lf::api().freeinfo(cmd.dest);
         continue;
       }
-      conns_.push_back(std::make_unique<LfConn>(Role::INITIATOR, LfPhase::RETRY_WAIT));
-      LfConn* c = conns_.back().get();
-      c->peer = p;
-      p->conn = c;
-      c->dest = cmd.dest;
-      c->sock_dest = cmd.addr;
-      c->sock_dest_len = cmd.addr_len;
-      c->connect_deadline_ns = now + uint64_t(opt_.connect_timeout_ms) * kMs;
-      startConnect(c, now);
-    } else if (p && p->conn) {
-      fail(p->conn, reason(FailReason::LOCAL_CLOSE));
-    } else if (p) {
-      failPeerWithoutConn(p, reason(FailReason::LOCAL_CLOSE));
+      // Two connections, control first; each needs its own copy of where to connect.
+      fi_info* second = cmd.dest ? lf::api().dupinfo(cmd.dest) : nullptr;
+      LfConn* control = newInitiator(p, frame::CONTROL, cmd, cmd.dest, now);
+      if (control->phase != LfPhase::DEAD && (!cmd.dest || second)) newInitiator(p, frame::DATA, cmd, second, now);
+      else if (second) lf::api().freeinfo(second);
+      if (cmd.dest && !second && control->phase != LfPhase::DEAD) fail(control, reason(FailReason::IO_ERROR));
+      continue;
+    }
+    if (!p) continue;
+    LfConn* c = p->conn[frame::CONTROL] ? p->conn[frame::CONTROL] : p->conn[frame::DATA];
+    if (cmd.kind == Command::BREAK) {
+      LfConn* lane = p->conn[cmd.arg & 1];
+      if (!lane || lane->phase == LfPhase::DEAD) continue;
+      if (rdm()) {
+        if (lane->sock >= 0) ::shutdown(lane->sock, SHUT_RDWR);  // both ends read the side channel's end
+      } else if (lane->ep) {
+        fi_shutdown(lane->ep, 0);  // the peer gets FI_SHUTDOWN; here, the lane is dead: fail it as the fault would
+        fail(lane, reason(FailReason::CLOSED));
+      }
+    } else if (c) {
+      fail(c, cmd.kind == Command::FAIL ? cmd.arg : reason(FailReason::LOCAL_CLOSE));
+    } else {
+      failPeerWithoutConn(p, cmd.kind == Command::FAIL ? cmd.arg : reason(FailReason::LOCAL_CLOSE));
     }
   }
+}
+
+LfConn* LfFabric::newInitiator(LfPeer* p, uint8_t lane, const Command& cmd, fi_info* dest, uint64_t now) {
+  conns_.push_back(std::make_unique<LfConn>(Role::INITIATOR, LfPhase::RETRY_WAIT));
+  LfConn* c = conns_.back().get();
+  c->peer = p;
+  c->lane = lane;
+  p->conn[lane] = c;
+  c->dest = dest;
+  c->sock_dest = cmd.addr;
+  c->sock_dest_len = cmd.addr_len;
+  c->connect_deadline_ns = now + uint64_t(opt_.connect_timeout_ms) * kMs;
+  startConnect(c, now);
+  return c;
 }
 
 // The connection's registered buffers, once: receive slots (connected endpoints; RDM receives into the
@@ -1440,12 +1519,13 @@ void LfFabric::onTimers(uint64_t now) {
         if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
         break;
       case LfPhase::HELLO:
+      case LfPhase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
         if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
         break;
       default:
         break;
     }
-    if (c->phase == LfPhase::RETRY_WAIT || c->phase == LfPhase::CONNECTING || c->phase == LfPhase::HELLO) {
+    if (c->phase == LfPhase::RETRY_WAIT || c->phase == LfPhase::CONNECTING || c->phase == LfPhase::HELLO || c->phase == LfPhase::WAIT_SIBLING) {
       next = std::min(next, c->deadline_ns);
     }
   }
@@ -1498,19 +1578,20 @@ int LfFabric::pollEq() {
 
 // ------------------------------------------------------------------------------- RDM mode (poller)
 
-// The fabric's one CQ: sends complete to their connection's slots; a frame received into a pool slot
-// belongs to the connection its sender's address maps to (FI_SOURCE). A sender not (or no longer) known
+// A lane's CQ: sends complete to their connection's slots; a frame received into a pool slot belongs to
+// the connection of that lane its sender's address maps to (FI_SOURCE). A sender not (or no longer) known
 // has nothing to say: its frame is dropped. Frames of one sender arrive in the order sent (FI_ORDER_SAS)
-// and are applied in CQ order, as on a connected endpoint.
-int LfFabric::pollRdmCq() {
+// and are applied in CQ order, as on a connected endpoint. At most max_batches of 64 entries per call.
+int LfFabric::pollRdmCq(uint8_t lane, int max_batches) {
+  RdmLane& l = rdm_[lane];
   int work = 0;
   fi_cq_data_entry entries[64];
   fi_addr_t from[64];
-  for (;;) {
-    ssize_t n = fi_cq_readfrom(cq_, entries, 64, from);
+  for (int batch = 0; batch < max_batches; batch++) {
+    ssize_t n = fi_cq_readfrom(l.cq, entries, 64, from);
     if (n == -FI_EAVAIL) {
       fi_cq_err_entry err{};
-      if (fi_cq_readerr(cq_, &err, 0) < 0) return work;
+      if (fi_cq_readerr(l.cq, &err, 0) < 0) return work;
       work++;
       check(-err.err, "completion error");
       Slot* s = reinterpret_cast<Slot*>(err.op_context);
@@ -1531,8 +1612,8 @@ int LfFabric::pollRdmCq() {
       Slot* s = reinterpret_cast<Slot*>(entries[i].op_context);
       if (!s) continue;
       if (s->pooled) {
-        auto it = by_addr_.find(from[i]);
-        LfConn* c = it == by_addr_.end() ? nullptr : it->second;
+        auto it = l.by_addr.find(from[i]);
+        LfConn* c = it == l.by_addr.end() ? nullptr : it->second;
         if (!c || c->phase == LfPhase::DEAD) repostPool(s);
         else onRecv(c, s, uint32_t(entries[i].len));
         continue;
@@ -1542,18 +1623,20 @@ int LfFabric::pollRdmCq() {
       if (s->send) onSent(c, s);
     }
   }
+  return work;
 }
 
 void LfFabric::repostPool(Slot* s) {
-  ssize_t r = fi_recv(rdm_ep_, s->buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &s->ctx);
+  RdmLane& l = rdm_[s->lane];
+  ssize_t r = fi_recv(l.ep, s->buf, kSlotBytes, l.pool_desc, FI_ADDR_UNSPEC, &s->ctx);
   for (int tries = 0; r == -FI_EAGAIN && tries < 1000; tries++) {
-    fi_cq_read(cq_, nullptr, 0);  // progress
-    r = fi_recv(rdm_ep_, s->buf, kSlotBytes, pool_desc_, FI_ADDR_UNSPEC, &s->ctx);
+    fi_cq_read(l.cq, nullptr, 0);  // progress
+    r = fi_recv(l.ep, s->buf, kSlotBytes, l.pool_desc, FI_ADDR_UNSPEC, &s->ctx);
   }
   if (check(int(r), "fi_recv(pool)") != 0) unposted_.push_back(s);  // tried again on the poller's next pass
 }
 
-// A peer connected to the side channel: it sends its endpoint name first (onSide).
+// A peer connected to the side channel: it sends its endpoint name first, with its lane (onSide).
 void LfFabric::onSideAccept() {
   for (;;) {
     const int fd = accept4(side_listen_.load(std::memory_order_relaxed), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1572,35 +1655,43 @@ void LfFabric::onSideAccept() {
   }
 }
 
-// RDM mode: c's new attempt, on the fabric's endpoint, with fd as its side channel.
+// RDM mode: c's new attempt, with fd as its side channel (its endpoint is its lane's, once the lane is known).
 void LfFabric::attachSide(LfConn* c, int fd, uint32_t events) {
   resetSlots(c);
   c->sock = fd;
-  c->ep = rdm_ep_;
+  c->ep = rdm_[c->lane].ep;
   socks_[fd] = c;
   watch(fd, events);
 }
 
-// This fabric's endpoint name: [magic u32][length u32][name]. Small enough for any fresh socket's buffer.
+// The name of this fabric's endpoint for c's lane: [magic u32][lane u32][length u32][name]. Small enough for
+// any fresh socket's buffer.
 bool LfFabric::sendName(LfConn* c) {
-  std::string record(8, '\0');
-  const uint32_t head[2] = {kNameMagic, uint32_t(ep_name_.size())};
-  std::memcpy(&record[0], head, 8);
-  record += ep_name_;
+  const std::string& name = rdm_[c->lane].name;
+  std::string record(kNameHeadBytes, '\0');
+  const uint32_t head[3] = {kNameMagic, c->lane, uint32_t(name.size())};
+  std::memcpy(&record[0], head, kNameHeadBytes);
+  record += name;
   return ::send(c->sock, record.data(), record.size(), MSG_NOSIGNAL) == ssize_t(record.size());
 }
 
-// Once the peer's whole name record is in: its address goes into the AV, and frames from it now reach c.
+// Once the peer's whole name record is in: its address goes into its lane's AV, and frames from it now reach
+// c. The lane must be one (an acceptor takes it from here; an initiator's answer must name the lane it asked).
 bool LfFabric::takeName(LfConn* c) {
-  uint32_t head[2];
-  std::memcpy(head, c->name_in.data(), 8);
-  if (head[0] != kNameMagic || head[1] == 0 || head[1] > kNameMaxBytes) return false;
-  if (c->name_in.size() < 8 + head[1]) return true;  // more to come
+  if (c->name_in.size() < kNameHeadBytes) return true;
+  uint32_t head[3];
+  std::memcpy(head, c->name_in.data(), kNameHeadBytes);
+  if (head[0] != kNameMagic || head[1] >= frame::kLanes || head[2] == 0 || head[2] > kNameMaxBytes) return false;
+  if (c->role == Role::INITIATOR ? head[1] != c->lane : c->in_av) return false;
+  if (c->name_in.size() < kNameHeadBytes + head[2]) return true;  // more to come
+  c->lane = uint8_t(head[1]);
+  c->ep = rdm_[c->lane].ep;
+  RdmLane& l = rdm_[c->lane];
   fi_addr_t addr = FI_ADDR_NOTAVAIL;
-  if (fi_av_insert(av_, c->name_in.data() + 8, 1, &addr, 0, nullptr) != 1 || by_addr_.count(addr)) return false;
+  if (fi_av_insert(l.av, c->name_in.data() + kNameHeadBytes, 1, &addr, 0, nullptr) != 1 || l.by_addr.count(addr)) return false;
   c->addr = addr;
   c->in_av = true;
-  by_addr_[addr] = c;
+  l.by_addr[addr] = c;
   return true;
 }
 
@@ -1628,7 +1719,7 @@ void LfFabric::onSide(LfConn* c, uint32_t events) {
     ended = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
     break;
   }
-  if (!c->in_av && c->name_in.size() >= 8) {
+  if (!c->in_av && c->name_in.size() >= kNameHeadBytes) {
     if (!takeName(c)) return fail(c, reason(FailReason::BAD_MAGIC));
     if (c->in_av) {
       if (c->role == Role::ACCEPTOR) {
@@ -1640,7 +1731,7 @@ void LfFabric::onSide(LfConn* c, uint32_t events) {
   }
   if (!ended || c->phase == LfPhase::DEAD) return;
   if (c->role == Role::INITIATOR && c->phase == LfPhase::CONNECTING) return retryLater(c, now);
-  pollRdmCq();  // frames the peer sent before it ended are still applied, in order
+  pollRdmCq(c->lane);  // frames the peer sent before it ended are still applied, in order
   if (c->phase != LfPhase::DEAD) fail(c, reason(FailReason::CLOSED));
 }
 
@@ -1654,7 +1745,7 @@ void LfFabric::closeSide(LfConn* c) {
   }
   // The address stays in the AV (removing it under sends in flight is not worth the risk); only the
   // mapping goes, so a late frame from it is dropped.
-  if (c->in_av) by_addr_.erase(c->addr);
+  if (c->in_av) rdm_[c->lane].by_addr.erase(c->addr);
   c->in_av = false;
   c->name_sent = false;
   c->name_in.clear();
@@ -1685,13 +1776,16 @@ void LfFabric::onConnected(LfConn* c) {
   next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
   int sent;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
-    if (p->state.load() != PeerState::CONNECTING) {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    const PeerState s = p->state.load();
+    if (s != PeerState::CONNECTING && s != PeerState::HANDSHAKING) {  // the sibling lane may have got here first
       sent = 1;
     } else {
       p->state.store(PeerState::HANDSHAKING);
-      p->tx = c;
-      sent = rma() ? sendGrantKeys(c, p) : 0;  // before the HELLO: the peer knows every region once connected
+      std::lock_guard<FairMutex> lane_lock(c->mu());
+      p->tx[c->lane] = c;
+      // Keys before the data lane's HELLO: the peer knows every region once connected.
+      sent = rma() && c->lane == frame::DATA ? sendGrantKeys(c, p) : 0;
       if (sent == 0) sent = sendHello(c);
     }
   }
@@ -1699,19 +1793,39 @@ void LfFabric::onConnected(LfConn* c) {
   if (sent != 0) return fail(c, reason(FailReason::CLOSED));
 }
 
+// Control lanes first, and again after every data queue that had work; a data queue gives way after
+// kDataBatches batches of completions (the poller comes back at once while there is work).
 int LfFabric::pollCq() {
-  if (rdm()) return pollRdmCq();
+  int work = pollControl();
+  if (rdm()) {
+    const int data = pollRdmCq(frame::DATA, kDataBatches);
+    return work + data + (data > 0 ? pollControl() : 0);
+  }
+  for (size_t i = 0; i < conns_.size(); i++) {
+    LfConn* c = conns_[i].get();
+    if (c->lane == frame::CONTROL && c->phase != LfPhase::HELLO) continue;  // polled by pollControl
+    const int data = pollConnCq(c, kDataBatches);
+    work += data + (data > 0 ? pollControl() : 0);
+  }
+  return work;
+}
+
+int LfFabric::pollControl() {
+  if (rdm()) return pollRdmCq(frame::CONTROL);
   int work = 0;
-  for (size_t i = 0; i < conns_.size(); i++) work += pollConnCq(conns_[i].get());
+  for (size_t i = 0; i < conns_.size(); i++) {
+    LfConn* c = conns_[i].get();
+    if (c->lane == frame::CONTROL && c->phase != LfPhase::HELLO) work += pollConnCq(c);
+  }
   return work;
 }
 
 // Every completion in c's queue is c's own: its sends, receives and one-sided writes, and the peer's
 // writes with remote CQ data (whose entries carry no context of ours unless they consumed a receive).
-int LfFabric::pollConnCq(LfConn* c) {
+int LfFabric::pollConnCq(LfConn* c, int max_batches) {
   int work = 0;
   fi_cq_data_entry entries[64];
-  while (c->cq) {  // closed when the connection fails, perhaps by one of these completions
+  for (int batch = 0; batch < max_batches && c->cq; batch++) {  // closed when the connection fails, perhaps by one of these completions
     ssize_t n = fi_cq_read(c->cq, entries, 64);
     if (n == -FI_EAVAIL) {
       fi_cq_err_entry err{};
@@ -1747,7 +1861,7 @@ void LfFabric::onSent(LfConn* c, Slot* s) {
   }
   int err;
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<FairMutex> lock(c->mu());
     c->free_send.push_back(s);
     err = flushPending(c);
   }
@@ -1758,7 +1872,7 @@ void LfFabric::onRmaDone(LfConn* c, Slot* s) {
   if (!c->peer) return;
   int err;
   {
-    std::lock_guard<FairMutex> lock(c->peer->mu);
+    std::lock_guard<FairMutex> lock(c->mu());
     c->free_rma.push_back(s);
     err = flushPending(c);
   }
@@ -1777,20 +1891,25 @@ bool LfFabric::onGrantKey(LfConn* c, const uint8_t* at, uint32_t len) {
     return true;
   }
   LfPeer* p = c->peer;
-  std::lock_guard<FairMutex> lock(p->mu);
+  std::lock_guard<FairMutex> data_lock(p->mu[frame::DATA]);
+  std::lock_guard<FairMutex> control_lock(p->mu[frame::CONTROL]);
   p->regions.push_back(r);
   return true;
 }
 
-// Under p's mutex, at the peer's HELLO: the regions its GRANT_KEYs before the HELLO named.
+// At the peer's HELLO on a lane: the regions its GRANT_KEYs before that HELLO named. Takes both lanes' mutexes
+// (writers of either lane read the regions); the caller holds state_mu only.
 void LfFabric::adoptRegions(LfConn* c, LfPeer* p) {
+  if (c->early_regions.empty()) return;
+  std::lock_guard<FairMutex> data_lock(p->mu[frame::DATA]);
+  std::lock_guard<FairMutex> control_lock(p->mu[frame::CONTROL]);
   p->regions.insert(p->regions.end(), c->early_regions.begin(), c->early_regions.end());
   c->early_regions.clear();
 }
 
 void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
   Stats::bump(stats_.bytes_in, len);
-  if (c->holding || !c->backlog.empty()) {
+  if (c->holding || !c->backlog.empty() || c->phase == LfPhase::WAIT_SIBLING) {
     if (s->pooled) {
       c->backlog.push_back(Arrival{nullptr, len, false, 0, std::vector<uint8_t>(s->buf, s->buf + len)});
       repostPool(s);
@@ -1805,7 +1924,7 @@ void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
 
 // The peer's fi_writedata landed (s: the receive it consumed, FI_RX_CQ_DATA providers only).
 void LfFabric::onRemoteWrite(LfConn* c, Slot* s, uint64_t data) {
-  if (c->holding || !c->backlog.empty()) {
+  if (c->holding || !c->backlog.empty() || c->phase == LfPhase::WAIT_SIBLING) {
     c->backlog.push_back(Arrival{s, 0, true, data, {}});
     return;
   }
@@ -1933,66 +2052,106 @@ bool LfFabric::applyRange(LfConn* c, uint8_t type, const frame::Header& h, const
 }
 
 void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
+  if (!h.valid()) return fail(c, reason(FailReason::BAD_LANE));
   if (c->role == Role::ACCEPTOR) {
     LfPeer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
     if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
     if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+    if (rdm() && h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));  // its name record named the lane
+    const uint8_t lane = h.lane;
     int err;
     {
-      std::lock_guard<FairMutex> lock(p->mu);
-      if (p->state.load() != PeerState::EXPECTED) {
+      std::lock_guard<std::mutex> lock(p->state_mu);
+      const PeerState s = p->state.load();
+      const bool first = s == PeerState::EXPECTED;
+      const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conn[lane];
+      if (!first && !second) {
         err = 1;
       } else {
-        p->tx = c;
+        if (first) {
+          p->accepted = true;
+          p->state.store(PeerState::HANDSHAKING);
+        }
+        c->peer = p;
+        c->lane = lane;
+        p->conn[lane] = c;
         adoptRegions(c, p);
-        p->state.store(PeerState::CONNECTED);
-        err = rma() ? sendGrantKeys(c, p) : 0;  // before the HELLO, as the initiator's came before its own
+        std::lock_guard<FairMutex> lane_lock(c->mu());
+        p->tx[lane] = c;
+        err = rma() && lane == frame::DATA ? sendGrantKeys(c, p) : 0;  // before the HELLO, as the initiator's came before its own
         if (err == 0) err = sendHello(c);
       }
     }
     if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
-    c->peer = p;
-    p->conn = c;
-    c->phase = LfPhase::OPEN;
     if (err != 0) return fail(c, reason(FailReason::CLOSED));
-    event(CompletionKind::PEER_CONNECTED, p->id, 0);
-    return;
+    return laneUp(c);
   }
   LfPeer* p = c->peer;
   if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
+  if (h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));
   if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
     adoptRegions(c, p);
-    p->state.store(PeerState::CONNECTED);
   }
-  c->phase = LfPhase::OPEN;
+  laneUp(c);
+}
+
+// c's HELLOs are exchanged. Until its sibling's are too, what c receives waits in its backlog; then the peer
+// is connected and both lanes' backlogs are applied (the poller drains them after PEER_CONNECTED).
+void LfFabric::laneUp(LfConn* c) {
+  LfPeer* p = c->peer;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    if (p->state.load() == PeerState::FAILED) return;  // disconnected locally; its command follows
+    LfConn* sibling = p->conn[c->lane == frame::DATA ? frame::CONTROL : frame::DATA];
+    if (!sibling || sibling->phase != LfPhase::WAIT_SIBLING) {
+      c->phase = LfPhase::WAIT_SIBLING;
+      // An initiator's sibling has deadlines of its own (connect, handshake); an acceptor's may never come.
+      if (c->role == Role::INITIATOR) c->deadline_ns = UINT64_MAX;
+      return;
+    }
+    c->phase = sibling->phase = LfPhase::OPEN;
+    p->state.store(PeerState::CONNECTED, std::memory_order_release);
+  }
   event(CompletionKind::PEER_CONNECTED, p->id, 0);
 }
 
+// Closes a connection for good and reports it: PEER_FAILED once the peer is known, CONNECTION_REJECTED
+// before. A known peer fails as a whole: both lanes close, whichever broke.
 void LfFabric::fail(LfConn* c, uint32_t why) {
   if (c->phase == LfPhase::DEAD) return;
   LfPeer* p = c->peer;
+  LfConn* closed[frame::kLanes + 1] = {c};
   if (p) {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() == PeerState::FAILED && p->fail_reason) {
       why = p->fail_reason;
     } else {
       p->state.store(PeerState::FAILED);
       p->fail_reason = why;
     }
-    if (p->tx == c) p->tx = nullptr;
-    if (p->conn == c) p->conn = nullptr;
-    c->pending.clear();
-    c->has_pending.store(false, std::memory_order_relaxed);
-    closeEp(c);  // under mu: no writer can be posting to it
-  } else {
-    closeEp(c);
+    for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+      std::lock_guard<FairMutex> lane_lock(p->mu[lane]);
+      p->tx[lane] = nullptr;
+      LfConn* lc = p->conn[lane];
+      p->conn[lane] = nullptr;
+      if (!lc) continue;
+      closed[lane + 1] = lc;
+      lc->pending.clear();
+      lc->has_pending.store(false, std::memory_order_relaxed);
+      closeEp(lc);  // under the lane's mu: no writer can be posting to it
+    }
   }
-  c->holding = false;
-  c->backlog.clear();
-  c->phase = LfPhase::DEAD;
+  for (LfConn* lc : closed) {
+    if (!lc || lc->phase == LfPhase::DEAD) continue;
+    if (lc == c && !p) closeEp(lc);
+    if (lc == c && p && lc->ep) closeEp(lc);  // c was not (yet) one of p's lanes
+    lc->holding = false;
+    lc->backlog.clear();
+    lc->phase = LfPhase::DEAD;
+  }
   any_dead_ = true;
   if (!p) {
     event(CompletionKind::CONNECTION_REJECTED, kUnknownPeer, why);
@@ -2004,7 +2163,7 @@ void LfFabric::fail(LfConn* c, uint32_t why) {
 
 void LfFabric::failPeerWithoutConn(LfPeer* p, uint32_t why) {
   {
-    std::lock_guard<FairMutex> lock(p->mu);
+    std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() == PeerState::FAILED && p->fail_reason) why = p->fail_reason;
     p->state.store(PeerState::FAILED);
     p->fail_reason = why;

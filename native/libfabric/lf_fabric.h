@@ -15,6 +15,10 @@
 //   message. One endpoint per fabric; each peer's endpoint name is learnt over a TCP side channel on the
 //   listening port, whose end tells of the peer's end as FI_SHUTDOWN does for connected endpoints.
 //
+// In every mode, each peer is two lanes (frame.h, Lane), each its own endpoint (rma/msg: a second connected
+// endpoint to the same listener; rdm: a second RDM endpoint with its own CQ, address vector, receive pool and
+// side channel), with its own send queue and mutex; the poller reads the control lanes' queues first.
+//
 // In every mode: control ranges are sent from an 8-byte-atomic snapshot and applied with 8-byte atomic
 // stores when they travel as messages; one peer's frames are applied in the order sent (FI_ORDER_SAS); a
 // write-with-immediate whose completion ring is full holds that peer's later frames back; completion queues

@@ -31,7 +31,7 @@ const JSON_OPTION = { type: 'boolean', help: 'print the result as JSON on stdout
 const BENCHMARKS = {
   sst: defineCommand({
     command: 'bench sst',
-    usage: '[--members N] [--samples N] [--warmup N] [--no-scan] [--json]',
+    usage: '[--members N] [--samples N] [--warmup N] [--no-scan] [--under-load] [--json]',
     about: `SST push latency (a write and push at one member to the predicate firing at another, round trip
 halved) beside a plain TCP ping-pong between two Node processes, and the kernels' scan speed.`,
     options: {
@@ -39,7 +39,8 @@ halved) beside a plain TCP ping-pong between two Node processes, and the kernels
       samples: { type: 'string', value: 'N', help: 'timed round trips (default 20000)' },
       warmup: { type: 'string', value: 'N', help: 'round trips before timing (default 2000)' },
       'no-scan': { type: 'boolean', help: 'skip the kernel scan benchmark' },
-      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 100)` },
+      'under-load': { type: 'boolean', help: 'the same ping-pong again while the members also flood a multicast shard with\n10KiB messages and send 256MiB RDMC messages over the same connections (pushLatencyUnderLoadUs)' },
+      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
       json: JSON_OPTION,
       ...FABRIC_OPTIONS,
     },
@@ -179,6 +180,7 @@ async function benchSst(argv: string[]): Promise<void> {
     samples: positiveInt(values.samples, 'samples', 20_000),
     warmup: positiveInt(values.warmup, 'warmup', 2_000),
     skipScan: values['no-scan'] ?? false,
+    underLoad: values['under-load'] ?? false,
     onProgress: progressOnStderr('bench sst'),
   });
   if (values.json) {
@@ -190,6 +192,13 @@ async function benchSst(argv: string[]): Promise<void> {
     `SST push latency (${result.members} members, fabric ${result.fabric}): p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
     `plain TCP one-way (two Node processes):  p50 ${t.p50} µs, p99 ${t.p99} µs\n` +
     `push / raw TCP at p50: ${result.pushOverRawTcpP50}\n`);
+  if (result.pushLatencyUnderLoadUs && result.load) {
+    const u = result.pushLatencyUnderLoadUs, f = result.load;
+    process.stdout.write(
+      `SST push latency under load: p50 ${u.p50} µs, p99 ${u.p99} µs over ${u.samples} samples ` +
+      `(beside ${formatBytes(f.multicastBytes)} multicasts and ${formatBytes(f.rdmcBytes)} RDMC messages on the same connections: ` +
+      `${f.multicastSent} sent, ${f.multicastDeliveredPerMember} delivered per member, ${f.rdmcMessages} RDMC messages in ${f.seconds} s; ${f.suspicions} suspicions)\n`);
+  }
   if (result.scanNs) {
     process.stdout.write('\nkernel scans, ns per call (wasm / js):\n');
     for (const [kernel, byRows] of Object.entries(result.scanNs)) {

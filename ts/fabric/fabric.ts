@@ -28,6 +28,21 @@ export interface Grant {
   quiet?: boolean;
 }
 
+/**
+ * Which of a peer's two connections a write travels on (native/frame.h, Lane). Writes on one lane are
+ * applied in the order made, each whole; writes on different lanes are not ordered with each other. The
+ * control lane is for small writes that must not wait: heartbeats, counters that acknowledge (SST pushes,
+ * the multicast's receive and delivery counters, the view-change columns). It never queues behind the data
+ * lane (its own socket, send queue and lock, served first at the receiver). The data lane carries the bulk
+ * bytes and every counter that announces them (a slot's `index`, a mailbox's `written`): a reader may rely
+ * on data arriving before a later write on the same lane only.
+ */
+export const Lane = {
+  Data: 0,
+  Control: 1,
+} as const;
+export type Lane = (typeof Lane)[keyof typeof Lane];
+
 /** Result of a write; negative values mean the bytes were not queued. */
 export const WriteStatus = {
   Ok: 0,
@@ -102,12 +117,13 @@ export interface Fabric {
    * to one peer are applied in the order made. A write of exactly the range of the newest write still
    * queued unsent for that peer refreshes it instead of queuing another (the receiver gets the current
    * bytes once, never out of order) — a push carries state, so a backlog never builds up behind a busy link.
+   * `lane` (default Lane.Data) picks the connection; order holds per lane.
    */
-  write(peer: number, offset: number, length: number): WriteStatus;
+  write(peer: number, offset: number, length: number, lane?: Lane): WriteStatus;
   /** The same, plus a WRITE_IMM completion carrying `imm` (u32) at the receiver once the bytes are applied. */
-  writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;
-  /** Writes the range to every connected peer; returns how many peers it was queued for. */
-  writeAll(offset: number, length: number): number;
+  writeImm(peer: number, offset: number, length: number, imm: number, lane?: Lane): WriteStatus;
+  /** Writes the range to every connected peer on `lane` (default data); returns how many peers it was queued for. */
+  writeAll(offset: number, length: number, lane?: Lane): number;
   /**
    * Rings a channel's doorbell (default 0) so the worker sleeping on it sees a change. A channel is a
    * completion ring; writes into a range ring the doorbell of the channel its grant names (Grant.ring).
@@ -127,5 +143,5 @@ export interface Fabric {
  * the simulated fabric of ts/sim/group-sim.ts, which runs the same shard and view-change code.
  */
 export type TableFabric = Pick<Fabric, 'write' | 'writeAll'> & {
-  writeBatch(peer: number, ranges: Float64Array, count: number): WriteStatus;
+  writeBatch(peer: number, ranges: Float64Array, count: number, lane?: Lane): WriteStatus;
 };

@@ -20,7 +20,7 @@ import { Arena } from '../arena.js';
 import { ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 import { describeFabric, type FabricChoice } from './choice.js';
-import { GrantKind, type Fabric, type FabricOptions, type FabricStats, type Grant, type WriteStatus } from './fabric.js';
+import { GrantKind, Lane, type Fabric, type FabricOptions, type FabricStats, type Grant, type WriteStatus } from './fabric.js';
 
 /** The addon's exports (native/api.cc). Negative numbers are status codes (below). */
 interface Addon {
@@ -32,14 +32,15 @@ interface Addon {
   listen(handle: number, host: string, port: number): number;
   grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number, quiet: number): number;
   connect(handle: number, peer: number, host: string, port: number): number;
-  write(handle: number, peer: number, offset: number, length: number): number;
-  writeImm(handle: number, peer: number, offset: number, length: number, imm: number): number;
-  writeAll(handle: number, offset: number, length: number): number;
+  write(handle: number, peer: number, offset: number, length: number, lane: number): number;
+  writeImm(handle: number, peer: number, offset: number, length: number, imm: number, lane: number): number;
+  writeAll(handle: number, offset: number, length: number, lane: number): number;
   wait(handle: number, seenEpoch: number, timeoutMs: number, channel: number): number;
   wake(handle: number, channel: number): number;
   onArrival(handle: number, channelMask: number, fn: () => void): number;
-  writeBatch(handle: number, peer: number, ranges: Float64Array, count: number): number;
+  writeBatch(handle: number, peer: number, ranges: Float64Array, count: number, lane: number): number;
   disconnect(handle: number, peer: number): number;
+  breakLane(handle: number, peer: number, lane: number): number;
   close(handle: number): number;
   stats(handle: number): FabricStats | null;
   mode(handle: number): FabricMode | null;
@@ -281,34 +282,34 @@ export class NativeFabric implements Fabric {
     this.#fail(r, 'connect');
   }
 
-  write(peer: number, offset: number, length: number): WriteStatus {
+  write(peer: number, offset: number, length: number, lane: Lane = Lane.Data): WriteStatus {
     if (this.#closed) return FAILED as WriteStatus;
     checkWrite(peer, offset, length);
-    return this.#native.write(this.handle, peer, offset, length) as WriteStatus;
+    return this.#native.write(this.handle, peer, offset, length, checkLane(lane)) as WriteStatus;
   }
 
-  writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus {
+  writeImm(peer: number, offset: number, length: number, imm: number, lane: Lane = Lane.Data): WriteStatus {
     if (this.#closed) return FAILED as WriteStatus;
     checkWrite(peer, offset, length);
     checkU32(imm, 'imm');
-    return this.#native.writeImm(this.handle, peer, offset, length, imm) as WriteStatus;
+    return this.#native.writeImm(this.handle, peer, offset, length, imm, checkLane(lane)) as WriteStatus;
   }
 
   /**
-   * Writes `count` ranges — ranges[2i] offset, ranges[2i+1] length — to `peer` in order, sent together
-   * (one sendmsg where the socket takes them all): a protocol step's pushes to one peer in one call.
+   * Writes `count` ranges — ranges[2i] offset, ranges[2i+1] length — to `peer` in order on `lane`, sent
+   * together (one sendmsg where the socket takes them all): a protocol step's pushes to one peer in one call.
    */
-  writeBatch(peer: number, ranges: Float64Array, count: number): WriteStatus {
+  writeBatch(peer: number, ranges: Float64Array, count: number, lane: Lane = Lane.Data): WriteStatus {
     if (this.#closed) return FAILED as WriteStatus;
     if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
     for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
-    return this.#native.writeBatch(this.handle, peer, ranges, count) as WriteStatus;
+    return this.#native.writeBatch(this.handle, peer, ranges, count, checkLane(lane)) as WriteStatus;
   }
 
-  writeAll(offset: number, length: number): number {
+  writeAll(offset: number, length: number, lane: Lane = Lane.Data): number {
     if (this.#closed) return 0;
     checkRange(offset, length);
-    const r = this.#native.writeAll(this.handle, offset, length);
+    const r = this.#native.writeAll(this.handle, offset, length, checkLane(lane));
     return r < 0 ? 0 : r;
   }
 
@@ -345,6 +346,16 @@ export class NativeFabric implements Fabric {
     checkPeer(peer, this.memberId);
     const r = this.#native.disconnect(this.handle, peer);
     if (r !== 0 && r !== NOT_CONNECTED) this.#fail(r, 'disconnect');
+  }
+
+  /**
+   * @internal For tests: one lane of `peer` breaks as a network fault would (nobody is told); both ends
+   * must then fail the peer as a whole. False when that lane is not up.
+   */
+  breakLane(peer: number, lane: Lane): boolean {
+    this.#open('breakLane');
+    checkPeer(peer, this.memberId);
+    return this.#native.breakLane(this.handle, peer, checkLane(lane)) === 0;
   }
 
   /** Counters; after close() the last values seen before closing. */
@@ -384,9 +395,9 @@ export class NativeFabric implements Fabric {
 /** The write side of a fabric owned by another thread: for workers, which get the handle by postMessage. */
 export interface AttachedFabric {
   readonly handle: number;
-  write(peer: number, offset: number, length: number): WriteStatus;
-  writeImm(peer: number, offset: number, length: number, imm: number): WriteStatus;
-  writeAll(offset: number, length: number): number;
+  write(peer: number, offset: number, length: number, lane?: Lane): WriteStatus;
+  writeImm(peer: number, offset: number, length: number, imm: number, lane?: Lane): WriteStatus;
+  writeAll(offset: number, length: number, lane?: Lane): number;
   /** Rings a channel's doorbell (default 0); does nothing once the owner closed the fabric. */
   wake(channel?: number): void;
 }
@@ -396,18 +407,18 @@ export function attachFabric(handle: number): AttachedFabric {
   checkHandle(handle);
   return {
     handle,
-    write(peer, offset, length) {
+    write(peer, offset, length, lane = Lane.Data) {
       checkWrite(peer, offset, length);
-      return native.write(handle, peer, offset, length) as WriteStatus;
+      return native.write(handle, peer, offset, length, checkLane(lane)) as WriteStatus;
     },
-    writeImm(peer, offset, length, imm) {
+    writeImm(peer, offset, length, imm, lane = Lane.Data) {
       checkWrite(peer, offset, length);
       checkU32(imm, 'imm');
-      return native.writeImm(handle, peer, offset, length, imm) as WriteStatus;
+      return native.writeImm(handle, peer, offset, length, imm, checkLane(lane)) as WriteStatus;
     },
-    writeAll(offset, length) {
+    writeAll(offset, length, lane = Lane.Data) {
       checkRange(offset, length);
-      const r = native.writeAll(handle, offset, length);
+      const r = native.writeAll(handle, offset, length, checkLane(lane));
       return r < 0 ? 0 : r;
     },
     wake(channel = 0) {
@@ -442,6 +453,11 @@ export function doorbellWord(channel: number, field: number): number {
 /** A channel's doorbell epoch (default channel 0), to pass to waitForChange. */
 export function doorbellEpoch(arena: Arena, channel = 0): number {
   return Atomics.load(arena.u32, doorbellWord(channel, map.DOORBELLS_EPOCH));
+}
+
+function checkLane(lane: Lane): Lane {
+  if (lane !== Lane.Data && lane !== Lane.Control) throw new ConfigError(`lane must be Lane.Data (0) or Lane.Control (1), got ${String(lane)}`);
+  return lane;
 }
 
 function checkChannel(channel: number): void {

@@ -11,6 +11,7 @@ import type { RdmcGroupSpec } from '../rdmc/layout.js';
 import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
+import type { LoadHarnessEvent, LoadHarnessRequest } from './load-process.js';
 import type { GroupConfig, SubgroupConfig } from '../group/config.js';
 import { createServer, type Server } from 'node:net';
 import type { FabricChoice } from '../fabric/choice.js';
@@ -141,6 +142,37 @@ export class SstCluster extends ChildCluster<HarnessRequest, HarnessEvent> {
         cmd: 'listen', id: m.id, listen: '127.0.0.1:0', columns: options.columns,
         ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
         ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+        ...(options.fabric ? { fabric: options.fabric } : {}),
+      }),
+      (members) => ({ cmd: 'expect', members }),
+      { cmd: 'connect' },
+    );
+    return cluster;
+  }
+}
+
+// ---- SST members under load (bench sst --under-load) --------------------------------------------------
+
+export interface LoadClusterOptions {
+  members: number;
+  /** The multicast subgroup every member floods (one shard of every member). */
+  subgroup: SubgroupConfig;
+  /** Size of the RDMC group's buffer (member 0 sends messages of this size). */
+  rdmcBytes: number;
+  fabric?: FabricChoice;
+}
+
+const loadEntry = fileURLToPath(new URL('./load-process.js', import.meta.url));
+export type LoadClusterMember = ClusterMember<LoadHarnessEvent>;
+
+/** Members that each carry an SST ping-pong, a multicast shard and an RDMC group over one fabric (load-process.ts). */
+export class LoadCluster extends ChildCluster<LoadHarnessRequest, LoadHarnessEvent> {
+  static async start(options: LoadClusterOptions): Promise<LoadCluster> {
+    const ids = Array.from({ length: options.members }, (_, i) => i);
+    const cluster = new LoadCluster(loadEntry, ids);
+    await cluster.wire(
+      (m) => ({
+        cmd: 'listen', id: m.id, ids, listen: '127.0.0.1:0', subgroup: options.subgroup, rdmcBytes: options.rdmcBytes,
         ...(options.fabric ? { fabric: options.fabric } : {}),
       }),
       (members) => ({ cmd: 'expect', members }),

@@ -23,9 +23,24 @@
 // a committed trim in its own row and adopts it; a member that acked a later proposal ignores older
 // commits, and a leader cannot collect that member's ack while any live member applied an older commit.
 // Why no split brain: a change needs a majority of the current view (hasMajority); a minority stops.
+//
+// Lanes (ts/fabric/fabric.ts, Lane). Every push here — the membership span, and the frozen numReceived,
+// seqNum and deliveredNum pushed when this member wedges — goes on the control lane, so a view change is
+// never stuck behind the data lane's slots and RDMC blocks. What that relies on, and why it holds:
+//   - "acks after the frozen counters": the counters are written just before the wedged flag and the ack
+//     (proposal) that follow, all on the control lane, so the leader reads final counters once it has
+//     every ack (one lane is FIFO, as one connection was).
+//   - The trim is min numReceived over the next view's members; each of them holds the slots up to its
+//     own numReceived (it counted them from indexes that came behind their slots on the data lane), so
+//     delivering up to the trim reads only slots it holds, whatever the data lane still carries.
+//   - The shards' `index` is never pushed here: it announces slots, and travels behind them on the data
+//     lane only (ts/multicast/shard.ts). Pushed on the control lane it could overtake them.
+//   - The start barrier (`installed`) says a member is connected to every member, which for the fabric
+//     means both lanes (PEER_CONNECTED needs both), so shards start sending on a data lane that is up.
+//   - Point-to-point mailboxes (the data lane) are ordered with nothing here.
 
 import type { Arena } from '../arena.js';
-import type { TableFabric } from '../fabric/fabric.js';
+import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { SubgroupPlan } from '../group/config.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
 import type { Column, SstLayout } from '../sst/layout.js';
@@ -90,9 +105,9 @@ export class ViewChangeProtocol {
   readonly #c: Record<keyof typeof MEMBERSHIP_COLUMNS, Column>;
   readonly #trimCols: Column[];
   readonly #numReceivedCols: Column[];
-  /** [offset, length] of this member's membership span; with the counters for the push that wedges. */
+  /** [offset, length] of this member's membership span, and of each subgroup's frozen counters (the push that wedges). */
   readonly #span: [number, number];
-  readonly #spanWithCounters: [number, number];
+  readonly #counterSpans: Array<[number, number]>;
   #wedged = false;
   #stopped = false;
   /** Joiners this member (as leader) will propose; fixed once it wedged for them. */
@@ -113,11 +128,11 @@ export class ViewChangeProtocol {
     this.#numReceivedCols = parts.plans.map((plan) => layout.column(subgroupColumns(plan).numReceived));
     const membership = [...Object.values(this.#c), ...this.#trimCols];
     this.#span = layout.pushRanges(this.#row, membership)[0]!;
-    const counters = parts.plans.flatMap((plan) => {
+    // numReceived, seqNum, deliveredNum of each subgroup: one span each, without `index` (see Lanes above).
+    this.#counterSpans = parts.plans.map((plan) => {
       const c = subgroupColumns(plan);
-      return [c.index, c.numReceived, c.seqNum, c.deliveredNum].map((name) => layout.column(name));
+      return layout.pushRanges(this.#row, [c.numReceived, c.seqNum, c.deliveredNum].map((name) => layout.column(name)))[0]!;
     });
-    this.#spanWithCounters = layout.pushRanges(this.#row, [...membership, ...counters])[0]!;
   }
 
   get wedged(): boolean { return this.#wedged; }
@@ -447,10 +462,11 @@ export class ViewChangeProtocol {
     this.#setU8(this.#c.wedged, 0, 1);
   }
 
-  /** Pushes this member's membership span (and, when it wedges, its frozen counters) to every peer. */
+  /** Pushes this member's membership span (after its frozen counters, when it wedges) to every peer, on the control lane. */
   #push(withCounters = false): void {
-    const [offset, length] = withCounters ? this.#spanWithCounters : this.#span;
-    this.#p.fabric.writeAll(offset, length);
+    if (withCounters) for (const [offset, length] of this.#counterSpans) this.#p.fabric.writeAll(offset, length, Lane.Control);
+    const [offset, length] = this.#span;
+    this.#p.fabric.writeAll(offset, length, Lane.Control);
   }
 
   #readTrim(r: number, g: number): number[] {

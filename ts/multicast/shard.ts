@@ -10,15 +10,32 @@
 //               it); nulls when this sender is idle and others moved on; seqNum = the receive prefix
 //   3. deliver  stable = min seqNum over the shard; upcall each message seq ∈ (deliveredNum, stable]
 //               straight from the sender's slot in the local table; deliveredNum = stable
-//   4. push     the slots written (data) then the shard's counters (control), to the shard's members only
+//   4. push     to the shard's members only: on the data lane the slots written, then `index`, which
+//               names them; on the control lane the acknowledgements numReceived, seqNum, deliveredNum
+//               and persistedNum
 //
+// Lanes (ts/fabric/fabric.ts, Lane). Writes on one lane land in order; the two lanes are not ordered with
+// each other. What relies on which order, and why each is safe:
+//   - A receiver reads a sender's slots once its `index` names them: index travels on the data lane right
+//     behind its slots, so the slots it names are there (the same connection order as before lanes).
+//   - Stability: member x delivers seq ≤ min over the shard of seqNum, from its own copy of the slots. A
+//     peer's seqNum (control) may arrive before the slots it covers reach x, but x's own seqNum is in the
+//     minimum and comes from the indexes x itself received, so x never reads a slot it does not hold.
+//   - The window: a sender reuses a slot once every member's deliveredNum (control) passed the message
+//     that used it; that member has delivered it, so a new slot overtaking nothing it still needs is fine.
+//     Raw mode reads the members' numReceived instead: the same argument.
+//   - The ragged trim (ts/membership/protocol.ts) is computed from numReceived, which travels with the
+//     view-change columns on the control lane; see there.
+//   - LARGE messages: the slot that orders one is committed only once RDMC (data lane) acknowledged the
+//     body at every member, so the body is always there before its slot.
+
 // One step handles a whole batch: the costs per message are a slot write at the sender and an upcall at
 // each member; reads of the table, pushes and syscalls are per batch. Raw mode skips 2's prefix and 3's
 // stability: messages are delivered as they arrive, in each sender's order.
 
 import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, MessageTooLargeError, assert } from '../errors.js';
-import type { TableFabric } from '../fabric/fabric.js';
+import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../group/config.js';
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
@@ -93,14 +110,15 @@ export class ShardChannel implements OrderedChannel {
   readonly #numReceivedAt: number;
   readonly #seqNumAt: number;
   readonly #deliveredAt: number;
-  readonly #controlSpan: [number, number];
+  /** [offset, length] of this member's acknowledgements (numReceived … persistedNum): the control lane's push. */
+  readonly #ackSpan: [number, number];
   readonly #slotsAt: number[];
   readonly #indexCol: number; // column offsets within a row
   readonly #seqNumCol: number;
   readonly #deliveredCol: number;
   readonly #numReceivedCol: number;
 
-  readonly #ranges = new Float64Array(6); // this step's pushes: at most two slot ranges and the counters
+  readonly #ranges = new Float64Array(6); // this step's data-lane push: at most two slot ranges and index
   #rangeCount = 0;
   #nextIndex = 0; // messages committed to our slots
   #sentSinceStep = false;
@@ -153,7 +171,7 @@ export class ShardChannel implements OrderedChannel {
     this.#seqNumAt = own + this.#seqNumCol;
     this.#deliveredAt = own + this.#deliveredCol;
     const lastControl = col(cols.persistedNum);
-    this.#controlSpan = [this.#indexAt, lastControl.offset + 8 - this.#indexCol];
+    this.#ackSpan = [this.#numReceivedAt, lastControl.offset + 8 - this.#numReceivedCol];
     this.#slotsAt = this.#senderRows.map((row) => layout.offsetOf(row, col(cols.slots)));
     this.#numReceived = new Array<number>(this.#S).fill(-1);
     this.#largeBodies = this.#senderIds.map(() => []);
@@ -512,18 +530,26 @@ export class ShardChannel implements OrderedChannel {
         this.#range(column + first * this.#slotBytes, (this.#W - first) * this.#slotBytes);
         this.#range(column, (end - this.#W) * this.#slotBytes);
       }
+      this.#range(this.#indexAt, 8); // behind its slots on the same lane: a receiver that sees it has them
       this.#pushedIndex = this.#nextIndex;
-      this.#controlDirty = true;
+      this.#controlDirty = true; // our own numReceived moved with it
     }
-    if (!this.#controlDirty) return;
-    const i64 = arena.i64;
-    for (let r = 0; r < this.#S; r++) Atomics.store(i64, (this.#numReceivedAt >> 3) + r, BigInt(this.#numReceived[r]!));
-    Atomics.store(i64, this.#seqNumAt >> 3, BigInt(this.#seqNum));
-    Atomics.store(i64, this.#deliveredAt >> 3, BigInt(this.#deliveredNum));
-    this.#range(this.#controlSpan[0], this.#controlSpan[1]); // data before control: the counters go last
-    this.#controlDirty = false;
-    // One batch per peer: slots then counters, in one send.
-    for (const id of this.members) if (id !== this.memberId) this.#p.fabric.writeBatch(id, this.#ranges, this.#rangeCount);
+    const acks = this.#controlDirty;
+    if (acks) {
+      const i64 = arena.i64;
+      for (let r = 0; r < this.#S; r++) Atomics.store(i64, (this.#numReceivedAt >> 3) + r, BigInt(this.#numReceived[r]!));
+      Atomics.store(i64, this.#seqNumAt >> 3, BigInt(this.#seqNum));
+      Atomics.store(i64, this.#deliveredAt >> 3, BigInt(this.#deliveredNum));
+      this.#controlDirty = false;
+    }
+    if (this.#rangeCount === 0 && !acks) return;
+    // Per peer: the slots and index in one send on the data lane, the acknowledgements on the control lane.
+    const [ackAt, ackBytes] = this.#ackSpan;
+    for (const id of this.members) {
+      if (id === this.memberId) continue;
+      if (this.#rangeCount > 0) this.#p.fabric.writeBatch(id, this.#ranges, this.#rangeCount, Lane.Data);
+      if (acks) this.#p.fabric.write(id, ackAt, ackBytes, Lane.Control);
+    }
     this.#rangeCount = 0;
   }
 

@@ -35,7 +35,7 @@
 
 import { Arena } from '../arena.js';
 import * as map from '../generated/memory-map.js';
-import { WriteStatus, type TableFabric } from '../fabric/fabric.js';
+import { Lane, WriteStatus, type TableFabric } from '../fabric/fabric.js';
 import { planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from '../group/config.js';
 import { SubgroupChannel } from '../group/subgroup-channel.js';
 import { ViewChangeProtocol, type Change } from '../membership/protocol.js';
@@ -279,23 +279,25 @@ export class GroupSim {
       return mv ? mv.view.members.filter((p) => p !== m.id) : [];
     };
     const arenaOf = () => (m.current?.view.vid === vid ? m.current.arena : m.next?.view.vid === vid ? m.next.arena : null);
-    const send = (peer: number, offset: number, length: number) => {
+    // One FIFO link per (view, sender, receiver, lane): the scheduler delivers from the links in a random
+    // order, so writes on one lane land in order and the two lanes of a pair overtake each other freely.
+    const send = (peer: number, offset: number, length: number, lane: Lane) => {
       const arena = arenaOf();
       if (!m.alive || !arena || !sim.#reachable(m.id, peer, vid)) return;
-      const key = `${vid}:${m.id}:${peer}`;
+      const key = `${vid}:${m.id}:${peer}:${lane}`;
       let q = sim.#links.get(key);
       if (!q) sim.#links.set(key, q = []);
       q.push({ offset, bytes: arena.u8.slice(offset, offset + length) });
     };
     return {
-      write(peer, offset, length) { send(peer, offset, length); return WriteStatus.Ok; },
-      writeBatch(peer, ranges, count) {
-        for (let i = 0; i < count; i++) send(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+      write(peer, offset, length, lane = Lane.Data) { send(peer, offset, length, lane); return WriteStatus.Ok; },
+      writeBatch(peer, ranges, count, lane = Lane.Data) {
+        for (let i = 0; i < count; i++) send(peer, ranges[2 * i]!, ranges[2 * i + 1]!, lane);
         return WriteStatus.Ok;
       },
-      writeAll(offset, length) {
+      writeAll(offset, length, lane = Lane.Data) {
         const peers = peersOf();
-        for (const p of peers) send(p, offset, length);
+        for (const p of peers) send(p, offset, length, lane);
         return peers.length;
       },
     };
@@ -349,9 +351,13 @@ export class GroupSim {
   }
 
   #deliverOne(): void {
-    const keys = [...this.#links.keys()].filter((k) => this.#links.get(k)!.length > 0);
-    if (keys.length === 0) return;
-    const key = keys[Math.floor(this.#rand() * keys.length)]!;
+    // The k-th non-empty link, k uniform (two passes over the links, no arrays: this runs once per write).
+    let nonEmpty = 0;
+    for (const q of this.#links.values()) if (q.length > 0) nonEmpty++;
+    if (nonEmpty === 0) return;
+    let k = Math.floor(this.#rand() * nonEmpty);
+    let key = '';
+    for (const [name, q] of this.#links) if (q.length > 0 && k-- === 0) { key = name; break; }
     const [vid, from, to] = key.split(':').map(Number) as [number, number, number];
     const w = this.#links.get(key)!.shift()!;
     const dst = this.#members[to]!;

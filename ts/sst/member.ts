@@ -25,6 +25,7 @@ import type { MemberAddress } from '../fabric/peers.js';
 import { MemberRuntime } from '../member/runtime.js';
 import { startWorker, type Spare } from '../member/spare-workers.js';
 import type { NativeFabric } from '../fabric/native.js';
+import { Lane } from '../fabric/fabric.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from './config.js';
@@ -93,6 +94,8 @@ export class SstMember extends EventEmitter<SstEvents> {
   private suspectedPeers = new Set<number>();
   private closing = false;
   private wholeRow: Array<[number, number]> = [];
+  /** The lane pushes travel on: control for a table of counters only, data for one with bytes columns. */
+  private pushLane: Lane = Lane.Control;
   private workerReady: Promise<void> = Promise.resolve();
   /** False when the member runs on a runtime it shares (a group member's): the owner closes it. */
   private readonly ownsRuntime: boolean;
@@ -180,6 +183,11 @@ export class SstMember extends EventEmitter<SstEvents> {
     this.arena.checkDynamicRange(layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
     this.layoutOrNull = layout;
     this.wholeRow = layout.pushRanges(layout.rowOf(this.id), []);
+    // A table of counters pushes on the control lane: a push never waits behind bulk data on the way to
+    // its readers. A table with bytes columns pushes everything on the data lane: a push sends its bytes
+    // before its counters, and a counter that announces bytes must not overtake them — nor may one counter
+    // travel on both lanes, where a later value could land before an earlier one.
+    this.pushLane = layout.hasData ? Lane.Data : Lane.Control;
     return layout;
   }
 
@@ -275,7 +283,10 @@ export class SstMember extends EventEmitter<SstEvents> {
     return this.arena.u8.subarray(at, at + c.bytes);
   }
 
-  /** Sends the named columns (all when none are named) of this member's row to every connected peer. */
+  /**
+   * Sends the named columns (all when none are named) of this member's row to every connected peer: on the
+   * control lane for a table of counters only, else on the data lane (ts/fabric/fabric.ts, Lane).
+   */
   push(...columns: string[]): void {
     this.pushRanges(columns.length === 0 ? this.wholeRow : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c))));
   }
@@ -288,7 +299,7 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   private pushRanges(ranges: Array<[number, number]>): void {
     this.assertOpen();
-    for (let i = 0; i < ranges.length; i++) this.fabric.writeAll(ranges[i]![0], ranges[i]![1]);
+    for (let i = 0; i < ranges.length; i++) this.fabric.writeAll(ranges[i]![0], ranges[i]![1], this.pushLane);
     this.fabric.wake(); // predicates over this member's own row see the change too
   }
 
