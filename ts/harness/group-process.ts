@@ -22,7 +22,7 @@ export type GroupHarnessRequest =
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
   | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
   /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */
-  | { cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number }
+  | { cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number; /** the first message's k (default 0) */ firstK?: number }
   /**
    * Send for `seconds` seconds flat out with `size`-byte messages, keeping `inFlight` sends outstanding;
    * every `largeEvery`-th message is `largeSize` bytes instead.
@@ -146,7 +146,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
           const due = started + (k * 1000) / req.ratePerSec;
           if (nowMs() < due) await new Promise((r) => setTimeout(r, Math.max(0, due - nowMs())));
         }
-        const sent = ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, k));
+        const sent = ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, (req.firstK ?? 0) + k));
         sent.catch(() => {}); // seen by Promise.all below; a rejection meanwhile must not end the process
         sends.push(sent);
         maxQueued = Math.max(maxQueued, ch.queued);
