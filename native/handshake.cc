@@ -34,6 +34,15 @@ constexpr uint64_t kConnectRetryNs = 25 * kMs;  // a refused connect is retried 
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr uint32_t kParkedEvents = EPOLLRDHUP;  // a lane waiting for its sibling: only its end is watched
 constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
+
+// The lane's sending half takes connection c's socket, watched for `events`. Caller holds tx.mu.
+void attachLane(LaneTx& tx, Conn* c, uint32_t events) {
+  tx.fd = c->fd;
+  tx.epoll_fd = c->epfd;
+  tx.epoll_tag = c;
+  tx.watched = true;
+  tx.read_events = events;
+}
 }  // namespace
 
 void Fabric::onListener() {
@@ -85,11 +94,7 @@ void Fabric::onHello(Conn* c) {
         }
         LaneTx& tx = p->lanes[lane];
         std::lock_guard<FairMutex> lane_lock(tx.mu);
-        tx.fd = c->fd;
-        tx.epoll_fd = c->epfd;
-        tx.epoll_tag = c;
-        tx.watched = true;
-        tx.read_events = kParkedEvents;
+        attachLane(tx, c, kParkedEvents);
         err = tx.sendBytes(arena_, reply, sizeof reply, stats_);
       }
     }
@@ -217,11 +222,7 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
       p->state.store(PeerState::HANDSHAKING);
       LaneTx& tx = p->lanes[c->lane];
       std::lock_guard<FairMutex> lane_lock(tx.mu);
-      tx.fd = c->fd;
-      tx.epoll_fd = c->epfd;
-      tx.epoll_tag = c;
-      tx.watched = true;
-      tx.read_events = kReadEvents;
+      attachLane(tx, c, kReadEvents);
       sent = tx.sendBytes(arena_, hello, sizeof hello, stats_);
     }
   }
