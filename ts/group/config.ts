@@ -72,8 +72,9 @@ export interface GroupConfig {
   /**
    * Failure detection for every member started from this configuration: each member's heartbeat interval,
    * and how long a heartbeat may stall before the others suspect it (DESIGN.md §6). Group.join's own
-   * options win over these; without either, 10 ms and 100 ms. Raise suspicionTimeoutMs where event loops
-   * are often busy for longer (a loaded machine): a member busy past it is removed from the group.
+   * options win over these; without either, 10 ms and 1000 ms. The heartbeat is advanced off the main
+   * thread, so a busy event loop does not stall it; a member whose process is stopped or starved past the
+   * timeout is removed from the group (and, with rejoin, joins again).
    */
   heartbeatIntervalMs?: number;
   suspicionTimeoutMs?: number;
