@@ -109,37 +109,40 @@ netTest('netns: 3 hosts — every ordered pair opens a TCP connection and exchan
   });
 });
 
-netTest('netns: links capped at 200mbit carry about 200 Mbit/s each way at once; uncapped much faster; setRate(50mbit) follows', async () => {
-  await withNetwork({ members: 2, rate: '200mbit' }, async (net) => {
+// The caps are well below what a veth pair carries on a CPU shared with other work (135–260 Mbit/s seen
+// with every core busy), and "uncapped" only has to beat the cap's +15% tolerance clearly (1.3×), so the
+// test holds on a loaded machine too.
+netTest('netns: links capped at 50mbit carry about 50 Mbit/s each way at once; uncapped faster; setRate(20mbit) follows', async () => {
+  await withNetwork({ members: 2, rate: '50mbit' }, async (net) => {
     const alone = await measureTcp(net, 0, 1);
-    assertNear(alone, 200, '0 → 1 alone at 200mbit');
+    assertNear(alone, 50, '0 → 1 alone at 50mbit');
     const [there, back] = await measureFlows(net, [{ from: 0, to: 1 }, { from: 1, to: 0 }]);
-    assertNear(there!.bitsPerSecond, 200, '0 → 1 while 1 → 0 runs');
-    assertNear(back!.bitsPerSecond, 200, '1 → 0 while 0 → 1 runs');
+    assertNear(there!.bitsPerSecond, 50, '0 → 1 while 1 → 0 runs');
+    assertNear(back!.bitsPerSecond, 50, '1 → 0 while 0 → 1 runs');
 
     await net.setRate(undefined);
     assert.is(net.rateOf(0), undefined);
     const free = await measureTcp(net, 0, 1, { windowMs: 1000 });
-    assert.ok(free > 2 * 200 * Mbit, `uncapped 0 → 1 measured ${mbit(free)}, expected well above 200 Mbit/s`);
+    assert.ok(free > 1.3 * 50 * Mbit, `uncapped 0 → 1 measured ${mbit(free)}, expected clearly above 50 Mbit/s`);
 
-    await net.setRate('50mbit');
-    assert.is(net.rateOf(1), '50mbit');
-    assertNear(await measureTcp(net, 0, 1), 50, '0 → 1 after setRate(50mbit)');
-    console.log(`  measured: 200mbit cap ${mbit(alone)} alone, ${mbit(there!.bitsPerSecond)} + ${mbit(back!.bitsPerSecond)} duplex; uncapped ${mbit(free)}`);
+    await net.setRate('20mbit');
+    assert.is(net.rateOf(1), '20mbit');
+    assertNear(await measureTcp(net, 0, 1), 20, '0 → 1 after setRate(20mbit)');
+    console.log(`  measured: 50mbit cap ${mbit(alone)} alone, ${mbit(there!.bitsPerSecond)} + ${mbit(back!.bitsPerSecond)} duplex; uncapped ${mbit(free)}`);
   });
 });
 
 netTest('netns: setRate on one link caps both its directions (member end and bridge end) and no other link', async () => {
   await withNetwork({ members: 3 }, async (net) => {
-    await net.setRate('100mbit', 1);
-    assert.equal([0, 1, 2].map((i) => net.rateOf(i)), [undefined, '100mbit', undefined]);
+    await net.setRate('20mbit', 1);
+    assert.equal([0, 1, 2].map((i) => net.rateOf(i)), [undefined, '20mbit', undefined]);
     // 0 → 1 is held only by the bridge's end of link 1, 1 → 0 only by host 1's own end. (Measured one
     // at a time: at once, 1 → 0's ACKs would queue behind 0 → 1's data in the bridge end's full queue,
     // as on a real link, and that is not what this test is about.)
-    assertNear(await measureTcp(net, 0, 1, { windowMs: 1500 }), 100, 'into host 1 (bridge end of its link)');
-    assertNear(await measureTcp(net, 1, 0, { windowMs: 1500 }), 100, 'out of host 1 (host end of its link)');
+    assertNear(await measureTcp(net, 0, 1, { windowMs: 1500 }), 20, 'into host 1 (bridge end of its link)');
+    assertNear(await measureTcp(net, 1, 0, { windowMs: 1500 }), 20, 'out of host 1 (host end of its link)');
     const other = await measureTcp(net, 0, 2, { windowMs: 1000 });
-    assert.ok(other > 2 * 100 * Mbit, `0 → 2 measured ${mbit(other)}: a cap on link 1 must not slow it`);
+    assert.ok(other > 1.3 * 20 * Mbit, `0 → 2 measured ${mbit(other)}: a cap on link 1 must not slow it`);
     await rejects(() => net.setRate('fast', 0), (e: Error) => e instanceof ConfigError && /fast/.test(e.message));
     await rejects(() => net.setRate('1gbit', 3), (e: Error) => e instanceof ConfigError && /out of range/.test(e.message));
   });
