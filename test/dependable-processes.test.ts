@@ -142,7 +142,9 @@ crashTest('leave() during a view change settles: the leaver is out, the others g
       const state = await Promise.all([m0, cluster.members[2]!].map((m) => cluster.request(m, { cmd: 'membership' }).catch((e: Error) => e.message)));
       assert.unreachable(`the leave during the change did not resolve: ${left}\nevents: ${JSON.stringify(cluster.members.map((m) => m.events))}\nstate: ${JSON.stringify(state)}`);
     }
-    assert.ok(Date.now() - started < 6_000, `within the leave time limit (${Date.now() - started} ms)`);
+    // leave() bounds itself at leaveTimeoutMs (5 s); the rest is this process's round trip to the member's,
+    // which a busy machine can stretch by seconds.
+    assert.ok(Date.now() - started < 12_000, `within the leave time limit (${Date.now() - started} ms)`);
     await cluster.waitForEvent(m0, isView([0, 2]), 20_000);
   } finally {
     await cluster.close();
@@ -150,7 +152,7 @@ crashTest('leave() during a view change settles: the leaver is out, the others g
 });
 
 crashTest('calls pending at a member removed while alive reject with RemovedError', async () => {
-  const cluster = await GroupCluster.start({ members: 3, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, suspicionTimeoutMs: 300 });
+  const cluster = await GroupCluster.start({ members: 3, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, suspicionTimeoutMs: 1000 });
   try {
     const m2 = cluster.members[2]!;
     // Member 2 blocks its event loop (its calls cannot complete meanwhile), then is stopped long enough

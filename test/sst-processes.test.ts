@@ -69,12 +69,12 @@ crashTest('sst: a member stopped (SIGSTOP) for three suspicion timeouts suspects
 });
 
 async function detectionMs(cluster: SstCluster, survivor: ClusterMember, victim: ClusterMember, since: number): Promise<number> {
-  const e = await cluster.waitForEvent(survivor, event('suspected', victim.id), 10_000);
+  const e = await cluster.waitForEvent(survivor, event('suspected', victim.id), 20_000);
   return e.atMs - since;
 }
 
-crashTest('sst: SIGKILL of one member of 3 — the survivors suspect it within the timeout and keep working', async () => {
-  const suspicionTimeoutMs = 100;
+crashTest('sst: SIGKILL of one member of 3 — the survivors suspect it through the broken connection, well within the timeout, and keep working', async () => {
+  const suspicionTimeoutMs = 1000;
   const cluster = await SstCluster.start({ members: 3, columns, heartbeatIntervalMs: 10, suspicionTimeoutMs });
   try {
     await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'count', column: 'counter', times: 1000, target: 1000 })));
@@ -83,7 +83,9 @@ crashTest('sst: SIGKILL of one member of 3 — the survivors suspect it within t
     victim.process.kill('SIGKILL');
     for (const s of [a, b]) {
       const ms = await detectionMs(cluster, s, victim, killedAt);
-      assert.ok(ms <= suspicionTimeoutMs, `member ${s.id} suspected the killed member after ${ms.toFixed(1)} ms (limit ${suspicionTimeoutMs})`);
+      // Half the timeout: only the broken connection can be that fast (a stalled heartbeat takes the whole
+      // timeout), and it leaves room for a busy machine's scheduling delays.
+      assert.ok(ms <= suspicionTimeoutMs / 2, `member ${s.id} suspected the killed member after ${ms.toFixed(1)} ms (limit ${suspicionTimeoutMs / 2}: the broken connection, not the timeout)`);
     }
     // the survivors go on: a predicate over the live rows (the dead one excluded) still fires
     const more = await Promise.all([a, b].map((m) => cluster.request(m, { cmd: 'count', column: 'counter', times: 5000, target: 6000 })));
@@ -102,7 +104,7 @@ crashTest('sst: SIGKILL of one member of 3 — the survivors suspect it within t
 });
 
 crashTest('sst: a member frozen with SIGSTOP is suspected from its stalled heartbeat, not before the timeout', async () => {
-  const suspicionTimeoutMs = 300;
+  const suspicionTimeoutMs = 1000;
   const cluster = await SstCluster.start({ members: 3, columns, heartbeatIntervalMs: 10, suspicionTimeoutMs });
   try {
     const [a, b, frozen] = cluster.members as [ClusterMember, ClusterMember, ClusterMember];
@@ -112,7 +114,9 @@ crashTest('sst: a member frozen with SIGSTOP is suspected from its stalled heart
     for (const s of [a, b]) {
       const ms = await detectionMs(cluster, s, frozen, stoppedAt);
       assert.ok(ms >= suspicionTimeoutMs - 20, `member ${s.id} suspected after ${ms.toFixed(1)} ms: too early for a ${suspicionTimeoutMs} ms timeout`);
-      assert.ok(ms <= suspicionTimeoutMs + 400, `member ${s.id} suspected after ${ms.toFixed(1)} ms: too late for a ${suspicionTimeoutMs} ms timeout`);
+      // Late only by what a busy machine costs: the checker discounts its own late wake-ups (they count
+      // against nobody), so on a loaded machine detection may take a few timeouts, never forever.
+      assert.ok(ms <= 5 * suspicionTimeoutMs, `member ${s.id} suspected after ${ms.toFixed(1)} ms: too late for a ${suspicionTimeoutMs} ms timeout`);
       assert.is(s.events.filter(event('peerFailed', frozen.id)).length, 0, 'the connection itself did not fail');
     }
     frozen.process.kill('SIGKILL');

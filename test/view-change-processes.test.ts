@@ -123,14 +123,14 @@ test('the leader leaves: it leads its own removal, and its messages sent before 
 });
 
 /**
- * Three members with a 300 ms suspicion timeout; members 0 and 1 each send `count` messages at `ratePerSec`
+ * Three members with the default 1 s suspicion timeout (TIMING); members 0 and 1 each send `count` messages at `ratePerSec`
  * (member 2 sends nothing), and `body` runs once member 0 has delivered `after` of them.
  */
 async function threeUnderLoad(
   load: { count: number; ratePerSec: number; after: number },
   body: (cluster: GroupCluster, members: [GroupClusterMember, GroupClusterMember, GroupClusterMember], sends: Promise<unknown>) => Promise<void>,
 ): Promise<void> {
-  const cluster = await GroupCluster.start({ heartbeatIntervalMs: 10, suspicionTimeoutMs: 300, members: 3, subgroups: { log: LOG } });
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
     const members = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
@@ -143,9 +143,9 @@ async function threeUnderLoad(
   }
 }
 
-test('a busy event loop is not a failure: a member whose main thread is blocked for 1.5 s is not suspected (300 ms timeout)', async () => {
+test('a busy event loop is not a failure: a member whose main thread is blocked for 2.5 s is not suspected (1 s timeout)', async () => {
   await threeUnderLoad({ count: 1000, ratePerSec: 1000, after: 100 }, async (cluster, [, , m2], sends) => {
-    await cluster.request(m2, { cmd: 'busy', ms: 1500 }); // the heartbeat is the predicate worker's: it goes on
+    await cluster.request(m2, { cmd: 'busy', ms: 2500 }); // the heartbeat is the predicate worker's: it goes on
     await sends;
     const reports = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 2000, timeoutMs: 30_000 })) as unknown as Report[];
     for (const m of cluster.members) assert.not.ok(m.events.some((e) => e.type === 'memberFailed' || e.type === 'view'), `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
