@@ -57,7 +57,7 @@ export function checkObject(value: unknown, name: string, example: string): Reco
 export function checkKeys(o: object, known: readonly string[], name: string): void {
   for (const key of Reflect.ownKeys(o)) {
     if (typeof key !== 'string' || !known.includes(key)) {
-      throw new ConfigError(`${name}: unknown field ${shown(typeof key === 'string' ? key : String(key))}; known: ${known.join(', ')}`);
+      throw new ConfigError(`${name}: unknown field '${String(key)}'; known: ${known.join(', ')}`);
     }
   }
 }
@@ -84,18 +84,23 @@ export function checkName(value: unknown, name: string, example: string): string
 }
 
 /**
- * A whole number given on the command line as text ('--seconds 5'): digits only, then checked as
- * checkInteger; `fallback` when the flag is absent.
+ * A whole number given on the command line as text ('--seconds 5'): digits only (a leading '-' where `min`
+ * allows it), from `min` to `max`; `fallback` when the flag is absent.
  */
 export function parseIntegerFlag(text: string | undefined, flag: string, min: number, max: number, fallback: number): number {
   if (text === undefined) return fallback;
-  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  return checkInteger(Number.isNaN(n) ? text : n, `--${flag}`, min, max);
+  const n = /^\s*-?\d+\s*$/.test(text) ? Number(text) : NaN;
+  const kind = min === 1 ? 'a positive integer' : min === 0 ? 'an integer ≥ 0' : 'an integer';
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`--${flag} must be ${kind}, got '${text}'`);
+  if (n > max) throw new ConfigError(`--${flag} must be at most ${max}, got '${text}'`);
+  return n;
 }
 
-/** A number given on the command line as text ('--latency-us 2.5'), checked as checkNumber; `fallback` when absent. */
+/** A number given on the command line as text ('--latency-us 2.5'), from `min` (with `aboveMin`, above it) to `max`; `fallback` when absent. */
 export function parseNumberFlag(text: string | undefined, flag: string, min: number, max: number, fallback: number, aboveMin = false): number {
   if (text === undefined) return fallback;
   const n = text.trim() === '' ? NaN : Number(text);
-  return checkNumber(Number.isNaN(n) ? text : n, `--${flag}`, min, max, aboveMin);
+  if (!Number.isFinite(n) || n < min || (aboveMin && n === min)) throw new ConfigError(`--${flag} must be a number ${aboveMin ? '>' : '≥'} ${min}, got '${text}'`);
+  if (n > max) throw new ConfigError(`--${flag} must be at most ${max}, got '${text}'`);
+  return n;
 }

@@ -28,7 +28,7 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   listen: address("'127.0.0.1:7000'"),
   contact: (v, name) => {
     const list = Array.isArray(v) ? v : [v];
-    if (list.length === 0 || list.length > 1024) throw new ConfigError(`${name} must name 1 to 1024 members' contact addresses, e.g. contact: '10.0.0.1:7400'`);
+    if (list.length === 0 || list.length > 1024) throw new ConfigError(`${name} must name at least one member's contact address (at most 1024), e.g. contact: '10.0.0.1:7400'`);
     list.forEach((c, i) => address("'10.0.0.1:7400'")(c, Array.isArray(v) ? `${name}[${i}]` : name));
   },
   contactListen: address("'127.0.0.1:7400'"),
@@ -69,7 +69,7 @@ export function validateJoinOptions(value: unknown): JoinOptions {
   const o = checkObject(value, 'Group.join options', "{ id: 0, config: 'cluster.json' }");
   for (const key of Reflect.ownKeys(o)) {
     if (typeof key !== 'string' || !Object.hasOwn(CHECKS, key)) {
-      throw new ConfigError(`Group.join: unknown option ${shown(String(key))}; the options are ${JOIN_OPTION_NAMES.join(', ')}`);
+      throw new ConfigError(`Group.join: unknown option '${String(key)}'; the options are ${JOIN_OPTION_NAMES.join(', ')}`);
     }
   }
   if (o.id === undefined) throw new ConfigError("Group.join needs id: this member's id (an integer), e.g. { id: 0, config: 'cluster.json' }");
