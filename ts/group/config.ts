@@ -195,7 +195,10 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
   const where = `${source}: subgroup '${name}'`;
   const s = checkObject(value, where, '{ "shards": 1, "members": { "min": 3, "max": 5 } }');
   checkKeys(s, KNOWN_SUBGROUP, where);
-  if (s.type !== undefined) checkName(s.type, `${where}: type (the name of a class)`, '"TicketBook"');
+  if (s.type !== undefined) {
+    if (typeof s.type !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.type)) throw new ConfigError(`${where}: type must name a class, e.g. "TicketBook", got ${shown(s.type)}`);
+    checkName(s.type, `${where}: type`, '"TicketBook"');
+  }
   if (s.mode !== undefined && s.mode !== 'ordered' && s.mode !== 'raw') throw new ConfigError(`${where}: mode must be 'ordered' or 'raw', got ${shown(s.mode)}`);
   for (const [key, max] of SUBGROUP_LIMITS) if (s[key] !== undefined) positiveInt(s[key], `${where}: ${key}`, max);
   if (typeof s.shards === 'number') {

@@ -18,6 +18,8 @@ export class SubgroupChannel implements OrderedChannel {
   #held: Outgoing[] = [];
   /** Bytes of the messages in #held. */
   #heldBytes = 0;
+  /** Names this handle's queue in OverloadedError. */
+  readonly #queueName: string;
   #onDeliver: DeliverHandler | null = null;
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
   #onMemberFailed: ((member: number) => void) | null = null;
@@ -39,6 +41,7 @@ export class SubgroupChannel implements OrderedChannel {
     this.name = name;
     this.memberId = memberId;
     this.#current = first;
+    this.#queueName = `subgroup '${name}' at member ${memberId}`;
   }
 
   /** Members of the shard in the current view, in rank order. */
@@ -74,7 +77,7 @@ export class SubgroupChannel implements OrderedChannel {
     if (!this.#changing) return this.#current.send(bytes);
     // During a view change sends wait here, bounded as the shard's queue is (the old view's unsent
     // messages count, so the next view starts with at most the limit plus one window).
-    const refused = queueRefusal(`subgroup '${this.name}' at member ${this.memberId}`, this.#held.length, this.#heldBytes, bytes.byteLength, this.#current);
+    const refused = queueRefusal(this.#queueName, this.#held.length, this.#heldBytes, bytes.byteLength, this.#current);
     if (refused) return Promise.reject(refused);
     this.#heldBytes += bytes.byteLength;
     return new Promise((resolve, reject) => this.#held.push({ bytes: bytes.slice(), large: false, carried: false, resolve, reject }));

@@ -146,6 +146,8 @@ export class ShardChannel implements OrderedChannel {
   #queue: Outgoing[] = [];
   /** Bytes of the messages in #queue. */
   #queuedBytes = 0;
+  /** Names this queue in OverloadedError (made once: the send path makes no strings). */
+  readonly #queueName: string;
   #rdmcBusy = false;
   #largeBodies: Uint8Array[][];
   #onDeliver: DeliverHandler | null = null;
@@ -168,6 +170,7 @@ export class ShardChannel implements OrderedChannel {
     this.maxMessageBytes = Math.max(plan.maxSmcPayload, parts.rdmc.some((g) => g) ? plan.maxMessageBytes : 0);
     this.maxQueuedMessages = plan.maxQueuedMessages;
     this.maxQueuedBytes = plan.maxQueuedBytes;
+    this.#queueName = `subgroup '${plan.name}' at member ${parts.selfId}`;
     this.tag = (plan.index << 16) | parts.shardIndex;
     this.subgroup = plan.name;
     this.subgroupIndex = plan.index;
@@ -229,7 +232,7 @@ export class ShardChannel implements OrderedChannel {
       this.#p.schedule();
       return RESOLVED;
     }
-    const refused = queueRefusal(`subgroup '${this.subgroup}' at member ${this.memberId}`, this.#queue.length, this.#queuedBytes, size, this);
+    const refused = queueRefusal(this.#queueName, this.#queue.length, this.#queuedBytes, size, this);
     if (refused) return Promise.reject(refused);
     this.#queuedBytes += size;
     if (this.#wedged) {
