@@ -32,6 +32,7 @@ const ARGS: Record<string, unknown[]> = {
   NotAQueryError: ['book', 'TicketBook', ['holder']],
   RemoteMethodError: [1, 'book', 'RangeError', 'bad seat', undefined],
   StateTransferError: ['chunk 3 failed its CRC', true],
+  OverloadedError: ['subgroup \'log\' at member 1', 'messages', 1024, 1024],
 };
 
 /** [code, class] of each row of the README's "## Errors" table. */

@@ -18,7 +18,8 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_PARTITIONED'
   | 'ERR_SQUALL_REMOVED'
   | 'ERR_SQUALL_JOIN'
-  | 'ERR_SQUALL_STATE_TRANSFER';
+  | 'ERR_SQUALL_STATE_TRANSFER'
+  | 'ERR_SQUALL_OVERLOADED';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -196,5 +197,27 @@ export class RemoteMethodError extends SquallError {
     this.method = method;
     this.remoteName = remoteName;
     this.remoteCode = remoteCode;
+  }
+}
+
+/**
+ * A send (or an ordered call, or a query) was refused at once because this sender already has `limit`
+ * of them queued — accepted, not yet written into its window (calls: waiting for their replies) — or their
+ * bytes would pass the byte limit (`what` says which). Nothing was sent: await earlier sends before making
+ * more, or raise the subgroup's maxQueuedMessages / maxQueuedBytes.
+ */
+export class OverloadedError extends SquallError {
+  readonly what: 'messages' | 'bytes' | 'calls';
+  readonly queued: number;
+  readonly limit: number;
+  constructor(where: string, what: 'messages' | 'bytes' | 'calls', queued: number, limit: number) {
+    const key = what === 'bytes' ? 'maxQueuedBytes' : 'maxQueuedMessages';
+    const held = what === 'calls' ? `${queued} calls waiting for replies` : what === 'bytes' ? `${queued} bytes of sends queued` : `${queued} sends queued`;
+    super('ERR_SQUALL_OVERLOADED',
+      `${where} has ${held}, its limit ${key} = ${limit}: this one was refused and not sent. Await earlier sends (or calls) ` +
+      `before making more, or raise ${key} in the subgroup's configuration or in Group.join's options`);
+    this.what = what;
+    this.queued = queued;
+    this.limit = limit;
   }
 }

@@ -9,7 +9,9 @@ import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkFabricUsable, fabricLabel } from '../fabric/native.js';
 import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec, type OptionSpec } from './args.js';
-import { formatBytes, parseBytes, parseNonNegative } from './units.js';
+import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
+import { parseNumberFlag } from '../validate.js';
+import { MAX_TIMEOUT_MS } from '../group/config.js';
 import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
 
@@ -158,15 +160,10 @@ function fabricOf(values: { fabric?: string | undefined; provider?: string | und
 
 /** --suspicion MS as the members' suspicionTimeoutMs; absent: the benchmark's own default. */
 function suspicionOf(values: { suspicion?: string | undefined }): { suspicionTimeoutMs?: number } {
-  return values.suspicion === undefined ? {} : { suspicionTimeoutMs: positiveInt(values.suspicion, 'suspicion', 0) };
+  return values.suspicion === undefined ? {} : { suspicionTimeoutMs: parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS) };
 }
 
-function positiveInt(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got '${value}'`);
-  return n;
-}
+const positiveInt = parsePositiveInt;
 
 async function benchSst(argv: string[]): Promise<void> {
   const values = parseCommand(BENCHMARKS.sst, argv);
@@ -242,8 +239,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
   if (values.out && !values.sizes) throw new ConfigError('--out is where a --sizes sweep writes its CSV and chart: add --sizes, or drop --out');
   const senders = values.senders ?? 'all';
   if (senders !== 'all' && senders !== 'one') throw new ConfigError(`--senders must be 'all' or 'one', got '${senders}'`);
-  const seconds = parseNonNegative(values.seconds, 'seconds', 5);
-  if (seconds <= 0) throw new ConfigError(`--seconds must be above 0, got '${values.seconds}'`);
+  const seconds = parseNumberFlag(values.seconds, 'seconds', 0, 3600, 5, true);
   const options = {
     members: positiveInt(values.members, 'members', 3),
     seconds, senders: senders as 'all' | 'one',

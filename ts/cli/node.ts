@@ -16,6 +16,8 @@ import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
+import { parseIntegerFlag } from '../validate.js';
+import { MAX_MEMBER_ID, MAX_TIMEOUT_MS } from '../group/config.js';
 
 const REPORT_INTERVAL_MS = 1000;
 /** A signal's clean leave may take this long; then the member closes, and the process exits 0 within 2 s. */
@@ -48,14 +50,13 @@ export async function run(argv: string[]): Promise<void> {
   const values = parseCommand(NODE_COMMAND, argv);
   if (values === null) return;
   if (!values.config || values.id === undefined) throw new ConfigError('squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from; squall node --help lists the options)');
-  const id = Number(values.id);
-  if (!Number.isInteger(id)) throw new ConfigError(`--id must be an integer, got '${values.id}'`);
+  const id = parseIntegerFlag(values.id, 'id', 0, MAX_MEMBER_ID, 0);
   if (values.rejoin && values['no-rejoin']) throw new ConfigError('give --rejoin or --no-rejoin, not both');
   const config = loadGroupConfig(values.config);
   const contact = values.contact;
   if (!contact && !config.members.some((m) => m.id === id)) throw unknownMember(id, values.config, config);
   const types = await subgroupTypes(config, values.module);
-  const suspicionTimeoutMs = values.suspicion === undefined ? undefined : parsePositiveInt(values.suspicion, 'suspicion', 0);
+  const suspicionTimeoutMs = values.suspicion === undefined ? undefined : parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS);
   const rejoin = values['no-rejoin'] ? false : values.rejoin ? true : (config.rejoin ?? true);
   const progress = progressOnStderr(`node ${id}`);
   // A signal before the group is joined ends the process at once (nothing to leave yet); after, the member

@@ -13,6 +13,7 @@ import { SimulationViolation } from '../sim/shard-sim.js';
 import { runViewChange } from '../sim/view-change-sim.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
+import { parseIntegerFlag } from '../validate.js';
 
 export const SIM_COMMAND = defineCommand({
   command: 'sim',
@@ -38,10 +39,8 @@ export async function run(argv: string[]): Promise<void> {
   if (values === null) return;
   const level = values.level ?? 'group';
   if (level !== 'group' && level !== 'rules') throw new ConfigError(`--level must be 'group' or 'rules', got '${level}'`);
-  const seed = Number(values.seed ?? 1);
-  const runs = Number(values.runs ?? 1000);
-  if (!Number.isSafeInteger(seed)) throw new ConfigError(`--seed must be an integer, got '${values.seed}'`);
-  if (!Number.isInteger(runs) || runs < 1) throw new ConfigError(`--runs must be a positive integer, got '${values.runs}'`);
+  const seed = parseIntegerFlag(values.seed, 'seed', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1);
+  const runs = parseIntegerFlag(values.runs, 'runs', 1, 100_000_000, 1000);
   const progress = progressOnStderr('sim');
   const trace = values.trace ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
   const started = performance.now();

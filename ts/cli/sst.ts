@@ -7,6 +7,7 @@ import { loadSstConfig } from '../sst/config.js';
 import { SstMember } from '../sst/member.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
+import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
 
 export const SST_COMMAND = defineCommand({
   command: 'sst',
@@ -26,10 +27,8 @@ export async function run(argv: string[]): Promise<void> {
   const values = parseCommand(SST_COMMAND, argv);
   if (values === null) return;
   if (!values.config || values.id === undefined) throw new ConfigError('squall sst needs --config FILE and --id N');
-  const id = Number(values.id);
-  const intervalMs = Number(values['interval-ms'] ?? 100);
-  if (!Number.isInteger(id)) throw new ConfigError(`--id must be an integer, got '${values.id}'`);
-  if (!(intervalMs > 0)) throw new ConfigError(`--interval-ms must be positive, got '${values['interval-ms']}'`);
+  const id = parseIntegerFlag(values.id, 'id', 0, 0xfffe, 0);
+  const intervalMs = parseNumberFlag(values['interval-ms'], 'interval-ms', 0, 3_600_000, 100, true);
   const config = loadSstConfig(values.config);
   const columns = { counter: { type: 'i64' as const }, ...config.columns };
   const progress = progressOnStderr(`sst ${id}`);

@@ -9,6 +9,7 @@
 // Units are case-insensitive except in "b/s" against "B/s", the usual bit/byte distinction.
 
 import { ConfigError } from '../errors.js';
+import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
 
 const BYTE_UNITS: Readonly<Record<string, number>> = {
   '': 1, b: 1,
@@ -71,24 +72,14 @@ export function parseRate(text: string, flag: string): number {
   return fail();
 }
 
-/** A positive integer option (e.g. --max-members); `fallback` when absent. */
-export function parsePositiveInt(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
-    throw new ConfigError(`--${flag} must be a positive integer, got '${text}'`);
-  }
-  return n;
+/** A positive integer option (e.g. --max-members), digits only, at most `max`; `fallback` when absent. */
+export function parsePositiveInt(text: string | undefined, flag: string, fallback: number, max = 2 ** 31): number {
+  return parseIntegerFlag(text, flag, 1, max, fallback);
 }
 
-/** A non-negative number option (e.g. --latency-us); `fallback` when absent. */
-export function parseNonNegative(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new ConfigError(`--${flag} must be a number ≥ 0, got '${text}'`);
-  }
-  return n;
+/** A non-negative number option (e.g. --latency-us), at most `max`; `fallback` when absent. */
+export function parseNonNegative(text: string | undefined, flag: string, fallback: number, max = 1e9): number {
+  return parseNumberFlag(text, flag, 0, max, fallback);
 }
 
 /** Bytes in the largest binary unit that keeps the number at least 1: "256 MiB", "1.5 KiB", "100 B". */

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import type { MemberAddress } from '../fabric/peers.js';
+import { checkBoolean, checkInteger, checkKeys, checkName, checkObject, checkString, shown } from '../validate.js';
 
 /** Limits and defaults of DESIGN.md §9. */
 export const MULTICAST_DEFAULTS = {
@@ -28,7 +29,23 @@ export const MULTICAST_DEFAULTS = {
   blockBytes: 1 << 20,
   /** Largest message a subgroup carries. */
   maxMessageBytes: 64 << 20,
+  /**
+   * Sends a member may have accepted but not yet written into a slot of its window, per shard it sends
+   * in (and ordered calls or queries of a replicated object waiting for their replies). Past it a send
+   * rejects at once with OverloadedError: a caller that awaits its sends never meets it, and one that
+   * does not (a fire-and-forget loop) cannot grow the member's memory without limit. 1024 covers
+   * every burst of the window's size (default 16, benchmarks up to 256) many times over.
+   */
+  maxQueuedMessages: 1024,
+  /**
+   * Bytes of those queued sends. A send to an empty queue is always accepted (up to maxMessageBytes), so
+   * this bounds the bursts of large messages, not the size of one.
+   */
+  maxQueuedBytes: 64 << 20,
 } as const;
+
+/** The largest maxQueuedMessages and maxQueuedBytes a configuration or Group.join may set. */
+export const SEND_QUEUE_LIMITS = { messages: 1 << 24, bytes: 2 ** 40 } as const;
 
 export type DeliveryMode = 'ordered' | 'raw';
 
@@ -57,6 +74,10 @@ export interface SubgroupConfig {
   window?: number;
   blockBytes?: number;
   maxMessageBytes?: number;
+  /** Sends queued per sender before send() rejects with OverloadedError (MULTICAST_DEFAULTS.maxQueuedMessages). */
+  maxQueuedMessages?: number;
+  /** Bytes of those queued sends (MULTICAST_DEFAULTS.maxQueuedBytes). */
+  maxQueuedBytes?: number;
 }
 
 /** A member of the first view: where it accepts connections, and where it takes join requests (optional). */
@@ -104,72 +125,88 @@ export interface SubgroupPlan {
   window: number;
   blockBytes: number;
   maxMessageBytes: number;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
   shards: ShardPlan[];
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KNOWN_SUBGROUP = new Set(['type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes']);
+const KNOWN_SUBGROUP = ['type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes', 'maxQueuedMessages', 'maxQueuedBytes'];
+const KNOWN_MEMBER = ['id', 'address', 'contact'];
+const KNOWN_SHARD = ['members', 'senders'];
+/** The highest member id (0xffff marks "no member" in the tables). */
+export const MAX_MEMBER_ID = 0xfffe;
+/** The longest and shortest timing values, in ms (heartbeat, suspicion and the other time limits). */
+export const MAX_TIMEOUT_MS = 3_600_000;
 
 function positiveInt(v: unknown, where: string, max = 2 ** 31): number {
-  if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw new ConfigError(`${where} must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
-  return v as number;
+  return checkInteger(v, where, 1, max);
 }
+
+/** The limits a subgroup may set: each with its range. */
+const SUBGROUP_LIMITS: ReadonlyArray<readonly [key: string, max: number]> = [
+  ['maxSmcPayload', 2 ** 31], ['window', 2 ** 31], ['blockBytes', 2 ** 31], ['maxMessageBytes', 2 ** 31],
+  ['maxQueuedMessages', SEND_QUEUE_LIMITS.messages], ['maxQueuedBytes', SEND_QUEUE_LIMITS.bytes],
+];
 
 /** Checks a group configuration's shape; every error names the field at fault and what to write. */
 export function validateGroupConfig(value: unknown, source = 'group configuration'): GroupConfig {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must be an object with 'members' and 'subgroups'`);
-  const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (!KNOWN_TOP.includes(key)) throw new ConfigError(`${source}: unknown field '${key}'; known: ${KNOWN_TOP.join(', ')}`);
+  const o = checkObject(value, source, `{ "members": [{ "id": 0, "address": "127.0.0.1:7000" }], "subgroups": { … } }`);
+  checkKeys(o, KNOWN_TOP, source);
   validateTiming(o, source);
   if (!Array.isArray(o.members) || o.members.length === 0) throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
   const ids = new Set<number>();
   o.members.forEach((m: unknown, i: number) => {
-    const mm = m as Record<string, unknown>;
-    if (!mm || typeof mm !== 'object' || !Number.isInteger(mm.id) || (mm.id as number) < 0 || (mm.id as number) >= 0xffff || typeof mm.address !== 'string') {
-      throw new ConfigError(`${source}: members[${i}] must be { "id": integer 0..65534, "address": "host:port", "contact"?: "host:port" }`);
-    }
-    if (mm.contact !== undefined) {
-      if (typeof mm.contact !== 'string') throw new ConfigError(`${source}: members[${i}].contact must be "host:port"`);
-      parseAddress(mm.contact, `${source}: members[${i}].contact`);
-    }
-    if (ids.has(mm.id as number)) throw new ConfigError(`${source}: member id ${mm.id} appears twice`);
-    ids.add(mm.id as number);
-    parseAddress(mm.address, `${source}: members[${i}].address`);
+    const where = `${source}: members[${i}]`;
+    const mm = checkObject(m, where, '{ "id": 0, "address": "127.0.0.1:7000", "contact"?: "127.0.0.1:7400" }');
+    checkKeys(mm, KNOWN_MEMBER, where);
+    const id = checkInteger(mm.id, `${where}.id`, 0, MAX_MEMBER_ID);
+    parseAddress(checkString(mm.address, `${where}.address`, '"127.0.0.1:7000"', 300), `${where}.address`);
+    if (mm.contact !== undefined) parseAddress(checkString(mm.contact, `${where}.contact`, '"127.0.0.1:7400"', 300), `${where}.contact`);
+    if (ids.has(id)) throw new ConfigError(`${source}: member id ${id} appears twice`);
+    ids.add(id);
   });
-  if (!o.subgroups || typeof o.subgroups !== 'object' || Array.isArray(o.subgroups) || Object.keys(o.subgroups).length === 0) {
+  const subgroups = checkObject(o.subgroups, `${source}: 'subgroups'`, '{ "tickets": { "shards": 1, "members": { "min": 3, "max": 5 } } }');
+  if (Reflect.ownKeys(subgroups).length === 0) {
     throw new ConfigError(`${source}: 'subgroups' must be an object with at least one subgroup, e.g. { "tickets": { "shards": 1, "members": { "min": 3, "max": 5 } } }`);
   }
-  for (const [name, sg] of Object.entries(o.subgroups as Record<string, unknown>)) validateSubgroup(name, sg, ids, source);
+  for (const name of Reflect.ownKeys(subgroups)) {
+    checkName(name, `${source}: the subgroup name`, '"tickets"');
+    validateSubgroup(name as string, subgroups[name as string], ids, source);
+  }
   return o as unknown as GroupConfig;
 }
 
 /** heartbeatIntervalMs and suspicionTimeoutMs (whole ms, the suspicion longer than the heartbeat) and rejoin. */
 function validateTiming(o: Record<string, unknown>, source: string): void {
   for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
-    if (o[key] !== undefined) positiveInt(o[key], `${source}: ${key} (milliseconds)`, 3_600_000);
+    if (o[key] !== undefined) checkInteger(o[key], `${source}: ${key} (milliseconds)`, 1, MAX_TIMEOUT_MS);
   }
-  const heartbeat = o.heartbeatIntervalMs as number | undefined, suspicion = o.suspicionTimeoutMs as number | undefined;
+  checkTimingPair(o.heartbeatIntervalMs as number | undefined, o.suspicionTimeoutMs as number | undefined, source);
+  if (o.rejoin !== undefined) checkBoolean(o.rejoin, `${source}: rejoin`);
+}
+
+/** The suspicion timeout must exceed the heartbeat interval, or every member is suspected. */
+export function checkTimingPair(heartbeat: number | undefined, suspicion: number | undefined, source: string): void {
   if (heartbeat !== undefined && suspicion !== undefined && suspicion <= heartbeat) {
     throw new ConfigError(`${source}: suspicionTimeoutMs (${suspicion}) must exceed heartbeatIntervalMs (${heartbeat}), or every member is suspected`);
   }
-  if (o.rejoin !== undefined && typeof o.rejoin !== 'boolean') throw new ConfigError(`${source}: rejoin must be true or false, got ${JSON.stringify(o.rejoin)}`);
 }
 
 function validateSubgroup(name: string, value: unknown, ids: Set<number>, source: string): void {
   const where = `${source}: subgroup '${name}'`;
-  if (!NAME.test(name)) throw new ConfigError(`${where}: the name must be an identifier (letters, digits, _)`);
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${where} must be an object`);
-  const s = value as Record<string, unknown>;
-  for (const key of Object.keys(s)) if (!KNOWN_SUBGROUP.has(key)) throw new ConfigError(`${where}: unknown field '${key}'; known: ${[...KNOWN_SUBGROUP].join(', ')}`);
-  if (s.type !== undefined && (typeof s.type !== 'string' || !NAME.test(s.type))) {
-    throw new ConfigError(`${where}: type must name a class, e.g. "TicketBook", got ${JSON.stringify(s.type)}`);
+  const s = checkObject(value, where, '{ "shards": 1, "members": { "min": 3, "max": 5 } }');
+  checkKeys(s, KNOWN_SUBGROUP, where);
+  if (s.type !== undefined) {
+    if (typeof s.type !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.type)) throw new ConfigError(`${where}: type must name a class, e.g. "TicketBook", got ${shown(s.type)}`);
+    checkName(s.type, `${where}: type`, '"TicketBook"');
   }
-  if (s.mode !== undefined && s.mode !== 'ordered' && s.mode !== 'raw') throw new ConfigError(`${where}: mode must be 'ordered' or 'raw'`);
-  for (const key of ['maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes'] as const) if (s[key] !== undefined) positiveInt(s[key], `${where}: ${key}`);
+  if (s.mode !== undefined && s.mode !== 'ordered' && s.mode !== 'raw') throw new ConfigError(`${where}: mode must be 'ordered' or 'raw', got ${shown(s.mode)}`);
+  for (const [key, max] of SUBGROUP_LIMITS) if (s[key] !== undefined) positiveInt(s[key], `${where}: ${key}`, max);
   if (typeof s.shards === 'number') {
     positiveInt(s.shards, `${where}: shards`, 1024);
     const m = s.members as { min?: unknown; max?: unknown } | undefined;
-    if (!m || typeof m !== 'object') throw new ConfigError(`${where}: with "shards": ${s.shards}, give "members": { "min": N, "max": M } (members per shard)`);
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw new ConfigError(`${where}: with "shards": ${s.shards}, give "members": { "min": N, "max": M } (members per shard)`);
+    checkKeys(m, ['min', 'max'], `${where}: members`);
     const min = positiveInt(m.min, `${where}: members.min`, 1024);
     const max = positiveInt(m.max, `${where}: members.max`, 1024);
     if (max < min) throw new ConfigError(`${where}: members.max (${max}) is below members.min (${min})`);
@@ -177,27 +214,33 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
       const n = positiveInt(s.senders, `${where}: senders ('all' or a count)`, 1024);
       if (n > min) throw new ConfigError(`${where}: senders (${n}) exceeds members.min (${min}): a shard could have fewer members than senders`);
     }
-  } else if (Array.isArray(s.shards) && s.shards.length > 0) {
+  } else if (Array.isArray(s.shards) && s.shards.length > 0 && s.shards.length <= 1024) {
     if (s.members !== undefined || s.senders !== undefined) {
       throw new ConfigError(`${where}: with the shards spelled out, give members and senders inside each shard`);
     }
     s.shards.forEach((shard: unknown, i: number) => {
-      const sh = shard as Record<string, unknown>;
       const w = `${where}: shards[${i}]`;
-      if (!sh || !Array.isArray(sh.members) || sh.members.length === 0) throw new ConfigError(`${w} must be { "members": [ids…], "senders"?: [ids…] }`);
+      const sh = checkObject(shard, w, '{ "members": [0, 1, 2], "senders"?: [0] }');
+      checkKeys(sh, KNOWN_SHARD, w);
+      if (!Array.isArray(sh.members) || sh.members.length === 0) throw new ConfigError(`${w} must be { "members": [ids…], "senders"?: [ids…] }`);
       const own = new Set<number>();
       for (const id of sh.members as unknown[]) {
-        if (!ids.has(id as number)) throw new ConfigError(`${w}: member ${JSON.stringify(id)} is not in the group's members`);
-        if (own.has(id as number)) throw new ConfigError(`${w}: member ${id} appears twice`);
-        own.add(id as number);
+        if (typeof id !== 'number' || !ids.has(id)) throw new ConfigError(`${w}: member ${shown(id)} is not in the group's members`);
+        if (own.has(id)) throw new ConfigError(`${w}: member ${id} appears twice`);
+        own.add(id);
       }
       if (sh.senders !== undefined) {
         if (!Array.isArray(sh.senders) || sh.senders.length === 0) throw new ConfigError(`${w}: senders must be a non-empty array of member ids`);
-        for (const id of sh.senders as unknown[]) if (!own.has(id as number)) throw new ConfigError(`${w}: sender ${JSON.stringify(id)} is not a member of the shard`);
+        const senders = new Set<number>();
+        for (const id of sh.senders as unknown[]) {
+          if (typeof id !== 'number' || !own.has(id)) throw new ConfigError(`${w}: sender ${shown(id)} is not a member of the shard`);
+          if (senders.has(id)) throw new ConfigError(`${w}: sender ${id} appears twice`);
+          senders.add(id);
+        }
       }
     });
   } else {
-    throw new ConfigError(`${where}: shards must be a number, or an array of { "members": [ids…] }`);
+    throw new ConfigError(`${where}: shards must be a number, or an array of 1 to 1024 { "members": [ids…] }, got ${shown(s.shards)}`);
   }
 }
 
@@ -225,6 +268,8 @@ export function planView(config: GroupConfig, view: readonly number[]): Subgroup
       window: sg.window ?? MULTICAST_DEFAULTS.window,
       blockBytes: sg.blockBytes ?? MULTICAST_DEFAULTS.blockBytes,
       maxMessageBytes: sg.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes,
+      maxQueuedMessages: sg.maxQueuedMessages ?? MULTICAST_DEFAULTS.maxQueuedMessages,
+      maxQueuedBytes: sg.maxQueuedBytes ?? MULTICAST_DEFAULTS.maxQueuedBytes,
     } as const;
     if (Array.isArray(sg.shards)) {
       const inView = new Set(view);

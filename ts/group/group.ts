@@ -28,7 +28,8 @@ import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
 import { ReplicatedObject, type QueryName, type ReplicatedType } from '../objects/replicated-object.js';
-import { firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { checkTimingPair, firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { validateJoinOptions } from './join-options.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
 import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
@@ -86,6 +87,15 @@ export interface JoinOptions {
   callTimeoutMs?: number;
   /** Native backend (default: SQUALL_FABRIC, else tcp; see RuntimeOptions.fabric); the same at every member. */
   fabric?: FabricChoice;
+  /**
+   * Sends this member may have queued per shard it sends in (accepted, not yet in its window), and
+   * replicated-object calls waiting for replies, before the next one rejects at once with
+   * OverloadedError. Wins over every subgroup's configured maxQueuedMessages; default the
+   * configuration's, else 1024 (MULTICAST_DEFAULTS).
+   */
+  maxQueuedMessages?: number;
+  /** The bytes of those queued sends; wins over the configuration's maxQueuedBytes; default 64 MiB. */
+  maxQueuedBytes?: number;
 }
 
 export interface View {
@@ -196,6 +206,7 @@ export class Group extends EventEmitter<GroupEvents> {
    * next view and resolves once it is installed and its subgroups' state restored.
    */
   static async join(options: JoinOptions): Promise<Group> {
+    validateJoinOptions(options);
     if (options.contact === undefined) return Group.#joinOnce(options, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     // A new member whose state transfer a view change cut off (its source failed, or the view changed
     // before the source could send) joins again: the group removes the attempt that failed meanwhile.
@@ -234,7 +245,9 @@ export class Group extends EventEmitter<GroupEvents> {
 
   private constructor(options: JoinOptions) {
     super();
-    const config = typeof options.config === 'string' ? loadGroupConfig(options.config) : validateGroupConfig(options.config);
+    validateJoinOptions(options);
+    const config = withQueueLimits(typeof options.config === 'string' ? loadGroupConfig(options.config) : validateGroupConfig(options.config), options);
+    checkTimingPair(options.heartbeatIntervalMs ?? config.heartbeatIntervalMs, options.suspicionTimeoutMs ?? config.suspicionTimeoutMs ?? DEFAULT_SUSPICION_TIMEOUT_MS, 'Group.join');
     const self = config.members.find((m) => m.id === options.id);
     const entering = options.contact !== undefined;
     if (entering) contactList(options.contact!);
@@ -243,11 +256,10 @@ export class Group extends EventEmitter<GroupEvents> {
     this.config = config;
     this.#options = options;
     this.#types = options.types ?? {};
-    for (const name of Object.keys(this.#types)) if (!(name in config.subgroups)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
+    for (const name of Object.keys(this.#types)) if (!Object.hasOwn(config.subgroups, name)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#suspicionTimeoutMs = options.suspicionTimeoutMs ?? config.suspicionTimeoutMs ?? DEFAULT_SUSPICION_TIMEOUT_MS;
-    if (!Number.isInteger(this.#mailboxBytes) || this.#mailboxBytes < 4096 || this.#mailboxBytes % 8 !== 0) throw new ConfigError(`mailboxBytes must be a multiple of 8 and at least 4096, got ${this.#mailboxBytes}`);
     const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
     this.#bindHost = parseAddress(listen, 'listen').host;
     const wildcard = this.#bindHost === '0.0.0.0' || this.#bindHost === '::';
@@ -304,7 +316,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const [name, channel] of engine.channels) {
       if (this.#handles.has(name)) continue;
       this.#handles.set(name, new SubgroupChannel(name, this.id, channel));
-      if (name in this.#types) this.subgroup(name);
+      if (Object.hasOwn(this.#types, name)) this.subgroup(name);
     }
   }
 
@@ -363,10 +375,10 @@ export class Group extends EventEmitter<GroupEvents> {
     const existing = this.#objects.get(name);
     if (existing) return existing as unknown as Handle;
     const channel = this.channel(name);
-    const cls = (type ?? this.#types[name]) as ReplicatedClass<InstanceType<C>> | undefined;
+    const cls = (type ?? (Object.hasOwn(this.#types, name) ? this.#types[name] : undefined)) as ReplicatedClass<InstanceType<C>> | undefined;
     if (!cls) throw new ConfigError(`subgroup '${name}' has no class: pass types: { ${name}: YourClass } to Group.join, or group.subgroup('${name}', YourClass)`);
     const object = ReplicatedObject.attach(new cls(), channel, {
-      type: cls, maxMessageBytes: channel.maxMessageBytes,
+      type: cls, maxMessageBytes: channel.maxMessageBytes, maxCallsInFlight: channel.maxQueuedMessages,
       ...(this.#options.callTimeoutMs ? { timeoutMs: this.#options.callTimeoutMs } : {}),
       onError: (error) => this.#warn(error),
     });
@@ -379,7 +391,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#checkOpen();
     const channel = this.#handles.get(name);
     if (channel) return channel;
-    if (!(name in this.config.subgroups)) throw new ConfigError(`no subgroup '${name}'; the configuration has: ${Object.keys(this.config.subgroups).join(', ')}`);
+    if (!Object.hasOwn(this.config.subgroups, name)) throw new ConfigError(`no subgroup '${name}'; the configuration has: ${Object.keys(this.config.subgroups).join(', ')}`);
     throw new ConfigError(`member ${this.id} is in no shard of subgroup '${name}'`);
   }
 
@@ -1043,6 +1055,19 @@ export class Group extends EventEmitter<GroupEvents> {
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('this group member');
   }
+}
+
+/**
+ * The configuration with Group.join's maxQueuedMessages / maxQueuedBytes in every subgroup (they win over
+ * the configured ones); the configuration itself when neither is given.
+ */
+function withQueueLimits(config: GroupConfig, options: JoinOptions): GroupConfig {
+  const { maxQueuedMessages, maxQueuedBytes } = options;
+  if (maxQueuedMessages === undefined && maxQueuedBytes === undefined) return config;
+  const subgroups = Object.fromEntries(Object.entries(config.subgroups).map(([name, sg]) => [name, {
+    ...sg, ...(maxQueuedMessages !== undefined ? { maxQueuedMessages } : {}), ...(maxQueuedBytes !== undefined ? { maxQueuedBytes } : {}),
+  }]));
+  return { ...config, subgroups };
 }
 
 /** The contact addresses of JoinOptions.contact, checked. */

@@ -5,7 +5,7 @@
 // nothing sent is lost.
 
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
-import type { Outgoing, ShardChannel } from '../multicast/shard.js';
+import { queueRefusal, type Outgoing, type ShardChannel } from '../multicast/shard.js';
 
 type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
 
@@ -16,6 +16,10 @@ export class SubgroupChannel implements OrderedChannel {
   #current: ShardChannel;
   #changing = false;
   #held: Outgoing[] = [];
+  /** Bytes of the messages in #held. */
+  #heldBytes = 0;
+  /** Names this handle's queue in OverloadedError. */
+  readonly #queueName: string;
   #onDeliver: DeliverHandler | null = null;
   #onDirect: ((from: number, bytes: Uint8Array) => void) | null = null;
   #onMemberFailed: ((member: number) => void) | null = null;
@@ -37,6 +41,7 @@ export class SubgroupChannel implements OrderedChannel {
     this.name = name;
     this.memberId = memberId;
     this.#current = first;
+    this.#queueName = `subgroup '${name}' at member ${memberId}`;
   }
 
   /** Members of the shard in the current view, in rank order. */
@@ -52,6 +57,14 @@ export class SubgroupChannel implements OrderedChannel {
   get deliveredNum(): number { return this.#current.deliveredNum; }
   /** Messages waiting: for a slot in this view, or for the next view during a change. */
   get queued(): number { return this.#held.length + (this.#changing ? 0 : this.#current.queued); }
+  /** Bytes of those messages. */
+  get queuedBytes(): number { return this.#heldBytes + (this.#changing ? 0 : this.#current.queuedBytes); }
+  /**
+   * Sends this member may have queued here before send() rejects with OverloadedError, and their bytes
+   * (the subgroup's maxQueuedMessages and maxQueuedBytes).
+   */
+  get maxQueuedMessages(): number { return this.#current.maxQueuedMessages; }
+  get maxQueuedBytes(): number { return this.#current.maxQueuedBytes; }
 
   /** Diagnostics: the current view's shard state, and what this handle holds for the next view. */
   state(): Record<string, unknown> {
@@ -62,6 +75,11 @@ export class SubgroupChannel implements OrderedChannel {
     if (this.#stopped) return Promise.reject(this.#stopped);
     if (this.#refused) return Promise.reject(this.#refused);
     if (!this.#changing) return this.#current.send(bytes);
+    // During a view change sends wait here, bounded as the shard's queue is (the old view's unsent
+    // messages count, so the next view starts with at most the limit plus one window).
+    const refused = queueRefusal(this.#queueName, this.#held.length, this.#heldBytes, bytes.byteLength, this.#current);
+    if (refused) return Promise.reject(refused);
+    this.#heldBytes += bytes.byteLength;
     return new Promise((resolve, reject) => this.#held.push({ bytes: bytes.slice(), large: false, carried: false, resolve, reject }));
   }
 
@@ -121,6 +139,7 @@ export class SubgroupChannel implements OrderedChannel {
     }
     this.#changing = true;
     this.#held.unshift(...unsent);
+    for (const m of unsent) this.#heldBytes += m.bytes.byteLength;
   }
 
   /** @internal The next view's channel: it sends what was held first, in order. */
@@ -129,6 +148,7 @@ export class SubgroupChannel implements OrderedChannel {
     this.#changing = false;
     if (this.#onDeliver) channel.onDeliver(this.#deliver);
     const held = this.#held.splice(0);
+    this.#heldBytes = 0;
     for (const m of held) m.large = m.bytes.byteLength > channel.maxSmcPayload;
     channel.sendFirst(held);
   }
@@ -161,6 +181,7 @@ export class SubgroupChannel implements OrderedChannel {
   /** @internal This member can go no further (partitioned, removed, closed): sends reject with `error`. */
   stop(error: Error): void {
     this.#stopped ??= error;
+    this.#heldBytes = 0;
     for (const m of this.#held.splice(0)) m.reject(error);
     this.#current.stop(error);
   }

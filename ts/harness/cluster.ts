@@ -221,6 +221,9 @@ export interface GroupClusterOptions {
   mailboxBytes?: number;
   /** Members removed while alive join again by themselves (JoinOptions.rejoin). */
   rejoin?: boolean;
+  /** JoinOptions.maxQueuedMessages and maxQueuedBytes of every member (they win over the subgroups'). */
+  maxQueuedMessages?: number;
+  maxQueuedBytes?: number;
   /** false: the members attach no 'error' listener (as an application that forgot one). */
   listenErrors?: boolean;
   /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
@@ -277,6 +280,8 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       ...(options.mailboxBytes ? { mailboxBytes: options.mailboxBytes } : {}),
       ...(options.rejoin ? { rejoin: true } : {}),
+      ...(options.maxQueuedMessages ? { maxQueuedMessages: options.maxQueuedMessages } : {}),
+      ...(options.maxQueuedBytes ? { maxQueuedBytes: options.maxQueuedBytes } : {}),
       ...(options.fabric ? { fabric: options.fabric } : {}),
     };
     const listen = options.listenErrors === false ? { listenErrors: false } : {};

@@ -16,7 +16,7 @@ export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
 export type GroupHarnessRequest =
   /** `listenErrors: false` attaches no 'error' listener, as an application that forgot one. */
-  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs'>> }
+  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs' | 'maxQueuedMessages' | 'maxQueuedBytes'>> }
   /** Ordered calls `method(key_i, value)` for i < count, with `bytes`-byte values, `inFlight` at a time. */
   | { cmd: 'fill'; subgroup: string; method: string; count: number; bytes: number; inFlight?: number }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
@@ -28,6 +28,13 @@ export type GroupHarnessRequest =
    * every `largeEvery`-th message is `largeSize` bytes instead.
    */
   | { cmd: 'flood'; subgroup: string; seconds: number; size: number; inFlight?: number; largeSize?: number; largeEvery?: number }
+  /**
+   * A caller that never awaits: for `seconds`, `size`-byte sends (each numbered k = 0, 1, …) or, with
+   * `calls`, ordered calls `method(k, value)`, a batch of `batch` at a time with only a turn of the event
+   * loop between batches. Reports the ks accepted, how many were refused and with which codes, the most
+   * sends queued (calls in flight) seen, and the process's RSS before and at its highest.
+   */
+  | { cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string } }
   /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
   | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
@@ -180,6 +187,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       }
       return { sent: k, bytes: sentBytes };
     }
+    case 'fire': return fire(req);
     case 'await': {
       const r = recorders.get(req.subgroup);
       if (!r) throw new Error(`record ${req.subgroup} first`);
@@ -225,6 +233,32 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       return {};
     }
   }
+}
+
+async function fire(req: Extract<GroupHarnessRequest, { cmd: 'fire' }>): Promise<Record<string, unknown>> {
+  const ch = channel(req.subgroup);
+  const target = req.calls ? object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown>; inFlight: number } : null;
+  const end = nowMs() + req.seconds * 1000;
+  const accepted: number[] = [];
+  const codes: Record<string, number> = {};
+  let refused = 0, maxQueued = 0, maxQueuedBytes = 0, k = 0;
+  const rssBefore = process.memoryUsage().rss;
+  let rssMax = rssBefore;
+  const refuse = (error: Error & { code?: string }) => { refused++; codes[error.code ?? error.name] = (codes[error.code ?? error.name] ?? 0) + 1; };
+  while (nowMs() < end) {
+    for (let i = 0; i < (req.batch ?? 1000); i++, k++) {
+      const n = k;
+      const sent = target ? target.call(req.calls!.method, [`k${n}`, new Uint8Array(req.size)]) : ch.send(payload(req.size, ch.memberId, n));
+      sent.then(() => { accepted.push(n); }, refuse); // never awaited by the loop
+      maxQueued = Math.max(maxQueued, target ? target.inFlight : ch.queued);
+      maxQueuedBytes = Math.max(maxQueuedBytes, ch.queuedBytes);
+    }
+    rssMax = Math.max(rssMax, process.memoryUsage().rss);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  // What was accepted goes on being sent: wait until every promise settled (the queue drains).
+  while (accepted.length + refused < k) await new Promise((resolve) => setTimeout(resolve, 20));
+  return { fired: k, accepted: accepted.sort((a, b) => a - b), refused, codes, maxQueued, maxQueuedBytes, rssBefore, rssMax, rssAfter: process.memoryUsage().rss };
 }
 
 function report(name: string, r: Recorder): Record<string, unknown> {

@@ -34,7 +34,7 @@
 // stability: messages are delivered as they arrive, in each sender's order.
 
 import type { Arena } from '../arena.js';
-import { ClosedError, ConfigError, MessageTooLargeError, assert } from '../errors.js';
+import { ClosedError, ConfigError, MessageTooLargeError, OverloadedError, assert } from '../errors.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../group/config.js';
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
@@ -77,6 +77,18 @@ export interface Outgoing {
 const TWO_32 = 2 ** 32;
 const RESOLVED = Promise.resolve();
 
+/**
+ * Why a send of `size` bytes may not join a queue holding `count` sends of `bytes` bytes, or null when it
+ * may: the queue is at maxQueuedMessages, or (when it is not empty: one message alone always fits) the
+ * bytes would pass maxQueuedBytes. Shared by the shard's queue and the handle's, which holds sends during
+ * a view change.
+ */
+export function queueRefusal(where: string, count: number, bytes: number, size: number, limits: { maxQueuedMessages: number; maxQueuedBytes: number }): OverloadedError | null {
+  if (count >= limits.maxQueuedMessages) return new OverloadedError(where, 'messages', count, limits.maxQueuedMessages);
+  if (count > 0 && bytes + size > limits.maxQueuedBytes) return new OverloadedError(where, 'bytes', bytes, limits.maxQueuedBytes);
+  return null;
+}
+
 export class ShardChannel implements OrderedChannel {
   readonly memberId: number;
   readonly members: readonly number[];
@@ -86,6 +98,9 @@ export class ShardChannel implements OrderedChannel {
   readonly rank: number;
   readonly maxSmcPayload: number;
   readonly maxMessageBytes: number;
+  /** Sends this member may have queued (accepted, not yet in a slot) before send() rejects; and their bytes. */
+  readonly maxQueuedMessages: number;
+  readonly maxQueuedBytes: number;
   /** The tag of this shard's point-to-point messages. */
   readonly tag: number;
   /** The subgroup's name and index (configuration order). */
@@ -129,6 +144,10 @@ export class ShardChannel implements OrderedChannel {
   #deliveredNum = -1;
   #controlDirty = true;
   #queue: Outgoing[] = [];
+  /** Bytes of the messages in #queue. */
+  #queuedBytes = 0;
+  /** Names this queue in OverloadedError (made once: the send path makes no strings). */
+  readonly #queueName: string;
   #rdmcBusy = false;
   #largeBodies: Uint8Array[][];
   #onDeliver: DeliverHandler | null = null;
@@ -149,6 +168,9 @@ export class ShardChannel implements OrderedChannel {
     this.rank = shard.senders.indexOf(parts.selfId);
     this.maxSmcPayload = plan.maxSmcPayload;
     this.maxMessageBytes = Math.max(plan.maxSmcPayload, parts.rdmc.some((g) => g) ? plan.maxMessageBytes : 0);
+    this.maxQueuedMessages = plan.maxQueuedMessages;
+    this.maxQueuedBytes = plan.maxQueuedBytes;
+    this.#queueName = `subgroup '${plan.name}' at member ${parts.selfId}`;
     this.tag = (plan.index << 16) | parts.shardIndex;
     this.subgroup = plan.name;
     this.subgroupIndex = plan.index;
@@ -204,15 +226,18 @@ export class ShardChannel implements OrderedChannel {
     if (size > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError('a multicast message', size, this.maxMessageBytes));
     const large = size > this.maxSmcPayload;
     this.#sentSinceStep = true;
-    if (this.#wedged) {
-      // A view change is under way: the message waits here and moves to the next view (#takeUnsent).
-      return new Promise((resolve, reject) => { this.#queue.push({ bytes: bytes.slice(), large, carried: false, resolve, reject }); });
-    }
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
-    if (!large && this.#queue.length === 0 && (this.#windowOpen(this.#minDeliveredSeen) || this.#windowOpen(this.#minDelivered()))) {
+    if (!this.#wedged && !large && this.#queue.length === 0 && (this.#windowOpen(this.#minDeliveredSeen) || this.#windowOpen(this.#minDelivered()))) {
       this.#commit(SlotKind.DATA, bytes);
       this.#p.schedule();
       return RESOLVED;
+    }
+    const refused = queueRefusal(this.#queueName, this.#queue.length, this.#queuedBytes, size, this);
+    if (refused) return Promise.reject(refused);
+    this.#queuedBytes += size;
+    if (this.#wedged) {
+      // A view change is under way: the message waits here and moves to the next view (#takeUnsent).
+      return new Promise((resolve, reject) => { this.#queue.push({ bytes: bytes.slice(), large, carried: false, resolve, reject }); });
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ bytes, large, carried: false, resolve, reject });
@@ -236,6 +261,8 @@ export class ShardChannel implements OrderedChannel {
 
   /** Messages waiting for a slot (the window is closed, or a large one is on its way). */
   get queued(): number { return this.#queue.length; }
+  /** Bytes of those messages. */
+  get queuedBytes(): number { return this.#queuedBytes; }
   /** Highest sequence number delivered here. */
   get deliveredNum(): number { return this.#deliveredNum; }
 
@@ -334,6 +361,7 @@ export class ShardChannel implements OrderedChannel {
       }
     }
     for (const m of this.#queue.splice(0)) out.push({ ...m, carried: false });
+    this.#queuedBytes = 0;
     this.#closed = true;
     return out;
   }
@@ -361,12 +389,14 @@ export class ShardChannel implements OrderedChannel {
   /** @internal Messages of the previous view to send first (finishView there). */
   sendFirst(messages: readonly Outgoing[]): void {
     this.#queue.unshift(...messages);
+    for (const m of messages) this.#queuedBytes += m.bytes.byteLength;
     if (messages.length > 0) this.#p.schedule();
   }
 
   /** @internal Stops the shard for good (a partitioned member): sends reject with `error`, nothing more is delivered. */
   stop(error: Error): void {
     this.#failure = error;
+    this.#queuedBytes = 0;
     for (const m of this.#queue.splice(0)) m.reject(error);
   }
 
@@ -374,6 +404,7 @@ export class ShardChannel implements OrderedChannel {
   close(): void {
     this.#closed = true;
     const error = new ClosedError('this group');
+    this.#queuedBytes = 0;
     for (const m of this.#queue.splice(0)) m.reject(error);
   }
 
@@ -384,6 +415,7 @@ export class ShardChannel implements OrderedChannel {
       if (head.large && !head.carried) { this.#carry(head); return; }
       if (!this.#windowOpen(minDelivered)) return;
       this.#queue.shift();
+      this.#queuedBytes -= head.bytes.byteLength;
       // Our own large message is delivered here from a copy: RDMC's buffer takes the next one meanwhile, and
       // the caller may reuse its bytes once send() resolves.
       if (head.large) this.#largeBodies[this.rank]!.push(head.bytes.slice());

@@ -26,7 +26,9 @@
 // still runs every method, queries included (an ordered read sees every command ordered before it).
 
 import { MULTICAST_DEFAULTS } from '../group/config.js';
-import { ClosedError, ConfigError, NotAQueryError, SquallError, UnknownMethodError } from '../errors.js';
+import { ClosedError, ConfigError, NotAQueryError, OverloadedError, SquallError, UnknownMethodError } from '../errors.js';
+import { SEND_QUEUE_LIMITS } from '../group/config.js';
+import { checkInteger, checkNumber } from '../validate.js';
 import { Calls, type Reply } from './caller.js';
 import type { OrderedChannel } from './channel.js';
 import { decodeEnvelope, encodeCall, Kind } from './codec.js';
@@ -69,6 +71,12 @@ export interface ReplicatedObjectOptions<T> {
   timeoutMs?: number;
   /** Where malformed messages from the channel are reported; default a process warning. */
   onError?: (error: Error) => void;
+  /**
+   * Calls (ordered and queries) that may wait for their replies at once; past it a call rejects at once
+   * with OverloadedError, unsent. Default MULTICAST_DEFAULTS.maxQueuedMessages (Group.join: the
+   * subgroup's maxQueuedMessages).
+   */
+  maxCallsInFlight?: number;
 }
 
 export class ReplicatedObject<T extends object, Q extends string = never> {
@@ -77,6 +85,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
   readonly #calls: Calls;
   readonly #type: ReplicatedType<T> | undefined;
   readonly #maxMessageBytes: number;
+  readonly #maxCallsInFlight: number;
   readonly #onError: (error: Error) => void;
   /** Why this object stopped (close()'s reason); null while open. */
   #closed: Error | null = null;
@@ -93,9 +102,9 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
 
   private constructor(state: T, channel: OrderedChannel, options: ReplicatedObjectOptions<T>) {
     if (typeof state !== 'object' || state === null) throw new ConfigError('a replicated object must be a class instance');
-    const maxMessageBytes = options.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes;
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) throw new ConfigError(`maxMessageBytes must be a positive integer, got ${maxMessageBytes}`);
-    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) throw new ConfigError(`timeoutMs must be positive, got ${options.timeoutMs}`);
+    const maxMessageBytes = checkInteger(options.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes, 'maxMessageBytes', 1, 2 ** 31);
+    this.#maxCallsInFlight = checkInteger(options.maxCallsInFlight ?? MULTICAST_DEFAULTS.maxQueuedMessages, 'maxCallsInFlight', 1, SEND_QUEUE_LIMITS.messages);
+    if (options.timeoutMs !== undefined) checkNumber(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1, true);
     this.#channel = channel;
     this.#type = options.type;
     this.#maxMessageBytes = maxMessageBytes;
@@ -135,6 +144,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
   /** The untyped form of `ordered[method](...args)`. */
   async call(method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}): Promise<Array<Reply<unknown>>> {
     this.#checkOpen();
+    this.#checkCallRoom();
     const callId = this.#calls.nextCallId();
     const bytes = encodeCall(Kind.Command, callId, method, args, this.#maxMessageBytes); // throws before sending
     const replies = this.#calls.expect(callId, method, true, this.#channel.members, options.timeoutMs);
@@ -158,6 +168,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     if (!this.#channel.members.includes(member)) {
       throw new ConfigError(`member ${member} is not in this shard (members: ${this.#channel.members.join(', ')})`);
     }
+    this.#checkCallRoom();
     const callId = this.#calls.nextCallId();
     const bytes = encodeCall(Kind.Query, callId, method, args, this.#maxMessageBytes);
     const answer = this.#calls.expect(callId, method, false, [member], options.timeoutMs);
@@ -253,6 +264,12 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
 
   #checkOpen(): void {
     if (this.#closed) throw this.#closed;
+  }
+
+  /** Refuses a call, unsent, while maxCallsInFlight calls wait for their replies. */
+  #checkCallRoom(): void {
+    const waiting = this.#calls.inFlight;
+    if (waiting >= this.#maxCallsInFlight) throw new OverloadedError(`this ${this.#replica.methods.className} replica`, 'calls', waiting, this.#maxCallsInFlight);
   }
 }
 

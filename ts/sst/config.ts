@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
+import { checkInteger, checkKeys, checkName, checkObject, checkString } from '../validate.js';
 import type { ColumnSpecs } from './layout.js';
 import type { MemberAddress } from './member.js';
 
@@ -35,23 +36,25 @@ const KNOWN = new Set(['members', 'columns', 'heartbeatIntervalMs', 'suspicionTi
 
 /** Checks the shape of a configuration object; throws ConfigError naming the field at fault. */
 export function validateSstConfig(value: unknown, source = 'configuration'): SstConfig {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must be a JSON object`);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must be a JSON object such as { "members": [{ "id": 0, "address": "127.0.0.1:7000" }], "columns": { … } }`);
   const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw new ConfigError(`${source}: unknown field '${key}'; known: ${[...KNOWN].join(', ')}`);
+  checkKeys(o, [...KNOWN], source);
   if (!Array.isArray(o.members) || o.members.length === 0) throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
   o.members.forEach((m: unknown, i: number) => {
-    const mm = m as Record<string, unknown>;
-    if (!mm || typeof mm !== 'object' || !Number.isInteger(mm.id) || typeof mm.address !== 'string') {
-      throw new ConfigError(`${source}: members[${i}] must be { "id": integer, "address": "host:port" }`);
-    }
-    parseAddress(mm.address, `${source}: members[${i}].address`);
+    const where = `${source}: members[${i}]`;
+    const mm = checkObject(m, where, '{ "id": 0, "address": "127.0.0.1:7000" }');
+    checkKeys(mm, ['id', 'address'], where);
+    checkInteger(mm.id, `${where}.id`, 0, 0xfffe);
+    parseAddress(checkString(mm.address, `${where}.address`, '"127.0.0.1:7000"', 300), `${where}.address`);
   });
-  if (o.columns !== undefined && (typeof o.columns !== 'object' || o.columns === null || Array.isArray(o.columns))) {
-    throw new ConfigError(`${source}: 'columns' must be an object like { "counter": { "type": "i64" } }`);
+  if (o.columns !== undefined) {
+    const columns = checkObject(o.columns, `${source}: 'columns'`, '{ "counter": { "type": "i64" } }');
+    for (const name of Reflect.ownKeys(columns)) checkName(name, `${source}: the column name`, '"counter"');
   }
-  for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs', 'arenaBytes'] as const) {
-    if (o[key] !== undefined && (typeof o[key] !== 'number' || !(o[key] as number > 0))) throw new ConfigError(`${source}: '${key}' must be a positive number`);
+  for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs'] as const) {
+    if (o[key] !== undefined) checkInteger(o[key], `${source}: '${key}'`, 1, 3_600_000, ' (a positive number of milliseconds)');
   }
+  if (o.arenaBytes !== undefined) checkInteger(o.arenaBytes, `${source}: 'arenaBytes'`, 1, 2 ** 32, ' (a positive number of bytes)');
   return { ...(o as unknown as SstConfig), columns: (o.columns ?? {}) as ColumnSpecs };
 }
 
