@@ -1,4 +1,4 @@
-// The group's credential (ts/group/credential.ts) and the authenticated contact protocol (docs/security.md):
+// The group's credential (ts/group/credential.ts) and the authenticated contact protocol (docs/membership.md, "The credential"):
 // where the key comes from and in which order, what is refused; then, across real processes, a stranger
 // without the key and one with another key are refused at a member's contact port and the member reports
 // each refusal (ERR_SQUALL_AUTH on its `warning` event); a recorded join request replayed on a new

@@ -1,6 +1,6 @@
 // `squall keygen`: prints a fresh random secret key for a group (KEYGEN_BYTES bytes, hex) on stdout. Store
 // it in a file only the members' user can read and point SQUALL_SECRET_FILE or the configuration's
-// "secretFile" at it; never pass it on a command line (docs/security.md).
+// "secretFile" at it; never pass it on a command line (docs/membership.md, "The credential").
 
 import { generateSecret, KEYGEN_BYTES } from '../group/credential.js';
 import { defineCommand, parseCommand } from './args.js';

@@ -2,7 +2,7 @@
 // of the contact port, a schema per direction, and the handshake's proofs. Every line from the network is
 // hostile until one of the parse functions below has accepted it; they never throw on any JSON value.
 //
-// Handshake and proofs (HMAC-SHA256 under the group's key, docs/security.md):
+// Handshake and proofs (HMAC-SHA256 under the group's key, docs/membership.md, "The credential"):
 //
 //   member → joiner  { hello: { version: 1, nonce: nS, auth: bool } }            first, on accept
 //   joiner → member  { join: { id, host }, nonce: nJ, proof?: P_J }              P_J with a key

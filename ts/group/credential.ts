@@ -1,4 +1,4 @@
-// A group's credential (docs/security.md): one shared secret key that every member holds. It proves a
+// A group's credential (docs/membership.md, "The credential"): one shared secret key that every member holds. It proves a
 // process belongs to the group — on the contact port today (ts/group/contact.ts), on the fabric's HELLO
 // once the fabric takes it (FabricOptions.authKey). A shared key rather than mutual TLS with a CA: a group
 // is a handful of processes deployed together, one random key is one thing to provision and rotate (a

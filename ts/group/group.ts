@@ -89,7 +89,7 @@ export interface JoinOptions {
   fabric?: FabricChoice;
   /**
    * The group's secret key (at least 16 bytes; a string counts as its UTF-8 bytes; `squall keygen` makes
-   * one): a joiner and the member it asks prove it to each other (docs/security.md). Default: the
+   * one): a joiner and the member it asks prove it to each other (docs/membership.md, "The credential"). Default: the
    * environment's SQUALL_SECRET, else the file named by SQUALL_SECRET_FILE, else the configuration's
    * "secretFile". Without any, the group is open — anyone who reaches its ports can join: for trusted
    * networks only.
