@@ -409,7 +409,9 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
       if ('offer' in offer) return { session, offer: offer.offer };
       last = 'retry' in offer ? `${contact}: ${offer.retry}` : `${contact} answered ${Object.keys(offer)[0]}`;
     } catch (error) {
-      if (error instanceof AuthError || (error instanceof JoinError && /cannot join|contact protocol/.test(error.message))) { session.close(); throw error; }
+      // Final: the group's key or a refusal (another contact would answer the same). A contact that broke the
+      // protocol is one bad contact: the next is asked.
+      if (error instanceof AuthError || (error instanceof JoinError && !(error instanceof ContactProtocolError) && /cannot join|speaks contact protocol/.test(error.message))) { session.close(); throw error; }
       last = `${contact}: ${(error as Error).message}`;
     }
     session.close();
