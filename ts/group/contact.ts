@@ -282,18 +282,16 @@ export class ContactServer {
       session.onClose(() => sessions.delete(session));
       // The deadline runs from accept, whatever the client sends: trickling a byte at a time holds a slot
       // no longer than one that sends nothing.
-      const deadline = setTimeout(() => {
-        session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`);
-        gate.report(new JoinError(`contact port: closed the connection from ${session.peer}: no valid join request within ${limits.handshakeMs} ms of connecting`));
-      }, limits.handshakeMs);
+      // (The handshake then fails with the reason, and reports it.)
+      const deadline = setTimeout(() => session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`), limits.handshakeMs);
       session.onClose(() => clearTimeout(deadline));
-      handshake(session, key, limits.handshakeMs).then((joiner) => {
+      handshake(session, key, limits.handshakeMs + 1_000).then((joiner) => { // the deadline above ends it first
         clearTimeout(deadline);
         if (joiner && !session.closed) onJoin(session, joiner);
       }, (error: Error) => {
         if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up, or timed out (reported above)
         gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
-        session.abort(error.message);
+        session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
       });
     });
     server.maxConnections = limits.connectionsMax;
