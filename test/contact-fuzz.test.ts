@@ -14,7 +14,7 @@ import { SquallError } from '../ts/errors.js';
 import type { Joiner } from '../ts/membership/protocol.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import { prng, suiteSeed } from './support/random.js';
-import { runFuzz, sleep } from './support/contact-clients.js';
+import { joinRequest, parseGreeting, RawClient, runFuzz, sleep } from './support/contact-clients.js';
 
 const SEED = suiteSeed();
 const KEY = Buffer.from('fuzz-test-key-0123456789abcdef');
@@ -79,6 +79,40 @@ seeded('contact fuzz: an open ContactServer (no key) survives 1500 hostile input
     const address = `127.0.0.1:${server.port}`;
     const result = await runFuzz(address, 1500, rand, null, 8, 3_000);
     assert.is(result.notClosed, 0);
+    await until('the server holds no connection', () => server.connections === 0, 5_000);
+  } finally {
+    server.close();
+  }
+});
+
+test('contact port caps: connections in all and per source are bounded (the extra ones closed and reported), and a joiner that does not read is cut off once its output passes the bound', async () => {
+  const warnings: Error[] = [];
+  const held: ContactSession[] = [];
+  const server = await ContactServer.listen('127.0.0.1:0', (session) => {
+    held.push(session);
+    // Far more than the bound, to a joiner that stopped reading.
+    for (let i = 0; i < 256 && !session.closed; i++) session.send({ retry: 'r'.repeat(64 * 1024) });
+  }, { warn: (e) => warnings.push(e), limits: { connectionsMax: 6, connectionsPerSourceMax: 4, outputBytesMax: 256 * 1024, handshakeMs: 10_000 } });
+  try {
+    const address = `127.0.0.1:${server.port}`;
+    const clients = await Promise.all(Array.from({ length: 8 }, () => RawClient.open(address)));
+    await sleep(500);
+    assert.is(clients.filter((c) => c.isClosed).length, 4, 'past 4 from one source, the rest are closed at once');
+    assert.ok(warnings.some((w) => /at most 4 per source address/.test(w.message)), warnings.map((w) => w.message).join(' | '));
+    // Two more sources, 4 each: 4 + 4 + 4 = 12 > 6 in all, so 6 more are closed at once.
+    const others = await Promise.all(['127.0.0.2', '127.0.0.3'].flatMap((from) => Array.from({ length: 4 }, () => RawClient.open(address, from))));
+    await sleep(500);
+    assert.is([...clients, ...others].filter((c) => !c.isClosed).length, 6, 'at most 6 connections in all');
+    assert.ok(warnings.some((w) => /6 contact connections are open \(the most\)/.test(w.message)), warnings.map((w) => w.message).join(' | '));
+    for (const c of [...clients, ...others]) c.destroy();
+    await until('the server holds no connection', () => server.connections === 0, 5_000);
+
+    const reader = await RawClient.open(address);
+    const greeting = parseGreeting(await reader.line(5_000));
+    reader.socket.pause(); // reads nothing more
+    reader.write(`${JSON.stringify(joinRequest(greeting!, 3, '127.0.0.1', null))}\n`);
+    await until('the joiner that does not read is cut off', () => held[0]?.closed === true, 10_000);
+    reader.destroy();
     await until('the server holds no connection', () => server.connections === 0, 5_000);
   } finally {
     server.close();

@@ -33,10 +33,11 @@ export class RawClient {
     this.closed = new Promise((resolve) => socket.on('close', () => { this.isClosed = true; this.#wake(); resolve(); }));
   }
 
-  static open(address: string): Promise<RawClient> {
+  /** `localAddress`: the source address to connect from (another loopback address is another source). */
+  static open(address: string, localAddress?: string): Promise<RawClient> {
     const { host, port } = parseAddress(address);
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
+      const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
       socket.once('connect', () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
