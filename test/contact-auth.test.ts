@@ -59,6 +59,16 @@ test('squall keygen prints a fresh 32-byte hex key each time', async () => {
   assert.is.not(runs[0]!.out, runs[1]!.out);
 });
 
+test('squall node with a key shorter than 16 bytes in SQUALL_SECRET exits 1 with one line that says how to make one', async () => {
+  const config = new URL('../../examples/cluster.json', import.meta.url).pathname;
+  process.env.SQUALL_SECRET = 'too-short'; // the child takes a copy of the environment when it starts
+  const run = startCli(['node', '--config', config, '--id', '0']);
+  delete process.env.SQUALL_SECRET;
+  assert.is(await run.exit, 1);
+  assert.match(run.err, /^squall: the group's secret from SQUALL_SECRET is 9 bytes; it must be at least 16 \(make one with `squall keygen`\) \(ERR_SQUALL_CONFIG\)$/m);
+  assert.not.match(run.err, /\n\s+at /);
+});
+
 test('a joiner with a key will not trust a member without one, and an open member refuses a joiner with one', async () => {
   const warnings: Error[] = [];
   const open = await ContactServer.listen('127.0.0.1:0', (s) => s.close(), { warn: (e) => warnings.push(e) });
