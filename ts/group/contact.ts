@@ -287,9 +287,9 @@ export class ContactServer {
       session.onClose(() => clearTimeout(deadline));
       handshake(session, key, limits.handshakeMs + 1_000).then((joiner) => { // the deadline above ends it first
         clearTimeout(deadline);
-        if (joiner && !session.closed) onJoin(session, joiner);
+        if (!session.closed) onJoin(session, joiner);
       }, (error: Error) => {
-        if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up, or timed out (reported above)
+        if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up: nothing to refuse
         gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
         session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
       });
@@ -317,10 +317,10 @@ const AUTH_HOW = 'give every member and joiner the same key (the secret option o
 
 /**
  * The member's side of the handshake: greet, read the join request, check its proof, prove itself back and
- * seal the session. Resolves with the joiner, or null once it has answered a request it refuses; throws
- * AuthError (to be reported) when the joiner cannot prove the key, ContactProtocolError on a bad line.
+ * seal the session. Resolves with the joiner; throws AuthError (to be reported) when the joiner cannot prove
+ * the key, ContactProtocolError on a bad line or past the deadline (the session is closed then).
  */
-async function handshake(session: ContactSession, key: Buffer | null, timeoutMs: number): Promise<Joiner | null> {
+async function handshake(session: ContactSession, key: Buffer | null, timeoutMs: number): Promise<Joiner> {
   const serverNonce = newNonce();
   session.send({ hello: { version: CONTACT_VERSION, nonce: serverNonce, auth: key !== null } });
   const request = await session.next(timeoutMs);
