@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { startCli } from './support/cli-runs.js';
 
 const COMMANDS = [
-  ['node'], ['sst'], ['demo'], ['sim'], ['tune'], ['model'], ['model', 'rdmc'],
+  ['node'], ['sst'], ['demo'], ['sim'], ['keygen'], ['tune'], ['model'], ['model', 'rdmc'],
   ['bench'], ['bench', 'sst'], ['bench', 'rdmc'], ['bench', 'multicast'], ['bench', 'viewchange'], ['bench', 'join'],
 ];
 

@@ -129,6 +129,8 @@ test('Group.join options: every option with a bad value is refused before anythi
   for (const name of INTERNAL) rows.push([`types key ${name}`, { types: JSON.parse(`{ ${JSON.stringify(name)}: 1 }`) }, name]);
   rows.push(['types naming a subgroup the configuration lacks', { types: { tickets: Store } }, 'tickets']);
   rows.push(['rejoin: "yes"', { rejoin: 'yes' }, 'rejoin']);
+  rows.push(['secret: 5', { secret: 5 }, 'secret']);
+  rows.push(['secret: too short', { secret: 'short' }, 'secret']);
   for (const bad of [100, 4097, 4100, 2 ** 31, '65536', NaN]) rows.push([`mailboxBytes: ${String(bad)}`, { mailboxBytes: bad }, 'mailboxBytes']);
   rows.push(['callTimeoutMs past setTimeout\'s range', { callTimeoutMs: 2 ** 31 }, 'callTimeoutMs']);
   rows.push(['fabric: "tcp"', { fabric: 'tcp' }, 'fabric']);
@@ -153,6 +155,7 @@ test('Group.join options: good values of every option pass the checks', () => {
     id: 0, config: 'cluster.json', listen: '0.0.0.0:7000', contact: ['127.0.0.1:7400', '[::1]:7401'], contactListen: '127.0.0.1:0',
     types: { kv: Store }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000, rejoin: true, leaveTimeoutMs: 5000, connectTimeoutMs: 30_000,
     mailboxBytes: 1 << 20, callTimeoutMs: 2 ** 31 - 1, fabric: { backend: 'tcp' }, maxQueuedMessages: 1, maxQueuedBytes: 2 ** 40,
+    secret: 'a secret of at least sixteen bytes',
   };
   assert.is(validateJoinOptions(options), options);
   assert.is(validateJoinOptions({ id: 3, config: good(), contact: '127.0.0.1:7400' }).id, 3);

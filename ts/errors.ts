@@ -19,7 +19,8 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_REMOVED'
   | 'ERR_SQUALL_JOIN'
   | 'ERR_SQUALL_STATE_TRANSFER'
-  | 'ERR_SQUALL_OVERLOADED';
+  | 'ERR_SQUALL_OVERLOADED'
+  | 'ERR_SQUALL_AUTH';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -105,6 +106,20 @@ export class RemovedError extends SquallError {
 /** A new member could not enter a running group: every contact refused it, or none answered in time. */
 export class JoinError extends SquallError {
   constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_JOIN', message, options); }
+}
+
+/**
+ * A process could not prove it holds the group's credential, or a member could not prove it to a joiner:
+ * the key differs, one side has none, or the handshake was malformed or replayed. A joiner's Group.join
+ * rejects with it; a member reports each refused attempt on its `warning` event (rate-limited). `peer` is
+ * the remote address ('host:port') when known.
+ */
+export class AuthError extends SquallError {
+  readonly peer: string;
+  constructor(message: string, peer = '') {
+    super('ERR_SQUALL_AUTH', message);
+    this.peer = peer;
+  }
 }
 
 /**

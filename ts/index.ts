@@ -4,7 +4,7 @@
 export {
   SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError,
   MessageTooLargeError, CodecError, UnknownMethodError, NotAQueryError, RemoteMethodError, PartitionedError,
-  RemovedError, JoinError, StateTransferError, OverloadedError,
+  RemovedError, JoinError, AuthError, StateTransferError, OverloadedError,
 } from './errors.js';
 export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';
@@ -36,6 +36,7 @@ export type { LoopbackShardOptions } from './objects/loopback-channel.js';
 export { validateGroupConfig, loadGroupConfig, planView, MULTICAST_DEFAULTS } from './group/config.js';
 export type { GroupConfig, GroupMember, SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPlan } from './group/config.js';
 export { Group } from './group/group.js';
+export { generateSecret, MIN_SECRET_BYTES } from './group/credential.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';
 export type { SubgroupChannel } from './group/subgroup-channel.js';
 export type { MembershipRow } from './group/view-engine.js';

@@ -31,6 +31,7 @@ usage:
   squall sim [--seed S] [--runs N] [--json]
                                        the view-change simulation over N seeds; a violation names its seed
   squall demo [--seconds S]            a local 3-member group booking tickets, live (npm start)
+  squall keygen                        prints a fresh secret key for a group (SQUALL_SECRET_FILE, "secretFile")
   squall --version | --help
   squall <command> --help | squall help <command>
                                        a command's options (squall help bench multicast: a benchmark's)
@@ -44,6 +45,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void
   tune: () => import('./tune.js'),
   demo: () => import('./demo.js'),
   sim: () => import('./sim.js'),
+  keygen: () => import('./keygen.js'),
 };
 
 async function main(argv: string[]): Promise<void> {

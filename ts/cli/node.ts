@@ -12,6 +12,7 @@ import { ConfigError, SquallError } from '../errors.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import { TicketBook } from '../examples/ticket-book.js';
 import { firstViewPlans, loadGroupConfig, type GroupConfig } from '../group/config.js';
+import { resolveSecret } from '../group/credential.js';
 import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
@@ -59,6 +60,10 @@ export async function run(argv: string[]): Promise<void> {
   const suspicionTimeoutMs = values.suspicion === undefined ? undefined : parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS);
   const rejoin = values['no-rejoin'] ? false : values.rejoin ? true : (config.rejoin ?? true);
   const progress = progressOnStderr(`node ${id}`);
+  const credential = resolveSecret({ secretFile: config.secretFile }); // a bad key fails here, before anything binds
+  progress(credential
+    ? `the group's secret key comes from ${credential.source}`
+    : 'no secret key: this group is open to anyone who can reach its ports (trusted networks only; `squall keygen` makes a key for SQUALL_SECRET_FILE)');
   // A signal before the group is joined ends the process at once (nothing to leave yet); after, the member
   // leaves; a second signal ends it at once.
   let group: Group | null = null;
@@ -108,6 +113,7 @@ export async function run(argv: string[]): Promise<void> {
   group.on('rejoined', (view) => { failed.clear(); progress(`rejoined: view ${view.vid}, members ${view.members.join(', ')}`); });
   group.on('rejoinFailed', (error) => { progress(`stopped: ${error.message}`); process.exit(1); });
   group.on('error', (error) => progress(`error: ${error.message}`));
+  group.on('warning', (error) => progress(`warning: ${error.message}`)); // refused contact attempts (rate-limited) among them
   progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid}); new members join through --contact ${group.contactAddress}`);
 
   const served = group.subgroups;

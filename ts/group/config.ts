@@ -14,6 +14,7 @@
 // as a pure function of (configuration, the view's members in order), so every member computes the same.
 
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import type { MemberAddress } from '../fabric/peers.js';
@@ -104,10 +105,17 @@ export interface GroupConfig {
    * (default true; --rejoin / --no-rejoin win) and passes it to Group.join as `rejoin`.
    */
   rejoin?: boolean;
+  /**
+   * A file holding the group's secret key (ts/group/credential.ts; `squall keygen` makes one). A relative
+   * path is relative to the configuration file when loaded from one (loadGroupConfig), else to the working
+   * directory. Group.join's `secret`, SQUALL_SECRET and SQUALL_SECRET_FILE win over it. Never the key itself:
+   * configurations get copied around, keys must not.
+   */
+  secretFile?: string;
 }
 
 /** The configuration's top-level keys. */
-const KNOWN_TOP = ['members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin'];
+const KNOWN_TOP = ['members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile'];
 
 export interface ShardPlan {
   /** Member ids in rank order. */
@@ -183,6 +191,9 @@ function validateTiming(o: Record<string, unknown>, source: string): void {
   }
   checkTimingPair(o.heartbeatIntervalMs as number | undefined, o.suspicionTimeoutMs as number | undefined, source);
   if (o.rejoin !== undefined) checkBoolean(o.rejoin, `${source}: rejoin`);
+  if (o.secretFile !== undefined && (typeof o.secretFile !== 'string' || o.secretFile.length === 0 || o.secretFile.includes('\0'))) {
+    throw new ConfigError(`${source}: secretFile must be the path of a file holding the group's secret key (make one with \`squall keygen > group.key\`), got ${JSON.stringify(o.secretFile)}`);
+  }
 }
 
 /** The suspicion timeout must exceed the heartbeat interval, or every member is suspected. */
@@ -251,7 +262,10 @@ export function loadGroupConfig(path: string): GroupConfig {
   } catch (cause) {
     throw new ConfigError(`cannot read the group configuration '${path}': ${(cause as Error).message}`, { cause });
   }
-  return validateGroupConfig(json, path);
+  const config = validateGroupConfig(json, path);
+  // The key file sits beside the configuration, wherever the process was started from.
+  if (config.secretFile !== undefined && !isAbsolute(config.secretFile)) config.secretFile = resolve(dirname(path), config.secretFile);
+  return config;
 }
 
 /**

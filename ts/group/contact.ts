@@ -6,7 +6,9 @@
 // its port, which the leader publishes in the old view's table for the others; once every port is known the
 // leader sends the joiner the addresses, and the joiner connects like any member of the new view.
 //
-//   joiner → member   { join: { id, host } }
+//   member → joiner   { hello: { version, nonce, auth } }          (first, on accept)
+//   joiner → member   { join: { id, host }, nonce, proof? }
+//   member → joiner   { welcome: { proof } }                        (with a key; then every line is sealed)
 //   member → joiner   { redirect: "host:port" } | { retry: why } | { refused: why } | { accepted: true }
 //   leader → joiner   { offer: JoinOffer }      (after the commit)
 //   joiner → leader   { port: number }
@@ -14,60 +16,63 @@
 //
 // A joiner whose leader fails or whose proposal is replaced sees its connection close (or `retry`) and
 // asks again; one that stops answering after the commit is given port 0, and the new view removes it.
+//
+// With the group's key (ts/group/credential.ts) both ends prove it before either trusts the other, and
+// every later line carries a MAC (ts/group/contact-wire.ts draws the handshake). Every line is validated
+// against its direction's schema before use, and the port bounds line lengths, queued lines, connections
+// per source and in all, the time from accept to a valid join request, and output to a joiner that does not
+// read (CONTACT_LIMITS). Nothing a client sends can throw out of here: a bad line closes its connection.
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { parseAddress } from '../address.js';
-import { JoinError, TimeoutError } from '../errors.js';
-import type { MemberAddress } from '../fabric/peers.js';
+import { AuthError, JoinError, TimeoutError } from '../errors.js';
 import type { Joiner } from '../membership/protocol.js';
-import type { View } from './group.js';
+import {
+  CONTACT_LIMITS, CONTACT_VERSION, newNonce, parseFromJoiner, parseFromMember, parseSealed, proof, sameMac, SessionSeal,
+  type ContactMessage, type JoinOffer,
+} from './contact-wire.js';
 
-/** What the leader tells a joiner after the commit: the view it enters and what it needs to build it. */
-export interface JoinOffer {
-  view: View;
-  /** The view it comes from (for the state-transfer plan). */
-  previous: readonly number[];
-  /** The previous view less the members that left it cleanly (the start barrier's majority). */
-  previousSize: number;
-  /** The joiners of this change (the start barrier waits for them, but counts the previous view). */
-  joined: readonly number[];
-  /** The host of every member of the view. */
-  hosts: Record<string, string>;
-}
+export type { ContactMessage, JoinOffer } from './contact-wire.js';
+export { CONTACT_LIMITS } from './contact-wire.js';
 
-export type ContactMessage =
-  | { join: Joiner }
-  | { redirect: string }
-  | { retry: string }
-  /** `inView`: the id is a member of the view — final for a new member, expected for one joining again. */
-  | { refused: string; inView?: boolean }
-  | { accepted: true }
-  | { offer: JoinOffer }
-  | { port: number }
-  | { addresses: MemberAddress[] };
+export type ContactLimits = { -readonly [K in keyof typeof CONTACT_LIMITS]: number };
 
-/** One contact connection, at either end: JSON lines out, the lines that came in queued for next(). */
+/** A peer broke the contact protocol (a malformed, oversized, unsealed or forged line): its connection is closed. */
+export class ContactProtocolError extends JoinError {}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One contact connection, at either end: JSON lines out, and the raw lines that came in, queued (bounded in
+ * count and length) until next() decodes, opens and validates them — in order, so a session switches to
+ * sealed lines exactly after the handshake's last unsealed one.
+ */
 export class ContactSession {
   readonly #socket: Socket;
-  readonly #lines: ContactMessage[] = [];
+  /** 'member': this end is the member, lines come from a joiner; 'joiner': the other way round. */
+  readonly #role: 'member' | 'joiner';
+  readonly #limits: ContactLimits;
+  readonly #lineBytesMax: number;
+  readonly #lines: Buffer[] = [];
+  #partial: Buffer[] = [];
+  #partialBytes = 0;
+  #seal: SessionSeal | null = null;
   #waiter: (() => void) | null = null;
-  #buffered = '';
   #closed = false;
+  /** Why this end closed the connection on its peer (a broken rule), for next()'s error. */
+  #abortReason: string | null = null;
   readonly #onClose: Array<() => void> = [];
+  /** The remote end, 'host:port'. */
+  readonly peer: string;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, role: 'member' | 'joiner', limits: ContactLimits = CONTACT_LIMITS) {
     this.#socket = socket;
+    this.#role = role;
+    this.#limits = limits;
+    this.#lineBytesMax = role === 'member' ? limits.joinerLineBytesMax : limits.memberLineBytesMax;
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.#buffered += chunk;
-      for (let nl = this.#buffered.indexOf('\n'); nl >= 0; nl = this.#buffered.indexOf('\n')) {
-        const line = this.#buffered.slice(0, nl);
-        this.#buffered = this.#buffered.slice(nl + 1);
-        try { this.#lines.push(JSON.parse(line) as ContactMessage); } catch { this.close(); return; }
-      }
-      this.#wake();
-    });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
   }
@@ -75,16 +80,29 @@ export class ContactSession {
   get closed(): boolean { return this.#closed; }
 
   send(message: ContactMessage): void {
-    if (!this.#closed) this.#socket.write(`${JSON.stringify(message)}\n`);
+    if (this.#closed) return;
+    const text = JSON.stringify(message);
+    this.#socket.write(`${this.#seal ? this.#seal.seal(text) : text}\n`);
+    // A peer that does not read must not make this process hold its output without bound.
+    if (this.#socket.writableLength > this.#limits.outputBytesMax) this.abort(`it does not read what it is sent (${this.#socket.writableLength} bytes queued)`);
   }
 
-  /** The next message; rejects when the connection closes first or after timeoutMs. */
+  /** From now on every line, both ways, is sealed with the handshake's session key. */
+  sealWith(seal: SessionSeal): void { this.#seal = seal; }
+
+  /**
+   * The next message, validated; rejects when the connection closes first, after timeoutMs, or when the
+   * line breaks the protocol (ContactProtocolError: the connection is closed then).
+   */
   async next(timeoutMs: number): Promise<ContactMessage> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const line = this.#lines.shift();
-      if (line) return line;
-      if (this.#closed) throw new JoinError('the contact connection closed');
+      if (line) return this.#decode(line);
+      if (this.#closed) {
+        if (this.#abortReason) throw new ContactProtocolError(`contact connection with ${this.peer} closed: ${this.#abortReason}`);
+        throw new JoinError('the contact connection closed');
+      }
       const left = deadline - performance.now();
       if (left <= 0) throw new TimeoutError(`no answer on the contact connection within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -109,6 +127,66 @@ export class ContactSession {
     for (const h of this.#onClose.splice(0)) h();
   }
 
+  /** Closes the connection at once on a peer that broke a rule; what it sent and did not read is dropped. */
+  abort(reason: string): void {
+    if (this.#closed) return;
+    this.#abortReason = reason;
+    this.#lines.length = 0;
+    this.#partial = [];
+    this.#socket.destroy();
+    this.close();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      if (!this.#take(chunk.subarray(start, nl))) return;
+      const line = this.#partial.length === 1 ? this.#partial[0]! : Buffer.concat(this.#partial);
+      this.#partial = [];
+      this.#partialBytes = 0;
+      if (this.#lines.length >= this.#limits.queuedLinesMax) return this.abort(`it sent more than ${this.#limits.queuedLinesMax} lines ahead of the protocol`);
+      this.#lines.push(line);
+      start = nl + 1;
+    }
+    if (start < chunk.byteLength && !this.#take(chunk.subarray(start))) return;
+    this.#wake();
+  }
+
+  /** Adds a piece of the line being read; false (and the connection closed) when the line grows too long. */
+  #take(piece: Buffer): boolean {
+    this.#partialBytes += piece.byteLength;
+    if (this.#partialBytes > this.#lineBytesMax) {
+      this.abort(`it sent a line longer than ${this.#lineBytesMax} bytes`);
+      return false;
+    }
+    this.#partial.push(piece);
+    return true;
+  }
+
+  #decode(line: Buffer): ContactMessage {
+    let value: unknown;
+    try {
+      value = JSON.parse(utf8.decode(line));
+    } catch {
+      return this.#broken('a line that is not UTF-8 JSON');
+    }
+    if (this.#seal) {
+      const envelope = parseSealed(value);
+      if (!envelope) return this.#broken('an unsealed line in an authenticated session');
+      const text = this.#seal.open(envelope);
+      if (text === null) return this.#broken('a line whose MAC does not check (forged, replayed or reordered)');
+      try { value = JSON.parse(text); } catch { return this.#broken('a sealed line that is not JSON'); }
+    }
+    const message = this.#role === 'member' ? parseFromJoiner(value) : parseFromMember(value);
+    return message ?? this.#broken(`a message the contact protocol does not have (${describe(value)})`);
+  }
+
+  #broken(reason: string): never {
+    this.abort(`it sent ${reason}`);
+    throw new ContactProtocolError(`contact connection with ${this.peer} closed: it sent ${reason}`);
+  }
+
   #wake(): void {
     const w = this.#waiter;
     this.#waiter = null;
@@ -116,7 +194,55 @@ export class ContactSession {
   }
 }
 
-/** A member's contact server: hands each join request, with its session, to `onJoin`. */
+/** A short, safe description of a rejected value for a log line (never the value itself). */
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object') return typeof value === 'string' ? 'a string' : String(value).slice(0, 16);
+  if (Array.isArray(value)) return 'an array';
+  return `an object with ${Object.keys(value).slice(0, 4).map((k) => JSON.stringify(k.slice(0, 24))).join(', ') || 'no keys'}`;
+}
+
+export interface ContactServerOptions {
+  /** The group's key: a joiner must prove it, and is proven it. Null or absent: an open group. */
+  key?: Buffer | null;
+  /** Where refused attempts are reported (rate-limited: CONTACT_LIMITS.warningsPerWindow per window). */
+  warn?: (error: Error) => void;
+  /** Overrides of CONTACT_LIMITS (tests). */
+  limits?: Partial<ContactLimits>;
+}
+
+/** Reports at most `perWindow` errors per window; the next report after a quiet spell counts the rest. */
+class WarningGate {
+  readonly #report: (error: Error) => void;
+  readonly #perWindow: number;
+  readonly #windowMs: number;
+  #windowStart = -Infinity;
+  #inWindow = 0;
+  #suppressed = 0;
+
+  constructor(report: (error: Error) => void, perWindow: number, windowMs: number) {
+    this.#report = report;
+    this.#perWindow = perWindow;
+    this.#windowMs = windowMs;
+  }
+
+  report(error: Error): void {
+    const now = performance.now();
+    if (now - this.#windowStart >= this.#windowMs) { this.#windowStart = now; this.#inWindow = 0; }
+    if (this.#inWindow >= this.#perWindow) { this.#suppressed++; return; }
+    this.#inWindow++;
+    if (this.#suppressed > 0) {
+      error.message += ` (and ${this.#suppressed} more refused contact attempts before this one, not reported: at most ${this.#perWindow} reports per ${this.#windowMs / 1000} s)`;
+      this.#suppressed = 0;
+    }
+    this.#report(error);
+  }
+}
+
+/**
+ * A member's contact server: greets each connection, checks its join request (and with a key, its proof),
+ * and hands the request, with its session, to `onJoin`. Everything before that is bounded by
+ * CONTACT_LIMITS; what happens after is the group's (the session then belongs to a known joiner).
+ */
 export class ContactServer {
   readonly #server: Server;
   readonly #sessions: Set<ContactSession>;
@@ -128,17 +254,49 @@ export class ContactServer {
     this.#sessions = sessions;
   }
 
-  static async listen(address: string, onJoin: (session: ContactSession, joiner: Joiner) => void): Promise<ContactServer> {
+  /** Open contact connections (greeted, handshaking, or handed to the group). */
+  get connections(): number { return this.#sessions.size; }
+
+  static async listen(address: string, onJoin: (session: ContactSession, joiner: Joiner) => void, options: ContactServerOptions = {}): Promise<ContactServer> {
     const { host, port } = parseAddress(address, 'contact address');
+    const limits: ContactLimits = { ...CONTACT_LIMITS, ...options.limits };
+    const key = options.key ?? null;
+    const gate = new WarningGate(options.warn ?? (() => {}), limits.warningsPerWindow, limits.warningWindowMs);
     const sessions = new Set<ContactSession>();
+    const perSource = new Map<string, number>();
     const server = createServer((socket) => {
-      const session = new ContactSession(socket);
+      const source = socket.remoteAddress ?? '?';
+      const open = perSource.get(source) ?? 0;
+      if (open >= limits.connectionsPerSourceMax) {
+        socket.destroy();
+        gate.report(new JoinError(`contact port: refused a connection from ${source}, which has ${open} open already (at most ${limits.connectionsPerSourceMax} per source address)`));
+        return;
+      }
+      perSource.set(source, open + 1);
+      socket.once('close', () => {
+        const n = (perSource.get(source) ?? 1) - 1;
+        if (n > 0) perSource.set(source, n); else perSource.delete(source);
+      });
+      const session = new ContactSession(socket, 'member', limits);
       sessions.add(session);
       session.onClose(() => sessions.delete(session));
-      session.next(10_000).then((m) => {
-        if ('join' in m && isJoiner(m.join)) onJoin(session, m.join);
-        else { session.send({ refused: 'expected { join: { id, host } }' }); session.close(); }
-      }, () => session.close());
+      // The deadline runs from accept, whatever the client sends: trickling a byte at a time holds a slot
+      // no longer than one that sends nothing.
+      // (The handshake then fails with the reason, and reports it.)
+      const deadline = setTimeout(() => session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`), limits.handshakeMs);
+      session.onClose(() => clearTimeout(deadline));
+      handshake(session, key, limits.handshakeMs + 1_000).then((joiner) => { // the deadline above ends it first
+        clearTimeout(deadline);
+        if (!session.closed) onJoin(session, joiner);
+      }, (error: Error) => {
+        if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up: nothing to refuse
+        gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
+        session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
+      });
+    });
+    server.maxConnections = limits.connectionsMax;
+    server.on('drop', (data?: { remoteAddress?: string }) => {
+      gate.report(new JoinError(`contact port: refused a connection from ${data?.remoteAddress ?? 'an unknown address'}: ${limits.connectionsMax} contact connections are open (the most)`));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (cause) => reject(new JoinError(`cannot take join requests on ${address}: ${cause.message}; pick another contact address`, { cause })));
@@ -155,18 +313,70 @@ export class ContactServer {
   }
 }
 
-function isJoiner(value: unknown): value is Joiner {
-  const j = value as Joiner;
-  return !!j && Number.isInteger(j.id) && j.id >= 0 && j.id < 0xffff && typeof j.host === 'string' && j.host.length > 0;
+const AUTH_HOW = 'give every member and joiner the same key (the secret option of Group.join, SQUALL_SECRET, SQUALL_SECRET_FILE or the configuration\'s "secretFile"; `squall keygen` makes one)';
+
+/**
+ * The member's side of the handshake: greet, read the join request, check its proof, prove itself back and
+ * seal the session. Resolves with the joiner; throws AuthError (to be reported) when the joiner cannot prove
+ * the key, ContactProtocolError on a bad line or past the deadline (the session is closed then).
+ */
+async function handshake(session: ContactSession, key: Buffer | null, timeoutMs: number): Promise<Joiner> {
+  const serverNonce = newNonce();
+  session.send({ hello: { version: CONTACT_VERSION, nonce: serverNonce, auth: key !== null } });
+  const request = await session.next(timeoutMs);
+  if (!('join' in request)) {
+    session.send({ refused: 'expected { join: { id, host }, nonce } first' });
+    throw new ContactProtocolError(`contact connection with ${session.peer} closed: it sent a port before a join request`);
+  }
+  const { join: joiner, nonce, proof: given } = request;
+  const refuse = (why: string, logged: string): never => {
+    session.send({ refused: why, auth: true });
+    throw new AuthError(`contact port: refused member ${joiner.id} at ${session.peer}: ${logged}`, session.peer);
+  };
+  if (key === null) {
+    if (given !== undefined) refuse(`this member has no secret key but the joiner has one: ${AUTH_HOW}, or none at all on a trusted network`, 'it has a secret key and this member has none');
+    return joiner;
+  }
+  if (given === undefined) refuse(`this group requires its secret key: ${AUTH_HOW}`, 'it has no secret key (the group requires one)');
+  if (!sameMac(proof(key, 'joiner', serverNonce, nonce, joiner), given!)) {
+    refuse(`the join request's proof does not check: the joiner's secret key differs from the group's; ${AUTH_HOW}`, 'its proof does not check (another key, or a replayed handshake)');
+  }
+  session.send({ welcome: { proof: proof(key, 'member', serverNonce, nonce, joiner) } });
+  session.sealWith(new SessionSeal(key, serverNonce, nonce, 'member'));
+  return joiner;
+}
+
+/**
+ * The joiner's side of the handshake on a fresh connection: read the greeting, send the join request (with
+ * its proof), check the member's proof and seal the session. Returns the member's first answer.
+ */
+async function greet(session: ContactSession, contact: string, joiner: Joiner, key: Buffer | null, deadline: number): Promise<ContactMessage> {
+  const hello = await session.next(deadline - performance.now());
+  if (!('hello' in hello)) throw new ContactProtocolError(`${contact} did not greet (it sent ${Object.keys(hello)[0]})`);
+  const { version, nonce: serverNonce, auth } = hello.hello;
+  if (version !== CONTACT_VERSION) throw new JoinError(`the member at ${contact} speaks contact protocol ${version}, this joiner ${CONTACT_VERSION}: run the same squall version at every member`);
+  if (key && !auth) throw new AuthError(`the member at ${contact} has no secret key, but this joiner has one: it will not trust a member that cannot prove the group's key; ${AUTH_HOW}`, contact);
+  const nonce = newNonce();
+  session.send({ join: joiner, nonce, ...(key ? { proof: proof(key, 'joiner', serverNonce, nonce, joiner) } : {}) });
+  const answer = await session.next(deadline - performance.now());
+  if ('refused' in answer && answer.auth) throw new AuthError(`member ${joiner.id} cannot join through ${contact}: ${answer.refused}`, contact);
+  if (!key) return answer;
+  if (!('welcome' in answer)) throw new ContactProtocolError(`${contact} answered a proven join request without proving itself`);
+  if (!sameMac(answer.welcome.proof, proof(key, 'member', serverNonce, nonce, joiner))) {
+    throw new AuthError(`the member at ${contact} could not prove it holds the group's secret key (its key differs from this joiner's): not trusting it; ${AUTH_HOW}`, contact);
+  }
+  session.sealWith(new SessionSeal(key, serverNonce, nonce, 'joiner'));
+  return session.next(deadline - performance.now());
 }
 
 /**
  * Asks the contacts, in turn, to let `joiner` in, following redirects to the leader and asking again while a
  * change is under way; resolves with the leader's session and its offer once a view with the joiner is
  * committed. `rejoining`: an earlier attempt with this id failed, so finding the id in the view means
- * waiting for the group to remove it, not a duplicate id.
+ * waiting for the group to remove it, not a duplicate id. `key`: the group's (both ends prove it); an
+ * AuthError is final (a key is the group's, not one contact's).
  */
-export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number, rejoining = false): Promise<{ session: ContactSession; offer: JoinOffer }> {
+export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number, rejoining = false, key: Buffer | null = null): Promise<{ session: ContactSession; offer: JoinOffer }> {
   const deadline = performance.now() + timeoutMs;
   let last = 'no contact answered';
   let queue = [...contacts];
@@ -182,22 +392,24 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
       continue;
     }
     try {
-      session.send({ join: joiner });
-      const answer = await session.next(deadline - performance.now());
-      if ('redirect' in answer) { queue.unshift(answer.redirect); last = `${contact} sent it to ${answer.redirect}`; continue; }
+      const answer = await greet(session, contact, joiner, key, deadline);
+      if ('redirect' in answer) { queue.unshift(answer.redirect); last = `${contact} sent it to ${answer.redirect}`; session.close(); continue; }
       if ('refused' in answer && answer.inView && rejoining) { // its failed attempt: the group is removing it
         last = `${contact}: ${answer.refused}`;
+        session.close();
         await pause(100);
         continue;
       }
       if ('refused' in answer) throw new JoinError(`member ${joiner.id} cannot join: ${answer.refused}`);
-      if ('retry' in answer) { last = `${contact}: ${answer.retry}`; queue.unshift(contact); await pause(30 + Math.min(attempt, 10) * 10); continue; }
-      if (!('accepted' in answer)) { last = `${contact} answered ${JSON.stringify(answer)}`; continue; }
+      if ('retry' in answer) { last = `${contact}: ${answer.retry}`; queue.unshift(contact); session.close(); await pause(30 + Math.min(attempt, 10) * 10); continue; }
+      if (!('accepted' in answer)) { last = `${contact} answered ${Object.keys(answer)[0]}`; session.close(); continue; }
       const offer = await session.next(deadline - performance.now());
       if ('offer' in offer) return { session, offer: offer.offer };
-      last = 'retry' in offer ? `${contact}: ${offer.retry}` : `${contact} answered ${JSON.stringify(offer)}`;
+      last = 'retry' in offer ? `${contact}: ${offer.retry}` : `${contact} answered ${Object.keys(offer)[0]}`;
     } catch (error) {
-      if (error instanceof JoinError && /cannot join/.test(error.message)) { session.close(); throw error; }
+      // Final: the group's key or a refusal (another contact would answer the same). A contact that broke the
+      // protocol is one bad contact: the next is asked.
+      if (error instanceof AuthError || (error instanceof JoinError && !(error instanceof ContactProtocolError) && /cannot join|speaks contact protocol/.test(error.message))) { session.close(); throw error; }
       last = `${contact}: ${(error as Error).message}`;
     }
     session.close();
@@ -211,7 +423,7 @@ export async function offerView(session: ContactSession | undefined, offer: Join
   if (!session) return 0;
   session.send({ offer });
   const reply = await session.next(timeoutMs).catch(() => null);
-  return reply && 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 ? reply.port : 0;
+  return reply && 'port' in reply ? reply.port : 0;
 }
 
 function connect(address: string, deadline: number): Promise<ContactSession> {
@@ -219,7 +431,7 @@ function connect(address: string, deadline: number): Promise<ContactSession> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host, port });
     const t = setTimeout(() => { socket.destroy(); reject(new TimeoutError('connect timed out')); }, Math.max(1, Math.min(2_000, deadline - performance.now())));
-    socket.once('connect', () => { clearTimeout(t); resolve(new ContactSession(socket)); });
+    socket.once('connect', () => { clearTimeout(t); resolve(new ContactSession(socket, 'joiner')); });
     socket.once('error', (error) => { clearTimeout(t); reject(error); });
   });
 }

@@ -36,6 +36,7 @@ import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOf
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
+import { resolveSecret } from './credential.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
@@ -96,6 +97,14 @@ export interface JoinOptions {
   maxQueuedMessages?: number;
   /** The bytes of those queued sends; wins over the configuration's maxQueuedBytes; default 64 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * The group's secret key (at least 16 bytes; a string counts as its UTF-8 bytes; `squall keygen` makes
+   * one): a joiner and the member it asks prove it to each other (docs/membership.md, "The credential"). Default: the
+   * environment's SQUALL_SECRET, else the file named by SQUALL_SECRET_FILE, else the configuration's
+   * "secretFile". Without any, the group is open — anyone who reaches its ports can join: for trusted
+   * networks only.
+   */
+  secret?: string | Uint8Array;
 }
 
 export interface View {
@@ -120,8 +129,10 @@ export interface GroupEvents {
   /** Rejoining did not succeed within connectTimeoutMs: the member has closed. */
   rejoinFailed: [error: Error];
   /**
-   * Something is wrong but this member goes on: a peer sent a message that cannot be decoded. Without a
-   * listener it becomes a process warning (never an uncaught exception).
+   * Something is wrong but this member goes on: a peer sent a message that cannot be decoded, or the
+   * contact port refused an attempt (an AuthError for a joiner without the group's key, a JoinError for a
+   * malformed line, a connection over the limits, a handshake past its deadline; at most 5 per 10 s, the
+   * rest counted in the next). Without a listener it becomes a process warning (never an uncaught exception).
    */
   warning: [error: Error];
   /**
@@ -143,6 +154,11 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly id: number;
   readonly config: GroupConfig;
   readonly #options: JoinOptions;
+  /**
+   * The group's secret key (ts/group/credential.ts), null in an open group. The contact port proves it
+   * both ways; the fabric's HELLO is to take it as FabricOptions.authKey.
+   */
+  readonly #key: Buffer | null;
   /** The host the others reach this member at (its configured address's, when it binds a wildcard). */
   readonly #host: string;
   /** The host it binds: `listen`'s (0.0.0.0 and :: bind every interface). */
@@ -255,6 +271,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.id = options.id;
     this.config = config;
     this.#options = options;
+    this.#key = resolveSecret({ secret: options.secret, secretFile: config.secretFile })?.key ?? null;
     this.#types = options.types ?? {};
     for (const name of Object.keys(this.#types)) if (!Object.hasOwn(config.subgroups, name)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
@@ -713,7 +730,9 @@ export class Group extends EventEmitter<GroupEvents> {
     if (!this.#contact) {
       const configured = this.config.members.find((m) => m.id === this.id)?.contact;
       const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#bindHost)}:0`;
-      this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner));
+      this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner), {
+        key: this.#key, warn: (error) => this.#warn(error), // refused attempts, rate-limited by the server
+      });
     }
     if (this.#closed) { this.#closeContact(); return; }
     this.#engine?.protocol.publishContactPort(this.#contact.port);
@@ -873,7 +892,7 @@ export class Group extends EventEmitter<GroupEvents> {
    */
   async #enter(contacts: string[], timeoutMs: number, rejoining: boolean): Promise<void> {
     this.#fillSpares(); // the workers of its first view boot while the leader takes it in
-    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs, rejoining);
+    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs, rejoining, this.#key);
     try {
       for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
       const view = offer.view;

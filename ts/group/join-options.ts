@@ -2,6 +2,7 @@
 // (typed by JoinOptions' keys, so an option added without a check does not compile), unknown options are
 // refused, and a value that is present is valid or refused — never replaced by a default.
 
+import { MIN_SECRET_BYTES } from './credential.js';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import { checkFabricChoice, type FabricChoice } from '../fabric/choice.js';
@@ -55,6 +56,11 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   fabric: (v, name) => { checkFabricChoice(v as FabricChoice, name); },
   maxQueuedMessages: (v, name) => { checkInteger(v, name, 1, SEND_QUEUE_LIMITS.messages); },
   maxQueuedBytes: (v, name) => { checkInteger(v, name, 1, SEND_QUEUE_LIMITS.bytes); },
+  secret: (v, name) => {
+    const bytes = typeof v === 'string' ? Buffer.byteLength(v) : v instanceof Uint8Array ? v.byteLength : -1;
+    if (bytes < 0) throw new ConfigError(`${name} must be a string or a Uint8Array holding the group's secret key (make one with \`squall keygen\`), got ${shown(v)}`);
+    if (bytes < MIN_SECRET_BYTES) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes}); make one with \`squall keygen\``);
+  },
 };
 
 /** The names of Group.join's options. */

@@ -228,6 +228,8 @@ export interface GroupClusterOptions {
   listenErrors?: boolean;
   /** Native backend of every member; absent: the children's environment (SQUALL_FABRIC) decides. */
   fabric?: FabricChoice;
+  /** The group's secret key (JoinOptions.secret), given to every member and to the members add() starts. */
+  secret?: string;
   /** How member i is started, and the host it is reached at (an emulated network's); default loopback. */
   network?: { fork: ForkMember; hostOf: (index: number) => string };
 }
@@ -283,6 +285,7 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       ...(options.maxQueuedMessages ? { maxQueuedMessages: options.maxQueuedMessages } : {}),
       ...(options.maxQueuedBytes ? { maxQueuedBytes: options.maxQueuedBytes } : {}),
       ...(options.fabric ? { fabric: options.fabric } : {}),
+      ...(options.secret ? { secret: options.secret } : {}),
     };
     const listen = options.listenErrors === false ? { listenErrors: false } : {};
     try {
@@ -303,7 +306,7 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
    * contact addresses; `index` picks the emulated network's host (and namespace) of each. Resolves once
    * all have joined (the view each entered is in the reply); the new members are appended to `members`.
    */
-  async add(ids: readonly number[], index: (id: number) => number = (id) => id, timeoutMs = 60_000): Promise<Array<Record<string, unknown>>> {
+  async add(ids: readonly number[], index: (id: number) => number = (id) => id, timeoutMs = 60_000, overrides: { secret?: string } = {}): Promise<Array<Record<string, unknown>>> {
     const net = this.#options.network;
     const contacts = this.members.filter((m) => !m.exited && this.contacts.has(m.id)).map((m) => this.contacts.get(m.id)!);
     const added = ids.map((id) => {
@@ -312,7 +315,7 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     });
     return Promise.all(added.map(async (m) => {
       const host = net ? net.hostOf(index(m.id)) : '127.0.0.1';
-      const options = { ...this.#joinOptions, contact: contacts, listen: `${host}:0`, connectTimeoutMs: timeoutMs };
+      const options = { ...this.#joinOptions, ...overrides, contact: contacts, listen: `${host}:0`, connectTimeoutMs: timeoutMs };
       const joined = await this.request(m, { cmd: 'join', id: m.id, config: this.config, ...(this.#options.types ? { types: this.#options.types } : {}), options });
       m.address = joined.address as string;
       this.contacts.set(m.id, joined.contact as string);

@@ -16,7 +16,7 @@ export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
 export type GroupHarnessRequest =
   /** `listenErrors: false` attaches no 'error' listener, as an application that forgot one. */
-  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs' | 'maxQueuedMessages' | 'maxQueuedBytes'>> }
+  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs' | 'maxQueuedMessages' | 'maxQueuedBytes' | 'secret'>> }
   /** Ordered calls `method(key_i, value)` for i < count, with `bytes`-byte values, `inFlight` at a time. */
   | { cmd: 'fill'; subgroup: string; method: string; count: number; bytes: number; inFlight?: number }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
@@ -57,7 +57,9 @@ export type GroupHarnessEvent =
   | { type: 'removed'; message: string; rejoining: boolean; atMs: number }
   | { type: 'rejoined'; vid: number; members: number[]; atMs: number }
   | { type: 'rejoinFailed'; message: string; atMs: number }
-  | { type: 'error'; message: string; atMs: number };
+  | { type: 'error'; message: string; atMs: number }
+  /** The group's `warning` event (a refused contact attempt, an undecodable message). */
+  | { type: 'warning'; message: string; code: string; atMs: number };
 
 interface Recorder {
   delivered: number;
@@ -113,6 +115,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       group.on('removed', (error, rejoining) => sendToParent({ type: 'removed', message: error.message, rejoining, atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('rejoined', (view) => sendToParent({ type: 'rejoined', vid: view.vid, members: [...view.members], atMs: nowMs() } satisfies GroupHarnessEvent));
       group.on('rejoinFailed', (error) => sendToParent({ type: 'rejoinFailed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
+      group.on('warning', (error) => sendToParent({ type: 'warning', message: error.message, code: (error as { code?: string }).code ?? '', atMs: nowMs() } satisfies GroupHarnessEvent));
       if (req.listenErrors !== false) group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
       return { address: group.address, contact: group.contactAddress, vid: group.view.vid, members: [...group.view.members], joinMs };
     }
