@@ -29,6 +29,11 @@ export interface JoinOffer {
   previous: readonly number[];
   /** The previous view less the members that left it cleanly (the start barrier's majority). */
   previousSize: number;
+  /**
+   * Of the previous view, the members that counted toward its majority, less those that left it cleanly:
+   * the start barrier needs more than half of them (its own joiners did not count: ts/membership/protocol.ts).
+   */
+  previousVoters?: number[];
   /** The joiners of this change (the start barrier waits for them, but counts the previous view). */
   joined: readonly number[];
   /** The host of every member of the view. */
