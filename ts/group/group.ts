@@ -646,10 +646,13 @@ export class Group extends EventEmitter<GroupEvents> {
     T.push(['ports', performance.now()]);
     const dropSnapshots = () => { for (const { crc } of snapshots) void crc.close(); };
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
-    // A member that dies after publishing its port is not waited for either (it may be the one to dial),
-    // nor a joiner past its deadline.
+    // A member that dies after publishing its port is not waited for either (it may be the one to dial):
+    // the old view finds it gone — its connection broke, or its heartbeat stalled for a suspicion timeout
+    // — and that ends the wait; one that is alive there but slow here (its workers start cold when two
+    // changes follow each other on a busy machine) is waited for, up to connectTimeoutMs. A joiner has no
+    // old view to show it alive: it is waited for until its deadline only.
     const joiners = new Set(change.joined.map((j) => j.id));
-    const unreachable = await engine.connectReachable(addresses, installLimitMs, (peer) => old.gone().has(peer) || (joiners.has(peer) && performance.now() > joinerDeadline))
+    const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => old.gone().has(peer) || (joiners.has(peer) && performance.now() > joinerDeadline))
       .catch(() => next.members.filter((m) => m !== this.id));
     T.push(['connected', performance.now()]);
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
@@ -672,6 +675,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (passed && this.#engine === engine && !this.#closed) {
       T.push(['ready', performance.now()]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
+      this.#fillSpares(); // now, not once the old view closed: a change that follows at once finds them warm
       this.emit('view', next, change.removed, change.joined.map((j) => j.id));
       for (const snapshot of snapshots) this.#sendState(engine, snapshot);
     } else {
