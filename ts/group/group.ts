@@ -621,9 +621,10 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#listenFor(engine);
     old.protocol.publishNextPort(change.proposal, engine.port);
     const timeoutMs = this.#timeoutMs;
-    // Waiting for the members' ports and for connections is bounded by the suspicion timeout, not
-    // connectTimeoutMs: a member that died after the commit must cost the group no more than a suspicion
-    // would; whoever is missing then is taken for failed in the new view, and the next change removes it.
+    // Waiting for the members' ports is bounded by the suspicion timeout, not connectTimeoutMs, and for
+    // their connections by the old view finding them gone (below): a member that died after the commit
+    // must cost the group no more than a suspicion would; whoever is missing then is taken for failed in
+    // the new view, and the next change removes it.
     const installLimitMs = Math.min(timeoutMs, this.#suspicionTimeoutMs);
     // Admission: a joiner answers its offer and connects to every member within one suspicion timeout of
     // the commit, all steps together — one that vanished at any step (or never meant to join) costs the
