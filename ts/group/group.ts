@@ -31,7 +31,7 @@ import { ReplicatedObject, type QueryName, type ReplicatedType } from '../object
 import { firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
-import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
+import { ContactServer, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
@@ -626,11 +626,10 @@ export class Group extends EventEmitter<GroupEvents> {
     // must cost the group no more than a suspicion would; whoever is missing then is taken for failed in
     // the new view, and the next change removes it.
     const installLimitMs = Math.min(timeoutMs, this.#suspicionTimeoutMs);
-    // Admission: a joiner answers its offer and connects to every member within one suspicion timeout of
-    // the commit, all steps together — one that vanished at any step (or never meant to join) costs the
-    // group that much, once; it counts toward no majority of the view it entered (ts/membership/protocol.ts).
-    const joinerDeadline = T[0]![1] + installLimitMs;
-    if (change.proposer === this.id) void this.#admit(old, change, joinerDeadline);
+    // Admission: each wait on a joiner — for its answer to the offer (#admit), for its connection (below) —
+    // lasts one suspicion timeout at most: one that vanished at any step (or never meant to join) costs the
+    // group that much, and it counts toward no majority of the view it entered (ts/membership/protocol.ts).
+    if (change.proposer === this.id) void this.#admit(old, change, installLimitMs);
     T.push(['published', performance.now()]);
     // The old view's state, exactly to the trim, for the members that enter a shard of this one's: no
     // shard delivers until its handle is attached below, so it is taken here, after the port is out and
@@ -638,10 +637,10 @@ export class Group extends EventEmitter<GroupEvents> {
     const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, crc: new Checksums(), ...this.#snapshotOf(t.subgroup) }));
     for (const { crc, bytes } of snapshots) crc.warm(bytes.byteLength); // boots while the view installs
     // A joiner's port is its proposer's to publish (0 when the joiner did not answer its offer in time, or
-    // left): that wait ends when the proposer publishes or is suspected. The proposer publishes by its own
-    // joinerDeadline; the second suspicion timeout here only guards against a proposer that hangs (which
-    // its own suspicion catches meanwhile), it is no wait on the joiner.
-    const addresses = await this.#nextAddresses(old, engine, change, { memberMs: installLimitMs, joinerMs: installLimitMs * 2 });
+    // left): that wait ends when the proposer publishes — within a suspicion timeout of offering — or is
+    // found gone; it is a wait on the proposer, not on the joiner.
+    const addresses = await this.#nextAddresses(old, engine, change, { memberMs: installLimitMs, joinerMs: timeoutMs });
+    const joinerDeadline = performance.now() + installLimitMs;
     for (const j of change.joined) this.#joinSessions.get(j.id)?.send({ addresses });
     this.#closeJoinSessions();
     T.push(['ports', performance.now()]);
@@ -756,7 +755,7 @@ export class Group extends EventEmitter<GroupEvents> {
     };
     // As for a later view's joiners (#admit), one suspicion timeout to answer: one that does not is
     // left out of the addresses and suspected, and the first change removes it.
-    const ports = await Promise.all(joined.map(({ session }) => offerView(session, offer, Math.min(timeoutMs, this.#suspicionTimeoutMs))));
+    const ports = await Promise.all(joined.map(({ session }) => answerTo(session, offer, Math.min(timeoutMs, this.#suspicionTimeoutMs))));
     const addresses: MemberAddress[] = [{ id: this.id, address: formatAddress({ host: this.#host, port: engine.port }) }];
     joined.forEach(({ joiner }, k) => { if (ports[k]! > 0) addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }); });
     for (const { session } of joined) { session.send({ addresses }); session.close(); }
@@ -871,7 +870,7 @@ export class Group extends EventEmitter<GroupEvents> {
    * listens on, and publishes the ports in the old table (0 for a joiner that did not answer: the new view
    * removes it).
    */
-  async #admit(old: ViewEngine, change: Change, deadline: number): Promise<void> {
+  async #admit(old: ViewEngine, change: Change, answerMs: number): Promise<void> {
     const next = change.next;
     const { size: previousSize, voters: previousVoters } = previousOf(old, change);
     const offer: JoinOffer = {
@@ -879,7 +878,7 @@ export class Group extends EventEmitter<GroupEvents> {
       joined: change.joined.map((j) => j.id),
       hosts: Object.fromEntries(next.members.map((id) => [id, this.#hosts.get(id) ?? this.#host])),
     };
-    const ports = await Promise.all(change.joined.map((j) => offerView(this.#joinSessions.get(j.id), offer, Math.max(1, deadline - performance.now()))));
+    const ports = await Promise.all(change.joined.map((j) => answerTo(this.#joinSessions.get(j.id), offer, answerMs)));
     // A joiner that did not answer in time is out of this view (the others leave it out and suspect it):
     // told so, it asks again once the group has removed it, instead of connecting to a view without it.
     change.joined.forEach((j, k) => {
@@ -1096,6 +1095,29 @@ export class Group extends EventEmitter<GroupEvents> {
 function previousOf(old: ViewEngine, change: Change): { size: number; voters: number[]; joined: number[] } {
   const voters = old.protocol.votersAmong(old.view.members.filter((m) => !change.left.includes(m)));
   return { size: voters.length, voters, joined: change.joined.map((j) => j.id) };
+}
+
+/**
+ * Sends a joiner its offer and resolves with the port it answers, or 0 when it closes, answers something
+ * else, or takes longer than `answerMs`. Time this member's own event loop stood still (the proposer takes
+ * its snapshot of the state right after offering, which can block it for a second or more with 100 MiB)
+ * is not the joiner's: the deadline moves by it, as the failure detector discounts its own lateness.
+ */
+async function answerTo(session: ContactSession | undefined, offer: JoinOffer, answerMs: number): Promise<number> {
+  if (!session) return 0;
+  session.send({ offer });
+  const SLICE_MS = 50;
+  let deadline = performance.now() + answerMs;
+  for (;;) {
+    const sliceMs = Math.min(SLICE_MS, deadline - performance.now());
+    if (sliceMs <= 0) return 0;
+    const before = performance.now();
+    const reply = await session.next(sliceMs).catch((error: Error) => (error instanceof TimeoutError ? undefined : null));
+    if (reply === null) return 0; // it closed
+    if (reply) return 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 && reply.port < 65536 ? reply.port : 0;
+    const stalledMs = performance.now() - before - sliceMs;
+    if (stalledMs > SLICE_MS) deadline += stalledMs;
+  }
 }
 
 function isIdList(value: unknown): value is number[] {
