@@ -52,6 +52,34 @@ test('group simulation: a sender that forgets what the old view did not deliver 
   assert.ok(caught('no-resend') > 0);
 });
 
+/** Swarm runs: 3–5 members, 4–8 joiners that vanish where `vanish` says (members + joiners ≤ 12). */
+function swarms(vanish: 'proposed' | 'entered' | 'mixed', mutation?: Mutation): { runs: number; caught: number } {
+  const base = suiteSeed(20261203);
+  let caughtRuns = 0;
+  const runs = 15;
+  for (let i = 0; i < runs; i++) {
+    const seed = base + i;
+    const members = 3 + (seed % 3);
+    const joiners = Math.min(8, 12 - members, members + 1 + (seed % 4)); // always more joiners than members
+    try {
+      new GroupSim({ seed, members, swarm: { joiners, vanish }, ...(mutation ? { mutation } : {}) }).run();
+    } catch (e) {
+      if (!mutation || !(e instanceof SimulationViolation)) throw e;
+      caughtRuns++;
+    }
+  }
+  return { runs, caught: caughtRuns };
+}
+
+test('group simulation: more joiners than members ask at once and vanish once taken, or once they built the view they enter: no member stops, and an honest joiner gets in afterwards', () => {
+  for (const vanish of ['proposed', 'entered', 'mixed'] as const) swarms(vanish);
+});
+
+test('group simulation: with joiners counting toward the majority of the view they enter (the rule before), the same swarms stop the members: caught', () => {
+  const { runs, caught: n } = swarms('mixed', 'joiners-vote');
+  assert.is(n, runs, `every swarm of more joiners than members stops them (${n} of ${runs})`);
+});
+
 test('squall sim: the group level by default, --trace prints the view changes of one seed', async () => {
   const run = startCli(['sim', '--seed', '5', '--runs', '1', '--trace']);
   assert.is(await run.exit, 0, run.err);

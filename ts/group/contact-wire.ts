@@ -68,6 +68,11 @@ export interface JoinOffer {
   previous: readonly number[];
   /** The previous view less the members that left it cleanly (the start barrier's majority). */
   previousSize: number;
+  /**
+   * Of the previous view, the members that counted toward its majority, less those that left it cleanly:
+   * the start barrier needs more than half of them (its own joiners did not count: ts/membership/protocol.ts).
+   */
+  previousVoters?: number[];
   /** The joiners of this change (the start barrier waits for them, but counts the previous view). */
   joined: readonly number[];
   /** The host of every member of the view. */
@@ -120,7 +125,8 @@ export function isJoiner(v: unknown): v is Joiner {
 }
 
 function isOffer(v: unknown): v is JoinOffer {
-  if (!shaped(v, ['view', 'previous', 'previousSize', 'joined', 'hosts'])) return false;
+  if (!shaped(v, ['view', 'previous', 'previousSize', 'joined', 'hosts'], ['previousVoters'])) return false;
+  if (v.previousVoters !== undefined && !isIds(v.previousVoters)) return false;
   const view = v.view;
   if (!shaped(view, ['vid', 'members']) || !Number.isInteger(view.vid) || (view.vid as number) < 0 || !isIds(view.members) || view.members.length === 0) return false;
   if (!isIds(v.previous) || !isIds(v.joined) || !Number.isInteger(v.previousSize) || (v.previousSize as number) < 0 || (v.previousSize as number) > VIEW_MEMBERS_MAX) return false;

@@ -32,7 +32,7 @@ import { checkTimingPair, firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, p
 import { validateJoinOptions } from './join-options.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
-import { ContactServer, offerView, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
+import { ContactServer, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
@@ -149,6 +149,16 @@ const DEFAULT_LEAVE_TIMEOUT_MS = 5_000;
 const REJOIN_PAUSE_MS = { first: 50, most: 1_000 };
 /** Join requests this close together go into one view change. */
 const JOIN_BATCH_MS = 20;
+/**
+ * Joins that failed in a way asking again can mend (the leader gave up on this joiner after its offer, or
+ * the group removed it before it was connected): Group.join asks again by itself, until connectTimeoutMs.
+ */
+const RETRYABLE_JOINS = new WeakSet<Error>();
+function retryableJoin(message: string): JoinError {
+  const error = new JoinError(message);
+  RETRYABLE_JOINS.add(error);
+  return error;
+}
 
 export class Group extends EventEmitter<GroupEvents> {
   readonly id: number;
@@ -231,7 +241,8 @@ export class Group extends EventEmitter<GroupEvents> {
       try {
         return await Group.#joinOnce(options, Math.max(1, deadline - performance.now()), attempt > 0);
       } catch (error) {
-        if (!(error instanceof StateTransferError) || !error.retryable || performance.now() >= deadline) throw error;
+        const retryable = (error instanceof StateTransferError && error.retryable) || RETRYABLE_JOINS.has(error as Error);
+        if (!retryable || performance.now() >= deadline) throw error;
       }
     }
   }
@@ -344,10 +355,11 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#spares.fill(large ? ['predicate', 'rdmc'] : ['predicate']);
   }
 
-  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string, previousSize?: number, joined?: readonly number[]): ViewEngine {
+  #newEngine(view: View, plans: readonly SubgroupPlan[], listen: string, previous?: { size: number; voters?: readonly number[]; joined: readonly number[] }): ViewEngine {
     const o = this.#options;
     return new ViewEngine({
-      selfId: this.id, view, plans, listen, ...(previousSize ? { previousSize } : {}), ...(joined?.length ? { joined } : {}),
+      selfId: this.id, view, plans, listen, ...(previous?.size ? { previousSize: previous.size } : {}), ...(previous?.joined.length ? { joined: previous.joined } : {}),
+      ...(previous?.voters ? { previousVoters: previous.voters } : {}),
       mailboxBytes: this.#mailboxBytes, spares: this.#spares,
       connectTimeoutMs: this.#timeoutMs,
       // The options' timing, else the configuration's, else the SST's defaults.
@@ -627,7 +639,7 @@ export class Group extends EventEmitter<GroupEvents> {
     let engine: ViewEngine;
     try {
       transfers = stateTransfers(this.config, old.view.members, next.members);
-      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#bindHost)}:0`, old.view.members.length - change.left.length, change.joined.map((j) => j.id));
+      engine = this.#newEngine(next, planView(this.config, next.members), `${formatHost(this.#bindHost)}:0`, previousOf(old, change));
     } catch (error) {
       this.#stop(error as Error);
       this.emit('error', error as Error);
@@ -638,27 +650,38 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#listenFor(engine);
     old.protocol.publishNextPort(change.proposal, engine.port);
     const timeoutMs = this.#timeoutMs;
-    if (change.proposer === this.id) void this.#admit(old, change, timeoutMs);
+    // Waiting for the members' ports is bounded by the suspicion timeout, not connectTimeoutMs, and for
+    // their connections by the old view finding them gone (below): a member that died after the commit
+    // must cost the group no more than a suspicion would; whoever is missing then is taken for failed in
+    // the new view, and the next change removes it.
+    const installLimitMs = Math.min(timeoutMs, this.#suspicionTimeoutMs);
+    // Admission: each wait on a joiner — for its answer to the offer (#admit), for its connection (below) —
+    // lasts one suspicion timeout at most: one that vanished at any step (or never meant to join) costs the
+    // group that much, and it counts toward no majority of the view it entered (ts/membership/protocol.ts).
+    if (change.proposer === this.id) void this.#admit(old, change, installLimitMs);
     T.push(['published', performance.now()]);
     // The old view's state, exactly to the trim, for the members that enter a shard of this one's: no
     // shard delivers until its handle is attached below, so it is taken here, after the port is out and
     // off the others' path.
     const snapshots = transfers.filter((t) => t.source === this.id).map((t) => ({ t, crc: new Checksums(), ...this.#snapshotOf(t.subgroup) }));
     for (const { crc, bytes } of snapshots) crc.warm(bytes.byteLength); // boots while the view installs
-    // Waiting for the members' ports and for connections is bounded by the suspicion timeout, not
-    // connectTimeoutMs: a member that died after the commit must cost the group no more than a suspicion
-    // would; whoever is missing then is taken for failed in the new view, and the next change removes it. A
-    // joiner's port is its proposer's to publish (0 when the joiner did not answer its offer, or left):
-    // that wait ends when the proposer publishes or is suspected.
-    const installLimitMs = Math.min(timeoutMs, this.#suspicionTimeoutMs);
+    // A joiner's port is its proposer's to publish (0 when the joiner did not answer its offer in time, or
+    // left): that wait ends when the proposer publishes — within a suspicion timeout of offering — or is
+    // found gone; it is a wait on the proposer, not on the joiner.
     const addresses = await this.#nextAddresses(old, engine, change, { memberMs: installLimitMs, joinerMs: timeoutMs });
+    const joinerDeadline = performance.now() + installLimitMs;
     for (const j of change.joined) this.#joinSessions.get(j.id)?.send({ addresses });
     this.#closeJoinSessions();
     T.push(['ports', performance.now()]);
     const dropSnapshots = () => { for (const { crc } of snapshots) void crc.close(); };
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
-    // A member that dies after publishing its port is not waited for either (it may be the one to dial).
-    const unreachable = await engine.connectReachable(addresses, installLimitMs, (peer) => old.gone().has(peer))
+    // A member that dies after publishing its port is not waited for either (it may be the one to dial):
+    // the old view finds it gone — its connection broke, or its heartbeat stalled for a suspicion timeout
+    // — and that ends the wait; one that is alive there but slow here (its workers start cold when two
+    // changes follow each other on a busy machine) is waited for, up to connectTimeoutMs. A joiner has no
+    // old view to show it alive: it is waited for until its deadline only.
+    const joiners = new Set(change.joined.map((j) => j.id));
+    const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => old.gone().has(peer) || (joiners.has(peer) && performance.now() > joinerDeadline))
       .catch(() => next.members.filter((m) => m !== this.id));
     T.push(['connected', performance.now()]);
     if (this.#closed) { dropSnapshots(); await engine.close(); return; }
@@ -681,6 +704,7 @@ export class Group extends EventEmitter<GroupEvents> {
     if (passed && this.#engine === engine && !this.#closed) {
       T.push(['ready', performance.now()]);
       this.#lastInstall = Object.fromEntries(T.map(([phase, t]) => [phase, Math.round((t - T[0]![1]) * 100) / 100]));
+      this.#fillSpares(); // now, not once the old view closed: a change that follows at once finds them warm
       this.emit('view', next, change.removed, change.joined.map((j) => j.id));
       for (const snapshot of snapshots) this.#sendState(engine, snapshot);
     } else {
@@ -760,7 +784,9 @@ export class Group extends EventEmitter<GroupEvents> {
       view, previous: [], previousSize: view.members.length, joined: [],
       hosts: Object.fromEntries(view.members.map((id) => [id, this.#hosts.get(id)!])),
     };
-    const ports = await Promise.all(joined.map(({ session }) => offerView(session, offer, timeoutMs)));
+    // As for a later view's joiners (#admit), one suspicion timeout to answer: one that does not is
+    // left out of the addresses and suspected, and the first change removes it.
+    const ports = await Promise.all(joined.map(({ session }) => answerTo(session, offer, Math.min(timeoutMs, this.#suspicionTimeoutMs))));
     const addresses: MemberAddress[] = [{ id: this.id, address: formatAddress({ host: this.#host, port: engine.port }) }];
     joined.forEach(({ joiner }, k) => { if (ports[k]! > 0) addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }); });
     for (const { session } of joined) { session.send({ addresses }); session.close(); }
@@ -875,14 +901,24 @@ export class Group extends EventEmitter<GroupEvents> {
    * listens on, and publishes the ports in the old table (0 for a joiner that did not answer: the new view
    * removes it).
    */
-  async #admit(old: ViewEngine, change: Change, timeoutMs: number): Promise<void> {
+  async #admit(old: ViewEngine, change: Change, answerMs: number): Promise<void> {
     const next = change.next;
+    const { size: previousSize, voters: previousVoters } = previousOf(old, change);
     const offer: JoinOffer = {
-      view: next, previous: old.view.members, previousSize: old.view.members.length - change.left.length,
+      view: next, previous: old.view.members, previousSize, previousVoters: [...previousVoters],
       joined: change.joined.map((j) => j.id),
       hosts: Object.fromEntries(next.members.map((id) => [id, this.#hosts.get(id) ?? this.#host])),
     };
-    const ports = await Promise.all(change.joined.map((j) => offerView(this.#joinSessions.get(j.id), offer, timeoutMs)));
+    const ports = await Promise.all(change.joined.map((j) => answerTo(this.#joinSessions.get(j.id), offer, answerMs)));
+    // A joiner that did not answer in time is out of this view (the others leave it out and suspect it):
+    // told so, it asks again once the group has removed it, instead of connecting to a view without it.
+    change.joined.forEach((j, k) => {
+      if (ports[k]! > 0) return;
+      const session = this.#joinSessions.get(j.id);
+      this.#joinSessions.delete(j.id);
+      session?.send({ retry: `member ${j.id} did not answer its offer of view ${next.vid} within the suspicion timeout (${this.#suspicionTimeoutMs} ms); the group removes it, then it may join again` });
+      session?.close();
+    });
     if (!old.closed) old.protocol.publishJoinPorts(change.proposal, ports);
   }
 
@@ -896,13 +932,14 @@ export class Group extends EventEmitter<GroupEvents> {
     try {
       for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
       const view = offer.view;
-      const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#bindHost)}:0`, offer.previousSize, offer.joined);
+      const engine = this.#newEngine(view, planView(this.config, view.members), `${formatHost(this.#bindHost)}:0`, { size: offer.previousSize, joined: offer.joined, ...(isIdList(offer.previousVoters) ? { voters: offer.previousVoters } : {}) });
       this.#engine = engine;
       this.#listenFor(engine);
       this.#takeChannels(engine, true);
       const restored = this.#awaitState(stateTransfers(this.config, offer.previous, view.members));
       session.send({ port: engine.port });
       const reply = await session.next(timeoutMs);
+      if ('retry' in reply) throw retryableJoin(`member ${this.id} was offered view ${view.vid} but the leader went on without it (${reply.retry})`);
       if (!('addresses' in reply)) throw new JoinError(`member ${this.id} was offered view ${view.vid} but the leader answered ${JSON.stringify(reply)} instead of the members' addresses; join again`);
       session.close();
       // A member that died meanwhile is not waited for: the others, connected here, mark it in their rows.
@@ -910,7 +947,12 @@ export class Group extends EventEmitter<GroupEvents> {
       engine.start(() => this.#stepAll());
       for (const m of unreachable) this.#memberFailed(engine, m, 'UNREACHABLE');
       this.#stepAll();
-      await engine.whenReady(timeoutMs);
+      await engine.whenReady(timeoutMs).catch((error: Error) => {
+        // The others went on without it (it was slower than the suspicion timeout, or the view changed
+        // before it was connected): it stopped and closed (#removed); it may ask again.
+        if (this.#stopped instanceof RemovedError) throw retryableJoin(`member ${this.id} entered view ${view.vid} but was removed before every member was connected (${this.#stopped.message})`);
+        throw error;
+      });
       await restored;
     } finally {
       session.close();
@@ -1087,6 +1129,43 @@ function withQueueLimits(config: GroupConfig, options: JoinOptions): GroupConfig
     ...sg, ...(maxQueuedMessages !== undefined ? { maxQueuedMessages } : {}), ...(maxQueuedBytes !== undefined ? { maxQueuedBytes } : {}),
   }]));
   return { ...config, subgroups };
+}
+
+/**
+ * What the start barrier of `change`'s next view counts (ts/membership/protocol.ts, allInstalled): the old
+ * view's members that counted toward its majority — not its own joiners, which may have vanished — less
+ * those that left cleanly.
+ */
+function previousOf(old: ViewEngine, change: Change): { size: number; voters: number[]; joined: number[] } {
+  const voters = old.protocol.votersAmong(old.view.members.filter((m) => !change.left.includes(m)));
+  return { size: voters.length, voters, joined: change.joined.map((j) => j.id) };
+}
+
+/**
+ * Sends a joiner its offer and resolves with the port it answers, or 0 when it closes, answers something
+ * else, or takes longer than `answerMs`. Time this member's own event loop stood still (the proposer takes
+ * its snapshot of the state right after offering, which can block it for a second or more with 100 MiB)
+ * is not the joiner's: the deadline moves by it, as the failure detector discounts its own lateness.
+ */
+async function answerTo(session: ContactSession | undefined, offer: JoinOffer, answerMs: number): Promise<number> {
+  if (!session) return 0;
+  session.send({ offer });
+  const SLICE_MS = 50;
+  let deadline = performance.now() + answerMs;
+  for (;;) {
+    const sliceMs = Math.min(SLICE_MS, deadline - performance.now());
+    if (sliceMs <= 0) return 0;
+    const before = performance.now();
+    const reply = await session.next(sliceMs).catch((error: Error) => (error instanceof TimeoutError ? undefined : null));
+    if (reply === null) return 0; // it closed
+    if (reply) return 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 && reply.port < 65536 ? reply.port : 0;
+    const stalledMs = performance.now() - before - sliceMs;
+    if (stalledMs > SLICE_MS) deadline += stalledMs;
+  }
+}
+
+function isIdList(value: unknown): value is number[] {
+  return Array.isArray(value) && value.length > 0 && value.every((id) => Number.isInteger(id) && id >= 0);
 }
 
 /** The contact addresses of JoinOptions.contact, checked. */

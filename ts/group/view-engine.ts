@@ -6,7 +6,7 @@
 // once the next is connected.
 
 import { MAX_ARENA_BYTES } from '../arena.js';
-import { ArenaError, TimeoutError } from '../errors.js';
+import { ArenaError, ClosedError, TimeoutError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
@@ -44,6 +44,8 @@ export interface EngineOptions {
   plans: readonly SubgroupPlan[];
   /** Members of the previous view (the start barrier needs more than half of them); none for view 0. */
   previousSize?: number;
+  /** The previous view's members that counted toward its majority, less leavers (see ProtocolParts). */
+  previousVoters?: readonly number[];
   /** Members that joined into this view (the start barrier waits for them without counting them). */
   joined?: readonly number[];
   /** Where this member accepts connections in this view ('host:0' picks a port). */
@@ -79,7 +81,7 @@ export class ViewEngine {
   readonly byTag = new Map<number, ShardChannel>();
   /** Every member of the view is connected to every other (the start barrier passed): shards may send. */
   ready = false;
-  readonly #readyWaiters: Array<() => void> = [];
+  readonly #readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   readonly #selfId: number;
   readonly #tag: number;
   #closed = false;
@@ -127,6 +129,7 @@ export class ViewEngine {
     this.protocol = new ViewChangeProtocol({
       arena, layout, fabric, selfId, view, plans, previousSize: options.previousSize ?? view.members.length,
       ...(options.joined ? { joined: options.joined } : {}),
+      ...(options.previousVoters ? { previousVoters: options.previousVoters } : {}),
       wedge: () => { for (const c of this.channels.values()) c.wedge(); },
     });
     for (const plan of plans) {
@@ -199,7 +202,7 @@ export class ViewEngine {
   checkReady(): boolean {
     if (!this.ready && this.protocol.allInstalled()) {
       this.ready = true;
-      for (const w of this.#readyWaiters.splice(0)) w();
+      for (const w of this.#readyWaiters.splice(0)) w.resolve();
     }
     return this.ready;
   }
@@ -207,10 +210,14 @@ export class ViewEngine {
   /** Resolves once the start barrier passed; rejects after `timeoutMs` or if the engine closes first. */
   whenReady(timeoutMs: number): Promise<void> {
     if (this.ready) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new ClosedError(`view ${this.view.vid}'s engine`));
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new TimeoutError(`not every member of view ${this.view.vid} reported itself connected within ${timeoutMs} ms; check that every member runs`)), timeoutMs);
       t.unref(); // a member that closes meanwhile must not be kept alive by it
-      this.#readyWaiters.push(() => { clearTimeout(t); resolve(); });
+      this.#readyWaiters.push({
+        resolve: () => { clearTimeout(t); resolve(); },
+        reject: (error) => { clearTimeout(t); reject(error); },
+      });
     });
   }
 
@@ -244,6 +251,8 @@ export class ViewEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A member that closes (it was removed, or stops) waits no longer for the start barrier.
+    for (const w of this.#readyWaiters.splice(0)) w.reject(new ClosedError(`view ${this.view.vid}'s engine`));
     for (const c of this.channels.values()) c.close();
     // Point-to-point sends still queued (a full mailbox) would never settle: they fail instead.
     for (const m of this.view.members) if (m !== this.#selfId) this.mailboxes.fail(m, 'CLOSED');

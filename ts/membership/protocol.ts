@@ -22,7 +22,9 @@
 // change: a trim is committed only once every member of the next view holds a copy, so a new leader finds
 // a committed trim in its own row and adopts it; a member that acked a later proposal ignores older
 // commits, and a leader cannot collect that member's ack while any live member applied an older commit.
-// Why no split brain: a change needs a majority of the current view (hasMajority); a minority stops.
+// Why no split brain: a change needs a majority of the current view (hasMajority); a minority stops. The
+// members that joined into the view count from the next one on (#voters): a swarm of joiners that vanish
+// can never outvote the members, and every member counts the same set (the next view's start barrier too).
 //
 // Lanes (ts/fabric/fabric.ts, Lane). Every push here — the membership span, and the frozen numReceived,
 // seqNum and deliveredNum pushed when this member wedges — goes on the control lane, so a view change is
@@ -58,6 +60,13 @@ export interface ProtocolParts {
    * than half of them); default this view's size.
    */
   previousSize?: number;
+  /**
+   * The members of the previous view that counted toward its majority (votersAmong), less those that left
+   * it cleanly: the start barrier needs more than half of them, and counts only them. When given, it
+   * replaces previousSize. A view after one with joiners needs it: those joiners may have vanished, and
+   * must not make the barrier unreachable (nor count toward it, having counted toward nothing before).
+   */
+  previousVoters?: readonly number[];
   /** Members that joined into this view: the start barrier waits for them but counts the previous view's. */
   joined?: readonly number[];
   /** The ragged trim rule (default raggedTrim); the simulator swaps in wrong ones to show its checks fail. */
@@ -201,12 +210,13 @@ export class ViewChangeProtocol {
     const { members } = this.#p.layout;
     let installed = 0;
     const joined = new Set(this.#p.joined ?? []);
+    const voters = this.#p.previousVoters ? new Set(this.#p.previousVoters) : null;
     for (let r = 0; r < this.#n; r++) {
       const done = this.#i32(r, this.#c.installed) === this.view.vid + 1;
       if (!done && !suspects.has(members[r]!)) return false;
-      if (done && !joined.has(members[r]!)) installed++;
+      if (done && (voters ? voters.has(members[r]!) : !joined.has(members[r]!))) installed++;
     }
-    return hasMajority(this.#p.previousSize ?? this.#n, installed);
+    return hasMajority(voters ? voters.size : (this.#p.previousSize ?? this.#n), installed);
   }
 
   /** Publishes where this member accepts connections in the view that proposal `proposal` makes. */
@@ -298,13 +308,15 @@ export class ViewChangeProtocol {
       this.#stopped = true;
       return { type: 'suspected', by: members.filter((_, r) => this.#u8(r, c.suspected, this.#row) === 1) };
     }
-    // Partition safety: a majority of the members that stay (leavers consent, and are in no next view).
+    // Partition safety: a majority of the members that stay (leavers consent, and are in no next view) —
+    // of those that stay and did not join into this view (see votersAmong: admission).
     const staying = members.filter((m) => !leavers.has(m));
     if (staying.length === 0) { // every member asked to leave: nobody is left to install a view
       this.#stopped = true;
       return { type: 'dissolved' };
     }
-    if (!hasMajority(staying.length, staying.filter((m) => !suspects.has(m)).length)) {
+    const voters = this.votersAmong(staying);
+    if (!hasMajority(voters.length, voters.filter((m) => !suspects.has(m)).length)) {
       this.#stopped = true;
       return { type: 'partitioned', unreachable: [...suspects] };
     }
@@ -359,6 +371,23 @@ export class ViewChangeProtocol {
       this.#push();
     }
     return null;
+  }
+
+  /**
+   * The members whose majority a change of this view needs: those of `staying` that were in the previous
+   * view too. A member that joined into this view has not shown yet that it is alive — it may have vanished
+   * at any point of its join, or be a stranger that asked and went — so it counts neither for nor against
+   * the majority here; it counts from the next view on, which it can enter only by acking that view's
+   * proposal in this one's table (alive, and connected to the leader). Every member of this view computes
+   * the same set (the joiners are part of the committed change), so two sides of a split need a majority of
+   * one set, and cannot both have it: no split brain, however many joiners vanish. When no member of the
+   * previous view stays (they all left), the joiners are all there is, and they count.
+   */
+  votersAmong(staying: readonly number[]): number[] {
+    const joined = this.#p.joined;
+    if (!joined || joined.length === 0) return [...staying];
+    const old = staying.filter((m) => !joined.includes(m));
+    return old.length > 0 ? old : [...staying];
   }
 
   #anyWedged(): boolean {

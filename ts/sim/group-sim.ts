@@ -15,6 +15,9 @@
 //               leader's next proposal takes it, and once the leader applies the commit the joiner builds
 //               the next view's tables like everyone. A joiner whose leader fails or whose proposal is
 //               replaced asks again
+//   swarm       (GroupSimOptions.swarm, instead of the faults above) several joiners ask at once, the
+//               leader takes them in one change, and each vanishes once taken or once it built the view
+//               it enters; later one honest joiner asks. The members must never stop, and it must get in
 //
 // A member installs the next view as a Group does: it ends the old view by the committed trim, builds
 // fresh tables for the next, "connects" once every member of the next view has built its own (or is
@@ -40,7 +43,7 @@ import { planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } fr
 import { SubgroupChannel } from '../group/subgroup-channel.js';
 import { ViewChangeProtocol, type Change } from '../membership/protocol.js';
 import { raggedTrim, type ViewSpec } from '../membership/view-change.js';
-import { multicastColumns } from '../multicast/layout.js';
+import { MAX_JOINS_PER_CHANGE, multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { ShardChannel } from '../multicast/shard.js';
 import { SstLayout } from '../sst/layout.js';
@@ -56,6 +59,14 @@ export interface GroupSimOptions {
   trace?: (line: string) => void;
   /** Deliberate bugs, to show the checks catch them (see Mutation). */
   mutation?: Mutation;
+  /**
+   * Admission (issue 13): instead of random faults, `joiners` (at most MAX_JOINS_PER_CHANGE) ask to join
+   * at once and each vanishes (crashes) where `vanish` says: 'proposed' once the leader took it, 'entered'
+   * once it built the view it enters (before connecting), 'mixed' either, at random. One honest joiner
+   * asks afterwards. Extra checks: no member of view 0 stops, the honest joiner gets in, and the final view
+   * holds no vanished joiner. Members and joiners together at most 12 (the tables must fit ARENA_BYTES).
+   */
+  swarm?: { joiners: number; vanish: 'proposed' | 'entered' | 'mixed' };
 }
 
 /**
@@ -65,8 +76,10 @@ export interface GroupSimOptions {
  *   max-trim          the trim is the most any member received rather than the least
  *   barrier-own-view  a new view's start barrier needs a majority of its own members, not of the
  *                     previous view's (a minority that applied a commit could install its view)
+ *   joiners-vote      members that joined into a view count toward its majority at once (the rule before
+ *                     issue 13: a swarm of joiners that vanish outvotes the members, who stop)
  */
-export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view';
+export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view' | 'joiners-vote';
 
 export interface GroupSimResult {
   seed: number;
@@ -155,6 +168,9 @@ export class GroupSim {
   #tick = 0;
   /** Joiners still asking to enter, or proposed and not yet in a view. */
   #joiners: SimMember[] = [];
+  readonly #swarm: GroupSimOptions['swarm'];
+  /** Swarm mode: where each swarm joiner vanishes, by id. */
+  readonly #vanishAt = new Map<number, 'proposed' | 'entered'>();
 
   constructor(options: GroupSimOptions) {
     this.seed = options.seed;
@@ -163,6 +179,10 @@ export class GroupSim {
     this.#messages = options.messages ?? 40;
     this.#trace = options.trace ?? (() => {});
     this.#mutation = options.mutation;
+    this.#swarm = options.swarm;
+    if (this.#swarm && (this.#swarm.joiners < 1 || this.#swarm.joiners > MAX_JOINS_PER_CHANGE || this.n + this.#swarm.joiners > 12)) {
+      throw new RangeError(`swarm: 1 to ${MAX_JOINS_PER_CHANGE} joiners, and at most 12 with the members (got ${this.#swarm.joiners} and ${this.n})`);
+    }
     const ids = Array.from({ length: this.n }, (_, i) => i);
     this.#config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
@@ -212,21 +232,31 @@ export class GroupSim {
 
   #run(): GroupSimResult {
     const r = this.#rand;
-    const crashes = Math.floor(r() * Math.min(3, Math.ceil(this.n / 2)));
-    const partition = r() < 0.3;
     const faultSteps: number[] = [];
-    for (let i = 0; i < crashes; i++) faultSteps.push(50 + Math.floor(r() * 2500));
-    const partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
-    const leaveAt = r() < 0.25 ? 50 + Math.floor(r() * 2500) : -1;
     const joinSteps: number[] = [];
-    if (r() < 0.4) for (let i = 1 + Math.floor(r() * 3); i > 0; i--) joinSteps.push(50 + Math.floor(r() * 2500));
+    let partitionAt = -1, leaveAt = -1;
+    if (!this.#swarm) {
+      const crashes = Math.floor(r() * Math.min(3, Math.ceil(this.n / 2)));
+      const partition = r() < 0.3;
+      for (let i = 0; i < crashes; i++) faultSteps.push(50 + Math.floor(r() * 2500));
+      partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
+      leaveAt = r() < 0.25 ? 50 + Math.floor(r() * 2500) : -1;
+      if (r() < 0.4) for (let i = 1 + Math.floor(r() * 3); i > 0; i--) joinSteps.push(50 + Math.floor(r() * 2500));
+    }
+    const swarmAt = this.#swarm ? 50 + Math.floor(r() * 500) : -1;
+    const honestAt = this.#swarm ? 2500 : -1;
     const limit = 400_000;
     for (this.#tick = 0; this.#tick < limit; this.#tick++) {
       if (faultSteps.includes(this.#tick)) this.#crashOne();
       if (this.#tick === partitionAt) this.#partition();
       if (this.#tick === leaveAt) this.#leaveOne();
       for (const _ of joinSteps.filter((t) => t === this.#tick)) this.#arrive();
-      this.#askAgain();
+      if (this.#tick === swarmAt) {
+        const { joiners, vanish } = this.#swarm!;
+        for (let i = 0; i < joiners; i++) this.#arrive(vanish === 'mixed' ? (r() < 0.5 ? 'proposed' : 'entered') : vanish);
+      }
+      if (this.#tick === honestAt) this.#arrive();
+      if (this.#swarm) this.#askTogether(); else this.#askAgain();
       for (const t of this.#timers.filter((x) => x.at <= this.#tick)) this.#suspect(t.who, t.whom, t.vid);
       this.#timers = this.#timers.filter((x) => x.at > this.#tick);
       const x = r();
@@ -246,7 +276,7 @@ export class GroupSim {
 
   // ---- building views ---------------------------------------------------------------------------------
 
-  #build(m: SimMember, view: ViewSpec, previousSize = view.members.length, joined: readonly number[] = []): MemberView {
+  #build(m: SimMember, view: ViewSpec, previousSize = view.members.length, joined: readonly number[] = [], previousVoters?: readonly number[]): MemberView {
     const plans: SubgroupPlan[] = planView(this.#config, view.members);
     const columns = multicastColumns(plans, view.members.length, MAILBOX_BYTES);
     const layout = new SstLayout(columns, view.members);
@@ -265,7 +295,9 @@ export class GroupSim {
     }
     const mv: MemberView = { view, arena, layout, channels, mailboxes, connected: false, ready: false, builtAt: this.#tick, protocol: null! };
     mv.protocol = new ViewChangeProtocol({
-      arena, layout, fabric, selfId: m.id, view, plans, previousSize, joined, wedge: () => { for (const c of channels.values()) c.wedge(); },
+      arena, layout, fabric, selfId: m.id, view, plans, previousSize, ...(previousVoters ? { previousVoters } : {}),
+      joined: this.#mutation === 'joiners-vote' ? [] : joined,
+      wedge: () => { for (const c of channels.values()) c.wedge(); },
       ...(this.#mutation === 'max-trim' ? { trim: maxTrim } : this.#mutation === 'short-trim' ? { trim: shortTrim } : {}),
     });
     return mv;
@@ -410,21 +442,24 @@ export class GroupSim {
       this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${mv.view.vid}: removes ${change.removed.join(',')}; ${name}: trim ${JSON.stringify(change.trims[SUBGROUPS.indexOf(name as (typeof SUBGROUPS)[number])]![0])}, delivers ${m.delivered[name]!.length - before} more (${m.delivered[name]!.length} in all), sends ${unsent.length} again`);
       handle.detach(this.#mutation === 'no-resend' ? [] : unsent, deliveredBeyond);
     }
-    const previousSize = this.#mutation === 'barrier-own-view' ? change.next.members.length : mv.view.members.length - change.left.length;
+    // As Group.#install: the barrier counts the old view's voters (its own joiners did not count there).
+    const previousVoters = this.#mutation === 'barrier-own-view' ? undefined : mv.protocol.votersAmong(mv.view.members.filter((x) => !change.left.includes(x)));
+    const previousSize = previousVoters?.length ?? change.next.members.length;
     const joined = change.joined.map((j) => j.id);
     // The proposer tells its joiners the view (Group.#admit); those its change does not have ask again.
     for (const j of this.#joiners) {
       if (j.joining!.state !== 'proposed' || j.joining!.proposer !== m.id) continue;
       if (change.proposer === m.id && joined.includes(j.id) && j.alive) {
         this.#trace(`t=${this.#tick} joiner ${j.id} enters view ${change.next.vid}`);
-        j.next = this.#build(j, change.next, previousSize, joined);
+        j.next = this.#build(j, change.next, previousSize, joined, previousVoters);
         j.dirty = true;
+        if (this.#vanishAt.get(j.id) === 'entered') this.#crash(j); // built its view, never connects
       } else {
         j.joining!.state = 'asking';
       }
     }
     if (!change.next.members.includes(m.id)) { this.#stop(m, m.leaving ? 'left' : 'removed'); return; }
-    m.next = this.#build(m, change.next, previousSize, joined);
+    m.next = this.#build(m, change.next, previousSize, joined, previousVoters);
     m.dirty = true;
     for (const p of change.next.members) this.#members[p]!.dirty = true;
   }
@@ -432,8 +467,9 @@ export class GroupSim {
   // ---- joins ----------------------------------------------------------------------------------------------
 
   /** A new member arrives and asks to join (through a contact server, which passes it on to the leader). */
-  #arrive(): void {
+  #arrive(vanish?: 'proposed' | 'entered'): void {
     const j = this.#newMember(this.#members.length);
+    if (vanish) this.#vanishAt.set(j.id, vanish);
     j.joining = { state: 'asking', proposer: -1, retryAt: this.#tick, tries: 0 };
     this.#members.push(j);
     this.#joiners.push(j);
@@ -461,6 +497,36 @@ export class GroupSim {
         this.#stop(j, 'join gave up');
       } else {
         state.retryAt = this.#tick + 30 + Math.floor(this.#rand() * 100);
+      }
+    }
+    this.#joiners = this.#joiners.filter((j) => j.joining!.state !== 'in' && j.stopped === null && j.alive);
+  }
+
+  /**
+   * Swarm mode: the joiners due ask together and the leader takes them in one change (as Group.#flushJoins
+   * batches the requests that arrive together); one that is to vanish once taken crashes at once.
+   */
+  #askTogether(): void {
+    for (const j of this.#joiners) {
+      const state = j.joining!;
+      if (state.state === 'proposed' && (!this.#members[state.proposer]!.alive || this.#members[state.proposer]!.stopped !== null)) state.state = 'asking';
+    }
+    const due = this.#joiners.filter((j) => j.joining!.state === 'asking' && j.joining!.retryAt <= this.#tick && j.alive && j.stopped === null).slice(0, MAX_JOINS_PER_CHANGE);
+    if (due.length > 0) {
+      const leader = this.#members.find((m) => m.alive && m.stopped === null && m.current?.ready && !m.next && m.current.protocol.leader() === m.id);
+      if (leader && leader.current!.protocol.join(due.map((j) => ({ id: j.id, host: 'sim' })))) {
+        this.#trace(`t=${this.#tick} member ${leader.id} takes joiners ${due.map((j) => j.id).join(',')} into its next proposal`);
+        leader.dirty = true;
+        for (const j of due) {
+          j.joining = { ...j.joining!, state: 'proposed', proposer: leader.id };
+          if (this.#vanishAt.get(j.id) === 'proposed') this.#crash(j);
+        }
+      } else {
+        const retryAt = this.#tick + 30 + Math.floor(this.#rand() * 100); // together again
+        for (const j of due) {
+          if (++j.joining!.tries > 400) this.#stop(j, 'join gave up');
+          else j.joining!.retryAt = retryAt;
+        }
       }
     }
     this.#joiners = this.#joiners.filter((j) => j.joining!.state !== 'in' && j.stopped === null && j.alive);
@@ -516,7 +582,10 @@ export class GroupSim {
   #crashOne(): void {
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
     if (live.length <= 1) return;
-    const victim = live[Math.floor(this.#rand() * live.length)]!;
+    this.#crash(live[Math.floor(this.#rand() * live.length)]!);
+  }
+
+  #crash(victim: SimMember): void {
     victim.alive = false;
     this.#faults.push(`crash ${victim.id} at ${this.#tick}`);
     this.#trace(`t=${this.#tick} crash ${victim.id}`);
@@ -562,7 +631,19 @@ export class GroupSim {
   // ---- the checks -----------------------------------------------------------------------------------------
 
   #checkAll(): void {
+    if (this.#swarm) this.#checkSwarm();
     for (const g of SUBGROUPS) this.#checkSubgroup(g, RAW.has(g));
+  }
+
+  /** Swarm mode: the vanished joiners cost the members nothing but a change; the honest joiner got in. */
+  #checkSwarm(): void {
+    const s = this.seed;
+    const swarm = `${this.#swarm!.joiners} joiners vanishing (${[...this.#vanishAt.values()].join(',')})`;
+    for (const m of this.#members.slice(0, this.n)) check(m.stopped === null, `seed ${s}: member ${m.id} of view 0 stopped (${m.stopped}) after ${swarm}`);
+    const honest = this.#members[this.#members.length - 1]!;
+    check(!this.#vanishAt.has(honest.id) && honest.joining?.state === 'in' && honest.stopped === null, `seed ${s}: the honest joiner ${honest.id} did not get in after ${swarm} (${honest.stopped ?? honest.joining?.state})`);
+    const final = this.#members[0]!.current!.view;
+    check(final.members.every((id) => this.#members[id]!.alive), `seed ${s}: view ${final.vid} [${final.members.join(',')}] still holds a vanished joiner after ${swarm}`);
   }
 
   /**
