@@ -214,6 +214,10 @@ export class NativeFabric implements Fabric {
     const handshakeTimeoutMs = checkIntIn(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'handshakeTimeoutMs');
     const backend = options.backend ?? 'tcp';
     if (backend !== 'tcp' && backend !== 'libfabric') throw new ConfigError(`backend must be 'tcp' or 'libfabric', got ${String(backend)}`);
+    const authKey = checkAuthKey(options.authKey);
+    if (authKey && backend === 'libfabric') {
+      throw new ConfigError("authKey is supported on backend 'tcp' only for now (the libfabric modes do not authenticate their connections yet): use backend 'tcp', or drop authKey");
+    }
     let provider: string | undefined;
     if (backend === 'libfabric') {
       provider = options.provider ?? 'tcp';
@@ -223,10 +227,6 @@ export class NativeFabric implements Fabric {
       if (!native.version().backends.includes('libfabric') || process.env['SQUALL_FORCE_NO_LIBFABRIC'] === '1') throw libfabricNotBuiltError();
     } else if (options.provider !== undefined) {
       throw new ConfigError("provider applies to backend 'libfabric' only: set backend: 'libfabric' or drop provider");
-    }
-    const authKey = checkAuthKey(options.authKey);
-    if (authKey && backend === 'libfabric') {
-      throw new ConfigError("authKey is supported on backend 'tcp' only for now (the libfabric modes do not authenticate their connections yet): use backend 'tcp', or drop authKey");
     }
     if (!arena || !(arena.u8 instanceof Uint8Array)) throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
     const h = backend === 'tcp'
