@@ -40,9 +40,6 @@ std::unique_ptr<Backend> makeLibfabricBackend(ArenaView, const FabricOptions&, S
 
 int Fabric::start() {
   if (opt_.backend == BackendKind::LIBFABRIC) {
-    // The libfabric modes have no authenticated handshake yet: with a key they refuse to start rather
-    // than run unauthenticated.
-    if (opt_.key.present()) return AUTH_UNSUPPORTED;
     alt_ = makeLibfabricBackend(arena_, opt_, stats_, arrival_);
     if (!alt_) return NOT_BUILT;
     return alt_->start();

@@ -47,8 +47,6 @@ enum Status : int {
   NOT_BUILT = -9,      // create: a backend this addon was built without (libfabric: no libfabric-dev)
   NO_PROVIDER = -10,   // create: libfabric has no such provider offering what the backend needs; fi errno in last_errno
   NO_LIBRARY = -11,    // create: built with libfabric, but libfabric.so.1 cannot be opened now
-  // (-12 … -15 are arena.h's ArenaCheck)
-  AUTH_UNSUPPORTED = -16,  // create: an auth key with a backend that cannot authenticate its connections
 };
 
 enum class BackendKind : uint8_t { TCP = 0, LIBFABRIC = 1 };

@@ -87,8 +87,8 @@ export interface FabricOptions {
    * "Authenticated connections"). With a key, every connection — each lane, both directions — proves it by
    * a challenge-response with fresh nonces (HMAC-SHA256) before anything it sends reaches the arena; a
    * connection that cannot is closed with AUTH_FAILED. Members of one group must all have the key or all
-   * lack it: a key on one side only is refused (AUTH_FAILED). Backend 'tcp' only for now: 'libfabric'
-   * with a key throws ConfigError. Default: none (connections are not authenticated).
+   * lack it: a key on one side only is refused (AUTH_FAILED). Both backends, every libfabric mode.
+   * Default: none (connections are not authenticated).
    */
   authKey?: Uint8Array;
 }

@@ -64,7 +64,6 @@ const ARENA_TOO_SMALL = -12;
 const ARENA_BAD_MAGIC = -13;
 const ARENA_BAD_HASH = -14;
 const ARENA_BAD_SIZE = -15;
-const AUTH_UNSUPPORTED = -16;
 /** listen() reports a failed system call as -(ERRNO_BASE + errno). */
 const ERRNO_BASE = 1000;
 
@@ -215,9 +214,6 @@ export class NativeFabric implements Fabric {
     const backend = options.backend ?? 'tcp';
     if (backend !== 'tcp' && backend !== 'libfabric') throw new ConfigError(`backend must be 'tcp' or 'libfabric', got ${String(backend)}`);
     const authKey = checkAuthKey(options.authKey);
-    if (authKey && backend === 'libfabric') {
-      throw new ConfigError("authKey is supported on backend 'tcp' only for now (the libfabric modes do not authenticate their connections yet): use backend 'tcp', or drop authKey");
-    }
     let provider: string | undefined;
     if (backend === 'libfabric') {
       provider = options.provider ?? 'tcp';
@@ -231,10 +227,9 @@ export class NativeFabric implements Fabric {
     if (!arena || !(arena.u8 instanceof Uint8Array)) throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
     const h = backend === 'tcp'
       ? native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 0, '', authKey)
-      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 1, provider);
+      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 1, provider, authKey);
     if (h > 0) return new NativeFabric(native, h, arena, memberId, backend, provider);
     if (h === NOT_BUILT) throw libfabricNotBuiltError();
-    if (h === AUTH_UNSUPPORTED) throw new ConfigError("authKey is supported on backend 'tcp' only for now: use backend 'tcp', or drop authKey");
     if (h === NO_PROVIDER) throw noProviderError(provider!, '');
     if (h === NO_LIBRARY) throw new NativeUnavailableError('squall was built with libfabric, but libfabric.so.1 cannot be opened now: install it again (Debian: apt-get install libfabric1), or choose backend \'tcp\'');
     if (backend === 'libfabric' && h <= -ERRNO_BASE) throw noProviderError(provider!, ` (fi_getinfo: ${errnoName(-h - ERRNO_BASE)})`);
