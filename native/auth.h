@@ -9,6 +9,10 @@
 //
 //   T (the transcript) = Ni (16 B) ‖ Na (16 B) ‖ i (u32 LE) ‖ a (u32 LE) ‖ lane (u8) ‖ layout tag (u32 LE)
 //
+// The libfabric backend adds a fourth message, the acceptor's closing AUTH (MAC_a again), after its
+// GRANT_KEYs: keys open the arena to one-sided writes, so each side sends them only after the other's proof,
+// and the initiator opens the lane only once it has them (lf_fabric.cc, onAuth).
+//
 // Each side checks the other's MAC in constant time before it takes anything else from the connection.
 // The labels differ, so one direction's MAC is never valid for the other (no reflection); every field is
 // fixed-length, so no two transcripts share bytes. A recorded exchange replayed on a new connection fails:
