@@ -25,6 +25,7 @@
         'native/peer.cc',
         'native/send_queue.cc',
         'native/sockets.cc',
+        'native/sha256.cc',
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",

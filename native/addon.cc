@@ -53,5 +53,6 @@ NAPI_MODULE_INIT() {
   add<GetStats>(env, exports, "stats");
   add<Mode>(env, exports, "mode");
   add<SetLayoutTag>(env, exports, "setLayoutTag");
+  add<Digest>(env, exports, "digest");
   return exports;
 }

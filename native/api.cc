@@ -11,11 +11,13 @@
 #include "api.h"
 
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
 
 #include "arena.h"
+#include "auth.h"
 #include "fabric.h"
 #include "frame.h"
 #include "registry.h"
@@ -92,6 +94,19 @@ bool laneArg(const Napi::CallbackInfo& info, size_t i, uint8_t* lane) {
   return true;
 }
 
+// Reads argument i as a Uint8Array; false if it is anything else. *data stays valid while the array lives.
+bool bytesArg(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* length) {
+  bool is_typed = false;
+  if (i >= info.Length() || napi_is_typedarray(info.Env(), info[i], &is_typed) != napi_ok || !is_typed) return false;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t byte_offset;
+  void* at = nullptr;
+  if (napi_get_typedarray_info(info.Env(), info[i], &type, length, &at, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) return false;
+  *data = static_cast<uint8_t*>(at);
+  return *length == 0 || at != nullptr;
+}
+
 // Looks up the fabric named by argument 0.
 std::shared_ptr<Fabric> fabricArg(const Napi::CallbackInfo& info) {
   uint32_t handle;
@@ -134,9 +149,10 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   });
 }
 
-// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs[, backend, provider])
+// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs[, backend, provider, authKey])
 // → handle > 0, or a negative Status / ArenaCheck. backend: 0 tcp (default), 1 libfabric (provider: its name);
-// NO_PROVIDER comes back as -(1000 + fi errno) when libfabric gave a reason.
+// NO_PROVIDER comes back as -(1000 + fi errno) when libfabric gave a reason. authKey: a Uint8Array of
+// auth::kMinKeyBytes…kMaxKeyBytes, or undefined/null for none (the key is copied; auth.h).
 Napi::Value Create(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     napi_env env = info.Env();
@@ -151,6 +167,15 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       if (!u32Arg(info, 6, &backend) || backend > 1) return status(info, BAD_ARGUMENT);
       opt.backend = BackendKind(backend);
       if (opt.backend == BackendKind::LIBFABRIC && !stringArg(info, 7, opt.provider, sizeof opt.provider)) return status(info, BAD_ARGUMENT);
+    }
+    if (napi_valuetype t = argType(info, 8); t != napi_undefined && t != napi_null) {
+      uint8_t* key;
+      size_t key_length;
+      if (!bytesArg(info, 8, &key, &key_length) || key_length < auth::kMinKeyBytes || key_length > auth::kMaxKeyBytes) {
+        return status(info, BAD_ARGUMENT);
+      }
+      std::memcpy(opt.key.bytes, key, key_length);
+      opt.key.length = uint32_t(key_length);
     }
     bool is_typed = false;
     napi_is_typedarray(env, info[0], &is_typed);
@@ -478,6 +503,27 @@ Napi::Value SetLayoutTag(const Napi::CallbackInfo& info) {
     uint32_t tag;
     if (!u32Arg(info, 1, &tag)) return status(info, BAD_ARGUMENT);
     f->setLayoutTag(tag);
+    return status(info, OK);
+  });
+}
+
+// digest(key, data, out) → Status: out (32 bytes) = HMAC-SHA256(key, data), or SHA-256(data) when key is
+// null. For tests, which check the handshake's primitives (sha256.h) against node:crypto.
+Napi::Value Digest(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    uint8_t *key = nullptr, *data, *out;
+    size_t key_length = 0, length, out_length;
+    const bool keyed = argType(info, 0) != napi_null;
+    if ((keyed && !bytesArg(info, 0, &key, &key_length)) || !bytesArg(info, 1, &data, &length) || !bytesArg(info, 2, &out, &out_length) ||
+        out_length != sha256::kDigestBytes) {
+      return status(info, BAD_ARGUMENT);
+    }
+    if (keyed) {
+      const sha256::Part part{data, length};
+      sha256::hmac(key, key_length, &part, 1, out);
+    } else {
+      sha256::digest(data, length, out);
+    }
     return status(info, OK);
   });
 }

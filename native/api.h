@@ -26,5 +26,6 @@ Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value GetStats(const Napi::CallbackInfo& info);
 Napi::Value Mode(const Napi::CallbackInfo& info);
 Napi::Value SetLayoutTag(const Napi::CallbackInfo& info);
+Napi::Value Digest(const Napi::CallbackInfo& info);
 
 }  // namespace squall::api

@@ -29,15 +29,21 @@ uint32_t Conn::checkHeader(const uint8_t* at, uint64_t available, const ReceiveE
   }
   if (available >= 3 && at[2] != frame::kVersion) return reason(FailReason::BAD_VERSION);
   if (available >= 4) {
-    uint8_t type = at[3];
-    bool hello_time = phase == Phase::HELLO;
-    if (type == frame::HELLO ? !hello_time : (type != frame::WRITE && type != frame::WRITE_IMM) || hello_time) {
-      return reason(FailReason::BAD_TYPE);
-    }
+    // Each phase takes one kind of frame: HELLO while shaking hands, AUTH while an acceptor waits for the
+    // initiator's proof, writes once the lane is up.
+    const uint8_t type = at[3];
+    const bool allowed = phase == Phase::HELLO  ? type == frame::HELLO
+                         : phase == Phase::AUTH ? type == frame::AUTH
+                                                : type == frame::WRITE || type == frame::WRITE_IMM;
+    if (!allowed) return reason(FailReason::BAD_TYPE);
   }
   if (available < frame::kHeaderBytes) return 0;
   frame::Header h = frame::decode(at);
-  if (h.type == frame::HELLO) return h.length == frame::kHelloBytes && h.offset == 0 ? 0 : reason(FailReason::BAD_TYPE);
+  if (h.type == frame::HELLO) {
+    const bool sized = h.length == frame::kHelloBytes || h.length == frame::kHelloAuthBytes;
+    return sized && h.offset == 0 && h.imm == 0 ? 0 : reason(FailReason::BAD_TYPE);
+  }
+  if (h.type == frame::AUTH) return h.length == frame::kAuthBytes && h.offset == 0 && h.imm == 0 ? 0 : reason(FailReason::BAD_TYPE);
   if (h.length > env.max_frame_bytes) return reason(FailReason::OVERSIZE);
   peer->grants.refresh(grants_, grants_seen_);
   const Grant* g = GrantTable::find(grants_, h.offset, h.length);
@@ -79,9 +85,20 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
 
     if (h.type == frame::HELLO) {
       if (available < total) break;
-      hello = frame::decodeHello(at + frame::kHeaderBytes);
+      hello = frame::decodeHello(at + frame::kHeaderBytes, h.length);
       rpos_ += total;
+      // The flags say how long the HELLO is; a HELLO that disagrees is malformed.
+      if (h.length != hello.bytes()) {
+        fail_reason = reason(FailReason::BAD_TYPE);
+        return Parse::FAILED;
+      }
       return Parse::HELLO;
+    }
+    if (h.type == frame::AUTH) {
+      if (available < total) break;
+      std::memcpy(auth_mac, at + frame::kHeaderBytes, frame::kAuthBytes);
+      rpos_ += total;
+      return Parse::AUTH;
     }
 
     if (available >= total) {
@@ -161,6 +178,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
 
     switch (parseStaged(env)) {
       case Parse::HELLO: return Pump::HELLO;
+      case Parse::AUTH: return Pump::AUTH;
       case Parse::PAUSED: return Pump::PAUSED;
       case Parse::FAILED: return Pump::FAILED;
       case Parse::DIRECT: continue;

@@ -7,7 +7,8 @@
 // - frames are applied in the order they arrive, each only once it is complete in the staging buffer,
 //   many per recv() (one recv() of 256 KiB may carry thousands of small frames);
 // - every header is checked as soon as its bytes are in, before any of its payload is applied: magic,
-//   version, type (HELLO only before the handshake ends, WRITE/WRITE_IMM only after), length against
+//   version, type (HELLO only before the handshake ends, AUTH only while an acceptor waits for it,
+//   WRITE/WRITE_IMM only after), the handshake frames' exact lengths, length against
 //   maxFrameBytes, the range against the peer's grants, 8-byte alignment for control ranges. A bad header
 //   fails the connection with the arena untouched;
 // - control ranges are applied with 8-byte atomic stores in ascending order (copy.h), data ranges by copy;
@@ -47,6 +48,8 @@ enum class Phase : uint8_t {
   RETRY_WAIT,  // initiator: the last attempt was refused; next one at deadline_ns
   CONNECTING,  // initiator: non-blocking connect() in flight
   HELLO,       // socket open, waiting for the other side's HELLO (until deadline_ns)
+  AUTH,        // acceptor with an auth key: HELLOs exchanged, waiting for the initiator's AUTH (auth.h);
+               // the connection is not bound to any member yet (until deadline_ns)
   WAIT_SIBLING,  // this lane's HELLOs are exchanged, the peer's other lane's are not: the socket is not read
                  // (whatever the peer sends waits in the kernel) until both lanes are up, so the peer's
                  // first write is applied after PEER_CONNECTED; acceptor: until deadline_ns
@@ -66,6 +69,7 @@ struct ReceiveEnv {
 enum class Pump : uint8_t {
   DRAINED,  // the socket has nothing more for now (or this turn's read budget is spent)
   HELLO,    // a HELLO was parsed into `hello`; the fabric decides, then calls pump() again
+  AUTH,     // an AUTH was parsed into `auth_mac`; the same
   PAUSED,   // a completion ring is full; a completion is held
   FAILED,   // the connection must close; `fail_reason` is a map::FailReason
 };
@@ -91,14 +95,16 @@ struct Conn : Source {
   socklen_t addr_len = 0;
   bool paused = false;
   uint32_t fail_reason = 0;
-  frame::Hello hello{};
+  frame::Hello hello{};                        // the other side's HELLO (absent fields zero)
+  uint8_t nonce[frame::kNonceBytes] = {};      // with a key: the nonce this side sent on this connection
+  uint8_t auth_mac[frame::kMacBytes] = {};     // acceptor with a key: the initiator's AUTH
 
   Pump pump(const ReceiveEnv& env);
   // Bytes read from the socket and not parsed yet (behind a HELLO, while the lane waited for its sibling).
   bool hasStaged() const { return wpos_ > rpos_; }
 
  private:
-  enum class Parse : uint8_t { NEED_BYTES, DIRECT, HELLO, PAUSED, FAILED };
+  enum class Parse : uint8_t { NEED_BYTES, DIRECT, HELLO, AUTH, PAUSED, FAILED };
   Parse parseStaged(const ReceiveEnv& env);
   uint32_t checkHeader(const uint8_t* at, uint64_t available, const ReceiveEnv& env, const Grant** grant);
   bool complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring, bool quiet);

@@ -25,6 +25,7 @@
 
 #include "arena.h"
 #include "arrival.h"
+#include "auth.h"
 #include "connection.h"
 #include "doorbell.h"
 #include "peer.h"
@@ -58,6 +59,7 @@ struct FabricOptions {
   uint32_t handshake_timeout_ms;
   BackendKind backend = BackendKind::TCP;
   char provider[32] = {};  // libfabric provider name (tcp, sockets, verbs, ...)
+  auth::Key key;           // with a key, every connection proves it (auth.h); without, none does
 };
 
 // Another backend behind the same public methods (native/libfabric/). When a Fabric has one, every public
@@ -144,6 +146,13 @@ class Fabric {
   void onConn(Conn* c, uint32_t events);
   void receive(Conn* c);
   void onHello(Conn* c);
+  void acceptHello(Conn* c);
+  void acceptHelloWithKey(Conn* c);
+  void onAuth(Conn* c);                  // acceptor, with a key: the initiator's MAC
+  void answeredHello(Conn* c);           // initiator: the acceptor's answer
+  // Acceptor: binds c to its member's lane (the member's HELLO, and with a key its MAC, checked); sends
+  // `reply` (may be null) on it. Fails c with DUPLICATE_PEER if the lane is taken.
+  void claimLane(Conn* c, const uint8_t* reply, uint32_t reply_bytes);
   void laneUp(Conn* c);                  // c's HELLOs are exchanged: park it, or open both lanes
   void openLanes(Peer* p, Conn* current);
   Conn* newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t now);

@@ -5,7 +5,9 @@
 // takes a HELLO only from a member it expects (it has grants), with our layout tag, for a lane that member
 // has not brought yet and only while the member is not connected, failed or dialled by us; then it answers
 // on that socket with its own HELLO for the same lane. The initiator takes the answer only from the member
-// it meant to reach, for the lane it asked, with our tag. A lane whose HELLOs are exchanged waits, unread,
+// it meant to reach, for the lane it asked, with our tag. With an auth key (auth.h) both HELLOs carry a
+// nonce, the answer carries the acceptor's MAC, and the initiator's third frame (AUTH) carries its own; the
+// acceptor binds the socket to the member only once that MAC checks. A lane whose HELLOs are exchanged waits, unread,
 // for its sibling (Phase::WAIT_SIBLING); when both are up each side reports PEER_CONNECTED in ring 0 and
 // starts reading both. Anything else closes the socket: CONNECTION_REJECTED before the acceptor knows who
 // is calling, PEER_FAILED (both lanes) once the peer is known. An acceptor's lane whose sibling does not
@@ -20,6 +22,7 @@
 #include <cstring>
 
 #include "fabric.h"
+#include "auth.h"
 #include "frame.h"
 #include "sockets.h"
 
@@ -63,49 +66,136 @@ void Fabric::onListener() {
 void Fabric::onHello(Conn* c) {
   const frame::Hello& h = c->hello;
   if (!h.valid()) return fail(c, reason(FailReason::BAD_LANE));
-  if (c->role == Role::ACCEPTOR) {
-    Peer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
-    if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
-    if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
-    const uint8_t lane = h.lane;
-    uint8_t reply[frame::kHeaderBytes + frame::kHelloBytes];
-    frame::encodeHello(reply, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), lane);
-    int err;
-    {
-      std::lock_guard<std::mutex> lock(p->state_mu);
-      // Checked under the lock: connect() may have claimed this peer a moment ago.
-      const PeerState s = p->state.load();
-      const bool first = s == PeerState::EXPECTED;
-      const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conns[lane];
-      if (!first && !second) {
-        err = 1;
-      } else {
-        if (first) {
-          p->accepted = true;
-          p->state.store(PeerState::HANDSHAKING);
-        }
-        c->peer = p;
-        c->lane = lane;
-        p->conns[lane] = c;
-        if (lane == frame::CONTROL) {  // into the control set, parked until laneUp() decides
-          epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
-          c->epfd = control_epoll_fd_;
-          watch(c, kParkedEvents, EPOLL_CTL_ADD);
-        }
-        LaneTx& tx = p->lanes[lane];
-        std::lock_guard<FairMutex> lane_lock(tx.mu);
-        attachLane(tx, c, kParkedEvents);
-        err = tx.sendBytes(arena_, reply, sizeof reply, stats_);
-      }
-    }
-    if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
-    if (err < 0) return fail(c, reason(FailReason::CLOSED));
-    return laneUp(c);
+  // A key on one side only is refused by both: neither runs unauthenticated against the other's will.
+  if (h.authenticated() != opt_.key.present()) return fail(c, reason(FailReason::AUTH_FAILED));
+  if (c->role == Role::ACCEPTOR) return acceptHello(c);
+  answeredHello(c);
+}
+
+void Fabric::acceptHello(Conn* c) {
+  const frame::Hello& h = c->hello;
+  Peer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
+  if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
+  if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  c->lane = h.lane;
+  if (opt_.key.present()) return acceptHelloWithKey(c);
+  uint8_t reply[frame::kHeaderBytes + frame::kHelloBytes];
+  frame::encodeHello(reply, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), h.lane);
+  claimLane(c, reply, sizeof reply);
+}
+
+// With a key the acceptor answers with its nonce and proof, and binds the connection to nobody until the
+// initiator's AUTH proves the key too (onAuth): a stranger's connection fails alone, CONNECTION_REJECTED.
+void Fabric::acceptHelloWithKey(Conn* c) {
+  const frame::Hello& h = c->hello;
+  Peer* p = by_id_[h.member].load(std::memory_order_acquire);
+  for (uint8_t b : h.mac) {
+    if (b != 0) return fail(c, reason(FailReason::AUTH_FAILED));  // an initiator sends no MAC in its HELLO
   }
+  {
+    // Refused early if the lane cannot be had (claimLane checks again, under the same lock).
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    const PeerState s = p->state.load();
+    const bool free = s == PeerState::EXPECTED || (s == PeerState::HANDSHAKING && p->accepted && !p->conns[h.lane]);
+    if (!free) return fail(c, reason(FailReason::DUPLICATE_PEER));
+  }
+  if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
+  auth::Transcript t{};
+  std::memcpy(t.initiator_nonce, h.nonce, frame::kNonceBytes);
+  std::memcpy(t.acceptor_nonce, c->nonce, frame::kNonceBytes);
+  t.initiator = h.member;
+  t.acceptor = opt_.member_id;
+  t.lane = h.lane;
+  t.layout_tag = h.layout_tag;
+  uint8_t mac[frame::kMacBytes];
+  auth::mac(opt_.key, auth::Direction::ACCEPTOR, t, mac);
+  uint8_t reply[frame::kHeaderBytes + frame::kHelloAuthBytes];
+  frame::encodeHelloAuth(reply, opt_.member_id, h.layout_tag, h.lane, c->nonce, mac);
+  // The socket is new and its send buffer empty: the answer goes out whole or the connection is broken.
+  const ssize_t sent = ::send(c->fd, reply, sizeof reply, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent != ssize_t(sizeof reply)) return fail(c, reason(FailReason::CLOSED));
+  c->phase = Phase::AUTH;
+}
+
+void Fabric::onAuth(Conn* c) {
+  const frame::Hello& h = c->hello;
+  auth::Transcript t{};
+  std::memcpy(t.initiator_nonce, h.nonce, frame::kNonceBytes);
+  std::memcpy(t.acceptor_nonce, c->nonce, frame::kNonceBytes);
+  t.initiator = h.member;
+  t.acceptor = opt_.member_id;
+  t.lane = h.lane;
+  t.layout_tag = h.layout_tag;
+  if (!auth::verify(opt_.key, auth::Direction::INITIATOR, t, c->auth_mac)) return fail(c, reason(FailReason::AUTH_FAILED));
+  claimLane(c, nullptr, 0);
+}
+
+void Fabric::claimLane(Conn* c, const uint8_t* reply, uint32_t reply_bytes) {
+  Peer* p = by_id_[c->hello.member].load(std::memory_order_acquire);
+  const uint8_t lane = c->lane;
+  int err = 0;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    // Checked under the lock: connect() may have claimed this peer a moment ago.
+    const PeerState s = p->state.load();
+    const bool first = s == PeerState::EXPECTED;
+    const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conns[lane];
+    if (!first && !second) {
+      err = 1;
+    } else {
+      if (first) {
+        p->accepted = true;
+        p->state.store(PeerState::HANDSHAKING);
+      }
+      c->peer = p;
+      p->conns[lane] = c;
+      if (lane == frame::CONTROL) {  // into the control set, parked until laneUp() decides
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
+        c->epfd = control_epoll_fd_;
+        watch(c, kParkedEvents, EPOLL_CTL_ADD);
+      }
+      LaneTx& tx = p->lanes[lane];
+      std::lock_guard<FairMutex> lane_lock(tx.mu);
+      attachLane(tx, c, kParkedEvents);
+      if (reply) err = tx.sendBytes(arena_, reply, reply_bytes, stats_);
+    }
+  }
+  if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
+  if (err < 0) return fail(c, reason(FailReason::CLOSED));
+  laneUp(c);
+}
+
+// The acceptor's answer to our HELLO: the member we meant to reach, on the lane we asked, with our tag;
+// with a key, its proof checks, and ours goes back (AUTH) before the lane counts as up.
+void Fabric::answeredHello(Conn* c) {
+  const frame::Hello& h = c->hello;
   Peer* p = c->peer;
   if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
   if (h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));
-  if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  const uint32_t tag = layout_tag_.load(std::memory_order_relaxed);
+  if (h.layout_tag != tag) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  if (opt_.key.present()) {
+    auth::Transcript t{};
+    std::memcpy(t.initiator_nonce, c->nonce, frame::kNonceBytes);
+    std::memcpy(t.acceptor_nonce, h.nonce, frame::kNonceBytes);
+    t.initiator = opt_.member_id;
+    t.acceptor = p->id;
+    t.lane = c->lane;
+    t.layout_tag = tag;
+    if (!auth::verify(opt_.key, auth::Direction::ACCEPTOR, t, h.mac)) return fail(c, reason(FailReason::AUTH_FAILED));
+    uint8_t proof[frame::kHeaderBytes + frame::kAuthBytes];
+    frame::encode(proof, frame::AUTH, 0, frame::kAuthBytes, 0);
+    auth::mac(opt_.key, auth::Direction::INITIATOR, t, proof + frame::kHeaderBytes);
+    int err;
+    {
+      std::lock_guard<std::mutex> lock(p->state_mu);
+      if (p->state.load() == PeerState::FAILED) return;  // disconnected locally; its command follows
+      LaneTx& tx = p->lanes[c->lane];
+      std::lock_guard<FairMutex> lane_lock(tx.mu);
+      err = tx.sendBytes(arena_, proof, sizeof proof, stats_);
+    }
+    if (err < 0) return fail(c, reason(FailReason::CLOSED));
+  }
   laneUp(c);
 }
 
@@ -210,8 +300,15 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
   c->deadline_ns = now + uint64_t(opt_.handshake_timeout_ms) * kMs;
   next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
   watch(c, kReadEvents, EPOLL_CTL_MOD);
-  uint8_t hello[frame::kHeaderBytes + frame::kHelloBytes];
-  frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
+  uint8_t hello[frame::kHeaderBytes + frame::kHelloAuthBytes];
+  uint32_t hello_bytes = frame::kHeaderBytes + frame::kHelloBytes;
+  if (opt_.key.present()) {
+    if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
+    frame::encodeHelloAuth(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane, c->nonce, nullptr);
+    hello_bytes = frame::kHeaderBytes + frame::kHelloAuthBytes;
+  } else {
+    frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
+  }
   int sent;
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
@@ -223,7 +320,7 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
       LaneTx& tx = p->lanes[c->lane];
       std::lock_guard<FairMutex> lane_lock(tx.mu);
       attachLane(tx, c, kReadEvents);
-      sent = tx.sendBytes(arena_, hello, sizeof hello, stats_);
+      sent = tx.sendBytes(arena_, hello, hello_bytes, stats_);
     }
   }
   if (sent == 1) return fail(c, reason(FailReason::LOCAL_CLOSE));

@@ -188,7 +188,12 @@ void Fabric::receive(Conn* c) {
       case Pump::FAILED: fail(c, c->fail_reason); return;
       case Pump::HELLO:
         onHello(c);
+        if (c->phase == Phase::AUTH) break;   // an acceptor with a key: the AUTH may be staged behind
         if (c->phase != Phase::OPEN) return;  // failed, or parked until its sibling lane is up
+        break;
+      case Pump::AUTH:
+        onAuth(c);
+        if (c->phase != Phase::OPEN) return;
         break;
     }
   }
@@ -206,13 +211,15 @@ void Fabric::onTimers(uint64_t now) {
         if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
         break;
       case Phase::HELLO:
+      case Phase::AUTH:
       case Phase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
         if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
         break;
       default:
         break;
     }
-    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO || c->phase == Phase::WAIT_SIBLING) {
+    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO || c->phase == Phase::AUTH ||
+        c->phase == Phase::WAIT_SIBLING) {
       next = std::min(next, c->deadline_ns);
     }
   }

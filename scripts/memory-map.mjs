@@ -167,6 +167,7 @@ const enums = [
     ['IO_ERROR', 14, 'a socket error other than an orderly close'],
     ['LOCAL_CLOSE', 15, 'this member closed the connection'],
     ['BAD_LANE', 16, 'a HELLO named no lane (data 0, control 1), or another lane than it was asked on'],
+    ['AUTH_FAILED', 17, 'the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only'],
   ]],
   ['EventKind', 'kinds of events from the predicate worker to the main thread', [
     ['PREDICATE_FIRED', 1, 'ID is the predicate id, VALUE the reduction value'],

@@ -86,7 +86,7 @@ async function rawAsSeven(s: Scene): Promise<Seven> {
   await until(() => s.member.has(K.PEER_CONNECTED, 7) && data.received.length >= 40, 'the handshake with 7');
   for (const [raw, lane] of [[control, LANE_CONTROL], [data, LANE_DATA]] as const) {
     assert.is(raw.received.readUInt16LE(0), 0x5153, 'reply magic');
-    assert.is(raw.received.readUInt8(2), 2, 'reply version');
+    assert.is(raw.received.readUInt8(2), 3, 'reply version');
     assert.is(raw.received.readUInt8(3), HELLO, 'reply type');
     assert.is(raw.received.readUInt32LE(24), 1, 'the reply names member 1');
     assert.is(raw.received.readUInt32LE(28), TAG, 'the reply carries the layout tag');

@@ -14,6 +14,7 @@ import { defineLaneTests } from './support/lane-tests.js';
 
 const { CompletionKind: K, FailReason: R } = map;
 const built = nativeBackends().includes('libfabric');
+const AUTH_KEY = new Uint8Array(32).map((_, i) => i * 11 + 3);
 
 /** A provider is usable when a fabric can be created with it (a libfabric build may lack shm, say). */
 function usable(provider: string): boolean {
@@ -68,6 +69,49 @@ if (!built) {
       continue;
     }
     defineLaneTests(provider, { backend: 'libfabric', provider });
+    defineLaneTests(`${provider}+authKey`, { backend: 'libfabric', provider, authKey: AUTH_KEY });
+
+    test(`[${provider}] authKey: members with the key connect and write both ways on both lanes${provider === 'tcp' ? ' (data one-sided: the keys crossed after the proofs)' : ''}`, async () => {
+      const a = new Member(1, { backend: 'libfabric', provider, authKey: AUTH_KEY });
+      const b = new Member(2, { backend: 'libfabric', provider, authKey: AUTH_KEY });
+      try {
+        await connectPair(a, b, [dataGrant(D, 65536), controlGrant(D + 65536, 64)]);
+        a.arena.u8.fill(0xa1, D, D + 8192);
+        assert.is(a.fabric.writeImm(2, D, 8192, 11), WriteStatus.Ok);
+        Atomics.store(b.arena.i64, (D + 65536) >> 3, 22n);
+        assert.is(b.fabric.write(1, D + 65536, 8, 1), WriteStatus.Ok);
+        await until([a, b], () => b.has(K.WRITE_IMM, 1, 11) && Atomics.load(a.arena.i64, (D + 65536) >> 3) === 22n, 'the writes both ways');
+        assert.ok(b.arena.u8.subarray(D, D + 8192).every((x) => x === 0xa1));
+        if (provider === 'tcp') assert.ok(a.fabric.stats().rmaWrites > 0, 'the data write went one-sided');
+      } finally { a.close(); b.close(); }
+    });
+
+    test(`[${provider}] authKey: a wrong key, or a key on one side only, is refused (AUTH_FAILED) and nobody connects`, async () => {
+      const cases: Array<[Uint8Array | undefined, Uint8Array | undefined, 'acceptor' | 'initiator']> = [
+        [AUTH_KEY, new Uint8Array(32).fill(7), 'initiator'], // the initiator finds the acceptor's proof wrong
+        [AUTH_KEY, undefined, 'acceptor'],
+        [undefined, AUTH_KEY, 'acceptor'],
+      ];
+      for (const [acceptorKey, initiatorKey, refuser] of cases) {
+        const a = new Member(1, { backend: 'libfabric', provider, authKey: acceptorKey });
+        const b = new Member(2, { backend: 'libfabric', provider, authKey: initiatorKey, connectTimeoutMs: 3000 });
+        try {
+          a.listen();
+          for (const g of [dataGrant(D, 4096)]) { a.fabric.grant(2, g); b.fabric.grant(1, g); }
+          b.fabric.connect(1, '127.0.0.1', a.port);
+          if (refuser === 'initiator') {
+            await until([a, b], () => b.has(K.PEER_FAILED, 1), 'the initiator to refuse', 10_000);
+            assert.ok(b.has(K.PEER_FAILED, 1, R.AUTH_FAILED), `AUTH_FAILED at the initiator (${JSON.stringify(b.seen[0])})`);
+          } else {
+            await until([a, b], () => a.has(K.CONNECTION_REJECTED, 0xffff), 'the acceptor to refuse', 10_000);
+            assert.ok(a.has(K.CONNECTION_REJECTED, 0xffff, R.AUTH_FAILED), `AUTH_FAILED at the acceptor (${JSON.stringify(a.seen[0])})`);
+          }
+          await sleep(100);
+          assert.not.ok(a.has(K.PEER_CONNECTED, 2) || b.has(K.PEER_CONNECTED, 1), 'nobody connected');
+          assert.not.ok(a.has(K.PEER_FAILED, 2), 'the acceptor never took the connection as member 2');
+        } finally { a.close(); b.close(); }
+      }
+    });
 
     test(`[${provider}] connect, a write lands at the same offset, nothing around it`, async () => {
       const a = new Member(1, { backend: 'libfabric', provider });

@@ -26,7 +26,7 @@ export const WASM_PAGE_BYTES: u32 = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES: u32 = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH: u32 = 0x5d9b6a28;
+export const MEMORY_MAP_HASH: u32 = 0xbd9e64c8;
 /** static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this */
 export const WASM_RESERVED_OFFSET: u32 = 0;
 export const WASM_RESERVED_BYTES: u32 = 0x10000;
@@ -166,6 +166,8 @@ export const FailReason_IO_ERROR: u32 = 14;
 export const FailReason_LOCAL_CLOSE: u32 = 15;
 /** a HELLO named no lane (data 0, control 1), or another lane than it was asked on */
 export const FailReason_BAD_LANE: u32 = 16;
+/** the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only */
+export const FailReason_AUTH_FAILED: u32 = 17;
 
 /** kinds of events from the predicate worker to the main thread */
 /** ID is the predicate id, VALUE the reduction value */

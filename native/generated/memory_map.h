@@ -30,7 +30,7 @@ constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x5d9b6a28u;
+constexpr uint32_t MEMORY_MAP_HASH = 0xbd9e64c8u;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
 constexpr uint32_t WASM_RESERVED_BYTES = 0x10000u;
@@ -153,6 +153,7 @@ enum class FailReason : uint32_t {
   IO_ERROR = 14,  // a socket error other than an orderly close
   LOCAL_CLOSE = 15,  // this member closed the connection
   BAD_LANE = 16,  // a HELLO named no lane (data 0, control 1), or another lane than it was asked on
+  AUTH_FAILED = 17,  // the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only
 };
 
 // kinds of events from the predicate worker to the main thread

@@ -44,6 +44,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "auth.h"
 #include "copy.h"
 #include "frame.h"
 #include "sockets.h"
@@ -192,9 +193,11 @@ struct RemoteRegion {
   uint64_t key;
 };
 
+// AUTH (with an auth key only, auth.h): the HELLOs are exchanged and this side waits for the other's AUTH
+// (the acceptor: the initiator's proof; the initiator: the acceptor's closing AUTH, after its GRANT_KEYs).
 // WAIT_SIBLING: this lane's HELLOs are exchanged, the other lane's are not; what arrives is held in the
 // backlog until both are up (acceptor: until deadline_ns).
-enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, WAIT_SIBLING, OPEN, DEAD };
+enum class LfPhase : uint8_t { RETRY_WAIT, CONNECTING, HELLO, AUTH, WAIT_SIBLING, OPEN, DEAD };
 
 struct LfPeer {
   explicit LfPeer(uint16_t i) : id(i) {}
@@ -283,6 +286,9 @@ struct LfConn {
   size_t keyed = 0;                // RMA mode: grants[0, keyed) are registered and their keys sent
   std::vector<fid_mr*> grant_mrs;  // RMA mode: those registrations, closed with the endpoint
   std::vector<RemoteRegion> early_regions;  // RMA mode: GRANT_KEYs that came before the peer's HELLO
+  // With an auth key: the nonce this side sent, and the other side's HELLO (its nonce, its member id).
+  uint8_t nonce[frame::kNonceBytes] = {};
+  frame::Hello hello{};
   // The chunks of a split write-with-immediate applied so far ([run_offset, run_end)); run_end == 0: none.
   uint64_t run_offset = 0;
   uint64_t run_end = 0;
@@ -385,6 +391,10 @@ class LfFabric final : public Backend {
   bool applyFrame(LfConn* c, const uint8_t* at, uint32_t len);    // false: failed, or holding
   bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
   void onHello(LfConn* c, const frame::Hello& h);
+  void onAuth(LfConn* c, const uint8_t* mac);
+  bool keyedHelloAccepted(LfConn* c, LfPeer* p, const frame::Hello& h);
+  auth::Transcript transcript(const LfConn* c) const;
+  int sendAuth(LfConn* c, auth::Direction who);
   void laneUp(LfConn* c);
   LfConn* newInitiator(LfPeer* p, uint8_t lane, const Command& cmd, fi_info* dest, uint64_t now);
   void drainBacklog(LfConn* c);
@@ -1084,8 +1094,34 @@ int LfFabric::sendGrantKeys(LfConn* c, LfPeer* p) {
 }
 
 int LfFabric::sendHello(LfConn* c) {
-  uint8_t buf[frame::kHeaderBytes + frame::kHelloBytes];
+  uint8_t buf[frame::kHeaderBytes + frame::kHelloAuthBytes];
+  if (opt_.key.present()) {  // an initiator's: its nonce, no MAC (an acceptor's keyed answer is keyedHelloAccepted's)
+    frame::encodeHelloAuth(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane, c->nonce, nullptr);
+    return sendCopy(c, buf, frame::kHeaderBytes + frame::kHelloAuthBytes);
+  }
   frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
+  return sendCopy(c, buf, frame::kHeaderBytes + frame::kHelloBytes);
+}
+
+// With an auth key: the lane's transcript (auth.h) from this side's nonce and the other side's HELLO.
+auth::Transcript LfFabric::transcript(const LfConn* c) const {
+  auth::Transcript t{};
+  const bool initiator = c->role == Role::INITIATOR;
+  std::memcpy(t.initiator_nonce, initiator ? c->nonce : c->hello.nonce, frame::kNonceBytes);
+  std::memcpy(t.acceptor_nonce, initiator ? c->hello.nonce : c->nonce, frame::kNonceBytes);
+  t.initiator = initiator ? opt_.member_id : c->hello.member;
+  t.acceptor = initiator ? c->hello.member : opt_.member_id;
+  t.lane = c->lane;
+  t.layout_tag = c->hello.layout_tag;
+  return t;
+}
+
+// An AUTH frame carrying `who`'s MAC over c's transcript: the initiator's proof, or the acceptor's closing
+// AUTH (its proof again), which follows its GRANT_KEYs so the initiator knows every region when it opens.
+int LfFabric::sendAuth(LfConn* c, auth::Direction who) {
+  uint8_t buf[frame::kHeaderBytes + frame::kAuthBytes];
+  frame::encode(buf, frame::AUTH, 0, frame::kAuthBytes, 0);
+  auth::mac(opt_.key, who, transcript(c), buf + frame::kHeaderBytes);
   return sendCopy(c, buf, sizeof buf);
 }
 
@@ -1286,6 +1322,8 @@ void LfFabric::run() {
             err = flushPending(c);
           }
           if (err) fail(c, reason(FailReason::IO_ERROR));
+        } else if (!c->peer && c->has_pending.load(std::memory_order_relaxed) && flushPending(c) != 0) {
+          fail(c, reason(FailReason::IO_ERROR));  // an acceptor's keyed answer that waited for a send slot (poller only)
         }
       }
     } catch (const std::exception&) {
@@ -1519,13 +1557,15 @@ void LfFabric::onTimers(uint64_t now) {
         if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
         break;
       case LfPhase::HELLO:
+      case LfPhase::AUTH:
       case LfPhase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
         if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
         break;
       default:
         break;
     }
-    if (c->phase == LfPhase::RETRY_WAIT || c->phase == LfPhase::CONNECTING || c->phase == LfPhase::HELLO || c->phase == LfPhase::WAIT_SIBLING) {
+    if (c->phase == LfPhase::RETRY_WAIT || c->phase == LfPhase::CONNECTING || c->phase == LfPhase::HELLO || c->phase == LfPhase::AUTH ||
+        c->phase == LfPhase::WAIT_SIBLING) {
       next = std::min(next, c->deadline_ns);
     }
   }
@@ -1784,8 +1824,10 @@ void LfFabric::onConnected(LfConn* c) {
       p->state.store(PeerState::HANDSHAKING);
       std::lock_guard<FairMutex> lane_lock(c->mu());
       p->tx[c->lane] = c;
-      // Keys before the data lane's HELLO: the peer knows every region once connected.
-      sent = rma() && c->lane == frame::DATA ? sendGrantKeys(c, p) : 0;
+      // Keys before the data lane's HELLO: the peer knows every region once connected. With an auth key
+      // they wait until the acceptor has proved it (onHello): a key opens the arena to one-sided writes.
+      sent = rma() && c->lane == frame::DATA && !opt_.key.present() ? sendGrantKeys(c, p) : 0;
+      if (sent == 0 && opt_.key.present() && !auth::freshNonce(c->nonce)) sent = -EIO;
       if (sent == 0) sent = sendHello(c);
     }
   }
@@ -1803,7 +1845,7 @@ int LfFabric::pollCq() {
   }
   for (size_t i = 0; i < conns_.size(); i++) {
     LfConn* c = conns_[i].get();
-    if (c->lane == frame::CONTROL && c->phase != LfPhase::HELLO) continue;  // polled by pollControl
+    if (c->lane == frame::CONTROL && c->phase != LfPhase::HELLO && c->phase != LfPhase::AUTH) continue;  // polled by pollControl
     const int data = pollConnCq(c, kDataBatches);
     work += data + (data > 0 ? pollControl() : 0);
   }
@@ -1815,7 +1857,7 @@ int LfFabric::pollControl() {
   int work = 0;
   for (size_t i = 0; i < conns_.size(); i++) {
     LfConn* c = conns_[i].get();
-    if (c->lane == frame::CONTROL && c->phase != LfPhase::HELLO) work += pollConnCq(c);
+    if (c->lane == frame::CONTROL && c->phase != LfPhase::HELLO && c->phase != LfPhase::AUTH) work += pollConnCq(c);
   }
   return work;
 }
@@ -1886,7 +1928,11 @@ bool LfFabric::onGrantKey(LfConn* c, const uint8_t* at, uint32_t len) {
   RemoteRegion r;
   std::memcpy(&r, at + frame::kHeaderBytes, sizeof r);
   if (r.length == 0) return fail(c, reason(FailReason::BAD_TYPE)), false;
-  if (c->phase == LfPhase::HELLO) {  // before the peer's HELLO: adopted with it (adoptRegions)
+  if (c->phase == LfPhase::HELLO || c->phase == LfPhase::AUTH) {  // before the handshake's end: adopted with it (adoptRegions)
+    // With an auth key keys come only after the other side's proof: the initiator's after the acceptor's
+    // HELLO (the acceptor is in AUTH), the acceptor's after the initiator's AUTH (the initiator is in AUTH).
+    if (opt_.key.present() && c->phase != LfPhase::AUTH) return fail(c, reason(FailReason::BAD_TYPE)), false;
+    if (c->early_regions.size() >= kPeerIds) return fail(c, reason(FailReason::BAD_TYPE)), false;
     c->early_regions.push_back(r);
     return true;
   }
@@ -1990,19 +2036,28 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (at[2] != frame::kVersion) return fail(c, reason(FailReason::BAD_VERSION)), false;
   const uint8_t type = at[3];
   const bool hello_time = c->phase == LfPhase::HELLO;
-  // GRANT_KEYs come before the HELLO (and later, for grants made later); writes only after it.
+  const bool auth_time = c->phase == LfPhase::AUTH;
+  // GRANT_KEYs come before the HELLO (with a key: after the other side's proof; and later, for grants made
+  // later); AUTH only while it is awaited; writes only after the handshake.
   const bool key = rma() && type == kFrameGrantKey;
   const bool write = type == frame::WRITE || type == frame::WRITE_IMM || (rma() && (type == kFramePlaced || type == kFramePlacedImm));
-  if (type == frame::HELLO ? !hello_time : !key && (!write || hello_time)) {
-    return fail(c, reason(FailReason::BAD_TYPE)), false;
-  }
+  const bool allowed = type == frame::HELLO ? hello_time : type == frame::AUTH ? auth_time : key || (write && !hello_time && !auth_time);
+  if (!allowed) return fail(c, reason(FailReason::BAD_TYPE)), false;
   if (len < frame::kHeaderBytes) return fail(c, reason(FailReason::TRUNCATED)), false;
   frame::Header h = frame::decode(at);
   if (type == frame::HELLO) {
-    if (h.length != frame::kHelloBytes || h.offset != 0 || len != frame::kHeaderBytes + frame::kHelloBytes) {
+    const bool sized = h.length == frame::kHelloBytes || h.length == frame::kHelloAuthBytes;
+    if (!sized || h.offset != 0 || h.imm != 0 || len != frame::kHeaderBytes + h.length) return fail(c, reason(FailReason::BAD_TYPE)), false;
+    const frame::Hello hello = frame::decodeHello(at + frame::kHeaderBytes, h.length);
+    if (hello.bytes() != h.length) return fail(c, reason(FailReason::BAD_TYPE)), false;  // its flags say another length
+    onHello(c, hello);
+    return c->phase != LfPhase::DEAD;
+  }
+  if (type == frame::AUTH) {
+    if (h.length != frame::kAuthBytes || h.offset != 0 || h.imm != 0 || len != frame::kHeaderBytes + frame::kAuthBytes) {
       return fail(c, reason(FailReason::BAD_TYPE)), false;
     }
-    onHello(c, frame::decodeHello(at + frame::kHeaderBytes));
+    onAuth(c, at + frame::kHeaderBytes);
     return c->phase != LfPhase::DEAD;
   }
   if (type == kFrameGrantKey) return onGrantKey(c, at, len);
@@ -2053,11 +2108,17 @@ bool LfFabric::applyRange(LfConn* c, uint8_t type, const frame::Header& h, const
 
 void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
   if (!h.valid()) return fail(c, reason(FailReason::BAD_LANE));
+  // A key on one side only is refused by both (auth.h).
+  if (h.authenticated() != opt_.key.present()) return fail(c, reason(FailReason::AUTH_FAILED));
   if (c->role == Role::ACCEPTOR) {
     LfPeer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
     if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
     if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
     if (rdm() && h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));  // its name record named the lane
+    if (opt_.key.present()) {
+      if (keyedHelloAccepted(c, p, h)) c->phase = LfPhase::AUTH;
+      return;
+    }
     const uint8_t lane = h.lane;
     int err;
     {
@@ -2090,11 +2151,98 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
   if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
   if (h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));
   if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  if (opt_.key.present()) {
+    // The acceptor's proof first; then our keys (rma, data lane) and our proof; the lane opens at the
+    // acceptor's closing AUTH, which follows its own keys (onAuth).
+    c->hello = h;
+    if (!auth::verify(opt_.key, auth::Direction::ACCEPTOR, transcript(c), h.mac)) return fail(c, reason(FailReason::AUTH_FAILED));
+    int err;
+    {
+      std::lock_guard<std::mutex> lock(p->state_mu);
+      if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
+      std::lock_guard<FairMutex> lane_lock(c->mu());
+      err = rma() && c->lane == frame::DATA ? sendGrantKeys(c, p) : 0;
+      if (err == 0) err = sendAuth(c, auth::Direction::INITIATOR);
+    }
+    if (err != 0) return fail(c, reason(FailReason::CLOSED));
+    c->phase = LfPhase::AUTH;
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
     if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
     adoptRegions(c, p);
   }
+  laneUp(c);
+}
+
+// Acceptor with an auth key: a HELLO from an expected member. It is answered with our nonce and proof,
+// and c stays nobody's (c->peer null: a failure is CONNECTION_REJECTED, the member is not disturbed) until
+// the initiator's AUTH proves the key too. False if c failed.
+bool LfFabric::keyedHelloAccepted(LfConn* c, LfPeer* p, const frame::Hello& h) {
+  for (uint8_t b : h.mac) {
+    if (b != 0) return fail(c, reason(FailReason::AUTH_FAILED)), false;  // an initiator sends no MAC in its HELLO
+  }
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);  // refused early if the lane cannot be had (onAuth checks again)
+    const PeerState s = p->state.load();
+    if (!(s == PeerState::EXPECTED || (s == PeerState::HANDSHAKING && p->accepted && !p->conn[h.lane]))) {
+      return fail(c, reason(FailReason::DUPLICATE_PEER)), false;
+    }
+  }
+  c->lane = h.lane;
+  c->hello = h;
+  if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR)), false;
+  uint8_t mac[frame::kMacBytes];
+  auth::mac(opt_.key, auth::Direction::ACCEPTOR, transcript(c), mac);
+  uint8_t buf[frame::kHeaderBytes + frame::kHelloAuthBytes];
+  frame::encodeHelloAuth(buf, opt_.member_id, h.layout_tag, h.lane, c->nonce, mac);
+  // Poller only, as every send of an acceptor's connection before it knows its peer.
+  if (sendCopy(c, buf, sizeof buf) != 0) return fail(c, reason(FailReason::CLOSED)), false;
+  return true;
+}
+
+// With an auth key: the other side's AUTH. The acceptor checks the initiator's proof, binds c to the member,
+// sends its keys (rma, data lane) and its closing AUTH; the initiator checks that closing AUTH. Then the
+// lane is up.
+void LfFabric::onAuth(LfConn* c, const uint8_t* mac) {
+  const auth::Direction from = c->role == Role::ACCEPTOR ? auth::Direction::INITIATOR : auth::Direction::ACCEPTOR;
+  if (!auth::verify(opt_.key, from, transcript(c), mac)) return fail(c, reason(FailReason::AUTH_FAILED));
+  if (c->role == Role::INITIATOR) {
+    LfPeer* p = c->peer;
+    {
+      std::lock_guard<std::mutex> lock(p->state_mu);
+      if (p->state.load() != PeerState::HANDSHAKING) return;  // disconnected locally; its command follows
+      adoptRegions(c, p);
+    }
+    return laneUp(c);
+  }
+  LfPeer* p = by_id_[c->hello.member].load(std::memory_order_acquire);
+  const uint8_t lane = c->lane;
+  int err;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    const PeerState s = p->state.load();
+    const bool first = s == PeerState::EXPECTED;
+    const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conn[lane];
+    if (!first && !second) {
+      err = 1;
+    } else {
+      if (first) {
+        p->accepted = true;
+        p->state.store(PeerState::HANDSHAKING);
+      }
+      c->peer = p;
+      p->conn[lane] = c;
+      adoptRegions(c, p);
+      std::lock_guard<FairMutex> lane_lock(c->mu());
+      p->tx[lane] = c;
+      err = rma() && lane == frame::DATA ? sendGrantKeys(c, p) : 0;
+      if (err == 0) err = sendAuth(c, auth::Direction::ACCEPTOR);
+    }
+  }
+  if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
+  if (err != 0) return fail(c, reason(FailReason::CLOSED));
   laneUp(c);
 }
 

@@ -1,17 +1,22 @@
-// The native fabric's wire format (native/frame.h, version 2), written out here independently of the C++
+// The native fabric's wire format (native/frame.h, version 3), written out here independently of the C++
 // so that a mistake on either side shows: tests drive raw sockets that play a peer byte by byte.
 //
 // A frame is a 24-byte little-endian header — magic u16, version u8, type u8, view u32, offset u64,
 // length u32, immediate u32 — then `length` payload bytes. A HELLO's 16-byte payload is member u32, layout
-// tag u32, lane u8 (0 data, 1 control), 7 zero bytes. A peer is two connections, one per lane.
+// tag u32, lane u8 (0 data, 1 control), flags u8, 6 zero bytes. A peer is two connections, one per lane.
+// With an auth key (flags 1) the HELLO goes on with a 16-byte nonce and a 32-byte MAC, and the initiator
+// sends a third frame, AUTH, with its own MAC (native/auth.h; computed here with node:crypto).
 
+import { createHmac } from 'node:crypto';
 import { Socket, connect } from 'node:net';
 
 export const MAGIC = 0x5153;
-export const VERSION = 2;
+export const VERSION = 3;
 export const HELLO = 1;
 export const WRITE = 2;
 export const WRITE_IMM = 3;
+export const AUTH = 4;
+export const HELLO_AUTH_FLAG = 1;
 export const LANE_DATA = 0;
 export const LANE_CONTROL = 1;
 
@@ -31,14 +36,44 @@ export function frame(f: FrameFields): Buffer {
   return b;
 }
 
-/** A whole HELLO frame; `reserved` sets the byte after the lane (which must be 0). */
+/** A whole HELLO frame without a key; `reserved` sets the first reserved byte (after the flags; must be 0). */
 export function hello(member: number, tag: number, lane: number = LANE_DATA, reserved = 0): Buffer {
   const p = Buffer.alloc(16);
   p.writeUInt32LE(member, 0);
   p.writeUInt32LE(tag, 4);
   p.writeUInt8(lane, 8);
-  p.writeUInt8(reserved, 9);
+  p.writeUInt8(reserved, 10);
   return frame({ type: HELLO, offset: 0, payload: p });
+}
+
+/** A whole HELLO frame with a key: flags 1, then the nonce and the MAC (zero in an initiator's HELLO). */
+export function helloAuth(member: number, tag: number, lane: number, nonce: Uint8Array, mac: Uint8Array = new Uint8Array(32)): Buffer {
+  const p = Buffer.alloc(64);
+  p.writeUInt32LE(member, 0);
+  p.writeUInt32LE(tag, 4);
+  p.writeUInt8(lane, 8);
+  p.writeUInt8(HELLO_AUTH_FLAG, 9);
+  p.set(nonce, 16);
+  p.set(mac, 32);
+  return frame({ type: HELLO, offset: 0, payload: p });
+}
+
+/** The initiator's AUTH frame. */
+export function authFrame(mac: Uint8Array): Buffer {
+  return frame({ type: AUTH, offset: 0, payload: mac });
+}
+
+export interface Transcript { initiatorNonce: Uint8Array; acceptorNonce: Uint8Array; initiator: number; acceptor: number; lane: number; tag: number }
+
+/** A handshake MAC as native/auth.h defines it: HMAC-SHA256(key, label ‖ Ni ‖ Na ‖ i ‖ a ‖ lane ‖ tag). */
+export function handshakeMac(key: Uint8Array, who: 'acceptor' | 'initiator', t: Transcript): Buffer {
+  const label = Buffer.from(`squall fabric v3: ${who} proof\0`, 'latin1');
+  const fields = Buffer.alloc(13);
+  fields.writeUInt32LE(t.initiator, 0);
+  fields.writeUInt32LE(t.acceptor, 4);
+  fields.writeUInt8(t.lane, 8);
+  fields.writeUInt32LE(t.tag, 9);
+  return createHmac('sha256', key).update(label).update(t.initiatorNonce).update(t.acceptorNonce).update(fields).digest();
 }
 
 /** The fields of the HELLO frame at the start of `bytes` (40 bytes at least). */

@@ -82,6 +82,15 @@ export interface FabricOptions {
    * `fi_info -p <provider> -v`.
    */
   provider?: string;
+  /**
+   * The group's fabric key: 16 to 64 random bytes every member holds (NativeFabric only; docs/rdma.md
+   * "Authenticated connections"). With a key, every connection — each lane, both directions — proves it by
+   * a challenge-response with fresh nonces (HMAC-SHA256) before anything it sends reaches the arena; a
+   * connection that cannot is closed with AUTH_FAILED. Members of one group must all have the key or all
+   * lack it: a key on one side only is refused (AUTH_FAILED). Both backends, every libfabric mode.
+   * Default: none (connections are not authenticated).
+   */
+  authKey?: Uint8Array;
 }
 
 export interface FabricStats {

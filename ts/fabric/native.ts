@@ -27,7 +27,7 @@ interface Addon {
   version(): { memoryMapHash: number; backends: string[] };
   create(
     arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number, handshakeTimeoutMs: number,
-    backend?: number, provider?: string,
+    backend?: number, provider?: string, authKey?: Uint8Array,
   ): number;
   listen(handle: number, host: string, port: number): number;
   grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number, quiet: number): number;
@@ -45,6 +45,8 @@ interface Addon {
   stats(handle: number): FabricStats | null;
   mode(handle: number): FabricMode | null;
   setLayoutTag(handle: number, tag: number): number;
+  /** For tests: out (32 bytes) = HMAC-SHA256(key, data), or SHA-256(data) when key is null (native/sha256.h). */
+  digest(key: Uint8Array | null, data: Uint8Array, out: Uint8Array): number;
 }
 
 // Status codes of native/fabric.h (Status) and native/arena.h (ArenaCheck).
@@ -71,6 +73,9 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** Member ids are u16 on the wire; 0xffff means "not known yet" in completions. */
 const MAX_MEMBER_ID = 0xfffe;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** FabricOptions.authKey: at least 128 bits; at most one SHA-256 block (native/auth.h). */
+export const MIN_AUTH_KEY_BYTES = 16;
+export const MAX_AUTH_KEY_BYTES = 64;
 
 // This file compiles to dist/ts/fabric/native.js; the addon sits at <package root>/build/Release.
 // SQUALL_NATIVE_ADDON names another build of it (the AddressSanitizer build of npm run test:asan).
@@ -208,6 +213,7 @@ export class NativeFabric implements Fabric {
     const handshakeTimeoutMs = checkIntIn(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'handshakeTimeoutMs');
     const backend = options.backend ?? 'tcp';
     if (backend !== 'tcp' && backend !== 'libfabric') throw new ConfigError(`backend must be 'tcp' or 'libfabric', got ${String(backend)}`);
+    const authKey = checkAuthKey(options.authKey);
     let provider: string | undefined;
     if (backend === 'libfabric') {
       provider = options.provider ?? 'tcp';
@@ -220,8 +226,8 @@ export class NativeFabric implements Fabric {
     }
     if (!arena || !(arena.u8 instanceof Uint8Array)) throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
     const h = backend === 'tcp'
-      ? native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs)
-      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 1, provider);
+      ? native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 0, '', authKey)
+      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 1, provider, authKey);
     if (h > 0) return new NativeFabric(native, h, arena, memberId, backend, provider);
     if (h === NOT_BUILT) throw libfabricNotBuiltError();
     if (h === NO_PROVIDER) throw noProviderError(provider!, '');
@@ -474,6 +480,26 @@ function checkMemberId(id: number, what: string): number {
 function checkPeer(peer: number, self: number): void {
   checkMemberId(peer, 'peer');
   if (peer === self) throw new ConfigError(`peer ${peer} is this member itself: a member never connects to or grants itself`);
+}
+
+/** FabricOptions.authKey: absent, or a Uint8Array of MIN_AUTH_KEY_BYTES to MAX_AUTH_KEY_BYTES (copied). */
+function checkAuthKey(key: unknown): Uint8Array | undefined {
+  if (key === undefined) return undefined;
+  if (!(key instanceof Uint8Array) || key.length < MIN_AUTH_KEY_BYTES || key.length > MAX_AUTH_KEY_BYTES) {
+    const got = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+    throw new ConfigError(
+      `authKey must be a Uint8Array of ${MIN_AUTH_KEY_BYTES} to ${MAX_AUTH_KEY_BYTES} random bytes, got ${got}: make one with crypto.randomBytes(32) and give every member the same`,
+    );
+  }
+  return Uint8Array.from(key);
+}
+
+/** For tests: HMAC-SHA256(key, data), or SHA-256(data) when key is null, as the addon computes them. */
+export function nativeDigest(key: Uint8Array | null, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32);
+  const r = loadNative().digest(key, data, out);
+  assert(r === 0, `native digest returned ${r}`);
+  return out;
 }
 
 function checkU32(value: number, what: string): number {

@@ -26,7 +26,7 @@ export const WASM_PAGE_BYTES = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x5d9b6a28;
+export const MEMORY_MAP_HASH = 0xbd9e64c8;
 /** static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this */
 export const WASM_RESERVED_OFFSET = 0;
 export const WASM_RESERVED_BYTES = 0x10000;
@@ -176,6 +176,8 @@ export const FailReason = {
   LOCAL_CLOSE: 15,
   /** a HELLO named no lane (data 0, control 1), or another lane than it was asked on */
   BAD_LANE: 16,
+  /** the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only */
+  AUTH_FAILED: 17,
 } as const;
 export type FailReason = (typeof FailReason)[keyof typeof FailReason];
 export const FailReasonName: Readonly<Record<number, string>> = {
@@ -195,6 +197,7 @@ export const FailReasonName: Readonly<Record<number, string>> = {
   14: 'IO_ERROR',
   15: 'LOCAL_CLOSE',
   16: 'BAD_LANE',
+  17: 'AUTH_FAILED',
 };
 
 /** kinds of events from the predicate worker to the main thread */
