@@ -14,6 +14,7 @@ import { createConnection, type Socket } from 'node:net';
 import { crashTest } from './support/crash.js';
 import { freePort, GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
 import { LOG, sleep, TIMING } from './support/membership.js';
+import { joinRequest, type Greeting } from './support/contact-clients.js';
 
 /** Where a stranger vanishes: it closes once accepted, once offered, never answers the offer, or answers a dead port. */
 type Vanish = 'accepted' | 'offer' | 'silent' | 'port';
@@ -46,7 +47,6 @@ function stranger(contact: string, id: number, vanish: Vanish, deadPort: number,
     let done = false;
     const finish = (value: Stranger | Promise<Stranger>) => { if (!done) { done = true; resolve(value); } };
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ join: { id, host: '127.0.0.1' } })}\n`));
     socket.on('error', () => finish(me));
     socket.on('close', () => finish(me));
     socket.on('data', (chunk: string) => {
@@ -56,6 +56,10 @@ function stranger(contact: string, id: number, vanish: Vanish, deadPort: number,
         buffered = buffered.slice(nl + 1);
         const kind = Object.keys(message)[0]!;
         me.seen.push(kind);
+        if (kind === 'hello') { // the member's greeting: the group is open, so the request needs no proof
+          socket.write(`${JSON.stringify(joinRequest(message['hello'] as Greeting, id, '127.0.0.1', null))}\n`);
+          continue;
+        }
         if (kind === 'redirect' || (kind === 'retry' && !me.accepted)) {
           socket.destroy();
           const next = kind === 'redirect' ? message['redirect'] as string : contact;

@@ -13,7 +13,7 @@
 // Text from the environment or a file is trimmed of surrounding white space (a file written by
 // `squall keygen > group.key` ends with a newline). A key shorter than MIN_SECRET_BYTES is a ConfigError.
 
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 
@@ -73,4 +73,13 @@ function checked(key: Buffer, where: string): Buffer {
     throw new ConfigError(`the group's secret from ${where} is ${key.byteLength} bytes; it must be at least ${MIN_SECRET_BYTES} (make one with \`squall keygen\`)`);
   }
   return key;
+}
+
+/**
+ * The key the fabric's handshake proves (FabricOptions.authKey, 16 to 64 bytes): derived from the group's
+ * key under its own label, so a secret of any length serves, and a proof made for the fabric is never one
+ * for the contact port (which uses the group's key with labels of its own).
+ */
+export function fabricKeyOf(key: Uint8Array): Buffer {
+  return createHmac('sha256', key).update('squall fabric key v1').digest();
 }

@@ -36,7 +36,7 @@ import { ContactServer, requestJoin, type ContactSession, type JoinOffer } from 
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
-import { resolveSecret } from './credential.js';
+import { fabricKeyOf, resolveSecret } from './credential.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
@@ -166,9 +166,10 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly #options: JoinOptions;
   /**
    * The group's secret key (ts/group/credential.ts), null in an open group. The contact port proves it
-   * both ways; the fabric's HELLO is to take it as FabricOptions.authKey.
+   * both ways; every fabric connection proves the key derived from it (#fabricKey).
    */
   readonly #key: Buffer | null;
+  readonly #fabricKey: Buffer | null;
   /** The host the others reach this member at (its configured address's, when it binds a wildcard). */
   readonly #host: string;
   /** The host it binds: `listen`'s (0.0.0.0 and :: bind every interface). */
@@ -283,6 +284,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.config = config;
     this.#options = options;
     this.#key = resolveSecret({ secret: options.secret, secretFile: config.secretFile })?.key ?? null;
+    this.#fabricKey = this.#key ? fabricKeyOf(this.#key) : null;
     this.#types = options.types ?? {};
     for (const name of Object.keys(this.#types)) if (!Object.hasOwn(config.subgroups, name)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
@@ -366,6 +368,7 @@ export class Group extends EventEmitter<GroupEvents> {
       ...(o.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs ? { heartbeatIntervalMs: o.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs } : {}),
       ...(o.suspicionTimeoutMs ?? this.config.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs ?? this.config.suspicionTimeoutMs } : {}),
       ...(o.fabric ? { fabric: o.fabric } : {}),
+      ...(this.#fabricKey ? { authKey: this.#fabricKey } : {}),
       schedule: () => this.#schedule(),
       memberFailed: (engine, member, reason) => this.#memberFailed(engine, member, reason),
       error: (error) => this.emit('error', error),

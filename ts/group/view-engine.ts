@@ -55,6 +55,8 @@ export interface EngineOptions {
   connectTimeoutMs: number;
   mailboxBytes: number;
   fabric?: FabricChoice;
+  /** The group's key: every fabric connection proves it (docs/security.md); none for an open group. */
+  authKey?: Uint8Array;
   /** Warm workers to run this view's predicate and rdmc workers on (ts/member/spare-workers.ts). */
   spares?: SpareWorkers;
   /** Asks the group for a step soon. */
@@ -109,6 +111,7 @@ export class ViewEngine {
       id: selfId, listen: options.listen, arenaBytes, what: 'this group member',
       connectTimeoutMs: options.connectTimeoutMs,
       ...(options.fabric ? { fabric: options.fabric } : {}),
+      ...(options.authKey ? { authKey: options.authKey } : {}),
     });
     try {
       this.sst = SstMember.onRuntime(this.runtime, {

@@ -31,6 +31,8 @@ export interface RuntimeOptions {
    * variables (ts/fabric/choice.ts), else tcp. Every member of a group must use the same one.
    */
   fabric?: FabricChoice;
+  /** The fabric's authKey (FabricOptions): every connection proves it. */
+  authKey?: Uint8Array;
   /** Says what closed in ClosedError messages ('this SST member'). */
   what: string;
 }
@@ -58,7 +60,7 @@ export class MemberRuntime {
     if (!Number.isFinite(this.connectTimeoutMs) || this.connectTimeoutMs <= 0) throw new ConfigError(`connectTimeoutMs must be a positive number of milliseconds, got ${options.connectTimeoutMs}`);
     this.fabricChoice = resolveFabricChoice(options.fabric);
     this.arena = Arena.create({ memberId: options.id, ...(options.arenaBytes ? { bytes: options.arenaBytes } : {}) });
-    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0, ...this.fabricChoice });
+    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0, ...this.fabricChoice, ...(options.authKey ? { authKey: options.authKey } : {}) });
   }
 
   /** Step 1 (idempotent). */
