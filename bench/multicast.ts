@@ -13,6 +13,7 @@
 // p99 say when a message has been delivered everywhere. The harness paces its sends with timers, which fire
 // at best once a millisecond: at these rates each sender sends small bursts, not evenly spaced messages.
 
+import { resolveSecret } from '../ts/group/credential.js';
 import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
@@ -79,6 +80,11 @@ export interface MulticastBenchResult {
   suspicions: number;
   /** Views installed at any member after the first: 0 when the group never changed. */
   viewChanges: number;
+  /**
+   * The members ran with the group's key (SQUALL_SECRET or SQUALL_SECRET_FILE in the environment, which the
+   * member processes inherit): every fabric connection was authenticated (docs/security.md).
+   */
+  authenticated: boolean;
 }
 
 /** The harness stamps [u32 sender][u32 k][f64 send time] at the head of every message. */
@@ -158,6 +164,7 @@ async function measure(cluster: GroupCluster, o: MulticastRun, subgroup: Subgrou
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
     hashesAgree: throughput.hashesAgree && latency.hashesAgree, large: o.large ?? null, ...disturbances(cluster),
+    authenticated: resolveSecret({}) !== null,
   };
 }
 

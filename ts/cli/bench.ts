@@ -70,7 +70,8 @@ halved) beside a plain TCP ping-pong between two Node processes, and the kernels
     about: `Ordered deliveries per second per member (the median member) while the senders flood, then the
 latency (send to delivery at the last member) at a tenth of that rate. The result also counts the
 suspicions and view changes any member reported (both 0 when no member was taken for failed); a sweep
-that fails at one size keeps the sizes it finished.`,
+that fails at one size keeps the sizes it finished. With SQUALL_SECRET (or SQUALL_SECRET_FILE) in the
+environment the members hold the group's key and authenticate every connection ("authenticated": true).`,
     options: {
       members: { type: 'string', value: 'N', help: 'members, each a process, in one shard (default 3)' },
       size: { type: 'string', value: 'SIZE', help: 'message size (default 1KiB)' },
