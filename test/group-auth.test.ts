@@ -43,10 +43,17 @@ for (const [what, secrets] of [
   ['different secrets', ['the-first-secret-0123456789', 'another-secret-0123456789']],
   ['a secret at one member only', ['the-only-secret-0123456789', undefined]],
 ] as Array<[string, [string | undefined, string | undefined]]>) {
-  test(`members with ${what} never connect: neither forms a view`, async () => {
-    const results = await pair(secrets);
+  test(`members with ${what} never connect: neither forms a view, and the refusal is reported`, async () => {
+    // A Group with no 'warning' listener reports on process warnings (here both members are in this process).
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => { warnings.push(w); };
+    process.on('warning', onWarning);
+    const results = await pair(secrets).finally(() => process.off('warning', onWarning));
     try {
       for (const r of results) assert.ok(r instanceof Error, `member ${results.indexOf(r)} must not join: ${String(r)}`);
+      const refused = warnings.filter((w) => (w as Error & { code?: string }).code === 'ERR_SQUALL_AUTH');
+      assert.ok(refused.length > 0, `a refused fabric connection was reported: ${warnings.map(String).join('; ')}`);
+      assert.match(refused[0]!.message, /refused (a connection to its fabric port: the caller|member \d's fabric port: it) could not prove the group's key/);
     } finally {
       await closeAll(results);
     }

@@ -211,16 +211,19 @@ export interface ContactServerOptions {
 }
 
 /** Reports at most `perWindow` errors per window; the next report after a quiet spell counts the rest. */
-class WarningGate {
+export class WarningGate {
   readonly #report: (error: Error) => void;
   readonly #perWindow: number;
   readonly #windowMs: number;
   #windowStart = -Infinity;
   #inWindow = 0;
   #suppressed = 0;
+  /** What is counted, in the note on suppressed reports. */
+  readonly #what: string;
 
-  constructor(report: (error: Error) => void, perWindow: number, windowMs: number) {
+  constructor(report: (error: Error) => void, perWindow: number, windowMs: number, what = 'refused contact attempts') {
     this.#report = report;
+    this.#what = what;
     this.#perWindow = perWindow;
     this.#windowMs = windowMs;
   }
@@ -231,7 +234,7 @@ class WarningGate {
     if (this.#inWindow >= this.#perWindow) { this.#suppressed++; return; }
     this.#inWindow++;
     if (this.#suppressed > 0) {
-      error.message += ` (and ${this.#suppressed} more refused contact attempts before this one, not reported: at most ${this.#perWindow} reports per ${this.#windowMs / 1000} s)`;
+      error.message += ` (and ${this.#suppressed} more ${this.#what} before this one, not reported: at most ${this.#perWindow} reports per ${this.#windowMs / 1000} s)`;
       this.#suppressed = 0;
     }
     this.#report(error);

@@ -22,7 +22,7 @@
 
 import { EventEmitter } from 'node:events';
 import { parseAddress, formatAddress } from '../address.js';
-import { ClosedError, ConfigError, JoinError, PartitionedError, PeerFailedError, RemovedError, StateTransferError, TimeoutError } from '../errors.js';
+import { AuthError, ClosedError, ConfigError, JoinError, PartitionedError, PeerFailedError, RemovedError, StateTransferError, TimeoutError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
@@ -32,7 +32,7 @@ import { checkTimingPair, firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, p
 import { validateJoinOptions } from './join-options.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';
-import { ContactServer, requestJoin, type ContactSession, type JoinOffer } from './contact.js';
+import { CONTACT_LIMITS, ContactServer, requestJoin, WarningGate, type ContactSession, type JoinOffer } from './contact.js';
 import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
 import { ViewEngine, type MembershipRow } from './view-engine.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
@@ -132,7 +132,8 @@ export interface GroupEvents {
    * Something is wrong but this member goes on: a peer sent a message that cannot be decoded, or the
    * contact port refused an attempt (an AuthError for a joiner without the group's key, a JoinError for a
    * malformed line, a connection over the limits, a handshake past its deadline; at most 5 per 10 s, the
-   * rest counted in the next). Without a listener it becomes a process warning (never an uncaught exception).
+   * rest counted in the next), or the fabric port refused a connection that could not prove the group's
+   * key (an AuthError; at most 5 per 10 s too). Without a listener it becomes a process warning (never an uncaught exception).
    */
   warning: [error: Error];
   /**
@@ -170,6 +171,8 @@ export class Group extends EventEmitter<GroupEvents> {
    */
   readonly #key: Buffer | null;
   readonly #fabricKey: Buffer | null;
+  /** Refused fabric connections, reported on `warning` at most as often as the contact port's refusals. */
+  readonly #fabricRefusals = new WarningGate((error) => this.#warn(error), CONTACT_LIMITS.warningsPerWindow, CONTACT_LIMITS.warningWindowMs, 'refused fabric connections');
   /** The host the others reach this member at (its configured address's, when it binds a wildcard). */
   readonly #host: string;
   /** The host it binds: `listen`'s (0.0.0.0 and :: bind every interface). */
@@ -370,7 +373,19 @@ export class Group extends EventEmitter<GroupEvents> {
       ...(o.fabric ? { fabric: o.fabric } : {}),
       ...(this.#fabricKey ? { authKey: this.#fabricKey } : {}),
       schedule: () => this.#schedule(),
-      memberFailed: (engine, member, reason) => this.#memberFailed(engine, member, reason),
+      memberFailed: (engine, member, reason) => {
+        if (reason === 'AUTH_FAILED') { // the member this one dialled could not prove the key
+          this.#fabricRefusals.report(new AuthError(`member ${this.id} refused member ${member}'s fabric port: it could not prove the group's key; give every member the same secret`, String(member)));
+        }
+        this.#memberFailed(engine, member, reason);
+      },
+      rejected: (reason) => {
+        // Only a failed proof: the other refusals (an id the view does not expect yet, a second connection
+        // for a lane) also happen among members while views change, and are no one's attempt to get in.
+        if (reason === 'AUTH_FAILED') {
+          this.#fabricRefusals.report(new AuthError(`member ${this.id} refused a connection to its fabric port: the caller could not prove the group's key (a process without it, or with another, tried to connect as a member); give every member the same secret`));
+        }
+      },
       error: (error) => this.emit('error', error),
     });
   }

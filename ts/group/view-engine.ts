@@ -63,6 +63,8 @@ export interface EngineOptions {
   schedule: () => void;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
   memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
+  /** The fabric refused a connection before it was a member's (a FailReason name, e.g. AUTH_FAILED). */
+  rejected?: (reason: string) => void;
   error: (error: Error) => void;
 }
 
@@ -154,6 +156,7 @@ export class ViewEngine {
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
     this.sst.on('suspected', (member) => options.memberFailed(this, member, 'SUSPECTED'));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
+    this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
     this.sst.on('error', (error) => options.error(error));
     this.rdmc?.on('error', (error) => options.error(error));
   }
