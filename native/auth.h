@@ -56,6 +56,20 @@ struct Transcript {
   uint32_t layout_tag;
 };
 
+// The transcript of a lane as one side sees it: `self` with its own nonce, the other side's HELLO (its
+// member id, nonce and layout tag), and the lane.
+inline Transcript transcriptOf(bool initiator, uint32_t self, const uint8_t own_nonce[frame::kNonceBytes],
+                               const frame::Hello& theirs, uint8_t lane) {
+  Transcript t{};
+  std::memcpy(t.initiator_nonce, initiator ? own_nonce : theirs.nonce, frame::kNonceBytes);
+  std::memcpy(t.acceptor_nonce, initiator ? theirs.nonce : own_nonce, frame::kNonceBytes);
+  t.initiator = initiator ? self : theirs.member;
+  t.acceptor = initiator ? theirs.member : self;
+  t.lane = lane;
+  t.layout_tag = theirs.layout_tag;
+  return t;
+}
+
 // Fills `out` with fresh random bytes from the kernel; false if it has none to give.
 inline bool freshNonce(uint8_t out[frame::kNonceBytes]) {
   size_t got = 0;

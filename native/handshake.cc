@@ -100,13 +100,7 @@ void Fabric::acceptHelloWithKey(Conn* c) {
     if (!free) return fail(c, reason(FailReason::DUPLICATE_PEER));
   }
   if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
-  auth::Transcript t{};
-  std::memcpy(t.initiator_nonce, h.nonce, frame::kNonceBytes);
-  std::memcpy(t.acceptor_nonce, c->nonce, frame::kNonceBytes);
-  t.initiator = h.member;
-  t.acceptor = opt_.member_id;
-  t.lane = h.lane;
-  t.layout_tag = h.layout_tag;
+  const auth::Transcript t = auth::transcriptOf(false, opt_.member_id, c->nonce, h, h.lane);
   uint8_t mac[frame::kMacBytes];
   auth::mac(opt_.key, auth::Direction::ACCEPTOR, t, mac);
   uint8_t reply[frame::kHeaderBytes + frame::kHelloAuthBytes];
@@ -119,13 +113,7 @@ void Fabric::acceptHelloWithKey(Conn* c) {
 
 void Fabric::onAuth(Conn* c) {
   const frame::Hello& h = c->hello;
-  auth::Transcript t{};
-  std::memcpy(t.initiator_nonce, h.nonce, frame::kNonceBytes);
-  std::memcpy(t.acceptor_nonce, c->nonce, frame::kNonceBytes);
-  t.initiator = h.member;
-  t.acceptor = opt_.member_id;
-  t.lane = h.lane;
-  t.layout_tag = h.layout_tag;
+  const auth::Transcript t = auth::transcriptOf(false, opt_.member_id, c->nonce, h, h.lane);
   if (!auth::verify(opt_.key, auth::Direction::INITIATOR, t, c->auth_mac)) return fail(c, reason(FailReason::AUTH_FAILED));
   claimLane(c, nullptr, 0);
 }
@@ -175,13 +163,8 @@ void Fabric::answeredHello(Conn* c) {
   const uint32_t tag = layout_tag_.load(std::memory_order_relaxed);
   if (h.layout_tag != tag) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
   if (opt_.key.present()) {
-    auth::Transcript t{};
-    std::memcpy(t.initiator_nonce, c->nonce, frame::kNonceBytes);
-    std::memcpy(t.acceptor_nonce, h.nonce, frame::kNonceBytes);
-    t.initiator = opt_.member_id;
-    t.acceptor = p->id;
-    t.lane = c->lane;
-    t.layout_tag = tag;
+    // The HELLO's member, lane and tag were checked above: they are p's, c's and ours.
+    const auth::Transcript t = auth::transcriptOf(true, opt_.member_id, c->nonce, h, c->lane);
     if (!auth::verify(opt_.key, auth::Direction::ACCEPTOR, t, h.mac)) return fail(c, reason(FailReason::AUTH_FAILED));
     uint8_t proof[frame::kHeaderBytes + frame::kAuthBytes];
     frame::encode(proof, frame::AUTH, 0, frame::kAuthBytes, 0);

@@ -1105,15 +1105,7 @@ int LfFabric::sendHello(LfConn* c) {
 
 // With an auth key: the lane's transcript (auth.h) from this side's nonce and the other side's HELLO.
 auth::Transcript LfFabric::transcript(const LfConn* c) const {
-  auth::Transcript t{};
-  const bool initiator = c->role == Role::INITIATOR;
-  std::memcpy(t.initiator_nonce, initiator ? c->nonce : c->hello.nonce, frame::kNonceBytes);
-  std::memcpy(t.acceptor_nonce, initiator ? c->hello.nonce : c->nonce, frame::kNonceBytes);
-  t.initiator = initiator ? opt_.member_id : c->hello.member;
-  t.acceptor = initiator ? c->hello.member : opt_.member_id;
-  t.lane = c->lane;
-  t.layout_tag = c->hello.layout_tag;
-  return t;
+  return auth::transcriptOf(c->role == Role::INITIATOR, opt_.member_id, c->nonce, c->hello, c->lane);
 }
 
 // An AUTH frame carrying `who`'s MAC over c's transcript: the initiator's proof, or the acceptor's closing
