@@ -392,6 +392,7 @@ class LfFabric final : public Backend {
   bool applyRange(LfConn* c, uint8_t type, const frame::Header& h, const uint8_t* payload);
   void onHello(LfConn* c, const frame::Hello& h);
   void onAuth(LfConn* c, const uint8_t* mac);
+  void acceptLane(LfConn* c, LfPeer* p, uint8_t lane);
   bool keyedHelloAccepted(LfConn* c, LfPeer* p, const frame::Hello& h);
   auth::Transcript transcript(const LfConn* c) const;
   int sendAuth(LfConn* c, auth::Direction who);
@@ -2111,33 +2112,7 @@ void LfFabric::onHello(LfConn* c, const frame::Hello& h) {
       if (keyedHelloAccepted(c, p, h)) c->phase = LfPhase::AUTH;
       return;
     }
-    const uint8_t lane = h.lane;
-    int err;
-    {
-      std::lock_guard<std::mutex> lock(p->state_mu);
-      const PeerState s = p->state.load();
-      const bool first = s == PeerState::EXPECTED;
-      const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conn[lane];
-      if (!first && !second) {
-        err = 1;
-      } else {
-        if (first) {
-          p->accepted = true;
-          p->state.store(PeerState::HANDSHAKING);
-        }
-        c->peer = p;
-        c->lane = lane;
-        p->conn[lane] = c;
-        adoptRegions(c, p);
-        std::lock_guard<FairMutex> lane_lock(c->mu());
-        p->tx[lane] = c;
-        err = rma() && lane == frame::DATA ? sendGrantKeys(c, p) : 0;  // before the HELLO, as the initiator's came before its own
-        if (err == 0) err = sendHello(c);
-      }
-    }
-    if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
-    if (err != 0) return fail(c, reason(FailReason::CLOSED));
-    return laneUp(c);
+    return acceptLane(c, p, h.lane);
   }
   LfPeer* p = c->peer;
   if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
@@ -2209,8 +2184,14 @@ void LfFabric::onAuth(LfConn* c, const uint8_t* mac) {
     }
     return laneUp(c);
   }
-  LfPeer* p = by_id_[c->hello.member].load(std::memory_order_acquire);
-  const uint8_t lane = c->lane;
+  acceptLane(c, by_id_[c->hello.member].load(std::memory_order_acquire), c->lane);
+}
+
+// The acceptor binds c to member p as its `lane` (once the HELLO checked, and with a key once the
+// initiator's proof did), unless p already has that lane or was dialled by us (DUPLICATE_PEER); then it
+// sends its keys (rma, data lane: before the answer, as the initiator's came before its own) and its
+// answer — the HELLO, or with a key the closing AUTH — and the lane is up.
+void LfFabric::acceptLane(LfConn* c, LfPeer* p, uint8_t lane) {
   int err;
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
@@ -2225,12 +2206,13 @@ void LfFabric::onAuth(LfConn* c, const uint8_t* mac) {
         p->state.store(PeerState::HANDSHAKING);
       }
       c->peer = p;
+      c->lane = lane;
       p->conn[lane] = c;
       adoptRegions(c, p);
       std::lock_guard<FairMutex> lane_lock(c->mu());
       p->tx[lane] = c;
       err = rma() && lane == frame::DATA ? sendGrantKeys(c, p) : 0;
-      if (err == 0) err = sendAuth(c, auth::Direction::ACCEPTOR);
+      if (err == 0) err = opt_.key.present() ? sendAuth(c, auth::Direction::ACCEPTOR) : sendHello(c);
     }
   }
   if (err == 1) return fail(c, reason(FailReason::DUPLICATE_PEER));
