@@ -13,6 +13,7 @@
 
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
+import { resolveSecret } from '../ts/group/credential.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import { median, round } from './stats.js';
 
@@ -23,6 +24,8 @@ export interface JoinBenchOptions {
   fabric?: FabricChoice;
   /** The members' suspicion timeout (default SUSPICION_TIMEOUT_MS). */
   suspicionTimeoutMs?: number;
+  /** The configuration's contactTls (the members and the joiner take the key from the environment). */
+  contactTls?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -30,6 +33,10 @@ export interface JoinBenchResult {
   members: number;
   fabric: string;
   stateBytes: number;
+  /** The processes held the group's key (SQUALL_SECRET or SQUALL_SECRET_FILE): the join was authenticated. */
+  authenticated: boolean;
+  /** The contact channel was TLS 1.3. */
+  contactTls: boolean;
   /** Medians over the runs. */
   joinMs: number;
   mbytesPerSec: number;
@@ -51,6 +58,7 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
   const joinMs = median(runs.map((r) => r.joinMs));
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), stateBytes: o.stateBytes,
+    authenticated: resolveSecret({}) !== null, contactTls: o.contactTls === true,
     joinMs: round(joinMs), mbytesPerSec: round(o.stateBytes / 1e6 / (joinMs / 1000)),
     runs: runs.map((r) => ({ ...r, joinMs: round(r.joinMs) })),
   };
@@ -60,6 +68,7 @@ async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][numb
   const cluster = await GroupCluster.start({
     members: o.members, types: { kv: 'KeyValueStore' }, fabric: resolveFabricChoice(o.fabric),
     suspicionTimeoutMs: o.suspicionTimeoutMs ?? SUSPICION_TIMEOUT_MS,
+    ...(o.contactTls ? { contactTls: true } : {}),
     subgroups: { kv: { shards: 1, members: { min: o.members, max: o.members + 1 } } },
   });
   try {

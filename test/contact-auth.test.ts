@@ -73,7 +73,7 @@ test('a joiner with a key will not trust a member without one, and an open membe
   const warnings: Error[] = [];
   const open = await ContactServer.listen('127.0.0.1:0', (s) => s.close(), { warn: (e) => warnings.push(e) });
   try {
-    await requestJoin([`127.0.0.1:${open.port}`], { id: 5, host: '127.0.0.1' }, 5_000, false, Buffer.from(SECRET)).then(
+    await requestJoin([`127.0.0.1:${open.port}`], { id: 5, host: '127.0.0.1' }, 5_000, { key: Buffer.from(SECRET) }).then(
       () => assert.unreachable('joined a member that cannot prove the key'),
       (e: Error) => { assert.instance(e, AuthError); assert.match(e.message, /has no secret key, but this joiner has one/); });
   } finally {

@@ -63,7 +63,7 @@ seeded('contact fuzz: 3000 hostile inputs at a ContactServer with a key: none is
     for (const w of warnings) assert.instance(w, SquallError);
     assert.ok(warnings.some((w) => (w as SquallError).code === 'ERR_SQUALL_AUTH' || (w as SquallError).code === 'ERR_SQUALL_JOIN'));
     // A real joiner with the key: proven both ways, sealed, offered the view.
-    const { session, offer } = await requestJoin([address], { id: 7, host: '127.0.0.1' }, 10_000, false, KEY);
+    const { session, offer } = await requestJoin([address], { id: 7, host: '127.0.0.1' }, 10_000, { key: KEY });
     assert.equal(offer.view.members, [0, 7]);
     session.close();
     assert.equal(joined, [{ id: 7, host: '127.0.0.1' }]);
@@ -156,7 +156,7 @@ seeded('contact fuzz: a joiner facing 300 hostile members fails each time with a
       const key = rand() < 0.5 ? KEY : null;
       const started = Date.now();
       try {
-        await requestJoin([member.address], { id: 9, host: '127.0.0.1' }, limitMs, false, key);
+        await requestJoin([member.address], { id: 9, host: '127.0.0.1' }, limitMs, { key });
         assert.unreachable('a hostile member must not get a joiner to accept an offer');
       } catch (error) {
         assert.instance(error, SquallError, `a coded error, got ${(error as Error).stack}`);

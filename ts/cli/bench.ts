@@ -12,6 +12,7 @@ import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec, type
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
 import { parseNumberFlag } from '../validate.js';
 import { MAX_TIMEOUT_MS } from '../group/config.js';
+import { resolveSecret } from '../group/credential.js';
 import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
 
@@ -107,9 +108,11 @@ environment the members hold the group's key and authenticate every connection (
     command: 'bench join',
     usage: '[--members N] [--state SIZE | --state LIST] [--runs N] [options]',
     about: `A new member joins a group whose replicated KeyValueStore holds SIZE: joinMs (Group.join called to
-resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups.`,
+resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups. With SQUALL_SECRET
+(or SQUALL_SECRET_FILE) the join is authenticated; --contact-tls also encrypts its contact channel.`,
     options: {
       members: { type: 'string', value: 'N', help: 'members before the join (default 3)' },
+      'contact-tls': { type: 'boolean', help: 'the configuration\'s contactTls: TLS 1.3 on the contact port (needs SQUALL_SECRET)' },
       state: { type: 'string', value: 'SIZE|LIST', help: 'state held (default 100MiB); a list such as 1MiB,10MiB,100MiB writes\nDIR/join.csv and DIR/join.svg' },
       runs: { type: 'string', value: 'N', help: 'fresh groups per size (default 3)' },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
@@ -342,7 +345,9 @@ async function benchJoin(argv: string[]): Promise<void> {
   const { runJoinBench } = await import('../../bench/join.js');
   const results = [];
   const suspicion = suspicionOf(values);
-  for (const stateBytes of states) results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress, ...suspicion }));
+  const contactTls = values['contact-tls'] === true;
+  if (contactTls && resolveSecret({}) === null) throw new ConfigError('--contact-tls needs the group\'s key in the environment: SQUALL_SECRET=$(squall keygen) squall bench join --contact-tls');
+  for (const stateBytes of states) results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress, contactTls, ...suspicion }));
   const written = states.length < 2 ? null : writeSweep(values.out, 'join',
     results.map((r) => ({ members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec, runs: r.runs.length })), {
       title: `squall bench join: a member joins ${members} and catches up the state (median of ${runs})`,

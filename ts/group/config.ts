@@ -112,10 +112,15 @@ export interface GroupConfig {
    * configurations get copied around, keys must not.
    */
   secretFile?: string;
+  /**
+   * Encrypt the contact port's connections with TLS 1.3, keyed by the group's secret (default false;
+   * needs a key; every member and joiner must agree). The fabric is never encrypted: docs/security.md.
+   */
+  contactTls?: boolean;
 }
 
 /** The configuration's top-level keys. */
-const KNOWN_TOP = ['members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile'];
+const KNOWN_TOP = ['members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile', 'contactTls'];
 
 export interface ShardPlan {
   /** Member ids in rank order. */
@@ -184,13 +189,14 @@ export function validateGroupConfig(value: unknown, source = 'group configuratio
   return o as unknown as GroupConfig;
 }
 
-/** heartbeatIntervalMs and suspicionTimeoutMs (whole ms, the suspicion longer than the heartbeat) and rejoin. */
+/** heartbeatIntervalMs and suspicionTimeoutMs (whole ms, the suspicion longer than the heartbeat), rejoin, secretFile and contactTls. */
 function validateTiming(o: Record<string, unknown>, source: string): void {
   for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
     if (o[key] !== undefined) checkInteger(o[key], `${source}: ${key} (milliseconds)`, 1, MAX_TIMEOUT_MS);
   }
   checkTimingPair(o.heartbeatIntervalMs as number | undefined, o.suspicionTimeoutMs as number | undefined, source);
   if (o.rejoin !== undefined) checkBoolean(o.rejoin, `${source}: rejoin`);
+  if (o.contactTls !== undefined) checkBoolean(o.contactTls, `${source}: contactTls`);
   if (o.secretFile !== undefined && (typeof o.secretFile !== 'string' || o.secretFile.length === 0 || o.secretFile.includes('\0'))) {
     throw new ConfigError(`${source}: secretFile must be the path of a file holding the group's secret key (make one with \`squall keygen > group.key\`), got ${JSON.stringify(o.secretFile)}`);
   }

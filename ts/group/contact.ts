@@ -22,11 +22,13 @@
 // against its direction's schema before use, and the port bounds line lengths, queued lines, connections
 // per source and in all, the time from accept to a valid join request, and output to a joiner that does not
 // read (CONTACT_LIMITS). Nothing a client sends can throw out of here: a bad line closes its connection.
+// With "contactTls" (ts/group/contact-tls.ts) all of this runs inside TLS 1.3 keyed by the group's key.
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { parseAddress } from '../address.js';
 import { AuthError, JoinError, TimeoutError } from '../errors.js';
 import type { Joiner } from '../membership/protocol.js';
+import { acceptTls, connectTls, contactPskOf, isTlsFailure, isWrongKey } from './contact-tls.js';
 import {
   CONTACT_LIMITS, CONTACT_VERSION, newNonce, parseFromJoiner, parseFromMember, parseSealed, proof, sameMac, SessionSeal,
   type ContactMessage, type JoinOffer,
@@ -204,6 +206,8 @@ function describe(value: unknown): string {
 export interface ContactServerOptions {
   /** The group's key: a joiner must prove it, and is proven it. Null or absent: an open group. */
   key?: Buffer | null;
+  /** Encrypt every contact connection with TLS 1.3 keyed by `key` (required then). */
+  tls?: boolean;
   /** Where refused attempts are reported (rate-limited: CONTACT_LIMITS.warningsPerWindow per window). */
   warn?: (error: Error) => void;
   /** Overrides of CONTACT_LIMITS (tests). */
@@ -249,52 +253,75 @@ export class WarningGate {
 export class ContactServer {
   readonly #server: Server;
   readonly #sessions: Set<ContactSession>;
+  readonly #handshaking: Set<Socket>;
   readonly port: number;
 
-  private constructor(server: Server, port: number, sessions: Set<ContactSession>) {
+  private constructor(server: Server, port: number, sessions: Set<ContactSession>, handshaking: Set<Socket>) {
     this.#server = server;
     this.port = port;
     this.#sessions = sessions;
+    this.#handshaking = handshaking;
   }
 
-  /** Open contact connections (greeted, handshaking, or handed to the group). */
-  get connections(): number { return this.#sessions.size; }
+  /** Open contact connections (in their TLS handshake, greeted, handshaking, or handed to the group). */
+  get connections(): number { return this.#sessions.size + this.#handshaking.size; }
 
   static async listen(address: string, onJoin: (session: ContactSession, joiner: Joiner) => void, options: ContactServerOptions = {}): Promise<ContactServer> {
     const { host, port } = parseAddress(address, 'contact address');
     const limits: ContactLimits = { ...CONTACT_LIMITS, ...options.limits };
     const key = options.key ?? null;
+    if (options.tls && !key) throw new JoinError('contactTls needs the group\'s secret key: the TLS key is derived from it');
+    const psk = options.tls && key ? contactPskOf(key) : null;
     const gate = new WarningGate(options.warn ?? (() => {}), limits.warningsPerWindow, limits.warningWindowMs);
     const sessions = new Set<ContactSession>();
+    /** Connections still in their TLS handshake (no session yet). */
+    const handshaking = new Set<Socket>();
     const perSource = new Map<string, number>();
-    const server = createServer((socket) => {
-      const source = socket.remoteAddress ?? '?';
+    const server = createServer((raw) => {
+      const source = raw.remoteAddress ?? '?';
       const open = perSource.get(source) ?? 0;
       if (open >= limits.connectionsPerSourceMax) {
-        socket.destroy();
+        raw.destroy();
         gate.report(new JoinError(`contact port: refused a connection from ${source}, which has ${open} open already (at most ${limits.connectionsPerSourceMax} per source address)`));
         return;
       }
       perSource.set(source, open + 1);
-      socket.once('close', () => {
+      raw.once('close', () => {
         const n = (perSource.get(source) ?? 1) - 1;
         if (n > 0) perSource.set(source, n); else perSource.delete(source);
       });
-      const session = new ContactSession(socket, 'member', limits);
-      sessions.add(session);
-      session.onClose(() => sessions.delete(session));
-      // The deadline runs from accept, whatever the client sends: trickling a byte at a time holds a slot
-      // no longer than one that sends nothing.
-      // (The handshake then fails with the reason, and reports it.)
-      const deadline = setTimeout(() => session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`), limits.handshakeMs);
-      session.onClose(() => clearTimeout(deadline));
-      handshake(session, key, limits.handshakeMs + 1_000).then((joiner) => { // the deadline above ends it first
-        clearTimeout(deadline);
-        if (!session.closed) onJoin(session, joiner);
-      }, (error: Error) => {
-        if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up: nothing to refuse
-        gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
-        session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
+      const accepted = performance.now();
+      const begin = (socket: Socket) => {
+        const session = new ContactSession(socket, 'member', limits);
+        sessions.add(session);
+        session.onClose(() => sessions.delete(session));
+        // The deadline runs from accept, whatever the client sends: trickling a byte at a time holds a slot
+        // no longer than one that sends nothing. (The handshake then fails with the reason, and reports it.)
+        const left = Math.max(1, limits.handshakeMs - (performance.now() - accepted));
+        const deadline = setTimeout(() => session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`), left);
+        session.onClose(() => clearTimeout(deadline));
+        handshake(session, key, left + 1_000).then((joiner) => { // the deadline above ends it first
+          clearTimeout(deadline);
+          if (!session.closed) onJoin(session, joiner);
+        }, (error: Error) => {
+          if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up: nothing to refuse
+          gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
+          session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
+        });
+      };
+      if (!psk) { begin(raw); return; }
+      // With TLS, a peer without the key is refused by the TLS handshake itself, before a line is read; the
+      // handshake shares the deadline.
+      handshaking.add(raw);
+      raw.once('close', () => handshaking.delete(raw));
+      const tlsDeadline = setTimeout(() => {
+        raw.destroy();
+        gate.report(new JoinError(`contact port: refused a connection from ${source}: no TLS handshake within ${limits.handshakeMs} ms of connecting`));
+      }, limits.handshakeMs);
+      raw.once('close', () => clearTimeout(tlsDeadline));
+      acceptTls(raw, psk, {
+        onSecure: (socket) => { clearTimeout(tlsDeadline); handshaking.delete(raw); begin(socket); },
+        onRefused: (error) => { clearTimeout(tlsDeadline); gate.report(tlsRefusal(error, source)); },
       });
     });
     server.maxConnections = limits.connectionsMax;
@@ -306,14 +333,23 @@ export class ContactServer {
       server.listen(port, host, () => resolve());
     });
     server.on('error', () => {}); // after listening: a failed accept concerns that one connection only
-    return new ContactServer(server, (server.address() as { port: number }).port, sessions);
+    return new ContactServer(server, (server.address() as { port: number }).port, sessions, handshaking);
   }
 
   /** Stops listening and closes every connection it accepted (the owner is stopping). */
   close(): void {
     this.#server.close();
+    for (const raw of this.#handshaking) raw.destroy();
     for (const session of this.#sessions) session.close();
   }
+}
+
+/** The report of a connection the TLS layer refused: a wrong key is an AuthError, plain TCP a protocol breach. */
+function tlsRefusal(error: Error & { code: string }, source: string): Error {
+  if (isWrongKey(error)) {
+    return new AuthError(`contact port: refused a TLS connection from ${source}: it could not prove the group's key (${error.code}); ${AUTH_HOW}`, source);
+  }
+  return new JoinError(`contact port: refused a connection from ${source}: it did not complete a TLS handshake (${error.code}); this group's contact port takes TLS only ("contactTls": true at every member and joiner)`);
 }
 
 const AUTH_HOW = 'give every member and joiner the same key (the secret option of Group.join, SQUALL_SECRET, SQUALL_SECRET_FILE or the configuration\'s "secretFile"; `squall keygen` makes one)';
@@ -372,25 +408,38 @@ async function greet(session: ContactSession, contact: string, joiner: Joiner, k
   return session.next(deadline - performance.now());
 }
 
+export interface JoinRequestOptions {
+  /** An earlier attempt with this id failed: finding the id in the view means waiting for its removal. */
+  rejoining?: boolean;
+  /** The group's key (both ends prove it); null or absent in an open group. */
+  key?: Buffer | null;
+  /** Speak TLS 1.3 keyed by `key` (the configuration's "contactTls"). */
+  tls?: boolean;
+}
+
 /**
  * Asks the contacts, in turn, to let `joiner` in, following redirects to the leader and asking again while a
  * change is under way; resolves with the leader's session and its offer once a view with the joiner is
- * committed. `rejoining`: an earlier attempt with this id failed, so finding the id in the view means
- * waiting for the group to remove it, not a duplicate id. `key`: the group's (both ends prove it); an
- * AuthError is final (a key is the group's, not one contact's).
+ * committed. A contact that cannot prove the group's key is skipped like one that is down — it may be an
+ * impostor at one address — and the AuthError is final only once every configured contact has given one.
  */
-export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number, rejoining = false, key: Buffer | null = null): Promise<{ session: ContactSession; offer: JoinOffer }> {
+export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number, options: JoinRequestOptions = {}): Promise<{ session: ContactSession; offer: JoinOffer }> {
+  const { rejoining = false, key = null, tls = false } = options;
+  if (tls && !key) throw new JoinError('contactTls needs the group\'s secret key: the TLS key is derived from it');
+  const psk = tls && key ? contactPskOf(key) : null;
   const deadline = performance.now() + timeoutMs;
-  let last = 'no contact answered';
+  let last: Error | string = 'no contact answered';
+  const refusedAuth = new Set<string>();
   let queue = [...contacts];
   for (let attempt = 0; performance.now() < deadline; attempt++) {
     if (queue.length === 0) queue = [...contacts];
     const contact = queue.shift()!;
     let session: ContactSession;
     try {
-      session = await connect(contact, deadline);
+      session = await connect(contact, deadline, psk);
     } catch (error) {
-      last = `${contact}: ${(error as Error).message}`;
+      last = error instanceof AuthError ? error : `${contact}: ${(error as Error).message}`;
+      if (error instanceof AuthError && authFinal(refusedAuth, contact, contacts)) throw error;
       await pause(50);
       continue;
     }
@@ -410,15 +459,30 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
       if ('offer' in offer) return { session, offer: offer.offer };
       last = 'retry' in offer ? `${contact}: ${offer.retry}` : `${contact} answered ${Object.keys(offer)[0]}`;
     } catch (error) {
-      // Final: the group's key or a refusal (another contact would answer the same). A contact that broke the
-      // protocol is one bad contact: the next is asked.
-      if (error instanceof AuthError || (error instanceof JoinError && !(error instanceof ContactProtocolError) && /cannot join|speaks contact protocol/.test(error.message))) { session.close(); throw error; }
-      last = `${contact}: ${(error as Error).message}`;
+      // A refusal, or another version, is final: a proven member speaks for the group. A contact that broke
+      // the protocol is one bad contact; one that failed the key's proof may be an impostor: the next is asked.
+      if (error instanceof AuthError) {
+        last = error;
+        if (authFinal(refusedAuth, contact, contacts)) { session.close(); throw error; }
+      } else if (error instanceof JoinError && !(error instanceof ContactProtocolError) && /cannot join|speaks contact protocol/.test(error.message)) {
+        session.close();
+        throw error;
+      } else {
+        last = `${contact}: ${(error as Error).message}`;
+      }
     }
     session.close();
     await pause(50);
   }
-  throw new JoinError(`member ${joiner.id} could not join within ${timeoutMs} ms through ${contacts.join(', ')} (last: ${last}); check that the group runs and the contact addresses are right, or raise connectTimeoutMs`);
+  if (last instanceof AuthError) throw last;
+  const lastText = last instanceof Error ? last.message : last;
+  throw new JoinError(`member ${joiner.id} could not join within ${timeoutMs} ms through ${contacts.join(', ')} (last: ${lastText}); check that the group runs and the contact addresses are right, or raise connectTimeoutMs`);
+}
+
+/** Records a contact's failed proof; true once every configured contact has failed one (the key is wrong here). */
+function authFinal(refused: Set<string>, contact: string, contacts: readonly string[]): boolean {
+  refused.add(contact);
+  return contacts.every((c) => refused.has(c));
 }
 
 /** Sends a joiner its offer and resolves with the port it answers, or 0 if it is gone or does not answer. */
@@ -429,13 +493,20 @@ export async function offerView(session: ContactSession | undefined, offer: Join
   return reply && 'port' in reply ? reply.port : 0;
 }
 
-function connect(address: string, deadline: number): Promise<ContactSession> {
+function connect(address: string, deadline: number, psk: Buffer | null): Promise<ContactSession> {
   const { host, port } = parseAddress(address, 'contact address');
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host, port });
+    const plain = psk ? null : createConnection({ host, port });
+    const tls = psk ? connectTls(host, port, psk) : null;
+    const socket = (plain ?? tls!.socket);
     const t = setTimeout(() => { socket.destroy(); reject(new TimeoutError('connect timed out')); }, Math.max(1, Math.min(2_000, deadline - performance.now())));
-    socket.once('connect', () => { clearTimeout(t); resolve(new ContactSession(socket, 'joiner')); });
-    socket.once('error', (error) => { clearTimeout(t); reject(error); });
+    const connected = tls ? tls.secure : new Promise<void>((ok, fail) => { plain!.once('connect', ok); plain!.once('error', fail); });
+    connected.then(() => { clearTimeout(t); resolve(new ContactSession(socket, 'joiner')); }, (error: Error) => {
+      clearTimeout(t);
+      socket.destroy();
+      if (!isTlsFailure(error)) { reject(error); return; }
+      reject(new AuthError(`the TLS handshake with the contact at ${address} failed (${error.code}): it holds another key, or does not take TLS; every member and joiner needs the same key and "contactTls" setting; ${AUTH_HOW}`, address));
+    });
   });
 }
 

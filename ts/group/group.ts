@@ -288,6 +288,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#options = options;
     this.#key = resolveSecret({ secret: options.secret, secretFile: config.secretFile })?.key ?? null;
     this.#fabricKey = this.#key ? fabricKeyOf(this.#key) : null;
+    if (config.contactTls && !this.#key) throw new ConfigError(`the configuration sets contactTls, which needs the group's secret key (the TLS key is derived from it): pass secret to Group.join, or set SQUALL_SECRET, SQUALL_SECRET_FILE or the configuration's "secretFile" (\`squall keygen\` makes a key)`);
     this.#types = options.types ?? {};
     for (const name of Object.keys(this.#types)) if (!Object.hasOwn(config.subgroups, name)) throw new ConfigError(`types names subgroup '${name}', which the configuration does not have (subgroups: ${Object.keys(config.subgroups).join(', ')})`);
     this.#mailboxBytes = options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
@@ -773,7 +774,7 @@ export class Group extends EventEmitter<GroupEvents> {
       const configured = this.config.members.find((m) => m.id === this.id)?.contact;
       const listen = this.#options.contactListen ?? configured ?? `${formatHost(this.#bindHost)}:0`;
       this.#contact = await ContactServer.listen(listen, (session, joiner) => this.#onJoinRequest(session, joiner), {
-        key: this.#key, warn: (error) => this.#warn(error), // refused attempts, rate-limited by the server
+        key: this.#key, tls: this.config.contactTls === true, warn: (error) => this.#warn(error), // refused attempts, rate-limited by the server
       });
     }
     if (this.#closed) { this.#closeContact(); return; }
@@ -946,7 +947,7 @@ export class Group extends EventEmitter<GroupEvents> {
    */
   async #enter(contacts: string[], timeoutMs: number, rejoining: boolean): Promise<void> {
     this.#fillSpares(); // the workers of its first view boot while the leader takes it in
-    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs, rejoining, this.#key);
+    const { session, offer } = await requestJoin(contacts, { id: this.id, host: this.#host }, timeoutMs, { rejoining, key: this.#key, tls: this.config.contactTls === true });
     try {
       for (const [id, host] of Object.entries(offer.hosts)) this.#hosts.set(Number(id), host);
       const view = offer.view;

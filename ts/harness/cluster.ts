@@ -230,6 +230,8 @@ export interface GroupClusterOptions {
   fabric?: FabricChoice;
   /** The group's secret key (JoinOptions.secret), given to every member and to the members add() starts. */
   secret?: string;
+  /** The configuration's contactTls: the contact port speaks TLS 1.3 keyed by `secret`. */
+  contactTls?: boolean;
   /** How member i is started, and the host it is reached at (an emulated network's); default loopback. */
   network?: { fork: ForkMember; hostOf: (index: number) => string };
 }
@@ -273,7 +275,7 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     const net = options.network;
     const ports = net ? ids.map(() => 7100) : await freePorts(ids.length);
     const members = ids.map((id) => ({ id, address: `${net ? net.hostOf(id) : '127.0.0.1'}:${ports[id]}` }));
-    const config: GroupConfig = { members, subgroups: options.subgroups };
+    const config: GroupConfig = { members, subgroups: options.subgroups, ...(options.contactTls ? { contactTls: true } : {}) };
     const cluster = new GroupCluster(groupEntry, ids, net?.fork);
     cluster.config = config;
     cluster.#options = options;
