@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../ts/harness/cluster.js';
 import { startCli, waitFor, type Run } from './support/cli-runs.js';
+import { joinRequest, parseGreeting, RawClient } from './support/contact-clients.js';
 
 
 const start = (args: string[]) => startCli(['node', ...args]);
@@ -88,6 +89,48 @@ test('squall node: a configuration too small for its shards forms the first view
     assert.is(await alone.exit, 1);
     assert.match(alone.err, /the configuration's members are too few for its subgroups, so the first view forms by joins: start member 0 first, then the others with contact/);
   } finally {
+    for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('squall node: joiners of the first view that take their offer and go silent are not in it: the view forms again from those that answer, and nobody stops', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
+  const runs: Run[] = [];
+  const strangers: RawClient[] = [];
+  try {
+    const [port, contactPort] = await freePorts(2);
+    const contact = `127.0.0.1:${contactPort}`;
+    const path = join(dir, 'seed.json');
+    writeFileSync(path, JSON.stringify({
+      members: [{ id: 0, address: `127.0.0.1:${port}`, contact }],
+      subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 3 } } },
+      suspicionTimeoutMs: 1000,
+    }));
+    runs.push(start(['--config', path, '--id', '0']));
+    await waitFor(runs[0]!, /member 0 forms the first view: waiting/, 20_000);
+    // Two raw clients ask first: with member 0 they are enough, so the offer goes to them; they never answer it.
+    for (const id of [50, 51]) {
+      const s = await RawClient.open(contact);
+      strangers.push(s);
+      s.write(`${JSON.stringify(joinRequest(parseGreeting(await s.line(10_000))!, id, '127.0.0.1', null))}\n`);
+      assert.is(await s.line(10_000), '{"accepted":true}');
+    }
+    for (const s of strangers) assert.match((await s.line(10_000)) ?? '', /^\{"offer":\{"view":\{"vid":0,"members":\[0,50,51\]/);
+    // Real members ask meanwhile; the silent ones are told to ask again after one suspicion timeout, and view 0 forms without them.
+    for (const id of [7, 4]) {
+      runs.push(start(['--config', path, '--id', String(id), '--listen', '127.0.0.1:0', '--contact', contact]));
+      await waitFor(runs.at(-1)!, new RegExp(`member ${id} asking to join`), 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (const s of strangers) assert.match((await s.line(10_000)) ?? '', /^\{"retry":"member 50, 51 did not answer the first view's offer/);
+    for (const r of runs) await waitFor(r, /joined: members 0, 7, 4 connected \(view 0\)/, 30_000);
+    await new Promise((r) => setTimeout(r, 2_000)); // nobody stops afterwards
+    for (const r of runs) assert.is(r.child.exitCode, null, r.err);
+    for (const r of runs) r.child.kill('SIGTERM');
+    assert.equal(await Promise.all(runs.map((r) => r.exit)), [0, 0, 0]);
+  } finally {
+    for (const s of strangers) s.destroy();
     for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }

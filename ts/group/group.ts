@@ -782,36 +782,55 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   /**
+   * Waits until the joiners are enough for a first view, offers it to them and takes their ports. A joiner
+   * that does not answer within one suspicion timeout must not be in view 0 — it would count toward its
+   * majority, and enough vanished joiners would stop the rest — so the ones that answered are told to ask
+   * again (they do, at once) and the first view is gathered anew without it.
+   */
+  async #gatherFirstView(timeoutMs: number): Promise<{ view: View; joined: Array<{ session: ContactSession; joiner: Joiner }>; ports: number[] }> {
+    for (;;) {
+      const enough = () => firstViewPlans(this.config, [this.id, ...this.#firstJoiners!.map((w) => w.joiner.id)]);
+      if (!enough()) await new Promise<void>((resolve) => { this.#firstViewAdequate = resolve; }); // (those that asked during a failed offer may be enough)
+      this.#firstViewAdequate = null;
+      if (this.#closed) throw new ClosedError('this group member');
+      const joined = this.#firstJoiners!.splice(0);
+      const view: View = { vid: 0, members: [this.id, ...joined.map(({ joiner }) => joiner.id)] };
+      for (const { joiner } of joined) this.#hosts.set(joiner.id, joiner.host);
+      const offer: JoinOffer = {
+        view, previous: [], previousSize: view.members.length, joined: [],
+        hosts: Object.fromEntries(view.members.map((id) => [id, this.#hosts.get(id)!])),
+      };
+      const ports = await Promise.all(joined.map(({ session }) => answerTo(session, offer, Math.min(timeoutMs, this.#suspicionTimeoutMs))));
+      if (this.#closed) throw new ClosedError('this group member');
+      if (ports.every((p) => p > 0)) {
+        // Those that asked meanwhile join the running group instead.
+        for (const { session } of this.#firstJoiners!.splice(0)) { session.send({ retry: 'the first view has formed; ask again' }); session.close(); }
+        this.#firstJoiners = null;
+        return { view, joined, ports };
+      }
+      const silent = joined.filter((_, k) => ports[k] === 0).map(({ joiner }) => joiner.id);
+      for (const { session } of joined) { session.send({ retry: `member ${silent.join(', ')} did not answer the first view's offer; forming it again without` }); session.close(); }
+    }
+  }
+
+  /**
    * The first view by joins (DESIGN.md §6): this member takes joiners in join order until every shard
    * can reach its minimum, then forms view 0 of itself and them — it offers each the view, takes its port,
    * hands out the addresses — and connects like any member.
    */
   async #formFirstView(timeoutMs: number): Promise<void> {
     await this.#openContact();
-    await new Promise<void>((resolve) => { this.#firstViewAdequate = resolve; });
-    if (this.#closed) throw new ClosedError('this group member');
-    const joined = this.#firstJoiners!.splice(0);
-    this.#firstJoiners = null;
-    for (const { joiner } of joined) this.#hosts.set(joiner.id, joiner.host);
-    const view: View = { vid: 0, members: [this.id, ...joined.map(({ joiner }) => joiner.id)] };
+    const { view, joined, ports } = await this.#gatherFirstView(timeoutMs);
     const self = this.config.members.find((m) => m.id === this.id)!;
     const engine = this.#newEngine(view, planView(this.config, view.members), this.#options.listen ?? self.address);
     this.#engine = engine;
     this.#listenFor(engine);
     this.#adoptChannels(engine);
-    const offer: JoinOffer = {
-      view, previous: [], previousSize: view.members.length, joined: [],
-      hosts: Object.fromEntries(view.members.map((id) => [id, this.#hosts.get(id)!])),
-    };
-    // As for a later view's joiners (#admit), one suspicion timeout to answer: one that does not is
-    // left out of the addresses and suspected, and the first change removes it.
-    const ports = await Promise.all(joined.map(({ session }) => answerTo(session, offer, Math.min(timeoutMs, this.#suspicionTimeoutMs))));
     const addresses: MemberAddress[] = [{ id: this.id, address: formatAddress({ host: this.#host, port: engine.port }) }];
-    joined.forEach(({ joiner }, k) => { if (ports[k]! > 0) addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }); });
+    joined.forEach(({ joiner }, k) => addresses.push({ id: joiner.id, address: formatAddress({ host: joiner.host, port: ports[k]! }) }));
     for (const { session } of joined) { session.send({ addresses }); session.close(); }
     const unreachable = await engine.connectReachable(addresses, timeoutMs, (peer) => engine.gone().has(peer));
     engine.start(() => this.#stepAll());
-    for (const m of view.members) if (m !== this.id && !addresses.some((a) => a.id === m)) unreachable.push(m);
     for (const m of new Set(unreachable)) this.#memberFailed(engine, m, 'UNREACHABLE');
     this.#stepAll();
     await engine.whenReady(timeoutMs);
