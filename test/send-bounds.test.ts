@@ -82,6 +82,29 @@ test('bounded sends: the subgroup\'s maxQueuedBytes bounds the queued bytes, and
   }
 });
 
+test('bounded point-to-point: sendTo fired for 3 s without awaiting keeps at most maxQueuedMessages waiting per destination, RSS flat, the rest refused, every accepted one received', async () => {
+  const cluster = await GroupCluster.start({ ...CALM, members: 3, maxQueuedMessages: 64, subgroups: { log: { shards: 1, members: { min: 3, max: 3 } } } });
+  try {
+    await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'record', subgroup: 'log' })));
+    const fired = (await cluster.request(cluster.members[1]!, { cmd: 'fire', subgroup: 'log', seconds: 3, size: 4096, to: 2 })) as unknown as Fired;
+    console.log(`  sendTo: ${describe(fired)}`);
+    assert.is(fired.accepted.length + fired.refused, fired.fired, 'every sendTo settled, accepted or refused');
+    assert.ok(fired.refused > 0, 'a sender that never awaits meets the bound');
+    assert.equal(Object.keys(fired.codes), ['ERR_SQUALL_OVERLOADED'], 'every refusal is an OverloadedError');
+    assert.ok(fired.rssMax - fired.rssBefore < 128 * MiB, `RSS grew by ${((fired.rssMax - fired.rssBefore) / MiB).toFixed(1)} MiB`);
+    const deadline = Date.now() + 30_000;
+    let received = 0;
+    while (Date.now() < deadline) {
+      received = ((await cluster.request(cluster.members[2]!, { cmd: 'report', subgroup: 'log' })) as { directs: number }).directs;
+      if (received >= fired.accepted.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.is(received, fired.accepted.length, 'member 2 received every accepted sendTo, once');
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('bounded calls: ordered calls fired without awaiting keep at most maxQueuedMessages waiting for replies; the rest refused, every accepted one applied everywhere', async () => {
   const cluster = await GroupCluster.start({ ...CALM, members: 3, subgroups: { kv: { shards: 1, members: { min: 3, max: 3 } } }, types: { kv: 'KeyValueStore' }, maxQueuedMessages: 64 });
   try {

@@ -75,7 +75,7 @@ export interface SubgroupConfig {
   window?: number;
   blockBytes?: number;
   maxMessageBytes?: number;
-  /** Sends queued per sender before send() rejects with OverloadedError (MULTICAST_DEFAULTS.maxQueuedMessages). */
+  /** Sends queued per sender before send() rejects with OverloadedError, and sendTo()s per destination (MULTICAST_DEFAULTS.maxQueuedMessages). */
   maxQueuedMessages?: number;
   /** Bytes of those queued sends (MULTICAST_DEFAULTS.maxQueuedBytes). */
   maxQueuedBytes?: number;

@@ -25,6 +25,8 @@ export class SubgroupChannel implements OrderedChannel {
   #onMemberFailed: ((member: number) => void) | null = null;
   /** Point-to-point messages that wait while this member's shard receives its state (null: none wait). */
   #heldDirect: Array<[number, Uint8Array]> | null = null;
+  /** sendTo's messages waiting for room in each destination's mailbox, and their bytes. */
+  readonly #pendingTo = new Map<number, { count: number; bytes: number }>();
   #stopped: Error | null = null;
   /** Set when this member leaves: new sends are refused, the shard itself goes on until the change. */
   #refused: Error | null = null;
@@ -99,8 +101,35 @@ export class SubgroupChannel implements OrderedChannel {
     this.#onDeliver!(sender, version, bytes);
   };
 
-  /** Point-to-point over the current view's mailboxes (during a change, the old view's: still connected). */
+  /**
+   * Point-to-point over the current view's mailboxes (during a change, the old view's: still connected).
+   * What waits for room in one member's mailbox is bounded like send's queue — maxQueuedMessages sends and
+   * maxQueuedBytes of them per destination — and past it this rejects at once with OverloadedError.
+   */
   sendTo(member: number, bytes: Uint8Array): Promise<void> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    if (member === this.memberId) return loopBack(bytes, (copy) => this.direct(member, copy));
+    const pending = this.#pendingTo.get(member) ?? { count: 0, bytes: 0 };
+    const refused = queueRefusal(`${this.#queueName}'s point-to-point queue to member ${member}`, pending.count, pending.bytes, bytes.byteLength, this.#current);
+    if (refused) return Promise.reject(refused);
+    pending.count++;
+    pending.bytes += bytes.byteLength;
+    this.#pendingTo.set(member, pending);
+    const settle = () => {
+      pending.count--;
+      pending.bytes -= bytes.byteLength;
+      if (pending.count === 0) this.#pendingTo.delete(member);
+    };
+    const sent = this.#current.sendTo(member, bytes);
+    sent.then(settle, settle);
+    return sent;
+  }
+
+  /**
+   * @internal A replicated object's reply: never refused for room (a caller waits for it), and bounded
+   * without a count here — each caller has at most maxQueuedMessages calls waiting for replies.
+   */
+  reply(member: number, bytes: Uint8Array): Promise<void> {
     if (this.#stopped) return Promise.reject(this.#stopped);
     if (member === this.memberId) return loopBack(bytes, (copy) => this.direct(member, copy));
     return this.#current.sendTo(member, bytes);

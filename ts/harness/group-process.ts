@@ -34,7 +34,7 @@ export type GroupHarnessRequest =
    * loop between batches. Reports the ks accepted, how many were refused and with which codes, the most
    * sends queued (calls in flight) seen, and the process's RSS before and at its highest.
    */
-  | { cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string } }
+  | { cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string }; to?: number }
   /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
   | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
@@ -70,6 +70,8 @@ interface Recorder {
   firstMs: number;
   lastMs: number;
   waiters: Array<() => void>;
+  /** Point-to-point messages received (sendTo). */
+  directs: number;
 }
 
 /** CLOCK_MONOTONIC in ms: one clock for every process on the host (latency spans processes). */
@@ -122,8 +124,9 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'record': {
       const r: Recorder = {
         delivered: 0, hash: 0x811c9dc5, sequence: req.sequence ? [] : null,
-        latency: req.latency ? { sender: [], k: [], ms: [] } : null, firstMs: 0, lastMs: 0, waiters: [],
+        latency: req.latency ? { sender: [], k: [], ms: [] } : null, firstMs: 0, lastMs: 0, waiters: [], directs: 0,
       };
+      channel(req.subgroup).onDirect(() => { r.directs++; });
       recorders.set(req.subgroup, r);
       const slowUs = req.slowUs ?? 0;
       // Small messages are views of the arena: one DataView over it serves them all.
@@ -251,7 +254,8 @@ async function fire(req: Extract<GroupHarnessRequest, { cmd: 'fire' }>): Promise
   while (nowMs() < end) {
     for (let i = 0; i < (req.batch ?? 1000); i++, k++) {
       const n = k;
-      const sent = target ? target.call(req.calls!.method, [`k${n}`, new Uint8Array(req.size)]) : ch.send(payload(req.size, ch.memberId, n));
+      const sent = target ? target.call(req.calls!.method, [`k${n}`, new Uint8Array(req.size)])
+        : req.to !== undefined ? ch.sendTo(req.to, payload(req.size, ch.memberId, n)) : ch.send(payload(req.size, ch.memberId, n));
       sent.then(() => { accepted.push(n); }, refuse); // never awaited by the loop
       maxQueued = Math.max(maxQueued, target ? target.inFlight : ch.queued);
       maxQueuedBytes = Math.max(maxQueuedBytes, ch.queuedBytes);
@@ -269,7 +273,7 @@ function report(name: string, r: Recorder): Record<string, unknown> {
   try { ch = channel(name); } catch { /* this member has left */ }
   return {
     delivered: r.delivered, hash: r.hash, sequence: r.sequence, latency: r.latency,
-    firstMs: r.firstMs, lastMs: r.lastMs, nullsSent: ch?.nullsSent ?? 0, deliveredNum: ch?.deliveredNum ?? -1,
+    firstMs: r.firstMs, lastMs: r.lastMs, directs: r.directs, nullsSent: ch?.nullsSent ?? 0, deliveredNum: ch?.deliveredNum ?? -1,
   };
 }
 

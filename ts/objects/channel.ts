@@ -24,6 +24,11 @@ export interface OrderedChannel {
    * route as others' — so it waits wherever theirs would (a shard receiving its state holds them).
    */
   sendTo(member: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Optional: sendTo for a reply to a call, which a channel that bounds sendTo must never refuse for room
+   * (the caller bounds its calls waiting for replies). Without it, replies go by sendTo.
+   */
+  reply?(member: number, bytes: Uint8Array): Promise<void>;
   /** Sets the handler for point-to-point messages. `bytes` is valid during the call only. */
   onDirect(handler: (from: number, bytes: Uint8Array) => void): void;
   /**

@@ -114,7 +114,8 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
       // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
       // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
-      this.#channel.sendTo(to, bytes).catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
+      const sent = channel.reply ? channel.reply(to, bytes) : channel.sendTo(to, bytes);
+      sent.catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
     }, declaredQueries);
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
     channel.onDeliver((sender, version, bytes) => this.#onDeliver(sender, version, bytes));
