@@ -57,17 +57,23 @@ test('squall node: three members from one config file join, report their deliver
   }
 });
 
+/** A configuration of member 0 alone whose shard needs 3: the first view forms by joins at member 0's contact address. */
+async function writeSeedConfig(dir: string): Promise<{ path: string; contact: string }> {
+  const [port, contactPort] = await freePorts(2);
+  const contact = `127.0.0.1:${contactPort}`;
+  const path = join(dir, 'seed.json');
+  writeFileSync(path, JSON.stringify({
+    members: [{ id: 0, address: `127.0.0.1:${port}`, contact }],
+    subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 3 } } },
+  }));
+  return { path, contact };
+}
+
 test('squall node: a configuration too small for its shards forms the first view by joins, in join order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   const runs: Run[] = [];
   try {
-    const [port, contactPort] = await freePorts(2);
-    const contact = `127.0.0.1:${contactPort}`;
-    const path = join(dir, 'seed.json');
-    writeFileSync(path, JSON.stringify({
-      members: [{ id: 0, address: `127.0.0.1:${port}`, contact }],
-      subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 3 } } },
-    }));
+    const { path, contact } = await writeSeedConfig(dir);
     runs.push(start(['--config', path, '--id', '0']));
     await waitFor(runs[0]!, new RegExp(`member 0 forms the first view: waiting for enough members to join through --contact ${contact}`), 20_000);
     for (const id of [7, 4]) { // join order, not id order
@@ -99,14 +105,7 @@ test('squall node: joiners of the first view that take their offer and go silent
   const runs: Run[] = [];
   const strangers: RawClient[] = [];
   try {
-    const [port, contactPort] = await freePorts(2);
-    const contact = `127.0.0.1:${contactPort}`;
-    const path = join(dir, 'seed.json');
-    writeFileSync(path, JSON.stringify({
-      members: [{ id: 0, address: `127.0.0.1:${port}`, contact }],
-      subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 3 } } },
-      suspicionTimeoutMs: 1000,
-    }));
+    const { path, contact } = await writeSeedConfig(dir);
     runs.push(start(['--config', path, '--id', '0']));
     await waitFor(runs[0]!, /member 0 forms the first view: waiting/, 20_000);
     // Two raw clients ask first: with member 0 they are enough, so the offer goes to them; they never answer it.
