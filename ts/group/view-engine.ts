@@ -22,7 +22,7 @@ import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
 import { RdmcNode, type RdmcGroup } from '../rdmc/node.js';
 import { SstLayout } from '../sst/layout.js';
 import { SstMember } from '../sst/member.js';
-import type { SubgroupPlan } from './config.js';
+import type { SubgroupPlan } from '../membership/plans.js';
 
 /** One row's membership columns, as this member sees them (Group.membership()). */
 export interface MembershipRow {

@@ -43,7 +43,7 @@
 
 import type { Arena } from '../arena.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
-import type { SubgroupPlan } from '../group/config.js';
+import type { SubgroupPlan } from './plans.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
 import type { Column, SstLayout } from '../sst/layout.js';
 import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, type ViewSpec } from './view-change.js';

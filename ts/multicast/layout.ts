@@ -34,7 +34,7 @@
 //   p2p_box             bytes      n mailboxes of `mailboxBytes`: the one for row d is written to member d only
 
 import type { ColumnSpecs } from '../sst/layout.js';
-import type { SubgroupPlan } from '../group/config.js';
+import type { SubgroupPlan } from '../membership/plans.js';
 import { slotBytes } from './slots.js';
 
 export interface SubgroupColumns {

@@ -36,7 +36,7 @@
 import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, MessageTooLargeError, OverloadedError, assert } from '../errors.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
-import type { ShardPlan, SubgroupPlan } from '../group/config.js';
+import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';

@@ -39,7 +39,8 @@
 import { Arena } from '../arena.js';
 import * as map from '../generated/memory-map.js';
 import { Lane, WriteStatus, type TableFabric } from '../fabric/fabric.js';
-import { planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from '../group/config.js';
+import { validateGroupConfig, type GroupConfig } from '../group/config.js';
+import { planView, type SubgroupPlan } from '../membership/plans.js';
 import { SubgroupChannel } from '../group/subgroup-channel.js';
 import { ViewChangeProtocol, type Change } from '../membership/protocol.js';
 import { raggedTrim, type ViewSpec } from '../membership/view-change.js';
