@@ -115,7 +115,8 @@ export function planView(config: SubgroupsConfig, view: readonly number[]): Subg
       maxQueuedMessages: sg.maxQueuedMessages ?? MULTICAST_DEFAULTS.maxQueuedMessages,
       maxQueuedBytes: sg.maxQueuedBytes ?? MULTICAST_DEFAULTS.maxQueuedBytes,
     } as const;
-    return { ...common, shards: Array.isArray(sg.shards) ? explicitShards(sg.shards, view) : countedShards(name, sg, view) };
+    const shards = Array.isArray(sg.shards) ? explicitShards(sg.shards, view) : countedShards(name, sg, view);
+    return { ...common, shards };
   });
 }
 
