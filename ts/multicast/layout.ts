@@ -92,11 +92,16 @@ export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, ma
     specs[M.leaving] = { type: 'u8' };
     specs[M.receiving] = { type: 'u8' };
     specs[M.changes] = { type: 'u8', count: members };
-    for (const name of [M.proposal, M.trimFor, M.committed, M.nextPort, M.nextPortFor, M.installed, M.proposer, M.joinPortsFor, M.contactPort]) specs[name] = { type: 'i32' };
+    const counters = [M.proposal, M.trimFor, M.committed, M.nextPort, M.nextPortFor, M.installed, M.proposer,
+      M.joinPortsFor, M.contactPort];
+    for (const name of counters) specs[name] = { type: 'i32' };
     specs[M.joins] = { type: 'i32', count: MAX_JOINS_PER_CHANGE };
     specs[M.joinHosts] = { type: 'u8', count: MAX_JOINS_PER_CHANGE * JOIN_HOST_BYTES };
     specs[M.joinPorts] = { type: 'i32', count: MAX_JOINS_PER_CHANGE };
-    for (const plan of plans) specs[subgroupColumns(plan).trim] = { type: 'i64', count: plan.shards.length * subgroupColumns(plan).senders };
+    for (const plan of plans) {
+      const c = subgroupColumns(plan);
+      specs[c.trim] = { type: 'i64', count: plan.shards.length * c.senders };
+    }
   }
   for (const plan of plans) {
     const c = subgroupColumns(plan);
