@@ -26,7 +26,7 @@ import { AuthError, ClosedError, ConfigError, JoinError, PartitionedError, PeerF
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
-import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
+import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
 import { ReplicatedObject, type QueryName, type ReplicatedType } from '../objects/replicated-object.js';
 import { checkTimingPair, loadGroupConfig, validateGroupConfig, type GroupConfig } from './config.js';
 import { firstViewPlans, MULTICAST_DEFAULTS, planView, type SubgroupPlan } from '../membership/plans.js';

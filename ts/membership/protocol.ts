@@ -1,5 +1,5 @@
 // The view-change protocol of DESIGN.md §6 at one member, over the membership columns of its view's SST
-// (ts/multicast/layout.ts). `step()` runs after every batch of table changes; it reads every row, takes at
+// (columns.ts). `step()` runs after every batch of table changes; it reads every row, takes at
 // most one action, pushes this member's membership span to every peer, and says when the change is done.
 //
 //   suspect      a member's heartbeat stalled or its connection broke (or it asked to leave): this member
@@ -54,7 +54,8 @@
 import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
 import type { TableFabric } from '../fabric/fabric.js';
-import { MAX_JOINS_PER_CHANGE, subgroupColumns } from '../multicast/layout.js';
+import { subgroupColumns } from '../multicast/layout.js';
+import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
 import { MembershipTable, type Joiner } from './table.js';

@@ -1,11 +1,12 @@
-// The membership columns of a view's SST (drawn in ts/multicast/layout.ts) as one member reads and writes
+// The membership columns of a view's SST (drawn in columns.ts) as one member reads and writes
 // them: any row may be read, only this member's row is written, and what it wrote reaches the others by a
 // push of its spans on the control lane. The view-change protocol (protocol.ts) speaks in these terms and
 // never computes an offset itself.
 
 import type { Arena } from '../arena.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
-import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
+import { subgroupColumns } from '../multicast/layout.js';
+import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from './columns.js';
 import type { Column, SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
 

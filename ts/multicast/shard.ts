@@ -33,11 +33,12 @@
 // each member; reads of the table, pushes and syscalls are per batch. Raw mode skips 2's prefix and 3's
 // stability: messages are delivered as they arrive, in each sender's order.
 //
-// The shard is three ideas in four files: this one is the channel — the OrderedChannel a ReplicatedObject
-// runs on, the step that drives the two sides, the push, and the hand-over at the end of a view;
-// sender.ts is the send side (slots, window, nulls, RDMC); receiver.ts the receive and deliver side
-// (indexes, prefix, stability, delivery, the trim); shard-table.ts where the shard's columns are.
-// Slots are read and written through one codec (slots.ts). invariants() checks the whole shard at once.
+// The shard, file by idea: this one is the channel — the OrderedChannel a ReplicatedObject runs on, the
+// step that drives the two sides, the push, and the hand-over at the end of a view; sender.ts is the send
+// side (slots, window, nulls, RDMC); receiver.ts the receive and deliver side (indexes, prefix, stability,
+// delivery, the trim); send-queue.ts the bounded queue of sends waiting for a slot; shard-table.ts where
+// the shard's columns are. Slots are read and written through one codec (slots.ts). invariants() checks
+// the whole shard at once.
 
 import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual } from '../assert.js';
