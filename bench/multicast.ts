@@ -18,7 +18,7 @@ import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
-import type { SubgroupConfig } from '../ts/group/config.js';
+import type { SubgroupConfig } from '../ts/membership/plans.js';
 import { median, round, summarize } from './stats.js';
 
 export interface MulticastBenchOptions {

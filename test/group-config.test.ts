@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../ts/errors.js';
-import { MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
+import { validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
+import { MULTICAST_DEFAULTS, planView } from '../ts/membership/plans.js';
 import { Group } from '../ts/group/group.js';
 import { freePorts } from '../ts/harness/cluster.js';
 import { pattern } from './support/pattern.js';

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import { crashTest } from './support/crash.js';
 import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
-import type { SubgroupConfig } from '../ts/group/config.js';
+import type { SubgroupConfig } from '../ts/membership/plans.js';
 
 /** These suites test ordering, not failure detection: a member whose heartbeat is late on a loaded machine
  *  (ASan, libfabric, CI) must not be taken for failed, so suspicion waits a second. */

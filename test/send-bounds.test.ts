@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
-import { MULTICAST_DEFAULTS } from '../ts/group/config.js';
+import { MULTICAST_DEFAULTS } from '../ts/membership/plans.js';
 
 /** Ordering and bounds, not failure detection: a busy 2-core machine must not get members suspected. */
 const CALM = { suspicionTimeoutMs: 3000 };

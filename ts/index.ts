@@ -35,10 +35,10 @@ export { formatVersion, parseVersion, versionParts } from './objects/version.js'
 export type { OrderedChannel } from './objects/channel.js';
 export { LoopbackShard } from './objects/loopback-channel.js';
 export type { LoopbackShardOptions } from './objects/loopback-channel.js';
-export { validateGroupConfig, loadGroupConfig, planView, MULTICAST_DEFAULTS } from './group/config.js';
-export type {
-  GroupConfig, GroupMember, SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPlan,
-} from './group/config.js';
+export { validateGroupConfig, loadGroupConfig } from './group/config.js';
+export type { GroupConfig, GroupMember } from './group/config.js';
+export { planView, MULTICAST_DEFAULTS } from './membership/plans.js';
+export type { SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPlan } from './membership/plans.js';
 export { Group } from './group/group.js';
 export { generateSecret, MIN_SECRET_BYTES } from './group/credential.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';

@@ -1,7 +1,7 @@
 // What the membership suites share: the ordered load they run under, and checks on delivered sequences
 // (each entry of a recorded sequence is "sender:k:bytes", see ts/harness/group-process.ts 'record').
 
-import type { SubgroupConfig } from '../../ts/group/config.js';
+import type { SubgroupConfig } from '../../ts/membership/plans.js';
 import type { GroupCluster, GroupClusterMember } from '../../ts/harness/cluster.js';
 
 /** Mixed sizes: 2,000 bytes exceeds maxSmcPayload, so those go by RDMC and are ordered by a LARGE slot. */

@@ -26,9 +26,10 @@ import { AuthError, ClosedError, ConfigError, JoinError, PartitionedError, PeerF
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
-import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../multicast/layout.js';
+import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
 import { ReplicatedObject, type QueryName, type ReplicatedType } from '../objects/replicated-object.js';
-import { checkTimingPair, firstViewPlans, loadGroupConfig, MULTICAST_DEFAULTS, planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from './config.js';
+import { checkTimingPair, loadGroupConfig, validateGroupConfig, type GroupConfig } from './config.js';
+import { firstViewPlans, MULTICAST_DEFAULTS, planView, type SubgroupPlan } from '../membership/plans.js';
 import { validateJoinOptions } from './join-options.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { SubgroupChannel } from './subgroup-channel.js';

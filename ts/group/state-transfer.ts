@@ -17,7 +17,8 @@
 
 import { Piscina } from 'piscina';
 import { StateTransferError } from '../errors.js';
-import { planView, type GroupConfig } from './config.js';
+import type { GroupConfig } from './config.js';
+import { planView } from '../membership/plans.js';
 import chunkChecksums from '../../workers/checksum-worker.js';
 
 /** Tags of state-transfer records: the shard's point-to-point tag (ShardChannel.tag) with the top bit set. */

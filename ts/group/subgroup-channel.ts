@@ -5,7 +5,8 @@
 // nothing sent is lost.
 
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
-import { queueRefusal, type Outgoing, type ShardChannel } from '../multicast/shard.js';
+import { queueRefusal, type Outgoing } from '../multicast/send-queue.js';
+import type { ShardChannel } from '../multicast/shard.js';
 
 type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
 

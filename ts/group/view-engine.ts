@@ -15,14 +15,15 @@ import { ViewChangeProtocol } from '../membership/protocol.js';
 import type { ViewSpec } from '../membership/view-change.js';
 import { MemberRuntime } from '../member/runtime.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
-import { MEMBERSHIP_COLUMNS, multicastColumns } from '../multicast/layout.js';
+import { MEMBERSHIP_COLUMNS } from '../membership/columns.js';
+import { multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { ShardChannel } from '../multicast/shard.js';
 import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
 import { RdmcNode, type RdmcGroup } from '../rdmc/node.js';
 import { SstLayout } from '../sst/layout.js';
 import { SstMember } from '../sst/member.js';
-import type { SubgroupPlan } from './config.js';
+import type { SubgroupPlan } from '../membership/plans.js';
 
 /** One row's membership columns, as this member sees them (Group.membership()). */
 export interface MembershipRow {

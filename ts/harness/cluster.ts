@@ -12,7 +12,8 @@ import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
 import type { LoadHarnessEvent, LoadHarnessRequest } from './load-process.js';
-import type { GroupConfig, SubgroupConfig } from '../group/config.js';
+import type { GroupConfig } from '../group/config.js';
+import type { SubgroupConfig } from '../membership/plans.js';
 import { createServer, type Server } from 'node:net';
 import type { FabricChoice } from '../fabric/choice.js';
 

@@ -21,7 +21,7 @@ import { ShardChannel } from '../multicast/shard.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { multicastColumns } from '../multicast/layout.js';
 import { RdmcNode } from '../rdmc/node.js';
-import { planView, type SubgroupConfig } from '../group/config.js';
+import { planView, type SubgroupConfig } from '../membership/plans.js';
 import { fnv1a } from '../hash.js';
 import * as map from '../generated/memory-map.js';
 import type { FabricChoice } from '../fabric/choice.js';
@@ -70,8 +70,7 @@ const now = () => performance.timeOrigin + performance.now();
 
 function build(req: Extract<LoadHarnessRequest, { cmd: 'listen' }>): Member {
   const ids = req.ids;
-  const config = { members: ids.map((id) => ({ id, address: '127.0.0.1:1' })), subgroups: { flood: req.subgroup } };
-  const [plan] = planView(config, ids);
+  const [plan] = planView({ subgroups: { flood: req.subgroup } }, ids);
   const ballLayout = new SstLayout({ ball: { type: 'i64' } }, ids, map.DYNAMIC_BASE);
   const mcBase = align(map.DYNAMIC_BASE + ballLayout.tableBytes, REGION_ALIGN);
   const mcLayout = new SstLayout(multicastColumns([plan!], ids.length, MAILBOX_BYTES), ids, mcBase);

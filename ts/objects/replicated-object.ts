@@ -25,7 +25,7 @@
 // the list that is no method of the class is refused when the object is attached (ConfigError); `ordered`
 // still runs every method, queries included (an ordered read sees every command ordered before it).
 
-import { MULTICAST_DEFAULTS } from '../group/config.js';
+import { MULTICAST_DEFAULTS } from '../membership/plans.js';
 import {
   ClosedError, ConfigError, NotAQueryError, OverloadedError, SquallError, UnknownMethodError,
 } from '../errors.js';

@@ -39,11 +39,13 @@
 import { Arena } from '../arena.js';
 import * as map from '../generated/memory-map.js';
 import { Lane, WriteStatus, type TableFabric } from '../fabric/fabric.js';
-import { planView, validateGroupConfig, type GroupConfig, type SubgroupPlan } from '../group/config.js';
+import { validateGroupConfig, type GroupConfig } from '../group/config.js';
+import { planView, type SubgroupPlan } from '../membership/plans.js';
 import { SubgroupChannel } from '../group/subgroup-channel.js';
 import { ViewChangeProtocol, type Change } from '../membership/protocol.js';
 import { raggedTrim, type ViewSpec } from '../membership/view-change.js';
-import { MAX_JOINS_PER_CHANGE, multicastColumns } from '../multicast/layout.js';
+import { MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
+import { multicastColumns } from '../multicast/layout.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { ShardChannel } from '../multicast/shard.js';
 import { SstLayout } from '../sst/layout.js';
