@@ -151,7 +151,7 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
 
 // create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs[, backend, provider, authKey])
 // → handle > 0, or a negative Status / ArenaCheck. backend: 0 tcp (default), 1 libfabric (provider: its name);
-// NO_PROVIDER comes back as -(1000 + fi errno) when libfabric gave a reason. authKey: a Uint8Array of
+// NO_PROVIDER comes back as -(ERRNO_STATUS_BASE + fi errno) when libfabric gave a reason. authKey: a Uint8Array of
 // auth::kMinKeyBytes…kMaxKeyBytes, or undefined/null for none (the key is copied; auth.h).
 Napi::Value Create(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -194,12 +194,12 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     ArenaCheck check = checkArena(arena);
     if (check != ArenaCheck::OK) return status(info, int(check));
     auto fabric = std::make_shared<Fabric>(arena, opt);
-    if (int s = fabric->start()) return status(info, s == NO_PROVIDER && fabric->lastErrno() ? -(1000 + fabric->lastErrno()) : s);
+    if (int s = fabric->start()) return status(info, s == NO_PROVIDER && fabric->lastErrno() ? -(ERRNO_STATUS_BASE + fabric->lastErrno()) : s);
     return status(info, registry::add(env, info[0], fabric));
   });
 }
 
-// listen(h, host, port) → bound port, a negative Status, or -(1000 + errno) when socket/bind/listen failed.
+// listen(h, host, port) → bound port, a negative Status, or -(ERRNO_STATUS_BASE + errno) when socket/bind/listen failed.
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
@@ -208,7 +208,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
     uint32_t port;
     if (!stringArg(info, 1, host, sizeof host) || !u32Arg(info, 2, &port) || port > 65535) return status(info, BAD_ARGUMENT);
     int r = f->listen(host, int(port));
-    return status(info, r == SYSTEM ? -(1000 + f->lastErrno()) : r);
+    return status(info, r == SYSTEM ? -(ERRNO_STATUS_BASE + f->lastErrno()) : r);
   });
 }
 

@@ -12,8 +12,8 @@
 // serves it before every data socket (and again after each one), so a control write is applied, and its
 // doorbell rung, without waiting for the data lanes' megabytes.
 //
-// Status codes returned to JS are listed in Status; the TS wrapper (ts/fabric/native.ts) turns them into
-// coded errors or WriteStatus values.
+// Status codes returned to JS are listed in Status (generated/status.h, made by scripts/memory-map.mjs); the TS
+// wrapper (ts/fabric/native.ts) turns them into coded errors or WriteStatus values.
 
 #pragma once
 #include <atomic>
@@ -28,26 +28,12 @@
 #include "auth.h"
 #include "connection.h"
 #include "doorbell.h"
+#include "generated/status.h"
 #include "peer.h"
 #include "rings.h"
 #include "stats.h"
 
 namespace squall {
-
-enum Status : int {
-  OK = 0,
-  NOT_CONNECTED = -1,  // no connection to that peer (yet), or the peer is unknown
-  FAILED = -2,         // the peer failed or the fabric is closed
-  BAD_RANGE = -3,      // the range lies outside the arena
-  BAD_ADDRESS = -4,    // host is not a numeric IPv4/IPv6 address
-  ALREADY = -5,        // listen: already listening; connect: already connecting or connected
-  SYSTEM = -6,         // a system call failed (socket, bind, epoll, thread); errno in last_errno
-  BAD_ARGUMENT = -7,   // an argument had the wrong type or range (the TS wrapper checks first)
-  TOO_MANY = -8,       // more peers than MAX_MEMBERS
-  NOT_BUILT = -9,      // create: a backend this addon was built without (libfabric: no libfabric-dev)
-  NO_PROVIDER = -10,   // create: libfabric has no such provider offering what the backend needs; fi errno in last_errno
-  NO_LIBRARY = -11,    // create: built with libfabric, but libfabric.so.1 cannot be opened now
-};
 
 enum class BackendKind : uint8_t { TCP = 0, LIBFABRIC = 1 };
 
