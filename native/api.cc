@@ -18,7 +18,7 @@
 
 #include "arena.h"
 #include "auth.h"
-#include "fabric.h"
+#include "backend.h"
 #include "frame.h"
 #include "registry.h"
 
@@ -108,7 +108,7 @@ bool bytesArg(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* 
 }
 
 // Looks up the fabric named by argument 0.
-std::shared_ptr<Fabric> fabricArg(const Napi::CallbackInfo& info) {
+std::shared_ptr<Backend> fabricArg(const Napi::CallbackInfo& info) {
   uint32_t handle;
   if (!u32Arg(info, 0, &handle)) return nullptr;
   return registry::find(handle);
@@ -193,7 +193,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     ArenaView arena{static_cast<uint8_t*>(data), uint64_t(length)};
     ArenaCheck check = checkArena(arena);
     if (check != ArenaCheck::OK) return status(info, int(check));
-    auto fabric = std::make_shared<Fabric>(arena, opt);
+    std::shared_ptr<Backend> fabric = makeBackend(arena, opt);
+    if (!fabric) return status(info, NOT_BUILT);
     if (int s = fabric->start()) return status(info, s == NO_PROVIDER && fabric->lastErrno() ? -(ERRNO_STATUS_BASE + fabric->lastErrno()) : s);
     return status(info, registry::add(env, info[0], fabric));
   });
@@ -335,7 +336,7 @@ namespace {
 // before the fabric's own cleanup hook runs.
 struct ArrivalOwner {
   std::shared_ptr<std::atomic<bool>> finalized;  // Node finalized the function: no Release after that
-  std::weak_ptr<Fabric> fabric;
+  std::weak_ptr<Backend> fabric;
 };
 
 // Runs on the JS thread, once per call queued by rang(); `data` is a heap copy of the call's pending
