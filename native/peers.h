@@ -73,6 +73,15 @@ struct PeerCore {
     return OK;
   }
 
+  // Under state_mu: an initiator's lane is connected and sends its HELLO; the peer is HANDSHAKING. False when
+  // the peer is neither connecting nor shaking hands any more (disconnected locally: its command follows).
+  bool beginHandshakeLocked() {
+    const PeerState s = state.load();
+    if (s != PeerState::CONNECTING && s != PeerState::HANDSHAKING) return false;  // the sibling lane may be first
+    state.store(PeerState::HANDSHAKING);
+    return true;
+  }
+
   // Under state_mu: the peer fails for `why`, unless it failed already with a reason, which it keeps (a peer
   // disconnected locally stays LOCAL_CLOSE whatever breaks next). Returns the reason it failed with.
   uint32_t failLocked(uint32_t why) {
@@ -98,6 +107,40 @@ struct PeerCore {
     return s == PeerState::EXPECTED || (s == PeerState::HANDSHAKING && accepted && !lane_taken);
   }
 };
+
+// The deadlines of lanes' connections (C: a backend's connection, with `phase` and `deadline_ns`), the same on
+// every backend: a refused initiator retries at its deadline (retry(c)); one still connecting at its deadline
+// fails with CONNECT_TIMEOUT, and one whose handshake did not end in time with HANDSHAKE_TIMEOUT (an acceptor's
+// lane whose sibling never came: an initiator's WAIT_SIBLING has no deadline). fail(c, reason). Returns the
+// next deadline of all.
+template <typename C, typename Retry, typename Fail>
+uint64_t runDeadlines(const std::vector<std::unique_ptr<C>>& conns, uint64_t now, Retry retry, Fail fail) {
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < conns.size(); i++) {
+    C* c = conns[i].get();
+    const bool due = c->deadline_ns <= now;
+    switch (c->phase) {
+      case Phase::RETRY_WAIT:
+        if (due) retry(c);
+        break;
+      case Phase::CONNECTING:
+        if (due) fail(c, uint32_t(map::FailReason::CONNECT_TIMEOUT));
+        break;
+      case Phase::HELLO:
+      case Phase::AUTH:
+      case Phase::WAIT_SIBLING:
+        if (due) fail(c, uint32_t(map::FailReason::HANDSHAKE_TIMEOUT));
+        break;
+      default:
+        break;
+    }
+    const Phase p = c->phase;
+    const bool timed = p == Phase::RETRY_WAIT || p == Phase::CONNECTING || p == Phase::HELLO || p == Phase::AUTH ||
+                       p == Phase::WAIT_SIBLING;
+    if (timed) next = next < c->deadline_ns ? next : c->deadline_ns;
+  }
+  return next;
+}
 
 // A backend's peers by id (lock-free lookup for writers and the poller) and in creation order (writeAll,
 // close). P is the backend's peer, a PeerCore.

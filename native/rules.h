@@ -113,6 +113,19 @@ inline uint32_t checkAnswer(const PeerCore& p, uint8_t lane, const frame::Hello&
   return 0;
 }
 
+// A HELLO on `lane` from `self`: with a key, an initiator's opening HELLO (its fresh `nonce`, no MAC: the
+// acceptor proves itself first); without, either side's. Returns its length in bytes, header included.
+inline uint32_t encodeHello(bool keyed, uint32_t self, uint32_t layout_tag, uint8_t lane,
+                            const uint8_t nonce[frame::kNonceBytes],
+                            uint8_t out[frame::kHeaderBytes + frame::kHelloAuthBytes]) {
+  if (!keyed) {
+    frame::encodeHello(out, self, layout_tag, lane);
+    return frame::kHeaderBytes + frame::kHelloBytes;
+  }
+  frame::encodeHelloAuth(out, self, layout_tag, lane, nonce, nullptr);
+  return frame::kHeaderBytes + frame::kHelloAuthBytes;
+}
+
 // Acceptor with a key: its answer to the initiator's HELLO h — a HELLO with this side's fresh nonce (kept in
 // `nonce` for the lane's transcript) and its proof — in `out`. IO_ERROR when the kernel gives no random bytes.
 inline uint32_t answerWithProof(const auth::Key& key, uint32_t self, const frame::Hello& h,

@@ -30,7 +30,9 @@ constexpr uint64_t kRmaOrder = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_O
 fi_info* LfFabric::hintsFor(Mode m) const {
   fi_info* h = lf::api().dupinfo(nullptr);  // fi_allocinfo()
   if (!h) return nullptr;
-  h->caps = m == Mode::RMA ? FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE : m == Mode::RDM ? FI_MSG | FI_SOURCE : FI_MSG;
+  h->caps = m == Mode::RMA   ? FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE
+            : m == Mode::RDM ? FI_MSG | FI_SOURCE
+                             : FI_MSG;
   // FI_RX_CQ_DATA: a provider may make a write with remote CQ data consume a posted receive (verbs does);
   // pollConnCq then reposts it.
   h->mode = FI_CONTEXT | FI_CONTEXT2 | FI_RX_CQ_DATA;
@@ -61,7 +63,8 @@ int LfFabric::start() {
   if (!lf::load()) return NO_LIBRARY;
   // "P+rma": RMA or nothing; "P+msg": messages; "P": the first mode the provider offers, RMA first.
   std::vector<Mode> modes = {Mode::RMA, Mode::MSG, Mode::RDM};
-  for (const auto& [suffix, only] : {std::pair<std::string, std::vector<Mode>>{"+rma", {Mode::RMA}}, {"+msg", {Mode::MSG, Mode::RDM}}}) {
+  using Suffix = std::pair<std::string, std::vector<Mode>>;
+  for (const auto& [suffix, only] : {Suffix{"+rma", {Mode::RMA}}, Suffix{"+msg", {Mode::MSG, Mode::RDM}}}) {
     if (prov_.size() > suffix.size() && prov_.compare(prov_.size() - suffix.size(), suffix.size(), suffix) == 0) {
       prov_.resize(prov_.size() - suffix.size());
       modes = only;
@@ -122,7 +125,8 @@ int LfFabric::ensureDomain(fi_info* info) {
   }
   mr_local_ = (info->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
   data_ = rma() && info->domain_attr->cq_data_size >= 8;
-  if (rdm() && ((r = openRdm(info, frame::DATA)) != 0 || (r = openRdm(rdm_control_info_ ? rdm_control_info_ : info, frame::CONTROL)) != 0)) {
+  fi_info* control_info = rdm_control_info_ ? rdm_control_info_ : info;
+  if (rdm() && ((r = openRdm(info, frame::DATA)) != 0 || (r = openRdm(control_info, frame::CONTROL)) != 0)) {
     last_errno_ = -r;
     return SYSTEM;
   }
@@ -135,8 +139,9 @@ int LfFabric::ensureDomain(fi_info* info) {
     key_mask_ = key_bytes >= 8 || key_bytes == 0 ? ~0ull : (1ull << (8 * key_bytes)) - 1;
     std::random_device random;
     next_key_ = (uint64_t(random()) << 32 | random()) & key_mask_;
-    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE, 0, nextKey(), 0,
-                        &arena_mr_, nullptr), "fi_mr_reg(arena)");
+    r = check(fi_mr_reg(domain_, arena_.base + map::DYNAMIC_BASE, arena_.bytes - map::DYNAMIC_BASE, FI_WRITE, 0,
+                        nextKey(), 0, &arena_mr_, nullptr),
+              "fi_mr_reg(arena)");
     if (r != 0) {
       arena_mr_ = nullptr;
       last_errno_ = -r;
@@ -169,7 +174,8 @@ int LfFabric::openRdm(fi_info* info, uint8_t lane) {
   const size_t bytes = size_t(slots) * kSlotBytes;
   l.pool_mem.reset(new uint8_t[bytes]);
   if (mr_local_) {
-    if ((r = check(fi_mr_reg(domain_, l.pool_mem.get(), bytes, FI_RECV, 0, 0, 0, &l.pool_mr, nullptr), "fi_mr_reg(pool)")) != 0) return r;
+    r = check(fi_mr_reg(domain_, l.pool_mem.get(), bytes, FI_RECV, 0, 0, 0, &l.pool_mr, nullptr), "fi_mr_reg(pool)");
+    if (r != 0) return r;
     l.pool_desc = fi_mr_desc(l.pool_mr);
   }
   l.pool.reset(new Slot[slots]);
@@ -177,7 +183,9 @@ int LfFabric::openRdm(fi_info* info, uint8_t lane) {
     l.pool[i].buf = l.pool_mem.get() + size_t(i) * kSlotBytes;
     l.pool[i].pooled = true;
     l.pool[i].lane = lane;
-    if ((r = check(int(fi_recv(l.ep, l.pool[i].buf, kSlotBytes, l.pool_desc, FI_ADDR_UNSPEC, &l.pool[i].ctx)), "fi_recv(pool)")) != 0) return r;
+    Slot& slot = l.pool[i];
+    r = check(int(fi_recv(l.ep, slot.buf, kSlotBytes, l.pool_desc, FI_ADDR_UNSPEC, &slot.ctx)), "fi_recv(pool)");
+    if (r != 0) return r;
   }
   return 0;
 }
@@ -213,7 +221,8 @@ int LfFabric::ensureRdm() {
   fi_info* info[frame::kLanes] = {};
   for (fi_info*& one : info) {
     const std::string name = shm ? shmName() : std::string();
-    if (lf::api().getinfo(FI_VERSION(1, 9), shm ? name.c_str() : nullptr, nullptr, shm ? FI_SOURCE : 0, hints_, &one) != 0 || !one) {
+    const char* node = shm ? name.c_str() : nullptr;
+    if (lf::api().getinfo(FI_VERSION(1, 9), node, nullptr, shm ? FI_SOURCE : 0, hints_, &one) != 0 || !one) {
       for (fi_info* i : info) if (i) lf::api().freeinfo(i);
       return SYSTEM;
     }
@@ -256,8 +265,9 @@ bool LfFabric::initSlots(LfConn* c) {
     }
     c->desc = fi_mr_desc(c->mr);
   }
-  for (uint32_t i = 0; i < recvs; i++) c->recv[i] = Slot{{}, c, c->mem.get() + size_t(i) * kSlotBytes, 0, false};
-  for (uint32_t i = 0; i < kSendSlots; i++) c->send[i] = Slot{{}, c, c->mem.get() + size_t(recvs + i) * kSlotBytes, 0, true};
+  uint8_t* mem = c->mem.get();
+  for (uint32_t i = 0; i < recvs; i++) c->recv[i] = Slot{{}, c, mem + size_t(i) * kSlotBytes, 0, false};
+  for (uint32_t i = 0; i < kSendSlots; i++) c->send[i] = Slot{{}, c, mem + size_t(recvs + i) * kSlotBytes, 0, true};
   for (uint32_t i = 0; i < kRmaOps; i++) c->rma[i] = Slot{{}, c, nullptr, 0, true, true};
   return true;
 }

@@ -36,11 +36,9 @@ void LfFabric::onConnected(LfConn* c) {
   int sent;
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
-    const PeerState s = p->state.load();
-    if (s != PeerState::CONNECTING && s != PeerState::HANDSHAKING) {  // the sibling lane may have got here first
+    if (!p->beginHandshakeLocked()) {
       sent = 1;
     } else {
-      p->state.store(PeerState::HANDSHAKING);
       std::lock_guard<FairMutex> lane_lock(c->mu());
       p->tx[c->lane] = c;
       // Keys before the data lane's HELLO: the peer knows every region once connected. With an auth key

@@ -212,7 +212,9 @@ LfConn* LfFabric::newInitiator(LfPeer* p, uint8_t lane, const Command& cmd, fi_i
 }
 
 void LfFabric::startConnect(LfConn* c, uint64_t now) {
-  const bool started = rdm() ? connectSide(c) : openEp(c, c->dest) && check(fi_connect(c->ep, c->dest->dest_addr, nullptr, 0), "fi_connect") == 0;
+  const bool started = rdm() ? connectSide(c)
+                              : openEp(c, c->dest) &&
+                                    check(fi_connect(c->ep, c->dest->dest_addr, nullptr, 0), "fi_connect") == 0;
   if (!started) return retryLater(c, now);
   c->phase = Phase::CONNECTING;
   c->deadline_ns = c->connect_deadline_ns;
@@ -228,30 +230,8 @@ void LfFabric::retryLater(LfConn* c, uint64_t now) {
 }
 
 void LfFabric::onTimers(uint64_t now) {
-  uint64_t next = UINT64_MAX;
-  for (size_t i = 0; i < conns_.size(); i++) {
-    LfConn* c = conns_[i].get();
-    switch (c->phase) {
-      case Phase::RETRY_WAIT:
-        if (c->deadline_ns <= now) startConnect(c, now);
-        break;
-      case Phase::CONNECTING:
-        if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
-        break;
-      case Phase::HELLO:
-      case Phase::AUTH:
-      case Phase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
-        if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
-        break;
-      default:
-        break;
-    }
-    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO || c->phase == Phase::AUTH ||
-        c->phase == Phase::WAIT_SIBLING) {
-      next = std::min(next, c->deadline_ns);
-    }
-  }
-  next_deadline_ns_ = next;
+  next_deadline_ns_ = runDeadlines(
+      conns_, now, [&](LfConn* c) { startConnect(c, now); }, [&](LfConn* c, uint32_t why) { fail(c, why); });
 }
 
 int LfFabric::pollEq() {
@@ -308,7 +288,8 @@ int LfFabric::pollCq() {
   }
   for (size_t i = 0; i < conns_.size(); i++) {
     LfConn* c = conns_[i].get();
-    if (c->lane == frame::CONTROL && c->phase != Phase::HELLO && c->phase != Phase::AUTH) continue;  // polled by pollControl
+    // A control lane whose handshake is over is pollControl's.
+    if (c->lane == frame::CONTROL && c->phase != Phase::HELLO && c->phase != Phase::AUTH) continue;
     const int data = pollConnCq(c, kDataBatches);
     work += data + (data > 0 ? pollControl() : 0);
   }
@@ -330,7 +311,8 @@ int LfFabric::pollControl() {
 int LfFabric::pollConnCq(LfConn* c, int max_batches) {
   int work = 0;
   fi_cq_data_entry entries[64];
-  for (int batch = 0; batch < max_batches && c->cq; batch++) {  // closed when the connection fails, perhaps by one of these completions
+  // c->cq is closed when the connection fails, perhaps by one of these completions.
+  for (int batch = 0; batch < max_batches && c->cq; batch++) {
     ssize_t n = fi_cq_read(c->cq, entries, 64);
     if (n == -FI_EAVAIL) {
       fi_cq_err_entry err{};

@@ -94,7 +94,8 @@ void LfFabric::repostPool(Slot* s) {
 // A peer connected to the side channel: it sends its endpoint name first, with its lane (onSide).
 void LfFabric::onSideAccept() {
   for (;;) {
-    const int fd = accept4(side_listen_.load(std::memory_order_relaxed), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int listener = side_listen_.load(std::memory_order_relaxed);
+    const int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     conns_.push_back(std::make_unique<LfConn>(Role::ACCEPTOR, Phase::HELLO));
     LfConn* c = conns_.back().get();
@@ -143,7 +144,8 @@ bool LfFabric::takeName(LfConn* c) {
   c->ep = rdm_[c->lane].ep;
   RdmLane& l = rdm_[c->lane];
   fi_addr_t addr = FI_ADDR_NOTAVAIL;
-  if (fi_av_insert(l.av, c->name_in.data() + kNameHeadBytes, 1, &addr, 0, nullptr) != 1 || l.by_addr.count(addr)) return false;
+  if (fi_av_insert(l.av, c->name_in.data() + kNameHeadBytes, 1, &addr, 0, nullptr) != 1) return false;
+  if (l.by_addr.count(addr)) return false;
   c->addr = addr;
   c->in_av = true;
   l.by_addr[addr] = c;
@@ -159,7 +161,9 @@ void LfFabric::onSide(LfConn* c, uint32_t events) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 || !sendName(c)) return retryLater(c, now);  // refused: not listening yet
+    if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 || !sendName(c)) {
+      return retryLater(c, now);  // refused: not listening yet
+    }
     c->name_sent = true;
     watch(c->sock, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
   }

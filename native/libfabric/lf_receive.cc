@@ -103,7 +103,9 @@ bool LfFabric::applyFrame(LfConn* c, const uint8_t* at, uint32_t len) {
   if (!placed) {
     if (uint32_t bad = rules::checkLength(h.length, opt_.max_frame_bytes)) return fail(c, bad), false;
   }
-  if (len != frame::kHeaderBytes + (placed ? 0 : uint64_t(h.length))) return fail(c, reason(FailReason::TRUNCATED)), false;
+  if (len != frame::kHeaderBytes + (placed ? 0 : uint64_t(h.length))) {
+    return fail(c, reason(FailReason::TRUNCATED)), false;
+  }
   return applyRange(c, type, h, placed ? nullptr : at + frame::kHeaderBytes);
 }
 
@@ -136,11 +138,13 @@ bool LfFabric::applyRange(LfConn* c, uint8_t type, const frame::Header& h, const
 // A GRANT_KEY frame (OPEN phase): from now on writes into that region of the peer's arena may go one-sided.
 bool LfFabric::onGrantKey(LfConn* c, const uint8_t* at, uint32_t len) {
   frame::Header h = frame::decode(at);
-  if (h.length != kGrantKeyBytes || len != frame::kHeaderBytes + kGrantKeyBytes) return fail(c, reason(FailReason::BAD_TYPE)), false;
+  if (h.length != kGrantKeyBytes || len != frame::kHeaderBytes + kGrantKeyBytes) {
+    return fail(c, reason(FailReason::BAD_TYPE)), false;
+  }
   RemoteRegion r;
   std::memcpy(&r, at + frame::kHeaderBytes, sizeof r);
   if (r.length == 0) return fail(c, reason(FailReason::BAD_TYPE)), false;
-  if (c->phase == Phase::HELLO || c->phase == Phase::AUTH) {  // before the handshake's end: adopted with it (adoptRegions)
+  if (c->phase == Phase::HELLO || c->phase == Phase::AUTH) {  // before the handshake's end: adopted with it
     // With an auth key keys come only after the other side's proof: the initiator's after the acceptor's
     // HELLO (the acceptor is in AUTH), the acceptor's after the initiator's AUTH (the initiator is in AUTH).
     if (opt_.key.present() && c->phase != Phase::AUTH) return fail(c, reason(FailReason::BAD_TYPE)), false;

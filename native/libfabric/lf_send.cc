@@ -36,14 +36,17 @@ int LfFabric::sendWrite(LfPeer* p, uint8_t lane, uint64_t offset, uint64_t lengt
 
 // Under the lane's mutex, p connected.
 int LfFabric::sendWriteLocked(LfPeer* p, uint8_t lane, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
-  if (const RemoteRegion* region = regionOf(p, offset, length)) return sendOneSided(p, lane, *region, offset, length, with_imm, imm);
+  if (const RemoteRegion* region = regionOf(p, offset, length)) {
+    return sendOneSided(p, lane, *region, offset, length, with_imm, imm);
+  }
   const uint64_t max = std::min<uint64_t>(opt_.max_frame_bytes, kChunkBytes);
   uint64_t done = 0;
   do {
     uint64_t chunk = length - done < max ? length - done : max;
     bool last = done + chunk == length;
     uint8_t type = last && with_imm ? frame::WRITE_IMM : frame::WRITE;
-    if (sendFrame(p->tx[lane], type, offset + done, uint32_t(chunk), last ? imm : with_imm ? kContinued : 0) != 0) return FAILED;
+    const uint32_t frame_imm = last ? imm : with_imm ? kContinued : 0;
+    if (sendFrame(p->tx[lane], type, offset + done, uint32_t(chunk), frame_imm) != 0) return FAILED;
     done += chunk;
   } while (done < length);
   return OK;
@@ -103,7 +106,8 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
 // Under the lane's mutex, p connected: a write into a region p keyed. Posted now when nothing waits before
 // it in the lane's send queue, else (or when the provider or the write contexts run short) queued there
 // behind what waits, and posted in turn by flushPending: never ahead of an earlier write on its lane.
-int LfFabric::sendOneSided(LfPeer* p, uint8_t lane, const RemoteRegion& region, uint64_t offset, uint64_t length, bool with_imm, uint32_t imm) {
+int LfFabric::sendOneSided(LfPeer* p, uint8_t lane, const RemoteRegion& region, uint64_t offset, uint64_t length,
+                           bool with_imm, uint32_t imm) {
   LfConn* c = p->tx[lane];
   PendingFrame op;
   op.rma = true;
@@ -141,8 +145,9 @@ int LfFabric::postRma(LfConn* c, PendingFrame& op) {
     void* from = arena_.base + at;
     const uint64_t to = op.region.base + at;
     const uint64_t data = op.with_imm ? describeImm(at, chunk, op.imm) : describePlain(at, chunk);
-    const ssize_t r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, data, 0, to, op.region.key, &s->ctx)
-                                     : fi_write(c->ep, from, chunk, arena_desc_, 0, to, op.region.key, &s->ctx);
+    const uint64_t key = op.region.key;
+    const ssize_t r = self_described ? fi_writedata(c->ep, from, chunk, arena_desc_, data, 0, to, key, &s->ctx)
+                                     : fi_write(c->ep, from, chunk, arena_desc_, 0, to, key, &s->ctx);
     if (r == -FI_EAGAIN) return int(r);
     if (check(int(r), "fi_write / fi_writedata") != 0) return int(r);
     c->free_rma.pop_back();
@@ -155,7 +160,8 @@ int LfFabric::postRma(LfConn* c, PendingFrame& op) {
   // The note, right behind the chunks (this write stays first in the queue until it is posted).
   if (c->free_send.empty()) return -FI_EAGAIN;
   Slot* s = c->free_send.back();
-  frame::encode(s->buf, op.with_imm ? kFramePlacedImm : kFramePlaced, op.offset, uint32_t(op.length), op.with_imm ? op.imm : 0);
+  const uint8_t note = op.with_imm ? kFramePlacedImm : kFramePlaced;
+  frame::encode(s->buf, note, op.offset, uint32_t(op.length), op.with_imm ? op.imm : 0);
   s->gen = c->gen;
   const ssize_t r = fi_send(c->ep, s->buf, frame::kHeaderBytes, c->desc, c->addr, &s->ctx);
   if (r != 0) return int(r);
@@ -198,8 +204,8 @@ int LfFabric::sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total) {
   return 0;
 }
 
-// RMA mode, under the data lane's mutex, before its HELLO and then for grants made later: each DATA grant to p not keyed
-// yet is registered for remote writes on its own, and its range, key and remote address sent in a
+// RMA mode, under the data lane's mutex, before its HELLO and then for grants made later: each DATA grant to p
+// not keyed yet is registered for remote writes on its own, and its range, key and remote address sent in a
 // GRANT_KEY frame. The peer then writes one-sided into that range and nowhere else: the provider checks
 // every write against the key and the registration's bounds. CONTROL grants get no key (their writes stay
 // messages, applied with 8-byte atomic stores).
@@ -210,29 +216,27 @@ int LfFabric::sendGrantKeys(LfConn* c, LfPeer* p) {
     if (g.kind != GrantKind::DATA) continue;
     const uint64_t wanted = nextKey();
     fid_mr* mr = nullptr;
-    int r = check(fi_mr_reg(domain_, arena_.base + g.offset, g.length, FI_REMOTE_WRITE, 0, wanted, 0, &mr, nullptr), "fi_mr_reg(grant)");
+    int r = check(fi_mr_reg(domain_, arena_.base + g.offset, g.length, FI_REMOTE_WRITE, 0, wanted, 0, &mr, nullptr),
+                  "fi_mr_reg(grant)");
     if (r != 0) return r;
     c->grant_mrs.push_back(mr);
     // With FI_MR_VIRT_ADDR the target address is a virtual address, else an offset into the registration:
     // either way the peer adds an arena offset to `base` (mod 2^64).
-    const uint64_t fields[4] = {g.offset, g.length, mr_virt_addr_ ? uint64_t(reinterpret_cast<uintptr_t>(arena_.base)) : 0 - g.offset,
-                                mr_prov_key_ ? fi_mr_key(mr) : wanted};
+    const uint64_t base = mr_virt_addr_ ? uint64_t(reinterpret_cast<uintptr_t>(arena_.base)) : 0 - g.offset;
+    const RemoteRegion region{g.offset, g.length, base, mr_prov_key_ ? fi_mr_key(mr) : wanted};
     uint8_t buf[frame::kHeaderBytes + kGrantKeyBytes];
     frame::encode(buf, kFrameGrantKey, 0, kGrantKeyBytes, 0);
-    std::memcpy(buf + frame::kHeaderBytes, fields, sizeof fields);
+    std::memcpy(buf + frame::kHeaderBytes, &region, sizeof region);
     if ((r = sendCopy(c, buf, sizeof buf)) != 0) return r;
   }
   return 0;
 }
 
 int LfFabric::sendHello(LfConn* c) {
+  // With a key, an initiator's (an acceptor's keyed answer is keyedHelloAccepted's).
   uint8_t buf[frame::kHeaderBytes + frame::kHelloAuthBytes];
-  if (opt_.key.present()) {  // an initiator's: its nonce, no MAC (an acceptor's keyed answer is keyedHelloAccepted's)
-    frame::encodeHelloAuth(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane, c->nonce, nullptr);
-    return sendCopy(c, buf, frame::kHeaderBytes + frame::kHelloAuthBytes);
-  }
-  frame::encodeHello(buf, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
-  return sendCopy(c, buf, frame::kHeaderBytes + frame::kHelloBytes);
+  const uint32_t tag = layout_tag_.load(std::memory_order_relaxed);
+  return sendCopy(c, buf, rules::encodeHello(opt_.key.present(), opt_.member_id, tag, c->lane, c->nonce, buf));
 }
 
 // With an auth key: the lane's transcript (auth.h) from this side's nonce and the other side's HELLO.

@@ -103,7 +103,9 @@ void TcpBackend::acceptHelloWithKey(Conn* c) {
 void TcpBackend::onAuth(Conn* c) {
   const frame::Hello& h = c->hello;
   const auth::Transcript t = auth::transcriptOf(false, opt_.member_id, c->nonce, h, h.lane);
-  if (!auth::verify(opt_.key, auth::Direction::INITIATOR, t, c->auth_mac)) return fail(c, reason(FailReason::AUTH_FAILED));
+  if (!auth::verify(opt_.key, auth::Direction::INITIATOR, t, c->auth_mac)) {
+    return fail(c, reason(FailReason::AUTH_FAILED));
+  }
   claimLane(c, nullptr, 0);
 }
 
@@ -267,23 +269,17 @@ void TcpBackend::finishConnect(Conn* c, uint64_t now) {
   c->deadline_ns = now + uint64_t(opt_.handshake_timeout_ms) * kMs;
   next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
   watch(c, kReadEvents, EPOLL_CTL_MOD);
+  const bool keyed = opt_.key.present();
+  if (keyed && !auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
   uint8_t hello[frame::kHeaderBytes + frame::kHelloAuthBytes];
-  uint32_t hello_bytes = frame::kHeaderBytes + frame::kHelloBytes;
-  if (opt_.key.present()) {
-    if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
-    frame::encodeHelloAuth(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane, c->nonce, nullptr);
-    hello_bytes = frame::kHeaderBytes + frame::kHelloAuthBytes;
-  } else {
-    frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
-  }
+  const uint32_t tag = layout_tag_.load(std::memory_order_relaxed);
+  const uint32_t hello_bytes = rules::encodeHello(keyed, opt_.member_id, tag, c->lane, c->nonce, hello);
   int sent;
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
-    const PeerState s = p->state.load();
-    if (s != PeerState::CONNECTING && s != PeerState::HANDSHAKING) {  // the sibling lane may have got here first
+    if (!p->beginHandshakeLocked()) {
       sent = 1;
     } else {
-      p->state.store(PeerState::HANDSHAKING);
       LaneTx& tx = p->lanes[c->lane];
       std::lock_guard<FairMutex> lane_lock(tx.mu);
       attachLane(tx, c, kReadEvents);

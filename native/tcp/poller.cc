@@ -187,30 +187,8 @@ void TcpBackend::receive(Conn* c) {
 }
 
 void TcpBackend::onTimers(uint64_t now) {
-  uint64_t next = UINT64_MAX;
-  for (size_t i = 0; i < conns_.size(); i++) {
-    Conn* c = conns_[i].get();
-    switch (c->phase) {
-      case Phase::RETRY_WAIT:
-        if (c->deadline_ns <= now) startConnect(c, now);
-        break;
-      case Phase::CONNECTING:
-        if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
-        break;
-      case Phase::HELLO:
-      case Phase::AUTH:
-      case Phase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
-        if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
-        break;
-      default:
-        break;
-    }
-    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO || c->phase == Phase::AUTH ||
-        c->phase == Phase::WAIT_SIBLING) {
-      next = std::min(next, c->deadline_ns);
-    }
-  }
-  next_deadline_ns_ = next;
+  next_deadline_ns_ = runDeadlines(
+      conns_, now, [&](Conn* c) { startConnect(c, now); }, [&](Conn* c, uint32_t why) { fail(c, why); });
 }
 
 // A completion ring is full: stop reading this connection (so the kernel's buffers, then TCP flow
@@ -294,8 +272,8 @@ void TcpBackend::fail(Conn* c, uint32_t why) {
 }
 
 void TcpBackend::sweep() {
-  conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const std::unique_ptr<Conn>& c) { return c->phase == Phase::DEAD; }),
-               conns_.end());
+  const auto dead = [](const std::unique_ptr<Conn>& c) { return c->phase == Phase::DEAD; };
+  conns_.erase(std::remove_if(conns_.begin(), conns_.end(), dead), conns_.end());
   any_dead_ = false;
 }
 
