@@ -30,13 +30,13 @@
 namespace squall {
 
 using map::FailReason;
+using rules::reason;
 
 namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr uint64_t kConnectRetryNs = 25 * kMs;  // a refused connect is retried this often
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr uint32_t kParkedEvents = EPOLLRDHUP;  // a lane waiting for its sibling: only its end is watched
-constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 
 // The lane's sending half takes connection c's socket, watched for `events`. Caller holds tx.mu.
 void attachLane(LaneTx& tx, Conn* c, uint32_t events) {

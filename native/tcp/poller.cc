@@ -17,18 +17,19 @@
 #include <exception>
 
 #include "frame.h"
+#include "rules.h"
 #include "sockets.h"
 #include "tcp/tcp_backend.h"
 
 namespace squall {
 
 using map::FailReason;
+using rules::reason;
 
 namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr int kPausedRetryMs = 1;               // a full ring is re-checked this often
 constexpr int kMaxEvents = 128;
-constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 }  // namespace
 
 void TcpBackend::run() {
