@@ -5,12 +5,15 @@
 // the same in every member and every build; the dynamic part above DYNAMIC_BASE holds the tables and
 // buffers whose layout is a pure function of (view, configuration), computed in ts/.
 //
-// This file is the only place offsets of the fixed part are written down. `npm run build:layout` turns it
-// into:
+// This file is the only place offsets of the fixed part are written down, and the native fabric's status codes
+// (what its calls return). `npm run build:layout` turns it into:
 //   assembly/generated/memory-map.ts   (AssemblyScript kernels)
 //   ts/generated/memory-map.ts         (TypeScript control plane and workers)
+//   ts/generated/status.ts             (the native fabric's status codes, for ts/fabric/native.ts)
 //   native/generated/memory_map.h      (C++ fabric)
-// Each side checks MEMORY_MAP_HASH against the others when it loads, so a stale build cannot run.
+//   native/generated/status.h          (the status codes the C++ fabric returns)
+// Each side checks MEMORY_MAP_HASH (which covers the status codes too) against the others when it loads, so a
+// stale build cannot run.
 // `node scripts/memory-map.mjs --check` fails when a generated file is out of date (run by npm test).
 
 import { createHash } from 'node:crypto';
