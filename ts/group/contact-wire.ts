@@ -22,7 +22,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Joiner } from '../membership/protocol.js';
-import type { View } from './group.js';
+import type { View } from '../membership/view.js';
 
 /**
  * Limits of the contact port (docs/membership.md, "The contact port"). A joiner's lines are a join request

@@ -485,12 +485,27 @@ function authFinal(refused: Set<string>, contact: string, contacts: readonly str
   return contacts.every((c) => refused.has(c));
 }
 
-/** Sends a joiner its offer and resolves with the port it answers, or 0 if it is gone or does not answer. */
-export async function offerView(session: ContactSession | undefined, offer: JoinOffer, timeoutMs: number): Promise<number> {
+/**
+ * Sends a joiner its offer and resolves with the port it answers, or 0 when it closes, answers something
+ * else, or takes longer than `answerMs`. Time this member's own event loop stood still (the proposer takes
+ * its snapshot of the state right after offering, which can block it for a second or more with 100 MiB)
+ * is not the joiner's: the deadline moves by it, as the failure detector discounts its own lateness.
+ */
+export async function offerView(session: ContactSession | undefined, offer: JoinOffer, answerMs: number): Promise<number> {
   if (!session) return 0;
   session.send({ offer });
-  const reply = await session.next(timeoutMs).catch(() => null);
-  return reply && 'port' in reply ? reply.port : 0;
+  const SLICE_MS = 50;
+  let deadline = performance.now() + answerMs;
+  for (;;) {
+    const sliceMs = Math.min(SLICE_MS, deadline - performance.now());
+    if (sliceMs <= 0) return 0;
+    const before = performance.now();
+    const reply = await session.next(sliceMs).catch((error: Error) => (error instanceof TimeoutError ? undefined : null));
+    if (reply === null) return 0; // it closed
+    if (reply) return 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 && reply.port < 65536 ? reply.port : 0;
+    const stalledMs = performance.now() - before - sliceMs;
+    if (stalledMs > SLICE_MS) deadline += stalledMs;
+  }
 }
 
 function connect(address: string, deadline: number, psk: Buffer | null): Promise<ContactSession> {

@@ -1,14 +1,83 @@
-// Group.join's options, checked before anything binds or connects: every option has a check in one table
-// (typed by JoinOptions' keys, so an option added without a check does not compile), unknown options are
-// refused, and a value that is present is valid or refused — never replaced by a default.
+// Group.join's options, and their checks, made before anything binds or connects: every option has a check
+// in one table (typed by JoinOptions' keys, so an option added without a check does not compile), unknown
+// options are refused, and a value that is present is valid or refused — never replaced by a default.
 
 import { MIN_SECRET_BYTES } from './credential.js';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import { checkFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkBoolean, checkInteger, checkName, checkObject, checkString, shown } from '../validate.js';
-import { MAX_MEMBER_ID, MAX_TIMEOUT_MS, SEND_QUEUE_LIMITS } from './config.js';
-import type { JoinOptions } from './group.js';
+import { MAX_MEMBER_ID, MAX_TIMEOUT_MS, SEND_QUEUE_LIMITS, type GroupConfig } from './config.js';
+import type { ReplicatedType } from '../objects/replicated-object.js';
+
+/** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
+export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
+
+export interface JoinOptions {
+  /** This member's id: one of the configuration's members, or (with `contact`) any id not in the view. */
+  id: number;
+  /** The configuration, or the path of a JSON file holding it. */
+  config: GroupConfig | string;
+  /**
+   * Where this member accepts connections: overrides its configured address (e.g. '0.0.0.0:7000'). A new
+   * member gives its host here (the port is ignored: each view picks one); default 127.0.0.1.
+   */
+  listen?: string;
+  /**
+   * Join a running group as a new member through any member's contact address (or several, tried in
+   * turn): it enters the next view and receives each subgroup's state first. Without it, the
+   * configuration's members form the first view.
+   */
+  contact?: string | string[];
+  /** Where this member takes join requests (default: its configured "contact", else a free port on its host). */
+  contactListen?: string;
+  /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
+  types?: Record<string, ReplicatedClass>;
+  /** How often this member's heartbeat advances. Default: the configuration's, else 10 ms. */
+  heartbeatIntervalMs?: number;
+  /**
+   * How long a member's heartbeat may stand still before it is suspected (a hung or cut-off member; a
+   * crash is found at once through its broken connections). Default 1 s: see DEFAULT_SUSPICION_TIMEOUT_MS
+   * in ts/sst/config.ts for why. The configuration file's `suspicionTimeoutMs` is used when this is not given.
+   */
+  suspicionTimeoutMs?: number;
+  /**
+   * When the others remove this member while it is alive (they suspected it: it hung, or was cut off) or it
+   * finds itself in a minority of its view, it joins the group again by itself through the members' contact
+   * addresses, receives the replicated state, and emits `rejoined`. Default false (`squall node`: on).
+   */
+  rejoin?: boolean;
+  /**
+   * The longest leave() takes: past it the member closes without a clean leave (the others then remove it
+   * as failed) and leave() rejects with TimeoutError. Default 5 s.
+   */
+  leaveTimeoutMs?: number;
+  /** How long join waits for every member to be connected, and a new view for its members. Default 30 s. */
+  connectTimeoutMs?: number;
+  /** Bytes of each point-to-point mailbox (queries, replies); a message may take half. Default 1 MiB. */
+  mailboxBytes?: number;
+  /** Time limit of each replicated-object call in ms; default no limit. */
+  callTimeoutMs?: number;
+  /** Native backend (default: SQUALL_FABRIC, else tcp; see RuntimeOptions.fabric); the same at every member. */
+  fabric?: FabricChoice;
+  /**
+   * Sends this member may have queued per shard it sends in (accepted, not yet in its window), and
+   * replicated-object calls waiting for replies, before the next one rejects at once with
+   * OverloadedError. Wins over every subgroup's configured maxQueuedMessages; default the
+   * configuration's, else 1024 (MULTICAST_DEFAULTS).
+   */
+  maxQueuedMessages?: number;
+  /** The bytes of those queued sends; wins over the configuration's maxQueuedBytes; default 64 MiB. */
+  maxQueuedBytes?: number;
+  /**
+   * The group's secret key (at least 16 bytes; a string counts as its UTF-8 bytes; `squall keygen` makes
+   * one): a joiner and the member it asks prove it to each other (docs/membership.md, "The credential"). Default: the
+   * environment's SQUALL_SECRET, else the file named by SQUALL_SECRET_FILE, else the configuration's
+   * "secretFile". Without any, the group is open — anyone who reaches its ports can join: for trusted
+   * networks only.
+   */
+  secret?: string | Uint8Array;
+}
 
 /** The smallest and largest point-to-point mailbox (mailboxBytes), a multiple of 8. */
 export const MAILBOX_BYTES_RANGE = { min: 4096, max: 1 << 30 } as const;
@@ -84,4 +153,26 @@ export function validateJoinOptions(value: unknown): JoinOptions {
     if (o[key] !== undefined) CHECKS[key as keyof JoinOptions](o[key], key);
   }
   return o as unknown as JoinOptions;
+}
+
+/**
+ * The configuration with Group.join's maxQueuedMessages / maxQueuedBytes in every subgroup (they win over
+ * the configured ones); the configuration itself when neither is given.
+ */
+export function withQueueLimits(config: GroupConfig, options: JoinOptions): GroupConfig {
+  const { maxQueuedMessages, maxQueuedBytes } = options;
+  if (maxQueuedMessages === undefined && maxQueuedBytes === undefined) return config;
+  const subgroups = Object.fromEntries(Object.entries(config.subgroups).map(([name, sg]) => [name, {
+    ...sg, ...(maxQueuedMessages !== undefined ? { maxQueuedMessages } : {}),
+    ...(maxQueuedBytes !== undefined ? { maxQueuedBytes } : {}),
+  }]));
+  return { ...config, subgroups };
+}
+
+/** The contact addresses of JoinOptions.contact, checked. */
+export function contactList(contact: string | string[]): string[] {
+  const list = Array.isArray(contact) ? contact : [contact];
+  if (list.length === 0) throw new ConfigError('contact must name at least one member\'s contact address, e.g. contact: \'10.0.0.1:7400\'');
+  for (const c of list) parseAddress(c, 'contact');
+  return list;
 }

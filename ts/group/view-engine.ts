@@ -1,9 +1,9 @@
 // Everything a group member runs for one view (DESIGN.md §6 "install view vid+1 with fresh tables"): one
 // member runtime — an arena holding the view's SST (membership columns, multicast counters and slots,
 // point-to-point mailboxes) and its RDMC groups, one fabric with one connection per member of the view,
-// the predicate worker and the rdmc worker — the shard channels of the subgroups this member serves, and
-// the view-change protocol over the membership columns. A Group makes one per view and closes the old one
-// once the next is connected.
+// the predicate worker and the rdmc worker — and over them the view's protocol pieces (ts/group/view-parts.ts:
+// the shard channels, the mailboxes, the view-change protocol). It is the DriverView a Group's member driver
+// (ts/group/driver.ts) steps; the driver makes one per view and closes the old one once the next is ready.
 
 import { MAX_ARENA_BYTES } from '../arena.js';
 import { ArenaError, ClosedError, TimeoutError } from '../errors.js';
@@ -11,19 +11,21 @@ import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
-import { ViewChangeProtocol } from '../membership/protocol.js';
-import type { ViewSpec } from '../membership/view-change.js';
+import type { ViewChangeProtocol } from '../membership/protocol.js';
+import type { View } from '../membership/view.js';
 import { MemberRuntime } from '../member/runtime.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
 import { MEMBERSHIP_COLUMNS } from '../membership/columns.js';
 import { multicastColumns } from '../multicast/layout.js';
-import { Mailboxes } from '../multicast/mailboxes.js';
-import { ShardChannel } from '../multicast/shard.js';
+import type { Mailboxes } from '../multicast/mailboxes.js';
+import type { ShardChannel } from '../multicast/shard.js';
 import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
-import { RdmcNode, type RdmcGroup } from '../rdmc/node.js';
+import { RdmcNode } from '../rdmc/node.js';
 import { SstLayout } from '../sst/layout.js';
 import { SstMember } from '../sst/member.js';
 import type { SubgroupPlan } from '../membership/plans.js';
+import type { Connection, DriverView } from './driver-parts.js';
+import { buildViewParts, type PreviousView } from './view-parts.js';
 
 /** One row's membership columns, as this member sees them (Group.membership()). */
 export interface MembershipRow {
@@ -41,14 +43,10 @@ export interface MembershipRow {
 
 export interface EngineOptions {
   selfId: number;
-  view: ViewSpec;
+  view: View;
   plans: readonly SubgroupPlan[];
-  /** Members of the previous view (the start barrier needs more than half of them); none for view 0. */
-  previousSize?: number;
-  /** The previous view's members that counted toward its majority, less leavers (see ProtocolParts). */
-  previousVoters?: readonly number[];
-  /** Members that joined into this view (the start barrier waits for them without counting them). */
-  joined?: readonly number[];
+  /** What the start barrier counts of the view this one came from; none for a first view. */
+  previous?: PreviousView | undefined;
   /** Where this member accepts connections in this view ('host:0' picks a port). */
   listen: string;
   heartbeatIntervalMs?: number;
@@ -60,7 +58,7 @@ export interface EngineOptions {
   authKey?: Uint8Array;
   /** Warm workers to run this view's predicate and rdmc workers on (ts/member/spare-workers.ts). */
   spares?: SpareWorkers;
-  /** Asks the group for a step soon. */
+  /** Asks the member's driver for a step soon. */
   schedule: () => void;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
   memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
@@ -72,8 +70,8 @@ export interface EngineOptions {
 const REGION_ALIGN = 65536;
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
-export class ViewEngine {
-  readonly view: ViewSpec;
+export class ViewEngine implements DriverView {
+  readonly view: View;
   readonly plans: readonly SubgroupPlan[];
   readonly runtime: MemberRuntime;
   readonly sst: SstMember;
@@ -81,20 +79,25 @@ export class ViewEngine {
   readonly mailboxes: Mailboxes;
   readonly protocol: ViewChangeProtocol;
   /** This member's shard channel of each subgroup it serves, by subgroup name. */
-  readonly channels = new Map<string, ShardChannel>();
+  readonly channels: Map<string, ShardChannel>;
   /** The same, by point-to-point tag. */
-  readonly byTag = new Map<number, ShardChannel>();
+  readonly byTag: Map<number, ShardChannel>;
   /** Every member of the view is connected to every other (the start barrier passed): shards may send. */
   ready = false;
+  started = false;
+  connection: Connection | null = null;
   readonly #readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  #connecting: Promise<number[]> | null = null;
   readonly #selfId: number;
   readonly #tag: number;
+  readonly #schedule: () => void;
   #closed = false;
 
   /** Lays out the arena and binds; connect() then joins the view's members. */
   constructor(options: EngineOptions) {
     const { selfId, view, plans } = options;
     this.#selfId = selfId;
+    this.#schedule = options.schedule;
     this.view = view;
     this.plans = plans;
     const ids = view.members;
@@ -107,7 +110,8 @@ export class ViewEngine {
     const rdmcEnd = new RdmcLayout(rdmcGroups, rdmcBase).end;
     const arenaBytes = align(Math.max(rdmcEnd, rdmcBase) + REGION_ALIGN, REGION_ALIGN);
     if (arenaBytes > MAX_ARENA_BYTES) {
-      throw new ArenaError(`this member needs ${arenaBytes} bytes of arena (SST ${sstBytes}, RDMC ${rdmcEnd - rdmcBase}), over the 4 GiB limit: lower maxMessageBytes, window or mailboxBytes`);
+      throw new ArenaError(`this member needs ${arenaBytes} bytes of arena (SST ${sstBytes}, RDMC ${rdmcEnd - rdmcBase}), `
+        + 'over the 4 GiB limit: lower maxMessageBytes, window or mailboxBytes');
     }
 
     this.runtime = new MemberRuntime({
@@ -122,38 +126,26 @@ export class ViewEngine {
         ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
         ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       }, ids, map.DYNAMIC_BASE, options.spares?.take('predicate'));
-      this.rdmc = rdmcGroups.length > 0 ? RdmcNode.onRuntime(this.runtime, rdmcGroups, rdmcBase, options.spares?.take('rdmc')) : null;
+      this.rdmc = rdmcGroups.length > 0
+        ? RdmcNode.onRuntime(this.runtime, rdmcGroups, rdmcBase, options.spares?.take('rdmc')) : null;
     } catch (error) {
       this.runtime.close();
       throw error;
     }
     const layout = this.sst.layout;
-    const arena = this.runtime.arena;
-    const fabric = this.runtime.fabric;
-    Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(selfId), layout.column('vid')) >> 2, view.vid);
-    this.mailboxes = new Mailboxes(arena, fabric, layout, selfId, options.mailboxBytes);
-    this.protocol = new ViewChangeProtocol({
-      arena, layout, fabric, selfId, view, plans, previousSize: options.previousSize ?? view.members.length,
-      ...(options.joined ? { joined: options.joined } : {}),
-      ...(options.previousVoters ? { previousVoters: options.previousVoters } : {}),
-      wedge: () => { for (const c of this.channels.values()) c.wedge(); },
+    const rdmc = this.rdmc;
+    const parts = buildViewParts({
+      arena: this.runtime.arena, layout, fabric: this.runtime.fabric, selfId, view, plans,
+      mailboxBytes: options.mailboxBytes, previous: options.previous, schedule: options.schedule,
+      rdmcOf: (plan, shard, rank) => {
+        const id = groupOf(plan.index, shard, rank);
+        return id === undefined ? null : rdmc!.group(id);
+      },
     });
-    for (const plan of plans) {
-      ShardChannel.initialize(arena, layout, plan);
-      plan.shards.forEach((shard, shardIndex) => {
-        if (!shard.members.includes(selfId)) return;
-        const rdmc: Array<RdmcGroup | null> = shard.senders.map((_, rank) => {
-          const id = groupOf(plan.index, shardIndex, rank);
-          return id === undefined ? null : this.rdmc!.group(id);
-        });
-        const channel = new ShardChannel({
-          arena, fabric, layout, selfId, plan, shardIndex, mailboxes: this.mailboxes, rdmc,
-          schedule: options.schedule, vid: view.vid,
-        });
-        this.channels.set(plan.name, channel);
-        this.byTag.set(channel.tag, channel);
-      });
-    }
+    this.mailboxes = parts.mailboxes;
+    this.protocol = parts.protocol;
+    this.channels = parts.channels;
+    this.byTag = parts.byTag;
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
     this.sst.on('suspected', (member) => options.memberFailed(this, member, 'SUSPECTED'));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
@@ -181,13 +173,30 @@ export class ViewEngine {
     await this.runtime.connect();
   }
 
-  /** A later view: waits for the worker, then connects; returns the members that could not be reached. */
-  async connectReachable(members: readonly MemberAddress[], timeoutMs: number, isGone?: (peer: number) => boolean): Promise<number[]> {
-    await this.sst.ready();
-    return this.runtime.connectReachable(members, timeoutMs, isGone);
+  /**
+   * A view whose peers' addresses came after expect(): waits for the worker, then connects to `members`;
+   * `connection` then holds the members that could not be reached within `timeoutMs` (the driver waits for
+   * it), and whenConnected() says the same to an owner that awaits it.
+   */
+  connect(members: readonly MemberAddress[], timeoutMs: number, isGone: (peer: number) => boolean): void {
+    const connecting = (async () => {
+      await this.sst.ready();
+      return this.runtime.connectReachable(members, timeoutMs, isGone);
+    })();
+    this.#connecting = connecting;
+    connecting.then((unreachable) => { this.connection = { unreachable }; }, (error: Error) => { this.connection = { error }; })
+      .finally(() => this.#schedule());
   }
 
-  /** Members this view has seen fail: suspected in its table, or their connection broke, or their heartbeat stalled. */
+  /** Resolves once connect() is done; rejects with why it failed (the engine closed, the worker failed). */
+  async whenConnected(): Promise<void> {
+    await this.#connecting;
+  }
+
+  /**
+   * Members this view has seen fail: suspected in its table, or their connection broke, or their heartbeat
+   * stalled.
+   */
   gone(): Set<number> {
     const out = this.protocol.suspects();
     for (const id of this.runtime.peers.failed.keys()) out.add(id);
@@ -197,21 +206,19 @@ export class ViewEngine {
 
   /**
    * Starts failure detection, runs `step` straight after counters, slots or mailboxes land, and tells the
-   * others this member is connected to every member (the start barrier: see checkReady).
+   * others this member is connected to every member (the start barrier: the driver passes it).
    */
   start(step: () => void): void {
     this.sst.watch();
     this.runtime.fabric.onArrival([0], step);
+    this.started = true;
     this.protocol.announceInstalled();
   }
 
-  /** Passes the start barrier once every member has announced itself; true once passed. */
-  checkReady(): boolean {
-    if (!this.ready && this.protocol.allInstalled()) {
-      this.ready = true;
-      for (const w of this.#readyWaiters.splice(0)) w.resolve();
-    }
-    return this.ready;
+  /** The start barrier passed: whenReady() resolves. */
+  markReady(): void {
+    this.ready = true;
+    for (const w of this.#readyWaiters.splice(0)) w.resolve();
   }
 
   /** Resolves once the start barrier passed; rejects after `timeoutMs` or if the engine closes first. */
@@ -219,7 +226,8 @@ export class ViewEngine {
     if (this.ready) return Promise.resolve();
     if (this.#closed) return Promise.reject(new ClosedError(`view ${this.view.vid}'s engine`));
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new TimeoutError(`not every member of view ${this.view.vid} reported itself connected within ${timeoutMs} ms; check that every member runs`)), timeoutMs);
+      const t = setTimeout(() => reject(new TimeoutError(`not every member of view ${this.view.vid} reported itself `
+        + `connected within ${timeoutMs} ms; check that every member runs`)), timeoutMs);
       t.unref(); // a member that closes meanwhile must not be kept alive by it
       this.#readyWaiters.push({
         resolve: () => { clearTimeout(t); resolve(); },

@@ -1,0 +1,273 @@
+// Installing the next view at one member (DESIGN.md §6), once a change is committed: one coroutine of the
+// member driver (ts/group/driver.ts), in the phases status().lastInstall times:
+//
+//   trimmed     every shard of the old view delivers exactly the messages inside the trim; each handle
+//               takes the messages the old view did not deliver, to send first in the next
+//   engine      the next view's tables are built (fresh, DESIGN.md §6), bound, and listening
+//   published   its port is published in the old table; the proposer offers the view to its joiners
+//   ports       the others' ports are read from the old table (a joiner's from its proposer's row)
+//   connected   every member of the next view that is reachable is connected
+//   (switch)    the next view becomes the current one: its shards take the handles, failure detection
+//               starts, and this member announces itself connected; the unreachable are suspected there
+//   ready       the start barrier passed: the view is installed, and the old one closes
+//
+// The coroutine yields where it waits, and the driver resumes it at its next step (a Group steps when its
+// tables change, the simulator when its scheduler picks the member) or once the longest wait it yielded
+// has passed. A wait on a member that failed after the commit ends when the old view finds it gone; a wait
+// on a joiner lasts one suspicion timeout at most: a joiner that vanished costs the group that much.
+
+import type { MemberAddress } from '../fabric/peers.js';
+import type { Change } from '../membership/protocol.js';
+import type { Admission, Connection, DriverHost, DriverView, ShardStates, StatePlan, Task } from './driver-parts.js';
+import type { SubgroupChannel } from './subgroup-channel.js';
+import { previousOf } from './view-parts.js';
+
+/** What an install reaches of its driver. */
+export interface InstallSite<V extends DriverView> {
+  readonly host: DriverHost<V>;
+  readonly admission: Admission | null;
+  readonly states: ShardStates | null;
+  readonly handles: ReadonlyMap<string, SubgroupChannel>;
+  /** Members found failed in the current view: failures are per view (see #switch). */
+  readonly failed: Set<number>;
+  /** The view being installed (its tables take writes), or null. */
+  setNext(view: V | null): void;
+  /** The old view, kept open while the next one connects (its mailboxes still carry replies). */
+  setPrevious(view: V | null): void;
+  readonly previous: V | null;
+  readonly current: V | null;
+  /** While installing, the old view's protocol does not step, and this member does not ask to leave. */
+  setInstalling(installing: boolean): void;
+  /** The next view has no place for this member. */
+  removed(vid: number): void;
+  /** This member can go no further (the next view cannot be built). */
+  halt(error: Error, view: V): void;
+  /** `view` becomes the current one: the handles move to its shards. */
+  switchTo(view: V): void;
+  /** Starts `view` (announces this member connected) and suspects the members it could not reach. */
+  begin(view: V, unreachable: Iterable<number>): void;
+}
+
+/** Waits until `view` has connected to `members` (or could not). */
+export function* connecting(view: DriverView, members: readonly MemberAddress[], timeout: number,
+  isGone: (peer: number) => boolean): Generator<number, Connection, undefined> {
+  view.connect(members, timeout, isGone);
+  for (;;) {
+    const outcome = view.connection;
+    if (outcome) return outcome;
+    yield Infinity; // the view asks for a step once it is done
+  }
+}
+
+/** One committed change being installed here. */
+export class ViewInstall<V extends DriverView> {
+  readonly #site: InstallSite<V>;
+  readonly #old: V;
+  readonly #change: Change;
+  readonly #selfId: number;
+  /** Each phase's clock reading, the commit's first. */
+  readonly #phases: Array<[string, number]> = [];
+  #next: V | null = null;
+  #plan: StatePlan | null = null;
+  #switched = false;
+  #sent = false;
+  /** A wait on a member's port, or on a joiner's answer or connection, lasts at most this long. */
+  readonly #installLimit: number;
+  /** Past this, the next view stops waiting for its joiners to connect. */
+  #joinerDeadline = Infinity;
+
+  constructor(site: InstallSite<V>, old: V, change: Change) {
+    this.#site = site;
+    this.#old = old;
+    this.#change = change;
+    this.#selfId = site.host.selfId;
+    const { connectTimeout, suspicionTimeout } = site.host.limits;
+    this.#installLimit = Math.min(connectTimeout, suspicionTimeout);
+  }
+
+  *run(): Task {
+    try {
+      if (!this.#end() || !this.#build()) return;
+      const addresses = yield* this.#ports();
+      const unreachable = yield* this.#connect(addresses);
+      this.#switch(addresses, unreachable);
+      yield* this.#barrier();
+    } finally {
+      // Cut off (the member closed) or over: snapshots not sent are dropped, a next view not switched to closes.
+      if (!this.#sent) this.#plan?.drop();
+      if (this.#next && !this.#switched) {
+        this.#site.setNext(null);
+        void this.#next.close();
+      }
+    }
+    this.#closeOld();
+  }
+
+  #mark(phase: string): void {
+    this.#phases.push([phase, this.#site.host.clock.now()]);
+  }
+
+  /** The old view ends at the trim; false when this member goes no further. */
+  #end(): boolean {
+    const site = this.#site, change = this.#change;
+    site.setInstalling(true);
+    this.#mark('commit');
+    // State this member still waits for cannot come now (its source is in the old view's mailboxes), and
+    // without it this member can neither serve its shard nor hand the state on: it stops (ShardStates).
+    if (site.states?.cutOff(change)) return false;
+    const goesOn = change.next.members.includes(this.#selfId);
+    const resend = site.host.rules?.resendUnsent !== false;
+    const unsent = new Map<string, number>();
+    for (const [name, handle] of site.handles) {
+      const end = this.#old.channels.get(name)?.finishView(change.trims, goesOn);
+      handle.detach(resend ? end?.unsent ?? [] : [], end?.deliveredBeyond);
+      unsent.set(name, end?.unsent.length ?? 0);
+    }
+    this.#mark('trimmed');
+    site.admission?.committed(change);
+    site.host.committed(this.#old, change, unsent);
+    if (!goesOn) {
+      site.removed(change.next.vid);
+      return false;
+    }
+    return true;
+  }
+
+  /** Builds the next view, publishes its port, and offers it to the joiners (as their proposer). */
+  #build(): boolean {
+    const site = this.#site, old = this.#old, change = this.#change;
+    const previous = previousOf(old, change, site.host.rules);
+    // A next view the configuration cannot be planned on (too few members for a shard's minimum) stops
+    // this member: both the transfers and the tables plan it.
+    try {
+      this.#plan = site.states?.plan(old.view.members, change.next.members) ?? null;
+      this.#next = site.host.buildView(change.next, previous);
+    } catch (error) {
+      site.halt(error as Error, old);
+      return false;
+    }
+    this.#mark('engine');
+    site.setNext(this.#next);
+    site.setPrevious(old);
+    old.protocol.publishNextPort(change.proposal, this.#next.port);
+    if (change.proposer === this.#selfId) {
+      const offer = { change, previousMembers: old.view.members, previous };
+      site.admission?.offer(offer, this.#installLimit, (ports) => {
+        if (!old.closed) old.protocol.publishJoinPorts(change.proposal, ports);
+      });
+    }
+    this.#mark('published');
+    // The old view's state, exactly to the trim, for the members that enter a shard of this one's: no shard
+    // delivers until its handle moves to the next view, so it is taken here, after the port is out.
+    this.#plan?.snapshot();
+    return true;
+  }
+
+  /**
+   * Waits for the next view's ports in the old table. A member's wait is bounded by the suspicion timeout,
+   * not connectTimeout, and by the old view finding it gone: one that died after the commit must cost the
+   * group no more than a suspicion would. A joiner's port is its proposer's to publish (within a suspicion
+   * timeout of offering), so that wait is one on the proposer, bounded by connectTimeout.
+   */
+  *#ports(): Generator<number, MemberAddress[], undefined> {
+    const { clock, limits } = this.#site.host;
+    const memberDeadline = clock.now() + this.#installLimit;
+    const joinerDeadline = clock.now() + limits.connectTimeout;
+    let addresses: MemberAddress[] | null;
+    while ((addresses = this.#addresses(memberDeadline, joinerDeadline)) === null) yield limits.portPoll;
+    this.#joinerDeadline = clock.now() + this.#installLimit;
+    this.#site.admission?.addressed(this.#change, addresses);
+    this.#mark('ports');
+    return addresses;
+  }
+
+  /**
+   * The next view's members with the ports they published in the old table, or null while some are still
+   * missing; a member the old view finds gone is left out, and so is a joiner whose proposer failed or that
+   * never answered (port 0): the next view removes them.
+   */
+  #addresses(memberDeadline: number, joinerDeadline: number): MemberAddress[] | null {
+    const { host } = this.#site;
+    const old = this.#old, change = this.#change;
+    // Gone: suspected in the old table, or failed since this member applied the commit (its connection
+    // broke, or its heartbeat stalled) — a member that died after the commit never publishes a port.
+    const gone = old.gone();
+    const out: MemberAddress[] = [];
+    let missingMember = false, missingJoiner = false;
+    for (const id of change.next.members) {
+      if (id === this.#selfId) {
+        out.push({ id, address: host.addressOf(id, this.#next!.port) });
+        continue;
+      }
+      const k = change.joined.findIndex((j) => j.id === id);
+      const port = k >= 0 ? old.protocol.joinPortOf(change, k) : old.protocol.nextPortOf(id, change.proposal);
+      if (port !== null && port > 0) out.push({ id, address: host.addressOf(id, port) });
+      else if (port === null && !gone.has(k >= 0 ? change.proposer : id)) {
+        if (k >= 0) missingJoiner = true;
+        else missingMember = true;
+      }
+    }
+    const now = host.clock.now();
+    return (!missingMember || now > memberDeadline) && (!missingJoiner || now > joinerDeadline) ? out : null;
+  }
+
+  /**
+   * Connects to the next view's members. One that dies after publishing its port is not waited for (it
+   * may be the one to dial): the old view finds it gone; one that is alive there but slow here (its workers
+   * start cold when two changes follow each other on a busy machine) is waited for, up to connectTimeout. A
+   * joiner has no old view to show it alive: it is waited for until its deadline only.
+   */
+  *#connect(addresses: readonly MemberAddress[]): Generator<number, number[], undefined> {
+    const { clock, limits } = this.#site.host;
+    const joiners = new Set(this.#change.joined.map((j) => j.id));
+    const isGone = (peer: number) => this.#old.gone().has(peer) || (joiners.has(peer) && clock.now() > this.#joinerDeadline);
+    const outcome = yield* connecting(this.#next!, addresses, limits.connectTimeout, isGone);
+    this.#mark('connected');
+    return 'error' in outcome ? this.#change.next.members.filter((m) => m !== this.#selfId) : [...outcome.unreachable];
+  }
+
+  /** The next view becomes the current one. */
+  #switch(addresses: readonly MemberAddress[], unreachable: number[]): void {
+    const site = this.#site, change = this.#change, next = this.#next!;
+    // Failures are per view: a removed member's id may come back as a joiner, which starts unsuspected.
+    for (const id of [...site.failed]) {
+      if (!change.next.members.includes(id) || change.joined.some((j) => j.id === id)) site.failed.delete(id);
+    }
+    site.switchTo(next);
+    this.#switched = true;
+    this.#plan?.receive(next);
+    site.setInstalling(false);
+    for (const m of change.next.members) if (m !== this.#selfId && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    site.begin(next, unreachable);
+    for (const handle of site.handles.values()) for (const m of change.removed) handle.memberGone(m);
+  }
+
+  /**
+   * Installed once the start barrier passes (more than half of the old view connected in the new one). The
+   * old view closes once the new one passed it — until then a member still connecting must not see this
+   * one's old connections break, which would look like a failure — or once connectTimeout has passed.
+   */
+  *#barrier(): Task {
+    const site = this.#site, next = this.#next!;
+    const { clock, limits } = site.host;
+    const deadline = clock.now() + limits.connectTimeout;
+    while (!next.ready && !next.closed && clock.now() < deadline) yield deadline - clock.now();
+    if (!next.ready || site.current !== next) return;
+    this.#mark('ready');
+    const start = this.#phases[0]![1];
+    const phasesMs = Object.fromEntries(this.#phases.map(([phase, t]) => [phase, Math.round((t - start) * 100) / 100]));
+    site.host.installed(next, this.#change, phasesMs);
+    this.#plan?.send(next);
+    this.#sent = true;
+  }
+
+  #closeOld(): void {
+    const site = this.#site, old = this.#old;
+    if (site.previous === old) site.setPrevious(null);
+    const plan = this.#plan;
+    void old.close().finally(() => {
+      plan?.settle();
+      site.host.installEnded();
+    });
+  }
+}

@@ -1,0 +1,118 @@
+// The protocol pieces of one view at one member, over that view's tables (DESIGN.md §6, "install view
+// vid+1 with fresh tables"): the point-to-point mailboxes, the view-change protocol, and this member's
+// shard channel of every subgroup it serves. ViewEngine (ts/group/view-engine.ts) builds them over a native
+// arena and fabric, the simulator (ts/sim/sim-view.ts) over its own arena and a simulated fabric: one
+// function, so that the pieces the simulator checks are the ones a member process runs.
+//
+// The protocol rules a simulation swaps for wrong ones (to show that its checks catch them) are parameters
+// here and in the driver, as the trim rule is a parameter of the protocol: ProtocolRules.
+
+import type { Arena } from '../arena.js';
+import type { TableFabric } from '../fabric/fabric.js';
+import { ViewChangeProtocol, type Change, type ProtocolParts } from '../membership/protocol.js';
+import type { View } from '../membership/view.js';
+import { Mailboxes } from '../multicast/mailboxes.js';
+import { ShardChannel } from '../multicast/shard.js';
+import type { RdmcGroup } from '../rdmc/node.js';
+import type { SstLayout } from '../sst/layout.js';
+import type { SubgroupPlan } from '../membership/plans.js';
+
+/**
+ * What the start barrier of a view counts of the view it came from (ViewChangeProtocol.allInstalled):
+ * `voters`, its members that counted toward its majority less those that left cleanly, or — without them —
+ * `size` members; `joined` are the members that joined into this view (waited for, not counted).
+ */
+export interface PreviousView {
+  size: number;
+  voters?: readonly number[];
+  joined: readonly number[];
+}
+
+/**
+ * The rules of a view change that a simulation may replace, each defaulting to the right one:
+ *   trim           the ragged trim (ViewChangeProtocol's `trim`)
+ *   resendUnsent   a sender sends again in the next view what the old view did not deliver
+ *   barrier        'previous-voters': the start barrier counts the old view's voters (previousOf);
+ *                  'own-view': a majority of the new view's own members (wrong: a minority that applied a
+ *                  commit could install its view)
+ *   joinersVote    members that joined into a view count toward its majority at once (wrong since issue 13:
+ *                  a swarm of joiners that vanish would outvote the members)
+ */
+export interface ProtocolRules {
+  trim?: ProtocolParts['trim'];
+  resendUnsent?: boolean;
+  barrier?: 'previous-voters' | 'own-view';
+  joinersVote?: boolean;
+}
+
+/** One view's protocol pieces at one member. */
+export interface ViewParts {
+  readonly view: View;
+  readonly plans: readonly SubgroupPlan[];
+  readonly mailboxes: Mailboxes;
+  readonly protocol: ViewChangeProtocol;
+  /** This member's shard channel of each subgroup it serves, by subgroup name. */
+  readonly channels: Map<string, ShardChannel>;
+  /** The same, by point-to-point tag. */
+  readonly byTag: Map<number, ShardChannel>;
+}
+
+export interface PartsInput {
+  arena: Arena;
+  layout: SstLayout;
+  fabric: TableFabric;
+  selfId: number;
+  view: View;
+  plans: readonly SubgroupPlan[];
+  /** Bytes of each point-to-point mailbox. */
+  mailboxBytes: number;
+  /** None for a first view (its own members count). */
+  previous?: PreviousView | undefined;
+  rules?: ProtocolRules | undefined;
+  /** The RDMC group a sender rank of a shard sends large messages through, or null. */
+  rdmcOf: (plan: SubgroupPlan, shardIndex: number, rank: number) => RdmcGroup | null;
+  /** Asks the member's driver for a step soon. */
+  schedule: () => void;
+}
+
+/** Builds one view's mailboxes, protocol and shard channels over tables laid out for it. */
+export function buildViewParts(p: PartsInput): ViewParts {
+  const { arena, layout, fabric, selfId, view, plans } = p;
+  Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(selfId), layout.column('vid')) >> 2, view.vid);
+  const mailboxes = new Mailboxes(arena, fabric, layout, selfId, p.mailboxBytes);
+  const channels = new Map<string, ShardChannel>();
+  const byTag = new Map<number, ShardChannel>();
+  const joined = p.rules?.joinersVote ? [] : p.previous?.joined ?? [];
+  const protocol = new ViewChangeProtocol({
+    arena, layout, fabric, selfId, view, plans, previousSize: p.previous?.size || view.members.length,
+    ...(joined.length > 0 ? { joined } : {}),
+    ...(p.previous?.voters ? { previousVoters: p.previous.voters } : {}),
+    ...(p.rules?.trim ? { trim: p.rules.trim } : {}),
+    wedge: () => { for (const c of channels.values()) c.wedge(); },
+  });
+  for (const plan of plans) {
+    ShardChannel.initialize(arena, layout, plan);
+    plan.shards.forEach((shard, shardIndex) => {
+      if (!shard.members.includes(selfId)) return;
+      const channel = new ShardChannel({
+        arena, fabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
+        rdmc: shard.senders.map((_, rank) => p.rdmcOf(plan, shardIndex, rank)),
+      });
+      channels.set(plan.name, channel);
+      byTag.set(channel.tag, channel);
+    });
+  }
+  return { view, plans, mailboxes, protocol, channels, byTag };
+}
+
+/**
+ * What the start barrier of `change`'s next view counts (ViewChangeProtocol.allInstalled): the old view's
+ * members that counted toward its majority — not its own joiners, which may have vanished — less those that
+ * left cleanly.
+ */
+export function previousOf(old: ViewParts, change: Change, rules?: ProtocolRules): PreviousView {
+  const joined = change.joined.map((j) => j.id);
+  if (rules?.barrier === 'own-view') return { size: change.next.members.length, joined };
+  const voters = old.protocol.votersAmong(old.view.members.filter((m) => !change.left.includes(m)));
+  return { size: voters.length, voters, joined };
+}

@@ -1,0 +1,172 @@
+// One member's view over the simulated fabric (ts/sim/group-sim.ts): the DriverView the member driver
+// (ts/group/driver.ts) steps in the simulator, as it steps a ViewEngine in a Group. The protocol pieces are
+// built by the same function (ts/group/view-parts.ts) over an arena and an SST layout of their own; what is
+// simulated is only what a ViewEngine gets from the native fabric and the SST's failure detector:
+//
+//   writes       copied out of the writer's arena when they are made, and queued on the link to the peer
+//                (SimWorld.send); the scheduler decides when each lands
+//   connecting   done once every addressed member has built the view (or is lost for good: crashed, on the
+//                other side of a partition, stopped, or given up on by the driver), or after the timeout;
+//                the members it cannot reach then are reported unreachable
+//   detection    the scheduler's suspicion timers, as the SST's heartbeat check would (detect)
+
+import { Arena } from '../arena.js';
+import * as map from '../generated/memory-map.js';
+import { Lane, WriteStatus, type TableFabric } from '../fabric/fabric.js';
+import type { MemberAddress } from '../fabric/peers.js';
+import type { GroupConfig } from '../group/config.js';
+import { planView } from '../membership/plans.js';
+import type { Connection, DriverView } from '../group/driver-parts.js';
+import { buildViewParts, type PreviousView, type ProtocolRules, type ViewParts } from '../group/view-parts.js';
+import type { View } from '../membership/view.js';
+import { multicastColumns } from '../multicast/layout.js';
+import { SstLayout } from '../sst/layout.js';
+
+const MAILBOX_BYTES = 4096;
+const ARENA_BYTES = 1 << 20;
+/**
+ * Arenas of finished runs, zeroed for the next: each is a shared WebAssembly.Memory, and thousands of runs
+ * allocating fresh ones exhaust the address space (each reserves guard pages) before the collector runs.
+ */
+const freeArenas: Arena[] = [];
+
+/** What a simulated view reaches of the simulation around it. */
+export interface SimWorld {
+  readonly tick: number;
+  /** A write from `from` to `to` in view `vid` on `lane`: the bytes as they were when written, and where. */
+  send(from: number, to: number, vid: number, lane: Lane, offset: number, bytes: Uint8Array): void;
+  /** `a` and `b` are connected in view `vid`: both alive, on one side, both with the view's tables open. */
+  reachable(a: number, b: number, vid: number): boolean;
+  /** `p` has the tables of view `vid` open. */
+  built(p: number, vid: number): boolean;
+  /** Member `self` will never reach `p` again: it crashed, is across the partition, or stopped. */
+  lost(self: number, p: number): boolean;
+  /** `self` started `view`: it announced itself connected (the checks' bookkeeping). */
+  started(self: number, view: View): void;
+  /** `view` passed its start barrier at some member: installed. */
+  installed(view: View): void;
+  /** The arenas the run used, zeroed for the next run when it ends. */
+  readonly arenas: Arena[];
+}
+
+export interface SimViewInput {
+  world: SimWorld;
+  selfId: number;
+  config: GroupConfig;
+  view: View;
+  previous?: PreviousView | undefined;
+  rules: ProtocolRules;
+  schedule: () => void;
+}
+
+export class SimView implements DriverView {
+  readonly view: View;
+  readonly plans: ViewParts['plans'];
+  readonly mailboxes: ViewParts['mailboxes'];
+  readonly protocol: ViewParts['protocol'];
+  readonly channels: ViewParts['channels'];
+  readonly byTag: ViewParts['byTag'];
+  readonly arena: Arena;
+  /** Any port will do: the simulated fabric routes by member id. */
+  readonly port = 1;
+  started = false;
+  ready = false;
+  closed = false;
+  /** Members this view's failure detector found failed (as the SST's `suspected`). */
+  readonly detected = new Set<number>();
+  readonly #world: SimWorld;
+  readonly #selfId: number;
+  #connecting: { members: number[]; since: number; timeout: number; isGone: (peer: number) => boolean } | null = null;
+
+  constructor(p: SimViewInput) {
+    this.#world = p.world;
+    this.#selfId = p.selfId;
+    this.view = p.view;
+    const plans = planView(p.config, p.view.members);
+    const layout = new SstLayout(multicastColumns(plans, p.view.members.length, MAILBOX_BYTES), p.view.members);
+    this.arena = freeArenas.pop() ?? Arena.create({ memberId: p.selfId, bytes: ARENA_BYTES });
+    p.world.arenas.push(this.arena);
+    const parts = buildViewParts({
+      arena: this.arena, layout, fabric: this.#fabric(), selfId: p.selfId, view: p.view, plans,
+      mailboxBytes: MAILBOX_BYTES, previous: p.previous, rules: p.rules, rdmcOf: () => null, schedule: p.schedule,
+    });
+    ({ plans: this.plans, mailboxes: this.mailboxes, protocol: this.protocol } = parts);
+    ({ channels: this.channels, byTag: this.byTag } = parts);
+  }
+
+  gone(): Set<number> {
+    const out = this.protocol.suspects();
+    for (const id of this.detected) out.add(id);
+    return out;
+  }
+
+  connect(members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean): void {
+    this.#connecting = { members: members.map((m) => m.id), since: this.#world.tick, timeout, isGone };
+  }
+
+  get connection(): Connection | null {
+    const c = this.#connecting;
+    if (!c) return null;
+    const world = this.#world, self = this.#selfId, vid = this.view.vid;
+    const waiting = c.members.some((p) => p !== self && !world.lost(self, p) && !c.isGone(p) && !world.built(p, vid));
+    if (waiting && world.tick - c.since < c.timeout) return null;
+    return { unreachable: c.members.filter((p) => p !== self && !world.reachable(self, p, vid)) };
+  }
+
+  start(): void {
+    this.started = true;
+    this.protocol.announceInstalled();
+    this.#world.started(this.#selfId, this.view);
+  }
+
+  markReady(): void {
+    this.ready = true;
+    this.#world.installed(this.view);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+
+  /** The found failure of `member` (a suspicion timer fired): it counts as gone from now on. */
+  detect(member: number): boolean {
+    if (this.detected.has(member)) return false;
+    this.detected.add(member);
+    return true;
+  }
+
+  /**
+   * The simulated fabric of this view: one FIFO link per (view, sender, receiver, lane); the scheduler
+   * delivers from the links in a random order, so writes on one lane land in order and the two lanes of a
+   * pair overtake each other freely.
+   */
+  #fabric(): TableFabric {
+    const peers = this.view.members.filter((p) => p !== this.#selfId);
+    const send = (peer: number, offset: number, length: number, lane: Lane) => {
+      const world = this.#world, vid = this.view.vid;
+      if (this.closed || !world.reachable(this.#selfId, peer, vid)) return;
+      world.send(this.#selfId, peer, vid, lane, offset, this.arena.u8.slice(offset, offset + length));
+    };
+    return {
+      write: (peer, offset, length, lane = Lane.Data) => { send(peer, offset, length, lane); return WriteStatus.Ok; },
+      writeBatch: (peer, ranges, count, lane = Lane.Data) => {
+        for (let i = 0; i < count; i++) send(peer, ranges[2 * i]!, ranges[2 * i + 1]!, lane);
+        return WriteStatus.Ok;
+      },
+      writeAll: (offset, length, lane = Lane.Data) => {
+        if (this.closed) return 0;
+        for (const p of peers) send(p, offset, length, lane);
+        return peers.length;
+      },
+    };
+  }
+}
+
+/** Returns a run's arenas, zeroed, for the next runs. */
+export function recycleArenas(arenas: Arena[]): void {
+  for (const a of arenas.splice(0)) {
+    a.u8.fill(0, map.DYNAMIC_BASE);
+    freeArenas.push(a);
+  }
+}
