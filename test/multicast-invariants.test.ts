@@ -22,9 +22,7 @@ function stepAll(group: MemoryGroup, rounds: number): void {
 }
 
 function sendFrom(m: MemoryMember, count: number): void {
-  for (let k = 0; k < count; k++) {
-    m.channel.send(Uint8Array.of(m.id * 16 + k)).catch(() => { /* the group is torn down mid-test */ });
-  }
+  for (let k = 0; k < count; k++) m.channel.send(Uint8Array.of(m.id * 16 + k)).catch(() => {});
 }
 
 /** Arena offset of `column` (element `i`) in row `ofMember` of member m's copy of the table. */
@@ -79,8 +77,7 @@ test('multicast: a sender\'s index and a peer\'s seqNum that go back are caught 
     const seen = Atomics.load(m.arena.i64, seqNum);
     assert.ok(seen > 0n, 'member 1 holds member 2\'s seqNum');
     Atomics.store(m.arena.i64, seqNum, seen - 1n);
-    const wentBack = /squall internal error: a peer's seqNum \(where it lands\) went back from \d+ to \d+/;
-    assert.throws(() => m.channel.step(), wentBack);
+    assert.throws(() => m.channel.step(), /a peer's seqNum \(where it lands\) went back from \d+ to \d+/);
   } finally {
     group.release();
   }

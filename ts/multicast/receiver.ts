@@ -219,7 +219,7 @@ export class ShardReceiver {
     } else {
       assertEqual(kind, SlotKind.DATA, 'the kind of a slot');
       assertAtMost(bytes, t.slotBytes - SLOT_HEADER_BYTES, 'the payload length of a slot');
-      payload = slotPayload(arena, at);
+      payload = slotPayload(arena, at, bytes);
     }
     this.delivered++;
     this.#onDeliver!(this.#senderIds[rank]!, this.#vidBase + BigInt(seq), payload);

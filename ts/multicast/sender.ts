@@ -36,6 +36,10 @@ export class ShardSender {
   nullsSent = 0;
   readonly #p: SenderParts;
   readonly #t: ShardTable;
+  /** Raw mode, the window and the senders, copied from the parts: the send path reads them per message. */
+  readonly #raw: boolean;
+  readonly #W: number;
+  readonly #S: number;
   /** Messages committed to our slots, and of those the ones pushed. */
   #nextIndex = 0;
   #pushedIndex = 0;
@@ -50,6 +54,9 @@ export class ShardSender {
     this.#p = parts;
     this.#t = parts.table;
     this.rank = parts.rank;
+    this.#raw = parts.mode === 'raw';
+    this.#W = parts.table.W;
+    this.#S = parts.table.S;
   }
 
   get nextIndex(): number { return this.#nextIndex; }
@@ -62,16 +69,16 @@ export class ShardSender {
   /** Whether our next index may take its slot: everyone delivered the message that used it before. */
   windowOpen(minDelivered: number): boolean {
     const index = this.#nextIndex;
-    const W = this.#t.W;
+    const W = this.#W;
     if (index < W) return true;
-    if (this.#p.mode === 'raw') return minDelivered >= index - W; // raw: received from us, per member
-    return minDelivered >= (index - W) * this.#t.S + this.rank;
+    if (this.#raw) return minDelivered >= index - W; // raw: received from us, per member
+    return minDelivered >= (index - W) * this.#S + this.rank;
   }
 
   /** Ordered: the lowest deliveredNum in the shard. Raw: the lowest count of our messages received. */
   minDelivered(): number {
     const t = this.#t, receiver = this.#p.receiver;
-    const raw = this.#p.mode === 'raw';
+    const raw = this.#raw;
     let min = raw ? receiver.numReceived[this.rank] ?? -1 : receiver.deliveredNum;
     const at = raw ? t.numReceivedCol + this.rank * 8 : t.deliveredCol;
     for (const row of t.peerRowAt) {
@@ -109,10 +116,10 @@ export class ShardSender {
   /** Writes our next message (or a null) into its slot; pushed by the next stageWrites. */
   commit(kind: SlotKind, payload?: Uint8Array): void {
     const index = this.#nextIndex++;
-    const t = this.#t;
+    const t = this.#t, W = this.#W;
     const at = t.slotAt(this.rank, index);
     // The slot held the message one window back (or nothing yet): the window let every member deliver it.
-    if (index >= t.W && slotIndex(t.arena, at) !== index - t.W) this.#slotReused(index, slotIndex(t.arena, at));
+    if (index >= W && slotIndex(t.arena, at) !== index - W) this.#slotReused(index, slotIndex(t.arena, at));
     if (kind === SlotKind.NULL) this.nullsSent++;
     if (kind === SlotKind.LARGE) writeSlot(t.arena, at, index, kind, undefined, payload!.byteLength);
     else writeSlot(t.arena, at, index, kind, payload);
@@ -176,7 +183,7 @@ export class ShardSender {
     }
     const last = this.#nextIndex - 1;
     if (last >= t.W) {
-      const needed = this.#p.mode === 'raw' ? last - t.W : (last - t.W) * t.S + this.rank;
+      const needed = this.#raw ? last - t.W : (last - t.W) * t.S + this.rank;
       assert(this.#minDeliveredSeen >= needed, 'our last message was committed inside the window');
     }
   }

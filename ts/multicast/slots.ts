@@ -69,10 +69,13 @@ export function slotKind(arena: Arena, at: number): SlotKind {
   return arena.u32[(at >> 2) + 3]! as SlotKind;
 }
 
-/** A view of a DATA slot's payload in the arena: valid until the sender reuses the slot. */
-export function slotPayload(arena: Arena, at: number): Uint8Array {
+/**
+ * A view of a DATA slot's payload in the arena: valid until the sender reuses the slot. `bytes` is its
+ * length, when the caller read it already.
+ */
+export function slotPayload(arena: Arena, at: number, bytes = slotLength(arena, at)): Uint8Array {
   const start = at + SLOT_HEADER_BYTES;
-  return arena.u8.subarray(start, start + slotLength(arena, at));
+  return arena.u8.subarray(start, start + bytes);
 }
 
 /** A copy of a DATA slot's payload, for a message that outlives its slot. */
