@@ -1,8 +1,9 @@
 # squall's native fabric (DESIGN.md §2): build/Release/squall_fabric.node.
 #
-# The tcp backend is always built. The libfabric backend (native/libfabric/, docs/rdma.md) joins the same
-# target when pkg-config finds libfabric (Debian: apt-get install libfabric-dev pkg-config); without it the
-# addon builds the tcp backend alone and selecting 'libfabric' fails with NativeUnavailableError.
+# Two backends behind one interface (native/backend.h). The tcp backend (native/tcp/) is always built. The
+# libfabric backend (native/libfabric/, docs/rdma.md) joins the same target when pkg-config finds libfabric
+# (Debian: apt-get install libfabric-dev pkg-config); without it the addon builds the tcp backend alone and
+# selecting 'libfabric' fails with NativeUnavailableError.
 # Force it off with: node-gyp rebuild -- -Dsquall_libfabric=false
 #
 # AddressSanitizer build (for testing only): node-gyp rebuild -- -Dsquall_asan=true
@@ -18,14 +19,16 @@
         'native/addon.cc',
         'native/api.cc',
         'native/registry.cc',
-        'native/fabric.cc',
-        'native/poller.cc',
-        'native/handshake.cc',
-        'native/connection.cc',
-        'native/peer.cc',
-        'native/send_queue.cc',
+        'native/backend.cc',
+        'native/receiver.cc',
         'native/sockets.cc',
         'native/sha256.cc',
+        'native/tcp/tcp_backend.cc',
+        'native/tcp/poller.cc',
+        'native/tcp/handshake.cc',
+        'native/tcp/connection.cc',
+        'native/tcp/peer.cc',
+        'native/tcp/send_queue.cc',
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -47,7 +50,16 @@
         }],
         ['squall_libfabric=="true"', {
           'defines': ['SQUALL_WITH_LIBFABRIC'],
-          'sources': ['native/libfabric/lf_fabric.cc', 'native/libfabric/lf_loader.cc'],
+          'sources': [
+            'native/libfabric/lf_fabric.cc',
+            'native/libfabric/lf_domain.cc',
+            'native/libfabric/lf_send.cc',
+            'native/libfabric/lf_poller.cc',
+            'native/libfabric/lf_rdm.cc',
+            'native/libfabric/lf_receive.cc',
+            'native/libfabric/lf_handshake.cc',
+            'native/libfabric/lf_loader.cc',
+          ],
           'cflags_cc': ['<!@(pkg-config --cflags libfabric)'],
           # Not linked: lf_loader.cc opens libfabric.so.1 when the first libfabric fabric starts.
           'libraries': ['-ldl'],

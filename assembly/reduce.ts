@@ -110,7 +110,9 @@ const TWO_POW_63: f64 = 9223372036854775808.0;
  * Number of live rows whose i64 column `col` is ≥ `threshold`, compared exactly (as integers, not after
  * rounding to f64): a non-integer threshold rounds up, NaN matches nothing, −Infinity matches every row.
  */
-export function countAtLeastI64(tableBase: u32, rowStride: u32, nRows: u32, col: u32, liveBase: u32, threshold: f64): u32 {
+export function countAtLeastI64(
+  tableBase: u32, rowStride: u32, nRows: u32, col: u32, liveBase: u32, threshold: f64
+): u32 {
   if (isNaN(threshold) || threshold >= TWO_POW_63) return 0;
   const least = threshold <= -TWO_POW_63 ? i64.MIN_VALUE : <i64>Math.ceil(threshold);
   let cell = <usize>(tableBase + col);
@@ -169,7 +171,9 @@ const HIGH1: u64 = 0x8080808080808080;
  * out[j] = OR over live rows of row[col + j] for j < count, at `outBase` (count bytes, e.g. in
  * KERNEL_SCRATCH), and returns how many out[j] are non-zero.
  */
-export function orU8Array(tableBase: u32, rowStride: u32, nRows: u32, col: u32, count: u32, liveBase: u32, outBase: u32): u32 {
+export function orU8Array(
+  tableBase: u32, rowStride: u32, nRows: u32, col: u32, count: u32, liveBase: u32, outBase: u32
+): u32 {
   const first = <usize>(tableBase + col);
   let setCount: u32 = 0;
   let j: u32 = 0;

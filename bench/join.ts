@@ -50,9 +50,12 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
   const progress = o.onProgress ?? (() => {});
   const runs: JoinBenchResult['runs'] = [];
   for (let i = 0; i < o.runs; i++) {
-    progress(`[${i + 1}/${o.runs}] ${o.members} members holding ${(o.stateBytes / MiB).toFixed(1)} MiB; member ${o.members} joins`);
+    progress(
+      `[${i + 1}/${o.runs}] ${o.members} members holding ${(o.stateBytes / MiB).toFixed(1)} MiB; ` +
+        `member ${o.members} joins`);
     const run = await oneRun(o);
-    progress(`[${i + 1}/${o.runs}] joined in ${run.joinMs.toFixed(1)} ms${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
+    progress(
+      `[${i + 1}/${o.runs}] joined in ${run.joinMs.toFixed(1)} ms${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
     runs.push(run);
   }
   const joinMs = median(runs.map((r) => r.joinMs));
@@ -74,9 +77,16 @@ async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][numb
   try {
     const value = Math.min(MiB, Math.max(1, o.stateBytes));
     const count = Math.ceil(o.stateBytes / value);
-    if (o.stateBytes > 0) await cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count, bytes: value });
+    if (o.stateBytes > 0) {
+      await cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count, bytes: value });
+    }
     const [joined] = await cluster.add([o.members]);
-    const summaries = await Promise.all(cluster.members.map(async (m) => JSON.stringify((await cluster.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value)));
+    const summaries = await Promise.all(cluster.members.map(async (m) => {
+      const reply = await cluster.request(m, {
+        cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [],
+      });
+      return JSON.stringify(reply.value);
+    }));
     return { joinMs: joined!.joinMs as number, storesAgree: summaries.every((x) => x === summaries[0]) };
   } finally {
     await cluster.close();

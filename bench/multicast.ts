@@ -18,7 +18,7 @@ import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
-import type { SubgroupConfig } from '../ts/group/config.js';
+import type { SubgroupConfig } from '../ts/membership/plans.js';
 import { median, round, summarize } from './stats.js';
 
 export interface MulticastBenchOptions {
@@ -111,7 +111,9 @@ export function defaultWindow(bytes: number): number {
 const DRAIN_MS = 30_000;
 
 /** The one subgroup the benchmark runs: a single shard of every member. */
-export function benchSubgroup(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'large'>): SubgroupConfig {
+export function benchSubgroup(
+  o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'large'>
+): SubgroupConfig {
   const slotted = o.bytes <= MAX_SLOT_PAYLOAD;
   const maxSmcPayload = slotted ? Math.ceil(o.bytes / 8) * 8 : LARGE_SLOT_PAYLOAD;
   return {
@@ -121,19 +123,37 @@ export function benchSubgroup(o: Pick<MulticastRun, 'members' | 'bytes' | 'sende
 }
 
 export function checkOptions(o: MulticastRun): void {
-  if (!Number.isInteger(o.members) || o.members < 2) throw new ConfigError(`--members must be at least 2 (a sender and a receiver), got ${o.members}`);
-  if (!Number.isInteger(o.bytes) || o.bytes < MIN_MESSAGE_BYTES) throw new ConfigError(`--size must be at least ${MIN_MESSAGE_BYTES} bytes (each message carries its sender, number and send time), got ${o.bytes}`);
-  if (!(o.seconds > 0) || o.seconds > 3600) throw new ConfigError(`--seconds must be a number above 0 and at most 3600, got ${o.seconds}`);
-  if (!Number.isInteger(o.window) || o.window < 1 || o.window > 65536) throw new ConfigError(`--window must be an integer from 1 to 65536, got ${o.window}`);
+  if (!Number.isInteger(o.members) || o.members < 2) {
+    throw new ConfigError(`--members must be at least 2 (a sender and a receiver), got ${o.members}`);
+  }
+  if (!Number.isInteger(o.bytes) || o.bytes < MIN_MESSAGE_BYTES) {
+    throw new ConfigError(
+      `--size must be at least ${MIN_MESSAGE_BYTES} bytes (each message carries its sender, number ` +
+        `and send time), got ${o.bytes}`);
+  }
+  if (!(o.seconds > 0) || o.seconds > 3600) {
+    throw new ConfigError(`--seconds must be a number above 0 and at most 3600, got ${o.seconds}`);
+  }
+  if (!Number.isInteger(o.window) || o.window < 1 || o.window > 65536) {
+    throw new ConfigError(`--window must be an integer from 1 to 65536, got ${o.window}`);
+  }
   if (o.large) {
     const slot = benchSubgroup(o).maxSmcPayload!;
-    if (!Number.isInteger(o.large.bytes) || o.large.bytes <= slot) throw new ConfigError(`--large must be above the slot payload (${slot} bytes for ${o.bytes}-byte messages), so that it travels by RDMC; got ${o.large.bytes}`);
+    if (!Number.isInteger(o.large.bytes) || o.large.bytes <= slot) {
+      throw new ConfigError(
+        `--large must be above the slot payload (${slot} bytes for ${o.bytes}-byte messages), so that it ` +
+          `travels by RDMC; got ${o.large.bytes}`);
+    }
     if (o.large.bytes > 256 * 2 ** 20) throw new ConfigError(`--large must be at most 256 MiB, got ${o.large.bytes}`);
-    if (!Number.isInteger(o.large.every) || o.large.every < 2) throw new ConfigError(`--large-every must be an integer of at least 2, got ${o.large.every}`);
+    if (!Number.isInteger(o.large.every) || o.large.every < 2) {
+      throw new ConfigError(`--large-every must be an integer of at least 2, got ${o.large.every}`);
+    }
   }
   const slotsBytes = o.window * (benchSubgroup(o).maxSmcPayload! + 16) * o.members;
   if (slotsBytes > MAX_SLOTS_BYTES) {
-    throw new ConfigError(`--window ${o.window} with ${o.bytes}-byte messages needs ${Math.ceil(slotsBytes / 2 ** 20)} MiB of slots in every member's table (at most ${MAX_SLOTS_BYTES / 2 ** 20}): lower --window`);
+    throw new ConfigError(
+      `--window ${o.window} with ${o.bytes}-byte messages needs ${Math.ceil(slotsBytes / 2 ** 20)} MiB of slots in ` +
+        `every member's table (at most ${MAX_SLOTS_BYTES / 2 ** 20}): lower --window`);
   }
 }
 
@@ -143,7 +163,8 @@ export async function runMulticastBench(options: MulticastBenchOptions): Promise
   checkOptions(o);
   const progress = o.onProgress ?? (() => {});
   const subgroup = benchSubgroup(o);
-  progress(`starting ${o.members} group members (one shard, ${o.senders === 'all' ? 'every member sends' : 'member 0 sends'}, window ${o.window})`);
+  const sending = o.senders === 'all' ? 'every member sends' : 'member 0 sends';
+  progress(`starting ${o.members} group members (one shard, ${sending}, window ${o.window})`);
   const cluster = await startCluster(o);
   try {
     return await measure(cluster, o, subgroup);
@@ -155,13 +176,16 @@ export async function runMulticastBench(options: MulticastBenchOptions): Promise
 }
 
 /** Throughput, then latency at a tenth of the throughput, in one running cluster. */
-async function measure(cluster: GroupCluster, o: MulticastRun, subgroup: SubgroupConfig): Promise<MulticastBenchResult> {
+async function measure(
+  cluster: GroupCluster, o: MulticastRun, subgroup: SubgroupConfig
+): Promise<MulticastBenchResult> {
   const throughput = await measureThroughput(cluster, o);
   const latency = o.skipLatency
     ? { latencyUs: { p50: NaN, p99: NaN, min: NaN, max: NaN, samples: 0, ratePerSec: 0 }, hashesAgree: true }
     : await measureLatency(cluster, o, throughput.perNode.msgsPerSec / 10);
   return {
-    members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds, senders: o.senders, window: o.window,
+    members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds,
+    senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
     hashesAgree: throughput.hashesAgree && latency.hashesAgree, large: o.large ?? null, ...disturbances(cluster),
     authenticated: resolveSecret({}) !== null,
@@ -185,17 +209,23 @@ export function explainFailure(error: unknown): unknown {
   const message = (error as Error)?.message ?? '';
   const exited = /^member (\d+) (?:has )?exited/.exec(message);
   if (exited) {
-    return new PeerFailedError(Number(exited[1]), 'EXITED', `member ${exited[1]}'s process exited during the benchmark (its error is printed above); ` +
+    return new PeerFailedError(Number(exited[1]), 'EXITED',
+      `member ${exited[1]}'s process exited during the benchmark (its error is printed above); ` +
       'rerun, and report it if it persists');
   }
   const m = /member (\d+) of this shard failed \((\w+)\)/.exec(message);
   if (!m) return error;
-  return new PeerFailedError(Number(m[1]), m[2]!, `${(error as Error).message}. The benchmark stopped: a member was ${m[2] === 'SUSPECTED' ? 'suspected (its heartbeats arrived late)' : 'lost'}; ` +
-    'on a busy machine rerun it, raise --suspicion, or lower --window or --size so that less data queues ahead of the heartbeats');
+  const how = m[2] === 'SUSPECTED' ? 'suspected (its heartbeats arrived late)' : 'lost';
+  return new PeerFailedError(Number(m[1]), m[2]!,
+    `${(error as Error).message}. The benchmark stopped: a member was ${how}; ` +
+    'on a busy machine rerun it, raise --suspicion, or lower --window or --size so that less data queues ' +
+    'ahead of the heartbeats');
 }
 
 /** The members of one run: every member a process, one subgroup of one shard. */
-export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric' | 'large' | 'suspicionTimeoutMs'>): Promise<GroupCluster> {
+export function startCluster(
+  o: Pick<MulticastRun, 'members' | 'bytes' | 'senders' | 'window' | 'fabric' | 'large' | 'suspicionTimeoutMs'>
+): Promise<GroupCluster> {
   return GroupCluster.start({
     members: o.members, subgroups: { [SUBGROUP]: benchSubgroup(o) }, fabric: resolveFabricChoice(o.fabric),
     ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
@@ -206,7 +236,9 @@ export function startCluster(o: Pick<MulticastRun, 'members' | 'bytes' | 'sender
  * One benchmark per message size (a fresh cluster each: the slot size follows the message size). A size
  * that fails ends the sweep; the sizes finished before it are kept, with the failure beside them.
  */
-export async function runMulticastSweep(o: Omit<MulticastBenchOptions, 'bytes'>, sizes: readonly number[]): Promise<{ rows: MulticastBenchResult[]; failed: { bytes: number; error: Error } | null }> {
+export async function runMulticastSweep(
+  o: Omit<MulticastBenchOptions, 'bytes'>, sizes: readonly number[]
+): Promise<{ rows: MulticastBenchResult[]; failed: { bytes: number; error: Error } | null }> {
   const rows: MulticastBenchResult[] = [];
   for (const bytes of sizes) {
     o.onProgress?.(`[${rows.length + 1}/${sizes.length}] ${bytes}-byte messages`);
@@ -235,13 +267,16 @@ interface Report {
 }
 
 /** Floods, waits until every member delivered everything, and works out each member's rate. */
-export async function measureThroughput(cluster: GroupCluster, o: MulticastRun): Promise<Pick<MulticastBenchResult, 'perNode' | 'perMember' | 'sent' | 'hashesAgree'>> {
+export async function measureThroughput(
+  cluster: GroupCluster, o: MulticastRun
+): Promise<Pick<MulticastBenchResult, 'perNode' | 'perMember' | 'sent' | 'hashesAgree'>> {
   const progress = o.onProgress ?? (() => {});
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP });
   const senders = sendersOf(cluster, o.senders);
   progress(`throughput: ${senders.length} sender(s) flood ${o.seconds} s with ${o.bytes}-byte messages`);
   const large = o.large ? { largeSize: o.large.bytes, largeEvery: o.large.every } : {};
-  const floods = await cluster.all({ cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window, ...large }, senders);
+  const floods = await cluster.all(
+    { cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window, ...large }, senders);
   const sent = floods.reduce((sum, f) => sum + (f.sent as number), 0);
   const sentBytes = floods.reduce((sum, f) => sum + (f.bytes as number), 0);
   progress(`throughput: ${sent} messages sent; waiting for every member to deliver them`);
@@ -258,13 +293,16 @@ export async function measureThroughput(cluster: GroupCluster, o: MulticastRun):
 }
 
 /** Sends at `ratePerSec` in total for about o.seconds; each message's latency is its slowest member's. */
-export async function measureLatency(cluster: GroupCluster, o: MulticastBenchOptions, ratePerSec: number): Promise<{ latencyUs: MulticastBenchResult['latencyUs']; hashesAgree: boolean }> {
+export async function measureLatency(
+  cluster: GroupCluster, o: MulticastBenchOptions, ratePerSec: number
+): Promise<{ latencyUs: MulticastBenchResult['latencyUs']; hashesAgree: boolean }> {
   const progress = o.onProgress ?? (() => {});
   const senders = sendersOf(cluster, o.senders);
   const perSender = Math.max(1, ratePerSec / senders.length);
   const count = Math.max(1, Math.round(perSender * o.seconds));
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
-  progress(`latency: ${senders.length} sender(s) send ${count} messages each at ${Math.round(perSender)}/s (a tenth of the peak in total)`);
+  progress(`latency: ${senders.length} sender(s) send ${count} messages each at ${Math.round(perSender)}/s ` +
+    '(a tenth of the peak in total)');
   await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender }, senders);
   const reports = await awaitAll(cluster, count * senders.length);
   const slowest = slowestPerMessage(reports.map((r) => r.latency!));
@@ -276,13 +314,17 @@ export async function measureLatency(cluster: GroupCluster, o: MulticastBenchOpt
 
 /** Every member's report once it has delivered `total` messages; a TimeoutError when one falls short. */
 async function awaitAll(cluster: GroupCluster, total: number): Promise<Report[]> {
-  const reports = (await cluster.all({ cmd: 'await', subgroup: SUBGROUP, total, timeoutMs: DRAIN_MS })) as unknown as Report[];
+  const reports =
+    (await cluster.all({ cmd: 'await', subgroup: SUBGROUP, total, timeoutMs: DRAIN_MS })) as unknown as Report[];
   reports.forEach((r, i) => {
     const member = cluster.members[i]!;
     if (r.delivered >= total) return;
     const events = cluster.members.flatMap((m) => m.events.map((e) => `member ${m.id}: ${JSON.stringify(e)}`));
-    throw new TimeoutError(`member ${member.id} delivered ${r.delivered} of ${total} messages within ${DRAIN_MS / 1000} s of the senders stopping` +
-      (events.length > 0 ? ` (${events.slice(0, 5).join('; ')})` : '') + '; the ordered multicast stalled: rerun, and report it if it persists');
+    throw new TimeoutError(
+      `member ${member.id} delivered ${r.delivered} of ${total} messages within ${DRAIN_MS / 1000} s ` +
+      'of the senders stopping' +
+      (events.length > 0 ? ` (${events.slice(0, 5).join('; ')})` : '') +
+      '; the ordered multicast stalled: rerun, and report it if it persists');
   });
   return reports;
 }

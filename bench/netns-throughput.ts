@@ -49,7 +49,11 @@ export async function runNetnsThroughput(options: NetnsThroughputOptions): Promi
   const mbit = (b: number) => Math.round(b / 1e5) / 10;
   return {
     members, rate: options.rate ?? null, pattern, streams,
-    flows: results.map((r) => ({ from: r.from, to: r.to, mbitPerSecond: mbit(r.bitsPerSecond), perStreamMbitPerSecond: r.perStreamBitsPerSecond.map(mbit) })),
+    flows: results.map(
+      (r) => ({
+        from: r.from, to: r.to, mbitPerSecond: mbit(r.bitsPerSecond),
+        perStreamMbitPerSecond: r.perStreamBitsPerSecond.map(mbit),
+      })),
     totalMbitPerSecond: mbit(results.reduce((a, r) => a + r.bitsPerSecond, 0)),
   };
 }
@@ -87,7 +91,9 @@ async function main(): Promise<void> {
     const per = f.perStreamMbitPerSecond.length > 1 ? `  (streams: ${f.perStreamMbitPerSecond.join(', ')})` : '';
     process.stdout.write(`${f.from} → ${f.to}  ${f.mbitPerSecond} Mbit/s${per}\n`);
   }
-  process.stdout.write(`total ${result.totalMbitPerSecond} Mbit/s (${result.members} hosts, ${result.pattern}, cap ${result.rate ?? 'none'})\n`);
+  process.stdout.write(
+    `total ${result.totalMbitPerSecond} Mbit/s (${result.members} hosts, ${result.pattern}, ` +
+      `cap ${result.rate ?? 'none'})\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

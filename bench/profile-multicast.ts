@@ -16,7 +16,9 @@ import { checkOptions, defaultWindow, measureThroughput, startCluster, type Mult
 
 interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; hitCount?: number; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+interface CpuProfile {
+  nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[]
+}
 
 export interface SelfTime { name: string; where: string; ms: number; share: number }
 
@@ -76,11 +78,14 @@ async function main(): Promise<void> {
     fromUs = nowUs();
     const r = await measureThroughput(cluster, o);
     toUs = nowUs();
-    process.stderr.write(`[profile] ${r.perNode.msgsPerSec} deliveries/s per member (median), hashes agree: ${r.hashesAgree}\n`);
+    process.stderr.write(
+      `[profile] ${r.perNode.msgsPerSec} deliveries/s per member (median), hashes agree: ${r.hashesAgree}\n`);
     // A profile is written as its process exits: close every member and let it exit on its own.
     await cluster.all({ cmd: 'close' });
     const deadline = Date.now() + 20_000;
-    while (cluster.members.some((m) => !m.exited) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (cluster.members.some((m) => !m.exited) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
   } finally {
     cluster.kill();
   }
@@ -88,7 +93,9 @@ async function main(): Promise<void> {
   // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is a member's main thread. Members of
   // a start that had to be retried were killed and left none, or a worker's: skip those.
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && pids.has(Number(f.split('.')[3])));
-  process.stdout.write(`self time during the measurement only (${((toUs - fromUs) / 1e6).toFixed(2)} s), per thread kind, all members together\n`);
+  process.stdout.write(
+    `self time during the measurement only (${((toUs - fromUs) / 1e6).toFixed(2)} s), per thread kind, ` +
+      `all members together\n`);
   const groups = new Map<string, SelfTime[][]>();
   for (const f of files) {
     const tid = Number(f.split('.')[4]);
@@ -109,7 +116,11 @@ async function main(): Promise<void> {
     }
     const rows = [...merged.values()].sort((a, b) => b.ms - a.ms);
     process.stdout.write(`\n${kind}: ${profiles.length} profile(s), ${(total / 1000).toFixed(2)} s sampled in all\n`);
-    for (const t of rows.slice(0, top)) process.stdout.write(`  ${((t.ms / total) * 100).toFixed(1).padStart(5)}%  ${t.ms.toFixed(0).padStart(7)} ms  ${t.name}  ${t.where}\n`);
+    for (const t of rows.slice(0, top)) {
+      process.stdout.write(
+        `  ${((t.ms / total) * 100).toFixed(1).padStart(5)}%  ${t.ms.toFixed(0).padStart(7)} ms ` +
+          ` ${t.name}  ${t.where}\n`);
+    }
     // The same by file: which module (or V8's idle, GC, native code) the time is in.
     const byFile = new Map<string, number>();
     for (const t of rows) {
@@ -118,7 +129,8 @@ async function main(): Promise<void> {
     }
     process.stdout.write('  by file:\n');
     for (const [file, ms] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 10)) {
-      process.stdout.write(`  ${((ms / total) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(7)} ms  ${file}\n`);
+      process.stdout.write(
+        `  ${((ms / total) * 100).toFixed(1).padStart(5)}%  ${ms.toFixed(0).padStart(7)} ms  ${file}\n`);
     }
   }
   process.stdout.write(`\nprofiles in ${dir}\n`);

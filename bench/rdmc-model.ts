@@ -57,13 +57,21 @@ export function modelTransfer(options: TransferModelOptions): TransferModelResul
   algorithmName(algorithm); // a bad number is a ConfigError
   const { members: n, bytes, blockBytes, linkBytesPerSec, latencySec } = options;
   if (!(bytes > 0) || !Number.isFinite(bytes)) throw new ConfigError(`the message size must be positive, got ${bytes}`);
-  if (!(blockBytes > 0) || !Number.isFinite(blockBytes)) throw new ConfigError(`the block size must be positive, got ${blockBytes}`);
-  if (!(linkBytesPerSec > 0) || !Number.isFinite(linkBytesPerSec)) throw new ConfigError(`the link rate must be positive, got ${linkBytesPerSec}`);
-  if (!(latencySec >= 0) || !Number.isFinite(latencySec)) throw new ConfigError(`the latency must be 0 or more, got ${latencySec}`);
+  if (!(blockBytes > 0) || !Number.isFinite(blockBytes)) {
+    throw new ConfigError(`the block size must be positive, got ${blockBytes}`);
+  }
+  if (!(linkBytesPerSec > 0) || !Number.isFinite(linkBytesPerSec)) {
+    throw new ConfigError(`the link rate must be positive, got ${linkBytesPerSec}`);
+  }
+  if (!(latencySec >= 0) || !Number.isFinite(latencySec)) {
+    throw new ConfigError(`the latency must be 0 or more, got ${latencySec}`);
+  }
   const k = blockCount(bytes, blockBytes);
   validateGroup(n, k);
   if (k * (n - 1) > MAX_MODEL_TRANSFERS) {
-    throw new ConfigError(`modelling ${n} members × ${k} blocks is ${k * (n - 1)} block transfers, more than ${MAX_MODEL_TRANSFERS}: use larger blocks or fewer members`);
+    throw new ConfigError(
+      `modelling ${n} members × ${k} blocks is ${k * (n - 1)} block transfers, more than ${MAX_MODEL_TRANSFERS}: use ` +
+        `larger blocks or fewer members`);
   }
   schedules ??= loadSchedules();
   return new TransferSimulation(schedules, algorithm, n, k, bytes, blockBytes, linkBytesPerSec, latencySec).run();
@@ -154,8 +162,10 @@ class TransferSimulation {
   private arrivals = 0;
 
   constructor(
-    private readonly s: Schedules, private readonly algorithm: number, private readonly n: number, private readonly k: number,
-    private readonly bytes: number, private readonly blockBytes: number, private readonly rate: number, private readonly latency: number,
+    private readonly s: Schedules, private readonly algorithm: number,
+    private readonly n: number, private readonly k: number,
+    private readonly bytes: number, private readonly blockBytes: number,
+    private readonly rate: number, private readonly latency: number,
   ) {
     this.steps = s.steps(algorithm, n, k);
     this.sendStep = new Int32Array(n);
@@ -185,7 +195,9 @@ class TransferSimulation {
     }
     const expected = this.k * (this.n - 1);
     if (this.arrivals !== expected) {
-      throw new Error(`squall internal error: the model of ${algorithmName(this.algorithm)} stalled after ${this.arrivals} of ${expected} block arrivals`);
+      throw new Error(
+        `squall internal error: the model of ${algorithmName(this.algorithm)} stalled ` +
+          `after ${this.arrivals} of ${expected} block arrivals`);
     }
     return { seconds: this.lastArrival, steps: this.steps };
   }

@@ -46,11 +46,15 @@ export interface RdmcBenchResult {
 }
 
 /** Builds the emulated network when asked (and allowed), runs `body`, always tears down. */
-export async function withNetwork<T>(members: number, netns: RdmcBenchOptions['netns'], progress: (m: string) => void, body: (net: EmulatedNetwork | null) => Promise<T>): Promise<T> {
+export async function withNetwork<T>(
+  members: number, netns: RdmcBenchOptions['netns'], progress: (m: string) => void,
+  body: (net: EmulatedNetwork | null) => Promise<T>
+): Promise<T> {
   if (!netns) return body(null);
   const support = netnsSupport();
   if (!support.ok) throw new ConfigError(`--netns is not possible here: ${support.why}`);
-  progress(`building an emulated network of ${members} namespaces${netns.rate ? `, links capped at ${netns.rate} each way` : ', uncapped'}`);
+  const links = netns.rate ? `, links capped at ${netns.rate} each way` : ', uncapped';
+  progress(`building an emulated network of ${members} namespaces${links}`);
   const net = await EmulatedNetwork.create({ members, ...(netns.rate ? { rate: netns.rate } : {}) });
   try {
     return await body(net);
@@ -64,25 +68,36 @@ export async function timeRdmc(net: EmulatedNetwork | null, o: RdmcBenchOptions)
   const progress = o.onProgress ?? (() => {});
   const cluster = await RdmcCluster.start({
     members: o.members,
-    groups: [{ id: 1, members: Array.from({ length: o.members }, (_, i) => i), maxMessageBytes: o.bytes, blockBytes: o.blockBytes, algorithm: o.algorithm }],
+    groups: [{
+      id: 1, members: Array.from({ length: o.members }, (_, i) => i), maxMessageBytes: o.bytes,
+      blockBytes: o.blockBytes, algorithm: o.algorithm,
+    }],
     fabric: resolveFabricChoice(o.fabric),
-    ...(net ? { fork: (i: number, entry: string) => net.fork(i, entry), listenAddress: (i: number) => `${net.hosts[i]!.address}:0` } : {}),
+    ...(net ? {
+      fork: (i: number, entry: string) => net.fork(i, entry),
+      listenAddress: (i: number) => `${net.hosts[i]!.address}:0`,
+    } : {}),
   });
   try {
     const sender = cluster.members[0]!;
     await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'hash-messages', on: false })));
     await cluster.request(sender, { cmd: 'fill', group: 1, size: o.bytes, seed: 42 });
     const repeats = o.repeats ?? 3;
-    progress(`${o.algorithm}, ${o.members} members, ${o.bytes} bytes in ${o.blockBytes}-byte blocks: 1 warm-up + ${repeats} timed messages`);
+    progress(
+      `${o.algorithm}, ${o.members} members, ${o.bytes} bytes in ${o.blockBytes}-byte blocks: 1 warm-up ` +
+        `+ ${repeats} timed messages`);
     await cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: 1 });
-    return (await cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: repeats })).seconds as number[];
+    const timed = await cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: repeats });
+    return timed.seconds as number[];
   } finally {
     await cluster.close();
   }
 }
 
 export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult> {
-  if (!Number.isInteger(o.members) || o.members < 2) throw new ConfigError('--members must be at least 2 (a sender and a receiver)');
+  if (!Number.isInteger(o.members) || o.members < 2) {
+    throw new ConfigError('--members must be at least 2 (a sender and a receiver)');
+  }
   const algorithm = algorithmName(parseAlgorithm(o.algorithm));
   const progress = o.onProgress ?? (() => {});
   return withNetwork(o.members, o.netns, progress, async (net) => {
@@ -90,7 +105,8 @@ export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult
     const seconds = median(samples);
     const result: RdmcBenchResult = {
       algorithm, members: o.members, bytes: o.bytes, blockSize: o.blockBytes,
-      seconds: round(seconds, 4), gbytesPerSec: round(o.bytes / seconds / 1e9, 3), samples: samples.map((s) => round(s, 4)),
+      seconds: round(seconds, 4), gbytesPerSec: round(o.bytes / seconds / 1e9, 3),
+      samples: samples.map((s) => round(s, 4)),
       network: net ? `netns${o.netns?.rate ? `, ${o.netns.rate} links` : ', uncapped'}` : 'loopback',
       fabric: fabricLabel(resolveFabricChoice(o.fabric)),
     };
@@ -98,7 +114,11 @@ export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult
       progress(`plain TCP: one stream of ${o.bytes} bytes, member 0 → member 1, ${(o.repeats ?? 3)} times`);
       const tcp: number[] = [];
       for (let i = 0; i < (o.repeats ?? 3); i++) {
-        tcp.push(await tcpStreamSeconds(o.bytes, net ? { forkAt: (h, script, args) => net.fork(h, script, args), hostOf: (h) => net.hosts[h]!.address } : {}));
+        const placement = net ? {
+          forkAt: (h: number, script: string, args: string[]) => net.fork(h, script, args),
+          hostOf: (h: number) => net.hosts[h]!.address,
+        } : {};
+        tcp.push(await tcpStreamSeconds(o.bytes, placement));
       }
       result.tcpGbytesPerSec = round(o.bytes / median(tcp) / 1e9, 3);
       result.ratioToTcp = round(result.gbytesPerSec / result.tcpGbytesPerSec, 3);

@@ -51,7 +51,8 @@ function fillTable(arena: Arena, rows: number): void {
     arena.u8[map.LIVE_ROWS_OFFSET + r] = 1;
     arena.i64[NUM_RECEIVED / 8 + r] = BigInt(700 + ((r * 13) % 5));
     // Heartbeat state as after a first scan: every heartbeat already seen, none stale.
-    for (const [seen, changed] of [[map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET], [JS_SEEN, JS_CHANGED]] as const) {
+    const columns = [[map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET], [JS_SEEN, JS_CHANGED]] as const;
+    for (const [seen, changed] of columns) {
       arena.i64[seen / 8 + r] = BigInt(1000 + r);
       arena.f64[changed / 8 + r] = 0;
     }
@@ -68,12 +69,16 @@ function calls(k: Kernels, rows: number, wasm: boolean): Record<string, () => vo
     minI64: () => { sink += k.minI64(TABLE, ROW_STRIDE, rows, COUNTER_COL, live); },
     orU8: () => { sink += k.orU8(TABLE, ROW_STRIDE, rows, FLAG_COL, live); },
     receivePrefix: () => { sink += k.receivePrefix(NUM_RECEIVED, rows); },
-    heartbeatScan: () => { sink += k.heartbeatScan(TABLE, ROW_STRIDE, rows, HEARTBEAT_COL, live, seen, changed, stale, 0, 50, 100); },
+    heartbeatScan: () => {
+      sink += k.heartbeatScan(TABLE, ROW_STRIDE, rows, HEARTBEAT_COL, live, seen, changed, stale, 0, 50, 100);
+    },
   };
 }
 
 /** Runs a benny suite with its console output redirected to `onProgress`. */
-async function quietSuite(onProgress: (msg: string) => void, ...args: Parameters<typeof suite>): ReturnType<typeof suite> {
+async function quietSuite(
+  onProgress: (msg: string) => void, ...args: Parameters<typeof suite>
+): ReturnType<typeof suite> {
   const log = console.log;
   console.log = (...parts: unknown[]) => onProgress(parts.join(' '));
   try {
@@ -88,7 +93,9 @@ export async function runScanBench(options: ScanBenchOptions = {}): Promise<Scan
   const onProgress = options.onProgress ?? (() => {});
   const maxTime = options.maxTimeS ?? 0.25;
   for (const rows of rowCounts) {
-    if (!Number.isInteger(rows) || rows < 1 || rows > map.MAX_MEMBERS) throw new RangeError(`rows must be 1..${map.MAX_MEMBERS}, got ${rows}`);
+    if (!Number.isInteger(rows) || rows < 1 || rows > map.MAX_MEMBERS) {
+      throw new RangeError(`rows must be 1..${map.MAX_MEMBERS}, got ${rows}`);
+    }
   }
   const arena = Arena.create({ memberId: 0, bytes: 4 << 20 });
   const wasm = loadKernels(arena.memory);
@@ -102,11 +109,15 @@ export async function runScanBench(options: ScanBenchOptions = {}): Promise<Scan
         configure({ cases: { minTime: maxTime / 10, maxTime, minSamples: 10 } }),
         add('wasm', calls(wasm, rows, true)[kernel]!),
         add('js', calls(js, rows, false)[kernel]!),
-        cycle((r) => { onProgress(`${kernel} × ${rows} rows, ${r.name}: ${(1e9 * r.details.mean).toFixed(1)} ns/call ±${r.margin}%`); }),
+        cycle((r) => {
+          onProgress(`${kernel} × ${rows} rows, ${r.name}: ${(1e9 * r.details.mean).toFixed(1)} ns/call ±${r.margin}%`);
+        }),
       );
       const nsOf = (name: string): number => {
         const r = summary.results.find((x) => x.name === name);
-        if (r === undefined || !r.completed) throw new Error(`scan bench: case ${name} of ${summary.name} did not complete`);
+        if (r === undefined || !r.completed) {
+          throw new Error(`scan bench: case ${name} of ${summary.name} did not complete`);
+        }
         return Number((1e9 * r.details.mean).toFixed(1));
       };
       result[kernel]![String(rows)] = { wasmNs: nsOf('wasm'), jsNs: nsOf('js') };

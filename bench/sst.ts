@@ -124,19 +124,27 @@ const FLOOD_RDMC_BYTES = 256 * 1024 * 1024;
 const FLOOD_WARMUP_MS = 1000;
 
 /** The ping-pong in one set of load members (load-process.ts): first idle, then beside the flood. */
-async function pingPongUnderLoad(members: number, samples: number, warmup: number, maxSeconds: number, fabric: FabricChoice, label: string,
+async function pingPongUnderLoad(
+  members: number, samples: number, warmup: number, maxSeconds: number, fabric: FabricChoice, label: string,
   progress: (message: string) => void): Promise<{ idleNs: number[]; rttNs: number[]; load: LoadFigures }> {
-  const subgroup = benchSubgroup({ members, bytes: FLOOD_MESSAGE_BYTES, senders: 'all', window: defaultWindow(FLOOD_MESSAGE_BYTES) });
-  progress(`starting ${members} member processes, each with an SST, a multicast shard and an RDMC group on one fabric (fabric ${label})`);
+  const subgroup = benchSubgroup({
+    members, bytes: FLOOD_MESSAGE_BYTES, senders: 'all', window: defaultWindow(FLOOD_MESSAGE_BYTES),
+  });
+  progress(
+    `starting ${members} member processes, each with an SST, a multicast shard and an RDMC group on ` +
+      `one fabric (fabric ${label})`);
   const cluster = await LoadCluster.start({ members, subgroup, rdmcBytes: FLOOD_RDMC_BYTES, fabric });
   try {
     const [pinger, ponger] = [cluster.members[0]!, cluster.members[1]!];
     await cluster.request(ponger, { cmd: 'pong' });
     progress(`SST ping-pong, idle: ${samples} round trips (+${warmup} warm-up)`);
     const idleNs = (await cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds })).rttNs as number[];
-    progress(`flood: every member multicasts ${FLOOD_MESSAGE_BYTES}-byte messages, member 0 sends ${FLOOD_RDMC_BYTES / 2 ** 20} MiB by RDMC, back to back`);
+    progress(
+      `flood: every member multicasts ${FLOOD_MESSAGE_BYTES}-byte messages, member 0 ` +
+        `sends ${FLOOD_RDMC_BYTES / 2 ** 20} MiB by RDMC, back to back`);
     const started = performance.now();
-    await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'flood-start', size: FLOOD_MESSAGE_BYTES })));
+    await Promise.all(
+      cluster.members.map((m) => cluster.request(m, { cmd: 'flood-start', size: FLOOD_MESSAGE_BYTES })));
     await new Promise((resolve) => setTimeout(resolve, FLOOD_WARMUP_MS));
     progress(`SST ping-pong under the flood: ${samples} round trips (+${warmup} warm-up), at most ${maxSeconds} s`);
     const rttNs = (await cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds })).rttNs as number[];

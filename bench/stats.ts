@@ -24,7 +24,10 @@ export function round(v: number, digits = 2): number {
 export function summarize(samples: readonly number[], scale = 1, digits = 2): Summary {
   const sorted = Float64Array.from(samples).sort();
   const r = (v: number) => round(v * scale, digits);
-  return { p50: r(quantile(sorted, 0.5)), p99: r(quantile(sorted, 0.99)), min: r(sorted[0] ?? NaN), max: r(sorted[sorted.length - 1] ?? NaN), samples: sorted.length };
+  return {
+    p50: r(quantile(sorted, 0.5)), p99: r(quantile(sorted, 0.99)), min: r(sorted[0] ?? NaN),
+    max: r(sorted[sorted.length - 1] ?? NaN), samples: sorted.length,
+  };
 }
 
 /** Median of a few repeated measurements. */

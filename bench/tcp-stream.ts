@@ -52,8 +52,12 @@ function firstMessage<T>(child: ChildProcess): Promise<T> {
  * Seconds for one stream of `bytes` from host 0 to host 1. `forkAt(i, script, args)` starts a child on
  * host i (default: this host); `hostOf(i)` is the address host i listens on.
  */
-export async function tcpStreamSeconds(bytes: number, options: { forkAt?: (index: number, script: string, args: string[]) => ChildProcess; hostOf?: (index: number) => string } = {}): Promise<number> {
-  const forkAt = options.forkAt ?? ((_i: number, script: string, args: string[]) => fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+export async function tcpStreamSeconds(bytes: number, options: {
+  forkAt?: (index: number, script: string, args: string[]) => ChildProcess;
+  hostOf?: (index: number) => string;
+} = {}): Promise<number> {
+  const forkAt = options.forkAt ?? ((_i: number, script: string, args: string[]) =>
+    fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const hostOf = options.hostOf ?? (() => '127.0.0.1');
   const sink = forkAt(1, self, ['--sink', hostOf(1), String(bytes)]);
   try {

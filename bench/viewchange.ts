@@ -28,7 +28,9 @@ export interface ViewChangeBenchOptions {
  * One run. `phases`: at the slowest survivor, ms from applying the commit to: its next engine built,
  * the others' ports known, connected, the start barrier passed (Group.status().lastInstall).
  */
-export interface ViewChangeRun { detectMs: number; installMs: number; hashesAgree: boolean; phases: Record<string, number> }
+export interface ViewChangeRun {
+  detectMs: number; installMs: number; hashesAgree: boolean; phases: Record<string, number>
+}
 
 export interface ViewChangeBenchResult {
   members: number;
@@ -62,25 +64,34 @@ export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<Vie
 }
 
 async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
-  const subgroups = { log: { shards: 1, members: { min: 1, max: o.members }, maxSmcPayload: 1024, maxMessageBytes: 1024 } };
-  const cluster = await GroupCluster.start({ members: o.members, subgroups, suspicionTimeoutMs: o.suspicionTimeoutMs, fabric: resolveFabricChoice(o.fabric) });
+  const subgroups = {
+    log: { shards: 1, members: { min: 1, max: o.members }, maxSmcPayload: 1024, maxMessageBytes: 1024 },
+  };
+  const cluster = await GroupCluster.start({
+    members: o.members, subgroups, suspicionTimeoutMs: o.suspicionTimeoutMs, fabric: resolveFabricChoice(o.fabric),
+  });
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log' });
     const count = Math.ceil(o.ratePerSec * 1.5);
-    const sends = cluster.members.map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count, sizes: [256], ratePerSec: o.ratePerSec }).catch(() => null));
+    const sends = cluster.members.map((m) => cluster.request(m, {
+      cmd: 'send', subgroup: 'log', count, sizes: [256], ratePerSec: o.ratePerSec,
+    }).catch(() => null));
     await sleep(500);
     const victim = cluster.members[o.members - 1]!;
     const survivors = cluster.members.slice(0, -1);
     const killedAt = nowMs();
     victim.process.kill('SIGKILL');
-    const failed = await Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, 30_000)));
+    const failed = await Promise.all(
+      survivors.map((m) =>
+        cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, 30_000)));
     const views = await Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', 30_000)));
     const detected = Math.max(...failed.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const installed = Math.max(...views.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const statuses = await cluster.all({ cmd: 'membership' }, survivors);
     const phases: Record<string, number> = {};
     for (const st of statuses) {
-      for (const [k, v] of Object.entries((st.status as { lastInstall: Record<string, number> | null }).lastInstall ?? {})) phases[k] = Math.max(phases[k] ?? 0, v);
+      const lastInstall = (st.status as { lastInstall: Record<string, number> | null }).lastInstall;
+      for (const [k, v] of Object.entries(lastInstall ?? {})) phases[k] = Math.max(phases[k] ?? 0, v);
     }
     await Promise.all(sends);
     let hashesAgree = false;

@@ -18,7 +18,7 @@
 
 #include "arena.h"
 #include "auth.h"
-#include "fabric.h"
+#include "backend.h"
 #include "frame.h"
 #include "registry.h"
 
@@ -102,13 +102,16 @@ bool bytesArg(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* 
   napi_value buffer;
   size_t byte_offset;
   void* at = nullptr;
-  if (napi_get_typedarray_info(info.Env(), info[i], &type, length, &at, &buffer, &byte_offset) != napi_ok || type != napi_uint8_array) return false;
+  if (napi_get_typedarray_info(info.Env(), info[i], &type, length, &at, &buffer, &byte_offset) != napi_ok ||
+      type != napi_uint8_array) {
+    return false;
+  }
   *data = static_cast<uint8_t*>(at);
   return *length == 0 || at != nullptr;
 }
 
 // Looks up the fabric named by argument 0.
-std::shared_ptr<Fabric> fabricArg(const Napi::CallbackInfo& info) {
+std::shared_ptr<Backend> fabricArg(const Napi::CallbackInfo& info) {
   uint32_t handle;
   if (!u32Arg(info, 0, &handle)) return nullptr;
   return registry::find(handle);
@@ -142,17 +145,18 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
         napi_create_double(env, map::MEMORY_MAP_HASH, &hash) != napi_ok) {
       return Napi::Value();
     }
-    bool ok = put(env, out, "memoryMapHash", hash) && napi_set_element(env, backends, 0, newString(env, "tcp")) == napi_ok &&
+    bool ok = put(env, out, "memoryMapHash", hash) &&
+              napi_set_element(env, backends, 0, newString(env, "tcp")) == napi_ok &&
               (!kHaveLibfabric || napi_set_element(env, backends, 1, newString(env, "libfabric")) == napi_ok) &&
               put(env, out, "backends", backends);
     return ok ? Napi::Value(env, out) : Napi::Value();
   });
 }
 
-// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs[, backend, provider, authKey])
-// → handle > 0, or a negative Status / ArenaCheck. backend: 0 tcp (default), 1 libfabric (provider: its name);
-// NO_PROVIDER comes back as -(1000 + fi errno) when libfabric gave a reason. authKey: a Uint8Array of
-// auth::kMinKeyBytes…kMaxKeyBytes, or undefined/null for none (the key is copied; auth.h).
+// create(arenaView, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs[, backend, provider,
+// authKey]) → handle > 0, or a negative Status / ArenaCheck. backend: 0 tcp (default), 1 libfabric (provider: its
+// name); NO_PROVIDER comes back as -(ERRNO_STATUS_BASE + fi errno) when libfabric gave a reason. authKey: a
+// Uint8Array of auth::kMinKeyBytes…kMaxKeyBytes, or undefined/null for none (the key is copied; auth.h).
 Napi::Value Create(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     napi_env env = info.Env();
@@ -166,7 +170,9 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       uint32_t backend;
       if (!u32Arg(info, 6, &backend) || backend > 1) return status(info, BAD_ARGUMENT);
       opt.backend = BackendKind(backend);
-      if (opt.backend == BackendKind::LIBFABRIC && !stringArg(info, 7, opt.provider, sizeof opt.provider)) return status(info, BAD_ARGUMENT);
+      if (opt.backend == BackendKind::LIBFABRIC && !stringArg(info, 7, opt.provider, sizeof opt.provider)) {
+        return status(info, BAD_ARGUMENT);
+      }
     }
     if (napi_valuetype t = argType(info, 8); t != napi_undefined && t != napi_null) {
       uint8_t* key;
@@ -193,22 +199,28 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     ArenaView arena{static_cast<uint8_t*>(data), uint64_t(length)};
     ArenaCheck check = checkArena(arena);
     if (check != ArenaCheck::OK) return status(info, int(check));
-    auto fabric = std::make_shared<Fabric>(arena, opt);
-    if (int s = fabric->start()) return status(info, s == NO_PROVIDER && fabric->lastErrno() ? -(1000 + fabric->lastErrno()) : s);
+    std::shared_ptr<Backend> fabric = makeBackend(arena, opt);
+    if (!fabric) return status(info, NOT_BUILT);
+    if (int s = fabric->start()) {
+      return status(info, s == NO_PROVIDER && fabric->lastErrno() ? -(ERRNO_STATUS_BASE + fabric->lastErrno()) : s);
+    }
     return status(info, registry::add(env, info[0], fabric));
   });
 }
 
-// listen(h, host, port) → bound port, a negative Status, or -(1000 + errno) when socket/bind/listen failed.
+// listen(h, host, port) → bound port, a negative Status, or -(ERRNO_STATUS_BASE + errno) when socket, bind or
+// listen failed.
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f) return status(info, FAILED);
     char host[256];
     uint32_t port;
-    if (!stringArg(info, 1, host, sizeof host) || !u32Arg(info, 2, &port) || port > 65535) return status(info, BAD_ARGUMENT);
+    if (!stringArg(info, 1, host, sizeof host) || !u32Arg(info, 2, &port) || port > 65535) {
+      return status(info, BAD_ARGUMENT);
+    }
     int r = f->listen(host, int(port));
-    return status(info, r == SYSTEM ? -(1000 + f->lastErrno()) : r);
+    return status(info, r == SYSTEM ? -(ERRNO_STATUS_BASE + f->lastErrno()) : r);
   });
 }
 
@@ -219,8 +231,9 @@ Napi::Value GrantRange(const Napi::CallbackInfo& info) {
     if (!f) return status(info, FAILED);
     uint32_t peer, kind, ring, quiet;
     uint64_t offset, length;
-    if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) || !uintArg(info, 3, kMaxSafeInteger, &length) ||
-        !u32Arg(info, 4, &kind) || !u32Arg(info, 5, &ring) || !u32Arg(info, 6, &quiet) || kind > 1 || ring > 255 || quiet > 1) {
+    if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) ||
+        !uintArg(info, 3, kMaxSafeInteger, &length) || !u32Arg(info, 4, &kind) || !u32Arg(info, 5, &ring) ||
+        !u32Arg(info, 6, &quiet) || kind > 1 || ring > 255 || quiet > 1) {
       return status(info, BAD_ARGUMENT);
     }
     return status(info, f->grant(peer, Grant{offset, length, GrantKind(kind), uint8_t(ring), quiet == 1}));
@@ -247,8 +260,9 @@ static Napi::Value writeCommon(const Napi::CallbackInfo& info, bool with_imm) {
   uint32_t peer, imm = 0;
   uint64_t offset, length;
   uint8_t lane;
-  if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) || !uintArg(info, 3, kMaxSafeInteger, &length) ||
-      (with_imm && !u32Arg(info, 4, &imm)) || !laneArg(info, with_imm ? 5 : 4, &lane)) {
+  if (!u32Arg(info, 1, &peer) || !uintArg(info, 2, kMaxSafeInteger, &offset) ||
+      !uintArg(info, 3, kMaxSafeInteger, &length) || (with_imm && !u32Arg(info, 4, &imm)) ||
+      !laneArg(info, with_imm ? 5 : 4, &lane)) {
     return status(info, BAD_ARGUMENT);
   }
   return status(info, f->write(peer, offset, length, with_imm, imm, lane));
@@ -266,7 +280,9 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     if (!f || f->closed()) return status(info, FAILED);
     uint32_t peer, count;
     uint8_t lane;
-    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !u32Arg(info, 3, &count) || !laneArg(info, 4, &lane)) return status(info, BAD_ARGUMENT);
+    if (!u32Arg(info, 1, &peer) || info.Length() < 4 || !u32Arg(info, 3, &count) || !laneArg(info, 4, &lane)) {
+      return status(info, BAD_ARGUMENT);
+    }
     bool is_typed = false;
     napi_typedarray_type type;
     size_t elements = 0;
@@ -278,7 +294,9 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     }
     const double* pairs = static_cast<const double*>(data);
     for (uint32_t i = 0; i < 2 * count; i++) {
-      if (!(pairs[i] >= 0 && pairs[i] <= kMaxSafeInteger) || std::floor(pairs[i]) != pairs[i]) return status(info, BAD_ARGUMENT);
+      if (!(pairs[i] >= 0 && pairs[i] <= kMaxSafeInteger) || std::floor(pairs[i]) != pairs[i]) {
+        return status(info, BAD_ARGUMENT);
+      }
     }
     return status(info, f->writeBatch(peer, pairs, count, lane));
   });
@@ -296,7 +314,8 @@ Napi::Value WriteAll(const Napi::CallbackInfo& info) {
     if (!f) return status(info, FAILED);
     uint64_t offset, length;
     uint8_t lane;
-    if (!uintArg(info, 1, kMaxSafeInteger, &offset) || !uintArg(info, 2, kMaxSafeInteger, &length) || !laneArg(info, 3, &lane)) {
+    if (!uintArg(info, 1, kMaxSafeInteger, &offset) || !uintArg(info, 2, kMaxSafeInteger, &length) ||
+        !laneArg(info, 3, &lane)) {
       return status(info, BAD_ARGUMENT);
     }
     if (f->closed()) return status(info, FAILED);
@@ -310,7 +329,8 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
     auto f = fabricArg(info);
     if (!f) return status(info, FAILED);
     uint32_t seen, timeout_ms, channel;
-    if (!u32Arg(info, 1, &seen) || !u32Arg(info, 2, &timeout_ms) || !u32Arg(info, 3, &channel) || channel >= map::COMPLETION_RINGS) {
+    if (!u32Arg(info, 1, &seen) || !u32Arg(info, 2, &timeout_ms) || !u32Arg(info, 3, &channel) ||
+        channel >= map::COMPLETION_RINGS) {
       return status(info, BAD_ARGUMENT);
     }
     return status(info, double(f->wait(channel, seen, timeout_ms)));
@@ -335,7 +355,7 @@ namespace {
 // before the fabric's own cleanup hook runs.
 struct ArrivalOwner {
   std::shared_ptr<std::atomic<bool>> finalized;  // Node finalized the function: no Release after that
-  std::weak_ptr<Fabric> fabric;
+  std::weak_ptr<Backend> fabric;
 };
 
 // Runs on the JS thread, once per call queued by rang(); `data` is a heap copy of the call's pending
@@ -404,7 +424,8 @@ Napi::Value OnArrival(const Napi::CallbackInfo& info) {
     auto f = fabricArg(info);
     if (!f || f->closed()) return status(info, FAILED);
     uint32_t mask;
-    if (!u32Arg(info, 1, &mask) || mask == 0 || mask >= (1u << map::COMPLETION_RINGS) || argType(info, 2) != napi_function) {
+    if (!u32Arg(info, 1, &mask) || mask == 0 || mask >= (1u << map::COMPLETION_RINGS) ||
+        argType(info, 2) != napi_function) {
       return status(info, BAD_ARGUMENT);
     }
     napi_env env = info.Env();
@@ -413,7 +434,8 @@ Napi::Value OnArrival(const Napi::CallbackInfo& info) {
     napi_value name = newString(env, "squall arrival");
     napi_threadsafe_function tsfn = nullptr;
     if (name == nullptr ||
-        napi_create_threadsafe_function(env, info[2], nullptr, name, 0, 1, owner, finalizeArrival, nullptr, callArrival, &tsfn) != napi_ok) {
+        napi_create_threadsafe_function(env, info[2], nullptr, name, 0, 1, owner, finalizeArrival, nullptr,
+                                        callArrival, &tsfn) != napi_ok) {
       delete owner;
       return status(info, FAILED);
     }
@@ -455,7 +477,8 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   });
 }
 
-// mode(h) → how writes travel: "sockets" (tcp backend), "rma", "msg" or "rdm" (libfabric; docs/rdma.md); null if closed.
+// mode(h) → how writes travel: "sockets" (tcp backend), "rma", "msg" or "rdm" (libfabric; docs/rdma.md); null if
+// closed.
 Napi::Value Mode(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
@@ -466,7 +489,8 @@ Napi::Value Mode(const Napi::CallbackInfo& info) {
   });
 }
 
-// stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced, rmaWrites }, or null if closed.
+// stats(h) → { framesIn, framesOut, bytesIn, bytesOut, sendCalls, recvCalls, wakeups, framesCoalesced, rmaWrites },
+// or null if closed.
 Napi::Value GetStats(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     napi_env env = info.Env();
@@ -480,7 +504,8 @@ Napi::Value GetStats(const Napi::CallbackInfo& info) {
     bool ok = out != nullptr;
     auto field = [&](const char* name, const std::atomic<uint64_t>& v) {
       napi_value n;
-      ok = ok && napi_create_double(env, double(v.load(std::memory_order_relaxed)), &n) == napi_ok && put(env, out, name, n);
+      ok = ok && napi_create_double(env, double(v.load(std::memory_order_relaxed)), &n) == napi_ok &&
+           put(env, out, name, n);
     };
     field("framesIn", s.frames_in);
     field("framesOut", s.frames_out);
@@ -514,8 +539,8 @@ Napi::Value Digest(const Napi::CallbackInfo& info) {
     uint8_t *key = nullptr, *data, *out;
     size_t key_length = 0, length, out_length;
     const bool keyed = argType(info, 0) != napi_null;
-    if ((keyed && !bytesArg(info, 0, &key, &key_length)) || !bytesArg(info, 1, &data, &length) || !bytesArg(info, 2, &out, &out_length) ||
-        out_length != sha256::kDigestBytes) {
+    if ((keyed && !bytesArg(info, 0, &key, &key_length)) || !bytesArg(info, 1, &data, &length) ||
+        !bytesArg(info, 2, &out, &out_length) || out_length != sha256::kDigestBytes) {
       return status(info, BAD_ARGUMENT);
     }
     if (keyed) {

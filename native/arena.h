@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "generated/memory_map.h"
+#include "generated/status.h"
 
 namespace squall {
 
@@ -21,15 +22,8 @@ struct ArenaView {
   uint32_t* word(uint32_t offset) const { return reinterpret_cast<uint32_t*>(base + offset); }
 };
 
-// Why an arena was refused at create(); the TS wrapper turns each into an ArenaError or BuildError.
-enum class ArenaCheck : int {
-  OK = 0,
-  TOO_SMALL = -12,   // smaller than the fixed regions
-  BAD_MAGIC = -13,   // no live arena header
-  BAD_HASH = -14,    // made by a build with another memory map
-  BAD_SIZE = -15,    // the header's size is not the size of the view we were handed
-};
-
+// Why an arena is refused at create(): ArenaCheck (generated/status.h); the TS wrapper turns each into an
+// ArenaError or BuildError.
 inline ArenaCheck checkArena(const ArenaView& arena) {
   namespace m = map;
   if (arena.bytes < m::DYNAMIC_BASE) return ArenaCheck::TOO_SMALL;

@@ -11,7 +11,7 @@
 //
 // The libfabric backend adds a fourth message, the acceptor's closing AUTH (MAC_a again), after its
 // GRANT_KEYs: keys open the arena to one-sided writes, so each side sends them only after the other's proof,
-// and the initiator opens the lane only once it has them (lf_fabric.cc, onAuth).
+// and the initiator opens the lane only once it has them (libfabric/lf_handshake.cc, onAuth).
 //
 // Each side checks the other's MAC in constant time before it takes anything else from the connection.
 // The labels differ, so one direction's MAC is never valid for the other (no reflection); every field is

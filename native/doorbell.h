@@ -28,8 +28,7 @@ namespace squall {
 class Doorbell {
  public:
   Doorbell(uint8_t* arena, uint32_t channel)
-      : epoch_(reinterpret_cast<uint32_t*>(arena + map::DOORBELLS_OFFSET + channel * map::DOORBELLS_STRIDE + map::DOORBELLS_EPOCH)),
-        waiters_(reinterpret_cast<uint32_t*>(arena + map::DOORBELLS_OFFSET + channel * map::DOORBELLS_STRIDE + map::DOORBELLS_WAITERS)) {}
+      : epoch_(word(arena, channel, map::DOORBELLS_EPOCH)), waiters_(word(arena, channel, map::DOORBELLS_WAITERS)) {}
 
   // Bumps EPOCH; wakes sleepers if there are any. Returns true if it made the wake syscall.
   bool ring() const {
@@ -59,6 +58,10 @@ class Doorbell {
   uint32_t epoch() const { return __atomic_load_n(epoch_, __ATOMIC_ACQUIRE); }
 
  private:
+  static uint32_t* word(uint8_t* arena, uint32_t channel, uint32_t field) {
+    return reinterpret_cast<uint32_t*>(arena + map::DOORBELLS_OFFSET + channel * map::DOORBELLS_STRIDE + field);
+  }
+
   uint32_t* epoch_;
   uint32_t* waiters_;
 };

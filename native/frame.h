@@ -121,7 +121,8 @@ inline void encodeHello(uint8_t* out, uint32_t member, uint32_t layout_tag, uint
 }
 
 // A complete HELLO frame with a key (kHeaderBytes + kHelloAuthBytes); `mac` null for the initiator's.
-inline void encodeHelloAuth(uint8_t* out, uint32_t member, uint32_t layout_tag, uint8_t lane, const uint8_t* nonce, const uint8_t* mac) {
+inline void encodeHelloAuth(uint8_t* out, uint32_t member, uint32_t layout_tag, uint8_t lane, const uint8_t* nonce,
+                            const uint8_t* mac) {
   encode(out, HELLO, 0, kHelloAuthBytes, 0);
   Hello hello{member, layout_tag, lane, kHelloAuth, {}, {}, {}};
   std::memcpy(hello.nonce, nonce, kNonceBytes);

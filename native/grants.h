@@ -2,7 +2,7 @@
 // and the bulk buffers of the groups it belongs to (data). A write must fall entirely inside one range.
 //
 // JS threads add ranges; the poller checks every incoming frame against them. The poller keeps its own
-// copy and refreshes it only when `version` moved, so the per-frame check takes no lock.
+// copy (GrantCopy) and refreshes it only when `version` moved, so the per-frame check takes no lock.
 
 #pragma once
 #include <atomic>
@@ -55,6 +55,19 @@ class GrantTable {
   mutable std::mutex mu_;
   std::vector<Grant> grants_;
   std::atomic<uint64_t> version_{0};
+};
+
+// The poller's copy of one peer's grants (one per lane's connection), brought up to date before each use.
+struct GrantCopy {
+  std::vector<Grant> list;
+  uint64_t seen = 0;  // the table's version `list` was copied at
+
+  void refresh(const GrantTable& table) { table.refresh(list, seen); }
+  // The grant that holds all of [offset, offset+length), or nullptr.
+  const Grant* find(const GrantTable& table, uint64_t offset, uint64_t length) {
+    refresh(table);
+    return GrantTable::find(list, offset, length);
+  }
 };
 
 }  // namespace squall

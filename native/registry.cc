@@ -11,11 +11,11 @@ struct Owner {
   napi_env env;
   napi_ref arena_ref;
   uint32_t handle;
-  std::shared_ptr<Fabric> fabric;
+  std::shared_ptr<Backend> fabric;
 };
 
 struct Entry {
-  std::shared_ptr<Fabric> fabric;
+  std::shared_ptr<Backend> fabric;
   Owner* owner;
 };
 
@@ -47,7 +47,7 @@ void onEnvCleanup(void* arg) {
 
 }  // namespace
 
-uint32_t add(napi_env env, napi_value arena_view, std::shared_ptr<Fabric> fabric) {
+uint32_t add(napi_env env, napi_value arena_view, std::shared_ptr<Backend> fabric) {
   auto* owner = new Owner{env, nullptr, 0, fabric};
   napi_create_reference(env, arena_view, 1, &owner->arena_ref);
   std::lock_guard<std::mutex> lock(g_mu);
@@ -57,7 +57,7 @@ uint32_t add(napi_env env, napi_value arena_view, std::shared_ptr<Fabric> fabric
   return owner->handle;
 }
 
-std::shared_ptr<Fabric> find(uint32_t handle) {
+std::shared_ptr<Backend> find(uint32_t handle) {
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_fabrics.find(handle);
   return it == g_fabrics.end() ? nullptr : it->second.fabric;

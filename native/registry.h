@@ -13,14 +13,14 @@
 #include <cstdint>
 #include <memory>
 
-#include "fabric.h"
+#include "backend.h"
 
 namespace squall::registry {
 
 // Registers a started fabric owned by `env`; `arena_view` is kept alive until it closes. Returns its handle.
-uint32_t add(napi_env env, napi_value arena_view, std::shared_ptr<Fabric> fabric);
+uint32_t add(napi_env env, napi_value arena_view, std::shared_ptr<Backend> fabric);
 
-std::shared_ptr<Fabric> find(uint32_t handle);
+std::shared_ptr<Backend> find(uint32_t handle);
 
 // Closes and forgets the fabric (idempotent). Safe from any env.
 void close(napi_env env, uint32_t handle);

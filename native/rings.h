@@ -6,7 +6,7 @@
 //   entries at +128    COMPLETION_RING_ENTRIES × COMPLETION_BYTES, entry i at (i mod ENTRIES)
 //
 // Nothing is ever dropped. A write-with-immediate whose ring is full is held by its connection, which
-// stops reading until the consumer frees space (connection.cc). Connection events (connected, failed,
+// stops reading until the consumer frees space (receiver.h). Connection events (connected, failed,
 // rejected) go to ring 0 and wait in a native backlog when it is full; while a ring has a backlog it counts
 // as full, so events and immediates keep the order in which the poller produced them.
 

@@ -1,4 +1,5 @@
-// Counters for benchmarks and diagnostics (Fabric.stats()). Relaxed atomics: they order nothing.
+// Counters for benchmarks and diagnostics (Backend::stats(); NativeFabric.stats() in TS). Relaxed atomics: they
+// order nothing.
 
 #pragma once
 #include <atomic>

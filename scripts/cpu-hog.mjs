@@ -40,7 +40,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2);
   }
   const stop = startHogs({ procs, seconds });
-  console.error(`cpu-hog: ${procs} busy process(es) for up to ${seconds} s (pid ${process.pid}); Ctrl-C or kill ends them`);
+  console.error(
+    `cpu-hog: ${procs} busy process(es) for up to ${seconds} s (pid ${process.pid}); Ctrl-C or kill ends them`);
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { stop(); process.exit(0); });
   setTimeout(() => { stop(); process.exit(0); }, seconds * 1000);
 }

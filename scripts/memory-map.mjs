@@ -5,12 +5,15 @@
 // the same in every member and every build; the dynamic part above DYNAMIC_BASE holds the tables and
 // buffers whose layout is a pure function of (view, configuration), computed in ts/.
 //
-// This file is the only place offsets of the fixed part are written down. `npm run build:layout` turns it
-// into:
+// This file is the only place offsets of the fixed part are written down, and the native fabric's status codes
+// (what its calls return). `npm run build:layout` turns it into:
 //   assembly/generated/memory-map.ts   (AssemblyScript kernels)
 //   ts/generated/memory-map.ts         (TypeScript control plane and workers)
+//   ts/generated/status.ts             (the native fabric's status codes, for ts/fabric/native.ts)
 //   native/generated/memory_map.h      (C++ fabric)
-// Each side checks MEMORY_MAP_HASH against the others when it loads, so a stale build cannot run.
+//   native/generated/status.h          (the status codes the C++ fabric returns)
+// Each side checks MEMORY_MAP_HASH (which covers the status codes too) against the others when it loads, so a
+// stale build cannot run.
 // `node scripts/memory-map.mjs --check` fails when a generated file is out of date (run by npm test).
 
 import { createHash } from 'node:crypto';
@@ -25,13 +28,16 @@ const constants = [
   ['ARENA_MAGIC', 0x52415153, 'ASCII "SQAR" little-endian: the first word of the header of a live arena'],
   ['ARENA_VERSION', 1, 'bumped whenever the fixed layout changes meaning'],
   ['MAX_MEMBERS', 1024, 'DESIGN.md §9: views are configurable up to 1024 members; scratch arrays are sized for it'],
-  ['COMPLETION_RINGS', 2, 'ring 0: connection events and control immediates (predicate worker); ring 1: RDMC block arrivals (rdmc worker)'],
-  ['COMPLETION_RING_ENTRIES', 4096, 'power of two; the poller stops reading sockets while a ring is full, so nothing is dropped'],
+  ['COMPLETION_RINGS', 2, 'ring 0: connection events and control immediates (predicate worker); ring 1: RDMC block ' +
+    'arrivals (rdmc worker)'],
+  ['COMPLETION_RING_ENTRIES', 4096, 'power of two; the poller stops reading sockets while a ring is full, so nothing ' +
+    'is dropped'],
   ['COMPLETION_ENTRY_BYTES', 32, 'see the completion entry fields below'],
   ['EVENT_RING_CAPACITY', 4096, 'power of two; fired-predicate events from the predicate worker to the main thread'],
   ['EVENT_ENTRY_BYTES', 16, 'see the event entry fields below'],
   ['RING_HEADER_BYTES', 128, 'producer index and consumer index on separate 64-byte cache lines'],
-  ['CACHE_LINE_BYTES', 64, 'x86-64 and arm64 cache line; shared words that different threads write sit on separate lines'],
+  ['CACHE_LINE_BYTES', 64, 'x86-64 and arm64 cache line; shared words that different threads write sit on separate ' +
+    'lines'],
   ['WASM_PAGE_BYTES', 65536, 'WebAssembly page size'],
   ['DEFAULT_ARENA_BYTES', 64 * KiB * KiB, 'enough for tables of 64 members with small-message slots; configurable'],
 ];
@@ -46,11 +52,13 @@ const completionRingBytes = C.RING_HEADER_BYTES + C.COMPLETION_RING_ENTRIES * C.
 const regions = [
   {
     name: 'WASM_RESERVED', bytes: 64 * KiB,
-    doc: 'static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this',
+    doc: 'static data and stack of the kernels module; the kernels are built with no data segments, so instantiating ' +
+      'them in several workers never rewrites this',
   },
   {
     name: 'HEADER', bytes: 64,
-    doc: 'written once by the main thread when the arena is created; read by every side to check it was given a live arena of this layout',
+    doc: 'written once by the main thread when the arena is created; read by every side to check it was given a live ' +
+      'arena of this layout',
     fields: [
       ['MAGIC', 0, 'u32', 'ARENA_MAGIC'],
       ['VERSION', 4, 'u32', 'ARENA_VERSION'],
@@ -61,24 +69,33 @@ const regions = [
   },
   {
     name: 'DOORBELLS', bytes: C.COMPLETION_RINGS * C.CACHE_LINE_BYTES, stride: C.CACHE_LINE_BYTES,
-    doc: 'one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; 1 RDMC, read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a channel after it applies writes into ranges granted on that channel or queues completions in its ring; wake(channel) rings it for local changes',
+    doc: 'one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; ' +
+      '1 RDMC, read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a ' +
+      'channel after it applies writes into ranges granted on that channel or queues completions in its ring; ' +
+      'wake(channel) rings it for local changes',
     fields: [
-      ['EPOCH', 0, 'u32', 'incremented (wrapping) on every batch of changes; waiters sleep while it equals the value they saw'],
+      ['EPOCH', 0, 'u32', 'incremented (wrapping) on every batch of changes; waiters sleep while it equals the value ' +
+        'they saw'],
       ['WAITERS', 4, 'u32', 'threads inside the native wait; the poller skips the wake syscall when it is 0'],
-      ['COMMANDS', 8, 'u32', 'incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved'],
+      ['COMMANDS', 8, 'u32', 'incremented by the main thread after it posts a command to the predicate worker, which ' +
+        'reads its message port only when this moved'],
     ],
   },
   {
     name: 'MAIN_BELL', bytes: 64,
-    doc: 'word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events',
+    doc: 'word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s ' +
+      'after it queues events',
     fields: [
       ['SEQ', 0, 'i32', 'incremented by the predicate worker on every batch of events'],
-      ['WANTS_CHANGES', 4, 'i32', 'set by the main thread while TypeScript predicates are registered: the worker then reports every table change'],
+      ['WANTS_CHANGES', 4, 'i32', 'set by the main thread while TypeScript predicates are registered: the worker ' +
+        'then reports every table change'],
     ],
   },
   {
     name: 'COMPLETION_RINGS', bytes: C.COMPLETION_RINGS * completionRingBytes,
-    doc: 'SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, written by the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then COMPLETION_RING_ENTRIES entries',
+    doc: 'SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, ' +
+      'written by the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then ' +
+      'COMPLETION_RING_ENTRIES entries',
     stride: completionRingBytes,
     fields: [
       ['HEAD', 0, 'u32', 'entries produced, wrapping; written only by the poller (release)'],
@@ -88,7 +105,8 @@ const regions = [
   },
   {
     name: 'EVENT_RING', bytes: C.RING_HEADER_BYTES + C.EVENT_RING_CAPACITY * C.EVENT_ENTRY_BYTES,
-    doc: 'SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same header as a completion ring',
+    doc: 'SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same ' +
+      'header as a completion ring',
     fields: [
       ['HEAD', 0, 'u32', 'entries produced, wrapping; written only by the predicate worker'],
       ['TAIL', 64, 'u32', 'entries consumed, wrapping; written only by the main thread'],
@@ -97,7 +115,8 @@ const regions = [
   },
   {
     name: 'LIVE_ROWS', bytes: C.MAX_MEMBERS,
-    doc: 'u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written by the predicate worker',
+    doc: 'u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written ' +
+      'by the predicate worker',
   },
   {
     name: 'HEARTBEAT_SEEN', bytes: C.MAX_MEMBERS * 8,
@@ -148,7 +167,8 @@ const enums = [
     ['WRITE_IMM', 1, 'a write-with-immediate was applied'],
     ['PEER_CONNECTED', 2, 'the handshake with a peer finished'],
     ['PEER_FAILED', 3, 'an established or expected peer connection broke or misbehaved; IMM holds the FailReason'],
-    ['CONNECTION_REJECTED', 4, 'an incoming connection was closed before it identified itself correctly; IMM holds the FailReason'],
+    ['CONNECTION_REJECTED', 4, 'an incoming connection was closed before it identified itself correctly; IMM holds ' +
+      'the FailReason'],
   ]],
   ['FailReason', 'why a connection was closed', [
     ['CLOSED', 1, 'the peer closed the connection or it reset'],
@@ -167,7 +187,8 @@ const enums = [
     ['IO_ERROR', 14, 'a socket error other than an orderly close'],
     ['LOCAL_CLOSE', 15, 'this member closed the connection'],
     ['BAD_LANE', 16, 'a HELLO named no lane (data 0, control 1), or another lane than it was asked on'],
-    ['AUTH_FAILED', 17, 'the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only'],
+    ['AUTH_FAILED', 17, 'the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one ' +
+      'side only'],
   ]],
   ['EventKind', 'kinds of events from the predicate worker to the main thread', [
     ['PREDICATE_FIRED', 1, 'ID is the predicate id, VALUE the reduction value'],
@@ -178,6 +199,39 @@ const enums = [
     ['CONNECTION_REJECTED', 6, 'ID is 0xffff, VALUE the FailReason'],
   ]],
 ];
+
+/**
+ * What the addon's calls return (native/api.cc) when they do not return a result ≥ 0: the C++ backends return
+ * these (native/generated/status.h), and the TS wrapper (ts/fabric/native.ts) turns each into a coded error or a
+ * WriteStatus (ts/generated/status.ts). They are in MEMORY_MAP_HASH, so an addon built with other codes is
+ * refused at load. `scoped`: a C++ enum class (an unscoped enum's names are used bare in native/).
+ */
+const statuses = [
+  ['Status', 'what a call of the native fabric returns when it does not return a result', { scoped: false }, [
+    ['OK', 0, 'done'],
+    ['NOT_CONNECTED', -1, 'no connection to that peer (yet), or the peer is unknown'],
+    ['FAILED', -2, 'the peer failed or the fabric is closed'],
+    ['BAD_RANGE', -3, 'the range lies outside the arena'],
+    ['BAD_ADDRESS', -4, 'host is not a numeric IPv4/IPv6 address'],
+    ['ALREADY', -5, 'listen: already listening; connect: already connecting or connected; onArrival: already set'],
+    ['SYSTEM', -6, 'a system call failed (socket, bind, epoll, thread); listen returns -(ERRNO_STATUS_BASE + errno)'],
+    ['BAD_ARGUMENT', -7, 'an argument had the wrong type or range (the TS wrapper checks first)'],
+    ['TOO_MANY', -8, 'more peers than MAX_MEMBERS'],
+    ['NOT_BUILT', -9, 'create: a backend this addon was built without (libfabric: no libfabric-dev)'],
+    ['NO_PROVIDER', -10, 'create: libfabric has no such provider offering what the backend needs; with the fi ' +
+      'errno libfabric gave, -(ERRNO_STATUS_BASE + errno) instead'],
+    ['NO_LIBRARY', -11, 'create: built with libfabric, but libfabric.so.1 cannot be opened now'],
+  ]],
+  ['ArenaCheck', 'why create() refused an arena (native/arena.h checkArena)', { scoped: true }, [
+    ['OK', 0, 'a live arena of this layout and size'],
+    ['TOO_SMALL', -12, 'smaller than the fixed regions'],
+    ['BAD_MAGIC', -13, 'no live arena header'],
+    ['BAD_HASH', -14, 'made by a build with another memory map'],
+    ['BAD_SIZE', -15, 'the header\'s size is not the size of the view the fabric was handed'],
+  ]],
+];
+/** listen() and create() report an errno as -(ERRNO_STATUS_BASE + errno): below every Status. */
+const ERRNO_STATUS_BASE = 1000;
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -195,11 +249,32 @@ function layout() {
 }
 
 function hashOf() {
-  const text = JSON.stringify({ constants, regions, records, enums });
+  const text = JSON.stringify({ constants, regions, records, enums, statuses, ERRNO_STATUS_BASE });
   return createHash('sha256').update(text).digest().readUInt32LE(0);
 }
 
 function hex(n) { return '0x' + n.toString(16); }
+
+/** The generated files keep to 120 columns (the tidy check's limit): `text` as comment lines, words wrapped. */
+const MAX_COLUMNS = 120;
+function wrap(text, head) {
+  const lines = [];
+  let line = head;
+  for (const word of text.split(' ')) {
+    if (line.length > head.length && (line + ' ' + word).length > MAX_COLUMNS) {
+      lines.push(line);
+      line = head;
+    }
+    line += ' ' + word;
+  }
+  return [...lines, line];
+}
+/** A JSDoc comment: one line when it fits, else opened and closed on lines of their own. */
+function jsdoc(text, indent = '') {
+  const one = `${indent}/** ${text} */`;
+  return one.length <= MAX_COLUMNS ? [one] : [`${indent}/**`, ...wrap(text, `${indent} *`), `${indent} */`];
+}
+const cpp = (text, indent = '') => wrap(text, `${indent}//`);
 
 function generate() {
   const { placed, fixedEnd, dynamicBase } = layout();
@@ -220,39 +295,77 @@ function generate() {
   lines.push(['FIXED_END', fixedEnd, 'first byte after the fixed regions']);
   lines.push(['DYNAMIC_BASE', dynamicBase, 'start of the tables and buffers laid out per view (64 KiB aligned)']);
 
-  const banner = (c) => `${c} GENERATED by scripts/memory-map.mjs from its region list. Do not edit; run npm run build:layout.\n`;
+  const source = (what) => `scripts/memory-map.mjs from its ${what}. Do not edit; run npm run build:layout.`;
+  const banner = (what) => [...cpp(`GENERATED by ${source(what)}`), ''];
 
-  const as = [banner('//'), ''];
-  for (const [n, v, d] of lines) { if (d) as.push(`/** ${d} */`); as.push(`export const ${n}: u32 = ${v > 0xffff ? hex(v) : v};`); }
+  const as = banner('region list');
+  for (const [n, v, d] of lines) {
+    if (d) as.push(...jsdoc(d));
+    as.push(`export const ${n}: u32 = ${v > 0xffff ? hex(v) : v};`);
+  }
   for (const [name, doc, members] of enums) {
-    as.push('', `/** ${doc} */`);
-    for (const [m, v, d] of members) as.push(`/** ${d} */`, `export const ${name}_${m}: u32 = ${v};`);
+    as.push('', ...jsdoc(doc));
+    for (const [m, v, d] of members) as.push(...jsdoc(d), `export const ${name}_${m}: u32 = ${v};`);
   }
 
-  const ts = [banner('//'), ''];
-  for (const [n, v, d] of lines) { if (d) ts.push(`/** ${d} */`); ts.push(`export const ${n} = ${v > 0xffff ? hex(v) : v};`); }
-  for (const [name, doc, members] of enums) {
-    ts.push('', `/** ${doc} */`, `export const ${name} = {`);
-    for (const [m, v, d] of members) ts.push(`  /** ${d} */`, `  ${m}: ${v},`);
-    ts.push('} as const;', `export type ${name} = (typeof ${name})[keyof typeof ${name}];`);
-    ts.push(`export const ${name}Name: Readonly<Record<number, string>> = {`);
-    for (const [m, v] of members) ts.push(`  ${v}: '${m}',`);
-    ts.push('};');
+  /** A TS object of constants, its type and its names by value. */
+  const tsEnum = (out, name, doc, members) => {
+    out.push('', ...jsdoc(doc), `export const ${name} = {`);
+    for (const [m, v, d] of members) out.push(...jsdoc(d, '  '), `  ${m}: ${v},`);
+    out.push('} as const;', `export type ${name} = (typeof ${name})[keyof typeof ${name}];`);
+    out.push(`export const ${name}Name: Readonly<Record<number, string>> = {`);
+    for (const [m, v] of members) out.push(`  ${v < 0 ? `'${v}'` : v}: '${m}',`);
+    out.push('};');
+  };
+  const ts = banner('region list');
+  for (const [n, v, d] of lines) {
+    if (d) ts.push(...jsdoc(d));
+    ts.push(`export const ${n} = ${v > 0xffff ? hex(v) : v};`);
   }
+  for (const [name, doc, members] of enums) tsEnum(ts, name, doc, members);
 
-  const cc = [banner('//'), '#pragma once', '#include <cstdint>', '', 'namespace squall::map {', ''];
-  for (const [n, v, d] of lines) { if (d) cc.push(`// ${d}`); cc.push(`constexpr uint32_t ${n} = ${hex(v)}u;`); }
+  /** A C++ enum: each member's doc after it when it fits the line, else above it. */
+  const ccEnum = (out, head, members) => {
+    out.push(`${head} {`);
+    for (const [m, v, d] of members) {
+      const line = `  ${m} = ${v},  // ${d}`;
+      if (line.length <= MAX_COLUMNS) out.push(line);
+      else out.push(...cpp(d, '  '), `  ${m} = ${v},`);
+    }
+    out.push('};');
+  };
+  const cc = [...banner('region list'), '#pragma once', '#include <cstdint>', '', 'namespace squall::map {', ''];
+  for (const [n, v, d] of lines) {
+    if (d) cc.push(...cpp(d));
+    cc.push(`constexpr uint32_t ${n} = ${hex(v)}u;`);
+  }
   for (const [name, doc, members] of enums) {
-    cc.push('', `// ${doc}`, `enum class ${name} : uint32_t {`);
-    for (const [m, v, d] of members) cc.push(`  ${m} = ${v},  // ${d}`);
-    cc.push('};');
+    cc.push('', ...cpp(doc));
+    ccEnum(cc, `enum class ${name} : uint32_t`, members);
   }
   cc.push('', '}  // namespace squall::map', '');
+
+  const statusDoc = 'listen() and create() report an errno as -(ERRNO_STATUS_BASE + errno), below every Status';
+  const covered = 'These codes are part of MEMORY_MAP_HASH (memory-map.ts / memory_map.h): an addon built with ' +
+    'other codes is refused at load.';
+  const tsStatus = [...banner('status list'), ...cpp(covered)];
+  for (const [name, doc, , members] of statuses) tsEnum(tsStatus, name, doc, members);
+  tsStatus.push('', ...jsdoc(statusDoc), `export const ERRNO_STATUS_BASE = ${ERRNO_STATUS_BASE};`);
+
+  const ccStatus = [...banner('status list'), ...cpp(covered), '', '#pragma once', '', 'namespace squall {'];
+  for (const [name, doc, { scoped }, members] of statuses) {
+    ccStatus.push('', ...cpp(doc));
+    ccEnum(ccStatus, scoped ? `enum class ${name} : int` : `enum ${name} : int`, members);
+  }
+  ccStatus.push('', ...cpp(statusDoc), `constexpr int ERRNO_STATUS_BASE = ${ERRNO_STATUS_BASE};`);
+  ccStatus.push('', '}  // namespace squall', '');
 
   return {
     'assembly/generated/memory-map.ts': as.join('\n') + '\n',
     'ts/generated/memory-map.ts': ts.join('\n') + '\n',
+    'ts/generated/status.ts': tsStatus.join('\n') + '\n',
     'native/generated/memory_map.h': cc.join('\n'),
+    'native/generated/status.h': ccStatus.join('\n'),
   };
 }
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Runs every uvu suite in dist/test, each file in its own process with a time limit, and ends with the
-// one line CI reads: "N passed, N failed, N skipped".
+// Runs the tidy check (scripts/tidy.mjs) and the memory-map check first, then every uvu suite in dist/test,
+// each file in its own process with a time limit, and ends with the one line CI reads: "N passed, N failed,
+// N skipped". Each check counts as one test; a failed tidy check is listed again above that line.
 //
 //   npm test                 all suites
-//   npm test -- fabric sst   only files whose path contains one of the words
+//   npm test -- fabric sst   only files whose path contains one of the words (the checks always run)
 //
 // Environment: SQUALL_TEST_TIMEOUT_S (per file, default 300).
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +31,8 @@ function listTests(dir) {
 function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(root, 'node_modules', 'uvu', 'bin.js'), '.', '^' + relative(testDir, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'], {
+    const pattern = '^' + relative(testDir, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$';
+    const child = spawn(process.execPath, [join(root, 'node_modules', 'uvu', 'bin.js'), '.', pattern], {
       cwd: testDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...withoutForceColor(process.env), NO_COLOR: '1' },
     });
     let text = '';
@@ -62,19 +64,40 @@ if (!existsSync(testDir)) {
   process.exit(1);
 }
 
+// Tidy first: it takes a second, and its listing (file:line: rule) is what to fix before anything else.
+const tidy = spawnSync(process.execPath, [join(root, 'scripts', 'tidy.mjs')], { encoding: 'utf8' });
+process.stdout.write(tidy.stdout + tidy.stderr);
+const tidyOk = tidy.status === 0;
+
 const layoutCheck = spawn(process.execPath, [join(root, 'scripts', 'memory-map.mjs'), '--check'], { stdio: 'inherit' });
 const layoutOk = await new Promise((r) => layoutCheck.on('exit', (c) => r(c === 0)));
 
-const files = listTests(testDir).filter((f) => words.length === 0 || words.some((w) => relative(testDir, f).includes(w)));
-const totals = { passed: layoutOk ? 1 : 0, failed: layoutOk ? 0 : 1, skipped: 0 };
-const rows = [];
+const files = listTests(testDir)
+  .filter((f) => words.length === 0 || words.some((w) => relative(testDir, f).includes(w)));
+const checksOk = [tidyOk, layoutOk].filter(Boolean).length;
+const totals = { passed: checksOk, failed: 2 - checksOk, skipped: 0 };
+const rows = [
+  `  ${tidyOk ? 'ok  ' : 'FAIL'} ${'tidy check (scripts/tidy.mjs)'.padEnd(40)}`,
+  `  ${layoutOk ? 'ok  ' : 'FAIL'} ${'memory map (scripts/memory-map.mjs --check)'.padEnd(40)}`,
+];
 for (const file of files) {
   const r = await runOne(file);
   totals.passed += r.passed; totals.failed += r.failed; totals.skipped += r.skipped;
-  rows.push(`  ${r.failed ? 'FAIL' : 'ok  '} ${relative(testDir, file).padEnd(40)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed ${String(r.skipped).padStart(3)} skipped  ${r.seconds}s${r.note ? '  ' + r.note : ''}`);
+  const counts = `${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed ` +
+    `${String(r.skipped).padStart(3)} skipped`;
+  const name = relative(testDir, file).padEnd(40);
+  rows.push(`  ${r.failed ? 'FAIL' : 'ok  '} ${name} ${counts}  ${r.seconds}s${r.note ? '  ' + r.note : ''}`);
 }
 console.log('\nsuites:');
 console.log(rows.join('\n'));
+if (!tidyOk) {
+  console.log(`\nthe tidy check failed (run npm run tidy; scripts/tidy.mjs says how to narrow it):`);
+  // Its last lines: the count per rule comes last, and a long listing is above in full.
+  const listing = (tidy.stdout + tidy.stderr).trimEnd().split('\n');
+  if (listing.length > 40) console.log(`  ... ${listing.length - 40} lines more, printed before the suites`);
+  console.log(listing.slice(-40).map((l) => `  ${l}`).join('\n'));
+}
+if (!layoutOk) console.log('\nthe memory-map check failed (see above; npm run build:layout regenerates)');
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed ? 1 : 0);
 

@@ -17,4 +17,5 @@ node-gyp rebuild >/dev/null
 # detect_leaks=0: node itself leaks by design at exit; the fabric tests check their own cleanup.
 # close-stress: 4 of its rounds (a join, a kill and a leave while members close), about 50 s under ASan.
 SQUALL_STRESS_ROUNDS=4 SQUALL_NATIVE_ADDON="$PWD/build-asan/squall_fabric.node" LD_PRELOAD="$libasan" \
-  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes close-stress
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 node scripts/run-tests.mjs fabric sst-processes rdmc-processes \
+  multicast-processes view-change-processes join-processes close-stress

@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! node --input-type=module -e "
   const { nativeBackends } = await import('./dist/ts/fabric/native.js');
-  process.exit(nativeBackends().includes('libfabric') && process.env.SQUALL_FORCE_NO_LIBFABRIC !== '1' ? 0 : 1);" 2>/dev/null; then
-  echo "test:libfabric: the native addon has no libfabric backend (libfabric's headers were not found when it was built);"
+  const usable = nativeBackends().includes('libfabric') && process.env.SQUALL_FORCE_NO_LIBFABRIC !== '1';
+  process.exit(usable ? 0 : 1);" 2>/dev/null; then
+  echo "test:libfabric: the native addon has no libfabric backend" \
+    "(libfabric's headers were not found when it was built);"
   echo "  skipped. To run it: apt-get install libfabric-dev pkg-config, then npm run build:native"
   exit 0
 fi
@@ -25,6 +27,7 @@ for provider in $providers; do
     continue
   fi
   echo "test:libfabric: every member on libfabric, provider $provider"
-  SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes rdmc-processes multicast-processes view-change-processes join-processes cli-sst || status=1
+  SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes rdmc-processes \
+    multicast-processes view-change-processes join-processes cli-sst || status=1
 done
 exit $status

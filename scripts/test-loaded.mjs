@@ -14,7 +14,8 @@ console.error('test:loaded: every suite runs with one busy process per core besi
 // The per-file limit is for hangs, not speed: with every core shared, CPU-bound suites (the 1,000-seed
 // simulation) take about three times as long.
 const env = { ...process.env, SQUALL_TEST_TIMEOUT_S: process.env.SQUALL_TEST_TIMEOUT_S ?? '900' };
-const child = spawn(process.execPath, [join(root, 'scripts', 'run-tests.mjs'), ...process.argv.slice(2)], { stdio: 'inherit', env });
+const child = spawn(
+  process.execPath, [join(root, 'scripts', 'run-tests.mjs'), ...process.argv.slice(2)], { stdio: 'inherit', env });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { child.kill(signal); });
 child.on('exit', (code, signal) => {
   stop();

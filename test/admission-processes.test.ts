@@ -16,7 +16,9 @@ import { freePort, GroupCluster, type GroupClusterMember } from '../ts/harness/c
 import { LOG, sleep, TIMING } from './support/membership.js';
 import { joinRequest, type Greeting } from './support/contact-clients.js';
 
-/** Where a stranger vanishes: it closes once accepted, once offered, never answers the offer, or answers a dead port. */
+/**
+ * Where a stranger vanishes: it closes once accepted, once offered, never answers the offer, or answers a dead port.
+ */
 type Vanish = 'accepted' | 'offer' | 'silent' | 'port';
 
 /** Strangers in one swarm: more than the three members, so that counting them would leave the members a minority. */
@@ -38,7 +40,9 @@ interface Stranger {
  * `retry` (a swarm that insists) until accepted once, then vanishes as `vanish` says. Resolves once it has
  * vanished (for 'silent': once it was offered the view and went quiet).
  */
-function stranger(contact: string, id: number, vanish: Vanish, deadPort: number, deadline = Date.now() + 20_000): Promise<Stranger> {
+function stranger(
+  contact: string, id: number, vanish: Vanish, deadPort: number, deadline = Date.now() + 20_000
+): Promise<Stranger> {
   return new Promise((resolve) => {
     const sep = contact.lastIndexOf(':');
     const socket: Socket = createConnection({ host: contact.slice(0, sep), port: Number(contact.slice(sep + 1)) });
@@ -63,7 +67,8 @@ function stranger(contact: string, id: number, vanish: Vanish, deadPort: number,
         if (kind === 'redirect' || (kind === 'retry' && !me.accepted)) {
           socket.destroy();
           const next = kind === 'redirect' ? message['redirect'] as string : contact;
-          if (Date.now() < deadline) finish(sleep(kind === 'retry' ? 30 : 0).then(() => stranger(next, id, vanish, deadPort, deadline)));
+          if (Date.now() < deadline) finish(
+            sleep(kind === 'retry' ? 30 : 0).then(() => stranger(next, id, vanish, deadPort, deadline)));
           else finish(me);
           return;
         }
@@ -82,13 +87,17 @@ function stranger(contact: string, id: number, vanish: Vanish, deadPort: number,
   });
 }
 
-const stopped = (m: GroupClusterMember) => m.events.filter((e) => e.type === 'partitioned' || e.type === 'removed' || e.type === 'error');
+const stopped = (m: GroupClusterMember) => m.events.filter((e) =>
+  e.type === 'partitioned' || e.type === 'removed' || e.type === 'error');
 
 /** The members' views: each ends in exactly `members` (waits for the event), and none stopped. */
-async function settleIn(cluster: GroupCluster, old: GroupClusterMember[], members: number[], after: number): Promise<number> {
+async function settleIn(
+  cluster: GroupCluster, old: GroupClusterMember[], members: number[], after: number
+): Promise<number> {
   let vid = 0;
   for (const m of old) {
-    const e = await cluster.waitForEvent(m, (x) => x.type === 'view' && x.vid > after && JSON.stringify(x.members) === JSON.stringify(members), 30_000);
+    const e = await cluster.waitForEvent(
+      m, (x) => x.type === 'view' && x.vid > after && JSON.stringify(x.members) === JSON.stringify(members), 30_000);
     vid = Math.max(vid, e.type === 'view' ? e.vid : 0);
   }
   for (const m of old) assert.equal(stopped(m), [], `member ${m.id} never stops: ${JSON.stringify(m.events)}`);
@@ -97,12 +106,18 @@ async function settleIn(cluster: GroupCluster, old: GroupClusterMember[], member
 }
 
 /** One ordered message from each member, delivered at all of them: how long it took. */
-async function roundTrip(cluster: GroupCluster, old: GroupClusterMember[], delivered: { total: number }, k: number): Promise<number> {
+async function roundTrip(
+  cluster: GroupCluster, old: GroupClusterMember[], delivered: { total: number }, k: number
+): Promise<number> {
   const started = performance.now();
   await cluster.all({ cmd: 'send', subgroup: 'log', count: 1, sizes: [100], firstK: k }, old);
   delivered.total += old.length;
   const reports = await cluster.all({ cmd: 'await', subgroup: 'log', total: delivered.total, timeoutMs: 60_000 }, old);
-  for (const [i, r] of reports.entries()) assert.ok((r.delivered as number) >= delivered.total, `member ${old[i]!.id} delivered ${r.delivered as number} of ${delivered.total}`);
+  for (const [i, r] of reports.entries()) {
+    assert.ok(
+      (r.delivered as number) >= delivered.total,
+      `member ${old[i]!.id} delivered ${r.delivered as number} of ${delivered.total}`);
+  }
   return performance.now() - started;
 }
 
@@ -110,7 +125,9 @@ function lastVid(m: GroupClusterMember): number {
   return Math.max(0, ...m.events.map((e) => (e.type === 'view' ? e.vid : 0)));
 }
 
-test('swarms of strangers larger than the group ask to join and vanish once accepted, once offered, silent after the offer, after a dead port: the members never stop and deliver again within a suspicion timeout; a real joiner gets in after', async () => {
+test('swarms of strangers larger than the group ask to join and vanish once accepted, once offered, silent after the ' +
+  'offer, after a dead port: the members never stop and deliver again within a suspicion timeout; a real joiner gets ' +
+  'in after', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {
     const old = [...cluster.members];
@@ -123,15 +140,25 @@ test('swarms of strangers larger than the group ask to join and vanish once acce
       const contact = cluster.contacts.get(0)!; // the leader's: the swarm arrives in one batch
       const swarm = await Promise.all(Array.from({ length: SWARM }, () => stranger(contact, id++, vanish, deadPort)));
       const vanishedAt = performance.now();
-      assert.ok(swarm.every((s) => s.accepted), `every stranger was accepted (${vanish}): ${JSON.stringify(swarm.map((s) => s.seen))}`);
+      assert.ok(
+        swarm.every((s) => s.accepted),
+        `every stranger was accepted (${vanish}): ${JSON.stringify(swarm.map((s) => s.seen))}`);
       // Sent at once, delivered once the group has removed the strangers (the sends wait out the changes).
-      const resumeMs = await roundTrip(cluster, old, delivered, k++).catch((e: Error) => { throw new Error(`${e.message} (${vanish}); events: ${old.map((m) => `${m.id}: ${JSON.stringify(m.events)}`).join('; ')}`); });
+      const resumeMs = await roundTrip(cluster, old, delivered, k++).catch((e: Error) => {
+        throw new Error(
+          `${e.message} (${vanish}); events: ${old.map((m) => `${m.id}: ${JSON.stringify(m.events)}`).join('; ')}`);
+      });
       const sinceMs = performance.now() - vanishedAt;
       for (const s of swarm) s.close();
       const taken = Math.max(...old[0]!.events.map((e) => (e.type === 'view' && e.vid > vid ? e.joined.length : 0)));
       vid = await settleIn(cluster, old, [0, 1, 2], vid);
-      console.log(`  ${SWARM} strangers vanishing (${vanish}), at most ${taken} in one view: delivery again ${sinceMs.toFixed(0)} ms after they vanished (round trip ${resumeMs.toFixed(0)} ms)`);
-      assert.ok(sinceMs < TIMING.suspicionTimeoutMs + SLACK_MS, `delivery resumed ${sinceMs.toFixed(0)} ms after the strangers vanished (${vanish}); the bound is one suspicion timeout (${TIMING.suspicionTimeoutMs} ms) plus ${SLACK_MS} ms`);
+      console.log(
+        `  ${SWARM} strangers vanishing (${vanish}), at most ${taken} in one view: delivery ` +
+          `again ${sinceMs.toFixed(0)} ms after they vanished (round trip ${resumeMs.toFixed(0)} ms)`);
+      assert.ok(
+        sinceMs < TIMING.suspicionTimeoutMs + SLACK_MS,
+        `delivery resumed ${sinceMs.toFixed(0)} ms after the strangers vanished (${vanish}); the bound is one ` +
+          `suspicion timeout (${TIMING.suspicionTimeoutMs} ms) plus ${SLACK_MS} ms`);
       vid = Math.max(vid, ...old.map(lastVid));
     }
     // A real joiner still gets in, and delivers with the others.
@@ -140,14 +167,16 @@ test('swarms of strangers larger than the group ask to join and vanish once acce
     await settleIn(cluster, old, [0, 1, 2, 3], vid);
     await cluster.request(cluster.members[3]!, { cmd: 'record', subgroup: 'log', sequence: true });
     await cluster.all({ cmd: 'send', subgroup: 'log', count: 1, sizes: [100], firstK: k }, old);
-    const report = await cluster.request(cluster.members[3]!, { cmd: 'await', subgroup: 'log', total: 3, timeoutMs: 30_000 });
+    const report = await cluster.request(
+      cluster.members[3]!, { cmd: 'await', subgroup: 'log', total: 3, timeoutMs: 30_000 });
     assert.is(report.delivered, 3, 'the joiner delivers the members\' messages');
   } finally {
     await cluster.close();
   }
 });
 
-crashTest('real joiners SIGKILLed right after the leader takes them: the members never stop, deliver again within a suspicion timeout, and another joiner gets in', async () => {
+crashTest('real joiners SIGKILLed right after the leader takes them: the members never stop, deliver again within a ' +
+  'suspicion timeout, and another joiner gets in', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {
     const old = [...cluster.members];
@@ -163,7 +192,9 @@ crashTest('real joiners SIGKILLed right after the leader takes them: the members
     // The leader wedges as it takes the first joiners into its proposal: that is when they die.
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const { rows } = await cluster.request(old[0]!, { cmd: 'membership' }) as { rows: Array<{ member: number; wedged: boolean; proposal: number }> };
+      const { rows } = await cluster.request(old[0]!, { cmd: 'membership' }) as {
+        rows: Array<{ member: number; wedged: boolean; proposal: number }>
+      };
       if (rows.find((r) => r.member === 0)?.wedged) break;
       assert.ok(Date.now() < deadline, 'the leader took the joiners');
       await sleep(2);
@@ -175,10 +206,17 @@ crashTest('real joiners SIGKILLed right after the leader takes them: the members
     const sinceMs = performance.now() - killedAt;
     const vid = await settleIn(cluster, old, [0, 1, 2], 0);
     const taken = Math.max(...old[0]!.events.map((e) => (e.type === 'view' ? e.joined.length : 0)));
-    console.log(`  4 joiners killed once taken, at most ${taken} in one view: delivery again ${sinceMs.toFixed(0)} ms after (round trip ${resumeMs.toFixed(0)} ms), view ${vid}`);
-    assert.ok(sinceMs < TIMING.suspicionTimeoutMs + SLACK_MS, `delivery resumed ${sinceMs.toFixed(0)} ms after the joiners died; the bound is one suspicion timeout plus ${SLACK_MS} ms`);
+    console.log(`  4 joiners killed once taken, at most ${taken} in one view: ` +
+      `delivery again ${sinceMs.toFixed(0)} ms after (round trip ${resumeMs.toFixed(0)} ms), view ${vid}`);
+    assert.ok(
+      sinceMs < TIMING.suspicionTimeoutMs + SLACK_MS,
+      `delivery resumed ${sinceMs.toFixed(0)} ms after the joiners died; the bound is one ` +
+        `suspicion timeout plus ${SLACK_MS} ms`);
     const [joined] = await cluster.add([7]);
-    assert.equal(joined!.members, [0, 1, 2, 7], `a new joiner enters the members' view; events: ${old.map((m) => `${m.id}: ${JSON.stringify(m.events)}`).join('; ')}`);
+    assert.equal(
+      joined!.members, [0, 1, 2, 7],
+      `a new joiner enters the ` +
+        `members' view; events: ${old.map((m) => `${m.id}: ${JSON.stringify(m.events)}`).join('; ')}`);
     await settleIn(cluster, old, [0, 1, 2, 7], vid);
   } finally {
     await cluster.close();

@@ -18,7 +18,9 @@ interface XmlElement {
 /** Parses the XML subset an SVG writer produces; throws on anything malformed. */
 function parseXml(source: string): XmlElement {
   let at = 0;
-  const fail = (why: string): never => { throw new Error(`XML: ${why} at offset ${at}: ${JSON.stringify(source.slice(at, at + 40))}`); };
+  const fail = (why: string): never => {
+    throw new Error(`XML: ${why} at offset ${at}: ${JSON.stringify(source.slice(at, at + 40))}`);
+  };
   const decode = (text: string): string => {
     if (/[<]/.test(text)) fail('a raw < in text');
     return text.replace(/&([^;]*);?/g, (whole, name: string) => {
@@ -97,16 +99,22 @@ const num = (e: XmlElement, attr: string): number => Number(e.attributes[attr]);
 function plotArea(root: XmlElement): { left: number; top: number; right: number; bottom: number } {
   const [rect] = byClass(root, 'plot-area');
   assert.ok(rect, 'a plot-area rect');
-  return { left: num(rect!, 'x'), top: num(rect!, 'y'), right: num(rect!, 'x') + num(rect!, 'width'), bottom: num(rect!, 'y') + num(rect!, 'height') };
+  return {
+    left: num(rect!, 'x'), top: num(rect!, 'y'), right: num(rect!, 'x') + num(rect!, 'width'),
+    bottom: num(rect!, 'y') + num(rect!, 'height'),
+  };
 }
 
 /** Every marker inside the plot area, and markers of a series follow its points in order. */
 function checkSeries(root: XmlElement, options: LineChartOptions): void {
   const area = plotArea(root);
   const groups = byClass(root, 'series');
-  assert.equal(groups.map((g) => g.attributes['data-series']), options.series.map((s) => s.name), 'one group per series, in order');
+  assert.equal(
+    groups.map((g) => g.attributes['data-series']), options.series.map((s) => s.name),
+    'one group per series, in order');
   const legend = byClass(root, 'legend')[0]!;
-  assert.equal(all(legend, (e) => e.name === 'text').map((t) => t.text), options.series.map((s) => s.name), 'legend names');
+  assert.equal(
+    all(legend, (e) => e.name === 'text').map((t) => t.text), options.series.map((s) => s.name), 'legend names');
   groups.forEach((group, i) => {
     const circles = all(group, (e) => e.name === 'circle');
     const drawable = options.series[i]!.points.filter(([x, y]) =>
@@ -117,7 +125,9 @@ function checkSeries(root: XmlElement, options: LineChartOptions): void {
       assert.ok(cx >= area.left - 0.01 && cx <= area.right + 0.01 && cy >= area.top - 0.01 && cy <= area.bottom + 0.01,
         `point (${c.attributes['data-x']}, ${c.attributes['data-y']}) at (${cx}, ${cy}) outside the plot area`);
     }
-    if (drawable.length > 1) assert.ok(all(group, (e) => e.name === 'polyline').length >= 1, 'a line through the points');
+    if (drawable.length > 1) {
+      assert.ok(all(group, (e) => e.name === 'polyline').length >= 1, 'a line through the points');
+    }
   });
 }
 
@@ -174,7 +184,9 @@ test('on a log axis, points keep their order and equal ratios get equal distance
 
 test('a linear chart with negative values, and a forced log base', () => {
   const linear: LineChartOptions = { title: 'linear', xLabel: 'x', yLabel: 'y',
-    series: [{ name: 'a', points: [[0, 0.1], [1, 0.35], [2.5, 0.2], [3, -0.05]] }, { name: 'b', points: [[0, 0], [3, 0.3]] }] };
+    series: [
+      { name: 'a', points: [[0, 0.1], [1, 0.35], [2.5, 0.2], [3, -0.05]] }, { name: 'b', points: [[0, 0], [3, 0.3]] },
+    ] };
   const root = parseXml(lineChart(linear));
   checkSeries(root, linear);
   assert.equal(checkTicks(root, 'y'), [-0.1, 0, 0.1, 0.2, 0.3, 0.4]);
@@ -185,7 +197,10 @@ test('a linear chart with negative values, and a forced log base', () => {
 
 test('points a log axis cannot show are left out, breaking the line; empty charts still parse', () => {
   const options: LineChartOptions = { title: 'gaps', xLabel: 'x', yLabel: 'y', xLog: true, yLog: true,
-    series: [{ name: 'gappy', points: [[1, 1], [2, 0], [4, 4], [8, NaN], [16, 16], [32, 32], [-1, 3]] }, { name: 'empty', points: [] }] };
+    series: [
+      { name: 'gappy', points: [[1, 1], [2, 0], [4, 4], [8, NaN], [16, 16], [32, 32], [-1, 3]] },
+      { name: 'empty', points: [] },
+    ] };
   const root = parseXml(lineChart(options));
   checkSeries(root, options);
   const group = byClass(root, 'series')[0]!;
@@ -196,7 +211,9 @@ test('points a log axis cannot show are left out, breaking the line; empty chart
 
 test('titles, labels and series names are escaped', () => {
   const nasty = `a <b> & "c" 'd' \u0001`;
-  const options: LineChartOptions = { title: nasty, xLabel: nasty, yLabel: nasty, series: [{ name: nasty, points: [[1, 2], [2, 3]] }] };
+  const options: LineChartOptions = {
+    title: nasty, xLabel: nasty, yLabel: nasty, series: [{ name: nasty, points: [[1, 2], [2, 3]] }],
+  };
   const svg = lineChart(options);
   const root = parseXml(svg);
   const clean = `a <b> & "c" 'd' `;
@@ -216,7 +233,9 @@ test('tick labels are short', () => {
 });
 
 test('CSV: header, rows, quoting', () => {
-  const csv = toCsv([{ algorithm: 'binomial', members: 4, seconds: 2.25 }, { algorithm: 'a,"b"', members: 8, seconds: 1e-7 }]);
+  const csv = toCsv([
+    { algorithm: 'binomial', members: 4, seconds: 2.25 }, { algorithm: 'a,"b"', members: 8, seconds: 1e-7 },
+  ]);
   assert.is(csv, 'algorithm,members,seconds\nbinomial,4,2.25\n"a,""b""",8,1e-7\n');
   assert.is(toCsv([{ a: 1, b: null }], ['b', 'a']), 'b,a\n,1\n');
   assert.is(toCsv([]), '\n');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { freePorts } from '../ts/harness/cluster.js';
 import { startCli, waitFor, type Run } from './support/cli-runs.js';
 import { joinRequest, parseGreeting, RawClient } from './support/contact-clients.js';
+import { pattern } from './support/pattern.js';
 
 
 const start = (args: string[]) => startCli(['node', ...args]);
@@ -23,7 +24,8 @@ function writeConfig(dir: string, ports: number[], type: string): string {
   return path;
 }
 
-test('squall node: three members from one config file join, report their deliveries, a fourth joins with --contact, and all close cleanly on SIGTERM', async () => {
+test('squall node: three members from one config file join, report their deliveries, a fourth joins with --contact, ' +
+  'and all close cleanly on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   const runs: Run[] = [];
   try {
@@ -57,7 +59,9 @@ test('squall node: three members from one config file join, report their deliver
   }
 });
 
-/** A configuration of member 0 alone whose shard needs 3: the first view forms by joins at member 0's contact address. */
+/**
+ * A configuration of member 0 alone whose shard needs 3: the first view forms by joins at member 0's contact address.
+ */
 async function writeSeedConfig(dir: string): Promise<{ path: string; contact: string }> {
   const [port, contactPort] = await freePorts(2);
   const contact = `127.0.0.1:${contactPort}`;
@@ -75,7 +79,10 @@ test('squall node: a configuration too small for its shards forms the first view
   try {
     const { path, contact } = await writeSeedConfig(dir);
     runs.push(start(['--config', path, '--id', '0']));
-    await waitFor(runs[0]!, new RegExp(`member 0 forms the first view: waiting for enough members to join through --contact ${contact}`), 20_000);
+    await waitFor(
+      runs[0]!,
+      new RegExp(`member 0 forms the first view: waiting for enough members to join through --contact ${contact}`),
+      20_000);
     for (const id of [7, 4]) { // join order, not id order
       runs.push(start(['--config', path, '--id', String(id), '--listen', '127.0.0.1:0', '--contact', contact]));
       await waitFor(runs.at(-1)!, new RegExp(`member ${id} asking to join`), 20_000);
@@ -93,14 +100,18 @@ test('squall node: a configuration too small for its shards forms the first view
     }));
     const alone = start(['--config', second, '--id', '1']);
     assert.is(await alone.exit, 1);
-    assert.match(alone.err, /the configuration's members are too few for its subgroups, so the first view forms by joins: start member 0 first, then the others with contact/);
+    assert.match(alone.err, pattern([
+      /the configuration's members are too few for its subgroups, so the first view forms by joins: /,
+      /start member 0 first, then the others with contact/,
+    ]));
   } finally {
     for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('squall node: joiners of the first view that take their offer and go silent are not in it: the view forms again from those that answer, and nobody stops', async () => {
+test('squall node: joiners of the first view that take their offer and go silent are not in it: the view forms again ' +
+  'from those that answer, and nobody stops', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   const runs: Run[] = [];
   const strangers: RawClient[] = [];
@@ -115,14 +126,19 @@ test('squall node: joiners of the first view that take their offer and go silent
       s.write(`${JSON.stringify(joinRequest(parseGreeting(await s.line(10_000))!, id, '127.0.0.1', null))}\n`);
       assert.is(await s.line(10_000), '{"accepted":true}');
     }
-    for (const s of strangers) assert.match((await s.line(10_000)) ?? '', /^\{"offer":\{"view":\{"vid":0,"members":\[0,50,51\]/);
-    // Real members ask meanwhile; the silent ones are told to ask again after one suspicion timeout, and view 0 forms without them.
+    for (const s of strangers) {
+      assert.match((await s.line(10_000)) ?? '', /^\{"offer":\{"view":\{"vid":0,"members":\[0,50,51\]/);
+    }
+    // Real members ask meanwhile; the silent ones are told to ask again after one suspicion timeout, and view 0 forms
+    // without them.
     for (const id of [7, 4]) {
       runs.push(start(['--config', path, '--id', String(id), '--listen', '127.0.0.1:0', '--contact', contact]));
       await waitFor(runs.at(-1)!, new RegExp(`member ${id} asking to join`), 20_000);
       await new Promise((r) => setTimeout(r, 300));
     }
-    for (const s of strangers) assert.match((await s.line(10_000)) ?? '', /^\{"retry":"member 50, 51 did not answer the first view's offer/);
+    for (const s of strangers) {
+      assert.match((await s.line(10_000)) ?? '', /^\{"retry":"member 50, 51 did not answer the first view's offer/);
+    }
     for (const r of runs) await waitFor(r, /joined: members 0, 7, 4 connected \(view 0\)/, 30_000);
     await new Promise((r) => setTimeout(r, 2_000)); // nobody stops afterwards
     for (const r of runs) assert.is(r.child.exitCode, null, r.err);
@@ -135,13 +151,17 @@ test('squall node: joiners of the first view that take their offer and go silent
   }
 });
 
-test('squall node: an unknown subgroup type exits 1 naming the known types; --module adds the classes it exports', async () => {
+test('squall node: an unknown subgroup type exits 1 naming the known types; --module adds the classes it exports',
+  async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-node-'));
   try {
     const config = writeConfig(dir, [1, 2, 3], 'Inventory');
     const failed = start(['--config', config, '--id', '0']);
     assert.is(await failed.exit, 1);
-    assert.match(failed.err, /subgroup 'tickets' has type 'Inventory', which is no known class; known types: TicketBook, KeyValueStore \(--module FILE adds the classes an ES module exports\) \(ERR_SQUALL_CONFIG\)/);
+    assert.match(failed.err, pattern([
+      /subgroup 'tickets' has type 'Inventory', which is no known class; known types: TicketBook, KeyValueStore /,
+      /\(--module FILE adds the classes an ES module exports\) \(ERR_SQUALL_CONFIG\)/,
+    ]));
 
     const module = join(dir, 'types.mjs');
     writeFileSync(module, 'export class Basket { add(item) { return item; } }\nexport const notAClass = 1;\n');
@@ -153,7 +173,12 @@ test('squall node: an unknown subgroup type exits 1 naming the known types; --mo
     assert.is(await noId.exit, 1);
     assert.match(noId.err, /squall node needs --config FILE and --id N/);
     const badType = join(dir, 'bad.json');
-    writeFileSync(badType, JSON.stringify({ members: [{ id: 0, address: '127.0.0.1:1' }], subgroups: { t: { type: 7, shards: 1, members: { min: 1, max: 1 } } } }));
+    writeFileSync(
+      badType,
+      JSON.stringify({
+        members: [{ id: 0, address: '127.0.0.1:1' }],
+        subgroups: { t: { type: 7, shards: 1, members: { min: 1, max: 1 } } },
+      }));
     const notAName = start(['--config', badType, '--id', '0']);
     assert.is(await notAName.exit, 1);
     assert.match(notAName.err, /subgroup 't': type must name a class, e\.g\. "TicketBook", got 7/);

@@ -19,13 +19,18 @@ test('squall sst: three members from one config file count, see each other, and 
   try {
     const ports = await freePorts(3);
     const config = join(dir, 'table.json');
-    writeFileSync(config, JSON.stringify({ members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })), suspicionTimeoutMs: 500 }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })), suspicionTimeoutMs: 500,
+      }));
     for (const id of [2, 0, 1]) runs.push(start(config, id)); // any start order
     for (const r of runs) await waitFor(r, /all peers connected/, 20_000);
     // every member prints a line in which all three counters have moved past zero
     for (const r of runs) await waitFor(r, /counters 0:[1-9]\d* 1:[1-9]\d* 2:[1-9]\d*/, 10_000);
     for (const r of runs) r.child.kill('SIGINT');
-    const codes = await Promise.all(runs.map((r) => new Promise<number | null>((resolve) => r.child.once('exit', resolve))));
+    const codes = await Promise.all(
+      runs.map((r) => new Promise<number | null>((resolve) => r.child.once('exit', resolve))));
     assert.equal(codes, [0, 0, 0], 'every member exits 0 on SIGINT');
     for (const r of runs) assert.match(r.err, /stopped/);
   } finally {

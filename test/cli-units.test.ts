@@ -21,8 +21,11 @@ test('sizes: binary units, decimal units, dd-style letters, plain bytes', () => 
 });
 
 test('sizes: typos, fractions of a byte and zero are refused, naming the flag and examples', () => {
-  for (const bad of ['', 'MiB', '1 MiBs', '1MiB2', '-1MiB', '1.5', '0.1KiB', 'abc', '1 mebibyte', '0x10', 'NaN', 'Infinity']) {
-    assert.throws(() => parseBytes(bad, 'block-size'), configError(/--block-size must be a size such as 16KiB, 1MiB/), `'${bad}'`);
+  const typos = ['', 'MiB', '1 MiBs', '1MiB2', '-1MiB', '1.5', '0.1KiB', 'abc', '1 mebibyte', '0x10', 'NaN',
+    'Infinity'];
+  for (const bad of typos) {
+    assert.throws(() => parseBytes(bad, 'block-size'),
+      configError(/--block-size must be a size such as 16KiB, 1MiB/), `'${bad}'`);
   }
   assert.throws(() => parseBytes('0', 'size'), configError(/at least 1 B/));
   assert.throws(() => parseBytes('512', 'block-size', 1024), configError(/at least 1 KiB\), got '512'/));
@@ -39,7 +42,8 @@ test('rates: bits per second in the usual spellings, bytes per second with a cap
 
 test('rates: a bare number, a size, zero or a typo is refused', () => {
   for (const bad of ['1', '1g', '1GB', '0gbit', 'fast', '1 gigabit', '1gbit/h', '-1gbit', '']) {
-    assert.throws(() => parseRate(bad, 'rate'), configError(/--rate must be a rate such as 100mbit, 1gbit, 10gbit/), `'${bad}'`);
+    assert.throws(() => parseRate(bad, 'rate'),
+      configError(/--rate must be a rate such as 100mbit, 1gbit, 10gbit/), `'${bad}'`);
   }
 });
 
@@ -47,7 +51,8 @@ test('integers and non-negative numbers', () => {
   assert.is(parsePositiveInt(undefined, 'max-members', 4096), 4096);
   assert.is(parsePositiveInt('17', 'max-members', 4096), 17);
   for (const bad of ['0', '-3', '2.5', '1e3', 'x', '']) {
-    assert.throws(() => parsePositiveInt(bad, 'max-members', 1), configError(/--max-members must be a positive integer/), bad);
+    assert.throws(() => parsePositiveInt(bad, 'max-members', 1),
+      configError(/--max-members must be a positive integer/), bad);
   }
   assert.is(parseNonNegative(undefined, 'latency-us', 5), 5);
   assert.is(parseNonNegative('0', 'latency-us', 5), 0);

@@ -66,7 +66,9 @@ async function round({ step, delayMs }: Round): Promise<string> {
     await change; // settled: its member exited
 
     const died = cluster.members.filter((m) => !killed.has(m.id) && m.process.signalCode !== null);
-    assert.equal(died.map((m) => `member ${m.id}: ${m.process.signalCode}`), [], `${step} after ${delayMs} ms: no member died by a signal`);
+    assert.equal(
+      died.map((m) => `member ${m.id}: ${m.process.signalCode}`), [],
+      `${step} after ${delayMs} ms: no member died by a signal`);
     return cluster.members.map((m) => `${m.id}:${killed.has(m.id) ? 'killed' : m.process.exitCode}`).join(' ');
   } finally {
     cluster.kill();
@@ -81,7 +83,9 @@ const ROUNDS: Round[] = [
   { step: 'join', delayMs: 120 }, { step: 'kill', delayMs: 150 },
 ].slice(0, Number(process.env['SQUALL_STRESS_ROUNDS'] ?? Infinity)) as Round[];
 
-(onShm() ? test.skip : test)(`members close one after another during view changes, joins and transfers (${ROUNDS.length} rounds): none dies by a signal`, async () => {
+(onShm() ? test.skip : test)(
+  `members close one after another during view changes, ` +
+  `joins and transfers (${ROUNDS.length} rounds): none dies by a signal`, async () => {
   for (const r of ROUNDS) {
     const exits = await round(r);
     process.stdout.write(`  ${r.step} + close after ${r.delayMs} ms: exits ${exits}\n`);

@@ -14,7 +14,9 @@ import { parseNonNegative, parsePositiveInt } from '../ts/cli/units.js';
 import { KeyValueStore } from '../ts/examples/key-value-store.js';
 import { startCli } from './support/cli-runs.js';
 
-const members = [{ id: 0, address: '127.0.0.1:7000' }, { id: 1, address: '127.0.0.1:7001' }, { id: 2, address: '127.0.0.1:7002' }];
+const members = [
+  { id: 0, address: '127.0.0.1:7000' }, { id: 1, address: '127.0.0.1:7001' }, { id: 2, address: '127.0.0.1:7002' },
+];
 const kv = { shards: 1, members: { min: 3, max: 3 } };
 const good = (): Record<string, unknown> => structuredClone({ members, subgroups: { kv } });
 
@@ -28,7 +30,8 @@ function refused(what: string, run: () => unknown, names: string): void {
     run();
   } catch (error) {
     assert.instance(error, ConfigError, `${what}: a ConfigError, got ${String(error)}`);
-    assert.ok((error as Error).message.includes(names), `${what}: the message names ${names}: ${(error as Error).message}`);
+    assert.ok(
+      (error as Error).message.includes(names), `${what}: the message names ${names}: ${(error as Error).message}`);
     return;
   }
   assert.unreachable(`${what} was accepted`);
@@ -39,21 +42,33 @@ test('group configuration: every key with a bad value is refused, naming the key
   for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs']) {
     for (const bad of NOT_POSITIVE_INT) rows.push([`${key}: ${String(bad)}`, (c) => { c[key] = bad; }, key]);
   }
-  rows.push(['suspicion below heartbeat', (c) => { c.heartbeatIntervalMs = 100; c.suspicionTimeoutMs = 50; }, 'suspicionTimeoutMs']);
+  rows.push([
+    'suspicion below heartbeat', (c) => { c.heartbeatIntervalMs = 100; c.suspicionTimeoutMs = 50; },
+    'suspicionTimeoutMs',
+  ]);
   rows.push(['rejoin: "yes"', (c) => { c.rejoin = 'yes'; }, 'rejoin']);
   rows.push(['rejoin: 1', (c) => { c.rejoin = 1; }, 'rejoin']);
   rows.push(['an unknown top-level key', (c) => { c.suspicionTimeout = 100; }, 'suspicionTimeout']);
-  for (const bad of [-1, 65535, '1', 1.5, null]) rows.push([`members[1].id: ${String(bad)}`, (c) => { c.members[1].id = bad; }, 'members[1].id']);
+  for (const bad of [-1, 65535, '1', 1.5, null]) {
+    rows.push([`members[1].id: ${String(bad)}`, (c) => { c.members[1].id = bad; }, 'members[1].id']);
+  }
   rows.push(['members[0].address: 5', (c) => { c.members[0].address = 5; }, 'members[0].address']);
   rows.push(['members[0].address: "nohost"', (c) => { c.members[0].address = 'nohost'; }, 'members[0].address']);
   rows.push(['members[0].contact: 7', (c) => { c.members[0].contact = 7; }, 'members[0].contact']);
   rows.push(['members[0] with an unknown key', (c) => { c.members[0].port = 7; }, 'port']);
   rows.push(['members[0]: "x"', (c) => { c.members[0] = 'x'; }, 'members[0]']);
   rows.push(['subgroups: []', (c) => { c.subgroups = []; }, 'subgroups']);
-  for (const key of ['window', 'maxSmcPayload', 'blockBytes', 'maxMessageBytes', 'maxQueuedMessages', 'maxQueuedBytes']) {
-    for (const bad of NOT_POSITIVE_INT) rows.push([`subgroup ${key}: ${String(bad)}`, (c) => { c.subgroups.kv[key] = bad; }, key]);
+  const positiveKeys = [
+    'window', 'maxSmcPayload', 'blockBytes', 'maxMessageBytes', 'maxQueuedMessages', 'maxQueuedBytes',
+  ];
+  for (const key of positiveKeys) {
+    for (const bad of NOT_POSITIVE_INT) {
+      rows.push([`subgroup ${key}: ${String(bad)}`, (c) => { c.subgroups.kv[key] = bad; }, key]);
+    }
   }
-  rows.push(['maxQueuedMessages past its limit', (c) => { c.subgroups.kv.maxQueuedMessages = 2 ** 30; }, 'maxQueuedMessages']);
+  rows.push([
+    'maxQueuedMessages past its limit', (c) => { c.subgroups.kv.maxQueuedMessages = 2 ** 30; }, 'maxQueuedMessages',
+  ]);
   rows.push(['mode: "fast"', (c) => { c.subgroups.kv.mode = 'fast'; }, 'mode']);
   rows.push(['shards: -1', (c) => { c.subgroups.kv.shards = -1; }, 'shards']);
   rows.push(['shards: "1"', (c) => { c.subgroups.kv.shards = '1'; }, 'shards']);
@@ -62,11 +77,22 @@ test('group configuration: every key with a bad value is refused, naming the key
   rows.push(['members with an unknown key', (c) => { c.subgroups.kv.members.mid = 2; }, 'mid']);
   rows.push(['senders: "some"', (c) => { c.subgroups.kv.senders = 'some'; }, 'senders']);
   rows.push(['an unknown subgroup key', (c) => { c.subgroups.kv.windowSize = 4; }, 'windowSize']);
-  rows.push(['explicit shard with an unknown key', (c) => { c.subgroups.kv = { shards: [{ members: [0, 1], leader: 0 }] }; }, 'leader']);
-  rows.push(['explicit shard naming member "0"', (c) => { c.subgroups.kv = { shards: [{ members: ['0', 1] }] }; }, 'shards[0]']);
-  rows.push(['explicit shard sender twice', (c) => { c.subgroups.kv = { shards: [{ members: [0, 1], senders: [0, 0] }] }; }, 'sender 0']);
+  rows.push([
+    'explicit shard with an unknown key', (c) => { c.subgroups.kv = { shards: [{ members: [0, 1], leader: 0 }] }; },
+    'leader',
+  ]);
+  rows.push([
+    'explicit shard naming member "0"', (c) => { c.subgroups.kv = { shards: [{ members: ['0', 1] }] }; }, 'shards[0]',
+  ]);
+  rows.push([
+    'explicit shard sender twice', (c) => { c.subgroups.kv = { shards: [{ members: [0, 1], senders: [0, 0] }] }; },
+    'sender 0',
+  ]);
   for (const name of INTERNAL) {
-    rows.push([`subgroup named ${name}`, (c) => { c.subgroups = JSON.parse(`{ ${JSON.stringify(name)}: ${JSON.stringify(kv)} }`); }, name]);
+    rows.push([
+      `subgroup named ${name}`,
+      (c) => { c.subgroups = JSON.parse(`{ ${JSON.stringify(name)}: ${JSON.stringify(kv)} }`); }, name,
+    ]);
     rows.push([`type ${name}`, (c) => { c.subgroups.kv.type = name; }, name]);
   }
   rows.push(['subgroup named "my-log"', (c) => { c.subgroups = { 'my-log': kv }; }, 'my-log']);
@@ -83,13 +109,17 @@ test('group configuration: good values are accepted as given', () => {
     members: [{ id: 0, address: '127.0.0.1:7000', contact: '127.0.0.1:7400' }, { id: 65534, address: '[::1]:7001' }],
     heartbeatIntervalMs: 5, suspicionTimeoutMs: 3_600_000, rejoin: false,
     subgroups: {
-      kv: { type: 'KeyValueStore', shards: 1, members: { min: 1, max: 2 }, senders: 'all', mode: 'raw', window: 4, maxSmcPayload: 64, blockBytes: 4096, maxMessageBytes: 1 << 20, maxQueuedMessages: 1, maxQueuedBytes: 1 },
+      kv: {
+        type: 'KeyValueStore', shards: 1, members: { min: 1, max: 2 }, senders: 'all', mode: 'raw', window: 4,
+        maxSmcPayload: 64, blockBytes: 4096, maxMessageBytes: 1 << 20, maxQueuedMessages: 1, maxQueuedBytes: 1,
+      },
       log: { shards: [{ members: [65534, 0], senders: [0] }] },
       Proto_2: { shards: 2, members: { min: 1, max: 1 }, senders: 1 },
     },
   });
   assert.is(config.subgroups.kv!.maxQueuedBytes, 1);
-  assert.equal(validateSstConfig({ members, columns: { counter: { type: 'i64' } }, arenaBytes: 1 << 20 }).arenaBytes, 1 << 20);
+  assert.equal(
+    validateSstConfig({ members, columns: { counter: { type: 'i64' } }, arenaBytes: 1 << 20 }).arenaBytes, 1 << 20);
 });
 
 test('sst configuration: bad values and JS-internal column names are refused, naming the key', () => {
@@ -108,10 +138,14 @@ test('sst configuration: bad values and JS-internal column names are refused, na
 /** A class to pass in `types`. */
 class Store extends KeyValueStore {}
 
-test('Group.join options: every option with a bad value is refused before anything binds, naming the option', async () => {
+test('Group.join options: every option with a bad value is refused before anything binds, naming the option',
+  async () => {
   const config = good() as unknown as GroupConfig;
   const rows: Array<[string, Record<string, unknown>, string]> = [];
-  const ms = ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'leaveTimeoutMs', 'connectTimeoutMs', 'callTimeoutMs', 'maxQueuedMessages', 'maxQueuedBytes'];
+  const ms = [
+    'heartbeatIntervalMs', 'suspicionTimeoutMs', 'leaveTimeoutMs', 'connectTimeoutMs', 'callTimeoutMs',
+    'maxQueuedMessages', 'maxQueuedBytes',
+  ];
   for (const key of ms) for (const bad of NOT_POSITIVE_INT) rows.push([`${key}: ${String(bad)}`, { [key]: bad }, key]);
   for (const bad of [-1, 'a', 1.5, NaN, 65535]) rows.push([`id: ${String(bad)}`, { id: bad }, 'id']);
   rows.push(['no id', { id: undefined }, 'id']);
@@ -126,35 +160,51 @@ test('Group.join options: every option with a bad value is refused before anythi
   rows.push(['types: 5', { types: 5 }, 'types']);
   rows.push(['types.kv: 5', { types: { kv: 5 } }, 'types.kv']);
   rows.push(['types.kv: an arrow function', { types: { kv: () => ({}) } }, 'types.kv']);
-  for (const name of INTERNAL) rows.push([`types key ${name}`, { types: JSON.parse(`{ ${JSON.stringify(name)}: 1 }`) }, name]);
+  for (const name of INTERNAL) {
+    rows.push([`types key ${name}`, { types: JSON.parse(`{ ${JSON.stringify(name)}: 1 }`) }, name]);
+  }
   rows.push(['types naming a subgroup the configuration lacks', { types: { tickets: Store } }, 'tickets']);
   rows.push(['rejoin: "yes"', { rejoin: 'yes' }, 'rejoin']);
   rows.push(['secret: 5', { secret: 5 }, 'secret']);
   rows.push(['secret: too short', { secret: 'short' }, 'secret']);
-  for (const bad of [100, 4097, 4100, 2 ** 31, '65536', NaN]) rows.push([`mailboxBytes: ${String(bad)}`, { mailboxBytes: bad }, 'mailboxBytes']);
+  for (const bad of [100, 4097, 4100, 2 ** 31, '65536', NaN]) {
+    rows.push([`mailboxBytes: ${String(bad)}`, { mailboxBytes: bad }, 'mailboxBytes']);
+  }
   rows.push(['callTimeoutMs past setTimeout\'s range', { callTimeoutMs: 2 ** 31 }, 'callTimeoutMs']);
   rows.push(['fabric: "tcp"', { fabric: 'tcp' }, 'fabric']);
   rows.push(['fabric.backend: "udp"', { fabric: { backend: 'udp' } }, 'fabric']);
-  rows.push(['suspicion below the heartbeat', { heartbeatIntervalMs: 200, suspicionTimeoutMs: 100 }, 'suspicionTimeoutMs']);
-  rows.push(['suspicion below the configuration\'s heartbeat', { config: { ...config, heartbeatIntervalMs: 500 }, suspicionTimeoutMs: 400 }, 'suspicionTimeoutMs']);
+  rows.push([
+    'suspicion below the heartbeat', { heartbeatIntervalMs: 200, suspicionTimeoutMs: 100 }, 'suspicionTimeoutMs',
+  ]);
+  rows.push([
+    'suspicion below the configuration\'s heartbeat',
+    { config: { ...config, heartbeatIntervalMs: 500 }, suspicionTimeoutMs: 400 }, 'suspicionTimeoutMs',
+  ]);
   rows.push(['an unknown option', { suspicionTimeout: 100 }, 'suspicionTimeout']);
   rows.push(['a bad configuration', { config: { ...config, window: 4 } }, 'window']);
   for (const [what, change, names] of rows) {
     const options = { id: 0, config, ...change } as unknown as JoinOptions;
-    for (const key of Object.keys(change)) if (change[key] === undefined) delete (options as unknown as Record<string, unknown>)[key];
+    for (const key of Object.keys(change)) {
+      if (change[key] === undefined) delete (options as unknown as Record<string, unknown>)[key];
+    }
     let error: unknown = null;
     await Group.join(options).then((g) => g.close(), (e: unknown) => { error = e; });
     refused(what, () => { if (error) throw error; }, names);
   }
   // Each option has a row (the table covers them all).
-  for (const name of JOIN_OPTION_NAMES) assert.ok(rows.some(([, change]) => name in change), `a bad value of ${name} is tried`);
+  for (const name of JOIN_OPTION_NAMES) {
+    assert.ok(rows.some(([, change]) => name in change), `a bad value of ${name} is tried`);
+  }
 });
 
 test('Group.join options: good values of every option pass the checks', () => {
   const options: Required<JoinOptions> = {
-    id: 0, config: 'cluster.json', listen: '0.0.0.0:7000', contact: ['127.0.0.1:7400', '[::1]:7401'], contactListen: '127.0.0.1:0',
-    types: { kv: Store }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000, rejoin: true, leaveTimeoutMs: 5000, connectTimeoutMs: 30_000,
-    mailboxBytes: 1 << 20, callTimeoutMs: 2 ** 31 - 1, fabric: { backend: 'tcp' }, maxQueuedMessages: 1, maxQueuedBytes: 2 ** 40,
+    id: 0, config: 'cluster.json', listen: '0.0.0.0:7000', contact: ['127.0.0.1:7400', '[::1]:7401'],
+    contactListen: '127.0.0.1:0',
+    types: { kv: Store }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000, rejoin: true, leaveTimeoutMs: 5000,
+    connectTimeoutMs: 30_000,
+    mailboxBytes: 1 << 20, callTimeoutMs: 2 ** 31 - 1, fabric: { backend: 'tcp' }, maxQueuedMessages: 1,
+    maxQueuedBytes: 2 ** 40,
     secret: 'a secret of at least sixteen bytes',
   };
   assert.is(validateJoinOptions(options), options);
@@ -165,17 +215,23 @@ test('command-line numeric flags: digits only, in range; anything else names the
   for (const bad of ['0', '-1', '1.5', '0x10', '1e3', '', ' ', 'NaN', 'Infinity', '9'.repeat(20)]) {
     refused(`--members ${JSON.stringify(bad)}`, () => parsePositiveInt(bad, 'members', 3), '--members');
   }
-  for (const bad of ['-1', 'NaN', 'Infinity', '', '1,5', '2e10']) refused(`--latency-us ${JSON.stringify(bad)}`, () => parseNonNegative(bad, 'latency-us', 5), '--latency-us');
+  for (const bad of ['-1', 'NaN', 'Infinity', '', '1,5', '2e10']) {
+    refused(`--latency-us ${JSON.stringify(bad)}`, () => parseNonNegative(bad, 'latency-us', 5), '--latency-us');
+  }
   assert.is(parsePositiveInt(' 12 ', 'members', 3), 12);
   assert.is(parsePositiveInt(undefined, 'members', 3), 3);
   assert.is(parseNonNegative('2.5', 'latency-us', 5), 2.5);
   // Through the real CLI: a configuration error is one line naming the flag, exit 1.
-  for (const args of [['sim', '--runs', '0x10'], ['sst', '--config', 'x.json', '--id=-1'], ['node', '--config', 'x.json', '--id', '1.5']]) {
+  const runs = [
+    ['sim', '--runs', '0x10'], ['sst', '--config', 'x.json', '--id=-1'], ['node', '--config', 'x.json', '--id', '1.5'],
+  ];
+  for (const args of runs) {
     const run = startCli(args);
     const code = await run.exit;
     assert.is(code, 1, `squall ${args.join(' ')} exits 1`);
     const flag = args.find((a) => /^--(runs|id)/.test(a))!.replace(/=.*/, '');
-    assert.match(run.err, new RegExp(`${flag} must be (a positive integer|an integer)`), `squall ${args.join(' ')}: ${run.err}`);
+    assert.match(
+      run.err, new RegExp(`${flag} must be (a positive integer|an integer)`), `squall ${args.join(' ')}: ${run.err}`);
   }
 });
 

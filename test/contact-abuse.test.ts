@@ -17,7 +17,10 @@ const FLOOD_S = 2;
 
 /** Floods from member 0 for FLOOD_S and waits until every member delivered what was sent; returns the count. */
 async function floodAndDeliver(cluster: GroupCluster, before: number): Promise<number> {
-  const { sent } = await cluster.request(cluster.members[0]!, { cmd: 'flood', subgroup: 'log', seconds: FLOOD_S, size: 256, inFlight: 32 }) as { sent: number };
+  const { sent } = await cluster.request(
+    cluster.members[0]!, { cmd: 'flood', subgroup: 'log', seconds: FLOOD_S, size: 256, inFlight: 32 }) as {
+      sent: number
+    };
   const reports = await cluster.all({ cmd: 'await', subgroup: 'log', total: before + sent, timeoutMs: 60_000 });
   for (const [i, r] of reports.entries()) assert.is(r.delivered, before + sent, `member ${i} delivered every message`);
   return sent;
@@ -55,7 +58,10 @@ async function endlessClient(address: string): Promise<Abuser & { written: () =>
     }
   };
   pump();
-  return { client, openedAt: Date.now(), kind: 'endless', stop: () => { stopped = true; client.destroy(); }, written: () => written };
+  return {
+    client, openedAt: Date.now(), kind: 'endless', stop: () => { stopped = true; client.destroy(); },
+    written: () => written,
+  };
 }
 
 /** Opens connections that each send one non-object JSON line, one after another, until stopped; counts them. */
@@ -78,7 +84,8 @@ function nonObjectStream(address: string): { stop: () => Promise<number> } {
   return { stop: async () => { stopped = true; await loop; return sent; } };
 }
 
-test('slow, silent, oversized, endless and non-object JSON clients at every member: the members stay up and keep delivering', async () => {
+test('slow, silent, oversized, endless and non-object JSON clients at every member: the members stay up and keep ' +
+  'delivering', async () => {
   const cluster = await GroupCluster.start({ members: 3, subgroups: { log: LOG }, suspicionTimeoutMs: 2_000 });
   const abusers: Abuser[] = [];
   try {
@@ -101,24 +108,34 @@ test('slow, silent, oversized, endless and non-object JSON clients at every memb
 
     for (const m of cluster.members) assert.not.ok(m.exited, `member ${m.id} is up`);
     assert.ok(nonObject.every((n) => n >= 10), `non-object JSON lines sent to each member: ${nonObject.join(', ')}`);
-    assert.ok(abused >= baseline * 0.3, `the flood delivered ${abused} messages in ${FLOOD_S} s under abuse, ${baseline} without`);
-    console.log(`  ${FLOOD_S} s flood: ${baseline} messages without abuse, ${abused} with; non-object lines ${nonObject.join('/')}`);
+    assert.ok(
+      abused >= baseline * 0.3,
+      `the flood delivered ${abused} messages in ${FLOOD_S} s under abuse, ${baseline} without`);
+    console.log(
+      `  ${FLOOD_S} s flood: ${baseline} messages without abuse, ${abused} with; non-object ` +
+        `lines ${nonObject.join('/')}`);
 
     // Oversized and endless lines are cut off at once (the line limit), never read to the end.
     for (const a of abusers.filter((x) => x.kind === 'oversized' || x.kind === 'endless')) {
       assert.ok(await a.client.closedWithin(10_000), `the ${a.kind} client was closed`);
     }
-    for (const e of endless) assert.ok(e.written() < 64 << 20, `the endless client wrote ${e.written()} bytes before it was closed`);
+    for (const e of endless) {
+      assert.ok(e.written() < 64 << 20, `the endless client wrote ${e.written()} bytes before it was closed`);
+    }
     // Slow and silent clients are closed at the handshake deadline, counted from accept.
     for (const a of abusers.filter((x) => x.kind === 'slow' || x.kind === 'silent')) {
-      const closed = await a.client.closedWithin(Math.max(1, a.openedAt + CONTACT_LIMITS.handshakeMs + 15_000 - Date.now()));
+      const closed = await a.client.closedWithin(
+        Math.max(1, a.openedAt + CONTACT_LIMITS.handshakeMs + 15_000 - Date.now()));
       assert.ok(closed, `a ${a.kind} client was closed within the handshake deadline (+15 s on a busy machine)`);
-      assert.ok(Date.now() - a.openedAt >= CONTACT_LIMITS.handshakeMs - 1_000, `a ${a.kind} client was not closed before its deadline`);
+      assert.ok(
+        Date.now() - a.openedAt >= CONTACT_LIMITS.handshakeMs - 1_000,
+        `a ${a.kind} client was not closed before its deadline`);
     }
 
     // One source may hold at most connectionsPerSourceMax connections: the extra ones close at once.
     const address = contacts[2]!;
-    const many = await Promise.all(Array.from({ length: CONTACT_LIMITS.connectionsPerSourceMax + 8 }, () => RawClient.open(address)));
+    const many = await Promise.all(
+      Array.from({ length: CONTACT_LIMITS.connectionsPerSourceMax + 8 }, () => RawClient.open(address)));
     await sleep(1_000);
     const closedEarly = many.filter((c) => c.isClosed).length;
     assert.ok(closedEarly >= 8, `${closedEarly} of ${many.length} connections from one source closed at once`);

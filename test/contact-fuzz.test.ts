@@ -18,7 +18,10 @@ import { joinRequest, parseGreeting, RawClient, runFuzz, sleep } from './support
 
 const SEED = suiteSeed();
 const KEY = Buffer.from('fuzz-test-key-0123456789abcdef');
-const OFFER = { view: { vid: 1, members: [0, 7] }, previous: [0], previousSize: 1, joined: [7], hosts: { 0: '127.0.0.1', 7: '127.0.0.1' } };
+const OFFER = {
+  view: { vid: 1, members: [0, 7] }, previous: [0], previousSize: 1, joined: [7],
+  hosts: { 0: '127.0.0.1', 7: '127.0.0.1' },
+};
 
 const seeded = (name: string, body: (rand: () => number) => Promise<void>) => test(name, async () => {
   let h = SEED;
@@ -39,14 +42,18 @@ async function until(what: string, ok: () => boolean, timeoutMs: number): Promis
   }
 }
 
-seeded('contact fuzz: 3000 hostile inputs at a ContactServer with a key: none is taken in, none crashes it, every connection is closed, refusals are reported at a bounded rate; a real joiner then gets in', async (rand) => {
+seeded('contact fuzz: 3000 hostile inputs at a ContactServer with a key: none is taken in, none crashes it, every ' +
+  'connection is closed, refusals are reported at a bounded rate; a real joiner then gets in', async (rand) => {
   const joined: Joiner[] = [];
   const warnings: Error[] = [];
   const server = await ContactServer.listen('127.0.0.1:0', (session: ContactSession, joiner) => {
     joined.push(joiner);
     session.send({ accepted: true });
     session.send({ offer: OFFER });
-  }, { key: KEY, warn: (e) => warnings.push(e), limits: { handshakeMs: 400, warningsPerWindow: 5, warningWindowMs: 60_000 } });
+  }, {
+    key: KEY, warn: (e) => warnings.push(e),
+    limits: { handshakeMs: 400, warningsPerWindow: 5, warningWindowMs: 60_000 },
+  });
   try {
     const address = `127.0.0.1:${server.port}`;
     const started = Date.now();
@@ -54,27 +61,34 @@ seeded('contact fuzz: 3000 hostile inputs at a ContactServer with a key: none is
     assert.is(joined.length, 0, `no fuzz input was taken in as a join request: ${JSON.stringify(joined.slice(0, 3))}`);
     assert.is(result.accepted, 0, 'no fuzz input was welcomed, redirected or accepted');
     assert.is(result.notClosed, 0, 'the server closed every connection (held ones at its handshake deadline)');
-    for (const kind of ['random bytes', 'random JSON', 'non-object JSON', 'mutated join request', 'oversized line', 'partial line']) {
+    const kinds = [
+      'random bytes', 'random JSON', 'non-object JSON', 'mutated join request', 'oversized line', 'partial line',
+    ];
+    for (const kind of kinds) {
       assert.ok((result.byKind.get(kind) ?? 0) > 20, `${kind}: ${result.byKind.get(kind)} cases`);
     }
     await until('the server holds no connection', () => server.connections === 0, 5_000);
     // Refusals are reported, but at most 5 in the window, whatever the flood.
     assert.is(warnings.length, 5, `5 reports for ${3000} refusals: ${warnings.map((w) => w.message).join(' | ')}`);
     for (const w of warnings) assert.instance(w, SquallError);
-    assert.ok(warnings.some((w) => (w as SquallError).code === 'ERR_SQUALL_AUTH' || (w as SquallError).code === 'ERR_SQUALL_JOIN'));
+    assert.ok(
+      warnings.some(
+        (w) => (w as SquallError).code === 'ERR_SQUALL_AUTH' || (w as SquallError).code === 'ERR_SQUALL_JOIN'));
     // A real joiner with the key: proven both ways, sealed, offered the view.
     const { session, offer } = await requestJoin([address], { id: 7, host: '127.0.0.1' }, 10_000, { key: KEY });
     assert.equal(offer.view.members, [0, 7]);
     session.close();
     assert.equal(joined, [{ id: 7, host: '127.0.0.1' }]);
-    console.log(`  3000 inputs in ${Date.now() - started} ms: ${[...result.byKind].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    console.log(
+      `  3000 inputs in ${Date.now() - started} ms: ${[...result.byKind].map(([k, n]) => `${k} ${n}`).join(', ')}`);
   } finally {
     server.close();
   }
 });
 
 seeded('contact fuzz: an open ContactServer (no key) survives 1500 hostile inputs and still greets', async (rand) => {
-  const server = await ContactServer.listen('127.0.0.1:0', (session) => session.close(), { limits: { handshakeMs: 400 } });
+  const server = await ContactServer.listen(
+    '127.0.0.1:0', (session) => session.close(), { limits: { handshakeMs: 400 } });
   try {
     const address = `127.0.0.1:${server.port}`;
     const result = await runFuzz(address, 1500, rand, null, 8, 3_000);
@@ -85,25 +99,33 @@ seeded('contact fuzz: an open ContactServer (no key) survives 1500 hostile input
   }
 });
 
-test('contact port caps: connections in all and per source are bounded (the extra ones closed and reported), and a joiner that does not read is cut off once its output passes the bound', async () => {
+test('contact port caps: connections in all and per source are bounded (the extra ones closed and reported), and a ' +
+  'joiner that does not read is cut off once its output passes the bound', async () => {
   const warnings: Error[] = [];
   const held: ContactSession[] = [];
   const server = await ContactServer.listen('127.0.0.1:0', (session) => {
     held.push(session);
     // Far more than the bound, to a joiner that stopped reading.
     for (let i = 0; i < 256 && !session.closed; i++) session.send({ retry: 'r'.repeat(64 * 1024) });
-  }, { warn: (e) => warnings.push(e), limits: { connectionsMax: 6, connectionsPerSourceMax: 4, outputBytesMax: 256 * 1024, handshakeMs: 10_000 } });
+  }, {
+    warn: (e) => warnings.push(e),
+    limits: { connectionsMax: 6, connectionsPerSourceMax: 4, outputBytesMax: 256 * 1024, handshakeMs: 10_000 },
+  });
   try {
     const address = `127.0.0.1:${server.port}`;
     const clients = await Promise.all(Array.from({ length: 8 }, () => RawClient.open(address)));
     await sleep(500);
     assert.is(clients.filter((c) => c.isClosed).length, 4, 'past 4 from one source, the rest are closed at once');
-    assert.ok(warnings.some((w) => /at most 4 per source address/.test(w.message)), warnings.map((w) => w.message).join(' | '));
+    assert.ok(
+      warnings.some((w) => /at most 4 per source address/.test(w.message)), warnings.map((w) => w.message).join(' | '));
     // Two more sources, 4 each: 4 + 4 + 4 = 12 > 6 in all, so 6 more are closed at once.
-    const others = await Promise.all(['127.0.0.2', '127.0.0.3'].flatMap((from) => Array.from({ length: 4 }, () => RawClient.open(address, from))));
+    const others = await Promise.all(
+      ['127.0.0.2', '127.0.0.3'].flatMap((from) => Array.from({ length: 4 }, () => RawClient.open(address, from))));
     await sleep(500);
     assert.is([...clients, ...others].filter((c) => !c.isClosed).length, 6, 'at most 6 connections in all');
-    assert.ok(warnings.some((w) => /6 contact connections are open \(the most\)/.test(w.message)), warnings.map((w) => w.message).join(' | '));
+    assert.ok(
+      warnings.some((w) => /6 contact connections are open \(the most\)/.test(w.message)),
+      warnings.map((w) => w.message).join(' | '));
     for (const c of [...clients, ...others]) c.destroy();
     await until('the server holds no connection', () => server.connections === 0, 5_000);
 
@@ -124,7 +146,8 @@ function hostileMember(rand: () => number): Promise<{ address: string; close: ()
   const answers = [
     '5', 'true', '"x"', 'null', '[]', '{}', '{"redirect":"not an address"}', '{"redirect":5}', '{"offer":{"view":5}}',
     '{"accepted":true}', '{"accepted":"yes"}', '{"refused":7}', '{"retry":""}', '{"welcome":{"proof":"00"}}',
-    '{"addresses":[{"id":-1,"address":"x"}]}', '{"sealed":"{}","mac":"' + '0'.repeat(64) + '"}', '\u00ff\u00fe', 'x'.repeat(100),
+    '{"addresses":[{"id":-1,"address":"x"}]}', '{"sealed":"{}","mac":"' + '0'.repeat(64) + '"}', '\u00ff\u00fe',
+    'x'.repeat(100),
   ];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -133,7 +156,9 @@ function hostileMember(rand: () => number): Promise<{ address: string; close: ()
     socket.on('close', () => sockets.delete(socket));
     const greet = rand() < 0.7;
     const auth = rand() < 0.5;
-    if (greet) socket.write(`${JSON.stringify({ hello: { version: rand() < 0.9 ? 1 : 2, nonce: 'cd'.repeat(32), auth } })}\n`);
+    if (greet) {
+      socket.write(`${JSON.stringify({ hello: { version: rand() < 0.9 ? 1 : 2, nonce: 'cd'.repeat(32), auth } })}\n`);
+    }
     const answer = answers[Math.floor(rand() * answers.length)]!;
     socket.once('data', () => {
       socket.write(`${answer}\n`);
@@ -146,7 +171,8 @@ function hostileMember(rand: () => number): Promise<{ address: string; close: ()
   })));
 }
 
-seeded('contact fuzz: a joiner facing 300 hostile members fails each time with a coded error within its time limit', async (rand) => {
+seeded('contact fuzz: a joiner facing 300 hostile members fails each time with a coded error within its time limit',
+  async (rand) => {
   const runs = 300, parallel = 25, limitMs = 250;
   let next = 0;
   const worker = async () => {
@@ -169,13 +195,19 @@ seeded('contact fuzz: a joiner facing 300 hostile members fails each time with a
   await Promise.all(Array.from({ length: parallel }, worker));
 });
 
-seeded('contact fuzz: a running member takes 600 hostile inputs at its contact port, stays up, and admits a real joiner afterwards', async (rand) => {
+seeded('contact fuzz: a running member takes 600 hostile inputs at its contact port, stays up, and admits a real ' +
+  'joiner afterwards', async (rand) => {
   const secret = 'fuzz-group-secret-0123456789';
-  const cluster = await GroupCluster.start({ members: 3, subgroups: { log: { shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, window: 8 } }, suspicionTimeoutMs: 2_000, secret });
+  const cluster = await GroupCluster.start({
+    members: 3, subgroups: { log: { shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, window: 8 } },
+    suspicionTimeoutMs: 2_000, secret,
+  });
   try {
     const leader = cluster.contacts.get(0)!, other = cluster.contacts.get(1)!;
     const key = Buffer.from(secret);
-    const [a, b] = await Promise.all([runFuzz(leader, 300, rand, key, 6, 8_000, 0), runFuzz(other, 300, rand, key, 6, 8_000, 0)]);
+    const [a, b] = await Promise.all([
+      runFuzz(leader, 300, rand, key, 6, 8_000, 0), runFuzz(other, 300, rand, key, 6, 8_000, 0),
+    ]);
     assert.is(a.accepted + b.accepted, 0, 'no fuzz input got in');
     assert.is(a.notClosed + b.notClosed, 0);
     for (const m of cluster.members) {
@@ -186,7 +218,8 @@ seeded('contact fuzz: a running member takes 600 hostile inputs at its contact p
     const [joined] = await cluster.add([3], undefined, 30_000);
     assert.equal(joined!.members, [0, 1, 2, 3], 'the real joiner entered the next view');
     const warnings = cluster.members[0]!.events.filter((e) => e.type === 'warning');
-    assert.ok(warnings.length > 0 && warnings.length <= 10, `the leader reported refusals, rate-limited: ${warnings.length}`);
+    assert.ok(
+      warnings.length > 0 && warnings.length <= 10, `the leader reported refusals, rate-limited: ${warnings.length}`);
   } finally {
     cluster.kill();
   }

@@ -19,7 +19,10 @@ import { RawClient, sleep } from './support/contact-clients.js';
 
 const KEY = Buffer.from('contact-tls-test-key-0123456789ab');
 const OTHER = Buffer.from('another-key-of-the-same-length-xy');
-const OFFER = { view: { vid: 1, members: [0, 7] }, previous: [0], previousSize: 1, joined: [7], hosts: { 0: '127.0.0.1', 7: '127.0.0.1' } };
+const OFFER = {
+  view: { vid: 1, members: [0, 7] }, previous: [0], previousSize: 1, joined: [7],
+  hosts: { 0: '127.0.0.1', 7: '127.0.0.1' },
+};
 const LOG = { shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, window: 8 };
 const JOINER: Joiner = { id: 7, host: '127.0.0.1' };
 
@@ -61,7 +64,8 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
   }
 }
 
-test('contactTls: the join runs inside TLS; a relay sees the handshake and the offer in the clear without it, and neither with it', async () => {
+test('contactTls: the join runs inside TLS; a relay sees the handshake and the offer in the clear without it, and ' +
+  'neither with it', async () => {
   for (const tls of [false, true]) {
     const server = await offering({ key: KEY, tls });
     const relay = await recordingRelay(server.port);
@@ -71,7 +75,9 @@ test('contactTls: the join runs inside TLS; a relay sees the handshake and the o
       session.close();
       const wire = relay.bytes().toString('latin1');
       for (const word of ['"hello"', '"join"', '"welcome"', '"sealed"', '127.0.0.1']) {
-        assert.is(wire.includes(word), !tls, `${word} ${tls ? 'must not be' : 'is'} on the wire ${tls ? 'with' : 'without'} TLS`);
+        assert.is(
+          wire.includes(word), !tls,
+          `${word} ${tls ? 'must not be' : 'is'} on the wire ${tls ? 'with' : 'without'} TLS`);
       }
       if (tls) assert.is(relay.bytes()[0], 0x16, 'the first byte is a TLS handshake record');
     } finally {
@@ -81,10 +87,12 @@ test('contactTls: the join runs inside TLS; a relay sees the handshake and the o
   }
 });
 
-test('contactTls: plain TCP, a TLS client with another key and a stalled TLS handshake are refused and reported; the port still serves', async () => {
+test('contactTls: plain TCP, a TLS client with another key and a stalled TLS handshake are refused and reported; the ' +
+  'port still serves', async () => {
   const warnings: Error[] = [];
   const joined: Joiner[] = [];
-  const server = await offering({ key: KEY, tls: true, warn: (e) => warnings.push(e), limits: { handshakeMs: 600 } }, joined);
+  const server = await offering(
+    { key: KEY, tls: true, warn: (e) => warnings.push(e), limits: { handshakeMs: 600 } }, joined);
   const address = `127.0.0.1:${server.port}`;
   try {
     // A client that speaks the contact protocol without TLS: it never hears a greeting and is closed.
@@ -92,11 +100,14 @@ test('contactTls: plain TCP, a TLS client with another key and a stalled TLS han
     plain.write('{"join":{"id":9,"host":"127.0.0.1"},"nonce":"00"}\n');
     assert.ok(await plain.closedWithin(5_000), 'the plain client is closed');
     assert.is(plain.lines.length, 0, 'and heard nothing');
-    await until('the plain client is reported', () => warnings.some((w) => /did not complete a TLS handshake/.test(w.message)));
+    await until(
+      'the plain client is reported', () => warnings.some((w) => /did not complete a TLS handshake/.test(w.message)));
     assert.instance(warnings.find((w) => /TLS handshake/.test(w.message)), JoinError);
 
-    // A TLS client with another key: the PSK binder does not verify; the joiner hears an AuthError, the member reports one.
-    const error = await requestJoin([address], JOINER, 5_000, { key: OTHER, tls: true }).then(() => null, (e: Error) => e);
+    // A TLS client with another key: the PSK binder does not verify; the joiner hears an AuthError, the member reports
+    // one.
+    const error = await requestJoin([address], JOINER, 5_000, { key: OTHER, tls: true }).then(
+      () => null, (e: Error) => e);
     assert.instance(error, AuthError, String(error));
     assert.match(error!.message, /TLS handshake with the contact .* failed .*same key and "contactTls"/);
     await until('the wrong key is reported', () => warnings.some((w) => w instanceof AuthError));
@@ -118,18 +129,23 @@ test('contactTls: plain TCP, a TLS client with another key and a stalled TLS han
   }
 });
 
-test('a joiner skips a contact that cannot prove the key (an impostor) and joins through the next; with every contact refusing, the AuthError is final and fast', async () => {
+test('a joiner skips a contact that cannot prove the key (an impostor) and joins through the next; with every ' +
+  'contact refusing, the AuthError is final and fast', async () => {
   for (const tls of [false, true]) {
     const impostor = await offering({ key: OTHER, tls });
     const member = await offering({ key: KEY, tls });
     try {
-      const { session, offer } = await requestJoin([`127.0.0.1:${impostor.port}`, `127.0.0.1:${member.port}`], JOINER, 10_000, { key: KEY, tls });
+      const { session, offer } = await requestJoin(
+        [`127.0.0.1:${impostor.port}`, `127.0.0.1:${member.port}`], JOINER, 10_000, { key: KEY, tls });
       assert.equal(offer.view.members, [0, 7], `tls ${tls}`);
       session.close();
       const started = Date.now();
-      const error = await requestJoin([`127.0.0.1:${impostor.port}`], JOINER, 20_000, { key: KEY, tls }).then(() => null, (e: Error) => e);
+      const error = await requestJoin([`127.0.0.1:${impostor.port}`], JOINER, 20_000, { key: KEY, tls }).then(
+        () => null, (e: Error) => e);
       assert.instance(error, AuthError, `tls ${tls}: ${String(error)}`);
-      assert.ok(Date.now() - started < 10_000, `the refusal is final at once, not at the 20 s deadline (${Date.now() - started} ms)`);
+      assert.ok(
+        Date.now() - started < 10_000,
+        `the refusal is final at once, not at the 20 s deadline (${Date.now() - started} ms)`);
     } finally {
       impostor.close();
       member.close();
@@ -143,19 +159,25 @@ test('contactTls without a key is a ConfigError that says where a key comes from
   delete process.env.SQUALL_SECRET;
   delete process.env.SQUALL_SECRET_FILE;
   try {
-    const error = await Group.join({ id: 0, config }).then(async (g) => { await g.close(); return null; }, (e: Error) => e);
+    const error = await Group.join({ id: 0, config }).then(async (g) => {
+      await g.close(); return null;
+    }, (e: Error) => e);
     assert.instance(error, ConfigError, String(error));
     assert.match(error!.message, /contactTls.*secret.*squall keygen/);
   } finally {
     if (saved.s !== undefined) process.env.SQUALL_SECRET = saved.s;
     if (saved.f !== undefined) process.env.SQUALL_SECRET_FILE = saved.f;
   }
-  const bad = await Group.join({ id: 0, config: { ...config, contactTls: 'yes' } as never }).then(() => null, (e: Error) => e);
+  const bad = await Group.join({ id: 0, config: { ...config, contactTls: 'yes' } as never }).then(
+    () => null, (e: Error) => e);
   assert.match(String(bad), /contactTls must be true or false/);
 });
 
-test('a group with contactTls: a joiner with the key and TLS gets in; a plain connection is refused and reported', async () => {
-  const cluster = await GroupCluster.start({ members: 3, subgroups: { log: LOG }, suspicionTimeoutMs: 2_000, secret: KEY.toString(), contactTls: true });
+test('a group with contactTls: a joiner with the key and TLS gets in; a plain connection is refused and reported',
+  async () => {
+  const cluster = await GroupCluster.start({
+    members: 3, subgroups: { log: LOG }, suspicionTimeoutMs: 2_000, secret: KEY.toString(), contactTls: true,
+  });
   try {
     const [joined] = await cluster.add([4], undefined, 30_000);
     assert.equal(joined!.members, [0, 1, 2, 4]);
@@ -163,7 +185,10 @@ test('a group with contactTls: a joiner with the key and TLS gets in; a plain co
     const { port } = new URL(`tcp://${cluster.contacts.get(1)!}`);
     const cipher = await new Promise<string>((resolve, reject) => {
       const psk = contactPskOf(KEY);
-      const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), minVersion: 'TLSv1.3', checkServerIdentity: () => undefined, pskCallback: () => ({ psk, identity: 'squall-contact-v1' }) }, () => {
+      const socket = tlsConnect({
+        host: '127.0.0.1', port: Number(port), minVersion: 'TLSv1.3', checkServerIdentity: () => undefined,
+        pskCallback: () => ({ psk, identity: 'squall-contact-v1' }),
+      }, () => {
         resolve(`${socket.getProtocol()} ${socket.getCipher().name}`);
         socket.destroy();
       });
@@ -175,7 +200,8 @@ test('a group with contactTls: a joiner with the key and TLS gets in; a plain co
     plain.write('{"join":{"id":12,"host":"127.0.0.1"},"nonce":"00"}\n');
     assert.ok(await plain.closedWithin(10_000));
     assert.is(plain.lines.length, 0);
-    const reported = () => cluster.members[2]!.events.some((e) => e.type === 'warning' && /did not complete a TLS handshake/.test(e.message));
+    const reported = () => cluster.members[2]!.events.some((e) =>
+      e.type === 'warning' && /did not complete a TLS handshake/.test(e.message));
     await until('member 2 reported the plain connection', reported);
   } finally {
     cluster.kill();

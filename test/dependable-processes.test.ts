@@ -11,9 +11,11 @@ import { crashTest } from './support/crash.js';
 import { isPrefix, LOG, quiescentReports, sleep, SIZES, type Report } from './support/membership.js';
 
 const KV = { shards: 1, members: { min: 1, max: 5 } };
-const isView = (members: number[]) => (e: GroupHarnessEvent) => e.type === 'view' && JSON.stringify(e.members) === JSON.stringify(members);
+const isView = (members: number[]) => (e: GroupHarnessEvent) => e.type === 'view' &&
+  JSON.stringify(e.members) === JSON.stringify(members);
 
-crashTest('a member stopped (SIGSTOP) for three suspicion timeouts is removed; after SIGCONT it rejoins by itself and the group is whole', async () => {
+crashTest('a member stopped (SIGSTOP) for three suspicion timeouts is removed; after SIGCONT it rejoins by itself ' +
+  'and the group is whole', async () => {
   const suspicionTimeoutMs = 500;
   const cluster = await GroupCluster.start({ members: 3, subgroups: { log: LOG }, suspicionTimeoutMs, rejoin: true });
   try {
@@ -27,7 +29,8 @@ crashTest('a member stopped (SIGSTOP) for three suspicion timeouts is removed; a
       await cluster.waitForEvent(m0, isView([0, 1]), 20_000);
       await cluster.waitForEvent(m1, isView([0, 1]), 20_000);
       // The two go on while member 2 is stopped.
-      await Promise.all([m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 100, sizes: SIZES })));
+      await Promise.all(
+        [m0, m1].map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: 100, sizes: SIZES })));
       await sleep(Math.max(0, 3 * suspicionTimeoutMs - 500));
     } finally {
       m2.process.kill('SIGCONT');
@@ -35,8 +38,12 @@ crashTest('a member stopped (SIGSTOP) for three suspicion timeouts is removed; a
     const removed = await cluster.waitForEvent(m2, (e) => e.type === 'removed', 20_000);
     assert.ok(removed.type === 'removed' && removed.rejoining, 'member 2 learns it was removed, and rejoins');
     const rejoined = await cluster.waitForEvent(m2, (e) => e.type === 'rejoined', 30_000);
-    assert.ok(rejoined.type === 'rejoined' && rejoined.members.length === 3, `member 2 is back in a view of 3 members: ${JSON.stringify(rejoined)}`);
-    for (const m of [m0, m1]) await cluster.waitForEvent(m, (e) => e.type === 'view' && e.members.length === 3 && e.joined.includes(2), 20_000);
+    assert.ok(
+      rejoined.type === 'rejoined' && rejoined.members.length === 3,
+      `member 2 is back in a view of 3 members: ${JSON.stringify(rejoined)}`);
+    for (const m of [m0, m1]) {
+      await cluster.waitForEvent(m, (e) => e.type === 'view' && e.members.length === 3 && e.joined.includes(2), 20_000);
+    }
 
     // The group is whole again: every member sends, and every member delivers the same messages after.
     await cluster.all({ cmd: 'send', subgroup: 'log', count: 100, sizes: SIZES });
@@ -51,25 +58,38 @@ crashTest('a member stopped (SIGSTOP) for three suspicion timeouts is removed; a
     while (k < r2.sequence.length && r2.sequence[k] === r0.sequence[k]) k++;
     const after = r2.sequence.slice(k);
     assert.ok(k >= 600, `member 2's sequence starts with the others' (${k} messages in common)`);
-    assert.equal(after, r0.sequence.slice(r0.sequence.length - after.length), 'since it rejoined, member 2 delivered the end of the same sequence');
+    assert.equal(
+      after, r0.sequence.slice(r0.sequence.length - after.length),
+      'since it rejoined, member 2 delivered the end of the same sequence');
     assert.ok(r0.sequence.length - after.length >= k, 'and nothing it had delivered before is delivered again');
-    assert.equal(r2.sequence.slice(-300), r0.sequence.slice(-300), 'member 2 delivered the 300 messages sent once it was back');
-    assert.ok(!cluster.members.some((m) => m.events.some((e) => e.type === 'error' || e.type === 'partitioned')), 'no member reported an error or a partition');
+    assert.equal(
+      r2.sequence.slice(-300), r0.sequence.slice(-300), 'member 2 delivered the 300 messages sent once it was back');
+    assert.ok(
+      !cluster.members.some((m) => m.events.some((e) => e.type === 'error' || e.type === 'partitioned')),
+      'no member reported an error or a partition');
   } finally {
     await cluster.close();
   }
 });
 
-crashTest('members without an error listener: one killed while every member has ordered calls in flight; every survivor lives', async () => {
+crashTest('members without an error listener: one killed while every member has ordered calls in flight; every ' +
+  'survivor lives', async () => {
   for (let round = 0; round < 3; round++) {
-    const cluster = await GroupCluster.start({ members: 4, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, listenErrors: false });
+    const cluster = await GroupCluster.start({
+      members: 4, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, listenErrors: false,
+    });
     try {
-      const fills = cluster.members.map((m) => cluster.request(m, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 2000, bytes: 64, inFlight: 32 }).catch((e: Error) => e));
+      const fills = cluster.members.map((m) =>
+        cluster.request(
+          m, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 2000, bytes: 64, inFlight: 32 })
+            .catch((e: Error) => e));
       await sleep(150);
       const victim = cluster.members[1 + (round % 3)]!;
       victim.process.kill('SIGKILL');
       const survivors = cluster.members.filter((m) => m !== victim);
-      for (const m of survivors) await cluster.waitForEvent(m, (e) => e.type === 'view' && !e.members.includes(victim.id), 20_000);
+      for (const m of survivors) {
+        await cluster.waitForEvent(m, (e) => e.type === 'view' && !e.members.includes(victim.id), 20_000);
+      }
       const results = await Promise.all(fills);
       for (const [i, m] of cluster.members.entries()) {
         if (m === victim) continue;
@@ -78,8 +98,12 @@ crashTest('members without an error listener: one killed while every member has 
       // Every survivor is still alive and answers.
       for (const m of survivors) {
         assert.not.ok(m.exited, `member ${m.id} is alive`);
-        const replies = (await cluster.request(m, { cmd: 'call', subgroup: 'kv', method: 'put', args: ['after', new Uint8Array(4)] })).replies as unknown[];
-        assert.is(replies.length, survivors.length, `member ${m.id}'s call after the failure got every survivor's reply`);
+        const call = await cluster.request(m, {
+          cmd: 'call', subgroup: 'kv', method: 'put', args: ['after', new Uint8Array(4)],
+        });
+        const replies = call.replies as unknown[];
+        assert.is(
+          replies.length, survivors.length, `member ${m.id}'s call after the failure got every survivor's reply`);
       }
     } finally {
       await cluster.close();
@@ -87,21 +111,28 @@ crashTest('members without an error listener: one killed while every member has 
   }
 });
 
-crashTest('calls pending at a partitioned member reject with PartitionedError; its leave() rejects with it too, in bounded time', async () => {
+crashTest('calls pending at a partitioned member reject with PartitionedError; its leave() rejects with it too, in ' +
+  'bounded time', async () => {
   const cluster = await GroupCluster.start({ members: 3, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' } });
   try {
     const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
     m1.process.kill('SIGKILL');
     m2.process.kill('SIGKILL');
     // Member 0's call: the others are gone, so it can never be ordered.
-    const call = cluster.request(m0, { cmd: 'call', subgroup: 'kv', method: 'put', args: ['x', new Uint8Array(4)] }).catch((e: Error & { code?: string }) => e);
+    const call = cluster.request(
+      m0, { cmd: 'call', subgroup: 'kv', method: 'put', args: ['x', new Uint8Array(4)] })
+        .catch((e: Error & { code?: string }) => e);
     await cluster.waitForEvent(m0, (e) => e.type === 'partitioned', 20_000);
     const error = await call;
     assert.instance(error, Error);
-    assert.is((error as { code?: string }).code, 'ERR_SQUALL_PARTITIONED', `the pending call rejects with PartitionedError: ${String(error)}`);
+    assert.is(
+      (error as { code?: string }).code, 'ERR_SQUALL_PARTITIONED',
+      `the pending call rejects with PartitionedError: ${String(error)}`);
     const started = Date.now();
     const left = await cluster.request(m0, { cmd: 'leave' }).catch((e: Error & { code?: string }) => e);
-    assert.is((left as { code?: string }).code, 'ERR_SQUALL_PARTITIONED', `leave() on a partitioned member rejects with PartitionedError: ${String(left)}`);
+    assert.is(
+      (left as { code?: string }).code, 'ERR_SQUALL_PARTITIONED',
+      `leave() on a partitioned member rejects with PartitionedError: ${String(left)}`);
     assert.ok(Date.now() - started < 5_000, 'and settles at once');
   } finally {
     await cluster.close();
@@ -111,9 +142,11 @@ crashTest('calls pending at a partitioned member reject with PartitionedError; i
 test('the last two members leave together: both leave() calls resolve', async () => {
   const cluster = await GroupCluster.start({ members: 2, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' } });
   try {
-    await cluster.request(cluster.members[0]!, { cmd: 'call', subgroup: 'kv', method: 'put', args: ['x', new Uint8Array(4)] });
+    await cluster.request(
+      cluster.members[0]!, { cmd: 'call', subgroup: 'kv', method: 'put', args: ['x', new Uint8Array(4)] });
     const started = Date.now();
-    const results = await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'leave' }).then(() => 'left', (e: Error) => e.message)));
+    const results = await Promise.all(
+      cluster.members.map((m) => cluster.request(m, { cmd: 'leave' }).then(() => 'left', (e: Error) => e.message)));
     assert.equal(results, ['left', 'left'], 'both members left');
     assert.ok(Date.now() - started < 5_000, `within the leave time limit (${Date.now() - started} ms)`);
   } finally {
@@ -133,14 +166,19 @@ test('the last member leaves: leave() resolves', async () => {
 crashTest('leave() during a view change settles: the leaver is out, the others go on', async () => {
   const cluster = await GroupCluster.start({ members: 4, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' } });
   try {
-    const [m0, m1, , m3] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember, GroupClusterMember];
+    const [m0, m1, , m3] = cluster.members as [
+      GroupClusterMember, GroupClusterMember, GroupClusterMember, GroupClusterMember
+    ];
     m3.process.kill('SIGKILL');
     await cluster.waitForEvent(m1, (e) => e.type === 'memberFailed', 10_000);
     const started = Date.now();
     const left = await cluster.request(m1, { cmd: 'leave' }).then(() => 'left', (e: Error) => e.message);
     if (left !== 'left') {
-      const state = await Promise.all([m0, cluster.members[2]!].map((m) => cluster.request(m, { cmd: 'membership' }).catch((e: Error) => e.message)));
-      assert.unreachable(`the leave during the change did not resolve: ${left}\nevents: ${JSON.stringify(cluster.members.map((m) => m.events))}\nstate: ${JSON.stringify(state)}`);
+      const state = await Promise.all(
+        [m0, cluster.members[2]!].map((m) => cluster.request(m, { cmd: 'membership' }).catch((e: Error) => e.message)));
+      const events = JSON.stringify(cluster.members.map((m) => m.events));
+      assert.unreachable(
+        `the leave during the change did not resolve: ${left}\nevents: ${events}\nstate: ${JSON.stringify(state)}`);
     }
     // leave() bounds itself at leaveTimeoutMs (5 s); the rest is this process's round trip to the member's,
     // which a busy machine can stretch by seconds.
@@ -152,12 +190,16 @@ crashTest('leave() during a view change settles: the leaver is out, the others g
 });
 
 crashTest('calls pending at a member removed while alive reject with RemovedError', async () => {
-  const cluster = await GroupCluster.start({ members: 3, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, suspicionTimeoutMs: 1000 });
+  const cluster = await GroupCluster.start({
+    members: 3, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, suspicionTimeoutMs: 1000,
+  });
   try {
     const m2 = cluster.members[2]!;
     // Member 2 blocks its event loop (its calls cannot complete meanwhile), then is stopped long enough
     // for the others to remove it; its pending call must then reject with RemovedError.
-    const call = cluster.request(m2, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 100_000, bytes: 64, inFlight: 8 }).catch((e: Error & { code?: string }) => e);
+    const call = cluster.request(
+      m2, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 100_000, bytes: 64, inFlight: 8 })
+        .catch((e: Error & { code?: string }) => e);
     await sleep(100);
     m2.process.kill('SIGSTOP');
     try {
@@ -166,7 +208,9 @@ crashTest('calls pending at a member removed while alive reject with RemovedErro
       m2.process.kill('SIGCONT');
     }
     const error = await call;
-    assert.is((error as { code?: string }).code, 'ERR_SQUALL_REMOVED', `the pending calls reject with RemovedError: ${String(error)}`);
+    assert.is(
+      (error as { code?: string }).code, 'ERR_SQUALL_REMOVED',
+      `the pending calls reject with RemovedError: ${String(error)}`);
     await cluster.waitForEvent(m2, (e) => e.type === 'removed', 10_000);
   } finally {
     await cluster.close();

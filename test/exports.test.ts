@@ -7,13 +7,16 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 // The public types, from the entry's source: this file does not compile if one is not exported.
 import type {
-  Reply, JoinOptions, View, GroupEvents, ReplicatedClass, GroupConfig, SubgroupConfig, SubgroupChannel, MembershipRow, FabricChoice,
+  Reply, JoinOptions, View, GroupEvents, ReplicatedClass, GroupConfig, SubgroupConfig, SubgroupChannel, MembershipRow,
+  FabricChoice,
   QueryMethods, QueryName, OrderedMethods, ReplicatedObjectOptions, SquallErrorCode, SstStartOptions, RdmcStartOptions,
 } from '../ts/index.js';
 
 /** Uses each public type once, so a missing export is a compile error here. */
-export type PublicTypes = [Reply<number>, JoinOptions, View, GroupEvents, ReplicatedClass, GroupConfig, SubgroupConfig, SubgroupChannel,
-  MembershipRow, FabricChoice, QueryMethods<object>, QueryName<object>, OrderedMethods<object>, ReplicatedObjectOptions<object>,
+export type PublicTypes = [
+  Reply<number>, JoinOptions, View, GroupEvents, ReplicatedClass, GroupConfig, SubgroupConfig, SubgroupChannel,
+  MembershipRow, FabricChoice, QueryMethods<object>, QueryName<object>, OrderedMethods<object>,
+  ReplicatedObjectOptions<object>,
   SquallErrorCode, SstStartOptions, RdmcStartOptions];
 
 const README = new URL('../../README.md', import.meta.url);
@@ -42,7 +45,8 @@ function errorTable(): Array<[code: string, name: string]> {
   return [...section.matchAll(/^\| `(ERR_SQUALL_\w+)` \| `(\w+)` \|/gm)].map((m) => [m[1]!, m[2]!]);
 }
 
-test('every error class of the README table is exported by the package entry, a SquallError with its code', async () => {
+test('every error class of the README table is exported by the package entry, a SquallError with its code',
+  async () => {
   const entry = await import(ENTRY) as Record<string, unknown>;
   const SquallError = entry.SquallError as new (...args: unknown[]) => Error;
   assert.type(SquallError, 'function', 'SquallError is exported');
@@ -65,16 +69,21 @@ test('every SquallError class the package entry exports is in the README table',
   const SquallError = entry.SquallError as abstract new (...args: never[]) => Error;
   const listed = new Set(errorTable().map(([, name]) => name));
   const exported = Object.entries(entry)
-    .filter(([name, value]) => typeof value === 'function' && name !== 'SquallError' && (value as { prototype?: unknown }).prototype instanceof SquallError)
+    .filter(([name, value]) =>
+      typeof value === 'function' && name !== 'SquallError' &&
+      (value as { prototype?: unknown }).prototype instanceof SquallError)
     .map(([name]) => name);
   assert.ok(exported.length >= 17);
-  for (const name of exported) assert.ok(listed.has(name), `${name} is exported but missing from the README's error table`);
+  for (const name of exported) {
+    assert.ok(listed.has(name), `${name} is exported but missing from the README's error table`);
+  }
 });
 
 test('the public API: Group, replicated objects, version helpers and the examples are exported', async () => {
   const entry = await import(ENTRY) as Record<string, unknown>;
-  for (const name of ['Group', 'ReplicatedObject', 'LoopbackShard', 'SstMember', 'RdmcNode', 'TicketBook', 'KeyValueStore',
-    'formatVersion', 'parseVersion', 'versionParts', 'validateGroupConfig', 'loadGroupConfig', 'MULTICAST_DEFAULTS']) {
+  const names = ['Group', 'ReplicatedObject', 'LoopbackShard', 'SstMember', 'RdmcNode', 'TicketBook', 'KeyValueStore',
+    'formatVersion', 'parseVersion', 'versionParts', 'validateGroupConfig', 'loadGroupConfig', 'MULTICAST_DEFAULTS'];
+  for (const name of names) {
     assert.ok(entry[name] !== undefined, `${name} is exported`);
   }
   assert.is((entry.formatVersion as (v: bigint) => string)((5n << 32n) | 9n), '5.9');

@@ -15,7 +15,8 @@ import { D, Member, controlGrant, dataGrant, until } from './support/fabric-memb
 import { defineLaneTests } from './support/lane-tests.js';
 import { prng, suiteSeed } from './support/random.js';
 import {
-  HELLO, LANE_CONTROL, LANE_DATA, RawSocket as Raw, WRITE, authFrame, frame, handshakeMac, hello, helloAuth, until as waitFor,
+  HELLO, LANE_CONTROL, LANE_DATA, RawSocket as Raw, WRITE, authFrame, frame, handshakeMac, hello, helloAuth,
+  until as waitFor,
 } from './support/wire.js';
 
 const { CompletionKind: K, FailReason: R } = map;
@@ -28,7 +29,8 @@ const RANGE_7_DATA = dataGrant(D + 131072, 65536);
 const RANGE_7_CONTROL = controlGrant(D + 196608, 4096);
 
 const arenaHash = (m: Member) => createHash('sha256').update(m.arena.u8.subarray(D)).digest('hex');
-const reasons = (m: Member, kind: number, peer: number) => m.seen[0].filter((e) => e.kind === kind && e.peer === peer).map((e) => map.FailReasonName[e.imm]);
+const reasons = (m: Member, kind: number, peer: number) => m.seen[0].filter((e) =>
+  e.kind === kind && e.peer === peer).map((e) => map.FailReasonName[e.imm]);
 
 /** Member 1 (listening, with `key`, null for none), expecting 2 and 7. */
 function listener(key: Uint8Array | null = KEY, handshakeTimeoutMs = 5000): Member {
@@ -44,7 +46,9 @@ function listener(key: Uint8Array | null = KEY, handshakeTimeoutMs = 5000): Memb
 async function join(one: Member, from: Member, grants = GRANT_2): Promise<void> {
   for (const g of grants) from.fabric.grant(1, g);
   from.fabric.connect(1, '127.0.0.1', one.port);
-  await until([one, from], () => one.has(K.PEER_CONNECTED, from.id) && from.has(K.PEER_CONNECTED, 1), `${from.id} connected to 1`);
+  await until(
+    [one, from], () => one.has(K.PEER_CONNECTED, from.id) && from.has(K.PEER_CONNECTED, 1),
+    `${from.id} connected to 1`);
 }
 
 /** A write from 2 still lands at 1 (on both lanes). */
@@ -53,11 +57,18 @@ async function twoStillWrites(one: Member, two: Member, fill: number): Promise<v
   Atomics.store(two.arena.i64, (D + 65536) >> 3, BigInt(fill));
   assert.is(two.fabric.write(1, D, 64), WriteStatus.Ok);
   assert.is(two.fabric.write(1, D + 65536, 8, Lane.Control), WriteStatus.Ok);
-  await until([one, two], () => one.arena.u8[D + 63] === fill && Atomics.load(one.arena.i64, (D + 65536) >> 3) === BigInt(fill), 'the writes of 2');
+  await until(
+    [one, two], () => one.arena.u8[D + 63] === fill && Atomics.load(one.arena.i64, (D + 65536) >> 3) === BigInt(fill),
+    'the writes of 2');
 }
 
-/** A raw stranger runs the keyed handshake as 7 on one lane with `key` up to its AUTH; returns the socket and what it sent. */
-async function strangerHandshake(one: Member, key: Uint8Array, lane: number): Promise<{ raw: Raw; nonce: Uint8Array; replyNonce: Buffer; replyMac: Buffer }> {
+/**
+ * A raw stranger runs the keyed handshake as 7 on one lane with `key` up to its AUTH; returns the socket and what it
+ * sent.
+ */
+async function strangerHandshake(
+  one: Member, key: Uint8Array, lane: number
+): Promise<{ raw: Raw; nonce: Uint8Array; replyNonce: Buffer; replyMac: Buffer }> {
   const raw = new Raw(one.port);
   await raw.opened();
   const nonce = new Uint8Array(randomBytes(16));
@@ -66,9 +77,11 @@ async function strangerHandshake(one: Member, key: Uint8Array, lane: number): Pr
   assert.ok(raw.received.length >= 88, 'member 1 answered the HELLO');
   assert.is(raw.received.readUInt32LE(16), 64, 'a keyed answer is 64 bytes');
   const replyNonce = raw.received.subarray(24 + 16, 24 + 32), replyMac = raw.received.subarray(24 + 32, 24 + 64);
-  const want = handshakeMac(KEY, 'acceptor', { initiatorNonce: nonce, acceptorNonce: replyNonce, initiator: 7, acceptor: 1, lane, tag: TAG });
+  const want = handshakeMac(
+    KEY, 'acceptor', { initiatorNonce: nonce, acceptorNonce: replyNonce, initiator: 7, acceptor: 1, lane, tag: TAG });
   assert.ok(want.equals(replyMac), 'the acceptor proves the key (the MAC matches node:crypto)');
-  const mac = handshakeMac(key, 'initiator', { initiatorNonce: nonce, acceptorNonce: replyNonce, initiator: 7, acceptor: 1, lane, tag: TAG });
+  const mac = handshakeMac(
+    key, 'initiator', { initiatorNonce: nonce, acceptorNonce: replyNonce, initiator: 7, acceptor: 1, lane, tag: TAG });
   raw.send(authFrame(mac));
   return { raw, nonce, replyNonce, replyMac };
 }
@@ -92,13 +105,16 @@ test('SHA-256 and HMAC-SHA256 of the addon equal node:crypto on 3000 random inpu
     const sha = createHash('sha256').update(data).digest();
     const mac = createHmac('sha256', key).update(data).digest();
     assert.ok(sha.equals(nativeDigest(null, data)), `SHA-256 of ${n} bytes (SQUALL_TEST_SEED=${SEED})`);
-    assert.ok(mac.equals(nativeDigest(key, data)), `HMAC-SHA256 of ${n} bytes, key ${key.length} (SQUALL_TEST_SEED=${SEED})`);
+    assert.ok(
+      mac.equals(nativeDigest(key, data)), `HMAC-SHA256 of ${n} bytes, key ${key.length} (SQUALL_TEST_SEED=${SEED})`);
   }
 });
 
 test('authKey is checked: 16 to 64 bytes of a Uint8Array, else ConfigError', () => {
   for (const bad of [new Uint8Array(15), new Uint8Array(65), 'secret-secret-secret', [1, 2, 3], null]) {
-    assert.throws(() => new Member(3, { authKey: bad as unknown as Uint8Array }), (e: unknown) => e instanceof ConfigError && /authKey/.test((e as Error).message));
+    assert.throws(() => new Member(3, { authKey: bad as unknown as Uint8Array }),
+      (e: unknown) => e instanceof ConfigError &&
+      /authKey/.test((e as Error).message));
   }
   new Member(3, { authKey: new Uint8Array(16) }).close();
   new Member(3, { authKey: new Uint8Array(64) }).close();
@@ -115,7 +131,9 @@ test('two members with the same key connect and write on both lanes, both ways',
     assert.is(one.fabric.writeImm(2, D + 100, 100, 9), WriteStatus.Ok);
     Atomics.store(one.arena.i64, (D + 65544) >> 3, 99n);
     assert.is(one.fabric.write(2, D + 65544, 8, Lane.Control), WriteStatus.Ok);
-    await until([one, two], () => two.has(K.WRITE_IMM, 1, 9) && Atomics.load(two.arena.i64, (D + 65544) >> 3) === 99n, 'the writes of 1');
+    await until(
+      [one, two], () => two.has(K.WRITE_IMM, 1, 9) && Atomics.load(two.arena.i64, (D + 65544) >> 3) === 99n,
+      'the writes of 1');
     assert.is(two.arena.u8[D + 199], 0x12);
     assert.equal(reasons(one, K.CONNECTION_REJECTED, 0xffff), [], 'nothing refused');
   } finally {
@@ -124,7 +142,8 @@ test('two members with the same key connect and write on both lanes, both ways',
   }
 });
 
-test('a different key: the initiator refuses the acceptor (AUTH_FAILED), nobody connects, nothing is written', async () => {
+test('a different key: the initiator refuses the acceptor (AUTH_FAILED), nobody connects, nothing is written',
+  async () => {
   const one = listener(), two = new Member(2, { authKey: new Uint8Array(randomBytes(32)), connectTimeoutMs: 2000 });
   try {
     const before = arenaHash(one);
@@ -132,8 +151,10 @@ test('a different key: the initiator refuses the acceptor (AUTH_FAILED), nobody 
     two.fabric.connect(1, '127.0.0.1', one.port);
     await until([one, two], () => two.has(K.PEER_FAILED, 1), '2 to give up on 1');
     assert.equal(reasons(two, K.PEER_FAILED, 1), ['AUTH_FAILED']);
-    await until([one], () => reasons(one, K.CONNECTION_REJECTED, 0xffff).length >= 1, 'member 1 to drop the half-done handshake');
-    assert.not.ok(one.has(K.PEER_CONNECTED, 2) || one.has(K.PEER_FAILED, 2), '2 never connected at 1, nor failed there');
+    await until(
+      [one], () => reasons(one, K.CONNECTION_REJECTED, 0xffff).length >= 1, 'member 1 to drop the half-done handshake');
+    assert.not.ok(
+      one.has(K.PEER_CONNECTED, 2) || one.has(K.PEER_FAILED, 2), '2 never connected at 1, nor failed there');
     assert.is(two.fabric.write(1, D, 8), WriteStatus.Failed);
     assert.is(arenaHash(one), before, 'the arena of 1 is untouched');
   } finally {
@@ -172,14 +193,19 @@ test('a key on one side only is refused by the keyed side and by the keyless one
 
 // ------------------------------------------------------------------------------------------- strangers
 
-test('a stranger without the key (keyless HELLO, then writes) is refused at once: nothing written, nothing answered', async () => {
+test('a stranger without the key (keyless HELLO, then writes) is refused at once: nothing written, nothing answered',
+  async () => {
   const one = listener(), two = new Member(2, { authKey: KEY });
   try {
     await join(one, two);
     const before = arenaHash(one);
     const raw = new Raw(one.port);
     await raw.opened();
-    raw.send(Buffer.concat([hello(7, TAG, LANE_DATA), frame({ type: WRITE, offset: RANGE_7_DATA.offset, payload: new Uint8Array(64).fill(0xee) })]));
+    raw.send(
+      Buffer.concat([
+        hello(7, TAG, LANE_DATA),
+        frame({ type: WRITE, offset: RANGE_7_DATA.offset, payload: new Uint8Array(64).fill(0xee) }),
+      ]));
     assert.equal(await rejections(one, 1), ['AUTH_FAILED']);
     await waitFor(() => raw.closed, 'the stranger closed');
     assert.is(raw.received.length, 0, 'nothing was sent back');
@@ -192,7 +218,8 @@ test('a stranger without the key (keyless HELLO, then writes) is refused at once
   }
 });
 
-test('a stranger with a wrong key gets an answer but its AUTH fails: AUTH_FAILED, arena untouched, the real 7 still connects', async () => {
+test('a stranger with a wrong key gets an answer but its AUTH fails: AUTH_FAILED, arena untouched, the real 7 still ' +
+  'connects', async () => {
   const one = listener(), two = new Member(2, { authKey: KEY });
   try {
     await join(one, two);
@@ -201,7 +228,11 @@ test('a stranger with a wrong key gets an answer but its AUTH fails: AUTH_FAILED
     for (const lane of [LANE_CONTROL, LANE_DATA]) {
       const { raw } = await strangerHandshake(one, wrong, lane);
       // Writes right behind the bad AUTH, in the same stream: none may land.
-      raw.send(frame({ type: WRITE, offset: lane === LANE_DATA ? RANGE_7_DATA.offset : RANGE_7_CONTROL.offset, payload: new Uint8Array(64).fill(0xee) }));
+      raw.send(
+        frame({
+          type: WRITE, offset: lane === LANE_DATA ? RANGE_7_DATA.offset : RANGE_7_CONTROL.offset,
+          payload: new Uint8Array(64).fill(0xee),
+        }));
       await waitFor(() => raw.closed, 'the stranger closed');
     }
     assert.equal(await rejections(one, 2), ['AUTH_FAILED', 'AUTH_FAILED']);
@@ -224,7 +255,8 @@ test('a stranger with a wrong key gets an answer but its AUTH fails: AUTH_FAILED
   }
 });
 
-test('a stranger claiming a connected member is refused before any proof, and that member keeps its lanes', async () => {
+test('a stranger claiming a connected member is refused before any proof, and that member keeps its lanes',
+  async () => {
   const one = listener(), two = new Member(2, { authKey: KEY });
   try {
     await join(one, two);
@@ -241,7 +273,8 @@ test('a stranger claiming a connected member is refused before any proof, and th
   }
 });
 
-test('a stranger that answers the HELLO with writes instead of AUTH is refused (BAD_TYPE); one that stays silent times out', async () => {
+test('a stranger that answers the HELLO with writes instead of AUTH is refused (BAD_TYPE); one that stays silent ' +
+  'times out', async () => {
   const one = listener(KEY, 300);
   try {
     const before = arenaHash(one);
@@ -266,7 +299,9 @@ test('a stranger that answers the HELLO with writes instead of AUTH is refused (
 
 /** A TCP relay in front of `port` that records each connection's bytes in both directions. */
 interface Recorded { toAcceptor: Buffer; toInitiator: Buffer }
-async function recordingRelay(port: number): Promise<{ server: Server; port: number; conns: Recorded[]; sockets: Socket[] }> {
+async function recordingRelay(
+  port: number
+): Promise<{ server: Server; port: number; conns: Recorded[]; sockets: Socket[] }> {
   const conns: Recorded[] = [];
   const sockets: Socket[] = [];
   const server = createServer((client) => {
@@ -292,7 +327,8 @@ test('a recorded handshake replayed on new connections is refused, in both direc
     // Record a real handshake of 2 with 1, and a write.
     for (const g of GRANT_2) two.fabric.grant(1, g);
     two.fabric.connect(1, '127.0.0.1', relay.port);
-    await until([one, two], () => one.has(K.PEER_CONNECTED, 2) && two.has(K.PEER_CONNECTED, 1), '2 connected through the relay');
+    await until(
+      [one, two], () => one.has(K.PEER_CONNECTED, 2) && two.has(K.PEER_CONNECTED, 1), '2 connected through the relay');
     two.arena.u8.fill(0x61, D, D + 64);
     assert.is(two.fabric.write(1, D, 64), WriteStatus.Ok);
     await until([one], () => one.arena.u8[D + 63] === 0x61, 'the recorded write');
@@ -355,7 +391,9 @@ test('an acceptor answer whose MAC is for another lane is refused (the lane is i
     s.once('data', (d) => {
       const lane = d.readUInt8(24 + 8), nonce = d.subarray(24 + 16, 24 + 32);
       const mine = new Uint8Array(randomBytes(16));
-      const mac = handshakeMac(KEY, 'acceptor', { initiatorNonce: nonce, acceptorNonce: mine, initiator: 2, acceptor: 1, lane: 1 - lane, tag: TAG });
+      const mac = handshakeMac(
+        KEY, 'acceptor',
+        { initiatorNonce: nonce, acceptorNonce: mine, initiator: 2, acceptor: 1, lane: 1 - lane, tag: TAG });
       s.write(helloAuth(1, TAG, lane, mine, mac));
     });
   });
@@ -380,7 +418,9 @@ test('a raw peer that runs the keyed handshake right (node:crypto) connects and 
     await until([one], () => one.has(K.PEER_CONNECTED, 7), '7 connected');
     data.raw.send(frame({ type: WRITE, offset: RANGE_7_DATA.offset, payload: new Uint8Array(16).fill(0x71) }));
     control.raw.send(frame({ type: WRITE, offset: RANGE_7_CONTROL.offset, payload: new Uint8Array(8).fill(0x72) }));
-    await until([one], () => one.arena.u8[RANGE_7_DATA.offset + 15] === 0x71 && one.arena.u8[RANGE_7_CONTROL.offset + 7] === 0x72, 'both writes of 7');
+    await until(
+      [one], () => one.arena.u8[RANGE_7_DATA.offset + 15] === 0x71 && one.arena.u8[RANGE_7_CONTROL.offset + 7] === 0x72,
+      'both writes of 7');
     control.raw.socket.destroy();
     data.raw.socket.destroy();
   } finally {

@@ -9,7 +9,8 @@ import { describeFabric, fabricChoiceFromFlags, resolveFabricChoice } from '../t
 import { checkFabricUsable, fabricLabel, nativeBackends } from '../ts/fabric/native.js';
 import { MemberRuntime } from '../ts/member/runtime.js';
 
-const isConfigError = (pattern: RegExp) => (e: unknown) => e instanceof ConfigError && pattern.test((e as Error).message);
+const isConfigError = (pattern: RegExp) => (e: unknown) => e instanceof ConfigError &&
+  pattern.test((e as Error).message);
 
 test('no option, no environment: tcp', () => {
   assert.equal(resolveFabricChoice(undefined, {}), { backend: 'tcp' });
@@ -17,20 +18,28 @@ test('no option, no environment: tcp', () => {
 
 test('SQUALL_FABRIC=libfabric, with and without SQUALL_FABRIC_PROVIDER', () => {
   assert.equal(resolveFabricChoice(undefined, { SQUALL_FABRIC: 'libfabric' }), { backend: 'libfabric' });
-  assert.equal(resolveFabricChoice(undefined, { SQUALL_FABRIC: 'libfabric', SQUALL_FABRIC_PROVIDER: 'verbs' }), { backend: 'libfabric', provider: 'verbs' });
+  assert.equal(
+    resolveFabricChoice(undefined, { SQUALL_FABRIC: 'libfabric', SQUALL_FABRIC_PROVIDER: 'verbs' }),
+    { backend: 'libfabric', provider: 'verbs' });
   assert.equal(resolveFabricChoice(undefined, { SQUALL_FABRIC: 'tcp' }), { backend: 'tcp' });
 });
 
 test('an explicit option wins over the environment', () => {
   assert.equal(resolveFabricChoice({ backend: 'tcp' }, { SQUALL_FABRIC: 'libfabric' }), { backend: 'tcp' });
-  assert.equal(resolveFabricChoice({ backend: 'libfabric', provider: 'sockets' }, {}), { backend: 'libfabric', provider: 'sockets' });
+  assert.equal(
+    resolveFabricChoice({ backend: 'libfabric', provider: 'sockets' }, {}),
+    { backend: 'libfabric', provider: 'sockets' });
 });
 
 test('bad environment or options: ConfigError saying what to set', () => {
-  assert.throws(() => resolveFabricChoice(undefined, { SQUALL_FABRIC: 'rdma' }), isConfigError(/SQUALL_FABRIC must be 'tcp' or 'libfabric'/));
-  assert.throws(() => resolveFabricChoice(undefined, { SQUALL_FABRIC_PROVIDER: 'tcp' }), isConfigError(/set SQUALL_FABRIC=libfabric/));
-  assert.throws(() => resolveFabricChoice(undefined, { SQUALL_FABRIC: 'tcp', SQUALL_FABRIC_PROVIDER: 'tcp' }), isConfigError(/unset SQUALL_FABRIC_PROVIDER/));
-  assert.throws(() => resolveFabricChoice({ backend: 'tcp', provider: 'tcp' }, {}), isConfigError(/provider applies to backend 'libfabric'/));
+  assert.throws(() => resolveFabricChoice(undefined, { SQUALL_FABRIC: 'rdma' }),
+    isConfigError(/SQUALL_FABRIC must be 'tcp' or 'libfabric'/));
+  assert.throws(() => resolveFabricChoice(undefined, { SQUALL_FABRIC_PROVIDER: 'tcp' }),
+    isConfigError(/set SQUALL_FABRIC=libfabric/));
+  assert.throws(() => resolveFabricChoice(undefined, { SQUALL_FABRIC: 'tcp', SQUALL_FABRIC_PROVIDER: 'tcp' }),
+    isConfigError(/unset SQUALL_FABRIC_PROVIDER/));
+  assert.throws(() => resolveFabricChoice({ backend: 'tcp', provider: 'tcp' }, {}),
+    isConfigError(/provider applies to backend 'libfabric'/));
   assert.throws(() => resolveFabricChoice({ backend: 'verbs' as 'tcp' }, {}), isConfigError(/backend must be/));
 });
 
@@ -40,7 +49,8 @@ test('--fabric and --provider', () => {
   assert.equal(fabricChoiceFromFlags('libfabric', 'tcp'), { backend: 'libfabric', provider: 'tcp' });
   assert.equal(fabricChoiceFromFlags('tcp', undefined), { backend: 'tcp' });
   assert.throws(() => fabricChoiceFromFlags(undefined, 'tcp'), isConfigError(/needs --fabric libfabric/));
-  assert.throws(() => fabricChoiceFromFlags('tcp', 'tcp'), isConfigError(/--provider applies to --fabric libfabric only/));
+  assert.throws(() => fabricChoiceFromFlags('tcp', 'tcp'),
+    isConfigError(/--provider applies to --fabric libfabric only/));
   assert.throws(() => fabricChoiceFromFlags('ib', undefined), isConfigError(/--fabric must be/));
   assert.is(describeFabric({ backend: 'libfabric' }), 'libfabric/tcp');
   assert.is(describeFabric({ backend: 'tcp' }), 'tcp');
@@ -58,7 +68,8 @@ test('a runtime created without a fabric option follows SQUALL_FABRIC', () => {
       assert.equal(runtime.fabricChoice, { backend: want });
     } finally { runtime.close(); }
   } finally {
-    if (saved.backend === undefined) delete process.env['SQUALL_FABRIC']; else process.env['SQUALL_FABRIC'] = saved.backend;
+    if (saved.backend === undefined) delete process.env['SQUALL_FABRIC'];
+    else process.env['SQUALL_FABRIC'] = saved.backend;
     if (saved.provider !== undefined) process.env['SQUALL_FABRIC_PROVIDER'] = saved.provider;
   }
 });
@@ -66,7 +77,9 @@ test('a runtime created without a fabric option follows SQUALL_FABRIC', () => {
 test('libfabric not built in: NativeUnavailableError naming libfabric-dev, before any member starts', () => {
   process.env['SQUALL_FORCE_NO_LIBFABRIC'] = '1';
   try {
-    assert.throws(() => checkFabricUsable({ backend: 'libfabric' }), (e: unknown) => e instanceof NativeUnavailableError && /libfabric-dev/.test((e as Error).message));
+    assert.throws(() => checkFabricUsable({ backend: 'libfabric' }),
+      (e: unknown) => e instanceof NativeUnavailableError &&
+      /libfabric-dev/.test((e as Error).message));
     checkFabricUsable({ backend: 'tcp' });
   } finally {
     delete process.env['SQUALL_FORCE_NO_LIBFABRIC'];
@@ -74,9 +87,12 @@ test('libfabric not built in: NativeUnavailableError naming libfabric-dev, befor
 });
 
 if (nativeBackends().includes('libfabric')) {
-  test('a provider that offers none of the modes: ConfigError pointing at fi_info; usable ones report their mode', () => {
-    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'nosuchprovider' }), isConfigError(/fi_info -p nosuchprovider -v/));
-    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'shm+rma' }), isConfigError(/fi_info -p shm -v/));
+  test('a provider that offers none of the modes: ConfigError pointing at fi_info; usable ones report their mode',
+    () => {
+    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'nosuchprovider' }),
+      isConfigError(/fi_info -p nosuchprovider -v/));
+    assert.throws(() => checkFabricUsable({ backend: 'libfabric', provider: 'shm+rma' }),
+      isConfigError(/fi_info -p shm -v/));
     assert.is(checkFabricUsable({ backend: 'libfabric', provider: 'tcp' }), 'rma');
     assert.is(checkFabricUsable({ backend: 'libfabric', provider: 'tcp+msg' }), 'msg');
     assert.is(checkFabricUsable({ backend: 'tcp' }), 'sockets');

@@ -87,7 +87,8 @@ test('fabric: writes of the same range queued behind a full socket merge into th
     const tail = frames.slice(-expectedTail).map((f) => [f.type, f.offset, f.payload.readBigInt64LE(0), f.imm]);
     // Whatever left before the queue merged them, X's frames carry increasing values, the last one 1000.
     const xs = frames.filter((f) => f.offset === X).map((f) => f.payload.readBigInt64LE(0));
-    assert.ok(xs.every((v, i) => i === 0 || v > xs[i - 1]!), `X's frames carry increasing values (${xs.length} frames)`);
+    assert.ok(
+      xs.every((v, i) => i === 0 || v > xs[i - 1]!), `X's frames carry increasing values (${xs.length} frames)`);
     assert.equal(tail, [
       [2, X, 1000n, 0],    // the thousand writes of X: the frame they merged into carries the newest value
       [2, Y, 1n, 0],       // Y was queued after it, so the next X could not merge into it
@@ -98,7 +99,9 @@ test('fabric: writes of the same range queued behind a full socket merge into th
     const bulk = frames.filter((f) => f.offset === BULK.offset);
     assert.ok(bulk.length < bulkWrites, `bulk writes merged (${bulk.length} frames for ${bulkWrites} writes)`);
     assert.is(bulk[bulk.length - 1]!.payload[0], lastBulkByte, 'the last bulk frame carries the last bytes written');
-    for (const f of bulk) assert.ok(f.payload.every((b) => b === f.payload[0]), 'each bulk frame is one whole snapshot');
+    for (const f of bulk) {
+      assert.ok(f.payload.every((b) => b === f.payload[0]), 'each bulk frame is one whole snapshot');
+    }
   } finally {
     fabric.close();
     for (const s of sockets) s.destroy();

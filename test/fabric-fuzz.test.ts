@@ -15,7 +15,8 @@ import * as map from '../ts/generated/memory-map.js';
 import { D, Member, controlGrant, dataGrant, until } from './support/fabric-members.js';
 import { prng, suiteSeed } from './support/random.js';
 import {
-  AUTH, HELLO, LANE_CONTROL, LANE_DATA, MAGIC, RawSocket as Raw, VERSION, WRITE, WRITE_IMM, authFrame, frame, handshakeMac, hello, helloAuth,
+  AUTH, HELLO, LANE_CONTROL, LANE_DATA, MAGIC, RawSocket as Raw, VERSION, WRITE, WRITE_IMM, authFrame, frame,
+  handshakeMac, hello, helloAuth,
   until as waitFor,
 } from './support/wire.js';
 
@@ -36,7 +37,8 @@ const insiderData = (i: number) => dataGrant(INSIDER_BASE + i * 0x2000, 0x1000);
 const insiderControl = (i: number) => controlGrant(INSIDER_BASE + i * 0x2000 + 0x1000, 256);
 
 /** The arena outside the insiders' ranges (which their good writes may change). */
-const outsideInsiders = (m: Member) => createHash('sha256').update(m.arena.u8.subarray(D, INSIDER_BASE)).update(m.arena.u8.subarray(INSIDER_END)).digest('hex');
+const outsideInsiders = (m: Member) => createHash('sha256')
+  .update(m.arena.u8.subarray(D, INSIDER_BASE)).update(m.arena.u8.subarray(INSIDER_END)).digest('hex');
 
 type Rand = () => number;
 const int = (rand: Rand, n: number) => Math.floor(rand() * n);
@@ -77,10 +79,15 @@ function strangerInput(rand: Rand, keyed: boolean): Buffer {
     case 2: return mutate(rand, helloAuth(member, TAG, lane, nonce));
     case 3: return randomHeader(rand);
     case 4: return Buffer.concat([helloAuth(member, TAG, lane, nonce), mutate(rand, authFrame(bytes(rand, 32)))]);
-    case 5: return frame({ type: rand() < 0.5 ? WRITE : WRITE_IMM, offset: GRANT_7[0]!.offset, payload: bytes(rand, 64) });
+    case 5: return frame({
+      type: rand() < 0.5 ? WRITE : WRITE_IMM, offset: GRANT_7[0]!.offset, payload: bytes(rand, 64),
+    });
     default: {
       // A plausible prefix cut anywhere: a keyed HELLO and a write.
-      const whole = Buffer.concat([keyed ? helloAuth(member, TAG, lane, nonce) : hello(member, TAG, lane), frame({ type: WRITE, offset: GRANT_7[0]!.offset, payload: bytes(rand, 32) })]);
+      const whole = Buffer.concat([
+        keyed ? helloAuth(member, TAG, lane, nonce) : hello(member, TAG, lane),
+        frame({ type: WRITE, offset: GRANT_7[0]!.offset, payload: bytes(rand, 32) }),
+      ]);
       return whole.subarray(0, int(rand, whole.length));
     }
   }
@@ -113,7 +120,9 @@ async function badProof(rand: Rand, port: number): Promise<boolean> {
   raw.send(helloAuth(7, TAG, lane, nonce));
   await waitFor(() => raw.received.length >= 88 || raw.closed, 'the answer', 8000);
   if (raw.received.length < 88) return raw.closed;
-  const t = { initiatorNonce: nonce, acceptorNonce: raw.received.subarray(40, 56), initiator: 7, acceptor: 1, lane, tag: TAG };
+  const t = {
+    initiatorNonce: nonce, acceptorNonce: raw.received.subarray(40, 56), initiator: 7, acceptor: 1, lane, tag: TAG,
+  };
   const how = int(rand, 4);
   let mac: Buffer;
   if (how === 0) mac = handshakeMac(KEY, 'acceptor', t); // the other direction's label
@@ -123,7 +132,11 @@ async function badProof(rand: Rand, port: number): Promise<boolean> {
     mac = handshakeMac(KEY, 'initiator', t);
     mac[int(rand, 32)] ^= 1 << int(rand, 8);
   }
-  raw.send(Buffer.concat([authFrame(mac), frame({ type: WRITE, offset: GRANT_7[lane === LANE_DATA ? 0 : 1]!.offset, payload: bytes(rand, 8) })]));
+  raw.send(
+    Buffer.concat([
+      authFrame(mac),
+      frame({ type: WRITE, offset: GRANT_7[lane === LANE_DATA ? 0 : 1]!.offset, payload: bytes(rand, 8) }),
+    ]));
   raw.socket.end();
   try {
     await waitFor(() => raw.closed, 'the listener to close', 8000);
@@ -134,7 +147,9 @@ async function badProof(rand: Rand, port: number): Promise<boolean> {
   }
 }
 
-/** An insider's lane: the handshake done right (with the key, or without), then `frames`; false if it did not connect. */
+/**
+ * An insider's lane: the handshake done right (with the key, or without), then `frames`; false if it did not connect.
+ */
 async function insiderLane(port: number, id: number, lane: number, keyed: boolean): Promise<Raw | undefined> {
   const raw = new Raw(port);
   await raw.opened();
@@ -144,7 +159,9 @@ async function insiderLane(port: number, id: number, lane: number, keyed: boolea
   await waitFor(() => raw.received.length >= answer || raw.closed, 'the answer', 8000);
   if (raw.received.length < answer) return undefined;
   if (keyed) {
-    const t = { initiatorNonce: nonce, acceptorNonce: raw.received.subarray(40, 56), initiator: id, acceptor: 1, lane, tag: TAG };
+    const t = {
+      initiatorNonce: nonce, acceptorNonce: raw.received.subarray(40, 56), initiator: id, acceptor: 1, lane, tag: TAG,
+    };
     raw.send(authFrame(handshakeMac(KEY, 'initiator', t)));
   }
   return raw;
@@ -156,8 +173,11 @@ function insiderStream(rand: Rand, i: number, lane: number): Buffer {
   const parts: Buffer[] = [];
   for (let f = 0; f < 40; f++) {
     const length = lane === LANE_DATA ? 1 + int(rand, 512) : 8 * (1 + int(rand, 4));
-    const offset = g.offset + (lane === LANE_DATA ? int(rand, g.length - length) : 8 * int(rand, (g.length - length) / 8 + 1));
-    const good = frame({ type: rand() < 0.3 ? WRITE_IMM : WRITE, offset, payload: bytes(rand, length), imm: int(rand, 1000) });
+    const offset = g.offset +
+      (lane === LANE_DATA ? int(rand, g.length - length) : 8 * int(rand, (g.length - length) / 8 + 1));
+    const good = frame({
+      type: rand() < 0.3 ? WRITE_IMM : WRITE, offset, payload: bytes(rand, length), imm: int(rand, 1000),
+    });
     parts.push(rand() < 0.15 ? mutate(rand, good) : good);
   }
   return Buffer.concat(parts);
@@ -188,7 +208,9 @@ async function fuzzListener(keyed: boolean, connections: number): Promise<void> 
         // Without a key anyone may say HELLO as any expected member and get in (that is what the key is
         // for): on the keyless listener strangers name nobody expected. The keyed one gets them all.
         const named = input.length >= 28 ? input.readUInt32LE(24) : -1;
-        if (!keyed && (named === 2 || named === 7 || (named >= insiderId(0) && named < insiderId(INSIDERS)))) input.writeUInt32LE(99, 24);
+        if (!keyed && (named === 2 || named === 7 || (named >= insiderId(0) && named < insiderId(INSIDERS)))) {
+          input.writeUInt32LE(99, 24);
+        }
         batch.push(keyed && rand() < 0.05 ? badProof(rand, one.port) : shoot(one.port, input));
         inputs++;
       }
@@ -197,14 +219,17 @@ async function fuzzListener(keyed: boolean, connections: number): Promise<void> 
         const control = await insiderLane(one.port, insiderId(i), LANE_CONTROL, keyed);
         const data = control && await insiderLane(one.port, insiderId(i), LANE_DATA, keyed);
         if (control && data) {
-          await until([one], () => one.has(K.PEER_CONNECTED, insiderId(i)) || one.has(K.PEER_FAILED, insiderId(i)), `insider ${i} connected ${where}`);
+          await until(
+            [one], () => one.has(K.PEER_CONNECTED, insiderId(i)) || one.has(K.PEER_FAILED, insiderId(i)),
+            `insider ${i} connected ${where}`);
           if (one.has(K.PEER_CONNECTED, insiderId(i))) insidersConnected++;
           control.send(insiderStream(rand, i, LANE_CONTROL));
           data.send(insiderStream(rand, i, LANE_DATA));
           inputs += 80;
           control.socket.end();
           data.socket.end();
-          batch.push(waitFor(() => control.closed && data.closed, 'the insider closed', 8000).then(() => true, () => false));
+          batch.push(
+            waitFor(() => control.closed && data.closed, 'the insider closed', 8000).then(() => true, () => false));
         } else {
           control?.socket.destroy();
           data?.socket.destroy();
@@ -215,17 +240,26 @@ async function fuzzListener(keyed: boolean, connections: number): Promise<void> 
     }
     assert.is(unclosed, 0, `every connection closed by the listener ${where}`);
     // Every stranger's connection reached the fabric and was refused there (reported once each).
-    await until([one], () => one.seen[0].filter((e) => e.kind === K.CONNECTION_REJECTED).length >= connections - 2 * INSIDERS,
+    await until(
+      [one], () => one.seen[0].filter((e) => e.kind === K.CONNECTION_REJECTED).length >= connections - 2 * INSIDERS,
       `the strangers' connections reported ${where}`);
     const byReason = new Map<string, number>();
-    for (const e of one.seen[0]) if (e.kind === K.CONNECTION_REJECTED) byReason.set(map.FailReasonName[e.imm]!, (byReason.get(map.FailReasonName[e.imm]!) ?? 0) + 1);
-    if (process.env['SQUALL_FUZZ_VERBOSE']) console.log(where, 'insiders', insidersConnected, 'inputs', inputs, Object.fromEntries(byReason));
+    for (const e of one.seen[0]) {
+      if (e.kind !== K.CONNECTION_REJECTED) continue;
+      const reason = map.FailReasonName[e.imm]!;
+      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    }
+    if (process.env['SQUALL_FUZZ_VERBOSE']) {
+      console.log(where, 'insiders', insidersConnected, 'inputs', inputs, Object.fromEntries(byReason));
+    }
     assert.ok(insidersConnected >= INSIDERS / 2, `most insiders connected (${insidersConnected}) ${where}`);
     assert.ok(inputs >= connections, `${inputs} inputs`);
     for (let i = 0; i < INSIDERS; i++) {
       if (!one.has(K.PEER_CONNECTED, insiderId(i))) continue;
       await until([one], () => one.has(K.PEER_FAILED, insiderId(i)), `insider ${i} failed ${where}`);
-      assert.is(one.seen[0].filter((e) => e.kind === K.PEER_FAILED && e.peer === insiderId(i)).length, 1, `insider ${i} failed once ${where}`);
+      assert.is(
+        one.seen[0].filter((e) => e.kind === K.PEER_FAILED && e.peer === insiderId(i)).length, 1,
+        `insider ${i} failed once ${where}`);
     }
     assert.not.ok(one.has(K.PEER_CONNECTED, 7), `nobody got in as 7 ${where}`);
     assert.not.ok(one.has(K.PEER_CONNECTED, 2), `nobody got in as 2 ${where}`);
@@ -234,12 +268,16 @@ async function fuzzListener(keyed: boolean, connections: number): Promise<void> 
     // The fabric is up: the real 2 connects and writes on both lanes.
     for (const g of GRANT_2) two.fabric.grant(1, g);
     two.fabric.connect(1, '127.0.0.1', one.port);
-    await until([one, two], () => one.has(K.PEER_CONNECTED, 2) && two.has(K.PEER_CONNECTED, 1), `the real 2 connected after the fuzz ${where}`);
+    await until(
+      [one, two], () => one.has(K.PEER_CONNECTED, 2) && two.has(K.PEER_CONNECTED, 1),
+      `the real 2 connected after the fuzz ${where}`);
     two.arena.u8.fill(0x5d, D, D + 4096);
     Atomics.store(two.arena.i64, (D + 65536) >> 3, 0x5d5dn);
     assert.is(two.fabric.writeImm(1, D, 4096, 42), WriteStatus.Ok);
     assert.is(two.fabric.write(1, D + 65536, 8, Lane.Control), WriteStatus.Ok);
-    await until([one, two], () => one.has(K.WRITE_IMM, 2, 42) && Atomics.load(one.arena.i64, (D + 65536) >> 3) === 0x5d5dn, `the writes of 2 ${where}`);
+    await until(
+      [one, two], () => one.has(K.WRITE_IMM, 2, 42) && Atomics.load(one.arena.i64, (D + 65536) >> 3) === 0x5d5dn,
+      `the writes of 2 ${where}`);
     assert.ok(one.arena.u8.subarray(D, D + 4096).every((b) => b === 0x5d), `the write of 2 whole ${where}`);
   } finally {
     one.close();
@@ -251,7 +289,8 @@ test('fuzz: 4000 hostile connections and 24 insiders against a keyed listener le
   await fuzzListener(true, 4000);
 });
 
-test('fuzz: 2000 hostile connections and 24 insiders against a keyless listener leave it serving (seeded)', async () => {
+test('fuzz: 2000 hostile connections and 24 insiders against a keyless listener leave it serving (seeded)',
+  async () => {
   await fuzzListener(false, 2000);
 });
 

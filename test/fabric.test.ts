@@ -1,12 +1,11 @@
 // The native TCP fabric end to end: real addon, real sockets on 127.0.0.1, several fabrics (each with its own
 // arena) in one process, workers blocked in the native wait. Nothing is mocked.
 //
-// This file is also the script of the workers it starts (workerData.role says which part they play).
+// The workers it starts are in test/support/fabric-workers.ts.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomFillSync } from 'node:crypto';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Arena } from '../ts/arena.js';
 import { ArenaError, BuildError, ConfigError } from '../ts/errors.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
@@ -16,129 +15,16 @@ import * as map from '../ts/generated/memory-map.js';
 import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
 import { freePort } from '../ts/harness/cluster.js';
 import { defineLaneTests } from './support/lane-tests.js';
+import { startWorker } from './support/fabric-workers.js';
 
 const { CompletionKind: K, FailReason: R } = map;
 
-// ------------------------------------------------------------------------------------------- worker side
-
-interface WorkerData {
-  role: 'wait-once' | 'observe-counter' | 'update-counters' | 'check-torn' | 'write-attached';
-  memory: WebAssembly.Memory;
-  handle: number;
-  flags: SharedArrayBuffer; // Int32Array: [0] stop
-  offset: number;
-  length: number;
-  peer: number;
-  timeoutMs: number;
-  target: number;
-}
-
-function workerMain(data: WorkerData): void {
-  const arena = Arena.adopt(data.memory);
-  const flags = new Int32Array(data.flags);
-  const post = (m: unknown) => parentPort!.postMessage(m);
-  switch (data.role) {
-    case 'wait-once': {
-      // Sleep in the native wait; report what woke us and whether the bytes were already there.
-      const seen = doorbellEpoch(arena);
-      post({ type: 'ready' });
-      const t0 = performance.now();
-      const epoch = waitForChange(data.handle, seen, data.timeoutMs);
-      post({ type: 'done', seen, epoch, elapsedMs: performance.now() - t0, byte: arena.u8[data.offset] });
-      break;
-    }
-    case 'observe-counter': {
-      // Follows a u64 counter that a peer pushes: it must never go backwards.
-      const index = data.offset >> 3;
-      let last = 0n;
-      let backwards = 0;
-      let observations = 0;
-      let epoch = doorbellEpoch(arena);
-      post({ type: 'ready' });
-      const deadline = performance.now() + data.timeoutMs;
-      while (last < BigInt(data.target) && performance.now() < deadline) {
-        epoch = waitForChange(data.handle, epoch, 100);
-        const v = Atomics.load(arena.i64, index);
-        if (v < last) backwards++;
-        if (v !== last) observations++;
-        last = v;
-      }
-      post({ type: 'done', last: Number(last), backwards, observations });
-      break;
-    }
-    case 'update-counters': {
-      // Keeps rewriting every u64 of a range with values whose two halves are equal.
-      const first = data.offset >> 3;
-      const words = data.length >> 3;
-      let v = 1n;
-      post({ type: 'ready' });
-      while (Atomics.load(flags, 0) === 0) {
-        const value = v * 0x1_0000_0001n;
-        for (let i = 0; i < words; i++) Atomics.store(arena.i64, first + i, value);
-        v = (v + 1n) & 0xffff_ffffn;
-      }
-      post({ type: 'done' });
-      break;
-    }
-    case 'check-torn': {
-      // Re-reads the first counters of a range with 8-byte atomic loads, as fast as it can, and checks
-      // every new value's halves: a torn store lasts nanoseconds, so sample one place very often.
-      const first = data.offset >> 3;
-      const hot = Math.min(data.length >> 3, 2);
-      const last = [0n, 0n];
-      let torn = 0;
-      let changes = 0;
-      post({ type: 'ready' });
-      while (Atomics.load(flags, 0) === 0) {
-        for (let i = 0; i < hot; i++) {
-          const value = Atomics.load(arena.i64, first + i);
-          if (value === last[i]) continue;
-          last[i] = value;
-          changes++;
-          const u = BigInt.asUintN(64, value);
-          if (u >> 32n !== (u & 0xffff_ffffn)) torn++;
-        }
-      }
-      post({ type: 'done', torn, changes });
-      break;
-    }
-    case 'write-attached': {
-      const fabric = attachFabric(data.handle);
-      for (let i = 0; i < data.length; i++) arena.u8[data.offset + i] = (i * 7 + 3) & 0xff;
-      const status = fabric.write(data.peer, data.offset, data.length);
-      fabric.wake();
-      post({ type: 'done', status });
-      break;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------- helpers
-
-
-function startWorker(data: Partial<WorkerData>): { worker: Worker; ready: Promise<void>; done: Promise<Record<string, number>> } {
-  const flags = data.flags ?? new SharedArrayBuffer(4);
-  const worker = new Worker(new URL(import.meta.url), { workerData: { flags, offset: 0, length: 0, peer: 0, timeoutMs: 1000, target: 0, handle: 0, ...data } });
-  let onReady!: () => void;
-  let onDone!: (m: Record<string, number>) => void;
-  let onError!: (e: unknown) => void;
-  const ready = new Promise<void>((res, rej) => { onReady = res; onError = rej; });
-  const done = new Promise<Record<string, number>>((res, rej) => {
-    onDone = res;
-    const prev = onError;
-    onError = (e) => { prev(e); rej(e); };
-  });
-  worker.on('message', (m: { type: string } & Record<string, number>) => (m.type === 'ready' ? onReady() : onDone(m)));
-  worker.on('error', (e) => onError(e));
-  worker.on('exit', (code) => onError(new Error(`worker exited (${code}) before it reported`)));
-  done.catch(() => {});
-  ready.catch(() => {});
-  return { worker, ready, done };
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); })]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** For assert.throws: the error is an instance of `kind`. */
@@ -187,7 +73,8 @@ function defineTests(): void {
       a.fabric.write(2, D + 8, 8);
       await until([a, b], () => doorbellEpoch(b.arena) !== before, 'a normal write to ring the doorbell');
       assert.is(b.arena.i64[(D + 8) >> 3], 7n);
-      assert.throws(() => a.fabric.grant(2, { ...controlGrant(D + 64, 8), quiet: 1 as unknown as boolean }), is(ConfigError));
+      assert.throws(() => a.fabric.grant(2, { ...controlGrant(D + 64, 8), quiet: 1 as unknown as boolean }),
+        is(ConfigError));
     } finally {
       a.close();
       b.close();
@@ -271,8 +158,12 @@ function defineTests(): void {
     arena.u32[(map.HEADER_OFFSET + map.HEADER_HASH) >> 2] = map.MEMORY_MAP_HASH;
     arena.u32[(map.HEADER_OFFSET + map.HEADER_ARENA_BYTES) >> 2] = 12345;
     assert.throws(() => NativeFabric.create(arena, { memberId: 1, layoutTag: 0 }), is(ArenaError));
-    assert.throws(() => NativeFabric.create(Arena.create({ memberId: 1, bytes: MiB }), { memberId: 70000, layoutTag: 0 }), is(ConfigError));
-    assert.throws(() => NativeFabric.create(Arena.create({ memberId: 1, bytes: MiB }), { memberId: 1, layoutTag: 0, maxFrameBytes: 0 }), is(ConfigError));
+    assert.throws(() =>
+      NativeFabric.create(Arena.create({ memberId: 1, bytes: MiB }), { memberId: 70000, layoutTag: 0 }),
+      is(ConfigError));
+    assert.throws(() =>
+      NativeFabric.create(Arena.create({ memberId: 1, bytes: MiB }), { memberId: 1, layoutTag: 0, maxFrameBytes: 0 }),
+      is(ConfigError));
   });
 
   test('three fabrics in a mesh: writeAll reaches every connected peer', async () => {
@@ -286,7 +177,9 @@ function defineTests(): void {
       assert.equal(m[0]!.fabric.writeAll(D, 64), 2);
       m[2]!.arena.u8.fill(0xcd, D + 64, D + 128);
       assert.equal(m[2]!.fabric.writeAll(D + 64, 64), 2);
-      await until(m, () => m[1]!.arena.u8[D + 63] === 0xab && m[2]!.arena.u8[D + 63] === 0xab && m[0]!.arena.u8[D + 127] === 0xcd && m[1]!.arena.u8[D + 127] === 0xcd, 'both broadcasts');
+      await until(
+        m, () => m[1]!.arena.u8[D + 63] === 0xab && m[2]!.arena.u8[D + 63] === 0xab &&
+          m[0]!.arena.u8[D + 127] === 0xcd && m[1]!.arena.u8[D + 127] === 0xcd, 'both broadcasts');
       assert.equal(m[0]!.arena.u8[D + 63], 0xab);
     } finally {
       for (const x of m) x.close();
@@ -300,7 +193,10 @@ function defineTests(): void {
     try {
       await connectPair(a, b, [controlGrant(D, 64, 0)]);
       b.seen[0].length = 0;
-      const observer = startWorker({ role: 'observe-counter', memory: b.arena.memory, handle: b.fabric.handle, offset: D, target: N, timeoutMs: 20_000 });
+      const observer = startWorker({
+        role: 'observe-counter', memory: b.arena.memory, handle: b.fabric.handle, offset: D, target: N,
+        timeoutMs: 20_000,
+      });
       await withTimeout(observer.ready, 5000, 'observer ready');
       for (let i = 1; i <= N; i++) {
         Atomics.store(a.arena.i64, D >> 3, BigInt(i));
@@ -347,7 +243,8 @@ function defineTests(): void {
     }
   });
 
-  test('control writes are applied with 8-byte stores: a reader at the receiver never sees a torn counter', async () => {
+  test('control writes are applied with 8-byte stores: a reader at the receiver never sees a torn counter',
+    async () => {
     const a = new Member(1);
     const b = new Member(2);
     const range = 4096;
@@ -355,7 +252,9 @@ function defineTests(): void {
     const stop = new Int32Array(flags);
     try {
       await connectPair(a, b, [controlGrant(D, range)]);
-      const checker = startWorker({ role: 'check-torn', memory: b.arena.memory, handle: b.fabric.handle, flags, offset: D, length: range });
+      const checker = startWorker({
+        role: 'check-torn', memory: b.arena.memory, handle: b.fabric.handle, flags, offset: D, length: range,
+      });
       await withTimeout(checker.ready, 5000, 'checker ready');
       const endAt = Date.now() + 1000;
       let pushes = 0;
@@ -390,7 +289,9 @@ function defineTests(): void {
     const stop = new Int32Array(flags);
     try {
       await connectPair(a, b, [controlGrant(D, range)]);
-      const updater = startWorker({ role: 'update-counters', memory: a.arena.memory, handle: a.fabric.handle, flags, offset: D, length: range });
+      const updater = startWorker({
+        role: 'update-counters', memory: a.arena.memory, handle: a.fabric.handle, flags, offset: D, length: range,
+      });
       await withTimeout(updater.ready, 5000, 'updater ready');
       const endAt = Date.now() + 1000;
       let pushes = 0;
@@ -423,7 +324,9 @@ function defineTests(): void {
     const b = new Member(2);
     try {
       await connectPair(a, b, [dataGrant(D, 4096)]);
-      const waiter = startWorker({ role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 10, timeoutMs: 10_000 });
+      const waiter = startWorker({
+        role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 10, timeoutMs: 10_000,
+      });
       await withTimeout(waiter.ready, 5000, 'waiter ready');
       await sleep(100);
       a.arena.u8[D + 10] = 77;
@@ -435,7 +338,9 @@ function defineTests(): void {
       assert.is(woke.byte, 77, 'the bytes are visible once the epoch moves');
       assert.ok(b.fabric.stats().wakeups >= 1, 'the poller made a wake call');
 
-      const idle = startWorker({ role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 10, timeoutMs: 150 });
+      const idle = startWorker({
+        role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 10, timeoutMs: 150,
+      });
       const timedOut = await withTimeout(idle.done, 5000, 'waiter timed out');
       assert.is(timedOut.epoch, timedOut.seen, 'nothing changed');
       assert.ok(timedOut.elapsedMs! >= 140, `returned after ${timedOut.elapsedMs} ms`);
@@ -450,7 +355,9 @@ function defineTests(): void {
     const b = new Member(2);
     try {
       await connectPair(a, b, [dataGrant(D, 4096)]);
-      const writer = startWorker({ role: 'write-attached', memory: a.arena.memory, handle: a.fabric.handle, offset: D + 100, length: 300, peer: 2 });
+      const writer = startWorker({
+        role: 'write-attached', memory: a.arena.memory, handle: a.fabric.handle, offset: D + 100, length: 300, peer: 2,
+      });
       const r = await withTimeout(writer.done, 5000, 'worker write');
       assert.is(r.status, WriteStatus.Ok);
       await until([b], () => b.arena.u8[D + 100 + 299] === ((299 * 7 + 3) & 0xff), 'the worker write to land');
@@ -468,7 +375,9 @@ function defineTests(): void {
       await connectPair(a, b, [dataGrant(D, 4096)]);
       a.close();
       await until([b], () => b.has(K.PEER_FAILED, 1), 'PEER_FAILED at b');
-      assert.equal(b.seen[0].find((e) => e.kind === K.PEER_FAILED), { kind: K.PEER_FAILED, peer: 1, imm: R.CLOSED, offset: 0, length: 0 });
+      assert.equal(
+        b.seen[0].find((e) => e.kind === K.PEER_FAILED),
+        { kind: K.PEER_FAILED, peer: 1, imm: R.CLOSED, offset: 0, length: 0 });
       assert.is(b.fabric.write(1, D, 8), WriteStatus.Failed);
       assert.throws(() => b.fabric.connect(1, '127.0.0.1', 1), /stays failed/);
     } finally {
@@ -580,7 +489,8 @@ function defineTests(): void {
       a.fabric.grant(2, dataGrant(D, 64));
       b.fabric.grant(1, dataGrant(D, 64));
       a.fabric.connect(2, '127.0.0.1', b.port);
-      await until([a, b], () => a.has(K.PEER_FAILED, 2) && b.has(K.CONNECTION_REJECTED, 0xffff), 'the refusal on both sides');
+      await until(
+        [a, b], () => a.has(K.PEER_FAILED, 2) && b.has(K.CONNECTION_REJECTED, 0xffff), 'the refusal on both sides');
       assert.is(b.seen[0].find((e) => e.kind === K.CONNECTION_REJECTED)!.imm, R.LAYOUT_MISMATCH);
       assert.not.ok(a.has(K.PEER_CONNECTED, 2));
       assert.not.ok(b.has(K.PEER_CONNECTED, 1));
@@ -598,7 +508,9 @@ function defineTests(): void {
       let calls = 0;
       let sawData = -1;
       b.fabric.onArrival([0], () => { calls++; sawData = b.arena.u8[D + 1000]!; });
-      assert.throws(() => b.fabric.onArrival([0], () => {}), (e: Error) => e instanceof ConfigError && /already has an arrival handler/.test(e.message));
+      assert.throws(() => b.fabric.onArrival([0], () => {}),
+        (e: Error) => e instanceof ConfigError &&
+        /already has an arrival handler/.test(e.message));
       const sendsBefore = a.fabric.stats().sendCalls;
       a.arena.u8.fill(7, D, D + 2048);
       Atomics.store(a.arena.i64, (D + 4096) >> 3, 42n);
@@ -606,7 +518,9 @@ function defineTests(): void {
       assert.is(a.fabric.writeBatch(2, ranges, 3), WriteStatus.Ok);
       assert.is(a.fabric.stats().sendCalls - sendsBefore, 1, 'three frames, one sendmsg');
       // The counter (last range) lands after the data: when it is visible, so are the bytes before it.
-      await until([a, b], () => calls > 0 && Atomics.load(b.arena.i64, (D + 4096) >> 3) === 42n, 'the batch and the arrival call');
+      await until(
+        [a, b], () => calls > 0 && Atomics.load(b.arena.i64, (D + 4096) >> 3) === 42n,
+        'the batch and the arrival call');
       assert.is(sawData, 7, 'the arrival call sees the data');
       assert.ok(b.arena.u8.subarray(D, D + 2048).every((x) => x === 7), 'every byte of both data ranges');
       assert.ok(calls <= 3, `one call per batch of applied writes, not per byte (${calls})`);
@@ -621,10 +535,6 @@ function defineTests(): void {
   });
 }
 
-if (isMainThread) {
-  defineTests();
-  defineLaneTests('tcp', {});
-  test.run();
-} else {
-  workerMain(workerData as WorkerData);
-}
+defineTests();
+defineLaneTests('tcp', {});
+test.run();

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Group } from '../ts/group/group.js';
 import { freePorts } from '../ts/harness/cluster.js';
+import { pattern } from './support/pattern.js';
 
 async function pair(secrets: [string | undefined, string | undefined]): Promise<Array<Group | Error>> {
   const ports = await freePorts(2);
@@ -26,7 +27,8 @@ async function pair(secrets: [string | undefined, string | undefined]): Promise<
 }
 
 async function closeAll(results: Array<Group | Error>): Promise<void> {
-  await Promise.all(results.map((r) => (r instanceof Group ? r.close().catch(() => {}) : undefined)));
+  const close = (g: Group) => g.close().catch(() => {}); // the test is over: a failed close tells it nothing
+  await Promise.all(results.map((r) => (r instanceof Group ? close(r) : undefined)));
 }
 
 test('members with the same secret form the first view over authenticated fabric connections', async () => {
@@ -50,10 +52,15 @@ for (const [what, secrets] of [
     process.on('warning', onWarning);
     const results = await pair(secrets).finally(() => process.off('warning', onWarning));
     try {
-      for (const r of results) assert.ok(r instanceof Error, `member ${results.indexOf(r)} must not join: ${String(r)}`);
+      for (const r of results) {
+        assert.ok(r instanceof Error, `member ${results.indexOf(r)} must not join: ${String(r)}`);
+      }
       const refused = warnings.filter((w) => (w as Error & { code?: string }).code === 'ERR_SQUALL_AUTH');
       assert.ok(refused.length > 0, `a refused fabric connection was reported: ${warnings.map(String).join('; ')}`);
-      assert.match(refused[0]!.message, /refused (a connection to its fabric port: the caller|member \d's fabric port: it) could not prove the group's key/);
+      assert.match(refused[0]!.message, pattern([
+        /refused (a connection to its fabric port: the caller|member \d's fabric port: it) /,
+        /could not prove the group's key/,
+      ]));
     } finally {
       await closeAll(results);
     }

@@ -10,7 +10,8 @@ import { SimulationViolation } from '../ts/sim/shard-sim.js';
 import { suiteSeed } from './support/random.js';
 import { startCli } from './support/cli-runs.js';
 
-test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgroup, crashes, partitions and joins: every check holds', () => {
+test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgroup, crashes, partitions and joins: ' +
+  'every check holds', () => {
   const base = suiteSeed(20261127);
   const runs = Number(process.env['SQUALL_SIM_RUNS'] ?? 1000);
   let changed = 0, partitions = 0, crashes = 0, asked = 0, joined = 0;
@@ -23,7 +24,9 @@ test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgr
     joined += r.joined;
   }
   assert.ok(changed > runs / 3, `many runs change views (${changed} of ${runs})`);
-  assert.ok(partitions > runs / 5 && crashes > runs / 2, `faults of both kinds were injected (${partitions} partitions, ${crashes} crashes)`);
+  assert.ok(
+    partitions > runs / 5 && crashes > runs / 2,
+    `faults of both kinds were injected (${partitions} partitions, ${crashes} crashes)`);
   assert.ok(asked > runs / 3 && joined > asked / 2, `members joined (${joined} of ${asked} that asked entered a view)`);
 });
 
@@ -71,11 +74,13 @@ function swarms(vanish: 'proposed' | 'entered' | 'mixed', mutation?: Mutation): 
   return { runs, caught: caughtRuns };
 }
 
-test('group simulation: more joiners than members ask at once and vanish once taken, or once they built the view they enter: no member stops, and an honest joiner gets in afterwards', () => {
+test('group simulation: more joiners than members ask at once and vanish once taken, or once they built the view ' +
+  'they enter: no member stops, and an honest joiner gets in afterwards', () => {
   for (const vanish of ['proposed', 'entered', 'mixed'] as const) swarms(vanish);
 });
 
-test('group simulation: with joiners counting toward the majority of the view they enter (the rule before), the same swarms stop the members: caught', () => {
+test('group simulation: with joiners counting toward the majority of the view they enter (the rule before), the same ' +
+  'swarms stop the members: caught', () => {
   const { runs, caught: n } = swarms('mixed', 'joiners-vote');
   assert.is(n, runs, `every swarm of more joiners than members stops them (${n} of ${runs})`);
 });

@@ -12,7 +12,9 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { Arena } from '../ts/arena.js';
 import { ArenaError, BuildError } from '../ts/errors.js';
 import * as map from '../ts/generated/memory-map.js';
-import { compileKernels, instantiateKernels, kernelsWasmPath, loadKernels, type Kernels } from '../ts/kernels/kernels.js';
+import {
+  compileKernels, instantiateKernels, kernelsWasmPath, loadKernels, type Kernels,
+} from '../ts/kernels/kernels.js';
 import { referenceKernels } from '../ts/kernels/reference.js';
 
 // ---------------------------------------------------------------------------------------------- worker side
@@ -108,7 +110,8 @@ function defineTests(): void {
       const thresholds = [sample, sample + 0.5, sample - 0.5, sample + 1, -1, 0, rand() * 2e3 - 1e3,
         NaN, Infinity, -Infinity, 2 ** 63, -(2 ** 63), 2 ** 64, -(2 ** 64), 2 ** 53, -(2 ** 53)];
       for (const t of thresholds) {
-        assert.is(wasm.countAtLeastI64(TABLE, stride, n, col, LIVE, t), ref.countAtLeastI64(TABLE, stride, n, col, LIVE, t),
+        assert.is(
+          wasm.countAtLeastI64(TABLE, stride, n, col, LIVE, t), ref.countAtLeastI64(TABLE, stride, n, col, LIVE, t),
           `case ${iter}: n=${n} stride=${stride} col=${col} threshold=${t}`);
       }
     }
@@ -135,9 +138,13 @@ function defineTests(): void {
       const col = int(rand, 0, stride - 1);
       const density = pick(rand, [0, 0.01, 0.3]);
       const anyByte = rand() < 0.3;
-      for (let r = 0; r < n; r++) u8[TABLE + r * stride + col] = rand() < density ? (anyByte ? int(rand, 1, 255) : 1) : 0;
+      for (let r = 0; r < n; r++) {
+        u8[TABLE + r * stride + col] = rand() < density ? (anyByte ? int(rand, 1, 255) : 1) : 0;
+      }
       randomLive(rand, n);
-      assert.is(wasm.orU8(TABLE, stride, n, col, LIVE), ref.orU8(TABLE, stride, n, col, LIVE), `case ${iter}: n=${n} stride=${stride} col=${col}`);
+      assert.is(
+        wasm.orU8(TABLE, stride, n, col, LIVE), ref.orU8(TABLE, stride, n, col, LIVE),
+        `case ${iter}: n=${n} stride=${stride} col=${col}`);
     }
   });
 
@@ -149,7 +156,9 @@ function defineTests(): void {
       const stride = count + int(rand, 0, 13); // odd strides: the eight-at-a-time loads are unaligned
       const col = int(rand, 0, stride - count);
       const density = pick(rand, [0, 0.001, 0.02, 0.5]);
-      for (let b = 0; b < n * stride; b++) u8[FLAGS_TABLE + b] = rand() < density ? (rand() < 0.3 ? int(rand, 1, 255) : 1) : 0;
+      for (let b = 0; b < n * stride; b++) {
+        u8[FLAGS_TABLE + b] = rand() < density ? (rand() < 0.3 ? int(rand, 1, 255) : 1) : 0;
+      }
       randomLive(rand, n);
       u8.fill(0xee, wasmOut, wasmOut + count + 8); // stale bytes must be overwritten, and nothing past count
       const where = `case ${iter}: n=${n} count=${count} stride=${stride} col=${col}`;
@@ -168,7 +177,8 @@ function defineTests(): void {
       assert.is(k.countAtLeastI64(TABLE, 8, 8, 0, LIVE, -Infinity), 0);
       assert.is(k.orU8(TABLE, 1, 8, 0, LIVE), 0);
       assert.is(k.orU8Array(TABLE, 8, 8, 0, 8, LIVE, map.KERNEL_SCRATCH_OFFSET), 0);
-      assert.equal([...u8.subarray(map.KERNEL_SCRATCH_OFFSET, map.KERNEL_SCRATCH_OFFSET + 8)], [0, 0, 0, 0, 0, 0, 0, 0]);
+      assert.equal(
+        [...u8.subarray(map.KERNEL_SCRATCH_OFFSET, map.KERNEL_SCRATCH_OFFSET + 8)], [0, 0, 0, 0, 0, 0, 0, 0]);
       // zero rows is the same as no live rows
       assert.is(k.minI64(TABLE, 8, 0, 0, LIVE), Infinity);
       assert.is(k.orU8Array(TABLE, 8, 0, 0, 8, LIVE, map.KERNEL_SCRATCH_OFFSET), 0);
@@ -216,14 +226,17 @@ function defineTests(): void {
       const values = Array.from({ length: senders }, () =>
         rand() < 0.1 ? -1n : rand() < 0.05 ? randomI64(rand) : BigInt(base + int(rand, 0, pick(rand, [0, 1, 3, 100]))));
       writeNumReceived(values);
-      assert.is(wasm.receivePrefix(TABLE, senders), ref.receivePrefix(TABLE, senders), `case ${iter}: senders=${senders}`);
+      assert.is(
+        wasm.receivePrefix(TABLE, senders), ref.receivePrefix(TABLE, senders), `case ${iter}: senders=${senders}`);
     }
   });
 
   // ---------------------------------------------------------------------------------------- heartbeats
 
   interface HeartbeatState { seen: number; changed: number; stale: number }
-  const wasmState: HeartbeatState = { seen: map.HEARTBEAT_SEEN_OFFSET, changed: map.HEARTBEAT_CHANGED_MS_OFFSET, stale: map.STALE_ROWS_OFFSET };
+  const wasmState: HeartbeatState = {
+    seen: map.HEARTBEAT_SEEN_OFFSET, changed: map.HEARTBEAT_CHANGED_MS_OFFSET, stale: map.STALE_ROWS_OFFSET,
+  };
   const refState: HeartbeatState = { seen: REF_SEEN, changed: REF_CHANGED, stale: REF_STALE };
 
   function resetHeartbeats(state: HeartbeatState, n: number, startMs: number): void {
@@ -238,7 +251,8 @@ function defineTests(): void {
     Atomics.store(i64, (TABLE + r * HB_STRIDE + HB_COL) / 8, value);
   }
   function scan(k: Kernels, state: HeartbeatState, n: number, self: number, nowMs: number, timeoutMs = 100): number {
-    return k.heartbeatScan(TABLE, HB_STRIDE, n, HB_COL, LIVE, state.seen, state.changed, state.stale, self, nowMs, timeoutMs);
+    return k.heartbeatScan(
+      TABLE, HB_STRIDE, n, HB_COL, LIVE, state.seen, state.changed, state.stale, self, nowMs, timeoutMs);
   }
   const staleRows = (state: HeartbeatState, n: number): number[] => [...u8.subarray(state.stale, state.stale + n)];
 
@@ -288,10 +302,15 @@ function defineTests(): void {
           if (rand() < 0.01) u8[LIVE + r] = u8[LIVE + r] ? 0 : 1; // members come and go
         }
         const where = `case ${iter} step ${step}: n=${n} self=${self} timeout=${timeoutMs}`;
-        assert.is(scan(wasm, wasmState, n, self, nowMs, timeoutMs), scan(ref, refState, n, self, nowMs, timeoutMs), where);
+        assert.is(
+          scan(wasm, wasmState, n, self, nowMs, timeoutMs), scan(ref, refState, n, self, nowMs, timeoutMs), where);
         assert.equal(staleRows(wasmState, n), staleRows(refState, n), `stale, ${where}`);
-        assert.equal([...i64.subarray(wasmState.seen / 8, wasmState.seen / 8 + n)], [...i64.subarray(refState.seen / 8, refState.seen / 8 + n)], `seen, ${where}`);
-        assert.equal([...f64.subarray(wasmState.changed / 8, wasmState.changed / 8 + n)], [...f64.subarray(refState.changed / 8, refState.changed / 8 + n)], `changedMs, ${where}`);
+        assert.equal(
+          [...i64.subarray(wasmState.seen / 8, wasmState.seen / 8 + n)],
+          [...i64.subarray(refState.seen / 8, refState.seen / 8 + n)], `seen, ${where}`);
+        assert.equal(
+          [...f64.subarray(wasmState.changed / 8, wasmState.changed / 8 + n)],
+          [...f64.subarray(refState.changed / 8, refState.changed / 8 + n)], `changedMs, ${where}`);
       }
     }
   });
@@ -324,7 +343,8 @@ function defineTests(): void {
       const ids = sectionIds(readFileSync(path));
       assert.ok(!ids.includes(DATA) && !ids.includes(DATA_COUNT), `${path} has a data section`);
       assert.ok(!ids.includes(START), `${path} has a start function`);
-      assert.equal(WebAssembly.Module.imports(compileKernels(path)), [{ module: 'env', name: 'memory', kind: 'memory' }]);
+      assert.equal(
+        WebAssembly.Module.imports(compileKernels(path)), [{ module: 'env', name: 'memory', kind: 'memory' }]);
     }
   });
 
@@ -343,8 +363,16 @@ function defineTests(): void {
 
   /** A minimal module importing a shared env.memory and exporting memoryMapHash() = `hash`. */
   function fakeKernels(hash: number): WebAssembly.Module {
-    const uleb = (n: number): number[] => { const out: number[] = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n); return out; };
-    const sleb = (n: number): number[] => { const out: number[] = []; for (;;) { const b = n & 0x7f; n >>= 7; if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) { out.push(b); return out; } out.push(b | 0x80); } };
+    const uleb = (n: number): number[] => {
+      const out: number[] = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n); return out;
+    };
+    const sleb = (n: number): number[] => {
+      const out: number[] = [];
+      for (;;) {
+        const b = n & 0x7f; n >>= 7;
+        if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) { out.push(b); return out; } out.push(b | 0x80);
+      }
+    };
     const name = (s: string): number[] => [s.length, ...Buffer.from(s)];
     const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
     const body = [0, 0x41, ...sleb(hash | 0), 0x0b];
@@ -376,8 +404,9 @@ function defineTests(): void {
   // ---------------------------------------------------------------------------------------- two workers
 
   test('two workers over one arena see each other\'s writes', async () => {
-    const workers = [0, 1].map(() => new Worker(new URL(import.meta.url), { workerData: { role: 'kernels-worker', memory: arena.memory } }));
-    const call = (w: Worker, op: keyof Kernels, ...args: number[]): Promise<number> => new Promise((resolve, reject) => {
+    const workers = [0, 1].map(() =>
+      new Worker(new URL(import.meta.url), { workerData: { role: 'kernels-worker', memory: arena.memory } }));
+    const call = (w: Worker, op: keyof Kernels, ...args: number[]) => new Promise<number>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
       w.postMessage({ op, args } satisfies WorkerCall);

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Arena } from '../ts/arena.js';
 import { GrantKind } from '../ts/fabric/fabric.js';
-import { planView, validateGroupConfig } from '../ts/group/config.js';
+import { validateGroupConfig } from '../ts/group/config.js';
+import { planView } from '../ts/membership/plans.js';
 import { multicastColumns, subgroupColumns } from '../ts/multicast/layout.js';
 import { SLOT_HEADER_BYTES, SlotKind, readSlot, slotBytes, writeSlot } from '../ts/multicast/slots.js';
 import { SstLayout } from '../ts/sst/layout.js';
@@ -48,7 +49,8 @@ test('slots: a message written is read back whole; nulls and large messages carr
   assert.equal([s.index, s.bytes, s.kind], [7, 300, SlotKind.DATA]);
   assert.equal([...s.payload], [...payload]);
   writeSlot(arena, at, 8, SlotKind.NULL);
-  assert.equal([readSlot(arena, at).index, readSlot(arena, at).kind, readSlot(arena, at).payload.length], [8, SlotKind.NULL, 0]);
+  assert.equal(
+    [readSlot(arena, at).index, readSlot(arena, at).kind, readSlot(arena, at).payload.length], [8, SlotKind.NULL, 0]);
   writeSlot(arena, at, 9, SlotKind.LARGE, undefined, 5 << 20);
   assert.equal([readSlot(arena, at).bytes, readSlot(arena, at).kind], [5 << 20, SlotKind.LARGE]);
   assert.is(SLOT_HEADER_BYTES, 16);

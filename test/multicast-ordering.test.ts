@@ -5,7 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prng, suiteSeed } from './support/random.js';
-import { indexOf, nullTarget, rankOf, receivePrefix, seqOf, stableFrontier, versionOf, windowAllows } from '../ts/multicast/ordering.js';
+import {
+  indexOf, nullTarget, rankOf, receivePrefix, seqOf, stableFrontier, versionOf, windowAllows,
+} from '../ts/multicast/ordering.js';
 import { ShardSim } from '../ts/sim/shard-sim.js';
 
 const rng = prng;
@@ -19,11 +21,14 @@ function simulate(seed: number, members: number, senders: number, window: number
     if (sim.delivered.every((d) => d.length === sim.total)) return { delivered: sim.delivered, where: sim.where };
     sim.step(pick);
   }
-  throw new Error(`${sim.where}: no progress after 200,000 steps (delivered ${sim.delivered.map((d) => d.length).join('/')} of ${sim.total})`);
+  throw new Error(
+    `${sim.where}: no progress after ` +
+      `200,000 steps (delivered ${sim.delivered.map((d) => d.length).join('/')} of ${sim.total})`);
 }
 
 test('ordering: formulas — round robin numbering, receive prefix, stability, versions', () => {
-  assert.equal([0, 1, 2, 3, 4, 5].map((i) => [rankOf(i, 3), indexOf(i, 3)]), [[0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1]]);
+  assert.equal(
+    [0, 1, 2, 3, 4, 5].map((i) => [rankOf(i, 3), indexOf(i, 3)]), [[0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1]]);
   assert.is(seqOf(2, 1, 3), 7);
   assert.is(receivePrefix([-1, -1, -1]), -1, 'nothing received');
   assert.is(receivePrefix([0, -1, -1]), 0, 'the first message of sender 0 only');
@@ -43,11 +48,13 @@ test('ordering: nulls — a lower rank goes past what it saw, a higher rank reac
 
 test('ordering: the window — slot i mod W is reused only after every member delivered its last message', () => {
   assert.ok(windowAllows(3, 1, 2, 4, [-1, -1]), 'the first W indexes are free');
-  assert.not.ok(windowAllows(4, 1, 2, 4, [0, 5]), 'index 4 reuses index 0 of sender 1 (seq 1): member 0 has delivered only seq 0');
+  assert.not.ok(
+    windowAllows(4, 1, 2, 4, [0, 5]), 'index 4 reuses index 0 of sender 1 (seq 1): member 0 has delivered only seq 0');
   assert.ok(windowAllows(4, 1, 2, 4, [1, 5]));
 });
 
-test('ordering: 500 seeded runs — identical order everywhere, every message once, no nulls delivered, idle senders never stall', () => {
+test('ordering: 500 seeded runs — identical order everywhere, every message once, no nulls delivered, idle senders ' +
+  'never stall', () => {
   const base = suiteSeed(20261127);
   for (let run = 0; run < 500; run++) {
     const seed = base + run;
@@ -59,14 +66,20 @@ test('ordering: 500 seeded runs — identical order everywhere, every message on
     const toSend = Array.from({ length: senders }, () => (r() < 0.3 ? 0 : Math.floor(r() * 25)));
     const { delivered, where } = simulate(seed, members, senders, window, toSend);
     const first = delivered[0]!;
-    for (let m = 1; m < members; m++) assert.equal(delivered[m], first, `${where}: member ${m} delivered another sequence than member 0`);
+    for (let m = 1; m < members; m++) {
+      assert.equal(delivered[m], first, `${where}: member ${m} delivered another sequence than member 0`);
+    }
     const payloads = first.map(([, p]) => p);
     assert.is(new Set(payloads).size, payloads.length, `${where}: a message delivered twice`);
     assert.is(payloads.length, toSend.reduce((a, b) => a + b, 0), `${where}: messages missing`);
-    for (let i = 1; i < first.length; i++) assert.ok(first[i]![0] > first[i - 1]![0], `${where}: delivery out of sequence order`);
+    for (let i = 1; i < first.length; i++) {
+      assert.ok(first[i]![0] > first[i - 1]![0], `${where}: delivery out of sequence order`);
+    }
     for (let s = 0; s < senders; s++) {
       const own = payloads.filter((p) => p.startsWith(`s${s}m`));
-      assert.equal(own, Array.from({ length: toSend[s]! }, (_, i) => `s${s}m${i}`), `${where}: sender ${s}'s messages out of order`);
+      assert.equal(
+        own, Array.from({ length: toSend[s]! }, (_, i) => `s${s}m${i}`),
+        `${where}: sender ${s}'s messages out of order`);
     }
   }
 });

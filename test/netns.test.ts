@@ -53,7 +53,9 @@ const alive = (pid: number) => {
   try { process.kill(pid, 0); return true; } catch { return false; }
 };
 
-async function withNetwork(options: Parameters<typeof EmulatedNetwork.create>[0], body: (net: EmulatedNetwork) => Promise<void>): Promise<void> {
+async function withNetwork(
+  options: Parameters<typeof EmulatedNetwork.create>[0], body: (net: EmulatedNetwork) => Promise<void>
+): Promise<void> {
   const net = await EmulatedNetwork.create(options);
   try {
     await body(net);
@@ -71,7 +73,9 @@ async function echoServers(net: EmulatedNetwork): Promise<number[]> {
 }
 
 async function echo(net: EmulatedNetwork, from: number, to: number, port: number, timeoutMs: number) {
-  const client = net.fork(from, probePath, ['echo-client', net.hosts[to]!.address, String(port), `hello ${to} from ${from}`, String(timeoutMs)]);
+  const client = net.fork(
+    from, probePath,
+    ['echo-client', net.hosts[to]!.address, String(port), `hello ${to} from ${from}`, String(timeoutMs)]);
   try {
     return await nextMessage(client, 'echo', timeoutMs + 10_000);
   } finally {
@@ -112,7 +116,9 @@ netTest('netns: 3 hosts — every ordered pair opens a TCP connection and exchan
 // The caps are well below what a veth pair carries on a CPU shared with other work (135–260 Mbit/s seen
 // with every core busy), and "uncapped" only has to beat the cap's +15% tolerance clearly (1.3×), so the
 // test holds on a loaded machine too.
-netTest('netns: links capped at 50mbit carry about 50 Mbit/s each way at once; uncapped faster; setRate(20mbit) follows', async () => {
+netTest(
+  'netns: links capped at 50mbit carry about 50 Mbit/s each way at once; uncapped faster; setRate(20mbit) follows',
+  async () => {
   await withNetwork({ members: 2, rate: '50mbit' }, async (net) => {
     const alone = await measureTcp(net, 0, 1);
     assertNear(alone, 50, '0 → 1 alone at 50mbit');
@@ -128,11 +134,13 @@ netTest('netns: links capped at 50mbit carry about 50 Mbit/s each way at once; u
     await net.setRate('20mbit');
     assert.is(net.rateOf(1), '20mbit');
     assertNear(await measureTcp(net, 0, 1), 20, '0 → 1 after setRate(20mbit)');
-    console.log(`  measured: 50mbit cap ${mbit(alone)} alone, ${mbit(there!.bitsPerSecond)} + ${mbit(back!.bitsPerSecond)} duplex; uncapped ${mbit(free)}`);
+    const duplex = `${mbit(there!.bitsPerSecond)} + ${mbit(back!.bitsPerSecond)} duplex`;
+    console.log(`  measured: 50mbit cap ${mbit(alone)} alone, ${duplex}; uncapped ${mbit(free)}`);
   });
 });
 
-netTest('netns: setRate on one link caps both its directions (member end and bridge end) and no other link', async () => {
+netTest(
+  'netns: setRate on one link caps both its directions (member end and bridge end) and no other link', async () => {
   await withNetwork({ members: 3 }, async (net) => {
     await net.setRate('20mbit', 1);
     assert.equal([0, 1, 2].map((i) => net.rateOf(i)), [undefined, '20mbit', undefined]);
@@ -144,11 +152,14 @@ netTest('netns: setRate on one link caps both its directions (member end and bri
     const other = await measureTcp(net, 0, 2, { windowMs: 1000 });
     assert.ok(other > 1.3 * 20 * Mbit, `0 → 2 measured ${mbit(other)}: a cap on link 1 must not slow it`);
     await rejects(() => net.setRate('fast', 0), (e: Error) => e instanceof ConfigError && /fast/.test(e.message));
-    await rejects(() => net.setRate('1gbit', 3), (e: Error) => e instanceof ConfigError && /out of range/.test(e.message));
+    await rejects(() => net.setRate('1gbit', 3),
+      (e: Error) => e instanceof ConfigError && /out of range/.test(e.message));
   });
 });
 
-netTest('netns: setLinkUp(2, false) partitions host 2 — connections to and from it time out; up again restores them', async () => {
+netTest(
+  'netns: setLinkUp(2, false) partitions host 2 — connections to and from it time out; up again restores them',
+  async () => {
   await withNetwork({ members: 3 }, async (net) => {
     const ports = await echoServers(net);
     assert.ok((await echo(net, 0, 2, ports[2]!, 3000)).ok, 'reachable before');
@@ -168,7 +179,8 @@ netTest('netns: setLinkUp(2, false) partitions host 2 — connections to and fro
 
 const ours = async (namespaces: string[]) => (await listNamespaces()).filter((n) => namespaces.includes(n));
 
-netTest('netns: destroy() ends every process in the network (tracked or not) and leaves no namespace behind', async () => {
+netTest(
+  'netns: destroy() ends every process in the network (tracked or not) and leaves no namespace behind', async () => {
   const net = await EmulatedNetwork.create({ members: 2 });
   const namespaces = [net.bridgeNamespace, ...net.hosts.map((h) => h.namespace)];
   let tracked: ChildProcess | undefined;
@@ -177,7 +189,8 @@ netTest('netns: destroy() ends every process in the network (tracked or not) and
     tracked = net.spawn(0, 'sleep', ['30'], { stdio: 'ignore' });
     // A grandchild the network does not know about: started detached by a process inside host 1, which exits.
     const starter = net.spawn(1, process.execPath, ['-e',
-      "const c = require('child_process').spawn('sleep', ['30'], { detached: true, stdio: 'ignore' }); c.unref(); process.stdout.write(String(c.pid))"],
+      "const c = require('child_process').spawn('sleep', ['30'], { detached: true, stdio: 'ignore' }); c.unref(); " +
+        "process.stdout.write(String(c.pid))"],
     { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     starter.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -208,16 +221,20 @@ const [moduleUrl, mode] = process.argv.slice(1);
 const { EmulatedNetwork } = await import(moduleUrl);
 const net = await EmulatedNetwork.create({ members: 2 });
 const tracked = net.spawn(0, 'sleep', ['20'], { stdio: 'ignore' });
-const untracked = spawn('ip', ['netns', 'exec', net.hosts[1].namespace, 'sleep', '20'], { detached: true, stdio: 'ignore' });
+const untracked = spawn('ip', ['netns', 'exec', net.hosts[1].namespace, 'sleep', '20'],
+  { detached: true, stdio: 'ignore' });
 untracked.unref();
 setTimeout(() => process.exit(3), 20000);
-process.send({ namespaces: [net.bridgeNamespace, ...net.hosts.map((h) => h.namespace)], tracked: tracked.pid, untracked: untracked.pid }, () => {
+const namespaces = [net.bridgeNamespace, ...net.hosts.map((h) => h.namespace)];
+process.send({ namespaces, tracked: tracked.pid, untracked: untracked.pid }, () => {
   if (mode === 'exit') process.exit(0);
   if (mode === 'throw') throw new Error('deliberate crash after building a network');
 });
 `;
 
-interface Creator { child: ChildProcess; namespaces: string[]; tracked: number; untracked: number; ended: Promise<void> }
+interface Creator {
+  child: ChildProcess; namespaces: string[]; tracked: number; untracked: number; ended: Promise<void>
+}
 
 async function startCreator(mode: 'hold' | 'exit' | 'throw'): Promise<Creator> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', creatorScript, networkModule, mode], {
@@ -237,7 +254,8 @@ function cleanUpCreator(c: Creator | undefined): void {
   for (const pid of [c.child.pid, c.tracked, c.untracked]) if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
-netTest('netns: the creator is SIGKILLed — its processes die with it, removeStaleNetworks() removes the rest', async () => {
+netTest(
+  'netns: the creator is SIGKILLed — its processes die with it, removeStaleNetworks() removes the rest', async () => {
   let c: Creator | undefined;
   try {
     c = await startCreator('hold');
@@ -264,14 +282,18 @@ netTest('netns: the next create() removes the network of a SIGKILLed creator', a
     const messages: string[] = [];
     await withNetwork({ members: 1, onProgress: (m) => messages.push(m) }, async () => {
       assert.equal(await ours(c!.namespaces), [], 'the crashed network is gone');
-      assert.ok(messages.some((m) => /removed \d+ emulated network/.test(m)), `create() said so: ${messages.join(' | ')}`);
+      assert.ok(
+        messages.some((m) => /removed \d+ emulated network/.test(m)), `create() said so: ${messages.join(' | ')}`);
     });
   } finally {
     cleanUpCreator(c);
   }
 });
 
-for (const [mode, how] of [['hold', 'is sent SIGTERM'], ['exit', 'exits without destroy()'], ['throw', 'dies of an uncaught exception']] as const) {
+const creatorEnds = [
+  ['hold', 'is sent SIGTERM'], ['exit', 'exits without destroy()'], ['throw', 'dies of an uncaught exception'],
+] as const;
+for (const [mode, how] of creatorEnds) {
   netTest(`netns: the creator ${how} — its network and every process in it are gone`, async () => {
     let c: Creator | undefined;
     try {
@@ -289,8 +311,11 @@ for (const [mode, how] of [['hold', 'is sent SIGTERM'], ['exit', 'exits without 
 
 netTest('netns: create() refuses bad options with a ConfigError and builds nothing', async () => {
   const before = (await listNamespaces()).length;
-  await rejects(() => EmulatedNetwork.create({ members: 0 }), (e: Error) => e instanceof ConfigError && /members/.test(e.message));
-  await rejects(() => EmulatedNetwork.create({ members: 2, rate: '10 parsecs' }), (e: Error) => e instanceof ConfigError && /parsecs/.test(e.message));
+  await rejects(() => EmulatedNetwork.create({ members: 0 }),
+    (e: Error) => e instanceof ConfigError && /members/.test(e.message));
+  await rejects(() => EmulatedNetwork.create({ members: 2, rate: '10 parsecs' }),
+    (e: Error) => e instanceof ConfigError &&
+    /parsecs/.test(e.message));
   assert.is((await listNamespaces()).length, before);
 });
 

@@ -10,7 +10,8 @@ import type { OrderedChannel } from '../ts/objects/channel.js';
 import { formatVersion, parseVersion, versionParts } from '../ts/objects/version.js';
 import { versionOf } from '../ts/multicast/ordering.js';
 import {
-  ConfigError, MessageTooLargeError, NotAQueryError, PeerFailedError, RemoteMethodError, TimeoutError, UnknownMethodError, CodecError,
+  ConfigError, MessageTooLargeError, NotAQueryError, PeerFailedError, RemoteMethodError, TimeoutError,
+  UnknownMethodError, CodecError,
 } from '../ts/errors.js';
 
 /** DESIGN.md §8's example. */
@@ -41,7 +42,8 @@ class TicketBook {
 function cluster(n: number, seed = 1, options: { maxMessageBytes?: number; timeoutMs?: number } = {}) {
   const members = Array.from({ length: n }, (_, i) => i);
   const shard = new LoopbackShard({ members, seed });
-  const objects = members.map((m) => ReplicatedObject.attach(new TicketBook(), shard.channel(m), { type: TicketBook, ...options }));
+  const objects = members.map((m) =>
+    ReplicatedObject.attach(new TicketBook(), shard.channel(m), { type: TicketBook, ...options }));
   return { shard, objects };
 }
 
@@ -53,7 +55,8 @@ test('ordered: one call gathers a reply from every member, in rank order, with o
   assert.ok(replies.every((r) => r.version === replies[0]!.version));
   for (const o of objects) assert.is(o.state.holder('t-17'), 'alice');
   // The handle is typed from the class: parameter types and the reply's value type.
-  const typed: Promise<Array<{ member: number; value: boolean }>> = objects[0]!.ordered.holder('t-17').then(() => replies);
+  const typed: Promise<Array<{ member: number; value: boolean }>> =
+    objects[0]!.ordered.holder('t-17').then(() => replies);
   // @ts-expect-error book takes (ticket: string, customer: string)
   const wrong = () => objects[0]!.ordered.book(1, 2);
   // @ts-expect-error a query of holder resolves with string | null
@@ -62,11 +65,14 @@ test('ordered: one call gathers a reply from every member, in rank order, with o
   await typed;
 });
 
-test('ticket race: two members book t-17 at the same moment (n=3, 40 seeds): one winner, one holder everywhere', async () => {
+test('ticket race: two members book t-17 at the same moment (n=3, 40 seeds): one winner, one holder everywhere',
+  async () => {
   const winners = new Set<string>();
   for (let seed = 1; seed <= 40; seed++) {
     const { shard, objects } = cluster(3, seed);
-    const [a, b] = await Promise.all([objects[0]!.ordered.book('t-17', 'alice'), objects[1]!.ordered.book('t-17', 'bob')]);
+    const [a, b] = await Promise.all([
+      objects[0]!.ordered.book('t-17', 'alice'), objects[1]!.ordered.book('t-17', 'bob'),
+    ]);
     const aWon = a.every((r) => r.value === true), bWon = b.every((r) => r.value === true);
     assert.ok(a.every((r) => r.value === a[0]!.value), `seed ${seed}: replicas disagree for alice`);
     assert.ok(b.every((r) => r.value === b[0]!.value), `seed ${seed}: replicas disagree for bob`);
@@ -108,7 +114,8 @@ test('a method that throws at every replica rejects at the caller with the origi
   for (const o of objects) assert.is(o.state.holder('t-1'), 'alice');
 });
 
-test('unknown method, constructor, __proto__, toString and a getter are refused at every replica with the coded error', async () => {
+test('unknown method, constructor, __proto__, toString and a getter are refused at every replica with the coded error',
+  async () => {
   const { shard, objects } = cluster(3);
   for (const name of ['nope', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'count']) {
     try {
@@ -142,7 +149,9 @@ test('a command for an unknown method is rejected by every replica: each sends a
   await spy.send(encodeCall(Kind.Command, 999, '__proto__', [], 1 << 20));
   await shard.settled();
   await new Promise((r) => setImmediate(r));
-  assert.equal(errors.filter((e) => e.startsWith('1:') || e.startsWith('2:')).sort(), ['1:ERR_SQUALL_UNKNOWN_METHOD', '2:ERR_SQUALL_UNKNOWN_METHOD']);
+  assert.equal(
+    errors.filter((e) => e.startsWith('1:') || e.startsWith('2:')).sort(),
+    ['1:ERR_SQUALL_UNKNOWN_METHOD', '2:ERR_SQUALL_UNKNOWN_METHOD']);
   assert.is(objects[1]!.state.count, 0);
 });
 
@@ -241,7 +250,8 @@ test('snapshot and restore: a restored copy answers like the original and keeps 
   assert.equal((await copy.ordered.book('t-3', 'carol')).map((r) => r.value), [true]);
 });
 
-test('codec: strings, numbers, bigint, Uint8Array, Map, Set, nested objects, undefined/null and errors round-trip through a call', async () => {
+test('codec: strings, numbers, bigint, Uint8Array, Map, Set, nested objects, undefined/null and errors round-trip ' +
+  'through a call', async () => {
   const { objects } = cluster(2, 9);
   const err = new TypeError('bad input');
   const value = {
@@ -263,7 +273,8 @@ test('codec: strings, numbers, bigint, Uint8Array, Map, Set, nested objects, und
     assert.instance(v.map, Map); assert.equal([...v.map.keys()], [1, 'k']); assert.equal(v.map.get('k'), { x: [1, 2] });
     assert.instance(v.set, Set); assert.equal([...v.set], [1, 'b']);
     assert.not.instance(v.nested, Map);
-    assert.is(v.nested.a[0], 1); assert.equal(v.nested.a[1], { b: null, c: undefined }); assert.ok('c' in (v.nested.a[1] as object));
+    assert.is(v.nested.a[0], 1); assert.equal(v.nested.a[1], { b: null, c: undefined });
+      assert.ok('c' in (v.nested.a[1] as object));
     assert.is(v.nested.d.getTime(), 5);
     assert.is(v.nil, null); assert.is(v.undef, undefined); assert.ok('undef' in v);
     assert.instance(v.err, TypeError); assert.is(v.err.message, 'bad input');
@@ -271,7 +282,9 @@ test('codec: strings, numbers, bigint, Uint8Array, Map, Set, nested objects, und
   // The replicas' copies of a Uint8Array argument own their memory (delivered bytes are overwritten after delivery).
   assert.equal([...(replies[1]!.value as typeof value).u8], [1, 2, 3, 255]);
   // What cannot be encoded is refused before sending.
-  try { await objects[0]!.ordered.echo(Symbol('x')); assert.unreachable(); } catch (error) { assert.instance(error, CodecError); }
+  try { await objects[0]!.ordered.echo(Symbol('x')); assert.unreachable(); } catch (error) {
+    assert.instance(error, CodecError);
+  }
   // Replies are copies: the caller never holds the replica's own objects.
   const local = await objects[0]!.query(0).echo(value.map);
   assert.ok(local !== value.map);
@@ -287,7 +300,8 @@ function counted(channel: OrderedChannel): { channel: OrderedChannel; sent: { mu
   return { channel: wrapper, sent };
 }
 
-test('query of a method that is not a declared query (book) is refused with NotAQueryError before anything is sent', async () => {
+test('query of a method that is not a declared query (book) is refused with NotAQueryError before anything is sent',
+  async () => {
   const shard = new LoopbackShard({ members: [0, 1, 2], seed: 4 });
   const { channel, sent } = counted(shard.channel(0));
   const caller = ReplicatedObject.attach(new TicketBook(), channel, { type: TicketBook });
@@ -339,7 +353,8 @@ test('a replica refuses a query for a method that is not a declared query, whate
   for (const o of objects.slice(1)) assert.is(o.state.holder('t-9'), null, 'the refused query changed nothing');
 });
 
-test('a caller meets the replica\'s refusal as NotAQueryError (a peer whose class declares fewer queries)', async () => {
+test('a caller meets the replica\'s refusal as NotAQueryError (a peer whose class declares fewer queries)',
+  async () => {
   class Narrow { static readonly queries = [] as const; holder(_ticket: string): string | null { return null; } }
   const shard = new LoopbackShard({ members: [0, 1], seed: 2 });
   const wide = ReplicatedObject.attach(new TicketBook(), shard.channel(0), { type: TicketBook });
@@ -364,8 +379,12 @@ test('a class without static queries offers no query; a queries list naming no m
   const counter = ReplicatedObject.attach(new Counter(), shard.channel(0), { type: Counter });
   ReplicatedObject.attach(new Counter(), shard.channel(1), { type: Counter });
   // @ts-expect-error Counter declares no queries: query() offers nothing
-  try { await counter.query(1).increment(100); assert.unreachable(); } catch (error) { assert.instance(error, NotAQueryError); }
-  assert.match((await counter.callMember(1, 'value', []).catch((e: Error) => e) as Error).message, /static queries = \['value'\] as const/);
+  try { await counter.query(1).increment(100); assert.unreachable(); } catch (error) {
+    assert.instance(error, NotAQueryError);
+  }
+  assert.match(
+    (await counter.callMember(1, 'value', []).catch((e: Error) => e) as Error).message,
+    /static queries = \['value'\] as const/);
   assert.equal((await counter.ordered.increment(2)).map((r) => r.value), [2, 2]);
 
   class Typo { static readonly queries = ['valu'] as const; value(): number { return 0; } }
@@ -374,11 +393,13 @@ test('a class without static queries offers no query; a queries list naming no m
     assert.unreachable('a query that names no method');
   } catch (error) {
     assert.instance(error, ConfigError);
-    assert.match((error as Error).message, /Typo\.queries names "valu", which is not a method of Typo; its methods: value/);
+    assert.match(
+      (error as Error).message, /Typo\.queries names "valu", which is not a method of Typo; its methods: value/);
   }
 });
 
-test('Reply.version: vid << 32 | seq, the same at every member, growing; formatVersion gives "vid.seq" and parseVersion reads it back', async () => {
+test('Reply.version: vid << 32 | seq, the same at every member, growing; formatVersion gives "vid.seq" and ' +
+  'parseVersion reads it back', async () => {
   const { objects } = cluster(3, 8);
   const first = await objects[0]!.ordered.book('t-1', 'alice');
   const second = await objects[2]!.ordered.book('t-2', 'bob');
@@ -404,8 +425,12 @@ test('closing rejects calls in flight and refuses new ones', async () => {
   const call = objects[0]!.ordered.book('t-1', 'alice');
   await shard.settled();
   objects[0]!.close();
-  try { await call; assert.unreachable(); } catch (error) { assert.is((error as { code?: string }).code, 'ERR_SQUALL_CLOSED'); }
-  try { await objects[0]!.ordered.book('t-2', 'bob'); assert.unreachable(); } catch (error) { assert.is((error as { code?: string }).code, 'ERR_SQUALL_CLOSED'); }
+  try { await call; assert.unreachable(); } catch (error) {
+    assert.is((error as { code?: string }).code, 'ERR_SQUALL_CLOSED');
+  }
+  try { await objects[0]!.ordered.book('t-2', 'bob'); assert.unreachable(); } catch (error) {
+    assert.is((error as { code?: string }).code, 'ERR_SQUALL_CLOSED');
+  }
 });
 
 test.run();

@@ -10,13 +10,17 @@ import { referenceKernels } from '../ts/kernels/reference.js';
 import { SstLayout } from '../ts/sst/layout.js';
 import { PredicateEngine, compilePredicate, type PredicateSpec, type TableView } from '../ts/sst/predicates.js';
 
-const columns = { counter: { type: 'i64' as const }, flag: { type: 'u8' as const }, rx: { type: 'i64' as const, count: 3 } };
+const columns = {
+  counter: { type: 'i64' as const }, flag: { type: 'u8' as const }, rx: { type: 'i64' as const, count: 3 },
+};
 
 function setup(kernelsOf: (m: WebAssembly.Memory) => Kernels) {
   const arena = Arena.create({ memberId: 0, bytes: 4 << 20 });
   const layout = new SstLayout(columns, [0, 1, 2]);
   const kernels = kernelsOf(arena.memory);
-  const view: TableView = { base: layout.base, rowStride: layout.rowStride, rows: layout.rows, liveBase: map.LIVE_ROWS_OFFSET };
+  const view: TableView = {
+    base: layout.base, rowStride: layout.rowStride, rows: layout.rows, liveBase: map.LIVE_ROWS_OFFSET,
+  };
   arena.u8.fill(1, map.LIVE_ROWS_OFFSET, map.LIVE_ROWS_OFFSET + 3);
   const set = (row: number, column: string, value: number, index = 0) => {
     const c = layout.column(column);
@@ -25,7 +29,9 @@ function setup(kernelsOf: (m: WebAssembly.Memory) => Kernels) {
   };
   const engine = new PredicateEngine();
   let nextId = 1;
-  const add = (spec: PredicateSpec) => { const id = nextId++; engine.add(compilePredicate(id, spec, layout, 0)); return id; };
+  const add = (spec: PredicateSpec) => {
+    const id = nextId++; engine.add(compilePredicate(id, spec, layout, 0)); return id;
+  };
   const fired: Array<[number, number]> = [];
   let accept = true;
   const evaluate = () => engine.evaluate(kernels, view, (id, v) => { if (accept) fired.push([id, v]); return accept; });
@@ -57,7 +63,9 @@ for (const [name, kernelsOf] of [['wasm', loadKernels], ['reference', referenceK
     t.set(2, 'counter', 7); t.evaluate(); t.evaluate();
     assert.equal(t.fired, [[max, 0], [max, 7]]);
     t.fired.length = 0;
-    const count = t.add({ reduce: 'countAtLeast', column: 'counter', atLeast: 7, test: '==', value: 2, kind: 'transition' });
+    const count = t.add({
+      reduce: 'countAtLeast', column: 'counter', atLeast: 7, test: '==', value: 2, kind: 'transition',
+    });
     t.evaluate();
     assert.equal(t.fired, []);
     t.engine.setValue(count, 1);
@@ -104,7 +112,9 @@ test('predicates: bad specs get ConfigErrors naming the problem', () => {
     [{ reduce: 'receivePrefix', column: 'rx', member: 9 }, /member 9/],
   ];
   for (const [patch, re] of bad) {
-    const spec = { reduce: 'min', column: 'counter', test: '>=', value: 1, kind: 'one-time', ...patch } as PredicateSpec;
+    const spec = {
+      reduce: 'min', column: 'counter', test: '>=', value: 1, kind: 'one-time', ...patch
+    } as PredicateSpec;
     try { compilePredicate(1, spec, layout, 0); assert.unreachable(JSON.stringify(patch)); } catch (e) {
       assert.instance(e, ConfigError, JSON.stringify(patch));
       assert.match((e as Error).message, re);

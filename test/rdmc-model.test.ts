@@ -16,7 +16,8 @@ const GBIT = 1e9 / 8;
 const base = { bytes: 256 * MiB, blockBytes: MiB, linkBytesPerSec: GBIT, latencySec: 0 };
 const oneCopy = base.bytes / base.linkBytesPerSec; // one message over one link
 
-const close = (actual: number, expected: number, relative = 1e-9): boolean => Math.abs(actual - expected) <= relative * expected;
+const close = (actual: number, expected: number, relative = 1e-9): boolean =>
+  Math.abs(actual - expected) <= relative * expected;
 
 test('zero latency, 2 members: every schedule takes exactly bytes / rate', () => {
   for (const algorithm of ALGORITHMS) {
@@ -41,7 +42,8 @@ test('the binomial pipeline stays nearly flat from 2 to 4096 members', () => {
   for (const n of [3, 4, 16, 100, 1000, 1024, 4095, 4096]) {
     // k + L steps of 256 at most, and a little latency per step
     const seconds = at(n);
-    assert.ok(seconds >= two && seconds <= two * (256 + 12) / 256 * 1.001, `n=${n}: ${seconds} s against ${two} s at n=2`);
+    assert.ok(
+      seconds >= two && seconds <= two * (256 + 12) / 256 * 1.001, `n=${n}: ${seconds} s against ${two} s at n=2`);
   }
 });
 
@@ -69,7 +71,9 @@ test('with no latency and equal blocks no run takes longer than its steps, and s
     for (const n of [2, 3, 5, 6, 7, 8, 12, 17, 31, 64]) {
       for (const k of [1, 2, 3, 10]) {
         const r = modelTransfer({ ...unit, bytes: k, algorithm, members: n });
-        assert.ok(r.seconds <= r.steps, `${algorithmName(algorithm)} n=${n} k=${k}: ${r.seconds} time units over ${r.steps} steps`);
+        assert.ok(
+          r.seconds <= r.steps,
+          `${algorithmName(algorithm)} n=${n} k=${k}: ${r.seconds} time units over ${r.steps} steps`);
       }
     }
   }
@@ -91,10 +95,13 @@ test('latency delays every hop: a chain of n pays it n − 1 times for the first
 test('runModel reports one row per (members, algorithm) with GB/s per receiver, and progress', async () => {
   const messages: string[] = [];
   const rows = await runModel({
-    algorithms: ['binomial', 'sequential'], membersList: [2, 5], bytes: 64 * MiB, blockBytes: MiB, rate: GBIT, latencyUs: 0,
+    algorithms: ['binomial', 'sequential'], membersList: [2, 5], bytes: 64 * MiB, blockBytes: MiB, rate: GBIT,
+    latencyUs: 0,
     onProgress: (m) => messages.push(m),
   });
-  assert.equal(rows.map((r) => [r.algorithm, r.members]), [['binomial', 2], ['sequential', 2], ['binomial', 5], ['sequential', 5]]);
+  assert.equal(
+    rows.map((r) => [r.algorithm, r.members]),
+    [['binomial', 2], ['sequential', 2], ['binomial', 5], ['sequential', 5]]);
   for (const row of rows) {
     assert.ok(close(row.gbytesPerSec, (64 * MiB) / row.seconds / 1e9));
     assert.is(row.blocks, 64);
@@ -106,7 +113,8 @@ test('runModel reports one row per (members, algorithm) with GB/s per receiver, 
 
 test('bad parameters are ConfigErrors that say what to change', () => {
   const expectConfig = (options: Parameters<typeof modelTransfer>[0], pattern: RegExp) =>
-    assert.throws(() => modelTransfer(options), (e: unknown) => e instanceof ConfigError && pattern.test(e.message), pattern.source);
+    assert.throws(() => modelTransfer(options),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message), pattern.source);
   expectConfig({ ...base, algorithm: 'star', members: 4 }, /sequential, chain, tree, binomial/);
   expectConfig({ ...base, algorithm: 7, members: 4 }, /0\.\.3/);
   expectConfig({ ...base, algorithm: 'binomial', members: 1 }, /2 to 4096 members/);
@@ -117,7 +125,9 @@ test('bad parameters are ConfigErrors that say what to change', () => {
   expectConfig({ ...base, latencySec: -1, algorithm: 'binomial', members: 4 }, /latency/);
   const blocks = 2 ** 17;
   assert.ok(blocks * 4095 > MAX_MODEL_TRANSFERS);
-  expectConfig({ ...base, bytes: blocks, blockBytes: 1, algorithm: Algorithm.binomialPipeline, members: 4096 }, /larger blocks or fewer members/);
+  expectConfig(
+    { ...base, bytes: blocks, blockBytes: 1, algorithm: Algorithm.binomialPipeline, members: 4096 },
+    /larger blocks or fewer members/);
 });
 
 // ------------------------------------------------------------------------------- squall model rdmc
@@ -144,13 +154,17 @@ test('the sweep takes powers of two, a few sizes between them, and the maximum',
   assert.equal(parseAlgorithmList(undefined), [0, 1, 2, 3]);
   assert.equal(parseAlgorithmList('all'), [0, 1, 2, 3]);
   assert.equal(parseAlgorithmList('binomial, seq,binomial-pipeline'), [3, 0]);
-  assert.throws(() => parseAlgorithmList(' , '), (e: unknown) => e instanceof ConfigError && /'all' or a list/.test(e.message));
+  assert.throws(() => parseAlgorithmList(' , '),
+    (e: unknown) => e instanceof ConfigError && /'all' or a list/.test(e.message));
 });
 
-test('squall model rdmc: a table on stdout, progress on stderr, CSV and SVG in --out; --json prints the rows', async () => {
+test('squall model rdmc: a table on stdout, progress on stderr, CSV and SVG in --out; --json prints the rows',
+  async () => {
   const dir = mkdtempSync(join(tmpdir(), 'squall-model-'));
   try {
-    const table = await cli(['rdmc', '--max-members', '16', '--size', '16MiB', '--block-size', '1MiB', '--rate', '10gbit', '--out', dir]);
+    const table = await cli([
+      'rdmc', '--max-members', '16', '--size', '16MiB', '--block-size', '1MiB', '--rate', '10gbit', '--out', dir,
+    ]);
     assert.match(table.stdout, /16 MiB in 16 blocks of 1 MiB, 10 Gbit\/s links, 5 µs latency/);
     assert.match(table.stdout, /binomial pipeline/);
     assert.is(table.stdout.split('\n').filter((l) => /^\s+\d+\s/.test(l)).length, 7, 'rows for 2, 3, 4, 5, 8, 12, 16');
@@ -159,12 +173,21 @@ test('squall model rdmc: a table on stdout, progress on stderr, CSV and SVG in -
     assert.is(csv[0], 'algorithm,members,blocks,steps,seconds,gbytesPerSec,bytes,blockBytes,rateBytesPerSec,latencyUs');
     assert.is(csv.length, 1 + 7 * 4);
     const svg = readFileSync(join(dir, 'rdmc-model.svg'), 'utf8');
-    for (const name of ['sequential', 'chain', 'binomial tree', 'binomial pipeline']) assert.ok(svg.includes(`data-series="${name}"`), name);
+    for (const name of ['sequential', 'chain', 'binomial tree', 'binomial pipeline']) {
+      assert.ok(svg.includes(`data-series="${name}"`), name);
+    }
 
-    const json = await cli(['rdmc', '--max-members', '4', '--size', '4MiB', '--algorithms', 'binomial,sequential', '--latency-us', '0', '--json', '--out', dir]);
-    const parsed = JSON.parse(json.stdout) as { parameters: { blocks: number; members: number[] }; rows: { algorithm: string; members: number; seconds: number }[] };
+    const json = await cli([
+      'rdmc', '--max-members', '4', '--size', '4MiB', '--algorithms', 'binomial,sequential', '--latency-us', '0',
+      '--json', '--out', dir,
+    ]);
+    const parsed = JSON.parse(json.stdout) as {
+      parameters: { blocks: number; members: number[] }; rows: { algorithm: string; members: number; seconds: number }[]
+    };
     assert.equal(parsed.parameters.members, [2, 3, 4]);
-    assert.equal(parsed.rows.map((r) => `${r.algorithm}@${r.members}`), ['binomial@2', 'sequential@2', 'binomial@3', 'sequential@3', 'binomial@4', 'sequential@4']);
+    assert.equal(
+      parsed.rows.map((r) => `${r.algorithm}@${r.members}`),
+      ['binomial@2', 'sequential@2', 'binomial@3', 'sequential@3', 'binomial@4', 'sequential@4']);
     assert.ok(close(parsed.rows[5]!.seconds, 3 * (4 * MiB) / GBIT, 1e-6), 'sequential to 3 receivers');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -187,7 +210,8 @@ test('squall model rdmc: bad flags say what to write', async () => {
   await expectConfig(['rdmc', '--rate', '1g'], /--rate must be a rate such as 100mbit, 1gbit/);
   await expectConfig(['rdmc', '--algorithms', 'star'], /sequential, chain, tree, binomial/);
   await expectConfig(['rdmc', '--size', '1GiB', '--block-size', '1KiB'], /use a larger --block-size/);
-  await expectConfig(['rdmc', '--size', '256MiB', '--block-size', '4KiB'], /larger --block-size or a smaller --max-members/);
+  await expectConfig(
+    ['rdmc', '--size', '256MiB', '--block-size', '4KiB'], /larger --block-size or a smaller --max-members/);
   await expectConfig(['rdmc', '--bogus'], /--bogus.*--help lists the options/);
   await expectConfig(['rdmc', '--latency-us', '-3'], /--latency-us/);
   await expectConfig(['tcp'], /unknown model 'tcp'; available: rdmc/);

@@ -14,8 +14,15 @@ const BLOCK = 256 * 1024;
 type Message = Extract<RdmcHarnessEvent, { type: 'message' }>;
 const messageNo = (seq: number) => (e: RdmcHarnessEvent): e is Message => e.type === 'message' && e.seq === seq;
 
-async function sendAndCheck(members: number, sizes: number[], algorithm: AlgorithmName = 'binomial', maxMessageBytes = 64 * MiB): Promise<void> {
-  const cluster = await RdmcCluster.start({ members, groups: [{ id: 1, members: Array.from({ length: members }, (_, i) => i), maxMessageBytes, blockBytes: BLOCK, algorithm }] });
+async function sendAndCheck(
+  members: number, sizes: number[], algorithm: AlgorithmName = 'binomial', maxMessageBytes = 64 * MiB
+): Promise<void> {
+  const cluster = await RdmcCluster.start({
+    members,
+    groups: [{
+      id: 1, members: Array.from({ length: members }, (_, i) => i), maxMessageBytes, blockBytes: BLOCK, algorithm,
+    }],
+  });
   try {
     const [sender] = cluster.members as [RdmcClusterMember];
     let seq = 0;
@@ -26,7 +33,8 @@ async function sendAndCheck(members: number, sizes: number[], algorithm: Algorit
       for (const m of cluster.members) {
         const e = (await cluster.waitForEvent(m, messageNo(seq), 30_000)) as Message;
         assert.is(e.size, size, `member ${m.id}: size of message ${seq} (${algorithm}, n=${members})`);
-        assert.is(e.sha256, sha256, `member ${m.id}: bytes of message ${seq} (${size} bytes, ${algorithm}, n=${members})`);
+        assert.is(
+          e.sha256, sha256, `member ${m.id}: bytes of message ${seq} (${size} bytes, ${algorithm}, n=${members})`);
       }
     }
   } finally {
@@ -37,7 +45,9 @@ async function sendAndCheck(members: number, sizes: number[], algorithm: Algorit
 const sizes = [1, BLOCK - 1, BLOCK + 1, 64 * MiB];
 
 for (const n of [2, 3, 4, 5, 8]) {
-  test(`rdmc: binomial pipeline, ${n} member processes: 1 byte, 1 block − 1, 1 block + 1 and 64 MiB arrive intact everywhere`, async () => {
+  test(
+    `rdmc: binomial pipeline, ${n} member processes: 1 byte, 1 block − 1, 1 block + 1 and 64 MiB ` +
+    `arrive intact everywhere`, async () => {
     await sendAndCheck(n, sizes);
   });
 }
@@ -52,10 +62,15 @@ for (const algorithm of ['sequential', 'chain', 'tree'] as const) {
   });
 }
 
-crashTest('rdmc: a receiver killed mid-transfer makes the transfer fail at the others with a clear error, never a hang', async () => {
-  const cluster = await RdmcCluster.start({ members: 4, groups: [{ id: 1, members: [0, 1, 2, 3], maxMessageBytes: 64 * MiB, blockBytes: 64 * 1024 }] });
+crashTest('rdmc: a receiver killed mid-transfer makes the transfer fail at the others with a clear error, never a ' +
+  'hang', async () => {
+  const cluster = await RdmcCluster.start({
+    members: 4, groups: [{ id: 1, members: [0, 1, 2, 3], maxMessageBytes: 64 * MiB, blockBytes: 64 * 1024 }],
+  });
   try {
-    const [sender, a, victim, b] = cluster.members as [RdmcClusterMember, RdmcClusterMember, RdmcClusterMember, RdmcClusterMember];
+    const [sender, a, victim, b] = cluster.members as [
+      RdmcClusterMember, RdmcClusterMember, RdmcClusterMember, RdmcClusterMember
+    ];
     await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'hash-messages', on: false })));
     await cluster.request(sender, { cmd: 'fill', group: 1, size: 64 * MiB, seed: 1 });
     const sending = cluster.request(sender, { cmd: 'send', group: 1, size: 64 * MiB, times: 50 });
@@ -68,7 +83,8 @@ crashTest('rdmc: a receiver killed mid-transfer makes the transfer fail at the o
     assert.ok(Date.now() - started < 10_000, 'and failed promptly');
     for (const m of [a, b]) {
       const e = await cluster.waitForEvent(m, (ev) => ev.type === 'failed', 10_000);
-      assert.equal([e.type, (e as { peer: number }).peer, (e as { code: string }).code], ['failed', 2, 'ERR_SQUALL_PEER_FAILED']);
+      assert.equal(
+        [e.type, (e as { peer: number }).peer, (e as { code: string }).code], ['failed', 2, 'ERR_SQUALL_PEER_FAILED']);
     }
   } finally {
     await cluster.close();

@@ -89,11 +89,15 @@ class Holdings {
     const { k } = this.c;
     for (let i = 0; i < count; i++) {
       const block = decodeBlock(packed[i]!);
-      if (held[senders[i]! * k + block] !== 1) fail(`${where} step ${step}: rank ${senders[i]} sends block ${block}, which it does not hold yet`);
+      if (held[senders[i]! * k + block] !== 1) {
+        fail(`${where} step ${step}: rank ${senders[i]} sends block ${block}, which it does not hold yet`);
+      }
     }
     for (let i = 0; i < count; i++) {
       const block = decodeBlock(packed[i]!), to = decodePeer(packed[i]!);
-      if (held[to * k + block] !== 0) fail(`${where} step ${step}: rank ${to} receives block ${block} a second time (from ${senders[i]})`);
+      if (held[to * k + block] !== 0) {
+        fail(`${where} step ${step}: rank ${to} receives block ${block} a second time (from ${senders[i]})`);
+      }
       held[to * k + block] = 1;
       heldCount[to]!++;
     }
@@ -137,7 +141,9 @@ function checkEveryStep(c: Case): void {
       const into = S.recv(algorithm, n, r, k, t);
       if (out >= 0) {
         const to = decodePeer(out);
-        if (!(to < n && to !== r && decodeBlock(out) < k)) fail(`${where} step ${t}: rank ${r} sends block ${decodeBlock(out)} to ${to}`);
+        if (!(to < n && to !== r && decodeBlock(out) < k)) {
+          fail(`${where} step ${t}: rank ${r} sends block ${decodeBlock(out)} to ${to}`);
+        }
         if (S.recv(algorithm, n, to, k, t) !== encode(decodeBlock(out), r)) {
           fail(`${where} step ${t}: rank ${r} sends block ${decodeBlock(out)} to ${to}, which does not expect it`);
         }
@@ -147,7 +153,9 @@ function checkEveryStep(c: Case): void {
         if (nextSendAt[r] !== t) fail(`${where} step ${t}: rank ${r} sends, but nextSend said ${nextSendAt[r]}`);
         nextSendAt[r] = S.nextSend(algorithm, n, r, k, t + 1);
       } else {
-        if (!(nextSendAt[r] === -1 || nextSendAt[r]! > t)) fail(`${where} step ${t}: nextSend said rank ${r} sends now`);
+        if (!(nextSendAt[r] === -1 || nextSendAt[r]! > t)) {
+          fail(`${where} step ${t}: nextSend said rank ${r} sends now`);
+        }
       }
       if (into >= 0) {
         const from = decodePeer(into);
@@ -158,7 +166,9 @@ function checkEveryStep(c: Case): void {
         if (nextRecvAt[r] !== t) fail(`${where} step ${t}: rank ${r} receives, but nextRecv said ${nextRecvAt[r]}`);
         nextRecvAt[r] = S.nextRecv(algorithm, n, r, k, t + 1);
       } else {
-        if (!(nextRecvAt[r] === -1 || nextRecvAt[r]! > t)) fail(`${where} step ${t}: nextRecv said rank ${r} receives now`);
+        if (!(nextRecvAt[r] === -1 || nextRecvAt[r]! > t)) {
+          fail(`${where} step ${t}: nextRecv said rank ${r} receives now`);
+        }
       }
     }
     holdings.apply(t, stepSenders, stepPacked, count, where);
@@ -189,15 +199,21 @@ function checkActiveSteps(c: Case, rand: () => number): void {
       const out = S.send(algorithm, n, r, k, t);
       if (!(out >= 0)) fail(`${where} step ${t}: nextSend names a step where rank ${r} sends nothing`);
       const to = decodePeer(out);
-      if (!(to < n && to !== r && decodeBlock(out) < k)) fail(`${where} step ${t}: rank ${r} sends block ${decodeBlock(out)} to ${to}`);
-      if (S.recv(algorithm, n, to, k, t) !== encode(decodeBlock(out), r)) fail(`${where} step ${t}: rank ${r} → ${to} unexpected`);
+      if (!(to < n && to !== r && decodeBlock(out) < k)) {
+        fail(`${where} step ${t}: rank ${r} sends block ${decodeBlock(out)} to ${to}`);
+      }
+      if (S.recv(algorithm, n, to, k, t) !== encode(decodeBlock(out), r)) {
+        fail(`${where} step ${t}: rank ${r} → ${to} unexpected`);
+      }
       if (algorithm === Algorithm.binomialPipeline) checkPipelineEdge(n, k, t, r, to, where);
       if (!(sends < total)) fail(`${where}: more than k·(n−1) transfers`);
       sendStep[sends] = t; sendRank[sends] = r; sendPacked[sends++] = out;
       // a spot check that the steps skipped were idle
       if (t > previous + 1 && rand() < 0.05) {
         const idle = int(rand, previous + 1, t - 1);
-        if (S.send(algorithm, n, r, k, idle) !== -1) fail(`${where} step ${idle}: nextSend skipped a send of rank ${r}`);
+        if (S.send(algorithm, n, r, k, idle) !== -1) {
+          fail(`${where} step ${idle}: nextSend skipped a send of rank ${r}`);
+        }
       }
       previous = t;
     }
@@ -206,10 +222,14 @@ function checkActiveSteps(c: Case, rand: () => number): void {
       if (!(t > previous && t < steps)) fail(`${where}: nextRecv of rank ${r} goes from ${previous} to ${t}`);
       const into = S.recv(algorithm, n, r, k, t);
       if (!(into >= 0)) fail(`${where} step ${t}: nextRecv names a step where rank ${r} receives nothing`);
-      if (S.send(algorithm, n, decodePeer(into), k, t) !== encode(decodeBlock(into), r)) fail(`${where} step ${t}: rank ${r} expects an unsent block`);
+      if (S.send(algorithm, n, decodePeer(into), k, t) !== encode(decodeBlock(into), r)) {
+        fail(`${where} step ${t}: rank ${r} expects an unsent block`);
+      }
       if (t > previous + 1 && rand() < 0.05) {
         const idle = int(rand, previous + 1, t - 1);
-        if (S.recv(algorithm, n, r, k, idle) !== -1) fail(`${where} step ${idle}: nextRecv skipped a receive of rank ${r}`);
+        if (S.recv(algorithm, n, r, k, idle) !== -1) {
+          fail(`${where} step ${idle}: nextRecv skipped a receive of rank ${r}`);
+        }
       }
       receives++;
       previous = t;
@@ -271,7 +291,9 @@ for (const algorithm of ALGORITHMS) {
   });
 
   seeded(`${name}: up to the 4096-member limit (2047..2049, 4095, 4096) with 1..64 blocks`, (rand) => {
-    for (const n of [2047, 2048, 2049, 3000, 4095, 4096]) for (const k of [1, 2, 7, 64]) checkCase({ algorithm, n, k }, rand);
+    for (const n of [2047, 2048, 2049, 3000, 4095, 4096]) {
+      for (const k of [1, 2, 7, 64]) checkCase({ algorithm, n, k }, rand);
+    }
   });
 
   seeded(`${name}: large groups with many blocks, and random sizes`, (rand) => {
@@ -379,7 +401,9 @@ test('parseAlgorithm takes the short names and the obvious long forms, and names
   assert.is(parseAlgorithm(' SEQ '), Algorithm.sequential);
   assert.is(algorithmName(Algorithm.binomialPipeline), 'binomial');
   for (const bad of ['pipeline', 'star', '', 'binomial2']) {
-    assert.throws(() => parseAlgorithm(bad), (e: unknown) => e instanceof ConfigError && /sequential, chain, tree, binomial/.test(e.message), bad);
+    assert.throws(() => parseAlgorithm(bad),
+      (e: unknown) => e instanceof ConfigError &&
+      /sequential, chain, tree, binomial/.test(e.message), bad);
   }
   assert.throws(() => algorithmName(4), (e: unknown) => e instanceof ConfigError);
 });
@@ -389,7 +413,8 @@ test('validateGroup names the limit that was crossed', () => {
   validateGroup(MAX_MEMBERS, MAX_BLOCKS);
   for (const [n, k, pattern] of [[1, 1, /2 to 4096 members/], [4097, 1, /2 to 4096 members/], [2.5, 1, /members/],
     [8, 0, /1 to 524288 blocks/], [8, MAX_BLOCKS + 1, /larger block size/], [8, NaN, /blocks/]] as const) {
-    assert.throws(() => validateGroup(n, k), (e: unknown) => e instanceof ConfigError && pattern.test(e.message), `n=${n} k=${k}`);
+    assert.throws(() => validateGroup(n, k),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message), `n=${n} k=${k}`);
   }
 });
 

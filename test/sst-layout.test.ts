@@ -21,7 +21,9 @@ test('layout: control columns first, 8-aligned, bytes after, 64-byte rows', () =
   const slots = l.column('slots');
   assert.is(slots.kind, GrantKind.Data);
   assert.ok(slots.offset >= l.controlBytes);
-  for (const c of l.columns.values()) if (c.kind === GrantKind.Control) assert.ok(c.offset + c.bytes <= l.controlBytes, c.name);
+  for (const c of l.columns.values()) {
+    if (c.kind === GrantKind.Control) assert.ok(c.offset + c.bytes <= l.controlBytes, c.name);
+  }
   assert.is(l.rowStride % map.CACHE_LINE_BYTES, 0);
   assert.ok(l.rowStride >= slots.offset + slots.bytes);
   assert.is(l.base, map.DYNAMIC_BASE);
@@ -59,13 +61,16 @@ test('layout: pushes send data before control, control widened to 8 bytes', () =
   assert.is(r[1]![0] % 8, 0);
   assert.is(r[1]![1] % 8, 0);
   const whole = l.pushRanges(1, []);
-  assert.equal(whole, [[l.rowOffset(1) + l.controlBytes, l.rowStride - l.controlBytes], [l.rowOffset(1) + 8, l.controlBytes - 8]]);
+  assert.equal(
+    whole, [[l.rowOffset(1) + l.controlBytes, l.rowStride - l.controlBytes], [l.rowOffset(1) + 8, l.controlBytes - 8]]);
   assert.throws(() => l.pushRanges(0, [l.column(HEARTBEAT_COLUMN)]), /predicate worker/);
   // every push range falls inside one grant, as the receiver demands
   const grants = l.grantsFor(2);
   for (const names of [[], ['vid'], ['numReceived', 'counter'], ['slots'], ['vid', 'slots', 'suspected']]) {
     for (const [off, len] of l.pushRanges(2, names.map((n) => l.column(n)))) {
-      assert.ok(grants.some((g) => off >= g.offset && off + len <= g.offset + g.length), `${names} → [${off}, +${len}) in one grant`);
+      assert.ok(
+        grants.some((g) => off >= g.offset && off + len <= g.offset + g.length),
+        `${names} → [${off}, +${len}) in one grant`);
     }
   }
 });
@@ -102,7 +107,9 @@ test('config: validates members, addresses and fields', () => {
     [{ members: [{ id: 0, address: 'h:1' }], suspicionTimeoutMs: -1 }, /positive/],
   ];
   for (const [value, re] of bad) {
-    try { validateSstConfig(value); assert.unreachable(); } catch (e) { assert.instance(e, ConfigError); assert.match((e as Error).message, re); }
+    try { validateSstConfig(value); assert.unreachable(); } catch (e) {
+      assert.instance(e, ConfigError); assert.match((e as Error).message, re);
+    }
   }
 });
 

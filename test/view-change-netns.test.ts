@@ -18,31 +18,41 @@ if (!support.ok) console.log(`view-change-netns: skipped — ${support.why}`);
 const netTest = support.ok ? test : test.skip;
 
 
-netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing more; back, they rejoin and catch up', async () => {
+netTest(
+  'links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing more; ' +
+  'back, they rejoin and catch up', async () => {
   const net = await EmulatedNetwork.create({ members: 5 });
   let cluster: GroupCluster | null = null;
   try {
     cluster = await GroupCluster.start({
       members: 5, // the default suspicion timeout (1 s): five members starting at once in namespaces on a busy machine
       // can each take hundreds of ms to get a core, and at 500 ms one was once suspected before the first view formed
-      subgroups: { log: { shards: 1, members: { min: 2, max: 5 }, maxSmcPayload: 1024, maxMessageBytes: 1024 }, kv: { shards: 1, members: { min: 2, max: 5 } } },
+      subgroups: {
+        log: { shards: 1, members: { min: 2, max: 5 }, maxSmcPayload: 1024, maxMessageBytes: 1024 },
+        kv: { shards: 1, members: { min: 2, max: 5 } },
+      },
       types: { kv: 'KeyValueStore' },
       network: { fork: (i, entry) => net.fork(i, entry), hostOf: (i) => net.hosts[i]!.address },
     });
     const c = cluster;
-    const [m0, m1, m2, m3, m4] = c.members as [typeof c.members[0], typeof c.members[0], typeof c.members[0], typeof c.members[0], typeof c.members[0]];
+    const [m0, m1, m2, m3, m4] = c.members as [
+      typeof c.members[0], typeof c.members[0], typeof c.members[0], typeof c.members[0], typeof c.members[0]
+    ];
     const majority = [m0, m1, m2], minority = [m3, m4];
     await c.all({ cmd: 'record', subgroup: 'log', sequence: true });
     await c.request(m1, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 8, bytes: 1 << 20 });
     const count = 2000;
-    const sends = c.members.map((m) => c.request(m, { cmd: 'send', subgroup: 'log', count, sizes: [200], ratePerSec: 1000 }).catch(() => null));
+    const sends = c.members.map((m) =>
+      c.request(m, { cmd: 'send', subgroup: 'log', count, sizes: [200], ratePerSec: 1000 }).catch(() => null));
     await c.request(m0, { cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 });
 
     await net.setLinkUp(3, false);
     await net.setLinkUp(4, false);
     for (const m of majority) {
       const view = await c.waitForEvent(m, (e) => e.type === 'view', 20_000);
-      assert.ok(view.type === 'view' && JSON.stringify(view.members) === '[0,1,2]', `member ${m.id} installs the view of 0, 1, 2: ${JSON.stringify(view)}`);
+      assert.ok(
+        view.type === 'view' && JSON.stringify(view.members) === '[0,1,2]',
+        `member ${m.id} installs the view of 0, 1, 2: ${JSON.stringify(view)}`);
     }
     for (const m of minority) {
       const e = await c.waitForEvent(m, (ev) => ev.type === 'partitioned', 20_000);
@@ -61,8 +71,12 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
     }
     const final = reports[0]!.sequence;
     for (const r of reports) assert.equal(r.sequence, final, 'the three delivered the same sequence');
-    for (const sender of [0, 1, 2]) assert.is(final.filter((d) => d.startsWith(`${sender}:`)).length, count, `every message of member ${sender}`);
-    for (const [i, r] of stopped.entries()) assert.ok(isPrefix(r.sequence, final), `member ${minority[i]!.id}'s deliveries are a prefix of the majority's`);
+    for (const sender of [0, 1, 2]) {
+      assert.is(final.filter((d) => d.startsWith(`${sender}:`)).length, count, `every message of member ${sender}`);
+    }
+    for (const [i, r] of stopped.entries()) {
+      assert.ok(isPrefix(r.sequence, final), `member ${minority[i]!.id}'s deliveries are a prefix of the majority's`);
+    }
 
     // The links come back: the two stay stopped and deliver nothing more.
     await net.setLinkUp(3, true);
@@ -76,25 +90,45 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
 
     // The two are started again in their namespaces and rejoin as new members, while the store changes.
     await c.request(m0, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 4, bytes: 1 << 20 });
-    await Promise.all(minority.map((m) => c.request(m, { cmd: 'close' }).catch(() => {})));
+    await Promise.all(minority.map((m) => c.request(m, { cmd: 'close' })
+      .catch(() => {}))); // a stopped member may exit instead of answering; it is started again below anyway
     const joined = await c.add([3, 4]);
     const rejoined = c.members.slice(5);
     const final5 = joined.reduce((a, b) => ((b.vid as number) > (a.vid as number) ? b : a));
-    assert.equal([...(final5.members as number[])].sort(), [0, 1, 2, 3, 4], `the five are one view again: ${JSON.stringify(final5)}`);
+    assert.equal(
+      [...(final5.members as number[])].sort(), [0, 1, 2, 3, 4],
+      `the five are one view again: ${JSON.stringify(final5)}`);
     for (const m of majority) await c.waitForEvent(m, (e) => e.type === 'view' && e.vid === final5.vid, 20_000);
-    const stores = await Promise.all([...majority, ...rejoined].map(async (m) => (await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value));
-    assert.equal((stores[0] as { keys: number }).keys, 12, 'the store holds the 8 values written before and the 4 during the partition');
-    for (const [i, store] of stores.entries()) assert.equal(store, stores[0], `member ${[...majority, ...rejoined][i]!.id}'s store equals member 0's`);
+    const stores = await Promise.all(
+      [...majority, ...rejoined].map(
+        async (m) => (await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] }))
+          .value));
+    assert.equal(
+      (stores[0] as { keys: number }).keys, 12,
+      'the store holds the 8 values written before and the 4 during the partition');
+    for (const [i, store] of stores.entries()) {
+      assert.equal(store, stores[0], `member ${[...majority, ...rejoined][i]!.id}'s store equals member 0's`);
+    }
 
     // And the multicast goes on among all five.
     await c.all({ cmd: 'record', subgroup: 'log', sequence: true }, rejoined);
     const live = [...majority, ...rejoined];
     const before5 = (await c.all({ cmd: 'report', subgroup: 'log' }, majority)) as unknown as Report[];
     await Promise.all(live.map((m) => c.request(m, { cmd: 'send', subgroup: 'log', count: 200, sizes: [200] })));
-    const drained = (await c.all({ cmd: 'await', subgroup: 'log', total: before5[0]!.delivered + 1000, timeoutMs: 30_000 }, majority)) as unknown as Report[];
-    for (const r of drained) assert.is(r.delivered, before5[0]!.delivered + 1000, 'the 1,000 messages the five sent are delivered at the three');
-    const r5 = (await c.all({ cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 }, rejoined)) as unknown as Report[];
-    for (const r of r5) assert.equal(r.sequence, drained[0]!.sequence.slice(-1000), 'the rejoined members delivered the same 1,000, in the same order');
+    const total = before5[0]!.delivered + 1000;
+    const awaited = await c.all({ cmd: 'await', subgroup: 'log', total, timeoutMs: 30_000 }, majority);
+    const drained = awaited as unknown as Report[];
+    for (const r of drained) {
+      assert.is(
+        r.delivered, before5[0]!.delivered + 1000, 'the 1,000 messages the five sent are delivered at the three');
+    }
+    const r5 =
+      (await c.all({ cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 }, rejoined)) as unknown as Report[];
+    for (const r of r5) {
+      assert.equal(
+        r.sequence, drained[0]!.sequence.slice(-1000),
+        'the rejoined members delivered the same 1,000, in the same order');
+    }
   } finally {
     await cluster?.close();
     await net.destroy();

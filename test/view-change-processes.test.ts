@@ -33,36 +33,53 @@ async function scenario(s: Scenario): Promise<void> {
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
     const gone = new Set([...s.kill, ...(s.thenKill?.members ?? []), ...(s.leave ?? [])]);
     const survivors = cluster.members.filter((m) => !gone.has(m.id));
-    const sends = cluster.members.map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: s.count, sizes: SIZES, ratePerSec: s.ratePerSec }).catch(() => null));
-    await cluster.request(survivors[0]!, { cmd: 'await', subgroup: 'log', total: Math.floor(s.count / 4), timeoutMs: 30_000 });
+    const sends = cluster.members.map((m) =>
+      cluster.request(
+        m, { cmd: 'send', subgroup: 'log', count: s.count, sizes: SIZES, ratePerSec: s.ratePerSec }).catch(() => null));
+    await cluster.request(
+      survivors[0]!, { cmd: 'await', subgroup: 'log', total: Math.floor(s.count / 4), timeoutMs: 30_000 });
 
     // What every member delivered before the change (the victims' reports are taken just before they die).
     const before = new Map<number, string[]>();
     const victims = cluster.members.filter((m) => s.kill.includes(m.id));
-    for (const v of victims) before.set(v.id, ((await cluster.request(v, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+    for (const v of victims) {
+      before.set(v.id, ((await cluster.request(v, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+    }
     for (const v of victims) v.process.kill('SIGKILL');
     if (s.thenKill) {
       const watcher = cluster.members.find((m) => m.id === s.thenKill!.onDetectAt)!;
       await cluster.waitForEvent(watcher, (e) => e.type === 'memberFailed', 10_000);
       for (const m of cluster.members.filter((x) => s.thenKill!.members.includes(x.id))) {
-        before.set(m.id, ((await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+        before.set(
+          m.id, ((await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
         m.process.kill('SIGKILL');
       }
     }
     const leavers = cluster.members.filter((m) => s.leave?.includes(m.id));
     await Promise.all(leavers.map((m) => cluster.request(m, { cmd: 'leave' })));
-    for (const m of survivors) before.set(m.id, ((await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+    for (const m of survivors) {
+      before.set(m.id, ((await cluster.request(m, { cmd: 'report', subgroup: 'log' })) as unknown as Report).sequence);
+    }
 
     // Every survivor installs a view of exactly the survivors.
     const expected = survivors.map((m) => m.id);
-    const dump = async () => JSON.stringify(await Promise.all(survivors.map(async (m) => ({ id: m.id, events: m.events, ...(await cluster.request(m, { cmd: 'membership' })) }))));
+    const dump = async () => JSON.stringify(await Promise.all(survivors.map(async (m) => {
+      return { id: m.id, events: m.events, ...(await cluster.request(m, { cmd: 'membership' })) };
+    })));
     for (const m of survivors) {
-      await cluster.waitForEvent(m, (e) => e.type === 'view' && JSON.stringify((e as ViewEvent).members) === JSON.stringify(expected), 20_000)
-        .catch(async (error: Error) => { assert.unreachable(`${error.message.slice(0, 200)}\nstate: ${await dump()}`); });
+      await cluster.waitForEvent(
+        m, (e) => e.type === 'view' && JSON.stringify((e as ViewEvent).members) === JSON.stringify(expected), 20_000)
+        .catch(async (error: Error) => {
+          assert.unreachable(`${error.message.slice(0, 200)}\nstate: ${await dump()}`);
+        });
     }
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the senders did not finish within 30 s')), 30_000); });
-    await Promise.race([Promise.all(sends), timeout]).catch(async (error: Error) => { assert.unreachable(`${error.message}\nstate: ${await dump()}`); });
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the senders did not finish within 30 s')), 30_000);
+    });
+    await Promise.race([Promise.all(sends), timeout]).catch(async (error: Error) => {
+      assert.unreachable(`${error.message}\nstate: ${await dump()}`);
+    });
     clearTimeout(timer);
     // Quiescence: every survivor delivered the same number twice in a row.
     let reports: Report[] = [];
@@ -75,14 +92,21 @@ async function scenario(s: Scenario): Promise<void> {
     }
     const final = reports[0]!.sequence;
     for (const [i, r] of reports.entries()) {
-      assert.is(r.sequence.length, final.length, `member ${survivors[i]!.id} delivered as many as member ${survivors[0]!.id}`);
-      assert.ok(isPrefix(r.sequence, final), `member ${survivors[i]!.id}'s sequence equals member ${survivors[0]!.id}'s`);
+      assert.is(
+        r.sequence.length, final.length, `member ${survivors[i]!.id} delivered as many as member ${survivors[0]!.id}`);
+      assert.ok(
+        isPrefix(r.sequence, final), `member ${survivors[i]!.id}'s sequence equals member ${survivors[0]!.id}'s`);
     }
-    for (const [id, seq] of before) assert.ok(isPrefix(seq, final), `what member ${id} delivered before the change (${seq.length}) is a prefix of the survivors' sequence`);
+    for (const [id, seq] of before) {
+      assert.ok(
+        isPrefix(seq, final),
+        `what member ${id} delivered before the change (${seq.length}) is a prefix of the survivors' sequence`);
+    }
     const per = bySender(final);
     for (const m of cluster.members) {
       const ks = per.get(m.id) ?? [];
-      ks.forEach((k, i) => assert.is(k, i, `sender ${m.id}: message ${k} delivered where ${i} was due (nothing lost, nothing twice)`));
+      ks.forEach((k, i) =>
+        assert.is(k, i, `sender ${m.id}: message ${k} delivered where ${i} was due (nothing lost, nothing twice)`));
       if (!gone.has(m.id) || s.leave?.includes(m.id)) {
         if (!gone.has(m.id)) assert.is(ks.length, s.count, `every message of surviving sender ${m.id} is delivered`);
       }
@@ -123,18 +147,23 @@ test('the leader leaves: it leads its own removal, and its messages sent before 
 });
 
 /**
- * Three members with the default 1 s suspicion timeout (TIMING); members 0 and 1 each send `count` messages at `ratePerSec`
+ * Three members with the default 1 s suspicion timeout (TIMING); members 0 and 1 each send `count` messages at
+ * `ratePerSec`
  * (member 2 sends nothing), and `body` runs once member 0 has delivered `after` of them.
  */
 async function threeUnderLoad(
   load: { count: number; ratePerSec: number; after: number },
-  body: (cluster: GroupCluster, members: [GroupClusterMember, GroupClusterMember, GroupClusterMember], sends: Promise<unknown>) => Promise<void>,
+  body: (cluster: GroupCluster, members: [GroupClusterMember, GroupClusterMember, GroupClusterMember],
+    sends: Promise<unknown>) => Promise<void>,
 ): Promise<void> {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
     const members = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
-    const sends = Promise.all(members.slice(0, 2).map((m) => cluster.request(m, { cmd: 'send', subgroup: 'log', count: load.count, sizes: SIZES, ratePerSec: load.ratePerSec })));
+    const sends = Promise.all(
+      members.slice(0, 2).map((m) =>
+        cluster.request(
+          m, { cmd: 'send', subgroup: 'log', count: load.count, sizes: SIZES, ratePerSec: load.ratePerSec })));
     sends.catch(() => {}); // the body awaits it; a failure before that must not end the suite
     await cluster.request(members[0], { cmd: 'await', subgroup: 'log', total: load.after, timeoutMs: 30_000 });
     await body(cluster, members, sends);
@@ -143,23 +172,34 @@ async function threeUnderLoad(
   }
 }
 
-test('a busy event loop is not a failure: a member whose main thread is blocked for 2.5 s is not suspected (1 s timeout)', async () => {
+test('a busy event loop is not a failure: a member whose main thread is blocked for 2.5 s is not suspected (1 s ' +
+  'timeout)', async () => {
   await threeUnderLoad({ count: 1000, ratePerSec: 1000, after: 100 }, async (cluster, [, , m2], sends) => {
     await cluster.request(m2, { cmd: 'busy', ms: 2500 }); // the heartbeat is the predicate worker's: it goes on
     await sends;
-    const reports = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 2000, timeoutMs: 30_000 })) as unknown as Report[];
-    for (const m of cluster.members) assert.not.ok(m.events.some((e) => e.type === 'memberFailed' || e.type === 'view'), `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
-    for (const r of reports) assert.equal(r.sequence, reports[0]!.sequence, 'every member delivered the same 2,000 messages');
+    const reports =
+      (await cluster.all({ cmd: 'await', subgroup: 'log', total: 2000, timeoutMs: 30_000 })) as unknown as Report[];
+    for (const m of cluster.members) {
+      assert.not.ok(
+        m.events.some((e) => e.type === 'memberFailed' || e.type === 'view'),
+        `member ${m.id} saw no failure: ${JSON.stringify(m.events)}`);
+    }
+    for (const r of reports) {
+      assert.equal(r.sequence, reports[0]!.sequence, 'every member delivered the same 2,000 messages');
+    }
     assert.is(reports[0]!.delivered, 2000);
   });
 });
 
-crashTest('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops', async () => {
+crashTest('a member frozen past the suspicion timeout (SIGSTOP) is removed; resumed, it learns so and stops',
+  async () => {
   await threeUnderLoad({ count: 1500, ratePerSec: 1500, after: 300 }, async (cluster, [m0, m1, m2], sends) => {
     m2.process.kill('SIGSTOP');
     for (const m of [m0, m1]) {
       const view = await cluster.waitForEvent(m, (e) => e.type === 'view', 20_000);
-      assert.ok(view.type === 'view' && JSON.stringify(view.members) === '[0,1]', `member ${m.id} installs the view of 0 and 1: ${JSON.stringify(view)}`);
+      assert.ok(
+        view.type === 'view' && JSON.stringify(view.members) === '[0,1]',
+        `member ${m.id} installs the view of 0 and 1: ${JSON.stringify(view)}`);
     }
     m2.process.kill('SIGCONT');
     // If the commit the others pushed before they moved on reached its table, it applies it and finds itself
@@ -168,28 +208,38 @@ crashTest('a member frozen past the suspicion timeout (SIGSTOP) is removed; resu
     // and itself a minority (PartitionedError). Either way it stops.
     const gone = await cluster.waitForEvent(m2, (e) => e.type === 'removed' || e.type === 'partitioned', 20_000);
     const message = gone.type === 'removed' || gone.type === 'partitioned' ? gone.message : '';
-    assert.match(message, gone.type === 'removed' ? /member 2 was removed from the group in view 1: the others suspected it/ : /member 2 is in a minority of view 0/);
+    assert.match(
+      message,
+      gone.type === 'removed' ? /member 2 was removed from the group in view 1: the others suspected it/
+        : /member 2 is in a minority of view 0/);
     await sends;
     // Members 0 and 1 each sent 1,500 (member 2 sends nothing here): both deliver all 3,000, alike.
-    const [r0, r1] = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 3000, timeoutMs: 30_000 }, [m0, m1])) as unknown as Report[];
+    const awaited = await cluster.all({ cmd: 'await', subgroup: 'log', total: 3000, timeoutMs: 30_000 }, [m0, m1]);
+    const [r0, r1] = awaited as unknown as Report[];
     assert.is(r0!.delivered, 3000);
     assert.equal(r1!.sequence, r0!.sequence, 'the two agree');
     const r2 = (await cluster.request(m2, { cmd: 'report', subgroup: 'log' })) as unknown as Report;
     await sleep(300);
     const again = (await cluster.request(m2, { cmd: 'report', subgroup: 'log' })) as unknown as Report;
     assert.is(again.delivered, r2.delivered, 'the removed member delivers nothing more');
-    assert.ok(isPrefix(r2.sequence, r0!.sequence), 'what the removed member delivered is a prefix of the others\' sequence');
+    assert.ok(
+      isPrefix(r2.sequence, r0!.sequence), 'what the removed member delivered is a prefix of the others\' sequence');
   });
 });
 
-crashTest('a change that leaves a shard below its minimum: the survivors stop with a ConfigError on the error event, and their processes live on', async () => {
-  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: { ...LOG, members: { min: 3, max: 9 } } } });
+crashTest('a change that leaves a shard below its minimum: the survivors stop with a ConfigError on the error event, ' +
+  'and their processes live on', async () => {
+  const cluster = await GroupCluster.start({
+    ...TIMING, members: 3, subgroups: { log: { ...LOG, members: { min: 3, max: 9 } } },
+  });
   try {
     const [m0, m1, m2] = cluster.members as [GroupClusterMember, GroupClusterMember, GroupClusterMember];
     m2.process.kill('SIGKILL');
     for (const m of [m0, m1]) {
       const e = await cluster.waitForEvent(m, (ev) => ev.type === 'error', 20_000);
-      assert.match((e as { message: string }).message, /subgroup 'log' needs 1 shard\(s\) of at least 3 members; the view has 2 members/);
+      assert.match(
+        (e as { message: string }).message,
+        /subgroup 'log' needs 1 shard\(s\) of at least 3 members; the view has 2 members/);
     }
     await sleep(200);
     for (const m of [m0, m1]) {

@@ -5,7 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { suiteSeed } from './support/random.js';
-import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, resendFrom, trimDeliveries } from '../ts/membership/view-change.js';
+import {
+  adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, resendFrom, trimDeliveries,
+} from '../ts/membership/view-change.js';
 import { RULES, runViewChange as run, type Trim } from '../ts/sim/view-change-sim.js';
 import { SimulationViolation } from '../ts/sim/shard-sim.js';
 import { startCli } from './support/cli-runs.js';
@@ -25,7 +27,8 @@ test('view change: leaders, majorities, the ragged trim, deliveries inside it', 
   assert.equal(nextView({ vid: 1, members: [0, 1, 2] }, new Set([1]), [7, 8]), { vid: 2, members: [0, 2, 7, 8] });
 });
 
-test('view change: 1,000 seeded runs of 3–9 members with crashes (some of the leader mid-change) keep virtual synchrony', () => {
+test('view change: 1,000 seeded runs of 3–9 members with crashes (some of the leader mid-change) keep virtual ' +
+  'synchrony', () => {
   const base = suiteSeed(20261128);
   const runs = Number(process.env['SQUALL_SIM_RUNS'] ?? 1000);
   let installed = 0;
@@ -38,7 +41,9 @@ test('view change: the simulation catches a wrong trim (the maximum instead of t
   const base = 20261128; // fixed, not SQUALL_TEST_SEED: these seeds are known to expose the wrong rule
   let caught = 0;
   for (let i = 0; i < 200; i++) {
-    try { run(base + i, { ...RULES, trim: maxTrim }); } catch (e) { if (!(e instanceof SimulationViolation)) throw e; caught++; }
+    try { run(base + i, { ...RULES, trim: maxTrim }); } catch (e) {
+      if (!(e instanceof SimulationViolation)) throw e; caught++;
+    }
   }
   assert.ok(caught > 0, 'a trim past what some survivor holds must be caught');
 });
@@ -47,9 +52,12 @@ test('view change: the simulation catches a new leader that ignores its failed p
   const base = 20261128; // fixed, not SQUALL_TEST_SEED: these seeds are known to expose the wrong rule
   let caught = 0;
   for (let i = 0; i < 3000; i++) {
-    try { run(base + i, { ...RULES, adopt: (_copies, computed) => computed }); } catch (e) { if (!(e instanceof SimulationViolation)) throw e; caught++; }
+    try { run(base + i, { ...RULES, adopt: (_copies, computed) => computed }); } catch (e) {
+      if (!(e instanceof SimulationViolation)) throw e; caught++;
+    }
   }
-  assert.ok(caught > 0, 'members that delivered by the old trim and members that deliver by a new one must disagree somewhere');
+  assert.ok(
+    caught > 0, 'members that delivered by the old trim and members that deliver by a new one must disagree somewhere');
 });
 
 test('squall sim: runs seeds, prints JSON, refuses a bad flag', async () => {

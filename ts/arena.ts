@@ -39,9 +39,11 @@ export class Arena {
   /** Creates a member's arena and writes its header. */
   static create(options: ArenaOptions): Arena {
     const requested = options.bytes ?? map.DEFAULT_ARENA_BYTES;
-    if (!Number.isInteger(requested) || requested < map.DYNAMIC_BASE + map.WASM_PAGE_BYTES || requested > MAX_ARENA_BYTES) {
+    const smallest = map.DYNAMIC_BASE + map.WASM_PAGE_BYTES;
+    if (!Number.isInteger(requested) || requested < smallest || requested > MAX_ARENA_BYTES) {
       throw new ArenaError(
-        `arena size ${requested} is out of range: give arenaBytes between ${map.DYNAMIC_BASE + map.WASM_PAGE_BYTES} and ${MAX_ARENA_BYTES} (4 GiB, the wasm32 limit)`,
+        `arena size ${requested} is out of range: give arenaBytes between ${smallest} and ${MAX_ARENA_BYTES} ` +
+        '(4 GiB, the wasm32 limit)',
       );
     }
     const pages = Math.ceil(requested / map.WASM_PAGE_BYTES);
@@ -49,7 +51,8 @@ export class Arena {
     try {
       memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     } catch (cause) {
-      throw new ArenaError(`could not allocate a ${pages * map.WASM_PAGE_BYTES}-byte shared arena: lower arenaBytes`, { cause });
+      const bytes = pages * map.WASM_PAGE_BYTES;
+      throw new ArenaError(`could not allocate a ${bytes}-byte shared arena: lower arenaBytes`, { cause });
     }
     const arena = new Arena(memory);
     const h = map.HEADER_OFFSET;
@@ -82,8 +85,10 @@ export class Arena {
 
   /** Throws unless [offset, offset+length) lies inside the arena's dynamic part. */
   checkDynamicRange(offset: number, length: number, what: string): void {
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < map.DYNAMIC_BASE || length < 0 || offset + length > this.byteLength) {
-      throw new ArenaError(`${what} [${offset}, ${offset + length}) does not fit the arena's dynamic part [${map.DYNAMIC_BASE}, ${this.byteLength}): raise arenaBytes`);
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < map.DYNAMIC_BASE || length < 0 ||
+        offset + length > this.byteLength) {
+      throw new ArenaError(`${what} [${offset}, ${offset + length}) does not fit the arena's dynamic part ` +
+        `[${map.DYNAMIC_BASE}, ${this.byteLength}): raise arenaBytes`);
     }
   }
 }

@@ -43,7 +43,9 @@ export class BuildError extends SquallError {
 
 /** A native backend was asked for but is not built on this machine. */
 export class NativeUnavailableError extends SquallError {
-  constructor(message: string, options?: { cause?: unknown }) { super('ERR_SQUALL_NATIVE_UNAVAILABLE', message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SQUALL_NATIVE_UNAVAILABLE', message, options);
+  }
 }
 
 /** The arena is too small for what was asked of it, or an offset falls outside it. */
@@ -80,7 +82,8 @@ export class PartitionedError extends SquallError {
   readonly unreachable: readonly number[];
   constructor(self: number, vid: number, viewSize: number, unreachable: readonly number[]) {
     super('ERR_SQUALL_PARTITIONED',
-      `member ${self} is in a minority of view ${vid}: ${unreachable.length} of its ${viewSize} members are unreachable (${unreachable.join(', ')}); ` +
+      `member ${self} is in a minority of view ${vid}: ${unreachable.length} of its ${viewSize} members ` +
+      `are unreachable (${unreachable.join(', ')}); ` +
       'it stops so that two halves never both go on — restart it once the network is whole');
     this.unreachable = unreachable;
   }
@@ -95,8 +98,10 @@ export class RemovedError extends SquallError {
   constructor(self: number, vid: number, left: boolean, suspectedBy: readonly number[] = []) {
     super('ERR_SQUALL_REMOVED', left
       ? `member ${self} left the group (view ${vid} no longer has it)`
-      : `member ${self} was removed from the group in view ${vid}: ${suspectedBy.length ? `member(s) ${suspectedBy.join(', ')}` : 'the others'} suspected it ` +
-        '(its heartbeat stalled for suspicionTimeoutMs, or its connections broke); with rejoin: true it joins again by itself, ' +
+      : `member ${self} was removed from the group in view ${vid}: ` +
+        `${suspectedBy.length ? `member(s) ${suspectedBy.join(', ')}` : 'the others'} suspected it ` +
+        '(its heartbeat stalled for suspicionTimeoutMs, or its connections broke); ' +
+        'with rejoin: true it joins again by itself, ' +
         'else start it again; raise suspicionTimeoutMs if this machine is often overloaded');
     this.left = left;
     this.suspectedBy = suspectedBy;
@@ -152,7 +157,8 @@ export class MessageTooLargeError extends SquallError {
   readonly maxBytes: number;
   constructor(what: string, sizeBytes: number, maxBytes: number) {
     super('ERR_SQUALL_MESSAGE_TOO_LARGE',
-      `${what} encodes to ${sizeBytes} bytes, more than maxMessageBytes = ${maxBytes}: send less per call, or raise maxMessageBytes in the subgroup's configuration`);
+      `${what} encodes to ${sizeBytes} bytes, more than maxMessageBytes = ${maxBytes}: send less per call, or raise ` +
+        `maxMessageBytes in the subgroup's configuration`);
     this.sizeBytes = sizeBytes;
     this.maxBytes = maxBytes;
   }
@@ -170,7 +176,8 @@ export class UnknownMethodError extends SquallError {
   readonly callable: readonly string[];
   constructor(method: string, className: string, callable: readonly string[]) {
     super('ERR_SQUALL_UNKNOWN_METHOD',
-      `${className} has no callable method ${JSON.stringify(method)}; callable: ${callable.length ? callable.join(', ') : '(none)'}`);
+      `${className} has no callable method ${JSON.stringify(method)}; ` +
+        `callable: ${callable.length ? callable.join(', ') : '(none)'}`);
     this.method = method;
     this.className = className;
     this.callable = callable;
@@ -190,9 +197,10 @@ export class NotAQueryError extends SquallError {
   constructor(method: string, className: string, queries: readonly string[]) {
     const declaration = [...queries, method].map((q) => `'${q}'`).join(', ');
     super('ERR_SQUALL_NOT_A_QUERY',
-      `${className}.${method} is not a query, so query(member) will not run it: a query runs at one replica only, and a method that ` +
-      `changes state would make the copies diverge. Call it through ordered.${method}(…), or, if it only reads, declare it in the ` +
-      `class: static queries = [${declaration}] as const`);
+      `${className}.${method} is not a query, so query(member) will not run it: a query runs at one replica only, ` +
+      'and a method that changes state would make the copies diverge. ' +
+      `Call it through ordered.${method}(…), or, if it only reads, declare it in the class: ` +
+      `static queries = [${declaration}] as const`);
     this.method = method;
     this.className = className;
     this.queries = queries;
@@ -227,10 +235,12 @@ export class OverloadedError extends SquallError {
   readonly limit: number;
   constructor(where: string, what: 'messages' | 'bytes' | 'calls', queued: number, limit: number) {
     const key = what === 'bytes' ? 'maxQueuedBytes' : 'maxQueuedMessages';
-    const held = what === 'calls' ? `${queued} calls waiting for replies` : what === 'bytes' ? `${queued} bytes of sends queued` : `${queued} sends queued`;
+    const held = what === 'calls' ? `${queued} calls waiting for replies`
+      : what === 'bytes' ? `${queued} bytes of sends queued` : `${queued} sends queued`;
     super('ERR_SQUALL_OVERLOADED',
-      `${where} has ${held}, its limit ${key} = ${limit}: this one was refused and not sent. Await earlier sends (or calls) ` +
-      `before making more, or raise ${key} in the subgroup's configuration or in Group.join's options`);
+      `${where} has ${held}, its limit ${key} = ${limit}: this one was refused and not sent. ` +
+      `Await earlier sends (or calls) before making more, ` +
+      `or raise ${key} in the subgroup's configuration or in Group.join's options`);
     this.what = what;
     this.queued = queued;
     this.limit = limit;

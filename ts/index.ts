@@ -27,14 +27,18 @@ export { EmulatedNetwork, netnsSupport } from './netns/emulated-network.js';
 export type { EmulatedNetworkOptions, EmulatedHost } from './netns/emulated-network.js';
 export { EmulatedNetworkError } from './errors.js';
 export { ReplicatedObject } from './objects/replicated-object.js';
-export type { ReplicatedObjectOptions, ReplicatedType, OrderedMethods, QueryMethods, QueryName, MethodName } from './objects/replicated-object.js';
+export type {
+  ReplicatedObjectOptions, ReplicatedType, OrderedMethods, QueryMethods, QueryName, MethodName,
+} from './objects/replicated-object.js';
 export type { Reply } from './objects/caller.js';
 export { formatVersion, parseVersion, versionParts } from './objects/version.js';
 export type { OrderedChannel } from './objects/channel.js';
 export { LoopbackShard } from './objects/loopback-channel.js';
 export type { LoopbackShardOptions } from './objects/loopback-channel.js';
-export { validateGroupConfig, loadGroupConfig, planView, MULTICAST_DEFAULTS } from './group/config.js';
-export type { GroupConfig, GroupMember, SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPlan } from './group/config.js';
+export { validateGroupConfig, loadGroupConfig } from './group/config.js';
+export type { GroupConfig, GroupMember } from './group/config.js';
+export { planView, MULTICAST_DEFAULTS } from './membership/plans.js';
+export type { SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPlan } from './membership/plans.js';
 export { Group } from './group/group.js';
 export { generateSecret, MIN_SECRET_BYTES } from './group/credential.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';

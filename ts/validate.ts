@@ -8,7 +8,9 @@ import { ConfigError } from './errors.js';
 
 /** Shows a refused value as the user wrote it: strings quoted, NaN and Infinity by name. */
 export function shown(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value === undefined) {
+    return String(value);
+  }
   if (typeof value === 'function') return `a function (${(value as { name?: string }).name || 'anonymous'})`;
   try {
     const json = JSON.stringify(value);
@@ -28,8 +30,11 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
 
 /** A finite number from `min` to `max`; with `aboveMin`, strictly above `min`. */
 export function checkNumber(value: unknown, name: string, min: number, max: number, aboveMin = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (aboveMin && value === min) || value > max) {
-    throw new ConfigError(`${name} must be a number ${aboveMin ? 'above' : 'from'} ${min}${aboveMin ? ' and at most' : ' to'} ${max}, got ${shown(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (aboveMin && value === min) ||
+      value > max) {
+    throw new ConfigError(
+      `${name} must be a number ${aboveMin ? 'above' : 'from'} ${min}${aboveMin ? ' and at most' : ' to'} ${max}, ` +
+        `got ${shown(value)}`);
   }
   return value;
 }
@@ -42,14 +47,18 @@ export function checkBoolean(value: unknown, name: string): boolean {
 /** A non-empty string of at most `maxLength` characters. */
 export function checkString(value: unknown, name: string, example: string, maxLength = 4096): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw new ConfigError(`${name} must be a non-empty string${maxLength < 4096 ? ` of at most ${maxLength} characters` : ''} such as ${example}, got ${shown(value)}`);
+    throw new ConfigError(
+      `${name} must be a non-empty string${maxLength < 4096 ? ` of at most ${maxLength} characters` : ''} such ` +
+        `as ${example}, got ${shown(value)}`);
   }
   return value;
 }
 
 /** A plain object (not null, not an array); returned as a record to read its own keys from. */
 export function checkObject(value: unknown, name: string, example: string): Record<string, unknown> {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${name} must be an object such as ${example}, got ${shown(value)}`);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`${name} must be an object such as ${example}, got ${shown(value)}`);
+  }
   return value as Record<string, unknown>;
 }
 
@@ -69,16 +78,20 @@ export function checkKeys(o: object, known: readonly string[], name: string): vo
  * member instead of the user's, and `__proto__` as a key replaces an object's prototype.
  */
 const JS_INTERNAL_NAMES: ReadonlySet<string> = new Set([
-  ...Object.getOwnPropertyNames(Object.prototype), ...Object.getOwnPropertyNames(Function.prototype), 'prototype', '__proto__',
+  ...Object.getOwnPropertyNames(Object.prototype), ...Object.getOwnPropertyNames(Function.prototype), 'prototype',
+  '__proto__',
 ]);
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function checkName(value: unknown, name: string, example: string): string {
   if (typeof value !== 'string' || !IDENTIFIER.test(value) || value.length > 128) {
-    throw new ConfigError(`${name} must be an identifier (letters, digits, _; at most 128) such as ${example}, got ${shown(value)}`);
+    throw new ConfigError(
+      `${name} must be an identifier (letters, digits, _; at most 128) such as ${example}, got ${shown(value)}`);
   }
   if (JS_INTERNAL_NAMES.has(value)) {
-    throw new ConfigError(`${name} ${shown(value)} is a name every JavaScript object already has (like toString, constructor, __proto__); choose another, such as ${example}`);
+    throw new ConfigError(
+      `${name} ${shown(value)} is a name every JavaScript object already has (like toString, constructor, ` +
+        `__proto__); choose another, such as ${example}`);
   }
   return value;
 }
@@ -87,7 +100,9 @@ export function checkName(value: unknown, name: string, example: string): string
  * A whole number given on the command line as text ('--seconds 5'): digits only (a leading '-' where `min`
  * allows it), from `min` to `max`; `fallback` when the flag is absent.
  */
-export function parseIntegerFlag(text: string | undefined, flag: string, min: number, max: number, fallback: number): number {
+export function parseIntegerFlag(
+  text: string | undefined, flag: string, min: number, max: number, fallback: number
+): number {
   if (text === undefined) return fallback;
   const n = /^\s*-?\d+\s*$/.test(text) ? Number(text) : NaN;
   const kind = min === 1 ? 'a positive integer' : min === 0 ? 'an integer ≥ 0' : 'an integer';
@@ -96,11 +111,18 @@ export function parseIntegerFlag(text: string | undefined, flag: string, min: nu
   return n;
 }
 
-/** A number given on the command line as text ('--latency-us 2.5'), from `min` (with `aboveMin`, above it) to `max`; `fallback` when absent. */
-export function parseNumberFlag(text: string | undefined, flag: string, min: number, max: number, fallback: number, aboveMin = false): number {
+/**
+ * A number given on the command line as text ('--latency-us 2.5'), from `min` (with `aboveMin`, above it) to `max`;
+ * `fallback` when absent.
+ */
+export function parseNumberFlag(
+  text: string | undefined, flag: string, min: number, max: number, fallback: number, aboveMin = false
+): number {
   if (text === undefined) return fallback;
   const n = text.trim() === '' ? NaN : Number(text);
-  if (!Number.isFinite(n) || n < min || (aboveMin && n === min)) throw new ConfigError(`--${flag} must be a number ${aboveMin ? '>' : '≥'} ${min}, got '${text}'`);
+  if (!Number.isFinite(n) || n < min || (aboveMin && n === min)) {
+    throw new ConfigError(`--${flag} must be a number ${aboveMin ? '>' : '≥'} ${min}, got '${text}'`);
+  }
   if (n > max) throw new ConfigError(`--${flag} must be at most ${max}, got '${text}'`);
   return n;
 }

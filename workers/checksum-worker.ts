@@ -16,6 +16,8 @@ export default function checksums({ buffer, length, chunkBytes }: ChecksumTask):
   const bytes = new Uint8Array(buffer, 0, length);
   const chunks = Math.max(1, Math.ceil(length / chunkBytes));
   const out = new Uint32Array(chunks);
-  for (let i = 0; i < chunks; i++) out[i] = crc32(bytes.subarray(i * chunkBytes, Math.min(length, (i + 1) * chunkBytes)));
+  for (let i = 0; i < chunks; i++) {
+    out[i] = crc32(bytes.subarray(i * chunkBytes, Math.min(length, (i + 1) * chunkBytes)));
+  }
   return out;
 }

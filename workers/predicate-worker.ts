@@ -29,7 +29,9 @@ const fabric = attachFabric(data.fabricHandle);
 const completions = new CompletionRing(arena, 0);
 const events = new EventRingWriter(arena);
 const engine = new PredicateEngine();
-const table: TableView = { base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET };
+const table: TableView = {
+  base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET,
+};
 
 const EPOCH = doorbellWord(0, map.DOORBELLS_EPOCH);
 const COMMANDS = doorbellWord(0, map.DOORBELLS_COMMANDS);
@@ -53,7 +55,8 @@ function flushOverflow(): void {
   overflow.splice(0, i);
 }
 // Predicate events go through emit's refusal path: a refused one-time or transition predicate stays armed.
-const emitFired = (id: number, value: number): boolean => overflow.length === 0 && events.push(map.EventKind.PREDICATE_FIRED, id, value);
+const emitFired = (id: number, value: number): boolean => overflow.length === 0 &&
+  events.push(map.EventKind.PREDICATE_FIRED, id, value);
 
 let running = true;
 // Heartbeats go out from the start (to whichever peers are connected); the staleness scan starts only once
@@ -140,9 +143,12 @@ function discountLateness(now: number): void {
 function scanHeartbeats(now: number): void {
   discountLateness(now);
   const n = kernels.heartbeatScan(table.base, table.rowStride, table.rows, data.heartbeatColumn, table.liveBase,
-    map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET, map.STALE_ROWS_OFFSET, data.selfRow, now, data.suspicionTimeoutMs);
+    map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET, map.STALE_ROWS_OFFSET, data.selfRow, now,
+    data.suspicionTimeoutMs);
   if (n === 0) return;
-  for (let r = 0; r < data.rows; r++) if (stale[r] && !suspected[r]) suspect(r, map.EventKind.SUSPECTED, now - changedMs[r]!);
+  for (let r = 0; r < data.rows; r++) {
+    if (stale[r] && !suspected[r]) suspect(r, map.EventKind.SUSPECTED, now - changedMs[r]!);
+  }
 }
 
 while (running) {

@@ -167,6 +167,8 @@ while (running) {
   newsRing?.drain(onNews);
   blocksRing.drain(onBlockOrAck);
   for (const s of groups) if (s.state === ACTIVE) progress(s);
-  if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, newsRing ? data.ring0PollMs : 1000, RDMC_CHANNEL);
+  if (seen === Atomics.load(arena.u32, EPOCH)) {
+    waitForChange(data.fabricHandle, seen, newsRing ? data.ring0PollMs : 1000, RDMC_CHANNEL);
+  }
 }
 report({ type: 'stopped' });

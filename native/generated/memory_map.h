@@ -30,11 +30,13 @@ constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0xbd9e64c8u;
-// static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in several workers never rewrites this
+constexpr uint32_t MEMORY_MAP_HASH = 0x1d06b85u;
+// static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
+// several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
 constexpr uint32_t WASM_RESERVED_BYTES = 0x10000u;
-// written once by the main thread when the arena is created; read by every side to check it was given a live arena of this layout
+// written once by the main thread when the arena is created; read by every side to check it was given a live arena of
+// this layout
 constexpr uint32_t HEADER_OFFSET = 0x10000u;
 constexpr uint32_t HEADER_BYTES = 0x40u;
 // u32: ARENA_MAGIC
@@ -47,7 +49,10 @@ constexpr uint32_t HEADER_HASH = 0x8u;
 constexpr uint32_t HEADER_MEMBER_ID = 0xcu;
 // u64: total size of the arena in bytes
 constexpr uint32_t HEADER_ARENA_BYTES = 0x10u;
-// one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; 1 RDMC, read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a channel after it applies writes into ranges granted on that channel or queues completions in its ring; wake(channel) rings it for local changes
+// one doorbell per channel (= completion ring: 0 the SST and connection news, read by the predicate worker; 1 RDMC,
+// read by the rdmc worker): a futex word its worker sleeps on in the native wait. The poller rings a channel after it
+// applies writes into ranges granted on that channel or queues completions in its ring; wake(channel) rings it for
+// local changes
 constexpr uint32_t DOORBELLS_OFFSET = 0x10040u;
 constexpr uint32_t DOORBELLS_BYTES = 0x80u;
 // bytes from one ring to the next
@@ -56,16 +61,20 @@ constexpr uint32_t DOORBELLS_STRIDE = 0x40u;
 constexpr uint32_t DOORBELLS_EPOCH = 0x0u;
 // u32: threads inside the native wait; the poller skips the wake syscall when it is 0
 constexpr uint32_t DOORBELLS_WAITERS = 0x4u;
-// u32: incremented by the main thread after it posts a command to the predicate worker, which reads its message port only when this moved
+// u32: incremented by the main thread after it posts a command to the predicate worker, which reads its message port
+// only when this moved
 constexpr uint32_t DOORBELLS_COMMANDS = 0x8u;
-// word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it queues events
+// word the main thread Atomics.waitAsync()s on; the predicate worker increments it and Atomics.notify()s after it
+// queues events
 constexpr uint32_t MAIN_BELL_OFFSET = 0x100c0u;
 constexpr uint32_t MAIN_BELL_BYTES = 0x40u;
 // i32: incremented by the predicate worker on every batch of events
 constexpr uint32_t MAIN_BELL_SEQ = 0x0u;
 // i32: set by the main thread while TypeScript predicates are registered: the worker then reports every table change
 constexpr uint32_t MAIN_BELL_WANTS_CHANGES = 0x4u;
-// SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, written by the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then COMPLETION_RING_ENTRIES entries
+// SPSC rings from the native poller (producer) to a worker (consumer): header = HEAD (u32, entries produced, written by
+// the poller) at +0 and TAIL (u32, entries consumed, written by the consumer) at +64; then COMPLETION_RING_ENTRIES
+// entries
 constexpr uint32_t COMPLETION_RINGS_OFFSET = 0x10100u;
 constexpr uint32_t COMPLETION_RINGS_BYTES = 0x40100u;
 // bytes from one ring to the next
@@ -76,7 +85,8 @@ constexpr uint32_t COMPLETION_RINGS_HEAD = 0x0u;
 constexpr uint32_t COMPLETION_RINGS_TAIL = 0x40u;
 // bytes: the entries
 constexpr uint32_t COMPLETION_RINGS_ENTRIES = 0x80u;
-// SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same header as a completion ring
+// SPSC ring of fired predicates from the predicate worker (producer) to the main thread (consumer); same header as a
+// completion ring
 constexpr uint32_t EVENT_RING_OFFSET = 0x50200u;
 constexpr uint32_t EVENT_RING_BYTES = 0x10080u;
 // u32: entries produced, wrapping; written only by the predicate worker
@@ -85,7 +95,8 @@ constexpr uint32_t EVENT_RING_HEAD = 0x0u;
 constexpr uint32_t EVENT_RING_TAIL = 0x40u;
 // bytes: the entries
 constexpr uint32_t EVENT_RING_ENTRIES = 0x80u;
-// u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written by the predicate worker
+// u8 per table row: 1 if the row counts in reductions (the member is live and in the view), else 0; written by the
+// predicate worker
 constexpr uint32_t LIVE_ROWS_OFFSET = 0x60280u;
 constexpr uint32_t LIVE_ROWS_BYTES = 0x400u;
 // u64 per row: the heartbeat value the staleness scan last saw; predicate worker only
@@ -132,7 +143,8 @@ enum class CompletionKind : uint32_t {
   WRITE_IMM = 1,  // a write-with-immediate was applied
   PEER_CONNECTED = 2,  // the handshake with a peer finished
   PEER_FAILED = 3,  // an established or expected peer connection broke or misbehaved; IMM holds the FailReason
-  CONNECTION_REJECTED = 4,  // an incoming connection was closed before it identified itself correctly; IMM holds the FailReason
+  // an incoming connection was closed before it identified itself correctly; IMM holds the FailReason
+  CONNECTION_REJECTED = 4,
 };
 
 // why a connection was closed
@@ -153,7 +165,8 @@ enum class FailReason : uint32_t {
   IO_ERROR = 14,  // a socket error other than an orderly close
   LOCAL_CLOSE = 15,  // this member closed the connection
   BAD_LANE = 16,  // a HELLO named no lane (data 0, control 1), or another lane than it was asked on
-  AUTH_FAILED = 17,  // the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only
+  // the handshake did not prove the fabric auth key: a wrong or missing MAC, or a key on one side only
+  AUTH_FAILED = 17,
 };
 
 // kinds of events from the predicate worker to the main thread

@@ -10,7 +10,8 @@
 namespace squall::lf {
 
 struct Api {
-  int (*getinfo)(uint32_t version, const char* node, const char* service, uint64_t flags, const fi_info* hints, fi_info** info);
+  int (*getinfo)(uint32_t version, const char* node, const char* service, uint64_t flags, const fi_info* hints,
+                 fi_info** info);
   void (*freeinfo)(fi_info* info);
   fi_info* (*dupinfo)(const fi_info* info);
   int (*fabric)(fi_fabric_attr* attr, fid_fabric** fabric, void* context);

@@ -11,7 +11,8 @@ export interface Run { child: ChildProcess; out: string; err: string; exit: Prom
 /** Starts `squall ...args` with stdout and stderr collected. */
 export function startCli(args: string[]): Run {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const run: Run = { child, out: '', err: '', exit: new Promise((resolve) => child.once('close', resolve)) }; // 'close': after its output is read
+  // 'close': after its output is read
+  const run: Run = { child, out: '', err: '', exit: new Promise((resolve) => child.once('close', resolve)) };
   child.stdout!.on('data', (d) => { run.out += d; });
   child.stderr!.on('data', (d) => { run.err += d; });
   return run;
@@ -21,8 +22,12 @@ export function startCli(args: string[]): Run {
 export async function waitFor(run: Run, re: RegExp, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!re.test(run.out + run.err)) {
-    if (Date.now() > deadline) throw new Error(`no ${re} within ${timeoutMs} ms; stdout: ${run.out} stderr: ${run.err}`);
-    if (run.child.exitCode !== null) throw new Error(`exited ${run.child.exitCode} before printing ${re}; stderr: ${run.err}`);
+    if (Date.now() > deadline) {
+      throw new Error(`no ${re} within ${timeoutMs} ms; stdout: ${run.out} stderr: ${run.err}`);
+    }
+    if (run.child.exitCode !== null) {
+      throw new Error(`exited ${run.child.exitCode} before printing ${re}; stderr: ${run.err}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

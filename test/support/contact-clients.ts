@@ -30,7 +30,8 @@ export class RawClient {
       this.#wake();
     });
     socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.on('close', () => { this.isClosed = true; this.#wake(); resolve(); }));
+    this.closed = new Promise((resolve) =>
+      socket.on('close', () => { this.isClosed = true; this.#wake(); resolve(); }));
   }
 
   /** `localAddress`: the source address to connect from (another loopback address is another source). */
@@ -48,7 +49,10 @@ export class RawClient {
     const deadline = Date.now() + timeoutMs;
     while (this.lines.length <= index) {
       if (this.isClosed || Date.now() >= deadline) return null;
-      await new Promise<void>((resolve) => { const t = setTimeout(resolve, Math.max(1, deadline - Date.now())); this.#waiters.push(() => { clearTimeout(t); resolve(); }); });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.#waiters.push(() => { clearTimeout(t); resolve(); });
+      });
     }
     this.#read = index + 1;
     return this.lines[index]!;
@@ -77,7 +81,9 @@ export function parseGreeting(line: string | null): Greeting | null {
 }
 
 /** A valid join request over `greeting`, proven with `key` when given. */
-export function joinRequest(greeting: Greeting, id: number, host: string, key: Buffer | null, nonce = 'ab'.repeat(32)): Record<string, unknown> {
+export function joinRequest(
+  greeting: Greeting, id: number, host: string, key: Buffer | null, nonce = 'ab'.repeat(32)
+): Record<string, unknown> {
   const joiner = { id, host };
   return { join: joiner, nonce, ...(key ? { proof: proof(key, 'joiner', greeting.nonce, nonce, joiner) } : {}) };
 }
@@ -90,17 +96,25 @@ export interface FuzzCase {
   then: 'end' | 'hold';
 }
 
-const KEYS = ['join', 'port', 'nonce', 'proof', 'id', 'host', 'hello', 'sealed', 'mac', '__proto__', 'constructor', 'toString', 'offer', 'accepted'];
+const KEYS = [
+  'join', 'port', 'nonce', 'proof', 'id', 'host', 'hello', 'sealed', 'mac', '__proto__', 'constructor', 'toString',
+  'offer', 'accepted',
+];
 
 function randomJson(rand: () => number, depth = 0): unknown {
   const r = rand();
   if (depth > 3 || r < 0.35) {
-    const atoms = [0, -1, 5, 1e308, -0.5, 2 ** 53 + 1, true, false, null, '', 'x', 'a'.repeat(Math.floor(rand() * 64)), '\u0000', '\ud800'];
+    const atoms = [
+      0, -1, 5, 1e308, -0.5, 2 ** 53 + 1, true, false, null, '', 'x', 'a'.repeat(Math.floor(rand() * 64)), '\u0000',
+      '\ud800',
+    ];
     return atoms[Math.floor(rand() * atoms.length)];
   }
   if (r < 0.6) return Array.from({ length: Math.floor(rand() * 4) }, () => randomJson(rand, depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(rand() * 4); i > 0; i--) o[KEYS[Math.floor(rand() * KEYS.length)]!] = randomJson(rand, depth + 1);
+  for (let i = Math.floor(rand() * 4); i > 0; i--) {
+    o[KEYS[Math.floor(rand() * KEYS.length)]!] = randomJson(rand, depth + 1);
+  }
   return o;
 }
 
@@ -122,7 +136,9 @@ function mutate(rand: () => number, request: Record<string, unknown>): unknown {
     () => { delete m.nonce; return m; },
     () => { m.nonce = 'zz'.repeat(32); return m; },
     () => { m.proof = '00'.repeat(32); return m; },
-    () => { const p = String(m.proof ?? '0'.repeat(64)); m.proof = p.slice(0, 63) + (p.endsWith('0') ? '1' : '0'); return m; },
+    () => {
+      const p = String(m.proof ?? '0'.repeat(64)); m.proof = p.slice(0, 63) + (p.endsWith('0') ? '1' : '0'); return m;
+    },
     () => { m.extra = 1; return m; },
     () => { join.extra = true; return m; },
     () => { delete m.join; return m; },
@@ -189,7 +205,10 @@ export function fuzzCase(rand: () => number, key: Buffer | null, holdRate = 0.02
  * Runs `cases` against the contact address `count` times, `parallel` at a time: greets, writes the case,
  * and waits (up to holdMs) for the server to close. Resolves with what the server answered, by kind.
  */
-export async function runFuzz(address: string, count: number, rand: () => number, key: Buffer | null, parallel: number, holdMs: number, holdRate = 0.02): Promise<{ byKind: Map<string, number>; accepted: number; notClosed: number }> {
+export async function runFuzz(
+  address: string, count: number, rand: () => number, key: Buffer | null, parallel: number, holdMs: number,
+  holdRate = 0.02
+): Promise<{ byKind: Map<string, number>; accepted: number; notClosed: number }> {
   const byKind = new Map<string, number>();
   let accepted = 0, notClosed = 0;
   let next = 0;
@@ -204,7 +223,9 @@ export async function runFuzz(address: string, count: number, rand: () => number
       if (c.then === 'end') client.socket.end();
       const closed = await client.closedWithin(holdMs);
       if (!closed) notClosed++;
-      if (client.lines.some((l) => l.includes('"accepted"') || l.includes('"welcome"') || l.includes('"redirect"'))) accepted++;
+      if (client.lines.some((l) => l.includes('"accepted"') || l.includes('"welcome"') || l.includes('"redirect"'))) {
+        accepted++;
+      }
       client.destroy();
     }
   };

@@ -5,7 +5,8 @@
 
 import { test } from 'uvu';
 
-export const SHM_CRASH_REASON = 'shm (libfabric 1.17) cannot survive a crashed member: its queue lock stays taken (docs/rdma.md)';
+export const SHM_CRASH_REASON =
+  'shm (libfabric 1.17) cannot survive a crashed member: its queue lock stays taken (docs/rdma.md)';
 
 /** Whether this process's members run on shm (SQUALL_FABRIC=libfabric with an shm provider). */
 export function onShm(env: NodeJS.ProcessEnv = process.env): boolean {

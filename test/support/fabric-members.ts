@@ -71,8 +71,13 @@ export async function connectPair(a: Member, b: Member, grants: Grant[]): Promis
     b.fabric.grant(a.id, g);
   }
   a.fabric.connect(b.id, '127.0.0.1', b.port);
-  await until([a, b], () => a.has(K.PEER_CONNECTED, b.id) && b.has(K.PEER_CONNECTED, a.id), `${a.id} ↔ ${b.id} connected`);
+  await until(
+    [a, b], () => a.has(K.PEER_CONNECTED, b.id) && b.has(K.PEER_CONNECTED, a.id), `${a.id} ↔ ${b.id} connected`);
 }
 
-export const dataGrant = (offset: number, length: number, ring = 0): Grant => ({ offset, length, kind: GrantKind.Data, ring });
-export const controlGrant = (offset: number, length: number, ring = 0): Grant => ({ offset, length, kind: GrantKind.Control, ring });
+export const dataGrant = (offset: number, length: number, ring = 0): Grant => ({
+  offset, length, kind: GrantKind.Data, ring,
+});
+export const controlGrant = (offset: number, length: number, ring = 0): Grant => ({
+  offset, length, kind: GrantKind.Control, ring,
+});

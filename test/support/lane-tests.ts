@@ -8,7 +8,9 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../../ts/errors.js';
 import { Lane, WriteStatus } from '../../ts/fabric/fabric.js';
 import * as map from '../../ts/generated/memory-map.js';
-import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until, type MemberOptions } from './fabric-members.js';
+import {
+  D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until, type MemberOptions,
+} from './fabric-members.js';
 
 const { CompletionKind: K, FailReason: R } = map;
 
@@ -19,7 +21,9 @@ const COUNTER = D + BULK; // a control grant right after the bulk range
 export function defineLaneTests(label: string, options: MemberOptions): void {
   const member = (id: number) => new Member(id, { arenaBytes: BULK + 8 * MiB, ...options });
 
-  test(`[${label}] lanes: a control write overtakes ${BULK_WRITES * BULK / MiB} MiB queued on the data lane to the same peer`, async () => {
+  test(
+    `[${label}] lanes: a control write overtakes ${BULK_WRITES * BULK / MiB} MiB queued on the data ` +
+    `lane to the same peer`, async () => {
     const a = member(1), b = member(2);
     try {
       await connectPair(a, b, [dataGrant(D, BULK, 1), controlGrant(COUNTER, 64)]);
@@ -29,12 +33,17 @@ export function defineLaneTests(label: string, options: MemberOptions): void {
       assert.is(a.fabric.write(2, COUNTER, 8, Lane.Control), WriteStatus.Ok);
       let blocksWhenCounter = -1;
       await until([a, b], () => {
-        if (blocksWhenCounter < 0 && Atomics.load(b.arena.i64, COUNTER >> 3) === 77n) blocksWhenCounter = b.seen[1].filter((e) => e.kind === K.WRITE_IMM).length;
+        if (blocksWhenCounter < 0 && Atomics.load(b.arena.i64, COUNTER >> 3) === 77n) {
+          blocksWhenCounter = b.seen[1].filter((e) => e.kind === K.WRITE_IMM).length;
+        }
         return b.seen[1].filter((e) => e.kind === K.WRITE_IMM).length === BULK_WRITES;
       }, 'every bulk write', 60_000);
       assert.ok(blocksWhenCounter >= 0 && blocksWhenCounter < BULK_WRITES,
-        `the counter landed while the data lane still carried bulk writes (${blocksWhenCounter} of ${BULK_WRITES} had landed)`);
-      assert.equal(b.seen[1].filter((e) => e.kind === K.WRITE_IMM).map((e) => e.imm), Array.from({ length: BULK_WRITES }, (_, i) => i + 1), 'the data lane in order');
+        `the counter landed while the data lane still ` +
+          `carried bulk writes (${blocksWhenCounter} of ${BULK_WRITES} had landed)`);
+      assert.equal(
+        b.seen[1].filter((e) => e.kind === K.WRITE_IMM).map((e) => e.imm),
+        Array.from({ length: BULK_WRITES }, (_, i) => i + 1), 'the data lane in order');
       assert.is(b.arena.u8[D + BULK - 1], 0x5a);
     } finally {
       a.close();
@@ -74,7 +83,9 @@ export function defineLaneTests(label: string, options: MemberOptions): void {
 
   for (const lane of [Lane.Control, Lane.Data]) {
     const name = lane === Lane.Control ? 'control' : 'data';
-    test(`[${label}] lanes: a write outside the grant on the ${name} lane fails the peer once (OUT_OF_GRANT), arena untouched`, async () => {
+    test(
+      `[${label}] lanes: a write outside the grant on the ${name} lane fails the peer once ` +
+      `(OUT_OF_GRANT), arena untouched`, async () => {
       const a = member(1), b = member(2);
       try {
         await connectPair(a, b, [dataGrant(D, 4096), controlGrant(COUNTER, 64)]);
@@ -100,12 +111,15 @@ export function defineLaneTests(label: string, options: MemberOptions): void {
 
   for (const lane of [Lane.Control, Lane.Data]) {
     const name = lane === Lane.Control ? 'control' : 'data';
-    test(`[${label}] lanes: a broken ${name} lane fails the peer at both ends, once; neither lane takes writes after`, async () => {
+    test(
+      `[${label}] lanes: a broken ${name} lane fails the peer at both ends, once; neither lane takes writes after`,
+      async () => {
       const a = member(1), b = member(2);
       try {
         await connectPair(a, b, [dataGrant(D, 4096), controlGrant(COUNTER, 64)]);
         a.fabric.breakLane(2, lane);
-        await until([a, b], () => b.has(K.PEER_FAILED, 1) && a.has(K.PEER_FAILED, 2), 'both sides fail the peer', 10_000);
+        await until(
+          [a, b], () => b.has(K.PEER_FAILED, 1) && a.has(K.PEER_FAILED, 2), 'both sides fail the peer', 10_000);
         assert.is(map.FailReasonName[b.seen[0].find((e) => e.kind === K.PEER_FAILED)!.imm], 'CLOSED');
         await sleep(50);
         a.drain();

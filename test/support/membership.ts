@@ -1,11 +1,13 @@
 // What the membership suites share: the ordered load they run under, and checks on delivered sequences
 // (each entry of a recorded sequence is "sender:k:bytes", see ts/harness/group-process.ts 'record').
 
-import type { SubgroupConfig } from '../../ts/group/config.js';
+import type { SubgroupConfig } from '../../ts/membership/plans.js';
 import type { GroupCluster, GroupClusterMember } from '../../ts/harness/cluster.js';
 
 /** Mixed sizes: 2,000 bytes exceeds maxSmcPayload, so those go by RDMC and are ordered by a LARGE slot. */
-export const LOG: SubgroupConfig = { shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, maxMessageBytes: 4096, window: 8 };
+export const LOG: SubgroupConfig = {
+  shards: 1, members: { min: 2, max: 9 }, maxSmcPayload: 1024, maxMessageBytes: 4096, window: 8,
+};
 export const SIZES = [100, 2000, 300, 40];
 /** A SIGKILLed member is seen through its broken connections at once; the heartbeat timeout only has to
  *  spare live members on a loaded machine (these suites also run under ASan and on libfabric). */
@@ -35,7 +37,9 @@ export function isSuffix(suffix: readonly string[], of: readonly string[]): bool
 }
 
 /** The members' reports once every one delivered as many as the last time it was asked (quiescence). */
-export async function quiescentReports(cluster: GroupCluster, members: GroupClusterMember[], subgroup: string, timeoutMs = 30_000): Promise<Report[]> {
+export async function quiescentReports(
+  cluster: GroupCluster, members: GroupClusterMember[], subgroup: string, timeoutMs = 30_000
+): Promise<Report[]> {
   let reports: Report[] = [];
   let last = '';
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(150)) {

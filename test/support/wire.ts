@@ -20,7 +20,9 @@ export const HELLO_AUTH_FLAG = 1;
 export const LANE_DATA = 0;
 export const LANE_CONTROL = 1;
 
-export interface FrameFields { magic?: number; version?: number; type: number; offset: number; length?: number; imm?: number; payload?: Uint8Array }
+export interface FrameFields {
+  magic?: number; version?: number; type: number; offset: number; length?: number; imm?: number; payload?: Uint8Array
+}
 
 export function frame(f: FrameFields): Buffer {
   const payload = f.payload ?? new Uint8Array(0);
@@ -47,7 +49,9 @@ export function hello(member: number, tag: number, lane: number = LANE_DATA, res
 }
 
 /** A whole HELLO frame with a key: flags 1, then the nonce and the MAC (zero in an initiator's HELLO). */
-export function helloAuth(member: number, tag: number, lane: number, nonce: Uint8Array, mac: Uint8Array = new Uint8Array(32)): Buffer {
+export function helloAuth(
+  member: number, tag: number, lane: number, nonce: Uint8Array, mac: Uint8Array = new Uint8Array(32)
+): Buffer {
   const p = Buffer.alloc(64);
   p.writeUInt32LE(member, 0);
   p.writeUInt32LE(tag, 4);
@@ -63,7 +67,9 @@ export function authFrame(mac: Uint8Array): Buffer {
   return frame({ type: AUTH, offset: 0, payload: mac });
 }
 
-export interface Transcript { initiatorNonce: Uint8Array; acceptorNonce: Uint8Array; initiator: number; acceptor: number; lane: number; tag: number }
+export interface Transcript {
+  initiatorNonce: Uint8Array; acceptorNonce: Uint8Array; initiator: number; acceptor: number; lane: number; tag: number
+}
 
 /** A handshake MAC as native/auth.h defines it: HMAC-SHA256(key, label ‖ Ni ‖ Na ‖ i ‖ a ‖ lane ‖ tag). */
 export function handshakeMac(key: Uint8Array, who: 'acceptor' | 'initiator', t: Transcript): Buffer {
@@ -73,12 +79,16 @@ export function handshakeMac(key: Uint8Array, who: 'acceptor' | 'initiator', t: 
   fields.writeUInt32LE(t.acceptor, 4);
   fields.writeUInt8(t.lane, 8);
   fields.writeUInt32LE(t.tag, 9);
-  return createHmac('sha256', key).update(label).update(t.initiatorNonce).update(t.acceptorNonce).update(fields).digest();
+  return createHmac('sha256', key).update(label).update(t.initiatorNonce).update(t.acceptorNonce).update(fields)
+    .digest();
 }
 
 /** The fields of the HELLO frame at the start of `bytes` (40 bytes at least). */
 export function helloOf(bytes: Buffer): { type: number; version: number; member: number; tag: number; lane: number } {
-  return { type: bytes.readUInt8(3), version: bytes.readUInt8(2), member: bytes.readUInt32LE(24), tag: bytes.readUInt32LE(28), lane: bytes.readUInt8(32) };
+  return {
+    type: bytes.readUInt8(3), version: bytes.readUInt8(2), member: bytes.readUInt32LE(24), tag: bytes.readUInt32LE(28),
+    lane: bytes.readUInt8(32),
+  };
 }
 
 export interface Frame { type: number; offset: number; length: number; imm: number; payload: Buffer }

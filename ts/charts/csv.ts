@@ -11,7 +11,9 @@ function field(value: CsvValue): string {
 }
 
 /** `rows` as CSV with the given columns (default: the keys of the first row), lines ending in \n. */
-export function toCsv<T extends Record<string, CsvValue>>(rows: readonly T[], columns?: readonly (keyof T & string)[]): string {
+export function toCsv<T extends Record<string, CsvValue>>(
+  rows: readonly T[], columns?: readonly (keyof T & string)[]
+): string {
   const keys = columns ?? (rows.length > 0 ? (Object.keys(rows[0]!) as (keyof T & string)[]) : []);
   const lines = [keys.map(field).join(',')];
   for (const row of rows) lines.push(keys.map((k) => field(row[k])).join(','));

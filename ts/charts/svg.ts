@@ -108,7 +108,9 @@ function logScale(min: number, max: number, base: 2 | 10, pixelLow: number, pixe
   const ticks: Tick[] = [];
   for (let e = lowExp; e <= highExp; e++) {
     const value = base ** e;
-    ticks.push({ value, label: (e - lowExp) % every === 0 ? formatTick(value) : '', major: (e - lowExp) % every === 0 });
+    ticks.push({
+      value, label: (e - lowExp) % every === 0 ? formatTick(value) : '', major: (e - lowExp) % every === 0,
+    });
     // minor ticks: 2..9 × 10^e on short decade spans (they are what makes a log axis readable)
     if (base === 10 && e < highExp && decades <= 6) {
       for (let m = 2; m <= 9; m++) {
@@ -125,7 +127,9 @@ function logScale(min: number, max: number, base: 2 | 10, pixelLow: number, pixe
   };
 }
 
-function makeScale(values: number[], log: boolean, base: 2 | 10 | undefined, pixelLow: number, pixelHigh: number): Scale {
+function makeScale(
+  values: number[], log: boolean, base: 2 | 10 | undefined, pixelLow: number, pixelHigh: number
+): Scale {
   const usable = values.filter((v) => Number.isFinite(v) && (!log || v > 0));
   if (usable.length === 0) {
     return log ? logScale(1, 10, base ?? 10, pixelLow, pixelHigh) : linearScale(0, 1, pixelLow, pixelHigh);
@@ -143,48 +147,68 @@ export function lineChart(options: LineChartOptions): string {
   const height = options.height ?? 460;
   const legendWidth = Math.min(220, 40 + 7 * Math.max(6, ...options.series.map((s) => s.name.length)));
   const plot = { left: 78, top: 46, right: width - legendWidth - 16, bottom: height - 58 };
-  const x = makeScale(options.series.flatMap((s) => s.points.map((p) => p[0])), !!options.xLog, options.xLogBase, plot.left, plot.right);
-  const y = makeScale(options.series.flatMap((s) => s.points.map((p) => p[1])), !!options.yLog, options.yLogBase, plot.bottom, plot.top);
+  const x = makeScale(
+    options.series.flatMap((s) => s.points.map((p) => p[0])), !!options.xLog, options.xLogBase, plot.left, plot.right);
+  const y = makeScale(
+    options.series.flatMap((s) => s.points.map((p) => p[1])), !!options.yLog, options.yLogBase, plot.bottom, plot.top);
   for (const [scale, format] of [[x, options.xFormat], [y, options.yFormat]] as const) {
     if (format) for (const t of scale.ticks) if (t.label !== '') t.label = format(t.value);
   }
 
   const out: string[] = [];
   out.push('<?xml version="1.0" encoding="UTF-8"?>');
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`);
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+    `viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`);
   out.push(`<title>${escapeXml(options.title)}</title>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text class="title" x="${px(width / 2)}" y="26" text-anchor="middle" font-size="15" font-weight="600">${escapeXml(options.title)}</text>`);
+  out.push(
+    `<text class="title" x="${px(width / 2)}" y="26" text-anchor="middle" font-size="15" ` +
+      `font-weight="600">${escapeXml(options.title)}</text>`);
 
   // grid and ticks
   out.push('<g class="grid" stroke-width="1">');
   for (const t of x.ticks) {
     const p = px(x.toPixel(t.value));
-    out.push(`<line x1="${p}" y1="${plot.top}" x2="${p}" y2="${plot.bottom}" stroke="${t.major ? '#d9d9d9' : '#f0f0f0'}"/>`);
+    out.push(
+      `<line x1="${p}" y1="${plot.top}" x2="${p}" y2="${plot.bottom}" stroke="${t.major ? '#d9d9d9' : '#f0f0f0'}"/>`);
   }
   for (const t of y.ticks) {
     const p = px(y.toPixel(t.value));
-    out.push(`<line x1="${plot.left}" y1="${p}" x2="${plot.right}" y2="${p}" stroke="${t.major ? '#d9d9d9' : '#f0f0f0'}"/>`);
+    out.push(
+      `<line x1="${plot.left}" y1="${p}" x2="${plot.right}" y2="${p}" stroke="${t.major ? '#d9d9d9' : '#f0f0f0'}"/>`);
   }
   out.push('</g>');
-  out.push(`<rect class="plot-area" x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${plot.bottom - plot.top}" fill="none" stroke="#333333"/>`);
+  out.push(
+    `<rect class="plot-area" x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" ` +
+      `height="${plot.bottom - plot.top}" fill="none" stroke="#333333"/>`);
   out.push('<g class="x-ticks" text-anchor="middle">');
   for (const t of x.ticks) {
     const p = px(x.toPixel(t.value));
-    out.push(`<line x1="${p}" y1="${plot.bottom}" x2="${p}" y2="${plot.bottom + (t.major ? 5 : 3)}" stroke="#333333"/>`);
-    if (t.label) out.push(`<text x="${p}" y="${plot.bottom + 18}" data-value="${t.value}">${escapeXml(t.label)}</text>`);
+    out.push(
+      `<line x1="${p}" y1="${plot.bottom}" x2="${p}" y2="${plot.bottom + (t.major ? 5 : 3)}" stroke="#333333"/>`);
+    if (t.label) {
+      out.push(`<text x="${p}" y="${plot.bottom + 18}" data-value="${t.value}">${escapeXml(t.label)}</text>`);
+    }
   }
   out.push('</g>');
   out.push('<g class="y-ticks" text-anchor="end">');
   for (const t of y.ticks) {
     const p = px(y.toPixel(t.value));
     out.push(`<line x1="${plot.left - (t.major ? 5 : 3)}" y1="${p}" x2="${plot.left}" y2="${p}" stroke="#333333"/>`);
-    if (t.label) out.push(`<text x="${plot.left - 8}" y="${px(y.toPixel(t.value) + 4)}" data-value="${t.value}">${escapeXml(t.label)}</text>`);
+    if (t.label) {
+      out.push(
+        `<text x="${plot.left - 8}" y="${px(y.toPixel(t.value) + 4)}" ` +
+          `data-value="${t.value}">${escapeXml(t.label)}</text>`);
+    }
   }
   out.push('</g>');
-  out.push(`<text class="x-label" x="${px((plot.left + plot.right) / 2)}" y="${height - 16}" text-anchor="middle" font-size="13">${escapeXml(options.xLabel)}</text>`);
+  out.push(
+    `<text class="x-label" x="${px((plot.left + plot.right) / 2)}" y="${height - 16}" text-anchor="middle" ` +
+      `font-size="13">${escapeXml(options.xLabel)}</text>`);
   const yMid = px((plot.top + plot.bottom) / 2);
-  out.push(`<text class="y-label" x="20" y="${yMid}" text-anchor="middle" font-size="13" transform="rotate(-90 20 ${yMid})">${escapeXml(options.yLabel)}</text>`);
+  out.push(
+    `<text class="y-label" x="20" y="${yMid}" text-anchor="middle" font-size="13" ` +
+      `transform="rotate(-90 20 ${yMid})">${escapeXml(options.yLabel)}</text>`);
 
   // series: a polyline per unbroken run of drawable points, and a marker per point
   options.series.forEach((series, i) => {
@@ -193,7 +217,11 @@ export function lineChart(options: LineChartOptions): string {
     out.push(`<g class="series" data-series="${escapeXml(series.name)}" stroke="${colour}" fill="${colour}">`);
     let run: string[] = [];
     const flush = () => {
-      if (run.length > 1) out.push(`<polyline points="${run.join(' ')}" fill="none" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+      if (run.length > 1) {
+        out.push(
+          `<polyline points="${run.join(' ')}" fill="none" ` +
+            `stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+      }
       run = [];
     };
     for (const [vx, vy] of series.points) {
@@ -215,13 +243,17 @@ export function lineChart(options: LineChartOptions): string {
     const dash = DASHES[i % DASHES.length]!;
     const ly = plot.top + 10 + i * 20;
     const lx = plot.right + 18;
-    out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 26}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+    out.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 26}" y2="${ly}" stroke="${colour}" ` +
+        `stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
     out.push(`<circle cx="${lx + 13}" cy="${ly}" r="3" fill="${colour}"/>`);
     out.push(`<text x="${lx + 34}" y="${ly + 4}">${escapeXml(series.name)}</text>`);
   });
   out.push('</g>');
   if (!options.series.some((s) => s.points.some(([vx, vy]) => x.accepts(vx) && y.accepts(vy)))) {
-    out.push(`<text x="${px((plot.left + plot.right) / 2)}" y="${px((plot.top + plot.bottom) / 2)}" text-anchor="middle" fill="#777777">no data</text>`);
+    out.push(
+      `<text x="${px((plot.left + plot.right) / 2)}" y="${px((plot.top + plot.bottom) / 2)}" text-anchor="middle" ` +
+        `fill="#777777">no data</text>`);
   }
   out.push('</svg>');
   return out.join('\n') + '\n';

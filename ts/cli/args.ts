@@ -46,7 +46,9 @@ const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', help: 'print this
 
 /** Declares a command's table; `const` keeps each option's type literal, so the values are typed. */
 export function defineCommand<const O extends Record<string, OptionSpec>>(spec: CommandSpec<O>): CommandSpec<O> {
-  for (const name of Object.keys(spec.options)) if (name === 'help') throw new Error(`squall internal error: ${spec.command} declares --help itself`);
+  for (const name of Object.keys(spec.options)) {
+    if (name === 'help') throw new Error(`squall internal error: ${spec.command} declares --help itself`);
+  }
   return spec;
 }
 
@@ -54,7 +56,9 @@ export function defineCommand<const O extends Record<string, OptionSpec>>(spec: 
  * Parses `argv` by the command's table. With --help (or -h) anywhere, prints the help to stdout and
  * returns null: the caller returns, and the process exits 0.
  */
-export function parseCommand<O extends Record<string, OptionSpec>>(spec: CommandSpec<O>, argv: readonly string[]): OptionValues<O> | null {
+export function parseCommand<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec<O>, argv: readonly string[]
+): OptionValues<O> | null {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, o] of Object.entries<OptionSpec>({ ...spec.options, help: HELP_OPTION })) {
     options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
@@ -83,7 +87,9 @@ export function helpText(spec: CommandSpec): string {
     help: o.help + (o.multiple ? '\n(may be given more than once)' : ''),
   }));
   const width = Math.min(28, Math.max(...rows.map((r) => r.flag.length))) + 2;
-  const lines = [`usage: squall ${spec.command}${spec.usage ? ` ${spec.usage}` : ''}`, '', ...indent(spec.about, 2), '', 'options:'];
+  const lines = [
+    `usage: squall ${spec.command}${spec.usage ? ` ${spec.usage}` : ''}`, '', ...indent(spec.about, 2), '', 'options:',
+  ];
   for (const r of rows) {
     const [first = '', ...more] = r.help.split('\n');
     if (r.flag.length + 2 > width) lines.push(`  ${r.flag}`, `  ${' '.repeat(width)}${first}`);

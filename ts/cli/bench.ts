@@ -18,8 +18,14 @@ import type { MulticastBenchResult } from '../../bench/multicast.js'; // types o
 
 /** Every benchmark takes these: the members' native backend. */
 const FABRIC_OPTIONS = {
-  fabric: { type: 'string', value: 'tcp|libfabric', help: "the members' native backend (default SQUALL_FABRIC, else tcp)" },
-  provider: { type: 'string', value: 'P', help: "libfabric's provider (default tcp): verbs on RDMA hardware, shm on one machine;\nP+msg for messages instead of one-sided writes. Results name the mode (docs/rdma.md)" },
+  fabric: {
+    type: 'string', value: 'tcp|libfabric', help: "the members' native backend (default SQUALL_FABRIC, else tcp)",
+  },
+  provider: {
+    type: 'string', value: 'P',
+    help: "libfabric's provider (default tcp): verbs on RDMA hardware, shm on one machine;\n" +
+      "P+msg for messages instead of one-sided writes. Results name the mode (docs/rdma.md)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** The benchmarks that start members with failure detection take this. */
@@ -28,7 +34,9 @@ const SUSPICION_OPTION = {
   help: "the members' suspicion timeout: a heartbeat stalled this long gets a member removed",
 } as const satisfies OptionSpec;
 
-const JSON_OPTION = { type: 'boolean', help: 'print the result as JSON on stdout (progress stays on stderr)' } as const satisfies OptionSpec;
+const JSON_OPTION = {
+  type: 'boolean', help: 'print the result as JSON on stdout (progress stays on stderr)',
+} as const satisfies OptionSpec;
 
 /** One table per benchmark: `squall bench <name> --help` prints it, and its parser reads it. */
 const BENCHMARKS = {
@@ -42,7 +50,11 @@ halved) beside a plain TCP ping-pong between two Node processes, and the kernels
       samples: { type: 'string', value: 'N', help: 'timed round trips (default 20000)' },
       warmup: { type: 'string', value: 'N', help: 'round trips before timing (default 2000)' },
       'no-scan': { type: 'boolean', help: 'skip the kernel scan benchmark' },
-      'under-load': { type: 'boolean', help: 'the same ping-pong again while the members also flood a multicast shard with\n10KiB messages and send 256MiB RDMC messages over the same connections (pushLatencyUnderLoadUs)' },
+      'under-load': {
+        type: 'boolean',
+        help: 'the same ping-pong again while the members also flood a multicast shard with\n' +
+          '10KiB messages and send 256MiB RDMC messages over the same connections (pushLatencyUnderLoadUs)',
+      },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
       json: JSON_OPTION,
       ...FABRIC_OPTIONS,
@@ -76,15 +88,26 @@ environment the members hold the group's key and authenticate every connection (
     options: {
       members: { type: 'string', value: 'N', help: 'members, each a process, in one shard (default 3)' },
       size: { type: 'string', value: 'SIZE', help: 'message size (default 1KiB)' },
-      sizes: { type: 'string', value: 'LIST', help: 'a sweep, e.g. 1KiB,4KiB,10KiB: writes DIR/multicast.csv and DIR/multicast.svg' },
+      sizes: {
+        type: 'string', value: 'LIST',
+        help: 'a sweep, e.g. 1KiB,4KiB,10KiB: writes DIR/multicast.csv and DIR/multicast.svg',
+      },
       seconds: { type: 'string', value: 'T', help: 'seconds of flooding (default 5)' },
       senders: { type: 'string', value: 'all|one', help: 'every member sends, or only the first (default all)' },
-      window: { type: 'string', value: 'W', help: 'slots per sender (default 256; fewer above 16KiB: at most 4MiB in flight per sender)' },
+      window: {
+        type: 'string', value: 'W',
+        help: 'slots per sender (default 256; fewer above 16KiB: at most 4MiB in flight per sender)',
+      },
       'no-latency': { type: 'boolean', help: 'skip the latency run' },
-      large: { type: 'string', value: 'SIZE', help: 'mix messages of SIZE (above the slot payload: they travel by RDMC) into the flood' },
+      large: {
+        type: 'string', value: 'SIZE',
+        help: 'mix messages of SIZE (above the slot payload: they travel by RDMC) into the flood',
+      },
       'large-every': { type: 'string', value: 'N', help: 'with --large: every Nth message is large (default 16)' },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
-      out: { type: 'string', value: 'DIR', help: 'where a --sizes sweep writes its CSV and chart (default ./squall-results)' },
+      out: {
+        type: 'string', value: 'DIR', help: 'where a --sizes sweep writes its CSV and chart (default ./squall-results)',
+      },
       json: JSON_OPTION,
       ...FABRIC_OPTIONS,
     },
@@ -95,7 +118,10 @@ environment the members hold the group's key and authenticate every connection (
     about: `SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it) and installMs
 (then to the next view installed everywhere), medians over --runs fresh groups.`,
     options: {
-      members: { type: 'string', value: 'N|LIST', help: 'group size (default 5); a list such as 3,5,7 writes DIR/viewchange.csv and .svg' },
+      members: {
+        type: 'string', value: 'N|LIST',
+        help: 'group size (default 5); a list such as 3,5,7 writes DIR/viewchange.csv and .svg',
+      },
       runs: { type: 'string', value: 'N', help: 'fresh groups per size (default 5)' },
       rate: { type: 'string', value: 'R', help: 'messages per second from each member (default 1000)' },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
@@ -112,8 +138,13 @@ resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups
 (or SQUALL_SECRET_FILE) the join is authenticated; --contact-tls also encrypts its contact channel.`,
     options: {
       members: { type: 'string', value: 'N', help: 'members before the join (default 3)' },
-      'contact-tls': { type: 'boolean', help: 'the configuration\'s contactTls: TLS 1.3 on the contact port (needs SQUALL_SECRET)' },
-      state: { type: 'string', value: 'SIZE|LIST', help: 'state held (default 100MiB); a list such as 1MiB,10MiB,100MiB writes\nDIR/join.csv and DIR/join.svg' },
+      'contact-tls': {
+        type: 'boolean', help: 'the configuration\'s contactTls: TLS 1.3 on the contact port (needs SQUALL_SECRET)',
+      },
+      state: {
+        type: 'string', value: 'SIZE|LIST',
+        help: 'state held (default 100MiB); a list such as 1MiB,10MiB,100MiB writes\nDIR/join.csv and DIR/join.svg',
+      },
       runs: { type: 'string', value: 'N', help: 'fresh groups per size (default 3)' },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
       out: { type: 'string', value: 'DIR', help: 'where a sweep writes its CSV and chart (default ./squall-results)' },
@@ -151,7 +182,8 @@ export async function run(argv: string[]): Promise<void> {
     case 'viewchange': return benchViewChange(rest);
     case 'join': return benchJoin(rest);
     default:
-      throw new ConfigError(`unknown benchmark '${what}'; available: ${Object.keys(BENCHMARKS).join(', ')} (squall bench --help)`);
+      throw new ConfigError(
+        `unknown benchmark '${what}'; available: ${Object.keys(BENCHMARKS).join(', ')} (squall bench --help)`);
   }
 }
 
@@ -164,7 +196,8 @@ function fabricOf(values: { fabric?: string | undefined; provider?: string | und
 
 /** --suspicion MS as the members' suspicionTimeoutMs; absent: the benchmark's own default. */
 function suspicionOf(values: { suspicion?: string | undefined }): { suspicionTimeoutMs?: number } {
-  return values.suspicion === undefined ? {} : { suspicionTimeoutMs: parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS) };
+  return values.suspicion === undefined ? {}
+    : { suspicionTimeoutMs: parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS) };
 }
 
 const positiveInt = parsePositiveInt;
@@ -190,20 +223,23 @@ async function benchSst(argv: string[]): Promise<void> {
   }
   const l = result.pushLatencyUs, t = result.rawTcpOneWayUs;
   process.stdout.write(
-    `SST push latency (${result.members} members, fabric ${result.fabric}): p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
+    `SST push latency (${result.members} members, fabric ${result.fabric}): ` +
+    `p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
     `plain TCP one-way (two Node processes):  p50 ${t.p50} µs, p99 ${t.p99} µs\n` +
     `push / raw TCP at p50: ${result.pushOverRawTcpP50}\n`);
   if (result.pushLatencyUnderLoadUs && result.load) {
     const u = result.pushLatencyUnderLoadUs, f = result.load;
     process.stdout.write(
       `SST push latency under load: p50 ${u.p50} µs, p99 ${u.p99} µs over ${u.samples} samples ` +
-      `(beside ${formatBytes(f.multicastBytes)} multicasts and ${formatBytes(f.rdmcBytes)} RDMC messages on the same connections: ` +
-      `${f.multicastSent} sent, ${f.multicastDeliveredPerMember} delivered per member, ${f.rdmcMessages} RDMC messages in ${f.seconds} s; ${f.suspicions} suspicions)\n`);
+      `(beside ${formatBytes(f.multicastBytes)} multicasts and ${formatBytes(f.rdmcBytes)} RDMC messages ` +
+      `on the same connections: ${f.multicastSent} sent, ${f.multicastDeliveredPerMember} delivered per member, ` +
+      `${f.rdmcMessages} RDMC messages in ${f.seconds} s; ${f.suspicions} suspicions)\n`);
   }
   if (result.scanNs) {
     process.stdout.write('\nkernel scans, ns per call (wasm / js):\n');
     for (const [kernel, byRows] of Object.entries(result.scanNs)) {
-      const cells = Object.entries(byRows).map(([rows, r]) => `${rows} rows ${r.wasmNs.toFixed(0)}/${r.jsNs.toFixed(0)}`);
+      const cells = Object.entries(byRows).map(([rows, r]) =>
+        `${rows} rows ${r.wasmNs.toFixed(0)}/${r.jsNs.toFixed(0)}`);
       process.stdout.write(`  ${kernel.padEnd(16)} ${cells.join('   ')}\n`);
     }
   }
@@ -212,7 +248,9 @@ async function benchSst(argv: string[]): Promise<void> {
 async function benchRdmc(argv: string[]): Promise<void> {
   const values = parseCommand(BENCHMARKS.rdmc, argv);
   if (values === null) return;
-  if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
+  if (values.rate && !values.netns) {
+    throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
+  }
   const fabric = fabricOf(values);
   const { runRdmcBench } = await import('../../bench/rdmc.js');
   const { parseAlgorithm, algorithmName } = await import('../rdmc/schedule.js');
@@ -231,18 +269,26 @@ async function benchRdmc(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
-  process.stdout.write(`${result.algorithm}, ${result.members} members, ${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks (${result.network}, fabric ${result.fabric}): ` +
+  process.stdout.write(`${result.algorithm}, ${result.members} members, ` +
+    `${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks ` +
+    `(${result.network}, fabric ${result.fabric}): ` +
     `${result.seconds} s per message, ${result.gbytesPerSec} GB/s to each receiver\n`);
-  if (result.tcpGbytesPerSec !== undefined) process.stdout.write(`plain TCP stream: ${result.tcpGbytesPerSec} GB/s; RDMC / TCP = ${result.ratioToTcp}\n`);
+  if (result.tcpGbytesPerSec !== undefined) {
+    process.stdout.write(`plain TCP stream: ${result.tcpGbytesPerSec} GB/s; RDMC / TCP = ${result.ratioToTcp}\n`);
+  }
 }
 
 async function benchMulticast(argv: string[]): Promise<void> {
   const values = parseCommand(BENCHMARKS.multicast, argv);
   if (values === null) return;
   if (values.size && values.sizes) throw new ConfigError('give --size (one run) or --sizes (a sweep), not both');
-  if (values.out && !values.sizes) throw new ConfigError('--out is where a --sizes sweep writes its CSV and chart: add --sizes, or drop --out');
+  if (values.out && !values.sizes) {
+    throw new ConfigError('--out is where a --sizes sweep writes its CSV and chart: add --sizes, or drop --out');
+  }
   const senders = values.senders ?? 'all';
-  if (senders !== 'all' && senders !== 'one') throw new ConfigError(`--senders must be 'all' or 'one', got '${senders}'`);
+  if (senders !== 'all' && senders !== 'one') {
+    throw new ConfigError(`--senders must be 'all' or 'one', got '${senders}'`);
+  }
   const seconds = parseNumberFlag(values.seconds, 'seconds', 0, 3600, 5, true);
   const options = {
     members: positiveInt(values.members, 'members', 3),
@@ -250,20 +296,29 @@ async function benchMulticast(argv: string[]): Promise<void> {
     ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
     skipLatency: values['no-latency'] ?? false,
     fabric: fabricOf(values),
-    ...(values.large !== undefined ? { large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) } } : {}),
+    ...(values.large !== undefined ? {
+      large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) },
+    } : {}),
     ...suspicionOf(values),
     onProgress: progressOnStderr('bench multicast'),
   };
-  if (values['large-every'] !== undefined && values.large === undefined) throw new ConfigError('--large-every goes with --large SIZE');
+  if (values['large-every'] !== undefined && values.large === undefined) {
+    throw new ConfigError('--large-every goes with --large SIZE');
+  }
   const bench = await import('../../bench/multicast.js');
   if (values.sizes) {
     const sizes = values.sizes.split(',').map((s) => parseBytes(s.trim(), 'sizes'));
-    for (const bytes of sizes) bench.checkOptions({ ...options, bytes, window: options.window ?? bench.defaultWindow(bytes) });
+    for (const bytes of sizes) {
+      bench.checkOptions({ ...options, bytes, window: options.window ?? bench.defaultWindow(bytes) });
+    }
     const { rows, failed } = await bench.runMulticastSweep(options, sizes);
-    const written: { csv?: string; svg?: string } = rows.length > 0 ? writeMulticastSweep(rows, values.out ?? 'squall-results') : {};
+    const written: { csv?: string; svg?: string } = rows.length > 0
+      ? writeMulticastSweep(rows, values.out ?? 'squall-results') : {};
     const failure = failed ? { failed: { bytes: failed.bytes, error: failed.error.message } } : {};
     if (values.json) {
-      process.stdout.write(JSON.stringify({ members: options.members, fabric: fabricLabel(options.fabric), seconds, senders, rows, ...written, ...failure }) + '\n');
+      const fabric = fabricLabel(options.fabric);
+      process.stdout.write(
+        JSON.stringify({ members: options.members, fabric, seconds, senders, rows, ...written, ...failure }) + '\n');
     } else {
       for (const r of rows) process.stdout.write(describeMulticast(r));
       if (written.csv) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
@@ -271,7 +326,9 @@ async function benchMulticast(argv: string[]): Promise<void> {
     if (failed) throw failed.error; // after the finished sizes are out: the command fails with the reason
     return;
   }
-  const result = await bench.runMulticastBench({ ...options, bytes: values.size ? parseBytes(values.size, 'size') : 1024 });
+  const result = await bench.runMulticastBench({
+    ...options, bytes: values.size ? parseBytes(values.size, 'size') : 1024,
+  });
   if (values.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
@@ -282,16 +339,21 @@ async function benchMulticast(argv: string[]): Promise<void> {
 function describeMulticast(r: MulticastBenchResult): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const lines = [
-    `ordered multicast: ${r.members} members (fabric ${r.fabric}), ${r.senders === 'all' ? 'all send' : 'one sends'}, ${formatBytes(r.bytes)} messages, window ${r.window}, ${r.seconds} s`,
+    `ordered multicast: ${r.members} members (fabric ${r.fabric}), ` +
+      `${r.senders === 'all' ? 'all send' : 'one sends'}, ${formatBytes(r.bytes)} messages, ` +
+      `window ${r.window}, ${r.seconds} s`,
     `  per member (median): ${n(r.perNode.msgsPerSec)} deliveries/s, ${r.perNode.mbytesPerSec} MB/s` +
       `  [${r.perMember.map((m) => `member ${m.id}: ${n(m.msgsPerSec)}/s`).join(', ')}]`,
   ];
   if (r.latencyUs.samples > 0) {
-    lines.push(`  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member: ` +
+    lines.push(
+      `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member: ` +
       `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
   }
-  lines.push(`  delivery order: ${r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)'}`);
-  lines.push(`  suspicions ${r.suspicions}, view changes ${r.viewChanges}${r.large ? `; every ${r.large.every}th message ${formatBytes(r.large.bytes)} (by RDMC)` : ''}`);
+  const order = r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)';
+  lines.push(`  delivery order: ${order}`);
+  const large = r.large ? `; every ${r.large.every}th message ${formatBytes(r.large.bytes)} (by RDMC)` : '';
+  lines.push(`  suspicions ${r.suspicions}, view changes ${r.viewChanges}${large}`);
   return lines.join('\n') + '\n';
 }
 
@@ -300,8 +362,12 @@ async function benchViewChange(argv: string[]): Promise<void> {
   const values = parseCommand(BENCHMARKS.viewchange, argv);
   if (values === null) return;
   const sizes = (values.members ?? '5').split(',').map((m) => positiveInt(m.trim(), 'members', 5));
-  for (const n of sizes) if (n < 3) throw new ConfigError(`--members must be at least 3 (a majority must survive the kill), got ${n}`);
-  if (values.out && sizes.length < 2) throw new ConfigError('--out is where a sweep (--members 3,5,7) writes its CSV and chart');
+  for (const n of sizes) {
+    if (n < 3) throw new ConfigError(`--members must be at least 3 (a majority must survive the kill), got ${n}`);
+  }
+  if (values.out && sizes.length < 2) {
+    throw new ConfigError('--out is where a sweep (--members 3,5,7) writes its CSV and chart');
+  }
   const options = {
     runs: positiveInt(values.runs, 'runs', 5),
     ratePerSec: positiveInt(values.rate, 'rate', 1000),
@@ -326,9 +392,13 @@ async function benchViewChange(argv: string[]): Promise<void> {
     return;
   }
   for (const r of results) {
-    process.stdout.write(`view change: ${r.members} members (fabric ${r.fabric}), member ${r.members - 1} SIGKILLed under ${r.ratePerSec} msgs/s per member\n` +
-      `  detectMs ${r.detectMs} (median), installMs ${r.installMs} (median) over ${r.runs.length} runs; suspicion timeout ${r.suspicionTimeoutMs} ms\n` +
-      `  runs: ${r.runs.map((x) => `${x.detectMs}/${x.installMs}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`).join(', ')}\n`);
+    const runs = r.runs.map((x) => `${x.detectMs}/${x.installMs}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`);
+    process.stdout.write(
+      `view change: ${r.members} members (fabric ${r.fabric}), member ${r.members - 1} SIGKILLed ` +
+      `under ${r.ratePerSec} msgs/s per member\n` +
+      `  detectMs ${r.detectMs} (median), installMs ${r.installMs} (median) over ${r.runs.length} runs; ` +
+      `suspicion timeout ${r.suspicionTimeoutMs} ms\n` +
+      `  runs: ${runs.join(', ')}\n`);
   }
   if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
 }
@@ -338,7 +408,9 @@ async function benchJoin(argv: string[]): Promise<void> {
   if (values === null) return;
   const members = positiveInt(values.members, 'members', 3);
   const states = (values.state ?? '100MiB').split(',').map((t) => parseBytes(t.trim(), 'state', 0));
-  if (values.out && states.length < 2) throw new ConfigError('--out is where a sweep (--state 1MiB,10MiB,100MiB) writes its CSV and chart');
+  if (values.out && states.length < 2) {
+    throw new ConfigError('--out is where a sweep (--state 1MiB,10MiB,100MiB) writes its CSV and chart');
+  }
   const runs = positiveInt(values.runs, 'runs', 3);
   const fabric = fabricOf(values);
   const onProgress = progressOnStderr('bench join');
@@ -346,26 +418,38 @@ async function benchJoin(argv: string[]): Promise<void> {
   const results = [];
   const suspicion = suspicionOf(values);
   const contactTls = values['contact-tls'] === true;
-  if (contactTls && resolveSecret({}) === null) throw new ConfigError('--contact-tls needs the group\'s key in the environment: SQUALL_SECRET=$(squall keygen) squall bench join --contact-tls');
-  for (const stateBytes of states) results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress, contactTls, ...suspicion }));
-  const written = states.length < 2 ? null : writeSweep(values.out, 'join',
-    results.map((r) => ({ members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec, runs: r.runs.length })), {
-      title: `squall bench join: a member joins ${members} and catches up the state (median of ${runs})`,
-      xLabel: 'state (MiB)', yLabel: 'MB/s', series: [{ name: 'mbytesPerSec', points: results.map((r) => [r.stateBytes / (1 << 20), r.mbytesPerSec]) }],
-    });
+  if (contactTls && resolveSecret({}) === null) {
+    throw new ConfigError('--contact-tls needs the group\'s key in the environment: ' +
+      'SQUALL_SECRET=$(squall keygen) squall bench join --contact-tls');
+  }
+  for (const stateBytes of states) {
+    results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress, contactTls, ...suspicion }));
+  }
+  const rows = results.map((r) => ({
+    members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec, runs: r.runs.length,
+  }));
+  const written = states.length < 2 ? null : writeSweep(values.out, 'join', rows, {
+    title: `squall bench join: a member joins ${members} and catches up the state (median of ${runs})`,
+    xLabel: 'state (MiB)', yLabel: 'MB/s',
+    series: [{ name: 'mbytesPerSec', points: results.map((r) => [r.stateBytes / (1 << 20), r.mbytesPerSec]) }],
+  });
   if (values.json) {
     process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : { rows: results, ...written }) + '\n');
     return;
   }
   for (const r of results) {
-    process.stdout.write(`join: a member joins ${r.members} (fabric ${r.fabric}) holding ${formatBytes(r.stateBytes)}\n` +
-      `  joinMs ${r.joinMs} (median), ${r.mbytesPerSec} MB/s over ${r.runs.length} runs: ${r.runs.map((x) => `${x.joinMs}${x.storesAgree ? '' : ' (stores DISAGREE)'}`).join(', ')}\n`);
+    const runs = r.runs.map((x) => `${x.joinMs}${x.storesAgree ? '' : ' (stores DISAGREE)'}`);
+    process.stdout.write(
+      `join: a member joins ${r.members} (fabric ${r.fabric}) holding ${formatBytes(r.stateBytes)}\n` +
+      `  joinMs ${r.joinMs} (median), ${r.mbytesPerSec} MB/s over ${r.runs.length} runs: ${runs.join(', ')}\n`);
   }
   if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
 }
 
 /** A sweep's rows as DIR/NAME.csv and its chart as DIR/NAME.svg (DIR defaults to ./squall-results). */
-function writeSweep(dir: string | undefined, name: string, rows: Array<Record<string, CsvValue>>, chart: Parameters<typeof lineChart>[0]): { csv: string; svg: string } {
+function writeSweep(
+  dir: string | undefined, name: string, rows: Array<Record<string, CsvValue>>, chart: Parameters<typeof lineChart>[0]
+): { csv: string; svg: string } {
   const outDir = resolve(dir ?? 'squall-results');
   mkdirSync(outDir, { recursive: true });
   const written = { csv: join(outDir, `${name}.csv`), svg: join(outDir, `${name}.svg`) };
@@ -382,7 +466,8 @@ function writeMulticastSweep(rows: readonly MulticastBenchResult[], dir: string)
   writeFileSync(csv, toCsv(rows.map((r) => ({
     members: r.members, senders: r.senders, window: r.window, bytes: r.bytes, seconds: r.seconds,
     msgsPerSec: r.perNode.msgsPerSec, mbytesPerSec: r.perNode.mbytesPerSec,
-    latencyP50Us: r.latencyUs.p50, latencyP99Us: r.latencyUs.p99, latencyRatePerSec: r.latencyUs.ratePerSec, hashesAgree: r.hashesAgree,
+    latencyP50Us: r.latencyUs.p50, latencyP99Us: r.latencyUs.p99, latencyRatePerSec: r.latencyUs.ratePerSec,
+    hashesAgree: r.hashesAgree,
   }))));
   const first = rows[0]!;
   const windows = [...new Set(rows.map((r) => r.window))];

@@ -48,7 +48,8 @@ export async function run(argv: string[]): Promise<void> {
   const progress = progressOnStderr('demo');
   progress('starting 3 group members as processes on 127.0.0.1, each replicating a TicketBook');
   const cluster = await GroupCluster.start({
-    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 2, max: 3 } } }, types: { [SUBGROUP]: 'TicketBook' },
+    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 2, max: 3 } } },
+    types: { [SUBGROUP]: 'TicketBook' },
     // A member's heartbeat starts with its predicate worker, which can still be starting when its peers
     // begin to watch it: the last to join was sometimes suspected at once under the 100 ms default. The
     // kill below is seen through the broken connection (CLOSED) within milliseconds either way.
@@ -77,14 +78,20 @@ async function race(cluster: GroupCluster): Promise<void> {
   const calls = await Promise.all(callers.map((c) => book(cluster, c.m, 'A1', c.customer)));
   for (const [i, replies] of calls.entries()) {
     const answers = replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ');
-    out(`  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ordered as version ${formatVersion(replies[0]!.version)}, view.seq)`);
+    out(
+      `  member ${callers[i]!.m.id}'s book(A1, ${callers[i]!.customer}) → ${String(replies[0]!.value)}  (${answers}; ` +
+        `ordered as version ${formatVersion(replies[0]!.version)}, view.seq)`);
   }
   const holders = await holdersAt(cluster, 'A1');
   out(`  holder of A1: ${holders.map((h, i) => `member ${cluster.members[i]!.id} says ${h}`).join(', ')}`);
   const winners = callers.filter((_, i) => calls[i]![0]!.value === true).map((c) => c.customer);
-  const agreed = calls.every((replies) => unanimous(replies, cluster.members.length)) && holders.every((h) => h === winners[0]);
-  assert(winners.length === 1 && agreed, `the race for A1 did not end with one winner everywhere: ${JSON.stringify({ holders, winners })}`);
-  out(`race result: exactly one booking of A1 succeeded (${winners[0]}'s); every member says A1 is held by ${winners[0]}`);
+  const agreed = calls.every((replies) => unanimous(replies, cluster.members.length)) &&
+    holders.every((h) => h === winners[0]);
+  assert(
+    winners.length === 1 && agreed,
+    `the race for A1 did not end with one winner everywhere: ${JSON.stringify({ holders, winners })}`);
+  out(`race result: exactly one booking of A1 succeeded (${winners[0]}'s); ` +
+    `every member says A1 is held by ${winners[0]}`);
 }
 
 /** The load, one line of figures a second, one more seat raced each second; then the load stops. */
@@ -100,14 +107,16 @@ async function live(cluster: GroupCluster, seconds: number): Promise<void> {
     const rate = ((now.commands - last.commands) * 1000) / (now.at - last.at);
     last = now;
     const counts = await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
-    out(`t=${t}s  ${formatCount(rate).padStart(7)} ordered commands/s   bookings: ${counts.map((c, i) => `member ${cluster.members[i]!.id} ${formatCount(c as number)}`).join('  ')}`);
+    const bookings = counts.map((c, i) => `member ${cluster.members[i]!.id} ${formatCount(c as number)}`);
+    out(`t=${t}s  ${formatCount(rate).padStart(7)} ordered commands/s   bookings: ${bookings.join('  ')}`);
     out(`       ${await seatLine(cluster)}`);
   }
   await load.stop();
   const counts = await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
   const same = counts.every((c) => c === counts[0]);
   assert(same, `members hold different numbers of bookings after the load: ${counts.join(', ')}`);
-  out(`load stopped after ${formatCount(load.completed())} ordered bookings in ${seconds} s; with A1 and the raced seats, every member holds ${formatCount(counts[0] as number)}`);
+  out(`load stopped after ${formatCount(load.completed())} ordered bookings in ${seconds} s; ` +
+    `with A1 and the raced seats, every member holds ${formatCount(counts[0] as number)}`);
 }
 
 /** Who holds each seat; every member is asked about its own copy, and the line says whether they agree. */
@@ -134,18 +143,24 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   await Promise.all(survivors.map(async (s) => {
     const e = await cluster.waitForEvent(s, (ev) => ev.type === 'memberFailed' && ev.member === victim.id, 5000);
     const reason = e.type === 'memberFailed' ? e.reason : '';
-    out(`member ${s.id} noticed member ${victim.id} failed (${reason}) ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
+    const ms = (performance.now() - killedAt).toFixed(0);
+    out(`member ${s.id} noticed member ${victim.id} failed (${reason}) ${ms} ms after the kill`);
   }));
   await Promise.all(survivors.map(async (s) => {
     const e = await cluster.waitForEvent(s, (ev) => ev.type === 'view', 10_000);
-    if (e.type === 'view') out(`member ${s.id} installed view ${e.vid} (members ${e.members.join(', ')}) ${(performance.now() - killedAt).toFixed(0)} ms after the kill`);
+    if (e.type !== 'view') return;
+    const ms = (performance.now() - killedAt).toFixed(0);
+    out(`member ${s.id} installed view ${e.vid} (members ${e.members.join(', ')}) ${ms} ms after the kill`);
   }));
   await exited;
   const [first] = survivors;
   const replies = await book(cluster, first!, 'B1', CUSTOMERS[first!.id]!);
-  out(`member ${first!.id}'s ordered book(B1) in the new view: ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')} (version ${replies[0] ? formatVersion(replies[0].version) : 'none'})`);
+  const says = replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ');
+  const version = replies[0] ? formatVersion(replies[0].version) : 'none';
+  out(`member ${first!.id}'s ordered book(B1) in the new view: ${says} (version ${version})`);
   const holders = await Promise.all(survivors.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
-  out(`queries still answer from each survivor's copy: ${survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`).join(', ')}`);
+  const copies = survivors.map((m, i) => `member ${m.id} says A1 is held by ${String(holders[i])}`);
+  out(`queries still answer from each survivor's copy: ${copies.join(', ')}`);
 }
 
 /** A new member joins the survivors, receives the bookings as state, and answers like them. */
@@ -154,14 +169,19 @@ async function joinOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   progress(`starting member ${id}: it joins the group through member 0's contact address`);
   const [joined] = await cluster.add([id]);
   const joiner = cluster.members[cluster.members.length - 1]!;
-  out(`member ${id} (pid ${joiner.process.pid}) joined view ${String(joined!.vid)} (members ${(joined!.members as number[]).join(', ')}) in ${(joined!.joinMs as number).toFixed(0)} ms, its TicketBook restored from member 0's snapshot`);
+  out(`member ${id} (pid ${joiner.process.pid}) joined view ${String(joined!.vid)} ` +
+    `(members ${(joined!.members as number[]).join(', ')}) in ${(joined!.joinMs as number).toFixed(0)} ms, ` +
+    "its TicketBook restored from member 0's snapshot");
   const live = cluster.members.filter((m) => !m.exited);
   const counts = await Promise.all(live.map((m) => query(cluster, m, m.id, 'count')));
   const holders = await Promise.all(live.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
   const same = counts.every((c) => c === counts[0]) && holders.every((h) => h === holders[0]);
-  out(`bookings: ${live.map((m, i) => `member ${m.id} ${formatCount(counts[i] as number)}`).join('  ')}; A1 held by ${String(holders[0])} at every member ${same ? '(every member agrees)' : '(MEMBERS DIFFER)'}`);
+  const bookings = live.map((m, i) => `member ${m.id} ${formatCount(counts[i] as number)}`);
+  out(`bookings: ${bookings.join('  ')}; A1 held by ${String(holders[0])} at every member ` +
+    (same ? '(every member agrees)' : '(MEMBERS DIFFER)'));
   const replies = await book(cluster, joiner, 'C1', 'dave');
-  out(`member ${id}'s ordered book(C1): ${replies.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ')}`);
+  const says = replies.map((r) => `member ${r.member} says ${String(r.value)}`);
+  out(`member ${id}'s ordered book(C1): ${says.join(', ')}`);
 }
 
 /** Every member books tickets of its own, CALLS_IN_FLIGHT calls at a time, until stop(). */
@@ -189,7 +209,9 @@ async function book(cluster: GroupCluster, m: GroupClusterMember, ticket: string
 }
 
 /** A query from member m to `member`'s copy. */
-async function query(cluster: GroupCluster, m: GroupClusterMember, member: number, method: string, args: unknown[] = []): Promise<unknown> {
+async function query(
+  cluster: GroupCluster, m: GroupClusterMember, member: number, method: string, args: unknown[] = []
+): Promise<unknown> {
   return (await cluster.request(m, { cmd: 'query', subgroup: SUBGROUP, member, method, args })).value;
 }
 
@@ -200,5 +222,6 @@ function holdersAt(cluster: GroupCluster, seat: string): Promise<unknown[]> {
 
 /** All `members` replied, and alike. */
 function unanimous(replies: Reply[], members: number): boolean {
-  return replies.length === members && replies.every((r) => r.value === replies[0]!.value && r.version === replies[0]!.version);
+  return replies.length === members &&
+    replies.every((r) => r.value === replies[0]!.value && r.version === replies[0]!.version);
 }

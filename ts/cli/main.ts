@@ -67,7 +67,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (name === '--version' || name === '-v') {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const packageJson = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+    const pkg = JSON.parse(packageJson) as { version: string };
     process.stdout.write(`${pkg.version}\n`);
     return;
   }

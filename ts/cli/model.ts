@@ -24,13 +24,27 @@ export const MODEL_RDMC_COMMAND = defineCommand({
   about: `Completion time of an RDMC transfer against group size, by discrete-event simulation, for each
 schedule: a table, DIR/rdmc-model.csv and DIR/rdmc-model.svg.`,
   options: {
-    'max-members': { type: 'string', value: 'N', help: 'largest group modelled, 2..4096 (default 4096); the sweep takes 2, 3, 4, 8,\n16, … up to N, with a few sizes between powers of two' },
+    'max-members': {
+      type: 'string', value: 'N',
+      help: 'largest group modelled, 2..4096 (default 4096); the sweep takes 2, 3, 4, 8,\n' +
+        '16, … up to N, with a few sizes between powers of two',
+    },
     size: { type: 'string', value: 'SIZE', help: 'message size, e.g. 16KiB, 1MiB, 256MiB, 1GiB (default 256MiB)' },
     'block-size': { type: 'string', value: 'SIZE', help: 'block size (default 1MiB)' },
-    rate: { type: 'string', value: 'RATE', help: "every member's uplink and downlink, e.g. 100mbit, 1gbit, 10gbit (default 1gbit)" },
-    'latency-us': { type: 'string', value: 'US', help: "delay from the end of a block's transmission to its arrival (default 5)" },
-    algorithms: { type: 'string', value: 'LIST', help: 'all, or a comma-separated list of sequential, chain, tree, binomial (default all)' },
-    out: { type: 'string', value: 'DIR', help: 'where rdmc-model.csv and rdmc-model.svg go (default ./squall-results)' },
+    rate: {
+      type: 'string', value: 'RATE',
+      help: "every member's uplink and downlink, e.g. 100mbit, 1gbit, 10gbit (default 1gbit)",
+    },
+    'latency-us': {
+      type: 'string', value: 'US', help: "delay from the end of a block's transmission to its arrival (default 5)",
+    },
+    algorithms: {
+      type: 'string', value: 'LIST',
+      help: 'all, or a comma-separated list of sequential, chain, tree, binomial (default all)',
+    },
+    out: {
+      type: 'string', value: 'DIR', help: 'where rdmc-model.csv and rdmc-model.svg go (default ./squall-results)',
+    },
     json: { type: 'boolean', help: 'print {parameters, rows} as JSON instead of the table' },
   },
 });
@@ -46,7 +60,9 @@ squall model <model> --help lists a model's options.
 `;
 
 /** Long names for the table and the chart legend. */
-export const TITLES: Record<string, string> = { sequential: 'sequential', chain: 'chain', tree: 'binomial tree', binomial: 'binomial pipeline' };
+export const TITLES: Record<string, string> = {
+  sequential: 'sequential', chain: 'chain', tree: 'binomial tree', binomial: 'binomial pipeline',
+};
 
 /** GB/s with three significant digits, however small: sequential send to 4095 receivers is 3e-5. */
 function formatRateGb(gbytesPerSec: number): string {
@@ -80,7 +96,9 @@ export function memberSweep(max: number): number[] {
 export function parseAlgorithmList(text: string | undefined): AlgorithmId[] {
   if (text === undefined || text.trim().toLowerCase() === 'all') return [...ALGORITHMS];
   const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (names.length === 0) throw new ConfigError(`--algorithms must be 'all' or a list such as binomial,sequential, got '${text}'`);
+  if (names.length === 0) {
+    throw new ConfigError(`--algorithms must be 'all' or a list such as binomial,sequential, got '${text}'`);
+  }
   return [...new Set(names.map((name) => parseAlgorithm(name)))];
 }
 
@@ -89,7 +107,8 @@ async function modelRdmc(argv: string[]): Promise<void> {
   if (values === null) return;
   const maxMembers = parsePositiveInt(values['max-members'], 'max-members', MAX_MEMBERS);
   if (maxMembers < MIN_MEMBERS || maxMembers > MAX_MEMBERS) {
-    throw new ConfigError(`--max-members must be between ${MIN_MEMBERS} and ${MAX_MEMBERS}, got '${values['max-members']}'`);
+    throw new ConfigError(
+      `--max-members must be between ${MIN_MEMBERS} and ${MAX_MEMBERS}, got '${values['max-members']}'`);
   }
   const bytes = parseBytes(values.size ?? '256MiB', 'size');
   const blockBytes = parseBytes(values['block-size'] ?? '1MiB', 'block-size');
@@ -101,18 +120,26 @@ async function modelRdmc(argv: string[]): Promise<void> {
   try {
     validateGroup(maxMembers, blocks);
   } catch (cause) {
-    throw new ConfigError(`--size ${formatBytes(bytes)} in --block-size ${formatBytes(blockBytes)} blocks is ${blocks} blocks, more than 524288 (2^19): use a larger --block-size`, { cause });
+    throw new ConfigError(
+      `--size ${formatBytes(bytes)} in --block-size ${formatBytes(blockBytes)} blocks is ${blocks} blocks, more than ` +
+        `524288 (2^19): use a larger --block-size`, { cause });
   }
   if (blocks * (maxMembers - 1) > MAX_MODEL_TRANSFERS) {
-    throw new ConfigError(`modelling ${maxMembers} members × ${blocks} blocks takes more than ${MAX_MODEL_TRANSFERS} block transfers: use a larger --block-size or a smaller --max-members`);
+    throw new ConfigError(
+      `modelling ${maxMembers} members × ${blocks} blocks takes more than ${MAX_MODEL_TRANSFERS} block transfers: ` +
+        `use a larger --block-size or a smaller --max-members`);
   }
   const membersList = memberSweep(maxMembers);
   const progress = progressOnStderr('model rdmc');
 
   const rows = await runModel({ algorithms, membersList, bytes, blockBytes, rate, latencyUs, onProgress: progress });
 
-  const parameters = { bytes, blockBytes, blocks, rateBytesPerSec: rate, latencyUs, algorithms: algorithms.map(algorithmName), members: membersList };
-  const description = `${formatBytes(bytes)} in ${blocks} blocks of ${formatBytes(blockBytes)}, ${formatRate(rate)} links, ${latencyUs} µs latency`;
+  const parameters = {
+    bytes, blockBytes, blocks, rateBytesPerSec: rate, latencyUs, algorithms: algorithms.map(algorithmName),
+    members: membersList,
+  };
+  const description = `${formatBytes(bytes)} in ${blocks} blocks of ${formatBytes(blockBytes)}, ` +
+    `${formatRate(rate)} links, ${latencyUs} µs latency`;
   mkdirSync(outDir, { recursive: true });
   const csvPath = join(outDir, 'rdmc-model.csv');
   const svgPath = join(outDir, 'rdmc-model.svg');
@@ -123,7 +150,10 @@ async function modelRdmc(argv: string[]): Promise<void> {
     xLog: true, yLog: true,
     series: algorithms.map((a) => {
       const name = algorithmName(a);
-      return { name: TITLES[name] ?? name, points: rows.filter((r) => r.algorithm === name).map((r) => [r.members, r.seconds] as [number, number]) };
+      return {
+        name: TITLES[name] ?? name,
+        points: rows.filter((r) => r.algorithm === name).map((r) => [r.members, r.seconds] as [number, number]),
+      };
     }),
   }));
 
@@ -143,7 +173,8 @@ async function modelRdmc(argv: string[]): Promise<void> {
   for (const members of membersList) {
     const cells = names.map((name) => {
       const row = rows.find((r) => r.members === members && r.algorithm === name)!;
-      return `${formatSeconds(row.seconds).padStart(9)}  ${formatRateGb(row.gbytesPerSec).padStart(7)} GB/s`.padEnd(cell);
+      const text = `${formatSeconds(row.seconds).padStart(9)}  ${formatRateGb(row.gbytesPerSec).padStart(7)} GB/s`;
+      return text.padEnd(cell);
     });
     lines.push(`${String(members).padStart(7)}  ${cells.join('')}`);
   }

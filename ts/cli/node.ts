@@ -11,7 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, SquallError } from '../errors.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import { TicketBook } from '../examples/ticket-book.js';
-import { firstViewPlans, loadGroupConfig, type GroupConfig } from '../group/config.js';
+import { loadGroupConfig, type GroupConfig } from '../group/config.js';
+import { firstViewPlans } from '../membership/plans.js';
 import { resolveSecret } from '../group/credential.js';
 import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
 import { defineCommand, parseCommand } from './args.js';
@@ -32,13 +33,32 @@ each waits for the others. With --contact, a new member (an id the view does not
 running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leaves the group cleanly
 (closing after 1.5 s if the leave cannot finish) and exits 0 within 2 s; a second signal exits at once.`,
   options: {
-    config: { type: 'string', value: 'FILE', help: 'the group configuration, JSON (examples/cluster.json is one to start from)' },
-    id: { type: 'string', value: 'N', help: "this member's id: one of the configuration's members, or with --contact a new one" },
-    listen: { type: 'string', value: 'HOST:PORT', help: 'bind here instead of the configured address (e.g. 0.0.0.0:7100)' },
-    contact: { type: 'string', value: 'HOST:PORT', multiple: true, help: "join the running group as a new member through this member's\ncontact address (each member prints its own)" },
+    config: {
+      type: 'string', value: 'FILE', help: 'the group configuration, JSON (examples/cluster.json is one to start from)',
+    },
+    id: {
+      type: 'string', value: 'N',
+      help: "this member's id: one of the configuration's members, or with --contact a new one",
+    },
+    listen: {
+      type: 'string', value: 'HOST:PORT', help: 'bind here instead of the configured address (e.g. 0.0.0.0:7100)',
+    },
+    contact: {
+      type: 'string', value: 'HOST:PORT', multiple: true,
+      help: "join the running group as a new member through this member's\n" +
+        "contact address (each member prints its own)",
+    },
     module: { type: 'string', value: 'FILE', help: 'an ES module whose exported classes subgroups may name as "type"' },
-    suspicion: { type: 'string', value: 'MS', help: "suspicion timeout: a member whose heartbeat stalls this long is removed\n(default: the configuration's suspicionTimeoutMs, else 1000)" },
-    rejoin: { type: 'boolean', help: 'join again by itself once the others removed this member (the default,\nunless the configuration says "rejoin": false)' },
+    suspicion: {
+      type: 'string', value: 'MS',
+      help: "suspicion timeout: a member whose heartbeat stalls this long is removed\n" +
+        "(default: the configuration's suspicionTimeoutMs, else 1000)",
+    },
+    rejoin: {
+      type: 'boolean',
+      help: 'join again by itself once the others removed this member (the default,\n' +
+        'unless the configuration says "rejoin": false)',
+    },
     'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
   },
   notes: `A subgroup's "type" names the class it replicates: a built-in example (TicketBook, KeyValueStore) or a
@@ -50,20 +70,26 @@ class exported by --module. Start a group: squall node --config examples/cluster
 export async function run(argv: string[]): Promise<void> {
   const values = parseCommand(NODE_COMMAND, argv);
   if (values === null) return;
-  if (!values.config || values.id === undefined) throw new ConfigError('squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from; squall node --help lists the options)');
+  if (!values.config || values.id === undefined) {
+    throw new ConfigError(
+      'squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from; squall ' +
+        'node --help lists the options)');
+  }
   const id = parseIntegerFlag(values.id, 'id', 0, MAX_MEMBER_ID, 0);
   if (values.rejoin && values['no-rejoin']) throw new ConfigError('give --rejoin or --no-rejoin, not both');
   const config = loadGroupConfig(values.config);
   const contact = values.contact;
   if (!contact && !config.members.some((m) => m.id === id)) throw unknownMember(id, values.config, config);
   const types = await subgroupTypes(config, values.module);
-  const suspicionTimeoutMs = values.suspicion === undefined ? undefined : parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS);
+  const suspicionTimeoutMs = values.suspicion === undefined ? undefined
+    : parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS);
   const rejoin = values['no-rejoin'] ? false : values.rejoin ? true : (config.rejoin ?? true);
   const progress = progressOnStderr(`node ${id}`);
   const credential = resolveSecret({ secretFile: config.secretFile }); // a bad key fails here, before anything binds
   progress(credential
     ? `the group's secret key comes from ${credential.source}`
-    : 'no secret key: this group is open to anyone who can reach its ports (trusted networks only; `squall keygen` makes a key for SQUALL_SECRET_FILE)');
+    : 'no secret key: this group is open to anyone who can reach its ports (trusted networks only; `squall keygen` ' +
+      'makes a key for SQUALL_SECRET_FILE)');
   // A signal before the group is joined ends the process at once (nothing to leave yet); after, the member
   // leaves; a second signal ends it at once.
   let group: Group | null = null;
@@ -91,7 +117,9 @@ export async function run(argv: string[]): Promise<void> {
     progress(`member ${id} asking to join through ${contact.join(', ')}`);
   } else if (!firstViewPlans(config, config.members.map((m) => m.id))) {
     const self = config.members.find((m) => m.id === id)!;
-    progress(`member ${id} forms the first view: waiting for enough members to join through --contact ${self.contact ?? values.listen}`);
+    progress(
+      `member ${id} forms the first view: waiting for enough members to join ` +
+        `through --contact ${self.contact ?? values.listen}`);
   } else {
     const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
@@ -105,23 +133,37 @@ export async function run(argv: string[]): Promise<void> {
     progress(`member ${member} failed (${reason}): a view change removes it`);
   });
   group.on('view', (view, removed, joined) => {
-    const changes = [removed.length ? `removed ${removed.join(', ')}` : '', joined.length ? `joined ${joined.join(', ')}` : ''].filter(Boolean);
+    const changes = [
+      removed.length ? `removed ${removed.join(', ')}` : '', joined.length ? `joined ${joined.join(', ')}` : '',
+    ].filter(Boolean);
     progress(`view ${view.vid}: members ${view.members.join(', ')}${changes.length ? ` (${changes.join('; ')})` : ''}`);
   });
-  group.on('partitioned', (error) => progress(`stopped: ${error.message}${rejoin ? '; rejoining once the others can be reached' : ''}`));
-  group.on('removed', (error, rejoining) => progress(`${rejoining ? 'removed, rejoining' : 'stopped'}: ${error.message}`));
-  group.on('rejoined', (view) => { failed.clear(); progress(`rejoined: view ${view.vid}, members ${view.members.join(', ')}`); });
+  group.on('partitioned', (error) => {
+    progress(`stopped: ${error.message}${rejoin ? '; rejoining once the others can be reached' : ''}`);
+  });
+  group.on('removed', (error, rejoining) => {
+    progress(`${rejoining ? 'removed, rejoining' : 'stopped'}: ${error.message}`);
+  });
+  group.on('rejoined', (view) => {
+    failed.clear();
+    progress(`rejoined: view ${view.vid}, members ${view.members.join(', ')}`);
+  });
   group.on('rejoinFailed', (error) => { progress(`stopped: ${error.message}`); process.exit(1); });
   group.on('error', (error) => progress(`error: ${error.message}`));
-  group.on('warning', (error) => progress(`warning: ${error.message}`)); // refused contact attempts (rate-limited) among them
-  progress(`joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid}); new members join through --contact ${group.contactAddress}`);
+  // refused contact attempts (rate-limited) among them
+  group.on('warning', (error) => progress(`warning: ${error.message}`));
+  progress(
+    `joined: members ${group.view.members.join(', ')} connected (view ${group.view.vid}); new members join ` +
+      `through --contact ${group.contactAddress}`);
 
   const served = group.subgroups;
   try {
     for (const name of served) {
       const channel = group.channel(name);
       const type = config.subgroups[name]!.type;
-      progress(`subgroup '${name}' (${type ?? 'bytes'}): shard members ${channel.members.join(', ')}, senders ${channel.senders.join(', ')}`);
+      progress(
+        `subgroup '${name}' (${type ?? 'bytes'}): shard members ${channel.members.join(', ')}, ` +
+          `senders ${channel.senders.join(', ')}`);
       if (type) attach(group, name, type);
     }
   } catch (error) {
@@ -135,27 +177,35 @@ export async function run(argv: string[]): Promise<void> {
   const signal = await signalled;
   clearInterval(tick);
   progress(`${signal}: leaving the group`);
-  await group.leave().then(() => progress('left'), (error: Error) => progress(`closed without a clean leave: ${error.message}`));
+  await group.leave().then(
+    () => progress('left'),
+    (error: Error) => progress(`closed without a clean leave: ${error.message}`));
   process.exit(0); // whatever still runs (a rejoin's timers, a peer's socket) must not keep the process
 }
 
 /** An id the configuration does not have, without --contact: which ids it has, and how to join as a new one. */
 function unknownMember(id: number, path: string, config: GroupConfig): ConfigError {
   const contacts = config.members.map((m) => m.contact).filter((c): c is string => c !== undefined);
-  return new ConfigError(`member ${id} is not in ${path}, whose members are ${config.members.map((m) => m.id).join(', ')}: ` +
+  return new ConfigError(
+    `member ${id} is not in ${path}, whose members are ${config.members.map((m) => m.id).join(', ')}: ` +
     'start one of those ids, or join the running group as a new member with --contact HOST:PORT ' +
     `(any member's contact address${contacts.length ? `, e.g. ${contacts[0]}` : ', which each member prints'})`);
 }
 
 /** The class of each subgroup that names a "type": a built-in example, or a class --module exports. */
-async function subgroupTypes(config: GroupConfig, modulePath: string | undefined): Promise<Record<string, ReplicatedClass>> {
-  const known: Record<string, ReplicatedClass> = { ...EXAMPLE_TYPES, ...(modulePath ? await classesOf(modulePath) : {}) };
+async function subgroupTypes(
+  config: GroupConfig, modulePath: string | undefined
+): Promise<Record<string, ReplicatedClass>> {
+  const fromModule = modulePath ? await classesOf(modulePath) : {};
+  const known: Record<string, ReplicatedClass> = { ...EXAMPLE_TYPES, ...fromModule };
   const types: Record<string, ReplicatedClass> = {};
   for (const [name, subgroup] of Object.entries(config.subgroups)) {
     if (subgroup.type === undefined) continue;
     if (!Object.hasOwn(known, subgroup.type)) {
-      throw new ConfigError(`subgroup '${name}' has type '${subgroup.type}', which is no known class; known types: ${Object.keys(known).join(', ')}`
-        + (modulePath ? '' : ' (--module FILE adds the classes an ES module exports)'));
+      throw new ConfigError(
+        `subgroup '${name}' has type '${subgroup.type}', which is no known class; ` +
+        `known types: ${Object.keys(known).join(', ')}` +
+        (modulePath ? '' : ' (--module FILE adds the classes an ES module exports)'));
     }
     types[name] = known[subgroup.type]!;
   }
@@ -168,7 +218,9 @@ async function classesOf(path: string): Promise<Record<string, ReplicatedClass>>
   try {
     exports = await import(pathToFileURL(resolve(path)).href) as Record<string, unknown>;
   } catch (cause) {
-    throw new ConfigError(`cannot load --module '${path}': ${(cause as Error).message}; give the path of an ES module that exports classes`, { cause });
+    throw new ConfigError(
+      `cannot load --module '${path}': ${(cause as Error).message}; give the path of an ES module that exports classes`,
+      { cause });
   }
   const classes: Record<string, ReplicatedClass> = {};
   for (const [key, value] of Object.entries(exports)) {
@@ -176,7 +228,11 @@ async function classesOf(path: string): Promise<Record<string, ReplicatedClass>>
       classes[key === 'default' ? value.name || 'default' : key] = value as ReplicatedClass;
     }
   }
-  if (Object.keys(classes).length === 0) throw new ConfigError(`--module '${path}' exports no class; export the classes your subgroups' "type" names (export class Inventory { … })`);
+  if (Object.keys(classes).length === 0) {
+    throw new ConfigError(
+      `--module '${path}' exports no class; export the classes your subgroups' "type" names (export ` +
+        `class Inventory { … })`);
+  }
   return classes;
 }
 
@@ -186,7 +242,9 @@ function attach(group: Group, name: string, type: string): void {
     group.subgroup(name);
   } catch (cause) {
     if (cause instanceof SquallError) throw cause;
-    throw new ConfigError(`cannot construct ${type} for subgroup '${name}': ${(cause as Error).message}; a replicated class is constructed with no arguments`, { cause });
+    throw new ConfigError(
+      `cannot construct ${type} for subgroup '${name}': ${(cause as Error).message}; a replicated class is ` +
+        `constructed with no arguments`, { cause });
   }
 }
 
@@ -205,7 +263,8 @@ function deliveryReport(group: Group, served: readonly string[]): () => string {
       before.set(name, delivered);
       if (!group.config.subgroups[name]!.type) return `${name}: ${formatCount(rate)} messages/s`;
       const state = group.subgroup(name).state;
-      return `${name}: ${formatCount(rate)} ordered commands/s${state instanceof TicketBook ? `, ${formatCount(state.count())} bookings` : ''}`;
+      const bookings = state instanceof TicketBook ? `, ${formatCount(state.count())} bookings` : '';
+      return `${name}: ${formatCount(rate)} ordered commands/s${bookings}`;
     });
     return `delivered  ${parts.join('  |  ')}`;
   };

@@ -20,7 +20,8 @@ export const SIM_COMMAND = defineCommand({
   usage: '[--level group|rules] [--seed S] [--runs N] [--trace] [--json]',
   about: 'Runs a seeded view-change simulation and checks every run; a violation prints its seed and exits 1.',
   options: {
-    level: { type: 'string', value: 'LEVEL', help: `group (default): 3–9 members run the real shard and view-change code over a
+    level: {
+      type: 'string', value: 'LEVEL', help: `group (default): 3–9 members run the real shard and view-change code over a
 simulated fabric: ordered load from every member, crashes, partitions, ragged
 delays, leaves and joins; checks total order, virtual synchrony, one view per vid,
 nothing delivered after a member stopped, each sender's order, and that the live
@@ -38,7 +39,9 @@ export async function run(argv: string[]): Promise<void> {
   const values = parseCommand(SIM_COMMAND, argv);
   if (values === null) return;
   const level = values.level ?? 'group';
-  if (level !== 'group' && level !== 'rules') throw new ConfigError(`--level must be 'group' or 'rules', got '${level}'`);
+  if (level !== 'group' && level !== 'rules') {
+    throw new ConfigError(`--level must be 'group' or 'rules', got '${level}'`);
+  }
   const seed = parseIntegerFlag(values.seed, 'seed', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1);
   const runs = parseIntegerFlag(values.runs, 'runs', 1, 100_000_000, 1000);
   const progress = progressOnStderr('sim');
@@ -63,7 +66,9 @@ export async function run(argv: string[]): Promise<void> {
       }
     } catch (error) {
       if (!(error instanceof SimulationViolation)) throw error;
-      process.stderr.write(`squall sim: violation in seed ${seed + i}: ${error.message}\nreplay: npx squall sim --level ${level} --seed ${seed + i} --runs 1${level === 'group' ? ' --trace' : ''}\n`);
+      const trace = level === 'group' ? ' --trace' : '';
+      const replay = `npx squall sim --level ${level} --seed ${seed + i} --runs 1${trace}`;
+      process.stderr.write(`squall sim: violation in seed ${seed + i}: ${error.message}\nreplay: ${replay}\n`);
       process.exitCode = 1;
       return;
     }
@@ -73,10 +78,14 @@ export async function run(argv: string[]): Promise<void> {
   if (level === 'rules') {
     const result = { level, runs, installed: changed, minority: runs - changed, seconds };
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${changed} installed a new view, ${runs - changed} left a minority that stopped) in ${seconds.toFixed(1)} s\n`);
+    else process.stdout.write(
+      `${runs} runs from seed ${seed}: no violation (${changed} installed a new view, ${runs - changed} left a ` +
+        `minority that stopped) in ${seconds.toFixed(1)} s\n`);
     return;
   }
   const result = { level, runs, viewChanges: changed, faults, joinsAsked: asked, joined, seconds };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stdout.write(`${runs} runs from seed ${seed}: no violation (${faults} faults injected, ${joined} of ${asked} joiners entered a view; ${changed} runs installed a new view) in ${seconds.toFixed(1)} s\n`);
+  else process.stdout.write(
+    `${runs} runs from seed ${seed}: no violation (${faults} faults injected, ${joined} of ${asked} joiners entered ` +
+      `a view; ${changed} runs installed a new view) in ${seconds.toFixed(1)} s\n`);
 }

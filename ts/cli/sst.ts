@@ -18,7 +18,9 @@ member, in any order (each waits for the others); Ctrl-C stops it.`,
   options: {
     config: { type: 'string', value: 'FILE', help: 'the table configuration, JSON (docs/sst.md)' },
     id: { type: 'string', value: 'N', help: "this member's id, one of the configuration's members" },
-    'interval-ms': { type: 'string', value: 'MS', help: 'how often the counter is incremented and pushed (default 100)' },
+    'interval-ms': {
+      type: 'string', value: 'MS', help: 'how often the counter is incremented and pushed (default 100)',
+    },
     listen: { type: 'string', value: 'HOST:PORT', help: 'bind here instead of the configured address' },
   },
 });
@@ -36,7 +38,9 @@ export async function run(argv: string[]): Promise<void> {
   progress(`member ${id}: waiting for ${config.members.length - 1} peers`);
   const sst = await SstMember.start({ ...config, columns, id, ...(values.listen ? { listen: values.listen } : {}) });
   progress(`member ${id}: all peers connected`);
-  sst.on('suspected', (peer, ms) => progress(`member ${peer} suspected${ms ? ` (heartbeat stalled ${ms.toFixed(0)} ms)` : ''}`));
+  sst.on('suspected', (peer, ms) => {
+    progress(`member ${peer} suspected${ms ? ` (heartbeat stalled ${ms.toFixed(0)} ms)` : ''}`);
+  });
   sst.on('peerFailed', (peer, reason) => progress(`connection to member ${peer} failed: ${reason}`));
   sst.on('rejected', (reason) => progress(`refused an incoming connection: ${reason}`));
 

@@ -25,11 +25,18 @@ binomial pipeline.`,
   options: {
     members: { type: 'string', value: 'N', help: 'group size, sender included (default 4)' },
     size: { type: 'string', value: 'SIZE', help: 'message size, e.g. 64MiB, 256MiB, 1GiB (default 256MiB)' },
-    netns: { type: 'boolean', help: 'run each member in its own network namespace (root only); without it\nthe members talk over loopback' },
+    netns: {
+      type: 'boolean',
+      help: 'run each member in its own network namespace (root only); without it\nthe members talk over loopback',
+    },
     rate: { type: 'string', value: 'RATE', help: 'with --netns: cap every link at RATE each way, e.g. 1gbit' },
-    'block-sizes': { type: 'string', value: 'LIST', help: 'comma-separated sizes (default 16KiB,64KiB,256KiB,1MiB,4MiB,16MiB)' },
+    'block-sizes': {
+      type: 'string', value: 'LIST', help: 'comma-separated sizes (default 16KiB,64KiB,256KiB,1MiB,4MiB,16MiB)',
+    },
     algorithms: { type: 'string', value: 'LIST', help: 'all, or some of binomial,chain,tree,sequential (default all)' },
-    repeats: { type: 'string', value: 'N', help: 'timed messages per point after one warm-up; the median counts (default 2)' },
+    repeats: {
+      type: 'string', value: 'N', help: 'timed messages per point after one warm-up; the median counts (default 2)',
+    },
     out: { type: 'string', value: 'DIR', help: 'where tune.csv and tune.svg go (default ./squall-results)' },
     json: { type: 'boolean', help: 'print {parameters, rows, recommendation} as JSON' },
   },
@@ -46,22 +53,28 @@ export function recommend(rows: readonly TuneRow[]): TuneRow | null {
   const candidates = rows.filter((r) => r.algorithm === 'binomial');
   if (candidates.length === 0) return null;
   const best = Math.max(...candidates.map((r) => r.gbytesPerSec));
-  return candidates.filter((r) => r.gbytesPerSec >= best * (1 - GOOD_ENOUGH)).sort((a, b) => a.blockSize - b.blockSize)[0]!;
+  const goodEnough = candidates.filter((r) => r.gbytesPerSec >= best * (1 - GOOD_ENOUGH));
+  return goodEnough.sort((a, b) => a.blockSize - b.blockSize)[0]!;
 }
 
 export async function run(argv: string[]): Promise<void> {
   const values = parseCommand(TUNE_COMMAND, argv);
   if (values === null) return;
-  if (values.rate && !values.netns) throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
+  if (values.rate && !values.netns) {
+    throw new ConfigError('--rate caps the links of an emulated network: add --netns (needs root)');
+  }
   const members = parsePositiveInt(values.members, 'members', 4);
   if (members < 2) throw new ConfigError('--members must be at least 2 (a sender and a receiver)');
   const bytes = parseBytes(values.size ?? '256MiB', 'size');
   const repeats = parsePositiveInt(values.repeats, 'repeats', 2);
   const algorithms = parseAlgorithmList(values.algorithms).map(algorithmName);
-  const blockSizes = (values['block-sizes']?.split(',') ?? DEFAULT_BLOCKS).map((s) => parseBytes(s.trim(), 'block-sizes'));
+  const blockSizes = (values['block-sizes']?.split(',') ?? DEFAULT_BLOCKS).map((s) =>
+    parseBytes(s.trim(), 'block-sizes'));
   const usable = blockSizes.filter((b) => blockCount(bytes, b) <= MAX_BLOCKS);
   if (usable.length < blockSizes.length) {
-    throw new ConfigError(`${formatBytes(bytes)} in ${formatBytes(Math.min(...blockSizes))} blocks is more than ${MAX_BLOCKS} blocks: drop the smallest block sizes`);
+    throw new ConfigError(
+      `${formatBytes(bytes)} in ${formatBytes(Math.min(...blockSizes))} blocks is more than ${MAX_BLOCKS} blocks: ` +
+        `drop the smallest block sizes`);
   }
   const outDir = resolve(values.out ?? 'squall-results');
   const progress = progressOnStderr('tune');
@@ -75,9 +88,13 @@ export async function run(argv: string[]): Promise<void> {
       for (const blockBytes of blockSizes) {
         const samples = await timeRdmc(net, { members, bytes, algorithm, blockBytes, repeats });
         const seconds = median(samples);
-        const row = { algorithm, blockSize: blockBytes, seconds: Number(seconds.toFixed(4)), gbytesPerSec: Number((bytes / seconds / 1e9).toFixed(4)) };
+        const row = {
+          algorithm, blockSize: blockBytes, seconds: Number(seconds.toFixed(4)),
+          gbytesPerSec: Number((bytes / seconds / 1e9).toFixed(4)),
+        };
         rows.push(row);
-        progress(`[${rows.length}/${total}] ${TITLES[algorithm] ?? algorithm}, ${formatBytes(blockBytes)} blocks: ${row.gbytesPerSec} GB/s to each receiver`);
+        progress(`[${rows.length}/${total}] ${TITLES[algorithm] ?? algorithm}, ${formatBytes(blockBytes)} blocks: ` +
+          `${row.gbytesPerSec} GB/s to each receiver`);
       }
     }
   });
@@ -90,23 +107,34 @@ export async function run(argv: string[]): Promise<void> {
   writeFileSync(svgPath, lineChart({
     title: `squall tune: ${members} members, ${formatBytes(bytes)} messages, ${network}`,
     xLabel: 'block size', yLabel: 'GB/s to each receiver', xLog: true, xFormat: formatBytes,
-    series: algorithms.map((a) => ({ name: TITLES[a] ?? a, points: rows.filter((r) => r.algorithm === a).map((r) => [r.blockSize, r.gbytesPerSec] as [number, number]) })),
+    series: algorithms.map((a) => ({
+      name: TITLES[a] ?? a,
+      points: rows.filter((r) => r.algorithm === a).map((r) => [r.blockSize, r.gbytesPerSec] as [number, number]),
+    })),
   }));
 
-  const recommendation = best ? { algorithm: best.algorithm, blockSize: best.blockSize, gbytesPerSec: best.gbytesPerSec } : null;
+  const recommendation = best
+    ? { algorithm: best.algorithm, blockSize: best.blockSize, gbytesPerSec: best.gbytesPerSec } : null;
   if (values.json) {
-    process.stdout.write(JSON.stringify({ parameters: { members, bytes, network, repeats, algorithms, blockSizes }, rows, recommendation }) + '\n');
+    const parameters = { members, bytes, network, repeats, algorithms, blockSizes };
+    process.stdout.write(JSON.stringify({ parameters, rows, recommendation }) + '\n');
     progress(`wrote ${csvPath} and ${svgPath}`);
     return;
   }
-  const lines = [`squall tune: ${members} members, ${formatBytes(bytes)} messages, ${network}; GB/s to each receiver`, '',
+  const lines = [
+    `squall tune: ${members} members, ${formatBytes(bytes)} messages, ${network}; GB/s to each receiver`, '',
     `${'block'.padStart(9)}  ${algorithms.map((a) => (TITLES[a] ?? a).padStart(18)).join('')}`];
   for (const b of blockSizes) {
-    lines.push(`${formatBytes(b).padStart(9)}  ${algorithms.map((a) => String(rows.find((r) => r.algorithm === a && r.blockSize === b)?.gbytesPerSec ?? '-').padStart(18)).join('')}`);
+    const cells = algorithms.map((a) => {
+      const row = rows.find((r) => r.algorithm === a && r.blockSize === b);
+      return String(row?.gbytesPerSec ?? '-').padStart(18);
+    });
+    lines.push(`${formatBytes(b).padStart(9)}  ${cells.join('')}`);
   }
   lines.push('');
   lines.push(best
-    ? `recommended: blockBytes ${best.blockSize} (${formatBytes(best.blockSize)}) — the binomial pipeline's smallest block size within ${GOOD_ENOUGH * 100}% of its best, ${best.gbytesPerSec} GB/s`
+    ? `recommended: blockBytes ${best.blockSize} (${formatBytes(best.blockSize)}) — the binomial pipeline's smallest ` +
+      `block size within ${GOOD_ENOUGH * 100}% of its best, ${best.gbytesPerSec} GB/s`
     : 'no recommendation: include the binomial pipeline in --algorithms');
   lines.push(`wrote ${csvPath}`, `wrote ${svgPath}`);
   process.stdout.write(lines.join('\n') + '\n');

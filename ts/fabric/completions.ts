@@ -14,7 +14,8 @@ import type { Arena } from '../arena.js';
 import { ConfigError } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 
-export type CompletionHandler = (kind: number, peer: number, imm: number, offset: number, length: number, timeNs: number) => void;
+export type CompletionHandler =
+  (kind: number, peer: number, imm: number, offset: number, length: number, timeNs: number) => void;
 
 const MASK = map.COMPLETION_RING_ENTRIES - 1;
 const TWO_32 = 2 ** 32;

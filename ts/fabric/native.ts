@@ -19,8 +19,11 @@ import { isMainThread } from 'node:worker_threads';
 import { Arena } from '../arena.js';
 import { ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert } from '../errors.js';
 import * as map from '../generated/memory-map.js';
+import { ArenaCheck, ERRNO_STATUS_BASE, Status, StatusName } from '../generated/status.js';
 import { describeFabric, type FabricChoice } from './choice.js';
-import { GrantKind, Lane, type Fabric, type FabricOptions, type FabricStats, type Grant, type WriteStatus } from './fabric.js';
+import {
+  GrantKind, Lane, WriteStatus, type Fabric, type FabricOptions, type FabricStats, type Grant,
+} from './fabric.js';
 
 /** The addon's exports (native/api.cc). Negative numbers are status codes (below). */
 interface Addon {
@@ -49,23 +52,17 @@ interface Addon {
   digest(key: Uint8Array | null, data: Uint8Array, out: Uint8Array): number;
 }
 
-// Status codes of native/fabric.h (Status) and native/arena.h (ArenaCheck).
-const NOT_CONNECTED = -1;
-const FAILED = -2;
-const BAD_RANGE = -3;
-const BAD_ADDRESS = -4;
-const ALREADY = -5;
-const SYSTEM = -6;
-const TOO_MANY = -8;
-const NOT_BUILT = -9;
-const NO_PROVIDER = -10;
-const NO_LIBRARY = -11;
-const ARENA_TOO_SMALL = -12;
-const ARENA_BAD_MAGIC = -13;
-const ARENA_BAD_HASH = -14;
-const ARENA_BAD_SIZE = -15;
+// The addon's status codes (native/generated/status.h: Status, ArenaCheck), generated with the memory map.
+const { NOT_CONNECTED, FAILED, BAD_RANGE, BAD_ADDRESS, ALREADY, SYSTEM, TOO_MANY, NOT_BUILT, NO_PROVIDER, NO_LIBRARY } =
+  Status;
 /** listen() reports a failed system call as -(ERRNO_BASE + errno). */
-const ERRNO_BASE = 1000;
+const ERRNO_BASE = ERRNO_STATUS_BASE;
+// WriteStatus (fabric.ts, what writes return to callers) is the writes' share of Status; checked when this compiles.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const writeStatusIsNative: Same<typeof WriteStatus, {
+  readonly Ok: typeof Status.OK; readonly NotConnected: typeof NOT_CONNECTED; readonly Failed: typeof FAILED;
+  readonly BadRange: typeof BAD_RANGE;
+}> = true;
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -234,12 +231,23 @@ export class NativeFabric implements Fabric {
     if (h === NO_LIBRARY) throw new NativeUnavailableError('squall was built with libfabric, but libfabric.so.1 cannot be opened now: install it again (Debian: apt-get install libfabric1), or choose backend \'tcp\'');
     if (backend === 'libfabric' && h <= -ERRNO_BASE) throw noProviderError(provider!, ` (fi_getinfo: ${errnoName(-h - ERRNO_BASE)})`);
     switch (h) {
-      case ARENA_TOO_SMALL: throw new ArenaError(`the arena (${arena.byteLength} bytes) is smaller than its fixed regions (${map.DYNAMIC_BASE} bytes): raise arenaBytes`);
-      case ARENA_BAD_MAGIC: throw new ArenaError('the arena has no live header (bad magic): pass an Arena made by Arena.create or Arena.adopt');
-      case ARENA_BAD_HASH: throw new BuildError('the arena was made by a build with another memory map: rebuild with npm run build');
-      case ARENA_BAD_SIZE: throw new ArenaError('the arena header does not match the size of its memory: pass Arena.u8 over the whole memory');
+      case ArenaCheck.TOO_SMALL:
+        throw new ArenaError(
+          `the arena (${arena.byteLength} bytes) is smaller than its fixed regions (${map.DYNAMIC_BASE} bytes): ` +
+            'raise arenaBytes',
+        );
+      case ArenaCheck.BAD_MAGIC:
+        throw new ArenaError(
+          'the arena has no live header (bad magic): pass an Arena made by Arena.create or Arena.adopt',
+        );
+      case ArenaCheck.BAD_HASH:
+        throw new BuildError('the arena was made by a build with another memory map: rebuild with npm run build');
+      case ArenaCheck.BAD_SIZE:
+        throw new ArenaError(
+          'the arena header does not match the size of its memory: pass Arena.u8 over the whole memory',
+        );
       case SYSTEM: throw new NativeUnavailableError('could not start the native fabric (epoll, eventfd or a thread): raise the open-file or thread limits');
-      default: assert(false, `native create returned ${h}`);
+      default: assert(false, `native create returned ${StatusName[h] ?? h}`);
     }
   }
 
@@ -393,7 +401,7 @@ export class NativeFabric implements Fabric {
       case BAD_RANGE: throw new ArenaError(`${what}: the range does not fit the arena: raise arenaBytes`);
       case BAD_ADDRESS: throw new ConfigError(`${what}: the host must be an IPv4 or IPv6 address`);
       case TOO_MANY: throw new ConfigError(`${what}: a fabric serves at most ${map.MAX_MEMBERS} peers`);
-      default: assert(false, `native ${what} returned ${status}`);
+      default: assert(false, `native ${what} returned ${StatusName[status] ?? status}`);
     }
   }
 }

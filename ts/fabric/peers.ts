@@ -39,20 +39,27 @@ export class PeerConnections {
    * first peer that could not be reached, TimeoutError after `timeoutMs` (plus a second for the
    * fabric's own connect timeout to report first), ClosedError if `isClosed()` turns true.
    */
-  async connectAll(fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean, what: string): Promise<void> {
+  async connectAll(
+    fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean,
+    what: string
+  ): Promise<void> {
     const peers = this.#dial(fabric, self, members);
     const deadline = Date.now() + timeoutMs + 1000;
     while (peers.some((m) => !this.connected.has(m.id))) {
       const failed = peers.find((m) => this.failed.has(m.id));
       if (failed) {
         const reason = this.failed.get(failed.id)!;
-        throw new PeerFailedError(failed.id, reason, `could not connect to member ${failed.id} at ${failed.address}: ${reason}; check that it runs with the same configuration`);
+        throw new PeerFailedError(
+          failed.id, reason,
+          `could not connect to member ${failed.id} at ${failed.address}: ${reason}; check that it runs with ` +
+            `the same configuration`);
       }
       if (isClosed()) throw new ClosedError(what);
       const left = deadline - Date.now();
       if (left <= 0) {
         const missing = peers.filter((m) => !this.connected.has(m.id)).map((m) => m.id);
-        throw new TimeoutError(`members ${missing.join(', ')} did not connect within ${timeoutMs} ms; start them or raise connectTimeoutMs`);
+        throw new TimeoutError(
+          `members ${missing.join(', ')} did not connect within ${timeoutMs} ms; start them or raise connectTimeoutMs`);
       }
       await this.#wait(left);
     }
@@ -63,7 +70,10 @@ export class PeerConnections {
    * (`isGone`: the previous view saw it fail), or does not connect within `timeoutMs` is returned rather
    * than thrown — the view goes on and removes it.
    */
-  async connectReachable(fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean, what: string, isGone: (peer: number) => boolean = () => false): Promise<number[]> {
+  async connectReachable(
+    fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean,
+    what: string, isGone: (peer: number) => boolean = () => false
+  ): Promise<number[]> {
     const peers = this.#dial(fabric, self, members);
     const deadline = Date.now() + timeoutMs;
     const pending = () => peers.filter((m) => !this.connected.has(m.id) && !this.failed.has(m.id) && !isGone(m.id));

@@ -10,76 +10,20 @@
 //     }
 //   }
 //
-// `planView` turns it into the shards of a view — which member is in which shard, and which of them send —
-// as a pure function of (configuration, the view's members in order), so every member computes the same.
+// This file checks a configuration's shape and loads it. What a view makes of the subgroups — which member
+// is in which shard, and which of them send — is ts/membership/plans.ts (planView), with the subgroups'
+// shape (SubgroupConfig) and defaults (MULTICAST_DEFAULTS).
 
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import type { MemberAddress } from '../fabric/peers.js';
+import type { SubgroupConfig } from '../membership/plans.js';
 import { checkBoolean, checkInteger, checkKeys, checkName, checkObject, checkString, shown } from '../validate.js';
-
-/** Limits and defaults of DESIGN.md §9. */
-export const MULTICAST_DEFAULTS = {
-  /** Largest payload sent through the sender's SST slots; larger messages go by RDMC. */
-  maxSmcPayload: 10 * 1024,
-  /** Messages a sender may have in flight (slots per sender). */
-  window: 16,
-  /** RDMC block size for large messages. */
-  blockBytes: 1 << 20,
-  /** Largest message a subgroup carries. */
-  maxMessageBytes: 64 << 20,
-  /**
-   * Sends a member may have accepted but not yet written into a slot of its window, per shard it sends
-   * in (and ordered calls or queries of a replicated object waiting for their replies). Past it a send
-   * rejects at once with OverloadedError: a caller that awaits its sends never meets it, and one that
-   * does not (a fire-and-forget loop) cannot grow the member's memory without limit. 1024 covers
-   * every burst of the window's size (default 16, benchmarks up to 256) many times over.
-   */
-  maxQueuedMessages: 1024,
-  /**
-   * Bytes of those queued sends. A send to an empty queue is always accepted (up to maxMessageBytes), so
-   * this bounds the bursts of large messages, not the size of one.
-   */
-  maxQueuedBytes: 64 << 20,
-} as const;
 
 /** The largest maxQueuedMessages and maxQueuedBytes a configuration or Group.join may set. */
 export const SEND_QUEUE_LIMITS = { messages: 1 << 24, bytes: 2 ** 40 } as const;
-
-export type DeliveryMode = 'ordered' | 'raw';
-
-export interface ExplicitShard {
-  /** Member ids, in rank order. */
-  members: number[];
-  /** Member ids that send (a subset of members); default all. */
-  senders?: number[];
-}
-
-export interface SubgroupConfig {
-  /**
-   * The name of the class the subgroup replicates, for programs that start members from a configuration
-   * file (`squall node` resolves it against the built-in examples and its --module). Group.join ignores
-   * it: there the classes come from its `types` option.
-   */
-  type?: string;
-  /** A number of shards filled from the view's members in order, or the shards spelled out. */
-  shards: number | ExplicitShard[];
-  /** With a number of shards: how many members each shard takes from the view. */
-  members?: { min: number; max: number };
-  /** With a number of shards: 'all', or how many of each shard's first members send. Default 'all'. */
-  senders?: 'all' | number;
-  mode?: DeliveryMode;
-  maxSmcPayload?: number;
-  window?: number;
-  blockBytes?: number;
-  maxMessageBytes?: number;
-  /** Sends queued per sender before send() rejects with OverloadedError, and sendTo()s per destination (MULTICAST_DEFAULTS.maxQueuedMessages). */
-  maxQueuedMessages?: number;
-  /** Bytes of those queued sends (MULTICAST_DEFAULTS.maxQueuedBytes). */
-  maxQueuedBytes?: number;
-}
 
 /** A member of the first view: where it accepts connections, and where it takes join requests (optional). */
 export interface GroupMember extends MemberAddress {
@@ -120,36 +64,21 @@ export interface GroupConfig {
 }
 
 /** The configuration's top-level keys. */
-const KNOWN_TOP = ['members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile', 'contactTls'];
+const KNOWN_TOP = [
+  'members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile', 'contactTls',
+];
 
-export interface ShardPlan {
-  /** Member ids in rank order. */
-  members: number[];
-  /** Member ids that send, in sender-rank order (sender rank r sends sequence numbers ≡ r mod S). */
-  senders: number[];
-}
-
-export interface SubgroupPlan {
-  name: string;
-  /** Index of the subgroup, in configuration order. */
-  index: number;
-  mode: DeliveryMode;
-  maxSmcPayload: number;
-  window: number;
-  blockBytes: number;
-  maxMessageBytes: number;
-  maxQueuedMessages: number;
-  maxQueuedBytes: number;
-  shards: ShardPlan[];
-}
-
-const KNOWN_SUBGROUP = ['type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes', 'maxQueuedMessages', 'maxQueuedBytes'];
+const KNOWN_SUBGROUP = [
+  'type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes',
+  'maxQueuedMessages', 'maxQueuedBytes',
+];
 const KNOWN_MEMBER = ['id', 'address', 'contact'];
 const KNOWN_SHARD = ['members', 'senders'];
 /** The highest member id (0xffff marks "no member" in the tables). */
 export const MAX_MEMBER_ID = 0xfffe;
 /** The longest and shortest timing values, in ms (heartbeat, suspicion and the other time limits). */
 export const MAX_TIMEOUT_MS = 3_600_000;
+const SUBGROUP_EXAMPLE = '{ "tickets": { "shards": 1, "members": { "min": 3, "max": 5 } } }';
 
 function positiveInt(v: unknown, where: string, max = 2 ** 31): number {
   return checkInteger(v, where, 1, max);
@@ -163,10 +92,13 @@ const SUBGROUP_LIMITS: ReadonlyArray<readonly [key: string, max: number]> = [
 
 /** Checks a group configuration's shape; every error names the field at fault and what to write. */
 export function validateGroupConfig(value: unknown, source = 'group configuration'): GroupConfig {
-  const o = checkObject(value, source, `{ "members": [{ "id": 0, "address": "127.0.0.1:7000" }], "subgroups": { … } }`);
+  const example = `{ "members": [{ "id": 0, "address": "127.0.0.1:7000" }], "subgroups": { … } }`;
+  const o = checkObject(value, source, example);
   checkKeys(o, KNOWN_TOP, source);
   validateTiming(o, source);
-  if (!Array.isArray(o.members) || o.members.length === 0) throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
+  if (!Array.isArray(o.members) || o.members.length === 0) {
+    throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
+  }
   const ids = new Set<number>();
   o.members.forEach((m: unknown, i: number) => {
     const where = `${source}: members[${i}]`;
@@ -174,13 +106,16 @@ export function validateGroupConfig(value: unknown, source = 'group configuratio
     checkKeys(mm, KNOWN_MEMBER, where);
     const id = checkInteger(mm.id, `${where}.id`, 0, MAX_MEMBER_ID);
     parseAddress(checkString(mm.address, `${where}.address`, '"127.0.0.1:7000"', 300), `${where}.address`);
-    if (mm.contact !== undefined) parseAddress(checkString(mm.contact, `${where}.contact`, '"127.0.0.1:7400"', 300), `${where}.contact`);
+    if (mm.contact !== undefined) {
+      parseAddress(checkString(mm.contact, `${where}.contact`, '"127.0.0.1:7400"', 300), `${where}.contact`);
+    }
     if (ids.has(id)) throw new ConfigError(`${source}: member id ${id} appears twice`);
     ids.add(id);
   });
-  const subgroups = checkObject(o.subgroups, `${source}: 'subgroups'`, '{ "tickets": { "shards": 1, "members": { "min": 3, "max": 5 } } }');
+  const subgroups = checkObject(o.subgroups, `${source}: 'subgroups'`, SUBGROUP_EXAMPLE);
   if (Reflect.ownKeys(subgroups).length === 0) {
-    throw new ConfigError(`${source}: 'subgroups' must be an object with at least one subgroup, e.g. { "tickets": { "shards": 1, "members": { "min": 3, "max": 5 } } }`);
+    throw new ConfigError(
+      `${source}: 'subgroups' must be an object with at least one subgroup, e.g. ${SUBGROUP_EXAMPLE}`);
   }
   for (const name of Reflect.ownKeys(subgroups)) {
     checkName(name, `${source}: the subgroup name`, '"tickets"');
@@ -189,7 +124,10 @@ export function validateGroupConfig(value: unknown, source = 'group configuratio
   return o as unknown as GroupConfig;
 }
 
-/** heartbeatIntervalMs and suspicionTimeoutMs (whole ms, the suspicion longer than the heartbeat), rejoin, secretFile and contactTls. */
+/**
+ * heartbeatIntervalMs and suspicionTimeoutMs (whole ms, the suspicion longer than the heartbeat), rejoin,
+ * secretFile and contactTls.
+ */
 function validateTiming(o: Record<string, unknown>, source: string): void {
   for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
     if (o[key] !== undefined) checkInteger(o[key], `${source}: ${key} (milliseconds)`, 1, MAX_TIMEOUT_MS);
@@ -197,15 +135,18 @@ function validateTiming(o: Record<string, unknown>, source: string): void {
   checkTimingPair(o.heartbeatIntervalMs as number | undefined, o.suspicionTimeoutMs as number | undefined, source);
   if (o.rejoin !== undefined) checkBoolean(o.rejoin, `${source}: rejoin`);
   if (o.contactTls !== undefined) checkBoolean(o.contactTls, `${source}: contactTls`);
-  if (o.secretFile !== undefined && (typeof o.secretFile !== 'string' || o.secretFile.length === 0 || o.secretFile.includes('\0'))) {
-    throw new ConfigError(`${source}: secretFile must be the path of a file holding the group's secret key (make one with \`squall keygen > group.key\`), got ${JSON.stringify(o.secretFile)}`);
+  const file = o.secretFile;
+  if (file !== undefined && (typeof file !== 'string' || file.length === 0 || file.includes('\0'))) {
+    throw new ConfigError(`${source}: secretFile must be the path of a file holding the group's secret key `
+      + `(make one with \`squall keygen > group.key\`), got ${JSON.stringify(file)}`);
   }
 }
 
 /** The suspicion timeout must exceed the heartbeat interval, or every member is suspected. */
 export function checkTimingPair(heartbeat: number | undefined, suspicion: number | undefined, source: string): void {
   if (heartbeat !== undefined && suspicion !== undefined && suspicion <= heartbeat) {
-    throw new ConfigError(`${source}: suspicionTimeoutMs (${suspicion}) must exceed heartbeatIntervalMs (${heartbeat}), or every member is suspected`);
+    throw new ConfigError(`${source}: suspicionTimeoutMs (${suspicion}) must exceed heartbeatIntervalMs `
+      + `(${heartbeat}), or every member is suspected`);
   }
 }
 
@@ -214,50 +155,75 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
   const s = checkObject(value, where, '{ "shards": 1, "members": { "min": 3, "max": 5 } }');
   checkKeys(s, KNOWN_SUBGROUP, where);
   if (s.type !== undefined) {
-    if (typeof s.type !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.type)) throw new ConfigError(`${where}: type must name a class, e.g. "TicketBook", got ${shown(s.type)}`);
+    if (typeof s.type !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.type)) {
+      throw new ConfigError(`${where}: type must name a class, e.g. "TicketBook", got ${shown(s.type)}`);
+    }
     checkName(s.type, `${where}: type`, '"TicketBook"');
   }
-  if (s.mode !== undefined && s.mode !== 'ordered' && s.mode !== 'raw') throw new ConfigError(`${where}: mode must be 'ordered' or 'raw', got ${shown(s.mode)}`);
+  if (s.mode !== undefined && s.mode !== 'ordered' && s.mode !== 'raw') {
+    throw new ConfigError(`${where}: mode must be 'ordered' or 'raw', got ${shown(s.mode)}`);
+  }
   for (const [key, max] of SUBGROUP_LIMITS) if (s[key] !== undefined) positiveInt(s[key], `${where}: ${key}`, max);
   if (typeof s.shards === 'number') {
-    positiveInt(s.shards, `${where}: shards`, 1024);
-    const m = s.members as { min?: unknown; max?: unknown } | undefined;
-    if (!m || typeof m !== 'object' || Array.isArray(m)) throw new ConfigError(`${where}: with "shards": ${s.shards}, give "members": { "min": N, "max": M } (members per shard)`);
-    checkKeys(m, ['min', 'max'], `${where}: members`);
-    const min = positiveInt(m.min, `${where}: members.min`, 1024);
-    const max = positiveInt(m.max, `${where}: members.max`, 1024);
-    if (max < min) throw new ConfigError(`${where}: members.max (${max}) is below members.min (${min})`);
-    if (s.senders !== undefined && s.senders !== 'all') {
-      const n = positiveInt(s.senders, `${where}: senders ('all' or a count)`, 1024);
-      if (n > min) throw new ConfigError(`${where}: senders (${n}) exceeds members.min (${min}): a shard could have fewer members than senders`);
-    }
+    validateCountedShards(s, where);
   } else if (Array.isArray(s.shards) && s.shards.length > 0 && s.shards.length <= 1024) {
     if (s.members !== undefined || s.senders !== undefined) {
       throw new ConfigError(`${where}: with the shards spelled out, give members and senders inside each shard`);
     }
-    s.shards.forEach((shard: unknown, i: number) => {
-      const w = `${where}: shards[${i}]`;
-      const sh = checkObject(shard, w, '{ "members": [0, 1, 2], "senders"?: [0] }');
-      checkKeys(sh, KNOWN_SHARD, w);
-      if (!Array.isArray(sh.members) || sh.members.length === 0) throw new ConfigError(`${w} must be { "members": [ids…], "senders"?: [ids…] }`);
-      const own = new Set<number>();
-      for (const id of sh.members as unknown[]) {
-        if (typeof id !== 'number' || !ids.has(id)) throw new ConfigError(`${w}: member ${shown(id)} is not in the group's members`);
-        if (own.has(id)) throw new ConfigError(`${w}: member ${id} appears twice`);
-        own.add(id);
-      }
-      if (sh.senders !== undefined) {
-        if (!Array.isArray(sh.senders) || sh.senders.length === 0) throw new ConfigError(`${w}: senders must be a non-empty array of member ids`);
-        const senders = new Set<number>();
-        for (const id of sh.senders as unknown[]) {
-          if (typeof id !== 'number' || !own.has(id)) throw new ConfigError(`${w}: sender ${shown(id)} is not a member of the shard`);
-          if (senders.has(id)) throw new ConfigError(`${w}: sender ${id} appears twice`);
-          senders.add(id);
-        }
-      }
-    });
+    s.shards.forEach((shard: unknown, i: number) => validateShard(shard, `${where}: shards[${i}]`, ids));
   } else {
-    throw new ConfigError(`${where}: shards must be a number, or an array of 1 to 1024 { "members": [ids…] }, got ${shown(s.shards)}`);
+    throw new ConfigError(
+      `${where}: shards must be a number, or an array of 1 to 1024 { "members": [ids…] }, got ${shown(s.shards)}`);
+  }
+}
+
+/** A number of shards: members { min, max } per shard, and senders 'all' or a count up to min. */
+function validateCountedShards(s: Record<string, unknown>, where: string): void {
+  positiveInt(s.shards, `${where}: shards`, 1024);
+  const m = s.members as { min?: unknown; max?: unknown } | undefined;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) {
+    throw new ConfigError(
+      `${where}: with "shards": ${s.shards}, give "members": { "min": N, "max": M } (members per shard)`);
+  }
+  checkKeys(m, ['min', 'max'], `${where}: members`);
+  const min = positiveInt(m.min, `${where}: members.min`, 1024);
+  const max = positiveInt(m.max, `${where}: members.max`, 1024);
+  if (max < min) throw new ConfigError(`${where}: members.max (${max}) is below members.min (${min})`);
+  if (s.senders !== undefined && s.senders !== 'all') {
+    const n = positiveInt(s.senders, `${where}: senders ('all' or a count)`, 1024);
+    if (n > min) {
+      throw new ConfigError(
+        `${where}: senders (${n}) exceeds members.min (${min}): a shard could have fewer members than senders`);
+    }
+  }
+}
+
+/** A shard spelled out: distinct members of the group, and senders (optional) among them. */
+function validateShard(shard: unknown, w: string, ids: Set<number>): void {
+  const sh = checkObject(shard, w, '{ "members": [0, 1, 2], "senders"?: [0] }');
+  checkKeys(sh, KNOWN_SHARD, w);
+  if (!Array.isArray(sh.members) || sh.members.length === 0) {
+    throw new ConfigError(`${w} must be { "members": [ids…], "senders"?: [ids…] }`);
+  }
+  const own = new Set<number>();
+  for (const id of sh.members as unknown[]) {
+    if (typeof id !== 'number' || !ids.has(id)) {
+      throw new ConfigError(`${w}: member ${shown(id)} is not in the group's members`);
+    }
+    if (own.has(id)) throw new ConfigError(`${w}: member ${id} appears twice`);
+    own.add(id);
+  }
+  if (sh.senders === undefined) return;
+  if (!Array.isArray(sh.senders) || sh.senders.length === 0) {
+    throw new ConfigError(`${w}: senders must be a non-empty array of member ids`);
+  }
+  const senders = new Set<number>();
+  for (const id of sh.senders as unknown[]) {
+    if (typeof id !== 'number' || !own.has(id)) {
+      throw new ConfigError(`${w}: sender ${shown(id)} is not a member of the shard`);
+    }
+    if (senders.has(id)) throw new ConfigError(`${w}: sender ${id} appears twice`);
+    senders.add(id);
   }
 }
 
@@ -270,55 +236,9 @@ export function loadGroupConfig(path: string): GroupConfig {
   }
   const config = validateGroupConfig(json, path);
   // The key file sits beside the configuration, wherever the process was started from.
-  if (config.secretFile !== undefined && !isAbsolute(config.secretFile)) config.secretFile = resolve(dirname(path), config.secretFile);
+  if (config.secretFile !== undefined && !isAbsolute(config.secretFile)) {
+    config.secretFile = resolve(dirname(path), config.secretFile);
+  }
   return config;
 }
 
-/**
- * The subgroups and shards of a view whose members are `view` (ids, in view order). Counted shards take
- * members from the view in order — shard 0 its first `max`, then shard 1, … — each subgroup starting again
- * from the front, so a member can serve several subgroups. Throws ConfigError when a shard cannot reach its
- * minimum (the view is not yet adequate).
- */
-export function planView(config: GroupConfig, view: readonly number[]): SubgroupPlan[] {
-  return Object.entries(config.subgroups).map(([name, sg], index) => {
-    const common = {
-      name, index, mode: sg.mode ?? 'ordered',
-      maxSmcPayload: sg.maxSmcPayload ?? MULTICAST_DEFAULTS.maxSmcPayload,
-      window: sg.window ?? MULTICAST_DEFAULTS.window,
-      blockBytes: sg.blockBytes ?? MULTICAST_DEFAULTS.blockBytes,
-      maxMessageBytes: sg.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes,
-      maxQueuedMessages: sg.maxQueuedMessages ?? MULTICAST_DEFAULTS.maxQueuedMessages,
-      maxQueuedBytes: sg.maxQueuedBytes ?? MULTICAST_DEFAULTS.maxQueuedBytes,
-    } as const;
-    if (Array.isArray(sg.shards)) {
-      const inView = new Set(view);
-      return { ...common, shards: sg.shards.map((sh) => {
-        const members = sh.members.filter((id) => inView.has(id));
-        return { members, senders: (sh.senders ?? sh.members).filter((id) => inView.has(id)) };
-      }) };
-    }
-    const { min, max } = sg.members!;
-    const shards: ShardPlan[] = [];
-    const perShard = Math.min(max, Math.floor(view.length / sg.shards));
-    if (perShard < min) {
-      throw new ConfigError(`subgroup '${name}' needs ${sg.shards} shard(s) of at least ${min} members; the view has ${view.length} members`);
-    }
-    for (let s = 0; s < sg.shards; s++) {
-      const members = view.slice(s * perShard, (s + 1) * perShard);
-      const senders = sg.senders === undefined || sg.senders === 'all' ? members : members.slice(0, sg.senders);
-      shards.push({ members: [...members], senders: [...senders] });
-    }
-    return { ...common, shards };
-  });
-}
-
-/** The plans of a view of `members`, or null when some shard cannot reach its minimum with them yet. */
-export function firstViewPlans(config: GroupConfig, members: readonly number[]): SubgroupPlan[] | null {
-  try {
-    return planView(config, members);
-  } catch (error) {
-    if (error instanceof ConfigError) return null;
-    throw error;
-  }
-}

@@ -220,7 +220,8 @@ export class ViewInstall<V extends DriverView> {
   *#connect(addresses: readonly MemberAddress[]): Generator<number, number[], undefined> {
     const { clock, limits } = this.#site.host;
     const joiners = new Set(this.#change.joined.map((j) => j.id));
-    const isGone = (peer: number) => this.#old.gone().has(peer) || (joiners.has(peer) && clock.now() > this.#joinerDeadline);
+    const isGone = (peer: number) => this.#old.gone().has(peer)
+      || (joiners.has(peer) && clock.now() > this.#joinerDeadline);
     const outcome = yield* connecting(this.#next!, addresses, limits.connectTimeout, isGone);
     this.#mark('connected');
     return 'error' in outcome ? this.#change.next.members.filter((m) => m !== this.#selfId) : [...outcome.unreachable];
@@ -237,7 +238,9 @@ export class ViewInstall<V extends DriverView> {
     this.#switched = true;
     this.#plan?.receive(next);
     site.setInstalling(false);
-    for (const m of change.next.members) if (m !== this.#selfId && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    for (const m of change.next.members) {
+      if (m !== this.#selfId && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    }
     site.begin(next, unreachable);
     for (const handle of site.handles.values()) for (const m of change.removed) handle.memberGone(m);
   }

@@ -15,7 +15,7 @@ import { Mailboxes } from '../multicast/mailboxes.js';
 import { ShardChannel } from '../multicast/shard.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
-import type { SubgroupPlan } from './config.js';
+import type { SubgroupPlan } from '../membership/plans.js';
 
 /**
  * What the start barrier of a view counts of the view it came from (ViewChangeProtocol.allInstalled):

@@ -6,7 +6,9 @@ export function sendToParent(message: unknown): void {
   process.send?.(message);
 }
 
-export function serveParent<Request extends { cmd: string }>(handle: (request: Request) => Promise<Record<string, unknown>>): void {
+export function serveParent<Request extends { cmd: string }>(
+  handle: (request: Request) => Promise<Record<string, unknown>>
+): void {
   process.on('message', (msg: Request & { seq: number }) => {
     handle(msg).then(
       (result) => sendToParent({ seq: msg.seq, ok: true, ...result }),

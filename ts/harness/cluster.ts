@@ -12,7 +12,8 @@ import type { HarnessEvent, HarnessRequest } from './sst-process.js';
 import type { RdmcHarnessEvent, RdmcHarnessRequest } from './rdmc-process.js';
 import type { ExampleType, GroupHarnessEvent, GroupHarnessRequest } from './group-process.js';
 import type { LoadHarnessEvent, LoadHarnessRequest } from './load-process.js';
-import type { GroupConfig, SubgroupConfig } from '../group/config.js';
+import type { GroupConfig } from '../group/config.js';
+import type { SubgroupConfig } from '../membership/plans.js';
 import { createServer, type Server } from 'node:net';
 import type { FabricChoice } from '../fabric/choice.js';
 
@@ -26,12 +27,15 @@ export interface ClusterMember<Event> {
 
 /** How a child is started: plain fork on this host by default, or inside a network namespace. */
 export type ForkMember = (index: number, entry: string) => ChildProcess;
-const forkHere: ForkMember = (_index, entry) => fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+const forkHere: ForkMember = (_index, entry) =>
+  fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
 
 export class ChildCluster<Request extends { cmd: string }, Event> {
   readonly members: ClusterMember<Event>[] = [];
   private seq = 0;
-  private pending = new Map<number, { member: ClusterMember<Event>; resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, {
+    member: ClusterMember<Event>; resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void;
+  }>();
   private listeners: Array<() => void> = [];
 
   constructor(entry: string, ids: readonly number[], forkMember: ForkMember = forkHere) {
@@ -44,7 +48,8 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
       if (typeof msg.seq === 'number' && typeof msg.ok === 'boolean') { // a reply (events carry no 'ok')
         const p = this.pending.get(msg.seq);
         this.pending.delete(msg.seq);
-        if (msg.ok) p?.resolve(msg); else p?.reject(Object.assign(new Error(`member ${id}: ${msg.error}`), { code: msg.code }));
+        if (msg.ok) p?.resolve(msg);
+        else p?.reject(Object.assign(new Error(`member ${id}: ${msg.error}`), { code: msg.code }));
       } else {
         member.events.push(msg as unknown as Event);
         for (const l of this.listeners.splice(0)) l();
@@ -53,7 +58,9 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
     child.on('exit', () => {
       member.exited = true;
       for (const [seq, p] of this.pending) {
-        if (p.member === member) { this.pending.delete(seq); p.reject(new Error(`member ${id} exited`)); } // not a new process with its id
+        if (p.member !== member) continue; // not a new process with its id
+        this.pending.delete(seq);
+        p.reject(new Error(`member ${id} exited`));
       }
       for (const l of this.listeners.splice(0)) l();
     });
@@ -75,9 +82,15 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
   }
 
   /** Listens, expects and connects every member (the race-free start). */
-  async wire(listenRequest: (m: ClusterMember<Event>, index: number) => Request, expectRequest: (list: { id: number; address: string }[]) => Request, connectRequest: Request): Promise<void> {
+  async wire(
+    listenRequest: (m: ClusterMember<Event>, index: number) => Request,
+    expectRequest: (list: { id: number; address: string }[]) => Request, connectRequest: Request
+  ): Promise<void> {
     try {
-      await Promise.all(this.members.map(async (m, i) => { m.address = (await this.request(m, listenRequest(m, i))).address as string; }));
+      await Promise.all(
+        this.members.map(async (m, i) => {
+          m.address = (await this.request(m, listenRequest(m, i))).address as string;
+        }));
       const list = this.members.map((m) => ({ id: m.id, address: m.address }));
       await Promise.all(this.members.map((m) => this.request(m, expectRequest(list))));
       await Promise.all(this.members.map((m) => this.request(m, connectRequest)));
@@ -94,7 +107,11 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
       const found = member.events.find(match);
       if (found) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`member ${member.id}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(member.events).slice(0, 2000)}`);
+      if (left <= 0) {
+        throw new Error(
+          `member ${member.id}: no matching event within ${timeoutMs} ms; ` +
+            `events: ${JSON.stringify(member.events).slice(0, 2000)}`);
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.listeners.push(() => { clearTimeout(t); resolve(); });
@@ -106,8 +123,11 @@ export class ChildCluster<Request extends { cmd: string }, Event> {
   async close(): Promise<void> {
     await Promise.all(this.members.filter((m) => !m.exited).map((m) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const closed = this.request(m, { cmd: 'close' } as Request).catch(() => {}).finally(() => clearTimeout(timer));
-      return Promise.race([closed, new Promise((r) => { timer = setTimeout(r, 3000); })]); // a timer left running would hold the caller's exit 3 s
+      const closed = this.request(m, { cmd: 'close' } as Request)
+        .catch(() => {}) // one that fails or exits instead of answering is killed below with the rest
+        .finally(() => clearTimeout(timer));
+      // a timer left running would hold the caller's exit 3 s
+      return Promise.race([closed, new Promise((r) => { timer = setTimeout(r, 3000); })]);
     }));
     this.kill();
   }
@@ -201,7 +221,10 @@ export class RdmcCluster extends ChildCluster<RdmcHarnessRequest, RdmcHarnessEve
   static async start(options: RdmcClusterOptions): Promise<RdmcCluster> {
     const cluster = new RdmcCluster(rdmcEntry, Array.from({ length: options.members }, (_, i) => i), options.fork);
     await cluster.wire(
-      (m, i) => ({ cmd: 'listen', id: m.id, listen: options.listenAddress?.(i) ?? '127.0.0.1:0', groups: options.groups, ...(options.fabric ? { fabric: options.fabric } : {}) }),
+      (m, i) => ({
+        cmd: 'listen', id: m.id, listen: options.listenAddress?.(i) ?? '127.0.0.1:0', groups: options.groups,
+        ...(options.fabric ? { fabric: options.fabric } : {})
+      }),
       (members) => ({ cmd: 'expect', members }),
       { cmd: 'connect' },
     );
@@ -275,7 +298,9 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     const net = options.network;
     const ports = net ? ids.map(() => 7100) : await freePorts(ids.length);
     const members = ids.map((id) => ({ id, address: `${net ? net.hostOf(id) : '127.0.0.1'}:${ports[id]}` }));
-    const config: GroupConfig = { members, subgroups: options.subgroups, ...(options.contactTls ? { contactTls: true } : {}) };
+    const config: GroupConfig = {
+      members, subgroups: options.subgroups, ...(options.contactTls ? { contactTls: true } : {}),
+    };
     const cluster = new GroupCluster(groupEntry, ids, net?.fork);
     cluster.config = config;
     cluster.#options = options;
@@ -292,7 +317,10 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     const listen = options.listenErrors === false ? { listenErrors: false } : {};
     try {
       await Promise.all(cluster.members.map(async (m) => {
-        const joined = await cluster.request(m, { cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), ...listen, options: joinOptions });
+        const joined = await cluster.request(m, {
+          cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), ...listen,
+          options: joinOptions,
+        });
         m.address = joined.address as string;
         cluster.contacts.set(m.id, joined.contact as string);
       }));
@@ -308,17 +336,24 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
    * contact addresses; `index` picks the emulated network's host (and namespace) of each. Resolves once
    * all have joined (the view each entered is in the reply); the new members are appended to `members`.
    */
-  async add(ids: readonly number[], index: (id: number) => number = (id) => id, timeoutMs = 60_000, overrides: { secret?: string } = {}): Promise<Array<Record<string, unknown>>> {
+  async add(
+    ids: readonly number[], index: (id: number) => number = (id) => id, timeoutMs = 60_000,
+    overrides: { secret?: string } = {}
+  ): Promise<Array<Record<string, unknown>>> {
     const net = this.#options.network;
-    const contacts = this.members.filter((m) => !m.exited && this.contacts.has(m.id)).map((m) => this.contacts.get(m.id)!);
+    const contacts = this.members.filter((m) => !m.exited && this.contacts.has(m.id))
+      .map((m) => this.contacts.get(m.id)!);
     const added = ids.map((id) => {
       this.spawn(id, (net?.fork ?? forkHere)(index(id), groupEntry));
       return this.members[this.members.length - 1]!;
     });
     return Promise.all(added.map(async (m) => {
       const host = net ? net.hostOf(index(m.id)) : '127.0.0.1';
-      const options = { ...this.#joinOptions, ...overrides, contact: contacts, listen: `${host}:0`, connectTimeoutMs: timeoutMs };
-      const joined = await this.request(m, { cmd: 'join', id: m.id, config: this.config, ...(this.#options.types ? { types: this.#options.types } : {}), options });
+      const options = {
+        ...this.#joinOptions, ...overrides, contact: contacts, listen: `${host}:0`, connectTimeoutMs: timeoutMs,
+      };
+      const types = this.#options.types ? { types: this.#options.types } : {};
+      const joined = await this.request(m, { cmd: 'join', id: m.id, config: this.config, ...types, options });
       m.address = joined.address as string;
       this.contacts.set(m.id, joined.contact as string);
       return joined;

@@ -21,13 +21,16 @@ import { ShardChannel } from '../multicast/shard.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { multicastColumns } from '../multicast/layout.js';
 import { RdmcNode } from '../rdmc/node.js';
-import { planView, type SubgroupConfig } from '../group/config.js';
+import { planView, type SubgroupConfig } from '../membership/plans.js';
 import { fnv1a } from '../hash.js';
 import * as map from '../generated/memory-map.js';
 import type { FabricChoice } from '../fabric/choice.js';
 
 export type LoadHarnessRequest =
-  | { cmd: 'listen'; id: number; ids: number[]; listen: string; subgroup: SubgroupConfig; rdmcBytes: number; fabric?: FabricChoice }
+  | {
+    cmd: 'listen'; id: number; ids: number[]; listen: string; subgroup: SubgroupConfig; rdmcBytes: number;
+    fabric?: FabricChoice
+  }
   | { cmd: 'expect'; members: MemberAddress[] }
   | { cmd: 'connect' }
   /** Answer every ball thrown at this member. */
@@ -67,17 +70,20 @@ const now = () => performance.timeOrigin + performance.now();
 
 function build(req: Extract<LoadHarnessRequest, { cmd: 'listen' }>): Member {
   const ids = req.ids;
-  const [plan] = planView({ members: ids.map((id) => ({ id, address: '127.0.0.1:1' })), subgroups: { flood: req.subgroup } }, ids);
+  const [plan] = planView({ subgroups: { flood: req.subgroup } }, ids);
   const ballLayout = new SstLayout({ ball: { type: 'i64' } }, ids, map.DYNAMIC_BASE);
   const mcBase = align(map.DYNAMIC_BASE + ballLayout.tableBytes, REGION_ALIGN);
   const mcLayout = new SstLayout(multicastColumns([plan!], ids.length, MAILBOX_BYTES), ids, mcBase);
   const rdmcBase = align(mcBase + mcLayout.tableBytes, REGION_ALIGN);
   const groups = [{ id: RDMC_GROUP, members: [...ids], maxMessageBytes: req.rdmcBytes }];
   const arenaBytes = align(rdmcBase + req.rdmcBytes + 2 * REGION_ALIGN, REGION_ALIGN);
-  const runtime = new MemberRuntime({ id: req.id, listen: req.listen, arenaBytes, what: 'this load member', ...(req.fabric ? { fabric: req.fabric } : {}) });
+  const runtime = new MemberRuntime({
+    id: req.id, listen: req.listen, arenaBytes, what: 'this load member', ...(req.fabric ? { fabric: req.fabric } : {}),
+  });
   // A suspected member's row leaves the table's reductions, which would stop the ping-pong: the suspicion
   // timeout is long (as in bench join), and suspicions are counted, not acted on.
-  const sst = SstMember.onRuntime(runtime, { columns: { ball: { type: 'i64' } }, suspicionTimeoutMs: SUSPICION_TIMEOUT_MS }, ids, map.DYNAMIC_BASE);
+  const sstOptions = { columns: { ball: { type: 'i64' } }, suspicionTimeoutMs: SUSPICION_TIMEOUT_MS } as const;
+  const sst = SstMember.onRuntime(runtime, sstOptions, ids, map.DYNAMIC_BASE);
   const rdmc = RdmcNode.onRuntime(runtime, groups, rdmcBase);
   const arena = runtime.arena;
   ShardChannel.initialize(arena, mcLayout, plan!);
@@ -101,8 +107,13 @@ function build(req: Extract<LoadHarnessRequest, { cmd: 'listen' }>): Member {
     ...rdmc.layout.grantsFor(req.id, peer),
   ];
   const tag = fnv1a(JSON.stringify({ ball: ballLayout.tag, mc: mcLayout.tag, rdmc: groups }));
-  sst.on('suspected', (id) => { suspected.push(id); sendToParent({ type: 'event', name: 'suspected', args: [id], atMs: now() } satisfies LoadHarnessEvent); });
-  sst.on('peerFailed', (id, reason) => sendToParent({ type: 'event', name: 'peerFailed', args: [id, reason], atMs: now() } satisfies LoadHarnessEvent));
+  sst.on('suspected', (id) => {
+    suspected.push(id);
+    sendToParent({ type: 'event', name: 'suspected', args: [id], atMs: now() } satisfies LoadHarnessEvent);
+  });
+  sst.on('peerFailed', (id, reason) => {
+    sendToParent({ type: 'event', name: 'peerFailed', args: [id, reason], atMs: now() } satisfies LoadHarnessEvent);
+  });
   return { runtime, sst, channel, mailboxes, rdmc, grants, tag };
 }
 
@@ -170,7 +181,8 @@ async function handle(req: LoadHarnessRequest): Promise<Record<string, unknown>>
           const rtt = Number(process.hrtime.bigint() - t0);
           if ((ball - first) / 2 >= req.warmup) rttNs.push(rtt);
           ball += 2;
-          if (rttNs.length >= req.samples || (ball - first) / 2 >= total || performance.now() > deadline) stop(); else throwBall();
+          const done = rttNs.length >= req.samples || (ball - first) / 2 >= total || performance.now() > deadline;
+          if (done) stop(); else throwBall();
         });
         throwBall();
       });

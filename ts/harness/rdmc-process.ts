@@ -38,22 +38,31 @@ function fill(target: Uint8Array, seed: number): void {
   let x = (seed | 0) || 0x9e3779b9;
   const words = new Uint32Array(target.buffer, target.byteOffset, target.byteLength >> 2);
   for (let i = 0; i < words.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; words[i] = x >>> 0; }
-  for (let i = words.length * 4; i < target.byteLength; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; target[i] = x & 0xff; }
+  for (let i = words.length * 4; i < target.byteLength; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; target[i] = x & 0xff;
+  }
 }
 
 async function handle(req: RdmcHarnessRequest): Promise<Record<string, unknown>> {
   switch (req.cmd) {
     case 'listen': {
-      const n = RdmcNode.listen({ id: req.id, listen: req.listen, groups: req.groups, ...(req.fabric ? { fabric: req.fabric } : {}) });
+      const n = RdmcNode.listen({
+        id: req.id, listen: req.listen, groups: req.groups, ...(req.fabric ? { fabric: req.fabric } : {}),
+      });
       node = n;
-      n.on('peerFailed', (peer, reason) => send({ type: 'peerFailed', peer, reason, atMs: now() } satisfies RdmcHarnessEvent));
+      n.on('peerFailed', (peer, reason) => {
+        send({ type: 'peerFailed', peer, reason, atMs: now() } satisfies RdmcHarnessEvent);
+      });
       for (const g of req.groups) {
         if (!g.members.includes(req.id)) continue;
         const group = n.group(g.id);
         group.on('message', (bytes, info) => send({
-          type: 'message', group: g.id, seq: info.seq, size: info.size, atMs: now(), ...(hashMessages ? { sha256: sha256(bytes) } : {}),
+          type: 'message', group: g.id, seq: info.seq, size: info.size, atMs: now(),
+          ...(hashMessages ? { sha256: sha256(bytes) } : {}),
         } satisfies RdmcHarnessEvent));
-        group.on('failed', (err) => send({ type: 'failed', group: g.id, peer: err.peer, message: err.message, code: err.code, atMs: now() } satisfies RdmcHarnessEvent));
+        group.on('failed', (err) => send({
+          type: 'failed', group: g.id, peer: err.peer, message: err.message, code: err.code, atMs: now(),
+        } satisfies RdmcHarnessEvent));
       }
       return { address: n.address };
     }

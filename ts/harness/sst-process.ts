@@ -12,7 +12,10 @@ import type { FabricChoice } from '../fabric/choice.js';
 
 export type HarnessRequest =
   /** `fabric` absent: the child's environment decides (SQUALL_FABRIC, inherited from the parent). */
-  | { cmd: 'listen'; id: number; listen: string; columns: ColumnSpecs; heartbeatIntervalMs?: number; suspicionTimeoutMs?: number; fabric?: FabricChoice }
+  | {
+    cmd: 'listen'; id: number; listen: string; columns: ColumnSpecs; heartbeatIntervalMs?: number;
+    suspicionTimeoutMs?: number; fabric?: FabricChoice
+  }
   | { cmd: 'expect'; members: MemberAddress[] }
   | { cmd: 'connect' }
   /** Increment `column` `times` times, pushing after each; arm 'one-time' and 'transition' predicates min ≥ target. */
@@ -29,9 +32,13 @@ export type HarnessRequest =
   | { cmd: 'ping'; samples: number; warmup: number }
   | { cmd: 'close' };
 
-export type HarnessReply = { seq: number; ok: true; [k: string]: unknown } | { seq: number; ok: false; error: string; code?: string };
+export type HarnessReply =
+  | { seq: number; ok: true; [k: string]: unknown }
+  | { seq: number; ok: false; error: string; code?: string };
 
-export type HarnessEvent = { type: 'event'; name: string; args: unknown[]; atMs: number } | { type: 'fired'; kind: string; value: number; atMs: number };
+export type HarnessEvent =
+  | { type: 'event'; name: string; args: unknown[]; atMs: number }
+  | { type: 'fired'; kind: string; value: number; atMs: number };
 
 const now = () => performance.timeOrigin + performance.now();
 let member: SstMember | null = null;
@@ -49,7 +56,9 @@ async function handle(req: HarnessRequest): Promise<Record<string, unknown>> {
         ...(req.fabric ? { fabric: req.fabric } : {}),
       });
       for (const name of ['connected', 'peerFailed', 'suspected', 'rejected'] as const) {
-        member.on(name, (...args: unknown[]) => send({ type: 'event', name, args, atMs: now() } satisfies HarnessEvent));
+        member.on(name, (...args: unknown[]) => {
+          send({ type: 'event', name, args, atMs: now() } satisfies HarnessEvent);
+        });
       }
       return { address: member.address };
     }

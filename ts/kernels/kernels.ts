@@ -32,14 +32,18 @@ export interface Kernels {
    * How many live rows hold an i64 ≥ `threshold` in column `col`, compared exactly: a fractional threshold
    * rounds up, NaN matches no row, −Infinity every row.
    */
-  countAtLeastI64(tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number, threshold: number): number;
+  countAtLeastI64(
+    tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number, threshold: number
+  ): number;
   /** OR of the u8 column `col` over live rows; 0 when none is live. */
   orU8(tableBase: number, rowStride: number, nRows: number, col: number, liveBase: number): number;
   /**
    * For an array column of `count` u8 flags per row (e.g. `suspected[n]`): writes out[j] = OR over live
    * rows of row[col + j] to the `count` bytes at `outBase`, and returns how many out[j] are non-zero.
    */
-  orU8Array(tableBase: number, rowStride: number, nRows: number, col: number, count: number, liveBase: number, outBase: number): number;
+  orU8Array(
+    tableBase: number, rowStride: number, nRows: number, col: number, count: number, liveBase: number, outBase: number
+  ): number;
   /**
    * DESIGN.md §4: given the address of one row's `num_received` (i64 × `senders`), returns
    * seq_num = (m+1)·S + a − 1 with m the smallest entry and a the first sender holding it; −1 when
@@ -108,7 +112,8 @@ export function compileKernels(path: string = kernelsWasmPath()): WebAssembly.Mo
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (cause) {
-    throw new BuildError(`the WebAssembly kernels are not built (${path} is missing): run npm install, or npm run build:wasm`, { cause });
+    throw new BuildError(
+      `the WebAssembly kernels are not built (${path} is missing): run npm install, or npm run build:wasm`, { cause });
   }
   try {
     module = new WebAssembly.Module(bytes);
@@ -129,15 +134,18 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     instance = new WebAssembly.Instance(module, { env: { memory } });
   } catch (cause) {
     if (cause instanceof WebAssembly.LinkError) {
-      throw new ArenaError('the kernels need the arena\'s shared memory: pass Arena.memory (a shared WebAssembly.Memory)', { cause });
+      throw new ArenaError(
+        'the kernels need the arena\'s shared memory: pass Arena.memory (a shared WebAssembly.Memory)', { cause });
     }
     throw cause;
   }
   const exports = instance.exports as Record<string, unknown>;
-  const hash = typeof exports['memoryMapHash'] === 'function' ? (exports['memoryMapHash'] as () => number)() >>> 0 : undefined;
+  const hashOf = exports['memoryMapHash'];
+  const hash = typeof hashOf === 'function' ? (hashOf as () => number)() >>> 0 : undefined;
   if (hash !== MEMORY_MAP_HASH) {
     const seen = hash === undefined ? 'none' : `0x${hash.toString(16)}`;
-    throw new BuildError(`the WebAssembly kernels were built for another memory map (hash ${seen}, expected 0x${MEMORY_MAP_HASH.toString(16)}): rebuild: npm run build:wasm`);
+    throw new BuildError(`the WebAssembly kernels were built for another memory map ` +
+      `(hash ${seen}, expected 0x${MEMORY_MAP_HASH.toString(16)}): rebuild: npm run build:wasm`);
   }
   for (const name of KERNEL_NAMES) {
     if (typeof exports[name] !== 'function') {

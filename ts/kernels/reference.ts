@@ -111,7 +111,9 @@ export function referenceKernels(memory: WebAssembly.Memory): Kernels {
       return Number(BigInt.asIntN(64, (lowest + 1n) * BigInt(senders) + BigInt(firstLowest) - 1n));
     },
 
-    heartbeatScan(tableBase, rowStride, nRows, hbCol, liveBase, seenBase, changedMsBase, staleBase, selfRow, nowMs, timeoutMs) {
+    heartbeatScan(
+      tableBase, rowStride, nRows, hbCol, liveBase, seenBase, changedMsBase, staleBase, selfRow, nowMs, timeoutMs
+    ) {
       assertI64Column(tableBase + hbCol, rowStride);
       assertI64Column(seenBase, 0);
       assertI64Column(changedMsBase, 0);

@@ -1,20 +1,20 @@
 // The view-change protocol of DESIGN.md §6 at one member, over the membership columns of its view's SST
-// (ts/multicast/layout.ts). `step()` runs after every batch of table changes; it reads every row, takes at
+// (columns.ts). `step()` runs after every batch of table changes; it reads every row, takes at
 // most one action, pushes this member's membership span to every peer, and says when the change is done.
 //
-//   suspect    a member's heartbeat stalled or its connection broke (or it asked to leave): this member
-//              marks it in its row, and wedges — its shards send nothing new and freeze their receive
-//              counters (numReceived, seqNum) and deliveries; what was sent still lands in the slots
-//   propose    the leader (lowest-ranked member nobody suspects) writes the removals — everything suspected
-//              or leaving in any row, and everything any row already holds as a change — the joiners that
-//              contacted it (ts/group/contact.ts), and a proposal number above every number in the table
-//   ack        every member of the next view copies the leader's proposal into its row, once wedged
-//   trim       with every ack in, the leader computes each shard's ragged trim from the frozen numReceived
-//              of the shard's members in the next view — or adopts a trim some member already copied — and
-//              publishes it with trimFor = its proposal; members copy it (a second ack)
-//   commit     with every copy in, the leader sets committed; a member that sees a commit in any row (and
-//              has not acked a later proposal) copies the committing row whole into its own, pushes it, and
-//              applies it: delivers exactly the messages inside the trim and installs the next view.
+//   suspect      a member's heartbeat stalled or its connection broke (or it asked to leave): this member
+//                marks it in its row, and wedges — its shards send nothing new and freeze their receive
+//                counters (numReceived, seqNum) and deliveries; what was sent still lands in the slots
+//   propose      the leader (lowest-ranked member nobody suspects) writes the removals — everything suspected
+//                or leaving in any row, and everything any row already holds as a change — the joiners that
+//                contacted it (ts/group/contact.ts), and a proposal number above every number in the table
+//   acknowledge  every member of the next view copies the leader's proposal into its row, once wedged
+//   trim         with every ack in, the leader computes each shard's ragged trim from the frozen numReceived
+//                of the shard's members in the next view — or adopts a trim some member already copied — and
+//                publishes it with trimFor = its proposal; members copy it (a second ack)
+//   commit       with every copy in, the leader sets committed; a member that sees a commit in any row (and
+//                has not acked a later proposal) copies the committing row whole into its own, pushes it, and
+//                applies it: delivers exactly the messages inside the trim and installs the next view.
 //
 // Why no member delivers a message that another survivor lacks: a member freezes its counters when it
 // wedges and acks after (one connection is FIFO), so the leader computes the trim from final values; a
@@ -40,13 +40,28 @@
 //   - The start barrier (`installed`) says a member is connected to every member, which for the fabric
 //     means both lanes (PEER_CONNECTED needs both), so shards start sending on a data lane that is up.
 //   - Point-to-point mailboxes (the data lane) are ordered with nothing here.
+//
+// The code follows the stages: step() reads the table once into a Round, runs the suspect stage, then
+// hands the round to the leader's path (propose, wait for every acknowledgement, trim, wait for every copy,
+// commit) or to a follower's (acknowledge, copy the trim) — the role is decided once per step, from the
+// table, since a leader that fails hands the role to the next member. Adopting a commit seen in any row
+// comes first in every step, whatever the role. Every stage that writes this member's row pushes it.
+//
+// Assertions (ts/assert.ts) pair the values this member writes with the rows it reads: its proposal,
+// trimFor and committed only grow, committed ≤ trimFor ≤ proposal, it acknowledges only once wedged, and a
+// row the leader counts as an acknowledgement is wedged. invariants() checks them all at once.
 
 import type { Arena } from '../arena.js';
-import { Lane, type TableFabric } from '../fabric/fabric.js';
-import type { SubgroupPlan } from '../group/config.js';
-import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS, subgroupColumns } from '../multicast/layout.js';
-import type { Column, SstLayout } from '../sst/layout.js';
+import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
+import type { TableFabric } from '../fabric/fabric.js';
+import { subgroupColumns } from '../multicast/layout.js';
+import { MAX_JOINS_PER_CHANGE } from './columns.js';
+import type { SstLayout } from '../sst/layout.js';
+import type { SubgroupPlan } from './plans.js';
+import { MembershipTable, type Joiner } from './table.js';
 import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, type ViewSpec } from './view-change.js';
+
+export type { Joiner } from './table.js';
 
 export interface ProtocolParts {
   arena: Arena;
@@ -75,12 +90,6 @@ export interface ProtocolParts {
   wedge: () => void;
 }
 
-/** A new member asking to enter the next view: its id and the host it accepts connections on. */
-export interface Joiner {
-  id: number;
-  host: string;
-}
-
 /** A committed change, as applied at this member. */
 export interface Change {
   proposal: number;
@@ -106,42 +115,36 @@ export type StepResult =
   | { type: 'dissolved' }
   | null;
 
+/** What one step reads from the table once a change is under way (see #gather). */
+interface Round {
+  /** The proposal this member's row holds (0: none). */
+  mine: number;
+  /** Members suspected in any row (suspicions are OR-ed across rows). */
+  suspects: Set<number>;
+  /** What a proposal now removes: every suspect, every leaver, every removal some row already proposes. */
+  removals: Set<number>;
+  /** Members that asked to leave. */
+  leavers: Set<number>;
+  /** The lowest-ranked member nobody suspects, or null. */
+  leader: number | null;
+  /** Rows of the members of the next view (this member's among them while it goes on). */
+  nextRows: number[];
+}
+
 export class ViewChangeProtocol {
   readonly view: ViewSpec;
   readonly #p: ProtocolParts;
-  readonly #row: number;
-  readonly #n: number;
-  readonly #c: Record<keyof typeof MEMBERSHIP_COLUMNS, Column>;
-  readonly #trimCols: Column[];
-  readonly #numReceivedCols: Column[];
-  /** [offset, length] of this member's membership span, and of each subgroup's frozen counters (the push that wedges). */
-  readonly #span: [number, number];
-  readonly #counterSpans: Array<[number, number]>;
+  readonly #t: MembershipTable;
   #wedged = false;
   #stopped = false;
   /** Joiners this member (as leader) will propose; fixed once it wedged for them. */
   #joins: Joiner[] = [];
-  readonly #utf8 = new TextEncoder();
-  readonly #fromUtf8 = new TextDecoder();
   #applied: Change | null = null;
 
   constructor(parts: ProtocolParts) {
     this.#p = parts;
     this.view = parts.view;
-    const { layout } = parts;
-    this.#row = layout.rowOf(parts.selfId);
-    this.#n = layout.rows;
-    const M = MEMBERSHIP_COLUMNS;
-    this.#c = Object.fromEntries(Object.entries(M).map(([k, name]) => [k, layout.column(name)])) as Record<keyof typeof M, Column>;
-    this.#trimCols = parts.plans.map((plan) => layout.column(subgroupColumns(plan).trim));
-    this.#numReceivedCols = parts.plans.map((plan) => layout.column(subgroupColumns(plan).numReceived));
-    const membership = [...Object.values(this.#c), ...this.#trimCols];
-    this.#span = layout.pushRanges(this.#row, membership)[0]!;
-    // numReceived, seqNum, deliveredNum of each subgroup: one span each, without `index` (see Lanes above).
-    this.#counterSpans = parts.plans.map((plan) => {
-      const c = subgroupColumns(plan);
-      return layout.pushRanges(this.#row, [c.numReceived, c.seqNum, c.deliveredNum].map((name) => layout.column(name)))[0]!;
-    });
+    this.#t = new MembershipTable(parts.arena, parts.layout, parts.fabric, parts.selfId, parts.plans);
   }
 
   get wedged(): boolean { return this.#wedged; }
@@ -150,18 +153,19 @@ export class ViewChangeProtocol {
 
   /** This member suspects `member` (heartbeat stalled, connection broke): marks it and wedges. */
   suspect(member: number): void {
-    const j = this.#p.layout.rowOf(member);
-    if (j < 0 || this.#u8(this.#row, this.#c.suspected, j) === 1) return;
-    this.#setU8(this.#c.suspected, j, 1);
+    const t = this.#t;
+    const j = t.rowOf(member);
+    if (j < 0 || t.u8(t.self, t.c.suspected, j) === 1) return;
+    t.setU8(t.c.suspected, j, 1);
     this.#wedge();
-    this.#push();
+    t.push();
   }
 
   /** This member asks to leave: the leader removes it like a failed member, without suspicion. */
   leave(): void {
-    this.#setU8(this.#c.leaving, 0, 1);
+    this.#t.setU8(this.#t.c.leaving, 0, 1);
     this.#wedge();
-    this.#push();
+    this.#t.push();
   }
 
   /**
@@ -170,31 +174,34 @@ export class ViewChangeProtocol {
    * receives state from the last join, or there are more than MAX_JOINS_PER_CHANGE.
    */
   join(joiners: readonly Joiner[]): boolean {
-    if (this.#wedged || this.#applied || this.#stopped || joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
-    if (this.leader() !== this.#p.selfId || this.#anyWedged() || this.anyReceiving()) return false;
+    if (this.#wedged || this.#applied || this.#stopped) return false;
+    if (joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
+    if (this.leader() !== this.#p.selfId || this.#t.anyWedged() || this.anyReceiving()) return false;
     this.#joins = [...joiners];
     this.#wedge();
-    this.#push(true);
+    this.#t.push(true);
     return true;
   }
 
   /** The lowest-ranked member nobody suspects (the one joiners are sent to), or null. */
   leader(): number | null {
-    return leaderOf(this.#p.layout.members, this.suspects());
+    return leaderOf(this.#t.members, this.suspects());
   }
 
   /** Members suspected in any row (suspicions are OR-ed across rows). */
   suspects(): Set<number> {
+    const t = this.#t;
     const out = new Set<number>();
-    const { members } = this.#p.layout;
-    for (let r = 0; r < this.#n; r++) for (let j = 0; j < this.#n; j++) if (this.#u8(r, this.#c.suspected, j) === 1) out.add(members[j]!);
+    for (let r = 0; r < t.n; r++) {
+      for (let j = 0; j < t.n; j++) if (t.u8(r, t.c.suspected, j) === 1) out.add(t.members[j]!);
+    }
     return out;
   }
 
   /** This member is connected to every member of the view: says so in its row (the start barrier). */
   announceInstalled(): void {
-    this.#setI32(this.#c.installed, this.view.vid + 1);
-    this.#push();
+    this.#t.setI32(this.#t.c.installed, this.view.vid + 1);
+    this.#t.push();
   }
 
   /**
@@ -206,171 +213,73 @@ export class ViewChangeProtocol {
    * more than half of the same previous view's remaining members.
    */
   allInstalled(): boolean {
+    const t = this.#t;
     const suspects = this.suspects();
-    const { members } = this.#p.layout;
     let installed = 0;
     const joined = new Set(this.#p.joined ?? []);
     const voters = this.#p.previousVoters ? new Set(this.#p.previousVoters) : null;
-    for (let r = 0; r < this.#n; r++) {
-      const done = this.#i32(r, this.#c.installed) === this.view.vid + 1;
-      if (!done && !suspects.has(members[r]!)) return false;
-      if (done && (voters ? voters.has(members[r]!) : !joined.has(members[r]!))) installed++;
+    for (let r = 0; r < t.n; r++) {
+      const member = t.members[r]!;
+      const done = t.i32(r, t.c.installed) === this.view.vid + 1;
+      if (!done && !suspects.has(member)) return false;
+      if (done && (voters ? voters.has(member) : !joined.has(member))) installed++;
     }
-    return hasMajority(voters ? voters.size : (this.#p.previousSize ?? this.#n), installed);
+    return hasMajority(voters ? voters.size : (this.#p.previousSize ?? t.n), installed);
   }
 
   /** Publishes where this member accepts connections in the view that proposal `proposal` makes. */
   publishNextPort(proposal: number, port: number): void {
-    this.#setI32(this.#c.nextPort, port);
-    this.#setI32(this.#c.nextPortFor, proposal);
-    this.#push();
+    this.#t.setI32(this.#t.c.nextPort, port);
+    this.#t.setI32(this.#t.c.nextPortFor, proposal);
+    this.#t.push();
   }
 
   /** The port `member` published for the view of `proposal`, or null. */
   nextPortOf(member: number, proposal: number): number | null {
-    const r = this.#p.layout.rowOf(member);
-    return this.#i32(r, this.#c.nextPortFor) === proposal ? this.#i32(r, this.#c.nextPort) : null;
+    const t = this.#t;
+    const r = t.rowOf(member);
+    return t.i32(r, t.c.nextPortFor) === proposal ? t.i32(r, t.c.nextPort) : null;
   }
 
   /** The proposer of `change` publishes where each of its joiners accepts connections in the next view. */
   publishJoinPorts(proposal: number, ports: readonly number[]): void {
-    ports.forEach((port, k) => this.#setI32(this.#c.joinPorts, port, k));
-    this.#setI32(this.#c.joinPortsFor, proposal);
-    this.#push();
+    ports.forEach((port, k) => this.#t.setI32(this.#t.c.joinPorts, port, k));
+    this.#t.setI32(this.#t.c.joinPortsFor, proposal);
+    this.#t.push();
   }
 
   /** The port the proposer of `change` published for its k-th joiner, or null (not yet, or never). */
   joinPortOf(change: Change, k: number): number | null {
-    const r = this.#p.layout.rowOf(change.proposer);
-    return this.#i32(r, this.#c.joinPortsFor) === change.proposal ? this.#i32(r, this.#c.joinPorts, k) : null;
+    const t = this.#t;
+    const r = t.rowOf(change.proposer);
+    return t.i32(r, t.c.joinPortsFor) === change.proposal ? t.i32(r, t.c.joinPorts, k) : null;
   }
 
   /** Publishes the port of this member's contact server, so members can send joiners to the leader's. */
   publishContactPort(port: number): void {
-    this.#setI32(this.#c.contactPort, port);
-    this.#push();
+    this.#t.setI32(this.#t.c.contactPort, port);
+    this.#t.push();
   }
 
   /** Says in this member's row whether it still awaits a subgroup's state (see join()). */
   setReceiving(receiving: boolean): void {
-    if ((this.#u8(this.#row, this.#c.receiving) === 1) === receiving) return;
-    this.#setU8(this.#c.receiving, 0, receiving ? 1 : 0);
-    this.#push();
+    const t = this.#t;
+    if ((t.u8(t.self, t.c.receiving) === 1) === receiving) return;
+    t.setU8(t.c.receiving, 0, receiving ? 1 : 0);
+    t.push();
   }
 
   /** Some member of the view still awaits state: a change now would cut its transfer off. */
   anyReceiving(): boolean {
-    for (let r = 0; r < this.#n; r++) if (this.#u8(r, this.#c.receiving) === 1) return true;
+    for (let r = 0; r < this.#t.n; r++) if (this.#t.u8(r, this.#t.c.receiving) === 1) return true;
     return false;
   }
 
   /** The contact port `member` published, or null. */
   contactPortOf(member: number): number | null {
-    const r = this.#p.layout.rowOf(member);
-    const port = r < 0 ? 0 : this.#i32(r, this.#c.contactPort);
+    const r = this.#t.rowOf(member);
+    const port = r < 0 ? 0 : this.#t.i32(r, this.#t.c.contactPort);
     return port > 0 ? port : null;
-  }
-
-  /** One evaluation of the protocol over the current table. */
-  step(): StepResult {
-    if (this.#applied || this.#stopped) return null;
-    const { layout, selfId } = this.#p;
-    const members = layout.members;
-    const c = this.#c;
-    // Every step of a change is taken by a wedged member (suspecting, leaving, proposing, acking and
-    // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
-    // every step of the group, costs one read per row.
-    if (!this.#wedged && !this.#anyWedged()) return null;
-    const mine = this.#i32(this.#row, c.proposal);
-
-    // A commit anywhere, unless this member acked a later proposal: copy it whole, echo it, apply it.
-    for (let r = 0; r < this.#n; r++) {
-      const committed = this.#i32(r, c.committed);
-      if (committed > 0 && committed >= mine) return { type: 'commit', change: this.#apply(r) };
-    }
-
-    const suspects = this.suspects();
-    const removals = new Set(suspects);
-    const leavers = new Set<number>();
-    let anyProposal = false;
-    for (let r = 0; r < this.#n; r++) {
-      if (this.#u8(r, c.leaving) === 1) { removals.add(members[r]!); leavers.add(members[r]!); }
-      if (this.#i32(r, c.proposal) > 0) {
-        anyProposal = true;
-        for (let j = 0; j < this.#n; j++) if (this.#u8(r, c.changes, j) === 1) removals.add(members[j]!);
-      }
-    }
-    if (removals.size === 0 && !anyProposal && this.#joins.length === 0) return null;
-    if (!this.#wedged) { this.#wedge(); this.#push(true); }
-    // A member never suspects itself, and never counts itself unreachable: suspected by another, it is in
-    // every proposal's removals, so it can take no part in the next view and stops here instead.
-    if (suspects.has(selfId)) {
-      this.#stopped = true;
-      return { type: 'suspected', by: members.filter((_, r) => this.#u8(r, c.suspected, this.#row) === 1) };
-    }
-    // Partition safety: a majority of the members that stay (leavers consent, and are in no next view) —
-    // of those that stay and did not join into this view (see votersAmong: admission).
-    const staying = members.filter((m) => !leavers.has(m));
-    if (staying.length === 0) { // every member asked to leave: nobody is left to install a view
-      this.#stopped = true;
-      return { type: 'dissolved' };
-    }
-    const voters = this.votersAmong(staying);
-    if (!hasMajority(voters.length, voters.filter((m) => !suspects.has(m)).length)) {
-      this.#stopped = true;
-      return { type: 'partitioned', unreachable: [...suspects] };
-    }
-    const leader = leaderOf(members, suspects);
-    const next = members.filter((m) => !removals.has(m));
-    const nextRows = next.map((m) => layout.rowOf(m));
-
-    if (leader === selfId) {
-      // A proposal numbered at or above this leader's, made by a leader that failed before this one saw it
-      // (the table is ragged), holds the acks of the members that copied it: they take only a larger number.
-      if (mine === 0 || this.#outnumbered(mine) || !this.#sameChanges(this.#row, removals) || this.#i32(this.#row, c.proposer) !== selfId + 1) {
-        let top = 0;
-        for (let r = 0; r < this.#n; r++) top = Math.max(top, this.#i32(r, c.proposal), this.#i32(r, c.trimFor), this.#i32(r, c.committed));
-        for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, removals.has(members[j]!) ? 1 : 0);
-        // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
-        this.#writeJoins(this.#joins);
-        this.#setI32(c.proposer, selfId + 1);
-        this.#setI32(c.proposal, top + 1);
-        this.#push();
-        return null;
-      }
-      if (!nextRows.every((r) => this.#i32(r, c.proposal) === mine && this.#u8(r, c.wedged) === 1)) return null;
-      if (this.#i32(this.#row, c.trimFor) !== mine) {
-        const copy = nextRows.find((r) => this.#i32(r, c.trimFor) > 0);
-        this.#p.plans.forEach((plan, g) => {
-          const computed = this.#computeTrim(plan, g, removals);
-          const adopted = adoptTrim(copy === undefined ? [] : [this.#readTrim(copy, g)], computed);
-          this.#writeTrim(g, adopted);
-        });
-        this.#setI32(c.trimFor, mine);
-        this.#push();
-        return null;
-      }
-      if (!nextRows.every((r) => this.#i32(r, c.trimFor) === mine)) return null;
-      this.#setI32(c.committed, mine);
-      return { type: 'commit', change: this.#apply(this.#row) };
-    }
-
-    // Not the leader: ack its proposal once wedged, then copy its trim.
-    if (leader === null) return null;
-    const lr = layout.rowOf(leader);
-    const theirs = this.#i32(lr, c.proposal);
-    if (theirs > mine) {
-      this.#copyProposal(lr);
-      this.#setI32(c.proposal, theirs);
-      this.#push();
-      return null;
-    }
-    if (theirs === mine && mine > 0 && this.#i32(lr, c.trimFor) === mine && this.#i32(this.#row, c.trimFor) !== mine) {
-      this.#p.plans.forEach((_, g) => this.#writeTrim(g, this.#readTrim(lr, g)));
-      this.#setI32(c.trimFor, mine);
-      this.#push();
-    }
-    return null;
   }
 
   /**
@@ -390,35 +299,215 @@ export class ViewChangeProtocol {
     return old.length > 0 ? old : [...staying];
   }
 
-  #anyWedged(): boolean {
-    for (let r = 0; r < this.#n; r++) if (this.#u8(r, this.#c.wedged) === 1) return true;
-    return false;
+  // ---- the protocol step ------------------------------------------------------------------------------
+
+  /** One evaluation of the protocol over the current table: at most one stage acts. */
+  step(): StepResult {
+    if (this.#applied || this.#stopped) return null;
+    // Every step of a change is taken by a wedged member (suspecting, leaving, proposing, acking and
+    // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
+    // every step of the group, costs one read per row.
+    if (!this.#wedged && !this.#t.anyWedged()) return null;
+    const mine = this.#t.i32(this.#t.self, this.#t.c.proposal);
+    const committing = this.#committingRow(mine);
+    if (committing >= 0) return { type: 'commit', change: this.#apply(committing) };
+    const round = this.#gather(mine);
+    if (!round) return null;
+    const end = this.#suspectStage(round);
+    if (end) return end;
+    return round.leader === this.#p.selfId ? this.#lead(round) : this.#follow(round);
+  }
+
+  /** The leader's path: propose, wait for every acknowledgement, trim, wait for every copy, commit. */
+  #lead(round: Round): StepResult {
+    if (this.#proposeStage(round)) return null;
+    if (!this.#allAcknowledged(round)) return null;
+    if (this.#trimStage(round)) return null;
+    const t = this.#t;
+    if (!round.nextRows.every((r) => t.i32(r, t.c.trimFor) === round.mine)) return null;
+    return this.#commitStage(round);
+  }
+
+  /** A follower's path: acknowledge the leader's proposal, then copy its trim. */
+  #follow(round: Round): StepResult {
+    if (round.leader === null) return null;
+    const t = this.#t;
+    const lr = t.rowOf(round.leader);
+    const theirs = t.i32(lr, t.c.proposal);
+    if (theirs > round.mine) this.#acknowledgeStage(lr, theirs);
+    else if (theirs === round.mine && round.mine > 0) this.#copyTrimStage(lr, round.mine);
+    return null;
+  }
+
+  /**
+   * Reads what a change needs from every row: who is suspected, who leaves, what any row proposes to
+   * remove. Null when there is nothing to change (no removal, no proposal anywhere, no joiner of ours).
+   */
+  #gather(mine: number): Round | null {
+    const t = this.#t, c = t.c;
+    const suspects = this.suspects();
+    const removals = new Set(suspects);
+    const leavers = new Set<number>();
+    let anyProposal = false;
+    for (let r = 0; r < t.n; r++) {
+      if (t.u8(r, c.leaving) === 1) { removals.add(t.members[r]!); leavers.add(t.members[r]!); }
+      if (t.i32(r, c.proposal) > 0) {
+        anyProposal = true;
+        for (let j = 0; j < t.n; j++) if (t.u8(r, c.changes, j) === 1) removals.add(t.members[j]!);
+      }
+    }
+    if (removals.size === 0 && !anyProposal && this.#joins.length === 0) return null;
+    const nextRows = t.members.filter((m) => !removals.has(m)).map((m) => t.rowOf(m));
+    return { mine, suspects, removals, leavers, leader: leaderOf(t.members, suspects), nextRows };
+  }
+
+  /**
+   * suspect: a change is under way, so this member wedges (pushing its frozen counters first), and stops
+   * when it cannot take part: suspected by another, every member leaving, or no majority. Null: go on.
+   */
+  #suspectStage(round: Round): StepResult {
+    const t = this.#t;
+    if (!this.#wedged) { this.#wedge(); t.push(true); }
+    // A member never suspects itself, and never counts itself unreachable: suspected by another, it is in
+    // every proposal's removals, so it can take no part in the next view and stops here instead.
+    if (round.suspects.has(this.#p.selfId)) {
+      this.#stopped = true;
+      return { type: 'suspected', by: t.members.filter((_, r) => t.u8(r, t.c.suspected, t.self) === 1) };
+    }
+    // Partition safety: a majority of the members that stay (leavers consent, and are in no next view) —
+    // of those that stay and did not join into this view (see votersAmong: admission).
+    const staying = t.members.filter((m) => !round.leavers.has(m));
+    if (staying.length === 0) { // every member asked to leave: nobody is left to install a view
+      this.#stopped = true;
+      return { type: 'dissolved' };
+    }
+    const voters = this.votersAmong(staying);
+    if (!hasMajority(voters.length, voters.filter((m) => !round.suspects.has(m)).length)) {
+      this.#stopped = true;
+      return { type: 'partitioned', unreachable: [...round.suspects] };
+    }
+    return null;
+  }
+
+  /**
+   * propose (leader): writes a new proposal unless this leader's own stands — numbered by it, with today's
+   * removals, and outnumbered by no row. A proposal numbered at or above this leader's, made by a leader
+   * that failed before this one saw it (the table is ragged), holds the acks of the members that copied it:
+   * they take only a larger number. True when it wrote one (the acknowledgements come later).
+   */
+  #proposeStage(round: Round): boolean {
+    const t = this.#t, c = t.c, selfId = this.#p.selfId, mine = round.mine;
+    const standing = mine !== 0 && !this.#outnumbered(mine) && t.sameChanges(t.self, round.removals)
+      && t.i32(t.self, c.proposer) === selfId + 1;
+    if (standing) return false;
+    let top = 0;
+    for (let r = 0; r < t.n; r++) {
+      top = Math.max(top, t.i32(r, c.proposal), t.i32(r, c.trimFor), t.i32(r, c.committed));
+    }
+    for (let j = 0; j < t.n; j++) t.setU8(c.changes, j, round.removals.has(t.members[j]!) ? 1 : 0);
+    // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
+    t.writeJoins(this.#joins);
+    t.setI32(c.proposer, selfId + 1);
+    this.#setProposal(top + 1);
+    t.push();
+    return true;
+  }
+
+  /** Every member of the next view holds this leader's proposal: its acknowledgement, made once wedged. */
+  #allAcknowledged(round: Round): boolean {
+    const t = this.#t;
+    for (const r of round.nextRows) {
+      if (t.i32(r, t.c.proposal) !== round.mine) return false;
+      assertEqual(t.u8(r, t.c.wedged), 1, 'the wedged flag of a row that acknowledged the proposal');
+    }
+    return true;
+  }
+
+  /** acknowledge (follower): copies the leader's proposal into this member's row. */
+  #acknowledgeStage(leaderRow: number, theirs: number): void {
+    assert(this.#wedged, 'a member acknowledges a proposal only once wedged (its counters are final)');
+    this.#t.copyProposal(leaderRow);
+    this.#setProposal(theirs);
+    this.#t.push();
+  }
+
+  /**
+   * trim (leader): with every acknowledgement in, publishes each shard's ragged trim for its proposal —
+   * the one a member of the next view already copied, if any, else the one it computes from the frozen
+   * counters. True when it published (the copies come later).
+   */
+  #trimStage(round: Round): boolean {
+    const t = this.#t;
+    if (t.i32(t.self, t.c.trimFor) === round.mine) return false;
+    const copy = round.nextRows.find((r) => t.i32(r, t.c.trimFor) > 0);
+    this.#p.plans.forEach((plan, g) => {
+      const computed = this.#computeTrim(plan, g, round.removals);
+      t.writeTrim(g, adoptTrim(copy === undefined ? [] : [t.readTrim(copy, g)], computed));
+    });
+    this.#setTrimFor(round.mine);
+    t.push();
+    return true;
+  }
+
+  /** trim (follower): copies the leader's published trim for the proposal this member acknowledged. */
+  #copyTrimStage(leaderRow: number, mine: number): void {
+    const t = this.#t;
+    if (t.i32(leaderRow, t.c.trimFor) !== mine || t.i32(t.self, t.c.trimFor) === mine) return;
+    this.#p.plans.forEach((_, g) => t.writeTrim(g, t.readTrim(leaderRow, g)));
+    this.#setTrimFor(mine);
+    t.push();
+  }
+
+  /** commit (leader): every member of the next view holds its trim; it commits, and applies. */
+  #commitStage(round: Round): StepResult {
+    this.#setCommitted(round.mine);
+    return { type: 'commit', change: this.#apply(this.#t.self) };
+  }
+
+  /**
+   * commit (any member): the row whose commit this member applies — a commit anywhere, unless this member
+   * acknowledged a later proposal — or −1.
+   */
+  #committingRow(mine: number): number {
+    const t = this.#t;
+    for (let r = 0; r < t.n; r++) {
+      const committed = t.i32(r, t.c.committed);
+      if (committed > 0 && committed >= mine) return r;
+    }
+    return -1;
   }
 
   /** Copies row `r`'s proposal, trim and commit into this member's row, pushes it, and describes the change. */
   #apply(r: number): Change {
-    const c = this.#c;
-    const { layout } = this.#p;
-    const members = layout.members;
-    if (r !== this.#row) {
-      this.#copyProposal(r);
-      this.#p.plans.forEach((_, g) => this.#writeTrim(g, this.#readTrim(r, g)));
-      for (const col of [c.proposal, c.trimFor, c.committed]) this.#setI32(col, this.#i32(r, col));
+    const t = this.#t, c = t.c;
+    if (r !== t.self) {
+      t.copyProposal(r);
+      this.#p.plans.forEach((_, g) => t.writeTrim(g, t.readTrim(r, g)));
+      this.#setProposal(t.i32(r, c.proposal));
+      this.#setTrimFor(t.i32(r, c.trimFor));
+      this.#setCommitted(t.i32(r, c.committed));
     }
     if (!this.#wedged) this.#wedge();
-    this.#push();
-    const removed = members.filter((_, j) => this.#u8(this.#row, c.changes, j) === 1);
-    const left = removed.filter((m) => this.#u8(layout.rowOf(m), c.leaving) === 1);
-    const proposal = this.#i32(this.#row, c.committed);
-    const joined = this.#readJoins(this.#row);
-    const proposer = this.#i32(this.#row, c.proposer) - 1;
+    t.push();
+    this.#applied = this.#committedChange();
+    return this.#applied;
+  }
+
+  /** The change this member's row holds committed. */
+  #committedChange(): Change {
+    const t = this.#t, c = t.c;
+    const removed = t.members.filter((_, j) => t.u8(t.self, c.changes, j) === 1);
+    const left = removed.filter((m) => t.u8(t.rowOf(m), c.leaving) === 1);
+    const proposal = t.i32(t.self, c.committed);
+    const joined = t.readJoins(t.self);
+    const proposer = t.i32(t.self, c.proposer) - 1;
     const trims = this.#p.plans.map((plan, g) => {
-      const flat = this.#readTrim(this.#row, g);
+      const flat = t.readTrim(t.self, g);
       const S = subgroupColumns(plan).senders;
       return plan.shards.map((shard, s) => flat.slice(s * S, s * S + shard.senders.length));
     });
-    this.#applied = { proposal, proposer, removed, joined, left, next: nextView(this.view, new Set(removed), joined.map((j) => j.id)), trims };
-    return this.#applied;
+    const next = nextView(this.view, new Set(removed), joined.map((j) => j.id));
+    return { proposal, proposer, removed, joined, left, next, trims };
   }
 
   /** Per shard of subgroup g, per sender rank: the minimum numReceived over the shard's members that stay. */
@@ -429,8 +518,8 @@ export class ViewChangeProtocol {
       const live = shard.members.filter((m) => !removals.has(m));
       if (live.length === 0) return;
       const rows = live.map((m) => {
-        const r = this.#p.layout.rowOf(m);
-        return shard.senders.map((_, rank) => this.#i64(r, this.#numReceivedCols[g]!, rank));
+        const r = this.#t.rowOf(m);
+        return shard.senders.map((_, rank) => this.#t.numReceived(r, g, rank));
       });
       (this.#p.trim ?? raggedTrim)(rows).forEach((t, rank) => { out[s * S + rank] = t; });
     });
@@ -440,77 +529,66 @@ export class ViewChangeProtocol {
   /** Some row holds a proposal numbered above `mine`, or numbered `mine` by another proposer. */
   #outnumbered(mine: number): boolean {
     if (mine === 0) return false;
-    const c = this.#c;
-    for (let r = 0; r < this.#n; r++) {
-      const theirs = this.#i32(r, c.proposal);
-      if (theirs > mine || (theirs === mine && this.#i32(r, c.proposer) !== this.#p.selfId + 1)) return true;
+    const t = this.#t;
+    for (let r = 0; r < t.n; r++) {
+      const theirs = t.i32(r, t.c.proposal);
+      if (theirs > mine || (theirs === mine && t.i32(r, t.c.proposer) !== this.#p.selfId + 1)) return true;
     }
     return false;
-  }
-
-  /** Copies row r's proposal (removals, joiners, proposer) into this member's row; the caller sets `proposal`. */
-  #copyProposal(r: number): void {
-    const c = this.#c;
-    for (let j = 0; j < this.#n; j++) this.#setU8(c.changes, j, this.#u8(r, c.changes, j));
-    this.#writeJoins(this.#readJoins(r));
-    this.#setI32(c.proposer, this.#i32(r, c.proposer));
-  }
-
-  #readJoins(r: number): Joiner[] {
-    const out: Joiner[] = [];
-    for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
-      const id = this.#i32(r, this.#c.joins, k) - 1;
-      if (id < 0) break;
-      const at = this.#p.layout.offsetOf(r, this.#c.joinHosts, k * JOIN_HOST_BYTES);
-      const bytes = this.#p.arena.u8.slice(at, at + JOIN_HOST_BYTES);
-      const end = bytes.indexOf(0);
-      out.push({ id, host: this.#fromUtf8.decode(end < 0 ? bytes : bytes.subarray(0, end)) });
-    }
-    return out;
-  }
-
-  #writeJoins(joiners: readonly Joiner[]): void {
-    for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
-      const joiner = joiners[k];
-      this.#setI32(this.#c.joins, joiner ? joiner.id + 1 : 0, k);
-      const host = this.#utf8.encode(joiner?.host ?? '');
-      for (let b = 0; b < JOIN_HOST_BYTES; b++) this.#setU8(this.#c.joinHosts, k * JOIN_HOST_BYTES + b, host[b] ?? 0);
-    }
-  }
-
-  #sameChanges(r: number, removals: ReadonlySet<number>): boolean {
-    const members = this.#p.layout.members;
-    for (let j = 0; j < this.#n; j++) if ((this.#u8(r, this.#c.changes, j) === 1) !== removals.has(members[j]!)) return false;
-    return true;
   }
 
   #wedge(): void {
     if (this.#wedged) return;
     this.#wedged = true;
     this.#p.wedge();
-    this.#setU8(this.#c.wedged, 0, 1);
+    this.#t.setU8(this.#t.c.wedged, 0, 1);
   }
 
-  /** Pushes this member's membership span (after its frozen counters, when it wedges) to every peer, on the control lane. */
-  #push(withCounters = false): void {
-    if (withCounters) for (const [offset, length] of this.#counterSpans) this.#p.fabric.writeAll(offset, length, Lane.Control);
-    const [offset, length] = this.#span;
-    this.#p.fabric.writeAll(offset, length, Lane.Control);
+  // Where this member's proposal, trimFor and committed leave: each only grows, and none passes proposal.
+
+  #setProposal(proposal: number): void {
+    const t = this.#t;
+    assertMonotonic(t.i32(t.self, t.c.proposal), proposal, 'this member\'s proposal');
+    t.setI32(t.c.proposal, proposal);
   }
 
-  #readTrim(r: number, g: number): number[] {
-    const col = this.#trimCols[g]!;
-    return Array.from({ length: col.count }, (_, i) => this.#i64(r, col, i));
+  #setTrimFor(proposal: number): void {
+    const t = this.#t;
+    assertMonotonic(t.i32(t.self, t.c.trimFor), proposal, 'this member\'s trimFor');
+    assertAtMost(proposal, t.i32(t.self, t.c.proposal), 'trimFor ≤ proposal in this member\'s row');
+    t.setI32(t.c.trimFor, proposal);
   }
 
-  #writeTrim(g: number, trim: readonly number[]): void {
-    const col = this.#trimCols[g]!;
-    trim.forEach((t, i) => Atomics.store(this.#p.arena.i64, this.#p.layout.offsetOf(this.#row, col, i) >> 3, BigInt(t)));
+  #setCommitted(proposal: number): void {
+    const t = this.#t;
+    assertMonotonic(t.i32(t.self, t.c.committed), proposal, 'this member\'s committed');
+    assertAtMost(proposal, t.i32(t.self, t.c.trimFor), 'committed ≤ trimFor in this member\'s row');
+    t.setI32(t.c.committed, proposal);
   }
 
-  #u8(r: number, col: Column, i = 0): number { return Atomics.load(this.#p.arena.u8, this.#p.layout.offsetOf(r, col, i)); }
-  #i32(r: number, col: Column, i = 0): number { return Atomics.load(this.#p.arena.i32, this.#p.layout.offsetOf(r, col, i) >> 2); }
-  #i64(r: number, col: Column, i = 0): number { return Number(Atomics.load(this.#p.arena.i64, this.#p.layout.offsetOf(r, col, i) >> 3)); }
-  #setU8(col: Column, i: number, v: number): void { Atomics.store(this.#p.arena.u8, this.#p.layout.offsetOf(this.#row, col, i), v); }
-  #setI32(col: Column, v: number, i = 0): void { Atomics.store(this.#p.arena.i32, this.#p.layout.offsetOf(this.#row, col, i) >> 2, v); }
+  // ---- invariants -------------------------------------------------------------------------------------
+
+  /**
+   * Throws (an assertion) when this member's protocol state is inconsistent: in every row committed ≤
+   * trimFor ≤ proposal (each row writes them in that order of growth); in this member's row, the wedged
+   * flag says what this member did, a proposal is held only once wedged and names its proposer, an applied
+   * change is the committed one. For the simulator, after every step; it reads the table, n rows.
+   */
+  invariants(): void {
+    const t = this.#t, c = t.c;
+    for (let r = 0; r < t.n; r++) {
+      const proposal = t.i32(r, c.proposal), trimFor = t.i32(r, c.trimFor), committed = t.i32(r, c.committed);
+      assertAtMost(trimFor, proposal, 'trimFor ≤ proposal in a row');
+      assertAtMost(committed, trimFor, 'committed ≤ trimFor in a row');
+    }
+    const proposal = t.i32(t.self, c.proposal);
+    assertEqual(t.u8(t.self, c.wedged), this.#wedged ? 1 : 0, 'this member\'s wedged flag (1: it wedged)');
+    if (proposal > 0) {
+      assert(this.#wedged, 'a member that holds a proposal has wedged');
+      assert(t.i32(t.self, c.proposer) > 0, 'a proposal this member holds names its proposer');
+    }
+    assert(!(this.#applied && this.#stopped), 'a member that applied a change did not also stop');
+    if (this.#applied) assertEqual(t.i32(t.self, c.committed), this.#applied.proposal, 'the applied proposal');
+    assertAtMost(this.#joins.length, MAX_JOINS_PER_CHANGE, 'joiners held for the next proposal');
+  }
 }

@@ -49,7 +49,9 @@ export function raggedTrim(numReceivedOfLive: ReadonlyArray<ArrayLike<number>>):
  * already) — otherwise the one it computed. All published copies are the same trim: one leader publishes
  * one trim per change.
  */
-export function adoptTrim(copies: ReadonlyArray<readonly number[] | null>, computed: readonly number[]): readonly number[] {
+export function adoptTrim(
+  copies: ReadonlyArray<readonly number[] | null>, computed: readonly number[],
+): readonly number[] {
   for (const c of copies) if (c) return c;
   return computed;
 }

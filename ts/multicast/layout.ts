@@ -10,31 +10,16 @@
 //   mc<g>_persistedNum  i64        highest seq made durable here (−1; persistence is a later issue)
 //   mc<g>_slots         bytes      W slots of SLOT_HEADER_BYTES + maxSmcPayload (8-aligned), see slots.ts
 //   mc<g>_trim          i64 × shards·S  the ragged trim of a view change, per shard and sender rank (§6)
-// and once per row, the membership columns of a view change (ts/membership/protocol.ts):
+// and once per row:
 //   vid                 i32        the view this row belongs to
-//   suspected           u8 × n     this member suspects the member of row j (suspicions are OR-ed across rows)
-//   wedged              u8         this member sends nothing new in this view (a view change has begun)
-//   leaving             u8         this member asked to leave
-//   changes             u8 × n     the removals of proposal `proposal` (the leader's, or this member's copy: its ack)
-//   proposal            i32        which proposal `changes` holds (0: none); numbered across leaders
-//   trimFor             i32        the proposal whose ragged trim the trim columns hold (the leader's, or a copy)
-//   committed           i32        the proposal whose trim every member of the next view copied (echoed by all)
-//   nextPort            i32        where this member accepts connections in the next view…
-//   nextPortFor         i32        …of proposal nextPortFor
-//   installed           i32        vid + 1 once this member is connected to every member of the view
-//   proposer            i32        the member (id + 1) that made proposal `proposal`: it speaks for its joiners
-//   joins               i32 × J    the joiners of proposal `proposal`, id + 1 each (0: none), in join order
-//   joinHosts           u8 × J·48  each joiner's host (UTF-8, zero-padded)
-//   joinPorts           i32 × J    where each joiner accepts connections in the next view (written by the proposer)…
-//   joinPortsFor        i32        …of proposal joinPortsFor
-//   contactPort         i32        where this member's contact server takes join requests (host: the member's)
-//   receiving           u8         this member still awaits a subgroup's state (the leader takes no joiner meanwhile)
-//   p2p_written         i64 × n    bytes this member has written into its mailbox for member row d (see mailboxes.ts)
+//   (membership)                   the columns of a view change: ts/membership/columns.ts draws them
+//   p2p_written         i64 × n    bytes this member has written into its mailbox for member row d (mailboxes.ts)
 //   p2p_read            i64 × n    bytes this member has consumed of member row s's mailbox for it
 //   p2p_box             bytes      n mailboxes of `mailboxBytes`: the one for row d is written to member d only
 
+import { membershipColumns } from '../membership/columns.js';
+import type { SubgroupPlan } from '../membership/plans.js';
 import type { ColumnSpecs } from '../sst/layout.js';
-import type { SubgroupPlan } from '../group/config.js';
 import { slotBytes } from './slots.js';
 
 export interface SubgroupColumns {
@@ -64,19 +49,6 @@ export function subgroupColumns(plan: SubgroupPlan): SubgroupColumns {
 /** Names of the point-to-point mailbox columns. */
 export const MAILBOX_COLUMNS = { written: 'p2p_written', read: 'p2p_read', box: 'p2p_box' } as const;
 
-/** Names of the membership columns (DESIGN.md §3, §6), in table order; the view-change protocol reads them. */
-export const MEMBERSHIP_COLUMNS = {
-  suspected: 'suspected', wedged: 'wedged', leaving: 'leaving', changes: 'changes', proposal: 'proposal',
-  trimFor: 'trimFor', committed: 'committed', nextPort: 'nextPort', nextPortFor: 'nextPortFor', installed: 'installed',
-  proposer: 'proposer', joins: 'joins', joinHosts: 'joinHosts', joinPorts: 'joinPorts', joinPortsFor: 'joinPortsFor',
-  contactPort: 'contactPort', receiving: 'receiving',
-} as const;
-
-/** Joiners one view change takes at most (the `joins` column); more wait for the next change. */
-export const MAX_JOINS_PER_CHANGE = 8;
-/** Bytes of a joiner's host in the `joinHosts` column (an IPv6 address in text fits). */
-export const JOIN_HOST_BYTES = 48;
-
 /**
  * The column specs of a view's table: feed them to SstLayout with the view's members. `members` and
  * `mailboxBytes` size the point-to-point mailboxes (none when mailboxBytes is 0).
@@ -86,17 +58,11 @@ export function multicastColumns(plans: readonly SubgroupPlan[], members = 0, ma
   // Order matters: the membership columns, the trims and the counters form one span (pushed whole when a
   // member wedges), and the mailbox counters come after it.
   if (members > 0) {
-    const M = MEMBERSHIP_COLUMNS;
-    specs[M.suspected] = { type: 'u8', count: members };
-    specs[M.wedged] = { type: 'u8' };
-    specs[M.leaving] = { type: 'u8' };
-    specs[M.receiving] = { type: 'u8' };
-    specs[M.changes] = { type: 'u8', count: members };
-    for (const name of [M.proposal, M.trimFor, M.committed, M.nextPort, M.nextPortFor, M.installed, M.proposer, M.joinPortsFor, M.contactPort]) specs[name] = { type: 'i32' };
-    specs[M.joins] = { type: 'i32', count: MAX_JOINS_PER_CHANGE };
-    specs[M.joinHosts] = { type: 'u8', count: MAX_JOINS_PER_CHANGE * JOIN_HOST_BYTES };
-    specs[M.joinPorts] = { type: 'i32', count: MAX_JOINS_PER_CHANGE };
-    for (const plan of plans) specs[subgroupColumns(plan).trim] = { type: 'i64', count: plan.shards.length * subgroupColumns(plan).senders };
+    Object.assign(specs, membershipColumns(members));
+    for (const plan of plans) {
+      const c = subgroupColumns(plan);
+      specs[c.trim] = { type: 'i64', count: plan.shards.length * c.senders };
+    }
   }
   for (const plan of plans) {
     const c = subgroupColumns(plan);

@@ -62,8 +62,13 @@ export class Mailboxes {
   /** Sends `bytes` to member `to`; resolves once written (queued while its mailbox is full). */
   send(to: number, tag: number, bytes: Uint8Array): Promise<void> {
     const row = this.#layout.rowOf(to);
-    if (row < 0 || row === this.#selfRow) return Promise.reject(new ConfigError(`member ${to} is not another member of this group`));
-    if (bytes.byteLength > this.maxPayload) return Promise.reject(new MessageTooLargeError('a point-to-point message (query or reply)', bytes.byteLength, this.maxPayload));
+    if (row < 0 || row === this.#selfRow) {
+      return Promise.reject(new ConfigError(`member ${to} is not another member of this group`));
+    }
+    if (bytes.byteLength > this.maxPayload) {
+      const what = 'a point-to-point message (query or reply)';
+      return Promise.reject(new MessageTooLargeError(what, bytes.byteLength, this.maxPayload));
+    }
     const failed = this.#failed.get(to);
     if (failed) return Promise.reject(failed);
     const queue = this.#queues[row]!;
@@ -85,7 +90,8 @@ export class Mailboxes {
   fail(member: number, reason: string): void {
     const row = this.#layout.rowOf(member);
     if (row < 0 || this.#failed.has(member)) return;
-    const error = new PeerFailedError(member, reason, `member ${member} failed (${reason}): point-to-point messages to it cannot be delivered`);
+    const error = new PeerFailedError(member, reason,
+      `member ${member} failed (${reason}): point-to-point messages to it cannot be delivered`);
     this.#failed.set(member, error);
     for (const p of this.#queues[row]!.splice(0)) p.reject(error);
   }
@@ -96,7 +102,8 @@ export class Mailboxes {
 
   #tryWrite(row: number, tag: number, bytes: Uint8Array): boolean {
     const record = align8(RECORD_HEADER + bytes.byteLength);
-    const readByPeer = Number(Atomics.load(this.#arena.i64, (this.#layout.rowOffset(row) + this.#read + this.#selfRow * 8) >> 3));
+    const readAt = this.#layout.rowOffset(row) + this.#read + this.#selfRow * 8;
+    const readByPeer = Number(Atomics.load(this.#arena.i64, readAt >> 3));
     let pos = this.#sent[row]!;
     const at = pos % this.boxBytes;
     const skip = at + record > this.boxBytes ? this.boxBytes - at : 0;
@@ -129,7 +136,8 @@ export class Mailboxes {
 
   #receive(row: number, handler: DirectHandler): void {
     const arena = this.#arena;
-    const written = Number(Atomics.load(arena.i64, (this.#layout.rowOffset(row) + this.#written + this.#selfRow * 8) >> 3));
+    const writtenAt = this.#layout.rowOffset(row) + this.#written + this.#selfRow * 8;
+    const written = Number(Atomics.load(arena.i64, writtenAt >> 3));
     let pos = this.#consumed[row]!;
     if (written === pos) return;
     const box = this.#boxAt(row, this.#selfRow);

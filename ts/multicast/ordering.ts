@@ -57,7 +57,8 @@ export function nullTarget(myRank: number, numReceived: ArrayLike<number>): numb
  * The window: sender `rank` may use index i (slot i mod W) only once every member delivered the message
  * that used the slot before, i.e. delivered_num ≥ (i − W)·S + rank at every member.
  */
-export function windowAllows(index: number, rank: number, senders: number, window: number, deliveredNums: ArrayLike<number>): boolean {
+export function windowAllows(index: number, rank: number, senders: number, window: number,
+  deliveredNums: ArrayLike<number>): boolean {
   if (index < window) return true;
   const needed = seqOf(index - window, rank, senders);
   for (let i = 0; i < deliveredNums.length; i++) if (deliveredNums[i]! < needed) return false;

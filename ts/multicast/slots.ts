@@ -2,10 +2,16 @@
 // bumps its index column and pushes the slot range before the index, so a receiver that sees index i
 // finds message i complete in slot i mod W of the sender's row in its own copy of the table.
 //
-//   +0   i64  index     the sender's message index this slot holds (−1 before the first)
-//   +8   u32  bytes     payload length
+//   +0   u32  index lo  the sender's message index this slot holds: an i64, little-endian, written as two
+//   +4   u32  index hi  u32 halves so no BigInt is made per message (0 before the slot's first message)
+//   +8   u32  bytes     payload length (LARGE: the length of the body RDMC carries)
 //   +12  u32  kind      SlotKind
 //   +16  payload        up to maxSmcPayload bytes (a LARGE slot carries none: the bytes travel by RDMC)
+//
+// This is the one codec of a slot: the shard writes and reads every slot through it (ts/multicast/sender.ts,
+// receiver.ts). Each function takes the arena and the slot's offset (8-aligned) and makes no object, except
+// readSlot, which is for tests and diagnostics. The receiver checks the index a slot holds against the one
+// it expects (the pair of the sender's write): a wrong slot offset or a slot reused too early shows at once.
 
 import type { Arena } from '../arena.js';
 
@@ -21,18 +27,58 @@ export const SlotKind = {
 } as const;
 export type SlotKind = (typeof SlotKind)[keyof typeof SlotKind];
 
+const TWO_32 = 2 ** 32;
+
 /** Bytes of a slot for payloads up to `maxSmcPayload`, 8-aligned so slots keep their headers aligned. */
 export function slotBytes(maxSmcPayload: number): number {
   return Math.ceil((SLOT_HEADER_BYTES + maxSmcPayload) / 8) * 8;
 }
 
-/** Writes message `index` into the slot at `at`: the payload (for DATA), then the header. */
-export function writeSlot(arena: Arena, at: number, index: number, kind: SlotKind, payload?: Uint8Array, largeBytes = 0): void {
-  const bytes = kind === SlotKind.DATA ? payload!.byteLength : kind === SlotKind.LARGE ? largeBytes : 0;
-  if (kind === SlotKind.DATA) arena.u8.set(payload!, at + SLOT_HEADER_BYTES);
-  arena.u32[(at + 8) >> 2] = bytes;
-  arena.u32[(at + 12) >> 2] = kind;
-  Atomics.store(arena.i64, at >> 3, BigInt(index));
+/**
+ * Writes message `index` into the slot at `at`: the payload (DATA), then the header. `largeBytes` is the
+ * length of a LARGE message's body, which RDMC carries.
+ */
+export function writeSlot(arena: Arena, at: number, index: number, kind: SlotKind, payload?: Uint8Array,
+  largeBytes = 0): void {
+  let bytes = 0;
+  if (kind === SlotKind.DATA) {
+    arena.u8.set(payload!, at + SLOT_HEADER_BYTES);
+    bytes = payload!.byteLength;
+  } else if (kind === SlotKind.LARGE) {
+    bytes = largeBytes;
+  }
+  const u32 = arena.u32, w = at >> 2;
+  u32[w] = index >>> 0;
+  u32[w + 1] = Math.floor(index / TWO_32);
+  u32[w + 2] = bytes;
+  u32[w + 3] = kind;
+}
+
+/** The message index the slot at `at` holds. */
+export function slotIndex(arena: Arena, at: number): number {
+  const u32 = arena.u32, w = at >> 2;
+  return u32[w]! + u32[w + 1]! * TWO_32;
+}
+
+/** The payload length of the slot at `at` (of the RDMC body, for LARGE). */
+export function slotLength(arena: Arena, at: number): number {
+  return arena.u32[(at >> 2) + 2]!;
+}
+
+export function slotKind(arena: Arena, at: number): SlotKind {
+  return arena.u32[(at >> 2) + 3]! as SlotKind;
+}
+
+/** A view of a DATA slot's payload in the arena: valid until the sender reuses the slot. */
+export function slotPayload(arena: Arena, at: number): Uint8Array {
+  const start = at + SLOT_HEADER_BYTES;
+  return arena.u8.subarray(start, start + slotLength(arena, at));
+}
+
+/** A copy of a DATA slot's payload, for a message that outlives its slot. */
+export function copySlotPayload(arena: Arena, at: number): Uint8Array {
+  const start = at + SLOT_HEADER_BYTES;
+  return arena.u8.slice(start, start + slotLength(arena, at));
 }
 
 export interface SlotView {
@@ -43,10 +89,9 @@ export interface SlotView {
   payload: Uint8Array;
 }
 
+/** The whole slot as one object (it allocates: for tests and diagnostics, not the message path). */
 export function readSlot(arena: Arena, at: number): SlotView {
-  const index = Number(Atomics.load(arena.i64, at >> 3));
-  const bytes = arena.u32[(at + 8) >> 2]!;
-  const kind = arena.u32[(at + 12) >> 2]! as SlotKind;
-  const payload = kind === SlotKind.DATA ? arena.u8.subarray(at + SLOT_HEADER_BYTES, at + SLOT_HEADER_BYTES + bytes) : arena.u8.subarray(0, 0);
-  return { index, bytes, kind, payload };
+  const kind = slotKind(arena, at);
+  const payload = kind === SlotKind.DATA ? slotPayload(arena, at) : arena.u8.subarray(0, 0);
+  return { index: slotIndex(arena, at), bytes: slotLength(arena, at), kind, payload };
 }

@@ -38,7 +38,9 @@ export type Tool = 'ip' | 'tc';
 
 function toolPath(tool: Tool): string {
   const path = findExecutable(tool);
-  if (!path) throw new EmulatedNetworkError(`\`${tool}\` is not installed: install iproute2 (apt-get install iproute2)`);
+  if (!path) {
+    throw new EmulatedNetworkError(`\`${tool}\` is not installed: install iproute2 (apt-get install iproute2)`);
+  }
   return path;
 }
 
@@ -63,7 +65,9 @@ export function run(tool: Tool, args: readonly string[], input?: string): Promis
     let errText = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { errText += d; });
-    child.on('error', (err) => reject(new EmulatedNetworkError(`${describe(tool, args, input)} could not run: ${err.message}`, { cause: err })));
+    child.on('error', (err) => {
+      reject(new EmulatedNetworkError(`${describe(tool, args, input)} could not run: ${err.message}`, { cause: err }));
+    });
     child.on('close', (code, signal) => {
       if (code === 0) resolve(out);
       else {
@@ -85,7 +89,8 @@ export function runSync(tool: Tool, args: readonly string[], input?: string): st
   } catch (err) {
     if (err instanceof EmulatedNetworkError) throw err;
     const e = err as { stderr?: string; message: string };
-    throw new EmulatedNetworkError(`${describe(tool, args, input)} failed: ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
+    throw new EmulatedNetworkError(
+      `${describe(tool, args, input)} failed: ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
   }
 }
 
@@ -120,7 +125,8 @@ export function namespacePidsSync(namespace: string): number[] {
 }
 
 function parsePids(text: string): number[] {
-  return text.split(/\s+/).filter(Boolean).map(Number).filter((pid) => Number.isInteger(pid) && pid > 0 && pid !== process.pid);
+  return text.split(/\s+/).filter(Boolean).map(Number).filter((pid) =>
+    Number.isInteger(pid) && pid > 0 && pid !== process.pid);
 }
 
 /** Sends SIGKILL to each pid; a pid that is already gone is fine. */

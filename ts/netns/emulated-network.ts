@@ -21,10 +21,14 @@
 // with their parent (`setpriv --pdeathsig KILL` when available); leftovers of a SIGKILLed creator are removed
 // by the next create().
 
-import { spawn as spawnProcess, spawnSync, type ChildProcess, type SpawnOptions, type StdioOptions } from 'node:child_process';
+import {
+  spawn as spawnProcess, spawnSync, type ChildProcess, type SpawnOptions, type StdioOptions,
+} from 'node:child_process';
 import type { Progress } from '../cli/progress.js';
 import { ClosedError, ConfigError, EmulatedNetworkError } from '../errors.js';
-import { findExecutable, killPids, listNamespaces, listNamespacesSync, namespacePids, namespacePidsSync, run, runSync } from './commands.js';
+import {
+  findExecutable, killPids, listNamespaces, listNamespacesSync, namespacePids, namespacePidsSync, run, runSync,
+} from './commands.js';
 import { guard, namespaceName, parseNamespaceName, release, removeStaleNetworks } from './lifetime.js';
 import { tbfArgs, type TbfCap } from './tbf.js';
 
@@ -86,7 +90,8 @@ async function reserveOctet(): Promise<number> {
   const free: number[] = [];
   for (let x = 0; x < 256; x++) if (!taken.has(x) && !octetsInUse.has(x)) free.push(x);
   if (free.length === 0) {
-    throw new EmulatedNetworkError('all 256 subnets 10.213.X.0/24 are in use by emulated networks: destroy some, or call removeStaleNetworks()');
+    throw new EmulatedNetworkError(
+      'all 256 subnets 10.213.X.0/24 are in use by emulated networks: destroy some, or call removeStaleNetworks()');
   }
   const octet = free[Math.floor(Math.random() * free.length)]!;
   octetsInUse.add(octet);
@@ -99,7 +104,8 @@ let setprivPath: string | null | undefined;
 function setpriv(): string | null {
   if (setprivPath === undefined) {
     const path = findExecutable('setpriv');
-    const works = path !== null && spawnSync(path, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+    const works = path !== null &&
+      spawnSync(path, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
     setprivPath = works ? path : null;
   }
   return setprivPath;
@@ -137,13 +143,16 @@ export class EmulatedNetwork {
     const network = new EmulatedNetwork(await reserveOctet(), options);
     guard(network);
     try {
-      progress(`building ${members} hosts on ${network.subnet} (${network.hosts[0]!.namespace} …), links ${options.rate ? `capped at ${options.rate} each way` : 'uncapped'}`);
+      progress(
+        `building ${members} hosts on ${network.subnet} (${network.hosts[0]!.namespace} …), ` +
+          `links ${options.rate ? `capped at ${options.rate} each way` : 'uncapped'}`);
       await network.build(options.rate);
       progress(`network ready in ${Date.now() - started} ms`);
       return network;
     } catch (err) {
       const why = (err as Error).message;
-      await network.destroy().catch((e: Error) => progress(`tearing down the half-built network failed too: ${e.message}`));
+      await network.destroy().catch((e: Error) =>
+        progress(`tearing down the half-built network failed too: ${e.message}`));
       throw new EmulatedNetworkError(`could not build an emulated network of ${members} hosts: ${why}`, { cause: err });
     }
   }
@@ -197,7 +206,9 @@ export class EmulatedNetwork {
 
   private host(index: number): EmulatedHost {
     const host = Number.isInteger(index) ? this.hosts[index] : undefined;
-    if (!host) throw new ConfigError(`host index ${index} is out of range: the network has hosts 0 to ${this.hosts.length - 1}`);
+    if (!host) {
+      throw new ConfigError(`host index ${index} is out of range: the network has hosts 0 to ${this.hosts.length - 1}`);
+    }
     return host;
   }
 
@@ -222,7 +233,10 @@ export class EmulatedNetwork {
         memberCommands.push(run('tc', ['-n', h.namespace, 'qdisc', 'del', 'dev', memberLinkName, 'root']));
       }
     }
-    if (bridgeLines.length > 0) memberCommands.push(run('tc', ['-n', this.bridgeNamespace, '-batch', '-'], bridgeLines.map((l) => l + '\n').join('')));
+    if (bridgeLines.length > 0) {
+      memberCommands.push(
+        run('tc', ['-n', this.bridgeNamespace, '-batch', '-'], bridgeLines.map((l) => l + '\n').join('')));
+    }
     const results = await Promise.allSettled(memberCommands);
     for (const i of indices) this.caps[i] = cap;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -252,7 +266,9 @@ export class EmulatedNetwork {
    * child_process.fork inside host `index`'s namespace: `node [execArgv] modulePath args` with an IPC channel
    * ('advanced' serialization unless told otherwise). Tracked and ended like spawn().
    */
-  fork(index: number, modulePath: string, args: readonly string[] = [], options: EmulatedForkOptions = {}): ChildProcess {
+  fork(
+    index: number, modulePath: string, args: readonly string[] = [], options: EmulatedForkOptions = {}
+  ): ChildProcess {
     const stdio = options.stdio ?? ['ignore', 'inherit', 'inherit', 'ipc'];
     if (!Array.isArray(stdio) || !stdio.includes('ipc')) {
       throw new ConfigError("fork() needs an 'ipc' entry in stdio, e.g. ['ignore', 'inherit', 'inherit', 'ipc']");
@@ -260,7 +276,8 @@ export class EmulatedNetwork {
     const spawnOptions: SpawnOptions = { stdio, serialization: options.serialization ?? 'advanced' };
     if (options.env) spawnOptions.env = options.env;
     if (options.cwd) spawnOptions.cwd = options.cwd;
-    return this.spawn(index, process.execPath, [...(options.execArgv ?? process.execArgv), modulePath, ...args], spawnOptions);
+    return this.spawn(
+      index, process.execPath, [...(options.execArgv ?? process.execArgv), modulePath, ...args], spawnOptions);
   }
 
   /** Caps member `index`'s link (every link if index is undefined) at `rate` each way; undefined removes the cap. */
@@ -312,7 +329,8 @@ export class EmulatedNetwork {
   }
 
   private async endChildren(): Promise<void> {
-    const alive = () => [...this.children].filter((c) => c.pid !== undefined && c.exitCode === null && c.signalCode === null);
+    const alive = () => [...this.children].filter((c) =>
+      c.pid !== undefined && c.exitCode === null && c.signalCode === null);
     const exited = (c: ChildProcess, ms: number) => new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
       const timer = setTimeout(resolve, ms);

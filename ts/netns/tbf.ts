@@ -17,7 +17,8 @@ export function parseRateBitsPerSecond(rate: string): number {
   const unit = m ? rateUnits[m[2]!.toLowerCase()] : undefined;
   const value = m ? Number(m[1]) * (unit ?? NaN) : NaN;
   if (!Number.isFinite(value) || value < 8_000) {
-    throw new ConfigError(`rate '${rate}' is not a tc rate of at least 8kbit: write a number and a unit, e.g. '500mbit' or '1gbit'`);
+    throw new ConfigError(
+      `rate '${rate}' is not a tc rate of at least 8kbit: write a number and a unit, e.g. '500mbit' or '1gbit'`);
   }
   return value;
 }
@@ -44,5 +45,8 @@ export interface TbfCap { rate: string; burst?: string | undefined; latency?: st
 /** `root tbf rate … burst … latency …` for `tc qdisc replace dev X`. */
 export function tbfArgs(cap: TbfCap): string[] {
   const bits = parseRateBitsPerSecond(cap.rate);
-  return ['root', 'tbf', 'rate', cap.rate.trim(), 'burst', cap.burst ?? defaultBurst(bits), 'latency', cap.latency ?? latencyDefault];
+  return [
+    'root', 'tbf', 'rate', cap.rate.trim(), 'burst', cap.burst ?? defaultBurst(bits),
+    'latency', cap.latency ?? latencyDefault,
+  ];
 }

@@ -60,9 +60,12 @@ function echoClient(host: string, port: number, message: string, timeoutMs: numb
     if (reply.length >= message.length) finish({ type: 'echo', ok: true, reply, ms: ms() });
   });
   socket.on('timeout', () => finish({ type: 'echo', ok: false, error: `no echo within ${timeoutMs} ms`, ms: ms() }));
-  socket.on('error', (err: NodeJS.ErrnoException) => finish({ type: 'echo', ok: false, error: err.code ?? err.message, ms: ms() }));
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    finish({ type: 'echo', ok: false, error: err.code ?? err.message, ms: ms() });
+  });
   socket.on('close', () => finish({ type: 'echo', ok: false, error: 'closed before the echo', ms: ms() }));
-  setTimeout(() => finish({ type: 'echo', ok: false, error: `no echo within ${timeoutMs} ms`, ms: ms() }), timeoutMs).unref();
+  const timedOut = () => finish({ type: 'echo', ok: false, error: `no echo within ${timeoutMs} ms`, ms: ms() });
+  setTimeout(timedOut, timeoutMs).unref();
 }
 
 function sink(port: number, warmupMs: number, windowMs: number): void {
@@ -106,7 +109,9 @@ function source(host: string, port: number, streams: number): void {
     };
     socket.on('connect', pump);
     socket.on('drain', pump);
-    socket.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') errors.push(err.code ?? err.message); });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') errors.push(err.code ?? err.message);
+    });
     socket.on('close', () => {
       if (--open === 0) report({ type: 'source-done', bytes, errors }, () => process.exit(0));
     });

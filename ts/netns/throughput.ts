@@ -10,7 +10,9 @@ import type { ProbeMessage } from './tcp-probe.js';
 export const probePath = fileURLToPath(new URL('./tcp-probe.js', import.meta.url));
 
 /** Resolves with the next IPC message of `child` that matches, or rejects after timeoutMs or if it exits. */
-export function nextMessage<T extends ProbeMessage['type']>(child: ChildProcess, type: T, timeoutMs: number): Promise<Extract<ProbeMessage, { type: T }>> {
+export function nextMessage<T extends ProbeMessage['type']>(
+  child: ChildProcess, type: T, timeoutMs: number
+): Promise<Extract<ProbeMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       clearTimeout(timer);
@@ -62,7 +64,9 @@ export interface MeasureOptions {
  * Runs the flows at once (one sink and one source process per flow) and returns each flow's rate, as the
  * receiver counts payload bytes. Every process is ended before this returns, whatever happens.
  */
-export async function measureFlows(network: EmulatedNetwork, flows: FlowSpec[], options: MeasureOptions = {}): Promise<FlowResult[]> {
+export async function measureFlows(
+  network: EmulatedNetwork, flows: FlowSpec[], options: MeasureOptions = {}
+): Promise<FlowResult[]> {
   const warmupMs = options.warmupMs ?? 250;
   const windowMs = options.windowMs ?? 2000;
   const limitMs = warmupMs + windowMs + 5000;
@@ -80,17 +84,27 @@ export async function measureFlows(network: EmulatedNetwork, flows: FlowSpec[], 
         });
       });
       const { port } = await nextMessage(sink, 'listening', 10_000);
-      const source = network.fork(from, probePath, ['source', network.hosts[to]!.address, String(port), String(streams)]);
+      const source = network.fork(
+        from, probePath, ['source', network.hosts[to]!.address, String(port), String(streams)]);
       started.push(source);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         allRates,
-        new Promise((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(`flow ${from}→${to}: ${collected.length} of ${streams} streams reported within ${limitMs} ms`)), limitMs); }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => {
+            const reported = `${collected.length} of ${streams} streams reported within ${limitMs} ms`;
+            reject(new TimeoutError(`flow ${from}→${to}: ${reported}`));
+          }, limitMs);
+        }),
       ]).finally(() => clearTimeout(timer));
       const incomplete = collected.filter((r) => !r.complete).length;
-      if (incomplete > 0) throw new Error(`flow ${from}→${to}: ${incomplete} of ${streams} streams closed before their window ended`);
+      if (incomplete > 0) {
+        throw new Error(`flow ${from}→${to}: ${incomplete} of ${streams} streams closed before their window ended`);
+      }
       const perStream = collected.map((r) => r.bitsPerSecond);
-      return { from, to, streams, bitsPerSecond: perStream.reduce((a, b) => a + b, 0), perStreamBitsPerSecond: perStream };
+      return {
+        from, to, streams, bitsPerSecond: perStream.reduce((a, b) => a + b, 0), perStreamBitsPerSecond: perStream,
+      };
     }));
     // allSettled, not all: a flow that fails early must not leave another still starting its processes.
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -102,7 +116,9 @@ export async function measureFlows(network: EmulatedNetwork, flows: FlowSpec[], 
 }
 
 /** One flow of `streams` streams from host `from` to host `to`; bits per second. */
-export async function measureTcp(network: EmulatedNetwork, from: number, to: number, options: MeasureOptions & { streams?: number } = {}): Promise<number> {
+export async function measureTcp(
+  network: EmulatedNetwork, from: number, to: number, options: MeasureOptions & { streams?: number } = {}
+): Promise<number> {
   const [result] = await measureFlows(network, [{ from, to, streams: options.streams ?? 1 }], options);
   return result!.bitsPerSecond;
 }

@@ -58,15 +58,19 @@ export class Calls {
   }
 
   /** Registers a call awaiting replies from `members`; returns its promise. */
-  expect(callId: number, method: string, ordered: boolean, members: readonly number[], timeoutMs = this.#timeoutMs): Promise<unknown> {
+  expect(
+    callId: number, method: string, ordered: boolean, members: readonly number[], timeoutMs = this.#timeoutMs
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const pending: Pending = {
-        method, ordered, waiting: new Set(members), order: [...members], replies: new Map(), resolve, reject, timer: undefined,
+        method, ordered, waiting: new Set(members), order: [...members], replies: new Map(), resolve, reject,
+        timer: undefined,
       };
       if (timeoutMs !== undefined && timeoutMs > 0) {
         pending.timer = setTimeout(() => {
           const missing = [...pending.waiting].join(', ');
-          this.#settle(callId, new TimeoutError(`${method}: no reply from member(s) ${missing} within timeoutMs = ${timeoutMs} ms; raise timeoutMs, or check that they are alive`));
+          this.#settle(callId, new TimeoutError(`${method}: no reply from member(s) ${missing} ` +
+            `within timeoutMs = ${timeoutMs} ms; raise timeoutMs, or check that they are alive`));
         }, timeoutMs);
       }
       this.#pending.set(callId, pending);
@@ -99,7 +103,8 @@ export class Calls {
     for (const [callId, pending] of this.#pending) {
       if (!pending.waiting.delete(member)) continue;
       if (!pending.ordered) {
-        this.#settle(callId, new PeerFailedError(member, 'failed', `${pending.method}: member ${member} failed before answering the query; ask another member`));
+        this.#settle(callId, new PeerFailedError(member, 'failed',
+          `${pending.method}: member ${member} failed before answering the query; ask another member`));
       } else if (pending.waiting.size === 0) {
         this.#finishOrdered(callId, pending);
       }
@@ -113,7 +118,9 @@ export class Calls {
 
   #finishOrdered(callId: number, pending: Pending): void {
     if (pending.replies.size === 0) {
-      this.#settle(callId, new PeerFailedError(-1, 'failed', `${pending.method}: every member that was to reply failed first; the command may or may not have been applied`));
+      this.#settle(callId, new PeerFailedError(-1, 'failed',
+        `${pending.method}: every member that was to reply failed first; ` +
+        'the command may or may not have been applied'));
       return;
     }
     const replies: Reply<unknown>[] = [];
@@ -136,7 +143,9 @@ export class Calls {
 
 /** The caller's view of an error a replica reported. */
 function remoteError(member: number, method: string, e: WireError): Error {
-  if (e.code === 'ERR_SQUALL_UNKNOWN_METHOD') return new UnknownMethodError(method, e.className ?? 'object', e.callable ?? []);
+  if (e.code === 'ERR_SQUALL_UNKNOWN_METHOD') {
+    return new UnknownMethodError(method, e.className ?? 'object', e.callable ?? []);
+  }
   if (e.code === 'ERR_SQUALL_NOT_A_QUERY') return new NotAQueryError(method, e.className ?? 'object', e.queries ?? []);
   return new RemoteMethodError(member, method, e.name, e.message, e.code);
 }

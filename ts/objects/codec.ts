@@ -88,7 +88,9 @@ function capped(what: string, bytes: Uint8Array, maxBytes: number): Uint8Array {
 }
 
 /** Encodes a command or a query; throws CodecError or MessageTooLargeError before anything is sent. */
-export function encodeCall(kind: Kind.Command | Kind.Query, callId: number, method: string, args: readonly unknown[], maxBytes: number): Uint8Array {
+export function encodeCall(
+  kind: Kind.Command | Kind.Query, callId: number, method: string, args: readonly unknown[], maxBytes: number
+): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = packr.pack([kind, callId, method, args]);
@@ -99,7 +101,9 @@ export function encodeCall(kind: Kind.Command | Kind.Query, callId: number, meth
 }
 
 /** Encodes a reply. A value that cannot be encoded or is too large throws; the caller sends an error reply instead. */
-export function encodeReply(callId: number, ok: boolean, value: unknown, version: bigint, maxBytes: number): Uint8Array {
+export function encodeReply(
+  callId: number, ok: boolean, value: unknown, version: bigint, maxBytes: number
+): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = packr.pack([Kind.Reply, callId, ok ? 1 : 0, value, version]);
@@ -112,7 +116,9 @@ export function encodeReply(callId: number, ok: boolean, value: unknown, version
 /** Decodes and checks the shape of a message of this layer; throws CodecError on anything else. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const decoded = decodeValue(bytes);
-  const bad = (why: string): never => { throw new CodecError(`malformed replicated-object message (${bytes.length} bytes): ${why}`); };
+  const bad = (why: string): never => {
+    throw new CodecError(`malformed replicated-object message (${bytes.length} bytes): ${why}`);
+  };
   if (!Array.isArray(decoded)) return bad('not an array');
   const [kind, callId] = decoded as unknown[];
   if (typeof callId !== 'number' || !Number.isSafeInteger(callId)) return bad('call id is not an integer');

@@ -107,7 +107,9 @@ export class LoopbackShard {
   fail(member: number): void {
     if (!this.#members.includes(member)) return;
     this.#members = this.#members.filter((m) => m !== member);
-    for (let i = this.#unordered.length - 1; i >= 0; i--) if (this.#unordered[i]!.sender === member) this.#unordered.splice(i, 1);
+    for (let i = this.#unordered.length - 1; i >= 0; i--) {
+      if (this.#unordered[i]!.sender === member) this.#unordered.splice(i, 1);
+    }
     for (let i = this.#directs.length - 1; i >= 0; i--) {
       const d = this.#directs[i]!;
       if (d.from === member || d.to === member) this.#directs.splice(i, 1);
@@ -134,7 +136,8 @@ export class LoopbackShard {
 
   #checkLive(member: number, asking: number): void {
     if (!this.#members.includes(member)) {
-      throw new PeerFailedError(member, 'failed', `member ${member} has left the loopback shard (asked by member ${asking})`);
+      throw new PeerFailedError(
+        member, 'failed', `member ${member} has left the loopback shard (asked by member ${asking})`);
     }
   }
 

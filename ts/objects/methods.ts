@@ -28,12 +28,15 @@ export class MethodTable {
     // Own function-valued fields (e.g. `book = (t) => …`), then prototype methods up to Object.prototype;
     // the nearest definition wins, as it does for a normal call.
     const levels: object[] = [instance];
-    for (let p = Object.getPrototypeOf(instance); p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) levels.push(p);
+    for (let p = Object.getPrototypeOf(instance); p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      levels.push(p);
+    }
     for (const level of levels) {
       for (const name of Object.getOwnPropertyNames(level)) {
         if (RESERVED.has(name) || this.#methods.has(name)) continue;
         const descriptor = Object.getOwnPropertyDescriptor(level, name)!;
-        if (typeof descriptor.value === 'function') this.#methods.set(name, descriptor.value as AnyFunction); // getters are not methods
+        // getters are not methods
+        if (typeof descriptor.value === 'function') this.#methods.set(name, descriptor.value as AnyFunction);
       }
     }
     this.names = [...this.#methods.keys()].sort();
@@ -49,10 +52,15 @@ export class MethodTable {
   #checkQueries(declared: unknown): ReadonlySet<string> {
     if (declared === undefined) return new Set();
     const where = `${this.className}.queries`;
-    if (!Array.isArray(declared)) throw new ConfigError(`${where} must be an array of method names, e.g. static queries = ['holder', 'count'] as const`);
+    if (!Array.isArray(declared)) {
+      throw new ConfigError(
+        `${where} must be an array of method names, e.g. static queries = ['holder', 'count'] as const`);
+    }
     for (const name of declared as unknown[]) {
       if (typeof name !== 'string' || !this.#methods.has(name)) {
-        throw new ConfigError(`${where} names ${JSON.stringify(name)}, which is not a method of ${this.className}; its methods: ${this.names.join(', ') || '(none)'}`);
+        throw new ConfigError(
+          `${where} names ${JSON.stringify(name)}, which is not a method of ${this.className}; its ` +
+            `methods: ${this.names.join(', ') || '(none)'}`);
       }
     }
     return new Set(declared as string[]);

@@ -60,7 +60,9 @@ export class Replica<T extends object> {
   #run(caller: number, version: bigint, call: CallEnvelope): void {
     const method = this.#methods.get(call.method);
     if (method === undefined) {
-      this.#send(caller, call.callId, false, toWireError(new UnknownMethodError(call.method, this.#methods.className, this.#methods.names)), version);
+      this.#send(
+        caller, call.callId, false,
+        toWireError(new UnknownMethodError(call.method, this.#methods.className, this.#methods.names)), version);
       return;
     }
     let result: unknown;
@@ -94,5 +96,6 @@ export class Replica<T extends object> {
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+  return (typeof value === 'object' || typeof value === 'function') && value !== null &&
+    typeof (value as { then?: unknown }).then === 'function';
 }

@@ -25,8 +25,10 @@
 // the list that is no method of the class is refused when the object is attached (ConfigError); `ordered`
 // still runs every method, queries included (an ordered read sees every command ordered before it).
 
-import { MULTICAST_DEFAULTS } from '../group/config.js';
-import { ClosedError, ConfigError, NotAQueryError, OverloadedError, SquallError, UnknownMethodError } from '../errors.js';
+import { MULTICAST_DEFAULTS } from '../membership/plans.js';
+import {
+  ClosedError, ConfigError, NotAQueryError, OverloadedError, SquallError, UnknownMethodError,
+} from '../errors.js';
 import { SEND_QUEUE_LIMITS } from '../group/config.js';
 import { checkInteger, checkNumber } from '../validate.js';
 import { Calls, type Reply } from './caller.js';
@@ -40,7 +42,9 @@ export type MethodName<T> = { [K in keyof T]: T[K] extends Method ? K : never }[
 
 /** `ordered.m(...args)` resolves with every member's reply to the command. */
 export type OrderedMethods<T> = {
-  readonly [K in MethodName<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Array<Reply<Awaited<R>>>> : never;
+  readonly [K in MethodName<T>]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Array<Reply<Awaited<R>>>>
+    : never;
 };
 
 /**
@@ -51,7 +55,9 @@ export type QueryName<C> = C extends { readonly queries: ReadonlyArray<infer N> 
 
 /** `query(member).m(...args)` resolves with that member's answer; only T's methods named in Q are offered. */
 export type QueryMethods<T, Q extends string = never> = {
-  readonly [K in MethodName<T> & Q]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+  readonly [K in MethodName<T> & Q]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
 };
 
 /** The class of a replicated object: its read-only `queries`, and the static `restore` that state transfer uses. */
@@ -63,7 +69,10 @@ export interface ReplicatedType<T> {
 }
 
 export interface ReplicatedObjectOptions<T> {
-  /** The object's class: needed for `restore`; its static `queries` types `query()` (default: the instance's constructor's). */
+  /**
+   * The object's class: needed for `restore`; its static `queries` types `query()` (default: the instance's
+   * constructor's).
+   */
   type?: ReplicatedType<T>;
   /** Largest encoded command, query or reply (default MULTICAST_DEFAULTS.maxMessageBytes, 64 MiB). */
   maxMessageBytes?: number;
@@ -101,9 +110,14 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
   }
 
   private constructor(state: T, channel: OrderedChannel, options: ReplicatedObjectOptions<T>) {
-    if (typeof state !== 'object' || state === null) throw new ConfigError('a replicated object must be a class instance');
-    const maxMessageBytes = checkInteger(options.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes, 'maxMessageBytes', 1, 2 ** 31);
-    this.#maxCallsInFlight = checkInteger(options.maxCallsInFlight ?? MULTICAST_DEFAULTS.maxQueuedMessages, 'maxCallsInFlight', 1, SEND_QUEUE_LIMITS.messages);
+    if (typeof state !== 'object' || state === null) {
+      throw new ConfigError('a replicated object must be a class instance');
+    }
+    const maxMessageBytes = checkInteger(
+      options.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes, 'maxMessageBytes', 1, 2 ** 31);
+    this.#maxCallsInFlight = checkInteger(
+      options.maxCallsInFlight ?? MULTICAST_DEFAULTS.maxQueuedMessages, 'maxCallsInFlight', 1,
+      SEND_QUEUE_LIMITS.messages);
     if (options.timeoutMs !== undefined) checkNumber(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1, true);
     this.#channel = channel;
     this.#type = options.type;
@@ -139,11 +153,14 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
    * `queries`). Any other method rejects with NotAQueryError before anything is sent.
    */
   query(member: number): QueryMethods<T, Q> {
-    return this.#methodProxy((method) => (...args: unknown[]) => this.callMember(member, method, args)) as QueryMethods<T, Q>;
+    return this.#methodProxy(
+      (method) => (...args: unknown[]) => this.callMember(member, method, args)) as QueryMethods<T, Q>;
   }
 
   /** The untyped form of `ordered[method](...args)`. */
-  async call(method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}): Promise<Array<Reply<unknown>>> {
+  async call(
+    method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}
+  ): Promise<Array<Reply<unknown>>> {
     this.#checkOpen();
     this.#checkCallRoom();
     const callId = this.#calls.nextCallId();
@@ -161,7 +178,9 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
    * The untyped form of `query(member)[method](...args)`. Rejects with UnknownMethodError or NotAQueryError,
    * having sent nothing, when `method` is no declared query of the class.
    */
-  async callMember(member: number, method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}): Promise<unknown> {
+  async callMember(
+    member: number, method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}
+  ): Promise<unknown> {
     this.#checkOpen();
     const methods = this.#replica.methods;
     if (methods.get(method) === undefined) throw new UnknownMethodError(method, methods.className, methods.names);
@@ -190,10 +209,14 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
   snapshot(): Uint8Array {
     const state = this.#replica.state as { snapshot?: unknown };
     if (typeof state.snapshot !== 'function') {
-      throw new ConfigError(`${this.#replica.methods.className} has no snapshot() method: add snapshot(): Uint8Array and static restore(bytes) for state transfer`);
+      throw new ConfigError(
+        `${this.#replica.methods.className} has no snapshot() method: add snapshot(): Uint8Array and static ` +
+          `restore(bytes) for state transfer`);
     }
     const bytes: unknown = state.snapshot();
-    if (!(bytes instanceof Uint8Array)) throw new ConfigError(`${this.#replica.methods.className}.snapshot() must return a Uint8Array`);
+    if (!(bytes instanceof Uint8Array)) {
+      throw new ConfigError(`${this.#replica.methods.className}.snapshot() must return a Uint8Array`);
+    }
     return bytes;
   }
 
@@ -205,7 +228,9 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
       throw new ConfigError(`cannot restore: pass options.type, a class with static restore(bytes: Uint8Array)`);
     }
     const state = restore.call(this.#type, bytes);
-    if (typeof state !== 'object' || state === null) throw new ConfigError(`${this.#type!.name}.restore() must return an instance`);
+    if (typeof state !== 'object' || state === null) {
+      throw new ConfigError(`${this.#type!.name}.restore() must return an instance`);
+    }
     this.#replica.replace(state, version);
   }
 
@@ -234,7 +259,10 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     if (this.#closed) return;
     const envelope = this.#decode(sender, bytes);
     if (envelope === undefined) return;
-    if (envelope.kind !== Kind.Command) return this.#onError(new Error(`member ${sender} multicast a message of kind ${envelope.kind}, expected a command`));
+    if (envelope.kind !== Kind.Command) {
+      return this.#onError(
+        new Error(`member ${sender} multicast a message of kind ${envelope.kind}, expected a command`));
+    }
     this.#replica.onCommand(sender, version, envelope);
   }
 
@@ -270,7 +298,10 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
   /** Refuses a call, unsent, while maxCallsInFlight calls wait for their replies. */
   #checkCallRoom(): void {
     const waiting = this.#calls.inFlight;
-    if (waiting >= this.#maxCallsInFlight) throw new OverloadedError(`this ${this.#replica.methods.className} replica`, 'calls', waiting, this.#maxCallsInFlight);
+    if (waiting >= this.#maxCallsInFlight) {
+      throw new OverloadedError(
+        `this ${this.#replica.methods.className} replica`, 'calls', waiting, this.#maxCallsInFlight);
+    }
   }
 }
 
@@ -278,4 +309,6 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
 function isRoutineSendFailure(error: Error): boolean {
   return error instanceof SquallError && ROUTINE_SEND_FAILURES.has(error.code);
 }
-const ROUTINE_SEND_FAILURES: ReadonlySet<string> = new Set(['ERR_SQUALL_PEER_FAILED', 'ERR_SQUALL_CLOSED', 'ERR_SQUALL_REMOVED', 'ERR_SQUALL_PARTITIONED']);
+const ROUTINE_SEND_FAILURES: ReadonlySet<string> = new Set([
+  'ERR_SQUALL_PEER_FAILED', 'ERR_SQUALL_CLOSED', 'ERR_SQUALL_REMOVED', 'ERR_SQUALL_PARTITIONED',
+]);

@@ -24,6 +24,8 @@ export function formatVersion(version: bigint): string {
 export function parseVersion(text: string): bigint {
   if (text === '-1') return -1n;
   const match = /^(\d+)\.(\d+)$/.exec(text);
-  if (!match || BigInt(match[2]!) > SEQ_MASK) throw new ConfigError(`'${text}' is not a version: expected "vid.seq", e.g. "3.1207", as formatVersion writes`);
+  if (!match || BigInt(match[2]!) > SEQ_MASK) {
+    throw new ConfigError(`'${text}' is not a version: expected "vid.seq", e.g. "3.1207", as formatVersion writes`);
+  }
   return (BigInt(match[1]!) << SEQ_BITS) | BigInt(match[2]!);
 }

@@ -66,22 +66,31 @@ export class RdmcLayout {
     let at = align(base, REGION_ALIGN);
     this.groups = specs.map((spec, index) => {
       const where = `RDMC group ${spec.id}`;
-      if (!Number.isInteger(spec.id) || spec.id < 0) throw new ConfigError(`${where}: id must be a non-negative integer`);
+      if (!Number.isInteger(spec.id) || spec.id < 0) {
+        throw new ConfigError(`${where}: id must be a non-negative integer`);
+      }
       if (seen.has(spec.id)) throw new ConfigError(`${where}: the id is used twice`);
       seen.add(spec.id);
-      if (!Array.isArray(spec.members) || spec.members.length < 2) throw new ConfigError(`${where}: needs at least 2 members (the sender and a receiver)`);
+      if (!Array.isArray(spec.members) || spec.members.length < 2) {
+        throw new ConfigError(`${where}: needs at least 2 members (the sender and a receiver)`);
+      }
       if (new Set(spec.members).size !== spec.members.length) throw new ConfigError(`${where}: a member appears twice`);
       if (spec.members.length > 4096) throw new ConfigError(`${where}: at most 4096 members`);
       const blockBytes = spec.blockBytes ?? 1 << 20;
-      if (!Number.isInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES || blockBytes % 8 !== 0) {
-        throw new ConfigError(`${where}: blockBytes must be a multiple of 8 from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES} (16 MiB, one fabric frame), got ${blockBytes}`);
+      if (!Number.isInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES ||
+          blockBytes % 8 !== 0) {
+        throw new ConfigError(`${where}: blockBytes must be a multiple of 8 from ${MIN_BLOCK_BYTES} ` +
+          `to ${MAX_BLOCK_BYTES} (16 MiB, one fabric frame), got ${blockBytes}`);
       }
-      if (!Number.isInteger(spec.maxMessageBytes) || spec.maxMessageBytes < 1 || spec.maxMessageBytes > MAX_MESSAGE_BYTES) {
-        throw new ConfigError(`${where}: maxMessageBytes must be an integer in [1, ${MAX_MESSAGE_BYTES}], got ${spec.maxMessageBytes}`);
+      const maxBytes = spec.maxMessageBytes;
+      if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_MESSAGE_BYTES) {
+        throw new ConfigError(
+          `${where}: maxMessageBytes must be an integer in [1, ${MAX_MESSAGE_BYTES}], got ${maxBytes}`);
       }
       const blocks = Math.ceil(spec.maxMessageBytes / blockBytes);
       if (blocks > MAX_BLOCKS) {
-        throw new ConfigError(`${where}: ${spec.maxMessageBytes} bytes in ${blockBytes}-byte blocks is ${blocks} blocks, over the ${MAX_BLOCKS} limit; use larger blocks`);
+        throw new ConfigError(`${where}: ${spec.maxMessageBytes} bytes in ${blockBytes}-byte blocks ` +
+          `is ${blocks} blocks, over the ${MAX_BLOCKS} limit; use larger blocks`);
       }
       const buffer = at;
       const acks = align(buffer + blocks * blockBytes, 64);
@@ -97,7 +106,9 @@ export class RdmcLayout {
 
   group(id: number): RdmcGroupLayout {
     const g = this.groups.find((x) => x.id === id);
-    if (!g) throw new ConfigError(`no RDMC group ${id}; configured: ${this.groups.map((x) => x.id).join(', ') || 'none'}`);
+    if (!g) {
+      throw new ConfigError(`no RDMC group ${id}; configured: ${this.groups.map((x) => x.id).join(', ') || 'none'}`);
+    }
     return g;
   }
 

@@ -1,7 +1,9 @@
 // RDMC on its own (DESIGN.md §5), as Derecho exposes it: a member of one or more static multicast groups,
 // each with a sender (rank 0) and a message buffer at the same arena offset in every member.
 //
-//   const node = await RdmcNode.start({ id, members, groups: [{ id: 1, members: [0, 1, 2], maxMessageBytes: 64 << 20 }] });
+//   const node = await RdmcNode.start({
+//     id, members, groups: [{ id: 1, members: [0, 1, 2], maxMessageBytes: 64 << 20 }],
+//   });
 //   const group = node.group(1);
 //   group.on('message', (bytes, info) => { /* bytes: a view of the buffer, valid during the call */ });
 //   await group.send(payload);   // at the sender; resolves once every receiver has the message
@@ -92,11 +94,18 @@ export class RdmcGroup extends EventEmitter<RdmcGroupEvents> {
    */
   send(data: Uint8Array | number): Promise<void> {
     const size = typeof data === 'number' ? data : data.byteLength;
-    if (this.rank !== 0) return Promise.reject(new ConfigError(`member ${this.members[this.rank] ?? '?'} is not the sender of RDMC group ${this.id} (member ${this.members[0]} is)`));
+    if (this.rank !== 0) {
+      return Promise.reject(new ConfigError(`member ${this.members[this.rank] ?? '?'} is not the sender ` +
+        `of RDMC group ${this.id} (member ${this.members[0]} is)`));
+    }
     if (this.failure) return Promise.reject(this.failure);
-    if (this.sending) return Promise.reject(new ConfigError(`RDMC group ${this.id} is still sending message ${this.sending.seq}; await it before the next send`));
+    if (this.sending) {
+      return Promise.reject(new ConfigError(
+        `RDMC group ${this.id} is still sending message ${this.sending.seq}; await it before the next send`));
+    }
     if (!Number.isInteger(size) || size < 1 || size > this.maxMessageBytes) {
-      return Promise.reject(new ConfigError(`an RDMC message must be 1 to ${this.maxMessageBytes} bytes (the group's maxMessageBytes), got ${size}`));
+      return Promise.reject(new ConfigError(
+        `an RDMC message must be 1 to ${this.maxMessageBytes} bytes (the group's maxMessageBytes), got ${size}`));
     }
     if (typeof data !== 'number') this.buffer.set(data);
     return new Promise<void>((resolve, reject) => {
@@ -121,7 +130,8 @@ export class RdmcGroup extends EventEmitter<RdmcGroupEvents> {
       case 'failed': {
         const reason = map.FailReasonName[r.reason] ?? `reason ${r.reason}`;
         this.failure = new PeerFailedError(r.peer, reason,
-          `RDMC group ${this.id}: member ${r.peer} failed (${reason}) during message ${r.seq}; the group can carry no more messages — create the groups anew without it`);
+          `RDMC group ${this.id}: member ${r.peer} failed (${reason}) during message ${r.seq}; the group can carry ` +
+            `no more messages — create the groups anew without it`);
         this.sending?.reject(this.failure);
         this.sending = null;
         this.emit('failed', this.failure);
@@ -131,7 +141,14 @@ export class RdmcGroup extends EventEmitter<RdmcGroupEvents> {
   }
 }
 
-export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFailed: [peer: number, reason: string]; error: [err: Error] }> {
+/** What a node emits: its connections to the other members, and errors of its own. */
+export interface RdmcNodeEvents {
+  connected: [peer: number];
+  peerFailed: [peer: number, reason: string];
+  error: [err: Error];
+}
+
+export class RdmcNode extends EventEmitter<RdmcNodeEvents> {
   readonly id: number;
   readonly arena: Arena;
   readonly fabric: NativeFabric;
@@ -149,7 +166,9 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
     this.options = options;
     this.layout = new RdmcLayout(options.groups, shared?.base);
     if (this.layout.end > MAX_ARENA_BYTES) {
-      throw new ArenaError(`the RDMC groups need ${this.layout.end} bytes of arena, over the 4 GiB a wasm32 memory can hold: lower maxMessageBytes`);
+      throw new ArenaError(
+        `the RDMC groups need ${this.layout.end} bytes of arena, over the 4 GiB a wasm32 memory can hold: ` +
+          `lower maxMessageBytes`);
     }
     this.ownsRuntime = !shared;
     this.runtime = shared?.runtime ?? new MemberRuntime({
@@ -161,8 +180,12 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
     this.id = this.runtime.id;
     this.arena = this.runtime.arena;
     this.fabric = this.runtime.fabric;
-    if (shared) this.arena.checkDynamicRange(shared.base, this.layout.end - shared.base, `${options.groups.length} RDMC groups`);
-    for (const g of this.layout.groups) if (g.members.includes(this.id)) this.groups.set(g.id, new RdmcGroup(this, g, this.id, this.arena));
+    if (shared) {
+      this.arena.checkDynamicRange(shared.base, this.layout.end - shared.base, `${options.groups.length} RDMC groups`);
+    }
+    for (const g of this.layout.groups) {
+      if (g.members.includes(this.id)) this.groups.set(g.id, new RdmcGroup(this, g, this.id, this.arena));
+    }
   }
 
   /**
@@ -198,8 +221,11 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   expect(members: MemberAddress[]): void {
     if (this.worker) throw new ConfigError('expect() was already called for this member');
     const ids = new Set(members.map((m) => m.id));
-    for (const id of this.layout.memberIds) if (!ids.has(id)) throw new ConfigError(`an RDMC group names member ${id}, which is not in the members list`);
-    this.runtime.expect(members, tagOf(this.options.groups, members.map((m) => m.id)), (peer) => this.layout.grantsFor(this.id, peer));
+    for (const id of this.layout.memberIds) {
+      if (!ids.has(id)) throw new ConfigError(`an RDMC group names member ${id}, which is not in the members list`);
+    }
+    const tag = tagOf(this.options.groups, members.map((m) => m.id));
+    this.runtime.expect(members, tag, (peer) => this.layout.grantsFor(this.id, peer));
     this.startWorker();
   }
 
@@ -243,8 +269,14 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
   private onReport(r: RdmcReport): void {
     if (r.type === 'peer') {
       const reason = map.FailReasonName[r.reason] ?? `reason ${r.reason}`;
-      if (r.kind === map.CompletionKind.PEER_CONNECTED) { this.runtime.peers.onConnected(r.peer); this.emit('connected', r.peer); }
-      if (r.kind === map.CompletionKind.PEER_FAILED) { this.runtime.peers.onFailed(r.peer, reason); this.emit('peerFailed', r.peer, reason); }
+      if (r.kind === map.CompletionKind.PEER_CONNECTED) {
+        this.runtime.peers.onConnected(r.peer);
+        this.emit('connected', r.peer);
+      }
+      if (r.kind === map.CompletionKind.PEER_FAILED) {
+        this.runtime.peers.onFailed(r.peer, reason);
+        this.emit('peerFailed', r.peer, reason);
+      }
       return;
     }
     if (r.type === 'stopped') return;
@@ -262,5 +294,6 @@ export class RdmcNode extends EventEmitter<{ connected: [peer: number]; peerFail
 
 /** A tag of the configuration, so differently configured members refuse each other's handshake. */
 function tagOf(groups: readonly RdmcGroupSpec[], members: readonly number[]): number {
-  return fnv1a(JSON.stringify({ g: groups.map((g) => [g.id, g.members, g.maxMessageBytes, g.blockBytes ?? null, g.algorithm ?? null]), m: members }));
+  const g = groups.map((x) => [x.id, x.members, x.maxMessageBytes, x.blockBytes ?? null, x.algorithm ?? null]);
+  return fnv1a(JSON.stringify({ g, m: members }));
 }

@@ -48,7 +48,9 @@ export function parseAlgorithm(name: string): AlgorithmId {
   const key = name.trim().toLowerCase().replace(/[-_ ]/g, '');
   const id = ALIASES[key];
   if (id === undefined) {
-    throw new ConfigError(`unknown RDMC algorithm '${name}': write one of ${ALGORITHM_NAMES.join(', ')} (binomial = the binomial pipeline)`);
+    throw new ConfigError(
+      `unknown RDMC algorithm '${name}': write one of ${ALGORITHM_NAMES.join(', ')} (binomial = the binomial ` +
+        `pipeline)`);
   }
   return id;
 }
@@ -63,10 +65,12 @@ export function algorithmName(algorithm: number): AlgorithmName {
 /** Throws ConfigError unless 2 ≤ members ≤ 4096 and 1 ≤ blocks ≤ 2^19 (integers). */
 export function validateGroup(members: number, blocks: number): void {
   if (!Number.isInteger(members) || members < MIN_MEMBERS || members > MAX_MEMBERS) {
-    throw new ConfigError(`an RDMC group needs ${MIN_MEMBERS} to ${MAX_MEMBERS} members (the sender and its receivers), got ${members}`);
+    throw new ConfigError(
+      `an RDMC group needs ${MIN_MEMBERS} to ${MAX_MEMBERS} members (the sender and its receivers), got ${members}`);
   }
   if (!Number.isInteger(blocks) || blocks < 1 || blocks > MAX_BLOCKS) {
-    throw new ConfigError(`an RDMC message needs 1 to ${MAX_BLOCKS} blocks (2^19), got ${blocks}: use a larger block size`);
+    throw new ConfigError(
+      `an RDMC message needs 1 to ${MAX_BLOCKS} blocks (2^19), got ${blocks}: use a larger block size`);
   }
 }
 

@@ -32,14 +32,21 @@ export interface SstConfig {
   arenaBytes?: number;
 }
 
-const KNOWN = new Set(['members', 'columns', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs', 'arenaBytes']);
+const KNOWN = new Set([
+  'members', 'columns', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs', 'arenaBytes',
+]);
 
 /** Checks the shape of a configuration object; throws ConfigError naming the field at fault. */
 export function validateSstConfig(value: unknown, source = 'configuration'): SstConfig {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${source} must be a JSON object such as { "members": [{ "id": 0, "address": "127.0.0.1:7000" }], "columns": { … } }`);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`${source} must be a JSON object such as ` +
+      '{ "members": [{ "id": 0, "address": "127.0.0.1:7000" }], "columns": { … } }');
+  }
   const o = value as Record<string, unknown>;
   checkKeys(o, [...KNOWN], source);
-  if (!Array.isArray(o.members) || o.members.length === 0) throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
+  if (!Array.isArray(o.members) || o.members.length === 0) {
+    throw new ConfigError(`${source}: 'members' must be a non-empty array of { id, address }`);
+  }
   o.members.forEach((m: unknown, i: number) => {
     const where = `${source}: members[${i}]`;
     const mm = checkObject(m, where, '{ "id": 0, "address": "127.0.0.1:7000" }');
@@ -52,9 +59,13 @@ export function validateSstConfig(value: unknown, source = 'configuration'): Sst
     for (const name of Reflect.ownKeys(columns)) checkName(name, `${source}: the column name`, '"counter"');
   }
   for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs', 'connectTimeoutMs'] as const) {
-    if (o[key] !== undefined) checkInteger(o[key], `${source}: '${key}'`, 1, 3_600_000, ' (a positive number of milliseconds)');
+    if (o[key] !== undefined) {
+      checkInteger(o[key], `${source}: '${key}'`, 1, 3_600_000, ' (a positive number of milliseconds)');
+    }
   }
-  if (o.arenaBytes !== undefined) checkInteger(o.arenaBytes, `${source}: 'arenaBytes'`, 1, 2 ** 32, ' (a positive number of bytes)');
+  if (o.arenaBytes !== undefined) {
+    checkInteger(o.arenaBytes, `${source}: 'arenaBytes'`, 1, 2 ** 32, ' (a positive number of bytes)');
+  }
   return { ...(o as unknown as SstConfig), columns: (o.columns ?? {}) as ColumnSpecs };
 }
 

@@ -76,7 +76,9 @@ export class SstLayout {
     }
     const seen = new Set<number>();
     for (const id of members) {
-      if (!Number.isInteger(id) || id < 0 || id >= 0xffff) throw new ConfigError(`member id ${id} must be an integer in [0, 65534]`);
+      if (!Number.isInteger(id) || id < 0 || id >= 0xffff) {
+        throw new ConfigError(`member id ${id} must be an integer in [0, 65534]`);
+      }
       if (seen.has(id)) throw new ConfigError(`member id ${id} appears twice in the member list`);
       seen.add(id);
     }
@@ -91,19 +93,28 @@ export class SstLayout {
     place(HEARTBEAT_COLUMN, 'i64', 1, GrantKind.Control);
     const entries = Object.entries(specs);
     for (const [name, spec] of entries) {
-      if (name === HEARTBEAT_COLUMN) throw new ConfigError(`column name '${HEARTBEAT_COLUMN}' is reserved; pick another name`);
+      if (name === HEARTBEAT_COLUMN) {
+        throw new ConfigError(`column name '${HEARTBEAT_COLUMN}' is reserved; pick another name`);
+      }
       if (!NAME.test(name)) throw new ConfigError(`column name '${name}' must be an identifier (letters, digits, _)`);
       if (spec.type === 'bytes') continue;
-      if (!(spec.type in ELEMENT_BYTES)) throw new ConfigError(`column '${name}' has unknown type '${(spec as { type: string }).type}'; use i64, i32, u8 or bytes`);
+      if (!(spec.type in ELEMENT_BYTES)) {
+        throw new ConfigError(
+          `column '${name}' has unknown type '${(spec as { type: string }).type}'; use i64, i32, u8 or bytes`);
+      }
       const count = spec.count ?? 1;
-      if (!Number.isInteger(count) || count < 1 || count > 1 << 20) throw new ConfigError(`column '${name}': count must be an integer in [1, 2^20]`);
+      if (!Number.isInteger(count) || count < 1 || count > 1 << 20) {
+        throw new ConfigError(`column '${name}': count must be an integer in [1, 2^20]`);
+      }
       place(name, spec.type, count, GrantKind.Control);
     }
     this.controlBytes = align(at, 8);
     at = this.controlBytes;
     for (const [name, spec] of entries) {
       if (spec.type !== 'bytes') continue;
-      if (!Number.isInteger(spec.bytes) || spec.bytes < 1 || spec.bytes > 1 << 30) throw new ConfigError(`column '${name}': bytes must be an integer in [1, 2^30]`);
+      if (!Number.isInteger(spec.bytes) || spec.bytes < 1 || spec.bytes > 1 << 30) {
+        throw new ConfigError(`column '${name}': bytes must be an integer in [1, 2^30]`);
+      }
       place(name, 'bytes', spec.bytes, GrantKind.Data);
     }
     this.hasData = at > this.controlBytes;
@@ -142,10 +153,14 @@ export class SstLayout {
     const start = this.rowOffset(row);
     const grants: Grant[] = [{ offset: start, length: HEARTBEAT_BYTES, kind: GrantKind.Control, ring: 0, quiet: true }];
     if (this.controlBytes > HEARTBEAT_BYTES) {
-      grants.push({ offset: start + HEARTBEAT_BYTES, length: this.controlBytes - HEARTBEAT_BYTES, kind: GrantKind.Control, ring: 0 });
+      grants.push({
+        offset: start + HEARTBEAT_BYTES, length: this.controlBytes - HEARTBEAT_BYTES, kind: GrantKind.Control, ring: 0,
+      });
     }
     if (this.hasData) {
-      grants.push({ offset: start + this.controlBytes, length: this.rowStride - this.controlBytes, kind: GrantKind.Data, ring: 0 });
+      grants.push({
+        offset: start + this.controlBytes, length: this.rowStride - this.controlBytes, kind: GrantKind.Data, ring: 0,
+      });
     }
     return grants;
   }
@@ -161,15 +176,22 @@ export class SstLayout {
     if (columns.length === 0) {
       const all: Array<[number, number]> = [];
       if (this.hasData) all.push([rowStart + this.controlBytes, this.rowStride - this.controlBytes]);
-      if (this.controlBytes > HEARTBEAT_BYTES) all.push([rowStart + HEARTBEAT_BYTES, this.controlBytes - HEARTBEAT_BYTES]);
+      if (this.controlBytes > HEARTBEAT_BYTES) {
+        all.push([rowStart + HEARTBEAT_BYTES, this.controlBytes - HEARTBEAT_BYTES]);
+      }
       return all;
     }
     if (columns.some((c) => c.name === HEARTBEAT_COLUMN)) {
-      throw new ConfigError(`the '${HEARTBEAT_COLUMN}' column is advanced and pushed by the predicate worker; push other columns`);
+      throw new ConfigError(
+        `the '${HEARTBEAT_COLUMN}' column is advanced and pushed by the predicate worker; push other columns`);
     }
     const span = (kind: GrantKind): [number, number] | null => {
       let lo = Infinity, hi = -Infinity;
-      for (const c of columns) if (c.kind === kind) { lo = Math.min(lo, c.offset); hi = Math.max(hi, c.offset + c.bytes); }
+      for (const c of columns) {
+        if (c.kind !== kind) continue;
+        lo = Math.min(lo, c.offset);
+        hi = Math.max(hi, c.offset + c.bytes);
+      }
       if (lo === Infinity) return null;
       if (kind === GrantKind.Control) { lo = Math.floor(lo / 8) * 8; hi = align(hi, 8); }
       return [rowStart + lo, hi - lo];
@@ -184,5 +206,6 @@ export class SstLayout {
 }
 
 function layoutTag(columns: ReadonlyMap<string, Column>, members: readonly number[]): number {
-  return fnv1a(JSON.stringify({ c: [...columns.values()].map((c) => [c.name, c.type, c.count, c.offset]), m: members }));
+  const c = [...columns.values()].map((x) => [x.name, x.type, x.count, x.offset]);
+  return fnv1a(JSON.stringify({ c, m: members }));
 }

@@ -43,7 +43,10 @@ export interface SstListenOptions {
   columns: ColumnSpecs;
   /** How often this member's heartbeat advances. Default 10 ms (DESIGN.md §9). */
   heartbeatIntervalMs?: number;
-  /** A member whose heartbeat has not advanced for this long is suspected. Default 1 s (DEFAULT_SUSPICION_TIMEOUT_MS). */
+  /**
+   * A member whose heartbeat has not advanced for this long is suspected.
+   * Default 1 s (DEFAULT_SUSPICION_TIMEOUT_MS).
+   */
   suspicionTimeoutMs?: number;
   /** How long connect() waits for every peer. Default 10 s. */
   connectTimeoutMs?: number;
@@ -75,7 +78,9 @@ export interface SstEvents {
 }
 
 
-const DEFAULTS = { heartbeatIntervalMs: 10, suspicionTimeoutMs: DEFAULT_SUSPICION_TIMEOUT_MS, connectTimeoutMs: 10_000 };
+const DEFAULTS = {
+  heartbeatIntervalMs: 10, suspicionTimeoutMs: DEFAULT_SUSPICION_TIMEOUT_MS, connectTimeoutMs: 10_000,
+};
 
 export class SstMember extends EventEmitter<SstEvents> {
   readonly id: number;
@@ -89,7 +94,9 @@ export class SstMember extends EventEmitter<SstEvents> {
   private reader: EventRingReader | null = null;
   private readerDone: Promise<void> | null = null;
   private triggers = new Map<number, { trigger: TableTrigger; kind: PredicateKind }>();
-  private tsPredicates = new Map<number, { test: (sst: SstMember) => boolean; trigger: () => void; kind: PredicateKind; held: boolean }>();
+  private tsPredicates = new Map<number, {
+    test: (sst: SstMember) => boolean; trigger: () => void; kind: PredicateKind; held: boolean;
+  }>();
   private nextPredicateId = 1;
   private suspectedPeers = new Set<number>();
   private closing = false;
@@ -102,7 +109,9 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   private constructor(options: SstListenOptions, shared?: MemberRuntime) {
     super();
-    if (!options.columns || typeof options.columns !== 'object') throw new ConfigError('columns must be an object of column specs, e.g. { counter: { type: "i64" } }');
+    if (!options.columns || typeof options.columns !== 'object') {
+      throw new ConfigError('columns must be an object of column specs, e.g. { counter: { type: "i64" } }');
+    }
     this.options = {
       id: options.id,
       columns: options.columns,
@@ -111,10 +120,14 @@ export class SstMember extends EventEmitter<SstEvents> {
     };
     for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
       const v = this.options[key];
-      if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`${key} must be a positive number of milliseconds, got ${v}`);
+      if (!Number.isFinite(v) || v <= 0) {
+        throw new ConfigError(`${key} must be a positive number of milliseconds, got ${v}`);
+      }
     }
     if (this.options.suspicionTimeoutMs <= this.options.heartbeatIntervalMs) {
-      throw new ConfigError(`suspicionTimeoutMs (${this.options.suspicionTimeoutMs}) must exceed heartbeatIntervalMs (${this.options.heartbeatIntervalMs}), or every member is suspected`);
+      throw new ConfigError(
+        `suspicionTimeoutMs (${this.options.suspicionTimeoutMs}) must exceed heartbeatIntervalMs ` +
+          `(${this.options.heartbeatIntervalMs}), or every member is suspected`);
     }
     this.ownsRuntime = !shared;
     this.runtime = shared ?? new MemberRuntime({
@@ -131,7 +144,10 @@ export class SstMember extends EventEmitter<SstEvents> {
   /** Starts a member of a static table: listen, expect the members, connect to all of them. */
   static async start(options: SstStartOptions): Promise<SstMember> {
     const self = options.members.find((m) => m.id === options.id);
-    if (!self) throw new ConfigError(`member ${options.id} is not in the members list; add { id: ${options.id}, address } to it`);
+    if (!self) {
+      throw new ConfigError(
+        `member ${options.id} is not in the members list; add { id: ${options.id}, address } to it`);
+    }
     const member = new SstMember({ ...options, listen: options.listen ?? self.address });
     member.expect(options.members);
     member.runtime.listen();
@@ -151,7 +167,11 @@ export class SstMember extends EventEmitter<SstEvents> {
    * groups), laid out at `base`, with its worker started. The owner grants each peer `layout.grantsFor`
    * together with its other ranges in runtime.expect(), connects the runtime, then calls `watch()`.
    */
-  static onRuntime(runtime: MemberRuntime, options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs' | 'fabric'>, memberIds: readonly number[], base: number, spare?: Spare | null): SstMember {
+  static onRuntime(
+    runtime: MemberRuntime,
+    options: Omit<SstListenOptions, 'id' | 'listen' | 'arenaBytes' | 'connectTimeoutMs' | 'fabric'>,
+    memberIds: readonly number[], base: number, spare?: Spare | null
+  ): SstMember {
     const member = new SstMember({ ...options, id: runtime.id, listen: runtime.address }, runtime);
     const layout = member.plan(memberIds, base);
     member.startWorker(layout, layout.rowOf(runtime.id), spare);
@@ -162,7 +182,9 @@ export class SstMember extends EventEmitter<SstEvents> {
   get address(): string { return this.runtime.address; }
 
   get layout(): SstLayout {
-    if (!this.layoutOrNull) throw new ConfigError('the table has no layout yet: call expect(members) (or use SstMember.start)');
+    if (!this.layoutOrNull) {
+      throw new ConfigError('the table has no layout yet: call expect(members) (or use SstMember.start)');
+    }
     return this.layoutOrNull;
   }
 
@@ -180,7 +202,8 @@ export class SstMember extends EventEmitter<SstEvents> {
     this.runtime.assertOpen();
     if (this.layoutOrNull) throw new ConfigError('expect() was already called for this member');
     const layout = new SstLayout(this.options.columns, memberIds, base);
-    this.arena.checkDynamicRange(layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
+    this.arena.checkDynamicRange(
+      layout.base, layout.tableBytes, `an SST of ${layout.rows} rows × ${layout.rowStride} bytes`);
     this.layoutOrNull = layout;
     this.wholeRow = layout.pushRanges(layout.rowOf(this.id), []);
     // A table of counters pushes on the control lane: a push never waits behind bulk data on the way to
@@ -208,7 +231,9 @@ export class SstMember extends EventEmitter<SstEvents> {
     this.worker = worker;
     worker.on('error', (err) => this.emit('error', err));
     this.workerReady = new Promise((resolve, reject) => {
-      const onMessage = (m: { type?: string }) => { if (m.type === 'ready') { worker.off('message', onMessage); resolve(); } };
+      const onMessage = (m: { type?: string }) => {
+        if (m.type === 'ready') { worker.off('message', onMessage); resolve(); }
+      };
       worker.on('message', onMessage);
       worker.once('error', reject);
       worker.once('exit', () => resolve()); // close() before the worker got going
@@ -288,12 +313,15 @@ export class SstMember extends EventEmitter<SstEvents> {
    * control lane for a table of counters only, else on the data lane (ts/fabric/fabric.ts, Lane).
    */
   push(...columns: string[]): void {
-    this.pushRanges(columns.length === 0 ? this.wholeRow : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c))));
+    this.pushRanges(columns.length === 0
+      ? this.wholeRow
+      : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c))));
   }
 
   /** A push of fixed columns with the ranges worked out once, for hot loops. */
   pusher(...columns: string[]): () => void {
-    const ranges = columns.length === 0 ? this.wholeRow : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c)));
+    const ranges = columns.length === 0 ? this.wholeRow
+      : this.layout.pushRanges(this.row, columns.map((c) => this.layout.column(c)));
     return () => this.pushRanges(ranges);
   }
 
@@ -340,7 +368,8 @@ export class SstMember extends EventEmitter<SstEvents> {
   }
 
   private updateWantsChanges(): void {
-    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, this.tsPredicates.size > 0 ? 1 : 0);
+    const wantsChanges = this.tsPredicates.size > 0 ? 1 : 0;
+    Atomics.store(this.arena.i32, (map.MAIN_BELL_OFFSET + map.MAIN_BELL_WANTS_CHANGES) >> 2, wantsChanges);
   }
 
   private runTsPredicates(): void {
@@ -403,7 +432,9 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   private columnAt(column: string, index: number): Column {
     const c = this.layout.column(column);
-    if (!Number.isInteger(index) || index < 0 || index >= c.count) throw new ConfigError(`index ${index} is outside column '${column}' (count ${c.count})`);
+    if (!Number.isInteger(index) || index < 0 || index >= c.count) {
+      throw new ConfigError(`index ${index} is outside column '${column}' (count ${c.count})`);
+    }
     return c;
   }
 

@@ -62,18 +62,26 @@ export interface CompiledPredicate {
   value: number;
 }
 
-export function compilePredicate(id: number, spec: PredicateSpec, layout: SstLayout, selfRow: number): CompiledPredicate {
+export function compilePredicate(
+  id: number, spec: PredicateSpec, layout: SstLayout, selfRow: number
+): CompiledPredicate {
   const reduce = REDUCTIONS.indexOf(spec.reduce);
   const test = TESTS.indexOf(spec.test);
   const kind = KINDS.indexOf(spec.kind);
-  if (reduce < 0) throw new ConfigError(`predicate reduce '${spec.reduce}' is unknown; use one of ${REDUCTIONS.join(', ')}`);
+  if (reduce < 0) {
+    throw new ConfigError(`predicate reduce '${spec.reduce}' is unknown; use one of ${REDUCTIONS.join(', ')}`);
+  }
   if (test < 0) throw new ConfigError(`predicate test '${spec.test}' is unknown; use one of ${TESTS.join(', ')}`);
   if (kind < 0) throw new ConfigError(`predicate kind '${spec.kind}' is unknown; use one of ${KINDS.join(', ')}`);
-  if (spec.test !== 'changed' && typeof spec.value !== 'number') throw new ConfigError(`predicate test '${spec.test}' needs a numeric value`);
+  if (spec.test !== 'changed' && typeof spec.value !== 'number') {
+    throw new ConfigError(`predicate test '${spec.test}' needs a numeric value`);
+  }
   const column = layout.column(spec.column);
   const index = spec.index ?? 0;
   const wanted = spec.reduce === 'or' ? 'u8' : 'i64';
-  if (column.type !== wanted) throw new ConfigError(`predicate '${spec.reduce}' needs an ${wanted} column; '${spec.column}' is ${column.type}`);
+  if (column.type !== wanted) {
+    throw new ConfigError(`predicate '${spec.reduce}' needs an ${wanted} column; '${spec.column}' is ${column.type}`);
+  }
   let at: number, arg = 0;
   if (spec.reduce === 'receivePrefix') {
     const row = spec.member === undefined ? selfRow : layout.rowOf(spec.member);
@@ -81,7 +89,9 @@ export function compilePredicate(id: number, spec: PredicateSpec, layout: SstLay
     at = layout.offsetOf(row, column, 0);
     arg = column.count;
   } else {
-    if (!Number.isInteger(index) || index < 0 || index >= column.count) throw new ConfigError(`index ${index} is outside column '${spec.column}' (count ${column.count})`);
+    if (!Number.isInteger(index) || index < 0 || index >= column.count) {
+      throw new ConfigError(`index ${index} is outside column '${spec.column}' (count ${column.count})`);
+    }
     at = column.offset + index * column.elementBytes;
     if (spec.reduce === 'countAtLeast') {
       if (typeof spec.atLeast !== 'number') throw new ConfigError(`predicate 'countAtLeast' needs atLeast`);

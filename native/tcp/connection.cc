@@ -1,73 +1,37 @@
-#include "connection.h"
+#include "tcp/connection.h"
 
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "copy.h"
 #include "generated/memory_map.h"
-#include "peer.h"
+#include "rules.h"
+#include "tcp/peer.h"
 
 namespace squall {
 
 using map::FailReason;
+using rules::reason;
 
-namespace {
-constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
-}  // namespace
-
-// Checks the header at `at`, of which `available` bytes are staged. Returns 0 when the bytes so far are
-// fine (with *grant set once the whole header is in and the frame is a write), else a FailReason. Each
-// field is checked as soon as its bytes are in, so garbage is refused without waiting for 24 bytes.
+// Checks the header at `at`, of which `available` bytes are staged, under the receiver rules (rules.h).
+// Returns 0 when the bytes so far are fine (with *grant set once the whole header is in and the frame is a
+// write), else a FailReason. Each field is checked as soon as its bytes are in, so garbage is refused
+// without waiting for 24 bytes.
 uint32_t Conn::checkHeader(const uint8_t* at, uint64_t available, const ReceiveEnv& env, const Grant** grant) {
   *grant = nullptr;
-  if (available >= 2) {
-    uint16_t magic;
-    std::memcpy(&magic, at, 2);
-    if (magic != frame::kMagic) return reason(FailReason::BAD_MAGIC);
-  }
-  if (available >= 3 && at[2] != frame::kVersion) return reason(FailReason::BAD_VERSION);
-  if (available >= 4) {
-    // Each phase takes one kind of frame: HELLO while shaking hands, AUTH while an acceptor waits for the
-    // initiator's proof, writes once the lane is up.
-    const uint8_t type = at[3];
-    const bool allowed = phase == Phase::HELLO  ? type == frame::HELLO
-                         : phase == Phase::AUTH ? type == frame::AUTH
-                                                : type == frame::WRITE || type == frame::WRITE_IMM;
-    if (!allowed) return reason(FailReason::BAD_TYPE);
-  }
+  if (uint32_t bad = rules::checkStart(at, available)) return bad;
+  if (available >= 4 && !rules::typeAllowed(phase, at[3])) return reason(FailReason::BAD_TYPE);
   if (available < frame::kHeaderBytes) return 0;
   frame::Header h = frame::decode(at);
-  if (h.type == frame::HELLO) {
-    const bool sized = h.length == frame::kHelloBytes || h.length == frame::kHelloAuthBytes;
-    return sized && h.offset == 0 && h.imm == 0 ? 0 : reason(FailReason::BAD_TYPE);
-  }
-  if (h.type == frame::AUTH) return h.length == frame::kAuthBytes && h.offset == 0 && h.imm == 0 ? 0 : reason(FailReason::BAD_TYPE);
-  if (h.length > env.max_frame_bytes) return reason(FailReason::OVERSIZE);
-  peer->grants.refresh(grants_, grants_seen_);
-  const Grant* g = GrantTable::find(grants_, h.offset, h.length);
-  if (!g || !env.arena.contains(h.offset, h.length)) return reason(FailReason::OUT_OF_GRANT);
-  if (g->kind == GrantKind::CONTROL && !aligned8(h.offset, h.length)) return reason(FailReason::MISALIGNED);
-  *grant = g;
-  return 0;
+  if (h.type == frame::HELLO || h.type == frame::AUTH) return rules::checkHandshakeHeader(h);
+  if (uint32_t bad = rules::checkLength(h.length, env.max_frame_bytes)) return bad;
+  return rules::checkWrite(grants_, *peer, env.arena, h.offset, h.length, grant);
 }
 
-// Finishes an applied frame: counts it and, for a write-with-immediate, queues (or holds) its completion.
-// Returns false when the completion is held (the ring is full).
-bool Conn::complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring, bool quiet) {
-  Stats::bump(env.stats->frames_in);
-  if (type != frame::WRITE_IMM) {
-    if (!quiet) *env.dirty |= 1u << ring;
-    return true;
-  }
-  *env.dirty |= 1u << ring;  // a completion is queued: its consumer must wake whatever the range
-  Completion c{uint16_t(map::CompletionKind::WRITE_IMM), peer->id, imm, offset, length, monotonicNs()};
-  if (env.rings->tryPush(ring, c)) return true;
-  holding_ = true;
-  held_ring_ = ring;
-  held_ = c;
-  return false;
+// Finishes an applied frame (receiver.h, landed). Returns false when its completion is held (the ring is full).
+bool Conn::complete(const ReceiveEnv& env, const frame::Header& h, const Grant& g) {
+  return env.rx->landed(g, peer->id, h.type == frame::WRITE_IMM, h.imm, h.offset, h.length, held_);
 }
 
 Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
@@ -85,11 +49,9 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
 
     if (h.type == frame::HELLO) {
       if (available < total) break;
-      hello = frame::decodeHello(at + frame::kHeaderBytes, h.length);
       rpos_ += total;
-      // The flags say how long the HELLO is; a HELLO that disagrees is malformed.
-      if (h.length != hello.bytes()) {
-        fail_reason = reason(FailReason::BAD_TYPE);
+      if (uint32_t bad = rules::decodeHello(h, at + frame::kHeaderBytes, &hello)) {
+        fail_reason = bad;
         return Parse::FAILED;
       }
       return Parse::HELLO;
@@ -102,12 +64,10 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
     }
 
     if (available >= total) {
-      uint8_t* dst = env.arena.base + h.offset;
-      if (g->kind == GrantKind::CONTROL) storeControl(dst, at + frame::kHeaderBytes, h.length);
-      else if (h.length) std::memcpy(dst, at + frame::kHeaderBytes, h.length);
+      env.rx->store(*g, h.offset, at + frame::kHeaderBytes, h.length);
       rpos_ += total;
       header_first_ = false;
-      if (!complete(env, h.type, h.offset, h.length, h.imm, g->ring, g->quiet)) return Parse::PAUSED;
+      if (!complete(env, h, *g)) return Parse::PAUSED;
       continue;
     }
 
@@ -116,8 +76,7 @@ Conn::Parse Conn::parseStaged(const ReceiveEnv& env) {
       uint64_t have = available - frame::kHeaderBytes;
       std::memcpy(env.arena.base + h.offset, at + frame::kHeaderBytes, have);
       direct_header_ = h;
-      direct_ring_ = g->ring;
-      direct_quiet_ = g->quiet;
+      direct_grant_ = *g;
       direct_dst_ = env.arena.base + h.offset + have;
       direct_left_ = h.length - have;
       rpos_ = wpos_ = 0;  // nothing to announce until the frame is whole (complete() rings its channel)
@@ -146,11 +105,7 @@ Pump Conn::endOfStream(int err) {
 }
 
 Pump Conn::pump(const ReceiveEnv& env) {
-  if (holding_) {
-    if (!env.rings->tryPush(held_ring_, held_)) return Pump::PAUSED;
-    holding_ = false;
-    *env.dirty |= 1u << held_ring_;
-  }
+  if (!env.rx->retry(held_)) return Pump::PAUSED;
   if (!buf_) {
     buf_.reset(new uint8_t[kStagingBytes]);
     cap_ = kStagingBytes;
@@ -168,8 +123,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
       direct_left_ -= uint64_t(n);
       if (direct_left_ == 0) {
         header_first_ = true;
-        const frame::Header& h = direct_header_;
-        if (!complete(env, h.type, h.offset, h.length, h.imm, direct_ring_, direct_quiet_)) return Pump::PAUSED;
+        if (!complete(env, direct_header_, direct_grant_)) return Pump::PAUSED;
       }
       if (budget <= uint64_t(n)) return Pump::DRAINED;
       budget -= uint64_t(n);

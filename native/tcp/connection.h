@@ -6,12 +6,12 @@
 // Receiving rules (DESIGN.md §2), all enforced in Conn::pump():
 // - frames are applied in the order they arrive, each only once it is complete in the staging buffer,
 //   many per recv() (one recv() of 256 KiB may carry thousands of small frames);
-// - every header is checked as soon as its bytes are in, before any of its payload is applied: magic,
-//   version, type (HELLO only before the handshake ends, AUTH only while an acceptor waits for it,
-//   WRITE/WRITE_IMM only after), the handshake frames' exact lengths, length against
-//   maxFrameBytes, the range against the peer's grants, 8-byte alignment for control ranges. A bad header
-//   fails the connection with the arena untouched;
-// - control ranges are applied with 8-byte atomic stores in ascending order (copy.h), data ranges by copy;
+// - every header is checked under the receiver rules both backends share (rules.h) as soon as its bytes are
+//   in, before any of its payload is applied: magic, version, type (HELLO only before the handshake ends,
+//   AUTH only while an acceptor waits for it, WRITE/WRITE_IMM only after), the handshake frames' exact
+//   lengths, length against maxFrameBytes, the range against the peer's grants, 8-byte alignment for control
+//   ranges. A bad header fails the connection with the arena untouched;
+// - control ranges are applied with 8-byte atomic stores in ascending order, data ranges by copy (receiver.h);
 // - a data frame larger than kDirectMinBytes that is not yet fully staged is read straight into its range
 //   (no second copy). If the connection breaks in the middle of it, that range may hold part of the write,
 //   as with RDMA; nothing else is touched;
@@ -28,6 +28,8 @@
 #include "arena.h"
 #include "frame.h"
 #include "grants.h"
+#include "peers.h"
+#include "receiver.h"
 #include "rings.h"
 #include "stats.h"
 
@@ -42,28 +44,12 @@ struct Source {
   const Kind kind;
 };
 
-enum class Role : uint8_t { INITIATOR, ACCEPTOR };
-
-enum class Phase : uint8_t {
-  RETRY_WAIT,  // initiator: the last attempt was refused; next one at deadline_ns
-  CONNECTING,  // initiator: non-blocking connect() in flight
-  HELLO,       // socket open, waiting for the other side's HELLO (until deadline_ns)
-  AUTH,        // acceptor with an auth key: HELLOs exchanged, waiting for the initiator's AUTH (auth.h);
-               // the connection is not bound to any member yet (until deadline_ns)
-  WAIT_SIBLING,  // this lane's HELLOs are exchanged, the peer's other lane's are not: the socket is not read
-                 // (whatever the peer sends waits in the kernel) until both lanes are up, so the peer's
-                 // first write is applied after PEER_CONNECTED; acceptor: until deadline_ns
-  OPEN,        // handshake done on both lanes, frames flow
-  DEAD,        // closed; freed at the end of the poll-loop iteration
-};
-
 // What the receiver needs from its fabric.
 struct ReceiveEnv {
   ArenaView arena;
   uint32_t max_frame_bytes;
-  CompletionRings* rings;
+  Receiver* rx;  // applies, completes and tells (receiver.h)
   Stats* stats;
-  uint32_t* dirty;  // bit c set when channel c's ranges or ring changed (the poller then rings doorbell c)
 };
 
 enum class Pump : uint8_t {
@@ -107,7 +93,7 @@ struct Conn : Source {
   enum class Parse : uint8_t { NEED_BYTES, DIRECT, HELLO, AUTH, PAUSED, FAILED };
   Parse parseStaged(const ReceiveEnv& env);
   uint32_t checkHeader(const uint8_t* at, uint64_t available, const ReceiveEnv& env, const Grant** grant);
-  bool complete(const ReceiveEnv& env, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, uint8_t ring, bool quiet);
+  bool complete(const ReceiveEnv& env, const frame::Header& h, const Grant& g);
   Pump failed(uint32_t reason) { fail_reason = reason; return Pump::FAILED; }
   Pump endOfStream(int err);
 
@@ -118,20 +104,14 @@ struct Conn : Source {
   uint8_t* direct_dst_ = nullptr;
   uint64_t direct_left_ = 0;
   frame::Header direct_header_{};
-  uint8_t direct_ring_ = 0;
-  bool direct_quiet_ = false;
+  Grant direct_grant_{};
 
   // After a direct frame the next one is often large too: read only its header first, so its payload
   // goes straight into the arena instead of through the staging buffer.
   bool header_first_ = false;
 
-  // A completion waiting for room in its ring.
-  bool holding_ = false;
-  uint8_t held_ring_ = 0;
-  Completion held_{};
-
-  std::vector<Grant> grants_;  // copy of peer->grants
-  uint64_t grants_seen_ = 0;
+  HeldCompletion held_;  // a completion waiting for room in its ring
+  GrantCopy grants_;     // the poller's copy of peer->grants
 };
 
 }  // namespace squall

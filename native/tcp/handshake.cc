@@ -21,22 +21,22 @@
 #include <cerrno>
 #include <cstring>
 
-#include "fabric.h"
 #include "auth.h"
 #include "frame.h"
+#include "rules.h"
 #include "sockets.h"
+#include "tcp/tcp_backend.h"
 
 namespace squall {
 
-using map::CompletionKind;
 using map::FailReason;
+using rules::reason;
 
 namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr uint64_t kConnectRetryNs = 25 * kMs;  // a refused connect is retried this often
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr uint32_t kParkedEvents = EPOLLRDHUP;  // a lane waiting for its sibling: only its end is watched
-constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 
 // The lane's sending half takes connection c's socket, watched for `events`. Caller holds tx.mu.
 void attachLane(LaneTx& tx, Conn* c, uint32_t events) {
@@ -48,7 +48,7 @@ void attachLane(LaneTx& tx, Conn* c, uint32_t events) {
 }
 }  // namespace
 
-void Fabric::onListener() {
+void TcpBackend::onListener() {
   for (;;) {
     int fd = accept4(listen_fd_.load(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or out of descriptors: the backlog waits for the next event
@@ -63,20 +63,17 @@ void Fabric::onListener() {
   }
 }
 
-void Fabric::onHello(Conn* c) {
-  const frame::Hello& h = c->hello;
-  if (!h.valid()) return fail(c, reason(FailReason::BAD_LANE));
-  // A key on one side only is refused by both: neither runs unauthenticated against the other's will.
-  if (h.authenticated() != opt_.key.present()) return fail(c, reason(FailReason::AUTH_FAILED));
+void TcpBackend::onHello(Conn* c) {
+  if (uint32_t bad = rules::checkHello(c->hello, opt_.key.present())) return fail(c, bad);
   if (c->role == Role::ACCEPTOR) return acceptHello(c);
   answeredHello(c);
 }
 
-void Fabric::acceptHello(Conn* c) {
+void TcpBackend::acceptHello(Conn* c) {
   const frame::Hello& h = c->hello;
-  Peer* p = h.member < 0xffff ? by_id_[h.member].load(std::memory_order_acquire) : nullptr;
-  if (!p || p->grants.empty()) return fail(c, reason(FailReason::UNKNOWN_PEER));
-  if (h.layout_tag != layout_tag_.load(std::memory_order_relaxed)) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  if (uint32_t bad = rules::checkCaller(peers_.get(h.member), h, layout_tag_.load(std::memory_order_relaxed))) {
+    return fail(c, bad);
+  }
   c->lane = h.lane;
   if (opt_.key.present()) return acceptHelloWithKey(c);
   uint8_t reply[frame::kHeaderBytes + frame::kHelloBytes];
@@ -86,52 +83,43 @@ void Fabric::acceptHello(Conn* c) {
 
 // With a key the acceptor answers with its nonce and proof, and binds the connection to nobody until the
 // initiator's AUTH proves the key too (onAuth): a stranger's connection fails alone, CONNECTION_REJECTED.
-void Fabric::acceptHelloWithKey(Conn* c) {
+void TcpBackend::acceptHelloWithKey(Conn* c) {
   const frame::Hello& h = c->hello;
-  Peer* p = by_id_[h.member].load(std::memory_order_acquire);
-  for (uint8_t b : h.mac) {
-    if (b != 0) return fail(c, reason(FailReason::AUTH_FAILED));  // an initiator sends no MAC in its HELLO
-  }
+  Peer* p = peers_.get(h.member);
+  if (uint32_t bad = rules::checkUnproven(h)) return fail(c, bad);
   {
     // Refused early if the lane cannot be had (claimLane checks again, under the same lock).
     std::lock_guard<std::mutex> lock(p->state_mu);
-    const PeerState s = p->state.load();
-    const bool free = s == PeerState::EXPECTED || (s == PeerState::HANDSHAKING && p->accepted && !p->conns[h.lane]);
-    if (!free) return fail(c, reason(FailReason::DUPLICATE_PEER));
+    if (!p->laneFree(p->conns[h.lane] != nullptr)) return fail(c, reason(FailReason::DUPLICATE_PEER));
   }
-  if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
-  const auth::Transcript t = auth::transcriptOf(false, opt_.member_id, c->nonce, h, h.lane);
-  uint8_t mac[frame::kMacBytes];
-  auth::mac(opt_.key, auth::Direction::ACCEPTOR, t, mac);
   uint8_t reply[frame::kHeaderBytes + frame::kHelloAuthBytes];
-  frame::encodeHelloAuth(reply, opt_.member_id, h.layout_tag, h.lane, c->nonce, mac);
+  if (uint32_t bad = rules::answerWithProof(opt_.key, opt_.member_id, h, c->nonce, reply)) return fail(c, bad);
   // The socket is new and its send buffer empty: the answer goes out whole or the connection is broken.
   const ssize_t sent = ::send(c->fd, reply, sizeof reply, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (sent != ssize_t(sizeof reply)) return fail(c, reason(FailReason::CLOSED));
   c->phase = Phase::AUTH;
 }
 
-void Fabric::onAuth(Conn* c) {
+void TcpBackend::onAuth(Conn* c) {
   const frame::Hello& h = c->hello;
   const auth::Transcript t = auth::transcriptOf(false, opt_.member_id, c->nonce, h, h.lane);
-  if (!auth::verify(opt_.key, auth::Direction::INITIATOR, t, c->auth_mac)) return fail(c, reason(FailReason::AUTH_FAILED));
+  if (!auth::verify(opt_.key, auth::Direction::INITIATOR, t, c->auth_mac)) {
+    return fail(c, reason(FailReason::AUTH_FAILED));
+  }
   claimLane(c, nullptr, 0);
 }
 
-void Fabric::claimLane(Conn* c, const uint8_t* reply, uint32_t reply_bytes) {
-  Peer* p = by_id_[c->hello.member].load(std::memory_order_acquire);
+void TcpBackend::claimLane(Conn* c, const uint8_t* reply, uint32_t reply_bytes) {
+  Peer* p = peers_.get(c->hello.member);
   const uint8_t lane = c->lane;
   int err = 0;
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
     // Checked under the lock: connect() may have claimed this peer a moment ago.
-    const PeerState s = p->state.load();
-    const bool first = s == PeerState::EXPECTED;
-    const bool second = s == PeerState::HANDSHAKING && p->accepted && !p->conns[lane];
-    if (!first && !second) {
+    if (!p->laneFree(p->conns[lane] != nullptr)) {
       err = 1;
     } else {
-      if (first) {
+      if (p->state.load() == PeerState::EXPECTED) {
         p->accepted = true;
         p->state.store(PeerState::HANDSHAKING);
       }
@@ -155,20 +143,18 @@ void Fabric::claimLane(Conn* c, const uint8_t* reply, uint32_t reply_bytes) {
 
 // The acceptor's answer to our HELLO: the member we meant to reach, on the lane we asked, with our tag;
 // with a key, its proof checks, and ours goes back (AUTH) before the lane counts as up.
-void Fabric::answeredHello(Conn* c) {
+void TcpBackend::answeredHello(Conn* c) {
   const frame::Hello& h = c->hello;
   Peer* p = c->peer;
-  if (h.member != p->id) return fail(c, reason(FailReason::UNKNOWN_PEER));
-  if (h.lane != c->lane) return fail(c, reason(FailReason::BAD_LANE));
-  const uint32_t tag = layout_tag_.load(std::memory_order_relaxed);
-  if (h.layout_tag != tag) return fail(c, reason(FailReason::LAYOUT_MISMATCH));
+  if (uint32_t bad = rules::checkAnswer(*p, c->lane, h, layout_tag_.load(std::memory_order_relaxed))) {
+    return fail(c, bad);
+  }
   if (opt_.key.present()) {
     // The HELLO's member, lane and tag were checked above: they are p's, c's and ours.
     const auth::Transcript t = auth::transcriptOf(true, opt_.member_id, c->nonce, h, c->lane);
     if (!auth::verify(opt_.key, auth::Direction::ACCEPTOR, t, h.mac)) return fail(c, reason(FailReason::AUTH_FAILED));
     uint8_t proof[frame::kHeaderBytes + frame::kAuthBytes];
-    frame::encode(proof, frame::AUTH, 0, frame::kAuthBytes, 0);
-    auth::mac(opt_.key, auth::Direction::INITIATOR, t, proof + frame::kHeaderBytes);
+    rules::encodeAuth(opt_.key, auth::Direction::INITIATOR, t, proof);
     int err;
     {
       std::lock_guard<std::mutex> lock(p->state_mu);
@@ -183,7 +169,7 @@ void Fabric::answeredHello(Conn* c) {
 }
 
 // c's HELLOs are exchanged. Until its sibling's are too, c is parked: not read, watched only for its end.
-void Fabric::laneUp(Conn* c) {
+void TcpBackend::laneUp(Conn* c) {
   Peer* p = c->peer;
   bool both;
   {
@@ -209,7 +195,7 @@ void Fabric::laneUp(Conn* c) {
 
 // Both lanes of p are up: the peer is connected; both sockets are read from now on. `current` is the lane
 // whose HELLO just came: receive() goes on reading it.
-void Fabric::openLanes(Peer* p, Conn* current) {
+void TcpBackend::openLanes(Peer* p, Conn* current) {
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
     for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
@@ -221,7 +207,7 @@ void Fabric::openLanes(Peer* p, Conn* current) {
     }
     p->state.store(PeerState::CONNECTED, std::memory_order_release);
   }
-  event(CompletionKind::PEER_CONNECTED, p->id, 0);
+  rx_.connected(*p);
   // Bytes staged behind the parked lane's HELLO were read with it: apply them now. The epoll set reports
   // whatever is still in the kernel.
   for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
@@ -229,7 +215,7 @@ void Fabric::openLanes(Peer* p, Conn* current) {
   }
 }
 
-void Fabric::startConnect(Conn* c, uint64_t now) {
+void TcpBackend::startConnect(Conn* c, uint64_t now) {
   int fd = openTcpSocket(c->addr);
   if (fd >= 0) {
     tuneSocket(fd);
@@ -247,14 +233,14 @@ void Fabric::startConnect(Conn* c, uint64_t now) {
   retryLater(c, now);
 }
 
-void Fabric::retryLater(Conn* c, uint64_t now) {
+void TcpBackend::retryLater(Conn* c, uint64_t now) {
   if (now + kConnectRetryNs >= c->connect_deadline_ns) return fail(c, reason(FailReason::CONNECT_TIMEOUT));
   c->phase = Phase::RETRY_WAIT;
   c->deadline_ns = now + kConnectRetryNs;
   next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
 }
 
-void Fabric::finishConnect(Conn* c, uint64_t now) {
+void TcpBackend::finishConnect(Conn* c, uint64_t now) {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -283,23 +269,17 @@ void Fabric::finishConnect(Conn* c, uint64_t now) {
   c->deadline_ns = now + uint64_t(opt_.handshake_timeout_ms) * kMs;
   next_deadline_ns_ = std::min(next_deadline_ns_, c->deadline_ns);
   watch(c, kReadEvents, EPOLL_CTL_MOD);
+  const bool keyed = opt_.key.present();
+  if (keyed && !auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
   uint8_t hello[frame::kHeaderBytes + frame::kHelloAuthBytes];
-  uint32_t hello_bytes = frame::kHeaderBytes + frame::kHelloBytes;
-  if (opt_.key.present()) {
-    if (!auth::freshNonce(c->nonce)) return fail(c, reason(FailReason::IO_ERROR));
-    frame::encodeHelloAuth(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane, c->nonce, nullptr);
-    hello_bytes = frame::kHeaderBytes + frame::kHelloAuthBytes;
-  } else {
-    frame::encodeHello(hello, opt_.member_id, layout_tag_.load(std::memory_order_relaxed), c->lane);
-  }
+  const uint32_t tag = layout_tag_.load(std::memory_order_relaxed);
+  const uint32_t hello_bytes = rules::encodeHello(keyed, opt_.member_id, tag, c->lane, c->nonce, hello);
   int sent;
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
-    const PeerState s = p->state.load();
-    if (s != PeerState::CONNECTING && s != PeerState::HANDSHAKING) {  // the sibling lane may have got here first
+    if (!p->beginHandshakeLocked()) {
       sent = 1;
     } else {
-      p->state.store(PeerState::HANDSHAKING);
       LaneTx& tx = p->lanes[c->lane];
       std::lock_guard<FairMutex> lane_lock(tx.mu);
       attachLane(tx, c, kReadEvents);

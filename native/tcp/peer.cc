@@ -19,7 +19,8 @@ thread_local uint8_t t_snapshot[kSnapshotMaxBytes];
 
 }  // namespace
 
-int LaneTx::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, Stats& stats) {
+int LaneTx::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm,
+                      Stats& stats) {
   uint8_t header[frame::kHeaderBytes];
   frame::encode(header, type, offset, length, imm);
   const uint8_t* src = arena.base + offset;
@@ -77,7 +78,8 @@ void LaneTx::queueFrame(const ArenaView& arena, uint64_t offset, uint32_t length
   uint8_t header[frame::kHeaderBytes];
   frame::encode(header, frame::WRITE, offset, length, 0);
   Stats::add(stats.frames_out);
-  queue.appendFrame(header, frame::kHeaderBytes, arena.base + offset, offset, length, length <= kSnapshotMaxBytes, false);
+  const bool small = length <= kSnapshotMaxBytes;
+  queue.appendFrame(header, frame::kHeaderBytes, arena.base + offset, offset, length, small, false);
 }
 
 int LaneTx::sendBytes(const ArenaView& arena, const uint8_t* bytes, uint32_t length, Stats& stats) {

@@ -1,7 +1,8 @@
-// The poller thread: one epoll loop per fabric. It dispatches socket events (connection setup is in
-// handshake.cc, frame parsing in connection.cc), flushes queued sends, keeps the timers (connect retries,
-// handshake deadlines, paused connections), produces completions, closes failed connections and rings the
-// doorbells once per loop iteration — and, for the control lanes, as soon as their writes are applied.
+// The tcp backend's poller thread: one epoll loop per fabric. It dispatches socket events (connection setup
+// is in handshake.cc, frame parsing in connection.cc), flushes queued sends, keeps the timers (connect
+// retries, handshake deadlines, paused connections), closes failed connections and, through the receiver
+// (receiver.h), produces completions and rings the doorbells once per loop iteration — and, for the control
+// lanes, as soon as their writes are applied.
 //
 // Control lanes first: their sockets sit in an epoll set of their own (control_epoll_fd_, itself in the
 // main set), which the loop drains before every data socket's event and again after each, so a heartbeat
@@ -15,55 +16,53 @@
 #include <cerrno>
 #include <exception>
 
-#include "fabric.h"
 #include "frame.h"
+#include "rules.h"
 #include "sockets.h"
+#include "tcp/tcp_backend.h"
 
 namespace squall {
 
-using map::CompletionKind;
 using map::FailReason;
+using rules::reason;
 
 namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr int kPausedRetryMs = 1;               // a full ring is re-checked this often
 constexpr int kMaxEvents = 128;
-constexpr uint32_t reason(FailReason r) { return uint32_t(r); }
 }  // namespace
 
-void Fabric::run() {
+void TcpBackend::run() {
   epoll_event events[kMaxEvents];
   while (!stop_.load(std::memory_order_acquire)) {
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, pollTimeoutMs(monotonicNs()));
     // The control lanes first, and again after every data socket: a data pump may take a millisecond.
-    if (serveControl()) ringDirty();
+    if (serveControl()) rx_.ringDoorbells();
     for (int i = 0; i < n; i++) {
       auto* source = static_cast<Source*>(events[i].data.ptr);
       if (source->kind == Source::CONTROL_SET) continue;  // served above
       onEvent(source, events[i].events);
-      if (source->kind == Source::CONN && static_cast<Conn*>(source)->lane == frame::DATA && serveControl()) ringDirty();
+      const bool data = source->kind == Source::CONN && static_cast<Conn*>(source)->lane == frame::DATA;
+      if (data && serveControl()) rx_.ringDoorbells();
     }
     uint64_t now = monotonicNs();
     if (now >= next_deadline_ns_) onTimers(now);
-    if (rings_.backlogged()) {
-      rings_.flushBacklog();
-      dirty_ |= 1u;  // held events are connection news, for ring 0
-    }
+    rx_.flushBacklog();
     if (paused_count_ > 0) resumePaused();
-    ringDirty();
+    rx_.ringDoorbells();
     if (any_dead_) sweep();
   }
 }
 
 // Every ready socket of the control set (control lanes from their handshake on), without waiting.
-bool Fabric::serveControl() {
+bool TcpBackend::serveControl() {
   epoll_event events[kMaxEvents];
   int n = epoll_wait(control_epoll_fd_, events, kMaxEvents, 0);
   for (int i = 0; i < n; i++) onEvent(static_cast<Source*>(events[i].data.ptr), events[i].events);
   return n > 0;
 }
 
-void Fabric::onEvent(Source* source, uint32_t events) {
+void TcpBackend::onEvent(Source* source, uint32_t events) {
   try {
     if (source->kind == Source::WAKE) {
       uint64_t count;
@@ -82,28 +81,17 @@ void Fabric::onEvent(Source* source, uint32_t events) {
   }
 }
 
-// Rings the doorbell of every channel whose ranges or ring changed, and tells the arrival hook.
-void Fabric::ringDirty() {
-  for (uint32_t c = 0; dirty_ != 0; c++) {
-    if (dirty_ & (1u << c)) {
-      dirty_ &= ~(1u << c);
-      if (doorbell(c).ring()) Stats::add(stats_.wakeups);
-      notifyArrival(arrival_, c);
-    }
-  }
-}
-
-int Fabric::pollTimeoutMs(uint64_t now) const {
+int TcpBackend::pollTimeoutMs(uint64_t now) const {
   int timeout = -1;
   if (next_deadline_ns_ != UINT64_MAX) {
     uint64_t left = next_deadline_ns_ > now ? next_deadline_ns_ - now : 0;
     timeout = int(std::min<uint64_t>((left + kMs - 1) / kMs, 60000));
   }
-  if (paused_count_ > 0 || rings_.backlogged()) timeout = timeout < 0 ? kPausedRetryMs : std::min(timeout, kPausedRetryMs);
+  if (paused_count_ > 0 || rx_.backlogged()) timeout = timeout < 0 ? kPausedRetryMs : std::min(timeout, kPausedRetryMs);
   return timeout;
 }
 
-void Fabric::runCommands() {
+void TcpBackend::runCommands() {
   std::vector<Command> commands;
   {
     std::lock_guard<std::mutex> lock(commands_mu_);
@@ -111,7 +99,7 @@ void Fabric::runCommands() {
   }
   uint64_t now = monotonicNs();
   for (const Command& cmd : commands) {
-    Peer* p = by_id_[cmd.peer].load(std::memory_order_acquire);
+    Peer* p = peers_.get(cmd.peer);
     if (!p) continue;
     if (cmd.kind == Command::CONNECT) {
       if (p->state.load() != PeerState::CONNECTING) continue;  // disconnected meanwhile
@@ -121,12 +109,12 @@ void Fabric::runCommands() {
     } else if (Conn* c = p->conns[frame::CONTROL] ? p->conns[frame::CONTROL] : p->conns[frame::DATA]) {
       fail(c, reason(FailReason::LOCAL_CLOSE));
     } else {
-      failPeerWithoutConn(p, reason(FailReason::LOCAL_CLOSE));
+      rx_.failPeer(*p, reason(FailReason::LOCAL_CLOSE));
     }
   }
 }
 
-Conn* Fabric::newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t now) {
+Conn* TcpBackend::newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t now) {
   conns_.push_back(std::make_unique<Conn>(Role::INITIATOR, Phase::RETRY_WAIT));
   Conn* c = conns_.back().get();
   c->peer = p;
@@ -140,14 +128,14 @@ Conn* Fabric::newInitiator(Peer* p, uint8_t lane, const Command& cmd, uint64_t n
 }
 
 // (Re)registers c's socket in its epoll set (c->epfd).
-void Fabric::watch(Conn* c, uint32_t events, int op) {
+void TcpBackend::watch(Conn* c, uint32_t events, int op) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = c;
   epoll_ctl(c->epfd, op, c->fd, &ev);
 }
 
-void Fabric::onConn(Conn* c, uint32_t events) {
+void TcpBackend::onConn(Conn* c, uint32_t events) {
   if (c->phase == Phase::CONNECTING) {
     finishConnect(c, monotonicNs());
     return;
@@ -179,8 +167,8 @@ void Fabric::onConn(Conn* c, uint32_t events) {
   }
 }
 
-void Fabric::receive(Conn* c) {
-  const ReceiveEnv env{arena_, opt_.max_frame_bytes, &rings_, &stats_, &dirty_};
+void TcpBackend::receive(Conn* c) {
+  const ReceiveEnv env{arena_, opt_.max_frame_bytes, &rx_, &stats_};
   for (;;) {
     switch (c->pump(env)) {
       case Pump::DRAINED: return;
@@ -199,37 +187,15 @@ void Fabric::receive(Conn* c) {
   }
 }
 
-void Fabric::onTimers(uint64_t now) {
-  uint64_t next = UINT64_MAX;
-  for (size_t i = 0; i < conns_.size(); i++) {
-    Conn* c = conns_[i].get();
-    switch (c->phase) {
-      case Phase::RETRY_WAIT:
-        if (c->deadline_ns <= now) startConnect(c, now);
-        break;
-      case Phase::CONNECTING:
-        if (c->deadline_ns <= now) fail(c, reason(FailReason::CONNECT_TIMEOUT));
-        break;
-      case Phase::HELLO:
-      case Phase::AUTH:
-      case Phase::WAIT_SIBLING:  // an acceptor's lane whose sibling never came (an initiator's has no deadline)
-        if (c->deadline_ns <= now) fail(c, reason(FailReason::HANDSHAKE_TIMEOUT));
-        break;
-      default:
-        break;
-    }
-    if (c->phase == Phase::RETRY_WAIT || c->phase == Phase::CONNECTING || c->phase == Phase::HELLO || c->phase == Phase::AUTH ||
-        c->phase == Phase::WAIT_SIBLING) {
-      next = std::min(next, c->deadline_ns);
-    }
-  }
-  next_deadline_ns_ = next;
+void TcpBackend::onTimers(uint64_t now) {
+  next_deadline_ns_ = runDeadlines(
+      conns_, now, [&](Conn* c) { startConnect(c, now); }, [&](Conn* c, uint32_t why) { fail(c, why); });
 }
 
 // A completion ring is full: stop reading this connection (so the kernel's buffers, then TCP flow
 // control, hold the peer back) until the consumer frees space. The descriptor leaves the epoll set so a
 // pending hang-up cannot spin the loop; resumePaused() retries every kPausedRetryMs.
-void Fabric::pause(Conn* c) {
+void TcpBackend::pause(Conn* c) {
   if (c->paused) return;
   c->paused = true;
   paused_count_++;
@@ -239,7 +205,7 @@ void Fabric::pause(Conn* c) {
   epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
 }
 
-void Fabric::resumePaused() {
+void TcpBackend::resumePaused() {
   for (size_t i = 0; i < conns_.size() && paused_count_ > 0; i++) {
     Conn* c = conns_[i].get();
     if (!c->paused || c->phase == Phase::DEAD) continue;
@@ -263,7 +229,7 @@ void Fabric::resumePaused() {
 }
 
 // Closes one socket for good (the caller holds its lane's mutex if it is a peer's lane).
-void Fabric::closeConn(Conn* c) {
+void TcpBackend::closeConn(Conn* c) {
   if (c->fd >= 0) {
     if (c->epfd >= 0) epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
     ::close(c->fd);
@@ -276,25 +242,20 @@ void Fabric::closeConn(Conn* c) {
   any_dead_ = true;
 }
 
-// Closes a connection for good and reports it: PEER_FAILED once the peer is known (an initiator, or an
-// acceptor after its HELLO), CONNECTION_REJECTED before that. A known peer fails as a whole: both lanes
-// close, whichever broke. A peer that was disconnected locally keeps LOCAL_CLOSE as its reason.
-void Fabric::fail(Conn* c, uint32_t why) {
+// Closes a connection for good and reports it (receiver.h): PEER_FAILED once the peer is known (an
+// initiator, or an acceptor after its HELLO), CONNECTION_REJECTED before that. A known peer fails as a
+// whole: both lanes close, whichever broke. A peer that was disconnected locally keeps LOCAL_CLOSE as its reason.
+void TcpBackend::fail(Conn* c, uint32_t why) {
   if (c->phase == Phase::DEAD) return;
   Peer* p = c->peer;
   if (!p) {
     closeConn(c);
-    event(CompletionKind::CONNECTION_REJECTED, kUnknownPeer, why);
+    rx_.rejected(why);
     return;
   }
   {
     std::lock_guard<std::mutex> lock(p->state_mu);
-    if (p->state.load() == PeerState::FAILED && p->fail_reason) {
-      why = p->fail_reason;
-    } else {
-      p->state.store(PeerState::FAILED);
-      p->fail_reason = why;
-    }
+    why = p->failLocked(why);
     for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
       LaneTx& tx = p->lanes[lane];
       std::lock_guard<FairMutex> lane_lock(tx.mu);
@@ -308,46 +269,23 @@ void Fabric::fail(Conn* c, uint32_t why) {
     }
   }
   if (c->phase != Phase::DEAD) closeConn(c);
-  if (!p->failure_reported) {
-    p->failure_reported = true;
-    event(CompletionKind::PEER_FAILED, p->id, why);
-  }
+  rx_.failed(*p, why);
 }
 
-void Fabric::failPeerWithoutConn(Peer* p, uint32_t why) {
-  {
-    std::lock_guard<std::mutex> lock(p->state_mu);
-    if (p->state.load() == PeerState::FAILED && p->fail_reason) why = p->fail_reason;
-    p->state.store(PeerState::FAILED);
-    p->fail_reason = why;
-  }
-  if (p->failure_reported) return;
-  p->failure_reported = true;
-  event(CompletionKind::PEER_FAILED, p->id, why);
-}
-
-void Fabric::event(CompletionKind kind, uint16_t peer, uint32_t why) {
-  rings_.pushEvent(Completion{uint16_t(kind), peer, why, 0, 0, monotonicNs()});
-  dirty_ |= 1u;  // connection news go to ring 0
-}
-
-void Fabric::sweep() {
-  conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const std::unique_ptr<Conn>& c) { return c->phase == Phase::DEAD; }),
-               conns_.end());
+void TcpBackend::sweep() {
+  const auto dead = [](const std::unique_ptr<Conn>& c) { return c->phase == Phase::DEAD; };
+  conns_.erase(std::remove_if(conns_.begin(), conns_.end(), dead), conns_.end());
   any_dead_ = false;
 }
 
 // After the poller stopped (close()): every socket closes, every peer fails, so a writer on another
 // thread gets FAILED instead of touching a closed descriptor.
-void Fabric::shutdownAll() {
-  uint32_t n = peer_count_.load(std::memory_order_acquire);
+void TcpBackend::shutdownAll() {
+  const uint32_t n = peers_.size();
   for (uint32_t i = 0; i < n; i++) {
-    Peer* p = in_order_[i];
+    Peer* p = peers_.at(i);
     std::lock_guard<std::mutex> lock(p->state_mu);
-    if (p->state.load() != PeerState::FAILED) {
-      p->state.store(PeerState::FAILED);
-      p->fail_reason = reason(FailReason::LOCAL_CLOSE);
-    }
+    p->closeLocallyLocked();
     for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
       std::lock_guard<FairMutex> lane_lock(p->lanes[lane].mu);
       p->lanes[lane].queue.clear();

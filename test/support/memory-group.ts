@@ -1,0 +1,89 @@
+// A view of a few members in one process for the invariants suites: each member has its own arena and SST
+// layout, the real ViewChangeProtocol and ShardChannel over them, and a fabric that copies each write into
+// the peer's arena at once (the same offsets, as the real fabric does). A member that is `down` neither
+// writes nor receives. Small and synchronous: the suites step members by hand and corrupt their tables.
+
+import { Arena } from '../../ts/arena.js';
+import { WriteStatus, type TableFabric } from '../../ts/fabric/fabric.js';
+import { validateGroupConfig } from '../../ts/group/config.js';
+import { planView, type SubgroupConfig } from '../../ts/membership/plans.js';
+import { ViewChangeProtocol } from '../../ts/membership/protocol.js';
+import { multicastColumns } from '../../ts/multicast/layout.js';
+import { Mailboxes } from '../../ts/multicast/mailboxes.js';
+import { ShardChannel } from '../../ts/multicast/shard.js';
+import { SstLayout } from '../../ts/sst/layout.js';
+
+const MAILBOX_BYTES = 4096;
+/** Arenas of earlier groups, zeroed for reuse: each is a shared WebAssembly.Memory (see ts/sim/group-sim.ts). */
+const spare: Arena[] = [];
+
+export interface MemoryMember {
+  id: number;
+  arena: Arena;
+  layout: SstLayout;
+  protocol: ViewChangeProtocol;
+  channel: ShardChannel;
+  /** What this member delivered: "sender:first byte" per message. */
+  delivered: string[];
+  down: boolean;
+}
+
+export class MemoryGroup {
+  readonly members: MemoryMember[];
+
+  constructor(ids: readonly number[], subgroup: SubgroupConfig) {
+    const config = validateGroupConfig({
+      members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
+      subgroups: { log: subgroup },
+    });
+    const plans = planView(config, ids);
+    this.members = ids.map((id) => {
+      const layout = new SstLayout(multicastColumns(plans, ids.length, MAILBOX_BYTES), ids);
+      const arena = spare.pop() ?? Arena.create({ memberId: id, bytes: 1 << 20 });
+      return { id, arena, layout, delivered: [], down: false } as unknown as MemoryMember;
+    });
+    for (const m of this.members) {
+      const fabric = this.#fabric(m);
+      const mailboxes = new Mailboxes(m.arena, fabric, m.layout, m.id, MAILBOX_BYTES);
+      ShardChannel.initialize(m.arena, m.layout, plans[0]!);
+      m.channel = new ShardChannel({
+        arena: m.arena, fabric, layout: m.layout, selfId: m.id, plan: plans[0]!, shardIndex: 0, mailboxes,
+        rdmc: plans[0]!.shards[0]!.senders.map(() => null), schedule: () => {}, vid: 0,
+      });
+      m.channel.onDeliver((sender, _version, bytes) => { m.delivered.push(`${sender}:${bytes[0]}`); });
+      m.protocol = new ViewChangeProtocol({
+        arena: m.arena, layout: m.layout, fabric, selfId: m.id, view: { vid: 0, members: ids }, plans,
+        wedge: () => m.channel.wedge(),
+      });
+    }
+  }
+
+  member(id: number): MemoryMember { return this.members.find((m) => m.id === id)!; }
+
+  /** Gives the arenas back for the next group. */
+  release(): void {
+    for (const m of this.members) {
+      m.arena.u8.fill(0, m.layout.base);
+      spare.push(m.arena);
+    }
+  }
+
+  #fabric(from: MemoryMember): TableFabric {
+    const copy = (peer: number, offset: number, length: number) => {
+      const to = this.member(peer);
+      if (from.down || !to || to.down) return;
+      to.arena.u8.set(from.arena.u8.subarray(offset, offset + length), offset);
+    };
+    return {
+      write: (peer, offset, length) => { copy(peer, offset, length); return WriteStatus.Ok; },
+      writeBatch: (peer, ranges, count) => {
+        for (let i = 0; i < count; i++) copy(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+        return WriteStatus.Ok;
+      },
+      writeAll: (offset, length) => {
+        for (const m of this.members) if (m !== from) copy(m.id, offset, length);
+        return this.members.length - 1;
+      },
+    };
+  }
+}
