@@ -89,4 +89,11 @@ test('the public API: Group, replicated objects, version helpers and the example
   assert.is((entry.formatVersion as (v: bigint) => string)((5n << 32n) | 9n), '5.9');
 });
 
+test('test-only code is not part of the public API: no emulated network, harness or simulator export', async () => {
+  const entry = await import(ENTRY) as Record<string, unknown>;
+  for (const name of ['EmulatedNetwork', 'netnsSupport', 'GroupCluster', 'ChildCluster', 'GroupSim', 'ShardSim']) {
+    assert.is(entry[name], undefined, `${name} is not exported`);
+  }
+});
+
 test.run();

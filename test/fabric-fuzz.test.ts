@@ -1,5 +1,5 @@
-// A seeded fuzz of the fabric's frames against a real listener (native/connection.cc, handshake.cc), with
-// and without an auth key. Thousands of connections each send one input — random bytes, mutated HELLOs of
+// A seeded fuzz of the fabric's frames against a real listener (native/tcp/connection.cc and handshake.cc),
+// with and without an auth key. Thousands of connections each send one input — random bytes, mutated HELLOs of
 // both kinds, headers with random fields, writes before any handshake, truncated frames, keyed handshakes
 // with mangled proofs — and half-close. "Insiders" (members the listener expects, played by raw sockets
 // that know the key) run the handshake right on both lanes and then send a stream of writes, some mutated.

@@ -23,8 +23,9 @@ export { RdmcNode, RdmcGroup } from './rdmc/node.js';
 export type { RdmcListenOptions, RdmcStartOptions, RdmcMessageInfo, RdmcGroupEvents } from './rdmc/node.js';
 export type { RdmcGroupSpec } from './rdmc/layout.js';
 export type { AlgorithmName } from './rdmc/schedule.js';
-export { EmulatedNetwork, netnsSupport } from './netns/emulated-network.js';
-export type { EmulatedNetworkOptions, EmulatedHost } from './netns/emulated-network.js';
+// EmulatedNetwork (ts/netns), the process harness (ts/harness) and the simulator (ts/sim) are the tests',
+// the benchmarks' and the CLI's, not the library's: they are not exported. EmulatedNetworkError is, because
+// `squall bench --netns` can end with it.
 export { EmulatedNetworkError } from './errors.js';
 export { ReplicatedObject } from './objects/replicated-object.js';
 export type {
