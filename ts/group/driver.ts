@@ -111,13 +111,13 @@ export class MemberDriver<V extends DriverView> {
 
   /** Starts `view`: failure detection, the start barrier; the members it could not reach are suspected. */
   begin(view: V, unreachable: Iterable<number> = []): void {
-    view.start(this.#stepSoon);
+    view.start(this.#stepNow);
     this.#admission?.started(view);
     for (const m of new Set(unreachable)) this.memberFailed(view, m, 'UNREACHABLE');
     this.step();
   }
 
-  readonly #stepSoon = (): void => this.step();
+  readonly #stepNow = (): void => this.step();
 
   step(): void {
     if (this.#closed) return;
