@@ -65,7 +65,8 @@ export class GroupAdmission implements Admission {
   /** Starts the contact server (again, after a rejoin) and publishes its port in the current view's table. */
   async open(): Promise<void> {
     if (!this.#contact) {
-      this.#contact = await ContactServer.listen(this.#p.contactListen, (session, joiner) => this.#onJoinRequest(session, joiner), {
+      const onJoin = (session: ContactSession, joiner: Joiner) => this.#onJoinRequest(session, joiner);
+      this.#contact = await ContactServer.listen(this.#p.contactListen, onJoin, {
         key: this.#p.key, tls: this.#p.config.contactTls === true, warn: (error) => this.#p.warn(error),
       });
     }
@@ -111,7 +112,8 @@ export class GroupAdmission implements Admission {
    * out of this view (the others leave it out and suspect it): told so, it asks again once the group has
    * removed it, instead of connecting to a view without it.
    */
-  offer({ change, previousMembers, previous }: ViewOffer, answerMs: number, publish: (ports: readonly number[]) => void): void {
+  offer({ change, previousMembers, previous }: ViewOffer, answerMs: number,
+    publish: (ports: readonly number[]) => void): void {
     const { hosts, host } = this.#p;
     const next = change.next;
     const offer: JoinOffer = {
@@ -125,8 +127,8 @@ export class GroupAdmission implements Admission {
         if (ports[k]! > 0) return;
         const session = this.#sessions.get(j.id);
         this.#sessions.delete(j.id);
-        session?.send({ retry: `member ${j.id} did not answer its offer of view ${next.vid} within the suspicion timeout `
-          + `(${this.#p.suspicionTimeoutMs} ms); the group removes it, then it may join again` });
+        session?.send({ retry: `member ${j.id} did not answer its offer of view ${next.vid} within the suspicion `
+          + `timeout (${this.#p.suspicionTimeoutMs} ms); the group removes it, then it may join again` });
         session?.close();
       });
       publish(ports);
@@ -158,7 +160,9 @@ export class GroupAdmission implements Admission {
     const { vid, members } = engine.view;
     if (members.includes(joiner.id)) {
       // A joiner the view took whose leader failed before it could connect: the group is removing it.
-      if (engine.gone().has(joiner.id)) return answer({ retry: `member ${joiner.id} is in view ${vid} but failed; the group is removing it` });
+      if (engine.gone().has(joiner.id)) {
+        return answer({ retry: `member ${joiner.id} is in view ${vid} but failed; the group is removing it` });
+      }
       return answer({ inView: true, refused: `member ${joiner.id} is in view ${vid} already; give the new member an id `
         + `the view does not have (${members.join(', ')}), or wait until the group removed the old one` });
     }
@@ -171,7 +175,9 @@ export class GroupAdmission implements Admission {
       if (port === null) return answer({ retry: 'the leader has not published its contact address yet' });
       return answer({ redirect: formatAddress({ host: hosts.get(leader!) ?? host, port }) });
     }
-    if (driver.installing || !engine.ready || engine.protocol.wedged) return answer({ retry: 'a view change is under way' });
+    if (driver.installing || !engine.ready || engine.protocol.wedged) {
+      return answer({ retry: 'a view change is under way' });
+    }
     if (engine.protocol.anyReceiving()) return answer({ retry: 'a member that joined is still receiving state' });
     this.#batch.push({ session, joiner });
     this.#batchTimer ??= setTimeout(() => this.#flush(), JOIN_BATCH_MS);

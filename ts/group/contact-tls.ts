@@ -7,7 +7,9 @@
 // The squall handshake (contact-wire.ts) still runs inside: one protocol whether or not TLS wraps it.
 
 import { createHmac } from 'node:crypto';
-import { connect as tlsConnect, createSecureContext, TLSSocket, type ConnectionOptions, type TLSSocketOptions } from 'node:tls';
+import {
+  connect as tlsConnect, createSecureContext, TLSSocket, type ConnectionOptions, type TLSSocketOptions,
+} from 'node:tls';
 import type { Socket } from 'node:net';
 
 /** The PSK identity both ends name: the derivation's version, never anything secret. */
@@ -26,12 +28,14 @@ export function contactPskOf(key: Uint8Array): Buffer {
 /** True when a socket error is the TLS layer's (a wrong key, a peer that does not speak TLS, a broken record). */
 export function isTlsFailure(error: unknown): error is Error & { code: string } {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('ERR_SSL_') || (code === 'EPROTO' && /SSL routines/.test((error as Error).message)));
+  if (typeof code !== 'string') return false;
+  return code.startsWith('ERR_SSL_') || (code === 'EPROTO' && /SSL routines/.test((error as Error).message));
 }
 
 /** True when a TLS failure says the peer holds another key (the PSK binder or a record did not verify). */
 export function isWrongKey(error: Error): boolean {
-  return /binder|psk|decrypt|bad record mac|illegal parameter/i.test(`${(error as { code?: string }).code ?? ''} ${error.message}`);
+  const code = (error as { code?: string }).code ?? '';
+  return /binder|psk|decrypt|bad record mac|illegal parameter/i.test(`${code} ${error.message}`);
 }
 
 export interface AcceptTlsHandlers {

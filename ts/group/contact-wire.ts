@@ -113,10 +113,13 @@ function shaped(v: unknown, required: readonly string[], optional: readonly stri
   return true;
 }
 const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MEMBER_ID_MAX;
-const isIds = (v: unknown, max = VIEW_MEMBERS_MAX): v is number[] => Array.isArray(v) && v.length <= max && v.every(isId) && new Set(v).size === v.length;
-const isText = (v: unknown, maxBytes: number): v is string => typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) <= maxBytes;
+const isIds = (v: unknown, max = VIEW_MEMBERS_MAX): v is number[] =>
+  Array.isArray(v) && v.length <= max && v.every(isId) && new Set(v).size === v.length;
+const isText = (v: unknown, maxBytes: number): v is string =>
+  typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) <= maxBytes;
 const isHost = (v: unknown): v is string => isText(v, HOST_BYTES_MAX) && !/[\s\0/]/.test(v);
-const isAddress = (v: unknown): v is string => isText(v, HOST_BYTES_MAX + 8) && /^(?:\[[^\]\s]+\]|[^:\s\]]+):\d{1,5}$/.test(v) && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535;
+const isAddress = (v: unknown): v is string => isText(v, HOST_BYTES_MAX + 8)
+  && /^(?:\[[^\]\s]+\]|[^:\s\]]+):\d{1,5}$/.test(v) && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535;
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 65535;
 const isReason = (v: unknown): v is string => isText(v, 2048);
 
@@ -128,15 +131,18 @@ function isOffer(v: unknown): v is JoinOffer {
   if (!shaped(v, ['view', 'previous', 'previousSize', 'joined', 'hosts'], ['previousVoters'])) return false;
   if (v.previousVoters !== undefined && !isIds(v.previousVoters)) return false;
   const view = v.view;
-  if (!shaped(view, ['vid', 'members']) || !Number.isInteger(view.vid) || (view.vid as number) < 0 || !isIds(view.members) || view.members.length === 0) return false;
-  if (!isIds(v.previous) || !isIds(v.joined) || !Number.isInteger(v.previousSize) || (v.previousSize as number) < 0 || (v.previousSize as number) > VIEW_MEMBERS_MAX) return false;
+  if (!shaped(view, ['vid', 'members']) || !Number.isInteger(view.vid) || (view.vid as number) < 0) return false;
+  if (!isIds(view.members) || view.members.length === 0) return false;
+  if (!isIds(v.previous) || !isIds(v.joined) || !Number.isInteger(v.previousSize)) return false;
+  if ((v.previousSize as number) < 0 || (v.previousSize as number) > VIEW_MEMBERS_MAX) return false;
   const hosts = v.hosts;
   if (!isObject(hosts) || Object.keys(hosts).length !== view.members.length) return false;
   return view.members.every((id) => Object.hasOwn(hosts, String(id)) && isHost(hosts[String(id)]));
 }
 
 const isAddresses = (v: unknown): v is MemberAddress[] =>
-  Array.isArray(v) && v.length <= VIEW_MEMBERS_MAX && v.every((a) => shaped(a, ['id', 'address']) && isId(a.id) && isAddress(a.address));
+  Array.isArray(v) && v.length <= VIEW_MEMBERS_MAX
+  && v.every((a) => shaped(a, ['id', 'address']) && isId(a.id) && isAddress(a.address));
 
 /** A line from a joiner, as a member reads it; null if it is not one the protocol has. */
 export function parseFromJoiner(v: unknown): FromJoiner | null {
@@ -153,10 +159,14 @@ export function parseFromJoiner(v: unknown): FromJoiner | null {
 export function parseFromMember(v: unknown): FromMember | null {
   if (shaped(v, ['hello'])) {
     const h = v.hello;
-    return shaped(h, ['version', 'nonce', 'auth']) && Number.isInteger(h.version) && typeof h.nonce === 'string' && HEX_64.test(h.nonce) && typeof h.auth === 'boolean'
-      ? v as { hello: Hello } : null;
+    const valid = shaped(h, ['version', 'nonce', 'auth']) && Number.isInteger(h.version) && typeof h.nonce === 'string'
+      && HEX_64.test(h.nonce) && typeof h.auth === 'boolean';
+    return valid ? v as { hello: Hello } : null;
   }
-  if (shaped(v, ['welcome'])) return shaped(v.welcome, ['proof']) && typeof v.welcome.proof === 'string' && HEX_64.test(v.welcome.proof) ? v as { welcome: { proof: string } } : null;
+  if (shaped(v, ['welcome'])) {
+    const valid = shaped(v.welcome, ['proof']) && typeof v.welcome.proof === 'string' && HEX_64.test(v.welcome.proof);
+    return valid ? v as { welcome: { proof: string } } : null;
+  }
   if (shaped(v, ['redirect'])) return isAddress(v.redirect) ? v as { redirect: string } : null;
   if (shaped(v, ['retry'])) return isReason(v.retry) ? v as { retry: string } : null;
   if (shaped(v, ['refused'], ['inView', 'auth'])) {
@@ -186,12 +196,14 @@ const LABELS = {
 };
 
 /** P_J or P_M of the header: binds both nonces and the joiner's id and host. */
-export function proof(key: Buffer, who: 'joiner' | 'member', serverNonce: string, joinerNonce: string, joiner: Joiner): string {
+export function proof(key: Buffer, who: 'joiner' | 'member', serverNonce: string, joinerNonce: string,
+  joiner: Joiner): string {
   const host = Buffer.from(joiner.host, 'utf8');
   const fixed = Buffer.alloc(6);
   fixed.writeUInt32BE(joiner.id, 0);
   fixed.writeUInt16BE(host.byteLength, 4);
-  return createHmac('sha256', key).update(LABELS[who]).update(Buffer.from(serverNonce, 'hex')).update(Buffer.from(joinerNonce, 'hex'))
+  return createHmac('sha256', key).update(LABELS[who])
+    .update(Buffer.from(serverNonce, 'hex')).update(Buffer.from(joinerNonce, 'hex'))
     .update(fixed).update(host).digest('hex');
 }
 
@@ -208,7 +220,8 @@ export class SessionSeal {
   #received = 0n;
 
   constructor(key: Buffer, serverNonce: string, joinerNonce: string, self: 'joiner' | 'member') {
-    this.#key = createHmac('sha256', key).update(LABELS.session).update(Buffer.from(serverNonce, 'hex')).update(Buffer.from(joinerNonce, 'hex')).digest();
+    this.#key = createHmac('sha256', key).update(LABELS.session)
+      .update(Buffer.from(serverNonce, 'hex')).update(Buffer.from(joinerNonce, 'hex')).digest();
     this.#out = self === 'joiner' ? 'J' : 'M';
   }
 

@@ -23,185 +23,22 @@
 // per source and in all, the time from accept to a valid join request, and output to a joiner that does not
 // read (CONTACT_LIMITS). Nothing a client sends can throw out of here: a bad line closes its connection.
 // With "contactTls" (ts/group/contact-tls.ts) all of this runs inside TLS 1.3 keyed by the group's key.
+// One connection, at either end, is a ContactSession (ts/group/contact-session.ts).
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { parseAddress } from '../address.js';
 import { AuthError, JoinError, TimeoutError } from '../errors.js';
 import type { Joiner } from '../membership/protocol.js';
 import { acceptTls, connectTls, contactPskOf, isTlsFailure, isWrongKey } from './contact-tls.js';
+import { ContactProtocolError, ContactSession, type ContactLimits } from './contact-session.js';
 import {
-  CONTACT_LIMITS, CONTACT_VERSION, newNonce, parseFromJoiner, parseFromMember, parseSealed, proof, sameMac, SessionSeal,
-  type ContactMessage, type JoinOffer,
+  CONTACT_LIMITS, CONTACT_VERSION, newNonce, proof, sameMac, SessionSeal, type ContactMessage, type JoinOffer,
 } from './contact-wire.js';
 
 export type { ContactMessage, JoinOffer } from './contact-wire.js';
 export { CONTACT_LIMITS } from './contact-wire.js';
 
-export type ContactLimits = { -readonly [K in keyof typeof CONTACT_LIMITS]: number };
-
-/** A peer broke the contact protocol (a malformed, oversized, unsealed or forged line): its connection is closed. */
-export class ContactProtocolError extends JoinError {}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * One contact connection, at either end: JSON lines out, and the raw lines that came in, queued (bounded in
- * count and length) until next() decodes, opens and validates them — in order, so a session switches to
- * sealed lines exactly after the handshake's last unsealed one.
- */
-export class ContactSession {
-  readonly #socket: Socket;
-  /** 'member': this end is the member, lines come from a joiner; 'joiner': the other way round. */
-  readonly #role: 'member' | 'joiner';
-  readonly #limits: ContactLimits;
-  readonly #lineBytesMax: number;
-  readonly #lines: Buffer[] = [];
-  #partial: Buffer[] = [];
-  #partialBytes = 0;
-  #seal: SessionSeal | null = null;
-  #waiter: (() => void) | null = null;
-  #closed = false;
-  /** Why this end closed the connection on its peer (a broken rule), for next()'s error. */
-  #abortReason: string | null = null;
-  readonly #onClose: Array<() => void> = [];
-  /** The remote end, 'host:port'. */
-  readonly peer: string;
-
-  constructor(socket: Socket, role: 'member' | 'joiner', limits: ContactLimits = CONTACT_LIMITS) {
-    this.#socket = socket;
-    this.#role = role;
-    this.#limits = limits;
-    this.#lineBytesMax = role === 'member' ? limits.joinerLineBytesMax : limits.memberLineBytesMax;
-    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', () => this.close());
-    socket.on('close', () => this.close());
-  }
-
-  get closed(): boolean { return this.#closed; }
-
-  send(message: ContactMessage): void {
-    if (this.#closed) return;
-    const text = JSON.stringify(message);
-    this.#socket.write(`${this.#seal ? this.#seal.seal(text) : text}\n`);
-    // A peer that does not read must not make this process hold its output without bound.
-    if (this.#socket.writableLength > this.#limits.outputBytesMax) this.abort(`it does not read what it is sent (${this.#socket.writableLength} bytes queued)`);
-  }
-
-  /** From now on every line, both ways, is sealed with the handshake's session key. */
-  sealWith(seal: SessionSeal): void { this.#seal = seal; }
-
-  /**
-   * The next message, validated; rejects when the connection closes first, after timeoutMs, or when the
-   * line breaks the protocol (ContactProtocolError: the connection is closed then).
-   */
-  async next(timeoutMs: number): Promise<ContactMessage> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const line = this.#lines.shift();
-      if (line) return this.#decode(line);
-      if (this.#closed) {
-        if (this.#abortReason) throw new ContactProtocolError(`contact connection with ${this.peer} closed: ${this.#abortReason}`);
-        throw new JoinError('the contact connection closed');
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) throw new TimeoutError(`no answer on the contact connection within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        t.unref(); // the open socket keeps the process alive while it matters
-        this.#waiter = () => { clearTimeout(t); resolve(); };
-      });
-    }
-  }
-
-  onClose(handler: () => void): void {
-    if (this.#closed) handler();
-    else this.#onClose.push(handler);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#socket.end();
-    this.#socket.destroySoon?.();
-    this.#wake();
-    for (const h of this.#onClose.splice(0)) h();
-  }
-
-  /** Closes the connection at once on a peer that broke a rule; what it sent and did not read is dropped. */
-  abort(reason: string): void {
-    if (this.#closed) return;
-    this.#abortReason = reason;
-    this.#lines.length = 0;
-    this.#partial = [];
-    this.#socket.destroy();
-    this.close();
-  }
-
-  #onData(chunk: Buffer): void {
-    if (this.#closed) return;
-    let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-      if (!this.#take(chunk.subarray(start, nl))) return;
-      const line = this.#partial.length === 1 ? this.#partial[0]! : Buffer.concat(this.#partial);
-      this.#partial = [];
-      this.#partialBytes = 0;
-      if (this.#lines.length >= this.#limits.queuedLinesMax) return this.abort(`it sent more than ${this.#limits.queuedLinesMax} lines ahead of the protocol`);
-      this.#lines.push(line);
-      start = nl + 1;
-    }
-    if (start < chunk.byteLength && !this.#take(chunk.subarray(start))) return;
-    this.#wake();
-  }
-
-  /** Adds a piece of the line being read; false (and the connection closed) when the line grows too long. */
-  #take(piece: Buffer): boolean {
-    this.#partialBytes += piece.byteLength;
-    if (this.#partialBytes > this.#lineBytesMax) {
-      this.abort(`it sent a line longer than ${this.#lineBytesMax} bytes`);
-      return false;
-    }
-    this.#partial.push(piece);
-    return true;
-  }
-
-  #decode(line: Buffer): ContactMessage {
-    let value: unknown;
-    try {
-      value = JSON.parse(utf8.decode(line));
-    } catch {
-      return this.#broken('a line that is not UTF-8 JSON');
-    }
-    if (this.#seal) {
-      const envelope = parseSealed(value);
-      if (!envelope) return this.#broken('an unsealed line in an authenticated session');
-      const text = this.#seal.open(envelope);
-      if (text === null) return this.#broken('a line whose MAC does not check (forged, replayed or reordered)');
-      try { value = JSON.parse(text); } catch { return this.#broken('a sealed line that is not JSON'); }
-    }
-    const message = this.#role === 'member' ? parseFromJoiner(value) : parseFromMember(value);
-    return message ?? this.#broken(`a message the contact protocol does not have (${describe(value)})`);
-  }
-
-  #broken(reason: string): never {
-    this.abort(`it sent ${reason}`);
-    throw new ContactProtocolError(`contact connection with ${this.peer} closed: it sent ${reason}`);
-  }
-
-  #wake(): void {
-    const w = this.#waiter;
-    this.#waiter = null;
-    w?.();
-  }
-}
-
-/** A short, safe description of a rejected value for a log line (never the value itself). */
-function describe(value: unknown): string {
-  if (value === null || typeof value !== 'object') return typeof value === 'string' ? 'a string' : String(value).slice(0, 16);
-  if (Array.isArray(value)) return 'an array';
-  return `an object with ${Object.keys(value).slice(0, 4).map((k) => JSON.stringify(k.slice(0, 24))).join(', ') || 'no keys'}`;
-}
+export { ContactProtocolError, ContactSession, type ContactLimits } from './contact-session.js';
 
 export interface ContactServerOptions {
   /** The group's key: a joiner must prove it, and is proven it. Null or absent: an open group. */
@@ -238,7 +75,8 @@ export class WarningGate {
     if (this.#inWindow >= this.#perWindow) { this.#suppressed++; return; }
     this.#inWindow++;
     if (this.#suppressed > 0) {
-      error.message += ` (and ${this.#suppressed} more ${this.#what} before this one, not reported: at most ${this.#perWindow} reports per ${this.#windowMs / 1000} s)`;
+      error.message += ` (and ${this.#suppressed} more ${this.#what} before this one, not reported: at most `
+        + `${this.#perWindow} reports per ${this.#windowMs / 1000} s)`;
       this.#suppressed = 0;
     }
     this.#report(error);
@@ -266,11 +104,14 @@ export class ContactServer {
   /** Open contact connections (in their TLS handshake, greeted, handshaking, or handed to the group). */
   get connections(): number { return this.#sessions.size + this.#handshaking.size; }
 
-  static async listen(address: string, onJoin: (session: ContactSession, joiner: Joiner) => void, options: ContactServerOptions = {}): Promise<ContactServer> {
+  static async listen(address: string, onJoin: (session: ContactSession, joiner: Joiner) => void,
+    options: ContactServerOptions = {}): Promise<ContactServer> {
     const { host, port } = parseAddress(address, 'contact address');
     const limits: ContactLimits = { ...CONTACT_LIMITS, ...options.limits };
     const key = options.key ?? null;
-    if (options.tls && !key) throw new JoinError('contactTls needs the group\'s secret key: the TLS key is derived from it');
+    if (options.tls && !key) {
+      throw new JoinError('contactTls needs the group\'s secret key: the TLS key is derived from it');
+    }
     const psk = options.tls && key ? contactPskOf(key) : null;
     const gate = new WarningGate(options.warn ?? (() => {}), limits.warningsPerWindow, limits.warningWindowMs);
     const sessions = new Set<ContactSession>();
@@ -282,7 +123,8 @@ export class ContactServer {
       const open = perSource.get(source) ?? 0;
       if (open >= limits.connectionsPerSourceMax) {
         raw.destroy();
-        gate.report(new JoinError(`contact port: refused a connection from ${source}, which has ${open} open already (at most ${limits.connectionsPerSourceMax} per source address)`));
+        gate.report(new JoinError(`contact port: refused a connection from ${source}, which has ${open} open already `
+          + `(at most ${limits.connectionsPerSourceMax} per source address)`));
         return;
       }
       perSource.set(source, open + 1);
@@ -291,24 +133,7 @@ export class ContactServer {
         if (n > 0) perSource.set(source, n); else perSource.delete(source);
       });
       const accepted = performance.now();
-      const begin = (socket: Socket) => {
-        const session = new ContactSession(socket, 'member', limits);
-        sessions.add(session);
-        session.onClose(() => sessions.delete(session));
-        // The deadline runs from accept, whatever the client sends: trickling a byte at a time holds a slot
-        // no longer than one that sends nothing. (The handshake then fails with the reason, and reports it.)
-        const left = Math.max(1, limits.handshakeMs - (performance.now() - accepted));
-        const deadline = setTimeout(() => session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`), left);
-        session.onClose(() => clearTimeout(deadline));
-        handshake(session, key, left + 1_000).then((joiner) => { // the deadline above ends it first
-          clearTimeout(deadline);
-          if (!session.closed) onJoin(session, joiner);
-        }, (error: Error) => {
-          if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { session.close(); return; } // it hung up: nothing to refuse
-          gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
-          session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
-        });
-      };
+      const begin = (socket: Socket) => serveJoiner(socket, accepted, { limits, key, sessions, gate, onJoin });
       if (!psk) { begin(raw); return; }
       // With TLS, a peer without the key is refused by the TLS handshake itself, before a line is read; the
       // handshake shares the deadline.
@@ -316,7 +141,8 @@ export class ContactServer {
       raw.once('close', () => handshaking.delete(raw));
       const tlsDeadline = setTimeout(() => {
         raw.destroy();
-        gate.report(new JoinError(`contact port: refused a connection from ${source}: no TLS handshake within ${limits.handshakeMs} ms of connecting`));
+        gate.report(new JoinError(`contact port: refused a connection from ${source}: no TLS handshake within `
+          + `${limits.handshakeMs} ms of connecting`));
       }, limits.handshakeMs);
       raw.once('close', () => clearTimeout(tlsDeadline));
       acceptTls(raw, psk, {
@@ -326,10 +152,13 @@ export class ContactServer {
     });
     server.maxConnections = limits.connectionsMax;
     server.on('drop', (data?: { remoteAddress?: string }) => {
-      gate.report(new JoinError(`contact port: refused a connection from ${data?.remoteAddress ?? 'an unknown address'}: ${limits.connectionsMax} contact connections are open (the most)`));
+      const source = data?.remoteAddress ?? 'an unknown address';
+      gate.report(new JoinError(`contact port: refused a connection from ${source}: `
+        + `${limits.connectionsMax} contact connections are open (the most)`));
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (cause) => reject(new JoinError(`cannot take join requests on ${address}: ${cause.message}; pick another contact address`, { cause })));
+      server.once('error', (cause) => reject(new JoinError(`cannot take join requests on ${address}: ${cause.message}; `
+        + 'pick another contact address', { cause })));
       server.listen(port, host, () => resolve());
     });
     server.on('error', () => {}); // after listening: a failed accept concerns that one connection only
@@ -344,15 +173,55 @@ export class ContactServer {
   }
 }
 
+/** What serving one joiner's connection needs of its server. */
+interface ServeParts {
+  limits: ContactLimits;
+  key: Buffer | null;
+  sessions: Set<ContactSession>;
+  gate: WarningGate;
+  onJoin: (session: ContactSession, joiner: Joiner) => void;
+}
+
+/**
+ * One accepted connection (after its TLS handshake, with TLS): the member's side of the handshake, within
+ * handshakeMs of `accepted`, then the join request goes to the server's owner; a refusal is reported.
+ */
+function serveJoiner(socket: Socket, accepted: number, { limits, key, sessions, gate, onJoin }: ServeParts): void {
+  const session = new ContactSession(socket, 'member', limits);
+  sessions.add(session);
+  session.onClose(() => sessions.delete(session));
+  // The deadline runs from accept, whatever the client sends: trickling a byte at a time holds a slot
+  // no longer than one that sends nothing. (The handshake then fails with the reason, and reports it.)
+  const left = Math.max(1, limits.handshakeMs - (performance.now() - accepted));
+  const deadline = setTimeout(() => {
+    session.abort(`no valid join request within ${limits.handshakeMs} ms of connecting`);
+  }, left);
+  session.onClose(() => clearTimeout(deadline));
+  handshake(session, key, left + 1_000).then((joiner) => { // the deadline above ends it first
+    clearTimeout(deadline);
+    if (!session.closed) onJoin(session, joiner);
+  }, (error: Error) => {
+    if (!(error instanceof ContactProtocolError) && !(error instanceof AuthError)) { // it hung up: nothing to refuse
+      session.close();
+      return;
+    }
+    gate.report(error instanceof AuthError ? error : new JoinError(`contact port: ${error.message}`));
+    session.close(); // after a refusal: its line goes out first (a broken line has aborted the session already)
+  });
+}
+
 /** The report of a connection the TLS layer refused: a wrong key is an AuthError, plain TCP a protocol breach. */
 function tlsRefusal(error: Error & { code: string }, source: string): Error {
   if (isWrongKey(error)) {
-    return new AuthError(`contact port: refused a TLS connection from ${source}: it could not prove the group's key (${error.code}); ${AUTH_HOW}`, source);
+    return new AuthError(`contact port: refused a TLS connection from ${source}: it could not prove the group's key `
+      + `(${error.code}); ${AUTH_HOW}`, source);
   }
-  return new JoinError(`contact port: refused a connection from ${source}: it did not complete a TLS handshake (${error.code}); this group's contact port takes TLS only ("contactTls": true at every member and joiner)`);
+  return new JoinError(`contact port: refused a connection from ${source}: it did not complete a TLS handshake `
+    + `(${error.code}); this group's contact port takes TLS only ("contactTls": true at every member and joiner)`);
 }
 
-const AUTH_HOW = 'give every member and joiner the same key (the secret option of Group.join, SQUALL_SECRET, SQUALL_SECRET_FILE or the configuration\'s "secretFile"; `squall keygen` makes one)';
+const AUTH_HOW = 'give every member and joiner the same key (the secret option of Group.join, SQUALL_SECRET, '
+  + 'SQUALL_SECRET_FILE or the configuration\'s "secretFile"; `squall keygen` makes one)';
 
 /**
  * The member's side of the handshake: greet, read the join request, check its proof, prove itself back and
@@ -365,7 +234,8 @@ async function handshake(session: ContactSession, key: Buffer | null, timeoutMs:
   const request = await session.next(timeoutMs);
   if (!('join' in request)) {
     session.send({ refused: 'expected { join: { id, host }, nonce } first' });
-    throw new ContactProtocolError(`contact connection with ${session.peer} closed: it sent a port before a join request`);
+    throw new ContactProtocolError(`contact connection with ${session.peer} closed: it sent a port before a join `
+      + 'request');
   }
   const { join: joiner, nonce, proof: given } = request;
   const refuse = (why: string, logged: string): never => {
@@ -373,12 +243,18 @@ async function handshake(session: ContactSession, key: Buffer | null, timeoutMs:
     throw new AuthError(`contact port: refused member ${joiner.id} at ${session.peer}: ${logged}`, session.peer);
   };
   if (key === null) {
-    if (given !== undefined) refuse(`this member has no secret key but the joiner has one: ${AUTH_HOW}, or none at all on a trusted network`, 'it has a secret key and this member has none');
+    if (given !== undefined) {
+      refuse(`this member has no secret key but the joiner has one: ${AUTH_HOW}, or none at all on a trusted network`,
+        'it has a secret key and this member has none');
+    }
     return joiner;
   }
-  if (given === undefined) refuse(`this group requires its secret key: ${AUTH_HOW}`, 'it has no secret key (the group requires one)');
+  if (given === undefined) {
+    refuse(`this group requires its secret key: ${AUTH_HOW}`, 'it has no secret key (the group requires one)');
+  }
   if (!sameMac(proof(key, 'joiner', serverNonce, nonce, joiner), given!)) {
-    refuse(`the join request's proof does not check: the joiner's secret key differs from the group's; ${AUTH_HOW}`, 'its proof does not check (another key, or a replayed handshake)');
+    refuse(`the join request's proof does not check: the joiner's secret key differs from the group's; ${AUTH_HOW}`,
+      'its proof does not check (another key, or a replayed handshake)');
   }
   session.send({ welcome: { proof: proof(key, 'member', serverNonce, nonce, joiner) } });
   session.sealWith(new SessionSeal(key, serverNonce, nonce, 'member'));
@@ -389,20 +265,34 @@ async function handshake(session: ContactSession, key: Buffer | null, timeoutMs:
  * The joiner's side of the handshake on a fresh connection: read the greeting, send the join request (with
  * its proof), check the member's proof and seal the session. Returns the member's first answer.
  */
-async function greet(session: ContactSession, contact: string, joiner: Joiner, key: Buffer | null, deadline: number): Promise<ContactMessage> {
+async function greet(session: ContactSession, contact: string, joiner: Joiner, key: Buffer | null,
+  deadline: number): Promise<ContactMessage> {
   const hello = await session.next(deadline - performance.now());
-  if (!('hello' in hello)) throw new ContactProtocolError(`${contact} did not greet (it sent ${Object.keys(hello)[0]})`);
+  if (!('hello' in hello)) {
+    throw new ContactProtocolError(`${contact} did not greet (it sent ${Object.keys(hello)[0]})`);
+  }
   const { version, nonce: serverNonce, auth } = hello.hello;
-  if (version !== CONTACT_VERSION) throw new JoinError(`the member at ${contact} speaks contact protocol ${version}, this joiner ${CONTACT_VERSION}: run the same squall version at every member`);
-  if (key && !auth) throw new AuthError(`the member at ${contact} has no secret key, but this joiner has one: it will not trust a member that cannot prove the group's key; ${AUTH_HOW}`, contact);
+  if (version !== CONTACT_VERSION) {
+    throw new JoinError(`the member at ${contact} speaks contact protocol ${version}, this joiner ${CONTACT_VERSION}: `
+      + 'run the same squall version at every member');
+  }
+  if (key && !auth) {
+    throw new AuthError(`the member at ${contact} has no secret key, but this joiner has one: it will not trust a `
+      + `member that cannot prove the group's key; ${AUTH_HOW}`, contact);
+  }
   const nonce = newNonce();
   session.send({ join: joiner, nonce, ...(key ? { proof: proof(key, 'joiner', serverNonce, nonce, joiner) } : {}) });
   const answer = await session.next(deadline - performance.now());
-  if ('refused' in answer && answer.auth) throw new AuthError(`member ${joiner.id} cannot join through ${contact}: ${answer.refused}`, contact);
+  if ('refused' in answer && answer.auth) {
+    throw new AuthError(`member ${joiner.id} cannot join through ${contact}: ${answer.refused}`, contact);
+  }
   if (!key) return answer;
-  if (!('welcome' in answer)) throw new ContactProtocolError(`${contact} answered a proven join request without proving itself`);
+  if (!('welcome' in answer)) {
+    throw new ContactProtocolError(`${contact} answered a proven join request without proving itself`);
+  }
   if (!sameMac(answer.welcome.proof, proof(key, 'member', serverNonce, nonce, joiner))) {
-    throw new AuthError(`the member at ${contact} could not prove it holds the group's secret key (its key differs from this joiner's): not trusting it; ${AUTH_HOW}`, contact);
+    throw new AuthError(`the member at ${contact} could not prove it holds the group's secret key (its key differs `
+      + `from this joiner's): not trusting it; ${AUTH_HOW}`, contact);
   }
   session.sealWith(new SessionSeal(key, serverNonce, nonce, 'joiner'));
   return session.next(deadline - performance.now());
@@ -423,7 +313,8 @@ export interface JoinRequestOptions {
  * committed. A contact that cannot prove the group's key is skipped like one that is down — it may be an
  * impostor at one address — and the AuthError is final only once every configured contact has given one.
  */
-export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number, options: JoinRequestOptions = {}): Promise<{ session: ContactSession; offer: JoinOffer }> {
+export async function requestJoin(contacts: readonly string[], joiner: Joiner, timeoutMs: number,
+  options: JoinRequestOptions = {}): Promise<{ session: ContactSession; offer: JoinOffer }> {
   const { rejoining = false, key = null, tls = false } = options;
   if (tls && !key) throw new JoinError('contactTls needs the group\'s secret key: the TLS key is derived from it');
   const psk = tls && key ? contactPskOf(key) : null;
@@ -445,7 +336,12 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
     }
     try {
       const answer = await greet(session, contact, joiner, key, deadline);
-      if ('redirect' in answer) { queue.unshift(answer.redirect); last = `${contact} sent it to ${answer.redirect}`; session.close(); continue; }
+      if ('redirect' in answer) {
+        queue.unshift(answer.redirect);
+        last = `${contact} sent it to ${answer.redirect}`;
+        session.close();
+        continue;
+      }
       if ('refused' in answer && answer.inView && rejoining) { // its failed attempt: the group is removing it
         last = `${contact}: ${answer.refused}`;
         session.close();
@@ -453,8 +349,18 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
         continue;
       }
       if ('refused' in answer) throw new JoinError(`member ${joiner.id} cannot join: ${answer.refused}`);
-      if ('retry' in answer) { last = `${contact}: ${answer.retry}`; queue.unshift(contact); session.close(); await pause(30 + Math.min(attempt, 10) * 10); continue; }
-      if (!('accepted' in answer)) { last = `${contact} answered ${Object.keys(answer)[0]}`; session.close(); continue; }
+      if ('retry' in answer) {
+        last = `${contact}: ${answer.retry}`;
+        queue.unshift(contact);
+        session.close();
+        await pause(30 + Math.min(attempt, 10) * 10);
+        continue;
+      }
+      if (!('accepted' in answer)) {
+        last = `${contact} answered ${Object.keys(answer)[0]}`;
+        session.close();
+        continue;
+      }
       const offer = await session.next(deadline - performance.now());
       if ('offer' in offer) return { session, offer: offer.offer };
       last = 'retry' in offer ? `${contact}: ${offer.retry}` : `${contact} answered ${Object.keys(offer)[0]}`;
@@ -464,7 +370,7 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
       if (error instanceof AuthError) {
         last = error;
         if (authFinal(refusedAuth, contact, contacts)) { session.close(); throw error; }
-      } else if (error instanceof JoinError && !(error instanceof ContactProtocolError) && /cannot join|speaks contact protocol/.test(error.message)) {
+      } else if (isFinalRefusal(error)) {
         session.close();
         throw error;
       } else {
@@ -476,7 +382,14 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
   }
   if (last instanceof AuthError) throw last;
   const lastText = last instanceof Error ? last.message : last;
-  throw new JoinError(`member ${joiner.id} could not join within ${timeoutMs} ms through ${contacts.join(', ')} (last: ${lastText}); check that the group runs and the contact addresses are right, or raise connectTimeoutMs`);
+  throw new JoinError(`member ${joiner.id} could not join within ${timeoutMs} ms through ${contacts.join(', ')} `
+    + `(last: ${lastText}); check that the group runs and the contact addresses are right, or raise connectTimeoutMs`);
+}
+
+/** A refusal, or another version: final, for a proven member speaks for the group. */
+function isFinalRefusal(error: unknown): boolean {
+  return error instanceof JoinError && !(error instanceof ContactProtocolError)
+    && /cannot join|speaks contact protocol/.test(error.message);
 }
 
 /** Records a contact's failed proof; true once every configured contact has failed one (the key is wrong here). */
@@ -491,7 +404,8 @@ function authFinal(refused: Set<string>, contact: string, contacts: readonly str
  * its snapshot of the state right after offering, which can block it for a second or more with 100 MiB)
  * is not the joiner's: the deadline moves by it, as the failure detector discounts its own lateness.
  */
-export async function offerView(session: ContactSession | undefined, offer: JoinOffer, answerMs: number): Promise<number> {
+export async function offerView(session: ContactSession | undefined, offer: JoinOffer,
+  answerMs: number): Promise<number> {
   if (!session) return 0;
   session.send({ offer });
   const SLICE_MS = 50;
@@ -500,9 +414,11 @@ export async function offerView(session: ContactSession | undefined, offer: Join
     const sliceMs = Math.min(SLICE_MS, deadline - performance.now());
     if (sliceMs <= 0) return 0;
     const before = performance.now();
-    const reply = await session.next(sliceMs).catch((error: Error) => (error instanceof TimeoutError ? undefined : null));
+    const reply = await session.next(sliceMs)
+      .catch((error: Error) => (error instanceof TimeoutError ? undefined : null)); // undefined: no answer yet
     if (reply === null) return 0; // it closed
-    if (reply) return 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 && reply.port < 65536 ? reply.port : 0;
+    if (reply) return 'port' in reply && Number.isInteger(reply.port) && reply.port > 0 && reply.port < 65536
+      ? reply.port : 0;
     const stalledMs = performance.now() - before - sliceMs;
     if (stalledMs > SLICE_MS) deadline += stalledMs;
   }
@@ -514,13 +430,21 @@ function connect(address: string, deadline: number, psk: Buffer | null): Promise
     const plain = psk ? null : createConnection({ host, port });
     const tls = psk ? connectTls(host, port, psk) : null;
     const socket = (plain ?? tls!.socket);
-    const t = setTimeout(() => { socket.destroy(); reject(new TimeoutError('connect timed out')); }, Math.max(1, Math.min(2_000, deadline - performance.now())));
-    const connected = tls ? tls.secure : new Promise<void>((ok, fail) => { plain!.once('connect', ok); plain!.once('error', fail); });
+    const t = setTimeout(() => {
+      socket.destroy();
+      reject(new TimeoutError('connect timed out'));
+    }, Math.max(1, Math.min(2_000, deadline - performance.now())));
+    const connected = tls ? tls.secure : new Promise<void>((ok, fail) => {
+      plain!.once('connect', ok);
+      plain!.once('error', fail);
+    });
     connected.then(() => { clearTimeout(t); resolve(new ContactSession(socket, 'joiner')); }, (error: Error) => {
       clearTimeout(t);
       socket.destroy();
       if (!isTlsFailure(error)) { reject(error); return; }
-      reject(new AuthError(`the TLS handshake with the contact at ${address} failed (${error.code}): it holds another key, or does not take TLS; every member and joiner needs the same key and "contactTls" setting; ${AUTH_HOW}`, address));
+      reject(new AuthError(`the TLS handshake with the contact at ${address} failed (${error.code}): it holds another `
+        + `key, or does not take TLS; every member and joiner needs the same key and "contactTls" setting; ${AUTH_HOW}`,
+        address));
     });
   });
 }

@@ -1,5 +1,5 @@
-// A group's credential (docs/membership.md, "The credential"): one shared secret key that every member holds. It proves a
-// process belongs to the group — on the contact port today (ts/group/contact.ts), on the fabric's HELLO
+// A group's credential (docs/membership.md, "The credential"): one shared secret key that every member holds.
+// It proves a process belongs to the group — on the contact port today (ts/group/contact.ts), on the fabric's HELLO
 // once the fabric takes it (FabricOptions.authKey). A shared key rather than mutual TLS with a CA: a group
 // is a handful of processes deployed together, one random key is one thing to provision and rotate (a
 // file, an environment variable), and it needs no certificate authority, hostnames or clock. Without a
@@ -36,7 +36,8 @@ export function resolveSecret(sources: CredentialSources): { key: Buffer; source
   const env = sources.env ?? process.env;
   if (sources.secret !== undefined) {
     if (typeof sources.secret !== 'string' && !(sources.secret instanceof Uint8Array)) {
-      throw new ConfigError(`secret must be a string or a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (make one with \`squall keygen\`), got ${typeof sources.secret}`);
+      throw new ConfigError(`secret must be a string or a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (make one `
+        + `with \`squall keygen\`), got ${typeof sources.secret}`);
     }
     const key = typeof sources.secret === 'string' ? Buffer.from(sources.secret, 'utf8') : Buffer.from(sources.secret);
     return { key: checked(key, 'the secret option'), source: 'the secret option' };
@@ -45,10 +46,12 @@ export function resolveSecret(sources: CredentialSources): { key: Buffer; source
     return { key: checked(Buffer.from(env.SQUALL_SECRET.trim(), 'utf8'), 'SQUALL_SECRET'), source: 'SQUALL_SECRET' };
   }
   if (env.SQUALL_SECRET_FILE !== undefined && env.SQUALL_SECRET_FILE !== '') {
-    return { key: readKeyFile(env.SQUALL_SECRET_FILE, 'SQUALL_SECRET_FILE'), source: `SQUALL_SECRET_FILE (${env.SQUALL_SECRET_FILE})` };
+    const source = `SQUALL_SECRET_FILE (${env.SQUALL_SECRET_FILE})`;
+    return { key: readKeyFile(env.SQUALL_SECRET_FILE, 'SQUALL_SECRET_FILE'), source };
   }
   if (sources.secretFile !== undefined) {
-    return { key: readKeyFile(sources.secretFile, 'the configuration\'s secretFile'), source: `secretFile (${sources.secretFile})` };
+    const source = `secretFile (${sources.secretFile})`;
+    return { key: readKeyFile(sources.secretFile, 'the configuration\'s secretFile'), source };
   }
   return null;
 }
@@ -63,14 +66,16 @@ function readKeyFile(path: string, where: string): Buffer {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new ConfigError(`cannot read the group's secret from ${where} '${path}': ${(cause as Error).message}; make one with \`squall keygen > ${path}\``, { cause });
+    throw new ConfigError(`cannot read the group's secret from ${where} '${path}': ${(cause as Error).message}; `
+      + `make one with \`squall keygen > ${path}\``, { cause });
   }
   return checked(Buffer.from(text.trim(), 'utf8'), `${where} '${path}'`);
 }
 
 function checked(key: Buffer, where: string): Buffer {
   if (key.byteLength < MIN_SECRET_BYTES) {
-    throw new ConfigError(`the group's secret from ${where} is ${key.byteLength} bytes; it must be at least ${MIN_SECRET_BYTES} (make one with \`squall keygen\`)`);
+    throw new ConfigError(`the group's secret from ${where} is ${key.byteLength} bytes; it must be at least `
+      + `${MIN_SECRET_BYTES} (make one with \`squall keygen\`)`);
   }
   return key;
 }

@@ -111,13 +111,13 @@ export class MemberDriver<V extends DriverView> {
 
   /** Starts `view`: failure detection, the start barrier; the members it could not reach are suspected. */
   begin(view: V, unreachable: Iterable<number> = []): void {
-    view.start(this.#stepSoon);
+    view.start(this.#stepNow);
     this.#admission?.started(view);
     for (const m of new Set(unreachable)) this.memberFailed(view, m, 'UNREACHABLE');
     this.step();
   }
 
-  readonly #stepSoon = (): void => this.step();
+  readonly #stepNow = (): void => this.step();
 
   step(): void {
     if (this.#closed) return;
@@ -177,7 +177,9 @@ export class MemberDriver<V extends DriverView> {
     const protocol = view.protocol;
     if (protocol.wedged) {
       // Others' suspicions count as this member's (they are OR-ed): each is reported once, as if found here.
-      for (const m of protocol.suspects()) if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
+      for (const m of protocol.suspects()) {
+        if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
+      }
     }
     const result = protocol.step();
     if (result) this.#onOutcome(view, result);
@@ -187,7 +189,9 @@ export class MemberDriver<V extends DriverView> {
     const { vid, members } = view.view;
     switch (result.type) {
       case 'commit': this.#run(new ViewInstall(this.#site, view, result.change).run()); break;
-      case 'partitioned': this.#halt(new PartitionedError(this.selfId, vid, members.length, result.unreachable), view); break;
+      case 'partitioned':
+        this.#halt(new PartitionedError(this.selfId, vid, members.length, result.unreachable), view);
+        break;
       case 'suspected': this.#removed(vid + 1, result.by); break;
       case 'dissolved': this.#removed(vid + 1); break;
     }

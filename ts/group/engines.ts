@@ -8,8 +8,8 @@ import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { View } from '../membership/view.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
-import type { GroupConfig } from './config.js';
 import { MULTICAST_DEFAULTS, planView, type SubgroupPlan } from '../membership/plans.js';
+import type { GroupConfig } from './config.js';
 import { CONTACT_LIMITS, WarningGate } from './contact.js';
 import type { DriverHost, Timers } from './driver-parts.js';
 import { ViewEngine, type EngineOptions } from './view-engine.js';
@@ -26,6 +26,9 @@ const TIMERS: Timers = {
     return () => clearTimeout(t);
   },
 };
+
+/** What a Group's member driver gets from its engines (the rest of DriverHost is the Group's events). */
+type DriverFabric = Pick<DriverHost<ViewEngine>, 'selfId' | 'clock' | 'timers' | 'limits' | 'buildView' | 'addressOf'>;
 
 /** What every view's engine is made with, apart from the view itself. */
 type EngineBase = Omit<EngineOptions, 'selfId' | 'view' | 'plans' | 'listen' | 'previous'>;
@@ -137,15 +140,15 @@ export class MemberEngines {
    */
   listenFor(engine: ViewEngine): void {
     const placeholder = `${formatHost(this.host)}:1`;
-    const members = engine.view.members.map((id) => ({ id, address: id === this.selfId ? engine.runtime.address : placeholder }));
-    engine.listen(members);
+    const address = (id: number) => (id === this.selfId ? engine.runtime.address : placeholder);
+    engine.listen(engine.view.members.map((id) => ({ id, address: address(id) })));
   }
 
   /**
    * The member driver's side of the fabric in a Group (DriverHost): the real clock and timers, the limits
    * (`suspicionTimeoutMs`: the one in force), and each next view's engine.
    */
-  driverParts(suspicionTimeoutMs: number): Pick<DriverHost<ViewEngine>, 'selfId' | 'clock' | 'timers' | 'limits' | 'buildView' | 'addressOf'> {
+  driverParts(suspicionTimeoutMs: number): DriverFabric {
     return {
       selfId: this.selfId, clock: performance, timers: TIMERS,
       limits: { connectTimeout: this.#connectTimeoutMs, suspicionTimeout: suspicionTimeoutMs, portPoll: PORT_POLL_MS },
@@ -159,8 +162,9 @@ export class MemberEngines {
    * rdmc worker if messages can be large.
    */
   fillSpares(): void {
-    const large = Object.values(this.#config.subgroups).some((sg) =>
-      (sg.maxMessageBytes ?? MULTICAST_DEFAULTS.maxMessageBytes) > (sg.maxSmcPayload ?? MULTICAST_DEFAULTS.maxSmcPayload));
+    const { maxMessageBytes, maxSmcPayload } = MULTICAST_DEFAULTS;
+    const large = Object.values(this.#config.subgroups)
+      .some((sg) => (sg.maxMessageBytes ?? maxMessageBytes) > (sg.maxSmcPayload ?? maxSmcPayload));
     this.#spares.fill(large ? ['predicate', 'rdmc'] : ['predicate']);
   }
 

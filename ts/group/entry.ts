@@ -6,8 +6,8 @@
 // installs.
 
 import { JoinError, RemovedError, StateTransferError } from '../errors.js';
-import type { GroupConfig } from './config.js';
 import { planView } from '../membership/plans.js';
+import type { GroupConfig } from './config.js';
 import { requestJoin } from './contact.js';
 import type { MemberDriver } from './driver.js';
 import type { MemberEngines } from './engines.js';
@@ -54,7 +54,8 @@ export function isRetryableJoin(error: unknown): boolean {
  * A new member: asks the contacts to let it in, builds the view the leader offers, gives the leader its
  * port, connects to the members it is told, and waits for the start barrier and its subgroups' state.
  */
-export async function enter(p: EntryParts, contacts: readonly string[], timeoutMs: number, rejoining: boolean): Promise<void> {
+export async function enter(p: EntryParts, contacts: readonly string[], timeoutMs: number,
+  rejoining: boolean): Promise<void> {
   const { selfId, engines, driver } = p;
   p.fillSpares();
   const joiner = { id: selfId, host: engines.host };
@@ -71,11 +72,12 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
     session.send({ port: engine.port });
     const reply = await session.next(timeoutMs);
     if ('retry' in reply) {
-      throw retryableJoin(`member ${selfId} was offered view ${view.vid} but the leader went on without it (${reply.retry})`);
+      throw retryableJoin(`member ${selfId} was offered view ${view.vid} but the leader went on without it `
+        + `(${reply.retry})`);
     }
     if (!('addresses' in reply)) {
-      throw new JoinError(`member ${selfId} was offered view ${view.vid} but the leader answered ${JSON.stringify(reply)} `
-        + 'instead of the members\' addresses; join again');
+      throw new JoinError(`member ${selfId} was offered view ${view.vid} but the leader answered `
+        + `${JSON.stringify(reply)} instead of the members' addresses; join again`);
     }
     session.close();
     // A member that died meanwhile is not waited for: the others, connected here, mark it in their rows.
@@ -101,7 +103,8 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
  * The first view by joins: once `gathering` has enough joiners and their ports, this member forms view 0 of
  * itself and them, listening on `listen`, hands out the addresses, and connects like any member.
  */
-export async function formFirstView(p: EntryParts, gathering: FirstViewGathering, listen: string, timeoutMs: number): Promise<void> {
+export async function formFirstView(p: EntryParts, gathering: FirstViewGathering, listen: string,
+  timeoutMs: number): Promise<void> {
   const { engines, driver } = p;
   const { view, joined, ports } = await gathering.gather();
   const engine = engines.create(view, planView(p.config, view.members), listen);
@@ -158,8 +161,9 @@ export async function rejoin(site: RejoinSite, contacts: readonly string[], caus
     await new Promise((resolve) => setTimeout(resolve, pauseMs));
     pauseMs = Math.min(pauseMs * 2, REJOIN_PAUSE_MS.most);
   }
-  return site.closed() ? null : new JoinError(`member ${site.selfId} could not rejoin the group within connectTimeoutMs = `
-    + `${site.timeoutMs} ms: ${last.message}`, { cause: last });
+  if (site.closed()) return null;
+  return new JoinError(`member ${site.selfId} could not rejoin the group within connectTimeoutMs = ${site.timeoutMs} `
+    + `ms: ${last.message}`, { cause: last });
 }
 
 function isIdList(value: unknown): value is number[] {

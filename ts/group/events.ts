@@ -24,7 +24,8 @@ export interface GroupEvents {
    * contact port refused an attempt (an AuthError for a joiner without the group's key, a JoinError for a
    * malformed line, a connection over the limits, a handshake past its deadline; at most 5 per 10 s, the
    * rest counted in the next), or the fabric port refused a connection that could not prove the group's
-   * key (an AuthError; at most 5 per 10 s too). Without a listener it becomes a process warning (never an uncaught exception).
+   * key (an AuthError; at most 5 per 10 s too). Without a listener it becomes a process warning (never an
+   * uncaught exception).
    */
   warning: [error: Error];
   /**

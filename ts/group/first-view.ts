@@ -6,8 +6,8 @@
 import { ClosedError } from '../errors.js';
 import type { Joiner } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
-import type { GroupConfig } from './config.js';
 import { firstViewPlans } from '../membership/plans.js';
+import type { GroupConfig } from './config.js';
 import { offerView, type ContactSession, type JoinOffer } from './contact.js';
 
 export interface FirstViewParts {
@@ -87,7 +87,8 @@ export class FirstViewGathering {
       }
       const silent = joined.filter((_, k) => ports[k] === 0).map(({ joiner }) => joiner.id);
       for (const { session } of joined) {
-        session.send({ retry: `member ${silent.join(', ')} did not answer the first view's offer; forming it again without` });
+        session.send({ retry: `member ${silent.join(', ')} did not answer the first view's offer; forming it again `
+          + 'without' });
         session.close();
       }
     }

@@ -38,7 +38,9 @@ import { JOIN_HOST_BYTES } from '../membership/columns.js';
 import { ReplicatedObject, type QueryName } from '../objects/replicated-object.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { GroupAdmission } from './admission.js';
-import { checkTimingPair, loadGroupConfig, validateGroupConfig, type GroupConfig } from './config.js';
+import {
+  checkTimingPair, loadGroupConfig, validateGroupConfig, type GroupConfig,
+} from './config.js';
 import { firstViewPlans, type SubgroupPlan } from '../membership/plans.js';
 import { fabricKeyOf, resolveSecret } from './credential.js';
 import { MemberDriver } from './driver.js';
@@ -47,7 +49,9 @@ import { MemberEngines, formatHost } from './engines.js';
 import { enter, formFirstView, isRetryableJoin, rejoin, type EntryParts } from './entry.js';
 import type { GroupEvents } from './events.js';
 import { FirstViewGathering } from './first-view.js';
-import { contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass } from './join-options.js';
+import {
+  checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
+} from './join-options.js';
 import { StateSync } from './state-sync.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 import type { MembershipRow, ViewEngine } from './view-engine.js';
@@ -154,35 +158,20 @@ export class Group extends EventEmitter<GroupEvents> {
       : validateGroupConfig(options.config), options);
     const suspicionTimeoutMs = options.suspicionTimeoutMs ?? config.suspicionTimeoutMs ?? DEFAULT_SUSPICION_TIMEOUT_MS;
     checkTimingPair(options.heartbeatIntervalMs ?? config.heartbeatIntervalMs, suspicionTimeoutMs, 'Group.join');
-    const self = config.members.find((m) => m.id === options.id);
+    this.#key = resolveSecret({ secret: options.secret, secretFile: config.secretFile })?.key ?? null;
+    const self = checkAgainstConfig(options, config, this.#key);
     const entering = options.contact !== undefined;
-    if (entering) contactList(options.contact!);
-    if (!self && !entering) {
-      throw new ConfigError(`member ${options.id} is not in the configuration's members (${config.members.map((m) => m.id).join(', ')}); `
-        + 'pass one of those ids, or contact: \'host:port\' to join the running group as a new member');
-    }
     this.id = options.id;
     this.config = config;
     this.#options = options;
-    this.#key = resolveSecret({ secret: options.secret, secretFile: config.secretFile })?.key ?? null;
-    if (config.contactTls && !this.#key) {
-      throw new ConfigError('the configuration sets contactTls, which needs the group\'s secret key (the TLS key is derived '
-        + 'from it): pass secret to Group.join, or set SQUALL_SECRET, SQUALL_SECRET_FILE or the configuration\'s '
-        + '"secretFile" (`squall keygen` makes a key)');
-    }
     this.#types = options.types ?? {};
-    for (const name of Object.keys(this.#types)) {
-      if (!Object.hasOwn(config.subgroups, name)) {
-        throw new ConfigError(`types names subgroup '${name}', which the configuration does not have `
-          + `(subgroups: ${Object.keys(config.subgroups).join(', ')})`);
-      }
-    }
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#suspicionTimeoutMs = suspicionTimeoutMs;
     const { listen, host, bindHost, hosts } = placeOf(config, options, self);
     this.#firstListen = listen;
     this.#engines = new MemberEngines(this.id, config, {
-      mailboxBytes: options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES, connectTimeoutMs: this.#timeoutMs, spares: this.#spares,
+      mailboxBytes: options.mailboxBytes ?? DEFAULT_MAILBOX_BYTES, connectTimeoutMs: this.#timeoutMs,
+      spares: this.#spares,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs,
       suspicionTimeoutMs: options.suspicionTimeoutMs ?? config.suspicionTimeoutMs,
       fabric: options.fabric, fabricKey: this.#key ? fabricKeyOf(this.#key) : null,
@@ -208,15 +197,17 @@ export class Group extends EventEmitter<GroupEvents> {
     const plans = firstViewPlans(config, ids);
     if (plans === null) { // too few members for some shard: the first of them forms the first view by joins
       if (ids[0] !== this.id) {
-        throw new ConfigError(`the configuration's members are too few for its subgroups, so the first view forms by `
-          + `joins: start member ${ids[0]} first, then the others with contact: '<member ${ids[0]}'s contact address>'`);
+        throw new ConfigError(`the configuration's members are too few for its subgroups, so the first view forms `
+          + `by joins: start member ${ids[0]} first, then the others with contact: '<member ${ids[0]}'s contact `
+          + 'address>\'');
       }
       if (!self.contact && !this.#options.contactListen) {
         throw new ConfigError(`the first view forms by joins, so member ${this.id} needs a contact address the others `
           + 'can know: add "contact": "host:port" to its entry in the configuration');
       }
       this.#admission.firstView = new FirstViewGathering({
-        selfId: this.id, config, hosts: this.#engines.hosts, answerMs: Math.min(this.#timeoutMs, this.#suspicionTimeoutMs),
+        selfId: this.id, config, hosts: this.#engines.hosts,
+        answerMs: Math.min(this.#timeoutMs, this.#suspicionTimeoutMs),
         closed: () => this.#closed,
       });
       return;
@@ -253,7 +244,8 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   #newDriver(): MemberDriver<ViewEngine> {
-    return new MemberDriver({ host: this.#driverHost, handles: this.#handles, admission: this.#admission, states: this.#states });
+    const parts = { handles: this.#handles, admission: this.#admission, states: this.#states };
+    return new MemberDriver({ host: this.#driverHost, ...parts });
   }
 
   #newAdmission(contact: string): GroupAdmission {
@@ -300,7 +292,9 @@ export class Group extends EventEmitter<GroupEvents> {
   get failed(): number[] { return [...this.#driver.failed].filter((m) => this.view.members.includes(m)); }
 
   /** Set once this member finds itself in a minority of its view; it delivers nothing more then. */
-  get partitioned(): PartitionedError | null { return this.#stopped instanceof PartitionedError ? this.#stopped : null; }
+  get partitioned(): PartitionedError | null {
+    return this.#stopped instanceof PartitionedError ? this.#stopped : null;
+  }
 
   /** The address this member accepts connections on in the current view. */
   get address(): string { return this.#engine.runtime.address; }
@@ -316,13 +310,15 @@ export class Group extends EventEmitter<GroupEvents> {
    * `type`): ordered calls, queries, replies. Typed from the class C — pass it, or name it
    * (`group.subgroup<typeof TicketBook>('tickets')`) — so `query()` offers its declared queries.
    */
-  subgroup<C extends ReplicatedClass = ReplicatedClass>(name: string, type?: C): ReplicatedObject<InstanceType<C>, QueryName<C>> {
+  subgroup<C extends ReplicatedClass = ReplicatedClass>(name: string,
+    type?: C): ReplicatedObject<InstanceType<C>, QueryName<C>> {
     type Handle = ReplicatedObject<InstanceType<C>, QueryName<C>>;
     this.#checkOpen();
     const existing = this.#objects.get(name);
     if (existing) return existing as unknown as Handle;
     const channel = this.channel(name);
-    const cls = (type ?? (Object.hasOwn(this.#types, name) ? this.#types[name] : undefined)) as ReplicatedClass<InstanceType<C>> | undefined;
+    const named = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
+    const cls = (type ?? named) as ReplicatedClass<InstanceType<C>> | undefined;
     if (!cls) {
       throw new ConfigError(`subgroup '${name}' has no class: pass types: { ${name}: YourClass } to Group.join, `
         + `or group.subgroup('${name}', YourClass)`);
@@ -342,7 +338,8 @@ export class Group extends EventEmitter<GroupEvents> {
     const channel = this.#handles.get(name);
     if (channel) return channel;
     if (!Object.hasOwn(this.config.subgroups, name)) {
-      throw new ConfigError(`no subgroup '${name}'; the configuration has: ${Object.keys(this.config.subgroups).join(', ')}`);
+      const names = Object.keys(this.config.subgroups).join(', ');
+      throw new ConfigError(`no subgroup '${name}'; the configuration has: ${names}`);
     }
     throw new ConfigError(`member ${this.id} is in no shard of subgroup '${name}'`);
   }
@@ -368,7 +365,8 @@ export class Group extends EventEmitter<GroupEvents> {
     const limitMs = this.#options.leaveTimeoutMs ?? DEFAULT_LEAVE_TIMEOUT_MS;
     const timer = setTimeout(() => {
       reject(new TimeoutError(`member ${this.id} could not leave cleanly within leaveTimeoutMs = ${limitMs} ms (view `
-        + `${this.view.vid} could not change: are enough members alive?); it has closed, and the others remove it as failed`));
+        + `${this.view.vid} could not change: are enough members alive?); it has closed, and the others remove it as `
+        + 'failed'));
       void this.close();
     }, limitMs);
     this.#leaving = { resolve, reject, promise };

@@ -220,7 +220,8 @@ export class ViewInstall<V extends DriverView> {
   *#connect(addresses: readonly MemberAddress[]): Generator<number, number[], undefined> {
     const { clock, limits } = this.#site.host;
     const joiners = new Set(this.#change.joined.map((j) => j.id));
-    const isGone = (peer: number) => this.#old.gone().has(peer) || (joiners.has(peer) && clock.now() > this.#joinerDeadline);
+    const isGone = (peer: number) => this.#old.gone().has(peer)
+      || (joiners.has(peer) && clock.now() > this.#joinerDeadline);
     const outcome = yield* connecting(this.#next!, addresses, limits.connectTimeout, isGone);
     this.#mark('connected');
     return 'error' in outcome ? this.#change.next.members.filter((m) => m !== this.#selfId) : [...outcome.unreachable];
@@ -229,15 +230,19 @@ export class ViewInstall<V extends DriverView> {
   /** The next view becomes the current one. */
   #switch(addresses: readonly MemberAddress[], unreachable: number[]): void {
     const site = this.#site, change = this.#change, next = this.#next!;
-    // Failures are per view: a removed member's id may come back as a joiner, which starts unsuspected.
-    for (const id of [...site.failed]) {
-      if (!change.next.members.includes(id) || change.joined.some((j) => j.id === id)) site.failed.delete(id);
-    }
+    // Failures are per view: a removed member's id may come back as a joiner, which starts unsuspected, and a
+    // member that failed after the proposal was fixed is in the next view, where it must be suspected again
+    // (below, as unreachable, or by the view's failure detector): were it still counted as reported, this
+    // member would never mark it in the next view's table, and would wait on it (as leader, or at the start
+    // barrier) whenever the members that did mark it are cut off before their rows arrive here.
+    site.failed.clear();
     site.switchTo(next);
     this.#switched = true;
     this.#plan?.receive(next);
     site.setInstalling(false);
-    for (const m of change.next.members) if (m !== this.#selfId && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    for (const m of change.next.members) {
+      if (m !== this.#selfId && !addresses.some((a) => a.id === m)) unreachable.push(m);
+    }
     site.begin(next, unreachable);
     for (const handle of site.handles.values()) for (const m of change.removed) handle.memberGone(m);
   }

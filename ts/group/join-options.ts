@@ -7,7 +7,7 @@ import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import { checkFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkBoolean, checkInteger, checkName, checkObject, checkString, shown } from '../validate.js';
-import { MAX_MEMBER_ID, MAX_TIMEOUT_MS, SEND_QUEUE_LIMITS, type GroupConfig } from './config.js';
+import { MAX_MEMBER_ID, MAX_TIMEOUT_MS, SEND_QUEUE_LIMITS, type GroupConfig, type GroupMember } from './config.js';
 import type { ReplicatedType } from '../objects/replicated-object.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
@@ -87,18 +87,24 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const address = (example: string) => (value: unknown, name: string): void => {
   parseAddress(checkString(value, name, example, 300), name);
 };
-const ms = (min: number, max: number) => (value: unknown, name: string): void => { checkInteger(value, `${name} (milliseconds)`, min, max); };
+const ms = (min: number, max: number) => (value: unknown, name: string): void => {
+  checkInteger(value, `${name} (milliseconds)`, min, max);
+};
 
 const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, name: string) => void } = {
   id: (v, name) => { checkInteger(v, name, 0, MAX_MEMBER_ID); },
   config: (v, name) => {
     if (typeof v === 'string') checkString(v, name, "'cluster.json'");
-    else checkObject(v, name, "a group configuration ({ members, subgroups }) or the path of its JSON file"); // validateGroupConfig checks the rest
+    // validateGroupConfig checks the rest
+    else checkObject(v, name, 'a group configuration ({ members, subgroups }) or the path of its JSON file');
   },
   listen: address("'127.0.0.1:7000'"),
   contact: (v, name) => {
     const list = Array.isArray(v) ? v : [v];
-    if (list.length === 0 || list.length > 1024) throw new ConfigError(`${name} must name at least one member's contact address (at most 1024), e.g. contact: '10.0.0.1:7400'`);
+    if (list.length === 0 || list.length > 1024) {
+      throw new ConfigError(`${name} must name at least one member's contact address (at most 1024), `
+        + 'e.g. contact: \'10.0.0.1:7400\'');
+    }
     list.forEach((c, i) => address("'10.0.0.1:7400'")(c, Array.isArray(v) ? `${name}[${i}]` : name));
   },
   contactListen: address("'127.0.0.1:7400'"),
@@ -108,7 +114,8 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
       checkName(key, `${name}: the subgroup name`, 'tickets');
       const cls = types[key as string];
       if (typeof cls !== 'function' || cls.prototype === undefined) {
-        throw new ConfigError(`${name}.${String(key)} must be a class (constructed with no arguments at every member), got ${shown(cls)}`);
+        throw new ConfigError(`${name}.${String(key)} must be a class (constructed with no arguments at every member), `
+          + `got ${shown(cls)}`);
       }
     }
   },
@@ -119,7 +126,10 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   connectTimeoutMs: ms(1, MAX_TIMEOUT_MS),
   mailboxBytes: (v, name) => {
     checkInteger(v, name, MAILBOX_BYTES_RANGE.min, MAILBOX_BYTES_RANGE.max, ', a multiple of 8');
-    if ((v as number) % 8 !== 0) throw new ConfigError(`${name} must be a multiple of 8 from ${MAILBOX_BYTES_RANGE.min} to ${MAILBOX_BYTES_RANGE.max}, got ${v as number}`);
+    if ((v as number) % 8 !== 0) {
+      const { min, max } = MAILBOX_BYTES_RANGE;
+      throw new ConfigError(`${name} must be a multiple of 8 from ${min} to ${max}, got ${v as number}`);
+    }
   },
   callTimeoutMs: ms(1, MAX_TIMER_MS),
   fabric: (v, name) => { checkFabricChoice(v as FabricChoice, name); },
@@ -127,8 +137,14 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   maxQueuedBytes: (v, name) => { checkInteger(v, name, 1, SEND_QUEUE_LIMITS.bytes); },
   secret: (v, name) => {
     const bytes = typeof v === 'string' ? Buffer.byteLength(v) : v instanceof Uint8Array ? v.byteLength : -1;
-    if (bytes < 0) throw new ConfigError(`${name} must be a string or a Uint8Array holding the group's secret key (make one with \`squall keygen\`), got ${shown(v)}`);
-    if (bytes < MIN_SECRET_BYTES) throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes}); make one with \`squall keygen\``);
+    if (bytes < 0) {
+      throw new ConfigError(`${name} must be a string or a Uint8Array holding the group's secret key (make one with `
+        + `\`squall keygen\`), got ${shown(v)}`);
+    }
+    if (bytes < MIN_SECRET_BYTES) {
+      throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes}); `
+        + 'make one with `squall keygen`');
+    }
   },
 };
 
@@ -144,11 +160,17 @@ export function validateJoinOptions(value: unknown): JoinOptions {
   const o = checkObject(value, 'Group.join options', "{ id: 0, config: 'cluster.json' }");
   for (const key of Reflect.ownKeys(o)) {
     if (typeof key !== 'string' || !Object.hasOwn(CHECKS, key)) {
-      throw new ConfigError(`Group.join: unknown option '${String(key)}'; the options are ${JOIN_OPTION_NAMES.join(', ')}`);
+      const names = JOIN_OPTION_NAMES.join(', ');
+      throw new ConfigError(`Group.join: unknown option '${String(key)}'; the options are ${names}`);
     }
   }
-  if (o.id === undefined) throw new ConfigError("Group.join needs id: this member's id (an integer), e.g. { id: 0, config: 'cluster.json' }");
-  if (o.config === undefined) throw new ConfigError("Group.join needs config: the group configuration or the path of its JSON file, e.g. { id: 0, config: 'cluster.json' }");
+  if (o.id === undefined) {
+    throw new ConfigError("Group.join needs id: this member's id (an integer), e.g. { id: 0, config: 'cluster.json' }");
+  }
+  if (o.config === undefined) {
+    throw new ConfigError('Group.join needs config: the group configuration or the path of its JSON file, '
+      + "e.g. { id: 0, config: 'cluster.json' }");
+  }
   for (const key of JOIN_OPTION_NAMES) {
     if (o[key] !== undefined) CHECKS[key as keyof JoinOptions](o[key], key);
   }
@@ -172,7 +194,38 @@ export function withQueueLimits(config: GroupConfig, options: JoinOptions): Grou
 /** The contact addresses of JoinOptions.contact, checked. */
 export function contactList(contact: string | string[]): string[] {
   const list = Array.isArray(contact) ? contact : [contact];
-  if (list.length === 0) throw new ConfigError('contact must name at least one member\'s contact address, e.g. contact: \'10.0.0.1:7400\'');
+  if (list.length === 0) {
+    throw new ConfigError('contact must name at least one member\'s contact address, e.g. contact: \'10.0.0.1:7400\'');
+  }
   for (const c of list) parseAddress(c, 'contact');
   return list;
+}
+
+/**
+ * The options checked against the configuration they join: the id is a configured member's (or the member
+ * enters through a contact), contactTls has the group's key, and every class names a configured subgroup.
+ * Returns this member's configured entry, when it has one.
+ */
+export function checkAgainstConfig(options: JoinOptions, config: GroupConfig,
+  key: Buffer | null): GroupMember | undefined {
+  const self = config.members.find((m) => m.id === options.id);
+  const entering = options.contact !== undefined;
+  if (entering) contactList(options.contact!);
+  if (!self && !entering) {
+    const ids = config.members.map((m) => m.id).join(', ');
+    throw new ConfigError(`member ${options.id} is not in the configuration's members (${ids}); pass one of those ids, `
+      + 'or contact: \'host:port\' to join the running group as a new member');
+  }
+  if (config.contactTls && !key) {
+    throw new ConfigError('the configuration sets contactTls, which needs the group\'s secret key (the TLS key is '
+      + 'derived from it): pass secret to Group.join, or set SQUALL_SECRET, SQUALL_SECRET_FILE or the '
+      + 'configuration\'s "secretFile" (`squall keygen` makes a key)');
+  }
+  for (const name of Object.keys(options.types ?? {})) {
+    if (!Object.hasOwn(config.subgroups, name)) {
+      throw new ConfigError(`types names subgroup '${name}', which the configuration does not have `
+        + `(subgroups: ${Object.keys(config.subgroups).join(', ')})`);
+    }
+  }
+  return self;
 }

@@ -14,7 +14,9 @@ import type { Change } from '../membership/protocol.js';
 import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView, ShardStates, StatePlan } from './driver-parts.js';
-import { Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer } from './state-transfer.js';
+import {
+  Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer,
+} from './state-transfer.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 
 export interface StateSyncParts {
@@ -55,15 +57,17 @@ export class StateSync implements ShardStates {
 
   accept(tag: number, from: number, bytes: Uint8Array): boolean {
     if (!isStateTag(tag)) return false;
-    for (const receiver of this.#receivers.values()) if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
+    for (const receiver of this.#receivers.values()) {
+      if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
+    }
     return true;
   }
 
   cutOff(change: Change): boolean {
     if (this.#receivers.size === 0) return false;
     const [subgroup] = this.#receivers.keys();
-    const error = new StateTransferError(`the state of subgroup '${subgroup}' did not arrive before view ${change.next.vid}: `
-      + 'its sender failed or the view changed; start the member again to rejoin');
+    const error = new StateTransferError(`the state of subgroup '${subgroup}' did not arrive before view `
+      + `${change.next.vid}: its sender failed or the view changed; start the member again to rejoin`);
     this.failAll(error);
     this.#p.fail(error);
     return true;
@@ -107,7 +111,8 @@ export class StateSync implements ShardStates {
       this.#p.error(error);
       // The recipients must not wait for the rest: they are told why, and stop.
       const failed = { bytes: new Uint8Array(0), version: -1n, failed: error.message };
-      sendState(send, t.recipients, failed, maxPayload, new Checksums()).catch(() => {});
+      sendState(send, t.recipients, failed, maxPayload, new Checksums())
+        .catch(() => {}); // a recipient that cannot be told is failing: the view change removes it
     });
   }
 

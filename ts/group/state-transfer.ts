@@ -59,7 +59,8 @@ export interface Transfer {
  * restores its own new shard's state). A shard none of whose old members is left has no source (null): its
  * new members start from a fresh object — a member the plan moved there drops its old shard's copy.
  */
-export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[], typed: ReadonlySet<string> = new Set(Object.keys(config.subgroups))): Transfer[] {
+export function stateTransfers(config: GroupConfig, previous: readonly number[], next: readonly number[],
+  typed: ReadonlySet<string> = new Set(Object.keys(config.subgroups))): Transfer[] {
   if (previous.length === 0) return []; // the first view: every object starts fresh
   const before = planView(config, previous);
   const out: Transfer[] = [];
@@ -86,7 +87,8 @@ export class Checksums {
   /** Starts the pool's thread for a snapshot of `length` bytes (none for a small one). */
   warm(length: number): void {
     if (length <= INLINE_CHECKSUM_BYTES || this.#pool) return;
-    this.#pool = new Piscina({ filename: new URL('../../workers/checksum-worker.js', import.meta.url).href, maxThreads: 1, minThreads: 1 });
+    const filename = new URL('../../workers/checksum-worker.js', import.meta.url).href;
+    this.#pool = new Piscina({ filename, maxThreads: 1, minThreads: 1 });
   }
 
   /** CRC-32 per chunk of the first `length` bytes of `buffer`. */
@@ -110,7 +112,8 @@ export class Checksums {
  */
 export async function sendState(
   send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[],
-  { bytes: snapshot, version, failed }: { bytes: Uint8Array; version: bigint; failed?: string }, maxPayload: number, crc: Checksums,
+  { bytes: snapshot, version, failed }: { bytes: Uint8Array; version: bigint; failed?: string }, maxPayload: number,
+  crc: Checksums,
 ): Promise<void> {
   if (failed !== undefined) {
     void crc.close();
@@ -190,7 +193,9 @@ export class StateReceiver {
 
   #armIdle(): void {
     if (this.#idle) clearTimeout(this.#idle);
-    this.#idle = setTimeout(() => this.fail(new StateTransferError(`${this.#what()}: nothing arrived for ${this.#idleTimeoutMs} ms; start the member again to rejoin (connectTimeoutMs sets this wait)`)), this.#idleTimeoutMs);
+    this.#idle = setTimeout(() => this.fail(new StateTransferError(`${this.#what()}: nothing arrived for `
+      + `${this.#idleTimeoutMs} ms; start the member again to rejoin (connectTimeoutMs sets this wait)`)),
+    this.#idleTimeoutMs);
     this.#idle.unref();
   }
 
@@ -214,7 +219,9 @@ export class StateReceiver {
       if (this.#length === 0) this.#received = chunks; // an empty snapshot is one empty chunk
     } else if (kind === CHUNK && this.#buffer) {
       const index = view.getUint32(4, true);
-      if (index >= this.#have!.length || this.#have![index]) return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} arrived twice or out of range`));
+      if (index >= this.#have!.length || this.#have![index]) {
+        return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} arrived twice or out of range`));
+      }
       const data = record.subarray(CHUNK_HEADER);
       new Uint8Array(this.#buffer).set(data, index * this.#chunkBytes);
       this.#crcs![index] = view.getUint32(8, true);
@@ -222,7 +229,9 @@ export class StateReceiver {
       this.#received++;
       this.receivedBytes += data.byteLength;
     } else if (kind === FAILED) {
-      return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${new TextDecoder().decode(record.subarray(4))}); fix the class's snapshot(), then join again`, false));
+      const why = new TextDecoder().decode(record.subarray(4));
+      return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${why}); fix the `
+        + 'class\'s snapshot(), then join again', false));
     } else {
       return;
     }
@@ -247,7 +256,10 @@ export class StateReceiver {
     try {
       const crcs = await this.#crc.of(this.#buffer!, this.#length, this.#chunkBytes);
       const bad = this.#crcs!.findIndex((crc, i) => crcs[i] !== crc);
-      if (bad >= 0) throw new StateTransferError(`${this.#what()}: chunk ${bad} failed its checksum; the member joins again to retry`);
+      if (bad >= 0) {
+        throw new StateTransferError(`${this.#what()}: chunk ${bad} failed its checksum; the member joins again `
+          + 'to retry');
+      }
       // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.
       this.#resolve({ bytes: new Uint8Array(this.#buffer!, 0, this.#length).slice(), version: this.#version });
     } catch (error) {
@@ -258,6 +270,7 @@ export class StateReceiver {
   }
 
   #what(): string {
-    return `the state of subgroup '${this.transfer.subgroup}' shard ${this.transfer.shard} from member ${this.transfer.source}`;
+    const { subgroup, shard, source } = this.transfer;
+    return `the state of subgroup '${subgroup}' shard ${shard} from member ${source}`;
   }
 }

@@ -71,7 +71,8 @@ export class SubgroupChannel implements OrderedChannel {
 
   /** Diagnostics: the current view's shard state, and what this handle holds for the next view. */
   state(): Record<string, unknown> {
-    return { held: this.#held.length, changing: this.#changing, stopped: this.#stopped?.message ?? null, shard: this.#current.state() };
+    const stopped = this.#stopped?.message ?? null;
+    return { held: this.#held.length, changing: this.#changing, stopped, shard: this.#current.state() };
   }
 
   send(bytes: Uint8Array): Promise<void> {
@@ -83,7 +84,9 @@ export class SubgroupChannel implements OrderedChannel {
     const refused = queueRefusal(this.#queueName, this.#held.length, this.#heldBytes, bytes.byteLength, this.#current);
     if (refused) return Promise.reject(refused);
     this.#heldBytes += bytes.byteLength;
-    return new Promise((resolve, reject) => this.#held.push({ bytes: bytes.slice(), large: false, carried: false, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.#held.push({ bytes: bytes.slice(), large: false, carried: false, resolve, reject });
+    });
   }
 
   onDeliver(handler: DeliverHandler): void {
@@ -111,7 +114,8 @@ export class SubgroupChannel implements OrderedChannel {
     if (this.#stopped) return Promise.reject(this.#stopped);
     if (member === this.memberId) return loopBack(bytes, (copy) => this.direct(member, copy));
     const pending = this.#pendingTo.get(member) ?? { count: 0, bytes: 0 };
-    const refused = queueRefusal(`${this.#queueName}'s point-to-point queue to member ${member}`, pending.count, pending.bytes, bytes.byteLength, this.#current);
+    const where = `${this.#queueName}'s point-to-point queue to member ${member}`;
+    const refused = queueRefusal(where, pending.count, pending.bytes, bytes.byteLength, this.#current);
     if (refused) return Promise.reject(refused);
     pending.count++;
     pending.bytes += bytes.byteLength;

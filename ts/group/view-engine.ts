@@ -110,8 +110,8 @@ export class ViewEngine implements DriverView {
     const rdmcEnd = new RdmcLayout(rdmcGroups, rdmcBase).end;
     const arenaBytes = align(Math.max(rdmcEnd, rdmcBase) + REGION_ALIGN, REGION_ALIGN);
     if (arenaBytes > MAX_ARENA_BYTES) {
-      throw new ArenaError(`this member needs ${arenaBytes} bytes of arena (SST ${sstBytes}, RDMC ${rdmcEnd - rdmcBase}), `
-        + 'over the 4 GiB limit: lower maxMessageBytes, window or mailboxBytes');
+      throw new ArenaError(`this member needs ${arenaBytes} bytes of arena (SST ${sstBytes}, RDMC `
+        + `${rdmcEnd - rdmcBase}), over the 4 GiB limit: lower maxMessageBytes, window or mailboxBytes`);
     }
 
     this.runtime = new MemberRuntime({
@@ -184,8 +184,9 @@ export class ViewEngine implements DriverView {
       return this.runtime.connectReachable(members, timeoutMs, isGone);
     })();
     this.#connecting = connecting;
-    connecting.then((unreachable) => { this.connection = { unreachable }; }, (error: Error) => { this.connection = { error }; })
-      .finally(() => this.#schedule());
+    connecting.then((unreachable) => { this.connection = { unreachable }; }, (error: Error) => {
+      this.connection = { error }; // the driver goes on without the view's members; whenConnected() rejects with it
+    }).finally(() => this.#schedule());
   }
 
   /** Resolves once connect() is done; rejects with why it failed (the engine closed, the worker failed). */
@@ -281,7 +282,10 @@ export class ViewEngine implements DriverView {
  * One RDMC group per (subgroup, shard, sender) whose messages may exceed maxSmcPayload; rank 0 sends.
  * `groupOf(subgroup, shard, senderRank)` names the group of a sender, undefined when it has none.
  */
-function rdmcGroupsOf(plans: readonly SubgroupPlan[]): { groups: RdmcGroupSpec[]; groupOf: (subgroup: number, shard: number, rank: number) => number | undefined } {
+function rdmcGroupsOf(plans: readonly SubgroupPlan[]): {
+  groups: RdmcGroupSpec[];
+  groupOf: (subgroup: number, shard: number, rank: number) => number | undefined;
+} {
   const groups: RdmcGroupSpec[] = [];
   const ids = new Map<string, number>();
   for (const plan of plans) {
@@ -292,7 +296,8 @@ function rdmcGroupsOf(plans: readonly SubgroupPlan[]): { groups: RdmcGroupSpec[]
         ids.set(`${plan.index}/${shardIndex}/${rank}`, groups.length);
         groups.push({
           id: groups.length, members: [sender, ...shard.members.filter((m) => m !== sender)],
-          maxMessageBytes: plan.maxMessageBytes, blockBytes: Math.max(1024, Math.min(plan.blockBytes, align(plan.maxMessageBytes, 8))),
+          maxMessageBytes: plan.maxMessageBytes,
+          blockBytes: Math.max(1024, Math.min(plan.blockBytes, align(plan.maxMessageBytes, 8))),
         });
       });
     });

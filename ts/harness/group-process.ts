@@ -14,27 +14,44 @@ import type { SubgroupChannel } from '../group/subgroup-channel.js';
 
 export type ExampleType = keyof typeof EXAMPLE_TYPES;
 
+/** The Group.join options a parent may set. */
+export type HarnessJoinOptions = Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes'
+  | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs' | 'maxQueuedMessages'
+  | 'maxQueuedBytes' | 'secret'>>;
+
 export type GroupHarnessRequest =
   /** `listenErrors: false` attaches no 'error' listener, as an application that forgot one. */
-  | { cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean; options?: Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes' | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs' | 'maxQueuedMessages' | 'maxQueuedBytes' | 'secret'>> }
+  | {
+    cmd: 'join'; id: number; config: GroupConfig; types?: Record<string, ExampleType>; listenErrors?: boolean;
+    options?: HarnessJoinOptions;
+  }
   /** Ordered calls `method(key_i, value)` for i < count, with `bytes`-byte values, `inFlight` at a time. */
   | { cmd: 'fill'; subgroup: string; method: string; count: number; bytes: number; inFlight?: number }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
   | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
   /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */
-  | { cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number; /** the first message's k (default 0) */ firstK?: number }
+  | {
+    cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number;
+    /** the first message's k (default 0) */ firstK?: number;
+  }
   /**
    * Send for `seconds` seconds flat out with `size`-byte messages, keeping `inFlight` sends outstanding;
    * every `largeEvery`-th message is `largeSize` bytes instead.
    */
-  | { cmd: 'flood'; subgroup: string; seconds: number; size: number; inFlight?: number; largeSize?: number; largeEvery?: number }
+  | {
+    cmd: 'flood'; subgroup: string; seconds: number; size: number; inFlight?: number; largeSize?: number;
+    largeEvery?: number;
+  }
   /**
    * A caller that never awaits: for `seconds`, `size`-byte sends (each numbered k = 0, 1, …) or, with
    * `calls`, ordered calls `method(k, value)`, a batch of `batch` at a time with only a turn of the event
    * loop between batches. Reports the ks accepted, how many were refused and with which codes, the most
    * sends queued (calls in flight) seen, and the process's RSS before and at its highest.
    */
-  | { cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string }; to?: number }
+  | {
+    cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string };
+    to?: number;
+  }
   /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
   | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
@@ -106,100 +123,20 @@ function payload(size: number, sender: number, k: number): Uint8Array {
 
 async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>> {
   switch (req.cmd) {
-    case 'join': {
-      const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
-      const started = nowMs();
-      group = await Group.join({ id: req.id, config: req.config, types, ...req.options });
-      const joinMs = nowMs() - started;
-      group.on('memberFailed', (member, reason) => sendToParent({ type: 'memberFailed', member, reason, atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('view', (view, removed, joined) => sendToParent({ type: 'view', vid: view.vid, members: [...view.members], removed, joined, atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('partitioned', (error) => sendToParent({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable], atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('removed', (error, rejoining) => sendToParent({ type: 'removed', message: error.message, rejoining, atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('rejoined', (view) => sendToParent({ type: 'rejoined', vid: view.vid, members: [...view.members], atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('rejoinFailed', (error) => sendToParent({ type: 'rejoinFailed', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
-      group.on('warning', (error) => sendToParent({ type: 'warning', message: error.message, code: (error as { code?: string }).code ?? '', atMs: nowMs() } satisfies GroupHarnessEvent));
-      if (req.listenErrors !== false) group.on('error', (error) => sendToParent({ type: 'error', message: error.message, atMs: nowMs() } satisfies GroupHarnessEvent));
-      return { address: group.address, contact: group.contactAddress, vid: group.view.vid, members: [...group.view.members], joinMs };
-    }
-    case 'record': {
-      const r: Recorder = {
-        delivered: 0, hash: 0x811c9dc5, sequence: req.sequence ? [] : null,
-        latency: req.latency ? { sender: [], k: [], ms: [] } : null, firstMs: 0, lastMs: 0, waiters: [], directs: 0,
-      };
-      channel(req.subgroup).onDirect(() => { r.directs++; });
-      recorders.set(req.subgroup, r);
-      const slowUs = req.slowUs ?? 0;
-      // Small messages are views of the arena: one DataView over it serves them all.
-      let buffer: ArrayBufferLike | null = null;
-      let view: DataView | null = null;
-      channel(req.subgroup).onDeliver((sender, _version, bytes) => {
-        if (bytes.buffer !== buffer) { buffer = bytes.buffer; view = new DataView(buffer); }
-        const at = bytes.byteOffset;
-        const from = view!.getUint32(at, true), k = view!.getUint32(at + 4, true);
-        if (from !== sender) throw new Error(`message from ${sender} says it is from ${from}`);
-        const t = r.latency || slowUs > 0 ? nowMs() : performance.now();
-        if (r.delivered === 0) r.firstMs = t;
-        r.lastMs = t;
-        r.delivered++;
-        r.hash = mix(mix(mix(r.hash, sender), k), bytes.byteLength);
-        r.sequence?.push(`${sender}:${k}:${bytes.byteLength}`);
-        if (r.latency) { r.latency.sender.push(sender); r.latency.k.push(k); r.latency.ms.push(t - view!.getFloat64(at + 8, true)); }
-        if (slowUs > 0) { const until = t + slowUs / 1000; while (nowMs() < until) { /* a slow receiver */ } }
-        if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
-      });
-      return {};
-    }
-    case 'send': {
-      const ch = channel(req.subgroup);
-      const started = nowMs();
-      const sends: Array<Promise<void>> = [];
-      let maxQueued = 0;
-      for (let k = 0; k < req.count; k++) {
-        if (req.ratePerSec) {
-          const due = started + (k * 1000) / req.ratePerSec;
-          if (nowMs() < due) await new Promise((r) => setTimeout(r, Math.max(0, due - nowMs())));
-        }
-        const sent = ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, (req.firstK ?? 0) + k));
-        sent.catch(() => {}); // seen by Promise.all below; a rejection meanwhile must not end the process
-        sends.push(sent);
-        maxQueued = Math.max(maxQueued, ch.queued);
-        if (sends.length >= 256) { await Promise.all(sends.splice(0)); }
-      }
-      await Promise.all(sends);
-      return { maxQueued, sendMs: nowMs() - started };
-    }
-    case 'flood': {
-      const ch = channel(req.subgroup);
-      const end = nowMs() + req.seconds * 1000;
-      const inFlight = req.inFlight ?? 64;
-      let k = 0;
-      let sentBytes = 0;
-      const small = payload(req.size, ch.memberId, 0);
-      const large = req.largeSize && req.largeEvery ? payload(req.largeSize, ch.memberId, 0) : null;
-      const views = [new DataView(small.buffer), large ? new DataView(large.buffer) : null];
-      while (nowMs() < end) {
-        const batch: Array<Promise<void>> = [];
-        for (let i = 0; i < inFlight; i++) {
-          const big = large !== null && k % req.largeEvery! === req.largeEvery! - 1;
-          const bytes = big ? large : small;
-          const view = views[big ? 1 : 0]!;
-          view.setUint32(4, k++, true);
-          view.setFloat64(8, nowMs(), true);
-          sentBytes += bytes.byteLength;
-          batch.push(ch.send(bytes));
-          if (ch.queued > 0 || big) break; // the window is full, or a large message holds its buffer until sent
-        }
-        await Promise.all(batch);
-      }
-      return { sent: k, bytes: sentBytes };
-    }
+    case 'join': return join(req);
+    case 'record': return record(req);
+    case 'send': return send(req);
+    case 'flood': return flood(req);
     case 'fire': return fire(req);
     case 'await': {
       const r = recorders.get(req.subgroup);
       if (!r) throw new Error(`record ${req.subgroup} first`);
       const deadline = Date.now() + (req.timeoutMs ?? 30_000);
       while (r.delivered < req.total && Date.now() < deadline) {
-        await new Promise<void>((resolve) => { const t = setTimeout(resolve, 50); r.waiters.push(() => { clearTimeout(t); resolve(); }); });
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 50);
+          r.waiters.push(() => { clearTimeout(t); resolve(); });
+        });
       }
       return report(req.subgroup, r);
     }
@@ -208,10 +145,10 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       if (!r) throw new Error(`record ${req.subgroup} first`);
       return report(req.subgroup, r);
     }
-    case 'call': return { replies: await (object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown> }).call(req.method, req.args) };
+    case 'call': return { replies: await (object(req.subgroup) as unknown as Caller).call(req.method, req.args) };
     case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
     case 'fill': {
-      const target = object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown> };
+      const target = object(req.subgroup) as unknown as Caller;
       const calls: Array<Promise<unknown>> = [];
       for (let i = 0; i < req.count; i++) {
         const value = new Uint8Array(req.bytes);
@@ -241,21 +178,134 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
   }
 }
 
+async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise<Record<string, unknown>> {
+  const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
+  const started = nowMs();
+  const g = await Group.join({ id: req.id, config: req.config, types, ...req.options });
+  group = g;
+  const joinMs = nowMs() - started;
+  const tell = (event: DistributiveOmit<GroupHarnessEvent, 'atMs'>) => sendToParent({ ...event, atMs: nowMs() });
+  g.on('memberFailed', (member, reason) => tell({ type: 'memberFailed', member, reason }));
+  g.on('view', (view, removed, joined) => {
+    tell({ type: 'view', vid: view.vid, members: [...view.members], removed, joined });
+  });
+  g.on('partitioned', (error) => {
+    tell({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable] });
+  });
+  g.on('removed', (error, rejoining) => tell({ type: 'removed', message: error.message, rejoining }));
+  g.on('rejoined', (view) => tell({ type: 'rejoined', vid: view.vid, members: [...view.members] }));
+  g.on('rejoinFailed', (error) => tell({ type: 'rejoinFailed', message: error.message }));
+  g.on('warning', (error) => {
+    tell({ type: 'warning', message: error.message, code: (error as { code?: string }).code ?? '' });
+  });
+  if (req.listenErrors !== false) g.on('error', (error) => tell({ type: 'error', message: error.message }));
+  return { address: g.address, contact: g.contactAddress, vid: g.view.vid, members: [...g.view.members], joinMs };
+}
+
+/** A replicated object's ordered calls, by method name. */
+interface Caller { call(m: string, a: unknown[]): Promise<unknown> }
+
+/** Omit over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+async function record(req: Extract<GroupHarnessRequest, { cmd: 'record' }>): Promise<Record<string, unknown>> {
+    const r: Recorder = {
+      delivered: 0, hash: 0x811c9dc5, sequence: req.sequence ? [] : null,
+      latency: req.latency ? { sender: [], k: [], ms: [] } : null, firstMs: 0, lastMs: 0, waiters: [], directs: 0,
+    };
+    channel(req.subgroup).onDirect(() => { r.directs++; });
+    recorders.set(req.subgroup, r);
+    const slowUs = req.slowUs ?? 0;
+    // Small messages are views of the arena: one DataView over it serves them all.
+    let buffer: ArrayBufferLike | null = null;
+    let view: DataView | null = null;
+    channel(req.subgroup).onDeliver((sender, _version, bytes) => {
+      if (bytes.buffer !== buffer) { buffer = bytes.buffer; view = new DataView(buffer); }
+      const at = bytes.byteOffset;
+      const from = view!.getUint32(at, true), k = view!.getUint32(at + 4, true);
+      if (from !== sender) throw new Error(`message from ${sender} says it is from ${from}`);
+      const t = r.latency || slowUs > 0 ? nowMs() : performance.now();
+      if (r.delivered === 0) r.firstMs = t;
+      r.lastMs = t;
+      r.delivered++;
+      r.hash = mix(mix(mix(r.hash, sender), k), bytes.byteLength);
+      r.sequence?.push(`${sender}:${k}:${bytes.byteLength}`);
+      if (r.latency) {
+        r.latency.sender.push(sender);
+        r.latency.k.push(k);
+        r.latency.ms.push(t - view!.getFloat64(at + 8, true));
+      }
+      if (slowUs > 0) { const until = t + slowUs / 1000; while (nowMs() < until) { /* a slow receiver */ } }
+      if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
+    });
+    return {};
+}
+
+async function send(req: Extract<GroupHarnessRequest, { cmd: 'send' }>): Promise<Record<string, unknown>> {
+    const ch = channel(req.subgroup);
+    const started = nowMs();
+    const sends: Array<Promise<void>> = [];
+    let maxQueued = 0;
+    for (let k = 0; k < req.count; k++) {
+      if (req.ratePerSec) {
+        const due = started + (k * 1000) / req.ratePerSec;
+        if (nowMs() < due) await new Promise((r) => setTimeout(r, Math.max(0, due - nowMs())));
+      }
+      const sent = ch.send(payload(req.sizes[k % req.sizes.length]!, ch.memberId, (req.firstK ?? 0) + k));
+      sent.catch(() => {}); // seen by Promise.all below; a rejection meanwhile must not end the process
+      sends.push(sent);
+      maxQueued = Math.max(maxQueued, ch.queued);
+      if (sends.length >= 256) { await Promise.all(sends.splice(0)); }
+    }
+    await Promise.all(sends);
+    return { maxQueued, sendMs: nowMs() - started };
+}
+
+async function flood(req: Extract<GroupHarnessRequest, { cmd: 'flood' }>): Promise<Record<string, unknown>> {
+    const ch = channel(req.subgroup);
+    const end = nowMs() + req.seconds * 1000;
+    const inFlight = req.inFlight ?? 64;
+    let k = 0;
+    let sentBytes = 0;
+    const small = payload(req.size, ch.memberId, 0);
+    const large = req.largeSize && req.largeEvery ? payload(req.largeSize, ch.memberId, 0) : null;
+    const views = [new DataView(small.buffer), large ? new DataView(large.buffer) : null];
+    while (nowMs() < end) {
+      const batch: Array<Promise<void>> = [];
+      for (let i = 0; i < inFlight; i++) {
+        const big = large !== null && k % req.largeEvery! === req.largeEvery! - 1;
+        const bytes = big ? large : small;
+        const view = views[big ? 1 : 0]!;
+        view.setUint32(4, k++, true);
+        view.setFloat64(8, nowMs(), true);
+        sentBytes += bytes.byteLength;
+        batch.push(ch.send(bytes));
+        if (ch.queued > 0 || big) break; // the window is full, or a large message holds its buffer until sent
+      }
+      await Promise.all(batch);
+    }
+    return { sent: k, bytes: sentBytes };
+}
+
 async function fire(req: Extract<GroupHarnessRequest, { cmd: 'fire' }>): Promise<Record<string, unknown>> {
   const ch = channel(req.subgroup);
-  const target = req.calls ? object(req.subgroup) as unknown as { call(m: string, a: unknown[]): Promise<unknown>; inFlight: number } : null;
+  const target = req.calls ? object(req.subgroup) as unknown as Caller & { inFlight: number } : null;
   const end = nowMs() + req.seconds * 1000;
   const accepted: number[] = [];
   const codes: Record<string, number> = {};
   let refused = 0, maxQueued = 0, maxQueuedBytes = 0, k = 0;
   const rssBefore = process.memoryUsage().rss;
   let rssMax = rssBefore;
-  const refuse = (error: Error & { code?: string }) => { refused++; codes[error.code ?? error.name] = (codes[error.code ?? error.name] ?? 0) + 1; };
+  const refuse = (error: Error & { code?: string }) => {
+    refused++;
+    codes[error.code ?? error.name] = (codes[error.code ?? error.name] ?? 0) + 1;
+  };
   while (nowMs() < end) {
     for (let i = 0; i < (req.batch ?? 1000); i++, k++) {
       const n = k;
       const sent = target ? target.call(req.calls!.method, [`k${n}`, new Uint8Array(req.size)])
-        : req.to !== undefined ? ch.sendTo(req.to, payload(req.size, ch.memberId, n)) : ch.send(payload(req.size, ch.memberId, n));
+        : req.to !== undefined ? ch.sendTo(req.to, payload(req.size, ch.memberId, n))
+          : ch.send(payload(req.size, ch.memberId, n));
       sent.then(() => { accepted.push(n); }, refuse); // never awaited by the loop
       maxQueued = Math.max(maxQueued, target ? target.inFlight : ch.queued);
       maxQueuedBytes = Math.max(maxQueuedBytes, ch.queuedBytes);
@@ -265,7 +315,10 @@ async function fire(req: Extract<GroupHarnessRequest, { cmd: 'fire' }>): Promise
   }
   // What was accepted goes on being sent: wait until every promise settled (the queue drains).
   while (accepted.length + refused < k) await new Promise((resolve) => setTimeout(resolve, 20));
-  return { fired: k, accepted: accepted.sort((a, b) => a - b), refused, codes, maxQueued, maxQueuedBytes, rssBefore, rssMax, rssAfter: process.memoryUsage().rss };
+  return {
+    fired: k, accepted: accepted.sort((a, b) => a - b), refused, codes, maxQueued, maxQueuedBytes, rssBefore, rssMax,
+    rssAfter: process.memoryUsage().rss,
+  };
 }
 
 function report(name: string, r: Recorder): Record<string, unknown> {
@@ -273,7 +326,8 @@ function report(name: string, r: Recorder): Record<string, unknown> {
   try { ch = channel(name); } catch { /* this member has left */ }
   return {
     delivered: r.delivered, hash: r.hash, sequence: r.sequence, latency: r.latency,
-    firstMs: r.firstMs, lastMs: r.lastMs, directs: r.directs, nullsSent: ch?.nullsSent ?? 0, deliveredNum: ch?.deliveredNum ?? -1,
+    firstMs: r.firstMs, lastMs: r.lastMs, directs: r.directs, nullsSent: ch?.nullsSent ?? 0,
+    deliveredNum: ch?.deliveredNum ?? -1,
   };
 }
 

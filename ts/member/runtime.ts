@@ -52,15 +52,23 @@ export class MemberRuntime {
   private closedFlag = false;
 
   constructor(options: RuntimeOptions) {
-    if (!Number.isInteger(options.id) || options.id < 0 || options.id >= 0xffff) throw new ConfigError(`id must be an integer in [0, 65534], got ${options.id}`);
+    if (!Number.isInteger(options.id) || options.id < 0 || options.id >= 0xffff) {
+      throw new ConfigError(`id must be an integer in [0, 65534], got ${options.id}`);
+    }
     this.id = options.id;
     this.what = options.what;
     this.bound = parseAddress(options.listen, 'listen');
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    if (!Number.isFinite(this.connectTimeoutMs) || this.connectTimeoutMs <= 0) throw new ConfigError(`connectTimeoutMs must be a positive number of milliseconds, got ${options.connectTimeoutMs}`);
+    if (!Number.isFinite(this.connectTimeoutMs) || this.connectTimeoutMs <= 0) {
+      throw new ConfigError('connectTimeoutMs must be a positive number of milliseconds, got '
+        + `${options.connectTimeoutMs}`);
+    }
     this.fabricChoice = resolveFabricChoice(options.fabric);
     this.arena = Arena.create({ memberId: options.id, ...(options.arenaBytes ? { bytes: options.arenaBytes } : {}) });
-    this.fabric = NativeFabric.create(this.arena, { memberId: options.id, layoutTag: 0, ...this.fabricChoice, ...(options.authKey ? { authKey: options.authKey } : {}) });
+    this.fabric = NativeFabric.create(this.arena, {
+      memberId: options.id, layoutTag: 0, ...this.fabricChoice,
+      ...(options.authKey ? { authKey: options.authKey } : {}),
+    });
   }
 
   /** Step 1 (idempotent). */
@@ -86,7 +94,9 @@ export class MemberRuntime {
   expect(members: MemberAddress[], tag: number, grantsFor: (peer: number) => Grant[]): void {
     this.assertOpen();
     if (this.membersOrNull) throw new ConfigError(`expect() was already called for ${this.what}`);
-    if (!members.some((m) => m.id === this.id)) throw new ConfigError(`member ${this.id} is not in the members list; add { id: ${this.id}, address } to it`);
+    if (!members.some((m) => m.id === this.id)) {
+      throw new ConfigError(`member ${this.id} is not in the members list; add { id: ${this.id}, address } to it`);
+    }
     for (const m of members) parseAddress(m.address, `address of member ${m.id}`);
     this.fabric.setLayoutTag(tag);
     for (const m of members) {
@@ -99,16 +109,19 @@ export class MemberRuntime {
   /** Step 3. */
   async connect(): Promise<void> {
     this.assertOpen();
-    await this.peers.connectAll(this.fabric, this.id, this.members, this.connectTimeoutMs, () => this.closedFlag, this.what);
+    const closed = () => this.closedFlag;
+    await this.peers.connectAll(this.fabric, this.id, this.members, this.connectTimeoutMs, closed, this.what);
   }
 
   /**
    * Step 3 of a view after the first, where the peers' addresses (their ports) were learned after expect():
    * connects to `members`, and returns the ids that could not be reached within `timeoutMs`.
    */
-  async connectReachable(members: readonly MemberAddress[], timeoutMs: number, isGone?: (peer: number) => boolean): Promise<number[]> {
+  async connectReachable(members: readonly MemberAddress[], timeoutMs: number,
+    isGone?: (peer: number) => boolean): Promise<number[]> {
     this.assertOpen();
-    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, () => this.closedFlag, this.what, isGone);
+    const closed = () => this.closedFlag;
+    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, closed, this.what, isGone);
   }
 
   /** Posts a command to the worker sleeping on `channel`, counts it, and rings the channel's doorbell. */

@@ -49,14 +49,16 @@ export interface RunRecord {
 const parse = (d: string) => d.split(':').map(Number) as [number, number, number];
 
 /** Swarm runs: the vanished joiners cost the members nothing but a change; the honest joiner got in. */
-export function checkSwarm(run: RunRecord, swarm: string, vanished: ReadonlySet<number>, finalView: readonly number[]): void {
+export function checkSwarm(run: RunRecord, swarm: string, vanished: ReadonlySet<number>,
+  finalView: readonly number[]): void {
   const s = run.seed;
   for (const m of run.members.slice(0, run.n)) {
     check(m.stopped === null, `seed ${s}: member ${m.id} of view 0 stopped (${m.stopped}) after ${swarm}`);
   }
   const honest = run.members[run.members.length - 1]!;
   check(!vanished.has(honest.id) && honest.joining?.state === 'in' && honest.stopped === null,
-    `seed ${s}: the honest joiner ${honest.id} did not get in after ${swarm} (${honest.stopped ?? honest.joining?.state})`);
+    `seed ${s}: the honest joiner ${honest.id} did not get in after ${swarm} `
+    + `(${honest.stopped ?? honest.joining?.state})`);
   check(finalView.every((id) => run.members[id]!.alive),
     `seed ${s}: view [${finalView.join(',')}] still holds a vanished joiner after ${swarm}`);
 }
@@ -84,13 +86,14 @@ function checkViews(run: RunRecord, g: string): void {
     for (const [i, seq] of seqs.entries()) {
       for (let k = 0; k < seq.length; k++) {
         check(seq[k] === longest[k],
-          `seed ${s}: ${g}: member ${i} delivered ${seq[k]} at position ${k} of view ${vid} (all), another member ${longest[k]}`);
+          `seed ${s}: ${g}: member ${i} delivered ${seq[k]} at position ${k} of view ${vid} (all), another member `
+          + `${longest[k]}`);
       }
       const m = run.members[i]!;
       const wentOn = m.views.has(vid) && m.vid > vid && m.stopped === null;
       if (wentOn) {
-        check(seq.length === longest.length, `seed ${s}: ${g}: member ${i} left view ${vid} having delivered ${seq.length} `
-          + `of its ${longest.length} messages (all; virtual synchrony)`);
+        check(seq.length === longest.length, `seed ${s}: ${g}: member ${i} left view ${vid} having delivered `
+          + `${seq.length} of its ${longest.length} messages (all; virtual synchrony)`);
       }
     }
   }
@@ -103,7 +106,8 @@ function checkSenderOrder(run: RunRecord, g: string): void {
     for (const d of m.delivered[g]!) {
       const [, sender, k] = parse(d);
       const want = next.get(sender) ?? (m.joining ? k : 0); // a joiner starts where its first view does
-      check(k === want, `seed ${run.seed}: ${g}: member ${m.id} delivered message ${k} of sender ${sender} where ${want} was due`);
+      check(k === want, `seed ${run.seed}: ${g}: member ${m.id} delivered message ${k} of sender ${sender} where `
+        + `${want} was due`);
       next.set(sender, want + 1);
     }
   }
@@ -114,7 +118,8 @@ function checkLiveness(run: RunRecord, g: string): void {
   const s = run.seed;
   const live = run.members.filter((m) => m.alive && m.stopped === null);
   check(live.length > 0 || run.faults.length > 0, `seed ${s}: every member stopped without a fault`);
-  check(run.settled, `seed ${s}: the live members did not settle (faults: ${run.faults.join('; ')}; views: ${run.where})`);
+  check(run.settled, `seed ${s}: the live members did not settle (faults: ${run.faults.join('; ')}; views: `
+    + `${run.where})`);
   for (const m of live) {
     for (const sender of live) {
       const ks = m.delivered[g]!.filter((d) => parse(d)[1] === sender.id).map((d) => parse(d)[2]);
@@ -125,8 +130,8 @@ function checkLiveness(run: RunRecord, g: string): void {
     // A member that left cleanly left nothing behind: everything it sent is delivered here.
     for (const leaver of m.joining ? [] : run.members.filter((x) => x.stopped === 'left')) {
       const count = m.delivered[g]!.filter((d) => parse(d)[1] === leaver.id).length;
-      check(count === leaver.sent[g], `seed ${s}: ${g}: member ${m.id} delivered ${count} of the ${leaver.sent[g]} messages `
-        + `member ${leaver.id} sent before it left`);
+      check(count === leaver.sent[g], `seed ${s}: ${g}: member ${m.id} delivered ${count} of the ${leaver.sent[g]} `
+        + `messages member ${leaver.id} sent before it left`);
     }
   }
 }

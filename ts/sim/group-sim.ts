@@ -98,7 +98,14 @@ const SUSPICION_TIMEOUT_TICKS = 1000;
 const PORT_POLL_TICKS = 20;
 
 /** When each fault strikes (ticks; −1: never), drawn from the seed. */
-interface FaultPlan { crashes: number[]; joins: number[]; partitionAt: number; leaveAt: number; swarmAt: number; honestAt: number }
+interface FaultPlan {
+  crashes: number[];
+  joins: number[];
+  partitionAt: number;
+  leaveAt: number;
+  swarmAt: number;
+  honestAt: number;
+}
 
 export class GroupSim {
   readonly seed: number;
@@ -130,15 +137,19 @@ export class GroupSim {
     this.#trace = options.trace ?? (() => {});
     this.#rules = rulesOf(options.mutation);
     this.#swarm = options.swarm;
-    if (this.#swarm && (this.#swarm.joiners < 1 || this.#swarm.joiners > MAX_JOINS_PER_CHANGE || this.n + this.#swarm.joiners > 12)) {
-      throw new RangeError(`swarm: 1 to ${MAX_JOINS_PER_CHANGE} joiners, and at most 12 with the members (got ${this.#swarm.joiners} and ${this.n})`);
+    const joiners = this.#swarm?.joiners ?? 1;
+    if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
+      throw new RangeError(`swarm: 1 to ${MAX_JOINS_PER_CHANGE} joiners, and at most 12 with the members (got `
+        + `${joiners} and ${this.n})`);
     }
     const ids = Array.from({ length: this.n }, (_, i) => i);
     this.#config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
       subgroups: {
         log: { shards: 1, members: { min: 1, max: 16 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 3 },
-        feed: { shards: 1, members: { min: 1, max: 16 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 4, mode: 'raw' },
+        feed: {
+          shards: 1, members: { min: 1, max: 16 }, maxSmcPayload: 16, maxMessageBytes: 16, window: 4, mode: 'raw',
+        },
       },
     });
     this.#world = this.#newWorld();
@@ -154,7 +165,8 @@ export class GroupSim {
   #newMember(id: number): SimMember {
     const m: SimMember = {
       id, alive: true, side: 0, joining: null, driver: null!, handles: new Map(), stopped: null, leaving: false,
-      delivered: Object.fromEntries(SUBGROUPS.map((g) => [g, []])), sent: Object.fromEntries(SUBGROUPS.map((g) => [g, 0])),
+      delivered: Object.fromEntries(SUBGROUPS.map((g) => [g, []])),
+      sent: Object.fromEntries(SUBGROUPS.map((g) => [g, 0])),
       dirty: true, views: new Set(),
     };
     this.#renew(m);
@@ -255,7 +267,9 @@ export class GroupSim {
     for (const _ of plan.joins.filter((at) => at === t)) this.#joins.arrive();
     if (t === plan.swarmAt) {
       const { joiners, vanish } = this.#swarm!;
-      for (let i = 0; i < joiners; i++) this.#joins.arrive(vanish === 'mixed' ? (this.#rand() < 0.5 ? 'proposed' : 'entered') : vanish);
+      for (let i = 0; i < joiners; i++) {
+        this.#joins.arrive(vanish === 'mixed' ? (this.#rand() < 0.5 ? 'proposed' : 'entered') : vanish);
+      }
     }
     if (t === plan.honestAt) this.#joins.arrive();
   }
@@ -278,7 +292,8 @@ export class GroupSim {
       built: (p, vid) => members[p]!.driver.viewOf(vid) !== null,
       reachable: (a, b, vid) => {
         const A = members[a]!, B = members[b]!;
-        return A.alive && B.alive && A.side === B.side && A.driver.viewOf(vid) !== null && B.driver.viewOf(vid) !== null;
+        return A.alive && B.alive && A.side === B.side
+          && A.driver.viewOf(vid) !== null && B.driver.viewOf(vid) !== null;
       },
       lost: (self, p) => {
         const P = members[p]!;
@@ -305,12 +320,16 @@ export class GroupSim {
           return () => { this.#wakes = this.#wakes.filter((w) => w !== entry); };
         },
       },
-      limits: { connectTimeout: CONNECT_TIMEOUT_TICKS, suspicionTimeout: SUSPICION_TIMEOUT_TICKS, portPoll: PORT_POLL_TICKS },
+      limits: {
+        connectTimeout: CONNECT_TIMEOUT_TICKS, suspicionTimeout: SUSPICION_TIMEOUT_TICKS, portPoll: PORT_POLL_TICKS,
+      },
       rules: this.#rules,
       buildView: (view, previous) => this.#buildView(m, view, previous),
       addressOf: (member, port) => `sim:${member}:${port}`,
       schedule: () => { m.dirty = true; },
-      adopted: (name, handle) => handle.onDeliver((sender, version, bytes) => this.#record(m, name, sender, version, bytes)),
+      adopted: (name, handle) => {
+        handle.onDeliver((sender, version, bytes) => this.#record(m, name, sender, version, bytes));
+      },
       dropped: (name, handle) => handle.stop(new Error(`member ${m.id} serves no shard of ${name}`)),
       memberFailed: () => {},
       committed: (old, change, unsent) => this.#traceCommit(m, old, change, unsent),
@@ -324,8 +343,8 @@ export class GroupSim {
     for (const name of SUBGROUPS) {
       const trim = change.trims[SUBGROUPS.indexOf(name)]![0];
       this.#trace(`t=${this.#tick} member ${m.id} applies proposal ${change.proposal} of view ${old.view.vid}: removes `
-        + `${change.removed.join(',')}; ${name}: trim ${JSON.stringify(trim)}, ${m.delivered[name]!.length} delivered in all, `
-        + `sends ${unsent.get(name) ?? 0} again`);
+        + `${change.removed.join(',')}; ${name}: trim ${JSON.stringify(trim)}, ${m.delivered[name]!.length} delivered `
+        + `in all, sends ${unsent.get(name) ?? 0} again`);
     }
   }
 
@@ -333,8 +352,8 @@ export class GroupSim {
     const members = view.members.join(',');
     const seen = this.#installed.get(view.vid);
     this.#trace(`t=${this.#tick} view ${view.vid} [${members}] installed`);
-    check(seen === undefined || seen === members, `seed ${this.seed}: two views with vid ${view.vid}: [${seen}] and [${members}] `
-      + `(faults: ${this.#faults.join('; ')}; at ${this.#tick})`);
+    check(seen === undefined || seen === members, `seed ${this.seed}: two views with vid ${view.vid}: [${seen}] and `
+      + `[${members}] (faults: ${this.#faults.join('; ')}; at ${this.#tick})`);
     this.#installed.set(view.vid, members);
   }
 
@@ -383,13 +402,15 @@ export class GroupSim {
   }
 
   #sendOne(): void {
-    const senders = this.#members.flatMap((m) => (m.alive && m.stopped === null && !m.leaving && (!m.joining || m.joining.state === 'in')
+    const sending = (m: SimMember) => m.alive && m.stopped === null && !m.leaving
+      && (!m.joining || m.joining.state === 'in');
+    const senders = this.#members.flatMap((m) => (sending(m)
       ? SUBGROUPS.filter((g) => m.sent[g]! < this.#messages).map((g) => ({ m, g })) : []));
     if (senders.length === 0) return;
     const { m, g } = senders[Math.floor(this.#rand() * senders.length)]!;
     const bytes = new Uint8Array(8);
     new DataView(bytes.buffer).setUint32(0, m.sent[g]!++, true);
-    m.handles.get(g)!.send(bytes).catch(() => {});
+    m.handles.get(g)!.send(bytes).catch(() => {}); // refused at a member that stopped: the checks count what was sent
     m.dirty = true;
   }
 
@@ -411,7 +432,9 @@ export class GroupSim {
 
   /** `who` finds `whom` failed in each view it watches, after a random delay. */
   #suspectLater(who: SimMember, whom: number): void {
-    for (const vid of this.#watchedVids(who)) this.#timers.push({ at: this.#tick + 20 + Math.floor(this.#rand() * 400), who: who.id, whom, vid });
+    for (const vid of this.#watchedVids(who)) {
+      this.#timers.push({ at: this.#tick + 20 + Math.floor(this.#rand() * 400), who: who.id, whom, vid });
+    }
   }
 
   /** A live member leaves cleanly (Group.leave()). */
@@ -459,14 +482,17 @@ export class GroupSim {
       if (cut.has(from) !== cut.has(to)) q.splice(Math.floor(this.#rand() * (q.length + 1)));
       if (q.length === 0) this.#links.delete(key);
     }
-    for (const a of this.#members) for (const b of this.#members) if (a.alive && b.alive && a.side !== b.side) this.#suspectLater(a, b.id);
+    for (const a of this.#members) {
+      for (const b of this.#members) if (a.alive && b.alive && a.side !== b.side) this.#suspectLater(a, b.id);
+    }
   }
 
   /** Nothing in flight, no member installing, every live unstopped member in the same view with nothing queued. */
   #settled(): boolean {
     if (this.#links.size > 0 || this.#timers.length > 0 || this.#joins.pending) return false;
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
-    const busy = (m: SimMember) => m.dirty || m.driver.installing || SUBGROUPS.some((g) => m.sent[g]! < this.#messages || m.handles.get(g)!.queued > 0);
+    const busy = (m: SimMember) => m.dirty || m.driver.installing
+      || SUBGROUPS.some((g) => m.sent[g]! < this.#messages || m.handles.get(g)!.queued > 0);
     if (live.some(busy)) return false;
     const vid = live[0]?.driver.view?.view.vid;
     return live.every((m) => m.driver.view?.view.vid === vid && !m.driver.view?.protocol.wedged);
@@ -523,7 +549,8 @@ function shortTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
 }
 
 /** Runs `runs` seeds from `firstSeed`; returns the results (a violation throws, naming its seed). */
-export function runGroupSims(firstSeed: number, runs: number, options: Omit<GroupSimOptions, 'seed'> = {}): GroupSimResult[] {
+export function runGroupSims(firstSeed: number, runs: number,
+  options: Omit<GroupSimOptions, 'seed'> = {}): GroupSimResult[] {
   const out: GroupSimResult[] = [];
   for (let seed = firstSeed; seed < firstSeed + runs; seed++) out.push(new GroupSim({ ...options, seed }).run());
   return out;

@@ -49,14 +49,17 @@ export class ShardSim {
   /** No new messages or nulls (a wedged view). */
   wedged = false;
 
-  constructor(readonly seed: number, readonly members: number, readonly senders: number, readonly window: number, toSend: number[]) {
+  constructor(readonly seed: number, readonly members: number, readonly senders: number, readonly window: number,
+    toSend: number[]) {
     this.where = `seed ${seed} (n=${members}, S=${senders}, W=${window}, messages ${toSend.join('/')})`;
     this.total = toSend.reduce((a, b) => a + b, 0);
     this.committed = new Array(senders).fill(0);
-    this.slots = Array.from({ length: senders }, () => Array.from({ length: window }, () => ({ index: -1, payload: null })));
+    const emptySlot = (): Slot => ({ index: -1, payload: null });
+    this.slots = Array.from({ length: senders }, () => Array.from({ length: window }, emptySlot));
     this.pending = toSend.map((n, r) => Array.from({ length: n }, (_, i) => `s${r}m${i}`));
     this.numReceived = Array.from({ length: members }, () => new Array(senders).fill(-1));
-    this.received = Array.from({ length: members }, () => Array.from({ length: senders }, () => [] as Array<string | null>));
+    this.received = Array.from({ length: members },
+      () => Array.from({ length: senders }, () => [] as Array<string | null>));
     this.seqNum = new Array(members).fill(-1);
     this.deliveredNum = new Array(members).fill(-1);
     this.delivered = Array.from({ length: members }, () => []);
@@ -72,7 +75,8 @@ export class ShardSim {
       while (got.length < this.seenCommitted[m]![r]!) {
         const i = got.length;
         const slot = this.slots[r]![i % this.window]!;
-        check(slot.index === i, `${this.where}: member ${m} found sender ${r}'s slot for index ${i} overwritten by index ${slot.index} (window broken)`);
+        check(slot.index === i, `${this.where}: member ${m} found sender ${r}'s slot for index ${i} overwritten by `
+          + `index ${slot.index} (window broken)`);
         got.push(slot.payload);
       }
       this.numReceived[m]![r] = got.length - 1;
@@ -118,7 +122,12 @@ export class ShardSim {
     if (this.crashed.has(m)) return;
     switch (pick(5)) {
       case 0: if (!this.crashed.has(r)) this.commit(r); break;
-      case 1: if (!this.crashed.has(r)) { this.seenCommitted[m]![r] = this.committed[r]!; this.receive(m); } break; // r's row (slots, then index) reaches m
+      case 1: // r's row (slots, then index) reaches m
+        if (!this.crashed.has(r)) {
+          this.seenCommitted[m]![r] = this.committed[r]!;
+          this.receive(m);
+        }
+        break;
       case 2: if (!this.crashed.has(k)) this.seenSeqNum[m]![k] = this.seqNum[k]!; break;
       case 3: if (!this.crashed.has(k)) this.seenDelivered[m]![k] = this.deliveredNum[k]!; break;
       case 4: this.deliver(m); break;

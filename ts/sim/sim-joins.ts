@@ -78,7 +78,9 @@ export class SimJoins {
         const taken = new Set(change.proposer === m.id ? change.joined.map((j) => j.id) : []);
         for (const j of this.#joiners) if (!taken.has(j.id) && proposedHere(j.id)) this.#askLater(j);
       },
-      offer: (offer, _answer, publish) => publish(offer.change.joined.map((x) => this.#enter(proposedHere(x.id), offer))),
+      offer: (offer, _answer, publish) => {
+        publish(offer.change.joined.map((x) => this.#enter(proposedHere(x.id), offer)));
+      },
       addressed: (change, addresses) => {
         for (const x of change.joined) {
           const j = this.#site.members[x.id]!;
@@ -154,7 +156,8 @@ export class SimJoins {
     if (due.length === 0) return;
     const leader = this.#leaderFor(null);
     if (leader && leader.driver.join(due.map((j) => ({ id: j.id, host: 'sim' })))) {
-      site.trace(`t=${site.tick} member ${leader.id} takes joiners ${due.map((j) => j.id).join(',')} into its next proposal`);
+      const ids = due.map((j) => j.id).join(',');
+      site.trace(`t=${site.tick} member ${leader.id} takes joiners ${ids} into its next proposal`);
       leader.dirty = true;
       for (const j of due) {
         j.joining = { ...j.joining!, state: 'proposed', proposer: leader.id };

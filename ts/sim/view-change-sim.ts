@@ -6,7 +6,9 @@
 // member delivered before the change is in them; nothing is delivered that a survivor lacks; a surviving
 // sender's messages are delivered or sent again, never both; a minority never installs a view.
 
-import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, resendFrom, trimDeliveries } from '../membership/view-change.js';
+import {
+  adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, resendFrom, trimDeliveries,
+} from '../membership/view-change.js';
 import { indexOf, rankOf } from '../multicast/ordering.js';
 import { ShardSim, check, prng } from './shard-sim.js';
 
@@ -18,7 +20,10 @@ export const RULES: Rules = { trim: raggedTrim, adopt: adoptTrim };
 
 export interface Outcome { installed: boolean; where: string }
 
-/** One run: ordered traffic, crashes, a view change. Throws SimulationViolation (naming the seed) when a property fails. */
+/**
+ * One run: ordered traffic, crashes, a view change. Throws SimulationViolation (naming the seed) when a
+ * property fails.
+ */
 export function runViewChange(seed: number, rules: Rules = RULES): Outcome {
   const random = prng(seed);
   const pick = (n: number) => Math.floor(random() * n);
@@ -50,8 +55,33 @@ export function runViewChange(seed: number, rules: Rules = RULES): Outcome {
     sim.receive(m);
   }
 
-  // The leader computes the trim; sometimes it publishes it to a few members and crashes.
-  let leader = leaderOf(view.members, sim.crashed)!;
+  const agreed = agreeOnTrim(sim, view.members, survivors, rules, random);
+  survivors = agreed.survivors;
+  const { trim, finished } = agreed;
+
+  // Every survivor delivers exactly the messages inside the trim.
+  for (const m of survivors) {
+    if (!finished.has(m)) for (const seq of trimDeliveries(sim.deliveredNum[m]!, trim)) sim.deliverSeq(m, seq);
+  }
+  checkViewEnd(sim, where, survivors, trim, before);
+
+  // The next view: the crashed removed, a joiner appended, vid + 1.
+  const next = nextView(view, sim.crashed, [n]);
+  check(next.vid === 5 && same(next.members, [...survivors.slice().sort((a, b) => a - b), n]),
+    `${where}: next view ${JSON.stringify(next)}`);
+  return { installed: true, where };
+}
+
+/**
+ * The leader computes the trim; sometimes it publishes it to a few members (who deliver by it at once) and
+ * crashes, and the next leader adopts the published trim. Returns the survivors, the trim they deliver by,
+ * and the members that delivered by it already.
+ */
+function agreeOnTrim(sim: ShardSim, members: readonly number[], alive: readonly number[], rules: Rules,
+  random: () => number): { survivors: number[]; trim: readonly number[]; finished: Set<number> } {
+  const n = members.length;
+  let survivors = [...alive];
+  let leader = leaderOf(members, sim.crashed)!;
   const copies: Array<number[] | null> = survivors.map(() => null);
   const trimOfLeader = rules.trim(survivors.map((m) => sim.numReceived[m]!));
   const finished = new Set<number>(); // members that delivered by a trim already
@@ -69,20 +99,29 @@ export function runViewChange(seed: number, rules: Rules = RULES): Outcome {
     survivors = kept.map(([m]) => m);
     copies.length = 0;
     copies.push(...kept.map(([, c]) => c));
-    leader = leaderOf(view.members, sim.crashed)!;
+    leader = leaderOf(members, sim.crashed)!;
   }
   const trim = rules.adopt(copies, rules.trim(survivors.map((m) => sim.numReceived[m]!)));
-  check(survivors.includes(leader), `${where}: the leader ${leader} is a survivor`);
+  check(survivors.includes(leader), `${sim.where}: the leader ${leader} is a survivor`);
+  return { survivors, trim, finished };
+}
 
-  // Every survivor delivers exactly the messages inside the trim.
-  for (const m of survivors) if (!finished.has(m)) for (const seq of trimDeliveries(sim.deliveredNum[m]!, trim)) sim.deliverSeq(m, seq);
+/**
+ * The end of the view: the survivors' sequences are one; everything any member delivered before the change
+ * is a prefix of it; a surviving sender's messages are delivered up to its trim and sent again after it.
+ */
+function checkViewEnd(sim: ShardSim, where: string, survivors: readonly number[], trim: readonly number[],
+  before: readonly number[][]): void {
+  const S = sim.senders;
   const final = survivors.map((m) => sim.delivered[m]!.map(([seq]) => seq));
   for (let i = 1; i < final.length; i++) {
-    check(same(final[i]!, final[0]!), `${where}: survivors ${survivors[0]} and ${survivors[i]} end the view with different sequences`);
+    check(same(final[i]!, final[0]!),
+      `${where}: survivors ${survivors[0]} and ${survivors[i]} end the view with different sequences`);
   }
   // Everything delivered before the change, at any member (the crashed ones too), is in the final sequence.
-  for (let m = 0; m < n; m++) {
-    check(same(final[0]!.slice(0, before[m]!.length), before[m]!), `${where}: member ${m}'s deliveries before the change are not a prefix of the survivors'`);
+  for (let m = 0; m < before.length; m++) {
+    check(same(final[0]!.slice(0, before[m]!.length), before[m]!),
+      `${where}: member ${m}'s deliveries before the change are not a prefix of the survivors'`);
   }
   // A surviving sender's messages: delivered up to its trim, sent again in the next view after it.
   const delivered = new Set(final[0]);
@@ -92,15 +131,16 @@ export function runViewChange(seed: number, rules: Rules = RULES): Outcome {
     for (let i = 0; i < sim.committed[r]!; i++) {
       const seq = i * S + r;
       const real = sim.received[survivors[0]!]![r]![i] !== null;
-      if (i < from && real) check(delivered.has(seq), `${where}: sender ${r}'s message ${i} is inside the trim but was not delivered`);
-      if (i >= from) check(!delivered.has(seq), `${where}: sender ${r}'s message ${i} is beyond the trim (sent again next view) but was delivered`);
+      if (i < from && real) {
+        check(delivered.has(seq), `${where}: sender ${r}'s message ${i} is inside the trim but was not delivered`);
+      }
+      if (i >= from) {
+        check(!delivered.has(seq),
+          `${where}: sender ${r}'s message ${i} is beyond the trim (sent again next view) but was delivered`);
+      }
     }
   }
-  for (const seq of final[0]!) check(indexOf(seq, S) <= trim[rankOf(seq, S)]!, `${where}: seq ${seq} delivered beyond the trim`);
-
-  // The next view: the crashed removed, a joiner appended, vid + 1.
-  const next = nextView(view, sim.crashed, [n]);
-  check(next.vid === 5 && same(next.members, [...survivors.slice().sort((a, b) => a - b), n]), `${where}: next view ${JSON.stringify(next)}`);
-  return { installed: true, where };
+  for (const seq of final[0]!) {
+    check(indexOf(seq, S) <= trim[rankOf(seq, S)]!, `${where}: seq ${seq} delivered beyond the trim`);
+  }
 }
-
