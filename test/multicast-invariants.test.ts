@@ -22,7 +22,9 @@ function stepAll(group: MemoryGroup, rounds: number): void {
 }
 
 function sendFrom(m: MemoryMember, count: number): void {
-  for (let k = 0; k < count; k++) m.channel.send(Uint8Array.of(m.id * 16 + k)).catch(() => {});
+  for (let k = 0; k < count; k++) {
+    m.channel.send(Uint8Array.of(m.id * 16 + k)).catch(() => { /* the group is torn down mid-test */ });
+  }
 }
 
 /** Arena offset of `column` (element `i`) in row `ofMember` of member m's copy of the table. */
