@@ -382,6 +382,8 @@ void finalizeArrival(napi_env /*env*/, void* data, void* /*hint*/) {
   try {
     if (auto fabric = owner->fabric.lock()) fabric->close();
   } catch (...) {
+    // A finalizer has no one to report to, and an exception must not unwind into Node: closing failed, so
+    // the process is going away anyway.
   }
   delete owner;
 }

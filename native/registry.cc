@@ -30,6 +30,7 @@ void releaseOwner(Owner* owner) {
   try {
     owner->fabric->close();
   } catch (...) {
+    // Swallowed on purpose (see above): an exception here would unwind into Node's C frames.
   }
   napi_delete_reference(owner->env, owner->arena_ref);
   delete owner;
