@@ -12,15 +12,21 @@
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { Arena } from '../arena.js';
-import { ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert } from '../errors.js';
+import {
+  ArenaError, BuildError, ClosedError, ConfigError, NativeUnavailableError, PeerFailedError, assert,
+} from '../errors.js';
 import * as map from '../generated/memory-map.js';
 import { ArenaCheck, ERRNO_STATUS_BASE, Status, StatusName } from '../generated/status.js';
 import { describeFabric, type FabricChoice } from './choice.js';
+import {
+  checkAuthKey, checkChannel, checkHandle, checkHost, checkIntIn, checkLane, checkMemberId, checkPeer, checkRange,
+  checkU32, checkWrite,
+} from './native-checks.js';
+export { MAX_AUTH_KEY_BYTES, MIN_AUTH_KEY_BYTES } from './native-checks.js';
 import {
   GrantKind, Lane, WriteStatus, type Fabric, type FabricOptions, type FabricStats, type Grant,
 } from './fabric.js';
@@ -29,11 +35,14 @@ import {
 interface Addon {
   version(): { memoryMapHash: number; backends: string[] };
   create(
-    arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number, handshakeTimeoutMs: number,
+    arenaView: Uint8Array, memberId: number, layoutTag: number, maxFrameBytes: number, connectTimeoutMs: number,
+    handshakeTimeoutMs: number,
     backend?: number, provider?: string, authKey?: Uint8Array,
   ): number;
   listen(handle: number, host: string, port: number): number;
-  grant(handle: number, peer: number, offset: number, length: number, kind: number, ring: number, quiet: number): number;
+  grant(
+    handle: number, peer: number, offset: number, length: number, kind: number, ring: number, quiet: number,
+  ): number;
   connect(handle: number, peer: number, host: string, port: number): number;
   write(handle: number, peer: number, offset: number, length: number, lane: number): number;
   writeImm(handle: number, peer: number, offset: number, length: number, imm: number, lane: number): number;
@@ -68,15 +77,13 @@ export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** Member ids are u16 on the wire; 0xffff means "not known yet" in completions. */
-const MAX_MEMBER_ID = 0xfffe;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** FabricOptions.authKey: at least 128 bits; at most one SHA-256 block (native/auth.h). */
-export const MIN_AUTH_KEY_BYTES = 16;
-export const MAX_AUTH_KEY_BYTES = 64;
 
 // This file compiles to dist/ts/fabric/native.js; the addon sits at <package root>/build/Release.
 // SQUALL_NATIVE_ADDON names another build of it (the AddressSanitizer build of npm run test:asan).
-const ADDON_PATH = process.env['SQUALL_NATIVE_ADDON'] || fileURLToPath(new URL('../../../build/Release/squall_fabric.node', import.meta.url));
+const ADDON_PATH = process.env['SQUALL_NATIVE_ADDON']
+  || fileURLToPath(new URL('../../../build/Release/squall_fabric.node', import.meta.url));
 
 let addon: Addon | undefined;
 
@@ -84,18 +91,23 @@ let addon: Addon | undefined;
 export function loadNative(): Addon {
   if (addon) return addon;
   if (!existsSync(ADDON_PATH)) {
-    throw new NativeUnavailableError(`the native fabric is not built (${ADDON_PATH} is missing): run npm install (needs g++, make, python3)`);
+    throw new NativeUnavailableError(
+      `the native fabric is not built (${ADDON_PATH} is missing): run npm install (needs g++, make, python3)`,
+    );
   }
   let loaded: Addon;
   try {
     loaded = createRequire(import.meta.url)(ADDON_PATH) as Addon;
   } catch (cause) {
-    throw new BuildError(`could not load ${ADDON_PATH} (built for another Node.js?): rebuild: npm run build:native`, { cause });
+    throw new BuildError(
+      `could not load ${ADDON_PATH} (built for another Node.js?): rebuild: npm run build:native`, { cause },
+    );
   }
   const { memoryMapHash } = loaded.version();
   if (memoryMapHash !== map.MEMORY_MAP_HASH) {
     throw new BuildError(
-      `the native fabric was built for memory map ${hex(memoryMapHash)}, this build of squall has ${hex(map.MEMORY_MAP_HASH)}: rebuild: npm run build:native`,
+      `the native fabric was built for memory map ${hex(memoryMapHash)}, this build of squall has ` +
+        `${hex(map.MEMORY_MAP_HASH)}: rebuild: npm run build:native`,
     );
   }
   addon = loaded;
@@ -121,7 +133,8 @@ export function nativeBackends(): string[] {
 export function libfabricNotBuiltError(): NativeUnavailableError {
   return new NativeUnavailableError(
     "the native fabric was built without the libfabric backend (libfabric's headers were not found): install them " +
-      '(Debian/Ubuntu: apt-get install libfabric-dev pkg-config) and rebuild with npm run build:native, or use backend: \'tcp\'',
+      '(Debian/Ubuntu: apt-get install libfabric-dev pkg-config) and rebuild with npm run build:native, ' +
+        'or use backend: \'tcp\'',
   );
 }
 
@@ -162,7 +175,8 @@ function noProviderError(provider: string, detail: string): ConfigError {
     ? 'with one-sided writes (FI_EP_MSG endpoints, FI_RMA, writes ordered with sends)'
     : 'with ordered messages (FI_EP_MSG or FI_EP_RDM endpoints, FI_MSG, FI_ORDER_SAS)';
   return new ConfigError(
-    `libfabric provider '${name}' is not available ${needs}${detail}: check with fi_info -p ${name} -v, or choose provider 'tcp'; see docs/rdma.md`,
+    `libfabric provider '${name}' is not available ${needs}${detail}: check with fi_info -p ${name} -v, ` +
+      "or choose provider 'tcp'; see docs/rdma.md",
   );
 }
 
@@ -189,7 +203,10 @@ export class NativeFabric implements Fabric {
   #closed = false;
   #finalStats: FabricStats | undefined;
 
-  private constructor(native: Addon, handle: number, arena: Arena, memberId: number, backend: 'tcp' | 'libfabric', provider: string | undefined) {
+  private constructor(
+    native: Addon, handle: number, arena: Arena, memberId: number, backend: 'tcp' | 'libfabric',
+    provider: string | undefined,
+  ) {
     this.#native = native;
     this.backend = backend;
     this.provider = provider;
@@ -202,34 +219,53 @@ export class NativeFabric implements Fabric {
   /** Attaches a fabric to `arena` and starts its poller thread. */
   static create(arena: Arena, options: FabricOptions): NativeFabric {
     const native = loadNative();
-    if (options === null || typeof options !== 'object') throw new ConfigError('fabric options must be an object like { memberId: 1, layoutTag: 0 }');
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigError('fabric options must be an object like { memberId: 1, layoutTag: 0 }');
+    }
     const memberId = checkMemberId(options.memberId, 'memberId');
     const layoutTag = checkU32(options.layoutTag, 'layoutTag');
     const maxFrameBytes = checkIntIn(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 64, 2 ** 31, 'maxFrameBytes');
-    const connectTimeoutMs = checkIntIn(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'connectTimeoutMs');
-    const handshakeTimeoutMs = checkIntIn(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'handshakeTimeoutMs');
+    const connectTimeoutMs = checkIntIn(
+      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'connectTimeoutMs');
+    const handshakeTimeoutMs = checkIntIn(
+      options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1, MAX_TIMEOUT_MS, 'handshakeTimeoutMs');
     const backend = options.backend ?? 'tcp';
-    if (backend !== 'tcp' && backend !== 'libfabric') throw new ConfigError(`backend must be 'tcp' or 'libfabric', got ${String(backend)}`);
+    if (backend !== 'tcp' && backend !== 'libfabric') {
+      throw new ConfigError(`backend must be 'tcp' or 'libfabric', got ${String(backend)}`);
+    }
     const authKey = checkAuthKey(options.authKey);
     let provider: string | undefined;
     if (backend === 'libfabric') {
       provider = options.provider ?? 'tcp';
       if (typeof provider !== 'string' || !PROVIDER_NAME.test(provider)) {
-        throw new ConfigError(`provider must be a libfabric provider name like 'tcp', 'sockets' or 'verbs', got ${String(provider)}`);
+        throw new ConfigError(
+          `provider must be a libfabric provider name like 'tcp', 'sockets' or 'verbs', got ${String(provider)}`,
+        );
       }
-      if (!native.version().backends.includes('libfabric') || process.env['SQUALL_FORCE_NO_LIBFABRIC'] === '1') throw libfabricNotBuiltError();
+      const built = native.version().backends.includes('libfabric');
+      if (!built || process.env['SQUALL_FORCE_NO_LIBFABRIC'] === '1') throw libfabricNotBuiltError();
     } else if (options.provider !== undefined) {
       throw new ConfigError("provider applies to backend 'libfabric' only: set backend: 'libfabric' or drop provider");
     }
-    if (!arena || !(arena.u8 instanceof Uint8Array)) throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
+    if (!arena || !(arena.u8 instanceof Uint8Array)) {
+      throw new ArenaError('NativeFabric.create needs an Arena (from Arena.create or Arena.adopt)');
+    }
+    const timeouts = [connectTimeoutMs, handshakeTimeoutMs] as const;
     const h = backend === 'tcp'
-      ? native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 0, '', authKey)
-      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, connectTimeoutMs, handshakeTimeoutMs, 1, provider, authKey);
+      ? native.create(arena.u8, memberId, layoutTag, maxFrameBytes, ...timeouts, 0, '', authKey)
+      : native.create(arena.u8, memberId, layoutTag, maxFrameBytes, ...timeouts, 1, provider, authKey);
     if (h > 0) return new NativeFabric(native, h, arena, memberId, backend, provider);
     if (h === NOT_BUILT) throw libfabricNotBuiltError();
     if (h === NO_PROVIDER) throw noProviderError(provider!, '');
-    if (h === NO_LIBRARY) throw new NativeUnavailableError('squall was built with libfabric, but libfabric.so.1 cannot be opened now: install it again (Debian: apt-get install libfabric1), or choose backend \'tcp\'');
-    if (backend === 'libfabric' && h <= -ERRNO_BASE) throw noProviderError(provider!, ` (fi_getinfo: ${errnoName(-h - ERRNO_BASE)})`);
+    if (h === NO_LIBRARY) {
+      throw new NativeUnavailableError(
+        'squall was built with libfabric, but libfabric.so.1 cannot be opened now: install ' +
+          'it again (Debian: apt-get install libfabric1), or choose backend \'tcp\'',
+      );
+    }
+    if (backend === 'libfabric' && h <= -ERRNO_BASE) {
+      throw noProviderError(provider!, ` (fi_getinfo: ${errnoName(-h - ERRNO_BASE)})`);
+    }
     switch (h) {
       case ArenaCheck.TOO_SMALL:
         throw new ArenaError(
@@ -246,7 +282,9 @@ export class NativeFabric implements Fabric {
         throw new ArenaError(
           'the arena header does not match the size of its memory: pass Arena.u8 over the whole memory',
         );
-      case SYSTEM: throw new NativeUnavailableError('could not start the native fabric (epoll, eventfd or a thread): raise the open-file or thread limits');
+      case SYSTEM:
+        throw new NativeUnavailableError(
+          'could not start the native fabric (epoll, eventfd or a thread): raise the open-file or thread limits');
       default: assert(false, `native create returned ${StatusName[h] ?? h}`);
     }
   }
@@ -261,7 +299,10 @@ export class NativeFabric implements Fabric {
     if (r === ALREADY) throw new ConfigError('this fabric is already listening: call listen() once');
     if (r <= -ERRNO_BASE) {
       const code = errnoName(-r - ERRNO_BASE);
-      throw new ConfigError(`could not listen on ${host}:${port} (${code}): ${code === 'EADDRINUSE' ? 'choose another port, or 0 for any free one' : 'check the address belongs to this host'}`);
+      const what = code === 'EADDRINUSE'
+        ? 'choose another port, or 0 for any free one'
+        : 'check the address belongs to this host';
+      throw new ConfigError(`could not listen on ${host}:${port} (${code}): ${what}`);
     }
     return this.#fail(r, 'listen');
   }
@@ -269,17 +310,27 @@ export class NativeFabric implements Fabric {
   grant(peer: number, grant: Grant): void {
     this.#open('grant');
     checkPeer(peer, this.memberId);
-    if (!grant || typeof grant !== 'object') throw new ConfigError('a grant is an object { offset, length, kind, ring }');
+    if (!grant || typeof grant !== 'object') {
+      throw new ConfigError('a grant is an object { offset, length, kind, ring }');
+    }
     this.arena.checkDynamicRange(grant.offset, grant.length, `the grant to peer ${peer}`);
-    if (grant.kind !== GrantKind.Data && grant.kind !== GrantKind.Control) throw new ConfigError(`grant kind must be GrantKind.Data (0) or GrantKind.Control (1), got ${grant.kind}`);
+    if (grant.kind !== GrantKind.Data && grant.kind !== GrantKind.Control) {
+      throw new ConfigError(`grant kind must be GrantKind.Data (0) or GrantKind.Control (1), got ${grant.kind}`);
+    }
     if (!Number.isInteger(grant.ring) || grant.ring < 0 || grant.ring >= map.COMPLETION_RINGS) {
       throw new ConfigError(`grant ring must be an integer in [0, ${map.COMPLETION_RINGS}), got ${grant.ring}`);
     }
     if (grant.kind === GrantKind.Control && (grant.offset % 8 !== 0 || grant.length % 8 !== 0)) {
-      throw new ArenaError(`a control grant must be 8-byte aligned in offset and length, got [${grant.offset}, ${grant.offset + grant.length}): align the column layout`);
+      throw new ArenaError(
+        `a control grant must be 8-byte aligned in offset and length, got [${grant.offset}, ` +
+          `${grant.offset + grant.length}): align the column layout`,
+      );
     }
-    if (grant.quiet !== undefined && typeof grant.quiet !== 'boolean') throw new ConfigError(`grant quiet must be a boolean, got ${grant.quiet}`);
-    const r = this.#native.grant(this.handle, peer, grant.offset, grant.length, grant.kind, grant.ring, grant.quiet ? 1 : 0);
+    if (grant.quiet !== undefined && typeof grant.quiet !== 'boolean') {
+      throw new ConfigError(`grant quiet must be a boolean, got ${grant.quiet}`);
+    }
+    const quiet = grant.quiet ? 1 : 0;
+    const r = this.#native.grant(this.handle, peer, grant.offset, grant.length, grant.kind, grant.ring, quiet);
     if (r !== 0) this.#fail(r, 'grant');
   }
 
@@ -291,8 +342,15 @@ export class NativeFabric implements Fabric {
     checkIntIn(port, 1, 65535, 'port');
     const r = this.#native.connect(this.handle, peer, ip, port);
     if (r === 0) return;
-    if (r === ALREADY) throw new ConfigError(`already connecting or connected to peer ${peer}: connect once per peer (one side of each pair connects)`);
-    if (r === FAILED) throw new PeerFailedError(peer, 'FAILED', `peer ${peer} failed earlier and stays failed: a new view must replace it`);
+    if (r === ALREADY) {
+      throw new ConfigError(
+        `already connecting or connected to peer ${peer}: connect once per peer (one side of each pair connects)`,
+      );
+    }
+    if (r === FAILED) {
+      const why = `peer ${peer} failed earlier and stays failed: a new view must replace it`;
+      throw new PeerFailedError(peer, 'FAILED', why);
+    }
     this.#fail(r, 'connect');
   }
 
@@ -315,7 +373,9 @@ export class NativeFabric implements Fabric {
    */
   writeBatch(peer: number, ranges: Float64Array, count: number, lane: Lane = Lane.Data): WriteStatus {
     if (this.#closed) return FAILED as WriteStatus;
-    if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
+    if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) {
+      throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
+    }
     for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
     return this.#native.writeBatch(this.handle, peer, ranges, count, checkLane(lane)) as WriteStatus;
   }
@@ -448,11 +508,15 @@ export function attachFabric(handle: number): AttachedFabric {
  * Never call it on the main thread: it blocks the whole event loop.
  */
 export function waitForChange(handle: number, seenEpoch: number, timeoutMs: number, channel = 0): number {
-  if (isMainThread) throw new ConfigError('waitForChange blocks its thread: call it from a worker, never from the main thread');
+  if (isMainThread) {
+    throw new ConfigError('waitForChange blocks its thread: call it from a worker, never from the main thread');
+  }
   const native = loadNative();
   checkHandle(handle);
   checkU32(seenEpoch, 'seenEpoch');
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new ConfigError(`timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+    throw new ConfigError(`timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
+  }
   checkChannel(channel);
   const r = native.wait(handle, seenEpoch, Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS), channel);
   if (r < 0) throw new ClosedError('the fabric (waitForChange)');
@@ -469,76 +533,11 @@ export function doorbellEpoch(arena: Arena, channel = 0): number {
   return Atomics.load(arena.u32, doorbellWord(channel, map.DOORBELLS_EPOCH));
 }
 
-function checkLane(lane: Lane): Lane {
-  if (lane !== Lane.Data && lane !== Lane.Control) throw new ConfigError(`lane must be Lane.Data (0) or Lane.Control (1), got ${String(lane)}`);
-  return lane;
-}
-
-function checkChannel(channel: number): void {
-  if (!Number.isInteger(channel) || channel < 0 || channel >= map.COMPLETION_RINGS) {
-    throw new ConfigError(`channel must be an integer in [0, ${map.COMPLETION_RINGS - 1}], got ${channel}`);
-  }
-}
-
-function checkMemberId(id: number, what: string): number {
-  if (!Number.isInteger(id) || id < 0 || id > MAX_MEMBER_ID) throw new ConfigError(`${what} must be an integer in [0, ${MAX_MEMBER_ID}], got ${id}`);
-  return id;
-}
-
-function checkPeer(peer: number, self: number): void {
-  checkMemberId(peer, 'peer');
-  if (peer === self) throw new ConfigError(`peer ${peer} is this member itself: a member never connects to or grants itself`);
-}
-
-/** FabricOptions.authKey: absent, or a Uint8Array of MIN_AUTH_KEY_BYTES to MAX_AUTH_KEY_BYTES (copied). */
-function checkAuthKey(key: unknown): Uint8Array | undefined {
-  if (key === undefined) return undefined;
-  if (!(key instanceof Uint8Array) || key.length < MIN_AUTH_KEY_BYTES || key.length > MAX_AUTH_KEY_BYTES) {
-    const got = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
-    throw new ConfigError(
-      `authKey must be a Uint8Array of ${MIN_AUTH_KEY_BYTES} to ${MAX_AUTH_KEY_BYTES} random bytes, got ${got}: make one with crypto.randomBytes(32) and give every member the same`,
-    );
-  }
-  return Uint8Array.from(key);
-}
-
-/** For tests: HMAC-SHA256(key, data), or SHA-256(data) when key is null, as the addon computes them. */
 export function nativeDigest(key: Uint8Array | null, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(32);
   const r = loadNative().digest(key, data, out);
   assert(r === 0, `native digest returned ${r}`);
   return out;
-}
-
-function checkU32(value: number, what: string): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new ConfigError(`${what} must be an integer in [0, 2^32), got ${value}`);
-  return value;
-}
-
-function checkIntIn(value: number, min: number, max: number, what: string): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${what} must be an integer in [${min}, ${max}], got ${value}`);
-  return value;
-}
-
-function checkHandle(handle: number): void {
-  if (!Number.isInteger(handle) || handle <= 0 || handle > 0xffffffff) throw new ConfigError(`a fabric handle is a positive integer (NativeFabric.handle), got ${handle}`);
-}
-
-function checkRange(offset: number, length: number): void {
-  if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0) {
-    throw new ArenaError(`a write range needs integer offset and length ≥ 0, got offset ${offset}, length ${length}`);
-  }
-}
-
-function checkWrite(peer: number, offset: number, length: number): void {
-  if (!Number.isInteger(peer) || peer < 0 || peer > MAX_MEMBER_ID) throw new ConfigError(`peer must be an integer in [0, ${MAX_MEMBER_ID}], got ${peer}`);
-  checkRange(offset, length);
-}
-
-function checkHost(host: string): string {
-  if (host === 'localhost') return '127.0.0.1';
-  if (typeof host !== 'string' || isIP(host) === 0) throw new ConfigError(`host must be an IP address (or 'localhost'), got ${String(host)}: resolve names first`);
-  return host;
 }
 
 function errnoName(errno: number): string {
@@ -551,5 +550,8 @@ function hex(n: number): string {
 }
 
 function zeroStats(): FabricStats {
-  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0, rmaWrites: 0 };
+  return {
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0,
+    rmaWrites: 0,
+  };
 }
