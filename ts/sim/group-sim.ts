@@ -37,7 +37,7 @@ import type { View } from '../membership/view.js';
 import { MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
 import type { Arena } from '../arena.js';
 import { checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
-import { check, prng, SimulationViolation } from './shard-sim.js';
+import { check, prng } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
 import { SUBGROUPS, type SimMember } from './sim-member.js';
 import { recycleArenas, SimView, type SimWorld } from './sim-view.js';
@@ -72,8 +72,7 @@ export interface GroupSimOptions {
  *   joiners-vote      members that joined into a view count toward its majority at once (the rule before
  *                     issue 13: a swarm of joiners that vanish outvotes the members, who stop)
  */
-export type Mutation =
-  | 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view' | 'joiners-vote' | 'corrupt-committed';
+export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view' | 'joiners-vote';
 
 export interface GroupSimResult {
   seed: number;
@@ -125,7 +124,6 @@ export class GroupSim {
   readonly #messages: number;
   readonly #trace: (line: string) => void;
   readonly #rules: ProtocolRules;
-  readonly #mutation: Mutation | undefined;
   readonly #world: SimWorld;
   #tick = 0;
   readonly #joins: SimJoins;
@@ -138,7 +136,6 @@ export class GroupSim {
     this.#messages = options.messages ?? 40;
     this.#trace = options.trace ?? (() => {});
     this.#rules = rulesOf(options.mutation);
-    this.#mutation = options.mutation;
     this.#swarm = options.swarm;
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
@@ -394,26 +391,6 @@ export class GroupSim {
     const m = pool[Math.floor(this.#rand() * pool.length)]!;
     m.dirty = false;
     m.driver.step();
-    this.#invariants(m);
-  }
-
-  /**
-   * After every step: the member's protocol and shards check their invariants (ViewChangeProtocol and
-   * ShardChannel invariants()); a broken one is a violation naming the seed. Mutation 'corrupt-committed'
-   * breaks one on purpose (a committed proposal above the member's own proposal), to show it is caught.
-   */
-  #invariants(m: SimMember): void {
-    const view = m.driver.view;
-    if (!view || view.closed || m.stopped !== null) return;
-    if (this.#mutation === 'corrupt-committed') view.corruptCommitted();
-    try {
-      view.protocol.invariants();
-      for (const channel of view.channels.values()) channel.invariants();
-    } catch (error) {
-      const where = `member ${m.id} in view ${view.view.vid} at t=${this.#tick}`;
-      const broken = (error as Error).message;
-      throw new SimulationViolation(`seed ${this.seed}: an invariant broke after a step of ${where}: ${broken}`);
-    }
   }
 
   // ---- faults ---------------------------------------------------------------------------------------------

@@ -67,7 +67,6 @@ export class SimView implements DriverView {
   readonly channels: ViewParts['channels'];
   readonly byTag: ViewParts['byTag'];
   readonly arena: Arena;
-  readonly #layout: SstLayout;
   /** Any port will do: the simulated fabric routes by member id. */
   readonly port = 1;
   started = false;
@@ -85,7 +84,6 @@ export class SimView implements DriverView {
     this.view = p.view;
     const plans = planView(p.config, p.view.members);
     const layout = new SstLayout(multicastColumns(plans, p.view.members.length, MAILBOX_BYTES), p.view.members);
-    this.#layout = layout;
     this.arena = freeArenas.pop() ?? Arena.create({ memberId: p.selfId, bytes: ARENA_BYTES });
     p.world.arenas.push(this.arena);
     const parts = buildViewParts({
@@ -94,17 +92,6 @@ export class SimView implements DriverView {
     });
     ({ plans: this.plans, mailboxes: this.mailboxes, protocol: this.protocol } = parts);
     ({ channels: this.channels, byTag: this.byTag } = parts);
-  }
-
-  /**
-   * The simulator's deliberate bug (mutation 'corrupt-committed'): once this member holds a proposal, its
-   * own row claims a committed proposal above it — what invariants() must catch.
-   */
-  corruptCommitted(): void {
-    const row = this.#layout.rowOf(this.#selfId);
-    const at = (column: string) => this.#layout.offsetOf(row, this.#layout.column(column)) >> 2;
-    const proposal = Atomics.load(this.arena.i32, at('proposal'));
-    if (proposal > 0) Atomics.store(this.arena.i32, at('committed'), proposal + 1);
   }
 
   gone(): Set<number> {
