@@ -55,6 +55,12 @@ test('group simulation: a sender that forgets what the old view did not deliver 
   assert.ok(caught('no-resend') > 0);
 });
 
+test('group simulation: a stray write that sets a member\'s wedged flag behind its protocol\'s back is caught by the '
+  + 'invariants the simulator checks after every step', () => {
+  const n = caught('stray-wedge');
+  assert.ok(n >= 90, `caught in ${n} of 100 runs (the others had no member with a calm view at that tick)`);
+});
+
 /** Swarm runs: 3–5 members, 4–8 joiners that vanish where `vanish` says (members + joiners ≤ 12). */
 function swarms(vanish: 'proposed' | 'entered' | 'mixed', mutation?: Mutation): { runs: number; caught: number } {
   const base = suiteSeed(20261203);

@@ -23,7 +23,9 @@
 //
 // Time is the scheduler's tick: the drivers' clock, their timers, and the connect and suspicion timeouts
 // are in ticks. The checks (ts/sim/group-checks.ts) run after every run; "one view per vid" and "no
-// delivery after exclusion" as it goes. A violation throws SimulationViolation naming the seed.
+// delivery after exclusion" as it goes, and after every step of a member the invariants() of its open
+// views' protocol and shards (a paired assertion failing inside a step counts the same). A violation
+// throws SimulationViolation naming the seed.
 
 import { PartitionedError, RemovedError } from '../errors.js';
 import type { Lane } from '../fabric/fabric.js';
@@ -32,12 +34,12 @@ import { MemberDriver } from '../group/driver.js';
 import type { DriverHost } from '../group/driver-parts.js';
 import type { PreviousView, ProtocolRules } from '../group/view-parts.js';
 import type { Change } from '../membership/protocol.js';
-import { raggedTrim } from '../membership/view-change.js';
 import type { View } from '../membership/view.js';
-import { MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
+import { MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from '../membership/columns.js';
 import type { Arena } from '../arena.js';
 import { checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
-import { check, prng } from './shard-sim.js';
+import { rulesOf, type Mutation } from './mutations.js';
+import { check, prng, SimulationViolation } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
 import { SUBGROUPS, type SimMember } from './sim-member.js';
 import { recycleArenas, SimView, type SimWorld } from './sim-view.js';
@@ -62,17 +64,7 @@ export interface GroupSimOptions {
   swarm?: { joiners: number; vanish: 'proposed' | 'entered' | 'mixed' };
 }
 
-/**
- * Deliberate bugs for showing that the checks can fail (each is a ProtocolRules swap the driver takes):
- *   short-trim        the trim stops one message short of what every survivor received (an off-by-one)
- *   no-resend         a sender forgets what the old view did not deliver instead of sending it again
- *   max-trim          the trim is the most any member received rather than the least
- *   barrier-own-view  a new view's start barrier needs a majority of its own members, not of the
- *                     previous view's (a minority that applied a commit could install its view)
- *   joiners-vote      members that joined into a view count toward its majority at once (the rule before
- *                     issue 13: a swarm of joiners that vanish outvotes the members, who stop)
- */
-export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view' | 'joiners-vote';
+export type { Mutation } from './mutations.js';
 
 export interface GroupSimResult {
   seed: number;
@@ -94,6 +86,8 @@ const CONNECT_TIMEOUT_TICKS = 5000;
  * suspicion timer the faults set (at most 420 ticks), so members that died are found gone first.
  */
 const SUSPICION_TIMEOUT_TICKS = 1000;
+/** When mutation 'stray-wedge' strikes (ticks). */
+const STRAY_WRITE_TICK = 300;
 /** How often an install looks again for the next view's ports while its member is not stepped (ticks). */
 const PORT_POLL_TICKS = 20;
 
@@ -124,6 +118,7 @@ export class GroupSim {
   readonly #messages: number;
   readonly #trace: (line: string) => void;
   readonly #rules: ProtocolRules;
+  readonly #mutation: Mutation | undefined;
   readonly #world: SimWorld;
   #tick = 0;
   readonly #joins: SimJoins;
@@ -136,6 +131,7 @@ export class GroupSim {
     this.#messages = options.messages ?? 40;
     this.#trace = options.trace ?? (() => {});
     this.#rules = rulesOf(options.mutation);
+    this.#mutation = options.mutation;
     this.#swarm = options.swarm;
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
@@ -272,6 +268,7 @@ export class GroupSim {
       }
     }
     if (t === plan.honestAt) this.#joins.arrive();
+    if (t === STRAY_WRITE_TICK && this.#mutation === 'stray-wedge') this.#strayWedge();
   }
 
   // ---- what the drivers are given ------------------------------------------------------------------------
@@ -390,7 +387,42 @@ export class GroupSim {
     const pool = dirty.length > 0 && this.#rand() < 0.8 ? dirty : live;
     const m = pool[Math.floor(this.#rand() * pool.length)]!;
     m.dirty = false;
-    m.driver.step();
+    try {
+      m.driver.step();
+    } catch (error) {
+      // A paired assertion of the protocol or a shard failed in the step: a violation of this seed.
+      if (!(error as Error).message.startsWith('squall internal error:')) throw error;
+      throw new SimulationViolation(`seed ${this.seed}: member ${m.id} at ${this.#tick}: ${(error as Error).message}`);
+    }
+    this.#invariants(m);
+  }
+
+  /** Mutation 'stray-wedge': a live member whose view runs unwedged finds its wedged flag set in its row. */
+  #strayWedge(): void {
+    const m = this.#members.find((x) => x.alive && x.stopped === null && x.driver.view?.ready
+      && !x.driver.installing && !x.driver.view.protocol.wedged);
+    const view = m?.driver.view;
+    if (!m || !view) return;
+    this.#trace(`t=${this.#tick} a stray write sets member ${m.id}'s wedged flag in view ${view.view.vid}`);
+    const { layout, arena } = view;
+    Atomics.store(arena.u8, layout.offsetOf(layout.rowOf(m.id), layout.column(MEMBERSHIP_COLUMNS.wedged)), 1);
+  }
+
+  /**
+   * After every step, the invariants of the member's open views (ViewChangeProtocol.invariants and each shard
+   * channel's): a broken one is a violation of this seed.
+   */
+  #invariants(m: SimMember): void {
+    for (const view of [m.driver.previous, m.driver.view, m.driver.next]) {
+      if (!view || view.closed) continue;
+      try {
+        view.protocol.invariants();
+        for (const channel of view.channels.values()) channel.invariants();
+      } catch (error) {
+        throw new SimulationViolation(`seed ${this.seed}: member ${m.id} in view ${view.view.vid} at ${this.#tick}: `
+          + (error as Error).message);
+      }
+    }
   }
 
   // ---- faults ---------------------------------------------------------------------------------------------
@@ -519,33 +551,11 @@ export class GroupSim {
   }
 }
 
-/** The rules a mutation swaps for a wrong one; none for a correct run. */
-function rulesOf(mutation: Mutation | undefined): ProtocolRules {
-  switch (mutation) {
-    case 'max-trim': return { trim: maxTrim };
-    case 'short-trim': return { trim: shortTrim };
-    case 'no-resend': return { resendUnsent: false };
-    case 'barrier-own-view': return { barrier: 'own-view' };
-    case 'joiners-vote': return { joinersVote: true };
-    default: return {};
-  }
-}
-
 /** Why a member stopped, in the checks' words: partitioned, removed (suspected), or left (cleanly). */
 function reasonOf(error: Error): string {
   if (error instanceof PartitionedError) return 'partitioned';
   if (error instanceof RemovedError) return error.left && error.suspectedBy.length === 0 ? 'left' : 'removed';
   return error.message;
-}
-
-/** The wrong trim of mutation 'max-trim': per sender, the most any live member received. */
-function maxTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
-  return Array.from({ length: rows[0]?.length ?? 0 }, (_, r) => Math.max(...rows.map((row) => row[r]!)));
-}
-
-/** The wrong trim of mutation 'short-trim': one message short of the ragged trim. */
-function shortTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
-  return raggedTrim(rows).map((t) => Math.max(-1, t - 1));
 }
 
 /** Runs `runs` seeds from `firstSeed`; returns the results (a violation throws, naming its seed). */

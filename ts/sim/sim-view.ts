@@ -67,6 +67,7 @@ export class SimView implements DriverView {
   readonly channels: ViewParts['channels'];
   readonly byTag: ViewParts['byTag'];
   readonly arena: Arena;
+  readonly layout: SstLayout;
   /** Any port will do: the simulated fabric routes by member id. */
   readonly port = 1;
   started = false;
@@ -84,6 +85,7 @@ export class SimView implements DriverView {
     this.view = p.view;
     const plans = planView(p.config, p.view.members);
     const layout = new SstLayout(multicastColumns(plans, p.view.members.length, MAILBOX_BYTES), p.view.members);
+    this.layout = layout;
     this.arena = freeArenas.pop() ?? Arena.create({ memberId: p.selfId, bytes: ARENA_BYTES });
     p.world.arenas.push(this.arena);
     const parts = buildViewParts({
