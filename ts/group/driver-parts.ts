@@ -34,8 +34,13 @@ export interface DriverView extends ViewParts {
   readonly closed: boolean;
   /** Members this view has seen fail: suspected in its table, or found by its failure detector. */
   gone(): Set<number>;
-  /** Starts connecting to `members`; `connection` says when it is done. `isGone(peer)` ends a peer's wait. */
-  connect(members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean): void;
+  /**
+   * Starts connecting to `members`; `connection` says when it is done. `isGone(peer)` ends a peer's wait.
+   * `done` is called once it is, when that happens apart from a step (a Group's engine: the driver steps at
+   * once); a view whose connecting is only looked at on steps (the simulator's) need not call it.
+   */
+  connect(members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean,
+    done: () => void): void;
   /** null while connecting (or before connect()). */
   readonly connection: Connection | null;
   /** Starts failure detection and announces this member connected to every member (the start barrier). */

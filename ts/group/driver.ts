@@ -103,7 +103,7 @@ export class MemberDriver<V extends DriverView> {
   connect(view: V, members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean): void {
     const driver = this;
     this.#run((function* connectThenBegin(): Task {
-      const outcome = yield* connecting(view, members, timeout, isGone);
+      const outcome = yield* connecting(view, members, timeout, isGone, driver.#stepNow);
       if ('error' in outcome || view !== driver.#current || view.closed) return;
       driver.begin(view, outcome.unreachable);
     })());
@@ -346,6 +346,7 @@ export class MemberDriver<V extends DriverView> {
         this.#take(view, false);
       },
       begin: (view, unreachable) => this.begin(view, unreachable),
+      step: this.#stepNow,
     };
   }
 }

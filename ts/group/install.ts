@@ -46,16 +46,18 @@ export interface InstallSite<V extends DriverView> {
   switchTo(view: V): void;
   /** Starts `view` (announces this member connected) and suspects the members it could not reach. */
   begin(view: V, unreachable: Iterable<number>): void;
+  /** A step now (or right after the one under way). */
+  step(): void;
 }
 
-/** Waits until `view` has connected to `members` (or could not). */
+/** Waits until `view` has connected to `members` (or could not); `step` steps the driver at once. */
 export function* connecting(view: DriverView, members: readonly MemberAddress[], timeout: number,
-  isGone: (peer: number) => boolean): Generator<number, Connection, undefined> {
-  view.connect(members, timeout, isGone);
+  isGone: (peer: number) => boolean, step: () => void): Generator<number, Connection, undefined> {
+  view.connect(members, timeout, isGone, step);
   for (;;) {
     const outcome = view.connection;
     if (outcome) return outcome;
-    yield Infinity; // the view asks for a step once it is done
+    yield Infinity; // resumed by the step the view asks for once it is done
   }
 }
 
@@ -222,7 +224,7 @@ export class ViewInstall<V extends DriverView> {
     const joiners = new Set(this.#change.joined.map((j) => j.id));
     const isGone = (peer: number) => this.#old.gone().has(peer)
       || (joiners.has(peer) && clock.now() > this.#joinerDeadline);
-    const outcome = yield* connecting(this.#next!, addresses, limits.connectTimeout, isGone);
+    const outcome = yield* connecting(this.#next!, addresses, limits.connectTimeout, isGone, this.#site.step);
     this.#mark('connected');
     return 'error' in outcome ? this.#change.next.members.filter((m) => m !== this.#selfId) : [...outcome.unreachable];
   }

@@ -90,14 +90,12 @@ export class ViewEngine implements DriverView {
   #connecting: Promise<number[]> | null = null;
   readonly #selfId: number;
   readonly #tag: number;
-  readonly #schedule: () => void;
   #closed = false;
 
   /** Lays out the arena and binds; connect() then joins the view's members. */
   constructor(options: EngineOptions) {
     const { selfId, view, plans } = options;
     this.#selfId = selfId;
-    this.#schedule = options.schedule;
     this.view = view;
     this.plans = plans;
     const ids = view.members;
@@ -178,7 +176,8 @@ export class ViewEngine implements DriverView {
    * `connection` then holds the members that could not be reached within `timeoutMs` (the driver waits for
    * it), and whenConnected() says the same to an owner that awaits it.
    */
-  connect(members: readonly MemberAddress[], timeoutMs: number, isGone: (peer: number) => boolean): void {
+  connect(members: readonly MemberAddress[], timeoutMs: number, isGone: (peer: number) => boolean,
+    done: () => void): void {
     const connecting = (async () => {
       await this.sst.ready();
       return this.runtime.connectReachable(members, timeoutMs, isGone);
@@ -186,7 +185,7 @@ export class ViewEngine implements DriverView {
     this.#connecting = connecting;
     connecting.then((unreachable) => { this.connection = { unreachable }; }, (error: Error) => {
       this.connection = { error }; // the driver goes on without the view's members; whenConnected() rejects with it
-    }).finally(() => this.#schedule());
+    }).finally(done); // the driver goes on at once, as the await of connecting did
   }
 
   /** Resolves once connect() is done; rejects with why it failed (the engine closed, the worker failed). */

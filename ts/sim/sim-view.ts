@@ -102,6 +102,7 @@ export class SimView implements DriverView {
     return out;
   }
 
+  /** Looked at on the member's steps (`connection`): the scheduler decides when those come. */
   connect(members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean): void {
     this.#connecting = { members: members.map((m) => m.id), since: this.#world.tick, timeout, isGone };
   }
