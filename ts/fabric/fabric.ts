@@ -149,7 +149,7 @@ export interface Fabric {
 /**
  * What the protocols over a table write through: one-sided writes of this member's own ranges to one peer,
  * a batch of ranges to one peer, or a range to every connected peer. The native fabric offers it; so does
- * the simulated fabric of ts/sim/group-sim.ts, which runs the same shard and view-change code.
+ * the simulated fabric of ts/sim/sim-view.ts, under which the simulator runs the member driver a Group runs.
  */
 export type TableFabric = Pick<Fabric, 'write' | 'writeAll'> & {
   writeBatch(peer: number, ranges: Float64Array, count: number, lane?: Lane): WriteStatus;
