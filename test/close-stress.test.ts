@@ -83,8 +83,7 @@ const ROUNDS: Round[] = [
   { step: 'join', delayMs: 120 }, { step: 'kill', delayMs: 150 },
 ].slice(0, Number(process.env['SQUALL_STRESS_ROUNDS'] ?? Infinity)) as Round[];
 
-(onShm() ? test.skip : test)(
-  `members close one after another during view changes, ` +
+(onShm() ? test.skip : test)('members close one after another during view changes, ' +
   `joins and transfers (${ROUNDS.length} rounds): none dies by a signal`, async () => {
   for (const r of ROUNDS) {
     const exits = await round(r);

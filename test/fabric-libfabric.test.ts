@@ -94,10 +94,8 @@ if (!built) {
     defineLaneTests(provider, { backend: 'libfabric', provider });
     defineLaneTests(`${provider}+authKey`, { backend: 'libfabric', provider, authKey: AUTH_KEY });
 
-    test(
-      `[${provider}] authKey: members with the key connect and write both ` +
-      `ways on both lanes${provider === 'tcp' ? ' (data one-sided: the keys crossed after the proofs)' : ''}`,
-      async () => {
+    test(`[${provider}] authKey: members with the key connect and write both ways on both lanes` +
+      `${provider === 'tcp' ? ' (data one-sided: the keys crossed after the proofs)' : ''}`, async () => {
       const a = new Member(1, { backend: 'libfabric', provider, authKey: AUTH_KEY });
       const b = new Member(2, { backend: 'libfabric', provider, authKey: AUTH_KEY });
       try {
@@ -114,9 +112,8 @@ if (!built) {
       } finally { a.close(); b.close(); }
     });
 
-    test(
-      `[${provider}] authKey: a wrong key, or a key on one side only, is refused (AUTH_FAILED) and nobody connects`,
-      async () => {
+    test(`[${provider}] authKey: a wrong key, or a key on one side only, is refused (AUTH_FAILED) ` +
+      'and nobody connects', async () => {
       const cases: Array<[Uint8Array | undefined, Uint8Array | undefined, 'acceptor' | 'initiator']> = [
         [AUTH_KEY, new Uint8Array(32).fill(7), 'initiator'], // the initiator finds the acceptor's proof wrong
         [AUTH_KEY, undefined, 'acceptor'],
@@ -216,9 +213,8 @@ if (!built) {
       } finally { a.close(); b.close(); }
     });
 
-    test(
-      `[${provider}] a split writeImm right after an adjacent plain write: its completion names exactly its own range`,
-      async () => {
+    test(`[${provider}] a split writeImm right after an adjacent plain write: ` +
+      'its completion names exactly its own range', async () => {
       const a = new Member(1, { backend: 'libfabric', provider });
       const b = new Member(2, { backend: 'libfabric', provider });
       try {
@@ -237,8 +233,8 @@ if (!built) {
       } finally { a.close(); b.close(); }
     });
 
-    test(
-      `[${provider}] writeBatch: small ranges share one send; a large one between them keeps its place`, async () => {
+    test(`[${provider}] writeBatch: small ranges share one send; a large one between them keeps its place`,
+      async () => {
       const a = new Member(1, { backend: 'libfabric', provider });
       const b = new Member(2, { backend: 'libfabric', provider });
       const counter = D + 512 * 1024;

@@ -116,9 +116,8 @@ netTest('netns: 3 hosts — every ordered pair opens a TCP connection and exchan
 // The caps are well below what a veth pair carries on a CPU shared with other work (135–260 Mbit/s seen
 // with every core busy), and "uncapped" only has to beat the cap's +15% tolerance clearly (1.3×), so the
 // test holds on a loaded machine too.
-netTest(
-  'netns: links capped at 50mbit carry about 50 Mbit/s each way at once; uncapped faster; setRate(20mbit) follows',
-  async () => {
+netTest('netns: links capped at 50mbit carry about 50 Mbit/s each way at once; uncapped faster; setRate(20mbit) ' +
+  'follows', async () => {
   await withNetwork({ members: 2, rate: '50mbit' }, async (net) => {
     const alone = await measureTcp(net, 0, 1);
     assertNear(alone, 50, '0 → 1 alone at 50mbit');
@@ -139,8 +138,8 @@ netTest(
   });
 });
 
-netTest(
-  'netns: setRate on one link caps both its directions (member end and bridge end) and no other link', async () => {
+netTest('netns: setRate on one link caps both its directions (member end and bridge end) and no other link',
+  async () => {
   await withNetwork({ members: 3 }, async (net) => {
     await net.setRate('20mbit', 1);
     assert.equal([0, 1, 2].map((i) => net.rateOf(i)), [undefined, '20mbit', undefined]);
@@ -157,8 +156,7 @@ netTest(
   });
 });
 
-netTest(
-  'netns: setLinkUp(2, false) partitions host 2 — connections to and from it time out; up again restores them',
+netTest('netns: setLinkUp(2, false) partitions host 2 — connections to and from it time out; up again restores them',
   async () => {
   await withNetwork({ members: 3 }, async (net) => {
     const ports = await echoServers(net);
@@ -179,8 +177,8 @@ netTest(
 
 const ours = async (namespaces: string[]) => (await listNamespaces()).filter((n) => namespaces.includes(n));
 
-netTest(
-  'netns: destroy() ends every process in the network (tracked or not) and leaves no namespace behind', async () => {
+netTest('netns: destroy() ends every process in the network (tracked or not) and leaves no namespace behind',
+  async () => {
   const net = await EmulatedNetwork.create({ members: 2 });
   const namespaces = [net.bridgeNamespace, ...net.hosts.map((h) => h.namespace)];
   let tracked: ChildProcess | undefined;
@@ -254,8 +252,8 @@ function cleanUpCreator(c: Creator | undefined): void {
   for (const pid of [c.child.pid, c.tracked, c.untracked]) if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
-netTest(
-  'netns: the creator is SIGKILLed — its processes die with it, removeStaleNetworks() removes the rest', async () => {
+netTest('netns: the creator is SIGKILLed — its processes die with it, removeStaleNetworks() removes the rest',
+  async () => {
   let c: Creator | undefined;
   try {
     c = await startCreator('hold');

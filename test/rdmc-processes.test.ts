@@ -45,9 +45,8 @@ async function sendAndCheck(
 const sizes = [1, BLOCK - 1, BLOCK + 1, 64 * MiB];
 
 for (const n of [2, 3, 4, 5, 8]) {
-  test(
-    `rdmc: binomial pipeline, ${n} member processes: 1 byte, 1 block − 1, 1 block + 1 and 64 MiB ` +
-    `arrive intact everywhere`, async () => {
+  test(`rdmc: binomial pipeline, ${n} member processes: 1 byte, 1 block − 1, 1 block + 1 and 64 MiB ` +
+    'arrive intact everywhere', async () => {
     await sendAndCheck(n, sizes);
   });
 }

@@ -148,11 +148,12 @@ test('bounded calls: ordered calls fired without awaiting keep at most maxQueued
     assert.equal(Object.keys(fired.codes), ['ERR_SQUALL_OVERLOADED'], 'every refusal is an OverloadedError');
     assert.ok(fired.maxQueued <= 64, `at most 64 calls in flight (${fired.maxQueued})`);
     assert.ok(fired.accepted.length > 0, 'calls were accepted');
-    const summaries = await Promise.all(
-      cluster.members.map(
-        async (m) =>
-          (await cluster.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] }))
-          .value as { keys: number }));
+    const summaries = await Promise.all(cluster.members.map(async (m) => {
+      const reply = await cluster.request(m, {
+        cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [],
+      });
+      return reply.value as { keys: number };
+    }));
     for (const [i, s] of summaries.entries()) {
       assert.is(s.keys, fired.accepted.length, `member ${i} applied every accepted call and no refused one`);
     }

@@ -18,9 +18,8 @@ if (!support.ok) console.log(`view-change-netns: skipped — ${support.why}`);
 const netTest = support.ok ? test : test.skip;
 
 
-netTest(
-  'links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing more; ' +
-  'back, they rejoin and catch up', async () => {
+netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a partition error and deliver nothing ' +
+  'more; back, they rejoin and catch up', async () => {
   const net = await EmulatedNetwork.create({ members: 5 });
   let cluster: GroupCluster | null = null;
   try {
@@ -99,10 +98,10 @@ netTest(
       [...(final5.members as number[])].sort(), [0, 1, 2, 3, 4],
       `the five are one view again: ${JSON.stringify(final5)}`);
     for (const m of majority) await c.waitForEvent(m, (e) => e.type === 'view' && e.vid === final5.vid, 20_000);
-    const stores = await Promise.all(
-      [...majority, ...rejoined].map(
-        async (m) => (await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] }))
-          .value));
+    const stores = await Promise.all([...majority, ...rejoined].map(async (m) => {
+      const reply = await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] });
+      return reply.value;
+    }));
     assert.equal(
       (stores[0] as { keys: number }).keys, 12,
       'the store holds the 8 values written before and the 4 during the partition');
@@ -122,8 +121,8 @@ netTest(
       assert.is(
         r.delivered, before5[0]!.delivered + 1000, 'the 1,000 messages the five sent are delivered at the three');
     }
-    const r5 =
-      (await c.all({ cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 }, rejoined)) as unknown as Report[];
+    const awaited5 = await c.all({ cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 }, rejoined);
+    const r5 = awaited5 as unknown as Report[];
     for (const r of r5) {
       assert.equal(
         r.sequence, drained[0]!.sequence.slice(-1000),
