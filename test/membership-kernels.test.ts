@@ -1,7 +1,7 @@
 // The view-change kernels (assembly/membership.ts) against their plain-TypeScript twins
 // (ts/kernels/membership-reference.ts), on random tables laid out as a view's membership columns are
 // (SstLayout over membershipColumns), with random flags, proposal numbers, numReceived and live masks; then
-// the meaning of each on small tables written by hand.
+// the meaning of each on small tables written by hand, and the protocol stepping the same scenario over either.
 //
 // Random cases come from one seed, printed with any failure; rerun it with SQUALL_TEST_SEED=<seed>.
 
@@ -13,7 +13,9 @@ import { loadKernels } from '../ts/kernels/kernels.js';
 import { RemovalFlag, type MembershipKernels } from '../ts/kernels/membership.js';
 import { membershipReferenceKernels } from '../ts/kernels/membership-reference.js';
 import { membershipColumns } from '../ts/membership/columns.js';
+import type { Change } from '../ts/membership/protocol.js';
 import { SstLayout, type Column } from '../ts/sst/layout.js';
+import { MemoryGroup } from './support/memory-group.js';
 import { seededTest, suiteSeed } from './support/random.js';
 
 const seed = suiteSeed();
@@ -218,6 +220,47 @@ test('acknowledgements, firstAtLeastI32, outnumbered, raggedTrimMin on a table o
     assert.is(k.highestI32(base, stride, 3, c['proposal']!.offset, LIVE), -Infinity);
     u8.fill(1, LIVE, LIVE + 3);
   }
+});
+
+// ------------------------------------------------------------------------------ the protocol over either
+
+/** A change that removes a member crashed under load, stepped over `kernels`: what each survivor applied. */
+function crashScenario(kernels: 'wasm' | 'reference'): { changes: Change[]; delivered: string[][] } {
+  const group = new MemoryGroup([0, 1, 2], { shards: 1, members: { min: 1, max: 8 }, maxSmcPayload: 16, window: 4 },
+    kernels);
+  try {
+    const applied = new Map<number, Change>();
+    const stepAll = () => {
+      for (const m of group.members) {
+        if (m.down || applied.has(m.id)) continue;
+        m.channel.step();
+        const result = m.protocol.step();
+        if (result?.type === 'commit') applied.set(m.id, result.change);
+        m.protocol.invariants();
+      }
+    };
+    for (const m of group.members) {
+      for (let k = 0; k < 5; k++) m.channel.send(Uint8Array.of(m.id * 16 + k)).catch(() => { /* torn down */ });
+    }
+    for (let i = 0; i < 3; i++) stepAll();
+    group.member(2).down = true;
+    group.member(0).protocol.suspect(2);
+    for (let i = 0; i < 12; i++) stepAll();
+    const survivors = [group.member(0), group.member(1)];
+    for (const m of survivors) m.channel.finishView(applied.get(m.id)!.trims, true);
+    return { changes: survivors.map((m) => applied.get(m.id)!), delivered: survivors.map((m) => m.delivered) };
+  } finally {
+    group.release();
+  }
+}
+
+test('the view-change protocol takes the same steps over the WebAssembly kernels and over their twins', () => {
+  const overWasm = crashScenario('wasm');
+  const overTwins = crashScenario('reference');
+  assert.equal(overWasm.changes[0]!.removed, [2]);
+  assert.equal(overWasm.changes[0]!.next, { vid: 1, members: [0, 1] });
+  assert.equal(overWasm.changes[0], overWasm.changes[1], 'both survivors applied one change');
+  assert.equal(overTwins, overWasm);
 });
 
 test.run();
