@@ -8,9 +8,10 @@
 // Latency is each call's time from the call to its last reply, over every member's calls.
 //
 // Beside it, in the same group (unless skipped): the multicast alone, on a second subgroup of the same
-// members — every member sends one message at a time and times it to its own delivery (an ordered message
-// is delivered once every member holds it). At one call in flight that is the part of a call's latency
-// the multicast takes; the rest is the replies' way back and the object layer.
+// members with the same window — every member keeps `inFlight` messages of a command's size in flight and
+// times each to its own delivery (an ordered message is delivered once every member holds it). That is
+// what the calls ride on: the part of a call's latency (and the bound on its rate) the ordering takes;
+// the rest is the replies' way back and the object layer.
 //
 // At the end every member's counter must hold the number of calls made by all of them (countersAgree).
 
@@ -50,10 +51,10 @@ export interface CallsBenchResult {
   latencyUs: Summary;
   perMember: Array<{ id: number; callsPerSec: number; calls: number; p50Us: number }>;
   /**
-   * The multicast alone in the same group: one message in flight per member, send to delivery at the
-   * sender (everyone holds it then), every member at once. Null when skipped.
+   * The multicast alone in the same group: `inFlight` messages in flight per member, each from send to its
+   * delivery at the sender (every member holds it then), every member at once. Null when skipped.
    */
-  multicastLatencyUs: Summary | null;
+  multicast: { perNode: { msgsPerSec: number }; latencyUs: Summary } | null;
   /** Calls that failed or came back short of replies (0 in a healthy run). */
   failed: number;
   /** Every member's counter equals the calls made by all members. */
@@ -69,7 +70,8 @@ const WINDOW = 256;
 /** A call of inc(1) encodes to about a dozen bytes; the slot payload leaves room to spare. */
 const SLOT_BYTES = 256;
 const WARMUP_MS = 500;
-const PING_SECONDS = 2;
+/** Seconds of the multicast alone (at most --seconds). */
+const PING_SECONDS = 3;
 /** Bytes of each ping: about what a command of inc(1) weighs. */
 const PING_BYTES = 16;
 /** How long the parent waits beyond the run for the members' results. */
@@ -79,14 +81,17 @@ export function callsSubgroups(o: { members: number; window: number }): Record<s
   const shard = { shards: 1, members: { min: o.members, max: o.members }, senders: 'all' as const };
   return {
     [COUNTER]: { ...shard, window: o.window, maxSmcPayload: SLOT_BYTES, maxMessageBytes: SLOT_BYTES },
-    [PING]: { ...shard, window: 16, maxSmcPayload: SLOT_BYTES, maxMessageBytes: SLOT_BYTES },
+    [PING]: { ...shard, window: o.window, maxSmcPayload: SLOT_BYTES, maxMessageBytes: SLOT_BYTES },
   };
 }
 
 export function checkCallsOptions(o: CallsBenchOptions & { window: number }): void {
-  if (!Number.isInteger(o.members) || o.members < 1) throw new ConfigError(`--members must be at least 1, got ${o.members}`);
+  if (!Number.isInteger(o.members) || o.members < 1) {
+    throw new ConfigError(`--members must be at least 1, got ${o.members}`);
+  }
   if (!Number.isInteger(o.inFlight) || o.inFlight < 1 || o.inFlight > 1024) {
-    throw new ConfigError(`--in-flight must be an integer from 1 to 1024 (calls waiting per member), got ${o.inFlight}`);
+    throw new ConfigError(
+      `--in-flight must be an integer from 1 to 1024 (calls waiting per member), got ${o.inFlight}`);
   }
   if (!(o.seconds > 0) || o.seconds > 3600) {
     throw new ConfigError(`--seconds must be a number above 0 and at most 3600, got ${o.seconds}`);
@@ -103,7 +108,8 @@ export async function runCallsBench(options: CallsBenchOptions): Promise<CallsBe
   progress(`starting ${o.members} group members (one shard of a replicated counter, window ${o.window})`);
   const cluster = await GroupCluster.start({
     members: o.members, subgroups: callsSubgroups(o), types: { [COUNTER]: 'BenchCounter' },
-    fabric: resolveFabricChoice(o.fabric), ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+    fabric: resolveFabricChoice(o.fabric),
+    ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
   });
   try {
     return await measure(cluster, o);
@@ -137,20 +143,29 @@ async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: n
   if (firstError) progress(`calls: ${failed} failed; the first: ${String(firstError)}`);
   const counters = await cluster.all({ cmd: 'counter', subgroup: COUNTER });
   const countersAgree = counters.every((c) => c.value === made);
-  let multicastLatencyUs: Summary | null = null;
-  if (!o.skipPing) {
-    progress(`multicast alone: every member sends one ${PING_BYTES}-byte message at a time for ${PING_SECONDS} s`);
-    const pings = await cluster.all({ cmd: 'ping', subgroup: PING, seconds: PING_SECONDS, bytes: PING_BYTES });
-    const samples: number[] = [];
-    for (const p of pings) for (const v of p.latencyUs as Float64Array) samples.push(v);
-    multicastLatencyUs = summarize(samples, 1, 0);
-  }
+  const multicast = o.skipPing ? null : await measurePing(cluster, o);
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), inFlight: o.inFlight,
     seconds: o.seconds, window: o.window,
     perNode: { callsPerSec: median(perMember.map((m) => m.callsPerSec)) }, latencyUs: summarize(all, 1, 0),
-    perMember, multicastLatencyUs, failed, countersAgree, ...disturbances(cluster),
+    perMember, multicast, failed, countersAgree, ...disturbances(cluster),
   };
+}
+
+/** The multicast alone, at the calls' concurrency (see the top of this file). */
+async function measurePing(
+  cluster: GroupCluster, o: CallsBenchOptions
+): Promise<NonNullable<CallsBenchResult['multicast']>> {
+  const seconds = Math.min(PING_SECONDS, o.seconds);
+  o.onProgress?.(`multicast alone: every member keeps ${o.inFlight} ${PING_BYTES}-byte message(s) in flight ` +
+    `for ${seconds} s`);
+  const pings = await withDeadline(cluster.all({
+    cmd: 'ping', subgroup: PING, seconds, bytes: PING_BYTES, inFlight: o.inFlight,
+  }), seconds * 1000 + SLACK_MS, 'the multicast alone');
+  const samples: number[] = [];
+  for (const p of pings) for (const v of p.latencyUs as Float64Array) samples.push(v);
+  const rates = pings.map((p) => Math.round(((p.timed as number) / Math.max(1, p.elapsedMs as number)) * 1000));
+  return { perNode: { msgsPerSec: median(rates) }, latencyUs: summarize(samples, 1, 0) };
 }
 
 /** Prints each second how many calls the members have settled so far, until `run` is done. */
@@ -164,7 +179,8 @@ async function withProgress<T>(cluster: GroupCluster, o: CallsBenchOptions, run:
       const now = performance.now();
       const rate = ((made - last) / (now - lastAt)) * 1000 / Math.max(1, counts.length);
       [last, lastAt] = [made, now];
-      progress(`calls: ${made.toLocaleString('en-US')} made so far, ${round(rate, 0).toLocaleString('en-US')}/s per member`);
+      const n = (v: number) => round(v, 0).toLocaleString('en-US');
+      progress(`calls: ${n(made)} made so far, ${n(rate)}/s per member`);
     }, () => {});
   }, 1000);
   try {
@@ -178,7 +194,8 @@ function withDeadline<T>(run: Promise<T>, ms: number, what: string): Promise<T> 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new TimeoutError(
-      `${what} did not finish within ${Math.round(ms / 1000)} s: a member stalled; rerun, and report it if it persists`)),
+      `${what} did not finish within ${Math.round(ms / 1000)} s: a member stalled; ` +
+      'rerun, and report it if it persists')),
     ms);
   });
   return Promise.race([run, deadline]).finally(() => clearTimeout(timer));

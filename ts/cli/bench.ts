@@ -118,8 +118,8 @@ environment the members hold the group's key and authenticate every connection (
     usage: '[--members N] [--in-flight N] [--seconds T] [--window W] [--no-multicast] [--json]',
     about: `Ordered calls of a replicated counter (ordered.inc(1)), each resolved with every member's reply:
 calls per second per member (the median member) with N calls in flight at each member, and the latency
-from the call to its last reply; beside it the multicast alone in the same group (one message in flight
-per member, send to delivery), the part of a call's latency the ordering takes.`,
+from the call to its last reply; beside it the multicast alone in the same group (as many messages
+in flight per member, send to delivery): what the calls ride on.`,
     options: {
       members: { type: 'string', value: 'N', help: 'members, each a process, in one shard (default 3)' },
       'in-flight': { type: 'string', value: 'N', help: 'calls each member keeps waiting for replies (default 1)' },
@@ -399,7 +399,7 @@ async function benchCalls(argv: string[]): Promise<void> {
 
 function describeCalls(r: CallsBenchResult): string {
   const n = (v: number) => v.toLocaleString('en-US');
-  const l = r.latencyUs, m = r.multicastLatencyUs;
+  const l = r.latencyUs, m = r.multicast;
   const lines = [
     `ordered calls: ${r.members} members (fabric ${r.fabric}), ${r.inFlight} in flight per member, ` +
       `window ${r.window}, ${r.seconds} s`,
@@ -407,7 +407,10 @@ function describeCalls(r: CallsBenchResult): string {
       `  [${r.perMember.map((p) => `member ${p.id}: ${n(p.callsPerSec)}/s`).join(', ')}]`,
     `  call to last reply: p50 ${l.p50} µs, p99 ${l.p99} µs over ${n(l.samples)} calls`,
   ];
-  if (m) lines.push(`  the multicast alone (1 in flight per member, send to delivery): p50 ${m.p50} µs, p99 ${m.p99} µs`);
+  if (m) {
+    lines.push(`  the multicast alone (${r.inFlight} in flight per member, send to delivery): ` +
+      `${n(m.perNode.msgsPerSec)} msgs/s per member, p50 ${m.latencyUs.p50} µs, p99 ${m.latencyUs.p99} µs`);
+  }
   const agree = r.countersAgree ? 'every counter holds every call' : 'COUNTERS DISAGREE (a bug: please report it)';
   lines.push(`  ${agree}; failed calls ${r.failed}, suspicions ${r.suspicions}, view changes ${r.viewChanges}`);
   return lines.join('\n') + '\n';

@@ -35,15 +35,19 @@ export class BenchCounter {
 }
 
 /** What a run of calls needs of the replicated object. */
-export interface CallTarget { call(method: string, args: unknown[]): Promise<Array<{ value: unknown }>> }
+export interface CallTarget {
+  call(method: string, args: unknown[]): Promise<Array<{ member: number; value: unknown; version: bigint }>>;
+}
 
 export interface CallLoadOptions {
   inFlight: number;
   /** Calls made before timing starts (JIT, caches, the window's first turn). */
   warmupMs: number;
   seconds: number;
-  /** Replies each call must have (the shard's members). */
+  /** Replies each call must have (the shard's members); 0: at least one (members may leave meanwhile). */
   replies: number;
+  /** Return each resolved call's total (the counter after its inc, the same in every reply). */
+  values?: boolean;
 }
 
 export interface CallLoadResult {
@@ -55,9 +59,11 @@ export interface CallLoadResult {
   elapsedMs: number;
   /** Per timed call, µs from the call to its last reply. */
   latencyUs: Float64Array;
-  /** Calls that rejected, or resolved without every member's reply. */
+  /** Calls that rejected, or resolved short of replies or with replies that disagree. */
   failed: number;
   firstError: string | null;
+  /** With `values`: every resolved call's total, in the order they resolved. */
+  values: number[] | null;
 }
 
 /** Live counts for the parent's progress line. */
@@ -74,6 +80,7 @@ export async function runCallLoad(target: CallTarget, o: CallLoadOptions): Promi
   let latency = new Float64Array(1 << 16);
   let timed = 0, made = 0, failed = 0, lastEnd = timedFrom;
   let firstError: string | null = null;
+  const values: number[] | null = o.values ? [] : null;
   callProgress.made = 0;
   callProgress.timed = 0;
   const loop = async (): Promise<void> => {
@@ -82,10 +89,12 @@ export async function runCallLoad(target: CallTarget, o: CallLoadOptions): Promi
       callProgress.made = made;
       try {
         const replies = await target.call('inc', [1]);
-        if (replies.length !== o.replies) {
+        const wrong = checkReplies(replies, o.replies);
+        if (wrong) {
           failed++;
-          firstError ??= `a call resolved with ${replies.length} replies, expected ${o.replies}`;
+          firstError ??= wrong;
         }
+        values?.push(replies[0]!.value as number);
       } catch (error) {
         failed++;
         firstError ??= (error as Error).message;
@@ -104,39 +113,56 @@ export async function runCallLoad(target: CallTarget, o: CallLoadOptions): Promi
     }
   };
   await Promise.all(Array.from({ length: o.inFlight }, loop));
-  return { made, timed, elapsedMs: lastEnd - timedFrom, latencyUs: latency.slice(0, timed), failed, firstError };
+  const latencyUs = latency.slice(0, timed);
+  return { made, timed, elapsedMs: lastEnd - timedFrom, latencyUs, failed, firstError, values };
+}
+
+/** Why a call's replies are wrong — too few, or members that disagree on its total or version — or null. */
+function checkReplies(replies: Awaited<ReturnType<CallTarget['call']>>, expected: number): string | null {
+  if (replies.length === 0 || (expected > 0 && replies.length !== expected)) {
+    return `a call resolved with ${replies.length} replies, expected ${expected || 'at least 1'}`;
+  }
+  const first = replies[0]!;
+  for (const r of replies) {
+    if (r.value !== first.value || r.version !== first.version) {
+      return `members ${first.member} and ${r.member} answered one call differently: ` +
+        `${String(first.value)}@${first.version} and ${String(r.value)}@${r.version}`;
+    }
+  }
+  return null;
 }
 
 /** Pings before timing starts. */
 const PING_WARMUP_MS = 300;
 
 /**
- * The multicast under the calls, alone: this member sends one `bytes`-byte message at a time on `channel`
- * and times it from send() to its own delivery here (ordered: once every member holds it), for `seconds`.
- * Every member pings at once, as every member calls at once.
+ * The multicast under the calls, alone: this member keeps `inFlight` messages of `bytes` bytes in flight on
+ * `channel`, each timed from send() to its delivery here (ordered: once every member holds it), for
+ * `seconds`. Every member does so at once, as every member calls at once.
  */
 export async function runPing(
-  channel: SubgroupChannel, o: { seconds: number; bytes: number }
-): Promise<{ latencyUs: Float64Array }> {
+  channel: SubgroupChannel, o: { seconds: number; bytes: number; inFlight: number }
+): Promise<{ latencyUs: Float64Array; timed: number; elapsedMs: number }> {
   const self = channel.memberId;
   const samples: number[] = [];
-  let waiting: (() => void) | null = null;
-  channel.onDeliver((sender) => {
-    if (sender === self && waiting) {
-      const done = waiting;
-      waiting = null;
-      done();
-    }
-  });
+  // A sender's messages are delivered in the order it sent them: the oldest waiter is the one delivered.
+  const waiters: Array<() => void> = [];
+  channel.onDeliver((sender) => { if (sender === self) waiters.shift()?.(); });
   const bytes = new Uint8Array(Math.max(8, o.bytes));
   const timedFrom = performance.now() + PING_WARMUP_MS;
   const end = timedFrom + o.seconds * 1000;
-  while (performance.now() < end) {
-    const t0 = performance.now();
-    const delivered = new Promise<void>((resolve) => { waiting = resolve; });
-    await channel.send(bytes);
-    await delivered;
-    if (t0 >= timedFrom) samples.push((performance.now() - t0) * 1000);
-  }
-  return { latencyUs: Float64Array.from(samples) };
+  let lastEnd = timedFrom;
+  const loop = async (): Promise<void> => {
+    for (let t0 = performance.now(); t0 < end; t0 = performance.now()) {
+      const delivered = new Promise<void>((resolve) => { waiters.push(resolve); });
+      await channel.send(bytes);
+      await delivered;
+      const t1 = performance.now();
+      if (t0 < timedFrom || t1 > end) continue;
+      samples.push((t1 - t0) * 1000);
+      lastEnd = t1;
+    }
+  };
+  await Promise.all(Array.from({ length: o.inFlight }, loop));
+  return { latencyUs: Float64Array.from(samples), timed: samples.length, elapsedMs: lastEnd - timedFrom };
 }

@@ -63,11 +63,15 @@ export type GroupHarnessRequest =
    * `squall bench calls`: ordered `inc(1)` calls of a BenchCounter, `inFlight` at a time, for warmupMs then
    * `seconds` timed (call-load.ts); 'calls-progress' reads how far it is; 'counter' reads the local total.
    */
-  | { cmd: 'calls'; subgroup: string; inFlight: number; warmupMs: number; seconds: number }
+  | {
+    cmd: 'calls'; subgroup: string; inFlight: number; warmupMs: number; seconds: number;
+    /** Replies every call must have (default: the shard's members now; 0: at least one). */
+    replies?: number; values?: boolean;
+  }
   | { cmd: 'calls-progress' }
   | { cmd: 'counter'; subgroup: string }
-  /** One message in flight on a channel subgroup, send to its delivery here, for `seconds`. */
-  | { cmd: 'ping'; subgroup: string; seconds: number; bytes: number }
+  /** `inFlight` messages in flight on a channel subgroup, each timed from send to its delivery here. */
+  | { cmd: 'ping'; subgroup: string; seconds: number; bytes: number; inFlight: number }
   | { cmd: 'query'; subgroup: string; member: number; method: string; args: unknown[] }
   | { cmd: 'send-raw'; subgroup: string; bytes: number }
   | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
@@ -160,7 +164,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'call': return { replies: await (object(req.subgroup) as unknown as Caller).call(req.method, req.args) };
     case 'calls': {
       const target = object(req.subgroup) as unknown as CallTarget;
-      const replies = channel(req.subgroup).members.length;
+      const replies = req.replies ?? channel(req.subgroup).members.length;
       return { ...await runCallLoad(target, { ...req, replies }) };
     }
     case 'calls-progress': return { ...callProgress };
