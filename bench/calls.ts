@@ -13,6 +13,10 @@
 // what the calls ride on: the part of a call's latency (and the bound on its rate) the ordering takes;
 // the rest is the replies' way back and the object layer.
 //
+// CPU per call: each member process's CPU time over the timed window (every thread, user and system) over
+// the calls it settled, the median member's — beside the multicast alone's CPU per message it delivered to
+// itself. On a machine shared with other work this moves far less than the rates do.
+//
 // At the end every member's counter must hold the number of calls made by all of them (countersAgree).
 
 import { ConfigError, TimeoutError } from '../ts/errors.js';
@@ -45,16 +49,19 @@ export interface CallsBenchResult {
   inFlight: number;
   seconds: number;
   window: number;
-  /** The median member's calls per second (each with every member's reply). */
-  perNode: { callsPerSec: number };
+  /**
+   * The median member's calls per second (each with every member's reply), and its process's CPU time per
+   * call settled (µs, every thread).
+   */
+  perNode: { callsPerSec: number; cpuUsPerCall: number };
   /** From the call to its last reply, over every member's timed calls. */
   latencyUs: Summary;
-  perMember: Array<{ id: number; callsPerSec: number; calls: number; p50Us: number }>;
+  perMember: Array<{ id: number; callsPerSec: number; calls: number; p50Us: number; cpuUsPerCall: number }>;
   /**
    * The multicast alone in the same group: `inFlight` messages in flight per member, each from send to its
    * delivery at the sender (every member holds it then), every member at once. Null when skipped.
    */
-  multicast: { perNode: { msgsPerSec: number }; latencyUs: Summary } | null;
+  multicast: { perNode: { msgsPerSec: number; cpuUsPerMsg: number }; latencyUs: Summary } | null;
   /** Calls that failed or came back short of replies (0 in a healthy run). */
   failed: number;
   /** Every member's counter equals the calls made by all members. */
@@ -133,6 +140,7 @@ async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: n
     return {
       id: cluster.members[i]!.id, calls, p50Us: summarize([...latency], 1, 0).p50,
       callsPerSec: Math.round((calls / Math.max(1, r.elapsedMs as number)) * 1000),
+      cpuUsPerCall: round((r.cpuUs as number) / Math.max(1, calls), 1),
     };
   });
   const all: number[] = [];
@@ -147,7 +155,11 @@ async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: n
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), inFlight: o.inFlight,
     seconds: o.seconds, window: o.window,
-    perNode: { callsPerSec: median(perMember.map((m) => m.callsPerSec)) }, latencyUs: summarize(all, 1, 0),
+    perNode: {
+      callsPerSec: median(perMember.map((m) => m.callsPerSec)),
+      cpuUsPerCall: median(perMember.map((m) => m.cpuUsPerCall)),
+    },
+    latencyUs: summarize(all, 1, 0),
     perMember, multicast, failed, countersAgree, ...disturbances(cluster),
   };
 }
@@ -165,7 +177,8 @@ async function measurePing(
   const samples: number[] = [];
   for (const p of pings) for (const v of p.latencyUs as Float64Array) samples.push(v);
   const rates = pings.map((p) => Math.round(((p.timed as number) / Math.max(1, p.elapsedMs as number)) * 1000));
-  return { perNode: { msgsPerSec: median(rates) }, latencyUs: summarize(samples, 1, 0) };
+  const cpu = pings.map((p) => round((p.cpuUs as number) / Math.max(1, p.timed as number), 1));
+  return { perNode: { msgsPerSec: median(rates), cpuUsPerMsg: median(cpu) }, latencyUs: summarize(samples, 1, 0) };
 }
 
 /** Prints each second how many calls the members have settled so far, until `run` is done. */

@@ -403,13 +403,14 @@ function describeCalls(r: CallsBenchResult): string {
   const lines = [
     `ordered calls: ${r.members} members (fabric ${r.fabric}), ${r.inFlight} in flight per member, ` +
       `window ${r.window}, ${r.seconds} s`,
-    `  per member (median): ${n(r.perNode.callsPerSec)} calls/s` +
+    `  per member (median): ${n(r.perNode.callsPerSec)} calls/s, ${r.perNode.cpuUsPerCall} µs of CPU per call` +
       `  [${r.perMember.map((p) => `member ${p.id}: ${n(p.callsPerSec)}/s`).join(', ')}]`,
     `  call to last reply: p50 ${l.p50} µs, p99 ${l.p99} µs over ${n(l.samples)} calls`,
   ];
   if (m) {
     lines.push(`  the multicast alone (${r.inFlight} in flight per member, send to delivery): ` +
-      `${n(m.perNode.msgsPerSec)} msgs/s per member, p50 ${m.latencyUs.p50} µs, p99 ${m.latencyUs.p99} µs`);
+      `${n(m.perNode.msgsPerSec)} msgs/s per member (${m.perNode.cpuUsPerMsg} µs of CPU each), ` +
+      `p50 ${m.latencyUs.p50} µs, p99 ${m.latencyUs.p99} µs`);
   }
   const agree = r.countersAgree ? 'every counter holds every call' : 'COUNTERS DISAGREE (a bug: please report it)';
   lines.push(`  ${agree}; failed calls ${r.failed}, suspicions ${r.suspicions}, view changes ${r.viewChanges}`);

@@ -57,6 +57,8 @@ export interface CallLoadResult {
   timed: number;
   /** The timed window's length in ms (from its start to the last timed call's end). */
   elapsedMs: number;
+  /** CPU time of this whole process (every thread: main, worker, poller), user and system, over the timed window. */
+  cpuUs: number;
   /** Per timed call, µs from the call to its last reply. */
   latencyUs: Float64Array;
   /** Calls that rejected, or resolved short of replies or with replies that disagree. */
@@ -64,6 +66,22 @@ export interface CallLoadResult {
   firstError: string | null;
   /** With `values`: every resolved call's total, in the order they resolved. */
   values: number[] | null;
+}
+
+/**
+ * The process's CPU time (every thread, user and system) from `fromMs` (performance.now()) until stop() is
+ * called: a figure the other processes on a shared machine disturb far less than a rate.
+ */
+export function cpuMeter(fromMs: number): { stop(): number } {
+  let start: NodeJS.CpuUsage | null = null;
+  const timer = setTimeout(() => { start = process.cpuUsage(); }, Math.max(0, fromMs - performance.now()));
+  return {
+    stop: () => {
+      clearTimeout(timer);
+      const used = process.cpuUsage(start ?? undefined);
+      return start ? used.user + used.system : 0;
+    },
+  };
 }
 
 /** Live counts for the parent's progress line. */
@@ -83,6 +101,7 @@ export async function runCallLoad(target: CallTarget, o: CallLoadOptions): Promi
   const values: number[] | null = o.values ? [] : null;
   callProgress.made = 0;
   callProgress.timed = 0;
+  const cpu = cpuMeter(timedFrom);
   const loop = async (): Promise<void> => {
     for (let t0 = performance.now(); t0 < end; t0 = performance.now()) {
       made++;
@@ -113,8 +132,9 @@ export async function runCallLoad(target: CallTarget, o: CallLoadOptions): Promi
     }
   };
   await Promise.all(Array.from({ length: o.inFlight }, loop));
+  const cpuUs = cpu.stop();
   const latencyUs = latency.slice(0, timed);
-  return { made, timed, elapsedMs: lastEnd - timedFrom, latencyUs, failed, firstError, values };
+  return { made, timed, elapsedMs: lastEnd - timedFrom, cpuUs, latencyUs, failed, firstError, values };
 }
 
 /** Why a call's replies are wrong — too few, or members that disagree on its total or version — or null. */
@@ -142,7 +162,7 @@ const PING_WARMUP_MS = 300;
  */
 export async function runPing(
   channel: SubgroupChannel, o: { seconds: number; bytes: number; inFlight: number }
-): Promise<{ latencyUs: Float64Array; timed: number; elapsedMs: number }> {
+): Promise<{ latencyUs: Float64Array; timed: number; elapsedMs: number; cpuUs: number }> {
   const self = channel.memberId;
   const samples: number[] = [];
   // A sender's messages are delivered in the order it sent them: the oldest waiter is the one delivered.
@@ -152,6 +172,7 @@ export async function runPing(
   const timedFrom = performance.now() + PING_WARMUP_MS;
   const end = timedFrom + o.seconds * 1000;
   let lastEnd = timedFrom;
+  const cpu = cpuMeter(timedFrom);
   const loop = async (): Promise<void> => {
     for (let t0 = performance.now(); t0 < end; t0 = performance.now()) {
       const delivered = new Promise<void>((resolve) => { waiters.push(resolve); });
@@ -164,5 +185,6 @@ export async function runPing(
     }
   };
   await Promise.all(Array.from({ length: o.inFlight }, loop));
-  return { latencyUs: Float64Array.from(samples), timed: samples.length, elapsedMs: lastEnd - timedFrom };
+  const cpuUs = cpu.stop();
+  return { latencyUs: Float64Array.from(samples), timed: samples.length, elapsedMs: lastEnd - timedFrom, cpuUs };
 }
