@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crashTest } from './support/crash.js';
+import { startCli } from './support/cli-runs.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/membership/plans.js';
 import { sleep, TIMING } from './support/membership.js';
@@ -79,6 +80,25 @@ async () => {
   } finally {
     await cluster.close();
   }
+});
+
+test('squall bench calls: prints calls/s per member, CPU per call, the latency and the multicast alone beside ' +
+  'them, with every counter holding every call; refuses a bad --in-flight', async () => {
+  const run = startCli(['bench', 'calls', '--in-flight', '4', '--seconds', '0.5', '--json']);
+  assert.is(await run.exit, 0, run.err);
+  const r = JSON.parse(run.out.trim().split('\n').pop()!) as {
+    members: number; inFlight: number; perNode: { callsPerSec: number; cpuUsPerCall: number };
+    latencyUs: { p50: number; p99: number; samples: number }; countersAgree: boolean; failed: number;
+    multicast: { perNode: { msgsPerSec: number }; latencyUs: { p50: number } };
+  };
+  assert.equal([r.members, r.inFlight, r.failed, r.countersAgree], [3, 4, 0, true]);
+  assert.ok(r.perNode.callsPerSec > 0 && r.perNode.cpuUsPerCall > 0, JSON.stringify(r.perNode));
+  assert.ok(r.latencyUs.samples > 0 && r.latencyUs.p50 > 0 && r.latencyUs.p99 >= r.latencyUs.p50, JSON.stringify(r));
+  assert.ok(r.multicast.perNode.msgsPerSec > 0 && r.multicast.latencyUs.p50 > 0, JSON.stringify(r.multicast));
+  assert.match(run.err, /calls: every member keeps 4 ordered inc\(1\) call\(s\) in flight/);
+  const bad = startCli(['bench', 'calls', '--in-flight', '0']);
+  assert.is(await bad.exit, 1);
+  assert.match(bad.err, /--in-flight/);
 });
 
 test.run();
