@@ -10,6 +10,7 @@ import { pattern } from './support/pattern.js';
 const COMMANDS = [
   ['node'], ['sst'], ['demo'], ['sim'], ['keygen'], ['tune'], ['model'], ['model', 'rdmc'],
   ['bench'], ['bench', 'sst'], ['bench', 'rdmc'], ['bench', 'multicast'], ['bench', 'viewchange'], ['bench', 'join'],
+  ['bench', 'calls'],
 ];
 
 async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
@@ -57,7 +58,8 @@ test('squall node --help lists every option the node command takes: --suspicion,
   for (const flag of flags) {
     assert.ok(out.includes(flag), `${flag} in ${out}`);
   }
-  for (const c of [['bench', 'multicast'], ['bench', 'viewchange'], ['bench', 'join'], ['bench', 'sst']]) {
+  const benchmarks = ['multicast', 'viewchange', 'join', 'sst', 'calls'].map((b) => ['bench', b]);
+  for (const c of benchmarks) {
     assert.ok((await cli([...c, '--help'])).out.includes('--suspicion MS'), `squall ${c.join(' ')} takes --suspicion`);
   }
 });

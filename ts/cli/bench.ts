@@ -15,6 +15,7 @@ import { MAX_TIMEOUT_MS } from '../group/config.js';
 import { resolveSecret } from '../group/credential.js';
 import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
+import type { CallsBenchResult } from '../../bench/calls.js';
 
 /** Every benchmark takes these: the members' native backend. */
 const FABRIC_OPTIONS = {
@@ -112,6 +113,24 @@ environment the members hold the group's key and authenticate every connection (
       ...FABRIC_OPTIONS,
     },
   }),
+  calls: defineCommand({
+    command: 'bench calls',
+    usage: '[--members N] [--in-flight N] [--seconds T] [--window W] [--no-multicast] [--json]',
+    about: `Ordered calls of a replicated counter (ordered.inc(1)), each resolved with every member's reply:
+calls per second per member (the median member) with N calls in flight at each member, and the latency
+from the call to its last reply; beside it the multicast alone in the same group (as many messages
+in flight per member, send to delivery): what the calls ride on.`,
+    options: {
+      members: { type: 'string', value: 'N', help: 'members, each a process, in one shard (default 3)' },
+      'in-flight': { type: 'string', value: 'N', help: 'calls each member keeps waiting for replies (default 1)' },
+      seconds: { type: 'string', value: 'T', help: 'seconds timed, after a half-second warm-up (default 5)' },
+      window: { type: 'string', value: 'W', help: "slots per sender of the counter's subgroup (default 256)" },
+      'no-multicast': { type: 'boolean', help: 'skip the multicast-alone latency' },
+      suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
+      json: JSON_OPTION,
+      ...FABRIC_OPTIONS,
+    },
+  }),
   viewchange: defineCommand({
     command: 'bench viewchange',
     usage: '[--members N | --members 3,5,7] [--runs N] [--rate R] [--suspicion MS] [options]',
@@ -179,6 +198,7 @@ export async function run(argv: string[]): Promise<void> {
     case 'sst': return benchSst(rest);
     case 'rdmc': return benchRdmc(rest);
     case 'multicast': return benchMulticast(rest);
+    case 'calls': return benchCalls(rest);
     case 'viewchange': return benchViewChange(rest);
     case 'join': return benchJoin(rest);
     default:
@@ -354,6 +374,46 @@ function describeMulticast(r: MulticastBenchResult): string {
   lines.push(`  delivery order: ${order}`);
   const large = r.large ? `; every ${r.large.every}th message ${formatBytes(r.large.bytes)} (by RDMC)` : '';
   lines.push(`  suspicions ${r.suspicions}, view changes ${r.viewChanges}${large}`);
+  return lines.join('\n') + '\n';
+}
+
+async function benchCalls(argv: string[]): Promise<void> {
+  const values = parseCommand(BENCHMARKS.calls, argv);
+  if (values === null) return;
+  const { runCallsBench } = await import('../../bench/calls.js');
+  const result = await runCallsBench({
+    members: positiveInt(values.members, 'members', 3),
+    inFlight: positiveInt(values['in-flight'], 'in-flight', 1),
+    seconds: parseNumberFlag(values.seconds, 'seconds', 0, 3600, 5, true),
+    ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
+    skipPing: values['no-multicast'] ?? false,
+    fabric: fabricOf(values), ...suspicionOf(values),
+    onProgress: progressOnStderr('bench calls'),
+  });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  process.stdout.write(describeCalls(result));
+}
+
+function describeCalls(r: CallsBenchResult): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const l = r.latencyUs, m = r.multicast;
+  const lines = [
+    `ordered calls: ${r.members} members (fabric ${r.fabric}), ${r.inFlight} in flight per member, ` +
+      `window ${r.window}, ${r.seconds} s`,
+    `  per member (median): ${n(r.perNode.callsPerSec)} calls/s, ${r.perNode.cpuUsPerCall} µs of CPU per call` +
+      `  [${r.perMember.map((p) => `member ${p.id}: ${n(p.callsPerSec)}/s`).join(', ')}]`,
+    `  call to last reply: p50 ${l.p50} µs, p99 ${l.p99} µs over ${n(l.samples)} calls`,
+  ];
+  if (m) {
+    lines.push(`  the multicast alone (${r.inFlight} in flight per member, send to delivery): ` +
+      `${n(m.perNode.msgsPerSec)} msgs/s per member (${m.perNode.cpuUsPerMsg} µs of CPU each), ` +
+      `p50 ${m.latencyUs.p50} µs, p99 ${m.latencyUs.p99} µs`);
+  }
+  const agree = r.countersAgree ? 'every counter holds every call' : 'COUNTERS DISAGREE (a bug: please report it)';
+  lines.push(`  ${agree}; failed calls ${r.failed}, suspicions ${r.suspicions}, view changes ${r.viewChanges}`);
   return lines.join('\n') + '\n';
 }
 

@@ -9,10 +9,13 @@ import { sendToParent, serveParent } from './child.js';
 import { Group, type JoinOptions } from '../group/group.js';
 import type { GroupConfig } from '../group/config.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
+import { BenchCounter, callProgress, runCallLoad, runPing, type CallTarget } from './call-load.js';
 import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { SubgroupChannel } from '../group/subgroup-channel.js';
 
-export type ExampleType = keyof typeof EXAMPLE_TYPES;
+/** The classes a parent may name for a subgroup: the shipped examples, and the benchmark's counter. */
+const HARNESS_TYPES = { ...EXAMPLE_TYPES, BenchCounter } as const;
+export type ExampleType = keyof typeof HARNESS_TYPES;
 
 /** The Group.join options a parent may set. */
 export type HarnessJoinOptions = Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes'
@@ -56,6 +59,19 @@ export type GroupHarnessRequest =
   | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
   | { cmd: 'call'; subgroup: string; method: string; args: unknown[] }
+  /**
+   * `squall bench calls`: ordered `inc(1)` calls of a BenchCounter, `inFlight` at a time, for warmupMs then
+   * `seconds` timed (call-load.ts); 'calls-progress' reads how far it is; 'counter' reads the local total.
+   */
+  | {
+    cmd: 'calls'; subgroup: string; inFlight: number; warmupMs: number; seconds: number;
+    /** Replies every call must have (default: the shard's members now; 0: at least one). */
+    replies?: number; values?: boolean;
+  }
+  | { cmd: 'calls-progress' }
+  | { cmd: 'counter'; subgroup: string }
+  /** `inFlight` messages in flight on a channel subgroup, each timed from send to its delivery here. */
+  | { cmd: 'ping'; subgroup: string; seconds: number; bytes: number; inFlight: number }
   | { cmd: 'query'; subgroup: string; member: number; method: string; args: unknown[] }
   | { cmd: 'send-raw'; subgroup: string; bytes: number }
   | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
@@ -146,6 +162,14 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       return report(req.subgroup, r);
     }
     case 'call': return { replies: await (object(req.subgroup) as unknown as Caller).call(req.method, req.args) };
+    case 'calls': {
+      const target = object(req.subgroup) as unknown as CallTarget;
+      const replies = req.replies ?? channel(req.subgroup).members.length;
+      return { ...await runCallLoad(target, { ...req, replies }) };
+    }
+    case 'calls-progress': return { ...callProgress };
+    case 'counter': return { value: (object(req.subgroup).state as BenchCounter).value };
+    case 'ping': return { ...await runPing(channel(req.subgroup), req) };
     case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
     case 'fill': {
       const target = object(req.subgroup) as unknown as Caller;
@@ -179,7 +203,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
 }
 
 async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise<Record<string, unknown>> {
-  const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, EXAMPLE_TYPES[t]]));
+  const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, HARNESS_TYPES[t]]));
   const started = nowMs();
   const g = await Group.join({ id: req.id, config: req.config, types, ...req.options });
   group = g;

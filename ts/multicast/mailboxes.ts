@@ -10,6 +10,13 @@
 // sends the record bytes, then its `written` counter, on the same connection (data before control), so a
 // reader that sees the counter finds the records complete. A full mailbox queues sends here until the reader's
 // `read` counter comes back. Tags let several shards share one mailbox pair.
+//
+// Pushes are per batch, not per record, as the shard's are per step: send() writes the record into the local
+// copy of the mailbox at once, and the records written since the last push go out together — with the
+// `written` counter that names them and, when this member consumed records of that peer meanwhile, its `read`
+// counter for it — in one writeBatch per peer (one sendmsg). The push runs in a microtask queued by the first
+// record or consumption of a batch, so the replies a step produces to one caller, and the read counters of a
+// poll, leave together as soon as the step's JS turn ends. flush() pushes at once.
 
 import type { Arena } from '../arena.js';
 import { MessageTooLargeError, PeerFailedError, ConfigError } from '../errors.js';
@@ -21,6 +28,9 @@ import { MAILBOX_COLUMNS } from './layout.js';
 const RECORD_HEADER = 8;
 const SKIP = 0xffffffff;
 const align8 = (n: number) => (n + 7) & ~7;
+const RESOLVED = Promise.resolve();
+/** Ranges of one peer's push: the records (two when they wrap past the mailbox's end), `written`, `read`. */
+const MAX_PUSH_RANGES = 4;
 
 interface Pending { bytes: Uint8Array; tag: number; resolve: () => void; reject: (e: Error) => void }
 
@@ -41,6 +51,14 @@ export class Mailboxes {
   readonly #sent: number[];
   /** Bytes consumed of each row's mailbox for us (mirrors our p2p_read). */
   readonly #consumed: number[];
+  /** Per row: how much of #sent, and of #consumed, was pushed to it (behind: the next push carries the rest). */
+  readonly #sentPushed: number[];
+  readonly #consumedPushed: number[];
+  /** Per row: the mailbox offset of a skip marker written since the last push, −1 if none. */
+  readonly #skipAt: number[];
+  /** A push is queued (a microtask). */
+  #flushQueued = false;
+  readonly #ranges = new Float64Array(2 * MAX_PUSH_RANGES);
   readonly #queues: Pending[][];
   readonly #failed = new Map<number, Error>();
 
@@ -56,10 +74,16 @@ export class Mailboxes {
     this.#box = layout.column(MAILBOX_COLUMNS.box).offset;
     this.#sent = new Array<number>(layout.rows).fill(0);
     this.#consumed = new Array<number>(layout.rows).fill(0);
+    this.#sentPushed = new Array<number>(layout.rows).fill(0);
+    this.#consumedPushed = new Array<number>(layout.rows).fill(0);
+    this.#skipAt = new Array<number>(layout.rows).fill(-1);
     this.#queues = Array.from({ length: layout.rows }, () => []);
   }
 
-  /** Sends `bytes` to member `to`; resolves once written (queued while its mailbox is full). */
+  /**
+   * Sends `bytes` to member `to`; resolves once written into the mailbox (queued while it is full). The
+   * push follows with the batch's (see the top of this file).
+   */
   send(to: number, tag: number, bytes: Uint8Array): Promise<void> {
     const row = this.#layout.rowOf(to);
     if (row < 0 || row === this.#selfRow) {
@@ -72,7 +96,7 @@ export class Mailboxes {
     const failed = this.#failed.get(to);
     if (failed) return Promise.reject(failed);
     const queue = this.#queues[row]!;
-    if (queue.length === 0 && this.#tryWrite(row, tag, bytes)) return Promise.resolve();
+    if (queue.length === 0 && this.#tryWrite(row, tag, bytes)) return RESOLVED;
     return new Promise((resolve, reject) => queue.push({ bytes, tag, resolve, reject }));
   }
 
@@ -86,6 +110,14 @@ export class Mailboxes {
     }
   }
 
+  /** Pushes what was written or consumed since the last push, one writeBatch per peer. */
+  flush(): void {
+    this.#flushQueued = false;
+    for (let row = 0; row < this.#layout.rows; row++) {
+      if (row !== this.#selfRow) this.#push(row);
+    }
+  }
+
   /** Fails queued and later sends to `member`. */
   fail(member: number, reason: string): void {
     const row = this.#layout.rowOf(member);
@@ -93,13 +125,25 @@ export class Mailboxes {
     const error = new PeerFailedError(member, reason,
       `member ${member} failed (${reason}): point-to-point messages to it cannot be delivered`);
     this.#failed.set(member, error);
+    this.#sentPushed[row] = this.#sent[row]!; // nothing more goes to it
+    this.#consumedPushed[row] = this.#consumed[row]!;
+    this.#skipAt[row] = -1;
     for (const p of this.#queues[row]!.splice(0)) p.reject(error);
+  }
+
+  readonly #flushSoon = (): void => { if (this.#flushQueued) this.flush(); };
+
+  #schedulePush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flushSoon);
   }
 
   #boxAt(ownerRow: number, forRow: number): number {
     return this.#layout.rowOffset(ownerRow) + this.#box + forRow * this.boxBytes;
   }
 
+  /** Writes one record into our copy of row's mailbox, if there is room; the push comes later (#push). */
   #tryWrite(row: number, tag: number, bytes: Uint8Array): boolean {
     const record = align8(RECORD_HEADER + bytes.byteLength);
     const readAt = this.#layout.rowOffset(row) + this.#read + this.#selfRow * 8;
@@ -112,20 +156,62 @@ export class Mailboxes {
     const u32 = this.#arena.u32;
     if (skip > 0) {
       u32[(box + at) >> 2] = SKIP;
-      this.#check(this.#fabric.write(this.#layout.members[row]!, box + at, RECORD_HEADER), row);
+      this.#skipAt[row] = at;
       pos += skip;
     }
     const start = box + (pos % this.boxBytes);
     u32[start >> 2] = bytes.byteLength;
     u32[(start + 4) >> 2] = tag;
     this.#arena.u8.set(bytes, start + RECORD_HEADER);
-    this.#check(this.#fabric.write(this.#layout.members[row]!, start, RECORD_HEADER + bytes.byteLength), row);
-    pos += record;
-    this.#sent[row] = pos;
-    const counter = this.#layout.rowOffset(this.#selfRow) + this.#written + row * 8;
-    Atomics.store(this.#arena.i64, counter >> 3, BigInt(pos));
-    this.#check(this.#fabric.write(this.#layout.members[row]!, counter, 8), row);
+    this.#sent[row] = pos + record;
+    this.#schedulePush();
     return true;
+  }
+
+  /**
+   * One writeBatch to row: the records written since the last push (a skip marker's header, not the rest of
+   * the mailbox it skips), then our `written` counter for it — after the records on the same lane, so the
+   * peer finds them complete — and our `read` counter for its mailbox when it moved.
+   */
+  #push(row: number): void {
+    const sent = this.#sent[row]!, consumed = this.#consumed[row]!;
+    const from = this.#sentPushed[row]!;
+    if (sent === from && consumed === this.#consumedPushed[row]) return;
+    if (this.#failed.size > 0 && this.#failed.has(this.#layout.members[row]!)) return;
+    const ranges = this.#ranges, i64 = this.#arena.i64;
+    let count = 0;
+    if (sent !== from) {
+      const box = this.#boxAt(this.#selfRow, row);
+      const at = from % this.boxBytes;
+      const skipAt = this.#skipAt[row]!;
+      // The unpushed bytes are less than a mailbox: at most one wrap, behind a skip marker or at the end.
+      const wraps = at + (sent - from) > this.boxBytes;
+      const firstEnd = skipAt >= at ? skipAt + RECORD_HEADER : wraps ? this.boxBytes : at + (sent - from);
+      ranges[0] = box + at;
+      ranges[1] = firstEnd - at;
+      count = 1;
+      if (wraps) {
+        ranges[2] = box;
+        ranges[3] = sent % this.boxBytes;
+        count = 2;
+      }
+      const counter = this.#layout.rowOffset(this.#selfRow) + this.#written + row * 8;
+      Atomics.store(i64, counter >> 3, BigInt(sent));
+      ranges[2 * count] = counter;
+      ranges[2 * count + 1] = 8;
+      count++;
+      this.#sentPushed[row] = sent;
+      this.#skipAt[row] = -1;
+    }
+    if (consumed !== this.#consumedPushed[row]) {
+      const counter = this.#layout.rowOffset(this.#selfRow) + this.#read + row * 8;
+      Atomics.store(i64, counter >> 3, BigInt(consumed));
+      ranges[2 * count] = counter;
+      ranges[2 * count + 1] = 8;
+      count++;
+      this.#consumedPushed[row] = consumed;
+    }
+    this.#check(this.#fabric.writeBatch(this.#layout.members[row]!, ranges, count), row);
   }
 
   #check(status: WriteStatus, row: number): void {
@@ -152,8 +238,6 @@ export class Mailboxes {
       handler(from, tag, arena.u8.subarray(at + RECORD_HEADER, at + RECORD_HEADER + length));
     }
     this.#consumed[row] = pos;
-    const counter = this.#layout.rowOffset(this.#selfRow) + this.#read + row * 8;
-    Atomics.store(arena.i64, counter >> 3, BigInt(pos));
-    this.#fabric.write(from, counter, 8);
+    this.#schedulePush(); // our read counter goes back to the writer with the batch's push
   }
 }

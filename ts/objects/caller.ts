@@ -30,11 +30,12 @@ export interface Reply<V> {
 interface Pending {
   method: string;
   ordered: boolean;
-  /** Members whose reply is still awaited. */
-  waiting: Set<number>;
   /** Shard members in rank order when the call was sent: replies are returned in this order. */
   order: readonly number[];
-  replies: Map<number, Reply<unknown>>;
+  /** Per member of `order`: its reply; undefined while awaited; null once it left without replying. */
+  replies: Array<Reply<unknown> | null | undefined>;
+  /** Members whose reply is still awaited. */
+  waiting: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -63,12 +64,12 @@ export class Calls {
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const pending: Pending = {
-        method, ordered, waiting: new Set(members), order: [...members], replies: new Map(), resolve, reject,
-        timer: undefined,
+        method, ordered, order: members.slice(), replies: new Array(members.length), waiting: members.length,
+        resolve, reject, timer: undefined,
       };
       if (timeoutMs !== undefined && timeoutMs > 0) {
         pending.timer = setTimeout(() => {
-          const missing = [...pending.waiting].join(', ');
+          const missing = pending.order.filter((_, i) => pending.replies[i] === undefined).join(', ');
           this.#settle(callId, new TimeoutError(`${method}: no reply from member(s) ${missing} ` +
             `within timeoutMs = ${timeoutMs} ms; raise timeoutMs, or check that they are alive`));
         }, timeoutMs);
@@ -84,8 +85,9 @@ export class Calls {
 
   onReply(from: number, reply: ReplyEnvelope): void {
     const pending = this.#pending.get(reply.callId);
-    if (pending === undefined || !pending.waiting.has(from)) return; // late: the call settled already, or a duplicate
-    pending.waiting.delete(from);
+    if (pending === undefined) return; // late: the call settled already
+    const i = pending.order.indexOf(from);
+    if (i < 0 || pending.replies[i] !== undefined) return; // not asked, a duplicate, or it left meanwhile
     if (!reply.ok) {
       this.#settle(reply.callId, remoteError(from, pending.method, reply.value as WireError));
       return;
@@ -94,18 +96,21 @@ export class Calls {
       this.#settle(reply.callId, undefined, reply.value);
       return;
     }
-    pending.replies.set(from, { member: from, value: reply.value, version: reply.version });
-    if (pending.waiting.size === 0) this.#finishOrdered(reply.callId, pending);
+    pending.replies[i] = { member: from, value: reply.value, version: reply.version };
+    if (--pending.waiting === 0) this.#finishOrdered(reply.callId, pending);
   }
 
   /** A member left the shard: calls waiting on it stop waiting; a query to it fails. */
   memberFailed(member: number): void {
     for (const [callId, pending] of this.#pending) {
-      if (!pending.waiting.delete(member)) continue;
+      const i = pending.order.indexOf(member);
+      if (i < 0 || pending.replies[i] !== undefined) continue;
+      pending.replies[i] = null;
+      pending.waiting--;
       if (!pending.ordered) {
         this.#settle(callId, new PeerFailedError(member, 'failed',
           `${pending.method}: member ${member} failed before answering the query; ask another member`));
-      } else if (pending.waiting.size === 0) {
+      } else if (pending.waiting === 0) {
         this.#finishOrdered(callId, pending);
       }
     }
@@ -117,16 +122,13 @@ export class Calls {
   }
 
   #finishOrdered(callId: number, pending: Pending): void {
-    if (pending.replies.size === 0) {
+    const replies: Reply<unknown>[] = [];
+    for (const reply of pending.replies) if (reply) replies.push(reply);
+    if (replies.length === 0) {
       this.#settle(callId, new PeerFailedError(-1, 'failed',
         `${pending.method}: every member that was to reply failed first; ` +
         'the command may or may not have been applied'));
       return;
-    }
-    const replies: Reply<unknown>[] = [];
-    for (const member of pending.order) {
-      const reply = pending.replies.get(member);
-      if (reply !== undefined) replies.push(reply);
     }
     this.#settle(callId, undefined, replies);
   }

@@ -285,9 +285,19 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     }
   }
 
+  /** A proxy whose method `name` is make(name), made once per name (a call allocates no function). */
   #methodProxy(make: (method: string) => unknown): object {
+    const made = new Map<string, unknown>();
     return new Proxy(Object.create(null) as object, {
-      get: (_target, key) => (typeof key === 'string' && key !== 'then' ? make(key) : undefined),
+      get: (_target, key) => {
+        if (typeof key !== 'string' || key === 'then') return undefined;
+        let method = made.get(key);
+        if (method === undefined) {
+          method = make(key);
+          if (made.size < MAX_CACHED_METHODS) made.set(key, method); // names beyond it are made per access
+        }
+        return method;
+      },
     });
   }
 
@@ -304,6 +314,9 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     }
   }
 }
+
+/** Method handles a proxy keeps: far more than a class has methods, so odd names cannot grow it forever. */
+const MAX_CACHED_METHODS = 256;
 
 /** Failures of a point-to-point send that the group handles by itself: the peer failed, this member stopped. */
 function isRoutineSendFailure(error: Error): boolean {
