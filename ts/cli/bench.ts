@@ -10,7 +10,7 @@ import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '.
 import { checkFabricUsable, fabricLabel } from '../fabric/native.js';
 import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec, type OptionSpec } from './args.js';
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
-import { parseNumberFlag } from '../validate.js';
+import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
 import { MAX_TIMEOUT_MS } from '../group/config.js';
 import { resolveSecret } from '../group/credential.js';
 import { progressOnStderr } from './progress.js';
@@ -99,6 +99,10 @@ environment the members hold the group's key and authenticate every connection (
         help: 'slots per sender (default 256; fewer above 16KiB: at most 4MiB in flight per sender)',
       },
       'no-latency': { type: 'boolean', help: 'skip the latency run' },
+      isolated: {
+        type: 'string', value: 'N',
+        help: 'messages of the isolated latency run: one sender, one in flight (default 1000; 0 skips it)',
+      },
       large: {
         type: 'string', value: 'SIZE',
         help: 'mix messages of SIZE (above the slot payload: they travel by RDMC) into the flood',
@@ -295,6 +299,8 @@ async function benchMulticast(argv: string[]): Promise<void> {
     seconds, senders: senders as 'all' | 'one',
     ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
     skipLatency: values['no-latency'] ?? false,
+    ...(values.isolated !== undefined
+      ? { isolatedSamples: parseIntegerFlag(values.isolated, 'isolated', 0, 1_000_000, 1000) } : {}),
     fabric: fabricOf(values),
     ...(values.large !== undefined ? {
       large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) },
@@ -349,6 +355,12 @@ function describeMulticast(r: MulticastBenchResult): string {
     lines.push(
       `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member: ` +
       `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
+  }
+  if (r.isolatedLatencyUs.samples > 0) {
+    lines.push(
+      `  isolated latency (one sender, one message in flight), send to delivery at the last member: ` +
+      `p50 ${r.isolatedLatencyUs.p50} µs, p99 ${r.isolatedLatencyUs.p99} µs ` +
+      `over ${n(r.isolatedLatencyUs.samples)} messages`);
   }
   const order = r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)';
   lines.push(`  delivery order: ${order}`);

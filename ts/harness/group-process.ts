@@ -52,8 +52,11 @@ export type GroupHarnessRequest =
     cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string };
     to?: number;
   }
-  /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
-  | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
+  /**
+   * Resolves once `total` messages were delivered here (or after timeoutMs with what arrived): the report,
+   * or with `brief` only `delivered`.
+   */
+  | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number; brief?: boolean }
   | { cmd: 'report'; subgroup: string }
   | { cmd: 'call'; subgroup: string; method: string; args: unknown[] }
   | { cmd: 'query'; subgroup: string; member: number; method: string; args: unknown[] }
@@ -138,7 +141,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
           r.waiters.push(() => { clearTimeout(t); resolve(); });
         });
       }
-      return report(req.subgroup, r);
+      return req.brief ? { delivered: r.delivered } : report(req.subgroup, r);
     }
     case 'report': {
       const r = recorders.get(req.subgroup);
