@@ -134,6 +134,11 @@ const regions = [
     name: 'KERNEL_SCRATCH', bytes: 8 * KiB,
     doc: 'scratch for kernels that return more than one value; predicate worker only',
   },
+  {
+    name: 'SHARD_ROWS', bytes: 64 * KiB,
+    doc: 'u32 row lists of this arena\'s multicast shards (senders by rank, then the other members), the rows the ' +
+      'shard kernels read; written once when a view\'s shards are built (ts/multicast/control.ts), then read only',
+  },
 ];
 
 /** Record layouts inside the rings. */

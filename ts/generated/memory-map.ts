@@ -25,7 +25,7 @@ export const WASM_PAGE_BYTES = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x1d06b85;
+export const MEMORY_MAP_HASH = 0x2ae9ca1;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -124,6 +124,12 @@ export const STALE_ROWS_BYTES = 1024;
 /** scratch for kernels that return more than one value; predicate worker only */
 export const KERNEL_SCRATCH_OFFSET = 0x64a80;
 export const KERNEL_SCRATCH_BYTES = 8192;
+/**
+ * u32 row lists of this arena's multicast shards (senders by rank, then the other members), the rows the shard kernels
+ * read; written once when a view's shards are built (ts/multicast/control.ts), then read only
+ */
+export const SHARD_ROWS_OFFSET = 0x66a80;
+export const SHARD_ROWS_BYTES = 0x10000;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES = 32;
 /** u16: a CompletionKind */
@@ -147,9 +153,9 @@ export const EVENT_ID = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE = 8;
 /** first byte after the fixed regions */
-export const FIXED_END = 0x66a80;
+export const FIXED_END = 0x76a80;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
-export const DYNAMIC_BASE = 0x70000;
+export const DYNAMIC_BASE = 0x80000;
 
 /** kinds of completion entries */
 export const CompletionKind = {
