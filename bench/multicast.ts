@@ -13,6 +13,9 @@
 // p99 say when a message has been delivered everywhere. The harness paces its sends with timers, which fire
 // at best once a millisecond: at these rates each sender sends small bursts, not evenly spaced messages.
 //
+// With --block-main MS the last member's main thread is blocked MS ms every second during that run (a long
+// task, a GC pause), and latencyUs is the slowest of the *other* members per message.
+//
 // Isolated latency: then the first member alone sends `isolatedSamples` messages, one in flight at a time:
 // the parent asks it to send one, waits until every member delivered it, and only then asks for the next.
 // A message's latency is again its slowest member's send-to-delivery time, so isolatedLatencyUs is what one
@@ -42,6 +45,11 @@ export interface MulticastBenchOptions {
   skipLatency?: boolean;
   /** Messages of the isolated-latency run (one in flight at a time); 0 skips it. Default 1000. */
   isolatedSamples?: number;
+  /**
+   * During the latency run at a tenth of peak, the last member's main thread is blocked this many ms every
+   * second, and latencyUs is measured at the other members only. 0 (default): nobody is blocked.
+   */
+  blockMainMs?: number;
   /**
    * Mix large messages into the flood: every `every`-th message a sender sends is `bytes` bytes, above the
    * slot payload, so it travels by RDMC beside the small ones (ordered by its slot like them).
@@ -77,6 +85,8 @@ export interface MulticastBenchResult {
   perNode: { msgsPerSec: number; mbytesPerSec: number };
   /** Send to delivery at the last member, at ratePerSec in total (a tenth of perNode.msgsPerSec). */
   latencyUs: { p50: number; p99: number; min: number; max: number; samples: number; ratePerSec: number };
+  /** The last member's main thread was blocked this many ms a second during the latency run (0: never). */
+  blockMainMs: number;
   /** Send to delivery at the last member, one message of the first member in flight at a time. */
   isolatedLatencyUs: { p50: number; p99: number; min: number; max: number; samples: number };
   perMember: MemberFigures[];
@@ -198,7 +208,7 @@ async function measure(
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds,
     senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
-    isolatedLatencyUs: isolated.latencyUs,
+    isolatedLatencyUs: isolated.latencyUs, blockMainMs: o.blockMainMs ?? 0,
     hashesAgree: throughput.hashesAgree && latency.hashesAgree && isolated.hashesAgree, large: o.large ?? null,
     ...disturbances(cluster),
     authenticated: resolveSecret({}) !== null,
@@ -316,9 +326,18 @@ export async function measureLatency(
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
   progress(`latency: ${senders.length} sender(s) send ${count} messages each at ${Math.round(perSender)}/s ` +
     '(a tenth of the peak in total)');
+  const block = o.blockMainMs ?? 0;
+  const blocked = cluster.members.slice(-1);
+  if (block > 0) {
+    progress(`latency: member ${blocked[0]!.id}'s main thread is blocked ${block} ms every second; latency is ` +
+      'measured at the other members');
+    await cluster.all({ cmd: 'block-main', ms: block, everyMs: 1000 }, blocked);
+  }
   await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender }, senders);
   const reports = await awaitAll(cluster, count * senders.length);
-  const slowest = slowestPerMessage(reports.map((r) => r.latency!));
+  if (block > 0) await cluster.all({ cmd: 'block-main', ms: 0, everyMs: 1000 }, blocked);
+  const measured = block > 0 ? reports.slice(0, -1) : reports;
+  const slowest = slowestPerMessage(measured.map((r) => r.latency!));
   return {
     latencyUs: { ...summarize(slowest, 1000, 1), ratePerSec: Math.round(perSender * senders.length) },
     hashesAgree: reports.every((r) => r.hash === reports[0]!.hash),

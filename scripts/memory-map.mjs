@@ -135,7 +135,7 @@ const regions = [
     doc: 'scratch for kernels that return more than one value; predicate worker only',
   },
   {
-    name: 'SHARD_ROWS', bytes: 64 * KiB,
+    name: 'SHARD_ROWS', bytes: 16 * KiB,
     doc: 'u32 row lists of this arena\'s multicast shards (senders by rank, then the other members), the rows the ' +
       'shard kernels read; written once when a view\'s shards are built (ts/multicast/control.ts), then read only',
   },

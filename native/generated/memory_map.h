@@ -30,7 +30,7 @@ constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x2ae9ca1u;
+constexpr uint32_t MEMORY_MAP_HASH = 0xa9b1e25bu;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -114,7 +114,7 @@ constexpr uint32_t KERNEL_SCRATCH_BYTES = 0x2000u;
 // u32 row lists of this arena's multicast shards (senders by rank, then the other members), the rows the shard kernels
 // read; written once when a view's shards are built (ts/multicast/control.ts), then read only
 constexpr uint32_t SHARD_ROWS_OFFSET = 0x66a80u;
-constexpr uint32_t SHARD_ROWS_BYTES = 0x10000u;
+constexpr uint32_t SHARD_ROWS_BYTES = 0x4000u;
 // one completion, written by the poller before it publishes HEAD
 constexpr uint32_t COMPLETION_BYTES = 0x20u;
 // u16: a CompletionKind
@@ -138,9 +138,9 @@ constexpr uint32_t EVENT_ID = 0x4u;
 // f64: the reduction value that made the predicate fire, or a FailReason
 constexpr uint32_t EVENT_VALUE = 0x8u;
 // first byte after the fixed regions
-constexpr uint32_t FIXED_END = 0x76a80u;
+constexpr uint32_t FIXED_END = 0x6aa80u;
 // start of the tables and buffers laid out per view (64 KiB aligned)
-constexpr uint32_t DYNAMIC_BASE = 0x80000u;
+constexpr uint32_t DYNAMIC_BASE = 0x70000u;
 
 // kinds of completion entries
 enum class CompletionKind : uint32_t {

@@ -103,6 +103,10 @@ environment the members hold the group's key and authenticate every connection (
         type: 'string', value: 'N',
         help: 'messages of the isolated latency run: one sender, one in flight (default 1000; 0 skips it)',
       },
+      'block-main': {
+        type: 'string', value: 'MS',
+        help: 'during the latency run block the last member\'s main thread MS ms every second (latency at the others)',
+      },
       large: {
         type: 'string', value: 'SIZE',
         help: 'mix messages of SIZE (above the slot payload: they travel by RDMC) into the flood',
@@ -302,6 +306,8 @@ async function benchMulticast(argv: string[]): Promise<void> {
     ...(values.isolated !== undefined
       ? { isolatedSamples: parseIntegerFlag(values.isolated, 'isolated', 0, 1_000_000, 1000) } : {}),
     fabric: fabricOf(values),
+    ...(values['block-main'] !== undefined
+      ? { blockMainMs: parseIntegerFlag(values['block-main'], 'block-main', 0, 999, 0) } : {}),
     ...(values.large !== undefined ? {
       large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) },
     } : {}),
@@ -353,7 +359,9 @@ function describeMulticast(r: MulticastBenchResult): string {
   ];
   if (r.latencyUs.samples > 0) {
     lines.push(
-      `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member: ` +
+      `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member` +
+      (r.blockMainMs > 0 ? ` but the last, whose main thread was blocked ${r.blockMainMs} ms every second` : '') +
+      ': ' +
       `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
   }
   if (r.isolatedLatencyUs.samples > 0) {

@@ -25,7 +25,7 @@ export const WASM_PAGE_BYTES = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x2ae9ca1;
+export const MEMORY_MAP_HASH = 0xa9b1e25b;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -129,7 +129,7 @@ export const KERNEL_SCRATCH_BYTES = 8192;
  * read; written once when a view's shards are built (ts/multicast/control.ts), then read only
  */
 export const SHARD_ROWS_OFFSET = 0x66a80;
-export const SHARD_ROWS_BYTES = 0x10000;
+export const SHARD_ROWS_BYTES = 16384;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES = 32;
 /** u16: a CompletionKind */
@@ -153,9 +153,9 @@ export const EVENT_ID = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE = 8;
 /** first byte after the fixed regions */
-export const FIXED_END = 0x76a80;
+export const FIXED_END = 0x6aa80;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
-export const DYNAMIC_BASE = 0x80000;
+export const DYNAMIC_BASE = 0x70000;
 
 /** kinds of completion entries */
 export const CompletionKind = {

@@ -12,6 +12,7 @@ import type { TableFabric } from '../fabric/fabric.js';
 import { ViewChangeProtocol, type Change, type ProtocolParts } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
+import { ShardRows } from '../multicast/control.js';
 import { ShardChannel } from '../multicast/shard.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
@@ -90,12 +91,14 @@ export function buildViewParts(p: PartsInput): ViewParts {
     ...(p.rules?.trim ? { trim: p.rules.trim } : {}),
     wedge: () => { for (const c of channels.values()) c.wedge(); },
   });
+  const rows = new ShardRows();
   for (const plan of plans) {
     ShardChannel.initialize(arena, layout, plan);
     plan.shards.forEach((shard, shardIndex) => {
       if (!shard.members.includes(selfId)) return;
       const channel = new ShardChannel({
         arena, fabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
+        rowsAt: rows.take(shard.senders.length, shard.members.length - 1),
         rdmc: shard.senders.map((_, rank) => p.rdmcOf(plan, shardIndex, rank)),
       });
       channels.set(plan.name, channel);
