@@ -10,6 +10,8 @@ import { Arena } from '../ts/arena.js';
 import * as map from '../ts/generated/memory-map.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
 import { referenceShardKernels } from '../ts/kernels/reference.js';
+import { ConfigError } from '../ts/errors.js';
+import { ShardRows } from '../ts/multicast/control.js';
 import { nullTarget, receivePrefix } from '../ts/multicast/ordering.js';
 
 const seed = suiteSeed();
@@ -119,6 +121,16 @@ seeded('receipt then receivePrefix: the kernels give ordering.ts receivePrefix o
     const numReceived = rows.map((row) => Number(i64[(TABLE + row * stride + col) / 8]!) - 1);
     assert.is(wasm.receivePrefix(OUT_WASM, S), receivePrefix(numReceived), `case ${iter}: S=${S}`);
   }
+});
+
+test('ShardRows hands out SHARD_ROWS in order and refuses, with a ConfigError, what does not fit', () => {
+  const rows = new ShardRows();
+  assert.is(rows.take(3, 2), map.SHARD_ROWS_OFFSET);
+  assert.is(rows.take(1, 1), map.SHARD_ROWS_OFFSET + 20);
+  const left = (map.SHARD_ROWS_BYTES - 28) / 4;
+  assert.is(rows.take(left, 0), map.SHARD_ROWS_OFFSET + 28);
+  assert.throws(() => rows.take(1, 0),
+    (e: unknown) => e instanceof ConfigError && /fewer or smaller shards/.test(String(e)));
 });
 
 test.run();
