@@ -50,6 +50,8 @@ export interface MulticastBenchOptions {
    * second, and latencyUs is measured at the other members only. 0 (default): nobody is blocked.
    */
   blockMainMs?: number;
+  /** Messages per second, in total, of the latency run; default a tenth of the measured peak. */
+  latencyRate?: number;
   /**
    * Mix large messages into the flood: every `every`-th message a sender sends is `bytes` bytes, above the
    * slot payload, so it travels by RDMC beside the small ones (ordered by its slot like them).
@@ -83,7 +85,7 @@ export interface MulticastBenchResult {
   maxSmcPayload: number;
   /** The median member's ordered deliveries per second, and the bytes they carry. */
   perNode: { msgsPerSec: number; mbytesPerSec: number };
-  /** Send to delivery at the last member, at ratePerSec in total (a tenth of perNode.msgsPerSec). */
+  /** Send to delivery at the last member, at ratePerSec in total (a tenth of perNode.msgsPerSec unless told). */
   latencyUs: { p50: number; p99: number; min: number; max: number; samples: number; ratePerSec: number };
   /** The last member's main thread was blocked this many ms a second during the latency run (0: never). */
   blockMainMs: number;
@@ -202,7 +204,7 @@ async function measure(
   const throughput = await measureThroughput(cluster, o);
   const latency = o.skipLatency
     ? { latencyUs: { ...summarize([]), ratePerSec: 0 }, hashesAgree: true }
-    : await measureLatency(cluster, o, throughput.perNode.msgsPerSec / 10);
+    : await measureLatency(cluster, o, o.latencyRate ?? throughput.perNode.msgsPerSec / 10);
   const isolated = await measureIsolatedLatency(cluster, o, o.isolatedSamples ?? ISOLATED_SAMPLES);
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds,
@@ -325,7 +327,7 @@ export async function measureLatency(
   const count = Math.max(1, Math.round(perSender * o.seconds));
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
   progress(`latency: ${senders.length} sender(s) send ${count} messages each at ${Math.round(perSender)}/s ` +
-    '(a tenth of the peak in total)');
+    (o.latencyRate ? '' : '(a tenth of the peak in total)'));
   const block = o.blockMainMs ?? 0;
   const blocked = cluster.members.slice(-1);
   if (block > 0) {
