@@ -139,6 +139,20 @@ const regions = [
     doc: 'u32 row lists of this arena\'s multicast shards (senders by rank, then the other members), the rows the ' +
       'shard kernels read; written once when a view\'s shards are built (ts/multicast/control.ts), then read only',
   },
+  {
+    name: 'MEMBERSHIP_SCRATCH', bytes: 3 * C.MAX_MEMBERS + 8 * C.MAX_MEMBERS,
+    doc: 'row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the ' +
+      'thread that steps the view-change protocol of the arena\'s view (ts/membership/table.ts; one protocol per ' +
+      'arena), inside one step',
+    fields: [
+      ['ALL_ROWS', 0, 'bytes', 'u8 per row: 1 for every row of the view\'s table (the protocol reads every row)'],
+      ['SOME_ROWS', C.MAX_MEMBERS, 'bytes', 'u8 per row: 1 for the rows one kernel call counts (e.g. the next ' +
+        'view\'s members), rewritten before each such call'],
+      ['REMOVAL_FLAGS', 2 * C.MAX_MEMBERS, 'bytes', 'u8 per member column j: removalFlags\' output (bit 0 suspected ' +
+        'in some row, bit 1 its row is leaving, bit 2 some row\'s proposal removes it)'],
+      ['TRIM', 3 * C.MAX_MEMBERS, 'bytes', 'f64 per sender rank: raggedTrimMin\'s output'],
+    ],
+  },
 ];
 
 /** Record layouts inside the rings. */

@@ -30,6 +30,16 @@ test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgr
   assert.ok(asked > runs / 3 && joined > asked / 2, `members joined (${joined} of ${asked} that asked entered a view)`);
 });
 
+test('group simulation: the members\' protocols and shards take the same steps over the view-change and shard '
+  + 'kernels\' plain-JS twins as over the WebAssembly kernels (25 seeds, every fault kind)', () => {
+  const base = suiteSeed(20261203) + 7000;
+  for (let seed = base; seed < base + 25; seed++) {
+    const overWasm = new GroupSim({ seed }).run();
+    const overTwins = new GroupSim({ seed, kernels: 'reference' }).run();
+    assert.equal(overTwins, overWasm, `seed ${seed}`);
+  }
+});
+
 test('group simulation: seeds that once broke stay fixed', () => {
   // 500830: a leader that failed had made a proposal the new leader had not seen when it numbered its own;
   // the members that acked the old one waited for a larger number that never came (the group stalled).

@@ -7,6 +7,7 @@ import { SHARD_ROWS_OFFSET } from '../../ts/generated/memory-map.js';
 import { Arena } from '../../ts/arena.js';
 import { WriteStatus, type TableFabric } from '../../ts/fabric/fabric.js';
 import { validateGroupConfig } from '../../ts/group/config.js';
+import { membershipKernelsOver, type KernelChoice } from '../../ts/group/view-parts.js';
 import { planView, type SubgroupConfig } from '../../ts/membership/plans.js';
 import { ViewChangeProtocol } from '../../ts/membership/protocol.js';
 import { multicastColumns } from '../../ts/multicast/layout.js';
@@ -32,7 +33,8 @@ export interface MemoryMember {
 export class MemoryGroup {
   readonly members: MemoryMember[];
 
-  constructor(ids: readonly number[], subgroup: SubgroupConfig) {
+  /** `kernels`: the view-change kernels the protocols evaluate their predicates with (default the wasm ones). */
+  constructor(ids: readonly number[], subgroup: SubgroupConfig, kernels: KernelChoice = 'wasm') {
     const config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
       subgroups: { log: subgroup },
@@ -54,7 +56,7 @@ export class MemoryGroup {
       m.channel.onDeliver((sender, _version, bytes) => { m.delivered.push(`${sender}:${bytes[0]}`); });
       m.protocol = new ViewChangeProtocol({
         arena: m.arena, layout: m.layout, fabric, selfId: m.id, view: { vid: 0, members: ids }, plans,
-        wedge: () => m.channel.wedge(),
+        wedge: () => m.channel.wedge(), kernels: membershipKernelsOver(m.arena, kernels),
       });
     }
   }

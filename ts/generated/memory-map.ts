@@ -25,7 +25,7 @@ export const WASM_PAGE_BYTES = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0xa9b1e25b;
+export const MEMORY_MAP_HASH = 0x5e84138c;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -130,6 +130,26 @@ export const KERNEL_SCRATCH_BYTES = 8192;
  */
 export const SHARD_ROWS_OFFSET = 0x66a80;
 export const SHARD_ROWS_BYTES = 16384;
+/**
+ * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
+ * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
+ */
+export const MEMBERSHIP_SCRATCH_OFFSET = 0x6aa80;
+export const MEMBERSHIP_SCRATCH_BYTES = 11264;
+/** bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row) */
+export const MEMBERSHIP_SCRATCH_ALL_ROWS = 0;
+/**
+ * bytes: u8 per row: 1 for the rows one kernel call counts (e.g. the next view's members), rewritten before each such
+ * call
+ */
+export const MEMBERSHIP_SCRATCH_SOME_ROWS = 1024;
+/**
+ * bytes: u8 per member column j: removalFlags' output (bit 0 suspected in some row, bit 1 its row is leaving, bit 2
+ * some row's proposal removes it)
+ */
+export const MEMBERSHIP_SCRATCH_REMOVAL_FLAGS = 2048;
+/** bytes: f64 per sender rank: raggedTrimMin's output */
+export const MEMBERSHIP_SCRATCH_TRIM = 3072;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES = 32;
 /** u16: a CompletionKind */
@@ -153,7 +173,7 @@ export const EVENT_ID = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE = 8;
 /** first byte after the fixed regions */
-export const FIXED_END = 0x6aa80;
+export const FIXED_END = 0x6d680;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
 export const DYNAMIC_BASE = 0x70000;
 

@@ -9,10 +9,13 @@
 
 import type { Arena } from '../arena.js';
 import type { TableFabric } from '../fabric/fabric.js';
+import { loadKernels } from '../kernels/kernels.js';
+import type { MembershipKernels } from '../kernels/membership.js';
+import { membershipReferenceKernels } from '../kernels/membership-reference.js';
 import { ViewChangeProtocol, type Change, type ProtocolParts } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
-import { ShardRows } from '../multicast/control.js';
+import { controlKernels, ShardRows } from '../multicast/control.js';
 import { ShardChannel } from '../multicast/shard.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
@@ -74,6 +77,28 @@ export interface PartsInput {
   rdmcOf: (plan: SubgroupPlan, shardIndex: number, rank: number) => RdmcGroup | null;
   /** Asks the member's driver for a step soon. */
   schedule: () => void;
+  /**
+   * Which kernels evaluate the view-change protocol's and the shards' predicates: 'wasm' (default; the
+   * WebAssembly module, instantiated once per arena on this thread) or 'reference' (their plain-JS twins;
+   * the simulator may).
+   */
+  kernels?: KernelChoice | undefined;
+}
+
+export type KernelChoice = 'wasm' | 'reference';
+
+/** The WebAssembly kernels of each arena on this thread (an arena outlives many views in the simulator). */
+const wasmKernels = new WeakMap<WebAssembly.Memory, MembershipKernels>();
+
+/** The view-change kernels over `arena`, as `choice` says. */
+export function membershipKernelsOver(arena: Arena, choice: KernelChoice = 'wasm'): MembershipKernels {
+  if (choice === 'reference') return membershipReferenceKernels(arena.memory);
+  let kernels = wasmKernels.get(arena.memory);
+  if (!kernels) {
+    kernels = loadKernels(arena.memory);
+    wasmKernels.set(arena.memory, kernels);
+  }
+  return kernels;
 }
 
 /** Builds one view's mailboxes, protocol and shard channels over tables laid out for it. */
@@ -90,15 +115,17 @@ export function buildViewParts(p: PartsInput): ViewParts {
     ...(p.previous?.voters ? { previousVoters: p.previous.voters } : {}),
     ...(p.rules?.trim ? { trim: p.rules.trim } : {}),
     wedge: () => { for (const c of channels.values()) c.wedge(); },
+    kernels: membershipKernelsOver(arena, p.kernels),
   });
   const rows = new ShardRows();
+  const shardKernels = controlKernels(arena, p.kernels);
   for (const plan of plans) {
     ShardChannel.initialize(arena, layout, plan);
     plan.shards.forEach((shard, shardIndex) => {
       if (!shard.members.includes(selfId)) return;
       const channel = new ShardChannel({
         arena, fabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
-        rowsAt: rows.take(shard.senders.length, shard.members.length - 1),
+        rowsAt: rows.take(shard.senders.length, shard.members.length - 1), kernels: shardKernels,
         rdmc: shard.senders.map((_, rank) => p.rdmcOf(plan, shardIndex, rank)),
       });
       channels.set(plan.name, channel);

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ArenaError, BuildError } from '../errors.js';
 import { MEMORY_MAP_HASH } from '../generated/memory-map.js';
+import { MEMBERSHIP_KERNEL_NAMES, type MembershipKernels } from './membership.js';
 
 /**
  * The kernels' calling convention. A table is `nRows` rows of `rowStride` bytes from `tableBase`; a column
@@ -107,13 +108,13 @@ export interface ShardKernels {
   shardMinI64(tableBase: number, rowStride: number, col: number, rowsBase: number, count: number, own: number): number;
 }
 
-/** Everything the module exports. */
-export type KernelExports = Kernels & ScheduleKernels & ShardKernels;
+/** Everything the module exports (the view-change kernels: ./membership.ts). */
+export type KernelExports = Kernels & ScheduleKernels & MembershipKernels & ShardKernels;
 
 /** The exports a module must have; a build without one of them is stale. */
 export const KERNEL_NAMES = [
   'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
-  'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv',
+  'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv', ...MEMBERSHIP_KERNEL_NAMES,
   'shardReceipt', 'shardNullTarget', 'shardMinI64',
 ] as const satisfies readonly (keyof KernelExports)[];
 

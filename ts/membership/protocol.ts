@@ -41,6 +41,10 @@
 //     means both lanes (PEER_CONNECTED needs both), so shards start sending on a data lane that is up.
 //   - Point-to-point mailboxes (the data lane) are ordered with nothing here.
 //
+// Every predicate over the table is evaluated by a view-change kernel (assembly/membership.ts, through table.ts,
+// which also reads the table into a Round): the WebAssembly exports or their plain-JS twins, as given in
+// ProtocolParts.kernels — one decision code for a member process and the simulator.
+//
 // The code follows the stages: step() reads the table once into a Round, runs the suspect stage, then
 // hands the round to the leader's path (propose, wait for every acknowledgement, trim, wait for every copy,
 // commit) or to a follower's (acknowledge, copy the trim) — the role is decided once per step, from the
@@ -54,12 +58,13 @@
 import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
 import type { TableFabric } from '../fabric/fabric.js';
+import type { MembershipKernels } from '../kernels/membership.js';
 import { subgroupColumns } from '../multicast/layout.js';
 import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
-import { MembershipTable, type Joiner } from './table.js';
-import { adoptTrim, hasMajority, leaderOf, nextView, raggedTrim, type ViewSpec } from './view-change.js';
+import { MembershipTable, type Joiner, type Round } from './table.js';
+import { adoptTrim, hasMajority, leaderOf, nextView, type ViewSpec } from './view-change.js';
 
 export type { Joiner } from './table.js';
 
@@ -84,10 +89,18 @@ export interface ProtocolParts {
   previousVoters?: readonly number[];
   /** Members that joined into this view: the start barrier waits for them but counts the previous view's. */
   joined?: readonly number[];
-  /** The ragged trim rule (default raggedTrim); the simulator swaps in wrong ones to show its checks fail. */
+  /**
+   * The ragged trim rule, over the rows' numReceived; by default the raggedTrim rule of view-change.ts as the
+   * raggedTrimMin kernel computes it. The simulator swaps in wrong ones to show its checks fail.
+   */
   trim?: (numReceivedOfLive: ReadonlyArray<ArrayLike<number>>) => number[];
   /** Called once, when this member wedges: every shard stops sending and freezes its counters. */
   wedge: () => void;
+  /**
+   * The view-change kernels over `arena` that evaluate the protocol's predicates (table.ts): the WebAssembly
+   * exports (ts/kernels/kernels.ts) or their plain-JS twins (ts/kernels/membership-reference.ts).
+   */
+  kernels: MembershipKernels;
 }
 
 /** A committed change, as applied at this member. */
@@ -115,22 +128,6 @@ export type StepResult =
   | { type: 'dissolved' }
   | null;
 
-/** What one step reads from the table once a change is under way (see #gather). */
-interface Round {
-  /** The proposal this member's row holds (0: none). */
-  mine: number;
-  /** Members suspected in any row (suspicions are OR-ed across rows). */
-  suspects: Set<number>;
-  /** What a proposal now removes: every suspect, every leaver, every removal some row already proposes. */
-  removals: Set<number>;
-  /** Members that asked to leave. */
-  leavers: Set<number>;
-  /** The lowest-ranked member nobody suspects, or null. */
-  leader: number | null;
-  /** Rows of the members of the next view (this member's among them while it goes on). */
-  nextRows: number[];
-}
-
 export class ViewChangeProtocol {
   readonly view: ViewSpec;
   readonly #p: ProtocolParts;
@@ -144,7 +141,7 @@ export class ViewChangeProtocol {
   constructor(parts: ProtocolParts) {
     this.#p = parts;
     this.view = parts.view;
-    this.#t = new MembershipTable(parts.arena, parts.layout, parts.fabric, parts.selfId, parts.plans);
+    this.#t = new MembershipTable(parts.arena, parts.layout, parts.fabric, parts.selfId, parts.plans, parts.kernels);
   }
 
   get wedged(): boolean { return this.#wedged; }
@@ -190,12 +187,7 @@ export class ViewChangeProtocol {
 
   /** Members suspected in any row (suspicions are OR-ed across rows). */
   suspects(): Set<number> {
-    const t = this.#t;
-    const out = new Set<number>();
-    for (let r = 0; r < t.n; r++) {
-      for (let j = 0; j < t.n; j++) if (t.u8(r, t.c.suspected, j) === 1) out.add(t.members[j]!);
-    }
-    return out;
+    return this.#t.suspects();
   }
 
   /** This member is connected to every member of the view: says so in its row (the start barrier). */
@@ -213,17 +205,17 @@ export class ViewChangeProtocol {
    * more than half of the same previous view's remaining members.
    */
   allInstalled(): boolean {
-    const t = this.#t;
+    const t = this.#t, vid = this.view.vid;
     const suspects = this.suspects();
-    let installed = 0;
     const joined = new Set(this.#p.joined ?? []);
     const voters = this.#p.previousVoters ? new Set(this.#p.previousVoters) : null;
-    for (let r = 0; r < t.n; r++) {
-      const member = t.members[r]!;
-      const done = t.i32(r, t.c.installed) === this.view.vid + 1;
-      if (!done && !suspects.has(member)) return false;
-      if (done && (voters ? voters.has(member) : !joined.has(member))) installed++;
-    }
+    const awaited: number[] = [], counted: number[] = [];
+    t.members.forEach((member, r) => {
+      if (!suspects.has(member)) awaited.push(r);
+      if (voters ? voters.has(member) : !joined.has(member)) counted.push(r);
+    });
+    if (t.countEqual(t.c.installed, awaited, vid + 1) !== awaited.length) return false;
+    const installed = t.countEqual(t.c.installed, counted, vid + 1);
     return hasMajority(voters ? voters.size : (this.#p.previousSize ?? t.n), installed);
   }
 
@@ -271,8 +263,7 @@ export class ViewChangeProtocol {
 
   /** Some member of the view still awaits state: a change now would cut its transfer off. */
   anyReceiving(): boolean {
-    for (let r = 0; r < this.#t.n; r++) if (this.#t.u8(r, this.#t.c.receiving) === 1) return true;
-    return false;
+    return this.#t.anyReceiving();
   }
 
   /** The contact port `member` published, or null. */
@@ -306,12 +297,13 @@ export class ViewChangeProtocol {
     if (this.#applied || this.#stopped) return null;
     // Every step of a change is taken by a wedged member (suspecting, leaving, proposing, acking and
     // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
-    // every step of the group, costs one read per row.
+    // every step of the group, costs one kernel call (countFlagged over the wedged column).
     if (!this.#wedged && !this.#t.anyWedged()) return null;
     const mine = this.#t.i32(this.#t.self, this.#t.c.proposal);
-    const committing = this.#committingRow(mine);
+    // commit (any member): a commit in any row is applied — unless this member acknowledged a later proposal.
+    const committing = this.#t.firstCommitting(Math.max(1, mine));
     if (committing >= 0) return { type: 'commit', change: this.#apply(committing) };
-    const round = this.#gather(mine);
+    const round = this.#t.gather(mine, this.#joins.length > 0);
     if (!round) return null;
     const end = this.#suspectStage(round);
     if (end) return end;
@@ -324,7 +316,7 @@ export class ViewChangeProtocol {
     if (!this.#allAcknowledged(round)) return null;
     if (this.#trimStage(round)) return null;
     const t = this.#t;
-    if (!round.nextRows.every((r) => t.i32(r, t.c.trimFor) === round.mine)) return null;
+    if (t.countEqual(t.c.trimFor, round.nextRows, round.mine) !== round.nextRows.length) return null;
     return this.#commitStage(round);
   }
 
@@ -337,28 +329,6 @@ export class ViewChangeProtocol {
     if (theirs > round.mine) this.#acknowledgeStage(lr, theirs);
     else if (theirs === round.mine && round.mine > 0) this.#copyTrimStage(lr, round.mine);
     return null;
-  }
-
-  /**
-   * Reads what a change needs from every row: who is suspected, who leaves, what any row proposes to
-   * remove. Null when there is nothing to change (no removal, no proposal anywhere, no joiner of ours).
-   */
-  #gather(mine: number): Round | null {
-    const t = this.#t, c = t.c;
-    const suspects = this.suspects();
-    const removals = new Set(suspects);
-    const leavers = new Set<number>();
-    let anyProposal = false;
-    for (let r = 0; r < t.n; r++) {
-      if (t.u8(r, c.leaving) === 1) { removals.add(t.members[r]!); leavers.add(t.members[r]!); }
-      if (t.i32(r, c.proposal) > 0) {
-        anyProposal = true;
-        for (let j = 0; j < t.n; j++) if (t.u8(r, c.changes, j) === 1) removals.add(t.members[j]!);
-      }
-    }
-    if (removals.size === 0 && !anyProposal && this.#joins.length === 0) return null;
-    const nextRows = t.members.filter((m) => !removals.has(m)).map((m) => t.rowOf(m));
-    return { mine, suspects, removals, leavers, leader: leaderOf(t.members, suspects), nextRows };
   }
 
   /**
@@ -397,13 +367,10 @@ export class ViewChangeProtocol {
    */
   #proposeStage(round: Round): boolean {
     const t = this.#t, c = t.c, selfId = this.#p.selfId, mine = round.mine;
-    const standing = mine !== 0 && !this.#outnumbered(mine) && t.sameChanges(t.self, round.removals)
+    const standing = mine !== 0 && !t.outnumbered(mine, selfId) && t.sameChanges(t.self, round.removals)
       && t.i32(t.self, c.proposer) === selfId + 1;
     if (standing) return false;
-    let top = 0;
-    for (let r = 0; r < t.n; r++) {
-      top = Math.max(top, t.i32(r, c.proposal), t.i32(r, c.trimFor), t.i32(r, c.committed));
-    }
+    const top = Math.max(0, t.highestI32(c.proposal), t.highestI32(c.trimFor), t.highestI32(c.committed));
     for (let j = 0; j < t.n; j++) t.setU8(c.changes, j, round.removals.has(t.members[j]!) ? 1 : 0);
     // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
     t.writeJoins(this.#joins);
@@ -415,12 +382,9 @@ export class ViewChangeProtocol {
 
   /** Every member of the next view holds this leader's proposal: its acknowledgement, made once wedged. */
   #allAcknowledged(round: Round): boolean {
-    const t = this.#t;
-    for (const r of round.nextRows) {
-      if (t.i32(r, t.c.proposal) !== round.mine) return false;
-      assertEqual(t.u8(r, t.c.wedged), 1, 'the wedged flag of a row that acknowledged the proposal');
-    }
-    return true;
+    const { acked, unwedged } = this.#t.acknowledgements(round.nextRows, round.mine);
+    assertEqual(unwedged, 0, 'rows that acknowledged the proposal without their wedged flag');
+    return acked === round.nextRows.length;
   }
 
   /** acknowledge (follower): copies the leader's proposal into this member's row. */
@@ -439,10 +403,10 @@ export class ViewChangeProtocol {
   #trimStage(round: Round): boolean {
     const t = this.#t;
     if (t.i32(t.self, t.c.trimFor) === round.mine) return false;
-    const copy = round.nextRows.find((r) => t.i32(r, t.c.trimFor) > 0);
+    const copy = t.firstAtLeast(t.c.trimFor, round.nextRows, 1);
     this.#p.plans.forEach((plan, g) => {
       const computed = this.#computeTrim(plan, g, round.removals);
-      t.writeTrim(g, adoptTrim(copy === undefined ? [] : [t.readTrim(copy, g)], computed));
+      t.writeTrim(g, adoptTrim(copy < 0 ? [] : [t.readTrim(copy, g)], computed));
     });
     this.#setTrimFor(round.mine);
     t.push();
@@ -462,19 +426,6 @@ export class ViewChangeProtocol {
   #commitStage(round: Round): StepResult {
     this.#setCommitted(round.mine);
     return { type: 'commit', change: this.#apply(this.#t.self) };
-  }
-
-  /**
-   * commit (any member): the row whose commit this member applies — a commit anywhere, unless this member
-   * acknowledged a later proposal — or −1.
-   */
-  #committingRow(mine: number): number {
-    const t = this.#t;
-    for (let r = 0; r < t.n; r++) {
-      const committed = t.i32(r, t.c.committed);
-      if (committed > 0 && committed >= mine) return r;
-    }
-    return -1;
   }
 
   /** Copies row `r`'s proposal, trim and commit into this member's row, pushes it, and describes the change. */
@@ -514,27 +465,17 @@ export class ViewChangeProtocol {
   #computeTrim(plan: SubgroupPlan, g: number, removals: ReadonlySet<number>): number[] {
     const S = subgroupColumns(plan).senders;
     const out = new Array<number>(plan.shards.length * S).fill(-1);
+    const rule = this.#p.trim;
     plan.shards.forEach((shard, s) => {
-      const live = shard.members.filter((m) => !removals.has(m));
+      const live = shard.members.filter((m) => !removals.has(m)).map((m) => this.#t.rowOf(m));
       if (live.length === 0) return;
-      const rows = live.map((m) => {
-        const r = this.#t.rowOf(m);
-        return shard.senders.map((_, rank) => this.#t.numReceived(r, g, rank));
-      });
-      (this.#p.trim ?? raggedTrim)(rows).forEach((t, rank) => { out[s * S + rank] = t; });
+      // The kernel computes the ragged trim; a rule given instead (the simulator's wrong ones) reads the rows.
+      const trim = rule
+        ? rule(live.map((r) => shard.senders.map((_, rank) => this.#t.numReceived(r, g, rank))))
+        : this.#t.minNumReceived(g, live, shard.senders.length);
+      trim.forEach((t, rank) => { out[s * S + rank] = t; });
     });
     return out;
-  }
-
-  /** Some row holds a proposal numbered above `mine`, or numbered `mine` by another proposer. */
-  #outnumbered(mine: number): boolean {
-    if (mine === 0) return false;
-    const t = this.#t;
-    for (let r = 0; r < t.n; r++) {
-      const theirs = t.i32(r, t.c.proposal);
-      if (theirs > mine || (theirs === mine && t.i32(r, t.c.proposer) !== this.#p.selfId + 1)) return true;
-    }
-    return false;
   }
 
   #wedge(): void {

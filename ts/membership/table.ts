@@ -2,13 +2,34 @@
 // them: any row may be read, only this member's row is written, and what it wrote reaches the others by a
 // push of its spans on the control lane. The view-change protocol (protocol.ts) speaks in these terms and
 // never computes an offset itself.
+//
+// Every predicate the protocol evaluates over the table — who is suspected or leaving or proposed for removal,
+// whether any row is wedged, the highest proposal number, a commit to adopt, whether a proposal is
+// outnumbered, how many members acknowledged it or copied its trim, the start barrier, the ragged trim — is
+// a view-change kernel (assembly/membership.ts) called here: the WebAssembly exports, or their plain-JS twins
+// (ts/kernels/membership-reference.ts), whichever the protocol was given. The kernels take row masks and
+// write their wider outputs in the arena's MEMBERSHIP_SCRATCH region (the memory map): ALL_ROWS, written
+// once here, marks every row (the protocol reads every row: a suspected member's suspicions still count);
+// SOME_ROWS is rewritten before each call that counts a subset (the next view's members, a shard's). Only
+// the thread stepping this view's protocol touches them, within one call, so the protocol can run on the
+// main thread (today) or in the predicate worker over the same arena (docs/membership.md).
 
 import type { Arena } from '../arena.js';
+import { assertEqual } from '../assert.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
+import * as map from '../generated/memory-map.js';
+import { RemovalFlag, type MembershipKernels } from '../kernels/membership.js';
 import { subgroupColumns } from '../multicast/layout.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from './columns.js';
 import type { Column, SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
+import { leaderOf } from './view-change.js';
+
+/** The kernels' row masks and outputs (MEMBERSHIP_SCRATCH in the memory map). */
+const ALL_ROWS = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_ALL_ROWS;
+const SOME_ROWS = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_SOME_ROWS;
+const REMOVAL_FLAGS = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_REMOVAL_FLAGS;
+const TRIM_OUT = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_TRIM;
 
 /** A new member asking to enter the next view: its id and the host it accepts connections on. */
 export interface Joiner {
@@ -17,6 +38,22 @@ export interface Joiner {
 }
 
 export type MembershipColumns = Record<keyof typeof MEMBERSHIP_COLUMNS, Column>;
+
+/** What one step of the protocol reads from the table once a change is under way (MembershipTable.gather). */
+export interface Round {
+  /** The proposal this member's row holds (0: none). */
+  mine: number;
+  /** Members suspected in any row (suspicions are OR-ed across rows). */
+  suspects: Set<number>;
+  /** What a proposal now removes: every suspect, every leaver, every removal some row already proposes. */
+  removals: Set<number>;
+  /** Members that asked to leave. */
+  leavers: Set<number>;
+  /** The lowest-ranked member nobody suspects, or null. */
+  leader: number | null;
+  /** Rows of the members of the next view (this member's among them while it goes on). */
+  nextRows: number[];
+}
 
 export class MembershipTable {
   /** Rows of the table (members of the view), and this member's row. */
@@ -35,15 +72,23 @@ export class MembershipTable {
   readonly #counterSpans: Array<[number, number]>;
   readonly #utf8 = new TextEncoder();
   readonly #fromUtf8 = new TextDecoder();
+  readonly #k: MembershipKernels;
+  /** The table's base and row stride, as every kernel call takes them. */
+  readonly #base: number;
+  readonly #stride: number;
 
   constructor(arena: Arena, layout: SstLayout, fabric: Pick<TableFabric, 'writeAll'>, selfId: number,
-    plans: readonly SubgroupPlan[]) {
+    plans: readonly SubgroupPlan[], kernels: MembershipKernels) {
     this.#arena = arena;
     this.#layout = layout;
     this.#fabric = fabric;
+    this.#k = kernels;
+    this.#base = layout.base;
+    this.#stride = layout.rowStride;
     this.self = layout.rowOf(selfId);
     this.n = layout.rows;
     this.members = layout.members;
+    arena.u8.fill(1, ALL_ROWS, ALL_ROWS + this.n);
     const entries = Object.entries(MEMBERSHIP_COLUMNS).map(([k, name]) => [k, layout.column(name)]);
     this.c = Object.fromEntries(entries) as MembershipColumns;
     this.#trimCols = plans.map((plan) => layout.column(subgroupColumns(plan).trim));
@@ -136,10 +181,111 @@ export class MembershipTable {
     return true;
   }
 
+  // ---- predicates over the table (the view-change kernels) ---------------------------------------------
+
   /** Some row says its member has wedged. */
   anyWedged(): boolean {
-    for (let r = 0; r < this.n; r++) if (this.u8(r, this.c.wedged) === 1) return true;
-    return false;
+    return this.#k.countFlagged(this.#base, this.#stride, this.n, this.c.wedged.offset, ALL_ROWS) > 0;
+  }
+
+  /** Some row says its member still awaits a subgroup's state. */
+  anyReceiving(): boolean {
+    return this.#k.countFlagged(this.#base, this.#stride, this.n, this.c.receiving.offset, ALL_ROWS) > 0;
+  }
+
+  /** Members suspected in any row (suspicions are OR-ed across rows). */
+  suspects(): Set<number> {
+    this.#removalFlags();
+    return this.#membersFlagged(RemovalFlag.SUSPECTED);
+  }
+
+  /**
+   * Reads what a change needs from every row: who is suspected, who leaves, what any row proposes to
+   * remove. Null when there is nothing to change (no removal, no proposal anywhere, and no joiner waiting
+   * for this member to propose: `joinersWaiting`).
+   */
+  gather(mine: number, joinersWaiting: boolean): Round | null {
+    const removed = this.#removalFlags();
+    const anyProposal = this.highestI32(this.c.proposal) > 0;
+    if (removed === 0 && !anyProposal && !joinersWaiting) return null;
+    const suspects = this.#membersFlagged(RemovalFlag.SUSPECTED);
+    const removals = this.#membersFlagged(RemovalFlag.SUSPECTED | RemovalFlag.LEAVING | RemovalFlag.PROPOSED);
+    const leavers = this.#membersFlagged(RemovalFlag.LEAVING);
+    const nextRows: number[] = [];
+    for (let r = 0; r < this.n; r++) if (!removals.has(this.members[r]!)) nextRows.push(r);
+    return { mine, suspects, removals, leavers, leader: leaderOf(this.members, suspects), nextRows };
+  }
+
+  /** The largest value of i32 column `col` in any row (−Infinity for a table of no rows). */
+  highestI32(col: Column): number {
+    return this.#k.highestI32(this.#base, this.#stride, this.n, col.offset, ALL_ROWS);
+  }
+
+  /** The first row that commits a proposal numbered `least` or above, or −1. */
+  firstCommitting(least: number): number {
+    return this.#k.firstAtLeastI32(this.#base, this.#stride, this.n, this.c.committed.offset, ALL_ROWS, least);
+  }
+
+  /** Some row holds a proposal numbered above `proposal`, or numbered `proposal` by another proposer. */
+  outnumbered(proposal: number, proposerId: number): boolean {
+    const c = this.c;
+    return this.#k.outnumbered(this.#base, this.#stride, this.n, ALL_ROWS, c.proposal.offset, c.proposer.offset,
+      proposal, proposerId + 1) === 1;
+  }
+
+  /**
+   * Of `rows`, how many acknowledged `proposal` (their row holds it), and how many of those are not wedged
+   * (a row acknowledges only once wedged: the caller asserts there are none).
+   */
+  acknowledgements(rows: readonly number[], proposal: number): { acked: number; unwedged: number } {
+    const c = this.c;
+    const both = this.#k.acknowledgements(this.#base, this.#stride, this.n, this.#someRows(rows), c.proposal.offset,
+      c.wedged.offset, proposal);
+    return { acked: both & 0xffff, unwedged: both >>> 16 };
+  }
+
+  /** Of `rows`, how many hold exactly `value` in i32 column `col`. */
+  countEqual(col: Column, rows: readonly number[], value: number): number {
+    return this.#k.countEqualI32(this.#base, this.#stride, this.n, col.offset, this.#someRows(rows), value);
+  }
+
+  /** The first of `rows` (in row order) whose i32 column `col` is ≥ `least`, or −1. */
+  firstAtLeast(col: Column, rows: readonly number[], least: number): number {
+    return this.#k.firstAtLeastI32(this.#base, this.#stride, this.n, col.offset, this.#someRows(rows), least);
+  }
+
+  /**
+   * The ragged trim of one shard of subgroup g: per sender rank < `senders`, the minimum of numReceived over
+   * `rows` (the shard's members in the next view; at least one).
+   */
+  minNumReceived(g: number, rows: readonly number[], senders: number): number[] {
+    const counted = this.#k.raggedTrimMin(this.#base, this.#stride, this.n, this.#numReceivedCols[g]!.offset,
+      senders, this.#someRows(rows), TRIM_OUT);
+    assertEqual(counted, rows.length, 'rows the ragged trim counted');
+    const f64 = this.#arena.f64, at = TRIM_OUT >> 3;
+    return Array.from({ length: senders }, (_, rank) => f64[at + rank]!);
+  }
+
+  /** Runs removalFlags over every row; returns how many members some flag names. */
+  #removalFlags(): number {
+    const c = this.c;
+    return this.#k.removalFlags(this.#base, this.#stride, this.n, ALL_ROWS, c.suspected.offset, c.leaving.offset,
+      c.changes.offset, c.proposal.offset, REMOVAL_FLAGS);
+  }
+
+  /** The members whose removal flags (the last removalFlags run) include any of `flags`. */
+  #membersFlagged(flags: number): Set<number> {
+    const u8 = this.#arena.u8, out = new Set<number>();
+    for (let j = 0; j < this.n; j++) if ((u8[REMOVAL_FLAGS + j]! & flags) !== 0) out.add(this.members[j]!);
+    return out;
+  }
+
+  /** Marks `rows` (and no other) in SOME_ROWS; returns its offset. */
+  #someRows(rows: readonly number[]): number {
+    const u8 = this.#arena.u8;
+    u8.fill(0, SOME_ROWS, SOME_ROWS + this.n);
+    for (const r of rows) u8[SOME_ROWS + r] = 1;
+    return SOME_ROWS;
   }
 
   /**

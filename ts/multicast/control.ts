@@ -20,6 +20,7 @@ import { assertMonotonic } from '../assert.js';
 import { ConfigError } from '../errors.js';
 import { SHARD_ROWS_BYTES, SHARD_ROWS_OFFSET } from '../generated/memory-map.js';
 import { loadKernels, type Kernels, type ShardKernels } from '../kernels/kernels.js';
+import { referenceKernels, referenceShardKernels } from '../kernels/reference.js';
 import type { ShardTable } from './shard-table.js';
 
 /** The kernels the control step calls: the shard kernels and the receive prefix. */
@@ -28,8 +29,14 @@ export type ControlKernels = ShardKernels & Pick<Kernels, 'receivePrefix'>;
 /** The WebAssembly kernels over each arena, instantiated once per arena and thread. */
 const kernelsByMemory = new WeakMap<WebAssembly.Memory, ControlKernels>();
 
-/** The WebAssembly kernels over `arena` (one instance per arena in this thread). */
-export function controlKernels(arena: Arena): ControlKernels {
+/**
+ * The kernels over `arena`: the WebAssembly ones (one instance per arena in this thread), or with
+ * 'reference' their plain-TypeScript twins (the simulator may run either).
+ */
+export function controlKernels(arena: Arena, choice: 'wasm' | 'reference' = 'wasm'): ControlKernels {
+  if (choice === 'reference') {
+    return { ...referenceShardKernels(arena.memory), receivePrefix: referenceKernels(arena.memory).receivePrefix };
+  }
   let k = kernelsByMemory.get(arena.memory);
   if (!k) {
     k = loadKernels(arena.memory);

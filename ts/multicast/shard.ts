@@ -50,7 +50,7 @@ import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
-import { controlKernels, ShardControl } from './control.js';
+import { controlKernels, ShardControl, type ControlKernels } from './control.js';
 import { subgroupColumns } from './layout.js';
 import type { Mailboxes } from './mailboxes.js';
 import { ShardReceiver, type DeliverHandler } from './receiver.js';
@@ -77,6 +77,8 @@ export interface ShardParts {
   vid?: number;
   /** Where in SHARD_ROWS this shard's row lists go (ShardRows.take, one per shard of the arena). */
   rowsAt: number;
+  /** The kernels of the control step (control.ts); default the WebAssembly ones over `arena`. */
+  kernels?: ControlKernels;
 }
 
 const RESOLVED = Promise.resolve();
@@ -133,7 +135,8 @@ export class ShardChannel implements OrderedChannel {
     this.subgroup = plan.name;
     this.subgroupIndex = plan.index;
     this.#table = new ShardTable(parts.arena, parts.layout, plan, shard, parts.selfId);
-    this.#control = new ShardControl(this.#table, this.mode, this.rank, parts.rowsAt, controlKernels(parts.arena));
+    this.#control = new ShardControl(this.#table, this.mode, this.rank, parts.rowsAt,
+      parts.kernels ?? controlKernels(parts.arena));
     this.#receiver = new ShardReceiver(
       this.#table, this.#control, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
     this.#sender = new ShardSender({

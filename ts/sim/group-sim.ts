@@ -32,7 +32,7 @@ import type { Lane } from '../fabric/fabric.js';
 import { validateGroupConfig, type GroupConfig } from '../group/config.js';
 import { MemberDriver } from '../group/driver.js';
 import type { DriverHost } from '../group/driver-parts.js';
-import type { PreviousView, ProtocolRules } from '../group/view-parts.js';
+import type { KernelChoice, PreviousView, ProtocolRules } from '../group/view-parts.js';
 import type { Change } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from '../membership/columns.js';
@@ -62,6 +62,12 @@ export interface GroupSimOptions {
    * holds no vanished joiner. Members and joiners together at most 12 (the tables must fit the arena).
    */
   swarm?: { joiners: number; vanish: 'proposed' | 'entered' | 'mixed' };
+  /**
+   * Which kernels the members' view-change protocols and shards evaluate their predicates with: 'wasm'
+   * (default, as a member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts
+   * and ts/kernels/reference.ts).
+   */
+  kernels?: KernelChoice;
 }
 
 export type { Mutation } from './mutations.js';
@@ -123,6 +129,7 @@ export class GroupSim {
   #tick = 0;
   readonly #joins: SimJoins;
   readonly #swarm: GroupSimOptions['swarm'];
+  readonly #kernels: KernelChoice;
 
   constructor(options: GroupSimOptions) {
     this.seed = options.seed;
@@ -133,6 +140,7 @@ export class GroupSim {
     this.#rules = rulesOf(options.mutation);
     this.#mutation = options.mutation;
     this.#swarm = options.swarm;
+    this.#kernels = options.kernels ?? 'wasm';
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
       throw new RangeError(`swarm: 1 to ${MAX_JOINS_PER_CHANGE} joiners, and at most 12 with the members (got `
@@ -197,7 +205,7 @@ export class GroupSim {
   #buildView(m: SimMember, view: View, previous?: PreviousView): SimView {
     return new SimView({
       world: this.#world, selfId: m.id, config: this.#config, view, previous, rules: this.#rules,
-      schedule: () => { m.dirty = true; },
+      schedule: () => { m.dirty = true; }, kernels: this.#kernels,
     });
   }
 

@@ -17,7 +17,9 @@ import type { MemberAddress } from '../fabric/peers.js';
 import type { GroupConfig } from '../group/config.js';
 import { planView } from '../membership/plans.js';
 import type { Connection, DriverView } from '../group/driver-parts.js';
-import { buildViewParts, type PreviousView, type ProtocolRules, type ViewParts } from '../group/view-parts.js';
+import {
+  buildViewParts, type KernelChoice, type PreviousView, type ProtocolRules, type ViewParts,
+} from '../group/view-parts.js';
 import type { View } from '../membership/view.js';
 import { multicastColumns } from '../multicast/layout.js';
 import { SstLayout } from '../sst/layout.js';
@@ -57,6 +59,8 @@ export interface SimViewInput {
   previous?: PreviousView | undefined;
   rules: ProtocolRules;
   schedule: () => void;
+  /** The view-change kernels of the protocol (buildViewParts' choice; default the WebAssembly ones). */
+  kernels?: KernelChoice;
 }
 
 export class SimView implements DriverView {
@@ -91,6 +95,7 @@ export class SimView implements DriverView {
     const parts = buildViewParts({
       arena: this.arena, layout, fabric: this.#fabric(), selfId: p.selfId, view: p.view, plans,
       mailboxBytes: MAILBOX_BYTES, previous: p.previous, rules: p.rules, rdmcOf: () => null, schedule: p.schedule,
+      kernels: p.kernels,
     });
     ({ plans: this.plans, mailboxes: this.mailboxes, protocol: this.protocol } = parts);
     ({ channels: this.channels, byTag: this.byTag } = parts);
