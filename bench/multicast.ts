@@ -12,6 +12,15 @@
 // members, of its time from send() to delivery there (one monotonic clock for the whole host), so p50 and
 // p99 say when a message has been delivered everywhere. The harness paces its sends with timers, which fire
 // at best once a millisecond: at these rates each sender sends small bursts, not evenly spaced messages.
+//
+// With --block-main MS the last member's main thread is blocked MS ms every second during that run (a long
+// task, a GC pause), and latencyUs is the slowest of the *other* members per message.
+//
+// Isolated latency: then the first member alone sends `isolatedSamples` messages, one in flight at a time:
+// the parent asks it to send one, waits until every member delivered it, and only then asks for the next.
+// A message's latency is again its slowest member's send-to-delivery time, so isolatedLatencyUs is what one
+// message costs the protocol when nothing else is in flight (the other members stay idle senders: they fill
+// their turns with nulls, as a group whose members send now and then does).
 
 import { resolveSecret } from '../ts/group/credential.js';
 import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
@@ -34,6 +43,15 @@ export interface MulticastBenchOptions {
   window?: number;
   /** Skip the latency run. */
   skipLatency?: boolean;
+  /** Messages of the isolated-latency run (one in flight at a time); 0 skips it. Default 1000. */
+  isolatedSamples?: number;
+  /**
+   * During the latency run at a tenth of peak, the last member's main thread is blocked this many ms every
+   * second, and latencyUs is measured at the other members only. 0 (default): nobody is blocked.
+   */
+  blockMainMs?: number;
+  /** Messages per second, in total, of the latency run; default a tenth of the measured peak. */
+  latencyRate?: number;
   /**
    * Mix large messages into the flood: every `every`-th message a sender sends is `bytes` bytes, above the
    * slot payload, so it travels by RDMC beside the small ones (ordered by its slot like them).
@@ -67,8 +85,12 @@ export interface MulticastBenchResult {
   maxSmcPayload: number;
   /** The median member's ordered deliveries per second, and the bytes they carry. */
   perNode: { msgsPerSec: number; mbytesPerSec: number };
-  /** Send to delivery at the last member, at ratePerSec in total (a tenth of perNode.msgsPerSec). */
+  /** Send to delivery at the last member, at ratePerSec in total (a tenth of perNode.msgsPerSec unless told). */
   latencyUs: { p50: number; p99: number; min: number; max: number; samples: number; ratePerSec: number };
+  /** The last member's main thread was blocked this many ms a second during the latency run (0: never). */
+  blockMainMs: number;
+  /** Send to delivery at the last member, one message of the first member in flight at a time. */
+  isolatedLatencyUs: { p50: number; p99: number; min: number; max: number; samples: number };
   perMember: MemberFigures[];
   /** Messages the senders sent during the flood. */
   sent: number;
@@ -181,13 +203,16 @@ async function measure(
 ): Promise<MulticastBenchResult> {
   const throughput = await measureThroughput(cluster, o);
   const latency = o.skipLatency
-    ? { latencyUs: { p50: NaN, p99: NaN, min: NaN, max: NaN, samples: 0, ratePerSec: 0 }, hashesAgree: true }
-    : await measureLatency(cluster, o, throughput.perNode.msgsPerSec / 10);
+    ? { latencyUs: { ...summarize([]), ratePerSec: 0 }, hashesAgree: true }
+    : await measureLatency(cluster, o, o.latencyRate ?? throughput.perNode.msgsPerSec / 10);
+  const isolated = await measureIsolatedLatency(cluster, o, o.isolatedSamples ?? ISOLATED_SAMPLES);
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), bytes: o.bytes, seconds: o.seconds,
     senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
-    hashesAgree: throughput.hashesAgree && latency.hashesAgree, large: o.large ?? null, ...disturbances(cluster),
+    isolatedLatencyUs: isolated.latencyUs, blockMainMs: o.blockMainMs ?? 0,
+    hashesAgree: throughput.hashesAgree && latency.hashesAgree && isolated.hashesAgree, large: o.large ?? null,
+    ...disturbances(cluster),
     authenticated: resolveSecret({}) !== null,
   };
 }
@@ -302,12 +327,47 @@ export async function measureLatency(
   const count = Math.max(1, Math.round(perSender * o.seconds));
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
   progress(`latency: ${senders.length} sender(s) send ${count} messages each at ${Math.round(perSender)}/s ` +
-    '(a tenth of the peak in total)');
+    (o.latencyRate ? '' : '(a tenth of the peak in total)'));
+  const block = o.blockMainMs ?? 0;
+  const blocked = cluster.members.slice(-1);
+  if (block > 0) {
+    progress(`latency: member ${blocked[0]!.id}'s main thread is blocked ${block} ms every second; latency is ` +
+      'measured at the other members');
+    await cluster.all({ cmd: 'block-main', ms: block, everyMs: 1000 }, blocked);
+  }
   await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender }, senders);
   const reports = await awaitAll(cluster, count * senders.length);
-  const slowest = slowestPerMessage(reports.map((r) => r.latency!));
+  if (block > 0) await cluster.all({ cmd: 'block-main', ms: 0, everyMs: 1000 }, blocked);
+  const measured = block > 0 ? reports.slice(0, -1) : reports;
+  const slowest = slowestPerMessage(measured.map((r) => r.latency!));
   return {
     latencyUs: { ...summarize(slowest, 1000, 1), ratePerSec: Math.round(perSender * senders.length) },
+    hashesAgree: reports.every((r) => r.hash === reports[0]!.hash),
+  };
+}
+
+/** Messages of the isolated-latency run unless told. */
+const ISOLATED_SAMPLES = 1000;
+
+/**
+ * The first member sends `samples` messages, the next only once every member delivered the previous one;
+ * each message's latency is its slowest member's.
+ */
+export async function measureIsolatedLatency(
+  cluster: GroupCluster, o: MulticastBenchOptions, samples: number
+): Promise<{ latencyUs: MulticastBenchResult['isolatedLatencyUs']; hashesAgree: boolean }> {
+  if (samples <= 0) return { latencyUs: summarize([]), hashesAgree: true };
+  (o.onProgress ?? (() => {}))(`isolated latency: member ${cluster.members[0]!.id} sends ${samples} messages, ` +
+    'one in flight at a time');
+  await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
+  const sender = cluster.members.slice(0, 1);
+  for (let k = 0; k < samples; k++) {
+    await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count: 1, sizes: [o.bytes], firstK: k }, sender);
+    await cluster.all({ cmd: 'await', subgroup: SUBGROUP, total: k + 1, timeoutMs: DRAIN_MS, brief: true });
+  }
+  const reports = await awaitAll(cluster, samples);
+  return {
+    latencyUs: summarize(slowestPerMessage(reports.map((r) => r.latency!)), 1000, 1),
     hashesAgree: reports.every((r) => r.hash === reports[0]!.hash),
   };
 }

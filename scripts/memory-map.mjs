@@ -135,6 +135,11 @@ const regions = [
     doc: 'scratch for kernels that return more than one value; predicate worker only',
   },
   {
+    name: 'SHARD_ROWS', bytes: 16 * KiB,
+    doc: 'u32 row lists of this arena\'s multicast shards (senders by rank, then the other members), the rows the ' +
+      'shard kernels read; written once when a view\'s shards are built (ts/multicast/control.ts), then read only',
+  },
+  {
     name: 'MEMBERSHIP_SCRATCH', bytes: 3 * C.MAX_MEMBERS + 8 * C.MAX_MEMBERS,
     doc: 'row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the ' +
       'thread that steps the view-change protocol of the arena\'s view (ts/membership/table.ts; one protocol per ' +

@@ -13,15 +13,16 @@ const run = (args: string[]) =>
   promisify(execFile)(process.execPath, [cli, 'bench', 'multicast', ...args], { timeout: 120_000 });
 
 test('bench multicast: 3 members, 256-byte messages, half a second: positive figures, one delivery order', async () => {
-  const { stdout } = await run(['--members', '3', '--size', '256', '--seconds', '0.5', '--json']);
+  const { stdout } = await run(['--members', '3', '--size', '256', '--seconds', '0.5', '--isolated', '50', '--json']);
   const lines = stdout.trim().split('\n');
   const r = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown> & {
     perNode: { msgsPerSec: number; mbytesPerSec: number }; latencyUs: { p50: number; p99: number; samples: number };
+    isolatedLatencyUs: { p50: number; p99: number; samples: number };
     perMember: Array<{ delivered: number }>; sent: number;
   };
   const keys = [
-    'members', 'bytes', 'seconds', 'perNode', 'latencyUs', 'hashesAgree', 'window', 'senders', 'suspicions',
-    'viewChanges',
+    'members', 'bytes', 'seconds', 'perNode', 'latencyUs', 'isolatedLatencyUs', 'hashesAgree', 'window', 'senders',
+    'suspicions', 'viewChanges',
   ];
   for (const key of keys) assert.ok(key in r, `has ${key}`);
   assert.is(r.suspicions, 0, 'no member was suspected');
@@ -35,6 +36,8 @@ test('bench multicast: 3 members, 256-byte messages, half a second: positive fig
     'mbytesPerSec = msgsPerSec × bytes / 1e6');
   assert.ok(
     r.latencyUs.p50 > 0 && r.latencyUs.p99 >= r.latencyUs.p50 && r.latencyUs.samples > 0, JSON.stringify(r.latencyUs));
+  const iso = r.isolatedLatencyUs;
+  assert.ok(iso.p50 > 0 && iso.p99 >= iso.p50 && iso.samples === 50, JSON.stringify(iso));
   assert.is(r.perMember.length, 3);
   for (const m of r.perMember) assert.is(m.delivered, r.sent, 'every member delivered every message sent');
   assert.is(r.hashesAgree, true);

@@ -30,8 +30,8 @@ test('group simulation: 1,000 seeds of 3–9 members, an ordered and a raw subgr
   assert.ok(asked > runs / 3 && joined > asked / 2, `members joined (${joined} of ${asked} that asked entered a view)`);
 });
 
-test('group simulation: the members\' protocols take the same steps over the view-change kernels\' plain-JS twins as '
-  + 'over the WebAssembly kernels (25 seeds, every fault kind)', () => {
+test('group simulation: the members\' protocols and shards take the same steps over the view-change and shard '
+  + 'kernels\' plain-JS twins as over the WebAssembly kernels (25 seeds, every fault kind)', () => {
   const base = suiteSeed(20261203) + 7000;
   for (let seed = base; seed < base + 25; seed++) {
     const overWasm = new GroupSim({ seed }).run();

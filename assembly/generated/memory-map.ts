@@ -25,7 +25,7 @@ export const WASM_PAGE_BYTES: u32 = 0x10000;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES: u32 = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH: u32 = 0x3229534f;
+export const MEMORY_MAP_HASH: u32 = 0x5e84138c;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -125,10 +125,16 @@ export const STALE_ROWS_BYTES: u32 = 1024;
 export const KERNEL_SCRATCH_OFFSET: u32 = 0x64a80;
 export const KERNEL_SCRATCH_BYTES: u32 = 8192;
 /**
+ * u32 row lists of this arena's multicast shards (senders by rank, then the other members), the rows the shard kernels
+ * read; written once when a view's shards are built (ts/multicast/control.ts), then read only
+ */
+export const SHARD_ROWS_OFFSET: u32 = 0x66a80;
+export const SHARD_ROWS_BYTES: u32 = 16384;
+/**
  * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
  * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
  */
-export const MEMBERSHIP_SCRATCH_OFFSET: u32 = 0x66a80;
+export const MEMBERSHIP_SCRATCH_OFFSET: u32 = 0x6aa80;
 export const MEMBERSHIP_SCRATCH_BYTES: u32 = 11264;
 /** bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row) */
 export const MEMBERSHIP_SCRATCH_ALL_ROWS: u32 = 0;
@@ -167,7 +173,7 @@ export const EVENT_ID: u32 = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE: u32 = 8;
 /** first byte after the fixed regions */
-export const FIXED_END: u32 = 0x69680;
+export const FIXED_END: u32 = 0x6d680;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
 export const DYNAMIC_BASE: u32 = 0x70000;
 

@@ -30,7 +30,7 @@ constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x3229534fu;
+constexpr uint32_t MEMORY_MAP_HASH = 0x5e84138cu;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -111,9 +111,13 @@ constexpr uint32_t STALE_ROWS_BYTES = 0x400u;
 // scratch for kernels that return more than one value; predicate worker only
 constexpr uint32_t KERNEL_SCRATCH_OFFSET = 0x64a80u;
 constexpr uint32_t KERNEL_SCRATCH_BYTES = 0x2000u;
+// u32 row lists of this arena's multicast shards (senders by rank, then the other members), the rows the shard kernels
+// read; written once when a view's shards are built (ts/multicast/control.ts), then read only
+constexpr uint32_t SHARD_ROWS_OFFSET = 0x66a80u;
+constexpr uint32_t SHARD_ROWS_BYTES = 0x4000u;
 // row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
 // steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
-constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x66a80u;
+constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x6aa80u;
 constexpr uint32_t MEMBERSHIP_SCRATCH_BYTES = 0x2c00u;
 // bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row)
 constexpr uint32_t MEMBERSHIP_SCRATCH_ALL_ROWS = 0x0u;
@@ -148,7 +152,7 @@ constexpr uint32_t EVENT_ID = 0x4u;
 // f64: the reduction value that made the predicate fire, or a FailReason
 constexpr uint32_t EVENT_VALUE = 0x8u;
 // first byte after the fixed regions
-constexpr uint32_t FIXED_END = 0x69680u;
+constexpr uint32_t FIXED_END = 0x6d680u;
 // start of the tables and buffers laid out per view (64 KiB aligned)
 constexpr uint32_t DYNAMIC_BASE = 0x70000u;
 

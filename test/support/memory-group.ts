@@ -3,6 +3,7 @@
 // the peer's arena at once (the same offsets, as the real fabric does). A member that is `down` neither
 // writes nor receives. Small and synchronous: the suites step members by hand and corrupt their tables.
 
+import { SHARD_ROWS_OFFSET } from '../../ts/generated/memory-map.js';
 import { Arena } from '../../ts/arena.js';
 import { WriteStatus, type TableFabric } from '../../ts/fabric/fabric.js';
 import { validateGroupConfig } from '../../ts/group/config.js';
@@ -50,7 +51,7 @@ export class MemoryGroup {
       ShardChannel.initialize(m.arena, m.layout, plans[0]!);
       m.channel = new ShardChannel({
         arena: m.arena, fabric, layout: m.layout, selfId: m.id, plan: plans[0]!, shardIndex: 0, mailboxes,
-        rdmc: plans[0]!.shards[0]!.senders.map(() => null), schedule: () => {}, vid: 0,
+        rdmc: plans[0]!.shards[0]!.senders.map(() => null), schedule: () => {}, vid: 0, rowsAt: SHARD_ROWS_OFFSET,
       });
       m.channel.onDeliver((sender, _version, bytes) => { m.delivered.push(`${sender}:${bytes[0]}`); });
       m.protocol = new ViewChangeProtocol({

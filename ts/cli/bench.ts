@@ -10,7 +10,7 @@ import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '.
 import { checkFabricUsable, fabricLabel } from '../fabric/native.js';
 import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec, type OptionSpec } from './args.js';
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
-import { parseNumberFlag } from '../validate.js';
+import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
 import { MAX_TIMEOUT_MS } from '../group/config.js';
 import { resolveSecret } from '../group/credential.js';
 import { progressOnStderr } from './progress.js';
@@ -100,6 +100,18 @@ environment the members hold the group's key and authenticate every connection (
         help: 'slots per sender (default 256; fewer above 16KiB: at most 4MiB in flight per sender)',
       },
       'no-latency': { type: 'boolean', help: 'skip the latency run' },
+      isolated: {
+        type: 'string', value: 'N',
+        help: 'messages of the isolated latency run: one sender, one in flight (default 1000; 0 skips it)',
+      },
+      'latency-rate': {
+        type: 'string', value: 'R',
+        help: 'messages per second, in total, of the latency run (default a tenth of the peak)',
+      },
+      'block-main': {
+        type: 'string', value: 'MS',
+        help: 'during the latency run block the last member\'s main thread MS ms every second (latency at the others)',
+      },
       large: {
         type: 'string', value: 'SIZE',
         help: 'mix messages of SIZE (above the slot payload: they travel by RDMC) into the flood',
@@ -315,7 +327,13 @@ async function benchMulticast(argv: string[]): Promise<void> {
     seconds, senders: senders as 'all' | 'one',
     ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
     skipLatency: values['no-latency'] ?? false,
+    ...(values.isolated !== undefined
+      ? { isolatedSamples: parseIntegerFlag(values.isolated, 'isolated', 0, 1_000_000, 1000) } : {}),
     fabric: fabricOf(values),
+    ...(values['latency-rate'] !== undefined
+      ? { latencyRate: parseNumberFlag(values['latency-rate'], 'latency-rate', 0, 10_000_000, 1000, true) } : {}),
+    ...(values['block-main'] !== undefined
+      ? { blockMainMs: parseIntegerFlag(values['block-main'], 'block-main', 0, 999, 0) } : {}),
     ...(values.large !== undefined ? {
       large: { bytes: parseBytes(values.large, 'large'), every: positiveInt(values['large-every'], 'large-every', 16) },
     } : {}),
@@ -367,8 +385,16 @@ function describeMulticast(r: MulticastBenchResult): string {
   ];
   if (r.latencyUs.samples > 0) {
     lines.push(
-      `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s (a tenth of the peak), send to delivery at the last member: ` +
+      `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s, send to delivery at the last member` +
+      (r.blockMainMs > 0 ? ` but the last, whose main thread was blocked ${r.blockMainMs} ms every second` : '') +
+      ': ' +
       `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
+  }
+  if (r.isolatedLatencyUs.samples > 0) {
+    lines.push(
+      `  isolated latency (one sender, one message in flight), send to delivery at the last member: ` +
+      `p50 ${r.isolatedLatencyUs.p50} µs, p99 ${r.isolatedLatencyUs.p99} µs ` +
+      `over ${n(r.isolatedLatencyUs.samples)} messages`);
   }
   const order = r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)';
   lines.push(`  delivery order: ${order}`);

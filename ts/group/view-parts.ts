@@ -15,6 +15,7 @@ import { membershipReferenceKernels } from '../kernels/membership-reference.js';
 import { ViewChangeProtocol, type Change, type ProtocolParts } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
+import { controlKernels, ShardRows } from '../multicast/control.js';
 import { ShardChannel } from '../multicast/shard.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
@@ -77,8 +78,9 @@ export interface PartsInput {
   /** Asks the member's driver for a step soon. */
   schedule: () => void;
   /**
-   * Which view-change kernels evaluate the protocol's predicates: 'wasm' (default; the WebAssembly module,
-   * instantiated once per arena on this thread) or 'reference' (their plain-JS twins; the simulator may).
+   * Which kernels evaluate the view-change protocol's and the shards' predicates: 'wasm' (default; the
+   * WebAssembly module, instantiated once per arena on this thread) or 'reference' (their plain-JS twins;
+   * the simulator may).
    */
   kernels?: KernelChoice | undefined;
 }
@@ -115,12 +117,15 @@ export function buildViewParts(p: PartsInput): ViewParts {
     wedge: () => { for (const c of channels.values()) c.wedge(); },
     kernels: membershipKernelsOver(arena, p.kernels),
   });
+  const rows = new ShardRows();
+  const shardKernels = controlKernels(arena, p.kernels);
   for (const plan of plans) {
     ShardChannel.initialize(arena, layout, plan);
     plan.shards.forEach((shard, shardIndex) => {
       if (!shard.members.includes(selfId)) return;
       const channel = new ShardChannel({
         arena, fabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
+        rowsAt: rows.take(shard.senders.length, shard.members.length - 1), kernels: shardKernels,
         rdmc: shard.senders.map((_, rank) => p.rdmcOf(plan, shardIndex, rank)),
       });
       channels.set(plan.name, channel);

@@ -55,8 +55,11 @@ export type GroupHarnessRequest =
     cmd: 'fire'; subgroup: string; seconds: number; size: number; batch?: number; calls?: { method: string };
     to?: number;
   }
-  /** Resolves once `total` messages were delivered here (or after timeoutMs with what arrived). */
-  | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number }
+  /**
+   * Resolves once `total` messages were delivered here (or after timeoutMs with what arrived): the report,
+   * or with `brief` only `delivered`.
+   */
+  | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number; brief?: boolean }
   | { cmd: 'report'; subgroup: string }
   | { cmd: 'call'; subgroup: string; method: string; args: unknown[] }
   /**
@@ -80,6 +83,8 @@ export type GroupHarnessRequest =
   | { cmd: 'leave' }
   /** Keeps the main thread busy for `ms` (a long synchronous task in the application). */
   | { cmd: 'busy'; ms: number }
+  /** From now on keeps the main thread busy for `ms` every `everyMs` (ms 0: stops). */
+  | { cmd: 'block-main'; ms: number; everyMs: number }
   | { cmd: 'close' };
 
 /** Events carry `atMs`, the monotonic clock (shared by every process on the host) when they happened. */
@@ -110,6 +115,8 @@ interface Recorder {
 /** CLOCK_MONOTONIC in ms: one clock for every process on the host (latency spans processes). */
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 let group: Group | null = null;
+/** The timer of 'block-main', while it runs. */
+let blocker: ReturnType<typeof setInterval> | null = null;
 const recorders = new Map<string, Recorder>();
 
 function channel(name: string): SubgroupChannel {
@@ -154,7 +161,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
           r.waiters.push(() => { clearTimeout(t); resolve(); });
         });
       }
-      return report(req.subgroup, r);
+      return req.brief ? { delivered: r.delivered } : report(req.subgroup, r);
     }
     case 'report': {
       const r = recorders.get(req.subgroup);
@@ -194,7 +201,19 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       while (nowMs() < until) { /* the event loop is blocked */ }
       return {};
     }
+    case 'block-main': {
+      if (blocker) clearInterval(blocker);
+      blocker = null;
+      if (req.ms > 0) {
+        blocker = setInterval(() => {
+          const until = nowMs() + req.ms;
+          while (nowMs() < until) { /* the event loop is blocked */ }
+        }, req.everyMs);
+      }
+      return {};
+    }
     case 'close': {
+      if (blocker) clearInterval(blocker);
       await group?.close();
       setImmediate(() => process.exit(0));
       return {};

@@ -97,7 +97,7 @@ function build(req: Extract<LoadHarnessRequest, { cmd: 'listen' }>): Member {
   const schedule = () => { if (!scheduled) { scheduled = true; setImmediate(step); } };
   const channel = new ShardChannel({
     arena, fabric: runtime.fabric, layout: mcLayout, selfId: req.id, plan: plan!, shardIndex: 0, mailboxes,
-    rdmc: plan!.shards[0]!.senders.map(() => null), schedule,
+    rdmc: plan!.shards[0]!.senders.map(() => null), schedule, rowsAt: map.SHARD_ROWS_OFFSET,
   });
   channel.onDeliver(() => { delivered++; });
   runtime.fabric.onArrival([0], step);

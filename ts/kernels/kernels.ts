@@ -83,13 +83,39 @@ export interface ScheduleKernels {
   scheduleNextRecv(algorithm: number, n: number, rank: number, k: number, step: number): number;
 }
 
+/**
+ * The control predicates of a multicast shard (DESIGN.md §4; assembly/shard.ts, called by
+ * ts/multicast/control.ts). A shard's rows are a list: `rowsBase` holds `count` u32 row numbers of the
+ * table (SHARD_ROWS in the memory map). i64 cells are read and written atomically, 8-byte aligned.
+ * ts/kernels/reference.ts's referenceShardKernels is the twin.
+ */
+export interface ShardKernels {
+  /**
+   * Receipt: stores numReceived[r] = index_r − 1 (i64 × `senders` at `numReceivedBase`) for every sender
+   * rank r, index_r read at column `indexCol` of the row at rowsBase + 4r, except rank `selfRank`, which
+   * takes `ownIndex`. Returns how many entries changed.
+   */
+  shardReceipt(
+    tableBase: number, rowStride: number, indexCol: number, rowsBase: number, senders: number, selfRank: number,
+    ownIndex: number, numReceivedBase: number,
+  ): number;
+  /** The null target of rank `selfRank` over numReceived (i64 × `senders`): see ordering.ts's nullTarget. */
+  shardNullTarget(numReceivedBase: number, senders: number, selfRank: number): number;
+  /**
+   * The smallest of `own` and the i64 at column `col` of the `count` rows listed at `rowsBase` (each
+   * compared as a number): stability (seqNum) and the window's minimum (deliveredNum, or raw numReceived).
+   */
+  shardMinI64(tableBase: number, rowStride: number, col: number, rowsBase: number, count: number, own: number): number;
+}
+
 /** Everything the module exports (the view-change kernels: ./membership.ts). */
-export type KernelExports = Kernels & ScheduleKernels & MembershipKernels;
+export type KernelExports = Kernels & ScheduleKernels & MembershipKernels & ShardKernels;
 
 /** The exports a module must have; a build without one of them is stale. */
 export const KERNEL_NAMES = [
   'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
   'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv', ...MEMBERSHIP_KERNEL_NAMES,
+  'shardReceipt', 'shardNullTarget', 'shardMinI64',
 ] as const satisfies readonly (keyof KernelExports)[];
 
 /**

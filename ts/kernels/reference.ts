@@ -12,7 +12,7 @@
 // arena's initial size is its maximum).
 
 import { MEMORY_MAP_HASH } from '../generated/memory-map.js';
-import type { Kernels } from './kernels.js';
+import type { Kernels, ShardKernels } from './kernels.js';
 
 const TWO_POW_63 = 2 ** 63;
 const I64_MIN = -(2n ** 63n);
@@ -138,6 +138,57 @@ export function referenceKernels(memory: WebAssembly.Memory): Kernels {
         if (u8[staleBase + r] !== 0) staleCount++;
       }
       return staleCount;
+    },
+  };
+}
+
+/** The shard kernels (assembly/shard.ts) in plain TypeScript, over `memory` (the arena's). */
+export function referenceShardKernels(memory: WebAssembly.Memory): ShardKernels {
+  const buffer = memory.buffer;
+  const u32 = new Uint32Array(buffer);
+  const i64 = new BigInt64Array(buffer);
+  const cell = (tableBase: number, rowStride: number, row: number, col: number): number => {
+    const at = tableBase + row * rowStride + col;
+    assertI64Column(at, 0);
+    return at >>> 3;
+  };
+  return {
+    shardReceipt(tableBase, rowStride, indexCol, rowsBase, senders, selfRank, ownIndex, numReceivedBase) {
+      assertI64Column(numReceivedBase, 0);
+      let changed = 0;
+      for (let r = 0; r < senders; r++) {
+        const index = r === selfRank ? BigInt(ownIndex)
+          : Atomics.load(i64, cell(tableBase, rowStride, u32[(rowsBase >>> 2) + r]!, indexCol));
+        const at = (numReceivedBase >>> 3) + r;
+        const received = BigInt.asIntN(64, index - 1n);
+        if (Atomics.load(i64, at) !== received) {
+          Atomics.store(i64, at, received);
+          changed++;
+        }
+      }
+      return changed;
+    },
+
+    shardNullTarget(numReceivedBase, senders, selfRank) {
+      assertI64Column(numReceivedBase, 0);
+      let target = 0n;
+      for (let r = 0; r < senders; r++) {
+        if (r === selfRank) continue;
+        const v = Atomics.load(i64, (numReceivedBase >>> 3) + r);
+        if (v < 0n) continue;
+        const needed = selfRank < r ? BigInt.asIntN(64, v + 1n) : v;
+        if (needed > target) target = needed;
+      }
+      return Number(target);
+    },
+
+    shardMinI64(tableBase, rowStride, col, rowsBase, count, own) {
+      let lowest = own;
+      for (let i = 0; i < count; i++) {
+        const v = Number(Atomics.load(i64, cell(tableBase, rowStride, u32[(rowsBase >>> 2) + i]!, col)));
+        if (v < lowest) lowest = v;
+      }
+      return lowest;
     },
   };
 }

@@ -2,7 +2,9 @@
 // (numReceived[r] = index_r − 1: a slot arrives before the index that names it), computes the receive
 // prefix (seqNum), the stability frontier (min seqNum over the shard) and delivers every message up to it
 // straight from the sender's slot in the local table; raw mode delivers each message as it arrives, in its
-// sender's order. At the end of a view it delivers exactly up to the ragged trim (deliverTrim).
+// sender's order. At the end of a view it delivers exactly up to the ragged trim (deliverTrim). The numbers
+// — receipt, the prefix, stability — come from the shard kernels through control.ts (ShardControl); this
+// side keeps a copy of numReceived and does what needs the upcall.
 //
 // Its counters leave in this member's row (storeAcks; ts/multicast/shard.ts pushes them on the control lane)
 // and land in the others' copies, where their send sides read them for the window. Paired assertions: every
@@ -12,6 +14,7 @@
 import { assert, assertAtMost, assertEqual, assertMonotonic, fail } from '../assert.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import { trimDeliveries } from '../membership/view-change.js';
+import type { ShardControl } from './control.js';
 import { receivePrefix } from './ordering.js';
 import type { ShardTable } from './shard-table.js';
 import { SLOT_HEADER_BYTES, SlotKind, slotIndex, slotKind, slotLength, slotPayload } from './slots.js';
@@ -26,6 +29,8 @@ export class ShardReceiver {
   /** The bodies of LARGE messages, per sender rank, in index order, waiting for their slot's delivery. */
   readonly largeBodies: Uint8Array[][];
   readonly #t: ShardTable;
+  /** The decisions (receipt, prefix, stability) by the shard kernels: control.ts. */
+  readonly #c: ShardControl;
   readonly #mode: 'ordered' | 'raw';
   readonly #rank: number;
   readonly #senderIds: readonly number[];
@@ -37,21 +42,19 @@ export class ShardReceiver {
   #onDeliver: DeliverHandler | null = null;
   /** Raw mode: numReceived before this step's reads. */
   readonly #before: number[];
-  /** The seqNum of each peer (as peerRowAt), as last read: it only grows. */
-  readonly #peerSeqNum: Float64Array;
   /** numReceived (S), seqNum, deliveredNum as last stored in our row: they only grow. */
   readonly #stored: Float64Array;
 
-  constructor(table: ShardTable, mode: 'ordered' | 'raw', rank: number, senderIds: readonly number[], vid: number,
-    rdmc: ReadonlyArray<RdmcGroup | null>) {
+  constructor(table: ShardTable, control: ShardControl, mode: 'ordered' | 'raw', rank: number,
+    senderIds: readonly number[], vid: number, rdmc: ReadonlyArray<RdmcGroup | null>) {
     this.#t = table;
+    this.#c = control;
     this.#mode = mode;
     this.#rank = rank;
     this.#senderIds = senderIds;
     this.#vidBase = BigInt(vid) << 32n;
     this.numReceived = new Array<number>(table.S).fill(-1);
     this.#before = new Array<number>(table.S).fill(-1);
-    this.#peerSeqNum = new Float64Array(table.peerRowAt.length).fill(-1);
     this.#stored = new Float64Array(table.S + 2).fill(-1);
     this.largeBodies = senderIds.map(() => []);
     rdmc.forEach((group, r) => {
@@ -67,11 +70,15 @@ export class ShardReceiver {
   get hasUpcall(): boolean { return this.#onDeliver !== null; }
   set onDeliver(handler: DeliverHandler) { this.#onDeliver = handler; }
 
-  /** numReceived[r] = index_r − 1 for every sender; our own from `nextIndex` (our messages are here). */
+  /**
+   * numReceived[r] = index_r − 1 for every sender; our own from `nextIndex` (our messages are here): the
+   * receipt kernel stores them in our row, and they are read back here.
+   */
   readIndexes(nextIndex: number): void {
-    const t = this.#t;
-    for (let r = 0; r < t.S; r++) {
-      const received = r === this.#rank ? nextIndex - 1 : t.readI64(t.senderRowAt[r]! + t.indexCol) - 1;
+    const c = this.#c;
+    c.receipt(nextIndex);
+    for (let r = 0; r < c.S; r++) {
+      const received = c.numReceived(r);
       assertMonotonic(this.numReceived[r]!, received, 'numReceived (a sender\'s index, where it lands)');
       this.numReceived[r] = received;
     }
@@ -80,24 +87,19 @@ export class ShardReceiver {
   /** Our own messages up to `nextIndex` are received (after nulls: see ShardChannel#receiveOrdered). */
   receivedOwn(nextIndex: number): void {
     this.numReceived[this.#rank] = nextIndex - 1;
+    this.#c.receivedOwn(nextIndex);
   }
 
   /** Ordered: the receive prefix, the stability frontier, and delivery of every message up to it. */
   deliverOrdered(): void {
-    const t = this.#t;
-    const seqNum = receivePrefix(this.numReceived);
+    const t = this.#t, c = this.#c;
+    const seqNum = c.prefix();
     if (seqNum !== this.#seqNum) {
       assertMonotonic(this.#seqNum, seqNum, 'seqNum (the receive prefix)');
       this.#seqNum = seqNum;
       this.#controlDirty = true;
     }
-    let stable = seqNum;
-    for (let p = 0; p < t.peerRowAt.length; p++) {
-      const v = t.readI64(t.peerRowAt[p]! + t.seqNumCol);
-      assertMonotonic(this.#peerSeqNum[p]!, v, 'a peer\'s seqNum (where it lands)');
-      this.#peerSeqNum[p] = v;
-      if (v < stable) stable = v;
-    }
+    const stable = c.stable(seqNum);
     if (stable <= this.#deliveredNum || !this.#onDeliver) return;
     const S = t.S;
     for (let seq = this.#deliveredNum + 1; seq <= stable; seq++) {

@@ -11,6 +11,7 @@
 
 import { assert, assertEqual, assertMonotonic, fail } from '../assert.js';
 import type { RdmcGroup } from '../rdmc/node.js';
+import type { ShardControl } from './control.js';
 import type { ShardReceiver } from './receiver.js';
 import type { Outgoing, SendQueue } from './send-queue.js';
 import type { ShardTable } from './shard-table.js';
@@ -24,6 +25,8 @@ export interface SenderParts {
   /** The RDMC group this member sends its LARGE messages in (rank 0 of it is this member), or null. */
   rdmc: RdmcGroup | null;
   receiver: ShardReceiver;
+  /** The window's minimum, by the shard kernels (control.ts). */
+  control: ShardControl;
   /** Asks the owner for a step soon (after the current JS turn). */
   schedule: () => void;
   /** The view ended (the shard closed): a body RDMC carries now belongs to the next view. */
@@ -43,8 +46,6 @@ export class ShardSender {
   /** Messages committed to our slots, and of those the ones pushed. */
   #nextIndex = 0;
   #pushedIndex = 0;
-  /** The last minimum the window was checked against; it only grows. */
-  #minDeliveredSeen = -1;
   #rdmcBusy = false;
   /** This step's data-lane push: [offset, length] of at most two slot ranges, and of index. */
   readonly #ranges = new Float64Array(6);
@@ -61,7 +62,8 @@ export class ShardSender {
 
   get nextIndex(): number { return this.#nextIndex; }
   get pushedIndex(): number { return this.#pushedIndex; }
-  get minDeliveredSeen(): number { return this.#minDeliveredSeen; }
+  /** The last minimum the window was checked against; it only grows. */
+  get minDeliveredSeen(): number { return this.#p.control.windowMinSeen; }
   get rdmcBusy(): boolean { return this.#rdmcBusy; }
   /** The ranges stageWrites() staged, for fabric.writeBatch. */
   get ranges(): Float64Array { return this.#ranges; }
@@ -77,18 +79,10 @@ export class ShardSender {
 
   /** Ordered: the lowest deliveredNum in the shard. Raw: the lowest count of our messages received. */
   minDelivered(): number {
-    const t = this.#t, receiver = this.#p.receiver;
-    const raw = this.#raw;
-    let min = raw ? receiver.numReceived[this.rank] ?? -1 : receiver.deliveredNum;
-    const at = raw ? t.numReceivedCol + this.rank * 8 : t.deliveredCol;
-    for (const row of t.peerRowAt) {
-      const v = t.readI64(row + at);
-      if (v < min) min = v;
-    }
-    // Every member's count only grows: a smaller minimum means a counter went back, or was misread.
-    if (this.rank >= 0) assertMonotonic(this.#minDeliveredSeen, min, 'the lowest delivered count of the shard');
-    this.#minDeliveredSeen = min;
-    return min;
+    const receiver = this.#p.receiver;
+    // Every member's count only grows: a smaller minimum means a counter went back, or was misread (checked
+    // in windowMin).
+    return this.#p.control.windowMin(this.#raw ? receiver.numReceived[this.rank] ?? -1 : receiver.deliveredNum);
   }
 
   /** Commits queued messages into free slots, in order; a LARGE one once RDMC carried it (see carry). */
@@ -184,7 +178,7 @@ export class ShardSender {
     const last = this.#nextIndex - 1;
     if (last >= t.W) {
       const needed = this.#raw ? last - t.W : (last - t.W) * t.S + this.rank;
-      assert(this.#minDeliveredSeen >= needed, 'our last message was committed inside the window');
+      assert(this.minDeliveredSeen >= needed, 'our last message was committed inside the window');
     }
   }
 

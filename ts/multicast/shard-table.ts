@@ -15,6 +15,12 @@ export class ShardTable {
   readonly slotBytes: number;
   /** Row offsets of the shard's members other than this one. */
   readonly peerRowAt: number[];
+  /** The same rows as row numbers, and the senders' rows by rank (the lists the shard kernels read). */
+  readonly peerRows: number[];
+  readonly senderRows: number[];
+  /** Arena offset of the table and bytes per row. */
+  readonly tableBase: number;
+  readonly rowStride: number;
   /** Row offsets of the senders, by sender rank. */
   readonly senderRowAt: number[];
   /** Offsets of the shard's columns within a row. */
@@ -39,8 +45,11 @@ export class ShardTable {
     this.W = plan.window;
     this.slotBytes = cols.slotBytes;
     const selfRow = layout.rowOf(selfId);
-    this.peerRowAt = shard.members.map((id) => layout.rowOf(id)).filter((row) => row !== selfRow)
-      .map((row) => layout.rowOffset(row));
+    this.peerRows = shard.members.map((id) => layout.rowOf(id)).filter((row) => row !== selfRow);
+    this.peerRowAt = this.peerRows.map((row) => layout.rowOffset(row));
+    this.senderRows = shard.senders.map((id) => layout.rowOf(id));
+    this.tableBase = layout.base;
+    this.rowStride = layout.rowStride;
     this.senderRowAt = shard.senders.map((id) => layout.rowOffset(layout.rowOf(id)));
     const col = (name: string) => layout.column(name);
     this.indexCol = col(cols.index).offset;

@@ -10,6 +10,8 @@
 //               it); nulls when this sender is idle and others moved on; seqNum = the receive prefix
 //   3. deliver  stable = min seqNum over the shard; upcall each message seq ∈ (deliveredNum, stable]
 //               straight from the sender's slot in the local table; deliveredNum = stable
+//   (the numbers of 1–3 — receipt, null target, prefix, stability, the window's minimum — are WebAssembly
+//   kernels called through control.ts, the same ShardControl the simulator runs)
 //   4. push     to the shard's members only: on the data lane the slots written, then `index`, which
 //               names them; on the control lane the acknowledgements numReceived, seqNum, deliveredNum
 //               and persistedNum
@@ -48,9 +50,9 @@ import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
+import { controlKernels, ShardControl, type ControlKernels } from './control.js';
 import { subgroupColumns } from './layout.js';
 import type { Mailboxes } from './mailboxes.js';
-import { nullTarget } from './ordering.js';
 import { ShardReceiver, type DeliverHandler } from './receiver.js';
 import { ShardSender } from './sender.js';
 import { queueRefusal, SendQueue, type Outgoing } from './send-queue.js';
@@ -73,6 +75,10 @@ export interface ShardParts {
   schedule: () => void;
   /** The view: versions are vid · 2^32 + seq. Default 0. */
   vid?: number;
+  /** Where in SHARD_ROWS this shard's row lists go (ShardRows.take, one per shard of the arena). */
+  rowsAt: number;
+  /** The kernels of the control step (control.ts); default the WebAssembly ones over `arena`. */
+  kernels?: ControlKernels;
 }
 
 const RESOLVED = Promise.resolve();
@@ -100,6 +106,7 @@ export class ShardChannel implements OrderedChannel {
   readonly #table: ShardTable;
   readonly #sender: ShardSender;
   readonly #receiver: ShardReceiver;
+  readonly #control: ShardControl;
   readonly #queue = new SendQueue();
   /** Names this queue in OverloadedError (made once: the send path makes no strings). */
   readonly #queueName: string;
@@ -128,10 +135,13 @@ export class ShardChannel implements OrderedChannel {
     this.subgroup = plan.name;
     this.subgroupIndex = plan.index;
     this.#table = new ShardTable(parts.arena, parts.layout, plan, shard, parts.selfId);
-    this.#receiver = new ShardReceiver(this.#table, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
+    this.#control = new ShardControl(this.#table, this.mode, this.rank, parts.rowsAt,
+      parts.kernels ?? controlKernels(parts.arena));
+    this.#receiver = new ShardReceiver(
+      this.#table, this.#control, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
     this.#sender = new ShardSender({
       table: this.#table, mode: this.mode, rank: this.rank, rdmc: this.rank < 0 ? null : parts.rdmc[this.rank] ?? null,
-      receiver: this.#receiver, schedule: parts.schedule, closed: () => this.#closed,
+      receiver: this.#receiver, control: this.#control, schedule: parts.schedule, closed: () => this.#closed,
     });
   }
 
@@ -302,7 +312,8 @@ export class ShardChannel implements OrderedChannel {
   }
 
   /**
-   * Throws (an assertion) when the shard's state is inconsistent: the send side's (pushed ≤ committed, our
+   * Throws (an assertion) when the shard's state is inconsistent: the control step's (control.ts: the
+   * peers' counters the kernels read only grow), the send side's (pushed ≤ committed, our
    * slots hold our last W messages, the window held), the receive side's (deliveredNum ≤ seqNum ≤ the
    * receive prefix while the view runs), our own numReceived ≤ what we committed, and the queue's byte
    * count. For the simulator, after every step: O(S + W + queued).
@@ -310,6 +321,7 @@ export class ShardChannel implements OrderedChannel {
   invariants(): void {
     this.#sender.invariants();
     this.#receiver.invariants(!this.#closed);
+    this.#control.invariants();
     if (this.rank >= 0) {
       assertAtMost(this.#receiver.numReceived[this.rank]!, this.#sender.nextIndex - 1, 'our own numReceived');
     }
@@ -323,7 +335,7 @@ export class ShardChannel implements OrderedChannel {
       // Idle (nothing queued, nothing sent since the last step — a sender mid-burst fills its turn with
       // messages a moment later): fill the round robin with nulls up to where the others are, as far as
       // the window allows.
-      const target = nullTarget(this.rank, receiver.numReceived);
+      const target = this.#control.nullTarget();
       if (sender.nextIndex < target) {
         sender.fillNulls(target);
         receiver.receivedOwn(sender.nextIndex);

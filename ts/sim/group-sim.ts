@@ -63,8 +63,9 @@ export interface GroupSimOptions {
    */
   swarm?: { joiners: number; vanish: 'proposed' | 'entered' | 'mixed' };
   /**
-   * Which view-change kernels the members' protocols evaluate their predicates with: 'wasm' (default, as a
-   * member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts).
+   * Which kernels the members' view-change protocols and shards evaluate their predicates with: 'wasm'
+   * (default, as a member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts
+   * and ts/kernels/reference.ts).
    */
   kernels?: KernelChoice;
 }

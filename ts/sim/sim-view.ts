@@ -25,7 +25,7 @@ import { multicastColumns } from '../multicast/layout.js';
 import { SstLayout } from '../sst/layout.js';
 
 const MAILBOX_BYTES = 4096;
-const ARENA_BYTES = 1 << 20;
+const ARENA_BYTES = 2 << 20;
 /**
  * Arenas of finished runs, zeroed for the next: each is a shared WebAssembly.Memory, and thousands of runs
  * allocating fresh ones exhaust the address space (each reserves guard pages) before the collector runs.
