@@ -83,7 +83,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   } else {
     progress(`starting ${members} SST member processes (fabric ${label})`);
     const cluster = await SstCluster.start({
-      members, columns: { ball: { type: 'i64' } }, fabric,
+      members, columns: { ping: { type: 'i64' }, pong: { type: 'i64' } }, fabric,
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
     });
     try {
