@@ -10,7 +10,9 @@
 // counting itself in WAITERS, so a ring that comes inside the window costs neither side a syscall and the
 // waiter no wake-up — on a busy machine a futex wake-up costs tens of µs, more than a whole TCP hop. The
 // spinner yields its core every kSpinReadsPerYield reads (sched_yield), so whatever else is runnable there
-// runs; the CPU it costs is at most spin_us per wait, and nothing when it is not asked to spin.
+// runs, and goes to sleep at once when a yield comes back late (another thread took the core: the machine
+// is oversubscribed, and spinning on would only delay that thread). The CPU it costs is at most spin_us per
+// wait, and nothing when it is not asked to spin.
 //
 // WAITERS lets ring() skip the FUTEX_WAKE syscall when nobody sleeps. The waiter increments WAITERS and
 // then reads EPOCH; the ringer increments EPOCH and then reads WAITERS; both sequentially consistent, so
@@ -77,6 +79,8 @@ class Doorbell {
 
  private:
   static constexpr int kSpinReadsPerYield = 64;
+  // A sched_yield that comes back this much later gave the core away: stop spinning and sleep.
+  static constexpr uint64_t kContendedYieldNs = 20 * 1000;
 
   // Polls EPOCH until it differs from seen or the clock reaches end_ns; returns the epoch it last read.
   uint32_t spin(uint32_t seen, uint64_t end_ns) const {
@@ -88,8 +92,11 @@ class Doorbell {
         __builtin_ia32_pause();
 #endif
       }
+      const uint64_t before = monotonicNs();
       sched_yield();
-      if (monotonicNs() >= end_ns) return __atomic_load_n(epoch_, __ATOMIC_SEQ_CST);
+      const uint64_t after = monotonicNs();
+      // The yield ran someone else: the core is wanted, so spinning on costs them more than it saves us.
+      if (after >= end_ns || after - before >= kContendedYieldNs) return __atomic_load_n(epoch_, __ATOMIC_SEQ_CST);
     }
   }
 

@@ -9,8 +9,8 @@
 // or counter that arrives while a data lane is being read waits for at most one data pump (kReadBudgetBytes).
 //
 // After a pass that rang a doorbell the loop polls for kSpinAfterRingNs instead of sleeping in epoll_wait,
-// yielding its core between polls (sched_yield), so that in a busy exchange the next frame is read without
-// an epoll wake-up. Quiet writes (heartbeats) ring nothing: an idle member's poller never spins.
+// yielding its core between polls (sched_yield) and giving up as soon as a yield let another thread run, so
+// that in a busy exchange the next frame is read without an epoll wake-up. Quiet writes (heartbeats) ring nothing: an idle member's poller never spins.
 
 #include <sched.h>
 #include <sys/epoll.h>
@@ -35,7 +35,8 @@ namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr int kPausedRetryMs = 1;               // a full ring is re-checked this often
 constexpr int kMaxEvents = 128;
-constexpr uint64_t kSpinAfterRingNs = 100 * 1000;  // see the top of this file
+constexpr uint64_t kSpinAfterRingNs = 50 * 1000;  // see the top of this file
+constexpr uint64_t kContendedYieldNs = 20 * 1000;  // a yield this late gave the core away
 }  // namespace
 
 void TcpBackend::run() {
@@ -63,12 +64,18 @@ void TcpBackend::run() {
   }
 }
 
-// The next socket events: polled without sleeping until spin_until_ns, then waited for.
+// The next socket events: polled without sleeping until spin_until_ns, then waited for. A yield that comes
+// back late gave the core to another thread (the machine is oversubscribed): then it sleeps at once, as the
+// doorbell's spin does (doorbell.h).
 int TcpBackend::waitEvents(epoll_event* events, uint64_t spin_until_ns) {
-  while (monotonicNs() < spin_until_ns && !stop_.load(std::memory_order_acquire)) {
+  uint64_t now = monotonicNs();
+  while (now < spin_until_ns && !stop_.load(std::memory_order_acquire)) {
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, 0);
     if (n != 0) return n;
+    const uint64_t before = monotonicNs();
     sched_yield();
+    now = monotonicNs();
+    if (now - before >= kContendedYieldNs) break;
   }
   return epoll_wait(epoll_fd_, events, kMaxEvents, pollTimeoutMs(monotonicNs()));
 }

@@ -52,7 +52,8 @@ export interface SstListenOptions {
    * After a wake-up that found the table changed, the predicate worker watches for the next change this
    * many µs, yielding its core as it goes, before it sleeps: a change inside the window reaches the
    * predicates without a futex wake-up (docs/benchmarks.md, SST push latency). It costs at most this much
-   * CPU per change; an idle member never spins. 0 turns it off. Default 100, at most 1000.
+   * CPU per change, and stops as soon as another thread wants its core; an idle member never spins. 0 turns
+   * it off. Default 50, at most 1000.
    */
   predicateSpinUs?: number;
   /** How long connect() waits for every peer. Default 10 s. */
@@ -87,7 +88,7 @@ export interface SstEvents {
 
 const DEFAULTS = {
   heartbeatIntervalMs: 10, suspicionTimeoutMs: DEFAULT_SUSPICION_TIMEOUT_MS, connectTimeoutMs: 10_000,
-  predicateSpinUs: 100,
+  predicateSpinUs: 50,
 };
 
 export class SstMember extends EventEmitter<SstEvents> {
