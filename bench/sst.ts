@@ -4,8 +4,9 @@
 // pushLatencyUs: member 0 writes its 'ping' counter and pushes it; member 1's predicate (max over 'ping',
 // evaluated by its predicate worker) fires, and its trigger on the main thread writes the answer into its
 // 'pong' counter and pushes it; member 0's predicate over 'pong' fires in turn (no side's predicate fires
-// on its own write, as no side of the TCP ping-pong hears its own send). One round trip covers two full paths (write → push →
-// poller applies → worker wakes and scans → main thread runs the trigger); half of it is one push.
+// on its own write, as no side of the TCP ping-pong hears its own send). One round trip covers two full
+// paths (write → push → poller applies → worker wakes and scans → main thread runs the trigger); half of it
+// is one push.
 //
 // --under-load (underLoad): the members run the same ping-pong on a fabric that also carries, to and from the
 // same members over the same connections, an ordered multicast flood of 10 KiB messages from every member and

@@ -10,7 +10,8 @@
 //
 // After a pass that rang a doorbell the loop polls for kSpinAfterRingNs instead of sleeping in epoll_wait,
 // yielding its core between polls (sched_yield) and giving up as soon as a yield let another thread run, so
-// that in a busy exchange the next frame is read without an epoll wake-up. Quiet writes (heartbeats) ring nothing: an idle member's poller never spins.
+// that in a busy exchange the next frame is read without an epoll wake-up. Quiet writes (heartbeats) ring
+// nothing: an idle member's poller never spins.
 
 #include <sched.h>
 #include <sys/epoll.h>
