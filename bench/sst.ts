@@ -1,10 +1,12 @@
 // `squall bench sst`: how fast the SST carries a change from one member to another, beside a plain TCP
 // ping-pong measured in the same run, and how fast the WebAssembly kernels scan the table.
 //
-// pushLatencyUs: member 0 writes its 'ball' counter and pushes it; member 1's predicate (max over 'ball',
-// evaluated by its predicate worker) fires, and its trigger on the main thread writes and pushes the
-// answer; member 0's predicate fires in turn. One round trip covers two full paths (write → push →
-// poller applies → worker wakes and scans → main thread runs the trigger); half of it is one push.
+// pushLatencyUs: member 0 writes its 'ping' counter and pushes it; member 1's predicate (max over 'ping',
+// evaluated by its predicate worker) fires, and its trigger on the main thread writes the answer into its
+// 'pong' counter and pushes it; member 0's predicate over 'pong' fires in turn (no side's predicate fires
+// on its own write, as no side of the TCP ping-pong hears its own send). One round trip covers two full
+// paths (write → push → poller applies → worker wakes and scans → main thread runs the trigger); half of it
+// is one push.
 //
 // --under-load (underLoad): the members run the same ping-pong on a fabric that also carries, to and from the
 // same members over the same connections, an ordered multicast flood of 10 KiB messages from every member and
@@ -83,7 +85,7 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   } else {
     progress(`starting ${members} SST member processes (fabric ${label})`);
     const cluster = await SstCluster.start({
-      members, columns: { ball: { type: 'i64' } }, fabric,
+      members, columns: { ping: { type: 'i64' }, pong: { type: 'i64' } }, fabric,
       ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
     });
     try {

@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "backend.h"
+#include "doorbell.h"
 #include "frame.h"
 #include "registry.h"
 
@@ -323,17 +324,21 @@ Napi::Value WriteAll(const Napi::CallbackInfo& info) {
   });
 }
 
-// wait(h, seenEpoch, timeoutMs, channel) → the channel's epoch now (u32), or a negative Status. Blocks.
+// wait(h, seenEpoch, timeoutMs, channel, spinUs?) → the channel's epoch now (u32), or a negative Status.
+// Blocks; spins first for up to spinUs (doorbell.h), at most Doorbell::kMaxSpinUs.
 Napi::Value Wait(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
     if (!f) return status(info, FAILED);
-    uint32_t seen, timeout_ms, channel;
+    uint32_t seen, timeout_ms, channel, spin_us = 0;
     if (!u32Arg(info, 1, &seen) || !u32Arg(info, 2, &timeout_ms) || !u32Arg(info, 3, &channel) ||
         channel >= map::COMPLETION_RINGS) {
       return status(info, BAD_ARGUMENT);
     }
-    return status(info, double(f->wait(channel, seen, timeout_ms)));
+    if (argType(info, 4) != napi_undefined && (!u32Arg(info, 4, &spin_us) || spin_us > Doorbell::kMaxSpinUs)) {
+      return status(info, BAD_ARGUMENT);
+    }
+    return status(info, double(f->wait(channel, seen, timeout_ms, spin_us)));
   });
 }
 

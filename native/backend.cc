@@ -40,9 +40,9 @@ bool Backend::rangesFit(const double* ranges, uint32_t count) const {
   return true;
 }
 
-int64_t Backend::wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms) {
+int64_t Backend::wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms, uint32_t spin_us) {
   if (closed()) return FAILED;
-  return Doorbell(arena_.base, channel).wait(seen_epoch, timeout_ms);
+  return Doorbell(arena_.base, channel).wait(seen_epoch, timeout_ms, spin_us);
 }
 
 void Backend::wake(uint32_t channel) {

@@ -84,7 +84,7 @@ class Backend {
   int grant(uint32_t peer, const Grant& g);
   // Blocks a worker while the channel's doorbell epoch is `seen_epoch`, at most timeout_ms: the epoch then,
   // or FAILED once the fabric is closed.
-  int64_t wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms);
+  int64_t wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms, uint32_t spin_us = 0);
   void wake(uint32_t channel);
   // Installs the hook told of every doorbell ring (arrival.h); once per fabric. OK, ALREADY or FAILED (closed).
   int setArrival(std::unique_ptr<ArrivalHook> hook);

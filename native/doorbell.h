@@ -6,6 +6,14 @@
 // cannot wake them. A worker that must sleep calls wait() instead, which blocks on a real futex on EPOCH.
 // The poller calls ring() once per batch of applied writes; wake() lets JS ring it for local changes.
 //
+// A waiter may first spin (wait's spin_us): it polls EPOCH for a bounded time before it sleeps, without
+// counting itself in WAITERS, so a ring that comes inside the window costs neither side a syscall and the
+// waiter no wake-up — on a busy machine a futex wake-up costs tens of µs, more than a whole TCP hop. The
+// spinner yields its core every kSpinReadsPerYield reads (sched_yield), so whatever else is runnable there
+// runs, and goes to sleep at once when a yield comes back late (another thread took the core: the machine
+// is oversubscribed, and spinning on would only delay that thread). The CPU it costs is at most spin_us per
+// wait, and nothing when it is not asked to spin.
+//
 // WAITERS lets ring() skip the FUTEX_WAKE syscall when nobody sleeps. The waiter increments WAITERS and
 // then reads EPOCH; the ringer increments EPOCH and then reads WAITERS; both sequentially consistent, so
 // at least one of them sees the other and no wake-up is lost (the futex itself re-checks EPOCH).
@@ -13,10 +21,12 @@
 #pragma once
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 
@@ -38,10 +48,17 @@ class Doorbell {
     return true;
   }
 
-  // Blocks while EPOCH == seen, at most timeout_ms; returns the epoch it last read.
-  uint32_t wait(uint32_t seen, int64_t timeout_ms) const {
+  // Blocks while EPOCH == seen, at most timeout_ms; returns the epoch it last read. With spin_us > 0 it
+  // first spins for at most spin_us (and never past the timeout), then sleeps on the futex.
+  uint32_t wait(uint32_t seen, int64_t timeout_ms, uint32_t spin_us = 0) const {
+    const uint64_t start = monotonicNs();
+    const uint64_t deadline = start + uint64_t(timeout_ms) * 1000000ull;
+    if (spin_us > 0) {
+      const uint64_t spin_end = std::min<uint64_t>(deadline, start + uint64_t(spin_us) * 1000ull);
+      const uint32_t e = spin(seen, spin_end);
+      if (e != seen) return e;
+    }
     __atomic_fetch_add(waiters_, 1, __ATOMIC_SEQ_CST);
-    const uint64_t deadline = monotonicNs() + uint64_t(timeout_ms) * 1000000ull;
     uint32_t now_epoch;
     while ((now_epoch = __atomic_load_n(epoch_, __ATOMIC_SEQ_CST)) == seen) {
       uint64_t now = monotonicNs();
@@ -57,7 +74,32 @@ class Doorbell {
 
   uint32_t epoch() const { return __atomic_load_n(epoch_, __ATOMIC_ACQUIRE); }
 
+  // The longest spin a waiter may ask for (api.cc refuses more).
+  static constexpr uint32_t kMaxSpinUs = 1000;
+
  private:
+  static constexpr int kSpinReadsPerYield = 64;
+  // A sched_yield that comes back this much later gave the core away: stop spinning and sleep.
+  static constexpr uint64_t kContendedYieldNs = 20 * 1000;
+
+  // Polls EPOCH until it differs from seen or the clock reaches end_ns; returns the epoch it last read.
+  uint32_t spin(uint32_t seen, uint64_t end_ns) const {
+    for (;;) {
+      for (int i = 0; i < kSpinReadsPerYield; i++) {
+        const uint32_t e = __atomic_load_n(epoch_, __ATOMIC_SEQ_CST);
+        if (e != seen) return e;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      const uint64_t before = monotonicNs();
+      sched_yield();
+      const uint64_t after = monotonicNs();
+      // The yield ran someone else: the core is wanted, so spinning on costs them more than it saves us.
+      if (after >= end_ns || after - before >= kContendedYieldNs) return __atomic_load_n(epoch_, __ATOMIC_SEQ_CST);
+    }
+  }
+
   static uint32_t* word(uint8_t* arena, uint32_t channel, uint32_t field) {
     return reinterpret_cast<uint32_t*>(arena + map::DOORBELLS_OFFSET + channel * map::DOORBELLS_STRIDE + field);
   }

@@ -24,7 +24,8 @@ void Receiver::flushBacklog() {
   mark(0);  // held events are connection news, for ring 0
 }
 
-void Receiver::ringDoorbells() {
+bool Receiver::ringDoorbells() {
+  const bool any = dirty_ != 0;
   for (uint32_t c = 0; dirty_ != 0; c++) {
     if (dirty_ & (1u << c)) {
       dirty_ &= ~(1u << c);
@@ -32,6 +33,7 @@ void Receiver::ringDoorbells() {
       notifyArrival(arrival_, c);
     }
   }
+  return any;
 }
 
 void Receiver::event(map::CompletionKind kind, uint16_t peer, uint32_t why) {

@@ -82,7 +82,8 @@ class Receiver {
   // channel's doorbell rings, and the arrival hook (arrival.h) hears of it.
   bool backlogged() const { return rings_.backlogged(); }
   void flushBacklog();
-  void ringDoorbells();
+  // Rings every marked channel's doorbell; true if any was marked.
+  bool ringDoorbells();
   void mark(uint8_t ring) { dirty_ |= 1u << ring; }
 
  private:

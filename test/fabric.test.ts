@@ -10,7 +10,7 @@ import { Arena } from '../ts/arena.js';
 import { ArenaError, BuildError, ConfigError } from '../ts/errors.js';
 import { CompletionRing } from '../ts/fabric/completions.js';
 import { GrantKind, WriteStatus } from '../ts/fabric/fabric.js';
-import { NativeFabric, attachFabric, doorbellEpoch, waitForChange } from '../ts/fabric/native.js';
+import { MAX_WAIT_SPIN_US, NativeFabric, attachFabric, doorbellEpoch, waitForChange } from '../ts/fabric/native.js';
 import * as map from '../ts/generated/memory-map.js';
 import { D, MiB, Member, connectPair, controlGrant, dataGrant, sleep, until } from './support/fabric-members.js';
 import { freePort } from '../ts/harness/cluster.js';
@@ -344,6 +344,46 @@ function defineTests(): void {
       const timedOut = await withTimeout(idle.done, 5000, 'waiter timed out');
       assert.is(timedOut.epoch, timedOut.seen, 'nothing changed');
       assert.ok(timedOut.elapsedMs! >= 140, `returned after ${timedOut.elapsedMs} ms`);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('waitForChange with a spin wakes on a write, in its window or after it, and still times out', async () => {
+    const a = new Member(1);
+    const b = new Member(2);
+    try {
+      await connectPair(a, b, [dataGrant(D, 4096)]);
+      // The longest spin: a write right after 'ready' is usually caught while spinning, later ones from the
+      // futex; whichever it is, the waiter wakes on the write and sees its bytes.
+      for (const delayMs of [0, 100]) {
+        const waiter = startWorker({
+          role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 20, timeoutMs: 10_000,
+          spinUs: 1000,
+        });
+        await withTimeout(waiter.ready, 5000, 'waiter ready');
+        if (delayMs) await sleep(delayMs);
+        a.arena.u8[D + 20] = 50 + delayMs;
+        assert.equal(a.fabric.write(2, D + 20, 1), WriteStatus.Ok);
+        const woke = await withTimeout(waiter.done, 5000, 'spinning waiter woken');
+        assert.is.not(woke.epoch, woke.seen, 'the epoch moved');
+        assert.ok(woke.elapsedMs! < 5000, 'woken by the write, not the timeout');
+        assert.is(woke.byte, 50 + delayMs, 'the bytes are visible once the epoch moves');
+      }
+      const idle = startWorker({
+        role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 20, timeoutMs: 150,
+        spinUs: 1000,
+      });
+      const timedOut = await withTimeout(idle.done, 5000, 'spinning waiter timed out');
+      assert.is(timedOut.epoch, timedOut.seen, 'nothing changed');
+      assert.ok(timedOut.elapsedMs! >= 140, `returned after ${timedOut.elapsedMs} ms`);
+      const tooLong = startWorker({
+        role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 20, timeoutMs: 150,
+        spinUs: MAX_WAIT_SPIN_US + 1,
+      });
+      const refused = await tooLong.done.then(() => null, (e: Error) => e);
+      assert.ok(refused && /spinUs must be an integer from 0 to 1000/.test(refused.message), String(refused));
     } finally {
       a.close();
       b.close();

@@ -8,6 +8,7 @@ import * as map from '../ts/generated/memory-map.js';
 import { loadKernels, type Kernels } from '../ts/kernels/kernels.js';
 import { referenceKernels } from '../ts/kernels/reference.js';
 import { SstLayout } from '../ts/sst/layout.js';
+import { SstMember } from '../ts/sst/member.js';
 import { PredicateEngine, compilePredicate, type PredicateSpec, type TableView } from '../ts/sst/predicates.js';
 
 const columns = {
@@ -118,6 +119,18 @@ test('predicates: bad specs get ConfigErrors naming the problem', () => {
     try { compilePredicate(1, spec, layout, 0); assert.unreachable(JSON.stringify(patch)); } catch (e) {
       assert.instance(e, ConfigError, JSON.stringify(patch));
       assert.match((e as Error).message, re);
+    }
+  }
+});
+
+test('predicates: the worker\'s spin (predicateSpinUs) is an integer of µs from 0 to 1000', () => {
+  for (const bad of [-1, 1.5, 1001, Number.NaN]) {
+    try {
+      SstMember.listen({ id: 0, listen: '127.0.0.1:0', columns, predicateSpinUs: bad });
+      assert.unreachable(String(bad));
+    } catch (e) {
+      assert.instance(e, ConfigError, String(bad));
+      assert.match((e as Error).message, /predicateSpinUs must be an integer from 0 to 1000/);
     }
   }
 });

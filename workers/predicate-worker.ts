@@ -66,6 +66,7 @@ let watching = false;
 let lastScanMs = 0;
 let nextHeartbeatMs = 0;
 let lastReportedEpoch = -1;
+let lastRoundEpoch = -1;
 let announced = false;
 
 live.fill(1);
@@ -172,7 +173,11 @@ while (running) {
   events.publish();
   if (!announced) { announced = true; port.postMessage({ type: 'ready' }); } // the first heartbeat is out
   const timeoutMs = overflow.length > 0 ? 1 : Math.max(0, nextHeartbeatMs - performance.now());
-  if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, timeoutMs);
+  // Spin before sleeping only when this round was a change (a heartbeat round is not): an idle member
+  // never spins, and a busy one catches the next change without a futex wake-up (native/doorbell.h).
+  const spinUs = seen !== lastRoundEpoch ? data.spinUs : 0;
+  lastRoundEpoch = seen;
+  if (seen === Atomics.load(arena.u32, EPOCH)) waitForChange(data.fabricHandle, seen, timeoutMs, 0, spinUs);
 }
 events.publish();
 port.postMessage({ type: 'stopped' });

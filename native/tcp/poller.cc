@@ -7,7 +7,13 @@
 // Control lanes first: their sockets sit in an epoll set of their own (control_epoll_fd_, itself in the
 // main set), which the loop drains before every data socket's event and again after each, so a heartbeat
 // or counter that arrives while a data lane is being read waits for at most one data pump (kReadBudgetBytes).
+//
+// After a pass that rang a doorbell the loop polls for kSpinAfterRingNs instead of sleeping in epoll_wait,
+// yielding its core between polls (sched_yield) and giving up as soon as a yield let another thread run, so
+// that in a busy exchange the next frame is read without an epoll wake-up. Quiet writes (heartbeats) ring
+// nothing: an idle member's poller never spins.
 
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,28 +36,49 @@ namespace {
 constexpr uint64_t kMs = 1000000;
 constexpr int kPausedRetryMs = 1;               // a full ring is re-checked this often
 constexpr int kMaxEvents = 128;
+constexpr uint64_t kSpinAfterRingNs = 50 * 1000;  // see the top of this file
+constexpr uint64_t kContendedYieldNs = 20 * 1000;  // a yield this late gave the core away
 }  // namespace
 
 void TcpBackend::run() {
   epoll_event events[kMaxEvents];
+  uint64_t spin_until_ns = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents, pollTimeoutMs(monotonicNs()));
+    int n = waitEvents(events, spin_until_ns);
+    bool rang = false;
     // The control lanes first, and again after every data socket: a data pump may take a millisecond.
-    if (serveControl()) rx_.ringDoorbells();
+    if (serveControl()) rang |= rx_.ringDoorbells();
     for (int i = 0; i < n; i++) {
       auto* source = static_cast<Source*>(events[i].data.ptr);
       if (source->kind == Source::CONTROL_SET) continue;  // served above
       onEvent(source, events[i].events);
       const bool data = source->kind == Source::CONN && static_cast<Conn*>(source)->lane == frame::DATA;
-      if (data && serveControl()) rx_.ringDoorbells();
+      if (data && serveControl()) rang |= rx_.ringDoorbells();
     }
     uint64_t now = monotonicNs();
     if (now >= next_deadline_ns_) onTimers(now);
     rx_.flushBacklog();
     if (paused_count_ > 0) resumePaused();
-    rx_.ringDoorbells();
+    rang |= rx_.ringDoorbells();
     if (any_dead_) sweep();
+    if (rang) spin_until_ns = monotonicNs() + kSpinAfterRingNs;
   }
+}
+
+// The next socket events: polled without sleeping until spin_until_ns, then waited for. A yield that comes
+// back late gave the core to another thread (the machine is oversubscribed): then it sleeps at once, as the
+// doorbell's spin does (doorbell.h).
+int TcpBackend::waitEvents(epoll_event* events, uint64_t spin_until_ns) {
+  uint64_t now = monotonicNs();
+  while (now < spin_until_ns && !stop_.load(std::memory_order_acquire)) {
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, 0);
+    if (n != 0) return n;
+    const uint64_t before = monotonicNs();
+    sched_yield();
+    now = monotonicNs();
+    if (now - before >= kContendedYieldNs) break;
+  }
+  return epoll_wait(epoll_fd_, events, kMaxEvents, pollTimeoutMs(monotonicNs()));
 }
 
 // Every ready socket of the control set (control lanes from their handshake on), without waiting.

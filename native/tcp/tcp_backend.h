@@ -14,6 +14,7 @@
 // doorbell rung, without waiting for the data lanes' megabytes.
 
 #pragma once
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -87,6 +88,7 @@ class TcpBackend final : public Backend {
   void closeConn(Conn* c);
   void watch(Conn* c, uint32_t events, int op);
   int pollTimeoutMs(uint64_t now) const;
+  int waitEvents(epoll_event* events, uint64_t spin_until_ns);
   void sweep();
   void shutdownAll();
 

@@ -16,6 +16,8 @@ export interface WorkerData {
   peer: number;
   timeoutMs: number;
   target: number;
+  /** wait-once: spin this many µs before sleeping (waitForChange's spinUs). */
+  spinUs?: number;
 }
 
 function workerMain(data: WorkerData): void {
@@ -28,7 +30,7 @@ function workerMain(data: WorkerData): void {
       const seen = doorbellEpoch(arena);
       post({ type: 'ready' });
       const t0 = performance.now();
-      const epoch = waitForChange(data.handle, seen, data.timeoutMs);
+      const epoch = waitForChange(data.handle, seen, data.timeoutMs, 0, data.spinUs ?? 0);
       post({ type: 'done', seen, epoch, elapsedMs: performance.now() - t0, byte: arena.u8[data.offset] });
       break;
     }

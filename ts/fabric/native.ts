@@ -47,7 +47,7 @@ interface Addon {
   write(handle: number, peer: number, offset: number, length: number, lane: number): number;
   writeImm(handle: number, peer: number, offset: number, length: number, imm: number, lane: number): number;
   writeAll(handle: number, offset: number, length: number, lane: number): number;
-  wait(handle: number, seenEpoch: number, timeoutMs: number, channel: number): number;
+  wait(handle: number, seenEpoch: number, timeoutMs: number, channel: number, spinUs?: number): number;
   wake(handle: number, channel: number): number;
   onArrival(handle: number, channelMask: number, fn: () => void): number;
   writeBatch(handle: number, peer: number, ranges: Float64Array, count: number, lane: number): number;
@@ -502,12 +502,17 @@ export function attachFabric(handle: number): AttachedFabric {
   };
 }
 
+/** The longest spin waitForChange accepts (native/doorbell.h, Doorbell::kMaxSpinUs). */
+export const MAX_WAIT_SPIN_US = 1000;
+
 /**
  * Blocks this worker until the doorbell epoch differs from `seenEpoch` (the poller applied writes or
  * queued completions, or someone called wake()), or `timeoutMs` passed. Returns the epoch it saw last.
+ * With `spinUs` > 0 it first polls the epoch for up to that long (yielding its core as it goes) before it
+ * sleeps: a change inside that window wakes it without a futex round trip (native/doorbell.h).
  * Never call it on the main thread: it blocks the whole event loop.
  */
-export function waitForChange(handle: number, seenEpoch: number, timeoutMs: number, channel = 0): number {
+export function waitForChange(handle: number, seenEpoch: number, timeoutMs: number, channel = 0, spinUs = 0): number {
   if (isMainThread) {
     throw new ConfigError('waitForChange blocks its thread: call it from a worker, never from the main thread');
   }
@@ -518,7 +523,10 @@ export function waitForChange(handle: number, seenEpoch: number, timeoutMs: numb
     throw new ConfigError(`timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
   }
   checkChannel(channel);
-  const r = native.wait(handle, seenEpoch, Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS), channel);
+  if (!Number.isInteger(spinUs) || spinUs < 0 || spinUs > MAX_WAIT_SPIN_US) {
+    throw new ConfigError(`spinUs must be an integer from 0 to ${MAX_WAIT_SPIN_US}, got ${spinUs}`);
+  }
+  const r = native.wait(handle, seenEpoch, Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS), channel, spinUs);
   if (r < 0) throw new ClosedError('the fabric (waitForChange)');
   return r;
 }

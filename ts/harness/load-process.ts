@@ -2,9 +2,9 @@
 // public API. One member runtime — one arena, one native fabric, so one set of connections per peer —
 // carries three things at once, laid out one after the other in the arena:
 //
-//   [fixed regions][ball SST (SstMember.onRuntime)][multicast table][RDMC buffer]
+//   [fixed regions][ping-pong SST (SstMember.onRuntime)][multicast table][RDMC buffer]
 //
-// - the SST ping-pong of sst-process.ts over a table of one counter, 'ball' (its heartbeat included);
+// - the SST ping-pong of sst-process.ts over a table of two counters, 'ping' and 'pong' (and the heartbeat);
 // - an ordered multicast shard of every member (ShardChannel, as a group member runs it, with its
 //   mailboxes) that every member floods with 10 KiB messages on request;
 // - one RDMC group of every member, member 0 sending, that carries 256 MiB messages back to back on request.
@@ -50,6 +50,8 @@ const align = (n: number, to: number) => Math.ceil(n / to) * to;
 const RDMC_GROUP = 1;
 const MAILBOX_BYTES = 4096;
 const SUSPICION_TIMEOUT_MS = 1000;
+/** The ping-pong's table: the pinger writes 'ping', the ponger answers in 'pong'. */
+const PING_COLUMNS = { ping: { type: 'i64' }, pong: { type: 'i64' } } as const;
 
 interface Member {
   runtime: MemberRuntime;
@@ -71,7 +73,7 @@ const now = () => performance.timeOrigin + performance.now();
 function build(req: Extract<LoadHarnessRequest, { cmd: 'listen' }>): Member {
   const ids = req.ids;
   const [plan] = planView({ subgroups: { flood: req.subgroup } }, ids);
-  const ballLayout = new SstLayout({ ball: { type: 'i64' } }, ids, map.DYNAMIC_BASE);
+  const ballLayout = new SstLayout(PING_COLUMNS, ids, map.DYNAMIC_BASE);
   const mcBase = align(map.DYNAMIC_BASE + ballLayout.tableBytes, REGION_ALIGN);
   const mcLayout = new SstLayout(multicastColumns([plan!], ids.length, MAILBOX_BYTES), ids, mcBase);
   const rdmcBase = align(mcBase + mcLayout.tableBytes, REGION_ALIGN);
@@ -82,7 +84,7 @@ function build(req: Extract<LoadHarnessRequest, { cmd: 'listen' }>): Member {
   });
   // A suspected member's row leaves the table's reductions, which would stop the ping-pong: the suspicion
   // timeout is long (as in bench join), and suspicions are counted, not acted on.
-  const sstOptions = { columns: { ball: { type: 'i64' } }, suspicionTimeoutMs: SUSPICION_TIMEOUT_MS } as const;
+  const sstOptions = { columns: PING_COLUMNS, suspicionTimeoutMs: SUSPICION_TIMEOUT_MS } as const;
   const sst = SstMember.onRuntime(runtime, sstOptions, ids, map.DYNAMIC_BASE);
   const rdmc = RdmcNode.onRuntime(runtime, groups, rdmcBase);
   const arena = runtime.arena;
@@ -153,35 +155,34 @@ async function handle(req: LoadHarnessRequest): Promise<Record<string, unknown>>
       member!.sst.watch();
       return {};
     }
-    case 'pong': {
+    case 'pong': { // as in sst-process.ts: 'ping' answered in 'pong', so no side hears its own write
       const m = member!.sst;
-      const push = m.pusher('ball');
-      m.predicate({ reduce: 'max', column: 'ball', test: 'changed', kind: 'recurrent' }, (value) => {
-        if (value % 2 === 1 && value > m.get(m.id, 'ball')) { m.set('ball', value + 1); push(); }
+      const push = m.pusher('pong');
+      m.predicate({ reduce: 'max', column: 'ping', test: 'changed', kind: 'recurrent' }, (value) => {
+        if (value > m.get(m.id, 'pong')) { m.set('pong', value); push(); }
       });
       return {};
     }
     case 'ping': {
       const m = member!.sst;
-      const push = m.pusher('ball');
+      const push = m.pusher('ping');
       const total = req.samples + req.warmup;
       const rttNs: number[] = [];
       const deadline = performance.now() + req.maxSeconds * 1000;
-      let ball = Number(m.get(m.id, 'ball')) + 1;
-      if (ball % 2 === 0) ball++;
-      const first = ball;
+      const first = Number(m.get(m.id, 'ping')) + 1;
+      let ball = first;
       await new Promise<void>((resolve) => {
         let t0 = 0n;
         let id = 0;
         const stop = () => { clearTimeout(timer); m.removePredicate(id); resolve(); };
         const timer = setTimeout(stop, req.maxSeconds * 1000); // a round trip that never comes back ends it too
-        const throwBall = () => { t0 = process.hrtime.bigint(); m.set('ball', ball); push(); };
-        id = m.predicate({ reduce: 'max', column: 'ball', test: 'changed', kind: 'recurrent' }, (value) => {
-          if (value !== ball + 1) return;
+        const throwBall = () => { t0 = process.hrtime.bigint(); m.set('ping', ball); push(); };
+        id = m.predicate({ reduce: 'max', column: 'pong', test: 'changed', kind: 'recurrent' }, (value) => {
+          if (value !== ball) return;
           const rtt = Number(process.hrtime.bigint() - t0);
-          if ((ball - first) / 2 >= req.warmup) rttNs.push(rtt);
-          ball += 2;
-          const done = rttNs.length >= req.samples || (ball - first) / 2 >= total || performance.now() > deadline;
+          if (ball - first >= req.warmup) rttNs.push(rtt);
+          ball++;
+          const done = rttNs.length >= req.samples || ball - first >= total || performance.now() > deadline;
           if (done) stop(); else throwBall();
         });
         throwBall();

@@ -26,9 +26,9 @@ export type HarnessRequest =
   /** Keep incrementing and pushing `column`, `batch` times per event-loop turn, until 'stop-spin'. */
   | { cmd: 'spin'; column: string; batch: number }
   | { cmd: 'stop-spin' }
-  /** Answer every ball thrown at this member (responder side of the latency ping-pong). */
+  /** Answer every ball thrown at this member (responder side of the latency ping-pong): 'ping' → 'pong'. */
   | { cmd: 'pong' }
-  /** Throw `samples + warmup` balls and time each round trip. */
+  /** Throw `samples + warmup` balls (column 'ping') and time each round trip (until 'pong' echoes it). */
   | { cmd: 'ping'; samples: number; warmup: number }
   | { cmd: 'close' };
 
@@ -110,30 +110,29 @@ async function handle(req: HarnessRequest): Promise<Record<string, unknown>> {
     }
     case 'stop-spin': spinning = false; return {};
     case 'pong': {
+      // The answer goes in its own column, which the pinger watches: neither side's predicate fires on its
+      // own write, as neither side of a TCP ping-pong hears its own send.
       const m = member!;
-      const push = m.pusher('ball');
-      m.predicate({ reduce: 'max', column: 'ball', test: 'changed', kind: 'recurrent' }, (value) => {
-        if (value % 2 === 1 && value > m.get(m.id, 'ball')) {
-          m.set('ball', value + 1);
-          push();
-        }
+      const push = m.pusher('pong');
+      m.predicate({ reduce: 'max', column: 'ping', test: 'changed', kind: 'recurrent' }, (value) => {
+        if (value > m.get(m.id, 'pong')) { m.set('pong', value); push(); }
       });
       return {};
     }
     case 'ping': {
       const m = member!;
-      const push = m.pusher('ball');
+      const push = m.pusher('ping');
       const total = req.samples + req.warmup;
       const rttNs: number[] = [];
       await new Promise<void>((resolve) => {
         let ball = 1, t0 = 0n;
-        const throwBall = () => { t0 = process.hrtime.bigint(); m.set('ball', ball); push(); };
-        m.predicate({ reduce: 'max', column: 'ball', test: 'changed', kind: 'recurrent' }, (value) => {
-          if (value !== ball + 1) return; // our own throw, or a stale value
+        const throwBall = () => { t0 = process.hrtime.bigint(); m.set('ping', ball); push(); };
+        m.predicate({ reduce: 'max', column: 'pong', test: 'changed', kind: 'recurrent' }, (value) => {
+          if (value !== ball) return; // a stale answer
           const rtt = Number(process.hrtime.bigint() - t0);
-          if ((ball - 1) / 2 >= req.warmup) rttNs.push(rtt);
-          ball += 2;
-          if (rttNs.length >= req.samples || (ball - 1) / 2 >= total) resolve(); else throwBall();
+          if (ball > req.warmup) rttNs.push(rtt);
+          ball++;
+          if (rttNs.length >= req.samples || ball > total) resolve(); else throwBall();
         });
         throwBall();
       });

@@ -24,7 +24,7 @@ import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import { MemberRuntime } from '../member/runtime.js';
 import { startWorker, type Spare } from '../member/spare-workers.js';
-import type { NativeFabric } from '../fabric/native.js';
+import { MAX_WAIT_SPIN_US, type NativeFabric } from '../fabric/native.js';
 import { Lane } from '../fabric/fabric.js';
 import * as map from '../generated/memory-map.js';
 import { EventRingReader } from './event-ring.js';
@@ -48,6 +48,14 @@ export interface SstListenOptions {
    * Default 1 s (DEFAULT_SUSPICION_TIMEOUT_MS).
    */
   suspicionTimeoutMs?: number;
+  /**
+   * After a wake-up that found the table changed, the predicate worker watches for the next change this
+   * many µs, yielding its core as it goes, before it sleeps: a change inside the window reaches the
+   * predicates without a futex wake-up (docs/benchmarks.md, SST push latency). It costs at most this much
+   * CPU per change, and stops as soon as another thread wants its core; an idle member never spins. 0 turns
+   * it off. Default 50, at most 1000.
+   */
+  predicateSpinUs?: number;
   /** How long connect() waits for every peer. Default 10 s. */
   connectTimeoutMs?: number;
   /** Arena size in bytes. Default 64 MiB. */
@@ -80,6 +88,7 @@ export interface SstEvents {
 
 const DEFAULTS = {
   heartbeatIntervalMs: 10, suspicionTimeoutMs: DEFAULT_SUSPICION_TIMEOUT_MS, connectTimeoutMs: 10_000,
+  predicateSpinUs: 50,
 };
 
 export class SstMember extends EventEmitter<SstEvents> {
@@ -117,7 +126,12 @@ export class SstMember extends EventEmitter<SstEvents> {
       columns: options.columns,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
       suspicionTimeoutMs: options.suspicionTimeoutMs ?? DEFAULTS.suspicionTimeoutMs,
+      predicateSpinUs: options.predicateSpinUs ?? DEFAULTS.predicateSpinUs,
     };
+    const spin = this.options.predicateSpinUs;
+    if (!Number.isInteger(spin) || spin < 0 || spin > MAX_WAIT_SPIN_US) {
+      throw new ConfigError(`predicateSpinUs must be an integer from 0 to ${MAX_WAIT_SPIN_US} (µs), got ${spin}`);
+    }
     for (const key of ['heartbeatIntervalMs', 'suspicionTimeoutMs'] as const) {
       const v = this.options[key];
       if (!Number.isFinite(v) || v <= 0) {
@@ -226,6 +240,7 @@ export class SstMember extends EventEmitter<SstEvents> {
       heartbeatColumn: layout.column(HEARTBEAT_COLUMN).offset,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       suspicionTimeoutMs: this.options.suspicionTimeoutMs,
+      spinUs: this.options.predicateSpinUs,
     };
     const worker = startWorker('predicate', data, spare);
     this.worker = worker;

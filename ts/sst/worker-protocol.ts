@@ -17,6 +17,8 @@ export interface PredicateWorkerData {
   heartbeatColumn: number;
   heartbeatIntervalMs: number;
   suspicionTimeoutMs: number;
+  /** After a wake-up that found the table changed, spin this long for the next change before sleeping. */
+  spinUs: number;
 }
 
 /** Commands from the main thread. After posting one, the main thread rings the doorbell (fabric.wake()). */
