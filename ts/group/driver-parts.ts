@@ -60,7 +60,7 @@ export interface Timers {
 export interface InstallLimits {
   /** How long connecting a view, and its start barrier, may take (JoinOptions.connectTimeoutMs). */
   connectTimeout: number;
-  /** The suspicion timeout: also the longest an install waits for a member's port or a joiner's answer. */
+  /** The suspicion timeout: also the longest an install waits for a joiner's answer or connection. */
   suspicionTimeout: number;
   /** How often an install looks again for the next view's ports while no step comes. */
   portPoll: number;

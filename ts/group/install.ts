@@ -73,7 +73,7 @@ export class ViewInstall<V extends DriverView> {
   #plan: StatePlan | null = null;
   #switched = false;
   #sent = false;
-  /** A wait on a member's port, or on a joiner's answer or connection, lasts at most this long. */
+  /** A wait on a joiner's answer or connection lasts at most this long (on a member: until it is found gone). */
   readonly #installLimit: number;
   /** Past this, the next view stops waiting for its joiners to connect. */
   #joinerDeadline = Infinity;
@@ -166,17 +166,20 @@ export class ViewInstall<V extends DriverView> {
   }
 
   /**
-   * Waits for the next view's ports in the old table. A member's wait is bounded by the suspicion timeout,
-   * not connectTimeout, and by the old view finding it gone: one that died after the commit must cost the
-   * group no more than a suspicion would. A joiner's port is its proposer's to publish (within a suspicion
-   * timeout of offering), so that wait is one on the proposer, bounded by connectTimeout.
+   * Waits for the next view's ports in the old table. A member's port is waited for until the old view
+   * finds it gone — its connection broke, or its heartbeat stalled for the suspicion timeout — so one that
+   * died after the commit costs the group no more than a suspicion would; one that is alive there (its
+   * heartbeat advances) but slow to apply the commit and build the view (its main thread starved on a busy
+   * machine) is waited for up to connectTimeout, as #connect waits for it: a fixed suspicion timeout here
+   * took a live member that applied the commit a second after the others for a failed one. A joiner's port
+   * is its proposer's to publish (within a suspicion timeout of offering), so that wait is one on the
+   * proposer, bounded the same way.
    */
   *#ports(): Generator<number, MemberAddress[], undefined> {
     const { clock, limits } = this.#site.host;
-    const memberDeadline = clock.now() + this.#installLimit;
-    const joinerDeadline = clock.now() + limits.connectTimeout;
+    const deadline = clock.now() + limits.connectTimeout;
     let addresses: MemberAddress[] | null;
-    while ((addresses = this.#addresses(memberDeadline, joinerDeadline)) === null) yield limits.portPoll;
+    while ((addresses = this.#addresses(deadline)) === null) yield limits.portPoll;
     this.#joinerDeadline = clock.now() + this.#installLimit;
     this.#site.admission?.addressed(this.#change, addresses);
     this.#mark('ports');
@@ -185,17 +188,17 @@ export class ViewInstall<V extends DriverView> {
 
   /**
    * The next view's members with the ports they published in the old table, or null while some are still
-   * missing; a member the old view finds gone is left out, and so is a joiner whose proposer failed or that
-   * never answered (port 0): the next view removes them.
+   * missing (until `deadline`); a member the old view finds gone is left out, and so is a joiner whose
+   * proposer failed or that never answered (port 0): the next view removes them.
    */
-  #addresses(memberDeadline: number, joinerDeadline: number): MemberAddress[] | null {
+  #addresses(deadline: number): MemberAddress[] | null {
     const { host } = this.#site;
     const old = this.#old, change = this.#change;
     // Gone: suspected in the old table, or failed since this member applied the commit (its connection
     // broke, or its heartbeat stalled) — a member that died after the commit never publishes a port.
     const gone = old.gone();
     const out: MemberAddress[] = [];
-    let missingMember = false, missingJoiner = false;
+    let missing = false;
     for (const id of change.next.members) {
       if (id === this.#selfId) {
         out.push({ id, address: host.addressOf(id, this.#next!.port) });
@@ -205,12 +208,10 @@ export class ViewInstall<V extends DriverView> {
       const port = k >= 0 ? old.protocol.joinPortOf(change, k) : old.protocol.nextPortOf(id, change.proposal);
       if (port !== null && port > 0) out.push({ id, address: host.addressOf(id, port) });
       else if (port === null && !gone.has(k >= 0 ? change.proposer : id)) {
-        if (k >= 0) missingJoiner = true;
-        else missingMember = true;
+        missing = true;
       }
     }
-    const now = host.clock.now();
-    return (!missingMember || now > memberDeadline) && (!missingJoiner || now > joinerDeadline) ? out : null;
+    return !missing || host.clock.now() > deadline ? out : null;
   }
 
   /**

@@ -85,6 +85,11 @@ export type GroupHarnessRequest =
   | { cmd: 'busy'; ms: number }
   /** From now on keeps the main thread busy for `ms` every `everyMs` (ms 0: stops). */
   | { cmd: 'block-main'; ms: number; everyMs: number }
+  /**
+   * Once this member has copied the leader's ragged trim into its row (the last step before the change
+   * commits), keeps the main thread busy for `ms`: it applies the commit that long after the others.
+   */
+  | { cmd: 'block-after-trim'; ms: number }
   | { cmd: 'close' };
 
 /** Events carry `atMs`, the monotonic clock (shared by every process on the host) when they happened. */
@@ -210,6 +215,18 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
           while (nowMs() < until) { /* the event loop is blocked */ }
         }, req.everyMs);
       }
+      return {};
+    }
+    case 'block-after-trim': {
+      if (blocker) clearInterval(blocker);
+      blocker = setInterval(() => {
+        const own = group!.membership().find((r) => r.member === group!.id);
+        if (!own || own.trimFor <= 0 || own.trimFor !== own.proposal || own.committed === own.trimFor) return;
+        clearInterval(blocker!);
+        blocker = null;
+        const until = nowMs() + req.ms;
+        while (nowMs() < until) { /* the event loop is blocked */ }
+      }, 1);
       return {};
     }
     case 'close': {

@@ -88,8 +88,9 @@ const RAW = new Set<string>(['feed']);
 /** How long a member waits for the others to build a new view before it goes on without them (ticks). */
 const CONNECT_TIMEOUT_TICKS = 5000;
 /**
- * The longest an install waits for a member's port or a joiner's answer (ticks): longer than any
- * suspicion timer the faults set (at most 420 ticks), so members that died are found gone first.
+ * The longest an install waits for a joiner's answer or connection (ticks; a member's port is waited for until
+ * its failure is found, or CONNECT_TIMEOUT_TICKS): longer than any suspicion timer the faults set (at most 420
+ * ticks).
  */
 const SUSPICION_TIMEOUT_TICKS = 1000;
 /** When mutation 'stray-wedge' strikes (ticks). */
