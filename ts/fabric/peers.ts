@@ -72,7 +72,7 @@ export class PeerConnections {
    */
   async connectReachable(
     fabric: Fabric, self: number, members: readonly MemberAddress[], timeoutMs: number, isClosed: () => boolean,
-    what: string, isGone: (peer: number) => boolean = () => false
+    what: string, isGone: (peer: number) => boolean = () => false, catchUp: () => void = () => {}
   ): Promise<number[]> {
     const peers = this.#dial(fabric, self, members);
     const deadline = Date.now() + timeoutMs;
@@ -81,6 +81,9 @@ export class PeerConnections {
       if (isClosed()) throw new ClosedError(what);
       await this.#wait(Math.min(20, deadline - Date.now())); // isGone() learns from elsewhere: look often
     }
+    // The deadline may pass while this thread was starved (a busy machine): news of connections made in
+    // time can still be queued for it. Read them before calling anyone unreachable.
+    catchUp();
     return peers.filter((m) => !this.connected.has(m.id)).map((m) => m.id);
   }
 

@@ -180,7 +180,7 @@ export class ViewEngine implements DriverView {
     done: () => void): void {
     const connecting = (async () => {
       await this.sst.ready();
-      return this.runtime.connectReachable(members, timeoutMs, isGone);
+      return this.runtime.connectReachable(members, timeoutMs, isGone, () => this.sst.catchUp());
     })();
     this.#connecting = connecting;
     connecting.then((unreachable) => { this.connection = { unreachable }; }, (error: Error) => {

@@ -118,10 +118,10 @@ export class MemberRuntime {
    * connects to `members`, and returns the ids that could not be reached within `timeoutMs`.
    */
   async connectReachable(members: readonly MemberAddress[], timeoutMs: number,
-    isGone?: (peer: number) => boolean): Promise<number[]> {
+    isGone?: (peer: number) => boolean, catchUp?: () => void): Promise<number[]> {
     this.assertOpen();
     const closed = () => this.closedFlag;
-    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, closed, this.what, isGone);
+    return this.peers.connectReachable(this.fabric, this.id, members, timeoutMs, closed, this.what, isGone, catchUp);
   }
 
   /** Posts a command to the worker sleeping on `channel`, counts it, and rings the channel's doorbell. */

@@ -406,6 +406,14 @@ export class SstMember extends EventEmitter<SstEvents> {
   /** Members currently connected. */
   get connected(): number[] { return [...this.runtime.peers.connected]; }
 
+  /**
+   * Handles the events the worker has published and this thread has not read yet, now rather than at the
+   * reader's next turn: for a deadline that passed while this thread was starved (connectReachable).
+   */
+  catchUp(): void {
+    if (!this.closing) this.reader?.drain((kind, id, value) => this.onEvent(kind, id, value));
+  }
+
   /** Members suspected so far (suspicion is permanent). */
   get suspected(): number[] { return [...this.suspectedPeers]; }
 
