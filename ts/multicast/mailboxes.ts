@@ -178,7 +178,7 @@ export class Mailboxes {
     const from = this.#sentPushed[row]!;
     if (sent === from && consumed === this.#consumedPushed[row]) return;
     if (this.#failed.size > 0 && this.#failed.has(this.#layout.members[row]!)) return;
-    const ranges = this.#ranges, i64 = this.#arena.i64;
+    const ranges = this.#ranges;
     let count = 0;
     if (sent !== from) {
       const box = this.#boxAt(this.#selfRow, row);
@@ -195,23 +195,27 @@ export class Mailboxes {
         ranges[3] = sent % this.boxBytes;
         count = 2;
       }
-      const counter = this.#layout.rowOffset(this.#selfRow) + this.#written + row * 8;
-      Atomics.store(i64, counter >> 3, BigInt(sent));
-      ranges[2 * count] = counter;
-      ranges[2 * count + 1] = 8;
-      count++;
+      count = this.#stageCounter(this.#written, row, sent, count);
       this.#sentPushed[row] = sent;
       this.#skipAt[row] = -1;
     }
     if (consumed !== this.#consumedPushed[row]) {
-      const counter = this.#layout.rowOffset(this.#selfRow) + this.#read + row * 8;
-      Atomics.store(i64, counter >> 3, BigInt(consumed));
-      ranges[2 * count] = counter;
-      ranges[2 * count + 1] = 8;
-      count++;
+      count = this.#stageCounter(this.#read, row, consumed, count);
       this.#consumedPushed[row] = consumed;
     }
     this.#check(this.#fabric.writeBatch(this.#layout.members[row]!, ranges, count), row);
+  }
+
+  /**
+   * Stores `value` in our counter `column` (written or read) for row and stages it as the push's range
+   * number `count`; returns the ranges staged.
+   */
+  #stageCounter(column: number, row: number, value: number, count: number): number {
+    const counter = this.#layout.rowOffset(this.#selfRow) + column + row * 8;
+    Atomics.store(this.#arena.i64, counter >> 3, BigInt(value));
+    this.#ranges[2 * count] = counter;
+    this.#ranges[2 * count + 1] = 8;
+    return count + 1;
   }
 
   #check(status: WriteStatus, row: number): void {
