@@ -45,6 +45,7 @@ NAPI_MODULE_INIT() {
   add<WriteAll>(env, exports, "writeAll");
   add<Wait>(env, exports, "wait");
   add<Wake>(env, exports, "wake");
+  add<Arrive>(env, exports, "arrive");
   add<WriteBatch>(env, exports, "writeBatch");
   add<OnArrival>(env, exports, "onArrival");
   add<Disconnect>(env, exports, "disconnect");

@@ -354,6 +354,18 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
   });
 }
 
+// arrive(h, channel) → Status. Callable from any thread (a worker): the hook is a thread-safe function.
+Napi::Value Arrive(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto f = fabricArg(info);
+    if (!f || f->closed()) return status(info, FAILED);
+    uint32_t channel;
+    if (!u32Arg(info, 1, &channel) || channel >= map::COMPLETION_RINGS) return status(info, BAD_ARGUMENT);
+    f->arrive(channel);
+    return status(info, OK);
+  });
+}
+
 namespace {
 
 // What the arrival function's finalizer needs: Node finalizes the function at env teardown, possibly

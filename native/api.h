@@ -18,6 +18,7 @@ Napi::Value WriteImm(const Napi::CallbackInfo& info);
 Napi::Value WriteAll(const Napi::CallbackInfo& info);
 Napi::Value Wait(const Napi::CallbackInfo& info);
 Napi::Value Wake(const Napi::CallbackInfo& info);
+Napi::Value Arrive(const Napi::CallbackInfo& info);
 Napi::Value OnArrival(const Napi::CallbackInfo& info);
 Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 Napi::Value Disconnect(const Napi::CallbackInfo& info);

@@ -49,6 +49,11 @@ void Backend::wake(uint32_t channel) {
   if (Doorbell(arena_.base, channel).ring()) Stats::add(stats_.wakeups);
 }
 
+void Backend::arrive(uint32_t channel) {
+  std::lock_guard<std::mutex> lock(close_mu_);  // close() drops the hook under it: never called once dropped
+  if (!closed()) notifyArrival(arrival_, channel);
+}
+
 int Backend::setArrival(std::unique_ptr<ArrivalHook> hook) {
   std::lock_guard<std::mutex> lock(close_mu_);
   if (closed()) return FAILED;

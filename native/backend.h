@@ -86,6 +86,9 @@ class Backend {
   // or FAILED once the fabric is closed.
   int64_t wait(uint32_t channel, uint32_t seen_epoch, int64_t timeout_ms, uint32_t spin_us = 0);
   void wake(uint32_t channel);
+  // Calls the arrival hook for `channel` as a poller that rang it would: a worker that changed what the main
+  // thread's step reads (the worker engine's stable frontier) wakes it with no doorbell in between.
+  void arrive(uint32_t channel);
   // Installs the hook told of every doorbell ring (arrival.h); once per fabric. OK, ALREADY or FAILED (closed).
   int setArrival(std::unique_ptr<ArrivalHook> hook);
   // Idempotent. Stops the poller and ends every connection (stop()), then drops the arrival hook (no poller

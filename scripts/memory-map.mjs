@@ -39,6 +39,7 @@ const constants = [
   ['CACHE_LINE_BYTES', 64, 'x86-64 and arm64 cache line; shared words that different threads write sit on separate ' +
     'lines'],
   ['WASM_PAGE_BYTES', 65536, 'WebAssembly page size'],
+  ['MAX_SHARDS', 256, 'multicast shards one member serves in one view (SHARD_WORDS holds a cache line each)'],
   ['DEFAULT_ARENA_BYTES', 64 * KiB * KiB, 'enough for tables of 64 members with small-message slots; configurable'],
 ];
 
@@ -138,6 +139,26 @@ const regions = [
     name: 'SHARD_ROWS', bytes: 16 * KiB,
     doc: 'u32 row lists of this arena\'s multicast shards (senders by rank, then the other members), the rows the ' +
       'shard kernels read; written once when a view\'s shards are built (ts/multicast/control.ts), then read only',
+  },
+  {
+    name: 'SHARD_WORDS', bytes: C.MAX_SHARDS * C.CACHE_LINE_BYTES, stride: C.CACHE_LINE_BYTES,
+    doc: 'one cache line per multicast shard of this arena (in SHARD_ROWS order): the words the main thread and the ' +
+      'predicate worker share to step one shard between them (ts/multicast/shard-words.ts). This member\'s slots ' +
+      'and `index` have two writers, the main thread (its messages) and, with the worker engine, the predicate ' +
+      'worker (nulls); LOCK says which one is writing and pushing them',
+    fields: [
+      ['LOCK', 0, 'i32', '0 free; 1 the main thread, 2 the predicate worker is committing slots and pushing them ' +
+        '(compare-and-swap from 0, store 0 to release)'],
+      ['WEDGE', 4, 'i32', '0 running; 1 the main thread asks the worker to stop stepping the shard (a view change); ' +
+        '2 the worker stopped, pushed its last counters and will not touch the shard again (then Atomics.notify)'],
+      ['NEXT_INDEX', 8, 'i64', 'messages (and nulls) committed to this member\'s slots; written under LOCK'],
+      ['PUSHED_INDEX', 16, 'i64', 'of those, the ones pushed with `index`; written under LOCK'],
+      ['STABLE', 24, 'i64', 'the stable frontier (least seqNum of the shard) as the worker last computed it; the ' +
+        'main thread delivers up to it'],
+      ['SENDING', 32, 'i32', 'set by the main thread while it has sends queued or made some since the ' +
+        'worker\'s last round: an idle sender\'s nulls are sent only when it is 0'],
+      ['WORKER_NULLS', 40, 'i64', 'nulls the worker sent (for tests and benchmarks); written by the worker only'],
+    ],
   },
   {
     name: 'MEMBERSHIP_SCRATCH', bytes: 3 * C.MAX_MEMBERS + 8 * C.MAX_MEMBERS,

@@ -4,7 +4,9 @@
 //   2. drains completion ring 0 (peer connected / failed / rejected);
 //   3. advances this member's heartbeat and pushes it; scans every row's heartbeat for staleness;
 //   4. evaluates the registered predicates with the WebAssembly kernels;
-//   5. queues what fired in the event ring and rings the main thread's bell once per batch.
+//   5. queues what fired in the event ring and rings the main thread's bell once per batch;
+//   6. with the worker engine, steps this member's ordered shards (workers/shard-engine.ts): receipt, nulls,
+//      seqNum, stability and the acknowledgements' push, and wakes the main thread to deliver.
 // Commands from the main thread (add/remove predicates, start, stop) arrive by postMessage and are read
 // synchronously with receiveMessageOnPort after every wake; the sender rings the doorbell so we wake.
 
@@ -20,6 +22,7 @@ import { loadKernels } from '../ts/kernels/kernels.js';
 import { EventRingWriter } from '../ts/sst/event-ring.js';
 import { PredicateEngine, type TableView } from '../ts/sst/predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from '../ts/sst/worker-protocol.js';
+import { ShardEngine } from './shard-engine.js';
 
 const data = workerInit<PredicateWorkerData>(); // from workerData, or the owner's 'init' to a spare
 const port = parentPort!;
@@ -29,6 +32,7 @@ const fabric = attachFabric(data.fabricHandle);
 const completions = new CompletionRing(arena, 0);
 const events = new EventRingWriter(arena);
 const engine = new PredicateEngine();
+const shards = new ShardEngine(arena, fabric);
 const table: TableView = {
   base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET,
 };
@@ -103,6 +107,7 @@ function onCommand(cmd: WorkerCommand): void {
     case 'add': engine.add(cmd.predicate); break;
     case 'remove': engine.remove(cmd.id); break;
     case 'setValue': engine.setValue(cmd.id, cmd.value); break;
+    case 'shards': shards.set(cmd.shards); break;
     case 'watch': {
       watching = true; // every peer is connected
       const now = performance.now();
@@ -162,6 +167,7 @@ while (running) {
   if (!running) break;
   flushOverflow();
   completions.drain(onCompletion);
+  if (shards.active) shards.round();
   const now = performance.now();
   heartbeat(now);
   if (watching) scanHeartbeats(now);

@@ -22,10 +22,12 @@ export const RING_HEADER_BYTES: u32 = 128;
 export const CACHE_LINE_BYTES: u32 = 64;
 /** WebAssembly page size */
 export const WASM_PAGE_BYTES: u32 = 0x10000;
+/** multicast shards one member serves in one view (SHARD_WORDS holds a cache line each) */
+export const MAX_SHARDS: u32 = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES: u32 = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH: u32 = 0x5e84138c;
+export const MEMORY_MAP_HASH: u32 = 0xeb5c8f6;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -131,10 +133,46 @@ export const KERNEL_SCRATCH_BYTES: u32 = 8192;
 export const SHARD_ROWS_OFFSET: u32 = 0x66a80;
 export const SHARD_ROWS_BYTES: u32 = 16384;
 /**
+ * one cache line per multicast shard of this arena (in SHARD_ROWS order): the words the main thread and the predicate
+ * worker share to step one shard between them (ts/multicast/shard-words.ts). This member's slots and `index` have two
+ * writers, the main thread (its messages) and, with the worker engine, the predicate worker (nulls); LOCK says which
+ * one is writing and pushing them
+ */
+export const SHARD_WORDS_OFFSET: u32 = 0x6aa80;
+export const SHARD_WORDS_BYTES: u32 = 16384;
+/** bytes from one ring to the next */
+export const SHARD_WORDS_STRIDE: u32 = 64;
+/**
+ * i32: 0 free; 1 the main thread, 2 the predicate worker is committing slots and pushing them (compare-and-swap from 0,
+ * store 0 to release)
+ */
+export const SHARD_WORDS_LOCK: u32 = 0;
+/**
+ * i32: 0 running; 1 the main thread asks the worker to stop stepping the shard (a view change); 2 the worker stopped,
+ * pushed its last counters and will not touch the shard again (then Atomics.notify)
+ */
+export const SHARD_WORDS_WEDGE: u32 = 4;
+/** i64: messages (and nulls) committed to this member's slots; written under LOCK */
+export const SHARD_WORDS_NEXT_INDEX: u32 = 8;
+/** i64: of those, the ones pushed with `index`; written under LOCK */
+export const SHARD_WORDS_PUSHED_INDEX: u32 = 16;
+/**
+ * i64: the stable frontier (least seqNum of the shard) as the worker last computed it; the main thread delivers up to
+ * it
+ */
+export const SHARD_WORDS_STABLE: u32 = 24;
+/**
+ * i32: set by the main thread while it has sends queued or made some since the worker's last round: an idle sender's
+ * nulls are sent only when it is 0
+ */
+export const SHARD_WORDS_SENDING: u32 = 32;
+/** i64: nulls the worker sent (for tests and benchmarks); written by the worker only */
+export const SHARD_WORDS_WORKER_NULLS: u32 = 40;
+/**
  * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
  * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
  */
-export const MEMBERSHIP_SCRATCH_OFFSET: u32 = 0x6aa80;
+export const MEMBERSHIP_SCRATCH_OFFSET: u32 = 0x6ea80;
 export const MEMBERSHIP_SCRATCH_BYTES: u32 = 11264;
 /** bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row) */
 export const MEMBERSHIP_SCRATCH_ALL_ROWS: u32 = 0;
@@ -173,9 +211,9 @@ export const EVENT_ID: u32 = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE: u32 = 8;
 /** first byte after the fixed regions */
-export const FIXED_END: u32 = 0x6d680;
+export const FIXED_END: u32 = 0x71680;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
-export const DYNAMIC_BASE: u32 = 0x70000;
+export const DYNAMIC_BASE: u32 = 0x80000;
 
 /** kinds of completion entries */
 /** a write-with-immediate was applied */

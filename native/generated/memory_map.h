@@ -27,10 +27,12 @@ constexpr uint32_t RING_HEADER_BYTES = 0x80u;
 constexpr uint32_t CACHE_LINE_BYTES = 0x40u;
 // WebAssembly page size
 constexpr uint32_t WASM_PAGE_BYTES = 0x10000u;
+// multicast shards one member serves in one view (SHARD_WORDS holds a cache line each)
+constexpr uint32_t MAX_SHARDS = 0x100u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x5e84138cu;
+constexpr uint32_t MEMORY_MAP_HASH = 0xeb5c8f6u;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -115,9 +117,35 @@ constexpr uint32_t KERNEL_SCRATCH_BYTES = 0x2000u;
 // read; written once when a view's shards are built (ts/multicast/control.ts), then read only
 constexpr uint32_t SHARD_ROWS_OFFSET = 0x66a80u;
 constexpr uint32_t SHARD_ROWS_BYTES = 0x4000u;
+// one cache line per multicast shard of this arena (in SHARD_ROWS order): the words the main thread and the predicate
+// worker share to step one shard between them (ts/multicast/shard-words.ts). This member's slots and `index` have two
+// writers, the main thread (its messages) and, with the worker engine, the predicate worker (nulls); LOCK says which
+// one is writing and pushing them
+constexpr uint32_t SHARD_WORDS_OFFSET = 0x6aa80u;
+constexpr uint32_t SHARD_WORDS_BYTES = 0x4000u;
+// bytes from one ring to the next
+constexpr uint32_t SHARD_WORDS_STRIDE = 0x40u;
+// i32: 0 free; 1 the main thread, 2 the predicate worker is committing slots and pushing them (compare-and-swap from 0,
+// store 0 to release)
+constexpr uint32_t SHARD_WORDS_LOCK = 0x0u;
+// i32: 0 running; 1 the main thread asks the worker to stop stepping the shard (a view change); 2 the worker stopped,
+// pushed its last counters and will not touch the shard again (then Atomics.notify)
+constexpr uint32_t SHARD_WORDS_WEDGE = 0x4u;
+// i64: messages (and nulls) committed to this member's slots; written under LOCK
+constexpr uint32_t SHARD_WORDS_NEXT_INDEX = 0x8u;
+// i64: of those, the ones pushed with `index`; written under LOCK
+constexpr uint32_t SHARD_WORDS_PUSHED_INDEX = 0x10u;
+// i64: the stable frontier (least seqNum of the shard) as the worker last computed it; the main thread delivers up to
+// it
+constexpr uint32_t SHARD_WORDS_STABLE = 0x18u;
+// i32: set by the main thread while it has sends queued or made some since the worker's last round: an idle sender's
+// nulls are sent only when it is 0
+constexpr uint32_t SHARD_WORDS_SENDING = 0x20u;
+// i64: nulls the worker sent (for tests and benchmarks); written by the worker only
+constexpr uint32_t SHARD_WORDS_WORKER_NULLS = 0x28u;
 // row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
 // steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
-constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x6aa80u;
+constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x6ea80u;
 constexpr uint32_t MEMBERSHIP_SCRATCH_BYTES = 0x2c00u;
 // bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row)
 constexpr uint32_t MEMBERSHIP_SCRATCH_ALL_ROWS = 0x0u;
@@ -152,9 +180,9 @@ constexpr uint32_t EVENT_ID = 0x4u;
 // f64: the reduction value that made the predicate fire, or a FailReason
 constexpr uint32_t EVENT_VALUE = 0x8u;
 // first byte after the fixed regions
-constexpr uint32_t FIXED_END = 0x6d680u;
+constexpr uint32_t FIXED_END = 0x71680u;
 // start of the tables and buffers laid out per view (64 KiB aligned)
-constexpr uint32_t DYNAMIC_BASE = 0x70000u;
+constexpr uint32_t DYNAMIC_BASE = 0x80000u;
 
 // kinds of completion entries
 enum class CompletionKind : uint32_t {

@@ -49,6 +49,7 @@ interface Addon {
   writeAll(handle: number, offset: number, length: number, lane: number): number;
   wait(handle: number, seenEpoch: number, timeoutMs: number, channel: number, spinUs?: number): number;
   wake(handle: number, channel: number): number;
+  arrive(handle: number, channel: number): number;
   onArrival(handle: number, channelMask: number, fn: () => void): number;
   writeBatch(handle: number, peer: number, ranges: Float64Array, count: number, lane: number): number;
   disconnect(handle: number, peer: number): number;
@@ -474,6 +475,13 @@ export interface AttachedFabric {
   writeAll(offset: number, length: number, lane?: Lane): number;
   /** Rings a channel's doorbell (default 0); does nothing once the owner closed the fabric. */
   wake(channel?: number): void;
+  /**
+   * Calls the owner's arrival function (onArrival) for `channel` (default 0) as if the poller had rung it:
+   * how a worker wakes the main thread's step. Does nothing when none is set or the fabric is closed.
+   */
+  arrive(channel?: number): void;
+  /** A batch of ranges to one peer in one send (NativeFabric.writeBatch). */
+  writeBatch(peer: number, ranges: Float64Array, count: number, lane?: Lane): WriteStatus;
 }
 
 export function attachFabric(handle: number): AttachedFabric {
@@ -498,6 +506,17 @@ export function attachFabric(handle: number): AttachedFabric {
     wake(channel = 0) {
       checkChannel(channel);
       native.wake(handle, channel);
+    },
+    writeBatch(peer, ranges, count, lane = Lane.Data) {
+      if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) {
+        throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
+      }
+      for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+      return native.writeBatch(handle, peer, ranges, count, checkLane(lane)) as WriteStatus;
+    },
+    arrive(channel = 0) {
+      checkChannel(channel);
+      native.arrive(handle, channel);
     },
   };
 }

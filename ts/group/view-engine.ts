@@ -6,7 +6,7 @@
 // (ts/group/driver.ts) steps; the driver makes one per view and closes the old one once the next is ready.
 
 import { MAX_ARENA_BYTES } from '../arena.js';
-import { ArenaError, ClosedError, TimeoutError } from '../errors.js';
+import { ArenaError, ClosedError, ConfigError, TimeoutError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
@@ -18,7 +18,7 @@ import type { SpareWorkers } from '../member/spare-workers.js';
 import { MEMBERSHIP_COLUMNS } from '../membership/columns.js';
 import { multicastColumns } from '../multicast/layout.js';
 import type { Mailboxes } from '../multicast/mailboxes.js';
-import type { ShardChannel } from '../multicast/shard.js';
+import type { ShardChannel, ShardEngine } from '../multicast/shard.js';
 import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
 import { RdmcNode } from '../rdmc/node.js';
 import { SstLayout } from '../sst/layout.js';
@@ -60,6 +60,8 @@ export interface EngineOptions {
   spares?: SpareWorkers;
   /** Asks the member's driver for a step soon. */
   schedule: () => void;
+  /** Who runs the ordered shards' control step; default SQUALL_SHARD_ENGINE, else 'main'. */
+  shardEngine?: ShardEngine;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
   memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
   /** The fabric refused a connection before it was a member's (a FailReason name, e.g. AUTH_FAILED). */
@@ -68,6 +70,14 @@ export interface EngineOptions {
 }
 
 const REGION_ALIGN = 65536;
+
+/** SQUALL_SHARD_ENGINE=worker|main (for benchmarks side by side); 'main' when unset. */
+function shardEngineFromEnv(): ShardEngine {
+  const v = process.env['SQUALL_SHARD_ENGINE'];
+  if (v === undefined || v === '' || v === 'main') return 'main';
+  if (v === 'worker') return 'worker';
+  throw new ConfigError(`SQUALL_SHARD_ENGINE must be 'main' or 'worker', got '${v}'`);
+}
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
 export class ViewEngine implements DriverView {
@@ -132,14 +142,18 @@ export class ViewEngine implements DriverView {
     }
     const layout = this.sst.layout;
     const rdmc = this.rdmc;
+    const fabric = this.runtime.fabric;
+    const shardEngine = options.shardEngine ?? shardEngineFromEnv();
     const parts = buildViewParts({
-      arena: this.runtime.arena, layout, fabric: this.runtime.fabric, selfId, view, plans,
+      arena: this.runtime.arena, layout, fabric, selfId, view, plans, shardEngine, wakeWorker: () => fabric.wake(0),
       mailboxBytes: options.mailboxBytes, previous: options.previous, schedule: options.schedule,
       rdmcOf: (plan, shard, rank) => {
         const id = groupOf(plan.index, shard, rank);
         return id === undefined ? null : rdmc!.group(id);
       },
     });
+    const byWorker = [...parts.channels.values()].flatMap((c) => c.workerShard() ?? []);
+    if (byWorker.length > 0) this.sst.stepShards(byWorker);
     this.mailboxes = parts.mailboxes;
     this.protocol = parts.protocol;
     this.channels = parts.channels;

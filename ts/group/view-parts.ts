@@ -16,7 +16,7 @@ import { ViewChangeProtocol, type Change, type ProtocolParts } from '../membersh
 import type { View } from '../membership/view.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { controlKernels, ShardRows } from '../multicast/control.js';
-import { ShardChannel } from '../multicast/shard.js';
+import { ShardChannel, type ShardEngine } from '../multicast/shard.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from '../membership/plans.js';
@@ -83,6 +83,10 @@ export interface PartsInput {
    * the simulator may).
    */
   kernels?: KernelChoice | undefined;
+  /** Who runs the ordered shards' control step (ShardParts.engine); default 'main'. */
+  shardEngine?: ShardEngine | undefined;
+  /** The worker engine: rings this view's predicate worker. */
+  wakeWorker?: (() => void) | undefined;
 }
 
 export type KernelChoice = 'wasm' | 'reference';
@@ -125,6 +129,7 @@ export function buildViewParts(p: PartsInput): ViewParts {
       if (!shard.members.includes(selfId)) return;
       const channel = new ShardChannel({
         arena, fabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
+        wordsSlot: rows.taken, engine: p.shardEngine ?? 'main', ...(p.wakeWorker ? { wakeWorker: p.wakeWorker } : {}),
         rowsAt: rows.take(shard.senders.length, shard.members.length - 1), kernels: shardKernels,
         rdmc: shard.senders.map((_, rank) => p.rdmcOf(plan, shardIndex, rank)),
       });

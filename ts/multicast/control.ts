@@ -48,6 +48,10 @@ export function controlKernels(arena: Arena, choice: 'wasm' | 'reference' = 'was
 /** Hands out SHARD_ROWS to the shards of one view over one arena, in order. */
 export class ShardRows {
   #next = SHARD_ROWS_OFFSET;
+  #taken = 0;
+
+  /** Shards handed rows so far: the next one's slot in SHARD_WORDS (ts/multicast/shard-words.ts). */
+  get taken(): number { return this.#taken; }
 
   /** Where a shard of `senders` senders and `peers` other members keeps its row lists. */
   take(senders: number, peers: number): number {
@@ -58,6 +62,7 @@ export class ShardRows {
         'use fewer or smaller shards per member');
     }
     this.#next = at + bytes;
+    this.#taken++;
     return at;
   }
 }

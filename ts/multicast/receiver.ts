@@ -99,14 +99,42 @@ export class ShardReceiver {
       this.#seqNum = seqNum;
       this.#controlDirty = true;
     }
-    const stable = c.stable(seqNum);
-    if (stable <= this.#deliveredNum || !this.#onDeliver) return;
-    const S = t.S;
+    if (this.deliverThrough(c.stable(seqNum))) this.#controlDirty = true;
+  }
+
+  /** Ordered: delivers every message up to `stable` not delivered yet; true when it delivered any. */
+  deliverThrough(stable: number): boolean {
+    if (stable <= this.#deliveredNum || !this.#onDeliver) return false;
+    const S = this.#t.S;
     for (let seq = this.#deliveredNum + 1; seq <= stable; seq++) {
       this.#deliveredNum = seq; // before the upcall: an upcall that throws does not see its message again
       this.#deliverSlot(seq % S, Math.floor(seq / S), seq);
     }
-    this.#controlDirty = true;
+    return true;
+  }
+
+  /**
+   * The worker engine: numReceived and seqNum as the predicate worker left them in our row (it is their
+   * writer there), and deliveredNum stored in our row (this thread is its writer; the worker pushes it).
+   */
+  readFromRow(): void {
+    const t = this.#t, c = this.#c;
+    for (let r = 0; r < t.S; r++) {
+      const received = c.numReceived(r);
+      assertMonotonic(this.numReceived[r]!, received, 'numReceived (as the worker stored it)');
+      this.numReceived[r] = received;
+    }
+    const seqNum = t.readI64(t.seqNumAt);
+    assertMonotonic(this.#seqNum, seqNum, 'seqNum (as the worker stored it)');
+    this.#seqNum = seqNum;
+  }
+
+  /** The worker engine: stores deliveredNum in our row (the worker pushes it with its acknowledgements). */
+  storeDelivered(): void {
+    const t = this.#t, stored = this.#stored, S = t.S;
+    assertMonotonic(stored[S + 1]!, this.#deliveredNum, 'deliveredNum (where it leaves)');
+    stored[S + 1] = this.#deliveredNum;
+    t.writeI64(t.deliveredAt, this.#deliveredNum);
   }
 
   /** Raw: reads the indexes and delivers what arrived, in each sender's order. */

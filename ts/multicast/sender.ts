@@ -12,7 +12,6 @@
 import { assert, assertEqual, assertMonotonic, fail } from '../assert.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { ShardControl } from './control.js';
-import type { ShardReceiver } from './receiver.js';
 import type { Outgoing, SendQueue } from './send-queue.js';
 import type { ShardTable } from './shard-table.js';
 import { SlotKind, copySlotPayload, slotIndex, slotKind, writeSlot } from './slots.js';
@@ -24,7 +23,10 @@ export interface SenderParts {
   rank: number;
   /** The RDMC group this member sends its LARGE messages in (rank 0 of it is this member), or null. */
   rdmc: RdmcGroup | null;
-  receiver: ShardReceiver;
+  /** This member's own counter the window counts: ordered its deliveredNum, raw its numReceived of ours. */
+  ownWindowCounter: () => number;
+  /** Keeps the body of our own LARGE message for its delivery here (the receive side's largeBodies). */
+  keepLargeBody: (bytes: Uint8Array) => void;
   /** The window's minimum, by the shard kernels (control.ts). */
   control: ShardControl;
   /** Asks the owner for a step soon (after the current JS turn). */
@@ -79,10 +81,19 @@ export class ShardSender {
 
   /** Ordered: the lowest deliveredNum in the shard. Raw: the lowest count of our messages received. */
   minDelivered(): number {
-    const receiver = this.#p.receiver;
     // Every member's count only grows: a smaller minimum means a counter went back, or was misread (checked
     // in windowMin).
-    return this.#p.control.windowMin(this.#raw ? receiver.numReceived[this.rank] ?? -1 : receiver.deliveredNum);
+    return this.#p.control.windowMin(this.#p.ownWindowCounter());
+  }
+
+  /**
+   * Takes over the indexes another thread left in the shard's shared words (the worker engine: whoever
+   * holds the shard's LOCK commits and pushes, starting where the other stopped).
+   */
+  adopt(nextIndex: number, pushedIndex: number): void {
+    assertMonotonic(this.#nextIndex, nextIndex, 'nextIndex (taken over from the shard\'s words)');
+    this.#nextIndex = nextIndex;
+    this.#pushedIndex = pushedIndex;
   }
 
   /** Commits queued messages into free slots, in order; a LARGE one once RDMC carried it (see carry). */
@@ -95,7 +106,7 @@ export class ShardSender {
       queue.shift();
       // Our own large message is delivered here from a copy: RDMC's buffer takes the next one meanwhile, and
       // the caller may reuse its bytes once send() resolves.
-      if (head.large) this.#p.receiver.largeBodies[this.rank]!.push(head.bytes.slice());
+      if (head.large) this.#p.keepLargeBody(head.bytes.slice());
       this.commit(head.large ? SlotKind.LARGE : SlotKind.DATA, head.bytes);
       head.resolve();
     }

@@ -7,62 +7,106 @@ import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
 import type { SstLayout } from '../sst/layout.js';
 import { subgroupColumns } from './layout.js';
 
-export class ShardTable {
-  readonly arena: Arena;
+/**
+ * The numbers of one shard's table at one member: plain data, so the predicate worker, which runs the
+ * shard's control step with the worker engine, gets the same geometry the main thread computed.
+ */
+export interface ShardGeometry {
   /** Senders of the shard, slots per sender (the window), and bytes of one slot. */
+  S: number;
+  W: number;
+  slotBytes: number;
+  /** Row offsets of the shard's members other than this one. */
+  peerRowAt: number[];
+  /** The same rows as row numbers, and the senders' rows by rank (the lists the shard kernels read). */
+  peerRows: number[];
+  senderRows: number[];
+  /** Arena offset of the table and bytes per row. */
+  tableBase: number;
+  rowStride: number;
+  /** Row offsets of the senders, by sender rank. */
+  senderRowAt: number[];
+  /** Offsets of the shard's columns within a row. */
+  indexCol: number;
+  numReceivedCol: number;
+  seqNumCol: number;
+  deliveredCol: number;
+  /** Arena offsets of this member's counters. */
+  indexAt: number;
+  numReceivedAt: number;
+  seqNumAt: number;
+  deliveredAt: number;
+  /** [offset, length] of this member's acknowledgements (numReceived … persistedNum): the control lane's push. */
+  ackSpan: [number, number];
+  /** Arena offset of each sender's slot column (by rank) in this member's copy of its row. */
+  slotsAt: number[];
+}
+
+/** Where `shard`'s columns are in `layout`, seen from member `selfId`. */
+export function shardGeometry(layout: SstLayout, plan: SubgroupPlan, shard: ShardPlan, selfId: number): ShardGeometry {
+  const cols = subgroupColumns(plan);
+  const selfRow = layout.rowOf(selfId);
+  const peerRows = shard.members.map((id) => layout.rowOf(id)).filter((row) => row !== selfRow);
+  const col = (name: string) => layout.column(name);
+  const own = layout.rowOffset(selfRow);
+  const numReceivedCol = col(cols.numReceived).offset;
+  return {
+    S: shard.senders.length,
+    W: plan.window,
+    slotBytes: cols.slotBytes,
+    peerRows,
+    peerRowAt: peerRows.map((row) => layout.rowOffset(row)),
+    senderRows: shard.senders.map((id) => layout.rowOf(id)),
+    tableBase: layout.base,
+    rowStride: layout.rowStride,
+    senderRowAt: shard.senders.map((id) => layout.rowOffset(layout.rowOf(id))),
+    indexCol: col(cols.index).offset,
+    numReceivedCol,
+    seqNumCol: col(cols.seqNum).offset,
+    deliveredCol: col(cols.deliveredNum).offset,
+    indexAt: own + col(cols.index).offset,
+    numReceivedAt: own + numReceivedCol,
+    seqNumAt: own + col(cols.seqNum).offset,
+    deliveredAt: own + col(cols.deliveredNum).offset,
+    ackSpan: [own + numReceivedCol, col(cols.persistedNum).offset + 8 - numReceivedCol],
+    slotsAt: shard.senders.map((id) => layout.offsetOf(layout.rowOf(id), col(cols.slots))),
+  };
+}
+
+export class ShardTable implements Readonly<ShardGeometry> {
+  readonly arena: Arena;
   readonly S: number;
   readonly W: number;
   readonly slotBytes: number;
-  /** Row offsets of the shard's members other than this one. */
   readonly peerRowAt: number[];
-  /** The same rows as row numbers, and the senders' rows by rank (the lists the shard kernels read). */
   readonly peerRows: number[];
   readonly senderRows: number[];
-  /** Arena offset of the table and bytes per row. */
   readonly tableBase: number;
   readonly rowStride: number;
-  /** Row offsets of the senders, by sender rank. */
   readonly senderRowAt: number[];
-  /** Offsets of the shard's columns within a row. */
   readonly indexCol: number;
   readonly numReceivedCol: number;
   readonly seqNumCol: number;
   readonly deliveredCol: number;
-  /** Arena offsets of this member's counters. */
   readonly indexAt: number;
   readonly numReceivedAt: number;
   readonly seqNumAt: number;
   readonly deliveredAt: number;
-  /** [offset, length] of this member's acknowledgements (numReceived … persistedNum): the control lane's push. */
   readonly ackSpan: [number, number];
-  /** Arena offset of each sender's slot column (by rank) in this member's copy of its row. */
   readonly slotsAt: number[];
+  /** The plain numbers, as given (what the main thread sends the predicate worker). */
+  readonly geometry: ShardGeometry;
 
-  constructor(arena: Arena, layout: SstLayout, plan: SubgroupPlan, shard: ShardPlan, selfId: number) {
+  constructor(arena: Arena, g: ShardGeometry) {
     this.arena = arena;
-    const cols = subgroupColumns(plan);
-    this.S = shard.senders.length;
-    this.W = plan.window;
-    this.slotBytes = cols.slotBytes;
-    const selfRow = layout.rowOf(selfId);
-    this.peerRows = shard.members.map((id) => layout.rowOf(id)).filter((row) => row !== selfRow);
-    this.peerRowAt = this.peerRows.map((row) => layout.rowOffset(row));
-    this.senderRows = shard.senders.map((id) => layout.rowOf(id));
-    this.tableBase = layout.base;
-    this.rowStride = layout.rowStride;
-    this.senderRowAt = shard.senders.map((id) => layout.rowOffset(layout.rowOf(id)));
-    const col = (name: string) => layout.column(name);
-    this.indexCol = col(cols.index).offset;
-    this.numReceivedCol = col(cols.numReceived).offset;
-    this.seqNumCol = col(cols.seqNum).offset;
-    this.deliveredCol = col(cols.deliveredNum).offset;
-    const own = layout.rowOffset(selfRow);
-    this.indexAt = own + this.indexCol;
-    this.numReceivedAt = own + this.numReceivedCol;
-    this.seqNumAt = own + this.seqNumCol;
-    this.deliveredAt = own + this.deliveredCol;
-    this.ackSpan = [this.numReceivedAt, col(cols.persistedNum).offset + 8 - this.numReceivedCol];
-    this.slotsAt = shard.senders.map((id) => layout.offsetOf(layout.rowOf(id), col(cols.slots)));
+    this.geometry = g;
+    this.S = g.S; this.W = g.W; this.slotBytes = g.slotBytes;
+    this.peerRowAt = g.peerRowAt; this.peerRows = g.peerRows; this.senderRows = g.senderRows;
+    this.tableBase = g.tableBase; this.rowStride = g.rowStride; this.senderRowAt = g.senderRowAt;
+    this.indexCol = g.indexCol; this.numReceivedCol = g.numReceivedCol; this.seqNumCol = g.seqNumCol;
+    this.deliveredCol = g.deliveredCol;
+    this.indexAt = g.indexAt; this.numReceivedAt = g.numReceivedAt; this.seqNumAt = g.seqNumAt;
+    this.deliveredAt = g.deliveredAt; this.ackSpan = g.ackSpan; this.slotsAt = g.slotsAt;
   }
 
   /** Arena offset of the slot that message `index` of sender `rank` uses. */

@@ -43,7 +43,7 @@
 // the whole shard at once.
 
 import type { Arena } from '../arena.js';
-import { assert, assertAtMost, assertEqual } from '../assert.js';
+import { assert, assertAtMost, assertEqual, fail } from '../assert.js';
 import { ClosedError, ConfigError, MessageTooLargeError } from '../errors.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
@@ -56,7 +56,8 @@ import type { Mailboxes } from './mailboxes.js';
 import { ShardReceiver, type DeliverHandler } from './receiver.js';
 import { ShardSender } from './sender.js';
 import { queueRefusal, SendQueue, type Outgoing } from './send-queue.js';
-import { ShardTable } from './shard-table.js';
+import { ShardTable, shardGeometry, type ShardGeometry } from './shard-table.js';
+import { LockHolder, ShardWords } from './shard-words.js';
 import { SlotKind } from './slots.js';
 
 export type { DeliverHandler } from './receiver.js';
@@ -79,7 +80,34 @@ export interface ShardParts {
   rowsAt: number;
   /** The kernels of the control step (control.ts); default the WebAssembly ones over `arena`. */
   kernels?: ControlKernels;
+  /** This shard's line in SHARD_WORDS (ShardRows.taken before its take); default 0. */
+  wordsSlot?: number;
+  /**
+   * Who runs the control step (receipt, prefix, stability, nulls, the acknowledgements): 'main' (this
+   * thread, in step()) or 'worker' (the predicate worker, workers/shard-engine.ts; ordered shards only —
+   * raw ones stay on this thread). Default 'main'.
+   */
+  engine?: ShardEngine;
+  /** The worker engine: rings the predicate worker (this member's counters or slots changed here). */
+  wakeWorker?: () => void;
 }
+
+export type ShardEngine = 'main' | 'worker';
+
+/** One shard as the predicate worker steps it (the worker engine): plain data, posted to the worker. */
+export interface WorkerShardSpec {
+  geometry: ShardGeometry;
+  /** This member's sender rank (−1: it does not send). */
+  rank: number;
+  /** Its row lists in SHARD_ROWS (written by this thread's ShardControl) and its line in SHARD_WORDS. */
+  rowsAt: number;
+  wordsSlot: number;
+  /** The shard's other members, by id. */
+  peers: number[];
+}
+
+/** How long wedge() waits for the predicate worker to stop stepping the shard before calling it broken. */
+const WORKER_WEDGE_TIMEOUT_MS = 10_000;
 
 const RESOLVED = Promise.resolve();
 
@@ -107,6 +135,9 @@ export class ShardChannel implements OrderedChannel {
   readonly #sender: ShardSender;
   readonly #receiver: ShardReceiver;
   readonly #control: ShardControl;
+  readonly #words: ShardWords;
+  /** The predicate worker runs the control step (ordered shards with engine 'worker'). */
+  readonly #byWorker: boolean;
   readonly #queue = new SendQueue();
   /** Names this queue in OverloadedError (made once: the send path makes no strings). */
   readonly #queueName: string;
@@ -134,14 +165,20 @@ export class ShardChannel implements OrderedChannel {
     this.tag = (plan.index << 16) | parts.shardIndex;
     this.subgroup = plan.name;
     this.subgroupIndex = plan.index;
-    this.#table = new ShardTable(parts.arena, parts.layout, plan, shard, parts.selfId);
+    this.#table = new ShardTable(parts.arena, shardGeometry(parts.layout, plan, shard, parts.selfId));
     this.#control = new ShardControl(this.#table, this.mode, this.rank, parts.rowsAt,
       parts.kernels ?? controlKernels(parts.arena));
+    this.#words = new ShardWords(parts.arena, parts.wordsSlot ?? 0);
+    this.#words.reset();
+    this.#byWorker = parts.engine === 'worker' && this.mode === 'ordered';
     this.#receiver = new ShardReceiver(
       this.#table, this.#control, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
     this.#sender = new ShardSender({
       table: this.#table, mode: this.mode, rank: this.rank, rdmc: this.rank < 0 ? null : parts.rdmc[this.rank] ?? null,
-      receiver: this.#receiver, control: this.#control, schedule: parts.schedule, closed: () => this.#closed,
+      ownWindowCounter: this.mode === 'raw'
+        ? () => this.#receiver.numReceived[this.rank] ?? -1 : () => this.#receiver.deliveredNum,
+      keepLargeBody: (bytes) => { this.#receiver.largeBodies[this.rank]!.push(bytes); },
+      control: this.#control, schedule: parts.schedule, closed: () => this.#closed,
     });
   }
 
@@ -170,11 +207,15 @@ export class ShardChannel implements OrderedChannel {
     const sender = this.#sender, queue = this.#queue;
     this.#sentSinceStep = true;
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
-    if (!this.#wedged && !large && queue.length === 0
-      && (sender.windowOpen(sender.minDeliveredSeen) || sender.windowOpen(sender.minDelivered()))) {
-      sender.commit(SlotKind.DATA, bytes);
-      this.#p.schedule();
-      return RESOLVED;
+    if (this.#byWorker) this.#words.sending = true; // no nulls from the worker while we send
+    if (!this.#wedged && !large && queue.length === 0 && this.#lockSlots()) {
+      const open = sender.windowOpen(sender.minDeliveredSeen) || sender.windowOpen(sender.minDelivered());
+      if (open) sender.commit(SlotKind.DATA, bytes);
+      this.#unlockSlots();
+      if (open) {
+        this.#p.schedule();
+        return RESOLVED;
+      }
     }
     const refused = queueRefusal(this.#queueName, queue.length, queue.bytes, size, this);
     if (refused) return Promise.reject(refused);
@@ -212,7 +253,7 @@ export class ShardChannel implements OrderedChannel {
   get deliveredNum(): number { return this.#receiver.deliveredNum; }
   /** Messages delivered here, and nulls sent from here (for tests and benchmarks). */
   get delivered(): number { return this.#receiver.delivered; }
-  get nullsSent(): number { return this.#sender.nullsSent; }
+  get nullsSent(): number { return this.#sender.nullsSent + (this.#byWorker ? this.#words.workerNulls : 0); }
 
   /**
    * Every message this member sent is stable (ordered: delivered here, so received everywhere; raw:
@@ -236,6 +277,8 @@ export class ShardChannel implements OrderedChannel {
       rdmcBusy: sender.rdmcBusy, wedged: this.#wedged, closed: this.#closed,
       failure: this.#failure?.message ?? null, hasUpcall: receiver.hasUpcall,
       largeBodies: receiver.largeBodies.map((b) => b.length),
+      ...(this.#byWorker ? { worker: this.#words.state(), rowNumReceived: receiver.numReceived.map((_, r) =>
+        this.#control.numReceived(r)) } : {}),
     };
   }
 
@@ -247,6 +290,10 @@ export class ShardChannel implements OrderedChannel {
   /** @internal One round of send, receive, deliver, push. */
   step(): void {
     if (this.#closed || this.#failure || this.#wedged || this.#table.S === 0) return;
+    if (this.#byWorker) {
+      this.#stepBesideWorker();
+      return;
+    }
     const sender = this.#sender, receiver = this.#receiver;
     for (let round = 0; round < 4; round++) {
       const before = sender.nextIndex + receiver.deliveredNum;
@@ -265,6 +312,25 @@ export class ShardChannel implements OrderedChannel {
    */
   wedge(): void {
     this.#wedged = true;
+    if (!this.#byWorker) return;
+    // The worker stops stepping the shard and pushes its last counters before it says so: from then on
+    // numReceived and seqNum stand still for the trim, and only this thread touches the shard.
+    const words = this.#words;
+    words.askWedge();
+    this.#p.wakeWorker?.();
+    if (!words.waitStopped(WORKER_WEDGE_TIMEOUT_MS)) {
+      fail(`the predicate worker did not stop stepping shard ${this.tag} within ${WORKER_WEDGE_TIMEOUT_MS} ms`);
+    }
+    this.#adoptWorker();
+  }
+
+  /** The worker engine: what the control step's worker needs to step this shard (geometry, rank, words). */
+  workerShard(): WorkerShardSpec | null {
+    if (!this.#byWorker) return null;
+    return {
+      geometry: this.#table.geometry, rank: this.rank, rowsAt: this.#p.rowsAt, wordsSlot: this.#p.wordsSlot ?? 0,
+      peers: this.members.filter((id) => id !== this.memberId),
+    };
   }
 
   /**
@@ -346,17 +412,68 @@ export class ShardChannel implements OrderedChannel {
 
   /** Per peer: the slots and index in one send on the data lane, the acknowledgements on the control lane. */
   #push(): void {
-    const ranges = this.#sender.stageWrites();
-    if (ranges > 0) this.#receiver.markDirty(); // our own numReceived moved with our index
-    const acks = this.#receiver.storeAcks();
-    if (ranges === 0 && !acks) return;
+    if (this.#pushData() > 0) this.#receiver.markDirty(); // our own numReceived moved with our index
+    if (!this.#receiver.storeAcks()) return;
     const fabric = this.#p.fabric;
     const [ackAt, ackBytes] = this.#table.ackSpan;
-    for (const id of this.members) {
-      if (id === this.memberId) continue;
-      if (ranges > 0) fabric.writeBatch(id, this.#sender.ranges, ranges, Lane.Data);
-      if (acks) fabric.write(id, ackAt, ackBytes, Lane.Control);
+    for (const id of this.members) if (id !== this.memberId) fabric.write(id, ackAt, ackBytes, Lane.Control);
+  }
+
+  /**
+   * The worker engine's step on this thread: commit queued sends and push them (holding the shard's slots),
+   * then deliver up to the stable frontier the worker computed, store deliveredNum, and ring the worker when
+   * either moved (it pushes the acknowledgements and runs receipt over our own new messages).
+   */
+  #stepBesideWorker(): void {
+    const sender = this.#sender, receiver = this.#receiver, words = this.#words;
+    let moved = false;
+    if (this.#queue.length > 0 || sender.pushedIndex < sender.nextIndex || words.pushedIndex < words.nextIndex) {
+      if (this.#lockSlots()) {
+        sender.sendQueued(this.#queue);
+        moved = this.#pushData() > 0;
+        this.#unlockSlots();
+      } else {
+        this.#p.schedule(); // the worker is writing nulls: microseconds
+      }
     }
+    words.sending = this.#queue.length > 0;
+    if (receiver.deliverThrough(words.stable)) {
+      receiver.storeDelivered();
+      moved = true;
+    }
+    if (moved) this.#p.wakeWorker?.();
+  }
+
+  /** Takes the shard's slots (the worker engine: unless the worker is writing nulls); the indexes with them. */
+  #lockSlots(): boolean {
+    if (!this.#byWorker) return true;
+    if (!this.#words.tryLock(LockHolder.Main)) return false;
+    this.#sender.adopt(this.#words.nextIndex, this.#words.pushedIndex);
+    return true;
+  }
+
+  #unlockSlots(): void {
+    if (!this.#byWorker) return;
+    this.#words.nextIndex = this.#sender.nextIndex;
+    this.#words.pushedIndex = this.#sender.pushedIndex;
+    this.#words.unlock();
+  }
+
+  /** The worker engine stopped: the indexes and counters it left are this thread's from now on. */
+  #adoptWorker(): void {
+    this.#sender.adopt(this.#words.nextIndex, this.#words.pushedIndex);
+    this.#receiver.readFromRow();
+  }
+
+  /** The slots and index written since the last push, to every other member on the data lane; ranges pushed. */
+  #pushData(): number {
+    const ranges = this.#sender.stageWrites();
+    if (ranges === 0) return 0;
+    const fabric = this.#p.fabric;
+    for (const id of this.members) {
+      if (id !== this.memberId) fabric.writeBatch(id, this.#sender.ranges, ranges, Lane.Data);
+    }
+    return ranges;
   }
 
   #notASender(): ConfigError {

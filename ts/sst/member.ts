@@ -32,6 +32,7 @@ import { DEFAULT_SUSPICION_TIMEOUT_MS } from './config.js';
 import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './layout.js';
 import { compilePredicate, type PredicateKind, type PredicateSpec } from './predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from './worker-protocol.js';
+import type { WorkerShardSpec } from '../multicast/shard.js';
 
 export type { MemberAddress };
 
@@ -446,6 +447,11 @@ export class SstMember extends EventEmitter<SstEvents> {
       case map.EventKind.TABLE_CHANGED:
         return; // runTsPredicates runs at the end of the batch
     }
+  }
+
+  /** The worker engine: hands the predicate worker the ordered shards it steps (workers/shard-engine.ts). */
+  stepShards(shards: WorkerShardSpec[]): void {
+    this.command({ type: 'shards', shards });
   }
 
   private command(cmd: WorkerCommand): void {

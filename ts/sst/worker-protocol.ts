@@ -1,5 +1,6 @@
 // Messages between an SST member's main thread and its predicate worker.
 
+import type { WorkerShardSpec } from '../multicast/shard.js';
 import type { CompiledPredicate } from './predicates.js';
 
 /** Everything the predicate worker needs to find the table; fixed for the life of the worker. */
@@ -28,4 +29,6 @@ export type WorkerCommand =
   | { type: 'setValue'; id: number; value: number }
   /** Every peer is connected: start the heartbeat staleness scan. */
   | { type: 'watch' }
+  /** The worker engine: the ordered shards this worker steps from now on (workers/shard-engine.ts). */
+  | { type: 'shards'; shards: WorkerShardSpec[] }
   | { type: 'stop' };

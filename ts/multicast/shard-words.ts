@@ -1,0 +1,110 @@
+// The words one shard's two threads share (SHARD_WORDS in the memory map, one cache line per shard).
+//
+// With the main-thread engine one thread steps the shard and these words are only its own counters. With
+// the worker engine (ts/multicast/shard.ts, workers/shard-engine.ts) the predicate worker runs the shard's
+// control step — receipt, the receive prefix, stability, nulls, the acknowledgements' push — and the main
+// thread sends and delivers. Who writes what:
+//
+//   LOCK          either thread, by compare-and-swap: whoever holds it commits slots and pushes them (the
+//                 main thread its messages, the worker nulls); `index` and the slots it names go out in
+//                 commit order because only the holder pushes them
+//   WEDGE         the main thread asks (1), the worker answers (2) once it stopped touching the shard
+//   NEXT_INDEX    the holder of LOCK;  PUSHED_INDEX  the holder of LOCK
+//   STABLE        the worker (the least seqNum of the shard); the main thread delivers up to it
+//   SENDING       the main thread: it has sends queued, or sent since the worker's last round
+
+import type { Arena } from '../arena.js';
+import { ConfigError } from '../errors.js';
+import * as map from '../generated/memory-map.js';
+
+export const enum LockHolder { Free = 0, Main = 1, Worker = 2 }
+export const enum WedgeState { Running = 0, Asked = 1, Stopped = 2 }
+
+export class ShardWords {
+  readonly #i32: Int32Array;
+  readonly #i64: BigInt64Array;
+  readonly #lock: number;
+  readonly #wedge: number;
+  readonly #sending: number;
+  readonly #next: number;
+  readonly #pushed: number;
+  readonly #stable: number;
+  readonly #nulls: number;
+
+  constructor(arena: Arena, slot: number) {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= map.MAX_SHARDS) {
+      throw new ConfigError(
+        `a member serves at most ${map.MAX_SHARDS} shards in one view; use fewer subgroups or shards`);
+    }
+    const at = map.SHARD_WORDS_OFFSET + slot * map.SHARD_WORDS_STRIDE;
+    this.#i32 = arena.i32;
+    this.#i64 = arena.i64;
+    this.#lock = (at + map.SHARD_WORDS_LOCK) >> 2;
+    this.#wedge = (at + map.SHARD_WORDS_WEDGE) >> 2;
+    this.#sending = (at + map.SHARD_WORDS_SENDING) >> 2;
+    this.#next = (at + map.SHARD_WORDS_NEXT_INDEX) >> 3;
+    this.#pushed = (at + map.SHARD_WORDS_PUSHED_INDEX) >> 3;
+    this.#stable = (at + map.SHARD_WORDS_STABLE) >> 3;
+    this.#nulls = (at + map.SHARD_WORDS_WORKER_NULLS) >> 3;
+  }
+
+  /** Sets every word to its start: free, running, nothing committed or pushed, nothing stable. */
+  reset(): void {
+    Atomics.store(this.#i32, this.#lock, LockHolder.Free);
+    Atomics.store(this.#i32, this.#wedge, WedgeState.Running);
+    Atomics.store(this.#i32, this.#sending, 0);
+    Atomics.store(this.#i64, this.#next, 0n);
+    Atomics.store(this.#i64, this.#pushed, 0n);
+    Atomics.store(this.#i64, this.#stable, -1n);
+    Atomics.store(this.#i64, this.#nulls, 0n);
+  }
+
+  tryLock(holder: LockHolder): boolean {
+    return Atomics.compareExchange(this.#i32, this.#lock, LockHolder.Free, holder) === LockHolder.Free;
+  }
+
+  unlock(): void { Atomics.store(this.#i32, this.#lock, LockHolder.Free); }
+
+  get nextIndex(): number { return Number(Atomics.load(this.#i64, this.#next)); }
+  set nextIndex(v: number) { Atomics.store(this.#i64, this.#next, BigInt(v)); }
+  get pushedIndex(): number { return Number(Atomics.load(this.#i64, this.#pushed)); }
+  set pushedIndex(v: number) { Atomics.store(this.#i64, this.#pushed, BigInt(v)); }
+  get stable(): number { return Number(Atomics.load(this.#i64, this.#stable)); }
+  set stable(v: number) { Atomics.store(this.#i64, this.#stable, BigInt(v)); }
+  get sending(): boolean { return Atomics.load(this.#i32, this.#sending) !== 0; }
+  set sending(v: boolean) { Atomics.store(this.#i32, this.#sending, v ? 1 : 0); }
+
+  /** Nulls the worker sent. */
+  get workerNulls(): number { return Number(Atomics.load(this.#i64, this.#nulls)); }
+  set workerNulls(v: number) { Atomics.store(this.#i64, this.#nulls, BigInt(v)); }
+
+  /** Every word, for diagnostics. */
+  state(): Record<string, number | boolean> {
+    return {
+      lock: Atomics.load(this.#i32, this.#lock), wedge: this.wedge, nextIndex: this.nextIndex,
+      pushedIndex: this.pushedIndex, stable: this.stable, sending: this.sending, workerNulls: this.workerNulls,
+    };
+  }
+
+  get wedge(): WedgeState { return Atomics.load(this.#i32, this.#wedge) as WedgeState; }
+
+  /** Main thread: asks the worker to stop. */
+  askWedge(): void { Atomics.store(this.#i32, this.#wedge, WedgeState.Asked); }
+
+  /** Worker: it stopped; wakes a main thread waiting in waitStopped. */
+  stopped(): void {
+    Atomics.store(this.#i32, this.#wedge, WedgeState.Stopped);
+    Atomics.notify(this.#i32, this.#wedge);
+  }
+
+  /** Main thread: waits (blocking, at most `timeoutMs`) until the worker stopped; false on timeout. */
+  waitStopped(timeoutMs: number): boolean {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.wedge === WedgeState.Stopped) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.#i32, this.#wedge, WedgeState.Asked, Math.min(left, 50));
+    }
+  }
+}

@@ -1,0 +1,143 @@
+// The worker engine of the ordered multicast (DESIGN.md §4, issue 15): the control step of this member's
+// ordered shards, run by the predicate worker (workers/predicate-worker.ts) each time the poller applied
+// writes or the main thread rang — no main-thread turn between a message landing and its acknowledgement
+// leaving. Per shard and wake-up, with the same ShardControl (the WebAssembly shard kernels) the main
+// thread and the simulator run:
+//
+//   1. receipt   numReceived[r] = index_r − 1 into our row (ours from NEXT_INDEX: what we committed)
+//   2. nulls     an idle sender (the main thread is not sending) fills the round robin up to where the
+//                others are, holding the shard's LOCK, and pushes the slots and `index` on the data lane
+//   3. prefix    seqNum into our row
+//   4. stable    the least seqNum of the shard into STABLE; the main thread is woken (the fabric's arrival
+//                function) to deliver up to it, and stores deliveredNum in our row
+//   5. push      our acknowledgements (numReceived … persistedNum) on the control lane, when they moved
+//
+// A view change: the main thread sets WEDGE; the next round pushes what moved, answers, and never touches
+// the shard again (ts/multicast/shard-words.ts says who writes which word).
+
+import type { Arena } from '../ts/arena.js';
+import { assertAtMost, assertMonotonic } from '../ts/assert.js';
+import { Lane } from '../ts/fabric/fabric.js';
+import type { AttachedFabric } from '../ts/fabric/native.js';
+import { ShardControl, controlKernels } from '../ts/multicast/control.js';
+import { ShardSender } from '../ts/multicast/sender.js';
+import type { WorkerShardSpec } from '../ts/multicast/shard.js';
+import { ShardTable } from '../ts/multicast/shard-table.js';
+import { LockHolder, ShardWords, WedgeState } from '../ts/multicast/shard-words.js';
+
+class WorkerShard {
+  readonly #t: ShardTable;
+  readonly #c: ShardControl;
+  readonly #w: ShardWords;
+  readonly #sender: ShardSender;
+  readonly #fabric: AttachedFabric;
+  readonly #peers: readonly number[];
+  readonly #rank: number;
+  /** numReceived (S), seqNum and deliveredNum as last pushed: a push goes out only when one moved. */
+  readonly #pushed: Float64Array;
+  #seqNum = -1;
+  #stopped = false;
+
+  constructor(arena: Arena, fabric: AttachedFabric, spec: WorkerShardSpec) {
+    this.#t = new ShardTable(arena, spec.geometry);
+    this.#c = new ShardControl(this.#t, 'ordered', spec.rank, spec.rowsAt, controlKernels(arena));
+    this.#w = new ShardWords(arena, spec.wordsSlot);
+    this.#fabric = fabric;
+    this.#peers = spec.peers;
+    this.#rank = spec.rank;
+    this.#pushed = new Float64Array(this.#t.S + 2).fill(-2);
+    this.#sender = new ShardSender({
+      table: this.#t, mode: 'ordered', rank: spec.rank, rdmc: null, control: this.#c,
+      ownWindowCounter: () => this.#t.readI64(this.#t.deliveredAt),
+      keepLargeBody: () => {}, schedule: () => {}, closed: () => this.#stopped,
+    });
+  }
+
+  /** One round of the control step; true when the stable frontier moved (the main thread has deliveries). */
+  round(): boolean {
+    if (this.#stopped) return false;
+    const words = this.#w;
+    if (words.wedge !== WedgeState.Running) {
+      this.#pushAcks();
+      this.#stopped = true;
+      words.stopped();
+      return false;
+    }
+    const c = this.#c;
+    c.receipt(words.nextIndex);
+    if (this.#rank >= 0 && !words.sending) this.#fillNulls();
+    const seqNum = c.prefix();
+    if (seqNum !== this.#seqNum) {
+      assertMonotonic(this.#seqNum, seqNum, 'seqNum (the receive prefix, the worker engine)');
+      this.#seqNum = seqNum;
+      this.#t.writeI64(this.#t.seqNumAt, seqNum);
+    }
+    const stable = c.stable(seqNum);
+    const moved = stable > words.stable;
+    if (moved) words.stable = stable;
+    this.#pushAcks();
+    return moved;
+  }
+
+  /** Nulls up to where the others are, as far as the window allows, holding the slots (unless main is). */
+  #fillNulls(): void {
+    const c = this.#c, words = this.#w, sender = this.#sender;
+    const target = c.nullTarget();
+    if (words.nextIndex >= target || !words.tryLock(LockHolder.Worker)) return;
+    try {
+      sender.adopt(words.nextIndex, words.pushedIndex);
+      sender.fillNulls(target);
+      const ranges = sender.stageWrites();
+      for (const id of this.#peers) if (ranges > 0) this.#fabric.writeBatch(id, sender.ranges, ranges, Lane.Data);
+      words.nextIndex = sender.nextIndex;
+      words.pushedIndex = sender.pushedIndex;
+      words.workerNulls = sender.nullsSent;
+    } finally {
+      words.unlock();
+    }
+    c.receivedOwn(sender.nextIndex);
+  }
+
+  /** Our acknowledgements to the shard's other members on the control lane, when one moved since the last. */
+  #pushAcks(): void {
+    const t = this.#t, pushed = this.#pushed, S = t.S;
+    let moved = false;
+    for (let r = 0; r < S; r++) {
+      const v = this.#c.numReceived(r);
+      if (v !== pushed[r]) { moved = true; pushed[r] = v; }
+    }
+    const delivered = t.readI64(t.deliveredAt);
+    if (this.#seqNum !== pushed[S] || delivered !== pushed[S + 1]) moved = true;
+    if (!moved) return;
+    assertAtMost(delivered, this.#seqNum, 'deliveredNum ≤ seqNum (where they leave, the worker engine)');
+    pushed[S] = this.#seqNum;
+    pushed[S + 1] = delivered;
+    const [ackAt, ackBytes] = t.ackSpan;
+    for (const id of this.#peers) this.#fabric.write(id, ackAt, ackBytes, Lane.Control);
+  }
+}
+
+/** The ordered shards this member's predicate worker steps; replaced as a whole by each 'shards' command. */
+export class ShardEngine {
+  #shards: WorkerShard[] = [];
+  readonly #arena: Arena;
+  readonly #fabric: AttachedFabric;
+
+  constructor(arena: Arena, fabric: AttachedFabric) {
+    this.#arena = arena;
+    this.#fabric = fabric;
+  }
+
+  get active(): boolean { return this.#shards.length > 0; }
+
+  set(specs: readonly WorkerShardSpec[]): void {
+    this.#shards = specs.map((spec) => new WorkerShard(this.#arena, this.#fabric, spec));
+  }
+
+  /** Steps every shard; wakes the main thread once when any stable frontier moved. */
+  round(): void {
+    let moved = false;
+    for (const shard of this.#shards) if (shard.round()) moved = true;
+    if (moved) this.#fabric.arrive(0);
+  }
+}
