@@ -89,6 +89,8 @@ export interface MulticastBenchResult {
   latencyUs: { p50: number; p99: number; min: number; max: number; samples: number; ratePerSec: number };
   /** The last member's main thread was blocked this many ms a second during the latency run (0: never). */
   blockMainMs: number;
+  /** Which thread ran the ordered shards' control step (SQUALL_SHARD_ENGINE in the member processes). */
+  engine: 'main' | 'worker';
   /** Send to delivery at the last member, one message of the first member in flight at a time. */
   isolatedLatencyUs: { p50: number; p99: number; min: number; max: number; samples: number };
   perMember: MemberFigures[];
@@ -211,6 +213,7 @@ async function measure(
     senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
     isolatedLatencyUs: isolated.latencyUs, blockMainMs: o.blockMainMs ?? 0,
+    engine: process.env['SQUALL_SHARD_ENGINE'] === 'worker' ? 'worker' : 'main',
     hashesAgree: throughput.hashesAgree && latency.hashesAgree && isolated.hashesAgree, large: o.large ?? null,
     ...disturbances(cluster),
     authenticated: resolveSecret({}) !== null,

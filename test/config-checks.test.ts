@@ -165,6 +165,7 @@ test('Group.join options: every option with a bad value is refused before anythi
   }
   rows.push(['types naming a subgroup the configuration lacks', { types: { tickets: Store } }, 'tickets']);
   rows.push(['rejoin: "yes"', { rejoin: 'yes' }, 'rejoin']);
+  rows.push(['shardEngine: "wasm"', { shardEngine: 'wasm' }, 'shardEngine']);
   rows.push(['secret: 5', { secret: 5 }, 'secret']);
   rows.push(['secret: too short', { secret: 'short' }, 'secret']);
   for (const bad of [100, 4097, 4100, 2 ** 31, '65536', NaN]) {
@@ -201,7 +202,8 @@ test('Group.join options: good values of every option pass the checks', () => {
   const options: Required<JoinOptions> = {
     id: 0, config: 'cluster.json', listen: '0.0.0.0:7000', contact: ['127.0.0.1:7400', '[::1]:7401'],
     contactListen: '127.0.0.1:0',
-    types: { kv: Store }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000, rejoin: true, leaveTimeoutMs: 5000,
+    types: { kv: Store }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000, shardEngine: 'worker', rejoin: true,
+    leaveTimeoutMs: 5000,
     connectTimeoutMs: 30_000,
     mailboxBytes: 1 << 20, callTimeoutMs: 2 ** 31 - 1, fabric: { backend: 'tcp' }, maxQueuedMessages: 1,
     maxQueuedBytes: 2 ** 40,

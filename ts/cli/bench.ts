@@ -108,6 +108,10 @@ environment the members hold the group's key and authenticate every connection (
         type: 'string', value: 'R',
         help: 'messages per second, in total, of the latency run (default a tenth of the peak)',
       },
+      engine: {
+        type: 'string', value: 'main|worker',
+        help: 'which thread steps the ordered shards (Group.join shardEngine; default SQUALL_SHARD_ENGINE, else main)',
+      },
       'block-main': {
         type: 'string', value: 'MS',
         help: 'during the latency run block the last member\'s main thread MS ms every second (latency at the others)',
@@ -322,6 +326,12 @@ async function benchMulticast(argv: string[]): Promise<void> {
     throw new ConfigError(`--senders must be 'all' or 'one', got '${senders}'`);
   }
   const seconds = parseNumberFlag(values.seconds, 'seconds', 0, 3600, 5, true);
+  if (values.engine !== undefined) {
+    if (values.engine !== 'main' && values.engine !== 'worker') {
+      throw new ConfigError(`--engine must be 'main' or 'worker', got '${values.engine}'`);
+    }
+    process.env['SQUALL_SHARD_ENGINE'] = values.engine; // the member processes inherit it
+  }
   const options = {
     members: positiveInt(values.members, 'members', 3),
     seconds, senders: senders as 'all' | 'one',

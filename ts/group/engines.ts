@@ -6,6 +6,7 @@ import { formatAddress } from '../address.js';
 import { AuthError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
+import type { ShardEngine } from '../multicast/shard.js';
 import type { View } from '../membership/view.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
 import { MULTICAST_DEFAULTS, planView, type SubgroupPlan } from '../membership/plans.js';
@@ -39,6 +40,7 @@ export interface EngineSettings {
   connectTimeoutMs: number;
   heartbeatIntervalMs?: number | undefined;
   suspicionTimeoutMs?: number | undefined;
+  shardEngine?: ShardEngine | undefined;
   fabric?: FabricChoice | undefined;
   /** The key every fabric connection proves (derived from the group's secret), or null in an open group. */
   fabricKey: Uint8Array | null;
@@ -86,8 +88,9 @@ export class MemberEngines {
   }
 
   #baseOf(s: EngineSettings, events: EngineEvents): EngineBase {
-    const { heartbeatIntervalMs, suspicionTimeoutMs, fabric, fabricKey } = s;
+    const { heartbeatIntervalMs, suspicionTimeoutMs, shardEngine, fabric, fabricKey } = s;
     return {
+      ...(shardEngine ? { shardEngine } : {}),
       mailboxBytes: s.mailboxBytes, spares: s.spares, connectTimeoutMs: s.connectTimeoutMs,
       ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}),
       ...(suspicionTimeoutMs ? { suspicionTimeoutMs } : {}),

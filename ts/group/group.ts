@@ -174,7 +174,7 @@ export class Group extends EventEmitter<GroupEvents> {
       spares: this.#spares,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs,
       suspicionTimeoutMs: options.suspicionTimeoutMs ?? config.suspicionTimeoutMs,
-      fabric: options.fabric, fabricKey: this.#key ? fabricKeyOf(this.#key) : null,
+      shardEngine: options.shardEngine, fabric: options.fabric, fabricKey: this.#key ? fabricKeyOf(this.#key) : null,
     }, {
       schedule: () => this.#schedule(),
       memberFailed: (engine, member, reason) => this.#driver.memberFailed(engine, member, reason),

@@ -42,6 +42,14 @@ export interface JoinOptions {
    */
   suspicionTimeoutMs?: number;
   /**
+   * Which thread runs the control step of this member's ordered shards (receipt, nulls, the receive prefix,
+   * stability, pushing the acknowledgements): 'main' (the event loop, between your code) or 'worker' (the
+   * predicate worker, woken by the fabric: a member whose event loop is busy — a long task, a GC pause —
+   * still acknowledges, so the others go on delivering; see docs/architecture.md). Raw shards always run on
+   * the main thread. Default: SQUALL_SHARD_ENGINE, else 'main'.
+   */
+  shardEngine?: 'main' | 'worker';
+  /**
    * When the others remove this member while it is alive (they suspected it: it hung, or was cut off) or it
    * finds itself in a minority of its view, it joins the group again by itself through the members' contact
    * addresses, receives the replicated state, and emits `rejoined`. Default false (`squall node`: on).
@@ -121,6 +129,9 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   },
   heartbeatIntervalMs: ms(1, MAX_TIMEOUT_MS),
   suspicionTimeoutMs: ms(1, MAX_TIMEOUT_MS),
+  shardEngine: (v, name) => {
+    if (v !== 'main' && v !== 'worker') throw new ConfigError(`${name} must be 'main' or 'worker', got ${shown(v)}`);
+  },
   rejoin: (v, name) => { checkBoolean(v, name); },
   leaveTimeoutMs: ms(1, MAX_TIMEOUT_MS),
   connectTimeoutMs: ms(1, MAX_TIMEOUT_MS),
