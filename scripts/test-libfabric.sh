@@ -28,6 +28,6 @@ for provider in $providers; do
   fi
   echo "test:libfabric: every member on libfabric, provider $provider"
   SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes rdmc-processes \
-    multicast-processes view-change-processes join-processes cli-sst || status=1
+    multicast-processes view-change-processes join-processes cli-sst worker-engine || status=1
 done
 exit $status
