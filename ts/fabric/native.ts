@@ -374,10 +374,7 @@ export class NativeFabric implements Fabric {
    */
   writeBatch(peer: number, ranges: Float64Array, count: number, lane: Lane = Lane.Data): WriteStatus {
     if (this.#closed) return FAILED as WriteStatus;
-    if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) {
-      throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
-    }
-    for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+    checkBatch(peer, ranges, count);
     return this.#native.writeBatch(this.handle, peer, ranges, count, checkLane(lane)) as WriteStatus;
   }
 
@@ -484,6 +481,14 @@ export interface AttachedFabric {
   writeBatch(peer: number, ranges: Float64Array, count: number, lane?: Lane): WriteStatus;
 }
 
+/** writeBatch's arguments: `count` offset/length pairs in `ranges`, each a write of this member's own range. */
+function checkBatch(peer: number, ranges: Float64Array, count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) {
+    throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
+  }
+  for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+}
+
 export function attachFabric(handle: number): AttachedFabric {
   const native = loadNative();
   checkHandle(handle);
@@ -508,10 +513,7 @@ export function attachFabric(handle: number): AttachedFabric {
       native.wake(handle, channel);
     },
     writeBatch(peer, ranges, count, lane = Lane.Data) {
-      if (!Number.isInteger(count) || count < 0 || count * 2 > ranges.length) {
-        throw new ConfigError(`writeBatch: count ${count} does not fit ${ranges.length / 2} ranges`);
-      }
-      for (let i = 0; i < count; i++) checkWrite(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+      checkBatch(peer, ranges, count);
       return native.writeBatch(handle, peer, ranges, count, checkLane(lane)) as WriteStatus;
     },
     arrive(channel = 0) {
