@@ -2,15 +2,16 @@
 // is in handshake.cc, frame parsing in connection.cc), flushes queued sends, keeps the timers (connect
 // retries, handshake deadlines, paused connections), closes failed connections and, through the receiver
 // (receiver.h), produces completions and rings the doorbells once per loop iteration — and, for the control
-// lanes, after each data pump.
+// lanes, as soon as their writes are applied.
 //
 // Control lanes first: their sockets sit in an epoll set of their own (control_epoll_fd_, itself in the
 // main set), which the loop drains before every data socket's event and again after each, so a heartbeat
 // or counter that arrives while a data lane is being read waits for at most one data pump (kReadBudgetBytes).
-// What the control lanes applied before the pass's first data pump is announced after that pump, together
-// with it, not before it: a push sends its slots (data lane) and its counters (control lane) at once, and
-// ringing between the two woke the main thread for a step that found the counters but not yet the slots,
-// then again for the slots (one extra wake-up and step per hop; docs/benchmarks.md, "Where a hop's time goes").
+// Their doorbells ring as soon as they are served, before the data pumps: the main thread then works on the
+// counters while this thread reads the data. A push's counters and slots often land in the same pass, and
+// an isolated message then costs the receiver one step too many (counters first, slots next); ringing once
+// after the pump instead cut that step but lost that overlap, and a quarter of the 1 KiB flood's throughput
+// (docs/benchmarks.md, "Where a hop's time goes").
 //
 // After a pass that rang a doorbell the loop polls for kSpinAfterRingNs instead of sleeping in epoll_wait,
 // yielding its core between polls (sched_yield) and giving up as soon as a yield let another thread run, so
@@ -50,20 +51,14 @@ void TcpBackend::run() {
   while (!stop_.load(std::memory_order_acquire)) {
     int n = waitEvents(events, spin_until_ns);
     bool rang = false;
-    // The control lanes first, and again after every data socket: a data pump may take a millisecond. What
-    // the control lanes applied is announced with the next data pump's writes, or at the end of the pass.
-    bool control = serveControl();
+    // The control lanes first, and again after every data socket: a data pump may take a millisecond.
+    if (serveControl()) rang |= rx_.ringDoorbells();
     for (int i = 0; i < n; i++) {
       auto* source = static_cast<Source*>(events[i].data.ptr);
       if (source->kind == Source::CONTROL_SET) continue;  // served above
       onEvent(source, events[i].events);
       const bool data = source->kind == Source::CONN && static_cast<Conn*>(source)->lane == frame::DATA;
-      if (!data) continue;
-      control |= serveControl();
-      if (control) {
-        rang |= rx_.ringDoorbells();
-        control = false;
-      }
+      if (data && serveControl()) rang |= rx_.ringDoorbells();
     }
     uint64_t now = monotonicNs();
     if (now >= next_deadline_ns_) onTimers(now);
