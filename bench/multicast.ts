@@ -17,10 +17,13 @@
 // task, a GC pause), and latencyUs is the slowest of the *other* members per message.
 //
 // Isolated latency: then the first member alone sends `isolatedSamples` messages, one in flight at a time:
-// the parent asks it to send one, waits until every member delivered it, and only then asks for the next.
-// A message's latency is again its slowest member's send-to-delivery time, so isolatedLatencyUs is what one
-// message costs the protocol when nothing else is in flight (the other members stay idle senders: they fill
-// their turns with nulls, as a group whose members send now and then does).
+// it sends one, waits until its own table shows every member delivered it, and only then sends the next
+// (group-process.ts, 'isolated'). A message's latency is again its slowest member's send-to-delivery time, so
+// isolatedLatencyUs is what one message costs the protocol when nothing else is in flight (the other members
+// stay idle senders: they fill their turns with nulls, as a group whose members send now and then does). The
+// sender paces itself because on 2 cores the parent's per-message requests ('send', then 'await' to every
+// member) ran beside the message they timed and took about half of its latency (docs/benchmarks.md, "Where
+// a hop's time goes").
 
 import { resolveSecret } from '../ts/group/credential.js';
 import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
@@ -363,11 +366,9 @@ export async function measureIsolatedLatency(
   (o.onProgress ?? (() => {}))(`isolated latency: member ${cluster.members[0]!.id} sends ${samples} messages, ` +
     'one in flight at a time');
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
-  const sender = cluster.members.slice(0, 1);
-  for (let k = 0; k < samples; k++) {
-    await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count: 1, sizes: [o.bytes], firstK: k }, sender);
-    await cluster.all({ cmd: 'await', subgroup: SUBGROUP, total: k + 1, timeoutMs: DRAIN_MS, brief: true });
-  }
+  // The sender paces itself (group-process.ts, 'isolated'): no IPC from this process while a message is in flight.
+  await cluster.all({ cmd: 'isolated', subgroup: SUBGROUP, count: samples, size: o.bytes, firstK: 0,
+    timeoutMs: DRAIN_MS + samples * 100 }, cluster.members.slice(0, 1));
   const reports = await awaitAll(cluster, samples);
   return {
     latencyUs: summarize(slowestPerMessage(reports.map((r) => r.latency!)), 1000, 1),

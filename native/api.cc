@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "doorbell.h"
 #include "frame.h"
+#include "loop_wake.h"
 #include "registry.h"
 
 namespace squall::api {
@@ -373,6 +374,7 @@ namespace {
 struct ArrivalOwner {
   std::shared_ptr<std::atomic<bool>> finalized;  // Node finalized the function: no Release after that
   std::weak_ptr<Backend> fabric;
+  LoopWake* wake = nullptr;  // the main thread's own wake-up (loop_wake.h), closed here; else the function's calls
 };
 
 // Runs on the JS thread, once per call queued by rang(); `data` is a heap copy of the call's pending
@@ -402,21 +404,29 @@ void finalizeArrival(napi_env /*env*/, void* data, void* /*hint*/) {
     // A finalizer has no one to report to, and an exception must not unwind into Node: closing failed, so
     // the process is going away anyway.
   }
+  // The hook is gone (released) or its poller stopped (closed above): nothing sends any more.
+  if (owner->wake != nullptr) loop_wake::close(owner->wake);
   delete owner;
 }
 
 // Calls a JS function on the thread that installed it after doorbells of the channels in `mask` rang.
 // Calls coalesce: while one is pending, further rings add nothing — the function reads whatever landed.
+// On the main thread the call goes by the loop's own wake-up (loop_wake.h), which coalesces the same way.
 class JsArrival final : public ArrivalHook {
  public:
-  JsArrival(napi_threadsafe_function tsfn, uint32_t mask, std::shared_ptr<std::atomic<bool>> finalized)
-      : tsfn_(tsfn), mask_(mask), finalized_(std::move(finalized)) {}
+  JsArrival(napi_threadsafe_function tsfn, uint32_t mask, std::shared_ptr<std::atomic<bool>> finalized,
+            LoopWake* wake)
+      : tsfn_(tsfn), mask_(mask), finalized_(std::move(finalized)), wake_(wake) {}
   ~JsArrival() override {
     if (!finalized_->load(std::memory_order_acquire)) napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
   }
 
   void rang(uint32_t channel) override {
     if (!((mask_ >> channel) & 1u)) return;
+    if (wake_ != nullptr) {
+      loop_wake::send(wake_);
+      return;
+    }
     if (pending_->exchange(true, std::memory_order_acq_rel)) return;
     // The call may run after this hook is gone: it holds the flag, not the hook.
     auto* pending = new (std::nothrow) std::shared_ptr<std::atomic<bool>>(pending_);
@@ -430,6 +440,7 @@ class JsArrival final : public ArrivalHook {
   napi_threadsafe_function tsfn_;
   const uint32_t mask_;
   std::shared_ptr<std::atomic<bool>> finalized_;
+  LoopWake* const wake_;  // owned by the function's finalizer, which runs only after this hook is gone
   std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -459,7 +470,8 @@ Napi::Value OnArrival(const Napi::CallbackInfo& info) {
       return status(info, FAILED);
     }
     napi_unref_threadsafe_function(env, tsfn);  // a fabric waiting for bytes does not keep the process alive
-    return status(info, f->setArrival(std::make_unique<JsArrival>(tsfn, mask, std::move(finalized))));
+    owner->wake = loop_wake::open(env, info[2]);
+    return status(info, f->setArrival(std::make_unique<JsArrival>(tsfn, mask, std::move(finalized), owner->wake)));
   });
 }
 

@@ -42,11 +42,18 @@ class Doorbell {
 
   // Bumps EPOCH; wakes sleepers if there are any. Returns true if it made the wake syscall.
   bool ring() const {
-    __atomic_fetch_add(epoch_, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(waiters_, __ATOMIC_SEQ_CST) == 0) return false;
-    syscall(SYS_futex, epoch_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+    if (!bump()) return false;
+    wakeSleepers();
     return true;
   }
+
+  // ring() in two halves, so the poller can do something between them (receiver.cc): bump() bumps EPOCH and
+  // says whether anyone sleeps on it; wakeSleepers() wakes them.
+  bool bump() const {
+    __atomic_fetch_add(epoch_, 1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(waiters_, __ATOMIC_SEQ_CST) != 0;
+  }
+  void wakeSleepers() const { syscall(SYS_futex, epoch_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0); }
 
   // Blocks while EPOCH == seen, at most timeout_ms; returns the epoch it last read. With spin_us > 0 it
   // first spins for at most spin_us (and never past the timeout), then sleeps on the futex.

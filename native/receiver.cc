@@ -29,8 +29,16 @@ bool Receiver::ringDoorbells() {
   for (uint32_t c = 0; dirty_ != 0; c++) {
     if (dirty_ & (1u << c)) {
       dirty_ &= ~(1u << c);
-      if (Doorbell(arena_.base, c).ring()) Stats::add(stats_.wakeups);
+      // The epoch first (a spinning worker sees it at once), then the arrival hook, then the futex wake of
+      // sleeping workers: a wake-up of a thread on the other vCPU is a system call of tens of µs in a VM,
+      // and the main thread's wake-up need not wait behind it.
+      const Doorbell bell(arena_.base, c);
+      const bool sleepers = bell.bump();
       notifyArrival(arrival_, c);
+      if (sleepers) {
+        bell.wakeSleepers();
+        Stats::add(stats_.wakeups);
+      }
     }
   }
   return any;

@@ -7,6 +7,11 @@
 // Control lanes first: their sockets sit in an epoll set of their own (control_epoll_fd_, itself in the
 // main set), which the loop drains before every data socket's event and again after each, so a heartbeat
 // or counter that arrives while a data lane is being read waits for at most one data pump (kReadBudgetBytes).
+// Their doorbells ring as soon as they are served, before the data pumps: the main thread then works on the
+// counters while this thread reads the data. A push's counters and slots often land in the same pass, and
+// an isolated message then costs the receiver one step too many (counters first, slots next); ringing once
+// after the pump instead cut that step but lost that overlap, and a quarter of the 1 KiB flood's throughput
+// (docs/benchmarks.md, "Where a hop's time goes").
 //
 // After a pass that rang a doorbell the loop polls for kSpinAfterRingNs instead of sleeping in epoll_wait,
 // yielding its core between polls (sched_yield) and giving up as soon as a yield let another thread run, so

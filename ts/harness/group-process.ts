@@ -60,6 +60,12 @@ export type GroupHarnessRequest =
    * or with `brief` only `delivered`.
    */
   | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number; brief?: boolean }
+  /**
+   * Sends `count` `size`-byte messages (k from `firstK`) one in flight at a time, paced here: the next goes
+   * once this member saw every member's deliveredNum pass the last one (its own table), so no harness
+   * message is on the wire or on a CPU while one is in flight. Deliveries are recorded as usual ('record').
+   */
+  | { cmd: 'isolated'; subgroup: string; count: number; size: number; firstK: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
   | { cmd: 'call'; subgroup: string; method: string; args: unknown[] }
   /**
@@ -168,6 +174,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       }
       return req.brief ? { delivered: r.delivered } : report(req.subgroup, r);
     }
+    case 'isolated': return isolated(req);
     case 'report': {
       const r = recorders.get(req.subgroup);
       if (!r) throw new Error(`record ${req.subgroup} first`);
@@ -319,6 +326,25 @@ async function send(req: Extract<GroupHarnessRequest, { cmd: 'send' }>): Promise
     }
     await Promise.all(sends);
     return { maxQueued, sendMs: nowMs() - started };
+}
+
+async function isolated(req: Extract<GroupHarnessRequest, { cmd: 'isolated' }>): Promise<Record<string, unknown>> {
+  const ch = channel(req.subgroup);
+  const r = recorders.get(req.subgroup);
+  if (!r) throw new Error(`record ${req.subgroup} first`);
+  const deadline = Date.now() + (req.timeoutMs ?? 30_000);
+  // Timers, not setImmediate: a waiting sender must not keep its core busy while the others deliver.
+  const pause = () => new Promise<void>((resolve) => { setTimeout(resolve, 0); });
+  const minDelivered = () => (ch.state().shard as { minDelivered: number }).minDelivered;
+  for (let k = 0; k < req.count; k++) {
+    const before = r.delivered;
+    await ch.send(payload(req.size, ch.memberId, req.firstK + k));
+    while (r.delivered === before && Date.now() < deadline) await pause();
+    const seq = ch.deliveredNum; // the message just delivered here (or a null after it)
+    while (minDelivered() < seq && Date.now() < deadline) await pause();
+    if (Date.now() >= deadline) throw new Error(`message ${req.firstK + k} was not delivered everywhere in time`);
+  }
+  return { sent: req.count };
 }
 
 async function flood(req: Extract<GroupHarnessRequest, { cmd: 'flood' }>): Promise<Record<string, unknown>> {
