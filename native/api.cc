@@ -355,7 +355,7 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
   });
 }
 
-// arrive(h, channel) → Status. Callable from any thread (a worker): the hook is a thread-safe function.
+// arrive(h, channel) → Status. Callable from any thread (a worker): the hook only sends the loop's async wake-up.
 Napi::Value Arrive(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto f = fabricArg(info);
