@@ -155,8 +155,10 @@ const regions = [
       ['PUSHED_INDEX', 16, 'i64', 'of those, the ones pushed with `index`; written under LOCK'],
       ['STABLE', 24, 'i64', 'the stable frontier (least seqNum of the shard) as the worker last computed it; the ' +
         'main thread delivers up to it'],
-      ['SENDING', 32, 'i32', 'set by the main thread while it has sends queued or made some since the ' +
-        'worker\'s last round: an idle sender\'s nulls are sent only when it is 0'],
+      ['SENDING', 32, 'i32', 'set by the main thread when it sends and at each step while sends wait; taken ' +
+        '(exchanged for 0) by the worker each round: an idle sender\'s nulls go out only in a round that took 0'],
+      ['RETRY', 36, 'i32', 'set by the worker when it found LOCK held; the main thread takes it when it releases ' +
+        'LOCK and rings the worker, so its round is not left waiting for the next write to land'],
       ['WORKER_NULLS', 40, 'i64', 'nulls the worker sent (for tests and benchmarks); written by the worker only'],
     ],
   },

@@ -59,6 +59,29 @@ test('worker engine: a member whose main thread is blocked still acknowledges; t
   }
 });
 
+test('worker engine: messages committed just before the sender\'s event loop stalls still go out', async () => {
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: SHARD } });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: false });
+    const [sender, ...others] = cluster.members;
+    // send() commits each message to a slot at once; the step that pushes them would run after the current
+    // turn, which a 6 s long task holds: the worker pushes them meanwhile (and sends the sender's nulls).
+    const sending =
+      cluster.request(sender!, { cmd: 'send', subgroup: 'log', count: 5, sizes: [64], thenBlockMs: 6000 });
+    const startedMs = Date.now();
+    const seen = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 5, timeoutMs: 4000 }, others)) as
+      unknown as Report[];
+    const tookMs = Date.now() - startedMs;
+    await sending;
+    for (const [i, r] of seen.entries()) {
+      assert.is(
+        r.delivered, 5, `member ${others[i]!.id} delivered while the sender's event loop was blocked (${tookMs} ms)`);
+    }
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('worker engine: a member killed mid-flow; the survivors wedge, agree and go on', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {

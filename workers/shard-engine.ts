@@ -53,6 +53,12 @@ class WorkerShard {
     });
   }
 
+  /** This worker is going away: the shard is the main thread's (wedge() finds it stopped). */
+  fail(): void {
+    this.#stopped = true;
+    this.#w.stopped();
+  }
+
   /** One round of the control step; true when the stable frontier moved (the main thread has deliveries). */
   round(): boolean {
     if (this.#stopped) return false;
@@ -64,8 +70,9 @@ class WorkerShard {
       return false;
     }
     const c = this.#c;
+    const sending = words.takeSending();
     c.receipt(words.nextIndex);
-    if (this.#rank >= 0 && !words.sending) this.#fillNulls();
+    if (this.#rank >= 0) this.#pushOwn(!sending);
     const seqNum = c.prefix();
     if (seqNum !== this.#seqNum) {
       assertMonotonic(this.#seqNum, seqNum, 'seqNum (the receive prefix, the worker engine)');
@@ -79,14 +86,23 @@ class WorkerShard {
     return moved;
   }
 
-  /** Nulls up to where the others are, as far as the window allows, holding the slots (unless main is). */
-  #fillNulls(): void {
+  /**
+   * Holding the slots: with `nulls` (the main thread did not send since the last round) nulls up to where
+   * the others are, as far as the window allows; and the push of whatever is committed and not pushed — a
+   * message the main thread committed just before its event loop stalled goes out all the same. When the
+   * main thread holds the slots, RETRY asks it to ring us once it lets go.
+   */
+  #pushOwn(nulls: boolean): void {
     const c = this.#c, words = this.#w, sender = this.#sender;
-    const target = c.nullTarget();
-    if (words.nextIndex >= target || !words.tryLock(LockHolder.Worker)) return;
+    const target = nulls ? c.nullTarget() : 0;
+    if (words.nextIndex >= target && words.pushedIndex >= words.nextIndex) return;
+    if (!words.tryLock(LockHolder.Worker)) {
+      words.markRetry();
+      if (!words.tryLock(LockHolder.Worker)) return; // released before RETRY was seen: take it now
+    }
     try {
       sender.adopt(words.nextIndex, words.pushedIndex);
-      sender.fillNulls(target);
+      if (nulls) sender.fillNulls(target);
       const ranges = sender.stageWrites();
       for (const id of this.#peers) if (ranges > 0) this.#fabric.writeBatch(id, sender.ranges, ranges, Lane.Data);
       words.nextIndex = sender.nextIndex;
@@ -134,10 +150,19 @@ export class ShardEngine {
     this.#shards = specs.map((spec) => new WorkerShard(this.#arena, this.#fabric, spec));
   }
 
-  /** Steps every shard; wakes the main thread once when any stable frontier moved. */
+  /**
+   * Steps every shard; wakes the main thread once when any stable frontier moved. A step that throws (a
+   * broken invariant) marks every shard stopped before the error ends this worker, so a view change's
+   * wedge() does not wait for an answer that cannot come.
+   */
   round(): void {
     let moved = false;
-    for (const shard of this.#shards) if (shard.round()) moved = true;
+    try {
+      for (const shard of this.#shards) if (shard.round()) moved = true;
+    } catch (error) {
+      for (const shard of this.#shards) shard.fail();
+      throw error;
+    }
     if (moved) this.#fabric.arrive(0);
   }
 }

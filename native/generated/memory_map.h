@@ -32,7 +32,7 @@ constexpr uint32_t MAX_SHARDS = 0x100u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0xeb5c8f6u;
+constexpr uint32_t MEMORY_MAP_HASH = 0x8f3fa2au;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -138,9 +138,12 @@ constexpr uint32_t SHARD_WORDS_PUSHED_INDEX = 0x10u;
 // i64: the stable frontier (least seqNum of the shard) as the worker last computed it; the main thread delivers up to
 // it
 constexpr uint32_t SHARD_WORDS_STABLE = 0x18u;
-// i32: set by the main thread while it has sends queued or made some since the worker's last round: an idle sender's
-// nulls are sent only when it is 0
+// i32: set by the main thread when it sends and at each step while sends wait; taken (exchanged for 0) by the worker
+// each round: an idle sender's nulls go out only in a round that took 0
 constexpr uint32_t SHARD_WORDS_SENDING = 0x20u;
+// i32: set by the worker when it found LOCK held; the main thread takes it when it releases LOCK and rings the worker,
+// so its round is not left waiting for the next write to land
+constexpr uint32_t SHARD_WORDS_RETRY = 0x24u;
 // i64: nulls the worker sent (for tests and benchmarks); written by the worker only
 constexpr uint32_t SHARD_WORDS_WORKER_NULLS = 0x28u;
 // row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that

@@ -27,7 +27,7 @@ export const MAX_SHARDS = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0xeb5c8f6;
+export const MEMORY_MAP_HASH = 0x8f3fa2a;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -162,10 +162,15 @@ export const SHARD_WORDS_PUSHED_INDEX = 16;
  */
 export const SHARD_WORDS_STABLE = 24;
 /**
- * i32: set by the main thread while it has sends queued or made some since the worker's last round: an idle sender's
- * nulls are sent only when it is 0
+ * i32: set by the main thread when it sends and at each step while sends wait; taken (exchanged for 0) by the worker
+ * each round: an idle sender's nulls go out only in a round that took 0
  */
 export const SHARD_WORDS_SENDING = 32;
+/**
+ * i32: set by the worker when it found LOCK held; the main thread takes it when it releases LOCK and rings the worker,
+ * so its round is not left waiting for the next write to land
+ */
+export const SHARD_WORDS_RETRY = 36;
 /** i64: nulls the worker sent (for tests and benchmarks); written by the worker only */
 export const SHARD_WORDS_WORKER_NULLS = 40;
 /**

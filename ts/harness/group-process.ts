@@ -36,6 +36,8 @@ export type GroupHarnessRequest =
   | {
     cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number;
     /** the first message's k (default 0) */ firstK?: number;
+    /** block the event loop this long right after the sends (they are committed, not yet pushed) */
+    thenBlockMs?: number;
   }
   /**
    * Send for `seconds` seconds flat out with `size`-byte messages, keeping `inFlight` sends outstanding;
@@ -323,6 +325,10 @@ async function send(req: Extract<GroupHarnessRequest, { cmd: 'send' }>): Promise
       sends.push(sent);
       maxQueued = Math.max(maxQueued, ch.queued);
       if (sends.length >= 256) { await Promise.all(sends.splice(0)); }
+    }
+    if (req.thenBlockMs) { // a long task right after the sends, before the step that would push them runs
+      const until = nowMs() + req.thenBlockMs;
+      while (nowMs() < until) { /* the event loop is blocked */ }
     }
     await Promise.all(sends);
     return { maxQueued, sendMs: nowMs() - started };

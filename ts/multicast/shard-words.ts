@@ -11,7 +11,8 @@
 //   WEDGE         the main thread asks (1), the worker answers (2) once it stopped touching the shard
 //   NEXT_INDEX    the holder of LOCK;  PUSHED_INDEX  the holder of LOCK
 //   STABLE        the worker (the least seqNum of the shard); the main thread delivers up to it
-//   SENDING       the main thread: it has sends queued, or sent since the worker's last round
+//   SENDING       set by the main thread (it sent, or sends wait); taken by the worker each round
+//   RETRY         set by the worker (it found LOCK held); taken by the main thread when it releases LOCK
 
 import type { Arena } from '../arena.js';
 import { ConfigError } from '../errors.js';
@@ -26,6 +27,7 @@ export class ShardWords {
   readonly #lock: number;
   readonly #wedge: number;
   readonly #sending: number;
+  readonly #retry: number;
   readonly #next: number;
   readonly #pushed: number;
   readonly #stable: number;
@@ -42,6 +44,7 @@ export class ShardWords {
     this.#lock = (at + map.SHARD_WORDS_LOCK) >> 2;
     this.#wedge = (at + map.SHARD_WORDS_WEDGE) >> 2;
     this.#sending = (at + map.SHARD_WORDS_SENDING) >> 2;
+    this.#retry = (at + map.SHARD_WORDS_RETRY) >> 2;
     this.#next = (at + map.SHARD_WORDS_NEXT_INDEX) >> 3;
     this.#pushed = (at + map.SHARD_WORDS_PUSHED_INDEX) >> 3;
     this.#stable = (at + map.SHARD_WORDS_STABLE) >> 3;
@@ -53,6 +56,7 @@ export class ShardWords {
     Atomics.store(this.#i32, this.#lock, LockHolder.Free);
     Atomics.store(this.#i32, this.#wedge, WedgeState.Running);
     Atomics.store(this.#i32, this.#sending, 0);
+    Atomics.store(this.#i32, this.#retry, 0);
     Atomics.store(this.#i64, this.#next, 0n);
     Atomics.store(this.#i64, this.#pushed, 0n);
     Atomics.store(this.#i64, this.#stable, -1n);
@@ -71,8 +75,14 @@ export class ShardWords {
   set pushedIndex(v: number) { Atomics.store(this.#i64, this.#pushed, BigInt(v)); }
   get stable(): number { return Number(Atomics.load(this.#i64, this.#stable)); }
   set stable(v: number) { Atomics.store(this.#i64, this.#stable, BigInt(v)); }
-  get sending(): boolean { return Atomics.load(this.#i32, this.#sending) !== 0; }
-  set sending(v: boolean) { Atomics.store(this.#i32, this.#sending, v ? 1 : 0); }
+  /** Main thread: it sends (the worker sends no nulls in the round that takes this). */
+  markSending(): void { Atomics.store(this.#i32, this.#sending, 1); }
+  /** Worker: whether the main thread sent since the last round took it. */
+  takeSending(): boolean { return Atomics.exchange(this.#i32, this.#sending, 0) !== 0; }
+  /** Worker: it found LOCK held and left work for a later round. */
+  markRetry(): void { Atomics.store(this.#i32, this.#retry, 1); }
+  /** Main thread, releasing LOCK: whether the worker wants another round. */
+  takeRetry(): boolean { return Atomics.exchange(this.#i32, this.#retry, 0) !== 0; }
 
   /** Nulls the worker sent. */
   get workerNulls(): number { return Number(Atomics.load(this.#i64, this.#nulls)); }
@@ -82,14 +92,17 @@ export class ShardWords {
   state(): Record<string, number | boolean> {
     return {
       lock: Atomics.load(this.#i32, this.#lock), wedge: this.wedge, nextIndex: this.nextIndex,
-      pushedIndex: this.pushedIndex, stable: this.stable, sending: this.sending, workerNulls: this.workerNulls,
+      pushedIndex: this.pushedIndex, stable: this.stable, sending: Atomics.load(this.#i32, this.#sending) !== 0,
+      workerNulls: this.workerNulls,
     };
   }
 
   get wedge(): WedgeState { return Atomics.load(this.#i32, this.#wedge) as WedgeState; }
 
-  /** Main thread: asks the worker to stop. */
-  askWedge(): void { Atomics.store(this.#i32, this.#wedge, WedgeState.Asked); }
+  /** Main thread: asks the worker to stop (a worker that already stopped — it failed — stays stopped). */
+  askWedge(): void {
+    Atomics.compareExchange(this.#i32, this.#wedge, WedgeState.Running, WedgeState.Asked);
+  }
 
   /** Worker: it stopped; wakes a main thread waiting in waitStopped. */
   stopped(): void {

@@ -135,7 +135,8 @@ export class ShardChannel implements OrderedChannel {
   readonly #sender: ShardSender;
   readonly #receiver: ShardReceiver;
   readonly #control: ShardControl;
-  readonly #words: ShardWords;
+  /** The words shared with the predicate worker: the worker engine only (null with the main engine). */
+  readonly #words: ShardWords | null;
   /** The predicate worker runs the control step (ordered shards with engine 'worker'). */
   readonly #byWorker: boolean;
   readonly #queue = new SendQueue();
@@ -168,9 +169,9 @@ export class ShardChannel implements OrderedChannel {
     this.#table = new ShardTable(parts.arena, shardGeometry(parts.layout, plan, shard, parts.selfId));
     this.#control = new ShardControl(this.#table, this.mode, this.rank, parts.rowsAt,
       parts.kernels ?? controlKernels(parts.arena));
-    this.#words = new ShardWords(parts.arena, parts.wordsSlot ?? 0);
-    this.#words.reset();
     this.#byWorker = parts.engine === 'worker' && this.mode === 'ordered';
+    this.#words = this.#byWorker ? new ShardWords(parts.arena, parts.wordsSlot ?? 0) : null;
+    this.#words?.reset();
     this.#receiver = new ShardReceiver(
       this.#table, this.#control, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
     this.#sender = new ShardSender({
@@ -207,11 +208,15 @@ export class ShardChannel implements OrderedChannel {
     const sender = this.#sender, queue = this.#queue;
     this.#sentSinceStep = true;
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
-    if (this.#byWorker) this.#words.sending = true; // no nulls from the worker while we send
+    this.#words?.markSending(); // no nulls from the worker in its next round
     if (!this.#wedged && !large && queue.length === 0 && this.#lockSlots()) {
-      const open = sender.windowOpen(sender.minDeliveredSeen) || sender.windowOpen(sender.minDelivered());
-      if (open) sender.commit(SlotKind.DATA, bytes);
-      this.#unlockSlots();
+      let open = false;
+      try {
+        open = sender.windowOpen(sender.minDeliveredSeen) || sender.windowOpen(sender.minDelivered());
+        if (open) sender.commit(SlotKind.DATA, bytes);
+      } finally {
+        this.#unlockSlots();
+      }
       if (open) {
         this.#p.schedule();
         return RESOLVED;
@@ -253,7 +258,7 @@ export class ShardChannel implements OrderedChannel {
   get deliveredNum(): number { return this.#receiver.deliveredNum; }
   /** Messages delivered here, and nulls sent from here (for tests and benchmarks). */
   get delivered(): number { return this.#receiver.delivered; }
-  get nullsSent(): number { return this.#sender.nullsSent + (this.#byWorker ? this.#words.workerNulls : 0); }
+  get nullsSent(): number { return this.#sender.nullsSent + (this.#words?.workerNulls ?? 0); }
 
   /**
    * Every message this member sent is stable (ordered: delivered here, so received everywhere; raw:
@@ -269,7 +274,14 @@ export class ShardChannel implements OrderedChannel {
 
   /** Where this shard is, for diagnostics: what it sent, received and delivered, and what it waits for. */
   state(): Record<string, unknown> {
-    const sender = this.#sender, receiver = this.#receiver;
+    const sender = this.#sender, receiver = this.#receiver, words = this.#words;
+    if (words && !this.#wedged && !this.#closed) { // the worker's counters and indexes, as it left them
+      receiver.readFromRow();
+      if (words.tryLock(LockHolder.Main)) {
+        sender.adopt(words.nextIndex, words.pushedIndex);
+        words.unlock();
+      }
+    }
     return {
       vid: this.#vid, nextIndex: sender.nextIndex, pushedIndex: sender.pushedIndex,
       numReceived: [...receiver.numReceived], seqNum: receiver.seqNum, deliveredNum: receiver.deliveredNum,
@@ -277,8 +289,7 @@ export class ShardChannel implements OrderedChannel {
       rdmcBusy: sender.rdmcBusy, wedged: this.#wedged, closed: this.#closed,
       failure: this.#failure?.message ?? null, hasUpcall: receiver.hasUpcall,
       largeBodies: receiver.largeBodies.map((b) => b.length),
-      ...(this.#byWorker ? { worker: this.#words.state(), rowNumReceived: receiver.numReceived.map((_, r) =>
-        this.#control.numReceived(r)) } : {}),
+      ...(words ? { worker: words.state() } : {}),
     };
   }
 
@@ -315,7 +326,7 @@ export class ShardChannel implements OrderedChannel {
     if (!this.#byWorker) return;
     // The worker stops stepping the shard and pushes its last counters before it says so: from then on
     // numReceived and seqNum stand still for the trim, and only this thread touches the shard.
-    const words = this.#words;
+    const words = this.#words!;
     words.askWedge();
     this.#p.wakeWorker?.();
     if (!words.waitStopped(WORKER_WEDGE_TIMEOUT_MS)) {
@@ -425,43 +436,58 @@ export class ShardChannel implements OrderedChannel {
    * either moved (it pushes the acknowledgements and runs receipt over our own new messages).
    */
   #stepBesideWorker(): void {
-    const sender = this.#sender, receiver = this.#receiver, words = this.#words;
-    let moved = false;
-    if (this.#queue.length > 0 || sender.pushedIndex < sender.nextIndex || words.pushedIndex < words.nextIndex) {
-      if (this.#lockSlots()) {
-        sender.sendQueued(this.#queue);
-        moved = this.#pushData() > 0;
-        this.#unlockSlots();
-      } else {
-        this.#p.schedule(); // the worker is writing nulls: microseconds
-      }
-    }
-    words.sending = this.#queue.length > 0;
+    const receiver = this.#receiver, words = this.#words!;
+    let moved = this.#sendBesideWorker();
     if (receiver.deliverThrough(words.stable)) {
       receiver.storeDelivered();
       moved = true;
+      // Our own deliveries may be what opens our window (we were the slowest to deliver).
+      if (this.#queue.length > 0) this.#sendBesideWorker();
     }
     if (moved) this.#p.wakeWorker?.();
   }
 
+  /** Commits queued sends and pushes what is committed, holding the slots; true when it pushed. */
+  #sendBesideWorker(): boolean {
+    const sender = this.#sender, words = this.#words!;
+    if (this.#queue.length > 0) words.markSending();
+    if (this.#queue.length === 0 && sender.pushedIndex >= sender.nextIndex && words.pushedIndex >= words.nextIndex) {
+      return false;
+    }
+    if (!this.#lockSlots()) {
+      this.#p.schedule(); // the worker is writing nulls: microseconds
+      return false;
+    }
+    try {
+      sender.sendQueued(this.#queue);
+      return this.#pushData() > 0;
+    } finally {
+      this.#unlockSlots();
+    }
+  }
+
   /** Takes the shard's slots (the worker engine: unless the worker is writing nulls); the indexes with them. */
   #lockSlots(): boolean {
-    if (!this.#byWorker) return true;
-    if (!this.#words.tryLock(LockHolder.Main)) return false;
-    this.#sender.adopt(this.#words.nextIndex, this.#words.pushedIndex);
+    const words = this.#words;
+    if (!words) return true;
+    if (!words.tryLock(LockHolder.Main)) return false;
+    this.#sender.adopt(words.nextIndex, words.pushedIndex);
     return true;
   }
 
+  /** Publishes the indexes and releases the slots; rings the worker when it found them held meanwhile. */
   #unlockSlots(): void {
-    if (!this.#byWorker) return;
-    this.#words.nextIndex = this.#sender.nextIndex;
-    this.#words.pushedIndex = this.#sender.pushedIndex;
-    this.#words.unlock();
+    const words = this.#words;
+    if (!words) return;
+    words.nextIndex = this.#sender.nextIndex;
+    words.pushedIndex = this.#sender.pushedIndex;
+    words.unlock();
+    if (words.takeRetry()) this.#p.wakeWorker?.();
   }
 
   /** The worker engine stopped: the indexes and counters it left are this thread's from now on. */
   #adoptWorker(): void {
-    this.#sender.adopt(this.#words.nextIndex, this.#words.pushedIndex);
+    this.#sender.adopt(this.#words!.nextIndex, this.#words!.pushedIndex);
     this.#receiver.readFromRow();
   }
 
