@@ -96,20 +96,16 @@ class WorkerShard {
     const c = this.#c, words = this.#w, sender = this.#sender;
     const target = nulls ? c.nullTarget() : 0;
     if (words.nextIndex >= target && words.pushedIndex >= words.nextIndex) return;
-    if (!words.tryLock(LockHolder.Worker)) {
+    if (!words.take(LockHolder.Worker, sender)) {
       words.markRetry();
-      if (!words.tryLock(LockHolder.Worker)) return; // released before RETRY was seen: take it now
+      if (!words.take(LockHolder.Worker, sender)) return; // released before RETRY was seen: take it now
     }
     try {
-      sender.adopt(words.nextIndex, words.pushedIndex);
       if (nulls) sender.fillNulls(target);
-      const ranges = sender.stageWrites();
-      for (const id of this.#peers) if (ranges > 0) this.#fabric.writeBatch(id, sender.ranges, ranges, Lane.Data);
-      words.nextIndex = sender.nextIndex;
-      words.pushedIndex = sender.pushedIndex;
+      sender.pushWrites(this.#fabric, this.#peers);
       words.workerNulls = sender.nullsSent;
     } finally {
-      words.unlock();
+      words.release(sender);
     }
     c.receivedOwn(sender.nextIndex);
   }

@@ -10,6 +10,7 @@
 // it expects; here the sender checks that the slot it overwrites held the message one window back.
 
 import { assert, assertEqual, assertMonotonic, fail } from '../assert.js';
+import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { ShardControl } from './control.js';
 import type { Outgoing, SendQueue } from './send-queue.js';
@@ -67,8 +68,6 @@ export class ShardSender {
   /** The last minimum the window was checked against; it only grows. */
   get minDeliveredSeen(): number { return this.#p.control.windowMinSeen; }
   get rdmcBusy(): boolean { return this.#rdmcBusy; }
-  /** The ranges stageWrites() staged, for fabric.writeBatch. */
-  get ranges(): Float64Array { return this.#ranges; }
 
   /** Whether our next index may take its slot: everyone delivered the message that used it before. */
   windowOpen(minDelivered: number): boolean {
@@ -128,6 +127,13 @@ export class ShardSender {
     if (kind === SlotKind.NULL) this.nullsSent++;
     if (kind === SlotKind.LARGE) writeSlot(t.arena, at, index, kind, undefined, payload!.byteLength);
     else writeSlot(t.arena, at, index, kind, payload);
+  }
+
+  /** Pushes what stageWrites() stages to each of `peers` on the data lane, one batch each; ranges pushed. */
+  pushWrites(fabric: Pick<TableFabric, 'writeBatch'>, peers: readonly number[]): number {
+    const ranges = this.stageWrites();
+    if (ranges > 0) for (const id of peers) fabric.writeBatch(id, this.#ranges, ranges, Lane.Data);
+    return ranges;
   }
 
   /**

@@ -18,6 +18,13 @@ import type { Arena } from '../arena.js';
 import { ConfigError } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 
+/** What take() and release() move the indexes in and out of (ShardSender, on either thread). */
+export interface IndexHolder {
+  readonly nextIndex: number;
+  readonly pushedIndex: number;
+  adopt(nextIndex: number, pushedIndex: number): void;
+}
+
 export const enum LockHolder { Free = 0, Main = 1, Worker = 2 }
 export const enum WedgeState { Running = 0, Asked = 1, Stopped = 2 }
 
@@ -68,6 +75,20 @@ export class ShardWords {
   }
 
   unlock(): void { Atomics.store(this.#i32, this.#lock, LockHolder.Free); }
+
+  /** Takes LOCK for `holder` and hands `sender` the indexes the other thread left; false when it is held. */
+  take(holder: LockHolder, sender: IndexHolder): boolean {
+    if (!this.tryLock(holder)) return false;
+    sender.adopt(this.nextIndex, this.pushedIndex);
+    return true;
+  }
+
+  /** Publishes `sender`'s indexes and releases LOCK. */
+  release(sender: IndexHolder): void {
+    this.nextIndex = sender.nextIndex;
+    this.pushedIndex = sender.pushedIndex;
+    this.unlock();
+  }
 
   get nextIndex(): number { return Number(Atomics.load(this.#i64, this.#next)); }
   set nextIndex(v: number) { Atomics.store(this.#i64, this.#next, BigInt(v)); }

@@ -135,10 +135,13 @@ export class ShardChannel implements OrderedChannel {
   readonly #sender: ShardSender;
   readonly #receiver: ShardReceiver;
   readonly #control: ShardControl;
-  /** The words shared with the predicate worker: the worker engine only (null with the main engine). */
+  /**
+   * The words shared with the predicate worker, which runs the control step: ordered shards with engine
+   * 'worker' only (null: this thread runs it).
+   */
   readonly #words: ShardWords | null;
-  /** The predicate worker runs the control step (ordered shards with engine 'worker'). */
-  readonly #byWorker: boolean;
+  /** The shard's members other than this one: who every push goes to. */
+  readonly #peers: readonly number[];
   readonly #queue = new SendQueue();
   /** Names this queue in OverloadedError (made once: the send path makes no strings). */
   readonly #queueName: string;
@@ -169,8 +172,9 @@ export class ShardChannel implements OrderedChannel {
     this.#table = new ShardTable(parts.arena, shardGeometry(parts.layout, plan, shard, parts.selfId));
     this.#control = new ShardControl(this.#table, this.mode, this.rank, parts.rowsAt,
       parts.kernels ?? controlKernels(parts.arena));
-    this.#byWorker = parts.engine === 'worker' && this.mode === 'ordered';
-    this.#words = this.#byWorker ? new ShardWords(parts.arena, parts.wordsSlot ?? 0) : null;
+    this.#peers = shard.members.filter((id) => id !== parts.selfId);
+    this.#words = parts.engine === 'worker' && this.mode === 'ordered'
+      ? new ShardWords(parts.arena, parts.wordsSlot ?? 0) : null;
     this.#words?.reset();
     this.#receiver = new ShardReceiver(
       this.#table, this.#control, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
@@ -277,10 +281,7 @@ export class ShardChannel implements OrderedChannel {
     const sender = this.#sender, receiver = this.#receiver, words = this.#words;
     if (words && !this.#wedged && !this.#closed) { // the worker's counters and indexes, as it left them
       receiver.readFromRow();
-      if (words.tryLock(LockHolder.Main)) {
-        sender.adopt(words.nextIndex, words.pushedIndex);
-        words.unlock();
-      }
+      if (words.take(LockHolder.Main, sender)) words.release(sender);
     }
     return {
       vid: this.#vid, nextIndex: sender.nextIndex, pushedIndex: sender.pushedIndex,
@@ -301,8 +302,8 @@ export class ShardChannel implements OrderedChannel {
   /** @internal One round of send, receive, deliver, push. */
   step(): void {
     if (this.#closed || this.#failure || this.#wedged || this.#table.S === 0) return;
-    if (this.#byWorker) {
-      this.#stepBesideWorker();
+    if (this.#words) {
+      this.#stepBesideWorker(this.#words);
       return;
     }
     const sender = this.#sender, receiver = this.#receiver;
@@ -323,24 +324,26 @@ export class ShardChannel implements OrderedChannel {
    */
   wedge(): void {
     this.#wedged = true;
-    if (!this.#byWorker) return;
+    const words = this.#words;
+    if (!words) return;
     // The worker stops stepping the shard and pushes its last counters before it says so: from then on
     // numReceived and seqNum stand still for the trim, and only this thread touches the shard.
-    const words = this.#words!;
     words.askWedge();
     this.#p.wakeWorker?.();
     if (!words.waitStopped(WORKER_WEDGE_TIMEOUT_MS)) {
       fail(`the predicate worker did not stop stepping shard ${this.tag} within ${WORKER_WEDGE_TIMEOUT_MS} ms`);
     }
-    this.#adoptWorker();
+    // The indexes and counters it left are this thread's from now on.
+    this.#sender.adopt(words.nextIndex, words.pushedIndex);
+    this.#receiver.readFromRow();
   }
 
   /** The worker engine: what the control step's worker needs to step this shard (geometry, rank, words). */
   workerShard(): WorkerShardSpec | null {
-    if (!this.#byWorker) return null;
+    if (!this.#words) return null;
     return {
       geometry: this.#table.geometry, rank: this.rank, rowsAt: this.#p.rowsAt, wordsSlot: this.#p.wordsSlot ?? 0,
-      peers: this.members.filter((id) => id !== this.memberId),
+      peers: [...this.#peers],
     };
   }
 
@@ -423,11 +426,11 @@ export class ShardChannel implements OrderedChannel {
 
   /** Per peer: the slots and index in one send on the data lane, the acknowledgements on the control lane. */
   #push(): void {
-    if (this.#pushData() > 0) this.#receiver.markDirty(); // our own numReceived moved with our index
-    if (!this.#receiver.storeAcks()) return;
     const fabric = this.#p.fabric;
+    if (this.#sender.pushWrites(fabric, this.#peers) > 0) this.#receiver.markDirty(); // our numReceived moved too
+    if (!this.#receiver.storeAcks()) return;
     const [ackAt, ackBytes] = this.#table.ackSpan;
-    for (const id of this.members) if (id !== this.memberId) fabric.write(id, ackAt, ackBytes, Lane.Control);
+    for (const id of this.#peers) fabric.write(id, ackAt, ackBytes, Lane.Control);
   }
 
   /**
@@ -435,21 +438,21 @@ export class ShardChannel implements OrderedChannel {
    * then deliver up to the stable frontier the worker computed, store deliveredNum, and ring the worker when
    * either moved (it pushes the acknowledgements and runs receipt over our own new messages).
    */
-  #stepBesideWorker(): void {
-    const receiver = this.#receiver, words = this.#words!;
-    let moved = this.#sendBesideWorker();
+  #stepBesideWorker(words: ShardWords): void {
+    const receiver = this.#receiver;
+    let moved = this.#sendBesideWorker(words);
     if (receiver.deliverThrough(words.stable)) {
       receiver.storeDelivered();
       moved = true;
       // Our own deliveries may be what opens our window (we were the slowest to deliver).
-      if (this.#queue.length > 0) this.#sendBesideWorker();
+      if (this.#queue.length > 0) this.#sendBesideWorker(words);
     }
     if (moved) this.#p.wakeWorker?.();
   }
 
   /** Commits queued sends and pushes what is committed, holding the slots; true when it pushed. */
-  #sendBesideWorker(): boolean {
-    const sender = this.#sender, words = this.#words!;
+  #sendBesideWorker(words: ShardWords): boolean {
+    const sender = this.#sender;
     if (this.#queue.length > 0) words.markSending();
     if (this.#queue.length === 0 && sender.pushedIndex >= sender.nextIndex && words.pushedIndex >= words.nextIndex) {
       return false;
@@ -460,7 +463,7 @@ export class ShardChannel implements OrderedChannel {
     }
     try {
       sender.sendQueued(this.#queue);
-      return this.#pushData() > 0;
+      return sender.pushWrites(this.#p.fabric, this.#peers) > 0;
     } finally {
       this.#unlockSlots();
     }
@@ -468,38 +471,15 @@ export class ShardChannel implements OrderedChannel {
 
   /** Takes the shard's slots (the worker engine: unless the worker is writing nulls); the indexes with them. */
   #lockSlots(): boolean {
-    const words = this.#words;
-    if (!words) return true;
-    if (!words.tryLock(LockHolder.Main)) return false;
-    this.#sender.adopt(words.nextIndex, words.pushedIndex);
-    return true;
+    return this.#words?.take(LockHolder.Main, this.#sender) ?? true;
   }
 
   /** Publishes the indexes and releases the slots; rings the worker when it found them held meanwhile. */
   #unlockSlots(): void {
     const words = this.#words;
     if (!words) return;
-    words.nextIndex = this.#sender.nextIndex;
-    words.pushedIndex = this.#sender.pushedIndex;
-    words.unlock();
+    words.release(this.#sender);
     if (words.takeRetry()) this.#p.wakeWorker?.();
-  }
-
-  /** The worker engine stopped: the indexes and counters it left are this thread's from now on. */
-  #adoptWorker(): void {
-    this.#sender.adopt(this.#words!.nextIndex, this.#words!.pushedIndex);
-    this.#receiver.readFromRow();
-  }
-
-  /** The slots and index written since the last push, to every other member on the data lane; ranges pushed. */
-  #pushData(): number {
-    const ranges = this.#sender.stageWrites();
-    if (ranges === 0) return 0;
-    const fabric = this.#p.fabric;
-    for (const id of this.members) {
-      if (id !== this.memberId) fabric.writeBatch(id, this.#sender.ranges, ranges, Lane.Data);
-    }
-    return ranges;
   }
 
   #notASender(): ConfigError {
