@@ -103,8 +103,14 @@ export async function run(argv: string[]): Promise<void> {
     process.once('SIGTERM', onSignal);
   });
 
+  const formsByJoins = !contact && !firstViewPlans(config, config.members.map((m) => m.id));
   const options: JoinOptions = {
     id, config, types, rejoin, leaveTimeoutMs: LEAVE_TIMEOUT_MS,
+    // Said once the contact port takes requests, so whoever reads it can ask at once.
+    ...(formsByJoins ? {
+      onContactOpen: (address: string) => progress(
+        `member ${id} forms the first view: waiting for enough members to join through --contact ${address}`),
+    } : {}),
     ...(values.listen ? { listen: values.listen } : {}),
     ...(contact ? { contact } : {}),
     ...(suspicionTimeoutMs !== undefined ? { suspicionTimeoutMs } : {}),
@@ -115,12 +121,7 @@ export async function run(argv: string[]): Promise<void> {
   await Promise.race([joining, undefined]);
   if (contact) {
     progress(`member ${id} asking to join through ${contact.join(', ')}`);
-  } else if (!firstViewPlans(config, config.members.map((m) => m.id))) {
-    const self = config.members.find((m) => m.id === id)!;
-    progress(
-      `member ${id} forms the first view: waiting for enough members to join ` +
-        `through --contact ${self.contact ?? values.listen}`);
-  } else {
+  } else if (!formsByJoins) {
     const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
     progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);

@@ -6,7 +6,7 @@
 // the next view and publish the port it answers; once the next view's addresses are known, the joiners
 // are told them. While the first view forms by joins, requests go to ts/group/first-view.ts instead.
 
-import { formatAddress } from '../address.js';
+import { formatAddress, parseAddress } from '../address.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner } from '../membership/protocol.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
@@ -40,6 +40,8 @@ export interface AdmissionParts {
   refusing(): boolean;
   /** A refused contact attempt (rate-limited by the server). */
   warn(error: Error): void;
+  /** The contact server opened at this address (JoinOptions.onContactOpen). */
+  opened?: (address: string) => void;
 }
 
 interface Asked { session: ContactSession; joiner: Joiner }
@@ -64,6 +66,7 @@ export class GroupAdmission implements Admission {
 
   /** Starts the contact server (again, after a rejoin) and publishes its port in the current view's table. */
   async open(): Promise<void> {
+    const opening = !this.#contact;
     if (!this.#contact) {
       const onJoin = (session: ContactSession, joiner: Joiner) => this.#onJoinRequest(session, joiner);
       this.#contact = await ContactServer.listen(this.#p.contactListen, onJoin, {
@@ -75,6 +78,9 @@ export class GroupAdmission implements Admission {
       return;
     }
     this.#p.driver().view?.protocol.publishContactPort(this.#contact.port);
+    if (opening) {
+      this.#p.opened?.(formatAddress({ ...parseAddress(this.#p.contactListen, 'contact address'), port: this.port }));
+    }
   }
 
   /** Stops taking joiners: the server closes, and joiners batched or proposed are told to ask again. */

@@ -256,6 +256,7 @@ export class Group extends EventEmitter<GroupEvents> {
       driver: () => this.#driver, closed: () => this.#closed,
       refusing: () => this.#closed || this.#stopped !== null || this.#leaving !== null,
       warn: (error) => this.#warn(error),
+      ...(this.#options.onContactOpen ? { opened: this.#options.onContactOpen } : {}),
     });
   }
 

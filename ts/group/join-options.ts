@@ -31,6 +31,12 @@ export interface JoinOptions {
   contact?: string | string[];
   /** Where this member takes join requests (default: its configured "contact", else a free port on its host). */
   contactListen?: string;
+  /**
+   * Called each time this member's contact port starts taking join requests, with its address (the real port
+   * when contactListen asked for port 0). Where the first view forms by joins this comes before join resolves:
+   * the moment to tell the others where to ask.
+   */
+  onContactOpen?: (address: string) => void;
   /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
   types?: Record<string, ReplicatedClass>;
   /** How often this member's heartbeat advances. Default: the configuration's, else 10 ms. */
@@ -116,6 +122,9 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
     list.forEach((c, i) => address("'10.0.0.1:7400'")(c, Array.isArray(v) ? `${name}[${i}]` : name));
   },
   contactListen: address("'127.0.0.1:7400'"),
+  onContactOpen: (v, name) => {
+    if (typeof v !== 'function') throw new ConfigError(`${name} must be a function (address) => void, got ${shown(v)}`);
+  },
   types: (v, name) => {
     const types = checkObject(v, name, '{ tickets: TicketBook }');
     for (const key of Reflect.ownKeys(types)) {
