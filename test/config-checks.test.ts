@@ -96,6 +96,19 @@ test('group configuration: every key with a bad value is refused, naming the key
     rows.push([`type ${name}`, (c) => { c.subgroups.kv.type = name; }, name]);
   }
   rows.push(['subgroup named "my-log"', (c) => { c.subgroups = { 'my-log': kv }; }, 'my-log']);
+  rows.push(['persistent: "yes"', (c) => { c.subgroups.kv.persistent = 'yes'; }, 'persistent']);
+  rows.push(['persistent in raw mode', (c) => { c.subgroups.kv.persistent = true; c.subgroups.kv.mode = 'raw'; },
+    'persistent']);
+  for (const bad of NOT_POSITIVE_INT) {
+    const persistent = (c: Record<string, any>) => {
+      c.subgroups.kv.persistent = true;
+      c.subgroups.kv.snapshotEvery = bad;
+    };
+    rows.push([`snapshotEvery: ${String(bad)}`, persistent, 'snapshotEvery']);
+  }
+  rows.push(['snapshotEvery without persistent', (c) => { c.subgroups.kv.snapshotEvery = 10; }, 'persistent']);
+  rows.push(['name: "my group"', (c) => { c.name = 'my group'; }, 'name']);
+  rows.push(['name: 5', (c) => { c.name = 5; }, 'name']);
   for (const [what, change, names] of rows) {
     const config = good();
     change(config);
@@ -107,7 +120,7 @@ test('group configuration: every key with a bad value is refused, naming the key
 test('group configuration: good values are accepted as given', () => {
   const config = validateGroupConfig({
     members: [{ id: 0, address: '127.0.0.1:7000', contact: '127.0.0.1:7400' }, { id: 65534, address: '[::1]:7001' }],
-    heartbeatIntervalMs: 5, suspicionTimeoutMs: 3_600_000, rejoin: false,
+    heartbeatIntervalMs: 5, suspicionTimeoutMs: 3_600_000, rejoin: false, name: 'tickets_eu',
     subgroups: {
       kv: {
         type: 'KeyValueStore', shards: 1, members: { min: 1, max: 2 }, senders: 'all', mode: 'raw', window: 4,
@@ -115,8 +128,10 @@ test('group configuration: good values are accepted as given', () => {
       },
       log: { shards: [{ members: [65534, 0], senders: [0] }] },
       Proto_2: { shards: 2, members: { min: 1, max: 1 }, senders: 1 },
+      ledger: { shards: 1, members: { min: 1, max: 2 }, persistent: true, snapshotEvery: 1000 },
     },
   });
+  assert.is(config.subgroups.ledger!.snapshotEvery, 1000);
   assert.is(config.subgroups.kv!.maxQueuedBytes, 1);
   assert.equal(
     validateSstConfig({ members, columns: { counter: { type: 'i64' } }, arenaBytes: 1 << 20 }).arenaBytes, 1 << 20);
@@ -184,6 +199,12 @@ test('Group.join options: every option with a bad value is refused before anythi
   ]);
   rows.push(['an unknown option', { suspicionTimeout: 100 }, 'suspicionTimeout']);
   rows.push(['a bad configuration', { config: { ...config, window: 4 } }, 'window']);
+  rows.push(['dataDir: 5', { dataDir: 5 }, 'dataDir']);
+  rows.push(['dataDir: ""', { dataDir: '' }, 'dataDir']);
+  rows.push([
+    'a persistent subgroup without dataDir',
+    { config: { ...config, subgroups: { kv: { ...kv, persistent: true } } } }, 'dataDir',
+  ]);
   for (const [what, change, names] of rows) {
     const options = { id: 0, config, ...change } as unknown as JoinOptions;
     for (const key of Object.keys(change)) {
@@ -208,7 +229,7 @@ test('Group.join options: good values of every option pass the checks', () => {
     connectTimeoutMs: 30_000,
     mailboxBytes: 1 << 20, callTimeoutMs: 2 ** 31 - 1, fabric: { backend: 'tcp' }, maxQueuedMessages: 1,
     maxQueuedBytes: 2 ** 40,
-    secret: 'a secret of at least sixteen bytes',
+    secret: 'a secret of at least sixteen bytes', dataDir: './data/member-0',
   };
   assert.is(validateJoinOptions(options), options);
   assert.is(validateJoinOptions({ id: 3, config: good(), contact: '127.0.0.1:7400' }).id, 3);

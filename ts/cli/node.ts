@@ -60,6 +60,11 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
         'unless the configuration says "rejoin": false)',
     },
     'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
+    data: {
+      type: 'string', value: 'DIR',
+      help: "where this member keeps its persistent subgroups' logs (needed when a\n" +
+        'subgroup is "persistent": true); started again with the same DIR, it restores them',
+    },
   },
   notes: `A subgroup's "type" names the class it replicates: a built-in example (TicketBook, KeyValueStore) or a
 class exported by --module. Start a group: squall node --config examples/cluster.json --id 0 (and --id 1,
@@ -112,6 +117,7 @@ export async function run(argv: string[]): Promise<void> {
         `member ${id} forms the first view: waiting for enough members to join through --contact ${address}`),
     } : {}),
     ...(values.listen ? { listen: values.listen } : {}),
+    ...(values.data !== undefined ? { dataDir: values.data } : {}),
     ...(contact ? { contact } : {}),
     ...(suspicionTimeoutMs !== undefined ? { suspicionTimeoutMs } : {}),
   };

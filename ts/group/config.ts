@@ -6,7 +6,8 @@
 //     "suspicionTimeoutMs": 500,                 (optional, with heartbeatIntervalMs and rejoin: see GroupConfig)
 //     "subgroups": {
 //       "tickets": { "type": "TicketBook", "shards": 1, "members": { "min": 3, "max": 5 }, "senders": "all" },
-//       "log":     { "shards": [{ "members": [0, 1, 2], "senders": [0] }], "mode": "raw" }
+//       "log":     { "shards": [{ "members": [0, 1, 2], "senders": [0] }], "mode": "raw" },
+//       "ledger":  { "shards": 1, "members": { "min": 3, "max": 3 }, "persistent": true }   (needs dataDir)
 //     }
 //   }
 //
@@ -61,16 +62,22 @@ export interface GroupConfig {
    * needs a key; every member and joiner must agree). The fabric is never encrypted: docs/security.md.
    */
   contactTls?: boolean;
+  /**
+   * The group's name, written into the identity of every persistent log (docs/persistence-group.md): a
+   * member refuses a data directory whose logs belong to another group. Default "squall": give distinct
+   * groups distinct names when their members could share a data directory.
+   */
+  name?: string;
 }
 
 /** The configuration's top-level keys. */
 const KNOWN_TOP = [
-  'members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile', 'contactTls',
+  'members', 'subgroups', 'heartbeatIntervalMs', 'suspicionTimeoutMs', 'rejoin', 'secretFile', 'contactTls', 'name',
 ];
 
 const KNOWN_SUBGROUP = [
   'type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes',
-  'maxQueuedMessages', 'maxQueuedBytes',
+  'maxQueuedMessages', 'maxQueuedBytes', 'persistent', 'snapshotEvery',
 ];
 const KNOWN_MEMBER = ['id', 'address', 'contact'];
 const KNOWN_SHARD = ['members', 'senders'];
@@ -117,6 +124,7 @@ export function validateGroupConfig(value: unknown, source = 'group configuratio
     throw new ConfigError(
       `${source}: 'subgroups' must be an object with at least one subgroup, e.g. ${SUBGROUP_EXAMPLE}`);
   }
+  if (o.name !== undefined) checkName(o.name, `${source}: name`, '"tickets_eu"');
   for (const name of Reflect.ownKeys(subgroups)) {
     checkName(name, `${source}: the subgroup name`, '"tickets"');
     validateSubgroup(name as string, subgroups[name as string], ids, source);
@@ -164,6 +172,7 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
     throw new ConfigError(`${where}: mode must be 'ordered' or 'raw', got ${shown(s.mode)}`);
   }
   for (const [key, max] of SUBGROUP_LIMITS) if (s[key] !== undefined) positiveInt(s[key], `${where}: ${key}`, max);
+  validatePersistence(s, where);
   if (typeof s.shards === 'number') {
     validateCountedShards(s, where);
   } else if (Array.isArray(s.shards) && s.shards.length > 0 && s.shards.length <= 1024) {
@@ -175,6 +184,26 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
     throw new ConfigError(
       `${where}: shards must be a number, or an array of 1 to 1024 { "members": [ids…] }, got ${shown(s.shards)}`);
   }
+}
+
+/** persistent (a boolean; ordered mode only) and snapshotEvery (records, with persistent). */
+function validatePersistence(s: Record<string, unknown>, where: string): void {
+  if (s.persistent !== undefined) checkBoolean(s.persistent, `${where}: persistent`);
+  if (s.snapshotEvery !== undefined) {
+    positiveInt(s.snapshotEvery, `${where}: snapshotEvery (records)`, 2 ** 31);
+    if (s.persistent !== true) {
+      throw new ConfigError(`${where}: snapshotEvery applies to a persistent subgroup: add "persistent": true`);
+    }
+  }
+  if (s.persistent === true && s.mode === 'raw') {
+    throw new ConfigError(`${where}: a persistent subgroup keeps the ordered log of its updates, so its mode `
+      + `must be 'ordered' (the default): drop "mode": "raw" or "persistent": true`);
+  }
+}
+
+/** The names of the configuration's persistent subgroups. */
+export function persistentSubgroups(config: GroupConfig): string[] {
+  return Object.entries(config.subgroups).filter(([, sg]) => sg.persistent === true).map(([name]) => name);
 }
 
 /** A number of shards: members { min, max } per shard, and senders 'all' or a count up to min. */

@@ -7,7 +7,9 @@ import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import { checkFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkBoolean, checkInteger, checkName, checkObject, checkString, shown } from '../validate.js';
-import { MAX_MEMBER_ID, MAX_TIMEOUT_MS, SEND_QUEUE_LIMITS, type GroupConfig, type GroupMember } from './config.js';
+import {
+  MAX_MEMBER_ID, MAX_TIMEOUT_MS, persistentSubgroups, SEND_QUEUE_LIMITS, type GroupConfig, type GroupMember,
+} from './config.js';
 import type { ReplicatedType } from '../objects/replicated-object.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
@@ -91,6 +93,13 @@ export interface JoinOptions {
    * networks only.
    */
   secret?: string | Uint8Array;
+  /**
+   * The directory where this member keeps its persistent subgroups' logs (one directory per shard,
+   * `<dataDir>/<subgroup>.<shard>`; docs/persistence-group.md). Needed when the configuration has a
+   * subgroup with `persistent: true`; a member started again with the same directory restores its
+   * objects from it before it serves. Created when missing.
+   */
+  dataDir?: string;
 }
 
 /** The smallest and largest point-to-point mailbox (mailboxBytes), a multiple of 8. */
@@ -166,6 +175,12 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
         + 'make one with `squall keygen`');
     }
   },
+  dataDir: (v, name) => {
+    if (typeof v !== 'string' || v.length === 0 || v.includes('\0')) {
+      throw new ConfigError(`${name} must be the path of a directory for this member's persistent logs, e.g. `
+        + `dataDir: './data/member-0', got ${shown(v)}`);
+    }
+  },
 };
 
 /** The names of Group.join's options. */
@@ -223,7 +238,8 @@ export function contactList(contact: string | string[]): string[] {
 
 /**
  * The options checked against the configuration they join: the id is a configured member's (or the member
- * enters through a contact), contactTls has the group's key, and every class names a configured subgroup.
+ * enters through a contact), contactTls has the group's key, a persistent subgroup has a dataDir, and every
+ * class names a configured subgroup.
  * Returns this member's configured entry, when it has one.
  */
 export function checkAgainstConfig(options: JoinOptions, config: GroupConfig,
@@ -240,6 +256,12 @@ export function checkAgainstConfig(options: JoinOptions, config: GroupConfig,
     throw new ConfigError('the configuration sets contactTls, which needs the group\'s secret key (the TLS key is '
       + 'derived from it): pass secret to Group.join, or set SQUALL_SECRET, SQUALL_SECRET_FILE or the '
       + 'configuration\'s "secretFile" (`squall keygen` makes a key)');
+  }
+  const persistent = persistentSubgroups(config);
+  if (persistent.length > 0 && options.dataDir === undefined) {
+    throw new ConfigError(`subgroup '${persistent[0]}' is persistent, so member ${options.id} needs a directory for `
+      + `its logs: pass dataDir: './data/member-${options.id}' to Group.join (squall node: --data DIR), or drop `
+      + '"persistent": true from the configuration');
   }
   for (const name of Object.keys(options.types ?? {})) {
     if (!Object.hasOwn(config.subgroups, name)) {

@@ -70,6 +70,17 @@ export interface SubgroupConfig {
   maxQueuedMessages?: number;
   /** Bytes of those queued sends (MULTICAST_DEFAULTS.maxQueuedBytes). */
   maxQueuedBytes?: number;
+  /**
+   * Keep every delivered update on disk at every member (docs/persistence-group.md): each member appends
+   * it to its shard's log under Group.join's dataDir, and restores its object from there when it starts
+   * again. Ordered mode only. Default false.
+   */
+  persistent?: boolean;
+  /**
+   * A persistent subgroup with a class that has snapshot(): write a snapshot of the object after this many
+   * records, then drop the log segments it covers (PERSIST_DEFAULTS.snapshotEvery).
+   */
+  snapshotEvery?: number;
 }
 
 /** What a plan is computed from: the subgroups of a group's configuration (GroupConfig has them). */
