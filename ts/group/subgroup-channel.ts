@@ -10,6 +10,16 @@ import type { ShardChannel } from '../multicast/shard.js';
 
 type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
 
+/** A persistent subgroup's log at this member (ts/group/persistence.ts), as the channel sees it. */
+export interface DeliveryLog {
+  /** Each delivered message, before the upcall (it copies the bytes). */
+  append(sender: number, version: bigint, bytes: Uint8Array): void;
+  /** After the upcall: the object's state includes `version` (the moment for a snapshot). */
+  applied(version: bigint): void;
+  /** The shard's persistence frontier moved (min persistedNum over its members). */
+  frontier(version: bigint): void;
+}
+
 export class SubgroupChannel implements OrderedChannel {
   readonly name: string;
   readonly memberId: number;
@@ -36,6 +46,9 @@ export class SubgroupChannel implements OrderedChannel {
    * (beyond an old view's trim: the sender sends them again, and they are passed over here).
    */
   readonly #skip = new Map<number, number>();
+  /** A persistent subgroup: where each delivery is logged, and the durable version this member stores. */
+  #log: DeliveryLog | null = null;
+  #persisted = -1n;
   /** Deliveries of earlier views, so `delivered` counts across views. */
   #deliveredBefore = 0;
   #nullsBefore = 0;
@@ -102,8 +115,33 @@ export class SubgroupChannel implements OrderedChannel {
       else this.#skip.set(sender, skip - 1);
       return;
     }
+    const log = this.#log;
+    if (log === null) {
+      this.#onDeliver!(sender, version, bytes);
+      return;
+    }
+    log.append(sender, version, bytes);
     this.#onDeliver!(sender, version, bytes);
+    log.applied(version);
   };
+
+  /** @internal A persistent subgroup: every delivery from now on goes to `log` too. */
+  setLog(log: DeliveryLog): void {
+    this.#log = log;
+    this.#current.onPersisted((frontier) => log.frontier(frontier));
+  }
+
+  /** @internal `version` is durable in this member's log: stored in its row in this view and the next ones. */
+  storePersisted(version: bigint): void {
+    if (version <= this.#persisted) return;
+    this.#persisted = version;
+    if (!this.#changing) this.#current.storePersisted(version);
+  }
+
+  /** @internal Checks the persistence frontier now (the worker engine steps this thread only on deliveries). */
+  checkPersisted(): void {
+    if (!this.#changing && !this.#stopped) this.#current.checkPersisted();
+  }
 
   /**
    * Point-to-point over the current view's mailboxes (during a change, the old view's: still connected).
@@ -181,6 +219,11 @@ export class SubgroupChannel implements OrderedChannel {
     this.#current = channel;
     this.#changing = false;
     if (this.#onDeliver) channel.onDeliver(this.#deliver);
+    const log = this.#log;
+    if (log) {
+      channel.onPersisted((frontier) => log.frontier(frontier));
+      channel.storePersisted(this.#persisted); // every row starts at −1 in a new view
+    }
     const held = this.#held.splice(0);
     this.#heldBytes = 0;
     for (const m of held) m.large = m.bytes.byteLength > channel.maxSmcPayload;

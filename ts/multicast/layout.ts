@@ -7,7 +7,10 @@
 //   mc<g>_numReceived   i64 × S    highest index received from each sender rank, every lower one too (−1)
 //   mc<g>_seqNum        i64        receive prefix: every seq ≤ it was received here (−1)
 //   mc<g>_deliveredNum  i64        highest seq delivered here (nulls count as delivered) (−1)
-//   mc<g>_persistedNum  i64        highest seq made durable here (−1; persistence is a later issue)
+//   mc<g>_persistedNum  i64        persistent subgroups: the version (vid << 32 | seq) durable in this member's
+//                                  log of the shard, written by the main thread only (−1: none, or not
+//                                  persistent). A version, not a seq, so that what became durable of an
+//                                  earlier view counts in a new one before anything is delivered there.
 //   mc<g>_slots         bytes      W slots of SLOT_HEADER_BYTES + maxSmcPayload (8-aligned), see slots.ts
 //   mc<g>_trim          i64 × shards·S  the ragged trim of a view change, per shard and sender rank (§6)
 // and once per row:

@@ -31,11 +31,16 @@ export interface ShardGeometry {
   numReceivedCol: number;
   seqNumCol: number;
   deliveredCol: number;
+  /** Offset of persistedNum within a row (the durable version of a persistent subgroup's log there). */
+  persistedCol: number;
   /** Arena offsets of this member's counters. */
   indexAt: number;
   numReceivedAt: number;
   seqNumAt: number;
   deliveredAt: number;
+  persistedAt: number;
+  /** Row offsets of every member of the shard, this one included (the persistence frontier reads them). */
+  memberRowAt: number[];
   /** [offset, length] of this member's acknowledgements (numReceived … persistedNum): the control lane's push. */
   ackSpan: [number, number];
   /** Arena offset of each sender's slot column (by rank) in this member's copy of its row. */
@@ -64,10 +69,13 @@ export function shardGeometry(layout: SstLayout, plan: SubgroupPlan, shard: Shar
     numReceivedCol,
     seqNumCol: col(cols.seqNum).offset,
     deliveredCol: col(cols.deliveredNum).offset,
+    persistedCol: col(cols.persistedNum).offset,
     indexAt: own + col(cols.index).offset,
     numReceivedAt: own + numReceivedCol,
     seqNumAt: own + col(cols.seqNum).offset,
     deliveredAt: own + col(cols.deliveredNum).offset,
+    persistedAt: own + col(cols.persistedNum).offset,
+    memberRowAt: shard.members.map((id) => layout.rowOffset(layout.rowOf(id))),
     ackSpan: [own + numReceivedCol, col(cols.persistedNum).offset + 8 - numReceivedCol],
     slotsAt: shard.senders.map((id) => layout.offsetOf(layout.rowOf(id), col(cols.slots))),
   };
@@ -88,10 +96,13 @@ export class ShardTable implements Readonly<ShardGeometry> {
   readonly numReceivedCol: number;
   readonly seqNumCol: number;
   readonly deliveredCol: number;
+  readonly persistedCol: number;
   readonly indexAt: number;
   readonly numReceivedAt: number;
   readonly seqNumAt: number;
   readonly deliveredAt: number;
+  readonly persistedAt: number;
+  readonly memberRowAt: number[];
   readonly ackSpan: [number, number];
   readonly slotsAt: number[];
   /** The plain numbers, as given (what the main thread sends the predicate worker). */
@@ -104,9 +115,10 @@ export class ShardTable implements Readonly<ShardGeometry> {
     this.peerRowAt = g.peerRowAt; this.peerRows = g.peerRows; this.senderRows = g.senderRows;
     this.tableBase = g.tableBase; this.rowStride = g.rowStride; this.senderRowAt = g.senderRowAt;
     this.indexCol = g.indexCol; this.numReceivedCol = g.numReceivedCol; this.seqNumCol = g.seqNumCol;
-    this.deliveredCol = g.deliveredCol;
+    this.deliveredCol = g.deliveredCol; this.persistedCol = g.persistedCol;
     this.indexAt = g.indexAt; this.numReceivedAt = g.numReceivedAt; this.seqNumAt = g.seqNumAt;
-    this.deliveredAt = g.deliveredAt; this.ackSpan = g.ackSpan; this.slotsAt = g.slotsAt;
+    this.deliveredAt = g.deliveredAt; this.persistedAt = g.persistedAt; this.memberRowAt = g.memberRowAt;
+    this.ackSpan = g.ackSpan; this.slotsAt = g.slotsAt;
   }
 
   /** Arena offset of the slot that message `index` of sender `rank` uses. */

@@ -150,6 +150,12 @@ export class ShardChannel implements OrderedChannel {
   #failure: Error | null = null;
   #wedged = false;
   #closed = false;
+  /** A persistent subgroup: the version durable in this member's log, as stored in its row; push pending. */
+  #persisted = -1n;
+  #persistedDirty = false;
+  /** The persistence frontier last reported to #onPersisted (min persistedNum over the shard). */
+  #frontier = -1n;
+  #onPersisted: ((frontier: bigint) => void) | null = null;
 
   constructor(parts: ShardParts) {
     const { plan } = parts;
@@ -294,6 +300,51 @@ export class ShardChannel implements OrderedChannel {
     };
   }
 
+  // ---- persistence (a persistent subgroup: ts/group/persistence.ts) ------------------------------------
+
+  /**
+   * @internal `version` is durable in this member's log of the shard: stored in its persistedNum now (the
+   * main thread is that column's one writer), pushed to the shard's members at the next step. Only grows.
+   */
+  storePersisted(version: bigint): void {
+    if (version <= this.#persisted || this.#closed) return;
+    this.#persisted = version;
+    Atomics.store(this.#table.arena.i64, this.#table.persistedAt >> 3, version);
+    this.#persistedDirty = true;
+    this.#p.schedule();
+  }
+
+  /** The persistence frontier: the least persistedNum over the shard's rows (−1n while a member has none). */
+  persistedFrontier(): bigint {
+    const t = this.#table, i64 = t.arena.i64;
+    let min = -1n;
+    t.memberRowAt.forEach((at, i) => {
+      const v = Atomics.load(i64, (at + t.persistedCol) >> 3);
+      if (i === 0 || v < min) min = v;
+    });
+    return min;
+  }
+
+  /** @internal Called with the persistence frontier each time it moves (checked every step, and by checkPersisted). */
+  onPersisted(handler: (frontier: bigint) => void): void {
+    this.#onPersisted = handler;
+  }
+
+  /** @internal Pushes persistedNum when it moved, and reports the frontier when it did. */
+  checkPersisted(): void {
+    if (this.#persistedDirty && !this.#closed && !this.#failure) {
+      this.#persistedDirty = false;
+      const at = this.#table.persistedAt;
+      for (const id of this.#peers) this.#p.fabric.write(id, at, 8, Lane.Control);
+    }
+    if (!this.#onPersisted) return;
+    const frontier = this.persistedFrontier();
+    if (frontier > this.#frontier) {
+      this.#frontier = frontier;
+      this.#onPersisted(frontier);
+    }
+  }
+
   // ---- the protocol step --------------------------------------------------------------------------------
 
   /** @internal A point-to-point message for this shard. */
@@ -304,6 +355,7 @@ export class ShardChannel implements OrderedChannel {
     if (this.#closed || this.#failure || this.#wedged || this.#table.S === 0) return;
     if (this.#words) {
       this.#stepBesideWorker(this.#words);
+      if (this.#onPersisted || this.#persistedDirty) this.checkPersisted();
       return;
     }
     const sender = this.#sender, receiver = this.#receiver;
@@ -316,6 +368,7 @@ export class ShardChannel implements OrderedChannel {
     }
     this.#push();
     this.#sentSinceStep = false;
+    if (this.#onPersisted || this.#persistedDirty) this.checkPersisted();
   }
 
   /**

@@ -68,6 +68,33 @@ export interface ReplicatedType<T> {
   restore?(bytes: Uint8Array): T;
 }
 
+/** An update as a persistent subgroup's log holds it (ReplicatedObject.at, atTime). */
+export interface UpdateRecord {
+  /** Its version, vid << 32n | seq. */
+  version: bigint;
+  /**
+   * When this member delivered it: a hybrid logical clock reading, (ms since the epoch) << 16n | logical.
+   * Each member stamps its own deliveries, so members' stamps of one update differ by their clocks' skew.
+   */
+  hlc: bigint;
+  /** The member that called it. */
+  sender: number;
+  method: string;
+  args: unknown[];
+}
+
+/** What a persistent subgroup's log offers its object (ts/group/persistence.ts). */
+export interface ObjectHistory<T> {
+  /** Resolves once `version` is durable at every member of the shard (the persistence frontier reached it). */
+  whenPersisted(version: bigint): Promise<void>;
+  /** The logged update of `version` (its command's bytes), or null. */
+  recordAt(version: bigint): Promise<{ version: bigint; hlc: bigint; sender: number; payload: Uint8Array } | null>;
+  /** The newest logged version whose hlc ≤ `hlc` (−1n if none). */
+  versionAt(hlc: bigint): Promise<bigint>;
+  /** The object's state right after `version`: the latest snapshot at or before it and the log replayed. */
+  stateAt(version: bigint): Promise<T>;
+}
+
 export interface ReplicatedObjectOptions<T> {
   /**
    * The object's class: needed for `restore`; its static `queries` types `query()` (default: the instance's
@@ -101,6 +128,13 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
 
   /** Calls that become ordered commands, run at every member of the shard. */
   readonly ordered: OrderedMethods<T>;
+  /**
+   * A persistent subgroup's ordered calls that resolve, with every member's reply, once the command is
+   * durable at every member of the shard (not only delivered): its version reached the persistence frontier.
+   */
+  readonly persisted: OrderedMethods<T>;
+  /** A persistent subgroup's log (null: the subgroup is not persistent). */
+  #history: ObjectHistory<T> | null = null;
 
   /** Typed from `options.type`, the class C: `query()` offers the methods in its static `queries`. */
   static attach<T extends object, C extends ReplicatedType<T> = ReplicatedType<T>>(
@@ -132,6 +166,8 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
       sent.catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
     }, declaredQueries);
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
+    this.persisted = this.#methodProxy(
+      (method) => (...args: unknown[]) => this.callPersisted(method, args)) as OrderedMethods<T>;
     channel.onDeliver((sender, version, bytes) => this.#onDeliver(sender, version, bytes));
     channel.onDirect((from, bytes) => this.#onDirect(from, bytes));
     channel.onMemberFailed?.((member) => this.memberFailed(member));
@@ -172,6 +208,58 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
       this.#calls.abandon(callId, error as Error);
     }
     return replies as Promise<Array<Reply<unknown>>>;
+  }
+
+  /** The untyped form of `persisted[method](...args)`. */
+  async callPersisted(
+    method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}
+  ): Promise<Array<Reply<unknown>>> {
+    const history = this.#needHistory('persisted calls');
+    const replies = await this.call(method, args, options);
+    await history.whenPersisted(replies[0]!.version);
+    return replies;
+  }
+
+  /** The version of the last command applied here (−1n before the first): `vid << 32n | seq`. */
+  version(): bigint { return this.#replica.appliedVersion; }
+
+  /** A persistent subgroup: the update of `version` as this member's log holds it, or null when it has none. */
+  async at(version: bigint): Promise<UpdateRecord | null> {
+    const record = await this.#needHistory('at()').recordAt(version);
+    if (record === null) return null;
+    const envelope = decodeEnvelope(record.payload);
+    if (envelope.kind !== Kind.Command) return null;
+    return { version: record.version, hlc: record.hlc, sender: record.sender, method: envelope.method, args: envelope.args };
+  }
+
+  /**
+   * A persistent subgroup: the newest update this member delivered at or before `time` (a Date, or a hybrid
+   * logical clock reading as UpdateRecord.hlc), or null.
+   */
+  async atTime(time: Date | bigint): Promise<UpdateRecord | null> {
+    const hlc = typeof time === 'bigint' ? time : BigInt(time.getTime()) << 16n | 0xffffn;
+    const version = await this.#needHistory('atTime()').versionAt(hlc);
+    return version < 0n ? null : this.at(version);
+  }
+
+  /**
+   * A persistent subgroup whose class has snapshot() and restore(): a fresh instance holding the state right
+   * after `version` (the latest snapshot at or before it, and the log replayed up to it).
+   */
+  stateAt(version: bigint): Promise<T> {
+    return this.#needHistory('stateAt()').stateAt(version);
+  }
+
+  /** @internal A persistent subgroup's log. */
+  setHistory(history: ObjectHistory<T>): void { this.#history = history; }
+
+  #needHistory(what: string): ObjectHistory<T> {
+    this.#checkOpen();
+    if (this.#history === null) {
+      throw new ConfigError(`${what} need a persistent subgroup: add "persistent": true to the subgroup's `
+        + 'configuration (and dataDir to Group.join)');
+    }
+    return this.#history;
   }
 
   /**
@@ -234,10 +322,13 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     this.#replica.replace(state, version);
   }
 
-  /** @internal Replaces the local copy with `state` (a fresh instance: the shard's state was lost). */
-  reset(state: T): void {
+  /**
+   * @internal Replaces the local copy with `state`: a fresh instance (the shard's state was lost), or the
+   * state a persistent subgroup's log rebuilt, taken at `version`.
+   */
+  reset(state: T, version = -1n): void {
     this.#checkOpen();
-    this.#replica.replace(state, -1n);
+    this.#replica.replace(state, version);
   }
 
   /** Stops answering; calls in flight reject with `reason` (default ClosedError). */

@@ -1,0 +1,348 @@
+// Persistent subgroups at one member (DESIGN.md §7; docs/persistence-group.md): each shard this member
+// serves of a subgroup with `persistent: true` has a PersistentLog (ts/persist/log.ts) in
+// `<dataDir>/<subgroup>.<shard>`.
+//
+//   delivery   every delivered message is appended (version, hlc, sender, payload) before the upcall runs it
+//   durable    each group commit's durable version goes into this member's persistedNum (ShardChannel
+//              .storePersisted: the main thread writes that column, the next step pushes it)
+//   frontier   min persistedNum over the shard's members (ShardChannel.checkPersisted, every step, and a
+//              poll while something waits): resolves persisted calls and emits `persisted`
+//   snapshot   every snapshotEvery records, the object's snapshot() is written; the log drops what it covers
+//   restart    before the member joins, each log found is read back: the latest snapshot restored and the
+//              records after it replayed through a Replica whose replies go nowhere
+//
+// The view's vid goes into the log's meta at each install, so that a group whose members all stop and start
+// again continues from the next vid: versions keep growing, as a log needs.
+
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, PersistError } from '../errors.js';
+import { decodeEnvelope, Kind } from '../objects/codec.js';
+import { Replica } from '../objects/replica.js';
+import type { ObjectHistory, ReplicatedObject, ReplicatedType } from '../objects/replicated-object.js';
+import { PersistentLog, type LogRecord } from '../persist/log.js';
+import type { GroupConfig } from './config.js';
+import type { ReplicatedClass } from './join-options.js';
+import type { DeliveryLog, SubgroupChannel } from './subgroup-channel.js';
+
+/** The defaults of a persistent subgroup. */
+export const PERSIST_DEFAULTS = {
+  /** Records between snapshots: a restart replays at most this many. */
+  snapshotEvery: 10_000,
+  /** How often the frontier is read while a persisted call waits (the worker engine steps the main thread
+   *  only on deliveries, so a peer's persistedNum can land unseen). */
+  frontierPollMs: 2,
+} as const;
+
+/** What a persistent subgroup tells the group (its `persisted` event) and where its faults go. */
+export interface PersistenceEvents {
+  persisted(subgroup: string, shard: number, version: bigint): void;
+  /** The log cannot write: the member cannot keep its promise and stops. */
+  failed(error: Error): void;
+}
+
+/** A hybrid logical clock: (ms << 16) | logical, never going back, at least the wall clock. */
+class DeliveryClock {
+  #last = 0n;
+  now(): bigint {
+    const wall = BigInt(Date.now()) << 16n;
+    this.#last = wall > this.#last ? wall : this.#last + 1n;
+    return this.#last;
+  }
+}
+
+/** One shard's log at this member, and what waits on the shard's persistence frontier. */
+export class ShardLog implements DeliveryLog, ObjectHistory<object> {
+  readonly subgroup: string;
+  readonly shard: number;
+  readonly log: PersistentLog;
+  readonly #type: ReplicatedClass | undefined;
+  readonly #snapshotEvery: number;
+  readonly #clock: DeliveryClock;
+  readonly #events: PersistenceEvents;
+  #channel: SubgroupChannel | null = null;
+  #object: ReplicatedObject<object> | null = null;
+  #frontier = -1n;
+  /** Persisted calls waiting, in version order (delivery order). */
+  readonly #waiting: Array<{ version: bigint; resolve: () => void }> = [];
+  #poll: ReturnType<typeof setInterval> | null = null;
+  #sinceSnapshot = 0;
+  #snapshotting = false;
+  #failed: Error | null = null;
+
+  constructor(subgroup: string, shard: number, log: PersistentLog, type: ReplicatedClass | undefined,
+    snapshotEvery: number, clock: DeliveryClock, events: PersistenceEvents) {
+    this.subgroup = subgroup;
+    this.shard = shard;
+    this.log = log;
+    this.#type = type;
+    this.#snapshotEvery = snapshotEvery;
+    this.#clock = clock;
+    this.#events = events;
+    log.onDurable((version) => this.#channel?.storePersisted(version));
+    log.onError((error) => this.#fail(error));
+  }
+
+  /** Deliveries on `channel` (and its object, when the subgroup has a class) go to this log from now on. */
+  attach(channel: SubgroupChannel, object: ReplicatedObject<object> | null): void {
+    this.#channel = channel;
+    this.#object = object;
+    channel.setLog(this);
+    object?.setHistory(this);
+    const durable = this.log.durableVersion;
+    if (durable >= 0n) channel.storePersisted(durable);
+  }
+
+  append(sender: number, version: bigint, bytes: Uint8Array): void {
+    if (this.#failed) return;
+    if (version <= this.log.appendedVersion) return; // logged already (a snapshot from state transfer covers it)
+    try {
+      this.log.append({ version, hlc: this.#clock.now(), sender, payload: bytes });
+    } catch (error) {
+      this.#fail(error as Error);
+    }
+  }
+
+  applied(version: bigint): void {
+    if (++this.#sinceSnapshot < this.#snapshotEvery || this.#snapshotting || !this.#canSnapshot()) return;
+    this.#sinceSnapshot = 0;
+    void this.snapshot(version);
+  }
+
+  /** Writes the object's state at `version` (its snapshot() now) as the log's snapshot. */
+  async snapshot(version: bigint, bytes = this.#object!.snapshot()): Promise<void> {
+    this.#snapshotting = true;
+    try {
+      await this.log.writeSnapshot({ version, hlc: this.#clock.now(), bytes: bytes.slice() });
+    } catch (error) {
+      this.#fail(error as Error);
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  frontier(version: bigint): void {
+    if (version <= this.#frontier) return;
+    this.#frontier = version;
+    while (this.#waiting.length > 0 && this.#waiting[0]!.version <= version) this.#waiting.shift()!.resolve();
+    if (this.#waiting.length === 0) this.#stopPoll();
+    this.#events.persisted(this.subgroup, this.shard, version);
+  }
+
+  whenPersisted(version: bigint): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (version <= this.#frontier) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = this.#waiting;
+      let i = w.length;
+      while (i > 0 && w[i - 1]!.version > version) i--;
+      w.splice(i, 0, { version, resolve });
+      this.#poll ??= setInterval(() => this.#channel?.checkPersisted(), PERSIST_DEFAULTS.frontierPollMs);
+    });
+  }
+
+  recordAt(version: bigint): Promise<LogRecord | null> { return this.log.recordAt(version); }
+  versionAt(hlc: bigint): Promise<bigint> { return this.log.versionAt(hlc); }
+
+  stateAt(version: bigint): Promise<object> {
+    if (!this.#type) throw new ConfigError(`subgroup '${this.subgroup}' has no class to rebuild a state with`);
+    return rebuild(this.log, this.#type, version).then((r) => r.state);
+  }
+
+  /** The view `vid` is installed: kept in the log's meta, so a total restart continues after it. */
+  async installed(vid: number, members: readonly number[]): Promise<void> {
+    if (this.#failed) return;
+    try {
+      await this.log.writeMeta({ vid, members: [...members] });
+    } catch (error) {
+      this.#fail(error as Error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#stopPoll();
+    try {
+      await this.log.flush();
+    } finally {
+      await this.log.close();
+    }
+  }
+
+  #canSnapshot(): boolean {
+    const state = this.#object?.state as { snapshot?: unknown } | undefined;
+    return typeof state?.snapshot === 'function' && typeof this.#type?.restore === 'function';
+  }
+
+  #stopPoll(): void {
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = null;
+  }
+
+  #fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = error;
+    this.#stopPoll();
+    for (const w of this.#waiting.splice(0)) w.resolve(); // they reject through the member's stop
+    this.#events.failed(error);
+  }
+}
+
+/**
+ * The state a log holds up to `upTo` (default everything): its latest snapshot restored (a fresh instance
+ * without one) and the records after it run through a Replica whose replies go nowhere.
+ */
+export async function rebuild(log: PersistentLog, type: ReplicatedClass, upTo = -1n): Promise<{
+  state: object; version: bigint;
+}> {
+  const snapshot = await log.latestSnapshot();
+  const last = upTo < 0n ? log.appendedVersion : upTo;
+  let state: object;
+  let version = -1n;
+  if (snapshot && snapshot.version <= last) {
+    const restore = (type as ReplicatedType<object>).restore;
+    if (typeof restore !== 'function') {
+      throw new ConfigError(`the log of ${type.name} holds a snapshot: add static restore(bytes) to the class`);
+    }
+    state = restore.call(type, snapshot.bytes);
+    version = snapshot.version;
+  } else if (snapshot && upTo >= 0n) {
+    throw new PersistError(`no state at version ${upTo}: the log keeps only what follows its snapshot at `
+      + `${snapshot.version}`);
+  } else {
+    state = new type();
+  }
+  const replica = new Replica(state, 2 ** 31, () => {}, (type as ReplicatedType<object>).queries);
+  for await (const record of log.read(version, last)) {
+    const envelope = decodeEnvelope(record.payload);
+    if (envelope.kind === Kind.Command) replica.onCommand(record.sender, record.version, envelope);
+    version = record.version;
+  }
+  return { state: replica.state, version };
+}
+
+/** The persistent subgroups of one member: their logs, opened and read back before it joins. */
+export class GroupPersistence {
+  readonly #dataDir: string;
+  readonly #config: GroupConfig;
+  readonly #selfId: number;
+  readonly #types: Record<string, ReplicatedClass>;
+  readonly #events: PersistenceEvents;
+  readonly #clock = new DeliveryClock();
+  /** By subgroup: the shard's log (one shard per subgroup at a member). */
+  readonly #logs = new Map<string, ShardLog>();
+  /** By subgroup: the state read back from the log at start, until the object takes it. */
+  readonly #recovered = new Map<string, { state: object; version: bigint }>();
+  /** Logs being opened for a shard first served now (deliveries wait in #early meanwhile). */
+  readonly #opening = new Map<string, Promise<ShardLog | null>>();
+  #lastVid = -1;
+  #closed = false;
+
+  constructor(dataDir: string, config: GroupConfig, selfId: number, types: Record<string, ReplicatedClass>,
+    events: PersistenceEvents) {
+    this.#dataDir = dataDir;
+    this.#config = config;
+    this.#selfId = selfId;
+    this.#types = types;
+    this.#events = events;
+  }
+
+  /** The newest view any log here recorded (−1: none): a total restart's first view comes after it. */
+  get lastVid(): number { return this.#lastVid; }
+
+  /** Opens every log this member kept and reads its state back (restore + replay). */
+  async open(): Promise<void> {
+    await mkdir(this.#dataDir, { recursive: true });
+    const names = Object.entries(this.#config.subgroups).filter(([, sg]) => sg.persistent).map(([n]) => n);
+    for (const entry of await readdir(this.#dataDir)) {
+      const match = /^([A-Za-z_][A-Za-z0-9_]*)\.(\d{1,4})$/.exec(entry);
+      if (!match || !names.includes(match[1]!) || this.#logs.has(match[1]!)) continue;
+      const name = match[1]!;
+      const shardLog = await this.#openLog(name, Number(match[2]));
+      const meta = await shardLog.log.readMeta();
+      if (typeof meta?.vid === 'number' && Number.isInteger(meta.vid)) this.#lastVid = Math.max(this.#lastVid, meta.vid);
+      const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
+      if (type && shardLog.log.appendedVersion >= 0n) this.#recovered.set(name, await rebuild(shardLog.log, type));
+    }
+  }
+
+  /** The state read back for subgroup `name` (once: the object takes it), or null. */
+  takeRecovered(name: string): { state: object; version: bigint } | null {
+    const r = this.#recovered.get(name) ?? null;
+    this.#recovered.delete(name);
+    return r;
+  }
+
+  /**
+   * This member serves shard `shard` of persistent subgroup `name` through `channel`: its log takes every
+   * delivery. A log opened at start for another shard is closed (the member's place moved) and a new one
+   * opened; until it is open, deliveries wait in memory.
+   */
+  attach(name: string, shard: number, channel: SubgroupChannel, object: ReplicatedObject<object> | null): void {
+    const existing = this.#logs.get(name);
+    if (existing && existing.shard === shard) {
+      existing.attach(channel, object);
+      return;
+    }
+    if (existing) {
+      this.#logs.delete(name);
+      void existing.close();
+    }
+    const early = new EarlyDeliveries();
+    channel.setLog(early);
+    const opening = this.#openLog(name, shard).then((shardLog) => {
+      if (this.#closed) return null;
+      early.replayInto(shardLog);
+      shardLog.attach(channel, object);
+      return shardLog;
+    }, (error: Error) => {
+      this.#events.failed(error);
+      return null;
+    });
+    this.#opening.set(name, opening);
+  }
+
+  /** State transfer restored `name`'s object at `version`: the log starts again from that snapshot. */
+  async transferred(name: string, version: bigint, bytes: Uint8Array): Promise<void> {
+    const shardLog = this.#logs.get(name) ?? await this.#opening.get(name);
+    if (!shardLog || version <= shardLog.log.appendedVersion) return;
+    await shardLog.snapshot(version, bytes);
+  }
+
+  /** A view is installed here: every log records it. */
+  installed(vid: number, members: readonly number[]): void {
+    this.#lastVid = Math.max(this.#lastVid, vid);
+    for (const shardLog of this.#logs.values()) void shardLog.installed(vid, members);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#opening.values()]);
+    const closing = [...this.#logs.values()].map((l) => l.close());
+    this.#logs.clear();
+    const results = await Promise.allSettled(closing);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  async #openLog(name: string, shard: number): Promise<ShardLog> {
+    const dir = join(this.#dataDir, `${name}.${shard}`);
+    const identity = { group: this.#config.name ?? 'squall', memberId: this.#selfId, subgroup: name, shard };
+    const log = await PersistentLog.open(dir, identity);
+    const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
+    const every = this.#config.subgroups[name]!.snapshotEvery ?? PERSIST_DEFAULTS.snapshotEvery;
+    const shardLog = new ShardLog(name, shard, log, type, every, this.#clock, this.#events);
+    this.#logs.set(name, shardLog);
+    return shardLog;
+  }
+}
+
+/** Deliveries while a shard's log opens: kept (copied) and appended, in order, once it is open. */
+class EarlyDeliveries implements DeliveryLog {
+  readonly #held: Array<[number, bigint, Uint8Array]> = [];
+  append(sender: number, version: bigint, bytes: Uint8Array): void { this.#held.push([sender, version, bytes.slice()]); }
+  applied(): void {}
+  frontier(): void {}
+  replayInto(log: ShardLog): void {
+    for (const [sender, version, bytes] of this.#held.splice(0)) log.append(sender, version, bytes);
+  }
+}
