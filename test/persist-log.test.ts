@@ -1,0 +1,247 @@
+// The persistent log (ts/persist/log.ts) on real files in the system's temporary directory: round trips through
+// group commit and reopen, many segments, a torn tail cut at open (a write cut mid-record, garbage appended), a
+// damaged record in the middle refused with its file and offset, an identity mismatch, snapshots that trim
+// segments, truncateAfter, versionAt, the metadata document.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PersistentLog, type LogIdentity, type LogRecord } from '../ts/persist/log.js';
+import { PersistError, SquallError } from '../ts/errors.js';
+import { RECORD_HEADER_BYTES } from '../ts/persist/format.js';
+
+const ID: LogIdentity = { group: 'g1', memberId: 3, subgroup: 'tickets', shard: 0 };
+const dirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'squall-persist-'));
+  dirs.push(dir);
+  return join(dir, 'tickets.0');
+}
+
+/** Record n: version 10n + 5 (versions need not be contiguous), hlc 1000 + n, a payload of n % 300 bytes. */
+function record(n: number): LogRecord {
+  const payload = new Uint8Array(n % 300);
+  for (let i = 0; i < payload.length; i++) payload[i] = (n * 31 + i) & 0xff;
+  return { version: BigInt(n * 10 + 5), hlc: BigInt(1000 + n), sender: n % 7, payload };
+}
+
+async function readAll(log: PersistentLog, after = -1n, upTo?: bigint): Promise<LogRecord[]> {
+  const out: LogRecord[] = [];
+  for await (const r of log.read(after, upTo)) out.push(r);
+  return out;
+}
+
+function assertRecords(got: LogRecord[], from: number, to: number): void {
+  assert.is(got.length, to - from, `records ${from}..${to - 1}`);
+  for (let n = from; n < to; n++) {
+    const want = record(n);
+    const r = got[n - from]!;
+    assert.is(r.version, want.version);
+    assert.is(r.hlc, want.hlc);
+    assert.is(r.sender, want.sender);
+    assert.equal([...r.payload], [...want.payload], `payload of record ${n}`);
+  }
+}
+
+async function segmentFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.startsWith('seg-')).sort();
+}
+
+test.after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+test('round trip: appends become durable in group commits, read back in order, and again after reopen', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  assert.is(log.appendedVersion, -1n);
+  assert.is(log.durableVersion, -1n);
+  assert.is(log.recovered.tornTail, null);
+  const durable: bigint[] = [];
+  log.onDurable((v) => durable.push(v));
+  for (let n = 0; n < 500; n++) log.append(record(n));
+  assert.is(log.appendedVersion, record(499).version);
+  assert.ok(log.durableVersion < log.appendedVersion, 'append returns before the disk has it');
+  assert.is(await log.flush(), record(499).version);
+  assert.is(log.durableVersion, record(499).version);
+  assert.ok(durable.length >= 1 && durable.length < 500, `${durable.length} group commits for 500 appends`);
+  assert.equal(durable, [...durable].sort((a, b) => (a < b ? -1 : 1)), 'onDurable versions increase');
+  assertRecords(await readAll(log), 0, 500);
+  assertRecords(await readAll(log, record(99).version, record(199).version), 100, 200);
+  assertRecords(await readAll(log, record(99).version + 1n), 100, 500);
+  const at = await log.recordAt(record(42).version);
+  assert.ok(at);
+  assertRecords([at], 42, 43);
+  assert.is(await log.recordAt(record(42).version + 1n), null);
+  await log.close();
+  assert.throws(() => log.append(record(500)),
+    (e: unknown) => e instanceof SquallError && e.code === 'ERR_SQUALL_CLOSED');
+
+  const again = await PersistentLog.open(dir, ID);
+  assert.is(again.recovered.tornTail, null);
+  assert.is(again.appendedVersion, record(499).version);
+  assert.is(again.durableVersion, record(499).version);
+  assertRecords(await readAll(again), 0, 500);
+  again.append(record(500));
+  assert.is(await again.flush(), record(500).version);
+  assertRecords(await readAll(again), 0, 501);
+  await again.close();
+});
+
+test('appends are refused unless versions strictly increase', async () => {
+  const log = await PersistentLog.open(await tempDir(), ID);
+  log.append(record(5));
+  assert.throws(() => log.append(record(5)), /strictly increasing/);
+  assert.throws(() => log.append(record(4)), /strictly increasing/);
+  assert.throws(() => log.append({ ...record(6), sender: -1 }), /sender/);
+  log.append(record(6));
+  await log.flush();
+  await log.close();
+});
+
+test('many segments: records roll into new segment files named by their first version, all read back', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID, { segmentBytes: 8192 });
+  for (let n = 0; n < 2000; n++) {
+    log.append(record(n));
+    if (n % 97 === 0) await log.flush();
+  }
+  await log.flush();
+  const files = await segmentFiles(dir);
+  assert.ok(files.length > 20, `${files.length} segments`);
+  for (const name of files) {
+    const size = (await stat(join(dir, name))).size;
+    assert.ok(size <= 8192, `${name} holds ${size} bytes`);
+    const first = BigInt(name.slice(4, 24));
+    assert.is((first - 5n) % 10n, 0n, `${name} is named by a record's version`);
+  }
+  assertRecords(await readAll(log), 0, 2000);
+  await log.close();
+  const again = await PersistentLog.open(dir, ID, { segmentBytes: 8192 });
+  assertRecords(await readAll(again, record(1499).version), 1500, 2000);
+  await again.close();
+});
+
+test('torn tail: a record cut mid-way at the end of the last segment is cut at open and reported', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  for (let n = 0; n < 100; n++) log.append(record(n));
+  await log.close();
+  const [name] = await segmentFiles(dir);
+  const path = join(dir, name!);
+  const size = (await stat(path)).size;
+  const lastBytes = RECORD_HEADER_BYTES + record(99).payload.length;
+  await truncate(path, size - 7); // the last record loses its last 7 bytes
+  const again = await PersistentLog.open(dir, ID);
+  assert.equal(again.recovered.tornTail, { file: path, offset: size - lastBytes, bytes: lastBytes - 7 });
+  assert.is(again.appendedVersion, record(98).version);
+  assert.is((await stat(path)).size, size - lastBytes, 'the partial record is gone from the file');
+  assertRecords(await readAll(again), 0, 99);
+  again.append(record(99));
+  await again.flush();
+  await again.close();
+  const third = await PersistentLog.open(dir, ID);
+  assert.is(third.recovered.tornTail, null);
+  assertRecords(await readAll(third), 0, 100);
+  await third.close();
+});
+
+test('torn tail: garbage after the last whole record is cut at open and reported', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  for (let n = 0; n < 50; n++) log.append(record(n));
+  await log.close();
+  const [name] = await segmentFiles(dir);
+  const path = join(dir, name!);
+  const size = (await stat(path)).size;
+  await appendFile(path, Buffer.from('this is not a record, it is what a crash can leave behind'));
+  const again = await PersistentLog.open(dir, ID);
+  assert.equal(again.recovered.tornTail, { file: path, offset: size, bytes: 57 });
+  assertRecords(await readAll(again), 0, 50);
+  await again.close();
+});
+
+test('torn tail: a last record whose bytes were flipped (bad CRC) is cut; a lone new segment is removed', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID, { segmentBytes: 4096 });
+  for (let n = 0; n < 200; n++) log.append(record(n));
+  await log.close();
+  const files = await segmentFiles(dir);
+  const path = join(dir, files[files.length - 1]!);
+  const bytes = await readFile(path);
+  const firstLength = RECORD_HEADER_BYTES + bytes.readUInt32LE(4);
+  await writeFile(path, bytes.subarray(0, firstLength)); // the last segment holds one record now
+  const flipped = Buffer.from(bytes.subarray(0, firstLength));
+  flipped[RECORD_HEADER_BYTES - 1] ^= 0x40;
+  await writeFile(path, flipped);
+  const again = await PersistentLog.open(dir, ID, { segmentBytes: 4096 });
+  assert.equal(again.recovered.tornTail, { file: path, offset: 0, bytes: firstLength });
+  assert.equal(await segmentFiles(dir), files.slice(0, -1), 'the empty last segment is removed');
+  const kept = await readAll(again);
+  assert.ok(kept.length > 0 && kept.length < 199, `${kept.length} records kept`);
+  assertRecords(kept, 0, kept.length);
+  await again.close();
+});
+
+test('a damaged record in the middle is refused with a PersistError naming the file and offset', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  for (let n = 0; n < 30; n++) log.append(record(n));
+  await log.close();
+  const [name] = await segmentFiles(dir);
+  const path = join(dir, name!);
+  const bytes = await readFile(path);
+  let offset = 0;
+  for (let n = 0; n < 10; n++) offset += RECORD_HEADER_BYTES + record(n).payload.length;
+  bytes[offset + RECORD_HEADER_BYTES + 3] ^= 0xff; // record 10's payload
+  await writeFile(path, bytes);
+  const error = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
+  assert.instance(error, PersistError);
+  const e = error as PersistError;
+  assert.is(e.code, 'ERR_SQUALL_PERSIST');
+  assert.is(e.file, path);
+  assert.is(e.offset, offset);
+  assert.match(e.message, `offset ${offset}`);
+  assert.match(e.message, 'CRC-32');
+  assert.match(e.message, 'Move the directory aside');
+});
+
+test('a damaged record in an older segment is refused even at the end of that segment', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID, { segmentBytes: 4096 });
+  for (let n = 0; n < 200; n++) log.append(record(n));
+  await log.close();
+  const files = await segmentFiles(dir);
+  assert.ok(files.length > 2, `${files.length} segments`);
+  const path = join(dir, files[0]!);
+  const size = (await stat(path)).size;
+  await truncate(path, size - 3);
+  const error = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
+  assert.instance(error, PersistError);
+  assert.is((error as PersistError).file, path);
+});
+
+test('an identity mismatch (another member or group) is a PersistError saying whose the directory is', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  log.append(record(1));
+  await log.close();
+  for (const other of [{ ...ID, memberId: 4 }, { ...ID, group: 'g2' }, { ...ID, shard: 1 }]) {
+    const error = await PersistentLog.open(dir, other).then(() => null, (e: unknown) => e);
+    assert.instance(error, PersistError);
+    assert.match((error as Error).message, 'belongs to group "g1", memberId 3');
+    assert.is((error as PersistError).file, join(dir, 'identity.json'));
+  }
+  await writeFile(join(dir, 'identity.json'), '{"not": "ours"');
+  const error = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
+  assert.instance(error, PersistError);
+  await rm(join(dir, 'identity.json'));
+  const missing = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
+  assert.instance(missing, PersistError);
+  assert.match((missing as Error).message, 'no identity.json');
+});
+
+test.run();
