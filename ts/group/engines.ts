@@ -2,8 +2,9 @@
 // (timing, fabric, key, warm workers, and where its events go), where it binds, and the addresses its peers
 // are reached at. The member driver asks for the next view's engine through DriverHost.buildView.
 
-import { formatAddress } from '../address.js';
-import { AuthError } from '../errors.js';
+import { formatAddress, parseAddress } from '../address.js';
+import { AuthError, ConfigError } from '../errors.js';
+import { JOIN_HOST_BYTES } from '../membership/columns.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { ShardEngine } from '../multicast/shard.js';
@@ -11,6 +12,7 @@ import type { View } from '../membership/view.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
 import { MULTICAST_DEFAULTS, planView, type SubgroupPlan } from '../membership/plans.js';
 import type { GroupConfig } from './config.js';
+import type { JoinOptions } from './join-options.js';
 import { CONTACT_LIMITS, WarningGate } from './contact.js';
 import type { DriverHost, Timers } from './driver-parts.js';
 import { ViewEngine, type EngineOptions } from './view-engine.js';
@@ -188,4 +190,26 @@ export class MemberEngines {
 /** An IPv6 host goes inside brackets in 'host:port'. */
 export function formatHost(host: string): string {
   return formatAddress({ host, port: 0 }).replace(/:0$/, '');
+}
+
+/**
+ * Where a member binds (`listen`, else its configured address), and the host the others reach it at: its
+ * configured address's when it binds a wildcard (0.0.0.0 and :: bind every interface); `hosts` holds every
+ * configured member's.
+ */
+export function placeOf(config: GroupConfig, options: JoinOptions, self: GroupConfig['members'][number] | undefined) {
+  const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
+  const bindHost = parseAddress(listen, 'listen').host;
+  const wildcard = bindHost === '0.0.0.0' || bindHost === '::';
+  if (wildcard && !self) {
+    throw new ConfigError(`a new member must listen on the address the others reach it at, not ${bindHost}: `
+      + 'give listen: \'<its IP address>:0\'');
+  }
+  const host = wildcard ? parseAddress(self!.address, 'address').host : bindHost;
+  if (new TextEncoder().encode(host).byteLength > JOIN_HOST_BYTES) {
+    throw new ConfigError(`listen host '${host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address`);
+  }
+  const hosts = new Map(config.members.map((m) => [m.id, parseAddress(m.address, 'address').host]));
+  hosts.set(options.id, host);
+  return { listen, host, bindHost, hosts };
 }

@@ -33,4 +33,9 @@ export interface GroupEvents {
    * cannot build, the class's snapshot() threw. A peer's failure is never an `error` (see memberFailed).
    */
   error: [error: Error];
+  /**
+   * A persistent subgroup's shard has every update up to `version` durable at every one of its members
+   * (its persistence frontier moved; docs/persistence-group.md).
+   */
+  persisted: [event: { subgroup: string; shard: number; version: bigint }];
 }

@@ -28,30 +28,30 @@
 // ts/group/state-sync.ts.
 
 import { EventEmitter } from 'node:events';
-import { formatAddress, parseAddress } from '../address.js';
+import { formatAddress } from '../address.js';
 import {
   ClosedError, ConfigError, PartitionedError, RemovedError, TimeoutError,
 } from '../errors.js';
 import type { View } from '../membership/view.js';
 import { SpareWorkers } from '../member/spare-workers.js';
-import { JOIN_HOST_BYTES } from '../membership/columns.js';
 import { ReplicatedObject, type QueryName } from '../objects/replicated-object.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { GroupAdmission } from './admission.js';
 import {
-  checkTimingPair, loadGroupConfig, validateGroupConfig, type GroupConfig,
+  checkTimingPair, loadGroupConfig, persistentSubgroups, validateGroupConfig, type GroupConfig,
 } from './config.js';
 import { firstViewPlans, type SubgroupPlan } from '../membership/plans.js';
 import { fabricKeyOf, resolveSecret } from './credential.js';
 import { MemberDriver } from './driver.js';
 import type { DriverHost } from './driver-parts.js';
-import { MemberEngines, formatHost } from './engines.js';
+import { MemberEngines, formatHost, placeOf } from './engines.js';
 import { enter, formFirstView, isRetryableJoin, rejoin, type EntryParts } from './entry.js';
 import type { GroupEvents } from './events.js';
 import { FirstViewGathering } from './first-view.js';
 import {
   checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
 } from './join-options.js';
+import { GroupPersistence } from './persistence.js';
 import { StateSync } from './state-sync.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 import type { MembershipRow, ViewEngine } from './view-engine.js';
@@ -105,6 +105,8 @@ export class Group extends EventEmitter<GroupEvents> {
   #lastInstall: Record<string, number> | null = null;
   /** Warm workers for the next view's engine, started once the current view runs. */
   readonly #spares = new SpareWorkers();
+  /** The persistent subgroups' logs under dataDir (ts/group/persistence.ts); null without any. */
+  readonly #persistence: GroupPersistence | null;
 
   /**
    * Joins the group. A member of the configuration binds, lays out the arena, connects to every member and
@@ -130,6 +132,11 @@ export class Group extends EventEmitter<GroupEvents> {
   static async #joinOnce(options: JoinOptions, timeoutMs: number, rejoining = false): Promise<Group> {
     const group = new Group(options);
     try {
+      const persistence = group.#persistence;
+      if (persistence) { // the logs are read back first; a group that stopped whole goes on after its last view
+        await persistence.open();
+        if (options.contact === undefined) group.#openFirstView(persistence.lastVid + 1);
+      }
       if (options.contact !== undefined) {
         await enter(group.#entryParts(), contactList(options.contact), timeoutMs, rejoining);
       } else if (group.#admission.firstView) {
@@ -147,6 +154,7 @@ export class Group extends EventEmitter<GroupEvents> {
       throw error;
     }
     group.#running = true;
+    group.#persistence?.installed(group.view.vid, group.view.members);
     group.#engines.fillSpares();
     return group;
   }
@@ -180,19 +188,26 @@ export class Group extends EventEmitter<GroupEvents> {
       memberFailed: (engine, member, reason) => this.#driver.memberFailed(engine, member, reason),
       warn: (error) => this.#warn(error), error: (error) => this.emit('error', error),
     }, { host, bindHost, hosts });
+    this.#persistence = options.dataDir !== undefined && persistentSubgroups(config).length > 0
+      ? new GroupPersistence(options.dataDir, config, this.id, this.#types, {
+        persisted: (subgroup, shard, version) => this.emit('persisted', { subgroup, shard, version }),
+        failed: (error) => this.#fail(error),
+      }) : null;
     this.#states = this.#stateSync();
     this.#admission = this.#newAdmission(self?.contact ?? `${formatHost(bindHost)}:0`);
     this.#driverHost = this.#newDriverHost();
     this.#driver = this.#newDriver();
-    if (!entering) this.#openFirstView(self!); // a joiner's first engine waits for the leader's offer
+    // A joiner's first engine waits for the leader's offer; with persistent logs, the first view waits for them.
+    if (!entering && !this.#persistence) this.#openFirstView(0);
   }
 
   /**
    * The configuration's members form view 0; when they are too few for some shard's minimum, the first of
    * them forms it from joiners, in join order (#formFirstView).
    */
-  #openFirstView(self: GroupConfig['members'][number]): void {
+  #openFirstView(vid: number): void {
     const config = this.config;
+    const self = config.members.find((m) => m.id === this.id)!;
     const ids = config.members.map((m) => m.id);
     const plans = firstViewPlans(config, ids);
     if (plans === null) { // too few members for some shard: the first of them forms the first view by joins
@@ -212,7 +227,7 @@ export class Group extends EventEmitter<GroupEvents> {
       });
       return;
     }
-    const engine = this.#engines.create({ vid: 0, members: ids }, plans, this.#firstListen);
+    const engine = this.#engines.create({ vid, members: ids }, plans, this.#firstListen);
     engine.listen(config.members);
     this.#driver.open(engine);
   }
@@ -222,7 +237,10 @@ export class Group extends EventEmitter<GroupEvents> {
     return {
       ...this.#engines.driverParts(this.#suspicionTimeoutMs),
       schedule: () => this.#schedule(),
-      adopted: (name) => { if (Object.hasOwn(this.#types, name)) this.subgroup(name); },
+      adopted: (name) => {
+        if (Object.hasOwn(this.#types, name)) this.subgroup(name);
+        else this.#persistence?.attach(name, this.#handles.get(name)!, null);
+      },
       dropped: (name, handle, view) => {
         // Out of the subgroup: the handle the owner holds stops; a later view that puts this member back in a
         // shard makes a new one, with a fresh object that receives the shard's state.
@@ -237,6 +255,7 @@ export class Group extends EventEmitter<GroupEvents> {
       installed: (view, change, phasesMs) => {
         this.#lastInstall = phasesMs;
         this.#engines.fillSpares(); // now, not once the old view closed: a change that follows at once finds them warm
+        this.#persistence?.installed(view.view.vid, view.view.members);
         this.emit('view', view.view, change.removed, change.joined.map((j) => j.id));
       },
       installEnded: () => this.#engines.fillSpares(),
@@ -269,6 +288,7 @@ export class Group extends EventEmitter<GroupEvents> {
       schedule: () => this.#schedule(),
       error: (error) => this.emit('error', error),
       fail: (error) => this.#fail(error),
+      restored: (subgroup, version, bytes) => this.#persistence?.transferred(subgroup, version, bytes),
     });
   }
 
@@ -324,12 +344,15 @@ export class Group extends EventEmitter<GroupEvents> {
       throw new ConfigError(`subgroup '${name}' has no class: pass types: { ${name}: YourClass } to Group.join, `
         + `or group.subgroup('${name}', YourClass)`);
     }
-    const object = ReplicatedObject.attach(new cls(), channel, {
+    const recovered = this.#persistence?.takeRecovered(name) ?? null; // read back from this member's log
+    const object = ReplicatedObject.attach((recovered?.state ?? new cls()) as InstanceType<C>, channel, {
       type: cls, maxMessageBytes: channel.maxMessageBytes, maxCallsInFlight: channel.maxQueuedMessages,
       ...(this.#options.callTimeoutMs ? { timeoutMs: this.#options.callTimeoutMs } : {}),
       onError: (error) => this.#warn(error),
     });
+    if (recovered) object.reset(recovered.state as InstanceType<C>, recovered.version);
     this.#objects.set(name, object as unknown as ReplicatedObject<object>);
+    this.#persistence?.attach(name, channel, object as unknown as ReplicatedObject<object>);
     return object as unknown as Handle;
   }
 
@@ -399,6 +422,7 @@ export class Group extends EventEmitter<GroupEvents> {
     for (const h of this.#handles.values()) h.stop(reason);
     await this.#driver.close();
     await this.#spares.close();
+    await this.#persistence?.close().catch((error: Error) => this.#warn(error));
     this.#leaving?.reject(new ClosedError('this group'));
   }
 
@@ -564,26 +588,4 @@ export class Group extends EventEmitter<GroupEvents> {
     this.#states.failAll(this.#stopped ?? new ClosedError('this group'));
     await this.#driver.close();
   }
-}
-
-/**
- * Where a member binds (`listen`, else its configured address), and the host the others reach it at: its
- * configured address's when it binds a wildcard (0.0.0.0 and :: bind every interface); `hosts` holds every
- * configured member's.
- */
-function placeOf(config: GroupConfig, options: JoinOptions, self: GroupConfig['members'][number] | undefined) {
-  const listen = options.listen ?? self?.address ?? '127.0.0.1:0';
-  const bindHost = parseAddress(listen, 'listen').host;
-  const wildcard = bindHost === '0.0.0.0' || bindHost === '::';
-  if (wildcard && !self) {
-    throw new ConfigError(`a new member must listen on the address the others reach it at, not ${bindHost}: `
-      + 'give listen: \'<its IP address>:0\'');
-  }
-  const host = wildcard ? parseAddress(self!.address, 'address').host : bindHost;
-  if (new TextEncoder().encode(host).byteLength > JOIN_HOST_BYTES) {
-    throw new ConfigError(`listen host '${host}' is longer than ${JOIN_HOST_BYTES} bytes; give an IP address`);
-  }
-  const hosts = new Map(config.members.map((m) => [m.id, parseAddress(m.address, 'address').host]));
-  hosts.set(options.id, host);
-  return { listen, host, bindHost, hosts };
 }

@@ -20,6 +20,7 @@ import { ConfigError, PersistError } from '../errors.js';
 import { decodeEnvelope, Kind } from '../objects/codec.js';
 import { Replica } from '../objects/replica.js';
 import type { ObjectHistory, ReplicatedObject, ReplicatedType } from '../objects/replicated-object.js';
+import { HybridLogicalClock } from '../persist/hlc.js';
 import { PersistentLog, type LogRecord } from '../persist/log.js';
 import type { GroupConfig } from './config.js';
 import type { ReplicatedClass } from './join-options.js';
@@ -41,16 +42,6 @@ export interface PersistenceEvents {
   failed(error: Error): void;
 }
 
-/** A hybrid logical clock: (ms << 16) | logical, never going back, at least the wall clock. */
-class DeliveryClock {
-  #last = 0n;
-  now(): bigint {
-    const wall = BigInt(Date.now()) << 16n;
-    this.#last = wall > this.#last ? wall : this.#last + 1n;
-    return this.#last;
-  }
-}
-
 /** One shard's log at this member, and what waits on the shard's persistence frontier. */
 export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   readonly subgroup: string;
@@ -58,7 +49,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   readonly log: PersistentLog;
   readonly #type: ReplicatedClass | undefined;
   readonly #snapshotEvery: number;
-  readonly #clock: DeliveryClock;
+  readonly #clock: HybridLogicalClock;
   readonly #events: PersistenceEvents;
   #channel: SubgroupChannel | null = null;
   #object: ReplicatedObject<object> | null = null;
@@ -71,7 +62,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   #failed: Error | null = null;
 
   constructor(subgroup: string, shard: number, log: PersistentLog, type: ReplicatedClass | undefined,
-    snapshotEvery: number, clock: DeliveryClock, events: PersistenceEvents) {
+    snapshotEvery: number, clock: HybridLogicalClock, events: PersistenceEvents) {
     this.subgroup = subgroup;
     this.shard = shard;
     this.log = log;
@@ -227,7 +218,7 @@ export class GroupPersistence {
   readonly #selfId: number;
   readonly #types: Record<string, ReplicatedClass>;
   readonly #events: PersistenceEvents;
-  readonly #clock = new DeliveryClock();
+  readonly #clock = new HybridLogicalClock();
   /** By subgroup: the shard's log (one shard per subgroup at a member). */
   readonly #logs = new Map<string, ShardLog>();
   /** By subgroup: the state read back from the log at start, until the object takes it. */
@@ -259,7 +250,8 @@ export class GroupPersistence {
       const name = match[1]!;
       const shardLog = await this.#openLog(name, Number(match[2]));
       const meta = await shardLog.log.readMeta();
-      if (typeof meta?.vid === 'number' && Number.isInteger(meta.vid)) this.#lastVid = Math.max(this.#lastVid, meta.vid);
+      const vid = meta?.vid;
+      if (typeof vid === 'number' && Number.isInteger(vid) && vid >= 0 && vid < 2 ** 31 - 1) this.#lastVid = Math.max(this.#lastVid, vid);
       const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
       if (type && shardLog.log.appendedVersion >= 0n) this.#recovered.set(name, await rebuild(shardLog.log, type));
     }
@@ -273,11 +265,13 @@ export class GroupPersistence {
   }
 
   /**
-   * This member serves shard `shard` of persistent subgroup `name` through `channel`: its log takes every
+   * This member serves a shard of subgroup `name` through `channel`; when it is persistent: its log takes every
    * delivery. A log opened at start for another shard is closed (the member's place moved) and a new one
    * opened; until it is open, deliveries wait in memory.
    */
-  attach(name: string, shard: number, channel: SubgroupChannel, object: ReplicatedObject<object> | null): void {
+  attach(name: string, channel: SubgroupChannel, object: ReplicatedObject<object> | null): void {
+    if (this.#config.subgroups[name]?.persistent !== true) return;
+    const shard = channel.shard;
     const existing = this.#logs.get(name);
     if (existing && existing.shard === shard) {
       existing.attach(channel, object);
@@ -339,7 +333,9 @@ export class GroupPersistence {
 /** Deliveries while a shard's log opens: kept (copied) and appended, in order, once it is open. */
 class EarlyDeliveries implements DeliveryLog {
   readonly #held: Array<[number, bigint, Uint8Array]> = [];
-  append(sender: number, version: bigint, bytes: Uint8Array): void { this.#held.push([sender, version, bytes.slice()]); }
+  append(sender: number, version: bigint, bytes: Uint8Array): void {
+    this.#held.push([sender, version, bytes.slice()]);
+  }
   applied(): void {}
   frontier(): void {}
   replayInto(log: ShardLog): void {

@@ -37,6 +37,8 @@ export interface StateSyncParts {
   error(error: Error): void;
   /** This member cannot go on in the group (its state did not arrive): it stops and closes. */
   fail(error: Error): void;
+  /** A subgroup's object was restored from a transfer (a persistent subgroup's log starts again from it). */
+  restored?(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void> | undefined;
 }
 
 /** A snapshot this member sends: one shard's state, to the members entering it. */
@@ -152,7 +154,10 @@ export class StateSync implements ShardStates {
       const halted = this.#p.halted();
       if (halted) throw halted;
       const object = this.#p.objects.get(t.subgroup);
-      if (object && bytes.byteLength > 0) object.restore(bytes, version);
+      if (object && bytes.byteLength > 0) {
+        object.restore(bytes, version);
+        await this.#p.restored?.(t.subgroup, version, bytes);
+      }
       restored = true;
     } finally {
       if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);

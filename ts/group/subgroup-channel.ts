@@ -64,6 +64,8 @@ export class SubgroupChannel implements OrderedChannel {
   get members(): readonly number[] { return this.#current.members; }
   get senders(): readonly number[] { return this.#current.senders; }
   get mode(): 'ordered' | 'raw' { return this.#current.mode; }
+  /** The index of this member's shard of the subgroup in the current view. */
+  get shard(): number { return this.#current.tag & 0xffff; }
   get maxMessageBytes(): number { return this.#current.maxMessageBytes; }
   get maxSmcPayload(): number { return this.#current.maxSmcPayload; }
   /** Messages delivered here, over every view. */

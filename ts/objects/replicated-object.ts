@@ -35,6 +35,7 @@ import { Calls, type Reply } from './caller.js';
 import type { OrderedChannel } from './channel.js';
 import { decodeEnvelope, encodeCall, Kind } from './codec.js';
 import { Replica } from './replica.js';
+import { hlcOf } from '../persist/hlc.js';
 
 type Method = (...args: never[]) => unknown;
 /** The names of T's methods (string keys whose values are functions). */
@@ -229,7 +230,8 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     if (record === null) return null;
     const envelope = decodeEnvelope(record.payload);
     if (envelope.kind !== Kind.Command) return null;
-    return { version: record.version, hlc: record.hlc, sender: record.sender, method: envelope.method, args: envelope.args };
+    const { version: v, hlc, sender } = record;
+    return { version: v, hlc, sender, method: envelope.method, args: envelope.args };
   }
 
   /**
@@ -237,7 +239,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
    * logical clock reading as UpdateRecord.hlc), or null.
    */
   async atTime(time: Date | bigint): Promise<UpdateRecord | null> {
-    const hlc = typeof time === 'bigint' ? time : BigInt(time.getTime()) << 16n | 0xffffn;
+    const hlc = typeof time === 'bigint' ? time : hlcOf(time.getTime());
     const version = await this.#needHistory('atTime()').versionAt(hlc);
     return version < 0n ? null : this.at(version);
   }

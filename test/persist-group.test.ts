@@ -1,0 +1,172 @@
+// Persistent subgroups through Group (docs/persistence-group.md): three real members on loopback sockets,
+// each with its own data directory of real files; closed and started again from the same directories.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeValue, encodeValue } from '../ts/objects/codec.js';
+import { Group } from '../ts/group/group.js';
+import type { GroupConfig } from '../ts/group/config.js';
+import { freePorts } from '../ts/harness/cluster.js';
+import { PersistentLog } from '../ts/persist/log.js';
+import { ConfigError } from '../ts/errors.js';
+
+/** A ledger of named sums: deterministic, with a snapshot. */
+class Ledger {
+  static readonly queries = ['total'] as const;
+  #sums = new Map<string, number>();
+  add(key: string, amount: number): number {
+    const sum = (this.#sums.get(key) ?? 0) + amount;
+    this.#sums.set(key, sum);
+    return sum;
+  }
+  total(): number { let t = 0; for (const v of this.#sums.values()) t += v; return t; }
+  entries(): Array<[string, number]> { return [...this.#sums].sort(([a], [b]) => (a < b ? -1 : 1)); }
+  snapshot(): Uint8Array { return encodeValue(this.entries()); }
+  static restore(bytes: Uint8Array): Ledger {
+    const l = new Ledger();
+    for (const [k, v] of decodeValue(bytes) as Array<[string, number]>) l.#sums.set(k, v);
+    return l;
+  }
+}
+
+async function configOf(snapshotEvery?: number): Promise<GroupConfig> {
+  const ports = await freePorts(3);
+  return {
+    name: 'ledger_test',
+    members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })),
+    subgroups: {
+      ledger: {
+        shards: 1, members: { min: 3, max: 3 }, persistent: true, ...(snapshotEvery ? { snapshotEvery } : {}),
+      },
+    },
+  };
+}
+
+function start(config: GroupConfig, dirs: string[]): Promise<Group[]> {
+  return Promise.all(dirs.map((dataDir, id) => Group.join({
+    id, config, dataDir, types: { ledger: Ledger }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
+  })));
+}
+
+async function withDirs(body: (dirs: string[]) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'squall-persist-group-'));
+  const dirs = [0, 1, 2].map((id) => join(root, `member-${id}`));
+  try {
+    await body(dirs);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Every record of one member's log, by reopening it (the group has closed it). */
+async function logged(dir: string, memberId: number): Promise<bigint[]> {
+  const identity = { group: 'ledger_test', memberId, subgroup: 'ledger', shard: 0 };
+  const log = await PersistentLog.open(join(dir, 'ledger.0'), identity);
+  const versions: bigint[] = [];
+  try {
+    for await (const r of log.read(-1n)) versions.push(r.version);
+  } finally {
+    await log.close();
+  }
+  return versions;
+}
+
+test('a persistent subgroup without dataDir is refused, saying what to pass', async () => {
+  const config = await configOf();
+  const error = await Group.join({ id: 0, config, types: { ledger: Ledger } }).then(() => null, (e: Error) => e);
+  assert.instance(error, ConfigError);
+  assert.match(error!.message, /dataDir/);
+  assert.match(error!.message, /--data DIR/);
+});
+
+test('persistent group (n=3): persisted calls resolve once durable everywhere, every log holds every update, '
+  + 'and the state is back after every member closed and started again', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    let groups = await start(config, dirs);
+    const events: bigint[] = [];
+    groups[0]!.on('persisted', (e) => {
+      assert.is(e.subgroup, 'ledger');
+      assert.is(e.shard, 0);
+      events.push(e.version);
+    });
+    const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
+    // Ordered load from every member; every 50th call (from member 0) waits for persistence.
+    const versions: bigint[] = [];
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const l = ledgers[i % 3]!;
+      if (i % 50 === 49) {
+        calls.push(ledgers[0]!.persisted.add(`k${i % 7}`, i).then((replies) => {
+          assert.is(replies.length, 3);
+          const v = replies[0]!.version;
+          versions.push(v);
+          // Resolved only once member 0 saw the frontier pass it (the event comes first).
+          assert.ok(events.length > 0 && events.at(-1)! >= v, `the frontier (${events.at(-1)}) passed ${v}`);
+        }));
+      } else {
+        calls.push(l.ordered.add(`k${i % 7}`, i));
+      }
+    }
+    await Promise.all(calls);
+    const expected = (300 * 299) / 2;
+    for (const l of ledgers) assert.is(l.state.total(), expected);
+    const last = ledgers.map((l) => l.version());
+    assert.ok(last.every((v) => v === last[0]), `every member applied up to the same version: ${last}`);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(events.length > 0, 'persisted events came');
+    assert.ok(events.at(-1)! >= versions.reduce((a, b) => (a > b ? a : b)), 'the frontier passed every persisted call');
+    // Reads from the log: the record of a version, and by time.
+    const record = await ledgers[1]!.at(versions[0]!);
+    assert.ok(record, 'at(version) finds the update');
+    assert.is(record!.method, 'add');
+    assert.is(record!.version, versions[0]);
+    const now = await ledgers[2]!.atTime(new Date());
+    assert.ok(now && now.version <= last[0]!, 'atTime(now) is the newest update up to now');
+    const before = await ledgers[2]!.atTime(new Date(0));
+    assert.is(before, null, 'nothing before 1970');
+    const mid = await ledgers[0]!.stateAt(versions[0]!);
+    assert.ok(mid.total() < expected && mid.total() > 0, `stateAt a middle version: ${mid.total()}`);
+    const vid = groups[0]!.view.vid;
+    await Promise.all(groups.map((g) => g.close()));
+    // Every member's log holds every update, the persisted ones among them.
+    const logs = await Promise.all(dirs.map((d, id) => logged(d, id)));
+    for (const [id, vs] of logs.entries()) {
+      assert.is(vs.length, 300, `member ${id} logged every update`);
+      for (const v of versions) assert.ok(vs.includes(v), `member ${id} holds persisted version ${v}`);
+    }
+    // Every member starts again from its directory: the state is back, and the group goes on after its last view.
+    groups = await start(config, dirs);
+    const again = groups.map((g) => g.subgroup('ledger', Ledger));
+    for (const l of again) {
+      assert.is(l.state.total(), expected, 'the state is back');
+      assert.is(l.version(), last[0], 'at the version it had');
+    }
+    assert.ok(groups[0]!.view.vid > vid, `the first view after the restart (${groups[0]!.view.vid}) follows ${vid}`);
+    const replies = await again[0]!.persisted.add('after', 1);
+    assert.ok(replies[0]!.version > last[0]!, 'versions go on growing');
+    for (const l of again) assert.is(l.state.total(), expected + 1);
+    await Promise.all(groups.map((g) => g.close()));
+  });
+});
+
+test('snapshots every N records trim the log; a restart restores the snapshot and replays the rest', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf(40);
+    let groups = await start(config, dirs);
+    const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
+    for (let i = 0; i < 130; i++) await ledgers[i % 3]!.ordered.add('k', 1);
+    await ledgers[0]!.persisted.add('k', 1);
+    await Promise.all(groups.map((g) => g.close()));
+    const files = await readdir(join(dirs[0]!, 'ledger.0'));
+    assert.ok(files.some((f) => /snap/i.test(f)), `a snapshot file: ${files.join(', ')}`);
+    groups = await start(config, dirs);
+    for (const g of groups) assert.is(g.subgroup('ledger', Ledger).state.total(), 131);
+    await Promise.all(groups.map((g) => g.close()));
+  });
+});
+
+test.run();
