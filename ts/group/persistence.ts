@@ -35,6 +35,9 @@ export const PERSIST_DEFAULTS = {
   frontierPollMs: 2,
 } as const;
 
+/** A view id the meta file may hold (vids are i32 in the table; hostile bytes must not overflow them). */
+const MAX_VID = 2 ** 31 - 2;
+
 /** What a persistent subgroup tells the group (its `persisted` event) and where its faults go. */
 export interface PersistenceEvents {
   persisted(subgroup: string, shard: number, version: bigint): void;
@@ -251,7 +254,8 @@ export class GroupPersistence {
       const shardLog = await this.#openLog(name, Number(match[2]));
       const meta = await shardLog.log.readMeta();
       const vid = meta?.vid;
-      if (typeof vid === 'number' && Number.isInteger(vid) && vid >= 0 && vid < 2 ** 31 - 1) this.#lastVid = Math.max(this.#lastVid, vid);
+      const valid = typeof vid === 'number' && Number.isInteger(vid) && vid >= 0 && vid < MAX_VID;
+      if (valid) this.#lastVid = Math.max(this.#lastVid, vid);
       const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
       if (type && shardLog.log.appendedVersion >= 0n) this.#recovered.set(name, await rebuild(shardLog.log, type));
     }
