@@ -12,6 +12,10 @@ import type { GroupConfig } from '../ts/group/config.js';
 import { freePorts } from '../ts/harness/cluster.js';
 import { PersistentLog } from '../ts/persist/log.js';
 import { ConfigError } from '../ts/errors.js';
+import { once } from 'node:events';
+import { GroupCluster } from '../ts/harness/cluster.js';
+import { KeyValueStore } from '../ts/examples/key-value-store.js';
+import { crashTest } from './support/crash.js';
 
 /** A ledger of named sums: deterministic, with a snapshot. */
 class Ledger {
@@ -45,9 +49,9 @@ async function configOf(snapshotEvery?: number): Promise<GroupConfig> {
   };
 }
 
-function start(config: GroupConfig, dirs: string[]): Promise<Group[]> {
+function start(config: GroupConfig, dirs: string[], shardEngine: 'main' | 'worker' = 'main'): Promise<Group[]> {
   return Promise.all(dirs.map((dataDir, id) => Group.join({
-    id, config, dataDir, types: { ledger: Ledger }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
+    id, config, dataDir, types: { ledger: Ledger }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000, shardEngine,
   })));
 }
 
@@ -166,6 +170,69 @@ test('snapshots every N records trim the log; a restart restores the snapshot an
     groups = await start(config, dirs);
     for (const g of groups) assert.is(g.subgroup('ledger', Ledger).state.total(), 131);
     await Promise.all(groups.map((g) => g.close()));
+  });
+});
+
+test('the worker engine: persisted calls resolve too (the frontier is read while they wait)', async () => {
+  await withDirs(async (dirs) => {
+    const groups = await start(await configOf(), dirs, 'worker');
+    try {
+      const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
+      const calls = [];
+      for (let i = 0; i < 60; i++) calls.push(ledgers[i % 3]!.persisted.add('k', 1));
+      const replies = await Promise.all(calls);
+      assert.is(replies.length, 60);
+      for (const l of ledgers) assert.is(l.state.total(), 60);
+      const last = replies.map((r) => r[0]!.version).reduce((a, b) => (a > b ? a : b));
+      assert.ok(await ledgers[1]!.at(last), 'the last update is in the log');
+    } finally {
+      await Promise.all(groups.map((g) => g.close()));
+    }
+  });
+});
+
+crashTest('SIGKILL of every member (child processes) after a persisted call: every log holds every update up to '
+  + 'it, and the members started again from their directories hold the same state', async () => {
+  await withDirs(async (dirs) => {
+    const cluster = await GroupCluster.start({
+      members: 3, types: { kv: 'KeyValueStore' }, dataDirs: dirs, heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
+      subgroups: { kv: { shards: 1, members: { min: 3, max: 3 }, persistent: true, snapshotEvery: 64 } },
+    });
+    const config = cluster.config;
+    let persisted: bigint;
+    try {
+      const fill = { cmd: 'fill', subgroup: 'kv', method: 'put', count: 150, bytes: 100 } as const;
+      await cluster.request(cluster.members[1]!, fill);
+      const { replies } = await cluster.request(cluster.members[2]!, {
+        cmd: 'call', subgroup: 'kv', method: 'put', args: ['last', new Uint8Array([7])], persisted: true,
+      }) as { replies: Array<{ version: bigint }> };
+      persisted = replies[0]!.version;
+    } finally {
+      cluster.kill(); // no close, no flush: what the logs hold is what was durable
+      await Promise.all(cluster.members.map((m) => m.exited ? null : once(m.process, 'exit')));
+    }
+    for (const [id, dir] of dirs.entries()) {
+      const identity = { group: 'squall', memberId: id, subgroup: 'kv', shard: 0 };
+      const log = await PersistentLog.open(join(dir, 'kv.0'), identity);
+      try {
+        assert.ok(log.durableVersion >= persisted, `member ${id}: durable ${log.durableVersion} ≥ ${persisted}`);
+        assert.ok(await log.recordAt(persisted), `member ${id} holds the persisted update`);
+      } finally {
+        await log.close();
+      }
+    }
+    const groups = await Promise.all(dirs.map((dataDir, id) => Group.join({
+      id, config, dataDir, types: { kv: KeyValueStore }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
+    })));
+    try {
+      const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
+      const summaries = stores.map((s) => s.state.summary());
+      assert.is(summaries[0]!.keys, 151, 'every put is back');
+      for (const s of summaries) assert.equal(s, summaries[0], 'every member holds the same state');
+      assert.ok(stores.every((s) => s.version() === persisted), 'at the persisted version');
+    } finally {
+      await Promise.all(groups.map((g) => g.close()));
+    }
   });
 });
 

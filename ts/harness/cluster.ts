@@ -255,6 +255,8 @@ export interface GroupClusterOptions {
   secret?: string;
   /** The configuration's contactTls: the contact port speaks TLS 1.3 keyed by `secret`. */
   contactTls?: boolean;
+  /** Member i's dataDir (JoinOptions.dataDir), for persistent subgroups. */
+  dataDirs?: readonly string[];
   /** How member i is started, and the host it is reached at (an emulated network's); default loopback. */
   network?: { fork: ForkMember; hostOf: (index: number) => string };
 }
@@ -319,7 +321,7 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       await Promise.all(cluster.members.map(async (m) => {
         const joined = await cluster.request(m, {
           cmd: 'join', id: m.id, config, ...(options.types ? { types: options.types } : {}), ...listen,
-          options: joinOptions,
+          options: { ...joinOptions, ...(options.dataDirs ? { dataDir: options.dataDirs[m.id]! } : {}) },
         });
         m.address = joined.address as string;
         cluster.contacts.set(m.id, joined.contact as string);

@@ -20,7 +20,7 @@ export type ExampleType = keyof typeof HARNESS_TYPES;
 /** The Group.join options a parent may set. */
 export type HarnessJoinOptions = Partial<Pick<JoinOptions, 'heartbeatIntervalMs' | 'suspicionTimeoutMs' | 'mailboxBytes'
   | 'fabric' | 'contact' | 'listen' | 'connectTimeoutMs' | 'rejoin' | 'leaveTimeoutMs' | 'maxQueuedMessages'
-  | 'maxQueuedBytes' | 'secret'>>;
+  | 'maxQueuedBytes' | 'secret' | 'dataDir'>>;
 
 export type GroupHarnessRequest =
   /** `listenErrors: false` attaches no 'error' listener, as an application that forgot one. */
@@ -69,7 +69,8 @@ export type GroupHarnessRequest =
    */
   | { cmd: 'isolated'; subgroup: string; count: number; size: number; firstK: number; timeoutMs?: number }
   | { cmd: 'report'; subgroup: string }
-  | { cmd: 'call'; subgroup: string; method: string; args: unknown[] }
+  /** An ordered call; `persisted`: one that resolves once durable at every member (a persistent subgroup). */
+  | { cmd: 'call'; subgroup: string; method: string; args: unknown[]; persisted?: boolean }
   /**
    * `squall bench calls`: ordered `inc(1)` calls of a BenchCounter, `inFlight` at a time, for warmupMs then
    * `seconds` timed (call-load.ts); 'calls-progress' reads how far it is; 'counter' reads the local total.
@@ -182,7 +183,10 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       if (!r) throw new Error(`record ${req.subgroup} first`);
       return report(req.subgroup, r);
     }
-    case 'call': return { replies: await (object(req.subgroup) as unknown as Caller).call(req.method, req.args) };
+    case 'call': {
+      const o = object(req.subgroup);
+      return { replies: await (req.persisted ? o.callPersisted(req.method, req.args) : o.call(req.method, req.args)) };
+    }
     case 'calls': {
       const target = object(req.subgroup) as unknown as CallTarget;
       const replies = req.replies ?? channel(req.subgroup).members.length;
