@@ -191,6 +191,37 @@ test('the worker engine: persisted calls resolve too (the frontier is read while
   });
 });
 
+test('a member that closed comes back through a contact with its directory: it receives the state, its log '
+  + 'starts again from it, and logs what follows', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    config.subgroups.ledger!.members = { min: 2, max: 3 };
+    const groups = await start(config, dirs);
+    let back: Group | null = null;
+    try {
+      const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
+      for (let i = 0; i < 30; i++) await ledgers[i % 3]!.ordered.add('k', 1);
+      await groups[2]!.close();
+      for (let i = 0; i < 30; i++) await ledgers[i % 2]!.ordered.add('k', 1);
+      back = await Group.join({
+        id: 2, config, dataDir: dirs[2]!, types: { ledger: Ledger }, contact: groups[0]!.contactAddress,
+        listen: '127.0.0.1:0', heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
+      });
+      const mine = back.subgroup('ledger', Ledger);
+      assert.is(mine.state.total(), 60, 'the state it missed arrived');
+      const replies = await ledgers[0]!.persisted.add('k', 1);
+      const v = replies[0]!.version;
+      assert.is(replies.length, 3, 'it replies again');
+      assert.is(mine.state.total(), 61);
+      const record = await mine.at(v);
+      assert.ok(record && record.method === 'add', 'it logged the update after its return');
+      assert.is((await mine.stateAt(v)).total(), 61, 'its log rebuilds the state: the snapshot it received + replay');
+    } finally {
+      await Promise.all([groups[0]!.close(), groups[1]!.close(), back?.close()]);
+    }
+  });
+});
+
 crashTest('SIGKILL of every member (child processes) after a persisted call: every log holds every update up to '
   + 'it, and the members started again from their directories hold the same state', async () => {
   await withDirs(async (dirs) => {

@@ -16,7 +16,7 @@
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, PersistError } from '../errors.js';
+import { ClosedError, ConfigError, PersistError } from '../errors.js';
 import { decodeEnvelope, Kind } from '../objects/codec.js';
 import { Replica } from '../objects/replica.js';
 import type { ObjectHistory, ReplicatedObject, ReplicatedType } from '../objects/replicated-object.js';
@@ -58,7 +58,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   #object: ReplicatedObject<object> | null = null;
   #frontier = -1n;
   /** Persisted calls waiting, in version order (delivery order). */
-  readonly #waiting: Array<{ version: bigint; resolve: () => void }> = [];
+  readonly #waiting: Array<{ version: bigint; resolve: () => void; reject: (error: Error) => void }> = [];
   #poll: ReturnType<typeof setInterval> | null = null;
   #sinceSnapshot = 0;
   #snapshotting = false;
@@ -126,11 +126,11 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   whenPersisted(version: bigint): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (version <= this.#frontier) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const w = this.#waiting;
       let i = w.length;
       while (i > 0 && w[i - 1]!.version > version) i--;
-      w.splice(i, 0, { version, resolve });
+      w.splice(i, 0, { version, resolve, reject });
       this.#poll ??= setInterval(() => this.#channel?.checkPersisted(), PERSIST_DEFAULTS.frontierPollMs);
     });
   }
@@ -155,6 +155,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
 
   async close(): Promise<void> {
     this.#stopPoll();
+    for (const w of this.#waiting.splice(0)) w.reject(new ClosedError('this group member'));
     try {
       await this.log.flush();
     } finally {
@@ -176,7 +177,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
     if (this.#failed) return;
     this.#failed = error;
     this.#stopPoll();
-    for (const w of this.#waiting.splice(0)) w.resolve(); // they reject through the member's stop
+    for (const w of this.#waiting.splice(0)) w.reject(error);
     this.#events.failed(error);
   }
 }
