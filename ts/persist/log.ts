@@ -307,9 +307,9 @@ export class PersistentLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#exclusive(async () => {
-      for (const id of [...this.#handles.keys()]) await this.#closeHandle(id);
-    }).catch(() => undefined); // a failed log has already reported its error through onError and flush
+    await this.#exclusive(async () => undefined)
+      .catch(() => undefined); // a failed log has already reported its error through onError and flush
+    for (const id of [...this.#handles.keys()]) await this.#closeHandle(id);
     await this.#metaChain;
   }
 
@@ -336,16 +336,16 @@ export class PersistentLog {
     try {
       for (current of chunks) {
         if (!current.segment.created) createdFile = true;
+        touched.add(current.segment);
         const handle = await this.#handleFor(current.segment);
         await writeAll(handle, current.buf.subarray(0, current.fill), current.fileOffset);
-        touched.add(current.segment);
       }
       current = undefined;
       for (const segment of touched) await this.#handles.get(segment.id)!.datasync();
       if (createdFile) await syncDirectory(this.dir);
     } catch (error) {
       const segment = current?.segment ?? [...touched][0]!;
-      this.#fail(ioError('a group commit (write + fdatasync)', join(this.dir, segment.name), error,
+      await this.#fail(ioError('a group commit (write + fdatasync)', join(this.dir, segment.name), error,
         current?.fileOffset ?? segment.durableBytes), touched);
       return;
     }
@@ -376,16 +376,25 @@ export class PersistentLog {
     }
   }
 
-  /** The log can write no more: undo the partial batch (best effort), refuse appends, tell everyone once. */
-  #fail(error: PersistError, touched: Set<Segment>): void {
+  /** The log can write no more: cut what the failed batch wrote (so the files end at durable bytes), refuse
+   *  appends, reject the flushes waiting, tell the listeners once. */
+  async #fail(error: PersistError, touched: Set<Segment>): Promise<void> {
     this.#failed = error;
     this.#pending = [];
     for (const segment of touched) {
-      const handle = this.#handles.get(segment.id);
-      handle?.truncate(segment.durableBytes).catch(() => undefined); // best effort: recovery cuts it anyway
-      segment.bytes = segment.durableBytes;
+      try {
+        if (segment.durableBytes === 0) {
+          await this.#closeHandle(segment.id);
+          await unlink(join(this.dir, segment.name));
+        } else {
+          await this.#handles.get(segment.id)?.truncate(segment.durableBytes);
+        }
+      } catch {
+        // Best effort, on a disk that just failed: a left-over partial batch is a torn tail, cut at the next open.
+      }
     }
     for (const segment of this.#segments) segment.bytes = segment.durableBytes;
+    this.#segments = this.#segments.filter((segment) => segment.durableBytes > 0);
     this.#index.truncate(this.#index.firstAfter(this.#durable));
     this.#appended = this.#durable;
     for (const w of this.#flushWaiters) w.reject(error);
