@@ -148,16 +148,25 @@ test('torn tail: a last record whose bytes were flipped (bad CRC) is cut; a lone
   await again.close();
 });
 
+/** The offset of record n in a log's first segment. */
+function offsetOf(n: number): number {
+  let offset = 0;
+  for (let k = 0; k < n; k++) offset += RECORD_HEADER_BYTES + record(k).payload.length;
+  return offset;
+}
+
 test('a damaged record in the middle is refused with a PersistError naming the file and offset', async () => {
   const dir = await tempDir();
   const log = await PersistentLog.open(dir, ID);
-  for (let n = 0; n < 30; n++) log.append(record(n));
+  for (let n = 0; n < 30; n++) {
+    log.append(record(n));
+    if (n % 5 === 4) await log.flush(); // record 10 is in a group commit that later commits prove synced
+  }
   await log.close();
   const [name] = await segmentFiles(dir);
   const path = join(dir, name!);
   const bytes = await readFile(path);
-  let offset = 0;
-  for (let n = 0; n < 10; n++) offset += RECORD_HEADER_BYTES + record(n).payload.length;
+  const offset = offsetOf(10);
   bytes[offset + RECORD_HEADER_BYTES + 3] ^= 0xff; // record 10's payload
   await writeFile(path, bytes);
   const error = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
@@ -169,6 +178,24 @@ test('a damaged record in the middle is refused with a PersistError naming the f
   assert.match(e.message, `offset ${offset}`);
   assert.match(e.message, 'CRC-32');
   assert.match(e.message, 'Move the directory aside');
+});
+
+test('torn tail: a bad record followed by good ones of the same, last group commit is a torn write', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  for (let n = 0; n < 10; n++) log.append(record(n));
+  await log.flush();
+  for (let n = 10; n < 30; n++) log.append(record(n)); // one group commit: its pages may reach the disk in any order
+  await log.close();
+  const [name] = await segmentFiles(dir);
+  const path = join(dir, name!);
+  const bytes = await readFile(path);
+  bytes.fill(0, offsetOf(12), offsetOf(14)); // two records of the last commit never reached the disk
+  await writeFile(path, bytes);
+  const again = await PersistentLog.open(dir, ID);
+  assert.equal(again.recovered.tornTail, { file: path, offset: offsetOf(12), bytes: bytes.length - offsetOf(12) });
+  assertRecords(await readAll(again), 0, 12);
+  await again.close();
 });
 
 test('a damaged record in an older segment is refused even at the end of that segment', async () => {
