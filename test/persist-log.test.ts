@@ -1,58 +1,20 @@
 // The persistent log (ts/persist/log.ts) on real files in the system's temporary directory: round trips through
 // group commit and reopen, many segments, a torn tail cut at open (a write cut mid-record, garbage appended), a
-// damaged record in the middle refused with its file and offset, an identity mismatch, snapshots that trim
-// segments, truncateAfter, versionAt, the metadata document.
+// damaged record in the middle refused with its file and offset, an identity mismatch. Snapshots, truncateAfter,
+// versionAt and the metadata document: persist-snapshot.test.ts; a full disk: persist-enospc.test.ts.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PersistentLog, type LogIdentity, type LogRecord } from '../ts/persist/log.js';
+import { PersistentLog } from '../ts/persist/log.js';
 import { PersistError, SquallError } from '../ts/errors.js';
 import { RECORD_HEADER_BYTES } from '../ts/persist/format.js';
+import {
+  assertRecords, ID, readAll, record, removeTempDirs, segmentFiles, tempLogDir as tempDir,
+} from './support/persist.js';
 
-const ID: LogIdentity = { group: 'g1', memberId: 3, subgroup: 'tickets', shard: 0 };
-const dirs: string[] = [];
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'squall-persist-'));
-  dirs.push(dir);
-  return join(dir, 'tickets.0');
-}
-
-/** Record n: version 10n + 5 (versions need not be contiguous), hlc 1000 + n, a payload of n % 300 bytes. */
-function record(n: number): LogRecord {
-  const payload = new Uint8Array(n % 300);
-  for (let i = 0; i < payload.length; i++) payload[i] = (n * 31 + i) & 0xff;
-  return { version: BigInt(n * 10 + 5), hlc: BigInt(1000 + n), sender: n % 7, payload };
-}
-
-async function readAll(log: PersistentLog, after = -1n, upTo?: bigint): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  for await (const r of log.read(after, upTo)) out.push(r);
-  return out;
-}
-
-function assertRecords(got: LogRecord[], from: number, to: number): void {
-  assert.is(got.length, to - from, `records ${from}..${to - 1}`);
-  for (let n = from; n < to; n++) {
-    const want = record(n);
-    const r = got[n - from]!;
-    assert.is(r.version, want.version);
-    assert.is(r.hlc, want.hlc);
-    assert.is(r.sender, want.sender);
-    assert.equal([...r.payload], [...want.payload], `payload of record ${n}`);
-  }
-}
-
-async function segmentFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((n) => n.startsWith('seg-')).sort();
-}
-
-test.after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
+test.after(removeTempDirs);
 
 test('round trip: appends become durable in group commits, read back in order, and again after reopen', async () => {
   const dir = await tempDir();
@@ -186,16 +148,25 @@ test('torn tail: a last record whose bytes were flipped (bad CRC) is cut; a lone
   await again.close();
 });
 
+/** The offset of record n in a log's first segment. */
+function offsetOf(n: number): number {
+  let offset = 0;
+  for (let k = 0; k < n; k++) offset += RECORD_HEADER_BYTES + record(k).payload.length;
+  return offset;
+}
+
 test('a damaged record in the middle is refused with a PersistError naming the file and offset', async () => {
   const dir = await tempDir();
   const log = await PersistentLog.open(dir, ID);
-  for (let n = 0; n < 30; n++) log.append(record(n));
+  for (let n = 0; n < 30; n++) {
+    log.append(record(n));
+    if (n % 5 === 4) await log.flush(); // record 10 is in a group commit that later commits prove synced
+  }
   await log.close();
   const [name] = await segmentFiles(dir);
   const path = join(dir, name!);
   const bytes = await readFile(path);
-  let offset = 0;
-  for (let n = 0; n < 10; n++) offset += RECORD_HEADER_BYTES + record(n).payload.length;
+  const offset = offsetOf(10);
   bytes[offset + RECORD_HEADER_BYTES + 3] ^= 0xff; // record 10's payload
   await writeFile(path, bytes);
   const error = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
@@ -207,6 +178,24 @@ test('a damaged record in the middle is refused with a PersistError naming the f
   assert.match(e.message, `offset ${offset}`);
   assert.match(e.message, 'CRC-32');
   assert.match(e.message, 'Move the directory aside');
+});
+
+test('torn tail: a bad record followed by good ones of the same, last group commit is a torn write', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  for (let n = 0; n < 10; n++) log.append(record(n));
+  await log.flush();
+  for (let n = 10; n < 30; n++) log.append(record(n)); // one group commit: its pages may reach the disk in any order
+  await log.close();
+  const [name] = await segmentFiles(dir);
+  const path = join(dir, name!);
+  const bytes = await readFile(path);
+  bytes.fill(0, offsetOf(12), offsetOf(14)); // two records of the last commit never reached the disk
+  await writeFile(path, bytes);
+  const again = await PersistentLog.open(dir, ID);
+  assert.equal(again.recovered.tornTail, { file: path, offset: offsetOf(12), bytes: bytes.length - offsetOf(12) });
+  assertRecords(await readAll(again), 0, 12);
+  await again.close();
 });
 
 test('a damaged record in an older segment is refused even at the end of that segment', async () => {

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { ClosedError, PersistError } from '../errors.js';
 import { ioError, syncDirectory, writeAll, writeFileAtomic } from './files.js';
 import {
-  checkRecord, decodeSnapshot, encodeRecord, encodeSnapshotHeader, MAX_HLC, MAX_PAYLOAD_BYTES, MAX_SENDER,
-  MAX_VERSION, META_FILE, RECORD_HEADER_BYTES, segmentName, snapshotName,
+  checkRecord, decodeSnapshot, encodeRecord, encodeSnapshotHeader, markCommitEnd, MAX_HLC, MAX_PAYLOAD_BYTES,
+  MAX_SENDER, MAX_VERSION, META_FILE, RECORD_HEADER_BYTES, segmentName, snapshotName,
 } from './format.js';
 import type { IndexTable } from './index-table.js';
 import {
@@ -36,8 +36,12 @@ const CHUNK_BYTES = 256 << 10;
 const READ_SPAN_BYTES = 1 << 20;
 const META_FORMAT = 'squall-log-meta/1';
 
-/** Bytes appended into one segment, waiting for the next group commit. */
-interface Chunk { segment: Segment; buf: Buffer; fill: number; fileOffset: number; lastVersion: bigint }
+/** Bytes appended into one segment, waiting for the next group commit. `lastAt` is where its last record starts
+ *  in `buf`, `lastPayloadCrc` that record's payload CRC-32 (to mark it as a commit end). */
+interface Chunk {
+  segment: Segment; buf: Buffer; fill: number; fileOffset: number; lastVersion: bigint; lastAt: number;
+  lastPayloadCrc: number;
+}
 
 export class PersistentLog {
   readonly dir: string;
@@ -134,11 +138,12 @@ export class PersistentLog {
     if (chunk === undefined || chunk.segment !== segment || chunk.fill + size > chunk.buf.length) {
       chunk = {
         segment, buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size)), fill: 0, fileOffset: segment.bytes,
-        lastVersion: version,
+        lastVersion: version, lastAt: 0, lastPayloadCrc: 0,
       };
       this.#pending.push(chunk);
     }
-    encodeRecord(chunk.buf, chunk.fill, version, hlc, sender, payload);
+    chunk.lastPayloadCrc = encodeRecord(chunk.buf, chunk.fill, version, hlc, sender, payload);
+    chunk.lastAt = chunk.fill;
     this.#index.add(version, hlc, segment.id, segment.bytes, size);
     chunk.fill += size;
     chunk.lastVersion = version;
@@ -307,9 +312,9 @@ export class PersistentLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#exclusive(async () => {
-      for (const id of [...this.#handles.keys()]) await this.#closeHandle(id);
-    }).catch(() => undefined); // a failed log has already reported its error through onError and flush
+    await this.#exclusive(async () => undefined)
+      .catch(() => undefined); // a failed log has already reported its error through onError and flush
+    for (const id of [...this.#handles.keys()]) await this.#closeHandle(id);
     await this.#metaChain;
   }
 
@@ -323,8 +328,9 @@ export class PersistentLog {
     else queueMicrotask(enqueue);
   }
 
-  /** One group commit: writes every pending chunk, fdatasyncs each file written, syncs the directory when a
-   *  segment was created. Runs on the chain. */
+  /** One group commit: writes the pending chunks and fdatasyncs each segment before writing into the next (so
+   *  only the last segment can hold a torn write), syncs the directory when a segment was created. The last record
+   *  written into each segment is marked COMMIT_END (recovery.ts says why). Runs on the chain. */
   async #commit(): Promise<void> {
     this.#batchQueued = false;
     if (this.#failed !== null || this.#pending.length === 0) return;
@@ -334,18 +340,21 @@ export class PersistentLog {
     let createdFile = false;
     let current: Chunk | undefined;
     try {
-      for (current of chunks) {
+      for (let k = 0; k < chunks.length; k++) {
+        current = chunks[k]!;
         if (!current.segment.created) createdFile = true;
-        const handle = await this.#handleFor(current.segment);
-        await writeAll(handle, current.buf.subarray(0, current.fill), current.fileOffset);
         touched.add(current.segment);
+        const handle = await this.#handleFor(current.segment);
+        const endsSegment = k === chunks.length - 1 || chunks[k + 1]!.segment !== current.segment;
+        if (endsSegment) markCommitEnd(current.buf, current.lastAt, current.lastPayloadCrc);
+        await writeAll(handle, current.buf.subarray(0, current.fill), current.fileOffset);
+        if (endsSegment) await handle.datasync();
       }
       current = undefined;
-      for (const segment of touched) await this.#handles.get(segment.id)!.datasync();
       if (createdFile) await syncDirectory(this.dir);
     } catch (error) {
       const segment = current?.segment ?? [...touched][0]!;
-      this.#fail(ioError('a group commit (write + fdatasync)', join(this.dir, segment.name), error,
+      await this.#fail(ioError('a group commit (write + fdatasync)', join(this.dir, segment.name), error,
         current?.fileOffset ?? segment.durableBytes), touched);
       return;
     }
@@ -376,16 +385,25 @@ export class PersistentLog {
     }
   }
 
-  /** The log can write no more: undo the partial batch (best effort), refuse appends, tell everyone once. */
-  #fail(error: PersistError, touched: Set<Segment>): void {
+  /** The log can write no more: cut what the failed batch wrote (so the files end at durable bytes), refuse
+   *  appends, reject the flushes waiting, tell the listeners once. */
+  async #fail(error: PersistError, touched: Set<Segment>): Promise<void> {
     this.#failed = error;
     this.#pending = [];
     for (const segment of touched) {
-      const handle = this.#handles.get(segment.id);
-      handle?.truncate(segment.durableBytes).catch(() => undefined); // best effort: recovery cuts it anyway
-      segment.bytes = segment.durableBytes;
+      try {
+        if (segment.durableBytes === 0) {
+          await this.#closeHandle(segment.id);
+          await unlink(join(this.dir, segment.name));
+        } else {
+          await this.#handles.get(segment.id)?.truncate(segment.durableBytes);
+        }
+      } catch {
+        // Best effort, on a disk that just failed: a left-over partial batch is a torn tail, cut at the next open.
+      }
     }
     for (const segment of this.#segments) segment.bytes = segment.durableBytes;
+    this.#segments = this.#segments.filter((segment) => segment.durableBytes > 0);
     this.#index.truncate(this.#index.firstAfter(this.#durable));
     this.#appended = this.#durable;
     for (const w of this.#flushWaiters) w.reject(error);

@@ -1,7 +1,15 @@
 // Opening a persistent log's directory: checks the identity file, removes left-over temporary files, scans every
 // segment record by record (magic, length, CRC-32, versions strictly increasing) to rebuild the index, and cuts a
-// torn tail — a partial or damaged write at the very end of the last segment, what a crash during a group commit
-// leaves. Damage anywhere else is not something a crash makes: it is reported (file and offset), never skipped.
+// torn tail — what a crash during a group commit leaves at the end of the last segment. Damage anywhere else is not
+// something a crash makes: it is reported (file and offset), never skipped.
+//
+// Telling the two apart. A group commit writes its bytes and fdatasyncs them; the next commit starts only after,
+// and a segment is synced before a commit writes into the next one. Until the sync, the disk may keep any subset of
+// the commit's pages — a bad record may be followed by good ones of the same commit. So a bad record at X in the
+// last segment is a torn write unless something after X proves X's commit was synced: a valid record marked as the
+// end of a commit (COMMIT_END) followed by another valid record, which a later commit wrote. Without that proof the
+// bytes from X on are cut and reported in `recovered.tornTail`; none of them was ever reported durable, unless the
+// disk changed bytes of the very last commit, which no check can tell from a torn write.
 
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -104,7 +112,7 @@ export async function recover(dir: string, names: string[]): Promise<Recovered> 
     while (at < data.length) {
       const check = checkRecord(data, at, data.length);
       if (!check.ok) {
-        if (last && nextValidRecord(data, at + 1) < 0) {
+        if (last && !laterCommitAfter(data, at)) {
           tornTail = { file: path, offset: at, bytes: data.length - at };
           break;
         }
@@ -126,6 +134,20 @@ export async function recover(dir: string, names: string[]): Promise<Recovered> 
     if (tornTail !== null || at === 0) await cutTail(dir, segment, at);
   }
   return { segments, index, snapshot: await newestSnapshot(dir, names), tornTail };
+}
+
+/** Whether, after the bad record at `from`, a valid commit-end record is followed by another valid record: proof
+ *  that the commit holding `from` was synced before a later one was written. */
+export function laterCommitAfter(data: Buffer, from: number): boolean {
+  let sawCommitEnd = false;
+  for (let at = nextValidRecord(data, from + 1); at >= 0;) {
+    if (sawCommitEnd) return true;
+    const check = checkRecord(data, at, data.length);
+    if (!check.ok) return false; // unreachable: nextValidRecord returned a valid record
+    if (check.commitEnd) sawCommitEnd = true;
+    at = nextValidRecord(data, at + check.bytes);
+  }
+  return false;
 }
 
 /** The offset of the first whole, valid record at or after `from`, or -1. */
