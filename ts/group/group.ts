@@ -153,6 +153,7 @@ export class Group extends EventEmitter<GroupEvents> {
       await group.close();
       throw error;
     }
+    await group.#persistence?.ready();
     group.#running = true;
     group.#persistence?.installed(group.view.vid, group.view.members);
     group.#engines.fillSpares();

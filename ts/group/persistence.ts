@@ -73,7 +73,10 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
     this.#snapshotEvery = snapshotEvery;
     this.#clock = clock;
     this.#events = events;
-    log.onDurable((version) => this.#channel?.storePersisted(version));
+    log.onDurable((version) => {
+      this.#channel?.storePersisted(version);
+      this.#startPoll();
+    });
     log.onError((error) => this.#fail(error));
   }
 
@@ -119,7 +122,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
     if (version <= this.#frontier) return;
     this.#frontier = version;
     while (this.#waiting.length > 0 && this.#waiting[0]!.version <= version) this.#waiting.shift()!.resolve();
-    if (this.#waiting.length === 0) this.#stopPoll();
+    if (this.#waiting.length === 0 && version >= this.log.durableVersion) this.#stopPoll();
     this.#events.persisted(this.subgroup, this.shard, version);
   }
 
@@ -131,7 +134,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
       let i = w.length;
       while (i > 0 && w[i - 1]!.version > version) i--;
       w.splice(i, 0, { version, resolve, reject });
-      this.#poll ??= setInterval(() => this.#channel?.checkPersisted(), PERSIST_DEFAULTS.frontierPollMs);
+      this.#startPoll();
     });
   }
 
@@ -166,6 +169,17 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   #canSnapshot(): boolean {
     const state = this.#object?.state as { snapshot?: unknown } | undefined;
     return typeof state?.snapshot === 'function' && typeof this.#type?.restore === 'function';
+  }
+
+  /**
+   * Reads the frontier every few ms while it lags: a call waits, or this member holds durable what the
+   * frontier has not reached (a peer's persistedNum lands without stepping this thread with the worker
+   * engine, and with no more deliveries nothing else would look).
+   */
+  #startPoll(): void {
+    if (this.#poll || this.#failed) return;
+    this.#poll = setInterval(() => this.#channel?.checkPersisted(), PERSIST_DEFAULTS.frontierPollMs);
+    this.#poll.unref();
   }
 
   #stopPoll(): void {
@@ -298,6 +312,19 @@ export class GroupPersistence {
       return null;
     });
     this.#opening.set(name, opening);
+    const opened = opening.then((l) => l ?? Promise.reject(new ClosedError('this group member')));
+    opened.catch(() => {}); // a caller that waits gets the rejection; nobody waiting is fine
+    object?.setHistory({ // until the log is open, reads and persisted calls wait for it
+      whenPersisted: (v) => opened.then((l) => l.whenPersisted(v)),
+      recordAt: (v) => opened.then((l) => l.recordAt(v)),
+      versionAt: (hlc) => opened.then((l) => l.versionAt(hlc)),
+      stateAt: (v) => opened.then((l) => l.stateAt(v)),
+    });
+  }
+
+  /** Resolves once every log being opened is open (Group.join waits for it before it resolves). */
+  async ready(): Promise<void> {
+    await Promise.all(this.#opening.values());
   }
 
   /** State transfer restored `name`'s object at `version`: the log starts again from that snapshot. */
