@@ -290,6 +290,7 @@ export class Group extends EventEmitter<GroupEvents> {
       error: (error) => this.emit('error', error),
       fail: (error) => this.#fail(error),
       restored: (subgroup, version, bytes) => this.#persistence?.transferred(subgroup, version, bytes),
+      logs: this.#persistence,
     });
   }
 

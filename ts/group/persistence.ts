@@ -15,8 +15,9 @@
 // again continues from the next vid: versions keep growing, as a log needs.
 
 import { mkdir, readdir } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
-import { ClosedError, ConfigError, PersistError } from '../errors.js';
+import { ClosedError, ConfigError, PersistError, StateTransferError } from '../errors.js';
 import { decodeEnvelope, Kind } from '../objects/codec.js';
 import { Replica } from '../objects/replica.js';
 import type { ObjectHistory, ReplicatedObject, ReplicatedType } from '../objects/replicated-object.js';
@@ -24,6 +25,8 @@ import { HybridLogicalClock } from '../persist/hlc.js';
 import { PersistentLog, type LogRecord } from '../persist/log.js';
 import type { GroupConfig } from './config.js';
 import type { ReplicatedClass } from './join-options.js';
+import type { TransferLogs } from './state-sync.js';
+import { decodeRecords, encodeRecords, type CarriedRecord } from './state-transfer.js';
 import type { DeliveryLog, SubgroupChannel } from './subgroup-channel.js';
 
 /** The defaults of a persistent subgroup. */
@@ -34,6 +37,9 @@ export const PERSIST_DEFAULTS = {
    *  only on deliveries, so a peer's persistedNum can land unseen). */
   frontierPollMs: 2,
 } as const;
+
+/** The most payload bytes a catch-up from the log carries; past it the source sends its snapshot. */
+const MAX_CATCH_UP_BYTES = 64 << 20;
 
 /** A view id the meta file may hold (vids are i32 in the table; hostile bytes must not overflow them). */
 const MAX_VID = 2 ** 31 - 2;
@@ -90,11 +96,11 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
     if (durable >= 0n) channel.storePersisted(durable);
   }
 
-  append(sender: number, version: bigint, bytes: Uint8Array): void {
+  append(sender: number, version: bigint, bytes: Uint8Array, hlc = this.#clock.now()): void {
     if (this.#failed) return;
     if (version <= this.log.appendedVersion) return; // logged already (a snapshot from state transfer covers it)
     try {
-      this.log.append({ version, hlc: this.#clock.now(), sender, payload: bytes });
+      this.log.append({ version, hlc, sender, payload: bytes });
     } catch (error) {
       this.#fail(error as Error);
     }
@@ -139,6 +145,48 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   }
 
   recordAt(version: bigint): Promise<LogRecord | null> { return this.log.recordAt(version); }
+
+  /** Where this log ends and its last record's CRC, when the object is at that version (a catch-up's `have`). */
+  async have(): Promise<{ version: bigint; crc: number } | null> {
+    const version = this.log.appendedVersion;
+    if (version < 0n || this.#object?.appliedVersion !== version) return null;
+    const record = await this.log.recordAt(version);
+    return record ? { version, crc: crc32(record.payload) } : null;
+  }
+
+  /** The records after `after` up to `upTo`, encoded, when this log holds them all and record `after` has `crc`. */
+  async recordsAfter(after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null> {
+    const first = await this.log.recordAt(after);
+    if (!first || crc32(first.payload) !== crc || this.log.appendedVersion < upTo) return null;
+    const records: CarriedRecord[] = [];
+    let bytes = 0;
+    for await (const r of this.log.read(after, upTo)) {
+      records.push(r);
+      bytes += r.payload.byteLength;
+      if (bytes > MAX_CATCH_UP_BYTES) return null; // a snapshot is the better deal
+    }
+    return records.at(-1)?.version === upTo ? encodeRecords(records) : null;
+  }
+
+  /** A catch-up's records: run on the object (no replies: they were answered) and logged; they end at `version`. */
+  applyRecords(bytes: Uint8Array, version: bigint): void {
+    const object = this.#object;
+    if (!object) throw new StateTransferError(`subgroup '${this.subgroup}' has no object to catch up`);
+    const records = decodeRecords(bytes);
+    const replica = new Replica(object.state, 2 ** 31, () => {}, this.#type?.queries);
+    let last = object.appliedVersion;
+    for (const r of records) {
+      if (r.version <= last) {
+        throw new StateTransferError(`a log catch-up's versions do not grow (${r.version} after ${last})`);
+      }
+      const envelope = decodeEnvelope(r.payload);
+      if (envelope.kind === Kind.Command) replica.onCommand(r.sender, r.version, envelope);
+      this.append(r.sender, r.version, r.payload, r.hlc);
+      last = r.version;
+    }
+    if (last !== version) throw new StateTransferError(`a log catch-up ends at ${last}, not at ${version}`);
+    object.reset(replica.state, version);
+  }
   versionAt(hlc: bigint): Promise<bigint> { return this.log.versionAt(hlc); }
 
   stateAt(version: bigint): Promise<object> {
@@ -230,7 +278,7 @@ export async function rebuild(log: PersistentLog, type: ReplicatedClass, upTo = 
 }
 
 /** The persistent subgroups of one member: their logs, opened and read back before it joins. */
-export class GroupPersistence {
+export class GroupPersistence implements TransferLogs {
   readonly #dataDir: string;
   readonly #config: GroupConfig;
   readonly #selfId: number;
@@ -329,9 +377,27 @@ export class GroupPersistence {
 
   /** State transfer restored `name`'s object at `version`: the log starts again from that snapshot. */
   async transferred(name: string, version: bigint, bytes: Uint8Array): Promise<void> {
-    const shardLog = this.#logs.get(name) ?? await this.#opening.get(name);
+    const shardLog = await this.#shardLog(name);
     if (!shardLog || version <= shardLog.log.appendedVersion) return;
     await shardLog.snapshot(version, bytes);
+  }
+
+  async have(name: string): Promise<{ version: bigint; crc: number } | null> {
+    return (await this.#shardLog(name))?.have() ?? null;
+  }
+
+  async recordsAfter(name: string, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null> {
+    return (await this.#shardLog(name))?.recordsAfter(after, crc, upTo) ?? null;
+  }
+
+  async applyRecords(name: string, bytes: Uint8Array, version: bigint): Promise<void> {
+    const shardLog = await this.#shardLog(name);
+    if (!shardLog) throw new StateTransferError(`subgroup '${name}' has no log here to catch up`);
+    shardLog.applyRecords(bytes, version);
+  }
+
+  async #shardLog(name: string): Promise<ShardLog | null> {
+    return this.#logs.get(name) ?? await this.#opening.get(name) ?? null;
   }
 
   /** A view is installed here: every log records it. */

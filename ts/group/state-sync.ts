@@ -8,6 +8,10 @@
 //   recipient  its shard does not step, and point-to-point messages for it (queries) wait in its handle,
 //              until the state has arrived, been checked and restored; a change that commits meanwhile
 //              cuts the transfer off, and the member stops (it may rejoin)
+//   catch-up   a persistent subgroup: the recipient first tells the source where its log ends (`have`: the
+//              version and its record's CRC); when the source's log holds that record, with the same CRC,
+//              and every one after it, it sends those records instead of the snapshot, and the recipient
+//              runs them on the state its own log rebuilt (docs/persistence-group.md)
 
 import { PeerFailedError, StateTransferError } from '../errors.js';
 import type { Change } from '../membership/protocol.js';
@@ -15,7 +19,7 @@ import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView, ShardStates, StatePlan } from './driver-parts.js';
 import {
-  Checksums, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer,
+  Checksums, decodeHave, encodeHave, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer,
 } from './state-transfer.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 
@@ -39,7 +43,25 @@ export interface StateSyncParts {
   fail(error: Error): void;
   /** A subgroup's object was restored from a transfer (a persistent subgroup's log starts again from it). */
   restored?(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void> | undefined;
+  /** The persistent subgroups' logs, for catch-ups from the log (absent: snapshots only). */
+  logs?: TransferLogs | null;
 }
+
+/** What a catch-up from the log needs of this member's logs (ts/group/persistence.ts). */
+export interface TransferLogs {
+  /** Where this member's log of `subgroup` ends, and its last record's CRC, when its object is at that version. */
+  have(subgroup: string): Promise<{ version: bigint; crc: number } | null>;
+  /** The records after `after` up to `upTo`, encoded, when this log holds them all and record `after` has `crc`. */
+  recordsAfter(subgroup: string, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null>;
+  /** Runs a catch-up's records on the object and appends them to the log; it must end at `version`. */
+  applyRecords(subgroup: string, bytes: Uint8Array, version: bigint): Promise<void>;
+}
+
+/** Where a recipient's log ends: its version and the CRC-32 of that record's payload. */
+type Have = { version: bigint; crc: number };
+
+/** How long a source waits for a recipient's `have` before it sends the snapshot. */
+const HAVE_WAIT_MS = 5_000;
 
 /** A snapshot this member sends: one shard's state, to the members entering it. */
 interface Snapshot { t: Transfer; crc: Checksums; bytes: Uint8Array; version: bigint; failed?: string }
@@ -48,6 +70,8 @@ export class StateSync implements ShardStates {
   readonly #p: StateSyncParts;
   /** Subgroups whose state this member awaits (it entered their shard). */
   readonly #receivers = new Map<string, StateReceiver>();
+  /** `have` records by `tag:from`: arrived (a value) or awaited (a waiter), whichever came first. */
+  readonly #haves = new Map<string, Have | ((have: Have) => void)>();
 
   constructor(parts: StateSyncParts) {
     this.#p = parts;
@@ -59,6 +83,17 @@ export class StateSync implements ShardStates {
 
   accept(tag: number, from: number, bytes: Uint8Array): boolean {
     if (!isStateTag(tag)) return false;
+    const have = decodeHave(bytes);
+    if (have) {
+      const key = `${tag}:${from}`, waiter = this.#haves.get(key);
+      if (typeof waiter === 'function') {
+        this.#haves.delete(key);
+        waiter(have);
+      } else {
+        this.#haves.set(key, have);
+      }
+      return true;
+    }
     for (const receiver of this.#receivers.values()) {
       if (stateTag(receiver.transfer) === tag) receiver.accept(from, bytes);
     }
@@ -104,18 +139,64 @@ export class StateSync implements ShardStates {
 
   /** Sends one shard's snapshot to the members entering it, over the new view's mailboxes. */
   send(view: DriverView, { t, crc, ...snapshot }: Snapshot): void {
+    if (this.#catchUp(t.subgroup) && !snapshot.failed) {
+      void crc.close();
+      for (const to of t.recipients) void this.#sendFromLog(view, t, to, snapshot);
+      return;
+    }
+    this.#sendSnapshot(view, t, t.recipients, snapshot, crc);
+  }
+
+  #sendSnapshot(view: DriverView, t: Transfer, recipients: readonly number[],
+    snapshot: { bytes: Uint8Array; version: bigint; failed?: string; records?: boolean }, crc: Checksums): void {
     const tag = stateTag(t);
     const send = (to: number, record: Uint8Array) => view.mailboxes.send(to, tag, record);
     const maxPayload = view.mailboxes.maxPayload;
-    sendState(send, t.recipients, snapshot, maxPayload, crc).catch((error: Error) => {
+    sendState(send, recipients, snapshot, maxPayload, crc).catch((error: Error) => {
       // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
       if (error instanceof PeerFailedError || !this.#p.isCurrent(view)) return;
       this.#p.error(error);
       // The recipients must not wait for the rest: they are told why, and stop.
       const failed = { bytes: new Uint8Array(0), version: -1n, failed: error.message };
-      sendState(send, t.recipients, failed, maxPayload, new Checksums())
+      sendState(send, recipients, failed, maxPayload, new Checksums())
         .catch(() => {}); // a recipient that cannot be told is failing: the view change removes it
     });
+  }
+
+  /** A persistent subgroup whose logs both ends have: the catch-up protocol (see the top of this file). */
+  #catchUp(subgroup: string): boolean {
+    return !!this.#p.logs && this.#p.config.subgroups[subgroup]?.persistent === true;
+  }
+
+  /** The recipient's side of a catch-up: tells the source where its log ends (−1n: it wants the snapshot). */
+  async #sendHave(view: DriverView, t: Transfer): Promise<void> {
+    const have = await this.#p.logs!.have(t.subgroup).catch(() => null) ?? { version: -1n, crc: 0 };
+    view.mailboxes.send(t.source!, stateTag(t), encodeHave(have.version, have.crc))
+      .catch(() => {}); // a source that failed: the view change that follows cuts this transfer off
+  }
+
+  /**
+   * The source's side of a catch-up: waits for the recipient's `have` (or HAVE_WAIT_MS), then sends the
+   * records after it when its log holds them with the same CRC, else the snapshot.
+   */
+  async #sendFromLog(view: DriverView, t: Transfer, to: number, snapshot: { bytes: Uint8Array; version: bigint }) {
+    const key = `${stateTag(t)}:${to}`;
+    const arrived = this.#haves.get(key);
+    const have = typeof arrived === 'object' ? arrived : await new Promise<Have | null>(
+      (resolve) => {
+        const timer = setTimeout(() => { this.#haves.delete(key); resolve(null); }, HAVE_WAIT_MS);
+        timer.unref();
+        this.#haves.set(key, (h) => { clearTimeout(timer); resolve(h); });
+      });
+    this.#haves.delete(key);
+    let records: Uint8Array | null = null;
+    if (have && have.version >= 0n && have.version < snapshot.version) {
+      records = await this.#p.logs!.recordsAfter(t.subgroup, have.version, have.crc, snapshot.version)
+        .catch((error: Error) => { this.#p.error(error); return null; });
+    }
+    if (!this.#p.isCurrent(view)) return;
+    const state = records ? { bytes: records, version: snapshot.version, records: true } : snapshot;
+    this.#sendSnapshot(view, t, [to], state, new Checksums());
   }
 
   /**
@@ -149,12 +230,15 @@ export class StateSync implements ShardStates {
     handle?.holdDirect();
     let restored = false;
     try {
-      const { bytes, version } = await receiver.done;
+      if (this.#catchUp(t.subgroup)) await this.#sendHave(view, t);
+      const { bytes, version, records } = await receiver.done;
       // Stopped meanwhile (another transfer failed, a change cut this one off): that is the reason.
       const halted = this.#p.halted();
       if (halted) throw halted;
       const object = this.#p.objects.get(t.subgroup);
-      if (object && bytes.byteLength > 0) {
+      if (records) {
+        await this.#p.logs!.applyRecords(t.subgroup, bytes, version);
+      } else if (object && bytes.byteLength > 0) {
         object.restore(bytes, version);
         await this.#p.restored?.(t.subgroup, version, bytes);
       }

@@ -10,6 +10,10 @@
 //   begin   [u32 1][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks]
 //   chunk   [u32 2][u32 index][u32 crc32 of the bytes][u32 0][bytes]
 //   failed  [u32 3][UTF-8 why]        the source's snapshot() threw: there is no state to send
+//   have    [u32 4][u32 crc32][i64 version]   a persistent subgroup's recipient → source: its log ends at
+//                                     `version` (−1: use a snapshot), whose record's payload has that CRC
+//   records [u32 5][…as begin]        begin of a log catch-up instead of a snapshot: the chunks carry the
+//                                     records after the recipient's version (encodeRecords), ending at `version`
 //
 // The CRC-32 of every chunk is computed at the source before it sends and at the recipient before it
 // restores — off the main thread on a piscina pool for large snapshots; a mismatch fails the transfer with
@@ -29,6 +33,9 @@ export const isStateTag = (tag: number): boolean => (tag & STATE_TAG_BIT) !== 0;
 const BEGIN = 1;
 const CHUNK = 2;
 const FAILED = 3;
+const HAVE = 4;
+const BEGIN_RECORDS = 5;
+const HAVE_BYTES = 16;
 const BEGIN_BYTES = 28;
 const CHUNK_HEADER = 16;
 const CHUNK_BYTES = 256 * 1024;
@@ -105,6 +112,9 @@ export class Checksums {
   }
 }
 
+/** What a source sends: a snapshot, why there is none (`failed`), or (`records`) a catch-up from its log. */
+export interface SentState { bytes: Uint8Array; version: bigint; failed?: string; records?: boolean }
+
 /**
  * Sends `snapshot.bytes` (taken at `snapshot.version`; or, when `snapshot.failed`, why there are none) to
  * each recipient through `send`, a few chunks at a time per recipient; `maxPayload` is the largest record
@@ -112,8 +122,7 @@ export class Checksums {
  */
 export async function sendState(
   send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[],
-  { bytes: snapshot, version, failed }: { bytes: Uint8Array; version: bigint; failed?: string }, maxPayload: number,
-  crc: Checksums,
+  { bytes: snapshot, version, failed, records }: SentState, maxPayload: number, crc: Checksums,
 ): Promise<void> {
   if (failed !== undefined) {
     void crc.close();
@@ -136,7 +145,7 @@ export async function sendState(
   }
   const begin = new Uint8Array(BEGIN_BYTES);
   const view = new DataView(begin.buffer);
-  view.setUint32(0, BEGIN, true);
+  view.setUint32(0, records ? BEGIN_RECORDS : BEGIN, true);
   view.setUint32(4, chunkBytes, true);
   view.setFloat64(8, length, true);
   view.setBigInt64(16, version, true);
@@ -162,11 +171,80 @@ export async function sendState(
   }));
 }
 
+/** What a recipient received: a snapshot, or (`records`) the log records after its own version. */
+export interface ReceivedState { bytes: Uint8Array; version: bigint; records: boolean }
+
+/** The `have` record: where a persistent subgroup's recipient's log ends (−1n: send a snapshot). */
+export function encodeHave(version: bigint, crc: number): Uint8Array {
+  const record = new Uint8Array(HAVE_BYTES);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, HAVE, true);
+  view.setUint32(4, crc >>> 0, true);
+  view.setBigInt64(8, version, true);
+  return record;
+}
+
+/** A `have` record's version and CRC, or null when `record` is not one. */
+export function decodeHave(record: Uint8Array): { version: bigint; crc: number } | null {
+  if (record.byteLength !== HAVE_BYTES) return null;
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  if (view.getUint32(0, true) !== HAVE) return null;
+  const version = view.getBigInt64(8, true);
+  return version < -1n ? null : { version, crc: view.getUint32(4, true) };
+}
+
+/** A log record as a catch-up carries it. */
+export interface CarriedRecord { version: bigint; hlc: bigint; sender: number; payload: Uint8Array }
+const CARRIED_HEADER = 24;
+
+/** Records for a catch-up: [u32 count] then per record [i64 version][u64 hlc][u32 sender][u32 length][payload]. */
+export function encodeRecords(records: readonly CarriedRecord[]): Uint8Array {
+  let total = 4;
+  for (const r of records) total += CARRIED_HEADER + r.payload.byteLength;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, records.length, true);
+  let at = 4;
+  for (const r of records) {
+    view.setBigInt64(at, r.version, true);
+    view.setBigUint64(at + 8, r.hlc, true);
+    view.setUint32(at + 16, r.sender, true);
+    view.setUint32(at + 20, r.payload.byteLength, true);
+    out.set(r.payload, at + CARRIED_HEADER);
+    at += CARRIED_HEADER + r.payload.byteLength;
+  }
+  return out;
+}
+
+/** Reads encodeRecords' bytes, checking every length (they came over the network); throws StateTransferError. */
+export function decodeRecords(bytes: Uint8Array): CarriedRecord[] {
+  const bad = (why: string): never => { throw new StateTransferError(`a log catch-up is malformed: ${why}`); };
+  if (bytes.byteLength < 4) bad('shorter than its count');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = view.getUint32(0, true);
+  const out: CarriedRecord[] = [];
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (at + CARRIED_HEADER > bytes.byteLength) bad(`record ${i} of ${count} is cut short`);
+    const length = view.getUint32(at + 20, true);
+    if (at + CARRIED_HEADER + length > bytes.byteLength) bad(`record ${i} claims ${length} bytes past the end`);
+    out.push({
+      version: view.getBigInt64(at, true), hlc: view.getBigUint64(at + 8, true), sender: view.getUint32(at + 16, true),
+      payload: bytes.slice(at + CARRIED_HEADER, at + CARRIED_HEADER + length),
+    });
+    at += CARRIED_HEADER + length;
+  }
+  if (at !== bytes.byteLength) bad(`${bytes.byteLength - at} bytes after the last record`);
+  return out;
+}
+
 /** The state a shard's new member awaits from its source: assembled from records, checked, then handed over. */
 export class StateReceiver {
   readonly transfer: Transfer;
-  readonly done: Promise<{ bytes: Uint8Array; version: bigint }>;
-  #resolve!: (state: { bytes: Uint8Array; version: bigint }) => void;
+  /** `records`: the bytes are log records after the recipient's version (encodeRecords), not a snapshot. */
+  readonly done: Promise<ReceivedState>;
+  #resolve!: (state: ReceivedState) => void;
+  #records = false;
   #reject!: (error: Error) => void;
   #buffer: SharedArrayBuffer | null = null;
   #length = 0;
@@ -207,7 +285,8 @@ export class StateReceiver {
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const kind = view.getUint32(0, true);
     this.#armIdle();
-    if (kind === BEGIN) {
+    if (kind === BEGIN || kind === BEGIN_RECORDS) {
+      this.#records = kind === BEGIN_RECORDS;
       this.#chunkBytes = view.getUint32(4, true);
       this.#length = view.getFloat64(8, true);
       this.#version = view.getBigInt64(16, true);
@@ -261,7 +340,8 @@ export class StateReceiver {
           + 'to retry');
       }
       // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.
-      this.#resolve({ bytes: new Uint8Array(this.#buffer!, 0, this.#length).slice(), version: this.#version });
+      const bytes = new Uint8Array(this.#buffer!, 0, this.#length).slice();
+      this.#resolve({ bytes, version: this.#version, records: this.#records });
     } catch (error) {
       this.#reject(error as Error);
     } finally {
