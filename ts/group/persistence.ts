@@ -382,12 +382,15 @@ export class GroupPersistence implements TransferLogs {
     await shardLog.snapshot(version, bytes);
   }
 
-  async have(name: string): Promise<{ version: bigint; crc: number } | null> {
-    return (await this.#shardLog(name))?.have() ?? null;
+  async have(name: string, shard: number): Promise<{ version: bigint; crc: number } | null> {
+    const shardLog = await this.#shardLog(name);
+    return shardLog?.shard === shard ? shardLog.have() : null; // another shard's log holds another history
   }
 
-  async recordsAfter(name: string, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null> {
-    return (await this.#shardLog(name))?.recordsAfter(after, crc, upTo) ?? null;
+  async recordsAfter(name: string, shard: number, after: bigint, crc: number,
+    upTo: bigint): Promise<Uint8Array | null> {
+    const shardLog = await this.#shardLog(name);
+    return shardLog?.shard === shard ? shardLog.recordsAfter(after, crc, upTo) : null;
   }
 
   async applyRecords(name: string, bytes: Uint8Array, version: bigint): Promise<void> {

@@ -50,15 +50,18 @@ export interface StateSyncParts {
 /** What a catch-up from the log needs of this member's logs (ts/group/persistence.ts). */
 export interface TransferLogs {
   /** Where this member's log of `subgroup` ends, and its last record's CRC, when its object is at that version. */
-  have(subgroup: string): Promise<{ version: bigint; crc: number } | null>;
+  have(subgroup: string, shard: number): Promise<{ version: bigint; crc: number } | null>;
   /** The records after `after` up to `upTo`, encoded, when this log holds them all and record `after` has `crc`. */
-  recordsAfter(subgroup: string, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null>;
+  recordsAfter(subgroup: string, shard: number, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null>;
   /** Runs a catch-up's records on the object and appends them to the log; it must end at `version`. */
   applyRecords(subgroup: string, bytes: Uint8Array, version: bigint): Promise<void>;
 }
 
 /** Where a recipient's log ends: its version and the CRC-32 of that record's payload. */
 type Have = { version: bigint; crc: number };
+
+/** `have` records kept before their source looks for them (beyond it they are dropped: snapshots follow). */
+const MAX_EARLY_HAVES = 4096;
 
 /** How long a source waits for a recipient's `have` before it sends the snapshot. */
 const HAVE_WAIT_MS = 5_000;
@@ -89,7 +92,7 @@ export class StateSync implements ShardStates {
       if (typeof waiter === 'function') {
         this.#haves.delete(key);
         waiter(have);
-      } else {
+      } else if (this.#haves.size < MAX_EARLY_HAVES) { // one per recipient and shard; a peer cannot grow it
         this.#haves.set(key, have);
       }
       return true;
@@ -170,7 +173,7 @@ export class StateSync implements ShardStates {
 
   /** The recipient's side of a catch-up: tells the source where its log ends (−1n: it wants the snapshot). */
   async #sendHave(view: DriverView, t: Transfer): Promise<void> {
-    const have = await this.#p.logs!.have(t.subgroup).catch(() => null) ?? { version: -1n, crc: 0 };
+    const have = await this.#p.logs!.have(t.subgroup, t.shard).catch(() => null) ?? { version: -1n, crc: 0 };
     view.mailboxes.send(t.source!, stateTag(t), encodeHave(have.version, have.crc))
       .catch(() => {}); // a source that failed: the view change that follows cuts this transfer off
   }
@@ -191,7 +194,7 @@ export class StateSync implements ShardStates {
     this.#haves.delete(key);
     let records: Uint8Array | null = null;
     if (have && have.version >= 0n && have.version < snapshot.version) {
-      records = await this.#p.logs!.recordsAfter(t.subgroup, have.version, have.crc, snapshot.version)
+      records = await this.#p.logs!.recordsAfter(t.subgroup, t.shard, have.version, have.crc, snapshot.version)
         .catch((error: Error) => { this.#p.error(error); return null; });
     }
     if (!this.#p.isCurrent(view)) return;
