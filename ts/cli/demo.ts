@@ -1,14 +1,23 @@
 // `squall demo` (npm start): three group members as separate processes on loopback, each replicating the
-// TicketBook example (DESIGN.md §8) in one shard. It opens with the race of the example: two members book
-// seat A1 for different customers at the same moment — exactly one caller gets it, and every member names
-// the same holder. Then every member keeps booking tickets through ordered calls for --seconds, and once a
-// second the demo prints the ordered commands per second, each member's count of bookings and who holds
-// each seat (one more seat is raced by all three every second). Last it kills one member with SIGKILL and
-// shows the survivors notice, install view 1 without it (DESIGN.md §6) and go on: an ordered call then gets
-// the two survivors' replies. Then a new member process joins through a survivor's contact address and
-// receives the bookings as state before view 2 goes on with it. It ends by itself and kills every process
-// it started.
+// TicketBook example (DESIGN.md §8) in one shard, persistent: each member logs every booking in a data
+// directory of its own under a temporary directory (removed at the end). It opens with the race of the
+// example: two members book seat A1 for different customers at the same moment — exactly one caller gets
+// it, and every member names the same holder. Then every member keeps booking tickets through ordered
+// calls for --seconds, and once a second the demo prints the ordered commands per second, each member's
+// count of bookings and who holds each seat (one more seat is raced by all three every second). Then it
+// kills one member with SIGKILL and shows the survivors notice, install view 1 without it (DESIGN.md §6) and
+// go on: an ordered call then gets the two survivors' replies. The killed member comes back with its data
+// directory through a survivor's contact address: its TicketBook rebuilt from its own log, it receives the
+// bookings it missed as state before view 2 goes on with it. Last, one `persisted` booking (durable at
+// every member when it returns), every member SIGKILLed at once and started again from its data directory:
+// the group serves again with every booking each member held (count and checksum), and takes ordered calls.
+// It ends by itself and kills every process it started.
 
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assert } from '../errors.js';
 import { GroupCluster, type GroupClusterMember } from '../harness/cluster.js';
 import type { Reply as ObjectReply } from '../objects/caller.js';
@@ -34,8 +43,10 @@ export const DEMO_COMMAND = defineCommand({
   command: 'demo',
   usage: '[--seconds S]',
   about: `A local 3-member group booking tickets, live (npm start): three members as processes on 127.0.0.1
-replicate a TicketBook; two race for seat A1, all book under load, one is SIGKILLed and the survivors
-install the next view, then a new member joins and receives the bookings. Ends by itself.`,
+replicate a persistent TicketBook; two race for seat A1, all book under load, one is SIGKILLed and the
+survivors install the next view, then it comes back from its data directory and receives the bookings it
+missed; last, after a persisted booking, every member is SIGKILLed at once and started again from its
+log, holding every booking. Ends by itself (about --seconds + 10 s).`,
   options: {
     seconds: { type: 'string', value: 'S', help: 'how long the load runs (default 8)' },
   },
@@ -45,11 +56,21 @@ export async function run(argv: string[]): Promise<void> {
   const values = parseCommand(DEMO_COMMAND, argv);
   if (values === null) return;
   const seconds = parsePositiveInt(values.seconds, 'seconds', 8);
+  const root = await mkdtemp(join(tmpdir(), 'squall-demo-'));
+  try {
+    await runIn(root, seconds);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function runIn(root: string, seconds: number): Promise<void> {
   const progress = progressOnStderr('demo');
-  progress('starting 3 group members as processes on 127.0.0.1, each replicating a TicketBook');
+  progress('starting 3 group members as processes on 127.0.0.1, each replicating a persistent TicketBook');
+  const dataDirs = [0, 1, 2].map((id) => join(root, `member-${id}`));
   const cluster = await GroupCluster.start({
-    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 2, max: 3 } } },
-    types: { [SUBGROUP]: 'TicketBook' },
+    members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 2, max: 3 }, persistent: true } },
+    types: { [SUBGROUP]: 'TicketBook' }, dataDirs,
     // A member's heartbeat starts with its predicate worker, which can still be starting when its peers
     // begin to watch it: the last to join was sometimes suspected at once under the 100 ms default. The
     // kill below is seen through the broken connection (CLOSED) within milliseconds either way.
@@ -57,6 +78,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   try {
     for (const m of cluster.members) out(`member ${m.id}  pid ${m.process.pid}  listening on ${m.address}`);
+    out(`each member logs every booking in its own data directory under ${root} (removed at the end)`);
     // Each member asks its own copy first. The harness creates a member's replicated object at its first
     // call or query, and commands delivered before that are lost to it (its reply would never come).
     await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
@@ -64,7 +86,8 @@ export async function run(argv: string[]): Promise<void> {
     progress(`every member keeps ${CALLS_IN_FLIGHT} ordered book() calls in flight for ${seconds} s`);
     await live(cluster, seconds);
     await killOne(cluster, progress);
-    await joinOne(cluster, progress);
+    await comeBack(cluster, progress);
+    await restartAll(cluster, progress);
     progress('done');
   } finally {
     await cluster.close();
@@ -163,25 +186,90 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   out(`queries still answer from each survivor's copy: ${copies.join(', ')}`);
 }
 
-/** A new member joins the survivors, receives the bookings as state, and answers like them. */
-async function joinOne(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
-  const id = cluster.members.length;
-  progress(`starting member ${id}: it joins the group through member 0's contact address`);
+/**
+ * The killed member comes back with its data directory, through member 0's contact address: its TicketBook
+ * rebuilt from its own log, it receives the bookings it missed as state, and answers like the others.
+ */
+async function comeBack(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
+  const id = cluster.config.members.length - 1;
+  progress(`starting member ${id} again with its data directory: it enters the group through member 0's contact ` +
+    'address');
   const [joined] = await cluster.add([id]);
-  const joiner = cluster.members[cluster.members.length - 1]!;
-  out(`member ${id} (pid ${joiner.process.pid}) joined view ${String(joined!.vid)} ` +
-    `(members ${(joined!.members as number[]).join(', ')}) in ${(joined!.joinMs as number).toFixed(0)} ms, ` +
-    "its TicketBook restored from member 0's snapshot");
-  const live = cluster.members.filter((m) => !m.exited);
+  const back = cluster.live(id);
+  out(`member ${id} (pid ${back.process.pid}) came back and entered view ${String(joined!.vid)} ` +
+    `(members ${(joined!.members as number[]).join(', ')}) in ${(joined!.joinMs as number).toFixed(0)} ms: ` +
+    'its TicketBook rebuilt from its own log, the bookings it missed received as state');
+  const live = liveMembers(cluster);
   const counts = await Promise.all(live.map((m) => query(cluster, m, m.id, 'count')));
   const holders = await Promise.all(live.map((m) => query(cluster, m, m.id, 'holder', ['A1'])));
   const same = counts.every((c) => c === counts[0]) && holders.every((h) => h === holders[0]);
   const bookings = live.map((m, i) => `member ${m.id} ${formatCount(counts[i] as number)}`);
   out(`bookings: ${bookings.join('  ')}; A1 held by ${String(holders[0])} at every member ` +
     (same ? '(every member agrees)' : '(MEMBERS DIFFER)'));
-  const replies = await book(cluster, joiner, 'C1', 'dave');
+  const replies = await book(cluster, back, 'C1', 'dave');
   const says = replies.map((r) => `member ${r.member} says ${String(r.value)}`);
   out(`member ${id}'s ordered book(C1): ${says.join(', ')}`);
+}
+
+/**
+ * The last act: one persisted booking (durable at every member when it returns), every member SIGKILLed at
+ * once, all started again from their data directories; each holds every booking it held (count and
+ * checksum), and ordered calls go on.
+ */
+async function restartAll(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
+  const members = liveMembers(cluster);
+  const [first] = members;
+  const persisted = await book(cluster, first!, 'D1', 'erin', true);
+  out(`member ${first!.id}'s persisted book(D1, erin) → ${String(persisted[0]!.value)} ` +
+    `(version ${formatVersion(persisted[0]!.version)}): it returned once durable in every member's log`);
+  const before = await holdings(cluster, members);
+  out(`before the kill: ${describeHoldings(before)}`);
+  const ids = members.map((m) => m.id);
+  progress(`SIGKILL members ${ids.join(', ')} at once (pids ${members.map((m) => m.process.pid).join(', ')})`);
+  const exited = members.map((m) => once(m.process, 'exit'));
+  for (const m of members) m.process.kill('SIGKILL');
+  await Promise.all(exited);
+  out(`SIGKILL of members ${ids.join(', ')} at once: no member process is left, nothing was closed or flushed`);
+  progress(`starting members ${ids.join(', ')} again, each with its data directory and no contact`);
+  const { started, joined } = cluster.relaunch(ids);
+  const replies = await joined;
+  const servingMs = performance.now() - started;
+  const again = ids.map((id) => cluster.live(id));
+  const view = replies[0]!;
+  out(`members ${ids.join(', ')} started again (pids ${again.map((m) => m.process.pid).join(', ')}), each ` +
+    `TicketBook rebuilt from its own log: view ${String(view.vid)} ` +
+    `(members ${(view.members as number[]).join(', ')}) ` +
+    `serving ${servingMs.toFixed(0)} ms after the start`);
+  const after = await holdings(cluster, again);
+  const kept = after.every((h, i) => h.count === before[i]!.count && h.hash === before[i]!.hash);
+  assert(kept, `members lost bookings in the restart: ${JSON.stringify({ before, after })}`);
+  out(`after the restart: ${describeHoldings(after)}; every member holds exactly the bookings it held before the kill`);
+  const call = await book(cluster, again[0]!, 'E1', 'frank');
+  const says = call.map((r) => `member ${r.member} says ${String(r.value)}`).join(', ');
+  const version = call[0] ? formatVersion(call[0].version) : 'none';
+  out(`member ${again[0]!.id}'s ordered book(E1) after the restart: ${says} (version ${version})`);
+}
+
+/** Each member's own count of bookings and a SHA-256 of all of them (ticket and holder, sorted). */
+async function holdings(
+  cluster: GroupCluster, members: readonly GroupClusterMember[]
+): Promise<Array<{ id: number; count: number; hash: string }>> {
+  return Promise.all(members.map(async (m) => {
+    const all = await query(cluster, m, m.id, 'bookings') as Array<[string, string]>;
+    const hash = createHash('sha256').update(JSON.stringify(all)).digest('hex').slice(0, 16);
+    return { id: m.id, count: all.length, hash };
+  }));
+}
+
+function describeHoldings(held: ReadonlyArray<{ id: number; count: number; hash: string }>): string {
+  const same = held.every((h) => h.count === held[0]!.count && h.hash === held[0]!.hash);
+  const cells = held.map((h) => `member ${h.id} ${formatCount(h.count)} bookings (sha256 ${h.hash})`);
+  return `${cells.join('  ')} ${same ? '(every member agrees)' : '(MEMBERS DIFFER)'}`;
+}
+
+/** Each member's live process, in member order. */
+function liveMembers(cluster: GroupCluster): GroupClusterMember[] {
+  return cluster.members.filter((m) => !m.exited).sort((a, b) => a.id - b.id);
 }
 
 /** Every member books tickets of its own, CALLS_IN_FLIGHT calls at a time, until stop(). */
@@ -202,9 +290,13 @@ function startLoad(cluster: GroupCluster): { completed(): number; stop(): Promis
   };
 }
 
-/** An ordered book() from member m: every member's reply, in rank order. */
-async function book(cluster: GroupCluster, m: GroupClusterMember, ticket: string, customer: string): Promise<Reply[]> {
-  const reply = await cluster.request(m, { cmd: 'call', subgroup: SUBGROUP, method: 'book', args: [ticket, customer] });
+/** An ordered book() from member m (`persisted`: returns once durable everywhere): every reply, in rank order. */
+async function book(
+  cluster: GroupCluster, m: GroupClusterMember, ticket: string, customer: string, persisted = false
+): Promise<Reply[]> {
+  const reply = await cluster.request(m, {
+    cmd: 'call', subgroup: SUBGROUP, method: 'book', args: [ticket, customer], ...(persisted ? { persisted } : {}),
+  });
   return reply.replies as Reply[];
 }
 

@@ -255,7 +255,7 @@ export interface GroupClusterOptions {
   secret?: string;
   /** The configuration's contactTls: the contact port speaks TLS 1.3 keyed by `secret`. */
   contactTls?: boolean;
-  /** Member i's dataDir (JoinOptions.dataDir), for persistent subgroups. */
+  /** Member i's dataDir (JoinOptions.dataDir), for persistent subgroups; add() and relaunch() pass it too. */
   dataDirs?: readonly string[];
   /** How member i is started, and the host it is reached at (an emulated network's); default loopback. */
   network?: { fork: ForkMember; hostOf: (index: number) => string };
@@ -352,7 +352,8 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
     return Promise.all(added.map(async (m) => {
       const host = net ? net.hostOf(index(m.id)) : '127.0.0.1';
       const options = {
-        ...this.#joinOptions, ...overrides, contact: contacts, listen: `${host}:0`, connectTimeoutMs: timeoutMs,
+        ...this.#joinOptions, ...this.#dataDirOf(m.id), ...overrides, contact: contacts, listen: `${host}:0`,
+        connectTimeoutMs: timeoutMs,
       };
       const types = this.#options.types ? { types: this.#options.types } : {};
       const joined = await this.request(m, { cmd: 'join', id: m.id, config: this.config, ...types, options });
@@ -360,6 +361,43 @@ export class GroupCluster extends ChildCluster<GroupHarnessRequest, GroupHarness
       this.contacts.set(m.id, joined.contact as string);
       return joined;
     }));
+  }
+
+  /**
+   * Starts configured members `ids` again in new processes, with the configuration and data directories
+   * they had and no contact: a group that stopped whole (every member of its last view) forms its next view
+   * from their logs, each member's objects rebuilt from its own log. `started` is when the last process was
+   * forked (performance.now()); `joined` resolves once every one's Group.join did, with the replies in `ids`
+   * order. The new processes are appended to `members` (the old entries stay, exited).
+   */
+  relaunch(ids: readonly number[]): { started: number; joined: Promise<Array<Record<string, unknown>>> } {
+    const net = this.#options.network;
+    const started = ids.map((id) => {
+      this.spawn(id, (net?.fork ?? forkHere)(id, groupEntry));
+      return this.members[this.members.length - 1]!;
+    });
+    const at = performance.now();
+    const types = this.#options.types ? { types: this.#options.types } : {};
+    const joined = Promise.all(started.map(async (m) => {
+      const options = { ...this.#joinOptions, ...this.#dataDirOf(m.id) };
+      const reply = await this.request(m, { cmd: 'join', id: m.id, config: this.config, ...types, options });
+      m.address = reply.address as string;
+      this.contacts.set(m.id, reply.contact as string);
+      return reply;
+    }));
+    return { started: at, joined };
+  }
+
+  /** The live process of member `id` (the newest, after a relaunch). */
+  live(id: number): GroupClusterMember {
+    const m = this.members.findLast((x) => x.id === id && !x.exited);
+    if (!m) throw new Error(`member ${id} has no live process`);
+    return m;
+  }
+
+  #dataDirOf(id: number): { dataDir?: string } {
+    const dir = this.#options.dataDirs?.[id];
+    return dir === undefined ? {} : { dataDir: dir };
   }
 
   /** Sends one request to every member (or those given) and returns the replies in member order. */

@@ -85,6 +85,8 @@ export type GroupHarnessRequest =
   /** `inFlight` messages in flight on a channel subgroup, each timed from send to its delivery here. */
   | { cmd: 'ping'; subgroup: string; seconds: number; bytes: number; inFlight: number }
   | { cmd: 'query'; subgroup: string; member: number; method: string; args: unknown[] }
+  /** The version the replicated object of `subgroup` has applied here (−1n before any). */
+  | { cmd: 'version'; subgroup: string }
   | { cmd: 'send-raw'; subgroup: string; bytes: number }
   | { cmd: 'direct'; subgroup: string; member: number; bytes: number }
   | { cmd: 'membership' }
@@ -196,6 +198,7 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
     case 'counter': return { value: (object(req.subgroup).state as BenchCounter).value };
     case 'ping': return { ...await runPing(channel(req.subgroup), req) };
     case 'query': return { value: await object(req.subgroup).callMember(req.member, req.method, req.args) };
+    case 'version': return { version: object(req.subgroup).version() };
     case 'fill': {
       const target = object(req.subgroup) as unknown as Caller;
       const calls: Array<Promise<unknown>> = [];
