@@ -144,9 +144,11 @@ export class Group extends EventEmitter<GroupEvents> {
         await formFirstView(group.#entryParts(), group.#admission.firstView, group.#firstListen, timeoutMs);
       } else {
         const engine = group.#driver.view!;
+        persistence?.restart.hold(engine); // a total restart: the logs reconcile before the shards deliver
         await engine.connectAll();
         group.#driver.begin(engine);
         await engine.whenReady(timeoutMs);
+        await persistence?.restart.reconcile(engine, group.#states, timeoutMs);
       }
       await group.#admission.open();
     } catch (error) {
@@ -290,7 +292,7 @@ export class Group extends EventEmitter<GroupEvents> {
       error: (error) => this.emit('error', error),
       fail: (error) => this.#fail(error),
       restored: (subgroup, version, bytes) => this.#persistence?.transferred(subgroup, version, bytes),
-      logs: this.#persistence,
+      logs: this.#persistence, restart: this.#persistence?.restart ?? null,
     });
   }
 

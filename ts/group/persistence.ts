@@ -26,6 +26,7 @@ import { PersistentLog, type LogRecord } from '../persist/log.js';
 import type { GroupConfig } from './config.js';
 import type { ReplicatedClass } from './join-options.js';
 import type { TransferLogs } from './state-sync.js';
+import { TotalRestart } from './total-restart.js';
 import { decodeRecords, encodeRecords, type CarriedRecord } from './state-transfer.js';
 import type { DeliveryLog, SubgroupChannel } from './subgroup-channel.js';
 
@@ -293,6 +294,8 @@ export class GroupPersistence implements TransferLogs {
   readonly #opening = new Map<string, Promise<ShardLog | null>>();
   #lastVid = -1;
   #closed = false;
+  /** A total restart's reconciliation of the first view's logs (ts/group/total-restart.ts). */
+  readonly restart: TotalRestart;
 
   constructor(dataDir: string, config: GroupConfig, selfId: number, types: Record<string, ReplicatedClass>,
     events: PersistenceEvents) {
@@ -301,6 +304,10 @@ export class GroupPersistence implements TransferLogs {
     this.#selfId = selfId;
     this.#types = types;
     this.#events = events;
+    this.restart = new TotalRestart({
+      selfId, config, typed: (name) => Object.hasOwn(types, name),
+      tail: async (name) => (await this.#shardLog(name))?.log.appendedVersion ?? -1n,
+    });
   }
 
   /** The newest view any log here recorded (−1: none): a total restart's first view comes after it. */

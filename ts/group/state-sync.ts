@@ -45,6 +45,8 @@ export interface StateSyncParts {
   restored?(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void> | undefined;
   /** The persistent subgroups' logs, for catch-ups from the log (absent: snapshots only). */
   logs?: TransferLogs | null;
+  /** A total restart: shards held until their tails are in, and the `tail` records (ts/group/total-restart.ts). */
+  restart?: { held(subgroup: string): boolean; accept(tag: number, from: number, bytes: Uint8Array): boolean } | null;
 }
 
 /** What a catch-up from the log needs of this member's logs (ts/group/persistence.ts). */
@@ -82,10 +84,13 @@ export class StateSync implements ShardStates {
 
   get selfId(): number { return this.#p.selfId; }
 
-  awaiting(subgroup: string): boolean { return this.#receivers.has(subgroup); }
+  awaiting(subgroup: string): boolean {
+    return this.#receivers.has(subgroup) || this.#p.restart?.held(subgroup) === true;
+  }
 
   accept(tag: number, from: number, bytes: Uint8Array): boolean {
     if (!isStateTag(tag)) return false;
+    if (this.#p.restart?.accept(tag, from, bytes)) return true;
     const have = decodeHave(bytes);
     if (have) {
       const key = `${tag}:${from}`, waiter = this.#haves.get(key);

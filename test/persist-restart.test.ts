@@ -1,0 +1,134 @@
+// Total restart of a persistent group (docs/persistence-group.md "Restarting"): every member stopped and
+// started again from its data directory; the first view reconciles the logs' tails before it delivers — the
+// longest log's member ships what the others miss. Real members on loopback sockets with real files; the
+// crash test kills child processes mid-load with SIGKILL.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Group } from '../ts/group/group.js';
+import type { GroupConfig } from '../ts/group/config.js';
+import { freePorts, GroupCluster } from '../ts/harness/cluster.js';
+import { PersistentLog } from '../ts/persist/log.js';
+import { KeyValueStore } from '../ts/examples/key-value-store.js';
+import { decodeTail, encodeTail, restartSource } from '../ts/group/total-restart.js';
+import { crashTest } from './support/crash.js';
+
+const JOIN = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000 } as const;
+
+async function withDirs(body: (dirs: string[]) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'squall-total-restart-'));
+  try {
+    await body([0, 1, 2].map((id) => join(root, `member-${id}`)));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function configOf(): Promise<GroupConfig> {
+  const ports = await freePorts(3);
+  return {
+    members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })),
+    subgroups: { kv: { shards: 1, members: { min: 3, max: 3 }, persistent: true } },
+  };
+}
+
+/** Joins every member from its directory, member order[0] first, the next ones `gapMs` apart. */
+async function restart(config: GroupConfig, dirs: string[], order: number[], gapMs = 100): Promise<Group[]> {
+  const joining: Array<Promise<Group>> = [];
+  for (const id of order) {
+    joining[id] = Group.join({ id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN });
+    joining[id]!.catch(() => {}); // awaited below
+    await sleep(gapMs);
+  }
+  const settled = await Promise.allSettled(joining);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.close() : null)));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<Group>).value);
+}
+
+/** A log reopened (the group closed it or was killed). */
+function openLog(dir: string, memberId: number): Promise<PersistentLog> {
+  return PersistentLog.open(join(dir, 'kv.0'), { group: 'squall', memberId, subgroup: 'kv', shard: 0 });
+}
+
+async function versionsOf(dir: string, memberId: number): Promise<bigint[]> {
+  const log = await openLog(dir, memberId);
+  const out: bigint[] = [];
+  try {
+    for await (const r of log.read(-1n)) out.push(r.version);
+  } finally {
+    await log.close();
+  }
+  return out;
+}
+
+test('tail records and the choice of source: the highest tail, the lowest id on ties; hostile records refused', () => {
+  assert.is(decodeTail(encodeTail(42n)), 42n);
+  assert.is(decodeTail(encodeTail(-1n)), -1n);
+  assert.is(decodeTail(encodeTail(-5n)), null, 'a version below −1');
+  assert.is(decodeTail(new Uint8Array(15)), null, 'a short record');
+  const bad = encodeTail(3n);
+  bad[4] = 1;
+  assert.is(decodeTail(bad), null, 'a non-zero reserved word');
+  assert.equal(restartSource(new Map([[0, 5n], [1, 9n], [2, 9n]])), { source: 1, recipients: [0] });
+  assert.equal(restartSource(new Map([[2, 9n], [0, 1n], [1, -1n]])), { source: 2, recipients: [0, 1] });
+  assert.equal(restartSource(new Map([[0, 4n], [1, 4n]])), { source: 0, recipients: [] });
+  assert.is(restartSource(new Map([[0, -1n], [1, -1n]])), null, 'nothing logged anywhere');
+});
+
+test('tails that differ (logs cut with truncateAfter, one emptied): the longest log\'s member ships the records '
+  + 'one member misses and its snapshot to the empty one; every member ends with the same state', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    let groups = await restart(config, dirs, [0, 1, 2], 0);
+    const versions: bigint[] = [];
+    try {
+      const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
+      for (let i = 0; i < 40; i++) {
+        const replies = await stores[i % 3]!.persisted.put(`k${i}`, new Uint8Array([i]));
+        versions.push(replies[0]!.version);
+      }
+    } finally {
+      await Promise.all(groups.map((g) => g.close()));
+    }
+    const cut = [await openLog(dirs[0]!, 0), await openLog(dirs[1]!, 1)];
+    await cut[0]!.truncateAfter(-1n); // member 0: an empty log
+    await cut[1]!.truncateAfter(versions[14]!); // member 1: 15 records
+    await Promise.all(cut.map((l) => l.close()));
+    groups = await restart(config, dirs, [1, 0, 2]);
+    let after: bigint;
+    try {
+      const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
+      const summaries = stores.map((s) => s.state.summary());
+      assert.is(summaries[2]!.keys, 40, 'member 2 kept every update');
+      for (const [id, s] of summaries.entries()) assert.equal(s, summaries[2], `member ${id} caught up`);
+      for (const s of stores) assert.is(s.version(), versions[39], 'at the longest log\'s version');
+      const replies = await stores[0]!.persisted.put('after', new Uint8Array([1]));
+      after = replies[0]!.version;
+      assert.ok(after > versions[39]!, `versions keep growing (${after} > ${versions[39]})`);
+      assert.ok((after >> 32n) > (versions[39]! >> 32n), 'in a later view');
+      assert.equal(stores.map((s) => s.state.summary()), [0, 1, 2].map(() => stores[0]!.state.summary()));
+    } finally {
+      await Promise.all(groups.map((g) => g.close()));
+    }
+    const logged1 = await versionsOf(dirs[1]!, 1);
+    assert.equal(logged1, [...versions, after], 'member 1 logged the records it missed, then the next update');
+    const log0 = await openLog(dirs[0]!, 0);
+    try {
+      assert.is((await log0.latestSnapshot())?.version, versions[39], 'member 0 got the snapshot, logged as such');
+      assert.is(log0.appendedVersion, after);
+    } finally {
+      await log0.close();
+    }
+  });
+});
+
+test.run();
