@@ -65,6 +65,9 @@ type Have = { version: bigint; crc: number };
 /** `have` records kept before their source looks for them (beyond it they are dropped: snapshots follow). */
 const MAX_EARLY_HAVES = 4096;
 
+/** How often a recipient looks whether its view is ready to carry its `have`. */
+const READY_POLL_MS = 2;
+
 /** How long a source waits for a recipient's `have` before it sends the snapshot. */
 const HAVE_WAIT_MS = 5_000;
 
@@ -179,6 +182,10 @@ export class StateSync implements ShardStates {
   /** The recipient's side of a catch-up: tells the source where its log ends (−1n: it wants the snapshot). */
   async #sendHave(view: DriverView, t: Transfer): Promise<void> {
     const have = await this.#p.logs!.have(t.subgroup, t.shard).catch(() => null) ?? { version: -1n, crc: 0 };
+    // Mailbox records are pushed to a peer only once the view passed its start barrier (a push before the
+    // connection is lost), and a recipient's view gets there while its transfer is already awaited.
+    while (!view.ready && !view.closed && !this.#p.halted()) await new Promise((r) => setTimeout(r, READY_POLL_MS));
+    if (view.closed) return;
     view.mailboxes.send(t.source!, stateTag(t), encodeHave(have.version, have.crc))
       .catch(() => {}); // a source that failed: the view change that follows cuts this transfer off
   }
