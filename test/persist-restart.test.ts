@@ -131,4 +131,79 @@ test('tails that differ (logs cut with truncateAfter, one emptied): the longest 
   });
 });
 
+/** Keys and versions of the persisted puts that resolved before the kill. */
+interface Persisted { key: string; version: bigint }
+
+/**
+ * One round of load in child processes started from `dirs` (a total restart itself after the first round):
+ * plain ordered puts from members 0 and 1, persisted puts from member 2, one after another; every member is
+ * killed with SIGKILL once `persistedBeforeKill` persisted puts resolved, with the rest in flight.
+ */
+async function loadThenKill(dirs: string[], round: number, persistedBeforeKill: number): Promise<Persisted[]> {
+  const cluster = await GroupCluster.start({
+    members: 3, types: { kv: 'KeyValueStore' }, dataDirs: dirs, ...JOIN,
+    subgroups: { kv: { shards: 1, members: { min: 3, max: 3 }, persistent: true, snapshotEvery: 200 } },
+  });
+  const done: Persisted[] = [];
+  try {
+    for (const m of [0, 1]) {
+      const fill = { cmd: 'fill', subgroup: 'kv', method: 'put', count: 1_000_000, bytes: 64, inFlight: 8 } as const;
+      cluster.request(cluster.members[m]!, fill).catch(() => {}); // killed mid-way
+    }
+    for (let i = 0; done.length < persistedBeforeKill; i++) {
+      const key = `p-${round}-${i}`;
+      const { replies } = await cluster.request(cluster.members[2]!, {
+        cmd: 'call', subgroup: 'kv', method: 'put', args: [key, new Uint8Array([i & 0xff])], persisted: true,
+      }) as { replies: Array<{ version: bigint }> };
+      done.push({ key, version: replies[0]!.version });
+    }
+    // The next persisted put is in flight at the kill, with the plain ones.
+    cluster.request(cluster.members[2]!, {
+      cmd: 'call', subgroup: 'kv', method: 'put', args: [`p-${round}-last`, new Uint8Array([1])], persisted: true,
+    }).catch(() => {}); // killed before it resolves
+  } finally {
+    cluster.kill(); // every member at once: no close, no flush
+    await Promise.all(cluster.members.map((m) => (m.exited ? null : once(m.process, 'exit'))));
+  }
+  return done;
+}
+
+crashTest('SIGKILL of every member mid-load, three rounds, restarted in different orders: every member holds the '
+  + 'same state with every update whose persisted call resolved, and versions keep growing', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    config.subgroups.kv!.snapshotEvery = 200;
+    const persisted: Persisted[] = [];
+    let last = -1n;
+    const orders = [[2, 1, 0], [0, 2, 1], [1, 0, 2]];
+    for (const [round, order] of orders.entries()) {
+      persisted.push(...await loadThenKill(dirs, round, 15));
+      const tails = await Promise.all(dirs.map(async (dir, id) => {
+        const log = await openLog(dir, id);
+        try { return log.appendedVersion; } finally { await log.close(); }
+      }));
+      console.log(`  round ${round}: tails after the kill ${tails.join(', ')}; restart order ${order.join(', ')}`);
+      const top = tails.reduce((a, b) => (a > b ? a : b));
+      assert.ok(top > last, `the logs grew in round ${round}`);
+      const groups = await restart(config, dirs, order);
+      try {
+        const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
+        const summaries = stores.map((s) => s.state.summary());
+        for (const [id, s] of summaries.entries()) assert.equal(s, summaries[0], `member ${id}: the same state`);
+        for (const s of stores) assert.is(s.version(), top, 'at the longest log\'s version');
+        for (const p of persisted) {
+          for (const [id, s] of stores.entries()) assert.ok(s.state.get(p.key), `member ${id} holds ${p.key}`);
+        }
+        const replies = await stores[order[0]!]!.persisted.put(`after-${round}`, new Uint8Array([round]));
+        last = replies[0]!.version;
+        assert.ok(last > top, `versions keep growing (${last} > ${top})`);
+        const again = stores.map((s) => s.state.summary());
+        for (const s of again) assert.equal(s, again[0], 'still the same state after an update');
+      } finally {
+        await Promise.all(groups.map((g) => g.close()));
+      }
+    }
+  });
+});
+
 test.run();
