@@ -168,6 +168,42 @@ async function loadThenKill(dirs: string[], round: number, persistedBeforeKill: 
   return done;
 }
 
+test('a total restart with a member missing fails once connectTimeoutMs passed, naming it and what a total restart '
+  + 'needs; members whose logs recorded different last views cannot form it (and are told so)', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    const groups = await restart(config, dirs, [0, 1, 2], 0);
+    try {
+      await groups[0]!.subgroup('kv', KeyValueStore).persisted.put('k', new Uint8Array([1]));
+    } finally {
+      await Promise.all(groups.map((g) => g.close()));
+    }
+    const two = [0, 1].map((id) => Group.join({
+      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 1000,
+    }));
+    for (const joining of two) {
+      const error = await joining.then(() => null, (e: Error) => e);
+      assert.ok(error, 'it does not form a first view without member 2');
+      assert.match(error!.message, /2/);
+      assert.match(error!.message, /total restart/);
+      assert.match(error!.message, /every member of the configuration/);
+    }
+    const log = await openLog(dirs[2]!, 2); // member 2 recorded a later view than the others
+    try {
+      await log.writeMeta({ vid: 7, members: [0, 1, 2] });
+    } finally {
+      await log.close();
+    }
+    const three = [0, 1, 2].map((id) => Group.join({
+      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 1000,
+    }));
+    const results = await Promise.allSettled(three);
+    await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.close() : null)));
+    assert.ok(results.every((r) => r.status === 'rejected'), 'different last views: no first view');
+    assert.match((results[2] as PromiseRejectedResult).reason.message, /view 7, so it forms view 8/);
+  });
+});
+
 crashTest('SIGKILL of every member mid-load, three rounds, restarted in different orders: every member holds the '
   + 'same state with every update whose persisted call resolved, and versions keep growing', async () => {
   await withDirs(async (dirs) => {

@@ -130,7 +130,8 @@ export async function run(argv: string[]): Promise<void> {
   } else if (!formsByJoins) {
     const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
-    progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
+    const restart = values.data !== undefined ? ' (--data: a restart needs every member of the configuration)' : '';
+    progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}${restart}`);
   }
   group = await joining;
   const failed = new Set<number>();

@@ -52,6 +52,7 @@ import {
   checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
 } from './join-options.js';
 import { GroupPersistence } from './persistence.js';
+import { restartHint } from './total-restart.js';
 import { StateSync } from './state-sync.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 import type { MembershipRow, ViewEngine } from './view-engine.js';
@@ -145,7 +146,7 @@ export class Group extends EventEmitter<GroupEvents> {
       } else {
         const engine = group.#driver.view!;
         persistence?.restart.hold(engine); // a total restart: the logs reconcile before the shards deliver
-        await engine.connectAll();
+        await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
         group.#driver.begin(engine);
         await engine.whenReady(timeoutMs);
         await persistence?.restart.reconcile(engine, group.#states, timeoutMs);

@@ -18,7 +18,7 @@
 //
 // A first view with nothing logged anywhere exchanges its tails too (every tail is −1: nothing moves).
 
-import { StateTransferError, TimeoutError } from '../errors.js';
+import { SquallError, StateTransferError, TimeoutError } from '../errors.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView } from './driver-parts.js';
 import type { StateSync } from './state-sync.js';
@@ -54,6 +54,18 @@ export function restartSource(tails: ReadonlyMap<number, bigint>): { source: num
   if (best < 0n) return null; // nothing logged anywhere
   const recipients = [...tails].filter(([, t]) => t < best).map(([id]) => id).sort((a, b) => a - b);
   return { source, recipients };
+}
+
+/**
+ * The first view of a member whose logs recorded view `lastVid` (−1: none) did not connect: a total restart
+ * needs every member of the configuration, and the same last view in their logs; the error says so.
+ */
+export function restartHint(error: unknown, lastVid: number): unknown {
+  if (lastVid < 0 || !(error instanceof SquallError)) return error;
+  error.message += ` (a total restart: this member's logs end in view ${lastVid}, so it forms view ${lastVid + 1}; `
+    + 'every member of the configuration must come back with the directory it stopped with, and members whose '
+    + 'logs recorded different last views cannot connect: docs/persistence-group.md)';
+  return error;
 }
 
 export interface RestartParts {
