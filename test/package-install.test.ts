@@ -56,6 +56,10 @@ test('npm pack, then npm install --ignore-scripts into an empty app: nothing com
 test('the installed squall command: --help, and bench sst with two members', () => {
   const squall = join(app, 'node_modules', '.bin', 'squall');
   assert.match(run(squall, ['--help'], app).stdout, /usage:\s+squall node/);
+  // The configuration its messages recommend is the shipped one, named by a path that exists from here.
+  const missing = spawnSync(squall, ['node'], { cwd: app, encoding: 'utf8' });
+  const named = /needs --config FILE and --id N \((\S+) is a configuration/.exec(missing.stderr)?.[1];
+  assert.ok(named !== undefined && existsSync(join(app, named)), `squall node names a real file: ${missing.stderr}`);
   const bench = run(squall, ['bench', 'sst', '--members', '2', '--samples', '200', '--warmup', '50', '--no-scan',
     '--json'], app);
   const figures = JSON.parse(bench.stdout) as { pushLatencyUs: { p50: number } };

@@ -6,8 +6,8 @@
 // address (printed by each member) and receives the subgroups' state. Ctrl-C or SIGTERM leaves the group
 // cleanly (at most LEAVE_TIMEOUT_MS, then it closes) and exits 0; a second signal exits at once.
 
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, SquallError } from '../errors.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import { TicketBook } from '../examples/ticket-book.js';
@@ -25,6 +25,12 @@ const REPORT_INTERVAL_MS = 1000;
 /** A signal's clean leave may take this long; then the member closes, and the process exits 0 within 2 s. */
 const LEAVE_TIMEOUT_MS = 1500;
 
+/**
+ * The example configuration the package ships (<package>/examples/cluster.json), as a path from where the
+ * command runs: "examples/cluster.json" in a clone, "node_modules/squall/examples/cluster.json" in an app.
+ */
+const EXAMPLE = relative(process.cwd(), fileURLToPath(new URL('../../../examples/cluster.json', import.meta.url)));
+
 export const NODE_COMMAND = defineCommand({
   command: 'node',
   usage: '--config FILE --id N [options]',
@@ -34,7 +40,7 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
 (closing after 1.5 s if the leave cannot finish) and exits 0 within 2 s; a second signal exits at once.`,
   options: {
     config: {
-      type: 'string', value: 'FILE', help: 'the group configuration, JSON (examples/cluster.json is one to start from)',
+      type: 'string', value: 'FILE', help: `the group configuration, JSON (${EXAMPLE} is one to start from)`,
     },
     id: {
       type: 'string', value: 'N',
@@ -62,8 +68,8 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
     'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
   },
   notes: `A subgroup's "type" names the class it replicates: a built-in example (TicketBook, KeyValueStore) or a
-class exported by --module. Start a group: squall node --config examples/cluster.json --id 0 (and --id 1,
---id 2); add a fourth member: squall node --config examples/cluster.json --id 3 --listen 127.0.0.1:0
+class exported by --module. Start a group: squall node --config ${EXAMPLE} --id 0 (and --id 1,
+--id 2); add a fourth member: squall node --config ${EXAMPLE} --id 3 --listen 127.0.0.1:0
 --contact 127.0.0.1:7400`,
 });
 
@@ -72,7 +78,7 @@ export async function run(argv: string[]): Promise<void> {
   if (values === null) return;
   if (!values.config || values.id === undefined) {
     throw new ConfigError(
-      'squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from; squall ' +
+      `squall node needs --config FILE and --id N (${EXAMPLE} is a configuration to start from; squall ` +
         'node --help lists the options)');
   }
   const id = parseIntegerFlag(values.id, 'id', 0, MAX_MEMBER_ID, 0);
