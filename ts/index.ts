@@ -43,6 +43,8 @@ export type { SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPl
 export { Group } from './group/group.js';
 export { generateSecret, MIN_SECRET_BYTES } from './group/credential.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';
+export type { ProtocolEvent } from './group/events.js';
+export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './group/logging.js';
 export type { SubgroupChannel } from './group/subgroup-channel.js';
 export type { MembershipRow } from './group/view-engine.js';
 export type { FabricChoice } from './fabric/choice.js';

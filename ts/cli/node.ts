@@ -15,6 +15,7 @@ import { loadGroupConfig, type GroupConfig } from '../group/config.js';
 import { firstViewPlans } from '../membership/plans.js';
 import { resolveSecret } from '../group/credential.js';
 import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../group/logging.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
@@ -66,6 +67,10 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
         'unless the configuration says "rejoin": false)',
     },
     'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
+    'log-level': {
+      type: 'string', value: 'LEVEL', help: `protocol events as JSON lines on stderr at this level and above: ` +
+        `${LOG_LEVELS.join(', ')} (default warn: suspicions, stops, refusals; info adds commits and installs)`,
+    },
   },
   notes: `A subgroup's "type" names the class it replicates: a built-in example (TicketBook, KeyValueStore) or a
 class exported by --module. Start a group: squall node --config ${EXAMPLE} --id 0 (and --id 1,
@@ -89,6 +94,7 @@ export async function run(argv: string[]): Promise<void> {
   const types = await subgroupTypes(config, values.module);
   const suspicionTimeoutMs = values.suspicion === undefined ? undefined
     : parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS);
+  const logger = createLogger((values['log-level'] ?? 'warn') as LogLevel);
   const rejoin = values['no-rejoin'] ? false : values.rejoin ? true : (config.rejoin ?? true);
   const progress = progressOnStderr(`node ${id}`);
   const credential = resolveSecret({ secretFile: config.secretFile }); // a bad key fails here, before anything binds
@@ -111,7 +117,7 @@ export async function run(argv: string[]): Promise<void> {
 
   const formsByJoins = !contact && !firstViewPlans(config, config.members.map((m) => m.id));
   const options: JoinOptions = {
-    id, config, types, rejoin, leaveTimeoutMs: LEAVE_TIMEOUT_MS,
+    id, config, types, rejoin, leaveTimeoutMs: LEAVE_TIMEOUT_MS, logger,
     // Said once the contact port takes requests, so whoever reads it can ask at once.
     ...(formsByJoins ? {
       onContactOpen: (address: string) => progress(

@@ -47,7 +47,8 @@ import { MemberDriver } from './driver.js';
 import type { DriverHost } from './driver-parts.js';
 import { MemberEngines, formatHost } from './engines.js';
 import { enter, formFirstView, isRetryableJoin, rejoin, type EntryParts } from './entry.js';
-import type { GroupEvents } from './events.js';
+import { logGroup } from './logging.js';
+import { committedEvent, installedEvent, refusedEvent, stoppedEvent, type GroupEvents } from './events.js';
 import { FirstViewGathering } from './first-view.js';
 import {
   checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
@@ -164,6 +165,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.id = options.id;
     this.config = config;
     this.#options = options;
+    if (options.logger) logGroup(this, this.id, options.logger);
     this.#types = options.types ?? {};
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#suspicionTimeoutMs = suspicionTimeoutMs;
@@ -231,11 +233,15 @@ export class Group extends EventEmitter<GroupEvents> {
         this.#objects.get(name)?.close();
         this.#objects.delete(name);
       },
-      memberFailed: (member, reason) => this.emit('memberFailed', member, reason),
-      committed: () => {},
+      memberFailed: (member, reason) => {
+        this.emit('protocol', { event: 'suspected', vid: this.view.vid, member, reason });
+        this.emit('memberFailed', member, reason);
+      },
+      committed: (old, change) => this.emit('protocol', committedEvent(old.view.vid, change)),
       stopped: (error, view) => this.#onStopped(error, view),
       installed: (view, change, phasesMs) => {
         this.#lastInstall = phasesMs;
+        this.emit('protocol', installedEvent(view.view, change, phasesMs));
         this.#engines.fillSpares(); // now, not once the old view closed: a change that follows at once finds them warm
         this.emit('view', view.view, change.removed, change.joined.map((j) => j.id));
       },
@@ -438,6 +444,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** The driver found this member can go no further in `view`. */
   #onStopped(error: Error, view: ViewEngine): void {
+    this.emit('protocol', stoppedEvent(error, view.view.vid));
     if (error instanceof PartitionedError) this.#partition(error, view);
     else if (error instanceof RemovedError) void this.#removed(error, view);
     else { // the next view cannot be built here
@@ -486,6 +493,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** A peer sent something this member cannot use, and it goes on: a `warning`, or a process warning. */
   #warn(error: Error): void {
+    this.emit('protocol', refusedEvent(error));
     if (this.listenerCount('warning') > 0) this.emit('warning', error);
     else process.emitWarning(error);
   }
