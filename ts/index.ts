@@ -45,6 +45,7 @@ export { generateSecret, MIN_SECRET_BYTES } from './group/credential.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';
 export type { ProtocolEvent } from './group/events.js';
 export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './group/logging.js';
+export { registerMetrics, serveMetrics } from './group/metrics.js';
 export type { SubgroupChannel } from './group/subgroup-channel.js';
 export type { MembershipRow } from './group/view-engine.js';
 export type { FabricChoice } from './fabric/choice.js';

@@ -16,6 +16,8 @@ import { firstViewPlans } from '../membership/plans.js';
 import { resolveSecret } from '../group/credential.js';
 import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../group/logging.js';
+import { registerMetrics, serveMetrics } from '../group/metrics.js';
+import { parseAddress } from '../address.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
@@ -67,6 +69,10 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
         'unless the configuration says "rejoin": false)',
     },
     'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
+    metrics: {
+      type: 'string', value: 'HOST:PORT', help: 'serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any ' +
+        'free port; the address is printed). Off by default',
+    },
     'log-level': {
       type: 'string', value: 'LEVEL', help: `protocol events as JSON lines on stderr at this level and above: ` +
         `${LOG_LEVELS.join(', ')} (default warn: suspicions, stops, refusals; info adds commits and installs)`,
@@ -87,6 +93,7 @@ export async function run(argv: string[]): Promise<void> {
         'node --help lists the options)');
   }
   const id = parseIntegerFlag(values.id, 'id', 0, MAX_MEMBER_ID, 0);
+  if (values.metrics) parseAddress(values.metrics, '--metrics'); // a bad address fails before anything binds
   if (values.rejoin && values['no-rejoin']) throw new ConfigError('give --rejoin or --no-rejoin, not both');
   const config = loadGroupConfig(values.config);
   const contact = values.contact;
@@ -139,6 +146,10 @@ export async function run(argv: string[]): Promise<void> {
     progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
   }
   group = await joining;
+  if (values.metrics) {
+    const { address } = await serveMetrics(registerMetrics(group), values.metrics);
+    progress(`metrics at http://${address}/metrics`);
+  }
   const failed = new Set<number>();
   group.on('memberFailed', (member, reason) => {
     if (failed.has(member)) return; // the broken connection and the suspicion both report it

@@ -1,0 +1,92 @@
+// `squall node --metrics HOST:PORT` and registerMetrics: three real member processes serve Prometheus text at
+// /metrics; a fourth member (in this process, on its own registry) joins and makes ordered calls, and a
+// second scrape of each process finds the counters moved — deliveries, bytes, the view and its changes.
+// Anything but GET /metrics is a 404; a bad --metrics address is refused before the member starts.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { Group } from '../ts/group/group.js';
+import { registerMetrics } from '../ts/group/metrics.js';
+import { TicketBook } from '../ts/examples/ticket-book.js';
+import { freePorts } from '../ts/harness/cluster.js';
+import { startCli, waitFor, type Run } from './support/cli-runs.js';
+
+/** The value of one sample of `name` with `labels` in Prometheus text (0 when absent). */
+function sample(text: string, name: string, labels: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
+async function scrape(url: string): Promise<string> {
+  const res = await fetch(url);
+  assert.is(res.status, 200, `GET ${url}`);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+  return res.text();
+}
+
+test('three squall node processes serve /metrics; a joiner\'s calls move every member\'s counters', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-metrics-'));
+  const ports = await freePorts(3);
+  const config = join(dir, 'cluster.json');
+  writeFileSync(config, JSON.stringify({
+    members: ports.map((port, id) => ({ id, address: `127.0.0.1:${port}` })),
+    subgroups: { tickets: { type: 'TicketBook', shards: 1, members: { min: 3, max: 4 } } },
+  }));
+  const runs: Run[] = [0, 1, 2].map((id) => startCli(['node', '--config', config, '--id', String(id),
+    '--metrics', '127.0.0.1:0']));
+  let joiner: Group | null = null;
+  try {
+    for (const r of runs) await waitFor(r, /metrics at http:\S+\/metrics/, 30_000);
+    for (const r of runs) await waitFor(r, /new members join through --contact \S+/, 30_000);
+    const urls = runs.map((r) => /metrics at (http:\S+\/metrics)/.exec(r.err)![1]!);
+    const before = await Promise.all(urls.map(scrape));
+    before.forEach((text, id) => {
+      assert.is(sample(text, 'squall_view', `member="${id}"`), 0, `member ${id} is in view 0`);
+      assert.is(sample(text, 'squall_view_members', `member="${id}"`), 3);
+      assert.is(sample(text, 'squall_deliveries_total', `member="${id}",subgroup="tickets"`), 0);
+    });
+
+    const contact = /new members join through --contact (\S+)/.exec(runs[0]!.err)![1]!;
+    const [listen] = await freePorts(1);
+    const registry = new Registry();
+    joiner = await Group.join({ id: 3, config, contact, listen: `127.0.0.1:${listen}`,
+      types: { tickets: TicketBook } });
+    registerMetrics(joiner, registry);
+    const tickets = joiner.subgroup('tickets', TicketBook);
+    for (let i = 0; i < 20; i++) await tickets.ordered.book(`A${i}`, 'alice');
+
+    const after = await Promise.all(urls.map(scrape));
+    after.forEach((text, id) => {
+      const labels = `member="${id}",subgroup="tickets"`;
+      assert.is(sample(text, 'squall_view', `member="${id}"`), 1, `member ${id} installed view 1`);
+      assert.is(sample(text, 'squall_view_members', `member="${id}"`), 4);
+      assert.is(sample(text, 'squall_view_changes_total', `member="${id}"`), 1);
+      assert.ok(sample(text, 'squall_install_seconds_count', `member="${id}"`) === 1, 'the install was timed');
+      assert.ok(sample(text, 'squall_deliveries_total', labels) >= 20, `member ${id} counted the deliveries`);
+      assert.ok(sample(text, 'squall_delivered_bytes_total', labels) > 20 * 10, 'and their bytes');
+    });
+    const own = await registry.metrics();
+    assert.ok(sample(own, 'squall_deliveries_total', 'member="3",subgroup="tickets"') >= 20,
+      'the application\'s own registry has the joiner\'s figures');
+
+    const missing = await fetch(urls[0]!.replace('/metrics', '/other'));
+    assert.is(missing.status, 404);
+  } finally {
+    await joiner?.close().catch(() => {}); // over: a failed close tells the test nothing
+    for (const r of runs) r.child.kill('SIGKILL');
+    await Promise.all(runs.map((r) => r.exit));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('squall node --metrics with a bad address exits 1 naming the flag, before joining', async () => {
+  const run = startCli(['node', '--config', 'no-such.json', '--id', '0', '--metrics', 'localhost']);
+  assert.is(await run.exit, 1);
+  assert.match(run.err, /--metrics/);
+});
+
+test.run();
