@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PersistentLog } from '../ts/persist/log.js';
 import { PersistError, SquallError } from '../ts/errors.js';
 import { RECORD_HEADER_BYTES } from '../ts/persist/format.js';
+import { spawnSync } from 'node:child_process';
 import {
   assertRecords, ID, readAll, record, removeTempDirs, segmentFiles, tempLogDir as tempDir,
 } from './support/persist.js';
@@ -231,6 +232,35 @@ test('an identity mismatch (another member or group) is a PersistError saying wh
   const missing = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
   assert.instance(missing, PersistError);
   assert.match((missing as Error).message, 'no identity.json');
+});
+
+/** Opens the log at `dir` in another node process; returns what it printed (the error's code and message, or ok). */
+function openInChild(dir: string): string {
+  const logModule = new URL('../ts/persist/log.js', import.meta.url).href;
+  const script = `import { PersistentLog } from ${JSON.stringify(logModule)};
+    try { const log = await PersistentLog.open(${JSON.stringify(dir)}, ${JSON.stringify(ID)}); await log.close();
+      console.log('ok'); } catch (e) { console.log(e.code + ' ' + e.message); }`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(child.status, 0, child.stderr);
+  return child.stdout.trim();
+}
+
+test('one process at a time: a second open, here or in another process, is refused; a dead owner is not', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  const here = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
+  assert.instance(here, PersistError);
+  assert.match((here as Error).message, 'already open in this process');
+  const there = openInChild(dir);
+  assert.match(there, 'ERR_SQUALL_PERSIST');
+  assert.match(there, `process ${process.pid} has this log open`);
+  await log.close();
+  assert.is(openInChild(dir), 'ok', 'closing released the lock');
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid; // a process that has exited: its lock is stale
+  await writeFile(join(dir, 'lock'), `${gone}\n`);
+  const again = await PersistentLog.open(dir, ID);
+  assert.is(await readFile(join(dir, 'lock'), 'utf8'), `${process.pid}\n`);
+  await again.close();
 });
 
 test.run();

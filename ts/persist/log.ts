@@ -14,6 +14,7 @@ import {
   MAX_SENDER, MAX_VERSION, META_FILE, RECORD_HEADER_BYTES, segmentName, snapshotName,
 } from './format.js';
 import type { IndexTable } from './index-table.js';
+import { lockDirectory } from './lock.js';
 import {
   claimDirectory, damaged, recover, type LogIdentity, type Recovered, type Segment, type SnapshotInfo, type TornTail,
 } from './recovery.js';
@@ -69,6 +70,7 @@ export class PersistentLog {
   /** truncateAfter is running: appends are refused until it is done. */
   #truncating = false;
   #metaChain: Promise<void> = Promise.resolve();
+  #unlock: () => Promise<void> = async () => undefined;
 
   private constructor(dir: string, identity: LogIdentity, options: LogOptions, found: Recovered) {
     this.dir = dir;
@@ -98,7 +100,15 @@ export class PersistentLog {
       throw new RangeError(`commitDelayUs must be from 0 to 1000000, not ${delay}`);
     }
     const names = await claimDirectory(dir, identity);
-    return new PersistentLog(dir, identity, options, await recover(dir, names));
+    const unlock = await lockDirectory(dir);
+    try {
+      const log = new PersistentLog(dir, identity, options, await recover(dir, names));
+      log.#unlock = unlock;
+      return log;
+    } catch (error) {
+      await unlock();
+      throw error;
+    }
   }
 
   /** The highest version appended (−1n when empty); a snapshot's version counts. */
@@ -316,6 +326,7 @@ export class PersistentLog {
       .catch(() => undefined); // a failed log has already reported its error through onError and flush
     for (const id of [...this.#handles.keys()]) await this.#closeHandle(id);
     await this.#metaChain;
+    await this.#unlock();
   }
 
   // ---- group commit -------------------------------------------------------------------------------------------

@@ -205,6 +205,11 @@ async function newestSnapshot(dir: string, names: string[]): Promise<SnapshotInf
       header.readBigUInt64LE(24) !== BigInt(size - SNAPSHOT_HEADER_BYTES) || header.readBigInt64LE(8) !== version) {
     throw damaged(path, 0, 'the snapshot header does not match the file (magic, length or version)');
   }
+  // Older snapshots are left only by a crash between writing a new one and removing the old: remove them now.
+  for (const older of names.filter((n) => { const v = parseSnapshotName(n); return v !== null && v < version; })) {
+    const path = join(dir, older);
+    await unlink(path).catch((error: unknown) => { throw ioError(`removing ${older}`, path, error); });
+  }
   return { version, hlc: header.readBigUInt64LE(16), name };
 }
 
