@@ -113,6 +113,10 @@ export class PersistentLog {
 
   /** The highest version appended (−1n when empty); a snapshot's version counts. */
   get appendedVersion(): bigint { return this.#appended; }
+  /** The version of the oldest record the log holds (−1n when none). Only snapshots drop records from the front,
+   *  so read(after) gives every record after `after` when after ≥ firstVersion, or when there is no snapshot, or
+   *  when after ≥ the latest snapshot's version. */
+  get firstVersion(): bigint { return this.#index.count > 0 ? this.#index.version(0) : -1n; }
   /** The highest version fdatasync'ed (−1n when none). */
   get durableVersion(): bigint { return this.#durable; }
 
@@ -227,11 +231,8 @@ export class PersistentLog {
       if (previous !== null && previous.name !== name) await this.#remove(previous.name);
       await this.#dropCoveredSegments(version);
       await syncDirectory(this.dir);
-      if (version > this.#appended) {
-        const nothingPending = this.#durable === this.#appended;
-        this.#appended = version;
-        if (nothingPending) this.#setDurable(version);
-      }
+      if (version > this.#appended) this.#appended = version;
+      if (this.#pending.length === 0) this.#setDurable(this.#appended);
     });
   }
 
@@ -334,7 +335,10 @@ export class PersistentLog {
   #scheduleCommit(): void {
     if (this.#batchQueued) return;
     this.#batchQueued = true;
-    const enqueue = (): void => { this.#chain = this.#chain.then(() => this.#commit()); };
+    const enqueue = (): void => {
+      this.#chain = this.#chain.then(() => this.#commit()).catch((error: unknown) =>
+        this.#fail(ioError('a group commit', this.dir, error), new Set()));
+    };
     if (this.#commitDelayUs > 0) setTimeout(enqueue, this.#commitDelayUs / 1000);
     else queueMicrotask(enqueue);
   }
@@ -372,7 +376,8 @@ export class PersistentLog {
     for (const segment of touched) segment.durableBytes = segment.bytes - this.#pendingBytesOf(segment);
     const tail = this.#segments[this.#segments.length - 1];
     for (const id of [...this.#handles.keys()]) if (id !== tail?.id) await this.#closeHandle(id);
-    this.#setDurable(chunks[chunks.length - 1]!.lastVersion);
+    // With nothing left to write, everything appended is durable — a snapshot's version past the records too.
+    this.#setDurable(this.#pending.length === 0 ? this.#appended : chunks[chunks.length - 1]!.lastVersion);
   }
 
   #pendingBytesOf(segment: Segment): number {
@@ -419,7 +424,13 @@ export class PersistentLog {
     this.#appended = this.#durable;
     for (const w of this.#flushWaiters) w.reject(error);
     this.#flushWaiters = [];
-    for (const listener of this.#errorListeners) listener(error);
+    for (const listener of this.#errorListeners) {
+      try {
+        listener(error);
+      } catch (thrown) {
+        queueMicrotask(() => { throw thrown; }); // a listener's bug surfaces as an uncaught error, not as ours
+      }
+    }
   }
 
   /** Runs `step` on the chain after writing what is pending. */
