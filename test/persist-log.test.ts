@@ -135,7 +135,7 @@ test('torn tail: a last record whose bytes were flipped (bad CRC) is cut; a lone
   const files = await segmentFiles(dir);
   const path = join(dir, files[files.length - 1]!);
   const bytes = await readFile(path);
-  const firstLength = RECORD_HEADER_BYTES + bytes.readUInt32LE(4);
+  const firstLength = RECORD_HEADER_BYTES + (bytes.readUInt32LE(4) & 0x7fff_ffff); // bit 31: SYNC_START
   await writeFile(path, bytes.subarray(0, firstLength)); // the last segment holds one record now
   const flipped = Buffer.from(bytes.subarray(0, firstLength));
   flipped[RECORD_HEADER_BYTES - 1] ^= 0x40;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ClosedError, PersistError } from '../errors.js';
 import { ioError, syncDirectory, writeAll, writeFileAtomic } from './files.js';
 import {
-  checkRecord, decodeSnapshot, encodeRecord, encodeSnapshotHeader, markCommitEnd, MAX_HLC, MAX_PAYLOAD_BYTES,
+  checkRecord, decodeSnapshot, encodeRecord, encodeSnapshotHeader, markSyncStart, MAX_HLC, MAX_PAYLOAD_BYTES,
   MAX_SENDER, MAX_VERSION, META_FILE, RECORD_HEADER_BYTES, segmentName, snapshotName,
 } from './format.js';
 import type { IndexTable } from './index-table.js';
@@ -37,11 +37,10 @@ const CHUNK_BYTES = 256 << 10;
 const READ_SPAN_BYTES = 1 << 20;
 const META_FORMAT = 'squall-log-meta/1';
 
-/** Bytes appended into one segment, waiting for the next group commit. `lastAt` is where its last record starts
- *  in `buf`, `lastPayloadCrc` that record's payload CRC-32 (to mark it as a commit end). */
+/** Bytes appended into one segment, waiting for the next group commit. `firstPayloadCrc` is the payload CRC-32 of
+ *  its first record (at 0 in `buf`), to mark that record as a sync start. */
 interface Chunk {
-  segment: Segment; buf: Buffer; fill: number; fileOffset: number; lastVersion: bigint; lastAt: number;
-  lastPayloadCrc: number;
+  segment: Segment; buf: Buffer; fill: number; fileOffset: number; lastVersion: bigint; firstPayloadCrc: number;
 }
 
 export class PersistentLog {
@@ -152,12 +151,12 @@ export class PersistentLog {
     if (chunk === undefined || chunk.segment !== segment || chunk.fill + size > chunk.buf.length) {
       chunk = {
         segment, buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size)), fill: 0, fileOffset: segment.bytes,
-        lastVersion: version, lastAt: 0, lastPayloadCrc: 0,
+        lastVersion: version, firstPayloadCrc: 0,
       };
       this.#pending.push(chunk);
     }
-    chunk.lastPayloadCrc = encodeRecord(chunk.buf, chunk.fill, version, hlc, sender, payload);
-    chunk.lastAt = chunk.fill;
+    const payloadCrc = encodeRecord(chunk.buf, chunk.fill, version, hlc, sender, payload);
+    if (chunk.fill === 0) chunk.firstPayloadCrc = payloadCrc;
     this.#index.add(version, hlc, segment.id, segment.bytes, size);
     chunk.fill += size;
     chunk.lastVersion = version;
@@ -345,7 +344,7 @@ export class PersistentLog {
 
   /** One group commit: writes the pending chunks and fdatasyncs each segment before writing into the next (so
    *  only the last segment can hold a torn write), syncs the directory when a segment was created. The last record
-   *  written into each segment is marked COMMIT_END (recovery.ts says why). Runs on the chain. */
+   *  written into each segment is marked SYNC_START (recovery.ts says why). Runs on the chain. */
   async #commit(): Promise<void> {
     this.#batchQueued = false;
     if (this.#failed !== null || this.#pending.length === 0) return;
@@ -361,7 +360,9 @@ export class PersistentLog {
         touched.add(current.segment);
         const handle = await this.#handleFor(current.segment);
         const endsSegment = k === chunks.length - 1 || chunks[k + 1]!.segment !== current.segment;
-        if (endsSegment) markCommitEnd(current.buf, current.lastAt, current.lastPayloadCrc);
+        if (k === 0 || chunks[k - 1]!.segment !== current.segment) {
+          markSyncStart(current.buf, 0, current.firstPayloadCrc);
+        }
         await writeAll(handle, current.buf.subarray(0, current.fill), current.fileOffset);
         if (endsSegment) await handle.datasync();
       }
