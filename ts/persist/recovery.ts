@@ -12,7 +12,7 @@
 // durable, unless the disk changed bytes of the very last commit, which no check can tell from a torn write.
 
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PersistError } from '../errors.js';
 import { ioError, syncDirectory, writeFileAtomic } from './files.js';
 import {
@@ -51,7 +51,14 @@ const SEE_DOCS = 'see docs/persistence.md';
 /** Creates the directory and its identity file, or checks the identity of the one there. */
 export async function claimDirectory(dir: string, identity: LogIdentity): Promise<string[]> {
   try {
-    await mkdir(dir, { recursive: true });
+    // A directory made here is durable once its parent is synced, and that parent's if it was made here too.
+    const made = await mkdir(dir, { recursive: true });
+    if (made !== undefined) {
+      for (let d = resolve(dir); ; d = dirname(d)) {
+        await syncDirectory(dirname(d));
+        if (d === resolve(made) || d === dirname(d)) break;
+      }
+    }
   } catch (error) {
     throw ioError(`creating the log directory ${dir}`, dir, error);
   }
