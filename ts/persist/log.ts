@@ -31,7 +31,9 @@ export interface LogOptions {
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 << 20;
-/** A group commit's buffer starts at this size; a larger record gets a buffer of its own size. */
+/** A group commit's buffer starts at FIRST_CHUNK_BYTES (or its first record's size) and doubles, copying, up to
+ *  CHUNK_BYTES; past that the next records go into a new buffer. */
+const FIRST_CHUNK_BYTES = 16 << 10;
 const CHUNK_BYTES = 256 << 10;
 /** read() reads the segment in spans of about this many bytes. */
 const READ_SPAN_BYTES = 1 << 20;
@@ -148,9 +150,15 @@ export class PersistentLog {
       this.#segmentById.set(segment.id, segment);
     }
     let chunk = this.#pending[this.#pending.length - 1];
+    if (chunk !== undefined && chunk.segment === segment && chunk.fill + size > chunk.buf.length &&
+        chunk.buf.length < CHUNK_BYTES) {
+      const grown = Buffer.allocUnsafe(Math.max(chunk.buf.length * 2, chunk.fill + size));
+      chunk.buf.copy(grown, 0, 0, chunk.fill);
+      chunk.buf = grown;
+    }
     if (chunk === undefined || chunk.segment !== segment || chunk.fill + size > chunk.buf.length) {
       chunk = {
-        segment, buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size)), fill: 0, fileOffset: segment.bytes,
+        segment, buf: Buffer.allocUnsafe(Math.max(FIRST_CHUNK_BYTES, size)), fill: 0, fileOffset: segment.bytes,
         lastVersion: version, firstPayloadCrc: 0,
       };
       this.#pending.push(chunk);
@@ -219,10 +227,10 @@ export class PersistentLog {
     }
     if (typeof hlc !== 'bigint' || hlc < 0n || hlc > MAX_HLC) throw new RangeError(`hlc ${hlc} is not a u64`);
     if (!(bytes instanceof Uint8Array)) throw new RangeError('snapshot bytes must be a Uint8Array');
-    if (this.#snapshot !== null && version < this.#snapshot.version) {
-      throw new RangeError(`snapshot version ${version} is older than the log's latest, ${this.#snapshot.version}`);
-    }
     await this.#exclusive(async () => {
+      if (this.#snapshot !== null && version < this.#snapshot.version) { // checked here: snapshots run in turn
+        throw new RangeError(`snapshot version ${version} is older than the log's latest, ${this.#snapshot.version}`);
+      }
       const name = snapshotName(version);
       await writeFileAtomic(this.dir, name, [encodeSnapshotHeader(version, hlc, bytes), bytes]);
       const previous = this.#snapshot;
@@ -248,14 +256,15 @@ export class PersistentLog {
   /** Cuts every record with version > `version`, durably. Refused below the latest snapshot (whose records
    *  before it are gone). */
   async truncateAfter(version: bigint): Promise<void> {
-    const snap = this.#snapshot;
-    if (snap !== null && version < snap.version) {
-      throw new PersistError(`persistent log: cannot cut after version ${version}: the snapshot at version ` +
-        `${snap.version} already holds later updates and the records before it were dropped`,
-      join(this.dir, snap.name));
-    }
+    if (typeof version !== 'bigint') throw new RangeError(`version ${version} is not a bigint`);
     this.#truncating = true;
     await this.#exclusive(async () => {
+      const snap = this.#snapshot;
+      if (snap !== null && version < snap.version) {
+        throw new PersistError(`persistent log: cannot cut after version ${version}: the snapshot at version ` +
+          `${snap.version} already holds later updates and the records before it were dropped`,
+        join(this.dir, snap.name));
+      }
       const index = this.#index;
       const i = index.firstAfter(version);
       if (i >= index.count) return;
