@@ -69,8 +69,9 @@ export function encodeRecord(into: Buffer, at: number, version: bigint, hlc: big
   payload: Uint8Array): number {
   into.writeUInt32LE(RECORD_MAGIC, at);
   into.writeUInt32LE(payload.length, at + 4);
-  into.writeBigInt64LE(version, at + 8);
-  into.writeBigUInt64LE(hlc, at + 16);
+  const view = viewOf(into);
+  view.setBigInt64(into.byteOffset + at + 8, version, true);
+  view.setBigUint64(into.byteOffset + at + 16, hlc, true);
   into.writeUInt32LE(sender, at + 24);
   into.set(payload, at + RECORD_HEADER_BYTES);
   const payloadCrc = crc32(payload);
@@ -108,12 +109,25 @@ export function checkRecord(buf: Buffer, at: number, end: number): RecordCheck {
   const payload = buf.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length);
   const crc = crc32(buf.subarray(at, at + 28), crc32(payload));
   if (crc !== buf.readUInt32LE(at + 28)) return { ok: false, why: 'CRC-32 mismatch' };
-  const version = buf.readBigInt64LE(at + 8);
+  const view = viewOf(buf);
+  const version = view.getBigInt64(buf.byteOffset + at + 8, true);
   if (version < 0n) return { ok: false, why: `negative version ${version}` };
   return {
-    ok: true, bytes: RECORD_HEADER_BYTES + length, version, hlc: buf.readBigUInt64LE(at + 16),
+    ok: true, bytes: RECORD_HEADER_BYTES + length, version, hlc: view.getBigUint64(buf.byteOffset + at + 16, true),
     sender: buf.readUInt32LE(at + 24), syncStart: (word & SYNC_START) !== 0,
   };
+}
+
+/** A DataView of a buffer's whole ArrayBuffer, made once per ArrayBuffer: Buffer's own 64-bit accessors are written
+ *  in JavaScript and cost several times more on the append path. Offsets into it add the buffer's byteOffset. */
+const views = new WeakMap<ArrayBufferLike, DataView>();
+function viewOf(buf: Buffer): DataView {
+  let view = views.get(buf.buffer);
+  if (view === undefined) {
+    view = new DataView(buf.buffer);
+    views.set(buf.buffer, view);
+  }
+  return view;
 }
 
 export function encodeSnapshotHeader(version: bigint, hlc: bigint, bytes: Uint8Array): Buffer {
