@@ -54,6 +54,35 @@ test('round trip: appends become durable in group commits, read back in order, a
   await again.close();
 });
 
+test('large records: payloads past an append buffer (1 MiB) and past a segment round-trip', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID, { segmentBytes: 1 << 20 });
+  const sizes = [10, (1 << 20) - 32, 1 << 20, 3 << 20, 5, (1 << 20) + 7, 100];
+  const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 7 + k) & 0xff));
+  payloads.forEach((payload, k) => log.append({ version: BigInt(k), hlc: 1n, sender: 1, payload }));
+  await log.flush();
+  await log.close();
+  const again = await PersistentLog.open(dir, ID, { segmentBytes: 1 << 20 });
+  const got = await readAll(again);
+  assert.equal(got.map((r) => r.payload.length), sizes);
+  got.forEach((r, k) => assert.ok(Buffer.from(r.payload).equals(payloads[k]!), `payload ${k}`));
+  assert.ok((await segmentFiles(dir)).length >= 5, 'a record larger than segmentBytes fills a segment alone');
+  await again.close();
+});
+
+test('commitDelayUs gathers appends made in separate turns of the event loop into one group commit', async () => {
+  const log = await PersistentLog.open(await tempDir(), ID, { commitDelayUs: 200_000 });
+  const durable: bigint[] = [];
+  log.onDurable((v) => durable.push(v));
+  for (let n = 0; n < 5; n++) {
+    log.append(record(n));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await log.flush();
+  assert.equal(durable, [record(4).version], 'one commit for the five appends');
+  await log.close();
+});
+
 test('appends are refused unless versions strictly increase', async () => {
   const log = await PersistentLog.open(await tempDir(), ID);
   log.append(record(5));
