@@ -347,9 +347,9 @@ export class PersistentLog {
   }
 
   /** One group commit: writes the pending chunks (one writev per segment) and fdatasyncs each segment before
-   *  writing into the next (so
-   *  only the last segment can hold a torn write), syncs the directory when a segment was created. The last record
-   *  written into each segment is marked SYNC_START (recovery.ts says why). Runs on the chain. */
+   *  writing into the next (so only the last segment can hold a torn write), syncs the directory when a segment was
+   *  created. The first record it writes into each segment is marked SYNC_START (recovery.ts says why). Runs on the
+   *  chain. */
   async #commit(): Promise<void> {
     this.#batchQueued = false;
     if (this.#failed !== null || this.#pending.length === 0) return;
