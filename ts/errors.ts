@@ -20,7 +20,8 @@ export type SquallErrorCode =
   | 'ERR_SQUALL_JOIN'
   | 'ERR_SQUALL_STATE_TRANSFER'
   | 'ERR_SQUALL_OVERLOADED'
-  | 'ERR_SQUALL_AUTH';
+  | 'ERR_SQUALL_AUTH'
+  | 'ERR_SQUALL_PERSIST';
 
 export class SquallError extends Error {
   readonly code: SquallErrorCode;
@@ -137,6 +138,21 @@ export class StateTransferError extends SquallError {
   constructor(message: string, retryable = true) {
     super('ERR_SQUALL_STATE_TRANSFER', message);
     this.retryable = retryable;
+  }
+}
+
+/**
+ * A persistent log (ts/persist/) could not be opened, read or written: a damaged record or file on disk, a
+ * directory that belongs to another group or member, a full disk, an I/O error. `file` and `offset` name the
+ * place on disk when known (else '' and -1); the message says what to do.
+ */
+export class PersistError extends SquallError {
+  readonly file: string;
+  readonly offset: number;
+  constructor(message: string, file = '', offset = -1, options?: { cause?: unknown }) {
+    super('ERR_SQUALL_PERSIST', message, options);
+    this.file = file;
+    this.offset = offset;
   }
 }
 

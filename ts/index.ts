@@ -4,7 +4,7 @@
 export {
   SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError,
   MessageTooLargeError, CodecError, UnknownMethodError, NotAQueryError, RemoteMethodError, PartitionedError,
-  RemovedError, JoinError, AuthError, StateTransferError, OverloadedError,
+  RemovedError, JoinError, AuthError, StateTransferError, OverloadedError, PersistError,
 } from './errors.js';
 export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';

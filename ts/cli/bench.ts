@@ -187,6 +187,15 @@ resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups
       ...FABRIC_OPTIONS,
     },
   }),
+  persist: defineCommand({
+    command: 'bench persist', usage: '[--dir DIR] [--seconds T] [--json]',
+    about: "The persistent log's disk: fdatasync of 4KiB appends, 256KiB appends, the log's group commit of 1KiB.",
+    options: {
+      dir: { type: 'string', value: 'DIR', help: 'a directory on the disk to measure (default the temp dir)' },
+      seconds: { type: 'string', value: 'T', help: 'seconds per measurement (default 2)' },
+      json: JSON_OPTION,
+    },
+  }),
 } satisfies Record<string, CommandSpec>;
 
 /** `squall bench --help`: each benchmark's synopsis and what it measures, from the tables above. */
@@ -217,6 +226,7 @@ export async function run(argv: string[]): Promise<void> {
     case 'calls': return benchCalls(rest);
     case 'viewchange': return benchViewChange(rest);
     case 'join': return benchJoin(rest);
+    case 'persist': return benchPersist(rest);
     default:
       throw new ConfigError(
         `unknown benchmark '${what}'; available: ${Object.keys(BENCHMARKS).join(', ')} (squall bench --help)`);
@@ -577,4 +587,14 @@ function writeMulticastSweep(rows: readonly MulticastBenchResult[], dir: string)
     ],
   }));
   return { csv, svg };
+}
+
+async function benchPersist(argv: string[]): Promise<void> {
+  const values = parseCommand(BENCHMARKS.persist, argv);
+  if (values === null) return;
+  const seconds = parseNumberFlag(values.seconds, 'seconds', 0, 600, 2, true);
+  const { runPersistDiskBench } = await import('../../bench/persist-disk.js');
+  const dir = values.dir === undefined ? {} : { dir: resolve(values.dir) };
+  const result = await runPersistDiskBench({ ...dir, seconds, onProgress: progressOnStderr('bench persist') });
+  process.stdout.write(JSON.stringify(result, null, values.json ? undefined : 2) + '\n');
 }
