@@ -1,13 +1,16 @@
 // `squall node --metrics HOST:PORT` and registerMetrics: three real member processes serve Prometheus text at
 // /metrics; a fourth member (in this process, on its own registry) joins and makes ordered calls, and a
 // second scrape of each process finds the counters moved — deliveries, bytes, the view and its changes.
-// Anything but GET /metrics is a 404; a bad --metrics address is refused before the member starts.
+// squall inspect reads the same admin port. Anything but GET /metrics and /inspect is a 404; a bad --metrics
+// address is refused before the member starts; inspect refuses a server that is not a member.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { Group } from '../ts/group/group.js';
 import { registerMetrics } from '../ts/group/metrics.js';
@@ -75,12 +78,48 @@ test('three squall node processes serve /metrics; a joiner\'s calls move every m
 
     const missing = await fetch(urls[0]!.replace('/metrics', '/other'));
     assert.is(missing.status, 404);
+
+    // squall inspect against the same admin port: the view, the SST's rows, the shard's counters.
+    const admin = /^http:\/\/(\S+)\/metrics$/.exec(urls[1]!)![1]!;
+    const inspect = startCli(['inspect', admin]);
+    assert.is(await inspect.exit, 0, inspect.err);
+    assert.match(inspect.out, /^member 1 at \S+ — view 1, members 0, 1, 2, 3/);
+    assert.match(inspect.out, /membership SST[^]*\n {2}member +wedged[^\n]*\n {2}0 [^]*\n {2}3 +false/);
+    assert.match(inspect.out, /subgroup 'tickets'[^]*deliveredNum/);
+    const json = startCli(['inspect', admin, '--json']);
+    assert.is(await json.exit, 0, json.err);
+    const parsed = JSON.parse(json.out) as { vid: number; membership: unknown[] };
+    assert.is(parsed.vid, 1);
+    assert.is(parsed.membership.length, 4);
   } finally {
     await joiner?.close().catch(() => {}); // over: a failed close tells the test nothing
     for (const r of runs) r.child.kill('SIGKILL');
     await Promise.all(runs.map((r) => r.exit));
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('squall inspect refuses what is not a member\'s inspection, and an address that does not answer', async () => {
+  const server = createServer((req, res) => {
+    if (req.url === '/inspect') res.writeHead(200, { 'content-type': 'application/json' }).end('{"version": 7}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const wrong = startCli(['inspect', `127.0.0.1:${port}`]);
+    assert.is(await wrong.exit, 1);
+    assert.match(wrong.err, /did not send a squall inspection/);
+    const silent = startCli(['inspect', `127.0.0.1:${port}`, '--interval', '0']);
+    assert.is(await silent.exit, 1);
+    assert.match(silent.err, /--interval must be a positive integer/);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+  const [free] = await freePorts(1);
+  const nobody = startCli(['inspect', `127.0.0.1:${free}`]);
+  assert.is(await nobody.exit, 1);
+  assert.match(nobody.err, /cannot reach http:\/\/127\.0\.0\.1:\d+\/inspect/);
 });
 
 test('squall node --metrics with a bad address exits 1 naming the flag, before joining', async () => {

@@ -16,7 +16,8 @@ import { firstViewPlans } from '../membership/plans.js';
 import { resolveSecret } from '../group/credential.js';
 import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../group/logging.js';
-import { registerMetrics, serveMetrics } from '../group/metrics.js';
+import { registerMetrics } from '../group/metrics.js';
+import { serveAdmin } from '../group/admin.js';
 import { parseAddress } from '../address.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
@@ -70,8 +71,8 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
     },
     'no-rejoin': { type: 'boolean', help: 'stop for good once removed' },
     metrics: {
-      type: 'string', value: 'HOST:PORT', help: 'serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any ' +
-        'free port; the address is printed). Off by default',
+      type: 'string', value: 'HOST:PORT', help: 'the admin port: Prometheus metrics at http://HOST:PORT/metrics, and ' +
+        'what squall inspect HOST:PORT shows (port 0: any free port; the address is printed). Off by default',
     },
     'log-level': {
       type: 'string', value: 'LEVEL', help: `protocol events as JSON lines on stderr at this level and above: ` +
@@ -147,8 +148,8 @@ export async function run(argv: string[]): Promise<void> {
   }
   group = await joining;
   if (values.metrics) {
-    const { address } = await serveMetrics(registerMetrics(group), values.metrics);
-    progress(`metrics at http://${address}/metrics`);
+    const { address } = await serveAdmin(group, values.metrics, registerMetrics(group));
+    progress(`metrics at http://${address}/metrics; squall inspect ${address} shows this member's view and SST`);
   }
   const failed = new Set<number>();
   group.on('memberFailed', (member, reason) => {

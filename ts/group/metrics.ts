@@ -1,15 +1,13 @@
 // Prometheus metrics of a group member, through prom-client, on a registry the application passes in
-// (registerMetrics(group, registry)), or served by `squall node --metrics HOST:PORT` (serveMetrics).
+// (registerMetrics(group, registry)), or served by `squall node --metrics HOST:PORT` (ts/group/admin.ts).
 //
 // Nothing here runs on the delivery path: the counters the engine keeps anyway (deliveries, bytes, nulls,
 // queues) are read when Prometheus scrapes, and the protocol's steps (the `protocol` event: suspicions,
 // installs, refusals) are counted as they happen — a handful per view change. Every metric carries the
 // label `member` (this member's id), so several members of one process can share a registry.
 
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ClosedError, ConfigError } from '../errors.js';
-import { parseAddress } from '../address.js';
 import type { Group } from './group.js';
 import type { ProtocolEvent } from './events.js';
 
@@ -145,29 +143,4 @@ export function registerMetrics(group: Group, registry: Registry = new Registry(
     }
   });
   return registry;
-}
-
-/** Serves `registry` as Prometheus text at http://HOST:PORT/metrics; resolves with the bound address. */
-export async function serveMetrics(registry: Registry, listen: string): Promise<{ server: Server; address: string }> {
-  const { host, port } = parseAddress(listen, '--metrics');
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('squall serves GET /metrics only\n');
-      return;
-    }
-    registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': registry.contentType }).end(text);
-    }, (error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
-    });
-  });
-  server.headersTimeout = 5000;
-  server.requestTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
-  });
-  const bound = server.address();
-  const address = typeof bound === 'object' && bound ? `${host}:${bound.port}` : listen;
-  return { server, address };
 }
