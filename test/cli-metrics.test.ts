@@ -71,6 +71,8 @@ test('three squall node processes serve /metrics; a joiner\'s calls move every m
       assert.ok(sample(text, 'squall_install_seconds_count', `member="${id}"`) === 1, 'the install was timed');
       assert.ok(sample(text, 'squall_deliveries_total', labels) >= 20, `member ${id} counted the deliveries`);
       assert.ok(sample(text, 'squall_delivered_bytes_total', labels) > 20 * 10, 'and their bytes');
+      const out = sample(text, 'squall_fabric_bytes_total', `member="${id}",direction="out"`);
+      assert.ok(out > 0, 'the fabric moved bytes');
     });
     const own = await registry.metrics();
     assert.ok(sample(own, 'squall_deliveries_total', 'member="3",subgroup="tickets"') >= 20,
@@ -86,6 +88,7 @@ test('three squall node processes serve /metrics; a joiner\'s calls move every m
     assert.match(inspect.out, /^member 1 at \S+ — view 1, members 0, 1, 2, 3/);
     assert.match(inspect.out, /membership SST[^]*\n {2}member +wedged[^\n]*\n {2}0 [^]*\n {2}3 +false/);
     assert.match(inspect.out, /subgroup 'tickets'[^]*deliveredNum/);
+    assert.match(inspect.out, /fabric \(this view's connections\): in \d+ frames, [\d.]+ [KMG]?i?B/);
     const json = startCli(['inspect', admin, '--json']);
     assert.is(await json.exit, 0, json.err);
     const parsed = JSON.parse(json.out) as { vid: number; membership: unknown[] };

@@ -8,7 +8,7 @@ import { ConfigError, SquallError, TimeoutError } from '../errors.js';
 import { parseAddress } from '../address.js';
 import type { Inspection } from '../group/admin.js';
 import { defineCommand, parseCommand } from './args.js';
-import { parsePositiveInt } from './units.js';
+import { formatBytes, parsePositiveInt } from './units.js';
 
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 3000;
@@ -86,6 +86,13 @@ export function renderInspection(i: Inspection, address: string): string {
   if (i.lastInstall) {
     const phases = Object.entries(i.lastInstall).map(([k, v]) => `${k} ${v}`);
     out.push(`last install (ms from the commit): ${phases.join(', ')}`);
+  }
+  const f = (typeof i.fabric === 'object' && i.fabric !== null ? i.fabric : {}) as Record<string, unknown>;
+  if ('bytesIn' in f) {
+    const bytesIn = formatBytes(Number(f['bytesIn']));
+    out.push(`fabric (this view's connections): in ${cell(f['framesIn'])} frames, ${bytesIn}; ` +
+      `out ${cell(f['framesOut'])} frames, ${formatBytes(Number(f['bytesOut']))}; ${cell(f['framesCoalesced'])} ` +
+      `writes coalesced${Number(f['rmaWrites']) > 0 ? `, ${cell(f['rmaWrites'])} one-sided RMA writes` : ''}`);
   }
   out.push('', 'membership SST (one row per member of the view):');
   const rows = i.membership.filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null);

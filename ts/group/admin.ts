@@ -25,6 +25,8 @@ export interface Inspection {
   membership: unknown[];
   /** Per subgroup this member serves: its shard's counters (numReceived per sender, seqNum, deliveredNum, …). */
   subgroups: Record<string, unknown>;
+  /** The current view's fabric (one connection per member): frames and bytes in and out since it started. */
+  fabric: Record<string, number>;
 }
 
 /** A member's state, as GET /inspect serves it (bigints as strings). */
@@ -33,7 +35,7 @@ export function inspectMember(group: Group): Inspection {
   return {
     version: 1, member: group.id, vid: status.vid, members: status.members, installing: status.installing,
     stopped: status.stopped, lastInstall: status.lastInstall, membership: group.membership(),
-    subgroups: status.subgroups,
+    subgroups: status.subgroups, fabric: { ...status.fabric },
   };
 }
 

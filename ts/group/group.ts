@@ -33,6 +33,7 @@ import {
   ClosedError, ConfigError, PartitionedError, RemovedError, TimeoutError,
 } from '../errors.js';
 import type { View } from '../membership/view.js';
+import type { FabricStats } from '../fabric/fabric.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { JOIN_HOST_BYTES } from '../membership/columns.js';
 import { ReplicatedObject, type QueryName } from '../objects/replicated-object.js';
@@ -420,6 +421,7 @@ export class Group extends EventEmitter<GroupEvents> {
   status(): {
     vid: number; members: readonly number[]; installing: boolean; stopped: string | null;
     lastInstall: Record<string, number> | null; previous: MembershipRow[] | null; subgroups: Record<string, unknown>;
+    fabric: FabricStats;
   } {
     const previous = this.#driver.previous;
     return {
@@ -427,6 +429,7 @@ export class Group extends EventEmitter<GroupEvents> {
       stopped: this.#stopped?.message ?? null, lastInstall: this.#lastInstall,
       previous: previous && !previous.closed ? previous.membership() : null,
       subgroups: Object.fromEntries([...this.#handles].map(([name, h]) => [name, h.state()])),
+      fabric: this.#engine.runtime.fabric.stats(), // the current view's connections: one per member
     };
   }
 

@@ -19,6 +19,7 @@ interface SubgroupFigures { delivered: number; deliveredBytes: number; nullsSent
 interface Source {
   member: string;
   view(): { vid: number; members: number } | null;
+  fabric(): { bytesIn: number; bytesOut: number } | null;
   subgroups(): Map<string, SubgroupFigures>;
 }
 
@@ -80,6 +81,19 @@ function createMetrics(registry: Registry): Metrics {
       for (const s of all().sources) { const v = s.view(); if (v) this.set({ member: s.member }, v.vid); }
     },
   });
+  new Counter({
+    name: 'squall_fabric_bytes_total', help: 'Bytes the current view\'s fabric moved, by direction (in, out); ' +
+      'it starts again at each view', labelNames: ['member', 'direction'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of all().sources) {
+        const f = s.fabric();
+        if (!f) continue;
+        this.inc({ member: s.member, direction: 'in' }, f.bytesIn);
+        this.inc({ member: s.member, direction: 'out' }, f.bytesOut);
+      }
+    },
+  });
   new Gauge({
     name: 'squall_view_members', help: 'Members of the current view', labelNames: ['member'], registers: [registry],
     collect() {
@@ -117,6 +131,7 @@ export function registerMetrics(group: Group, registry: Registry = new Registry(
   const source: Source = {
     member,
     view: () => ({ vid: group.view.vid, members: group.view.members.length }),
+    fabric: () => { try { return group.status().fabric; } catch { return null; } }, // closed: no fabric
     subgroups: () => {
       const out = new Map<string, SubgroupFigures>();
       try {
