@@ -181,8 +181,9 @@ test('a total restart with a member missing fails once connectTimeoutMs passed, 
     const two = [0, 1].map((id) => Group.join({
       id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 1000,
     }));
-    for (const joining of two) {
-      const error = await joining.then(() => null, (e: Error) => e);
+    for (const result of await Promise.allSettled(two)) {
+      if (result.status === 'fulfilled') await result.value.close();
+      const error = result.status === 'rejected' ? result.reason as Error : null;
       assert.ok(error, 'it does not form a first view without member 2');
       assert.match(error!.message, /2/);
       assert.match(error!.message, /total restart/);

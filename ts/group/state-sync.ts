@@ -41,8 +41,6 @@ export interface StateSyncParts {
   error(error: Error): void;
   /** This member cannot go on in the group (its state did not arrive): it stops and closes. */
   fail(error: Error): void;
-  /** A subgroup's object was restored from a transfer (a persistent subgroup's log starts again from it). */
-  restored?(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void> | undefined;
   /** The persistent subgroups' logs, for catch-ups from the log (absent: snapshots only). */
   logs?: TransferLogs | null;
   /** A total restart: shards held until their tails are in, and the `tail` records (ts/group/total-restart.ts). */
@@ -55,6 +53,8 @@ export interface TransferLogs {
   have(subgroup: string, shard: number): Promise<{ version: bigint; crc: number } | null>;
   /** The records after `after` up to `upTo`, encoded, when this log holds them all and record `after` has `crc`. */
   recordsAfter(subgroup: string, shard: number, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null>;
+  /** A subgroup's object was restored from a snapshot at `version`: its log starts again from it. */
+  transferred(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void>;
   /** Runs a catch-up's records on the object and appends them to the log; it must end at `version`. */
   applyRecords(subgroup: string, bytes: Uint8Array, version: bigint): Promise<void>;
 }
@@ -255,7 +255,7 @@ export class StateSync implements ShardStates {
         await this.#p.logs!.applyRecords(t.subgroup, bytes, version);
       } else if (object && bytes.byteLength > 0) {
         object.restore(bytes, version);
-        await this.#p.restored?.(t.subgroup, version, bytes);
+        await this.#p.logs?.transferred(t.subgroup, version, bytes);
       }
       restored = true;
     } finally {

@@ -21,9 +21,12 @@
 import { SquallError, StateTransferError, TimeoutError } from '../errors.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView } from './driver-parts.js';
+import type { MemberDriver } from './driver.js';
+import type { GroupPersistence } from './persistence.js';
 import type { StateSync } from './state-sync.js';
 import { TransferPlan } from './state-sync.js';
 import { isStateTag, stateTag, type Transfer } from './state-transfer.js';
+import type { ViewEngine } from './view-engine.js';
 
 const TAIL = 6;
 const TAIL_BYTES = 16;
@@ -66,6 +69,20 @@ export function restartHint(error: unknown, lastVid: number): unknown {
     + 'every member of the configuration must come back with the directory it stopped with, and members whose '
     + 'logs recorded different last views cannot connect: docs/persistence-group.md)';
   return error;
+}
+
+/**
+ * The first view formed from the configuration (Group.join without contact): connects every member, starts
+ * the view and, with persistent logs, reconciles them (TotalRestart) before the shards deliver.
+ */
+export async function startFirstView(driver: MemberDriver<ViewEngine>, persistence: GroupPersistence | null,
+  states: StateSync, timeoutMs: number): Promise<void> {
+  const engine = driver.view!;
+  persistence?.restart.hold(engine);
+  await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
+  driver.begin(engine);
+  await engine.whenReady(timeoutMs);
+  await persistence?.restart.reconcile(engine, states, timeoutMs);
 }
 
 export interface RestartParts {
