@@ -38,10 +38,11 @@ async function configOf(): Promise<GroupConfig> {
 }
 
 /** Joins every member from its directory, member order[0] first, the next ones `gapMs` apart. */
-async function restart(config: GroupConfig, dirs: string[], order: number[], gapMs = 100): Promise<Group[]> {
+async function restart(config: GroupConfig, dirs: string[], order: number[], gapMs = 100,
+  shardEngine: 'main' | 'worker' = 'main'): Promise<Group[]> {
   const joining: Array<Promise<Group>> = [];
   for (const id of order) {
-    joining[id] = Group.join({ id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN });
+    joining[id] = Group.join({ id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, shardEngine });
     joining[id]!.catch(() => {}); // awaited below
     await sleep(gapMs);
   }
@@ -84,11 +85,14 @@ test('tail records and the choice of source: the highest tail, the lowest id on 
   assert.is(restartSource(new Map([[0, -1n], [1, -1n]])), null, 'nothing logged anywhere');
 });
 
-test('tails that differ (logs cut with truncateAfter, one emptied): the longest log\'s member ships the records '
-  + 'one member misses and its snapshot to the empty one; every member ends with the same state', async () => {
+/**
+ * Tails that differ on purpose: member 0's log emptied, member 1's cut to 15 records, member 2's whole (40);
+ * restarted, member 2 ships the records member 1 misses and its snapshot to member 0.
+ */
+async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
   await withDirs(async (dirs) => {
     const config = await configOf();
-    let groups = await restart(config, dirs, [0, 1, 2], 0);
+    let groups = await restart(config, dirs, [0, 1, 2], 0, shardEngine);
     const versions: bigint[] = [];
     try {
       const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
@@ -103,7 +107,7 @@ test('tails that differ (logs cut with truncateAfter, one emptied): the longest 
     await cut[0]!.truncateAfter(-1n); // member 0: an empty log
     await cut[1]!.truncateAfter(versions[14]!); // member 1: 15 records
     await Promise.all(cut.map((l) => l.close()));
-    groups = await restart(config, dirs, [1, 0, 2]);
+    groups = await restart(config, dirs, [1, 0, 2], 100, shardEngine);
     let after: bigint;
     try {
       const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
@@ -129,7 +133,13 @@ test('tails that differ (logs cut with truncateAfter, one emptied): the longest 
       await log0.close();
     }
   });
-});
+}
+
+test('tails that differ (logs cut with truncateAfter, one emptied): the longest log\'s member ships the records '
+  + 'one member misses and its snapshot to the empty one; every member ends with the same state',
+() => cutTails('main'));
+
+test('the same with the worker shard engine', () => cutTails('worker'));
 
 /** Keys and versions of the persisted puts that resolved before the kill. */
 interface Persisted { key: string; version: bigint }
