@@ -195,6 +195,24 @@ test('a linear chart with negative values, and a forced log base', () => {
   assert.equal(checkTicks(parseXml(lineChart(forced)), 'x'), [1, 10, 100, 1000, 10000]);
 });
 
+test('a value axis of positive values starts at zero; a mark is drawn at its point with its label', () => {
+  const options: LineChartOptions = { title: 'tune', xLabel: 'block size', yLabel: 'GB/s', xLog: true,
+    series: [{ name: 'binomial', points: [[4096, 5.2], [65536, 8.9], [1048576, 7.1]] }],
+    mark: { x: 65536, y: 8.9, label: 'recommended: binomial, 64 KiB' } };
+  const root = parseXml(lineChart(options));
+  checkSeries(root, options);
+  assert.is(checkTicks(root, 'y')[0], 0, 'the value axis starts at zero');
+  const [mark] = all(root, (e) => e.attributes['class'] === 'mark');
+  assert.ok(mark, 'the mark is drawn');
+  const circle = mark.children.find((c) => c.name === 'circle')!;
+  const point = all(root, (e) => e.name === 'circle' && e.attributes['data-x'] === '65536')[0]!;
+  assert.is(circle.attributes['cx'], point.attributes['cx'], 'at the recommended point');
+  assert.is(circle.attributes['cy'], point.attributes['cy']);
+  assert.is(mark.children.find((c) => c.name === 'text')!.text, 'recommended: binomial, 64 KiB');
+  const unmarked = parseXml(lineChart({ ...options, mark: { x: -1, y: 1, label: 'off the log axis' } }));
+  assert.equal(all(unmarked, (e) => e.attributes['class'] === 'mark'), [], 'a mark the axes cannot show is left out');
+});
+
 test('points a log axis cannot show are left out, breaking the line; empty charts still parse', () => {
   const options: LineChartOptions = { title: 'gaps', xLabel: 'x', yLabel: 'y', xLog: true, yLog: true,
     series: [

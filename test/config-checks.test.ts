@@ -9,6 +9,7 @@ import { ConfigError } from '../ts/errors.js';
 import { validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
 import { Group, type JoinOptions } from '../ts/group/group.js';
 import { JOIN_OPTION_NAMES, validateJoinOptions } from '../ts/group/join-options.js';
+import { createLogger } from '../ts/group/logging.js';
 import { validateSstConfig } from '../ts/sst/config.js';
 import { parseNonNegative, parsePositiveInt } from '../ts/cli/units.js';
 import { KeyValueStore } from '../ts/examples/key-value-store.js';
@@ -173,6 +174,7 @@ test('Group.join options: every option with a bad value is refused before anythi
   rows.push(['contact: [5]', { contact: [5] }, 'contact[0]']);
   rows.push(['contactListen: "x:y"', { contactListen: 'x:y' }, 'contactListen']);
   rows.push(['onContactOpen: "print"', { onContactOpen: 'print' }, 'onContactOpen']);
+  rows.push(['logger: console', { logger: { info: console.info, warn: console.warn } }, 'logger']);
   rows.push(['types: 5', { types: 5 }, 'types']);
   rows.push(['types.kv: 5', { types: { kv: 5 } }, 'types.kv']);
   rows.push(['types.kv: an arrow function', { types: { kv: () => ({}) } }, 'types.kv']);
@@ -223,7 +225,7 @@ test('Group.join options: every option with a bad value is refused before anythi
 test('Group.join options: good values of every option pass the checks', () => {
   const options: Required<JoinOptions> = {
     id: 0, config: 'cluster.json', listen: '0.0.0.0:7000', contact: ['127.0.0.1:7400', '[::1]:7401'],
-    contactListen: '127.0.0.1:0', onContactOpen: () => {},
+    contactListen: '127.0.0.1:0', onContactOpen: () => {}, logger: createLogger('silent'),
     types: { kv: Store }, heartbeatIntervalMs: 10, suspicionTimeoutMs: 1000, shardEngine: 'worker', rejoin: true,
     leaveTimeoutMs: 5000,
     connectTimeoutMs: 30_000,

@@ -1,7 +1,7 @@
 // The persistent log on a disk that fills up: a 1 MiB tmpfs mounted for the test (root only; skipped otherwise,
 // saying why). Appends run until a group commit meets ENOSPC: the log reports one PersistError through onError
 // saying the disk is full and what to do, refuses appends and flushes after, and everything that was durable
-// before is intact when the log is opened again.
+// before is intact when the log is opened again. And the advice each other disk error gets.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PersistentLog } from '../ts/persist/log.js';
 import { PersistError } from '../ts/errors.js';
+import { ioError } from '../ts/persist/files.js';
 import { ID, readAll } from './support/persist.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -29,6 +30,20 @@ test.after(async () => {
 });
 
 function payloadOf(n: number): Uint8Array { return new Uint8Array(4000).fill(n & 0xff); }
+
+test('the error of each disk failure says what to do (EIO, EACCES, EDQUOT), naming the file and offset', () => {
+  const fail = (code: string): PersistError =>
+    ioError('a group commit', '/data/t.0/seg-1.log', Object.assign(new Error(code), { code }), 4096);
+  const eio = fail('EIO');
+  assert.is(eio.code, 'ERR_SQUALL_PERSIST');
+  assert.is(eio.file, '/data/t.0/seg-1.log');
+  assert.is(eio.offset, 4096);
+  assert.match(eio.message, 'I/O error');
+  assert.match(eio.message, 'restart this member');
+  assert.match(fail('EACCES').message, 'not writable');
+  assert.match(fail('EDQUOT').message, 'over quota');
+  assert.instance(fail('EIO').cause, Error);
+});
 
 rootTest('a full disk: one PersistError through onError, appends refused, durable records intact', async () => {
   mountPoint = await mkdtemp(join(tmpdir(), 'squall-enospc-'));

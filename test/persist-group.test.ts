@@ -235,6 +235,41 @@ test('a member that closed comes back through a contact with its directory: the 
   });
 });
 
+test('a member that comes back with an empty directory receives the snapshot, its log starts from it, and '
+  + 'persisted calls go on', async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    config.subgroups.ledger!.members = { min: 2, max: 3 };
+    const groups = await start(config, dirs);
+    let back: Group | null = null;
+    try {
+      const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
+      for (let i = 0; i < 20; i++) await ledgers[i % 3]!.ordered.add('k', 1);
+      await groups[2]!.close();
+      await rm(dirs[2]!, { recursive: true, force: true });
+      back = await Group.join({
+        id: 2, config, dataDir: dirs[2]!, types: { ledger: Ledger }, contact: groups[1]!.contactAddress,
+        listen: '127.0.0.1:0', heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
+      });
+      const mine = back.subgroup('ledger', Ledger);
+      assert.is(mine.state.total(), 20);
+      const replies = await ledgers[1]!.persisted.add('k', 1);
+      assert.is(replies.length, 3);
+      assert.is((await mine.stateAt(replies[0]!.version)).total(), 21, 'snapshot + the record after it');
+      await back.close();
+      const log = await PersistentLog.open(join(dirs[2]!, 'ledger.0'),
+        { group: 'ledger_test', memberId: 2, subgroup: 'ledger', shard: 0 });
+      try {
+        assert.ok(await log.latestSnapshot(), 'the transferred state is the log\'s snapshot');
+      } finally {
+        await log.close();
+      }
+    } finally {
+      await Promise.all([groups[0]!.close(), groups[1]!.close(), back?.close()]);
+    }
+  });
+});
+
 crashTest('SIGKILL of every member (child processes) after a persisted call: every log holds every update up to '
   + 'it, and the members started again from their directories hold the same state', async () => {
   await withDirs(async (dirs) => {

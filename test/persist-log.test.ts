@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PersistentLog } from '../ts/persist/log.js';
 import { PersistError, SquallError } from '../ts/errors.js';
 import { RECORD_HEADER_BYTES } from '../ts/persist/format.js';
+import { spawnSync } from 'node:child_process';
 import {
   assertRecords, ID, readAll, record, removeTempDirs, segmentFiles, tempLogDir as tempDir,
 } from './support/persist.js';
@@ -51,6 +52,35 @@ test('round trip: appends become durable in group commits, read back in order, a
   assert.is(await again.flush(), record(500).version);
   assertRecords(await readAll(again), 0, 501);
   await again.close();
+});
+
+test('large records: payloads past an append buffer (1 MiB) and past a segment round-trip', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID, { segmentBytes: 1 << 20 });
+  const sizes = [10, (1 << 20) - 32, 1 << 20, 3 << 20, 5, (1 << 20) + 7, 100];
+  const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 7 + k) & 0xff));
+  payloads.forEach((payload, k) => log.append({ version: BigInt(k), hlc: 1n, sender: 1, payload }));
+  await log.flush();
+  await log.close();
+  const again = await PersistentLog.open(dir, ID, { segmentBytes: 1 << 20 });
+  const got = await readAll(again);
+  assert.equal(got.map((r) => r.payload.length), sizes);
+  got.forEach((r, k) => assert.ok(Buffer.from(r.payload).equals(payloads[k]!), `payload ${k}`));
+  assert.ok((await segmentFiles(dir)).length >= 5, 'a record larger than segmentBytes fills a segment alone');
+  await again.close();
+});
+
+test('commitDelayUs gathers appends made in separate turns of the event loop into one group commit', async () => {
+  const log = await PersistentLog.open(await tempDir(), ID, { commitDelayUs: 200_000 });
+  const durable: bigint[] = [];
+  log.onDurable((v) => durable.push(v));
+  for (let n = 0; n < 5; n++) {
+    log.append(record(n));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await log.flush();
+  assert.equal(durable, [record(4).version], 'one commit for the five appends');
+  await log.close();
 });
 
 test('appends are refused unless versions strictly increase', async () => {
@@ -134,7 +164,7 @@ test('torn tail: a last record whose bytes were flipped (bad CRC) is cut; a lone
   const files = await segmentFiles(dir);
   const path = join(dir, files[files.length - 1]!);
   const bytes = await readFile(path);
-  const firstLength = RECORD_HEADER_BYTES + bytes.readUInt32LE(4);
+  const firstLength = RECORD_HEADER_BYTES + (bytes.readUInt32LE(4) & 0x7fff_ffff); // bit 31: SYNC_START
   await writeFile(path, bytes.subarray(0, firstLength)); // the last segment holds one record now
   const flipped = Buffer.from(bytes.subarray(0, firstLength));
   flipped[RECORD_HEADER_BYTES - 1] ^= 0x40;
@@ -231,6 +261,35 @@ test('an identity mismatch (another member or group) is a PersistError saying wh
   const missing = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
   assert.instance(missing, PersistError);
   assert.match((missing as Error).message, 'no identity.json');
+});
+
+/** Opens the log at `dir` in another node process; returns what it printed (the error's code and message, or ok). */
+function openInChild(dir: string): string {
+  const logModule = new URL('../ts/persist/log.js', import.meta.url).href;
+  const script = `import { PersistentLog } from ${JSON.stringify(logModule)};
+    try { const log = await PersistentLog.open(${JSON.stringify(dir)}, ${JSON.stringify(ID)}); await log.close();
+      console.log('ok'); } catch (e) { console.log(e.code + ' ' + e.message); }`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(child.status, 0, child.stderr);
+  return child.stdout.trim();
+}
+
+test('one process at a time: a second open, here or in another process, is refused; a dead owner is not', async () => {
+  const dir = await tempDir();
+  const log = await PersistentLog.open(dir, ID);
+  const here = await PersistentLog.open(dir, ID).then(() => null, (e: unknown) => e);
+  assert.instance(here, PersistError);
+  assert.match((here as Error).message, 'already open in this process');
+  const there = openInChild(dir);
+  assert.match(there, 'ERR_SQUALL_PERSIST');
+  assert.match(there, `process ${process.pid} has this log open`);
+  await log.close();
+  assert.is(openInChild(dir), 'ok', 'closing released the lock');
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid; // a process that has exited: its lock is stale
+  await writeFile(join(dir, 'lock'), `${gone}\n`);
+  const again = await PersistentLog.open(dir, ID);
+  assert.is(await readFile(join(dir, 'lock'), 'utf8'), `${process.pid}\n`);
+  await again.close();
 });
 
 test.run();

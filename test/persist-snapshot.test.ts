@@ -33,6 +33,7 @@ test('a snapshot is written atomically, drops the segments it covers wholly, and
   const after = await segmentFiles(dir);
   assert.ok(after.length < before.length, `${before.length} segments, ${after.length} after the snapshot`);
   const kept = await readAll(log);
+  assert.is(log.firstVersion, kept[0]!.version);
   const firstKept = Number((kept[0]!.version - 5n) / 10n);
   assert.ok(firstKept <= 1001, 'the record after the snapshot is still in the log');
   assert.ok(firstKept > 500, `the covered segments are gone (the log starts at record ${firstKept})`);
@@ -62,9 +63,24 @@ test('a snapshot past the last record moves the log to its version; the next app
   await log.writeSnapshot({ version: 500n, hlc: 7n, bytes: new Uint8Array([1, 2, 3]) });
   assert.is(log.appendedVersion, 500n);
   assert.is(log.durableVersion, 500n);
+  assert.is(log.firstVersion, -1n);
+  assert.is(await log.flush(), 500n);
   assert.throws(() => log.append({ version: 500n, hlc: 8n, sender: 1, payload: new Uint8Array() }), /strictly/);
   log.append({ version: 501n, hlc: 8n, sender: 1, payload: new Uint8Array() });
   assert.is(await log.flush(), 501n);
+  await log.close();
+});
+
+test('a snapshot past records still being written: durable reaches its version once they are', async () => {
+  const log = await PersistentLog.open(await tempDir(), ID);
+  log.append(record(0));
+  const written = log.writeSnapshot({ version: 1000n, hlc: 9n, bytes: new Uint8Array([4]) });
+  log.append(record(1)); // while the snapshot is being written
+  await written;
+  assert.is(log.appendedVersion, 1000n);
+  assert.is(await log.flush(), 1000n);
+  assert.is(log.durableVersion, 1000n);
+  assertRecords(await readAll(log), 0, 2);
   await log.close();
 });
 

@@ -40,6 +40,9 @@ test('tune: sweeps on loopback, prints a table, writes CSV and SVG, and recommen
     assert.match(svg, /^(<\?xml[^>]*>\s*)?<svg[\s\S]*<\/svg>\s*$/);
     assert.match(svg, /binomial pipeline/);
     assert.match(svg, /64 KiB/);
+    const mark = /<g class="mark" data-x="(\d+)"[^>]*>[^]*?recommended: [^<]*, ([^<]+)<\/text>/.exec(svg);
+    assert.ok(mark, 'the chart marks the recommendation');
+    assert.is(Number(mark[1]), result.recommendation.blockSize);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

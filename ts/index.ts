@@ -4,7 +4,7 @@
 export {
   SquallError, ConfigError, BuildError, NativeUnavailableError, ArenaError, PeerFailedError, TimeoutError, ClosedError,
   MessageTooLargeError, CodecError, UnknownMethodError, NotAQueryError, RemoteMethodError, PartitionedError,
-  RemovedError, JoinError, AuthError, StateTransferError, OverloadedError,
+  RemovedError, JoinError, AuthError, StateTransferError, OverloadedError, PersistError,
 } from './errors.js';
 export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';
@@ -43,6 +43,10 @@ export type { SubgroupConfig, ExplicitShard, DeliveryMode, SubgroupPlan, ShardPl
 export { Group } from './group/group.js';
 export { generateSecret, MIN_SECRET_BYTES } from './group/credential.js';
 export type { JoinOptions, View, GroupEvents, ReplicatedClass } from './group/group.js';
+export type { ProtocolEvent } from './group/events.js';
+export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './group/logging.js';
+export { registerMetrics } from './group/metrics.js';
+export { serveAdmin, inspectMember, type Inspection } from './group/admin.js';
 export type { SubgroupChannel } from './group/subgroup-channel.js';
 export type { MembershipRow } from './group/view-engine.js';
 export type { FabricChoice } from './fabric/choice.js';

@@ -32,6 +32,8 @@ export interface LineChartOptions {
   xFormat?: (value: number) => string;
   yFormat?: (value: number) => string;
   series: Series[];
+  /** A point to mark and label on the chart (e.g. squall tune's recommendation); drawn over the series. */
+  mark?: { x: number; y: number; label: string };
   /** Pixels; default 760 × 460. */
   width?: number;
   height?: number;
@@ -127,8 +129,9 @@ function logScale(min: number, max: number, base: 2 | 10, pixelLow: number, pixe
   };
 }
 
+/** A linear axis of values that are all positive starts at zero (`fromZero`): bars of throughput, not of noise. */
 function makeScale(
-  values: number[], log: boolean, base: 2 | 10 | undefined, pixelLow: number, pixelHigh: number
+  values: number[], log: boolean, base: 2 | 10 | undefined, pixelLow: number, pixelHigh: number, fromZero = false,
 ): Scale {
   const usable = values.filter((v) => Number.isFinite(v) && (!log || v > 0));
   if (usable.length === 0) {
@@ -136,7 +139,7 @@ function makeScale(
   }
   let min = Infinity, max = -Infinity;
   for (const v of usable) { if (v < min) min = v; if (v > max) max = v; }
-  if (!log) return linearScale(min, max, pixelLow, pixelHigh);
+  if (!log) return linearScale(fromZero && min > 0 ? 0 : min, max, pixelLow, pixelHigh);
   const chosen = base ?? (usable.every((v) => Number.isInteger(v)) ? 2 : 10);
   return logScale(min, max, chosen, pixelLow, pixelHigh);
 }
@@ -150,7 +153,8 @@ export function lineChart(options: LineChartOptions): string {
   const x = makeScale(
     options.series.flatMap((s) => s.points.map((p) => p[0])), !!options.xLog, options.xLogBase, plot.left, plot.right);
   const y = makeScale(
-    options.series.flatMap((s) => s.points.map((p) => p[1])), !!options.yLog, options.yLogBase, plot.bottom, plot.top);
+    options.series.flatMap((s) => s.points.map((p) => p[1])), !!options.yLog, options.yLogBase, plot.bottom, plot.top,
+    true);
   for (const [scale, format] of [[x, options.xFormat], [y, options.yFormat]] as const) {
     if (format) for (const t of scale.ticks) if (t.label !== '') t.label = format(t.value);
   }
@@ -235,6 +239,17 @@ export function lineChart(options: LineChartOptions): string {
     }
     out.push('</g>');
   });
+
+  const mark = options.mark;
+  if (mark && x.accepts(mark.x) && y.accepts(mark.y)) {
+    const [mx, my] = [x.toPixel(mark.x), y.toPixel(mark.y)];
+    const anchor = mx > (plot.left + plot.right) / 2 ? 'end' : 'start';
+    out.push(`<g class="mark" data-x="${mark.x}" data-y="${mark.y}">`);
+    out.push(`<circle cx="${px(mx)}" cy="${px(my)}" r="7" fill="none" stroke="#000000" stroke-width="2"/>`);
+    out.push(`<text x="${px(mx + (anchor === 'end' ? -10 : 10))}" y="${px(my - 10)}" text-anchor="${anchor}" ` +
+      `font-weight="600">${escapeXml(mark.label)}</text>`);
+    out.push('</g>');
+  }
 
   // legend
   out.push(`<g class="legend" font-size="12">`);

@@ -31,6 +31,8 @@ usage:
   squall sim [--seed S] [--runs N] [--json]
                                        the view-change simulation over N seeds; a violation names its seed
   squall demo [--seconds S]            a local 3-member group booking tickets, live (npm start)
+  squall inspect HOST:PORT [--watch] [--json]
+                                       a running member's view, SST rows and shards (its --metrics admin port)
   squall keygen                        prints a fresh secret key for a group (SQUALL_SECRET_FILE, "secretFile")
   squall --version | --help
   squall <command> --help | squall help <command>
@@ -46,6 +48,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<void
   demo: () => import('./demo.js'),
   sim: () => import('./sim.js'),
   keygen: () => import('./keygen.js'),
+  inspect: () => import('./inspect.js'),
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -6,8 +6,8 @@
 // address (printed by each member) and receives the subgroups' state. Ctrl-C or SIGTERM leaves the group
 // cleanly (at most LEAVE_TIMEOUT_MS, then it closes) and exits 0; a second signal exits at once.
 
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, SquallError } from '../errors.js';
 import { EXAMPLE_TYPES } from '../examples/types.js';
 import { TicketBook } from '../examples/ticket-book.js';
@@ -15,6 +15,10 @@ import { loadGroupConfig, type GroupConfig } from '../group/config.js';
 import { firstViewPlans } from '../membership/plans.js';
 import { resolveSecret } from '../group/credential.js';
 import { Group, type JoinOptions, type ReplicatedClass } from '../group/group.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../group/logging.js';
+import { registerMetrics } from '../group/metrics.js';
+import { serveAdmin } from '../group/admin.js';
+import { parseAddress } from '../address.js';
 import { defineCommand, parseCommand } from './args.js';
 import { progressOnStderr } from './progress.js';
 import { formatCount, parsePositiveInt } from './units.js';
@@ -25,6 +29,12 @@ const REPORT_INTERVAL_MS = 1000;
 /** A signal's clean leave may take this long; then the member closes, and the process exits 0 within 2 s. */
 const LEAVE_TIMEOUT_MS = 1500;
 
+/**
+ * The example configuration the package ships (<package>/examples/cluster.json), as a path from where the
+ * command runs: "examples/cluster.json" in a clone, "node_modules/squall/examples/cluster.json" in an app.
+ */
+const EXAMPLE = relative(process.cwd(), fileURLToPath(new URL('../../../examples/cluster.json', import.meta.url)));
+
 export const NODE_COMMAND = defineCommand({
   command: 'node',
   usage: '--config FILE --id N [options]',
@@ -34,7 +44,7 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
 (closing after 1.5 s if the leave cannot finish) and exits 0 within 2 s; a second signal exits at once.`,
   options: {
     config: {
-      type: 'string', value: 'FILE', help: 'the group configuration, JSON (examples/cluster.json is one to start from)',
+      type: 'string', value: 'FILE', help: `the group configuration, JSON (${EXAMPLE} is one to start from)`,
     },
     id: {
       type: 'string', value: 'N',
@@ -65,10 +75,18 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
       help: "where this member keeps its persistent subgroups' logs (needed when a\n" +
         'subgroup is "persistent": true); started again with the same DIR, it restores them',
     },
+    metrics: {
+      type: 'string', value: 'HOST:PORT', help: 'the admin port: Prometheus metrics at http://HOST:PORT/metrics, and ' +
+        'what squall inspect HOST:PORT shows (port 0: any free port; the address is printed). Off by default',
+    },
+    'log-level': {
+      type: 'string', value: 'LEVEL', help: `protocol events as JSON lines on stderr at this level and above: ` +
+        `${LOG_LEVELS.join(', ')} (default warn: suspicions, stops, refusals; info adds commits and installs)`,
+    },
   },
   notes: `A subgroup's "type" names the class it replicates: a built-in example (TicketBook, KeyValueStore) or a
-class exported by --module. Start a group: squall node --config examples/cluster.json --id 0 (and --id 1,
---id 2); add a fourth member: squall node --config examples/cluster.json --id 3 --listen 127.0.0.1:0
+class exported by --module. Start a group: squall node --config ${EXAMPLE} --id 0 (and --id 1,
+--id 2); add a fourth member: squall node --config ${EXAMPLE} --id 3 --listen 127.0.0.1:0
 --contact 127.0.0.1:7400`,
 });
 
@@ -77,10 +95,11 @@ export async function run(argv: string[]): Promise<void> {
   if (values === null) return;
   if (!values.config || values.id === undefined) {
     throw new ConfigError(
-      'squall node needs --config FILE and --id N (examples/cluster.json is a configuration to start from; squall ' +
+      `squall node needs --config FILE and --id N (${EXAMPLE} is a configuration to start from; squall ` +
         'node --help lists the options)');
   }
   const id = parseIntegerFlag(values.id, 'id', 0, MAX_MEMBER_ID, 0);
+  if (values.metrics) parseAddress(values.metrics, '--metrics'); // a bad address fails before anything binds
   if (values.rejoin && values['no-rejoin']) throw new ConfigError('give --rejoin or --no-rejoin, not both');
   const config = loadGroupConfig(values.config);
   const contact = values.contact;
@@ -88,6 +107,7 @@ export async function run(argv: string[]): Promise<void> {
   const types = await subgroupTypes(config, values.module);
   const suspicionTimeoutMs = values.suspicion === undefined ? undefined
     : parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS);
+  const logger = createLogger((values['log-level'] ?? 'warn') as LogLevel);
   const rejoin = values['no-rejoin'] ? false : values.rejoin ? true : (config.rejoin ?? true);
   const progress = progressOnStderr(`node ${id}`);
   const credential = resolveSecret({ secretFile: config.secretFile }); // a bad key fails here, before anything binds
@@ -110,7 +130,7 @@ export async function run(argv: string[]): Promise<void> {
 
   const formsByJoins = !contact && !firstViewPlans(config, config.members.map((m) => m.id));
   const options: JoinOptions = {
-    id, config, types, rejoin, leaveTimeoutMs: LEAVE_TIMEOUT_MS,
+    id, config, types, rejoin, leaveTimeoutMs: LEAVE_TIMEOUT_MS, logger,
     // Said once the contact port takes requests, so whoever reads it can ask at once.
     ...(formsByJoins ? {
       onContactOpen: (address: string) => progress(
@@ -130,9 +150,14 @@ export async function run(argv: string[]): Promise<void> {
   } else if (!formsByJoins) {
     const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
-    progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}`);
+    const restart = values.data !== undefined ? ' (--data: a restart needs every member of the configuration)' : '';
+    progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}${restart}`);
   }
   group = await joining;
+  if (values.metrics) {
+    const { address } = await serveAdmin(group, values.metrics, registerMetrics(group));
+    progress(`metrics at http://${address}/metrics; squall inspect ${address} shows this member's view and SST`);
+  }
   const failed = new Set<number>();
   group.on('memberFailed', (member, reason) => {
     if (failed.has(member)) return; // the broken connection and the suspicion both report it

@@ -111,6 +111,8 @@ export async function run(argv: string[]): Promise<void> {
       name: TITLES[a] ?? a,
       points: rows.filter((r) => r.algorithm === a).map((r) => [r.blockSize, r.gbytesPerSec] as [number, number]),
     })),
+    ...(best ? { mark: { x: best.blockSize, y: best.gbytesPerSec,
+      label: `recommended: ${TITLES[best.algorithm] ?? best.algorithm}, ${formatBytes(best.blockSize)}` } } : {}),
   }));
 
   const recommendation = best

@@ -81,27 +81,41 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** FabricOptions.authKey: at least 128 bits; at most one SHA-256 block (native/auth.h). */
 
-// This file compiles to dist/ts/fabric/native.js; the addon sits at <package root>/build/Release.
+// This file compiles to dist/ts/fabric/native.js, three levels below the package root. The addon is the one
+// node-gyp-build picks there: build/Release (compiled here) first, else the fitting prebuilds/<platform>-<arch>/.
 // SQUALL_NATIVE_ADDON names another build of it (the AddressSanitizer build of npm run test:asan).
-const ADDON_PATH = process.env['SQUALL_NATIVE_ADDON']
-  || fileURLToPath(new URL('../../../build/Release/squall_fabric.node', import.meta.url));
+const PACKAGE_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 let addon: Addon | undefined;
+
+/** The addon's file: SQUALL_NATIVE_ADDON, else node-gyp-build's choice; null when there is none. */
+function addonPath(): string | null {
+  const named = process.env['SQUALL_NATIVE_ADDON'];
+  if (named) return existsSync(named) ? named : null;
+  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { path(dir: string): string };
+  try {
+    return nodeGypBuild.path(PACKAGE_ROOT);
+  } catch {
+    return null; // "No native build was found": neither compiled here nor prebuilt for this platform
+  }
+}
 
 /** Loads the addon once per thread; throws NativeUnavailableError or BuildError with what to run. */
 export function loadNative(): Addon {
   if (addon) return addon;
-  if (!existsSync(ADDON_PATH)) {
+  const file = addonPath();
+  if (file === null) {
     throw new NativeUnavailableError(
-      `the native fabric is not built (${ADDON_PATH} is missing): run npm install (needs g++, make, python3)`,
+      `the native fabric is neither prebuilt for ${process.platform}-${process.arch} nor built in ` +
+        `${PACKAGE_ROOT}build/Release: run npm rebuild squall (needs g++, make, python3), or npm install in a clone`,
     );
   }
   let loaded: Addon;
   try {
-    loaded = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+    loaded = createRequire(import.meta.url)(file) as Addon;
   } catch (cause) {
     throw new BuildError(
-      `could not load ${ADDON_PATH} (built for another Node.js?): rebuild: npm run build:native`, { cause },
+      `could not load ${file} (built for another Node.js?): rebuild: npm run build:native`, { cause },
     );
   }
   const { memoryMapHash } = loaded.version();

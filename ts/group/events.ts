@@ -1,6 +1,7 @@
 // The events a Group member emits (Group extends EventEmitter<GroupEvents>).
 
-import type { PartitionedError, RemovedError } from '../errors.js';
+import { RemovedError, SquallError, type PartitionedError } from '../errors.js';
+import type { Change } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 
 export interface GroupEvents {
@@ -38,4 +39,52 @@ export interface GroupEvents {
    * (its persistence frontier moved; docs/persistence-group.md).
    */
   persisted: [event: { subgroup: string; shard: number; version: bigint }];
+  /**
+   * A step of the membership protocol at this member, as data: what `logger` writes (docs/operations.md).
+   * Emitted whether or not anyone listens; listeners must not throw.
+   */
+  protocol: [event: ProtocolEvent];
 }
+
+/** The steps of the membership protocol a member reports (the `protocol` event). */
+export type ProtocolEvent =
+  /** This member suspects `member` (its connection broke, its heartbeat stalled, a peer suspects it): the
+   *  current view wedges and a change that removes it follows. */
+  | { event: 'suspected'; vid: number; member: number; reason: string }
+  /** A view change committed here: the proposal, who it removes and adds, and the ragged trim (per
+   *  subgroup, per shard, the highest index delivered of each sender rank). */
+  | { event: 'committed'; vid: number; proposal: number; proposer: number; removed: number[]; left: number[];
+    joined: number[]; trims: number[][][] }
+  /** The next view passed its start barrier: installed, with the milliseconds from the commit to each phase. */
+  | { event: 'installed'; vid: number; members: number[]; removed: number[]; joined: number[];
+    phasesMs: Record<string, number> }
+  /** This member stopped in view `vid`: it left (leave()), or was partitioned, removed, or could not build a view. */
+  | { event: 'stopped'; vid: number; code: string; message: string; left: boolean }
+  /** A refused connection, frame or request, or a message that could not be decoded (the `warning` event). */
+  | { event: 'refused'; code: string; message: string };
+
+
+/** The `committed` protocol event of `change`, made in view `vid`. */
+export function committedEvent(vid: number, change: Change): ProtocolEvent {
+  const { proposal, proposer, removed, left, trims } = change;
+  return { event: 'committed', vid, proposal, proposer, removed, left, joined: change.joined.map((j) => j.id), trims };
+}
+
+/** The `installed` protocol event of `view`, entered by `change`. */
+export function installedEvent(view: View, change: Change, phasesMs: Record<string, number>): ProtocolEvent {
+  const joined = change.joined.map((j) => j.id);
+  return { event: 'installed', vid: view.vid, members: [...view.members], removed: change.removed, joined, phasesMs };
+}
+
+/** The `stopped` protocol event: `error` stopped this member in view `vid`. */
+export function stoppedEvent(error: Error, vid: number): ProtocolEvent {
+  const left = error instanceof RemovedError && error.left;
+  return { event: 'stopped', vid, code: codeOf(error), message: error.message, left };
+}
+
+/** The `refused` protocol event of a `warning`. */
+export function refusedEvent(error: Error): ProtocolEvent {
+  return { event: 'refused', code: codeOf(error), message: error.message };
+}
+
+const codeOf = (error: Error): string => (error instanceof SquallError ? error.code : error.name);

@@ -33,12 +33,13 @@ import {
   ClosedError, ConfigError, PartitionedError, RemovedError, TimeoutError,
 } from '../errors.js';
 import type { View } from '../membership/view.js';
+import type { FabricStats } from '../fabric/fabric.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { ReplicatedObject, type QueryName } from '../objects/replicated-object.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { GroupAdmission } from './admission.js';
 import {
-  checkTimingPair, loadGroupConfig, persistentSubgroups, validateGroupConfig, type GroupConfig,
+  checkTimingPair, loadGroupConfig, validateGroupConfig, type GroupConfig,
 } from './config.js';
 import { firstViewPlans, type SubgroupPlan } from '../membership/plans.js';
 import { fabricKeyOf, resolveSecret } from './credential.js';
@@ -46,12 +47,14 @@ import { MemberDriver } from './driver.js';
 import type { DriverHost } from './driver-parts.js';
 import { MemberEngines, formatHost, placeOf } from './engines.js';
 import { enter, formFirstView, isRetryableJoin, rejoin, type EntryParts } from './entry.js';
-import type { GroupEvents } from './events.js';
+import { logGroup } from './logging.js';
+import { committedEvent, installedEvent, refusedEvent, stoppedEvent, type GroupEvents } from './events.js';
 import { FirstViewGathering } from './first-view.js';
 import {
   checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
 } from './join-options.js';
 import { GroupPersistence } from './persistence.js';
+import { startFirstView } from './total-restart.js';
 import { StateSync } from './state-sync.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 import type { MembershipRow, ViewEngine } from './view-engine.js';
@@ -132,21 +135,15 @@ export class Group extends EventEmitter<GroupEvents> {
   static async #joinOnce(options: JoinOptions, timeoutMs: number, rejoining = false): Promise<Group> {
     const group = new Group(options);
     try {
-      const persistence = group.#persistence;
-      if (persistence) { // the logs are read back first; a group that stopped whole goes on after its last view
-        await persistence.open();
-        if (options.contact === undefined) group.#openFirstView(persistence.lastVid + 1);
-      }
+      const lastVid = await group.#persistence?.open(); // a whole group restarted goes on after its last view
+      if (lastVid !== undefined && options.contact === undefined) group.#openFirstView(lastVid + 1);
       if (options.contact !== undefined) {
         await enter(group.#entryParts(), contactList(options.contact), timeoutMs, rejoining);
       } else if (group.#admission.firstView) {
         await group.#admission.open();
         await formFirstView(group.#entryParts(), group.#admission.firstView, group.#firstListen, timeoutMs);
       } else {
-        const engine = group.#driver.view!;
-        await engine.connectAll();
-        group.#driver.begin(engine);
-        await engine.whenReady(timeoutMs);
+        await startFirstView(group.#driver, group.#persistence, group.#states, timeoutMs); // logs reconciled too
       }
       await group.#admission.open();
     } catch (error) {
@@ -173,6 +170,7 @@ export class Group extends EventEmitter<GroupEvents> {
     this.id = options.id;
     this.config = config;
     this.#options = options;
+    if (options.logger) logGroup(this, this.id, options.logger);
     this.#types = options.types ?? {};
     this.#timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#suspicionTimeoutMs = suspicionTimeoutMs;
@@ -189,11 +187,10 @@ export class Group extends EventEmitter<GroupEvents> {
       memberFailed: (engine, member, reason) => this.#driver.memberFailed(engine, member, reason),
       warn: (error) => this.#warn(error), error: (error) => this.emit('error', error),
     }, { host, bindHost, hosts });
-    this.#persistence = options.dataDir !== undefined && persistentSubgroups(config).length > 0
-      ? new GroupPersistence(options.dataDir, config, this.id, this.#types, {
-        persisted: (subgroup, shard, version) => this.emit('persisted', { subgroup, shard, version }),
-        failed: (error) => this.#fail(error),
-      }) : null;
+    this.#persistence = GroupPersistence.of(options.dataDir, config, this.id, this.#types, {
+      persisted: (subgroup, shard, version) => this.emit('persisted', { subgroup, shard, version }),
+      failed: (error) => this.#fail(error),
+    });
     this.#states = this.#stateSync();
     this.#admission = this.#newAdmission(self?.contact ?? `${formatHost(bindHost)}:0`);
     this.#driverHost = this.#newDriverHost();
@@ -240,7 +237,7 @@ export class Group extends EventEmitter<GroupEvents> {
       schedule: () => this.#schedule(),
       adopted: (name) => {
         if (Object.hasOwn(this.#types, name)) this.subgroup(name);
-        else this.#persistence?.attach(name, this.#handles.get(name)!, null);
+        else this.#persistence?.attach(name, this.#handles.get(name)!, null); // a persistent channel's log
       },
       dropped: (name, handle, view) => {
         // Out of the subgroup: the handle the owner holds stops; a later view that puts this member back in a
@@ -250,11 +247,15 @@ export class Group extends EventEmitter<GroupEvents> {
         this.#objects.get(name)?.close();
         this.#objects.delete(name);
       },
-      memberFailed: (member, reason) => this.emit('memberFailed', member, reason),
-      committed: () => {},
+      memberFailed: (member, reason) => {
+        this.emit('protocol', { event: 'suspected', vid: this.view.vid, member, reason });
+        this.emit('memberFailed', member, reason);
+      },
+      committed: (old, change) => this.emit('protocol', committedEvent(old.view.vid, change)),
       stopped: (error, view) => this.#onStopped(error, view),
       installed: (view, change, phasesMs) => {
         this.#lastInstall = phasesMs;
+        this.emit('protocol', installedEvent(view.view, change, phasesMs));
         this.#engines.fillSpares(); // now, not once the old view closed: a change that follows at once finds them warm
         this.#persistence?.installed(view.view.vid, view.view.members);
         this.emit('view', view.view, change.removed, change.joined.map((j) => j.id));
@@ -289,8 +290,7 @@ export class Group extends EventEmitter<GroupEvents> {
       schedule: () => this.#schedule(),
       error: (error) => this.emit('error', error),
       fail: (error) => this.#fail(error),
-      restored: (subgroup, version, bytes) => this.#persistence?.transferred(subgroup, version, bytes),
-      logs: this.#persistence,
+      logs: this.#persistence, restart: this.#persistence?.restart ?? null,
     });
   }
 
@@ -440,6 +440,7 @@ export class Group extends EventEmitter<GroupEvents> {
   status(): {
     vid: number; members: readonly number[]; installing: boolean; stopped: string | null;
     lastInstall: Record<string, number> | null; previous: MembershipRow[] | null; subgroups: Record<string, unknown>;
+    fabric: FabricStats;
   } {
     const previous = this.#driver.previous;
     return {
@@ -447,6 +448,7 @@ export class Group extends EventEmitter<GroupEvents> {
       stopped: this.#stopped?.message ?? null, lastInstall: this.#lastInstall,
       previous: previous && !previous.closed ? previous.membership() : null,
       subgroups: Object.fromEntries([...this.#handles].map(([name, h]) => [name, h.state()])),
+      fabric: this.#engine.runtime.fabric.stats(), // the current view's connections: one per member
     };
   }
 
@@ -464,6 +466,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** The driver found this member can go no further in `view`. */
   #onStopped(error: Error, view: ViewEngine): void {
+    this.emit('protocol', stoppedEvent(error, view.view.vid));
     if (error instanceof PartitionedError) this.#partition(error, view);
     else if (error instanceof RemovedError) void this.#removed(error, view);
     else { // the next view cannot be built here
@@ -512,6 +515,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** A peer sent something this member cannot use, and it goes on: a `warning`, or a process warning. */
   #warn(error: Error): void {
+    this.emit('protocol', refusedEvent(error));
     if (this.listenerCount('warning') > 0) this.emit('warning', error);
     else process.emitWarning(error);
   }

@@ -11,6 +11,7 @@ import {
   MAX_MEMBER_ID, MAX_TIMEOUT_MS, persistentSubgroups, SEND_QUEUE_LIMITS, type GroupConfig, type GroupMember,
 } from './config.js';
 import type { ReplicatedType } from '../objects/replicated-object.js';
+import { checkLogger, type Logger } from './logging.js';
 
 /** A class whose instances a subgroup replicates: constructed with no arguments at every member. */
 export type ReplicatedClass<T extends object = object> = (new () => T) & ReplicatedType<T>;
@@ -39,6 +40,11 @@ export interface JoinOptions {
    * the moment to tell the others where to ask.
    */
   onContactOpen?: (address: string) => void;
+  /**
+   * Where this member logs its protocol steps (suspicions, commits, installs, stops, refusals): a pino logger,
+   * or anything with its methods (ts/group/logging.ts). Default: none — squall logs nothing unless given one.
+   */
+  logger?: Logger;
   /** The class each subgroup replicates, by subgroup name; subgroups without one are channels only. */
   types?: Record<string, ReplicatedClass>;
   /** How often this member's heartbeat advances. Default: the configuration's, else 10 ms. */
@@ -134,6 +140,7 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   onContactOpen: (v, name) => {
     if (typeof v !== 'function') throw new ConfigError(`${name} must be a function (address) => void, got ${shown(v)}`);
   },
+  logger: checkLogger,
   types: (v, name) => {
     const types = checkObject(v, name, '{ tickets: TicketBook }');
     for (const key of Reflect.ownKeys(types)) {

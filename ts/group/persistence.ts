@@ -26,6 +26,7 @@ import { PersistentLog, type LogRecord } from '../persist/log.js';
 import type { GroupConfig } from './config.js';
 import type { ReplicatedClass } from './join-options.js';
 import type { TransferLogs } from './state-sync.js';
+import { TotalRestart } from './total-restart.js';
 import { decodeRecords, encodeRecords, type CarriedRecord } from './state-transfer.js';
 import type { DeliveryLog, SubgroupChannel } from './subgroup-channel.js';
 
@@ -293,6 +294,8 @@ export class GroupPersistence implements TransferLogs {
   readonly #opening = new Map<string, Promise<ShardLog | null>>();
   #lastVid = -1;
   #closed = false;
+  /** A total restart's reconciliation of the first view's logs (ts/group/total-restart.ts). */
+  readonly restart: TotalRestart;
 
   constructor(dataDir: string, config: GroupConfig, selfId: number, types: Record<string, ReplicatedClass>,
     events: PersistenceEvents) {
@@ -301,13 +304,27 @@ export class GroupPersistence implements TransferLogs {
     this.#selfId = selfId;
     this.#types = types;
     this.#events = events;
+    this.restart = new TotalRestart({
+      selfId, config, typed: (name) => Object.hasOwn(types, name),
+      tail: async (name) => (await this.#shardLog(name))?.log.appendedVersion ?? -1n,
+    });
+  }
+
+  /** The persistence of a member with `dataDir`, when the configuration has persistent subgroups; else null. */
+  static of(dataDir: string | undefined, config: GroupConfig, selfId: number, types: Record<string, ReplicatedClass>,
+    events: PersistenceEvents): GroupPersistence | null {
+    const any = Object.values(config.subgroups).some((sg) => sg.persistent === true);
+    return dataDir !== undefined && any ? new GroupPersistence(dataDir, config, selfId, types, events) : null;
   }
 
   /** The newest view any log here recorded (−1: none): a total restart's first view comes after it. */
   get lastVid(): number { return this.#lastVid; }
 
-  /** Opens every log this member kept and reads its state back (restore + replay). */
-  async open(): Promise<void> {
+  /**
+   * Opens every log this member kept and reads its state back (restore + replay); resolves with the newest
+   * view they recorded (−1: none).
+   */
+  async open(): Promise<number> {
     await mkdir(this.#dataDir, { recursive: true });
     const names = Object.entries(this.#config.subgroups).filter(([, sg]) => sg.persistent).map(([n]) => n);
     for (const entry of await readdir(this.#dataDir)) {
@@ -322,6 +339,7 @@ export class GroupPersistence implements TransferLogs {
       const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
       if (type && shardLog.log.appendedVersion >= 0n) this.#recovered.set(name, await rebuild(shardLog.log, type));
     }
+    return this.#lastVid;
   }
 
   /** The state read back for subgroup `name` (once: the object takes it), or null. */

@@ -41,10 +41,10 @@ export interface StateSyncParts {
   error(error: Error): void;
   /** This member cannot go on in the group (its state did not arrive): it stops and closes. */
   fail(error: Error): void;
-  /** A subgroup's object was restored from a transfer (a persistent subgroup's log starts again from it). */
-  restored?(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void> | undefined;
   /** The persistent subgroups' logs, for catch-ups from the log (absent: snapshots only). */
   logs?: TransferLogs | null;
+  /** A total restart: shards held until their tails are in, and the `tail` records (ts/group/total-restart.ts). */
+  restart?: { held(subgroup: string): boolean; accept(tag: number, from: number, bytes: Uint8Array): boolean } | null;
 }
 
 /** What a catch-up from the log needs of this member's logs (ts/group/persistence.ts). */
@@ -53,6 +53,8 @@ export interface TransferLogs {
   have(subgroup: string, shard: number): Promise<{ version: bigint; crc: number } | null>;
   /** The records after `after` up to `upTo`, encoded, when this log holds them all and record `after` has `crc`. */
   recordsAfter(subgroup: string, shard: number, after: bigint, crc: number, upTo: bigint): Promise<Uint8Array | null>;
+  /** A subgroup's object was restored from a snapshot at `version`: its log starts again from it. */
+  transferred(subgroup: string, version: bigint, bytes: Uint8Array): Promise<void>;
   /** Runs a catch-up's records on the object and appends them to the log; it must end at `version`. */
   applyRecords(subgroup: string, bytes: Uint8Array, version: bigint): Promise<void>;
 }
@@ -62,6 +64,9 @@ type Have = { version: bigint; crc: number };
 
 /** `have` records kept before their source looks for them (beyond it they are dropped: snapshots follow). */
 const MAX_EARLY_HAVES = 4096;
+
+/** How often a recipient looks whether its view is ready to carry its `have`. */
+const READY_POLL_MS = 2;
 
 /** How long a source waits for a recipient's `have` before it sends the snapshot. */
 const HAVE_WAIT_MS = 5_000;
@@ -82,10 +87,13 @@ export class StateSync implements ShardStates {
 
   get selfId(): number { return this.#p.selfId; }
 
-  awaiting(subgroup: string): boolean { return this.#receivers.has(subgroup); }
+  awaiting(subgroup: string): boolean {
+    return this.#receivers.has(subgroup) || this.#p.restart?.held(subgroup) === true;
+  }
 
   accept(tag: number, from: number, bytes: Uint8Array): boolean {
     if (!isStateTag(tag)) return false;
+    if (this.#p.restart?.accept(tag, from, bytes)) return true;
     const have = decodeHave(bytes);
     if (have) {
       const key = `${tag}:${from}`, waiter = this.#haves.get(key);
@@ -174,6 +182,10 @@ export class StateSync implements ShardStates {
   /** The recipient's side of a catch-up: tells the source where its log ends (−1n: it wants the snapshot). */
   async #sendHave(view: DriverView, t: Transfer): Promise<void> {
     const have = await this.#p.logs!.have(t.subgroup, t.shard).catch(() => null) ?? { version: -1n, crc: 0 };
+    // Mailbox records are pushed to a peer only once the view passed its start barrier (a push before the
+    // connection is lost), and a recipient's view gets there while its transfer is already awaited.
+    while (!view.ready && !view.closed && !this.#p.halted()) await new Promise((r) => setTimeout(r, READY_POLL_MS));
+    if (view.closed) return;
     view.mailboxes.send(t.source!, stateTag(t), encodeHave(have.version, have.crc))
       .catch(() => {}); // a source that failed: the view change that follows cuts this transfer off
   }
@@ -243,7 +255,7 @@ export class StateSync implements ShardStates {
         await this.#p.logs!.applyRecords(t.subgroup, bytes, version);
       } else if (object && bytes.byteLength > 0) {
         object.restore(bytes, version);
-        await this.#p.restored?.(t.subgroup, version, bytes);
+        await this.#p.logs?.transferred(t.subgroup, version, bytes);
       }
       restored = true;
     } finally {

@@ -51,6 +51,8 @@ export class SubgroupChannel implements OrderedChannel {
   #persisted = -1n;
   /** Deliveries of earlier views, so `delivered` counts across views. */
   #deliveredBefore = 0;
+  /** Bytes of the messages passed to the onDeliver handler, over every view. */
+  #deliveredBytes = 0;
   #nullsBefore = 0;
 
   constructor(name: string, memberId: number, first: ShardChannel) {
@@ -70,6 +72,8 @@ export class SubgroupChannel implements OrderedChannel {
   get maxSmcPayload(): number { return this.#current.maxSmcPayload; }
   /** Messages delivered here, over every view. */
   get delivered(): number { return this.#deliveredBefore + (this.#changing ? 0 : this.#current.delivered); }
+  /** Bytes of the messages delivered here (to the onDeliver handler), over every view. */
+  get deliveredBytes(): number { return this.#deliveredBytes; }
   get nullsSent(): number { return this.#nullsBefore + (this.#changing ? 0 : this.#current.nullsSent); }
   /** Highest sequence number delivered in the current view. */
   get deliveredNum(): number { return this.#current.deliveredNum; }
@@ -117,6 +121,7 @@ export class SubgroupChannel implements OrderedChannel {
       else this.#skip.set(sender, skip - 1);
       return;
     }
+    this.#deliveredBytes += bytes.byteLength;
     const log = this.#log;
     if (log === null) {
       this.#onDeliver!(sender, version, bytes);

@@ -330,9 +330,12 @@ export class ShardChannel implements OrderedChannel {
     this.#onPersisted = handler;
   }
 
-  /** @internal Pushes persistedNum when it moved, and reports the frontier when it did. */
-  checkPersisted(): void {
-    if (this.#persistedDirty && !this.#closed && !this.#failure) {
+  /**
+   * @internal Pushes persistedNum when it moved (`push`: from step() only, which runs once the view passed
+   * its start barrier — a push before the connections exist is lost), and reports the frontier when it did.
+   */
+  checkPersisted(push = false): void {
+    if (push && this.#persistedDirty && !this.#closed && !this.#failure) {
       this.#persistedDirty = false;
       const at = this.#table.persistedAt;
       for (const id of this.#peers) this.#p.fabric.write(id, at, 8, Lane.Control);
@@ -355,7 +358,7 @@ export class ShardChannel implements OrderedChannel {
     if (this.#closed || this.#failure || this.#wedged || this.#table.S === 0) return;
     if (this.#words) {
       this.#stepBesideWorker(this.#words);
-      if (this.#onPersisted || this.#persistedDirty) this.checkPersisted();
+      if (this.#onPersisted || this.#persistedDirty) this.checkPersisted(true);
       return;
     }
     const sender = this.#sender, receiver = this.#receiver;
@@ -368,7 +371,7 @@ export class ShardChannel implements OrderedChannel {
     }
     this.#push();
     this.#sentSinceStep = false;
-    if (this.#onPersisted || this.#persistedDirty) this.checkPersisted();
+    if (this.#onPersisted || this.#persistedDirty) this.checkPersisted(true);
   }
 
   /**

@@ -46,7 +46,23 @@ export async function writeAll(handle: import('node:fs/promises').FileHandle, da
   while (done < data.length) {
     const { bytesWritten } = await handle.write(data, done, data.length - done,
       position === null ? null : position + done);
+    if (bytesWritten === 0) throw new Error('write wrote nothing');
     done += bytesWritten;
+  }
+}
+
+/** Writes `buffers` back to back at `position` with writev, going on after a short write. */
+export async function writevAll(handle: import('node:fs/promises').FileHandle, buffers: Uint8Array[],
+  position: number): Promise<void> {
+  let rest = buffers.filter((b) => b.length > 0);
+  let at = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, at);
+    if (bytesWritten === 0) throw new Error('writev wrote nothing');
+    at += bytesWritten;
+    let skip = bytesWritten;
+    while (rest.length > 0 && skip >= rest[0]!.length) skip -= rest.shift()!.length;
+    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
   }
 }
 

@@ -11,13 +11,13 @@
 //
 // Record (RECORD_HEADER_BYTES = 32, then the payload):
 //   0   u32  magic 0x4C57_5153 ('SQWL' read as bytes S Q W L)
-//   4   u32  bits 0..30: payload length in bytes (≤ MAX_PAYLOAD_BYTES); bit 31 (COMMIT_END): the last record
-//            of its group commit in this segment — the bytes up to it were fdatasync'ed together
+//   4   u32  bits 0..30: payload length in bytes (≤ MAX_PAYLOAD_BYTES); bit 31 (SYNC_START): the first record
+//            a group commit wrote into this segment — every byte before it was fdatasync'ed before it was written
 //   8   i64  version (≥ 0, strictly increasing through the log)
 //   16  u64  hlc: the hybrid logical clock stamp (ms << 16 | logical)
 //   24  u32  sender: the member id that sent the message
 //   28  u32  CRC-32 (zlib's, ISO-HDLC) of the payload, then continued over bytes 0..27 (payload first, so the
-//            commit-end bit can be set when the batch is cut without reading the payload again)
+//            sync-start bit can be set when the batch is cut without reading the payload again)
 //   32  …    payload
 //
 // Snapshot (SNAPSHOT_HEADER_BYTES = 32, then the bytes):
@@ -31,8 +31,9 @@ import { crc32 } from 'node:zlib';
 
 export const RECORD_MAGIC = 0x4c57_5153;
 export const RECORD_HEADER_BYTES = 32;
-/** Bit 31 of the length word: the record ends a group commit (see recovery.ts for what that proves). */
-export const COMMIT_END = 0x8000_0000;
+/** Bit 31 of the length word: the record starts a group commit's bytes in its segment (see recovery.ts for what
+ *  that proves). */
+export const SYNC_START = 0x8000_0000;
 export const SNAPSHOT_MAGIC = 0x4e53_5153;
 export const SNAPSHOT_HEADER_BYTES = 32;
 /** A record's payload limit: 1 GiB. A length field above it is damage, not a real record. */
@@ -62,14 +63,15 @@ export function parseSnapshotName(name: string): bigint | null {
   return m ? BigInt(m[1]!) : null;
 }
 
-/** Writes one record (header and payload) at `at` in `into`, not marked as a commit end; returns the payload's
- *  CRC-32, which markCommitEnd needs. */
+/** Writes one record (header and payload) at `at` in `into`, not marked as a sync start; returns the payload's
+ *  CRC-32, which markSyncStart needs. */
 export function encodeRecord(into: Buffer, at: number, version: bigint, hlc: bigint, sender: number,
   payload: Uint8Array): number {
   into.writeUInt32LE(RECORD_MAGIC, at);
   into.writeUInt32LE(payload.length, at + 4);
-  into.writeBigInt64LE(version, at + 8);
-  into.writeBigUInt64LE(hlc, at + 16);
+  const view = viewOf(into);
+  view.setBigInt64(into.byteOffset + at + 8, version, true);
+  view.setBigUint64(into.byteOffset + at + 16, hlc, true);
   into.writeUInt32LE(sender, at + 24);
   into.set(payload, at + RECORD_HEADER_BYTES);
   const payloadCrc = crc32(payload);
@@ -77,15 +79,15 @@ export function encodeRecord(into: Buffer, at: number, version: bigint, hlc: big
   return payloadCrc;
 }
 
-/** Sets the commit-end bit of the record at `at` (whose payload's CRC-32 is `payloadCrc`) and its CRC again. */
-export function markCommitEnd(into: Buffer, at: number, payloadCrc: number): void {
-  into.writeUInt32LE((into.readUInt32LE(at + 4) | COMMIT_END) >>> 0, at + 4);
+/** Sets the sync-start bit of the record at `at` (whose payload's CRC-32 is `payloadCrc`) and its CRC again. */
+export function markSyncStart(into: Buffer, at: number, payloadCrc: number): void {
+  into.writeUInt32LE((into.readUInt32LE(at + 4) | SYNC_START) >>> 0, at + 4);
   into.writeUInt32LE(crc32(into.subarray(at, at + 28), payloadCrc), at + 28);
 }
 
 /** What checking the bytes at one offset found. */
 export type RecordCheck =
-  | { ok: true; bytes: number; version: bigint; hlc: bigint; sender: number; commitEnd: boolean }
+  | { ok: true; bytes: number; version: bigint; hlc: bigint; sender: number; syncStart: boolean }
   | { ok: false; why: string };
 
 /**
@@ -99,7 +101,7 @@ export function checkRecord(buf: Buffer, at: number, end: number): RecordCheck {
   const magic = buf.readUInt32LE(at);
   if (magic !== RECORD_MAGIC) return { ok: false, why: `bad magic 0x${magic.toString(16).padStart(8, '0')}` };
   const word = buf.readUInt32LE(at + 4);
-  const length = (word & ~COMMIT_END) >>> 0;
+  const length = (word & ~SYNC_START) >>> 0;
   if (length > MAX_PAYLOAD_BYTES) return { ok: false, why: `payload length ${length} past the limit` };
   if (end - at < RECORD_HEADER_BYTES + length) {
     return { ok: false, why: `record of ${RECORD_HEADER_BYTES + length} bytes cut at ${end - at}` };
@@ -107,12 +109,25 @@ export function checkRecord(buf: Buffer, at: number, end: number): RecordCheck {
   const payload = buf.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length);
   const crc = crc32(buf.subarray(at, at + 28), crc32(payload));
   if (crc !== buf.readUInt32LE(at + 28)) return { ok: false, why: 'CRC-32 mismatch' };
-  const version = buf.readBigInt64LE(at + 8);
+  const view = viewOf(buf);
+  const version = view.getBigInt64(buf.byteOffset + at + 8, true);
   if (version < 0n) return { ok: false, why: `negative version ${version}` };
   return {
-    ok: true, bytes: RECORD_HEADER_BYTES + length, version, hlc: buf.readBigUInt64LE(at + 16),
-    sender: buf.readUInt32LE(at + 24), commitEnd: (word & COMMIT_END) !== 0,
+    ok: true, bytes: RECORD_HEADER_BYTES + length, version, hlc: view.getBigUint64(buf.byteOffset + at + 16, true),
+    sender: buf.readUInt32LE(at + 24), syncStart: (word & SYNC_START) !== 0,
   };
+}
+
+/** A DataView of a buffer's whole ArrayBuffer, made once per ArrayBuffer: Buffer's own 64-bit accessors are written
+ *  in JavaScript and cost several times more on the append path. Offsets into it add the buffer's byteOffset. */
+const views = new WeakMap<ArrayBufferLike, DataView>();
+function viewOf(buf: Buffer): DataView {
+  let view = views.get(buf.buffer);
+  if (view === undefined) {
+    view = new DataView(buf.buffer);
+    views.set(buf.buffer, view);
+  }
+  return view;
 }
 
 export function encodeSnapshotHeader(version: bigint, hlc: bigint, bytes: Uint8Array): Buffer {

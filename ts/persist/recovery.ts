@@ -7,12 +7,12 @@
 // and a segment is synced before a commit writes into the next one. Until the sync, the disk may keep any subset of
 // the commit's pages — a bad record may be followed by good ones of the same commit. So a bad record at X in the
 // last segment is a torn write unless something after X proves X's commit was synced: a valid record marked as the
-// end of a commit (COMMIT_END) followed by another valid record, which a later commit wrote. Without that proof the
-// bytes from X on are cut and reported in `recovered.tornTail`; none of them was ever reported durable, unless the
-// disk changed bytes of the very last commit, which no check can tell from a torn write.
+// first a later commit wrote into the segment (SYNC_START), which was written only after X's commit synced. Without
+// that proof the bytes from X on are cut and reported in `recovered.tornTail`; none of them was ever reported
+// durable, unless the disk changed bytes of the very last commit, which no check can tell from a torn write.
 
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PersistError } from '../errors.js';
 import { ioError, syncDirectory, writeFileAtomic } from './files.js';
 import {
@@ -51,7 +51,14 @@ const SEE_DOCS = 'see docs/persistence.md';
 /** Creates the directory and its identity file, or checks the identity of the one there. */
 export async function claimDirectory(dir: string, identity: LogIdentity): Promise<string[]> {
   try {
-    await mkdir(dir, { recursive: true });
+    // A directory made here is durable once its parent is synced, and that parent's if it was made here too.
+    const made = await mkdir(dir, { recursive: true });
+    if (made !== undefined) {
+      for (let d = resolve(dir); ; d = dirname(d)) {
+        await syncDirectory(dirname(d));
+        if (d === resolve(made) || d === dirname(d)) break;
+      }
+    }
   } catch (error) {
     throw ioError(`creating the log directory ${dir}`, dir, error);
   }
@@ -112,7 +119,7 @@ export async function recover(dir: string, names: string[]): Promise<Recovered> 
     while (at < data.length) {
       const check = checkRecord(data, at, data.length);
       if (!check.ok) {
-        if (last && !laterCommitAfter(data, at)) {
+        if (last && !laterSyncAfter(data, at)) {
           tornTail = { file: path, offset: at, bytes: data.length - at };
           break;
         }
@@ -136,15 +143,13 @@ export async function recover(dir: string, names: string[]): Promise<Recovered> 
   return { segments, index, snapshot: await newestSnapshot(dir, names), tornTail };
 }
 
-/** Whether, after the bad record at `from`, a valid commit-end record is followed by another valid record: proof
- *  that the commit holding `from` was synced before a later one was written. */
-export function laterCommitAfter(data: Buffer, from: number): boolean {
-  let sawCommitEnd = false;
+/** Whether a valid record marked SYNC_START follows the bad record at `from`: proof that the group commit holding
+ *  `from` was synced before a later one was written. */
+export function laterSyncAfter(data: Buffer, from: number): boolean {
   for (let at = nextValidRecord(data, from + 1); at >= 0;) {
-    if (sawCommitEnd) return true;
     const check = checkRecord(data, at, data.length);
     if (!check.ok) return false; // unreachable: nextValidRecord returned a valid record
-    if (check.commitEnd) sawCommitEnd = true;
+    if (check.syncStart) return true;
     at = nextValidRecord(data, at + check.bytes);
   }
   return false;
@@ -204,6 +209,11 @@ async function newestSnapshot(dir: string, names: string[]): Promise<SnapshotInf
   if (size < SNAPSHOT_HEADER_BYTES || header.readUInt32LE(0) !== SNAPSHOT_MAGIC ||
       header.readBigUInt64LE(24) !== BigInt(size - SNAPSHOT_HEADER_BYTES) || header.readBigInt64LE(8) !== version) {
     throw damaged(path, 0, 'the snapshot header does not match the file (magic, length or version)');
+  }
+  // Older snapshots are left only by a crash between writing a new one and removing the old: remove them now.
+  for (const older of names.filter((n) => { const v = parseSnapshotName(n); return v !== null && v < version; })) {
+    const path = join(dir, older);
+    await unlink(path).catch((error: unknown) => { throw ioError(`removing ${older}`, path, error); });
   }
   return { version, hlc: header.readBigUInt64LE(16), name };
 }

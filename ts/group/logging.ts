@@ -1,0 +1,81 @@
+// Structured logs of a member's protocol steps: the `protocol` event (suspicions with their reason, commits
+// with the proposal and the ragged trim, installs with their phases, stops, refused connections and frames)
+// and the lifecycle events (rejoined, rejoinFailed), written through a pino-compatible logger.
+//
+// A library is silent unless asked: Group.join({ logger }) takes the application's logger (pino, or anything
+// with pino's methods); createLogger(level) makes one that writes JSON lines to stderr (squall node
+// --log-level). Each line carries `memberId` (this member) and `event`, and the step's fields; levels:
+//
+//   warn   suspected, stopped (partitioned, removed, a view it cannot build), refused, rejoinFailed
+//   info   committed, installed, stopped by its own leave(), rejoined
+//
+// The `error` event is not logged here: listening to it would stop an unhandled one from throwing.
+
+import type { EventEmitter } from 'node:events';
+import { pino } from 'pino';
+import { ConfigError } from '../errors.js';
+import type { GroupEvents, ProtocolEvent } from './events.js';
+
+/** What squall calls on a logger: pino's shape (a pino logger passes as it is). */
+export interface Logger {
+  error(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A pino logger at `level` writing JSON lines to stderr (fd 2); synchronously, so a line written just before
+ *  the process exits is not lost (protocol events are few: a handful per view change). */
+export function createLogger(level: LogLevel = 'info'): Logger {
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ConfigError(`log level must be one of ${LOG_LEVELS.join(', ')}, got '${String(level)}'`);
+  }
+  return pino({ level, base: { pid: process.pid }, name: 'squall' }, pino.destination({ fd: 2, sync: true }));
+}
+
+/** Checks a JoinOptions.logger (ConfigError naming what is missing). */
+export function checkLogger(value: unknown, name: string): void {
+  const missing = ['error', 'warn', 'info', 'debug'].filter(
+    (m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
+  if (typeof value !== 'object' || value === null || missing.length > 0) {
+    throw new ConfigError(`${name} must be a logger with pino's methods (e.g. pino()); it lacks ${missing.join(', ')}`);
+  }
+}
+
+/** The one-line message of a protocol event (the fields carry the rest). */
+function describe(e: ProtocolEvent): string {
+  switch (e.event) {
+    case 'suspected': return `suspects member ${e.member} (${e.reason}): view ${e.vid} wedges`;
+    case 'committed': return `view ${e.vid} change committed: proposal ${e.proposal} by member ${e.proposer}, ` +
+      `removes [${e.removed.join(', ')}], adds [${e.joined.join(', ')}]`;
+    case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`;
+    case 'stopped': return `stopped in view ${e.vid}: ${e.message}`;
+    case 'refused': return `refused: ${e.message}`;
+  }
+}
+
+/** Writes `group`'s protocol and lifecycle events to `logger`; returns what detaches it. */
+export function logGroup(group: EventEmitter<GroupEvents>, member: number, logger: Logger): () => void {
+  const onProtocol = (e: ProtocolEvent): void => {
+    const routine = e.event === 'committed' || e.event === 'installed' || (e.event === 'stopped' && e.left);
+    const level = routine ? 'info' : 'warn';
+    logger[level]({ memberId: member, ...e }, describe(e));
+  };
+  const onRejoined: (...args: GroupEvents['rejoined']) => void = (view) =>
+    logger.info({ memberId: member, event: 'rejoined', vid: view.vid }, `rejoined the group in view ${view.vid}`);
+  const onRejoinFailed = (error: Error): void => {
+    const { message } = error;
+    logger.warn({ memberId: member, event: 'rejoinFailed', message }, `could not rejoin: ${message}`);
+  };
+  group.on('protocol', onProtocol);
+  group.on('rejoined', onRejoined);
+  group.on('rejoinFailed', onRejoinFailed);
+  return () => {
+    group.off('protocol', onProtocol);
+    group.off('rejoined', onRejoined);
+    group.off('rejoinFailed', onRejoinFailed);
+  };
+}

@@ -1,0 +1,161 @@
+// Prometheus metrics of a group member, through prom-client, on a registry the application passes in
+// (registerMetrics(group, registry)), or served by `squall node --metrics HOST:PORT` (ts/group/admin.ts).
+//
+// Nothing here runs on the delivery path: the counters the engine keeps anyway (deliveries, bytes, nulls,
+// queues) are read when Prometheus scrapes, and the protocol's steps (the `protocol` event: suspicions,
+// installs, refusals) are counted as they happen — a handful per view change. Every metric carries the
+// label `member` (this member's id), so several members of one process can share a registry.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ClosedError, ConfigError } from '../errors.js';
+import type { Group } from './group.js';
+import type { ProtocolEvent } from './events.js';
+
+/** The per-subgroup figures read at a scrape. */
+interface SubgroupFigures { delivered: number; deliveredBytes: number; nullsSent: number; queued: number;
+  queuedBytes: number }
+
+/** One member's source of figures, as the metrics read it. */
+interface Source {
+  member: string;
+  view(): { vid: number; members: number } | null;
+  fabric(): { bytesIn: number; bytesOut: number } | null;
+  subgroups(): Map<string, SubgroupFigures>;
+}
+
+/** The metrics of one registry, and the members that feed them. */
+interface Metrics {
+  sources: Set<Source>;
+  suspicions: Counter<'member' | 'reason'>;
+  viewChanges: Counter<'member'>;
+  refusals: Counter<'member' | 'code'>;
+  installSeconds: Histogram<'member'>;
+}
+
+const byRegistry = new WeakMap<Registry, Metrics>();
+
+/** A counter whose value is read at each scrape from every source. */
+function readCounter(registry: Registry, metrics: () => Metrics, name: string, help: string,
+  read: (f: SubgroupFigures) => number): void {
+  new Counter({
+    name, help, labelNames: ['member', 'subgroup'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of metrics().sources) {
+        for (const [subgroup, f] of s.subgroups()) this.inc({ member: s.member, subgroup }, read(f));
+      }
+    },
+  });
+}
+
+function readGauge(registry: Registry, metrics: () => Metrics, name: string, help: string,
+  read: (f: SubgroupFigures) => number): void {
+  new Gauge({
+    name, help, labelNames: ['member', 'subgroup'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of metrics().sources) {
+        for (const [subgroup, f] of s.subgroups()) this.set({ member: s.member, subgroup }, read(f));
+      }
+    },
+  });
+}
+
+function createMetrics(registry: Registry): Metrics {
+  const all = (): Metrics => byRegistry.get(registry)!;
+  readCounter(registry, all, 'squall_deliveries_total', 'Messages delivered here, per subgroup (over every view)',
+    (f) => f.delivered);
+  readCounter(registry, all, 'squall_delivered_bytes_total', 'Bytes of the messages delivered here, per subgroup',
+    (f) => f.deliveredBytes);
+  readCounter(registry, all, 'squall_nulls_sent_total',
+    'Null messages this member sent to keep the round-robin order moving while it had nothing to send',
+    (f) => f.nullsSent);
+  readGauge(registry, all, 'squall_send_queue_messages',
+    'Messages this member has waiting for a slot (the window is full) or for the next view', (f) => f.queued);
+  readGauge(registry, all, 'squall_send_queue_bytes', 'Bytes of those messages', (f) => f.queuedBytes);
+  new Gauge({
+    name: 'squall_view', help: 'The vid of the current view', labelNames: ['member'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of all().sources) { const v = s.view(); if (v) this.set({ member: s.member }, v.vid); }
+    },
+  });
+  new Counter({
+    name: 'squall_fabric_bytes_total', help: 'Bytes the current view\'s fabric moved, by direction (in, out); ' +
+      'it starts again at each view', labelNames: ['member', 'direction'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of all().sources) {
+        const f = s.fabric();
+        if (!f) continue;
+        this.inc({ member: s.member, direction: 'in' }, f.bytesIn);
+        this.inc({ member: s.member, direction: 'out' }, f.bytesOut);
+      }
+    },
+  });
+  new Gauge({
+    name: 'squall_view_members', help: 'Members of the current view', labelNames: ['member'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of all().sources) { const v = s.view(); if (v) this.set({ member: s.member }, v.members); }
+    },
+  });
+  return {
+    sources: new Set(),
+    suspicions: new Counter({ name: 'squall_suspicions_total', help: 'Members this member suspected, by reason',
+      labelNames: ['member', 'reason'], registers: [registry] }),
+    viewChanges: new Counter({ name: 'squall_view_changes_total', help: 'Views installed here after the first',
+      labelNames: ['member'], registers: [registry] }),
+    refusals: new Counter({ name: 'squall_refusals_total',
+      help: 'Refused connections, join requests and frames, and undecodable messages, by error code',
+      labelNames: ['member', 'code'], registers: [registry] }),
+    installSeconds: new Histogram({ name: 'squall_install_seconds',
+      help: 'From a view change\'s commit to the next view passing its start barrier', labelNames: ['member'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+  };
+}
+
+/**
+ * Registers `group`'s metrics on `registry` (the application's prom-client Registry; default: a new one) and
+ * returns it. A member that closed leaves the registry at the next scrape.
+ */
+export function registerMetrics(group: Group, registry: Registry = new Registry()): Registry {
+  if (!(registry instanceof Registry)) {
+    throw new ConfigError('registerMetrics(group, registry): registry must be a prom-client Registry (new Registry())');
+  }
+  let metrics = byRegistry.get(registry);
+  if (!metrics) { metrics = createMetrics(registry); byRegistry.set(registry, metrics); }
+  const member = String(group.id);
+  const m = metrics;
+  const source: Source = {
+    member,
+    view: () => ({ vid: group.view.vid, members: group.view.members.length }),
+    fabric: () => { try { return group.status().fabric; } catch { return null; } }, // closed: no fabric
+    subgroups: () => {
+      const out = new Map<string, SubgroupFigures>();
+      try {
+        for (const name of Object.keys(group.status().subgroups)) {
+          const c = group.channel(name);
+          out.set(name, { delivered: c.delivered, deliveredBytes: c.deliveredBytes, nullsSent: c.nullsSent,
+            queued: c.queued, queuedBytes: c.queuedBytes });
+        }
+      } catch (error) {
+        if (!(error instanceof ClosedError)) throw error;
+        m.sources.delete(source); // the member closed: its figures leave the registry with it
+      }
+      return out;
+    },
+  };
+  m.sources.add(source);
+  group.on('protocol', (e: ProtocolEvent) => {
+    if (e.event === 'suspected') m.suspicions.inc({ member, reason: e.reason });
+    else if (e.event === 'refused') m.refusals.inc({ member, code: e.code });
+    else if (e.event === 'installed') {
+      m.viewChanges.inc({ member });
+      const ready = Math.max(0, ...Object.values(e.phasesMs));
+      m.installSeconds.observe({ member }, ready / 1000);
+    }
+  });
+  return registry;
+}

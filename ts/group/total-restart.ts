@@ -1,0 +1,207 @@
+// Total restart of a persistent group (issue 16; docs/persistence-group.md "Restarting"): every member of the
+// group stopped (cleanly or by a crash) and started again from its data directory, without contact. Each
+// rebuilt its objects from its own log; after a crash under load the logs' tails differ. They are prefixes of
+// one sequence — a member logs only what it delivered, a delivered message was stable (received by every
+// member of the shard), and a view change trims every member to the same ragged trim — so the longest log
+// holds everything any member delivered. In the first view formed from the configuration, before it delivers
+// anything, the members of each persistent shard reconcile:
+//
+//   hold     the shard does not step (StateSync.awaiting): nothing of the new view runs on an old state
+//   tails    each member sends every other member of the shard where its log ends, on the shard's state tag:
+//            tail [u32 6][u32 0][i64 version]   (−1: an empty log)
+//   source   the member with the highest tail (the lowest id on ties); every member behind it is a recipient
+//   catch-up a state transfer from the source to the recipients (ts/group/state-sync.ts): each recipient says
+//            where its log ends (`have`), the source ships the records after it (or its snapshot when its log
+//            no longer has them); the recipient runs them on its object and logs them
+//   release  the shard steps once the tails are in; a recipient's shard (and so the shard's deliveries
+//            everywhere: nothing is stable without it) waits until its state has arrived
+//
+// A first view with nothing logged anywhere exchanges its tails too (every tail is −1: nothing moves).
+
+import { SquallError, StateTransferError, TimeoutError } from '../errors.js';
+import type { GroupConfig } from './config.js';
+import type { DriverView } from './driver-parts.js';
+import type { MemberDriver } from './driver.js';
+import type { GroupPersistence } from './persistence.js';
+import type { StateSync } from './state-sync.js';
+import { TransferPlan } from './state-sync.js';
+import { isStateTag, stateTag, type Transfer } from './state-transfer.js';
+import type { ViewEngine } from './view-engine.js';
+
+const TAIL = 6;
+const TAIL_BYTES = 16;
+
+export function encodeTail(version: bigint): Uint8Array {
+  const record = new Uint8Array(TAIL_BYTES);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, TAIL, true);
+  view.setBigInt64(8, version, true);
+  return record;
+}
+
+/** A `tail` record's version, or null when `record` is not one (a hostile version below −1 is not one). */
+export function decodeTail(record: Uint8Array): bigint | null {
+  if (record.byteLength !== TAIL_BYTES) return null;
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  if (view.getUint32(0, true) !== TAIL || view.getUint32(4, true) !== 0) return null;
+  const version = view.getBigInt64(8, true);
+  return version < -1n ? null : version;
+}
+
+/** The source and recipients of one shard, from its members' tails: the highest tail, the lowest id on ties. */
+export function restartSource(tails: ReadonlyMap<number, bigint>): { source: number; recipients: number[] } | null {
+  let source = -1, best = -1n;
+  for (const [id, tail] of [...tails].sort(([a], [b]) => a - b)) {
+    if (tail > best) { source = id; best = tail; }
+  }
+  if (best < 0n) return null; // nothing logged anywhere
+  const recipients = [...tails].filter(([, t]) => t < best).map(([id]) => id).sort((a, b) => a - b);
+  return { source, recipients };
+}
+
+/**
+ * The first view of a member whose logs recorded view `lastVid` (−1: none) did not connect: a total restart
+ * needs every member of the configuration, and the same last view in their logs; the error says so.
+ */
+export function restartHint(error: unknown, lastVid: number): unknown {
+  if (lastVid < 0 || !(error instanceof SquallError)) return error;
+  error.message += ` (a total restart: this member's logs end in view ${lastVid}, so it forms view ${lastVid + 1}; `
+    + 'every member of the configuration must come back with the directory it stopped with, and members whose '
+    + 'logs recorded different last views cannot connect: docs/persistence-group.md)';
+  return error;
+}
+
+/**
+ * The first view formed from the configuration (Group.join without contact): connects every member, starts
+ * the view and, with persistent logs, reconciles them (TotalRestart) before the shards deliver.
+ */
+export async function startFirstView(driver: MemberDriver<ViewEngine>, persistence: GroupPersistence | null,
+  states: StateSync, timeoutMs: number): Promise<void> {
+  const engine = driver.view!;
+  persistence?.restart.hold(engine);
+  await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
+  driver.begin(engine);
+  await engine.whenReady(timeoutMs);
+  await persistence?.restart.reconcile(engine, states, timeoutMs);
+}
+
+export interface RestartParts {
+  selfId: number;
+  config: GroupConfig;
+  /** The subgroups with a class (a subgroup without one has no object to reconcile). */
+  typed(subgroup: string): boolean;
+  /** Where this member's log of `subgroup` ends (−1n: empty). */
+  tail(subgroup: string): Promise<bigint>;
+  /** A progress line (Group's `warning`, as a plain Error): who the reconciliation moves, or waits for. */
+  say?(message: string): void;
+}
+
+/** One persistent shard this member reconciles in the first view. */
+interface HeldShard { subgroup: string; index: number; shard: number; members: number[]; tag: number }
+
+export class TotalRestart {
+  readonly #p: RestartParts;
+  /** The shards held (by subgroup name) until their tails are in. */
+  readonly #held = new Map<string, HeldShard>();
+  /** Tails received, by `tag:from` (kept until looked at; one per peer and shard: bounded by the view). */
+  readonly #tails = new Map<string, bigint>();
+  #wake: (() => void) | null = null;
+  /** What the last reconciliation decided, by subgroup (for tests and status): source, recipients, tails. */
+  readonly decided = new Map<string, { source: number; recipients: number[]; tails: Record<number, string> }>();
+
+  constructor(parts: RestartParts) {
+    this.#p = parts;
+  }
+
+  /** `subgroup`'s shard waits for the tails (StateSync.awaiting). */
+  held(subgroup: string): boolean { return this.#held.has(subgroup); }
+
+  /** Takes a `tail` record (true), or says it is none (false). */
+  accept(tag: number, from: number, bytes: Uint8Array): boolean {
+    if (!isStateTag(tag)) return false;
+    const tail = decodeTail(bytes);
+    if (tail === null) return false;
+    const key = `${tag}:${from}`;
+    if (this.#tails.size < 4096 && !this.#tails.has(key)) this.#tails.set(key, tail);
+    this.#wake?.();
+    return true;
+  }
+
+  /**
+   * The first view `view` formed from the configuration is about to start: its persistent shards with a
+   * class are held until reconcile() has their tails. Call before the view starts stepping.
+   */
+  hold(view: DriverView): void {
+    const { selfId, config } = this.#p;
+    for (const plan of view.plans) {
+      if (config.subgroups[plan.name]?.persistent !== true || !this.#p.typed(plan.name)) continue;
+      plan.shards.forEach((s, shard) => {
+        if (!s.members.includes(selfId)) return;
+        const t = { subgroup: plan.name, index: plan.index, shard, source: null, recipients: [] };
+        const tag = stateTag(t);
+        this.#held.set(plan.name, { subgroup: plan.name, index: plan.index, shard, members: s.members, tag });
+      });
+    }
+  }
+
+  /**
+   * Once `view` passed its start barrier: exchanges the tails of every held shard, lets each shard step, and
+   * resolves once every shard this member is behind in has caught up (rejects if it could not).
+   */
+  async reconcile(view: DriverView, states: StateSync, timeoutMs: number): Promise<void> {
+    const shards = [...this.#held.values()];
+    if (shards.length === 0) return;
+    try {
+      const transfers: Transfer[] = [];
+      for (const s of shards) {
+        const tails = await this.#exchange(view, s, timeoutMs);
+        const decided = restartSource(tails);
+        this.decided.set(s.subgroup, {
+          source: decided?.source ?? -1, recipients: decided?.recipients ?? [],
+          tails: Object.fromEntries([...tails].map(([id, t]) => [id, String(t)])),
+        });
+        if (!decided || decided.recipients.length === 0) continue;
+        transfers.push({ subgroup: s.subgroup, index: s.index, shard: s.shard, ...decided });
+        this.#p.say?.(`total restart: subgroup '${s.subgroup}' shard ${s.shard}: member ${decided.source}'s log is `
+          + `the longest (version ${tails.get(decided.source)}); members ${decided.recipients.join(', ')} catch up`);
+      }
+      const plan = new TransferPlan(states, transfers);
+      plan.snapshot(); // the source's state, before anything of this view is delivered
+      plan.receive(view); // a recipient's shard is now held by its transfer
+      this.#held.clear();
+      plan.send(view);
+      await plan.restored;
+    } finally {
+      this.#held.clear();
+      this.#tails.clear();
+    }
+  }
+
+  /** Sends this member's tail of shard `s` to its other members and waits for theirs. */
+  async #exchange(view: DriverView, s: HeldShard, timeoutMs: number): Promise<Map<number, bigint>> {
+    const { selfId } = this.#p;
+    const mine = await this.#p.tail(s.subgroup);
+    const others = s.members.filter((m) => m !== selfId);
+    for (const to of others) {
+      view.mailboxes.send(to, s.tag, encodeTail(mine))
+        .catch(() => {}); // a peer that failed: the view change removes it, and the wait below says so
+    }
+    const deadline = performance.now() + timeoutMs;
+    const missing = () => others.filter((m) => !this.#tails.has(`${s.tag}:${m}`));
+    while (missing().length > 0) {
+      if (view.closed) throw new StateTransferError(`view ${view.view.vid} closed during a total restart`);
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new TimeoutError(`total restart: members ${missing().join(', ')} did not say where their log of `
+          + `'${s.subgroup}' ends within ${timeoutMs} ms; start them (every member of the configuration must `
+          + 'come back)');
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 50));
+        this.#wake = () => { clearTimeout(timer); resolve(); };
+      });
+      this.#wake = null;
+    }
+    return new Map([[selfId, mine], ...others.map((m): [number, bigint] => [m, this.#tails.get(`${s.tag}:${m}`)!])]);
+  }
+}
