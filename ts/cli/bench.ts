@@ -6,38 +6,16 @@ import { toCsv, type CsvValue } from '../charts/csv.js';
 import { lineChart } from '../charts/svg.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
-import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
-import { checkFabricUsable, fabricLabel } from '../fabric/native.js';
-import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec, type OptionSpec } from './args.js';
+import { fabricLabel } from '../fabric/native.js';
+import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec } from './args.js';
+import { FABRIC_OPTIONS, JSON_OPTION, SUSPICION_OPTION, fabricOf, suspicionOf } from './bench-options.js';
+import { benchRestart, RESTART_BENCH } from './bench-restart.js';
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
 import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
-import { MAX_TIMEOUT_MS } from '../group/config.js';
 import { resolveSecret } from '../group/credential.js';
 import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
 import type { CallsBenchResult } from '../../bench/calls.js';
-
-/** Every benchmark takes these: the members' native backend. */
-const FABRIC_OPTIONS = {
-  fabric: {
-    type: 'string', value: 'tcp|libfabric', help: "the members' native backend (default SQUALL_FABRIC, else tcp)",
-  },
-  provider: {
-    type: 'string', value: 'P',
-    help: "libfabric's provider (default tcp): verbs on RDMA hardware, shm on one machine;\n" +
-      "P+msg for messages instead of one-sided writes. Results name the mode (docs/rdma.md)",
-  },
-} as const satisfies Record<string, OptionSpec>;
-
-/** The benchmarks that start members with failure detection take this. */
-const SUSPICION_OPTION = {
-  type: 'string', value: 'MS',
-  help: "the members' suspicion timeout: a heartbeat stalled this long gets a member removed",
-} as const satisfies OptionSpec;
-
-const JSON_OPTION = {
-  type: 'boolean', help: 'print the result as JSON on stdout (progress stays on stderr)',
-} as const satisfies OptionSpec;
 
 /** One table per benchmark: `squall bench <name> --help` prints it, and its parser reads it. */
 const BENCHMARKS = {
@@ -187,6 +165,7 @@ resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups
       ...FABRIC_OPTIONS,
     },
   }),
+  restart: RESTART_BENCH,
   persist: defineCommand({
     command: 'bench persist', usage: '[--dir DIR] [--seconds T] [--json]',
     about: "The persistent log's disk: fdatasync of 4KiB appends, 256KiB appends, the log's group commit of 1KiB.",
@@ -227,23 +206,11 @@ export async function run(argv: string[]): Promise<void> {
     case 'viewchange': return benchViewChange(rest);
     case 'join': return benchJoin(rest);
     case 'persist': return benchPersist(rest);
+    case 'restart': return benchRestart(rest);
     default:
       throw new ConfigError(
         `unknown benchmark '${what}'; available: ${Object.keys(BENCHMARKS).join(', ')} (squall bench --help)`);
   }
-}
-
-/** --fabric/--provider, else the environment; fails here (not in every child) when it cannot work. */
-function fabricOf(values: { fabric?: string | undefined; provider?: string | undefined }): FabricChoice {
-  const choice = resolveFabricChoice(fabricChoiceFromFlags(values.fabric, values.provider));
-  checkFabricUsable(choice);
-  return choice;
-}
-
-/** --suspicion MS as the members' suspicionTimeoutMs; absent: the benchmark's own default. */
-function suspicionOf(values: { suspicion?: string | undefined }): { suspicionTimeoutMs?: number } {
-  return values.suspicion === undefined ? {}
-    : { suspicionTimeoutMs: parsePositiveInt(values.suspicion, 'suspicion', 0, MAX_TIMEOUT_MS) };
 }
 
 const positiveInt = parsePositiveInt;
