@@ -46,7 +46,7 @@ export const DEMO_COMMAND = defineCommand({
 replicate a persistent TicketBook; two race for seat A1, all book under load, one is SIGKILLed and the
 survivors install the next view, then it comes back from its data directory and receives the bookings it
 missed; last, after a persisted booking, every member is SIGKILLed at once and started again from its
-log, holding every booking. Ends by itself (about --seconds + 10 s).`,
+log, holding every booking. Ends by itself (about --seconds + 5 s).`,
   options: {
     seconds: { type: 'string', value: 'S', help: 'how long the load runs (default 8)' },
   },
