@@ -137,7 +137,7 @@ async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
 
 test('tails that differ (logs cut with truncateAfter, one emptied): the longest log\'s member ships the records '
   + 'one member misses and its snapshot to the empty one; every member ends with the same state',
-() => cutTails('main'));
+  () => cutTails('main'));
 
 test('the same with the worker shard engine', () => cutTails('worker'));
 

@@ -92,8 +92,6 @@ export interface RestartParts {
   typed(subgroup: string): boolean;
   /** Where this member's log of `subgroup` ends (−1n: empty). */
   tail(subgroup: string): Promise<bigint>;
-  /** A progress line (Group's `warning`, as a plain Error): who the reconciliation moves, or waits for. */
-  say?(message: string): void;
 }
 
 /** One persistent shard this member reconciles in the first view. */
@@ -106,8 +104,6 @@ export class TotalRestart {
   /** Tails received, by `tag:from` (kept until looked at; one per peer and shard: bounded by the view). */
   readonly #tails = new Map<string, bigint>();
   #wake: (() => void) | null = null;
-  /** What the last reconciliation decided, by subgroup (for tests and status): source, recipients, tails. */
-  readonly decided = new Map<string, { source: number; recipients: number[]; tails: Record<number, string> }>();
 
   constructor(parts: RestartParts) {
     this.#p = parts;
@@ -156,14 +152,9 @@ export class TotalRestart {
       for (const s of shards) {
         const tails = await this.#exchange(view, s, timeoutMs);
         const decided = restartSource(tails);
-        this.decided.set(s.subgroup, {
-          source: decided?.source ?? -1, recipients: decided?.recipients ?? [],
-          tails: Object.fromEntries([...tails].map(([id, t]) => [id, String(t)])),
-        });
-        if (!decided || decided.recipients.length === 0) continue;
-        transfers.push({ subgroup: s.subgroup, index: s.index, shard: s.shard, ...decided });
-        this.#p.say?.(`total restart: subgroup '${s.subgroup}' shard ${s.shard}: member ${decided.source}'s log is `
-          + `the longest (version ${tails.get(decided.source)}); members ${decided.recipients.join(', ')} catch up`);
+        if (decided && decided.recipients.length > 0) {
+          transfers.push({ subgroup: s.subgroup, index: s.index, shard: s.shard, ...decided });
+        }
       }
       const plan = new TransferPlan(states, transfers);
       plan.snapshot(); // the source's state, before anything of this view is delivered
