@@ -37,12 +37,24 @@ async function configOf(): Promise<GroupConfig> {
   };
 }
 
+/** What a member logged (JoinOptions.logger), by member: each line's fields. */
+type Logged = Array<Record<string, unknown>>;
+
+/** A logger that keeps every line's fields in `into`. */
+function keep(into: Logged) {
+  const line = (fields: object) => { into.push({ ...fields }); };
+  return { error: line, warn: line, info: line, debug: line };
+}
+
 /** Joins every member from its directory, member order[0] first, the next ones `gapMs` apart. */
 async function restart(config: GroupConfig, dirs: string[], order: number[], gapMs = 100,
-  shardEngine: 'main' | 'worker' = 'main'): Promise<Group[]> {
+  shardEngine: 'main' | 'worker' = 'main', logs: Logged[] = []): Promise<Group[]> {
   const joining: Array<Promise<Group>> = [];
   for (const id of order) {
-    joining[id] = Group.join({ id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, shardEngine });
+    const logger = keep(logs[id] = []);
+    joining[id] = Group.join({
+      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, shardEngine, logger,
+    });
     joining[id]!.catch(() => {}); // awaited below
     await sleep(gapMs);
   }
@@ -107,7 +119,13 @@ async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
     await cut[0]!.truncateAfter(-1n); // member 0: an empty log
     await cut[1]!.truncateAfter(versions[14]!); // member 1: 15 records
     await Promise.all(cut.map((l) => l.close()));
-    groups = await restart(config, dirs, [1, 0, 2], 100, shardEngine);
+    const logs: Logged[] = [];
+    groups = await restart(config, dirs, [1, 0, 2], 100, shardEngine, logs);
+    for (const [id, logged] of logs.entries()) { // the protocol event says what the reconciliation decided
+      const reconciled = logged.find((l) => l['event'] === 'reconciled');
+      assert.equal(reconciled && [reconciled['source'], reconciled['recipients'], reconciled['version']],
+        [2, [0, 1], String(versions[39])], `member ${id} logged the decision`);
+    }
     let after: bigint;
     try {
       const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
@@ -137,7 +155,7 @@ async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
 
 test('tails that differ (logs cut with truncateAfter, one emptied): the longest log\'s member ships the records '
   + 'one member misses and its snapshot to the empty one; every member ends with the same state',
-() => cutTails('main'));
+  () => cutTails('main'));
 
 test('the same with the worker shard engine', () => cutTails('worker'));
 
@@ -188,10 +206,14 @@ test('a total restart with a member missing fails once connectTimeoutMs passed, 
     } finally {
       await Promise.all(groups.map((g) => g.close()));
     }
+    const logs: Logged[] = [[], []];
     const two = [0, 1].map((id) => Group.join({
-      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 1000,
+      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 2500,
+      logger: keep(logs[id]!),
     }));
-    for (const result of await Promise.allSettled(two)) {
+    for (const [id, result] of (await Promise.allSettled(two)).entries()) {
+      const waiting = logs[id]!.find((l) => l['event'] === 'restartWaiting');
+      assert.equal(waiting?.['missing'], [2], `member ${id} said whom it waits for while it waited`);
       if (result.status === 'fulfilled') await result.value.close();
       const error = result.status === 'rejected' ? result.reason as Error : null;
       assert.ok(error, 'it does not form a first view without member 2');

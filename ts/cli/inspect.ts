@@ -18,8 +18,9 @@ export const INSPECT_COMMAND = defineCommand({
   usage: 'HOST:PORT [--watch] [--interval MS] [--json]',
   about: `Shows a running member from its admin port (squall node --metrics HOST:PORT): its view, each row of the
 membership SST (wedged, suspicions, proposal, trim, commit) and each shard's counters — received per sender,
-the receive prefix (seqNum), delivered, the stability frontier (minDelivered), persisted where the subgroup is
-persistent — and its send queue. Read-only.`,
+the receive prefix (seqNum), delivered, the stability frontier (minDelivered), and where the subgroup is
+persistent the version durable here (persisted) and at every member (frontier) — and its send queue.
+Read-only.`,
   options: {
     watch: { type: 'boolean', help: 'redraw every --interval ms until Ctrl-C' },
     interval: { type: 'string', value: 'MS', help: 'how often --watch redraws (default 1000)' },
@@ -76,8 +77,8 @@ function table(rows: readonly Record<string, unknown>[], columns: readonly strin
   return [line(columns), ...cells.map(line)];
 }
 
-const SHARD_COLUMNS = ['vid', 'numReceived', 'seqNum', 'deliveredNum', 'minDelivered', 'persisted', 'nextIndex',
-  'pushedIndex', 'queued', 'wedged', 'failure'];
+const SHARD_COLUMNS = ['vid', 'numReceived', 'seqNum', 'deliveredNum', 'minDelivered', 'persisted', 'frontier',
+  'nextIndex', 'pushedIndex', 'queued', 'wedged', 'failure'];
 
 /** The inspection as text for a terminal. */
 export function renderInspection(i: Inspection, address: string): string {

@@ -61,7 +61,14 @@ export type ProtocolEvent =
   /** This member stopped in view `vid`: it left (leave()), or was partitioned, removed, or could not build a view. */
   | { event: 'stopped'; vid: number; code: string; message: string; left: boolean }
   /** A refused connection, frame or request, or a message that could not be decoded (the `warning` event). */
-  | { event: 'refused'; code: string; message: string };
+  | { event: 'refused'; code: string; message: string }
+  /** A total restart's first view (this member's logs end in view `vid` − 1) waits for `missing` to connect:
+   *  every member of the configuration must come back (docs/persistence-group.md). Every few seconds. */
+  | { event: 'restartWaiting'; vid: number; missing: number[] }
+  /** A total restart reconciled a shard: `source`'s log was the longest (it ends at `version`, a decimal
+   *  string) and `recipients` catch up from it (none: every log agreed). */
+  | { event: 'reconciled'; vid: number; subgroup: string; shard: number; source: number; recipients: number[];
+    version: string };
 
 
 /** The `committed` protocol event of `change`, made in view `vid`. */

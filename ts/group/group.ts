@@ -189,7 +189,7 @@ export class Group extends EventEmitter<GroupEvents> {
     }, { host, bindHost, hosts });
     this.#persistence = GroupPersistence.of(options.dataDir, config, this.id, this.#types, {
       persisted: (subgroup, shard, version) => this.emit('persisted', { subgroup, shard, version }),
-      failed: (error) => this.#fail(error),
+      failed: (error) => this.#fail(error), protocol: (event) => this.emit('protocol', event),
     });
     this.#states = this.#stateSync();
     this.#admission = this.#newAdmission(self?.contact ?? `${formatHost(bindHost)}:0`);

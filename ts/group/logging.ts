@@ -54,13 +54,19 @@ function describe(e: ProtocolEvent): string {
     case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`;
     case 'stopped': return `stopped in view ${e.vid}: ${e.message}`;
     case 'refused': return `refused: ${e.message}`;
+    case 'restartWaiting': return `total restart: view ${e.vid} waits for members ${e.missing.join(', ')} (every `
+      + 'member of the configuration must come back)';
+    case 'reconciled': return `total restart: subgroup '${e.subgroup}' shard ${e.shard}: member ${e.source}'s log is `
+      + `the longest (version ${e.version}); ${e.recipients.length ? `members ${e.recipients.join(', ')} catch up`
+        : 'every log agrees'}`;
   }
 }
 
 /** Writes `group`'s protocol and lifecycle events to `logger`; returns what detaches it. */
 export function logGroup(group: EventEmitter<GroupEvents>, member: number, logger: Logger): () => void {
   const onProtocol = (e: ProtocolEvent): void => {
-    const routine = e.event === 'committed' || e.event === 'installed' || (e.event === 'stopped' && e.left);
+    const routine = e.event === 'committed' || e.event === 'installed' || e.event === 'reconciled'
+      || (e.event === 'stopped' && e.left);
     const level = routine ? 'info' : 'warn';
     logger[level]({ memberId: member, ...e }, describe(e));
   };

@@ -24,6 +24,7 @@ import type { ObjectHistory, ReplicatedObject, ReplicatedType } from '../objects
 import { HybridLogicalClock } from '../persist/hlc.js';
 import { PersistentLog, type LogRecord } from '../persist/log.js';
 import type { GroupConfig } from './config.js';
+import type { ProtocolEvent } from './events.js';
 import type { ReplicatedClass } from './join-options.js';
 import type { TransferLogs } from './state-sync.js';
 import { TotalRestart } from './total-restart.js';
@@ -50,6 +51,8 @@ export interface PersistenceEvents {
   persisted(subgroup: string, shard: number, version: bigint): void;
   /** The log cannot write: the member cannot keep its promise and stops. */
   failed(error: Error): void;
+  /** A total restart's steps (the `protocol` event). */
+  protocol?(event: ProtocolEvent): void;
 }
 
 /** One shard's log at this member, and what waits on the shard's persistence frontier. */
@@ -307,6 +310,7 @@ export class GroupPersistence implements TransferLogs {
     this.restart = new TotalRestart({
       selfId, config, typed: (name) => Object.hasOwn(types, name),
       tail: async (name) => (await this.#shardLog(name))?.log.appendedVersion ?? -1n,
+      report: (event) => events.protocol?.(event),
     });
   }
 

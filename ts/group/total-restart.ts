@@ -21,6 +21,7 @@
 import { SquallError, StateTransferError, TimeoutError } from '../errors.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView } from './driver-parts.js';
+import type { ProtocolEvent } from './events.js';
 import type { MemberDriver } from './driver.js';
 import type { GroupPersistence } from './persistence.js';
 import type { StateSync } from './state-sync.js';
@@ -30,6 +31,8 @@ import type { ViewEngine } from './view-engine.js';
 
 const TAIL = 6;
 const TAIL_BYTES = 16;
+/** How often a first view from logs says whom it waits for. */
+const RESTART_WAITING_MS = 2_000;
 
 export function encodeTail(version: bigint): Uint8Array {
   const record = new Uint8Array(TAIL_BYTES);
@@ -79,7 +82,12 @@ export async function startFirstView(driver: MemberDriver<ViewEngine>, persisten
   states: StateSync, timeoutMs: number): Promise<void> {
   const engine = driver.view!;
   persistence?.restart.hold(engine);
-  await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
+  const waiting = persistence && persistence.lastVid >= 0 ? persistence.restart.waiting(engine) : null;
+  try {
+    await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
+  } finally {
+    if (waiting) clearInterval(waiting);
+  }
   driver.begin(engine);
   await engine.whenReady(timeoutMs);
   await persistence?.restart.reconcile(engine, states, timeoutMs);
@@ -92,8 +100,8 @@ export interface RestartParts {
   typed(subgroup: string): boolean;
   /** Where this member's log of `subgroup` ends (−1n: empty). */
   tail(subgroup: string): Promise<bigint>;
-  /** A progress line (Group's `warning`, as a plain Error): who the reconciliation moves, or waits for. */
-  say?(message: string): void;
+  /** The `protocol` event: who the first view waits for, what each shard's reconciliation decided. */
+  report(event: ProtocolEvent): void;
 }
 
 /** One persistent shard this member reconciles in the first view. */
@@ -106,11 +114,20 @@ export class TotalRestart {
   /** Tails received, by `tag:from` (kept until looked at; one per peer and shard: bounded by the view). */
   readonly #tails = new Map<string, bigint>();
   #wake: (() => void) | null = null;
-  /** What the last reconciliation decided, by subgroup (for tests and status): source, recipients, tails. */
-  readonly decided = new Map<string, { source: number; recipients: number[]; tails: Record<number, string> }>();
 
   constructor(parts: RestartParts) {
     this.#p = parts;
+  }
+
+  /** Reports every RESTART_WAITING_MS who `view` (a first view from logs) waits for; returns the timer. */
+  waiting(view: ViewEngine): ReturnType<typeof setInterval> {
+    const timer = setInterval(() => {
+      const connected = view.runtime.peers.connected;
+      const missing = view.view.members.filter((m) => m !== this.#p.selfId && !connected.has(m));
+      if (missing.length > 0) this.#p.report({ event: 'restartWaiting', vid: view.view.vid, missing });
+    }, RESTART_WAITING_MS);
+    timer.unref();
+    return timer;
   }
 
   /** `subgroup`'s shard waits for the tails (StateSync.awaiting). */
@@ -156,14 +173,12 @@ export class TotalRestart {
       for (const s of shards) {
         const tails = await this.#exchange(view, s, timeoutMs);
         const decided = restartSource(tails);
-        this.decided.set(s.subgroup, {
-          source: decided?.source ?? -1, recipients: decided?.recipients ?? [],
-          tails: Object.fromEntries([...tails].map(([id, t]) => [id, String(t)])),
-        });
-        if (!decided || decided.recipients.length === 0) continue;
-        transfers.push({ subgroup: s.subgroup, index: s.index, shard: s.shard, ...decided });
-        this.#p.say?.(`total restart: subgroup '${s.subgroup}' shard ${s.shard}: member ${decided.source}'s log is `
-          + `the longest (version ${tails.get(decided.source)}); members ${decided.recipients.join(', ')} catch up`);
+        if (!decided) continue;
+        const { source, recipients } = decided, version = String(tails.get(source));
+        this.#p.report({ event: 'reconciled', vid: view.view.vid, subgroup: s.subgroup, shard: s.shard, source,
+          recipients, version });
+        if (recipients.length === 0) continue;
+        transfers.push({ subgroup: s.subgroup, index: s.index, shard: s.shard, source, recipients });
       }
       const plan = new TransferPlan(states, transfers);
       plan.snapshot(); // the source's state, before anything of this view is delivered

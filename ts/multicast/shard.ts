@@ -42,6 +42,7 @@
 // the shard's columns are. Slots are read and written through one codec (slots.ts). invariants() checks
 // the whole shard at once.
 
+import { formatVersion } from '../objects/version.js';
 import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, fail } from '../assert.js';
 import { ClosedError, ConfigError, MessageTooLargeError } from '../errors.js';
@@ -297,6 +298,8 @@ export class ShardChannel implements OrderedChannel {
       failure: this.#failure?.message ?? null, hasUpcall: receiver.hasUpcall,
       largeBodies: receiver.largeBodies.map((b) => b.length),
       ...(words ? { worker: words.state() } : {}),
+      ...(this.#onPersisted // a persistent subgroup: the version durable here, and at every member
+        ? { persisted: formatVersion(this.#persisted), frontier: formatVersion(this.#frontier) } : {}),
     };
   }
 
