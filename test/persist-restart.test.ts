@@ -48,14 +48,15 @@ function keep(into: Logged) {
 
 /** Joins every member from its directory, member order[0] first, the next ones `gapMs` apart. */
 async function restart(config: GroupConfig, dirs: string[], order: number[], gapMs = 100,
-  shardEngine: 'main' | 'worker' = 'main', logs: Logged[] = []): Promise<Group[]> {
+  shardEngine: 'main' | 'worker' = 'main', logs: Logged[] = [],
+  onJoined: (id: number, group: Group) => void = () => {}): Promise<Group[]> {
   const joining: Array<Promise<Group>> = [];
   for (const id of order) {
     const logger = keep(logs[id] = []);
     joining[id] = Group.join({
       id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, shardEngine, logger,
     });
-    joining[id]!.catch(() => {}); // awaited below
+    joining[id]!.then((group) => onJoined(id, group), () => {}); // a failure is awaited below
     await sleep(gapMs);
   }
   const settled = await Promise.allSettled(joining);
@@ -120,7 +121,14 @@ async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
     await cut[1]!.truncateAfter(versions[14]!); // member 1: 15 records
     await Promise.all(cut.map((l) => l.close()));
     const logs: Logged[] = [];
-    groups = await restart(config, dirs, [1, 0, 2], 100, shardEngine, logs);
+    // Member 2 (the source) calls as soon as its join resolves, while the others may still catch up: the
+    // update is delivered after their catch-up, everywhere.
+    let early: Promise<Array<{ version: bigint }>> | null = null;
+    groups = await restart(config, dirs, [2, 1, 0], 100, shardEngine, logs, (id, group) => {
+      if (id === 2) early = group.subgroup('kv', KeyValueStore).ordered.put('early', new Uint8Array([9]));
+    });
+    const earlyVersion = (await early!)[0]!.version;
+    assert.is(earlyVersion >> 32n, (versions[39]! >> 32n) + 1n, 'the early call is the first view\'s');
     for (const [id, logged] of logs.entries()) { // the protocol event says what the reconciliation decided
       const reconciled = logged.find((l) => l['event'] === 'reconciled');
       assert.equal(reconciled && [reconciled['source'], reconciled['recipients'], reconciled['version']],
@@ -130,9 +138,9 @@ async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
     try {
       const stores = groups.map((g) => g.subgroup('kv', KeyValueStore));
       const summaries = stores.map((s) => s.state.summary());
-      assert.is(summaries[2]!.keys, 40, 'member 2 kept every update');
+      assert.is(summaries[2]!.keys, 41, 'member 2 kept every update (and the early one)');
       for (const [id, s] of summaries.entries()) assert.equal(s, summaries[2], `member ${id} caught up`);
-      for (const s of stores) assert.is(s.version(), versions[39], 'at the longest log\'s version');
+      for (const s of stores) assert.is(s.version(), earlyVersion, 'at the early call\'s version');
       const replies = await stores[0]!.persisted.put('after', new Uint8Array([1]));
       after = replies[0]!.version;
       assert.ok(after > versions[39]!, `versions keep growing (${after} > ${versions[39]})`);
@@ -142,7 +150,7 @@ async function cutTails(shardEngine: 'main' | 'worker'): Promise<void> {
       await Promise.all(groups.map((g) => g.close()));
     }
     const logged1 = await versionsOf(dirs[1]!, 1);
-    assert.equal(logged1, [...versions, after], 'member 1 logged the records it missed, then the next update');
+    assert.equal(logged1, [...versions, earlyVersion, after], 'member 1 logged the records it missed, then the rest');
     const log0 = await openLog(dirs[0]!, 0);
     try {
       assert.is((await log0.latestSnapshot())?.version, versions[39], 'member 0 got the snapshot, logged as such');

@@ -205,6 +205,11 @@ export class TotalRestart {
     const missing = () => others.filter((m) => !this.#tails.has(`${s.tag}:${m}`));
     while (missing().length > 0) {
       if (view.closed) throw new StateTransferError(`view ${view.view.vid} closed during a total restart`);
+      const gone = missing().filter((m) => view.gone().has(m));
+      if (gone.length > 0) {
+        throw new StateTransferError(`total restart: members ${gone.join(', ')} failed before they said where their `
+          + `log of '${s.subgroup}' ends; start every member of the configuration again`);
+      }
       const left = deadline - performance.now();
       if (left <= 0) {
         throw new TimeoutError(`total restart: members ${missing().join(', ')} did not say where their log of `
