@@ -14,6 +14,7 @@
 // It ends by itself and kills every process it started.
 
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -57,14 +58,23 @@ export async function run(argv: string[]): Promise<void> {
   if (values === null) return;
   const seconds = parsePositiveInt(values.seconds, 'seconds', 8);
   const root = await mkdtemp(join(tmpdir(), 'squall-demo-'));
+  // Ctrl-C or SIGTERM mid-demo: the member processes are killed and the data directories removed too.
+  let cluster: GroupCluster | null = null;
+  const stop = (signal: NodeJS.Signals) => {
+    cluster?.kill();
+    rmSync(root, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
-    await runIn(root, seconds);
+    await runIn(root, seconds, (c) => { cluster = c; });
   } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
     await rm(root, { recursive: true, force: true });
   }
 }
 
-async function runIn(root: string, seconds: number): Promise<void> {
+async function runIn(root: string, seconds: number, started: (c: GroupCluster) => void): Promise<void> {
   const progress = progressOnStderr('demo');
   progress('starting 3 group members as processes on 127.0.0.1, each replicating a persistent TicketBook');
   const dataDirs = [0, 1, 2].map((id) => join(root, `member-${id}`));
@@ -76,6 +86,7 @@ async function runIn(root: string, seconds: number): Promise<void> {
     // kill below is seen through the broken connection (CLOSED) within milliseconds either way.
     suspicionTimeoutMs: 1000,
   });
+  started(cluster);
   try {
     for (const m of cluster.members) out(`member ${m.id}  pid ${m.process.pid}  listening on ${m.address}`);
     out(`each member logs every booking in its own data directory under ${root} (removed at the end)`);
