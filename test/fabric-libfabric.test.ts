@@ -447,8 +447,12 @@ if (built && usable('tcp+rma')) {
     'before it lands; a grant made later gets its key', async () => {
     await withRmaPair([dataGrant(D, 64 * 1024, 1)], async (a, b) => {
       // A grant b makes after the connection is up: its key follows, and writes into it go one-sided.
+      const bytesBefore = a.fabric.stats().bytesIn;
       b.fabric.grant(1, dataGrant(D + MiB, 64 * 1024, 1));
-      await sleep(50);
+      // The key arrives as a message of its own (counted in bytesIn as it is received, then applied by the same
+      // poller call): wait for it — a fixed 50 ms sleep lost the race on a busy machine.
+      await until([a, b], () => a.fabric.stats().bytesIn > bytesBefore, 'the later grant\'s key');
+      await sleep(20);
       assert.equal(sendPattern(a, D + MiB, 65536, 7), { frames: 0, rmaWrites: 1 }, 'into the later grant: one-sided');
       await until([a, b], () => b.has(K.WRITE_IMM, 1, 7, 1), 'its completion');
       assert.ok(sameBytes(a, b, D + MiB, 65536));
