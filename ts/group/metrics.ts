@@ -34,45 +34,38 @@ interface Metrics {
 
 const byRegistry = new WeakMap<Registry, Metrics>();
 
-/** A counter whose value is read at each scrape from every source. */
-function readCounter(registry: Registry, metrics: () => Metrics, name: string, help: string,
-  read: (f: SubgroupFigures) => number): void {
-  new Counter({
-    name, help, labelNames: ['member', 'subgroup'], registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of metrics().sources) {
-        for (const [subgroup, f] of s.subgroups()) this.inc({ member: s.member, subgroup }, read(f));
-      }
-    },
-  });
-}
+/** What the per-subgroup metrics call at a scrape: a Counter and a Gauge both have these. */
+interface Refilled { reset(): void; inc(labels: Record<string, string>, value: number): void }
 
-function readGauge(registry: Registry, metrics: () => Metrics, name: string, help: string,
-  read: (f: SubgroupFigures) => number): void {
-  new Gauge({
-    name, help, labelNames: ['member', 'subgroup'], registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of metrics().sources) {
-        for (const [subgroup, f] of s.subgroups()) this.set({ member: s.member, subgroup }, read(f));
-      }
-    },
-  });
+/**
+ * A counter or gauge, labelled by member and subgroup, whose values are read at each scrape from every source
+ * (reset, then each value added: a counter's total, a gauge's level).
+ */
+function readPerSubgroup(type: typeof Counter | typeof Gauge, registry: Registry, metrics: () => Metrics,
+  name: string, help: string, read: (f: SubgroupFigures) => number): void {
+  const collect = function (this: Refilled): void {
+    this.reset();
+    for (const s of metrics().sources) {
+      for (const [subgroup, f] of s.subgroups()) this.inc({ member: s.member, subgroup }, read(f));
+    }
+  };
+  new (type as typeof Gauge)({ name, help, labelNames: ['member', 'subgroup'], registers: [registry], collect });
 }
 
 function createMetrics(registry: Registry): Metrics {
   const all = (): Metrics => byRegistry.get(registry)!;
-  readCounter(registry, all, 'squall_deliveries_total', 'Messages delivered here, per subgroup (over every view)',
+  const perSubgroup = (type: typeof Counter | typeof Gauge, name: string, help: string,
+    read: (f: SubgroupFigures) => number) => readPerSubgroup(type, registry, all, name, help, read);
+  perSubgroup(Counter, 'squall_deliveries_total', 'Messages delivered here, per subgroup (over every view)',
     (f) => f.delivered);
-  readCounter(registry, all, 'squall_delivered_bytes_total', 'Bytes of the messages delivered here, per subgroup',
+  perSubgroup(Counter, 'squall_delivered_bytes_total', 'Bytes of the messages delivered here, per subgroup',
     (f) => f.deliveredBytes);
-  readCounter(registry, all, 'squall_nulls_sent_total',
+  perSubgroup(Counter, 'squall_nulls_sent_total',
     'Null messages this member sent to keep the round-robin order moving while it had nothing to send',
     (f) => f.nullsSent);
-  readGauge(registry, all, 'squall_send_queue_messages',
+  perSubgroup(Gauge, 'squall_send_queue_messages',
     'Messages this member has waiting for a slot (the window is full) or for the next view', (f) => f.queued);
-  readGauge(registry, all, 'squall_send_queue_bytes', 'Bytes of those messages', (f) => f.queuedBytes);
+  perSubgroup(Gauge, 'squall_send_queue_bytes', 'Bytes of those messages', (f) => f.queuedBytes);
   new Gauge({
     name: 'squall_view', help: 'The vid of the current view', labelNames: ['member'],
     registers: [registry],
