@@ -19,6 +19,9 @@
 //
 // At the end every member's counter must hold the number of calls made by all of them (countersAgree).
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, TimeoutError } from '../ts/errors.js';
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
@@ -38,6 +41,11 @@ export interface CallsBenchOptions {
   window?: number;
   /** Skip the multicast-alone measurement. */
   skipPing?: boolean;
+  /**
+   * The counter's subgroup is persistent (a data directory per member in a temporary directory, removed at
+   * the end) and the calls are `persisted.inc(1)`: each resolves once durable at every member.
+   */
+  persisted?: boolean;
   fabric?: FabricChoice;
   suspicionTimeoutMs?: number;
   onProgress?: (message: string) => void;
@@ -45,6 +53,8 @@ export interface CallsBenchOptions {
 
 export interface CallsBenchResult {
   members: number;
+  /** The calls were persisted calls (resolved once durable at every member's log). */
+  persisted: boolean;
   fabric: string;
   inFlight: number;
   seconds: number;
@@ -84,10 +94,14 @@ const PING_BYTES = 16;
 /** How long the parent waits beyond the run for the members' results. */
 const SLACK_MS = 60_000;
 
-export function callsSubgroups(o: { members: number; window: number }): Record<string, SubgroupConfig> {
+export function callsSubgroups(o: { members: number; window: number; persisted?: boolean }):
+  Record<string, SubgroupConfig> {
   const shard = { shards: 1, members: { min: o.members, max: o.members }, senders: 'all' as const };
   return {
-    [COUNTER]: { ...shard, window: o.window, maxSmcPayload: SLOT_BYTES, maxMessageBytes: SLOT_BYTES },
+    [COUNTER]: {
+      ...shard, window: o.window, maxSmcPayload: SLOT_BYTES, maxMessageBytes: SLOT_BYTES,
+      ...(o.persisted ? { persistent: true } : {}),
+    },
     [PING]: { ...shard, window: o.window, maxSmcPayload: SLOT_BYTES, maxMessageBytes: SLOT_BYTES },
   };
 }
@@ -112,26 +126,35 @@ export async function runCallsBench(options: CallsBenchOptions): Promise<CallsBe
   const o = { ...options, window: options.window ?? WINDOW };
   checkCallsOptions(o);
   const progress = o.onProgress ?? (() => {});
-  progress(`starting ${o.members} group members (one shard of a replicated counter, window ${o.window})`);
-  const cluster = await GroupCluster.start({
-    members: o.members, subgroups: callsSubgroups(o), types: { [COUNTER]: 'BenchCounter' },
-    fabric: resolveFabricChoice(o.fabric),
-    ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
-  });
+  const dir = o.persisted ? mkdtempSync(join(tmpdir(), 'squall-bench-calls-')) : null;
+  progress(`starting ${o.members} group members (one shard of a replicated counter, window ${o.window}` +
+    `${dir ? `, persistent: logs in ${dir}` : ''})`);
   try {
-    return await measure(cluster, o);
-  } catch (error) {
-    throw explainFailure(error);
+    const cluster = await GroupCluster.start({
+      members: o.members, subgroups: callsSubgroups(o), types: { [COUNTER]: 'BenchCounter' },
+      fabric: resolveFabricChoice(o.fabric),
+      ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+      ...(dir ? { dataDirs: Array.from({ length: o.members }, (_, i) => join(dir, `member-${i}`)) } : {}),
+    });
+    try {
+      return await measure(cluster, o);
+    } catch (error) {
+      throw explainFailure(error);
+    } finally {
+      await cluster.close();
+    }
   } finally {
-    await cluster.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: number }): Promise<CallsBenchResult> {
   const progress = o.onProgress ?? (() => {});
-  progress(`calls: every member keeps ${o.inFlight} ordered inc(1) call(s) in flight for ${o.seconds} s`);
+  const kind = o.persisted ? 'persisted' : 'ordered';
+  progress(`calls: every member keeps ${o.inFlight} ${kind} inc(1) call(s) in flight for ${o.seconds} s`);
   const runs = withProgress(cluster, o, cluster.all({
     cmd: 'calls', subgroup: COUNTER, inFlight: o.inFlight, warmupMs: WARMUP_MS, seconds: o.seconds,
+    ...(o.persisted ? { persisted: true } : {}),
   }));
   const results = await withDeadline(runs, WARMUP_MS + o.seconds * 1000 + SLACK_MS, 'the calls');
   const perMember = results.map((r, i) => {
@@ -153,7 +176,8 @@ async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: n
   const countersAgree = counters.every((c) => c.value === made);
   const multicast = o.skipPing ? null : await measurePing(cluster, o);
   return {
-    members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), inFlight: o.inFlight,
+    members: o.members, persisted: o.persisted ?? false, fabric: fabricLabel(resolveFabricChoice(o.fabric)),
+    inFlight: o.inFlight,
     seconds: o.seconds, window: o.window,
     perNode: {
       callsPerSec: median(perMember.map((m) => m.callsPerSec)),

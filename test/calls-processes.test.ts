@@ -5,6 +5,7 @@
 // no two calls may get the same total.
 
 import { test } from 'uvu';
+import { existsSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import { crashTest } from './support/crash.js';
 import { startCli } from './support/cli-runs.js';
@@ -96,6 +97,16 @@ test('squall bench calls: prints calls/s per member, CPU per call, the latency a
   assert.ok(r.latencyUs.samples > 0 && r.latencyUs.p50 > 0 && r.latencyUs.p99 >= r.latencyUs.p50, JSON.stringify(r));
   assert.ok(r.multicast.perNode.msgsPerSec > 0 && r.multicast.latencyUs.p50 > 0, JSON.stringify(r.multicast));
   assert.match(run.err, /calls: every member keeps 4 ordered inc\(1\) call\(s\) in flight/);
+  // --persisted: a persistent counter whose calls resolve once durable at every member; its logs go at the end.
+  // Two seconds: the first persisted calls wait for the logs' first commits (hundreds of ms on a busy disk).
+  const persisted = startCli(['bench', 'calls', '--in-flight', '4', '--seconds', '2', '--persisted', '--no-multicast',
+    '--json']);
+  assert.is(await persisted.exit, 0, persisted.err);
+  const p = JSON.parse(persisted.out.trim().split('\n').pop()!) as typeof r & { persisted: boolean };
+  assert.equal([p.persisted, p.failed, p.countersAgree], [true, 0, true]);
+  assert.ok(p.perNode.callsPerSec > 0 && p.latencyUs.samples > 0, JSON.stringify(p));
+  const logs = /persistent: logs in (\S+)\)/.exec(persisted.err)?.[1];
+  assert.ok(logs !== undefined && !existsSync(logs), `the logs' directory is removed: ${persisted.err}`);
   const bad = startCli(['bench', 'calls', '--in-flight', '0']);
   assert.is(await bad.exit, 1);
   assert.match(bad.err, /--in-flight/);

@@ -109,7 +109,7 @@ environment the members hold the group's key and authenticate every connection (
   }),
   calls: defineCommand({
     command: 'bench calls',
-    usage: '[--members N] [--in-flight N] [--seconds T] [--window W] [--no-multicast] [--json]',
+    usage: '[--members N] [--in-flight N] [--seconds T] [--window W] [--persisted] [--no-multicast] [--json]',
     about: `Ordered calls of a replicated counter (ordered.inc(1)), each resolved with every member's reply:
 calls per second per member (the median member) with N calls in flight at each member, and the latency
 from the call to its last reply; beside it the multicast alone in the same group (as many messages
@@ -120,6 +120,10 @@ in flight per member, send to delivery): what the calls ride on.`,
       seconds: { type: 'string', value: 'T', help: 'seconds timed, after a half-second warm-up (default 5)' },
       window: { type: 'string', value: 'W', help: "slots per sender of the counter's subgroup (default 256)" },
       'no-multicast': { type: 'boolean', help: 'skip the multicast-alone latency' },
+      persisted: {
+        type: 'boolean', help: 'a persistent counter (logs in a temporary directory) and persisted.inc(1) calls: ' +
+          'each resolves once durable at every member',
+      },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
       json: JSON_OPTION,
       ...FABRIC_OPTIONS,
@@ -399,7 +403,7 @@ async function benchCalls(argv: string[]): Promise<void> {
     inFlight: positiveInt(values['in-flight'], 'in-flight', 1),
     seconds: parseNumberFlag(values.seconds, 'seconds', 0, 3600, 5, true),
     ...(values.window !== undefined ? { window: positiveInt(values.window, 'window', 0) } : {}),
-    skipPing: values['no-multicast'] ?? false,
+    skipPing: values['no-multicast'] ?? false, persisted: values.persisted ?? false,
     fabric: fabricOf(values), ...suspicionOf(values),
     onProgress: progressOnStderr('bench calls'),
   });
@@ -414,7 +418,8 @@ function describeCalls(r: CallsBenchResult): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const l = r.latencyUs, m = r.multicast;
   const lines = [
-    `ordered calls: ${r.members} members (fabric ${r.fabric}), ${r.inFlight} in flight per member, ` +
+    `${r.persisted ? 'persisted' : 'ordered'} calls: ${r.members} members (fabric ${r.fabric}), ` +
+      `${r.inFlight} in flight per member, ` +
       `window ${r.window}, ${r.seconds} s`,
     `  per member (median): ${n(r.perNode.callsPerSec)} calls/s, ${r.perNode.cpuUsPerCall} µs of CPU per call` +
       `  [${r.perMember.map((p) => `member ${p.id}: ${n(p.callsPerSec)}/s`).join(', ')}]`,

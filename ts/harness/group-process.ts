@@ -79,6 +79,8 @@ export type GroupHarnessRequest =
     cmd: 'calls'; subgroup: string; inFlight: number; warmupMs: number; seconds: number;
     /** Replies every call must have (default: the shard's members now; 0: at least one). */
     replies?: number; values?: boolean;
+    /** Persisted calls: each resolves once durable at every member (a persistent subgroup). */
+    persisted?: boolean;
   }
   | { cmd: 'calls-progress' }
   | { cmd: 'counter'; subgroup: string }
@@ -190,7 +192,9 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       return { replies: await (req.persisted ? o.callPersisted(req.method, req.args) : o.call(req.method, req.args)) };
     }
     case 'calls': {
-      const target = object(req.subgroup) as unknown as CallTarget;
+      const o = object(req.subgroup);
+      const target: CallTarget = req.persisted
+        ? { call: (method, args) => o.callPersisted(method, args) } : o as unknown as CallTarget;
       const replies = req.replies ?? channel(req.subgroup).members.length;
       return { ...await runCallLoad(target, { ...req, replies }) };
     }
