@@ -15,12 +15,17 @@ import type { ProtocolEvent } from './events.js';
 interface SubgroupFigures { delivered: number; deliveredBytes: number; nullsSent: number; queued: number;
   queuedBytes: number }
 
-/** One member's source of figures, as the metrics read it. */
+/** What one member's metrics read at a scrape. */
+interface MemberFigures {
+  view: { vid: number; members: number };
+  fabric: { bytesIn: number; bytesOut: number };
+  subgroups: Map<string, SubgroupFigures>;
+}
+
+/** One member's source of figures: null once it closed. */
 interface Source {
   member: string;
-  view(): { vid: number; members: number } | null;
-  fabric(): { bytesIn: number; bytesOut: number } | null;
-  subgroups(): Map<string, SubgroupFigures>;
+  figures(): MemberFigures | null;
 }
 
 /** The metrics of one registry, and the members that feed them. */
@@ -46,7 +51,7 @@ function readPerSubgroup(type: typeof Counter | typeof Gauge, registry: Registry
   const collect = function (this: Refilled): void {
     this.reset();
     for (const s of metrics().sources) {
-      for (const [subgroup, f] of s.subgroups()) this.inc({ member: s.member, subgroup }, read(f));
+      for (const [subgroup, f] of s.figures()?.subgroups ?? []) this.inc({ member: s.member, subgroup }, read(f));
     }
   };
   new (type as typeof Gauge)({ name, help, labelNames: ['member', 'subgroup'], registers: [registry], collect });
@@ -71,7 +76,7 @@ function createMetrics(registry: Registry): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const s of all().sources) { const v = s.view(); if (v) this.set({ member: s.member }, v.vid); }
+      for (const s of all().sources) { const v = s.figures()?.view; if (v) this.set({ member: s.member }, v.vid); }
     },
   });
   new Counter({
@@ -80,7 +85,7 @@ function createMetrics(registry: Registry): Metrics {
     collect() {
       this.reset();
       for (const s of all().sources) {
-        const f = s.fabric();
+        const f = s.figures()?.fabric;
         if (!f) continue;
         this.inc({ member: s.member, direction: 'in' }, f.bytesIn);
         this.inc({ member: s.member, direction: 'out' }, f.bytesOut);
@@ -91,7 +96,7 @@ function createMetrics(registry: Registry): Metrics {
     name: 'squall_view_members', help: 'Members of the current view', labelNames: ['member'], registers: [registry],
     collect() {
       this.reset();
-      for (const s of all().sources) { const v = s.view(); if (v) this.set({ member: s.member }, v.members); }
+      for (const s of all().sources) { const v = s.figures()?.view; if (v) this.set({ member: s.member }, v.members); }
     },
   });
   return {
@@ -121,23 +126,33 @@ export function registerMetrics(group: Group, registry: Registry = new Registry(
   if (!metrics) { metrics = createMetrics(registry); byRegistry.set(registry, metrics); }
   const member = String(group.id);
   const m = metrics;
+  // One read of the member per scrape, shared by every metric's collect (the cache lasts until the next
+  // macrotask; a scrape collects its metrics within microtasks): status() visits every shard.
+  let cached: MemberFigures | null | undefined;
+  const read = (): MemberFigures | null => {
+    try {
+      const status = group.status();
+      const subgroups = new Map<string, SubgroupFigures>();
+      for (const name of Object.keys(status.subgroups)) {
+        const c = group.channel(name);
+        subgroups.set(name, { delivered: c.delivered, deliveredBytes: c.deliveredBytes, nullsSent: c.nullsSent,
+          queued: c.queued, queuedBytes: c.queuedBytes });
+      }
+      return { view: { vid: status.vid, members: status.members.length }, fabric: status.fabric, subgroups };
+    } catch (error) {
+      if (!(error instanceof ClosedError)) throw error;
+      m.sources.delete(source); // the member closed: its figures leave the registry with it
+      return null;
+    }
+  };
   const source: Source = {
     member,
-    view: () => ({ vid: group.view.vid, members: group.view.members.length }),
-    fabric: () => { try { return group.status().fabric; } catch { return null; } }, // closed: no fabric
-    subgroups: () => {
-      const out = new Map<string, SubgroupFigures>();
-      try {
-        for (const name of Object.keys(group.status().subgroups)) {
-          const c = group.channel(name);
-          out.set(name, { delivered: c.delivered, deliveredBytes: c.deliveredBytes, nullsSent: c.nullsSent,
-            queued: c.queued, queuedBytes: c.queuedBytes });
-        }
-      } catch (error) {
-        if (!(error instanceof ClosedError)) throw error;
-        m.sources.delete(source); // the member closed: its figures leave the registry with it
+    figures: () => {
+      if (cached === undefined) {
+        cached = read();
+        setImmediate(() => { cached = undefined; });
       }
-      return out;
+      return cached;
     },
   };
   m.sources.add(source);
