@@ -4,6 +4,18 @@
 
 const INITIAL_CAPACITY = 1024;
 
+/** In entries [0, count) of a non-decreasing array, the index of the first above `v` (count when none). */
+function firstAbove(sorted: BigInt64Array | BigUint64Array, count: number, v: bigint): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! > v) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 export class IndexTable {
   /** Records held: entries [0, count). */
   count = 0;
@@ -31,16 +43,7 @@ export class IndexTable {
   bytes(i: number): number { return this.#bytes[i]!; }
 
   /** The index of the first record with version > v (count when none). */
-  firstAfter(v: bigint): number {
-    let lo = 0;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#versions[mid]! > v) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
+  firstAfter(v: bigint): number { return firstAbove(this.#versions, this.count, v); }
 
   /** The index of the record with version v, or -1. */
   find(v: bigint): number {
@@ -49,16 +52,7 @@ export class IndexTable {
   }
 
   /** The index of the last record whose hlc, and every earlier record's, is ≤ t; -1 when none. */
-  lastAtOrBefore(t: bigint): number {
-    let lo = 0;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#hlcMax[mid]! > t) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo - 1;
-  }
+  lastAtOrBefore(t: bigint): number { return firstAbove(this.#hlcMax, this.count, t) - 1; }
 
   /** Keeps entries [0, n). */
   truncate(n: number): void { this.count = Math.min(this.count, n); }
