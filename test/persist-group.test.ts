@@ -65,17 +65,24 @@ async function withDirs(body: (dirs: string[]) => Promise<void>): Promise<void> 
   }
 }
 
-/** Every record of one member's log, by reopening it (the group has closed it). */
-async function logged(dir: string, memberId: number): Promise<bigint[]> {
+/** Runs `body` on one member's ledger log, reopened (the group has closed it), and closes it again. */
+async function withLedgerLog<T>(dir: string, memberId: number, body: (log: PersistentLog) => Promise<T>): Promise<T> {
   const identity = { group: 'ledger_test', memberId, subgroup: 'ledger', shard: 0 };
   const log = await PersistentLog.open(join(dir, 'ledger.0'), identity);
-  const versions: bigint[] = [];
   try {
-    for await (const r of log.read(-1n)) versions.push(r.version);
+    return await body(log);
   } finally {
     await log.close();
   }
-  return versions;
+}
+
+/** Every record of one member's log. */
+function logged(dir: string, memberId: number): Promise<bigint[]> {
+  return withLedgerLog(dir, memberId, async (log) => {
+    const versions: bigint[] = [];
+    for await (const r of log.read(-1n)) versions.push(r.version);
+    return versions;
+  });
 }
 
 test('a persistent subgroup without dataDir is refused, saying what to pass', async () => {
@@ -219,16 +226,12 @@ test('a member that closed comes back through a contact with its directory: the 
       await back.close();
       // It caught up from the log: the 30 updates it missed came as records (no snapshot was written) and
       // its log holds every update.
-      const log = await PersistentLog.open(join(dirs[2]!, 'ledger.0'),
-        { group: 'ledger_test', memberId: 2, subgroup: 'ledger', shard: 0 });
-      try {
+      await withLedgerLog(dirs[2]!, 2, async (log) => {
         assert.is(await log.latestSnapshot(), null, 'no snapshot: the records came instead');
         let n = 0;
         for await (const r of log.read(-1n)) { n++; assert.ok(r.version <= v); }
         assert.is(n, 61, 'its log holds every update');
-      } finally {
-        await log.close();
-      }
+      });
     } finally {
       await Promise.all([groups[0]!.close(), groups[1]!.close(), back?.close()]);
     }
@@ -257,13 +260,9 @@ test('a member that comes back with an empty directory receives the snapshot, it
       assert.is(replies.length, 3);
       assert.is((await mine.stateAt(replies[0]!.version)).total(), 21, 'snapshot + the record after it');
       await back.close();
-      const log = await PersistentLog.open(join(dirs[2]!, 'ledger.0'),
-        { group: 'ledger_test', memberId: 2, subgroup: 'ledger', shard: 0 });
-      try {
+      await withLedgerLog(dirs[2]!, 2, async (log) => {
         assert.ok(await log.latestSnapshot(), 'the transferred state is the log\'s snapshot');
-      } finally {
-        await log.close();
-      }
+      });
     } finally {
       await Promise.all([groups[0]!.close(), groups[1]!.close(), back?.close()]);
     }
