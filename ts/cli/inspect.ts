@@ -4,7 +4,7 @@
 // member sent. What the member sends is checked before it is shown: bounded in size and time, and shaped as
 // an Inspection, or the command says what it got instead.
 
-import { ConfigError, SquallError, TimeoutError } from '../errors.js';
+import { ConfigError, TimeoutError } from '../errors.js';
 import { parseAddress } from '../address.js';
 import type { Inspection } from '../group/admin.js';
 import { defineCommand, parseCommand } from './args.js';
@@ -30,10 +30,6 @@ Read-only.`,
          squall inspect 127.0.0.1:9400 --watch`,
 });
 
-class InspectError extends SquallError {
-  constructor(message: string) { super('ERR_SQUALL_CONFIG', message); }
-}
-
 /** GET http://address/inspect, bounded in time and size, checked for an Inspection's shape. */
 export async function fetchInspection(address: string): Promise<Inspection> {
   const url = `http://${address}/inspect`;
@@ -44,21 +40,21 @@ export async function fetchInspection(address: string): Promise<Inspection> {
     if ((cause as Error).name === 'TimeoutError') {
       throw new TimeoutError(`${url} did not answer within ${REQUEST_TIMEOUT_MS} ms: is it a member's admin port?`);
     }
-    throw new InspectError(`cannot reach ${url} (${(cause as Error).message}): start the member with ` +
+    throw new ConfigError(`cannot reach ${url} (${(cause as Error).message}): start the member with ` +
       `--metrics ${address}, or give the address it printed`);
   }
-  if (res.status !== 200) throw new InspectError(`${url} answered ${res.status}: is it a squall member's admin port?`);
+  if (res.status !== 200) throw new ConfigError(`${url} answered ${res.status}: is it a squall member's admin port?`);
   const length = Number(res.headers.get('content-length') ?? 0);
-  if (length > MAX_RESPONSE_BYTES) throw new InspectError(`${url} sent ${length} bytes, more than an inspection`);
+  if (length > MAX_RESPONSE_BYTES) throw new ConfigError(`${url} sent ${length} bytes, more than an inspection`);
   const text = await res.text();
-  if (text.length > MAX_RESPONSE_BYTES) throw new InspectError(`${url} sent more than ${MAX_RESPONSE_BYTES} bytes`);
+  if (text.length > MAX_RESPONSE_BYTES) throw new ConfigError(`${url} sent more than ${MAX_RESPONSE_BYTES} bytes`);
   let value: unknown;
   try { value = JSON.parse(text); } catch { value = null; } // not JSON: refused just below
   const v = value as Partial<Inspection> | null;
   const ok = v !== null && typeof v === 'object' && v.version === 1 && Number.isInteger(v.member) &&
     Number.isInteger(v.vid) && Array.isArray(v.members) && v.members.every(Number.isInteger) &&
     Array.isArray(v.membership) && typeof v.subgroups === 'object' && v.subgroups !== null;
-  if (!ok) throw new InspectError(`${url} did not send a squall inspection (version 1): ${text.slice(0, 120)}`);
+  if (!ok) throw new ConfigError(`${url} did not send a squall inspection (version 1): ${text.slice(0, 120)}`);
   return v as Inspection;
 }
 
