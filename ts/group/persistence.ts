@@ -149,6 +149,7 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   }
 
   recordAt(version: bigint): Promise<LogRecord | null> { return this.log.recordAt(version); }
+  get syncs(): number { return this.log.syncs; }
 
   /** Where this log ends and its last record's CRC, when the object is at that version (a catch-up's `have`). */
   async have(): Promise<{ version: bigint; crc: number } | null> {
@@ -461,6 +462,7 @@ class EarlyDeliveries implements DeliveryLog {
   }
   applied(): void {}
   frontier(): void {}
+  readonly syncs = 0;
   replayInto(log: ShardLog): void {
     for (const [sender, version, bytes] of this.#held.splice(0)) log.append(sender, version, bytes);
   }

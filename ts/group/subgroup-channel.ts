@@ -18,6 +18,8 @@ export interface DeliveryLog {
   applied(version: bigint): void;
   /** The shard's persistence frontier moved (min persistedNum over its members). */
   frontier(version: bigint): void;
+  /** fdatasync calls the log made so far (diagnostics). */
+  readonly syncs: number;
 }
 
 export class SubgroupChannel implements OrderedChannel {
@@ -91,7 +93,8 @@ export class SubgroupChannel implements OrderedChannel {
   /** Diagnostics: the current view's shard state, and what this handle holds for the next view. */
   state(): Record<string, unknown> {
     const stopped = this.#stopped?.message ?? null;
-    return { held: this.#held.length, changing: this.#changing, stopped, shard: this.#current.state() };
+    const log = this.#log === null ? {} : { logSyncs: this.#log.syncs };
+    return { held: this.#held.length, changing: this.#changing, stopped, shard: this.#current.state(), ...log };
   }
 
   send(bytes: Uint8Array): Promise<void> {

@@ -74,6 +74,7 @@ export class PersistentLog {
   #truncating = false;
   #metaChain: Promise<void> = Promise.resolve();
   #unlock: () => Promise<void> = async () => undefined;
+  #syncs = 0;
 
   private constructor(dir: string, identity: LogIdentity, options: LogOptions, found: Recovered) {
     this.dir = dir;
@@ -122,6 +123,8 @@ export class PersistentLog {
   get firstVersion(): bigint { return this.#index.count > 0 ? this.#index.version(0) : -1n; }
   /** The highest version fdatasync'ed (−1n when none). */
   get durableVersion(): bigint { return this.#durable; }
+  /** fdatasync calls of the group commits so far (one per segment a commit wrote into). */
+  get syncs(): number { return this.#syncs; }
 
   onDurable(listener: (version: bigint) => void): void { this.#durableListeners.push(listener); }
   onError(listener: (error: PersistError) => void): void { this.#errorListeners.push(listener); }
@@ -369,6 +372,7 @@ export class PersistentLog {
         markSyncStart(current.buf, 0, current.firstPayloadCrc);
         await writevAll(handle, chunks.slice(k, end).map((c) => c.buf.subarray(0, c.fill)), current.fileOffset);
         await handle.datasync();
+        this.#syncs++;
         k = end;
       }
       current = undefined;
