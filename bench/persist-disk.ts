@@ -89,7 +89,7 @@ async function timeReopen(dir: string, bytes: number): Promise<PersistDiskBenchR
 }
 
 /** Appends `bytes` and fdatasyncs, again and again for `seconds`. */
-async function syncedAppends(path: string, bytes: number, seconds: number):
+export async function syncedAppends(path: string, bytes: number, seconds: number):
   Promise<{ latenciesMs: number[]; bytes: number; seconds: number }> {
   const data = Buffer.alloc(bytes, 0x5a);
   const handle = await open(path, 'w');

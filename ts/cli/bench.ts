@@ -9,6 +9,7 @@ import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { fabricLabel } from '../fabric/native.js';
 import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec } from './args.js';
 import { FABRIC_OPTIONS, JSON_OPTION, SUSPICION_OPTION, fabricOf, suspicionOf } from './bench-options.js';
+import { benchPersist, PERSIST_BENCH } from './bench-persist.js';
 import { benchRestart, RESTART_BENCH } from './bench-restart.js';
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
 import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
@@ -170,15 +171,7 @@ resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups
     },
   }),
   restart: RESTART_BENCH,
-  persist: defineCommand({
-    command: 'bench persist', usage: '[--dir DIR] [--seconds T] [--json]',
-    about: "The persistent log's disk: fdatasync of 4KiB appends, 256KiB appends, the log's group commit of 1KiB.",
-    options: {
-      dir: { type: 'string', value: 'DIR', help: 'a directory on the disk to measure (default the temp dir)' },
-      seconds: { type: 'string', value: 'T', help: 'seconds per measurement (default 2)' },
-      json: JSON_OPTION,
-    },
-  }),
+  persist: PERSIST_BENCH,
 } satisfies Record<string, CommandSpec>;
 
 /** `squall bench --help`: each benchmark's synopsis and what it measures, from the tables above. */
@@ -561,12 +554,3 @@ function writeMulticastSweep(rows: readonly MulticastBenchResult[], dir: string)
   return { csv, svg };
 }
 
-async function benchPersist(argv: string[]): Promise<void> {
-  const values = parseCommand(BENCHMARKS.persist, argv);
-  if (values === null) return;
-  const seconds = parseNumberFlag(values.seconds, 'seconds', 0, 600, 2, true);
-  const { runPersistDiskBench } = await import('../../bench/persist-disk.js');
-  const dir = values.dir === undefined ? {} : { dir: resolve(values.dir) };
-  const result = await runPersistDiskBench({ ...dir, seconds, onProgress: progressOnStderr('bench persist') });
-  process.stdout.write(JSON.stringify(result, null, values.json ? undefined : 2) + '\n');
-}

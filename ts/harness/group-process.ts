@@ -12,6 +12,7 @@ import { EXAMPLE_TYPES } from '../examples/types.js';
 import { BenchCounter, callProgress, runCallLoad, runPing, type CallTarget } from './call-load.js';
 import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { SubgroupChannel } from '../group/subgroup-channel.js';
+import { PersistTracker } from './persist-tracker.js';
 
 /** The classes a parent may name for a subgroup: the shipped examples, and the benchmark's counter. */
 const HARNESS_TYPES = { ...EXAMPLE_TYPES, BenchCounter } as const;
@@ -31,7 +32,11 @@ export type GroupHarnessRequest =
   /** Ordered calls `method(key_i, value)` for i < count, with `bytes`-byte values, `inFlight` at a time. */
   | { cmd: 'fill'; subgroup: string; method: string; count: number; bytes: number; inFlight?: number }
   /** Record deliveries of a channel subgroup: a running hash, a count, optionally every (sender, k), latencies. */
-  | { cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number }
+  | {
+    cmd: 'record'; subgroup: string; sequence?: boolean; latency?: boolean; slowUs?: number;
+    /** A persistent subgroup: also when each delivery became durable at every member (persist-tracker.ts). */
+    persisted?: boolean;
+  }
   /** Send `count` messages with sizes cycling through `sizes`; `ratePerSec` paces them (default: flat out). */
   | {
     cmd: 'send'; subgroup: string; count: number; sizes: number[]; ratePerSec?: number;
@@ -61,7 +66,11 @@ export type GroupHarnessRequest =
    * Resolves once `total` messages were delivered here (or after timeoutMs with what arrived): the report,
    * or with `brief` only `delivered`.
    */
-  | { cmd: 'await'; subgroup: string; total: number; timeoutMs?: number; brief?: boolean }
+  | {
+    cmd: 'await'; subgroup: string; total: number; timeoutMs?: number; brief?: boolean;
+    /** Wait until `total` deliveries are durable at every member (a 'record' with `persisted`). */
+    persisted?: boolean;
+  }
   /**
    * Sends `count` `size`-byte messages (k from `firstK`) one in flight at a time, paced here: the next goes
    * once this member saw every member's deliveredNum pass the last one (its own table), so no harness
@@ -128,6 +137,8 @@ interface Recorder {
   waiters: Array<() => void>;
   /** Point-to-point messages received (sendTo). */
   directs: number;
+  /** When each delivery became durable everywhere (a persistent subgroup), or null. */
+  persist: PersistTracker | null;
 }
 
 /** CLOCK_MONOTONIC in ms: one clock for every process on the host (latency spans processes). */
@@ -173,7 +184,8 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
       const r = recorders.get(req.subgroup);
       if (!r) throw new Error(`record ${req.subgroup} first`);
       const deadline = Date.now() + (req.timeoutMs ?? 30_000);
-      while (r.delivered < req.total && Date.now() < deadline) {
+      const count = () => (req.persisted ? r.persist?.persisted ?? 0 : r.delivered);
+      while (count() < req.total && Date.now() < deadline) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, 50);
           r.waiters.push(() => { clearTimeout(t); resolve(); });
@@ -278,6 +290,12 @@ async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise
   g.on('warning', (error) => {
     tell({ type: 'warning', message: error.message, code: (error as { code?: string }).code ?? '' });
   });
+  g.on('persisted', ({ subgroup, version }) => {
+    const r = recorders.get(subgroup);
+    if (!r?.persist) return;
+    r.persist.frontier(version);
+    if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
+  });
   if (req.listenErrors !== false) g.on('error', (error) => tell({ type: 'error', message: error.message }));
   return { address: g.address, contact: g.contactAddress, vid: g.view.vid, members: [...g.view.members], joinMs };
 }
@@ -292,19 +310,21 @@ async function record(req: Extract<GroupHarnessRequest, { cmd: 'record' }>): Pro
     const r: Recorder = {
       delivered: 0, hash: 0x811c9dc5, sequence: req.sequence ? [] : null,
       latency: req.latency ? { sender: [], k: [], ms: [] } : null, firstMs: 0, lastMs: 0, waiters: [], directs: 0,
+      persist: req.persisted ? new PersistTracker(nowMs) : null,
     };
+    const own = channel(req.subgroup).memberId;
     channel(req.subgroup).onDirect(() => { r.directs++; });
     recorders.set(req.subgroup, r);
     const slowUs = req.slowUs ?? 0;
     // Small messages are views of the arena: one DataView over it serves them all.
     let buffer: ArrayBufferLike | null = null;
     let view: DataView | null = null;
-    channel(req.subgroup).onDeliver((sender, _version, bytes) => {
+    channel(req.subgroup).onDeliver((sender, version, bytes) => {
       if (bytes.buffer !== buffer) { buffer = bytes.buffer; view = new DataView(buffer); }
       const at = bytes.byteOffset;
       const from = view!.getUint32(at, true), k = view!.getUint32(at + 4, true);
       if (from !== sender) throw new Error(`message from ${sender} says it is from ${from}`);
-      const t = r.latency || slowUs > 0 ? nowMs() : performance.now();
+      const t = r.latency || r.persist || slowUs > 0 ? nowMs() : performance.now();
       if (r.delivered === 0) r.firstMs = t;
       r.lastMs = t;
       r.delivered++;
@@ -315,6 +335,7 @@ async function record(req: Extract<GroupHarnessRequest, { cmd: 'record' }>): Pro
         r.latency.k.push(k);
         r.latency.ms.push(t - view!.getFloat64(at + 8, true));
       }
+      r.persist?.delivered(version, from === own ? view!.getFloat64(at + 8, true) : NaN);
       if (slowUs > 0) { const until = t + slowUs / 1000; while (nowMs() < until) { /* a slow receiver */ } }
       if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
     });
@@ -430,7 +451,8 @@ function report(name: string, r: Recorder): Record<string, unknown> {
   return {
     delivered: r.delivered, hash: r.hash, sequence: r.sequence, latency: r.latency,
     firstMs: r.firstMs, lastMs: r.lastMs, directs: r.directs, nullsSent: ch?.nullsSent ?? 0,
-    deliveredNum: ch?.deliveredNum ?? -1,
+    deliveredNum: ch?.deliveredNum ?? -1, persist: r.persist?.figures() ?? null,
+    logSyncs: (ch?.state() as { logSyncs?: number } | undefined)?.logSyncs ?? 0,
   };
 }
 
