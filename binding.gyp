@@ -18,6 +18,7 @@
       'sources': [
         'native/addon.cc',
         'native/api.cc',
+        'native/api_stats.cc',
         'native/registry.cc',
         'native/backend.cc',
         'native/receiver.cc',

@@ -52,6 +52,7 @@ NAPI_MODULE_INIT() {
   add<BreakLane>(env, exports, "breakLane");
   add<Close>(env, exports, "close");
   add<GetStats>(env, exports, "stats");
+  add<Connections>(env, exports, "connections");
   add<Mode>(env, exports, "mode");
   add<SetLayoutTag>(env, exports, "setLayoutTag");
   add<Digest>(env, exports, "digest");

@@ -25,6 +25,7 @@ Napi::Value Disconnect(const Napi::CallbackInfo& info);
 Napi::Value BreakLane(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value GetStats(const Napi::CallbackInfo& info);
+Napi::Value Connections(const Napi::CallbackInfo& info);
 Napi::Value Mode(const Napi::CallbackInfo& info);
 Napi::Value SetLayoutTag(const Napi::CallbackInfo& info);
 Napi::Value Digest(const Napi::CallbackInfo& info);

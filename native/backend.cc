@@ -63,6 +63,24 @@ int Backend::setArrival(std::unique_ptr<ArrivalHook> hook) {
   return OK;
 }
 
+uint32_t Backend::connections(ConnectionInfo* out, uint32_t max) {
+  const uint32_t n = peerCount() < max ? peerCount() : max;
+  for (uint32_t i = 0; i < n; i++) {
+    PeerCore* p = peerAt(i);
+    ConnectionInfo& c = out[i];
+    c = ConnectionInfo{};
+    c.peer = p->id;
+    {
+      std::lock_guard<std::mutex> lock(p->state_mu);  // state and fail_reason together
+      c.state = p->state.load();
+      c.fail_reason = c.state == PeerState::FAILED ? p->fail_reason : 0;
+    }
+    c.bytes_in = p->bytes_in.load(std::memory_order_relaxed);
+    sendSide(p, &c);
+  }
+  return n;
+}
+
 void Backend::close() {
   std::lock_guard<std::mutex> lock(close_mu_);
   if (closed_.exchange(true)) return;

@@ -46,6 +46,19 @@ struct FabricOptions {
   auth::Key key;           // with a key, every connection proves it (auth.h); without, none does
 };
 
+// One peer as connections() reports it. queued_*: what waits in this side's send queues to the peer, both lanes
+// (tcp: bytes the kernel did not take yet; libfabric: frames and writes waiting for a send slot or a write
+// context) — the depth that grows when the peer stops reading.
+struct ConnectionInfo {
+  uint32_t peer = 0;
+  PeerState state = PeerState::EXPECTED;
+  uint32_t fail_reason = 0;  // map::FailReason once FAILED, else 0
+  uint64_t queued_frames = 0;
+  uint64_t queued_bytes = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;  // a backend's own destructor calls close()
@@ -99,6 +112,10 @@ class Backend {
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   int lastErrno() const { return last_errno_; }
   Stats& stats() { return stats_; }
+  // Every peer this fabric knows (granted, connecting, connected or failed), in the order they became known: at
+  // most `max` into `out`; returns how many. Any JS thread; takes each peer's state_mu, then its lanes' send
+  // locks one at a time, briefly (a scrape's cost, never the poller's).
+  uint32_t connections(ConnectionInfo* out, uint32_t max);
 
  protected:
   Backend(ArenaView arena, const FabricOptions& options);
@@ -108,6 +125,12 @@ class Backend {
   virtual void stop() = 0;
   // The backend's peer with that id, made if new and `create` (PeerTable::get).
   virtual PeerCore* peerCore(uint32_t id, bool create) = 0;
+  // The backend's peers in creation order (PeerTable::size, at), for connections().
+  virtual uint32_t peerCount() const = 0;
+  virtual PeerCore* peerAt(uint32_t i) = 0;
+  // The sending side of c's peer p: queued_frames, queued_bytes and bytes_out, both lanes; takes each lane's
+  // send lock in turn.
+  virtual void sendSide(PeerCore* p, ConnectionInfo* c) = 0;
 
   // BAD_ARGUMENT for a peer id no call may name: this member's own, or one that is not a u16 below 0xffff.
   int checkPeerId(uint32_t peer) const {

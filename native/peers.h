@@ -61,6 +61,9 @@ struct PeerCore {
   uint32_t fail_reason = 0;                            // under state_mu
   bool accepted = false;  // under state_mu: the peer dialled us (its lanes arrive as HELLOs), not we it
   bool failure_reported = false;  // poller thread only: PEER_FAILED is queued once per peer
+  // Bytes received from this peer, headers included (Stats::bytes_in split by peer; connections()). The poller
+  // only (Stats::bump); relaxed. What went out is counted by each backend's sending side (Backend::sendSide).
+  std::atomic<uint64_t> bytes_in{0};
 
   // connect(): EXPECTED becomes CONNECTING. FAILED if the peer failed, ALREADY if it is connecting or
   // connected (or dialled us). Takes state_mu.

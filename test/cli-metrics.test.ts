@@ -73,6 +73,11 @@ test('three squall node processes serve /metrics; a joiner\'s calls move every m
       assert.ok(sample(text, 'squall_delivered_bytes_total', labels) > 20 * 10, 'and their bytes');
       const out = sample(text, 'squall_fabric_bytes_total', `member="${id}",direction="out"`);
       assert.ok(out > 0, 'the fabric moved bytes');
+      for (const peer of [0, 1, 2, 3].filter((p) => p !== id)) {
+        assert.is(sample(text, 'squall_fabric_connected', `member="${id}",peer="${peer}"`), 1, `${id} → ${peer}`);
+        assert.ok(text.includes(`squall_fabric_send_queue_frames{member="${id}",peer="${peer}"} `), 'queue depth');
+        assert.ok(text.includes(`squall_fabric_send_queue_bytes{member="${id}",peer="${peer}"} `), 'and its bytes');
+      }
     });
     const own = await registry.metrics();
     assert.ok(sample(own, 'squall_deliveries_total', 'member="3",subgroup="tickets"') >= 20,
@@ -89,6 +94,8 @@ test('three squall node processes serve /metrics; a joiner\'s calls move every m
     assert.match(inspect.out, /membership SST[^]*\n {2}member +wedged[^\n]*\n {2}0 [^]*\n {2}3 +false/);
     assert.match(inspect.out, /subgroup 'tickets'[^]*deliveredNum/);
     assert.match(inspect.out, /fabric \(this view's connections\): in \d+ frames, [\d.]+ [KMG]?i?B/);
+    assert.match(inspect.out, /fabric connections[^\n]*\n {2}peer +state +queuedFrames +queuedBytes +bytesIn/);
+    assert.match(inspect.out, /\n {2}3 +connected +\d+ +[\d.]+ [KMG]?i?B/);
     const json = startCli(['inspect', admin, '--json']);
     assert.is(await json.exit, 0, json.err);
     const parsed = JSON.parse(json.out) as { vid: number; membership: unknown[] };

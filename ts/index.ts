@@ -10,6 +10,7 @@ export type { SquallErrorCode } from './errors.js';
 export { Arena } from './arena.js';
 export type { ArenaOptions } from './arena.js';
 export type { Fabric, FabricOptions, FabricStats, Grant } from './fabric/fabric.js';
+export type { ConnectionState, FabricConnection, FabricStatus } from './fabric/connections.js';
 export { GrantKind, Lane, WriteStatus } from './fabric/fabric.js';
 export { SstMember } from './sst/member.js';
 export type { MemberAddress } from './fabric/peers.js';

@@ -94,6 +94,7 @@ struct LfPeer : PeerCore {
   // RMA mode: the regions of the peer's arena it granted this side, with their keys (GRANT_KEY). Written
   // under both lanes' mu, read under either.
   std::vector<RemoteRegion> regions;
+  std::atomic<uint64_t> bytes_out{0};  // bytes posted to the peer, both lanes (Stats::add; connections())
   const RemoteRegion* regionFor(uint64_t offset, uint64_t length) const {
     for (const RemoteRegion& r : regions) {
       const bool inside = offset >= r.offset && offset - r.offset <= r.length;
@@ -159,6 +160,24 @@ struct LfConn {
   std::vector<Slot*> free_rma;
   std::deque<PendingFrame> pending;  // frames waiting for a free send slot, oldest first
   std::atomic<bool> has_pending{false};  // !pending.empty(), for the poller's timeout without the lock
+  uint64_t pending_bytes = 0;  // the bytes of pending's frames, one-sided writes counted whole (connections())
+  // The only ways pending changes, so has_pending and pending_bytes follow it.
+  void enqueue(PendingFrame&& f) {
+    pending_bytes += f.rma ? f.length : f.bytes.size();
+    pending.push_back(std::move(f));
+    has_pending.store(true, std::memory_order_relaxed);
+  }
+  void dequeue() {
+    const PendingFrame& f = pending.front();
+    pending_bytes -= f.rma ? f.length : f.bytes.size();
+    pending.pop_front();
+    if (pending.empty()) has_pending.store(false, std::memory_order_relaxed);
+  }
+  void clearPending() {
+    pending.clear();
+    pending_bytes = 0;
+    has_pending.store(false, std::memory_order_relaxed);
+  }
 
   // Poller only.
   std::deque<Arrival> backlog;  // received, not applied: a completion is held ahead of them

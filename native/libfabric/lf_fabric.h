@@ -89,6 +89,9 @@ class LfFabric final : public Backend {
  protected:
   void stop() override;
   PeerCore* peerCore(uint32_t id, bool create) override { return peers_.get(id, create); }
+  uint32_t peerCount() const override { return peers_.size(); }
+  PeerCore* peerAt(uint32_t i) override { return peers_.at(i); }
+  void sendSide(PeerCore* p, ConnectionInfo* c) override;
 
  private:
   struct Command {
@@ -130,6 +133,11 @@ class LfFabric final : public Backend {
   int postRma(LfConn* c, PendingFrame& op);
   int failFromWriter(LfPeer* p, map::FailReason why);
   int sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total);
+  // Bytes posted on c: the fabric's count and its peer's (none yet for an acceptor's lane before the HELLO).
+  void countOut(LfConn* c, uint64_t bytes) {
+    Stats::add(stats_.bytes_out, bytes);
+    if (c->peer) Stats::add(c->peer->bytes_out, bytes);
+  }
   int sendGrantKeys(LfConn* c, LfPeer* p);
   int sendHello(LfConn* c);
   auth::Transcript transcript(const LfConn* c) const;

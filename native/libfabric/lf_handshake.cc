@@ -196,8 +196,7 @@ void LfFabric::fail(LfConn* c, uint32_t why) {
       p->conn[lane] = nullptr;
       if (!lc) continue;
       closed[lane + 1] = lc;
-      lc->pending.clear();
-      lc->has_pending.store(false, std::memory_order_relaxed);
+      lc->clearPending();
       closeEp(lc);  // under the lane's mu: no writer can be posting to it
     }
   }

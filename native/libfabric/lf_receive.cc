@@ -12,6 +12,7 @@ namespace squall::lf {
 
 void LfFabric::onRecv(LfConn* c, Slot* s, uint32_t len) {
   Stats::bump(stats_.bytes_in, len);
+  if (c->peer) Stats::bump(c->peer->bytes_in, len);
   if (c->held.holding || !c->backlog.empty() || c->phase == Phase::WAIT_SIBLING) {
     if (s->pooled) {
       c->backlog.push_back(Arrival{nullptr, len, false, 0, std::vector<uint8_t>(s->buf, s->buf + len)});
@@ -39,6 +40,7 @@ bool LfFabric::applyRemoteWrite(LfConn* c, uint64_t data) {
   if (c->phase != Phase::OPEN) return fail(c, reason(FailReason::BAD_TYPE)), false;  // before the handshake
   const Placed w = placedFrom(data);
   Stats::bump(stats_.bytes_in, w.length);
+  Stats::bump(c->peer->bytes_in, w.length);  // OPEN: the peer is known
   frame::Header h{};
   h.offset = w.offset;
   h.length = uint32_t(w.length);

@@ -73,11 +73,10 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
       }
     }
     bool was_empty = c->pending.empty();
-    c->pending.push_back(PendingFrame{std::vector<uint8_t>(total), coalescible});
+    c->enqueue(PendingFrame{std::vector<uint8_t>(total), coalescible});
     uint8_t* out = c->pending.back().bytes.data();
     frame::encode(out, type, offset, length, imm);
     if (payload) snapshot(out + frame::kHeaderBytes, src, length);
-    c->has_pending.store(true, std::memory_order_relaxed);
     if (was_empty) kick();  // the poller sends it when a slot frees
     return 0;
   }
@@ -89,8 +88,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
   ssize_t r = fi_send(c->ep, s->buf, total, c->desc, c->addr, &s->ctx);
   Stats::add(stats_.send_calls);
   if (r == -FI_EAGAIN) {
-    c->pending.push_back(PendingFrame{std::vector<uint8_t>(s->buf, s->buf + total), false});
-    c->has_pending.store(true, std::memory_order_relaxed);
+    c->enqueue(PendingFrame{std::vector<uint8_t>(s->buf, s->buf + total), false});
     c->free_send.push_back(s);
     kick();
     return 0;
@@ -99,7 +97,7 @@ int LfFabric::sendFrame(LfConn* c, uint8_t type, uint64_t offset, uint32_t lengt
     c->free_send.push_back(s);
     return int(r);
   }
-  Stats::add(stats_.bytes_out, total);
+  countOut(c, total);
   return 0;
 }
 
@@ -121,8 +119,7 @@ int LfFabric::sendOneSided(LfPeer* p, uint8_t lane, const RemoteRegion& region, 
     if (r == 0) return OK;
     if (r != -FI_EAGAIN) return failFromWriter(p, FailReason::IO_ERROR);
   }
-  c->pending.push_back(std::move(op));
-  c->has_pending.store(true, std::memory_order_relaxed);
+  c->enqueue(std::move(op));
   kick();
   return OK;
 }
@@ -153,7 +150,7 @@ int LfFabric::postRma(LfConn* c, PendingFrame& op) {
     c->free_rma.pop_back();
     Stats::add(stats_.send_calls);
     Stats::add(stats_.rma_writes);
-    Stats::add(stats_.bytes_out, chunk);
+    countOut(c, chunk);
     op.done += chunk;
   }
   if (self_described) return 0;
@@ -168,7 +165,7 @@ int LfFabric::postRma(LfConn* c, PendingFrame& op) {
   c->free_send.pop_back();
   Stats::add(stats_.frames_out);
   Stats::add(stats_.send_calls);
-  Stats::add(stats_.bytes_out, frame::kHeaderBytes);
+  countOut(c, frame::kHeaderBytes);
   return 0;
 }
 
@@ -193,13 +190,12 @@ int LfFabric::sendCopy(LfConn* c, const uint8_t* bytes, uint32_t total) {
     Stats::add(stats_.send_calls);
     if (r == 0) {
       c->free_send.pop_back();
-      Stats::add(stats_.bytes_out, total);
+      countOut(c, total);
       return 0;
     }
     if (r != -FI_EAGAIN) return int(r);
   }
-  c->pending.push_back(PendingFrame{std::vector<uint8_t>(bytes, bytes + total), false});
-  c->has_pending.store(true, std::memory_order_relaxed);
+  c->enqueue(PendingFrame{std::vector<uint8_t>(bytes, bytes + total), false});
   kick();
   return 0;
 }
@@ -270,13 +266,25 @@ int LfFabric::flushPending(LfConn* c) {
       Stats::add(stats_.send_calls);
       if (r == -FI_EAGAIN) return 0;
       if (r != 0) return int(r);
-      Stats::add(stats_.bytes_out, f.bytes.size());
+      countOut(c, f.bytes.size());
       c->free_send.pop_back();
     }
-    c->pending.pop_front();
-    if (c->pending.empty()) c->has_pending.store(false, std::memory_order_relaxed);
+    c->dequeue();
   }
   return 0;
+}
+
+// What waits in p's lanes' send queues (tx[lane], under the lane's mutex; none once p failed) and what went out.
+void LfFabric::sendSide(PeerCore* core, ConnectionInfo* info) {
+  LfPeer* p = static_cast<LfPeer*>(core);
+  for (uint32_t lane = 0; lane < frame::kLanes; lane++) {
+    std::lock_guard<FairMutex> lock(p->mu[lane]);
+    if (const LfConn* c = p->tx[lane]) {
+      info->queued_frames += c->pending.size();
+      info->queued_bytes += c->pending_bytes;
+    }
+  }
+  info->bytes_out = p->bytes_out.load(std::memory_order_relaxed);
 }
 
 }  // namespace squall::lf

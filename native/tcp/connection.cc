@@ -119,6 +119,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::DRAINED;
       if (n <= 0) return endOfStream(n == 0 ? 0 : errno);
       Stats::bump(env.stats->bytes_in, uint64_t(n));
+      if (peer) Stats::bump(peer->bytes_in, uint64_t(n));
       direct_dst_ += n;
       direct_left_ -= uint64_t(n);
       if (direct_left_ == 0) {
@@ -159,6 +160,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::DRAINED;
     if (n <= 0) return endOfStream(n == 0 ? 0 : errno);
     Stats::bump(env.stats->bytes_in, uint64_t(n));
+    if (peer) Stats::bump(peer->bytes_in, uint64_t(n));
     wpos_ += uint64_t(n);
     budget = budget > uint64_t(n) ? budget - uint64_t(n) : 0;
   }

@@ -58,6 +58,7 @@ int LaneTx::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uin
     sent = 0;
   }
   Stats::add(stats.bytes_out, uint64_t(sent));
+  Stats::bump(bytes_out, uint64_t(sent));
   const uint64_t total = frame::kHeaderBytes + uint64_t(length);
   if (uint64_t(sent) == total) return 0;
 
@@ -69,6 +70,7 @@ int LaneTx::sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uin
   }
   if (small) queue.appendBytes(payload + payload_sent, length - payload_sent);
   else queue.appendArena(offset + payload_sent, length - payload_sent);
+  queue.endFrame();
   want_out = true;
   updateInterest();
   return 0;
@@ -84,6 +86,7 @@ void LaneTx::queueFrame(const ArenaView& arena, uint64_t offset, uint32_t length
 
 int LaneTx::sendBytes(const ArenaView& arena, const uint8_t* bytes, uint32_t length, Stats& stats) {
   queue.appendBytes(bytes, length);
+  queue.endFrame();
   return flush(arena, stats);
 }
 
@@ -92,6 +95,7 @@ int LaneTx::flush(const ArenaView& arena, Stats& stats) {
   ssize_t sent = queue.flush(fd, arena.base, calls);
   Stats::add(stats.send_calls, calls);
   if (sent > 0) Stats::add(stats.bytes_out, uint64_t(sent));
+  if (sent > 0) Stats::bump(bytes_out, uint64_t(sent));
   bool want = !queue.empty();
   if (want != want_out) {
     want_out = want;

@@ -34,6 +34,7 @@ struct LaneTx {
   uint32_t read_events = 0;   // the epoll events the poller reads the socket with (none while it waits for its sibling)
   int epoll_fd = -1;          // the epoll set the socket is in (the poller's control set for the control lane)
   void* epoll_tag = nullptr;  // epoll data of the connection (set by the poller under mu)
+  std::atomic<uint64_t> bytes_out{0};  // bytes this lane handed to the kernel (written under mu; Peer sums lanes)
 
   // Sends or queues one frame. Caller holds mu and has checked fd >= 0. Returns 0 or -errno.
   int sendFrame(const ArenaView& arena, uint8_t type, uint64_t offset, uint32_t length, uint32_t imm, Stats& stats);

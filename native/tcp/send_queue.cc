@@ -58,6 +58,7 @@ void SendQueue::appendFrame(const uint8_t* header, uint64_t header_bytes, const 
   } else {
     appendArena(arena_offset, length);
   }
+  endFrame();
 }
 
 bool SendQueue::refreshNewest(const uint8_t* src, uint64_t arena_offset, uint64_t length) {
@@ -99,6 +100,8 @@ ssize_t SendQueue::flush(int fd, const uint8_t* arena, uint64_t& calls) {
 
 void SendQueue::consume(uint64_t sent) {
   queued_ -= sent;
+  sent_ += sent;
+  while (!frame_ends_.empty() && frame_ends_.front() <= sent_) frame_ends_.pop_front();
   while (sent) {
     Segment& s = segments_.front();
     uint64_t take = sent < s.length ? sent : s.length;
@@ -124,6 +127,8 @@ void SendQueue::clear() {
   inline_sent_ = 0;
   segments_.clear();
   queued_ = 0;
+  sent_ = 0;
+  frame_ends_.clear();
   newest_.valid = false;
 }
 

@@ -29,6 +29,10 @@ class SendQueue {
  public:
   bool empty() const { return segments_.empty(); }
   uint64_t queuedBytes() const { return queued_; }
+  // Frames with bytes still queued, the one cut short included (connections(): the queue's depth).
+  uint64_t queuedFrames() const { return frame_ends_.size(); }
+  // What was appended since the last endFrame() is one frame (appendFrame ends its own).
+  void endFrame() { frame_ends_.push_back(sent_ + queued_); }
 
   void appendBytes(const uint8_t* src, uint64_t length);     // plain copy
   void appendSnapshot(const uint8_t* src, uint64_t length);  // copy with 8-byte atomic loads (copy.h)
@@ -62,6 +66,8 @@ class SendQueue {
   uint64_t inline_sent_ = 0;  // prefix of inline_ already sent
   std::deque<Segment> segments_;
   uint64_t queued_ = 0;
+  uint64_t sent_ = 0;                // bytes consumed since the queue last emptied
+  std::deque<uint64_t> frame_ends_;  // where each queued frame ends, in sent_ + queued_ terms; oldest first
 
   struct Newest {
     bool valid = false;

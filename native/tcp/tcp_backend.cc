@@ -190,4 +190,14 @@ void TcpBackend::stop() {
   wake_fd_ = epoll_fd_ = control_epoll_fd_ = -1;
 }
 
+void TcpBackend::sendSide(PeerCore* core, ConnectionInfo* c) {
+  Peer* p = static_cast<Peer*>(core);
+  for (LaneTx& tx : p->lanes) {
+    std::lock_guard<FairMutex> lock(tx.mu);
+    c->queued_frames += tx.queue.queuedFrames();
+    c->queued_bytes += tx.queue.queuedBytes();
+    c->bytes_out += tx.bytes_out.load(std::memory_order_relaxed);
+  }
+}
+
 }  // namespace squall

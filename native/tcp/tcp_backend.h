@@ -50,6 +50,9 @@ class TcpBackend final : public Backend {
  protected:
   void stop() override;
   PeerCore* peerCore(uint32_t id, bool create) override { return peers_.get(id, create); }
+  uint32_t peerCount() const override { return peers_.size(); }
+  PeerCore* peerAt(uint32_t i) override { return peers_.at(i); }
+  void sendSide(PeerCore* p, ConnectionInfo* c) override;
 
  private:
   // poller.cc and handshake.cc (poller thread only)

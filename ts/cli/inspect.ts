@@ -6,6 +6,7 @@
 
 import { ConfigError, TimeoutError } from '../errors.js';
 import { parseAddress } from '../address.js';
+import type { FabricConnection } from '../fabric/connections.js';
 import type { Inspection } from '../group/admin.js';
 import { defineCommand, parseCommand } from './args.js';
 import { formatBytes, parsePositiveInt } from './units.js';
@@ -16,7 +17,8 @@ const REQUEST_TIMEOUT_MS = 3000;
 export const INSPECT_COMMAND = defineCommand({
   command: 'inspect',
   usage: 'HOST:PORT [--watch] [--interval MS] [--json]',
-  about: `Shows a running member from its admin port (squall node --metrics HOST:PORT): its view, each row of the
+  about: `Shows a running member from its admin port (squall node --metrics HOST:PORT): its view, its fabric
+connection to each other member (state, queued frames and bytes, bytes in and out), each row of the
 membership SST (wedged, suspicions, proposal, trim, commit) and each shard's counters — received per sender,
 the receive prefix (seqNum), delivered, the stability frontier (minDelivered), and where the subgroup is
 persistent the version durable here (persisted) and at every member (frontier) — and its send queue.
@@ -53,9 +55,18 @@ export async function fetchInspection(address: string): Promise<Inspection> {
   const v = value as Partial<Inspection> | null;
   const ok = v !== null && typeof v === 'object' && v.version === 1 && Number.isInteger(v.member) &&
     Number.isInteger(v.vid) && Array.isArray(v.members) && v.members.every(Number.isInteger) &&
-    Array.isArray(v.membership) && typeof v.subgroups === 'object' && v.subgroups !== null;
+    Array.isArray(v.membership) && typeof v.subgroups === 'object' && v.subgroups !== null &&
+    connectionsShaped(v.fabric);
   if (!ok) throw new ConfigError(`${url} did not send a squall inspection (version 1): ${text.slice(0, 120)}`);
   return v as Inspection;
+}
+
+/** A member's fabric connections, if it sent them (older members did not): one object per peer id. */
+function connectionsShaped(fabric: unknown): boolean {
+  const f = typeof fabric === 'object' && fabric !== null ? fabric as Record<string, unknown> : {};
+  const c = f['connections'];
+  return c === undefined || (Array.isArray(c) && c.every((p: Partial<FabricConnection> | null) =>
+    typeof p === 'object' && p !== null && Number.isInteger(p.peer) && typeof p.state === 'string'));
 }
 
 /** A value as a table cell: arrays joined, objects as JSON, bounded in width. */
@@ -90,6 +101,16 @@ export function renderInspection(i: Inspection, address: string): string {
     out.push(`fabric (this view's connections): in ${cell(f['framesIn'])} frames, ${bytesIn}; ` +
       `out ${cell(f['framesOut'])} frames, ${formatBytes(Number(f['bytesOut']))}; ${cell(f['framesCoalesced'])} ` +
       `writes coalesced${Number(f['rmaWrites']) > 0 ? `, ${cell(f['rmaWrites'])} one-sided RMA writes` : ''}`);
+  }
+  if (Array.isArray(f['connections']) && f['connections'].length > 0) {
+    out.push('', 'fabric connections (to each other member of the view; queued: waiting to be sent to it):');
+    const rows = (f['connections'] as FabricConnection[]).map((c) => ({
+      peer: c.peer, state: c.failReason ? `${c.state} (${c.failReason})` : c.state, queuedFrames: c.queuedFrames,
+      queuedBytes: formatBytes(Number(c.queuedBytes)), bytesIn: formatBytes(Number(c.bytesIn)),
+      bytesOut: formatBytes(Number(c.bytesOut)),
+    }));
+    const columns = ['peer', 'state', 'queuedFrames', 'queuedBytes', 'bytesIn', 'bytesOut'];
+    out.push(...table(rows, columns).map((l) => `  ${l}`));
   }
   out.push('', 'membership SST (one row per member of the view):');
   const rows = i.membership.filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null);

@@ -5,6 +5,8 @@
 // The SST and every protocol above it talk to this interface, never to sockets, so the same code runs over
 // the native TCP fabric, the libfabric backend, and the in-process simulated fabric of the simulator.
 
+import type { FabricConnection } from './connections.js';
+
 /** How the receiver applies writes into a granted range. */
 export const GrantKind = {
   /** Bulk bytes (message slots, RDMC buffers): copied as they arrive. */
@@ -107,6 +109,14 @@ export interface FabricStats {
   rmaWrites: number;
 }
 
+/** Every counter at zero (a fabric closed before it could be read). */
+export function zeroFabricStats(): FabricStats {
+  return {
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0,
+    rmaWrites: 0,
+  };
+}
+
 /**
  * The operations every fabric offers. Events (connected, failed, rejected, write-with-immediate) are not
  * callbacks: they arrive as entries in the arena's completion rings, read by a worker.
@@ -142,6 +152,8 @@ export interface Fabric {
   disconnect(peer: number): void;
   /** Counters for benchmarks and diagnostics. */
   stats(): FabricStats;
+  /** Every peer this fabric knows, with its connection's state and send queue (connections.ts). */
+  connections(): FabricConnection[];
   /** Stops the poller and closes every connection. Idempotent. */
   close(): void;
 }

@@ -28,8 +28,9 @@ import {
 } from './native-checks.js';
 export { MAX_AUTH_KEY_BYTES, MIN_AUTH_KEY_BYTES } from './native-checks.js';
 import {
-  GrantKind, Lane, WriteStatus, type Fabric, type FabricOptions, type FabricStats, type Grant,
+  GrantKind, Lane, WriteStatus, zeroFabricStats, type Fabric, type FabricOptions, type FabricStats, type Grant,
 } from './fabric.js';
+import { readConnections, type FabricConnection } from './connections.js';
 
 /** The addon's exports (native/api.cc). Negative numbers are status codes (below). */
 interface Addon {
@@ -56,6 +57,8 @@ interface Addon {
   breakLane(handle: number, peer: number, lane: number): number;
   close(handle: number): number;
   stats(handle: number): FabricStats | null;
+  /** CONNECTION_FIELDS numbers per peer into out (ts/fabric/connections.ts); how many peers, or FAILED. */
+  connections(handle: number, out: Float64Array): number;
   mode(handle: number): FabricMode | null;
   setLayoutTag(handle: number, tag: number): number;
   /** For tests: out (32 bytes) = HMAC-SHA256(key, data), or SHA-256(data) when key is null (native/sha256.h). */
@@ -77,9 +80,7 @@ const writeStatusIsNative: Same<typeof WriteStatus, {
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
-/** Member ids are u16 on the wire; 0xffff means "not known yet" in completions. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-/** FabricOptions.authKey: at least 128 bits; at most one SHA-256 block (native/auth.h). */
 
 // This file compiles to dist/ts/fabric/native.js, three levels below the package root. The addon is the one
 // node-gyp-build picks there: build/Release (compiled here) first, else the fitting prebuilds/<platform>-<arch>/.
@@ -452,9 +453,15 @@ export class NativeFabric implements Fabric {
     return s;
   }
 
+  /** Every peer, in the order this fabric came to know them (connections.ts); none after close(). */
+  connections(): FabricConnection[] {
+    if (this.#closed) return [];
+    return readConnections((out) => this.#native.connections(this.handle, out));
+  }
+
   close(): void {
     if (this.#closed) return;
-    this.#finalStats = this.#native.stats(this.handle) ?? zeroStats();
+    this.#finalStats = this.#native.stats(this.handle) ?? zeroFabricStats();
     this.#closed = true;
     this.#native.close(this.handle);
   }
@@ -590,11 +597,4 @@ function errnoName(errno: number): string {
 
 function hex(n: number): string {
   return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-}
-
-function zeroStats(): FabricStats {
-  return {
-    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, sendCalls: 0, recvCalls: 0, wakeups: 0, framesCoalesced: 0,
-    rmaWrites: 0,
-  };
 }

@@ -10,6 +10,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { parseAddress } from '../address.js';
+import type { FabricStatus } from '../fabric/connections.js';
 import type { Group } from './group.js';
 
 /** What GET /inspect returns (version 1): a member's view, its membership rows and its shards' state. */
@@ -25,8 +26,11 @@ export interface Inspection {
   membership: unknown[];
   /** Per subgroup this member serves: its shard's counters (numReceived per sender, seqNum, deliveredNum, …). */
   subgroups: Record<string, unknown>;
-  /** The current view's fabric (one connection per member): frames and bytes in and out since it started. */
-  fabric: Record<string, number>;
+  /**
+   * The current view's fabric: frames and bytes in and out since it started, and `connections`, its connection
+   * to each other member (state, send queue, bytes each way; ts/fabric/connections.ts).
+   */
+  fabric: FabricStatus;
 }
 
 /** A member's state, as GET /inspect serves it (bigints as strings). */
@@ -35,7 +39,7 @@ export function inspectMember(group: Group): Inspection {
   return {
     version: 1, member: group.id, vid: status.vid, members: status.members, installing: status.installing,
     stopped: status.stopped, lastInstall: status.lastInstall, membership: group.membership(),
-    subgroups: status.subgroups, fabric: { ...status.fabric },
+    subgroups: status.subgroups, fabric: status.fabric,
   };
 }
 

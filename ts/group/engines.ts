@@ -53,6 +53,8 @@ export interface EngineSettings {
 export interface EngineEvents {
   schedule(): void;
   memberFailed(engine: ViewEngine, member: number, reason: string): void;
+  /** View `vid`'s fabric connected to a member or lost it (EngineOptions.connection), while that view is news. */
+  connection?(vid: number, member: number, state: 'connected' | 'lost', reason?: string): void;
   /** A refused fabric connection (rate-limited like the contact port's refusals). */
   warn(error: Error): void;
   error(error: Error): void;
@@ -114,6 +116,9 @@ export class MemberEngines {
             + 'caller could not prove the group\'s key (a process without it, or with another, tried to connect as a '
             + 'member); give every member the same secret'));
         }
+      },
+      connection: (engine, member, state, reason) => { // a view's connections end with it once changed: not news
+        if (!engine.closed && !engine.protocol.applied) events.connection?.(engine.view.vid, member, state, reason);
       },
       error: (error) => events.error(error),
     };

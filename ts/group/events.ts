@@ -62,6 +62,9 @@ export type ProtocolEvent =
   | { event: 'stopped'; vid: number; code: string; message: string; left: boolean }
   /** A refused connection, frame or request, or a message that could not be decoded (the `warning` event). */
   | { event: 'refused'; code: string; message: string }
+  /** View `vid`'s fabric connected to `peer`, or lost its connection (`reason`: a FailReason name such as CLOSED).
+   *  At most one of each per peer and view; none once the view's change is applied (its connections end with it). */
+  | { event: 'connection'; vid: number; peer: number; state: 'connected' | 'lost'; reason?: string }
   /** A total restart's first view (this member's logs end in view `vid` − 1) waits for `missing` to connect:
    *  every member of the configuration must come back (docs/persistence-group.md). Every few seconds. */
   | { event: 'restartWaiting'; vid: number; missing: number[] }
@@ -87,6 +90,12 @@ export function installedEvent(view: View, change: Change, phasesMs: Record<stri
 export function stoppedEvent(error: Error, vid: number): ProtocolEvent {
   const left = error instanceof RemovedError && error.left;
   return { event: 'stopped', vid, code: codeOf(error), message: error.message, left };
+}
+
+/** The `connection` protocol event: view `vid`'s fabric connected to `peer`, or lost it for `reason`. */
+export function connectionEvent(vid: number, peer: number, state: 'connected' | 'lost', reason?: string):
+  ProtocolEvent {
+  return { event: 'connection', vid, peer, state, ...(reason === undefined ? {} : { reason }) };
 }
 
 /** The `refused` protocol event of a `warning`. */

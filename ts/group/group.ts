@@ -33,7 +33,7 @@ import {
   ClosedError, ConfigError, PartitionedError, RemovedError, TimeoutError,
 } from '../errors.js';
 import type { View } from '../membership/view.js';
-import type { FabricStats } from '../fabric/fabric.js';
+import { fabricStatus, type FabricStatus } from '../fabric/connections.js';
 import { SpareWorkers } from '../member/spare-workers.js';
 import { ReplicatedObject, type QueryName } from '../objects/replicated-object.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
@@ -48,7 +48,8 @@ import type { DriverHost } from './driver-parts.js';
 import { MemberEngines, formatHost, placeOf } from './engines.js';
 import { enter, formFirstView, isRetryableJoin, rejoin, type EntryParts } from './entry.js';
 import { logGroup } from './logging.js';
-import { committedEvent, installedEvent, refusedEvent, stoppedEvent, type GroupEvents } from './events.js';
+import { committedEvent, connectionEvent, installedEvent, refusedEvent, stoppedEvent } from './events.js';
+import type { GroupEvents } from './events.js';
 import { FirstViewGathering } from './first-view.js';
 import {
   checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
@@ -185,6 +186,7 @@ export class Group extends EventEmitter<GroupEvents> {
     }, {
       schedule: () => this.#schedule(),
       memberFailed: (engine, member, reason) => this.#driver.memberFailed(engine, member, reason),
+      connection: (vid, peer, state, reason) => this.emit('protocol', connectionEvent(vid, peer, state, reason)),
       warn: (error) => this.#warn(error), error: (error) => this.emit('error', error),
     }, { host, bindHost, hosts });
     this.#persistence = GroupPersistence.of(options.dataDir, config, this.id, this.#types, {
@@ -440,7 +442,7 @@ export class Group extends EventEmitter<GroupEvents> {
   status(): {
     vid: number; members: readonly number[]; installing: boolean; stopped: string | null;
     lastInstall: Record<string, number> | null; previous: MembershipRow[] | null; subgroups: Record<string, unknown>;
-    fabric: FabricStats;
+    fabric: FabricStatus;
   } {
     const previous = this.#driver.previous;
     return {
@@ -448,7 +450,8 @@ export class Group extends EventEmitter<GroupEvents> {
       stopped: this.#stopped?.message ?? null, lastInstall: this.#lastInstall,
       previous: previous && !previous.closed ? previous.membership() : null,
       subgroups: Object.fromEntries([...this.#handles].map(([name, h]) => [name, h.state()])),
-      fabric: this.#engine.runtime.fabric.stats(), // the current view's connections: one per member
+      // the current view's fabric (each view has its own): its counters, its connection to each other member
+      fabric: fabricStatus(this.#engine.runtime.fabric, this.view.members.filter((m) => m !== this.id)),
     };
   }
 

@@ -8,6 +8,7 @@
 //
 //   warn   suspected, stopped (partitioned, removed, a view it cannot build), refused, rejoinFailed
 //   info   committed, installed, stopped by its own leave(), rejoined
+//   debug  connection (connected); a lost connection is warn
 //
 // The `error` event is not logged here: listening to it would stop an unhandled one from throwing.
 
@@ -54,6 +55,8 @@ function describe(e: ProtocolEvent): string {
     case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`;
     case 'stopped': return `stopped in view ${e.vid}: ${e.message}`;
     case 'refused': return `refused: ${e.message}`;
+    case 'connection': return e.state === 'connected' ? `view ${e.vid}: connected to member ${e.peer}`
+      : `view ${e.vid}: lost the connection to member ${e.peer} (${e.reason ?? 'unknown'})`;
     case 'restartWaiting': return `total restart: view ${e.vid} waits for members ${e.missing.join(', ')} (every `
       + 'member of the configuration must come back)';
     case 'reconciled': return `total restart: subgroup '${e.subgroup}' shard ${e.shard}: member ${e.source}'s log is `
@@ -65,6 +68,8 @@ function describe(e: ProtocolEvent): string {
 /** Writes `group`'s protocol and lifecycle events to `logger`; returns what detaches it. */
 export function logGroup(group: EventEmitter<GroupEvents>, member: number, logger: Logger): () => void {
   const onProtocol = (e: ProtocolEvent): void => {
+    if (e.event === 'connection' && e.state === 'connected') return logger.debug({ memberId: member, ...e },
+      describe(e));
     const routine = e.event === 'committed' || e.event === 'installed' || e.event === 'reconciled'
       || (e.event === 'stopped' && e.left);
     const level = routine ? 'info' : 'warn';

@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ClosedError, ConfigError } from '../errors.js';
 import type { Group } from './group.js';
 import type { ProtocolEvent } from './events.js';
+import type { FabricConnection } from '../fabric/connections.js';
 
 /** The per-subgroup figures read at a scrape. */
 interface SubgroupFigures { delivered: number; deliveredBytes: number; nullsSent: number; queued: number;
@@ -18,7 +19,7 @@ interface SubgroupFigures { delivered: number; deliveredBytes: number; nullsSent
 /** What one member's metrics read at a scrape. */
 interface MemberFigures {
   view: { vid: number; members: number };
-  fabric: { bytesIn: number; bytesOut: number };
+  fabric: { bytesIn: number; bytesOut: number; connections: readonly FabricConnection[] };
   subgroups: Map<string, SubgroupFigures>;
 }
 
@@ -57,8 +58,27 @@ function readPerSubgroup(type: typeof Counter | typeof Gauge, registry: Registry
   new (type as typeof Gauge)({ name, help, labelNames: ['member', 'subgroup'], registers: [registry], collect });
 }
 
+/** Gauges per member and peer, read at each scrape from the current view's fabric connections. */
+function registerPerPeer(registry: Registry, metrics: () => Metrics): void {
+  const perPeer = (name: string, help: string, read: (c: FabricConnection) => number) => new Gauge({
+    name, help, labelNames: ['member', 'peer'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of metrics().sources) {
+        for (const c of s.figures()?.fabric.connections ?? []) this.set({ member: s.member, peer: c.peer }, read(c));
+      }
+    },
+  });
+  perPeer('squall_fabric_send_queue_frames', 'Frames waiting in the fabric\'s send queues to the peer (both lanes): ' +
+    'it grows while the peer does not read', (c) => c.queuedFrames);
+  perPeer('squall_fabric_send_queue_bytes', 'Bytes of those frames', (c) => c.queuedBytes);
+  perPeer('squall_fabric_connected', 'Whether this view\'s fabric is connected to the peer (1) or not (0: ' +
+    'connecting, or failed)', (c) => (c.state === 'connected' ? 1 : 0));
+}
+
 function createMetrics(registry: Registry): Metrics {
   const all = (): Metrics => byRegistry.get(registry)!;
+  registerPerPeer(registry, all);
   const perSubgroup = (type: typeof Counter | typeof Gauge, name: string, help: string,
     read: (f: SubgroupFigures) => number) => readPerSubgroup(type, registry, all, name, help, read);
   perSubgroup(Counter, 'squall_deliveries_total', 'Messages delivered here, per subgroup (over every view)',

@@ -66,6 +66,8 @@ export interface EngineOptions {
   memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
   /** The fabric refused a connection before it was a member's (a FailReason name, e.g. AUTH_FAILED). */
   rejected?: (reason: string) => void;
+  /** This view's fabric connected to a member, or its connection broke (reason: a FailReason name). */
+  connection?: (engine: ViewEngine, member: number, state: 'connected' | 'lost', reason?: string) => void;
   error: (error: Error) => void;
 }
 
@@ -162,6 +164,8 @@ export class ViewEngine implements DriverView {
     this.sst.on('suspected', (member) => options.memberFailed(this, member, 'SUSPECTED'));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
+    this.sst.on('connected', (member) => options.connection?.(this, member, 'connected'));
+    this.sst.on('peerFailed', (member, reason) => options.connection?.(this, member, 'lost', reason));
     this.sst.on('error', (error) => options.error(error));
     this.rdmc?.on('error', (error) => options.error(error));
   }
