@@ -3,13 +3,13 @@
 // TypeScript outputs built), then used — the installed `squall` command, a two-member Group.join from the
 // app, and the published types under `tsc --noEmit`.
 //
-// It needs the prebuilt addon for this machine; when prebuilds/ lacks it, it builds it first (about 30 s,
-// scripts/prebuilds.mjs --arch x64). npm installs the package's dependencies from its cache (--prefer-offline).
+// It needs the prebuilt addon for this machine; when prebuilds/ lacks it, or it is older than native/, it builds
+// it first (about 30 s, scripts/prebuilds.mjs --arch x64). npm installs the package's dependencies from its cache (--prefer-offline).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,9 +31,19 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 240_000):
 
 test.after(() => rmSync(app, { recursive: true, force: true }));
 
+/** prebuilds/ holds this machine's addon, built after the last change to native/ (a stale one would be packed). */
+function prebuildFresh(): boolean {
+  const dir = join(root, 'prebuilds', `linux-${process.arch}`);
+  if (!existsSync(dir)) return false;
+  const built = Math.min(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
+  const newest = (d: string): number => Math.max(0, ...readdirSync(d, { withFileTypes: true }).map((e) =>
+    e.isDirectory() ? newest(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs));
+  return built > Math.max(newest(join(root, 'native')), statSync(join(root, 'binding.gyp')).mtimeMs);
+}
+
 test('npm pack, then npm install --ignore-scripts into an empty app: nothing compiles, the addon is the prebuild',
   () => {
-  if (!existsSync(join(root, 'prebuilds', `linux-${process.arch}`))) {
+  if (!prebuildFresh()) {
     run(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), '--arch', process.arch], root, 300_000);
   }
   // The outputs are built already (npm test runs them); --ignore-scripts keeps pack from building again.
