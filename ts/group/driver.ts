@@ -182,7 +182,14 @@ export class MemberDriver<V extends DriverView> {
       }
     }
     const result = protocol.step();
+    this.#report(view);
     if (result) this.#onOutcome(view, result);
+  }
+
+  /** Hands the protocol's steps since the last report (wedged, proposed) to the host's logs. */
+  #report(view: V): void {
+    const notes = view.protocol.takeNotes();
+    if (notes) for (const note of notes) this.#host.noted?.(view.view.vid, note);
   }
 
   #onOutcome(view: V, result: NonNullable<StepResult>): void {
@@ -216,6 +223,7 @@ export class MemberDriver<V extends DriverView> {
     view.mailboxes.fail(member, reason);
     view.protocol.suspect(member);
     this.#host.memberFailed(member, reason);
+    this.#report(view); // after the suspicion: it is why the view wedged
     if (step) this.step();
   }
 
@@ -226,7 +234,9 @@ export class MemberDriver<V extends DriverView> {
   join(joiners: readonly Joiner[]): boolean {
     const view = this.#current;
     if (this.#closed || this.#installing || this.#stopped || !view || view.closed) return false;
-    return view.protocol.join(joiners);
+    const taken = view.protocol.join(joiners);
+    this.#report(view);
+    return taken;
   }
 
   /** This member leaves cleanly: sends reject with `refusal` from now on; it asks once what it sent is stable. */

@@ -7,7 +7,9 @@
 // --log-level). Each line carries `memberId` (this member) and `event`, and the step's fields; levels:
 //
 //   warn   suspected, stopped (partitioned, removed, a view it cannot build), refused, rejoinFailed
-//   info   committed, installed, stopped by its own leave(), rejoined
+//   info   wedged, proposed (by this member, the leader), committed, installed, stopped by its own leave(),
+//          rejoined, stateSent, stateReceived, reconciled
+//   debug  proposed (the leader's proposal, acknowledged here)
 //
 // The `error` event is not logged here: listening to it would stop an unhandled one from throwing.
 
@@ -51,7 +53,15 @@ function describe(e: ProtocolEvent): string {
     case 'suspected': return `suspects member ${e.member} (${e.reason}): view ${e.vid} wedges`;
     case 'committed': return `view ${e.vid} change committed: proposal ${e.proposal} by member ${e.proposer}, ` +
       `removes [${e.removed.join(', ')}], adds [${e.joined.join(', ')}]`;
-    case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`;
+    case 'wedged': return `view ${e.vid} wedged: ${e.cause} ${e.members.join(', ')}`;
+    case 'proposed': return `view ${e.vid}: proposal ${e.proposal} by member ${e.proposer} removes `
+      + `[${e.removes.join(', ')}], adds [${e.adds.join(', ')}]`;
+    case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`
+      + (e.joined.length ? `; joined: ${e.joined.join(', ')}` : '');
+    case 'stateSent': return `sent the state of subgroup '${e.subgroup}' shard ${e.shard} to member ${e.to} `
+      + `(${e.kind}, ${e.bytes} bytes, ${e.ms} ms)`;
+    case 'stateReceived': return `received the state of subgroup '${e.subgroup}' shard ${e.shard} from member `
+      + `${e.from} (${e.kind}, ${e.bytes} bytes, ${e.ms} ms)`;
     case 'stopped': return `stopped in view ${e.vid}: ${e.message}`;
     case 'refused': return `refused: ${e.message}`;
     case 'restartWaiting': return `total restart: view ${e.vid} waits for members ${e.missing.join(', ')} (every `
@@ -62,12 +72,19 @@ function describe(e: ProtocolEvent): string {
   }
 }
 
+const WARNINGS: ReadonlySet<ProtocolEvent['event']> = new Set(['suspected', 'stopped', 'refused', 'restartWaiting']);
+
+/** The level of a protocol event written by `member` (the table at the top of this file). */
+function levelOf(e: ProtocolEvent, member: number): 'warn' | 'info' | 'debug' {
+  if (e.event === 'proposed') return e.proposer === member ? 'info' : 'debug';
+  if (e.event === 'stopped') return e.left ? 'info' : 'warn';
+  return WARNINGS.has(e.event) ? 'warn' : 'info';
+}
+
 /** Writes `group`'s protocol and lifecycle events to `logger`; returns what detaches it. */
 export function logGroup(group: EventEmitter<GroupEvents>, member: number, logger: Logger): () => void {
   const onProtocol = (e: ProtocolEvent): void => {
-    const routine = e.event === 'committed' || e.event === 'installed' || e.event === 'reconciled'
-      || (e.event === 'stopped' && e.left);
-    const level = routine ? 'info' : 'warn';
+    const level = levelOf(e, member);
     logger[level]({ memberId: member, ...e }, describe(e));
   };
   const onRejoined: (...args: GroupEvents['rejoined']) => void = (view) =>
