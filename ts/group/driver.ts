@@ -174,16 +174,19 @@ export class MemberDriver<V extends DriverView> {
 
   #stepProtocol(view: V): void {
     if (this.#leaving) this.#askToLeave(view);
-    const protocol = view.protocol;
-    if (protocol.wedged) {
-      // Others' suspicions count as this member's (they are OR-ed): each is reported once, as if found here.
-      for (const m of protocol.suspects()) {
-        if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
-      }
-    }
-    const result = protocol.step();
+    this.#peersSuspicions(view);
+    const result = view.protocol.step();
+    this.#peersSuspicions(view); // a step that wedged for them: reported before the wedge is (#report)
     this.#report(view);
     if (result) this.#onOutcome(view, result);
+  }
+
+  /** Once wedged, others' suspicions count as this member's (they are OR-ed): each reported once, as if found here. */
+  #peersSuspicions(view: V): void {
+    if (!view.protocol.wedged) return;
+    for (const m of view.protocol.suspects()) {
+      if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
+    }
   }
 
   /** Hands the protocol's steps since the last report (wedged, proposed) to the host's logs. */

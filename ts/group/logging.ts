@@ -1,6 +1,7 @@
-// Structured logs of a member's protocol steps: the `protocol` event (suspicions with their reason, commits
-// with the proposal and the ragged trim, installs with their phases, stops, refused connections and frames)
-// and the lifecycle events (rejoined, rejoinFailed), written through a pino-compatible logger.
+// Structured logs of a member's protocol steps: the `protocol` event (suspicions with their reason, the wedge
+// and why, proposals, commits with the ragged trim, installs with their phases and joiners, state transfers,
+// stops, refused connections and frames) and the lifecycle events (rejoined, rejoinFailed), written through a
+// pino-compatible logger.
 //
 // A library is silent unless asked: Group.join({ logger }) takes the application's logger (pino, or anything
 // with pino's methods); createLogger(level) makes one that writes JSON lines to stderr (squall node
@@ -47,13 +48,15 @@ export function checkLogger(value: unknown, name: string): void {
   }
 }
 
+const WEDGE_CAUSES = { suspected: 'suspects', leaving: 'leaving:', joining: 'takes joiners', peer: 'wedged first:' };
+
 /** The one-line message of a protocol event (the fields carry the rest). */
 function describe(e: ProtocolEvent): string {
   switch (e.event) {
     case 'suspected': return `suspects member ${e.member} (${e.reason}): view ${e.vid} wedges`;
     case 'committed': return `view ${e.vid} change committed: proposal ${e.proposal} by member ${e.proposer}, ` +
       `removes [${e.removed.join(', ')}], adds [${e.joined.join(', ')}]`;
-    case 'wedged': return `view ${e.vid} wedged: ${e.cause} ${e.members.join(', ')}`;
+    case 'wedged': return `view ${e.vid} wedged: ${WEDGE_CAUSES[e.cause]} ${e.members.join(', ')}`;
     case 'proposed': return `view ${e.vid}: proposal ${e.proposal} by member ${e.proposer} removes `
       + `[${e.removes.join(', ')}], adds [${e.adds.join(', ')}]`;
     case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`
