@@ -1,8 +1,10 @@
 // Logs of the protocol (Group.join({ logger })): three members in this process, each with a pino logger writing
-// into memory; member 2 closes, and the survivors log its suspicion with the reason, the change's commit
-// with its proposal and ragged trim, and the install of the next view with its phases — as JSON with the
-// fields the docs promise; the fabric's lost connection to member 2 (warn) and, at debug, its connections. Before,
-// status().fabric lists every other member as connected. A member without a logger logs nothing.
+// into memory; member 2 closes, and the survivors log its suspicion with the reason, the wedge, the leader's
+// proposal, the change's commit with its proposal and ragged trim, and the install of the next view with its
+// phases — as JSON with the fields the docs promise; the fabric's lost connection to member 2 (warn) and, at
+// debug, its connections. Before, status().fabric lists every other member as connected. A member without a
+// logger logs nothing. A joiner enters a group with state: the source logs the state it sent, the joiner the
+// state it received, and the install says who joined.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -63,8 +65,26 @@ test('the survivors log the suspicion, the commit and the install of the next vi
       assert.equal(install['members'], [0, 1]);
       assert.is(install['vid'], 1);
       assert.ok(Object.keys(install['phasesMs'] as object).length > 0, 'the install phases are in the line');
-      assert.ok(mine.indexOf(suspected) < mine.indexOf(committed) && mine.indexOf(committed) < mine.indexOf(install),
-        'in protocol order');
+      const wedged = mine.find((l) => l.event === 'wedged');
+      assert.ok(wedged, `member ${id} logged the wedge`);
+      assert.is(wedged.level, 30);
+      assert.is(wedged['vid'], 0);
+      assert.is(wedged['cause'], 'suspected', 'it wedged for the suspicion');
+      assert.ok((wedged['members'] as number[]).includes(2), 'of member 2');
+      const order = [suspected, wedged, committed, install].map((l) => mine.indexOf(l));
+      if (id === 0) { // the leader (the lowest-ranked member nobody suspects) proposes
+        const proposed = mine.find((l) => l.event === 'proposed');
+        assert.ok(proposed, 'the leader logged its proposal');
+        assert.is(proposed.level, 30);
+        assert.is(proposed['proposer'], 0);
+        assert.equal(proposed['removes'], [2]);
+        assert.equal(proposed['adds'], []);
+        assert.is(proposed['proposal'], committed['proposal'], 'the proposal that committed');
+        order.splice(2, 0, mine.indexOf(proposed));
+      } else {
+        assert.not.ok(mine.some((l) => l.event === 'proposed'), 'a follower logs the proposal it acks at debug');
+      }
+      assert.equal(order, [...order].sort((a, b) => a - b), `in protocol order: ${mine.map((l) => l.event)}`);
       const lost = mine.filter((l) => l.event === 'connection' && l['state'] === 'lost');
       assert.equal(lost.map((l) => [l.level, l['vid'], l['peer']]), [[40, 0, 2]], 'the lost connection, once, at warn');
       assert.is(typeof lost[0]!['reason'], 'string');
@@ -75,6 +95,52 @@ test('the survivors log the suspicion, the commit and the install of the next vi
     assert.equal(lines[2], [], 'a member without a logger logs nothing');
   } finally {
     await Promise.all(groups.map((g) => g.close().catch(() => {}))); // over: a failed close tells it nothing
+  }
+});
+
+test('a joiner with state: the source logs the state it sent, the joiner what it received, the install who '
+  + 'joined', async () => {
+  const ports = await freePorts(2);
+  const members = [0, 1].map((id) => ({ id, address: `127.0.0.1:${ports[id]}` }));
+  const config = { members, subgroups: { tickets: { shards: 1, members: { min: 2, max: 3 } } } };
+  const lines: Line[][] = [[], [], []];
+  const groups = await Promise.all([0, 1].map((id) => Group.join({
+    id, config, types: { tickets: TicketBook }, logger: memoryLogger(lines[id]!) })));
+  let joiner: Group | null = null;
+  try {
+    const tickets = groups[0]!.subgroup('tickets', TicketBook);
+    for (let i = 0; i < 10; i++) await tickets.ordered.book(`A${i}`, 'alice');
+    joiner = await Group.join({ id: 2, config, types: { tickets: TicketBook }, contact: groups[0]!.contactAddress,
+      listen: '127.0.0.1:0', logger: memoryLogger(lines[2]!) });
+    await joiner.subgroup('tickets', TicketBook).ordered.book('B1', 'bob'); // the state arrived and it runs
+    await new Promise((resolve) => setImmediate(resolve));
+    const sent = lines[0]!.find((l) => l.event === 'stateSent');
+    assert.ok(sent, `the source (member 0) logged the state it sent: ${JSON.stringify(lines[0])}`);
+    assert.is(sent.level, 30);
+    assert.is(sent['to'], 2);
+    assert.is(sent['subgroup'], 'tickets');
+    assert.is(sent['kind'], 'snapshot');
+    assert.ok((sent['bytes'] as number) > 0, 'with its bytes');
+    assert.is(typeof sent['ms'], 'number');
+    const received = lines[2]!.find((l) => l.event === 'stateReceived');
+    assert.ok(received, `the joiner logged the state it received: ${JSON.stringify(lines[2])}`);
+    assert.is(received['from'], 0);
+    assert.is(received['bytes'], sent['bytes'], 'the bytes the source sent');
+    const wedged = lines[0]!.find((l) => l.event === 'wedged');
+    assert.ok(wedged && wedged['cause'] === 'joining', 'the leader wedged to take the joiner');
+    assert.equal(wedged['members'], [2]);
+    const proposed = lines[0]!.find((l) => l.event === 'proposed');
+    assert.ok(proposed, 'the leader proposed');
+    assert.equal(proposed['adds'], [2]);
+    for (const id of [0, 1]) {
+      const install = lines[id]!.find((l) => l.event === 'installed');
+      assert.ok(install, `member ${id} logged the install`);
+      assert.equal(install['joined'], [2]);
+      assert.match(install.msg, /joined: 2/, 'its message says who joined');
+    }
+  } finally {
+    const all = [...groups, ...(joiner ? [joiner] : [])];
+    await Promise.all(all.map((g) => g.close().catch(() => {}))); // over: a failed close tells it nothing
   }
 });
 

@@ -4,7 +4,8 @@
 // app, and the published types under `tsc --noEmit`.
 //
 // It needs the prebuilt addon for this machine; when prebuilds/ lacks it, or it is older than native/, it builds
-// it first (about 30 s, scripts/prebuilds.mjs --arch x64). npm installs the package's dependencies from its cache (--prefer-offline).
+// it first (about 30 s, scripts/prebuilds.mjs --arch x64). npm installs the package's dependencies from its
+// cache (--prefer-offline).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -210,12 +210,15 @@ test('a member that closed comes back through a contact with its directory: the 
       for (let i = 0; i < 30; i++) await ledgers[i % 3]!.ordered.add('k', 1);
       await groups[2]!.close();
       for (let i = 0; i < 30; i++) await ledgers[i % 2]!.ordered.add('k', 1);
+      const sent: string[] = [];
+      groups[0]!.on('protocol', (e) => { if (e.event === 'stateSent') sent.push(`${e.kind} to ${e.to}`); });
       back = await Group.join({
         id: 2, config, dataDir: dirs[2]!, types: { ledger: Ledger }, contact: groups[0]!.contactAddress,
         listen: '127.0.0.1:0', heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000,
       });
       const mine = back.subgroup('ledger', Ledger);
       assert.is(mine.state.total(), 60, 'the state it missed arrived');
+      assert.equal(sent, ['log to 2'], 'its source reports a catch-up from its log (the stateSent event)');
       const replies = await ledgers[0]!.persisted.add('k', 1);
       const v = replies[0]!.version;
       assert.is(replies.length, 3, 'it replies again');

@@ -13,7 +13,7 @@
 // Times are in the clock's unit: milliseconds in a Group, scheduler ticks in the simulator.
 
 import type { MemberAddress } from '../fabric/peers.js';
-import type { Change } from '../membership/protocol.js';
+import type { Change, ProtocolNote } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 import type { PreviousView, ProtocolRules, ViewParts } from './view-parts.js';
@@ -85,6 +85,8 @@ export interface DriverHost<V extends DriverView> {
   dropped(name: string, handle: SubgroupChannel, view: V): void;
   /** A member of the current view failed, or was suspected (`reason`: a FailReason name or UNREACHABLE). */
   memberFailed(member: number, reason: string): void;
+  /** A step this member took in a change of view `vid` (it wedged, it proposed or acked a proposal): logs. */
+  noted?(vid: number, note: ProtocolNote): void;
   /** A change committed here and the old view's shards ended at its trim; `unsent` per subgroup (traces). */
   committed(old: V, change: Change, unsent: ReadonlyMap<string, number>): void;
   /**

@@ -174,15 +174,25 @@ export class MemberDriver<V extends DriverView> {
 
   #stepProtocol(view: V): void {
     if (this.#leaving) this.#askToLeave(view);
-    const protocol = view.protocol;
-    if (protocol.wedged) {
-      // Others' suspicions count as this member's (they are OR-ed): each is reported once, as if found here.
-      for (const m of protocol.suspects()) {
-        if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
-      }
-    }
-    const result = protocol.step();
+    this.#peersSuspicions(view);
+    const result = view.protocol.step();
+    this.#peersSuspicions(view); // a step that wedged for them: reported before the wedge is (#report)
+    this.#report(view);
     if (result) this.#onOutcome(view, result);
+  }
+
+  /** Once wedged, others' suspicions count as this member's (they are OR-ed): each reported once, as if found here. */
+  #peersSuspicions(view: V): void {
+    if (!view.protocol.wedged) return;
+    for (const m of view.protocol.suspects()) {
+      if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
+    }
+  }
+
+  /** Hands the protocol's steps since the last report (wedged, proposed) to the host's logs. */
+  #report(view: V): void {
+    const notes = view.protocol.takeNotes();
+    if (notes) for (const note of notes) this.#host.noted?.(view.view.vid, note);
   }
 
   #onOutcome(view: V, result: NonNullable<StepResult>): void {
@@ -216,6 +226,7 @@ export class MemberDriver<V extends DriverView> {
     view.mailboxes.fail(member, reason);
     view.protocol.suspect(member);
     this.#host.memberFailed(member, reason);
+    this.#report(view); // after the suspicion: it is why the view wedged
     if (step) this.step();
   }
 
@@ -226,7 +237,9 @@ export class MemberDriver<V extends DriverView> {
   join(joiners: readonly Joiner[]): boolean {
     const view = this.#current;
     if (this.#closed || this.#installing || this.#stopped || !view || view.closed) return false;
-    return view.protocol.join(joiners);
+    const taken = view.protocol.join(joiners);
+    this.#report(view);
+    return taken;
   }
 
   /** This member leaves cleanly: sends reject with `refusal` from now on; it asks once what it sent is stable. */

@@ -1,7 +1,7 @@
 // The events a Group member emits (Group extends EventEmitter<GroupEvents>).
 
 import { RemovedError, SquallError, type PartitionedError } from '../errors.js';
-import type { Change } from '../membership/protocol.js';
+import type { Change, ProtocolNote } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 
 export interface GroupEvents {
@@ -71,7 +71,18 @@ export type ProtocolEvent =
   /** A total restart reconciled a shard: `source`'s log was the longest (it ends at `version`, a decimal
    *  string) and `recipients` catch up from it (none: every log agreed). */
   | { event: 'reconciled'; vid: number; subgroup: string; shard: number; source: number; recipients: number[];
-    version: string };
+    version: string }
+  /** This member's view `vid` wedged (and why), or its row took a proposal (its own, as leader, or the leader's
+   *  it acknowledged): ts/membership/protocol.ts, ProtocolNote. */
+  | (ProtocolNote & { vid: number })
+  /** A state transfer of a view change ended here: this member (the source) sent a shard's state `to` a member
+   *  entering the shard, or (the recipient) received it `from` its source and restored it; `kind`: a snapshot,
+   *  or the records after the recipient's log (a persistent subgroup's catch-up); `ms`: at the source from its
+   *  first record to its last, at the recipient from the moment it awaited the state to its restore. */
+  | { event: 'stateSent'; vid: number; subgroup: string; shard: number; to: number; bytes: number; ms: number;
+    kind: 'snapshot' | 'log' }
+  | { event: 'stateReceived'; vid: number; subgroup: string; shard: number; from: number; bytes: number; ms: number;
+    kind: 'snapshot' | 'log' };
 
 
 /** The `committed` protocol event of `change`, made in view `vid`. */

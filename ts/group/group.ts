@@ -19,7 +19,6 @@
 // subgroup's state before its first delivery (ts/group/state-transfer.ts).
 //
 //   const joiner = await Group.join({ id: 7, config, contact: '10.0.0.1:7400', listen: '10.0.0.7:0', types });
-
 //
 // The class is the API (join, subgroup, channel, leave, close, status) and the member's lifecycle (joining,
 // stopping, rejoining). The work is elsewhere, one module per protocol step: stepping the member and
@@ -253,6 +252,7 @@ export class Group extends EventEmitter<GroupEvents> {
         this.emit('protocol', { event: 'suspected', vid: this.view.vid, member, reason });
         this.emit('memberFailed', member, reason);
       },
+      noted: (vid, note) => this.emit('protocol', { ...note, vid }),
       committed: (old, change) => this.emit('protocol', committedEvent(old.view.vid, change)),
       stopped: (error, view) => this.#onStopped(error, view),
       installed: (view, change, phasesMs) => {
@@ -291,7 +291,7 @@ export class Group extends EventEmitter<GroupEvents> {
       isCurrent: (view) => !this.#closed && this.#driver.view === view,
       schedule: () => this.#schedule(),
       error: (error) => this.emit('error', error),
-      fail: (error) => this.#fail(error),
+      fail: (error) => this.#fail(error), protocol: (event) => this.emit('protocol', event),
       logs: this.#persistence, restart: this.#persistence?.restart ?? null,
     });
   }

@@ -1,14 +1,16 @@
-// Structured logs of a member's protocol steps: the `protocol` event (suspicions with their reason, commits
-// with the proposal and the ragged trim, installs with their phases, stops, refused connections and frames)
-// and the lifecycle events (rejoined, rejoinFailed), written through a pino-compatible logger.
+// Structured logs of a member's protocol steps: the `protocol` event (suspicions with their reason, the wedge
+// and why, proposals, commits with the ragged trim, installs with their phases and joiners, state transfers,
+// stops, refused connections and frames) and the lifecycle events (rejoined, rejoinFailed), written through a
+// pino-compatible logger.
 //
 // A library is silent unless asked: Group.join({ logger }) takes the application's logger (pino, or anything
 // with pino's methods); createLogger(level) makes one that writes JSON lines to stderr (squall node
 // --log-level). Each line carries `memberId` (this member) and `event`, and the step's fields; levels:
 //
 //   warn   suspected, stopped (partitioned, removed, a view it cannot build), refused, rejoinFailed
-//   info   committed, installed, stopped by its own leave(), rejoined
-//   debug  connection (connected); a lost connection is warn
+//   info   wedged, proposed (by this member, the leader), committed, installed, stopped by its own leave(),
+//          rejoined, stateSent, stateReceived, reconciled
+//   debug  proposed (the leader's proposal, acknowledged here), connection (connected); a lost one is warn
 //
 // The `error` event is not logged here: listening to it would stop an unhandled one from throwing.
 
@@ -46,13 +48,23 @@ export function checkLogger(value: unknown, name: string): void {
   }
 }
 
+const WEDGE_CAUSES = { suspected: 'suspects', leaving: 'leaving:', joining: 'takes joiners', peer: 'wedged first:' };
+
 /** The one-line message of a protocol event (the fields carry the rest). */
 function describe(e: ProtocolEvent): string {
   switch (e.event) {
     case 'suspected': return `suspects member ${e.member} (${e.reason}): view ${e.vid} wedges`;
     case 'committed': return `view ${e.vid} change committed: proposal ${e.proposal} by member ${e.proposer}, ` +
       `removes [${e.removed.join(', ')}], adds [${e.joined.join(', ')}]`;
-    case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`;
+    case 'wedged': return `view ${e.vid} wedged: ${WEDGE_CAUSES[e.cause]} ${e.members.join(', ')}`;
+    case 'proposed': return `view ${e.vid}: proposal ${e.proposal} by member ${e.proposer} removes `
+      + `[${e.removes.join(', ')}], adds [${e.adds.join(', ')}]`;
+    case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`
+      + (e.joined.length ? `; joined: ${e.joined.join(', ')}` : '');
+    case 'stateSent': return `sent the state of subgroup '${e.subgroup}' shard ${e.shard} to member ${e.to} `
+      + `(${e.kind}, ${e.bytes} bytes, ${e.ms} ms)`;
+    case 'stateReceived': return `received the state of subgroup '${e.subgroup}' shard ${e.shard} from member `
+      + `${e.from} (${e.kind}, ${e.bytes} bytes, ${e.ms} ms)`;
     case 'stopped': return `stopped in view ${e.vid}: ${e.message}`;
     case 'refused': return `refused: ${e.message}`;
     case 'connection': return e.state === 'connected' ? `view ${e.vid}: connected to member ${e.peer}`
@@ -65,14 +77,20 @@ function describe(e: ProtocolEvent): string {
   }
 }
 
+const WARNINGS: ReadonlySet<ProtocolEvent['event']> = new Set(['suspected', 'stopped', 'refused', 'restartWaiting']);
+
+/** The level of a protocol event written by `member` (the table at the top of this file). */
+function levelOf(e: ProtocolEvent, member: number): 'warn' | 'info' | 'debug' {
+  if (e.event === 'proposed') return e.proposer === member ? 'info' : 'debug';
+  if (e.event === 'stopped') return e.left ? 'info' : 'warn';
+  if (e.event === 'connection') return e.state === 'connected' ? 'debug' : 'warn';
+  return WARNINGS.has(e.event) ? 'warn' : 'info';
+}
+
 /** Writes `group`'s protocol and lifecycle events to `logger`; returns what detaches it. */
 export function logGroup(group: EventEmitter<GroupEvents>, member: number, logger: Logger): () => void {
   const onProtocol = (e: ProtocolEvent): void => {
-    if (e.event === 'connection' && e.state === 'connected') return logger.debug({ memberId: member, ...e },
-      describe(e));
-    const routine = e.event === 'committed' || e.event === 'installed' || e.event === 'reconciled'
-      || (e.event === 'stopped' && e.left);
-    const level = routine ? 'info' : 'warn';
+    const level = levelOf(e, member);
     logger[level]({ memberId: member, ...e }, describe(e));
   };
   const onRejoined: (...args: GroupEvents['rejoined']) => void = (view) =>

@@ -2,19 +2,22 @@
 // (registerMetrics(group, registry)), or served by `squall node --metrics HOST:PORT` (ts/group/admin.ts).
 //
 // Nothing here runs on the delivery path: the counters the engine keeps anyway (deliveries, bytes, nulls,
-// queues) are read when Prometheus scrapes, and the protocol's steps (the `protocol` event: suspicions,
-// installs, refusals) are counted as they happen — a handful per view change. Every metric carries the
-// label `member` (this member's id), so several members of one process can share a registry.
+// queues, window stalls) are read when Prometheus scrapes, and the protocol's steps (the `protocol` event:
+// suspicions, installs, refusals, state transfers) are counted as they happen — a handful per view change.
+// The latency histograms observe a sample of this member's sends (one in 64, at most one a millisecond per
+// shard: ts/multicast/latency.ts). Every metric carries the label `member` (this member's id), so several
+// members of one process can share a registry.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ClosedError, ConfigError } from '../errors.js';
 import type { Group } from './group.js';
 import type { ProtocolEvent } from './events.js';
 import type { FabricConnection } from '../fabric/connections.js';
+import type { SubgroupChannel } from './subgroup-channel.js';
 
 /** The per-subgroup figures read at a scrape. */
 interface SubgroupFigures { delivered: number; deliveredBytes: number; nullsSent: number; queued: number;
-  queuedBytes: number }
+  queuedBytes: number; windowStalls: number }
 
 /** What one member's metrics read at a scrape. */
 interface MemberFigures {
@@ -36,7 +39,12 @@ interface Metrics {
   viewChanges: Counter<'member'>;
   refusals: Counter<'member' | 'code'>;
   installSeconds: Histogram<'member'>;
+  stateBytes: Counter<'member' | 'direction'>;
+  latency: Record<'push' | 'delivery', Histogram<'member' | 'subgroup'>>;
 }
+
+/** The latency histograms' buckets, in seconds: 50 µs to 1 s. */
+const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 const byRegistry = new WeakMap<Registry, Metrics>();
 
@@ -91,6 +99,9 @@ function createMetrics(registry: Registry): Metrics {
   perSubgroup(Gauge, 'squall_send_queue_messages',
     'Messages this member has waiting for a slot (the window is full) or for the next view', (f) => f.queued);
   perSubgroup(Gauge, 'squall_send_queue_bytes', 'Bytes of those messages', (f) => f.queuedBytes);
+  perSubgroup(Counter, 'squall_window_stalls_total',
+    'Sends that found this member\'s window full (or sends already waiting for it) and queued for a slot',
+    (f) => f.windowStalls);
   new Gauge({
     name: 'squall_view', help: 'The vid of the current view', labelNames: ['member'],
     registers: [registry],
@@ -131,6 +142,17 @@ function createMetrics(registry: Registry): Metrics {
     installSeconds: new Histogram({ name: 'squall_install_seconds',
       help: 'From a view change\'s commit to the next view passing its start barrier', labelNames: ['member'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    stateBytes: new Counter({ name: 'squall_state_transfer_bytes_total',
+      help: 'Bytes of state transfers this member sent to members entering its shards, or received entering one',
+      labelNames: ['member', 'direction'], registers: [registry] }),
+    latency: {
+      push: new Histogram({ name: 'squall_push_latency_seconds', help: 'From send() to the push of the message\'s '
+        + 'slot to the shard\'s peers (a sample of this member\'s sends)', labelNames: ['member', 'subgroup'],
+      buckets: LATENCY_BUCKETS, registers: [registry] }),
+      delivery: new Histogram({ name: 'squall_delivery_latency_seconds', help: 'From send() to the message\'s '
+        + 'delivery at this member (a sample of this member\'s sends)', labelNames: ['member', 'subgroup'],
+      buckets: LATENCY_BUCKETS, registers: [registry] }),
+    },
   };
 }
 
@@ -146,6 +168,16 @@ export function registerMetrics(group: Group, registry: Registry = new Registry(
   if (!metrics) { metrics = createMetrics(registry); byRegistry.set(registry, metrics); }
   const member = String(group.id);
   const m = metrics;
+  // The latency of a sample of this member's sends, per subgroup: each channel once (a later view's new
+  // subgroups at the next scrape).
+  const timed = new WeakSet<SubgroupChannel>();
+  const time = (subgroup: string, c: SubgroupChannel): void => {
+    if (timed.has(c)) return;
+    timed.add(c);
+    const labels = { member, subgroup };
+    c.observeLatency((kind, seconds) => m.latency[kind].observe(labels, seconds));
+  };
+  for (const name of group.subgroups) time(name, group.channel(name));
   // One read of the member per scrape, shared by every metric's collect (the cache lasts until the next
   // macrotask; a scrape collects its metrics within microtasks): status() visits every shard.
   let cached: MemberFigures | null | undefined;
@@ -155,8 +187,9 @@ export function registerMetrics(group: Group, registry: Registry = new Registry(
       const subgroups = new Map<string, SubgroupFigures>();
       for (const name of Object.keys(status.subgroups)) {
         const c = group.channel(name);
+        time(name, c);
         subgroups.set(name, { delivered: c.delivered, deliveredBytes: c.deliveredBytes, nullsSent: c.nullsSent,
-          queued: c.queued, queuedBytes: c.queuedBytes });
+          queued: c.queued, queuedBytes: c.queuedBytes, windowStalls: c.windowStalls });
       }
       return { view: { vid: status.vid, members: status.members.length }, fabric: status.fabric, subgroups };
     } catch (error) {
@@ -179,6 +212,9 @@ export function registerMetrics(group: Group, registry: Registry = new Registry(
   group.on('protocol', (e: ProtocolEvent) => {
     if (e.event === 'suspected') m.suspicions.inc({ member, reason: e.reason });
     else if (e.event === 'refused') m.refusals.inc({ member, code: e.code });
+    else if (e.event === 'stateSent' || e.event === 'stateReceived') {
+      m.stateBytes.inc({ member, direction: e.event === 'stateSent' ? 'sent' : 'received' }, e.bytes);
+    }
     else if (e.event === 'installed') {
       m.viewChanges.inc({ member });
       const ready = Math.max(0, ...Object.values(e.phasesMs));

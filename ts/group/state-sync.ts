@@ -15,6 +15,7 @@
 
 import { PeerFailedError, StateTransferError } from '../errors.js';
 import type { Change } from '../membership/protocol.js';
+import type { ProtocolEvent } from './events.js';
 import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView, ShardStates, StatePlan } from './driver-parts.js';
@@ -41,6 +42,8 @@ export interface StateSyncParts {
   error(error: Error): void;
   /** This member cannot go on in the group (its state did not arrive): it stops and closes. */
   fail(error: Error): void;
+  /** A transfer ended here (stateSent, stateReceived): the `protocol` event. */
+  protocol?: (event: ProtocolEvent) => void;
   /** The persistent subgroups' logs, for catch-ups from the log (absent: snapshots only). */
   logs?: TransferLogs | null;
   /** A total restart: shards held until their tails are in, and the `tail` records (ts/group/total-restart.ts). */
@@ -163,7 +166,10 @@ export class StateSync implements ShardStates {
     const tag = stateTag(t);
     const send = (to: number, record: Uint8Array) => view.mailboxes.send(to, tag, record);
     const maxPayload = view.mailboxes.maxPayload;
-    sendState(send, recipients, snapshot, maxPayload, crc).catch((error: Error) => {
+    const startedAt = performance.now(), { subgroup, shard } = t, vid = view.view.vid;
+    const sent = (to: number) => this.#p.protocol?.({ event: 'stateSent', vid, subgroup, shard, to,
+      bytes: snapshot.bytes.byteLength, ms: msSince(startedAt), kind: snapshot.records ? 'log' : 'snapshot' });
+    sendState(send, recipients, snapshot, maxPayload, crc, sent).catch((error: Error) => {
       // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
       if (error instanceof PeerFailedError || !this.#p.isCurrent(view)) return;
       this.#p.error(error);
@@ -238,6 +244,7 @@ export class StateSync implements ShardStates {
 
   async #receiveOne(t: Transfer, view: DriverView): Promise<void> {
     const receiver = new StateReceiver(t, this.#p.idleTimeoutMs);
+    const startedAt = performance.now();
     this.#receivers.set(t.subgroup, receiver);
     // Point-to-point messages (queries) for the shard, this member's own too, wait in its handle until the
     // state is restored.
@@ -258,6 +265,8 @@ export class StateSync implements ShardStates {
         await this.#p.logs?.transferred(t.subgroup, version, bytes);
       }
       restored = true;
+      this.#p.protocol?.({ event: 'stateReceived', vid: view.view.vid, subgroup: t.subgroup, shard: t.shard,
+        from: t.source!, bytes: bytes.byteLength, ms: msSince(startedAt), kind: records ? 'log' : 'snapshot' });
     } finally {
       if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
       if (this.#receivers.size === 0 && !view.closed) view.protocol.setReceiving(false);
@@ -266,6 +275,9 @@ export class StateSync implements ShardStates {
     }
   }
 }
+
+/** Milliseconds since `start` (performance.now()), to the hundredth. */
+const msSince = (start: number): number => Math.round((performance.now() - start) * 100) / 100;
 
 /** The state one change (or a joiner's first view) moves at this member. */
 export class TransferPlan implements StatePlan {

@@ -118,11 +118,12 @@ export interface SentState { bytes: Uint8Array; version: bigint; failed?: string
 /**
  * Sends `snapshot.bytes` (taken at `snapshot.version`; or, when `snapshot.failed`, why there are none) to
  * each recipient through `send`, a few chunks at a time per recipient; `maxPayload` is the largest record
- * the mailboxes carry. `crc` is closed when done.
+ * the mailboxes carry. `crc` is closed when done; `sent(to)` is called once a recipient's last chunk went.
  */
 export async function sendState(
   send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[],
   { bytes: snapshot, version, failed, records }: SentState, maxPayload: number, crc: Checksums,
+  sent?: (to: number) => void,
 ): Promise<void> {
   if (failed !== undefined) {
     void crc.close();
@@ -168,6 +169,7 @@ export async function sendState(
       if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
     }
     await Promise.all(inFlight);
+    sent?.(to);
   }));
 }
 

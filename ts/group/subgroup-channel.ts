@@ -7,6 +7,7 @@
 import { loopBack, type OrderedChannel } from '../objects/channel.js';
 import { queueRefusal, type Outgoing } from '../multicast/send-queue.js';
 import type { ShardChannel } from '../multicast/shard.js';
+import type { LatencySink } from '../multicast/latency.js';
 
 type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
 
@@ -56,6 +57,9 @@ export class SubgroupChannel implements OrderedChannel {
   /** Bytes of the messages passed to the onDeliver handler, over every view. */
   #deliveredBytes = 0;
   #nullsBefore = 0;
+  #stallsBefore = 0;
+  /** Who listens to the sampled latencies of this member's sends (the metrics): on every view's shard. */
+  readonly #latencySinks: LatencySink[] = [];
 
   constructor(name: string, memberId: number, first: ShardChannel) {
     this.name = name;
@@ -77,6 +81,8 @@ export class SubgroupChannel implements OrderedChannel {
   /** Bytes of the messages delivered here (to the onDeliver handler), over every view. */
   get deliveredBytes(): number { return this.#deliveredBytes; }
   get nullsSent(): number { return this.#nullsBefore + (this.#changing ? 0 : this.#current.nullsSent); }
+  /** Sends that found the window full (or sends waiting for it already) and queued for a slot, over every view. */
+  get windowStalls(): number { return this.#stallsBefore + (this.#changing ? 0 : this.#current.windowStalls); }
   /** Highest sequence number delivered in the current view. */
   get deliveredNum(): number { return this.#current.deliveredNum; }
   /** Messages waiting: for a slot in this view, or for the next view during a change. */
@@ -134,6 +140,18 @@ export class SubgroupChannel implements OrderedChannel {
     this.#onDeliver!(sender, version, bytes);
     log.applied(version);
   };
+
+  /**
+   * `sink` gets the sampled latencies of this member's sends, in this view's shard and the next ones
+   * (ts/multicast/latency.ts: one send in many is timed to its push and to its delivery here). Once per sink.
+   */
+  observeLatency(sink: LatencySink): void {
+    if (this.#latencySinks.includes(sink)) return;
+    this.#latencySinks.push(sink);
+    this.#current.latencySink = this.#onLatency;
+  }
+
+  readonly #onLatency: LatencySink = (kind, seconds) => { for (const sink of this.#latencySinks) sink(kind, seconds); };
 
   /** @internal A persistent subgroup: every delivery from now on goes to `log` too. */
   setLog(log: DeliveryLog): void {
@@ -218,6 +236,7 @@ export class SubgroupChannel implements OrderedChannel {
     if (!this.#changing) {
       this.#deliveredBefore += this.#current.delivered;
       this.#nullsBefore += this.#current.nullsSent;
+      this.#stallsBefore += this.#current.windowStalls;
     }
     this.#changing = true;
     this.#held.unshift(...unsent);
@@ -229,6 +248,7 @@ export class SubgroupChannel implements OrderedChannel {
     this.#current = channel;
     this.#changing = false;
     if (this.#onDeliver) channel.onDeliver(this.#deliver);
+    if (this.#latencySinks.length > 0) channel.latencySink = this.#onLatency;
     const log = this.#log;
     if (log) {
       channel.onPersisted((frontier) => log.frontier(frontier));
@@ -248,6 +268,7 @@ export class SubgroupChannel implements OrderedChannel {
     if (!this.#changing) {
       this.#deliveredBefore += this.#current.delivered;
       this.#nullsBefore += this.#current.nullsSent;
+      this.#stallsBefore += this.#current.windowStalls;
     }
     this.#stopped = null;
     this.#refused = null;

@@ -128,6 +128,19 @@ export type StepResult =
   | { type: 'dissolved' }
   | null;
 
+/** Why this member's view wedged: whom it or a peer suspects, who leaves, who joins (at the leader that takes
+ *  them), or `peer`: another member wedged first for a reason its row does not show yet (a leader's joiners). */
+export type WedgeCause = 'suspected' | 'leaving' | 'joining' | 'peer';
+
+/**
+ * The steps this member took in a change, for its logs (takeNotes): a handful per change, none per message.
+ * `wedged`: its shards stopped (`members`: the suspects, the leavers, the joiners, or the wedged rows).
+ * `proposed`: its row holds a proposal — its own as leader (proposer = this member), or the leader's it acked.
+ */
+export type ProtocolNote =
+  | { event: 'wedged'; cause: WedgeCause; members: number[] }
+  | { event: 'proposed'; proposal: number; proposer: number; removes: number[]; adds: number[] };
+
 export class ViewChangeProtocol {
   readonly view: ViewSpec;
   readonly #p: ProtocolParts;
@@ -137,6 +150,8 @@ export class ViewChangeProtocol {
   /** Joiners this member (as leader) will propose; fixed once it wedged for them. */
   #joins: Joiner[] = [];
   #applied: Change | null = null;
+  /** Steps taken since the owner last took them (takeNotes); null: none. */
+  #notes: ProtocolNote[] | null = null;
 
   constructor(parts: ProtocolParts) {
     this.#p = parts;
@@ -148,20 +163,27 @@ export class ViewChangeProtocol {
   /** The change this member applied, once it did. */
   get applied(): Change | null { return this.#applied; }
 
+  /** The steps this member took since the last call (wedged, proposed), for its logs; null when none. */
+  takeNotes(): ProtocolNote[] | null {
+    const notes = this.#notes;
+    this.#notes = null;
+    return notes;
+  }
+
   /** This member suspects `member` (heartbeat stalled, connection broke): marks it and wedges. */
   suspect(member: number): void {
     const t = this.#t;
     const j = t.rowOf(member);
     if (j < 0 || t.u8(t.self, t.c.suspected, j) === 1) return;
     t.setU8(t.c.suspected, j, 1);
-    this.#wedge();
+    this.#wedge('suspected', [member]);
     t.push();
   }
 
   /** This member asks to leave: the leader removes it like a failed member, without suspicion. */
   leave(): void {
     this.#t.setU8(this.#t.c.leaving, 0, 1);
-    this.#wedge();
+    this.#wedge('leaving', [this.#p.selfId]);
     this.#t.push();
   }
 
@@ -175,7 +197,7 @@ export class ViewChangeProtocol {
     if (joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
     if (this.leader() !== this.#p.selfId || this.#t.anyWedged() || this.anyReceiving()) return false;
     this.#joins = [...joiners];
-    this.#wedge();
+    this.#wedge('joining', joiners.map((j) => j.id));
     this.#t.push(true);
     return true;
   }
@@ -337,7 +359,7 @@ export class ViewChangeProtocol {
    */
   #suspectStage(round: Round): StepResult {
     const t = this.#t;
-    if (!this.#wedged) { this.#wedge(); t.push(true); }
+    if (!this.#wedged) { this.#wedgeFor(round); t.push(true); }
     // A member never suspects itself, and never counts itself unreachable: suspected by another, it is in
     // every proposal's removals, so it can take no part in the next view and stops here instead.
     if (round.suspects.has(this.#p.selfId)) {
@@ -377,6 +399,7 @@ export class ViewChangeProtocol {
     t.setI32(c.proposer, selfId + 1);
     this.#setProposal(top + 1);
     t.push();
+    this.#noteProposal();
     return true;
   }
 
@@ -393,6 +416,7 @@ export class ViewChangeProtocol {
     this.#t.copyProposal(leaderRow);
     this.#setProposal(theirs);
     this.#t.push();
+    this.#noteProposal();
   }
 
   /**
@@ -438,7 +462,7 @@ export class ViewChangeProtocol {
       this.#setTrimFor(t.i32(r, c.trimFor));
       this.#setCommitted(t.i32(r, c.committed));
     }
-    if (!this.#wedged) this.#wedge();
+    if (!this.#wedged) this.#wedge('peer', [t.members[r]!]);
     t.push();
     this.#applied = this.#committedChange();
     return this.#applied;
@@ -478,11 +502,32 @@ export class ViewChangeProtocol {
     return out;
   }
 
-  #wedge(): void {
+  #wedge(cause: WedgeCause, members: number[]): void {
     if (this.#wedged) return;
     this.#wedged = true;
     this.#p.wedge();
     this.#t.setU8(this.#t.c.wedged, 0, 1);
+    this.#note({ event: 'wedged', cause, members });
+  }
+
+  /** Wedges because a peer did: for the suspicions or leaves the rows show, else for the wedged rows. */
+  #wedgeFor(round: Round): void {
+    const t = this.#t;
+    if (round.suspects.size > 0) this.#wedge('suspected', [...round.suspects]);
+    else if (round.leavers.size > 0) this.#wedge('leaving', [...round.leavers]);
+    else this.#wedge('peer', t.members.filter((_, r) => t.u8(r, t.c.wedged) === 1));
+  }
+
+  /** The proposal this member's row now holds: what it removes and adds, and whose it is. */
+  #noteProposal(): void {
+    const t = this.#t, c = t.c;
+    this.#note({ event: 'proposed', proposal: t.i32(t.self, c.proposal), proposer: t.i32(t.self, c.proposer) - 1,
+      removes: t.members.filter((_, j) => t.u8(t.self, c.changes, j) === 1),
+      adds: t.readJoins(t.self).map((j) => j.id) });
+  }
+
+  #note(note: ProtocolNote): void {
+    (this.#notes ??= []).push(note);
   }
 
   // Where this member's proposal, trimFor and committed leave: each only grows, and none passes proposal.

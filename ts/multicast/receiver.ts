@@ -15,6 +15,7 @@ import { assert, assertAtMost, assertEqual, assertMonotonic, fail } from '../ass
 import type { RdmcGroup } from '../rdmc/node.js';
 import { trimDeliveries } from '../membership/view-change.js';
 import type { ShardControl } from './control.js';
+import type { LatencySampler } from './latency.js';
 import { receivePrefix } from './ordering.js';
 import type { ShardTable } from './shard-table.js';
 import { SLOT_HEADER_BYTES, SlotKind, slotIndex, slotKind, slotLength, slotPayload } from './slots.js';
@@ -24,6 +25,8 @@ export type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array
 export class ShardReceiver {
   /** Messages delivered here (nulls not counted; for tests and benchmarks). */
   delivered = 0;
+  /** Told when our own timed message is delivered (latency.ts); set by the shard. */
+  latency: LatencySampler | null = null;
   /** Per sender rank: the highest index received, every lower one too (−1 before the first). */
   readonly numReceived: number[];
   /** The bodies of LARGE messages, per sender rank, in index order, waiting for their slot's delivery. */
@@ -252,6 +255,8 @@ export class ShardReceiver {
       payload = slotPayload(arena, at, bytes);
     }
     this.delivered++;
+    const latency = this.latency;
+    if (latency !== null && index === latency.index && rank === this.#rank) latency.delivered();
     this.#onDeliver!(this.#senderIds[rank]!, this.#vidBase + BigInt(seq), payload);
   }
 

@@ -13,6 +13,7 @@ import { assert, assertEqual, assertMonotonic, fail } from '../assert.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { ShardControl } from './control.js';
+import type { LatencySampler } from './latency.js';
 import type { Outgoing, SendQueue } from './send-queue.js';
 import type { ShardTable } from './shard-table.js';
 import { SlotKind, copySlotPayload, slotIndex, slotKind, writeSlot } from './slots.js';
@@ -34,6 +35,9 @@ export interface SenderParts {
   schedule: () => void;
   /** The view ended (the shard closed): a body RDMC carries now belongs to the next view. */
   closed: () => boolean;
+  /** Times a sample of our sends (latency.ts): told when the timed one takes its slot and is pushed. None in
+   *  the worker engine's worker (the main thread times them). */
+  latency?: LatencySampler | null;
 }
 
 export class ShardSender {
@@ -53,8 +57,10 @@ export class ShardSender {
   /** This step's data-lane push: [offset, length] of at most two slot ranges, and of index. */
   readonly #ranges = new Float64Array(6);
   #rangeCount = 0;
+  readonly #latency: LatencySampler | null;
 
   constructor(parts: SenderParts) {
+    this.#latency = parts.latency ?? null;
     this.#p = parts;
     this.#t = parts.table;
     this.rank = parts.rank;
@@ -97,7 +103,7 @@ export class ShardSender {
 
   /** Commits queued messages into free slots, in order; a LARGE one once RDMC carried it (see carry). */
   sendQueued(queue: SendQueue): void {
-    const minDelivered = this.minDelivered();
+    const minDelivered = this.minDelivered(), latency = this.#latency;
     while (queue.length > 0) {
       const head = queue.head!;
       if (head.large && !head.carried) { this.#carry(head); return; }
@@ -107,6 +113,7 @@ export class ShardSender {
       // the caller may reuse its bytes once send() resolves.
       if (head.large) this.#p.keepLargeBody(head.bytes.slice());
       this.commit(head.large ? SlotKind.LARGE : SlotKind.DATA, head.bytes);
+      if (latency !== null && head === latency.waiting) latency.committed(this.#nextIndex - 1);
       head.resolve();
     }
   }
@@ -133,6 +140,7 @@ export class ShardSender {
   pushWrites(fabric: Pick<TableFabric, 'writeBatch'>, peers: readonly number[]): number {
     const ranges = this.stageWrites();
     if (ranges > 0) for (const id of peers) fabric.writeBatch(id, this.#ranges, ranges, Lane.Data);
+    this.#latency?.pushed(this.#pushedIndex); // (the worker engine's worker may have pushed them: then too)
     return ranges;
   }
 

@@ -56,6 +56,7 @@ import { subgroupColumns } from './layout.js';
 import type { Mailboxes } from './mailboxes.js';
 import { ShardReceiver, type DeliverHandler } from './receiver.js';
 import { ShardSender } from './sender.js';
+import { LatencySampler, type LatencySink } from './latency.js';
 import { queueRefusal, SendQueue, type Outgoing } from './send-queue.js';
 import { ShardTable, shardGeometry, type ShardGeometry } from './shard-table.js';
 import { LockHolder, ShardWords } from './shard-words.js';
@@ -144,6 +145,10 @@ export class ShardChannel implements OrderedChannel {
   /** The shard's members other than this one: who every push goes to. */
   readonly #peers: readonly number[];
   readonly #queue = new SendQueue();
+  /** Times one send in many, to its push and its delivery here (latency.ts). */
+  readonly #latency = new LatencySampler();
+  /** Sends that found the window full (or sends already waiting for it) and were queued for a slot. */
+  windowStalls = 0;
   /** Names this queue in OverloadedError (made once: the send path makes no strings). */
   readonly #queueName: string;
   #sentSinceStep = false;
@@ -190,8 +195,9 @@ export class ShardChannel implements OrderedChannel {
       ownWindowCounter: this.mode === 'raw'
         ? () => this.#receiver.numReceived[this.rank] ?? -1 : () => this.#receiver.deliveredNum,
       keepLargeBody: (bytes) => { this.#receiver.largeBodies[this.rank]!.push(bytes); },
-      control: this.#control, schedule: parts.schedule, closed: () => this.#closed,
+      control: this.#control, schedule: parts.schedule, closed: () => this.#closed, latency: this.#latency,
     });
+    this.#receiver.latency = this.#latency;
   }
 
   /** Sets every counter of the shard in every row to its initial value (−1); before connecting. */
@@ -220,11 +226,13 @@ export class ShardChannel implements OrderedChannel {
     this.#sentSinceStep = true;
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
     this.#words?.markSending(); // no nulls from the worker in its next round
+    const timed = this.#latency.take();
     if (!this.#wedged && !large && queue.length === 0 && this.#lockSlots()) {
       let open = false;
       try {
         open = sender.windowOpen(sender.minDeliveredSeen) || sender.windowOpen(sender.minDelivered());
         if (open) sender.commit(SlotKind.DATA, bytes);
+        if (open && timed) this.#latency.committed(sender.nextIndex - 1);
       } finally {
         this.#unlockSlots();
       }
@@ -241,11 +249,17 @@ export class ShardChannel implements OrderedChannel {
         queue.push({ bytes: bytes.slice(), large, carried: false, resolve, reject });
       });
     }
+    if (!large) this.windowStalls++;
     return new Promise((resolve, reject) => {
-      queue.push({ bytes, large, carried: false, resolve, reject });
+      const outgoing = { bytes, large, carried: false, resolve, reject };
+      if (timed) this.#latency.waiting = outgoing;
+      queue.push(outgoing);
       this.#p.schedule();
     });
   }
+
+  /** @internal Where the timed sends' latencies go (null: none is timed). */
+  set latencySink(sink: LatencySink | null) { this.#latency.sink = sink; }
 
   /** Sets the upcall. Until there is one, stable messages wait in their slots (holding the window): none is lost. */
   onDeliver(handler: DeliverHandler): void {
