@@ -92,15 +92,18 @@ test('three squall node processes serve /metrics; a joiner\'s calls move every m
     assert.is(await inspect.exit, 0, inspect.err);
     assert.match(inspect.out, /^member 1 at \S+ — view 1, members 0, 1, 2, 3/);
     assert.match(inspect.out, /membership SST[^]*\n {2}member +wedged[^\n]*\n {2}0 [^]*\n {2}3 +false/);
-    assert.match(inspect.out, /subgroup 'tickets'[^]*deliveredNum/);
+    assert.match(inspect.out, /subgroup 'tickets'[^]*deliveredNum[^\n]*window +inFlight/);
     assert.match(inspect.out, /fabric \(this view's connections\): in \d+ frames, [\d.]+ [KMG]?i?B/);
     assert.match(inspect.out, /fabric connections[^\n]*\n {2}peer +state +queuedFrames +queuedBytes +bytesIn/);
     assert.match(inspect.out, /\n {2}3 +connected +\d+ +[\d.]+ [KMG]?i?B/);
     const json = startCli(['inspect', admin, '--json']);
     assert.is(await json.exit, 0, json.err);
-    const parsed = JSON.parse(json.out) as { vid: number; membership: unknown[] };
+    const parsed = JSON.parse(json.out) as { vid: number; membership: unknown[];
+      subgroups: Record<string, { shard: { window: number; inFlight: number } }> };
     assert.is(parsed.vid, 1);
     assert.is(parsed.membership.length, 4);
+    const { window, inFlight } = parsed.subgroups['tickets']!.shard;
+    assert.ok(window > 0 && inFlight >= 0 && inFlight <= window, `the window and what is in flight in it: ${window}`);
   } finally {
     await joiner?.close().catch(() => {}); // over: a failed close tells the test nothing
     for (const r of runs) r.child.kill('SIGKILL');

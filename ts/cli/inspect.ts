@@ -21,7 +21,8 @@ export const INSPECT_COMMAND = defineCommand({
 connection to each other member (state, queued frames and bytes, bytes in and out), each row of the
 membership SST (wedged, suspicions, proposal, trim, commit) and each shard's counters — received per sender,
 the receive prefix (seqNum), delivered, the stability frontier (minDelivered), and where the subgroup is
-persistent the version durable here (persisted) and at every member (frontier) — and its send queue.
+persistent the version durable here (persisted) and at every member (frontier) — its window (slots per
+sender, and this member's messages in flight in it: not yet stable) and its send queue.
 Read-only.`,
   options: {
     watch: { type: 'boolean', help: 'redraw every --interval ms until Ctrl-C' },
@@ -85,7 +86,7 @@ function table(rows: readonly Record<string, unknown>[], columns: readonly strin
 }
 
 const SHARD_COLUMNS = ['vid', 'numReceived', 'seqNum', 'deliveredNum', 'minDelivered', 'persisted', 'frontier',
-  'nextIndex', 'pushedIndex', 'queued', 'wedged', 'failure'];
+  'nextIndex', 'pushedIndex', 'window', 'inFlight', 'queued', 'wedged', 'failure'];
 
 /** The inspection as text for a terminal. */
 export function renderInspection(i: Inspection, address: string): string {

@@ -74,6 +74,16 @@ export class ShardSender {
   /** The last minimum the window was checked against; it only grows. */
   get minDeliveredSeen(): number { return this.#p.control.windowMinSeen; }
   get rdmcBusy(): boolean { return this.#rdmcBusy; }
+  /** Slots per sender. */
+  get windowSize(): number { return this.#W; }
+
+  /** Of our messages, those not yet stable (ordered: delivered everywhere; raw: received everywhere), given the
+   *  shard's `minDelivered`: the slots of the window in use; at windowSize the window is full. */
+  inFlight(minDelivered: number): number {
+    const stable = this.#raw ? minDelivered + 1
+      : minDelivered < this.rank ? 0 : Math.floor((minDelivered - this.rank) / this.#S) + 1;
+    return Math.max(0, this.#nextIndex - stable);
+  }
 
   /** Whether our next index may take its slot: everyone delivered the message that used it before. */
   windowOpen(minDelivered: number): boolean {

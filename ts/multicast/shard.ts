@@ -304,10 +304,12 @@ export class ShardChannel implements OrderedChannel {
       receiver.readFromRow();
       if (words.take(LockHolder.Main, sender)) words.release(sender);
     }
+    const minDelivered = sender.minDelivered();
     return {
       vid: this.#vid, nextIndex: sender.nextIndex, pushedIndex: sender.pushedIndex,
       numReceived: [...receiver.numReceived], seqNum: receiver.seqNum, deliveredNum: receiver.deliveredNum,
-      minDelivered: sender.minDelivered(), queued: this.#queue.length, queuedLarge: this.#queue.countLarge(),
+      minDelivered, window: sender.windowSize, inFlight: this.rank < 0 ? 0 : sender.inFlight(minDelivered),
+      queued: this.#queue.length, queuedLarge: this.#queue.countLarge(),
       rdmcBusy: sender.rdmcBusy, wedged: this.#wedged, closed: this.#closed,
       failure: this.#failure?.message ?? null, hasUpcall: receiver.hasUpcall,
       largeBodies: receiver.largeBodies.map((b) => b.length),
