@@ -89,7 +89,7 @@ export async function timeRdmc(net: EmulatedNetwork | null, o: RdmcBenchOptions)
     const what = `${o.algorithm}, ${o.members} members, ${formatBytes(o.bytes)} in ${formatBytes(o.blockBytes)} blocks`;
     await progressWhile(progress, `${what}: 1 warm-up message`,
       cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: 1 }));
-    const timed = await progressWhile(progress, `${what}: ${repeats} timed messages`,
+    const timed = await progressWhile(progress, `${what}: ${repeats} timed message${repeats === 1 ? '' : 's'}`,
       cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: repeats }));
     return timed.seconds as number[];
   } finally {
