@@ -29,6 +29,8 @@ import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/membership/plans.js';
 import { disturbances, explainFailure } from './multicast.js';
 import { median, round, summarize, type Summary } from './stats.js';
+import { progressWhile, timedPhase } from '../ts/cli/progress.js';
+import { formatBytes, formatCount, formatSeconds } from '../ts/cli/units.js';
 
 export interface CallsBenchOptions {
   /** Member processes, all in the one shard. */
@@ -127,20 +129,22 @@ export async function runCallsBench(options: CallsBenchOptions): Promise<CallsBe
   checkCallsOptions(o);
   const progress = o.onProgress ?? (() => {});
   const dir = o.persisted ? mkdtempSync(join(tmpdir(), 'squall-bench-calls-')) : null;
-  progress(`starting ${o.members} group members (one shard of a replicated counter, window ${o.window}` +
-    `${dir ? `, persistent: logs in ${dir}` : ''})`);
   try {
-    const cluster = await GroupCluster.start({
-      members: o.members, subgroups: callsSubgroups(o), types: { [COUNTER]: 'BenchCounter' },
-      fabric: resolveFabricChoice(o.fabric),
-      ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
-      ...(dir ? { dataDirs: Array.from({ length: o.members }, (_, i) => join(dir, `member-${i}`)) } : {}),
-    });
+    const cluster = await progressWhile(progress,
+      `starting ${o.members} group members (one shard of a replicated counter, window ${o.window}` +
+        `${dir ? `, persistent: logs in ${dir}` : ''})`,
+      () => GroupCluster.start({
+        members: o.members, subgroups: callsSubgroups(o), types: { [COUNTER]: 'BenchCounter' },
+        fabric: resolveFabricChoice(o.fabric),
+        ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+        ...(dir ? { dataDirs: Array.from({ length: o.members }, (_, i) => join(dir, `member-${i}`)) } : {}),
+      }));
     try {
       return await measure(cluster, o);
     } catch (error) {
       throw explainFailure(error);
     } finally {
+      progress('stopping the members');
       await cluster.close();
     }
   } finally {
@@ -151,7 +155,8 @@ export async function runCallsBench(options: CallsBenchOptions): Promise<CallsBe
 async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: number }): Promise<CallsBenchResult> {
   const progress = o.onProgress ?? (() => {});
   const kind = o.persisted ? 'persisted' : 'ordered';
-  progress(`calls: every member keeps ${o.inFlight} ${kind} inc(1) call(s) in flight for ${o.seconds} s`);
+  progress(`calls: every member keeps ${o.inFlight} ${kind} inc(1) call(s) in flight for ` +
+    `${formatSeconds(o.seconds)}, after ${formatSeconds(WARMUP_MS / 1000)} of warm-up`);
   const runs = withProgress(cluster, o, cluster.all({
     cmd: 'calls', subgroup: COUNTER, inFlight: o.inFlight, warmupMs: WARMUP_MS, seconds: o.seconds,
     ...(o.persisted ? { persisted: true } : {}),
@@ -171,7 +176,7 @@ async function measure(cluster: GroupCluster, o: CallsBenchOptions & { window: n
   const made = results.reduce((sum, r) => sum + (r.made as number), 0);
   const failed = results.reduce((sum, r) => sum + (r.failed as number), 0);
   const firstError = results.map((r) => r.firstError).find((e) => e);
-  if (firstError) progress(`calls: ${failed} failed; the first: ${String(firstError)}`);
+  if (firstError) progress(`calls: ${formatCount(failed)} failed; the first: ${String(firstError)}`);
   const counters = await cluster.all({ cmd: 'counter', subgroup: COUNTER });
   const countersAgree = counters.every((c) => c.value === made);
   const multicast = o.skipPing ? null : await measurePing(cluster, o);
@@ -193,11 +198,12 @@ async function measurePing(
   cluster: GroupCluster, o: CallsBenchOptions
 ): Promise<NonNullable<CallsBenchResult['multicast']>> {
   const seconds = Math.min(PING_SECONDS, o.seconds);
-  o.onProgress?.(`multicast alone: every member keeps ${o.inFlight} ${PING_BYTES}-byte message(s) in flight ` +
-    `for ${seconds} s`);
-  const pings = await withDeadline(cluster.all({
-    cmd: 'ping', subgroup: PING, seconds, bytes: PING_BYTES, inFlight: o.inFlight,
-  }), seconds * 1000 + SLACK_MS, 'the multicast alone');
+  const announce = `multicast alone: every member keeps ${o.inFlight} message(s) of ${formatBytes(PING_BYTES)} ` +
+    `in flight for ${formatSeconds(seconds)}`;
+  const pings = await progressWhile(o.onProgress ?? (() => {}), timedPhase(announce, 'multicast alone', seconds),
+    withDeadline(cluster.all({
+      cmd: 'ping', subgroup: PING, seconds, bytes: PING_BYTES, inFlight: o.inFlight,
+    }), seconds * 1000 + SLACK_MS, 'the multicast alone'));
   const samples: number[] = [];
   for (const p of pings) for (const v of p.latencyUs as Float64Array) samples.push(v);
   const rates = pings.map((p) => Math.round(((p.timed as number) / Math.max(1, p.elapsedMs as number)) * 1000));
@@ -216,8 +222,7 @@ async function withProgress<T>(cluster: GroupCluster, o: CallsBenchOptions, run:
       const now = performance.now();
       const rate = ((made - last) / (now - lastAt)) * 1000 / Math.max(1, counts.length);
       [last, lastAt] = [made, now];
-      const n = (v: number) => round(v, 0).toLocaleString('en-US');
-      progress(`calls: ${n(made)} made so far, ${n(rate)}/s per member`);
+      progress(`calls: ${formatCount(made)} made so far, ${formatCount(rate)}/s per member`);
     }, () => {});
   }, 1000);
   try {

@@ -16,6 +16,8 @@ import { fabricLabel } from '../ts/fabric/native.js';
 import { resolveSecret } from '../ts/group/credential.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import { median, round } from './stats.js';
+import { progressWhile } from '../ts/cli/progress.js';
+import { formatBytes, formatSeconds } from '../ts/cli/units.js';
 
 export interface JoinBenchOptions {
   members: number;
@@ -50,12 +52,9 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
   const progress = o.onProgress ?? (() => {});
   const runs: JoinBenchResult['runs'] = [];
   for (let i = 0; i < o.runs; i++) {
-    progress(
-      `[${i + 1}/${o.runs}] ${o.members} members holding ${(o.stateBytes / MiB).toFixed(1)} MiB; ` +
-        `member ${o.members} joins`);
-    const run = await oneRun(o);
-    progress(
-      `[${i + 1}/${o.runs}] joined in ${run.joinMs.toFixed(1)} ms${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
+    const step = (m: string) => progress(`[${i + 1}/${o.runs}] ${m}`);
+    const run = await oneRun(o, step);
+    step(`joined in ${formatSeconds(run.joinMs / 1000)}${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
     runs.push(run);
   }
   const joinMs = median(runs.map((r) => r.joinMs));
@@ -67,20 +66,24 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
   };
 }
 
-async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][number]> {
-  const cluster = await GroupCluster.start({
+async function oneRun(
+  o: JoinBenchOptions, progress: (message: string) => void
+): Promise<JoinBenchResult['runs'][number]> {
+  const cluster = await progressWhile(progress, `starting ${o.members} group members`, () => GroupCluster.start({
     members: o.members, types: { kv: 'KeyValueStore' }, fabric: resolveFabricChoice(o.fabric),
     suspicionTimeoutMs: o.suspicionTimeoutMs ?? SUSPICION_TIMEOUT_MS,
     ...(o.contactTls ? { contactTls: true } : {}),
     subgroups: { kv: { shards: 1, members: { min: o.members, max: o.members + 1 } } },
-  });
+  }));
   try {
     const value = Math.min(MiB, Math.max(1, o.stateBytes));
     const count = Math.ceil(o.stateBytes / value);
     if (o.stateBytes > 0) {
-      await cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count, bytes: value });
+      await progressWhile(progress, `building the state: ${count} ordered puts of ${formatBytes(value)}`,
+        cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count, bytes: value }));
     }
-    const [joined] = await cluster.add([o.members]);
+    const [joined] = await progressWhile(progress,
+      `member ${o.members} joins and catches up ${formatBytes(o.stateBytes)}`, cluster.add([o.members]));
     const summaries = await Promise.all(cluster.members.map(async (m) => {
       const reply = await cluster.request(m, {
         cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [],
@@ -89,6 +92,7 @@ async function oneRun(o: JoinBenchOptions): Promise<JoinBenchResult['runs'][numb
     }));
     return { joinMs: joined!.joinMs as number, storesAgree: summaries.every((x) => x === summaries[0]) };
   } finally {
+    progress('stopping the members');
     await cluster.close();
   }
 }

@@ -32,6 +32,8 @@ import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/membership/plans.js';
 import { median, round, summarize } from './stats.js';
+import { progressWhile, timedPhase } from '../ts/cli/progress.js';
+import { formatBytes, formatCount, formatSeconds } from '../ts/cli/units.js';
 
 export interface MulticastBenchOptions {
   /** Processes in the one shard (each one member). */
@@ -191,13 +193,14 @@ export async function runMulticastBench(options: MulticastBenchOptions): Promise
   const progress = o.onProgress ?? (() => {});
   const subgroup = benchSubgroup(o);
   const sending = o.senders === 'all' ? 'every member sends' : 'member 0 sends';
-  progress(`starting ${o.members} group members (one shard, ${sending}, window ${o.window})`);
-  const cluster = await startCluster(o);
+  const cluster = await progressWhile(progress,
+    `starting ${o.members} group members (one shard, ${sending}, window ${o.window})`, () => startCluster(o));
   try {
     return await measure(cluster, o, subgroup);
   } catch (error) {
     throw explainFailure(error);
   } finally {
+    progress('stopping the members');
     await cluster.close();
   }
 }
@@ -272,11 +275,11 @@ export async function runMulticastSweep(
 ): Promise<{ rows: MulticastBenchResult[]; failed: { bytes: number; error: Error } | null }> {
   const rows: MulticastBenchResult[] = [];
   for (const bytes of sizes) {
-    o.onProgress?.(`[${rows.length + 1}/${sizes.length}] ${bytes}-byte messages`);
+    o.onProgress?.(`[${rows.length + 1}/${sizes.length}] ${formatBytes(bytes)} messages`);
     try {
       rows.push(await runMulticastBench({ ...o, bytes }));
     } catch (error) {
-      o.onProgress?.(`${bytes}-byte messages failed: ${(error as Error).message}`);
+      o.onProgress?.(`${formatBytes(bytes)} messages failed: ${(error as Error).message}`);
       return { rows, failed: { bytes, error: error as Error } };
     }
   }
@@ -304,14 +307,17 @@ export async function measureThroughput(
   const progress = o.onProgress ?? (() => {});
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP });
   const senders = sendersOf(cluster, o.senders);
-  progress(`throughput: ${senders.length} sender(s) flood ${o.seconds} s with ${o.bytes}-byte messages`);
   const large = o.large ? { largeSize: o.large.bytes, largeEvery: o.large.every } : {};
-  const floods = await cluster.all(
-    { cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window, ...large }, senders);
+  const floods = await progressWhile(progress, timedPhase(
+    `throughput: ${senders.length} sender(s) flood ${formatSeconds(o.seconds)} with ${formatBytes(o.bytes)} messages`,
+    'throughput: flooding', o.seconds),
+  cluster.all(
+    { cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window, ...large }, senders));
   const sent = floods.reduce((sum, f) => sum + (f.sent as number), 0);
   const sentBytes = floods.reduce((sum, f) => sum + (f.bytes as number), 0);
-  progress(`throughput: ${sent} messages sent; waiting for every member to deliver them`);
-  const reports = await awaitAll(cluster, sent);
+  const reports = await progressWhile(progress,
+    `throughput: ${formatCount(sent)} messages sent; waiting for every member to deliver them`,
+    awaitAll(cluster, sent));
   const perMember = reports.map((r, i) => ({
     id: cluster.members[i]!.id, delivered: r.delivered, nullsSent: r.nullsSent,
     msgsPerSec: r.lastMs > r.firstMs ? Math.round((r.delivered / (r.lastMs - r.firstMs)) * 1000) : 0,
@@ -332,8 +338,8 @@ export async function measureLatency(
   const perSender = Math.max(1, ratePerSec / senders.length);
   const count = Math.max(1, Math.round(perSender * o.seconds));
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
-  progress(`latency: ${senders.length} sender(s) send ${count} messages each at ${Math.round(perSender)}/s ` +
-    (o.latencyRate ? '' : '(a tenth of the peak in total)'));
+  const announce = `latency: ${senders.length} sender(s) send ${formatCount(count)} messages each at ` +
+    `${formatCount(perSender)}/s` + (o.latencyRate ? '' : ' (a tenth of the peak in total)');
   const block = o.blockMainMs ?? 0;
   const blocked = cluster.members.slice(-1);
   if (block > 0) {
@@ -341,8 +347,11 @@ export async function measureLatency(
       'measured at the other members');
     await cluster.all({ cmd: 'block-main', ms: block, everyMs: 1000 }, blocked);
   }
-  await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender }, senders);
-  const reports = await awaitAll(cluster, count * senders.length);
+  const reports = await progressWhile(progress, timedPhase(announce, 'latency: sending', count / perSender),
+    async () => {
+      await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender }, senders);
+      return awaitAll(cluster, count * senders.length);
+    });
   if (block > 0) await cluster.all({ cmd: 'block-main', ms: 0, everyMs: 1000 }, blocked);
   const measured = block > 0 ? reports.slice(0, -1) : reports;
   const slowest = slowestPerMessage(measured.map((r) => r.latency!));
@@ -363,13 +372,15 @@ export async function measureIsolatedLatency(
   cluster: GroupCluster, o: MulticastBenchOptions, samples: number
 ): Promise<{ latencyUs: MulticastBenchResult['isolatedLatencyUs']; hashesAgree: boolean }> {
   if (samples <= 0) return { latencyUs: summarize([]), hashesAgree: true };
-  (o.onProgress ?? (() => {}))(`isolated latency: member ${cluster.members[0]!.id} sends ${samples} messages, ` +
-    'one in flight at a time');
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, latency: true });
-  // The sender paces itself (group-process.ts, 'isolated'): no IPC from this process while a message is in flight.
-  await cluster.all({ cmd: 'isolated', subgroup: SUBGROUP, count: samples, size: o.bytes, firstK: 0,
-    timeoutMs: DRAIN_MS + samples * 100 }, cluster.members.slice(0, 1));
-  const reports = await awaitAll(cluster, samples);
+  const announce = `isolated latency: member ${cluster.members[0]!.id} sends ${formatCount(samples)} messages, ` +
+    'one in flight at a time';
+  const reports = await progressWhile(o.onProgress ?? (() => {}), announce, async () => {
+    // The sender paces itself (group-process.ts, 'isolated'): no IPC from this process while a message is in flight.
+    await cluster.all({ cmd: 'isolated', subgroup: SUBGROUP, count: samples, size: o.bytes, firstK: 0,
+      timeoutMs: DRAIN_MS + samples * 100 }, cluster.members.slice(0, 1));
+    return awaitAll(cluster, samples);
+  });
   return {
     latencyUs: summarize(slowestPerMessage(reports.map((r) => r.latency!)), 1000, 1),
     hashesAgree: reports.every((r) => r.hash === reports[0]!.hash),

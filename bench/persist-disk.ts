@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PersistentLog } from '../ts/persist/log.js';
 import { round, summarize, type Summary } from './stats.js';
+import { progressWhile, timedPhase } from '../ts/cli/progress.js';
+import { formatSeconds } from '../ts/cli/units.js';
 
 export interface PersistDiskBenchOptions {
   /** A directory on the disk to measure (default the system's temporary directory). */
@@ -45,16 +47,18 @@ export async function runPersistDiskBench(options: PersistDiskBenchOptions = {})
   const progress = options.onProgress ?? (() => undefined);
   const base = await mkdtemp(join(options.dir ?? tmpdir(), 'squall-bench-persist-'));
   try {
-    progress(`fdatasync of 4 KiB appends in ${base}, ${seconds} s`);
-    const small = await syncedAppends(join(base, 'small'), 4096, seconds);
-    progress(`256 KiB appends + fdatasync, ${seconds} s`);
-    const large = await syncedAppends(join(base, 'large'), 256 << 10, seconds);
-    progress(`the log: 1 KiB records, group commit, ${seconds} s`);
-    const log = await logThroughput(join(base, 'log'), 1024, seconds, window);
-    progress('reopening the log (recovery scans it)');
-    const reopen = await timeReopen(join(base, 'log'), log.bytes);
-    progress(`the log: 1 KiB records one at a time, ${seconds} s`);
-    const single = await logThroughput(join(base, 'log-single'), 1024, seconds, 1);
+    const timed = <T>(what: string, work: () => Promise<T>): Promise<T> =>
+      progressWhile(progress, timedPhase(`${what}, ${formatSeconds(seconds)}`, what, seconds), work);
+    const small = await timed(`fdatasync of 4 KiB appends in ${base}`,
+      () => syncedAppends(join(base, 'small'), 4096, seconds));
+    const large = await timed('256 KiB appends + fdatasync',
+      () => syncedAppends(join(base, 'large'), 256 << 10, seconds));
+    const log = await timed('the log: 1 KiB records, group commit',
+      () => logThroughput(join(base, 'log'), 1024, seconds, window));
+    const reopen = await progressWhile(progress, 'reopening the log (recovery scans it)',
+      () => timeReopen(join(base, 'log'), log.bytes));
+    const single = await timed('the log: 1 KiB records one at a time',
+      () => logThroughput(join(base, 'log-single'), 1024, seconds, 1));
     return {
       dir: base, seconds,
       fdatasync4KiB: { latencyUs: summarize(small.latenciesMs, 1000, 1) },

@@ -29,6 +29,8 @@ import { RECORD_HEADER_BYTES } from '../ts/persist/format.js';
 import { benchSubgroup, checkOptions, defaultWindow, disturbances, explainFailure } from './multicast.js';
 import { syncedAppends } from './persist-disk.js';
 import { median, round, summarize, type Summary } from './stats.js';
+import { longPhase, progressWhile, timedPhase } from '../ts/cli/progress.js';
+import { formatBytes, formatCount, formatSeconds } from '../ts/cli/units.js';
 
 export interface PersistGroupBenchOptions {
   members: number;
@@ -100,19 +102,25 @@ export async function runPersistGroupBench(options: PersistGroupBenchOptions): P
   const progress = o.onProgress ?? (() => {});
   const base = await mkdtemp(join(o.dir ?? tmpdir(), 'squall-bench-persist-group-'));
   try {
-    progress(`disk: 256 KiB appends + fdatasync in ${base}, ${DISK_SECONDS} s`);
-    const disk = await syncedAppends(join(base, 'disk'), 256 << 10, DISK_SECONDS);
+    const during = `${formatSeconds(DISK_SECONDS)}`;
+    const disk = await progressWhile(progress,
+      timedPhase(`disk: 256 KiB appends + fdatasync in ${base}, ${during}`, 'disk', DISK_SECONDS),
+      () => syncedAppends(join(base, 'disk'), 256 << 10, DISK_SECONDS));
     const diskMBps = disk.bytes / 1e6 / disk.seconds;
-    progress(`disk: ${o.members} writers at once, each appending 1 KiB + fdatasync, ${DISK_SECONDS} s`);
-    const shared = await Promise.all(Array.from({ length: o.members },
-      (_, i) => syncedAppends(join(base, `sync${i}`), 1024, DISK_SECONDS)));
+    const shared = await progressWhile(progress, timedPhase(
+      `disk: ${o.members} writers at once, each appending 1 KiB + fdatasync, ${during}`, 'disk', DISK_SECONDS),
+    () => Promise.all(Array.from({ length: o.members },
+      (_, i) => syncedAppends(join(base, `sync${i}`), 1024, DISK_SECONDS))));
     const sharedSync = summarize(shared.flatMap((r) => r.latenciesMs), 1000, 0);
-    progress(`starting ${o.members} members, one persistent shard (logs in ${base}), window ${o.window}`);
-    const cluster = await GroupCluster.start({
-      members: o.members, subgroups: { [SUBGROUP]: { ...benchSubgroup(o), persistent: true } },
-      fabric: resolveFabricChoice(o.fabric), dataDirs: Array.from({ length: o.members }, (_, i) => join(base, `m${i}`)),
-      ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
-    });
+    const cluster = await progressWhile(progress, longPhase(
+      `starting ${o.members} members, one persistent shard (logs in ${base}), window ${o.window}`,
+      'starting the members'),
+      () => GroupCluster.start({
+        members: o.members, subgroups: { [SUBGROUP]: { ...benchSubgroup(o), persistent: true } },
+        fabric: resolveFabricChoice(o.fabric),
+        dataDirs: Array.from({ length: o.members }, (_, i) => join(base, `m${i}`)),
+        ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
+      }));
     try {
       const throughput = await measureThroughput(cluster, o, progress);
       const rate = throughput.perNode.msgsPerSec / 10;
@@ -131,6 +139,7 @@ export async function runPersistGroupBench(options: PersistGroupBenchOptions): P
     } catch (error) {
       throw explainFailure(error);
     } finally {
+      progress('stopping the members');
       await cluster.close();
     }
   } finally {
@@ -145,13 +154,15 @@ async function measureThroughput(cluster: GroupCluster, o: PersistGroupBenchOpti
   progress: (message: string) => void): Promise<Throughput> {
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, persisted: true });
   const before = await reports(cluster);
-  progress(`throughput: every member floods ${o.seconds} s with ${o.bytes}-byte messages`);
   const started = nowMs();
-  const floods = await cluster.all({ cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes,
-    inFlight: o.window });
+  const floods = await progressWhile(progress, timedPhase(
+    `throughput: every member floods ${formatSeconds(o.seconds)} with ${formatBytes(o.bytes)} messages`,
+    'throughput: flooding', o.seconds),
+  cluster.all({ cmd: 'flood', subgroup: SUBGROUP, seconds: o.seconds, size: o.bytes, inFlight: o.window }));
   const sent = floods.reduce((sum, f) => sum + (f.sent as number), 0);
-  progress(`throughput: ${sent} messages sent; waiting until every member's log holds them`);
-  const after = await awaitDurable(cluster, sent);
+  const after = await progressWhile(progress,
+    `throughput: ${formatCount(sent)} messages sent; waiting until every member's log holds them`,
+    awaitDurable(cluster, sent));
   const perMember = after.map((r, i) => {
     const p = r.persist;
     const fsyncs = r.logSyncs - before[i]!.logSyncs;
@@ -179,10 +190,12 @@ async function measureLatency(cluster: GroupCluster, o: PersistGroupBenchOptions
   const perSender = Math.max(1, ratePerSec / o.members);
   const count = Math.max(1, Math.round(perSender * o.seconds));
   await cluster.all({ cmd: 'record', subgroup: SUBGROUP, persisted: true });
-  progress(`latency: every member sends ${count} messages at ${Math.round(perSender)}/s (a tenth of the peak ` +
-    'in total), each timed to durable at every member');
-  await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender });
-  const after = await awaitDurable(cluster, count * o.members);
+  const announce = `latency: every member sends ${formatCount(count)} messages at ${formatCount(perSender)}/s ` +
+    '(a tenth of the peak in total), each timed to durable at every member';
+  const after = await progressWhile(progress, timedPhase(announce, 'latency: sending', count / perSender), async () => {
+    await cluster.all({ cmd: 'send', subgroup: SUBGROUP, count, sizes: [o.bytes], ratePerSec: perSender });
+    return awaitDurable(cluster, count * o.members);
+  });
   return {
     latencyUs: { ...summarize(after.flatMap((r) => r.persist.latencyMs), 1000, 0),
       ratePerSec: Math.round(perSender * o.members) },

@@ -292,10 +292,14 @@ export async function runModel(options: ModelSweepOptions): Promise<ModelRow[]> 
   const algorithms = options.algorithms.map((a) => (typeof a === 'number' ? a : parseAlgorithm(a)));
   const rows: ModelRow[] = [];
   const blocks = blockCount(options.bytes, options.blockBytes);
+  let lastLineAt = 0;
+  const line = (message: string) => { progress(message); lastLineAt = Date.now(); };
   for (const [i, members] of options.membersList.entries()) {
-    progress(`${members} members, ${blocks} blocks (${i + 1} of ${options.membersList.length})`);
-    for (const algorithm of algorithms) {
+    line(`${members} members, ${blocks} blocks (${i + 1} of ${options.membersList.length})`);
+    for (const [k, algorithm] of algorithms.entries()) {
       const name = algorithmName(algorithm);
+      // A model runs on this thread, no timer fires during it: when the last took over a second, say which is next.
+      if (k > 0 && Date.now() - lastLineAt > 1000) line(`${members} members, ${blocks} blocks: ${name}`);
       await new Promise((resolve) => setImmediate(resolve));
       const { seconds, steps } = modelTransfer({
         algorithm, members, bytes: options.bytes, blockBytes: options.blockBytes,

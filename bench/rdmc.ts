@@ -12,6 +12,8 @@ import { RdmcCluster } from '../ts/harness/cluster.js';
 import { algorithmName, parseAlgorithm, type AlgorithmName } from '../ts/rdmc/schedule.js';
 import { median, round } from './stats.js';
 import { tcpStreamSeconds } from './tcp-stream.js';
+import { progressWhile } from '../ts/cli/progress.js';
+import { formatBytes } from '../ts/cli/units.js';
 
 export interface RdmcBenchOptions {
   members: number;
@@ -54,11 +56,12 @@ export async function withNetwork<T>(
   const support = netnsSupport();
   if (!support.ok) throw new ConfigError(`--netns is not possible here: ${support.why}`);
   const links = netns.rate ? `, links capped at ${netns.rate} each way` : ', uncapped';
-  progress(`building an emulated network of ${members} namespaces${links}`);
-  const net = await EmulatedNetwork.create({ members, ...(netns.rate ? { rate: netns.rate } : {}) });
+  const net = await progressWhile(progress, `building an emulated network of ${members} namespaces${links}`,
+    () => EmulatedNetwork.create({ members, ...(netns.rate ? { rate: netns.rate } : {}) }));
   try {
     return await body(net);
   } finally {
+    progress('taking the emulated network down');
     await net.destroy();
   }
 }
@@ -66,7 +69,7 @@ export async function withNetwork<T>(
 /** Times messages over one RDMC group in a cluster that `net` (or loopback) hosts. */
 export async function timeRdmc(net: EmulatedNetwork | null, o: RdmcBenchOptions): Promise<number[]> {
   const progress = o.onProgress ?? (() => {});
-  const cluster = await RdmcCluster.start({
+  const cluster = await progressWhile(progress, `starting ${o.members} member processes`, () => RdmcCluster.start({
     members: o.members,
     groups: [{
       id: 1, members: Array.from({ length: o.members }, (_, i) => i), maxMessageBytes: o.bytes,
@@ -77,19 +80,20 @@ export async function timeRdmc(net: EmulatedNetwork | null, o: RdmcBenchOptions)
       fork: (i: number, entry: string) => net.fork(i, entry),
       listenAddress: (i: number) => `${net.hosts[i]!.address}:0`,
     } : {}),
-  });
+  }));
   try {
     const sender = cluster.members[0]!;
     await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'hash-messages', on: false })));
     await cluster.request(sender, { cmd: 'fill', group: 1, size: o.bytes, seed: 42 });
     const repeats = o.repeats ?? 3;
-    progress(
-      `${o.algorithm}, ${o.members} members, ${o.bytes} bytes in ${o.blockBytes}-byte blocks: 1 warm-up ` +
-        `+ ${repeats} timed messages`);
-    await cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: 1 });
-    const timed = await cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: repeats });
+    const what = `${o.algorithm}, ${o.members} members, ${formatBytes(o.bytes)} in ${formatBytes(o.blockBytes)} blocks`;
+    await progressWhile(progress, `${what}: 1 warm-up message`,
+      cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: 1 }));
+    const timed = await progressWhile(progress, `${what}: ${repeats} timed message${repeats === 1 ? '' : 's'}`,
+      cluster.request(sender, { cmd: 'send', group: 1, size: o.bytes, times: repeats }));
     return timed.seconds as number[];
   } finally {
+    progress('stopping the members');
     await cluster.close();
   }
 }
@@ -111,9 +115,9 @@ export async function runRdmcBench(o: RdmcBenchOptions): Promise<RdmcBenchResult
       fabric: fabricLabel(resolveFabricChoice(o.fabric)),
     };
     if (o.tcpBaseline) {
-      progress(`plain TCP: one stream of ${o.bytes} bytes, member 0 → member 1, ${(o.repeats ?? 3)} times`);
       const tcp: number[] = [];
       for (let i = 0; i < (o.repeats ?? 3); i++) {
+        progress(`plain TCP: one stream of ${formatBytes(o.bytes)}, member 0 → member 1 [${i + 1}/${o.repeats ?? 3}]`);
         const placement = net ? {
           forkAt: (h: number, script: string, args: string[]) => net.fork(h, script, args),
           hostOf: (h: number) => net.hosts[h]!.address,

@@ -25,6 +25,8 @@ import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
 import { PersistentLog } from '../ts/persist/log.js';
 import { median, round } from './stats.js';
+import { longPhase, progressWhile } from '../ts/cli/progress.js';
+import { formatBytes, formatCount, formatSeconds } from '../ts/cli/units.js';
 
 export interface RestartBenchOptions {
   stateBytes: number;
@@ -96,49 +98,61 @@ async function oneRun(
   const dataDirs = Array.from({ length: MEMBERS }, (_, id) => join(root, `member-${id}`));
   let cluster: GroupCluster | null = null;
   try {
-    cluster = await GroupCluster.start({
+    cluster = await progressWhile(progress, `starting ${MEMBERS} persistent group members`, () => GroupCluster.start({
       members: MEMBERS, types: { [SUBGROUP]: 'KeyValueStore' }, dataDirs, fabric: resolveFabricChoice(o.fabric),
       suspicionTimeoutMs: o.suspicionTimeoutMs ?? SUSPICION_TIMEOUT_MS,
       subgroups: {
         [SUBGROUP]: { shards: 1, members: { min: 2, max: MEMBERS }, persistent: true, snapshotEvery: SNAPSHOT_EVERY },
       },
-    });
+    }));
     const c = cluster;
     const value = Math.min(MiB, Math.max(1, o.stateBytes));
     const count = Math.ceil(o.stateBytes / value);
-    progress(`filling the store with ${(o.stateBytes / MiB).toFixed(1)} MiB (${count} ordered puts), persistent`);
     if (o.stateBytes > 0) {
-      await c.request(c.members[0]!, { cmd: 'fill', subgroup: SUBGROUP, method: 'put', count, bytes: value });
+      await progressWhile(progress,
+        `filling the store with ${formatBytes(o.stateBytes)} (${formatCount(count)} ordered puts), persistent`,
+        c.request(c.members[0]!, { cmd: 'fill', subgroup: SUBGROUP, method: 'put', count, bytes: value }));
     }
     await put(c, c.members[0]!, 'synced', true);
     const ids = c.members.map((m) => m.id);
-    progress(`SIGKILL of members ${ids.join(', ')} at once; all started again with their data directories`);
     await kill(c.members.filter((m) => !m.exited));
     const { started, joined } = c.relaunch(ids);
-    const restartJoinMs = Math.max(...(await joined).map((r) => r.joinMs as number));
+    const restartJoinMs = await progressWhile(progress, longPhase(
+      `SIGKILL of members ${ids.join(', ')} at once; all started again with their data directories`, 'restarting'),
+      async () => Math.max(...(await joined).map((r) => r.joinMs as number)));
     const rejoinedMs = performance.now() - started;
     await put(c, c.live(0), 'after-restart');
     const totalRestartMs = performance.now() - started;
-    progress(`serving again ${totalRestartMs.toFixed(0)} ms after the last member started ` +
-      `(every Group.join resolved after ${rejoinedMs.toFixed(0)} ms; the longest took ${restartJoinMs.toFixed(0)} ms)`);
+    const ms = (t: number) => formatSeconds(t / 1000);
+    progress(`serving again ${ms(totalRestartMs)} after the last member started ` +
+      `(every Group.join resolved after ${ms(rejoinedMs)}; the longest took ${ms(restartJoinMs)})`);
     const agreeAfterRestart = await storesAgree(c, ids);
-    progress(`SIGKILL of member 2; ${updates} ordered puts of ${updateBytes} bytes while it is down`);
-    await kill([c.live(2)]);
-    await Promise.all([0, 1].map((id) => c.waitForEvent(c.live(id), (e) => e.type === 'view' && !e.members.includes(2),
-      30_000)));
-    await c.request(c.live(1), {
-      cmd: 'fill', subgroup: SUBGROUP, method: 'put', count: updates, bytes: updateBytes, inFlight: 64,
-    });
-    progress('member 2 starts again with its data directory');
+    await progressWhile(progress, longPhase(
+      `SIGKILL of member 2; ${formatCount(updates)} ordered puts of ${formatBytes(updateBytes)} while it is down`,
+      'updates while member 2 is down'),
+      async () => {
+        await kill([c.live(2)]);
+        await Promise.all([0, 1].map((id) => c.waitForEvent(c.live(id),
+          (e) => e.type === 'view' && !e.members.includes(2), 30_000)));
+        await c.request(c.live(1), {
+          cmd: 'fill', subgroup: SUBGROUP, method: 'put', count: updates, bytes: updateBytes, inFlight: 64,
+        });
+      });
     const t0 = performance.now();
-    const [back] = await c.add([2]);
-    await caughtUp(c, ids);
+    const [back] = await progressWhile(progress,
+      longPhase('member 2 starts again with its data directory and catches up', 'catching up'),
+      async () => {
+        const added = await c.add([2]);
+        await caughtUp(c, ids);
+        return added;
+      });
     const catchUpMs = performance.now() - t0;
     const agree = agreeAfterRestart && await storesAgree(c, ids);
+    progress('stopping the members');
     await c.close();
     cluster = null;
     const by = await transferredBy(dataDirs[2]!);
-    progress(`caught up in ${catchUpMs.toFixed(0)} ms (by ${by})${agree ? '' : ' (STORES DISAGREE)'}`);
+    progress(`caught up in ${formatSeconds(catchUpMs / 1000)} (by ${by})${agree ? '' : ' (STORES DISAGREE)'}`);
     return {
       totalRestartMs: round(totalRestartMs), rejoinedMs: round(rejoinedMs), restartJoinMs: round(restartJoinMs),
       catchUpMs: round(catchUpMs), catchUpJoinMs: round(back!.joinMs as number), by, storesAgree: agree,

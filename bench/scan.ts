@@ -101,16 +101,20 @@ export async function runScanBench(options: ScanBenchOptions = {}): Promise<Scan
   const wasm = loadKernels(arena.memory);
   const js = referenceKernels(arena.memory);
   const result: ScanBenchResult = {};
-  for (const kernel of ['minI64', 'orU8', 'receivePrefix', 'heartbeatScan']) {
+  const kernels = ['minI64', 'orU8', 'receivePrefix', 'heartbeatScan'];
+  const total = kernels.length * rowCounts.length;
+  let done = 0;
+  for (const kernel of kernels) {
     result[kernel] = {};
     for (const rows of rowCounts) {
       fillTable(arena, rows);
+      const step = `[${++done}/${total}] ${kernel} × ${rows} rows`;
       const summary = await quietSuite(onProgress, `${kernel} × ${rows} rows`,
         configure({ cases: { minTime: maxTime / 10, maxTime, minSamples: 10 } }),
         add('wasm', calls(wasm, rows, true)[kernel]!),
         add('js', calls(js, rows, false)[kernel]!),
         cycle((r) => {
-          onProgress(`${kernel} × ${rows} rows, ${r.name}: ${(1e9 * r.details.mean).toFixed(1)} ns/call ±${r.margin}%`);
+          onProgress(`${step}, ${r.name}: ${(1e9 * r.details.mean).toFixed(1)} ns/call ±${r.margin}%`);
         }),
       );
       const nsOf = (name: string): number => {

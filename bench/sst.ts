@@ -21,6 +21,8 @@ import { benchSubgroup, defaultWindow } from './multicast.js';
 import { runScanBench } from './scan.js';
 import { summarize, type Summary } from './stats.js';
 import { tcpPingPong } from './tcp-pingpong.js';
+import { progressWhile } from '../ts/cli/progress.js';
+import { formatBytes, formatCount, formatSeconds } from '../ts/cli/units.js';
 
 export interface SstBenchOptions {
   members?: number;
@@ -83,21 +85,22 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
     rttNs = run.idleNs;
     loaded = run;
   } else {
-    progress(`starting ${members} SST member processes (fabric ${label})`);
-    const cluster = await SstCluster.start({
-      members, columns: { ping: { type: 'i64' }, pong: { type: 'i64' } }, fabric,
-      ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
-    });
+    const cluster = await progressWhile(progress, `starting ${members} SST member processes (fabric ${label})`,
+      () => SstCluster.start({
+        members, columns: { ping: { type: 'i64' }, pong: { type: 'i64' } }, fabric,
+        ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
+      }));
     try {
       await cluster.request(cluster.members[1]!, { cmd: 'pong' });
-      progress(`SST ping-pong: ${samples} round trips (+${warmup} warm-up)`);
-      rttNs = (await cluster.request(cluster.members[0]!, { cmd: 'ping', samples, warmup })).rttNs as number[];
+      rttNs = (await progressWhile(progress, `SST ping-pong: ${roundTrips(samples, warmup)}`,
+        cluster.request(cluster.members[0]!, { cmd: 'ping', samples, warmup }))).rttNs as number[];
     } finally {
+      progress('stopping the SST members');
       await cluster.close();
     }
   }
-  progress(`plain TCP ping-pong: ${samples} round trips (+${warmup} warm-up)`);
-  const tcpNs = await tcpPingPong(samples, warmup);
+  const tcpNs = await progressWhile(progress, `plain TCP ping-pong: ${roundTrips(samples, warmup)}`,
+    () => tcpPingPong(samples, warmup));
 
   const pushLatencyUs = summarize(rttNs.map((t) => t / 2), 1e-3);
   const rawTcpOneWayUs = summarize(tcpNs.map((t) => t / 2), 1e-3);
@@ -119,6 +122,9 @@ export async function runSstBench(options: SstBenchOptions = {}): Promise<SstBen
   return result;
 }
 
+const roundTrips = (samples: number, warmup: number): string =>
+  `${formatCount(samples)} round trips (+${formatCount(warmup)} warm-up)`;
+
 /** The multicast messages and RDMC messages of the flood. */
 const FLOOD_MESSAGE_BYTES = 10 * 1024;
 const FLOOD_RDMC_BYTES = 256 * 1024 * 1024;
@@ -132,27 +138,29 @@ async function pingPongUnderLoad(
   const subgroup = benchSubgroup({
     members, bytes: FLOOD_MESSAGE_BYTES, senders: 'all', window: defaultWindow(FLOOD_MESSAGE_BYTES),
   });
-  progress(
+  const cluster = await progressWhile(progress,
     `starting ${members} member processes, each with an SST, a multicast shard and an RDMC group on ` +
-      `one fabric (fabric ${label})`);
-  const cluster = await LoadCluster.start({ members, subgroup, rdmcBytes: FLOOD_RDMC_BYTES, fabric });
+      `one fabric (fabric ${label})`,
+    () => LoadCluster.start({ members, subgroup, rdmcBytes: FLOOD_RDMC_BYTES, fabric }));
   try {
     const [pinger, ponger] = [cluster.members[0]!, cluster.members[1]!];
     await cluster.request(ponger, { cmd: 'pong' });
-    progress(`SST ping-pong, idle: ${samples} round trips (+${warmup} warm-up)`);
-    const idleNs = (await cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds })).rttNs as number[];
+    const idleNs = (await progressWhile(progress, `SST ping-pong, idle: ${roundTrips(samples, warmup)}`,
+      cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds }))).rttNs as number[];
     progress(
-      `flood: every member multicasts ${FLOOD_MESSAGE_BYTES}-byte messages, member 0 ` +
-        `sends ${FLOOD_RDMC_BYTES / 2 ** 20} MiB by RDMC, back to back`);
+      `flood: every member multicasts ${formatBytes(FLOOD_MESSAGE_BYTES)} messages, member 0 ` +
+        `sends ${formatBytes(FLOOD_RDMC_BYTES)} messages by RDMC, back to back; ` +
+        `${formatSeconds(FLOOD_WARMUP_MS / 1000)} of warm-up`);
     const started = performance.now();
     await Promise.all(
       cluster.members.map((m) => cluster.request(m, { cmd: 'flood-start', size: FLOOD_MESSAGE_BYTES })));
     await new Promise((resolve) => setTimeout(resolve, FLOOD_WARMUP_MS));
-    progress(`SST ping-pong under the flood: ${samples} round trips (+${warmup} warm-up), at most ${maxSeconds} s`);
-    const rttNs = (await cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds })).rttNs as number[];
+    const rttNs = (await progressWhile(progress,
+      `SST ping-pong under the flood: ${roundTrips(samples, warmup)}, at most ${formatSeconds(maxSeconds)}`,
+      cluster.request(pinger, { cmd: 'ping', samples, warmup, maxSeconds }))).rttNs as number[];
     const stops = await Promise.all(cluster.members.map((m) => cluster.request(m, { cmd: 'flood-stop' })));
     const seconds = (performance.now() - started) / 1000;
-    progress(`flood stopped after ${seconds.toFixed(1)} s; ${rttNs.length} round trips timed under it`);
+    progress(`flood stopped after ${formatSeconds(seconds)}; ${formatCount(rttNs.length)} round trips timed under it`);
     const suspicions = new Set<string>();
     stops.forEach((s, i) => { for (const id of s.suspected as number[]) suspicions.add(`${i}:${id}`); });
     const delivered = stops.map((s) => s.delivered as number).sort((a, b) => a - b);
@@ -167,6 +175,7 @@ async function pingPongUnderLoad(
       },
     };
   } finally {
+    progress('stopping the members');
     await cluster.close();
   }
 }

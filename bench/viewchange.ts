@@ -13,6 +13,8 @@ import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { GroupHarnessEvent } from '../ts/harness/group-process.js';
 import { median, round } from './stats.js';
+import { progressWhile } from '../ts/cli/progress.js';
+import { formatSeconds } from '../ts/cli/units.js';
 
 export interface ViewChangeBenchOptions {
   members: number;
@@ -50,9 +52,10 @@ export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<Vie
   const progress = o.onProgress ?? (() => {});
   const runs: ViewChangeRun[] = [];
   for (let i = 0; i < o.runs; i++) {
-    progress(`[${i + 1}/${o.runs}] ${o.members} members under load; killing member ${o.members - 1}`);
-    const run = await oneRun(o);
-    progress(`[${i + 1}/${o.runs}] detect ${run.detectMs.toFixed(1)} ms, install ${run.installMs.toFixed(1)} ms`);
+    const step = (m: string) => progress(`[${i + 1}/${o.runs}] ${m}`);
+    const run = await oneRun(o, step);
+    step(`detect ${formatSeconds(run.detectMs / 1000)}, install ${formatSeconds(run.installMs / 1000)}` +
+      (run.hashesAgree ? '' : ' (hashes DISAGREE)'));
     runs.push(run);
   }
   return {
@@ -63,28 +66,32 @@ export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<Vie
   };
 }
 
-async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
+async function oneRun(o: ViewChangeBenchOptions, progress: (message: string) => void): Promise<ViewChangeRun> {
   const subgroups = {
     log: { shards: 1, members: { min: 1, max: o.members }, maxSmcPayload: 1024, maxMessageBytes: 1024 },
   };
-  const cluster = await GroupCluster.start({
+  const cluster = await progressWhile(progress, `starting ${o.members} group members`, () => GroupCluster.start({
     members: o.members, subgroups, suspicionTimeoutMs: o.suspicionTimeoutMs, fabric: resolveFabricChoice(o.fabric),
-  });
+  }));
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log' });
     const count = Math.ceil(o.ratePerSec * 1.5);
     const sends = cluster.members.map((m) => cluster.request(m, {
       cmd: 'send', subgroup: 'log', count, sizes: [256], ratePerSec: o.ratePerSec,
     }).catch(() => null));
+    progress(`every member sends ${o.ratePerSec} msgs/s; SIGKILL of member ${o.members - 1} in ${formatSeconds(0.5)}`);
     await sleep(500);
     const victim = cluster.members[o.members - 1]!;
     const survivors = cluster.members.slice(0, -1);
     const killedAt = nowMs();
     victim.process.kill('SIGKILL');
-    const failed = await Promise.all(
-      survivors.map((m) =>
-        cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, 30_000)));
-    const views = await Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', 30_000)));
+    const [failed, views] = await progressWhile(progress,
+      `SIGKILL of member ${victim.id}: waiting for every survivor to suspect it and install the next view`,
+      () => Promise.all([
+        Promise.all(survivors.map((m) =>
+          cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, 30_000))),
+        Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', 30_000))),
+      ]));
     const detected = Math.max(...failed.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const installed = Math.max(...views.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const statuses = await cluster.all({ cmd: 'membership' }, survivors);
@@ -93,15 +100,19 @@ async function oneRun(o: ViewChangeBenchOptions): Promise<ViewChangeRun> {
       const lastInstall = (st.status as { lastInstall: Record<string, number> | null }).lastInstall;
       for (const [k, v] of Object.entries(lastInstall ?? {})) phases[k] = Math.max(phases[k] ?? 0, v);
     }
-    await Promise.all(sends);
-    let hashesAgree = false;
-    for (let tries = 0; tries < 100 && !hashesAgree; tries++) {
-      const reports = await cluster.all({ cmd: 'report', subgroup: 'log' }, survivors);
-      hashesAgree = reports.every((r) => r.hash === reports[0]!.hash && r.delivered === reports[0]!.delivered);
-      if (!hashesAgree) await sleep(100);
-    }
+    const hashesAgree = await progressWhile(progress, 'the load ends; comparing what the survivors delivered',
+      async () => {
+        await Promise.all(sends);
+        for (let tries = 0; tries < 100; tries++) {
+          const reports = await cluster.all({ cmd: 'report', subgroup: 'log' }, survivors);
+          if (reports.every((r) => r.hash === reports[0]!.hash && r.delivered === reports[0]!.delivered)) return true;
+          await sleep(100);
+        }
+        return false;
+      });
     return { detectMs: detected - killedAt, installMs: installed - detected, hashesAgree, phases };
   } finally {
+    progress('stopping the members');
     await cluster.close();
   }
 }

@@ -49,7 +49,7 @@ test('squall demo --seconds 3: one winner of the race for A1, survivors notice t
   assert.match(
     out, /^member 0's ordered book\(B1\) in the new view: member 0 says true, member 1 says true \(version 1\.\d+\)$/m);
   assert.match(out, pattern([
-    /^member 2 \(pid \d+\) came back and entered view 2 \(members 0, 1, 2\) in \d+ ms: /,
+    /^member 2 \(pid \d+\) came back and entered view 2 \(members 0, 1, 2\) in [\d.]+ m?s: /,
     /its TicketBook rebuilt from its own log, the bookings it missed received as state$/,
   ], 'm'));
   assert.match(out, pattern([
@@ -72,7 +72,7 @@ test('squall demo --seconds 3: one winner of the race for A1, survivors notice t
   assert.match(out, /^SIGKILL of members 0, 1, 2 at once: no member process is left/m);
   assert.match(out, pattern([
     /^members 0, 1, 2 started again \(pids \d+, \d+, \d+\), each TicketBook rebuilt from its own log: /,
-    /view 3 \(members 0, 1, 2\) serving \d+ ms after the start$/,
+    /view 3 \(members 0, 1, 2\) serving [\d.]+ m?s after the start$/,
   ], 'm'));
   assert.match(out, new RegExp(`^after the restart: ${each(held![1]!, held![2]!)} \\(every member agrees\\); ` +
     'every member holds exactly the bookings it held before the kill$', 'm'));

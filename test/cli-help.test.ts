@@ -8,9 +8,9 @@ import { startCli } from './support/cli-runs.js';
 import { pattern } from './support/pattern.js';
 
 const COMMANDS = [
-  ['node'], ['sst'], ['demo'], ['sim'], ['keygen'], ['tune'], ['model'], ['model', 'rdmc'],
+  ['node'], ['sst'], ['demo'], ['sim'], ['keygen'], ['inspect'], ['tune'], ['model'], ['model', 'rdmc'],
   ['bench'], ['bench', 'sst'], ['bench', 'rdmc'], ['bench', 'multicast'], ['bench', 'viewchange'], ['bench', 'join'],
-  ['bench', 'calls'],
+  ['bench', 'calls'], ['bench', 'restart'], ['bench', 'persist'],
 ];
 
 async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
@@ -46,6 +46,31 @@ test('squall help <command> prints what squall <command> --help prints', async (
   const unknown = await cli(['help', 'nope']);
   assert.is(unknown.code, 2);
   assert.match(unknown.err, /no command 'nope'/);
+});
+
+test('squall --help names every command and benchmark, and each flag it shows is one the command takes', async () => {
+  const [top, bench] = await Promise.all([cli(['--help']), cli(['bench', '--help'])]);
+  // `  squall bench multicast [--members N] …` with its continuation lines, one entry per command.
+  const entries = top.out.split(/\n(?=  squall )/).filter((e) => /^ {2}squall [a-z]/.test(e));
+  const byCommand = new Map<string, string>();
+  for (const entry of entries) {
+    // The command's words end at its first option or placeholder, or at the description column.
+    const words = entry.trim().split('\n')[0]!.split(/\s{2,}/)[0]!.split(' ').slice(1);
+    const end = words.findIndex((w) => !/^[a-z]+$/.test(w));
+    const command = words.slice(0, end < 0 ? words.length : end).join(' ');
+    byCommand.set(command, entry);
+  }
+  const leaves = COMMANDS.map((c) => c.join(' ')).filter((c) => c !== 'bench' && c !== 'model');
+  for (const command of leaves) assert.ok(byCommand.has(command), `squall --help shows squall ${command}`);
+  for (const name of bench.out.matchAll(/^ {2}squall bench ([a-z]+)/gm)) {
+    assert.ok(byCommand.has(`bench ${name[1]}`), `squall --help shows squall bench ${name[1]}`);
+  }
+  const helps = await Promise.all([...byCommand.keys()].map((c) => cli([...c.split(' '), '--help'])));
+  for (const [i, [command, entry]] of [...byCommand].entries()) {
+    for (const flag of new Set(entry.match(/--[a-z][a-z-]*/g) ?? [])) {
+      assert.ok(new RegExp(`${flag}\\b`).test(helps[i]!.out), `squall ${command} --help lists ${flag}`);
+    }
+  }
 });
 
 test('squall node --help lists every option the node command takes: --suspicion, --rejoin and --no-rejoin among them',

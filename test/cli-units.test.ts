@@ -4,8 +4,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../ts/errors.js';
 import {
-  formatBytes, formatCount, formatRate, formatSeconds, parseBytes, parseNonNegative, parsePositiveInt, parseRate,
+  formatBytes, formatCount, formatMicros, formatMillis, formatRate, formatSeconds, parseBytes, parseNonNegative,
+  parsePositiveInt, parseRate,
 } from '../ts/cli/units.js';
+import { longPhase, progressCounter, progressWhile, timedPhase } from '../ts/cli/progress.js';
 
 const configError = (pattern: RegExp) => (e: unknown) => e instanceof ConfigError && pattern.test(e.message);
 
@@ -77,6 +79,58 @@ test('formatting reads back as what was parsed', () => {
   assert.is(formatSeconds(1200), '20 min');
   assert.is(formatCount(71525.6), '71,526');
   assert.is(formatCount(0), '0');
+});
+
+test('times in the unit that suits them, never "1000 ms" or "1000 µs"', () => {
+  assert.is(formatMicros(101.24), '101 µs');
+  assert.is(formatMicros(1323.76), '1.32 ms');
+  assert.is(formatMicros(15807.5), '15.8 ms');
+  assert.is(formatMillis(38.33), '38.3 ms');
+  assert.is(formatMillis(1118.59), '1.12 s');
+  assert.is(formatMillis(2991.69), '2.99 s');
+  assert.is(formatSeconds(0.9996), '1 s');
+  assert.is(formatSeconds(0.9994), '999 ms');
+  assert.is(formatSeconds(0.0009996), '1 ms');
+  assert.is(formatSeconds(0), '0 µs');
+});
+
+test('progressCounter: a line at each tenth and at the last step, none between', () => {
+  const lines: string[] = [];
+  const report = progressCounter((m) => lines.push(m), 200, (done, percent) => `${done} (${percent}%)`, 60_000);
+  for (let done = 1; done <= 200; done++) report(done);
+  assert.equal(lines, Array.from({ length: 10 }, (_, i) => `${(i + 1) * 20} (${(i + 1) * 10}%)`));
+  const few: string[] = [];
+  const three = progressCounter((m) => few.push(m), 3, (done) => `${done} of 3`, 60_000);
+  for (let done = 1; done <= 3; done++) three(done);
+  assert.equal(few, ['1 of 3', '2 of 3', '3 of 3']);
+});
+
+test('progressWhile: announces the phase, then its time so far while it lasts; stops when it ends', async () => {
+  const lines: string[] = [];
+  const value = await progressWhile((m) => lines.push(m), 'building', () =>
+    new Promise<number>((resolve) => setTimeout(() => resolve(7), 130)), 50);
+  assert.is(value, 7);
+  assert.is(lines[0], 'building');
+  assert.ok(lines.length >= 2, lines.join(' | '));
+  for (const line of lines.slice(1)) assert.match(line, /^building: \d+ (µs|ms|s) so far$/);
+  const count = lines.length;
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  assert.is(lines.length, count, 'no line after the phase ended');
+  const failing = progressWhile(() => undefined, 'x', Promise.reject(new Error('boom')), 10);
+  try { await failing; assert.unreachable('progressWhile passes the failure on'); } catch (e) {
+    assert.is((e as Error).message, 'boom');
+  }
+});
+
+test('timedPhase and longPhase: the announcement first, then short lines with the time', () => {
+  const flood = timedPhase('throughput: 2 senders flood 5 s with 1 KiB messages', 'throughput: flooding', 5);
+  assert.is(flood(0), 'throughput: 2 senders flood 5 s with 1 KiB messages');
+  assert.is(flood(3.1), 'throughput: flooding: 3 s of 5 s');
+  assert.is(flood(5.2), 'throughput: flooding: 5 s of 5 s');
+  assert.is(flood(7), 'throughput: flooding: 7 s (past the 5 s planned: finishing)');
+  const start = longPhase('starting 3 members, one persistent shard (logs in /tmp/x), window 256', 'starting');
+  assert.is(start(0), 'starting 3 members, one persistent shard (logs in /tmp/x), window 256');
+  assert.is(start(2.2), 'starting: 2 s so far');
 });
 
 test.run();

@@ -108,7 +108,9 @@ test('runModel reports one row per (members, algorithm) with GB/s per receiver, 
   }
   assert.ok(close(rows[0]!.gbytesPerSec, GBIT / 1e9), 'two members run at the link rate');
   assert.ok(close(rows[3]!.gbytesPerSec, GBIT / 1e9 / 4, 1e-6), 'sequential to 4 receivers: a quarter');
-  assert.equal(messages, ['2 members, 64 blocks (1 of 2)', '5 members, 64 blocks (2 of 2)']);
+  // A model that took over a second (a stalled machine) adds a line naming the next one: not counted here.
+  const perSize = messages.filter((m) => !/blocks: \w+$/.test(m));
+  assert.equal(perSize, ['2 members, 64 blocks (1 of 2)', '5 members, 64 blocks (2 of 2)']);
 });
 
 test('bad parameters are ConfigErrors that say what to change', () => {

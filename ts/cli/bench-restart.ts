@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { defineCommand, parseCommand } from './args.js';
 import { FABRIC_OPTIONS, JSON_OPTION, SUSPICION_OPTION, fabricOf, suspicionOf } from './bench-options.js';
 import { progressOnStderr } from './progress.js';
-import { formatBytes, formatCount, parseBytes, parsePositiveInt } from './units.js';
+import { formatBytes, formatCount, formatMillis, parseBytes, parsePositiveInt } from './units.js';
 
 export const RESTART_BENCH = defineCommand({
   command: 'bench restart',
@@ -41,12 +41,15 @@ export async function benchRestart(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
-  const runs = r.runs.map((x) =>
-    `${x.totalRestartMs}/${x.catchUpMs} (${x.by}${x.storesAgree ? '' : ', STORES DISAGREE'})`);
+  const runs = r.runs.map((x) => `${formatMillis(x.totalRestartMs)}/${formatMillis(x.catchUpMs)} ` +
+    `(${x.by}${x.storesAgree ? '' : ', STORES DISAGREE'})`);
+  const median = r.runs.length > 1 ? `, median of ${r.runs.length}` : '';
   process.stdout.write(
     `restart: ${r.members} persistent members (fabric ${r.fabric}) holding ${formatBytes(r.stateBytes)}\n` +
-    `  totalRestartMs ${r.totalRestartMs} (every member SIGKILLed and started again, to an ordered call answered)\n` +
-    `  catchUpMs ${r.catchUpMs} (one member back after ${formatCount(r.catchUp.records)} updates, ` +
-    `${formatBytes(r.catchUp.bytes)}, to its version equal to the others')\n` +
+    `  total restart ${formatMillis(r.totalRestartMs)} (totalRestartMs${median}: every member SIGKILLed and ` +
+    `started again, to an ordered call answered)\n` +
+    `  catch-up ${formatMillis(r.catchUpMs)} (catchUpMs${median}: one member back after ` +
+    `${formatCount(r.catchUp.records)} updates, ${formatBytes(r.catchUp.bytes)}, ` +
+    `to its version equal to the others')\n` +
     `  runs (total/catch-up): ${runs.join(', ')}\n`);
 }

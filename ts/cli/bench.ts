@@ -16,7 +16,9 @@ import { parseIntegerFlag, parseNumberFlag } from '../validate.js';
 import { resolveSecret } from '../group/credential.js';
 import { progressOnStderr } from './progress.js';
 import type { MulticastBenchResult } from '../../bench/multicast.js'; // types only: the benchmark loads when run
-import type { CallsBenchResult } from '../../bench/calls.js';
+import {
+  describeCalls, describeJoin, describeMulticast, describeRdmc, describeSst, describeViewChange,
+} from './bench-describe.js';
 
 /** One table per benchmark: `squall bench <name> --help` prints it, and its parser reads it. */
 const BENCHMARKS = {
@@ -231,28 +233,7 @@ async function benchSst(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
-  const l = result.pushLatencyUs, t = result.rawTcpOneWayUs;
-  process.stdout.write(
-    `SST push latency (${result.members} members, fabric ${result.fabric}): ` +
-    `p50 ${l.p50} µs, p99 ${l.p99} µs over ${l.samples} samples\n` +
-    `plain TCP one-way (two Node processes):  p50 ${t.p50} µs, p99 ${t.p99} µs\n` +
-    `push / raw TCP at p50: ${result.pushOverRawTcpP50}\n`);
-  if (result.pushLatencyUnderLoadUs && result.load) {
-    const u = result.pushLatencyUnderLoadUs, f = result.load;
-    process.stdout.write(
-      `SST push latency under load: p50 ${u.p50} µs, p99 ${u.p99} µs over ${u.samples} samples ` +
-      `(beside ${formatBytes(f.multicastBytes)} multicasts and ${formatBytes(f.rdmcBytes)} RDMC messages ` +
-      `on the same connections: ${f.multicastSent} sent, ${f.multicastDeliveredPerMember} delivered per member, ` +
-      `${f.rdmcMessages} RDMC messages in ${f.seconds} s; ${f.suspicions} suspicions)\n`);
-  }
-  if (result.scanNs) {
-    process.stdout.write('\nkernel scans, ns per call (wasm / js):\n');
-    for (const [kernel, byRows] of Object.entries(result.scanNs)) {
-      const cells = Object.entries(byRows).map(([rows, r]) =>
-        `${rows} rows ${r.wasmNs.toFixed(0)}/${r.jsNs.toFixed(0)}`);
-      process.stdout.write(`  ${kernel.padEnd(16)} ${cells.join('   ')}\n`);
-    }
-  }
+  process.stdout.write(describeSst(result));
 }
 
 async function benchRdmc(argv: string[]): Promise<void> {
@@ -266,9 +247,9 @@ async function benchRdmc(argv: string[]): Promise<void> {
   const { parseAlgorithm, algorithmName } = await import('../rdmc/schedule.js');
   const result = await runRdmcBench({
     members: positiveInt(values.members, 'members', 2),
-    bytes: values.size ? parseBytes(values.size, '--size') : 256 * 1024 * 1024,
+    bytes: values.size ? parseBytes(values.size, 'size') : 256 * 1024 * 1024,
     algorithm: algorithmName(parseAlgorithm(values.algorithm ?? 'binomial')),
-    blockBytes: values['block-size'] ? parseBytes(values['block-size'], '--block-size') : 1024 * 1024,
+    blockBytes: values['block-size'] ? parseBytes(values['block-size'], 'block-size') : 1024 * 1024,
     repeats: positiveInt(values.repeats, 'repeats', 3),
     netns: values.netns ? { rate: values.rate ?? null } : null,
     tcpBaseline: values['tcp-baseline'] ?? false,
@@ -279,13 +260,7 @@ async function benchRdmc(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(result) + '\n');
     return;
   }
-  process.stdout.write(`${result.algorithm}, ${result.members} members, ` +
-    `${formatBytes(result.bytes)} in ${formatBytes(result.blockSize)} blocks ` +
-    `(${result.network}, fabric ${result.fabric}): ` +
-    `${result.seconds} s per message, ${result.gbytesPerSec} GB/s to each receiver\n`);
-  if (result.tcpGbytesPerSec !== undefined) {
-    process.stdout.write(`plain TCP stream: ${result.tcpGbytesPerSec} GB/s; RDMC / TCP = ${result.ratioToTcp}\n`);
-  }
+  process.stdout.write(describeRdmc(result));
 }
 
 async function benchMulticast(argv: string[]): Promise<void> {
@@ -358,35 +333,6 @@ async function benchMulticast(argv: string[]): Promise<void> {
   process.stdout.write(describeMulticast(result));
 }
 
-function describeMulticast(r: MulticastBenchResult): string {
-  const n = (v: number) => v.toLocaleString('en-US');
-  const lines = [
-    `ordered multicast: ${r.members} members (fabric ${r.fabric}), ` +
-      `${r.senders === 'all' ? 'all send' : 'one sends'}, ${formatBytes(r.bytes)} messages, ` +
-      `window ${r.window}, ${r.seconds} s`,
-    `  per member (median): ${n(r.perNode.msgsPerSec)} deliveries/s, ${r.perNode.mbytesPerSec} MB/s` +
-      `  [${r.perMember.map((m) => `member ${m.id}: ${n(m.msgsPerSec)}/s`).join(', ')}]`,
-  ];
-  if (r.latencyUs.samples > 0) {
-    lines.push(
-      `  latency at ${n(r.latencyUs.ratePerSec)} msgs/s, send to delivery at the last member` +
-      (r.blockMainMs > 0 ? ` but the last, whose main thread was blocked ${r.blockMainMs} ms every second` : '') +
-      ': ' +
-      `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs over ${n(r.latencyUs.samples)} messages`);
-  }
-  if (r.isolatedLatencyUs.samples > 0) {
-    lines.push(
-      `  isolated latency (one sender, one message in flight), send to delivery at the last member: ` +
-      `p50 ${r.isolatedLatencyUs.p50} µs, p99 ${r.isolatedLatencyUs.p99} µs ` +
-      `over ${n(r.isolatedLatencyUs.samples)} messages`);
-  }
-  const order = r.hashesAgree ? 'the same at every member' : 'MEMBERS DISAGREE (a bug: please report it)';
-  lines.push(`  delivery order: ${order}`);
-  const large = r.large ? `; every ${r.large.every}th message ${formatBytes(r.large.bytes)} (by RDMC)` : '';
-  lines.push(`  suspicions ${r.suspicions}, view changes ${r.viewChanges}${large}`);
-  return lines.join('\n') + '\n';
-}
-
 async function benchCalls(argv: string[]): Promise<void> {
   const values = parseCommand(BENCHMARKS.calls, argv);
   if (values === null) return;
@@ -407,28 +353,6 @@ async function benchCalls(argv: string[]): Promise<void> {
   process.stdout.write(describeCalls(result));
 }
 
-function describeCalls(r: CallsBenchResult): string {
-  const n = (v: number) => v.toLocaleString('en-US');
-  const l = r.latencyUs, m = r.multicast;
-  const lines = [
-    `${r.persisted ? 'persisted' : 'ordered'} calls: ${r.members} members (fabric ${r.fabric}), ` +
-      `${r.inFlight} in flight per member, ` +
-      `window ${r.window}, ${r.seconds} s`,
-    `  per member (median): ${n(r.perNode.callsPerSec)} calls/s, ${r.perNode.cpuUsPerCall} µs of CPU per call` +
-      `  [${r.perMember.map((p) => `member ${p.id}: ${n(p.callsPerSec)}/s`).join(', ')}]`,
-    `  call to last reply: p50 ${l.p50} µs, p99 ${l.p99} µs over ${n(l.samples)} calls`,
-  ];
-  if (m) {
-    lines.push(`  the multicast alone (${r.inFlight} in flight per member, send to delivery): ` +
-      `${n(m.perNode.msgsPerSec)} msgs/s per member (${m.perNode.cpuUsPerMsg} µs of CPU each), ` +
-      `p50 ${m.latencyUs.p50} µs, p99 ${m.latencyUs.p99} µs`);
-  }
-  const agree = r.countersAgree ? 'every counter holds every call' : 'COUNTERS DISAGREE (a bug: please report it)';
-  lines.push(`  ${agree}; failed calls ${r.failed}, suspicions ${r.suspicions}, view changes ${r.viewChanges}`);
-  return lines.join('\n') + '\n';
-}
-
-/** The sweep's CSV and chart (deliveries and MB/s per member against message size) in `dir`. */
 async function benchViewChange(argv: string[]): Promise<void> {
   const values = parseCommand(BENCHMARKS.viewchange, argv);
   if (values === null) return;
@@ -462,15 +386,7 @@ async function benchViewChange(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : { rows: results, ...written }) + '\n');
     return;
   }
-  for (const r of results) {
-    const runs = r.runs.map((x) => `${x.detectMs}/${x.installMs}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`);
-    process.stdout.write(
-      `view change: ${r.members} members (fabric ${r.fabric}), member ${r.members - 1} SIGKILLed ` +
-      `under ${r.ratePerSec} msgs/s per member\n` +
-      `  detectMs ${r.detectMs} (median), installMs ${r.installMs} (median) over ${r.runs.length} runs; ` +
-      `suspicion timeout ${r.suspicionTimeoutMs} ms\n` +
-      `  runs: ${runs.join(', ')}\n`);
-  }
+  for (const r of results) process.stdout.write(describeViewChange(r));
   if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
 }
 
@@ -508,12 +424,7 @@ async function benchJoin(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(results.length === 1 ? results[0] : { rows: results, ...written }) + '\n');
     return;
   }
-  for (const r of results) {
-    const runs = r.runs.map((x) => `${x.joinMs}${x.storesAgree ? '' : ' (stores DISAGREE)'}`);
-    process.stdout.write(
-      `join: a member joins ${r.members} (fabric ${r.fabric}) holding ${formatBytes(r.stateBytes)}\n` +
-      `  joinMs ${r.joinMs} (median), ${r.mbytesPerSec} MB/s over ${r.runs.length} runs: ${runs.join(', ')}\n`);
-  }
+  for (const r of results) process.stdout.write(describeJoin(r));
   if (written) process.stdout.write(`wrote ${written.csv}\nwrote ${written.svg}\n`);
 }
 

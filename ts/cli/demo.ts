@@ -24,8 +24,8 @@ import { GroupCluster, type GroupClusterMember } from '../harness/cluster.js';
 import type { Reply as ObjectReply } from '../objects/caller.js';
 import { formatVersion } from '../objects/version.js';
 import { defineCommand, parseCommand } from './args.js';
-import { progressOnStderr } from './progress.js';
-import { formatCount, parsePositiveInt } from './units.js';
+import { longPhase, progressOnStderr, progressWhile } from './progress.js';
+import { formatCount, formatMillis, formatSeconds, parsePositiveInt } from './units.js';
 
 const SUBGROUP = 'tickets';
 /** The seats shown live: A1 is raced first, then one more each second. */
@@ -76,16 +76,17 @@ export async function run(argv: string[]): Promise<void> {
 
 async function runIn(root: string, seconds: number, started: (c: GroupCluster) => void): Promise<void> {
   const progress = progressOnStderr('demo');
-  progress('starting 3 group members as processes on 127.0.0.1, each replicating a persistent TicketBook');
   const dataDirs = [0, 1, 2].map((id) => join(root, `member-${id}`));
-  const cluster = await GroupCluster.start({
+  const cluster = await progressWhile(progress, longPhase(
+    'starting 3 group members as processes on 127.0.0.1, each replicating a persistent TicketBook',
+    'starting the members'), () => GroupCluster.start({
     members: 3, subgroups: { [SUBGROUP]: { shards: 1, members: { min: 2, max: 3 }, persistent: true } },
     types: { [SUBGROUP]: 'TicketBook' }, dataDirs,
     // A member's heartbeat starts with its predicate worker, which can still be starting when its peers
     // begin to watch it: the last to join was sometimes suspected at once under the 100 ms default. The
     // kill below is seen through the broken connection (CLOSED) within milliseconds either way.
     suspicionTimeoutMs: 1000,
-  });
+  }));
   started(cluster);
   try {
     for (const m of cluster.members) out(`member ${m.id}  pid ${m.process.pid}  listening on ${m.address}`);
@@ -94,15 +95,16 @@ async function runIn(root: string, seconds: number, started: (c: GroupCluster) =
     // call or query, and commands delivered before that are lost to it (its reply would never come).
     await Promise.all(cluster.members.map((m) => query(cluster, m, m.id, 'count')));
     await race(cluster);
-    progress(`every member keeps ${CALLS_IN_FLIGHT} ordered book() calls in flight for ${seconds} s`);
+    progress(`every member keeps ${CALLS_IN_FLIGHT} ordered book() calls in flight for ${formatSeconds(seconds)}`);
     await live(cluster, seconds);
     await killOne(cluster, progress);
     await comeBack(cluster, progress);
     await restartAll(cluster, progress);
-    progress('done');
   } finally {
+    progress('stopping the members');
     await cluster.close();
   }
+  progress('done');
 }
 
 /** Member 0 books A1 for alice and member 1 for bob in the same instant; one wins, everywhere. */
@@ -177,14 +179,14 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
   await Promise.all(survivors.map(async (s) => {
     const e = await cluster.waitForEvent(s, (ev) => ev.type === 'memberFailed' && ev.member === victim.id, 5000);
     const reason = e.type === 'memberFailed' ? e.reason : '';
-    const ms = (performance.now() - killedAt).toFixed(0);
-    out(`member ${s.id} noticed member ${victim.id} failed (${reason}) ${ms} ms after the kill`);
+    const after = formatMillis(performance.now() - killedAt);
+    out(`member ${s.id} noticed member ${victim.id} failed (${reason}) ${after} after the kill`);
   }));
   await Promise.all(survivors.map(async (s) => {
     const e = await cluster.waitForEvent(s, (ev) => ev.type === 'view', 10_000);
     if (e.type !== 'view') return;
-    const ms = (performance.now() - killedAt).toFixed(0);
-    out(`member ${s.id} installed view ${e.vid} (members ${e.members.join(', ')}) ${ms} ms after the kill`);
+    const after = formatMillis(performance.now() - killedAt);
+    out(`member ${s.id} installed view ${e.vid} (members ${e.members.join(', ')}) ${after} after the kill`);
   }));
   await exited;
   const [first] = survivors;
@@ -203,12 +205,12 @@ async function killOne(cluster: GroupCluster, progress: (m: string) => void): Pr
  */
 async function comeBack(cluster: GroupCluster, progress: (m: string) => void): Promise<void> {
   const id = cluster.config.members.length - 1;
-  progress(`starting member ${id} again with its data directory: it enters the group through member 0's contact ` +
-    'address');
-  const [joined] = await cluster.add([id]);
+  const [joined] = await progressWhile(progress, longPhase(
+    `starting member ${id} again with its data directory: it enters the group through member 0's contact address`,
+    `member ${id} joining`), cluster.add([id]));
   const back = cluster.live(id);
   out(`member ${id} (pid ${back.process.pid}) came back and entered view ${String(joined!.vid)} ` +
-    `(members ${(joined!.members as number[]).join(', ')}) in ${(joined!.joinMs as number).toFixed(0)} ms: ` +
+    `(members ${(joined!.members as number[]).join(', ')}) in ${formatMillis(joined!.joinMs as number)}: ` +
     'its TicketBook rebuilt from its own log, the bookings it missed received as state');
   const live = liveMembers(cluster);
   const counts = await Promise.all(live.map((m) => query(cluster, m, m.id, 'count')));
@@ -241,16 +243,16 @@ async function restartAll(cluster: GroupCluster, progress: (m: string) => void):
   for (const m of members) m.process.kill('SIGKILL');
   await Promise.all(exited);
   out(`SIGKILL of members ${ids.join(', ')} at once: no member process is left, nothing was closed or flushed`);
-  progress(`starting members ${ids.join(', ')} again, each with its data directory and no contact`);
   const { started, joined } = cluster.relaunch(ids);
-  const replies = await joined;
+  const replies = await progressWhile(progress, longPhase(
+    `starting members ${ids.join(', ')} again, each with its data directory and no contact`, 'restarting'), joined);
   const servingMs = performance.now() - started;
   const again = ids.map((id) => cluster.live(id));
   const view = replies[0]!;
   out(`members ${ids.join(', ')} started again (pids ${again.map((m) => m.process.pid).join(', ')}), each ` +
     `TicketBook rebuilt from its own log: view ${String(view.vid)} ` +
     `(members ${(view.members as number[]).join(', ')}) ` +
-    `serving ${servingMs.toFixed(0)} ms after the start`);
+    `serving ${formatMillis(servingMs)} after the start`);
   const after = await holdings(cluster, again);
   const kept = after.every((h, i) => h.count === before[i]!.count && h.hash === before[i]!.hash);
   assert(kept, `members lost bookings in the restart: ${JSON.stringify({ before, after })}`);

@@ -8,27 +8,33 @@ const USAGE = `squall — strongly consistent replication for Node.js
 
 usage:
   squall node --config FILE --id N [--listen HOST:PORT] [--contact HOST:PORT] [--module FILE]
-              [--suspicion MS] [--rejoin | --no-rejoin]
+              [--suspicion MS] [--rejoin | --no-rejoin] [options]
                                        run one member of a group (examples/cluster.json); with --contact,
                                        join the running group as a new member
   squall sst --config FILE --id N      run one member of a static SST (see docs/sst.md)
-  squall bench sst [--members N] [--samples N] [--json]
+  squall bench sst [--members N] [--samples N] [--under-load] [--json]
                                        SST push latency beside plain TCP, kernel scan speed
-  squall bench rdmc --members N --size BYTES --algorithm A [--block-size B] [--netns --rate R]
+  squall bench rdmc --members N --size SIZE --algorithm A [--block-size SIZE] [--netns --rate R]
                     [--repeats N] [--tcp-baseline] [--json]
                                        RDMC throughput to every receiver (A: binomial, chain, tree, sequential)
-  squall bench multicast [--members N] [--size BYTES | --sizes LIST] [--seconds T] [--senders all|one]
+  squall bench multicast [--members N] [--size SIZE | --sizes LIST] [--seconds T] [--senders all|one]
                          [--window W] [--suspicion MS] [--json]
                                        ordered multicast deliveries per second per member, and latency
   squall bench viewchange [--members N | LIST] [--runs N] [--suspicion MS] [--json]
                                        time to detect a SIGKILLed member and to install the next view
   squall bench join [--state SIZE | LIST] [--members N] [--runs N] [--suspicion MS] [--json]
                                        time for a new member to join and catch up SIZE of state
-  squall tune --members N --size BYTES [--netns --rate RATE] [--algorithms LIST] [--json]
+  squall bench calls [--members N] [--in-flight N] [--seconds T] [--persisted] [--json]
+                                       ordered calls per second per member, and call to last reply
+  squall bench restart [--state SIZE] [--updates N] [--runs N] [--json]
+                                       a persistent group SIGKILLed and started again; one member's catch-up
+  squall bench persist [--members N] [--size SIZE] [--seconds T] [--json]
+                                       the persistent log's disk; with --members, multicast durable everywhere
+  squall tune --members N --size SIZE [--netns --rate RATE] [--algorithms LIST] [--json]
                                        sweeps RDMC block sizes, writes CSV and an SVG chart, recommends one
-  squall model rdmc [--max-members N] [--size BYTES] [--block-size B] [--rate R] [--json]
+  squall model rdmc [--max-members N] [--size SIZE] [--block-size SIZE] [--rate R] [--json]
                                        completion time against group size, by discrete-event simulation
-  squall sim [--seed S] [--runs N] [--json]
+  squall sim [--level group|rules] [--seed S] [--runs N] [--trace] [--json]
                                        the view-change simulation over N seeds; a violation names its seed
   squall demo [--seconds S]            a local 3-member group booking tickets, live (npm start)
   squall inspect HOST:PORT [--watch] [--json]

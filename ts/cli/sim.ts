@@ -12,7 +12,8 @@ import { GroupSim } from '../sim/group-sim.js';
 import { SimulationViolation } from '../sim/shard-sim.js';
 import { runViewChange } from '../sim/view-change-sim.js';
 import { defineCommand, parseCommand } from './args.js';
-import { progressOnStderr } from './progress.js';
+import { progressCounter, progressOnStderr } from './progress.js';
+import { formatCount, formatSeconds } from './units.js';
 import { parseIntegerFlag } from '../validate.js';
 
 export const SIM_COMMAND = defineCommand({
@@ -52,7 +53,9 @@ export async function run(argv: string[]): Promise<void> {
   let faults = 0;
   /** Joiners that asked, and those that entered a view. */
   let asked = 0, joined = 0;
-  const tenth = Math.max(1, Math.floor(runs / 10));
+  // At each tenth, and every 2 s at least: a group-level run can take a second or more.
+  const report = progressCounter(progress, runs,
+    (done, percent) => `${formatCount(done)} of ${formatCount(runs)} runs (${percent}%), no violation`);
   for (let i = 0; i < runs; i++) {
     try {
       if (level === 'rules') {
@@ -72,20 +75,21 @@ export async function run(argv: string[]): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    if ((i + 1) % tenth === 0) progress(`${i + 1} of ${runs} runs, no violation`);
+    report(i + 1);
   }
   const seconds = Number(((performance.now() - started) / 1000).toFixed(2));
   if (level === 'rules') {
     const result = { level, runs, installed: changed, minority: runs - changed, seconds };
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else process.stdout.write(
-      `${runs} runs from seed ${seed}: no violation (${changed} installed a new view, ${runs - changed} left a ` +
-        `minority that stopped) in ${seconds.toFixed(1)} s\n`);
+      `${formatCount(runs)} runs from seed ${seed}: no violation (${formatCount(changed)} installed a new view, ` +
+        `${formatCount(runs - changed)} left a minority that stopped) in ${formatSeconds(seconds)}\n`);
     return;
   }
   const result = { level, runs, viewChanges: changed, faults, joinsAsked: asked, joined, seconds };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else process.stdout.write(
-    `${runs} runs from seed ${seed}: no violation (${faults} faults injected, ${joined} of ${asked} joiners entered ` +
-      `a view; ${changed} runs installed a new view) in ${seconds.toFixed(1)} s\n`);
+    `${formatCount(runs)} runs from seed ${seed}: no violation (${formatCount(faults)} faults injected, ` +
+      `${formatCount(joined)} of ${formatCount(asked)} joiners entered a view; ${formatCount(changed)} runs ` +
+      `installed a new view) in ${formatSeconds(seconds)}\n`);
 }

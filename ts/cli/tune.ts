@@ -86,20 +86,24 @@ export async function run(argv: string[]): Promise<void> {
   await withNetwork(members, netns, progress, async (net) => {
     for (const algorithm of algorithms) {
       for (const blockBytes of blockSizes) {
-        const samples = await timeRdmc(net, { members, bytes, algorithm, blockBytes, repeats });
+        const step = `[${rows.length + 1}/${total}]`;
+        const samples = await timeRdmc(net, {
+          members, bytes, algorithm, blockBytes, repeats, onProgress: (m) => progress(`${step} ${m}`),
+        });
         const seconds = median(samples);
         const row = {
           algorithm, blockSize: blockBytes, seconds: Number(seconds.toFixed(4)),
           gbytesPerSec: Number((bytes / seconds / 1e9).toFixed(4)),
         };
         rows.push(row);
-        progress(`[${rows.length}/${total}] ${TITLES[algorithm] ?? algorithm}, ${formatBytes(blockBytes)} blocks: ` +
+        progress(`${step} ${TITLES[algorithm] ?? algorithm}, ${formatBytes(blockBytes)} blocks: ` +
           `${row.gbytesPerSec} GB/s to each receiver`);
       }
     }
   });
   const best = recommend(rows);
 
+  progress(`writing the CSV and the chart in ${outDir}`);
   mkdirSync(outDir, { recursive: true });
   const csvPath = join(outDir, 'tune.csv');
   const svgPath = join(outDir, 'tune.svg');

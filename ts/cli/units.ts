@@ -103,8 +103,9 @@ export function formatRate(bytesPerSec: number): string {
 /** Seconds with a unit that suits them: "850 µs", "12.3 ms", "2.25 s", "2.4 h". */
 export function formatSeconds(seconds: number): string {
   const abs = Math.abs(seconds);
-  if (abs < 1e-3) return `${Number((seconds * 1e6).toPrecision(3))} µs`;
-  if (abs < 1) return `${Number((seconds * 1e3).toPrecision(3))} ms`;
+  // The bounds sit where three significant digits round up to the next unit: 0.9996 s is "1 s", not "1000 ms".
+  if (abs < 9.995e-4) return `${Number((seconds * 1e6).toPrecision(3))} µs`;
+  if (abs < 0.9995) return `${Number((seconds * 1e3).toPrecision(3))} ms`;
   if (abs < 600) return `${Number(seconds.toPrecision(3))} s`;
   if (abs < 2 * 3600) return `${Number((seconds / 60).toPrecision(3))} min`;
   return `${Number((seconds / 3600).toPrecision(3))} h`;
@@ -113,4 +114,14 @@ export function formatSeconds(seconds: number): string {
 /** A count with thousands separators, the same in every locale: "12,345". */
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** Microseconds, as the benchmarks' results hold latencies, in a unit that suits them: "101 µs", "15.8 ms". */
+export function formatMicros(us: number): string {
+  return formatSeconds(us / 1e6);
+}
+
+/** Milliseconds, as the benchmarks' results hold durations: "38.3 ms", "1.12 s". */
+export function formatMillis(ms: number): string {
+  return formatSeconds(ms / 1e3);
 }
