@@ -27,7 +27,7 @@ import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { SubgroupConfig } from '../ts/membership/plans.js';
-import { disturbances, explainFailure } from './multicast.js';
+import { disturbances, measureIn } from './multicast.js';
 import { median, round, summarize, type Summary } from './stats.js';
 import { progressWhile, timedPhase } from '../ts/cli/progress.js';
 import { formatBytes, formatCount, formatSeconds } from '../ts/cli/units.js';
@@ -139,14 +139,7 @@ export async function runCallsBench(options: CallsBenchOptions): Promise<CallsBe
         ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
         ...(dir ? { dataDirs: Array.from({ length: o.members }, (_, i) => join(dir, `member-${i}`)) } : {}),
       }));
-    try {
-      return await measure(cluster, o);
-    } catch (error) {
-      throw explainFailure(error);
-    } finally {
-      progress('stopping the members');
-      await cluster.close();
-    }
+    return await measureIn(cluster, progress, () => measure(cluster, o));
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

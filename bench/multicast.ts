@@ -195,8 +195,14 @@ export async function runMulticastBench(options: MulticastBenchOptions): Promise
   const sending = o.senders === 'all' ? 'every member sends' : 'member 0 sends';
   const cluster = await progressWhile(progress,
     `starting ${o.members} group members (one shard, ${sending}, window ${o.window})`, () => startCluster(o));
+  return measureIn(cluster, progress, () => measure(cluster, o, subgroup));
+}
+
+/** Runs `run` on a started cluster; a member's failure explained (explainFailure); the members always stopped. */
+export async function measureIn<T>(cluster: GroupCluster, progress: (message: string) => void,
+  run: () => Promise<T>): Promise<T> {
   try {
-    return await measure(cluster, o, subgroup);
+    return await run();
   } catch (error) {
     throw explainFailure(error);
   } finally {

@@ -26,7 +26,7 @@ import { fabricLabel } from '../ts/fabric/native.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { PersistFigures } from '../ts/harness/persist-tracker.js';
 import { RECORD_HEADER_BYTES } from '../ts/persist/format.js';
-import { benchSubgroup, checkOptions, defaultWindow, disturbances, explainFailure } from './multicast.js';
+import { benchSubgroup, checkOptions, defaultWindow, disturbances, measureIn } from './multicast.js';
 import { syncedAppends } from './persist-disk.js';
 import { median, round, summarize, type Summary } from './stats.js';
 import { longPhase, progressWhile, timedPhase } from '../ts/cli/progress.js';
@@ -121,7 +121,7 @@ export async function runPersistGroupBench(options: PersistGroupBenchOptions): P
         dataDirs: Array.from({ length: o.members }, (_, i) => join(base, `m${i}`)),
         ...(o.suspicionTimeoutMs ? { suspicionTimeoutMs: o.suspicionTimeoutMs } : {}),
       }));
-    try {
+    return await measureIn(cluster, progress, async () => {
       const throughput = await measureThroughput(cluster, o, progress);
       const rate = throughput.perNode.msgsPerSec / 10;
       const latency = await measureLatency(cluster, o, rate, progress);
@@ -136,12 +136,7 @@ export async function runPersistGroupBench(options: PersistGroupBenchOptions): P
         },
         hashesAgree: throughput.hashesAgree && latency.hashesAgree, ...disturbances(cluster),
       };
-    } catch (error) {
-      throw explainFailure(error);
-    } finally {
-      progress('stopping the members');
-      await cluster.close();
-    }
+    });
   } finally {
     await rm(base, { recursive: true, force: true });
   }
