@@ -45,7 +45,8 @@ export class MemberDriver<V extends DriverView> {
   #installing = false;
   readonly #failed = new Set<number>();
   #stopped: Error | null = null;
-  #leaving: { asked: boolean } | null = null;
+  /** leave() was called; `askedIn`: the view whose row carries the request (null: none yet). */
+  #leaving: { askedIn: V | null } | null = null;
   #closed = false;
   readonly #tasks: Task[] = [];
   /** The coroutine whose segment runs now (it cannot be resumed or ended from inside itself). */
@@ -207,11 +208,15 @@ export class MemberDriver<V extends DriverView> {
     }
   }
 
-  /** A leaving member asks to be removed once what it sent is delivered (nothing of it is left behind). */
+  /**
+   * A leaving member asks to be removed once what it sent is delivered (nothing of it is left behind), in
+   * each view it is still a member of: a request made in a view whose change had been proposed already is
+   * not in that change, and the next view's rows start without it — it is asked again there.
+   */
   #askToLeave(view: V): void {
-    if (!this.#leaving || this.#leaving.asked) return;
+    if (!this.#leaving || this.#leaving.askedIn === view) return;
     for (const h of this.#handles.values()) if (!h.settled) return; // the next arrivals step again
-    this.#leaving.asked = true;
+    this.#leaving.askedIn = view;
     view.protocol.leave();
   }
 
@@ -245,7 +250,7 @@ export class MemberDriver<V extends DriverView> {
   /** This member leaves cleanly: sends reject with `refusal` from now on; it asks once what it sent is stable. */
   leave(refusal: Error): void {
     if (this.#leaving) return;
-    this.#leaving = { asked: false };
+    this.#leaving = { askedIn: null };
     for (const h of this.#handles.values()) h.refuseSends(refusal);
     this.#host.schedule();
   }
