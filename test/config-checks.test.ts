@@ -203,6 +203,20 @@ test('Group.join options: every option with a bad value is refused before anythi
   rows.push(['a bad configuration', { config: { ...config, window: 4 } }, 'window']);
   rows.push(['dataDir: 5', { dataDir: 5 }, 'dataDir']);
   rows.push(['dataDir: ""', { dataDir: '' }, 'dataDir']);
+  rows.push(['restartWaitMs: 0', { restartWaitMs: 0 }, 'restartWaitMs']);
+  rows.push(['forceRestart: []', { forceRestart: [] }, 'forceRestart']);
+  rows.push(['forceRestart: [0, 0]', { forceRestart: [0, 0] }, 'forceRestart']);
+  rows.push(['forceRestart: [-1]', { forceRestart: [-1] }, 'forceRestart']);
+  const persistentConfig = { ...config, subgroups: { kv: { ...kv, persistent: true } } };
+  rows.push(['forceRestart with contact', {
+    config: persistentConfig, dataDir: '/nonexistent/x', contact: '127.0.0.1:1', forceRestart: [0],
+  }, 'forceRestart']);
+  rows.push(['forceRestart naming a stranger', {
+    config: persistentConfig, dataDir: '/nonexistent/x', forceRestart: [0, 99],
+  }, 'forceRestart names member 99']);
+  rows.push(['forceRestart without this member', {
+    config: persistentConfig, dataDir: '/nonexistent/x', forceRestart: [1],
+  }, 'this one (0) among them']);
   rows.push([
     'a persistent subgroup without dataDir',
     { config: { ...config, subgroups: { kv: { ...kv, persistent: true } } } }, 'dataDir',
@@ -231,7 +245,8 @@ test('Group.join options: good values of every option pass the checks', () => {
     connectTimeoutMs: 30_000,
     mailboxBytes: 1 << 20, callTimeoutMs: 2 ** 31 - 1, fabric: { backend: 'tcp' }, maxQueuedMessages: 1,
     maxQueuedBytes: 2 ** 40,
-    secret: 'a secret of at least sixteen bytes', dataDir: './data/member-0',
+    secret: 'a secret of at least sixteen bytes', dataDir: './data/member-0', restartWaitMs: 60_000,
+    forceRestart: [0, 1],
   };
   assert.is(validateJoinOptions(options), options);
   assert.is(validateJoinOptions({ id: 3, config: good(), contact: '127.0.0.1:7400' }).id, 3);

@@ -15,7 +15,7 @@ import type { GroupConfig } from '../ts/group/config.js';
 import { freePorts, GroupCluster } from '../ts/harness/cluster.js';
 import { PersistentLog } from '../ts/persist/log.js';
 import { KeyValueStore } from '../ts/examples/key-value-store.js';
-import { decodeTail, encodeTail, restartSource } from '../ts/group/total-restart.js';
+import { decodeTail, encodeTail, restartQuorum, restartShortOf, restartSource } from '../ts/group/total-restart.js';
 import { crashTest } from './support/crash.js';
 
 const JOIN = { heartbeatIntervalMs: 10, suspicionTimeoutMs: 2000 } as const;
@@ -204,44 +204,114 @@ async function loadThenKill(dirs: string[], round: number, persistedBeforeKill: 
   return done;
 }
 
-test('a total restart with a member missing fails once connectTimeoutMs passed, naming it and what a total restart '
-  + 'needs; members whose logs recorded different last views cannot form it (and are told so)', async () => {
+test('the quorum of a total restart: every member of the first view, or a majority of the last view that is a '
+  + 'majority of the first view too', () => {
+  const all = [0, 1, 2, 3, 4];
+  assert.ok(restartQuorum(all, all, all));
+  assert.ok(restartQuorum(all, all, [0, 2, 4]), 'three of five');
+  assert.not.ok(restartQuorum(all, all, [0, 1]), 'two of five');
+  assert.is(restartShortOf(all, all, [0, 1]), 1);
+  // The last view was members 0–2 (3 and 4 had left): two of them are its majority, but not the first view's.
+  assert.not.ok(restartQuorum(all, [0, 1, 2], [0, 1]));
+  assert.is(restartShortOf(all, [0, 1, 2], [0, 1]), 1);
+  assert.ok(restartQuorum(all, [0, 1, 2], [0, 1, 3]));
+  assert.not.ok(restartQuorum(all, [0, 1, 2], [0, 3, 4]), 'a majority of the first view, one of the last');
+  assert.is(restartShortOf(all, [0, 1, 2], [0, 3, 4]), 1);
+  assert.ok(restartQuorum([0, 1, 2], [], [0, 1]), 'no last view recorded: the first view\'s majority');
+  assert.ok(restartQuorum([0], [0, 1, 2], [0]), 'a first view of one (forceRestart) needs itself only');
+});
+
+/** Joins members `ids` from their directories at once (a total restart); each settles apart. */
+function startAll(config: GroupConfig, dirs: string[], ids: number[], options: Record<string, unknown> = {},
+  logs: Logged[] = []): Promise<Array<PromiseSettledResult<Group>>> {
+  return Promise.allSettled(ids.map((id) => Group.join({
+    id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, logger: keep(logs[id] = []),
+    ...options,
+  })));
+}
+
+function joined(results: Array<PromiseSettledResult<Group>>): Group[] {
+  return results.map((r, k) => {
+    if (r.status === 'rejected') throw new Error(`member at ${k} did not join: ${String(r.reason)}`);
+    return r.value;
+  });
+}
+
+const kvOf = (g: Group) => g.subgroup('kv', KeyValueStore);
+const held = (g: Group, key: string) => kvOf(g).state.get(key)?.[0];
+
+test('a total restart from a majority of the last view: a lone member waits, says so and gives up after '
+  + 'restartWaitMs; two of three form the group without the third, which comes back through a contact; '
+  + 'a member whose logs recorded another last view is left out; forceRestart rebuilds from one', async () => {
   await withDirs(async (dirs) => {
     const config = await configOf();
-    const groups = await restart(config, dirs, [0, 1, 2], 0);
+    config.subgroups.kv!.members = { min: 1, max: 3 };
+    const first = await restart(config, dirs, [0, 1, 2], 0);
+    await kvOf(first[0]!).persisted.put('a', new Uint8Array([1]));
+    await Promise.all(first.map((g) => g.close()));
+
+    // One of three: short of a majority of the last view, it waits and says so, then gives up.
+    const alone: Logged[] = [];
+    const lone = await startAll(config, dirs, [0], { connectTimeoutMs: 800, restartWaitMs: 2500 }, alone);
+    assert.is(lone[0]!.status, 'rejected', 'one member of three does not form the group');
+    const error = (lone[0] as PromiseRejectedResult).reason as Error;
+    assert.is(error.name, 'TimeoutError');
+    assert.match(error.message, /1 more of the last view/);
+    assert.match(error.message, /forceRestart/);
+    const said = alone[0]!.filter((l) => l['event'] === 'restartWaiting');
+    assert.ok(said.length > 0, 'it said whom it waits for');
+    assert.equal(said.at(-1)!['missing'], [1, 2]);
+    assert.is(said.at(-1)!['short'], 1);
+
+    // Two of three: a majority. They form the group without member 2 (a view change removes it).
+    const two = joined(await startAll(config, dirs, [0, 1], { connectTimeoutMs: 1500 }));
+    let back: Group | null = null;
     try {
-      await groups[0]!.subgroup('kv', KeyValueStore).persisted.put('k', new Uint8Array([1]));
+      for (const g of two) {
+        assert.equal(g.view.members, [0, 1], `member ${g.id}: the view without the member that did not come`);
+        assert.is(held(g, 'a'), 1, `member ${g.id} holds the update persisted before the stop`);
+      }
+      await kvOf(two[1]!).persisted.put('b', new Uint8Array([2]));
+      back = await Group.join({
+        id: 2, config, dataDir: dirs[2]!, types: { kv: KeyValueStore }, ...JOIN, contact: two[0]!.contactAddress,
+        listen: '127.0.0.1:0',
+      });
+      assert.is(held(back, 'a'), 1, 'the third comes back through a contact with its directory');
+      assert.is(held(back, 'b'), 2, 'and catches up on what it missed');
     } finally {
-      await Promise.all(groups.map((g) => g.close()));
+      await Promise.all([...two.map((g) => g.close()), back?.close()]);
     }
-    const logs: Logged[] = [[], []];
-    const two = [0, 1].map((id) => Group.join({
-      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 2500,
-      logger: keep(logs[id]!),
-    }));
-    for (const [id, result] of (await Promise.allSettled(two)).entries()) {
-      const waiting = logs[id]!.find((l) => l['event'] === 'restartWaiting');
-      assert.equal(waiting?.['missing'], [2], `member ${id} said whom it waits for while it waited`);
-      if (result.status === 'fulfilled') await result.value.close();
-      const error = result.status === 'rejected' ? result.reason as Error : null;
-      assert.ok(error, 'it does not form a first view without member 2');
-      assert.match(error!.message, /2/);
-      assert.match(error!.message, /total restart/);
-      assert.match(error!.message, /every member of the configuration/);
-    }
-    const log = await openLog(dirs[2]!, 2); // member 2 recorded a later view than the others
+
+    // Member 2's logs now say a later view than the others' (as if it alone installed one before the stop):
+    // it forms another first view and is left out; members 0 and 1, a majority of their last view, go on.
+    const log = await openLog(dirs[2]!, 2);
     try {
-      await log.writeMeta({ vid: 7, members: [0, 1, 2] });
+      await log.writeMeta({ vid: 50, members: [0, 1, 2] });
     } finally {
       await log.close();
     }
-    const three = [0, 1, 2].map((id) => Group.join({
-      id, config, dataDir: dirs[id]!, types: { kv: KeyValueStore }, ...JOIN, connectTimeoutMs: 1000,
-    }));
-    const results = await Promise.allSettled(three);
-    await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.close() : null)));
-    assert.ok(results.every((r) => r.status === 'rejected'), 'different last views: no first view');
-    assert.match((results[2] as PromiseRejectedResult).reason.message, /view 7, so it forms view 8/);
+    const three = await startAll(config, dirs, [0, 1, 2], { connectTimeoutMs: 1500, restartWaitMs: 4000 });
+    const [r0, r1, r2] = three;
+    try {
+      assert.is(r2!.status, 'rejected', 'member 2, alone in its first view, gives up');
+      assert.match((r2 as PromiseRejectedResult).reason.message, /have not come back/);
+      const pair = joined([r0!, r1!]);
+      for (const g of pair) {
+        assert.equal(g.view.members, [0, 1]);
+        assert.is(held(g, 'b'), 2, `member ${g.id} holds what was persisted before the stop`);
+      }
+      await kvOf(pair[0]!).persisted.put('c', new Uint8Array([3]));
+    } finally {
+      await Promise.all(three.map((r) => (r.status === 'fulfilled' ? r.value.close() : null)));
+    }
+    // The override: member 0 alone, told to rebuild from its own log.
+    const forced = joined(await startAll(config, dirs, [0], { forceRestart: [0], connectTimeoutMs: 1500 }));
+    try {
+      assert.equal(forced[0]!.view.members, [0]);
+      assert.is(held(forced[0]!, 'c'), 3, 'forceRestart: the state of its log');
+    } finally {
+      await forced[0]!.close();
+    }
   });
 });
 
@@ -279,6 +349,57 @@ crashTest('SIGKILL of every member mid-load, three rounds, restarted in differen
       } finally {
         await Promise.all(groups.map((g) => g.close()));
       }
+    }
+  });
+});
+
+
+crashTest('SIGKILL of every member mid-load, then two of three restart — without the one with the longest log: '
+  + 'they form the group with every update whose persisted call resolved; the third comes back through a '
+  + 'contact, its divergent tail replaced, and every member holds the same state', async () => {
+  await withDirs(async (dirs) => {
+    const persisted = await loadThenKill(dirs, 0, 15);
+    const tails = await Promise.all(dirs.map(async (dir, id) => {
+      const log = await openLog(dir, id);
+      try { return log.appendedVersion; } finally { await log.close(); }
+    }));
+    const out = tails.indexOf(tails.reduce((a, b) => (a > b ? a : b)));
+    const back = [0, 1, 2].filter((id) => id !== out);
+    // The members that come back lose their tails past the last persisted update (and their snapshot), as
+    // if their group commits had been further behind at the kill: the member that stays down logged more.
+    const lastPersisted = persisted.reduce((a, p) => (p.version > a ? p.version : a), -1n);
+    const cutTo = await Promise.all(back.map(async (id) => {
+      const log = await openLog(dirs[id]!, id);
+      try {
+        const keep = [lastPersisted, (await log.latestSnapshot())?.version ?? -1n].reduce((a, b) => (a > b ? a : b));
+        if (keep < log.appendedVersion) await log.truncateAfter(keep);
+        return log.appendedVersion;
+      } finally {
+        await log.close();
+      }
+    }));
+    console.log(`  tails after the kill ${tails.join(', ')}; member ${out} stays down; the others cut to `
+      + cutTo.join(', '));
+    const config = await configOf();
+    config.subgroups.kv!.members = { min: 2, max: 3 };
+    const groups = joined(await startAll(config, dirs, back, { connectTimeoutMs: 2000 }));
+    let late: Group | null = null;
+    try {
+      for (const g of groups) assert.equal(g.view.members, back, `member ${g.id}: the view without member ${out}`);
+      for (const p of persisted) {
+        for (const g of groups) assert.ok(kvOf(g).state.get(p.key), `member ${g.id} holds ${p.key}`);
+      }
+      await kvOf(groups[0]!).persisted.put('after', new Uint8Array([9]));
+      late = await Group.join({
+        id: out, config, dataDir: dirs[out]!, types: { kv: KeyValueStore }, ...JOIN,
+        contact: groups[0]!.contactAddress, listen: '127.0.0.1:0',
+      });
+      await kvOf(groups[1]!).persisted.put('after-2', new Uint8Array([10]));
+      const summaries = [...groups, late].map((g) => kvOf(g).state.summary());
+      for (const s of summaries) assert.equal(s, summaries[0], 'every member holds the same state');
+      assert.is(held(late, 'after-2'), 10);
+    } finally {
+      await Promise.all([...groups.map((g) => g.close()), late?.close()]);
     }
   });
 });

@@ -75,6 +75,11 @@ running group instead, and receives the subgroups' state. Ctrl-C or SIGTERM leav
       help: "where this member keeps its persistent subgroups' logs (needed when a\n" +
         'subgroup is "persistent": true); started again with the same DIR, it restores them',
     },
+    'force-restart': {
+      type: 'string', value: 'IDS',
+      help: 'a total restart from these members alone (comma-separated, this one among them; give each the same\n' +
+        'list), when fewer than a majority of the last view can come back: what only the others logged is lost',
+    },
     metrics: {
       type: 'string', value: 'HOST:PORT', help: 'the admin port: Prometheus metrics at http://HOST:PORT/metrics, and ' +
         'what squall inspect HOST:PORT shows (port 0: any free port; the address is printed). Off by default',
@@ -101,6 +106,8 @@ export async function run(argv: string[]): Promise<void> {
   const id = parseIntegerFlag(values.id, 'id', 0, MAX_MEMBER_ID, 0);
   if (values.metrics) parseAddress(values.metrics, '--metrics'); // a bad address fails before anything binds
   if (values.rejoin && values['no-rejoin']) throw new ConfigError('give --rejoin or --no-rejoin, not both');
+  const forceRestart = values['force-restart']?.split(',')
+    .map((v) => parseIntegerFlag(v.trim(), 'force-restart', 0, MAX_MEMBER_ID, 0));
   const config = loadGroupConfig(values.config);
   const contact = values.contact;
   if (!contact && !config.members.some((m) => m.id === id)) throw unknownMember(id, values.config, config);
@@ -138,6 +145,7 @@ export async function run(argv: string[]): Promise<void> {
     } : {}),
     ...(values.listen ? { listen: values.listen } : {}),
     ...(values.data !== undefined ? { dataDir: values.data } : {}),
+    ...(forceRestart ? { forceRestart } : {}),
     ...(contact ? { contact } : {}),
     ...(suspicionTimeoutMs !== undefined ? { suspicionTimeoutMs } : {}),
   };
@@ -150,7 +158,7 @@ export async function run(argv: string[]): Promise<void> {
   } else if (!formsByJoins) {
     const address = values.listen ?? config.members.find((m) => m.id === id)!.address;
     const peers = config.members.filter((m) => m.id !== id).map((m) => m.id);
-    const restart = values.data !== undefined ? ' (--data: a restart needs every member of the configuration)' : '';
+    const restart = values.data !== undefined ? ' (--data: a total restart needs a majority of the last view)' : '';
     progress(`member ${id} listening on ${address}; waiting for peers ${peers.join(', ')}${restart}`);
   }
   group = await joining;

@@ -65,9 +65,10 @@ export type ProtocolEvent =
   /** View `vid`'s fabric connected to `peer`, or lost its connection (`reason`: a FailReason name such as CLOSED).
    *  At most one of each per peer and view; none once the view's change is applied (its connections end with it). */
   | { event: 'connection'; vid: number; peer: number; state: 'connected' | 'lost'; reason?: string }
-  /** A total restart's first view (this member's logs end in view `vid` − 1) waits for `missing` to connect:
-   *  every member of the configuration must come back (docs/persistence-group.md). Every few seconds. */
-  | { event: 'restartWaiting'; vid: number; missing: number[] }
+  /** A total restart's first view (this member's logs end in view `vid` − 1) waits for `missing` to connect;
+   *  `short`: how many more it needs for a majority of the last view (0: it has one, and waits out
+   *  connectTimeoutMs for the rest). Every few seconds (docs/persistence-group.md). */
+  | { event: 'restartWaiting'; vid: number; missing: number[]; short: number }
   /** A total restart reconciled a shard: `source`'s log was the longest (it ends at `version`, a decimal
    *  string) and `recipients` catch up from it (none: every log agreed). */
   | { event: 'reconciled'; vid: number; subgroup: string; shard: number; source: number; recipients: number[];

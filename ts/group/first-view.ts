@@ -3,7 +3,7 @@
 // reach its minimum, then forms view 0 of itself and them — it offers each the view, takes the port its
 // engine listens on, and hands out the addresses (Group connects them like any view's).
 
-import { ClosedError } from '../errors.js';
+import { ClosedError, ConfigError } from '../errors.js';
 import type { Joiner } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { firstViewPlans } from '../membership/plans.js';
@@ -33,6 +33,24 @@ export class FirstViewGathering {
 
   constructor(parts: FirstViewParts) {
     this.#p = parts;
+  }
+
+  /**
+   * The gathering of a member whose configuration's members are too few for some shard's minimum: it must be
+   * the first of them, and have a contact address (`hasContact`) the joiners can know.
+   */
+  static byJoins(parts: FirstViewParts, hasContact: boolean): FirstViewGathering {
+    const first = parts.config.members[0]!.id;
+    if (first !== parts.selfId) {
+      throw new ConfigError(`the configuration's members are too few for its subgroups, so the first view forms `
+        + `by joins: start member ${first} first, then the others with contact: '<member ${first}'s contact `
+        + 'address>\'');
+    }
+    if (!hasContact) {
+      throw new ConfigError(`the first view forms by joins, so member ${parts.selfId} needs a contact address the `
+        + 'others can know: add "contact": "host:port" to its entry in the configuration');
+    }
+    return new FirstViewGathering(parts);
   }
 
   /** The first view has not formed yet: join requests come here. */

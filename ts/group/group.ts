@@ -136,14 +136,19 @@ export class Group extends EventEmitter<GroupEvents> {
     const group = new Group(options);
     try {
       const lastVid = await group.#persistence?.open(); // a whole group restarted goes on after its last view
-      if (lastVid !== undefined && options.contact === undefined) group.#openFirstView(lastVid + 1);
+      const restartVid = (lastVid ?? -1) + 1, only = options.forceRestart;
+      if (lastVid !== undefined && options.contact === undefined) group.#openFirstView(restartVid, only);
       if (options.contact !== undefined) {
         await enter(group.#entryParts(), contactList(options.contact), timeoutMs, rejoining);
       } else if (group.#admission.firstView) {
         await group.#admission.open();
         await formFirstView(group.#entryParts(), group.#admission.firstView, group.#firstListen, timeoutMs);
       } else {
-        await startFirstView(group.#driver, group.#persistence, group.#states, timeoutMs); // logs reconciled too
+        await startFirstView({ // logs reconciled too
+          driver: group.#driver, persistence: group.#persistence, states: group.#states, timeoutMs,
+          restartWaitMs: options.restartWaitMs ?? Infinity, forced: only !== undefined,
+          reopen: () => group.#openFirstView(restartVid, only)!,
+        });
       }
       await group.#admission.open();
     } catch (error) {
@@ -201,34 +206,27 @@ export class Group extends EventEmitter<GroupEvents> {
   }
 
   /**
-   * The configuration's members form view 0; when they are too few for some shard's minimum, the first of
-   * them forms it from joiners, in join order (#formFirstView).
+   * The configuration's members (or those forceRestart names) form the first view; when they are too few for
+   * some shard's minimum, the first of them forms it from joiners, in join order (#formFirstView).
    */
-  #openFirstView(vid: number): void {
+  #openFirstView(vid: number, only?: readonly number[]): ViewEngine | null {
     const config = this.config;
     const self = config.members.find((m) => m.id === this.id)!;
-    const ids = config.members.map((m) => m.id);
+    const members = only ? config.members.filter((m) => only.includes(m.id)) : config.members;
+    const ids = members.map((m) => m.id);
     const plans = firstViewPlans(config, ids);
     if (plans === null) { // too few members for some shard: the first of them forms the first view by joins
-      if (ids[0] !== this.id) {
-        throw new ConfigError(`the configuration's members are too few for its subgroups, so the first view forms `
-          + `by joins: start member ${ids[0]} first, then the others with contact: '<member ${ids[0]}'s contact `
-          + 'address>\'');
-      }
-      if (!self.contact && !this.#options.contactListen) {
-        throw new ConfigError(`the first view forms by joins, so member ${this.id} needs a contact address the others `
-          + 'can know: add "contact": "host:port" to its entry in the configuration');
-      }
-      this.#admission.firstView = new FirstViewGathering({
+      this.#admission.firstView = FirstViewGathering.byJoins({
         selfId: this.id, config, hosts: this.#engines.hosts,
         answerMs: Math.min(this.#timeoutMs, this.#suspicionTimeoutMs),
         closed: () => this.#closed,
-      });
-      return;
+      }, self.contact !== undefined || this.#options.contactListen !== undefined);
+      return null;
     }
     const engine = this.#engines.create({ vid, members: ids }, plans, this.#firstListen);
-    engine.listen(config.members);
+    engine.listen(members);
     this.#driver.open(engine);
+    return engine;
   }
 
   /** What the member driver is given: the native engines, the real clock and timers, and the events. */

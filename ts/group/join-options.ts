@@ -6,6 +6,8 @@ import { MIN_SECRET_BYTES } from './credential.js';
 import { parseAddress } from '../address.js';
 import { ConfigError } from '../errors.js';
 import { checkFabricChoice, type FabricChoice } from '../fabric/choice.js';
+import { MAX_MEMBERS } from '../generated/memory-map.js';
+import { firstViewPlans } from '../membership/plans.js';
 import { checkBoolean, checkInteger, checkName, checkObject, checkString, shown } from '../validate.js';
 import {
   MAX_MEMBER_ID, MAX_TIMEOUT_MS, persistentSubgroups, SEND_QUEUE_LIMITS, type GroupConfig, type GroupMember,
@@ -106,6 +108,21 @@ export interface JoinOptions {
    * objects from it before it serves. Created when missing.
    */
   dataDir?: string;
+  /**
+   * A total restart (every member stopped, started again with its dataDir, without contact) rebuilds the last
+   * view from the logs of a majority of it: with fewer of its members connected, the first view waits for
+   * more, says whom it waits for every 2 s (the `restartWaiting` protocol event), and gives up with a
+   * TimeoutError after this long. Default: no limit (an operator starts the others).
+   */
+  restartWaitMs?: number;
+  /**
+   * The override for a total restart from a minority of the last view: these members (this one among them)
+   * form the first view by themselves, from their own logs — give every one of them the same list. Updates
+   * made durable at every member are in each of their logs; what only the members left out had logged is
+   * lost, and were those members still running elsewhere, there would be two groups: use it only when the
+   * others are gone for good. They come back later by joining through a contact address.
+   */
+  forceRestart?: number[];
 }
 
 /** The smallest and largest point-to-point mailbox (mailboxBytes), a multiple of 8. */
@@ -181,6 +198,14 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
       throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes (got ${bytes}); `
         + 'make one with `squall keygen`');
     }
+  },
+  restartWaitMs: ms(1, MAX_TIMER_MS),
+  forceRestart: (v, name) => {
+    if (!Array.isArray(v) || v.length === 0 || v.length > MAX_MEMBERS) {
+      throw new ConfigError(`${name} must list the member ids that form the first view, e.g. [0, 1]`);
+    }
+    for (const [k, id] of v.entries()) checkInteger(id, `${name}[${k}]`, 0, MAX_MEMBER_ID);
+    if (new Set(v).size !== v.length) throw new ConfigError(`${name} names a member twice: ${v.join(', ')}`);
   },
   dataDir: (v, name) => {
     if (typeof v !== 'string' || v.length === 0 || v.includes('\0')) {
@@ -270,6 +295,7 @@ export function checkAgainstConfig(options: JoinOptions, config: GroupConfig,
       + `its logs: pass dataDir: './data/member-${options.id}' to Group.join (squall node: --data DIR), or drop `
       + '"persistent": true from the configuration');
   }
+  if (options.forceRestart) checkForceRestart(options.forceRestart, options, config);
   for (const name of Object.keys(options.types ?? {})) {
     if (!Object.hasOwn(config.subgroups, name)) {
       throw new ConfigError(`types names subgroup '${name}', which the configuration does not have `
@@ -277,4 +303,26 @@ export function checkAgainstConfig(options: JoinOptions, config: GroupConfig,
     }
   }
   return self;
+}
+
+/** forceRestart: a total restart (a dataDir, no contact) from configured members, this one among them. */
+function checkForceRestart(ids: readonly number[], options: JoinOptions, config: GroupConfig): void {
+  if (options.contact !== undefined || options.dataDir === undefined) {
+    throw new ConfigError('forceRestart is for a total restart: a member started with its dataDir and without '
+      + 'contact (a member that joins a running group through contact needs no override)');
+  }
+  const configured = new Set(config.members.map((m) => m.id));
+  const stranger = ids.find((id) => !configured.has(id));
+  if (stranger !== undefined) {
+    throw new ConfigError(`forceRestart names member ${stranger}, which is not in the configuration's members `
+      + `(${[...configured].join(', ')})`);
+  }
+  if (!ids.includes(options.id)) {
+    throw new ConfigError(`forceRestart lists the members that form the first view, this one (${options.id}) `
+      + `among them; got ${ids.join(', ')}`);
+  }
+  if (firstViewPlans(config, ids) === null) {
+    throw new ConfigError(`forceRestart's members (${ids.join(', ')}) are too few for the subgroups' shards (their `
+      + '"members": { "min" }): name more of them');
+  }
 }

@@ -69,8 +69,8 @@ function describe(e: ProtocolEvent): string {
     case 'refused': return `refused: ${e.message}`;
     case 'connection': return e.state === 'connected' ? `view ${e.vid}: connected to member ${e.peer}`
       : `view ${e.vid}: lost the connection to member ${e.peer} (${e.reason ?? 'unknown'})`;
-    case 'restartWaiting': return `total restart: view ${e.vid} waits for members ${e.missing.join(', ')} (every `
-      + 'member of the configuration must come back)';
+    case 'restartWaiting': return `total restart: view ${e.vid} waits for members ${e.missing.join(', ')} (`
+      + (e.short > 0 ? `${e.short} more of the last view needed for a majority)` : 'a majority is here)');
     case 'reconciled': return `total restart: subgroup '${e.subgroup}' shard ${e.shard}: member ${e.source}'s log is `
       + `the longest (version ${e.version}); ${e.recipients.length ? `members ${e.recipients.join(', ')} catch up`
         : 'every log agrees'}`;

@@ -18,12 +18,13 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { ClosedError, ConfigError, PersistError, StateTransferError } from '../errors.js';
+import { MAX_MEMBERS } from '../generated/memory-map.js';
 import { decodeEnvelope, Kind } from '../objects/codec.js';
 import { Replica } from '../objects/replica.js';
 import type { ObjectHistory, ReplicatedObject, ReplicatedType } from '../objects/replicated-object.js';
 import { HybridLogicalClock } from '../persist/hlc.js';
 import { PersistentLog, type LogRecord } from '../persist/log.js';
-import type { GroupConfig } from './config.js';
+import { MAX_MEMBER_ID, type GroupConfig } from './config.js';
 import type { ProtocolEvent } from './events.js';
 import type { ReplicatedClass } from './join-options.js';
 import type { TransferLogs } from './state-sync.js';
@@ -297,6 +298,8 @@ export class GroupPersistence implements TransferLogs {
   /** Logs being opened for a shard first served now (deliveries wait in #early meanwhile). */
   readonly #opening = new Map<string, Promise<ShardLog | null>>();
   #lastVid = -1;
+  /** The members of view #lastVid, as its log's meta recorded them (empty: none recorded). */
+  #lastMembers: number[] = [];
   #closed = false;
   /** A total restart's reconciliation of the first view's logs (ts/group/total-restart.ts). */
   readonly restart: TotalRestart;
@@ -324,6 +327,8 @@ export class GroupPersistence implements TransferLogs {
 
   /** The newest view any log here recorded (−1: none): a total restart's first view comes after it. */
   get lastVid(): number { return this.#lastVid; }
+  /** The members of that view (empty when none was recorded): a total restart needs a majority of them. */
+  get lastMembers(): readonly number[] { return this.#lastMembers; }
 
   /**
    * Opens every log this member kept and reads its state back (restore + replay); resolves with the newest
@@ -338,9 +343,13 @@ export class GroupPersistence implements TransferLogs {
       const name = match[1]!;
       const shardLog = await this.#openLog(name, Number(match[2]));
       const meta = await shardLog.log.readMeta();
-      const vid = meta?.vid;
+      const vid = meta?.vid, members = meta?.members;
       const valid = typeof vid === 'number' && Number.isInteger(vid) && vid >= 0 && vid < MAX_VID;
-      if (valid) this.#lastVid = Math.max(this.#lastVid, vid);
+      if (valid && vid > this.#lastVid) {
+        this.#lastVid = vid;
+        this.#lastMembers = Array.isArray(members) && members.length <= MAX_MEMBERS
+          && members.every((m) => Number.isInteger(m) && m >= 0 && m <= MAX_MEMBER_ID) ? [...members] as number[] : [];
+      }
       const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
       if (type && shardLog.log.appendedVersion >= 0n) this.#recovered.set(name, await rebuild(shardLog.log, type));
     }
@@ -428,7 +437,10 @@ export class GroupPersistence implements TransferLogs {
 
   /** A view is installed here: every log records it. */
   installed(vid: number, members: readonly number[]): void {
-    this.#lastVid = Math.max(this.#lastVid, vid);
+    if (vid >= this.#lastVid) {
+      this.#lastVid = vid;
+      this.#lastMembers = [...members];
+    }
     for (const shardLog of this.#logs.values()) void shardLog.installed(vid, members);
   }
 

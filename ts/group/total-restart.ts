@@ -17,8 +17,19 @@
 //            everywhere: nothing is stable without it) waits until its state has arrived
 //
 // A first view with nothing logged anywhere exchanges its tails too (every tail is −1: nothing moves).
+//
+// From a majority: the first view is the configuration's members; each member connects to those it can
+// within connectTimeoutMs (restartConnect). With every one of them, or with a majority of the last view its
+// logs recorded (and of the first view), it starts the view and suspects the rest — the ordinary view change
+// removes them — and the shards reconcile in the view after that change. With fewer, it closes the attempt,
+// says whom it waits for (`restartWaiting`) and tries again, until restartWaitMs. Enough, because an update
+// persisted at every member is in every log, so in any majority's; what only the missing members had logged
+// (delivered, not yet durable everywhere) is given up, and those members come back through a contact, where
+// the catch-up replaces their log's divergent tail with the group's. forceRestart (the override for a
+// minority) names the first view's members instead: every one of them must come, and nobody else is in it.
 
 import { SquallError, StateTransferError, TimeoutError } from '../errors.js';
+import { hasMajority } from '../membership/view-change.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView } from './driver-parts.js';
 import type { ProtocolEvent } from './events.js';
@@ -63,34 +74,94 @@ export function restartSource(tails: ReadonlyMap<number, bigint>): { source: num
 }
 
 /**
- * The first view of a member whose logs recorded view `lastVid` (−1: none) did not connect: a total restart
- * needs every member of the configuration, and the same last view in their logs; the error says so.
+ * The first view of a member whose logs recorded view `lastVid` (−1: none) did not connect: the error says
+ * what a total restart needs.
  */
 export function restartHint(error: unknown, lastVid: number): unknown {
   if (lastVid < 0 || !(error instanceof SquallError)) return error;
   error.message += ` (a total restart: this member's logs end in view ${lastVid}, so it forms view ${lastVid + 1}; `
-    + 'every member of the configuration must come back with the directory it stopped with, and members whose '
-    + 'logs recorded different last views cannot connect: docs/persistence-group.md)';
+    + 'every member forceRestart names must come back with the directory it stopped with: '
+    + 'docs/persistence-group.md)';
   return error;
 }
 
 /**
- * The first view formed from the configuration (Group.join without contact): connects every member, starts
- * the view and, with persistent logs, reconciles them (TotalRestart) before the shards deliver.
+ * Whether the members `here` (connected, this one among them) may rebuild a total restart's first view
+ * `members`: every one of them, or a majority of the last view the logs recorded (`last`; empty: unknown,
+ * then the first view's) that is also a majority of the first view — the change that removes the others
+ * needs that.
  */
-export async function startFirstView(driver: MemberDriver<ViewEngine>, persistence: GroupPersistence | null,
-  states: StateSync, timeoutMs: number): Promise<void> {
-  const engine = driver.view!;
+export function restartQuorum(members: readonly number[], last: readonly number[], here: readonly number[]): boolean {
+  if (members.every((m) => here.includes(m))) return true;
+  const lastView = last.length > 0 ? last : members;
+  return hasMajority(lastView.length, lastView.filter((m) => here.includes(m)).length)
+    && hasMajority(members.length, here.length);
+}
+
+/** How many more of `last` (or of `members`, for the second rule) must connect for restartQuorum. */
+export function restartShortOf(members: readonly number[], last: readonly number[], here: readonly number[]): number {
+  const lastView = last.length > 0 ? last : members;
+  const need = (size: number, have: number) => Math.max(0, Math.floor(size / 2) + 1 - have);
+  return Math.max(need(lastView.length, lastView.filter((m) => here.includes(m)).length),
+    need(members.length, here.length));
+}
+
+export interface FirstViewStart {
+  driver: MemberDriver<ViewEngine>;
+  persistence: GroupPersistence | null;
+  states: StateSync;
+  timeoutMs: number;
+  /** How long a total restart waits for a majority of the last view (Infinity: no limit). */
+  restartWaitMs: number;
+  /** forceRestart: the first view holds just the members named, and needs every one of them. */
+  forced: boolean;
+  /** The first view's engine made again (the driver opens it), for a total restart's next attempt. */
+  reopen(): ViewEngine;
+}
+
+/**
+ * The first view formed from the configuration (Group.join without contact): connects its members (a total
+ * restart: a majority of them, see restartConnect), starts the view and, with persistent logs, reconciles
+ * them (TotalRestart) before the shards deliver — in the view without the missing members, when some were.
+ */
+export async function startFirstView(start: FirstViewStart): Promise<void> {
+  const { driver, persistence, timeoutMs } = start;
+  let engine = driver.view!;
   persistence?.restart.hold(engine);
-  const waiting = persistence && persistence.lastVid >= 0 ? persistence.restart.waiting(engine) : null;
-  try {
-    await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
-  } finally {
-    if (waiting) clearInterval(waiting);
+  const restarting = persistence !== null && persistence.lastVid >= 0;
+  let unreachable: number[] = [];
+  if (restarting && !start.forced) {
+    ({ engine, unreachable } = await persistence.restart.connect(engine, persistence.lastMembers, start));
+  } else {
+    const waiting = restarting ? persistence.restart.waiting(engine, []) : null;
+    try {
+      await engine.connectAll().catch((error: unknown) => { throw restartHint(error, persistence?.lastVid ?? -1); });
+    } finally {
+      if (waiting) clearInterval(waiting);
+    }
   }
-  driver.begin(engine);
-  await engine.whenReady(timeoutMs);
-  await persistence?.restart.reconcile(engine, states, timeoutMs);
+  driver.begin(engine, unreachable);
+  // A member that started later than this one waits up to timeoutMs for the missing ones before it starts.
+  await engine.whenReady(unreachable.length > 0 ? 2 * timeoutMs : timeoutMs);
+  const view = unreachable.length > 0 ? await viewWithout(driver, unreachable, timeoutMs) : engine;
+  await persistence?.restart.reconcile(view, start.states, timeoutMs);
+}
+
+/** The driver's view once one without `gone` passed its start barrier (the change that removes them). */
+async function viewWithout(driver: MemberDriver<ViewEngine>, gone: readonly number[], timeoutMs: number):
+  Promise<ViewEngine> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (driver.stopped) throw driver.stopped;
+    if (driver.closed) throw new StateTransferError('this member closed during a total restart');
+    const view = driver.view;
+    if (view && view.ready && !view.closed && !view.view.members.some((m) => gone.includes(m))) return view;
+    if (performance.now() >= deadline) {
+      throw new TimeoutError(`total restart: the view change that removes members ${gone.join(', ')} (they did not `
+        + `come back) did not finish within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export interface RestartParts {
@@ -109,8 +180,8 @@ interface HeldShard { subgroup: string; index: number; shard: number; members: n
 
 export class TotalRestart {
   readonly #p: RestartParts;
-  /** The shards held (by subgroup name) until their tails are in. */
-  readonly #held = new Map<string, HeldShard>();
+  /** The persistent subgroups held until their tails are in (in the first view and the change after it). */
+  readonly #held = new Set<string>();
   /** Tails received, by `tag:from` (kept until looked at; one per peer and shard: bounded by the view). */
   readonly #tails = new Map<string, bigint>();
   #wake: (() => void) | null = null;
@@ -119,15 +190,53 @@ export class TotalRestart {
     this.#p = parts;
   }
 
-  /** Reports every RESTART_WAITING_MS who `view` (a first view from logs) waits for; returns the timer. */
-  waiting(view: ViewEngine): ReturnType<typeof setInterval> {
+  /**
+   * Reports every RESTART_WAITING_MS whom `view` (a first view from logs) waits for and, when it is short of
+   * a majority of `last` (the last view its logs recorded), by how many; returns the timer.
+   */
+  waiting(view: ViewEngine, last: readonly number[]): ReturnType<typeof setInterval> {
     const timer = setInterval(() => {
       const connected = view.runtime.peers.connected;
-      const missing = view.view.members.filter((m) => m !== this.#p.selfId && !connected.has(m));
-      if (missing.length > 0) this.#p.report({ event: 'restartWaiting', vid: view.view.vid, missing });
+      const members = view.view.members;
+      const missing = members.filter((m) => m !== this.#p.selfId && !connected.has(m));
+      const here = members.filter((m) => m === this.#p.selfId || connected.has(m));
+      const short = last.length > 0 ? restartShortOf(members, last, here) : missing.length;
+      if (missing.length > 0) this.#p.report({ event: 'restartWaiting', vid: view.view.vid, missing, short });
     }, RESTART_WAITING_MS);
     timer.unref();
     return timer;
+  }
+
+  /**
+   * Connects a total restart's first view to a quorum of its members (restartQuorum): each attempt waits
+   * up to timeoutMs for every member, and one that ends short of a quorum is closed and made again, until
+   * restartWaitMs. Returns the engine that made it and the members it could not reach.
+   */
+  async connect(first: ViewEngine, last: readonly number[], start: FirstViewStart):
+    Promise<{ engine: ViewEngine; unreachable: number[] }> {
+    const deadline = performance.now() + start.restartWaitMs;
+    for (let engine = first; ;) {
+      const timer = this.waiting(engine, last);
+      let unreachable: number[];
+      try {
+        unreachable = await engine.connectSome(start.timeoutMs);
+      } finally {
+        clearInterval(timer);
+      }
+      const members = engine.view.members;
+      const here = members.filter((m) => !unreachable.includes(m));
+      if (restartQuorum(members, last, here)) return { engine, unreachable };
+      const short = restartShortOf(members, last, here);
+      this.#p.report({ event: 'restartWaiting', vid: engine.view.vid, missing: unreachable, short });
+      if (performance.now() >= deadline) {
+        throw new TimeoutError(`total restart: after ${start.restartWaitMs} ms members ${unreachable.join(', ')} `
+          + `have not come back, and ${short} more of the last view (${last.join(', ')}) must: start them with `
+          + 'their directories, or, if they are gone for good, start the others with forceRestart (squall node '
+          + '--force-restart): docs/persistence-group.md');
+      }
+      await engine.close();
+      engine = start.reopen();
+    }
   }
 
   /** `subgroup`'s shard waits for the tails (StateSync.awaiting). */
@@ -145,20 +254,29 @@ export class TotalRestart {
   }
 
   /**
-   * The first view `view` formed from the configuration is about to start: its persistent shards with a
-   * class are held until reconcile() has their tails. Call before the view starts stepping.
+   * The first view `view` formed from the configuration is about to start: its persistent subgroups with a
+   * class that this member serves are held until reconcile() has their tails. Call before it starts stepping.
    */
   hold(view: DriverView): void {
-    const { selfId, config } = this.#p;
+    for (const s of this.#shardsOf(view, (name) => this.#p.config.subgroups[name]?.persistent === true
+      && this.#p.typed(name))) {
+      this.#held.add(s.subgroup);
+    }
+  }
+
+  /** This member's shards in `view` of the subgroups `chosen` picks. */
+  #shardsOf(view: DriverView, chosen: (subgroup: string) => boolean): HeldShard[] {
+    const { selfId } = this.#p;
+    const out: HeldShard[] = [];
     for (const plan of view.plans) {
-      if (config.subgroups[plan.name]?.persistent !== true || !this.#p.typed(plan.name)) continue;
+      if (!chosen(plan.name)) continue;
       plan.shards.forEach((s, shard) => {
         if (!s.members.includes(selfId)) return;
-        const t = { subgroup: plan.name, index: plan.index, shard, source: null, recipients: [] };
-        const tag = stateTag(t);
-        this.#held.set(plan.name, { subgroup: plan.name, index: plan.index, shard, members: s.members, tag });
+        const tag = stateTag({ subgroup: plan.name, index: plan.index, shard, source: null, recipients: [] });
+        out.push({ subgroup: plan.name, index: plan.index, shard, members: s.members, tag });
       });
     }
+    return out;
   }
 
   /**
@@ -166,8 +284,11 @@ export class TotalRestart {
    * resolves once every shard this member is behind in has caught up (rejects if it could not).
    */
   async reconcile(view: DriverView, states: StateSync, timeoutMs: number): Promise<void> {
-    const shards = [...this.#held.values()];
-    if (shards.length === 0) return;
+    const shards = this.#shardsOf(view, (name) => this.#held.has(name));
+    if (shards.length === 0) {
+      this.#held.clear();
+      return;
+    }
     try {
       const transfers: Transfer[] = [];
       for (const s of shards) {
@@ -208,13 +329,12 @@ export class TotalRestart {
       const gone = missing().filter((m) => view.gone().has(m));
       if (gone.length > 0) {
         throw new StateTransferError(`total restart: members ${gone.join(', ')} failed before they said where their `
-          + `log of '${s.subgroup}' ends; start every member of the configuration again`);
+          + `log of '${s.subgroup}' ends; start the group again`);
       }
       const left = deadline - performance.now();
       if (left <= 0) {
         throw new TimeoutError(`total restart: members ${missing().join(', ')} did not say where their log of `
-          + `'${s.subgroup}' ends within ${timeoutMs} ms; start them (every member of the configuration must `
-          + 'come back)');
+          + `'${s.subgroup}' ends within ${timeoutMs} ms; start them again`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 50));

@@ -190,6 +190,17 @@ export class ViewEngine implements DriverView {
   }
 
   /**
+   * A total restart's first view (ts/group/total-restart.ts): connects to the members it can within
+   * `timeoutMs` — a member another one already found gone (its row suspects it) is not waited for — and
+   * returns the others.
+   */
+  async connectSome(timeoutMs: number): Promise<number[]> {
+    await this.sst.ready();
+    return this.runtime.connectReachable(this.runtime.members, timeoutMs, (peer) => this.protocol.suspects().has(peer),
+      () => this.sst.catchUp());
+  }
+
+  /**
    * A view whose peers' addresses came after expect(): waits for the worker, then connects to `members`;
    * `connection` then holds the members that could not be reached within `timeoutMs` (the driver waits for
    * it), and whenConnected() says the same to an owner that awaits it.
