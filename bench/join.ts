@@ -5,6 +5,10 @@
 //   joinMs        from Group.join called in the joiner to it resolving: contact, redirect, the view
 //                 change, connecting, and the store's snapshot sent, checksummed and restored
 //   mbytesPerSec  stateBytes / joinMs
+//   streamMs      at the joiner, from the source's first state record arriving to its last chunk: the
+//                 snapshot's bytes on the way (the source took snapshot() and checksummed it before)
+//   streamMBps    the snapshot's bytes / streamMs — the transfer's own rate
+//   stateMs       at the joiner, from awaiting the state to its object restored (stateReceived's ms)
 //
 // as medians over `runs` fresh groups. Each run also checks that the joiner's store equals the others'.
 // The members suspect a silent peer after SUSPICION_TIMEOUT_MS, not the library's 100 ms: no member fails
@@ -42,7 +46,10 @@ export interface JoinBenchResult {
   /** Medians over the runs. */
   joinMs: number;
   mbytesPerSec: number;
-  runs: Array<{ joinMs: number; storesAgree: boolean }>;
+  streamMs: number;
+  streamMBps: number;
+  stateMs: number;
+  runs: Array<{ joinMs: number; streamMs: number; stateMs: number; snapshotBytes: number; storesAgree: boolean }>;
 }
 
 const SUSPICION_TIMEOUT_MS = 1000;
@@ -54,7 +61,9 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
   for (let i = 0; i < o.runs; i++) {
     const step = (m: string) => progress(`[${i + 1}/${o.runs}] ${m}`);
     const run = await oneRun(o, step);
-    step(`joined in ${formatSeconds(run.joinMs / 1000)}${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
+    const stream = run.streamMs > 0 ? `, the state's ${formatBytes(run.snapshotBytes)} streamed in `
+      + `${formatSeconds(run.streamMs / 1000)}` : '';
+    step(`joined in ${formatSeconds(run.joinMs / 1000)}${stream}${run.storesAgree ? '' : ' (STORES DISAGREE)'}`);
     runs.push(run);
   }
   const joinMs = median(runs.map((r) => r.joinMs));
@@ -62,6 +71,9 @@ export async function runJoinBench(o: JoinBenchOptions): Promise<JoinBenchResult
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)), stateBytes: o.stateBytes,
     authenticated: resolveSecret({}) !== null, contactTls: o.contactTls === true,
     joinMs: round(joinMs), mbytesPerSec: round(o.stateBytes / 1e6 / (joinMs / 1000)),
+    streamMs: round(median(runs.map((r) => r.streamMs))),
+    streamMBps: round(median(runs.map((r) => (r.streamMs > 0 ? r.snapshotBytes / 1e6 / (r.streamMs / 1000) : 0)))),
+    stateMs: round(median(runs.map((r) => r.stateMs))),
     runs: runs.map((r) => ({ ...r, joinMs: round(r.joinMs) })),
   };
 }
@@ -90,7 +102,11 @@ async function oneRun(
       });
       return JSON.stringify(reply.value);
     }));
-    return { joinMs: joined!.joinMs as number, storesAgree: summaries.every((x) => x === summaries[0]) };
+    const received = (joined!.received as Array<{ bytes: number; ms: number; streamMs: number }>)[0];
+    return {
+      joinMs: joined!.joinMs as number, streamMs: received?.streamMs ?? 0, stateMs: received?.ms ?? 0,
+      snapshotBytes: received?.bytes ?? 0, storesAgree: summaries.every((x) => x === summaries[0]),
+    };
   } finally {
     progress('stopping the members');
     await cluster.close();

@@ -1,14 +1,19 @@
 // State transfer's parts in one process (ts/group/state-transfer.ts): which members receive which shard's
 // state from whom, and the records between a source and a recipient — sent by sendState, assembled and
-// checked by StateReceiver — intact, damaged in flight, and when the source's snapshot() failed. The
-// transfer between real processes is in join-processes.test.ts.
+// checked by StateReceiver — intact, damaged in flight, and when the source's snapshot() failed; large ones
+// over a real TCP stream (ts/group/state-stream.ts), with strangers at its port and a source that misbehaves.
+// The transfer between real processes is in join-processes.test.ts.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { validateGroupConfig } from '../ts/group/config.js';
 import { Checksums, sendState, StateReceiver, stateTransfers, type Transfer } from '../ts/group/state-transfer.js';
 import { StateTransferError } from '../ts/errors.js';
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { decodeBeginStream, encodeBeginStream, STREAM_MIN_BYTES } from '../ts/group/state-stream.js';
 import { pattern } from './support/pattern.js';
 
 const config = validateGroupConfig({
@@ -115,6 +120,129 @@ test('records from a member that is not the source are ignored', async () => {
   ]);
   assert.is(settled, 'waiting');
   receiver.fail(new StateTransferError('test over'));
+});
+
+const STREAM = { host: '127.0.0.1', timeoutMs: 5000 };
+const SOURCE = { subgroup: 'kv', index: 0, shard: 0, source: 0, recipients: [1] };
+
+/** A transfer over a stream: the mailbox records pass through `mailbox` (which may look at them). */
+async function streamed(bytes: Uint8Array, mailbox: (record: Uint8Array) => Promise<void> | void = () => {},
+  receiver = new StateReceiver(SOURCE, 5000, '127.0.0.1')) {
+  const kinds: number[] = [];
+  await sendState(async (_to, record) => {
+    kinds.push(new DataView(record.buffer, record.byteOffset).getUint32(0, true));
+    await mailbox(record);
+    receiver.accept(0, record.slice());
+  }, [1], { bytes, version: 9n }, 512 * 1024, new Checksums(), undefined, STREAM);
+  return { got: await receiver.done, kinds };
+}
+
+test('a state of 4 MiB or more goes over a TCP stream of its own: one mailbox record, the bytes intact; a '
+  + 'smaller one through the mailboxes', async () => {
+  for (const size of [STREAM_MIN_BYTES, 24 * 1024 * 1024 + 5]) {
+    const bytes = new Uint8Array(randomBytes(size));
+    const { got, kinds } = await streamed(bytes);
+    assert.equal(kinds, [7], 'the mailbox carries the begin-stream record only');
+    assert.is(got.version, 9n);
+    assert.ok(Buffer.from(got.bytes).equals(Buffer.from(bytes)), `${size} bytes arrive unchanged`);
+    assert.ok(got.streamMs >= 0);
+  }
+  const { kinds } = await streamed(new Uint8Array(STREAM_MIN_BYTES - 1));
+  assert.ok(kinds.length > 1 && kinds.every((k) => k === 1 || k === 2), 'below 4 MiB: begin and chunks');
+});
+
+test("strangers at a stream's port are closed (a wrong token, a silent one, junk) and the recipient still gets "
+  + 'the state', async () => {
+  const bytes = new Uint8Array(randomBytes(STREAM_MIN_BYTES + 1));
+  const strangers: Array<Promise<unknown>> = [];
+  const { got } = await streamed(bytes, async (record) => {
+    const begin = decodeBeginStream(record)!;
+    for (const junk of [new Uint8Array(32), new Uint8Array(100).fill(1), begin.token.subarray(0, 10)]) {
+      const socket = connect({ host: '127.0.0.1', port: begin.port });
+      socket.on('error', () => {}); // closed by the source: what is tested
+      socket.write(junk);
+      strangers.push(once(socket, 'close'));
+    }
+    await Promise.all(strangers.slice(0, 2)); // the wrong tokens are turned away before the recipient comes
+  });
+  assert.ok(Buffer.from(got.bytes).equals(Buffer.from(bytes)));
+  await Promise.all(strangers);
+});
+
+/**
+ * A fake source: a listener that takes the recipient's token and then writes `write(socket)`'s bytes; the
+ * receiver is handed a begin-stream record for a `chunks`-chunk state of 1 KiB chunks.
+ */
+async function fakeSource(chunks: number, write: (socket: import('node:net').Socket) => void) {
+  const { createServer } = await import('node:net');
+  const server = createServer((socket) => {
+    socket.on('error', () => {}); // the recipient closes it once it failed: expected
+    socket.once('data', () => write(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const receiver = new StateReceiver(SOURCE, 3000, '127.0.0.1');
+  receiver.accept(0, encodeBeginStream({
+    chunkBytes: 1024, totalBytes: chunks * 1024, version: 1n, chunks, port, records: false,
+    token: new Uint8Array(32),
+  }));
+  const error = await receiver.done.then(() => null, (e: Error) => e);
+  server.close();
+  return error;
+}
+
+/** A chunk record as a stream carries it: header ([u32 2][u32 index][u32 crc][u32 0]) and `bytes`. */
+function chunkRecord(index: number, bytes: Uint8Array, crc = crc32(bytes)): Uint8Array {
+  const record = new Uint8Array(16 + bytes.byteLength);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, 2, true);
+  view.setUint32(4, index, true);
+  view.setUint32(8, crc, true);
+  record.set(bytes, 16);
+  return record;
+}
+
+test('a stream that lies fails the transfer: a damaged chunk, chunks out of order, a stream cut short, '
+  + 'a begin that does not add up, a port nobody listens on, a wrong token', async () => {
+  const data = [new Uint8Array(1024).fill(1), new Uint8Array(1024).fill(2)];
+  const cases: Array<[string, (socket: import('node:net').Socket) => void, RegExp]> = [
+    ['a damaged chunk', (s) => { s.write(chunkRecord(0, data[0]!)); s.end(chunkRecord(1, data[1]!, 7)); },
+      /chunk 1 failed its checksum/],
+    ['out of order', (s) => { s.end(chunkRecord(1, data[1]!)); }, /record 0 is not chunk 0/],
+    ['cut short', (s) => { s.end(chunkRecord(0, data[0]!)); }, /it ended after 1 of 2 chunks/],
+  ];
+  for (const [what, write, message] of cases) {
+    const error = await fakeSource(2, write);
+    assert.instance(error, StateTransferError, what);
+    assert.match(error!.message, message, what);
+  }
+  // Bytes past the announced end are not read: the state is whole, and the connection is closed.
+  const extra = await fakeSource(2, (s) => {
+    s.end(Buffer.concat([chunkRecord(0, data[0]!), chunkRecord(1, data[1]!), new Uint8Array(5)]));
+  });
+  assert.is(extra, null, 'the state arrives; what follows it is dropped');
+  const liar = new StateReceiver(SOURCE, 3000, '127.0.0.1');
+  liar.accept(0, encodeBeginStream({ chunkBytes: 1024, totalBytes: 4096, version: 1n, chunks: 3, port: 9,
+    records: false, token: new Uint8Array(32) }));
+  let error = await liar.done.then(() => null, (e: Error) => e);
+  assert.match(error!.message, /does not add up \(4096 bytes in 3 chunks of 1024\)/);
+  const nobody = new StateReceiver(SOURCE, 3000, '127.0.0.1');
+  nobody.accept(0, encodeBeginStream({ chunkBytes: 1024, totalBytes: 1024, version: 1n, chunks: 1, port: 1,
+    records: false, token: new Uint8Array(32) }));
+  error = await nobody.done.then(() => null, (e: Error) => e);
+  assert.match(error!.message, /the state's stream from 127\.0\.0\.1:1: .*ECONNREFUSED/);
+  // A real source and a wrong token: the source closes the connection, the recipient fails.
+  const bytes = new Uint8Array(STREAM_MIN_BYTES);
+  const wrong = new StateReceiver(SOURCE, 3000, '127.0.0.1');
+  const sending = sendState(async (_to, record) => {
+    record = record.slice();
+    record[40]! ^= 1;
+    wrong.accept(0, record);
+  }, [1], { bytes, version: 1n }, 512 * 1024, new Checksums(), undefined, { host: '127.0.0.1', timeoutMs: 1000 });
+  error = await wrong.done.then(() => null, (e: Error) => e);
+  assert.match(error!.message, /it ended after 0 of 4 chunks/);
+  const sourceError = await sending.then(() => null, (e: Error) => e);
+  assert.match(sourceError!.message, /did not connect to this state's stream within 1000 ms/);
 });
 
 test.run();

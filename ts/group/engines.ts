@@ -183,6 +183,14 @@ export class MemberEngines {
     return formatAddress({ host: this.hosts.get(member) ?? this.host, port });
   }
 
+  /**
+   * Where state streams go (StateSyncParts.stream): this member offers them on the host it binds, for
+   * `timeoutMs`; another member's are at its host.
+   */
+  streams(timeoutMs: number): { place: { host: string; timeoutMs: number }; hostOf(member: number): string } {
+    return { place: { host: this.bindHost, timeoutMs }, hostOf: (member) => this.hosts.get(member) ?? this.host };
+  }
+
   /** This member's address at `port`, and each joiner's at the port it answered: a first view by joins. */
   addresses(port: number, joiners: ReadonlyArray<{ id: number; host: string; port: number }>): MemberAddress[] {
     return [

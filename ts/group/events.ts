@@ -79,11 +79,12 @@ export type ProtocolEvent =
   /** A state transfer of a view change ended here: this member (the source) sent a shard's state `to` a member
    *  entering the shard, or (the recipient) received it `from` its source and restored it; `kind`: a snapshot,
    *  or the records after the recipient's log (a persistent subgroup's catch-up); `ms`: at the source from its
-   *  first record to its last, at the recipient from the moment it awaited the state to its restore. */
+   *  first record to its last, at the recipient from the moment it awaited the state to its restore;
+   *  `streamMs` (recipient): from the source's first record arriving to its last — the bytes on the way. */
   | { event: 'stateSent'; vid: number; subgroup: string; shard: number; to: number; bytes: number; ms: number;
     kind: 'snapshot' | 'log' }
   | { event: 'stateReceived'; vid: number; subgroup: string; shard: number; from: number; bytes: number; ms: number;
-    kind: 'snapshot' | 'log' };
+    streamMs: number; kind: 'snapshot' | 'log' };
 
 
 /** The `committed` protocol event of `change`, made in view `vid`. */

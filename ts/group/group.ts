@@ -291,6 +291,7 @@ export class Group extends EventEmitter<GroupEvents> {
       error: (error) => this.emit('error', error),
       fail: (error) => this.#fail(error), protocol: (event) => this.emit('protocol', event),
       logs: this.#persistence, restart: this.#persistence?.restart ?? null,
+      stream: this.#engines.streams(this.#timeoutMs),
     });
   }
 

@@ -20,7 +20,8 @@ import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView, ShardStates, StatePlan } from './driver-parts.js';
 import {
-  Checksums, decodeHave, encodeHave, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type Transfer,
+  Checksums, decodeHave, encodeHave, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type StreamPlace,
+  type Transfer,
 } from './state-transfer.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 
@@ -46,6 +47,11 @@ export interface StateSyncParts {
   protocol?: (event: ProtocolEvent) => void;
   /** The persistent subgroups' logs, for catch-ups from the log (absent: snapshots only). */
   logs?: TransferLogs | null;
+  /**
+   * Where this member offers a large state's stream (ts/group/state-stream.ts), and the host of a member, to
+   * connect to its stream; absent: every state goes through the mailboxes.
+   */
+  stream?: { place: StreamPlace; hostOf(member: number): string } | null;
   /** A total restart: shards held until their tails are in, and the `tail` records (ts/group/total-restart.ts). */
   restart?: { held(subgroup: string): boolean; accept(tag: number, from: number, bytes: Uint8Array): boolean } | null;
 }
@@ -169,7 +175,7 @@ export class StateSync implements ShardStates {
     const startedAt = performance.now(), { subgroup, shard } = t, vid = view.view.vid;
     const sent = (to: number) => this.#p.protocol?.({ event: 'stateSent', vid, subgroup, shard, to,
       bytes: snapshot.bytes.byteLength, ms: msSince(startedAt), kind: snapshot.records ? 'log' : 'snapshot' });
-    sendState(send, recipients, snapshot, maxPayload, crc, sent).catch((error: Error) => {
+    sendState(send, recipients, snapshot, maxPayload, crc, sent, this.#p.stream?.place).catch((error: Error) => {
       // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
       if (error instanceof PeerFailedError || !this.#p.isCurrent(view)) return;
       this.#p.error(error);
@@ -243,7 +249,7 @@ export class StateSync implements ShardStates {
   }
 
   async #receiveOne(t: Transfer, view: DriverView): Promise<void> {
-    const receiver = new StateReceiver(t, this.#p.idleTimeoutMs);
+    const receiver = new StateReceiver(t, this.#p.idleTimeoutMs, this.#p.stream?.hostOf(t.source!) ?? null);
     const startedAt = performance.now();
     this.#receivers.set(t.subgroup, receiver);
     // Point-to-point messages (queries) for the shard, this member's own too, wait in its handle until the
@@ -253,7 +259,7 @@ export class StateSync implements ShardStates {
     let restored = false;
     try {
       if (this.#catchUp(t.subgroup)) await this.#sendHave(view, t);
-      const { bytes, version, records } = await receiver.done;
+      const { bytes, version, records, streamMs } = await receiver.done;
       // Stopped meanwhile (another transfer failed, a change cut this one off): that is the reason.
       const halted = this.#p.halted();
       if (halted) throw halted;
@@ -266,7 +272,8 @@ export class StateSync implements ShardStates {
       }
       restored = true;
       this.#p.protocol?.({ event: 'stateReceived', vid: view.view.vid, subgroup: t.subgroup, shard: t.shard,
-        from: t.source!, bytes: bytes.byteLength, ms: msSince(startedAt), kind: records ? 'log' : 'snapshot' });
+        from: t.source!, bytes: bytes.byteLength, ms: msSince(startedAt), streamMs: Math.round(streamMs * 100) / 100,
+        kind: records ? 'log' : 'snapshot' });
     } finally {
       if (this.#receivers.get(t.subgroup) === receiver) this.#receivers.delete(t.subgroup);
       if (this.#receivers.size === 0 && !view.closed) view.protocol.setReceiving(false);

@@ -14,6 +14,8 @@
 //                                     `version` (−1: use a snapshot), whose record's payload has that CRC
 //   records [u32 5][…as begin]        begin of a log catch-up instead of a snapshot: the chunks carry the
 //                                     records after the recipient's version (encodeRecords), ending at `version`
+//   begin-stream [u32 7]…             a state of 4 MiB or more: its chunks come over a TCP stream of their own
+//                                     (ts/group/state-stream.ts), in 1 MiB chunks, not through the mailboxes
 //
 // The CRC-32 of every chunk is computed at the source before it sends and at the recipient before it
 // restores — off the main thread on a piscina pool for large snapshots; a mismatch fails the transfer with
@@ -21,6 +23,9 @@
 
 import { Piscina } from 'piscina';
 import { StateTransferError } from '../errors.js';
+import {
+  BEGIN_STREAM, decodeBeginStream, encodeBeginStream, receiveStream, StreamOffer, STREAM_MIN_BYTES,
+} from './state-stream.js';
 import type { GroupConfig } from './config.js';
 import { planView } from '../membership/plans.js';
 import chunkChecksums from '../../workers/checksum-worker.js';
@@ -39,6 +44,8 @@ const HAVE_BYTES = 16;
 const BEGIN_BYTES = 28;
 const CHUNK_HEADER = 16;
 const CHUNK_BYTES = 256 * 1024;
+/** A streamed state's chunks: larger, as a stream has no mailbox to fit (one CRC each). */
+const STREAM_CHUNK_BYTES = 1024 * 1024;
 /** Chunks a source has in its mailboxes (or queued for them) at once, per recipient. */
 const CHUNKS_IN_FLIGHT = 4;
 /**
@@ -115,15 +122,20 @@ export class Checksums {
 /** What a source sends: a snapshot, why there is none (`failed`), or (`records`) a catch-up from its log. */
 export interface SentState { bytes: Uint8Array; version: bigint; failed?: string; records?: boolean }
 
+/** Where a source offers streams (ts/group/state-stream.ts): its host, and how long an offer stands. */
+export interface StreamPlace { host: string; timeoutMs: number }
+
 /**
  * Sends `snapshot.bytes` (taken at `snapshot.version`; or, when `snapshot.failed`, why there are none) to
  * each recipient through `send`, a few chunks at a time per recipient; `maxPayload` is the largest record
- * the mailboxes carry. `crc` is closed when done; `sent(to)` is called once a recipient's last chunk went.
+ * the mailboxes carry. With `stream`, a state of STREAM_MIN_BYTES or more goes over a TCP stream to each
+ * recipient instead (the mailbox carries its begin). `crc` is closed when done; `sent(to)` is called once a
+ * recipient's last chunk went.
  */
 export async function sendState(
   send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[],
   { bytes: snapshot, version, failed, records }: SentState, maxPayload: number, crc: Checksums,
-  sent?: (to: number) => void,
+  sent?: (to: number) => void, stream?: StreamPlace,
 ): Promise<void> {
   if (failed !== undefined) {
     void crc.close();
@@ -135,7 +147,9 @@ export async function sendState(
     return;
   }
   const length = snapshot.byteLength;
-  const chunkBytes = Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - CHUNK_HEADER) & ~7));
+  const streamed = stream !== undefined && length >= STREAM_MIN_BYTES;
+  const chunkBytes = streamed ? STREAM_CHUNK_BYTES
+    : Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - CHUNK_HEADER) & ~7));
   const shared = new SharedArrayBuffer(Math.max(1, length));
   new Uint8Array(shared).set(snapshot);
   let crcs: Uint32Array;
@@ -153,6 +167,20 @@ export async function sendState(
   view.setUint32(24, crcs.length, true);
   const bytes = new Uint8Array(shared, 0, length);
   await Promise.all(recipients.map(async (to) => {
+    if (streamed) {
+      const offer = await StreamOffer.open(stream.host, stream.timeoutMs);
+      try {
+        await send(to, encodeBeginStream({
+          chunkBytes, totalBytes: length, version, chunks: crcs.length, port: offer.port, records: records === true,
+          token: offer.token,
+        }));
+        await offer.send(snapshot, chunkBytes, crcs);
+      } finally {
+        offer.close();
+      }
+      sent?.(to);
+      return;
+    }
     await send(to, begin);
     const inFlight: Array<Promise<void>> = [];
     for (let i = 0; i < crcs.length; i++) {
@@ -173,8 +201,11 @@ export async function sendState(
   }));
 }
 
-/** What a recipient received: a snapshot, or (`records`) the log records after its own version. */
-export interface ReceivedState { bytes: Uint8Array; version: bigint; records: boolean }
+/**
+ * What a recipient received: a snapshot, or (`records`) the log records after its own version; `streamMs`:
+ * from the source's first record (begin) to its last chunk here — the bytes' time on the way.
+ */
+export interface ReceivedState { bytes: Uint8Array; version: bigint; records: boolean; streamMs: number }
 
 /** The `have` record: where a persistent subgroup's recipient's log ends (−1n: send a snapshot). */
 export function encodeHave(version: bigint, crc: number): Uint8Array {
@@ -255,6 +286,9 @@ export class StateReceiver {
   #crcs: Uint32Array | null = null;
   #have: Uint8Array | null = null;
   #received = 0;
+  /** performance.now() when the begin record arrived, and when the last chunk did. */
+  #beganAt = 0;
+  #endedAt = 0;
   #settled = false;
   readonly #idleTimeoutMs: number;
   #idle: NodeJS.Timeout | null = null;
@@ -262,10 +296,19 @@ export class StateReceiver {
   /** Bytes received so far and expected in all (progress). */
   receivedBytes = 0;
 
-  /** `idleTimeoutMs`: how long it waits for the source's next record (the first, from its creation). */
-  constructor(transfer: Transfer, idleTimeoutMs = 30_000) {
+  /** The host the source's stream listens on (null: a state that comes as a stream is refused). */
+  readonly #sourceHost: string | null;
+  /** Closes the stream's connection, while there is one. */
+  #closeStream: (() => void) | null = null;
+
+  /**
+   * `idleTimeoutMs`: how long it waits for the source's next record (the first, from its creation);
+   * `sourceHost`: where to connect when the source streams the state.
+   */
+  constructor(transfer: Transfer, idleTimeoutMs = 30_000, sourceHost: string | null = null) {
     this.transfer = transfer;
     this.#idleTimeoutMs = idleTimeoutMs;
+    this.#sourceHost = sourceHost;
     this.done = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
     this.done.catch(() => {}); // the group reports it
     this.#armIdle();
@@ -287,17 +330,22 @@ export class StateReceiver {
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const kind = view.getUint32(0, true);
     this.#armIdle();
-    if (kind === BEGIN || kind === BEGIN_RECORDS) {
-      this.#records = kind === BEGIN_RECORDS;
-      this.#chunkBytes = view.getUint32(4, true);
-      this.#length = view.getFloat64(8, true);
-      this.#version = view.getBigInt64(16, true);
-      const chunks = view.getUint32(24, true);
-      this.#crcs = new Uint32Array(chunks);
-      this.#have = new Uint8Array(chunks);
-      this.#buffer = new SharedArrayBuffer(Math.max(1, this.#length));
-      this.#crc.warm(this.#length); // boots while the chunks arrive
-      if (this.#length === 0) this.#received = chunks; // an empty snapshot is one empty chunk
+    if ((kind === BEGIN || kind === BEGIN_RECORDS) && !this.#buffer) {
+      this.#begin(kind === BEGIN_RECORDS, view.getUint32(4, true), view.getFloat64(8, true), view.getBigInt64(16, true),
+        view.getUint32(24, true));
+    } else if (kind === BEGIN_STREAM && !this.#buffer) {
+      const begin = decodeBeginStream(record);
+      if (!begin || this.#sourceHost === null) {
+        return this.fail(new StateTransferError(`${this.#what()}: a stream this member cannot take`));
+      }
+      if (!this.#begin(begin.records, begin.chunkBytes, begin.totalBytes, begin.version, begin.chunks)) return;
+      this.#closeStream = receiveStream(this.#sourceHost, begin.port, begin.token, {
+        buffer: new Uint8Array(this.#buffer!), chunkBytes: this.#chunkBytes, chunks: begin.chunks,
+        chunk: (index, crc, bytes) => this.#chunk(index, crc, bytes),
+        alive: () => this.#armIdle(),
+        fail: (error) => this.fail(error),
+      });
+      return;
     } else if (kind === CHUNK && this.#buffer) {
       const index = view.getUint32(4, true);
       if (index >= this.#have!.length || this.#have![index]) {
@@ -305,10 +353,7 @@ export class StateReceiver {
       }
       const data = record.subarray(CHUNK_HEADER);
       new Uint8Array(this.#buffer).set(data, index * this.#chunkBytes);
-      this.#crcs![index] = view.getUint32(8, true);
-      this.#have![index] = 1;
-      this.#received++;
-      this.receivedBytes += data.byteLength;
+      return this.#chunk(index, view.getUint32(8, true), data.byteLength);
     } else if (kind === FAILED) {
       const why = new TextDecoder().decode(record.subarray(4));
       return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${why}); fix the `
@@ -316,7 +361,45 @@ export class StateReceiver {
     } else {
       return;
     }
-    if (this.#crcs && this.#received === this.#crcs.length) void this.#verify();
+    this.#verifyIfWhole();
+  }
+
+  /** A begin record's fields: the buffer the chunks fill. False (and failed) when they do not add up. */
+  #begin(records: boolean, chunkBytes: number, length: number, version: bigint, chunks: number): boolean {
+    const fits = Number.isSafeInteger(length) && length >= 0 && chunkBytes > 0
+      && chunks === Math.max(1, Math.ceil(length / chunkBytes));
+    if (!fits) {
+      this.fail(new StateTransferError(`${this.#what()}: its begin record does not add up (${length} bytes in `
+        + `${chunks} chunks of ${chunkBytes})`));
+      return false;
+    }
+    this.#beganAt = performance.now();
+    this.#records = records;
+    this.#chunkBytes = chunkBytes;
+    this.#length = length;
+    this.#version = version;
+    this.#crcs = new Uint32Array(chunks);
+    this.#have = new Uint8Array(chunks);
+    this.#buffer = new SharedArrayBuffer(Math.max(1, length));
+    this.#crc.warm(length); // boots while the chunks arrive
+    if (length === 0) this.#received = chunks; // an empty snapshot is one empty chunk
+    return true;
+  }
+
+  /** Chunk `index` (of `bytes` bytes) is in the buffer, with the CRC its source computed. */
+  #chunk(index: number, crc: number, bytes: number): void {
+    if (this.#settled) return;
+    this.#crcs![index] = crc;
+    this.#have![index] = 1;
+    this.#received++;
+    this.receivedBytes += bytes;
+    this.#verifyIfWhole();
+  }
+
+  #verifyIfWhole(): void {
+    if (this.#settled || !this.#crcs || this.#received !== this.#crcs.length) return;
+    this.#endedAt = performance.now();
+    void this.#verify();
   }
 
   fail(error: Error): void {
@@ -328,12 +411,14 @@ export class StateReceiver {
   #settle(): void {
     this.#settled = true;
     if (this.#idle) clearTimeout(this.#idle);
+    this.#closeStream?.();
     void this.#crc.close();
   }
 
   async #verify(): Promise<void> {
     this.#settled = true;
     if (this.#idle) clearTimeout(this.#idle);
+    this.#closeStream?.();
     try {
       const crcs = await this.#crc.of(this.#buffer!, this.#length, this.#chunkBytes);
       const bad = this.#crcs!.findIndex((crc, i) => crcs[i] !== crc);
@@ -343,7 +428,7 @@ export class StateReceiver {
       }
       // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.
       const bytes = new Uint8Array(this.#buffer!, 0, this.#length).slice();
-      this.#resolve({ bytes, version: this.#version, records: this.#records });
+      this.#resolve({ bytes, version: this.#version, records: this.#records, streamMs: this.#endedAt - this.#beganAt });
     } catch (error) {
       this.#reject(error as Error);
     } finally {

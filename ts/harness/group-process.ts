@@ -272,8 +272,18 @@ async function handle(req: GroupHarnessRequest): Promise<Record<string, unknown>
 
 async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise<Record<string, unknown>> {
   const types = Object.fromEntries(Object.entries(req.types ?? {}).map(([sg, t]) => [sg, HARNESS_TYPES[t]]));
+  // The state this member received while it joined (the stateReceived events, which end inside Group.join).
+  const received: Array<{ bytes: number; ms: number; streamMs: number }> = [];
+  const ignore = () => {};
+  const logger = {
+    error: ignore, warn: ignore, debug: ignore,
+    info: (fields: { event?: string; bytes?: number; ms?: number; streamMs?: number }) => {
+      if (fields.event !== 'stateReceived') return;
+      received.push({ bytes: fields.bytes!, ms: fields.ms!, streamMs: fields.streamMs! });
+    },
+  };
   const started = nowMs();
-  const g = await Group.join({ id: req.id, config: req.config, types, ...req.options });
+  const g = await Group.join({ id: req.id, config: req.config, types, logger, ...req.options });
   group = g;
   const joinMs = nowMs() - started;
   const tell = (event: DistributiveOmit<GroupHarnessEvent, 'atMs'>) => sendToParent({ ...event, atMs: nowMs() });
@@ -297,7 +307,9 @@ async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise
     if (r.waiters.length > 0) for (const w of r.waiters.splice(0)) w();
   });
   if (req.listenErrors !== false) g.on('error', (error) => tell({ type: 'error', message: error.message }));
-  return { address: g.address, contact: g.contactAddress, vid: g.view.vid, members: [...g.view.members], joinMs };
+  return {
+    address: g.address, contact: g.contactAddress, vid: g.view.vid, members: [...g.view.members], joinMs, received,
+  };
 }
 
 /** A replicated object's ordered calls, by method name. */
