@@ -6,14 +6,14 @@
 //   mailbox  begin-stream [u32 7][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks][u32 port]
 //                         [u32 records][32 B token]                 source → recipient, the state's begin
 //   stream   [32 B token]                                           recipient → source, once, on connecting
-//            the chunk records, in order, as the mailboxes carry them ([u32 2][u32 index][u32 crc][u32 0][bytes])
+//            [u32 crc32 of chunk i] for every chunk, then the state's totalBytes, whole   source → recipient
 //
 // The source listens on its own host, port 0, for one connection: the token (32 random bytes, sent over the
 // group's authenticated fabric) must be its first bytes, within STREAM_HELLO_MS; anything else is closed at
 // once, and the listener closes after the first good one or after the transfer's idle timeout. The
-// recipient checks each record's kind and index (in order), writes the bytes straight into the state's
-// buffer, reads nothing past the last announced chunk, and then checks every chunk's CRC as for the
-// mailboxes; a connection that fails, ends early or goes silent for the idle timeout fails the transfer.
+// recipient reads the CRCs, then lets the socket read straight into the state's buffer (no copy on the way),
+// reads nothing past totalBytes, and then checks every chunk's CRC as for the mailboxes; a connection that
+// fails, ends early or goes silent for the idle timeout fails the transfer.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -26,8 +26,9 @@ export const BEGIN_STREAM_BYTES = 72;
 const TOKEN_BYTES = 32;
 /** How long a connection to the source's listener may take to present its token. */
 const STREAM_HELLO_MS = 5_000;
-const CHUNK = 2;
-const CHUNK_HEADER = 16;
+/** The most the source hands the socket at once, and the most the recipient reads at once. */
+const WRITE_BYTES = 1024 * 1024;
+const READ_BYTES = 4 * 1024 * 1024;
 
 /** A begin-stream record's fields. */
 export interface StreamBegin {
@@ -115,28 +116,26 @@ export class StreamOffer {
 
   get port(): number { return (this.#server.address() as { port: number }).port; }
 
-  /** Writes `chunks` records (header + bytes, from `bytes` in chunkBytes pieces) to the recipient, then ends. */
-  async send(bytes: Uint8Array, chunkBytes: number, crcs: Uint32Array): Promise<void> {
+  /** Writes the chunks' CRCs, then `bytes`, to the recipient, then ends. */
+  async send(bytes: Uint8Array, crcs: Uint32Array): Promise<void> {
     const socket = await this.#accepted;
     let written = false;
     const failed = new Promise<void>((resolve, reject) => {
       socket.once('error', (error) => reject(new StateTransferError(`the state's stream broke: ${error.message}`)));
-      // The recipient closes it once the last chunk is in: early, that is a failure.
+      // The recipient closes it once the last byte is in: early, that is a failure.
       socket.once('close', () => (written ? resolve()
         : reject(new StateTransferError('the recipient closed the state\'s stream early'))));
     });
     failed.catch(() => {}); // raced below; a rejection after the race must not go unhandled
     try {
-      for (let i = 0; i < crcs.length; i++) {
-        const header = new Uint8Array(CHUNK_HEADER);
-        const view = new DataView(header.buffer);
-        view.setUint32(0, CHUNK, true);
-        view.setUint32(4, i, true);
-        view.setUint32(8, crcs[i]!, true);
-        socket.write(header);
-        const more = socket.write(bytes.subarray(i * chunkBytes, Math.min(bytes.byteLength, (i + 1) * chunkBytes)));
-        // Once the last chunk is handed over, the recipient may have it all and close before it drains.
-        written = i === crcs.length - 1;
+      const crcBytes = new Uint8Array(crcs.byteLength);
+      const view = new DataView(crcBytes.buffer);
+      crcs.forEach((crc, i) => view.setUint32(4 * i, crc, true));
+      socket.write(crcBytes);
+      for (let at = 0; at < bytes.byteLength; at += WRITE_BYTES) {
+        const more = socket.write(bytes.subarray(at, Math.min(bytes.byteLength, at + WRITE_BYTES)));
+        // Once the last piece is handed over, the recipient may have it all and close before it drains.
+        written = at + WRITE_BYTES >= bytes.byteLength;
         if (!more) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), failed]);
       }
       await Promise.race([new Promise<void>((resolve) => socket.end(resolve)), failed]);
@@ -150,9 +149,9 @@ export class StreamOffer {
   }
 }
 
-/** What the recipient's stream calls as the records arrive. */
+/** What the recipient's stream calls as the bytes arrive. */
 export interface StreamSink {
-  /** The state's buffer (totalBytes long), where chunk `i` goes at i × chunkBytes. */
+  /** The state's buffer (totalBytes long): the socket reads into it. */
   buffer: Uint8Array;
   chunkBytes: number;
   chunks: number;
@@ -164,11 +163,25 @@ export interface StreamSink {
 }
 
 /**
- * Connects to the source's stream at `address` (host and port), presents the token and writes what arrives
- * into `sink`, checking every record's header as it comes. Returns a function that closes the connection.
+ * Connects to the source's stream at `host`:`port`, presents the token, reads the chunks' CRCs and then lets
+ * the socket read the state straight into `sink.buffer`, reporting each chunk as it completes. Returns a
+ * function that closes the connection.
  */
 export function receiveStream(host: string, port: number, token: Uint8Array, sink: StreamSink): () => void {
-  const socket = connect({ host, port, noDelay: true });
+  const crcBytes = new Uint8Array(4 * sink.chunks);
+  const crcView = new DataView(crcBytes.buffer);
+  const total = sink.buffer.byteLength;
+  let crcsIn = 0, received = 0, reported = 0;
+  const target = Buffer.from(sink.buffer.buffer, sink.buffer.byteOffset, total);
+  const socket = connect({
+    host, port, noDelay: true,
+    onread: {
+      // The CRCs first, into their own buffer; then the state, into its place (never past its end).
+      buffer: () => (crcsIn < crcBytes.byteLength ? Buffer.from(crcBytes.buffer, crcsIn)
+        : target.subarray(received, received + Math.min(READ_BYTES, total - received))),
+      callback: (n) => { onRead(n); return true; },
+    },
+  });
   const fail = (why: string) => {
     socket.destroy();
     sink.fail(new StateTransferError(
@@ -176,42 +189,22 @@ export function receiveStream(host: string, port: number, token: Uint8Array, sin
   };
   socket.on('connect', () => socket.write(token));
   socket.on('error', (error) => fail(error.message));
-  const header = new Uint8Array(CHUNK_HEADER);
-  const headerView = new DataView(header.buffer);
-  let index = 0, inHeader = 0, inChunk = 0, chunkLength = 0, crc = 0;
-  const lengthOf = (i: number) => Math.min(sink.chunkBytes, sink.buffer.byteLength - i * sink.chunkBytes);
-  socket.on('data', (data: Buffer) => {
+  const onRead = (n: number): void => {
     sink.alive();
-    let at = 0;
-    while (at < data.byteLength) {
-      if (index >= sink.chunks) { // nothing past the announced chunks is read: the state is whole
-        socket.destroy();
-        return;
-      }
-      if (inHeader < CHUNK_HEADER) {
-        const n = Math.min(CHUNK_HEADER - inHeader, data.byteLength - at);
-        header.set(data.subarray(at, at + n), inHeader);
-        inHeader += n;
-        at += n;
-        if (inHeader < CHUNK_HEADER) break;
-        if (headerView.getUint32(0, true) !== CHUNK || headerView.getUint32(4, true) !== index) {
-          return fail(`record ${index} is not chunk ${index}`);
-        }
-        crc = headerView.getUint32(8, true);
-        chunkLength = lengthOf(index);
-        inChunk = 0;
-      }
-      const n = Math.min(chunkLength - inChunk, data.byteLength - at);
-      sink.buffer.set(data.subarray(at, at + n), index * sink.chunkBytes + inChunk);
-      inChunk += n;
-      at += n;
-      if (inChunk === chunkLength) {
-        sink.chunk(index, crc, chunkLength);
-        index++;
-        inHeader = 0;
-      }
+    if (crcsIn < crcBytes.byteLength) {
+      crcsIn += n;
+      return;
     }
+    received += n;
+    for (; reported < sink.chunks; reported++) { // the chunks this read completed
+      const end = Math.min(total, (reported + 1) * sink.chunkBytes);
+      if (received < end) break;
+      sink.chunk(reported, crcView.getUint32(4 * reported, true), end - reported * sink.chunkBytes);
+    }
+    if (received === total) socket.destroy(); // nothing past the state is read: it is whole
+  };
+  socket.on('end', () => {
+    if (received < total) fail(`it ended after ${received} of ${total} bytes`);
   });
-  socket.on('end', () => { if (index < sink.chunks) fail(`it ended after ${index} of ${sink.chunks} chunks`); });
   return () => socket.destroy();
 }

@@ -20,7 +20,7 @@ import type { ReplicatedObject } from '../objects/replicated-object.js';
 import type { GroupConfig } from './config.js';
 import type { DriverView, ShardStates, StatePlan } from './driver-parts.js';
 import {
-  Checksums, decodeHave, encodeHave, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type StreamPlace,
+  decodeHave, encodeHave, isStateTag, sendState, stateTag, stateTransfers, StateReceiver, type StreamPlace,
   type Transfer,
 } from './state-transfer.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
@@ -81,7 +81,7 @@ const READY_POLL_MS = 2;
 const HAVE_WAIT_MS = 5_000;
 
 /** A snapshot this member sends: one shard's state, to the members entering it. */
-interface Snapshot { t: Transfer; crc: Checksums; bytes: Uint8Array; version: bigint; failed?: string }
+interface Snapshot { t: Transfer; bytes: Uint8Array; version: bigint; failed?: string }
 
 export class StateSync implements ShardStates {
   readonly #p: StateSyncParts;
@@ -148,40 +148,39 @@ export class StateSync implements ShardStates {
    */
   snapshotOf(t: Transfer): Snapshot {
     const object = this.#p.objects.get(t.subgroup);
-    if (!object) return { t, crc: new Checksums(), bytes: new Uint8Array(0), version: -1n };
+    if (!object) return { t, bytes: new Uint8Array(0), version: -1n };
     try {
-      return { t, crc: new Checksums(), bytes: object.snapshot(), version: object.appliedVersion };
+      return { t, bytes: object.snapshot(), version: object.appliedVersion };
     } catch (error) {
       this.#p.error(error as Error);
-      return { t, crc: new Checksums(), bytes: new Uint8Array(0), version: -1n, failed: (error as Error).message };
+      return { t, bytes: new Uint8Array(0), version: -1n, failed: (error as Error).message };
     }
   }
 
   /** Sends one shard's snapshot to the members entering it, over the new view's mailboxes. */
-  send(view: DriverView, { t, crc, ...snapshot }: Snapshot): void {
+  send(view: DriverView, { t, ...snapshot }: Snapshot): void {
     if (this.#catchUp(t.subgroup) && !snapshot.failed) {
-      void crc.close();
       for (const to of t.recipients) void this.#sendFromLog(view, t, to, snapshot);
       return;
     }
-    this.#sendSnapshot(view, t, t.recipients, snapshot, crc);
+    this.#sendSnapshot(view, t, t.recipients, snapshot);
   }
 
   #sendSnapshot(view: DriverView, t: Transfer, recipients: readonly number[],
-    snapshot: { bytes: Uint8Array; version: bigint; failed?: string; records?: boolean }, crc: Checksums): void {
+    snapshot: { bytes: Uint8Array; version: bigint; failed?: string; records?: boolean }): void {
     const tag = stateTag(t);
     const send = (to: number, record: Uint8Array) => view.mailboxes.send(to, tag, record);
     const maxPayload = view.mailboxes.maxPayload;
     const startedAt = performance.now(), { subgroup, shard } = t, vid = view.view.vid;
     const sent = (to: number) => this.#p.protocol?.({ event: 'stateSent', vid, subgroup, shard, to,
       bytes: snapshot.bytes.byteLength, ms: msSince(startedAt), kind: snapshot.records ? 'log' : 'snapshot' });
-    sendState(send, recipients, snapshot, maxPayload, crc, sent, this.#p.stream?.place).catch((error: Error) => {
+    sendState(send, recipients, snapshot, maxPayload, sent, this.#p.stream?.place).catch((error: Error) => {
       // A recipient that failed meanwhile is the view change's business (it removes it), not an error here.
       if (error instanceof PeerFailedError || !this.#p.isCurrent(view)) return;
       this.#p.error(error);
       // The recipients must not wait for the rest: they are told why, and stop.
       const failed = { bytes: new Uint8Array(0), version: -1n, failed: error.message };
-      sendState(send, recipients, failed, maxPayload, new Checksums())
+      sendState(send, recipients, failed, maxPayload)
         .catch(() => {}); // a recipient that cannot be told is failing: the view change removes it
     });
   }
@@ -223,7 +222,7 @@ export class StateSync implements ShardStates {
     }
     if (!this.#p.isCurrent(view)) return;
     const state = records ? { bytes: records, version: snapshot.version, records: true } : snapshot;
-    this.#sendSnapshot(view, t, [to], state, new Checksums());
+    this.#sendSnapshot(view, t, [to], state);
   }
 
   /**
@@ -299,11 +298,10 @@ export class TransferPlan implements StatePlan {
     this.transfers = transfers;
   }
 
-  /** The source's snapshots, taken now; their checksum threads boot while the view installs. */
+  /** The source's snapshots, taken now (sent once the next view passed its barrier). */
   snapshot(): void {
     const mine = this.transfers.filter((t) => t.source === this.#sync.selfId);
     this.#snapshots = mine.map((t) => this.#sync.snapshotOf(t));
-    for (const { crc, bytes } of this.#snapshots) crc.warm(bytes.byteLength);
   }
 
   receive(view: DriverView): void {
@@ -315,7 +313,7 @@ export class TransferPlan implements StatePlan {
   }
 
   drop(): void {
-    for (const { crc } of this.#snapshots.splice(0)) void crc.close();
+    this.#snapshots = [];
   }
 
   settle(): void {

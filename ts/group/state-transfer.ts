@@ -17,18 +17,20 @@
 //   begin-stream [u32 7]…             a state of 4 MiB or more: its chunks come over a TCP stream of their own
 //                                     (ts/group/state-stream.ts), in 1 MiB chunks, not through the mailboxes
 //
-// The CRC-32 of every chunk is computed at the source before it sends and at the recipient before it
-// restores — off the main thread on a piscina pool for large snapshots; a mismatch fails the transfer with
-// StateTransferError, and so does a source that sends nothing for the recipient's idle timeout.
+// The CRC-32 of every chunk is computed at the source before it sends — a chunk at a time, yielding between
+// slices — and at the recipient as each chunk arrives (zlib's crc32, about 5 GB/s here: a 1 MiB chunk costs
+// the main thread a fraction of a millisecond, less than copying the state to a thread would); a mismatch
+// fails the transfer with StateTransferError, and so does a source that sends nothing for the recipient's
+// idle timeout. The recipient assembles the state in the one buffer it hands to restore().
 
-import { Piscina } from 'piscina';
+import { setImmediate as yieldTurn } from 'node:timers/promises';
+import { crc32 } from 'node:zlib';
 import { StateTransferError } from '../errors.js';
 import {
   BEGIN_STREAM, decodeBeginStream, encodeBeginStream, receiveStream, StreamOffer, STREAM_MIN_BYTES,
 } from './state-stream.js';
 import type { GroupConfig } from './config.js';
 import { planView } from '../membership/plans.js';
-import chunkChecksums from '../../workers/checksum-worker.js';
 
 /** Tags of state-transfer records: the shard's point-to-point tag (ShardChannel.tag) with the top bit set. */
 const STATE_TAG_BIT = 0x80000000;
@@ -48,11 +50,8 @@ const CHUNK_BYTES = 256 * 1024;
 const STREAM_CHUNK_BYTES = 1024 * 1024;
 /** Chunks a source has in its mailboxes (or queued for them) at once, per recipient. */
 const CHUNKS_IN_FLIGHT = 4;
-/**
- * Snapshots up to this size are checksummed on the main thread: zlib's crc32 runs at about 3 GB/s here, so
- * 8 MiB take under 3 ms — less than a pool's thread takes to start (40–130 ms, measured).
- */
-const INLINE_CHECKSUM_BYTES = 8 * 1024 * 1024;
+/** The source's checksums yield the event loop after each slice this large. */
+const CHECKSUM_SLICE_BYTES = 8 * 1024 * 1024;
 
 /** One shard's state, from `source` to each of `recipients` (ids in the new view). */
 export interface Transfer {
@@ -90,33 +89,20 @@ export function stateTransfers(config: GroupConfig, previous: readonly number[],
   return out;
 }
 
-/**
- * The CRCs of one transfer's end: on a piscina pool of one thread, started early (warm()) so that it boots
- * while the view installs or the chunks arrive; or here, when the snapshot is so small that a thread would
- * cost more than the work.
- */
-export class Checksums {
-  #pool: Piscina | null = null;
-
-  /** Starts the pool's thread for a snapshot of `length` bytes (none for a small one). */
-  warm(length: number): void {
-    if (length <= INLINE_CHECKSUM_BYTES || this.#pool) return;
-    const filename = new URL('../../workers/checksum-worker.js', import.meta.url).href;
-    this.#pool = new Piscina({ filename, maxThreads: 1, minThreads: 1 });
+/** One CRC-32 per chunk of `bytes`, in chunk order, yielding the event loop between slices. */
+export async function chunkChecksums(bytes: Uint8Array, chunkBytes: number): Promise<Uint32Array> {
+  const chunks = Math.max(1, Math.ceil(bytes.byteLength / chunkBytes));
+  const out = new Uint32Array(chunks);
+  for (let i = 0, done = 0; i < chunks; i++) {
+    const chunk = bytes.subarray(i * chunkBytes, Math.min(bytes.byteLength, (i + 1) * chunkBytes));
+    out[i] = crc32(chunk);
+    done += chunk.byteLength;
+    if (done >= CHECKSUM_SLICE_BYTES && i < chunks - 1) {
+      done = 0;
+      await yieldTurn();
+    }
   }
-
-  /** CRC-32 per chunk of the first `length` bytes of `buffer`. */
-  async of(buffer: SharedArrayBuffer, length: number, chunkBytes: number): Promise<Uint32Array> {
-    if (length <= INLINE_CHECKSUM_BYTES) return chunkChecksums({ buffer, length, chunkBytes });
-    this.warm(length);
-    return await this.#pool!.run({ buffer, length, chunkBytes }) as Uint32Array;
-  }
-
-  async close(): Promise<void> {
-    const pool = this.#pool;
-    this.#pool = null;
-    await pool?.destroy();
-  }
+  return out;
 }
 
 /** What a source sends: a snapshot, why there is none (`failed`), or (`records`) a catch-up from its log. */
@@ -134,11 +120,10 @@ export interface StreamPlace { host: string; timeoutMs: number }
  */
 export async function sendState(
   send: (to: number, bytes: Uint8Array) => Promise<void>, recipients: readonly number[],
-  { bytes: snapshot, version, failed, records }: SentState, maxPayload: number, crc: Checksums,
+  { bytes: snapshot, version, failed, records }: SentState, maxPayload: number,
   sent?: (to: number) => void, stream?: StreamPlace,
 ): Promise<void> {
   if (failed !== undefined) {
-    void crc.close();
     const why = new TextEncoder().encode(failed.slice(0, 1000));
     const record = new Uint8Array(4 + why.byteLength);
     new DataView(record.buffer).setUint32(0, FAILED, true);
@@ -150,14 +135,7 @@ export async function sendState(
   const streamed = stream !== undefined && length >= STREAM_MIN_BYTES;
   const chunkBytes = streamed ? STREAM_CHUNK_BYTES
     : Math.max(1024, Math.min(CHUNK_BYTES, (maxPayload - CHUNK_HEADER) & ~7));
-  const shared = new SharedArrayBuffer(Math.max(1, length));
-  new Uint8Array(shared).set(snapshot);
-  let crcs: Uint32Array;
-  try {
-    crcs = await crc.of(shared, length, chunkBytes);
-  } finally {
-    void crc.close();
-  }
+  const crcs = await chunkChecksums(snapshot, chunkBytes);
   const begin = new Uint8Array(BEGIN_BYTES);
   const view = new DataView(begin.buffer);
   view.setUint32(0, records ? BEGIN_RECORDS : BEGIN, true);
@@ -165,7 +143,6 @@ export async function sendState(
   view.setFloat64(8, length, true);
   view.setBigInt64(16, version, true);
   view.setUint32(24, crcs.length, true);
-  const bytes = new Uint8Array(shared, 0, length);
   await Promise.all(recipients.map(async (to) => {
     if (streamed) {
       const offer = await StreamOffer.open(stream.host, stream.timeoutMs);
@@ -174,7 +151,7 @@ export async function sendState(
           chunkBytes, totalBytes: length, version, chunks: crcs.length, port: offer.port, records: records === true,
           token: offer.token,
         }));
-        await offer.send(snapshot, chunkBytes, crcs);
+        await offer.send(snapshot, crcs);
       } finally {
         offer.close();
       }
@@ -184,7 +161,7 @@ export async function sendState(
     await send(to, begin);
     const inFlight: Array<Promise<void>> = [];
     for (let i = 0; i < crcs.length; i++) {
-      const data = bytes.subarray(i * chunkBytes, Math.min(length, (i + 1) * chunkBytes));
+      const data = snapshot.subarray(i * chunkBytes, Math.min(length, (i + 1) * chunkBytes));
       const record = new Uint8Array(CHUNK_HEADER + data.byteLength);
       const header = new DataView(record.buffer);
       header.setUint32(0, CHUNK, true);
@@ -279,11 +256,10 @@ export class StateReceiver {
   #resolve!: (state: ReceivedState) => void;
   #records = false;
   #reject!: (error: Error) => void;
-  #buffer: SharedArrayBuffer | null = null;
+  #buffer: ArrayBuffer | null = null;
   #length = 0;
   #chunkBytes = 0;
   #version = -1n;
-  #crcs: Uint32Array | null = null;
   #have: Uint8Array | null = null;
   #received = 0;
   /** performance.now() when the begin record arrived, and when the last chunk did. */
@@ -292,7 +268,6 @@ export class StateReceiver {
   #settled = false;
   readonly #idleTimeoutMs: number;
   #idle: NodeJS.Timeout | null = null;
-  readonly #crc = new Checksums();
   /** Bytes received so far and expected in all (progress). */
   receivedBytes = 0;
 
@@ -341,7 +316,7 @@ export class StateReceiver {
       if (!this.#begin(begin.records, begin.chunkBytes, begin.totalBytes, begin.version, begin.chunks)) return;
       this.#closeStream = receiveStream(this.#sourceHost, begin.port, begin.token, {
         buffer: new Uint8Array(this.#buffer!), chunkBytes: this.#chunkBytes, chunks: begin.chunks,
-        chunk: (index, crc, bytes) => this.#chunk(index, crc, bytes),
+        chunk: (index, crc) => this.#chunk(index, crc),
         alive: () => this.#armIdle(),
         fail: (error) => this.fail(error),
       });
@@ -352,16 +327,17 @@ export class StateReceiver {
         return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} arrived twice or out of range`));
       }
       const data = record.subarray(CHUNK_HEADER);
+      if (data.byteLength !== this.#lengthOf(index)) {
+        return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} has ${data.byteLength} bytes, not `
+          + `${this.#lengthOf(index)}`));
+      }
       new Uint8Array(this.#buffer).set(data, index * this.#chunkBytes);
-      return this.#chunk(index, view.getUint32(8, true), data.byteLength);
+      return this.#chunk(index, view.getUint32(8, true));
     } else if (kind === FAILED) {
       const why = new TextDecoder().decode(record.subarray(4));
       return this.fail(new StateTransferError(`${this.#what()}: member ${from}'s snapshot() failed (${why}); fix the `
         + 'class\'s snapshot(), then join again', false));
-    } else {
-      return;
     }
-    this.#verifyIfWhole();
   }
 
   /** A begin record's fields: the buffer the chunks fill. False (and failed) when they do not add up. */
@@ -378,28 +354,40 @@ export class StateReceiver {
     this.#chunkBytes = chunkBytes;
     this.#length = length;
     this.#version = version;
-    this.#crcs = new Uint32Array(chunks);
     this.#have = new Uint8Array(chunks);
-    this.#buffer = new SharedArrayBuffer(Math.max(1, length));
-    this.#crc.warm(length); // boots while the chunks arrive
-    if (length === 0) this.#received = chunks; // an empty snapshot is one empty chunk
+    this.#buffer = new ArrayBuffer(length);
+    this.#wholeIfDone();
     return true;
   }
 
-  /** Chunk `index` (of `bytes` bytes) is in the buffer, with the CRC its source computed. */
-  #chunk(index: number, crc: number, bytes: number): void {
+  /** The length of chunk `index` (the last may be short; an empty state is one empty chunk). */
+  #lengthOf(index: number): number {
+    return Math.max(0, Math.min(this.#chunkBytes, this.#length - index * this.#chunkBytes));
+  }
+
+  /** Chunk `index` is in the buffer: checked against the CRC its source computed. */
+  #chunk(index: number, crc: number): void {
     if (this.#settled) return;
-    this.#crcs![index] = crc;
+    const start = index * this.#chunkBytes, bytes = this.#lengthOf(index);
+    if (crc32(new Uint8Array(this.#buffer!, start, bytes)) !== crc) {
+      return this.fail(new StateTransferError(`${this.#what()}: chunk ${index} failed its checksum; the member `
+        + 'joins again to retry'));
+    }
     this.#have![index] = 1;
     this.#received++;
     this.receivedBytes += bytes;
-    this.#verifyIfWhole();
+    this.#wholeIfDone();
   }
 
-  #verifyIfWhole(): void {
-    if (this.#settled || !this.#crcs || this.#received !== this.#crcs.length) return;
+  /** Every chunk arrived and passed its checksum: the state is handed over. */
+  #wholeIfDone(): void {
+    if (this.#settled || !this.#have || this.#received !== this.#have.length && this.#length > 0) return;
     this.#endedAt = performance.now();
-    void this.#verify();
+    this.#settle();
+    this.#resolve({
+      bytes: new Uint8Array(this.#buffer!), version: this.#version, records: this.#records,
+      streamMs: this.#endedAt - this.#beganAt,
+    });
   }
 
   fail(error: Error): void {
@@ -412,28 +400,6 @@ export class StateReceiver {
     this.#settled = true;
     if (this.#idle) clearTimeout(this.#idle);
     this.#closeStream?.();
-    void this.#crc.close();
-  }
-
-  async #verify(): Promise<void> {
-    this.#settled = true;
-    if (this.#idle) clearTimeout(this.#idle);
-    this.#closeStream?.();
-    try {
-      const crcs = await this.#crc.of(this.#buffer!, this.#length, this.#chunkBytes);
-      const bad = this.#crcs!.findIndex((crc, i) => crcs[i] !== crc);
-      if (bad >= 0) {
-        throw new StateTransferError(`${this.#what()}: chunk ${bad} failed its checksum; the member joins again `
-          + 'to retry');
-      }
-      // restore() gets ordinary memory: some decoders (TextDecoder among them) refuse shared buffers.
-      const bytes = new Uint8Array(this.#buffer!, 0, this.#length).slice();
-      this.#resolve({ bytes, version: this.#version, records: this.#records, streamMs: this.#endedAt - this.#beganAt });
-    } catch (error) {
-      this.#reject(error as Error);
-    } finally {
-      void this.#crc.close();
-    }
   }
 
   #what(): string {
