@@ -13,10 +13,12 @@ const stop = startHogs({ seconds: 3600 });
 console.error('test:loaded: every suite runs with one busy process per core beside it');
 // The per-file limit is for hangs, not speed: with every core shared, CPU-bound suites take about three times
 // as long. Suites with no timing in them — the seeded simulator (group-sim) and fuzzer, pure computations, the
-// package's install (npm's time, not squall's) — check nothing more under load: the loaded run leaves them out
-// (npm test runs them), and the view-change suite's simulated seeds are 200 (SQUALL_SIM_RUNS; npm test: all).
+// package's install (npm's time, not squall's), the options' checks and help texts, the state transfer's parts
+// in one process, the benchmarks' output — check nothing more under load: the loaded run leaves them out (npm
+// test runs them), and the view-change suite's simulated seeds are 200 (SQUALL_SIM_RUNS; npm test: all).
 // That keeps CI's whole run within its budget.
-const untimed = 'group-sim,persist-fuzz,kernels.test,charts,rdmc-model,rdmc-schedules,tidy.test,package-install';
+const untimed = 'group-sim,persist-fuzz,kernels.test,charts,rdmc-model,rdmc-schedules,tidy.test,package-install,'
+  + 'cli-help,cli-units,config-checks,group-config,exports,state-transfer,bench-multicast,bench-persist,bench-restart';
 const env = {
   ...process.env,
   SQUALL_TEST_SKIP: process.env.SQUALL_TEST_SKIP ?? untimed,

@@ -115,7 +115,9 @@ export function describeViewChange(r: ViewChangeBenchResult): string {
 
 export function describeJoin(r: JoinBenchResult): string {
   const runs = r.runs.map((x) => `${formatMillis(x.joinMs)}${x.storesAgree ? '' : ' (stores DISAGREE)'}`);
+  const stream = r.streamMs > 0 ? `  the state's bytes on the way ${formatMillis(r.streamMs)} (streamMs, `
+    + `${r.streamMBps} MB/s); awaited to restored ${formatMillis(r.stateMs)} (stateMs)\n` : '';
   return `join: a member joins ${r.members} (fabric ${r.fabric}) holding ${formatBytes(r.stateBytes)}\n` +
     `  joined in ${formatMillis(r.joinMs)} (joinMs, median), ${r.mbytesPerSec} MB/s over ${runsOf(r.runs.length)}: ` +
-    `${runs.join(', ')}\n`;
+    `${runs.join(', ')}\n` + stream;
 }

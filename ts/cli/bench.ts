@@ -154,7 +154,9 @@ in flight per member, send to delivery): what the calls ride on.`,
     command: 'bench join',
     usage: '[--members N] [--state SIZE | --state LIST] [--runs N] [options]',
     about: `A new member joins a group whose replicated KeyValueStore holds SIZE: joinMs (Group.join called to
-resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups. With SQUALL_SECRET
+resolved, the state restored) and mbytesPerSec, medians over --runs fresh groups; streamMs and streamMBps
+(the state's bytes on the way: its first record at the joiner to its last chunk checked) and stateMs
+(the joiner awaiting the state to its object restored). With SQUALL_SECRET
 (or SQUALL_SECRET_FILE) the join is authenticated; --contact-tls also encrypts its contact channel.`,
     options: {
       members: { type: 'string', value: 'N', help: 'members before the join (default 3)' },
@@ -413,7 +415,8 @@ async function benchJoin(argv: string[]): Promise<void> {
     results.push(await runJoinBench({ members, stateBytes, runs, fabric, onProgress, contactTls, ...suspicion }));
   }
   const rows = results.map((r) => ({
-    members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec, runs: r.runs.length,
+    members: r.members, stateBytes: r.stateBytes, joinMs: r.joinMs, mbytesPerSec: r.mbytesPerSec,
+    streamMs: r.streamMs, streamMBps: r.streamMBps, stateMs: r.stateMs, runs: r.runs.length,
   }));
   const written = states.length < 2 ? null : writeSweep(values.out, 'join', rows, {
     title: `squall bench join: a member joins ${members} and catches up the state (median of ${runs})`,
