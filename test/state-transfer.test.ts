@@ -13,7 +13,7 @@ import { sendState, StateReceiver, stateTransfers, type Transfer } from '../ts/g
 import { StateTransferError } from '../ts/errors.js';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { decodeBeginStream, encodeBeginStream, STREAM_MIN_BYTES } from '../ts/group/state-stream.js';
+import { decodeBeginStream, encodeBeginStream, StreamOffer, STREAM_MIN_BYTES } from '../ts/group/state-stream.js';
 import { pattern } from './support/pattern.js';
 
 const config = validateGroupConfig({
@@ -167,6 +167,22 @@ test("strangers at a stream's port are closed (a wrong token, a silent one, junk
   });
   assert.ok(Buffer.from(got.bytes).equals(Buffer.from(bytes)));
   await Promise.all(strangers);
+});
+
+test('a stream\'s listener holds at most 16 connections: strangers that connect and stay silent cannot pile up '
+  + 'file descriptors (the ones past it are closed at once)', async () => {
+  const offer = await StreamOffer.open('127.0.0.1', 3000);
+  const sockets = Array.from({ length: 24 }, () => {
+    const socket = connect({ host: '127.0.0.1', port: offer.port });
+    socket.on('error', () => {}); // closed by the listener: what is tested
+    return socket;
+  });
+  let closed = 0;
+  for (const socket of sockets) socket.on('close', () => { closed++; });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.ok(closed >= 8, `the connections past 16 are closed at once (${closed} of 24 closed)`);
+  for (const socket of sockets) socket.destroy();
+  offer.close();
 });
 
 /**

@@ -4,16 +4,16 @@
 // recipient, where the kernel's socket buffers keep the bytes moving between turns of the event loops:
 //
 //   mailbox  begin-stream [u32 7][u32 chunkBytes][f64 totalBytes][i64 version][u32 chunks][u32 port]
-//                         [u32 records][32 B token]                 source → recipient, the state's begin
+//                         [u32 records][u32 0][32 B token]          source → recipient, the state's begin
 //   stream   [32 B token]                                           recipient → source, once, on connecting
 //            [u32 crc32 of chunk i] for every chunk, then the state's totalBytes, whole   source → recipient
 //
 // The source listens on its own host, port 0, for one connection: the token (32 random bytes, sent over the
 // group's authenticated fabric) must be its first bytes, within STREAM_HELLO_MS; anything else is closed at
-// once, and the listener closes after the first good one or after the transfer's idle timeout. The
-// recipient reads the CRCs, then lets the socket read straight into the state's buffer (no copy on the way),
-// reads nothing past totalBytes, and then checks every chunk's CRC as for the mailboxes; a connection that
-// fails, ends early or goes silent for the idle timeout fails the transfer.
+// once, at most MAX_WAITING connections are held, and the listener closes after the first good one or after
+// the transfer's idle timeout. The recipient reads the CRCs, then lets the socket read straight into the
+// state's buffer (no copy on the way), reads nothing past totalBytes, and checks each chunk's CRC as it
+// completes; a connection that fails, ends early or goes silent for the idle timeout fails the transfer.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -26,6 +26,8 @@ export const BEGIN_STREAM_BYTES = 72;
 const TOKEN_BYTES = 32;
 /** How long a connection to the source's listener may take to present its token. */
 const STREAM_HELLO_MS = 5_000;
+/** Connections a listener holds at once (the rest are closed as they come). */
+const MAX_WAITING = 16;
 /** The most the source hands the socket at once, and the most the recipient reads at once. */
 const WRITE_BYTES = 1024 * 1024;
 const READ_BYTES = 4 * 1024 * 1024;
@@ -106,6 +108,7 @@ export class StreamOffer {
   /** Listens on `host` (this member's fabric host), port 0; the offer lapses after `timeoutMs`. */
   static async open(host: string, timeoutMs: number): Promise<StreamOffer> {
     const server = createServer({ noDelay: true });
+    server.maxConnections = MAX_WAITING; // strangers holding connections open cannot pile up past it
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port: 0 }, () => { server.off('error', reject); resolve(); });
