@@ -315,6 +315,40 @@ test('a total restart from a majority of the last view: a lone member waits, say
   });
 });
 
+test('a total restart with one member\'s directory deleted: the other two, a majority, form the group; the third '
+  + 'has no last view (it cannot join their first view) and comes back through a contact, receiving the state',
+async () => {
+  await withDirs(async (dirs) => {
+    const config = await configOf();
+    config.subgroups.kv!.members = { min: 1, max: 3 };
+    const first = await restart(config, dirs, [0, 1, 2], 0);
+    for (const [i, key] of ['a', 'b', 'c'].entries()) {
+      await kvOf(first[i]!).persisted.put(key, new Uint8Array([i + 1]));
+    }
+    await Promise.all(first.map((g) => g.close()));
+    await rm(dirs[2]!, { recursive: true, force: true });
+    const three = await startAll(config, dirs, [0, 1, 2], { connectTimeoutMs: 1500 });
+    let back: Group | null = null;
+    try {
+      assert.is(three[2]!.status, 'rejected', 'the member without a directory forms a first view nobody else is in');
+      const two = joined(three.slice(0, 2));
+      for (const g of two) {
+        assert.equal(g.view.members, [0, 1]);
+        assert.equal(['a', 'b', 'c'].map((k) => held(g, k)), [1, 2, 3], `member ${g.id} holds every update`);
+      }
+      back = await Group.join({
+        id: 2, config, dataDir: dirs[2]!, types: { kv: KeyValueStore }, ...JOIN, contact: two[0]!.contactAddress,
+        listen: '127.0.0.1:0',
+      });
+      assert.equal(['a', 'b', 'c'].map((k) => held(back!, k)), [1, 2, 3], 'it received the state');
+      await kvOf(back).persisted.put('d', new Uint8Array([4]));
+      for (const g of [...two, back]) assert.is(held(g, 'd'), 4);
+    } finally {
+      await Promise.all([...three.map((r) => (r.status === 'fulfilled' ? r.value.close() : null)), back?.close()]);
+    }
+  });
+});
+
 crashTest('SIGKILL of every member mid-load, three rounds, restarted in different orders: every member holds the '
   + 'same state with every update whose persisted call resolved, and versions keep growing', async () => {
   await withDirs(async (dirs) => {
