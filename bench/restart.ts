@@ -72,6 +72,7 @@ const MiB = 1 << 20;
 const SUSPICION_TIMEOUT_MS = 1000;
 /** Far apart: no snapshot trims the logs during a run. */
 const SNAPSHOT_EVERY = 100_000_000;
+const SNAPSHOT_EVERY_BYTES = 2 ** 50;
 
 export async function runRestartBench(o: RestartBenchOptions): Promise<RestartBenchResult> {
   const progress = o.onProgress ?? (() => {});
@@ -102,7 +103,10 @@ async function oneRun(
       members: MEMBERS, types: { [SUBGROUP]: 'KeyValueStore' }, dataDirs, fabric: resolveFabricChoice(o.fabric),
       suspicionTimeoutMs: o.suspicionTimeoutMs ?? SUSPICION_TIMEOUT_MS,
       subgroups: {
-        [SUBGROUP]: { shards: 1, members: { min: 2, max: MEMBERS }, persistent: true, snapshotEvery: SNAPSHOT_EVERY },
+        [SUBGROUP]: {
+          shards: 1, members: { min: 2, max: MEMBERS }, persistent: true, snapshotEvery: SNAPSHOT_EVERY,
+          snapshotEveryBytes: SNAPSHOT_EVERY_BYTES,
+        },
       },
     }));
     const c = cluster;

@@ -108,6 +108,14 @@ test('group configuration: every key with a bad value is refused, naming the key
     rows.push([`snapshotEvery: ${String(bad)}`, persistent, 'snapshotEvery']);
   }
   rows.push(['snapshotEvery without persistent', (c) => { c.subgroups.kv.snapshotEvery = 10; }, 'persistent']);
+  for (const bad of [0, -1, 1.5, '64MiB', 2 ** 51]) {
+    rows.push([`snapshotEveryBytes: ${String(bad)}`, (c) => {
+      c.subgroups.kv.persistent = true;
+      c.subgroups.kv.snapshotEveryBytes = bad;
+    }, 'snapshotEveryBytes']);
+  }
+  rows.push(['snapshotEveryBytes without persistent', (c) => { c.subgroups.kv.snapshotEveryBytes = 10; },
+    'persistent']);
   rows.push(['name: "my group"', (c) => { c.name = 'my group'; }, 'name']);
   rows.push(['name: 5', (c) => { c.name = 5; }, 'name']);
   for (const [what, change, names] of rows) {
@@ -129,10 +137,13 @@ test('group configuration: good values are accepted as given', () => {
       },
       log: { shards: [{ members: [65534, 0], senders: [0] }] },
       Proto_2: { shards: 2, members: { min: 1, max: 1 }, senders: 1 },
-      ledger: { shards: 1, members: { min: 1, max: 2 }, persistent: true, snapshotEvery: 1000 },
+      ledger: {
+        shards: 1, members: { min: 1, max: 2 }, persistent: true, snapshotEvery: 1000, snapshotEveryBytes: 1 << 26,
+      },
     },
   });
   assert.is(config.subgroups.ledger!.snapshotEvery, 1000);
+  assert.is(config.subgroups.ledger!.snapshotEveryBytes, 1 << 26);
   assert.is(config.subgroups.kv!.maxQueuedBytes, 1);
   assert.equal(
     validateSstConfig({ members, columns: { counter: { type: 'i64' } }, arenaBytes: 1 << 20 }).arenaBytes, 1 << 20);

@@ -77,7 +77,7 @@ const KNOWN_TOP = [
 
 const KNOWN_SUBGROUP = [
   'type', 'shards', 'members', 'senders', 'mode', 'maxSmcPayload', 'window', 'blockBytes', 'maxMessageBytes',
-  'maxQueuedMessages', 'maxQueuedBytes', 'persistent', 'snapshotEvery',
+  'maxQueuedMessages', 'maxQueuedBytes', 'persistent', 'snapshotEvery', 'snapshotEveryBytes',
 ];
 const KNOWN_MEMBER = ['id', 'address', 'contact'];
 const KNOWN_SHARD = ['members', 'senders'];
@@ -186,13 +186,15 @@ function validateSubgroup(name: string, value: unknown, ids: Set<number>, source
   }
 }
 
-/** persistent (a boolean; ordered mode only) and snapshotEvery (records, with persistent). */
+/** persistent (a boolean; ordered mode only), snapshotEvery (records) and snapshotEveryBytes (with persistent). */
 function validatePersistence(s: Record<string, unknown>, where: string): void {
   if (s.persistent !== undefined) checkBoolean(s.persistent, `${where}: persistent`);
-  if (s.snapshotEvery !== undefined) {
-    positiveInt(s.snapshotEvery, `${where}: snapshotEvery (records)`, 2 ** 31);
+  const limits = [['snapshotEvery', 'records', 2 ** 31], ['snapshotEveryBytes', 'bytes', 2 ** 50]] as const;
+  for (const [key, unit, max] of limits) {
+    if (s[key] === undefined) continue;
+    positiveInt(s[key], `${where}: ${key} (${unit})`, max);
     if (s.persistent !== true) {
-      throw new ConfigError(`${where}: snapshotEvery applies to a persistent subgroup: add "persistent": true`);
+      throw new ConfigError(`${where}: ${key} applies to a persistent subgroup: add "persistent": true`);
     }
   }
   if (s.persistent === true && s.mode === 'raw') {

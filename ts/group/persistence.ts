@@ -7,7 +7,8 @@
 //              .storePersisted: the main thread writes that column, the next step pushes it)
 //   frontier   min persistedNum over the shard's members (ShardChannel.checkPersisted, every step, and a
 //              poll while something waits): resolves persisted calls and emits `persisted`
-//   snapshot   every snapshotEvery records, the object's snapshot() is written; the log drops what it covers
+//   snapshot   every snapshotEvery records or snapshotEveryBytes bytes, the object's snapshot() is written;
+//              the log drops what it covers
 //   restart    before the member joins, each log found is read back: the latest snapshot restored and the
 //              records after it replayed through a Replica whose replies go nowhere
 //
@@ -36,6 +37,8 @@ import type { DeliveryLog, SubgroupChannel } from './subgroup-channel.js';
 export const PERSIST_DEFAULTS = {
   /** Records between snapshots: a restart replays at most this many. */
   snapshotEvery: 10_000,
+  /** Payload bytes between snapshots, whichever comes first: a restart replays at most about this much. */
+  snapshotEveryBytes: 256 * 1024 * 1024,
   /** How often the frontier is read while a persisted call waits (the worker engine steps the main thread
    *  only on deliveries, so a peer's persistedNum can land unseen). */
   frontierPollMs: 2,
@@ -62,7 +65,8 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   readonly shard: number;
   readonly log: PersistentLog;
   readonly #type: ReplicatedClass | undefined;
-  readonly #snapshotEvery: number;
+  /** A snapshot after this many records, or this many payload bytes, logged since the last one. */
+  readonly #snapshotEvery: { records: number; bytes: number };
   readonly #clock: HybridLogicalClock;
   readonly #events: PersistenceEvents;
   #channel: SubgroupChannel | null = null;
@@ -72,11 +76,12 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
   readonly #waiting: Array<{ version: bigint; resolve: () => void; reject: (error: Error) => void }> = [];
   #poll: ReturnType<typeof setInterval> | null = null;
   #sinceSnapshot = 0;
+  #bytesSinceSnapshot = 0;
   #snapshotting = false;
   #failed: Error | null = null;
 
   constructor(subgroup: string, shard: number, log: PersistentLog, type: ReplicatedClass | undefined,
-    snapshotEvery: number, clock: HybridLogicalClock, events: PersistenceEvents) {
+    snapshotEvery: { records: number; bytes: number }, clock: HybridLogicalClock, events: PersistenceEvents) {
     this.subgroup = subgroup;
     this.shard = shard;
     this.log = log;
@@ -106,14 +111,18 @@ export class ShardLog implements DeliveryLog, ObjectHistory<object> {
     if (version <= this.log.appendedVersion) return; // logged already (a snapshot from state transfer covers it)
     try {
       this.log.append({ version, hlc, sender, payload: bytes });
+      this.#bytesSinceSnapshot += bytes.byteLength;
     } catch (error) {
       this.#fail(error as Error);
     }
   }
 
   applied(version: bigint): void {
-    if (++this.#sinceSnapshot < this.#snapshotEvery || this.#snapshotting || !this.#canSnapshot()) return;
+    const due = ++this.#sinceSnapshot >= this.#snapshotEvery.records
+      || this.#bytesSinceSnapshot >= this.#snapshotEvery.bytes;
+    if (!due || this.#snapshotting || !this.#canSnapshot()) return;
     this.#sinceSnapshot = 0;
+    this.#bytesSinceSnapshot = 0;
     void this.snapshot(version);
   }
 
@@ -459,7 +468,11 @@ export class GroupPersistence implements TransferLogs {
     const identity = { group: this.#config.name ?? 'squall', memberId: this.#selfId, subgroup: name, shard };
     const log = await PersistentLog.open(dir, identity);
     const type = Object.hasOwn(this.#types, name) ? this.#types[name] : undefined;
-    const every = this.#config.subgroups[name]!.snapshotEvery ?? PERSIST_DEFAULTS.snapshotEvery;
+    const sg = this.#config.subgroups[name]!;
+    const every = {
+      records: sg.snapshotEvery ?? PERSIST_DEFAULTS.snapshotEvery,
+      bytes: sg.snapshotEveryBytes ?? PERSIST_DEFAULTS.snapshotEveryBytes,
+    };
     const shardLog = new ShardLog(name, shard, log, type, every, this.#clock, this.#events);
     this.#logs.set(name, shardLog);
     return shardLog;

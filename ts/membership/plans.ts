@@ -81,6 +81,11 @@ export interface SubgroupConfig {
    * records, then drop the log segments it covers (PERSIST_DEFAULTS.snapshotEvery).
    */
   snapshotEvery?: number;
+  /**
+   * The same after this many payload bytes logged since the last snapshot, whichever comes first: large
+   * updates do not let the log (and a restart's replay) grow without bound (PERSIST_DEFAULTS).
+   */
+  snapshotEveryBytes?: number;
 }
 
 /** What a plan is computed from: the subgroups of a group's configuration (GroupConfig has them). */
