@@ -164,38 +164,30 @@ test('persistent group (n=3): persisted calls resolve once durable everywhere, e
   });
 });
 
-test('snapshots every N records trim the log; a restart restores the snapshot and replays the rest', async () => {
+/** 130 ordered adds and a persisted one under `config`: the log holds a snapshot, and a restart restores. */
+async function snapshotsTrimAndRestore(config: GroupConfig, what: string): Promise<void> {
   await withDirs(async (dirs) => {
-    const config = await configOf(40);
     let groups = await start(config, dirs);
     const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
     for (let i = 0; i < 130; i++) await ledgers[i % 3]!.ordered.add('k', 1);
     await ledgers[0]!.persisted.add('k', 1);
     await Promise.all(groups.map((g) => g.close()));
     const files = await readdir(join(dirs[0]!, 'ledger.0'));
-    assert.ok(files.some((f) => /snap/i.test(f)), `a snapshot file: ${files.join(', ')}`);
+    assert.ok(files.some((f) => /snap/i.test(f)), `${what}: a snapshot file: ${files.join(', ')}`);
     groups = await start(config, dirs);
     for (const g of groups) assert.is(g.subgroup('ledger', Ledger).state.total(), 131);
     await Promise.all(groups.map((g) => g.close()));
   });
-});
+}
+
+test('snapshots every N records trim the log; a restart restores the snapshot and replays the rest',
+  async () => snapshotsTrimAndRestore(await configOf(40), 'snapshotEvery 40'));
 
 test('snapshots every N bytes too (snapshotEveryBytes): small records far below snapshotEvery still trim the log',
   async () => {
-  await withDirs(async (dirs) => {
-    const config = await configOf();
-    config.subgroups.ledger!.snapshotEveryBytes = 1024;
-    let groups = await start(config, dirs);
-    const ledgers = groups.map((g) => g.subgroup('ledger', Ledger));
-    for (let i = 0; i < 130; i++) await ledgers[i % 3]!.ordered.add('k', 1);
-    await ledgers[0]!.persisted.add('k', 1);
-    await Promise.all(groups.map((g) => g.close()));
-    const files = await readdir(join(dirs[0]!, 'ledger.0'));
-    assert.ok(files.some((f) => /snap/i.test(f)), `a snapshot file, with 131 records of 10,000: ${files.join(', ')}`);
-    groups = await start(config, dirs);
-    for (const g of groups) assert.is(g.subgroup('ledger', Ledger).state.total(), 131);
-    await Promise.all(groups.map((g) => g.close()));
-  });
+  const config = await configOf();
+  config.subgroups.ledger!.snapshotEveryBytes = 1024;
+  await snapshotsTrimAndRestore(config, '131 records of 10,000, 1 KiB apart');
 });
 
 test('the worker engine: persisted calls resolve too (the frontier is read while they wait)', async () => {
