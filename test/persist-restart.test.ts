@@ -388,32 +388,23 @@ crashTest('SIGKILL of every member mid-load, three rounds, restarted in differen
 });
 
 
-crashTest('SIGKILL of every member mid-load, then two of three restart — without the one with the longest log: '
-  + 'they form the group with every update whose persisted call resolved; the third comes back through a '
-  + 'contact, its divergent tail replaced, and every member holds the same state', async () => {
+/**
+ * Every member killed mid-load (loadThenKill), then `prepare` picks the member that stays down (and may change
+ * the directories); the other two restart — a majority — and must hold every update whose persisted call
+ * resolved; the third comes back through a contact, and every member ends with the same state.
+ */
+async function twoOfThreeAfterCrash(
+  prepare: (dirs: string[], persisted: Persisted[], tails: bigint[]) => Promise<{ out: number; said: string }>,
+): Promise<void> {
   await withDirs(async (dirs) => {
     const persisted = await loadThenKill(dirs, 0, 15);
     const tails = await Promise.all(dirs.map(async (dir, id) => {
       const log = await openLog(dir, id);
       try { return log.appendedVersion; } finally { await log.close(); }
     }));
-    const out = tails.indexOf(tails.reduce((a, b) => (a > b ? a : b)));
+    const { out, said } = await prepare(dirs, persisted, tails);
+    console.log(`  tails after the kill ${tails.join(', ')}; ${said}`);
     const back = [0, 1, 2].filter((id) => id !== out);
-    // The members that come back lose their tails past the last persisted update (and their snapshot), as
-    // if their group commits had been further behind at the kill: the member that stays down logged more.
-    const lastPersisted = persisted.reduce((a, p) => (p.version > a ? p.version : a), -1n);
-    const cutTo = await Promise.all(back.map(async (id) => {
-      const log = await openLog(dirs[id]!, id);
-      try {
-        const keep = [lastPersisted, (await log.latestSnapshot())?.version ?? -1n].reduce((a, b) => (a > b ? a : b));
-        if (keep < log.appendedVersion) await log.truncateAfter(keep);
-        return log.appendedVersion;
-      } finally {
-        await log.close();
-      }
-    }));
-    console.log(`  tails after the kill ${tails.join(', ')}; member ${out} stays down; the others cut to `
-      + cutTo.join(', '));
     const config = await configOf();
     config.subgroups.kv!.members = { min: 2, max: 3 };
     const groups = joined(await startAll(config, dirs, back, { connectTimeoutMs: 2000 }));
@@ -436,6 +427,34 @@ crashTest('SIGKILL of every member mid-load, then two of three restart — witho
       await Promise.all([...groups.map((g) => g.close()), late?.close()]);
     }
   });
-});
+}
+
+crashTest('SIGKILL of every member mid-load, then two of three restart — without the one with the longest log: '
+  + 'they form the group with every update whose persisted call resolved; the third comes back through a '
+  + 'contact, its divergent tail replaced, and every member holds the same state', () => twoOfThreeAfterCrash(
+  async (dirs, persisted, tails) => {
+    const out = tails.indexOf(tails.reduce((a, b) => (a > b ? a : b)));
+    // The members that come back lose their tails past the last persisted update (and their snapshot), as
+    // if their group commits had been further behind at the kill: the member that stays down logged more.
+    const lastPersisted = persisted.reduce((a, p) => (p.version > a ? p.version : a), -1n);
+    const cutTo = await Promise.all([0, 1, 2].filter((id) => id !== out).map(async (id) => {
+      const log = await openLog(dirs[id]!, id);
+      try {
+        const keep = [lastPersisted, (await log.latestSnapshot())?.version ?? -1n].reduce((a, b) => (a > b ? a : b));
+        if (keep < log.appendedVersion) await log.truncateAfter(keep);
+        return log.appendedVersion;
+      } finally {
+        await log.close();
+      }
+    }));
+    return { out, said: `member ${out} stays down; the others cut to ${cutTo.join(', ')}` };
+  }));
+
+crashTest('SIGKILL of every member mid-load, one member\'s directory deleted: the other two restart with every '
+  + 'update whose persisted call resolved; the third comes back through a contact with an empty directory, '
+  + 'receives the state, and every member holds the same state', () => twoOfThreeAfterCrash(async (dirs) => {
+  await rm(dirs[2]!, { recursive: true, force: true });
+  return { out: 2, said: 'member 2\'s directory deleted' };
+}));
 
 test.run();
