@@ -234,6 +234,13 @@ test('a stream that lies fails the transfer: a damaged chunk, a stream cut short
     records: false, token: new Uint8Array(32) }));
   let error = await liar.done.then(() => null, (e: Error) => e);
   assert.match(error!.message, /does not add up \(4096 bytes in 3 chunks of 1024\)/);
+  // A begin that adds up but claims more than an ArrayBuffer holds: refused, not thrown out of accept().
+  const huge = new StateReceiver(SOURCE, 3000, '127.0.0.1');
+  const hugeBytes = 2 ** 52, hugeChunk = 2 ** 32 - 1;
+  huge.accept(0, encodeBeginStream({ chunkBytes: hugeChunk, totalBytes: hugeBytes, version: 1n,
+    chunks: Math.ceil(hugeBytes / hugeChunk), port: 9, records: false, token: new Uint8Array(32) }));
+  error = await huge.done.then(() => null, (e: Error) => e);
+  assert.match(error!.message, /do not fit in this process's memory/);
   const nobody = new StateReceiver(SOURCE, 3000, '127.0.0.1');
   nobody.accept(0, encodeBeginStream({ chunkBytes: 1024, totalBytes: 1024, version: 1n, chunks: 1, port: 1,
     records: false, token: new Uint8Array(32) }));

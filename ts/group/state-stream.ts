@@ -67,7 +67,7 @@ export function decodeBeginStream(record: Uint8Array): StreamBegin | null {
 
 /**
  * The source's listener for one recipient: `port` and `token` go into the begin-stream record; send() writes
- * the chunk records once the recipient connected with the token.
+ * the chunks' CRCs and then the state once the recipient connected with the token.
  */
 export class StreamOffer {
   readonly token = new Uint8Array(randomBytes(TOKEN_BYTES));
@@ -158,8 +158,8 @@ export interface StreamSink {
   buffer: Uint8Array;
   chunkBytes: number;
   chunks: number;
-  /** Chunk `index` arrived whole, with this CRC (checked later, with the rest). */
-  chunk(index: number, crc: number, bytes: number): void;
+  /** Chunk `index` arrived whole, with this CRC (the sink checks it). */
+  chunk(index: number, crc: number): void;
   /** Something arrived (the idle timer starts again). */
   alive(): void;
   fail(error: StateTransferError): void;
@@ -202,7 +202,7 @@ export function receiveStream(host: string, port: number, token: Uint8Array, sin
     for (; reported < sink.chunks; reported++) { // the chunks this read completed
       const end = Math.min(total, (reported + 1) * sink.chunkBytes);
       if (received < end) break;
-      sink.chunk(reported, crcView.getUint32(4 * reported, true), end - reported * sink.chunkBytes);
+      sink.chunk(reported, crcView.getUint32(4 * reported, true));
     }
     if (received === total) socket.destroy(); // nothing past the state is read: it is whole
   };

@@ -349,13 +349,20 @@ export class StateReceiver {
         + `${chunks} chunks of ${chunkBytes})`));
       return false;
     }
+    let buffer: ArrayBuffer;
+    try {
+      buffer = new ArrayBuffer(length);
+    } catch {
+      this.fail(new StateTransferError(`${this.#what()}: ${length} bytes do not fit in this process's memory`));
+      return false;
+    }
     this.#beganAt = performance.now();
     this.#records = records;
     this.#chunkBytes = chunkBytes;
     this.#length = length;
     this.#version = version;
     this.#have = new Uint8Array(chunks);
-    this.#buffer = new ArrayBuffer(length);
+    this.#buffer = buffer;
     this.#wholeIfDone();
     return true;
   }

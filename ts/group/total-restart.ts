@@ -19,7 +19,7 @@
 // A first view with nothing logged anywhere exchanges its tails too (every tail is −1: nothing moves).
 //
 // From a majority: the first view is the configuration's members; each member connects to those it can
-// within connectTimeoutMs (restartConnect). With every one of them, or with a majority of the last view its
+// within connectTimeoutMs (TotalRestart.connect). With every one of them, or with a majority of the last view its
 // logs recorded (and of the first view), it starts the view and suspects the rest — the ordinary view change
 // removes them — and the shards reconcile in the view after that change. With fewer, it closes the attempt,
 // says whom it waits for (`restartWaiting`) and tries again, until restartWaitMs. Enough, because an update
@@ -92,18 +92,18 @@ export function restartHint(error: unknown, lastVid: number): unknown {
  * needs that.
  */
 export function restartQuorum(members: readonly number[], last: readonly number[], here: readonly number[]): boolean {
-  if (members.every((m) => here.includes(m))) return true;
-  const lastView = last.length > 0 ? last : members;
-  return hasMajority(lastView.length, lastView.filter((m) => here.includes(m)).length)
-    && hasMajority(members.length, here.length);
+  return members.every((m) => here.includes(m)) || restartShortOf(members, last, here) === 0;
 }
 
-/** How many more of `last` (or of `members`, for the second rule) must connect for restartQuorum. */
+/**
+ * How many more of `last` (or of `members`, for the second rule) must connect for the majorities of
+ * restartQuorum; 0 when `here` has both.
+ */
 export function restartShortOf(members: readonly number[], last: readonly number[], here: readonly number[]): number {
   const lastView = last.length > 0 ? last : members;
-  const need = (size: number, have: number) => Math.max(0, Math.floor(size / 2) + 1 - have);
-  return Math.max(need(lastView.length, lastView.filter((m) => here.includes(m)).length),
-    need(members.length, here.length));
+  const short = (size: number, have: number) => (hasMajority(size, have) ? 0 : Math.floor(size / 2) + 1 - have);
+  return Math.max(short(lastView.length, lastView.filter((m) => here.includes(m)).length),
+    short(members.length, here.length));
 }
 
 export interface FirstViewStart {
@@ -121,7 +121,7 @@ export interface FirstViewStart {
 
 /**
  * The first view formed from the configuration (Group.join without contact): connects its members (a total
- * restart: a majority of them, see restartConnect), starts the view and, with persistent logs, reconciles
+ * restart: a majority of them, see TotalRestart.connect), starts the view and, with persistent logs, reconciles
  * them (TotalRestart) before the shards deliver — in the view without the missing members, when some were.
  */
 export async function startFirstView(start: FirstViewStart): Promise<void> {
