@@ -36,8 +36,10 @@ export interface Grant {
  * control lane is for small writes that must not wait: heartbeats, counters that acknowledge (SST pushes,
  * the multicast's receive and delivery counters, the view-change columns). It never queues behind the data
  * lane (its own socket, send queue and lock, served first at the receiver). The data lane carries the bulk
- * bytes and every counter that announces them (a slot's `index`, a mailbox's `written`): a reader may rely
- * on data arriving before a later write on the same lane only.
+ * bytes and every counter that announces them (a slot's `index`): a reader may rely on data arriving before
+ * a later write on the same lane only. The point-to-point mailboxes, bounded (1 MiB by default), travel on
+ * the control lane with their counters, so that a step's replies leave with its acknowledgements
+ * (Mailboxes.lane; larger mailboxes use the data lane).
  */
 export const Lane = {
   Data: 0,

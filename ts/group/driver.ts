@@ -127,6 +127,7 @@ export class MemberDriver<V extends DriverView> {
       return;
     }
     this.#stepping = true;
+    const held = this.#holdPushes();
     try {
       do {
         this.#stepAgain = false;
@@ -134,6 +135,30 @@ export class MemberDriver<V extends DriverView> {
       } while (this.#stepAgain && !this.#closed);
     } finally {
       this.#stepping = false;
+      this.#releasePushes(held);
+    }
+  }
+
+  /**
+   * A step's writes to a peer leave together (ts/fabric/staged-pushes.ts): the open views' pushes are held
+   * while it runs, and released — with the mailboxes' records of the step, such as the replies its
+   * deliveries produced — when it ends.
+   */
+  #holdPushes(): V[] {
+    const held: V[] = [];
+    for (const view of [this.#previous, this.#current]) {
+      if (view && !view.closed) {
+        view.pushes.hold();
+        held.push(view);
+      }
+    }
+    return held;
+  }
+
+  #releasePushes(held: readonly V[]): void {
+    for (const view of held) {
+      if (!view.closed) view.mailboxes.flush();
+      view.pushes.release();
     }
   }
 

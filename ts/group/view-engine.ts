@@ -26,6 +26,7 @@ import { SstMember } from '../sst/member.js';
 import type { SubgroupPlan } from '../membership/plans.js';
 import type { Connection, DriverView } from './driver-parts.js';
 import { buildViewParts, type PreviousView } from './view-parts.js';
+import type { StagedPushes } from '../fabric/staged-pushes.js';
 
 /** One row's membership columns, as this member sees them (Group.membership()). */
 export interface MembershipRow {
@@ -89,6 +90,7 @@ export class ViewEngine implements DriverView {
   readonly sst: SstMember;
   readonly rdmc: RdmcNode | null;
   readonly mailboxes: Mailboxes;
+  readonly pushes: StagedPushes;
   readonly protocol: ViewChangeProtocol;
   /** This member's shard channel of each subgroup it serves, by subgroup name. */
   readonly channels: Map<string, ShardChannel>;
@@ -157,6 +159,7 @@ export class ViewEngine implements DriverView {
     const byWorker = [...parts.channels.values()].flatMap((c) => c.workerShard() ?? []);
     if (byWorker.length > 0) this.sst.stepShards(byWorker);
     this.mailboxes = parts.mailboxes;
+    this.pushes = parts.pushes;
     this.protocol = parts.protocol;
     this.channels = parts.channels;
     this.byTag = parts.byTag;

@@ -9,6 +9,7 @@
 
 import type { Arena } from '../arena.js';
 import type { TableFabric } from '../fabric/fabric.js';
+import { StagedPushes } from '../fabric/staged-pushes.js';
 import { loadKernels } from '../kernels/kernels.js';
 import type { MembershipKernels } from '../kernels/membership.js';
 import { membershipReferenceKernels } from '../kernels/membership-reference.js';
@@ -54,6 +55,11 @@ export interface ViewParts {
   readonly view: View;
   readonly plans: readonly SubgroupPlan[];
   readonly mailboxes: Mailboxes;
+  /**
+   * What every piece below writes through: the driver holds it for a step, so each peer gets the step's
+   * pushes in one send per lane (ts/fabric/staged-pushes.ts).
+   */
+  readonly pushes: StagedPushes;
   readonly protocol: ViewChangeProtocol;
   /** This member's shard channel of each subgroup it serves, by subgroup name. */
   readonly channels: Map<string, ShardChannel>;
@@ -107,9 +113,11 @@ export function membershipKernelsOver(arena: Arena, choice: KernelChoice = 'wasm
 
 /** Builds one view's mailboxes, protocol and shard channels over tables laid out for it. */
 export function buildViewParts(p: PartsInput): ViewParts {
-  const { arena, layout, fabric, selfId, view, plans } = p;
+  const { arena, layout, selfId, view, plans } = p;
   Atomics.store(arena.i32, layout.offsetOf(layout.rowOf(selfId), layout.column('vid')) >> 2, view.vid);
+  const fabric = new StagedPushes(p.fabric);
   const mailboxes = new Mailboxes(arena, fabric, layout, selfId, p.mailboxBytes);
+  fabric.onRefused = (peer, status) => mailboxes.refused(peer, status);
   const channels = new Map<string, ShardChannel>();
   const byTag = new Map<number, ShardChannel>();
   const joined = p.rules?.joinersVote ? [] : p.previous?.joined ?? [];
@@ -137,7 +145,7 @@ export function buildViewParts(p: PartsInput): ViewParts {
       byTag.set(channel.tag, channel);
     });
   }
-  return { view, plans, mailboxes, protocol, channels, byTag };
+  return { view, plans, mailboxes, pushes: fabric, protocol, channels, byTag };
 }
 
 /**

@@ -16,12 +16,14 @@
 // `written` counter that names them and, when this member consumed records of that peer meanwhile, its `read`
 // counter for it — in one writeBatch per peer (one sendmsg). The push runs in a microtask queued by the first
 // record or consumption of a batch, so the replies a step produces to one caller, and the read counters of a
-// poll, leave together as soon as the step's JS turn ends. flush() pushes at once.
+// poll, leave together as soon as the step's JS turn ends. flush() pushes at once: the member's driver calls
+// it at the end of each step, inside the step's hold of the view's pushes (ts/fabric/staged-pushes.ts), so
+// the step's replies to a peer leave in the same send as its acknowledgements to it (see `lane`).
 
 import type { Arena } from '../arena.js';
 import { MessageTooLargeError, PeerFailedError, ConfigError } from '../errors.js';
 import type { TableFabric } from '../fabric/fabric.js';
-import { WriteStatus } from '../fabric/fabric.js';
+import { Lane, WriteStatus } from '../fabric/fabric.js';
 import type { SstLayout } from '../sst/layout.js';
 import { MAILBOX_COLUMNS } from './layout.js';
 
@@ -31,6 +33,8 @@ const align8 = (n: number) => (n + 7) & ~7;
 const RESOLVED = Promise.resolve();
 /** Ranges of one peer's push: the records (two when they wrap past the mailbox's end), `written`, `read`. */
 const MAX_PUSH_RANGES = 4;
+/** The largest mailbox whose pushes travel on the control lane (Mailboxes.lane): the default size, 1 MiB. */
+export const CONTROL_LANE_MAILBOX_BYTES = 1 << 20;
 
 interface Pending { bytes: Uint8Array; tag: number; resolve: () => void; reject: (e: Error) => void }
 
@@ -38,6 +42,14 @@ export type DirectHandler = (from: number, tag: number, bytes: Uint8Array) => vo
 
 export class Mailboxes {
   readonly boxBytes: number;
+  /**
+   * The lane every push of these mailboxes travels on, for their lifetime (a counter must never change
+   * lanes: its pushes would stop being ordered). The control lane when a mailbox is at most
+   * CONTROL_LANE_MAILBOX_BYTES: replies then leave in the same send as the step's acknowledgements and
+   * arrive with them, and what they can put ahead of a heartbeat is bounded by the mailbox; larger ones go
+   * on the data lane.
+   */
+  readonly lane: Lane;
   /** Largest payload one record carries: half a mailbox, so a record always fits after a skip. */
   readonly maxPayload: number;
   readonly #arena: Arena;
@@ -68,6 +80,7 @@ export class Mailboxes {
     this.#layout = layout;
     this.#selfRow = layout.rowOf(selfId);
     this.boxBytes = boxBytes;
+    this.lane = boxBytes <= CONTROL_LANE_MAILBOX_BYTES ? Lane.Control : Lane.Data;
     this.maxPayload = boxBytes / 2 - RECORD_HEADER;
     this.#written = layout.column(MAILBOX_COLUMNS.written).offset;
     this.#read = layout.column(MAILBOX_COLUMNS.read).offset;
@@ -203,7 +216,9 @@ export class Mailboxes {
       count = this.#stageCounter(this.#read, row, consumed, count);
       this.#consumedPushed[row] = consumed;
     }
-    this.#check(this.#fabric.writeBatch(this.#layout.members[row]!, ranges, count), row);
+    const member = this.#layout.members[row]!;
+    const status = this.#fabric.writeBatch(member, ranges, count, this.lane);
+    if (status !== WriteStatus.Ok) this.refused(member, status);
   }
 
   /**
@@ -218,10 +233,13 @@ export class Mailboxes {
     return count + 1;
   }
 
-  #check(status: WriteStatus, row: number): void {
-    if (status === WriteStatus.Ok) return;
-    // The failure itself reaches us through the SST's connection news; record it so callers hear at once.
-    this.fail(this.#layout.members[row]!, status === WriteStatus.NotConnected ? 'NOT_CONNECTED' : 'FAILED');
+  /**
+   * The fabric refused a push to `member` (its connection is gone). The failure itself reaches us through
+   * the SST's connection news; it is recorded here so that callers hear at once.
+   */
+  refused(member: number, status: WriteStatus): void {
+    if (status === WriteStatus.Ok || this.#layout.rowOf(member) < 0) return;
+    this.fail(member, status === WriteStatus.NotConnected ? 'NOT_CONNECTED' : 'FAILED');
   }
 
   #receive(row: number, handler: DirectHandler): void {

@@ -67,6 +67,7 @@ export class SimView implements DriverView {
   readonly view: View;
   readonly plans: ViewParts['plans'];
   readonly mailboxes: ViewParts['mailboxes'];
+  readonly pushes: ViewParts['pushes'];
   readonly protocol: ViewParts['protocol'];
   readonly channels: ViewParts['channels'];
   readonly byTag: ViewParts['byTag'];
@@ -97,7 +98,7 @@ export class SimView implements DriverView {
       mailboxBytes: MAILBOX_BYTES, previous: p.previous, rules: p.rules, rdmcOf: () => null, schedule: p.schedule,
       kernels: p.kernels,
     });
-    ({ plans: this.plans, mailboxes: this.mailboxes, protocol: this.protocol } = parts);
+    ({ plans: this.plans, mailboxes: this.mailboxes, pushes: this.pushes, protocol: this.protocol } = parts);
     ({ channels: this.channels, byTag: this.byTag } = parts);
   }
 
