@@ -111,8 +111,13 @@ Pump Conn::pump(const ReceiveEnv& env) {
     cap_ = kStagingBytes;
   }
   uint64_t budget = kReadBudgetBytes;
+  // A read that returned less than it asked for emptied the socket: the next one would fail with EAGAIN, a
+  // system call for nothing (on this VM a few µs each, once per pass). The socket is level-triggered, so
+  // bytes that arrive later make epoll report it again; what was read is parsed before the pump returns.
+  bool emptied = false;
   for (;;) {
     if (direct_left_ > 0) {
+      if (emptied) return Pump::DRAINED;
       ssize_t n = recv(fd, direct_dst_, direct_left_, MSG_DONTWAIT);
       Stats::bump(env.stats->recv_calls);
       if (n < 0 && errno == EINTR) continue;
@@ -120,6 +125,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
       if (n <= 0) return endOfStream(n == 0 ? 0 : errno);
       Stats::bump(env.stats->bytes_in, uint64_t(n));
       if (peer) Stats::bump(peer->bytes_in, uint64_t(n));
+      emptied = uint64_t(n) < direct_left_;
       direct_dst_ += n;
       direct_left_ -= uint64_t(n);
       if (direct_left_ == 0) {
@@ -147,7 +153,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
       wpos_ -= rpos_;
       rpos_ = 0;
     }
-    if (budget == 0) return Pump::DRAINED;
+    if (budget == 0 || emptied) return Pump::DRAINED;
     uint64_t want = cap_ - wpos_;
     if (header_first_) {
       uint64_t staged = wpos_ - rpos_;
@@ -161,6 +167,7 @@ Pump Conn::pump(const ReceiveEnv& env) {
     if (n <= 0) return endOfStream(n == 0 ? 0 : errno);
     Stats::bump(env.stats->bytes_in, uint64_t(n));
     if (peer) Stats::bump(peer->bytes_in, uint64_t(n));
+    emptied = uint64_t(n) < want;
     wpos_ += uint64_t(n);
     budget = budget > uint64_t(n) ? budget - uint64_t(n) : 0;
   }

@@ -127,15 +127,18 @@ export class MemberDriver<V extends DriverView> {
       return;
     }
     this.#stepping = true;
-    const held = this.#holdPushes();
     try {
       do {
         this.#stepAgain = false;
-        this.#stepOnce();
+        const held = this.#holdPushes();
+        try {
+          this.#stepOnce();
+        } finally {
+          this.#releasePushes(held);
+        }
       } while (this.#stepAgain && !this.#closed);
     } finally {
       this.#stepping = false;
-      this.#releasePushes(held);
     }
   }
 
