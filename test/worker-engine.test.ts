@@ -34,6 +34,27 @@ test('worker engine, 3 members, one sends: identical sequences, the idle senders
   }
 });
 
+test('worker engine, 3 members flooding in bursts for 2 s: every member delivers the same messages', async () => {
+  // Bursts of sends and the worker's nulls between them, the window wrapping thousands of times: a slot whose
+  // bytes reached a peer after an `index` naming them (this thread's push held back while the worker pushed
+  // its own) is delivered from a stale slot — the receiver's check stops that member, or the hashes differ.
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: { ...SHARD, window: 256 } } });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: false });
+    const floods = (await cluster.all({ cmd: 'flood', subgroup: 'log', seconds: 2, size: 1000, inFlight: 256 })) as
+      unknown as Array<{ sent: number }>;
+    const total = floods.reduce((sum, f) => sum + f.sent, 0);
+    const reports = (await cluster.all({ cmd: 'await', subgroup: 'log', total, timeoutMs: 60_000 })) as
+      unknown as Array<Report & { hash: number }>;
+    for (const [i, r] of reports.entries()) {
+      assert.is(r.delivered, total, `member ${i} delivered`);
+      assert.is(r.hash, reports[0]!.hash, `member ${i}'s deliveries hash as member 0's`);
+    }
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('worker engine: a member whose main thread is blocked still acknowledges; the others deliver', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: SHARD } });
   try {

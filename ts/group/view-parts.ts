@@ -131,12 +131,16 @@ export function buildViewParts(p: PartsInput): ViewParts {
   });
   const rows = new ShardRows();
   const shardKernels = controlKernels(arena, p.kernels);
+  // The worker engine's shards write straight through: their worker pushes slots and `index` from its own
+  // thread at once, so a slot push of this thread held until the step ends could arrive behind an `index`
+  // that names it (and its `index`, read when it leaves, could name the worker's nulls).
+  const shardFabric = p.shardEngine === 'worker' ? p.fabric : fabric;
   for (const plan of plans) {
     ShardChannel.initialize(arena, layout, plan);
     plan.shards.forEach((shard, shardIndex) => {
       if (!shard.members.includes(selfId)) return;
       const channel = new ShardChannel({
-        arena, fabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
+        arena, fabric: shardFabric, layout, selfId, plan, shardIndex, mailboxes, vid: view.vid, schedule: p.schedule,
         wordsSlot: rows.taken, engine: p.shardEngine ?? 'main', ...(p.wakeWorker ? { wakeWorker: p.wakeWorker } : {}),
         rowsAt: rows.take(shard.senders.length, shard.members.length - 1), kernels: shardKernels,
         rdmc: shard.senders.map((_, rank) => p.rdmcOf(plan, shardIndex, rank)),
