@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, NativeUnavailableError } from '../ts/errors.js';
-import { GrantKind, WriteStatus } from '../ts/fabric/fabric.js';
+import { GrantKind, Lane, WriteStatus } from '../ts/fabric/fabric.js';
 import { NativeFabric, libfabricNotBuiltError, nativeBackends } from '../ts/fabric/native.js';
 import { Arena } from '../ts/arena.js';
 import * as map from '../ts/generated/memory-map.js';
@@ -424,24 +424,31 @@ if (built && usable('tcp+rma')) {
     }, 32 * MiB);
   });
 
-  test('[tcp+rma] data before control: a counter written after a 64 KiB RMA block never runs ahead of it', async () => {
-    const block = D + 65536;
-    await withRmaPair([controlGrant(D, 64, 0), dataGrant(block, 65536, 0)], async (a, b) => {
-      let ahead = 0;
-      for (let v = 1; v <= 250; v++) {
-        a.arena.u8.fill(v, block, block + 65536);
-        assert.is(a.fabric.write(2, block, 65536), WriteStatus.Ok);   // one-sided
-        a.arena.i64[D >> 3] = BigInt(v);
-        assert.is(a.fabric.write(2, D, 8), WriteStatus.Ok);           // a message, after it on the endpoint
-        const counter = Number(b.arena.i64[D >> 3]!);
-        if (b.arena.u8[block]! < counter || b.arena.u8[block + 65535]! < counter) ahead++;
-        if (v % 10 === 0) await sleep(0);
-      }
-      await until([a, b], () => b.arena.i64[D >> 3] === 250n, 'the last counter');
-      assert.is(b.arena.u8[block + 65535], 250);
-      assert.is(ahead, 0);
+  // On either lane: the data lane carries the slots and their index, the control lane a mailbox's records and
+  // its counter (ts/multicast/mailboxes.ts, Mailboxes.lane) — both a one-sided block, then a message naming it.
+  for (const [name, lane] of [['data', Lane.Data], ['control', Lane.Control]] as const) {
+    test(`[tcp+rma] data before control on the ${name} lane: a counter written after a 64 KiB RMA block ` +
+      'never runs ahead of it', async () => {
+      const block = D + 65536;
+      await withRmaPair([controlGrant(D, 64, 0), dataGrant(block, 65536, 0)], async (a, b) => {
+        let ahead = 0;
+        const rmaBefore = a.fabric.stats().rmaWrites;
+        for (let v = 1; v <= 250; v++) {
+          a.arena.u8.fill(v, block, block + 65536);
+          assert.is(a.fabric.write(2, block, 65536, lane), WriteStatus.Ok);   // one-sided
+          a.arena.i64[D >> 3] = BigInt(v);
+          assert.is(a.fabric.write(2, D, 8, lane), WriteStatus.Ok);           // a message, after it on the lane
+          const counter = Number(b.arena.i64[D >> 3]!);
+          if (b.arena.u8[block]! < counter || b.arena.u8[block + 65535]! < counter) ahead++;
+          if (v % 10 === 0) await sleep(0);
+        }
+        await until([a, b], () => b.arena.i64[D >> 3] === 250n, 'the last counter');
+        assert.is(b.arena.u8[block + 65535], 250);
+        assert.is(ahead, 0);
+        assert.is(a.fabric.stats().rmaWrites - rmaBefore, 250, 'every block went one-sided');
+      });
     });
-  });
+  }
 
   test('[tcp+rma] grants are registered one by one: a large write outside them goes as a message and is refused ' +
     'before it lands; a grant made later gets its key', async () => {

@@ -144,4 +144,29 @@ test('staged pushes: a batch the fabric refuses at release is reported with its 
   }
 });
 
+test('staged pushes: a throw while sending keeps the lists not yet sent, and a later flush sends them', () => {
+  const arena = Arena.create({ memberId: 1, bytes: 4 << 20 });
+  const fabric = NativeFabric.create(arena, { memberId: 1, layoutTag: TAG });
+  try {
+    const pushes = new StagedPushes(fabric);
+    const refused: number[] = [];
+    pushes.onRefused = (peer) => {
+      refused.push(peer);
+      if (peer === 9) throw new Error('the caller failed');
+    };
+    pushes.hold();
+    pushes.write(9, ACKS, 8, Lane.Control);  // none of these peers is connected: each batch is refused
+    pushes.write(10, ACKS, 8, Lane.Control);
+    pushes.write(11, ACKS, 8, Lane.Data);
+    assert.throws(() => pushes.release(), /the caller failed/);
+    assert.equal(refused, [9]);
+    pushes.flush();
+    assert.equal(refused, [9, 10, 11], 'the rest sent once each, in the order staged');
+    pushes.flush();
+    assert.equal(refused, [9, 10, 11], 'and not again');
+  } finally {
+    fabric.close();
+  }
+});
+
 test.run();

@@ -55,19 +55,24 @@ export class StagedPushes implements TableFabric {
   flush(lane?: Lane): void {
     const pending = this.#pending;
     let kept = 0;
-    for (let i = 0; i < pending.length; i++) {
-      const s = pending[i]!;
-      if (lane !== undefined && s.lane !== lane) {
-        pending[kept++] = s;
-        continue;
+    let i = 0;
+    try {
+      for (; i < pending.length; i++) {
+        const s = pending[i]!;
+        if (lane !== undefined && s.lane !== lane) {
+          pending[kept++] = s;
+          continue;
+        }
+        const count = s.count;
+        s.count = 0;
+        if (count === 0) continue;
+        const status = this.#inner.writeBatch(s.peer, s.ranges, count, s.lane);
+        if (status !== WriteStatus.Ok) this.onRefused?.(s.peer, status);
       }
-      const count = s.count;
-      s.count = 0;
-      if (count === 0) continue;
-      const status = this.#inner.writeBatch(s.peer, s.ranges, count, s.lane);
-      if (status !== WriteStatus.Ok) this.onRefused?.(s.peer, status);
+    } finally { // a throw (from the fabric or onRefused) keeps the lists not yet sent, in their order
+      for (i++; i < pending.length; i++) pending[kept++] = pending[i]!;
+      pending.length = kept;
     }
-    pending.length = kept;
   }
 
   write(peer: number, offset: number, length: number, lane?: Lane): WriteStatus {

@@ -158,10 +158,18 @@ export class MemberDriver<V extends DriverView> {
     return held;
   }
 
-  #releasePushes(held: readonly V[]): void {
-    for (const view of held) {
-      if (!view.closed) view.mailboxes.flush();
-      view.pushes.release();
+  /** Every held view is released, even when flushing an earlier one throws (the error still surfaces). */
+  #releasePushes(held: readonly V[], from = 0): void {
+    const view = held[from];
+    if (view === undefined) return;
+    try {
+      try {
+        if (!view.closed) view.mailboxes.flush();
+      } finally {
+        view.pushes.release();
+      }
+    } finally {
+      this.#releasePushes(held, from + 1);
     }
   }
 

@@ -39,7 +39,8 @@
 //     lane only (ts/multicast/shard.ts). Pushed on the control lane it could overtake them.
 //   - The start barrier (`installed`) says a member is connected to every member, which for the fabric
 //     means both lanes (PEER_CONNECTED needs both), so shards start sending on a data lane that is up.
-//   - Point-to-point mailboxes (the data lane) are ordered with nothing here.
+//   - Point-to-point mailboxes (the control lane up to 1 MiB, else the data lane) are ordered with nothing
+//     here: their counters name only their own records.
 //
 // Every predicate over the table is evaluated by a view-change kernel (assembly/membership.ts, through table.ts,
 // which also reads the table into a Round): the WebAssembly exports or their plain-JS twins, as given in
