@@ -9,7 +9,9 @@
 //                others are, holding the shard's LOCK, and pushes the slots and `index` on the data lane
 //   3. prefix    seqNum into our row
 //   4. stable    the least seqNum of the shard into STABLE; the main thread is woken (the fabric's arrival
-//                function) to deliver up to it, and stores deliveredNum in our row
+//                function) to deliver up to it, and stores deliveredNum in our row. The poller woke the
+//                main thread too when the others' seqNum landed: it reads the same minimum itself then,
+//                and delivers without waiting for this round (ShardChannel's step beside the worker)
 //   5. push      our acknowledgements (numReceived … persistedNum) on the control lane, when they moved
 //
 // A view change: the main thread sets WEDGE; the next round pushes what moved, answers, and never touches

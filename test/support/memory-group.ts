@@ -2,6 +2,9 @@
 // layout, the real ViewChangeProtocol and ShardChannel over them, and a fabric that copies each write into
 // the peer's arena at once (the same offsets, as the real fabric does). A member that is `down` neither
 // writes nor receives. Small and synchronous: the suites step members by hand and corrupt their tables.
+// With engine 'worker' each member's shard is stepped as the worker engine does it: the channel sends and
+// delivers, and `worker` — the predicate worker's ShardEngine (workers/shard-engine.ts), run here on this
+// thread when the suite calls its round() — does receipt, seqNum, stability and the acknowledgements.
 
 import { SHARD_ROWS_OFFSET } from '../../ts/generated/memory-map.js';
 import { Arena } from '../../ts/arena.js';
@@ -14,6 +17,8 @@ import { multicastColumns } from '../../ts/multicast/layout.js';
 import { Mailboxes } from '../../ts/multicast/mailboxes.js';
 import { ShardChannel } from '../../ts/multicast/shard.js';
 import { SstLayout } from '../../ts/sst/layout.js';
+import type { AttachedFabric } from '../../ts/fabric/native.js';
+import { ShardEngine } from '../../workers/shard-engine.js';
 
 const MAILBOX_BYTES = 4096;
 /** Arenas of earlier groups, zeroed for reuse: each is a shared WebAssembly.Memory (see ts/sim/group-sim.ts). */
@@ -28,13 +33,24 @@ export interface MemoryMember {
   /** What this member delivered: "sender:first byte" per message. */
   delivered: string[];
   down: boolean;
+  /** Engine 'worker': the shard's control step, as the predicate worker runs it. */
+  worker: ShardEngine | null;
+  /** Engine 'worker': how often it woke the main thread (the stable frontier moved), and was rung by it. */
+  arrivals: number;
+  wakes: number;
 }
 
 export class MemoryGroup {
   readonly members: MemoryMember[];
 
-  /** `kernels`: the view-change kernels the protocols evaluate their predicates with (default the wasm ones). */
-  constructor(ids: readonly number[], subgroup: SubgroupConfig, kernels: KernelChoice = 'wasm') {
+  /**
+   * `kernels`: the view-change kernels the protocols evaluate their predicates with (default the wasm ones);
+   * `engine`: who steps the ordered shard (ts/multicast/shard.ts, ShardParts.engine).
+   */
+  constructor(
+    ids: readonly number[], subgroup: SubgroupConfig, kernels: KernelChoice = 'wasm',
+    engine: 'main' | 'worker' = 'main',
+  ) {
     const config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
       subgroups: { log: subgroup },
@@ -43,7 +59,8 @@ export class MemoryGroup {
     this.members = ids.map((id) => {
       const layout = new SstLayout(multicastColumns(plans, ids.length, MAILBOX_BYTES), ids);
       const arena = spare.pop() ?? Arena.create({ memberId: id, bytes: 1 << 20 });
-      return { id, arena, layout, delivered: [], down: false } as unknown as MemoryMember;
+      const m = { id, arena, layout, delivered: [], down: false, worker: null, arrivals: 0, wakes: 0 };
+      return m as unknown as MemoryMember;
     });
     for (const m of this.members) {
       const fabric = this.#fabric(m);
@@ -52,7 +69,12 @@ export class MemoryGroup {
       m.channel = new ShardChannel({
         arena: m.arena, fabric, layout: m.layout, selfId: m.id, plan: plans[0]!, shardIndex: 0, mailboxes,
         rdmc: plans[0]!.shards[0]!.senders.map(() => null), schedule: () => {}, vid: 0, rowsAt: SHARD_ROWS_OFFSET,
+        engine, wakeWorker: () => { m.wakes++; },
       });
+      if (engine === 'worker') {
+        m.worker = new ShardEngine(m.arena, this.#attached(m, fabric));
+        m.worker.set([m.channel.workerShard()!]);
+      }
       m.channel.onDeliver((sender, _version, bytes) => { m.delivered.push(`${sender}:${bytes[0]}`); });
       m.protocol = new ViewChangeProtocol({
         arena: m.arena, layout: m.layout, fabric, selfId: m.id, view: { vid: 0, members: ids }, plans,
@@ -69,6 +91,15 @@ export class MemoryGroup {
       m.arena.u8.fill(0, m.layout.base);
       spare.push(m.arena);
     }
+  }
+
+  /** The worker's side of member m's fabric: the same copies, and arrive() counted. */
+  #attached(m: MemoryMember, fabric: TableFabric): AttachedFabric {
+    return {
+      handle: 0, write: fabric.write, writeBatch: fabric.writeBatch, writeAll: fabric.writeAll,
+      writeImm: (peer, offset, length) => fabric.write(peer, offset, length),
+      wake: () => {}, arrive: () => { m.arrivals++; },
+    };
   }
 
   #fabric(from: MemoryMember): TableFabric {

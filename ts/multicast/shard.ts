@@ -510,13 +510,21 @@ export class ShardChannel implements OrderedChannel {
 
   /**
    * The worker engine's step on this thread: commit queued sends and push them (holding the shard's slots),
-   * then deliver up to the stable frontier the worker computed, store deliveredNum, and ring the worker when
-   * either moved (it pushes the acknowledgements and runs receipt over our own new messages).
+   * then deliver up to the stable frontier, store deliveredNum, and ring the worker when either moved (it
+   * pushes the acknowledgements and runs receipt over our own new messages).
+   *
+   * The frontier is the worker's, or the one this thread reads itself when that is further: the least seqNum
+   * of the shard, with ours as the worker last stored it in our row. The poller wakes this thread and the
+   * worker at once when the others' seqNum land, so reading it here delivers without waiting for the worker
+   * to compute it and ring back — one thread wake-up fewer on the path of every message. Reading is safe:
+   * each seqNum only grows and is stored whole, ours only once the worker counted the slots it covers.
    */
   #stepBesideWorker(words: ShardWords): void {
     const receiver = this.#receiver;
     let moved = this.#sendBesideWorker(words);
-    if (receiver.deliverThrough(words.stable)) {
+    const table = this.#table;
+    const stable = Math.max(words.stable, this.#control.stable(table.readI64(table.seqNumAt)));
+    if (receiver.deliverThrough(stable)) {
       receiver.storeDelivered();
       moved = true;
       // Our own deliveries may be what opens our window (we were the slowest to deliver).
