@@ -176,6 +176,12 @@ const regions = [
       ['TRIM', 3 * C.MAX_MEMBERS, 'bytes', 'f64 per sender rank: raggedTrimMin\'s output'],
     ],
   },
+  {
+    name: 'MEMBERSHIP_READER_SCRATCH', bytes: 3 * C.MAX_MEMBERS + 8 * C.MAX_MEMBERS,
+    doc: 'the same as MEMBERSHIP_SCRATCH (and its fields\' offsets), for the main thread when the predicate worker ' +
+      'steps the view-change protocol (the worker engine): the main thread still evaluates the read-only ' +
+      'predicates (the start barrier, the suspects, the leader), and must not share the worker\'s scratch',
+  },
 ];
 
 /** Record layouts inside the rings. */

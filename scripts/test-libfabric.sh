@@ -3,7 +3,8 @@
 # sst CLI) and the fabric suites once more with every member on the libfabric backend: SQUALL_FABRIC=libfabric,
 # read by MemberRuntime (ts/fabric/choice.ts) and inherited by the member processes the tests start.
 # Once per provider: SQUALL_FABRIC_PROVIDER if set, else each of tcp (RMA mode), tcp+msg (message mode) and
-# shm (RDM mode) that this libfabric offers (docs/rdma.md "Modes").
+# shm (RDM mode) that this libfabric offers (docs/rdma.md "Modes"). The tcp+msg pass runs on the worker
+# engine (SQUALL_SHARD_ENGINE=worker) unless SQUALL_SHARD_ENGINE is set.
 # Skips, exit 0, when the addon was built without the libfabric backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,12 @@ for provider in $providers; do
     echo "test:libfabric: provider $provider is not offered by this libfabric; skipped"
     continue
   fi
-  echo "test:libfabric: every member on libfabric, provider $provider"
-  SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes rdmc-processes \
-    multicast-processes view-change-processes join-processes cli-sst worker-engine || status=1
+  # The tcp+msg pass (which skips nothing) runs the group suites on the worker engine — the predicate worker
+  # steps the shards and the view-change protocol — so both engines are tested without another pass.
+  engine="${SQUALL_SHARD_ENGINE:-main}"
+  if [ -z "${SQUALL_SHARD_ENGINE:-}" ] && [ "$provider" = "tcp+msg" ]; then engine=worker; fi
+  echo "test:libfabric: every member on libfabric, provider $provider, engine $engine"
+  SQUALL_SHARD_ENGINE="$engine" SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes \
+    rdmc-processes multicast-processes view-change-processes join-processes cli-sst worker-engine || status=1
 done
 exit $status

@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
-import { bySender, LOG, quiescentReports, SIZES, TIMING, type Report } from './support/membership.js';
+import { bySender, LOG, quiescentReports, SIZES, sleep, TIMING, type Report } from './support/membership.js';
 
 // Every member process this suite starts inherits it (GroupCluster forks with this environment).
 process.env['SQUALL_SHARD_ENGINE'] = 'worker';
@@ -126,6 +126,41 @@ test('worker engine: a member killed mid-flow; the survivors wedge, agree and go
       assert.equal(
         bySender(ra!.sequence).get(id), [...Array(300).keys()], `survivor ${id}'s messages, once each, in order`);
     }
+  } finally {
+    await cluster.close();
+  }
+});
+
+test('worker engine: a change commits while a member\'s main thread is blocked (its worker acknowledges)', async () => {
+  // The view-change protocol runs in each member's predicate worker: member 1's worker wedges, acknowledges
+  // the leader's proposal and copies its trim while member 1's event loop is held for 6 s, so the leader
+  // commits the removal of the killed member 2 long before that (with the main engine it cannot: member 1's
+  // acknowledgement would wait for its main thread). The next view installs once member 1 is back.
+  const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
+  try {
+    await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    const [leader, blocked, victim] = cluster.members as [typeof cluster.members[0], typeof cluster.members[0],
+      typeof cluster.members[0]];
+    await cluster.request(leader, { cmd: 'send', subgroup: 'log', count: 50, sizes: SIZES });
+    await cluster.all({ cmd: 'await', subgroup: 'log', total: 50, timeoutMs: 30_000 });
+    const busy = cluster.request(blocked, { cmd: 'busy', ms: 6000 });
+    await sleep(200); // the request reached member 1 and its loop is held
+    const killedMs = Date.now();
+    victim.process.kill('SIGKILL');
+    const committed = await cluster.waitForEvent(leader, (e) => e.type === 'committed', 5000);
+    const commitMs = Date.now() - killedMs;
+    assert.equal((committed as { removed: number[] }).removed, [victim.id], 'the change removes the killed member');
+    assert.ok(commitMs < 5000, `the leader committed ${commitMs} ms after the kill, member 1 still blocked`);
+    await busy;
+    for (const m of [leader, blocked]) {
+      await cluster.waitForEvent(m, (e) => e.type === 'view' && (e as { members: number[] }).members.length === 2,
+        20_000);
+    }
+    await cluster.request(blocked, { cmd: 'send', subgroup: 'log', count: 20, sizes: SIZES });
+    const [ra, rb] = (await cluster.all({ cmd: 'await', subgroup: 'log', total: 70, timeoutMs: 30_000 },
+      [leader, blocked])) as unknown as Report[];
+    assert.equal(ra!.sequence, rb!.sequence, 'the survivors delivered the same sequence');
+    assert.is(ra!.sequence.length, 70, 'every message once');
   } finally {
     await cluster.close();
   }

@@ -6,7 +6,10 @@
 //   4. evaluates the registered predicates with the WebAssembly kernels;
 //   5. queues what fired in the event ring and rings the main thread's bell once per batch;
 //   6. with the worker engine, steps this member's ordered shards (workers/shard-engine.ts): receipt, nulls,
-//      seqNum, stability and the acknowledgements' push, and wakes the main thread to deliver.
+//      seqNum, stability and the acknowledgements' push, and wakes the main thread to deliver;
+//   7. with the worker engine, steps the view's view-change protocol (workers/view-change-host.ts): a
+//      suspicion found in 2. or 3. is marked and pushed at once, and every stage of a change is evaluated
+//      and pushed here; the main thread hears what it must act on.
 // Commands from the main thread (add/remove predicates, start, stop) arrive by postMessage and are read
 // synchronously with receiveMessageOnPort after every wake; the sender rings the doorbell so we wake.
 
@@ -23,6 +26,7 @@ import { EventRingWriter } from '../ts/sst/event-ring.js';
 import { PredicateEngine, type TableView } from '../ts/sst/predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from '../ts/sst/worker-protocol.js';
 import { ShardEngine } from './shard-engine.js';
+import { ViewChangeHost } from './view-change-host.js';
 
 const data = workerInit<PredicateWorkerData>(); // from workerData, or the owner's 'init' to a spare
 const port = parentPort!;
@@ -33,6 +37,8 @@ const completions = new CompletionRing(arena, 0);
 const events = new EventRingWriter(arena);
 const engine = new PredicateEngine();
 const shards = new ShardEngine(arena, fabric);
+/** The worker engine's view-change protocol, once the main thread handed it over. */
+let viewChange = null as ViewChangeHost | null;
 const table: TableView = {
   base: data.base, rowStride: data.rowStride, rows: data.rows, liveBase: map.LIVE_ROWS_OFFSET,
 };
@@ -79,6 +85,7 @@ function suspect(row: number, kind: number, value: number): void {
   if (suspected[row]) return;
   suspected[row] = 1;
   live[row] = 0;
+  viewChange?.suspect(data.members[row]!);
   if (kind !== map.EventKind.SUSPECTED) emit(kind, data.members[row]!, value);
   emit(map.EventKind.SUSPECTED, data.members[row]!, kind === map.EventKind.SUSPECTED ? value : 0);
 }
@@ -108,6 +115,10 @@ function onCommand(cmd: WorkerCommand): void {
     case 'remove': engine.remove(cmd.id); break;
     case 'setValue': engine.setValue(cmd.id, cmd.value); break;
     case 'shards': shards.set(cmd.shards); break;
+    case 'viewChange':
+      viewChange = new ViewChangeHost(arena, fabric, kernels, shards, cmd.spec, () => fabric.arrive(0));
+      break;
+    case 'viewChangeOp': viewChange?.apply(cmd.op); break;
     case 'watch': {
       watching = true; // every peer is connected
       const now = performance.now();
@@ -171,6 +182,7 @@ while (running) {
   const now = performance.now();
   heartbeat(now);
   if (watching) scanHeartbeats(now);
+  viewChange?.step();
   engine.evaluate(kernels, table, emitFired);
   if (Atomics.load(arena.i32, WANTS_CHANGES) && seen !== lastReportedEpoch) {
     lastReportedEpoch = seen;

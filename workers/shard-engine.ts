@@ -14,8 +14,10 @@
 //                and delivers without waiting for this round (ShardChannel's step beside the worker)
 //   5. push      our acknowledgements (numReceived … persistedNum) on the control lane, when they moved
 //
-// A view change: the main thread sets WEDGE; the next round pushes what moved, answers, and never touches
-// the shard again (ts/multicast/shard-words.ts says who writes which word).
+// A view change: the view-change protocol, stepped in this worker too with the worker engine
+// (workers/view-change-host.ts), wedges the shards at once — or the main thread sets WEDGE and the next round
+// does — pushing what moved, answering, and never touching the shard again (ts/multicast/shard-words.ts says
+// who writes which word).
 
 import type { Arena } from '../ts/arena.js';
 import { assertAtMost, assertMonotonic } from '../ts/assert.js';
@@ -59,6 +61,15 @@ class WorkerShard {
   fail(): void {
     this.#stopped = true;
     this.#w.stopped();
+  }
+
+  /**
+   * The view-change protocol in this worker wedged (workers/view-change-host.ts): the same as the main thread
+   * asking — our last counters are pushed, and the shard is the main thread's from now on.
+   */
+  wedge(): void {
+    this.#w.askWedge();
+    this.round();
   }
 
   /** One round of the control step; true when the stable frontier moved (the main thread has deliveries). */
@@ -146,6 +157,11 @@ export class ShardEngine {
 
   set(specs: readonly WorkerShardSpec[]): void {
     this.#shards = specs.map((spec) => new WorkerShard(this.#arena, this.#fabric, spec));
+  }
+
+  /** Every shard stops, its last counters pushed (a view change wedged this member: WorkerShard.wedge). */
+  wedge(): void {
+    for (const shard of this.#shards) shard.wedge();
   }
 
   /**

@@ -32,7 +32,7 @@ constexpr uint32_t MAX_SHARDS = 0x100u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x8f3fa2au;
+constexpr uint32_t MEMORY_MAP_HASH = 0x8f87b2e6u;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -160,6 +160,11 @@ constexpr uint32_t MEMBERSHIP_SCRATCH_SOME_ROWS = 0x400u;
 constexpr uint32_t MEMBERSHIP_SCRATCH_REMOVAL_FLAGS = 0x800u;
 // bytes: f64 per sender rank: raggedTrimMin's output
 constexpr uint32_t MEMBERSHIP_SCRATCH_TRIM = 0xc00u;
+// the same as MEMBERSHIP_SCRATCH (and its fields' offsets), for the main thread when the predicate worker steps the
+// view-change protocol (the worker engine): the main thread still evaluates the read-only predicates (the start
+// barrier, the suspects, the leader), and must not share the worker's scratch
+constexpr uint32_t MEMBERSHIP_READER_SCRATCH_OFFSET = 0x71680u;
+constexpr uint32_t MEMBERSHIP_READER_SCRATCH_BYTES = 0x2c00u;
 // one completion, written by the poller before it publishes HEAD
 constexpr uint32_t COMPLETION_BYTES = 0x20u;
 // u16: a CompletionKind
@@ -183,7 +188,7 @@ constexpr uint32_t EVENT_ID = 0x4u;
 // f64: the reduction value that made the predicate fire, or a FailReason
 constexpr uint32_t EVENT_VALUE = 0x8u;
 // first byte after the fixed regions
-constexpr uint32_t FIXED_END = 0x71680u;
+constexpr uint32_t FIXED_END = 0x74280u;
 // start of the tables and buffers laid out per view (64 KiB aligned)
 constexpr uint32_t DYNAMIC_BASE = 0x80000u;
 

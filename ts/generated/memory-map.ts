@@ -27,7 +27,7 @@ export const MAX_SHARDS = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x8f3fa2a;
+export const MEMORY_MAP_HASH = 0x8f87b2e6;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -193,6 +193,13 @@ export const MEMBERSHIP_SCRATCH_SOME_ROWS = 1024;
 export const MEMBERSHIP_SCRATCH_REMOVAL_FLAGS = 2048;
 /** bytes: f64 per sender rank: raggedTrimMin's output */
 export const MEMBERSHIP_SCRATCH_TRIM = 3072;
+/**
+ * the same as MEMBERSHIP_SCRATCH (and its fields' offsets), for the main thread when the predicate worker steps the
+ * view-change protocol (the worker engine): the main thread still evaluates the read-only predicates (the start
+ * barrier, the suspects, the leader), and must not share the worker's scratch
+ */
+export const MEMBERSHIP_READER_SCRATCH_OFFSET = 0x71680;
+export const MEMBERSHIP_READER_SCRATCH_BYTES = 11264;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES = 32;
 /** u16: a CompletionKind */
@@ -216,7 +223,7 @@ export const EVENT_ID = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE = 8;
 /** first byte after the fixed regions */
-export const FIXED_END = 0x71680;
+export const FIXED_END = 0x74280;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
 export const DYNAMIC_BASE = 0x80000;
 

@@ -11,7 +11,7 @@ import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
-import type { ViewChangeProtocol } from '../membership/protocol.js';
+import type { MembershipProtocol } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { MemberRuntime } from '../member/runtime.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
@@ -91,7 +91,7 @@ export class ViewEngine implements DriverView {
   readonly rdmc: RdmcNode | null;
   readonly mailboxes: Mailboxes;
   readonly pushes: StagedPushes;
-  readonly protocol: ViewChangeProtocol;
+  readonly protocol: MembershipProtocol;
   /** This member's shard channel of each subgroup it serves, by subgroup name. */
   readonly channels: Map<string, ShardChannel>;
   /** The same, by point-to-point tag. */
@@ -150,6 +150,9 @@ export class ViewEngine implements DriverView {
     const shardEngine = options.shardEngine ?? shardEngineFromEnv();
     const parts = buildViewParts({
       arena: this.runtime.arena, layout, fabric, selfId, view, plans, shardEngine, wakeWorker: () => fabric.wake(0),
+      viewChangeWorker: {
+        columns, host: (spec) => this.sst.hostViewChange(spec), request: (op) => this.sst.requestViewChange(op),
+      },
       mailboxBytes: options.mailboxBytes, previous: options.previous, schedule: options.schedule,
       rdmcOf: (plan, shard, rank) => {
         const id = groupOf(plan.index, shard, rank);

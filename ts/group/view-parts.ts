@@ -13,7 +13,10 @@ import { StagedPushes } from '../fabric/staged-pushes.js';
 import { loadKernels } from '../kernels/kernels.js';
 import type { MembershipKernels } from '../kernels/membership.js';
 import { membershipReferenceKernels } from '../kernels/membership-reference.js';
-import { ViewChangeProtocol, type Change, type ProtocolParts } from '../membership/protocol.js';
+import {
+  ViewChangeProtocol, type Change, type MembershipProtocol, type ProtocolParts,
+} from '../membership/protocol.js';
+import { WorkerViewChange, type WorkerViewChangeParts } from '../membership/worker-view-change.js';
 import type { View } from '../membership/view.js';
 import { Mailboxes } from '../multicast/mailboxes.js';
 import { controlKernels, ShardRows } from '../multicast/control.js';
@@ -60,7 +63,8 @@ export interface ViewParts {
    * pushes in one send per lane (ts/fabric/staged-pushes.ts).
    */
   readonly pushes: StagedPushes;
-  readonly protocol: ViewChangeProtocol;
+  /** Stepped on this thread (ViewChangeProtocol), or by the predicate worker with the worker engine. */
+  readonly protocol: MembershipProtocol;
   /** This member's shard channel of each subgroup it serves, by subgroup name. */
   readonly channels: Map<string, ShardChannel>;
   /** The same, by point-to-point tag. */
@@ -93,6 +97,11 @@ export interface PartsInput {
   shardEngine?: ShardEngine | undefined;
   /** The worker engine: rings this view's predicate worker. */
   wakeWorker?: (() => void) | undefined;
+  /**
+   * The worker engine: the view's predicate worker steps its view-change protocol too — how to hand it over
+   * and ask it things (ts/membership/worker-view-change.ts). Without it this thread steps the protocol.
+   */
+  viewChangeWorker?: Pick<WorkerViewChangeParts, 'host' | 'request' | 'columns'> | undefined;
 }
 
 export type KernelChoice = 'wasm' | 'reference';
@@ -121,14 +130,16 @@ export function buildViewParts(p: PartsInput): ViewParts {
   const channels = new Map<string, ShardChannel>();
   const byTag = new Map<number, ShardChannel>();
   const joined = p.rules?.joinersVote ? [] : p.previous?.joined ?? [];
-  const protocol = new ViewChangeProtocol({
-    arena, layout, fabric, selfId, view, plans, previousSize: p.previous?.size || view.members.length,
+  const parts = {
+    arena, layout, selfId, view, plans, previousSize: p.previous?.size || view.members.length,
     ...(joined.length > 0 ? { joined } : {}),
     ...(p.previous?.voters ? { previousVoters: p.previous.voters } : {}),
-    ...(p.rules?.trim ? { trim: p.rules.trim } : {}),
-    wedge: () => { for (const c of channels.values()) c.wedge(); },
     kernels: membershipKernelsOver(arena, p.kernels),
-  });
+  };
+  const wedge = () => { for (const c of channels.values()) c.wedge(); };
+  const protocol: MembershipProtocol = p.viewChangeWorker && p.shardEngine === 'worker'
+    ? new WorkerViewChange({ protocol: parts, ...p.viewChangeWorker, wedge })
+    : new ViewChangeProtocol({ ...parts, fabric, wedge, ...(p.rules?.trim ? { trim: p.rules.trim } : {}) });
   const rows = new ShardRows();
   const shardKernels = controlKernels(arena, p.kernels);
   // The worker engine's shards write straight through: their worker pushes slots and `index` from its own

@@ -122,6 +122,8 @@ export type GroupHarnessEvent =
   | { type: 'removed'; message: string; rejoining: boolean; atMs: number }
   | { type: 'rejoined'; vid: number; members: number[]; atMs: number }
   | { type: 'rejoinFailed'; message: string; atMs: number }
+  /** The protocol event `committed`: this member applies a change of view `vid` (it installs the next view after). */
+  | { type: 'committed'; vid: number; removed: number[]; atMs: number }
   | { type: 'error'; message: string; atMs: number }
   /** The group's `warning` event (a refused contact attempt, an undecodable message). */
   | { type: 'warning'; message: string; code: string; atMs: number };
@@ -290,6 +292,9 @@ async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise
   g.on('memberFailed', (member, reason) => tell({ type: 'memberFailed', member, reason }));
   g.on('view', (view, removed, joined) => {
     tell({ type: 'view', vid: view.vid, members: [...view.members], removed, joined });
+  });
+  g.on('protocol', (e) => {
+    if (e.event === 'committed') tell({ type: 'committed', vid: e.vid, removed: e.removed });
   });
   g.on('partitioned', (error) => {
     tell({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable] });

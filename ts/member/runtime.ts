@@ -8,7 +8,7 @@
 //
 // The SST, RDMC and the ordered multicast use a runtime; it owns no worker, but posts commands to theirs.
 
-import type { Worker } from 'node:worker_threads';
+import type { TransferListItem, Worker } from 'node:worker_threads';
 import { formatAddress, parseAddress, type HostPort } from '../address.js';
 import { Arena } from '../arena.js';
 import { ClosedError, ConfigError } from '../errors.js';
@@ -125,9 +125,9 @@ export class MemberRuntime {
   }
 
   /** Posts a command to the worker sleeping on `channel`, counts it, and rings the channel's doorbell. */
-  command(worker: Worker, channel: number, cmd: unknown): void {
+  command(worker: Worker, channel: number, cmd: unknown, transfer?: readonly TransferListItem[]): void {
     this.assertOpen();
-    worker.postMessage(cmd);
+    worker.postMessage(cmd, transfer);
     Atomics.add(this.arena.u32, doorbellWord(channel, map.DOORBELLS_COMMANDS), 1);
     this.fabric.wake(channel);
   }

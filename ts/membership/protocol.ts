@@ -64,7 +64,7 @@ import { subgroupColumns } from '../multicast/layout.js';
 import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
-import { MembershipTable, type Joiner, type Round } from './table.js';
+import { MembershipTable, Scratch, type Joiner, type Round } from './table.js';
 import { adoptTrim, hasMajority, leaderOf, nextView, type ViewSpec } from './view-change.js';
 
 export type { Joiner } from './table.js';
@@ -102,6 +102,8 @@ export interface ProtocolParts {
    * exports (ts/kernels/kernels.ts) or their plain-JS twins (ts/kernels/membership-reference.ts).
    */
   kernels: MembershipKernels;
+  /** Where the kernels keep their outputs: Scratch.Reader for a copy that only reads (table.ts). */
+  scratch?: Scratch;
 }
 
 /** A committed change, as applied at this member. */
@@ -142,6 +144,13 @@ export type ProtocolNote =
   | { event: 'wedged'; cause: WedgeCause; members: number[] }
   | { event: 'proposed'; proposal: number; proposer: number; removes: number[]; adds: number[] };
 
+/** A view's protocol as a member uses it: this, or WorkerViewChange (the predicate worker steps one). */
+export type MembershipProtocol = Pick<ViewChangeProtocol,
+  | 'view' | 'wedged' | 'applied' | 'takeNotes' | 'step' | 'invariants'
+  | 'suspect' | 'leave' | 'join' | 'leader' | 'suspects' | 'anyReceiving' | 'votersAmong'
+  | 'announceInstalled' | 'allInstalled' | 'publishNextPort' | 'nextPortOf' | 'publishJoinPorts' | 'joinPortOf'
+  | 'publishContactPort' | 'contactPortOf' | 'setReceiving'>;
+
 export class ViewChangeProtocol {
   readonly view: ViewSpec;
   readonly #p: ProtocolParts;
@@ -157,7 +166,8 @@ export class ViewChangeProtocol {
   constructor(parts: ProtocolParts) {
     this.#p = parts;
     this.view = parts.view;
-    this.#t = new MembershipTable(parts.arena, parts.layout, parts.fabric, parts.selfId, parts.plans, parts.kernels);
+    this.#t = new MembershipTable(parts.arena, parts.layout, parts.fabric, parts.selfId, parts.plans, parts.kernels,
+      parts.scratch);
   }
 
   get wedged(): boolean { return this.#wedged; }
@@ -194,13 +204,17 @@ export class ViewChangeProtocol {
    * receives state from the last join, or there are more than MAX_JOINS_PER_CHANGE.
    */
   join(joiners: readonly Joiner[]): boolean {
-    if (this.#wedged || this.#applied || this.#stopped) return false;
-    if (joiners.length === 0 || joiners.length > MAX_JOINS_PER_CHANGE) return false;
-    if (this.leader() !== this.#p.selfId || this.#t.anyWedged() || this.anyReceiving()) return false;
+    if (this.#wedged || this.#applied || this.#stopped || !this.mayJoin(joiners.length)) return false;
     this.#joins = [...joiners];
     this.#wedge('joining', joiners.map((j) => j.id));
     this.#t.push(true);
     return true;
+  }
+
+  /** The table lets this member take `count` joiners now (join(), less this member's own state). */
+  mayJoin(count: number): boolean {
+    if (count === 0 || count > MAX_JOINS_PER_CHANGE) return false;
+    return this.leader() === this.#p.selfId && !this.#t.anyWedged() && !this.anyReceiving();
   }
 
   /** The lowest-ranked member nobody suspects (the one joiners are sent to), or null. */

@@ -11,8 +11,8 @@
 // write their wider outputs in the arena's MEMBERSHIP_SCRATCH region (the memory map): ALL_ROWS, written
 // once here, marks every row (the protocol reads every row: a suspected member's suspicions still count);
 // SOME_ROWS is rewritten before each call that counts a subset (the next view's members, a shard's). Only
-// the thread stepping this view's protocol touches them, within one call, so the protocol can run on the
-// main thread (today) or in the predicate worker over the same arena (docs/membership.md).
+// the thread stepping this view's protocol touches them, within one call: the main thread, or the predicate
+// worker with the worker engine — the main thread then reads with a scratch of its own (Scratch.Reader).
 
 import type { Arena } from '../arena.js';
 import { assertEqual } from '../assert.js';
@@ -25,11 +25,12 @@ import type { Column, SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
 import { leaderOf } from './view-change.js';
 
-/** The kernels' row masks and outputs (MEMBERSHIP_SCRATCH in the memory map). */
-const ALL_ROWS = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_ALL_ROWS;
-const SOME_ROWS = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_SOME_ROWS;
-const REMOVAL_FLAGS = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_REMOVAL_FLAGS;
-const TRIM_OUT = map.MEMBERSHIP_SCRATCH_OFFSET + map.MEMBERSHIP_SCRATCH_TRIM;
+/**
+ * Where a table's kernels keep their row masks and outputs: MEMBERSHIP_SCRATCH for the thread that steps the
+ * protocol, MEMBERSHIP_READER_SCRATCH (the same fields) for the main thread when the predicate worker steps it
+ * and this thread only reads (ts/membership/worker-view-change.ts).
+ */
+export const enum Scratch { Stepper = map.MEMBERSHIP_SCRATCH_OFFSET, Reader = map.MEMBERSHIP_READER_SCRATCH_OFFSET }
 
 /** A new member asking to enter the next view: its id and the host it accepts connections on. */
 export interface Joiner {
@@ -76,10 +77,19 @@ export class MembershipTable {
   /** The table's base and row stride, as every kernel call takes them. */
   readonly #base: number;
   readonly #stride: number;
+  /** The kernels' row masks and outputs, in this table's scratch (Scratch). */
+  readonly #allRows: number;
+  readonly #someRowsAt: number;
+  readonly #flagsOut: number;
+  readonly #trimOut: number;
 
   constructor(arena: Arena, layout: SstLayout, fabric: Pick<TableFabric, 'writeAll'>, selfId: number,
-    plans: readonly SubgroupPlan[], kernels: MembershipKernels) {
+    plans: readonly SubgroupPlan[], kernels: MembershipKernels, scratch: Scratch = Scratch.Stepper) {
     this.#arena = arena;
+    this.#allRows = scratch + map.MEMBERSHIP_SCRATCH_ALL_ROWS;
+    this.#someRowsAt = scratch + map.MEMBERSHIP_SCRATCH_SOME_ROWS;
+    this.#flagsOut = scratch + map.MEMBERSHIP_SCRATCH_REMOVAL_FLAGS;
+    this.#trimOut = scratch + map.MEMBERSHIP_SCRATCH_TRIM;
     this.#layout = layout;
     this.#fabric = fabric;
     this.#k = kernels;
@@ -88,7 +98,7 @@ export class MembershipTable {
     this.self = layout.rowOf(selfId);
     this.n = layout.rows;
     this.members = layout.members;
-    arena.u8.fill(1, ALL_ROWS, ALL_ROWS + this.n);
+    arena.u8.fill(1, this.#allRows, this.#allRows + this.n);
     const entries = Object.entries(MEMBERSHIP_COLUMNS).map(([k, name]) => [k, layout.column(name)]);
     this.c = Object.fromEntries(entries) as MembershipColumns;
     this.#trimCols = plans.map((plan) => layout.column(subgroupColumns(plan).trim));
@@ -185,12 +195,12 @@ export class MembershipTable {
 
   /** Some row says its member has wedged. */
   anyWedged(): boolean {
-    return this.#k.countFlagged(this.#base, this.#stride, this.n, this.c.wedged.offset, ALL_ROWS) > 0;
+    return this.#k.countFlagged(this.#base, this.#stride, this.n, this.c.wedged.offset, this.#allRows) > 0;
   }
 
   /** Some row says its member still awaits a subgroup's state. */
   anyReceiving(): boolean {
-    return this.#k.countFlagged(this.#base, this.#stride, this.n, this.c.receiving.offset, ALL_ROWS) > 0;
+    return this.#k.countFlagged(this.#base, this.#stride, this.n, this.c.receiving.offset, this.#allRows) > 0;
   }
 
   /** Members suspected in any row (suspicions are OR-ed across rows). */
@@ -218,18 +228,18 @@ export class MembershipTable {
 
   /** The largest value of i32 column `col` in any row (−Infinity for a table of no rows). */
   highestI32(col: Column): number {
-    return this.#k.highestI32(this.#base, this.#stride, this.n, col.offset, ALL_ROWS);
+    return this.#k.highestI32(this.#base, this.#stride, this.n, col.offset, this.#allRows);
   }
 
   /** The first row that commits a proposal numbered `least` or above, or −1. */
   firstCommitting(least: number): number {
-    return this.#k.firstAtLeastI32(this.#base, this.#stride, this.n, this.c.committed.offset, ALL_ROWS, least);
+    return this.#k.firstAtLeastI32(this.#base, this.#stride, this.n, this.c.committed.offset, this.#allRows, least);
   }
 
   /** Some row holds a proposal numbered above `proposal`, or numbered `proposal` by another proposer. */
   outnumbered(proposal: number, proposerId: number): boolean {
     const c = this.c;
-    return this.#k.outnumbered(this.#base, this.#stride, this.n, ALL_ROWS, c.proposal.offset, c.proposer.offset,
+    return this.#k.outnumbered(this.#base, this.#stride, this.n, this.#allRows, c.proposal.offset, c.proposer.offset,
       proposal, proposerId + 1) === 1;
   }
 
@@ -260,32 +270,33 @@ export class MembershipTable {
    */
   minNumReceived(g: number, rows: readonly number[], senders: number): number[] {
     const counted = this.#k.raggedTrimMin(this.#base, this.#stride, this.n, this.#numReceivedCols[g]!.offset,
-      senders, this.#someRows(rows), TRIM_OUT);
+      senders, this.#someRows(rows), this.#trimOut);
     assertEqual(counted, rows.length, 'rows the ragged trim counted');
-    const f64 = this.#arena.f64, at = TRIM_OUT >> 3;
+    const f64 = this.#arena.f64, at = this.#trimOut >> 3;
     return Array.from({ length: senders }, (_, rank) => f64[at + rank]!);
   }
 
   /** Runs removalFlags over every row; returns how many members some flag names. */
   #removalFlags(): number {
     const c = this.c;
-    return this.#k.removalFlags(this.#base, this.#stride, this.n, ALL_ROWS, c.suspected.offset, c.leaving.offset,
-      c.changes.offset, c.proposal.offset, REMOVAL_FLAGS);
+    return this.#k.removalFlags(this.#base, this.#stride, this.n, this.#allRows, c.suspected.offset, c.leaving.offset,
+      c.changes.offset, c.proposal.offset, this.#flagsOut);
   }
 
   /** The members whose removal flags (the last removalFlags run) include any of `flags`. */
   #membersFlagged(flags: number): Set<number> {
     const u8 = this.#arena.u8, out = new Set<number>();
-    for (let j = 0; j < this.n; j++) if ((u8[REMOVAL_FLAGS + j]! & flags) !== 0) out.add(this.members[j]!);
+    for (let j = 0; j < this.n; j++) if ((u8[this.#flagsOut + j]! & flags) !== 0) out.add(this.members[j]!);
     return out;
   }
 
   /** Marks `rows` (and no other) in SOME_ROWS; returns its offset. */
   #someRows(rows: readonly number[]): number {
     const u8 = this.#arena.u8;
-    u8.fill(0, SOME_ROWS, SOME_ROWS + this.n);
-    for (const r of rows) u8[SOME_ROWS + r] = 1;
-    return SOME_ROWS;
+    const at = this.#someRowsAt;
+    u8.fill(0, at, at + this.n);
+    for (const r of rows) u8[at + r] = 1;
+    return at;
   }
 
   /**

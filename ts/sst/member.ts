@@ -17,7 +17,7 @@
 // every process the ports in between; grants always precede the moment a peer could dial in.
 
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { Arena } from '../arena.js';
 import { ClosedError, ConfigError, assert } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
@@ -32,6 +32,7 @@ import { DEFAULT_SUSPICION_TIMEOUT_MS } from './config.js';
 import { SstLayout, HEARTBEAT_COLUMN, type Column, type ColumnSpecs } from './layout.js';
 import { compilePredicate, type PredicateKind, type PredicateSpec } from './predicates.js';
 import type { PredicateWorkerData, WorkerCommand } from './worker-protocol.js';
+import type { ViewChangeOp, ViewChangeSpec } from '../membership/worker-view-change.js';
 import type { WorkerShardSpec } from '../multicast/shard.js';
 
 export type { MemberAddress };
@@ -454,9 +455,19 @@ export class SstMember extends EventEmitter<SstEvents> {
     this.command({ type: 'shards', shards });
   }
 
-  private command(cmd: WorkerCommand): void {
+  /** The worker engine: the predicate worker steps the view's protocol (ts/membership/worker-view-change.ts). */
+  hostViewChange(spec: ViewChangeSpec): void {
+    this.command({ type: 'viewChange', spec }, [spec.port]);
+  }
+
+  /** A request to the protocol the worker steps. */
+  requestViewChange(op: ViewChangeOp): void {
+    this.command({ type: 'viewChangeOp', op });
+  }
+
+  private command(cmd: WorkerCommand, transfer?: readonly TransferListItem[]): void {
     assert(this.worker, 'worker not started');
-    this.runtime.command(this.worker, 0, cmd);
+    this.runtime.command(this.worker, 0, cmd, transfer);
   }
 
   private columnAt(column: string, index: number): Column {

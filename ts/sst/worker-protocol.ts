@@ -1,5 +1,6 @@
 // Messages between an SST member's main thread and its predicate worker.
 
+import type { ViewChangeOp, ViewChangeSpec } from '../membership/worker-view-change.js';
 import type { WorkerShardSpec } from '../multicast/shard.js';
 import type { CompiledPredicate } from './predicates.js';
 
@@ -31,4 +32,8 @@ export type WorkerCommand =
   | { type: 'watch' }
   /** The worker engine: the ordered shards this worker steps from now on (workers/shard-engine.ts). */
   | { type: 'shards'; shards: WorkerShardSpec[] }
+  /** The worker engine: the view-change protocol this worker steps from now on (workers/view-change-host.ts). */
+  | { type: 'viewChange'; spec: ViewChangeSpec }
+  /** A request of the main thread to that protocol (ts/membership/worker-view-change.ts). */
+  | { type: 'viewChangeOp'; op: ViewChangeOp }
   | { type: 'stop' };
