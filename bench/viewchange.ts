@@ -2,7 +2,13 @@
 // host carries ordered load from every member; the last member is SIGKILLed; then
 //
 //   detectMs   from the SIGKILL to the moment the last survivor suspects the dead member
-//   installMs  from that moment to the moment the last survivor has installed the next view
+//   commitMs   from the SIGKILL to the moment the leader (member 0) commits the change
+//   installMs  from detection to the moment the last survivor has installed the next view
+//
+// With `blockMainMs`, member 1's main thread is held that long by a long task from 200 ms before the kill:
+// with the main engine the change cannot commit until it returns (its acknowledgement is its main thread's);
+// with the worker engine its predicate worker acknowledges (docs/benchmarks.md, "The view-change protocol in
+// the predicate worker").
 //
 // Both on one monotonic clock (process.hrtime is CLOCK_MONOTONIC for every process on the host), as medians
 // over `runs` fresh clusters. Each run also checks that the survivors delivered the same sequence (running
@@ -23,6 +29,10 @@ export interface ViewChangeBenchOptions {
   ratePerSec: number;
   suspicionTimeoutMs: number;
   fabric?: FabricChoice;
+  /** Which thread steps the shards and the view-change protocol (the member processes' SQUALL_SHARD_ENGINE). */
+  engine?: 'main' | 'worker';
+  /** Member 1's main thread is blocked this long from 200 ms before the kill (0: not). */
+  blockMainMs?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -31,7 +41,7 @@ export interface ViewChangeBenchOptions {
  * the others' ports known, connected, the start barrier passed (Group.status().lastInstall).
  */
 export interface ViewChangeRun {
-  detectMs: number; installMs: number; hashesAgree: boolean; phases: Record<string, number>
+  detectMs: number; commitMs: number; installMs: number; hashesAgree: boolean; phases: Record<string, number>
 }
 
 export interface ViewChangeBenchResult {
@@ -39,8 +49,11 @@ export interface ViewChangeBenchResult {
   fabric: string;
   /** Medians over the runs. */
   detectMs: number;
+  commitMs: number;
   installMs: number;
   runs: ViewChangeRun[];
+  engine: 'main' | 'worker';
+  blockMainMs: number;
   suspicionTimeoutMs: number;
   ratePerSec: number;
 }
@@ -54,14 +67,20 @@ export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<Vie
   for (let i = 0; i < o.runs; i++) {
     const step = (m: string) => progress(`[${i + 1}/${o.runs}] ${m}`);
     const run = await oneRun(o, step);
-    step(`detect ${formatSeconds(run.detectMs / 1000)}, install ${formatSeconds(run.installMs / 1000)}` +
+    step(`detect ${formatSeconds(run.detectMs / 1000)}, commit ${formatSeconds(run.commitMs / 1000)}, ` +
+      `install ${formatSeconds(run.installMs / 1000)}` +
       (run.hashesAgree ? '' : ' (hashes DISAGREE)'));
     runs.push(run);
   }
   return {
     members: o.members, fabric: fabricLabel(resolveFabricChoice(o.fabric)),
-    detectMs: round(median(runs.map((r) => r.detectMs))), installMs: round(median(runs.map((r) => r.installMs))),
-    runs: runs.map((r) => ({ ...r, detectMs: round(r.detectMs), installMs: round(r.installMs) })),
+    detectMs: round(median(runs.map((r) => r.detectMs))), commitMs: round(median(runs.map((r) => r.commitMs))),
+    installMs: round(median(runs.map((r) => r.installMs))),
+    runs: runs.map((r) => ({
+      ...r, detectMs: round(r.detectMs), commitMs: round(r.commitMs), installMs: round(r.installMs),
+    })),
+    engine: o.engine ?? (process.env['SQUALL_SHARD_ENGINE'] === 'worker' ? 'worker' : 'main'),
+    blockMainMs: o.blockMainMs ?? 0,
     suspicionTimeoutMs: o.suspicionTimeoutMs, ratePerSec: o.ratePerSec,
   };
 }
@@ -80,18 +99,24 @@ async function oneRun(o: ViewChangeBenchOptions, progress: (message: string) => 
       cmd: 'send', subgroup: 'log', count, sizes: [256], ratePerSec: o.ratePerSec,
     }).catch(() => null));
     progress(`every member sends ${o.ratePerSec} msgs/s; SIGKILL of member ${o.members - 1} in ${formatSeconds(0.5)}`);
-    await sleep(500);
+    const blockMs = o.blockMainMs ?? 0;
+    await sleep(blockMs > 0 ? 300 : 500);
+    const blocked = blockMs > 0 ? cluster.request(cluster.members[1]!, { cmd: 'busy', ms: blockMs }) : null;
+    if (blocked) await sleep(200);
     const victim = cluster.members[o.members - 1]!;
     const survivors = cluster.members.slice(0, -1);
     const killedAt = nowMs();
     victim.process.kill('SIGKILL');
-    const [failed, views] = await progressWhile(progress,
+    const waitMs = 30_000 + blockMs;
+    const [failed, committed, views] = await progressWhile(progress,
       `SIGKILL of member ${victim.id}: waiting for every survivor to suspect it and install the next view`,
       () => Promise.all([
         Promise.all(survivors.map((m) =>
-          cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, 30_000))),
-        Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', 30_000))),
+          cluster.waitForEvent(m, (e) => e.type === 'memberFailed' && e.member === victim.id, waitMs))),
+        cluster.waitForEvent(survivors[0]!, (e) => e.type === 'committed', waitMs),
+        Promise.all(survivors.map((m) => cluster.waitForEvent(m, (e) => e.type === 'view', waitMs))),
       ]));
+    await blocked;
     const detected = Math.max(...failed.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const installed = Math.max(...views.map((e) => (e as GroupHarnessEvent & { atMs: number }).atMs));
     const statuses = await cluster.all({ cmd: 'membership' }, survivors);
@@ -110,7 +135,10 @@ async function oneRun(o: ViewChangeBenchOptions, progress: (message: string) => 
         }
         return false;
       });
-    return { detectMs: detected - killedAt, installMs: installed - detected, hashesAgree, phases };
+    return {
+      detectMs: detected - killedAt, commitMs: (committed as { atMs: number }).atMs - killedAt,
+      installMs: installed - detected, hashesAgree, phases,
+    };
   } finally {
     progress('stopping the members');
     await cluster.close();

@@ -152,6 +152,9 @@ test('worker engine: a change commits while a member\'s main thread is blocked (
     assert.equal((committed as { removed: number[] }).removed, [victim.id], 'the change removes the killed member');
     assert.ok(commitMs < 5000, `the leader committed ${commitMs} ms after the kill, member 1 still blocked`);
     await busy;
+    // Its main thread heard of the failure only after the commit: it still reports it (the driver's commit path).
+    const failedHere = (e: { type: string; member?: number }) => e.type === 'memberFailed' && e.member === victim.id;
+    await cluster.waitForEvent(blocked, failedHere, 20_000);
     for (const m of [leader, blocked]) {
       await cluster.waitForEvent(m, (e) => e.type === 'view' && (e as { members: number[] }).members.length === 2,
         20_000);

@@ -103,14 +103,16 @@ export function describeCalls(r: CallsBenchResult): string {
 }
 
 export function describeViewChange(r: ViewChangeBenchResult): string {
-  const runs = r.runs.map((x) =>
-    `${formatMillis(x.detectMs)}/${formatMillis(x.installMs)}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`);
-  return `view change: ${r.members} members (fabric ${r.fabric}), member ${r.members - 1} SIGKILLed ` +
-    `under ${formatCount(r.ratePerSec)} msgs/s per member\n` +
-    `  detected in ${formatMillis(r.detectMs)}, next view installed ${formatMillis(r.installMs)} later ` +
-    `(medians over ${runsOf(r.runs.length)}: detectMs, installMs); ` +
+  const runs = r.runs.map((x) => `${formatMillis(x.detectMs)}/${formatMillis(x.commitMs)}/` +
+    `${formatMillis(x.installMs)}${x.hashesAgree ? '' : ' (hashes DISAGREE)'}`);
+  const blocked = r.blockMainMs > 0 ? `, member 1's main thread blocked ${formatMillis(r.blockMainMs)}` : '';
+  return `view change: ${r.members} members (fabric ${r.fabric}, engine ${r.engine}), member ${r.members - 1} ` +
+    `SIGKILLed under ${formatCount(r.ratePerSec)} msgs/s per member${blocked}\n` +
+    `  detected in ${formatMillis(r.detectMs)}, committed by the leader ${formatMillis(r.commitMs)} after the kill, ` +
+    `next view installed ${formatMillis(r.installMs)} after detection\n` +
+    `  (medians over ${runsOf(r.runs.length)}: detectMs, commitMs, installMs); ` +
     `suspicion timeout ${formatMillis(r.suspicionTimeoutMs)}\n` +
-    `  runs (detect/install): ${runs.join(', ')}\n`;
+    `  runs (detect/commit/install): ${runs.join(', ')}\n`;
 }
 
 export function describeJoin(r: JoinBenchResult): string {

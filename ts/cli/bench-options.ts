@@ -1,5 +1,6 @@
 // The options every `squall bench` benchmark shares (ts/cli/bench.ts, ts/cli/bench-restart.ts), and how they are read.
 
+import { ConfigError } from '../errors.js';
 import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkFabricUsable } from '../fabric/native.js';
 import { MAX_TIMEOUT_MS } from '../group/config.js';
@@ -23,6 +24,24 @@ export const SUSPICION_OPTION = {
   type: 'string', value: 'MS',
   help: "the members' suspicion timeout: a heartbeat stalled this long gets a member removed",
 } as const satisfies OptionSpec;
+
+/** --engine: which thread steps the ordered shards and the view-change protocol (engineOf). */
+export const ENGINE_OPTION = {
+  type: 'string', value: 'main|worker',
+  help: 'which thread steps the ordered shards and view changes (Group.join shardEngine; default\n' +
+    'SQUALL_SHARD_ENGINE, else main)',
+} as const satisfies OptionSpec;
+
+/** --engine as the member processes' SQUALL_SHARD_ENGINE (they inherit it); absent: the environment's. */
+export function engineOf(values: { engine?: string | undefined }): 'main' | 'worker' {
+  if (values.engine !== undefined) {
+    if (values.engine !== 'main' && values.engine !== 'worker') {
+      throw new ConfigError(`--engine must be 'main' or 'worker', got '${values.engine}'`);
+    }
+    process.env['SQUALL_SHARD_ENGINE'] = values.engine;
+  }
+  return process.env['SQUALL_SHARD_ENGINE'] === 'worker' ? 'worker' : 'main';
+}
 
 export const JSON_OPTION = {
   type: 'boolean', help: 'print the result as JSON on stdout (progress stays on stderr)',

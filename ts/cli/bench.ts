@@ -8,7 +8,9 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_SUSPICION_TIMEOUT_MS } from '../sst/config.js';
 import { fabricLabel } from '../fabric/native.js';
 import { defineCommand, helpText, parseCommand, synopsis, type CommandSpec } from './args.js';
-import { FABRIC_OPTIONS, JSON_OPTION, SUSPICION_OPTION, fabricOf, suspicionOf } from './bench-options.js';
+import {
+  ENGINE_OPTION, FABRIC_OPTIONS, JSON_OPTION, SUSPICION_OPTION, engineOf, fabricOf, suspicionOf,
+} from './bench-options.js';
 import { benchPersist, PERSIST_BENCH } from './bench-persist.js';
 import { benchRestart, RESTART_BENCH } from './bench-restart.js';
 import { formatBytes, parseBytes, parsePositiveInt } from './units.js';
@@ -89,10 +91,7 @@ environment the members hold the group's key and authenticate every connection (
         type: 'string', value: 'R',
         help: 'messages per second, in total, of the latency run (default a tenth of the peak)',
       },
-      engine: {
-        type: 'string', value: 'main|worker',
-        help: 'which thread steps the ordered shards (Group.join shardEngine; default SQUALL_SHARD_ENGINE, else main)',
-      },
+      engine: ENGINE_OPTION,
       'block-main': {
         type: 'string', value: 'MS',
         help: 'during the latency run block the last member\'s main thread MS ms every second (latency at the others)',
@@ -135,8 +134,9 @@ in flight per member, send to delivery): what the calls ride on.`,
   viewchange: defineCommand({
     command: 'bench viewchange',
     usage: '[--members N | --members 3,5,7] [--runs N] [--rate R] [--suspicion MS] [options]',
-    about: `SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it) and installMs
-(then to the next view installed everywhere), medians over --runs fresh groups.`,
+    about: `SIGKILLs one member of a loaded group: detectMs (kill to every survivor suspecting it), commitMs (kill to
+the leader committing the change) and installMs (detection to the next view installed everywhere), medians
+over --runs fresh groups. --block-main MS holds member 1's main thread MS ms from 200 ms before the kill.`,
     options: {
       members: {
         type: 'string', value: 'N|LIST',
@@ -145,6 +145,11 @@ in flight per member, send to delivery): what the calls ride on.`,
       runs: { type: 'string', value: 'N', help: 'fresh groups per size (default 5)' },
       rate: { type: 'string', value: 'R', help: 'messages per second from each member (default 1000)' },
       suspicion: { ...SUSPICION_OPTION, help: `${SUSPICION_OPTION.help} (default 1000)` },
+      engine: ENGINE_OPTION,
+      'block-main': {
+        type: 'string', value: 'MS',
+        help: 'member 1\'s main thread is blocked MS ms (a long task) from 200 ms before the kill',
+      },
       out: { type: 'string', value: 'DIR', help: 'where a sweep writes its CSV and chart (default ./squall-results)' },
       json: JSON_OPTION,
       ...FABRIC_OPTIONS,
@@ -277,12 +282,7 @@ async function benchMulticast(argv: string[]): Promise<void> {
     throw new ConfigError(`--senders must be 'all' or 'one', got '${senders}'`);
   }
   const seconds = parseNumberFlag(values.seconds, 'seconds', 0, 3600, 5, true);
-  if (values.engine !== undefined) {
-    if (values.engine !== 'main' && values.engine !== 'worker') {
-      throw new ConfigError(`--engine must be 'main' or 'worker', got '${values.engine}'`);
-    }
-    process.env['SQUALL_SHARD_ENGINE'] = values.engine; // the member processes inherit it
-  }
+  engineOf(values); // the member processes inherit it
   const options = {
     members: positiveInt(values.members, 'members', 3),
     seconds, senders: senders as 'all' | 'one',
@@ -370,6 +370,8 @@ async function benchViewChange(argv: string[]): Promise<void> {
     ratePerSec: positiveInt(values.rate, 'rate', 1000),
     suspicionTimeoutMs: positiveInt(values.suspicion, 'suspicion', DEFAULT_SUSPICION_TIMEOUT_MS),
     fabric: fabricOf(values),
+    engine: engineOf(values),
+    blockMainMs: values['block-main'] === undefined ? 0 : positiveInt(values['block-main'], 'block-main', 0),
     onProgress: progressOnStderr('bench viewchange'),
   };
   const { runViewChangeBench } = await import('../../bench/viewchange.js');

@@ -18,7 +18,7 @@
 
 import { PartitionedError, RemovedError } from '../errors.js';
 import type { MemberAddress } from '../fabric/peers.js';
-import type { Joiner, StepResult } from '../membership/protocol.js';
+import type { Change, Joiner, StepResult } from '../membership/protocol.js';
 import type { Admission, DriverHost, DriverView, ShardStates, Task } from './driver-parts.js';
 import { connecting, ViewInstall, type InstallSite } from './install.js';
 import { SubgroupChannel } from './subgroup-channel.js';
@@ -235,12 +235,29 @@ export class MemberDriver<V extends DriverView> {
   #onOutcome(view: V, result: NonNullable<StepResult>): void {
     const { vid, members } = view.view;
     switch (result.type) {
-      case 'commit': this.#run(new ViewInstall(this.#site, view, result.change).run()); break;
+      case 'commit':
+        this.#reportRemoved(view, result.change);
+        this.#run(new ViewInstall(this.#site, view, result.change).run());
+        break;
       case 'partitioned':
         this.#halt(new PartitionedError(this.selfId, vid, members.length, result.unreachable), view);
         break;
       case 'suspected': this.#removed(vid + 1, result.by); break;
       case 'dissolved': this.#removed(vid + 1); break;
+    }
+  }
+
+  /**
+   * The members a commit removes that this member never reported failed, reported now as found by a peer.
+   * With the worker engine the change can commit while this thread is busy (the predicate worker steps the
+   * protocol), before it heard of the failure; with the main engine every one was reported when it wedged.
+   */
+  #reportRemoved(view: V, change: Change): void {
+    for (const m of change.removed) {
+      if (change.left.includes(m) || this.#failed.has(m)) continue;
+      this.#failed.add(m);
+      view.mailboxes.fail(m, 'SUSPECTED_BY_PEER');
+      this.#host.memberFailed(m, 'SUSPECTED_BY_PEER');
     }
   }
 
