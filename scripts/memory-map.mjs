@@ -149,7 +149,8 @@ const regions = [
     fields: [
       ['LOCK', 0, 'i32', '0 free; 1 the main thread, 2 the predicate worker is committing slots and pushing them ' +
         '(compare-and-swap from 0, store 0 to release)'],
-      ['WEDGE', 4, 'i32', '0 running; 1 the main thread asks the worker to stop stepping the shard (a view change); ' +
+      ['WEDGE', 4, 'i32', '0 running; 1 asked to stop stepping the shard (a view change: by the main thread, ' +
+        'or by the worker when the view-change protocol it steps wedges); ' +
         '2 the worker stopped, pushed its last counters and will not touch the shard again (then Atomics.notify)'],
       ['NEXT_INDEX', 8, 'i64', 'messages (and nulls) committed to this member\'s slots; written under LOCK'],
       ['PUSHED_INDEX', 16, 'i64', 'of those, the ones pushed with `index`; written under LOCK'],

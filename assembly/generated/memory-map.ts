@@ -27,7 +27,7 @@ export const MAX_SHARDS: u32 = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES: u32 = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH: u32 = 0x8f87b2e6;
+export const MEMORY_MAP_HASH: u32 = 0x29daab87;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -148,8 +148,9 @@ export const SHARD_WORDS_STRIDE: u32 = 64;
  */
 export const SHARD_WORDS_LOCK: u32 = 0;
 /**
- * i32: 0 running; 1 the main thread asks the worker to stop stepping the shard (a view change); 2 the worker stopped,
- * pushed its last counters and will not touch the shard again (then Atomics.notify)
+ * i32: 0 running; 1 asked to stop stepping the shard (a view change: by the main thread, or by the worker when the
+ * view-change protocol it steps wedges); 2 the worker stopped, pushed its last counters and will not touch the shard
+ * again (then Atomics.notify)
  */
 export const SHARD_WORDS_WEDGE: u32 = 4;
 /** i64: messages (and nulls) committed to this member's slots; written under LOCK */

@@ -32,7 +32,7 @@ constexpr uint32_t MAX_SHARDS = 0x100u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x8f87b2e6u;
+constexpr uint32_t MEMORY_MAP_HASH = 0x29daab87u;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -128,8 +128,9 @@ constexpr uint32_t SHARD_WORDS_STRIDE = 0x40u;
 // i32: 0 free; 1 the main thread, 2 the predicate worker is committing slots and pushing them (compare-and-swap from 0,
 // store 0 to release)
 constexpr uint32_t SHARD_WORDS_LOCK = 0x0u;
-// i32: 0 running; 1 the main thread asks the worker to stop stepping the shard (a view change); 2 the worker stopped,
-// pushed its last counters and will not touch the shard again (then Atomics.notify)
+// i32: 0 running; 1 asked to stop stepping the shard (a view change: by the main thread, or by the worker when the
+// view-change protocol it steps wedges); 2 the worker stopped, pushed its last counters and will not touch the shard
+// again (then Atomics.notify)
 constexpr uint32_t SHARD_WORDS_WEDGE = 0x4u;
 // i64: messages (and nulls) committed to this member's slots; written under LOCK
 constexpr uint32_t SHARD_WORDS_NEXT_INDEX = 0x8u;

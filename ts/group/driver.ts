@@ -254,7 +254,7 @@ export class MemberDriver<V extends DriverView> {
    */
   #reportRemoved(view: V, change: Change): void {
     for (const m of change.removed) {
-      if (change.left.includes(m) || this.#failed.has(m)) continue;
+      if (m === this.selfId || change.left.includes(m) || this.#failed.has(m)) continue;
       this.#failed.add(m);
       view.mailboxes.fail(m, 'SUSPECTED_BY_PEER');
       this.#host.memberFailed(m, 'SUSPECTED_BY_PEER');

@@ -12,6 +12,7 @@ import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
 import type { MembershipProtocol } from '../membership/protocol.js';
+import type { ViewChangeSpec } from '../membership/worker-view-change.js';
 import type { View } from '../membership/view.js';
 import { MemberRuntime } from '../member/runtime.js';
 import type { SpareWorkers } from '../member/spare-workers.js';
@@ -148,10 +149,11 @@ export class ViewEngine implements DriverView {
     const rdmc = this.rdmc;
     const fabric = this.runtime.fabric;
     const shardEngine = options.shardEngine ?? shardEngineFromEnv();
+    let hosted = null as ViewChangeSpec | null; // posted to the worker once its shards are (below)
     const parts = buildViewParts({
       arena: this.runtime.arena, layout, fabric, selfId, view, plans, shardEngine, wakeWorker: () => fabric.wake(0),
       viewChangeWorker: {
-        columns, host: (spec) => this.sst.hostViewChange(spec), request: (op) => this.sst.requestViewChange(op),
+        columns, host: (spec) => { hosted = spec; }, request: (op) => this.sst.requestViewChange(op),
       },
       mailboxBytes: options.mailboxBytes, previous: options.previous, schedule: options.schedule,
       rdmcOf: (plan, shard, rank) => {
@@ -161,6 +163,8 @@ export class ViewEngine implements DriverView {
     });
     const byWorker = [...parts.channels.values()].flatMap((c) => c.workerShard() ?? []);
     if (byWorker.length > 0) this.sst.stepShards(byWorker);
+    // The protocol after the shards: a wedge in the worker freezes every shard it steps.
+    if (hosted) this.sst.hostViewChange(hosted);
     this.mailboxes = parts.mailboxes;
     this.pushes = parts.pushes;
     this.protocol = parts.protocol;

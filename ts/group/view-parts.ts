@@ -99,7 +99,8 @@ export interface PartsInput {
   wakeWorker?: (() => void) | undefined;
   /**
    * The worker engine: the view's predicate worker steps its view-change protocol too — how to hand it over
-   * and ask it things (ts/membership/worker-view-change.ts). Without it this thread steps the protocol.
+   * and ask it things (ts/membership/worker-view-change.ts). Without it, or when this member serves a raw
+   * shard (its counters are this thread's), this thread steps the protocol.
    */
   viewChangeWorker?: Pick<WorkerViewChangeParts, 'host' | 'request' | 'columns'> | undefined;
 }
@@ -137,7 +138,10 @@ export function buildViewParts(p: PartsInput): ViewParts {
     kernels: membershipKernelsOver(arena, p.kernels),
   };
   const wedge = () => { for (const c of channels.values()) c.wedge(); };
-  const protocol: MembershipProtocol = p.viewChangeWorker && p.shardEngine === 'worker'
+  // A raw shard's counters are this thread's (raw shards stay on it): they must freeze before the
+  // acknowledgement leaves, so a member that serves one steps the protocol here, as the main engine does.
+  const servesRaw = plans.some((plan) => plan.mode === 'raw' && plan.shards.some((s) => s.members.includes(selfId)));
+  const protocol: MembershipProtocol = p.viewChangeWorker && p.shardEngine === 'worker' && !servesRaw
     ? new WorkerViewChange({ protocol: parts, ...p.viewChangeWorker, wedge })
     : new ViewChangeProtocol({ ...parts, fabric, wedge, ...(p.rules?.trim ? { trim: p.rules.trim } : {}) });
   const rows = new ShardRows();

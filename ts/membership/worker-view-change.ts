@@ -196,9 +196,4 @@ export class WorkerViewChange implements MembershipProtocol {
       this.#outcome = result;
     }
   }
-
-  /** The view is done with: the port closes (nothing more will be read). */
-  close(): void {
-    this.#port.close();
-  }
 }

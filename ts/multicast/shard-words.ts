@@ -8,7 +8,8 @@
 //   LOCK          either thread, by compare-and-swap: whoever holds it commits slots and pushes them (the
 //                 main thread its messages, the worker nulls); `index` and the slots it names go out in
 //                 commit order because only the holder pushes them
-//   WEDGE         the main thread asks (1), the worker answers (2) once it stopped touching the shard
+//   WEDGE         the main thread asks (1) — or the worker, when the view-change protocol it steps wedges —
+//                 and the worker answers (2) once it stopped touching the shard
 //   NEXT_INDEX    the holder of LOCK;  PUSHED_INDEX  the holder of LOCK
 //   STABLE        the worker (the least seqNum of the shard); the main thread delivers up to it
 //   SENDING       set by the main thread (it sent, or sends wait); taken by the worker each round
@@ -120,7 +121,10 @@ export class ShardWords {
 
   get wedge(): WedgeState { return Atomics.load(this.#i32, this.#wedge) as WedgeState; }
 
-  /** Main thread: asks the worker to stop (a worker that already stopped — it failed — stays stopped). */
+  /**
+   * Asks the worker to stop: the main thread, or the worker itself when the view-change protocol it steps
+   * wedges (a worker that already stopped — it wedged or failed — stays stopped).
+   */
   askWedge(): void {
     Atomics.compareExchange(this.#i32, this.#wedge, WedgeState.Running, WedgeState.Asked);
   }
