@@ -26,6 +26,7 @@
 // a hop's time goes").
 
 import { resolveSecret } from '../ts/group/credential.js';
+import { shardEngineFromEnv } from '../ts/group/join-options.js';
 import { ConfigError, PeerFailedError, TimeoutError } from '../ts/errors.js';
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
@@ -225,7 +226,7 @@ async function measure(
     senders: o.senders, window: o.window,
     maxSmcPayload: subgroup.maxSmcPayload!, ...throughput, latencyUs: latency.latencyUs,
     isolatedLatencyUs: isolated.latencyUs, blockMainMs: o.blockMainMs ?? 0,
-    engine: process.env['SQUALL_SHARD_ENGINE'] === 'worker' ? 'worker' : 'main',
+    engine: shardEngineFromEnv(),
     hashesAgree: throughput.hashesAgree && latency.hashesAgree && isolated.hashesAgree, large: o.large ?? null,
     ...disturbances(cluster),
     authenticated: resolveSecret({}) !== null,

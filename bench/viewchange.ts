@@ -16,6 +16,7 @@
 
 import { resolveFabricChoice, type FabricChoice } from '../ts/fabric/choice.js';
 import { fabricLabel } from '../ts/fabric/native.js';
+import { shardEngineFromEnv } from '../ts/group/join-options.js';
 import { GroupCluster } from '../ts/harness/cluster.js';
 import type { GroupHarnessEvent } from '../ts/harness/group-process.js';
 import { median, round } from './stats.js';
@@ -79,7 +80,7 @@ export async function runViewChangeBench(o: ViewChangeBenchOptions): Promise<Vie
     runs: runs.map((r) => ({
       ...r, detectMs: round(r.detectMs), commitMs: round(r.commitMs), installMs: round(r.installMs),
     })),
-    engine: o.engine ?? (process.env['SQUALL_SHARD_ENGINE'] === 'worker' ? 'worker' : 'main'),
+    engine: o.engine ?? shardEngineFromEnv(),
     blockMainMs: o.blockMainMs ?? 0,
     suspicionTimeoutMs: o.suspicionTimeoutMs, ratePerSec: o.ratePerSec,
   };

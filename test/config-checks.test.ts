@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../ts/errors.js';
 import { validateGroupConfig, type GroupConfig } from '../ts/group/config.js';
 import { Group, type JoinOptions } from '../ts/group/group.js';
-import { JOIN_OPTION_NAMES, validateJoinOptions } from '../ts/group/join-options.js';
+import { JOIN_OPTION_NAMES, shardEngineFromEnv, validateJoinOptions } from '../ts/group/join-options.js';
 import { createLogger } from '../ts/group/logging.js';
 import { validateSstConfig } from '../ts/sst/config.js';
 import { parseNonNegative, parsePositiveInt } from '../ts/cli/units.js';
@@ -261,6 +261,23 @@ test('Group.join options: good values of every option pass the checks', () => {
   };
   assert.is(validateJoinOptions(options), options);
   assert.is(validateJoinOptions({ id: 3, config: good(), contact: '127.0.0.1:7400' }).id, 3);
+});
+
+test('shardEngine unset: SQUALL_SHARD_ENGINE, else the worker engine; a bad value names the variable', () => {
+  const saved = process.env['SQUALL_SHARD_ENGINE'];
+  try {
+    delete process.env['SQUALL_SHARD_ENGINE'];
+    assert.is(shardEngineFromEnv(), 'worker');
+    process.env['SQUALL_SHARD_ENGINE'] = '';
+    assert.is(shardEngineFromEnv(), 'worker');
+    process.env['SQUALL_SHARD_ENGINE'] = 'main';
+    assert.is(shardEngineFromEnv(), 'main');
+    process.env['SQUALL_SHARD_ENGINE'] = 'wasm';
+    refused('SQUALL_SHARD_ENGINE=wasm', () => shardEngineFromEnv(), 'SQUALL_SHARD_ENGINE');
+  } finally {
+    if (saved === undefined) delete process.env['SQUALL_SHARD_ENGINE'];
+    else process.env['SQUALL_SHARD_ENGINE'] = saved;
+  }
 });
 
 test('command-line numeric flags: digits only, in range; anything else names the flag', async () => {

@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js';
 import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkFabricUsable } from '../fabric/native.js';
 import { MAX_TIMEOUT_MS } from '../group/config.js';
+import { shardEngineFromEnv } from '../group/join-options.js';
 import type { OptionSpec } from './args.js';
 import { parsePositiveInt } from './units.js';
 
@@ -29,7 +30,7 @@ export const SUSPICION_OPTION = {
 export const ENGINE_OPTION = {
   type: 'string', value: 'main|worker',
   help: 'which thread steps the ordered shards and view changes (Group.join shardEngine; default\n' +
-    'SQUALL_SHARD_ENGINE, else main)',
+    'SQUALL_SHARD_ENGINE, else worker)',
 } as const satisfies OptionSpec;
 
 /** --engine as the member processes' SQUALL_SHARD_ENGINE (they inherit it); absent: the environment's. */
@@ -40,7 +41,7 @@ export function engineOf(values: { engine?: string | undefined }): 'main' | 'wor
     }
     process.env['SQUALL_SHARD_ENGINE'] = values.engine;
   }
-  return process.env['SQUALL_SHARD_ENGINE'] === 'worker' ? 'worker' : 'main';
+  return shardEngineFromEnv();
 }
 
 export const JSON_OPTION = {

@@ -61,8 +61,9 @@ export interface JoinOptions {
    * Which thread runs the control step of this member's ordered shards (receipt, nulls, the receive prefix,
    * stability, pushing the acknowledgements): 'main' (the event loop, between your code) or 'worker' (the
    * predicate worker, woken by the fabric: a member whose event loop is busy — a long task, a GC pause —
-   * still acknowledges, so the others go on delivering; see docs/architecture.md). Raw shards always run on
-   * the main thread. Default: SQUALL_SHARD_ENGINE, else 'main'.
+   * still acknowledges and takes part in view changes, so the others go on delivering; see
+   * docs/architecture.md). Raw shards always run on the main thread. Default: SQUALL_SHARD_ENGINE, else
+   * 'worker'.
    */
   shardEngine?: 'main' | 'worker';
   /**
@@ -171,9 +172,7 @@ const CHECKS: { readonly [K in keyof Required<JoinOptions>]: (value: unknown, na
   },
   heartbeatIntervalMs: ms(1, MAX_TIMEOUT_MS),
   suspicionTimeoutMs: ms(1, MAX_TIMEOUT_MS),
-  shardEngine: (v, name) => {
-    if (v !== 'main' && v !== 'worker') throw new ConfigError(`${name} must be 'main' or 'worker', got ${shown(v)}`);
-  },
+  shardEngine: (v, name) => { checkShardEngine(v, name); },
   rejoin: (v, name) => { checkBoolean(v, name); },
   leaveTimeoutMs: ms(1, MAX_TIMEOUT_MS),
   connectTimeoutMs: ms(1, MAX_TIMEOUT_MS),
@@ -325,4 +324,16 @@ function checkForceRestart(ids: readonly number[], options: JoinOptions, config:
     throw new ConfigError(`forceRestart's members (${ids.join(', ')}) are too few for the subgroups' shards (their `
       + '"members": { "min" }): name more of them');
   }
+}
+
+function checkShardEngine(v: unknown, name: string): asserts v is 'main' | 'worker' {
+  if (v !== 'main' && v !== 'worker') throw new ConfigError(`${name} must be 'main' or 'worker', got ${shown(v)}`);
+}
+
+/** The engine a member uses when `shardEngine` is not given: SQUALL_SHARD_ENGINE, else 'worker'. */
+export function shardEngineFromEnv(): 'main' | 'worker' {
+  const v = process.env['SQUALL_SHARD_ENGINE'];
+  if (v === undefined || v === '') return 'worker';
+  checkShardEngine(v, 'SQUALL_SHARD_ENGINE');
+  return v;
 }

@@ -6,7 +6,7 @@
 // (ts/group/driver.ts) steps; the driver makes one per view and closes the old one once the next is ready.
 
 import { MAX_ARENA_BYTES } from '../arena.js';
-import { ArenaError, ClosedError, ConfigError, TimeoutError } from '../errors.js';
+import { ArenaError, ClosedError, TimeoutError } from '../errors.js';
 import type { FabricChoice } from '../fabric/choice.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
@@ -26,6 +26,7 @@ import { SstLayout } from '../sst/layout.js';
 import { SstMember } from '../sst/member.js';
 import type { SubgroupPlan } from '../membership/plans.js';
 import type { Connection, DriverView } from './driver-parts.js';
+import { shardEngineFromEnv } from './join-options.js';
 import { buildViewParts, type PreviousView } from './view-parts.js';
 import type { StagedPushes } from '../fabric/staged-pushes.js';
 
@@ -62,7 +63,7 @@ export interface EngineOptions {
   spares?: SpareWorkers;
   /** Asks the member's driver for a step soon. */
   schedule: () => void;
-  /** Who runs the ordered shards' control step; default SQUALL_SHARD_ENGINE, else 'main'. */
+  /** Who runs the ordered shards' control step; default SQUALL_SHARD_ENGINE, else 'worker'. */
   shardEngine?: ShardEngine;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
   memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
@@ -75,13 +76,6 @@ export interface EngineOptions {
 
 const REGION_ALIGN = 65536;
 
-/** SQUALL_SHARD_ENGINE=worker|main (for benchmarks side by side); 'main' when unset. */
-function shardEngineFromEnv(): ShardEngine {
-  const v = process.env['SQUALL_SHARD_ENGINE'];
-  if (v === undefined || v === '' || v === 'main') return 'main';
-  if (v === 'worker') return 'worker';
-  throw new ConfigError(`SQUALL_SHARD_ENGINE must be 'main' or 'worker', got '${v}'`);
-}
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
 export class ViewEngine implements DriverView {
