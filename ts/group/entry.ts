@@ -82,21 +82,30 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
     session.close();
     // A member that died meanwhile is not waited for: the others, connected here, mark it in their rows.
     driver.connect(engine, reply.addresses, timeoutMs, (peer) => engine.gone().has(peer));
-    await engine.whenConnected();
-    await engine.whenReady(timeoutMs).catch((error: Error) => {
-      // The others went on without it (it was slower than the suspicion timeout, or the view changed
-      // before it was connected): it stopped and closed (Group, on RemovedError); it may ask again.
-      const stopped = p.stopped();
-      if (stopped instanceof RemovedError) {
-        throw retryableJoin(`member ${selfId} entered view ${view.vid} but was removed before every member was `
-          + `connected (${stopped.message})`);
-      }
-      throw error;
-    });
+    const whyStopped = (error: Error): never => { throw stopReason(p, selfId, view.vid) ?? error; };
+    await engine.whenConnected().catch(whyStopped);
+    await engine.whenReady(timeoutMs).catch(whyStopped);
     await plan.restored;
   } finally {
     session.close();
   }
+}
+
+/**
+ * Why a joiner stopped while it waited to be connected or for the start barrier (its view's engine closed
+ * under the wait, which then says only that), or null when it did not stop. The others went on without it
+ * (it was slower than the suspicion timeout, or the view changed before it was connected): RemovedError,
+ * and it may ask again. A change committed before its state arrived — it can commit while this thread is
+ * busy, the predicate worker acknowledging it — cut the transfer off: that StateTransferError, which asking
+ * again may mend too (isRetryableJoin).
+ */
+function stopReason(p: EntryParts, selfId: number, vid: number): Error | null {
+  const stopped = p.stopped();
+  if (stopped instanceof RemovedError) {
+    return retryableJoin(`member ${selfId} entered view ${vid} but was removed before every member was `
+      + `connected (${stopped.message})`);
+  }
+  return stopped;
 }
 
 /**
