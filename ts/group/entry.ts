@@ -82,9 +82,8 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
     session.close();
     // A member that died meanwhile is not waited for: the others, connected here, mark it in their rows.
     driver.connect(engine, reply.addresses, timeoutMs, (peer) => engine.gone().has(peer));
-    const whyStopped = (error: Error): never => { throw stopReason(p, selfId, view.vid) ?? error; };
-    await engine.whenConnected().catch(whyStopped);
-    await engine.whenReady(timeoutMs).catch(whyStopped);
+    await engine.whenConnected().catch((error: Error) => { throw stopReason(p, view.vid) ?? error; });
+    await whenInstalled(p, engine, timeoutMs);
     await plan.restored;
   } finally {
     session.close();
@@ -92,20 +91,39 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
 }
 
 /**
- * Why a joiner stopped while it waited to be connected or for the start barrier (its view's engine closed
- * under the wait, which then says only that), or null when it did not stop. The others went on without it
- * (it was slower than the suspicion timeout, or the view changed before it was connected): RemovedError,
- * and it may ask again. A change committed before its state arrived — it can commit while this thread is
- * busy, the predicate worker acknowledging it — cut the transfer off: that StateTransferError, which asking
- * again may mend too (isRetryableJoin).
+ * Why a new member stopped while it waited to be connected or for the start barrier (its view's engine
+ * closed under the wait, which then says only that), or null when it did not stop. The others went on
+ * without it (it was slower than the suspicion timeout, or the view changed before it was connected):
+ * RemovedError, and it may ask again. A change committed before its state arrived cut the transfer off:
+ * that StateTransferError, which asking again may mend too (isRetryableJoin).
  */
-function stopReason(p: EntryParts, selfId: number, vid: number): Error | null {
+function stopReason(p: EntryParts, vid: number): Error | null {
   const stopped = p.stopped();
   if (stopped instanceof RemovedError) {
-    return retryableJoin(`member ${selfId} entered view ${vid} but was removed before every member was `
+    return retryableJoin(`member ${p.selfId} entered view ${vid} but was removed before every member was `
       + `connected (${stopped.message})`);
   }
   return stopped;
+}
+
+/**
+ * Resolves once this member is installed: `engine`'s start barrier passed, or — when a change committed before
+ * this thread saw it pass (the predicate worker acknowledges a change by itself) — the barrier of the view
+ * the member moved on to. A wait that ended because the member stopped throws why (stopReason).
+ */
+export async function whenInstalled(p: EntryParts, engine: ViewEngine, timeoutMs: number): Promise<void> {
+  for (let view = engine; ;) {
+    try {
+      await view.whenReady(timeoutMs);
+      return;
+    } catch (error) {
+      const stopped = stopReason(p, view.view.vid);
+      if (stopped) throw stopped;
+      const later = p.driver.view;
+      if (!view.closed || later === null || later.view.vid <= view.view.vid) throw error;
+      view = later;
+    }
+  }
 }
 
 /**
@@ -126,7 +144,7 @@ export async function formFirstView(p: EntryParts, gathering: FirstViewGathering
   }
   driver.connect(engine, addresses, timeoutMs, (peer) => engine.gone().has(peer));
   await engine.whenConnected();
-  await engine.whenReady(timeoutMs);
+  await whenInstalled(p, engine, timeoutMs);
 }
 
 export interface RejoinSite {

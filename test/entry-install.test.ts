@@ -1,0 +1,71 @@
+// How a new member's wait for its first view ends (ts/group/entry.ts whenInstalled). The predicate worker
+// acknowledges a view change by itself (the worker engine), so a change can commit, and the member move on
+// to the next view or stop, before its main thread saw the first view's start barrier pass; that view's
+// engine then closes under the wait. The wait must end the way the member's state says — installed in the
+// later view, or stopped with the reason that tells Group.join to ask again — not with the closed engine's
+// ClosedError. Views here are stand-ins with the three members whenInstalled reads (whenReady, closed, vid);
+// test/join-processes.test.ts ("a member fails while another joins") runs the real thing, where the race
+// shows in some runs.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ClosedError, RemovedError, StateTransferError } from '../ts/errors.js';
+import { isRetryableJoin, whenInstalled, type EntryParts } from '../ts/group/entry.js';
+import type { ViewEngine } from '../ts/group/view-engine.js';
+
+interface StandIn { view: { vid: number }; closed: boolean; whenReady(timeoutMs: number): Promise<void> }
+
+/** A view whose start barrier passes (ready) or whose engine closes under the wait (closed). */
+function viewOf(vid: number, ends: 'ready' | 'closed'): StandIn {
+  const view: StandIn = {
+    view: { vid },
+    closed: false,
+    whenReady: () => {
+      if (ends === 'ready') return Promise.resolve();
+      view.closed = true;
+      return Promise.reject(new ClosedError(`view ${vid}'s engine`));
+    },
+  };
+  return view;
+}
+
+function partsOf(current: StandIn | null, stopped: Error | null): EntryParts {
+  return { selfId: 4, stopped: () => stopped, driver: { view: current } } as unknown as EntryParts;
+}
+
+const wait = (first: StandIn, p: EntryParts) => whenInstalled(p, first as unknown as ViewEngine, 1_000);
+
+async function outcome(run: Promise<void>): Promise<Error | 'installed'> {
+  try {
+    await run;
+    return 'installed';
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+test('the first view closed because the member moved on to a later view: installed there', async () => {
+  const first = viewOf(1, 'closed'), later = viewOf(2, 'ready');
+  assert.is(await outcome(wait(first, partsOf(later, null))), 'installed');
+});
+
+test('the first view closed because the member stopped: the stop reason, retryable when asking again may mend it',
+  async () => {
+    const cutOff = new StateTransferError('the state did not arrive before view 2');
+    const error = await outcome(wait(viewOf(1, 'closed'), partsOf(null, cutOff)));
+    assert.is(error, cutOff);
+    assert.ok(isRetryableJoin(error), 'Group.join asks again');
+
+    const removed = await outcome(wait(viewOf(1, 'closed'), partsOf(null, new RemovedError(4, 2, false, [0]))));
+    assert.ok(isRetryableJoin(removed), 'removed before every member was connected: asks again');
+    assert.match((removed as Error).message, /member 4 entered view 1 but was removed/);
+  });
+
+test('the first view closed and the member neither moved on nor stopped: the ClosedError', async () => {
+  const first = viewOf(1, 'closed');
+  const error = await outcome(wait(first, partsOf(first, null)));
+  assert.instance(error, ClosedError);
+  assert.not.ok(isRetryableJoin(error));
+});
+
+test.run();
