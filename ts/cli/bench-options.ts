@@ -1,10 +1,9 @@
 // The options every `squall bench` benchmark shares (ts/cli/bench.ts, ts/cli/bench-restart.ts), and how they are read.
 
-import { ConfigError } from '../errors.js';
 import { fabricChoiceFromFlags, resolveFabricChoice, type FabricChoice } from '../fabric/choice.js';
 import { checkFabricUsable } from '../fabric/native.js';
 import { MAX_TIMEOUT_MS } from '../group/config.js';
-import { shardEngineFromEnv } from '../group/join-options.js';
+import { checkShardEngine, shardEngineFromEnv } from '../group/join-options.js';
 import type { OptionSpec } from './args.js';
 import { parsePositiveInt } from './units.js';
 
@@ -36,9 +35,7 @@ export const ENGINE_OPTION = {
 /** --engine as the member processes' SQUALL_SHARD_ENGINE (they inherit it); absent: the environment's. */
 export function engineOf(values: { engine?: string | undefined }): 'main' | 'worker' {
   if (values.engine !== undefined) {
-    if (values.engine !== 'main' && values.engine !== 'worker') {
-      throw new ConfigError(`--engine must be 'main' or 'worker', got '${values.engine}'`);
-    }
+    checkShardEngine(values.engine, '--engine');
     process.env['SQUALL_SHARD_ENGINE'] = values.engine;
   }
   return shardEngineFromEnv();

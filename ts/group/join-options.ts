@@ -326,7 +326,8 @@ function checkForceRestart(ids: readonly number[], options: JoinOptions, config:
   }
 }
 
-function checkShardEngine(v: unknown, name: string): asserts v is 'main' | 'worker' {
+/** A shardEngine value (an option, SQUALL_SHARD_ENGINE, `--engine`): 'main' or 'worker', else a ConfigError. */
+export function checkShardEngine(v: unknown, name: string): asserts v is 'main' | 'worker' {
   if (v !== 'main' && v !== 'worker') throw new ConfigError(`${name} must be 'main' or 'worker', got ${shown(v)}`);
 }
 
