@@ -161,6 +161,9 @@ const regions = [
       ['RETRY', 36, 'i32', 'set by the worker when it found LOCK held; the main thread takes it when it releases ' +
         'LOCK and rings the worker, so its round is not left waiting for the next write to land'],
       ['WORKER_NULLS', 40, 'i64', 'nulls the worker sent (for tests and benchmarks); written by the worker only'],
+      ['OPEN', 48, 'i32', '0 until the view passed its start barrier and the main thread first stepped the shard, ' +
+        'then 1 (set by the main thread): the worker steps and pushes nothing before, as a push to a peer not yet ' +
+        'connected is lost — slots lost that way would be named by a later `index`'],
     ],
   },
   {

@@ -21,6 +21,7 @@ test('worker engine: the main thread delivers once the others\' seqNum land, not
   const group = new MemoryGroup([0, 1, 2], LOG, 'wasm', 'worker');
   try {
     const [m0, m1, m2] = group.members as [MemoryMember, MemoryMember, MemoryMember];
+    for (const m of group.members) m.channel.step(); // the start barrier passed: each shard is open to its worker
     sendFrom(m0, 1);
     m0.channel.step();    // the slot and its index go to 1 and 2
     m0.worker!.round();   // receipt of its own message, seqNum 0 pushed; the others' seqNum not in yet
@@ -37,6 +38,23 @@ test('worker engine: the main thread delivers once the others\' seqNum land, not
     assert.equal(m0.delivered, ['0:0'], 'and only once');
     assert.equal(m1.delivered, ['0:0']);
     assert.equal(m2.delivered, ['0:0']);
+  } finally {
+    group.release();
+  }
+});
+
+test('worker engine: a worker pushes nothing before its main thread first stepped the shard (the start barrier ' +
+  'passed) — a push to a peer not yet connected is lost, and a later index would name the slot it carried', () => {
+  const group = new MemoryGroup([0, 1, 2], LOG, 'wasm', 'worker');
+  try {
+    const [m0, m1, m2] = group.members as [MemoryMember, MemoryMember, MemoryMember];
+    m2.connecting = true; // member 0's connection to member 2 is not up yet: the view has not passed its barrier
+    sendFrom(m0, 1);      // committed to its slot at once (the send's fast path)
+    for (const m of group.members) m.worker!.round();
+    m2.connecting = false;
+    sendFrom(m0, 1, 1);
+    for (let i = 0; i < 10; i++) for (const m of group.members) { m.channel.step(); m.worker!.round(); }
+    for (const m of [m0, m1, m2]) assert.equal(m.delivered, ['0:0', '0:1'], `member ${m.id}'s sequence`);
   } finally {
     group.release();
   }

@@ -2,7 +2,8 @@
 // ordered shards, run by the predicate worker (workers/predicate-worker.ts) each time the poller applied
 // writes or the main thread rang — no main-thread turn between a message landing and its acknowledgement
 // leaving. Per shard and wake-up, with the same ShardControl (the WebAssembly shard kernels) the main
-// thread and the simulator run:
+// thread and the simulator run — once the main thread opened the shard at its first step (the view passed
+// its start barrier: before it, a push to a peer not yet connected would be lost):
 //
 //   1. receipt   numReceived[r] = index_r − 1 into our row (ours from NEXT_INDEX: what we committed)
 //   2. nulls     an idle sender (the main thread is not sending) fills the round robin up to where the
@@ -82,6 +83,7 @@ class WorkerShard {
       words.stopped();
       return false;
     }
+    if (!words.isOpen) return false; // before the start barrier: a push now could be lost (shard-words.ts, OPEN)
     const c = this.#c;
     const sending = words.takeSending();
     c.receipt(words.nextIndex);

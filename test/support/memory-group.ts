@@ -1,7 +1,8 @@
 // A view of a few members in one process for the invariants suites: each member has its own arena and SST
 // layout, the real ViewChangeProtocol and ShardChannel over them, and a fabric that copies each write into
 // the peer's arena at once (the same offsets, as the real fabric does). A member that is `down` neither
-// writes nor receives. Small and synchronous: the suites step members by hand and corrupt their tables.
+// writes nor receives; one still `connecting` neither either, and writes to it are refused as the native
+// fabric refuses them (not connected). Small and synchronous: the suites step members by hand and corrupt their tables.
 // With engine 'worker' each member's shard is stepped as the worker engine does it: the channel sends and
 // delivers, and `worker` — the predicate worker's ShardEngine (workers/shard-engine.ts), run here on this
 // thread when the suite calls its round() — does receipt, seqNum, stability and the acknowledgements.
@@ -33,6 +34,8 @@ export interface MemoryMember {
   /** What this member delivered: "sender:first byte" per message. */
   delivered: string[];
   down: boolean;
+  /** Its connections are not up yet: writes from and to it are refused (WriteStatus.NotConnected). */
+  connecting: boolean;
   /** Engine 'worker': the shard's control step, as the predicate worker runs it. */
   worker: ShardEngine | null;
   /** Engine 'worker': how often it woke the main thread (the stable frontier moved), and was rung by it. */
@@ -59,7 +62,9 @@ export class MemoryGroup {
     this.members = ids.map((id) => {
       const layout = new SstLayout(multicastColumns(plans, ids.length, MAILBOX_BYTES), ids);
       const arena = spare.pop() ?? Arena.create({ memberId: id, bytes: 1 << 20 });
-      const m = { id, arena, layout, delivered: [], down: false, worker: null, arrivals: 0, wakes: 0 };
+      const m = {
+        id, arena, layout, delivered: [], down: false, connecting: false, worker: null, arrivals: 0, wakes: 0,
+      };
       return m as unknown as MemoryMember;
     });
     for (const m of this.members) {
@@ -103,16 +108,19 @@ export class MemoryGroup {
   }
 
   #fabric(from: MemoryMember): TableFabric {
-    const copy = (peer: number, offset: number, length: number) => {
+    const copy = (peer: number, offset: number, length: number): WriteStatus => {
       const to = this.member(peer);
-      if (from.down || !to || to.down) return;
+      if (from.connecting || to?.connecting) return WriteStatus.NotConnected;
+      if (from.down || !to || to.down) return WriteStatus.Ok;
       to.arena.u8.set(from.arena.u8.subarray(offset, offset + length), offset);
+      return WriteStatus.Ok;
     };
     return {
-      write: (peer, offset, length) => { copy(peer, offset, length); return WriteStatus.Ok; },
+      write: copy,
       writeBatch: (peer, ranges, count) => {
-        for (let i = 0; i < count; i++) copy(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
-        return WriteStatus.Ok;
+        let status: WriteStatus = WriteStatus.Ok;
+        for (let i = 0; i < count; i++) status = copy(peer, ranges[2 * i]!, ranges[2 * i + 1]!);
+        return status;
       },
       writeAll: (offset, length) => {
         for (const m of this.members) if (m !== from) copy(m.id, offset, length);

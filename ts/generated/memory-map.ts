@@ -27,7 +27,7 @@ export const MAX_SHARDS = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x29daab87;
+export const MEMORY_MAP_HASH = 0x3858665b;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -174,6 +174,12 @@ export const SHARD_WORDS_SENDING = 32;
 export const SHARD_WORDS_RETRY = 36;
 /** i64: nulls the worker sent (for tests and benchmarks); written by the worker only */
 export const SHARD_WORDS_WORKER_NULLS = 40;
+/**
+ * i32: 0 until the view passed its start barrier and the main thread first stepped the shard, then 1 (set by the main
+ * thread): the worker steps and pushes nothing before, as a push to a peer not yet connected is lost — slots lost that
+ * way would be named by a later `index`
+ */
+export const SHARD_WORDS_OPEN = 48;
 /**
  * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
  * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step

@@ -14,6 +14,9 @@
 //   STABLE        the worker (the least seqNum of the shard); the main thread delivers up to it
 //   SENDING       set by the main thread (it sent, or sends wait); taken by the worker each round
 //   RETRY         set by the worker (it found LOCK held); taken by the main thread when it releases LOCK
+//   OPEN          set by the main thread at its first step of the shard (the view passed its start barrier):
+//                 the worker steps and pushes nothing before — a push to a peer not yet connected is lost, and
+//                 a later `index` would name the slots it carried
 
 import type { Arena } from '../arena.js';
 import { ConfigError } from '../errors.js';
@@ -40,6 +43,7 @@ export class ShardWords {
   readonly #pushed: number;
   readonly #stable: number;
   readonly #nulls: number;
+  readonly #open: number;
 
   constructor(arena: Arena, slot: number) {
     if (!Number.isInteger(slot) || slot < 0 || slot >= map.MAX_SHARDS) {
@@ -57,10 +61,12 @@ export class ShardWords {
     this.#pushed = (at + map.SHARD_WORDS_PUSHED_INDEX) >> 3;
     this.#stable = (at + map.SHARD_WORDS_STABLE) >> 3;
     this.#nulls = (at + map.SHARD_WORDS_WORKER_NULLS) >> 3;
+    this.#open = (at + map.SHARD_WORDS_OPEN) >> 2;
   }
 
-  /** Sets every word to its start: free, running, nothing committed or pushed, nothing stable. */
+  /** Sets every word to its start: free, running, not open, nothing committed or pushed, nothing stable. */
   reset(): void {
+    Atomics.store(this.#i32, this.#open, 0);
     Atomics.store(this.#i32, this.#lock, LockHolder.Free);
     Atomics.store(this.#i32, this.#wedge, WedgeState.Running);
     Atomics.store(this.#i32, this.#sending, 0);
@@ -97,6 +103,10 @@ export class ShardWords {
   set pushedIndex(v: number) { Atomics.store(this.#i64, this.#pushed, BigInt(v)); }
   get stable(): number { return Number(Atomics.load(this.#i64, this.#stable)); }
   set stable(v: number) { Atomics.store(this.#i64, this.#stable, BigInt(v)); }
+  /** Main thread, at its first step of the shard: the view passed its start barrier, every peer is connected. */
+  open(): void { Atomics.store(this.#i32, this.#open, 1); }
+  /** Worker: whether the shard may be stepped and pushed (open() was called). */
+  get isOpen(): boolean { return Atomics.load(this.#i32, this.#open) !== 0; }
   /** Main thread: it sends (the worker sends no nulls in the round that takes this). */
   markSending(): void { Atomics.store(this.#i32, this.#sending, 1); }
   /** Worker: whether the main thread sent since the last round took it. */
@@ -113,7 +123,7 @@ export class ShardWords {
   /** Every word, for diagnostics. */
   state(): Record<string, number | boolean> {
     return {
-      lock: Atomics.load(this.#i32, this.#lock), wedge: this.wedge, nextIndex: this.nextIndex,
+      lock: Atomics.load(this.#i32, this.#lock), wedge: this.wedge, open: this.isOpen, nextIndex: this.nextIndex,
       pushedIndex: this.pushedIndex, stable: this.stable, sending: Atomics.load(this.#i32, this.#sending) !== 0,
       workerNulls: this.workerNulls,
     };

@@ -156,6 +156,8 @@ export class ShardChannel implements OrderedChannel {
   #failure: Error | null = null;
   #wedged = false;
   #closed = false;
+  /** The worker engine: this thread stepped the shard once, so the worker may too (ShardWords OPEN). */
+  #opened = false;
   /** A persistent subgroup: the version durable in this member's log, as stored in its row; push pending. */
   #persisted = -1n;
   #persistedDirty = false;
@@ -376,6 +378,7 @@ export class ShardChannel implements OrderedChannel {
   step(): void {
     if (this.#closed || this.#failure || this.#wedged || this.#table.S === 0) return;
     if (this.#words) {
+      if (!this.#opened) this.#open(this.#words);
       this.#stepBesideWorker(this.#words);
       if (this.#onPersisted || this.#persistedDirty) this.checkPersisted(true);
       return;
@@ -506,6 +509,16 @@ export class ShardChannel implements OrderedChannel {
     if (!this.#receiver.storeAcks()) return;
     const [ackAt, ackBytes] = this.#table.ackSpan;
     for (const id of this.#peers) fabric.write(id, ackAt, ackBytes, Lane.Control);
+  }
+
+  /**
+   * The worker engine, at this thread's first step (the driver steps a shard only once the view passed its
+   * start barrier, and its state, if any, arrived): the worker may step and push the shard from now on.
+   */
+  #open(words: ShardWords): void {
+    this.#opened = true;
+    words.open();
+    this.#p.wakeWorker?.();
   }
 
   /**
