@@ -71,3 +71,23 @@ export function shardMinI64(tableBase: u32, rowStride: u32, col: u32, rowsBase: 
   }
   return lowest;
 }
+
+/**
+ * The persistence frontier, exact: the smallest i64 at column `col` over the `count` rows listed at
+ * `rowsBase` and the i64 at `ownAt` (this member's own cell), stored at `outAt`; returns 1 when that changed
+ * what `outAt` held, else 0. Versions are (vid << 32) | seq and pass 2^53 once vid reaches 2^21, so unlike
+ * shardMinI64 nothing goes through f64: the inputs and the result stay i64 in the arena.
+ */
+export function shardMinVersion(
+  tableBase: u32, rowStride: u32, col: u32, rowsBase: u32, count: u32, ownAt: u32, outAt: u32,
+): u32 {
+  let lowest = atomic.load<i64>(<usize>ownAt);
+  for (let i: u32 = 0; i < count; i++) {
+    const row = load<u32>(<usize>rowsBase + (<usize>i << 2));
+    const v = atomic.load<i64>(cell(tableBase, rowStride, row, col));
+    if (v < lowest) lowest = v;
+  }
+  if (atomic.load<i64>(<usize>outAt) == lowest) return 0;
+  atomic.store<i64>(<usize>outAt, lowest);
+  return 1;
+}

@@ -164,6 +164,9 @@ const regions = [
       ['OPEN', 48, 'i32', '0 until the view passed its start barrier and the main thread first stepped the shard, ' +
         'then 1 (set by the main thread): the worker steps and pushes nothing before, as a push to a peer not yet ' +
         'connected is lost — slots lost that way would be named by a later `index`'],
+      ['PERSISTED', 56, 'i64', 'the persistence frontier (least persistedNum of the shard, exact: shardMinVersion), ' +
+        'written by the thread that steps the shard\'s control — the worker with the worker engine while the view ' +
+        'runs, else the main thread'],
     ],
   },
   {

@@ -112,6 +112,39 @@ seeded('shardMinI64: wasm equals the twin over row lists of 0..1024 rows, with a
   }
 });
 
+/** A version as a persistent subgroup writes it ((vid << 32) | seq), −1n, or an extreme i64. */
+function version(rand: () => number): bigint {
+  switch (int(rand, 0, 3)) {
+    case 0: return -1n;
+    case 1: return (BigInt(int(rand, 0, 2 ** 21 + 8)) << 32n) | BigInt(int(rand, 0, 2 ** 31));
+    case 2: return (BigInt(int(rand, 2 ** 21, 2 ** 31 - 1)) << 32n) + BigInt(int(rand, 0, 3)); // past 2^53
+    default: return pick(rand, [-(2n ** 63n), 2n ** 63n - 1n, 0n]);
+  }
+}
+
+seeded('shardMinVersion: wasm equals the twin and the exact i64 minimum, past 2^53 too; says when it changed',
+  (rand) => {
+  for (let iter = 0; iter < 400; iter++) {
+    const { stride, col, rows } = randomTable(rand, true);
+    for (const row of new Set(rows)) i64[(TABLE + row * stride + col) / 8] = version(rand);
+    const own = version(rand), before = rand() < 0.3 ? version(rand) : -1n;
+    const ownAt = OUT_WASM + 8192;
+    i64[ownAt / 8] = own;
+    i64[OUT_WASM / 8] = before;
+    i64[OUT_REF / 8] = before;
+    const where = `case ${iter}: rows=${rows.length} own=${own} before=${before}`;
+    const changed = wasm.shardMinVersion(TABLE, stride, col, ROWS, rows.length, ownAt, OUT_WASM);
+    assert.is(changed, ref.shardMinVersion(TABLE, stride, col, ROWS, rows.length, ownAt, OUT_REF), where);
+    const exact = rows.reduce((m, row) => {
+      const v = i64[(TABLE + row * stride + col) / 8]!;
+      return v < m ? v : m;
+    }, own);
+    assert.is(i64[OUT_WASM / 8], exact, `${where}: the minimum, exact`);
+    assert.is(i64[OUT_REF / 8], exact, `${where}: the twin's minimum`);
+    assert.is(changed, exact === before ? 0 : 1, `${where}: changed`);
+  }
+});
+
 seeded('receipt then receivePrefix: the kernels give ordering.ts receivePrefix on small counters', (rand) => {
   for (let iter = 0; iter < 400; iter++) {
     const { stride, col, rows } = randomTable(rand, true);

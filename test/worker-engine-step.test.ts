@@ -60,6 +60,26 @@ test('worker engine: a worker pushes nothing before its main thread first steppe
   }
 });
 
+test('worker engine: the worker computes the persistence frontier, exact past 2^53, and wakes the main thread ' +
+  'when it moves', () => {
+  const group = new MemoryGroup([0, 1, 2], LOG, 'wasm', 'worker');
+  try {
+    for (const m of group.members) m.channel.step(); // open to the workers
+    const version = (1n << 53n) + 3n; // vid 2^21, message 3: not a float
+    group.members.forEach((m, i) => m.channel.storePersisted(version + BigInt(i)));
+    for (const m of group.members) m.channel.step(); // persistedNum pushed
+    assert.is(group.members[0]!.channel.persistedFrontier(), -1n, 'the main thread leaves it to the worker');
+    const arrivals = group.members.map((m) => m.arrivals);
+    for (const m of group.members) m.worker!.round();
+    group.members.forEach((m, i) => {
+      assert.ok(m.arrivals > arrivals[i]!, `member ${m.id}: its worker woke the main thread`);
+      assert.is(m.channel.persistedFrontier(), version, `member ${m.id}: the least persistedNum, exact`);
+    });
+  } finally {
+    group.release();
+  }
+});
+
 test('worker engine: steps and worker rounds in a random order, the window wrapping — the same sequence everywhere',
   () => {
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {

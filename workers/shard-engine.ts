@@ -13,7 +13,9 @@
 //                function) to deliver up to it, and stores deliveredNum in our row. The poller woke the
 //                main thread too when the others' seqNum landed: it reads the same minimum itself then,
 //                and delivers without waiting for this round (ShardChannel's step beside the worker)
-//   5. push      our acknowledgements (numReceived … persistedNum) on the control lane, when they moved
+//   5. persisted the least persistedNum of the shard (exact, in i64) into PERSISTED; the main thread is woken
+//                when it moved and reports it to the persistent subgroup
+//   6. push      our acknowledgements (numReceived … persistedNum) on the control lane, when they moved
 //
 // A view change: the view-change protocol, stepped in this worker too with the worker engine
 // (workers/view-change-host.ts), wedges the shards at once — or the main thread sets WEDGE and the next round
@@ -73,7 +75,10 @@ class WorkerShard {
     this.round();
   }
 
-  /** One round of the control step; true when the stable frontier moved (the main thread has deliveries). */
+  /**
+   * One round of the control step; true when the stable frontier moved (the main thread has deliveries) or
+   * the persistence frontier did.
+   */
   round(): boolean {
     if (this.#stopped) return false;
     const words = this.#w;
@@ -97,8 +102,9 @@ class WorkerShard {
     const stable = c.stable(seqNum);
     const moved = stable > words.stable;
     if (moved) words.stable = stable;
+    const persisted = c.persistedFrontier(words.persistedAt);
     this.#pushAcks();
-    return moved;
+    return moved || persisted;
   }
 
   /**

@@ -32,7 +32,7 @@ constexpr uint32_t MAX_SHARDS = 0x100u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x3858665bu;
+constexpr uint32_t MEMORY_MAP_HASH = 0x35381168u;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -151,6 +151,9 @@ constexpr uint32_t SHARD_WORDS_WORKER_NULLS = 0x28u;
 // thread): the worker steps and pushes nothing before, as a push to a peer not yet connected is lost — slots lost that
 // way would be named by a later `index`
 constexpr uint32_t SHARD_WORDS_OPEN = 0x30u;
+// i64: the persistence frontier (least persistedNum of the shard, exact: shardMinVersion), written by the thread that
+// steps the shard's control — the worker with the worker engine while the view runs, else the main thread
+constexpr uint32_t SHARD_WORDS_PERSISTED = 0x38u;
 // row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
 // steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
 constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x6ea80u;

@@ -27,7 +27,7 @@ export const MAX_SHARDS = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x3858665b;
+export const MEMORY_MAP_HASH = 0x35381168;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -180,6 +180,11 @@ export const SHARD_WORDS_WORKER_NULLS = 40;
  * way would be named by a later `index`
  */
 export const SHARD_WORDS_OPEN = 48;
+/**
+ * i64: the persistence frontier (least persistedNum of the shard, exact: shardMinVersion), written by the thread that
+ * steps the shard's control — the worker with the worker engine while the view runs, else the main thread
+ */
+export const SHARD_WORDS_PERSISTED = 56;
 /**
  * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
  * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step

@@ -106,6 +106,13 @@ export interface ShardKernels {
    * compared as a number): stability (seqNum) and the window's minimum (deliveredNum, or raw numReceived).
    */
   shardMinI64(tableBase: number, rowStride: number, col: number, rowsBase: number, count: number, own: number): number;
+  /**
+   * The persistence frontier, exact in i64: the smallest of the i64 at `ownAt` and at column `col` of the
+   * `count` rows listed at `rowsBase`, stored at `outAt`; returns 1 when that changed what `outAt` held.
+   */
+  shardMinVersion(
+    tableBase: number, rowStride: number, col: number, rowsBase: number, count: number, ownAt: number, outAt: number,
+  ): number;
 }
 
 /** Everything the module exports (the view-change kernels: ./membership.ts). */
@@ -115,7 +122,7 @@ export type KernelExports = Kernels & ScheduleKernels & MembershipKernels & Shar
 export const KERNEL_NAMES = [
   'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
   'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv', ...MEMBERSHIP_KERNEL_NAMES,
-  'shardReceipt', 'shardNullTarget', 'shardMinI64',
+  'shardReceipt', 'shardNullTarget', 'shardMinI64', 'shardMinVersion',
 ] as const satisfies readonly (keyof KernelExports)[];
 
 /**

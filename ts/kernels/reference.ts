@@ -190,5 +190,18 @@ export function referenceShardKernels(memory: WebAssembly.Memory): ShardKernels 
       }
       return lowest;
     },
+
+    shardMinVersion(tableBase, rowStride, col, rowsBase, count, ownAt, outAt) {
+      assertI64Column(ownAt, 0);
+      assertI64Column(outAt, 0);
+      let lowest = Atomics.load(i64, ownAt >>> 3);
+      for (let i = 0; i < count; i++) {
+        const v = Atomics.load(i64, cell(tableBase, rowStride, u32[(rowsBase >>> 2) + i]!, col));
+        if (v < lowest) lowest = v;
+      }
+      if (Atomics.load(i64, outAt >>> 3) === lowest) return 0;
+      Atomics.store(i64, outAt >>> 3, lowest);
+      return 1;
+    },
   };
 }

@@ -147,6 +147,16 @@ export class ShardControl {
   }
 
   /**
+   * The persistence frontier: the least persistedNum of the shard (ours and the other members'), exact in
+   * i64, stored at `outAt` (the shard's PERSISTED word, shard-words.ts); true when it changed. It only grows.
+   */
+  persistedFrontier(outAt: number): boolean {
+    const t = this.#t;
+    return this.#k.shardMinVersion(t.tableBase, t.rowStride, t.persistedCol, this.#peersAt, this.#peers,
+      t.persistedAt, outAt) !== 0;
+  }
+
+  /**
    * The window's minimum: the least of `own` (our deliveredNum, or raw our numReceived of our own) and the
    * other members' deliveredNum (raw: their numReceived of our messages). It only grows for a sender.
    */

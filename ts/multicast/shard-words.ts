@@ -14,6 +14,8 @@
 //   STABLE        the worker (the least seqNum of the shard); the main thread delivers up to it
 //   SENDING       set by the main thread (it sent, or sends wait); taken by the worker each round
 //   RETRY         set by the worker (it found LOCK held); taken by the main thread when it releases LOCK
+//   PERSISTED     the persistence frontier: the worker while the view runs, else (the main engine, or once
+//                 the worker stopped) the main thread
 //   OPEN          set by the main thread at its first step of the shard (the view passed its start barrier):
 //                 the worker steps and pushes nothing before — a push to a peer not yet connected is lost, and
 //                 a later `index` would name the slots it carried
@@ -27,6 +29,11 @@ export interface IndexHolder {
   readonly nextIndex: number;
   readonly pushedIndex: number;
   adopt(nextIndex: number, pushedIndex: number): void;
+}
+
+/** Byte offset of the PERSISTED word of shard `slot`: the persistence frontier, on either engine. */
+export function persistedWordAt(slot: number): number {
+  return map.SHARD_WORDS_OFFSET + slot * map.SHARD_WORDS_STRIDE + map.SHARD_WORDS_PERSISTED;
 }
 
 export const enum LockHolder { Free = 0, Main = 1, Worker = 2 }
@@ -44,6 +51,8 @@ export class ShardWords {
   readonly #stable: number;
   readonly #nulls: number;
   readonly #open: number;
+  /** Byte offset of PERSISTED (the kernel writes it: ShardControl.persistedFrontier). */
+  readonly persistedAt: number;
 
   constructor(arena: Arena, slot: number) {
     if (!Number.isInteger(slot) || slot < 0 || slot >= map.MAX_SHARDS) {
@@ -62,6 +71,7 @@ export class ShardWords {
     this.#stable = (at + map.SHARD_WORDS_STABLE) >> 3;
     this.#nulls = (at + map.SHARD_WORDS_WORKER_NULLS) >> 3;
     this.#open = (at + map.SHARD_WORDS_OPEN) >> 2;
+    this.persistedAt = persistedWordAt(slot);
   }
 
   /** Sets every word to its start: free, running, not open, nothing committed or pushed, nothing stable. */
@@ -75,6 +85,7 @@ export class ShardWords {
     Atomics.store(this.#i64, this.#pushed, 0n);
     Atomics.store(this.#i64, this.#stable, -1n);
     Atomics.store(this.#i64, this.#nulls, 0n);
+    Atomics.store(this.#i64, this.persistedAt >> 3, -1n);
   }
 
   tryLock(holder: LockHolder): boolean {
@@ -115,6 +126,9 @@ export class ShardWords {
   markRetry(): void { Atomics.store(this.#i32, this.#retry, 1); }
   /** Main thread, releasing LOCK: whether the worker wants another round. */
   takeRetry(): boolean { return Atomics.exchange(this.#i32, this.#retry, 0) !== 0; }
+
+  /** The persistence frontier as last computed (−1n while a member has persisted nothing). */
+  get persisted(): bigint { return Atomics.load(this.#i64, this.persistedAt >> 3); }
 
   /** Nulls the worker sent. */
   get workerNulls(): number { return Number(Atomics.load(this.#i64, this.#nulls)); }

@@ -59,7 +59,7 @@ import { ShardSender } from './sender.js';
 import { LatencySampler, type LatencySink } from './latency.js';
 import { queueRefusal, SendQueue, type Outgoing } from './send-queue.js';
 import { ShardTable, shardGeometry, type ShardGeometry } from './shard-table.js';
-import { LockHolder, ShardWords } from './shard-words.js';
+import { LockHolder, ShardWords, persistedWordAt } from './shard-words.js';
 import { SlotKind } from './slots.js';
 
 export type { DeliverHandler } from './receiver.js';
@@ -158,6 +158,8 @@ export class ShardChannel implements OrderedChannel {
   #closed = false;
   /** The worker engine: this thread stepped the shard once, so the worker may too (ShardWords OPEN). */
   #opened = false;
+  /** Where the persistence frontier is kept (the shard's PERSISTED word, on either engine). */
+  readonly #persistedOut: number;
   /** A persistent subgroup: the version durable in this member's log, as stored in its row; push pending. */
   #persisted = -1n;
   #persistedDirty = false;
@@ -190,6 +192,7 @@ export class ShardChannel implements OrderedChannel {
     this.#words = parts.engine === 'worker' && this.mode === 'ordered'
       ? new ShardWords(parts.arena, parts.wordsSlot ?? 0) : null;
     this.#words?.reset();
+    this.#persistedOut = persistedWordAt(parts.wordsSlot ?? 0);
     this.#receiver = new ShardReceiver(
       this.#table, this.#control, this.mode, this.rank, [...shard.senders], this.#vid, parts.rdmc);
     this.#sender = new ShardSender({
@@ -335,15 +338,14 @@ export class ShardChannel implements OrderedChannel {
     this.#p.schedule();
   }
 
-  /** The persistence frontier: the least persistedNum over the shard's rows (−1n while a member has none). */
+  /**
+   * The persistence frontier: the least persistedNum over the shard's rows (−1n while a member has none), by
+   * the kernel into the shard's PERSISTED word. The worker engine's worker computes it in its rounds (and
+   * wakes this thread when it moves); this thread does when no worker steps the shard.
+   */
   persistedFrontier(): bigint {
-    const t = this.#table, i64 = t.arena.i64;
-    let min = -1n;
-    t.memberRowAt.forEach((at, i) => {
-      const v = Atomics.load(i64, (at + t.persistedCol) >> 3);
-      if (i === 0 || v < min) min = v;
-    });
-    return min;
+    if (!this.#words || !this.#opened || this.#wedged) this.#control.persistedFrontier(this.#persistedOut);
+    return Atomics.load(this.#table.arena.i64, this.#persistedOut >> 3);
   }
 
   /** @internal Called with the persistence frontier each time it moves (checked every step, and by checkPersisted). */
