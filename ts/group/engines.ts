@@ -117,8 +117,12 @@ export class MemberEngines {
             + 'member); give every member the same secret'));
         }
       },
-      connection: (engine, member, state, reason) => { // a view's connections end with it once changed: not news
-        if (!engine.closed && !engine.protocol.applied) events.connection?.(engine.view.vid, member, state, reason);
+      connection: (engine, member, state, reason) => {
+        // A view's connections end with it once changed: not news — but for a member the change removed, whose
+        // loss can reach this thread after the others' suspicions changed the view.
+        const applied = engine.protocol.applied;
+        const news = !applied || (state === 'lost' && applied.removed.includes(member));
+        if (!engine.closed && news) events.connection?.(engine.view.vid, member, state, reason);
       },
       error: (error) => events.error(error),
     };

@@ -100,6 +100,7 @@ export class ViewEngine implements DriverView {
   readonly #selfId: number;
   readonly #tag: number;
   #closed = false;
+  readonly #connection: EngineOptions['connection'];
 
   /** Lays out the arena and binds; connect() then joins the view's members. */
   constructor(options: EngineOptions) {
@@ -170,6 +171,7 @@ export class ViewEngine implements DriverView {
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
     this.sst.on('connected', (member) => options.connection?.(this, member, 'connected'));
     this.sst.on('peerFailed', (member, reason) => options.connection?.(this, member, 'lost', reason));
+    this.#connection = options.connection;
     this.sst.on('error', (error) => options.error(error));
     this.rdmc?.on('error', (error) => options.error(error));
   }
@@ -298,6 +300,9 @@ export class ViewEngine implements DriverView {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // A failed connection the fabric reported and this thread had not read yet (another member's suspicion
+    // can change the view first) is still told, once.
+    for (const [member, reason] of this.sst.takeLateFailures()) this.#connection?.(this, member, 'lost', reason);
     this.#closed = true;
     // A member that closes (it was removed, or stops) waits no longer for the start barrier.
     for (const w of this.#readyWaiters.splice(0)) w.reject(new ClosedError(`view ${this.view.vid}'s engine`));

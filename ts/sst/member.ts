@@ -416,6 +416,19 @@ export class SstMember extends EventEmitter<SstEvents> {
     if (!this.closing) this.reader?.drain((kind, id, value) => this.onEvent(kind, id, value));
   }
 
+  /**
+   * The view is closing: the connections the worker reported failed and this thread has not read yet, read
+   * now (everything else it published is moot once the view closes), so their loss is still told.
+   */
+  takeLateFailures(): Array<[member: number, reason: string]> {
+    const failed: Array<[number, string]> = [];
+    if (this.closing) return failed;
+    this.reader?.drain((kind, id, value) => {
+      if (kind === map.EventKind.PEER_FAILED) failed.push([id, map.FailReasonName[value] ?? `reason ${value}`]);
+    });
+    return failed;
+  }
+
   /** Members suspected so far (suspicion is permanent). */
   get suspected(): number[] { return [...this.suspectedPeers]; }
 
