@@ -27,10 +27,10 @@ for provider in $providers; do
     echo "test:libfabric: provider $provider is not offered by this libfabric; skipped"
     continue
   fi
-  # The tcp+msg pass (which skips nothing) runs the group suites on the worker engine — the predicate worker
+  # The tcp+msg pass (which skips nothing) runs the group suites on the main-thread engine — the event loop
   # steps the shards and the view-change protocol — so both engines are tested without another pass.
-  engine="${SQUALL_SHARD_ENGINE:-main}"
-  if [ -z "${SQUALL_SHARD_ENGINE:-}" ] && [ "$provider" = "tcp+msg" ]; then engine=worker; fi
+  engine="${SQUALL_SHARD_ENGINE:-worker}"
+  if [ -z "${SQUALL_SHARD_ENGINE:-}" ] && [ "$provider" = "tcp+msg" ]; then engine=main; fi
   echo "test:libfabric: every member on libfabric, provider $provider, engine $engine"
   SQUALL_SHARD_ENGINE="$engine" SQUALL_FABRIC_PROVIDER="$provider" node scripts/run-tests.mjs fabric sst-processes \
     rdmc-processes multicast-processes view-change-processes join-processes cli-sst worker-engine || status=1

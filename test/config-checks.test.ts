@@ -263,15 +263,15 @@ test('Group.join options: good values of every option pass the checks', () => {
   assert.is(validateJoinOptions({ id: 3, config: good(), contact: '127.0.0.1:7400' }).id, 3);
 });
 
-test('shardEngine unset: SQUALL_SHARD_ENGINE, else the main-thread engine; a bad value names the variable', () => {
+test('shardEngine unset: SQUALL_SHARD_ENGINE, else the worker engine; a bad value names the variable', () => {
   const saved = process.env['SQUALL_SHARD_ENGINE'];
   try {
     delete process.env['SQUALL_SHARD_ENGINE'];
-    assert.is(shardEngineFromEnv(), 'main');
-    process.env['SQUALL_SHARD_ENGINE'] = '';
-    assert.is(shardEngineFromEnv(), 'main');
-    process.env['SQUALL_SHARD_ENGINE'] = 'worker';
     assert.is(shardEngineFromEnv(), 'worker');
+    process.env['SQUALL_SHARD_ENGINE'] = '';
+    assert.is(shardEngineFromEnv(), 'worker');
+    process.env['SQUALL_SHARD_ENGINE'] = 'main';
+    assert.is(shardEngineFromEnv(), 'main');
     process.env['SQUALL_SHARD_ENGINE'] = 'wasm';
     refused('SQUALL_SHARD_ENGINE=wasm', () => shardEngineFromEnv(), 'SQUALL_SHARD_ENGINE');
   } finally {

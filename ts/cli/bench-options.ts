@@ -29,7 +29,7 @@ export const SUSPICION_OPTION = {
 export const ENGINE_OPTION = {
   type: 'string', value: 'main|worker',
   help: 'which thread steps the ordered shards and view changes (Group.join shardEngine; default\n' +
-    'SQUALL_SHARD_ENGINE, else main)',
+    'SQUALL_SHARD_ENGINE, else worker)',
 } as const satisfies OptionSpec;
 
 /** --engine as the member processes' SQUALL_SHARD_ENGINE (they inherit it); absent: the environment's. */

@@ -63,7 +63,7 @@ export interface JoinOptions {
    * predicate worker, woken by the fabric: a member whose event loop is busy — a long task, a GC pause —
    * still acknowledges and takes part in view changes, so the others go on delivering; see
    * docs/architecture.md). Raw shards always run on the main thread. Default: SQUALL_SHARD_ENGINE, else
-   * 'main'.
+   * 'worker'.
    */
   shardEngine?: 'main' | 'worker';
   /**
@@ -331,10 +331,10 @@ export function checkShardEngine(v: unknown, name: string): asserts v is 'main' 
   if (v !== 'main' && v !== 'worker') throw new ConfigError(`${name} must be 'main' or 'worker', got ${shown(v)}`);
 }
 
-/** The engine a member uses when `shardEngine` is not given: SQUALL_SHARD_ENGINE, else 'main'. */
+/** The engine a member uses when `shardEngine` is not given: SQUALL_SHARD_ENGINE, else 'worker'. */
 export function shardEngineFromEnv(): 'main' | 'worker' {
   const v = process.env['SQUALL_SHARD_ENGINE'];
-  if (v === undefined || v === '') return 'main';
+  if (v === undefined || v === '') return 'worker';
   checkShardEngine(v, 'SQUALL_SHARD_ENGINE');
   return v;
 }

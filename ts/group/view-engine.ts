@@ -63,7 +63,7 @@ export interface EngineOptions {
   spares?: SpareWorkers;
   /** Asks the member's driver for a step soon. */
   schedule: () => void;
-  /** Who runs the ordered shards' control step; default SQUALL_SHARD_ENGINE, else 'main'. */
+  /** Who runs the ordered shards' control step; default SQUALL_SHARD_ENGINE, else 'worker'. */
   shardEngine?: ShardEngine;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
   memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
