@@ -43,6 +43,7 @@ test('multicast layout: every subgroup gets its counters and W slots; the table 
 test('slots: a message written is read back whole; nulls and large messages carry no payload', () => {
   const arena = Arena.create({ memberId: 0, bytes: 2 << 20 });
   const at = 1 << 20;
+  assert.is(readSlot(arena, at).index, -1, 'a slot never written holds no message, not message 0');
   const payload = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
   writeSlot(arena, at, 7, SlotKind.DATA, payload);
   const s = readSlot(arena, at);

@@ -2,8 +2,9 @@
 // bumps its index column and pushes the slot range before the index, so a receiver that sees index i
 // finds message i complete in slot i mod W of the sender's row in its own copy of the table.
 //
-//   +0   u32  index lo  the sender's message index this slot holds: an i64, little-endian, written as two
-//   +4   u32  index hi  u32 halves so no BigInt is made per message (0 before the slot's first message)
+//   +0   u32  index lo  the sender's message index this slot holds, plus one: an i64, little-endian, written
+//   +4   u32  index hi  as two u32 halves so no BigInt is made per message; 0 before the slot's first message,
+//                       so a slot never written (a zeroed arena) reads as index −1, never as message 0
 //   +8   u32  bytes     payload length (LARGE: the length of the body RDMC carries)
 //   +12  u32  kind      SlotKind
 //   +16  payload        up to maxSmcPayload bytes (a LARGE slot carries none: the bytes travel by RDMC)
@@ -47,17 +48,17 @@ export function writeSlot(arena: Arena, at: number, index: number, kind: SlotKin
   } else if (kind === SlotKind.LARGE) {
     bytes = largeBytes;
   }
-  const u32 = arena.u32, w = at >> 2;
-  u32[w] = index >>> 0;
-  u32[w + 1] = Math.floor(index / TWO_32);
+  const u32 = arena.u32, w = at >> 2, stored = index + 1;
+  u32[w] = stored >>> 0;
+  u32[w + 1] = Math.floor(stored / TWO_32);
   u32[w + 2] = bytes;
   u32[w + 3] = kind;
 }
 
-/** The message index the slot at `at` holds. */
+/** The message index the slot at `at` holds (−1: none yet). */
 export function slotIndex(arena: Arena, at: number): number {
   const u32 = arena.u32, w = at >> 2;
-  return u32[w]! + u32[w + 1]! * TWO_32;
+  return u32[w]! + u32[w + 1]! * TWO_32 - 1;
 }
 
 /** The payload length of the slot at `at` (of the RDMC body, for LARGE). */
