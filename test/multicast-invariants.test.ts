@@ -56,7 +56,7 @@ test('multicast: invariants() catches a slot of ours that does not hold the inde
     stepAll(group, 10);
     m.channel.invariants();
     const at = offset(m, 0, COLUMNS.slots, (4 % LOG.window) * COLUMNS.slotBytes); // index 4's slot
-    m.arena.u32[at >> 2] = 1; // the slot's index (low half) now says 1
+    m.arena.u32[at >> 2] = 2; // the slot's index (low half, stored plus one: slots.ts) now says 1
     assert.throws(() => m.channel.invariants(), /internal error: the index a slot of ours holds: 1, expected 4/);
   } finally {
     group.release();
