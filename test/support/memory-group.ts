@@ -2,7 +2,8 @@
 // layout, the real ViewChangeProtocol and ShardChannel over them, and a fabric that copies each write into
 // the peer's arena at once (the same offsets, as the real fabric does). A member that is `down` neither
 // writes nor receives; one still `connecting` neither either, and writes to it are refused as the native
-// fabric refuses them (not connected). Small and synchronous: the suites step members by hand and corrupt their tables.
+// fabric refuses them (not connected). Small and synchronous: the suites step members by hand and corrupt
+// their tables.
 // With engine 'worker' each member's shard is stepped as the worker engine does it: the channel sends and
 // delivers, and `worker` — the predicate worker's ShardEngine (workers/shard-engine.ts), run here on this
 // thread when the suite calls its round() — does receipt, seqNum, stability and the acknowledgements.

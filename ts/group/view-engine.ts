@@ -169,9 +169,9 @@ export class ViewEngine implements DriverView {
     this.sst.on('suspected', (member) => options.memberFailed(this, member, 'SUSPECTED'));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
-    this.sst.on('connected', (member) => options.connection?.(this, member, 'connected'));
-    this.sst.on('peerFailed', (member, reason) => options.connection?.(this, member, 'lost', reason));
     this.#connection = options.connection;
+    this.sst.on('connected', (member) => this.#connection?.(this, member, 'connected'));
+    this.sst.on('peerFailed', (member, reason) => this.#connection?.(this, member, 'lost', reason));
     this.sst.on('error', (error) => options.error(error));
     this.rdmc?.on('error', (error) => options.error(error));
   }

@@ -39,8 +39,6 @@ export interface ShardGeometry {
   seqNumAt: number;
   deliveredAt: number;
   persistedAt: number;
-  /** Row offsets of every member of the shard, this one included (the persistence frontier reads them). */
-  memberRowAt: number[];
   /** [offset, length] of this member's acknowledgements (numReceived … persistedNum): the control lane's push. */
   ackSpan: [number, number];
   /** Arena offset of each sender's slot column (by rank) in this member's copy of its row. */
@@ -75,7 +73,6 @@ export function shardGeometry(layout: SstLayout, plan: SubgroupPlan, shard: Shar
     seqNumAt: own + col(cols.seqNum).offset,
     deliveredAt: own + col(cols.deliveredNum).offset,
     persistedAt: own + col(cols.persistedNum).offset,
-    memberRowAt: shard.members.map((id) => layout.rowOffset(layout.rowOf(id))),
     ackSpan: [own + numReceivedCol, col(cols.persistedNum).offset + 8 - numReceivedCol],
     slotsAt: shard.senders.map((id) => layout.offsetOf(layout.rowOf(id), col(cols.slots))),
   };
@@ -102,7 +99,6 @@ export class ShardTable implements Readonly<ShardGeometry> {
   readonly seqNumAt: number;
   readonly deliveredAt: number;
   readonly persistedAt: number;
-  readonly memberRowAt: number[];
   readonly ackSpan: [number, number];
   readonly slotsAt: number[];
   /** The plain numbers, as given (what the main thread sends the predicate worker). */
@@ -117,7 +113,7 @@ export class ShardTable implements Readonly<ShardGeometry> {
     this.indexCol = g.indexCol; this.numReceivedCol = g.numReceivedCol; this.seqNumCol = g.seqNumCol;
     this.deliveredCol = g.deliveredCol; this.persistedCol = g.persistedCol;
     this.indexAt = g.indexAt; this.numReceivedAt = g.numReceivedAt; this.seqNumAt = g.seqNumAt;
-    this.deliveredAt = g.deliveredAt; this.persistedAt = g.persistedAt; this.memberRowAt = g.memberRowAt;
+    this.deliveredAt = g.deliveredAt; this.persistedAt = g.persistedAt;
     this.ackSpan = g.ackSpan; this.slotsAt = g.slotsAt;
   }
 

@@ -127,9 +127,6 @@ export class ShardWords {
   /** Main thread, releasing LOCK: whether the worker wants another round. */
   takeRetry(): boolean { return Atomics.exchange(this.#i32, this.#retry, 0) !== 0; }
 
-  /** The persistence frontier as last computed (−1n while a member has persisted nothing). */
-  get persisted(): bigint { return Atomics.load(this.#i64, this.persistedAt >> 3); }
-
   /** Nulls the worker sent. */
   get workerNulls(): number { return Number(Atomics.load(this.#i64, this.#nulls)); }
   set workerNulls(v: number) { Atomics.store(this.#i64, this.#nulls, BigInt(v)); }

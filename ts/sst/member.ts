@@ -424,7 +424,7 @@ export class SstMember extends EventEmitter<SstEvents> {
     const failed: Array<[number, string]> = [];
     if (this.closing) return failed;
     this.reader?.drain((kind, id, value) => {
-      if (kind === map.EventKind.PEER_FAILED) failed.push([id, map.FailReasonName[value] ?? `reason ${value}`]);
+      if (kind === map.EventKind.PEER_FAILED) failed.push([id, failReason(value)]);
     });
     return failed;
   }
@@ -446,7 +446,7 @@ export class SstMember extends EventEmitter<SstEvents> {
         this.emit('connected', id);
         return;
       case map.EventKind.PEER_FAILED: {
-        const reason = map.FailReasonName[value] ?? `reason ${value}`;
+        const reason = failReason(value);
         this.runtime.peers.onFailed(id, reason);
         this.emit('peerFailed', id, reason);
         return;
@@ -456,7 +456,7 @@ export class SstMember extends EventEmitter<SstEvents> {
         this.emit('suspected', id, value);
         return;
       case map.EventKind.CONNECTION_REJECTED:
-        this.emit('rejected', map.FailReasonName[value] ?? `reason ${value}`);
+        this.emit('rejected', failReason(value));
         return;
       case map.EventKind.TABLE_CHANGED:
         return; // runTsPredicates runs at the end of the batch
@@ -520,4 +520,9 @@ export class SstMember extends EventEmitter<SstEvents> {
     await this.readerDone;
     if (this.ownsRuntime) this.runtime.close();
   }
+}
+
+/** The name of a FailReason code from the event ring (the code itself when this build does not know it). */
+function failReason(value: number): string {
+  return map.FailReasonName[value] ?? `reason ${value}`;
 }
