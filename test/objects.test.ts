@@ -5,7 +5,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ReplicatedObject } from '../ts/objects/replicated-object.js';
 import { LoopbackShard } from '../ts/objects/loopback-channel.js';
-import { decodeValue, encodeCall, encodeValue, Kind } from '../ts/objects/codec.js';
+import {
+  decodeEnvelope, decodeValue, encodeCall, encodeValue, Kind, type ReplyEnvelope,
+} from '../ts/objects/codec.js';
 import type { OrderedChannel } from '../ts/objects/channel.js';
 import { formatVersion, parseVersion, versionParts } from '../ts/objects/version.js';
 import { versionOf } from '../ts/multicast/ordering.js';
@@ -143,8 +145,8 @@ test('a command for an unknown method is rejected by every replica: each sends a
   const spy = shard.channel(0);
   // A raw command from member 0 with a call id nobody waits for: replicas still answer it, with errors.
   spy.onDirect((from, bytes) => {
-    const reply = decodeValue(bytes) as unknown[];
-    errors.push(`${from}:${(reply[3] as { code: string }).code}`);
+    const reply = decodeEnvelope(bytes) as ReplyEnvelope;
+    errors.push(`${from}:${(reply.value as { code: string }).code}`);
   });
   await spy.send(encodeCall(Kind.Command, 999, '__proto__', [], 1 << 20));
   await shard.settled();
@@ -340,8 +342,9 @@ test('a replica refuses a query for a method that is not a declared query, whate
   const answers: Array<{ from: number; ok: number; code: string; queries: string[] }> = [];
   const spy = shard.channel(0); // member 0's handlers are replaced: it plays a peer running other code
   spy.onDirect((from, bytes) => {
-    const reply = decodeValue(bytes) as [number, number, number, { code: string; queries: string[] }, bigint];
-    answers.push({ from, ok: reply[2], code: reply[3].code, queries: reply[3].queries });
+    const reply = decodeEnvelope(bytes) as ReplyEnvelope;
+    const error = reply.value as { code: string; queries: string[] };
+    answers.push({ from, ok: reply.ok ? 1 : 0, code: error.code, queries: error.queries });
   });
   await spy.sendTo(1, encodeCall(Kind.Query, 77, 'book', ['t-9', 'mallory'], 1 << 20));
   await spy.sendTo(2, encodeCall(Kind.Query, 78, 'cancel', ['t-9', 'mallory'], 1 << 20));

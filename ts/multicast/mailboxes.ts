@@ -26,11 +26,11 @@ import type { TableFabric } from '../fabric/fabric.js';
 import { Lane, WriteStatus } from '../fabric/fabric.js';
 import type { SstLayout } from '../sst/layout.js';
 import { MAILBOX_COLUMNS } from './layout.js';
+import { WRITTEN } from '../objects/channel.js';
 
 const RECORD_HEADER = 8;
 const SKIP = 0xffffffff;
 const align8 = (n: number) => (n + 7) & ~7;
-const RESOLVED = Promise.resolve();
 /** Ranges of one peer's push: the records (two when they wrap past the mailbox's end), `written`, `read`. */
 const MAX_PUSH_RANGES = 4;
 /** The largest mailbox whose pushes travel on the control lane (Mailboxes.lane): the default size, 1 MiB. */
@@ -109,7 +109,7 @@ export class Mailboxes {
     const failed = this.#failed.get(to);
     if (failed) return Promise.reject(failed);
     const queue = this.#queues[row]!;
-    if (queue.length === 0 && this.#tryWrite(row, tag, bytes)) return RESOLVED;
+    if (queue.length === 0 && this.#tryWrite(row, tag, bytes)) return WRITTEN;
     return new Promise((resolve, reject) => queue.push({ bytes, tag, resolve, reject }));
   }
 

@@ -48,7 +48,7 @@ import { assert, assertAtMost, assertEqual, fail } from '../assert.js';
 import { ClosedError, ConfigError, MessageTooLargeError } from '../errors.js';
 import { Lane, type TableFabric } from '../fabric/fabric.js';
 import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
-import { loopBack, type OrderedChannel } from '../objects/channel.js';
+import { loopBack, WRITTEN, type OrderedChannel } from '../objects/channel.js';
 import type { RdmcGroup } from '../rdmc/node.js';
 import type { SstLayout } from '../sst/layout.js';
 import { controlKernels, ShardControl, type ControlKernels } from './control.js';
@@ -110,8 +110,6 @@ export interface WorkerShardSpec {
 
 /** How long wedge() waits for the predicate worker to stop stepping the shard before calling it broken. */
 const WORKER_WEDGE_TIMEOUT_MS = 10_000;
-
-const RESOLVED = Promise.resolve();
 
 export class ShardChannel implements OrderedChannel {
   readonly memberId: number;
@@ -243,7 +241,7 @@ export class ShardChannel implements OrderedChannel {
       }
       if (open) {
         this.#p.schedule();
-        return RESOLVED;
+        return WRITTEN;
       }
     }
     const refused = queueRefusal(this.#queueName, queue.length, queue.bytes, size, this);

@@ -39,11 +39,17 @@ export interface OrderedChannel {
 }
 
 /**
+ * What send and sendTo return when the message was written at once: one settled promise shared by every such
+ * call, so the common path allocates none, and a caller may skip handling a promise that cannot reject.
+ */
+export const WRITTEN: Promise<void> = Promise.resolve();
+
+/**
  * sendTo for a message to this member itself: `deliver` gets a copy (the caller may reuse `bytes` once the
  * send resolves) on a later microtask, as if it had arrived.
  */
 export function loopBack(bytes: Uint8Array, deliver: (copy: Uint8Array) => void): Promise<void> {
   const copy = bytes.slice();
   queueMicrotask(() => deliver(copy));
-  return Promise.resolve();
+  return WRITTEN;
 }

@@ -1,13 +1,23 @@
-// The wire form of replicated-object calls: arguments and results are MessagePack (msgpackr), and every
-// message of this layer is one MessagePack array whose first element says what it is:
+// The wire form of replicated-object calls. Arguments and results are MessagePack (msgpackr); around them,
+// a fixed binary header says what the message is (the compact form, all integers little-endian):
 //
-//   command  [1, callId, method, args]                 ordered: channel.send; the caller is the sender
-//   query    [2, callId, method, args]                 direct, to the one member asked
-//   reply    [3, callId, 1, value, version]            direct, back to the caller: the method returned
-//   reply    [3, callId, 0, WireError, version]        direct, back to the caller: the method threw
+//   command  [0xc1, 1, m, 0][callId: u32 low, u32 high][method: m bytes of UTF-8][args]    ordered: channel.send
+//   query    [0xc1, 2, m, 0][callId: u32 low, u32 high][method: m bytes of UTF-8][args]    direct, to the member asked
+//   reply    [0xc1, 3, ok, 0][callId: u32 low, u32 high][version: i64][value or WireError] direct, back to the caller
+//
+// 0xc1 is the one byte MessagePack never uses, so a message of the earlier form — one MessagePack array,
+// [1 | 2, callId, method, args] or [3, callId, ok, value, version] — cannot be taken for a compact one, and
+// still decodes: a persistent subgroup's log written before holds commands of that form. A method name of
+// more than MAX_COMPACT_METHOD bytes is still written in it.
 //
 // `callId` is a counter of the caller's, unique among its calls in flight. `version` is the version of the
-// command the reply answers (ordered), or of the last command applied at the replica (query).
+// command the reply answers (ordered), or of the last command applied at the replica (query). `ok` is 1 when
+// the method returned, 0 when it threw (the value is then a WireError).
+//
+// Why a header and not one MessagePack array: a call is one command and a reply from every member, and at
+// tens of thousands of calls per second what the codec allocates shows as garbage collection. The header is
+// read without allocating, the method name from a small cache, and the MessagePack part in place (no view
+// and no DataView per message: see unpackAt).
 //
 // Codec options, and why:
 //   useRecords: true, mapsAsObjects: false   plain objects travel as records (their shape is written in each
@@ -21,7 +31,7 @@
 // What does not round-trip: functions (become undefined), class instances (arrive as plain objects),
 // -0 (arrives as 0), extra properties of an Error such as `code` (the name, message and class survive).
 
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { CodecError, MessageTooLargeError } from '../errors.js';
 
 const packr = new Packr({
@@ -87,13 +97,29 @@ function capped(what: string, bytes: Uint8Array, maxBytes: number): Uint8Array {
   return bytes;
 }
 
+/** First byte of the compact form: MessagePack never uses it. */
+const COMPACT = 0xc1;
+/** Bytes before a call's method name, and before a reply's value. */
+const CALL_HEADER = 12;
+const REPLY_HEADER = 20;
+/** msgpackr reserves at most 255 bytes before what it packs: the header and the method name. */
+export const MAX_COMPACT_METHOD = 255 - CALL_HEADER;
+const TWO_32 = 2 ** 32;
+
 /** Encodes a command or a query; throws CodecError or MessageTooLargeError before anything is sent. */
 export function encodeCall(
   kind: Kind.Command | Kind.Query, callId: number, method: string, args: readonly unknown[], maxBytes: number
 ): Uint8Array {
+  const name = methodBytes(method);
   let bytes: Uint8Array;
   try {
-    bytes = packr.pack([kind, callId, method, args]);
+    if (name.length > MAX_COMPACT_METHOD) {
+      bytes = packr.pack([kind, callId, method, args]); // the earlier form: any length
+    } else {
+      bytes = packr.pack(args, RESERVE_START_SPACE | (CALL_HEADER + name.length));
+      writeHeader(bytes, kind, name.length, callId);
+      bytes.set(name, CALL_HEADER);
+    }
   } catch (cause) {
     throw new CodecError(`cannot encode the arguments of ${method}: ${(cause as Error).message}`, { cause });
   }
@@ -106,19 +132,58 @@ export function encodeReply(
 ): Uint8Array {
   let bytes: Uint8Array;
   try {
-    bytes = packr.pack([Kind.Reply, callId, ok ? 1 : 0, value, version]);
+    bytes = packr.pack(value, RESERVE_START_SPACE | REPLY_HEADER);
   } catch (cause) {
     throw new CodecError(`cannot encode the result: ${(cause as Error).message}`, { cause });
   }
+  writeHeader(bytes, Kind.Reply, ok ? 1 : 0, callId);
+  scratch.setBigInt64(0, version, true);
+  bytes.set(scratchBytes, 12);
   return capped('the result', bytes, maxBytes);
+}
+
+function writeHeader(bytes: Uint8Array, kind: Kind, third: number, callId: number): void {
+  bytes[0] = COMPACT;
+  bytes[1] = kind;
+  bytes[2] = third;
+  bytes[3] = 0;
+  writeU32(bytes, 4, callId >>> 0);
+  writeU32(bytes, 8, Math.floor(callId / TWO_32));
 }
 
 /** Decodes and checks the shape of a message of this layer; throws CodecError on anything else. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  if (bytes.length === 0 || bytes[0] !== COMPACT) return decodeArrayForm(bytes);
+  const kind = bytes[1];
+  if (bytes.length < CALL_HEADER || bytes[3] !== 0) return malformed(bytes, 'short or damaged header');
+  const high = readU32(bytes, 8);
+  if (high >= 2 ** 21) return malformed(bytes, 'call id is not an integer'); // above 2^53
+  const callId = readU32(bytes, 4) + high * TWO_32;
+  if (kind === Kind.Command || kind === Kind.Query) {
+    const length = bytes[2]!;
+    if (bytes.length <= CALL_HEADER + length) return malformed(bytes, 'method name or arguments cut short');
+    const method = methodName(bytes, CALL_HEADER, length);
+    const args = unpackAt(bytes, CALL_HEADER + length);
+    if (!Array.isArray(args)) return malformed(bytes, 'arguments are not an array');
+    return { kind, callId, method, args };
+  }
+  if (kind === Kind.Reply) {
+    const ok = bytes[2];
+    if (ok !== 0 && ok !== 1) return malformed(bytes, 'reply status is not 0 or 1');
+    if (bytes.length <= REPLY_HEADER) return malformed(bytes, 'reply cut short');
+    for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[12 + i]!;
+    const version = scratch.getBigInt64(0, true);
+    const value = unpackAt(bytes, REPLY_HEADER);
+    if (ok === 0 && !isWireError(value)) return malformed(bytes, 'error reply without name and message');
+    return { kind, callId, ok: ok === 1, value, version };
+  }
+  return malformed(bytes, `unknown kind ${String(kind)}`);
+}
+
+/** The earlier form, one MessagePack array (see the top of this file). */
+function decodeArrayForm(bytes: Uint8Array): Envelope {
+  const bad = (why: string): never => malformed(bytes, why);
   const decoded = decodeValue(bytes);
-  const bad = (why: string): never => {
-    throw new CodecError(`malformed replicated-object message (${bytes.length} bytes): ${why}`);
-  };
   if (!Array.isArray(decoded)) return bad('not an array');
   const [kind, callId] = decoded as unknown[];
   if (typeof callId !== 'number' || !Number.isSafeInteger(callId)) return bad('call id is not an integer');
@@ -136,6 +201,88 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     return { kind, callId, ok: ok === 1, value, version };
   }
   return bad(`unknown kind ${String(kind)}`);
+}
+
+function malformed(bytes: Uint8Array, why: string): never {
+  throw new CodecError(`malformed replicated-object message (${bytes.length} bytes): ${why}`);
+}
+
+// ---- Without allocating ------------------------------------------------------------------------------
+
+const scratchBytes = new Uint8Array(8);
+const scratch = new DataView(scratchBytes.buffer);
+
+function writeU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = value >>> 24;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * The MessagePack value in bytes[from..], read in place: msgpackr reads through a whole-buffer view made once
+ * per buffer (it caches its DataView on it), with this range, so a message costs no view and no DataView of
+ * its own. msgpackr still checks that the value ends exactly at the range's end.
+ */
+function unpackAt(bytes: Uint8Array, from: number): unknown {
+  let whole = wholeViews.get(bytes.buffer);
+  if (whole === undefined) {
+    whole = new Uint8Array(bytes.buffer);
+    wholeViews.set(bytes.buffer, whole);
+  }
+  unpackRange.start = bytes.byteOffset + from;
+  unpackRange.end = bytes.byteOffset + bytes.byteLength;
+  try {
+    return packr.unpack(whole, unpackRange);
+  } catch (cause) {
+    throw new CodecError(`cannot decode ${bytes.length} bytes: ${(cause as Error).message}`, { cause });
+  }
+}
+
+const wholeViews = new WeakMap<ArrayBufferLike, Uint8Array>();
+const unpackRange = { start: 0, end: 0 };
+
+/**
+ * Method names, encoded once (a caller uses a few names over and over), and decoded through a small cache
+ * keyed by the bytes' hash: a hit compares the bytes and allocates nothing.
+ */
+const encodedNames = new Map<string, Uint8Array>();
+const NAME_CACHE_SIZE = 1024;
+const decodedNames: Array<{ bytes: Uint8Array; name: string } | undefined> = new Array(64);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function methodBytes(method: string): Uint8Array {
+  let bytes = encodedNames.get(method);
+  if (bytes === undefined) {
+    bytes = new TextEncoder().encode(method);
+    if (encodedNames.size >= NAME_CACHE_SIZE) encodedNames.clear();
+    encodedNames.set(method, bytes);
+  }
+  return bytes;
+}
+
+function methodName(bytes: Uint8Array, at: number, length: number): string {
+  let hash = length;
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ bytes[at + i]!, 16777619);
+  const slot = (hash >>> 0) % decodedNames.length;
+  const cached = decodedNames[slot];
+  if (cached !== undefined && cached.bytes.length === length) {
+    let same = true;
+    for (let i = 0; i < length && same; i++) same = cached.bytes[i] === bytes[at + i];
+    if (same) return cached.name;
+  }
+  let name: string;
+  try {
+    name = utf8.decode(bytes.subarray(at, at + length));
+  } catch {
+    return malformed(bytes, 'method name is not UTF-8');
+  }
+  decodedNames[slot] = { bytes: bytes.slice(at, at + length), name };
+  return name;
 }
 
 function isWireError(value: unknown): value is WireError {

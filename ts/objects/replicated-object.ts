@@ -32,7 +32,7 @@ import {
 import { SEND_QUEUE_LIMITS } from '../group/config.js';
 import { checkInteger, checkNumber } from '../validate.js';
 import { Calls, type Reply } from './caller.js';
-import type { OrderedChannel } from './channel.js';
+import { WRITTEN, type OrderedChannel } from './channel.js';
 import { decodeEnvelope, encodeCall, Kind } from './codec.js';
 import { Replica } from './replica.js';
 import { hlcOf } from '../persist/hlc.js';
@@ -164,7 +164,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
       // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
       // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
       const sent = channel.reply ? channel.reply(to, bytes) : channel.sendTo(to, bytes);
-      sent.catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
+      if (sent !== WRITTEN) sent.catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
     }, declaredQueries);
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
     this.persisted = this.#methodProxy(
@@ -194,20 +194,26 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
       (method) => (...args: unknown[]) => this.callMember(member, method, args)) as QueryMethods<T, Q>;
   }
 
-  /** The untyped form of `ordered[method](...args)`. */
-  async call(
+  /**
+   * The untyped form of `ordered[method](...args)`. Not an async function: a call is the hot path of this
+   * layer, and the promise it returns is the replies' own (no second promise, no await of a send that was
+   * written at once).
+   */
+  call(
     method: string, args: readonly unknown[], options: { timeoutMs?: number } = {}
   ): Promise<Array<Reply<unknown>>> {
-    this.#checkOpen();
-    this.#checkCallRoom();
-    const callId = this.#calls.nextCallId();
-    const bytes = encodeCall(Kind.Command, callId, method, args, this.#maxMessageBytes); // throws before sending
-    const replies = this.#calls.expect(callId, method, true, this.#channel.members, options.timeoutMs);
+    let callId: number, bytes: Uint8Array;
     try {
-      await this.#channel.send(bytes);
+      this.#checkOpen();
+      this.#checkCallRoom();
+      callId = this.#calls.nextCallId();
+      bytes = encodeCall(Kind.Command, callId, method, args, this.#maxMessageBytes); // throws before sending
     } catch (error) {
-      this.#calls.abandon(callId, error as Error);
+      return Promise.reject(error);
     }
+    const replies = this.#calls.expect(callId, method, true, this.#channel.members, options.timeoutMs);
+    const sent = this.#channel.send(bytes);
+    if (sent !== WRITTEN) sent.catch((error: Error) => this.#calls.abandon(callId, error));
     return replies as Promise<Array<Reply<unknown>>>;
   }
 

@@ -1,0 +1,133 @@
+// The replicated-object wire form (ts/objects/codec.ts): the compact header, the earlier MessagePack-array
+// form a persistent log may still hold, and what a peer's malformed bytes do — a CodecError, never another
+// error, never a read past the message.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  decodeEnvelope, encodeCall, encodeReply, encodeValue, Kind, MAX_COMPACT_METHOD, toWireError,
+  type CallEnvelope, type ReplyEnvelope,
+} from '../ts/objects/codec.js';
+import { CodecError } from '../ts/errors.js';
+import { prng } from '../ts/sim/shard-sim.js';
+
+const MAX = 1 << 20;
+
+/** Decodes, or returns the error it threw. */
+function attempt(bytes: Uint8Array): CallEnvelope | ReplyEnvelope | Error {
+  try {
+    return decodeEnvelope(bytes);
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+test('commands and queries round-trip in the compact form, call ids up to 2^53 - 1', () => {
+  for (const callId of [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 12345, Number.MAX_SAFE_INTEGER]) {
+    for (const kind of [Kind.Command, Kind.Query] as const) {
+      const bytes = encodeCall(kind, callId, 'book', ['t-1', { who: 'ann' }, 7n], MAX);
+      assert.is(bytes[0], 0xc1, 'the compact form starts with the byte MessagePack never uses');
+      assert.equal(decodeEnvelope(bytes), { kind, callId, method: 'book', args: ['t-1', { who: 'ann' }, 7n] });
+    }
+  }
+  // Names in any script, and many of them (the decoder's name cache must never answer with another name).
+  const names = Array.from({ length: 300 }, (_, i) => `m${i}·${'é'.repeat(i % 5)}`);
+  for (let round = 0; round < 2; round++) {
+    for (const name of names) assert.is((decodeEnvelope(encodeCall(Kind.Command, 1, name, [], MAX)) as CallEnvelope).method, name);
+  }
+});
+
+test('replies round-trip: ok and error, every version from -1 up to vid 2^31 - 1', () => {
+  const versions = [-1n, 0n, 1n, (5n << 32n) | 9n, (2n ** 21n) << 32n, ((2n ** 31n - 1n) << 32n) | 0xffffffffn];
+  for (const version of versions) {
+    assert.equal(decodeEnvelope(encodeReply(42, true, { n: 1 }, version, MAX)),
+      { kind: Kind.Reply, callId: 42, ok: true, value: { n: 1 }, version });
+    const error = toWireError(new RangeError('no'));
+    assert.equal(decodeEnvelope(encodeReply(43, false, error, version, MAX)),
+      { kind: Kind.Reply, callId: 43, ok: false, value: error, version });
+  }
+  const nothing = decodeEnvelope(encodeReply(1, true, undefined, 3n, MAX)) as ReplyEnvelope;
+  assert.is(nothing.value, undefined);
+});
+
+test('the earlier form (one MessagePack array) still decodes: a persistent log written before holds it', () => {
+  assert.equal(decodeEnvelope(encodeValue([Kind.Command, 7, 'inc', [1]])),
+    { kind: Kind.Command, callId: 7, method: 'inc', args: [1] });
+  assert.equal(decodeEnvelope(encodeValue([Kind.Reply, 8, 1, 'v', 12n])),
+    { kind: Kind.Reply, callId: 8, ok: true, value: 'v', version: 12n });
+  // A method name longer than the compact header allows is written in that form, and decodes the same.
+  const long = 'x'.repeat(MAX_COMPACT_METHOD + 1);
+  const bytes = encodeCall(Kind.Query, 9, long, [1, 2], MAX);
+  assert.is.not(bytes[0], 0xc1);
+  assert.equal(decodeEnvelope(bytes), { kind: Kind.Query, callId: 9, method: long, args: [1, 2] });
+  const longest = 'y'.repeat(MAX_COMPACT_METHOD);
+  const compact = encodeCall(Kind.Command, 10, longest, [], MAX);
+  assert.is(compact[0], 0xc1);
+  assert.is((decodeEnvelope(compact) as CallEnvelope).method, longest);
+});
+
+test('a message is read inside its own bytes: garbage around it in the same buffer changes nothing', () => {
+  const message = encodeCall(Kind.Command, 5, 'inc', [1, 'two'], MAX);
+  const buffer = new Uint8Array(message.length + 64).fill(0xdd);
+  buffer.set(message, 32);
+  const view = buffer.subarray(32, 32 + message.length);
+  assert.equal(decodeEnvelope(view), { kind: Kind.Command, callId: 5, method: 'inc', args: [1, 'two'] });
+  // The same bytes one short: the arguments end past the view, and the bytes after it are not read as theirs.
+  const error = attempt(buffer.subarray(32, 32 + message.length - 1));
+  assert.instance(error, CodecError);
+  // One byte too many: a value must end exactly at the message's end.
+  assert.instance(attempt(buffer.subarray(32, 32 + message.length + 1)), CodecError);
+});
+
+test('malformed compact headers are CodecErrors that say what is wrong', () => {
+  const call = encodeCall(Kind.Command, 1, 'inc', [1], MAX);
+  const reply = encodeReply(1, true, 1, 2n, MAX);
+  const cases: Array<[string, Uint8Array, RegExp]> = [
+    ['header only', call.subarray(0, 5), /short or damaged header/],
+    ['reserved byte set', Uint8Array.from(call, (b, i) => (i === 3 ? 1 : b)), /short or damaged header/],
+    ['call id past 2^53', Uint8Array.from(call, (b, i) => (i === 11 ? 0x20 : b)), /call id/],
+    ['unknown kind', Uint8Array.from(call, (b, i) => (i === 1 ? 9 : b)), /unknown kind 9/],
+    ['method cut short', call.subarray(0, 14), /cut short/],
+    ['method not UTF-8', Uint8Array.from(call, (b, i) => (i === 12 ? 0xff : b)), /not UTF-8/],
+    ['reply status 2', Uint8Array.from(reply, (b, i) => (i === 2 ? 2 : b)), /status/],
+    ['reply without a value', reply.subarray(0, 20), /cut short/],
+    ['error reply that is no error', encodeReply(1, true, 'plain', 2n, MAX).map((b, i) => (i === 2 ? 0 : b)),
+      /without name and message/],
+    ['arguments not an array', (() => {
+      const b = encodeCall(Kind.Command, 1, 'inc', [1], MAX);
+      const out = new Uint8Array(b.length - 1); out.set(b.subarray(0, 15)); out[15] = 0x01; // args: 1
+      return out;
+    })(), /not an array/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    const error = attempt(bytes);
+    assert.instance(error, CodecError, what);
+    assert.match((error as Error).message, message, what);
+  }
+});
+
+test('hostile bytes: every cut, and random flips, give an envelope or a CodecError (2,000 cases)', () => {
+  const next = prng(15);
+  const samples = [
+    encodeCall(Kind.Command, 77, 'book', ['t-9', 'mallory', { n: [1, 2, 3] }], MAX),
+    encodeCall(Kind.Query, 78, 'holder', ['t-9'], MAX),
+    encodeReply(79, true, new Map([[1, 'a']]), 5n << 32n, MAX),
+    encodeReply(80, false, toWireError(new TypeError('bad')), -1n, MAX),
+  ];
+  for (const sample of samples) {
+    for (let cut = 0; cut < sample.length; cut++) {
+      const result = attempt(sample.subarray(0, cut));
+      assert.ok(result instanceof CodecError, `cut at ${cut}: ${String(result)}`);
+    }
+  }
+  for (let i = 0; i < 2000; i++) {
+    const bytes = samples[i % samples.length]!.slice();
+    const flips = 1 + Math.floor(next() * 3);
+    for (let f = 0; f < flips; f++) bytes[Math.floor(next() * bytes.length)] = Math.floor(next() * 256);
+    const result = attempt(bytes);
+    if (result instanceof Error) assert.instance(result, CodecError, `case ${i}: ${result.message}`);
+    else assert.ok([Kind.Command, Kind.Query, Kind.Reply].includes(result.kind), `case ${i}`);
+  }
+});
+
+test.run();
