@@ -10,6 +10,9 @@ import {
 } from '../ts/objects/codec.js';
 import { CodecError } from '../ts/errors.js';
 import { prng } from '../ts/sim/shard-sim.js';
+import { PersistentLog } from '../ts/persist/log.js';
+import { rebuild } from '../ts/group/persistence.js';
+import { ID, removeTempDirs, tempLogDir } from './support/persist.js';
 
 const MAX = 1 << 20;
 
@@ -67,6 +70,32 @@ test('the earlier form (one MessagePack array) still decodes: a persistent log w
   const compact = encodeCall(Kind.Command, 10, longest, [], MAX);
   assert.is(compact[0], 0xc1);
   assert.is((decodeEnvelope(compact) as CallEnvelope).method, longest);
+});
+
+test('a persistent log holding commands of both forms is replayed whole, from real files', async () => {
+  class Counter {
+    n = 0;
+    inc(k: number): number { return (this.n += k); }
+  }
+  const dir = await tempLogDir();
+  const log = await PersistentLog.open(dir, ID);
+  const payloads = [
+    encodeValue([Kind.Command, 1, 'inc', [2]]), // written before the compact form
+    encodeCall(Kind.Command, 2, 'inc', [5], MAX),
+    encodeValue([Kind.Command, 3, 'inc', [100]]),
+  ];
+  payloads.forEach((payload, i) => log.append({ version: BigInt(i + 1), hlc: BigInt(1000 + i), sender: 0, payload }));
+  await log.flush();
+  await log.close();
+  const again = await PersistentLog.open(dir, ID);
+  try {
+    const { state, version } = await rebuild(again, Counter);
+    assert.is((state as Counter).n, 107);
+    assert.is(version, 3n);
+  } finally {
+    await again.close();
+    await removeTempDirs();
+  }
 });
 
 test('a message is read inside its own bytes: garbage around it in the same buffer changes nothing', () => {
