@@ -43,6 +43,13 @@ test('commands and queries round-trip in the compact form, call ids up to 2^53 -
   }
 });
 
+test('a method name that is no string is a CodecError, before anything is sent', () => {
+  for (const bad of [Symbol('m'), 7, undefined]) {
+    assert.throws(() => encodeCall(Kind.Command, 1, bad as unknown as string, [], MAX),
+      (e: unknown) => e instanceof CodecError && /method name is a string/.test((e as Error).message));
+  }
+});
+
 test('replies round-trip: ok and error, every version from -1 up to vid 2^31 - 1', () => {
   const versions = [-1n, 0n, 1n, (5n << 32n) | 9n, (2n ** 21n) << 32n, ((2n ** 31n - 1n) << 32n) | 0xffffffffn];
   for (const version of versions) {

@@ -110,9 +110,9 @@ const TWO_32 = 2 ** 32;
 export function encodeCall(
   kind: Kind.Command | Kind.Query, callId: number, method: string, args: readonly unknown[], maxBytes: number
 ): Uint8Array {
-  const name = methodBytes(method);
   let bytes: Uint8Array;
   try {
+    const name = methodBytes(method);
     if (name.length > MAX_COMPACT_METHOD) {
       bytes = packr.pack([kind, callId, method, args]); // the earlier form: any length
     } else {
@@ -121,7 +121,7 @@ export function encodeCall(
       bytes.set(name, CALL_HEADER);
     }
   } catch (cause) {
-    throw new CodecError(`cannot encode the arguments of ${method}: ${(cause as Error).message}`, { cause });
+    throw new CodecError(`cannot encode the arguments of ${String(method)}: ${(cause as Error).message}`, { cause });
   }
   return capped(`a call of ${method}`, bytes, maxBytes);
 }
@@ -137,7 +137,7 @@ export function encodeReply(
     throw new CodecError(`cannot encode the result: ${(cause as Error).message}`, { cause });
   }
   writeHeader(bytes, Kind.Reply, ok ? 1 : 0, callId);
-  scratch.setBigInt64(0, version, true);
+  scratch.setBigInt64(0, version, true); // a bigint (the replica's own), so this cannot throw
   bytes.set(scratchBytes, 12);
   return capped('the result', bytes, maxBytes);
 }
@@ -254,11 +254,13 @@ const encodedNames = new Map<string, Uint8Array>();
 const NAME_CACHE_SIZE = 1024;
 const decodedNames: Array<{ bytes: Uint8Array; name: string } | undefined> = new Array(64);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
 
 function methodBytes(method: string): Uint8Array {
   let bytes = encodedNames.get(method);
   if (bytes === undefined) {
-    bytes = new TextEncoder().encode(method);
+    if (typeof method !== 'string') throw new TypeError(`a method name is a string, got ${typeof method}`);
+    bytes = utf8Encoder.encode(method);
     if (encodedNames.size >= NAME_CACHE_SIZE) encodedNames.clear();
     encodedNames.set(method, bytes);
   }
