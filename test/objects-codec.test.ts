@@ -118,6 +118,29 @@ test('a message is read inside its own bytes: garbage around it in the same buff
   assert.instance(attempt(buffer.subarray(32, 32 + message.length + 1)), CodecError);
 });
 
+test('a message cannot build its value from bytes outside it (msgpackr\'s bundled strings jump backwards)', () => {
+  // Someone else's bytes first in the buffer, then a command whose arguments use the bundled-strings
+  // extension (0x62) with a negative offset, aimed at them, and a string token there that ends exactly at the
+  // message's end. Read through a view of the whole buffer this decoded as ['SECRET'].
+  const arena = new Uint8Array(256);
+  arena.set([0xa6, ...new TextEncoder().encode('SECRET')], 0);
+  const at = 32;
+  const head = [0xc1, Kind.Command, 1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x6d]; // callId 5, method 'm'
+  const body = [0xd6, 0x62, 0, 0, 0, 0, 0x91, 0xc1, 0xfa];
+  const end = at + head.length + body.length;
+  arena[7] = 0xd9;
+  arena[8] = end - 9;
+  const jump = (4 - (at + head.length + 6)) >>> 0; // lands on arena[0]
+  body.splice(2, 4, jump >>> 24, (jump >>> 16) & 0xff, (jump >>> 8) & 0xff, jump & 0xff);
+  arena.set([...head, ...body], at);
+  const result = attempt(arena.subarray(at, end));
+  assert.instance(result, CodecError, `decoded as ${JSON.stringify((result as CallEnvelope).args)}`);
+});
+
+test('an earlier-form call id below 0 is refused (a reply to it could not be encoded)', () => {
+  assert.instance(attempt(encodeValue([Kind.Command, -1, 'inc', [1]])), CodecError);
+});
+
 test('malformed compact headers are CodecErrors that say what is wrong', () => {
   const call = encodeCall(Kind.Command, 1, 'inc', [1], MAX);
   const reply = encodeReply(1, true, 1, 2n, MAX);

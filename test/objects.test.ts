@@ -302,6 +302,39 @@ function counted(channel: OrderedChannel): { channel: OrderedChannel; sent: { mu
   return { channel: wrapper, sent };
 }
 
+test('an application channel that throws or returns no promise: the call settles, nothing is left waiting',
+  async () => {
+  const shard = new LoopbackShard({ members: [0, 1], seed: 8 });
+  const boom = new Error('the channel is down');
+  let mode: 'throw' | 'undefined' | 'pass' = 'throw';
+  const inner = shard.channel(0);
+  const channel = Object.assign(Object.create(inner) as OrderedChannel, {
+    send: (bytes: Uint8Array) => {
+      if (mode === 'throw') throw boom;
+      const sent = inner.send(bytes);
+      return (mode === 'undefined' ? undefined : sent) as unknown as Promise<void>;
+    },
+  });
+  const caller = ReplicatedObject.attach(new TicketBook(), channel, { type: TicketBook });
+  ReplicatedObject.attach(new TicketBook(), shard.channel(1), { type: TicketBook });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const call = caller.ordered.book('t-1', 'ann'); // returns a promise: the throw is its rejection
+    try { await call; assert.unreachable('the channel threw'); } catch (error) { assert.is(error, boom); }
+    assert.is(caller.inFlight, 0, 'the failed call does not count against maxCallsInFlight');
+    mode = 'undefined';
+    assert.equal((await caller.ordered.book('t-2', 'bo')).map((r) => r.value), [true, true]);
+    mode = 'pass';
+    assert.equal((await caller.ordered.book('t-2', 'cy')).map((r) => r.value), [false, false]);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('query of a method that is not a declared query (book) is refused with NotAQueryError before anything is sent',
   async () => {
   const shard = new LoopbackShard({ members: [0, 1, 2], seed: 4 });

@@ -16,8 +16,8 @@
 //
 // Why a header and not one MessagePack array: a call is one command and a reply from every member, and at
 // tens of thousands of calls per second what the codec allocates shows as garbage collection. The header is
-// read without allocating, the method name from a small cache, and the MessagePack part in place (no view
-// and no DataView per message: see unpackAt).
+// read without allocating, the method name from a small cache, and the MessagePack part in place (no
+// subarray per message: see unpackAt).
 //
 // Codec options, and why:
 //   useRecords: true, mapsAsObjects: false   plain objects travel as records (their shape is written in each
@@ -157,7 +157,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const kind = bytes[1];
   if (bytes.length < CALL_HEADER || bytes[3] !== 0) return malformed(bytes, 'short or damaged header');
   const high = readU32(bytes, 8);
-  if (high >= 2 ** 21) return malformed(bytes, 'call id is not an integer'); // above 2^53
+  if (high >= 2 ** 21) return malformed(bytes, 'call id is not an integer ≥ 0'); // above 2^53
   const callId = readU32(bytes, 4) + high * TWO_32;
   if (kind === Kind.Command || kind === Kind.Query) {
     const length = bytes[2]!;
@@ -186,7 +186,9 @@ function decodeArrayForm(bytes: Uint8Array): Envelope {
   const decoded = decodeValue(bytes);
   if (!Array.isArray(decoded)) return bad('not an array');
   const [kind, callId] = decoded as unknown[];
-  if (typeof callId !== 'number' || !Number.isSafeInteger(callId)) return bad('call id is not an integer');
+  if (typeof callId !== 'number' || !Number.isSafeInteger(callId) || callId < 0) {
+    return bad('call id is not an integer ≥ 0');
+  }
   if (kind === Kind.Command || kind === Kind.Query) {
     const [, , method, args] = decoded as unknown[];
     if (typeof method !== 'string') return bad('method name is not a string');
@@ -224,26 +226,23 @@ function readU32(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * The MessagePack value in bytes[from..], read in place: msgpackr reads through a whole-buffer view made once
- * per buffer (it caches its DataView on it), with this range, so a message costs no view and no DataView of
- * its own. msgpackr still checks that the value ends exactly at the range's end.
+ * The MessagePack value in bytes[from..], read in place (no subarray): msgpackr reads `bytes` itself with
+ * this range, and checks that the value ends exactly at its end. Never through a view of the whole buffer:
+ * msgpackr's bundled-strings extension jumps by an offset the message names, backwards too, so a message
+ * read through a larger view could build its value from bytes before it — another sender's slot, read
+ * differently at each member. Through the message's own view such a jump finds nothing (or the message's
+ * own header) and fails or reads the same bytes everywhere.
  */
 function unpackAt(bytes: Uint8Array, from: number): unknown {
-  let whole = wholeViews.get(bytes.buffer);
-  if (whole === undefined) {
-    whole = new Uint8Array(bytes.buffer);
-    wholeViews.set(bytes.buffer, whole);
-  }
-  unpackRange.start = bytes.byteOffset + from;
-  unpackRange.end = bytes.byteOffset + bytes.byteLength;
+  unpackRange.start = from;
+  unpackRange.end = bytes.length;
   try {
-    return packr.unpack(whole, unpackRange);
+    return packr.unpack(bytes, unpackRange);
   } catch (cause) {
     throw new CodecError(`cannot decode ${bytes.length} bytes: ${(cause as Error).message}`, { cause });
   }
 }
 
-const wholeViews = new WeakMap<ArrayBufferLike, Uint8Array>();
 const unpackRange = { start: 0, end: 0 };
 
 /**

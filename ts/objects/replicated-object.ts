@@ -160,11 +160,18 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     this.#onError = options.onError ?? ((error) => process.emitWarning(error));
     this.#calls = new Calls(options.timeoutMs);
     const declaredQueries = (options.type ?? (state.constructor as ReplicatedType<T> | undefined))?.queries;
+    // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
+    // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
+    const failed = (error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); };
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
-      // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
-      // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
-      const sent = channel.reply ? channel.reply(to, bytes) : channel.sendTo(to, bytes);
-      if (sent !== WRITTEN) sent.catch((error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); });
+      let sent: Promise<void>;
+      try {
+        sent = channel.reply ? channel.reply(to, bytes) : channel.sendTo(to, bytes);
+      } catch (error) {
+        failed(error as Error);
+        return;
+      }
+      if (sent !== WRITTEN) Promise.resolve(sent).catch(failed);
     }, declaredQueries);
     this.ordered = this.#methodProxy((method) => (...args: unknown[]) => this.call(method, args)) as OrderedMethods<T>;
     this.persisted = this.#methodProxy(
@@ -212,8 +219,15 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
       return Promise.reject(error);
     }
     const replies = this.#calls.expect(callId, method, true, this.#channel.members, options.timeoutMs);
-    const sent = this.#channel.send(bytes);
-    if (sent !== WRITTEN) sent.catch((error: Error) => this.#calls.abandon(callId, error));
+    let sent: Promise<void>;
+    try {
+      sent = this.#channel.send(bytes);
+    } catch (error) { // a channel may be the application's own, and throw instead of rejecting
+      this.#calls.abandon(callId, error as Error);
+      return replies as Promise<Array<Reply<unknown>>>;
+    }
+    // Written at once (WRITTEN) cannot fail: no handler, no promise made for it.
+    if (sent !== WRITTEN) Promise.resolve(sent).catch((error: Error) => this.#calls.abandon(callId, error));
     return replies as Promise<Array<Reply<unknown>>>;
   }
 
@@ -424,3 +438,4 @@ function isRoutineSendFailure(error: Error): boolean {
 const ROUTINE_SEND_FAILURES: ReadonlySet<string> = new Set([
   'ERR_SQUALL_PEER_FAILED', 'ERR_SQUALL_CLOSED', 'ERR_SQUALL_REMOVED', 'ERR_SQUALL_PARTITIONED',
 ]);
+
