@@ -226,20 +226,81 @@ function readU32(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * The MessagePack value in bytes[from..], read in place (no subarray): msgpackr reads `bytes` itself with
- * this range, and checks that the value ends exactly at its end. Never through a view of the whole buffer:
- * msgpackr's bundled-strings extension jumps by an offset the message names, backwards too, so a message
- * read through a larger view could build its value from bytes before it — another sender's slot, read
- * differently at each member. Through the message's own view such a jump finds nothing (or the message's
- * own header) and fails or reads the same bytes everywhere.
+ * The MessagePack value in bytes[from..], read in place (no subarray): what most results and arguments are —
+ * one scalar, or a short array of them — is read here; anything else by msgpackr, reading `bytes` itself
+ * with this range, which checks that the value ends exactly at its end. Never through a view of the whole
+ * buffer: msgpackr's bundled-strings extension jumps by an offset the message names, backwards too, so a
+ * message read through a larger view could build its value from bytes before it — another sender's slot,
+ * read differently at each member. Through the message's own view such a jump finds nothing (or the
+ * message's own header) and fails or reads the same bytes everywhere.
  */
 function unpackAt(bytes: Uint8Array, from: number): unknown {
+  const simple = simpleValue(bytes, from);
+  if (simple !== NOT_SIMPLE) return simple;
   unpackRange.start = from;
   unpackRange.end = bytes.length;
   try {
     return packr.unpack(bytes, unpackRange);
   } catch (cause) {
     throw new CodecError(`cannot decode ${bytes.length} bytes: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** What simpleValue returns when the value is not one it reads (msgpackr then does). */
+const NOT_SIMPLE = Symbol('not simple');
+
+/**
+ * bytes[from..] as one scalar (scalarAt), or an array of at most 15 of them, when that is the whole of it;
+ * else NOT_SIMPLE. Decodes exactly as msgpackr does (test/objects-codec.test.ts compares the two), without
+ * its per-message setup — a DataView and a property on the message's view.
+ */
+function simpleValue(bytes: Uint8Array, from: number): unknown {
+  const end = bytes.length;
+  const first = bytes[from]!;
+  if (first < 0x90 || first > 0x9f) {
+    const value = scalarAt(bytes, from);
+    return value !== NOT_SIMPLE && scalarEnd === end ? value : NOT_SIMPLE;
+  }
+  const values: unknown[] = [];
+  let at = from + 1;
+  for (let n = first & 0x0f; n > 0; n--) {
+    const value = scalarAt(bytes, at);
+    if (value === NOT_SIMPLE || scalarEnd > end) return NOT_SIMPLE;
+    values.push(value);
+    at = scalarEnd;
+  }
+  return at === end ? values : NOT_SIMPLE;
+}
+
+/** Where the last scalarAt's scalar ended (read it only after a scalar was found, and check it ≤ the end). */
+let scalarEnd = 0;
+
+/**
+ * The MessagePack scalar at bytes[at]: an integer of at most 32 bits, nil, a boolean, or undefined (fixext 1
+ * of type 0, as msgpackr writes it) — NOT_SIMPLE for anything else. Bytes past the view read as undefined,
+ * which coerce to 0: the caller checks scalarEnd against the end before it takes the value.
+ */
+function scalarAt(bytes: Uint8Array, at: number): unknown {
+  const b = bytes[at]!;
+  scalarEnd = at + 1;
+  if (b <= 0x7f) return b;
+  if (b >= 0xe0) return b - 0x100;
+  const b1 = bytes[at + 1]!, b2 = bytes[at + 2]!;
+  switch (b) {
+    case 0xc0: return null;
+    case 0xc2: return false;
+    case 0xc3: return true;
+    case 0xcc: scalarEnd = at + 2; return b1;
+    case 0xcd: scalarEnd = at + 3; return (b1 << 8) | b2;
+    case 0xce: scalarEnd = at + 5; return ((b1 << 24) | (b2 << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
+    case 0xd0: scalarEnd = at + 2; return (b1 << 24) >> 24;
+    case 0xd1: scalarEnd = at + 3; return (((b1 << 8) | b2) << 16) >> 16;
+    case 0xd2: scalarEnd = at + 5; return (b1 << 24) | (b2 << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!;
+    case 0xd4:
+      if (b1 !== 0 || b2 !== 0) return NOT_SIMPLE;
+      scalarEnd = at + 3;
+      return undefined;
+    default: return NOT_SIMPLE;
   }
 }
 
