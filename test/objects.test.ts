@@ -306,11 +306,13 @@ test('an application channel that throws or returns no promise: the call settles
   async () => {
   const shard = new LoopbackShard({ members: [0, 1], seed: 8 });
   const boom = new Error('the channel is down');
-  let mode: 'throw' | 'undefined' | 'pass' = 'throw';
+  let mode: 'throw' | 'throw nothing' | 'reject nothing' | 'undefined' | 'pass' = 'throw';
   const inner = shard.channel(0);
   const channel = Object.assign(Object.create(inner) as OrderedChannel, {
     send: (bytes: Uint8Array) => {
       if (mode === 'throw') throw boom;
+      if (mode === 'throw nothing') throw undefined;
+      if (mode === 'reject nothing') return Promise.reject();
       const sent = inner.send(bytes);
       return (mode === 'undefined' ? undefined : sent) as unknown as Promise<void>;
     },
@@ -324,6 +326,14 @@ test('an application channel that throws or returns no promise: the call settles
     const call = caller.ordered.book('t-1', 'ann'); // returns a promise: the throw is its rejection
     try { await call; assert.unreachable('the channel threw'); } catch (error) { assert.is(error, boom); }
     assert.is(caller.inFlight, 0, 'the failed call does not count against maxCallsInFlight');
+    for (const nothing of ['throw nothing', 'reject nothing'] as const) {
+      mode = nothing; // a channel may throw or reject with anything: the call still rejects, with an Error
+      try { await caller.ordered.book('t-1', 'ann'); assert.unreachable(nothing); } catch (error) {
+        assert.instance(error, Error, nothing);
+        assert.match((error as Error).message, /the channel's send failed with undefined/);
+      }
+      assert.is(caller.inFlight, 0, nothing);
+    }
     mode = 'undefined';
     assert.equal((await caller.ordered.book('t-2', 'bo')).map((r) => r.value), [true, true]);
     mode = 'pass';
@@ -333,6 +343,24 @@ test('an application channel that throws or returns no promise: the call settles
   } finally {
     process.off('unhandledRejection', onUnhandled);
   }
+});
+
+test('a replica whose channel throws a non-Error when replying reports an Error, and the caller is not left hanging',
+  async () => {
+  const shard = new LoopbackShard({ members: [0, 1], seed: 9 });
+  const inner = shard.channel(1);
+  const throwing = Object.assign(Object.create(inner) as OrderedChannel, {
+    sendTo: () => { throw 42; }, // not an Error
+  });
+  Object.defineProperty(throwing, 'reply', { value: undefined }); // replies go by sendTo
+  const reported: unknown[] = [];
+  const caller = ReplicatedObject.attach(new TicketBook(), shard.channel(0), { type: TicketBook, timeoutMs: 300 });
+  ReplicatedObject.attach(new TicketBook(), throwing, { type: TicketBook, onError: (e) => reported.push(e) });
+  try { await caller.ordered.book('t-1', 'ann'); assert.unreachable('member 1 never replied'); } catch (error) {
+    assert.instance(error, TimeoutError);
+  }
+  assert.ok(reported.length >= 1 && reported.every((e) => e instanceof Error), String(reported));
+  assert.match((reported[0] as Error).message, /the channel's send failed with 42/);
 });
 
 test('query of a method that is not a declared query (book) is refused with NotAQueryError before anything is sent',

@@ -277,8 +277,9 @@ let scalarEnd = 0;
 
 /**
  * The MessagePack scalar at bytes[at]: an integer of at most 32 bits, nil, a boolean, or undefined (fixext 1
- * of type 0, as msgpackr writes it) — NOT_SIMPLE for anything else. Bytes past the view read as undefined,
- * which coerce to 0: the caller checks scalarEnd against the end before it takes the value.
+ * of type 0, as msgpackr writes it — an application that registers its own msgpackr extension of type 0
+ * changes msgpackr's reading of it, not this one's) — NOT_SIMPLE for anything else. Bytes past the view
+ * read as undefined, which coerce to 0: the caller checks scalarEnd against the end before it takes the value.
  */
 function scalarAt(bytes: Uint8Array, at: number): unknown {
   const b = bytes[at]!;

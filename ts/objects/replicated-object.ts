@@ -162,13 +162,16 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     const declaredQueries = (options.type ?? (state.constructor as ReplicatedType<T> | undefined))?.queries;
     // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
     // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
-    const failed = (error: Error) => { if (!isRoutineSendFailure(error)) this.#onError(error); };
+    const failed = (thrown: unknown) => {
+      const error = asError(thrown);
+      if (!isRoutineSendFailure(error)) this.#onError(error);
+    };
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
       let sent: Promise<void>;
       try {
         sent = channel.reply ? channel.reply(to, bytes) : channel.sendTo(to, bytes);
       } catch (error) {
-        failed(error as Error);
+        failed(error);
         return;
       }
       if (sent !== WRITTEN) Promise.resolve(sent).catch(failed);
@@ -223,11 +226,13 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     try {
       sent = this.#channel.send(bytes);
     } catch (error) { // a channel may be the application's own, and throw instead of rejecting
-      this.#calls.abandon(callId, error as Error);
+      this.#calls.abandon(callId, asError(error));
       return replies as Promise<Array<Reply<unknown>>>;
     }
     // Written at once (WRITTEN) cannot fail: no handler, no promise made for it.
-    if (sent !== WRITTEN) Promise.resolve(sent).catch((error: Error) => this.#calls.abandon(callId, error));
+    if (sent !== WRITTEN) {
+      Promise.resolve(sent).catch((error: unknown) => this.#calls.abandon(callId, asError(error)));
+    }
     return replies as Promise<Array<Reply<unknown>>>;
   }
 
@@ -430,6 +435,12 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
 
 /** Method handles a proxy keeps: far more than a class has methods, so odd names cannot grow it forever. */
 const MAX_CACHED_METHODS = 256;
+
+/** What an application's channel threw or rejected with, as an Error (it may throw anything, undefined too). */
+function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(`the channel's send failed with ${String(thrown)}`, { cause: thrown });
+}
 
 /** Failures of a point-to-point send that the group handles by itself: the peer failed, this member stopped. */
 function isRoutineSendFailure(error: Error): boolean {
