@@ -316,6 +316,11 @@ test('an application channel that throws or returns no promise: the call settles
       const sent = inner.send(bytes);
       return (mode === 'undefined' ? undefined : sent) as unknown as Promise<void>;
     },
+    sendTo: (member: number, bytes: Uint8Array) => {
+      if (mode === 'throw nothing') throw undefined;
+      if (mode === 'reject nothing') return Promise.reject();
+      return inner.sendTo(member, bytes);
+    },
   });
   const caller = ReplicatedObject.attach(new TicketBook(), channel, { type: TicketBook });
   ReplicatedObject.attach(new TicketBook(), shard.channel(1), { type: TicketBook });
@@ -328,11 +333,13 @@ test('an application channel that throws or returns no promise: the call settles
     assert.is(caller.inFlight, 0, 'the failed call does not count against maxCallsInFlight');
     for (const nothing of ['throw nothing', 'reject nothing'] as const) {
       mode = nothing; // a channel may throw or reject with anything: the call still rejects, with an Error
-      try { await caller.ordered.book('t-1', 'ann'); assert.unreachable(nothing); } catch (error) {
-        assert.instance(error, Error, nothing);
-        assert.match((error as Error).message, /the channel's send failed with undefined/);
+      for (const attempt of [() => caller.ordered.book('t-1', 'ann'), () => caller.query(1).holder('t-1')]) {
+        try { await attempt(); assert.unreachable(nothing); } catch (error) {
+          assert.instance(error, Error, nothing);
+          assert.match((error as Error).message, /the channel's send failed with undefined/);
+        }
+        assert.is(caller.inFlight, 0, nothing);
       }
-      assert.is(caller.inFlight, 0, nothing);
     }
     mode = 'undefined';
     assert.equal((await caller.ordered.book('t-2', 'bo')).map((r) => r.value), [true, true]);

@@ -78,9 +78,12 @@ export class Calls {
     });
   }
 
-  /** Forgets a call whose message could not be sent. */
-  abandon(callId: number, error: Error): void {
-    this.#settle(callId, error);
+  /**
+   * Forgets a call whose message could not be sent. `thrown` is what the channel threw or rejected with: an
+   * application's own channel may use anything, undefined too, and the call still rejects, with an Error.
+   */
+  abandon(callId: number, thrown: unknown): void {
+    this.#settle(callId, sendFailure(thrown));
   }
 
   onReply(from: number, reply: ReplyEnvelope): void {
@@ -150,4 +153,10 @@ function remoteError(member: number, method: string, e: WireError): Error {
   }
   if (e.code === 'ERR_SQUALL_NOT_A_QUERY') return new NotAQueryError(method, e.className ?? 'object', e.queries ?? []);
   return new RemoteMethodError(member, method, e.name, e.message, e.code);
+}
+
+/** What a channel's send threw or rejected with, as an Error (it may throw anything, undefined too). */
+export function sendFailure(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(`the channel's send failed with ${String(thrown)}`, { cause: thrown });
 }

@@ -31,7 +31,7 @@ import {
 } from '../errors.js';
 import { SEND_QUEUE_LIMITS } from '../group/config.js';
 import { checkInteger, checkNumber } from '../validate.js';
-import { Calls, type Reply } from './caller.js';
+import { Calls, sendFailure, type Reply } from './caller.js';
 import { WRITTEN, type OrderedChannel } from './channel.js';
 import { decodeEnvelope, encodeCall, Kind } from './codec.js';
 import { Replica } from './replica.js';
@@ -163,7 +163,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     // A reply that cannot reach its caller because the caller failed, or this member stopped or closed, is
     // routine: the caller's own failure handling settles its call. Anything else is worth reporting.
     const failed = (thrown: unknown) => {
-      const error = asError(thrown);
+      const error = sendFailure(thrown);
       if (!isRoutineSendFailure(error)) this.#onError(error);
     };
     this.#replica = new Replica(state, maxMessageBytes, (to, bytes) => {
@@ -226,12 +226,12 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     try {
       sent = this.#channel.send(bytes);
     } catch (error) { // a channel may be the application's own, and throw instead of rejecting
-      this.#calls.abandon(callId, asError(error));
+      this.#calls.abandon(callId, error);
       return replies as Promise<Array<Reply<unknown>>>;
     }
     // Written at once (WRITTEN) cannot fail: no handler, no promise made for it.
     if (sent !== WRITTEN) {
-      Promise.resolve(sent).catch((error: unknown) => this.#calls.abandon(callId, asError(error)));
+      Promise.resolve(sent).catch((error: unknown) => this.#calls.abandon(callId, error));
     }
     return replies as Promise<Array<Reply<unknown>>>;
   }
@@ -310,7 +310,7 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
     try {
       await this.#channel.sendTo(member, bytes); // to this member too: the channel holds it while its state arrives
     } catch (error) {
-      this.#calls.abandon(callId, error as Error);
+      this.#calls.abandon(callId, error);
     }
     return answer;
   }
@@ -436,12 +436,6 @@ export class ReplicatedObject<T extends object, Q extends string = never> {
 /** Method handles a proxy keeps: far more than a class has methods, so odd names cannot grow it forever. */
 const MAX_CACHED_METHODS = 256;
 
-/** What an application's channel threw or rejected with, as an Error (it may throw anything, undefined too). */
-function asError(thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
-  return new Error(`the channel's send failed with ${String(thrown)}`, { cause: thrown });
-}
-
 /** Failures of a point-to-point send that the group handles by itself: the peer failed, this member stopped. */
 function isRoutineSendFailure(error: Error): boolean {
   return error instanceof SquallError && ROUTINE_SEND_FAILURES.has(error.code);
@@ -449,4 +443,3 @@ function isRoutineSendFailure(error: Error): boolean {
 const ROUTINE_SEND_FAILURES: ReadonlySet<string> = new Set([
   'ERR_SQUALL_PEER_FAILED', 'ERR_SQUALL_CLOSED', 'ERR_SQUALL_REMOVED', 'ERR_SQUALL_PARTITIONED',
 ]);
-
