@@ -85,11 +85,7 @@ export function encodeValue(value: unknown): Uint8Array {
 }
 
 export function decodeValue(bytes: Uint8Array): unknown {
-  try {
-    return packr.unpack(bytes);
-  } catch (cause) {
-    throw new CodecError(`cannot decode ${bytes.length} bytes: ${(cause as Error).message}`, { cause });
-  }
+  return unpackFrom(bytes, 0);
 }
 
 function capped(what: string, bytes: Uint8Array, maxBytes: number): Uint8Array {
@@ -99,9 +95,10 @@ function capped(what: string, bytes: Uint8Array, maxBytes: number): Uint8Array {
 
 /** First byte of the compact form: MessagePack never uses it. */
 const COMPACT = 0xc1;
-/** Bytes before a call's method name, and before a reply's value. */
+/** Bytes before a call's method name; where a reply's version is, and the bytes before its value. */
 const CALL_HEADER = 12;
-const REPLY_HEADER = 20;
+const VERSION_AT = 12;
+const REPLY_HEADER = VERSION_AT + 8;
 /** msgpackr reserves at most 255 bytes before what it packs: the header and the method name. */
 export const MAX_COMPACT_METHOD = 255 - CALL_HEADER;
 const TWO_32 = 2 ** 32;
@@ -138,7 +135,7 @@ export function encodeReply(
   }
   writeHeader(bytes, Kind.Reply, ok ? 1 : 0, callId);
   scratch.setBigInt64(0, version, true); // a bigint (the replica's own), so this cannot throw
-  bytes.set(scratchBytes, 12);
+  bytes.set(scratchBytes, VERSION_AT);
   return capped('the result', bytes, maxBytes);
 }
 
@@ -171,7 +168,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     const ok = bytes[2];
     if (ok !== 0 && ok !== 1) return malformed(bytes, 'reply status is not 0 or 1');
     if (bytes.length <= REPLY_HEADER) return malformed(bytes, 'reply cut short');
-    for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[12 + i]!;
+    for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[VERSION_AT + i]!;
     const version = scratch.getBigInt64(0, true);
     const value = unpackAt(bytes, REPLY_HEADER);
     if (ok === 0 && !isWireError(value)) return malformed(bytes, 'error reply without name and message');
@@ -236,7 +233,11 @@ function readU32(bytes: Uint8Array, at: number): number {
  */
 function unpackAt(bytes: Uint8Array, from: number): unknown {
   const simple = simpleValue(bytes, from);
-  if (simple !== NOT_SIMPLE) return simple;
+  return simple !== NOT_SIMPLE ? simple : unpackFrom(bytes, from);
+}
+
+/** msgpackr's reading of bytes[from..], which must end exactly at the end; its errors as CodecError. */
+function unpackFrom(bytes: Uint8Array, from: number): unknown {
   unpackRange.start = from;
   unpackRange.end = bytes.length;
   try {
@@ -245,6 +246,9 @@ function unpackAt(bytes: Uint8Array, from: number): unknown {
     throw new CodecError(`cannot decode ${bytes.length} bytes: ${(cause as Error).message}`, { cause });
   }
 }
+
+/** The range unpackFrom hands msgpackr, reused: msgpackr reads it at once and keeps nothing of it. */
+const unpackRange = { start: 0, end: 0 };
 
 /** What simpleValue returns when the value is not one it reads (msgpackr then does). */
 const NOT_SIMPLE = Symbol('not simple');
@@ -304,8 +308,6 @@ function scalarAt(bytes: Uint8Array, at: number): unknown {
     default: return NOT_SIMPLE;
   }
 }
-
-const unpackRange = { start: 0, end: 0 };
 
 /**
  * Method names, encoded once (a caller uses a few names over and over), and decoded through a small cache
