@@ -161,6 +161,7 @@ export class ViewEngine implements DriverView {
     // The protocol after the shards: a wedge in the worker freezes every shard it steps.
     if (hosted) this.sst.hostViewChange(hosted);
     this.mailboxes = parts.mailboxes;
+    this.mailboxes.onMisbehaved = (member) => options.memberFailed(this, member, 'BAD_MAILBOX');
     this.pushes = parts.pushes;
     this.protocol = parts.protocol;
     this.channels = parts.channels;

@@ -19,6 +19,13 @@
 // poll, leave together as soon as the step's JS turn ends. flush() pushes at once: the member's driver calls
 // it at the end of each step, inside the step's hold of the view's pushes (ts/fabric/staged-pushes.ts), so
 // the step's replies to a peer leave in the same send as its acknowledgements to it (see `lane`).
+//
+// What a peer wrote is checked before it is read: its `written` counter must lie within a mailbox of what we
+// consumed, and each record within the mailbox, within `written` and at most maxPayload long. A peer whose
+// counter or records break that (a bug, or a member that is not what it claims) is failed at once: nothing
+// more of its is read, and onMisbehaved reports it, so that the view removes it. Without the checks a counter
+// far ahead made the reading loop run for hours over zeroed records, and a record's length read past the
+// mailbox into other rows.
 
 import type { Arena } from '../arena.js';
 import { MessageTooLargeError, PeerFailedError, ConfigError } from '../errors.js';
@@ -73,6 +80,13 @@ export class Mailboxes {
   readonly #ranges = new Float64Array(2 * MAX_PUSH_RANGES);
   readonly #queues: Pending[][];
   readonly #failed = new Map<number, Error>();
+  /** Peers that broke the rules below: nothing more of theirs is read (a peer failed otherwise still is). */
+  readonly #misbehaving = new Set<number>();
+  /**
+   * Told of a peer whose mailbox for us broke the rules above (`what` says how), once; the peer is failed
+   * here already (the reason BAD_MAILBOX). The group suspects it, so that the next view leaves it out.
+   */
+  onMisbehaved: ((member: number, what: string) => void) | null = null;
 
   constructor(arena: Arena, fabric: TableFabric, layout: SstLayout, selfId: number, boxBytes: number) {
     this.#arena = arena;
@@ -248,18 +262,38 @@ export class Mailboxes {
     const written = Number(Atomics.load(arena.i64, writtenAt >> 3));
     let pos = this.#consumed[row]!;
     if (written === pos) return;
-    const box = this.#boxAt(row, this.#selfRow);
     const from = this.#layout.members[row]!;
+    if (this.#misbehaving.size > 0 && this.#misbehaving.has(from)) return; // nothing more of it is read
+    if (!(written > pos && written - pos <= this.boxBytes)) {
+      this.#misbehaved(from, `its written counter is ${written} with ${pos} bytes read of a ${this.boxBytes}-byte box`);
+      return;
+    }
+    const box = this.#boxAt(row, this.#selfRow);
     while (pos < written) {
-      const at = box + (pos % this.boxBytes);
+      const inBox = pos % this.boxBytes;
+      const at = box + inBox;
       const length = arena.u32[at >> 2]!;
-      if (length === SKIP) { pos += this.boxBytes - (pos % this.boxBytes); continue; }
-      const tag = arena.u32[(at + 4) >> 2]!;
-      pos += align8(RECORD_HEADER + length);
+      const end = length === SKIP ? pos + this.boxBytes - inBox : pos + align8(RECORD_HEADER + length);
+      const fits = length === SKIP || (length <= this.maxPayload && end - pos <= this.boxBytes - inBox);
+      if (!fits || end > written) {
+        this.#consumed[row] = pos;
+        this.#misbehaved(from, `a record at byte ${pos} (length ${length}) overruns its box or its counter ${written}`);
+        return;
+      }
+      pos = end;
+      if (length === SKIP) continue;
       this.#consumed[row] = pos; // a handler that throws must not see the record again
-      handler(from, tag, arena.u8.subarray(at + RECORD_HEADER, at + RECORD_HEADER + length));
+      handler(from, arena.u32[(at + 4) >> 2]!, arena.u8.subarray(at + RECORD_HEADER, at + RECORD_HEADER + length));
     }
     this.#consumed[row] = pos;
     this.#schedulePush(); // our read counter goes back to the writer with the batch's push
+  }
+
+  /** A peer broke the mailbox's rules (the top of this file): it is failed, and reported once. */
+  #misbehaved(member: number, what: string): void {
+    if (this.#misbehaving.has(member)) return;
+    this.#misbehaving.add(member);
+    this.fail(member, 'BAD_MAILBOX');
+    this.onMisbehaved?.(member, what);
   }
 }
