@@ -173,6 +173,26 @@ test('records before a bad one are delivered; the bad one and what follows are n
   assert.is(b.misbehaved.length, 1);
 });
 
+test('a read counter past what was written, or going back, fails the peer: its sends reject, none queues', async () => {
+  for (const bad of ['past', 'back'] as const) {
+    const { a, b, layout } = pair();
+    // What member 2 consumed of member 1's mailbox for it, as member 1's arena holds it.
+    const readAt = layout.rowOffset(layout.rowOf(2)) + layout.column(MAILBOX_COLUMNS.read).offset + layout.rowOf(1) * 8;
+    void a.boxes.send(2, TAG, new Uint8Array(40));
+    a.boxes.flush();
+    poll(b);
+    b.boxes.flush(); // 48 bytes read go back
+    assert.is(Number(Atomics.load(a.arena.i64, readAt >> 3)), 48, bad);
+    await a.boxes.send(2, TAG, new Uint8Array(40)); // the counter as it should be: accepted
+    Atomics.store(a.arena.i64, readAt >> 3, bad === 'past' ? 1000n : 8n);
+    await a.boxes.send(2, TAG, new Uint8Array(40)).then(
+      () => assert.unreachable(`${bad}: a send after a bad read counter must reject`),
+      (error: unknown) => assert.match((error as Error).message, /BAD_MAILBOX/, bad));
+    assert.is(a.misbehaved.length, 1, bad);
+    assert.match(a.misbehaved[0]!, /^2: its read counter is/, bad);
+  }
+});
+
 test('one misbehaving peer does not stop the others: the other member of a three-member table still reads', () => {
   const ids = [1, 2, 3];
   const layout = new SstLayout({

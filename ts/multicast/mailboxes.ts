@@ -21,7 +21,8 @@
 // the step's replies to a peer leave in the same send as its acknowledgements to it (see `lane`).
 //
 // What a peer wrote is checked before it is read: its `written` counter must lie within a mailbox of what we
-// consumed, and each record within the mailbox, within `written` and at most maxPayload long. A peer whose
+// consumed, and each record within the mailbox, within `written` and at most maxPayload long; its `read`
+// counter may only grow, up to what we wrote to it. A peer whose
 // counter or records break that (a bug, or a member that is not what it claims) is failed at once: nothing
 // more of its is read, and onMisbehaved reports it, so that the view removes it. Without the checks a counter
 // far ahead made the reading loop run for hours over zeroed records, and a record's length read past the
@@ -73,6 +74,8 @@ export class Mailboxes {
   /** Per row: how much of #sent, and of #consumed, was pushed to it (behind: the next push carries the rest). */
   readonly #sentPushed: number[];
   readonly #consumedPushed: number[];
+  /** Per row: the peer's `read` counter for our mailbox as last seen (it may only grow, up to #sent). */
+  readonly #readByPeer: number[];
   /** Per row: the mailbox offset of a skip marker written since the last push, −1 if none. */
   readonly #skipAt: number[];
   /** A push is queued (a microtask). */
@@ -103,6 +106,7 @@ export class Mailboxes {
     this.#consumed = new Array<number>(layout.rows).fill(0);
     this.#sentPushed = new Array<number>(layout.rows).fill(0);
     this.#consumedPushed = new Array<number>(layout.rows).fill(0);
+    this.#readByPeer = new Array<number>(layout.rows).fill(0);
     this.#skipAt = new Array<number>(layout.rows).fill(-1);
     this.#queues = Array.from({ length: layout.rows }, () => []);
   }
@@ -124,6 +128,8 @@ export class Mailboxes {
     if (failed) return Promise.reject(failed);
     const queue = this.#queues[row]!;
     if (queue.length === 0 && this.#tryWrite(row, tag, bytes)) return WRITTEN;
+    const failedNow = this.#failed.get(to); // the peer's read counter broke the rules just now
+    if (failedNow) return Promise.reject(failedNow);
     return new Promise((resolve, reject) => queue.push({ bytes, tag, resolve, reject }));
   }
 
@@ -176,6 +182,7 @@ export class Mailboxes {
     const readAt = this.#layout.rowOffset(row) + this.#read + this.#selfRow * 8;
     const readByPeer = Number(Atomics.load(this.#arena.i64, readAt >> 3));
     let pos = this.#sent[row]!;
+    if (readByPeer !== this.#readByPeer[row] && !this.#readMoved(row, readByPeer, pos)) return false;
     const at = pos % this.boxBytes;
     const skip = at + record > this.boxBytes ? this.boxBytes - at : 0;
     if (pos + skip + record - readByPeer > this.boxBytes) return false;
@@ -193,6 +200,20 @@ export class Mailboxes {
     this.#sent[row] = pos + record;
     this.#schedulePush();
     return true;
+  }
+
+  /**
+   * The peer's `read` counter for our mailbox moved: it may only grow, up to what we wrote. False (and the
+   * peer failed) when it broke that.
+   */
+  #readMoved(row: number, readByPeer: number, sent: number): boolean {
+    if (readByPeer > this.#readByPeer[row]! && readByPeer <= sent) {
+      this.#readByPeer[row] = readByPeer;
+      return true;
+    }
+    this.#misbehaved(this.#layout.members[row]!, `its read counter is ${readByPeer}, after ${this.#readByPeer[row]}, `
+      + `of the ${sent} bytes written to it`);
+    return false;
   }
 
   /**
