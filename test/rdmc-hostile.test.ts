@@ -1,13 +1,15 @@
 // RDMC against a member that writes what it should not: three real RdmcNodes in this process, over the real
 // fabric on loopback, with the real rdmc workers. Member 2 is the attacker: besides its own honest node it
 // calls its fabric's writeImm with crafted offsets, lengths and immediates. Member 1 is the victim, member 0
-// an honest sender. A write no grant allows (a block to the sender, an ack in another rank's slot) fails the
-// writer's connection before a byte lands, and honest RDMC between the others goes on.
+// an honest sender. Every bad write must be refused before it changes anything: the writer is reported
+// ('misbehaved', and 'failed' with BAD_RDMC in each group it shares with the victim), no message is
+// delivered (before the checks, an immediate of 0 delivered a view of nearly the whole buffer, which a group
+// member's receiver copied), and honest RDMC between the others goes on.
 
 import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { PeerFailedError } from '../ts/errors.js';
+import { PeerFailedError } from '../ts/errors.js';
 import { RdmcNode } from '../ts/rdmc/node.js';
 import type { RdmcGroupSpec } from '../ts/rdmc/layout.js';
 
@@ -27,6 +29,7 @@ const GROUPS: RdmcGroupSpec[] = [
 interface Seen {
   messages: Map<number, number[]>;
   failed: Map<number, PeerFailedError>;
+  misbehaved: string[];
   peerFailed: string[];
 }
 
@@ -40,7 +43,7 @@ async function trio(): Promise<Trio> {
   const nodes = [0, 1, 2].map((id) => RdmcNode.listen({ id, listen: '127.0.0.1:0', groups: GROUPS })) as Trio['nodes'];
   const members = nodes.map((n) => ({ id: n.id, address: n.address }));
   const seen = nodes.map((node) => {
-    const s: Seen = { messages: new Map(), failed: new Map(), peerFailed: [] };
+    const s: Seen = { messages: new Map(), failed: new Map(), misbehaved: [], peerFailed: [] };
     for (const spec of GROUPS) {
       if (!spec.members.includes(node.id)) continue;
       s.messages.set(spec.id, []);
@@ -48,6 +51,7 @@ async function trio(): Promise<Trio> {
       group.on('message', (bytes) => s.messages.get(spec.id)!.push(bytes.byteLength));
       group.on('failed', (err) => s.failed.set(spec.id, err));
     }
+    node.on('misbehaved', (peer, what) => s.misbehaved.push(`${peer}: ${what}`));
     node.on('peerFailed', (peer, reason) => s.peerFailed.push(`${peer}: ${reason}`));
     return s;
   }) as Trio['seen'];
@@ -59,7 +63,7 @@ async function trio(): Promise<Trio> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves when `node` emits `event`, or after `ms` (a test then fails on what did not happen). */
-async function within(node: RdmcNode, event: 'peerFailed', ms: number): Promise<void> {
+async function within(node: RdmcNode, event: 'misbehaved' | 'peerFailed', ms: number): Promise<void> {
   const ac = new AbortController();
   const emitted = once(node, event, { signal: ac.signal }).catch(() => undefined /* aborted: the sleep won */);
   await Promise.race([emitted, sleep(ms)]);
@@ -76,6 +80,67 @@ async function honestStillDelivers(t: Trio): Promise<void> {
   await t.nodes[0].group(3).send(payload);
   assert.ok(bytes, 'the victim delivered the honest message');
   assert.equal(bytes, payload, 'intact');
+}
+
+type Write = { group: number; block?: number; at?: number; length: number; imm: number };
+
+const cases: Array<{ name: string; writes: Write[] }> = [
+  { name: 'an immediate of 0 (no blocks)', writes: [{ group: 2, block: 0, length: BLOCK, imm: 0 }] },
+  {
+    name: 'an immediate over the blocks the buffer holds',
+    writes: [{ group: 2, block: 0, length: BLOCK, imm: BLOCKS + 1 }],
+  },
+  { name: 'an immediate of 2^20 (no schedule)', writes: [{ group: 2, block: 0, length: BLOCK, imm: 2 ** 20 }] },
+  { name: 'an offset that is not a block\'s', writes: [{ group: 2, at: 8, length: 8, imm: 1 }] },
+  { name: 'a block past the message\'s count', writes: [{ group: 2, block: 3, length: BLOCK, imm: 1 }] },
+  {
+    name: 'a short block that is not the last', writes: [
+      { group: 2, block: 0, length: 8, imm: 2 }, { group: 2, block: 1, length: BLOCK, imm: 2 }],
+  },
+  {
+    name: 'a last block longer than a block', writes: [
+      { group: 2, block: 0, length: BLOCK, imm: 2 }, { group: 2, block: 1, length: BLOCK + 8, imm: 2 }],
+  },
+  {
+    name: 'a count that changes during a message', writes: [
+      { group: 2, block: 0, length: BLOCK, imm: 3 }, { group: 2, block: 1, length: BLOCK, imm: 2 }],
+  },
+  {
+    name: 'the same block twice', writes: [
+      { group: 2, block: 0, length: BLOCK, imm: 2 }, { group: 2, block: 0, length: BLOCK, imm: 2 }],
+  },
+  { name: 'a block its schedule does not send (chain: the victim hears from member 0 only)', writes: [
+    { group: 1, block: 0, length: 8, imm: 1 }] },
+  { name: 'an immediate of 2^20 where member 0 sends', writes: [{ group: 1, block: 0, length: BLOCK, imm: 2 ** 20 }] },
+];
+
+for (const { name, writes } of cases) {
+  test(`rdmc, hostile member: ${name} is refused, the writer reported, nothing delivered`, async () => {
+    const t = await trio();
+    try {
+      const [, victim, attacker] = t.nodes;
+      for (const w of writes) {
+        const g = attacker.layout.group(w.group);
+        attacker.fabric.writeImm(1, g.buffer + (w.at ?? (w.block ?? 0) * BLOCK), w.length, w.imm);
+      }
+      await within(victim, 'misbehaved', 1500);
+      const seen = t.seen[1];
+      assert.equal(seen.messages.get(1), [], 'nothing delivered in group 1');
+      assert.equal(seen.messages.get(2), [], 'nothing delivered in group 2');
+      assert.is(seen.misbehaved.length, 1, `the attacker reported once: ${seen.misbehaved.join('; ')}`);
+      assert.match(seen.misbehaved[0]!, new RegExp(`^2: RDMC group ${writes[0]!.group}: `));
+      for (const id of [1, 2]) {
+        const err = seen.failed.get(id);
+        assert.ok(err, `group ${id} failed at the victim`);
+        assert.is(err!.peer, 2);
+        assert.match(err!.message, /BAD_RDMC/);
+      }
+      assert.not.ok(seen.failed.has(3), 'group 3 (no attacker) goes on');
+      await honestStillDelivers(t);
+    } finally {
+      await t.close();
+    }
+  });
 }
 
 test('rdmc, hostile member: a forged ack of another rank is refused at the sender (OUT_OF_GRANT)', async () => {
@@ -122,6 +187,7 @@ test('rdmc, hostile member: a member\'s own ack and honest messages in every gro
       }
     }
     for (const s of t.seen) {
+      assert.equal(s.misbehaved, []);
       assert.equal(s.peerFailed, []);
       assert.is(s.failed.size, 0);
     }
