@@ -10,6 +10,19 @@
 //   4. reports a finished message (all blocks held, all its sends queued) to the main thread, which runs
 //      the upcall and then acks to the sender.
 // A peer failure fails every group that peer belongs to: the transfer errors out, never hangs.
+//
+// Every write a peer makes is hostile until checked (DESIGN.md §1), and is checked before it changes any
+// state: a block's offset must start a block of the buffer, its immediate must name 1 to the buffer's
+// blocks (and, once a message began, that message's count), the block must be below that count, its length
+// must be blockBytes (1 to blockBytes for the last block, the message within maxMessageBytes), it must be
+// new here, and it must come from the rank this member's schedule receives that block from. An ack must be
+// the writer's own slot, at the sender. Honest members never break these rules (every schedule gives each
+// receiver each block exactly once, from one rank; the sender receives none). A write that breaks one makes
+// the writer misbehaved: every group it shares with this member fails (reason RDMC_MISBEHAVED, named
+// BAD_RDMC), nothing more it writes is looked at, and the main thread hears of it ('misbehaved') so a group
+// member can suspect it. Without the checks an immediate of 0 delivered a message of −blockBytes bytes (a
+// view of nearly the whole buffer), one over the buffer's blocks left the group active forever, and an
+// unaligned offset counted as a block held that was not.
 
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { Arena } from '../ts/arena.js';
@@ -19,7 +32,7 @@ import * as map from '../ts/generated/memory-map.js';
 import { workerInit } from '../ts/member/spare-workers.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
 import { RDMC_CHANNEL, type RdmcGroupLayout } from '../ts/rdmc/layout.js';
-import type { RdmcCommand, RdmcReport, RdmcWorkerData } from '../ts/rdmc/worker-protocol.js';
+import { RDMC_MISBEHAVED, type RdmcCommand, type RdmcReport, type RdmcWorkerData } from '../ts/rdmc/worker-protocol.js';
 
 const data = workerInit<RdmcWorkerData>(); // from workerData, or the owner's 'init' to a spare
 const port = parentPort!;
@@ -39,6 +52,10 @@ class GroupState {
   readonly rank: number;
   readonly n: number;
   readonly held: Uint8Array;
+  /** The most blocks a message can have: the buffer's. */
+  readonly maxBlocks: number;
+  /** At a receiver, the rank each block of the current message comes from (its schedule's). */
+  readonly from: Uint16Array;
   state = IDLE;
   seq = 0;
   blocks = 0;     // k of the current message
@@ -51,7 +68,9 @@ class GroupState {
     this.g = g;
     this.rank = g.members.indexOf(self);
     this.n = g.members.length;
-    this.held = new Uint8Array(this.rank < 0 ? 0 : Math.ceil(g.maxMessageBytes / g.blockBytes));
+    this.maxBlocks = Math.ceil(g.maxMessageBytes / g.blockBytes);
+    this.held = new Uint8Array(this.rank < 0 ? 0 : this.maxBlocks);
+    this.from = new Uint16Array(this.rank > 0 ? this.maxBlocks : 0);
   }
 
   begin(blocks: number, lastBytes: number): void {
@@ -63,6 +82,17 @@ class GroupState {
     this.heldCount = 0;
     this.held.fill(0, 0, blocks);
     this.lastBytes = lastBytes;
+    if (this.rank > 0) this.expectSenders();
+  }
+
+  /** Fills `from` from this rank's receive schedule: each block arrives once, from one rank. */
+  private expectSenders(): void {
+    const { g, n, rank, blocks, steps } = this;
+    for (let step = kernels.scheduleNextRecv(g.algorithm, n, rank, blocks, 0); step >= 0 && step < steps;
+      step = kernels.scheduleNextRecv(g.algorithm, n, rank, blocks, step + 1)) {
+      const recv = kernels.scheduleRecv(g.algorithm, n, rank, blocks, step);
+      this.from[recv >>> 12] = recv & 0xfff;
+    }
   }
 }
 
@@ -78,16 +108,49 @@ function onBlockOrAck(kind: number, peer: number, imm: number, offset: number, l
   if (kind !== map.CompletionKind.WRITE_IMM) return;
   const s = groupAt(offset);
   if (!s || s.rank < 0 || s.state === FAILED) return;
-  if (offset >= s.g.acks) {
+  const { g } = s;
+  const writer = g.members.indexOf(peer);
+  if (offset >= g.acks) {
+    if (s.rank !== 0 || writer <= 0 || offset !== g.acks + writer * 8 || length !== 8) {
+      return misbehaved(peer, s, `an ack at offset ${offset - g.acks} of the ack slots (${length} bytes)`);
+    }
     if (s.state === AWAITING_ACKS) checkAcks(s);
     return;
   }
-  const block = (offset - s.g.buffer) / s.g.blockBytes;
+  const why = badBlock(s, writer, imm, offset - g.buffer, length);
+  if (why) return misbehaved(peer, s, why);
+  const block = (offset - g.buffer) / g.blockBytes;
   if (s.state === IDLE) s.begin(imm, 0);
-  if (s.held[block]) return;
+  if (s.from[block] !== writer) {
+    return misbehaved(peer, s, `block ${block} of ${imm}, which rank ${s.from[block]} sends to rank ${s.rank}`);
+  }
+  if (s.held[block]) return misbehaved(peer, s, `block ${block} of ${imm} a second time`);
   s.held[block] = 1;
   s.heldCount++;
   if (block === s.blocks - 1) s.lastBytes = length;
+}
+
+/** Why a block written at `at` bytes into the buffer breaks the rules, or '' (the writer is checked after). */
+function badBlock(s: GroupState, writer: number, imm: number, at: number, length: number): string {
+  const { g } = s;
+  if (s.rank === 0 || writer < 0 || writer === s.rank) return `a block to rank ${s.rank} from rank ${writer}`;
+  if (at % g.blockBytes !== 0) return `a block at buffer offset ${at}, not a multiple of ${g.blockBytes}`;
+  const block = at / g.blockBytes;
+  if (imm < 1 || imm > s.maxBlocks) return `a block count of ${imm} (the buffer holds 1 to ${s.maxBlocks})`;
+  if (s.state !== IDLE && imm !== s.blocks) return `a block count of ${imm} during a message of ${s.blocks}`;
+  if (block >= imm) return `block ${block} of a ${imm}-block message`;
+  const last = block === imm - 1;
+  if (!last && length !== g.blockBytes) return `${length} bytes for block ${block} of ${imm} (not the last)`;
+  if (last && (length < 1 || length > g.blockBytes || at + length > g.maxMessageBytes)) {
+    return `${length} bytes for the last block (${block}) of ${imm}`;
+  }
+  return '';
+}
+
+/** `peer` broke RDMC's rules in group `s`: it is failed here, in every group it shares with this member. */
+function misbehaved(peer: number, s: GroupState, what: string): void {
+  report({ type: 'misbehaved', group: s.g.index, peer, what });
+  failPeer(peer, RDMC_MISBEHAVED);
 }
 
 /** Walks the rank's schedule as far as the blocks it holds allow, jumping over steps with nothing to send. */

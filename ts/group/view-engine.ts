@@ -175,6 +175,7 @@ export class ViewEngine implements DriverView {
     this.sst.on('peerFailed', (member, reason) => this.#connection?.(this, member, 'lost', reason));
     this.sst.on('error', (error) => options.error(error));
     this.rdmc?.on('error', (error) => options.error(error));
+    this.rdmc?.on('misbehaved', (member) => options.memberFailed(this, member, 'BAD_RDMC'));
   }
 
   /**

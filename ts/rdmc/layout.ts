@@ -8,8 +8,9 @@
 //
 // Blocks are writes-with-immediate into the buffer: block b of a message sits at buffer + b·blockBytes,
 // so the receiver knows the block from the offset, and the immediate carries the block count. A receiver
-// that has delivered message m writes m into its ack slot at the sender (also with an immediate). Every
-// member grants every fellow member of a group the group's buffer and ack slots on channel 1 (RDMC).
+// that has delivered message m writes m into its ack slot at the sender (also with an immediate). A
+// receiver grants every fellow member of a group the group's buffer, and the sender grants each receiver
+// its own ack slot, on channel 1 (RDMC).
 
 import { ConfigError } from '../errors.js';
 import { GrantKind, type Grant } from '../fabric/fabric.js';
@@ -112,13 +113,21 @@ export class RdmcLayout {
     return g;
   }
 
-  /** What `peer` may write in this member's arena: the buffer and ack slots of every group both are in. */
+  /**
+   * What `peer` may write in this member's arena, for every group both are in: a receiver's buffer (any
+   * fellow member may be scheduled to send it blocks; the rdmc worker checks each block's writer), and at
+   * the sender the peer's own ack slot alone. The sender's buffer takes no blocks, and no one may write
+   * another rank's ack.
+   */
   grantsFor(self: number, peer: number): Grant[] {
     const grants: Grant[] = [];
     for (const g of this.groups) {
-      if (!g.members.includes(self) || !g.members.includes(peer)) continue;
-      grants.push({ offset: g.buffer, length: g.acks - g.buffer, kind: GrantKind.Data, ring: RDMC_CHANNEL });
-      grants.push({ offset: g.acks, length: g.members.length * 8, kind: GrantKind.Control, ring: RDMC_CHANNEL });
+      const rank = g.members.indexOf(self);
+      const peerRank = g.members.indexOf(peer);
+      if (rank < 0 || peerRank < 0) continue;
+      grants.push(rank > 0
+        ? { offset: g.buffer, length: g.acks - g.buffer, kind: GrantKind.Data, ring: RDMC_CHANNEL }
+        : { offset: g.acks + peerRank * 8, length: 8, kind: GrantKind.Control, ring: RDMC_CHANNEL });
     }
     return grants;
   }

@@ -24,7 +24,7 @@ import { startWorker, type Spare } from '../member/spare-workers.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
 import { RDMC_CHANNEL, RdmcLayout, type RdmcGroupLayout, type RdmcGroupSpec } from './layout.js';
-import type { RdmcCommand, RdmcReport, RdmcWorkerData } from './worker-protocol.js';
+import { rdmcFailReasonName, type RdmcCommand, type RdmcReport, type RdmcWorkerData } from './worker-protocol.js';
 
 export interface RdmcListenOptions {
   id: number;
@@ -128,7 +128,7 @@ export class RdmcGroup extends EventEmitter<RdmcGroupEvents> {
         return;
       }
       case 'failed': {
-        const reason = map.FailReasonName[r.reason] ?? `reason ${r.reason}`;
+        const reason = rdmcFailReasonName(r.reason, map.FailReasonName);
         this.failure = new PeerFailedError(r.peer, reason,
           `RDMC group ${this.id}: member ${r.peer} failed (${reason}) during message ${r.seq}; the group can carry ` +
             `no more messages — create the groups anew without it`);
@@ -145,6 +145,9 @@ export class RdmcGroup extends EventEmitter<RdmcGroupEvents> {
 export interface RdmcNodeEvents {
   connected: [peer: number];
   peerFailed: [peer: number, reason: string];
+  /** `peer` wrote a block or ack that breaks RDMC's rules (`what` says how): every group it shares with
+   *  this member failed here ('failed', reason BAD_RDMC), and nothing more it writes is looked at. */
+  misbehaved: [peer: number, what: string];
   error: [err: Error];
 }
 
@@ -280,6 +283,11 @@ export class RdmcNode extends EventEmitter<RdmcNodeEvents> {
       return;
     }
     if (r.type === 'stopped') return;
+    if (r.type === 'misbehaved') {
+      const g = this.layout.groups[r.group];
+      this.emit('misbehaved', r.peer, `RDMC group ${g?.id ?? r.group}: ${r.what}`);
+      return;
+    }
     const g = this.layout.groups[r.group];
     if (g) this.groups.get(g.id)?.onReport(r);
   }

@@ -3,6 +3,15 @@
 
 import type { RdmcGroupLayout } from './layout.js';
 
+/** The `reason` of a 'failed' report when the peer broke RDMC's rules (workers/rdmc-worker.ts), named
+ *  BAD_RDMC. Above every fabric FailReason, which the other reports carry. */
+export const RDMC_MISBEHAVED = 0x10000;
+
+/** A 'failed' report's reason by name: a fabric FailReason's, or BAD_RDMC. */
+export function rdmcFailReasonName(reason: number, names: Readonly<Record<number, string>>): string {
+  return reason === RDMC_MISBEHAVED ? 'BAD_RDMC' : names[reason] ?? `reason ${reason}`;
+}
+
 export interface RdmcWorkerData {
   memory: WebAssembly.Memory;
   fabricHandle: number;
@@ -32,5 +41,8 @@ export type RdmcReport =
   | { type: 'acked'; group: number; seq: number }
   /** A member of the group failed: the transfer in progress (and the group) cannot complete. */
   | { type: 'failed'; group: number; seq: number; peer: number; reason: number }
+  /** `peer` wrote a block or ack into group `group` that breaks RDMC's rules (`what`); 'failed' reports
+   *  follow for every group it shares with this member (reason RDMC_MISBEHAVED). */
+  | { type: 'misbehaved'; group: number; peer: number; what: string }
   | { type: 'peer'; kind: number; peer: number; reason: number }
   | { type: 'stopped' };
