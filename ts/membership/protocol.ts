@@ -317,7 +317,8 @@ export class ViewChangeProtocol {
     const mine = this.#t.i32(this.#t.self, this.#t.c.proposal);
     // commit (any member): a commit in any row is applied — unless this member acknowledged a later proposal.
     const committing = this.#t.firstCommitting(Math.max(1, mine));
-    if (committing >= 0) return { type: 'commit', change: this.#apply(committing) };
+    // Checked again as it is copied: the fabric may have rewritten it since #screen (narrows, not closes, that).
+    if (committing >= 0 && !this.#rejects(committing)) return { type: 'commit', change: this.#apply(committing) };
     const round = this.#t.gather(mine, this.#joins.length > 0);
     if (!round) return null;
     const end = this.#suspectStage(round);
@@ -331,17 +332,20 @@ export class ViewChangeProtocol {
    * reports it with reason BAD_ROW. Rows are checked on every step of a change, for a peer rewrites its row.
    */
   #screen(): void {
+    for (let r = 0; r < this.#t.n; r++) this.#rejects(r);
+  }
+
+  /** Row r is a peer's that fails the checks (or failed them before): ignored from now on, its member suspected. */
+  #rejects(r: number): boolean {
     const t = this.#t;
-    for (let r = 0; r < t.n; r++) {
-      if (r === t.self || this.#bad.has(r)) continue;
-      const reason = badRow(t, r, this.#p.plans, this.#p.selfId);
-      if (reason === null) continue;
-      this.#bad.add(r);
-      t.ignore(r);
-      const member = t.members[r]!;
-      this.#note({ event: 'badRow', member, reason });
-      this.suspect(member);
-    }
+    if (r === t.self || this.#bad.has(r)) return r !== t.self;
+    const reason = badRow(t, r, this.#p.plans, this.#p.selfId);
+    if (reason === null) return false;
+    this.#bad.add(r);
+    t.ignore(r);
+    this.#note({ event: 'badRow', member: t.members[r]!, reason });
+    this.suspect(t.members[r]!);
+    return true;
   }
 
   /** The leader's path: propose, wait for every acknowledgement, trim, wait for every copy, commit. */
