@@ -14,6 +14,12 @@ import { ViewChangeProtocol } from '../ts/membership/protocol.js';
 import { WorkerViewChange, type ViewChangeOp, type ViewChangeSpec } from '../ts/membership/worker-view-change.js';
 import { multicastColumns } from '../ts/multicast/layout.js';
 import { SstLayout } from '../ts/sst/layout.js';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { membershipKernelsOver } from '../ts/group/view-parts.js';
+import type { AttachedFabric } from '../ts/fabric/native.js';
+import type { ViewChangeReport } from '../ts/membership/worker-view-change.js';
+import { ViewChangeHost } from '../workers/view-change-host.js';
+import type { ShardEngine } from '../workers/shard-engine.js';
 
 const MAILBOX_BYTES = 4096;
 const ids = [0, 1, 2];
@@ -66,6 +72,41 @@ test('main engine: the main thread steps the protocol', () => {
   const { parts, hosted } = build({ log: ORDERED }, 'main');
   assert.ok(parts.protocol instanceof ViewChangeProtocol);
   assert.is(hosted.length, 0);
+});
+
+test('worker engine: a peer row with committed 1 and proposal 0 does not kill the predicate worker\'s step', () => {
+  const config = validateGroupConfig({
+    members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })), subgroups: { log: ORDERED },
+  });
+  const plans = planView(config, ids);
+  const columns = multicastColumns(plans, ids.length, MAILBOX_BYTES);
+  const layout = new SstLayout(columns, ids);
+  const arena = Arena.create({ memberId: 0, bytes: 1 << 21 });
+  const fabric = { writeAll: () => ids.length - 1 } as unknown as AttachedFabric;
+  const { port1, port2 } = new MessageChannel();
+  const spec: ViewChangeSpec = {
+    columns, base: layout.base, selfId: 0, view: { vid: 0, members: ids }, plans, previousSize: ids.length,
+    port: port1, posted: new SharedArrayBuffer(4),
+  };
+  let wedged = 0;
+  const shards = { wedge: () => { wedged++; } } as unknown as ShardEngine;
+  const host = new ViewChangeHost(arena, fabric, membershipKernelsOver(arena, 'wasm'), shards, spec, () => {});
+  try {
+    const at = (column: string) => layout.offsetOf(layout.rowOf(2), layout.column(column));
+    Atomics.store(arena.u8, at('wedged'), 1);
+    Atomics.store(arena.i32, at('committed') >> 2, 1);
+    host.step(); // before the row checks: an assertion here, which ends the predicate worker
+    const report = receiveMessageOnPort(port2)?.message as ViewChangeReport | undefined;
+    assert.ok(report, 'the step reported to the main thread');
+    assert.is(report.result, null, 'no outcome: the bad commit is not applied');
+    assert.ok(report.notes?.some((n) => n.event === 'badRow' && n.member === 2), 'member 2\'s row found bad');
+    assert.is(wedged, 1, 'this member wedged (it suspects member 2)');
+    const suspected = layout.offsetOf(layout.rowOf(0), layout.column('suspected'), layout.rowOf(2));
+    assert.is(arena.u8[suspected], 1, 'member 2 is suspected in this member\'s row');
+  } finally {
+    port1.close();
+    port2.close();
+  }
 });
 
 test.run();

@@ -87,13 +87,21 @@ export class PeerConnections {
     return peers.filter((m) => !this.connected.has(m.id)).map((m) => m.id);
   }
 
-  /** Dials the members with higher ids than `self`; returns the other members. */
+  /**
+   * Dials the members with higher ids than `self`; returns the other members. Each address is parsed on its
+   * own: one a peer published wrong (a port out of range) fails that member only, never the others.
+   */
   #dial(fabric: Fabric, self: number, members: readonly MemberAddress[]): MemberAddress[] {
     for (const m of members) {
-      if (m.id > self) {
-        const { host, port } = parseAddress(m.address, `address of member ${m.id}`);
-        fabric.connect(m.id, host, port);
+      if (m.id <= self) continue;
+      let parsed: { host: string; port: number };
+      try {
+        parsed = parseAddress(m.address, `address of member ${m.id}`);
+      } catch {
+        this.failed.set(m.id, 'BAD_ADDRESS'); // parseAddress threw: not host:port, or a port above 65535
+        continue;
       }
+      fabric.connect(m.id, parsed.host, parsed.port);
     }
     return members.filter((m) => m.id !== self);
   }

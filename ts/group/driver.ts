@@ -213,6 +213,7 @@ export class MemberDriver<V extends DriverView> {
     if (this.#leaving) this.#askToLeave(view);
     this.#peersSuspicions(view);
     const result = view.protocol.step();
+    this.#badRows(view);
     this.#peersSuspicions(view); // a step that wedged for them: reported before the wedge is (#report)
     this.#report(view);
     if (result) this.#onOutcome(view, result);
@@ -224,6 +225,14 @@ export class MemberDriver<V extends DriverView> {
     for (const m of view.protocol.suspects()) {
       if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
     }
+  }
+
+  /** Peers whose rows the step found bad (row-checks.ts): reported failed with reason BAD_ROW, noted after. */
+  #badRows(view: V): void {
+    const notes = view.protocol.takeNotes();
+    if (!notes) return;
+    for (const note of notes) if (note.event === 'badRow') this.memberFailed(view, note.member, 'BAD_ROW', false);
+    for (const note of notes) this.#host.noted?.(view.view.vid, note);
   }
 
   /** Hands the protocol's steps since the last report (wedged, proposed) to the host's logs. */

@@ -59,6 +59,7 @@ function describe(e: ProtocolEvent): string {
     case 'wedged': return `view ${e.vid} wedged: ${WEDGE_CAUSES[e.cause]} ${e.members.join(', ')}`;
     case 'proposed': return `view ${e.vid}: proposal ${e.proposal} by member ${e.proposer} removes `
       + `[${e.removes.join(', ')}], adds [${e.adds.join(', ')}]`;
+    case 'badRow': return `view ${e.vid}: member ${e.member}'s row is not an honest member's (${e.reason})`;
     case 'installed': return `installed view ${e.vid} (members ${e.members.join(', ')})`
       + (e.joined.length ? `; joined: ${e.joined.join(', ')}` : '');
     case 'stateSent': return `sent the state of subgroup '${e.subgroup}' shard ${e.shard} to member ${e.to} `
@@ -77,7 +78,8 @@ function describe(e: ProtocolEvent): string {
   }
 }
 
-const WARNINGS: ReadonlySet<ProtocolEvent['event']> = new Set(['suspected', 'stopped', 'refused', 'restartWaiting']);
+const WARNINGS: ReadonlySet<ProtocolEvent['event']> =
+  new Set(['suspected', 'badRow', 'stopped', 'refused', 'restartWaiting']);
 
 /** The level of a protocol event written by `member` (the table at the top of this file). */
 function levelOf(e: ProtocolEvent, member: number): 'warn' | 'info' | 'debug' {

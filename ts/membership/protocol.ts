@@ -52,9 +52,14 @@
 // table, since a leader that fails hands the role to the next member. Adopting a commit seen in any row
 // comes first in every step, whatever the role. Every stage that writes this member's row pushes it.
 //
+// A peer's row is checked before it is read (row-checks.ts, #screen): a peer writes its own row with
+// one-sided writes, so a row no honest member could write — numbers out of order or out of range, an ack
+// without the wedged flag, a trim beyond what this member received — is left out of every decision and its
+// member suspected (BAD_ROW). The assertions below are therefore about this member's own row only.
+//
 // Assertions (ts/assert.ts) pair the values this member writes with the rows it reads: its proposal,
-// trimFor and committed only grow, committed ≤ trimFor ≤ proposal, it acknowledges only once wedged, and a
-// row the leader counts as an acknowledgement is wedged. invariants() checks them all at once.
+// trimFor and committed only grow, committed ≤ trimFor ≤ proposal, and it acknowledges only once wedged.
+// invariants() checks them all at once.
 
 import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
@@ -64,10 +69,13 @@ import { subgroupColumns } from '../multicast/layout.js';
 import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
+import type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
+import { badRow, maxProposal, portOrZero } from './row-checks.js';
 import { MembershipTable, Scratch, type Joiner, type Round } from './table.js';
 import { adoptTrim, hasMajority, leaderOf, nextView, type ViewSpec } from './view-change.js';
 
 export type { Joiner } from './table.js';
+export type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
 
 export interface ProtocolParts {
   arena: Arena;
@@ -106,44 +114,6 @@ export interface ProtocolParts {
   scratch?: Scratch;
 }
 
-/** A committed change, as applied at this member. */
-export interface Change {
-  proposal: number;
-  /** The member that made the proposal: it tells its joiners the view and publishes their ports. */
-  proposer: number;
-  removed: number[];
-  /** Members entering the next view, in join order (appended to it). */
-  joined: Joiner[];
-  /** Of the removed, those that asked to leave: they will be in no view, so the start barrier of the next
-   *  view counts the previous view without them (see allInstalled). */
-  left: number[];
-  next: ViewSpec;
-  /** Per subgroup index, per shard: the trim (highest index delivered) of each sender rank. */
-  trims: number[][][];
-}
-
-export type StepResult =
-  | { type: 'commit'; change: Change }
-  | { type: 'partitioned'; unreachable: number[] }
-  /** Another member suspects this one: every proposal removes it, so it stops now (and may rejoin). */
-  | { type: 'suspected'; by: number[] }
-  /** Every member of the view asked to leave: the group ends, and each member is done. */
-  | { type: 'dissolved' }
-  | null;
-
-/** Why this member's view wedged: whom it or a peer suspects, who leaves, who joins (at the leader that takes
- *  them), or `peer`: another member wedged first for a reason its row does not show yet (a leader's joiners). */
-export type WedgeCause = 'suspected' | 'leaving' | 'joining' | 'peer';
-
-/**
- * The steps this member took in a change, for its logs (takeNotes): a handful per change, none per message.
- * `wedged`: its shards stopped (`members`: the suspects, the leavers, the joiners, or the wedged rows).
- * `proposed`: its row holds a proposal — its own as leader (proposer = this member), or the leader's it acked.
- */
-export type ProtocolNote =
-  | { event: 'wedged'; cause: WedgeCause; members: number[] }
-  | { event: 'proposed'; proposal: number; proposer: number; removes: number[]; adds: number[] };
-
 /** A view's protocol as a member uses it: this, or WorkerViewChange (the predicate worker steps one). */
 export type MembershipProtocol = Pick<ViewChangeProtocol,
   | 'view' | 'wedged' | 'applied' | 'takeNotes' | 'step' | 'invariants'
@@ -162,6 +132,8 @@ export class ViewChangeProtocol {
   #applied: Change | null = null;
   /** Steps taken since the owner last took them (takeNotes); null: none. */
   #notes: ProtocolNote[] | null = null;
+  /** Rows found bad (row-checks.ts): left out of every decision, their members suspected. */
+  readonly #bad = new Set<number>();
 
   constructor(parts: ProtocolParts) {
     this.#p = parts;
@@ -263,11 +235,15 @@ export class ViewChangeProtocol {
     this.#t.push();
   }
 
-  /** The port `member` published for the view of `proposal`, or null. */
+  /**
+   * The port `member` published for the view of `proposal`, or null (not yet); 0 when what it published is
+   * no port (1..65535): the next view leaves it out, as a member that never answered.
+   */
   nextPortOf(member: number, proposal: number): number | null {
     const t = this.#t;
     const r = t.rowOf(member);
-    return t.i32(r, t.c.nextPortFor) === proposal ? t.i32(r, t.c.nextPort) : null;
+    if (r < 0) return 0;
+    return t.i32(r, t.c.nextPortFor) === proposal ? portOrZero(t.i32(r, t.c.nextPort)) : null;
   }
 
   /** The proposer of `change` publishes where each of its joiners accepts connections in the next view. */
@@ -277,11 +253,12 @@ export class ViewChangeProtocol {
     this.#t.push();
   }
 
-  /** The port the proposer of `change` published for its k-th joiner, or null (not yet, or never). */
+  /** The port the proposer of `change` published for its k-th joiner, or null (not yet, or never); 0: no port. */
   joinPortOf(change: Change, k: number): number | null {
     const t = this.#t;
     const r = t.rowOf(change.proposer);
-    return t.i32(r, t.c.joinPortsFor) === change.proposal ? t.i32(r, t.c.joinPorts, k) : null;
+    if (r < 0 || k < 0 || k >= MAX_JOINS_PER_CHANGE) return 0;
+    return t.i32(r, t.c.joinPortsFor) === change.proposal ? portOrZero(t.i32(r, t.c.joinPorts, k)) : null;
   }
 
   /** Publishes the port of this member's contact server, so members can send joiners to the leader's. */
@@ -306,7 +283,7 @@ export class ViewChangeProtocol {
   /** The contact port `member` published, or null. */
   contactPortOf(member: number): number | null {
     const r = this.#t.rowOf(member);
-    const port = r < 0 ? 0 : this.#t.i32(r, this.#t.c.contactPort);
+    const port = r < 0 ? 0 : portOrZero(this.#t.i32(r, this.#t.c.contactPort));
     return port > 0 ? port : null;
   }
 
@@ -336,15 +313,39 @@ export class ViewChangeProtocol {
     // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
     // every step of the group, costs one kernel call (countFlagged over the wedged column).
     if (!this.#wedged && !this.#t.anyWedged()) return null;
+    this.#screen();
     const mine = this.#t.i32(this.#t.self, this.#t.c.proposal);
     // commit (any member): a commit in any row is applied — unless this member acknowledged a later proposal.
     const committing = this.#t.firstCommitting(Math.max(1, mine));
-    if (committing >= 0) return { type: 'commit', change: this.#apply(committing) };
+    // Checked again as it is copied: the fabric may have rewritten it since #screen (narrows, not closes, that).
+    if (committing >= 0 && !this.#rejects(committing)) return { type: 'commit', change: this.#apply(committing) };
     const round = this.#t.gather(mine, this.#joins.length > 0);
     if (!round) return null;
     const end = this.#suspectStage(round);
     if (end) return end;
     return round.leader === this.#p.selfId ? this.#lead(round) : this.#follow(round);
+  }
+
+  /**
+   * Checks every peer's row not yet found bad (row-checks.ts): a row that fails is left out of every
+   * decision from now on (MembershipTable.ignore), and its member suspected — noted as 'badRow', so the owner
+   * reports it with reason BAD_ROW. Rows are checked on every step of a change, for a peer rewrites its row.
+   */
+  #screen(): void {
+    for (let r = 0; r < this.#t.n; r++) this.#rejects(r);
+  }
+
+  /** Row r is a peer's that fails the checks (or failed them before): ignored from now on, its member suspected. */
+  #rejects(r: number): boolean {
+    const t = this.#t;
+    if (r === t.self || this.#bad.has(r)) return r !== t.self;
+    const reason = badRow(t, r, this.#p.plans, this.#p.selfId);
+    if (reason === null) return false;
+    this.#bad.add(r);
+    t.ignore(r);
+    this.#note({ event: 'badRow', member: t.members[r]!, reason });
+    this.suspect(t.members[r]!);
+    return true;
   }
 
   /** The leader's path: propose, wait for every acknowledgement, trim, wait for every copy, commit. */
@@ -379,7 +380,7 @@ export class ViewChangeProtocol {
     // every proposal's removals, so it can take no part in the next view and stops here instead.
     if (round.suspects.has(this.#p.selfId)) {
       this.#stopped = true;
-      return { type: 'suspected', by: t.members.filter((_, r) => t.u8(r, t.c.suspected, t.self) === 1) };
+      return { type: 'suspected', by: t.members.filter((_, r) => t.u8(r, t.c.suspected, t.self) !== 0) };
     }
     // Partition safety: a majority of the members that stay (leavers consent, and are in no next view) —
     // of those that stay and did not join into this view (see votersAmong: admission).
@@ -408,6 +409,8 @@ export class ViewChangeProtocol {
       && t.i32(t.self, c.proposer) === selfId + 1;
     if (standing) return false;
     const top = Math.max(0, t.highestI32(c.proposal), t.highestI32(c.trimFor), t.highestI32(c.committed));
+    // Rows above maxProposal are ignored (row-checks.ts), so top + 1 never wraps in the i32 column.
+    assertAtMost(top + 1, maxProposal(t.n) + 1, 'the next proposal number');
     for (let j = 0; j < t.n; j++) t.setU8(c.changes, j, round.removals.has(t.members[j]!) ? 1 : 0);
     // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
     t.writeJoins(this.#joins);
@@ -421,8 +424,9 @@ export class ViewChangeProtocol {
   /** Every member of the next view holds this leader's proposal: its acknowledgement, made once wedged. */
   #allAcknowledged(round: Round): boolean {
     const { acked, unwedged } = this.#t.acknowledgements(round.nextRows, round.mine);
-    assertEqual(unwedged, 0, 'rows that acknowledged the proposal without their wedged flag');
-    return acked === round.nextRows.length;
+    // An ack without the wedged flag is no honest row's: #screen suspects its member on the next step (it may
+    // have been written since this step's screen ran), and the change waits for it until then.
+    return unwedged === 0 && acked === round.nextRows.length;
   }
 
   /** acknowledge (follower): copies the leader's proposal into this member's row. */
@@ -486,8 +490,8 @@ export class ViewChangeProtocol {
   /** The change this member's row holds committed. */
   #committedChange(): Change {
     const t = this.#t, c = t.c;
-    const removed = t.members.filter((_, j) => t.u8(t.self, c.changes, j) === 1);
-    const left = removed.filter((m) => t.u8(t.rowOf(m), c.leaving) === 1);
+    const removed = t.members.filter((_, j) => t.u8(t.self, c.changes, j) !== 0);
+    const left = removed.filter((m) => t.u8(t.rowOf(m), c.leaving) !== 0);
     const proposal = t.i32(t.self, c.committed);
     const joined = t.readJoins(t.self);
     const proposer = t.i32(t.self, c.proposer) - 1;
@@ -530,14 +534,14 @@ export class ViewChangeProtocol {
     const t = this.#t;
     if (round.suspects.size > 0) this.#wedge('suspected', [...round.suspects]);
     else if (round.leavers.size > 0) this.#wedge('leaving', [...round.leavers]);
-    else this.#wedge('peer', t.members.filter((_, r) => t.u8(r, t.c.wedged) === 1));
+    else this.#wedge('peer', t.members.filter((_, r) => t.u8(r, t.c.wedged) !== 0));
   }
 
   /** The proposal this member's row now holds: what it removes and adds, and whose it is. */
   #noteProposal(): void {
     const t = this.#t, c = t.c;
     this.#note({ event: 'proposed', proposal: t.i32(t.self, c.proposal), proposer: t.i32(t.self, c.proposer) - 1,
-      removes: t.members.filter((_, j) => t.u8(t.self, c.changes, j) === 1),
+      removes: t.members.filter((_, j) => t.u8(t.self, c.changes, j) !== 0),
       adds: t.readJoins(t.self).map((j) => j.id) });
   }
 
@@ -570,14 +574,15 @@ export class ViewChangeProtocol {
   // ---- invariants -------------------------------------------------------------------------------------
 
   /**
-   * Throws (an assertion) when this member's protocol state is inconsistent: in every row committed ≤
-   * trimFor ≤ proposal (each row writes them in that order of growth); in this member's row, the wedged
+   * Throws (an assertion) when this member's protocol state is inconsistent: in every row not found bad
+   * committed ≤ trimFor ≤ proposal (each row writes them in that order of growth); in this member's row, the wedged
    * flag says what this member did, a proposal is held only once wedged and names its proposer, an applied
    * change is the committed one. For the simulator, after every step; it reads the table, n rows.
    */
   invariants(): void {
     const t = this.#t, c = t.c;
     for (let r = 0; r < t.n; r++) {
+      if (this.#bad.has(r)) continue; // a peer's row found bad: ignored and its member suspected (#screen)
       const proposal = t.i32(r, c.proposal), trimFor = t.i32(r, c.trimFor), committed = t.i32(r, c.committed);
       assertAtMost(trimFor, proposal, 'trimFor ≤ proposal in a row');
       assertAtMost(committed, trimFor, 'committed ≤ trimFor in a row');

@@ -9,8 +9,9 @@
 // a view-change kernel (assembly/membership.ts) called here: the WebAssembly exports, or their plain-JS twins
 // (ts/kernels/membership-reference.ts), whichever the protocol was given. The kernels take row masks and
 // write their wider outputs in the arena's MEMBERSHIP_SCRATCH region (the memory map): ALL_ROWS, written
-// once here, marks every row (the protocol reads every row: a suspected member's suspicions still count);
-// SOME_ROWS is rewritten before each call that counts a subset (the next view's members, a shard's). Only
+// once here, marks every row (the protocol reads every row: a suspected member's suspicions still count)
+// but those found bad (row-checks.ts: ignore); SOME_ROWS is rewritten before each call that counts a subset
+// (the next view's members, a shard's). Only
 // the thread stepping this view's protocol touches them, within one call: the main thread, or the predicate
 // worker with the worker engine — the main thread then reads with a scratch of its own (Scratch.Reader).
 
@@ -114,6 +115,14 @@ export class MembershipTable {
 
   rowOf(member: number): number { return this.#layout.rowOf(member); }
 
+  /**
+   * Row r is not read again for any decision: every predicate over "all rows" leaves it out (its member's
+   * row failed the checks of row-checks.ts; the protocol suspects it). Only the stepping thread's scratch.
+   */
+  ignore(r: number): void {
+    this.#arena.u8[this.#allRows + r] = 0;
+  }
+
   u8(r: number, col: Column, i = 0): number {
     return Atomics.load(this.#arena.u8, this.#layout.offsetOf(r, col, i));
   }
@@ -186,7 +195,7 @@ export class MembershipTable {
   /** Row r's `changes` are exactly `removals`. */
   sameChanges(r: number, removals: ReadonlySet<number>): boolean {
     for (let j = 0; j < this.n; j++) {
-      if ((this.u8(r, this.c.changes, j) === 1) !== removals.has(this.members[j]!)) return false;
+      if ((this.u8(r, this.c.changes, j) !== 0) !== removals.has(this.members[j]!)) return false;
     }
     return true;
   }

@@ -60,18 +60,18 @@ export function adoptTrim(
  * The sequence numbers a member delivers at the end of a view, in order: every seq above `deliveredNum`
  * whose message index is inside the trim of its sender. The set is the same at every member (it depends
  * on the trim alone), and it contains everything any member delivered before the change: a delivered
- * message was stable, so every member, the live ones included, had received it.
+ * message was stable, so every member, the live ones included, had received it. A generator: nothing is
+ * built but the next number, and a trim the protocol accepted (row-checks.ts: at most this member's
+ * numReceived, or a window above it) yields at most S·(W + 1) of them.
  */
-export function trimDeliveries(deliveredNum: number, trim: readonly number[]): number[] {
+export function* trimDeliveries(deliveredNum: number, trim: readonly number[]): Generator<number, void, undefined> {
   const S = trim.length;
   let last = -1;
   for (let r = 0; r < S; r++) last = Math.max(last, seqOf(trim[r]!, r, S));
-  const out: number[] = [];
   for (let seq = deliveredNum + 1; seq <= last; seq++) {
     const r = seq % S, index = Math.floor(seq / S);
-    if (index <= trim[r]!) out.push(seq);
+    if (index <= trim[r]!) yield seq;
   }
-  return out;
 }
 
 /** The first index of its own messages a sender sends again in the next view: those beyond the trim. */

@@ -182,11 +182,14 @@ export class ShardSender {
   /**
    * Our messages from index `from` on, as they are in our slots (LARGE ones from `bodies`, the copies kept
    * for delivery here), to send again in the next view. Nulls are dropped: the next view numbers anew.
+   * `from` comes from a trim a peer published: it is clamped to the messages our slots still hold (the last
+   * W, from nextIndex − W) and to those we committed, so no trim makes us read outside our slot column.
    */
   unsentFrom(from: number, bodies: Uint8Array[]): Outgoing[] {
     const out: Outgoing[] = [];
     const t = this.#t;
-    for (let index = from; index < this.#nextIndex; index++) {
+    const first = Math.min(Math.max(from, this.#nextIndex - t.W, 0), this.#nextIndex);
+    for (let index = first; index < this.#nextIndex; index++) {
       const at = t.slotAt(this.rank, index);
       const kind = slotKind(t.arena, at);
       if (kind === SlotKind.NULL) continue;
