@@ -42,6 +42,8 @@ export interface MemoryMember {
   /** Engine 'worker': how often it woke the main thread (the stable frontier moved), and was rung by it. */
   arrivals: number;
   wakes: number;
+  /** The members this one's shard reported misbehaving: "main:id" from the channel, "worker:id" from its worker. */
+  suspects: string[];
 }
 
 export class MemoryGroup {
@@ -65,6 +67,7 @@ export class MemoryGroup {
       const arena = spare.pop() ?? Arena.create({ memberId: id, bytes: 1 << 20 });
       const m = {
         id, arena, layout, delivered: [], down: false, connecting: false, worker: null, arrivals: 0, wakes: 0,
+        suspects: [],
       };
       return m as unknown as MemoryMember;
     });
@@ -77,8 +80,10 @@ export class MemoryGroup {
         rdmc: plans[0]!.shards[0]!.senders.map(() => null), schedule: () => {}, vid: 0, rowsAt: SHARD_ROWS_OFFSET,
         engine, wakeWorker: () => { m.wakes++; },
       });
+      m.channel.onMisbehaved = (member) => { m.suspects.push(`main:${member}`); };
       if (engine === 'worker') {
-        m.worker = new ShardEngine(m.arena, this.#attached(m, fabric));
+        const suspect = (row: number) => { m.suspects.push(`worker:${m.layout.members[row]}`); };
+        m.worker = new ShardEngine(m.arena, this.#attached(m, fabric), suspect);
         m.worker.set([m.channel.workerShard()!]);
       }
       m.channel.onDeliver((sender, _version, bytes) => { m.delivered.push(`${sender}:${bytes[0]}`); });

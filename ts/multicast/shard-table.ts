@@ -6,6 +6,7 @@ import type { Arena } from '../arena.js';
 import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
 import type { SstLayout } from '../sst/layout.js';
 import { subgroupColumns } from './layout.js';
+import { slotHolds } from './slots.js';
 
 /**
  * The numbers of one shard's table at one member: plain data, so the predicate worker, which runs the
@@ -16,6 +17,9 @@ export interface ShardGeometry {
   S: number;
   W: number;
   slotBytes: number;
+  /** The longest payload a DATA slot may hold, and a LARGE message's body (0: none is allowed): slots.ts. */
+  maxPayload: number;
+  maxLargeBytes: number;
   /** Row offsets of the shard's members other than this one. */
   peerRowAt: number[];
   /** The same rows as row numbers, and the senders' rows by rank (the lists the shard kernels read). */
@@ -57,6 +61,8 @@ export function shardGeometry(layout: SstLayout, plan: SubgroupPlan, shard: Shar
     S: shard.senders.length,
     W: plan.window,
     slotBytes: cols.slotBytes,
+    maxPayload: plan.maxSmcPayload,
+    maxLargeBytes: plan.maxMessageBytes > plan.maxSmcPayload ? plan.maxMessageBytes : 0,
     peerRows,
     peerRowAt: peerRows.map((row) => layout.rowOffset(row)),
     senderRows: shard.senders.map((id) => layout.rowOf(id)),
@@ -83,6 +89,8 @@ export class ShardTable implements Readonly<ShardGeometry> {
   readonly S: number;
   readonly W: number;
   readonly slotBytes: number;
+  readonly maxPayload: number;
+  readonly maxLargeBytes: number;
   readonly peerRowAt: number[];
   readonly peerRows: number[];
   readonly senderRows: number[];
@@ -108,6 +116,7 @@ export class ShardTable implements Readonly<ShardGeometry> {
     this.arena = arena;
     this.geometry = g;
     this.S = g.S; this.W = g.W; this.slotBytes = g.slotBytes;
+    this.maxPayload = g.maxPayload; this.maxLargeBytes = g.maxLargeBytes;
     this.peerRowAt = g.peerRowAt; this.peerRows = g.peerRows; this.senderRows = g.senderRows;
     this.tableBase = g.tableBase; this.rowStride = g.rowStride; this.senderRowAt = g.senderRowAt;
     this.indexCol = g.indexCol; this.numReceivedCol = g.numReceivedCol; this.seqNumCol = g.seqNumCol;
@@ -120,6 +129,11 @@ export class ShardTable implements Readonly<ShardGeometry> {
   /** Arena offset of the slot that message `index` of sender `rank` uses. */
   slotAt(rank: number, index: number): number {
     return this.slotsAt[rank]! + (index % this.W) * this.slotBytes;
+  }
+
+  /** Whether sender `rank`'s slot for message `index` holds it, with a header the rules allow (slots.ts). */
+  slotHolds(rank: number, index: number): boolean {
+    return slotHolds(this.arena, this.slotAt(rank, index), index, this.maxPayload, this.maxLargeBytes);
   }
 
   /** A counter at arena offset `at` (an aligned i64, stored whole by whoever writes it). */
