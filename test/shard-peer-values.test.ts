@@ -5,11 +5,13 @@
 // apply: the honest members never throw (not in a step, not in a worker round, not in send()), deliver only
 // what was sent, in one order, and suspect member 2 (the shard's onMisbehaved, or its worker's suspect).
 
+import { EventEmitter } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { subgroupColumns } from '../ts/multicast/layout.js';
 import { planView, type SubgroupConfig } from '../ts/membership/plans.js';
 import { SlotKind } from '../ts/multicast/slots.js';
+import type { RdmcGroup } from '../ts/rdmc/node.js';
 import { MemoryGroup, type MemoryMember } from './support/memory-group.js';
 
 type Engine = 'main' | 'worker';
@@ -202,5 +204,26 @@ scenario('a slot rewritten after it was counted is not delivered: delivery stops
     group.release();
   }
 });
+
+scenario('more RDMC bodies from one sender than its window allows are dropped; the sender is suspected',
+  (engine) => {
+    const bodies = new EventEmitter(); // member 0's RDMC group of sender 2, as the receive side sees it
+    const rdmc = (id: number, rank: number) => (id === 0 && rank === 2 ? bodies as unknown as RdmcGroup : null);
+    const group = new MemoryGroup([0, 1, 2], LOG, 'wasm', engine, rdmc);
+    try {
+      const zero = group.member(0);
+      const waiting = () => (zero.channel.state()['largeBodies'] as number[])[2];
+      for (let k = 0; k < 4; k++) bodies.emit('message', new Uint8Array(100)); // W + 1: an honest sender's most
+      stepAll(group, 2);
+      assert.is(waiting(), 4, 'W + 1 bodies wait');
+      assert.equal(zero.suspects, [], 'an honest sender may have W + 1 waiting');
+      bodies.emit('message', new Uint8Array(100));
+      stepAll(group, 2);
+      assert.is(waiting(), 4, 'the one too many is dropped');
+      assert.equal(zero.suspects, ['main:2'], 'and its sender suspected');
+    } finally {
+      group.release();
+    }
+  });
 
 test.run();
