@@ -1,6 +1,7 @@
 // The control predicates of one subgroup shard (DESIGN.md §4), over the member's SST table in the arena:
-// receipt, the null target and the gathered minima behind stability and the window. The receive prefix is
-// reduce.ts's receivePrefix. ts/multicast/control.ts calls them (with their plain-TypeScript twins in
+// the null target and the gathered minima behind stability and the window. The receive prefix is reduce.ts's
+// receivePrefix. Receipt is not here: it checks each sender's index and slot headers, peer input, before it
+// counts them (ts/multicast/control.ts). ts/multicast/control.ts calls them (with their plain-TypeScript twins in
 // ts/kernels/reference.ts where no WebAssembly is loaded); test/kernels.test.ts compares the two.
 //
 // A shard's rows are not a contiguous run of the table, so the kernels take them as a list: `rowsBase`
@@ -12,31 +13,6 @@
 // @ts-ignore: decorator
 @inline function cell(tableBase: u32, rowStride: u32, row: u32, col: u32): usize {
   return <usize>tableBase + <usize>row * <usize>rowStride + <usize>col;
-}
-
-/**
- * Receipt: numReceived[r] = index_r − 1 for every sender rank r, where index_r is the `index` counter
- * (column `indexCol`) of sender r's row (row number at rowsBase + 4r), except that this member's own rank
- * `selfRank` takes `ownIndex` (what it committed: its own messages are here). Stores the S i64 entries at
- * `numReceivedBase` and returns how many changed.
- */
-export function shardReceipt(
-  tableBase: u32, rowStride: u32, indexCol: u32, rowsBase: u32, senders: u32, selfRank: u32, ownIndex: f64,
-  numReceivedBase: u32,
-): u32 {
-  let changed: u32 = 0;
-  for (let r: u32 = 0; r < senders; r++) {
-    const index = r == selfRank
-      ? <i64>ownIndex
-      : atomic.load<i64>(cell(tableBase, rowStride, load<u32>(<usize>rowsBase + (<usize>r << 2)), indexCol));
-    const at = <usize>numReceivedBase + (<usize>r << 3);
-    const received = index - 1;
-    if (atomic.load<i64>(at) != received) {
-      atomic.store<i64>(at, received);
-      changed++;
-    }
-  }
-  return changed;
 }
 
 /**

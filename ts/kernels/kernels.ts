@@ -90,15 +90,6 @@ export interface ScheduleKernels {
  * ts/kernels/reference.ts's referenceShardKernels is the twin.
  */
 export interface ShardKernels {
-  /**
-   * Receipt: stores numReceived[r] = index_r − 1 (i64 × `senders` at `numReceivedBase`) for every sender
-   * rank r, index_r read at column `indexCol` of the row at rowsBase + 4r, except rank `selfRank`, which
-   * takes `ownIndex`. Returns how many entries changed.
-   */
-  shardReceipt(
-    tableBase: number, rowStride: number, indexCol: number, rowsBase: number, senders: number, selfRank: number,
-    ownIndex: number, numReceivedBase: number,
-  ): number;
   /** The null target of rank `selfRank` over numReceived (i64 × `senders`): see ordering.ts's nullTarget. */
   shardNullTarget(numReceivedBase: number, senders: number, selfRank: number): number;
   /**
@@ -122,7 +113,7 @@ export type KernelExports = Kernels & ScheduleKernels & MembershipKernels & Shar
 export const KERNEL_NAMES = [
   'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
   'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv', ...MEMBERSHIP_KERNEL_NAMES,
-  'shardReceipt', 'shardNullTarget', 'shardMinI64', 'shardMinVersion',
+  'shardNullTarget', 'shardMinI64', 'shardMinVersion',
 ] as const satisfies readonly (keyof KernelExports)[];
 
 /**

@@ -153,22 +153,6 @@ export function referenceShardKernels(memory: WebAssembly.Memory): ShardKernels 
     return at >>> 3;
   };
   return {
-    shardReceipt(tableBase, rowStride, indexCol, rowsBase, senders, selfRank, ownIndex, numReceivedBase) {
-      assertI64Column(numReceivedBase, 0);
-      let changed = 0;
-      for (let r = 0; r < senders; r++) {
-        const index = r === selfRank ? BigInt(ownIndex)
-          : Atomics.load(i64, cell(tableBase, rowStride, u32[(rowsBase >>> 2) + r]!, indexCol));
-        const at = (numReceivedBase >>> 3) + r;
-        const received = BigInt.asIntN(64, index - 1n);
-        if (Atomics.load(i64, at) !== received) {
-          Atomics.store(i64, at, received);
-          changed++;
-        }
-      }
-      return changed;
-    },
-
     shardNullTarget(numReceivedBase, senders, selfRank) {
       assertI64Column(numReceivedBase, 0);
       let target = 0n;

@@ -1,14 +1,15 @@
 // The control step of one shard at one member (DESIGN.md §4): the decisions the shard takes from its
-// counters, evaluated by the WebAssembly shard kernels (assembly/shard.ts, receivePrefix in reduce.ts) over
-// the table in the arena — receipt (numReceived from the senders' `index`), the null target, the receive
-// prefix (seqNum), stability (the least seqNum of the shard) and the window's minimum (the least
-// deliveredNum, or in raw mode the least numReceived of our messages).
+// counters over the table in the arena — receipt (numReceived from the senders' `index`, checked here in
+// TypeScript: see below), and, by the WebAssembly shard kernels (assembly/shard.ts, receivePrefix in
+// reduce.ts), the null target, the receive prefix (seqNum), stability (the least seqNum of the shard) and the
+// window's minimum (the least deliveredNum, or in raw mode the least numReceived of our messages).
 //
 // This is the one copy of that decision code: the member's shard (shard.ts, through receiver.ts and
 // sender.ts) calls it on the thread that steps the shard, and the simulator (ts/sim) runs the same
 // ShardControl over its own arenas — the kernels, not a model of them. The kernels hold no state; what
-// ShardControl keeps is the geometry, written once: the shard's rows as a list in SHARD_ROWS (the senders'
-// rows by rank, then the other members' rows), which the kernels read.
+// ShardControl keeps is which peers it found misbehaving (below) and the geometry, written once: the shard's
+// rows as a list in SHARD_ROWS (the senders' rows by rank, then the other members' rows), which the kernels
+// read.
 //
 // Who writes what: receipt stores numReceived straight into this member's row (its only writer is the
 // thread stepping the shard); everything else is read.
