@@ -129,6 +129,8 @@ scenario('a sender\'s index that goes back is not counted; the sender is suspect
     sendFrom(group.member(0), 2, 4);
     stepAll(group, 6);
     checkHonest(group);
+    // The worker engine's receipt is the predicate worker's: it reports (to its suspect(), a SUSPECTED event).
+    if (engine === 'worker') assert.ok(group.member(0).suspects.includes(`worker:${BAD}`), 'reported by the worker');
   } finally {
     group.release();
   }
