@@ -74,8 +74,12 @@ export class ShardReceiver {
       // waits for the window to take its slot. More is the sender misbehaving: dropped, and it is reported.
       group.on('message', (bytes) => {
         const bodies = this.largeBodies[r]!;
-        if (bodies.length <= table.W) bodies.push(bytes.slice());
-        else this.#misbehaved(r);
+        if (bodies.length <= table.W) {
+          bodies.push(bytes.slice());
+        } else {
+          this.#c.slotMisbehaved(r);
+          this.nudge?.(); // outside a step: the next one reports it
+        }
       });
     });
   }
@@ -287,13 +291,7 @@ export class ShardReceiver {
   /** A slot that does not hold what it should: a peer's is reported (false); ours is a bug here. */
   #badSlot(rank: number, what: string): false {
     if (rank === this.#rank) fail(`our own ${what}`);
-    this.#misbehaved(rank);
+    this.#c.slotMisbehaved(rank); // reported at the end of this step (no nudge: a step that nudged itself would spin)
     return false;
-  }
-
-  /** Sender `rank` misbehaved: reported (control.ts), and the shard steps soon to pass it on. */
-  #misbehaved(rank: number): void {
-    this.#c.slotMisbehaved(rank);
-    this.nudge?.();
   }
 }
