@@ -43,6 +43,7 @@ test('multicast: invariants hold at every step of an ordered load whose window w
       assert.equal(m.delivered, group.member(0).delivered, 'one order everywhere');
     }
     assert.ok(group.member(2).channel.nullsSent > 0, 'the idle sender kept the round robin going with nulls');
+    for (const m of group.members) assert.equal(m.suspects, [], `member ${m.id} suspects no honest peer`);
   } finally {
     group.release();
   }
