@@ -254,10 +254,13 @@ seeded('receivePrefix over numReceived = index − 1 gives ordering.ts receivePr
 
 test('ShardRows hands out SHARD_ROWS in order and refuses, with a ConfigError, what does not fit', () => {
   const rows = new ShardRows();
-  assert.is(rows.take(3, 2), map.SHARD_ROWS_OFFSET);
-  assert.is(rows.take(1, 1), map.SHARD_ROWS_OFFSET + 20);
-  const left = (map.SHARD_ROWS_BYTES - 28) / 4;
-  assert.is(rows.take(left, 0), map.SHARD_ROWS_OFFSET + 28);
+  assert.is(rows.take(3, 2), map.SHARD_ROWS_OFFSET); // 5 rows, 3 slot bases, 3 flags (4 bytes)
+  assert.is(rows.take(1, 1), map.SHARD_ROWS_OFFSET + 36);
+  // The rest, exactly: per 4 senders 4 rows, 4 slot bases and a word of flags; per peer a row.
+  const senders = 4 * Math.floor((map.SHARD_ROWS_BYTES - 52) / 36);
+  const peers = (map.SHARD_ROWS_BYTES - 52 - 9 * senders) / 4;
+  assert.ok(Number.isInteger(peers));
+  assert.is(rows.take(senders, peers), map.SHARD_ROWS_OFFSET + 52);
   assert.throws(() => rows.take(1, 0),
     (e: unknown) => e instanceof ConfigError && /fewer or smaller shards/.test(String(e)));
 });

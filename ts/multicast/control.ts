@@ -1,26 +1,27 @@
 // The control step of one shard at one member (DESIGN.md §4): the decisions the shard takes from its
-// counters over the table in the arena — receipt (numReceived from the senders' `index`, checked here in
-// TypeScript: see below), and, by the WebAssembly shard kernels (assembly/shard.ts, receivePrefix in
-// reduce.ts), the null target, the receive prefix (seqNum), stability (the least seqNum of the shard) and the
-// window's minimum (the least deliveredNum, or in raw mode the least numReceived of our messages).
+// counters, evaluated by the WebAssembly shard kernels (assembly/shard.ts, receivePrefix in reduce.ts) over
+// the table in the arena — receipt (numReceived from the senders' `index`, with the checks below), the null
+// target, the receive prefix (seqNum), stability (the least seqNum of the shard) and the window's minimum (the
+// least deliveredNum, or in raw mode the least numReceived of our messages).
 //
 // This is the one copy of that decision code: the member's shard (shard.ts, through receiver.ts and
 // sender.ts) calls it on the thread that steps the shard, and the simulator (ts/sim) runs the same
 // ShardControl over its own arenas — the kernels, not a model of them. The kernels hold no state; what
-// ShardControl keeps is which peers it found misbehaving (below) and the geometry, written once: the shard's
-// rows as a list in SHARD_ROWS (the senders' rows by rank, then the other members' rows), which the kernels
-// read.
+// ShardControl keeps is which peers it reported (below) and the geometry, written once: the shard's rows as a
+// list in SHARD_ROWS (the senders' rows by rank, then the other members' rows), each sender's slot base, and
+// the receipt kernel's bad-sender flags (zeroed for each view), which the kernels read.
 //
 // Who writes what: receipt stores numReceived straight into this member's row (its only writer is the
-// thread stepping the shard); everything else is read.
+// thread stepping the shard) and its flags in SHARD_ROWS; everything else is read.
 //
 // What a peer wrote is input, checked where it is read (DESIGN.md §11; docs/security.md): a peer writes its
 // own row of our table whenever it likes, and nothing it writes may crash, stall or grow this member.
 //   - receipt: a sender's `index` may not go back, nor run further ahead than the window lets it — it used
 //     index i only once every member, we too, delivered the message one window back, so index_r − 1 ≤
 //     ⌊(our deliveredNum − r)/S⌋ + W (raw: ≤ our numReceived[r] + W) — and every slot it newly names must
-//     hold its index with a header the rules allow (slots.ts, slotHolds). numReceived never counts past a
-//     bad value: the sender keeps its last good count, and is counted no further in this view.
+//     hold its index with a header the rules allow (slots.ts; the kernel checks the same header rules as
+//     slotHolds, which the receiver runs again at delivery). numReceived never counts past a bad value: the
+//     sender keeps its last good count, is flagged, and is counted no further in this view.
 //   - stability and the window: a minimum of the peers' seqNum or window counters that went back below one
 //     already used means a peer's counter went back; the minimum used stays the last good one.
 // Either way the peer is reported (takeMisbehaved: rows, read by the thread that steps the shard, which
@@ -67,18 +68,27 @@ export class ShardRows {
   /** Shards handed rows so far: the next one's slot in SHARD_WORDS (ts/multicast/shard-words.ts). */
   get taken(): number { return this.#taken; }
 
-  /** Where a shard of `senders` senders and `peers` other members keeps its row lists. */
+  /**
+   * Where a shard of `senders` senders and `peers` other members keeps its lists (ShardControl): its rows
+   * (u32 × senders + peers), receipt's slot bases (u32 × senders) and bad-sender flags (u8 × senders, rounded
+   * up to a 4-byte multiple).
+   */
   take(senders: number, peers: number): number {
     const at = this.#next;
-    const bytes = 4 * (senders + peers);
+    const bytes = shardRowsBytes(senders, peers);
     if (at + bytes > SHARD_ROWS_OFFSET + SHARD_ROWS_BYTES) {
-      throw new ConfigError(`this member's shards list more rows than SHARD_ROWS holds (${SHARD_ROWS_BYTES / 4}); ` +
+      throw new ConfigError(`this member's shards list more than SHARD_ROWS holds (${SHARD_ROWS_BYTES} bytes); ` +
         'use fewer or smaller shards per member');
     }
     this.#next = at + bytes;
     this.#taken++;
     return at;
   }
+}
+
+/** The bytes of SHARD_ROWS a shard of `senders` senders and `peers` other members takes (ShardRows.take). */
+export function shardRowsBytes(senders: number, peers: number): number {
+  return 4 * (senders + peers) + 4 * senders + Math.ceil(senders / 4) * 4;
 }
 
 export class ShardControl {
@@ -92,16 +102,20 @@ export class ShardControl {
   readonly #t: ShardTable;
   readonly #i64: BigInt64Array;
   readonly #raw: boolean;
-  /** SHARD_ROWS: the senders' rows by rank, then the other members' rows. */
+  /**
+   * SHARD_ROWS: the senders' rows by rank, then the other members' rows; then receipt's slot base per sender
+   * rank (u32) and its flags (u8 per sender rank: 1 once it wrote a bad `index` or slot, then counted no
+   * further in this view).
+   */
   readonly #sendersAt: number;
   readonly #peersAt: number;
+  readonly #slotsListAt: number;
+  readonly #badAt: number;
   readonly #peers: number;
   /** The other members' seqNum and window counters as invariants() last read them: they only grow. */
   readonly #peerSeen: Float64Array;
   /** Our rank as the kernels take it: 2^32 − 1 for a member that does not send. */
   readonly #selfRank: number;
-  /** Per sender rank: 1 once it wrote a bad `index` or slot (it is counted no further in this view). */
-  readonly #badSender: Uint8Array;
   /** Rows of peers found misbehaving and not taken yet by takeMisbehaved, and every row ever found. */
   #misbehaved: number[] = [];
   readonly #reported = new Set<number>();
@@ -119,64 +133,39 @@ export class ShardControl {
     this.#peers = table.peerRows.length;
     this.#sendersAt = rowsAt;
     this.#peersAt = rowsAt + 4 * table.S;
+    this.#slotsListAt = this.#peersAt + 4 * this.#peers;
+    this.#badAt = this.#slotsListAt + 4 * table.S;
     const u32 = table.arena.u32;
     table.senderRows.forEach((row, r) => { u32[(this.#sendersAt >> 2) + r] = row; });
     table.peerRows.forEach((row, i) => { u32[(this.#peersAt >> 2) + i] = row; });
+    table.slotsAt.forEach((at, r) => { u32[(this.#slotsListAt >> 2) + r] = at; });
+    table.arena.u8.fill(0, this.#badAt, this.#badAt + table.S);
     this.#peerSeen = new Float64Array(2 * this.#peers).fill(-1);
-    this.#badSender = new Uint8Array(table.S);
     this.#windowCol = this.#raw ? table.numReceivedCol + 8 * Math.max(0, rank) : table.deliveredCol;
   }
 
   /**
-   * Receipt: numReceived[r] = index_r − 1 into our row for every sender whose index and slots pass the checks
-   * at the top of this file (one that fails keeps its last good count and is reported); ours from
-   * `nextIndex` (what we committed: our messages are here). Returns true when an entry changed.
+   * Receipt, by the shardReceipt kernel: numReceived[r] = index_r − 1 into our row for every sender whose
+   * index and slots pass the checks at the top of this file (one that fails keeps its last good count and is
+   * reported); ours from `nextIndex` (what we committed: our messages are here). True when an entry changed.
    */
   receipt(nextIndex: number): boolean {
-    const t = this.#t, i64 = this.#i64, at = t.numReceivedAt >> 3;
+    const t = this.#t;
     // The most an honest sender of rank r can have used: ⌊(deliveredNum − r)/S⌋ + W (raw: counted per sender).
     const delivered = this.#raw ? 0 : t.readI64(t.deliveredAt);
-    let changed = false;
-    for (let r = 0; r < this.S; r++) {
-      const before = Number(Atomics.load(i64, at + r));
-      let received: number;
-      if (r === this.rank) received = nextIndex - 1;
-      else if (this.#badSender[r] !== 0) continue;
-      else {
-        const limit = (this.#raw ? before : Math.floor((delivered - r) / this.S)) + t.W;
-        received = this.#received(r, before, Number(Atomics.load(i64, (t.senderRowAt[r]! + t.indexCol) >> 3)) - 1,
-          limit);
-      }
-      if (received === before) continue;
-      Atomics.store(i64, at + r, BigInt(received));
-      changed = true;
+    const result = this.#k.shardReceipt(t.tableBase, t.rowStride, t.indexCol, this.#sendersAt, t.S, this.#selfRank,
+      nextIndex, t.numReceivedAt, this.#slotsListAt, t.slotBytes, t.W, this.#raw ? 1 : 0, delivered, t.maxPayload,
+      t.maxLargeBytes, this.#badAt);
+    if (result >>> 16 !== 0) { // senders newly flagged: report them
+      const u8 = t.arena.u8;
+      for (let r = 0; r < this.S; r++) if (u8[this.#badAt + r] !== 0) this.misbehaved(t.senderRows[r]!);
     }
-    return changed;
-  }
-
-  /**
-   * What sender r's `index` (as `received`, index − 1) lets us count, given `before` counted and the window's
-   * `limit`: up to the last slot that holds what it should; `before` for an index that went back or ran
-   * ahead. A bad value stops counting the sender and reports it.
-   */
-  #received(r: number, before: number, received: number, limit: number): number {
-    if (received === before) return before;
-    if (received < before || received > limit) {
-      this.#senderMisbehaved(r);
-      return before;
-    }
-    for (let index = before + 1; index <= received; index++) {
-      if (!this.#t.slotHolds(r, index)) {
-        this.#senderMisbehaved(r);
-        return index - 1;
-      }
-    }
-    return received;
+    return (result & 0xffff) !== 0;
   }
 
   /** Sender r wrote a bad `index` or slot: counted no further in this view, and reported. */
   #senderMisbehaved(r: number): void {
-    this.#badSender[r] = 1;
+    this.#t.arena.u8[this.#badAt + r] = 1;
     this.misbehaved(this.#t.senderRows[r]!);
   }
 

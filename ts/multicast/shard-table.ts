@@ -6,7 +6,6 @@ import type { Arena } from '../arena.js';
 import type { ShardPlan, SubgroupPlan } from '../membership/plans.js';
 import type { SstLayout } from '../sst/layout.js';
 import { subgroupColumns } from './layout.js';
-import { slotHolds } from './slots.js';
 
 /**
  * The numbers of one shard's table at one member: plain data, so the predicate worker, which runs the
@@ -129,11 +128,6 @@ export class ShardTable implements Readonly<ShardGeometry> {
   /** Arena offset of the slot that message `index` of sender `rank` uses. */
   slotAt(rank: number, index: number): number {
     return this.slotsAt[rank]! + (index % this.W) * this.slotBytes;
-  }
-
-  /** Whether sender `rank`'s slot for message `index` holds it, with a header the rules allow (slots.ts). */
-  slotHolds(rank: number, index: number): boolean {
-    return slotHolds(this.arena, this.slotAt(rank, index), index, this.maxPayload, this.maxLargeBytes);
   }
 
   /** A counter at arena offset `at` (an aligned i64, stored whole by whoever writes it). */

@@ -14,10 +14,11 @@
 // readSlot, which is for tests and diagnostics. The receiver checks the index a slot holds against the one
 // it expects (the pair of the sender's write): a wrong slot offset or a slot reused too early shows at once.
 //
-// A peer's slots are written by that peer, so their headers are input, checked by slotHolds before a slot is
-// counted as received (ShardControl.receipt) and again before it is delivered (ShardReceiver): the index
-// expected, a known kind, and a length the kind allows — DATA at most maxSmcPayload, NULL none, LARGE more
-// than maxSmcPayload and at most maxMessageBytes, and only where large messages are allowed.
+// A peer's slots are written by that peer, so their headers are input, checked before a slot is counted as
+// received (the shardReceipt kernel, assembly/shard.ts, applies these same rules) and again before it is
+// delivered (ShardReceiver, by slotHeaderAllowed): the index expected, a known kind, and a length the kind
+// allows — DATA at most maxSmcPayload, NULL none, LARGE more than maxSmcPayload and at most maxMessageBytes,
+// and only where large messages are allowed.
 
 import type { Arena } from '../arena.js';
 
