@@ -1,10 +1,13 @@
 // The control predicates of one subgroup shard (DESIGN.md §4), over the member's SST table in the arena:
 // receipt, the null target and the gathered minima behind stability and the window. The receive prefix is
-// reduce.ts's receivePrefix. ts/multicast/control.ts calls them (with their plain-TypeScript twins in
-// ts/kernels/reference.ts where no WebAssembly is loaded); test/kernels.test.ts compares the two.
+// reduce.ts's receivePrefix. Receipt reads what peers wrote — each sender's `index` and the slot headers it
+// names — so it checks them before it counts them (ts/multicast/control.ts says which rules, and why an honest
+// sender never breaks them). ts/multicast/control.ts calls these (with their plain-TypeScript twins in
+// ts/kernels/reference.ts where no WebAssembly is loaded); test/shard-kernels.test.ts compares the two.
 //
 // A shard's rows are not a contiguous run of the table, so the kernels take them as a list: `rowsBase`
-// holds `count` u32 row numbers (ShardControl writes them once per view in SHARD_ROWS, memory-map).
+// holds `count` u32 row numbers (ShardControl writes them once per view in SHARD_ROWS, memory-map), and
+// receipt's slot bases (u32 per sender rank) and bad-sender flags (u8 per sender rank) sit there too.
 // Counters are i64 cells read and written with atomic.load / atomic.store (8-byte aligned: the SST layout
 // guarantees it), and come back as f64 — exact below 2^53.
 
@@ -14,29 +17,88 @@
   return <usize>tableBase + <usize>row * <usize>rowStride + <usize>col;
 }
 
+// A slot's header (ts/multicast/slots.ts): u32 index + 1 lo, u32 hi, u32 length, u32 kind.
+const SLOT_DATA: u32 = 0;
+const SLOT_NULL: u32 = 1;
+const SLOT_LARGE: u32 = 2;
+
 /**
- * Receipt: numReceived[r] = index_r − 1 for every sender rank r, where index_r is the `index` counter
- * (column `indexCol`) of sender r's row (row number at rowsBase + 4r), except that this member's own rank
- * `selfRank` takes `ownIndex` (what it committed: its own messages are here). Stores the S i64 entries at
- * `numReceivedBase` and returns how many changed.
+ * Whether the slot at `at` holds message `index` with a header the rules allow: a DATA payload of at most
+ * `maxPayload` bytes, a NULL of none, a LARGE body of more than `maxPayload` and at most `maxLargeBytes`.
+ */
+function slotHolds(at: usize, index: i64, maxPayload: u32, maxLargeBytes: u32): bool {
+  const stored = (<u64>load<u32>(at + 4) << 32) | <u64>load<u32>(at);
+  if (stored != <u64>(index + 1)) return false;
+  const bytes = load<u32>(at + 8);
+  const kind = load<u32>(at + 12);
+  if (kind == SLOT_DATA) return bytes <= maxPayload;
+  if (kind == SLOT_NULL) return bytes == 0;
+  if (kind == SLOT_LARGE) return bytes > maxPayload && bytes <= maxLargeBytes;
+  return false;
+}
+
+/**
+ * What sender r's `received` (its index − 1) lets us count, `before` counted and `limit` the most the window
+ * lets it have used: `received` when every slot it newly names, from `slotsAt` (W slots of `slotBytes`),
+ * holds what it should; else less — `before` for an index that went back or ran ahead (compared before any
+ * walk, so no huge index is walked or overflows), up to the slot before the first bad one.
+ */
+function received(
+  before: i64, received: i64, limit: i64, slotsAt: usize, slotBytes: u32, W: u32, maxPayload: u32,
+  maxLargeBytes: u32,
+): i64 {
+  if (received < before || received > limit) return before;
+  let index = before;
+  while (index < received) {
+    index++;
+    const at = slotsAt + <usize>(<u64>(index % <i64>W) * <u64>slotBytes);
+    if (!slotHolds(at, index, maxPayload, maxLargeBytes)) return index - 1;
+  }
+  return received;
+}
+
+/**
+ * Receipt: numReceived[r] (i64 × `senders` at `numReceivedBase`) = index_r − 1 for every sender rank r whose
+ * index and slots pass the checks, index_r the i64 at column `indexCol` of the row listed at rowsBase + 4r;
+ * this member's own rank `selfRank` (2^32 − 1: none) takes `ownIndex` − 1, unchecked. A sender is checked
+ * only while its flag (u8 at badBase + r) is 0: its index may not go back below numReceived[r], nor pass
+ * ⌊(`delivered` − r)/S⌋ + W (`raw`: numReceived[r] + W), and each slot it newly names, at
+ * slotsList[r] (u32 at slotsListBase + 4r) + (index mod W)·slotBytes, must hold that index with an allowed
+ * header. A sender that breaks one is flagged and keeps what passed. Returns the entries changed, plus the
+ * senders newly flagged << 16.
  */
 export function shardReceipt(
   tableBase: u32, rowStride: u32, indexCol: u32, rowsBase: u32, senders: u32, selfRank: u32, ownIndex: f64,
-  numReceivedBase: u32,
+  numReceivedBase: u32, slotsListBase: u32, slotBytes: u32, W: u32, raw: u32, delivered: f64, maxPayload: u32,
+  maxLargeBytes: u32, badBase: u32,
 ): u32 {
   let changed: u32 = 0;
+  let flagged: u32 = 0;
   for (let r: u32 = 0; r < senders; r++) {
-    const index = r == selfRank
-      ? <i64>ownIndex
-      : atomic.load<i64>(cell(tableBase, rowStride, load<u32>(<usize>rowsBase + (<usize>r << 2)), indexCol));
     const at = <usize>numReceivedBase + (<usize>r << 3);
-    const received = index - 1;
-    if (atomic.load<i64>(at) != received) {
-      atomic.store<i64>(at, received);
+    const before = atomic.load<i64>(at);
+    let now: i64;
+    if (r == selfRank) {
+      now = <i64>ownIndex - 1;
+    } else {
+      if (load<u8>(<usize>badBase + <usize>r) != 0) continue;
+      const row = load<u32>(<usize>rowsBase + (<usize>r << 2));
+      const index = atomic.load<i64>(cell(tableBase, rowStride, row, indexCol));
+      if (index - 1 == before) continue;
+      const limit = (raw != 0 ? before : <i64>Math.floor((delivered - <f64>r) / <f64>senders)) + <i64>W;
+      now = received(before, index - 1, limit, <usize>load<u32>(<usize>slotsListBase + (<usize>r << 2)),
+        slotBytes, W, maxPayload, maxLargeBytes);
+      if (now != index - 1) { // a rule broken: the sender keeps what passed, and is counted no further
+        store<u8>(<usize>badBase + <usize>r, 1);
+        flagged++;
+      }
+    }
+    if (now != before) {
+      atomic.store<i64>(at, now);
       changed++;
     }
   }
-  return changed;
+  return changed + (flagged << 16);
 }
 
 /**

@@ -136,9 +136,11 @@ const regions = [
     doc: 'scratch for kernels that return more than one value; predicate worker only',
   },
   {
-    name: 'SHARD_ROWS', bytes: 16 * KiB,
-    doc: 'u32 row lists of this arena\'s multicast shards (senders by rank, then the other members), the rows the ' +
-      'shard kernels read; written once when a view\'s shards are built (ts/multicast/control.ts), then read only',
+    name: 'SHARD_ROWS', bytes: 32 * KiB,
+    doc: 'per multicast shard of this arena: u32 row lists (senders by rank, then the other members), the rows the ' +
+      'shard kernels read, and the receipt kernel\'s u32 slot base and u8 bad-sender flag per sender rank; written ' +
+      'when a view\'s shards are built (ts/multicast/control.ts), then read only but for the flags. Two shards ' +
+      'of MAX_MEMBERS senders fit, or MAX_SHARDS of 8',
   },
   {
     name: 'SHARD_WORDS', bytes: C.MAX_SHARDS * C.CACHE_LINE_BYTES, stride: C.CACHE_LINE_BYTES,

@@ -13,6 +13,7 @@ import { referenceShardKernels } from '../ts/kernels/reference.js';
 import { ConfigError } from '../ts/errors.js';
 import { ShardRows } from '../ts/multicast/control.js';
 import { nullTarget, receivePrefix } from '../ts/multicast/ordering.js';
+import { slotHolds } from '../ts/multicast/slots.js';
 
 const seed = suiteSeed();
 const arena = Arena.create({ memberId: 1, bytes: 8 << 20 });
@@ -58,28 +59,123 @@ function randomTable(rand: () => number, small: boolean): Table {
   return { n, stride, col, rows };
 }
 
-seeded('shardReceipt: wasm equals the twin (entries and count changed) on 400 random tables', (rand) => {
-  for (let iter = 0; iter < 400; iter++) {
-    const { stride, col, rows } = randomTable(rand, rand() < 0.5);
-    const S = rows.length;
-    const selfRank = rand() < 0.3 ? 0xffffffff : int(rand, 0, Math.max(0, S - 1));
-    const ownIndex = int(rand, 0, 1000);
-    for (let r = 0; r < S; r++) {
-      const before = rand() < 0.5 ? -1n : counter(rand);
-      i64[OUT_WASM / 8 + r] = before;
-      i64[OUT_REF / 8 + r] = before;
-    }
-    const where = `case ${iter}: S=${S} stride=${stride} col=${col} selfRank=${selfRank}`;
-    const a = wasm.shardReceipt(TABLE, stride, col, ROWS, S, selfRank, ownIndex, OUT_WASM);
-    const b = ref.shardReceipt(TABLE, stride, col, ROWS, S, selfRank, ownIndex, OUT_REF);
-    assert.is(a, b, where);
-    for (let r = 0; r < S; r++) assert.is(i64[OUT_WASM / 8 + r], i64[OUT_REF / 8 + r], `${where}: rank ${r}`);
-    for (let r = 0; r < S; r++) {
-      const expected = r === selfRank ? BigInt(ownIndex) - 1n
-        : BigInt.asIntN(64, i64[(TABLE + rows[r]! * stride + col) / 8]! - 1n);
-      assert.is(i64[OUT_REF / 8 + r], expected, `${where}: numReceived[${r}] = index − 1`);
-    }
+/** A receipt case: a shard of S senders, each with W slots, an `index` and our numReceived of it. */
+interface ReceiptCase {
+  S: number; W: number; slotBytes: number; maxPayload: number; maxLarge: number; raw: boolean; delivered: number;
+  stride: number; col: number; selfRank: number; ownIndex: number; before: bigint[]; flagged: boolean[];
+}
+
+const SLOTS = map.DYNAMIC_BASE + (3 << 20);
+const SLOTS_LIST = ROWS + 4 * 1024;
+const BAD = 8192; // the flags, past numReceived at OUT_WASM and OUT_REF
+
+/** Writes slot `index` of sender r (a header the rules allow unless `bad` says how to break it). */
+function writeReceiptSlot(c: ReceiptCase, rand: () => number, r: number, index: number, bad: number): void {
+  const w = (SLOTS + (r * c.W + index % c.W) * c.slotBytes) / 4;
+  const kind = c.maxLarge > 0 ? int(rand, 0, 2) : int(rand, 0, 1);
+  const bytes = [int(rand, 0, c.maxPayload), 0, int(rand, c.maxPayload + 1, c.maxLarge)][kind]!;
+  const stored = BigInt(index + 1);
+  u32[w] = Number(stored & 0xffffffffn);
+  u32[w + 1] = Number(stored >> 32n);
+  u32[w + 2] = bytes;
+  u32[w + 3] = kind;
+  switch (bad) {
+    case 0: break;
+    case 1: u32[w] = (u32[w]! + pick(rand, [1, 0xffffffff, c.W])) >>> 0; break; // another index
+    case 2: u32[w + 1] = pick(rand, [1, 0x40000000, 0xffffffff]); break; // the index's high half
+    case 3: u32[w + 3] = pick(rand, [3, 4, 0xffffffff]); break; // no such kind
+    case 4: u32[w + 3] = 0; u32[w + 2] = c.maxPayload + int(rand, 1, 3); break; // DATA too long
+    case 5: u32[w + 3] = 1; u32[w + 2] = int(rand, 1, 0xffffffff); break; // NULL with bytes
+    case 6: u32[w + 3] = 2; u32[w + 2] = pick(rand, [0, c.maxPayload, c.maxLarge + 1, 0xffffffff]); break; // LARGE
+    default: u32[w + 2] = 0xffffffff; break;
   }
+}
+
+/** The most sender r may have used (index − 1) in case `c`: the window's limit. */
+function receiptLimit(c: ReceiptCase, r: number): bigint {
+  return BigInt.asIntN(64, (c.raw ? c.before[r]! : BigInt(Math.floor((c.delivered - r) / c.S))) + BigInt(c.W));
+}
+
+/** A random shard, written into the arena: honest senders, and bad indexes and corrupted slot headers. */
+function receiptCase(rand: () => number): ReceiptCase {
+  const S = pick(rand, [1, 2, 3, int(rand, 1, 16), int(rand, 1, 64)]), W = int(rand, 1, 8);
+  const maxPayload = int(rand, 0, 64), stride = 8 * int(rand, 1, 8);
+  const c: ReceiptCase = {
+    S, W, slotBytes: 8 * Math.ceil((16 + maxPayload) / 8), maxPayload, maxLarge: rand() < 0.3 ? 0 : maxPayload +
+      int(rand, 1, 5000), raw: rand() < 0.3, delivered: 0, stride, col: 8 * int(rand, 0, stride / 8 - 1),
+    selfRank: rand() < 0.3 ? 0xffffffff : int(rand, 0, S - 1), ownIndex: int(rand, 0, 100),
+    before: [], flagged: [],
+  };
+  c.delivered = rand() < 0.7 ? 60 * S : int(rand, -1, 200);
+  for (let r = 0; r < S; r++) {
+    const before = int(rand, -1, 40);
+    c.before.push(BigInt(before));
+    c.flagged.push(rand() < 0.1);
+    const target = before + int(rand, 0, W + 2);
+    arena.u8.fill(0, SLOTS + r * W * c.slotBytes, SLOTS + (r + 1) * W * c.slotBytes); // no slot of an earlier case
+    for (let index = Math.max(0, target - W + 1 - int(rand, 0, 2)); index <= target; index++) {
+      writeReceiptSlot(c, rand, r, index, rand() < 0.06 ? int(rand, 1, 7) : 0);
+    }
+    const limit = Number(receiptLimit(c, r));
+    const index = rand() < 0.8 ? BigInt(target + 1) : pick(rand, [BigInt(before + 1), BigInt(int(rand, -1, before)),
+      BigInt(limit + 2), BigInt(limit + 1), 2n ** 62n + BigInt(int(rand, -2, 2)), 2n ** 63n - 1n, -(2n ** 63n)]);
+    i64[(TABLE + r * stride + c.col) / 8] = index;
+    u32[ROWS / 4 + r] = r;
+    u32[SLOTS_LIST / 4 + r] = SLOTS + r * W * c.slotBytes;
+  }
+  return c;
+}
+
+/**
+ * What receipt must leave for sender r, by the rules as control.ts states them and slots.ts's slotHolds (the
+ * receiver's own check of a header): [numReceived, flagged].
+ */
+function receiptExpected(c: ReceiptCase, r: number): [bigint, boolean] {
+  const before = c.before[r]!;
+  if (r === c.selfRank) return [BigInt(c.ownIndex - 1), c.flagged[r]!]; // ours: never checked, flag untouched
+  if (c.flagged[r]) return [before, true];
+  const received = BigInt.asIntN(64, i64[(TABLE + r * c.stride + c.col) / 8]! - 1n);
+  if (received === before) return [before, false];
+  if (received < before || received > receiptLimit(c, r)) return [before, true];
+  for (let index = Number(before) + 1; index <= Number(received); index++) {
+    const at = SLOTS + (r * c.W + index % c.W) * c.slotBytes;
+    if (!slotHolds(arena, at, index, c.maxPayload, c.maxLarge)) return [BigInt(index - 1), true];
+  }
+  return [received, false];
+}
+
+seeded('shardReceipt: wasm equals the twin and the checks, on 2000 random shards with bad indexes and slots',
+  (rand) => {
+  const seen = { flagged: 0, walked: 0 };
+  for (let iter = 0; iter < 2000; iter++) {
+    const c = receiptCase(rand);
+    for (let r = 0; r < c.S; r++) {
+      for (const out of [OUT_WASM, OUT_REF]) {
+        i64[out / 8 + r] = c.before[r]!;
+        arena.u8[out + BAD + r] = c.flagged[r] ? 1 : 0;
+      }
+    }
+    const call = (k: typeof wasm | typeof ref, out: number) => k.shardReceipt(TABLE, c.stride, c.col, ROWS, c.S,
+      c.selfRank, c.ownIndex, out, SLOTS_LIST, c.slotBytes, c.W, c.raw ? 1 : 0, c.delivered, c.maxPayload,
+      c.maxLarge, out + BAD);
+    const where = `case ${iter}: S=${c.S} W=${c.W} raw=${c.raw} delivered=${c.delivered} selfRank=${c.selfRank}`;
+    const a = call(wasm, OUT_WASM), b = call(ref, OUT_REF);
+    assert.is(a, b, `${where}: the result`);
+    let changed = 0, flagged = 0;
+    for (let r = 0; r < c.S; r++) {
+      const [received, bad] = receiptExpected(c, r);
+      assert.is(i64[OUT_WASM / 8 + r], received, `${where}: numReceived[${r}] (wasm)`);
+      assert.is(i64[OUT_REF / 8 + r], received, `${where}: numReceived[${r}] (twin)`);
+      assert.is(arena.u8[OUT_WASM + BAD + r], bad ? 1 : 0, `${where}: flag ${r} (wasm)`);
+      assert.is(arena.u8[OUT_REF + BAD + r], bad ? 1 : 0, `${where}: flag ${r} (twin)`);
+      if (received !== c.before[r]) changed++;
+      if (bad && !c.flagged[r]) flagged++;
+      if (received > c.before[r]! && r !== c.selfRank) seen.walked++;
+    }
+    seen.flagged += flagged;
+    assert.is(a, changed + (flagged << 16), `${where}: entries changed + (newly flagged << 16)`);
+  }
+  assert.ok(seen.flagged > 500 && seen.walked > 2000, `cases of each kind: ${JSON.stringify(seen)}`);
 });
 
 seeded('shardNullTarget: wasm equals the twin, and ordering.ts nullTarget on small counters', (rand) => {
@@ -145,23 +241,26 @@ seeded('shardMinVersion: wasm equals the twin and the exact i64 minimum, past 2^
   }
 });
 
-seeded('receipt then receivePrefix: the kernels give ordering.ts receivePrefix on small counters', (rand) => {
+seeded('receivePrefix over numReceived = index − 1 gives ordering.ts receivePrefix on small counters', (rand) => {
   for (let iter = 0; iter < 400; iter++) {
     const { stride, col, rows } = randomTable(rand, true);
     const S = rows.length;
     if (S === 0) continue;
-    wasm.shardReceipt(TABLE, stride, col, ROWS, S, 0xffffffff, 0, OUT_WASM);
     const numReceived = rows.map((row) => Number(i64[(TABLE + row * stride + col) / 8]!) - 1);
+    numReceived.forEach((v, r) => { i64[OUT_WASM / 8 + r] = BigInt(v); });
     assert.is(wasm.receivePrefix(OUT_WASM, S), receivePrefix(numReceived), `case ${iter}: S=${S}`);
   }
 });
 
 test('ShardRows hands out SHARD_ROWS in order and refuses, with a ConfigError, what does not fit', () => {
   const rows = new ShardRows();
-  assert.is(rows.take(3, 2), map.SHARD_ROWS_OFFSET);
-  assert.is(rows.take(1, 1), map.SHARD_ROWS_OFFSET + 20);
-  const left = (map.SHARD_ROWS_BYTES - 28) / 4;
-  assert.is(rows.take(left, 0), map.SHARD_ROWS_OFFSET + 28);
+  assert.is(rows.take(3, 2), map.SHARD_ROWS_OFFSET); // 5 rows, 3 slot bases, 3 flags (4 bytes)
+  assert.is(rows.take(1, 1), map.SHARD_ROWS_OFFSET + 36);
+  // The rest, exactly: per 4 senders 4 rows, 4 slot bases and a word of flags; per peer a row.
+  const senders = 4 * Math.floor((map.SHARD_ROWS_BYTES - 52) / 36);
+  const peers = (map.SHARD_ROWS_BYTES - 52 - 9 * senders) / 4;
+  assert.ok(Number.isInteger(peers));
+  assert.is(rows.take(senders, peers), map.SHARD_ROWS_OFFSET + 52);
   assert.throws(() => rows.take(1, 0),
     (e: unknown) => e instanceof ConfigError && /fewer or smaller shards/.test(String(e)));
 });

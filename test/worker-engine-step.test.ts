@@ -104,6 +104,8 @@ test('worker engine: steps and worker rounds in a random order, the window wrapp
       assert.equal(m1.delivered, m0.delivered, `seed ${seed}: member 1's sequence`);
       assert.equal(m2.delivered, m0.delivered, `seed ${seed}: member 2's sequence`);
       assert.equal(m0.delivered.filter((d) => d.startsWith('0:')), [...Array(20).keys()].map((k) => `0:${k}`));
+      // However late a member's steps or rounds come, none takes an honest peer's values for bad ones.
+      for (const m of group.members) assert.equal(m.suspects, [], `seed ${seed}: member ${m.id} suspects no one`);
     } finally {
       group.release();
     }

@@ -24,7 +24,7 @@ import { workerInit } from '../ts/member/spare-workers.js';
 import { loadKernels } from '../ts/kernels/kernels.js';
 import { EventRingWriter } from '../ts/sst/event-ring.js';
 import { PredicateEngine, type TableView } from '../ts/sst/predicates.js';
-import type { PredicateWorkerData, WorkerCommand } from '../ts/sst/worker-protocol.js';
+import { SUSPECTED_BAD_SHARD, type PredicateWorkerData, type WorkerCommand } from '../ts/sst/worker-protocol.js';
 import { ShardEngine } from './shard-engine.js';
 import { ViewChangeHost } from './view-change-host.js';
 
@@ -36,7 +36,8 @@ const fabric = attachFabric(data.fabricHandle);
 const completions = new CompletionRing(arena, 0);
 const events = new EventRingWriter(arena);
 const engine = new PredicateEngine();
-const shards = new ShardEngine(arena, fabric);
+// A peer that wrote a bad shard value (control.ts) is suspected as a stalled one is, marked BAD_SHARD.
+const shards = new ShardEngine(arena, fabric, (row) => suspect(row, map.EventKind.SUSPECTED, SUSPECTED_BAD_SHARD));
 /** The worker engine's view-change protocol, once the main thread handed it over. */
 let viewChange = null as ViewChangeHost | null;
 const table: TableView = {

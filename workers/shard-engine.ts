@@ -131,6 +131,9 @@ class WorkerShard {
     c.receivedOwn(sender.nextIndex);
   }
 
+  /** Rows of the peers this shard found misbehaving since the last call (ShardControl, control.ts). */
+  takeMisbehaved(): number[] { return this.#c.takeMisbehaved(); }
+
   /** Our acknowledgements to the shard's other members on the control lane, when one moved since the last. */
   #pushAcks(): void {
     const t = this.#t, pushed = this.#pushed, S = t.S;
@@ -155,10 +158,16 @@ export class ShardEngine {
   #shards: WorkerShard[] = [];
   readonly #arena: Arena;
   readonly #fabric: AttachedFabric;
+  readonly #suspect: (row: number) => void;
 
-  constructor(arena: Arena, fabric: AttachedFabric) {
+  /**
+   * `suspect` is told the table row of a peer that wrote a shard value breaking the protocol's rules
+   * (control.ts), after the round that found it: the predicate worker suspects it (BAD_SHARD).
+   */
+  constructor(arena: Arena, fabric: AttachedFabric, suspect: (row: number) => void) {
     this.#arena = arena;
     this.#fabric = fabric;
+    this.#suspect = suspect;
   }
 
   get active(): boolean { return this.#shards.length > 0; }
@@ -173,18 +182,21 @@ export class ShardEngine {
   }
 
   /**
-   * Steps every shard; wakes the main thread once when any stable frontier moved. A step that throws (a
-   * broken invariant) marks every shard stopped before the error ends this worker, so a view change's
-   * wedge() does not wait for an answer that cannot come.
+   * Steps every shard; wakes the main thread once when any stable frontier moved; then reports the peers
+   * found misbehaving (after the loop: a suspicion may wedge the shards). A peer's bad value never throws
+   * (control.ts); a step that throws (a broken invariant of ours) marks every shard stopped before the
+   * error ends this worker, so a view change's wedge() does not wait for an answer that cannot come.
    */
   round(): void {
     let moved = false;
+    const shards = this.#shards;
     try {
-      for (const shard of this.#shards) if (shard.round()) moved = true;
+      for (const shard of shards) if (shard.round()) moved = true;
     } catch (error) {
-      for (const shard of this.#shards) shard.fail();
+      for (const shard of shards) shard.fail();
       throw error;
     }
     if (moved) this.#fabric.arrive(0);
+    for (const shard of shards) for (const row of shard.takeMisbehaved()) this.#suspect(row);
   }
 }

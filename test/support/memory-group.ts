@@ -18,6 +18,7 @@ import { ViewChangeProtocol } from '../../ts/membership/protocol.js';
 import { multicastColumns } from '../../ts/multicast/layout.js';
 import { Mailboxes } from '../../ts/multicast/mailboxes.js';
 import { ShardChannel } from '../../ts/multicast/shard.js';
+import type { RdmcGroup } from '../../ts/rdmc/node.js';
 import { SstLayout } from '../../ts/sst/layout.js';
 import type { AttachedFabric } from '../../ts/fabric/native.js';
 import { ShardEngine } from '../../workers/shard-engine.js';
@@ -42,6 +43,8 @@ export interface MemoryMember {
   /** Engine 'worker': how often it woke the main thread (the stable frontier moved), and was rung by it. */
   arrivals: number;
   wakes: number;
+  /** The members this one's shard reported misbehaving: "main:id" from the channel, "worker:id" from its worker. */
+  suspects: string[];
 }
 
 export class MemoryGroup {
@@ -49,11 +52,12 @@ export class MemoryGroup {
 
   /**
    * `kernels`: the view-change kernels the protocols evaluate their predicates with (default the wasm ones);
-   * `engine`: who steps the ordered shard (ts/multicast/shard.ts, ShardParts.engine).
+   * `engine`: who steps the ordered shard (ts/multicast/shard.ts, ShardParts.engine); `rdmc`: the RDMC group
+   * of sender rank r at member id (default none: every message is small).
    */
   constructor(
     ids: readonly number[], subgroup: SubgroupConfig, kernels: KernelChoice = 'wasm',
-    engine: 'main' | 'worker' = 'main',
+    engine: 'main' | 'worker' = 'main', rdmc: (id: number, rank: number) => RdmcGroup | null = () => null,
   ) {
     const config = validateGroupConfig({
       members: ids.map((id) => ({ id, address: `127.0.0.1:${7000 + id}` })),
@@ -65,6 +69,7 @@ export class MemoryGroup {
       const arena = spare.pop() ?? Arena.create({ memberId: id, bytes: 1 << 20 });
       const m = {
         id, arena, layout, delivered: [], down: false, connecting: false, worker: null, arrivals: 0, wakes: 0,
+        suspects: [],
       };
       return m as unknown as MemoryMember;
     });
@@ -74,11 +79,13 @@ export class MemoryGroup {
       ShardChannel.initialize(m.arena, m.layout, plans[0]!);
       m.channel = new ShardChannel({
         arena: m.arena, fabric, layout: m.layout, selfId: m.id, plan: plans[0]!, shardIndex: 0, mailboxes,
-        rdmc: plans[0]!.shards[0]!.senders.map(() => null), schedule: () => {}, vid: 0, rowsAt: SHARD_ROWS_OFFSET,
-        engine, wakeWorker: () => { m.wakes++; },
+        rdmc: plans[0]!.shards[0]!.senders.map((_, rank) => rdmc(m.id, rank)), schedule: () => {}, vid: 0,
+        rowsAt: SHARD_ROWS_OFFSET, engine, wakeWorker: () => { m.wakes++; },
       });
+      m.channel.onMisbehaved = (member) => { m.suspects.push(`main:${member}`); };
       if (engine === 'worker') {
-        m.worker = new ShardEngine(m.arena, this.#attached(m, fabric));
+        const suspect = (row: number) => { m.suspects.push(`worker:${m.layout.members[row]}`); };
+        m.worker = new ShardEngine(m.arena, this.#attached(m, fabric), suspect);
         m.worker.set([m.channel.workerShard()!]);
       }
       m.channel.onDeliver((sender, _version, bytes) => { m.delivered.push(`${sender}:${bytes[0]}`); });

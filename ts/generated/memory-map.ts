@@ -27,7 +27,7 @@ export const MAX_SHARDS = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH = 0x35381168;
+export const MEMORY_MAP_HASH = 0x84fee1ff;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -127,18 +127,20 @@ export const STALE_ROWS_BYTES = 1024;
 export const KERNEL_SCRATCH_OFFSET = 0x64a80;
 export const KERNEL_SCRATCH_BYTES = 8192;
 /**
- * u32 row lists of this arena's multicast shards (senders by rank, then the other members), the rows the shard kernels
- * read; written once when a view's shards are built (ts/multicast/control.ts), then read only
+ * per multicast shard of this arena: u32 row lists (senders by rank, then the other members), the rows the shard
+ * kernels read, and the receipt kernel's u32 slot base and u8 bad-sender flag per sender rank; written when a view's
+ * shards are built (ts/multicast/control.ts), then read only but for the flags. Two shards of MAX_MEMBERS senders fit,
+ * or MAX_SHARDS of 8
  */
 export const SHARD_ROWS_OFFSET = 0x66a80;
-export const SHARD_ROWS_BYTES = 16384;
+export const SHARD_ROWS_BYTES = 32768;
 /**
  * one cache line per multicast shard of this arena (in SHARD_ROWS order): the words the main thread and the predicate
  * worker share to step one shard between them (ts/multicast/shard-words.ts). This member's slots and `index` have two
  * writers, the main thread (its messages) and, with the worker engine, the predicate worker (nulls); LOCK says which
  * one is writing and pushing them
  */
-export const SHARD_WORDS_OFFSET = 0x6aa80;
+export const SHARD_WORDS_OFFSET = 0x6ea80;
 export const SHARD_WORDS_BYTES = 16384;
 /** bytes from one ring to the next */
 export const SHARD_WORDS_STRIDE = 64;
@@ -189,7 +191,7 @@ export const SHARD_WORDS_PERSISTED = 56;
  * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
  * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
  */
-export const MEMBERSHIP_SCRATCH_OFFSET = 0x6ea80;
+export const MEMBERSHIP_SCRATCH_OFFSET = 0x72a80;
 export const MEMBERSHIP_SCRATCH_BYTES = 11264;
 /** bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row) */
 export const MEMBERSHIP_SCRATCH_ALL_ROWS = 0;
@@ -210,7 +212,7 @@ export const MEMBERSHIP_SCRATCH_TRIM = 3072;
  * view-change protocol (the worker engine): the main thread still evaluates the read-only predicates (the start
  * barrier, the suspects, the leader), and must not share the worker's scratch
  */
-export const MEMBERSHIP_READER_SCRATCH_OFFSET = 0x71680;
+export const MEMBERSHIP_READER_SCRATCH_OFFSET = 0x75680;
 export const MEMBERSHIP_READER_SCRATCH_BYTES = 11264;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES = 32;
@@ -235,7 +237,7 @@ export const EVENT_ID = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE = 8;
 /** first byte after the fixed regions */
-export const FIXED_END = 0x74280;
+export const FIXED_END = 0x78280;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
 export const DYNAMIC_BASE = 0x80000;
 

@@ -24,6 +24,7 @@ import { RdmcLayout, type RdmcGroupSpec } from '../rdmc/layout.js';
 import { RdmcNode } from '../rdmc/node.js';
 import { SstLayout } from '../sst/layout.js';
 import { SstMember } from '../sst/member.js';
+import { SUSPECTED_BAD_SHARD } from '../sst/worker-protocol.js';
 import type { SubgroupPlan } from '../membership/plans.js';
 import type { Connection, DriverView } from './driver-parts.js';
 import { shardEngineFromEnv } from './join-options.js';
@@ -162,12 +163,16 @@ export class ViewEngine implements DriverView {
     if (hosted) this.sst.hostViewChange(hosted);
     this.mailboxes = parts.mailboxes;
     this.mailboxes.onMisbehaved = (member) => options.memberFailed(this, member, 'BAD_MAILBOX');
+    for (const channel of parts.channels.values()) {
+      channel.onMisbehaved = (member) => options.memberFailed(this, member, 'BAD_SHARD');
+    }
     this.pushes = parts.pushes;
     this.protocol = parts.protocol;
     this.channels = parts.channels;
     this.byTag = parts.byTag;
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
-    this.sst.on('suspected', (member) => options.memberFailed(this, member, 'SUSPECTED'));
+    this.sst.on('suspected', (member, value) =>
+      options.memberFailed(this, member, value === SUSPECTED_BAD_SHARD ? 'BAD_SHARD' : 'SUSPECTED'));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
     this.#connection = options.connection;

@@ -91,13 +91,19 @@ export interface ScheduleKernels {
  */
 export interface ShardKernels {
   /**
-   * Receipt: stores numReceived[r] = index_r − 1 (i64 × `senders` at `numReceivedBase`) for every sender
-   * rank r, index_r read at column `indexCol` of the row at rowsBase + 4r, except rank `selfRank`, which
-   * takes `ownIndex`. Returns how many entries changed.
+   * Receipt: stores numReceived[r] = index_r − 1 (i64 × `senders` at `numReceivedBase`) for every sender rank
+   * r whose index and slots pass the checks (ts/multicast/control.ts), index_r read at column `indexCol` of
+   * the row at rowsBase + 4r; rank `selfRank` takes `ownIndex` − 1, unchecked. A sender is checked while its
+   * flag (u8 at badBase + r) is 0: index_r − 1 may not go below numReceived[r] nor pass ⌊(`delivered` − r)/S⌋
+   * + W (`raw` ≠ 0: numReceived[r] + W), and every slot it newly names — at slotsList[r] (u32 at
+   * slotsListBase + 4r) + (index mod W)·`slotBytes` — must hold that index with a header slots.ts allows
+   * (`maxPayload`, `maxLargeBytes`). One that breaks a rule keeps what passed and is flagged. Returns the
+   * entries changed plus (senders newly flagged << 16).
    */
   shardReceipt(
     tableBase: number, rowStride: number, indexCol: number, rowsBase: number, senders: number, selfRank: number,
-    ownIndex: number, numReceivedBase: number,
+    ownIndex: number, numReceivedBase: number, slotsListBase: number, slotBytes: number, W: number, raw: number,
+    delivered: number, maxPayload: number, maxLargeBytes: number, badBase: number,
   ): number;
   /** The null target of rank `selfRank` over numReceived (i64 × `senders`): see ordering.ts's nullTarget. */
   shardNullTarget(numReceivedBase: number, senders: number, selfRank: number): number;

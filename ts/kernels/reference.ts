@@ -153,21 +153,7 @@ export function referenceShardKernels(memory: WebAssembly.Memory): ShardKernels 
     return at >>> 3;
   };
   return {
-    shardReceipt(tableBase, rowStride, indexCol, rowsBase, senders, selfRank, ownIndex, numReceivedBase) {
-      assertI64Column(numReceivedBase, 0);
-      let changed = 0;
-      for (let r = 0; r < senders; r++) {
-        const index = r === selfRank ? BigInt(ownIndex)
-          : Atomics.load(i64, cell(tableBase, rowStride, u32[(rowsBase >>> 2) + r]!, indexCol));
-        const at = (numReceivedBase >>> 3) + r;
-        const received = BigInt.asIntN(64, index - 1n);
-        if (Atomics.load(i64, at) !== received) {
-          Atomics.store(i64, at, received);
-          changed++;
-        }
-      }
-      return changed;
-    },
+    shardReceipt: referenceShardReceipt(buffer),
 
     shardNullTarget(numReceivedBase, senders, selfRank) {
       assertI64Column(numReceivedBase, 0);
@@ -203,5 +189,66 @@ export function referenceShardKernels(memory: WebAssembly.Memory): ShardKernels 
       Atomics.store(i64, outAt >>> 3, lowest);
       return 1;
     },
+  };
+}
+
+/** A slot's header (ts/multicast/slots.ts: u32 index + 1 lo, hi, length, kind) as the receipt kernel checks it. */
+function slotHolds(u32: Uint32Array, at: number, index: bigint, maxPayload: number, maxLargeBytes: number): boolean {
+  const w = at >>> 2;
+  if (((BigInt(u32[w + 1]!) << 32n) | BigInt(u32[w]!)) !== BigInt.asUintN(64, index + 1n)) return false;
+  const bytes = u32[w + 2]!;
+  switch (u32[w + 3]!) {
+    case 0: return bytes <= maxPayload;
+    case 1: return bytes === 0;
+    case 2: return bytes > maxPayload && bytes <= maxLargeBytes;
+    default: return false;
+  }
+}
+
+/** The receipt kernel (assembly/shard.ts, shardReceipt) over `buffer`, in BigInt: exact over the whole i64 range. */
+function referenceShardReceipt(buffer: ArrayBufferLike): ShardKernels['shardReceipt'] {
+  const u8 = new Uint8Array(buffer);
+  const u32 = new Uint32Array(buffer);
+  const i64 = new BigInt64Array(buffer);
+  return (tableBase, rowStride, indexCol, rowsBase, senders, selfRank, ownIndex, numReceivedBase, slotsListBase,
+    slotBytes, W, raw, delivered, maxPayload, maxLargeBytes, badBase) => {
+    assertI64Column(numReceivedBase, 0);
+    let changed = 0, flagged = 0;
+    for (let r = 0; r < senders; r++) {
+      const at = (numReceivedBase >>> 3) + r;
+      const before = Atomics.load(i64, at);
+      let now: bigint;
+      if (r === selfRank) {
+        now = BigInt.asIntN(64, BigInt(ownIndex) - 1n);
+      } else {
+        if (u8[badBase + r] !== 0) continue;
+        const cellAt = tableBase + u32[(rowsBase >>> 2) + r]! * rowStride + indexCol;
+        assertI64Column(cellAt, 0);
+        const received = BigInt.asIntN(64, Atomics.load(i64, cellAt >>> 3) - 1n);
+        if (received === before) continue;
+        const limit = BigInt.asIntN(64, (raw !== 0 ? before : BigInt(Math.floor((delivered - r) / senders))) +
+          BigInt(W));
+        now = before;
+        if (received >= before && received <= limit) {
+          const slotsAt = u32[(slotsListBase >>> 2) + r]!;
+          while (now < received) {
+            const index = now + 1n;
+            if (!slotHolds(u32, slotsAt + Number(index % BigInt(W)) * slotBytes, index, maxPayload, maxLargeBytes)) {
+              break;
+            }
+            now = index;
+          }
+        }
+        if (now !== received) { // a rule broken: the sender keeps what passed, and is counted no further
+          u8[badBase + r] = 1;
+          flagged++;
+        }
+      }
+      if (now !== before) {
+        Atomics.store(i64, at, now);
+        changed++;
+      }
+    }
+    return changed + flagged * 65536;
   };
 }

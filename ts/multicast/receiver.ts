@@ -8,8 +8,12 @@
 //
 // Its counters leave in this member's row (storeAcks; ts/multicast/shard.ts pushes them on the control lane)
 // and land in the others' copies, where their send sides read them for the window. Paired assertions: every
-// counter stored only grows and deliveredNum ≤ seqNum when it leaves; every index and seqNum read from a
-// peer's row only grows where it lands; a slot holds the index its reader expects.
+// counter stored only grows and deliveredNum ≤ seqNum when it leaves, and grows where it is read back; our own
+// slots hold the index we expect. A peer's slot is the peer's input: counted only once its header passed
+// (control.ts, receipt), it is checked again before it is delivered — the peer may rewrite it meanwhile — and
+// a slot that no longer holds its message, or a LARGE one whose RDMC body is missing, stops delivery before
+// it and reports the sender (ShardControl.slotMisbehaved); so do more RDMC bodies waiting from one sender than
+// its window lets it have in flight (W + 1).
 
 import { assert, assertAtMost, assertEqual, assertMonotonic, fail } from '../assert.js';
 import type { RdmcGroup } from '../rdmc/node.js';
@@ -18,7 +22,7 @@ import type { ShardControl } from './control.js';
 import type { LatencySampler } from './latency.js';
 import { receivePrefix } from './ordering.js';
 import type { ShardTable } from './shard-table.js';
-import { SLOT_HEADER_BYTES, SlotKind, slotIndex, slotKind, slotLength, slotPayload } from './slots.js';
+import { SlotKind, slotHeaderAllowed, slotIndex, slotKind, slotLength, slotPayload } from './slots.js';
 
 export type DeliverHandler = (sender: number, version: bigint, bytes: Uint8Array) => void;
 
@@ -27,6 +31,8 @@ export class ShardReceiver {
   delivered = 0;
   /** Told when our own timed message is delivered (latency.ts); set by the shard. */
   latency: LatencySampler | null = null;
+  /** Told when a sender is found misbehaving outside a step (an RDMC body too many): the shard steps soon. */
+  nudge: (() => void) | null = null;
   /** Per sender rank: the highest index received, every lower one too (−1 before the first). */
   readonly numReceived: number[];
   /** The bodies of LARGE messages, per sender rank, in index order, waiting for their slot's delivery. */
@@ -63,8 +69,18 @@ export class ShardReceiver {
     rdmc.forEach((group, r) => {
       if (!group || r === rank) return;
       // The bytes of a sender's LARGE messages arrive here in its index order; the slot that orders each
-      // comes after RDMC acknowledged it everywhere, so the body is always here first.
-      group.on('message', (bytes) => { this.largeBodies[r]!.push(bytes.slice()); });
+      // comes after RDMC acknowledged it everywhere, so the body is always here first. An honest sender has
+      // at most W + 1 waiting here: W committed and not delivered here (the window), and one carried that
+      // waits for the window to take its slot. More is the sender misbehaving: dropped, and it is reported.
+      group.on('message', (bytes) => {
+        const bodies = this.largeBodies[r]!;
+        if (bodies.length <= table.W) {
+          bodies.push(bytes.slice());
+        } else {
+          this.#c.slotMisbehaved(r);
+          this.nudge?.(); // outside a step: the next one reports it
+        }
+      });
     });
   }
 
@@ -105,15 +121,18 @@ export class ShardReceiver {
     if (this.deliverThrough(c.stable(seqNum))) this.#controlDirty = true;
   }
 
-  /** Ordered: delivers every message up to `stable` not delivered yet; true when it delivered any. */
+  /**
+   * Ordered: delivers every message up to `stable` not delivered yet, stopping before a peer's slot that no
+   * longer holds its message (see the top); true when it delivered any.
+   */
   deliverThrough(stable: number): boolean {
-    if (stable <= this.#deliveredNum || !this.#onDeliver) return false;
+    const before = this.#deliveredNum;
+    if (stable <= before || !this.#onDeliver) return false;
     const S = this.#t.S;
-    for (let seq = this.#deliveredNum + 1; seq <= stable; seq++) {
-      this.#deliveredNum = seq; // before the upcall: an upcall that throws does not see its message again
-      this.#deliverSlot(seq % S, Math.floor(seq / S), seq);
+    for (let seq = before + 1; seq <= stable; seq++) {
+      if (!this.#deliverSlot(seq % S, Math.floor(seq / S), seq)) break;
     }
-    return true;
+    return this.#deliveredNum > before;
   }
 
   /**
@@ -148,7 +167,7 @@ export class ShardReceiver {
     this.readIndexes(nextIndex);
     for (let r = 0; r < S; r++) {
       for (let index = before[r]! + 1; index <= this.numReceived[r]!; index++) {
-        this.#deliverSlot(r, index, index * S + r);
+        if (!this.#deliverSlot(r, index, index * S + r)) break; // the sender is reported: no more of it
       }
       if (this.numReceived[r] !== before[r]) this.#controlDirty = true;
     }
@@ -193,15 +212,16 @@ export class ShardReceiver {
     if (this.#mode === 'raw') {
       for (let r = 0; r < S; r++) {
         const last = goesOn ? trim[r]! : Math.min(trim[r]!, this.numReceived[r]!);
-        for (let index = this.numReceived[r]! + 1; index <= last; index++) this.#deliverSlot(r, index, index * S + r);
+        for (let index = this.numReceived[r]! + 1; index <= last; index++) {
+          if (!this.#deliverSlot(r, index, index * S + r)) break;
+        }
       }
       return;
     }
     for (const seq of trimDeliveries(this.#deliveredNum, trim)) {
       const r = seq % S, index = Math.floor(seq / S);
       if (!goesOn && index > this.numReceived[r]!) return;
-      this.#deliveredNum = seq;
-      this.#deliverSlot(r, index, seq);
+      if (!this.#deliverSlot(r, index, seq)) return;
     }
   }
 
@@ -235,37 +255,43 @@ export class ShardReceiver {
     assertAtMost(this.#seqNum, receivePrefix(this.numReceived), 'seqNum ≤ the receive prefix of numReceived');
   }
 
-  /** The slot reader: checks the slot holds the index it expects (the pair of the sender's write). */
-  #deliverSlot(rank: number, index: number, seq: number): void {
+  /**
+   * The slot reader: delivers message `index` of sender `rank` (ordered: deliveredNum = seq first, so an
+   * upcall that throws does not see its message again), nulls skipped. The header is read once and checked:
+   * false, nothing delivered, when a peer's slot does not hold the message (the sender is reported); our own
+   * slots always do (an assertion, the pair of the sender's write).
+   */
+  #deliverSlot(rank: number, index: number, seq: number): boolean {
     const t = this.#t, arena = t.arena;
     const at = t.slotAt(rank, index);
-    const held = slotIndex(arena, at);
-    if (held !== index) this.#wrongSlot(rank, index, held);
-    const kind = slotKind(arena, at);
-    if (kind === SlotKind.NULL) return;
-    const bytes = slotLength(arena, at);
-    let payload: Uint8Array;
+    const held = slotIndex(arena, at), kind = slotKind(arena, at), bytes = slotLength(arena, at);
+    if (held !== index || !slotHeaderAllowed(kind, bytes, t.maxPayload, t.maxLargeBytes)) {
+      return this.#badSlot(rank, `slot ${index % t.W} holds index ${held}, kind ${kind}, ${bytes} bytes; ` +
+        `expected index ${index}`);
+    }
+    let payload: Uint8Array | null = null;
     if (kind === SlotKind.LARGE) {
-      const body = this.largeBodies[rank]!.shift();
-      if (!body || body.byteLength !== bytes) this.#wrongBody(rank, index);
-      payload = body;
-    } else {
-      assertEqual(kind, SlotKind.DATA, 'the kind of a slot');
-      assertAtMost(bytes, t.slotBytes - SLOT_HEADER_BYTES, 'the payload length of a slot');
+      const bodies = this.largeBodies[rank]!;
+      if (bodies.length === 0 || bodies[0]!.byteLength !== bytes) {
+        return this.#badSlot(rank, `large message ${index}: RDMC body missing or of the wrong size`);
+      }
+      payload = bodies.shift()!;
+    } else if (kind === SlotKind.DATA) {
       payload = slotPayload(arena, at, bytes);
     }
+    if (this.#mode === 'ordered') this.#deliveredNum = seq;
+    if (payload === null) return true; // a null: takes its sequence number, never delivered
     this.delivered++;
     const latency = this.latency;
     if (latency !== null && index === latency.index && rank === this.#rank) latency.delivered();
     this.#onDeliver!(this.#senderIds[rank]!, this.#vidBase + BigInt(seq), payload);
+    return true;
   }
 
-  #wrongSlot(rank: number, index: number, held: number): never {
-    const slot = index % this.#t.W;
-    fail(`slot ${slot} of sender ${this.#senderIds[rank]} holds index ${held}, expected ${index}`);
-  }
-
-  #wrongBody(rank: number, index: number): never {
-    fail(`large message ${index} of sender ${this.#senderIds[rank]}: RDMC body missing or of the wrong size`);
+  /** A slot that does not hold what it should: a peer's is reported (false); ours is a bug here. */
+  #badSlot(rank: number, what: string): false {
+    if (rank === this.#rank) fail(`our own ${what}`);
+    this.#c.slotMisbehaved(rank); // reported at the end of this step (no nudge: a step that nudged itself would spin)
+    return false;
   }
 }

@@ -16,6 +16,9 @@ export interface ShardGeometry {
   S: number;
   W: number;
   slotBytes: number;
+  /** The longest payload a DATA slot may hold, and a LARGE message's body (0: none is allowed): slots.ts. */
+  maxPayload: number;
+  maxLargeBytes: number;
   /** Row offsets of the shard's members other than this one. */
   peerRowAt: number[];
   /** The same rows as row numbers, and the senders' rows by rank (the lists the shard kernels read). */
@@ -57,6 +60,8 @@ export function shardGeometry(layout: SstLayout, plan: SubgroupPlan, shard: Shar
     S: shard.senders.length,
     W: plan.window,
     slotBytes: cols.slotBytes,
+    maxPayload: plan.maxSmcPayload,
+    maxLargeBytes: plan.maxMessageBytes > plan.maxSmcPayload ? plan.maxMessageBytes : 0,
     peerRows,
     peerRowAt: peerRows.map((row) => layout.rowOffset(row)),
     senderRows: shard.senders.map((id) => layout.rowOf(id)),
@@ -83,6 +88,8 @@ export class ShardTable implements Readonly<ShardGeometry> {
   readonly S: number;
   readonly W: number;
   readonly slotBytes: number;
+  readonly maxPayload: number;
+  readonly maxLargeBytes: number;
   readonly peerRowAt: number[];
   readonly peerRows: number[];
   readonly senderRows: number[];
@@ -108,6 +115,7 @@ export class ShardTable implements Readonly<ShardGeometry> {
     this.arena = arena;
     this.geometry = g;
     this.S = g.S; this.W = g.W; this.slotBytes = g.slotBytes;
+    this.maxPayload = g.maxPayload; this.maxLargeBytes = g.maxLargeBytes;
     this.peerRowAt = g.peerRowAt; this.peerRows = g.peerRows; this.senderRows = g.senderRows;
     this.tableBase = g.tableBase; this.rowStride = g.rowStride; this.senderRowAt = g.senderRowAt;
     this.indexCol = g.indexCol; this.numReceivedCol = g.numReceivedCol; this.seqNumCol = g.seqNumCol;

@@ -164,6 +164,8 @@ export class ShardChannel implements OrderedChannel {
   /** The persistence frontier last reported to #onPersisted (min persistedNum over the shard). */
   #frontier = -1n;
   #onPersisted: ((frontier: bigint) => void) | null = null;
+  /** Told once, at the end of a step, of a member whose shard values broke the rules (control.ts): BAD_SHARD. */
+  onMisbehaved: ((member: number, what: string) => void) | null = null;
 
   constructor(parts: ShardParts) {
     const { plan } = parts;
@@ -201,6 +203,7 @@ export class ShardChannel implements OrderedChannel {
       control: this.#control, schedule: parts.schedule, closed: () => this.#closed, latency: this.#latency,
     });
     this.#receiver.latency = this.#latency;
+    this.#receiver.nudge = parts.schedule;
   }
 
   /** Sets every counter of the shard in every row to its initial value (−1); before connecting. */
@@ -374,9 +377,20 @@ export class ShardChannel implements OrderedChannel {
   /** @internal A point-to-point message for this shard. */
   direct(from: number, bytes: Uint8Array): void { this.#onDirect?.(from, bytes); }
 
-  /** @internal One round of send, receive, deliver, push. */
+  /**
+   * @internal One round of send, receive, deliver, push; then the members found misbehaving meanwhile (here,
+   * or in a send since the last step) are reported.
+   */
   step(): void {
-    if (this.#closed || this.#failure || this.#wedged || this.#table.S === 0) return;
+    if (this.#closed) return;
+    this.#stepOnce();
+    for (const row of this.#control.takeMisbehaved()) {
+      this.onMisbehaved?.(this.#p.layout.members[row]!, 'a shard counter, index or slot that breaks the rules');
+    }
+  }
+
+  #stepOnce(): void {
+    if (this.#failure || this.#wedged || this.#table.S === 0) return;
     if (this.#words) {
       if (!this.#opened) this.#open(this.#words);
       this.#stepBesideWorker(this.#words);

@@ -13,6 +13,12 @@
 // receiver.ts). Each function takes the arena and the slot's offset (8-aligned) and makes no object, except
 // readSlot, which is for tests and diagnostics. The receiver checks the index a slot holds against the one
 // it expects (the pair of the sender's write): a wrong slot offset or a slot reused too early shows at once.
+//
+// A peer's slots are written by that peer, so their headers are input, checked before a slot is counted as
+// received (the shardReceipt kernel, assembly/shard.ts, applies these same rules) and again before it is
+// delivered (ShardReceiver, by slotHeaderAllowed): the index expected, a known kind, and a length the kind
+// allows — DATA at most maxSmcPayload, NULL none, LARGE more than maxSmcPayload and at most maxMessageBytes,
+// and only where large messages are allowed.
 
 import type { Arena } from '../arena.js';
 
@@ -68,6 +74,26 @@ export function slotLength(arena: Arena, at: number): number {
 
 export function slotKind(arena: Arena, at: number): SlotKind {
   return arena.u32[(at >> 2) + 3]! as SlotKind;
+}
+
+/**
+ * Whether the slot at `at` holds message `index` with a header the rules above allow: a DATA payload of at
+ * most `maxPayload` bytes, a NULL of none, a LARGE body of more than `maxPayload` and at most
+ * `maxLargeBytes` (0: no large messages). What a sender writes always passes; anything else is the writer's.
+ */
+export function slotHolds(arena: Arena, at: number, index: number, maxPayload: number, maxLargeBytes: number): boolean {
+  return slotIndex(arena, at) === index &&
+    slotHeaderAllowed(slotKind(arena, at), slotLength(arena, at), maxPayload, maxLargeBytes);
+}
+
+/** Whether a slot of `kind` may say `bytes` (slotHolds, for a reader that read the header once). */
+export function slotHeaderAllowed(kind: number, bytes: number, maxPayload: number, maxLargeBytes: number): boolean {
+  switch (kind) {
+    case SlotKind.DATA: return bytes <= maxPayload;
+    case SlotKind.NULL: return bytes === 0;
+    case SlotKind.LARGE: return bytes > maxPayload && bytes <= maxLargeBytes;
+    default: return false;
+  }
 }
 
 /**

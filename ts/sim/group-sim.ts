@@ -204,10 +204,15 @@ export class GroupSim {
   }
 
   #buildView(m: SimMember, view: View, previous?: PreviousView): SimView {
-    return new SimView({
+    const built = new SimView({
       world: this.#world, selfId: m.id, config: this.#config, view, previous, rules: this.#rules,
       schedule: () => { m.dirty = true; }, kernels: this.#kernels,
     });
+    // A peer whose shard values break the rules is suspected as the group does it (ViewEngine: BAD_SHARD).
+    for (const channel of built.channels.values()) {
+      channel.onMisbehaved = (member) => m.driver.memberFailed(built, member, 'BAD_SHARD');
+    }
+    return built;
   }
 
   /** Runs the scenario: load, faults for a while, then quiet until every live member settles. */

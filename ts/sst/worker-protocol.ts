@@ -4,6 +4,13 @@ import type { ViewChangeOp, ViewChangeSpec } from '../membership/worker-view-cha
 import type { WorkerShardSpec } from '../multicast/shard.js';
 import type { CompiledPredicate } from './predicates.js';
 
+/**
+ * The VALUE of a SUSPECTED event (EventKind; otherwise the ms a heartbeat stood still) when the worker
+ * suspects a member because it wrote a shard value that breaks the protocol's rules (workers/shard-engine.ts,
+ * ts/multicast/control.ts): the group reports the reason BAD_SHARD.
+ */
+export const SUSPECTED_BAD_SHARD = -1;
+
 /** Everything the predicate worker needs to find the table; fixed for the life of the worker. */
 export interface PredicateWorkerData {
   memory: WebAssembly.Memory;
