@@ -96,10 +96,8 @@ test('records go across, wrap behind a skip marker, and the reader keeps up over
 test('a written counter far ahead fails the peer at once: no reading loop over the zeroed mailbox', async () => {
   const { a, b, layout } = pair();
   const { written } = peerRegions(layout, 1, 2);
-  setWritten(b, written, 1n << 50n); // 2^47 empty records, were they read
-  const started = performance.now();
+  setWritten(b, written, 1n << 50n); // 2^47 empty records, were they read: the code before never returned here
   poll(b);
-  assert.ok(performance.now() - started < 100, 'the poll returned at once');
   assert.equal(b.got, []);
   assert.is(b.misbehaved.length, 1);
   assert.match(b.misbehaved[0]!, /^1: its written counter is/);
