@@ -59,7 +59,7 @@ const HEX_64 = /^[0-9a-f]{64}$/;
 const VIEW_MEMBERS_MAX = 1024;
 /** Host names in an offer: a configured member's may be a DNS name (at most 253 bytes). */
 const HOST_BYTES_MAX = 255;
-const MEMBER_ID_MAX = 0xfffe;
+export const MEMBER_ID_MAX = 0xfffe;
 
 /** What the leader tells a joiner after the commit: the view it enters and what it needs to build it. */
 export interface JoinOffer {
@@ -112,12 +112,13 @@ function shaped(v: unknown, required: readonly string[], optional: readonly stri
   for (const k of keys) if (!required.includes(k) && !optional.includes(k)) return false;
   return true;
 }
-const isId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MEMBER_ID_MAX;
+export const isId = (v: unknown): v is number =>
+  Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MEMBER_ID_MAX;
 const isIds = (v: unknown, max = VIEW_MEMBERS_MAX): v is number[] =>
   Array.isArray(v) && v.length <= max && v.every(isId) && new Set(v).size === v.length;
 const isText = (v: unknown, maxBytes: number): v is string =>
   typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) <= maxBytes;
-const isHost = (v: unknown): v is string => isText(v, HOST_BYTES_MAX) && !/[\s\0/]/.test(v);
+export const isHost = (v: unknown): v is string => isText(v, HOST_BYTES_MAX) && !/[\s\0/]/.test(v);
 const isAddress = (v: unknown): v is string => isText(v, HOST_BYTES_MAX + 8)
   && /^(?:\[[^\]\s]+\]|[^:\s\]]+):\d{1,5}$/.test(v) && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535;
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 65535;

@@ -12,6 +12,7 @@
 // arena's initial size is its maximum).
 
 import { MEMORY_MAP_HASH } from '../generated/memory-map.js';
+import { slotHeaderAllowed } from '../multicast/slots.js';
 import type { Kernels, ShardKernels } from './kernels.js';
 
 const TWO_POW_63 = 2 ** 63;
@@ -192,17 +193,14 @@ export function referenceShardKernels(memory: WebAssembly.Memory): ShardKernels 
   };
 }
 
-/** A slot's header (ts/multicast/slots.ts: u32 index + 1 lo, hi, length, kind) as the receipt kernel checks it. */
+/**
+ * A slot's header (ts/multicast/slots.ts: u32 index + 1 lo, hi, length, kind) as the receipt kernel checks it:
+ * the index in BigInt (exact over the whole i64 range), the kind's length rule slots.ts's own.
+ */
 function slotHolds(u32: Uint32Array, at: number, index: bigint, maxPayload: number, maxLargeBytes: number): boolean {
   const w = at >>> 2;
   if (((BigInt(u32[w + 1]!) << 32n) | BigInt(u32[w]!)) !== BigInt.asUintN(64, index + 1n)) return false;
-  const bytes = u32[w + 2]!;
-  switch (u32[w + 3]!) {
-    case 0: return bytes <= maxPayload;
-    case 1: return bytes === 0;
-    case 2: return bytes > maxPayload && bytes <= maxLargeBytes;
-    default: return false;
-  }
+  return slotHeaderAllowed(u32[w + 3]!, u32[w + 2]!, maxPayload, maxLargeBytes);
 }
 
 /** The receipt kernel (assembly/shard.ts, shardReceipt) over `buffer`, in BigInt: exact over the whole i64 range. */

@@ -26,13 +26,12 @@
 // at most once per leader before it: fewer than 2·n² proposals in any view. maxProposal allows four times
 // that and more, and stays far below 2^31, so a number never wraps in its i32 column.
 
+import { isHost, isId } from '../group/contact-wire.js';
 import { subgroupColumns } from '../multicast/layout.js';
 import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SubgroupPlan } from './plans.js';
 import type { MembershipTable } from './table.js';
 
-/** The largest member id (a view's layout keeps ids below 0xffff; as contact-wire.ts, MEMBER_ID_MAX). */
-export const MEMBER_ID_MAX = 0xfffe;
 
 /** A port a peer published, if it is one (1..65535), else 0: the caller treats that member as gone. */
 export function portOrZero(port: number): number {
@@ -65,18 +64,18 @@ export function badRow(t: MembershipTable, r: number, plans: readonly SubgroupPl
   return trimFor >= 1 ? badTrim(t, r, plans, selfId) : null;
 }
 
-/** The joiners of row r's proposal: each a new id within MEMBER_ID_MAX, once, with a host. */
+/** The joiners of row r's proposal: each a new id, once, with a host, as the contact port takes them. */
 function badJoins(t: MembershipTable, r: number): string | null {
   const ids = new Set<number>();
   let ended = false;
   for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
     const id = t.i32(r, t.c.joins, k) - 1;
     if (id === -1) { ended = true; continue; }
-    if (ended || id < 0 || id > MEMBER_ID_MAX || t.members.includes(id) || ids.has(id)) return `joiner ${k}: id ${id}`;
+    if (ended || !isId(id) || t.members.includes(id) || ids.has(id)) return `joiner ${k}: id ${id}`;
     ids.add(id);
   }
   for (const j of t.readJoins(r)) {
-    if (!/^[^\s\0/]+$/.test(j.host)) return `joiner ${j.id}: host ${JSON.stringify(j.host)}`;
+    if (!isHost(j.host)) return `joiner ${j.id}: host ${JSON.stringify(j.host)}`;
   }
   return null;
 }
