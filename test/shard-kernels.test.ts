@@ -13,7 +13,11 @@ import { referenceShardKernels } from '../ts/kernels/reference.js';
 import { ConfigError } from '../ts/errors.js';
 import { ShardRows } from '../ts/multicast/control.js';
 import { nullTarget, receivePrefix } from '../ts/multicast/ordering.js';
-import { slotHolds } from '../ts/multicast/slots.js';
+import { slotHeaderAllowed, slotIndex, slotKind, slotLength } from '../ts/multicast/slots.js';
+
+/** The slot rule receipt applies, stated with slots.ts's readers: the index expected, and the kind's length. */
+const slotHolds = (a: Arena, at: number, index: number, maxPayload: number, maxLarge: number): boolean =>
+  slotIndex(a, at) === index && slotHeaderAllowed(slotKind(a, at), slotLength(a, at), maxPayload, maxLarge);
 
 const seed = suiteSeed();
 const arena = Arena.create({ memberId: 1, bytes: 8 << 20 });

@@ -19,8 +19,8 @@
 //   - receipt: a sender's `index` may not go back, nor run further ahead than the window lets it — it used
 //     index i only once every member, we too, delivered the message one window back, so index_r − 1 ≤
 //     ⌊(our deliveredNum − r)/S⌋ + W (raw: ≤ our numReceived[r] + W) — and every slot it newly names must
-//     hold its index with a header the rules allow (slots.ts; the kernel checks the same header rules as
-//     slotHolds, which the receiver runs again at delivery). numReceived never counts past a bad value: the
+//     hold its index with a header the rules allow (slots.ts, slotHeaderAllowed; the kernel applies the same
+//     rules, and the receiver checks them again at delivery). numReceived never counts past a bad value: the
 //     sender keeps its last good count, is flagged, and is counted no further in this view.
 //   - stability and the window: a minimum of the peers' seqNum or window counters that went back below one
 //     already used means a peer's counter went back; the minimum used stays the last good one.

@@ -77,16 +77,9 @@ export function slotKind(arena: Arena, at: number): SlotKind {
 }
 
 /**
- * Whether the slot at `at` holds message `index` with a header the rules above allow: a DATA payload of at
- * most `maxPayload` bytes, a NULL of none, a LARGE body of more than `maxPayload` and at most
- * `maxLargeBytes` (0: no large messages). What a sender writes always passes; anything else is the writer's.
+ * Whether a slot of `kind` may say `bytes`, by the rules above: a DATA payload of at most `maxPayload`
+ * bytes, a NULL of none, a LARGE body of more than `maxPayload` and at most `maxLargeBytes` (0: none allowed).
  */
-export function slotHolds(arena: Arena, at: number, index: number, maxPayload: number, maxLargeBytes: number): boolean {
-  return slotIndex(arena, at) === index &&
-    slotHeaderAllowed(slotKind(arena, at), slotLength(arena, at), maxPayload, maxLargeBytes);
-}
-
-/** Whether a slot of `kind` may say `bytes` (slotHolds, for a reader that read the header once). */
 export function slotHeaderAllowed(kind: number, bytes: number, maxPayload: number, maxLargeBytes: number): boolean {
   switch (kind) {
     case SlotKind.DATA: return bytes <= maxPayload;
