@@ -82,13 +82,18 @@ let announced = false;
 
 live.fill(1);
 
+/**
+ * Suspects the member of `row`. Its events are published before its row says so: the main thread, seeing the
+ * suspicion in this member's row or in a peer's copy of it, finds why (ViewEngine.ownSuspicion) on the ring.
+ */
 function suspect(row: number, kind: number, value: number): void {
   if (suspected[row]) return;
   suspected[row] = 1;
   live[row] = 0;
-  viewChange?.suspect(data.members[row]!);
   if (kind !== map.EventKind.SUSPECTED) emit(kind, data.members[row]!, value);
   emit(map.EventKind.SUSPECTED, data.members[row]!, kind === map.EventKind.SUSPECTED ? value : 0);
+  events.publish();
+  viewChange?.suspect(data.members[row]!);
 }
 
 function onCompletion(kind: number, peer: number, imm: number): void {

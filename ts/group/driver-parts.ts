@@ -35,6 +35,11 @@ export interface DriverView extends ViewParts {
   /** Members this view has seen fail: suspected in its table, or found by its failure detector. */
   gone(): Set<number>;
   /**
+   * The reason this member's own failure detector gave for suspecting `member` (its suspicion may be in
+   * this member's row before the driver heard of it), or null when it did not suspect it.
+   */
+  ownSuspicion(member: number): string | null;
+  /**
    * Starts connecting to `members`; `connection` says when it is done. `isGone(peer)` ends a peer's wait.
    * `done` is called once it is, when that happens apart from a step (a Group's engine: the driver steps at
    * once); a view whose connecting is only looked at on steps (the simulator's) need not call it.

@@ -219,12 +219,20 @@ export class MemberDriver<V extends DriverView> {
     if (result) this.#onOutcome(view, result);
   }
 
-  /** Once wedged, others' suspicions count as this member's (they are OR-ed): each reported once, as if found here. */
+  /**
+   * Once wedged, others' suspicions count as this member's (they are OR-ed): each reported once, as if found
+   * here. One this member's own predicate worker found (its row may show it before this thread read the
+   * worker's event) is reported with the worker's reason instead.
+   */
   #peersSuspicions(view: V): void {
     if (!view.protocol.wedged) return;
     for (const m of view.protocol.suspects()) {
-      if (m !== this.selfId) this.memberFailed(view, m, 'SUSPECTED_BY_PEER', false);
+      if (m !== this.selfId) this.memberFailed(view, m, this.#suspicionReason(view, m), false);
     }
+  }
+
+  #suspicionReason(view: V, member: number): string {
+    return view.ownSuspicion(member) ?? 'SUSPECTED_BY_PEER';
   }
 
   /** Peers whose rows the step found bad (row-checks.ts): reported failed with reason BAD_ROW, noted after. */
@@ -265,8 +273,9 @@ export class MemberDriver<V extends DriverView> {
     for (const m of change.removed) {
       if (m === this.selfId || change.left.includes(m) || this.#failed.has(m)) continue;
       this.#failed.add(m);
-      view.mailboxes.fail(m, 'SUSPECTED_BY_PEER');
-      this.#host.memberFailed(m, 'SUSPECTED_BY_PEER');
+      const reason = this.#suspicionReason(view, m);
+      view.mailboxes.fail(m, reason);
+      this.#host.memberFailed(m, reason);
     }
   }
 

@@ -171,8 +171,7 @@ export class ViewEngine implements DriverView {
     this.channels = parts.channels;
     this.byTag = parts.byTag;
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
-    this.sst.on('suspected', (member, value) =>
-      options.memberFailed(this, member, value === SUSPECTED_BAD_SHARD ? 'BAD_SHARD' : 'SUSPECTED'));
+    this.sst.on('suspected', (member, value) => options.memberFailed(this, member, suspicionReason(value)));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
     this.#connection = options.connection;
@@ -303,6 +302,16 @@ export class ViewEngine implements DriverView {
     }));
   }
 
+  /**
+   * Why this member's own predicate worker suspected `member` (its heartbeat stalled: SUSPECTED; it wrote a
+   * shard value no honest member writes: BAD_SHARD), even before this thread read the worker's event; null
+   * when the worker did not suspect it. A suspicion in this member's row is then its own, not a peer's.
+   */
+  ownSuspicion(member: number): string | null {
+    const value = this.sst.suspicionOf(member);
+    return value === undefined ? null : suspicionReason(value);
+  }
+
   get closed(): boolean { return this.#closed; }
 
   async close(): Promise<void> {
@@ -320,6 +329,11 @@ export class ViewEngine implements DriverView {
     await this.sst.close();
     this.runtime.close();
   }
+}
+
+/** The reason a SUSPECTED event's value gives (workers/predicate-worker.ts). */
+function suspicionReason(value: number): string {
+  return value === SUSPECTED_BAD_SHARD ? 'BAD_SHARD' : 'SUSPECTED';
 }
 
 /**

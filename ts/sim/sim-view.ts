@@ -108,6 +108,9 @@ export class SimView implements DriverView {
     return out;
   }
 
+  /** The simulated detector tells the driver at once (it never writes this member's row first). */
+  ownSuspicion(): string | null { return null; }
+
   /** Looked at on the member's steps (`connection`): the scheduler decides when those come. */
   connect(members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean): void {
     this.#connecting = { members: members.map((m) => m.id), since: this.#world.tick, timeout, isGone };

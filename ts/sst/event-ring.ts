@@ -63,19 +63,23 @@ export class EventRingReader {
 
   /** Calls onEvent for every published entry, then frees them. Returns how many were read. */
   drain(onEvent: (kind: number, id: number, value: number) => void): number {
+    const n = this.peek(onEvent);
+    Atomics.store(this.arena.u32, TAIL, (Atomics.load(this.arena.u32, TAIL) + n) >>> 0);
+    return n;
+  }
+
+  /** Calls onEvent for every published entry, in order, and leaves them for the next drain. */
+  peek(onEvent: (kind: number, id: number, value: number) => void): number {
     const u32 = this.arena.u32;
     const head = Atomics.load(u32, HEAD);
     let tail = Atomics.load(u32, TAIL);
     let n = 0;
     while (tail !== head) {
       const at = ENTRIES + (tail & MASK) * map.EVENT_ENTRY_BYTES;
-      const kind = u32[(at + map.EVENT_KIND) >> 2]!;
-      const id = u32[(at + map.EVENT_ID) >> 2]!;
-      onEvent(kind, id, this.arena.f64[(at + map.EVENT_VALUE) >> 3]!);
+      onEvent(u32[(at + map.EVENT_KIND) >> 2]!, u32[(at + map.EVENT_ID) >> 2]!, this.arena.f64[(at + map.EVENT_VALUE) >> 3]!);
       tail = (tail + 1) >>> 0;
       n++;
     }
-    Atomics.store(u32, TAIL, tail);
     return n;
   }
 

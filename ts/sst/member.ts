@@ -109,7 +109,8 @@ export class SstMember extends EventEmitter<SstEvents> {
     test: (sst: SstMember) => boolean; trigger: () => void; kind: PredicateKind; held: boolean;
   }>();
   private nextPredicateId = 1;
-  private suspectedPeers = new Set<number>();
+  /** Members the predicate worker suspected, with the value it reported (SUSPECTED events read so far). */
+  private suspectedPeers = new Map<number, number>();
   private closing = false;
   private wholeRow: Array<[number, number]> = [];
   /** The lane pushes travel on: control for a table of counters only, data for one with bytes columns. */
@@ -430,7 +431,21 @@ export class SstMember extends EventEmitter<SstEvents> {
   }
 
   /** Members suspected so far (suspicion is permanent). */
-  get suspected(): number[] { return [...this.suspectedPeers]; }
+  get suspected(): number[] { return [...this.suspectedPeers.keys()]; }
+
+  /**
+   * The value of the predicate worker's suspicion of `member` (a SUSPECTED event), whether this thread has
+   * read it already or not yet; undefined when the worker did not suspect it. Reads nothing off the ring.
+   */
+  suspicionOf(member: number): number | undefined {
+    let value = this.suspectedPeers.get(member);
+    if (value === undefined && !this.closing) {
+      this.reader?.peek((kind, id, v) => {
+        if (value === undefined && kind === map.EventKind.SUSPECTED && id === member) value = v;
+      });
+    }
+    return value;
+  }
 
   private onEvent(kind: number, id: number, value: number): void {
     switch (kind) {
@@ -452,7 +467,7 @@ export class SstMember extends EventEmitter<SstEvents> {
         return;
       }
       case map.EventKind.SUSPECTED:
-        this.suspectedPeers.add(id);
+        if (!this.suspectedPeers.has(id)) this.suspectedPeers.set(id, value);
         this.emit('suspected', id, value);
         return;
       case map.EventKind.CONNECTION_REJECTED:
