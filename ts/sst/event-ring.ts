@@ -76,7 +76,8 @@ export class EventRingReader {
     let n = 0;
     while (tail !== head) {
       const at = ENTRIES + (tail & MASK) * map.EVENT_ENTRY_BYTES;
-      onEvent(u32[(at + map.EVENT_KIND) >> 2]!, u32[(at + map.EVENT_ID) >> 2]!, this.arena.f64[(at + map.EVENT_VALUE) >> 3]!);
+      const kind = u32[(at + map.EVENT_KIND) >> 2]!, id = u32[(at + map.EVENT_ID) >> 2]!;
+      onEvent(kind, id, this.arena.f64[(at + map.EVENT_VALUE) >> 3]!);
       tail = (tail + 1) >>> 0;
       n++;
     }
