@@ -11,6 +11,7 @@ import { planView } from '../ts/membership/plans.js';
 import type { Fabric } from '../ts/fabric/fabric.js';
 import { PeerConnections } from '../ts/fabric/peers.js';
 import type { Change, ProtocolNote } from '../ts/membership/protocol.js';
+import { MembershipTable } from '../ts/membership/table.js';
 import { MemoryGroup, type MemoryMember } from './support/memory-group.js';
 
 const LOG = { shards: 1, members: { min: 1, max: 8 }, maxSmcPayload: 16, window: 3 };
@@ -146,6 +147,61 @@ test('bad row: a row acknowledging the leader\'s proposal without the wedged fla
     }
     assert.ok(notes.some((n) => n.event === 'badRow' && n.member === 2));
     assert.ok(a.protocol.suspects().has(2));
+  } finally {
+    group.release();
+  }
+});
+
+/**
+ * Member 2's row reads as `good` whenever the protocol copies it (MembershipTable.readRow) and as `bad` at
+ * every other moment: the race of a peer that rewrites its row between the check and the use. Run `body`
+ * with that in place.
+ */
+function raced(group: MemoryGroup, good: Fields, bad: Fields, body: () => void): void {
+  const readRow = MembershipTable.prototype.readRow;
+  MembershipTable.prototype.readRow = function (this: MembershipTable, r: number) {
+    if (r === 2) corrupt(group, good);
+    const copy = readRow.call(this, r);
+    if (r === 2) corrupt(group, bad);
+    return copy;
+  };
+  try {
+    corrupt(group, bad);
+    body();
+  } finally {
+    MembershipTable.prototype.readRow = readRow;
+  }
+}
+
+test('bad row: a commit rewritten after its check is adopted as it was checked (trim, joiners, proposer)', () => {
+  const group = hostileGroup(5);
+  try {
+    const commit = { wedged: 1, proposal: 1, trimFor: 1, committed: 1, changes: [0, 0, 1] };
+    const good = { ...commit, proposer: 3, trim: [2, -1, -1], joins: [0] };
+    raced(group, good, { ...commit, proposer: 100, trim: [3_000_000, 3_000_000, -1000], joins: [70001] }, () => {
+      for (const id of HONEST) {
+        const result = group.member(id).protocol.step();
+        assert.is(result?.type, 'commit', `member ${id} applies the commit`);
+        const change = (result as { change: Change }).change;
+        assert.equal(change.trims, [[[2, -1, -1]]], `member ${id} adopted the trim it checked`);
+        assert.equal([change.proposer, change.joined, change.removed], [2, [], [2]]);
+      }
+    });
+  } finally {
+    group.release();
+  }
+});
+
+test('bad row: a proposal number raised past the bound after the screen does not end the leader', () => {
+  const group = hostileGroup(2);
+  try {
+    const a = group.member(0);
+    assert.ok(a.protocol.join([{ id: 5, host: 'localhost' }])); // a change member 0 leads
+    raced(group, { wedged: 1, proposal: 0, proposer: 0 }, { wedged: 1, proposal: 0x7fffffff, proposer: 3 }, () => {
+      for (let i = 0; i < 5; i++) assert.is(a.protocol.step(), null, 'the leader waits');
+    });
+    const mine = Atomics.load(a.arena.i32, a.layout.offsetOf(0, a.layout.column('proposal')) >> 2);
+    assert.is(mine, 0, 'it proposed no number its peers would refuse');
   } finally {
     group.release();
   }

@@ -52,10 +52,11 @@
 // table, since a leader that fails hands the role to the next member. Adopting a commit seen in any row
 // comes first in every step, whatever the role. Every stage that writes this member's row pushes it.
 //
-// A peer's row is checked before it is read (row-checks.ts, #screen): a peer writes its own row with
+// A peer's row is checked before it is read (row-checks.ts, #checked): a peer writes its own row with
 // one-sided writes, so a row no honest member could write — numbers out of order or out of range, an ack
 // without the wedged flag, a trim beyond what this member received — is left out of every decision and its
-// member suspected (BAD_ROW). The assertions below are therefore about this member's own row only.
+// member suspected (BAD_ROW). What is adopted from a row is the copy that was checked, never the live row.
+// The assertions below are therefore about this member's own row only.
 //
 // Assertions (ts/assert.ts) pair the values this member writes with the rows it reads: its proposal,
 // trimFor and committed only grow, committed ≤ trimFor ≤ proposal, and it acknowledges only once wedged.
@@ -65,14 +66,13 @@ import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
 import type { TableFabric } from '../fabric/fabric.js';
 import type { MembershipKernels } from '../kernels/membership.js';
-import { subgroupColumns } from '../multicast/layout.js';
 import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
 import type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
 import { badRow, maxProposal, portOrZero } from './row-checks.js';
-import { MembershipTable, Scratch, type Joiner, type Round } from './table.js';
-import { adoptTrim, hasMajority, leaderOf, nextView, type ViewSpec } from './view-change.js';
+import { MembershipTable, Scratch, type Joiner, type Round, type RowCopy, type TrimRule } from './table.js';
+import { adoptTrim, hasMajority, leaderOf, type ViewSpec } from './view-change.js';
 
 export type { Joiner } from './table.js';
 export type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
@@ -102,7 +102,7 @@ export interface ProtocolParts {
    * The ragged trim rule, over the rows' numReceived; by default the raggedTrim rule of view-change.ts as the
    * raggedTrimMin kernel computes it. The simulator swaps in wrong ones to show its checks fail.
    */
-  trim?: (numReceivedOfLive: ReadonlyArray<ArrayLike<number>>) => number[];
+  trim?: TrimRule;
   /** Called once, when this member wedges: every shard stops sending and freezes its counters. */
   wedge: () => void;
   /**
@@ -316,9 +316,11 @@ export class ViewChangeProtocol {
     this.#screen();
     const mine = this.#t.i32(this.#t.self, this.#t.c.proposal);
     // commit (any member): a commit in any row is applied — unless this member acknowledged a later proposal.
-    const committing = this.#t.firstCommitting(Math.max(1, mine));
-    // Checked again as it is copied: the fabric may have rewritten it since #screen (narrows, not closes, that).
-    if (committing >= 0 && !this.#rejects(committing)) return { type: 'commit', change: this.#apply(committing) };
+    const least = Math.max(1, mine);
+    const committing = this.#t.firstCommitting(least);
+    if (committing === this.#t.self) return { type: 'commit', change: this.#apply(null) };
+    const copy = committing >= 0 ? this.#checked(committing) : null;
+    if (copy && copy.committed >= least) return { type: 'commit', change: this.#apply(copy) };
     const round = this.#t.gather(mine, this.#joins.length > 0);
     if (!round) return null;
     const end = this.#suspectStage(round);
@@ -332,20 +334,28 @@ export class ViewChangeProtocol {
    * reports it with reason BAD_ROW. Rows are checked on every step of a change, for a peer rewrites its row.
    */
   #screen(): void {
-    for (let r = 0; r < this.#t.n; r++) this.#rejects(r);
+    for (let r = 0; r < this.#t.n; r++) if (r !== this.#t.self) this.#checked(r);
   }
 
-  /** Row r is a peer's that fails the checks (or failed them before): ignored from now on, its member suspected. */
-  #rejects(r: number): boolean {
+  /**
+   * A copy of peer row r that passes the checks, for the caller to adopt from; null when the row fails them
+   * (or failed them before): it is then ignored from now on, and its member suspected. A copy that fails is
+   * read once more before the member is: a push that lands while a row is read can mix an honest row's old
+   * and new joiners, but not twice in a row. What is adopted is always a copy that passed.
+   */
+  #checked(r: number): RowCopy | null {
     const t = this.#t;
-    if (r === t.self || this.#bad.has(r)) return r !== t.self;
-    const reason = badRow(t, r, this.#p.plans, this.#p.selfId);
-    if (reason === null) return false;
+    if (this.#bad.has(r)) return null;
+    const first = t.readRow(r);
+    if (badRow(t, first, this.#p.plans, this.#p.selfId) === null) return first;
+    const again = t.readRow(r);
+    const reason = badRow(t, again, this.#p.plans, this.#p.selfId);
+    if (reason === null) return again;
     this.#bad.add(r);
     t.ignore(r);
     this.#note({ event: 'badRow', member: t.members[r]!, reason });
     this.suspect(t.members[r]!);
-    return true;
+    return null;
   }
 
   /** The leader's path: propose, wait for every acknowledgement, trim, wait for every copy, commit. */
@@ -361,11 +371,10 @@ export class ViewChangeProtocol {
   /** A follower's path: acknowledge the leader's proposal, then copy its trim. */
   #follow(round: Round): StepResult {
     if (round.leader === null) return null;
-    const t = this.#t;
-    const lr = t.rowOf(round.leader);
-    const theirs = t.i32(lr, t.c.proposal);
-    if (theirs > round.mine) this.#acknowledgeStage(lr, theirs);
-    else if (theirs === round.mine && round.mine > 0) this.#copyTrimStage(lr, round.mine);
+    const leaders = this.#checked(this.#t.rowOf(round.leader));
+    if (!leaders) return null;
+    if (leaders.proposal > round.mine) this.#acknowledgeStage(leaders);
+    else if (leaders.proposal === round.mine && round.mine > 0) this.#copyTrimStage(leaders, round.mine);
     return null;
   }
 
@@ -409,8 +418,13 @@ export class ViewChangeProtocol {
       && t.i32(t.self, c.proposer) === selfId + 1;
     if (standing) return false;
     const top = Math.max(0, t.highestI32(c.proposal), t.highestI32(c.trimFor), t.highestI32(c.committed));
-    // Rows above maxProposal are ignored (row-checks.ts), so top + 1 never wraps in the i32 column.
-    assertAtMost(top + 1, maxProposal(t.n) + 1, 'the next proposal number');
+    // No honest row comes near maxProposal (row-checks.ts). Above it, a row was rewritten since this step's
+    // screen: screened again, it is ignored from then on. At it, the number left would be refused: the leader
+    // waits, as for any member that holds a change back (docs/security.md).
+    if (top >= maxProposal(t.n)) {
+      this.#screen();
+      return true;
+    }
     for (let j = 0; j < t.n; j++) t.setU8(c.changes, j, round.removals.has(t.members[j]!) ? 1 : 0);
     // Only this leader's own joiners: those of a failed leader were talking to it, and ask again.
     t.writeJoins(this.#joins);
@@ -430,10 +444,10 @@ export class ViewChangeProtocol {
   }
 
   /** acknowledge (follower): copies the leader's proposal into this member's row. */
-  #acknowledgeStage(leaderRow: number, theirs: number): void {
+  #acknowledgeStage(leaders: RowCopy): void {
     assert(this.#wedged, 'a member acknowledges a proposal only once wedged (its counters are final)');
-    this.#t.copyProposal(leaderRow);
-    this.#setProposal(theirs);
+    this.#t.copyProposal(leaders);
+    this.#setProposal(leaders.proposal);
     this.#t.push();
     this.#noteProposal();
   }
@@ -446,21 +460,31 @@ export class ViewChangeProtocol {
   #trimStage(round: Round): boolean {
     const t = this.#t;
     if (t.i32(t.self, t.c.trimFor) === round.mine) return false;
-    const copy = t.firstAtLeast(t.c.trimFor, round.nextRows, 1);
+    const copy = this.#trimCopy(round.nextRows);
     this.#p.plans.forEach((plan, g) => {
-      const computed = this.#computeTrim(plan, g, round.removals);
-      t.writeTrim(g, adoptTrim(copy < 0 ? [] : [t.readTrim(copy, g)], computed));
+      const computed = t.raggedTrim(plan, g, round.removals, this.#p.trim);
+      t.writeTrim(g, adoptTrim(copy ? [copy[g]!] : [], computed));
     });
     this.#setTrimFor(round.mine);
     t.push();
     return true;
   }
 
-  /** trim (follower): copies the leader's published trim for the proposal this member acknowledged. */
-  #copyTrimStage(leaderRow: number, mine: number): void {
+  /** The trims a member of the next view copied already (for any proposal), or null: the leader computes them. */
+  #trimCopy(nextRows: readonly number[]): ReadonlyArray<readonly number[]> | null {
     const t = this.#t;
-    if (t.i32(leaderRow, t.c.trimFor) !== mine || t.i32(t.self, t.c.trimFor) === mine) return;
-    this.#p.plans.forEach((_, g) => t.writeTrim(g, t.readTrim(leaderRow, g)));
+    const r = t.firstAtLeast(t.c.trimFor, nextRows, 1);
+    if (r < 0) return null;
+    if (r === t.self) return this.#p.plans.map((_, g) => t.readTrim(r, g));
+    const copy = this.#checked(r);
+    return copy && copy.trimFor >= 1 ? copy.trims : null;
+  }
+
+  /** trim (follower): copies the leader's published trim for the proposal this member acknowledged. */
+  #copyTrimStage(leaders: RowCopy, mine: number): void {
+    const t = this.#t;
+    if (leaders.trimFor !== mine || t.i32(t.self, t.c.trimFor) === mine) return;
+    this.#p.plans.forEach((_, g) => t.writeTrim(g, leaders.trims[g]!));
     this.#setTrimFor(mine);
     t.push();
   }
@@ -468,57 +492,26 @@ export class ViewChangeProtocol {
   /** commit (leader): every member of the next view holds its trim; it commits, and applies. */
   #commitStage(round: Round): StepResult {
     this.#setCommitted(round.mine);
-    return { type: 'commit', change: this.#apply(this.#t.self) };
+    return { type: 'commit', change: this.#apply(null) };
   }
 
-  /** Copies row `r`'s proposal, trim and commit into this member's row, pushes it, and describes the change. */
-  #apply(r: number): Change {
-    const t = this.#t, c = t.c;
-    if (r !== t.self) {
-      t.copyProposal(r);
-      this.#p.plans.forEach((_, g) => t.writeTrim(g, t.readTrim(r, g)));
-      this.#setProposal(t.i32(r, c.proposal));
-      this.#setTrimFor(t.i32(r, c.trimFor));
-      this.#setCommitted(t.i32(r, c.committed));
+  /**
+   * Copies a peer's committed row (a copy that passed the checks; null: this member's own commit) into this
+   * member's row, pushes it, and describes the change.
+   */
+  #apply(from: RowCopy | null): Change {
+    const t = this.#t;
+    if (from) {
+      t.copyProposal(from);
+      this.#p.plans.forEach((_, g) => t.writeTrim(g, from.trims[g]!));
+      this.#setProposal(from.proposal);
+      this.#setTrimFor(from.trimFor);
+      this.#setCommitted(from.committed);
     }
-    if (!this.#wedged) this.#wedge('peer', [t.members[r]!]);
+    if (!this.#wedged) this.#wedge('peer', [t.members[from?.row ?? t.self]!]);
     t.push();
-    this.#applied = this.#committedChange();
+    this.#applied = this.#t.committedChange(this.view);
     return this.#applied;
-  }
-
-  /** The change this member's row holds committed. */
-  #committedChange(): Change {
-    const t = this.#t, c = t.c;
-    const removed = t.members.filter((_, j) => t.u8(t.self, c.changes, j) !== 0);
-    const left = removed.filter((m) => t.u8(t.rowOf(m), c.leaving) !== 0);
-    const proposal = t.i32(t.self, c.committed);
-    const joined = t.readJoins(t.self);
-    const proposer = t.i32(t.self, c.proposer) - 1;
-    const trims = this.#p.plans.map((plan, g) => {
-      const flat = t.readTrim(t.self, g);
-      const S = subgroupColumns(plan).senders;
-      return plan.shards.map((shard, s) => flat.slice(s * S, s * S + shard.senders.length));
-    });
-    const next = nextView(this.view, new Set(removed), joined.map((j) => j.id));
-    return { proposal, proposer, removed, joined, left, next, trims };
-  }
-
-  /** Per shard of subgroup g, per sender rank: the minimum numReceived over the shard's members that stay. */
-  #computeTrim(plan: SubgroupPlan, g: number, removals: ReadonlySet<number>): number[] {
-    const S = subgroupColumns(plan).senders;
-    const out = new Array<number>(plan.shards.length * S).fill(-1);
-    const rule = this.#p.trim;
-    plan.shards.forEach((shard, s) => {
-      const live = shard.members.filter((m) => !removals.has(m)).map((m) => this.#t.rowOf(m));
-      if (live.length === 0) return;
-      // The kernel computes the ragged trim; a rule given instead (the simulator's wrong ones) reads the rows.
-      const trim = rule
-        ? rule(live.map((r) => shard.senders.map((_, rank) => this.#t.numReceived(r, g, rank))))
-        : this.#t.minNumReceived(g, live, shard.senders.length);
-      trim.forEach((t, rank) => { out[s * S + rank] = t; });
-    });
-    return out;
   }
 
   #wedge(cause: WedgeCause, members: number[]): void {

@@ -2,12 +2,16 @@
 // (one-sided writes), so nothing in it is checked by anyone but the reader, and the project's rule is that
 // nothing a peer sends may crash, stall or grow a member. Every member of the view reads every row; a row
 // that fails here gets its member suspected (reason BAD_ROW) and is not read again for a decision
-// (protocol.ts, #screen): no commit, trim or proposal is adopted from it, and its number does not raise the
+// (protocol.ts, #checked): no commit, trim or proposal is adopted from it, and its number does not raise the
 // next proposal. This member's own row is not checked here: its invariants are assertions (protocol.ts).
 //
-// Every check is one an honest row meets at every instant a reader can see it — a slow member's row as much
-// as a fast one's, and a row caught half pushed (a push lands in ascending address order: the wedged flag
-// before the proposal, the proposal before trimFor and committed; see columns.ts):
+// The checks run on a copy of the row (MembershipTable.readRow), and the protocol adopts from that copy,
+// never from the live row: the fabric may rewrite a row at any moment, so a row good when checked and bad
+// when copied would otherwise slip through. Every check is one an honest row meets in any copy a reader can
+// take — a slow member's row as much as a fast one's, and a row caught mid-push: readRow reads committed,
+// trimFor, then proposal (each only grows, so their order holds however a push lands), and the wedged flag
+// after the proposal. A copy that fails is taken once more before the member is suspected: a push that lands
+// while an honest row is copied can mix its old and new joiners, but not twice in a row.
 //
 //   counters     0 ≤ committed ≤ trimFor ≤ proposal ≤ maxProposal(n): each row raises them in that order,
 //                and an honest leader numbers a proposal one above the largest number it sees (below)
@@ -28,9 +32,8 @@
 
 import { isHost, isId } from '../group/contact-wire.js';
 import { subgroupColumns } from '../multicast/layout.js';
-import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SubgroupPlan } from './plans.js';
-import type { MembershipTable } from './table.js';
+import type { MembershipTable, RowCopy } from './table.js';
 
 
 /** A port a peer published, if it is one (1..65535), else 0: the caller treats that member as gone. */
@@ -43,48 +46,46 @@ export function maxProposal(n: number): number {
   return 8 * n * n + 64;
 }
 
-/** Why row r (not this member's) cannot be an honest member's, or null when it can. */
-export function badRow(t: MembershipTable, r: number, plans: readonly SubgroupPlan[], selfId: number): string | null {
-  const c = t.c;
-  const proposal = t.i32(r, c.proposal), trimFor = t.i32(r, c.trimFor), committed = t.i32(r, c.committed);
+/** Why a copy of a row (not this member's) cannot be an honest member's, or null when it can. */
+export function badRow(
+  t: MembershipTable, row: RowCopy, plans: readonly SubgroupPlan[], selfId: number,
+): string | null {
+  const { proposal, trimFor, committed } = row;
   if (!(committed >= 0 && committed <= trimFor && trimFor <= proposal)) {
     return `committed ${committed}, trimFor ${trimFor}, proposal ${proposal}: not 0 ≤ committed ≤ trimFor ≤ proposal`;
   }
   if (proposal > maxProposal(t.n)) return `proposal ${proposal} above ${maxProposal(t.n)}, the most a view holds`;
   if (proposal === 0) return null;
-  if (t.u8(r, c.wedged) !== 1) return `proposal ${proposal} without the wedged flag`;
-  const proposer = t.i32(r, c.proposer) - 1;
+  if (row.wedged !== 1) return `proposal ${proposal} without the wedged flag`;
+  const proposer = row.proposer - 1;
   if (!t.members.includes(proposer)) return `proposer ${proposer} is not a member`;
-  for (let j = 0; j < t.n; j++) {
-    const flag = t.u8(r, c.changes, j);
-    if (flag > 1) return `changes[${j}] = ${flag}`;
-  }
-  const joins = badJoins(t, r);
+  const flag = row.changes.findIndex((b) => b > 1);
+  if (flag >= 0) return `changes[${flag}] = ${row.changes[flag]}`;
+  const joins = badJoins(t, row);
   if (joins) return joins;
-  return trimFor >= 1 ? badTrim(t, r, plans, selfId) : null;
+  return trimFor >= 1 ? badTrim(t, row, plans, selfId) : null;
 }
 
-/** The joiners of row r's proposal: each a new id, once, with a host, as the contact port takes them. */
-function badJoins(t: MembershipTable, r: number): string | null {
+/** The row's joiners: each a new id, once, with a host, as the contact port takes them. */
+function badJoins(t: MembershipTable, row: RowCopy): string | null {
   const ids = new Set<number>();
   let ended = false;
-  for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
-    const id = t.i32(r, t.c.joins, k) - 1;
+  for (const [k, id] of row.joinIds.entries()) {
     if (id === -1) { ended = true; continue; }
     if (ended || !isId(id) || t.members.includes(id) || ids.has(id)) return `joiner ${k}: id ${id}`;
     ids.add(id);
   }
-  for (const j of t.readJoins(r)) {
+  for (const j of row.joins) {
     if (!isHost(j.host)) return `joiner ${j.id}: host ${JSON.stringify(j.host)}`;
   }
   return null;
 }
 
-/** Row r's trims, against what this member received (see the top of this file). */
-function badTrim(t: MembershipTable, r: number, plans: readonly SubgroupPlan[], selfId: number): string | null {
-  const removesSelf = t.u8(r, t.c.changes, t.self) !== 0;
+/** The row's trims, against what this member received (see the top of this file). */
+function badTrim(t: MembershipTable, row: RowCopy, plans: readonly SubgroupPlan[], selfId: number): string | null {
+  const removesSelf = row.changes[t.self] !== 0;
   for (let g = 0; g < plans.length; g++) {
-    const plan = plans[g]!, trim = t.readTrim(r, g);
+    const plan = plans[g]!, trim = row.trims[g]!;
     const S = subgroupColumns(plan).senders;
     for (let s = 0; s < plan.shards.length; s++) {
       const shard = plan.shards[s]!, mine = shard.members.includes(selfId);

@@ -24,7 +24,8 @@ import { subgroupColumns } from '../multicast/layout.js';
 import { JOIN_HOST_BYTES, MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from './columns.js';
 import type { Column, SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
-import { leaderOf } from './view-change.js';
+import type { Change } from './outcomes.js';
+import { leaderOf, nextView, type ViewSpec } from './view-change.js';
 
 /**
  * Where a table's kernels keep their row masks and outputs: MEMBERSHIP_SCRATCH for the thread that steps the
@@ -39,7 +40,32 @@ export interface Joiner {
   host: string;
 }
 
+/** How a ragged trim is computed from the rows' numReceived (the kernel's minimum unless a test gives another). */
+export type TrimRule = (numReceivedOfLive: ReadonlyArray<ArrayLike<number>>) => number[];
+
 export type MembershipColumns = Record<keyof typeof MEMBERSHIP_COLUMNS, Column>;
+
+/**
+ * A peer's row as one step read it (MembershipTable.readRow). The protocol checks this copy (row-checks.ts)
+ * and adopts from it, never from the live row: the fabric may rewrite that between the check and the use.
+ */
+export interface RowCopy {
+  readonly row: number;
+  readonly committed: number;
+  readonly trimFor: number;
+  readonly proposal: number;
+  readonly wedged: number;
+  /** The proposer's id + 1, as written (0: none). */
+  readonly proposer: number;
+  /** The `changes` bytes, one per row. */
+  readonly changes: readonly number[];
+  /** Per `joins` slot, the column's value − 1 (−1: an empty slot). */
+  readonly joinIds: readonly number[];
+  /** The joiners, up to the first empty slot, with their hosts. */
+  readonly joins: readonly Joiner[];
+  /** Per subgroup, the trim columns (per shard, per sender rank). */
+  readonly trims: ReadonlyArray<readonly number[]>;
+}
 
 /** What one step of the protocol reads from the table once a change is under way (MembershipTable.gather). */
 export interface Round {
@@ -67,6 +93,7 @@ export class MembershipTable {
   readonly #arena: Arena;
   readonly #layout: SstLayout;
   readonly #fabric: Pick<TableFabric, 'writeAll'>;
+  readonly #plans: readonly SubgroupPlan[];
   readonly #trimCols: Column[];
   readonly #numReceivedCols: Column[];
   /** [offset, length] of this member's membership span, and of each subgroup's frozen counters. */
@@ -102,6 +129,7 @@ export class MembershipTable {
     arena.u8.fill(1, this.#allRows, this.#allRows + this.n);
     const entries = Object.entries(MEMBERSHIP_COLUMNS).map(([k, name]) => [k, layout.column(name)]);
     this.c = Object.fromEntries(entries) as MembershipColumns;
+    this.#plans = plans;
     this.#trimCols = plans.map((plan) => layout.column(subgroupColumns(plan).trim));
     this.#numReceivedCols = plans.map((plan) => layout.column(subgroupColumns(plan).numReceived));
     this.#span = layout.pushRanges(this.self, [...Object.values(this.c), ...this.#trimCols])[0]!;
@@ -163,16 +191,36 @@ export class MembershipTable {
 
   /** The joiners of the proposal row r holds, in join order. */
   readJoins(r: number): Joiner[] {
+    return this.#joinersOf(r, Array.from({ length: MAX_JOINS_PER_CHANGE }, (_, k) => this.i32(r, this.c.joins, k) - 1));
+  }
+
+  /** Row r's joiners of slots `ids` (column value − 1 each), up to the first empty one, with their hosts. */
+  #joinersOf(r: number, ids: readonly number[]): Joiner[] {
     const out: Joiner[] = [];
-    for (let k = 0; k < MAX_JOINS_PER_CHANGE; k++) {
-      const id = this.i32(r, this.c.joins, k) - 1;
-      if (id < 0) break;
+    for (let k = 0; k < ids.length && ids[k]! >= 0; k++) {
       const at = this.#layout.offsetOf(r, this.c.joinHosts, k * JOIN_HOST_BYTES);
       const bytes = this.#arena.u8.slice(at, at + JOIN_HOST_BYTES);
       const end = bytes.indexOf(0);
-      out.push({ id, host: this.#fromUtf8.decode(end < 0 ? bytes : bytes.subarray(0, end)) });
+      out.push({ id: ids[k]!, host: this.#fromUtf8.decode(end < 0 ? bytes : bytes.subarray(0, end)) });
     }
     return out;
+  }
+
+  /**
+   * Reads row r's change columns once. The counters come first, smallest first: each only grows, and
+   * committed ≤ trimFor ≤ proposal holds in an honest row at every instant, so read in this order they keep
+   * that order however a push lands meanwhile. The wedged flag comes after the proposal (an honest row is
+   * wedged before it holds one, and stays so).
+   */
+  readRow(r: number): RowCopy {
+    const c = this.c;
+    const committed = this.i32(r, c.committed), trimFor = this.i32(r, c.trimFor), proposal = this.i32(r, c.proposal);
+    const joinIds = Array.from({ length: MAX_JOINS_PER_CHANGE }, (_, k) => this.i32(r, c.joins, k) - 1);
+    return {
+      row: r, committed, trimFor, proposal, wedged: this.u8(r, c.wedged), proposer: this.i32(r, c.proposer),
+      changes: Array.from({ length: this.n }, (_, j) => this.u8(r, c.changes, j)),
+      joinIds, joins: this.#joinersOf(r, joinIds), trims: this.#trimCols.map((_, g) => this.readTrim(r, g)),
+    };
   }
 
   writeJoins(joiners: readonly Joiner[]): void {
@@ -184,12 +232,12 @@ export class MembershipTable {
     }
   }
 
-  /** Copies row r's proposal (removals, joiners, proposer) into this member's row; the caller sets `proposal`. */
-  copyProposal(r: number): void {
+  /** Copies a row's proposal (removals, joiners, proposer) into this member's row; the caller sets `proposal`. */
+  copyProposal(from: RowCopy): void {
     const c = this.c;
-    for (let j = 0; j < this.n; j++) this.setU8(c.changes, j, this.u8(r, c.changes, j));
-    this.writeJoins(this.readJoins(r));
-    this.setI32(c.proposer, this.i32(r, c.proposer));
+    for (let j = 0; j < this.n; j++) this.setU8(c.changes, j, from.changes[j]!);
+    this.writeJoins(from.joins);
+    this.setI32(c.proposer, from.proposer);
   }
 
   /** Row r's `changes` are exactly `removals`. */
@@ -283,6 +331,43 @@ export class MembershipTable {
     assertEqual(counted, rows.length, 'rows the ragged trim counted');
     const f64 = this.#arena.f64, at = this.#trimOut >> 3;
     return Array.from({ length: senders }, (_, rank) => f64[at + rank]!);
+  }
+
+  /**
+   * The ragged trim of subgroup g for a change that removes `removals`: per shard, per sender rank, the
+   * minimum numReceived over the shard's members that stay (−1 for a shard none of whose members stays).
+   * The kernel computes it; a rule given instead (the simulator's wrong ones) reads the rows.
+   */
+  raggedTrim(plan: SubgroupPlan, g: number, removals: ReadonlySet<number>, rule?: TrimRule): number[] {
+    const S = subgroupColumns(plan).senders;
+    const out = new Array<number>(plan.shards.length * S).fill(-1);
+    plan.shards.forEach((shard, s) => {
+      const live = shard.members.filter((m) => !removals.has(m)).map((m) => this.rowOf(m));
+      if (live.length === 0) return;
+      const trim = rule
+        ? rule(live.map((r) => shard.senders.map((_, rank) => this.numReceived(r, g, rank))))
+        : this.minNumReceived(g, live, shard.senders.length);
+      // Never below −1 (nothing received): a peer's counter below that would make this member's row one its
+      // peers refuse (row-checks.ts).
+      trim.forEach((t, rank) => { out[s * S + rank] = Math.max(-1, t); });
+    });
+    return out;
+  }
+
+  /** The change this member's row holds committed, as `view`'s next. */
+  committedChange(view: ViewSpec): Change {
+    const c = this.c, self = this.self;
+    const removed = this.members.filter((_, j) => this.u8(self, c.changes, j) !== 0);
+    const left = removed.filter((m) => this.u8(this.rowOf(m), c.leaving) !== 0);
+    const joined = this.readJoins(self);
+    const trims = this.#plans.map((plan, g) => {
+      const flat = this.readTrim(self, g);
+      const S = subgroupColumns(plan).senders;
+      return plan.shards.map((shard, s) => flat.slice(s * S, s * S + shard.senders.length));
+    });
+    const next = nextView(view, new Set(removed), joined.map((j) => j.id));
+    return { proposal: this.i32(self, c.committed), proposer: this.i32(self, c.proposer) - 1, removed, joined, left,
+      next, trims };
   }
 
   /** Runs removalFlags over every row; returns how many members some flag names. */
