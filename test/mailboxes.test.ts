@@ -10,7 +10,7 @@ import { Arena } from '../ts/arena.js';
 import { PeerFailedError } from '../ts/errors.js';
 import { WriteStatus, type TableFabric } from '../ts/fabric/fabric.js';
 import { MAILBOX_COLUMNS } from '../ts/multicast/layout.js';
-import { Mailboxes } from '../ts/multicast/mailboxes.js';
+import { MAX_QUEUED_PER_PEER, Mailboxes } from '../ts/multicast/mailboxes.js';
 import { SstLayout } from '../ts/sst/layout.js';
 
 const BOX = 4096;
@@ -189,6 +189,24 @@ test('a read counter past what was written, or going back, fails the peer: its s
     assert.is(a.misbehaved.length, 1, bad);
     assert.match(a.misbehaved[0]!, /^2: its read counter is/, bad);
   }
+});
+
+test('a peer that stops reading its mailbox is failed once MAX_QUEUED_PER_PEER sends wait for it', async () => {
+  const { a, b } = pair();
+  const results: string[] = [];
+  const send = () => a.boxes.send(b.id, TAG, new Uint8Array(64)).then(() => 'written', (e) => (e as Error).name);
+  // b never polls: its read counter stays at 0, so the mailbox fills and every later send waits.
+  const sent = MAX_QUEUED_PER_PEER + BOX / 64 + 1;
+  for (let i = 0; i < sent; i++) void send().then((r) => results.push(r));
+  a.boxes.flush();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.is(results.length, sent, 'every send settled: none waits for ever');
+  const written = results.filter((r) => r === 'written').length;
+  assert.ok(written > 0 && written < BOX / 64, `${written} fit in the mailbox`);
+  assert.is(results.filter((r) => r === PeerFailedError.name).length, sent - written, 'the rest failed');
+  assert.is(a.misbehaved.length, 1);
+  assert.match(a.misbehaved[0]!, /^2: it stopped reading its mailbox with 65536 messages waiting/);
+  assert.is(await send(), PeerFailedError.name, 'later sends fail at once: nothing more queues');
 });
 
 test('one misbehaving peer does not stop the others: the other member of a three-member table still reads', () => {

@@ -27,6 +27,11 @@
 // more of its is read, and onMisbehaved reports it, so that the view removes it. Without the checks a counter
 // far ahead made the reading loop run for hours over zeroed records, and a record's length read past the
 // mailbox into other rows.
+//
+// A peer that stops reading its mailbox while messages keep coming for it (replies to its calls) would make
+// this member queue them without end. At most MAX_QUEUED_PER_PEER wait per peer; the next fails the peer
+// the same way. An honest peer's queue is bounded by its own calls and queries in flight: maxCallsInFlight
+// (default 1024) per object handle it calls through.
 
 import type { Arena } from '../arena.js';
 import { MessageTooLargeError, PeerFailedError, ConfigError } from '../errors.js';
@@ -37,6 +42,8 @@ import { MAILBOX_COLUMNS } from './layout.js';
 import { WRITTEN } from '../objects/channel.js';
 
 const RECORD_HEADER = 8;
+/** Sends that may wait for room in one peer's mailbox; the next one fails that peer (the top of this file). */
+export const MAX_QUEUED_PER_PEER = 65_536;
 const SKIP = 0xffffffff;
 const align8 = (n: number) => (n + 7) & ~7;
 /** Ranges of one peer's push: the records (two when they wrap past the mailbox's end), `written`, `read`. */
@@ -128,7 +135,10 @@ export class Mailboxes {
     if (failed) return Promise.reject(failed);
     const queue = this.#queues[row]!;
     if (queue.length === 0 && this.#tryWrite(row, tag, bytes)) return WRITTEN;
-    const failedNow = this.#failed.get(to); // the peer's read counter broke the rules just now
+    if (queue.length >= MAX_QUEUED_PER_PEER) {
+      this.#misbehaved(to, `it stopped reading its mailbox with ${queue.length} messages waiting for room`);
+    }
+    const failedNow = this.#failed.get(to); // the peer's read counter broke the rules just now, or its queue
     if (failedNow) return Promise.reject(failedNow);
     return new Promise((resolve, reject) => queue.push({ bytes, tag, resolve, reject }));
   }
