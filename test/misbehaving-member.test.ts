@@ -2,8 +2,9 @@
 // process, the real fabric and workers, the worker engine): the member it pushes that to suspects it with the
 // check's reason, the next view leaves it out, and calls go on among the others. The paths from a check to
 // the group (Mailboxes.onMisbehaved on the main thread; the predicate worker's SUSPECTED event for a shard
-// value) are each one line in ViewEngine: this is where they run end to end. To reach the writer's table and
-// fabric, the test keeps each ViewEngine a member makes (ViewEngine.prototype.listen, wrapped).
+// value; its protocol's badRow note for a membership row) each end in one line of ViewEngine or the driver:
+// this is where they run end to end. To reach the writer's table and fabric, the test keeps each ViewEngine
+// a member makes (ViewEngine.prototype.listen, wrapped).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,6 +13,7 @@ import { Group } from '../ts/group/group.js';
 import { ViewEngine } from '../ts/group/view-engine.js';
 import { freePorts } from '../ts/harness/cluster.js';
 import { TicketBook } from '../ts/examples/ticket-book.js';
+import { MEMBERSHIP_COLUMNS } from '../ts/membership/columns.js';
 import { MAILBOX_COLUMNS, subgroupColumns } from '../ts/multicast/layout.js';
 import { SUSPECTED_BAD_SHARD } from '../ts/sst/worker-protocol.js';
 
@@ -65,10 +67,14 @@ async function removedFor(reason: string, misbehave: (engine: ViewEngine) => voi
 
 /** Stores `value` in the writer's own row at `column` (+ `at`) and pushes it to the victim on `lane`. */
 function pushOwn(engine: ViewEngine, column: string, at: number, value: bigint, lane: Lane): void {
-  const layout = engine.sst.layout;
-  const offset = layout.rowOffset(layout.rowOf(WRITER)) + layout.column(column).offset + at;
+  const offset = ownOffset(engine, column) + at;
   Atomics.store(engine.sst.arena.i64, offset >> 3, value);
   engine.pushes.write(VICTIM, offset, 8, lane);
+}
+
+function ownOffset(engine: ViewEngine, column: string): number {
+  const layout = engine.sst.layout;
+  return layout.rowOffset(layout.rowOf(WRITER)) + layout.column(column).offset;
 }
 
 test('group: a member whose mailbox counter runs 2^50 bytes ahead is suspected (BAD_MAILBOX) and removed', () =>
@@ -80,6 +86,19 @@ test('group: a member whose mailbox counter runs 2^50 bytes ahead is suspected (
 test('group: a member whose shard index runs past the window is suspected (BAD_SHARD) and removed', () =>
   removedFor('BAD_SHARD', (engine) => {
     pushOwn(engine, subgroupColumns(engine.plans[0]!).index, 0, 1n << 40n, Lane.Data);
+  }));
+
+test('group: a member whose membership row holds trimFor above its proposal is suspected (BAD_ROW) and removed', () =>
+  removedFor('BAD_ROW', (engine) => {
+    // Wedged, so the victim's protocol steps and reads the row; trimFor 3 with no proposal, which no honest
+    // row holds. The writer's own protocol never reads its trimFor before it is removed.
+    const wedged = ownOffset(engine, MEMBERSHIP_COLUMNS.wedged);
+    const trimFor = ownOffset(engine, MEMBERSHIP_COLUMNS.trimFor);
+    Atomics.store(engine.sst.arena.i32, trimFor >> 2, 3);
+    Atomics.store(engine.sst.arena.u8, wedged, 1);
+    // The fabric takes 8-byte-aligned writes only: one range that covers both.
+    const from = Math.min(wedged, trimFor) & ~7, to = (Math.max(wedged, trimFor) + 4 + 7) & ~7;
+    engine.pushes.write(VICTIM, from, to - from, Lane.Control);
   }));
 
 test.run();

@@ -56,6 +56,7 @@ export class ViewChangeHost {
       ...(spec.joined ? { joined: spec.joined } : {}),
       ...(spec.previousVoters ? { previousVoters: spec.previousVoters } : {}),
       wedge: () => shards.wedge(),
+      noteNow: () => this.#report({ notes: this.#protocol.takeNotes(), result: null }),
     });
   }
 

@@ -211,6 +211,7 @@ export class MemberDriver<V extends DriverView> {
 
   #stepProtocol(view: V): void {
     if (this.#leaving) this.#askToLeave(view);
+    this.#badRows(view); // the predicate worker's, first: it posts a bad row's note before the suspicion
     this.#peersSuspicions(view);
     const result = view.protocol.step();
     this.#badRows(view);

@@ -112,6 +112,12 @@ export interface ProtocolParts {
   kernels: MembershipKernels;
   /** Where the kernels keep their outputs: Scratch.Reader for a copy that only reads (table.ts). */
   scratch?: Scratch;
+  /**
+   * Called when a note must reach the owner before the row change it explains: a bad row's, before its
+   * member's suspicion is written into this member's row (the predicate worker posts its notes then, so the
+   * main thread never sees the suspicion without the reason; workers/view-change-host.ts).
+   */
+  noteNow?: () => void;
 }
 
 /** A view's protocol as a member uses it: this, or WorkerViewChange (the predicate worker steps one). */
@@ -354,6 +360,7 @@ export class ViewChangeProtocol {
     this.#bad.add(r);
     t.ignore(r);
     this.#note({ event: 'badRow', member: t.members[r]!, reason });
+    this.#p.noteNow?.();
     this.suspect(t.members[r]!);
     return null;
   }
