@@ -83,8 +83,10 @@ let announced = false;
 live.fill(1);
 
 /**
- * Suspects the member of `row`. Its events are published before its row says so: the main thread, seeing the
- * suspicion in this member's row or in a peer's copy of it, finds why (ViewEngine.ownSuspicion) on the ring.
+ * Suspects the member of `row`. Its events are visible on the ring before its row says so: the main thread,
+ * seeing the suspicion in this member's row or in a peer's copy of it, finds why there (ViewEngine.ownSuspicion).
+ * They are exposed, not rung: waking the main thread now would put it beside this worker on a busy core
+ * before the suspicion is pushed; the round's publish rings for them.
  */
 function suspect(row: number, kind: number, value: number): void {
   if (suspected[row]) return;
@@ -92,7 +94,7 @@ function suspect(row: number, kind: number, value: number): void {
   live[row] = 0;
   if (kind !== map.EventKind.SUSPECTED) emit(kind, data.members[row]!, value);
   emit(map.EventKind.SUSPECTED, data.members[row]!, kind === map.EventKind.SUSPECTED ? value : 0);
-  events.publish();
+  events.expose();
   viewChange?.suspect(data.members[row]!);
 }
 

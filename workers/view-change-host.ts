@@ -40,8 +40,9 @@ export class ViewChangeHost {
    */
   #started = false;
   /**
-   * A request changed our row since the last step: the main thread is woken after it, to read the table
-   * anew (a member alone in its view gets no peer's write that would wake it to see its own start barrier).
+   * A request changed our row since the last step, or a bad row's note was posted without a wake (noteNow):
+   * the main thread is woken after the step, to read the table and the notes anew (a member alone in its
+   * view gets no peer's write that would wake it to see its own start barrier).
    */
   #requested = false;
 
@@ -56,7 +57,11 @@ export class ViewChangeHost {
       ...(spec.joined ? { joined: spec.joined } : {}),
       ...(spec.previousVoters ? { previousVoters: spec.previousVoters } : {}),
       wedge: () => shards.wedge(),
-      noteNow: () => this.#report({ notes: this.#protocol.takeNotes(), result: null }),
+      // Posted, not rung: the step wakes the main thread at its end, once the suspicion is pushed.
+      noteNow: () => {
+        this.#report({ notes: this.#protocol.takeNotes(), result: null }, false);
+        this.#requested = true;
+      },
     });
   }
 
@@ -96,9 +101,9 @@ export class ViewChangeHost {
     this.#requested = false;
   }
 
-  #report(report: ViewChangeReport): void {
+  #report(report: ViewChangeReport, wake = true): void {
     this.#port.postMessage(report);
     Atomics.add(this.#posted, 0, 1); // after the post: a main thread that sees the count finds the report
-    this.#wakeMain();
+    if (wake) this.#wakeMain();
   }
 }

@@ -17,11 +17,14 @@ const BELL = (map.MAIN_BELL_OFFSET + map.MAIN_BELL_SEQ) >> 2;
 /** Worker side. */
 export class EventRingWriter {
   private head: number;
+  /** `head` as of the last ring of the bell: entries after it are queued or exposed, not yet rung for. */
+  private rung: number;
   private readonly arena: Arena;
 
   constructor(arena: Arena) {
     this.arena = arena;
     this.head = Atomics.load(arena.u32, HEAD);
+    this.rung = this.head;
   }
 
   /** Queues one event; returns false when the ring is full (the caller keeps it and retries). */
@@ -36,17 +39,26 @@ export class EventRingWriter {
     return true;
   }
 
-  /** Entries queued since the last publish. */
+  /** Entries queued (or only exposed) since the last publish. */
   get unpublished(): number {
-    return (this.head - Atomics.load(this.arena.u32, HEAD)) >>> 0;
+    return (this.head - this.rung) >>> 0;
   }
 
   /** Makes queued entries visible and wakes the main thread; no-op when nothing is queued. */
   publish(): void {
     if (this.unpublished === 0) return;
-    Atomics.store(this.arena.u32, HEAD, this.head);
+    this.expose();
+    this.rung = this.head;
     Atomics.add(this.arena.i32, BELL, 1);
     Atomics.notify(this.arena.i32, BELL);
+  }
+
+  /**
+   * Makes queued entries visible to a reader that looks (EventRingReader.peek, drain) without waking the
+   * main thread: the next publish() rings for them.
+   */
+  expose(): void {
+    Atomics.store(this.arena.u32, HEAD, this.head);
   }
 }
 
