@@ -487,6 +487,7 @@ export class Group extends EventEmitter<GroupEvents> {
       return;
     }
     if (this.#rejoinOn) void this.#rejoin(contacts, error);
+    else void this.#closeDriver(); // a member still counting on this one (it saw a leave we did not) finds it gone
   }
 
   /**

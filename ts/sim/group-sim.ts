@@ -441,10 +441,12 @@ export class GroupSim {
 
   // ---- faults ---------------------------------------------------------------------------------------------
 
+  /** A member stops: its engine closes, as a Group's does, so each live member finds it failed, as a crashed one. */
   #stop(m: SimMember, why: string): void {
     m.stopped = why;
     this.#trace(`t=${this.#tick} member ${m.id} stops: ${why}`);
     m.driver.stop(new Error(why));
+    for (const o of this.#members) if (o !== m && o.alive && o.stopped === null) this.#suspectLater(o, m.id);
   }
 
   #sendOne(): void {
