@@ -48,7 +48,9 @@ test('group simulation: seeds that once broke stay fixed', () => {
   // 20262703: member 1's leave reached member 2 but not member 3 before a partition cut member 1 off and
   // member 0 crashed; member 3 counted no majority and stopped, member 2 counted one (with 3) and waited for
   // 3 for ever. A member that stops now closes its engine (as a Group's does), so member 2 finds 3 gone.
-  for (const seed of [500830, 501224, 20262703]) new GroupSim({ seed }).run();
+  // 31002354: a member that had not seen a leaver's commit suspected the leaver once it closed, proposed as
+  // the leader, and then ignored the commit the others had applied; it now adopts it (#olderCommit).
+  for (const seed of [500830, 501224, 20262703, 31002354]) new GroupSim({ seed }).run();
 });
 
 /** How many of 100 fixed seeds a deliberate bug breaks, by a SimulationViolation (not some other error). */

@@ -13,15 +13,16 @@
 //                of the shard's members in the next view — or adopts a trim some member already copied — and
 //                publishes it with trimFor = its proposal; members copy it (a second ack)
 //   commit       with every copy in, the leader sets committed; a member that sees a commit in any row (and
-//                has not acked a later proposal) copies the committing row whole into its own, pushes it, and
-//                applies it: delivers exactly the messages inside the trim and installs the next view.
+//                holds no later proposal that can still commit) copies the committing row whole into its own,
+//                pushes it, and applies it: delivers exactly the messages inside the trim, installs the next view.
 //
 // Why no member delivers a message that another survivor lacks: a member freezes its counters when it
 // wedges and acks after (one connection is FIFO), so the leader computes the trim from final values; a
 // message delivered before the change was stable, so every frozen numReceived covers it. Why one trim per
 // change: a trim is committed only once every member of the next view holds a copy, so a new leader finds
-// a committed trim in its own row and adopts it; a member that acked a later proposal ignores older
-// commits, and a leader cannot collect that member's ack while any live member applied an older commit.
+// a committed trim in its own row and adopts it; a member that acked a later proposal ignores an older
+// commit unless its proposal keeps a row that applied it (#olderCommit), and a leader cannot collect that
+// member's ack while any member its proposal keeps applied an older commit.
 // Why no split brain: a change needs a majority of the current view (hasMajority); a minority stops. The
 // members that joined into the view count from the next one on (#voters): a swarm of joiners that vanish
 // can never outvote the members, and every member counts the same set (the next view's start barrier too).
@@ -46,21 +47,21 @@
 // which also reads the table into a Round): the WebAssembly exports or their plain-JS twins, as given in
 // ProtocolParts.kernels — one decision code for a member process and the simulator.
 //
-// The code follows the stages: step() reads the table once into a Round, runs the suspect stage, then
-// hands the round to the leader's path (propose, wait for every acknowledgement, trim, wait for every copy,
-// commit) or to a follower's (acknowledge, copy the trim) — the role is decided once per step, from the
-// table, since a leader that fails hands the role to the next member. Adopting a commit seen in any row
-// comes first in every step, whatever the role. Every stage that writes this member's row pushes it.
+// The code follows the stages: adopting a commit seen in any row comes first in every step; then step()
+// reads the table once into a Round, runs the suspect stage, and hands the round to the leader's path
+// (propose, wait for every acknowledgement, trim, wait for every copy, commit) or to a follower's (acknowledge,
+// copy the trim), the role decided once per step, from the table, since a leader that fails hands the role to
+// the next member. Every stage that writes this member's row pushes it.
 //
-// A peer's row is checked before it is read (row-checks.ts, #checked): a peer writes its own row with
+// A peer's row is checked before it is read (row-checks.ts, RowScreen): a peer writes its own row with
 // one-sided writes, so a row no honest member could write — numbers out of order or out of range, an ack
 // without the wedged flag, a trim beyond what this member received — is left out of every decision and its
 // member suspected (BAD_ROW). What is adopted from a row is the copy that was checked, never the live row.
 // The assertions below are therefore about this member's own row only.
 //
 // Assertions (ts/assert.ts) pair the values this member writes with the rows it reads: its proposal,
-// trimFor and committed only grow, committed ≤ trimFor ≤ proposal, and it acknowledges only once wedged.
-// invariants() checks them all at once.
+// trimFor and committed only grow (but for an older commit adopted, #apply), committed ≤ trimFor ≤ proposal,
+// and it acknowledges only once wedged. invariants() checks them all at once.
 
 import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
@@ -70,7 +71,7 @@ import { MAX_JOINS_PER_CHANGE } from './columns.js';
 import type { SstLayout } from '../sst/layout.js';
 import type { SubgroupPlan } from './plans.js';
 import type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
-import { badRow, maxProposal, portOrZero } from './row-checks.js';
+import { maxProposal, portOrZero, RowScreen } from './row-checks.js';
 import { MembershipTable, Scratch, type Joiner, type Round, type RowCopy, type TrimRule } from './table.js';
 import { adoptTrim, hasMajority, leaderOf, type ViewSpec } from './view-change.js';
 
@@ -138,14 +139,19 @@ export class ViewChangeProtocol {
   #applied: Change | null = null;
   /** Steps taken since the owner last took them (takeNotes); null: none. */
   #notes: ProtocolNote[] | null = null;
-  /** Rows found bad (row-checks.ts): left out of every decision, their members suspected. */
-  readonly #bad = new Set<number>();
+  /** Peers' rows, checked before they are read (row-checks.ts). */
+  readonly #rows: RowScreen;
 
   constructor(parts: ProtocolParts) {
     this.#p = parts;
     this.view = parts.view;
     this.#t = new MembershipTable(parts.arena, parts.layout, parts.fabric, parts.selfId, parts.plans, parts.kernels,
       parts.scratch);
+    this.#rows = new RowScreen(this.#t, parts.plans, parts.selfId, (member, reason) => {
+      this.#note({ event: 'badRow', member, reason });
+      this.#p.noteNow?.();
+      this.suspect(member);
+    });
   }
 
   get wedged(): boolean { return this.#wedged; }
@@ -319,14 +325,17 @@ export class ViewChangeProtocol {
     // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
     // every step of the group, costs one kernel call (countFlagged over the wedged column).
     if (!this.#wedged && !this.#t.anyWedged()) return null;
-    this.#screen();
+    this.#rows.screen();
     const mine = this.#t.i32(this.#t.self, this.#t.c.proposal);
-    // commit (any member): a commit in any row is applied — unless this member acknowledged a later proposal.
+    // commit (any member): a commit in any row is applied, unless this member holds a later proposal that
+    // can still commit (#olderCommit).
     const least = Math.max(1, mine);
     const committing = this.#t.firstCommitting(least);
     if (committing === this.#t.self) return { type: 'commit', change: this.#apply(null) };
-    const copy = committing >= 0 ? this.#checked(committing) : null;
+    const copy = committing >= 0 ? this.#rows.checked(committing) : null;
     if (copy && copy.committed >= least) return { type: 'commit', change: this.#apply(copy) };
+    const older = committing < 0 ? this.#olderCommit(mine) : null;
+    if (older) return { type: 'commit', change: this.#apply(older) };
     const round = this.#t.gather(mine, this.#joins.length > 0);
     if (!round) return null;
     const end = this.#suspectStage(round);
@@ -335,34 +344,19 @@ export class ViewChangeProtocol {
   }
 
   /**
-   * Checks every peer's row not yet found bad (row-checks.ts): a row that fails is left out of every
-   * decision from now on (MembershipTable.ignore), and its member suspected — noted as 'badRow', so the owner
-   * reports it with reason BAD_ROW. Rows are checked on every step of a change, for a peer rewrites its row.
+   * An older commit to apply although this member holds a later proposal: a row its proposal keeps applied
+   * it, so it never acknowledges that proposal, which can then never commit (seed 31002354: a late member
+   * suspected a leaver that had applied a change and closed, proposed as the leader, and waited for ever). A
+   * proposal that removes every such row can still commit: this member waits for it. One trim per change.
    */
-  #screen(): void {
-    for (let r = 0; r < this.#t.n; r++) if (r !== this.#t.self) this.#checked(r);
-  }
-
-  /**
-   * A copy of peer row r that passes the checks, for the caller to adopt from; null when the row fails them
-   * (or failed them before): it is then ignored from now on, and its member suspected. A copy that fails is
-   * read once more before the member is: a push that lands while a row is read can mix an honest row's old
-   * and new joiners, but not twice in a row. What is adopted is always a copy that passed.
-   */
-  #checked(r: number): RowCopy | null {
+  #olderCommit(mine: number): RowCopy | null {
     const t = this.#t;
-    if (this.#bad.has(r)) return null;
-    const first = t.readRow(r);
-    if (badRow(t, first, this.#p.plans, this.#p.selfId) === null) return first;
-    const again = t.readRow(r);
-    const reason = badRow(t, again, this.#p.plans, this.#p.selfId);
-    if (reason === null) return again;
-    this.#bad.add(r);
-    t.ignore(r);
-    this.#note({ event: 'badRow', member: t.members[r]!, reason });
-    this.#p.noteNow?.();
-    this.suspect(t.members[r]!);
-    return null;
+    if (mine <= 1) return null;
+    const kept: number[] = [];
+    for (let r = 0; r < t.n; r++) if (r !== t.self && t.u8(t.self, t.c.changes, r) === 0) kept.push(r);
+    const r = t.firstAtLeast(t.c.committed, kept, 1);
+    const copy = r >= 0 ? this.#rows.checked(r) : null;
+    return copy && copy.committed >= 1 && copy.committed < mine ? copy : null;
   }
 
   /** The leader's path: propose, wait for every acknowledgement, trim, wait for every copy, commit. */
@@ -378,7 +372,7 @@ export class ViewChangeProtocol {
   /** A follower's path: acknowledge the leader's proposal, then copy its trim. */
   #follow(round: Round): StepResult {
     if (round.leader === null) return null;
-    const leaders = this.#checked(this.#t.rowOf(round.leader));
+    const leaders = this.#rows.checked(this.#t.rowOf(round.leader));
     if (!leaders) return null;
     if (leaders.proposal > round.mine) this.#acknowledgeStage(leaders);
     else if (leaders.proposal === round.mine && round.mine > 0) this.#copyTrimStage(leaders, round.mine);
@@ -429,7 +423,7 @@ export class ViewChangeProtocol {
     // screen: screened again, it is ignored from then on. At it, the number left would be refused: the leader
     // waits, as for any member that holds a change back (docs/security.md).
     if (top >= maxProposal(t.n)) {
-      this.#screen();
+      this.#rows.screen();
       return true;
     }
     for (let j = 0; j < t.n; j++) t.setU8(c.changes, j, round.removals.has(t.members[j]!) ? 1 : 0);
@@ -445,7 +439,7 @@ export class ViewChangeProtocol {
   /** Every member of the next view holds this leader's proposal: its acknowledgement, made once wedged. */
   #allAcknowledged(round: Round): boolean {
     const { acked, unwedged } = this.#t.acknowledgements(round.nextRows, round.mine);
-    // An ack without the wedged flag is no honest row's: #screen suspects its member on the next step (it may
+    // An ack without the wedged flag is no honest row's: the screen suspects its member on the next step (it may
     // have been written since this step's screen ran), and the change waits for it until then.
     return unwedged === 0 && acked === round.nextRows.length;
   }
@@ -483,7 +477,7 @@ export class ViewChangeProtocol {
     const r = t.firstAtLeast(t.c.trimFor, nextRows, 1);
     if (r < 0) return null;
     if (r === t.self) return this.#p.plans.map((_, g) => t.readTrim(r, g));
-    const copy = this.#checked(r);
+    const copy = this.#rows.checked(r);
     return copy && copy.trimFor >= 1 ? copy.trims : null;
   }
 
@@ -511,9 +505,15 @@ export class ViewChangeProtocol {
     if (from) {
       t.copyProposal(from);
       this.#p.plans.forEach((_, g) => t.writeTrim(g, from.trims[g]!));
-      this.#setProposal(from.proposal);
-      this.#setTrimFor(from.trimFor);
-      this.#setCommitted(from.committed);
+      if (from.proposal < t.i32(t.self, t.c.proposal)) {
+        // An older commit over this member's later proposal (#olderCommit): its counters go back to the
+        // commit's, trimFor first, so that committed ≤ trimFor ≤ proposal holds after each write.
+        for (const col of [t.c.trimFor, t.c.committed, t.c.proposal]) t.setI32(col, from.committed);
+      } else {
+        this.#setProposal(from.proposal);
+        this.#setTrimFor(from.trimFor);
+        this.#setCommitted(from.committed);
+      }
     }
     if (!this.#wedged) this.#wedge('peer', [t.members[from?.row ?? t.self]!]);
     t.push();
@@ -582,7 +582,7 @@ export class ViewChangeProtocol {
   invariants(): void {
     const t = this.#t, c = t.c;
     for (let r = 0; r < t.n; r++) {
-      if (this.#bad.has(r)) continue; // a peer's row found bad: ignored and its member suspected (#screen)
+      if (this.#rows.isBad(r)) continue; // a peer's row found bad: ignored and its member suspected
       const proposal = t.i32(r, c.proposal), trimFor = t.i32(r, c.trimFor), committed = t.i32(r, c.committed);
       assertAtMost(trimFor, proposal, 'trimFor ≤ proposal in a row');
       assertAtMost(committed, trimFor, 'committed ≤ trimFor in a row');

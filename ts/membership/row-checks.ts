@@ -98,3 +98,52 @@ function badTrim(t: MembershipTable, row: RowCopy, plans: readonly SubgroupPlan[
   }
   return null;
 }
+
+/**
+ * Peers' rows as the protocol reads them: checked (badRow) on every look during a change, for a peer rewrites
+ * its row. A row that fails is left out of every decision from then on (MembershipTable.ignore) and `onBad`
+ * is told (the protocol notes it as 'badRow' and suspects the member: reason BAD_ROW).
+ */
+export class RowScreen {
+  readonly #t: MembershipTable;
+  readonly #plans: readonly SubgroupPlan[];
+  readonly #selfId: number;
+  readonly #onBad: (member: number, reason: string) => void;
+  /** Rows found bad. */
+  readonly #bad = new Set<number>();
+
+  constructor(t: MembershipTable, plans: readonly SubgroupPlan[], selfId: number,
+    onBad: (member: number, reason: string) => void) {
+    this.#t = t;
+    this.#plans = plans;
+    this.#selfId = selfId;
+    this.#onBad = onBad;
+  }
+
+  isBad(r: number): boolean { return this.#bad.has(r); }
+
+  /** Checks every peer's row not yet found bad. */
+  screen(): void {
+    for (let r = 0; r < this.#t.n; r++) if (r !== this.#t.self) this.checked(r);
+  }
+
+  /**
+   * A copy of peer row r that passes the checks, for the caller to adopt from; null when the row fails them
+   * (or failed them before). A copy that fails is read once more before the member is suspected: a push that
+   * lands while a row is read can mix an honest row's old and new joiners, but not twice in a row. What is
+   * adopted is always a copy that passed.
+   */
+  checked(r: number): RowCopy | null {
+    const t = this.#t;
+    if (this.#bad.has(r)) return null;
+    const first = t.readRow(r);
+    if (badRow(t, first, this.#plans, this.#selfId) === null) return first;
+    const again = t.readRow(r);
+    const reason = badRow(t, again, this.#plans, this.#selfId);
+    if (reason === null) return again;
+    this.#bad.add(r);
+    t.ignore(r);
+    this.#onBad(t.members[r]!, reason);
+    return null;
+  }
+}

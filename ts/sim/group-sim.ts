@@ -441,16 +441,11 @@ export class GroupSim {
 
   // ---- faults ---------------------------------------------------------------------------------------------
 
-  /**
-   * A member stops. One that stops partitioned closes its engine, as a Group's does, so each live member finds
-   * it failed, as a crashed one. (A member that left or was removed closes too; modelling that finds a gap
-   * not closed yet: docs/membership.md, "Known gap: a lagging member that suspects a leaver".)
-   */
+  /** A member stops: its engine closes, as a Group's does, so each live member finds it failed, as a crashed one. */
   #stop(m: SimMember, why: string): void {
     m.stopped = why;
     this.#trace(`t=${this.#tick} member ${m.id} stops: ${why}`);
     m.driver.stop(new Error(why));
-    if (why !== 'partitioned') return;
     for (const o of this.#members) if (o !== m && o.alive && o.stopped === null) this.#suspectLater(o, m.id);
   }
 
