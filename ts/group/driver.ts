@@ -211,13 +211,22 @@ export class MemberDriver<V extends DriverView> {
 
   #stepProtocol(view: V): void {
     if (this.#leaving) this.#askToLeave(view);
-    this.#badRows(view); // the predicate worker's, first: it posts a bad row's note before the suspicion
-    this.#peersSuspicions(view);
+    this.#catchUp(view); // what the predicate worker's protocol did since the last step
     const result = view.protocol.step();
-    this.#badRows(view);
-    this.#peersSuspicions(view); // a step that wedged for them: reported before the wedge is (#report)
-    this.#report(view);
+    this.#catchUp(view);
     if (result) this.#onOutcome(view, result);
+  }
+
+  /**
+   * The protocol's notes since the last look, and the suspicions they explain: bad rows reported failed
+   * (BAD_ROW: the worker posts a bad row's note before the suspicion reaches the row), then the others'
+   * suspicions, and only then every note to the logs, so a suspicion is logged before the wedge it caused.
+   */
+  #catchUp(view: V): void {
+    const notes = view.protocol.takeNotes();
+    for (const note of notes ?? []) if (note.event === 'badRow') this.memberFailed(view, note.member, 'BAD_ROW', false);
+    this.#peersSuspicions(view);
+    for (const note of notes ?? []) this.#host.noted?.(view.view.vid, note);
   }
 
   /**
@@ -234,14 +243,6 @@ export class MemberDriver<V extends DriverView> {
 
   #suspicionReason(view: V, member: number): string {
     return view.ownSuspicion(member) ?? 'SUSPECTED_BY_PEER';
-  }
-
-  /** Peers whose rows the step found bad (row-checks.ts): reported failed with reason BAD_ROW, noted after. */
-  #badRows(view: V): void {
-    const notes = view.protocol.takeNotes();
-    if (!notes) return;
-    for (const note of notes) if (note.event === 'badRow') this.memberFailed(view, note.member, 'BAD_ROW', false);
-    for (const note of notes) this.#host.noted?.(view.view.vid, note);
   }
 
   /** Hands the protocol's steps since the last report (wedged, proposed) to the host's logs. */
