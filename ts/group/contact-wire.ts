@@ -59,7 +59,7 @@ const HEX_64 = /^[0-9a-f]{64}$/;
 const VIEW_MEMBERS_MAX = 1024;
 /** Host names in an offer: a configured member's may be a DNS name (at most 253 bytes). */
 const HOST_BYTES_MAX = 255;
-export const MEMBER_ID_MAX = 0xfffe;
+const MEMBER_ID_MAX = 0xfffe;
 
 /** What the leader tells a joiner after the commit: the view it enters and what it needs to build it. */
 export interface JoinOffer {

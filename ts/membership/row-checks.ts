@@ -2,7 +2,7 @@
 // (one-sided writes), so nothing in it is checked by anyone but the reader, and the project's rule is that
 // nothing a peer sends may crash, stall or grow a member. Every member of the view reads every row; a row
 // that fails here gets its member suspected (reason BAD_ROW) and is not read again for a decision
-// (protocol.ts, #checked): no commit, trim or proposal is adopted from it, and its number does not raise the
+// (RowScreen, below): no commit, trim or proposal is adopted from it, and its number does not raise the
 // next proposal. This member's own row is not checked here: its invariants are assertions (protocol.ts).
 //
 // The checks run on a copy of the row (MembershipTable.readRow), and the protocol adopts from that copy,
@@ -17,7 +17,7 @@
 //                and an honest leader numbers a proposal one above the largest number it sees (below)
 //   wedged       a row holding a proposal is wedged: a member acknowledges or proposes only once wedged
 //   proposal     its proposer is a member of the view; each `changes` byte is 0 or 1; its joiners are ids
-//                of no member, within MEMBER_ID_MAX, with a host of printable text
+//                of no member, within contact-wire.ts's id bound, with a host the contact port takes
 //   trim         once trimFor ≥ 1, each shard's trim holds −1 ≤ trim[rank]; in a shard of this member's,
 //                trim[rank] ≤ this member's numReceived of that rank — the trim is the minimum of the
 //                frozen numReceived of the shard's members in the next view, this member's among them —

@@ -191,7 +191,12 @@ export class MembershipTable {
 
   /** The joiners of the proposal row r holds, in join order. */
   readJoins(r: number): Joiner[] {
-    return this.#joinersOf(r, Array.from({ length: MAX_JOINS_PER_CHANGE }, (_, k) => this.i32(r, this.c.joins, k) - 1));
+    return this.#joinersOf(r, this.#joinIds(r));
+  }
+
+  /** Row r's `joins` slots, each the column's value − 1 (−1: an empty slot). */
+  #joinIds(r: number): number[] {
+    return Array.from({ length: MAX_JOINS_PER_CHANGE }, (_, k) => this.i32(r, this.c.joins, k) - 1);
   }
 
   /** Row r's joiners of slots `ids` (column value − 1 each), up to the first empty one, with their hosts. */
@@ -215,7 +220,7 @@ export class MembershipTable {
   readRow(r: number): RowCopy {
     const c = this.c;
     const committed = this.i32(r, c.committed), trimFor = this.i32(r, c.trimFor), proposal = this.i32(r, c.proposal);
-    const joinIds = Array.from({ length: MAX_JOINS_PER_CHANGE }, (_, k) => this.i32(r, c.joins, k) - 1);
+    const joinIds = this.#joinIds(r);
     return {
       row: r, committed, trimFor, proposal, wedged: this.u8(r, c.wedged), proposer: this.i32(r, c.proposer),
       changes: Array.from({ length: this.n }, (_, j) => this.u8(r, c.changes, j)),
