@@ -20,7 +20,7 @@ import { PartitionedError, RemovedError } from '../errors.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner, StepResult } from '../membership/protocol.js';
 import type { Admission, DriverHost, DriverView, ShardStates, Task } from './driver-parts.js';
-import { connecting, ViewInstall, type InstallSite } from './install.js';
+import { connecting, unaddressed, ViewInstall, type InstallSite } from './install.js';
 import { SubgroupChannel } from './subgroup-channel.js';
 
 export interface DriverParts<V extends DriverView> {
@@ -100,13 +100,16 @@ export class MemberDriver<V extends DriverView> {
     this.#take(view, true);
   }
 
-  /** Connects the first view to `members`, then starts it (see begin); a failure to connect ends there. */
+  /**
+   * Connects the first view to `members`, then starts it (see begin): the view's members it could not reach,
+   * or was given no address for, are suspected. A failure to connect ends there.
+   */
   connect(view: V, members: readonly MemberAddress[], timeout: number, isGone: (peer: number) => boolean): void {
     const driver = this;
     this.#run((function* connectThenBegin(): Task {
       const outcome = yield* connecting(view, members, timeout, isGone, driver.#stepNow);
       if ('error' in outcome || view !== driver.#current || view.closed) return;
-      driver.begin(view, outcome.unreachable);
+      driver.begin(view, [...outcome.unreachable, ...unaddressed(view.view, members, driver.selfId)]);
     })());
   }
 

@@ -5,7 +5,7 @@
 // them). Either way the member driver opens the view, connects it, and starts it, as it does every view it
 // installs.
 
-import { JoinError, RemovedError, StateTransferError } from '../errors.js';
+import { JoinError, PartitionedError, RemovedError, StateTransferError } from '../errors.js';
 import { planView } from '../membership/plans.js';
 import type { GroupConfig } from './config.js';
 import { requestJoin } from './contact.js';
@@ -45,7 +45,10 @@ function retryableJoin(message: string): JoinError {
   return error;
 }
 
-/** A failed join that asking again may mend: a state transfer cut off, or the group went on without it. */
+/**
+ * A failed join that asking again may mend: a state transfer cut off, or the group went on without it (it
+ * removed the new member, or the new member entered a view the others never took and found itself cut off).
+ */
 export function isRetryableJoin(error: unknown): boolean {
   return (error instanceof StateTransferError && error.retryable) || RETRYABLE_JOINS.has(error as Error);
 }
@@ -82,8 +85,16 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
     session.close();
     // A member that died meanwhile is not waited for: the others, connected here, mark it in their rows.
     driver.connect(engine, reply.addresses, timeoutMs, (peer) => engine.gone().has(peer));
-    await engine.whenConnected().catch((error: Error) => { throw stopReason(p, view.vid) ?? error; });
-    await whenInstalled(p, engine, timeoutMs);
+    try {
+      await engine.whenConnected().catch((error: Error) => { throw stopReason(p, view.vid) ?? error; });
+      await whenInstalled(p, engine, timeoutMs);
+    } catch (error) {
+      // Never installed, so nothing of it went on: its view was one the others did not take (its proposer was
+      // cut off as it committed), and asking again reaches the view they went on to.
+      if (!(error instanceof PartitionedError)) throw error;
+      throw retryableJoin(`member ${selfId} entered view ${view.vid} but could not reach a majority of it `
+        + `(${error.unreachable.length} of its members unreachable: ${error.unreachable.join(', ')})`);
+    }
     await plan.restored;
   } finally {
     session.close();

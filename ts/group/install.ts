@@ -18,6 +18,7 @@
 
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change } from '../membership/protocol.js';
+import type { View } from '../membership/view.js';
 import type { Admission, Connection, DriverHost, DriverView, ShardStates, StatePlan, Task } from './driver-parts.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
 import { previousOf } from './view-parts.js';
@@ -48,6 +49,16 @@ export interface InstallSite<V extends DriverView> {
   begin(view: V, unreachable: Iterable<number>): void;
   /** A step now (or right after the one under way). */
   step(): void;
+}
+
+/**
+ * The members of `view` other than `selfId` that `addresses` leaves out: the member that handed them out
+ * found them gone, or they never published a port. They are unreachable from the start, as the ones that
+ * do not answer: without this a joiner told fewer addresses than its view has would wait on members it
+ * never dials, and begin a view whose majority it cannot reach as if it could.
+ */
+export function unaddressed(view: View, addresses: readonly MemberAddress[], selfId: number): number[] {
+  return view.members.filter((m) => m !== selfId && !addresses.some((a) => a.id === m));
 }
 
 /** Waits until `view` has connected to `members` (or could not); `step` steps the driver at once. */
@@ -243,10 +254,7 @@ export class ViewInstall<V extends DriverView> {
     this.#switched = true;
     this.#plan?.receive(next);
     site.setInstalling(false);
-    for (const m of change.next.members) {
-      if (m !== this.#selfId && !addresses.some((a) => a.id === m)) unreachable.push(m);
-    }
-    site.begin(next, unreachable);
+    site.begin(next, [...unreachable, ...unaddressed(change.next, addresses, this.#selfId)]);
     for (const handle of site.handles.values()) for (const m of change.removed) handle.memberGone(m);
   }
 

@@ -294,17 +294,17 @@ export class GroupSim {
     return {
       get tick() { return sim.#tick; },
       arenas: [] as Arena[],
-      send: (from, to, vid, lane: Lane, offset, bytes) => {
-        const key = `${vid}:${from}:${to}:${lane}`;
+      send: (from, to, at, lane: Lane, offset, bytes) => {
+        const key = `${at.vid}:${at.tag}:${from}:${to}:${lane}`;
         let q = this.#links.get(key);
         if (!q) this.#links.set(key, q = []);
         q.push({ offset, bytes });
       },
-      built: (p, vid) => members[p]!.driver.viewOf(vid) !== null,
-      reachable: (a, b, vid) => {
+      built: (p, at) => members[p]!.driver.viewOf(at.vid)?.isAt(at) === true,
+      reachable: (a, b, at) => {
         const A = members[a]!, B = members[b]!;
         return A.alive && B.alive && A.side === B.side
-          && A.driver.viewOf(vid) !== null && B.driver.viewOf(vid) !== null;
+          && A.driver.viewOf(at.vid)?.isAt(at) === true && B.driver.viewOf(at.vid)?.isAt(at) === true;
       },
       lost: (self, p) => {
         const P = members[p]!;
@@ -382,14 +382,14 @@ export class GroupSim {
     let k = Math.floor(this.#rand() * this.#links.size);
     let key = '';
     for (const name of this.#links.keys()) if (k-- === 0) { key = name; break; }
-    const [vid, from, to] = key.split(':').map(Number) as [number, number, number];
+    const { vid, tag, from, to } = linkOf(key);
     const queue = this.#links.get(key)!;
     const w = queue.shift()!;
     if (queue.length === 0) this.#links.delete(key);
     const dst = this.#members[to]!;
     if (!dst.alive || dst.side !== this.#members[from]!.side) return;
     const view = dst.driver.viewOf(vid);
-    if (!view) return; // the receiver closed that view's tables
+    if (!view?.isAt({ vid, tag })) return; // the receiver closed that view's tables (or never had them)
     view.arena.u8.set(w.bytes, w.offset);
     dst.dirty = true;
   }
@@ -508,7 +508,7 @@ export class GroupSim {
     this.#trace(`t=${this.#tick} crash ${victim.id}`);
     // Each of its links keeps a random prefix of what it had queued; links to it are dead.
     for (const [key, q] of this.#links) {
-      const [, from, to] = key.split(':').map(Number);
+      const { from, to } = linkOf(key);
       if (from === victim.id) q.splice(Math.floor(this.#rand() * (q.length + 1)));
       if (to === victim.id) q.length = 0;
       if (q.length === 0) this.#links.delete(key);
@@ -526,7 +526,7 @@ export class GroupSim {
     this.#faults.push(`partition {${[...cut].join(',')}} at ${this.#tick}`);
     this.#trace(`t=${this.#tick} partition {${[...cut].join(',')}}`);
     for (const [key, q] of this.#links) {
-      const [, from, to] = key.split(':').map(Number) as [number, number, number, number];
+      const { from, to } = linkOf(key);
       if (cut.has(from) !== cut.has(to)) q.splice(Math.floor(this.#rand() * (q.length + 1)));
       if (q.length === 0) this.#links.delete(key);
     }
@@ -565,6 +565,12 @@ export class GroupSim {
     }
     for (const g of SUBGROUPS) checkSubgroup(run, g, RAW.has(g));
   }
+}
+
+/** A link's key: which view's fabric (number and layout tag), from which member to which, on which lane. */
+function linkOf(key: string): { vid: number; tag: number; from: number; to: number } {
+  const [vid, tag, from, to] = key.split(':').map(Number) as [number, number, number, number];
+  return { vid, tag, from, to };
 }
 
 /** Why a member stopped, in the checks' words: partitioned, removed (suspected), or left (cleanly). */

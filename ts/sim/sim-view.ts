@@ -32,15 +32,25 @@ const ARENA_BYTES = 2 << 20;
  */
 const freeArenas: Arena[] = [];
 
+/**
+ * Which view's fabric: its number and its layout's tag. A real fabric's handshake carries the tag (members and
+ * columns), so two views that share a number but not their members — the one a partitioned leader committed
+ * and the one the others went on to — never connect, and no write of one lands in the other's tables.
+ */
+export interface ViewAt {
+  readonly vid: number;
+  readonly tag: number;
+}
+
 /** What a simulated view reaches of the simulation around it. */
 export interface SimWorld {
   readonly tick: number;
-  /** A write from `from` to `to` in view `vid` on `lane`: the bytes as they were when written, and where. */
-  send(from: number, to: number, vid: number, lane: Lane, offset: number, bytes: Uint8Array): void;
-  /** `a` and `b` are connected in view `vid`: both alive, on one side, both with the view's tables open. */
-  reachable(a: number, b: number, vid: number): boolean;
-  /** `p` has the tables of view `vid` open. */
-  built(p: number, vid: number): boolean;
+  /** A write from `from` to `to` in view `at` on `lane`: the bytes as they were when written, and where. */
+  send(from: number, to: number, at: ViewAt, lane: Lane, offset: number, bytes: Uint8Array): void;
+  /** `a` and `b` are connected in view `at`: both alive, on one side, both with the view's tables open. */
+  reachable(a: number, b: number, at: ViewAt): boolean;
+  /** `p` has the tables of view `at` open. */
+  built(p: number, at: ViewAt): boolean;
   /** Member `self` will never reach `p` again: it crashed, is across the partition, or stopped. */
   lost(self: number, p: number): boolean;
   /** `self` started `view`: it announced itself connected (the checks' bookkeeping). */
@@ -102,6 +112,12 @@ export class SimView implements DriverView {
     ({ channels: this.channels, byTag: this.byTag } = parts);
   }
 
+  /** This view's fabric, as a peer's handshake names it. */
+  get at(): ViewAt { return { vid: this.view.vid, tag: this.layout.tag }; }
+
+  /** This member has `at`'s tables open here. */
+  isAt(at: ViewAt): boolean { return !this.closed && this.view.vid === at.vid && this.layout.tag === at.tag; }
+
   gone(): Set<number> {
     const out = this.protocol.suspects();
     for (const id of this.detected) out.add(id);
@@ -119,10 +135,10 @@ export class SimView implements DriverView {
   get connection(): Connection | null {
     const c = this.#connecting;
     if (!c) return null;
-    const world = this.#world, self = this.#selfId, vid = this.view.vid;
-    const waiting = c.members.some((p) => p !== self && !world.lost(self, p) && !c.isGone(p) && !world.built(p, vid));
+    const world = this.#world, self = this.#selfId, at = this.at;
+    const waiting = c.members.some((p) => p !== self && !world.lost(self, p) && !c.isGone(p) && !world.built(p, at));
     if (waiting && world.tick - c.since < c.timeout) return null;
-    return { unreachable: c.members.filter((p) => p !== self && !world.reachable(self, p, vid)) };
+    return { unreachable: c.members.filter((p) => p !== self && !world.reachable(self, p, at)) };
   }
 
   start(): void {
@@ -156,9 +172,9 @@ export class SimView implements DriverView {
   #fabric(): TableFabric {
     const peers = this.view.members.filter((p) => p !== this.#selfId);
     const send = (peer: number, offset: number, length: number, lane: Lane) => {
-      const world = this.#world, vid = this.view.vid;
-      if (this.closed || !world.reachable(this.#selfId, peer, vid)) return;
-      world.send(this.#selfId, peer, vid, lane, offset, this.arena.u8.slice(offset, offset + length));
+      const world = this.#world, at = this.at;
+      if (this.closed || !world.reachable(this.#selfId, peer, at)) return;
+      world.send(this.#selfId, peer, at, lane, offset, this.arena.u8.slice(offset, offset + length));
     };
     return {
       write: (peer, offset, length, lane = Lane.Data) => { send(peer, offset, length, lane); return WriteStatus.Ok; },
