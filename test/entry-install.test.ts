@@ -9,8 +9,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClosedError, RemovedError, StateTransferError } from '../ts/errors.js';
-import { isRetryableJoin, whenInstalled, type EntryParts } from '../ts/group/entry.js';
+import { ClosedError, PartitionedError, RemovedError, StateTransferError } from '../ts/errors.js';
+import { entryFailure, isRetryableJoin, whenInstalled, type EntryParts } from '../ts/group/entry.js';
 import type { ViewEngine } from '../ts/group/view-engine.js';
 
 interface StandIn { view: { vid: number }; closed: boolean; whenReady(timeoutMs: number): Promise<void> }
@@ -67,5 +67,19 @@ test('the first view closed and the member neither moved on nor stopped: the Clo
   assert.instance(error, ClosedError);
   assert.not.ok(isRetryableJoin(error));
 });
+
+test('partitioned in the first view, before its start barrier: a retryable join failure naming the cut-off members',
+  async () => {
+    const partitioned = new PartitionedError(4, 1, 3, [0, 2]);
+    const stopped = await outcome(wait(viewOf(1, 'closed'), partsOf(null, partitioned)));
+    assert.is(stopped, partitioned, 'whenInstalled gives the stop reason as it is');
+    const failure = entryFailure(stopped, 4, 1);
+    assert.ok(isRetryableJoin(failure), 'Group.join asks again');
+    assert.match((failure as Error).message,
+      /member 4 entered view 1 but could not reach a majority of it \(2 of its members unreachable: 0, 2\)/);
+    assert.not.ok(isRetryableJoin(partitioned), 'a PartitionedError of a member that was installed is not retried');
+    const other = new ClosedError('view 1\'s engine');
+    assert.is(entryFailure(other, 4, 1), other, 'any other failure is left as it is');
+  });
 
 test.run();

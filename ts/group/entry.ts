@@ -89,16 +89,23 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
       await engine.whenConnected().catch((error: Error) => { throw stopReason(p, view.vid) ?? error; });
       await whenInstalled(p, engine, timeoutMs);
     } catch (error) {
-      // Never installed, so nothing of it went on: its view was one the others did not take (its proposer was
-      // cut off as it committed), and asking again reaches the view they went on to.
-      if (!(error instanceof PartitionedError)) throw error;
-      throw retryableJoin(`member ${selfId} entered view ${view.vid} but could not reach a majority of it `
-        + `(${error.unreachable.length} of its members unreachable: ${error.unreachable.join(', ')})`);
+      throw entryFailure(error, selfId, view.vid);
     }
     await plan.restored;
   } finally {
     session.close();
   }
+}
+
+/**
+ * What a new member's failed wait for its first view tells Group.join. Partitioned there, it never installed,
+ * so nothing went on in that view: it was one the others did not take (its proposer was cut off as it
+ * committed), and asking again reaches the view they went on to — a retryable failure.
+ */
+export function entryFailure(error: unknown, selfId: number, vid: number): unknown {
+  if (!(error instanceof PartitionedError)) return error;
+  return retryableJoin(`member ${selfId} entered view ${vid} but could not reach a majority of it `
+    + `(${error.unreachable.length} of its members unreachable: ${error.unreachable.join(', ')})`);
 }
 
 /**
