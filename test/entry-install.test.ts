@@ -5,7 +5,8 @@
 // later view, or stopped with the reason that tells Group.join to ask again — not with the closed engine's
 // ClosedError. Views here are stand-ins with the three members whenInstalled reads (whenReady, closed, vid);
 // test/join-processes.test.ts ("a member fails while another joins") runs the real thing, where the race
-// shows in some runs.
+// shows in some runs. The last test covers what Group.join then makes of a joiner partitioned in its first
+// view (entryFailure): a retryable failure, since that view was one the others never took.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
