@@ -485,9 +485,13 @@ export class GroupSim {
     }
   }
 
-  /** A live member leaves cleanly (Group.leave()). */
+  /**
+   * A live member leaves cleanly (Group.leave()): one that is in, as for sending (a joiner has no Group to call
+   * leave() on until its join resolved).
+   */
   #leaveOne(): void {
-    const live = this.#members.filter((m) => m.alive && m.stopped === null && !m.leaving);
+    const live = this.#members.filter((m) => m.alive && m.stopped === null && !m.leaving
+      && (!m.joining || m.joining.state === 'in'));
     if (live.length <= 1) return;
     const m = live[Math.floor(this.#rand() * live.length)]!;
     m.leaving = true;
