@@ -120,8 +120,7 @@ export class Group extends EventEmitter<GroupEvents> {
     validateJoinOptions(options);
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (options.contact === undefined) return Group.#joinOnce(options, timeoutMs);
-    // A new member whose attempt failed in a way asking again may mend (isRetryableJoin: its state transfer
-    // cut off, removed before it was connected, or cut off in a view the others never took) joins again: the
+    // A new member whose attempt failed in a way asking again may mend (isRetryableJoin) joins again: the
     // group removes the attempt that failed meanwhile.
     const deadline = performance.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
