@@ -6,7 +6,7 @@
 // ClosedError. Views here are stand-ins with the three members whenInstalled reads (whenReady, closed, vid);
 // test/join-processes.test.ts ("a member fails while another joins") runs the real thing, where the race
 // shows in some runs. The last test covers what Group.join then makes of a joiner partitioned in its first
-// view (entryFailure): a retryable failure, since that view was one the others never took.
+// view, or removed before its state arrived (entryFailure): a retryable failure, as it served nothing yet.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -69,7 +69,7 @@ test('the first view closed and the member neither moved on nor stopped: the Clo
   assert.not.ok(isRetryableJoin(error));
 });
 
-test('partitioned in the first view, before its start barrier: a retryable join failure naming the cut-off members',
+test('partitioned in the first view, or removed before the state arrived: a retryable join failure',
   async () => {
     const partitioned = new PartitionedError(4, 1, 3, [0, 2]);
     const stopped = await outcome(wait(viewOf(1, 'closed'), partsOf(null, partitioned)));
@@ -79,6 +79,9 @@ test('partitioned in the first view, before its start barrier: a retryable join 
     assert.match((failure as Error).message,
       /member 4 entered view 1 but could not reach a majority of it \(2 of its members unreachable: 0, 2\)/);
     assert.not.ok(isRetryableJoin(partitioned), 'a PartitionedError of a member that was installed is not retried');
+    const removed = entryFailure(new RemovedError(4, 2, false, [0]), 4, 1);
+    assert.ok(isRetryableJoin(removed), 'removed before its state arrived: asks again');
+    assert.match((removed as Error).message, /member 4 entered view 1 but was removed before its state arrived/);
     const other = new ClosedError('view 1\'s engine');
     assert.is(entryFailure(other, 4, 1), other, 'any other failure is left as it is');
   });

@@ -88,21 +88,26 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
     try {
       await engine.whenConnected().catch((error: Error) => { throw stopReason(p, view.vid) ?? error; });
       await whenInstalled(p, engine, timeoutMs);
+      await plan.restored;
     } catch (error) {
       throw entryFailure(error, selfId, view.vid);
     }
-    await plan.restored;
   } finally {
     session.close();
   }
 }
 
 /**
- * What a new member's failed wait for its first view tells Group.join. Partitioned there, it never installed,
- * so nothing went on in that view: it was one the others did not take (its proposer was cut off as it
- * committed), and asking again reaches the view they went on to — a retryable failure.
+ * What a new member's failed wait for its first view and its state tells Group.join. Partitioned there (before
+ * its start barrier, it was in a view the others did not take: its proposer was cut off as it committed), or
+ * removed before its state arrived (found slow, or failed, by the others), it has served nothing yet, and
+ * asking again reaches the view the others went on to: both are retryable failures.
  */
 export function entryFailure(error: unknown, selfId: number, vid: number): unknown {
+  if (error instanceof RemovedError) {
+    return retryableJoin(`member ${selfId} entered view ${vid} but was removed before its state arrived `
+      + `(${error.message})`);
+  }
   if (!(error instanceof PartitionedError)) return error;
   return retryableJoin(`member ${selfId} entered view ${vid} but could not reach a majority of it `
     + `(${error.unreachable.length} of its members unreachable: ${error.unreachable.join(', ')})`);

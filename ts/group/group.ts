@@ -420,7 +420,7 @@ export class Group extends EventEmitter<GroupEvents> {
     const reason = this.#stopped ?? new ClosedError('this group member');
     this.#admission.close();
     this.#admission.firstView?.close(); // a first view still forming gives up (gather sees the member closed)
-    this.#states.failAll(new ClosedError('this group'));
+    this.#states.failAll(this.#stopped ?? new ClosedError('this group'));
     for (const o of this.#objects.values()) o.close(reason);
     for (const h of this.#handles.values()) h.stop(reason);
     await this.#driver.close();
