@@ -42,7 +42,7 @@ import { rulesOf, type Mutation } from './mutations.js';
 import { check, prng, SimulationViolation } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
 import { SUBGROUPS, type SimMember } from './sim-member.js';
-import { recycleArenas, SimView, type SimWorld } from './sim-view.js';
+import { recycleArenas, SimView, type SimWorld, type ViewAt } from './sim-view.js';
 
 export interface GroupSimOptions {
   seed: number;
@@ -300,11 +300,10 @@ export class GroupSim {
         if (!q) this.#links.set(key, q = []);
         q.push({ offset, bytes });
       },
-      built: (p, at) => members[p]!.driver.viewOf(at.vid)?.isAt(at) === true,
+      built: (p, at) => viewAt(members[p]!, at) !== null,
       reachable: (a, b, at) => {
         const A = members[a]!, B = members[b]!;
-        return A.alive && B.alive && A.side === B.side
-          && A.driver.viewOf(at.vid)?.isAt(at) === true && B.driver.viewOf(at.vid)?.isAt(at) === true;
+        return A.alive && B.alive && A.side === B.side && viewAt(A, at) !== null && viewAt(B, at) !== null;
       },
       lost: (self, p) => {
         const P = members[p]!;
@@ -388,8 +387,8 @@ export class GroupSim {
     if (queue.length === 0) this.#links.delete(key);
     const dst = this.#members[to]!;
     if (!dst.alive || dst.side !== this.#members[from]!.side) return;
-    const view = dst.driver.viewOf(vid);
-    if (!view?.isAt({ vid, tag })) return; // the receiver closed that view's tables (or never had them)
+    const view = viewAt(dst, { vid, tag });
+    if (!view) return; // the receiver closed that view's tables (or never had them)
     view.arena.u8.set(w.bytes, w.offset);
     dst.dirty = true;
   }
@@ -569,6 +568,12 @@ export class GroupSim {
     }
     for (const g of SUBGROUPS) checkSubgroup(run, g, RAW.has(g));
   }
+}
+
+/** Member `m`'s tables of the fabric `at`, while open: the view of that number, if its layout is `at`'s. */
+function viewAt(m: SimMember, at: ViewAt): SimView | null {
+  const view = m.driver.viewOf(at.vid);
+  return view?.isAt(at) ? view : null;
 }
 
 /** A link's key: which view's fabric (number and layout tag), from which member to which, on which lane. */

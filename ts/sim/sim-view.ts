@@ -83,6 +83,8 @@ export class SimView implements DriverView {
   readonly byTag: ViewParts['byTag'];
   readonly arena: Arena;
   readonly layout: SstLayout;
+  /** This view's fabric, as a peer's handshake names it (fixed: taken once, not per write). */
+  readonly at: ViewAt;
   /** Any port will do: the simulated fabric routes by member id. */
   readonly port = 1;
   started = false;
@@ -101,6 +103,7 @@ export class SimView implements DriverView {
     const plans = planView(p.config, p.view.members);
     const layout = new SstLayout(multicastColumns(plans, p.view.members.length, MAILBOX_BYTES), p.view.members);
     this.layout = layout;
+    this.at = { vid: p.view.vid, tag: layout.tag };
     this.arena = freeArenas.pop() ?? Arena.create({ memberId: p.selfId, bytes: ARENA_BYTES });
     p.world.arenas.push(this.arena);
     const parts = buildViewParts({
@@ -112,8 +115,6 @@ export class SimView implements DriverView {
     ({ channels: this.channels, byTag: this.byTag } = parts);
   }
 
-  /** This view's fabric, as a peer's handshake names it. */
-  get at(): ViewAt { return { vid: this.view.vid, tag: this.layout.tag }; }
 
   /** This member has `at`'s tables open here. */
   isAt(at: ViewAt): boolean { return !this.closed && this.view.vid === at.vid && this.layout.tag === at.tag; }
