@@ -58,6 +58,18 @@ test('group simulation: seeds that once broke stay fixed', () => {
   for (const seed of [500830, 501224, 20262703, 31002354, 71002088, 91003157]) new GroupSim({ seed }).run();
 });
 
+test('group simulation: a proposer cut off alone as it commits a join: the joiner\'s attempt fails where Group.join '
+  + 'asks again (the product\'s own entryFailure decides), and it gets in through the others (20 seeds)', () => {
+  const base = suiteSeed(20261207);
+  for (let seed = base; seed < base + 20; seed++) {
+    const lines: string[] = [];
+    const r = new GroupSim({ seed, cutAtJoin: true, trace: (line) => lines.push(line) }).run(); // the joiner is in
+    assert.ok(lines.some((line) => /joiner \d+'s attempt failed .* it asks again/.test(line)),
+      `seed ${seed}: the joiner's first attempt failed and it asked again`);
+    assert.is(r.joined, 1, `seed ${seed}: the joiner got in`);
+  }
+});
+
 /** How many of 100 fixed seeds a deliberate bug breaks, by a SimulationViolation (not some other error). */
 function caught(mutation: Mutation): number {
   let n = 0;

@@ -12,6 +12,7 @@
 //                     its senders sent; what a member that left cleanly sent is delivered everywhere
 //   swarm             (swarm runs) no member of view 0 stops, the honest joiner gets in, and the final view
 //                     holds no vanished joiner
+//   joiner in         (cutAtJoin runs) the joiner whose proposer was cut off at the commit gets in
 //
 // "One view per vid" and "no delivery after exclusion" are checked as the run goes (group-sim.ts).
 
@@ -61,6 +62,13 @@ export function checkSwarm(run: RunRecord, swarm: string, vanished: ReadonlySet<
     + `(${honest.stopped ?? honest.joining?.state})`);
   check(finalView.every((id) => run.members[id]!.alive),
     `seed ${s}: view [${finalView.join(',')}] still holds a vanished joiner after ${swarm}`);
+}
+
+/** Joiner `id` got in and did not stop, after `what`. */
+export function checkJoinerIn(run: RunRecord, id: number, what: string): void {
+  const j = run.members[id]!;
+  check(j.joining?.state === 'in' && j.stopped === null,
+    `seed ${run.seed}: joiner ${id} did not get in after ${what} (${j.stopped ?? j.joining?.state})`);
 }
 
 /**

@@ -15,11 +15,13 @@
 //   join        a new member asks the leader to let it in (as a contact server would pass it on); the
 //               leader's driver takes it into its next proposal, and once the change commits offers it
 //               the next view, which the joiner builds and connects like everyone (the simulated contact
-//               network is SimAdmission below). A joiner whose leader fails or whose proposal is replaced
-//               asks again
+//               network is SimJoins, ts/sim/sim-joins.ts). A joiner whose leader fails, whose proposal is
+//               replaced, or whose attempt fails where Group.join asks again, asks again
 //   swarm       (GroupSimOptions.swarm, instead of the faults above) several joiners ask at once, the
 //               leader takes them in one change, and each vanishes once taken or once it built the view
 //               it enters; later one honest joiner asks. The members must never stop, and it must get in
+//   cut at join (GroupSimOptions.cutAtJoin, instead of the faults above) one joiner asks, and a partition cuts
+//               its proposer off alone the moment it commits the join: the joiner must get in all the same
 //
 // Time is the scheduler's tick: the drivers' clock, their timers, and the connect and suspicion timeouts
 // are in ticks. The checks (ts/sim/group-checks.ts) run after every run; "one view per vid" and "no
@@ -27,7 +29,6 @@
 // views' protocol and shards (a paired assertion failing inside a step counts the same). A violation
 // throws SimulationViolation naming the seed.
 
-import { PartitionedError, RemovedError } from '../errors.js';
 import type { Lane } from '../fabric/fabric.js';
 import { validateGroupConfig, type GroupConfig } from '../group/config.js';
 import { MemberDriver } from '../group/driver.js';
@@ -37,12 +38,12 @@ import type { Change } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from '../membership/columns.js';
 import type { Arena } from '../arena.js';
-import { checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
+import { checkJoinerIn, checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
 import { rulesOf, type Mutation } from './mutations.js';
 import { check, prng, SimulationViolation } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
-import { SUBGROUPS, type SimMember } from './sim-member.js';
-import { recycleArenas, SimView, type SimWorld, type ViewAt } from './sim-view.js';
+import { reasonOf, SUBGROUPS, viewAt, type SimMember } from './sim-member.js';
+import { linkKey, linkOf, recycleArenas, SimView, type SimWorld } from './sim-view.js';
 
 export interface GroupSimOptions {
   seed: number;
@@ -62,6 +63,12 @@ export interface GroupSimOptions {
    * holds no vanished joiner. Members and joiners together at most 12 (the tables must fit the arena).
    */
   swarm?: { joiners: number; vanish: 'proposed' | 'entered' | 'mixed' };
+  /**
+   * Instead of random faults, one joiner asks, and the moment its proposer commits the change that takes it
+   * in, a partition cuts the proposer off alone. Extra check: the joiner gets in (asking again where
+   * Group.join does).
+   */
+  cutAtJoin?: boolean;
   /**
    * Which kernels the members' view-change protocols and shards evaluate their predicates with: 'wasm'
    * (default, as a member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts
@@ -100,12 +107,7 @@ const PORT_POLL_TICKS = 20;
 
 /** When each fault strikes (ticks; −1: never), drawn from the seed. */
 interface FaultPlan {
-  crashes: number[];
-  joins: number[];
-  partitionAt: number;
-  leaveAt: number;
-  swarmAt: number;
-  honestAt: number;
+  crashes: number[]; joins: number[]; partitionAt: number; leaveAt: number; swarmAt: number; honestAt: number;
 }
 
 export class GroupSim {
@@ -130,6 +132,8 @@ export class GroupSim {
   #tick = 0;
   readonly #joins: SimJoins;
   readonly #swarm: GroupSimOptions['swarm'];
+  /** cutAtJoin: the proposer to cut off at its commit (−1: not yet; null: not this run). */
+  #cutAtJoin: number | null;
   readonly #kernels: KernelChoice;
 
   constructor(options: GroupSimOptions) {
@@ -141,6 +145,7 @@ export class GroupSim {
     this.#rules = rulesOf(options.mutation);
     this.#mutation = options.mutation;
     this.#swarm = options.swarm;
+    this.#cutAtJoin = options.cutAtJoin ? -1 : null;
     this.#kernels = options.kernels ?? 'wasm';
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
@@ -197,9 +202,12 @@ export class GroupSim {
         this.#faults.push(`join ${j.id} at ${this.#tick}`);
         return j;
       },
-      stop: (m, why) => this.#stop(m, why), crash: (m) => this.#crash(m),
+      stop: (m, why) => this.#stop(m, why), crash: (m) => this.#crash(m), closed: (m) => this.#closed(m),
       buildView: (m, view, previous) => this.#buildView(m, view, previous),
       renew: (m) => this.#renew(m),
+      joinCommitted: (m) => {
+        if (this.#cutAtJoin === -1) this.#cut(new Set([this.#cutAtJoin = m.id]));
+      },
     }, this.#swarm !== undefined);
   }
 
@@ -256,7 +264,8 @@ export class GroupSim {
   #planFaults(): FaultPlan {
     const r = this.#rand;
     const plan: FaultPlan = { crashes: [], joins: [], partitionAt: -1, leaveAt: -1, swarmAt: -1, honestAt: -1 };
-    if (!this.#swarm) {
+    if (this.#cutAtJoin !== null) plan.joins.push(50 + Math.floor(r() * 500));
+    else if (!this.#swarm) {
       const crashes = Math.floor(r() * Math.min(3, Math.ceil(this.n / 2)));
       const partition = r() < 0.3;
       for (let i = 0; i < crashes; i++) plan.crashes.push(50 + Math.floor(r() * 2500));
@@ -295,7 +304,7 @@ export class GroupSim {
       get tick() { return sim.#tick; },
       arenas: [] as Arena[],
       send: (from, to, at, lane: Lane, offset, bytes) => {
-        const key = `${at.vid}:${at.tag}:${from}:${to}:${lane}`;
+        const key = linkKey(at, from, to, lane);
         let q = this.#links.get(key);
         if (!q) this.#links.set(key, q = []);
         q.push({ offset, bytes });
@@ -309,12 +318,12 @@ export class GroupSim {
         const P = members[p]!;
         return !P.alive || P.side !== members[self]!.side || P.stopped !== null;
       },
-      started: (self, view) => {
-        const m = members[self]!;
-        m.views.add(view.vid);
-        if (m.joining) m.joining.state = 'in';
+      started: (self, view) => { members[self]!.views.add(view.vid); },
+      installed: (self, view) => {
+        const joining = members[self]!.joining;
+        if (joining) joining.state = 'in';
+        this.#viewInstalled(view);
       },
-      installed: (view) => this.#viewInstalled(view),
     };
   }
 
@@ -343,7 +352,7 @@ export class GroupSim {
       dropped: (name, handle) => handle.stop(new Error(`member ${m.id} serves no shard of ${name}`)),
       memberFailed: () => {},
       committed: (old, change, unsent) => this.#traceCommit(m, old, change, unsent),
-      stopped: (error) => this.#stop(m, reasonOf(error)),
+      stopped: (error, view) => this.#joins.failed(m, error, view.view.vid) || this.#stop(m, reasonOf(error)),
       installed: () => {},
       installEnded: () => {},
     };
@@ -445,6 +454,11 @@ export class GroupSim {
     m.stopped = why;
     this.#trace(`t=${this.#tick} member ${m.id} stops: ${why}`);
     m.driver.stop(new Error(why));
+    this.#closed(m);
+  }
+
+  /** `m`'s engine closed: each live member finds it failed after a random delay. */
+  #closed(m: SimMember): void {
     for (const o of this.#members) if (o !== m && o.alive && o.stopped === null) this.#suspectLater(o, m.id);
   }
 
@@ -524,7 +538,11 @@ export class GroupSim {
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
     if (live.length < 3) return;
     const minority = Math.max(1, Math.floor(this.#rand() * Math.ceil(live.length / 2)));
-    const cut = new Set(live.slice().sort(() => this.#rand() - 0.5).slice(0, minority).map((m) => m.id));
+    this.#cut(new Set(live.slice().sort(() => this.#rand() - 0.5).slice(0, minority).map((m) => m.id)));
+  }
+
+  /** Members `cut` go to side 1: writes across the cut are lost from now on, and each side suspects the other. */
+  #cut(cut: ReadonlySet<number>): void {
     for (const m of this.#members) if (cut.has(m.id)) m.side = 1;
     this.#faults.push(`partition {${[...cut].join(',')}} at ${this.#tick}`);
     this.#trace(`t=${this.#tick} partition {${[...cut].join(',')}}`);
@@ -561,6 +579,8 @@ export class GroupSim {
       seed: this.seed, n: this.n, messages: this.#messages, faults: this.#faults, settled: this.#settled(), where,
       members: this.#members.map((m) => ({ ...m, vid: m.driver.view?.view.vid ?? -1 })),
     };
+    const cut = this.#cutAtJoin;
+    if (cut !== null) checkJoinerIn(run, this.n, `its proposer ${cut} was cut off at the commit`);
     if (this.#swarm) {
       const { vanishAt } = this.#joins;
       const swarm = `${this.#swarm.joiners} joiners vanishing (${[...vanishAt.values()].join(',')})`;
@@ -568,25 +588,6 @@ export class GroupSim {
     }
     for (const g of SUBGROUPS) checkSubgroup(run, g, RAW.has(g));
   }
-}
-
-/** Member `m`'s tables of the fabric `at`, while open: the view of that number, if its layout is `at`'s. */
-function viewAt(m: SimMember, at: ViewAt): SimView | null {
-  const view = m.driver.viewOf(at.vid);
-  return view?.isAt(at) ? view : null;
-}
-
-/** A link's key: which view's fabric (number and layout tag), from which member to which, on which lane. */
-function linkOf(key: string): { vid: number; tag: number; from: number; to: number } {
-  const [vid, tag, from, to] = key.split(':').map(Number) as [number, number, number, number];
-  return { vid, tag, from, to };
-}
-
-/** Why a member stopped, in the checks' words: partitioned, removed (suspected), or left (cleanly). */
-function reasonOf(error: Error): string {
-  if (error instanceof PartitionedError) return 'partitioned';
-  if (error instanceof RemovedError) return error.left && error.suspectedBy.length === 0 ? 'left' : 'removed';
-  return error.message;
 }
 
 /** Runs `runs` seeds from `firstSeed`; returns the results (a violation throws, naming its seed). */

@@ -4,9 +4,13 @@
 // into its next proposal (MemberDriver.join); once the change commits, the proposer's driver offers the view
 // (Admission.offer) and the joiner builds it at once, or answers nothing when it is gone; once the next
 // view's addresses are known (Admission.addressed) it connects. A joiner whose proposer fails before it was
-// told the addresses, or whose proposal the change did not take, drops what it built and asks again.
+// told the addresses, or whose proposal the change did not take, drops what it built and asks again. So
+// does one whose attempt failed where Group.join asks again (entryFailure: cut off in the view it entered, or
+// removed before it started): its engine closes, the members find it failed, and it asks with the same id
+// once their view no longer holds it, as a Group's contact server has a rejoining joiner wait.
 
 import type { Admission, ViewOffer } from '../group/driver-parts.js';
+import { entryFailure, isRetryableJoin } from '../group/entry.js';
 import type { PreviousView } from '../group/view-parts.js';
 import type { View } from '../membership/view.js';
 import { MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
@@ -22,10 +26,14 @@ export interface JoinSite {
   /** A new member (joiners arrive as members with the next id). */
   add(): SimMember;
   stop(m: SimMember, why: string): void;
+  /** `m`'s engine closed (it stopped, or a joiner's attempt failed): the live members find it failed later. */
+  closed(m: SimMember): void;
   crash(m: SimMember): void;
   buildView(m: SimMember, view: View, previous: PreviousView): SimView;
   /** A fresh driver and handles for `m` (what it built for an offered view is dropped). */
   renew(m: SimMember): void;
+  /** Member `m` committed a change that takes `joined` in, as their proposer. */
+  joinCommitted(m: SimMember, joined: readonly number[]): void;
   /** How long a joiner's connecting may wait for the members (ticks). */
   readonly connectTimeout: number;
 }
@@ -65,6 +73,22 @@ export class SimJoins {
   }
 
   /**
+   * A joiner's driver stopped before the joiner was in (its start barrier): where Group.join would ask again
+   * (the product's own entryFailure and isRetryableJoin decide), its attempt is dropped and it asks again,
+   * from the next tick; returns whether it does (else it stops, as a Group.join that throws).
+   */
+  failed(j: SimMember, error: Error, vid: number): boolean {
+    const state = j.joining;
+    if (!state || state.state === 'in' || !j.alive || j.stopped !== null) return false;
+    if (!isRetryableJoin(entryFailure(error, j.id, vid))) return false;
+    this.#site.trace(`t=${this.#site.tick} joiner ${j.id}'s attempt failed in view ${vid} (${error.message}); `
+      + 'it asks again');
+    this.#site.closed(j);
+    state.state = 'failed';
+    return true;
+  }
+
+  /**
    * Member `m`'s side of admission as the simulated contact network carries it: the joiners it proposed
    * are offered the view at once (a gone one answers nothing: port 0), and told the addresses.
    */
@@ -76,6 +100,7 @@ export class SimJoins {
     return {
       committed: (change) => {
         const taken = new Set(change.proposer === m.id ? change.joined.map((j) => j.id) : []);
+        if (taken.size > 0) this.#site.joinCommitted(m, [...taken]);
         for (const j of this.#joiners) if (!taken.has(j.id) && proposedHere(j.id)) this.#askLater(j);
       },
       offer: (offer, _answer, publish) => {
@@ -106,16 +131,28 @@ export class SimJoins {
     return view.port;
   }
 
-  /** A joiner asks again (what it built for an offered view is dropped: a Group that fails to join closes). */
+  /**
+   * A joiner asks again (what it built for an offered view is dropped: a Group that fails to join closes, and
+   * Group.join asks with a new one).
+   */
   #askLater(j: SimMember): void {
     if (j.driver.view) this.#site.renew(j);
+    j.views.clear(); // what it started of a view it never got in (its start barrier did not pass) is gone too
     j.joining!.state = 'asking';
   }
 
-  /** Joiners whose proposer failed (their connection to it broke) before they were told the addresses. */
+  /**
+   * Joiners whose proposer failed (their connection to it broke) before they were told the addresses, and
+   * those whose attempt failed (failed() above): they ask again, with a fresh driver.
+   */
   #orphans(): void {
     for (const j of this.#joiners) {
       const state = j.joining!;
+      if (state.state === 'failed') {
+        this.#askLater(j);
+        state.retryAt = this.#site.tick + 30 + Math.floor(this.#site.rand() * 100);
+        continue;
+      }
       if (state.state !== 'proposed' && state.state !== 'entering') continue;
       const proposer = this.#site.members[state.proposer]!;
       if (!proposer.alive || proposer.stopped !== null) this.#askLater(j);
@@ -135,7 +172,7 @@ export class SimJoins {
       const state = j.joining!;
       if (state.state !== 'asking' || state.retryAt > site.tick || !j.alive || j.stopped !== null) continue;
       const leader = this.#leaderFor(j.side);
-      if (leader && leader.driver.join([{ id: j.id, host: 'sim' }])) {
+      if (leader && !holds(leader, j) && leader.driver.join([{ id: j.id, host: 'sim' }])) {
         state.state = 'proposed';
         state.proposer = leader.id;
         leader.dirty = true;
@@ -151,10 +188,10 @@ export class SimJoins {
   /** Swarm mode: the joiners due ask together; one that is to vanish once taken crashes at once. */
   #askTogether(): void {
     const site = this.#site;
-    const due = this.#joiners.filter((j) => j.joining!.state === 'asking' && j.joining!.retryAt <= site.tick
-      && j.alive && j.stopped === null).slice(0, MAX_JOINS_PER_CHANGE);
-    if (due.length === 0) return;
     const leader = this.#leaderFor(null);
+    const due = this.#joiners.filter((j) => j.joining!.state === 'asking' && j.joining!.retryAt <= site.tick
+      && j.alive && j.stopped === null && !(leader && holds(leader, j))).slice(0, MAX_JOINS_PER_CHANGE);
+    if (due.length === 0) return;
     if (leader && leader.driver.join(due.map((j) => ({ id: j.id, host: 'sim' })))) {
       const ids = due.map((j) => j.id).join(',');
       site.trace(`t=${site.tick} member ${leader.id} takes joiners ${ids} into its next proposal`);
@@ -171,4 +208,12 @@ export class SimJoins {
       else j.joining!.retryAt = retryAt;
     }
   }
+}
+
+/**
+ * The leader's view holds joiner `j`'s id (its failed attempt, not yet removed): a contact refuses the id, and a
+ * rejoining joiner waits for its removal (contact.ts requestJoin).
+ */
+function holds(leader: SimMember, j: SimMember): boolean {
+  return leader.driver.view!.view.members.includes(j.id);
 }

@@ -42,6 +42,17 @@ export interface ViewAt {
   readonly tag: number;
 }
 
+/** A link's key: which view's fabric (number and layout tag), from which member to which, on which lane. */
+export function linkKey(at: ViewAt, from: number, to: number, lane: Lane): string {
+  return `${at.vid}:${at.tag}:${from}:${to}:${lane}`;
+}
+
+/** What linkKey put in a key. */
+export function linkOf(key: string): { vid: number; tag: number; from: number; to: number } {
+  const [vid, tag, from, to] = key.split(':').map(Number) as [number, number, number, number];
+  return { vid, tag, from, to };
+}
+
 /** What a simulated view reaches of the simulation around it. */
 export interface SimWorld {
   readonly tick: number;
@@ -55,8 +66,8 @@ export interface SimWorld {
   lost(self: number, p: number): boolean;
   /** `self` started `view`: it announced itself connected (the checks' bookkeeping). */
   started(self: number, view: View): void;
-  /** `view` passed its start barrier at some member: installed. */
-  installed(view: View): void;
+  /** `view` passed its start barrier at member `self`: installed (a joiner is in: its Group.join resolves). */
+  installed(self: number, view: View): void;
   /** The arenas the run used, zeroed for the next run when it ends. */
   readonly arenas: Arena[];
 }
@@ -150,7 +161,7 @@ export class SimView implements DriverView {
 
   markReady(): void {
     this.ready = true;
-    this.#world.installed(this.view);
+    this.#world.installed(this.#selfId, this.view);
   }
 
   close(): Promise<void> {
