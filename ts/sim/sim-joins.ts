@@ -32,8 +32,8 @@ export interface JoinSite {
   buildView(m: SimMember, view: View, previous: PreviousView): SimView;
   /** A fresh driver and handles for `m` (what it built for an offered view is dropped). */
   renew(m: SimMember): void;
-  /** Member `m` committed a change that takes `joined` in, as their proposer. */
-  joinCommitted(m: SimMember, joined: readonly number[]): void;
+  /** Member `m` committed a change that takes in joiners it proposed. */
+  joinCommitted(m: SimMember): void;
   /** How long a joiner's connecting may wait for the members (ticks). */
   readonly connectTimeout: number;
 }
@@ -100,7 +100,7 @@ export class SimJoins {
     return {
       committed: (change) => {
         const taken = new Set(change.proposer === m.id ? change.joined.map((j) => j.id) : []);
-        if (taken.size > 0) this.#site.joinCommitted(m, [...taken]);
+        if (taken.size > 0) this.#site.joinCommitted(m);
         for (const j of this.#joiners) if (!taken.has(j.id) && proposedHere(j.id)) this.#askLater(j);
       },
       offer: (offer, _answer, publish) => {
