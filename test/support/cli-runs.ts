@@ -8,9 +8,9 @@ const cli = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
 
 export interface Run { child: ChildProcess; out: string; err: string; exit: Promise<number | null> }
 
-/** Starts `squall ...args` with stdout and stderr collected. */
-export function startCli(args: string[]): Run {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `squall ...args` with stdout and stderr collected; `nodeArgs` go to node itself. */
+export function startCli(args: string[], nodeArgs: string[] = []): Run {
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   // 'close': after its output is read
   const run: Run = { child, out: '', err: '', exit: new Promise((resolve) => child.once('close', resolve)) };
   child.stdout!.on('data', (d) => { run.out += d; });

@@ -8,7 +8,7 @@
 //          leaders failing mid-change
 
 import { ConfigError } from '../errors.js';
-import { GroupSim } from '../sim/group-sim.js';
+import { afterRun, GroupSim } from '../sim/group-sim.js';
 import { SimulationViolation } from '../sim/shard-sim.js';
 import { runViewChange } from '../sim/view-change-sim.js';
 import { defineCommand, parseCommand } from './args.js';
@@ -76,6 +76,7 @@ export async function run(argv: string[]): Promise<void> {
       return;
     }
     report(i + 1);
+    await afterRun();
   }
   const seconds = Number(((performance.now() - started) / 1000).toFixed(2));
   if (level === 'rules') {

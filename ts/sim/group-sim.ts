@@ -590,10 +590,11 @@ export class GroupSim {
   }
 }
 
-/** Runs `runs` seeds from `firstSeed`; returns the results (a violation throws, naming its seed). */
-export function runGroupSims(firstSeed: number, runs: number,
-  options: Omit<GroupSimOptions, 'seed'> = {}): GroupSimResult[] {
-  const out: GroupSimResult[] = [];
-  for (let seed = firstSeed; seed < firstSeed + runs; seed++) out.push(new GroupSim({ ...options, seed }).run());
-  return out;
+/**
+ * Await it after each run of a series: it lets the event loop turn. A run's drivers leave promise jobs queued
+ * (their closing), and in a synchronous loop of runs those jobs never ran and kept every run's whole
+ * simulation reachable: ~0.65 MB a run, out of heap near 6,400 runs.
+ */
+export function afterRun(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
