@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster } from '../ts/harness/cluster.js';
+import { crashTest } from './support/crash.js';
 import { bySender, LOG, quiescentReports, SIZES, sleep, TIMING, type Report } from './support/membership.js';
 
 // Every member process this suite starts inherits it (GroupCluster forks with this environment).
@@ -103,7 +104,7 @@ test('worker engine: messages committed just before the sender\'s event loop sta
   }
 });
 
-test('worker engine: a member killed mid-flow; the survivors wedge, agree and go on', async () => {
+crashTest('worker engine: a member killed mid-flow; the survivors wedge, agree and go on', async () => {
   const cluster = await GroupCluster.start({ ...TIMING, members: 3, subgroups: { log: LOG } });
   try {
     await cluster.all({ cmd: 'record', subgroup: 'log', sequence: true });
@@ -131,7 +132,8 @@ test('worker engine: a member killed mid-flow; the survivors wedge, agree and go
   }
 });
 
-test('worker engine: a change commits while a member\'s main thread is blocked (its worker acknowledges)', async () => {
+crashTest('worker engine: a change commits while a member\'s main thread is blocked '
+  + '(its worker acknowledges)', async () => {
   // The view-change protocol runs in each member's predicate worker: member 1's worker wedges, acknowledges
   // the leader's proposal and copies its trim while member 1's event loop is held for 6 s, so the leader
   // commits the removal of the killed member 2 long before that (with the main engine it cannot: member 1's
