@@ -86,4 +86,13 @@ test('partitioned in the first view, or removed before the state arrived: a retr
     assert.is(entryFailure(other, 4, 1), other, 'any other failure is left as it is');
   });
 
+test('a member whose connecting failed here counts every member unreachable: its PartitionedError says why', () => {
+  const failure = new ClosedError('view 3\'s engine');
+  const error = new PartitionedError(2, 3, 6, [0, 1, 5, 4, 3], failure);
+  assert.is(error.cause, failure);
+  assert.match(error.message,
+    /unreachable \(0, 1, 5, 4, 3\) because connecting to the view failed here \(.*view 3's engine/);
+  assert.not.match(new PartitionedError(2, 3, 6, [0, 1]).message, /because/);
+});
+
 test.run();

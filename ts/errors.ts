@@ -81,11 +81,17 @@ export class ClosedError extends SquallError {
  */
 export class PartitionedError extends SquallError {
   readonly unreachable: readonly number[];
-  constructor(self: number, vid: number, viewSize: number, unreachable: readonly number[]) {
+  /**
+   * `connectFailure`: connecting the view failed here (its engine closed, its worker failed), so every member
+   * counted as unreachable — the cause, not the network.
+   */
+  constructor(self: number, vid: number, viewSize: number, unreachable: readonly number[], connectFailure?: Error) {
     super('ERR_SQUALL_PARTITIONED',
       `member ${self} is in a minority of view ${vid}: ${unreachable.length} of its ${viewSize} members ` +
-      `are unreachable (${unreachable.join(', ')}); ` +
-      'it stops so that two halves never both go on — restart it once the network is whole');
+      `are unreachable (${unreachable.join(', ')})` +
+      (connectFailure ? ` because connecting to the view failed here (${connectFailure.message})` : '') +
+      '; it stops so that two halves never both go on — restart it once the network is whole',
+      connectFailure ? { cause: connectFailure } : undefined);
     this.unreachable = unreachable;
   }
 }

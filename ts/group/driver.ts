@@ -261,9 +261,12 @@ export class MemberDriver<V extends DriverView> {
         this.#reportRemoved(view, result.change);
         this.#run(new ViewInstall(this.#site, view, result.change).run());
         break;
-      case 'partitioned':
-        this.#halt(new PartitionedError(this.selfId, vid, members.length, result.unreachable), view);
+      case 'partitioned': {
+        const connection = view.connection; // an error: connecting failed here, and every member counted unreachable
+        const failure = connection && 'error' in connection ? connection.error : undefined;
+        this.#halt(new PartitionedError(this.selfId, vid, members.length, result.unreachable, failure), view);
         break;
+      }
       case 'suspected': this.#removed(vid + 1, result.by); break;
       case 'dissolved': this.#removed(vid + 1); break;
     }
