@@ -13,8 +13,8 @@ export const SUBGROUPS = ['log', 'feed'] as const;
 /**
  * A joiner's progress: asking (again at tick `retryAt`), proposed by `proposer`, entering the view it was
  * offered (built, waiting for the addresses), connecting to it, or in (its first view's start barrier passed:
- * Group.join resolves); or failed: its attempt failed where
- * Group.join asks again, and it asks again from the next tick.
+ * Group.join resolves); or failed: its attempt failed where Group.join asks again, and it asks again from the
+ * next tick.
  */
 export type JoinState = 'asking' | 'proposed' | 'entering' | 'connecting' | 'in' | 'failed';
 

@@ -126,7 +126,6 @@ export class SimView implements DriverView {
     ({ channels: this.channels, byTag: this.byTag } = parts);
   }
 
-
   /** This member has `at`'s tables open here. */
   isAt(at: ViewAt): boolean { return !this.closed && this.view.vid === at.vid && this.layout.tag === at.tag; }
 
