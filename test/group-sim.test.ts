@@ -71,6 +71,26 @@ test('group simulation: a proposer cut off alone as it commits a join: the joine
   }
 });
 
+test('group simulation: a joiner cut off with a minority, at each stage of its join, gets in once the partition heals '
+  + '(40 seeds)', async () => {
+  const base = suiteSeed(20261208);
+  const stages = new Map<string, number>();
+  for (let seed = base; seed < base + 40; seed++) {
+    const lines: string[] = [];
+    const r = new GroupSim({ seed, healingCut: true, trace: (line) => lines.push(line) }).run(); // the joiner is in
+    const stage = /joiner \d+ is cut off while (\w+)/.exec(lines.join('\n'))?.[1] ?? 'never';
+    stages.set(stage, (stages.get(stage) ?? 0) + 1);
+    assert.ok(r.faults.some((f) => f.startsWith('heal at ')), `seed ${seed}: the partition healed`);
+    assert.is(r.joined, 1, `seed ${seed}: the joiner got in`);
+    await afterRun();
+  }
+  // Where it was cut: waiting for the leader, proposed, and with the view it was offered built (entering or
+  // connecting: the addresses follow the offer at once, so 'connecting' alone is rare).
+  for (const stage of ['asking', 'proposed']) assert.ok((stages.get(stage) ?? 0) > 0, `cut while ${stage}`);
+  assert.ok((stages.get('entering') ?? 0) + (stages.get('connecting') ?? 0) > 0, 'cut with the view built');
+  assert.not.ok(stages.has('never'), `every joiner was cut off: ${JSON.stringify([...stages])}`);
+});
+
 /** How many of 100 fixed seeds a deliberate bug breaks, by a SimulationViolation (not some other error). */
 function caught(mutation: Mutation): number {
   let n = 0;

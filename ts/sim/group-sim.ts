@@ -4,24 +4,7 @@
 // only the fabric, the clock and the failure detector are simulated (ts/sim/sim-view.ts). Two subgroups,
 // one shard of every member each: 'log' ordered, 'feed' raw. A write is copied out of the writer's arena
 // when it is made and queued on the link to its peer; links are FIFO, and a seeded scheduler decides when
-// each queued write lands, when each member steps, who sends, and which faults strike:
-//
-//   leave       a member leaves cleanly (Group.leave: the driver asks once what it sent is stable)
-//   crash       a member stops; each of its links still delivers a random prefix of what it had queued;
-//               each survivor's failure detector finds it after a random delay (its heartbeat stalled)
-//   partition   the members split in two; writes across the cut are lost from then on, and each side
-//               suspects the other after a random delay. The minority must stop; the majority goes on
-//   delay       every link runs at its own pace, so members see each other's rows late and raggedly
-//   join        a new member asks the leader to let it in (as a contact server would pass it on); the
-//               leader's driver takes it into its next proposal, and once the change commits offers it
-//               the next view, which the joiner builds and connects like everyone (the simulated contact
-//               network is SimJoins, ts/sim/sim-joins.ts). A joiner whose leader fails, whose proposal is
-//               replaced, or whose attempt fails where Group.join asks again, asks again
-//   swarm       (GroupSimOptions.swarm, instead of the faults above) several joiners ask at once, the
-//               leader takes them in one change, and each vanishes once taken or once it built the view
-//               it enters; later one honest joiner asks. The members must never stop, and it must get in
-//   cut at join (GroupSimOptions.cutAtJoin, instead of the faults above) one joiner asks, and a partition cuts
-//               its proposer off alone the moment it commits the join: the joiner must get in all the same
+// each queued write lands, when each member steps, who sends, and which faults strike (ts/sim/sim-faults.ts).
 //
 // Time is the scheduler's tick: the drivers' clock, their timers, and the connect and suspicion timeouts
 // are in ticks. The checks (ts/sim/group-checks.ts) run after every run; "one view per vid" and "no
@@ -36,13 +19,15 @@ import type { DriverHost } from '../group/driver-parts.js';
 import type { KernelChoice, PreviousView, ProtocolRules } from '../group/view-parts.js';
 import type { Change } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
-import { MAX_JOINS_PER_CHANGE, MEMBERSHIP_COLUMNS } from '../membership/columns.js';
+import { MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
 import type { Arena } from '../arena.js';
 import { checkJoinerIn, checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
-import { rulesOf, type Mutation } from './mutations.js';
+import { rulesOf, STRAY_WRITE_TICK, strayWedge, type Mutation } from './mutations.js';
 import { check, prng, SimulationViolation } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
 import { reasonOf, SUBGROUPS, viewAt, type SimMember } from './sim-member.js';
+import { planFaults, type FaultPlan } from './sim-faults.js';
+import { SimPartition } from './sim-partition.js';
 import { linkKey, linkOf, recycleArenas, SimView, type SimWorld } from './sim-view.js';
 
 export interface GroupSimOptions {
@@ -69,6 +54,12 @@ export interface GroupSimOptions {
    * Group.join does).
    */
   cutAtJoin?: boolean;
+  /**
+   * Instead of random faults, one joiner asks; when it reaches a stage of its join the seed picks (asking,
+   * proposed, entering or connecting), a partition cuts it off with a minority of the members, and it heals
+   * after a random delay. Extra check: the joiner gets in.
+   */
+  healingCut?: boolean;
   /**
    * Which kernels the members' view-change protocols and shards evaluate their predicates with: 'wasm'
    * (default, as a member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts
@@ -100,15 +91,8 @@ const CONNECT_TIMEOUT_TICKS = 5000;
  * ticks).
  */
 const SUSPICION_TIMEOUT_TICKS = 1000;
-/** When mutation 'stray-wedge' strikes (ticks). */
-const STRAY_WRITE_TICK = 300;
 /** How often an install looks again for the next view's ports while its member is not stepped (ticks). */
 const PORT_POLL_TICKS = 20;
-
-/** When each fault strikes (ticks; −1: never), drawn from the seed. */
-interface FaultPlan {
-  crashes: number[]; joins: number[]; partitionAt: number; leaveAt: number; swarmAt: number; honestAt: number;
-}
 
 export class GroupSim {
   readonly seed: number;
@@ -134,6 +118,8 @@ export class GroupSim {
   readonly #swarm: GroupSimOptions['swarm'];
   /** cutAtJoin: the proposer to cut off at its commit (−1: not yet; null: not this run). */
   #cutAtJoin: number | null;
+  readonly #healingCut: boolean;
+  readonly #partitioned = new SimPartition();
   readonly #kernels: KernelChoice;
 
   constructor(options: GroupSimOptions) {
@@ -146,6 +132,7 @@ export class GroupSim {
     this.#mutation = options.mutation;
     this.#swarm = options.swarm;
     this.#cutAtJoin = options.cutAtJoin ? -1 : null;
+    this.#healingCut = options.healingCut ?? false;
     this.#kernels = options.kernels ?? 'wasm';
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
@@ -202,6 +189,7 @@ export class GroupSim {
         this.#faults.push(`join ${j.id} at ${this.#tick}`);
         return j;
       },
+      apart: (a, b) => this.#partitioned.apart(a, b),
       stop: (m, why) => this.#stop(m, why), crash: (m) => this.#crash(m), closed: (m) => this.#closed(m),
       buildView: (m, view, previous) => this.#buildView(m, view, previous),
       renew: (m) => this.#renew(m),
@@ -212,6 +200,7 @@ export class GroupSim {
   }
 
   #buildView(m: SimMember, view: View, previous?: PreviousView): SimView {
+    this.#partitioned.built(view.vid);
     const built = new SimView({
       world: this.#world, selfId: m.id, config: this.#config, view, previous, rules: this.#rules,
       schedule: () => { m.dirty = true; }, kernels: this.#kernels,
@@ -233,7 +222,9 @@ export class GroupSim {
   }
 
   #run(): GroupSimResult {
-    const plan = this.#planFaults();
+    const plan = planFaults(this.#rand, this.n, {
+      swarm: this.#swarm !== undefined, cutAtJoin: this.#cutAtJoin !== null, healingCut: this.#healingCut,
+    });
     const limit = 400_000;
     for (this.#tick = 0; this.#tick < limit; this.#tick++) {
       this.#strike(plan);
@@ -261,23 +252,6 @@ export class GroupSim {
     };
   }
 
-  #planFaults(): FaultPlan {
-    const r = this.#rand;
-    const plan: FaultPlan = { crashes: [], joins: [], partitionAt: -1, leaveAt: -1, swarmAt: -1, honestAt: -1 };
-    if (this.#cutAtJoin !== null) plan.joins.push(50 + Math.floor(r() * 500));
-    else if (!this.#swarm) {
-      const crashes = Math.floor(r() * Math.min(3, Math.ceil(this.n / 2)));
-      const partition = r() < 0.3;
-      for (let i = 0; i < crashes; i++) plan.crashes.push(50 + Math.floor(r() * 2500));
-      plan.partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
-      plan.leaveAt = r() < 0.25 ? 50 + Math.floor(r() * 2500) : -1;
-      if (r() < 0.4) for (let i = 1 + Math.floor(r() * 3); i > 0; i--) plan.joins.push(50 + Math.floor(r() * 2500));
-    }
-    plan.swarmAt = this.#swarm ? 50 + Math.floor(r() * 500) : -1;
-    plan.honestAt = this.#swarm ? 2500 : -1;
-    return plan;
-  }
-
   #strike(plan: FaultPlan): void {
     const t = this.#tick;
     if (plan.crashes.includes(t)) this.#crashOne();
@@ -291,7 +265,10 @@ export class GroupSim {
       }
     }
     if (t === plan.honestAt) this.#joins.arrive();
-    if (t === STRAY_WRITE_TICK && this.#mutation === 'stray-wedge') this.#strayWedge();
+    if (plan.cut) this.#cutJoiner(plan.cut);
+    if (t === STRAY_WRITE_TICK && this.#mutation === 'stray-wedge') {
+      strayWedge(this.#members, (line) => this.#trace(`t=${t} ${line}`));
+    }
   }
 
   // ---- what the drivers are given ------------------------------------------------------------------------
@@ -312,11 +289,12 @@ export class GroupSim {
       built: (p, at) => viewAt(members[p]!, at) !== null,
       reachable: (a, b, at) => {
         const A = members[a]!, B = members[b]!;
-        return A.alive && B.alive && A.side === B.side && viewAt(A, at) !== null && viewAt(B, at) !== null;
+        return A.alive && B.alive && !this.#partitioned.apart(A, B, at.vid) && viewAt(A, at) !== null
+          && viewAt(B, at) !== null;
       },
       lost: (self, p) => {
         const P = members[p]!;
-        return !P.alive || P.side !== members[self]!.side || P.stopped !== null;
+        return !P.alive || this.#partitioned.apart(P, members[self]!) || P.stopped !== null;
       },
       started: (self, view) => { members[self]!.views.add(view.vid); },
       installed: (self, view) => {
@@ -395,7 +373,7 @@ export class GroupSim {
     const w = queue.shift()!;
     if (queue.length === 0) this.#links.delete(key);
     const dst = this.#members[to]!;
-    if (!dst.alive || dst.side !== this.#members[from]!.side) return;
+    if (!dst.alive || this.#partitioned.apart(dst, this.#members[from]!, vid)) return;
     const view = viewAt(dst, { vid, tag });
     if (!view) return; // the receiver closed that view's tables (or never had them)
     view.arena.u8.set(w.bytes, w.offset);
@@ -417,17 +395,6 @@ export class GroupSim {
       throw new SimulationViolation(`seed ${this.seed}: member ${m.id} at ${this.#tick}: ${(error as Error).message}`);
     }
     this.#invariants(m);
-  }
-
-  /** Mutation 'stray-wedge': a live member whose view runs unwedged finds its wedged flag set in its row. */
-  #strayWedge(): void {
-    const m = this.#members.find((x) => x.alive && x.stopped === null && x.driver.view?.ready
-      && !x.driver.installing && !x.driver.view.protocol.wedged);
-    const view = m?.driver.view;
-    if (!m || !view) return;
-    this.#trace(`t=${this.#tick} a stray write sets member ${m.id}'s wedged flag in view ${view.view.vid}`);
-    const { layout, arena } = view;
-    Atomics.store(arena.u8, layout.offsetOf(layout.rowOf(m.id), layout.column(MEMBERSHIP_COLUMNS.wedged)), 1);
   }
 
   /**
@@ -519,10 +486,15 @@ export class GroupSim {
     this.#crash(live[Math.floor(this.#rand() * live.length)]!);
   }
 
+  /** A fault strikes now: the run's list of faults and the trace say so. */
+  #fault(what: string): void {
+    this.#faults.push(`${what} at ${this.#tick}`);
+    this.#trace(`t=${this.#tick} ${what}`);
+  }
+
   #crash(victim: SimMember): void {
     victim.alive = false;
-    this.#faults.push(`crash ${victim.id} at ${this.#tick}`);
-    this.#trace(`t=${this.#tick} crash ${victim.id}`);
+    this.#fault(`crash ${victim.id}`);
     // Each of its links keeps a random prefix of what it had queued; links to it are dead.
     for (const [key, q] of this.#links) {
       const { from, to } = linkOf(key);
@@ -544,8 +516,7 @@ export class GroupSim {
   /** Members `cut` go to side 1: writes across the cut are lost from now on, and each side suspects the other. */
   #cut(cut: ReadonlySet<number>): void {
     for (const m of this.#members) if (cut.has(m.id)) m.side = 1;
-    this.#faults.push(`partition {${[...cut].join(',')}} at ${this.#tick}`);
-    this.#trace(`t=${this.#tick} partition {${[...cut].join(',')}}`);
+    this.#fault(`partition {${[...cut].join(',')}}`);
     for (const [key, q] of this.#links) {
       const { from, to } = linkOf(key);
       if (cut.has(from) !== cut.has(to)) q.splice(Math.floor(this.#rand() * (q.length + 1)));
@@ -554,6 +525,26 @@ export class GroupSim {
     for (const a of this.#members) {
       for (const b of this.#members) if (a.alive && b.alive && a.side !== b.side) this.#suspectLater(a, b.id);
     }
+  }
+
+  /**
+   * healingCut: once the joiner reaches the planned stage of its join, a partition cuts it off with fewer than
+   * half of the members (so the rest are a majority of the view with it too); it heals `lasts` ticks later.
+   */
+  #cutJoiner(cut: NonNullable<FaultPlan['cut']>): void {
+    if (this.#tick === cut.healAt) {
+      this.#partitioned.heal();
+      this.#fault('heal');
+    }
+    const joiner = this.#members[this.n];
+    if (cut.stage === null || joiner?.joining?.state !== cut.stage) return;
+    this.#trace(`t=${this.#tick} joiner ${joiner.id} is cut off while ${cut.stage}`);
+    cut.stage = null;
+    cut.healAt = this.#tick + cut.lasts;
+    const old = this.#members.slice(0, this.n).filter((m) => m.alive && m.stopped === null);
+    const others = Math.floor(this.#rand() * Math.ceil((old.length - 1) / 2));
+    const picked = old.sort(() => this.#rand() - 0.5).slice(0, others).map((m) => m.id);
+    this.#cut(new Set([joiner.id, ...picked]));
   }
 
   /** Nothing in flight, no member installing, every live unstopped member in the same view with nothing queued. */
@@ -581,6 +572,7 @@ export class GroupSim {
     };
     const cut = this.#cutAtJoin;
     if (cut !== null) checkJoinerIn(run, this.n, `its proposer ${cut} was cut off at the commit`);
+    if (this.#healingCut) checkJoinerIn(run, this.n, 'a partition cut it off and healed');
     if (this.#swarm) {
       const { vanishAt } = this.#joins;
       const swarm = `${this.#swarm.joiners} joiners vanishing (${[...vanishAt.values()].join(',')})`;

@@ -3,7 +3,9 @@
 // as the protocol takes its trim rule; the last is a fault the simulator injects.
 
 import type { ProtocolRules } from '../group/view-parts.js';
+import { MEMBERSHIP_COLUMNS } from '../membership/columns.js';
 import { raggedTrim } from '../membership/view-change.js';
+import type { SimMember } from './sim-member.js';
 
 /**
  * Deliberate bugs for showing that the checks can fail (each but the last is a ProtocolRules swap the driver
@@ -40,4 +42,18 @@ function maxTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
 /** The wrong trim of mutation 'short-trim': one message short of the ragged trim. */
 function shortTrim(rows: ReadonlyArray<ArrayLike<number>>): number[] {
   return raggedTrim(rows).map((t) => Math.max(-1, t - 1));
+}
+
+/** When mutation 'stray-wedge' strikes (ticks). */
+export const STRAY_WRITE_TICK = 300;
+
+/** Mutation 'stray-wedge': a live member whose view runs unwedged finds its wedged flag set in its row. */
+export function strayWedge(members: readonly SimMember[], trace: (line: string) => void): void {
+  const m = members.find((x) => x.alive && x.stopped === null && x.driver.view?.ready
+    && !x.driver.installing && !x.driver.view.protocol.wedged);
+  const view = m?.driver.view;
+  if (!m || !view) return;
+  trace(`a stray write sets member ${m.id}'s wedged flag in view ${view.view.vid}`);
+  const { layout, arena } = view;
+  Atomics.store(arena.u8, layout.offsetOf(layout.rowOf(m.id), layout.column(MEMBERSHIP_COLUMNS.wedged)), 1);
 }

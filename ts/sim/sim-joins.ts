@@ -25,6 +25,8 @@ export interface JoinSite {
   trace(line: string): void;
   /** A new member (joiners arrive as members with the next id). */
   add(): SimMember;
+  /** `a` and `b` cannot reach each other now (a partition that has not healed). */
+  apart(a: SimMember, b: SimMember): boolean;
   stop(m: SimMember, why: string): void;
   /** `m`'s engine closed (it stopped, or a joiner's attempt failed): the live members find it failed later. */
   closed(m: SimMember): void;
@@ -103,6 +105,8 @@ export class SimJoins {
         if (taken.size > 0) this.#site.joinCommitted(m);
         for (const j of this.#joiners) if (!taken.has(j.id) && proposedHere(j.id)) this.#askLater(j);
       },
+      // The offer reaches a joiner even across a partition: one that struck as the change committed (cutAtJoin) came
+      // after the offer left. A joiner cut off from the view it enters finds out on connecting, and asks again.
       offer: (offer, _answer, publish) => {
         publish(offer.change.joined.map((x) => this.#enter(proposedHere(x.id), offer)));
       },
@@ -159,9 +163,12 @@ export class SimJoins {
     }
   }
 
-  /** The leader a joiner on `side` reaches through any contact: it leads a view that is not changing. */
-  #leaderFor(side: number | null): SimMember | undefined {
-    return this.#site.members.find((m) => m.alive && m.stopped === null && (side === null || m.side === side)
+  /**
+   * The leader joiner `j` reaches through any contact (any joiner, when null): it leads a view that is not
+   * changing, and no partition lies between them.
+   */
+  #leaderFor(j: SimMember | null): SimMember | undefined {
+    return this.#site.members.find((m) => m.alive && m.stopped === null && (j === null || !this.#site.apart(m, j))
       && m.driver.view?.ready && !m.driver.installing && m.driver.view.protocol.leader() === m.id);
   }
 
@@ -171,7 +178,7 @@ export class SimJoins {
     for (const j of this.#joiners) {
       const state = j.joining!;
       if (state.state !== 'asking' || state.retryAt > site.tick || !j.alive || j.stopped !== null) continue;
-      const leader = this.#leaderFor(j.side);
+      const leader = this.#leaderFor(j);
       if (leader && !holds(leader, j) && leader.driver.join([{ id: j.id, host: 'sim' }])) {
         state.state = 'proposed';
         state.proposer = leader.id;

@@ -58,11 +58,11 @@ export interface SimWorld {
   readonly tick: number;
   /** A write from `from` to `to` in view `at` on `lane`: the bytes as they were when written, and where. */
   send(from: number, to: number, at: ViewAt, lane: Lane, offset: number, bytes: Uint8Array): void;
-  /** `a` and `b` are connected in view `at`: both alive, on one side, both with the view's tables open. */
+  /** `a` and `b` are connected in view `at`: both alive, not cut apart in it, both with the view's tables open. */
   reachable(a: number, b: number, at: ViewAt): boolean;
   /** `p` has the tables of view `at` open. */
   built(p: number, at: ViewAt): boolean;
-  /** Member `self` will never reach `p` again: it crashed, is across the partition, or stopped. */
+  /** Member `self` will never reach `p` again: it crashed, is across a partition not healed, or stopped. */
   lost(self: number, p: number): boolean;
   /** `self` started `view`: it announced itself connected (the checks' bookkeeping). */
   started(self: number, view: View): void;
