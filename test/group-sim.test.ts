@@ -159,6 +159,17 @@ test('squall sim: the group level by default, --trace prints the view changes of
   assert.match(bad.err, /--level must be 'group' or 'rules'/);
 });
 
+test('squall sim --heal: the random runs\' partitions heal, and the runs are checked all the same', async () => {
+  const run = startCli(['sim', '--seed', '1', '--runs', '30', '--heal', '--json']);
+  assert.is(await run.exit, 0, run.err);
+  const result = JSON.parse(run.out.trim()) as { runs: number; healed: number };
+  assert.is(result.runs, 30);
+  assert.ok(result.healed > 0, `some partition healed: ${run.out}`);
+  const rules = startCli(['sim', '--level', 'rules', '--heal']);
+  assert.is(await rules.exit, 1);
+  assert.match(rules.err, /--heal applies to --level group only/);
+});
+
 test('squall sim: a long series of runs keeps its memory flat (100 runs in 40 MB of old space)', async () => {
   // Before the runs awaited afterRun(), a synchronous series kept every run reachable from the microtask queue
   // (~0.65 MB a run): this one ran out of heap, and `--runs 10000` did at the default heap size.

@@ -60,6 +60,8 @@ export interface GroupSimOptions {
    * after a random delay. Extra check: the joiner gets in.
    */
   healingCut?: boolean;
+  /** With the random faults: a partition heals 100–2,100 ticks after it struck (ts/sim/sim-partition.ts). */
+  heal?: boolean;
   /**
    * Which kernels the members' view-change protocols and shards evaluate their predicates with: 'wasm'
    * (default, as a member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts
@@ -119,6 +121,7 @@ export class GroupSim {
   /** cutAtJoin: the proposer to cut off at its commit (−1: not yet; null: not this run). */
   #cutAtJoin: number | null;
   readonly #healingCut: boolean;
+  readonly #heal: boolean;
   readonly #partitioned = new SimPartition();
   readonly #kernels: KernelChoice;
 
@@ -133,6 +136,7 @@ export class GroupSim {
     this.#swarm = options.swarm;
     this.#cutAtJoin = options.cutAtJoin ? -1 : null;
     this.#healingCut = options.healingCut ?? false;
+    this.#heal = options.heal ?? false;
     this.#kernels = options.kernels ?? 'wasm';
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
@@ -224,6 +228,7 @@ export class GroupSim {
   #run(): GroupSimResult {
     const plan = planFaults(this.#rand, this.n, {
       swarm: this.#swarm !== undefined, cutAtJoin: this.#cutAtJoin !== null, healingCut: this.#healingCut,
+      heal: this.#heal,
     });
     const limit = 400_000;
     for (this.#tick = 0; this.#tick < limit; this.#tick++) {
@@ -265,7 +270,11 @@ export class GroupSim {
       }
     }
     if (t === plan.honestAt) this.#joins.arrive();
-    if (plan.cut) this.#cutJoiner(plan.cut);
+    if (plan.cut) this.#cutJoiner(plan);
+    if (t === plan.healAt && this.#members.some((m) => m.side !== 0)) {
+      this.#partitioned.heal();
+      this.#fault('heal');
+    }
     if (t === STRAY_WRITE_TICK && this.#mutation === 'stray-wedge') {
       strayWedge(this.#members, (line) => this.#trace(`t=${t} ${line}`));
     }
@@ -531,16 +540,13 @@ export class GroupSim {
    * healingCut: once the joiner reaches the planned stage of its join, a partition cuts it off with fewer than
    * half of the members (so the rest are a majority of the view with it too); it heals `lasts` ticks later.
    */
-  #cutJoiner(cut: NonNullable<FaultPlan['cut']>): void {
-    if (this.#tick === cut.healAt) {
-      this.#partitioned.heal();
-      this.#fault('heal');
-    }
+  #cutJoiner(plan: FaultPlan): void {
+    const cut = plan.cut!;
     const joiner = this.#members[this.n];
     if (cut.stage === null || joiner?.joining?.state !== cut.stage) return;
     this.#trace(`t=${this.#tick} joiner ${joiner.id} is cut off while ${cut.stage}`);
     cut.stage = null;
-    cut.healAt = this.#tick + cut.lasts;
+    plan.healAt = this.#tick + cut.lasts;
     const old = this.#members.slice(0, this.n).filter((m) => m.alive && m.stopped === null);
     const others = Math.floor(this.#rand() * Math.ceil((old.length - 1) / 2));
     const picked = old.sort(() => this.#rand() - 0.5).slice(0, others).map((m) => m.id);

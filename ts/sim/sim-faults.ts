@@ -4,7 +4,9 @@
 //   crash       a member stops; each of its links still delivers a random prefix of what it had queued;
 //               each survivor's failure detector finds it after a random delay (its heartbeat stalled)
 //   partition   the members split in two; writes across the cut are lost from then on, and each side
-//               suspects the other after a random delay. The minority must stop; the majority goes on
+//               suspects the other after a random delay. The minority must stop; the majority goes on.
+//               With GroupSimOptions.heal (squall sim --heal) it heals later: views built before the heal stay
+//               cut, later views and the contact network reach across (ts/sim/sim-partition.ts)
 //   delay       every link runs at its own pace, so members see each other's rows late and raggedly
 //   join        a new member asks the leader to let it in (as a contact server would pass it on); the
 //               leader's driver takes it into its next proposal, and once the change commits offers it
@@ -25,28 +27,27 @@ import type { JoinState } from './sim-member.js';
 /** When each fault strikes (ticks; −1: never), drawn from the seed. */
 export interface FaultPlan {
   crashes: number[]; joins: number[]; partitionAt: number; leaveAt: number; swarmAt: number; honestAt: number;
-  /**
-   * healingCut: the joiner's stage at which the cut strikes (null once it struck), how many ticks it lasts, and
-   * when it heals (−1: not yet).
-   */
-  cut: { stage: JoinState | null; lasts: number; healAt: number } | null;
+  /** When the partition heals (healingCut: set when the cut strikes). */
+  healAt: number;
+  /** healingCut: the joiner's stage at which the cut strikes (null once it struck), and how many ticks it lasts. */
+  cut: { stage: JoinState | null; lasts: number } | null;
 }
 
 /** healingCut: where in its join the joiner may be cut off. */
 const CUT_STAGES: readonly JoinState[] = ['asking', 'proposed', 'entering', 'connecting'];
 
 /** Which scenario a run plays: random faults unless one of these says otherwise (GroupSimOptions). */
-export interface Scenario { swarm: boolean; cutAtJoin: boolean; healingCut: boolean }
+export interface Scenario { swarm: boolean; cutAtJoin: boolean; healingCut: boolean; heal: boolean }
 
 /** The faults of a run of `n` members, from the seed's random stream `r` (draws in a fixed order: seeds replay). */
 export function planFaults(r: () => number, n: number, scenario: Scenario): FaultPlan {
   const plan: FaultPlan = {
-    crashes: [], joins: [], partitionAt: -1, leaveAt: -1, swarmAt: -1, honestAt: -1, cut: null,
+    crashes: [], joins: [], partitionAt: -1, leaveAt: -1, swarmAt: -1, honestAt: -1, healAt: -1, cut: null,
   };
   if (scenario.cutAtJoin || scenario.healingCut) plan.joins.push(50 + Math.floor(r() * 500));
   if (scenario.healingCut) {
     const stage = CUT_STAGES[Math.floor(r() * CUT_STAGES.length)]!;
-    plan.cut = { stage, lasts: 100 + Math.floor(r() * 2000), healAt: -1 };
+    plan.cut = { stage, lasts: 100 + Math.floor(r() * 2000) };
   } else if (!scenario.swarm && !scenario.cutAtJoin) {
     const crashes = Math.floor(r() * Math.min(3, Math.ceil(n / 2)));
     const partition = r() < 0.3;
@@ -54,6 +55,8 @@ export function planFaults(r: () => number, n: number, scenario: Scenario): Faul
     plan.partitionAt = partition ? 50 + Math.floor(r() * 2500) : -1;
     plan.leaveAt = r() < 0.25 ? 50 + Math.floor(r() * 2500) : -1;
     if (r() < 0.4) for (let i = 1 + Math.floor(r() * 3); i > 0; i--) plan.joins.push(50 + Math.floor(r() * 2500));
+    // Drawn last, and only when asked for, so that the seeds of runs without it replay as before.
+    if (scenario.heal && plan.partitionAt >= 0) plan.healAt = plan.partitionAt + 100 + Math.floor(r() * 2000);
   }
   plan.swarmAt = scenario.swarm ? 50 + Math.floor(r() * 500) : -1;
   plan.honestAt = scenario.swarm ? 2500 : -1;
