@@ -6,12 +6,16 @@
 // ClosedError. Views here are stand-ins with the three members whenInstalled reads (whenReady, closed, vid);
 // test/join-processes.test.ts ("a member fails while another joins") runs the real thing, where the race
 // shows in some runs. The last test covers what Group.join then makes of a joiner partitioned in its first
-// view, or removed before its state arrived (entryFailure): a retryable failure, as it served nothing yet.
+// view, or removed before its state arrived (entryFailure): a retryable failure, as it served nothing yet; and
+// so is a contact connection that closed before the leader sent the members' addresses (answerLost).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClosedError, PartitionedError, RemovedError, StateTransferError } from '../ts/errors.js';
-import { entryFailure, isRetryableJoin, whenInstalled, type EntryParts } from '../ts/group/entry.js';
+import {
+  ClosedError, JoinError, PartitionedError, RemovedError, StateTransferError, TimeoutError,
+} from '../ts/errors.js';
+import { ContactClosedError, ContactProtocolError } from '../ts/group/contact-session.js';
+import { answerLost, entryFailure, isRetryableJoin, whenInstalled, type EntryParts } from '../ts/group/entry.js';
 import type { ViewEngine } from '../ts/group/view-engine.js';
 
 interface StandIn { view: { vid: number }; closed: boolean; whenReady(timeoutMs: number): Promise<void> }
@@ -93,6 +97,19 @@ test('a member whose connecting failed here counts every member unreachable: its
   assert.match(error.message,
     /unreachable \(0, 1, 5, 4, 3\) because connecting to the view failed here \(.*view 3's engine/);
   assert.not.match(new PartitionedError(2, 3, 6, [0, 1]).message, /because/);
+});
+
+test('a contact connection that closed before the members\' addresses: a retryable join failure; other errors as ' +
+  'they were', () => {
+  const closed = answerLost(new ContactClosedError('the contact connection closed'), 4, 2);
+  assert.instance(closed, JoinError);
+  assert.match((closed as Error).message, /member 4 was offered view 2 but the contact connection closed before/);
+  assert.ok(isRetryableJoin(closed), 'Group.join asks again');
+  const broken = new ContactProtocolError('contact connection with x closed: it sent a line that is not UTF-8 JSON');
+  assert.is(answerLost(broken, 4, 2), broken);
+  assert.not.ok(isRetryableJoin(broken));
+  const late = new TimeoutError('no answer on the contact connection within 5 ms');
+  assert.is(answerLost(late, 4, 2), late);
 });
 
 test.run();

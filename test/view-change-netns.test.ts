@@ -4,12 +4,13 @@
 // not even once their links are back. Then the two are started again in their namespaces and rejoin as new
 // members through the three's contact addresses: the five install one view, and the two catch up on the
 // replicated store (written to before and during the partition) and on the multicast that goes on.
+// A joiner cut off gets in once its link is back: cut before it asks, and cut as the leader commits its join.
 //
 // Needs root and the kernel's netns/veth/bridge support: without them the test is skipped, saying why.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GroupCluster } from '../ts/harness/cluster.js';
+import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
 import { EmulatedNetwork, netnsSupport } from '../ts/netns/emulated-network.js';
 import { isPrefix, sleep, type Report } from './support/membership.js';
 
@@ -130,6 +131,97 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
         r.sequence, drained[0]!.sequence.slice(-1000),
         'the rejoined members delivered the same 1,000, in the same order');
     }
+  } finally {
+    await cluster?.close();
+    await net.destroy();
+  }
+});
+
+/** Three members in namespaces of their own, and a fourth namespace for a joiner; the store holds 4 MiB. */
+async function threeAndAJoiner(net: EmulatedNetwork, rejoin = false): Promise<GroupCluster> {
+  const cluster = await GroupCluster.start({
+    members: 3, rejoin,
+    subgroups: {
+      log: { shards: 1, members: { min: 2, max: 4 }, maxSmcPayload: 1024, maxMessageBytes: 1024 },
+      kv: { shards: 1, members: { min: 2, max: 4 } },
+    },
+    types: { kv: 'KeyValueStore' },
+    network: { fork: (i, entry) => net.fork(i, entry), hostOf: (i) => net.hosts[i]!.address },
+  });
+  await cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 4, bytes: 1 << 20 });
+  return cluster;
+}
+
+/** The four are one view, hold the same store, and deliver the same 400 messages in the same order. */
+async function fourAsOne(c: GroupCluster, members: GroupClusterMember[]): Promise<void> {
+  const stores = await Promise.all(members.map(async (m) =>
+    (await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value));
+  assert.is((stores[0] as { keys: number }).keys, 4);
+  for (const [i, store] of stores.entries()) assert.equal(store, stores[0], `member ${members[i]!.id}'s store`);
+  await c.all({ cmd: 'record', subgroup: 'log', sequence: true }, members);
+  await Promise.all(members.map((m) => c.request(m, { cmd: 'send', subgroup: 'log', count: 100, sizes: [200] })));
+  const awaited = await c.all({ cmd: 'await', subgroup: 'log', total: 400, timeoutMs: 30_000 }, members);
+  const reports = awaited as unknown as Report[];
+  for (const r of reports) assert.equal(r.sequence, reports[0]!.sequence, 'the four deliver the same 400 in order');
+}
+
+netTest('a joiner whose link is down keeps asking, and gets in with the state once its link is back', async () => {
+  const net = await EmulatedNetwork.create({ members: 4 });
+  let cluster: GroupCluster | null = null;
+  try {
+    const c = cluster = await threeAndAJoiner(net);
+    const old = [...c.members];
+    // Host 3's link is down before its process starts: every contact it dials is silent (the bridge drops
+    // its packets), so each attempt waits out its connect timeout and it asks again.
+    await net.setLinkUp(3, false);
+    const joining = c.add([3], (id) => id, 60_000);
+    let settled = false;
+    joining.then(() => { settled = true; }, () => { settled = true; }); // awaited below
+    await sleep(4000);
+    assert.not.ok(settled, 'the join is still asking while the link is down');
+    assert.not.ok(old.some((m) => m.events.some((e) => e.type === 'view')), 'no view change while it is cut off');
+    await net.setLinkUp(3, true);
+    const [joined] = await joining;
+    assert.equal(joined!.members, [0, 1, 2, 3], `the joiner is in: ${JSON.stringify(joined)}`);
+    for (const m of old) {
+      await c.waitForEvent(m, (e) => e.type === 'view' && e.vid === joined!.vid, 20_000);
+      assert.ok(m.events.filter((e) => e.type === 'view').length === 1, `member ${m.id} installed one view`);
+    }
+    await fourAsOne(c, c.members);
+  } finally {
+    await cluster?.close();
+    await net.destroy();
+  }
+});
+
+netTest('a joiner cut off as the leader commits its join gets in once its link is back', async () => {
+  // The cut lands tens of ms after the commit (the event's trip here and `ip link`): while the joiner takes its
+  // offer, connects, or waits for its state. Its attempt fails (cut off in the view it entered, or offered a
+  // view the others go on without) and it asks again until the link is back; if it was in before the cut, the
+  // others remove it and it rejoins (rejoin: true). Either way the four end in one view.
+  const net = await EmulatedNetwork.create({ members: 4 });
+  let cluster: GroupCluster | null = null;
+  try {
+    const c = cluster = await threeAndAJoiner(net, true);
+    const old = [...c.members];
+    const joining = c.add([3], (id) => id, 60_000);
+    joining.catch(() => {}); // awaited below
+    await c.waitForEvent(old[0]!, (e) => e.type === 'committed', 30_000);
+    await net.setLinkUp(3, false);
+    await sleep(3000);
+    await net.setLinkUp(3, true);
+    await joining;
+    const joiner = c.members[3]!;
+    let status: Array<{ vid: number; members: number[]; installing: boolean; stopped: string | null }> = [];
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
+      status = await Promise.all([...old, joiner].map(async (m) =>
+        (await c.request(m, { cmd: 'membership' })).status as (typeof status)[0]));
+      const one = status.every((s) => s.vid === status[0]!.vid && !s.installing && s.stopped === null);
+      if (one && JSON.stringify(status[0]!.members) === '[0,1,2,3]') break;
+    }
+    assert.ok(status.every((s) => s.vid === status[0]!.vid && JSON.stringify(s.members) === '[0,1,2,3]'),
+      `the four are one view: ${JSON.stringify(status.map((s) => [s.vid, s.members, s.stopped]))}`);
+    await fourAsOne(c, [...old, joiner]);
   } finally {
     await cluster?.close();
     await net.destroy();

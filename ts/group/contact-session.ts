@@ -13,6 +13,12 @@ export type ContactLimits = { -readonly [K in keyof typeof CONTACT_LIMITS]: numb
 /** A peer broke the contact protocol (a malformed, oversized, unsealed or forged line): its connection is closed. */
 export class ContactProtocolError extends JoinError {}
 
+/**
+ * The connection closed (the peer closed it, it broke, or this end did) before the message next() waited for.
+ * A line sent just before a close can be lost with it: a reset discards what the receiver had not read.
+ */
+export class ContactClosedError extends JoinError {}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -78,7 +84,7 @@ export class ContactSession {
         if (this.#abortReason) {
           throw new ContactProtocolError(`contact connection with ${this.peer} closed: ${this.#abortReason}`);
         }
-        throw new JoinError('the contact connection closed');
+        throw new ContactClosedError('the contact connection closed');
       }
       const left = deadline - performance.now();
       if (left <= 0) throw new TimeoutError(`no answer on the contact connection within ${timeoutMs} ms`);

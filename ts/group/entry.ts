@@ -9,6 +9,7 @@ import { JoinError, PartitionedError, RemovedError, StateTransferError } from '.
 import { planView } from '../membership/plans.js';
 import type { GroupConfig } from './config.js';
 import { requestJoin } from './contact.js';
+import { ContactClosedError } from './contact-session.js';
 import type { MemberDriver } from './driver.js';
 import type { MemberEngines } from './engines.js';
 import type { FirstViewGathering } from './first-view.js';
@@ -73,7 +74,8 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
     const plan = p.states.plan(offer.previous, view.members);
     plan.receive(engine);
     session.send({ port: engine.port });
-    const reply = await session.next(timeoutMs);
+    const reply = await session.next(timeoutMs)
+      .catch((error: unknown) => { throw answerLost(error, selfId, view.vid); });
     if ('retry' in reply) {
       throw retryableJoin(`member ${selfId} was offered view ${view.vid} but the leader went on without it `
         + `(${reply.retry})`);
@@ -95,6 +97,19 @@ export async function enter(p: EntryParts, contacts: readonly string[], timeoutM
   } finally {
     session.close();
   }
+}
+
+/**
+ * What a new member's wait for the members' addresses, after it answered its offer, tells Group.join. A contact
+ * connection that closed first means the leader failed, or went on without it and its `retry` did not arrive: a
+ * joiner cut off from the leader for longer than its answer time (one suspicion timeout) sees the leader's
+ * `retry` and close only once the link is back, and a reset there can drop the line unread. Either way asking
+ * again may mend it (before, Group.join threw "the contact connection closed").
+ */
+export function answerLost(error: unknown, selfId: number, vid: number): unknown {
+  if (!(error instanceof ContactClosedError)) return error;
+  return retryableJoin(`member ${selfId} was offered view ${vid} but the contact connection closed before the `
+    + 'members\' addresses came (the leader failed, or went on without it)');
 }
 
 /**
