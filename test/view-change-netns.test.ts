@@ -137,8 +137,8 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
   }
 });
 
-/** Three members in namespaces of their own, and a fourth namespace for a joiner; the store holds 4 MiB. */
-async function threeAndAJoiner(net: EmulatedNetwork, rejoin = false): Promise<GroupCluster> {
+/** Three members in namespaces of their own (the network may hold more, for joiners); the store holds 4 MiB. */
+async function threeMembers(net: EmulatedNetwork, rejoin = false): Promise<GroupCluster> {
   const cluster = await GroupCluster.start({
     members: 3, rejoin,
     subgroups: {
@@ -169,7 +169,7 @@ netTest('a joiner whose link is down keeps asking, and gets in with the state on
   const net = await EmulatedNetwork.create({ members: 4 });
   let cluster: GroupCluster | null = null;
   try {
-    const c = cluster = await threeAndAJoiner(net);
+    const c = cluster = await threeMembers(net);
     const old = [...c.members];
     // Host 3's link is down before its process starts: every contact it dials is silent (the bridge drops
     // its packets), so each attempt waits out its connect timeout and it asks again.
@@ -202,7 +202,7 @@ netTest('a joiner cut off as the leader commits its join gets in once its link i
   const net = await EmulatedNetwork.create({ members: 4 });
   let cluster: GroupCluster | null = null;
   try {
-    const c = cluster = await threeAndAJoiner(net, true);
+    const c = cluster = await threeMembers(net, true);
     const old = [...c.members];
     const joining = c.add([3], (id) => id, 60_000);
     joining.catch(() => {}); // awaited below
@@ -222,6 +222,37 @@ netTest('a joiner cut off as the leader commits its join gets in once its link i
     assert.ok(status.every((s) => s.vid === status[0]!.vid && JSON.stringify(s.members) === '[0,1,2,3]'),
       `the four are one view: ${JSON.stringify(status.map((s) => [s.vid, s.members, s.stopped]))}`);
     await fourAsOne(c, [...old, joiner]);
+  } finally {
+    await cluster?.close();
+    await net.destroy();
+  }
+});
+
+netTest('the network cut off a member for 300 ms under load: no one is suspected, every message arrives', async () => {
+  // The bridge stops forwarding the member's traffic for 300 ms (its link keeps its carrier: setBlocked), well
+  // inside the suspicion timeout (1 s): the outage must cost a pause, not a member.
+  const net = await EmulatedNetwork.create({ members: 3 });
+  let cluster: GroupCluster | null = null;
+  try {
+    const c = cluster = await threeMembers(net);
+    await c.all({ cmd: 'record', subgroup: 'log', sequence: true });
+    const count = 1500;
+    const sends = c.members.map((m) =>
+      c.request(m, { cmd: 'send', subgroup: 'log', count, sizes: [200], ratePerSec: 1000 }));
+    for (const s of sends) s.catch(() => {}); // awaited below; a failure before that must not go unhandled
+    await c.request(c.members[0]!, { cmd: 'await', subgroup: 'log', total: 1000, timeoutMs: 30_000 });
+    await net.setBlocked(2, true);
+    await sleep(300);
+    await net.setBlocked(2, false);
+    await Promise.all(sends);
+    const awaited = await c.all({ cmd: 'await', subgroup: 'log', total: 3 * count, timeoutMs: 30_000 });
+    const reports = awaited as unknown as Report[];
+    for (const r of reports) assert.equal(r.sequence, reports[0]!.sequence, 'the three deliver the same sequence');
+    assert.is(reports[0]!.sequence.length, 3 * count);
+    for (const m of c.members) {
+      const changes = m.events.filter((e) => ['memberFailed', 'view', 'partitioned', 'removed'].includes(e.type));
+      assert.equal(changes, [], `member ${m.id} suspected no one and installed no view`);
+    }
   } finally {
     await cluster?.close();
     await net.destroy();

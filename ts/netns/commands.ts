@@ -34,7 +34,8 @@ export function findExecutable(name: string): string | null {
   return found;
 }
 
-export type Tool = 'ip' | 'tc';
+/** iproute2's tools. */
+export type Tool = 'ip' | 'tc' | 'bridge';
 
 function toolPath(tool: Tool): string {
   const path = findExecutable(tool);
