@@ -137,8 +137,8 @@ netTest('links of 2 of 5 members down: the 3 go on in view 1, the 2 stop with a 
   }
 });
 
-/** Three members in namespaces of their own (the network may hold more, for joiners); the store holds 4 MiB. */
-async function threeMembers(net: EmulatedNetwork, rejoin = false): Promise<GroupCluster> {
+/** Three members in namespaces of their own (the network may hold more, for joiners); the store holds `mib` MiB. */
+async function threeMembers(net: EmulatedNetwork, rejoin = false, mib = 4): Promise<GroupCluster> {
   const cluster = await GroupCluster.start({
     members: 3, rejoin,
     subgroups: {
@@ -148,15 +148,29 @@ async function threeMembers(net: EmulatedNetwork, rejoin = false): Promise<Group
     types: { kv: 'KeyValueStore' },
     network: { fork: (i, entry) => net.fork(i, entry), hostOf: (i) => net.hosts[i]!.address },
   });
-  await cluster.request(cluster.members[0]!, { cmd: 'fill', subgroup: 'kv', method: 'put', count: 4, bytes: 1 << 20 });
+  const fill = { cmd: 'fill', subgroup: 'kv', method: 'put', count: mib, bytes: 1 << 20 } as const;
+  await cluster.request(cluster.members[0]!, fill);
   return cluster;
 }
 
-/** The four are one view, hold the same store, and deliver the same 400 messages in the same order. */
-async function fourAsOne(c: GroupCluster, members: GroupClusterMember[]): Promise<void> {
+/** Waits (60 s at most) until the four are in one view of [0, 1, 2, 3], none installing or stopped. */
+async function oneViewOfFour(c: GroupCluster, members: GroupClusterMember[]): Promise<void> {
+  let status: Array<{ vid: number; members: number[]; installing: boolean; stopped: string | null }> = [];
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
+    status = await Promise.all(members.map(async (m) =>
+      (await c.request(m, { cmd: 'membership' })).status as (typeof status)[0]));
+    const one = status.every((s) => s.vid === status[0]!.vid && !s.installing && s.stopped === null);
+    if (one && JSON.stringify(status[0]!.members) === '[0,1,2,3]') break;
+  }
+  assert.ok(status.every((s) => s.vid === status[0]!.vid && JSON.stringify(s.members) === '[0,1,2,3]'),
+    `the four are one view: ${JSON.stringify(status.map((s) => [s.vid, s.members, s.stopped]))}`);
+}
+
+/** The four hold the same store (`keys` values) and deliver the same 400 messages in the same order. */
+async function fourAsOne(c: GroupCluster, members: GroupClusterMember[], keys = 4): Promise<void> {
   const stores = await Promise.all(members.map(async (m) =>
     (await c.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })).value));
-  assert.is((stores[0] as { keys: number }).keys, 4);
+  assert.is((stores[0] as { keys: number }).keys, keys);
   for (const [i, store] of stores.entries()) assert.equal(store, stores[0], `member ${members[i]!.id}'s store`);
   await c.all({ cmd: 'record', subgroup: 'log', sequence: true }, members);
   await Promise.all(members.map((m) => c.request(m, { cmd: 'send', subgroup: 'log', count: 100, sizes: [200] })));
@@ -212,16 +226,36 @@ netTest('a joiner cut off as the leader commits its join gets in once its link i
     await net.setLinkUp(3, true);
     await joining;
     const joiner = c.members[3]!;
-    let status: Array<{ vid: number; members: number[]; installing: boolean; stopped: string | null }> = [];
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
-      status = await Promise.all([...old, joiner].map(async (m) =>
-        (await c.request(m, { cmd: 'membership' })).status as (typeof status)[0]));
-      const one = status.every((s) => s.vid === status[0]!.vid && !s.installing && s.stopped === null);
-      if (one && JSON.stringify(status[0]!.members) === '[0,1,2,3]') break;
-    }
-    assert.ok(status.every((s) => s.vid === status[0]!.vid && JSON.stringify(s.members) === '[0,1,2,3]'),
-      `the four are one view: ${JSON.stringify(status.map((s) => [s.vid, s.members, s.stopped]))}`);
+    await oneViewOfFour(c, [...old, joiner]);
     await fourAsOne(c, [...old, joiner]);
+  } finally {
+    await cluster?.close();
+    await net.destroy();
+  }
+});
+
+netTest('a joiner cut off while it receives the state gets in once the network is whole', async () => {
+  // 24 MiB of state over links capped at 200 Mbit/s: about a second of transfer, cut off for 2.5 s soon after
+  // the members install the view that takes the joiner in. The others remove it; its join fails where asking
+  // again may mend it (removed before its state arrived) and it asks again until the network is back.
+  const net = await EmulatedNetwork.create({ members: 4, rate: '200mbit' });
+  let cluster: GroupCluster | null = null;
+  try {
+    const c = cluster = await threeMembers(net, true, 24);
+    const old = [...c.members];
+    const joining = c.add([3], (id) => id, 60_000);
+    let settled = false;
+    joining.then(() => { settled = true; }, () => { settled = true; }); // awaited below
+    await c.waitForEvent(old[0]!, (e) => e.type === 'view' && e.members.includes(3), 30_000);
+    await net.setBlocked(3, true);
+    assert.not.ok(settled, 'cut off before its state arrived');
+    await sleep(2500);
+    await net.setBlocked(3, false);
+    await joining;
+    await oneViewOfFour(c, [...old, c.members[3]!]);
+    const views = old[0]!.events.flatMap((e) => (e.type === 'view' ? [JSON.stringify(e.members)] : []));
+    assert.ok(views.includes('[0,1,2]'), `the others removed it and took it in again: ${views.join(' ')}`);
+    await fourAsOne(c, [...old, c.members[3]!], 24);
   } finally {
     await cluster?.close();
     await net.destroy();
