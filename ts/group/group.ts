@@ -54,6 +54,7 @@ import {
   checkAgainstConfig, contactList, validateJoinOptions, withQueueLimits, type JoinOptions, type ReplicatedClass,
 } from './join-options.js';
 import { GroupPersistence } from './persistence.js';
+import { RejoinContacts } from './rejoin-contacts.js';
 import { startFirstView } from './total-restart.js';
 import { StateSync } from './state-sync.js';
 import type { SubgroupChannel } from './subgroup-channel.js';
@@ -78,6 +79,8 @@ export class Group extends EventEmitter<GroupEvents> {
   readonly #key: Buffer | null;
   /** Makes each view's engine; knows where this member binds and where its peers are reached. */
   readonly #engines: MemberEngines;
+  /** The contact addresses read in this member's views, for a rejoin. */
+  readonly #contacts: RejoinContacts;
   /** Where the first view's engine listens: `listen`, else the configured address. */
   readonly #firstListen: string;
   /** Steps this member and installs its views; a new one for each stretch of membership (rejoin). */
@@ -193,6 +196,7 @@ export class Group extends EventEmitter<GroupEvents> {
       connection: (vid, peer, state, reason) => this.emit('protocol', connectionEvent(vid, peer, state, reason)),
       warn: (error) => this.#warn(error), error: (error) => this.emit('error', error),
     }, { host, bindHost, hosts });
+    this.#contacts = new RejoinContacts(this.id, (member, port) => this.#engines.addressOf(member, port));
     this.#persistence = GroupPersistence.of(options.dataDir, config, this.id, this.#types, {
       persisted: (subgroup, shard, version) => this.emit('persisted', { subgroup, shard, version }),
       failed: (error) => this.#fail(error), protocol: (event) => this.emit('protocol', event),
@@ -251,7 +255,10 @@ export class Group extends EventEmitter<GroupEvents> {
         this.emit('memberFailed', member, reason);
       },
       noted: (vid, note) => this.emit('protocol', { ...note, vid }),
-      committed: (old, change) => this.emit('protocol', committedEvent(old.view.vid, change)),
+      committed: (old, change) => {
+        this.#contacts.learn(old); // the view ran: its members published their contact ports
+        this.emit('protocol', committedEvent(old.view.vid, change));
+      },
       stopped: (error, view) => this.#onStopped(error, view),
       installed: (view, change, phasesMs) => {
         this.#lastInstall = phasesMs;
@@ -546,14 +553,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /** Where a member that is out of the group asks to enter it again: every other member's contact address. */
   #rejoinContacts(engine: ViewEngine | null): string[] {
-    const out = new Set<string>();
-    for (const m of engine?.view.members ?? []) {
-      const port = m === this.id ? null : engine!.protocol.contactPortOf(m);
-      if (port !== null) out.add(this.#engines.addressOf(m, port));
-    }
-    for (const m of this.config.members) if (m.id !== this.id && m.contact) out.add(m.contact);
-    for (const c of this.#options.contact === undefined ? [] : contactList(this.#options.contact)) out.add(c);
-    return [...out];
+    return this.#contacts.list(engine, this.config, this.#options);
   }
 
   /**
