@@ -336,7 +336,9 @@ function defineTests(): void {
       assert.ok(woke.elapsedMs! >= 50, `slept only ${woke.elapsedMs} ms`);
       assert.ok(woke.elapsedMs! < 5000, 'woken by the write, not the timeout');
       assert.is(woke.byte, 77, 'the bytes are visible once the epoch moves');
-      assert.ok(b.fabric.stats().wakeups >= 1, 'the poller made a wake call');
+      // The poller counts its wake call after making it, so the woken worker can report first (seen in a CI run
+      // under ASan): wait for the count rather than read it once.
+      await until([a, b], () => b.fabric.stats().wakeups >= 1, 'the poller to count its wake call');
 
       const idle = startWorker({
         role: 'wait-once', memory: b.arena.memory, handle: b.fabric.handle, offset: D + 10, timeoutMs: 150,
