@@ -27,7 +27,7 @@ import { check, prng, SimulationViolation } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
 import { reasonOf, SUBGROUPS, viewAt, type SimMember } from './sim-member.js';
 import { planFaults, type FaultPlan } from './sim-faults.js';
-import { SimPartition } from './sim-partition.js';
+import { anyOf, SimPartition } from './sim-partition.js';
 import { linkKey, linkOf, recycleArenas, SimView, type SimWorld } from './sim-view.js';
 
 export interface GroupSimOptions {
@@ -519,7 +519,7 @@ export class GroupSim {
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
     if (live.length < 3) return;
     const minority = Math.max(1, Math.floor(this.#rand() * Math.ceil(live.length / 2)));
-    this.#cut(new Set(live.slice().sort(() => this.#rand() - 0.5).slice(0, minority).map((m) => m.id)));
+    this.#cut(new Set(anyOf(live, minority, this.#rand)));
   }
 
   /** Members `cut` go to side 1: writes across the cut are lost from now on, and each side suspects the other. */
@@ -549,8 +549,7 @@ export class GroupSim {
     plan.healAt = this.#tick + cut.lasts;
     const old = this.#members.slice(0, this.n).filter((m) => m.alive && m.stopped === null);
     const others = Math.floor(this.#rand() * Math.ceil((old.length - 1) / 2));
-    const picked = old.sort(() => this.#rand() - 0.5).slice(0, others).map((m) => m.id);
-    this.#cut(new Set([joiner.id, ...picked]));
+    this.#cut(new Set([joiner.id, ...anyOf(old, others, this.#rand)]));
   }
 
   /** Nothing in flight, no member installing, every live unstopped member in the same view with nothing queued. */

@@ -35,3 +35,8 @@ export class SimPartition {
     return vid !== undefined && vid <= this.#cutUpTo;
   }
 }
+
+/** The ids of `k` of `members`, picked at random (who a partition cuts off). */
+export function anyOf(members: readonly SimMember[], k: number, rand: () => number): number[] {
+  return members.slice().sort(() => rand() - 0.5).slice(0, k).map((m) => m.id);
+}
