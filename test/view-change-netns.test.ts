@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GroupCluster, type GroupClusterMember } from '../ts/harness/cluster.js';
-import { EmulatedNetwork, netnsSupport } from '../ts/netns/emulated-network.js';
+import { EmulatedNetwork, netnsSupport, type EmulatedNetworkOptions } from '../ts/netns/emulated-network.js';
 import { isPrefix, sleep, type Report } from './support/membership.js';
 
 const support = netnsSupport();
@@ -153,6 +153,20 @@ async function threeMembers(net: EmulatedNetwork, rejoin = false, mib = 4): Prom
   return cluster;
 }
 
+/** Runs `body` over three members (threeMembers) in a new emulated network; ends both whatever happens. */
+async function withThree(network: EmulatedNetworkOptions, group: { rejoin?: boolean; mib?: number },
+  body: (c: GroupCluster, net: EmulatedNetwork) => Promise<void>): Promise<void> {
+  const net = await EmulatedNetwork.create(network);
+  let cluster: GroupCluster | null = null;
+  try {
+    cluster = await threeMembers(net, group.rejoin, group.mib);
+    await body(cluster, net);
+  } finally {
+    await cluster?.close();
+    await net.destroy();
+  }
+}
+
 /** Waits (60 s at most) until the four are in one view of members 0–3 (any order), none installing or stopped. */
 async function oneViewOfFour(c: GroupCluster, members: GroupClusterMember[]): Promise<void> {
   let status: Array<{ vid: number; members: number[]; installing: boolean; stopped: string | null }> = [];
@@ -197,11 +211,8 @@ async function fourAsOne(c: GroupCluster, members: GroupClusterMember[], keys = 
   for (const r of reports) assert.equal(r.sequence, reports[0]!.sequence, 'the four deliver the same 400 in order');
 }
 
-netTest('a joiner whose link is down keeps asking, and gets in with the state once its link is back', async () => {
-  const net = await EmulatedNetwork.create({ members: 4 });
-  let cluster: GroupCluster | null = null;
-  try {
-    const c = cluster = await threeMembers(net);
+netTest('a joiner whose link is down keeps asking, and gets in with the state once its link is back', () =>
+  withThree({ members: 4 }, {}, async (c, net) => {
     const old = [...c.members];
     // Host 3's link is down before its process starts: every contact it dials is silent (the bridge drops
     // its packets), so each attempt waits out its connect timeout and it asks again.
@@ -220,38 +231,25 @@ netTest('a joiner whose link is down keeps asking, and gets in with the state on
       assert.ok(m.events.filter((e) => e.type === 'view').length === 1, `member ${m.id} installed one view`);
     }
     await fourAsOne(c, c.members);
-  } finally {
-    await cluster?.close();
-    await net.destroy();
-  }
-});
+  }));
 
 netTest('a joiner cut off as the leader commits its join gets in once its link is back', async () => {
   // The cut lands tens of ms after the commit (the event's trip here and `ip link`): while the joiner takes its
   // offer, connects, or waits for its state. Its attempt fails (cut off in the view it entered, or offered a
   // view the others go on without) and it asks again until the link is back; if it was in before the cut, the
   // others remove it and it rejoins (rejoin: true). Either way the four end in one view.
-  const net = await EmulatedNetwork.create({ members: 4 });
-  let cluster: GroupCluster | null = null;
-  try {
-    const c = cluster = await threeMembers(net, true);
+  await withThree({ members: 4 }, { rejoin: true }, async (c, net) => {
     const four = await joinCutAtCommit(c, (off) => net.setLinkUp(3, !off));
     await oneViewOfFour(c, four);
     await fourAsOne(c, four);
-  } finally {
-    await cluster?.close();
-    await net.destroy();
-  }
+  });
 });
 
 netTest('a joiner cut off while it receives the state gets in once the network is whole', async () => {
   // 24 MiB of state over links capped at 200 Mbit/s: about a second of transfer, cut off for 2.5 s soon after
   // the members install the view that takes the joiner in. The others remove it; its join fails where asking
   // again may mend it (removed before its state arrived) and it asks again until the network is back.
-  const net = await EmulatedNetwork.create({ members: 4, rate: '200mbit' });
-  let cluster: GroupCluster | null = null;
-  try {
-    const c = cluster = await threeMembers(net, true, 24);
+  await withThree({ members: 4, rate: '200mbit' }, { rejoin: true, mib: 24 }, async (c, net) => {
     const old = [...c.members];
     const joining = c.add([3], (id) => id, 60_000);
     let settled = false;
@@ -266,10 +264,7 @@ netTest('a joiner cut off while it receives the state gets in once the network i
     const views = old[0]!.events.flatMap((e) => (e.type === 'view' ? [JSON.stringify(e.members)] : []));
     assert.ok(views.includes('[0,1,2]'), `the others removed it and took it in again: ${views.join(' ')}`);
     await fourAsOne(c, [...old, c.members[3]!], 24);
-  } finally {
-    await cluster?.close();
-    await net.destroy();
-  }
+  });
 });
 
 netTest('the leader, then another member, cut off as the leader commits a join: the rest go on with the joiner, and ' +
@@ -280,29 +275,20 @@ netTest('the leader, then another member, cut off as the leader commits a join: 
   // 71002088 of the group simulation, on real hosts). The member cut off finds itself in a minority and
   // rejoins (rejoin: true).
   for (const cut of [0, 1]) {
-    const net = await EmulatedNetwork.create({ members: 4 });
-    let cluster: GroupCluster | null = null;
-    try {
-      const c = cluster = await threeMembers(net, true);
+    await withThree({ members: 4 }, { rejoin: true }, async (c, net) => {
       const four = await joinCutAtCommit(c, (off) => net.setBlocked(cut, off));
       const back = await c.waitForEvent(four[cut]!, (e) => e.type === 'rejoined', 60_000);
       assert.ok(back.type === 'rejoined', `member ${cut} rejoined`);
       await oneViewOfFour(c, four);
       await fourAsOne(c, four);
-    } finally {
-      await cluster?.close();
-      await net.destroy();
-    }
+    });
   }
 });
 
 netTest('the network cut off a member for 300 ms under load: no one is suspected, every message arrives', async () => {
   // The bridge stops forwarding the member's traffic for 300 ms (its link keeps its carrier: setBlocked), well
   // inside the suspicion timeout (1 s): the outage must cost a pause, not a member.
-  const net = await EmulatedNetwork.create({ members: 3 });
-  let cluster: GroupCluster | null = null;
-  try {
-    const c = cluster = await threeMembers(net);
+  await withThree({ members: 3 }, {}, async (c, net) => {
     await c.all({ cmd: 'record', subgroup: 'log', sequence: true });
     const count = 1500;
     const sends = c.members.map((m) =>
@@ -321,10 +307,7 @@ netTest('the network cut off a member for 300 ms under load: no one is suspected
       const changes = m.events.filter((e) => ['memberFailed', 'view', 'partitioned', 'removed'].includes(e.type));
       assert.equal(changes, [], `member ${m.id} suspected no one and installed no view`);
     }
-  } finally {
-    await cluster?.close();
-    await net.destroy();
-  }
+  });
 });
 
 test.run();
