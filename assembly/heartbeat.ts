@@ -43,3 +43,21 @@ export function heartbeatScan(
   }
   return staleCount;
 }
+
+/**
+ * How many live voter rows other than `selfRow` this member heard from lately: those whose heartbeat last
+ * changed (changedMs[r], as heartbeatScan keeps it) at most `windowMs` before `nowMs`. The predicate worker
+ * asks it before it suspects a member: a member that hears from no majority of its view's voters is cut off
+ * itself, and its suspicions would be stale (workers/predicate-worker.ts, quorum gate). Rows that are dead
+ * (u8 at `liveBase` 0) or not voters (u8 at `voterBase` 0) are not counted.
+ */
+export function heardWithin(
+  nRows: u32, liveBase: u32, voterBase: u32, changedMsBase: u32, selfRow: u32, nowMs: f64, windowMs: f64,
+): u32 {
+  let heard: u32 = 0;
+  for (let r: u32 = 0; r < nRows; r++) {
+    if (r == selfRow || load<u8>(liveBase + r) == 0 || load<u8>(voterBase + r) == 0) continue;
+    heard += <u32>(nowMs - load<f64>(<usize>changedMsBase + (<usize>r << 3)) <= windowMs);
+  }
+  return heard;
+}

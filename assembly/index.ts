@@ -13,7 +13,7 @@
 import { MEMORY_MAP_HASH } from './generated/memory-map';
 
 export { minI64, maxI64, countAtLeastI64, orU8, orU8Array, receivePrefix } from './reduce';
-export { heartbeatScan } from './heartbeat';
+export { heartbeatScan, heardWithin } from './heartbeat';
 export { shardReceipt, shardNullTarget, shardMinI64, shardMinVersion } from './shard';
 export * from './membership';
 export * from './schedules';

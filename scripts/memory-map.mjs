@@ -132,6 +132,11 @@ const regions = [
     doc: 'u8 per row, output of the staleness scan: 1 if the row\'s heartbeat stalled past the suspicion timeout',
   },
   {
+    name: 'VOTER_ROWS', bytes: C.MAX_MEMBERS,
+    doc: 'u8 per row: 1 if the row\'s member counts toward its view\'s majority (not one that joined into this view: ' +
+      'votersAmong), for the quorum gate; written by the predicate worker when it starts',
+  },
+  {
     name: 'KERNEL_SCRATCH', bytes: 8 * KiB,
     doc: 'scratch for kernels that return more than one value; predicate worker only',
   },
@@ -254,6 +259,9 @@ const enums = [
     ['SUSPECTED', 4, 'ID is the member id whose heartbeat stalled (VALUE = ms since it last advanced)'],
     ['TABLE_CHANGED', 5, 'the table changed and the main thread asked to hear of it (MAIN_BELL.WANTS_CHANGES)'],
     ['CONNECTION_REJECTED', 6, 'ID is 0xffff, VALUE the FailReason'],
+    ['CUT_OFF', 7, 'ID is a member this one would have suspected while it heard from no majority of its view ' +
+      '(the quorum gate): nothing was pushed, this member is the one cut off (VALUE = ms since its heartbeat ' +
+      'last advanced)'],
   ]],
 ];
 

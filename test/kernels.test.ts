@@ -41,6 +41,7 @@ function defineTests(): void {
   const { u8, i64, f64 } = arena;
 
   const LIVE = map.LIVE_ROWS_OFFSET;
+  const VOTERS = map.VOTER_ROWS_OFFSET;
   const TABLE = map.DYNAMIC_BASE; // up to 1024 rows × 256 bytes
   const FLAGS_TABLE = map.DYNAMIC_BASE + (1 << 20); // up to 1024 rows × ~1100 bytes
   const REF_OUT = map.DYNAMIC_BASE + (3 << 20); // the reference's copy of outputs and heartbeat state
@@ -311,7 +312,33 @@ function defineTests(): void {
         assert.equal(
           [...f64.subarray(wasmState.changed / 8, wasmState.changed / 8 + n)],
           [...f64.subarray(refState.changed / 8, refState.changed / 8 + n)], `changedMs, ${where}`);
+        const windowMs = pick(rand, [0, 10, 50, 1000]);
+        for (let r = 0; r < n; r++) u8[VOTERS + r] = rand() < 0.8 ? 1 : 0;
+        assert.is(wasm.heardWithin(n, LIVE, VOTERS, wasmState.changed, self, nowMs, windowMs),
+          ref.heardWithin(n, LIVE, VOTERS, refState.changed, self, nowMs, windowMs), `heardWithin, ${where}`);
       }
+    }
+  });
+
+  test('heardWithin: counts the live voters whose heartbeat changed within the window, never itself', () => {
+    const n = 4;
+    for (const [k, state] of [[wasm, wasmState], [ref, refState]] as const) {
+      resetHeartbeats(state, n, 0);
+      for (let r = 0; r < n; r++) { u8[LIVE + r] = 1; u8[VOTERS + r] = 1; setHeartbeat(r, 0n); }
+      const heard = (self: number, nowMs: number) => k.heardWithin(n, LIVE, VOTERS, state.changed, self, nowMs, 50);
+      assert.is(heard(0, 50), 3, 'everyone at the edge of the window');
+      assert.is(heard(0, 51), 0, 'nobody heard for 51 ms');
+      setHeartbeat(2, 1n);
+      setHeartbeat(0, 1n);
+      scan(k, state, n, 1, 40);
+      assert.is(heard(1, 80), 2, 'rows 0 and 2 moved at 40');
+      assert.is(heard(0, 80), 1, 'row 0 is ourselves: only row 2');
+      u8[VOTERS + 2] = 0;
+      assert.is(heard(0, 80), 0, 'a row that does not vote is not counted');
+      u8[VOTERS + 2] = 1;
+      u8[LIVE + 2] = 0;
+      assert.is(heard(0, 80), 0, 'a dead row is not counted');
+      assert.is(heard(9, 80), 1, 'selfRow ≥ nRows counts every live voter');
     }
   });
 

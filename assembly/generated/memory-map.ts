@@ -27,7 +27,7 @@ export const MAX_SHARDS: u32 = 256;
 /** enough for tables of 64 members with small-message slots; configurable */
 export const DEFAULT_ARENA_BYTES: u32 = 0x4000000;
 /** sha256 of this map, truncated to 32 bits; every side compares it at load */
-export const MEMORY_MAP_HASH: u32 = 0x84fee1ff;
+export const MEMORY_MAP_HASH: u32 = 0x44cb6c6f;
 /**
  * static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
  * several workers never rewrites this
@@ -123,8 +123,14 @@ export const HEARTBEAT_CHANGED_MS_BYTES: u32 = 8192;
 /** u8 per row, output of the staleness scan: 1 if the row's heartbeat stalled past the suspicion timeout */
 export const STALE_ROWS_OFFSET: u32 = 0x64680;
 export const STALE_ROWS_BYTES: u32 = 1024;
+/**
+ * u8 per row: 1 if the row's member counts toward its view's majority (not one that joined into this view:
+ * votersAmong), for the quorum gate; written by the predicate worker when it starts
+ */
+export const VOTER_ROWS_OFFSET: u32 = 0x64a80;
+export const VOTER_ROWS_BYTES: u32 = 1024;
 /** scratch for kernels that return more than one value; predicate worker only */
-export const KERNEL_SCRATCH_OFFSET: u32 = 0x64a80;
+export const KERNEL_SCRATCH_OFFSET: u32 = 0x64e80;
 export const KERNEL_SCRATCH_BYTES: u32 = 8192;
 /**
  * per multicast shard of this arena: u32 row lists (senders by rank, then the other members), the rows the shard
@@ -132,7 +138,7 @@ export const KERNEL_SCRATCH_BYTES: u32 = 8192;
  * shards are built (ts/multicast/control.ts), then read only but for the flags. Two shards of MAX_MEMBERS senders fit,
  * or MAX_SHARDS of 8
  */
-export const SHARD_ROWS_OFFSET: u32 = 0x66a80;
+export const SHARD_ROWS_OFFSET: u32 = 0x66e80;
 export const SHARD_ROWS_BYTES: u32 = 32768;
 /**
  * one cache line per multicast shard of this arena (in SHARD_ROWS order): the words the main thread and the predicate
@@ -140,7 +146,7 @@ export const SHARD_ROWS_BYTES: u32 = 32768;
  * writers, the main thread (its messages) and, with the worker engine, the predicate worker (nulls); LOCK says which
  * one is writing and pushing them
  */
-export const SHARD_WORDS_OFFSET: u32 = 0x6ea80;
+export const SHARD_WORDS_OFFSET: u32 = 0x6ee80;
 export const SHARD_WORDS_BYTES: u32 = 16384;
 /** bytes from one ring to the next */
 export const SHARD_WORDS_STRIDE: u32 = 64;
@@ -191,7 +197,7 @@ export const SHARD_WORDS_PERSISTED: u32 = 56;
  * row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
  * steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
  */
-export const MEMBERSHIP_SCRATCH_OFFSET: u32 = 0x72a80;
+export const MEMBERSHIP_SCRATCH_OFFSET: u32 = 0x72e80;
 export const MEMBERSHIP_SCRATCH_BYTES: u32 = 11264;
 /** bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row) */
 export const MEMBERSHIP_SCRATCH_ALL_ROWS: u32 = 0;
@@ -212,7 +218,7 @@ export const MEMBERSHIP_SCRATCH_TRIM: u32 = 3072;
  * view-change protocol (the worker engine): the main thread still evaluates the read-only predicates (the start
  * barrier, the suspects, the leader), and must not share the worker's scratch
  */
-export const MEMBERSHIP_READER_SCRATCH_OFFSET: u32 = 0x75680;
+export const MEMBERSHIP_READER_SCRATCH_OFFSET: u32 = 0x75a80;
 export const MEMBERSHIP_READER_SCRATCH_BYTES: u32 = 11264;
 /** one completion, written by the poller before it publishes HEAD */
 export const COMPLETION_BYTES: u32 = 32;
@@ -237,7 +243,7 @@ export const EVENT_ID: u32 = 4;
 /** f64: the reduction value that made the predicate fire, or a FailReason */
 export const EVENT_VALUE: u32 = 8;
 /** first byte after the fixed regions */
-export const FIXED_END: u32 = 0x78280;
+export const FIXED_END: u32 = 0x78680;
 /** start of the tables and buffers laid out per view (64 KiB aligned) */
 export const DYNAMIC_BASE: u32 = 0x80000;
 
@@ -300,3 +306,8 @@ export const EventKind_SUSPECTED: u32 = 4;
 export const EventKind_TABLE_CHANGED: u32 = 5;
 /** ID is 0xffff, VALUE the FailReason */
 export const EventKind_CONNECTION_REJECTED: u32 = 6;
+/**
+ * ID is a member this one would have suspected while it heard from no majority of its view (the quorum gate): nothing
+ * was pushed, this member is the one cut off (VALUE = ms since its heartbeat last advanced)
+ */
+export const EventKind_CUT_OFF: u32 = 7;

@@ -32,7 +32,7 @@ constexpr uint32_t MAX_SHARDS = 0x100u;
 // enough for tables of 64 members with small-message slots; configurable
 constexpr uint32_t DEFAULT_ARENA_BYTES = 0x4000000u;
 // sha256 of this map, truncated to 32 bits; every side compares it at load
-constexpr uint32_t MEMORY_MAP_HASH = 0x84fee1ffu;
+constexpr uint32_t MEMORY_MAP_HASH = 0x44cb6c6fu;
 // static data and stack of the kernels module; the kernels are built with no data segments, so instantiating them in
 // several workers never rewrites this
 constexpr uint32_t WASM_RESERVED_OFFSET = 0x0u;
@@ -110,20 +110,24 @@ constexpr uint32_t HEARTBEAT_CHANGED_MS_BYTES = 0x2000u;
 // u8 per row, output of the staleness scan: 1 if the row's heartbeat stalled past the suspicion timeout
 constexpr uint32_t STALE_ROWS_OFFSET = 0x64680u;
 constexpr uint32_t STALE_ROWS_BYTES = 0x400u;
+// u8 per row: 1 if the row's member counts toward its view's majority (not one that joined into this view:
+// votersAmong), for the quorum gate; written by the predicate worker when it starts
+constexpr uint32_t VOTER_ROWS_OFFSET = 0x64a80u;
+constexpr uint32_t VOTER_ROWS_BYTES = 0x400u;
 // scratch for kernels that return more than one value; predicate worker only
-constexpr uint32_t KERNEL_SCRATCH_OFFSET = 0x64a80u;
+constexpr uint32_t KERNEL_SCRATCH_OFFSET = 0x64e80u;
 constexpr uint32_t KERNEL_SCRATCH_BYTES = 0x2000u;
 // per multicast shard of this arena: u32 row lists (senders by rank, then the other members), the rows the shard
 // kernels read, and the receipt kernel's u32 slot base and u8 bad-sender flag per sender rank; written when a view's
 // shards are built (ts/multicast/control.ts), then read only but for the flags. Two shards of MAX_MEMBERS senders fit,
 // or MAX_SHARDS of 8
-constexpr uint32_t SHARD_ROWS_OFFSET = 0x66a80u;
+constexpr uint32_t SHARD_ROWS_OFFSET = 0x66e80u;
 constexpr uint32_t SHARD_ROWS_BYTES = 0x8000u;
 // one cache line per multicast shard of this arena (in SHARD_ROWS order): the words the main thread and the predicate
 // worker share to step one shard between them (ts/multicast/shard-words.ts). This member's slots and `index` have two
 // writers, the main thread (its messages) and, with the worker engine, the predicate worker (nulls); LOCK says which
 // one is writing and pushing them
-constexpr uint32_t SHARD_WORDS_OFFSET = 0x6ea80u;
+constexpr uint32_t SHARD_WORDS_OFFSET = 0x6ee80u;
 constexpr uint32_t SHARD_WORDS_BYTES = 0x4000u;
 // bytes from one ring to the next
 constexpr uint32_t SHARD_WORDS_STRIDE = 0x40u;
@@ -158,7 +162,7 @@ constexpr uint32_t SHARD_WORDS_OPEN = 0x30u;
 constexpr uint32_t SHARD_WORDS_PERSISTED = 0x38u;
 // row masks and outputs of the view-change kernels (assembly/membership.ts); written and read only by the thread that
 // steps the view-change protocol of the arena's view (ts/membership/table.ts; one protocol per arena), inside one step
-constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x72a80u;
+constexpr uint32_t MEMBERSHIP_SCRATCH_OFFSET = 0x72e80u;
 constexpr uint32_t MEMBERSHIP_SCRATCH_BYTES = 0x2c00u;
 // bytes: u8 per row: 1 for every row of the view's table (the protocol reads every row)
 constexpr uint32_t MEMBERSHIP_SCRATCH_ALL_ROWS = 0x0u;
@@ -173,7 +177,7 @@ constexpr uint32_t MEMBERSHIP_SCRATCH_TRIM = 0xc00u;
 // the same as MEMBERSHIP_SCRATCH (and its fields' offsets), for the main thread when the predicate worker steps the
 // view-change protocol (the worker engine): the main thread still evaluates the read-only predicates (the start
 // barrier, the suspects, the leader), and must not share the worker's scratch
-constexpr uint32_t MEMBERSHIP_READER_SCRATCH_OFFSET = 0x75680u;
+constexpr uint32_t MEMBERSHIP_READER_SCRATCH_OFFSET = 0x75a80u;
 constexpr uint32_t MEMBERSHIP_READER_SCRATCH_BYTES = 0x2c00u;
 // one completion, written by the poller before it publishes HEAD
 constexpr uint32_t COMPLETION_BYTES = 0x20u;
@@ -198,7 +202,7 @@ constexpr uint32_t EVENT_ID = 0x4u;
 // f64: the reduction value that made the predicate fire, or a FailReason
 constexpr uint32_t EVENT_VALUE = 0x8u;
 // first byte after the fixed regions
-constexpr uint32_t FIXED_END = 0x78280u;
+constexpr uint32_t FIXED_END = 0x78680u;
 // start of the tables and buffers laid out per view (64 KiB aligned)
 constexpr uint32_t DYNAMIC_BASE = 0x80000u;
 
@@ -241,6 +245,9 @@ enum class EventKind : uint32_t {
   SUSPECTED = 4,  // ID is the member id whose heartbeat stalled (VALUE = ms since it last advanced)
   TABLE_CHANGED = 5,  // the table changed and the main thread asked to hear of it (MAIN_BELL.WANTS_CHANGES)
   CONNECTION_REJECTED = 6,  // ID is 0xffff, VALUE the FailReason
+  // ID is a member this one would have suspected while it heard from no majority of its view (the quorum gate): nothing
+  // was pushed, this member is the one cut off (VALUE = ms since its heartbeat last advanced)
+  CUT_OFF = 7,
 };
 
 }  // namespace squall::map

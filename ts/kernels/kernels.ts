@@ -62,6 +62,13 @@ export interface Kernels {
     tableBase: number, rowStride: number, nRows: number, hbCol: number, liveBase: number,
     seenBase: number, changedMsBase: number, staleBase: number, selfRow: number, nowMs: number, timeoutMs: number,
   ): number;
+  /**
+   * How many rows r ≠ selfRow, live (u8 at `liveBase`) and voters (u8 at `voterBase`), have nowMs −
+   * changedMs[r] ≤ windowMs (f64 at `changedMsBase`, as heartbeatScan keeps them): the voters this member
+   * heard from lately (the predicate worker's quorum gate).
+   */
+  heardWithin(nRows: number, liveBase: number, voterBase: number, changedMsBase: number, selfRow: number,
+    nowMs: number, windowMs: number): number;
 }
 
 /**
@@ -127,6 +134,7 @@ export type KernelExports = Kernels & ScheduleKernels & MembershipKernels & Shar
 /** The exports a module must have; a build without one of them is stale. */
 export const KERNEL_NAMES = [
   'memoryMapHash', 'minI64', 'maxI64', 'countAtLeastI64', 'orU8', 'orU8Array', 'receivePrefix', 'heartbeatScan',
+  'heardWithin',
   'scheduleSteps', 'scheduleSend', 'scheduleRecv', 'scheduleNextSend', 'scheduleNextRecv', ...MEMBERSHIP_KERNEL_NAMES,
   'shardReceipt', 'shardNullTarget', 'shardMinI64', 'shardMinVersion',
 ] as const satisfies readonly (keyof KernelExports)[];

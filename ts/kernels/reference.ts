@@ -140,6 +140,17 @@ export function referenceKernels(memory: WebAssembly.Memory): Kernels {
       }
       return staleCount;
     },
+
+    heardWithin(nRows, liveBase, voterBase, changedMsBase, selfRow, nowMs, windowMs) {
+      assertI64Column(changedMsBase, 0);
+      const changed = changedMsBase >>> 3;
+      let heard = 0;
+      for (let r = 0; r < nRows; r++) {
+        const counts = r !== selfRow && u8[liveBase + r] !== 0 && u8[voterBase + r] !== 0;
+        if (counts && nowMs - f64[changed + r]! <= windowMs) heard++;
+      }
+      return heard;
+    },
   };
 }
 
