@@ -25,6 +25,7 @@ import { loadKernels } from '../ts/kernels/kernels.js';
 import { EventRingWriter } from '../ts/sst/event-ring.js';
 import { PredicateEngine, type TableView } from '../ts/sst/predicates.js';
 import { SUSPECTED_BAD_SHARD, type PredicateWorkerData, type WorkerCommand } from '../ts/sst/worker-protocol.js';
+import { hasMajority } from '../ts/membership/view-change.js';
 import { ShardEngine } from './shard-engine.js';
 import { ViewChangeHost } from './view-change-host.js';
 
@@ -73,7 +74,7 @@ let running = true;
 // Heartbeats go out from the start (to whichever peers are connected); the staleness scan starts only once
 // every peer is connected, so a peer still dialling others is not taken for a stalled one.
 let watching = false;
-/** When the last staleness scan ran (discountLateness). */
+/** When discountLateness last ran (each round, once watching). */
 let lastScanMs = 0;
 let nextHeartbeatMs = 0;
 let lastReportedEpoch = -1;
@@ -86,16 +87,78 @@ live.fill(1);
  * Suspects the member of `row`. Its events are visible on the ring before its row says so: the main thread,
  * seeing the suspicion in this member's row or in a peer's copy of it, finds why there (ViewEngine.ownSuspicion).
  * They are exposed, not rung: waking the main thread now would put it beside this worker on a busy core
- * before the suspicion is pushed; the round's publish rings for them.
+ * before the suspicion is pushed; the round's publish rings for them. A suspicion the quorum gate applies to
+ * (`gated`: a stalled heartbeat or a broken connection, not a bad value) may find this member cut off instead.
  */
-function suspect(row: number, kind: number, value: number): void {
+function suspect(row: number, kind: number, value: number, gated = false): void {
   if (suspected[row]) return;
   suspected[row] = 1;
   live[row] = 0;
+  if (gated && isCutOff()) {
+    reportCutOff(row);
+    return;
+  }
   if (kind !== map.EventKind.SUSPECTED) emit(kind, data.members[row]!, value);
   emit(map.EventKind.SUSPECTED, data.members[row]!, kind === map.EventKind.SUSPECTED ? value : 0);
   events.expose();
   viewChange?.suspect(data.members[row]!);
+}
+
+/**
+ * The quorum gate (SstListenOptions.quorumGate; docs/membership.md, "Failure detection"). A member cut off
+ * from the rest finds every peer's heartbeat stalled at about the same time; had it suspected them, its row
+ * would carry those suspicions to them once the cut ends, over connections that outlived it (TCP holds the
+ * writes), and suspicions are OR-ed: it would remove the majority that stayed. So, once watching (before,
+ * no heartbeat has been seen, and a broken connection is the main thread's to judge):
+ *
+ *   - a member suspects only while it hears from a majority of its view's voters (not the members that joined
+ *     into it: ViewChangeProtocol.votersAmong), counting itself: peers whose heartbeat advanced within half
+ *     the suspicion timeout (heardWithin; a row being suspected is already out of `live`). Otherwise it is
+ *     the one cut off: it pushes nothing, reports CUT_OFF, and its protocol stops it as partitioned.
+ *     Sticky: a member found cut off holds every later suspicion too;
+ *   - a member that heard from no majority within the last suspicion timeout (noted every scan) is still
+ *     catching up: a stalled heartbeat is not suspected yet. A cut a little shorter than the timeout ends
+ *     with each connection resuming when its own retransmission comes, so one peer's heartbeat can arrive
+ *     after the timeout though the others' already did; suspecting it then, as that peer suspects this
+ *     member, would remove two members for one cut. A heartbeat still stalled after the catch-up is
+ *     suspected then, and a broken connection at once.
+ */
+const heardWindowMs = data.suspicionTimeoutMs / 2;
+const voters = arena.u8.subarray(map.VOTER_ROWS_OFFSET, map.VOTER_ROWS_OFFSET + data.rows);
+voters.fill(0);
+for (const r of data.voterRows) voters[r] = 1;
+/** This member's own vote: a member that joined into this view does not count toward its majority. */
+const selfVotes = voters[data.selfRow] ?? 0;
+let cutOff = false;
+/** When this member last heard from no majority (hearsMajority). */
+let isolatedAtMs = -Infinity;
+
+function hearsMajority(now: number): boolean {
+  const heard = kernels.heardWithin(data.rows, map.LIVE_ROWS_OFFSET, map.VOTER_ROWS_OFFSET,
+    map.HEARTBEAT_CHANGED_MS_OFFSET, data.selfRow, now, heardWindowMs);
+  if (hasMajority(data.voterRows.length, heard + selfVotes)) return true;
+  isolatedAtMs = now;
+  return false;
+}
+
+function isCutOff(): boolean {
+  if (!data.quorumGate || !watching) return false;
+  if (!cutOff) cutOff = !hearsMajority(performance.now());
+  return cutOff;
+}
+
+/** Cut off: every member this one does not hear (`row` among them) is reported once, as CUT_OFF. */
+const reportedCutOff = new Uint8Array(data.rows);
+function reportCutOff(row: number): void {
+  const now = performance.now();
+  for (let r = 0; r < data.rows; r++) {
+    if (r === data.selfRow || reportedCutOff[r]) continue;
+    if (r !== row && live[r] && now - changedMs[r]! <= heardWindowMs) continue; // still heard
+    reportedCutOff[r] = 1;
+    emit(map.EventKind.CUT_OFF, data.members[r]!, now - changedMs[r]!);
+    viewChange?.cutOff(data.members[r]!);
+  }
+  events.expose();
 }
 
 function onCompletion(kind: number, peer: number, imm: number): void {
@@ -105,7 +168,7 @@ function onCompletion(kind: number, peer: number, imm: number): void {
       break;
     case map.CompletionKind.PEER_FAILED: {
       const row = data.members.indexOf(peer);
-      if (row >= 0) suspect(row, map.EventKind.PEER_FAILED, imm);
+      if (row >= 0) suspect(row, map.EventKind.PEER_FAILED, imm, true);
       else emit(map.EventKind.PEER_FAILED, peer, imm);
       break;
     }
@@ -166,13 +229,15 @@ function discountLateness(now: number): void {
 }
 
 function scanHeartbeats(now: number): void {
-  discountLateness(now);
   const n = kernels.heartbeatScan(table.base, table.rowStride, table.rows, data.heartbeatColumn, table.liveBase,
     map.HEARTBEAT_SEEN_OFFSET, map.HEARTBEAT_CHANGED_MS_OFFSET, map.STALE_ROWS_OFFSET, data.selfRow, now,
     data.suspicionTimeoutMs);
-  if (n === 0) return;
+  // The quorum gate's catch-up (above): the isolation is noted every scan, a stall found while it lasts not
+  // suspected yet — unless this member still hears from no majority, when the suspicion finds it cut off.
+  const catchingUp = data.quorumGate && !cutOff && hearsMajority(now) && now - isolatedAtMs <= data.suspicionTimeoutMs;
+  if (n === 0 || catchingUp) return;
   for (let r = 0; r < data.rows; r++) {
-    if (stale[r] && !suspected[r]) suspect(r, map.EventKind.SUSPECTED, now - changedMs[r]!);
+    if (stale[r] && !suspected[r]) suspect(r, map.EventKind.SUSPECTED, now - changedMs[r]!, true);
   }
 }
 
@@ -185,9 +250,12 @@ while (running) {
   }
   if (!running) break;
   flushOverflow();
+  const now = performance.now();
+  // This thread's own lateness first: a broken connection drained below meets the quorum gate, which reads
+  // when each peer was last heard.
+  if (watching) discountLateness(now);
   completions.drain(onCompletion);
   if (shards.active) shards.round();
-  const now = performance.now();
   heartbeat(now);
   if (watching) scanHeartbeats(now);
   viewChange?.step();

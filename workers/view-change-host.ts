@@ -70,12 +70,18 @@ export class ViewChangeHost {
     if (this.#started && !this.#done) this.#protocol.suspect(member);
   }
 
+  /** This worker found itself cut off (its quorum gate held a suspicion of `member`): stops as partitioned. */
+  cutOff(member: number): void {
+    if (this.#started && !this.#done) this.#protocol.cutOff(member);
+  }
+
   /** A request of the main thread (see the header). */
   apply(op: ViewChangeOp): void {
     const p = this.#protocol;
     this.#requested = true;
     switch (op.op) {
       case 'suspect': if (!this.#done) p.suspect(op.member); break;
+      case 'cutOff': if (!this.#done) p.cutOff(op.member); break;
       case 'leave': p.leave(); break;
       case 'join': p.join(op.joiners); break; // refused: a change began since (WorkerViewChange.join)
       case 'installed': this.#started = true; p.announceInstalled(); break;

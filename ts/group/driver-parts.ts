@@ -71,6 +71,13 @@ export interface InstallLimits {
   portPoll: number;
 }
 
+/**
+ * The reason a member's failure detector gives when it found itself cut off (the quorum gate,
+ * workers/predicate-worker.ts): it would have suspected that member while hearing from no majority of its
+ * view. MemberDriver.memberFailed then suspects nobody and stops this member as partitioned.
+ */
+export const CUT_OFF = 'CUT_OFF';
+
 export interface DriverHost<V extends DriverView> {
   readonly selfId: number;
   readonly clock: Clock;

@@ -19,7 +19,9 @@
 import { PartitionedError, RemovedError } from '../errors.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { Change, Joiner, StepResult } from '../membership/protocol.js';
-import type { Admission, DriverHost, DriverView, ShardStates, Task } from './driver-parts.js';
+import {
+  CUT_OFF, type Admission, type DriverHost, type DriverView, type ShardStates, type Task,
+} from './driver-parts.js';
 import { connecting, unaddressed, ViewInstall, type InstallSite } from './install.js';
 import { SubgroupChannel } from './subgroup-channel.js';
 
@@ -305,6 +307,11 @@ export class MemberDriver<V extends DriverView> {
    */
   memberFailed(view: V, member: number, reason: string, step = true): void {
     if (this.#closed || view !== this.#current || view.closed || view.protocol.applied) return;
+    if (reason === CUT_OFF) { // this member is the one cut off: it suspects nobody, and its next step stops it
+      view.protocol.cutOff(member);
+      if (step) this.step();
+      return;
+    }
     if (!view.view.members.includes(member) || this.#failed.has(member)) return;
     this.#failed.add(member);
     view.mailboxes.fail(member, reason);

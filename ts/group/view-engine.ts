@@ -26,7 +26,7 @@ import { SstLayout } from '../sst/layout.js';
 import { SstMember } from '../sst/member.js';
 import { SUSPECTED_BAD_SHARD } from '../sst/worker-protocol.js';
 import type { SubgroupPlan } from '../membership/plans.js';
-import type { Connection, DriverView } from './driver-parts.js';
+import { CUT_OFF, type Connection, type DriverView } from './driver-parts.js';
 import { shardEngineFromEnv } from './join-options.js';
 import { buildViewParts, type PreviousView } from './view-parts.js';
 import type { StagedPushes } from '../fabric/staged-pushes.js';
@@ -131,7 +131,7 @@ export class ViewEngine implements DriverView {
     });
     try {
       this.sst = SstMember.onRuntime(this.runtime, {
-        columns,
+        columns, quorumGate: true, quorumVoters: votersOf(ids, options.previous?.joined ?? []),
         ...(options.heartbeatIntervalMs ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
         ...(options.suspicionTimeoutMs ? { suspicionTimeoutMs: options.suspicionTimeoutMs } : {}),
       }, ids, map.DYNAMIC_BASE, options.spares?.take('predicate'));
@@ -173,6 +173,7 @@ export class ViewEngine implements DriverView {
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
     this.sst.on('suspected', (member, value) => options.memberFailed(this, member, suspicionReason(value)));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
+    this.sst.on('cutOff', (member) => options.memberFailed(this, member, CUT_OFF));
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
     this.#connection = options.connection;
     this.sst.on('connected', (member) => this.#connection?.(this, member, 'connected'));
@@ -329,6 +330,12 @@ export class ViewEngine implements DriverView {
     await this.sst.close();
     this.runtime.close();
   }
+}
+
+/** The members of a view that count toward its majority: not those that joined into it, unless all did. */
+function votersOf(members: readonly number[], joined: readonly number[]): number[] {
+  const old = members.filter((m) => !joined.includes(m));
+  return old.length > 0 ? old : [...members];
 }
 
 /** The reason a SUSPECTED event's value gives (workers/predicate-worker.ts). */

@@ -63,68 +63,22 @@
 // trimFor and committed only grow (but for an older commit adopted, #apply), committed ≤ trimFor ≤ proposal,
 // and it acknowledges only once wedged. invariants() checks them all at once.
 
-import type { Arena } from '../arena.js';
 import { assert, assertAtMost, assertEqual, assertMonotonic } from '../assert.js';
-import type { TableFabric } from '../fabric/fabric.js';
-import type { MembershipKernels } from '../kernels/membership.js';
 import { MAX_JOINS_PER_CHANGE } from './columns.js';
-import type { SstLayout } from '../sst/layout.js';
-import type { SubgroupPlan } from './plans.js';
 import type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
+import type { ProtocolParts } from './protocol-parts.js';
 import { maxProposal, portOrZero, RowScreen } from './row-checks.js';
-import { MembershipTable, Scratch, type Joiner, type Round, type RowCopy, type TrimRule } from './table.js';
+import { MembershipTable, type Joiner, type Round, type RowCopy } from './table.js';
 import { adoptTrim, hasMajority, leaderOf, type ViewSpec } from './view-change.js';
 
 export type { Joiner } from './table.js';
 export type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
-
-export interface ProtocolParts {
-  arena: Arena;
-  layout: SstLayout;
-  fabric: Pick<TableFabric, 'writeAll'>;
-  selfId: number;
-  view: ViewSpec;
-  plans: readonly SubgroupPlan[];
-  /**
-   * Members of the view this one came from, less those that left it cleanly (the start barrier needs more
-   * than half of them); default this view's size.
-   */
-  previousSize?: number;
-  /**
-   * The members of the previous view that counted toward its majority (votersAmong), less those that left
-   * it cleanly: the start barrier needs more than half of them, and counts only them. When given, it
-   * replaces previousSize. A view after one with joiners needs it: those joiners may have vanished, and
-   * must not make the barrier unreachable (nor count toward it, having counted toward nothing before).
-   */
-  previousVoters?: readonly number[];
-  /** Members that joined into this view: the start barrier waits for them but counts the previous view's. */
-  joined?: readonly number[];
-  /**
-   * The ragged trim rule, over the rows' numReceived; by default the raggedTrim rule of view-change.ts as the
-   * raggedTrimMin kernel computes it. The simulator swaps in wrong ones to show its checks fail.
-   */
-  trim?: TrimRule;
-  /** Called once, when this member wedges: every shard stops sending and freezes its counters. */
-  wedge: () => void;
-  /**
-   * The view-change kernels over `arena` that evaluate the protocol's predicates (table.ts): the WebAssembly
-   * exports (ts/kernels/kernels.ts) or their plain-JS twins (ts/kernels/membership-reference.ts).
-   */
-  kernels: MembershipKernels;
-  /** Where the kernels keep their outputs: Scratch.Reader for a copy that only reads (table.ts). */
-  scratch?: Scratch;
-  /**
-   * Called when a note must reach the owner before the row change it explains: a bad row's, before its
-   * member's suspicion is written into this member's row (the predicate worker posts its notes then, so the
-   * main thread never sees the suspicion without the reason; workers/view-change-host.ts).
-   */
-  noteNow?: () => void;
-}
+export type { ProtocolParts } from './protocol-parts.js';
 
 /** A view's protocol as a member uses it: this, or WorkerViewChange (the predicate worker steps one). */
 export type MembershipProtocol = Pick<ViewChangeProtocol,
   | 'view' | 'wedged' | 'applied' | 'takeNotes' | 'step' | 'invariants'
-  | 'suspect' | 'leave' | 'join' | 'leader' | 'suspects' | 'anyReceiving' | 'votersAmong'
+  | 'suspect' | 'cutOff' | 'leave' | 'join' | 'leader' | 'suspects' | 'anyReceiving' | 'votersAmong'
   | 'announceInstalled' | 'allInstalled' | 'publishNextPort' | 'nextPortOf' | 'publishJoinPorts' | 'joinPortOf'
   | 'publishContactPort' | 'contactPortOf' | 'setReceiving'>;
 
@@ -141,6 +95,8 @@ export class ViewChangeProtocol {
   #notes: ProtocolNote[] | null = null;
   /** Peers' rows, checked before they are read (row-checks.ts). */
   readonly #rows: RowScreen;
+  /** Members this member would have suspected while cut off itself (cutOff): never written to the table. */
+  readonly #cutOffFrom = new Set<number>();
 
   constructor(parts: ProtocolParts) {
     this.#p = parts;
@@ -173,6 +129,16 @@ export class ViewChangeProtocol {
     t.setU8(t.c.suspected, j, 1);
     this.#wedge('suspected', [member]);
     t.push();
+  }
+
+  /**
+   * This member's failure detector found it cut off (the predicate worker's quorum gate): it would have
+   * suspected `member` while hearing from no majority of the view. Nothing is written or pushed — a
+   * suspicion that lands after the cut ends would remove members that stayed — and the next step stops this
+   * member as partitioned, as a minority must.
+   */
+  cutOff(member: number): void {
+    if (this.#t.rowOf(member) >= 0) this.#cutOffFrom.add(member);
   }
 
   /** This member asks to leave: the leader removes it like a failed member, without suspicion. */
@@ -321,6 +287,7 @@ export class ViewChangeProtocol {
   /** One evaluation of the protocol over the current table: at most one stage acts. */
   step(): StepResult {
     if (this.#applied || this.#stopped) return null;
+    if (this.#cutOffFrom.size > 0) return this.#cutOffStage();
     // Every step of a change is taken by a wedged member (suspecting, leaving, proposing, acking and
     // committing all wedge first), so while no row is wedged there is nothing to do: the common case, on
     // every step of the group, costs one kernel call (countFlagged over the wedged column).
@@ -377,6 +344,21 @@ export class ViewChangeProtocol {
     if (leaders.proposal > round.mine) this.#acknowledgeStage(leaders);
     else if (leaders.proposal === round.mine && round.mine > 0) this.#copyTrimStage(leaders, round.mine);
     return null;
+  }
+
+  /**
+   * This member found itself cut off (cutOff): it stops, as removed when the rows that reached it suspect it
+   * (a member stopped for a while reads them once it runs again: the others went on without it), else as
+   * partitioned. Nothing is written.
+   */
+  #cutOffStage(): StepResult {
+    const t = this.#t, self = this.#p.selfId;
+    this.#stopped = true;
+    const by = t.members.filter((_, r) => t.u8(r, t.c.suspected, t.self) !== 0);
+    if (by.length > 0) return { type: 'suspected', by };
+    const unreachable = new Set([...this.#cutOffFrom, ...this.suspects()]);
+    unreachable.delete(self);
+    return { type: 'partitioned', unreachable: [...unreachable] };
   }
 
   /**

@@ -49,6 +49,7 @@ export interface ViewChangeSpec {
 /** The main thread's requests to the worker's protocol. */
 export type ViewChangeOp =
   | { op: 'suspect'; member: number }
+  | { op: 'cutOff'; member: number }
   | { op: 'leave' }
   | { op: 'join'; joiners: Joiner[] }
   | { op: 'installed' }
@@ -138,6 +139,10 @@ export class WorkerViewChange implements MembershipProtocol {
 
   suspect(member: number): void {
     this.#request({ op: 'suspect', member });
+  }
+
+  cutOff(member: number): void {
+    this.#request({ op: 'cutOff', member });
   }
 
   leave(): void { this.#request({ op: 'leave' }); }

@@ -51,6 +51,19 @@ export interface SstListenOptions {
    */
   suspicionTimeoutMs?: number;
   /**
+   * The quorum gate: a member about to suspect a peer (its heartbeat stalled, its connection broke) while it
+   * heard from fewer than a majority of the table, counting itself — no other row's heartbeat advanced within
+   * half the suspicion timeout — is cut off itself: it pushes no suspicion (a stale one, landing late over a
+   * connection that outlived the cut, would remove the majority that stayed), and emits `cutOff` instead of
+   * `suspected`. Groups turn it on (their member then stops as partitioned). Default false.
+   */
+  quorumGate?: boolean;
+  /**
+   * The members whose majority the quorum gate asks for (a group leaves out those that joined into this view:
+   * ViewChangeProtocol.votersAmong). Default every member.
+   */
+  quorumVoters?: readonly number[];
+  /**
    * After a wake-up that found the table changed, the predicate worker watches for the next change this
    * many µs, yielding its core as it goes, before it sleeps: a change inside the window reaches the
    * predicates without a futex wake-up (docs/benchmarks.md, SST push latency). It costs at most this much
@@ -81,6 +94,11 @@ export interface SstEvents {
   peerFailed: [memberId: number, reason: string];
   /** A member is suspected (its connection failed, or its heartbeat stalled for the suspicion timeout). */
   suspected: [memberId: number, staleMs: number];
+  /**
+   * With the quorum gate (SstListenOptions.quorumGate): this member would have suspected `memberId` while it
+   * heard from no majority of the table, so it suspected nobody and is cut off itself.
+   */
+  cutOff: [memberId: number, staleMs: number];
   /** An incoming connection was refused before it identified itself; reason is a FailReason name. */
   rejected: [reason: string];
   /** The predicate worker died; the member can no longer evaluate predicates or detect failures. */
@@ -130,6 +148,8 @@ export class SstMember extends EventEmitter<SstEvents> {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
       suspicionTimeoutMs: options.suspicionTimeoutMs ?? DEFAULTS.suspicionTimeoutMs,
       predicateSpinUs: options.predicateSpinUs ?? DEFAULTS.predicateSpinUs,
+      quorumGate: options.quorumGate === true,
+      quorumVoters: options.quorumVoters ?? [],
     };
     const spin = this.options.predicateSpinUs;
     if (!Number.isInteger(spin) || spin < 0 || spin > MAX_WAIT_SPIN_US) {
@@ -243,6 +263,9 @@ export class SstMember extends EventEmitter<SstEvents> {
       heartbeatColumn: layout.column(HEARTBEAT_COLUMN).offset,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       suspicionTimeoutMs: this.options.suspicionTimeoutMs,
+      quorumGate: this.options.quorumGate,
+      voterRows: layout.members.flatMap((id, row) => (this.options.quorumVoters.length === 0
+        || this.options.quorumVoters.includes(id) ? [row] : [])),
       spinUs: this.options.predicateSpinUs,
     };
     const worker = startWorker('predicate', data, spare);
@@ -469,6 +492,9 @@ export class SstMember extends EventEmitter<SstEvents> {
       case map.EventKind.SUSPECTED:
         if (!this.suspectedPeers.has(id)) this.suspectedPeers.set(id, value);
         this.emit('suspected', id, value);
+        return;
+      case map.EventKind.CUT_OFF:
+        this.emit('cutOff', id, value);
         return;
       case map.EventKind.CONNECTION_REJECTED:
         this.emit('rejected', failReason(value));

@@ -26,6 +26,9 @@ export interface PredicateWorkerData {
   heartbeatColumn: number;
   heartbeatIntervalMs: number;
   suspicionTimeoutMs: number;
+  /** The quorum gate (SstListenOptions.quorumGate), and the rows whose members count toward the majority. */
+  quorumGate: boolean;
+  voterRows: number[];
   /** After a wake-up that found the table changed, spin this long for the next change before sleeping. */
   spinUs: number;
 }
