@@ -91,6 +91,40 @@ test('group simulation: a joiner cut off with a minority, at each stage of its j
   assert.not.ok(stages.has('never'), `every joiner was cut off: ${JSON.stringify([...stages])}`);
 });
 
+/** Held-cut runs (GroupSimOptions.heldCut) of 40 seeds: how many broke, found a member cut off, and healed. */
+async function heldCuts(mutation?: Mutation): Promise<{ caught: number; cutOff: number; healed: number }> {
+  const base = suiteSeed(20261209);
+  let caughtRuns = 0, cutOff = 0, healed = 0;
+  for (let seed = base; seed < base + 40; seed++) {
+    const lines: string[] = [];
+    try {
+      const trace = (line: string) => lines.push(line);
+      const r = new GroupSim({ seed, heldCut: true, trace, ...(mutation ? { mutation } : {}) }).run();
+      if (r.faults.some((f) => f.startsWith('heal at '))) healed++;
+    } catch (e) {
+      if (!(e instanceof SimulationViolation)) throw e;
+      caughtRuns++;
+    }
+    if (lines.some((l) => / is cut off from /.test(l))) cutOff++;
+    await afterRun();
+  }
+  return { caught: caughtRuns, cutOff, healed };
+}
+
+test('group simulation: a minority cut off with its connections held, whose writes land once the cut heals: the '
+  + 'members never cut off go on (the quorum gate; 40 seeds)', async () => {
+  const { caught: n, cutOff, healed } = await heldCuts();
+  assert.is(n, 0, 'no run broke');
+  assert.is(healed, 40, 'every cut healed');
+  assert.ok(cutOff >= 20, `a member found itself cut off in ${cutOff} of 40 runs`);
+});
+
+test('group simulation: with the quorum gate off, the member cut off suspects the others, and its suspicions, landing '
+  + 'after the heal, stop members that were never cut off: caught', async () => {
+  const { caught: n } = await heldCuts('no-quorum-gate');
+  assert.ok(n >= 10, `caught in ${n} of 40 runs`);
+});
+
 /** How many of 100 fixed seeds a deliberate bug breaks, by a SimulationViolation (not some other error). */
 function caught(mutation: Mutation): number {
   let n = 0;

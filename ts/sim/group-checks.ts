@@ -71,6 +71,16 @@ export function checkJoinerIn(run: RunRecord, id: number, what: string): void {
     `seed ${run.seed}: joiner ${id} did not get in after ${what} (${j.stopped ?? j.joining?.state})`);
 }
 
+/** The members `ids` (never cut off, never crashed) still run, all in the view the run settled in. */
+export function checkStayed(run: RunRecord, ids: readonly number[], what: string): void {
+  for (const id of ids) {
+    const m = run.members[id]!;
+    check(m.alive && m.stopped === null, `seed ${run.seed}: member ${id} stopped after ${what} that never cut it off `
+      + `(${m.stopped}; faults: ${run.faults.join('; ')})`);
+  }
+  check(run.settled, `seed ${run.seed}: the members did not settle after ${what} (${run.where})`);
+}
+
 /**
  * The checks of one subgroup. Ordered: per view, every member's sequence is a prefix of the longest, and
  * members that went on past the view delivered all of it. Raw (delivery on receipt, each sender's order):

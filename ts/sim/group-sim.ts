@@ -15,61 +15,23 @@
 import type { Lane } from '../fabric/fabric.js';
 import { validateGroupConfig, type GroupConfig } from '../group/config.js';
 import { MemberDriver } from '../group/driver.js';
-import type { DriverHost } from '../group/driver-parts.js';
+import { CUT_OFF, type DriverHost } from '../group/driver-parts.js';
 import type { KernelChoice, PreviousView, ProtocolRules } from '../group/view-parts.js';
 import type { Change } from '../membership/protocol.js';
 import type { View } from '../membership/view.js';
 import { MAX_JOINS_PER_CHANGE } from '../membership/columns.js';
 import type { Arena } from '../arena.js';
-import { checkJoinerIn, checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
+import { checkJoinerIn, checkStayed, checkSubgroup, checkSwarm, type RunRecord } from './group-checks.js';
 import { rulesOf, STRAY_WRITE_TICK, strayWedge, type Mutation } from './mutations.js';
 import { check, prng, SimulationViolation } from './shard-sim.js';
 import { SimJoins } from './sim-joins.js';
 import { reasonOf, SUBGROUPS, viewAt, type SimMember } from './sim-member.js';
 import { planFaults, type FaultPlan } from './sim-faults.js';
+import type { GroupSimOptions } from './sim-options.js';
 import { anyOf, SimPartition } from './sim-partition.js';
 import { linkKey, linkOf, recycleArenas, SimView, type SimWorld } from './sim-view.js';
 
-export interface GroupSimOptions {
-  seed: number;
-  /** Members of view 0: 3–9. Default from the seed. */
-  members?: number;
-  /** Messages each member sends in each subgroup. Default 40. */
-  messages?: number;
-  /** Called with a line for each step of a view change (squall sim --trace). */
-  trace?: (line: string) => void;
-  /** Deliberate bugs, to show the checks catch them (see Mutation). */
-  mutation?: Mutation;
-  /**
-   * Admission (issue 13): instead of random faults, `joiners` (at most MAX_JOINS_PER_CHANGE) ask to join
-   * at once and each vanishes (crashes) where `vanish` says: 'proposed' once the leader took it, 'entered'
-   * once it built the view it enters (before connecting), 'mixed' either, at random. One honest joiner
-   * asks afterwards. Extra checks: no member of view 0 stops, the honest joiner gets in, and the final view
-   * holds no vanished joiner. Members and joiners together at most 12 (the tables must fit the arena).
-   */
-  swarm?: { joiners: number; vanish: 'proposed' | 'entered' | 'mixed' };
-  /**
-   * Instead of random faults, one joiner asks, and the moment its proposer commits the change that takes it
-   * in, a partition cuts the proposer off alone. Extra check: the joiner gets in (asking again where
-   * Group.join does).
-   */
-  cutAtJoin?: boolean;
-  /**
-   * Instead of random faults, one joiner asks; when it reaches a stage of its join the seed picks (asking,
-   * proposed, entering or connecting), a partition cuts it off with a minority of the members, and it heals
-   * after a random delay. Extra check: the joiner gets in.
-   */
-  healingCut?: boolean;
-  /** With the random faults: a partition heals 100–2,100 ticks after it struck (ts/sim/sim-partition.ts). */
-  heal?: boolean;
-  /**
-   * Which kernels the members' view-change protocols and shards evaluate their predicates with: 'wasm'
-   * (default, as a member process does) or 'reference' (the plain-JS twins, ts/kernels/membership-reference.ts
-   * and ts/kernels/reference.ts).
-   */
-  kernels?: KernelChoice;
-}
-
+export type { GroupSimOptions } from './sim-options.js';
 export type { Mutation } from './mutations.js';
 
 export interface GroupSimResult {
@@ -122,6 +84,7 @@ export class GroupSim {
   #cutAtJoin: number | null;
   readonly #healingCut: boolean;
   readonly #heal: boolean;
+  readonly #heldCut: boolean;
   readonly #partitioned = new SimPartition();
   readonly #kernels: KernelChoice;
 
@@ -137,6 +100,7 @@ export class GroupSim {
     this.#cutAtJoin = options.cutAtJoin ? -1 : null;
     this.#healingCut = options.healingCut ?? false;
     this.#heal = options.heal ?? false;
+    this.#heldCut = options.heldCut ?? false;
     this.#kernels = options.kernels ?? 'wasm';
     const joiners = this.#swarm?.joiners ?? 1;
     if (joiners < 1 || joiners > MAX_JOINS_PER_CHANGE || (this.#swarm && this.n + joiners > 12)) {
@@ -228,7 +192,7 @@ export class GroupSim {
   #run(): GroupSimResult {
     const plan = planFaults(this.#rand, this.n, {
       swarm: this.#swarm !== undefined, cutAtJoin: this.#cutAtJoin !== null, healingCut: this.#healingCut,
-      heal: this.#heal,
+      heal: this.#heal, heldCut: this.#heldCut,
     });
     const limit = 400_000;
     for (this.#tick = 0; this.#tick < limit; this.#tick++) {
@@ -295,6 +259,12 @@ export class GroupSim {
         if (!q) this.#links.set(key, q = []);
         q.push({ offset, bytes });
       },
+      held: (a, b, at) => {
+        const A = members[a]!, B = members[b]!;
+        return A.alive && B.alive && this.#partitioned.holding(A, B) && viewAt(A, at) !== null
+          && viewAt(B, at) !== null;
+      },
+      quorumGate: this.#mutation !== 'no-quorum-gate',
       built: (p, at) => viewAt(members[p]!, at) !== null,
       reachable: (a, b, at) => {
         const A = members[a]!, B = members[b]!;
@@ -378,6 +348,7 @@ export class GroupSim {
     let key = '';
     for (const name of this.#links.keys()) if (k-- === 0) { key = name; break; }
     const { vid, tag, from, to } = linkOf(key);
+    if (this.#partitioned.holding(this.#members[from]!, this.#members[to]!)) return; // held until the cut heals
     const queue = this.#links.get(key)!;
     const w = queue.shift()!;
     if (queue.length === 0) this.#links.delete(key);
@@ -455,9 +426,13 @@ export class GroupSim {
   #suspect(who: number, whom: number, vid: number): void {
     const m = this.#members[who]!;
     const view = m.alive && m.stopped === null ? m.driver.viewOf(vid) : null;
-    if (!view || !view.view.members.includes(whom) || !view.detect(whom)) return;
-    this.#trace(`t=${this.#tick} member ${who} suspects ${whom} in view ${vid}`);
-    m.driver.memberFailed(view, whom, 'SUSPECTED');
+    const W = this.#members[whom]!; // once a held cut healed, a running member's heartbeat is heard again
+    if (this.#partitioned.holds && W.alive && W.stopped === null && !this.#partitioned.apart(m, W, vid)) return;
+    const reason = view && view.view.members.includes(whom) ? view.detect(whom) : null;
+    if (!view || !reason) return;
+    const what = reason === CUT_OFF ? 'is cut off from' : 'suspects';
+    this.#trace(`t=${this.#tick} member ${who} ${what} ${whom} in view ${vid}`);
+    m.driver.memberFailed(view, whom, reason);
     m.dirty = true;
   }
 
@@ -519,6 +494,7 @@ export class GroupSim {
     const live = this.#members.filter((m) => m.alive && m.stopped === null);
     if (live.length < 3) return;
     const minority = Math.max(1, Math.floor(this.#rand() * Math.ceil(live.length / 2)));
+    if (this.#heldCut) this.#partitioned.hold();
     this.#cut(new Set(anyOf(live, minority, this.#rand)));
   }
 
@@ -528,7 +504,8 @@ export class GroupSim {
     this.#fault(`partition {${[...cut].join(',')}}`);
     for (const [key, q] of this.#links) {
       const { from, to } = linkOf(key);
-      if (cut.has(from) !== cut.has(to)) q.splice(Math.floor(this.#rand() * (q.length + 1)));
+      const dropped = cut.has(from) !== cut.has(to) && !this.#partitioned.holds; // a held cut keeps them
+      if (dropped) q.splice(Math.floor(this.#rand() * (q.length + 1)));
       if (q.length === 0) this.#links.delete(key);
     }
     for (const a of this.#members) {
@@ -578,6 +555,7 @@ export class GroupSim {
     const cut = this.#cutAtJoin;
     if (cut !== null) checkJoinerIn(run, this.n, `its proposer ${cut} was cut off at the commit`);
     if (this.#healingCut) checkJoinerIn(run, this.n, 'a partition cut it off and healed');
+    if (this.#heldCut) checkStayed(run, this.#members.filter((m) => m.side === 0).map((m) => m.id), 'a held cut');
     if (this.#swarm) {
       const { vanishAt } = this.#joins;
       const swarm = `${this.#swarm.joiners} joiners vanishing (${[...vanishAt.values()].join(',')})`;

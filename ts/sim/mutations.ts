@@ -19,8 +19,11 @@ import type { SimMember } from './sim-member.js';
  *                     issue 13: a swarm of joiners that vanish outvotes the members, who stop)
  *   stray-wedge       a stray write sets a member's wedged flag in its row behind its protocol's back, once
  *                     (tick 300): invariants() catches it after the member's next step
+ *   no-quorum-gate    a failure detector suspects whoever it stops hearing, even while it hears from no majority
+ *                     (the quorum gate off): after a held cut, the member that was cut off removes the rest
  */
-export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view' | 'joiners-vote' | 'stray-wedge';
+export type Mutation = 'short-trim' | 'no-resend' | 'max-trim' | 'barrier-own-view' | 'joiners-vote' | 'stray-wedge'
+  | 'no-quorum-gate';
 
 /** The rules a mutation swaps for a wrong one; none for a correct run. */
 export function rulesOf(mutation: Mutation | undefined): ProtocolRules {

@@ -21,6 +21,10 @@
 //   healing cut (GroupSimOptions.healingCut, instead of the faults above) one joiner asks, a partition cuts it
 //               off with a minority of the members at a stage of its join the seed picks, and later heals
 //               (ts/sim/sim-partition.ts: views built before the heal stay cut): the joiner must get in
+//   held cut    (GroupSimOptions.heldCut, instead of the faults above) a partition cuts a minority off with its
+//               connections held (a bridge that stops forwarding): writes across it wait and land once it heals,
+//               100–2,100 ticks later, and a failure detector no longer fires on a member it hears again. The
+//               members never cut off must still run at the end (the quorum gate: those cut off suspect nobody)
 
 import type { JoinState } from './sim-member.js';
 
@@ -37,7 +41,7 @@ export interface FaultPlan {
 const CUT_STAGES: readonly JoinState[] = ['asking', 'proposed', 'entering', 'connecting'];
 
 /** Which scenario a run plays: random faults unless one of these says otherwise (GroupSimOptions). */
-export interface Scenario { swarm: boolean; cutAtJoin: boolean; healingCut: boolean; heal: boolean }
+export interface Scenario { swarm: boolean; cutAtJoin: boolean; healingCut: boolean; heal: boolean; heldCut: boolean }
 
 /** The faults of a run of `n` members, from the seed's random stream `r` (draws in a fixed order: seeds replay). */
 export function planFaults(r: () => number, n: number, scenario: Scenario): FaultPlan {
@@ -45,7 +49,10 @@ export function planFaults(r: () => number, n: number, scenario: Scenario): Faul
     crashes: [], joins: [], partitionAt: -1, leaveAt: -1, swarmAt: -1, honestAt: -1, healAt: -1, cut: null,
   };
   if (scenario.cutAtJoin || scenario.healingCut) plan.joins.push(50 + Math.floor(r() * 500));
-  if (scenario.healingCut) {
+  if (scenario.heldCut) {
+    plan.partitionAt = 300 + Math.floor(r() * 2000);
+    plan.healAt = plan.partitionAt + 100 + Math.floor(r() * 2000);
+  } else if (scenario.healingCut) {
     const stage = CUT_STAGES[Math.floor(r() * CUT_STAGES.length)]!;
     plan.cut = { stage, lasts: 100 + Math.floor(r() * 2000) };
   } else if (!scenario.swarm && !scenario.cutAtJoin) {

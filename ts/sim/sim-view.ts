@@ -16,7 +16,8 @@ import { Lane, WriteStatus, type TableFabric } from '../fabric/fabric.js';
 import type { MemberAddress } from '../fabric/peers.js';
 import type { GroupConfig } from '../group/config.js';
 import { planView } from '../membership/plans.js';
-import type { Connection, DriverView } from '../group/driver-parts.js';
+import { CUT_OFF, type Connection, type DriverView } from '../group/driver-parts.js';
+import { hasMajority } from '../membership/view-change.js';
 import {
   buildViewParts, type KernelChoice, type PreviousView, type ProtocolRules, type ViewParts,
 } from '../group/view-parts.js';
@@ -60,6 +61,10 @@ export interface SimWorld {
   send(from: number, to: number, at: ViewAt, lane: Lane, offset: number, bytes: Uint8Array): void;
   /** `a` and `b` are connected in view `at`: both alive, not cut apart in it, both with the view's tables open. */
   reachable(a: number, b: number, at: ViewAt): boolean;
+  /** `a` and `b` both have view `at` open, but a held cut lies between them: writes wait for its heal. */
+  held(a: number, b: number, at: ViewAt): boolean;
+  /** Failure detectors apply the quorum gate (detect); false only under mutation 'no-quorum-gate'. */
+  readonly quorumGate: boolean;
   /** `p` has the tables of view `at` open. */
   built(p: number, at: ViewAt): boolean;
   /** Member `self` will never reach `p` again: it crashed, is across a partition not healed, or stopped. */
@@ -105,6 +110,8 @@ export class SimView implements DriverView {
   readonly detected = new Set<number>();
   readonly #world: SimWorld;
   readonly #selfId: number;
+  /** This member's failure detector found it cut off in this view (detect). */
+  #cutOff = false;
   #connecting: { members: number[]; since: number; timeout: number; isGone: (peer: number) => boolean } | null = null;
 
   constructor(p: SimViewInput) {
@@ -168,11 +175,22 @@ export class SimView implements DriverView {
     return Promise.resolve();
   }
 
-  /** The found failure of `member` (a suspicion timer fired): it counts as gone from now on. */
-  detect(member: number): boolean {
-    if (this.detected.has(member)) return false;
+  /**
+   * The found failure of `member` (a suspicion timer fired): it counts as gone from now on. What this member's
+   * failure detector reports, as the predicate worker's does: null when it had found it already; CUT_OFF once
+   * the view started if this member hears from no majority of the view's voters, itself included (quorum gate,
+   * sticky; heard: a peer it has not found gone, reachable in this view and still running); else SUSPECTED.
+   */
+  detect(member: number): string | null {
+    if (this.detected.has(member)) return null;
     this.detected.add(member);
-    return true;
+    if (this.started && !this.#cutOff && this.#world.quorumGate) {
+      const world = this.#world, self = this.#selfId, voters = this.protocol.votersAmong(this.view.members);
+      const heard = voters.filter((p) => p === self || (!this.detected.has(p)
+        && world.reachable(self, p, this.at) && !world.lost(self, p))).length;
+      this.#cutOff = !hasMajority(voters.length, heard);
+    }
+    return this.#cutOff ? CUT_OFF : 'SUSPECTED';
   }
 
   /**
@@ -184,7 +202,7 @@ export class SimView implements DriverView {
     const peers = this.view.members.filter((p) => p !== this.#selfId);
     const send = (peer: number, offset: number, length: number, lane: Lane) => {
       const world = this.#world, at = this.at;
-      if (this.closed || !world.reachable(this.#selfId, peer, at)) return;
+      if (this.closed || !(world.reachable(this.#selfId, peer, at) || world.held(this.#selfId, peer, at))) return;
       world.send(this.#selfId, peer, at, lane, offset, this.arena.u8.slice(offset, offset + length));
     };
     return {
