@@ -124,6 +124,8 @@ export type GroupHarnessEvent =
   | { type: 'rejoinFailed'; message: string; atMs: number }
   /** The protocol event `committed`: this member applies a change of view `vid` (it installs the next view after). */
   | { type: 'committed'; vid: number; removed: number[]; atMs: number }
+  /** Every other protocol event, with SQUALL_HARNESS_PROTOCOL=1 in the member's environment (for debugging). */
+  | { type: 'protocol'; event: Record<string, unknown>; atMs: number }
   | { type: 'error'; message: string; atMs: number }
   /** The group's `warning` event (a refused contact attempt, an undecodable message). */
   | { type: 'warning'; message: string; code: string; atMs: number };
@@ -288,6 +290,7 @@ async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise
   const g = await Group.join({ id: req.id, config: req.config, types, logger, ...req.options });
   group = g;
   const joinMs = nowMs() - started;
+  const traceProtocol = process.env['SQUALL_HARNESS_PROTOCOL'] === '1';
   const tell = (event: DistributiveOmit<GroupHarnessEvent, 'atMs'>) => sendToParent({ ...event, atMs: nowMs() });
   g.on('memberFailed', (member, reason) => tell({ type: 'memberFailed', member, reason }));
   g.on('view', (view, removed, joined) => {
@@ -295,6 +298,7 @@ async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise
   });
   g.on('protocol', (e) => {
     if (e.event === 'committed') tell({ type: 'committed', vid: e.vid, removed: e.removed });
+    else if (traceProtocol) tell({ type: 'protocol', event: { ...e } });
   });
   g.on('partitioned', (error) => {
     tell({ type: 'partitioned', message: error.message, unreachable: [...error.unreachable] });
