@@ -29,7 +29,7 @@
 import { EventEmitter } from 'node:events';
 import { formatAddress } from '../address.js';
 import {
-  ClosedError, ConfigError, PartitionedError, RemovedError, TimeoutError,
+  ClosedError, ConfigError, PartitionedError, RemovedError, StateTransferError, TimeoutError,
 } from '../errors.js';
 import type { View } from '../membership/view.js';
 import { fabricStatus, type FabricStatus } from '../fabric/connections.js';
@@ -533,10 +533,12 @@ export class Group extends EventEmitter<GroupEvents> {
   /**
    * This member cannot go on in the group (its state did not arrive): it stops, says so on the `error` event
    * (a joiner whose Group.join is still pending learns it from the rejection instead), and closes, so that
-   * the others remove it.
+   * the others remove it — unless it is rejoining and may ask again.
    */
   #fail(error: Error): void {
     if (this.#closed || this.#stopped) return;
+    // A rejoin whose state a change cut off: its wait fails with it (StateSync.failAll), and it asks again.
+    if (this.#rejoining && error instanceof StateTransferError && error.retryable) return;
     this.#stop(error);
     if (this.#running) this.emit('error', error);
     void this.close();
@@ -552,9 +554,7 @@ export class Group extends EventEmitter<GroupEvents> {
   get #rejoinOn(): boolean { return this.#options.rejoin ?? this.config.rejoin ?? false; }
 
   /** Where a member that is out of the group asks to enter it again: every other member's contact address. */
-  #rejoinContacts(engine: ViewEngine | null): string[] {
-    return this.#contacts.list(engine, this.config, this.#options);
-  }
+  #rejoinContacts(at: ViewEngine | null): string[] { return this.#contacts.list(at, this.config, this.#options); }
 
   /**
    * Rejoin (JoinOptions.rejoin; ts/group/entry.ts): the old view's engine closes, and this member asks to be
