@@ -243,6 +243,7 @@ export class ViewEngine implements DriverView {
     const out = this.protocol.suspects();
     for (const id of this.runtime.peers.failed.keys()) out.add(id);
     for (const id of this.sst.suspected) out.add(id);
+    for (const id of this.sst.cutOffFrom) out.add(id); // unheard: an install waits for none of them
     return out;
   }
 

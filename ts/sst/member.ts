@@ -129,6 +129,8 @@ export class SstMember extends EventEmitter<SstEvents> {
   private nextPredicateId = 1;
   /** Members the predicate worker suspected, with the value it reported (SUSPECTED events read so far). */
   private suspectedPeers = new Map<number, number>();
+  /** Members the quorum gate reported this member cut off from (CUT_OFF events read so far). */
+  private readonly cutOffPeers = new Set<number>();
   private closing = false;
   private wholeRow: Array<[number, number]> = [];
   /** The lane pushes travel on: control for a table of counters only, data for one with bytes columns. */
@@ -455,6 +457,8 @@ export class SstMember extends EventEmitter<SstEvents> {
 
   /** Members suspected so far (suspicion is permanent). */
   get suspected(): number[] { return [...this.suspectedPeers.keys()]; }
+  /** Members this one did not hear when its quorum gate found it cut off (CUT_OFF events read so far). */
+  get cutOffFrom(): number[] { return [...this.cutOffPeers]; }
 
   /**
    * The value of the predicate worker's suspicion of `member` (a SUSPECTED event), whether this thread has
@@ -494,6 +498,7 @@ export class SstMember extends EventEmitter<SstEvents> {
         this.emit('suspected', id, value);
         return;
       case map.EventKind.CUT_OFF:
+        this.cutOffPeers.add(id);
         this.emit('cutOff', id, value);
         return;
       case map.EventKind.CONNECTION_REJECTED:
