@@ -74,7 +74,7 @@ export interface InstallLimits {
 /**
  * The reason a member's failure detector gives when it found itself cut off (the quorum gate,
  * workers/predicate-worker.ts): it would have suspected that member while hearing from no majority of its
- * view. MemberDriver.memberFailed then suspects nobody and stops this member as partitioned.
+ * view. MemberDriver.memberFailed then suspects nobody, and the protocol's next step stops this member.
  */
 export const CUT_OFF = 'CUT_OFF';
 

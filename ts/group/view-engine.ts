@@ -12,6 +12,7 @@ import type { MemberAddress } from '../fabric/peers.js';
 import * as map from '../generated/memory-map.js';
 import { fnv1a } from '../hash.js';
 import type { MembershipProtocol } from '../membership/protocol.js';
+import { votersOf } from '../membership/view-change.js';
 import type { ViewChangeSpec } from '../membership/worker-view-change.js';
 import type { View } from '../membership/view.js';
 import { MemberRuntime } from '../member/runtime.js';
@@ -331,12 +332,6 @@ export class ViewEngine implements DriverView {
     await this.sst.close();
     this.runtime.close();
   }
-}
-
-/** The members of a view that count toward its majority: not those that joined into it, unless all did. */
-function votersOf(members: readonly number[], joined: readonly number[]): number[] {
-  const old = members.filter((m) => !joined.includes(m));
-  return old.length > 0 ? old : [...members];
 }
 
 /** The reason a SUSPECTED event's value gives (workers/predicate-worker.ts). */

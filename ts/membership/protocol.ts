@@ -69,7 +69,7 @@ import type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js
 import type { ProtocolParts } from './protocol-parts.js';
 import { maxProposal, portOrZero, RowScreen } from './row-checks.js';
 import { MembershipTable, type Joiner, type Round, type RowCopy } from './table.js';
-import { adoptTrim, hasMajority, leaderOf, type ViewSpec } from './view-change.js';
+import { adoptTrim, hasMajority, leaderOf, votersOf, type ViewSpec } from './view-change.js';
 
 export type { Joiner } from './table.js';
 export type { Change, ProtocolNote, StepResult, WedgeCause } from './outcomes.js';
@@ -135,7 +135,7 @@ export class ViewChangeProtocol {
    * This member's failure detector found it cut off (the predicate worker's quorum gate): it would have
    * suspected `member` while hearing from no majority of the view. Nothing is written or pushed — a
    * suspicion that lands after the cut ends would remove members that stayed — and the next step stops this
-   * member as partitioned, as a minority must.
+   * member (#cutOffStage).
    */
   cutOff(member: number): void {
     if (this.#t.rowOf(member) >= 0) this.#cutOffFrom.add(member);
@@ -276,10 +276,7 @@ export class ViewChangeProtocol {
    * previous view stays (they all left), the joiners are all there is, and they count.
    */
   votersAmong(staying: readonly number[]): number[] {
-    const joined = this.#p.joined;
-    if (!joined || joined.length === 0) return [...staying];
-    const old = staying.filter((m) => !joined.includes(m));
-    return old.length > 0 ? old : [...staying];
+    return votersOf(staying, this.#p.joined ?? []);
   }
 
   // ---- the protocol step ------------------------------------------------------------------------------

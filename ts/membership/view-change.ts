@@ -32,6 +32,15 @@ export function hasMajority(viewSize: number, survivors: number): boolean {
 }
 
 /**
+ * The members of `staying` whose majority a change needs: those that did not join into this view, unless
+ * all did (ViewChangeProtocol.votersAmong says why). The predicate worker's quorum gate counts the same set.
+ */
+export function votersOf(staying: readonly number[], joined: readonly number[]): number[] {
+  const old = staying.filter((m) => !joined.includes(m));
+  return old.length > 0 ? old : [...staying];
+}
+
+/**
  * The ragged trim of a shard: for each sender rank, the minimum over the live members of numReceived —
  * the highest index every live member holds, so every one of them can deliver exactly these.
  */

@@ -52,8 +52,8 @@ export interface SstListenOptions {
   suspicionTimeoutMs?: number;
   /**
    * The quorum gate: a member about to suspect a peer (its heartbeat stalled, its connection broke) while it
-   * heard from fewer than a majority of the table, counting itself — no other row's heartbeat advanced within
-   * half the suspicion timeout — is cut off itself: it pushes no suspicion (a stale one, landing late over a
+   * heard from fewer than a majority of `quorumVoters`, counting itself — no other voter's heartbeat advanced
+   * within half the suspicion timeout — is cut off itself: it pushes no suspicion (a stale one, landing late over a
    * connection that outlived the cut, would remove the majority that stayed), and emits `cutOff` instead of
    * `suspected`. Groups turn it on (their member then stops as partitioned). Default false.
    */
