@@ -8,9 +8,13 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Group } from '../ts/group/group.js';
+import { rejoinRetryEvent, type GroupEvents } from '../ts/group/events.js';
+import { logGroup } from '../ts/group/logging.js';
+import { StateTransferError } from '../ts/errors.js';
 import { freePorts } from '../ts/harness/cluster.js';
 import { TicketBook } from '../ts/examples/ticket-book.js';
 
@@ -142,6 +146,18 @@ test('a joiner with state: the source logs the state it sent, the joiner what it
     const all = [...groups, ...(joiner ? [joiner] : [])];
     await Promise.all(all.map((g) => g.close().catch(() => {}))); // over: a failed close tells it nothing
   }
+});
+
+test('a failed rejoin attempt is a warning that says why and when the next one comes', () => {
+  const lines: Line[] = [];
+  const group = new EventEmitter<GroupEvents>();
+  const detach = logGroup(group, 3, memoryLogger(lines));
+  const cause = new StateTransferError("the state of subgroup 'kv' did not arrive before view 3");
+  group.emit('protocol', rejoinRetryEvent(cause, 2, 100));
+  detach();
+  assert.equal(lines.map((l) => [l.level, l.event, l.memberId, l['attempt'], l['code'], l['retryInMs']]),
+    [[40, 'rejoinRetry', 3, 2, 'ERR_SQUALL_STATE_TRANSFER', 100]]);
+  assert.match(lines[0]!.msg, /rejoin attempt 2 failed: the state of subgroup 'kv' did not arrive.*again in 100 ms/);
 });
 
 test.run();

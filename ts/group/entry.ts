@@ -12,6 +12,7 @@ import { requestJoin } from './contact.js';
 import { ContactClosedError } from './contact-session.js';
 import type { MemberDriver } from './driver.js';
 import type { MemberEngines } from './engines.js';
+import { rejoinRetryEvent, type ProtocolEvent } from './events.js';
 import type { FirstViewGathering } from './first-view.js';
 import type { StateSync } from './state-sync.js';
 import type { ViewEngine } from './view-engine.js';
@@ -196,6 +197,8 @@ export interface RejoinSite {
   entered(): Promise<void>;
   /** The attempt failed: the member is stopped again, and what it built closes. */
   abandon(): Promise<void>;
+  /** Told of each failed attempt that another follows (the `rejoinRetry` protocol event). */
+  protocol(event: ProtocolEvent): void;
 }
 
 /**
@@ -208,7 +211,7 @@ export async function rejoin(site: RejoinSite, contacts: readonly string[], caus
   const deadline = performance.now() + site.timeoutMs;
   let pauseMs = REJOIN_PAUSE_MS.first;
   let last: Error = cause;
-  while (!site.closed()) {
+  for (let attempt = 1; !site.closed(); attempt++) {
     if (contacts.length === 0) {
       last = new JoinError(`member ${site.selfId} knows no other member's contact address to rejoin through; give the `
         + 'members "contact" addresses in the configuration');
@@ -222,7 +225,8 @@ export async function rejoin(site: RejoinSite, contacts: readonly string[], caus
       last = error as Error;
       await site.abandon();
     }
-    if (performance.now() + pauseMs >= deadline) break;
+    if (performance.now() + pauseMs >= deadline || site.closed()) break;
+    site.protocol(rejoinRetryEvent(last, attempt, pauseMs));
     await new Promise((resolve) => setTimeout(resolve, pauseMs));
     pauseMs = Math.min(pauseMs * 2, REJOIN_PAUSE_MS.most);
   }

@@ -69,6 +69,9 @@ export type ProtocolEvent =
    *  `short`: how many more it needs for a majority of the last view (0: it has one, and waits out
    *  connectTimeoutMs for the rest). Every few seconds (docs/persistence-group.md). */
   | { event: 'restartWaiting'; vid: number; missing: number[]; short: number }
+  /** With `rejoin` on, this member's attempt to get back in failed (`message` says why: its state was cut off
+   *  by a view change, no contact answered, …); it asks again in `retryInMs`, until connectTimeoutMs. */
+  | { event: 'rejoinRetry'; attempt: number; code: string; message: string; retryInMs: number }
   /** A total restart reconciled a shard: `source`'s log was the longest (it ends at `version`, a decimal
    *  string) and `recipients` catch up from it (none: every log agreed). */
   | { event: 'reconciled'; vid: number; subgroup: string; shard: number; source: number; recipients: number[];
@@ -109,6 +112,11 @@ export function stoppedEvent(error: Error, vid: number): ProtocolEvent {
 export function connectionEvent(vid: number, peer: number, state: 'connected' | 'lost', reason?: string):
   ProtocolEvent {
   return { event: 'connection', vid, peer, state, ...(reason === undefined ? {} : { reason }) };
+}
+
+/** The `rejoinRetry` protocol event: rejoin attempt `attempt` failed with `error`; the next in `retryInMs`. */
+export function rejoinRetryEvent(error: Error, attempt: number, retryInMs: number): ProtocolEvent {
+  return { event: 'rejoinRetry', attempt, code: codeOf(error), message: error.message, retryInMs };
 }
 
 /** The `refused` protocol event of a `warning`. */

@@ -558,8 +558,7 @@ export class Group extends EventEmitter<GroupEvents> {
 
   /**
    * Rejoin (JoinOptions.rejoin; ts/group/entry.ts): the old view's engine closes, and this member asks to be
-   * let in again, with a fresh driver each attempt. The handles the owner holds (group.channel,
-   * group.subgroup) carry on in the new view.
+   * let in again, with a fresh driver each attempt; the owner's handles (channel, subgroup) go on in the new view.
    */
   async #rejoin(contacts: readonly string[], cause: Error): Promise<void> {
     if (this.#rejoining || this.#closed) return;
@@ -578,6 +577,7 @@ export class Group extends EventEmitter<GroupEvents> {
           this.#stopped = cause;
           return this.#closeDriver();
         },
+        protocol: (event) => this.emit('protocol', event),
       }, contacts, cause);
       if (this.#closed) return;
       if (failed) {

@@ -7,7 +7,7 @@
 // with pino's methods); createLogger(level) makes one that writes JSON lines to stderr (squall node
 // --log-level). Each line carries `memberId` (this member) and `event`, and the step's fields; levels:
 //
-//   warn   suspected, stopped (partitioned, removed, a view it cannot build), refused, rejoinFailed
+//   warn   suspected, stopped (partitioned, removed, a view it cannot build), refused, rejoinRetry, rejoinFailed
 //   info   wedged, proposed (by this member, the leader), committed, installed, stopped by its own leave(),
 //          rejoined, stateSent, stateReceived, reconciled
 //   debug  proposed (the leader's proposal, acknowledged here), connection (connected); a lost one is warn
@@ -68,6 +68,7 @@ function describe(e: ProtocolEvent): string {
       + `${e.from} (${e.kind}, ${e.bytes} bytes, ${e.ms} ms)`;
     case 'stopped': return `stopped in view ${e.vid}: ${e.message}`;
     case 'refused': return `refused: ${e.message}`;
+    case 'rejoinRetry': return `rejoin attempt ${e.attempt} failed: ${e.message}; asking again in ${e.retryInMs} ms`;
     case 'connection': return e.state === 'connected' ? `view ${e.vid}: connected to member ${e.peer}`
       : `view ${e.vid}: lost the connection to member ${e.peer} (${e.reason ?? 'unknown'})`;
     case 'restartWaiting': return `total restart: view ${e.vid} waits for members ${e.missing.join(', ')} (`
@@ -79,7 +80,7 @@ function describe(e: ProtocolEvent): string {
 }
 
 const WARNINGS: ReadonlySet<ProtocolEvent['event']> =
-  new Set(['suspected', 'badRow', 'stopped', 'refused', 'restartWaiting']);
+  new Set(['suspected', 'badRow', 'stopped', 'refused', 'restartWaiting', 'rejoinRetry']);
 
 /** The level of a protocol event written by `member` (the table at the top of this file). */
 function levelOf(e: ProtocolEvent, member: number): 'warn' | 'info' | 'debug' {

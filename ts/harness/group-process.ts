@@ -122,6 +122,8 @@ export type GroupHarnessEvent =
   | { type: 'removed'; message: string; rejoining: boolean; atMs: number }
   | { type: 'rejoined'; vid: number; members: number[]; atMs: number }
   | { type: 'rejoinFailed'; message: string; atMs: number }
+  /** The protocol event `rejoinRetry`: a rejoin attempt failed (`message`: why), and another follows. */
+  | { type: 'rejoinRetry'; attempt: number; message: string; atMs: number }
   /** The protocol event `committed`: this member applies a change of view `vid` (it installs the next view after). */
   | { type: 'committed'; vid: number; removed: number[]; atMs: number }
   /** Every other protocol event, with SQUALL_HARNESS_PROTOCOL=1 in the member's environment (for debugging). */
@@ -298,6 +300,7 @@ async function join(req: Extract<GroupHarnessRequest, { cmd: 'join' }>): Promise
   });
   g.on('protocol', (e) => {
     if (e.event === 'committed') tell({ type: 'committed', vid: e.vid, removed: e.removed });
+    else if (e.event === 'rejoinRetry') tell({ type: 'rejoinRetry', attempt: e.attempt, message: e.message });
     else if (traceProtocol) tell({ type: 'protocol', event: { ...e } });
   });
   g.on('partitioned', (error) => {
