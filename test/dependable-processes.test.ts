@@ -1,7 +1,8 @@
 // A group that keeps working when its members are slow, stopped or failing (issue 12), with real member
 // processes on loopback: a member stopped with SIGSTOP is removed and, once it runs again, rejoins by itself;
 // members without an 'error' listener survive a peer killed with calls in flight; calls pending at a removed
-// or partitioned member reject with the error that stopped it; leave() settles in every state.
+// or partitioned member reject with the error that stopped it; leave() settles in every state; a rejoining
+// member whose state transfer a view change cut off asks again, past a contact that is stopped.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +12,8 @@ import { crashTest } from './support/crash.js';
 import { isPrefix, LOG, quiescentReports, sleep, SIZES, type Report } from './support/membership.js';
 
 const KV = { shards: 1, members: { min: 1, max: 5 } };
+/** MiB of state in the store when a rejoining member's transfer is cut off. */
+const REJOIN_STATE_MIB = 64;
 const isView = (members: number[]) => (e: GroupHarnessEvent) => e.type === 'view' &&
   JSON.stringify(e.members) === JSON.stringify(members);
 
@@ -184,6 +187,59 @@ crashTest('leave() during a view change settles: the leaver is out, the others g
     // which a busy machine can stretch by seconds.
     assert.ok(Date.now() - started < 12_000, `within the leave time limit (${Date.now() - started} ms)`);
     await cluster.waitForEvent(m0, isView([0, 2]), 20_000);
+  } finally {
+    await cluster.close();
+  }
+});
+
+crashTest('a rejoining member whose state a view change cut off asks again (rejoinRetry), passes over a stopped ' +
+  'contact, and gets back in', async () => {
+  const suspicionTimeoutMs = 500;
+  const cluster = await GroupCluster.start({
+    members: 4, subgroups: { kv: KV }, types: { kv: 'KeyValueStore' }, suspicionTimeoutMs, rejoin: true,
+  });
+  try {
+    const [m0, , , m3] = cluster.members as [GroupClusterMember, unknown, unknown, GroupClusterMember];
+    // A state large enough that its transfer is still on its way when its source is stopped below.
+    await cluster.request(cluster.members[1]!, {
+      cmd: 'fill', subgroup: 'kv', method: 'put', count: REJOIN_STATE_MIB, bytes: 1 << 20,
+    });
+    m3.process.kill('SIGSTOP');
+    try {
+      await cluster.waitForEvent(m0, isView([0, 1, 2]), 20_000);
+    } finally {
+      m3.process.kill('SIGCONT');
+    }
+    await cluster.waitForEvent(m3, (e) => e.type === 'removed', 20_000);
+    // Member 3 rejoins. Once member 0 — its state's source, the lowest-ranked old member of the shard — has
+    // installed the view that takes it back, member 0 stops: the state cannot all arrive, and the others
+    // remove member 0 in a change that cuts member 3's transfer off. Member 3 must ask again, not close.
+    const back = await cluster.waitForEvent(m0, (e) => e.type === 'view' && e.joined.includes(3), 20_000);
+    const backVid = back.type === 'view' ? back.vid : Infinity;
+    m0.process.kill('SIGSTOP');
+    let retry: GroupHarnessEvent;
+    try {
+      retry = await cluster.waitForEvent(m3, (e) => e.type === 'rejoinRetry', 20_000);
+      await cluster.waitForEvent(m3, (e) => e.type === 'rejoined', 30_000);
+    } finally {
+      m0.process.kill('SIGCONT');
+    }
+    assert.ok(retry.type === 'rejoinRetry' && /state/.test(retry.message),
+      `member 3's attempt failed for want of its state: ${JSON.stringify(retry)}`);
+    // Member 3's next attempt asks the contacts it knows in order, member 0 first: stopped, its kernel still
+    // takes the connection, and nothing answers. The attempt waited for that answer until connectTimeoutMs ran
+    // out (rejoinFailed); it now gives a contact handshakeMs (5 s) to greet and asks the next.
+    // Member 0, removed meanwhile, rejoins too: the four end in one view again, with one store.
+    const whole = (e: GroupHarnessEvent) =>
+      (e.type === 'view' || e.type === 'rejoined') && e.vid > backVid && e.members.length === 4;
+    for (const m of cluster.members) await cluster.waitForEvent(m, whole, 30_000);
+    const summaries = await Promise.all(cluster.members.map((m) =>
+      cluster.request(m, { cmd: 'query', subgroup: 'kv', member: m.id, method: 'summary', args: [] })));
+    const first = JSON.stringify(summaries[0]!.value);
+    for (const s of summaries) assert.equal(JSON.stringify(s.value), first, 'every member holds the same store');
+    assert.ok((summaries[0]!.value as { keys: number }).keys >= REJOIN_STATE_MIB, `the store is whole: ${first}`);
+    assert.ok(!m3.events.some((e) => e.type === 'error' || e.type === 'rejoinFailed'),
+      `member 3 never gave up: ${JSON.stringify(m3.events.filter((e) => e.type !== 'view'))}`);
   } finally {
     await cluster.close();
   }

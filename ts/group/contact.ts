@@ -335,7 +335,10 @@ export async function requestJoin(contacts: readonly string[], joiner: Joiner, t
       continue;
     }
     try {
-      const answer = await greet(session, contact, joiner, key, deadline);
+      // A member greets and answers a join request at once; one that does not within handshakeMs (the bound it
+      // holds joiners to) is stopped or stalled — its kernel still accepts connections — and the next is asked.
+      const greeted = Math.min(deadline, performance.now() + CONTACT_LIMITS.handshakeMs);
+      const answer = await greet(session, contact, joiner, key, greeted);
       if ('redirect' in answer) {
         queue.unshift(answer.redirect);
         last = `${contact} sent it to ${answer.redirect}`;
