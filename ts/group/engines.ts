@@ -52,7 +52,8 @@ export interface EngineSettings {
 /** Where the engines' events go. */
 export interface EngineEvents {
   schedule(): void;
-  memberFailed(engine: ViewEngine, member: number, reason: string): void;
+  /** `step` false: more follow, and the last steps (EngineOptions.memberFailed). */
+  memberFailed(engine: ViewEngine, member: number, reason: string, step?: boolean): void;
   /** View `vid`'s fabric connected to a member or lost it (EngineOptions.connection), while that view is news. */
   connection?(vid: number, member: number, state: 'connected' | 'lost', reason?: string): void;
   /** A refused fabric connection (rate-limited like the contact port's refusals). */
@@ -101,12 +102,12 @@ export class MemberEngines {
       ...(fabric ? { fabric } : {}),
       ...(fabricKey ? { authKey: fabricKey } : {}),
       schedule: () => events.schedule(),
-      memberFailed: (engine, member, reason) => {
+      memberFailed: (engine, member, reason, step) => {
         if (reason === 'AUTH_FAILED') { // the member this one dialled could not prove the key
           this.#refusals.report(new AuthError(`member ${this.selfId} refused member ${member}'s fabric port: it could `
             + 'not prove the group\'s key; give every member the same secret', String(member)));
         }
-        events.memberFailed(engine, member, reason);
+        events.memberFailed(engine, member, reason, step);
       },
       rejected: (reason) => {
         // Only a failed proof: the other refusals (an id the view does not expect yet, a second connection

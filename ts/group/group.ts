@@ -192,7 +192,7 @@ export class Group extends EventEmitter<GroupEvents> {
       shardEngine: options.shardEngine, fabric: options.fabric, fabricKey: this.#key ? fabricKeyOf(this.#key) : null,
     }, {
       schedule: () => this.#schedule(),
-      memberFailed: (engine, member, reason) => this.#driver.memberFailed(engine, member, reason),
+      memberFailed: (engine, member, reason, step) => this.#driver.memberFailed(engine, member, reason, step),
       connection: (vid, peer, state, reason) => this.emit('protocol', connectionEvent(vid, peer, state, reason)),
       warn: (error) => this.#warn(error), error: (error) => this.emit('error', error),
     }, { host, bindHost, hosts });

@@ -68,7 +68,8 @@ export interface EngineOptions {
   /** Who runs the ordered shards' control step; default SQUALL_SHARD_ENGINE, else 'worker'. */
   shardEngine?: ShardEngine;
   /** A member of this view failed (heartbeat stalled or connection broke; reason is a FailReason name). */
-  memberFailed: (engine: ViewEngine, member: number, reason: string) => void;
+  /** `step` false: the caller steps after more of these (default true). */
+  memberFailed: (engine: ViewEngine, member: number, reason: string, step?: boolean) => void;
   /** The fabric refused a connection before it was a member's (a FailReason name, e.g. AUTH_FAILED). */
   rejected?: (reason: string) => void;
   /** This view's fabric connected to a member, or its connection broke (reason: a FailReason name). */
@@ -172,11 +173,20 @@ export class ViewEngine implements DriverView {
     this.channels = parts.channels;
     this.byTag = parts.byTag;
     this.#tag = fnv1a(JSON.stringify({ sst: layout.tag, rdmc: rdmcGroups, vid: view.vid }));
+    this.#connection = options.connection;
+    this.#listen(options);
+  }
+
+  /** What the SST member and RDMC report goes to the owner. */
+  #listen(options: EngineOptions): void {
     this.sst.on('suspected', (member, value) => options.memberFailed(this, member, suspicionReason(value)));
     this.sst.on('peerFailed', (member, reason) => options.memberFailed(this, member, reason));
-    this.sst.on('cutOff', (member) => options.memberFailed(this, member, CUT_OFF));
+    // Every member the gate reported with this one (cutOffFrom), and then one step: the stop names them all.
+    this.sst.on('cutOff', () => {
+      const all = this.sst.cutOffFrom;
+      all.forEach((member, i) => options.memberFailed(this, member, CUT_OFF, i === all.length - 1));
+    });
     this.sst.on('rejected', (reason: string) => options.rejected?.(reason));
-    this.#connection = options.connection;
     this.sst.on('connected', (member) => this.#connection?.(this, member, 'connected'));
     this.sst.on('peerFailed', (member, reason) => this.#connection?.(this, member, 'lost', reason));
     this.sst.on('error', (error) => options.error(error));

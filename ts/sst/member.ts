@@ -498,7 +498,10 @@ export class SstMember extends EventEmitter<SstEvents> {
         this.emit('suspected', id, value);
         return;
       case map.EventKind.CUT_OFF:
+        // The gate reports every member it does not hear at once: those not read yet are taken with this one,
+        // so that a listener that stops this member on the first (cutOffFrom) names them all.
         this.cutOffPeers.add(id);
+        this.reader?.peek((k, other) => { if (k === map.EventKind.CUT_OFF) this.cutOffPeers.add(other); });
         this.emit('cutOff', id, value);
         return;
       case map.EventKind.CONNECTION_REJECTED:
