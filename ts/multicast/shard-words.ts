@@ -24,6 +24,9 @@ import type { Arena } from '../arena.js';
 import { ConfigError } from '../errors.js';
 import * as map from '../generated/memory-map.js';
 
+/** The longest a send waits for LOCK (ShardWords.takeToSend). */
+const SEND_SPIN_MS = 2;
+
 /** What take() and release() move the indexes in and out of (ShardSender, on either thread). */
 export interface IndexHolder {
   readonly nextIndex: number;
@@ -98,6 +101,18 @@ export class ShardWords {
   take(holder: LockHolder, sender: IndexHolder): boolean {
     if (!this.tryLock(holder)) return false;
     sender.adopt(this.nextIndex, this.pushedIndex);
+    return true;
+  }
+
+  /**
+   * take() for the main thread's send: the worker holds LOCK for microseconds at a time (writing nulls), so a
+   * send waits up to SEND_SPIN_MS — a hold, and a preemption's slice on a busy machine — rather than leave
+   * its message for the main thread's next step, which a long task started right after the send holds off
+   * (the worker cannot push a message that only the main thread holds).
+   */
+  takeToSend(sender: IndexHolder): boolean {
+    const until = performance.now() + SEND_SPIN_MS;
+    while (!this.take(LockHolder.Main, sender)) if (performance.now() >= until) return false;
     return true;
   }
 

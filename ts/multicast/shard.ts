@@ -233,7 +233,7 @@ export class ShardChannel implements OrderedChannel {
     // The cached minimum only grows, so it is a safe first answer; the table is read when it says no.
     this.#words?.markSending(); // no nulls from the worker in its next round
     const timed = this.#latency.take();
-    if (!this.#wedged && !large && queue.length === 0 && this.#lockSlots()) {
+    if (!this.#wedged && !large && queue.length === 0 && this.#lockSlots(true)) {
       let open = false;
       try {
         open = sender.windowOpen(sender.minDeliveredSeen) || sender.windowOpen(sender.minDelivered());
@@ -579,9 +579,9 @@ export class ShardChannel implements OrderedChannel {
     }
   }
 
-  /** Takes the shard's slots (the worker engine: unless the worker is writing nulls); the indexes with them. */
-  #lockSlots(): boolean {
-    return this.#words?.take(LockHolder.Main, this.#sender) ?? true;
+  /** Takes the shard's slots (the worker engine: unless the worker is writing nulls; `toSend`: takeToSend). */
+  #lockSlots(toSend = false): boolean {
+    return (toSend ? this.#words?.takeToSend(this.#sender) : this.#words?.take(LockHolder.Main, this.#sender)) ?? true;
   }
 
   /** Publishes the indexes and releases the slots; rings the worker when it found them held meanwhile. */
